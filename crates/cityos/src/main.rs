@@ -1,0 +1,300 @@
+//! The `cityos` command: the demo, the simulated day, benchmarks, the territory generator
+//! and configuration checks. The only crate that talks to the terminal.
+
+mod bench;
+mod simulate;
+mod territory_gen;
+
+use cityos_engine::demo::Config;
+use cityos_engine::engine::{Engine, EngineConfig};
+use cityos_engine::store::sqlite::{Durability, SqliteStore};
+use cityos_engine::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// cityos — the urban-district operating system of a City Operations Centre (城运中心).
+#[derive(Parser)]
+#[command(name = "cityos", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the Xuhui demo on the embedded default (SQLite in a data directory): a
+    /// simulated day through the engine, with a summary.
+    Demo {
+        /// Data directory (created if missing).
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+        /// Random seed of the simulated day.
+        #[arg(long, default_value_t = 2021)]
+        seed: u64,
+    },
+    /// Run one synthetic day of Xuhui through the engine and print a summary.
+    Simulate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Reports arriving over the day.
+        #[arg(long, default_value_t = 3000)]
+        reports: usize,
+        /// Days the departments keep working after the day's intake.
+        #[arg(long, default_value_t = 2)]
+        tail_days: u32,
+        /// Database URL (postgres://… or a SQLite file path); default: in memory.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks (commands, not tests).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCmd,
+    },
+    /// The demo territory.
+    Territory {
+        #[command(subcommand)]
+        which: TerritoryCmd,
+    },
+    /// Validate configuration files and report every problem with its place.
+    Check {
+        /// Territory GeoJSON (default: the embedded Xuhui territory).
+        #[arg(long)]
+        territory: Option<PathBuf>,
+        /// Taxonomy and departments TOML (default: the embedded one).
+        #[arg(long)]
+        taxonomy: Option<PathBuf>,
+        /// Holiday calendar CSV (default: the embedded 2026 calendar).
+        #[arg(long)]
+        calendar: Option<PathBuf>,
+    },
+    /// Print the closed loop's transition table (Markdown).
+    WorkflowTable,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// End-to-end durable case intake vs bare SQLite inserts of the same rows.
+    Intake {
+        #[arg(long, default_value_t = 200_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 8)]
+        submitters: usize,
+        /// Requests each submitter keeps in flight.
+        #[arg(long, default_value_t = 512)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 4096)]
+        max_batch: usize,
+        /// Keep the databases in this directory (default: a temporary one, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point → region-chain lookups on the Xuhui territory.
+    Locate {
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: usize,
+        #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))]
+        threads: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerritoryCmd {
+    /// Regenerate the demo territory GeoJSON from the source files (deterministic).
+    Generate {
+        #[arg(long, default_value = "data/xuhui/sources")]
+        sources: PathBuf,
+        #[arg(long, default_value_t = 20211)]
+        seed: u64,
+        #[arg(long, default_value_t = 3000)]
+        grids: usize,
+        #[arg(long, default_value = "data/xuhui/territory.geojson")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn engine_on(store: Box<dyn Store>, cfg: &Config) -> Result<Engine, String> {
+    Engine::open(
+        store,
+        cfg.territory.clone(),
+        cfg.taxonomy.clone(),
+        cfg.calendar.clone(),
+        EngineConfig::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Cmd::Demo { data, seed } => {
+            std::fs::create_dir_all(&data)
+                .map_err(|e| format!("cannot create data directory {}: {e}", data.display()))?;
+            let cfg = Config::xuhui();
+            println!("cityos demo — 徐汇区 (Xuhui): {} sub-districts, {} communities, {} grids; {} categories, {} departments",
+                cfg.territory.count(cityos_core::Level::Subdistrict), cfg.territory.count(cityos_core::Level::Community), cfg.territory.count(cityos_core::Level::Grid),
+                cfg.taxonomy.categories.len(), cfg.taxonomy.departments.len());
+            let db = data.join("cityos.db");
+            let store = SqliteStore::open(&db, Durability::Normal).map_err(|e| e.to_string())?;
+            let mut engine = engine_on(Box::new(store), &cfg)?;
+            let before = engine.store().counts().map_err(|e| e.to_string())?;
+            let day = cityos_core::time::Date::new(2026, 11, 25).expect("date");
+            let day = if before.cases > 0 {
+                cityos_core::time::Date::from_days(day.days() + 3 * (before.cases / 3000 + 1))
+            } else {
+                day
+            };
+            println!("simulating {day} (seed {seed}) into {} …", db.display());
+            let s = simulate::run(
+                &mut engine,
+                &simulate::Options {
+                    seed,
+                    day,
+                    progress: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            println!("{s}");
+            println!(
+                "\nstored in {} (the live server and API arrive with the service issue).",
+                db.display()
+            );
+            Ok(())
+        }
+        Cmd::Simulate {
+            seed,
+            reports,
+            tail_days,
+            db,
+            json,
+        } => {
+            let cfg = Config::xuhui();
+            let store: Box<dyn Store> = match db {
+                Some(url) => cityos_engine::open_store(&url).map_err(|e| e.to_string())?,
+                None => Box::new(SqliteStore::in_memory().map_err(|e| e.to_string())?),
+            };
+            let mut engine = engine_on(store, &cfg)?;
+            let s = simulate::run(
+                &mut engine,
+                &simulate::Options {
+                    seed,
+                    reports,
+                    tail_days,
+                    progress: !json,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "reports": s.reports, "cases": s.cases, "merged_reports": s.merged_reports, "by_state": s.by_state,
+                        "returns": s.returns, "reworks": s.reworks, "escalations": s.escalations, "overdue_open": s.overdue_open,
+                        "on_time_rate": s.on_time_rate(), "digest": format!("{:016x}", s.digest)
+                    })
+                );
+            } else {
+                println!("{s}");
+            }
+            Ok(())
+        }
+        Cmd::Bench { which } => match which {
+            BenchCmd::Intake {
+                reports,
+                submitters,
+                in_flight,
+                max_batch,
+                dir,
+                json,
+            } => bench::intake(
+                &bench::IntakeOptions {
+                    reports,
+                    submitters,
+                    in_flight,
+                    max_batch,
+                    dir,
+                },
+                json,
+            ),
+            BenchCmd::Locate {
+                lookups,
+                threads,
+                json,
+            } => {
+                bench::locate(lookups, threads.max(1), json);
+                Ok(())
+            }
+        },
+        Cmd::Territory {
+            which:
+                TerritoryCmd::Generate {
+                    sources,
+                    seed,
+                    grids,
+                    out,
+                },
+        } => {
+            let src = territory_gen::load_sources(&sources)
+                .map_err(|e| format!("{}: {e}", sources.display()))?;
+            let text = territory_gen::generate(&src, seed, grids)?;
+            std::fs::write(&out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
+            cityos_core::Territory::from_geojson(&[&text])
+                .map_err(|e| format!("generated territory does not load: {e}"))?;
+            println!("wrote {} ({} bytes)", out.display(), text.len());
+            Ok(())
+        }
+        Cmd::Check {
+            territory,
+            taxonomy,
+            calendar,
+        } => {
+            let read = |p: &Option<PathBuf>, default: &str| -> Result<String, String> {
+                match p {
+                    Some(p) => {
+                        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+                    }
+                    None => Ok(default.to_string()),
+                }
+            };
+            use cityos_engine::demo::{CALENDAR_CSV, TAXONOMY_TOML, TERRITORY_GEOJSON};
+            let cfg = Config::from_texts(
+                &read(&territory, TERRITORY_GEOJSON)?,
+                &read(&taxonomy, TAXONOMY_TOML)?,
+                &read(&calendar, CALENDAR_CSV)?,
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "ok: {} regions, {} categories, {} departments, calendar years {:?}",
+                cfg.territory.regions().count(),
+                cfg.taxonomy.categories.len(),
+                cfg.taxonomy.departments.len(),
+                cfg.calendar.years_covered()
+            );
+            Ok(())
+        }
+        Cmd::WorkflowTable => {
+            print!("{}", cityos_core::workflow::markdown_table());
+            Ok(())
+        }
+    }
+}

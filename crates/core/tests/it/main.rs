@@ -1,0 +1,8 @@
+//! Integration tests of cityos-core (one test binary: `tests/it`).
+
+mod calendar;
+mod dedup;
+mod fixture;
+mod taxonomy;
+mod territory;
+mod workflow;

@@ -1,0 +1,150 @@
+//! Taxonomy loading, template expansion, validation with places, and routing.
+
+use super::fixture::{self, TAXONOMY};
+use cityos_core::routing::route;
+use cityos_core::taxonomy::{Priority, TaxonomyError};
+use cityos_core::{Level, Taxonomy};
+
+#[test]
+fn loads_with_inheritance_and_templates() {
+    let f = fixture::fx();
+    let sv = f.tax.category("street_vending").unwrap();
+    assert_eq!(sv.lead, "urban_management");
+    assert_eq!(sv.lowest_level, Level::Subdistrict);
+    assert_eq!(sv.deadlines[3].to_string(), "1wd");
+    assert_eq!(sv.merge_priority_at, vec![2, 3]);
+    assert!(
+        f.tax.category("street").is_none(),
+        "groups are not reportable"
+    );
+    // 1 + 2 (sub-ccc) + 1 + 2 (um) + roads + water + rc-fallback + 4 communities
+    assert_eq!(f.tax.departments.len(), 13);
+    let um = f.tax.department("um-310002").unwrap();
+    assert_eq!(um.name_zh, "第2街道城管中队");
+    assert_eq!(um.level, Level::Subdistrict);
+    assert_eq!(
+        f.tax.department("rc-310001002").unwrap().name_zh,
+        "第1-2居委会"
+    );
+    assert_eq!(f.tax.relative_factor(sv, Priority::High), 0.5);
+    let le = f.tax.category("lone_elder").unwrap();
+    assert_eq!(f.tax.relative_factor(le, Priority::High), 1.0);
+}
+
+fn problems(text: &str) -> Vec<String> {
+    let f = fixture::fx();
+    match Taxonomy::from_toml(text, &f.territory) {
+        Err(TaxonomyError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
+        Err(e) => vec![e.to_string()],
+        Ok(_) => vec![],
+    }
+}
+
+#[test]
+fn syntax_errors_carry_the_position() {
+    let p = problems("[[category]]\ncode = \"x\"\nname_zh = \n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("taxonomy does not parse"), "{p:?}");
+    assert!(p[0].contains("line 3"), "{p:?}");
+    let p = problems(
+        "[[category]]\ncode = \"x\"\nname_zh = \"x\"\nname_en = \"x\"\ncolour = \"red\"\n",
+    );
+    assert!(p[0].contains("unknown field `colour`"), "{p:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_with_its_line() {
+    let bad = TAXONOMY
+        .replace("lead = \"roads\"", "lead = \"bridges\"")
+        .replace("handle = \"4h\"", "handle = \"4 hours\"")
+        .replace(
+            "parent = \"street\"\nmerge_priority_at",
+            "parent = \"streets\"\nmerge_priority_at",
+        )
+        + "\n[[category]]\ncode = \"lone_elder\"\nname_zh = \"重复\"\nname_en = \"dup\"\n";
+    let p = problems(&bad);
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let expect = [
+        (
+            line_of("parent = \"streets\""),
+            "parent \"streets\" is not declared before",
+        ),
+        (
+            line_of("lead = \"bridges\""),
+            "no district-level department serves line \"bridges\"",
+        ),
+        (line_of("handle = \"4 hours\""), "deadlines.handle"),
+    ];
+    for (line, msg) in expect {
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with(&format!("line {line},")) && x.contains(msg)),
+            "expected line {line}: {msg} in {p:#?}"
+        );
+    }
+    assert!(
+        p.iter().any(|x| x.contains("\"lone_elder\" is used twice")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|x| x.contains("lacks (after inheritance)")),
+        "{p:#?}"
+    );
+    assert!(p.len() >= 5, "{p:#?}");
+}
+
+#[test]
+fn department_problems() {
+    let bad = TAXONOMY.replace(
+        "code = \"roads\"\nname_zh = \"区道路管理所\"\nname_en = \"Roads\"\nline = \"roads\"\nlevel = \"district\"",
+        "code = \"roads\"\nname_zh = \"区道路管理所\"\nname_en = \"Roads\"\nline = \"roads\"\nlevel = \"subdistrict\"\nregion = \"999\"",
+    );
+    let p = problems(&bad);
+    assert!(
+        p.iter()
+            .any(|x| x.contains("region \"999\" is not in the territory")),
+        "{p:#?}"
+    );
+    let no_ccc = TAXONOMY.replace(
+        "line = \"command\"\nlevel = \"district\"",
+        "line = \"ops\"\nlevel = \"district\"",
+    );
+    let p = problems(&no_ccc);
+    assert!(p.iter().any(|x| x.contains("line \"command\"")), "{p:#?}");
+    let tmpl = TAXONOMY.replacen("each = \"subdistrict\"", "each = \"grid\"", 1);
+    let p = problems(&tmpl);
+    assert!(
+        p.iter().any(|x| x.contains("templates expand over")),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn routing_goes_to_the_lowest_competent_level() {
+    let f = fixture::fx();
+    let regions = fixture::regions(&f, 121.05, 31.05);
+    let r = route(&f.tax, f.tax.category("street_vending").unwrap(), &regions).unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].department, "um-310001");
+    assert!(r[0].lead);
+    assert!(r[0].reason.contains("第1街道城管中队"), "{}", r[0].reason);
+
+    // Roads has no sub-district units: up to the district; water assists.
+    let r = route(&f.tax, f.tax.category("road_damage").unwrap(), &regions).unwrap();
+    assert_eq!(
+        r.iter()
+            .map(|a| (a.department.as_str(), a.lead))
+            .collect::<Vec<_>>(),
+        vec![("roads", true), ("water", false)]
+    );
+    assert!(r[0].reason.contains("逐级上移"), "{}", r[0].reason);
+
+    // Community-level matters go to the residents' committee.
+    let r = route(&f.tax, f.tax.category("lone_elder").unwrap(), &regions).unwrap();
+    assert_eq!(r[0].department, "rc-310001001");
+
+    // The other sub-district gets its own squad.
+    let east = fixture::regions(&f, 121.35, 31.15);
+    let r = route(&f.tax, f.tax.category("street_vending").unwrap(), &east).unwrap();
+    assert_eq!(r[0].department, "um-310002");
+}

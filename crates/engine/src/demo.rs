@@ -1,0 +1,53 @@
+//! The embedded Xuhui demo configuration: territory (generated GeoJSON), taxonomy and
+//! departments (TOML) and the 2026 working calendar (CSV), compiled into the binary so
+//! that the embedded default needs no files at all.
+
+use cityos_core::territory::TerritoryError;
+use cityos_core::{Taxonomy, Territory, WorkCalendar};
+use std::sync::Arc;
+
+pub const TERRITORY_GEOJSON: &str = include_str!("../../../data/xuhui/territory.geojson");
+pub const TAXONOMY_TOML: &str = include_str!("../../../data/xuhui/taxonomy.toml");
+pub const CALENDAR_CSV: &str = include_str!("../../../data/calendar/cn-2026.csv");
+
+/// The demo configuration, loaded and validated.
+#[derive(Clone)]
+pub struct Config {
+    pub territory: Arc<Territory>,
+    pub taxonomy: Arc<Taxonomy>,
+    pub calendar: Arc<WorkCalendar>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("territory: {0}")]
+    Territory(#[from] TerritoryError),
+    #[error("{0}")]
+    Taxonomy(#[from] cityos_core::taxonomy::TaxonomyError),
+    #[error("calendar: {0}")]
+    Calendar(#[from] cityos_core::calendar::CalendarError),
+}
+
+impl Config {
+    /// Loads a configuration from texts (territory GeoJSON, taxonomy TOML, calendar CSV).
+    pub fn from_texts(
+        territory: &str,
+        taxonomy: &str,
+        calendar: &str,
+    ) -> Result<Config, ConfigError> {
+        let territory = Territory::from_geojson(&[territory])?;
+        let taxonomy = Taxonomy::from_toml(taxonomy, &territory)?;
+        let calendar = taxonomy.calendar(calendar)?;
+        Ok(Config {
+            territory: Arc::new(territory),
+            taxonomy: Arc::new(taxonomy),
+            calendar: Arc::new(calendar),
+        })
+    }
+
+    /// The embedded Xuhui demo.
+    pub fn xuhui() -> Config {
+        Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
+            .expect("the embedded demo configuration is valid (tested)")
+    }
+}

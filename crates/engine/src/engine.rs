@@ -1,0 +1,750 @@
+//! The engine: the single owner of case state.
+//!
+//! It holds the configuration (territory, taxonomy, calendar), a cache of every open case
+//! and the dedup index, and a store. Requests are executed in batches: every request of a
+//! batch is decided against the cached state (pure core functions), the resulting log
+//! entries and projections are written in ONE store transaction (group commit), and only
+//! then does the cache take the new state. If the commit fails, the cache is untouched and
+//! each request is retried alone, so one bad request cannot fail its neighbours.
+//!
+//! Architecture Invariant: only the engine writes cases. Everything else submits
+//! [`Request`]s (directly, or through [`crate::runloop::EngineHandle`]).
+//! Architecture Invariant: the engine never reads the clock; every request carries `now`.
+
+use crate::store::{Batch, CaseWrite, Store, StoreError};
+use cityos_core::case::{
+    apply_entry, Case, CaseId, Change, LogEntry, RegionCodes, Report, ReportId, State,
+};
+use cityos_core::dedup::{DedupIndex, Entry};
+use cityos_core::territory::{Level, Territory, TerritoryError};
+use cityos_core::time::{local_date, Millis};
+use cityos_core::workflow::{self, Action, Actor, Command, Ctx, NewReport, WorkflowError};
+use cityos_core::{escalation, Taxonomy, WorkCalendar};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Longest report text accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    Territory(#[from] TerritoryError),
+    #[error("case {0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+impl EngineError {
+    /// Errors caused by the request (the caller can fix them), as opposed to the system.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, EngineError::Store(_) | EngineError::Stopped)
+    }
+}
+
+/// Configuration that the engine does not derive from taxonomy or territory.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Case numbers start with this, e.g. "XH".
+    pub number_prefix: String,
+    /// Reports from trusted channels (inspector, sensor, data, staff) are filed and
+    /// dispatched by the system without waiting for an officer.
+    pub auto_dispatch_trusted: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            number_prefix: "XH".into(),
+            auto_dispatch_trusted: true,
+        }
+    }
+}
+
+/// The answer to a report: the case it became or joined, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeOutcome {
+    pub report_id: ReportId,
+    pub case: Case,
+    pub merged: bool,
+    pub reason: String,
+}
+
+/// The answer to a transition: the case after it, and a case the transition opened
+/// (split) if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionOutcome {
+    pub case: Case,
+    pub opened: Option<Case>,
+}
+
+/// An escalation that fired during a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    pub case: CaseId,
+    pub number: String,
+    pub rung: u32,
+    pub to: String,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub enum Request {
+    Report(NewReport),
+    Transition {
+        case: CaseId,
+        command: Command,
+        now: Millis,
+    },
+    /// Fire every escalation due at `now`.
+    Tick {
+        now: Millis,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Response {
+    Intake(IntakeOutcome),
+    Transition(TransitionOutcome),
+    Tick(Vec<Escalation>),
+}
+
+/// A case being changed within the current batch.
+struct Staged {
+    case: Case,
+    prev_version: Option<u64>,
+    entries: Vec<LogEntry>,
+    tasks_changed: bool,
+}
+
+#[derive(Default)]
+struct Work {
+    staged: HashMap<CaseId, Staged>,
+    order: Vec<CaseId>,
+    reports: Vec<Report>,
+    report_moves: Vec<(ReportId, CaseId)>,
+}
+
+pub struct Engine {
+    store: Box<dyn Store>,
+    territory: Arc<Territory>,
+    tax: Arc<Taxonomy>,
+    cal: Arc<WorkCalendar>,
+    config: EngineConfig,
+    open: HashMap<CaseId, Case>,
+    dedup: DedupIndex,
+    next_case: CaseId,
+    next_report: ReportId,
+}
+
+impl Engine {
+    /// Loads every open case from the store and builds the dedup index.
+    pub fn open(
+        mut store: Box<dyn Store>,
+        territory: Arc<Territory>,
+        tax: Arc<Taxonomy>,
+        cal: Arc<WorkCalendar>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let (max_case, max_report) = store.max_ids()?;
+        let open: HashMap<CaseId, Case> = store
+            .load_open_cases()?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let mut e = Engine {
+            store,
+            territory,
+            tax,
+            cal,
+            config,
+            open,
+            dedup: DedupIndex::new(),
+            next_case: max_case + 1,
+            next_report: max_report + 1,
+        };
+        e.rebuild_dedup();
+        Ok(e)
+    }
+
+    fn rebuild_dedup(&mut self) {
+        self.dedup = DedupIndex::new();
+        for c in self.open.values() {
+            if let Some(cat) = self.tax.category_id(&c.category) {
+                self.dedup.upsert(cat, dedup_entry(c));
+            }
+        }
+    }
+
+    pub fn territory(&self) -> &Arc<Territory> {
+        &self.territory
+    }
+    pub fn taxonomy(&self) -> &Arc<Taxonomy> {
+        &self.tax
+    }
+    pub fn calendar(&self) -> &Arc<WorkCalendar> {
+        &self.cal
+    }
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+    /// Open cases currently cached.
+    pub fn open_cases(&self) -> impl Iterator<Item = &Case> {
+        self.open.values()
+    }
+
+    /// A case by id: from the cache when open, else from the store.
+    pub fn case(&mut self, id: CaseId) -> Result<Option<Case>, EngineError> {
+        if let Some(c) = self.open.get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        Ok(self.store.load_case(id)?)
+    }
+
+    pub fn log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, EngineError> {
+        Ok(self.store.load_log(id)?)
+    }
+
+    /// One report, in its own transaction.
+    pub fn submit(&mut self, r: NewReport) -> Result<IntakeOutcome, EngineError> {
+        match self.execute(vec![Request::Report(r)]).pop() {
+            Some(Ok(Response::Intake(o))) => Ok(o),
+            Some(Err(e)) => Err(e),
+            _ => unreachable!("a report answers with an intake outcome"),
+        }
+    }
+
+    /// One transition, in its own transaction.
+    pub fn transition(
+        &mut self,
+        case: CaseId,
+        command: Command,
+        now: Millis,
+    ) -> Result<TransitionOutcome, EngineError> {
+        match self
+            .execute(vec![Request::Transition { case, command, now }])
+            .pop()
+        {
+            Some(Ok(Response::Transition(o))) => Ok(o),
+            Some(Err(e)) => Err(e),
+            _ => unreachable!("a transition answers with a transition outcome"),
+        }
+    }
+
+    /// Fires every escalation due at `now`, in one transaction.
+    pub fn tick(&mut self, now: Millis) -> Result<Vec<Escalation>, EngineError> {
+        match self.execute(vec![Request::Tick { now }]).pop() {
+            Some(Ok(Response::Tick(v))) => Ok(v),
+            Some(Err(e)) => Err(e),
+            _ => unreachable!("a tick answers with escalations"),
+        }
+    }
+
+    /// Executes a batch of requests with one commit. Answers come back in request order.
+    pub fn execute(&mut self, requests: Vec<Request>) -> Vec<Result<Response, EngineError>> {
+        let (next_case, next_report) = (self.next_case, self.next_report);
+        let mut work = Work::default();
+        let answers: Vec<Result<Response, EngineError>> = requests
+            .iter()
+            .map(|r| self.run_one(&mut work, r))
+            .collect();
+        if work.order.is_empty() && work.reports.is_empty() {
+            return answers;
+        }
+        match self.commit(work) {
+            Ok(()) => answers,
+            Err(e) if requests.len() == 1 => {
+                self.next_case = next_case.max(self.next_case);
+                self.next_report = next_report.max(self.next_report);
+                self.rebuild_dedup();
+                vec![Err(e.into())]
+            }
+            Err(_) => {
+                // Retry each request alone so that one bad write cannot fail the others.
+                self.rebuild_dedup();
+                requests
+                    .into_iter()
+                    .map(|r| self.execute(vec![r]).pop().expect("one answer"))
+                    .collect()
+            }
+        }
+    }
+
+    fn commit(&mut self, work: Work) -> Result<(), StoreError> {
+        let Work {
+            mut staged,
+            order,
+            reports,
+            report_moves,
+        } = work;
+        let batch = Batch {
+            cases: order
+                .iter()
+                .map(|id| {
+                    let s = staged.get(id).expect("staged");
+                    CaseWrite {
+                        case: s.case.clone(),
+                        prev_version: s.prev_version,
+                        entries: s.entries.clone(),
+                        tasks_changed: s.tasks_changed,
+                    }
+                })
+                .collect(),
+            reports,
+            report_moves,
+        };
+        self.store.commit(&batch)?;
+        for id in order {
+            let s = staged.remove(&id).expect("staged");
+            if s.case.state.is_open() {
+                self.open.insert(id, s.case);
+            } else {
+                self.open.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a case into the batch's working set.
+    fn stage<'w>(&mut self, work: &'w mut Work, id: CaseId) -> Result<&'w mut Staged, EngineError> {
+        if !work.staged.contains_key(&id) {
+            let case = match self.open.get(&id) {
+                Some(c) => c.clone(),
+                None => self
+                    .store
+                    .load_case(id)?
+                    .ok_or_else(|| EngineError::NotFound(id.to_string()))?,
+            };
+            work.order.push(id);
+            work.staged.insert(
+                id,
+                Staged {
+                    prev_version: Some(case.version),
+                    case,
+                    entries: Vec::new(),
+                    tasks_changed: false,
+                },
+            );
+        }
+        Ok(work.staged.get_mut(&id).expect("just staged"))
+    }
+
+    fn run_one(&mut self, work: &mut Work, r: &Request) -> Result<Response, EngineError> {
+        match r {
+            Request::Report(rep) => self.intake(work, rep).map(Response::Intake),
+            Request::Transition { case, command, now } => self
+                .run_transition(work, *case, command, *now)
+                .map(Response::Transition),
+            Request::Tick { now } => self.run_tick(work, *now).map(Response::Tick),
+        }
+    }
+
+    fn regions_of(&self, lon: f64, lat: f64) -> Result<RegionCodes, EngineError> {
+        let chain = self.territory.locate(lon, lat)?;
+        let code = |l: Level| chain.at(l).map(|id| self.territory.region(id).code.clone());
+        Ok(RegionCodes {
+            district: code(Level::District),
+            subdistrict: code(Level::Subdistrict),
+            community: code(Level::Community),
+            grid: code(Level::Grid),
+        })
+    }
+
+    fn validate_report(&self, r: &NewReport) -> Result<(), EngineError> {
+        let n = r.text.chars().count();
+        if n > MAX_TEXT_CHARS {
+            return Err(EngineError::Invalid(format!(
+                "report text is {n} characters; at most {MAX_TEXT_CHARS} are accepted"
+            )));
+        }
+        if self.tax.category(&r.category).is_none() {
+            return Err(WorkflowError::UnknownCategory(r.category.clone()).into());
+        }
+        Ok(())
+    }
+
+    fn intake(&mut self, work: &mut Work, r: &NewReport) -> Result<IntakeOutcome, EngineError> {
+        self.validate_report(r)?;
+        let regions = self.regions_of(r.lon, r.lat)?;
+        let tax = self.tax.clone();
+        let cat = tax.category(&r.category).expect("validated");
+        let cat_id = self.tax.category_id(&r.category).expect("validated");
+        let report_id = self.next_report;
+        let hit = self.dedup.find(
+            cat_id,
+            r.lon,
+            r.lat,
+            r.at,
+            cat.dedup_radius_m,
+            cat.dedup_window_ms,
+        );
+        if let Some(m) = hit {
+            let reason = format!(
+                "merged: same category 「{}」 {:.0} m from case's latest report ({:.1} h ago); radius {:.0} m, window {:.0} h",
+                cat.name_zh,
+                m.distance_m,
+                m.age_ms as f64 / 3.6e6,
+                cat.dedup_radius_m,
+                cat.dedup_window_ms as f64 / 3.6e6
+            );
+            let s = self.stage(work, m.case)?;
+            let changes = workflow::merge_report(&s.case, report_id, r.at, &tax);
+            let case_id = s.case.id;
+            push_entry(
+                s,
+                r.at,
+                &Actor::system(),
+                "merge_report",
+                reason.clone(),
+                Vec::new(),
+                changes,
+            );
+            let case = s.case.clone();
+            self.next_report += 1;
+            work.reports.push(report_from(report_id, case_id, r));
+            self.dedup.upsert(cat_id, dedup_entry(&case));
+            return Ok(IntakeOutcome {
+                report_id,
+                case,
+                merged: true,
+                reason,
+            });
+        }
+        let case = self.open_new_case(work, report_id, r, regions, "new case".into())?;
+        self.next_report += 1;
+        work.reports.push(report_from(report_id, case.id, r));
+        let reason = format!(
+            "new case: no open 「{}」 case within {:.0} m and {:.0} h",
+            cat.name_zh,
+            cat.dedup_radius_m,
+            cat.dedup_window_ms as f64 / 3.6e6
+        );
+        Ok(IntakeOutcome {
+            report_id,
+            case,
+            merged: false,
+            reason,
+        })
+    }
+
+    /// Creates a case for a report (auto-filed and dispatched from trusted channels).
+    fn open_new_case(
+        &mut self,
+        work: &mut Work,
+        report_id: ReportId,
+        r: &NewReport,
+        regions: RegionCodes,
+        note: String,
+    ) -> Result<Case, EngineError> {
+        let id = self.next_case;
+        let d = local_date(r.at);
+        let number = format!(
+            "{}{:02}{:02}{:02}{:07}",
+            self.config.number_prefix,
+            d.year % 100,
+            d.month,
+            d.day,
+            id
+        );
+        let cx = Ctx {
+            tax: &self.tax,
+            cal: &self.cal,
+            now: r.at,
+        };
+        let changes = workflow::open_case(id, number, report_id, r, regions, &cx)?;
+        self.next_case += 1;
+        let mut s = Staged {
+            case: match &changes[0] {
+                Change::Created { case } => (**case).clone(),
+                _ => unreachable!("open_case starts with Created"),
+            },
+            prev_version: None,
+            entries: Vec::new(),
+            tasks_changed: false,
+        };
+        let mut creation_note = note;
+        if let Some(Change::Route { assignments }) = changes.get(1) {
+            for a in assignments {
+                creation_note.push_str("; routed ");
+                creation_note.push_str(&a.reason);
+            }
+        }
+        let actor = Actor {
+            id: format!("{}-intake", r.channel.as_str()),
+            ..Actor::system()
+        };
+        push_entry(
+            &mut s,
+            r.at,
+            &actor,
+            "report",
+            creation_note,
+            Vec::new(),
+            changes,
+        );
+        if self.config.auto_dispatch_trusted && r.channel.is_trusted() {
+            for action in [
+                Action::File,
+                Action::Dispatch {
+                    departments: vec![],
+                },
+            ] {
+                let cmd = Command::new(action, Actor::system());
+                let d = workflow::decide(&s.case, &cmd, &cx)?;
+                s.tasks_changed |= d.changes.iter().any(touches_tasks);
+                push_entry(
+                    &mut s,
+                    r.at,
+                    &cmd.actor,
+                    d.action,
+                    "auto: trusted channel".into(),
+                    Vec::new(),
+                    d.changes,
+                );
+            }
+        }
+        let case = s.case.clone();
+        work.order.push(id);
+        work.staged.insert(id, s);
+        if let Some(cat) = self.tax.category_id(&case.category) {
+            self.dedup.upsert(cat, dedup_entry(&case));
+        }
+        Ok(case)
+    }
+
+    fn run_transition(
+        &mut self,
+        work: &mut Work,
+        id: CaseId,
+        cmd: &Command,
+        now: Millis,
+    ) -> Result<TransitionOutcome, EngineError> {
+        let tax = self.tax.clone();
+        let cal = self.cal.clone();
+        let cx = Ctx {
+            tax: &tax,
+            cal: &cal,
+            now,
+        };
+        // Decide on a copy first: nothing is staged unless the command is valid.
+        let current = match work.staged.get(&id) {
+            Some(s) => s.case.clone(),
+            None => self
+                .case(id)?
+                .ok_or_else(|| EngineError::NotFound(id.to_string()))?,
+        };
+        let decision = workflow::decide(&current, cmd, &cx)?;
+        // Cross-case checks before anything is staged.
+        let into_case = if let Action::Merge { into } = &cmd.action {
+            let target = match work.staged.get(into) {
+                Some(s) => Some(s.case.clone()),
+                None => self.case(*into)?,
+            }
+            .ok_or_else(|| EngineError::NotFound(into.to_string()))?;
+            if !target.state.is_open() {
+                return Err(EngineError::Invalid(format!(
+                    "case {} is {} and cannot take over other cases",
+                    target.number, target.state
+                )));
+            }
+            Some(target)
+        } else {
+            None
+        };
+        let split_report = if let Action::Split { report } = &cmd.action {
+            Some(
+                self.store
+                    .load_report(*report)?
+                    .or_else(|| work.reports.iter().find(|r| r.id == *report).cloned())
+                    .ok_or_else(|| EngineError::NotFound(format!("report {report}")))?,
+            )
+        } else {
+            None
+        };
+        let s = self.stage(work, id)?;
+        s.tasks_changed |= decision.changes.iter().any(touches_tasks);
+        push_entry(
+            s,
+            now,
+            &cmd.actor,
+            decision.action,
+            cmd.note.clone(),
+            cmd.attachments.clone(),
+            decision.changes,
+        );
+        let mut case = s.case.clone();
+        let mut opened = None;
+        match self.tax.category_id(&case.category) {
+            Some(cat) if case.state.is_open() && case.state != State::Suspended => {
+                self.dedup.upsert(cat, dedup_entry(&case))
+            }
+            _ => self.dedup.remove(id),
+        }
+        if let Some(target) = into_case {
+            let reports = current.reports.clone();
+            let t = self.stage(work, target.id)?;
+            let mut changes = Vec::new();
+            for r in &reports {
+                changes.push(Change::ReportAttached {
+                    report: *r,
+                    at: current.last_report_at,
+                });
+            }
+            push_entry(
+                t,
+                now,
+                &cmd.actor,
+                "absorb",
+                format!("took over the reports of case {}", current.number),
+                Vec::new(),
+                changes,
+            );
+            for r in reports {
+                work.report_moves.push((r, target.id));
+            }
+        }
+        if let Some(rep) = split_report {
+            let nr = NewReport {
+                channel: rep.channel,
+                category: rep.category.clone(),
+                lon: rep.lon,
+                lat: rep.lat,
+                text: rep.text.clone(),
+                contact: rep.contact.clone(),
+                at: now,
+            };
+            let regions = self.regions_of(rep.lon, rep.lat)?;
+            let new_case = self.open_new_case(
+                work,
+                rep.id,
+                &nr,
+                regions,
+                format!("split from case {} by {}", case.number, cmd.actor.id),
+            )?;
+            work.report_moves.push((rep.id, new_case.id));
+            opened = Some(new_case);
+            case = work.staged[&id].case.clone();
+        }
+        Ok(TransitionOutcome { case, opened })
+    }
+
+    fn run_tick(&mut self, work: &mut Work, now: Millis) -> Result<Vec<Escalation>, EngineError> {
+        let mut due: Vec<(Millis, CaseId)> = self
+            .open
+            .values()
+            .filter_map(|c| {
+                let c = work.staged.get(&c.id).map(|s| &s.case).unwrap_or(c);
+                escalation::next_escalation(&self.tax, &self.cal, c)
+                    .filter(|(at, _, _)| *at <= now)
+                    .map(|(at, _, _)| (at, c.id))
+            })
+            .collect();
+        due.sort();
+        let mut fired = Vec::new();
+        for (_, id) in due {
+            let tax = self.tax.clone();
+            let cal = self.cal.clone();
+            let cx = Ctx {
+                tax: &tax,
+                cal: &cal,
+                now,
+            };
+            // Fire every rung that is due (a long outage may have skipped several).
+            loop {
+                let s = self.stage(work, id)?;
+                let Some((at, rung, to)) = escalation::next_escalation(&tax, &cal, &s.case) else {
+                    break;
+                };
+                if at > now {
+                    break;
+                }
+                let cmd = Command::new(Action::Escalate, Actor::system());
+                let d = workflow::decide(&s.case, &cmd, &cx)?;
+                let note = format!(
+                    "overdue since {}: escalated to {to} (rung {rung})",
+                    cityos_core::time::format_local(s.case.due().unwrap_or(at))
+                );
+                push_entry(s, now, &cmd.actor, d.action, note, Vec::new(), d.changes);
+                fired.push(Escalation {
+                    case: id,
+                    number: s.case.number.clone(),
+                    rung,
+                    to,
+                    at,
+                });
+            }
+        }
+        Ok(fired)
+    }
+}
+
+fn touches_tasks(c: &Change) -> bool {
+    matches!(
+        c,
+        Change::TaskAdded { .. } | Change::TaskState { .. } | Change::TasksCleared
+    )
+}
+
+fn dedup_entry(c: &Case) -> Entry {
+    Entry {
+        case: c.id,
+        lon: c.lon,
+        lat: c.lat,
+        last_report_at: c.last_report_at,
+    }
+}
+
+fn report_from(id: ReportId, case_id: CaseId, r: &NewReport) -> Report {
+    Report {
+        id,
+        case_id,
+        channel: r.channel,
+        category: r.category.clone(),
+        lon: r.lon,
+        lat: r.lat,
+        text: r.text.clone(),
+        contact: r.contact.clone(),
+        at: r.at,
+    }
+}
+
+/// Appends a log entry to a staged case and applies it.
+fn push_entry(
+    s: &mut Staged,
+    at: Millis,
+    actor: &Actor,
+    action: &str,
+    note: String,
+    attachments: Vec<String>,
+    changes: Vec<Change>,
+) {
+    let from = if s.case.version == 0 && s.entries.is_empty() && s.prev_version.is_none() {
+        None
+    } else {
+        Some(s.case.state)
+    };
+    let entry = LogEntry {
+        case_id: s.case.id,
+        seq: s.case.version + 1,
+        at,
+        actor: actor.id.clone(),
+        role: actor.role,
+        action: action.to_string(),
+        from,
+        to: State::Reported, // set after applying
+        note,
+        attachments,
+        changes,
+    };
+    let mut entry = entry;
+    apply_entry(&mut s.case, &entry);
+    entry.to = s.case.state;
+    s.entries.push(entry);
+}

@@ -1,0 +1,196 @@
+//! Stores behind one trait: SQLite (the embedded default) and PostgreSQL (shared by
+//! several nodes). One [`Batch`] is one transaction: case rows, their new log entries,
+//! new reports and task rows land together or not at all.
+//!
+//! The SQL is shared where the two agree (`$n` placeholders in order, i64 milliseconds,
+//! TEXT JSON bodies); each backend has its own migrations folder.
+//!
+//! Architecture Invariant: the log table is append-only (enforced by triggers in both
+//! backends); a case row is updated only if its stored `version` is the one the writer
+//! read (optimistic concurrency, so several writers cannot lose each other's work).
+
+pub mod postgres;
+pub mod sqlite;
+
+use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("case {case} was changed by someone else (expected version {expected})")]
+    Conflict { case: CaseId, expected: u64 },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A case to write: its new projection, the version it had when read (`None` for a new
+/// case) and the log entries that took it there.
+#[derive(Debug, Clone)]
+pub struct CaseWrite {
+    pub case: Case,
+    pub prev_version: Option<u64>,
+    pub entries: Vec<LogEntry>,
+    pub tasks_changed: bool,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub cases: Vec<CaseWrite>,
+    pub reports: Vec<Report>,
+    /// Reports that moved to another case (merge of cases, split).
+    pub report_moves: Vec<(ReportId, CaseId)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty() && self.reports.is_empty() && self.report_moves.is_empty()
+    }
+}
+
+/// Counts over stored cases (for summaries and health checks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub cases: i64,
+    pub log_entries: i64,
+    pub reports: i64,
+}
+
+pub trait Store: Send {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+    /// Writes the batch in one transaction.
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
+    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError>;
+    /// Every case that is still open (not closed, evaluated, rejected or merged).
+    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError>;
+    /// Every case, in id order (replay checks, summaries of small runs).
+    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError>;
+    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError>;
+    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError>;
+    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError>;
+    /// The largest case id and report id stored (0 when empty).
+    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError>;
+    fn counts(&mut self) -> Result<Counts, StoreError>;
+}
+
+pub(crate) const OPEN_STATES: &str =
+    "('reported','filed','dispatched','acknowledged','in_progress','handled','rework','verified','returned','suspended')";
+
+pub(crate) fn case_body(c: &Case) -> String {
+    serde_json::to_string(c).expect("a case always serialises")
+}
+
+pub(crate) fn parse_case(body: &str) -> Result<Case, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("case body: {e}")))
+}
+
+/// The JSON part of a log row: changes and attachments.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct LogBody {
+    pub attachments: Vec<String>,
+    pub changes: Vec<cityos_core::case::Change>,
+}
+
+pub(crate) fn log_body(e: &LogEntry) -> String {
+    serde_json::to_string(&LogBody {
+        attachments: e.attachments.clone(),
+        changes: e.changes.clone(),
+    })
+    .expect("a log entry always serialises")
+}
+
+/// Columns of a case row derived from the case, shared by both backends.
+pub(crate) struct CaseRow<'a> {
+    pub lead: Option<&'a str>,
+    pub due: Option<i64>,
+    pub body: String,
+}
+
+impl<'a> CaseRow<'a> {
+    pub fn new(c: &'a Case) -> CaseRow<'a> {
+        CaseRow {
+            lead: c.lead_task().map(|t| t.department.as_str()),
+            due: c.due(),
+            body: case_body(c),
+        }
+    }
+}
+
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)";
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10 WHERE id=$11 AND version=$12";
+pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)";
+pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
+pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
+pub(crate) const DELETE_TASKS: &str = "DELETE FROM tasks WHERE case_id=$1";
+pub(crate) const INSERT_TASK: &str =
+    "INSERT INTO tasks (case_id, department, lead, state, since) VALUES ($1,$2,$3,$4,$5)";
+pub(crate) const SELECT_LOG: &str = "SELECT case_id, seq, at, actor, role, action, from_state, to_state, note, body FROM case_log WHERE case_id=$1 ORDER BY seq";
+pub(crate) const SELECT_REPORT: &str =
+    "SELECT id, case_id, channel, category, lon, lat, text, contact, at FROM reports";
+
+/// Assembles a log entry from its row values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_entry(
+    case_id: i64,
+    seq: i64,
+    at: i64,
+    actor: String,
+    role: String,
+    action: String,
+    from: Option<String>,
+    to: String,
+    note: String,
+    body: String,
+) -> Result<LogEntry, StoreError> {
+    use cityos_core::case::{Role, State};
+    let bad = |what: &str, v: &str| {
+        StoreError::Corrupt(format!("case {case_id} log {seq}: {what} {v:?}"))
+    };
+    let b: LogBody = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("case {case_id} log {seq}: {e}")))?;
+    Ok(LogEntry {
+        case_id,
+        seq: seq as u64,
+        at,
+        role: Role::parse(&role).ok_or_else(|| bad("role", &role))?,
+        actor,
+        action,
+        from: match from {
+            Some(f) => Some(State::parse(&f).ok_or_else(|| bad("state", &f))?),
+            None => None,
+        },
+        to: State::parse(&to).ok_or_else(|| bad("state", &to))?,
+        note,
+        attachments: b.attachments,
+        changes: b.changes,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report_row(
+    id: i64,
+    case_id: i64,
+    channel: String,
+    category: String,
+    lon: f64,
+    lat: f64,
+    text: String,
+    contact: Option<String>,
+    at: i64,
+) -> Result<Report, StoreError> {
+    Ok(Report {
+        id,
+        case_id,
+        channel: cityos_core::case::Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("report {id}: channel {channel:?}")))?,
+        category,
+        lon,
+        lat,
+        text,
+        contact,
+        at,
+    })
+}

@@ -1,0 +1,341 @@
+//! The PostgreSQL store, for a city running several nodes on one shared database.
+//! Same tables and SQL as SQLite (BIGINT times, TEXT JSON bodies); statements are
+//! prepared once per connection. An optional schema name isolates test runs.
+
+use super::*;
+use ::postgres::types::ToSql;
+use ::postgres::{Client, NoTls, Statement};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+struct Prepared {
+    ins_case: Statement,
+    upd_case: Statement,
+    ins_log: Statement,
+    ins_rep: Statement,
+    mv_rep: Statement,
+    del_tasks: Statement,
+    ins_task: Statement,
+}
+
+pub struct PostgresStore {
+    client: Client,
+    st: Prepared,
+}
+
+fn db(e: ::postgres::Error) -> StoreError {
+    StoreError::Db(match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    })
+}
+
+impl PostgresStore {
+    /// Connects, optionally switching to (and creating) `schema`, and migrates.
+    pub fn connect(url: &str, schema: Option<&str>) -> Result<PostgresStore, StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(db)?;
+        if let Some(s) = schema {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Db(format!(
+                    "schema name {s:?} must be [A-Za-z0-9_]"
+                )));
+            }
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
+                ))
+                .map_err(db)?;
+        }
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+            )
+            .map_err(db)?;
+        let applied: i64 = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        for (v, sql) in MIGRATIONS {
+            if *v > applied {
+                let mut tx = client.transaction().map_err(db)?;
+                tx.batch_execute(sql).map_err(db)?;
+                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[v])
+                    .map_err(db)?;
+                tx.commit().map_err(db)?;
+            }
+        }
+        let st = Prepared {
+            ins_case: client.prepare(INSERT_CASE).map_err(db)?,
+            upd_case: client.prepare(UPDATE_CASE).map_err(db)?,
+            ins_log: client.prepare(INSERT_LOG).map_err(db)?,
+            ins_rep: client.prepare(INSERT_REPORT).map_err(db)?,
+            mv_rep: client.prepare(MOVE_REPORT).map_err(db)?,
+            del_tasks: client.prepare(DELETE_TASKS).map_err(db)?,
+            ins_task: client.prepare(INSERT_TASK).map_err(db)?,
+        };
+        Ok(PostgresStore { client, st })
+    }
+
+    /// Drops a schema and everything in it (test clean-up).
+    pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(db)?;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .map_err(db)
+    }
+
+    fn bodies(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Case>, StoreError> {
+        self.client
+            .query(sql, params)
+            .map_err(db)?
+            .iter()
+            .map(|r| parse_case(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
+        self.client
+            .query(sql, &[&key])
+            .map_err(db)?
+            .into_iter()
+            .map(|r| {
+                report_row(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let st = &self.st;
+        let mut tx = self.client.transaction().map_err(db)?;
+        for r in &batch.reports {
+            tx.execute(
+                &st.ins_rep,
+                &[
+                    &r.id,
+                    &r.case_id,
+                    &r.channel.as_str(),
+                    &r.category,
+                    &r.lon,
+                    &r.lat,
+                    &r.text,
+                    &r.contact,
+                    &r.at,
+                ],
+            )
+            .map_err(db)?;
+        }
+        for w in &batch.cases {
+            let row = CaseRow::new(&w.case);
+            let c = &w.case;
+            let (prio, reporters, esc, version, overdue) = (
+                c.priority.rank() as i64,
+                c.reporter_count() as i64,
+                c.escalations as i64,
+                c.version as i64,
+                c.overdue as i64,
+            );
+            match w.prev_version {
+                None => {
+                    tx.execute(
+                        &st.ins_case,
+                        &[
+                            &c.id,
+                            &c.number,
+                            &c.category,
+                            &c.domain.as_str(),
+                            &c.state.as_str(),
+                            &prio,
+                            &c.lon,
+                            &c.lat,
+                            &c.regions.district,
+                            &c.regions.subdistrict,
+                            &c.regions.community,
+                            &c.regions.grid,
+                            &row.lead,
+                            &c.channel.as_str(),
+                            &c.created_at,
+                            &c.updated_at,
+                            &row.due,
+                            &overdue,
+                            &reporters,
+                            &esc,
+                            &version,
+                            &row.body,
+                        ],
+                    )
+                    .map_err(db)?;
+                }
+                Some(prev) => {
+                    let prev_i = prev as i64;
+                    let n = tx
+                        .execute(
+                            &st.upd_case,
+                            &[
+                                &c.state.as_str(),
+                                &prio,
+                                &row.lead,
+                                &c.updated_at,
+                                &row.due,
+                                &overdue,
+                                &reporters,
+                                &esc,
+                                &version,
+                                &row.body,
+                                &c.id,
+                                &prev_i,
+                            ],
+                        )
+                        .map_err(db)?;
+                    if n != 1 {
+                        return Err(StoreError::Conflict {
+                            case: c.id,
+                            expected: prev,
+                        });
+                    }
+                }
+            }
+            for e in &w.entries {
+                let seq = e.seq as i64;
+                let from = e.from.map(|s| s.as_str());
+                tx.execute(
+                    &st.ins_log,
+                    &[
+                        &e.case_id,
+                        &seq,
+                        &e.at,
+                        &e.actor,
+                        &e.role.as_str(),
+                        &e.action,
+                        &from,
+                        &e.to.as_str(),
+                        &e.note,
+                        &log_body(e),
+                    ],
+                )
+                .map_err(db)?;
+            }
+            if w.tasks_changed {
+                tx.execute(&st.del_tasks, &[&c.id]).map_err(db)?;
+                for t in &c.tasks {
+                    let lead = t.lead as i64;
+                    tx.execute(
+                        &st.ins_task,
+                        &[&c.id, &t.department, &lead, &t.state.as_str(), &t.since],
+                    )
+                    .map_err(db)?;
+                }
+            }
+        }
+        for (rid, cid) in &batch.report_moves {
+            tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        Ok(self
+            .bodies("SELECT body FROM cases WHERE id=$1", &[&id])?
+            .pop())
+    }
+
+    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
+        Ok(self
+            .bodies("SELECT body FROM cases WHERE number=$1", &[&number])?
+            .pop())
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.bodies(
+            &format!("SELECT body FROM cases WHERE state IN {OPEN_STATES} ORDER BY id"),
+            &[],
+        )
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.bodies("SELECT body FROM cases ORDER BY id", &[])
+    }
+
+    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
+        self.client
+            .query(SELECT_LOG, &[&id])
+            .map_err(db)?
+            .into_iter()
+            .map(|r| {
+                log_entry(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                )
+            })
+            .collect()
+    }
+
+    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
+            .pop())
+    }
+
+    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
+        self.reports(
+            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
+            case,
+        )
+    }
+
+    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
+        let r = self
+            .client
+            .query_one(
+                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
+                &[],
+            )
+            .map_err(db)?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        let r = self
+            .client
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(Counts {
+            cases: r.get(0),
+            log_entries: r.get(1),
+            reports: r.get(2),
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! The SQLite store: one file in the data directory, WAL journal, migrations applied at
+//! open. `synchronous=FULL` by default: a committed batch survives power loss.
+
+use super::*;
+pub use rusqlite;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit (`synchronous=FULL`).
+    Full,
+    /// fsync at WAL checkpoints only (`synchronous=NORMAL`): a power cut may lose the
+    /// last commits but never corrupts the database.
+    Normal,
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn, durability)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(
+            Connection::open_in_memory().map_err(db)?,
+            Durability::Normal,
+        )
+    }
+
+    fn init(conn: Connection, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;"
+        ))
+        .map_err(db)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
+        )
+        .map_err(db)?;
+        let mut store = SqliteStore { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let applied: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        for (v, sql) in MIGRATIONS {
+            if *v > applied {
+                let tx = self.conn.transaction().map_err(db)?;
+                tx.execute_batch(sql).map_err(db)?;
+                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [v])
+                    .map_err(db)?;
+                tx.commit().map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The underlying connection (benchmarks compare against bare inserts on it).
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    fn cases_where(&mut self, cond: &str) -> Result<Vec<Case>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT body FROM cases {cond} ORDER BY id"))
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.iter().map(|b| parse_case(b)).collect()
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut ins_case = tx.prepare_cached(INSERT_CASE).map_err(db)?;
+            let mut upd_case = tx.prepare_cached(UPDATE_CASE).map_err(db)?;
+            let mut ins_log = tx.prepare_cached(INSERT_LOG).map_err(db)?;
+            let mut ins_rep = tx.prepare_cached(INSERT_REPORT).map_err(db)?;
+            let mut del_tasks = tx.prepare_cached(DELETE_TASKS).map_err(db)?;
+            let mut ins_task = tx.prepare_cached(INSERT_TASK).map_err(db)?;
+            let mut mv_rep = tx.prepare_cached(MOVE_REPORT).map_err(db)?;
+            for r in &batch.reports {
+                ins_rep
+                    .execute(params![
+                        r.id,
+                        r.case_id,
+                        r.channel.as_str(),
+                        r.category,
+                        r.lon,
+                        r.lat,
+                        r.text,
+                        r.contact,
+                        r.at
+                    ])
+                    .map_err(db)?;
+            }
+            for w in &batch.cases {
+                let row = CaseRow::new(&w.case);
+                let c = &w.case;
+                match w.prev_version {
+                    None => {
+                        ins_case
+                            .execute(params![
+                                c.id,
+                                c.number,
+                                c.category,
+                                c.domain.as_str(),
+                                c.state.as_str(),
+                                c.priority.rank(),
+                                c.lon,
+                                c.lat,
+                                c.regions.district,
+                                c.regions.subdistrict,
+                                c.regions.community,
+                                c.regions.grid,
+                                row.lead,
+                                c.channel.as_str(),
+                                c.created_at,
+                                c.updated_at,
+                                row.due,
+                                c.overdue as i64,
+                                c.reporter_count(),
+                                c.escalations,
+                                c.version as i64,
+                                row.body
+                            ])
+                            .map_err(db)?;
+                    }
+                    Some(prev) => {
+                        let n = upd_case
+                            .execute(params![
+                                c.state.as_str(),
+                                c.priority.rank(),
+                                row.lead,
+                                c.updated_at,
+                                row.due,
+                                c.overdue as i64,
+                                c.reporter_count(),
+                                c.escalations,
+                                c.version as i64,
+                                row.body,
+                                c.id,
+                                prev as i64
+                            ])
+                            .map_err(db)?;
+                        if n != 1 {
+                            return Err(StoreError::Conflict {
+                                case: c.id,
+                                expected: prev,
+                            });
+                        }
+                    }
+                }
+                for e in &w.entries {
+                    ins_log
+                        .execute(params![
+                            e.case_id,
+                            e.seq as i64,
+                            e.at,
+                            e.actor,
+                            e.role.as_str(),
+                            e.action,
+                            e.from.map(|s| s.as_str()),
+                            e.to.as_str(),
+                            e.note,
+                            log_body(e)
+                        ])
+                        .map_err(db)?;
+                }
+                if w.tasks_changed {
+                    del_tasks.execute([c.id]).map_err(db)?;
+                    for t in &c.tasks {
+                        ins_task
+                            .execute(params![
+                                c.id,
+                                t.department,
+                                t.lead as i64,
+                                t.state.as_str(),
+                                t.since
+                            ])
+                            .map_err(db)?;
+                    }
+                }
+            }
+            for (rid, cid) in &batch.report_moves {
+                mv_rep.execute(params![cid, rid]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM cases WHERE id=$1")
+            .map_err(db)?
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        body.map(|b| parse_case(&b)).transpose()
+    }
+
+    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM cases WHERE number=$1")
+            .map_err(db)?
+            .query_row([number], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        body.map(|b| parse_case(&b)).transpose()
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.cases_where(&format!("WHERE state IN {OPEN_STATES}"))
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.cases_where("")
+    }
+
+    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
+        let mut st = self.conn.prepare_cached(SELECT_LOG).map_err(db)?;
+        let rows = st
+            .query_map([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, j)| log_entry(a, b, c, d, e, f, g, h, i, j))
+            .collect()
+    }
+
+    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
+            .pop())
+    }
+
+    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
+        self.reports(
+            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
+            case,
+        )
+    }
+
+    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db)
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
+                [],
+                |r| {
+                    Ok(Counts {
+                        cases: r.get(0)?,
+                        log_entries: r.get(1)?,
+                        reports: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(db)
+    }
+}
+
+impl SqliteStore {
+    fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
+        let mut st = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = st
+            .query_map([key], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i)| report_row(a, b, c, d, e, f, g, h, i))
+            .collect()
+    }
+}
