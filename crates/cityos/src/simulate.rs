@@ -628,7 +628,7 @@ pub fn run(engine: &mut Engine, o: &Options) -> Result<Summary, EngineError> {
 
 fn summarise(engine: &mut Engine, s: &mut Summary, now: Millis) -> Result<(), EngineError> {
     let cases = engine.store().load_all_cases()?;
-    let mut digest: u64 = 0xcbf29ce484222325;
+    let mut all = Vec::new();
     let mut scores = 0u32;
     for c in &cases {
         *s.by_state.entry(c.state.as_str().to_string()).or_default() += 1;
@@ -652,15 +652,13 @@ fn summarise(engine: &mut Engine, s: &mut Summary, now: Millis) -> Result<(), En
             e.0 += 1;
             e.1 += d.on_time().unwrap_or(false) as u32;
         }
-        for b in serde_json::to_string(c).expect("serialises").bytes() {
-            digest = (digest ^ b as u64).wrapping_mul(0x100000001b3);
-        }
+        all.extend_from_slice(serde_json::to_string(c).expect("serialises").as_bytes());
     }
     s.mean_score = if s.evaluations > 0 {
         scores as f64 / s.evaluations as f64
     } else {
         0.0
     };
-    s.digest = digest;
+    s.digest = cityos_core::rng::fnv1a(&all);
     Ok(())
 }

@@ -70,6 +70,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use cityos_core::rng::{fnv1a, Rng};
 use geo::{
     Area, BooleanOps, BoundingRect, Centroid, Contains, Coord, LineString, MultiPolygon, Polygon,
     Validation,
@@ -429,7 +430,7 @@ fn divide(
     seed: u64,
     code: &str,
 ) -> Result<Vec<MultiPolygon<f64>>, String> {
-    let mut rng = SplitMix64::new(seed ^ fnv1a(code.as_bytes()));
+    let mut rng = Rng::new(seed ^ fnv1a(code.as_bytes()));
     let mut seeds = sample_points(parent, n, &mut rng)?;
     for _ in 0..LLOYD_ROUNDS {
         let cells = voronoi_partition(parent, &seeds);
@@ -460,7 +461,7 @@ fn divide(
 fn sample_points(
     region: &MultiPolygon<f64>,
     n: usize,
-    rng: &mut SplitMix64,
+    rng: &mut Rng,
 ) -> Result<Vec<Coord<f64>>, String> {
     let rect = region.bounding_rect().ok_or("empty region")?;
     let (min, w, h) = (rect.min(), rect.width(), rect.height());
@@ -471,8 +472,8 @@ fn sample_points(
             break;
         }
         let p = Coord {
-            x: min.x + rng.next_f64() * w,
-            y: min.y + rng.next_f64() * h,
+            x: min.x + rng.f64() * w,
+            y: min.y + rng.f64() * h,
         };
         let too_close = points.iter().any(|q| (p.x - q.x).hypot(p.y - q.y) < 1.0);
         if !too_close && region.contains(&p) {
@@ -696,36 +697,6 @@ impl Projection {
     fn unproject(&self, c: Coord<f64>) -> (f64, f64) {
         (self.lon0 + c.x / self.kx, self.lat0 + c.y / self.ky)
     }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and fully determined by
-/// its seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// FNV-1a hash, used to derive a per-region PRNG stream.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
-    })
 }
 
 fn parse_f64(s: &str) -> Result<f64, String> {
@@ -1296,11 +1267,11 @@ mod tests {
 
     #[test]
     fn splitmix_is_deterministic() {
-        let mut a = SplitMix64::new(1);
-        let mut b = SplitMix64::new(1);
+        let mut a = Rng::new(1);
+        let mut b = Rng::new(1);
         for _ in 0..100 {
-            let x = a.next_f64();
-            assert_eq!(x, b.next_f64());
+            let x = a.f64();
+            assert_eq!(x, b.f64());
             assert!((0.0..1.0).contains(&x));
         }
     }

@@ -55,3 +55,10 @@ impl Rng {
         weights.len() - 1
     }
 }
+
+/// FNV-1a: a stable 64-bit hash (per-region random streams, digests of results).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    })
+}

@@ -82,7 +82,7 @@ pub struct IntakeOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransitionOutcome {
     pub case: Case,
-    pub opened: Option<Case>,
+    pub opened: Option<Box<Case>>,
 }
 
 /// An escalation that fired during a tick.
@@ -109,6 +109,8 @@ pub enum Request {
     },
 }
 
+/// Answers are moved once, from the engine thread to the caller; their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Response {
     Intake(IntakeOutcome),
@@ -629,7 +631,7 @@ impl Engine {
                 format!("split from case {} by {}", case.number, cmd.actor.id),
             )?;
             work.report_moves.push((rep.id, new_case.id));
-            opened = Some(new_case);
+            opened = Some(Box::new(new_case));
             case = work.staged[&id].case.clone();
         }
         Ok(TransitionOutcome { case, opened })

@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 
 type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
 
+// Messages live in a bounded queue; boxing the common variant would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Run(Request, Reply),
     /// Runs a closure on the engine thread (reads, admin tasks).

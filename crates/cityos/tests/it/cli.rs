@@ -1,0 +1,144 @@
+//! The `cityos` binary as a user runs it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cityos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run cityos")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cityos-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn simulate_is_deterministic_per_seed() {
+    let a = cityos(&["simulate", "--seed", "5", "--reports", "400", "--json"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = cityos(&["simulate", "--seed", "5", "--reports", "400", "--json"]);
+    assert_eq!(stdout(&a), stdout(&b), "same seed, same result");
+    let c = cityos(&["simulate", "--seed", "6", "--reports", "400", "--json"]);
+    assert_ne!(stdout(&a), stdout(&c), "another seed, another day");
+    let v: serde_json::Value = serde_json::from_str(stdout(&a).trim()).unwrap();
+    assert_eq!(v["reports"], 400);
+    let cases = v["cases"].as_u64().unwrap();
+    assert!(
+        cases > 250 && cases < 400,
+        "{cases} cases (some reports merge)"
+    );
+    assert!(v["merged_reports"].as_u64().unwrap() > 0);
+    assert!(v["returns"].as_u64().unwrap() > 0, "some returns");
+    assert!(v["reworks"].as_u64().unwrap() > 0, "some reworks");
+    assert!(v["escalations"].as_u64().unwrap() > 0, "some late");
+    let on_time = v["on_time_rate"].as_f64().unwrap();
+    assert!(on_time > 0.4 && on_time < 1.0, "{on_time}");
+    assert!(v["by_state"]["closed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn demo_runs_on_the_embedded_default_and_resumes() {
+    let dir = tmp("demo");
+    let data = dir.join("data");
+    let o = cityos(&["demo", "--data", data.to_str().unwrap(), "--seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("徐汇区"), "{out}");
+    assert!(out.contains("13 sub-districts, 306 communities"), "{out}");
+    assert!(out.contains("cases by state"), "{out}");
+    assert!(data.join("cityos.db").exists());
+    // A second run continues on the same store with the next days.
+    let o = cityos(&["demo", "--data", data.to_str().unwrap(), "--seed", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_reports_every_problem_with_its_line() {
+    let dir = tmp("check");
+    let ok = cityos(&["check"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).starts_with("ok: 3320 regions"),
+        "{}",
+        stdout(&ok)
+    );
+    let text = std::fs::read_to_string(root().join("data/xuhui/taxonomy.toml")).unwrap();
+    let bad = text
+        .replacen("level = \"district\"", "level = \"province\"", 1)
+        .replacen("handle = \"", "handle = \"x", 1);
+    let f = dir.join("bad.toml");
+    std::fs::write(&f, &bad).unwrap();
+    let o = cityos(&["check", "--taxonomy", f.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("problem(s)"), "{err}");
+    assert!(
+        err.contains("level \"province\" must be district, subdistrict or community"),
+        "{err}"
+    );
+    assert!(err.contains("deadlines.handle"), "{err}");
+    assert!(err.matches("line ").count() >= 2, "{err}");
+    let o = cityos(&["check", "--territory", "/no/such/file.geojson"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/no/such/file.geojson"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_committed_territory_is_what_the_generator_makes() {
+    let dir = tmp("territory");
+    let out = dir.join("t.geojson");
+    let o = cityos(&["territory", "generate", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let generated = std::fs::read(&out).unwrap();
+    let committed = std::fs::read(root().join("data/xuhui/territory.geojson")).unwrap();
+    assert!(
+        generated == committed,
+        "data/xuhui/territory.geojson is stale: run `cargo run -- territory generate`"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn workflow_table_and_help() {
+    let o = cityos(&["workflow-table"]);
+    assert!(
+        stdout(&o).contains("| `dispatch` | filed, returned | dispatched |"),
+        "{}",
+        stdout(&o)
+    );
+    let o = cityos(&["--help"]);
+    for cmd in ["demo", "simulate", "bench", "territory", "check"] {
+        assert!(stdout(&o).contains(cmd), "{cmd}");
+    }
+    let o = cityos(&["simulate", "--seed", "banana"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("invalid value 'banana'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the `cityos` command (one test binary): the CLI as a user runs
+//! it, and the repository's tidiness rules.
+
+mod cli;
+mod tidy;
