@@ -141,8 +141,15 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
     let merged = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let per = o.reports.div_ceil(o.submitters.max(1));
+    let mut chunks = Vec::new();
+    let mut rest = reports;
+    while !rest.is_empty() {
+        let tail = rest.split_off(per.min(rest.len()));
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
     std::thread::scope(|s| {
-        for chunk in reports.chunks(reports.len().div_ceil(o.submitters)) {
+        for chunk in chunks {
             let h = rl.handle.clone();
             let (merged, failed) = (merged.clone(), failed.clone());
             let window = Arc::new((Mutex::new(0usize), Condvar::new()));
@@ -157,7 +164,7 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
                         *n += 1;
                     }
                     let (w, merged, failed) = (window.clone(), merged.clone(), failed.clone());
-                    h.send(Request::Report(r.clone()), move |a| {
+                    h.send(Request::Report(r), move |a| {
                         match a {
                             Ok(cityos_engine::Response::Intake(i)) if i.merged => {
                                 merged.fetch_add(1, Ordering::Relaxed);

@@ -326,6 +326,14 @@ pub struct Evaluation {
     pub by_role: Role,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// A case: the projection of its log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
@@ -347,18 +355,30 @@ pub struct Case {
     pub reports: Vec<ReportId>,
     /// Latest report time (dedup window anchor).
     pub last_report_at: Millis,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<Assignment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deadlines: Vec<Deadline>,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub returns: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reworks: u32,
     /// How many escalations have fired for the current deadline.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub escalations: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalated_to: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub overdue: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postponement: Option<Postponement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<(State, Millis)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<CaseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Evaluation>,
     /// Number of log entries; the next entry gets `seq = version + 1`.
     pub version: u64,

@@ -61,10 +61,8 @@ pub fn route(
         }
         let role = if lead { "lead" } else { "assist" };
         let mut reason = format!(
-            "{role}: {}（{}）— 「{}」由{}条线处置，最低处置层级为{}，派往{}层级",
+            "{role}: {} — {}条线，最低处置层级{}，派往{}",
             dept.name_zh,
-            dept.code,
-            cat.name_zh,
             line,
             cat.lowest_level.name_zh(),
             at_level.name_zh()

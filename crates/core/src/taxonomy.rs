@@ -246,8 +246,8 @@ pub struct Taxonomy {
     pub escalation_repeat: TimeLimit,
     cat_by_code: HashMap<String, CategoryId>,
     dept_by_code: HashMap<String, DepartmentId>,
-    /// (line, region code) → department
-    by_line_region: HashMap<(String, String), DepartmentId>,
+    /// line → region code → department
+    by_line_region: HashMap<String, HashMap<String, DepartmentId>>,
 }
 
 // ---- raw TOML shapes ----
@@ -539,7 +539,9 @@ impl Taxonomy {
                 );
             }
             if by_line_region
-                .insert((d.line.clone(), d.region.clone()), i as DepartmentId)
+                .entry(d.line.clone())
+                .or_insert_with(HashMap::new)
+                .insert(d.region.clone(), i as DepartmentId)
                 .is_some()
             {
                 cx.at(
@@ -784,7 +786,8 @@ impl Taxonomy {
     /// The department of `line` serving exactly `region_code`, if any.
     pub fn department_for(&self, line: &str, region_code: &str) -> Option<&Department> {
         self.by_line_region
-            .get(&(line.to_string(), region_code.to_string()))
+            .get(line)
+            .and_then(|m| m.get(region_code))
             .map(|&i| &self.departments[i as usize])
     }
 

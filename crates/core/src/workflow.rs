@@ -339,9 +339,11 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                 explicit_assignments(cx.tax, departments)?
             };
             to = Dispatched;
-            ch.push(Change::Route {
-                assignments: assignments.clone(),
-            });
+            if assignments != case.route {
+                ch.push(Change::Route {
+                    assignments: assignments.clone(),
+                });
+            }
             ch.push(Change::TasksCleared);
             for a in &assignments {
                 ch.push(Change::TaskAdded {

@@ -292,17 +292,18 @@ impl Engine {
                 .map(|id| {
                     let s = staged.get(id).expect("staged");
                     CaseWrite {
-                        case: s.case.clone(),
+                        case: &s.case,
                         prev_version: s.prev_version,
-                        entries: s.entries.clone(),
+                        entries: &s.entries,
                         tasks_changed: s.tasks_changed,
                     }
                 })
                 .collect(),
-            reports,
-            report_moves,
+            reports: &reports,
+            report_moves: &report_moves,
         };
         self.store.commit(&batch)?;
+        drop(batch);
         for id in order {
             let s = staged.remove(&id).expect("staged");
             if s.case.state.is_open() {

@@ -26,24 +26,24 @@ pub enum StoreError {
 
 /// A case to write: its new projection, the version it had when read (`None` for a new
 /// case) and the log entries that took it there.
-#[derive(Debug, Clone)]
-pub struct CaseWrite {
-    pub case: Case,
+#[derive(Debug, Clone, Copy)]
+pub struct CaseWrite<'a> {
+    pub case: &'a Case,
     pub prev_version: Option<u64>,
-    pub entries: Vec<LogEntry>,
+    pub entries: &'a [LogEntry],
     pub tasks_changed: bool,
 }
 
 /// Everything one transaction writes.
 #[derive(Debug, Clone, Default)]
-pub struct Batch {
-    pub cases: Vec<CaseWrite>,
-    pub reports: Vec<Report>,
+pub struct Batch<'a> {
+    pub cases: Vec<CaseWrite<'a>>,
+    pub reports: &'a [Report],
     /// Reports that moved to another case (merge of cases, split).
-    pub report_moves: Vec<(ReportId, CaseId)>,
+    pub report_moves: &'a [(ReportId, CaseId)],
 }
 
-impl Batch {
+impl Batch<'_> {
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty() && self.reports.is_empty() && self.report_moves.is_empty()
     }
@@ -61,7 +61,7 @@ pub trait Store: Send {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Writes the batch in one transaction.
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError>;
     fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
     fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError>;
     /// Every case that is still open (not closed, evaluated, rejected or merged).
@@ -90,14 +90,21 @@ pub(crate) fn parse_case(body: &str) -> Result<Case, StoreError> {
 /// The JSON part of a log row: changes and attachments.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct LogBody {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
     pub changes: Vec<cityos_core::case::Change>,
 }
 
 pub(crate) fn log_body(e: &LogEntry) -> String {
-    serde_json::to_string(&LogBody {
-        attachments: e.attachments.clone(),
-        changes: e.changes.clone(),
+    #[derive(serde::Serialize)]
+    struct Ref<'a> {
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        attachments: &'a [String],
+        changes: &'a [cityos_core::case::Change],
+    }
+    serde_json::to_string(&Ref {
+        attachments: &e.attachments,
+        changes: &e.changes,
     })
     .expect("a log entry always serialises")
 }

@@ -127,10 +127,10 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
         let st = &self.st;
         let mut tx = self.client.transaction().map_err(db)?;
-        for r in &batch.reports {
+        for r in batch.reports {
             tx.execute(
                 &st.ins_rep,
                 &[
@@ -148,8 +148,8 @@ impl Store for PostgresStore {
             .map_err(db)?;
         }
         for w in &batch.cases {
-            let row = CaseRow::new(&w.case);
-            let c = &w.case;
+            let row = CaseRow::new(w.case);
+            let c = w.case;
             let (prio, reporters, esc, version, overdue) = (
                 c.priority.rank() as i64,
                 c.reporter_count() as i64,
@@ -217,7 +217,7 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            for e in &w.entries {
+            for e in w.entries {
                 let seq = e.seq as i64;
                 let from = e.from.map(|s| s.as_str());
                 tx.execute(
@@ -249,7 +249,7 @@ impl Store for PostgresStore {
                 }
             }
         }
-        for (rid, cid) in &batch.report_moves {
+        for (rid, cid) in batch.report_moves {
             tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
         }
         tx.commit().map_err(db)

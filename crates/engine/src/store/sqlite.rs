@@ -5,6 +5,8 @@ use super::*;
 pub use rusqlite;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
@@ -20,6 +22,54 @@ pub enum Durability {
 
 pub struct SqliteStore {
     conn: Connection,
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// Checkpoints the WAL from a background thread with its own connection, so that the
+/// committing thread only appends to the WAL (and fsyncs it) and never copies pages back
+/// into the database file on the hot path.
+struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(db)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cityos-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    for _ in 0..10 {
+                        if flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    // PASSIVE never blocks writers; errors (busy) just wait for the next round.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .map_err(|e| StoreError::Db(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -30,7 +80,13 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path).map_err(db)?;
-        Self::init(conn, durability)
+        let mut store = Self::init(conn, durability)?;
+        store
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(db)?;
+        store._checkpointer = Some(Checkpointer::start(path)?);
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -47,14 +103,17 @@ impl SqliteStore {
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;"
         ))
         .map_err(db)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
         )
         .map_err(db)?;
-        let mut store = SqliteStore { conn };
+        let mut store = SqliteStore {
+            conn,
+            _checkpointer: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -104,7 +163,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
         {
             let mut ins_case = tx.prepare_cached(INSERT_CASE).map_err(db)?;
@@ -114,7 +173,7 @@ impl Store for SqliteStore {
             let mut del_tasks = tx.prepare_cached(DELETE_TASKS).map_err(db)?;
             let mut ins_task = tx.prepare_cached(INSERT_TASK).map_err(db)?;
             let mut mv_rep = tx.prepare_cached(MOVE_REPORT).map_err(db)?;
-            for r in &batch.reports {
+            for r in batch.reports {
                 ins_rep
                     .execute(params![
                         r.id,
@@ -130,8 +189,8 @@ impl Store for SqliteStore {
                     .map_err(db)?;
             }
             for w in &batch.cases {
-                let row = CaseRow::new(&w.case);
-                let c = &w.case;
+                let row = CaseRow::new(w.case);
+                let c = w.case;
                 match w.prev_version {
                     None => {
                         ins_case
@@ -186,7 +245,7 @@ impl Store for SqliteStore {
                         }
                     }
                 }
-                for e in &w.entries {
+                for e in w.entries {
                     ins_log
                         .execute(params![
                             e.case_id,
@@ -217,7 +276,7 @@ impl Store for SqliteStore {
                     }
                 }
             }
-            for (rid, cid) in &batch.report_moves {
+            for (rid, cid) in batch.report_moves {
                 mv_rep.execute(params![cid, rid]).map_err(db)?;
             }
         }
