@@ -1,9 +1,10 @@
 //! `cityos bench …`: benchmarks as commands, never as timed tests.
 //!
-//! * `intake` — end-to-end durable case intake through the engine's run loop (locate,
-//!   dedup, route, deadlines, group commit with `synchronous=FULL`) with concurrent
-//!   submitters, compared in the same run with bare SQLite inserts of exactly the rows the
-//!   engine wrote, at the same durability and transaction size.
+//! * `intake` — end-to-end durable case intake through the engine's pipelined run loop
+//!   (locate, dedup, route, deadlines, group commit with `synchronous=FULL`, answers only
+//!   after the commit) with concurrent submitters, compared in the same run with bare
+//!   SQLite inserts of exactly the rows the engine wrote, at the same pragmas and
+//!   transaction size.
 //! * `locate` — point → region-chain lookups on the Xuhui territory.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
@@ -106,6 +107,44 @@ fn make_reports(cfg: &Config, n: usize) -> Vec<NewReport> {
         .collect()
 }
 
+/// A submitter's window of requests in flight: lock-free on the fast path, parking only
+/// when the window is full (or to wait for the last answers).
+#[derive(Default)]
+struct Window {
+    n: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Window {
+    fn acquire(&self, limit: usize) {
+        while self.n.load(Ordering::Acquire) >= limit {
+            let g = self.lock.lock().expect("lock");
+            if self.n.load(Ordering::Acquire) >= limit {
+                let _ = self.cv.wait_timeout(g, std::time::Duration::from_millis(5));
+            }
+        }
+        self.n.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn release(&self, limit: usize) {
+        let prev = self.n.fetch_sub(1, Ordering::AcqRel);
+        if prev == limit || prev == 1 {
+            let _g = self.lock.lock().expect("lock");
+            self.cv.notify_all();
+        }
+    }
+
+    fn wait_empty(&self) {
+        while self.n.load(Ordering::Acquire) > 0 {
+            let g = self.lock.lock().expect("lock");
+            if self.n.load(Ordering::Acquire) > 0 {
+                let _ = self.cv.wait_timeout(g, std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 pub struct IntakeOptions {
     pub reports: usize,
     pub submitters: usize,
@@ -137,7 +176,9 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
         EngineConfig::default(),
     )
     .map_err(|e| e.to_string())?;
-    let rl = RunLoop::start(engine, 65_536, o.max_batch);
+    let writer =
+        SqliteStore::open_secondary(&engine_db, Durability::Full).map_err(|e| e.to_string())?;
+    let rl = RunLoop::start_pipelined(engine, Box::new(writer), 65_536, o.max_batch);
     let merged = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -152,17 +193,11 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
         for chunk in chunks {
             let h = rl.handle.clone();
             let (merged, failed) = (merged.clone(), failed.clone());
-            let window = Arc::new((Mutex::new(0usize), Condvar::new()));
+            let window = Arc::new(Window::default());
+            let limit = o.in_flight.max(1);
             s.spawn(move || {
                 for r in chunk {
-                    {
-                        let (m, cv) = &*window;
-                        let mut n = m.lock().expect("lock");
-                        while *n >= o.in_flight {
-                            n = cv.wait(n).expect("wait");
-                        }
-                        *n += 1;
-                    }
+                    window.acquire(limit);
                     let (w, merged, failed) = (window.clone(), merged.clone(), failed.clone());
                     h.send(Request::Report(r), move |a| {
                         match a {
@@ -174,17 +209,11 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
                                 failed.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        let (m, cv) = &*w;
-                        *m.lock().expect("lock") -= 1;
-                        cv.notify_one();
+                        w.release(limit);
                     })
                     .expect("engine running");
                 }
-                let (m, cv) = &*window;
-                let mut n = m.lock().expect("lock");
-                while *n > 0 {
-                    n = cv.wait(n).expect("wait");
-                }
+                window.wait_empty();
             });
         }
     });

@@ -82,10 +82,10 @@ enum BenchCmd {
     Intake {
         #[arg(long, default_value_t = 200_000)]
         reports: usize,
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 4)]
         submitters: usize,
         /// Requests each submitter keeps in flight.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 2048)]
         in_flight: usize,
         #[arg(long, default_value_t = 4096)]
         max_batch: usize,

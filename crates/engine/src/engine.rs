@@ -124,6 +124,9 @@ struct Staged {
     prev_version: Option<u64>,
     entries: Vec<LogEntry>,
     tasks_changed: bool,
+    /// Filled by `prepare`: the serialised case and log entries.
+    body: String,
+    log_bodies: Vec<String>,
 }
 
 #[derive(Default)]
@@ -132,6 +135,47 @@ struct Work {
     order: Vec<CaseId>,
     reports: Vec<Report>,
     report_moves: Vec<(ReportId, CaseId)>,
+}
+
+/// A decided batch on its way to the store: the writes, the original requests (for a
+/// retry) and the answers to send once the writes are durable.
+pub struct Prepared {
+    pub seq: u64,
+    work: Work,
+    pub requests: Vec<Request>,
+    pub answers: Vec<Result<Response, EngineError>>,
+}
+
+impl Prepared {
+    /// Does the batch write anything?
+    pub fn writes(&self) -> bool {
+        !(self.work.order.is_empty() && self.work.reports.is_empty())
+    }
+
+    /// Writes the batch in one transaction.
+    pub fn commit(&self, store: &mut dyn Store) -> Result<(), StoreError> {
+        let w = &self.work;
+        let batch = Batch {
+            cases: w
+                .order
+                .iter()
+                .map(|id| {
+                    let s = &w.staged[id];
+                    CaseWrite {
+                        case: &s.case,
+                        prev_version: s.prev_version,
+                        entries: &s.entries,
+                        tasks_changed: s.tasks_changed,
+                        case_body: &s.body,
+                        log_bodies: &s.log_bodies,
+                    }
+                })
+                .collect(),
+            reports: &w.reports,
+            report_moves: &w.report_moves,
+        };
+        store.commit(&batch)
+    }
 }
 
 pub struct Engine {
@@ -144,6 +188,13 @@ pub struct Engine {
     dedup: DedupIndex,
     next_case: CaseId,
     next_report: ReportId,
+    /// Cases that left the open states in batches not yet known to be durable.
+    recent: HashMap<CaseId, (u64, Case)>,
+    /// Reports of batches not yet known to be durable.
+    recent_reports: HashMap<ReportId, (u64, Report)>,
+    batch_seq: u64,
+    /// A commit failed and the reload did too: refuse work until a reload succeeds.
+    broken: bool,
 }
 
 impl Engine {
@@ -171,6 +222,10 @@ impl Engine {
             dedup: DedupIndex::new(),
             next_case: max_case + 1,
             next_report: max_report + 1,
+            recent: HashMap::new(),
+            recent_reports: HashMap::new(),
+            batch_seq: 0,
+            broken: false,
         };
         e.rebuild_dedup();
         Ok(e)
@@ -205,6 +260,9 @@ impl Engine {
     /// A case by id: from the cache when open, else from the store.
     pub fn case(&mut self, id: CaseId) -> Result<Option<Case>, EngineError> {
         if let Some(c) = self.open.get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        if let Some((_, c)) = self.recent.get(&id) {
             return Ok(Some(c.clone()));
         }
         Ok(self.store.load_case(id)?)
@@ -251,66 +309,119 @@ impl Engine {
 
     /// Executes a batch of requests with one commit. Answers come back in request order.
     pub fn execute(&mut self, requests: Vec<Request>) -> Vec<Result<Response, EngineError>> {
-        let (next_case, next_report) = (self.next_case, self.next_report);
+        if let Err(e) = self.ensure_healthy() {
+            let msg = e.to_string();
+            return requests
+                .iter()
+                .map(|_| Err(EngineError::Store(StoreError::Db(msg.clone()))))
+                .collect();
+        }
+        let p = self.prepare(requests);
+        if !p.writes() {
+            return p.answers;
+        }
+        match p.commit(self.store.as_mut()) {
+            Ok(()) => {
+                self.committed(p.seq);
+                p.answers
+            }
+            Err(e) => self.recover_failed(vec![(p, e)], |engine, req| {
+                engine.execute(vec![req]).pop().expect("one answer")
+            }),
+        }
+    }
+
+    /// After failed commits: reload the committed state and retry each request alone (so
+    /// one bad write cannot fail its neighbours). `retry` runs one request to the end.
+    pub fn recover_failed(
+        &mut self,
+        failed: Vec<(Prepared, StoreError)>,
+        mut retry: impl FnMut(&mut Engine, Request) -> Result<Response, EngineError>,
+    ) -> Vec<Result<Response, EngineError>> {
+        let mut out = Vec::new();
+        if let Err(e) = self.reload() {
+            let msg = e.to_string();
+            for (p, _) in failed {
+                out.extend(
+                    p.requests
+                        .iter()
+                        .map(|_| Err(EngineError::Store(StoreError::Db(msg.clone())))),
+                );
+            }
+            return out;
+        }
+        for (p, err) in failed {
+            if p.requests.len() == 1 {
+                out.push(Err(err.into()));
+                continue;
+            }
+            for req in p.requests {
+                out.push(retry(self, req));
+            }
+        }
+        out
+    }
+
+    /// Decides a batch against the cached state and applies it to the cache at once
+    /// (optimistically: the next batch may be decided while this one is being written).
+    /// The caller must commit the result with [`Prepared::commit`] and then report
+    /// [`Engine::committed`], or on failure [`Engine::recover_failed`].
+    pub fn prepare(&mut self, requests: Vec<Request>) -> Prepared {
+        self.batch_seq += 1;
+        let seq = self.batch_seq;
         let mut work = Work::default();
         let answers: Vec<Result<Response, EngineError>> = requests
             .iter()
             .map(|r| self.run_one(&mut work, r))
             .collect();
-        if work.order.is_empty() && work.reports.is_empty() {
-            return answers;
+        for id in &work.order {
+            let s = work.staged.get_mut(id).expect("staged");
+            s.body = crate::store::case_body(&s.case);
+            s.log_bodies = s.entries.iter().map(crate::store::log_body).collect();
+            let c = &s.case;
+            if c.state.is_open() {
+                self.open.insert(*id, c.clone());
+                self.recent.remove(id);
+            } else {
+                self.open.remove(id);
+                self.recent.insert(*id, (seq, c.clone()));
+            }
         }
-        match self.commit(work) {
-            Ok(()) => answers,
-            Err(e) if requests.len() == 1 => {
-                self.next_case = next_case.max(self.next_case);
-                self.next_report = next_report.max(self.next_report);
-                self.rebuild_dedup();
-                vec![Err(e.into())]
-            }
-            Err(_) => {
-                // Retry each request alone so that one bad write cannot fail the others.
-                self.rebuild_dedup();
-                requests
-                    .into_iter()
-                    .map(|r| self.execute(vec![r]).pop().expect("one answer"))
-                    .collect()
-            }
+        for r in &work.reports {
+            self.recent_reports.insert(r.id, (seq, r.clone()));
+        }
+        Prepared {
+            seq,
+            work,
+            requests,
+            answers,
         }
     }
 
-    fn commit(&mut self, work: Work) -> Result<(), StoreError> {
-        let Work {
-            mut staged,
-            order,
-            reports,
-            report_moves,
-        } = work;
-        let batch = Batch {
-            cases: order
-                .iter()
-                .map(|id| {
-                    let s = staged.get(id).expect("staged");
-                    CaseWrite {
-                        case: &s.case,
-                        prev_version: s.prev_version,
-                        entries: &s.entries,
-                        tasks_changed: s.tasks_changed,
-                    }
-                })
-                .collect(),
-            reports: &reports,
-            report_moves: &report_moves,
-        };
-        self.store.commit(&batch)?;
-        drop(batch);
-        for id in order {
-            let s = staged.remove(&id).expect("staged");
-            if s.case.state.is_open() {
-                self.open.insert(id, s.case);
-            } else {
-                self.open.remove(&id);
-            }
+    /// Every batch up to `seq` is durable: the store alone answers for it now.
+    pub fn committed(&mut self, seq: u64) {
+        self.recent.retain(|_, (s, _)| *s > seq);
+        self.recent_reports.retain(|_, (s, _)| *s > seq);
+    }
+
+    /// Drops everything cached and reloads the committed state from the store.
+    pub fn reload(&mut self) -> Result<(), EngineError> {
+        self.broken = true;
+        let (max_case, max_report) = self.store.max_ids()?;
+        let open = self.store.load_open_cases()?;
+        self.open = open.into_iter().map(|c| (c.id, c)).collect();
+        self.recent.clear();
+        self.recent_reports.clear();
+        self.next_case = max_case + 1;
+        self.next_report = max_report + 1;
+        self.rebuild_dedup();
+        self.broken = false;
+        Ok(())
+    }
+
+    fn ensure_healthy(&mut self) -> Result<(), EngineError> {
+        if self.broken {
+            self.reload()?;
         }
         Ok(())
     }
@@ -318,13 +429,9 @@ impl Engine {
     /// Reads a case into the batch's working set.
     fn stage<'w>(&mut self, work: &'w mut Work, id: CaseId) -> Result<&'w mut Staged, EngineError> {
         if !work.staged.contains_key(&id) {
-            let case = match self.open.get(&id) {
-                Some(c) => c.clone(),
-                None => self
-                    .store
-                    .load_case(id)?
-                    .ok_or_else(|| EngineError::NotFound(id.to_string()))?,
-            };
+            let case = self
+                .case(id)?
+                .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
             work.order.push(id);
             work.staged.insert(
                 id,
@@ -333,6 +440,8 @@ impl Engine {
                     case,
                     entries: Vec::new(),
                     tasks_changed: false,
+                    body: String::new(),
+                    log_bodies: Vec::new(),
                 },
             );
         }
@@ -471,13 +580,15 @@ impl Engine {
             prev_version: None,
             entries: Vec::new(),
             tasks_changed: false,
+            body: String::new(),
+            log_bodies: Vec::new(),
         };
+        // The reasons themselves are in the entry's Route change.
         let mut creation_note = note;
         if let Some(Change::Route { assignments }) = changes.get(1) {
-            for a in assignments {
-                creation_note.push_str("; routed ");
-                creation_note.push_str(&a.reason);
-            }
+            let depts: Vec<&str> = assignments.iter().map(|a| a.department.as_str()).collect();
+            creation_note.push_str("; routed to ");
+            creation_note.push_str(&depts.join(", "));
         }
         let actor = Actor {
             id: format!("{}-intake", r.channel.as_str()),
@@ -563,9 +674,13 @@ impl Engine {
         };
         let split_report = if let Action::Split { report } = &cmd.action {
             Some(
-                self.store
-                    .load_report(*report)?
-                    .or_else(|| work.reports.iter().find(|r| r.id == *report).cloned())
+                work.reports
+                    .iter()
+                    .find(|r| r.id == *report)
+                    .cloned()
+                    .or_else(|| self.recent_reports.get(report).map(|(_, r)| r.clone()))
+                    .map(|r| Ok(Some(r)))
+                    .unwrap_or_else(|| self.store.load_report(*report))?
                     .ok_or_else(|| EngineError::NotFound(format!("report {report}")))?,
             )
         } else {

@@ -4,11 +4,23 @@
 //! executes them as one batch — one transaction, one fsync — which is how durable intake
 //! reaches tens of thousands of cases per second on SQLite.
 //!
+//! Pipelined mode ([`RunLoop::start_pipelined`]) adds a writer thread with its own store
+//! connection: while the writer commits batch N, the engine already decides batch N+1
+//! against its (optimistically updated) cache. Answers go out only after their batch is
+//! durable. If a commit fails, every batch decided after it is refused by the writer,
+//! the engine reloads the committed state and retries each request of the failed
+//! batches alone.
+//!
 //! Architecture Invariant: the engine is touched only on this thread.
+//! Architecture Invariant: no answer is sent before its writes are committed.
 
-use crate::engine::{Engine, EngineError, Request, Response};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use crate::engine::{Engine, EngineError, Prepared, Request, Response};
+use crate::store::{Store, StoreError};
+use std::sync::mpsc::{
+    channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError,
+};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
 
@@ -18,6 +30,8 @@ enum Msg {
     Run(Request, Reply),
     /// Runs a closure on the engine thread (reads, admin tasks).
     With(Box<dyn FnOnce(&mut Engine) + Send>),
+    /// Finish what is queued before this, then stop.
+    Stop,
 }
 
 /// A cloneable handle to a running engine.
@@ -39,6 +53,18 @@ pub struct RunLoop {
     thread: JoinHandle<(Engine, LoopStats)>,
 }
 
+#[allow(clippy::large_enum_variant)] // one message per batch
+enum ToWriter {
+    Commit(Prepared, Vec<Reply>),
+    Reset,
+}
+
+enum FromWriter {
+    Committed(u64),
+    Failed(Box<Prepared>, Vec<Reply>, StoreError),
+    ResetDone,
+}
+
 impl RunLoop {
     /// Starts the loop. `queue` bounds the requests waiting; `max_batch` bounds a batch.
     pub fn start(engine: Engine, queue: usize, max_batch: usize) -> RunLoop {
@@ -53,8 +79,51 @@ impl RunLoop {
         }
     }
 
-    /// Stops after every queued request is answered; returns the engine.
+    /// Starts the loop with a writer thread that commits on `writer` (a second connection
+    /// to the engine's database) while the engine decides the next batch.
+    pub fn start_pipelined(
+        engine: Engine,
+        writer: Box<dyn Store>,
+        queue: usize,
+        max_batch: usize,
+    ) -> RunLoop {
+        let (tx, rx) = sync_channel::<Msg>(queue);
+        let thread = std::thread::Builder::new()
+            .name("cityos-engine".into())
+            .spawn(move || {
+                let (wtx, wrx_writer) = sync_channel::<ToWriter>(2);
+                let (back_tx, back_rx) = channel::<FromWriter>();
+                let w = std::thread::Builder::new()
+                    .name("cityos-writer".into())
+                    .spawn(move || writer_loop(writer, wrx_writer, back_tx))
+                    .expect("spawn writer thread");
+                let mut p = Pipeline {
+                    engine,
+                    wtx,
+                    back: back_rx,
+                    in_flight: 0,
+                    failed: Vec::new(),
+                    stats: LoopStats::default(),
+                };
+                p.run(rx, max_batch);
+                let Pipeline {
+                    engine, wtx, stats, ..
+                } = p;
+                drop(wtx);
+                w.join().expect("writer thread panicked");
+                (engine, stats)
+            })
+            .expect("spawn engine thread");
+        RunLoop {
+            handle: EngineHandle { tx },
+            thread,
+        }
+    }
+
+    /// Stops after every request queued before this call is answered; returns the
+    /// engine. Handles still held elsewhere get [`EngineError::Stopped`] afterwards.
     pub fn stop(self) -> (Engine, LoopStats) {
+        let _ = self.handle.tx.send(Msg::Stop);
         drop(self.handle);
         self.thread.join().expect("engine thread panicked")
     }
@@ -62,12 +131,18 @@ impl RunLoop {
 
 fn run(mut engine: Engine, rx: Receiver<Msg>, max_batch: usize) -> (Engine, LoopStats) {
     let mut stats = LoopStats::default();
-    while let Ok(first) = rx.recv() {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else { break };
         let mut reqs = Vec::new();
         let mut replies: Vec<Reply> = Vec::new();
         let mut pending = Some(first);
         loop {
             match pending.take() {
+                Some(Msg::Stop) => {
+                    stopping = true;
+                    break;
+                }
                 Some(Msg::Run(r, reply)) => {
                     reqs.push(r);
                     replies.push(reply);
@@ -107,6 +182,201 @@ fn flush(
     let answers = engine.execute(std::mem::take(reqs));
     for (reply, answer) in replies.drain(..).zip(answers) {
         reply(answer);
+    }
+}
+
+fn writer_loop(mut store: Box<dyn Store>, rx: Receiver<ToWriter>, back: Sender<FromWriter>) {
+    let mut poisoned = false;
+    for m in rx {
+        let ev = match m {
+            ToWriter::Reset => {
+                poisoned = false;
+                FromWriter::ResetDone
+            }
+            ToWriter::Commit(p, replies) if poisoned => FromWriter::Failed(
+                Box::new(p),
+                replies,
+                StoreError::Db("an earlier batch failed to commit".into()),
+            ),
+            ToWriter::Commit(mut p, replies) => {
+                let r = if p.writes() {
+                    p.commit(store.as_mut())
+                } else {
+                    Ok(())
+                };
+                match r {
+                    Ok(()) => {
+                        for (reply, answer) in replies.into_iter().zip(p.answers.drain(..)) {
+                            reply(answer);
+                        }
+                        FromWriter::Committed(p.seq)
+                    }
+                    Err(e) => {
+                        poisoned = true;
+                        FromWriter::Failed(Box::new(p), replies, e)
+                    }
+                }
+            }
+        };
+        if back.send(ev).is_err() {
+            return;
+        }
+    }
+}
+
+struct Pipeline {
+    engine: Engine,
+    wtx: SyncSender<ToWriter>,
+    back: Receiver<FromWriter>,
+    in_flight: usize,
+    failed: Vec<(Prepared, Vec<Reply>, StoreError)>,
+    stats: LoopStats,
+}
+
+impl Pipeline {
+    fn run(&mut self, rx: Receiver<Msg>, max_batch: usize) {
+        let mut stopping = false;
+        while !stopping {
+            self.poll();
+            let first = match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut reqs = Vec::new();
+            let mut replies: Vec<Reply> = Vec::new();
+            let mut pending = Some(first);
+            loop {
+                match pending.take() {
+                    Some(Msg::Stop) => {
+                        stopping = true;
+                        break;
+                    }
+                    Some(Msg::Run(r, reply)) => {
+                        reqs.push(r);
+                        replies.push(reply);
+                    }
+                    Some(Msg::With(f)) => {
+                        self.send(&mut reqs, &mut replies);
+                        self.wait_idle();
+                        f(&mut self.engine);
+                    }
+                    None => {}
+                }
+                if reqs.len() >= max_batch {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(m) => pending = Some(m),
+                    Err(_) => break,
+                }
+            }
+            self.send(&mut reqs, &mut replies);
+        }
+        self.wait_idle();
+    }
+
+    fn send(&mut self, reqs: &mut Vec<Request>, replies: &mut Vec<Reply>) {
+        if reqs.is_empty() {
+            return;
+        }
+        self.stats.batches += 1;
+        self.stats.requests += reqs.len() as u64;
+        self.stats.largest_batch = self.stats.largest_batch.max(reqs.len());
+        let p = self.engine.prepare(std::mem::take(reqs));
+        self.in_flight += 1;
+        self.wtx
+            .send(ToWriter::Commit(p, std::mem::take(replies)))
+            .expect("writer thread alive");
+    }
+
+    fn handle(&mut self, ev: FromWriter) {
+        match ev {
+            FromWriter::Committed(seq) => {
+                self.in_flight -= 1;
+                self.engine.committed(seq);
+            }
+            FromWriter::Failed(p, r, e) => {
+                self.in_flight -= 1;
+                self.failed.push((*p, r, e));
+            }
+            FromWriter::ResetDone => {}
+        }
+    }
+
+    /// Takes what the writer reported; recovers from failures.
+    fn poll(&mut self) {
+        while let Ok(ev) = self.back.try_recv() {
+            self.handle(ev);
+        }
+        if !self.failed.is_empty() {
+            self.recover();
+        }
+    }
+
+    fn wait_idle(&mut self) {
+        while self.in_flight > 0 {
+            let ev = self.back.recv().expect("writer thread alive");
+            self.handle(ev);
+        }
+        if !self.failed.is_empty() {
+            self.recover();
+        }
+    }
+
+    fn reset_writer(&mut self) {
+        self.wtx.send(ToWriter::Reset).expect("writer thread alive");
+        loop {
+            match self.back.recv().expect("writer thread alive") {
+                FromWriter::ResetDone => return,
+                ev => self.handle(ev),
+            }
+        }
+    }
+
+    fn recover(&mut self) {
+        // Every batch decided after the failure comes back refused.
+        while self.in_flight > 0 {
+            let ev = self.back.recv().expect("writer thread alive");
+            self.handle(ev);
+        }
+        self.reset_writer();
+        let mut failed = std::mem::take(&mut self.failed);
+        failed.sort_by_key(|(p, _, _)| p.seq);
+        let mut all_replies = Vec::new();
+        let mut packages = Vec::new();
+        for (p, r, e) in failed {
+            all_replies.extend(r);
+            packages.push((p, e));
+        }
+        let (wtx, back) = (self.wtx.clone(), &self.back);
+        let answers = self.engine.recover_failed(packages, |engine, req| {
+            let p = engine.prepare(vec![req]);
+            let (atx, arx) = sync_channel(1);
+            let reply: Reply = Box::new(move |a| {
+                let _ = atx.send(a);
+            });
+            wtx.send(ToWriter::Commit(p, vec![reply]))
+                .map_err(|_| EngineError::Stopped)?;
+            loop {
+                match back.recv().map_err(|_| EngineError::Stopped)? {
+                    FromWriter::Committed(seq) => {
+                        engine.committed(seq);
+                        return arx.recv().map_err(|_| EngineError::Stopped)?;
+                    }
+                    FromWriter::Failed(_, _, e) => {
+                        let _ = wtx.send(ToWriter::Reset);
+                        while !matches!(back.recv(), Ok(FromWriter::ResetDone) | Err(_)) {}
+                        engine.reload()?;
+                        return Err(e.into());
+                    }
+                    FromWriter::ResetDone => {}
+                }
+            }
+        });
+        for (reply, answer) in all_replies.into_iter().zip(answers) {
+            reply(answer);
+        }
     }
 }
 

@@ -32,6 +32,10 @@ pub struct CaseWrite<'a> {
     pub prev_version: Option<u64>,
     pub entries: &'a [LogEntry],
     pub tasks_changed: bool,
+    /// The serialised forms, prepared by the caller (the engine thread), so that the
+    /// writer only binds them: `case_body(case)` and `log_body(entry)` for each entry.
+    pub case_body: &'a str,
+    pub log_bodies: &'a [String],
 }
 
 /// Everything one transaction writes.
@@ -79,7 +83,8 @@ pub trait Store: Send {
 pub(crate) const OPEN_STATES: &str =
     "('reported','filed','dispatched','acknowledged','in_progress','handled','rework','verified','returned','suspended')";
 
-pub(crate) fn case_body(c: &Case) -> String {
+/// The JSON stored in a case row's `body` column.
+pub fn case_body(c: &Case) -> String {
     serde_json::to_string(c).expect("a case always serialises")
 }
 
@@ -95,7 +100,8 @@ pub(crate) struct LogBody {
     pub changes: Vec<cityos_core::case::Change>,
 }
 
-pub(crate) fn log_body(e: &LogEntry) -> String {
+/// The JSON stored in a log row's `body` column: changes and attachments.
+pub fn log_body(e: &LogEntry) -> String {
     #[derive(serde::Serialize)]
     struct Ref<'a> {
         #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -113,7 +119,6 @@ pub(crate) fn log_body(e: &LogEntry) -> String {
 pub(crate) struct CaseRow<'a> {
     pub lead: Option<&'a str>,
     pub due: Option<i64>,
-    pub body: String,
 }
 
 impl<'a> CaseRow<'a> {
@@ -121,7 +126,6 @@ impl<'a> CaseRow<'a> {
         CaseRow {
             lead: c.lead_task().map(|t| t.department.as_str()),
             due: c.due(),
-            body: case_body(c),
         }
     }
 }

@@ -183,7 +183,7 @@ impl Store for PostgresStore {
                             &reporters,
                             &esc,
                             &version,
-                            &row.body,
+                            &w.case_body,
                         ],
                     )
                     .map_err(db)?;
@@ -203,7 +203,7 @@ impl Store for PostgresStore {
                                 &reporters,
                                 &esc,
                                 &version,
-                                &row.body,
+                                &w.case_body,
                                 &c.id,
                                 &prev_i,
                             ],
@@ -217,7 +217,7 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            for e in w.entries {
+            for (e, body) in w.entries.iter().zip(w.log_bodies) {
                 let seq = e.seq as i64;
                 let from = e.from.map(|s| s.as_str());
                 tx.execute(
@@ -232,7 +232,7 @@ impl Store for PostgresStore {
                         &from,
                         &e.to.as_str(),
                         &e.note,
-                        &log_body(e),
+                        body,
                     ],
                 )
                 .map_err(db)?;

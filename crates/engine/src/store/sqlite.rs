@@ -89,6 +89,18 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A second connection to a database that another `SqliteStore` (which runs the
+    /// checkpointer) has open: the pipelined run loop's writer.
+    pub fn open_secondary(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        let store = Self::init(conn, durability)?;
+        store
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(db)?;
+        Ok(store)
+    }
+
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         Self::init(
@@ -216,7 +228,7 @@ impl Store for SqliteStore {
                                 c.reporter_count(),
                                 c.escalations,
                                 c.version as i64,
-                                row.body
+                                w.case_body
                             ])
                             .map_err(db)?;
                     }
@@ -232,7 +244,7 @@ impl Store for SqliteStore {
                                 c.reporter_count(),
                                 c.escalations,
                                 c.version as i64,
-                                row.body,
+                                w.case_body,
                                 c.id,
                                 prev as i64
                             ])
@@ -245,7 +257,7 @@ impl Store for SqliteStore {
                         }
                     }
                 }
-                for e in w.entries {
+                for (e, body) in w.entries.iter().zip(w.log_bodies) {
                     ins_log
                         .execute(params![
                             e.case_id,
@@ -257,7 +269,7 @@ impl Store for SqliteStore {
                             e.from.map(|s| s.as_str()),
                             e.to.as_str(),
                             e.note,
-                            log_body(e)
+                            body
                         ])
                         .map_err(db)?;
                 }

@@ -740,3 +740,117 @@ fn failed_commits_leave_state_intact(b: &Backend) {
     assert_replay(s.as_mut());
     assert_eq!(s.counts().unwrap().cases, 2);
 }
+
+story!(pipelined_run_loop_commits_before_answering);
+fn pipelined_run_loop_commits_before_answering(b: &Backend) {
+    use cityos_engine::runloop::RunLoop;
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = Box::new(Flaky {
+        inner: b.store(),
+        fail: fail.clone(),
+    });
+    let rl = RunLoop::start_pipelined(b.engine(), writer, 1024, 64);
+    let h = rl.handle.clone();
+    // Many submitters at once: every answer arrives, and each answered case is stored.
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|k| {
+                let h = h.clone();
+                s.spawn(move || {
+                    (0..50)
+                        .map(|i| {
+                            let cat = ["noise", "street_vending", "exposed_garbage"][i % 3];
+                            h.call(Request::Report(report(
+                                cat,
+                                spot(k * 10 + i % 10),
+                                Channel::Citizen,
+                                t0() + (i as i64) * MINUTE,
+                            )))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|j| j.join().unwrap()).collect()
+    });
+    assert_eq!(answers.len(), 200);
+    let mut ids = Vec::new();
+    for a in answers {
+        match a.unwrap() {
+            Response::Intake(o) => ids.push(o.case.id),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A failing commit in the pipeline: the batch is retried request by request.
+    fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let first = ids[0];
+    let r = h.call(Request::Transition {
+        case: first,
+        command: cmd(
+            Action::File,
+            Actor {
+                scope: None,
+                ..officer()
+            },
+        ),
+        now: t0() + HOUR,
+    });
+    assert!(
+        r.is_err(),
+        "a single request whose commit failed gets the error"
+    );
+    let again = h
+        .call(Request::Transition {
+            case: first,
+            command: cmd(
+                Action::File,
+                Actor {
+                    scope: None,
+                    ..officer()
+                },
+            ),
+            now: t0() + HOUR,
+        })
+        .unwrap();
+    match again {
+        Response::Transition(o) => assert_eq!(o.case.state, State::Filed),
+        other => panic!("{other:?}"),
+    }
+    // A failure while several batches are in flight: later batches are refused by the
+    // writer and retried; at most the failing single-request batch sees an error.
+    fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let burst: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|k| {
+                let h = h.clone();
+                s.spawn(move || {
+                    (0..10)
+                        .map(|i| {
+                            h.call(Request::Report(report(
+                                "noise",
+                                spot(60 + k * 10 + i),
+                                Channel::Citizen,
+                                t0() + 2 * HOUR,
+                            )))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|j| j.join().unwrap()).collect()
+    });
+    assert!(burst.iter().filter(|a| a.is_err()).count() <= 1);
+    for a in burst.into_iter().flatten() {
+        if let Response::Intake(o) = a {
+            ids.push(o.case.id);
+        }
+    }
+    let seen = h.with(|e| e.case(1).unwrap().map(|c| c.id)).unwrap();
+    assert_eq!(seen, Some(1));
+    let (mut engine, stats) = rl.stop();
+    assert!(stats.batches >= 1 && stats.requests >= 240);
+    let n = assert_replay(engine.store());
+    ids.sort();
+    ids.dedup();
+    assert_eq!(n, ids.len(), "every answered case is stored");
+}
