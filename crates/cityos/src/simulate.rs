@@ -97,6 +97,8 @@ pub struct Summary {
     pub postponements: usize,
     /// department → (handled, handled on time)
     pub departments: BTreeMap<String, (u32, u32)>,
+    /// department code → Chinese name
+    pub department_names: BTreeMap<String, String>,
     pub evaluations: u32,
     pub mean_score: f64,
     /// A digest of every stored case (same seed ⇒ same digest).
@@ -152,9 +154,13 @@ impl fmt::Display for Summary {
         let mut depts: Vec<_> = self.departments.iter().collect();
         depts.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
         for (d, (h, o)) in depts.iter().take(15) {
+            let name = self.department_names.get(*d).map(String::as_str).unwrap_or("");
+            // Chinese characters take two columns on a terminal.
+            let pad = 32usize.saturating_sub(name.chars().count() * 2);
             writeln!(
                 f,
-                "  {d:<28} handled {h:>5}  on time {:>5.1}%",
+                "  {name}{:pad$} handled {h:>5}  on time {:>5.1}%  ({d})",
+                "",
                 100.0 * *o as f64 / (*h).max(1) as f64
             )?;
         }
@@ -653,6 +659,12 @@ fn summarise(engine: &mut Engine, s: &mut Summary, now: Millis) -> Result<(), En
             e.1 += d.on_time().unwrap_or(false) as u32;
         }
         all.extend_from_slice(serde_json::to_string(c).expect("serialises").as_bytes());
+    }
+    let tax = engine.taxonomy().clone();
+    for d in s.departments.keys() {
+        if let Some(dept) = tax.department(d) {
+            s.department_names.insert(d.clone(), dept.name_zh.clone());
+        }
     }
     s.mean_score = if s.evaluations > 0 {
         scores as f64 / s.evaluations as f64
