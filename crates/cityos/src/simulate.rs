@@ -154,7 +154,11 @@ impl fmt::Display for Summary {
         let mut depts: Vec<_> = self.departments.iter().collect();
         depts.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
         for (d, (h, o)) in depts.iter().take(15) {
-            let name = self.department_names.get(*d).map(String::as_str).unwrap_or("");
+            let name = self
+                .department_names
+                .get(*d)
+                .map(String::as_str)
+                .unwrap_or("");
             // Chinese characters take two columns on a terminal.
             let pad = 32usize.saturating_sub(name.chars().count() * 2);
             writeln!(

@@ -398,6 +398,11 @@ impl Case {
         self.open_deadlines().map(|d| d.due).min()
     }
 
+    /// Time left until the current deadline at `now` (negative when overdue).
+    pub fn time_left(&self, now: Millis) -> Option<Millis> {
+        self.due().map(|d| d - now)
+    }
+
     pub fn deadline(&self, step: Step) -> Option<&Deadline> {
         self.deadlines.iter().rev().find(|d| d.step == step)
     }

@@ -142,3 +142,39 @@ fn workflow_table_and_help() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_same_day_on_postgresql_gives_the_same_result() {
+    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "CITYOS_TEST_POSTGRES_URL is required"
+            );
+            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
+            return;
+        }
+    };
+    let schema = format!("cli_{}", std::process::id());
+    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pg = cityos(&[
+        "simulate",
+        "--seed",
+        "9",
+        "--reports",
+        "300",
+        "--json",
+        "--db",
+        &format!("{url}{sep}schema={schema}"),
+    ]);
+    let mem = cityos(&["simulate", "--seed", "9", "--reports", "300", "--json"]);
+    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    assert!(pg.status.success(), "{}", stderr(&pg));
+    assert_eq!(
+        stdout(&pg),
+        stdout(&mem),
+        "PostgreSQL and SQLite store the same day identically"
+    );
+}

@@ -140,3 +140,23 @@ fn bad_configuration_is_refused_with_the_place() {
     .to_string();
     assert!(e.contains("calendar line 1"), "{e}");
 }
+
+#[test]
+fn schema_parameter_is_taken_out_of_postgres_urls() {
+    use cityos_engine::split_schema;
+    assert_eq!(
+        split_schema("postgres://u@h/db"),
+        ("postgres://u@h/db".into(), None)
+    );
+    assert_eq!(
+        split_schema("postgres://u@h/db?schema=x1"),
+        ("postgres://u@h/db".into(), Some("x1".into()))
+    );
+    assert_eq!(
+        split_schema("postgres://u@h/db?sslmode=disable&schema=x1"),
+        (
+            "postgres://u@h/db?sslmode=disable".into(),
+            Some("x1".into())
+        )
+    );
+}
