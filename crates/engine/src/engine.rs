@@ -20,7 +20,7 @@ use cityos_core::territory::{Level, Territory, TerritoryError};
 use cityos_core::time::{local_date, Millis};
 use cityos_core::workflow::{self, Action, Actor, Command, Ctx, NewReport, WorkflowError};
 use cityos_core::{escalation, Taxonomy, WorkCalendar};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Longest report text accepted, in characters.
@@ -193,6 +193,9 @@ pub struct Engine {
     /// Reports of batches not yet known to be durable.
     recent_reports: HashMap<ReportId, (u64, Report)>,
     batch_seq: u64,
+    /// Escalation timers: (due, case) for every open case with an escalation ahead.
+    timers: BTreeSet<(Millis, CaseId)>,
+    timer_of: HashMap<CaseId, Millis>,
     /// A commit failed and the reload did too: refuse work until a reload succeeds.
     broken: bool,
 }
@@ -225,19 +228,48 @@ impl Engine {
             recent: HashMap::new(),
             recent_reports: HashMap::new(),
             batch_seq: 0,
+            timers: BTreeSet::new(),
+            timer_of: HashMap::new(),
             broken: false,
         };
-        e.rebuild_dedup();
+        e.rebuild_indexes();
         Ok(e)
     }
 
-    fn rebuild_dedup(&mut self) {
+    /// Rebuilds the dedup index and the escalation timers from the cached open cases.
+    fn rebuild_indexes(&mut self) {
         self.dedup = DedupIndex::new();
-        for c in self.open.values() {
+        self.timers.clear();
+        self.timer_of.clear();
+        let ids: Vec<CaseId> = self.open.keys().copied().collect();
+        for id in ids {
+            let c = &self.open[&id];
             if let Some(cat) = self.tax.category_id(&c.category) {
                 self.dedup.upsert(cat, dedup_entry(c));
             }
+            self.schedule(id);
         }
+    }
+
+    /// (Re)computes when the case's next escalation is due, from the cached state.
+    fn schedule(&mut self, id: CaseId) {
+        if let Some(at) = self.timer_of.remove(&id) {
+            self.timers.remove(&(at, id));
+        }
+        let next = self
+            .open
+            .get(&id)
+            .and_then(|c| escalation::next_escalation(&self.tax, &self.cal, c));
+        if let Some((at, _, _)) = next {
+            self.timers.insert((at, id));
+            self.timer_of.insert(id, at);
+        }
+    }
+
+    /// The earliest escalation due among open cases, if any (for a timer service to sleep
+    /// until).
+    pub fn next_timer(&self) -> Option<Millis> {
+        self.timers.first().map(|(at, _)| *at)
     }
 
     pub fn territory(&self) -> &Arc<Territory> {
@@ -325,17 +357,20 @@ impl Engine {
                 self.committed(p.seq);
                 p.answers
             }
-            Err(e) => self.recover_failed(vec![(p, e)], |engine, req| {
+            Err(e) => self.recover_failed(vec![(p, Some(e))], |engine, req| {
                 engine.execute(vec![req]).pop().expect("one answer")
             }),
         }
     }
 
     /// After failed commits: reload the committed state and retry each request alone (so
-    /// one bad write cannot fail its neighbours). `retry` runs one request to the end.
+    /// one bad write cannot fail its neighbours). Each batch comes with the error of its
+    /// own commit, or `None` if it was never attempted (refused after an earlier failure);
+    /// a single request whose own commit failed gets that error. `retry` runs one request
+    /// to the end.
     pub fn recover_failed(
         &mut self,
-        failed: Vec<(Prepared, StoreError)>,
+        failed: Vec<(Prepared, Option<StoreError>)>,
         mut retry: impl FnMut(&mut Engine, Request) -> Result<Response, EngineError>,
     ) -> Vec<Result<Response, EngineError>> {
         let mut out = Vec::new();
@@ -351,7 +386,7 @@ impl Engine {
             return out;
         }
         for (p, err) in failed {
-            if p.requests.len() == 1 {
+            if let (1, Some(err)) = (p.requests.len(), err) {
                 out.push(Err(err.into()));
                 continue;
             }
@@ -387,6 +422,9 @@ impl Engine {
                 self.recent.insert(*id, (seq, c.clone()));
             }
         }
+        for id in &work.order {
+            self.schedule(*id);
+        }
         for r in &work.reports {
             self.recent_reports.insert(r.id, (seq, r.clone()));
         }
@@ -414,7 +452,7 @@ impl Engine {
         self.recent_reports.clear();
         self.next_case = max_case + 1;
         self.next_report = max_report + 1;
-        self.rebuild_dedup();
+        self.rebuild_indexes();
         self.broken = false;
         Ok(())
     }
@@ -754,19 +792,13 @@ impl Engine {
     }
 
     fn run_tick(&mut self, work: &mut Work, now: Millis) -> Result<Vec<Escalation>, EngineError> {
-        let mut due: Vec<(Millis, CaseId)> = self
-            .open
-            .values()
-            .filter_map(|c| {
-                let c = work.staged.get(&c.id).map(|s| &s.case).unwrap_or(c);
-                escalation::next_escalation(&self.tax, &self.cal, c)
-                    .filter(|(at, _, _)| *at <= now)
-                    .map(|(at, _, _)| (at, c.id))
-            })
+        let due: Vec<CaseId> = self
+            .timers
+            .range(..=(now, CaseId::MAX))
+            .map(|(_, id)| *id)
             .collect();
-        due.sort();
         let mut fired = Vec::new();
-        for (_, id) in due {
+        for id in due {
             let tax = self.tax.clone();
             let cal = self.cal.clone();
             let cx = Ctx {

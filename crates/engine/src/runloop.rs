@@ -61,7 +61,8 @@ enum ToWriter {
 
 enum FromWriter {
     Committed(u64),
-    Failed(Box<Prepared>, Vec<Reply>, StoreError),
+    /// The batch's own commit failed (`Some`), or it was refused after an earlier failure.
+    Failed(Box<Prepared>, Vec<Reply>, Option<StoreError>),
     ResetDone,
 }
 
@@ -193,11 +194,9 @@ fn writer_loop(mut store: Box<dyn Store>, rx: Receiver<ToWriter>, back: Sender<F
                 poisoned = false;
                 FromWriter::ResetDone
             }
-            ToWriter::Commit(p, replies) if poisoned => FromWriter::Failed(
-                Box::new(p),
-                replies,
-                StoreError::Db("an earlier batch failed to commit".into()),
-            ),
+            ToWriter::Commit(p, replies) if poisoned => {
+                FromWriter::Failed(Box::new(p), replies, None)
+            }
             ToWriter::Commit(mut p, replies) => {
                 let r = if p.writes() {
                     p.commit(store.as_mut())
@@ -213,7 +212,7 @@ fn writer_loop(mut store: Box<dyn Store>, rx: Receiver<ToWriter>, back: Sender<F
                     }
                     Err(e) => {
                         poisoned = true;
-                        FromWriter::Failed(Box::new(p), replies, e)
+                        FromWriter::Failed(Box::new(p), replies, Some(e))
                     }
                 }
             }
@@ -229,7 +228,7 @@ struct Pipeline {
     wtx: SyncSender<ToWriter>,
     back: Receiver<FromWriter>,
     in_flight: usize,
-    failed: Vec<(Prepared, Vec<Reply>, StoreError)>,
+    failed: Vec<(Prepared, Vec<Reply>, Option<StoreError>)>,
     stats: LoopStats,
 }
 
@@ -368,7 +367,9 @@ impl Pipeline {
                         let _ = wtx.send(ToWriter::Reset);
                         while !matches!(back.recv(), Ok(FromWriter::ResetDone) | Err(_)) {}
                         engine.reload()?;
-                        return Err(e.into());
+                        return Err(e
+                            .unwrap_or_else(|| StoreError::Db("commit refused".into()))
+                            .into());
                     }
                     FromWriter::ResetDone => {}
                 }
