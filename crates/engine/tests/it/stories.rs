@@ -477,6 +477,11 @@ fn escalation_fires_once_across_restart(b: &Backend) {
         .unwrap();
     assert_eq!(o.case.state, State::Dispatched);
     let due = o.case.due().unwrap();
+    assert_eq!(
+        e.next_timer(),
+        Some(due),
+        "the timer index knows the first escalation"
+    );
     assert!(
         e.tick(due - 1).unwrap().is_empty(),
         "not before the deadline"
@@ -484,8 +489,13 @@ fn escalation_fires_once_across_restart(b: &Backend) {
     drop(e);
     // The server was down across the deadline; after restart the tick fires once.
     let mut e = b.engine();
+    assert_eq!(e.next_timer(), Some(due), "timers are rebuilt at start");
     let fired = e.tick(due + MINUTE).unwrap();
     assert_eq!(fired.len(), 1);
+    assert!(
+        e.next_timer().unwrap() > due + MINUTE,
+        "the next rung is later"
+    );
     assert_eq!(fired[0].rung, 1);
     let c = e.case(o.case.id).unwrap().unwrap();
     assert!(c.overdue);
