@@ -493,8 +493,8 @@ fn escalation_fires_once_across_restart(b: &Backend) {
     let fired = e.tick(due + MINUTE).unwrap();
     assert_eq!(fired.len(), 1);
     assert!(
-        e.next_timer().unwrap() > due + MINUTE,
-        "the next rung is later"
+        e.next_timer().is_none_or(|t| t > due + MINUTE),
+        "no rung is due again"
     );
     assert_eq!(fired[0].rung, 1);
     let c = e.case(o.case.id).unwrap().unwrap();
