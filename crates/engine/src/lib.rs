@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod engine;
+pub mod query;
 pub mod runloop;
 pub mod store;
 

@@ -12,7 +12,9 @@
 pub mod postgres;
 pub mod sqlite;
 
-use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};
+use crate::query::{self, CaseQuery, Cursor, Page, Sql, Stats};
+use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId, State};
+use cityos_core::taxonomy::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,6 +64,77 @@ pub struct Counts {
 }
 
 pub trait Store: Send {
+    /// Runs a list query: rows of (id, sort key, body).
+    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError>;
+    /// Runs a grouping query: rows of (group, count, optional sum).
+    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError>;
+
+    /// One page of cases matching `q`, in its order.
+    fn list_cases(&mut self, q: &CaseQuery) -> Result<Page, StoreError> {
+        let mut rows = self.query_list(&query::list(q))?;
+        let limit = q.limit.clamp(1, 1000);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last()
+                .map(|(id, key, _)| Cursor { key: *key, id: *id })
+        } else {
+            None
+        };
+        let cases = rows
+            .iter()
+            .map(|(_, _, b)| parse_case(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { cases, next })
+    }
+
+    /// Counts over the cases matching `q`; `today_from` starts "today's intake".
+    fn stats(&mut self, q: &CaseQuery, today_from: i64) -> Result<Stats, StoreError> {
+        let pairs =
+            |v: Vec<(String, i64, i64)>| v.into_iter().map(|(k, n, _)| (k, n)).collect::<Vec<_>>();
+        let by_state = pairs(self.query_groups(&query::count_by(q, "state"))?);
+        let by_domain = pairs(self.query_groups(&query::count_by(q, "domain"))?);
+        let by_subdistrict = pairs(self.query_groups(&query::count_by(q, "subdistrict"))?);
+        let by_department = self.query_groups(&query::on_time_by_department(q))?;
+        let open: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|s| s.is_open() && (q.states.is_empty() || q.states.contains(s)))
+            .collect();
+        let overdue_q = CaseQuery {
+            states: open,
+            overdue: Some(true),
+            ..q.clone()
+        };
+        let overdue = self
+            .query_groups(&query::count_by(&overdue_q, "domain"))?
+            .iter()
+            .map(|r| r.1)
+            .sum();
+        let today_q = CaseQuery {
+            created_from: Some(q.created_from.map_or(today_from, |f| f.max(today_from))),
+            ..q.clone()
+        };
+        let today_intake = self
+            .query_groups(&query::count_by(&today_q, "domain"))?
+            .iter()
+            .map(|r| r.1)
+            .sum();
+        let (handled, handled_on_time) = by_department
+            .iter()
+            .fold((0, 0), |(h, o), r| (h + r.1, o + r.2));
+        Ok(Stats {
+            total: by_state.iter().map(|r| r.1).sum(),
+            by_state,
+            by_domain,
+            by_subdistrict,
+            by_department,
+            overdue,
+            today_intake,
+            handled,
+            handled_on_time,
+        })
+    }
+
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Writes the batch in one transaction.
@@ -119,6 +192,8 @@ pub fn log_body(e: &LogEntry) -> String {
 pub(crate) struct CaseRow<'a> {
     pub lead: Option<&'a str>,
     pub due: Option<i64>,
+    /// 1/0 when the latest handle deadline was met on time/late; None while unmet.
+    pub handle_on_time: Option<i64>,
 }
 
 impl<'a> CaseRow<'a> {
@@ -126,12 +201,16 @@ impl<'a> CaseRow<'a> {
         CaseRow {
             lead: c.lead_task().map(|t| t.department.as_str()),
             due: c.due(),
+            handle_on_time: c
+                .deadline(Step::Handle)
+                .and_then(|d| d.on_time())
+                .map(i64::from),
         }
     }
 }
 
-pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)";
-pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10 WHERE id=$11 AND version=$12";
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)";
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11 WHERE id=$12 AND version=$13";
 pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";

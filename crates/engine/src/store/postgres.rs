@@ -3,10 +3,17 @@
 //! prepared once per connection. An optional schema name isolates test runs.
 
 use super::*;
+use crate::query::Param;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Statement};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_query_columns.sql"),
+    ),
+];
 
 struct Prepared {
     ins_case: Statement,
@@ -122,7 +129,51 @@ impl PostgresStore {
     }
 }
 
+fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                Param::Int(i) => Box::new(*i),
+                Param::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
+}
+
 impl Store for PostgresStore {
+    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        Ok(self
+            .client
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        Ok(self
+            .client
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                let sum: Option<i64> = if r.len() > 2 {
+                    // SUM over BIGINT is NUMERIC in PostgreSQL; the query casts it.
+                    r.get(2)
+                } else {
+                    None
+                };
+                (r.get(0), r.get(1), sum.unwrap_or(0))
+            })
+            .collect())
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -184,6 +235,8 @@ impl Store for PostgresStore {
                             &esc,
                             &version,
                             &w.case_body,
+                            &c.title,
+                            &row.handle_on_time,
                         ],
                     )
                     .map_err(db)?;
@@ -204,6 +257,7 @@ impl Store for PostgresStore {
                                 &esc,
                                 &version,
                                 &w.case_body,
+                                &row.handle_on_time,
                                 &c.id,
                                 &prev_i,
                             ],

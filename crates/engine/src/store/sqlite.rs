@@ -2,13 +2,20 @@
 //! open. `synchronous=FULL` by default: a committed batch survives power loss.
 
 use super::*;
+use crate::query::Param;
 pub use rusqlite;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_query_columns.sql"),
+    ),
+];
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +177,50 @@ impl SqliteStore {
     }
 }
 
+fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+            Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        })
+        .collect()
+}
+
 impl Store for SqliteStore {
+    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        let n = st.column_count();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    if n > 2 {
+                        r.get::<_, Option<i64>>(2)?.unwrap_or(0)
+                    } else {
+                        0
+                    },
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -228,7 +278,9 @@ impl Store for SqliteStore {
                                 c.reporter_count(),
                                 c.escalations,
                                 c.version as i64,
-                                w.case_body
+                                w.case_body,
+                                c.title,
+                                row.handle_on_time
                             ])
                             .map_err(db)?;
                     }
@@ -245,6 +297,7 @@ impl Store for SqliteStore {
                                 c.escalations,
                                 c.version as i64,
                                 w.case_body,
+                                row.handle_on_time,
                                 c.id,
                                 prev as i64
                             ])

@@ -5,4 +5,5 @@
 
 mod backend;
 mod demo;
+mod queries;
 mod stories;

@@ -650,6 +650,18 @@ struct Flaky {
 }
 
 impl Store for Flaky {
+    fn query_list(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.inner.query_list(sql)
+    }
+    fn query_groups(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.inner.query_groups(sql)
+    }
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

@@ -1,0 +1,260 @@
+//! Reading cases back: the filtered, stably paginated case list and the statistics, as
+//! SQL that both backends run unchanged (`$n` placeholders, LIKE with an explicit
+//! escape). The builder produces text and parameters; each store binds them its way.
+//!
+//! Pagination is keyset, not offset: the cursor is the last row's (sort key, id), so a
+//! page boundary stays put while cases arrive, and page N costs the same as page 1.
+
+use cityos_core::case::State;
+use cityos_core::time::Millis;
+use cityos_core::{Domain, Priority};
+
+/// What a case list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Current deadline (cases without one last).
+    #[default]
+    Deadline,
+    Created,
+    Updated,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "deadline" => Some(Sort::Deadline),
+            "created" => Some(Sort::Created),
+            "updated" => Some(Sort::Updated),
+            _ => None,
+        }
+    }
+    fn column(self) -> &'static str {
+        match self {
+            Sort::Deadline => "COALESCE(due_at, 9223372036854775807)",
+            Sort::Created => "created_at",
+            Sort::Updated => "updated_at",
+        }
+    }
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.key, self.id)
+    }
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (k, i) = s.split_once('.')?;
+        Some(Cursor {
+            key: k.parse().ok()?,
+            id: i.parse().ok()?,
+        })
+    }
+}
+
+/// Filters, order and page of a case list. Empty lists mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub states: Vec<State>,
+    pub categories: Vec<String>,
+    pub domains: Vec<Domain>,
+    /// A region code at any level (district, sub-district, community or grid).
+    pub region: Option<String>,
+    /// Cases with a task of this department.
+    pub department: Option<String>,
+    pub min_priority: Option<Priority>,
+    /// Past (true) or within (false) the current deadline at `now`.
+    pub overdue: Option<bool>,
+    pub now: Millis,
+    pub created_from: Option<Millis>,
+    pub created_to: Option<Millis>,
+    /// A substring of the title, or the exact case number.
+    pub text: Option<String>,
+    pub sort: Sort,
+    pub descending: bool,
+    pub limit: usize,
+    pub after: Option<Cursor>,
+}
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL text with its parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The WHERE clause of a query (without pagination), shared by lists and counts.
+fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
+    let mut w = Vec::new();
+    let mut any_of = |sql: &mut Sql, col: &str, vals: Vec<String>| {
+        if !vals.is_empty() {
+            let ph: Vec<String> = vals.into_iter().map(|v| sql.bind(Param::Text(v))).collect();
+            w.push(format!("{col} IN ({})", ph.join(",")));
+        }
+    };
+    any_of(
+        sql,
+        "state",
+        q.states.iter().map(|s| s.as_str().to_string()).collect(),
+    );
+    any_of(sql, "category", q.categories.clone());
+    any_of(
+        sql,
+        "domain",
+        q.domains.iter().map(|d| d.as_str().to_string()).collect(),
+    );
+    if let Some(r) = &q.region {
+        let p = sql.bind(Param::Text(r.clone()));
+        w.push(format!(
+            "(district = {p} OR subdistrict = {p} OR community = {p} OR grid = {p})"
+        ));
+    }
+    if let Some(d) = &q.department {
+        let p = sql.bind(Param::Text(d.clone()));
+        w.push(format!(
+            "id IN (SELECT case_id FROM tasks WHERE department = {p})"
+        ));
+    }
+    if let Some(p) = q.min_priority {
+        let p = sql.bind(Param::Int(p.rank() as i64));
+        w.push(format!("priority >= {p}"));
+    }
+    if let Some(o) = q.overdue {
+        let now = sql.bind(Param::Int(q.now));
+        w.push(if o {
+            format!("(due_at IS NOT NULL AND due_at < {now})")
+        } else {
+            format!("(due_at IS NULL OR due_at >= {now})")
+        });
+    }
+    if let Some(f) = q.created_from {
+        let p = sql.bind(Param::Int(f));
+        w.push(format!("created_at >= {p}"));
+    }
+    if let Some(t) = q.created_to {
+        let p = sql.bind(Param::Int(t));
+        w.push(format!("created_at < {p}"));
+    }
+    if let Some(t) = q.text.as_ref().filter(|t| !t.trim().is_empty()) {
+        let like = sql.bind(Param::Text(like_escape(t.trim())));
+        let exact = sql.bind(Param::Text(t.trim().to_string()));
+        w.push(format!(
+            "(title LIKE {like} ESCAPE '\\' OR number = {exact})"
+        ));
+    }
+    w
+}
+
+/// The list query: `SELECT id, <sort key>, body …` for one page (limit + 1 rows, to know
+/// whether another page follows).
+pub fn list(q: &CaseQuery) -> Sql {
+    let mut sql = Sql::default();
+    let mut w = conditions(q, &mut sql);
+    let key = q.sort.column();
+    if let Some(c) = q.after {
+        let k = sql.bind(Param::Int(c.key));
+        let i = sql.bind(Param::Int(c.id));
+        let op = if q.descending { "<" } else { ">" };
+        w.push(format!("({key} {op} {k} OR ({key} = {k} AND id {op} {i}))"));
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let limit = sql.bind(Param::Int(q.limit.clamp(1, 1000) as i64 + 1));
+    sql.text = format!(
+        "SELECT id, {key}, body FROM cases{} ORDER BY {key} {dir}, id {dir} LIMIT {limit}",
+        where_clause(&w)
+    );
+    sql
+}
+
+/// `SELECT <col>, COUNT(*) … GROUP BY <col>` over the cases a query selects.
+pub fn count_by(q: &CaseQuery, col: &str) -> Sql {
+    let mut sql = Sql::default();
+    let w = conditions(q, &mut sql);
+    sql.text = format!(
+        "SELECT COALESCE({col}, ''), COUNT(*) FROM cases{} GROUP BY {col}",
+        where_clause(&w)
+    );
+    sql
+}
+
+/// Cases handled by each lead department over a query, with the number on time.
+pub fn on_time_by_department(q: &CaseQuery) -> Sql {
+    let mut sql = Sql::default();
+    let mut w = conditions(q, &mut sql);
+    w.push("handle_on_time IS NOT NULL".into());
+    sql.text = format!(
+        "SELECT COALESCE(lead_department, ''), COUNT(*), CAST(SUM(handle_on_time) AS BIGINT) FROM cases{} GROUP BY lead_department",
+        where_clause(&w)
+    );
+    sql
+}
+
+fn where_clause(w: &[String]) -> String {
+    if w.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", w.join(" AND "))
+    }
+}
+
+/// A page of cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub cases: Vec<cityos_core::Case>,
+    pub next: Option<Cursor>,
+}
+
+/// Figures for the command centre, over the cases a query selects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub total: i64,
+    pub by_state: Vec<(String, i64)>,
+    pub by_domain: Vec<(String, i64)>,
+    pub by_subdistrict: Vec<(String, i64)>,
+    /// lead department → (handled, on time)
+    pub by_department: Vec<(String, i64, i64)>,
+    /// Open cases past their current deadline.
+    pub overdue: i64,
+    /// Cases created since `today_from`.
+    pub today_intake: i64,
+    pub handled: i64,
+    pub handled_on_time: i64,
+}
+
+impl Stats {
+    pub fn on_time_rate(&self) -> Option<f64> {
+        (self.handled > 0).then(|| self.handled_on_time as f64 / self.handled as f64)
+    }
+}
