@@ -63,7 +63,40 @@ pub struct Counts {
     pub reports: i64,
 }
 
+/// An account (a person who signs in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub username: String,
+    pub display_name: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub role: String,
+    pub department: Option<String>,
+    pub scope: Option<String>,
+    pub created_at: i64,
+}
+
+/// The stored first answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentAnswer {
+    pub key: String,
+    pub request_hash: String,
+    pub status: i64,
+    pub body: String,
+    pub created_at: i64,
+}
+
 pub trait Store: Send {
+    /// Creates or replaces an account.
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError>;
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError>;
+    /// Stores the first answer for a key; returns the stored one if the key was taken.
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError>;
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
+
     /// Runs a list query: rows of (id, sort key, body).
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError>;
     /// Runs a grouping query: rows of (group, count, optional sum).
@@ -284,3 +317,9 @@ pub(crate) fn report_row(
         at,
     })
 }
+
+pub(crate) const UPSERT_USER: &str = "INSERT INTO users (username, display_name, password_hash, role, department, scope, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name, password_hash = excluded.password_hash, role = excluded.role, department = excluded.department, scope = excluded.scope";
+pub(crate) const SELECT_USER: &str = "SELECT username, display_name, password_hash, role, department, scope, created_at FROM users WHERE username = $1";
+pub(crate) const INSERT_IDEMPOTENT: &str = "INSERT INTO idempotency (key, request_hash, status, body, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (key) DO NOTHING";
+pub(crate) const SELECT_IDEMPOTENT: &str =
+    "SELECT key, request_hash, status, body, created_at FROM idempotency WHERE key = $1";

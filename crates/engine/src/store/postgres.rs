@@ -13,6 +13,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_query_columns.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_accounts.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -142,6 +146,74 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
 }
 
 impl Store for PostgresStore {
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                UPSERT_USER,
+                &[
+                    &u.username,
+                    &u.display_name,
+                    &u.password_hash,
+                    &u.role,
+                    &u.department,
+                    &u.scope,
+                    &u.created_at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .client
+            .query(SELECT_USER, &[&username])
+            .map_err(db)?
+            .first()
+            .map(|r| User {
+                username: r.get(0),
+                display_name: r.get(1),
+                password_hash: r.get(2),
+                role: r.get(3),
+                department: r.get(4),
+                scope: r.get(5),
+                created_at: r.get(6),
+            }))
+    }
+
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        let n = self
+            .client
+            .execute(
+                INSERT_IDEMPOTENT,
+                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+            )
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        Ok(self
+            .client
+            .query(SELECT_IDEMPOTENT, &[&key])
+            .map_err(db)?
+            .first()
+            .map(|r| IdempotentAnswer {
+                key: r.get(0),
+                request_hash: r.get(1),
+                status: r.get(2),
+                body: r.get(3),
+                created_at: r.get(4),
+            }))
+    }
+
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();

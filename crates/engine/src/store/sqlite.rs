@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_query_columns.sql"),
     ),
+    (3, include_str!("../../migrations/sqlite/0003_accounts.sql")),
 ];
 
 /// How hard a commit waits for the disk.
@@ -188,6 +189,82 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
 }
 
 impl Store for SqliteStore {
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(UPSERT_USER)
+            .map_err(db)?
+            .execute(params![
+                u.username,
+                u.display_name,
+                u.password_hash,
+                u.role,
+                u.department,
+                u.scope,
+                u.created_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_USER)
+            .map_err(db)?
+            .query_row([username], |r| {
+                Ok(User {
+                    username: r.get(0)?,
+                    display_name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    role: r.get(3)?,
+                    department: r.get(4)?,
+                    scope: r.get(5)?,
+                    created_at: r.get(6)?,
+                })
+            })
+            .optional()
+            .map_err(db)
+    }
+
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(INSERT_IDEMPOTENT)
+            .map_err(db)?
+            .execute(params![
+                a.key,
+                a.request_hash,
+                a.status,
+                a.body,
+                a.created_at
+            ])
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_IDEMPOTENT)
+            .map_err(db)?
+            .query_row([key], |r| {
+                Ok(IdempotentAnswer {
+                    key: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    status: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(db)
+    }
+
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
         let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
         let rows = st

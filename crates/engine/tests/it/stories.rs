@@ -650,6 +650,24 @@ struct Flaky {
 }
 
 impl Store for Flaky {
+    fn put_user(&mut self, u: &cityos_engine::store::User) -> Result<(), StoreError> {
+        self.inner.put_user(u)
+    }
+    fn user(&mut self, n: &str) -> Result<Option<cityos_engine::store::User>, StoreError> {
+        self.inner.user(n)
+    }
+    fn put_idempotent(
+        &mut self,
+        a: &cityos_engine::store::IdempotentAnswer,
+    ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
+        self.inner.put_idempotent(a)
+    }
+    fn idempotent(
+        &mut self,
+        k: &str,
+    ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
+        self.inner.idempotent(k)
+    }
     fn query_list(
         &mut self,
         sql: &cityos_engine::query::Sql,
@@ -875,4 +893,43 @@ fn pipelined_run_loop_commits_before_answering(b: &Backend) {
     ids.sort();
     ids.dedup();
     assert_eq!(n, ids.len(), "every answered case is stored");
+}
+
+story!(accounts_and_idempotency_records);
+fn accounts_and_idempotency_records(b: &Backend) {
+    use cityos_engine::store::{IdempotentAnswer, User};
+    let mut s = b.store();
+    assert_eq!(s.user("zhang").unwrap(), None);
+    let mut u = User {
+        username: "zhang".into(),
+        display_name: "张".into(),
+        password_hash: "$argon2id$x".into(),
+        role: "district_officer".into(),
+        department: None,
+        scope: Some("310104".into()),
+        created_at: 1,
+    };
+    s.put_user(&u).unwrap();
+    assert_eq!(s.user("zhang").unwrap().as_ref(), Some(&u));
+    u.role = "analyst".into();
+    s.put_user(&u).unwrap();
+    assert_eq!(s.user("zhang").unwrap().unwrap().role, "analyst");
+    let a = IdempotentAnswer {
+        key: "k1".into(),
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+        created_at: 5,
+    };
+    assert_eq!(s.put_idempotent(&a).unwrap(), None, "first answer stored");
+    let again = IdempotentAnswer {
+        body: "{\"x\":1}".into(),
+        ..a.clone()
+    };
+    assert_eq!(
+        s.put_idempotent(&again).unwrap(),
+        Some(a.clone()),
+        "the first answer wins"
+    );
+    assert_eq!(s.idempotent("k1").unwrap(), Some(a));
 }

@@ -1,0 +1,814 @@
+//! The handlers of `/api/v1`. Each one: who is calling (auth) → what they may see or do
+//! (role and territorial scope) → the engine or a read connection → the wire shape.
+//!
+//! Architecture Invariant: a case outside the caller's scope answers exactly like a case
+//! that does not exist (404), so scopes never leak existence.
+
+use crate::auth::{principal_from, verify_password, Principal};
+use crate::error::ApiError;
+use crate::wire::{self, LoginIn, ReportIn};
+use crate::{AppState, Body};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use blake2::{Blake2b512, Digest};
+use cityos_core::case::{Case, Channel, State as CaseState};
+use cityos_core::time::{local_date, parse_datetime, Millis};
+use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::{Domain, Level, Priority, Role};
+use cityos_engine::engine::{Request, Response as EngineResponse};
+use cityos_engine::query::{CaseQuery, Cursor, Sort};
+use cityos_engine::store::IdempotentAnswer;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::future::Future;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Sends a request to the engine's run loop and waits for its (committed) answer.
+/// A full queue is answered with 503 instead of waiting: back-pressure.
+async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let queued = st.0.engine.try_send(req, move |a| {
+        let _ = tx.send(a);
+    })?;
+    if !queued {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the engine's queue is full; retry shortly",
+        ));
+    }
+    Ok(rx
+        .await
+        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??)
+}
+
+fn who(p: &Option<Principal>) -> String {
+    p.as_ref()
+        .map_or_else(|| "anonymous".to_string(), |p| p.name.clone())
+}
+
+fn require(p: Option<Principal>) -> Result<Principal, ApiError> {
+    p.ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing_token",
+            "sign in first: `Authorization: Bearer <token>`",
+        )
+    })
+}
+
+fn principal(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    principal_from(headers, &st.0.key, st.now())
+}
+
+/// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
+/// and body gets the first answer; the same key with another body is refused.
+async fn idempotent<F, Fut>(
+    st: &AppState,
+    headers: &HeaderMap,
+    caller: &str,
+    route: &str,
+    raw: &[u8],
+    f: F,
+) -> ApiResult
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let Some(key) = headers.get("idempotency-key") else {
+        let (status, v) = f().await?;
+        return Ok((status, Json(v)).into_response());
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1–200 visible ASCII characters",
+            )
+        })?;
+    let full = format!("{caller}|{key}");
+    let mut h = Blake2b512::new();
+    h.update(route.as_bytes());
+    h.update([0]);
+    h.update(raw);
+    let hash: String = h
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let lock = st.idem_lock(&full);
+    let _guard = lock.lock().await;
+    let k2 = full.clone();
+    if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
+        return replay(a, &hash);
+    }
+    let (status, v) = f().await?;
+    let answer = IdempotentAnswer {
+        key: full,
+        request_hash: hash,
+        status: status.as_u16() as i64,
+        body: v.to_string(),
+        created_at: st.now(),
+    };
+    let stored = st.0.reads.run(move |s| s.put_idempotent(&answer)).await??;
+    if let Some(a) = stored {
+        // Another node answered first; its answer stands.
+        return replay(a, "");
+    }
+    Ok((status, Json(v)).into_response())
+}
+
+fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
+    if !hash.is_empty() && a.request_hash != hash {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        ));
+    }
+    let status = StatusCode::from_u16(a.status as u16).unwrap_or(StatusCode::OK);
+    let mut r = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        a.body,
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(r)
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_endpoint",
+        "there is no such endpoint; see /api/openapi.json",
+    )
+}
+
+pub async fn login(State(st): State<AppState>, body: Body<LoginIn>) -> ApiResult {
+    let LoginIn { username, password } = body.value;
+    let name = username.clone();
+    let user = st.0.reads.run(move |s| s.user(&name)).await??;
+    let bad = || ApiError::unauthorized("bad_credentials", "wrong username or password");
+    let Some(user) = user else {
+        // Spend the same time as a real check so that usernames cannot be probed.
+        let _ = tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
+        return Err(bad());
+    };
+    let phc = user.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(ApiError::internal)?;
+    if !ok {
+        return Err(bad());
+    }
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        ApiError::internal(format!(
+            "user {} has unknown role {}",
+            user.username, user.role
+        ))
+    })?;
+    let expires_at = st.now() + st.0.session_ms;
+    let p = Principal {
+        name: user.username.clone(),
+        role,
+        department: user.department.clone(),
+        scope: user.scope.clone(),
+        channel: None,
+        expires_at,
+    };
+    Ok(Json(json!({
+        "token": st.0.key.sign(&p),
+        "expires_at": cityos_core::time::format_rfc3339(expires_at),
+        "user": {
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+            "department": user.department,
+            "scope": user.scope,
+        }
+    }))
+    .into_response())
+}
+
+/// A real argon2id hash of a random string, so that refusing an unknown user costs what
+/// checking a known one does.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| crate::auth::hash_password(&crate::auth::TokenKey::random().to_hex()))
+}
+
+fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
+    let Some(p) = p else {
+        return Ok(Channel::Citizen);
+    };
+    Ok(match p.role {
+        Role::Citizen => Channel::Citizen,
+        Role::Inspector => Channel::Inspector,
+        Role::DistrictOfficer | Role::SubdistrictOfficer | Role::Handler => Channel::Staff,
+        Role::System => p
+            .channel
+            .as_deref()
+            .and_then(Channel::parse)
+            .unwrap_or(Channel::Sensor),
+        Role::Analyst | Role::Admin => {
+            return Err(ApiError::forbidden(format!(
+                "role {} does not file reports",
+                p.role
+            )))
+        }
+    })
+}
+
+pub async fn post_report(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body<ReportIn>,
+) -> ApiResult {
+    let p = principal(&st, &headers)?;
+    let channel = channel_for(&p)?;
+    let r = body.value;
+    if let Some(c) = &r.channel {
+        if Channel::parse(c) != Some(channel) {
+            return Err(ApiError::forbidden(format!(
+                "you report on the {} channel, not {c:?}",
+                channel.as_str()
+            )));
+        }
+    }
+    if r.text.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_argument",
+            "text must say what the problem is",
+        ));
+    }
+    if r.contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        return Err(ApiError::unprocessable(
+            "invalid_argument",
+            "contact is longer than 100 characters",
+        ));
+    }
+    let caller = who(&p);
+    let st2 = st.clone();
+    idempotent(
+        &st,
+        &headers,
+        &caller,
+        "POST /api/v1/reports",
+        &body.raw,
+        move || async move {
+            let now = st2.now();
+            let report = NewReport {
+                channel,
+                category: r.category,
+                lon: r.lon,
+                lat: r.lat,
+                text: r.text,
+                contact: r.contact,
+                at: now,
+            };
+            match engine_call(&st2, Request::Report(report)).await? {
+                EngineResponse::Intake(o) => Ok((
+                    if o.merged {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CREATED
+                    },
+                    json!({
+                        "report_id": o.report_id,
+                        "merged": o.merged,
+                        "reason": o.reason,
+                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
+                    }),
+                )),
+                other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+            }
+        },
+    )
+    .await
+}
+
+/// The query parameters of case lists, statistics and the inbox.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    state: Option<String>,
+    category: Option<String>,
+    domain: Option<String>,
+    region: Option<String>,
+    department: Option<String>,
+    priority: Option<String>,
+    overdue: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn list_of<T>(
+    v: &Option<String>,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    v.iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                ApiError::bad_request("invalid_parameter", format!("unknown {what} {s:?}"))
+            })
+        })
+        .collect()
+}
+
+fn time_param(v: &Option<String>, what: &str) -> Result<Option<Millis>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            parse_datetime(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("{what} {s:?} is not a date-time like 2026-11-26T09:00:00+08:00"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
+    let tax = &st.0.cfg.taxonomy;
+    let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
+    Ok(CaseQuery {
+        states: list_of(&p.state, "state", CaseState::parse)?,
+        categories: list_of(&p.category, "category", |c| {
+            tax.category(c).map(|c| c.code.clone())
+        })?,
+        domains: list_of(&p.domain, "domain", Domain::parse)?,
+        region: match &p.region {
+            Some(r) if st.0.cfg.territory.by_code(r).is_none() => {
+                return Err(bad(format!("unknown region {r:?}")))
+            }
+            r => r.clone(),
+        },
+        department: match &p.department {
+            Some(d) if tax.department(d).is_none() => {
+                return Err(bad(format!("unknown department {d:?}")))
+            }
+            d => d.clone(),
+        },
+        min_priority: p
+            .priority
+            .as_deref()
+            .map(|s| Priority::parse(s).ok_or_else(|| bad(format!("unknown priority {s:?}"))))
+            .transpose()?,
+        overdue: match p.overdue.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(o) => return Err(bad(format!("overdue must be true or false, not {o:?}"))),
+        },
+        now: st.now(),
+        created_from: time_param(&p.from, "from")?,
+        created_to: time_param(&p.to, "to")?,
+        text: p.q.clone(),
+        sort: p
+            .sort
+            .as_deref()
+            .map(|s| {
+                Sort::parse(s).ok_or_else(|| {
+                    bad(format!(
+                        "sort must be deadline, created or updated, not {s:?}"
+                    ))
+                })
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        descending: match p.order.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(o) => return Err(bad(format!("order must be asc or desc, not {o:?}"))),
+        },
+        limit: p
+            .limit
+            .as_deref()
+            .map(|l| {
+                l.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| bad(format!("limit must be 1–200, not {l:?}")))
+            })
+            .transpose()?
+            .unwrap_or(50),
+        after: p
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Cursor::decode(c)
+                    .ok_or_else(|| bad(format!("cursor {c:?} is not one this server returned")))
+            })
+            .transpose()?,
+    })
+}
+
+/// Narrows a query to what the principal may see; `false` when nothing is visible.
+fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
+    let t = &st.0.cfg.territory;
+    if let Some(scope) = &p.scope {
+        match &q.region {
+            None => q.region = Some(scope.clone()),
+            Some(r) => {
+                let (Some(rid), Some(sid)) = (t.by_code(r), t.by_code(scope)) else {
+                    return false;
+                };
+                if t.is_within(sid, rid) {
+                    q.region = Some(scope.clone());
+                } else if !t.is_within(rid, sid) {
+                    return false;
+                }
+            }
+        }
+    } else if matches!(p.role, Role::SubdistrictOfficer | Role::Inspector) {
+        return false; // a scoped role without a scope sees nothing
+    }
+    if p.role == Role::Handler {
+        match (&p.department, &q.department) {
+            (Some(mine), Some(asked)) if mine != asked => return false,
+            (Some(mine), _) => q.department = Some(mine.clone()),
+            (None, _) => return false,
+        }
+    }
+    !matches!(p.role, Role::Citizen)
+}
+
+/// May this principal see this case?
+fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
+    let mut q = CaseQuery::default();
+    if !scope_query(st, p, &mut q) {
+        return false;
+    }
+    q.region.as_ref().is_none_or(|r| c.regions.contains(r))
+        && q.department
+            .as_ref()
+            .is_none_or(|d| c.task(d).is_some() || c.route.iter().any(|a| &a.department == d))
+}
+
+pub async fn list_cases(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> ApiResult {
+    let p = require(principal(&st, &headers)?)?;
+    let mut q = to_query(&st, &params)?;
+    let now = q.now;
+    if !scope_query(&st, &p, &mut q) {
+        return Ok(Json(json!({"cases": [], "next_cursor": null})).into_response());
+    }
+    let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
+    let cfg = &st.0.cfg;
+    Ok(Json(json!({
+        "cases": page.cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>(),
+        "next_cursor": page.next.map(|c| c.encode()),
+    }))
+    .into_response())
+}
+
+/// Finds a case by id or by case number.
+async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError> {
+    let id = id.to_string();
+    Ok(st
+        .0
+        .reads
+        .run(move |s| match id.parse::<i64>() {
+            Ok(n) => s.load_case(n),
+            Err(_) => s.load_case_by_number(&id),
+        })
+        .await??)
+}
+
+pub async fn get_case(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let p = principal(&st, &headers)?;
+    let nf = || ApiError::not_found("the case");
+    let Some(p) = p else {
+        // Citizens follow their case by its number, without an account.
+        if id.parse::<i64>().is_ok() {
+            return Err(ApiError::unauthorized(
+                "missing_token",
+                "sign in, or follow a case by its number",
+            ));
+        }
+        let c = find_case(&st, &id).await?.ok_or_else(nf)?;
+        return Ok(Json(json!({"case": wire::public_view(&c, &st.0.cfg)})).into_response());
+    };
+    let c = find_case(&st, &id)
+        .await?
+        .filter(|c| can_see(&st, &p, c))
+        .ok_or_else(nf)?;
+    let cid = c.id;
+    let (log, reports) = st
+        .0
+        .reads
+        .run(move |s| Ok::<_, cityos_engine::StoreError>((s.load_log(cid)?, s.reports_of(cid)?)))
+        .await??;
+    Ok(Json(json!({
+        "case": wire::case_view(&c, &st.0.cfg, st.now()),
+        "log": log.iter().map(wire::log_view).collect::<Vec<_>>(),
+        "reports": reports.iter().map(|r| wire::report_view(r, p.role)).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+pub async fn post_transition(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<Value>,
+) -> ApiResult {
+    let p = principal(&st, &headers)?;
+    let mut v = body.value;
+    let obj = v.as_object_mut().ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_body",
+            "the body must be a JSON object with an \"action\"",
+        )
+    })?;
+    let note = match obj.remove("note") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "note must be a string",
+            ))
+        }
+    };
+    let attachments: Vec<String> = match obj.remove("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(a) => serde_json::from_value(a).map_err(|_| {
+            ApiError::unprocessable("invalid_body", "attachments must be a list of strings")
+        })?,
+    };
+    let version = match obj.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(x) => Some(x.as_u64().ok_or_else(|| {
+            ApiError::unprocessable("invalid_body", "version must be a whole number")
+        })?),
+    };
+    let action: Action = serde_json::from_value(v).map_err(|e| {
+        ApiError::unprocessable("invalid_action", format!("the action does not fit: {e}"))
+    })?;
+    let actor = match &p {
+        Some(p) => Actor {
+            id: p.name.clone(),
+            role: p.role,
+            department: p.department.clone(),
+            scope: p.scope.clone(),
+        },
+        None if matches!(action, Action::Evaluate { .. }) && id.parse::<i64>().is_err() => Actor {
+            id: "citizen".into(),
+            role: Role::Citizen,
+            department: None,
+            scope: None,
+        },
+        None => {
+            return Err(ApiError::unauthorized(
+                "missing_token",
+                "sign in first (citizens may only evaluate their case by its number)",
+            ))
+        }
+    };
+    let case = find_case(&st, &id).await?;
+    let case = match (&p, case) {
+        (Some(p), Some(c)) if can_see(&st, p, &c) || p.role == Role::System => c,
+        (None, Some(c)) => c,
+        _ => return Err(ApiError::not_found("the case")),
+    };
+    let caller = who(&p);
+    let st2 = st.clone();
+    let name = action.name();
+    let result = idempotent(
+        &st,
+        &headers,
+        &caller,
+        &format!("POST /api/v1/cases/{}/transitions", case.id),
+        &body.raw,
+        move || async move {
+            let mut command = Command::new(action, actor);
+            command.note = note;
+            command.attachments = attachments;
+            command.expected_version = version;
+            let now = st2.now();
+            match engine_call(
+                &st2,
+                Request::Transition {
+                    case: case.id,
+                    command,
+                    now,
+                },
+            )
+            .await?
+            {
+                EngineResponse::Transition(o) => Ok((
+                    StatusCode::OK,
+                    json!({
+                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
+                        "opened": o.opened.map(|c| wire::case_view(&c, &st2.0.cfg, now)),
+                    }),
+                )),
+                other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+            }
+        },
+    )
+    .await;
+    if let Err(e) = &result {
+        if e.status.is_client_error() {
+            eprintln!(
+                "refused: {caller} {name} on case {id}: {} ({})",
+                e.code, e.detail
+            );
+        }
+    }
+    result
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionParams {
+    level: Option<String>,
+}
+
+pub async fn regions(State(st): State<AppState>, Query(p): Query<RegionParams>) -> ApiResult {
+    let level = match p.level.as_deref() {
+        None => Level::Subdistrict,
+        Some(l) => Level::parse(l).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("level must be district, subdistrict, community or grid, not {l:?}"),
+            )
+        })?,
+    };
+    let body = st.0.cfg.territory.to_geojson(level).to_string();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocateParams {
+    lon: Option<String>,
+    lat: Option<String>,
+}
+
+pub async fn locate(State(st): State<AppState>, Query(p): Query<LocateParams>) -> ApiResult {
+    let num = |v: &Option<String>, what: &str| -> Result<f64, ApiError> {
+        let s = v.as_deref().ok_or_else(|| {
+            ApiError::bad_request("invalid_parameter", format!("{what} is required"))
+        })?;
+        s.parse().map_err(|_| {
+            ApiError::bad_request("invalid_parameter", format!("{what} {s:?} is not a number"))
+        })
+    };
+    let (lon, lat) = (num(&p.lon, "lon")?, num(&p.lat, "lat")?);
+    let t = &st.0.cfg.territory;
+    let chain = t
+        .locate(lon, lat)
+        .map_err(|e| ApiError::from(cityos_engine::EngineError::from(e)))?;
+    let mut out = serde_json::Map::new();
+    for l in Level::ALL {
+        if let Some(id) = chain.at(l) {
+            let r = t.region(id);
+            out.insert(
+                l.as_str().into(),
+                json!({"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en}),
+            );
+        }
+    }
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+pub async fn categories(State(st): State<AppState>) -> Json<Value> {
+    let cats: Vec<Value> = st
+        .0
+        .cfg
+        .taxonomy
+        .categories
+        .iter()
+        .map(|c| {
+            json!({
+                "code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "domain": c.domain,
+                "domain_zh": c.domain.name_zh(), "parent": c.parent, "priority": c.priority, "public": c.public,
+                "lead": c.lead, "assist": c.assist, "lowest_level": c.lowest_level,
+                "dedup_radius_m": c.dedup_radius_m, "dedup_window_h": c.dedup_window_ms as f64 / 3.6e6,
+                "deadlines": cityos_core::Step::ALL.iter().map(|s| (s.as_str().to_string(), json!(c.limit(*s).to_string()))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "categories": cats }))
+}
+
+pub async fn departments(State(st): State<AppState>) -> Json<Value> {
+    Json(json!({ "departments": st.0.cfg.taxonomy.departments }))
+}
+
+pub async fn stats(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> ApiResult {
+    let p = require(principal(&st, &headers)?)?;
+    let mut q = to_query(&st, &params)?;
+    if !scope_query(&st, &p, &mut q) {
+        return Err(ApiError::forbidden("nothing is visible to this account"));
+    }
+    let today = local_date(q.now).local_midnight();
+    let s =
+        st.0.reads
+            .run(move |store| store.stats(&q, today))
+            .await??;
+    let tax = &st.0.cfg.taxonomy;
+    let map = |v: &[(String, i64)]| {
+        v.iter()
+            .map(|(k, n)| (k.clone(), json!(n)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    Ok(Json(json!({
+        "total": s.total,
+        "by_state": map(&s.by_state),
+        "by_domain": map(&s.by_domain),
+        "by_subdistrict": map(&s.by_subdistrict),
+        "by_department": s.by_department.iter().map(|(d, h, o)| json!({
+            "department": d, "name_zh": tax.department(d).map(|x| x.name_zh.clone()),
+            "handled": h, "on_time": o, "on_time_rate": if *h > 0 { Some(*o as f64 / *h as f64) } else { None },
+        })).collect::<Vec<_>>(),
+        "overdue": s.overdue,
+        "today_intake": s.today_intake,
+        "on_time_rate": s.on_time_rate(),
+    }))
+    .into_response())
+}
+
+/// What awaits the caller's action, most urgent first.
+pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let p = require(principal(&st, &headers)?)?;
+    use CaseState::*;
+    let states = match p.role {
+        Role::Handler => vec![Dispatched, Acknowledged, InProgress, Rework],
+        Role::SubdistrictOfficer | Role::DistrictOfficer => {
+            vec![Reported, Filed, Returned, Verified]
+        }
+        Role::Inspector => vec![Handled],
+        _ => vec![],
+    };
+    if states.is_empty() {
+        return Ok(Json(json!({"cases": []})).into_response());
+    }
+    let mut q = CaseQuery {
+        states,
+        now: st.now(),
+        limit: 100,
+        ..Default::default()
+    };
+    if !scope_query(&st, &p, &mut q) {
+        return Ok(Json(json!({"cases": []})).into_response());
+    }
+    let now = q.now;
+    let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
+    let mut cases = page.cases;
+    if p.role == Role::Handler {
+        // Only the tasks this department still has to act on.
+        let d = p.department.clone().unwrap_or_default();
+        cases.retain(|c| {
+            c.task(&d).is_some_and(|t| {
+                !matches!(
+                    t.state,
+                    cityos_core::case::TaskState::Handled | cityos_core::case::TaskState::Returned
+                )
+            })
+        });
+    }
+    cases.sort_by_key(|c| (std::cmp::Reverse(c.priority), c.due().unwrap_or(i64::MAX)));
+    let cfg = &st.0.cfg;
+    Ok(Json(
+        json!({"cases": cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>()}),
+    )
+    .into_response())
+}

@@ -1,0 +1,126 @@
+//! Errors as the API speaks them: RFC 9457 `application/problem+json` with a stable
+//! snake_case `code`, the HTTP status and a message a person understands. One exhaustive
+//! table maps every engine and request error to its status and code; internal errors are
+//! logged and answered with a generic message, never leaked.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cityos_core::territory::TerritoryError;
+use cityos_core::workflow::WorkflowError;
+use cityos_engine::EngineError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} was not found"),
+        )
+    }
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    pub fn internal(what: impl std::fmt::Display) -> ApiError {
+        eprintln!("internal error: {what}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": format!("/problems/{}", self.code),
+            "title": self.title(),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            EngineError::Workflow(w) => match w {
+                WorkflowError::NotAllowedInState { .. } => {
+                    ApiError::new(S::CONFLICT, "transition_not_allowed", msg)
+                }
+                WorkflowError::RoleNotAllowed { .. } | WorkflowError::NoDepartment => {
+                    ApiError::new(S::FORBIDDEN, "forbidden", msg)
+                }
+                WorkflowError::NotYourTask { .. } => {
+                    ApiError::new(S::FORBIDDEN, "not_your_task", msg)
+                }
+                // Out of scope answers as if the case did not exist.
+                WorkflowError::OutOfScope => ApiError::not_found("the case"),
+                WorkflowError::VersionConflict { .. } => {
+                    ApiError::new(S::CONFLICT, "version_conflict", msg)
+                }
+                WorkflowError::UnknownCategory(_) => {
+                    ApiError::unprocessable("unknown_category", msg)
+                }
+                WorkflowError::UnknownDepartment(_) => {
+                    ApiError::unprocessable("unknown_department", msg)
+                }
+                WorkflowError::Invalid(_) => ApiError::unprocessable("invalid_argument", msg),
+                WorkflowError::Routing(_) => ApiError::unprocessable("no_route", msg),
+            },
+            EngineError::Territory(t) => match t {
+                TerritoryError::Outside { .. } => ApiError::unprocessable("outside_territory", msg),
+                TerritoryError::InvalidPoint { .. } => {
+                    ApiError::unprocessable("invalid_point", msg)
+                }
+                other => ApiError::internal(other),
+            },
+            EngineError::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", msg),
+            EngineError::Invalid(_) => ApiError::unprocessable("invalid_argument", msg),
+            EngineError::Stopped => ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg),
+            EngineError::Store(s) => ApiError::internal(s),
+        }
+    }
+}
+
+impl From<cityos_engine::StoreError> for ApiError {
+    fn from(e: cityos_engine::StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}

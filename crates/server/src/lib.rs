@@ -1,0 +1,230 @@
+//! cityos-server: the HTTP service of a City Operations Centre — JSON API under
+//! `/api/v1`, RFC 9457 problems, accounts with roles and territorial scopes, idempotent
+//! POSTs. `app(state)` builds the router; tests drive it in-process.
+//!
+//! Architecture Invariant: this is the only crate that speaks HTTP and JSON wire shapes;
+//! it converts to and from core types and never writes a case itself — writes go to the
+//! engine's run loop, reads to a pool of store connections (or the engine's cache).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod service;
+pub mod wire;
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::header;
+use axum::routing::{get, post};
+use axum::Router;
+use cityos_core::time::Millis;
+use cityos_engine::demo::Config;
+use cityos_engine::runloop::EngineHandle;
+use cityos_engine::Store;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+/// The largest request body accepted (bytes).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Where "now" comes from: the system clock, or a hand-set one in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Millis;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock tests set by hand.
+pub struct ManualClock(pub std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn new(t: Millis) -> ManualClock {
+        ManualClock(std::sync::atomic::AtomicI64::new(t))
+    }
+    pub fn set(&self, t: Millis) {
+        self.0.store(t, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Store connections for reads, used from blocking tasks.
+pub struct ReadPool {
+    stores: Mutex<Vec<Box<dyn Store>>>,
+    ready: Condvar,
+}
+
+impl ReadPool {
+    pub fn new(stores: Vec<Box<dyn Store>>) -> ReadPool {
+        assert!(
+            !stores.is_empty(),
+            "a read pool needs at least one connection"
+        );
+        ReadPool {
+            stores: Mutex::new(stores),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` on a connection on the blocking thread pool.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = {
+                let mut g = pool.stores.lock().expect("pool lock");
+                loop {
+                    if let Some(s) = g.pop() {
+                        break s;
+                    }
+                    g = pool.ready.wait(g).expect("pool wait");
+                }
+            };
+            let out = f(store.as_mut());
+            pool.stores.lock().expect("pool lock").push(store);
+            pool.ready.notify_one();
+            out
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+pub struct Inner {
+    pub engine: EngineHandle,
+    pub reads: Arc<ReadPool>,
+    pub cfg: Config,
+    pub clock: Arc<dyn Clock>,
+    pub key: auth::TokenKey,
+    /// How long a signed-in session lasts.
+    pub session_ms: Millis,
+    idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl AppState {
+    pub fn new(
+        engine: EngineHandle,
+        reads: Vec<Box<dyn Store>>,
+        cfg: Config,
+        clock: Arc<dyn Clock>,
+        key: auth::TokenKey,
+    ) -> AppState {
+        AppState(Arc::new(Inner {
+            engine,
+            reads: Arc::new(ReadPool::new(reads)),
+            cfg,
+            clock,
+            key,
+            session_ms: 12 * cityos_core::time::HOUR,
+            idem_locks: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn now(&self) -> Millis {
+        self.0.clock.now()
+    }
+
+    /// The lock serialising requests that carry the same idempotency key.
+    fn idem_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.idem_locks.lock().expect("lock");
+        if m.len() > 10_000 {
+            m.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        m.entry(key.to_string()).or_default().clone()
+    }
+}
+
+/// A JSON body parsed by us, so bad input gets our problem format; keeps the raw bytes
+/// (for idempotency fingerprints).
+pub struct Body<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send JSON with `Content-Type: application/json` (got {ct:?})"),
+            ));
+        }
+        let raw = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body is larger than {BODY_LIMIT} bytes"),
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", e.body_text())
+            }
+        })?;
+        let value = serde_json::from_slice(&raw).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+                    "invalid_json",
+                    format!("the body is not valid JSON: {e}"),
+                ),
+                Category::Data => {
+                    ApiError::unprocessable("invalid_body", format!("the body does not fit: {e}"))
+                }
+            }
+        })?;
+        Ok(Body { value, raw })
+    }
+}
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/api/v1/auth/login", post(api::login))
+        .route("/api/v1/reports", post(api::post_report))
+        .route("/api/v1/cases", get(api::list_cases))
+        .route("/api/v1/cases/{id}", get(api::get_case))
+        .route("/api/v1/cases/{id}/transitions", post(api::post_transition))
+        .route("/api/v1/regions", get(api::regions))
+        .route("/api/v1/locate", get(api::locate))
+        .route("/api/v1/categories", get(api::categories))
+        .route("/api/v1/departments", get(api::departments))
+        .route("/api/v1/stats", get(api::stats))
+        .route("/api/v1/inbox", get(api::inbox))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

@@ -1,0 +1,230 @@
+//! Assembling the running service: stores (engine, writer, readers), the pipelined run
+//! loop, the escalation timer, the demo accounts — and taking it down in order.
+//!
+//! The escalation timer is durable because it keeps no state of its own: the due times
+//! live in the engine's timer index, rebuilt from the stored cases at every start, and an
+//! escalation that fired is in the case log. A server that was down across a deadline
+//! fires it once at the next tick after start.
+
+use crate::auth::{hash_password, TokenKey};
+use crate::{AppState, Clock};
+use cityos_core::time::{Millis, SECOND};
+use cityos_engine::demo::Config;
+use cityos_engine::engine::{Engine, EngineConfig, Request};
+use cityos_engine::runloop::{EngineHandle, RunLoop};
+use cityos_engine::store::sqlite::{Durability, SqliteStore};
+use cityos_engine::store::User;
+use cityos_engine::{PostgresStore, Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file `cityos.db` in this directory (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (optionally with `schema=`).
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://…` → PostgreSQL; otherwise the data directory's SQLite file.
+    pub fn from_url_or_dir(url: Option<&str>, data_dir: &Path) -> Database {
+        match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Database::Postgres(u.to_string())
+            }
+            Some(u) => Database::Sqlite(PathBuf::from(u.strip_prefix("sqlite://").unwrap_or(u))),
+            None => Database::Sqlite(data_dir.to_path_buf()),
+        }
+    }
+
+    fn connect(&self, primary: bool) -> Result<Box<dyn Store>, StoreError> {
+        match self {
+            Database::Sqlite(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
+                let path = dir.join("cityos.db");
+                Ok(if primary {
+                    Box::new(SqliteStore::open(&path, Durability::Full)?)
+                } else {
+                    Box::new(SqliteStore::open_secondary(&path, Durability::Full)?)
+                })
+            }
+            Database::Postgres(url) => {
+                let (url, schema) = cityos_engine::split_schema(url);
+                Ok(Box::new(PostgresStore::connect(&url, schema.as_deref())?))
+            }
+        }
+    }
+}
+
+/// A demo account: username, display name, role, department, scope.
+pub type DemoAccount = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The demo accounts (also listed in README.md).
+pub const DEMO_PASSWORD: &str = "cityos-demo";
+
+pub fn demo_accounts() -> Vec<DemoAccount> {
+    // username, display name, role, department, scope
+    vec![
+        ("admin", "系统管理员", "admin", None, None),
+        (
+            "zhang.district",
+            "张伟（区城运中心值班长）",
+            "district_officer",
+            None,
+            None,
+        ),
+        (
+            "li.tianping",
+            "李娜（天平路街道城运中心）",
+            "subdistrict_officer",
+            None,
+            Some("310104003"),
+        ),
+        (
+            "wang.urban",
+            "王强（天平路街道城管执法中队）",
+            "handler",
+            Some("sub-urban-mgmt-310104003"),
+            None,
+        ),
+        (
+            "chen.roads",
+            "陈刚（区市政设施管理中心）",
+            "handler",
+            Some("dist-roads"),
+            None,
+        ),
+        (
+            "zhao.inspector",
+            "赵敏（天平路街道网格员）",
+            "inspector",
+            None,
+            Some("310104003"),
+        ),
+        ("sun.analyst", "孙丽（数据分析）", "analyst", None, None),
+    ]
+}
+
+/// Creates (or resets) the demo accounts, all with [`DEMO_PASSWORD`].
+pub fn seed_demo_accounts(store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
+    let hash = hash_password(DEMO_PASSWORD);
+    for (username, display, role, dept, scope) in demo_accounts() {
+        store.put_user(&User {
+            username: username.into(),
+            display_name: display.into(),
+            password_hash: hash.clone(),
+            role: role.into(),
+            department: dept.map(String::from),
+            scope: scope.map(String::from),
+            created_at: now,
+        })?;
+    }
+    Ok(())
+}
+
+/// The running service (without the HTTP listener).
+pub struct Service {
+    pub state: AppState,
+    runloop: Option<RunLoop>,
+    timer: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+impl Service {
+    /// Opens the stores, starts the engine (pipelined) and the escalation timer.
+    pub fn start(
+        cfg: Config,
+        db: &Database,
+        clock: Arc<dyn Clock>,
+        key: TokenKey,
+        readers: usize,
+    ) -> Result<Service, StoreError> {
+        let engine = Engine::open(
+            db.connect(true)?,
+            cfg.territory.clone(),
+            cfg.taxonomy.clone(),
+            cfg.calendar.clone(),
+            EngineConfig::default(),
+        )
+        .map_err(|e| StoreError::Db(e.to_string()))?;
+        let runloop = RunLoop::start_pipelined(engine, db.connect(false)?, 65_536, 4096);
+        let reads = (0..readers.max(1))
+            .map(|_| db.connect(false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
+        let stop = Arc::new(AtomicBool::new(false));
+        let timer = spawn_timer(runloop.handle.clone(), clock, stop.clone());
+        Ok(Service {
+            state,
+            runloop: Some(runloop),
+            timer: Some((stop, timer)),
+        })
+    }
+
+    pub fn handle(&self) -> &EngineHandle {
+        &self.state.0.engine
+    }
+
+    /// Stops the timer and the engine after the queued work is done.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some((stop, t)) = self.timer.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = t.join();
+        }
+        if let Some(rl) = self.runloop.take() {
+            let _ = rl.stop();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Ticks the engine whenever an escalation is due (checked at least every second, so a
+/// hand-set clock in tests is noticed promptly).
+fn spawn_timer(
+    h: EngineHandle,
+    clock: Arc<dyn Clock>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("cityos-timer".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let now = clock.now();
+                match h.with(|e| e.next_timer()) {
+                    Ok(Some(at)) if at <= now => {
+                        if h.call(Request::Tick { now }).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+                for _ in 0..10 {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis((SECOND / 10) as u64));
+                }
+            }
+        })
+        .expect("spawn timer thread")
+}

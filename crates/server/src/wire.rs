@@ -1,0 +1,265 @@
+//! The JSON shapes of the API. Core types are not wire types: this module alone decides
+//! how a case, a task or a deadline looks on the wire (names resolved, times as RFC 3339
+//! in Beijing time, time left computed at `now`).
+
+use cityos_core::case::{Case, LogEntry, Report, State};
+use cityos_core::time::{format_rfc3339, Millis};
+use cityos_core::{Level, Role};
+use cityos_engine::demo::Config;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize)]
+pub struct RegionRef {
+    pub code: String,
+    pub name_zh: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskView {
+    pub department: String,
+    pub department_name: String,
+    pub lead: bool,
+    pub state: &'static str,
+    pub since: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadlineView {
+    pub step: &'static str,
+    pub step_zh: &'static str,
+    pub due: String,
+    pub met: Option<String>,
+    pub on_time: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaseView {
+    pub id: i64,
+    pub number: String,
+    pub category: String,
+    pub category_name: String,
+    pub domain: &'static str,
+    pub priority: &'static str,
+    pub state: &'static str,
+    pub state_name: &'static str,
+    pub lon: f64,
+    pub lat: f64,
+    pub subdistrict: Option<RegionRef>,
+    pub community: Option<RegionRef>,
+    pub grid: Option<RegionRef>,
+    pub title: String,
+    pub channel: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub reporters: u32,
+    pub tasks: Vec<TaskView>,
+    pub deadlines: Vec<DeadlineView>,
+    /// The current deadline, if a step is running.
+    pub due: Option<String>,
+    /// Milliseconds until `due` (negative when overdue).
+    pub time_left_ms: Option<i64>,
+    pub overdue: bool,
+    pub returns: u32,
+    pub reworks: u32,
+    pub escalations: u32,
+    pub escalated_to: Option<String>,
+    pub postponement_pending: bool,
+    pub suspended: bool,
+    pub merged_into: Option<i64>,
+    pub evaluation: Option<u8>,
+    pub version: u64,
+}
+
+fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
+    let code = code.as_ref()?;
+    let id = cfg.territory.by_code(code)?;
+    Some(RegionRef {
+        code: code.clone(),
+        name_zh: cfg.territory.region(id).name_zh.clone(),
+    })
+}
+
+pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
+    let tax = &cfg.taxonomy;
+    CaseView {
+        id: c.id,
+        number: c.number.clone(),
+        category: c.category.clone(),
+        category_name: tax
+            .category(&c.category)
+            .map(|x| x.name_zh.clone())
+            .unwrap_or_default(),
+        domain: c.domain.as_str(),
+        priority: c.priority.as_str(),
+        state: c.state.as_str(),
+        state_name: c.state.name_zh(),
+        lon: c.lon,
+        lat: c.lat,
+        subdistrict: region(cfg, &c.regions.subdistrict),
+        community: region(cfg, &c.regions.community),
+        grid: region(cfg, &c.regions.grid),
+        title: c.title.clone(),
+        channel: c.channel.as_str(),
+        created_at: format_rfc3339(c.created_at),
+        updated_at: format_rfc3339(c.updated_at),
+        reporters: c.reporter_count(),
+        tasks: c
+            .tasks
+            .iter()
+            .map(|t| TaskView {
+                department: t.department.clone(),
+                department_name: tax
+                    .department(&t.department)
+                    .map(|d| d.name_zh.clone())
+                    .unwrap_or_default(),
+                lead: t.lead,
+                state: t.state.as_str(),
+                since: format_rfc3339(t.since),
+            })
+            .collect(),
+        deadlines: c
+            .deadlines
+            .iter()
+            .map(|d| DeadlineView {
+                step: d.step.as_str(),
+                step_zh: d.step.name_zh(),
+                due: format_rfc3339(d.due),
+                met: d.met.map(format_rfc3339),
+                on_time: d.on_time(),
+            })
+            .collect(),
+        due: c.due().map(format_rfc3339),
+        time_left_ms: c.time_left(now),
+        overdue: c.due().is_some_and(|d| d < now),
+        returns: c.returns,
+        reworks: c.reworks,
+        escalations: c.escalations,
+        escalated_to: c.escalated_to.clone(),
+        postponement_pending: c.postponement.is_some(),
+        suspended: c.suspended.is_some(),
+        merged_into: c.merged_into,
+        evaluation: c.evaluation.as_ref().map(|e| e.score),
+        version: c.version,
+    }
+}
+
+/// What an anonymous citizen following a case by its number may see.
+#[derive(Debug, Serialize)]
+pub struct PublicCaseView {
+    pub number: String,
+    pub category_name: String,
+    pub state: &'static str,
+    pub state_name: &'static str,
+    pub title: String,
+    pub created_at: String,
+    pub due: Option<String>,
+    pub closed: bool,
+    pub can_evaluate: bool,
+}
+
+pub fn public_view(c: &Case, cfg: &Config) -> PublicCaseView {
+    PublicCaseView {
+        number: c.number.clone(),
+        category_name: cfg
+            .taxonomy
+            .category(&c.category)
+            .map(|x| x.name_zh.clone())
+            .unwrap_or_default(),
+        state: c.state.as_str(),
+        state_name: c.state.name_zh(),
+        title: c.title.clone(),
+        created_at: format_rfc3339(c.created_at),
+        due: c.due().map(format_rfc3339),
+        closed: matches!(c.state, State::Closed | State::Evaluated),
+        can_evaluate: c.state == State::Closed,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogView {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub role: &'static str,
+    pub action: String,
+    pub from: Option<&'static str>,
+    pub to: &'static str,
+    pub note: String,
+    pub attachments: Vec<String>,
+    pub changes: serde_json::Value,
+}
+
+pub fn log_view(e: &LogEntry) -> LogView {
+    LogView {
+        seq: e.seq,
+        at: format_rfc3339(e.at),
+        actor: e.actor.clone(),
+        role: e.role.as_str(),
+        action: e.action.clone(),
+        from: e.from.map(|s| s.as_str()),
+        to: e.to.as_str(),
+        note: e.note.clone(),
+        attachments: e.attachments.clone(),
+        changes: serde_json::to_value(&e.changes).unwrap_or_default(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportView {
+    pub id: i64,
+    pub channel: &'static str,
+    pub text: String,
+    pub contact: Option<String>,
+    pub at: String,
+}
+
+/// Contacts are personal data: masked for everyone but the command centres.
+pub fn report_view(r: &Report, viewer: Role) -> ReportView {
+    let contact = r.contact.as_ref().map(|c| {
+        if viewer.is_officer() {
+            c.clone()
+        } else {
+            let chars: Vec<char> = c.chars().collect();
+            let keep = chars.len().min(3);
+            chars[..keep].iter().collect::<String>()
+                + &"*".repeat(chars.len().saturating_sub(keep + 2))
+                + &chars[chars.len().saturating_sub(2).max(keep)..]
+                    .iter()
+                    .collect::<String>()
+        }
+    });
+    ReportView {
+        id: r.id,
+        channel: r.channel.as_str(),
+        text: r.text.clone(),
+        contact,
+        at: format_rfc3339(r.at),
+    }
+}
+
+/// `POST /api/v1/reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportIn {
+    pub category: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub text: String,
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Defaults to the caller's channel; a caller may only name its own.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    pub username: String,
+    pub password: String,
+}
+
+pub fn level_of(s: &str) -> Option<Level> {
+    Level::parse(s)
+}

@@ -1,0 +1,4 @@
+//! Integration tests of cityos-server (one test binary): the API driven in-process.
+
+mod api;
+mod support;

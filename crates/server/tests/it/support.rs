@@ -1,0 +1,160 @@
+//! A service on a fresh SQLite directory (or PostgreSQL schema) with a hand-set clock,
+//! and a small client that drives the router in-process.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use cityos_core::time::{local, Date, Millis};
+use cityos_engine::demo::Config;
+use cityos_server::auth::TokenKey;
+use cityos_server::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
+use cityos_server::{app, ManualClock};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+pub fn config() -> Config {
+    static C: OnceLock<Config> = OnceLock::new();
+    C.get_or_init(Config::xuhui).clone()
+}
+
+/// Wednesday 2026-11-25 10:00 Beijing time.
+pub fn t0() -> Millis {
+    local(Date::new(2026, 11, 25).unwrap(), 10, 0)
+}
+
+pub struct TestApp {
+    pub svc: Option<Service>,
+    pub clock: Arc<ManualClock>,
+    pub db: Database,
+    dir: Option<PathBuf>,
+    key: TokenKey,
+}
+
+impl TestApp {
+    pub fn sqlite() -> TestApp {
+        let dir = std::env::temp_dir().join(format!(
+            "cityos-server-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut t = TestApp {
+            svc: None,
+            clock: Arc::new(ManualClock::new(t0())),
+            db: Database::Sqlite(dir.clone()),
+            dir: Some(dir),
+            key: TokenKey::new([7; 32]),
+        };
+        t.start();
+        t
+    }
+
+    pub fn start(&mut self) {
+        let svc =
+            Service::start(config(), &self.db, self.clock.clone(), self.key.clone(), 2).unwrap();
+        self.svc = Some(svc);
+    }
+
+    pub fn restart(&mut self) {
+        self.svc.take().unwrap().stop();
+        self.start();
+    }
+
+    pub async fn seed(&self) {
+        let now = self.clock.0.load(Ordering::SeqCst);
+        self.svc
+            .as_ref()
+            .unwrap()
+            .state
+            .0
+            .reads
+            .run(move |s| seed_demo_accounts(s, now))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, HeaderMap) {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let router = app(self.svc.as_ref().unwrap().state.clone());
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, v, headers)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::GET, path, token, None, &[]).await;
+        (s, v)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::POST, path, token, Some(body), &[]).await;
+        (s, v)
+    }
+
+    pub async fn login(&self, user: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                serde_json::json!({"username": user, "password": DEMO_PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.svc.take() {
+            s.stop();
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A point inside the n-th grid of a sub-district.
+pub fn spot(sub: &str, n: usize) -> [f64; 2] {
+    let c = config();
+    let t = &c.territory;
+    let s = t.by_code(sub).unwrap();
+    let g = t
+        .regions()
+        .filter(|(id, r)| r.level == cityos_core::Level::Grid && t.is_within(*id, s))
+        .nth(n)
+        .unwrap()
+        .0;
+    t.interior_point(g)
+}
