@@ -2,6 +2,8 @@
 //! and configuration checks. The only crate that talks to the terminal.
 
 mod bench;
+mod live;
+mod serve;
 mod simulate;
 mod territory_gen;
 
@@ -23,16 +25,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the Xuhui demo on the embedded default (SQLite in a data directory): a
-    /// simulated day through the engine, with a summary.
+    /// Serve the Xuhui demo on the embedded default (SQLite in a data directory): a
+    /// simulated day of history, the demo accounts, and a live simulator that keeps
+    /// reports arriving and staff acting. Prints the URL and the accounts.
     Demo {
+        /// Address to listen on.
+        #[arg(long, env = "CITYOS_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
         /// Data directory (created if missing).
         #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
         data: PathBuf,
-        /// Random seed of the simulated day.
+        /// Random seed of the simulated day and the live simulator.
         #[arg(long, default_value_t = 2021)]
         seed: u64,
+        /// Only simulate the day into the data directory and print its summary.
+        #[arg(long)]
+        no_serve: bool,
+        /// Serve without the live simulator.
+        #[arg(long)]
+        no_live: bool,
     },
+    /// Serve the API (configuration: file < CITYOS_* environment < flags).
+    Serve(serve::ServeArgs),
     /// Run one synthetic day of Xuhui through the engine and print a summary.
     Simulate {
         #[arg(long, default_value_t = 1)]
@@ -145,7 +159,13 @@ fn engine_on(store: Box<dyn Store>, cfg: &Config) -> Result<Engine, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Cmd::Demo { data, seed } => {
+        Cmd::Demo {
+            addr,
+            data,
+            seed,
+            no_serve,
+            no_live,
+        } => {
             std::fs::create_dir_all(&data)
                 .map_err(|e| format!("cannot create data directory {}: {e}", data.display()))?;
             let cfg = Config::xuhui();
@@ -153,33 +173,68 @@ fn run(cli: Cli) -> Result<(), String> {
                 cfg.territory.count(cityos_core::Level::Subdistrict), cfg.territory.count(cityos_core::Level::Community), cfg.territory.count(cityos_core::Level::Grid),
                 cfg.taxonomy.categories.len(), cfg.taxonomy.departments.len());
             let db = data.join("cityos.db");
-            let store = SqliteStore::open(&db, Durability::Normal).map_err(|e| e.to_string())?;
-            let mut engine = engine_on(Box::new(store), &cfg)?;
-            let before = engine.store().counts().map_err(|e| e.to_string())?;
-            let day = cityos_core::time::Date::new(2026, 11, 25).expect("date");
-            let day = if before.cases > 0 {
-                cityos_core::time::Date::from_days(day.days() + 3 * (before.cases / 3000 + 1))
-            } else {
-                day
-            };
-            println!("simulating {day} (seed {seed}) into {} …", db.display());
-            let s = simulate::run(
-                &mut engine,
-                &simulate::Options {
-                    seed,
-                    day,
-                    progress: true,
-                    ..Default::default()
+            {
+                let store =
+                    SqliteStore::open(&db, Durability::Normal).map_err(|e| e.to_string())?;
+                let mut engine = engine_on(Box::new(store), &cfg)?;
+                let before = engine.store().counts().map_err(|e| e.to_string())?;
+                if before.cases == 0 || no_serve {
+                    // Yesterday, so that the live service continues where the history ends.
+                    let today = cityos_core::time::local_date(cityos_server::Clock::now(
+                        &cityos_server::SystemClock,
+                    ));
+                    let mut day = cityos_core::time::Date::from_days(today.days() - 1);
+                    if before.cases > 0 {
+                        // Another simulated day for a data directory that has one already.
+                        let last = engine
+                            .store()
+                            .load_all_cases()
+                            .map_err(|e| e.to_string())?
+                            .iter()
+                            .map(|c| c.created_at)
+                            .max()
+                            .unwrap_or(0);
+                        day = cityos_core::time::local_date(last).succ();
+                    }
+                    println!("simulating {day} (seed {seed}) into {} …", db.display());
+                    let s = simulate::run(
+                        &mut engine,
+                        &simulate::Options {
+                            seed,
+                            day,
+                            tail_days: 0,
+                            progress: true,
+                            ..Default::default()
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+                    println!("{s}");
+                } else {
+                    println!(
+                        "continuing with the {} cases already in {}",
+                        before.cases,
+                        db.display()
+                    );
+                }
+            }
+            if no_serve {
+                println!("\nstored in {}", db.display());
+                return Ok(());
+            }
+            serve::run(
+                serve::Settings {
+                    addr,
+                    data,
+                    database_url: None,
+                    log_format: "text".into(),
                 },
+                Some(serve::DemoOptions {
+                    live: !no_live,
+                    seed,
+                }),
             )
-            .map_err(|e| e.to_string())?;
-            println!("{s}");
-            println!(
-                "\nstored in {} (the live server and API arrive with the service issue).",
-                db.display()
-            );
-            Ok(())
         }
+        Cmd::Serve(args) => serve::run(args.resolve()?, None),
         Cmd::Simulate {
             seed,
             reports,

@@ -1,0 +1,189 @@
+//! `cityos serve` and the serving part of `cityos demo`: configuration (file < env <
+//! flags), the token key in the data directory, the HTTP listener, graceful shutdown on
+//! Ctrl-C or SIGTERM (the engine finishes and commits what it has queued).
+
+use cityos_engine::demo::Config;
+use cityos_server::auth::TokenKey;
+use cityos_server::service::{demo_accounts, seed_demo_accounts, Database, Service, DEMO_PASSWORD};
+use cityos_server::{app, Clock, SystemClock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Flags of `cityos serve`; each can also come from the environment or the config file.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file with any of: addr, data, database_url, log_format.
+    #[arg(long, env = "CITYOS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CITYOS_ADDR")]
+    addr: Option<String>,
+    /// Data directory: the SQLite database and the token key [default: cityos-data].
+    #[arg(long, env = "CITYOS_DATA")]
+    data: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of SQLite in the data directory.
+    #[arg(long, env = "CITYOS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "CITYOS_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<String>,
+    data: Option<PathBuf>,
+    database_url: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Resolved settings.
+pub struct Settings {
+    pub addr: String,
+    pub data: PathBuf,
+    pub database_url: Option<String>,
+    pub log_format: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("data", &self.data)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        if !matches!(log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "log format must be text or json, not {log_format:?}"
+            ));
+        }
+        Ok(Settings {
+            addr: self
+                .addr
+                .or(file.addr)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data: self
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("cityos-data")),
+            database_url: self.database_url.or(file.database_url),
+            log_format,
+        })
+    }
+}
+
+pub struct DemoOptions {
+    pub live: bool,
+    pub seed: u64,
+}
+
+/// The token key: `CITYOS_TOKEN_KEY` (hex), else `token.key` in the data directory,
+/// created on first start.
+fn token_key(data: &Path) -> Result<TokenKey, String> {
+    if let Ok(k) = std::env::var("CITYOS_TOKEN_KEY") {
+        return TokenKey::from_hex(&k)
+            .ok_or_else(|| "CITYOS_TOKEN_KEY must be 64 hex digits".to_string());
+    }
+    let path = data.join("token.key");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => TokenKey::from_hex(&s)
+            .ok_or_else(|| format!("{} is not a token key (64 hex digits)", path.display())),
+        Err(_) => {
+            std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+            let k = TokenKey::random();
+            std::fs::write(&path, k.to_hex()).map_err(|e| format!("{}: {e}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            }
+            Ok(k)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
+    let cfg = Config::xuhui();
+    let key = token_key(&s.data)?;
+    let db = Database::from_url_or_dir(s.database_url.as_deref(), &s.data);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let svc = Service::start(cfg.clone(), &db, clock.clone(), key, 4)
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let stop_live = Arc::new(AtomicBool::new(false));
+    let mut live = None;
+    let result = rt.block_on(async {
+        if let Some(d) = &demo {
+            let now = clock.now();
+            svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
+            if d.live {
+                live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(&s.addr).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");
+        if demo.is_some() {
+            println!("demo accounts (password {DEMO_PASSWORD:?}):");
+            for (user, name, role, dept, scope) in demo_accounts() {
+                let extra = dept.or(scope).map(|x| format!(" [{x}]")).unwrap_or_default();
+                println!("  {user:<16} {role:<20} {name}{extra}");
+            }
+            println!("try: curl -s -X POST http://{local}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"zhang.district\",\"password\":\"{DEMO_PASSWORD}\"}}'");
+        }
+        println!("Ctrl-C stops the server; queued work is committed first.");
+        axum::serve(listener, app(svc.state.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    stop_live.store(true, Ordering::SeqCst);
+    if let Some(t) = live {
+        let _ = t.join();
+    }
+    svc.stop();
+    println!("cityos stopped");
+    result
+}
