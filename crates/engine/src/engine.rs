@@ -11,7 +11,7 @@
 //! [`Request`]s (directly, or through [`crate::runloop::EngineHandle`]).
 //! Architecture Invariant: the engine never reads the clock; every request carries `now`.
 
-use crate::store::{Batch, CaseWrite, Store, StoreError};
+use crate::store::{event_kind, Batch, CaseEvent, CaseWrite, Store, StoreError};
 use cityos_core::case::{
     apply_entry, Case, CaseId, Change, LogEntry, RegionCodes, Report, ReportId, State,
 };
@@ -124,9 +124,10 @@ struct Staged {
     prev_version: Option<u64>,
     entries: Vec<LogEntry>,
     tasks_changed: bool,
-    /// Filled by `prepare`: the serialised case and log entries.
+    /// Filled by `prepare`: the serialised case and log entries, and their event numbers.
     body: String,
     log_bodies: Vec<String>,
+    gseqs: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -168,6 +169,7 @@ impl Prepared {
                         tasks_changed: s.tasks_changed,
                         case_body: &s.body,
                         log_bodies: &s.log_bodies,
+                        gseqs: &s.gseqs,
                     }
                 })
                 .collect(),
@@ -193,6 +195,11 @@ pub struct Engine {
     /// Reports of batches not yet known to be durable.
     recent_reports: HashMap<ReportId, (u64, Report)>,
     batch_seq: u64,
+    /// Last global event number assigned.
+    next_event: i64,
+    /// Events of batches not yet committed, by batch.
+    pending_events: std::collections::VecDeque<(u64, Vec<CaseEvent>)>,
+    sink: Option<Box<dyn Fn(Vec<CaseEvent>) + Send + Sync>>,
     /// Escalation timers: (due, case) for every open case with an escalation ahead.
     timers: BTreeSet<(Millis, CaseId)>,
     timer_of: HashMap<CaseId, Millis>,
@@ -210,6 +217,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         let (max_case, max_report) = store.max_ids()?;
+        let max_event = store.max_event()?;
         let open: HashMap<CaseId, Case> = store
             .load_open_cases()?
             .into_iter()
@@ -228,10 +236,14 @@ impl Engine {
             recent: HashMap::new(),
             recent_reports: HashMap::new(),
             batch_seq: 0,
+            next_event: 0,
+            pending_events: std::collections::VecDeque::new(),
+            sink: None,
             timers: BTreeSet::new(),
             timer_of: HashMap::new(),
             broken: false,
         };
+        e.next_event = max_event;
         e.rebuild_indexes();
         Ok(e)
     }
@@ -409,10 +421,36 @@ impl Engine {
             .iter()
             .map(|r| self.run_one(&mut work, r))
             .collect();
+        let mut events = Vec::new();
         for id in &work.order {
             let s = work.staged.get_mut(id).expect("staged");
             s.body = crate::store::case_body(&s.case);
             s.log_bodies = s.entries.iter().map(crate::store::log_body).collect();
+            s.gseqs = Vec::with_capacity(s.entries.len());
+            for e in &s.entries {
+                self.next_event += 1;
+                s.gseqs.push(self.next_event);
+                if self.sink.is_some() {
+                    events.push(CaseEvent {
+                        id: self.next_event,
+                        kind: event_kind(&e.action).to_string(),
+                        case_id: s.case.id,
+                        number: s.case.number.clone(),
+                        category: s.case.category.clone(),
+                        priority: s.case.priority.rank() as i64,
+                        action: e.action.clone(),
+                        from: e.from.map(|x| x.as_str().to_string()),
+                        to: e.to.as_str().to_string(),
+                        at: e.at,
+                        actor: e.actor.clone(),
+                        note: e.note.clone(),
+                        subdistrict: s.case.regions.subdistrict.clone(),
+                        community: s.case.regions.community.clone(),
+                        grid: s.case.regions.grid.clone(),
+                        department: s.case.lead_task().map(|t| t.department.clone()),
+                    });
+                }
+            }
             let c = &s.case;
             if c.state.is_open() {
                 self.open.insert(*id, c.clone());
@@ -424,6 +462,9 @@ impl Engine {
         }
         for id in &work.order {
             self.schedule(*id);
+        }
+        if !events.is_empty() {
+            self.pending_events.push_back((seq, events));
         }
         for r in &work.reports {
             self.recent_reports.insert(r.id, (seq, r.clone()));
@@ -440,6 +481,22 @@ impl Engine {
     pub fn committed(&mut self, seq: u64) {
         self.recent.retain(|_, (s, _)| *s > seq);
         self.recent_reports.retain(|_, (s, _)| *s > seq);
+        while self.pending_events.front().is_some_and(|(s, _)| *s <= seq) {
+            let (_, events) = self.pending_events.pop_front().expect("checked");
+            if let Some(sink) = &self.sink {
+                sink(events);
+            }
+        }
+    }
+
+    /// Receives the events of every committed batch, in order (the live event stream).
+    pub fn set_event_sink(&mut self, sink: impl Fn(Vec<CaseEvent>) + Send + Sync + 'static) {
+        self.sink = Some(Box::new(sink));
+    }
+
+    /// The largest event number assigned so far.
+    pub fn last_event(&self) -> i64 {
+        self.next_event
     }
 
     /// Drops everything cached and reloads the committed state from the store.
@@ -450,6 +507,8 @@ impl Engine {
         self.open = open.into_iter().map(|c| (c.id, c)).collect();
         self.recent.clear();
         self.recent_reports.clear();
+        self.pending_events.clear();
+        self.next_event = self.store.max_event()?;
         self.next_case = max_case + 1;
         self.next_report = max_report + 1;
         self.rebuild_indexes();
@@ -480,6 +539,7 @@ impl Engine {
                     tasks_changed: false,
                     body: String::new(),
                     log_bodies: Vec::new(),
+                    gseqs: Vec::new(),
                 },
             );
         }
@@ -620,6 +680,7 @@ impl Engine {
             tasks_changed: false,
             body: String::new(),
             log_bodies: Vec::new(),
+            gseqs: Vec::new(),
         };
         // The reasons themselves are in the entry's Route change.
         let mut creation_note = note;

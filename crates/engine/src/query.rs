@@ -258,3 +258,33 @@ impl Stats {
         (self.handled > 0).then(|| self.handled_on_time as f64 / self.handled as f64)
     }
 }
+
+/// Committed events after a global number (plain columns; see `store::event_row`).
+pub fn events_after(
+    after: i64,
+    limit: usize,
+    region: Option<&str>,
+    department: Option<&str>,
+) -> Sql {
+    let mut sql = Sql::default();
+    let a = sql.bind(Param::Int(after));
+    let mut w = vec![format!("l.gseq > {a}")];
+    if let Some(r) = region {
+        let p = sql.bind(Param::Text(r.to_string()));
+        w.push(format!(
+            "(c.district = {p} OR c.subdistrict = {p} OR c.community = {p} OR c.grid = {p})"
+        ));
+    }
+    if let Some(d) = department {
+        let p = sql.bind(Param::Text(d.to_string()));
+        w.push(format!(
+            "l.case_id IN (SELECT case_id FROM tasks WHERE department = {p})"
+        ));
+    }
+    let limit = sql.bind(Param::Int(limit.clamp(1, 10_000) as i64));
+    sql.text = format!(
+        "SELECT l.gseq, l.case_id, c.number, c.category, c.priority, l.action, l.from_state, l.to_state, l.at, l.actor, l.note, c.subdistrict, c.community, c.grid, c.lead_department FROM case_log l JOIN cases c ON c.id = l.case_id WHERE {} ORDER BY l.gseq LIMIT {limit}",
+        w.join(" AND ")
+    );
+    sql
+}

@@ -13,6 +13,79 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::query::{self, CaseQuery, Cursor, Page, Sql, Stats};
+
+/// A committed change to a case, as the live event stream announces it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CaseEvent {
+    /// Global, increasing event number (the stream's `id`).
+    pub id: i64,
+    /// created | merged | transitioned | escalated
+    pub kind: String,
+    pub case_id: CaseId,
+    pub number: String,
+    pub category: String,
+    pub priority: i64,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub at: i64,
+    pub actor: String,
+    pub note: String,
+    pub subdistrict: Option<String>,
+    pub community: Option<String>,
+    pub grid: Option<String>,
+    /// The lead department, if dispatched.
+    pub department: Option<String>,
+}
+
+/// The kind of event a log action is.
+pub fn event_kind(action: &str) -> &'static str {
+    match action {
+        "report" => "created",
+        "merge_report" | "absorb" | "merge" => "merged",
+        "escalate" => "escalated",
+        _ => "transitioned",
+    }
+}
+
+/// Builds an event from the columns `query::events_after` selects, in order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn event_row(
+    id: i64,
+    case_id: i64,
+    number: String,
+    category: String,
+    priority: i64,
+    action: String,
+    from: Option<String>,
+    to: String,
+    at: i64,
+    actor: String,
+    note: String,
+    subdistrict: Option<String>,
+    community: Option<String>,
+    grid: Option<String>,
+    department: Option<String>,
+) -> CaseEvent {
+    CaseEvent {
+        id,
+        kind: event_kind(&action).to_string(),
+        case_id,
+        number,
+        category,
+        priority,
+        action,
+        from,
+        to,
+        at,
+        actor,
+        note,
+        subdistrict,
+        community,
+        grid,
+        department,
+    }
+}
 use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId, State};
 use cityos_core::taxonomy::Step;
 
@@ -38,6 +111,8 @@ pub struct CaseWrite<'a> {
     /// writer only binds them: `case_body(case)` and `log_body(entry)` for each entry.
     pub case_body: &'a str,
     pub log_bodies: &'a [String],
+    /// The global event number of each entry.
+    pub gseqs: &'a [i64],
 }
 
 /// Everything one transaction writes.
@@ -87,6 +162,32 @@ pub struct IdempotentAnswer {
 }
 
 pub trait Store: Send {
+    /// Runs an event query (see `query::events_after`).
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError>;
+
+    /// The largest global event number stored (0 when none).
+    fn max_event(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .query_groups(&Sql {
+                text: "SELECT 'max', COALESCE(MAX(gseq), 0) FROM case_log".into(),
+                params: vec![],
+            })?
+            .first()
+            .map_or(0, |r| r.1))
+    }
+
+    /// Committed events after `after`, in order, optionally only those of cases in a
+    /// region (any level) or with a task of a department.
+    fn events_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+        region: Option<&str>,
+        department: Option<&str>,
+    ) -> Result<Vec<CaseEvent>, StoreError> {
+        self.query_events(&query::events_after(after, limit, region, department))
+    }
+
     /// Creates or replaces an account.
     fn put_user(&mut self, u: &User) -> Result<(), StoreError>;
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError>;
@@ -244,7 +345,7 @@ impl<'a> CaseRow<'a> {
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)";
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11 WHERE id=$12 AND version=$13";
-pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)";
+pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
 pub(crate) const DELETE_TASKS: &str = "DELETE FROM tasks WHERE case_id=$1";

@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_accounts.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_event_sequence.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -146,6 +150,36 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
 }
 
 impl Store for PostgresStore {
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        Ok(self
+            .client
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                event_row(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                    r.get(10),
+                    r.get(11),
+                    r.get(12),
+                    r.get(13),
+                    r.get(14),
+                )
+            })
+            .collect())
+    }
+
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.client
             .execute(
@@ -343,7 +377,7 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            for (e, body) in w.entries.iter().zip(w.log_bodies) {
+            for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
                 let seq = e.seq as i64;
                 let from = e.from.map(|s| s.as_str());
                 tx.execute(
@@ -359,6 +393,7 @@ impl Store for PostgresStore {
                         &e.to.as_str(),
                         &e.note,
                         body,
+                        gseq,
                     ],
                 )
                 .map_err(db)?;

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0002_query_columns.sql"),
     ),
     (3, include_str!("../../migrations/sqlite/0003_accounts.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_event_sequence.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -189,6 +193,34 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
 }
 
 impl Store for SqliteStore {
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
+                Ok(event_row(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                    r.get(14)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(UPSERT_USER)
@@ -387,7 +419,7 @@ impl Store for SqliteStore {
                         }
                     }
                 }
-                for (e, body) in w.entries.iter().zip(w.log_bodies) {
+                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
                     ins_log
                         .execute(params![
                             e.case_id,
@@ -399,7 +431,8 @@ impl Store for SqliteStore {
                             e.from.map(|s| s.as_str()),
                             e.to.as_str(),
                             e.note,
-                            body
+                            body,
+                            gseq
                         ])
                         .map_err(db)?;
                 }

@@ -650,6 +650,12 @@ struct Flaky {
 }
 
 impl Store for Flaky {
+    fn query_events(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<cityos_engine::store::CaseEvent>, StoreError> {
+        self.inner.query_events(sql)
+    }
     fn put_user(&mut self, u: &cityos_engine::store::User) -> Result<(), StoreError> {
         self.inner.put_user(u)
     }
@@ -932,4 +938,69 @@ fn accounts_and_idempotency_records(b: &Backend) {
         "the first answer wins"
     );
     assert_eq!(s.idempotent("k1").unwrap(), Some(a));
+}
+
+story!(committed_events_are_announced_and_replayable);
+fn committed_events_are_announced_and_replayable(b: &Backend) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut e = b.engine();
+    let s2 = seen.clone();
+    e.set_event_sink(move |v| s2.lock().unwrap().extend(v));
+    let a = e
+        .submit(report("noise", spot(11), Channel::Citizen, t0()))
+        .unwrap();
+    e.submit(report("noise", spot(11), Channel::Citizen, t0() + MINUTE))
+        .unwrap();
+    e.submit(report("waterlogging", spot(12), Channel::Sensor, t0()))
+        .unwrap();
+    e.transition(a.case.id, cmd(Action::File, officer()), t0() + MINUTE)
+        .unwrap();
+    assert!(e
+        .transition(a.case.id, cmd(Action::Close, officer()), t0())
+        .is_err());
+    let live = seen.lock().unwrap().clone();
+    let kinds: Vec<&str> = live.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "merged",
+            "created",
+            "transitioned",
+            "transitioned",
+            "transitioned"
+        ]
+    );
+    assert!(live.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
+    // The store replays exactly what was announced, and resumes after any id.
+    let stored = e.store().events_after(0, 100, None, None).unwrap();
+    assert_eq!(
+        stored.iter().map(|x| x.id).collect::<Vec<_>>(),
+        live.iter().map(|x| x.id).collect::<Vec<_>>()
+    );
+    assert_eq!(stored[0].number, live[0].number);
+    let after = e.store().events_after(live[2].id, 100, None, None).unwrap();
+    assert_eq!(after.len(), live.len() - 3);
+    let elsewhere = e
+        .store()
+        .events_after(0, 100, Some("310104016"), None)
+        .unwrap();
+    assert!(elsewhere.is_empty());
+    let here = e
+        .store()
+        .events_after(0, 100, Some("310104003"), None)
+        .unwrap();
+    assert_eq!(here.len(), live.len());
+    // Numbers continue after a restart.
+    let last = e.last_event();
+    drop(e);
+    let mut e = b.engine();
+    assert_eq!(e.last_event(), last);
+    let o = e
+        .submit(report("noise", spot(13), Channel::Citizen, t0()))
+        .unwrap();
+    let next = e.store().events_after(last, 10, None, None).unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].case_id, o.case.id);
+    assert_eq!(next[0].id, last + 1);
 }
