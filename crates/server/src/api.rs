@@ -812,3 +812,156 @@ pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
     )
     .into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// For browsers' EventSource, which cannot send headers.
+    access_token: Option<String>,
+    last_event_id: Option<String>,
+}
+
+fn event_json(e: &cityos_engine::store::CaseEvent) -> String {
+    json!({
+        "id": e.id, "kind": e.kind, "case_id": e.case_id, "number": e.number, "category": e.category,
+        "priority": cityos_core::Priority::from_rank(e.priority as u8), "action": e.action, "from": e.from, "to": e.to,
+        "at": cityos_core::time::format_rfc3339(e.at), "actor": e.actor, "note": e.note,
+        "subdistrict": e.subdistrict, "community": e.community, "grid": e.grid, "department": e.department,
+    })
+    .to_string()
+}
+
+struct StreamState {
+    st: AppState,
+    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<cityos_engine::store::CaseEvent>>,
+    backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
+    last: i64,
+    region: Option<String>,
+    root: String,
+    department: Option<String>,
+}
+
+impl StreamState {
+    fn visible(&self, e: &cityos_engine::store::CaseEvent) -> bool {
+        let in_region = self.region.as_ref().is_none_or(|r| {
+            *r == self.root
+                || [&e.subdistrict, &e.community, &e.grid]
+                    .iter()
+                    .any(|c| c.as_deref() == Some(r))
+        });
+        in_region
+            && self
+                .department
+                .as_ref()
+                .is_none_or(|d| e.department.as_deref() == Some(d))
+    }
+
+    async fn refill(&mut self) -> bool {
+        let (last, region, dept) = (self.last, self.region.clone(), self.department.clone());
+        match self
+            .st
+            .0
+            .reads
+            .run(move |s| s.events_after(last, 1000, region.as_deref(), dept.as_deref()))
+            .await
+        {
+            Ok(Ok(v)) => {
+                self.backlog.extend(v);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `GET /api/v1/events/stream`: Server-Sent Events of committed case changes in the
+/// caller's scope, resumable with `Last-Event-ID` (header or `last_event_id`).
+pub async fn events_stream(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<StreamParams>,
+) -> ApiResult {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let p = match &params.access_token {
+        Some(t) => Some(st.0.key.verify(t, st.now())?),
+        None => principal(&st, &headers)?,
+    };
+    let p = require(p)?;
+    let mut q = CaseQuery::default();
+    if !scope_query(&st, &p, &mut q) {
+        return Err(ApiError::forbidden("nothing is visible to this account"));
+    }
+    let last_header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let resume = match last_header.or(params.last_event_id) {
+        Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("Last-Event-ID {s:?} is not an event id"),
+            )
+        })?),
+        None => None,
+    };
+    // Subscribe before reading the backlog, so that nothing falls between the two.
+    let rx = st.0.events.subscribe();
+    let last = match resume {
+        Some(id) => id,
+        None => {
+            st.0.engine
+                .with(|e| e.last_event())
+                .map_err(ApiError::from)?
+        }
+    };
+    let t = &st.0.cfg.territory;
+    let mut state = StreamState {
+        root: t.region(t.root()).code.clone(),
+        st: st.clone(),
+        rx,
+        backlog: Default::default(),
+        last,
+        region: q.region,
+        department: q.department,
+    };
+    if resume.is_some() && !state.refill().await {
+        return Err(ApiError::internal("cannot read the event backlog"));
+    }
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(e) = s.backlog.pop_front() {
+                if e.id <= s.last {
+                    continue;
+                }
+                s.last = e.id;
+                let ev = Event::default()
+                    .id(e.id.to_string())
+                    .event(e.kind.clone())
+                    .data(event_json(&e));
+                return Some((Ok::<_, std::convert::Infallible>(ev), s));
+            }
+            match s.rx.recv().await {
+                Ok(e) => {
+                    if e.id > s.last && s.visible(&e) {
+                        s.last = e.id;
+                        let ev = Event::default()
+                            .id(e.id.to_string())
+                            .event(e.kind.clone())
+                            .data(event_json(&e));
+                        return Some((Ok(ev), s));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: catch up from the log.
+                    if !s.refill().await {
+                        return None;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

@@ -118,6 +118,8 @@ pub struct Inner {
     pub key: auth::TokenKey,
     /// How long a signed-in session lasts.
     pub session_ms: Millis,
+    /// Committed case events, as the engine announces them (the live stream's source).
+    pub events: tokio::sync::broadcast::Sender<Arc<cityos_engine::store::CaseEvent>>,
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -140,6 +142,7 @@ impl AppState {
             clock,
             key,
             session_ms: 12 * cityos_core::time::HOUR,
+            events: tokio::sync::broadcast::channel(4096).0,
             idem_locks: Mutex::new(HashMap::new()),
         }))
     }
@@ -224,6 +227,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/departments", get(api::departments))
         .route("/api/v1/stats", get(api::stats))
         .route("/api/v1/inbox", get(api::inbox))
+        .route("/api/v1/events/stream", get(api::events_stream))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

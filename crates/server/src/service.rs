@@ -161,6 +161,18 @@ impl Service {
             .map(|_| db.connect(false))
             .collect::<Result<Vec<_>, _>>()?;
         let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
+        let tx = state.0.events.clone();
+        runloop
+            .handle
+            .with(move |e| {
+                e.set_event_sink(move |events| {
+                    for ev in events {
+                        // No subscriber is fine: the events are in the log.
+                        let _ = tx.send(Arc::new(ev));
+                    }
+                })
+            })
+            .map_err(|e| StoreError::Db(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let timer = spawn_timer(runloop.handle.clone(), clock, stop.clone());
         Ok(Service {
