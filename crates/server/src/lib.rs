@@ -6,9 +6,12 @@
 //! it converts to and from core types and never writes a case itself — writes go to the
 //! engine's run loop, reads to a pool of store connections (or the engine's cache).
 
+#![recursion_limit = "512"]
+
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod openapi;
 pub mod service;
 pub mod wire;
 
@@ -16,7 +19,6 @@ use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::header;
-use axum::routing::{get, post};
 use axum::Router;
 use cityos_core::time::Millis;
 use cityos_engine::demo::Config;
@@ -212,23 +214,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// The API router.
+/// The API router: one route per entry of [`openapi::ENDPOINTS`].
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/api/v1/auth/login", post(api::login))
-        .route("/api/v1/reports", post(api::post_report))
-        .route("/api/v1/cases", get(api::list_cases))
-        .route("/api/v1/cases/{id}", get(api::get_case))
-        .route("/api/v1/cases/{id}/transitions", post(api::post_transition))
-        .route("/api/v1/regions", get(api::regions))
-        .route("/api/v1/locate", get(api::locate))
-        .route("/api/v1/categories", get(api::categories))
-        .route("/api/v1/departments", get(api::departments))
-        .route("/api/v1/stats", get(api::stats))
-        .route("/api/v1/inbox", get(api::inbox))
-        .route("/api/v1/events/stream", get(api::events_stream))
-        .fallback(api::not_found)
+    let mut r = Router::new();
+    for e in openapi::ENDPOINTS {
+        r = r.route(e.path, openapi::handler(e.id));
+    }
+    r.fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

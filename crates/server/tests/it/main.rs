@@ -1,4 +1,5 @@
 //! Integration tests of cityos-server (one test binary): the API driven in-process.
 
 mod api;
+mod matrix;
 mod support;

@@ -1,0 +1,254 @@
+//! The authorisation matrix: every endpoint × every kind of caller × inside/outside its
+//! scope. Any leak (a case seen or changed outside a scope, an existence revealed) fails.
+
+use super::support::{spot, TestApp};
+use axum::http::StatusCode;
+use cityos_core::Role;
+use cityos_server::auth::{Principal, TokenKey};
+use serde_json::{json, Value};
+
+const U: StatusCode = StatusCode::UNAUTHORIZED;
+const F: StatusCode = StatusCode::FORBIDDEN;
+const N: StatusCode = StatusCode::NOT_FOUND;
+const OK: StatusCode = StatusCode::OK;
+
+/// (caller, GET A, GET B, list contains (A, B), acknowledge A, stats total)
+type Row = (
+    &'static str,
+    StatusCode,
+    StatusCode,
+    Option<(bool, bool)>,
+    StatusCode,
+    Option<i64>,
+);
+
+#[tokio::test]
+async fn every_endpoint_every_role_inside_and_outside_scope() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let mut tokens: Vec<(&str, Option<String>)> = vec![("anonymous", None)];
+    for u in [
+        "admin",
+        "zhang.district",
+        "li.tianping",
+        "wang.urban",
+        "chen.roads",
+        "zhao.inspector",
+        "sun.analyst",
+    ] {
+        tokens.push((u, Some(t.login(u).await)));
+    }
+    let machine = TokenKey::new([7; 32]).sign(&Principal {
+        name: "gateway-1".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    });
+    tokens.push(("machine", Some(machine)));
+    let tok = |name: &str| tokens.iter().find(|t| t.0 == name).unwrap().1.clone();
+    // Case A in 天平路 (dispatched to its street squad), case B in 龙华.
+    let zhao = tok("zhao.inspector");
+    let (s, a) = t.post("/api/v1/reports", zhao.as_deref(), json!({"category": "street_vending", "lon": spot("310104003", 4)[0], "lat": spot("310104003", 4)[1], "text": "游商占道"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(
+        a["case"]["state"], "dispatched",
+        "inspector reports are dispatched at once"
+    );
+    let (_, b) = t.post("/api/v1/reports", None, json!({"category": "street_vending", "lon": spot("310104016", 4)[0], "lat": spot("310104016", 4)[1], "text": "游商占道"})).await;
+    let (na, nb) = (
+        a["case"]["number"].as_str().unwrap().to_string(),
+        b["case"]["number"].as_str().unwrap().to_string(),
+    );
+    let (ida, idb) = (
+        a["case"]["id"].as_i64().unwrap(),
+        b["case"]["id"].as_i64().unwrap(),
+    );
+
+    // (caller, GET A, GET B, list contains (A, B), acknowledge A, stats total)
+    let expect: Vec<Row> = vec![
+        ("anonymous", U, U, None, U, None),
+        ("admin", OK, OK, Some((true, true)), F, Some(2)),
+        ("zhang.district", OK, OK, Some((true, true)), F, Some(2)),
+        ("li.tianping", OK, N, Some((true, false)), F, Some(1)),
+        ("wang.urban", OK, N, Some((true, false)), OK, Some(1)),
+        ("chen.roads", N, N, Some((false, false)), N, Some(0)),
+        ("zhao.inspector", OK, N, Some((true, false)), F, Some(1)),
+        ("sun.analyst", OK, OK, Some((true, true)), F, Some(2)),
+        ("machine", OK, OK, Some((true, true)), F, Some(2)),
+    ];
+    for (who, get_a, get_b, listed, ack, total) in expect {
+        let token = tok(who);
+        let tk = token.as_deref();
+        assert_eq!(
+            t.get(&format!("/api/v1/cases/{ida}"), tk).await.0,
+            get_a,
+            "{who} GET A"
+        );
+        assert_eq!(
+            t.get(&format!("/api/v1/cases/{idb}"), tk).await.0,
+            get_b,
+            "{who} GET B"
+        );
+        let (s, v) = t.get("/api/v1/cases", tk).await;
+        match listed {
+            None => assert_eq!(s, U, "{who} list"),
+            Some((la, lb)) => {
+                assert_eq!(s, OK, "{who} list");
+                let nums: Vec<&str> = v["cases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["number"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    (nums.contains(&na.as_str()), nums.contains(&nb.as_str())),
+                    (la, lb),
+                    "{who} list {nums:?}"
+                );
+            }
+        }
+        // Acting on B outside the scope answers as if B did not exist.
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/cases/{nb}/transitions"),
+                tk,
+                json!({"action": "acknowledge"}),
+            )
+            .await;
+        let outside = match who {
+            "anonymous" => U,
+            "li.tianping" | "wang.urban" | "chen.roads" | "zhao.inspector" => N,
+            _ => F,
+        };
+        assert_eq!(s, outside, "{who} acts on B: {v}");
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/cases/{na}/transitions"),
+                tk,
+                json!({"action": "acknowledge"}),
+            )
+            .await;
+        assert_eq!(s, ack, "{who} acknowledges A: {v}");
+        let (s, v) = t.get("/api/v1/stats", tk).await;
+        match total {
+            None => assert_eq!(s, U),
+            Some(0) => assert!(s == OK || s == F, "{who} stats {s}"),
+            Some(n) => assert_eq!((s, v["total"].as_i64()), (OK, Some(n)), "{who} stats"),
+        }
+        let (s, _) = t.get("/api/v1/inbox", tk).await;
+        assert_eq!(s, if tk.is_none() { U } else { OK }, "{who} inbox");
+        // Reference data is public.
+        for path in [
+            "/api/v1/categories",
+            "/api/v1/departments",
+            "/api/v1/regions",
+            "/api/v1/locate?lon=121.4454&lat=31.2067",
+            "/healthz",
+            "/api/openapi.json",
+        ] {
+            assert_eq!(t.get(path, tk).await.0, OK, "{who} {path}");
+        }
+    }
+    // Reports: analysts and administrators do not file them; everyone else may.
+    for (who, token) in &tokens {
+        let tk = token.as_deref();
+        let who = *who;
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                tk,
+                json!({"category": "noise", "lon": 121.4454, "lat": 31.2067, "text": "噪声"}),
+            )
+            .await;
+        let want = match who {
+            "admin" | "sun.analyst" => F,
+            _ => s, // created or merged
+        };
+        assert_eq!(s, want, "{who} report: {v}");
+        assert!(
+            s == F || s == OK || s == StatusCode::CREATED,
+            "{who} report: {s} {v}"
+        );
+    }
+    // An expired or foreign-key token is refused everywhere that needs one.
+    let foreign = TokenKey::new([9; 32]).sign(&Principal {
+        name: "x".into(),
+        role: Role::DistrictOfficer,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
+    for path in [
+        "/api/v1/cases",
+        "/api/v1/stats",
+        "/api/v1/inbox",
+        "/api/v1/events/stream",
+    ] {
+        let (s, v): (StatusCode, Value) = t.get(path, Some(&foreign)).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (U, Some("invalid_token")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let t = TestApp::sqlite();
+    let (s, doc) = t.get("/api/openapi.json", None).await;
+    assert_eq!(s, OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for required in [
+        "/api/v1/reports",
+        "/api/v1/cases",
+        "/api/v1/cases/{id}",
+        "/api/v1/cases/{id}/transitions",
+        "/api/v1/regions",
+        "/api/v1/locate",
+        "/api/v1/categories",
+        "/api/v1/departments",
+        "/api/v1/stats",
+        "/api/v1/inbox",
+        "/healthz",
+        "/api/openapi.json",
+        "/api/v1/events/stream",
+        "/api/v1/auth/login",
+    ] {
+        assert!(paths.contains_key(required), "{required} is documented");
+    }
+    // Every $ref resolves; every operation has an id and a problem response.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    for part in text.split("#/components/schemas/").skip(1) {
+        let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
+        assert!(schemas.contains_key(&name), "unresolved $ref {name}");
+    }
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(op["operationId"].is_string(), "{method} {path}");
+            assert!(op["responses"]["default"].is_object(), "{method} {path}");
+            // The documented route exists (is not the fallback).
+            let concrete = path.replace("{id}", "1");
+            let m = method.to_uppercase().parse::<axum::http::Method>().unwrap();
+            let (_, v, _) = t
+                .call(
+                    m,
+                    &concrete,
+                    None,
+                    (method == "post").then(|| json!({})),
+                    &[],
+                )
+                .await;
+            assert_ne!(v["code"], "no_such_endpoint", "{method} {path} is routed");
+        }
+    }
+    let actions = doc["components"]["schemas"]["TransitionIn"]["properties"]["action"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(actions.len(), cityos_core::workflow::RULES.len());
+}
