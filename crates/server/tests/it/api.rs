@@ -153,9 +153,8 @@ async fn bad_bodies_get_problems() {
     assert_eq!(n.cases, 0);
 }
 
-#[tokio::test]
-async fn reports_merge_and_retries_are_idempotent() {
-    let t = TestApp::sqlite();
+crate::api_story!(reports_merge_and_retries_are_idempotent);
+async fn reports_merge_and_retries_are_idempotent(t: TestApp) {
     let p = spot("310104003", 0);
     let (s, v) = t
         .post("/api/v1/reports", None, report("exposed_garbage", p))
@@ -264,9 +263,8 @@ async fn act(t: &TestApp, token: Option<&str>, number: &str, body: Value) -> (St
         .await
 }
 
-#[tokio::test]
-async fn the_closed_loop_over_http_with_scopes() {
-    let t = TestApp::sqlite();
+crate::api_story!(the_closed_loop_over_http_with_scopes);
+async fn the_closed_loop_over_http_with_scopes(t: TestApp) {
     t.seed().await;
     let (_, v) = t
         .post(
@@ -504,9 +502,8 @@ async fn reference_data() {
     assert!(v["departments"].as_array().unwrap().len() >= 20);
 }
 
-#[tokio::test]
-async fn escalation_fires_once_across_a_restart() {
-    let mut t = TestApp::sqlite();
+crate::api_story!(escalation_fires_once_across_a_restart);
+async fn escalation_fires_once_across_a_restart(mut t: TestApp) {
     t.seed().await;
     let (_, v) = t
         .post(
@@ -598,9 +595,8 @@ async fn open_stream(
         .unwrap()
 }
 
-#[tokio::test]
-async fn live_events_in_scope_and_resumable() {
-    let t = TestApp::sqlite();
+crate::api_story!(live_events_in_scope_and_resumable);
+async fn live_events_in_scope_and_resumable(t: TestApp) {
     t.seed().await;
     let li = t.login("li.tianping").await;
     let zhang = t.login("zhang.district").await;

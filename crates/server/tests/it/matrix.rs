@@ -22,9 +22,8 @@ type Row = (
     Option<i64>,
 );
 
-#[tokio::test]
-async fn every_endpoint_every_role_inside_and_outside_scope() {
-    let t = TestApp::sqlite();
+crate::api_story!(every_endpoint_every_role_inside_and_outside_scope);
+async fn every_endpoint_every_role_inside_and_outside_scope(t: TestApp) {
     t.seed().await;
     let mut tokens: Vec<(&str, Option<String>)> = vec![("anonymous", None)];
     for u in [

@@ -54,14 +54,56 @@ impl TestApp {
         t
     }
 
+    /// A fresh PostgreSQL schema, or `None` (skip) when no database URL is set — unless
+    /// `CITYOS_REQUIRE_SERVICES=1`, which makes a missing database a failure.
+    pub fn postgres() -> Option<TestApp> {
+        let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                    "CITYOS_TEST_POSTGRES_URL is required"
+                );
+                eprintln!("skipping PostgreSQL API story: CITYOS_TEST_POSTGRES_URL is not set");
+                return None;
+            }
+        };
+        let schema = format!(
+            "api{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let (u2, s2) = (url.clone(), schema.clone());
+        std::thread::spawn(move || cityos_engine::PostgresStore::drop_schema(&u2, &s2))
+            .join()
+            .unwrap()
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let mut t = TestApp {
+            svc: None,
+            clock: Arc::new(ManualClock::new(t0())),
+            db: Database::Postgres(format!("{url}{sep}schema={schema}")),
+            dir: None,
+            key: TokenKey::new([7; 32]),
+        };
+        t.start();
+        Some(t)
+    }
+
+    /// Starts the service on a plain thread: the synchronous PostgreSQL client may not
+    /// block inside the test's async runtime.
     pub fn start(&mut self) {
-        let svc =
-            Service::start(config(), &self.db, self.clock.clone(), self.key.clone(), 2).unwrap();
+        let (db, key) = (self.db.clone(), self.key.clone());
+        let clock: Arc<dyn cityos_server::Clock> = self.clock.clone();
+        let svc = std::thread::spawn(move || Service::start(config(), &db, clock, key, 2).unwrap())
+            .join()
+            .unwrap();
         self.svc = Some(svc);
     }
 
     pub fn restart(&mut self) {
-        self.svc.take().unwrap().stop();
+        let svc = self.svc.take().unwrap();
+        std::thread::spawn(move || svc.stop()).join().unwrap();
         self.start();
     }
 
@@ -137,10 +179,19 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(s) = self.svc.take() {
-            s.stop();
+            let _ = std::thread::spawn(move || s.stop()).join();
         }
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
+        }
+        if let Database::Postgres(url) = &self.db {
+            let (url, schema) = cityos_engine::split_schema(url);
+            if let Some(schema) = schema {
+                let _ = std::thread::spawn(move || {
+                    cityos_engine::PostgresStore::drop_schema(&url, &schema)
+                })
+                .join();
+            }
         }
     }
 }
@@ -157,4 +208,23 @@ pub fn spot(sub: &str, n: usize) -> [f64; 2] {
         .unwrap()
         .0;
     t.interior_point(g)
+}
+
+/// Defines `<name>::sqlite` and `<name>::postgres` tests running the same async story.
+#[macro_export]
+macro_rules! api_story {
+    ($name:ident) => {
+        pub mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::TestApp::sqlite()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(t) = $crate::support::TestApp::postgres() {
+                    super::$name(t).await;
+                }
+            }
+        }
+    };
 }
