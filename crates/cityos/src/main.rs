@@ -88,6 +88,30 @@ enum Cmd {
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
+    /// Issue an API token for a machine (a sensor gateway, an integration), signed with
+    /// the data directory's key.
+    Token {
+        /// The machine's name (it appears as the actor in case logs).
+        #[arg(long)]
+        name: String,
+        /// Role: system (sensors, data rules) or any person role.
+        #[arg(long, default_value = "system")]
+        role: String,
+        /// Channel a system token reports on: sensor or data.
+        #[arg(long, default_value = "sensor")]
+        channel: String,
+        /// Region code the token is confined to.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Department (for handler tokens).
+        #[arg(long)]
+        department: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +369,49 @@ fn run(cli: Cli) -> Result<(), String> {
                 cfg.taxonomy.departments.len(),
                 cfg.calendar.years_covered()
             );
+            Ok(())
+        }
+        Cmd::Token {
+            name,
+            role,
+            channel,
+            scope,
+            department,
+            days,
+            data,
+        } => {
+            let cfg = Config::xuhui();
+            let role =
+                cityos_core::Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}"))?;
+            if role == cityos_core::Role::System && !matches!(channel.as_str(), "sensor" | "data") {
+                return Err(format!(
+                    "a system token reports on the sensor or data channel, not {channel:?}"
+                ));
+            }
+            if let Some(s) = &scope {
+                cfg.territory
+                    .by_code(s)
+                    .ok_or_else(|| format!("unknown region {s:?}"))?;
+            }
+            if let Some(d) = &department {
+                cfg.taxonomy
+                    .department(d)
+                    .ok_or_else(|| format!("unknown department {d:?}"))?;
+            }
+            if name.trim().is_empty() {
+                return Err("the token needs a name".into());
+            }
+            let key = serve::token_key(&data)?;
+            let now = cityos_server::Clock::now(&cityos_server::SystemClock);
+            let token = key.sign(&cityos_server::auth::Principal {
+                name,
+                role,
+                department,
+                scope,
+                channel: (role == cityos_core::Role::System).then_some(channel),
+                expires_at: now + days as i64 * cityos_core::time::DAY,
+            });
+            println!("{token}");
             Ok(())
         }
         Cmd::WorkflowTable => {

@@ -102,7 +102,7 @@ pub struct DemoOptions {
 
 /// The token key: `CITYOS_TOKEN_KEY` (hex), else `token.key` in the data directory,
 /// created on first start.
-fn token_key(data: &Path) -> Result<TokenKey, String> {
+pub fn token_key(data: &Path) -> Result<TokenKey, String> {
     if let Ok(k) = std::env::var("CITYOS_TOKEN_KEY") {
         return TokenKey::from_hex(&k)
             .ok_or_else(|| "CITYOS_TOKEN_KEY must be 64 hex digits".to_string());
@@ -142,6 +142,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
+    cityos_server::log::set_format(s.log_format == "json");
     let cfg = Config::xuhui();
     let key = token_key(&s.data)?;
     let db = Database::from_url_or_dir(s.database_url.as_deref(), &s.data);

@@ -44,7 +44,7 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
-        eprintln!("internal error: {what}");
+        crate::log::event("internal_error", &[("error", &what)]);
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

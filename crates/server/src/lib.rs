@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod log;
 pub mod openapi;
 pub mod service;
 pub mod wire;
@@ -222,5 +223,40 @@ pub fn app(state: AppState) -> Router {
     }
     r.fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_refusals,
+        ))
         .with_state(state)
+}
+
+/// Logs every refused request (401, 403, 404 on a known endpoint, 409, 422) with its caller.
+async fn log_refusals(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let caller = auth::principal_from(req.headers(), &st.0.key, st.now())
+        .ok()
+        .flatten()
+        .map_or_else(
+            || "anonymous".to_string(),
+            |p| format!("{}({})", p.name, p.role),
+        );
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if matches!(status.as_u16(), 401 | 403 | 404 | 409 | 422) {
+        log::event(
+            "refused",
+            &[
+                ("status", &status.as_u16()),
+                ("method", &method),
+                ("path", &path),
+                ("caller", &caller),
+            ],
+        );
+    }
+    resp
 }

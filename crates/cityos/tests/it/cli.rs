@@ -305,6 +305,43 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
         Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
     );
     assert_eq!(s, 201, "{b}");
+    // A machine token issued from the same data directory reports on the sensor channel.
+    let o = cityos(&[
+        "token",
+        "--name",
+        "gateway-7",
+        "--data",
+        dir.join("data").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let machine = stdout(&o).trim().to_string();
+    let (s, b) = http(
+        &addr,
+        "POST",
+        "/api/v1/reports",
+        Some(&machine),
+        Some(
+            r#"{"category":"manhole_cover_tilt_alarm","lon":121.4454,"lat":31.2067,"text":"井盖倾斜报警"}"#,
+        ),
+    );
+    assert_eq!(s, 201, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["case"]["channel"], "sensor");
+    assert_eq!(v["case"]["state"], "dispatched");
+    let o = cityos(&[
+        "token",
+        "--name",
+        "x",
+        "--role",
+        "king",
+        "--data",
+        dir.join("data").to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("unknown role"),
+        "{}",
+        stderr(&o)
+    );
     // Graceful stop on SIGINT.
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
