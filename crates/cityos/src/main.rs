@@ -2,6 +2,7 @@
 //! and configuration checks. The only crate that talks to the terminal.
 
 mod bench;
+mod bench_api;
 mod live;
 mod serve;
 mod simulate;
@@ -128,6 +129,29 @@ enum BenchCmd {
         #[arg(long, default_value_t = 4096)]
         max_batch: usize,
         /// Keep the databases in this directory (default: a temporary one, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report intake over loopback HTTP with concurrent keep-alive clients.
+    Api {
+        #[arg(long, default_value_t = 50_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Case list and stats latency over HTTP with many stored cases (the store is kept
+    /// in a temporary directory between runs; --dir chooses it).
+    Query {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long)]
@@ -315,6 +339,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
                 json,
             ),
+            BenchCmd::Api { reports, clients, dir, json } => bench_api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Query { cases, rounds, dir, json } => bench_api::query(cases, rounds.max(2), json, dir),
             BenchCmd::Locate {
                 lookups,
                 threads,
