@@ -32,12 +32,23 @@ impl Conn {
     async fn open(addr: &str) -> Conn {
         let s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).expect("nodelay");
-        Conn { s, buf: Vec::with_capacity(16 * 1024) }
+        Conn {
+            s,
+            buf: Vec::with_capacity(16 * 1024),
+        }
     }
 
     /// Sends a request and reads the whole response; returns (status, body).
-    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
             body.len()
@@ -51,17 +62,28 @@ impl Conn {
             self.buf.extend_from_slice(&tmp[..n]);
             if let Some(h) = find(&self.buf, b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..h]).to_string();
-                let status: u16 = head.split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+                let status: u16 = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|x| x.parse().ok())
+                    .unwrap_or(0);
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while self.buf.len() < h + 4 + len {
                     let n = self.s.read(&mut tmp).await.expect("read");
                     assert!(n > 0, "server closed the connection");
                     self.buf.extend_from_slice(&tmp[..n]);
                 }
-                return (status, String::from_utf8_lossy(&self.buf[h + 4..h + 4 + len]).to_string());
+                return (
+                    status,
+                    String::from_utf8_lossy(&self.buf[h + 4..h + 4 + len]).to_string(),
+                );
             }
         }
     }
@@ -79,14 +101,18 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
-    let d = keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("cityos-bench-{name}-{}", std::process::id())));
+    let d = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("cityos-bench-{name}-{}", std::process::id()))
+    });
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("bench directory");
     d
 }
 
 async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let router = app(svc.state.clone());
     let h = tokio::spawn(async move {
@@ -98,7 +124,12 @@ async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>) {
 fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
     let pts = crate::bench::points(cfg, n, 3);
     let mut rng = Rng::new(5);
-    let cats: Vec<_> = cfg.taxonomy.categories.iter().filter(|c| c.public).collect();
+    let cats: Vec<_> = cfg
+        .taxonomy
+        .categories
+        .iter()
+        .filter(|c| c.public)
+        .collect();
     pts.iter()
         .enumerate()
         .map(|(i, p)| {
@@ -112,9 +143,19 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
     let cfg = Config::xuhui();
     let d = temp_dir("api", &dir);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let svc = Service::start(cfg.clone(), &Database::Sqlite(d.clone()), clock, TokenKey::random(), 4).map_err(|e| e.to_string())?;
+    let svc = Service::start(
+        cfg.clone(),
+        &Database::Sqlite(d.clone()),
+        clock,
+        TokenKey::random(),
+        4,
+    )
+    .map_err(|e| e.to_string())?;
     let bodies = Arc::new(report_bodies(&cfg, reports));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let (lat, secs, errors) = rt.block_on(async {
         let (addr, server) = serve(&svc).await;
         // Warm up the connections.
@@ -174,15 +215,26 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
     println!("{} reports over {clients} keep-alive connections in {secs:.2} s (SQLite, synchronous=FULL)", lat.len());
     println!("throughput {per_s:.0} reports/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0));
     if json {
-        println!("{}", serde_json::json!({"bench": "api", "reports_per_s": per_s.round(), "p99_ms": (pct(&lat, 0.99) * 100.0).round() / 100.0}));
+        println!(
+            "{}",
+            serde_json::json!({"bench": "api", "reports_per_s": per_s.round(), "p99_ms": (pct(&lat, 0.99) * 100.0).round() / 100.0})
+        );
     }
     Ok(())
 }
 
 /// Fills a store with `n` cases through the engine (large batches, fast durability).
 fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
-    let store = SqliteStore::open(&d.join("cityos.db"), Durability::Normal).map_err(|e| e.to_string())?;
-    let mut engine = Engine::open(Box::new(store), cfg.territory.clone(), cfg.taxonomy.clone(), cfg.calendar.clone(), EngineConfig::default()).map_err(|e| e.to_string())?;
+    let store =
+        SqliteStore::open(&d.join("cityos.db"), Durability::Normal).map_err(|e| e.to_string())?;
+    let mut engine = Engine::open(
+        Box::new(store),
+        cfg.territory.clone(),
+        cfg.taxonomy.clone(),
+        cfg.calendar.clone(),
+        EngineConfig::default(),
+    )
+    .map_err(|e| e.to_string())?;
     let pts = crate::bench::points(cfg, 100_000, 9);
     let mut rng = Rng::new(17);
     let cats = &cfg.taxonomy.categories;
@@ -198,7 +250,10 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
                 let c = &cats[rng.below(cats.len() as u64) as usize];
                 // Jitter so that few reports merge (the store ends with about n cases),
                 // keeping the point inside the territory.
-                let q = [p[0] + rng.range_f64(-0.0005, 0.0005), p[1] + rng.range_f64(-0.0005, 0.0005)];
+                let q = [
+                    p[0] + rng.range_f64(-0.0005, 0.0005),
+                    p[1] + rng.range_f64(-0.0005, 0.0005),
+                ];
                 if cfg.territory.locate(q[0], q[1]).is_ok() {
                     p = q;
                 }
@@ -218,7 +273,10 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
             a.map_err(|e| e.to_string())?;
         }
         if done % 100_000 < 5000 {
-            eprintln!("  filled {done} reports ({:.0}/s)", done as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "  filled {done} reports ({:.0}/s)",
+                done as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -226,7 +284,9 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
 
 pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> Result<(), String> {
     let cfg = Config::xuhui();
-    let d = dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("cityos-bench-query-{cases}")));
+    let d = dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cityos-bench-query-{cases}")));
     std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
     let existing = SqliteStore::open(&d.join("cityos.db"), Durability::Normal).and_then(|mut s| {
         use cityos_engine::Store;
@@ -234,22 +294,55 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
     });
     let have = existing.map(|c| c.reports as usize).unwrap_or(0);
     if have < cases {
-        println!("filling {} with {} reports through the engine …", d.display(), cases - have);
+        println!(
+            "filling {} with {} reports through the engine …",
+            d.display(),
+            cases - have
+        );
         fill(&cfg, &d, cases - have)?;
     } else {
         println!("reusing {} ({have} reports)", d.display());
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let svc = Service::start(cfg.clone(), &Database::Sqlite(d.clone()), clock.clone(), TokenKey::random(), 4).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let stored = rt.block_on(svc.state.0.reads.run(|s| s.counts())).map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
+    let svc = Service::start(
+        cfg.clone(),
+        &Database::Sqlite(d.clone()),
+        clock.clone(),
+        TokenKey::random(),
+        4,
+    )
+    .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let stored = rt
+        .block_on(svc.state.0.reads.run(|s| s.counts()))
+        .map_err(|e| e.detail)?
+        .map_err(|e| e.to_string())?;
     let (list, stats) = rt.block_on(async {
         let now = clock.now();
-        svc.state.0.reads.run(move |s| seed_demo_accounts(s, now)).await.expect("pool").expect("seed");
+        svc.state
+            .0
+            .reads
+            .run(move |s| seed_demo_accounts(s, now))
+            .await
+            .expect("pool")
+            .expect("seed");
         let (addr, server) = serve(&svc).await;
         let mut c = Conn::open(&addr).await;
-        let (_, b) = c.call("POST", "/api/v1/auth/login", None, &format!(r#"{{"username":"zhang.district","password":"{DEMO_PASSWORD}"}}"#)).await;
-        let token = serde_json::from_str::<serde_json::Value>(&b).expect("login")["token"].as_str().expect("token").to_string();
+        let (_, b) = c
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                &format!(r#"{{"username":"zhang.district","password":"{DEMO_PASSWORD}"}}"#),
+            )
+            .await;
+        let token = serde_json::from_str::<serde_json::Value>(&b).expect("login")["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
         let queries = [
             "/api/v1/cases?limit=50",
             "/api/v1/cases?state=reported,filed&limit=50",
@@ -291,10 +384,23 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
     list.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     stats.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     println!("{} cases stored", stored.cases);
-    println!("case list (8 filter mixes): p50 {:.2} ms, p99 {:.2} ms over {} requests", pct(&list, 0.5), pct(&list, 0.99), list.len());
-    println!("stats (district, sub-district): p50 {:.2} ms, p99 {:.2} ms over {} requests", pct(&stats, 0.5), pct(&stats, 0.99), stats.len());
+    println!(
+        "case list (8 filter mixes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        pct(&list, 0.5),
+        pct(&list, 0.99),
+        list.len()
+    );
+    println!(
+        "stats (district, sub-district): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        pct(&stats, 0.5),
+        pct(&stats, 0.99),
+        stats.len()
+    );
     if json {
-        println!("{}", serde_json::json!({"bench": "query", "cases": stored.cases, "list_p99_ms": (pct(&list, 0.99) * 100.0).round() / 100.0, "stats_p99_ms": (pct(&stats, 0.99) * 100.0).round() / 100.0}));
+        println!(
+            "{}",
+            serde_json::json!({"bench": "query", "cases": stored.cases, "list_p99_ms": (pct(&list, 0.99) * 100.0).round() / 100.0, "stats_p99_ms": (pct(&stats, 0.99) * 100.0).round() / 100.0})
+        );
     }
     Ok(())
 }

@@ -339,8 +339,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
                 json,
             ),
-            BenchCmd::Api { reports, clients, dir, json } => bench_api::api(reports, clients.max(1), json, dir),
-            BenchCmd::Query { cases, rounds, dir, json } => bench_api::query(cases, rounds.max(2), json, dir),
+            BenchCmd::Api {
+                reports,
+                clients,
+                dir,
+                json,
+            } => bench_api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Query {
+                cases,
+                rounds,
+                dir,
+                json,
+            } => bench_api::query(cases, rounds.max(2), json, dir),
             BenchCmd::Locate {
                 lookups,
                 threads,

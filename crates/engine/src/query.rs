@@ -30,7 +30,7 @@ impl Sort {
     }
     fn column(self) -> &'static str {
         match self {
-            Sort::Deadline => "COALESCE(due_at, 9223372036854775807)",
+            Sort::Deadline => "due_key",
             Sort::Created => "created_at",
             Sort::Updated => "updated_at",
         }
@@ -65,6 +65,9 @@ pub struct CaseQuery {
     pub domains: Vec<Domain>,
     /// A region code at any level (district, sub-district, community or grid).
     pub region: Option<String>,
+    /// The level of `region`, when known: the filter then uses that level's column (and
+    /// its index) instead of trying all four.
+    pub region_level: Option<cityos_core::Level>,
     /// Cases with a task of this department.
     pub department: Option<String>,
     pub min_priority: Option<Priority>,
@@ -137,9 +140,12 @@ fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     );
     if let Some(r) = &q.region {
         let p = sql.bind(Param::Text(r.clone()));
-        w.push(format!(
-            "(district = {p} OR subdistrict = {p} OR community = {p} OR grid = {p})"
-        ));
+        w.push(match q.region_level {
+            Some(l) => format!("{} = {p}", l.as_str()),
+            None => {
+                format!("(district = {p} OR subdistrict = {p} OR community = {p} OR grid = {p})")
+            }
+        });
     }
     if let Some(d) = &q.department {
         let p = sql.bind(Param::Text(d.clone()));

@@ -328,6 +328,8 @@ pub(crate) struct CaseRow<'a> {
     pub due: Option<i64>,
     /// 1/0 when the latest handle deadline was met on time/late; None while unmet.
     pub handle_on_time: Option<i64>,
+    /// The deadline sort key: the due time, or i64::MAX without one.
+    pub due_key: i64,
 }
 
 impl<'a> CaseRow<'a> {
@@ -339,12 +341,13 @@ impl<'a> CaseRow<'a> {
                 .deadline(Step::Handle)
                 .and_then(|d| d.on_time())
                 .map(i64::from),
+            due_key: c.due().unwrap_or(i64::MAX),
         }
     }
 }
 
-pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)";
-pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11 WHERE id=$12 AND version=$13";
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time, due_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)";
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11, due_key=$12 WHERE id=$13 AND version=$14";
 pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";

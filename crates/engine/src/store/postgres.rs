@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_event_sequence.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_sort_keys.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -343,6 +347,7 @@ impl Store for PostgresStore {
                             &w.case_body,
                             &c.title,
                             &row.handle_on_time,
+                            &row.due_key,
                         ],
                     )
                     .map_err(db)?;
@@ -364,6 +369,7 @@ impl Store for PostgresStore {
                                 &version,
                                 &w.case_body,
                                 &row.handle_on_time,
+                                &row.due_key,
                                 &c.id,
                                 &prev_i,
                             ],

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_event_sequence.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_sort_keys.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -389,7 +393,8 @@ impl Store for SqliteStore {
                                 c.version as i64,
                                 w.case_body,
                                 c.title,
-                                row.handle_on_time
+                                row.handle_on_time,
+                                row.due_key
                             ])
                             .map_err(db)?;
                     }
@@ -407,6 +412,7 @@ impl Store for SqliteStore {
                                 c.version as i64,
                                 w.case_body,
                                 row.handle_on_time,
+                                row.due_key,
                                 c.id,
                                 prev as i64
                             ])

@@ -163,6 +163,19 @@ fn lists_and_stats_match_the_oracle(b: &Backend) {
         },
         CaseQuery {
             limit: 4,
+            region: some.regions.community.clone(),
+            region_level: Some(Level::Community),
+            ..Default::default()
+        },
+        CaseQuery {
+            limit: 4,
+            region: some.regions.subdistrict.clone(),
+            region_level: Some(Level::Subdistrict),
+            descending: true,
+            ..Default::default()
+        },
+        CaseQuery {
+            limit: 4,
             region: Some("310104".into()),
             ..Default::default()
         },
@@ -219,7 +232,7 @@ fn lists_and_stats_match_the_oracle(b: &Backend) {
         assert_eq!(all_pages(store, q), oracle(&all, q), "{q:?}");
     }
     // The escape works: "_" and "%" are not wildcards.
-    assert!(oracle(&all, &queries[17]).is_empty());
+    assert!(oracle(&all, &queries[19]).is_empty());
     // Statistics agree with the oracle.
     let st = store
         .stats(
