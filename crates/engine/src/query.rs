@@ -186,8 +186,23 @@ fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
 /// The list query: `SELECT id, <sort key>, body …` for one page (limit + 1 rows, to know
 /// whether another page follows).
 pub fn list(q: &CaseQuery) -> Sql {
+    if q.states.len() > 1 {
+        return list_per_state(q);
+    }
     let mut sql = Sql::default();
-    let mut w = conditions(q, &mut sql);
+    let w = page_conditions(q, &mut sql);
+    let (key, dir) = (q.sort.column(), if q.descending { "DESC" } else { "ASC" });
+    let limit = sql.bind(Param::Int(q.limit.clamp(1, 1000) as i64 + 1));
+    sql.text = format!(
+        "SELECT id, {key}, body FROM cases{} ORDER BY {key} {dir}, id {dir} LIMIT {limit}",
+        where_clause(&w)
+    );
+    sql
+}
+
+/// The filters plus the keyset condition of the page.
+fn page_conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
+    let mut w = conditions(q, sql);
     let key = q.sort.column();
     if let Some(c) = q.after {
         let k = sql.bind(Param::Int(c.key));
@@ -195,11 +210,33 @@ pub fn list(q: &CaseQuery) -> Sql {
         let op = if q.descending { "<" } else { ">" };
         w.push(format!("({key} {op} {k} OR ({key} = {k} AND id {op} {i}))"));
     }
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    let limit = sql.bind(Param::Int(q.limit.clamp(1, 1000) as i64 + 1));
+    w
+}
+
+/// Several states: one ordered, limited branch per state (each walks the
+/// `(state, key, id)` index), merged by the outer ORDER BY — instead of sorting every
+/// case of those states.
+fn list_per_state(q: &CaseQuery) -> Sql {
+    let mut sql = Sql::default();
+    let (key, dir) = (q.sort.column(), if q.descending { "DESC" } else { "ASC" });
+    let n = q.limit.clamp(1, 1000) as i64 + 1;
+    let mut branches = Vec::new();
+    for (i, state) in q.states.iter().enumerate() {
+        let one = CaseQuery {
+            states: vec![*state],
+            ..q.clone()
+        };
+        let w = page_conditions(&one, &mut sql);
+        let limit = sql.bind(Param::Int(n));
+        branches.push(format!(
+            "SELECT * FROM (SELECT id, {key} AS k, body FROM cases{} ORDER BY {key} {dir}, id {dir} LIMIT {limit}) AS b{i}",
+            where_clause(&w)
+        ));
+    }
+    let limit = sql.bind(Param::Int(n));
     sql.text = format!(
-        "SELECT id, {key}, body FROM cases{} ORDER BY {key} {dir}, id {dir} LIMIT {limit}",
-        where_clause(&w)
+        "{} ORDER BY 2 {dir}, 1 {dir} LIMIT {limit}",
+        branches.join(" UNION ALL ")
     );
     sql
 }

@@ -4,8 +4,8 @@
 //! executes them as one batch — one transaction, one fsync — which is how durable intake
 //! reaches tens of thousands of cases per second on SQLite.
 //!
-//! Pipelined mode ([`RunLoop::start_pipelined`]) adds a writer thread with its own store
-//! connection: while the writer commits batch N, the engine already decides batch N+1
+//! A writer thread with its own store connection commits: while the writer commits
+//! batch N, the engine already decides batch N+1
 //! against its (optimistically updated) cache. Answers go out only after their batch is
 //! durable. If a commit fails, every batch decided after it is refused by the writer,
 //! the engine reloads the committed state and retries each request of the failed
@@ -67,19 +67,6 @@ enum FromWriter {
 }
 
 impl RunLoop {
-    /// Starts the loop. `queue` bounds the requests waiting; `max_batch` bounds a batch.
-    pub fn start(engine: Engine, queue: usize, max_batch: usize) -> RunLoop {
-        let (tx, rx) = sync_channel::<Msg>(queue);
-        let thread = std::thread::Builder::new()
-            .name("cityos-engine".into())
-            .spawn(move || run(engine, rx, max_batch))
-            .expect("spawn engine thread");
-        RunLoop {
-            handle: EngineHandle { tx },
-            thread,
-        }
-    }
-
     /// Starts the loop with a writer thread that commits on `writer` (a second connection
     /// to the engine's database) while the engine decides the next batch.
     pub fn start_pipelined(
@@ -127,62 +114,6 @@ impl RunLoop {
         let _ = self.handle.tx.send(Msg::Stop);
         drop(self.handle);
         self.thread.join().expect("engine thread panicked")
-    }
-}
-
-fn run(mut engine: Engine, rx: Receiver<Msg>, max_batch: usize) -> (Engine, LoopStats) {
-    let mut stats = LoopStats::default();
-    let mut stopping = false;
-    while !stopping {
-        let Ok(first) = rx.recv() else { break };
-        let mut reqs = Vec::new();
-        let mut replies: Vec<Reply> = Vec::new();
-        let mut pending = Some(first);
-        loop {
-            match pending.take() {
-                Some(Msg::Stop) => {
-                    stopping = true;
-                    break;
-                }
-                Some(Msg::Run(r, reply)) => {
-                    reqs.push(r);
-                    replies.push(reply);
-                }
-                Some(Msg::With(f)) => {
-                    // Keep order: finish the batch so far, then run the closure.
-                    flush(&mut engine, &mut reqs, &mut replies, &mut stats);
-                    f(&mut engine);
-                }
-                None => {}
-            }
-            if reqs.len() >= max_batch {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(m) => pending = Some(m),
-                Err(_) => break,
-            }
-        }
-        flush(&mut engine, &mut reqs, &mut replies, &mut stats);
-    }
-    (engine, stats)
-}
-
-fn flush(
-    engine: &mut Engine,
-    reqs: &mut Vec<Request>,
-    replies: &mut Vec<Reply>,
-    stats: &mut LoopStats,
-) {
-    if reqs.is_empty() {
-        return;
-    }
-    stats.batches += 1;
-    stats.requests += reqs.len() as u64;
-    stats.largest_batch = stats.largest_batch.max(reqs.len());
-    let answers = engine.execute(std::mem::take(reqs));
-    for (reply, answer) in replies.drain(..).zip(answers) {
-        reply(answer);
     }
 }
 

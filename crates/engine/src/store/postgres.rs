@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_sort_keys.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_state_key.sql"),
+    ),
 ];
 
 struct Prepared {

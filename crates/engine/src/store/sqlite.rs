@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_sort_keys.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_state_key.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
