@@ -15,7 +15,7 @@ use cityos_core::time::{local, Date, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Level;
 use cityos_engine::demo::Config;
-use cityos_engine::engine::{Engine, EngineConfig, Request};
+use cityos_engine::engine::Request;
 use cityos_engine::runloop::RunLoop;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
@@ -168,14 +168,7 @@ pub fn intake(o: &IntakeOptions, json: bool) -> Result<(), String> {
     }
     let reports = make_reports(&cfg, o.reports);
     let store = SqliteStore::open(&engine_db, Durability::Full).map_err(|e| e.to_string())?;
-    let engine = Engine::open(
-        Box::new(store),
-        cfg.territory.clone(),
-        cfg.taxonomy.clone(),
-        cfg.calendar.clone(),
-        EngineConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let engine = cfg.engine(Box::new(store)).map_err(|e| e.to_string())?;
     let writer =
         SqliteStore::open_secondary(&engine_db, Durability::Full).map_err(|e| e.to_string())?;
     let rl = RunLoop::start_pipelined(engine, Box::new(writer), 65_536, o.max_batch);

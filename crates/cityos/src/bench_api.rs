@@ -11,7 +11,7 @@ use cityos_core::rng::Rng;
 use cityos_core::time::{Millis, MINUTE};
 use cityos_core::workflow::NewReport;
 use cityos_engine::demo::Config;
-use cityos_engine::engine::{Engine, EngineConfig, Request};
+use cityos_engine::engine::Request;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_server::auth::TokenKey;
 use cityos_server::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
@@ -227,14 +227,7 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
 fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
     let store =
         SqliteStore::open(&d.join("cityos.db"), Durability::Normal).map_err(|e| e.to_string())?;
-    let mut engine = Engine::open(
-        Box::new(store),
-        cfg.territory.clone(),
-        cfg.taxonomy.clone(),
-        cfg.calendar.clone(),
-        EngineConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut engine = cfg.engine(Box::new(store)).map_err(|e| e.to_string())?;
     let pts = crate::bench::points(cfg, 100_000, 9);
     let mut rng = Rng::new(17);
     let cats = &cfg.taxonomy.categories;

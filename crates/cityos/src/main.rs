@@ -9,7 +9,7 @@ mod simulate;
 mod territory_gen;
 
 use cityos_engine::demo::Config;
-use cityos_engine::engine::{Engine, EngineConfig};
+use cityos_engine::engine::Engine;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::Store;
 use clap::{Parser, Subcommand};
@@ -195,14 +195,7 @@ fn main() -> ExitCode {
 }
 
 fn engine_on(store: Box<dyn Store>, cfg: &Config) -> Result<Engine, String> {
-    Engine::open(
-        store,
-        cfg.territory.clone(),
-        cfg.taxonomy.clone(),
-        cfg.calendar.clone(),
-        EngineConfig::default(),
-    )
-    .map_err(|e| e.to_string())
+    cfg.engine(store).map_err(|e| e.to_string())
 }
 
 fn run(cli: Cli) -> Result<(), String> {

@@ -319,6 +319,17 @@ impl Territory {
         chain
     }
 
+    /// The codes of a chain's regions (what a case stores).
+    pub fn codes(&self, chain: Chain) -> crate::case::RegionCodes {
+        let code = |l: Level| chain.at(l).map(|id| self.regions[id as usize].code.clone());
+        crate::case::RegionCodes {
+            district: code(Level::District),
+            subdistrict: code(Level::Subdistrict),
+            community: code(Level::Community),
+            grid: code(Level::Grid),
+        }
+    }
+
     pub fn region(&self, id: RegionId) -> &Region {
         &self.regions[id as usize]
     }

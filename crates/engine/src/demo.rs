@@ -45,6 +45,20 @@ impl Config {
         })
     }
 
+    /// An engine over `store` with this configuration.
+    pub fn engine(
+        &self,
+        store: Box<dyn crate::Store>,
+    ) -> Result<crate::Engine, crate::EngineError> {
+        crate::Engine::open(
+            store,
+            self.territory.clone(),
+            self.taxonomy.clone(),
+            self.calendar.clone(),
+            crate::EngineConfig::default(),
+        )
+    }
+
     /// The embedded Xuhui demo.
     pub fn xuhui() -> Config {
         Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)

@@ -16,7 +16,7 @@ use cityos_core::case::{
     apply_entry, Case, CaseId, Change, LogEntry, RegionCodes, Report, ReportId, State,
 };
 use cityos_core::dedup::{DedupIndex, Entry};
-use cityos_core::territory::{Level, Territory, TerritoryError};
+use cityos_core::territory::{Territory, TerritoryError};
 use cityos_core::time::{local_date, Millis};
 use cityos_core::workflow::{self, Action, Actor, Command, Ctx, NewReport, WorkflowError};
 use cityos_core::{escalation, Taxonomy, WorkCalendar};
@@ -557,14 +557,7 @@ impl Engine {
     }
 
     fn regions_of(&self, lon: f64, lat: f64) -> Result<RegionCodes, EngineError> {
-        let chain = self.territory.locate(lon, lat)?;
-        let code = |l: Level| chain.at(l).map(|id| self.territory.region(id).code.clone());
-        Ok(RegionCodes {
-            district: code(Level::District),
-            subdistrict: code(Level::Subdistrict),
-            community: code(Level::Community),
-            grid: code(Level::Grid),
-        })
+        Ok(self.territory.codes(self.territory.locate(lon, lat)?))
     }
 
     fn validate_report(&self, r: &NewReport) -> Result<(), EngineError> {

@@ -10,7 +10,7 @@ use crate::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
 use cityos_core::time::{Millis, SECOND};
 use cityos_engine::demo::Config;
-use cityos_engine::engine::{Engine, EngineConfig, Request};
+use cityos_engine::engine::Request;
 use cityos_engine::runloop::{EngineHandle, RunLoop};
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::store::User;
@@ -148,14 +148,9 @@ impl Service {
         key: TokenKey,
         readers: usize,
     ) -> Result<Service, StoreError> {
-        let engine = Engine::open(
-            db.connect(true)?,
-            cfg.territory.clone(),
-            cfg.taxonomy.clone(),
-            cfg.calendar.clone(),
-            EngineConfig::default(),
-        )
-        .map_err(|e| StoreError::Db(e.to_string()))?;
+        let engine = cfg
+            .engine(db.connect(true)?)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
         let runloop = RunLoop::start_pipelined(engine, db.connect(false)?, 65_536, 4096);
         let reads = (0..readers.max(1))
             .map(|_| db.connect(false))

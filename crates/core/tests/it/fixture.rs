@@ -206,15 +206,7 @@ pub fn t0() -> Millis {
 }
 
 pub fn regions(f: &Fx, lon: f64, lat: f64) -> RegionCodes {
-    let ch = f.territory.locate(lon, lat).unwrap();
-    let code = |l| ch.at(l).map(|id| f.territory.region(id).code.clone());
-    use cityos_core::Level::*;
-    RegionCodes {
-        district: code(District),
-        subdistrict: code(Subdistrict),
-        community: code(Community),
-        grid: code(Grid),
-    }
+    f.territory.codes(f.territory.locate(lon, lat).unwrap())
 }
 
 /// A new case (its creation entry applied), in sub-district 310001, community 310001001.

@@ -2,7 +2,7 @@
 //! (to test restarts), removed when dropped.
 
 use cityos_engine::demo::Config;
-use cityos_engine::engine::{Engine, EngineConfig};
+use cityos_engine::engine::Engine;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::{PostgresStore, Store};
 use std::path::PathBuf;
@@ -65,14 +65,7 @@ impl Backend {
 
     pub fn engine(&self) -> Engine {
         let c = config();
-        Engine::open(
-            self.store(),
-            c.territory,
-            c.taxonomy,
-            c.calendar,
-            EngineConfig::default(),
-        )
-        .unwrap()
+        c.engine(self.store()).unwrap()
     }
 }
 

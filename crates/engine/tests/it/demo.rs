@@ -64,13 +64,7 @@ fn xuhui_taxonomy_covers_four_domains_and_routes_everywhere() {
         let p = c.territory.interior_point(id);
         let ch = c.territory.locate(p[0], p[1]).unwrap();
         assert_eq!(ch.at(Level::Subdistrict), Some(id), "{}", r.name_zh);
-        let code = |l| ch.at(l).map(|x| c.territory.region(x).code.clone());
-        let regions = cityos_core::case::RegionCodes {
-            district: code(Level::District),
-            subdistrict: code(Level::Subdistrict),
-            community: code(Level::Community),
-            grid: code(Level::Grid),
-        };
+        let regions = c.territory.codes(ch);
         for cat in &tax.categories {
             let a = route(tax, cat, &regions).unwrap();
             assert!(a[0].lead);
@@ -81,13 +75,7 @@ fn xuhui_taxonomy_covers_four_domains_and_routes_everywhere() {
         .territory
         .interior_point(c.territory.by_code("310104003").unwrap());
     let ch = c.territory.locate(p[0], p[1]).unwrap();
-    let code = |l| ch.at(l).map(|x| c.territory.region(x).code.clone());
-    let regions = cityos_core::case::RegionCodes {
-        district: code(Level::District),
-        subdistrict: code(Level::Subdistrict),
-        community: code(Level::Community),
-        grid: code(Level::Grid),
-    };
+    let regions = c.territory.codes(ch);
     let sv = route(tax, tax.category("street_vending").unwrap(), &regions).unwrap();
     assert_eq!(
         tax.department(&sv[0].department).unwrap().level,
