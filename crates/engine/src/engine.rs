@@ -128,6 +128,8 @@ struct Staged {
     body: String,
     log_bodies: Vec<String>,
     gseqs: Vec<i64>,
+    /// The case's statistics key when it was read (`None` for a new case).
+    prev_count: Option<crate::query::CountKey>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,7 @@ impl Prepared {
                         case_body: &s.body,
                         log_bodies: &s.log_bodies,
                         gseqs: &s.gseqs,
+                        prev_count: s.prev_count.clone(),
                     }
                 })
                 .collect(),
@@ -534,6 +537,7 @@ impl Engine {
                 id,
                 Staged {
                     prev_version: Some(case.version),
+                    prev_count: Some(crate::query::CountKey::of(&case)),
                     case,
                     entries: Vec::new(),
                     tasks_changed: false,
@@ -674,6 +678,7 @@ impl Engine {
             body: String::new(),
             log_bodies: Vec::new(),
             gseqs: Vec::new(),
+            prev_count: None,
         };
         // The reasons themselves are in the entry's Route change.
         let mut creation_note = note;

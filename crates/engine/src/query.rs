@@ -159,10 +159,11 @@ fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     }
     if let Some(o) = q.overdue {
         let now = sql.bind(Param::Int(q.now));
+        // due_key is the due time, or i64::MAX when no step is running.
         w.push(if o {
-            format!("(due_at IS NOT NULL AND due_at < {now})")
+            format!("due_key < {now}")
         } else {
-            format!("(due_at IS NULL OR due_at >= {now})")
+            format!("due_key >= {now}")
         });
     }
     if let Some(f) = q.created_from {
@@ -252,6 +253,14 @@ pub fn count_by(q: &CaseQuery, col: &str) -> Sql {
     sql
 }
 
+/// `SELECT 'all', COUNT(*)` over the cases a query selects (index-only where possible).
+pub fn count_all(q: &CaseQuery) -> Sql {
+    let mut sql = Sql::default();
+    let w = conditions(q, &mut sql);
+    sql.text = format!("SELECT 'all', COUNT(*) FROM cases{}", where_clause(&w));
+    sql
+}
+
 /// Cases handled by each lead department over a query, with the number on time.
 pub fn on_time_by_department(q: &CaseQuery) -> Sql {
     let mut sql = Sql::default();
@@ -330,4 +339,115 @@ pub fn events_after(
         w.join(" AND ")
     );
     sql
+}
+
+/// Can these statistics be read from the maintained counts (`case_counts`)? Only the
+/// dimensions the counts keep may be filtered: state, domain, sub-district (or the whole
+/// territory) and lead department.
+pub fn counts_eligible(q: &CaseQuery) -> bool {
+    q.categories.is_empty()
+        && q.min_priority.is_none()
+        && q.overdue.is_none()
+        && q.created_from.is_none()
+        && q.created_to.is_none()
+        && q.text.as_ref().is_none_or(|t| t.trim().is_empty())
+        && (q.region.is_none() || q.region_level == Some(cityos_core::Level::Subdistrict))
+}
+
+fn count_conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
+    let mut w = Vec::new();
+    let mut any_of = |sql: &mut Sql, col: &str, vals: Vec<String>| {
+        if !vals.is_empty() {
+            let ph: Vec<String> = vals.into_iter().map(|v| sql.bind(Param::Text(v))).collect();
+            w.push(format!("{col} IN ({})", ph.join(",")));
+        }
+    };
+    any_of(
+        sql,
+        "state",
+        q.states.iter().map(|s| s.as_str().to_string()).collect(),
+    );
+    any_of(
+        sql,
+        "domain",
+        q.domains.iter().map(|d| d.as_str().to_string()).collect(),
+    );
+    if let Some(r) = &q.region {
+        let p = sql.bind(Param::Text(r.clone()));
+        w.push(format!("subdistrict = {p}"));
+    }
+    if let Some(d) = &q.department {
+        let p = sql.bind(Param::Text(d.clone()));
+        w.push(format!("lead = {p}"));
+    }
+    w
+}
+
+/// Grouped sums over the maintained counts (see [`counts_eligible`]).
+pub fn counts_by(q: &CaseQuery, col: &str) -> Sql {
+    let mut sql = Sql::default();
+    let w = count_conditions(q, &mut sql);
+    sql.text = format!(
+        "SELECT {col}, CAST(SUM(n) AS BIGINT) FROM case_counts{} GROUP BY {col}",
+        where_clause(&w)
+    );
+    sql
+}
+
+/// Handled and on-time counts per lead department, from the maintained counts.
+pub fn counts_on_time(q: &CaseQuery) -> Sql {
+    let mut sql = Sql::default();
+    let mut w = count_conditions(q, &mut sql);
+    w.push("on_time >= 0".into());
+    sql.text = format!(
+        "SELECT lead, CAST(SUM(n) AS BIGINT), CAST(SUM(CASE WHEN on_time = 1 THEN n ELSE 0 END) AS BIGINT) FROM case_counts{} GROUP BY lead",
+        where_clause(&w)
+    );
+    sql
+}
+
+/// The key of a case in `case_counts`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CountKey {
+    pub state: &'static str,
+    pub domain: &'static str,
+    pub subdistrict: String,
+    pub lead: String,
+    pub on_time: i64,
+}
+
+impl CountKey {
+    pub fn of(c: &cityos_core::Case) -> CountKey {
+        CountKey {
+            state: c.state.as_str(),
+            domain: c.domain.as_str(),
+            subdistrict: c.regions.subdistrict.clone().unwrap_or_default(),
+            lead: c
+                .lead_task()
+                .map(|t| t.department.clone())
+                .unwrap_or_default(),
+            on_time: c
+                .deadline(cityos_core::Step::Handle)
+                .and_then(|d| d.on_time())
+                .map_or(-1, i64::from),
+        }
+    }
+}
+
+pub(crate) const UPSERT_COUNT: &str = "INSERT INTO case_counts (state, domain, subdistrict, lead, on_time, n) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (state, domain, subdistrict, lead, on_time) DO UPDATE SET n = case_counts.n + excluded.n";
+
+/// The net change of the counts a batch makes (old keys −1, new keys +1).
+pub(crate) fn count_deltas(batch: &crate::store::Batch<'_>) -> Vec<(CountKey, i64)> {
+    let mut d: std::collections::HashMap<CountKey, i64> = std::collections::HashMap::new();
+    for w in &batch.cases {
+        let new = CountKey::of(w.case);
+        if w.prev_count.as_ref() == Some(&new) {
+            continue;
+        }
+        if let Some(old) = &w.prev_count {
+            *d.entry(old.clone()).or_default() -= 1;
+        }
+        *d.entry(new).or_default() += 1;
+    }
+    d.into_iter().filter(|(_, n)| *n != 0).collect()
 }

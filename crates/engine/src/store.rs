@@ -101,7 +101,7 @@ pub enum StoreError {
 
 /// A case to write: its new projection, the version it had when read (`None` for a new
 /// case) and the log entries that took it there.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CaseWrite<'a> {
     pub case: &'a Case,
     pub prev_version: Option<u64>,
@@ -113,6 +113,8 @@ pub struct CaseWrite<'a> {
     pub log_bodies: &'a [String],
     /// The global event number of each entry.
     pub gseqs: &'a [i64],
+    /// The case's key in `case_counts` before this write (`None` for a new case).
+    pub prev_count: Option<query::CountKey>,
 }
 
 /// Everything one transaction writes.
@@ -222,14 +224,34 @@ pub trait Store: Send {
         Ok(Page { cases, next })
     }
 
-    /// Counts over the cases matching `q`; `today_from` starts "today's intake".
+    /// Counts over the cases matching `q`; `today_from` starts "today's intake". Reads the
+    /// maintained counts when the filters allow (see `query::counts_eligible`).
     fn stats(&mut self, q: &CaseQuery, today_from: i64) -> Result<Stats, StoreError> {
-        let pairs =
-            |v: Vec<(String, i64, i64)>| v.into_iter().map(|(k, n, _)| (k, n)).collect::<Vec<_>>();
-        let by_state = pairs(self.query_groups(&query::count_by(q, "state"))?);
-        let by_domain = pairs(self.query_groups(&query::count_by(q, "domain"))?);
-        let by_subdistrict = pairs(self.query_groups(&query::count_by(q, "subdistrict"))?);
-        let by_department = self.query_groups(&query::on_time_by_department(q))?;
+        let fast = query::counts_eligible(q);
+        let group = |s: &mut Self, col: &str| -> Result<Vec<(String, i64)>, StoreError> {
+            let sql = if fast {
+                query::counts_by(q, col)
+            } else {
+                query::count_by(q, col)
+            };
+            Ok(s.query_groups(&sql)?
+                .into_iter()
+                .filter(|r| r.1 != 0)
+                .map(|(k, n, _)| (k, n))
+                .collect())
+        };
+        let by_state = group(self, "state")?;
+        let by_domain = group(self, "domain")?;
+        let by_subdistrict = group(self, "subdistrict")?;
+        let by_department: Vec<(String, i64, i64)> = self
+            .query_groups(&if fast {
+                query::counts_on_time(q)
+            } else {
+                query::on_time_by_department(q)
+            })?
+            .into_iter()
+            .filter(|r| r.1 != 0)
+            .collect();
         let open: Vec<State> = State::ALL
             .into_iter()
             .filter(|s| s.is_open() && (q.states.is_empty() || q.states.contains(s)))
@@ -240,19 +262,17 @@ pub trait Store: Send {
             ..q.clone()
         };
         let overdue = self
-            .query_groups(&query::count_by(&overdue_q, "domain"))?
-            .iter()
-            .map(|r| r.1)
-            .sum();
+            .query_groups(&query::count_all(&overdue_q))?
+            .first()
+            .map_or(0, |r| r.1);
         let today_q = CaseQuery {
             created_from: Some(q.created_from.map_or(today_from, |f| f.max(today_from))),
             ..q.clone()
         };
         let today_intake = self
-            .query_groups(&query::count_by(&today_q, "domain"))?
-            .iter()
-            .map(|r| r.1)
-            .sum();
+            .query_groups(&query::count_all(&today_q))?
+            .first()
+            .map_or(0, |r| r.1);
         let (handled, handled_on_time) = by_department
             .iter()
             .fold((0, 0), |(h, o), r| (h + r.1, o + r.2));

@@ -29,6 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/postgres/0006_state_key.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_case_counts.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -39,6 +43,7 @@ struct Prepared {
     mv_rep: Statement,
     del_tasks: Statement,
     ins_task: Statement,
+    upsert_count: Statement,
 }
 
 pub struct PostgresStore {
@@ -98,6 +103,7 @@ impl PostgresStore {
             mv_rep: client.prepare(MOVE_REPORT).map_err(db)?,
             del_tasks: client.prepare(DELETE_TASKS).map_err(db)?,
             ins_task: client.prepare(INSERT_TASK).map_err(db)?,
+            upsert_count: client.prepare(crate::query::UPSERT_COUNT).map_err(db)?,
         };
         Ok(PostgresStore { client, st })
     }
@@ -422,6 +428,13 @@ impl Store for PostgresStore {
         }
         for (rid, cid) in batch.report_moves {
             tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
+        }
+        for (k, n) in crate::query::count_deltas(batch) {
+            tx.execute(
+                &st.upsert_count,
+                &[&k.state, &k.domain, &k.subdistrict, &k.lead, &k.on_time, &n],
+            )
+            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/sqlite/0006_state_key.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_case_counts.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -463,6 +467,19 @@ impl Store for SqliteStore {
             }
             for (rid, cid) in batch.report_moves {
                 mv_rep.execute(params![cid, rid]).map_err(db)?;
+            }
+            let mut upsert = tx.prepare_cached(crate::query::UPSERT_COUNT).map_err(db)?;
+            for (k, n) in crate::query::count_deltas(batch) {
+                upsert
+                    .execute(params![
+                        k.state,
+                        k.domain,
+                        k.subdistrict,
+                        k.lead,
+                        k.on_time,
+                        n
+                    ])
+                    .map_err(db)?;
             }
         }
         tx.commit().map_err(db)
