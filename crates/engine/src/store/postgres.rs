@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/postgres/0007_case_counts.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_drop_redundant_indexes.sql"),
+    ),
 ];
 
 struct Prepared {

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_case_counts.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_drop_redundant_indexes.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
