@@ -118,26 +118,28 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// `col IN ($a, $b, …)` for a non-empty list of values.
+fn in_list(sql: &mut Sql, w: &mut Vec<String>, col: &str, vals: impl IntoIterator<Item = String>) {
+    let ph: Vec<String> = vals.into_iter().map(|v| sql.bind(Param::Text(v))).collect();
+    if !ph.is_empty() {
+        w.push(format!("{col} IN ({})", ph.join(",")));
+    }
+}
+
+fn state_names(q: &CaseQuery) -> impl Iterator<Item = String> + '_ {
+    q.states.iter().map(|s| s.as_str().to_string())
+}
+
+fn domain_names(q: &CaseQuery) -> impl Iterator<Item = String> + '_ {
+    q.domains.iter().map(|d| d.as_str().to_string())
+}
+
 /// The WHERE clause of a query (without pagination), shared by lists and counts.
 fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     let mut w = Vec::new();
-    let mut any_of = |sql: &mut Sql, col: &str, vals: Vec<String>| {
-        if !vals.is_empty() {
-            let ph: Vec<String> = vals.into_iter().map(|v| sql.bind(Param::Text(v))).collect();
-            w.push(format!("{col} IN ({})", ph.join(",")));
-        }
-    };
-    any_of(
-        sql,
-        "state",
-        q.states.iter().map(|s| s.as_str().to_string()).collect(),
-    );
-    any_of(sql, "category", q.categories.clone());
-    any_of(
-        sql,
-        "domain",
-        q.domains.iter().map(|d| d.as_str().to_string()).collect(),
-    );
+    in_list(sql, &mut w, "state", state_names(q));
+    in_list(sql, &mut w, "category", q.categories.iter().cloned());
+    in_list(sql, &mut w, "domain", domain_names(q));
     if let Some(r) = &q.region {
         let p = sql.bind(Param::Text(r.clone()));
         w.push(match q.region_level {
@@ -356,22 +358,8 @@ pub fn counts_eligible(q: &CaseQuery) -> bool {
 
 fn count_conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     let mut w = Vec::new();
-    let mut any_of = |sql: &mut Sql, col: &str, vals: Vec<String>| {
-        if !vals.is_empty() {
-            let ph: Vec<String> = vals.into_iter().map(|v| sql.bind(Param::Text(v))).collect();
-            w.push(format!("{col} IN ({})", ph.join(",")));
-        }
-    };
-    any_of(
-        sql,
-        "state",
-        q.states.iter().map(|s| s.as_str().to_string()).collect(),
-    );
-    any_of(
-        sql,
-        "domain",
-        q.domains.iter().map(|d| d.as_str().to_string()).collect(),
-    );
+    in_list(sql, &mut w, "state", state_names(q));
+    in_list(sql, &mut w, "domain", domain_names(q));
     if let Some(r) = &q.region {
         let p = sql.bind(Param::Text(r.clone()));
         w.push(format!("subdistrict = {p}"));
