@@ -48,43 +48,35 @@ pub fn event_kind(action: &str) -> &'static str {
     }
 }
 
+/// A result row of either backend, read by column position.
+pub(crate) trait RowRead {
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn float(&self, i: usize) -> Result<f64, StoreError>;
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+}
+
 /// Builds an event from the columns `query::events_after` selects, in order.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn event_row(
-    id: i64,
-    case_id: i64,
-    number: String,
-    category: String,
-    priority: i64,
-    action: String,
-    from: Option<String>,
-    to: String,
-    at: i64,
-    actor: String,
-    note: String,
-    subdistrict: Option<String>,
-    community: Option<String>,
-    grid: Option<String>,
-    department: Option<String>,
-) -> CaseEvent {
-    CaseEvent {
-        id,
+pub(crate) fn event_row(r: &dyn RowRead) -> Result<CaseEvent, StoreError> {
+    let action = r.text(5)?;
+    Ok(CaseEvent {
+        id: r.int(0)?,
         kind: event_kind(&action).to_string(),
-        case_id,
-        number,
-        category,
-        priority,
+        case_id: r.int(1)?,
+        number: r.text(2)?,
+        category: r.text(3)?,
+        priority: r.int(4)?,
         action,
-        from,
-        to,
-        at,
-        actor,
-        note,
-        subdistrict,
-        community,
-        grid,
-        department,
-    }
+        from: r.opt_text(6)?,
+        to: r.text(7)?,
+        at: r.int(8)?,
+        actor: r.text(9)?,
+        note: r.text(10)?,
+        subdistrict: r.opt_text(11)?,
+        community: r.opt_text(12)?,
+        grid: r.opt_text(13)?,
+        department: r.opt_text(14)?,
+    })
 }
 use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId, State};
 use cityos_core::taxonomy::Step;
@@ -378,67 +370,48 @@ pub(crate) const SELECT_LOG: &str = "SELECT case_id, seq, at, actor, role, actio
 pub(crate) const SELECT_REPORT: &str =
     "SELECT id, case_id, channel, category, lon, lat, text, contact, at FROM reports";
 
-/// Assembles a log entry from its row values.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn log_entry(
-    case_id: i64,
-    seq: i64,
-    at: i64,
-    actor: String,
-    role: String,
-    action: String,
-    from: Option<String>,
-    to: String,
-    note: String,
-    body: String,
-) -> Result<LogEntry, StoreError> {
+/// Assembles a log entry from the columns of `SELECT_LOG`.
+pub(crate) fn log_entry(r: &dyn RowRead) -> Result<LogEntry, StoreError> {
     use cityos_core::case::{Role, State};
+    let (case_id, seq) = (r.int(0)?, r.int(1)?);
     let bad = |what: &str, v: &str| {
         StoreError::Corrupt(format!("case {case_id} log {seq}: {what} {v:?}"))
     };
-    let b: LogBody = serde_json::from_str(&body)
+    let b: LogBody = serde_json::from_str(&r.text(9)?)
         .map_err(|e| StoreError::Corrupt(format!("case {case_id} log {seq}: {e}")))?;
+    let (role, to) = (r.text(4)?, r.text(7)?);
     Ok(LogEntry {
         case_id,
         seq: seq as u64,
-        at,
+        at: r.int(2)?,
         role: Role::parse(&role).ok_or_else(|| bad("role", &role))?,
-        actor,
-        action,
-        from: match from {
+        actor: r.text(3)?,
+        action: r.text(5)?,
+        from: match r.opt_text(6)? {
             Some(f) => Some(State::parse(&f).ok_or_else(|| bad("state", &f))?),
             None => None,
         },
         to: State::parse(&to).ok_or_else(|| bad("state", &to))?,
-        note,
+        note: r.text(8)?,
         attachments: b.attachments,
         changes: b.changes,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn report_row(
-    id: i64,
-    case_id: i64,
-    channel: String,
-    category: String,
-    lon: f64,
-    lat: f64,
-    text: String,
-    contact: Option<String>,
-    at: i64,
-) -> Result<Report, StoreError> {
+/// Assembles a report from the columns of `SELECT_REPORT`.
+pub(crate) fn report_row(r: &dyn RowRead) -> Result<Report, StoreError> {
+    let (id, channel) = (r.int(0)?, r.text(2)?);
     Ok(Report {
         id,
-        case_id,
+        case_id: r.int(1)?,
         channel: cityos_core::case::Channel::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("report {id}: channel {channel:?}")))?,
-        category,
-        lon,
-        lat,
-        text,
-        contact,
-        at,
+        category: r.text(3)?,
+        lon: r.float(4)?,
+        lat: r.float(5)?,
+        text: r.text(6)?,
+        contact: r.opt_text(7)?,
+        at: r.int(8)?,
     })
 }
 

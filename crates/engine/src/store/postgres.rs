@@ -138,19 +138,7 @@ impl PostgresStore {
             .query(sql, &[&key])
             .map_err(db)?
             .into_iter()
-            .map(|r| {
-                report_row(
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                    r.get(4),
-                    r.get(5),
-                    r.get(6),
-                    r.get(7),
-                    r.get(8),
-                )
-            })
+            .map(|r| report_row(&r))
             .collect()
     }
 }
@@ -171,31 +159,12 @@ impl Store for PostgresStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        Ok(self
-            .client
+        self.client
             .query(&sql.text, &refs)
             .map_err(db)?
             .iter()
-            .map(|r| {
-                event_row(
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                    r.get(4),
-                    r.get(5),
-                    r.get(6),
-                    r.get(7),
-                    r.get(8),
-                    r.get(9),
-                    r.get(10),
-                    r.get(11),
-                    r.get(12),
-                    r.get(13),
-                    r.get(14),
-                )
-            })
-            .collect())
+            .map(|r| event_row(r))
+            .collect()
     }
 
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
@@ -471,20 +440,7 @@ impl Store for PostgresStore {
             .query(SELECT_LOG, &[&id])
             .map_err(db)?
             .into_iter()
-            .map(|r| {
-                log_entry(
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                    r.get(4),
-                    r.get(5),
-                    r.get(6),
-                    r.get(7),
-                    r.get(8),
-                    r.get(9),
-                )
-            })
+            .map(|r| log_entry(&r))
             .collect()
     }
 
@@ -525,5 +481,20 @@ impl Store for PostgresStore {
             log_entries: r.get(1),
             reports: r.get(2),
         })
+    }
+}
+
+impl RowRead for ::postgres::Row {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.try_get(i).map_err(db)
+    }
+    fn float(&self, i: usize) -> Result<f64, StoreError> {
+        self.try_get(i).map_err(db)
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.try_get(i).map_err(db)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(db)
     }
 }

@@ -211,30 +211,11 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
 impl Store for SqliteStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
         let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
-                Ok(event_row(
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                    r.get(13)?,
-                    r.get(14)?,
-                ))
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        rows(
+            &mut st,
+            rusqlite::params_from_iter(bind(&sql.params)),
+            event_row,
+        )
     }
 
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
@@ -521,27 +502,7 @@ impl Store for SqliteStore {
 
     fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
         let mut st = self.conn.prepare_cached(SELECT_LOG).map_err(db)?;
-        let rows = st
-            .query_map([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|(a, b, c, d, e, f, g, h, i, j)| log_entry(a, b, c, d, e, f, g, h, i, j))
-            .collect()
+        rows(&mut st, [id], log_entry)
     }
 
     fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
@@ -587,25 +548,35 @@ impl Store for SqliteStore {
 impl SqliteStore {
     fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
         let mut st = self.conn.prepare_cached(sql).map_err(db)?;
-        let rows = st
-            .query_map([key], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|(a, b, c, d, e, f, g, h, i)| report_row(a, b, c, d, e, f, g, h, i))
-            .collect()
+        rows(&mut st, [key], report_row)
     }
+}
+
+impl RowRead for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map_err(db)
+    }
+    fn float(&self, i: usize) -> Result<f64, StoreError> {
+        self.get(i).map_err(db)
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map_err(db)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(db)
+    }
+}
+
+/// Runs a prepared statement and builds one value per row.
+fn rows<T>(
+    st: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    build: impl Fn(&dyn RowRead) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rs = st.query(params).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(r) = rs.next().map_err(db)? {
+        out.push(build(r)?);
+    }
+    Ok(out)
 }
