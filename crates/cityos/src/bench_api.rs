@@ -224,12 +224,12 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
 }
 
 /// Fills a store with `n` cases through the engine (large batches, fast durability).
-fn fill(cfg: &Config, d: &std::path::Path, n: usize) -> Result<(), String> {
+fn fill(cfg: &Config, d: &std::path::Path, n: usize, seed: u64) -> Result<(), String> {
     let store =
         SqliteStore::open(&d.join("cityos.db"), Durability::Normal).map_err(|e| e.to_string())?;
     let mut engine = cfg.engine(Box::new(store)).map_err(|e| e.to_string())?;
     let pts = crate::bench::points(cfg, 100_000, 9);
-    let mut rng = Rng::new(17);
+    let mut rng = Rng::new(17 + seed);
     let cats = &cfg.taxonomy.categories;
     let now = SystemClock.now();
     let t0 = now - 30 * 24 * 60 * MINUTE;
@@ -281,20 +281,28 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("cityos-bench-query-{cases}")));
     std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-    let existing = SqliteStore::open(&d.join("cityos.db"), Durability::Normal).and_then(|mut s| {
-        use cityos_engine::Store;
-        s.counts()
-    });
-    let have = existing.map(|c| c.reports as usize).unwrap_or(0);
-    if have < cases {
+    let stored_cases = || {
+        SqliteStore::open(&d.join("cityos.db"), Durability::Normal)
+            .and_then(|mut s| {
+                use cityos_engine::Store;
+                s.counts()
+            })
+            .map(|c| c.cases as usize)
+            .unwrap_or(0)
+    };
+    // Some reports merge into existing cases: file more until the store holds `cases`.
+    let mut have = stored_cases();
+    if have >= cases {
+        println!("reusing {} ({have} cases)", d.display());
+    }
+    while have < cases {
+        let more = (cases - have).max(1000);
         println!(
-            "filling {} with {} reports through the engine …",
-            d.display(),
-            cases - have
+            "filling {} ({have} cases) with {more} reports through the engine …",
+            d.display()
         );
-        fill(&cfg, &d, cases - have)?;
-    } else {
-        println!("reusing {} ({have} reports)", d.display());
+        fill(&cfg, &d, more, have as u64)?;
+        have = stored_cases();
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let svc = Service::start(
@@ -347,13 +355,16 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
             "/api/v1/cases?region=310104003001&limit=50",
         ];
         let mut list = Vec::new();
+        let mut worst: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         for r in 0..rounds {
             for q in &queries {
                 let t = Instant::now();
                 let (s, b) = c.call("GET", q, Some(&token), "").await;
                 assert_eq!(s, 200, "{q}: {b}");
                 if r > 0 {
-                    list.push(t.elapsed().as_secs_f64() * 1000.0);
+                    let ms = t.elapsed().as_secs_f64() * 1000.0;
+                    list.push(ms);
+                    worst.entry(*q).or_default().push(ms);
                 }
             }
         }
@@ -364,11 +375,21 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
                 let (s, b) = c.call("GET", q, Some(&token), "").await;
                 assert_eq!(s, 200, "{q}: {b}");
                 if r > 0 {
-                    stats.push(t.elapsed().as_secs_f64() * 1000.0);
+                    let ms = t.elapsed().as_secs_f64() * 1000.0;
+                    stats.push(ms);
+                    worst.entry(q).or_default().push(ms);
                 }
             }
         }
         server.abort();
+        for (q, mut t) in worst {
+            t.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            println!(
+                "  {q}: p50 {:.2} ms, max {:.2} ms",
+                pct(&t, 0.5),
+                t.last().copied().unwrap_or(0.0)
+            );
+        }
         (list, stats)
     });
     drop(rt);

@@ -70,6 +70,10 @@ pub struct CaseQuery {
     pub region_level: Option<cityos_core::Level>,
     /// Cases with a task of this department.
     pub department: Option<String>,
+    /// The department has many cases (see [`DEPARTMENT_PROBE`]): a list walks the sort
+    /// index and tests each case for a task of the department, instead of collecting
+    /// the department's cases first and sorting them. Set by the store.
+    pub department_busy: bool,
     pub min_priority: Option<Priority>,
     /// Past (true) or within (false) the current deadline at `now`.
     pub overdue: Option<bool>,
@@ -151,9 +155,13 @@ fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     }
     if let Some(d) = &q.department {
         let p = sql.bind(Param::Text(d.clone()));
-        w.push(format!(
-            "id IN (SELECT case_id FROM tasks WHERE department = {p})"
-        ));
+        w.push(if q.department_busy {
+            format!(
+                "EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = cases.id AND t.department = {p})"
+            )
+        } else {
+            format!("id IN (SELECT case_id FROM tasks WHERE department = {p})")
+        });
     }
     if let Some(p) = q.min_priority {
         let p = sql.bind(Param::Int(p.rank() as i64));
@@ -199,6 +207,22 @@ pub fn list(q: &CaseQuery) -> Sql {
     sql.text = format!(
         "SELECT id, {key}, body FROM cases{} ORDER BY {key} {dir}, id {dir} LIMIT {limit}",
         where_clause(&w)
+    );
+    sql
+}
+
+/// A department with at least this many tasks is "busy" (see
+/// [`CaseQuery::department_busy`]).
+pub const DEPARTMENT_PROBE: i64 = 2000;
+
+/// How many tasks a department has, counted up to [`DEPARTMENT_PROBE`] (an index range
+/// scan that stops early).
+pub fn department_probe(department: &str) -> Sql {
+    let mut sql = Sql::default();
+    let d = sql.bind(Param::Text(department.to_string()));
+    let n = sql.bind(Param::Int(DEPARTMENT_PROBE));
+    sql.text = format!(
+        "SELECT 'probe', COUNT(*) FROM (SELECT 1 FROM tasks WHERE department = {d} LIMIT {n}) AS p"
     );
     sql
 }
@@ -260,6 +284,36 @@ pub fn count_all(q: &CaseQuery) -> Sql {
     let mut sql = Sql::default();
     let w = conditions(q, &mut sql);
     sql.text = format!("SELECT 'all', COUNT(*) FROM cases{}", where_clause(&w));
+    sql
+}
+
+/// Open cases the deadline timer has marked overdue, among those a query selects (the
+/// statistics' overdue figure; read from the maintained counts when they suffice).
+pub fn count_marked_overdue(q: &CaseQuery) -> Sql {
+    let q = CaseQuery {
+        states: cityos_core::State::ALL
+            .into_iter()
+            .filter(|s| s.is_open() && (q.states.is_empty() || q.states.contains(s)))
+            .collect(),
+        ..q.clone()
+    };
+    let mut sql = Sql::default();
+    if q.states.is_empty() {
+        sql.text = "SELECT 'all', CAST(0 AS BIGINT)".into();
+        return sql;
+    }
+    if counts_eligible(&q) {
+        let mut w = count_conditions(&q, &mut sql);
+        w.push("overdue = 1".into());
+        sql.text = format!(
+            "SELECT 'all', CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM case_counts{}",
+            where_clause(&w)
+        );
+    } else {
+        let mut w = conditions(&q, &mut sql);
+        w.push("overdue <> 0".into());
+        sql.text = format!("SELECT 'all', COUNT(*) FROM cases{}", where_clause(&w));
+    }
     sql
 }
 
@@ -402,6 +456,8 @@ pub struct CountKey {
     pub subdistrict: String,
     pub lead: String,
     pub on_time: i64,
+    /// 1 when the deadline timer has marked the case overdue.
+    pub overdue: i64,
 }
 
 impl CountKey {
@@ -418,11 +474,12 @@ impl CountKey {
                 .deadline(cityos_core::Step::Handle)
                 .and_then(|d| d.on_time())
                 .map_or(-1, i64::from),
+            overdue: i64::from(c.overdue),
         }
     }
 }
 
-pub(crate) const UPSERT_COUNT: &str = "INSERT INTO case_counts (state, domain, subdistrict, lead, on_time, n) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (state, domain, subdistrict, lead, on_time) DO UPDATE SET n = case_counts.n + excluded.n";
+pub(crate) const UPSERT_COUNT: &str = "INSERT INTO case_counts (state, domain, subdistrict, lead, on_time, overdue, n) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (state, domain, subdistrict, lead, on_time, overdue) DO UPDATE SET n = case_counts.n + excluded.n";
 
 /// The net change of the counts a batch makes (old keys −1, new keys +1).
 pub(crate) fn count_deltas(batch: &crate::store::Batch<'_>) -> Vec<(CountKey, i64)> {

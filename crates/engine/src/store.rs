@@ -78,7 +78,7 @@ pub(crate) fn event_row(r: &dyn RowRead) -> Result<CaseEvent, StoreError> {
         department: r.opt_text(14)?,
     })
 }
-use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId, State};
+use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};
 use cityos_core::taxonomy::Step;
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +199,23 @@ pub trait Store: Send {
 
     /// One page of cases matching `q`, in its order.
     fn list_cases(&mut self, q: &CaseQuery) -> Result<Page, StoreError> {
+        let busy = match &q.department {
+            Some(d) => {
+                let n = self.query_groups(&query::department_probe(d))?;
+                n.first().map_or(0, |r| r.1) >= query::DEPARTMENT_PROBE
+            }
+            None => false,
+        };
+        let planned;
+        let q = if busy {
+            planned = CaseQuery {
+                department_busy: true,
+                ..q.clone()
+            };
+            &planned
+        } else {
+            q
+        };
         let mut rows = self.query_list(&query::list(q))?;
         let limit = q.limit.clamp(1, 1000);
         let more = rows.len() > limit;
@@ -244,17 +261,8 @@ pub trait Store: Send {
             .into_iter()
             .filter(|r| r.1 != 0)
             .collect();
-        let open: Vec<State> = State::ALL
-            .into_iter()
-            .filter(|s| s.is_open() && (q.states.is_empty() || q.states.contains(s)))
-            .collect();
-        let overdue_q = CaseQuery {
-            states: open,
-            overdue: Some(true),
-            ..q.clone()
-        };
         let overdue = self
-            .query_groups(&query::count_all(&overdue_q))?
+            .query_groups(&query::count_marked_overdue(q))?
             .first()
             .map_or(0, |r| r.1);
         let today_q = CaseQuery {

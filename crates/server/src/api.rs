@@ -370,6 +370,7 @@ fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
             }
             d => d.clone(),
         },
+        department_busy: false,
         min_priority: p
             .priority
             .as_deref()

@@ -37,6 +37,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/postgres/0008_drop_redundant_indexes.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_overdue_counts.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_subdistrict_created.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -405,7 +413,15 @@ impl Store for PostgresStore {
         for (k, n) in crate::query::count_deltas(batch) {
             tx.execute(
                 &st.upsert_count,
-                &[&k.state, &k.domain, &k.subdistrict, &k.lead, &k.on_time, &n],
+                &[
+                    &k.state,
+                    &k.domain,
+                    &k.subdistrict,
+                    &k.lead,
+                    &k.on_time,
+                    &k.overdue,
+                    &n,
+                ],
             )
             .map_err(db)?;
         }

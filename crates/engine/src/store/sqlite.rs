@@ -36,6 +36,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_drop_redundant_indexes.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_overdue_counts.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_subdistrict_created.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -462,6 +470,7 @@ impl Store for SqliteStore {
                         k.subdistrict,
                         k.lead,
                         k.on_time,
+                        k.overdue,
                         n
                     ])
                     .map_err(db)?;
