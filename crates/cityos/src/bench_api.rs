@@ -202,7 +202,7 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
         (all, secs, errors)
     });
     drop(rt);
-    svc.stop();
+    let loop_stats = svc.stop();
     if dir.is_none() {
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -213,6 +213,14 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
     lat.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     let per_s = lat.len() as f64 / secs;
     println!("{} reports over {clients} keep-alive connections in {secs:.2} s (SQLite, synchronous=FULL)", lat.len());
+    if let Some(l) = loop_stats {
+        println!(
+            "engine: {} batches, {:.1} requests per batch on average, largest {}",
+            l.batches,
+            l.requests as f64 / l.batches.max(1) as f64,
+            l.largest_batch
+        );
+    }
     println!("throughput {per_s:.0} reports/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0));
     if json {
         println!(

@@ -157,8 +157,19 @@ impl Prepared {
 
     /// Writes the batch in one transaction.
     pub fn commit(&self, store: &mut dyn Store) -> Result<(), StoreError> {
+        store.commit(&[self.batch()])
+    }
+
+    /// Writes several batches, in order, in one transaction.
+    pub fn commit_all(all: &[&Prepared], store: &mut dyn Store) -> Result<(), StoreError> {
+        let batches: Vec<Batch<'_>> = all.iter().map(|p| p.batch()).collect();
+        store.commit(&batches)
+    }
+
+    /// What the batch writes.
+    fn batch(&self) -> Batch<'_> {
         let w = &self.work;
-        let batch = Batch {
+        Batch {
             cases: w
                 .order
                 .iter()
@@ -178,8 +189,7 @@ impl Prepared {
                 .collect(),
             reports: &w.reports,
             report_moves: &w.report_moves,
-        };
-        store.commit(&batch)
+        }
     }
 }
 

@@ -117,39 +117,83 @@ impl RunLoop {
     }
 }
 
+/// The most batches the writer joins into one transaction.
+const MAX_GROUP: usize = 8;
+
+/// Commits what the engine prepared. Batches that are already waiting when the writer
+/// turns to the queue are joined into one transaction (group commit: one sync of the
+/// log for all of them); their answers are released only after it is durable.
 fn writer_loop(mut store: Box<dyn Store>, rx: Receiver<ToWriter>, back: Sender<FromWriter>) {
     let mut poisoned = false;
-    for m in rx {
-        let ev = match m {
+    let mut held: Option<ToWriter> = None;
+    loop {
+        let m = match held.take() {
+            Some(m) => m,
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+        };
+        let (p, replies) = match m {
             ToWriter::Reset => {
                 poisoned = false;
-                FromWriter::ResetDone
-            }
-            ToWriter::Commit(p, replies) if poisoned => {
-                FromWriter::Failed(Box::new(p), replies, None)
-            }
-            ToWriter::Commit(mut p, replies) => {
-                let r = if p.writes() {
-                    p.commit(store.as_mut())
-                } else {
-                    Ok(())
-                };
-                match r {
-                    Ok(()) => {
-                        for (reply, answer) in replies.into_iter().zip(p.answers.drain(..)) {
-                            reply(answer);
-                        }
-                        FromWriter::Committed(p.seq)
-                    }
-                    Err(e) => {
-                        poisoned = true;
-                        FromWriter::Failed(Box::new(p), replies, Some(e))
-                    }
+                if back.send(FromWriter::ResetDone).is_err() {
+                    return;
                 }
+                continue;
+            }
+            ToWriter::Commit(p, replies) => (p, replies),
+        };
+        let mut group = vec![(p, replies)];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(ToWriter::Commit(p, r)) => group.push((p, r)),
+                Ok(other) => {
+                    held = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let r = if poisoned {
+            Err(None)
+        } else {
+            let writing: Vec<&Prepared> = group
+                .iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.writes())
+                .collect();
+            if writing.is_empty() {
+                Ok(())
+            } else {
+                Prepared::commit_all(&writing, store.as_mut()).map_err(Some)
             }
         };
-        if back.send(ev).is_err() {
-            return;
+        let events: Vec<FromWriter> = match r {
+            Ok(()) => group
+                .into_iter()
+                .map(|(mut p, replies)| {
+                    for (reply, answer) in replies.into_iter().zip(p.answers.drain(..)) {
+                        reply(answer);
+                    }
+                    FromWriter::Committed(p.seq)
+                })
+                .collect(),
+            Err(e) => {
+                poisoned = true;
+                // The error belongs to a batch only when it was committed alone; batches
+                // of a failed group are all retried one request at a time.
+                let mut e = if group.len() == 1 { e } else { None };
+                group
+                    .into_iter()
+                    .map(|(p, replies)| FromWriter::Failed(Box::new(p), replies, e.take()))
+                    .collect()
+            }
+        };
+        for ev in events {
+            if back.send(ev).is_err() {
+                return;
+            }
         }
     }
 }

@@ -291,8 +291,8 @@ pub trait Store: Send {
 
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
-    /// Writes the batch in one transaction.
-    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError>;
+    /// Writes the batches, in order, in one transaction (all or nothing).
+    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError>;
     fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
     fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError>;
     /// Every case that is still open (not closed, evaluated, rejected or merged).

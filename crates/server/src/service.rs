@@ -182,18 +182,18 @@ impl Service {
     }
 
     /// Stops the timer and the engine after the queued work is done.
-    pub fn stop(mut self) {
-        self.shutdown();
+    /// Stops the timer and the engine after the queued work; returns the run loop's
+    /// batch figures.
+    pub fn stop(mut self) -> Option<cityos_engine::runloop::LoopStats> {
+        self.shutdown()
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self) -> Option<cityos_engine::runloop::LoopStats> {
         if let Some((stop, t)) = self.timer.take() {
             stop.store(true, Ordering::SeqCst);
             let _ = t.join();
         }
-        if let Some(rl) = self.runloop.take() {
-            let _ = rl.stop();
-        }
+        self.runloop.take().map(|rl| rl.stop().1)
     }
 }
 

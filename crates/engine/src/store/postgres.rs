@@ -279,79 +279,57 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
+    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
         let st = &self.st;
         let mut tx = self.client.transaction().map_err(db)?;
-        for r in batch.reports {
-            tx.execute(
-                &st.ins_rep,
-                &[
-                    &r.id,
-                    &r.case_id,
-                    &r.channel.as_str(),
-                    &r.category,
-                    &r.lon,
-                    &r.lat,
-                    &r.text,
-                    &r.contact,
-                    &r.at,
-                ],
-            )
-            .map_err(db)?;
-        }
-        for w in &batch.cases {
-            let row = CaseRow::new(w.case);
-            let c = w.case;
-            let (prio, reporters, esc, version, overdue) = (
-                c.priority.rank() as i64,
-                c.reporter_count() as i64,
-                c.escalations as i64,
-                c.version as i64,
-                c.overdue as i64,
-            );
-            match w.prev_version {
-                None => {
-                    tx.execute(
-                        &st.ins_case,
-                        &[
-                            &c.id,
-                            &c.number,
-                            &c.category,
-                            &c.domain.as_str(),
-                            &c.state.as_str(),
-                            &prio,
-                            &c.lon,
-                            &c.lat,
-                            &c.regions.district,
-                            &c.regions.subdistrict,
-                            &c.regions.community,
-                            &c.regions.grid,
-                            &row.lead,
-                            &c.channel.as_str(),
-                            &c.created_at,
-                            &c.updated_at,
-                            &row.due,
-                            &overdue,
-                            &reporters,
-                            &esc,
-                            &version,
-                            &w.case_body,
-                            &c.title,
-                            &row.handle_on_time,
-                            &row.due_key,
-                        ],
-                    )
-                    .map_err(db)?;
-                }
-                Some(prev) => {
-                    let prev_i = prev as i64;
-                    let n = tx
-                        .execute(
-                            &st.upd_case,
+        for batch in batches {
+            for r in batch.reports {
+                tx.execute(
+                    &st.ins_rep,
+                    &[
+                        &r.id,
+                        &r.case_id,
+                        &r.channel.as_str(),
+                        &r.category,
+                        &r.lon,
+                        &r.lat,
+                        &r.text,
+                        &r.contact,
+                        &r.at,
+                    ],
+                )
+                .map_err(db)?;
+            }
+            for w in &batch.cases {
+                let row = CaseRow::new(w.case);
+                let c = w.case;
+                let (prio, reporters, esc, version, overdue) = (
+                    c.priority.rank() as i64,
+                    c.reporter_count() as i64,
+                    c.escalations as i64,
+                    c.version as i64,
+                    c.overdue as i64,
+                );
+                match w.prev_version {
+                    None => {
+                        tx.execute(
+                            &st.ins_case,
                             &[
+                                &c.id,
+                                &c.number,
+                                &c.category,
+                                &c.domain.as_str(),
                                 &c.state.as_str(),
                                 &prio,
+                                &c.lon,
+                                &c.lat,
+                                &c.regions.district,
+                                &c.regions.subdistrict,
+                                &c.regions.community,
+                                &c.regions.grid,
                                 &row.lead,
+                                &c.channel.as_str(),
+                                &c.created_at,
                                 &c.updated_at,
                                 &row.due,
                                 &overdue,
@@ -359,71 +337,95 @@ impl Store for PostgresStore {
                                 &esc,
                                 &version,
                                 &w.case_body,
+                                &c.title,
                                 &row.handle_on_time,
                                 &row.due_key,
-                                &c.id,
-                                &prev_i,
                             ],
                         )
                         .map_err(db)?;
-                    if n != 1 {
-                        return Err(StoreError::Conflict {
-                            case: c.id,
-                            expected: prev,
-                        });
+                    }
+                    Some(prev) => {
+                        let prev_i = prev as i64;
+                        let n = tx
+                            .execute(
+                                &st.upd_case,
+                                &[
+                                    &c.state.as_str(),
+                                    &prio,
+                                    &row.lead,
+                                    &c.updated_at,
+                                    &row.due,
+                                    &overdue,
+                                    &reporters,
+                                    &esc,
+                                    &version,
+                                    &w.case_body,
+                                    &row.handle_on_time,
+                                    &row.due_key,
+                                    &c.id,
+                                    &prev_i,
+                                ],
+                            )
+                            .map_err(db)?;
+                        if n != 1 {
+                            return Err(StoreError::Conflict {
+                                case: c.id,
+                                expected: prev,
+                            });
+                        }
+                    }
+                }
+                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
+                    let seq = e.seq as i64;
+                    let from = e.from.map(|s| s.as_str());
+                    tx.execute(
+                        &st.ins_log,
+                        &[
+                            &e.case_id,
+                            &seq,
+                            &e.at,
+                            &e.actor,
+                            &e.role.as_str(),
+                            &e.action,
+                            &from,
+                            &e.to.as_str(),
+                            &e.note,
+                            body,
+                            gseq,
+                        ],
+                    )
+                    .map_err(db)?;
+                }
+                if w.tasks_changed {
+                    tx.execute(&st.del_tasks, &[&c.id]).map_err(db)?;
+                    for t in &c.tasks {
+                        let lead = t.lead as i64;
+                        tx.execute(
+                            &st.ins_task,
+                            &[&c.id, &t.department, &lead, &t.state.as_str(), &t.since],
+                        )
+                        .map_err(db)?;
                     }
                 }
             }
-            for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
-                let seq = e.seq as i64;
-                let from = e.from.map(|s| s.as_str());
+            for (rid, cid) in batch.report_moves {
+                tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
+            }
+            for (k, n) in crate::query::count_deltas(batch) {
                 tx.execute(
-                    &st.ins_log,
+                    &st.upsert_count,
                     &[
-                        &e.case_id,
-                        &seq,
-                        &e.at,
-                        &e.actor,
-                        &e.role.as_str(),
-                        &e.action,
-                        &from,
-                        &e.to.as_str(),
-                        &e.note,
-                        body,
-                        gseq,
+                        &k.state,
+                        &k.domain,
+                        &k.subdistrict,
+                        &k.lead,
+                        &k.on_time,
+                        &k.overdue,
+                        &n,
                     ],
                 )
                 .map_err(db)?;
             }
-            if w.tasks_changed {
-                tx.execute(&st.del_tasks, &[&c.id]).map_err(db)?;
-                for t in &c.tasks {
-                    let lead = t.lead as i64;
-                    tx.execute(
-                        &st.ins_task,
-                        &[&c.id, &t.department, &lead, &t.state.as_str(), &t.since],
-                    )
-                    .map_err(db)?;
-                }
-            }
-        }
-        for (rid, cid) in batch.report_moves {
-            tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
-        }
-        for (k, n) in crate::query::count_deltas(batch) {
-            tx.execute(
-                &st.upsert_count,
-                &[
-                    &k.state,
-                    &k.domain,
-                    &k.subdistrict,
-                    &k.lead,
-                    &k.on_time,
-                    &k.overdue,
-                    &n,
-                ],
-            )
-            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }

@@ -151,7 +151,7 @@ impl SqliteStore {
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
         ))
         .map_err(db)?;
         conn.execute_batch(
@@ -339,9 +339,9 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
+    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
-        {
+        for batch in batches {
             let mut ins_case = tx.prepare_cached(INSERT_CASE).map_err(db)?;
             let mut upd_case = tx.prepare_cached(UPDATE_CASE).map_err(db)?;
             let mut ins_log = tx.prepare_cached(INSERT_LOG).map_err(db)?;

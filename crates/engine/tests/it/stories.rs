@@ -715,7 +715,7 @@ impl Store for Flaky {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
-    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: &[Batch<'_>]) -> Result<(), StoreError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             return Err(StoreError::Db("disk on fire".into()));
