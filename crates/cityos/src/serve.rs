@@ -172,10 +172,14 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
                 let extra = dept.or(scope).map(|x| format!(" [{x}]")).unwrap_or_default();
                 println!("  {user:<16} {role:<20} {name}{extra}");
             }
+            println!("citizens (Open311 GeoReport v2): http://{local}/open311/v2/services.json");
             println!("try: curl -s -X POST http://{local}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"zhang.district\",\"password\":\"{DEMO_PASSWORD}\"}}'");
         }
         println!("Ctrl-C stops the server; queued work is committed first.");
-        axum::serve(listener, app(svc.state.clone()))
+        // The peer address reaches handlers (Open311's anonymous rate limit).
+        let make = app(svc.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, make)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| e.to_string())

@@ -191,6 +191,70 @@ pub struct Category {
     pub keywords: Vec<String>,
     /// Time limit per step, indexed like [`Step::ALL`].
     pub deadlines: [TimeLimit; 6],
+    /// Extra questions asked of reporters (Open311 service attributes), in order.
+    pub questions: Vec<Question>,
+}
+
+/// A grouping node of categories (e.g. 公用设施), not reportable itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+/// The kinds of answer a question takes (Open311 GeoReport v2 attribute datatypes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    String,
+    Number,
+    Datetime,
+    Text,
+    Singlevaluelist,
+    Multivaluelist,
+}
+
+impl Datatype {
+    pub const ALL: [Datatype; 6] = [
+        Datatype::String,
+        Datatype::Number,
+        Datatype::Datetime,
+        Datatype::Text,
+        Datatype::Singlevaluelist,
+        Datatype::Multivaluelist,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Datatype::String => "string",
+            Datatype::Number => "number",
+            Datatype::Datetime => "datetime",
+            Datatype::Text => "text",
+            Datatype::Singlevaluelist => "singlevaluelist",
+            Datatype::Multivaluelist => "multivaluelist",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Datatype> {
+        Datatype::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+    /// Answers come from a fixed list of values.
+    pub fn is_list(self) -> bool {
+        matches!(self, Datatype::Singlevaluelist | Datatype::Multivaluelist)
+    }
+}
+
+/// An extra question a category asks (e.g. "is anyone trapped?").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Question {
+    pub code: String,
+    pub datatype: Datatype,
+    pub required: bool,
+    /// The question as put to the reporter.
+    pub description: String,
+    /// How to answer, when the datatype alone does not say.
+    pub datatype_description: String,
+    /// (key, name) of each allowed value, for list datatypes.
+    pub values: Vec<(String, String)>,
 }
 
 impl Category {
@@ -239,6 +303,8 @@ pub enum TaxonomyError {
 #[derive(Debug, Clone)]
 pub struct Taxonomy {
     pub categories: Vec<Category>,
+    /// The grouping nodes (not reportable), in file order.
+    pub groups: Vec<Group>,
     pub departments: Vec<Department>,
     pub work_hours: Vec<String>,
     /// Deadline multiplier per priority, indexed by [`Priority::rank`].
@@ -308,6 +374,28 @@ struct RawCategory {
     public: Option<bool>,
     keywords: Option<Vec<String>>,
     deadlines: Option<Spanned<RawDeadlines>>,
+    #[serde(default)]
+    questions: Vec<RawQuestion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuestion {
+    code: Spanned<String>,
+    datatype: Spanned<String>,
+    #[serde(default)]
+    required: bool,
+    description: String,
+    datatype_description: Option<String>,
+    #[serde(default)]
+    values: Vec<RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValue {
+    key: String,
+    name: String,
 }
 
 #[derive(Deserialize, Clone)]
@@ -564,6 +652,7 @@ impl Taxonomy {
 
         // --- categories ---
         let mut categories: Vec<Category> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let mut resolved: HashMap<String, (Inherited, bool)> = HashMap::new();
         let mut cat_by_code = HashMap::new();
         for c in &raw.category {
@@ -696,6 +785,19 @@ impl Taxonomy {
             }
             resolved.insert(code.clone(), (inh.clone(), c.group));
             if c.group {
+                groups.push(Group {
+                    code: code.clone(),
+                    name_zh: c.name_zh.clone(),
+                    name_en: c.name_en.clone(),
+                });
+                if let Some(q) = c.questions.first() {
+                    cx.span(
+                        &q.code,
+                        format!(
+                            "group {code:?} cannot ask questions: only reportable categories do"
+                        ),
+                    );
+                }
                 continue;
             }
             let mut missing = Vec::new();
@@ -728,6 +830,65 @@ impl Taxonomy {
                 continue;
             }
             let deadlines = inh.deadlines.map(|d| d.unwrap());
+            let mut questions: Vec<Question> = Vec::new();
+            for q in &c.questions {
+                let qc = q.code.get_ref();
+                if !valid_code(qc) {
+                    cx.span(
+                        &q.code,
+                        format!(
+                            "question code {qc:?} must be lowercase letters, digits, '-' or '_'"
+                        ),
+                    );
+                }
+                if questions.iter().any(|x| &x.code == qc) {
+                    cx.span(
+                        &q.code,
+                        format!("question {qc:?} is asked twice in {code:?}"),
+                    );
+                }
+                let Some(datatype) = Datatype::parse(q.datatype.get_ref()) else {
+                    cx.span(
+                        &q.datatype,
+                        format!(
+                            "unknown datatype {:?}: expected one of {}",
+                            q.datatype.get_ref(),
+                            Datatype::ALL.map(|d| d.as_str()).join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                if datatype.is_list() && q.values.is_empty() {
+                    cx.span(
+                        &q.datatype,
+                        format!(
+                            "question {qc:?} is a {} but lists no values",
+                            datatype.as_str()
+                        ),
+                    );
+                }
+                if !datatype.is_list() && !q.values.is_empty() {
+                    cx.span(
+                        &q.datatype,
+                        format!(
+                            "question {qc:?} lists values but is a {}",
+                            datatype.as_str()
+                        ),
+                    );
+                }
+                questions.push(Question {
+                    code: qc.clone(),
+                    datatype,
+                    required: q.required,
+                    description: q.description.clone(),
+                    datatype_description: q.datatype_description.clone().unwrap_or_default(),
+                    values: q
+                        .values
+                        .iter()
+                        .map(|v| (v.key.clone(), v.name.clone()))
+                        .collect(),
+                });
+            }
             cat_by_code.insert(code.clone(), categories.len() as CategoryId);
             categories.push(Category {
                 code: code.clone(),
@@ -746,6 +907,7 @@ impl Taxonomy {
                 public: inh.public.unwrap_or(true),
                 keywords: inh.keywords.clone().unwrap_or_default(),
                 deadlines,
+                questions,
             });
         }
         if categories.is_empty() && cx.problems.is_empty() {
@@ -757,6 +919,7 @@ impl Taxonomy {
         }
         Ok(Taxonomy {
             categories,
+            groups,
             departments,
             work_hours,
             priority_factor,
@@ -765,6 +928,10 @@ impl Taxonomy {
             dept_by_code,
             by_line_region,
         })
+    }
+
+    pub fn group(&self, code: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.code == code)
     }
 
     pub fn category(&self, code: &str) -> Option<&Category> {

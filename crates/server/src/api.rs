@@ -28,7 +28,7 @@ type ApiResult = Result<Response, ApiError>;
 
 /// Sends a request to the engine's run loop and waits for its (committed) answer.
 /// A full queue is answered with 503 instead of waiting: back-pressure.
-async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+pub(crate) async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let queued = st.0.engine.try_send(req, move |a| {
         let _ = tx.send(a);

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod log;
+pub mod open311;
 pub mod openapi;
 pub mod service;
 pub mod wire;
@@ -124,6 +125,8 @@ pub struct Inner {
     /// Committed case events, as the engine announces them (the live stream's source).
     pub events: tokio::sync::broadcast::Sender<Arc<cityos_engine::store::CaseEvent>>,
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Anonymous Open311 creates per peer address: (window start, count).
+    open311_anonymous: Mutex<HashMap<String, (cityos_core::time::Millis, u32)>>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -147,6 +150,7 @@ impl AppState {
             session_ms: 12 * cityos_core::time::HOUR,
             events: tokio::sync::broadcast::channel(4096).0,
             idem_locks: Mutex::new(HashMap::new()),
+            open311_anonymous: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -221,7 +225,8 @@ pub fn app(state: AppState) -> Router {
     for e in openapi::ENDPOINTS {
         r = r.route(e.path, openapi::handler(e.id));
     }
-    r.fallback(api::not_found)
+    r.merge(open311::routes())
+        .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

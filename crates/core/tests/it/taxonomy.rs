@@ -148,3 +148,33 @@ fn routing_goes_to_the_lowest_competent_level() {
     let r = route(&f.tax, f.tax.category("street_vending").unwrap(), &east).unwrap();
     assert_eq!(r[0].department, "um-310002");
 }
+
+#[test]
+fn questions_are_checked_and_kept_in_order() {
+    let good = format!(
+        "{TAXONOMY}\n[[category.questions]]\ncode = \"alone\"\ndatatype = \"singlevaluelist\"\nrequired = true\ndescription = \"独居？\"\nvalues = [{{ key = \"yes\", name = \"是\" }}, {{ key = \"no\", name = \"否\" }}]\n\n[[category.questions]]\ncode = \"age\"\ndatatype = \"number\"\ndescription = \"年龄\"\n"
+    );
+    let f = fixture::fx();
+    let tax = Taxonomy::from_toml(&good, &f.territory).unwrap();
+    let c = tax.category("lone_elder").unwrap();
+    assert_eq!(c.questions.len(), 2);
+    assert_eq!(c.questions[0].code, "alone");
+    assert!(c.questions[0].required && !c.questions[1].required);
+    assert_eq!(c.questions[0].values[1], ("no".into(), "否".into()));
+    assert!(tax.category("road_damage").unwrap().questions.is_empty());
+    assert_eq!(tax.group("street").unwrap().name_en, "Street order");
+
+    let bad = format!(
+        "{TAXONOMY}\n[[category.questions]]\ncode = \"a\"\ndatatype = \"colour\"\ndescription = \"?\"\n\n[[category.questions]]\ncode = \"b\"\ndatatype = \"multivaluelist\"\ndescription = \"?\"\n\n[[category.questions]]\ncode = \"b\"\ndatatype = \"number\"\ndescription = \"?\"\nvalues = [{{ key = \"1\", name = \"one\" }}]\n"
+    );
+    let p = problems(&bad);
+    for needle in [
+        "unknown datatype \"colour\"",
+        "\"b\" is a multivaluelist but lists no values",
+        "\"b\" is asked twice",
+        "lists values but is a number",
+    ] {
+        assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:#?}");
+    }
+    assert!(p.iter().all(|x| x.starts_with("line ")), "{p:#?}");
+}

@@ -2,4 +2,5 @@
 
 mod api;
 mod matrix;
+mod open311;
 mod support;

@@ -153,6 +153,43 @@ impl TestApp {
         (status, v, headers)
     }
 
+    /// A request with a raw body and content type, as if from `peer`; the body comes back
+    /// as text.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        peer: Option<std::net::SocketAddr>,
+    ) -> (StatusCode, String, HeaderMap) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .header("host", "cityos.test")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(p));
+        }
+        let router = app(self.svc.as_ref().unwrap().state.clone());
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            headers,
+        )
+    }
+
+    /// A token signed with the service's key (machine tokens, forged variants).
+    pub fn sign(&self, p: &cityos_server::auth::Principal) -> String {
+        self.key.sign(p)
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let (s, v, _) = self.call(Method::GET, path, token, None, &[]).await;
         (s, v)

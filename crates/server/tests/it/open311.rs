@@ -1,0 +1,607 @@
+//! The citizens' end as Open311 GeoReport v2: every response's fields against the
+//! specification's lists, in JSON and XML; form-encoded creates; errors as
+//! `{code, description}` lists with the specification's HTTP statuses; bad input stores
+//! nothing; the anonymous rate limit.
+
+use crate::api_story;
+use crate::support::{spot, t0, TestApp};
+use axum::http::{Method, StatusCode};
+use cityos_core::time::HOUR;
+use cityos_core::Role;
+use cityos_server::auth::Principal;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const TIANPING: &str = "310104003";
+
+/// The fields GeoReport v2 gives each resource.
+const SERVICE_FIELDS: &[&str] = &[
+    "service_code",
+    "service_name",
+    "description",
+    "metadata",
+    "type",
+    "keywords",
+    "group",
+];
+const ATTRIBUTE_FIELDS: &[&str] = &[
+    "variable",
+    "code",
+    "datatype",
+    "required",
+    "datatype_description",
+    "order",
+    "description",
+    "values",
+];
+const REQUEST_FIELDS: &[&str] = &[
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+];
+const DATATYPES: &[&str] = &[
+    "string",
+    "number",
+    "datetime",
+    "text",
+    "singlevaluelist",
+    "multivaluelist",
+];
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn sorted(fields: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+    k.sort();
+    k
+}
+
+/// The texts of every `<name>` element in an XML document (a small reader for checks).
+fn xml_all(doc: &str, name: &str) -> Vec<String> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let j = after.find(&close).expect("closed element");
+        out.push(after[..j].to_string());
+        rest = &after[j + close.len()..];
+    }
+    // Empty elements count too.
+    out.extend(doc.matches(&format!("<{name}/>")).map(|_| String::new()));
+    out
+}
+
+async fn get_json(t: &TestApp, path: &str) -> (StatusCode, Value) {
+    let (s, b, h) = t.raw(Method::GET, path, FORM, "", None).await;
+    if s.is_success() {
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+    }
+    (
+        s,
+        serde_json::from_str(&b).unwrap_or_else(|_| panic!("{path}: {b}")),
+    )
+}
+
+async fn get_xml(t: &TestApp, path: &str) -> (StatusCode, String) {
+    let (s, b, h) = t.raw(Method::GET, path, FORM, "", None).await;
+    assert!(
+        h["content-type"].to_str().unwrap().starts_with("text/xml"),
+        "{path}"
+    );
+    assert!(
+        b.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+        "{b}"
+    );
+    (s, b)
+}
+
+async fn create(t: &TestApp, fmt: &str, form: &str, peer: u8) -> (StatusCode, String) {
+    let p: SocketAddr = format!("10.0.0.{peer}:5000").parse().unwrap();
+    let (s, b, _) = t
+        .raw(
+            Method::POST,
+            &format!("/open311/v2/requests.{fmt}"),
+            FORM,
+            form,
+            Some(p),
+        )
+        .await;
+    (s, b)
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn point_form(sub: &str, n: usize) -> String {
+    let p = spot(sub, n);
+    format!("lat={}&long={}", p[1], p[0])
+}
+
+api_story!(services_and_definitions);
+async fn services_and_definitions(t: TestApp) {
+    let (s, d) = get_json(&t, "/open311/v2/discovery.json").await;
+    assert_eq!(s, StatusCode::OK);
+    for k in ["changeset", "contact", "key_service", "endpoints"] {
+        assert!(d.get(k).is_some(), "discovery lacks {k}: {d}");
+    }
+    let ep = &d["endpoints"][0];
+    assert_eq!(ep["specification"], "http://wiki.open311.org/GeoReport_v2");
+    assert_eq!(ep["url"], "http://cityos.test/open311/v2");
+    assert_eq!(
+        ep["formats"],
+        serde_json::json!(["text/xml", "application/json"])
+    );
+    let (_, x) = get_xml(&t, "/open311/v2/discovery.xml").await;
+    assert_eq!(xml_all(&x, "format"), vec!["text/xml", "application/json"]);
+    assert_eq!(xml_all(&x, "type"), vec!["production"]);
+
+    let (s, v) = get_json(&t, "/open311/v2/services.json").await;
+    assert_eq!(s, StatusCode::OK);
+    let services = v.as_array().unwrap();
+    let cfg = crate::support::config();
+    let public = cfg.taxonomy.categories.iter().filter(|c| c.public).count();
+    assert_eq!(services.len(), public);
+    assert!(
+        public < cfg.taxonomy.categories.len(),
+        "some categories are not public"
+    );
+    for s in services {
+        assert_eq!(keys(s), sorted(SERVICE_FIELDS), "{s}");
+        assert_eq!(s["type"], "realtime");
+        let c = cfg
+            .taxonomy
+            .category(s["service_code"].as_str().unwrap())
+            .unwrap();
+        assert!(c.public);
+        assert_eq!(s["metadata"], !c.questions.is_empty());
+    }
+    // Sensor-only categories are not offered to citizens.
+    assert!(!services
+        .iter()
+        .any(|s| s["service_code"] == "manhole_cover_tilt_alarm"));
+    let (_, x) = get_xml(&t, "/open311/v2/services.xml").await;
+    assert_eq!(xml_all(&x, "service").len(), public);
+    assert_eq!(xml_all(&x, "service_code").len(), public);
+
+    // A service definition: attributes with the specification's fields and datatypes.
+    let (s, def) = get_json(&t, "/open311/v2/services/lift_entrapment.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(keys(&def), sorted(&["service_code", "attributes"]));
+    let attrs = def["attributes"].as_array().unwrap();
+    assert_eq!(attrs.len(), 2);
+    for (i, a) in attrs.iter().enumerate() {
+        assert_eq!(keys(a), sorted(ATTRIBUTE_FIELDS), "{a}");
+        assert!(DATATYPES.contains(&a["datatype"].as_str().unwrap()));
+        assert_eq!(a["order"], i + 1);
+        for v in a["values"].as_array().unwrap() {
+            assert_eq!(keys(v), sorted(&["key", "name"]));
+        }
+    }
+    assert_eq!(attrs[0]["code"], "people_trapped");
+    assert_eq!(attrs[0]["required"], true);
+    let (_, x) = get_xml(&t, "/open311/v2/services/lift_entrapment.xml").await;
+    assert_eq!(xml_all(&x, "attribute").len(), 2);
+    assert_eq!(
+        xml_all(&x, "key"),
+        vec!["1", "2-5", "6+", "yes", "no", "unknown"]
+    );
+
+    // Unknown services and formats: 404 with an error list.
+    let (s, e) = get_json(&t, "/open311/v2/services/no_such_thing.json").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(e[0]["code"], 404);
+    assert!(e[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("no_such_thing"));
+    let (s, x) = get_xml(&t, "/open311/v2/services/manhole_cover_tilt_alarm.xml").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(xml_all(&x, "code"), vec!["404"]);
+    let (s, _, _) = t
+        .raw(Method::GET, "/open311/v2/services.csv", FORM, "", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, e) = get_json(&t, "/open311/v2/services.json?jurisdiction_id=sfgov.org").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, _) = get_json(&t, "/open311/v2/services.json?jurisdiction_id=310104").await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+api_story!(create_and_follow);
+async fn create_and_follow(t: TestApp) {
+    t.seed().await;
+    let form = format!(
+        "service_code=lift_entrapment&{}&description={}&attribute[people_trapped]=2-5&first_name={}&phone=13800000000",
+        point_form(TIANPING, 3),
+        enc("天平路一小区3号楼电梯困人"),
+        enc("王")
+    );
+    let (s, b) = create(&t, "json", &form, 1).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let made = &v[0];
+    for k in ["service_request_id", "service_notice", "account_id"] {
+        assert!(made.get(k).is_some(), "{made}");
+    }
+    let id = made["service_request_id"].as_str().unwrap().to_string();
+    let token = made["token"].as_str().unwrap().to_string();
+
+    // Follow it: every field of the specification, nothing else.
+    let (s, r) = get_json(&t, &format!("/open311/v2/requests/{id}.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    let r = &r[0];
+    assert_eq!(keys(r), sorted(REQUEST_FIELDS), "{r}");
+    assert_eq!(r["status"], "open");
+    assert_eq!(r["service_code"], "lift_entrapment");
+    assert_eq!(r["service_name"], "电梯困人");
+    assert!(r["description"].as_str().unwrap().contains("电梯困人"));
+    assert!(r["description"]
+        .as_str()
+        .unwrap()
+        .contains("people_trapped: 2–5人"));
+    assert!(r["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("徐汇区天平路街道"));
+    assert_eq!(r["requested_datetime"], "2026-11-25T10:00:00+08:00");
+    // The deadline the case runs against, with its time zone.
+    let expected = r["expected_datetime"].as_str().unwrap();
+    assert!(expected.ends_with("+08:00") && expected > "2026-11-25T10:00:00+08:00");
+    // The reporter's contact is never published.
+    assert!(!serde_json::to_string(r).unwrap().contains("13800000000"));
+    let (_, x) = get_xml(&t, &format!("/open311/v2/requests/{id}.xml")).await;
+    assert_eq!(xml_all(&x, "request").len(), 1);
+    for f in REQUEST_FIELDS {
+        assert_eq!(xml_all(&x, f).len(), 1, "{f} in {x}");
+    }
+    assert_eq!(xml_all(&x, "status"), vec!["open"]);
+
+    // The token names the request.
+    let (s, tk) = get_json(&t, &format!("/open311/v2/tokens/{token}.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(tk[0]["service_request_id"], id.as_str());
+    let (s, _) = get_json(&t, "/open311/v2/tokens/999999.json").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A second report nearby joins the same case: same service_request_id, and a notice.
+    let (s, b) = create(
+        &t,
+        "xml",
+        &format!(
+            "service_code=lift_entrapment&{}&attribute[people_trapped]=1&attribute[anyone_unwell]=no",
+            point_form(TIANPING, 3)
+        ),
+        2,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(xml_all(&b, "service_request_id"), vec![id.clone()]);
+    assert!(xml_all(&b, "service_notice")[0].contains("并入"));
+
+    // Another service, elsewhere; then the list filters.
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!(
+            "service_code=waterlogging&{}&attribute[depth_cm]=35",
+            point_form("310104004", 1)
+        ),
+        3,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let water: Value = serde_json::from_str(&b).unwrap();
+    let water = water[0]["service_request_id"].as_str().unwrap().to_string();
+    let (_, all) = get_json(&t, "/open311/v2/requests.json").await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    for r in all.as_array().unwrap() {
+        assert_eq!(keys(r), sorted(REQUEST_FIELDS));
+    }
+    let (_, only) = get_json(&t, "/open311/v2/requests.json?service_code=waterlogging").await;
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    assert_eq!(only[0]["service_request_id"], water.as_str());
+    let (_, by_id) = get_json(
+        &t,
+        &format!("/open311/v2/requests.json?service_request_id={id},{water}&status=closed"),
+    )
+    .await;
+    assert_eq!(
+        by_id.as_array().unwrap().len(),
+        2,
+        "ids override other filters"
+    );
+    let (_, closed) = get_json(&t, "/open311/v2/requests.json?status=closed").await;
+    assert!(closed.as_array().unwrap().is_empty());
+    let (_, window) = get_json(
+        &t,
+        "/open311/v2/requests.json?start_date=2026-11-24T00:00:00%2B08:00&end_date=2026-11-25T09:00:00%2B08:00",
+    )
+    .await;
+    assert!(window.as_array().unwrap().is_empty());
+    let (_, x) = get_xml(&t, "/open311/v2/requests.xml?status=open").await;
+    assert_eq!(xml_all(&x, "request").len(), 2);
+
+    // The officer rejects the water case: it reads as closed, with a note.
+    let officer = t.login("zhang.district").await;
+    let (_, case) = t
+        .get(&format!("/api/v1/cases/{water}"), Some(&officer))
+        .await;
+    let case_id = case["case"]["id"]
+        .as_i64()
+        .or(case["id"].as_i64())
+        .unwrap_or_else(|| panic!("{case}"));
+    t.clock.advance(HOUR);
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/cases/{case_id}/transitions"),
+            Some(&officer),
+            serde_json::json!({"action": "reject", "reason": "已排水，现场无积水"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, r) = get_json(&t, &format!("/open311/v2/requests/{water}.json")).await;
+    assert_eq!(r[0]["status"], "closed");
+    assert!(r[0]["status_notes"].as_str().unwrap().contains("不予立案"));
+    assert!(
+        r[0]["updated_datetime"].as_str().unwrap() > r[0]["requested_datetime"].as_str().unwrap()
+    );
+    let (_, closed) = get_json(&t, "/open311/v2/requests.json?status=closed").await;
+    assert_eq!(closed.as_array().unwrap().len(), 1);
+    let _ = t0();
+}
+
+api_story!(bad_input_is_refused_and_stores_nothing);
+async fn bad_input_is_refused_and_stores_nothing(t: TestApp) {
+    t.seed().await;
+    let at = point_form(TIANPING, 5);
+    let forged = {
+        let p = Principal {
+            name: "app".into(),
+            role: Role::Citizen,
+            department: None,
+            scope: None,
+            channel: None,
+            expires_at: i64::MAX,
+        };
+        let good = t.sign(&p);
+        // Same payload, wrong signature.
+        let (head, _) = good.rsplit_once('.').unwrap();
+        format!("{head}.{}", "00".repeat(32))
+    };
+    let long = "长".repeat(4001);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (
+            format!("{at}&description=x"),
+            StatusCode::BAD_REQUEST,
+            "service_code is required",
+        ),
+        (
+            "service_code=noise&description=x".into(),
+            StatusCode::BAD_REQUEST,
+            "location is required",
+        ),
+        (
+            "service_code=noise&address_string=somewhere".into(),
+            StatusCode::BAD_REQUEST,
+            "address_string",
+        ),
+        (
+            "service_code=noise&lat=31.2".into(),
+            StatusCode::BAD_REQUEST,
+            "both lat and long",
+        ),
+        (
+            "service_code=noise&lat=abc&long=121.4".into(),
+            StatusCode::BAD_REQUEST,
+            "not a number",
+        ),
+        (
+            "service_code=noise&lat=30.0&long=120.0".into(),
+            StatusCode::BAD_REQUEST,
+            "outside the territory",
+        ),
+        (
+            format!("service_code=nope&{at}"),
+            StatusCode::BAD_REQUEST,
+            "unknown service_code",
+        ),
+        (
+            format!("service_code=manhole_cover_tilt_alarm&{at}"),
+            StatusCode::BAD_REQUEST,
+            "unknown service_code",
+        ),
+        (
+            format!("service_code=noise&{at}&description={}", enc(&long)),
+            StatusCode::BAD_REQUEST,
+            "longer than 4000",
+        ),
+        (
+            format!(
+                "service_code=noise&{at}&description={}",
+                enc("<script>alert(1)</script>")
+            ),
+            StatusCode::BAD_REQUEST,
+            "HTML",
+        ),
+        (
+            format!("service_code=lift_entrapment&{at}"),
+            StatusCode::BAD_REQUEST,
+            "attribute[people_trapped] is required",
+        ),
+        (
+            format!("service_code=lift_entrapment&{at}&attribute[people_trapped]=99"),
+            StatusCode::BAD_REQUEST,
+            "is not one of",
+        ),
+        (
+            format!("service_code=waterlogging&{at}&attribute[depth_cm]=deep"),
+            StatusCode::BAD_REQUEST,
+            "not a number",
+        ),
+        (
+            format!("service_code=noise&{at}&attribute[colour]=red"),
+            StatusCode::BAD_REQUEST,
+            "asks no question",
+        ),
+        (
+            format!("service_code=noise&{at}&media_url=javascript:alert(1)"),
+            StatusCode::BAD_REQUEST,
+            "media_url",
+        ),
+        (
+            format!("service_code=noise&{at}&api_key=abc"),
+            StatusCode::FORBIDDEN,
+            "api_key",
+        ),
+        (
+            format!("service_code=noise&{at}&api_key={forged}"),
+            StatusCode::FORBIDDEN,
+            "api_key",
+        ),
+        (
+            format!("service_code=noise&{at}&jurisdiction_id=sfgov.org"),
+            StatusCode::NOT_FOUND,
+            "jurisdiction",
+        ),
+    ];
+    for (i, (form, status, needle)) in cases.iter().enumerate() {
+        for fmt in ["json", "xml"] {
+            let (s, b) = create(&t, fmt, form, 100 + i as u8).await;
+            assert_eq!(s, *status, "{form}: {b}");
+            if fmt == "json" {
+                let e: Value = serde_json::from_str(&b).unwrap();
+                assert_eq!(e[0]["code"], status.as_u16(), "{b}");
+                let d = e[0]["description"].as_str().unwrap();
+                assert!(d.contains(needle), "{form}: {d}");
+            } else {
+                assert_eq!(
+                    xml_all(&b, "code"),
+                    vec![status.as_u16().to_string()],
+                    "{b}"
+                );
+                assert_eq!(xml_all(&b, "error").len(), 1);
+            }
+        }
+    }
+    // Not a form.
+    let (s, b, _) = t
+        .raw(
+            Method::POST,
+            "/open311/v2/requests.json",
+            "application/json",
+            "{\"service_code\":\"noise\"}",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b.contains("x-www-form-urlencoded"));
+    // Nothing was stored by any of it.
+    let (_, all) = get_json(&t, "/open311/v2/requests.json").await;
+    assert!(all.as_array().unwrap().is_empty(), "{all}");
+    let admin = t.login("admin").await;
+    let (_, stats) = t.get("/api/v1/stats", Some(&admin)).await;
+    assert_eq!(stats["total"], 0, "{stats}");
+
+    // A registered app's key works; a staff token is not an app key.
+    let app_key = t.sign(&Principal {
+        name: "12345-app".into(),
+        role: Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{at}&api_key={app_key}"),
+        1,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let officer = t.login("zhang.district").await;
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{at}&api_key={officer}"),
+        1,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+}
+
+api_story!(anonymous_creates_are_rate_limited);
+async fn anonymous_creates_are_rate_limited(t: TestApp) {
+    let limit = cityos_server::open311::ANONYMOUS_LIMIT as usize;
+    for i in 0..limit {
+        let (s, b) = create(
+            &t,
+            "json",
+            &format!("service_code=noise&{}", point_form(TIANPING, i)),
+            7,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{i}: {b}");
+    }
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{}", point_form(TIANPING, 0)),
+        7,
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert!(b.contains("api_key"));
+    // Another address is not affected; the window passes.
+    let (s, _) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{}", point_form(TIANPING, 1)),
+        8,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    t.clock.advance(cityos_server::open311::ANONYMOUS_WINDOW);
+    let (s, _) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{}", point_form(TIANPING, 2)),
+        7,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
