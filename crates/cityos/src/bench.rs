@@ -102,6 +102,7 @@ fn make_reports(cfg: &Config, n: usize) -> Vec<NewReport> {
                 text: format!("{}，请尽快处理（基准测试 {i}）", cat.name_zh),
                 contact: (channel == Channel::Citizen).then(|| format!("1380000{:04}", i % 10_000)),
                 at: t0 + (i as Millis) * 86_400_000 / n as Millis,
+                media: Vec::new(),
             }
         })
         .collect()

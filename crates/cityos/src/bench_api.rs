@@ -266,6 +266,7 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize, seed: u64) -> Result<(), St
                     text: format!("{}（{i}）", c.name_zh),
                     contact: None,
                     at: t0 + (i as Millis) * (30 * 24 * 60 * MINUTE) / n as Millis,
+                    media: Vec::new(),
                 })
             })
             .collect();

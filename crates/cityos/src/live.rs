@@ -54,6 +54,7 @@ pub fn start(
                         contact: (channel == Channel::Citizen)
                             .then(|| format!("1380000{:04}", rng.below(10_000))),
                         at: now,
+                        media: Vec::new(),
                     };
                     if h.call(Request::Report(r)).is_err() {
                         return;

@@ -578,6 +578,7 @@ fn make_reports(engine: &Engine, rng: &mut Rng, o: &Options) -> Vec<NewReport> {
             contact: (channel == Channel::Citizen)
                 .then(|| format!("1380000{:04}", rng.below(10_000))),
             at,
+            media: Vec::new(),
         });
     }
     out

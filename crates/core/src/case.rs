@@ -353,6 +353,9 @@ pub struct Case {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub reports: Vec<ReportId>,
+    /// Photos from the reports (URLs), first report's first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<String>,
     /// Latest report time (dedup window anchor).
     pub last_report_at: Millis,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -424,27 +427,69 @@ impl Case {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    Created { case: Box<Case> },
-    State { to: State },
-    Priority { to: Priority },
-    ReportAttached { report: ReportId, at: Millis },
-    ReportDetached { report: ReportId },
-    Route { assignments: Vec<Assignment> },
-    TaskAdded { department: String, lead: bool },
-    TaskState { department: String, to: TaskState },
+    Created {
+        case: Box<Case>,
+    },
+    State {
+        to: State,
+    },
+    Priority {
+        to: Priority,
+    },
+    ReportAttached {
+        report: ReportId,
+        at: Millis,
+        /// Photos the report brought (URLs).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<String>,
+    },
+    ReportDetached {
+        report: ReportId,
+    },
+    Route {
+        assignments: Vec<Assignment>,
+    },
+    TaskAdded {
+        department: String,
+        lead: bool,
+    },
+    TaskState {
+        department: String,
+        to: TaskState,
+    },
     TasksCleared,
-    DeadlineSet { step: Step, due: Millis },
-    DeadlineMet { step: Step },
-    DeadlineDropped { step: Step },
+    DeadlineSet {
+        step: Step,
+        due: Millis,
+    },
+    DeadlineMet {
+        step: Step,
+    },
+    DeadlineDropped {
+        step: Step,
+    },
     Returned,
     Reworked,
-    Escalated { count: u32, to: String },
-    Overdue { overdue: bool },
-    Postponement { pending: Option<Postponement> },
-    Suspended { from: State },
+    Escalated {
+        count: u32,
+        to: String,
+    },
+    Overdue {
+        overdue: bool,
+    },
+    Postponement {
+        pending: Option<Postponement>,
+    },
+    Suspended {
+        from: State,
+    },
     Resumed,
-    MergedInto { case: CaseId },
-    Evaluated { evaluation: Evaluation },
+    MergedInto {
+        case: CaseId,
+    },
+    Evaluated {
+        evaluation: Evaluation,
+    },
 }
 
 /// One immutable entry of a case's log.
@@ -477,9 +522,14 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
             case.state = *to;
         }
         Change::Priority { to } => case.priority = *to,
-        Change::ReportAttached { report, at } => {
+        Change::ReportAttached { report, at, media } => {
             if !case.reports.contains(report) {
                 case.reports.push(*report);
+            }
+            for m in media {
+                if !case.media.contains(m) {
+                    case.media.push(m.clone());
+                }
             }
             case.last_report_at = case.last_report_at.max(*at);
         }

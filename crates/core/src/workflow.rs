@@ -644,6 +644,9 @@ pub struct NewReport {
     pub text: String,
     pub contact: Option<String>,
     pub at: Millis,
+    /// Photos (URLs) sent with the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<String>,
 }
 
 /// The first log entry's changes for a new case made from one report.
@@ -676,6 +679,7 @@ pub fn open_case(
         created_at: r.at,
         updated_at: r.at,
         reports: vec![report],
+        media: r.media.clone(),
         last_report_at: r.at,
         route: Vec::new(),
         tasks: Vec::new(),
@@ -702,8 +706,12 @@ pub fn open_case(
 
 /// The changes when a duplicate report joins an open case: the report is attached and the
 /// priority raised when the reporter count reaches one of the category's thresholds.
-pub fn merge_report(case: &Case, report: ReportId, at: Millis, tax: &Taxonomy) -> Vec<Change> {
-    let mut ch = vec![Change::ReportAttached { report, at }];
+pub fn merge_report(case: &Case, report: &NewReport, id: ReportId, tax: &Taxonomy) -> Vec<Change> {
+    let mut ch = vec![Change::ReportAttached {
+        report: id,
+        at: report.at,
+        media: report.media.clone(),
+    }];
     let count = case.reporter_count() + 1;
     if let Some(cat) = tax.category(&case.category) {
         if cat.merge_priority_at.contains(&count) && case.priority != Priority::Urgent {

@@ -612,7 +612,7 @@ impl Engine {
                 cat.dedup_window_ms as f64 / 3.6e6
             );
             let s = self.stage(work, m.case)?;
-            let changes = workflow::merge_report(&s.case, report_id, r.at, &tax);
+            let changes = workflow::merge_report(&s.case, r, report_id, &tax);
             let case_id = s.case.id;
             push_entry(
                 s,
@@ -820,6 +820,7 @@ impl Engine {
                 changes.push(Change::ReportAttached {
                     report: *r,
                     at: current.last_report_at,
+                    media: Vec::new(),
                 });
             }
             push_entry(
@@ -844,6 +845,7 @@ impl Engine {
                 text: rep.text.clone(),
                 contact: rep.contact.clone(),
                 at: now,
+                media: Vec::new(),
             };
             let regions = self.regions_of(rep.lon, rep.lat)?;
             let new_case = self.open_new_case(

@@ -145,6 +145,20 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// An uploaded photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    /// Hex digest of the bytes (the same photo uploaded twice is stored once).
+    pub id: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub created_at: i64,
+}
+
+pub(crate) const INSERT_MEDIA: &str = "INSERT INTO media (id, content_type, bytes, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO NOTHING";
+pub(crate) const SELECT_MEDIA: &str =
+    "SELECT id, content_type, bytes, created_at FROM media WHERE id = $1";
+
 /// The stored first answer to an idempotent request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotentAnswer {
@@ -191,6 +205,9 @@ pub trait Store: Send {
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError>;
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
+    /// Stores a photo (a no-op when the same bytes are already stored).
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError>;
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;
 
     /// Runs a list query: rows of (id, sort key, body).
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError>;

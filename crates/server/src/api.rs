@@ -276,6 +276,7 @@ pub async fn post_report(
                 text: r.text,
                 contact: r.contact,
                 at: now,
+                media: Vec::new(),
             };
             match engine_call(&st2, Request::Report(report)).await? {
                 EngineResponse::Intake(o) => Ok((

@@ -100,6 +100,15 @@ impl TokenKey {
         format!("v1.{}.{}", hex(&payload), hex(&m.finalize().into_bytes()))
     }
 
+    /// A short keyed tag of a message (16 hex digits): unguessable handles such as the
+    /// Open311 token of a report.
+    pub fn tag(&self, msg: &str) -> String {
+        let mut m = self.mac();
+        m.update(b"tag:");
+        m.update(msg.as_bytes());
+        hex(&m.finalize().into_bytes()[..8])
+    }
+
     /// Checks a token: well-formed, authentic, not expired at `now`.
     pub fn verify(&self, token: &str, now: Millis) -> Result<Principal, ApiError> {
         let bad = || {

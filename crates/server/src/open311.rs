@@ -14,7 +14,7 @@ use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use cityos_core::case::{Case, Channel};
 use cityos_core::taxonomy::{Category, Datatype};
@@ -42,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/services/{file}", get(get_service))
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
+        .route("/open311/v2/requests/{id}/{file}", post(post_rating))
+        .route("/media/{file}", get(get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,6 +132,8 @@ fn item_name(list: &str) -> &str {
         "endpoints" => "endpoint",
         "formats" => "format",
         "tokens" => "token",
+        "uploads" => "upload",
+        "ratings" => "rating",
         _ => "item",
     }
 }
@@ -369,7 +373,7 @@ fn request_view(st: &AppState, c: &Case) -> Value {
         "zipcode": Value::Null,
         "lat": c.lat,
         "long": c.lon,
-        "media_url": Value::Null,
+        "media_url": c.media.first(),
     })
 }
 
@@ -534,7 +538,7 @@ async fn get_token(State(st): State<AppState>, Path(file): Path<String>, uri: Ur
     let r = async {
         check_jurisdiction(&st, &query_params(&uri)?)?;
         let unknown = || Open311Error::not_found(format!("there is no token {token:?}"));
-        let id: i64 = token.parse().map_err(|_| unknown())?;
+        let id = report_of_token(&st, &token).ok_or_else(unknown)?;
         let case =
             st.0.reads
                 .run(
@@ -566,6 +570,12 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
             Open311Error::not_found("name the resource with .json or .xml"),
         );
     };
+    if name == "media" {
+        return match upload_media(&st, req).await {
+            Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
+            Err(e) => render_error(fmt, e),
+        };
+    }
     if name != "requests" {
         return render_error(
             fmt,
@@ -811,18 +821,8 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let media = match one("media_url") {
-        Some(u) => {
-            if u.len() > 500
-                || !(u.starts_with("https://") || u.starts_with("http://"))
-                || u.contains(char::is_whitespace)
-            {
-                return Err(Open311Error::bad(
-                    "media_url must be an http(s) URL of at most 500 characters",
-                ));
-            }
-            Some(u)
-        }
-        None => None,
+        Some(u) => vec![check_media_url(st, &u).await?],
+        None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;
     let contact: Vec<String> = ["first_name", "last_name", "phone", "email"]
@@ -847,10 +847,6 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         text.push('\n');
         text.push_str(&l);
     }
-    if let Some(m) = media {
-        text.push_str("\nmedia_url: ");
-        text.push_str(&m);
-    }
     let report = NewReport {
         channel,
         category: cat.code.clone(),
@@ -859,11 +855,12 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         text,
         contact,
         at: now,
+        media,
     };
     match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
         EngineResponse::Intake(o) => Ok(json!([{
             "service_request_id": o.case.number,
-            "token": o.report_id.to_string(),
+            "token": token_of_report(st, o.report_id),
             "service_notice": if o.merged {
                 format!("已并入案件 {}：{}", o.case.number, o.reason)
             } else {
@@ -894,5 +891,291 @@ impl crate::Inner {
         }
         e.1 += 1;
         true
+    }
+}
+
+/// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
+/// guessed from one another (a token lets its holder rate the request).
+fn token_of_report(st: &AppState, report: i64) -> String {
+    format!("{report}-{}", st.0.key.tag(&format!("open311:{report}")))
+}
+
+fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
+    let (id, tag) = token.split_once('-')?;
+    let id: i64 = id.parse().ok()?;
+    (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)
+}
+
+/// Largest photo accepted.
+pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The image types accepted, with the bytes each file starts with.
+fn sniff(content_type: &str, b: &[u8]) -> Option<&'static str> {
+    match content_type {
+        "image/jpeg" if b.starts_with(&[0xFF, 0xD8, 0xFF]) => Some("jpg"),
+        "image/png" if b.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) => {
+            Some("png")
+        }
+        "image/webp" if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" => Some("webp"),
+        _ => None,
+    }
+}
+
+fn content_type_of(ext: &str) -> Option<&'static str> {
+    match ext {
+        "jpg" => Some("image/jpeg"),
+        "png" => Some("image/png"),
+        "webp" => Some("image/webp"),
+        _ => None,
+    }
+}
+
+fn host(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+/// `POST /open311/v2/media.{json|xml}` (cityos extension): the body is one photo.
+async fn upload_media(st: &AppState, req: Request) -> Result<Value, Open311Error> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(ct.as_str(), "image/jpeg" | "image/png" | "image/webp") {
+        return Err(Open311Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("photos must be image/jpeg, image/png or image/webp, not {ct:?}"),
+        ));
+    }
+    let host = host(req.headers());
+    let too_big = || {
+        Open311Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a photo may be at most {} MiB", MEDIA_LIMIT / (1024 * 1024)),
+        )
+    };
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MEDIA_LIMIT)
+    {
+        return Err(too_big());
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), MEDIA_LIMIT)
+        .await
+        .map_err(|_| too_big())?;
+    if bytes.is_empty() {
+        return Err(Open311Error::bad("the photo is empty"));
+    }
+    let ext = sniff(&ct, &bytes).ok_or_else(|| {
+        Open311Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("the bytes are not a {ct} image"),
+        )
+    })?;
+    use blake2::{Blake2b512, Digest};
+    let digest = Blake2b512::digest(&bytes);
+    let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let m = cityos_engine::store::Media {
+        id: id.clone(),
+        content_type: ct.clone(),
+        bytes: bytes.to_vec(),
+        created_at: st.now(),
+    };
+    let size = m.bytes.len();
+    st.0.reads
+        .run(move |s| s.put_media(&m))
+        .await?
+        .map_err(ApiError::from)?;
+    Ok(json!([{
+        "media_id": id,
+        "media_url": format!("http://{host}/media/{id}.{ext}"),
+        "content_type": ct,
+        "size": size,
+    }]))
+}
+
+/// A `media_url` given with a request: one of this server's photos (which must exist) or
+/// another http(s) address.
+async fn check_media_url(st: &AppState, u: &str) -> Result<String, Open311Error> {
+    if u.len() > 500
+        || !(u.starts_with("https://") || u.starts_with("http://"))
+        || u.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+    {
+        return Err(Open311Error::bad(
+            "media_url must be an http(s) URL of at most 500 characters",
+        ));
+    }
+    if let Some((_, file)) = u.split_once("/media/") {
+        let id = file.split('.').next().unwrap_or("").to_string();
+        if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+            let found =
+                st.0.reads
+                    .run(move |s| s.media(&id))
+                    .await?
+                    .map_err(ApiError::from)?;
+            if found.is_none() {
+                return Err(Open311Error::bad(format!(
+                    "media_url {u:?} names no uploaded photo; upload it to media.json first"
+                )));
+            }
+        }
+    }
+    Ok(u.to_string())
+}
+
+/// `GET /media/{id}.{ext}` — an uploaded photo.
+async fn get_media(State(st): State<AppState>, Path(file): Path<String>) -> Response {
+    let not_found = || {
+        render_error(
+            Format::Json,
+            Open311Error::not_found(format!("there is no photo {file:?}")),
+        )
+    };
+    let Some((id, ext)) = file.split_once('.') else {
+        return not_found();
+    };
+    if content_type_of(ext).is_none() || id.len() != 32 {
+        return not_found();
+    }
+    let id = id.to_string();
+    match st.0.reads.run(move |s| s.media(&id)).await {
+        Ok(Ok(Some(m))) if content_type_of(ext) == Some(m.content_type.as_str()) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, m.content_type.clone()),
+                (
+                    header::CACHE_CONTROL,
+                    "public, max-age=31536000, immutable".into(),
+                ),
+                (
+                    header::HeaderName::from_static("x-content-type-options"),
+                    "nosniff".into(),
+                ),
+            ],
+            m.bytes,
+        )
+            .into_response(),
+        Ok(Ok(_)) => not_found(),
+        Ok(Err(e)) => render_error(Format::Json, ApiError::from(e).into()),
+        Err(e) => render_error(Format::Json, e.into()),
+    }
+}
+
+/// `POST /open311/v2/requests/{id}/rating.{json|xml}` (cityos extension, 回访): the
+/// reporter rates the result of a closed request — form fields `token` (from the
+/// create answer), `satisfaction` 1–5 and an optional `comment`.
+async fn post_rating(
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let Some(("rating", fmt)) = split_format(&file) else {
+        return render_error(
+            Format::Json,
+            Open311Error::not_found(format!("there is no resource {file:?} under a request")),
+        );
+    };
+    match rate(&st, &id, req).await {
+        Ok(v) => render(fmt, StatusCode::OK, "ratings", &v),
+        Err(e) => render_error(fmt, e),
+    }
+}
+
+async fn rate(st: &AppState, number: &str, req: Request) -> Result<Value, Open311Error> {
+    let body = axum::body::to_bytes(req.into_body(), crate::BODY_LIMIT)
+        .await
+        .map_err(|_| Open311Error::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| Open311Error::bad(format!("the form is not valid: {e}")))?;
+    let one = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let token = one("token")
+        .ok_or_else(|| Open311Error::bad("token is required: the one the create answer gave"))?;
+    let score: u8 = one("satisfaction")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| (1..=5).contains(v))
+        .ok_or_else(|| Open311Error::bad("satisfaction must be a whole number from 1 to 5"))?;
+    let comment = one("comment").unwrap_or_default();
+    if comment.chars().count() > 500 || has_markup(&comment) {
+        return Err(Open311Error::bad(
+            "comment must be plain text of at most 500 characters",
+        ));
+    }
+    let forbidden = || {
+        Open311Error::new(
+            StatusCode::FORBIDDEN,
+            "the token does not belong to this request",
+        )
+    };
+    let report = report_of_token(st, &token).ok_or_else(forbidden)?;
+    let n = number.to_string();
+    let (case, report) =
+        st.0.reads
+            .run(move |s| -> Result<_, cityos_engine::StoreError> {
+                Ok((s.load_case_by_number(&n)?, s.load_report(report)?))
+            })
+            .await?
+            .map_err(ApiError::from)?;
+    let case = case
+        .filter(|c| public_category(st, &c.category).is_some())
+        .ok_or_else(|| Open311Error::not_found(format!("there is no request {number:?}")))?;
+    if report.is_none_or(|r| !case.reports.contains(&r.id)) {
+        return Err(forbidden());
+    }
+    let command = cityos_core::workflow::Command::new(
+        cityos_core::workflow::Action::Evaluate {
+            score,
+            comment: comment.clone(),
+        },
+        cityos_core::workflow::Actor {
+            id: format!("open311:{token}"),
+            role: cityos_core::Role::Citizen,
+            department: None,
+            scope: None,
+        },
+    );
+    let now = st.now();
+    match crate::api::engine_call(
+        st,
+        EngineRequest::Transition {
+            case: case.id,
+            command,
+            now,
+        },
+    )
+    .await?
+    {
+        EngineResponse::Transition(o) => Ok(json!([{
+            "service_request_id": o.case.number,
+            "satisfaction": score,
+            "comment": comment,
+            "status": if o.case.state.is_open() { "open" } else { "closed" },
+        }])),
+        other => Err(Open311Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected engine answer {other:?}"),
+        )),
     }
 }

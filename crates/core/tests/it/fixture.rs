@@ -219,6 +219,7 @@ pub fn new_case(f: &Fx, category: &str, at: Millis) -> (Case, Vec<LogEntry>) {
         text: "测试".into(),
         contact: None,
         at,
+        media: Vec::new(),
     };
     let cx = Ctx {
         tax: &f.tax,

@@ -261,7 +261,11 @@ fn every_action_in_every_state_by_every_role() {
                         let at = w.now;
                         cityos_core::case::apply(
                             &mut w.case,
-                            &Change::ReportAttached { report: 2, at },
+                            &Change::ReportAttached {
+                                report: 2,
+                                at,
+                                media: vec![],
+                            },
                             at,
                         );
                     }
@@ -578,7 +582,17 @@ fn version_and_scope_are_checked() {
 fn merge_report_raises_priority_at_thresholds() {
     let f = fixture::fx();
     let w = reach(&f, State::Filed);
-    let ch = cityos_core::workflow::merge_report(&w.case, 2, w.now, &f.tax);
+    let another = cityos_core::workflow::NewReport {
+        channel: cityos_core::case::Channel::Citizen,
+        category: w.case.category.clone(),
+        lon: w.case.lon,
+        lat: w.case.lat,
+        text: "又一位市民".into(),
+        contact: None,
+        at: w.now,
+        media: vec!["https://example.org/a.jpg".into()],
+    };
+    let ch = cityos_core::workflow::merge_report(&w.case, &another, 2, &f.tax);
     assert!(
         ch.contains(&Change::Priority {
             to: cityos_core::Priority::High
@@ -589,7 +603,8 @@ fn merge_report_raises_priority_at_thresholds() {
     for x in &ch {
         cityos_core::case::apply(&mut c, x, w.now);
     }
-    let ch = cityos_core::workflow::merge_report(&c, 3, w.now, &f.tax);
+    assert_eq!(c.media, vec!["https://example.org/a.jpg".to_string()]);
+    let ch = cityos_core::workflow::merge_report(&c, &another, 3, &f.tax);
     assert!(
         ch.contains(&Change::Priority {
             to: cityos_core::Priority::Urgent

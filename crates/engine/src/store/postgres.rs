@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_subdistrict_created.sql"),
     ),
+    (11, include_str!("../../migrations/postgres/0011_media.sql")),
 ];
 
 struct Prepared {
@@ -226,6 +227,30 @@ impl Store for PostgresStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                crate::store::INSERT_MEDIA,
+                &[&m.id, &m.content_type, &m.bytes, &m.created_at],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
+        Ok(self
+            .client
+            .query(crate::store::SELECT_MEDIA, &[&id])
+            .map_err(db)?
+            .first()
+            .map(|r| Media {
+                id: r.get(0),
+                content_type: r.get(1),
+                bytes: r.get(2),
+                created_at: r.get(3),
+            }))
     }
 
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_subdistrict_created.sql"),
     ),
+    (11, include_str!("../../migrations/sqlite/0011_media.sql")),
 ];
 
 /// How hard a commit waits for the disk.
@@ -283,6 +284,31 @@ impl Store for SqliteStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::INSERT_MEDIA)
+            .map_err(db)?
+            .execute(params![m.id, m.content_type, m.bytes, m.created_at])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
+        self.conn
+            .prepare_cached(crate::store::SELECT_MEDIA)
+            .map_err(db)?
+            .query_row([id], |r| {
+                Ok(Media {
+                    id: r.get(0)?,
+                    content_type: r.get(1)?,
+                    bytes: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(db)
     }
 
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {

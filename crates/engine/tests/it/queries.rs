@@ -97,6 +97,7 @@ fn lists_and_stats_match_the_oracle(b: &Backend) {
             text: format!("第{i}号 测试_100% 上报"),
             contact: None,
             at: now,
+            media: Vec::new(),
         };
         let Ok(o) = e.submit(r) else { continue };
         if o.case.state == State::Reported && rng.chance(0.5) {

@@ -38,6 +38,7 @@ fn report(category: &str, p: [f64; 2], channel: Channel, at: Millis) -> NewRepor
         text: format!("{category} 测试上报"),
         contact: Some("13800000000".into()),
         at,
+        media: Vec::new(),
     }
 }
 
@@ -700,6 +701,12 @@ impl Store for Flaky {
     ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
         self.inner.idempotent(k)
     }
+    fn put_media(&mut self, m: &cityos_engine::store::Media) -> Result<(), StoreError> {
+        self.inner.put_media(m)
+    }
+    fn media(&mut self, id: &str) -> Result<Option<cityos_engine::store::Media>, StoreError> {
+        self.inner.media(id)
+    }
     fn query_list(
         &mut self,
         sql: &cityos_engine::query::Sql,
@@ -1029,4 +1036,25 @@ fn committed_events_are_announced_and_replayable(b: &Backend) {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].case_id, o.case.id);
     assert_eq!(next[0].id, last + 1);
+}
+
+story!(photos_are_stored_once_by_content);
+fn photos_are_stored_once_by_content(b: &Backend) {
+    use cityos_engine::store::Media;
+    let mut s = b.store();
+    let m = Media {
+        id: "ab12".into(),
+        content_type: "image/png".into(),
+        bytes: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 255],
+        created_at: t0(),
+    };
+    s.put_media(&m).unwrap();
+    // The same photo again is a no-op, not an error.
+    s.put_media(&Media {
+        created_at: t0() + HOUR,
+        ..m.clone()
+    })
+    .unwrap();
+    assert_eq!(s.media("ab12").unwrap(), Some(m));
+    assert_eq!(s.media("cd34").unwrap(), None);
 }

@@ -605,3 +605,225 @@ async fn anonymous_creates_are_rate_limited(t: TestApp) {
     .await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// A small valid PNG (1×1), and its bytes with a wrong signature.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+async fn upload(t: &TestApp, ct: &str, bytes: Vec<u8>) -> (StatusCode, String) {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/open311/v2/media.json")
+        .header("content-type", ct)
+        .header("host", "cityos.test")
+        .body(Body::from(bytes))
+        .unwrap();
+    let resp = cityos_server::app(t.svc.as_ref().unwrap().state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let s = resp.status();
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+api_story!(photos_upload_and_attach);
+async fn photos_upload_and_attach(t: TestApp) {
+    let (s, b) = upload(&t, "image/png", PNG.to_vec()).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let url = v[0]["media_url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with("http://cityos.test/media/") && url.ends_with(".png"),
+        "{url}"
+    );
+    assert_eq!(v[0]["size"], PNG.len());
+    // The same bytes again: the same address.
+    let (_, b2) = upload(&t, "image/png", PNG.to_vec()).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&b2).unwrap()[0]["media_url"],
+        url.as_str()
+    );
+    // It is served back, byte for byte, as what it is.
+    let path = url.trim_start_matches("http://cityos.test");
+    let (s, body, h) = t.raw(Method::GET, path, FORM, "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(body.len(), String::from_utf8_lossy(PNG).len());
+    let (s, _, _) = t
+        .raw(
+            Method::GET,
+            "/media/00000000000000000000000000000000.png",
+            FORM,
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Refused: other types, bytes that are not what they claim, too large, empty.
+    let (s, b) = upload(&t, "text/html", b"<script>alert(1)</script>".to_vec()).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+    assert!(b.contains("image/jpeg, image/png or image/webp"));
+    let (s, b) = upload(&t, "image/jpeg", PNG.to_vec()).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+    assert!(b.contains("not a image/jpeg image"));
+    let mut big = vec![0xFF, 0xD8, 0xFF];
+    big.resize(cityos_server::open311::MEDIA_LIMIT + 1, 0);
+    let (s, b) = upload(&t, "image/jpeg", big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    let (s, _) = upload(&t, "image/png", Vec::new()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A request with the photo shows it; a /media/ address that names nothing is refused.
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!(
+            "service_code=exposed_garbage&{}&media_url={}",
+            point_form(TIANPING, 2),
+            enc(&url)
+        ),
+        1,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = serde_json::from_str::<Value>(&b).unwrap()[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, r) = get_json(&t, &format!("/open311/v2/requests/{id}.json")).await;
+    assert_eq!(r[0]["media_url"], url.as_str());
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!(
+            "service_code=exposed_garbage&{}&media_url={}",
+            point_form(TIANPING, 4),
+            enc("http://cityos.test/media/ffffffffffffffffffffffffffffffff.png")
+        ),
+        1,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b.contains("names no uploaded photo"));
+}
+
+api_story!(reporters_rate_closed_requests);
+async fn reporters_rate_closed_requests(t: TestApp) {
+    t.seed().await;
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=street_vending&{}", point_form(TIANPING, 6)),
+        1,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let made: Value = serde_json::from_str(&b).unwrap();
+    let id = made[0]["service_request_id"].as_str().unwrap().to_string();
+    let token = made[0]["token"].as_str().unwrap().to_string();
+    let path = format!("/open311/v2/requests/{id}/rating.json");
+    let t = &t;
+    let rate = |form: String| {
+        let path = path.clone();
+        async move {
+            let (s, b, _) = t.raw(Method::POST, &path, FORM, &form, None).await;
+            (s, b)
+        }
+    };
+    // Not closed yet.
+    let (s, b) = rate(format!("token={token}&satisfaction=5")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    // Run the case to closure through the API.
+    let li = t.login("li.tianping").await;
+    let wang = t.login("wang.urban").await;
+    let zhao = t.login("zhao.inspector").await;
+    let steps: [(&str, &str); 7] = [
+        (&li, "file"),
+        (&li, "dispatch"),
+        (&wang, "acknowledge"),
+        (&wang, "start"),
+        (&wang, "handle"),
+        (&zhao, "verify"),
+        (&li, "close"),
+    ];
+    for (who, action) in steps {
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/cases/{id}/transitions"),
+                Some(who),
+                serde_json::json!({"action": action}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{action}: {v}");
+    }
+    let (_, r) = get_json(t, &format!("/open311/v2/requests/{id}.json")).await;
+    assert_eq!(r[0]["status"], "closed");
+    // Bad ratings change nothing.
+    for (form, status) in [
+        ("satisfaction=5".to_string(), StatusCode::BAD_REQUEST),
+        (
+            format!("token={token}&satisfaction=6"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("token={token}&satisfaction=good"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "token=1-0000000000000000&satisfaction=5".to_string(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("token={token}&satisfaction=4&comment={}", enc("<b>好</b>")),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, b) = rate(form.clone()).await;
+        assert_eq!(s, status, "{form}: {b}");
+        let e: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(e[0]["code"], status.as_u16());
+    }
+    // Another reporter's token does not rate this request.
+    let (_, other) = create(
+        t,
+        "json",
+        &format!("service_code=noise&{}", point_form("310104004", 2)),
+        2,
+    )
+    .await;
+    let other_token = serde_json::from_str::<Value>(&other).unwrap()[0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = rate(format!("token={other_token}&satisfaction=1")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The reporter rates it: the case is evaluated, with the comment in its log.
+    let (s, b) = rate(format!(
+        "token={token}&satisfaction=4&comment={}",
+        enc("处理及时")
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v[0]["satisfaction"], 4);
+    let zhang = t.login("zhang.district").await;
+    let (_, c) = t.get(&format!("/api/v1/cases/{id}"), Some(&zhang)).await;
+    let text = c.to_string();
+    assert!(
+        text.contains("evaluated") && text.contains("处理及时"),
+        "{c}"
+    );
+    // Once only.
+    let (s, _) = rate(format!("token={token}&satisfaction=1")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
