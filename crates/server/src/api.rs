@@ -258,6 +258,16 @@ pub async fn post_report(
             "contact is longer than 100 characters",
         ));
     }
+    if r.media.len() > 9 {
+        return Err(ApiError::unprocessable(
+            "invalid_argument",
+            "a report carries at most 9 photos",
+        ));
+    }
+    let mut media = Vec::with_capacity(r.media.len());
+    for u in &r.media {
+        media.push(crate::media::check_media_url(&st, u).await?);
+    }
     let caller = who(&p);
     let st2 = st.clone();
     idempotent(
@@ -276,7 +286,7 @@ pub async fn post_report(
                 text: r.text,
                 contact: r.contact,
                 at: now,
-                media: Vec::new(),
+                media,
             };
             match engine_call(&st2, Request::Report(report)).await? {
                 EngineResponse::Intake(o) => Ok((
@@ -616,6 +626,19 @@ pub async fn post_transition(
         (None, Some(c)) => c,
         _ => return Err(ApiError::not_found("the case")),
     };
+    // On-site verification by an inspector needs photo evidence.
+    if actor.role == Role::Inspector
+        && matches!(action, Action::Verify | Action::RejectVerification)
+        && attachments.is_empty()
+    {
+        return Err(ApiError::unprocessable(
+            "evidence_required",
+            "an inspector verifies with at least one photo: upload it to /api/v1/media and list its media_url in attachments",
+        ));
+    }
+    for a in attachments.iter().filter(|a| a.starts_with("http")) {
+        crate::media::check_media_url(&st, a).await?;
+    }
     let caller = who(&p);
     let st2 = st.clone();
     let name = action.name();

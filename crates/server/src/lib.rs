@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod log;
+pub mod media;
 pub mod open311;
 pub mod openapi;
 pub mod service;

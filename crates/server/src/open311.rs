@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
         .route("/open311/v2/requests/{id}/{file}", post(post_rating))
-        .route("/media/{file}", get(get_media))
+        .route("/media/{file}", get(crate::media::get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,7 +88,7 @@ impl From<ApiError> for Open311Error {
         // GeoReport v2 knows 404, 403 and 400 (plus what the transport needs).
         let status = match e.status.as_u16() {
             401 | 403 => StatusCode::FORBIDDEN,
-            404 | 429 | 503 | 500 => e.status,
+            404 | 413 | 415 | 429 | 503 | 500 => e.status,
             _ => StatusCode::BAD_REQUEST,
         };
         Open311Error::new(status, e.detail)
@@ -571,9 +571,10 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
         );
     };
     if name == "media" {
-        return match upload_media(&st, req).await {
+        let (parts, body) = req.into_parts();
+        return match crate::media::store_photo(&st, &parts.headers, body).await {
             Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
-            Err(e) => render_error(fmt, e),
+            Err(e) => render_error(fmt, e.into()),
         };
     }
     if name != "requests" {
@@ -821,7 +822,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let media = match one("media_url") {
-        Some(u) => vec![check_media_url(st, &u).await?],
+        Some(u) => vec![crate::media::check_media_url(st, &u).await?],
         None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;
@@ -904,177 +905,6 @@ fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
     let (id, tag) = token.split_once('-')?;
     let id: i64 = id.parse().ok()?;
     (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)
-}
-
-/// Largest photo accepted.
-pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
-
-/// The image types accepted, with the bytes each file starts with.
-fn sniff(content_type: &str, b: &[u8]) -> Option<&'static str> {
-    match content_type {
-        "image/jpeg" if b.starts_with(&[0xFF, 0xD8, 0xFF]) => Some("jpg"),
-        "image/png" if b.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) => {
-            Some("png")
-        }
-        "image/webp" if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" => Some("webp"),
-        _ => None,
-    }
-}
-
-fn content_type_of(ext: &str) -> Option<&'static str> {
-    match ext {
-        "jpg" => Some("image/jpeg"),
-        "png" => Some("image/png"),
-        "webp" => Some("image/webp"),
-        _ => None,
-    }
-}
-
-fn host(headers: &HeaderMap) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
-        .unwrap_or("localhost")
-        .to_string()
-}
-
-/// `POST /open311/v2/media.{json|xml}` (cityos extension): the body is one photo.
-async fn upload_media(st: &AppState, req: Request) -> Result<Value, Open311Error> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !matches!(ct.as_str(), "image/jpeg" | "image/png" | "image/webp") {
-        return Err(Open311Error::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("photos must be image/jpeg, image/png or image/webp, not {ct:?}"),
-        ));
-    }
-    let host = host(req.headers());
-    let too_big = || {
-        Open311Error::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a photo may be at most {} MiB", MEDIA_LIMIT / (1024 * 1024)),
-        )
-    };
-    if req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MEDIA_LIMIT)
-    {
-        return Err(too_big());
-    }
-    let bytes = axum::body::to_bytes(req.into_body(), MEDIA_LIMIT)
-        .await
-        .map_err(|_| too_big())?;
-    if bytes.is_empty() {
-        return Err(Open311Error::bad("the photo is empty"));
-    }
-    let ext = sniff(&ct, &bytes).ok_or_else(|| {
-        Open311Error::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("the bytes are not a {ct} image"),
-        )
-    })?;
-    use blake2::{Blake2b512, Digest};
-    let digest = Blake2b512::digest(&bytes);
-    let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let m = cityos_engine::store::Media {
-        id: id.clone(),
-        content_type: ct.clone(),
-        bytes: bytes.to_vec(),
-        created_at: st.now(),
-    };
-    let size = m.bytes.len();
-    st.0.reads
-        .run(move |s| s.put_media(&m))
-        .await?
-        .map_err(ApiError::from)?;
-    Ok(json!([{
-        "media_id": id,
-        "media_url": format!("http://{host}/media/{id}.{ext}"),
-        "content_type": ct,
-        "size": size,
-    }]))
-}
-
-/// A `media_url` given with a request: one of this server's photos (which must exist) or
-/// another http(s) address.
-async fn check_media_url(st: &AppState, u: &str) -> Result<String, Open311Error> {
-    if u.len() > 500
-        || !(u.starts_with("https://") || u.starts_with("http://"))
-        || u.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
-    {
-        return Err(Open311Error::bad(
-            "media_url must be an http(s) URL of at most 500 characters",
-        ));
-    }
-    if let Some((_, file)) = u.split_once("/media/") {
-        let id = file.split('.').next().unwrap_or("").to_string();
-        if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
-            let found =
-                st.0.reads
-                    .run(move |s| s.media(&id))
-                    .await?
-                    .map_err(ApiError::from)?;
-            if found.is_none() {
-                return Err(Open311Error::bad(format!(
-                    "media_url {u:?} names no uploaded photo; upload it to media.json first"
-                )));
-            }
-        }
-    }
-    Ok(u.to_string())
-}
-
-/// `GET /media/{id}.{ext}` — an uploaded photo.
-async fn get_media(State(st): State<AppState>, Path(file): Path<String>) -> Response {
-    let not_found = || {
-        render_error(
-            Format::Json,
-            Open311Error::not_found(format!("there is no photo {file:?}")),
-        )
-    };
-    let Some((id, ext)) = file.split_once('.') else {
-        return not_found();
-    };
-    if content_type_of(ext).is_none() || id.len() != 32 {
-        return not_found();
-    }
-    let id = id.to_string();
-    match st.0.reads.run(move |s| s.media(&id)).await {
-        Ok(Ok(Some(m))) if content_type_of(ext) == Some(m.content_type.as_str()) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, m.content_type.clone()),
-                (
-                    header::CACHE_CONTROL,
-                    "public, max-age=31536000, immutable".into(),
-                ),
-                (
-                    header::HeaderName::from_static("x-content-type-options"),
-                    "nosniff".into(),
-                ),
-            ],
-            m.bytes,
-        )
-            .into_response(),
-        Ok(Ok(_)) => not_found(),
-        Ok(Err(e)) => render_error(Format::Json, ApiError::from(e).into()),
-        Err(e) => render_error(Format::Json, e.into()),
-    }
 }
 
 /// `POST /open311/v2/requests/{id}/rating.{json|xml}` (cityos extension, 回访): the

@@ -70,6 +70,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, query: &[], body: None, ok: &[(200, "OpenApi")] },
     Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
+    Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (image/jpeg, image/png or image/webp as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, query: &[], body: None, ok: &[(201, "MediaOut")] },
     Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, query: &[], body: Some("ReportIn"), ok: &[(201, "ReportOut"), (200, "ReportOut")] },
     Endpoint { method: "get", path: "/api/v1/cases", id: "listCases", summary: "Cases in the caller's scope: filters, sort, keyset pagination", access: Access::Bearer, query: LIST_QUERY, body: None, ok: &[(200, "CasePage")] },
     Endpoint { method: "get", path: "/api/v1/cases/{id}", id: "getCase", summary: "A case (by id or number) with its log and reports; anonymous callers follow by number", access: Access::Optional, query: &[], body: None, ok: &[(200, "CaseDetail")] },
@@ -100,6 +101,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "stats" => get(api::stats),
         "inbox" => get(api::inbox),
         "events" => get(api::events_stream),
+        "uploadMedia" => post(crate::media::upload),
         other => panic!("endpoint {other} has no handler"),
     }
 }
@@ -129,7 +131,9 @@ fn schemas() -> Value {
             "category": {"type": "string", "description": "a category code from /api/v1/categories"},
             "lon": s("number"), "lat": s("number"), "text": {"type": "string", "maxLength": 4000},
             "contact": {"type": ["string", "null"], "maxLength": 100},
+            "media": {"type": "array", "maxItems": 9, "items": s("string"), "description": "photo addresses from POST /api/v1/media"},
             "channel": {"type": ["string", "null"], "enum": ["citizen", "inspector", "sensor", "data", "staff", null], "description": "defaults to the caller's own channel"}}},
+        "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
         "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},

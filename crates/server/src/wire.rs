@@ -250,6 +250,9 @@ pub struct ReportIn {
     /// Defaults to the caller's channel; a caller may only name its own.
     #[serde(default)]
     pub channel: Option<String>,
+    /// Photo addresses (from `POST /api/v1/media`), at most 9.
+    #[serde(default)]
+    pub media: Vec<String>,
 }
 
 /// `POST /api/v1/auth/login`.

@@ -375,7 +375,7 @@ async fn the_closed_loop_over_http_with_scopes(t: TestApp) {
         &t,
         Some(&zhao),
         &number,
-        json!({"action": "verify", "version": 1}),
+        json!({"action": "verify", "version": 1, "attachments": ["photo-1.jpg"]}),
     )
     .await;
     assert_eq!(

@@ -2,5 +2,6 @@
 
 mod api;
 mod matrix;
+mod mobile;
 mod open311;
 mod support;

@@ -607,7 +607,7 @@ async fn anonymous_creates_are_rate_limited(t: TestApp) {
 }
 
 /// A small valid PNG (1×1), and its bytes with a wrong signature.
-const PNG: &[u8] = &[
+pub const PNG: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
     0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
     0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
@@ -677,7 +677,7 @@ async fn photos_upload_and_attach(t: TestApp) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
     assert!(b.contains("not a image/jpeg image"));
     let mut big = vec![0xFF, 0xD8, 0xFF];
-    big.resize(cityos_server::open311::MEDIA_LIMIT + 1, 0);
+    big.resize(cityos_server::media::MEDIA_LIMIT + 1, 0);
     let (s, b) = upload(&t, "image/jpeg", big).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     let (s, _) = upload(&t, "image/png", Vec::new()).await;
@@ -761,7 +761,7 @@ async fn reporters_rate_closed_requests(t: TestApp) {
             .post(
                 &format!("/api/v1/cases/{id}/transitions"),
                 Some(who),
-                serde_json::json!({"action": action}),
+                serde_json::json!({"action": action, "attachments": ["现场照片.jpg"]}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{action}: {v}");
