@@ -11,6 +11,7 @@ pub mod dedup;
 pub mod escalation;
 pub mod rng;
 pub mod routing;
+pub mod sensing;
 pub mod taxonomy;
 pub mod territory;
 pub mod time;

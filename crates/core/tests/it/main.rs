@@ -3,6 +3,7 @@
 mod calendar;
 mod dedup;
 mod fixture;
+mod sensing;
 mod taxonomy;
 mod territory;
 mod workflow;
