@@ -161,8 +161,11 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
             if d.live {
                 live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
+                // The demo's sensors report every 10 seconds over the embedded path.
+                tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
             }
         }
+        tokio::spawn(cityos_server::sensing::ticker(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(&s.addr).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");

@@ -46,7 +46,7 @@ pub fn parse_devices_csv(text: &str, territory: &Territory) -> (Vec<Device>, Vec
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw.trim();
-        if l.is_empty() || l.starts_with('#') || (i == 0 && l.starts_with("id,")) {
+        if l.is_empty() || l.starts_with('#') || l.starts_with("id,kind") {
             continue;
         }
         let f: Vec<&str> = l.split(',').map(str::trim).collect();

@@ -73,6 +73,8 @@ pub enum Action {
         report: ReportId,
     },
     Escalate,
+    /// A note (and photos) on the record; nothing else changes.
+    Note,
 }
 
 impl Action {
@@ -98,6 +100,7 @@ impl Action {
             Action::Reopen { .. } => "reopen",
             Action::Split { .. } => "split",
             Action::Escalate => "escalate",
+            Action::Note => "note",
         }
     }
 }
@@ -197,6 +200,7 @@ pub const RULES: &[Rule] = &[
     Rule { action: "reopen", from: &[Closed, Evaluated, Rejected], to: "filed", roles: &[DO, SO], records: "reason; tasks cleared, dispatch deadline set" },
     Rule { action: "split", from: ESCALATABLE, to: "unchanged (a new case is opened)", roles: &[DO, SO], records: "a merged report leaves the case and becomes its own case" },
     Rule { action: "escalate", from: ESCALATABLE, to: "unchanged", roles: &[System], records: "overdue: escalated to the next supervisor on the ladder, priority raised" },
+    Rule { action: "note", from: &State::ALL, to: "unchanged", roles: &[DO, SO, Handler, Inspector, System], records: "备注: a note and photos on the record (e.g. a sensor alarm repeating or clearing); nothing else changes" },
 ];
 
 pub fn rule(action: &str) -> Option<&'static Rule> {
@@ -555,6 +559,11 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                 ));
             }
             ch.push(Change::ReportDetached { report: *report });
+        }
+        Action::Note => {
+            if cmd.note.trim().is_empty() && cmd.attachments.is_empty() {
+                return Err(WorkflowError::Invalid("a note needs text or photos".into()));
+            }
         }
         Action::Escalate => {
             let (at, count, target) = escalation::next_escalation(cx.tax, cx.cal, case)

@@ -9,6 +9,15 @@ use std::sync::Arc;
 pub const TERRITORY_GEOJSON: &str = include_str!("../../../data/xuhui/territory.geojson");
 pub const TAXONOMY_TOML: &str = include_str!("../../../data/xuhui/taxonomy.toml");
 pub const CALENDAR_CSV: &str = include_str!("../../../data/calendar/cn-2026.csv");
+pub const SENSING_TOML: &str = include_str!("../../../data/xuhui/sensing.toml");
+pub const DEVICES_CSV: &str = include_str!("../../../data/xuhui/devices.csv");
+
+/// The sensing end's registry: devices and their alarm rules.
+#[derive(Debug, Default)]
+pub struct Sensing {
+    pub devices: Vec<cityos_core::sensing::Device>,
+    pub rules: Vec<cityos_core::sensing::AlarmRule>,
+}
 
 /// The demo configuration, loaded and validated.
 #[derive(Clone)]
@@ -16,6 +25,7 @@ pub struct Config {
     pub territory: Arc<Territory>,
     pub taxonomy: Arc<Taxonomy>,
     pub calendar: Arc<WorkCalendar>,
+    pub sensing: Arc<Sensing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +36,8 @@ pub enum ConfigError {
     Taxonomy(#[from] cityos_core::taxonomy::TaxonomyError),
     #[error("calendar: {0}")]
     Calendar(#[from] cityos_core::calendar::CalendarError),
+    #[error("{0}")]
+    Sensing(String),
 }
 
 impl Config {
@@ -42,7 +54,23 @@ impl Config {
             territory: Arc::new(territory),
             taxonomy: Arc::new(taxonomy),
             calendar: Arc::new(calendar),
+            sensing: Arc::new(Sensing::default()),
         })
+    }
+
+    /// Adds the sensing end: alarm rules (TOML) and devices (CSV). Every problem is an
+    /// error here: a configuration loads whole or not at all.
+    pub fn with_sensing(mut self, rules: &str, devices: &str) -> Result<Config, ConfigError> {
+        let tax = self.taxonomy.clone();
+        let rules = cityos_core::sensing::parse_rules(rules, &|c| tax.category(c).is_some())
+            .map_err(|p| ConfigError::Sensing(format!("alarm rules: {}", p.join("; "))))?;
+        let (devices, errors) = cityos_core::sensing::parse_devices_csv(devices, &self.territory);
+        if !errors.is_empty() {
+            let e: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            return Err(ConfigError::Sensing(format!("devices: {}", e.join("; "))));
+        }
+        self.sensing = Arc::new(Sensing { devices, rules });
+        Ok(self)
     }
 
     /// An engine over `store` with this configuration.
@@ -62,6 +90,7 @@ impl Config {
     /// The embedded Xuhui demo.
     pub fn xuhui() -> Config {
         Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
+            .and_then(|c| c.with_sensing(SENSING_TOML, DEVICES_CSV))
             .expect("the embedded demo configuration is valid (tested)")
     }
 }

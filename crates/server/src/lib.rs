@@ -15,6 +15,7 @@ pub mod log;
 pub mod media;
 pub mod open311;
 pub mod openapi;
+pub mod sensing;
 pub mod service;
 pub mod wire;
 
@@ -128,6 +129,8 @@ pub struct Inner {
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Anonymous Open311 creates per peer address: (window start, count).
     open311_anonymous: Mutex<HashMap<String, (cityos_core::time::Millis, u32)>>,
+    /// Alarm states and reading counters of the sensing end.
+    pub sensing: Mutex<sensing::SensingState>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -142,6 +145,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         key: auth::TokenKey,
     ) -> AppState {
+        let sensing = Mutex::new(sensing::SensingState::new(&cfg, clock.now()));
         AppState(Arc::new(Inner {
             engine,
             reads: Arc::new(ReadPool::new(reads)),
@@ -152,6 +156,7 @@ impl AppState {
             events: tokio::sync::broadcast::channel(4096).0,
             idem_locks: Mutex::new(HashMap::new()),
             open311_anonymous: Mutex::new(HashMap::new()),
+            sensing,
         }))
     }
 

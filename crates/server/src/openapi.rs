@@ -70,6 +70,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, query: &[], body: None, ok: &[(200, "OpenApi")] },
     Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
+    Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsOut")] },
+    Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsStats")] },
     Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (image/jpeg, image/png or image/webp as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, query: &[], body: None, ok: &[(201, "MediaOut")] },
     Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, query: &[], body: Some("ReportIn"), ok: &[(201, "ReportOut"), (200, "ReportOut")] },
     Endpoint { method: "get", path: "/api/v1/cases", id: "listCases", summary: "Cases in the caller's scope: filters, sort, keyset pagination", access: Access::Bearer, query: LIST_QUERY, body: None, ok: &[(200, "CasePage")] },
@@ -102,6 +104,8 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "inbox" => get(api::inbox),
         "events" => get(api::events_stream),
         "uploadMedia" => post(crate::media::upload),
+        "postReadings" => post(crate::sensing::post_readings),
+        "readingsStats" => get(crate::sensing::readings_stats),
         other => panic!("endpoint {other} has no handler"),
     }
 }
@@ -133,6 +137,8 @@ fn schemas() -> Value {
             "contact": {"type": ["string", "null"], "maxLength": 100},
             "media": {"type": "array", "maxItems": 9, "items": s("string"), "description": "photo addresses from POST /api/v1/media"},
             "channel": {"type": ["string", "null"], "enum": ["citizen", "inspector", "sensor", "data", "staff", null], "description": "defaults to the caller's own channel"}}},
+        "ReadingsOut": {"type": "object", "properties": {"accepted": s("integer"), "refused": {"type": "object", "properties": {"malformed": s("integer"), "unknown_device": s("integer"), "out_of_range": s("integer"), "future": s("integer")}}, "errors": {"type": "array", "items": {"type": "object", "properties": {"line": s("integer"), "problem": s("string")}}}, "alarms": {"type": "array", "items": {"type": "object", "properties": {"device": s("string"), "rule": s("string"), "change": {"type": "string", "enum": ["fired", "cleared"]}, "case": {"type": ["string", "null"]}}}}}},
+        "ReadingsStats": {"type": "object", "properties": {"devices": s("integer"), "rules": s("integer"), "accepted": s("integer"), "refused": s("object"), "alarms_firing": s("integer")}},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
         "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},

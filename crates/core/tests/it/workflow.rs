@@ -215,6 +215,7 @@ fn sample_actions() -> Vec<Action> {
         Action::Reopen { reason: "r".into() },
         Action::Split { report: 2 },
         Action::Escalate,
+        Action::Note,
     ]
 }
 
@@ -275,7 +276,10 @@ fn every_action_in_every_state_by_every_role() {
                     _ => {}
                 }
                 let dept = (role == Handler).then_some(LEAD);
-                let cmd = Walk::cmd(action.clone(), role, dept);
+                let mut cmd = Walk::cmd(action.clone(), role, dept);
+                if matches!(action, Action::Note) {
+                    cmd.note = "设备报警再次触发".into();
+                }
                 let r = rule(action.name()).unwrap();
                 let res = w.try_do(&cmd);
                 let role_ok = r.roles.contains(&role);

@@ -4,4 +4,5 @@ mod api;
 mod matrix;
 mod mobile;
 mod open311;
+mod sensing;
 mod support;

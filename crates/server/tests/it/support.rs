@@ -185,6 +185,38 @@ impl TestApp {
         )
     }
 
+    /// Like [`TestApp::raw`], with extra headers.
+    pub async fn raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String, HeaderMap) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .header("host", "cityos.test");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let router = app(self.svc.as_ref().unwrap().state.clone());
+        let resp = router
+            .oneshot(b.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            headers,
+        )
+    }
+
     /// A token signed with the service's key (machine tokens, forged variants).
     pub fn sign(&self, p: &cityos_server::auth::Principal) -> String {
         self.key.sign(p)

@@ -1,0 +1,200 @@
+//! The sensing end over HTTP: NDJSON readings, refused lines counted by reason, alarms with
+//! `for` and hysteresis becoming one case per device and rule, repeats and the all-clear
+//! written into that case's log, silent devices.
+
+use crate::api_story;
+use crate::support::TestApp;
+use axum::http::{Method, StatusCode};
+use cityos_core::time::{format_rfc3339, MINUTE};
+use cityos_core::Role;
+use cityos_server::auth::Principal;
+use serde_json::Value;
+
+fn machine(t: &TestApp) -> String {
+    t.sign(&Principal {
+        name: "gateway-1".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    })
+}
+
+async fn send(t: &TestApp, token: Option<&str>, lines: &[String]) -> (StatusCode, Value) {
+    let body = lines.join("\n");
+    let mut headers = vec![];
+    let auth;
+    if let Some(tk) = token {
+        auth = format!("Bearer {tk}");
+        headers.push(("authorization", auth.as_str()));
+    }
+    let (s, b, _) = t
+        .raw_with(
+            Method::POST,
+            "/api/v1/readings",
+            "application/x-ndjson",
+            &body,
+            &headers,
+        )
+        .await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+}
+
+fn reading(device: &str, metric: &str, value: f64) -> String {
+    format!(r#"{{"device":"{device}","metric":"{metric}","value":{value}}}"#)
+}
+
+async fn log_notes(t: &TestApp, number: &str) -> Vec<String> {
+    let admin = t.login("admin").await;
+    let (_, c) = t
+        .get(&format!("/api/v1/cases/{number}"), Some(&admin))
+        .await;
+    let log = c["log"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{c}"));
+    log.iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["note"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+api_story!(readings_become_alarms_and_cases);
+async fn readings_become_alarms_and_cases(t: TestApp) {
+    t.seed().await;
+    let m = machine(&t);
+    let now = t.clock.0.load(std::sync::atomic::Ordering::SeqCst);
+    // Who may send.
+    let (s, _) = send(&t, None, &[reading("WL-001", "depth_cm", 1.0)]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let zhao = t.login("zhao.inspector").await;
+    let (s, _) = send(&t, Some(&zhao), &[reading("WL-001", "depth_cm", 1.0)]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // A batch with good and bad lines: the good are taken, the bad counted and named.
+    let future = format_rfc3339(now + 60 * MINUTE);
+    let (s, v) = send(
+        &t,
+        Some(&m),
+        &[
+            reading("WL-001", "depth_cm", 5.0),
+            reading("WL-001", "depth_cm", 18.0),
+            "{nope".into(),
+            reading("XX-999", "depth_cm", 1.0),
+            reading("WL-001", "depth_cm", 900.0),
+            format!(r#"{{"device":"WL-001","metric":"depth_cm","value":1,"at":"{future}"}}"#),
+            r#"{"device":"WL-001","metric":"depth_cm","value":"high"}"#.into(),
+            String::new(),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    assert_eq!(v["refused"]["malformed"], 2);
+    assert_eq!(v["refused"]["unknown_device"], 1);
+    assert_eq!(v["refused"]["out_of_range"], 1);
+    assert_eq!(v["refused"]["future"], 1);
+    let lines: Vec<i64> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 7]);
+    assert!(v["errors"][1]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("XX-999"));
+    assert!(
+        v["alarms"].as_array().unwrap().is_empty(),
+        "18 cm must hold for 2 minutes first"
+    );
+
+    // Still high after the `for` duration: the alarm fires and becomes a case.
+    t.clock.advance(3 * MINUTE);
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 20.0)]).await;
+    let alarms = v["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1, "{v}");
+    assert_eq!(alarms[0]["rule"], "underpass_water_high");
+    assert_eq!(alarms[0]["change"], "fired");
+    let number = alarms[0]["case"].as_str().unwrap().to_string();
+    let admin = t.login("admin").await;
+    let (_, c) = t
+        .get(&format!("/api/v1/cases/{number}"), Some(&admin))
+        .await;
+    assert_eq!(c["case"]["category"], "waterlogging", "{c}");
+    assert_eq!(c["case"]["channel"], "sensor");
+    // Firing stays firing; between the lines nothing changes (hysteresis).
+    for value in [25.0, 12.0] {
+        let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", value)]).await;
+        assert!(v["alarms"].as_array().unwrap().is_empty(), "{value}: {v}");
+    }
+    let (_, st) = t.get("/api/v1/readings/stats", Some(&admin)).await;
+    assert_eq!(st["alarms_firing"], 1, "{st}");
+    // Below the clear line: cleared, and the case's log says so.
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 8.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "cleared", "{v}");
+    assert_eq!(v["alarms"][0]["case"], number.as_str());
+    // It rises again: the same open case takes the repeat.
+    t.clock.advance(MINUTE);
+    send(&t, Some(&m), &[reading("WL-001", "depth_cm", 30.0)]).await;
+    t.clock.advance(3 * MINUTE);
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 31.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "fired", "{v}");
+    assert_eq!(
+        v["alarms"][0]["case"],
+        number.as_str(),
+        "one open case per device and rule"
+    );
+    let notes = log_notes(&t, &number).await;
+    assert!(
+        notes.iter().any(|n| n.starts_with("note 报警解除")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("note 报警：")),
+        "{notes:?}"
+    );
+    let (_, st) = t.get("/api/v1/readings/stats", Some(&admin)).await;
+    assert_eq!(st["refused"]["unknown_device"], 1);
+    assert_eq!(st["accepted"], 8, "{st}");
+    assert_eq!(st["devices"], 170);
+}
+
+api_story!(silent_devices_raise_alarms);
+async fn silent_devices_raise_alarms(t: TestApp) {
+    let m = machine(&t);
+    // Every water-level gauge reports now; then WL-002 falls silent for 31 minutes.
+    let all: Vec<String> = (1..=40)
+        .map(|i| reading(&format!("WL-{i:03}"), "depth_cm", 2.0))
+        .collect();
+    let (_, v) = send(&t, Some(&m), &all).await;
+    assert_eq!(v["accepted"], 40, "{v}");
+    t.clock.advance(20 * MINUTE);
+    let others: Vec<String> = (1..=40)
+        .filter(|i| *i != 2)
+        .map(|i| reading(&format!("WL-{i:03}"), "depth_cm", 2.0))
+        .collect();
+    send(&t, Some(&m), &others).await;
+    t.clock.advance(11 * MINUTE);
+    let fired = cityos_server::sensing::tick(&t.svc.as_ref().unwrap().state)
+        .await
+        .unwrap();
+    let offline: Vec<&Value> = fired
+        .iter()
+        .filter(|a| a["rule"] == "device_offline")
+        .collect();
+    assert_eq!(offline.len(), 1, "{fired:?}");
+    assert_eq!(offline[0]["device"], "WL-002");
+    assert!(offline[0]["case"].is_string());
+    // Its next reading clears it.
+    let (_, v) = send(&t, Some(&m), &[reading("WL-002", "depth_cm", 2.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "cleared", "{v}");
+    assert_eq!(v["alarms"][0]["rule"], "device_offline");
+}
