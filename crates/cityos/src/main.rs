@@ -51,6 +51,10 @@ enum Cmd {
         /// Serve without the live simulator.
         #[arg(long)]
         no_live: bool,
+        /// mqtt://host:port of a broker: readings on cityos/readings/{device} are taken
+        /// too, and the demo's devices publish there instead of the embedded path.
+        #[arg(long, env = "CITYOS_MQTT_URL")]
+        mqtt_url: Option<String>,
     },
     /// Serve the API (configuration: file < CITYOS_* environment < flags).
     Serve(serve::ServeArgs),
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> Result<(), String> {
             seed,
             no_serve,
             no_live,
+            mqtt_url,
         } => {
             std::fs::create_dir_all(&data)
                 .map_err(|e| format!("cannot create data directory {}: {e}", data.display()))?;
@@ -274,6 +279,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     data,
                     database_url: None,
                     log_format: "text".into(),
+                    mqtt_url,
                 },
                 Some(serve::DemoOptions {
                     live: !no_live,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Flags of `cityos serve`; each can also come from the environment or the config file.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// A TOML file with any of: addr, data, database_url, log_format.
+    /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "CITYOS_LOG_FORMAT")]
     log_format: Option<String>,
+    /// mqtt://host:port of a broker: sensor readings arrive on cityos/readings/{device}.
+    #[arg(long, env = "CITYOS_MQTT_URL")]
+    mqtt_url: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -37,6 +40,7 @@ struct FileConfig {
     data: Option<PathBuf>,
     database_url: Option<String>,
     log_format: Option<String>,
+    mqtt_url: Option<String>,
 }
 
 /// Resolved settings.
@@ -45,6 +49,7 @@ pub struct Settings {
     pub data: PathBuf,
     pub database_url: Option<String>,
     pub log_format: String,
+    pub mqtt_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for Settings {
                 &self.database_url.as_ref().map(|_| "<redacted>"),
             )
             .field("log_format", &self.log_format)
+            .field("mqtt_url", &self.mqtt_url)
             .finish()
     }
 }
@@ -91,6 +97,13 @@ impl ServeArgs {
                 .unwrap_or_else(|| PathBuf::from("cityos-data")),
             database_url: self.database_url.or(file.database_url),
             log_format,
+            mqtt_url: match self.mqtt_url.or(file.mqtt_url) {
+                Some(u) => {
+                    cityos_server::mqtt::parse_url(&u)?;
+                    Some(u)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -162,8 +175,17 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             if d.live {
                 live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
-                tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
+                tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
             }
+        }
+        if let Some(url) = s.mqtt_url.clone() {
+            println!("sensor readings over MQTT: {url} topic cityos/readings/{{device}}");
+            let (st, stop) = (svc.state.clone(), stop_live.clone());
+            tokio::spawn(async move {
+                if let Err(e) = cityos_server::mqtt::run(st, url, "cityos".into(), stop).await {
+                    eprintln!("MQTT bridge stopped: {e}");
+                }
+            });
         }
         tokio::spawn(cityos_server::sensing::ticker(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(&s.addr).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr))?;

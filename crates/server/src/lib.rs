@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod log;
 pub mod media;
+pub mod mqtt;
 pub mod open311;
 pub mod openapi;
 pub mod sensing;

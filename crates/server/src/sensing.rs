@@ -64,7 +64,7 @@ impl SensingState {
         }
     }
 
-    fn firing(&self) -> usize {
+    pub fn firing(&self) -> usize {
         self.slots
             .values()
             .filter(|s| matches!(s.state, AlarmState::Firing { .. }))
@@ -251,7 +251,28 @@ pub async fn simulate_devices(
     seed: u64,
     every: std::time::Duration,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mqtt: Option<String>,
 ) {
+    // Over MQTT when a broker is given (the bridge takes them in), else the embedded path.
+    let publisher = match mqtt.as_deref().map(crate::mqtt::parse_url) {
+        Some(Ok((host, port))) => {
+            let opts = rumqttc::MqttOptions::new(
+                format!("cityos-demo-devices-{}", std::process::id()),
+                host,
+                port,
+            );
+            let (client, mut events) = rumqttc::AsyncClient::new(opts, 1000);
+            tokio::spawn(async move {
+                loop {
+                    if events.poll().await.is_err() {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            });
+            Some(client)
+        }
+        _ => None,
+    };
     let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5e45);
     let devices = st.0.cfg.sensing.devices.clone();
     // (device index, rounds left) of the incident under way.
@@ -279,6 +300,17 @@ pub async fn simulate_devices(
                 _ => continue,
             };
             let value = (value * 100.0).round() / 100.0;
+            if let Some(c) = &publisher {
+                let payload = format!("{{\"metric\":\"{metric}\",\"value\":{value}}}");
+                let topic = format!("cityos/readings/{}", d.id);
+                if c.publish(topic, rumqttc::QoS::AtMostOnce, false, payload)
+                    .await
+                    .is_err()
+                {
+                    crate::log::event("sensing_demo_publish_failed", &[("device", &d.id)]);
+                }
+                continue;
+            }
             lines.push_str(&format!(
                 "{{\"device\":\"{}\",\"metric\":\"{metric}\",\"value\":{value}}}\n",
                 d.id
@@ -287,7 +319,8 @@ pub async fn simulate_devices(
         if let Some((i, left)) = incident {
             incident = (left > 1).then_some((i, left - 1));
         }
-        if let Err(e) = ingest(&st, lines.as_bytes()).await {
+        if lines.is_empty() {
+        } else if let Err(e) = ingest(&st, lines.as_bytes()).await {
             crate::log::event("sensing_demo_failed", &[("error", &e.detail)]);
         }
         tokio::time::sleep(every).await;

@@ -3,6 +3,7 @@
 mod api;
 mod matrix;
 mod mobile;
+mod mqtt;
 mod open311;
 mod sensing;
 mod support;

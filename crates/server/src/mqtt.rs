@@ -1,0 +1,124 @@
+//! The MQTT bridge of the sensing end: cityos connects to a broker and subscribes to
+//! `{prefix}/readings/{device_id}`; each message's JSON payload (`{"metric", "value",
+//! "at"?}`, or an array of them) becomes readings of that device. Messages are gathered
+//! for up to 20 ms (or 2,000 of them) and ingested together; malformed payloads and
+//! unknown devices are counted like any refused reading.
+
+use crate::AppState;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `mqtt://host:port` (port 1883 when absent) → (host, port).
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| format!("MQTT URL {url:?} must start with mqtt://"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("MQTT URL {url:?}: port {p:?} is not a number"))?,
+        ),
+        None => (rest, 1883),
+    };
+    if host.is_empty() {
+        return Err(format!("MQTT URL {url:?} names no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Turns one message into NDJSON lines (the device comes from the topic).
+pub fn lines_of(topic: &str, prefix: &str, payload: &[u8], out: &mut Vec<u8>) {
+    let device = topic
+        .strip_prefix(prefix)
+        .and_then(|t| t.strip_prefix("/readings/"))
+        .unwrap_or("");
+    let with_device = |mut v: Value, out: &mut Vec<u8>| {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("device".into(), Value::String(device.to_string()));
+        }
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.push(b'\n');
+    };
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Array(items)) => {
+            for v in items {
+                with_device(v, out);
+            }
+        }
+        Ok(v @ Value::Object(_)) => with_device(v, out),
+        // Not a reading: passed on as it is, so that it is counted as malformed.
+        _ => {
+            let text = String::from_utf8_lossy(payload).replace('\n', " ");
+            out.extend_from_slice(if text.trim().is_empty() {
+                b"{}"
+            } else {
+                text.as_bytes()
+            });
+            out.push(b'\n');
+        }
+    }
+}
+
+/// Runs the bridge until `stop`: connects (and reconnects), subscribes, ingests.
+pub async fn run(
+    st: AppState,
+    url: String,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let (host, port) = parse_url(&url)?;
+    let id = format!("cityos-{}-{}", std::process::id(), prefix.replace('/', "-"));
+    let mut opts = MqttOptions::new(id, host, port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    opts.set_clean_session(true);
+    let (client, mut events) = AsyncClient::new(opts, 1000);
+    let topic = format!("{prefix}/readings/+");
+    let mut buf: Vec<u8> = Vec::new();
+    let mut held = 0usize;
+    let flush_every = Duration::from_millis(20);
+    let mut deadline: Option<tokio::time::Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let wait = deadline.map_or(Duration::from_millis(200), |d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+        });
+        let polled = tokio::time::timeout(wait, events.poll()).await;
+        match polled {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                client
+                    .subscribe(topic.clone(), QoS::AtLeastOnce)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                lines_of(&p.topic, &prefix, &p.payload, &mut buf);
+                held += 1;
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + flush_every);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                crate::log::event("mqtt_error", &[("url", &url), ("error", &e)]);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => {} // the wait ended: flush below
+        }
+        let due = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+        if held > 0 && (held >= 2000 || due) {
+            if let Err(e) = crate::sensing::ingest(&st, &buf).await {
+                crate::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
+            }
+            buf.clear();
+            held = 0;
+            deadline = None;
+        }
+    }
+    let _ = client.disconnect().await;
+    Ok(())
+}
