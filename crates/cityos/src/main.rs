@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_mqtt;
 mod live;
 mod serve;
 mod simulate;
@@ -164,6 +165,16 @@ enum BenchCmd {
         rounds: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sensor readings through an MQTT broker into cityos, against a bare subscriber
+    /// draining the same messages from the same broker in the same run.
+    Mqtt {
+        #[arg(long, default_value_t = 200_000)]
+        readings: usize,
+        #[arg(long, env = "CITYOS_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
+        url: String,
         #[arg(long)]
         json: bool,
     },
@@ -350,6 +361,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 dir,
                 json,
             } => bench_api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Mqtt {
+                readings,
+                url,
+                json,
+            } => bench_mqtt::mqtt(readings, &url, json),
             BenchCmd::Query {
                 cases,
                 rounds,

@@ -1,7 +1,7 @@
 //! The MQTT bridge of the sensing end: cityos connects to a broker and subscribes to
 //! `{prefix}/readings/{device_id}`; each message's JSON payload (`{"metric", "value",
 //! "at"?}`, or an array of them) becomes readings of that device. Messages are gathered
-//! for up to 20 ms (or 2,000 of them) and ingested together; malformed payloads and
+//! for up to 2 ms (or 2,000 of them) and ingested together; malformed payloads and
 //! unknown devices are counted like any refused reading.
 
 use crate::AppState;
@@ -80,9 +80,20 @@ pub async fn run(
     opts.set_clean_session(true);
     let (client, mut events) = AsyncClient::new(opts, 1000);
     let topic = format!("{prefix}/readings/+");
+    // Ingestion runs apart from the network loop, so that acknowledgements keep flowing
+    // while a batch is being applied (a broker drops messages for a client that lags).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    let ingest_st = st.clone();
+    let ingester = tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            if let Err(e) = crate::sensing::ingest(&ingest_st, &batch).await {
+                crate::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
+            }
+        }
+    });
     let mut buf: Vec<u8> = Vec::new();
     let mut held = 0usize;
-    let flush_every = Duration::from_millis(20);
+    let flush_every = Duration::from_millis(2);
     let mut deadline: Option<tokio::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         let wait = deadline.map_or(Duration::from_millis(200), |d| {
@@ -111,14 +122,18 @@ pub async fn run(
         }
         let due = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
         if held > 0 && (held >= 2000 || due) {
-            if let Err(e) = crate::sensing::ingest(&st, &buf).await {
-                crate::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
+            if tx.send(std::mem::take(&mut buf)).await.is_err() {
+                break;
             }
-            buf.clear();
             held = 0;
             deadline = None;
         }
     }
+    if held > 0 {
+        let _ = tx.send(buf).await;
+    }
+    drop(tx);
+    let _ = ingester.await;
     let _ = client.disconnect().await;
     Ok(())
 }
