@@ -172,6 +172,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         if let Some(d) = &demo {
             let now = clock.now();
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
+            // The data end's demo dataset (the lone-elder rule joins it with the water meters).
+            cityos_server::data::store_dataset(&svc.state, cityos_server::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.

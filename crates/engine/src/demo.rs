@@ -11,6 +11,8 @@ pub const TAXONOMY_TOML: &str = include_str!("../../../data/xuhui/taxonomy.toml"
 pub const CALENDAR_CSV: &str = include_str!("../../../data/calendar/cn-2026.csv");
 pub const SENSING_TOML: &str = include_str!("../../../data/xuhui/sensing.toml");
 pub const DEVICES_CSV: &str = include_str!("../../../data/xuhui/devices.csv");
+/// Synthetic households for the data end's lone-elder rule (invented, no real persons).
+pub const LONE_ELDER_CSV: &str = include_str!("../../../data/xuhui/lone_elder_households.csv");
 
 /// The sensing end's registry: devices and their alarm rules.
 #[derive(Debug, Default)]

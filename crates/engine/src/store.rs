@@ -145,6 +145,25 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// An imported dataset of the data end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub name: String,
+    /// The department that owns it.
+    pub owner: String,
+    /// public, internal, sensitive or secret.
+    pub sensitivity: String,
+    /// The column names, as a JSON array.
+    pub columns: String,
+    /// The rows, as a JSON array of objects.
+    pub rows: String,
+    pub row_count: i64,
+    pub imported_at: i64,
+}
+
+pub(crate) const UPSERT_DATASET: &str = "INSERT INTO datasets (name, owner, sensitivity, columns, rows, row_count, imported_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, sensitivity = excluded.sensitivity, columns = excluded.columns, rows = excluded.rows, row_count = excluded.row_count, imported_at = excluded.imported_at";
+pub(crate) const SELECT_DATASETS: &str = "SELECT name, owner, sensitivity, columns, rows, row_count, imported_at FROM datasets ORDER BY name";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -205,6 +224,10 @@ pub trait Store: Send {
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError>;
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
+    /// Creates or replaces a dataset (a new import of the same name replaces the rows).
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
+    /// Every dataset, by name.
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError>;
     /// Stores a photo (a no-op when the same bytes are already stored).
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError>;
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;

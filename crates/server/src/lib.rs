@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod data;
 pub mod error;
 pub mod log;
 pub mod media;
@@ -132,6 +133,8 @@ pub struct Inner {
     open311_anonymous: Mutex<HashMap<String, (cityos_core::time::Millis, u32)>>,
     /// Alarm states and reading counters of the sensing end.
     pub sensing: Mutex<sensing::SensingState>,
+    /// Households with an open welfare-check case raised by the data rules.
+    pub data_cases: Mutex<HashMap<String, cityos_core::case::CaseId>>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -158,6 +161,7 @@ impl AppState {
             idem_locks: Mutex::new(HashMap::new()),
             open311_anonymous: Mutex::new(HashMap::new()),
             sensing,
+            data_cases: Mutex::new(HashMap::new()),
         }))
     }
 

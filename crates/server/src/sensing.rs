@@ -48,6 +48,31 @@ pub struct SensingState {
     by_id: HashMap<String, usize>,
     pub accepted: u64,
     pub refused: Refused,
+    /// Water-meter flows (`flow_m3`) of the last hours per device, oldest first, for the
+    /// data end's consumption rules.
+    pub flows: HashMap<usize, std::collections::VecDeque<(Millis, f64)>>,
+}
+
+/// How long water-meter flows are kept.
+pub const FLOW_HISTORY: Millis = 13 * cityos_core::time::HOUR;
+
+impl SensingState {
+    /// The device index of an id.
+    pub fn device(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Total flow of a device in `(now - window, now]`, if its readings cover the window.
+    pub fn consumption(&self, device: usize, window: Millis, now: Millis) -> Option<f64> {
+        let f = self.flows.get(&device)?;
+        let first = f.front()?.0;
+        (first <= now - window).then(|| {
+            f.iter()
+                .filter(|(at, _)| *at > now - window && *at <= now)
+                .map(|(_, v)| v)
+                .sum()
+        })
+    }
 }
 
 impl SensingState {
@@ -213,6 +238,13 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
             }
             accepted += 1;
             s.last[d] = s.last[d].max(at);
+            if r.metric == "flow_m3" {
+                let f = s.flows.entry(d).or_default();
+                f.push_back((at, r.value));
+                while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
+                    f.pop_front();
+                }
+            }
             for k in rules {
                 let rule = &sensing.rules[k];
                 let silent = matches!(rule.condition, Condition::Silent { .. });
@@ -296,6 +328,9 @@ pub async fn simulate_devices(
                 "manhole_tilt" if hot => ("tilt_deg", rng.range_f64(12.0, 30.0)),
                 "manhole_tilt" => ("tilt_deg", rng.range_f64(0.0, 1.5)),
                 "smoke" => ("obscuration_pct", rng.range_f64(0.0, 1.0)),
+                // One elder's tap stays shut: after 12 hours the data end's rule asks the
+                // community to visit.
+                "water_meter" if d.id == "WM-007" => ("flow_m3", 0.0),
                 "water_meter" => ("flow_m3", rng.range_f64(0.0, 0.05)),
                 _ => continue,
             };
@@ -327,7 +362,8 @@ pub async fn simulate_devices(
     }
 }
 
-/// Runs [`tick`] every `every` until `stop` (silent devices, pending conditions).
+/// Runs [`tick`] and the data rules every `every` until `stop` (silent devices, pending
+/// conditions, datasets on a schedule).
 pub async fn ticker(
     st: AppState,
     every: std::time::Duration,
@@ -337,6 +373,9 @@ pub async fn ticker(
         tokio::time::sleep(every).await;
         if let Err(e) = tick(&st).await {
             crate::log::event("sensing_tick_failed", &[("error", &e.detail)]);
+        }
+        if let Err(e) = crate::data::run_rules(&st).await {
+            crate::log::event("data_rules_failed", &[("error", &e.detail)]);
         }
     }
 }

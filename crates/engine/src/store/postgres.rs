@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0010_subdistrict_created.sql"),
     ),
     (11, include_str!("../../migrations/postgres/0011_media.sql")),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_datasets.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -227,6 +231,42 @@ impl Store for PostgresStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                crate::store::UPSERT_DATASET,
+                &[
+                    &d.name,
+                    &d.owner,
+                    &d.sensitivity,
+                    &d.columns,
+                    &d.rows,
+                    &d.row_count,
+                    &d.imported_at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        Ok(self
+            .client
+            .query(crate::store::SELECT_DATASETS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| Dataset {
+                name: r.get(0),
+                owner: r.get(1),
+                sensitivity: r.get(2),
+                columns: r.get(3),
+                rows: r.get(4),
+                row_count: r.get(5),
+                imported_at: r.get(6),
+            })
+            .collect())
     }
 
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {

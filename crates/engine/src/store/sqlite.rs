@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0010_subdistrict_created.sql"),
     ),
     (11, include_str!("../../migrations/sqlite/0011_media.sql")),
+    (
+        12,
+        include_str!("../../migrations/sqlite/0012_datasets.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -284,6 +288,46 @@ impl Store for SqliteStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::UPSERT_DATASET)
+            .map_err(db)?
+            .execute(params![
+                d.name,
+                d.owner,
+                d.sensitivity,
+                d.columns,
+                d.rows,
+                d.row_count,
+                d.imported_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_DATASETS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Dataset {
+                    name: r.get(0)?,
+                    owner: r.get(1)?,
+                    sensitivity: r.get(2)?,
+                    columns: r.get(3)?,
+                    rows: r.get(4)?,
+                    row_count: r.get(5)?,
+                    imported_at: r.get(6)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
     }
 
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {

@@ -701,6 +701,12 @@ impl Store for Flaky {
     ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
         self.inner.idempotent(k)
     }
+    fn put_dataset(&mut self, d: &cityos_engine::store::Dataset) -> Result<(), StoreError> {
+        self.inner.put_dataset(d)
+    }
+    fn datasets(&mut self) -> Result<Vec<cityos_engine::store::Dataset>, StoreError> {
+        self.inner.datasets()
+    }
     fn put_media(&mut self, m: &cityos_engine::store::Media) -> Result<(), StoreError> {
         self.inner.put_media(m)
     }
@@ -1057,4 +1063,28 @@ fn photos_are_stored_once_by_content(b: &Backend) {
     .unwrap();
     assert_eq!(s.media("ab12").unwrap(), Some(m));
     assert_eq!(s.media("cd34").unwrap(), None);
+}
+
+story!(datasets_are_replaced_by_a_new_import);
+fn datasets_are_replaced_by_a_new_import(b: &Backend) {
+    use cityos_engine::store::Dataset;
+    let mut s = b.store();
+    let d = Dataset {
+        name: "households".into(),
+        owner: "dist-civil-affairs".into(),
+        sensitivity: "sensitive".into(),
+        columns: r#"["id","elder_alone"]"#.into(),
+        rows: r#"[{"id":"H1","elder_alone":"1"}]"#.into(),
+        row_count: 1,
+        imported_at: t0(),
+    };
+    s.put_dataset(&d).unwrap();
+    let again = Dataset {
+        rows: r#"[{"id":"H1","elder_alone":"1"},{"id":"H2","elder_alone":"0"}]"#.into(),
+        row_count: 2,
+        imported_at: t0() + HOUR,
+        ..d.clone()
+    };
+    s.put_dataset(&again).unwrap();
+    assert_eq!(s.datasets().unwrap(), vec![again]);
 }

@@ -1,6 +1,7 @@
 //! Integration tests of cityos-server (one test binary): the API driven in-process.
 
 mod api;
+mod data;
 mod matrix;
 mod mobile;
 mod mqtt;

@@ -1,0 +1,11 @@
+-- The data end's registry (v12): imported datasets with their owner, columns and
+-- sensitivity; the rows are kept as one JSON array (datasets are small tables).
+CREATE TABLE datasets (
+    name         TEXT    PRIMARY KEY,
+    owner        TEXT    NOT NULL,
+    sensitivity  TEXT    NOT NULL,
+    columns      TEXT    NOT NULL,
+    rows         TEXT    NOT NULL,
+    row_count    BIGINT NOT NULL,
+    imported_at  BIGINT NOT NULL
+);

@@ -1,0 +1,336 @@
+//! The data end (数据端): datasets imported into a registry (name, owner department,
+//! columns, sensitivity), and data rules run over them on import and on a schedule. The
+//! shipped rule is the lone-elder welfare check of 江苏路街道: households flagged as elders
+//! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
+//! welfare-check case for the community, with the matching row as evidence.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cityos_core::case::{CaseId, Channel};
+use cityos_core::time::{Millis, HOUR};
+use cityos_core::workflow::NewReport;
+use cityos_core::Role;
+use cityos_engine::engine::{Request as EngineRequest, Response as EngineResponse};
+use cityos_engine::store::Dataset;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+pub const SENSITIVITY: [&str; 4] = ["public", "internal", "sensitive", "secret"];
+/// Largest dataset body accepted.
+pub const DATASET_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The lone-elder rule's parameters.
+pub const LONE_ELDER_DATASET: &str = "lone_elder_households";
+pub const LONE_ELDER_WINDOW: Millis = 12 * HOUR;
+pub const LONE_ELDER_MIN_M3: f64 = 0.01;
+pub const LONE_ELDER_CATEGORY: &str = "lone_elder_welfare_check";
+
+/// One CSV line split into fields (double quotes may enclose commas and `""`).
+fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cur.is_empty() => quoted = true,
+            (',', false) => out.push(std::mem::take(&mut cur).trim().to_string()),
+            (c, _) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".into());
+    }
+    out.push(cur.trim().to_string());
+    Ok(out)
+}
+
+/// (columns, good rows, problems with the bad rows).
+pub type Parsed = (Vec<String>, Vec<Map<String, Value>>, Vec<Value>);
+
+/// Rows of a CSV (first line: the columns) or a JSON array of objects. Good rows are kept;
+/// bad ones are named by line (CSV) or position (JSON).
+pub fn parse_rows(body: &[u8], json_body: bool) -> Result<Parsed, String> {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    if json_body {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let Value::Array(items) = v else {
+            return Err("a JSON dataset is an array of objects".into());
+        };
+        let mut columns: Vec<String> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Value::Object(m) => {
+                    for k in m.keys() {
+                        if !columns.contains(k) {
+                            columns.push(k.clone());
+                        }
+                    }
+                    rows.push(m);
+                }
+                other => {
+                    errors.push(json!({"row": i + 1, "problem": format!("not an object: {other}")}))
+                }
+            }
+        }
+        return Ok((columns, rows, errors));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "the CSV is not UTF-8 text".to_string())?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (_, head) = lines.next().ok_or("the CSV is empty")?;
+    let columns = csv_fields(head.trim_start_matches('\u{feff}'))?;
+    if columns.iter().any(|c| c.is_empty()) {
+        return Err("every column needs a name".into());
+    }
+    for (i, line) in lines {
+        match csv_fields(line) {
+            Ok(f) if f.len() == columns.len() => rows.push(
+                columns
+                    .iter()
+                    .cloned()
+                    .zip(f.into_iter().map(Value::String))
+                    .collect(),
+            ),
+            Ok(f) => errors.push(json!({"line": i + 1, "problem": format!("{} fields, the header has {}", f.len(), columns.len())})),
+            Err(e) => errors.push(json!({"line": i + 1, "problem": e})),
+        }
+    }
+    Ok((columns, rows, errors))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    owner: String,
+    #[serde(default)]
+    sensitivity: Option<String>,
+}
+
+fn may_import(p: &crate::auth::Principal) -> bool {
+    match p.role {
+        Role::System => p.channel.as_deref() == Some("data"),
+        Role::Admin | Role::DistrictOfficer => true,
+        _ => false,
+    }
+}
+
+/// `POST /api/v1/datasets/{name}?owner=&sensitivity=` — a CSV (`text/csv`) or JSON array
+/// body replaces the dataset; the data rules run at once.
+pub async fn import(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ImportParams>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let p = crate::auth::principal_from(&headers, &st.0.key, st.now())?
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    if !may_import(&p) {
+        return Err(ApiError::forbidden(format!(
+            "role {} does not import datasets",
+            p.role
+        )));
+    }
+    let bad = |m: String| ApiError::bad_request("invalid_dataset", m);
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(bad(format!(
+            "dataset name {name:?} must be lowercase letters, digits, '_' or '-'"
+        )));
+    }
+    if st.0.cfg.taxonomy.department(&q.owner).is_none() {
+        return Err(bad(format!("unknown owner department {:?}", q.owner)));
+    }
+    let sensitivity = q.sensitivity.unwrap_or_else(|| "internal".into());
+    if !SENSITIVITY.contains(&sensitivity.as_str()) {
+        return Err(bad(format!(
+            "sensitivity {sensitivity:?} is not one of {}",
+            SENSITIVITY.join(", ")
+        )));
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let json_body = ct.starts_with("application/json");
+    if !json_body && !ct.starts_with("text/csv") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send a dataset as text/csv or application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, DATASET_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a dataset may be at most {} MiB", DATASET_LIMIT >> 20),
+            )
+        })?;
+    let v = store_dataset(&st, &name, &q.owner, &sensitivity, &bytes, json_body).await?;
+    Ok((StatusCode::OK, Json(v)).into_response())
+}
+
+/// Parses and stores a dataset (replacing one of the same name), then runs the data rules.
+pub async fn store_dataset(
+    st: &AppState,
+    name: &str,
+    owner: &str,
+    sensitivity: &str,
+    bytes: &[u8],
+    json_body: bool,
+) -> Result<Value, ApiError> {
+    let bad = |m: String| ApiError::bad_request("invalid_dataset", m);
+    let (columns, rows, errors) = parse_rows(bytes, json_body).map_err(bad)?;
+    if rows.is_empty() {
+        return Err(bad(format!(
+            "no good rows (problems: {})",
+            Value::Array(errors)
+        )));
+    }
+    let d = Dataset {
+        name: name.to_string(),
+        owner: owner.to_string(),
+        sensitivity: sensitivity.to_string(),
+        columns: serde_json::to_string(&columns).expect("strings serialise"),
+        rows: serde_json::to_string(&rows).expect("values serialise"),
+        row_count: rows.len() as i64,
+        imported_at: st.now(),
+    };
+    st.0.reads.run(move |s| s.put_dataset(&d)).await??;
+    let fired = run_rules(st).await?;
+    Ok(
+        json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "rules": fired}),
+    )
+}
+
+/// `GET /api/v1/datasets` — the registry (never the rows: they may be sensitive).
+pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    crate::auth::principal_from(&headers, &st.0.key, st.now())?
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    let all = st.0.reads.run(|s| s.datasets()).await??;
+    let v: Vec<Value> = all
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "owner": d.owner,
+                "sensitivity": d.sensitivity,
+                "columns": serde_json::from_str::<Value>(&d.columns).unwrap_or(Value::Null),
+                "rows": d.row_count,
+                "imported_at": cityos_core::time::format_rfc3339(d.imported_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"datasets": v})).into_response())
+}
+
+fn truthy(v: Option<&Value>) -> bool {
+    matches!(
+        v.and_then(Value::as_str)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref(),
+        Some("1" | "true" | "yes" | "y" | "是")
+    ) || v.and_then(Value::as_bool) == Some(true)
+}
+
+/// Runs the data rules now; answers what they raised.
+pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
+    let all = st.0.reads.run(|s| s.datasets()).await??;
+    let Some(d) = all.into_iter().find(|d| d.name == LONE_ELDER_DATASET) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<Map<String, Value>> = serde_json::from_str(&d.rows).unwrap_or_default();
+    let now = st.now();
+    let sensing = &st.0.cfg.sensing;
+    // (household, device, consumption, row) for the households below the line.
+    let mut low = Vec::new();
+    {
+        let s = st.0.sensing.lock().expect("sensing lock");
+        for row in &rows {
+            if !truthy(row.get("elder_alone")) {
+                continue;
+            }
+            let (Some(h), Some(m)) = (
+                row.get("household").and_then(Value::as_str),
+                row.get("meter").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let Some(dev) = s.device(m) else { continue };
+            if let Some(c) = s.consumption(dev, LONE_ELDER_WINDOW, now) {
+                if c < LONE_ELDER_MIN_M3 && !st.0.data_cases.lock().expect("lock").contains_key(h) {
+                    low.push((h.to_string(), dev, c, row.clone()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (household, dev, used, row) in low {
+        // A case already open for this household takes no second one.
+        let device = &sensing.devices[dev];
+        let address = row.get("address").and_then(Value::as_str).unwrap_or("");
+        let report = NewReport {
+            channel: Channel::Data,
+            category: LONE_ELDER_CATEGORY.into(),
+            lon: device.lon,
+            lat: device.lat,
+            text: format!(
+                "独居老人关爱：住户 {household}（{address}）近 12 小时用水 {used:.3} m³，低于 {LONE_ELDER_MIN_M3} m³，请社区上门探访。证据 evidence: {}",
+                Value::Object(row.clone())
+            ),
+            contact: None,
+            at: now,
+            media: Vec::new(),
+        };
+        if let EngineResponse::Intake(o) =
+            crate::api::engine_call(st, EngineRequest::Report(report)).await?
+        {
+            st.0.data_cases
+                .lock()
+                .expect("lock")
+                .insert(household.clone(), o.case.id);
+            out.push(json!({"rule": "lone_elder_water", "household": household, "used_m3": used, "case": o.case.number}));
+        }
+    }
+    // Households whose case has closed may be raised again.
+    let open: Vec<(String, CaseId)> =
+        st.0.data_cases
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(h, c)| (h.clone(), *c))
+            .collect();
+    for (h, c) in open {
+        let still =
+            st.0.reads
+                .run(move |s| s.load_case(c))
+                .await??
+                .is_some_and(|c| c.state.is_open());
+        if !still {
+            st.0.data_cases.lock().expect("lock").remove(&h);
+        }
+    }
+    Ok(out)
+}
