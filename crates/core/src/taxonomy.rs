@@ -195,6 +195,15 @@ pub struct Category {
     pub questions: Vec<Question>,
 }
 
+/// Reports of these categories close in space and time are one incident (e.g. a manhole
+/// cover's tilt alarm and a citizen's "manhole cover missing").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Correlation {
+    pub categories: Vec<String>,
+    pub radius_m: f64,
+    pub window_ms: Millis,
+}
+
 /// A grouping node of categories (e.g. 公用设施), not reportable itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
@@ -305,6 +314,8 @@ pub struct Taxonomy {
     pub categories: Vec<Category>,
     /// The grouping nodes (not reportable), in file order.
     pub groups: Vec<Group>,
+    /// Related categories whose reports about one incident land in one case.
+    pub correlations: Vec<Correlation>,
     pub departments: Vec<Department>,
     pub work_hours: Vec<String>,
     /// Deadline multiplier per priority, indexed by [`Priority::rank`].
@@ -328,6 +339,16 @@ struct RawFile {
     department: Vec<RawDepartment>,
     #[serde(default)]
     category: Vec<RawCategory>,
+    #[serde(default)]
+    correlation: Vec<RawCorrelation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorrelation {
+    categories: Vec<Spanned<String>>,
+    radius_m: Spanned<f64>,
+    window_h: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -913,6 +934,39 @@ impl Taxonomy {
         if categories.is_empty() && cx.problems.is_empty() {
             cx.at(0, "the taxonomy defines no reportable category");
         }
+        // --- correlations: reports of related categories about one incident ---
+        let mut correlations = Vec::new();
+        for c in &raw.correlation {
+            let mut ok = true;
+            for k in &c.categories {
+                if !cat_by_code.contains_key(k.get_ref()) {
+                    cx.span(
+                        k,
+                        format!("correlation names unknown category {:?}", k.get_ref()),
+                    );
+                    ok = false;
+                }
+            }
+            if c.categories.len() < 2 {
+                cx.span(&c.radius_m, "a correlation relates at least two categories");
+                ok = false;
+            }
+            if c.radius_m.get_ref().is_nan() || *c.radius_m.get_ref() <= 0.0 {
+                cx.span(&c.radius_m, "correlation radius_m must be above 0");
+                ok = false;
+            }
+            if c.window_h.get_ref().is_nan() || *c.window_h.get_ref() <= 0.0 {
+                cx.span(&c.window_h, "correlation window_h must be above 0");
+                ok = false;
+            }
+            if ok {
+                correlations.push(Correlation {
+                    categories: c.categories.iter().map(|k| k.get_ref().clone()).collect(),
+                    radius_m: *c.radius_m.get_ref(),
+                    window_ms: (*c.window_h.get_ref() * HOUR as f64) as Millis,
+                });
+            }
+        }
         if !cx.problems.is_empty() {
             cx.problems.sort_by_key(|p| (p.line, p.column));
             return Err(TaxonomyError::Invalid(cx.problems));
@@ -920,6 +974,7 @@ impl Taxonomy {
         Ok(Taxonomy {
             categories,
             groups,
+            correlations,
             departments,
             work_hours,
             priority_factor,
@@ -928,6 +983,22 @@ impl Taxonomy {
             dept_by_code,
             by_line_region,
         })
+    }
+
+    /// The other categories a category correlates with, and the rule that says so.
+    pub fn correlated<'a>(
+        &'a self,
+        code: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Correlation)> + 'a {
+        self.correlations
+            .iter()
+            .filter(move |c| c.categories.iter().any(|k| k == code))
+            .flat_map(move |c| {
+                c.categories
+                    .iter()
+                    .filter(move |k| k.as_str() != code)
+                    .map(move |k| (k.as_str(), c))
+            })
     }
 
     pub fn group(&self, code: &str) -> Option<&Group> {

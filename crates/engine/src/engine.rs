@@ -602,15 +602,51 @@ impl Engine {
             cat.dedup_radius_m,
             cat.dedup_window_ms,
         );
-        if let Some(m) = hit {
-            let reason = format!(
-                "merged: same category 「{}」 {:.0} m from case's latest report ({:.1} h ago); radius {:.0} m, window {:.0} h",
-                cat.name_zh,
-                m.distance_m,
-                m.age_ms as f64 / 3.6e6,
-                cat.dedup_radius_m,
-                cat.dedup_window_ms as f64 / 3.6e6
-            );
+        let hit = hit
+            .map(|m| {
+                (
+                    m,
+                    format!(
+                        "merged: same category 「{}」 {:.0} m from case's latest report ({:.1} h ago); radius {:.0} m, window {:.0} h",
+                        cat.name_zh,
+                        m.distance_m,
+                        m.age_ms as f64 / 3.6e6,
+                        cat.dedup_radius_m,
+                        cat.dedup_window_ms as f64 / 3.6e6
+                    ),
+                )
+            })
+            .or_else(|| {
+                // Cross-channel correlation: an open case of a related category nearby
+                // (e.g. a sensor's tilt alarm and a citizen's "manhole cover missing").
+                let mut best: Option<(cityos_core::dedup::Match, String)> = None;
+                for (other, rule) in tax.correlated(&r.category) {
+                    let Some(other_id) = tax.category_id(other) else {
+                        continue;
+                    };
+                    if let Some(m) =
+                        self.dedup
+                            .find(other_id, r.lon, r.lat, r.at, rule.radius_m, rule.window_ms)
+                    {
+                        if best.as_ref().is_none_or(|(b, _)| m.distance_m < b.distance_m) {
+                            let other_name =
+                                tax.category(other).map_or(other, |c| c.name_zh.as_str());
+                            let reason = format!(
+                                "correlated: 「{}」 report joins the 「{other_name}」 case {:.0} m away ({:.1} h ago); correlation rule {} within {:.0} m and {:.0} h",
+                                cat.name_zh,
+                                m.distance_m,
+                                m.age_ms as f64 / 3.6e6,
+                                rule.categories.join(" + "),
+                                rule.radius_m,
+                                rule.window_ms as f64 / 3.6e6
+                            );
+                            best = Some((m, reason));
+                        }
+                    }
+                }
+                best
+            });
+        if let Some((m, reason)) = hit {
             let s = self.stage(work, m.case)?;
             let changes = workflow::merge_report(&s.case, r, report_id, &tax);
             let case_id = s.case.id;
@@ -626,7 +662,10 @@ impl Engine {
             let case = s.case.clone();
             self.next_report += 1;
             work.reports.push(report_from(report_id, case_id, r));
-            self.dedup.upsert(cat_id, dedup_entry(&case));
+            // The case stays indexed under its own category.
+            if let Some(own) = self.tax.category_id(&case.category) {
+                self.dedup.upsert(own, dedup_entry(&case));
+            }
             return Ok(IntakeOutcome {
                 report_id,
                 case,

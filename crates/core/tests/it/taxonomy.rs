@@ -178,3 +178,22 @@ fn questions_are_checked_and_kept_in_order() {
     }
     assert!(p.iter().all(|x| x.starts_with("line ")), "{p:#?}");
 }
+
+#[test]
+fn correlations_name_known_categories() {
+    let f = fixture::fx();
+    let good = format!("{TAXONOMY}\n[[correlation]]\ncategories = [\"road_damage\", \"street_vending\"]\nradius_m = 50\nwindow_h = 2\n");
+    let tax = Taxonomy::from_toml(&good, &f.territory).unwrap();
+    let rel: Vec<&str> = tax.correlated("road_damage").map(|(c, _)| c).collect();
+    assert_eq!(rel, vec!["street_vending"]);
+    assert_eq!(tax.correlated("lone_elder").count(), 0);
+    let bad = format!("{TAXONOMY}\n[[correlation]]\ncategories = [\"road_damage\", \"potholes\"]\nradius_m = 0\nwindow_h = 2\n\n[[correlation]]\ncategories = [\"road_damage\"]\nradius_m = 10\nwindow_h = 1\n");
+    let p = problems(&bad);
+    for needle in [
+        "correlation names unknown category \"potholes\"",
+        "radius_m must be above 0",
+        "relates at least two categories",
+    ] {
+        assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:#?}");
+    }
+}

@@ -1088,3 +1088,89 @@ fn datasets_are_replaced_by_a_new_import(b: &Backend) {
     s.put_dataset(&again).unwrap();
     assert_eq!(s.datasets().unwrap(), vec![again]);
 }
+
+story!(related_reports_across_channels_land_in_one_case);
+fn related_reports_across_channels_land_in_one_case(b: &Backend) {
+    let mut e = b.engine();
+    let p = spot(11);
+    // A manhole cover's tilt sensor fires.
+    let alarm = e
+        .submit(report("manhole_cover_tilt_alarm", p, Channel::Sensor, t0()))
+        .unwrap();
+    assert!(!alarm.merged);
+    // A citizen reports the missing cover 20 m away an hour later: the same incident.
+    let near = [p[0] + 0.0002, p[1]];
+    let citizen = e
+        .submit(report(
+            "manhole_cover_missing",
+            near,
+            Channel::Citizen,
+            t0() + HOUR,
+        ))
+        .unwrap();
+    assert!(citizen.merged, "{}", citizen.reason);
+    assert_eq!(citizen.case.id, alarm.case.id);
+    assert!(
+        citizen.reason.starts_with("correlated:"),
+        "{}",
+        citizen.reason
+    );
+    assert!(citizen.reason.contains("50 m"), "{}", citizen.reason);
+    assert_eq!(
+        citizen.case.category, "manhole_cover_tilt_alarm",
+        "the case keeps its category"
+    );
+    // An inspector's report of a damaged cover joins it too; every source is on the case.
+    let inspector = e
+        .submit(report(
+            "manhole_cover_damage",
+            near,
+            Channel::Inspector,
+            t0() + 2 * HOUR,
+        ))
+        .unwrap();
+    assert_eq!(inspector.case.id, alarm.case.id);
+    assert_eq!(inspector.case.reports.len(), 3);
+    let log = e.store().load_log(alarm.case.id).unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.note.starts_with("correlated:"))
+            .count(),
+        2
+    );
+    // A wrong merge is split back out into a case of the report's own category.
+    let split = e
+        .transition(
+            alarm.case.id,
+            Command::new(
+                Action::Split {
+                    report: inspector.report_id,
+                },
+                officer(),
+            ),
+            t0() + 3 * HOUR,
+        )
+        .unwrap();
+    let opened = split.opened.expect("a new case");
+    assert_eq!(opened.category, "manhole_cover_damage");
+    assert_eq!(split.case.reports.len(), 2);
+    // Too far (≈ 200 m), or an unrelated category: a case of its own.
+    let far = e
+        .submit(report(
+            "manhole_cover_missing",
+            [p[0] + 0.002, p[1]],
+            Channel::Citizen,
+            t0() + HOUR,
+        ))
+        .unwrap();
+    assert!(!far.merged);
+    let other = e
+        .submit(report(
+            "street_vending",
+            near,
+            Channel::Citizen,
+            t0() + HOUR,
+        ))
+        .unwrap();
+    assert_ne!(other.case.id, alarm.case.id);
+}
