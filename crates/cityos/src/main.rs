@@ -5,6 +5,7 @@ mod bench;
 mod bench_api;
 mod bench_mqtt;
 mod live;
+mod live_ends;
 mod serve;
 mod simulate;
 mod territory_gen;

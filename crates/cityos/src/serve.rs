@@ -202,6 +202,11 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             println!("citizens (Open311 GeoReport v2): http://{local}/open311/v2/services.json");
             println!("try: curl -s -X POST http://{local}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"zhang.district\",\"password\":\"{DEMO_PASSWORD}\"}}'");
         }
+        if demo.as_ref().is_some_and(|d| d.live) {
+            // The citizens' and inspectors' ends, over HTTP to this very listener.
+            let seed = demo.as_ref().map_or(0, |d| d.seed);
+            tokio::spawn(crate::live_ends::run(svc.state.clone(), local.to_string(), cfg.clone(), seed, std::time::Duration::from_secs(15), stop_live.clone()));
+        }
         println!("Ctrl-C stops the server; queued work is committed first.");
         // The peer address reaches handlers (Open311's anonymous rate limit).
         let make = app(svc.state.clone())

@@ -8,7 +8,7 @@ use crate::auth::{principal_from, verify_password, Principal};
 use crate::error::ApiError;
 use crate::wire::{self, LoginIn, ReportIn};
 use crate::{AppState, Body};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -494,7 +494,7 @@ fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
 pub async fn list_cases(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<ListParams>,
+    crate::Q(params): crate::Q<ListParams>,
 ) -> ApiResult {
     let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
@@ -693,7 +693,7 @@ pub struct RegionParams {
     level: Option<String>,
 }
 
-pub async fn regions(State(st): State<AppState>, Query(p): Query<RegionParams>) -> ApiResult {
+pub async fn regions(State(st): State<AppState>, crate::Q(p): crate::Q<RegionParams>) -> ApiResult {
     let level = match p.level.as_deref() {
         None => Level::Subdistrict,
         Some(l) => Level::parse(l).ok_or_else(|| {
@@ -718,7 +718,7 @@ pub struct LocateParams {
     lat: Option<String>,
 }
 
-pub async fn locate(State(st): State<AppState>, Query(p): Query<LocateParams>) -> ApiResult {
+pub async fn locate(State(st): State<AppState>, crate::Q(p): crate::Q<LocateParams>) -> ApiResult {
     let num = |v: &Option<String>, what: &str| -> Result<f64, ApiError> {
         let s = v.as_deref().ok_or_else(|| {
             ApiError::bad_request("invalid_parameter", format!("{what} is required"))
@@ -772,7 +772,7 @@ pub async fn departments(State(st): State<AppState>) -> Json<Value> {
 pub async fn stats(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<ListParams>,
+    crate::Q(params): crate::Q<ListParams>,
 ) -> ApiResult {
     let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
@@ -921,7 +921,7 @@ impl StreamState {
 pub async fn events_stream(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<StreamParams>,
+    crate::Q(params): crate::Q<StreamParams>,
 ) -> ApiResult {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let p = match &params.access_token {

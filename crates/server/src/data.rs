@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -133,7 +133,7 @@ fn may_import(p: &crate::auth::Principal) -> bool {
 pub async fn import(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<ImportParams>,
+    crate::Q(q): crate::Q<ImportParams>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {

@@ -186,6 +186,28 @@ pub struct Body<T> {
     pub raw: Bytes,
 }
 
+/// The query string as `T`; a query that does not fit is a problem+json 400 that names
+/// the parameter (instead of axum's plain-text rejection).
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(Q)
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("the query string does not fit: {e}"),
+                )
+            })
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 

@@ -667,3 +667,24 @@ async fn live_events_in_scope_and_resumable(t: TestApp) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["content-type"], "text/event-stream");
 }
+
+crate::api_story!(unknown_query_parameters_are_problems);
+async fn unknown_query_parameters_are_problems(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    for path in [
+        "/api/v1/cases?text=x",
+        "/api/v1/regions?level=grid&colour=red",
+    ] {
+        let (s, v, h) = t
+            .call(axum::http::Method::GET, path, Some(&zhang), None, &[])
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_eq!(h["content-type"], "application/problem+json", "{path}");
+        assert_eq!(v["code"], "invalid_parameter", "{path}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("does not fit"),
+            "{path}: {v}"
+        );
+    }
+}
