@@ -292,6 +292,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     database_url: None,
                     log_format: "text".into(),
                     mqtt_url,
+                    devices: None,
+                    alarm_rules: None,
                 },
                 Some(serve::DemoOptions {
                     live: !no_live,

@@ -13,7 +13,8 @@ use std::sync::Arc;
 /// Flags of `cityos serve`; each can also come from the environment or the config file.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url.
+    /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
+    /// alarm_rules.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -31,6 +32,12 @@ pub struct ServeArgs {
     /// mqtt://host:port of a broker: sensor readings arrive on cityos/readings/{device}.
     #[arg(long, env = "CITYOS_MQTT_URL")]
     mqtt_url: Option<String>,
+    /// The device registry (CSV: id,kind,lon,lat,owner,tags) instead of the demo's.
+    #[arg(long, env = "CITYOS_DEVICES")]
+    devices: Option<PathBuf>,
+    /// The sensing end's alarm rules (TOML) instead of the demo's.
+    #[arg(long, env = "CITYOS_ALARM_RULES")]
+    alarm_rules: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -41,6 +48,8 @@ struct FileConfig {
     database_url: Option<String>,
     log_format: Option<String>,
     mqtt_url: Option<String>,
+    devices: Option<PathBuf>,
+    alarm_rules: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -50,6 +59,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub log_format: String,
     pub mqtt_url: Option<String>,
+    /// Device registry and alarm rules files (the embedded demo ones when absent).
+    pub devices: Option<PathBuf>,
+    pub alarm_rules: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -63,6 +75,8 @@ impl std::fmt::Debug for Settings {
             )
             .field("log_format", &self.log_format)
             .field("mqtt_url", &self.mqtt_url)
+            .field("devices", &self.devices)
+            .field("alarm_rules", &self.alarm_rules)
             .finish()
     }
 }
@@ -104,6 +118,8 @@ impl ServeArgs {
                 }
                 None => None,
             },
+            devices: self.devices.or(file.devices),
+            alarm_rules: self.alarm_rules.or(file.alarm_rules),
         })
     }
 }
@@ -156,7 +172,27 @@ async fn shutdown_signal() {
 
 pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     cityos_server::log::set_format(s.log_format == "json");
-    let cfg = Config::xuhui();
+    let cfg = if s.devices.is_some() || s.alarm_rules.is_some() {
+        let read = |p: &Option<PathBuf>, embedded: &'static str| -> Result<String, String> {
+            match p {
+                Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())),
+                None => Ok(embedded.to_string()),
+            }
+        };
+        let (rules, devices) = (
+            read(&s.alarm_rules, cityos_engine::demo::SENSING_TOML)?,
+            read(&s.devices, cityos_engine::demo::DEVICES_CSV)?,
+        );
+        Config::from_texts(
+            cityos_engine::demo::TERRITORY_GEOJSON,
+            cityos_engine::demo::TAXONOMY_TOML,
+            cityos_engine::demo::CALENDAR_CSV,
+        )
+        .and_then(|c| c.with_sensing(&rules, &devices))
+        .map_err(|e| format!("sensing configuration: {e}"))?
+    } else {
+        Config::xuhui()
+    };
     let key = token_key(&s.data)?;
     let db = Database::from_url_or_dir(s.database_url.as_deref(), &s.data);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -353,3 +353,49 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
     assert!(rest.iter().any(|l| l == "cityos stopped"), "{rest:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
+    let dir = std::env::temp_dir().join(format!("cityos-cli-sensing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let devices = dir.join("devices.csv");
+    std::fs::write(
+        &devices,
+        "id,kind,lon,lat,owner,tags\nX-1,smoke,121.44,31.2,,\nX-2,smoke,100,10,,\n",
+    )
+    .unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\ncode = \"a\"\nname_zh = \"x\"\nkind = \"smoke\"\nmetric = \"m\"\nabove = 5\nclear_below = 9\ncategory = \"fire_incident\"\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    for (flag, path, needle) in [
+        (
+            "--devices",
+            &devices,
+            "line 3: device X-2 at (100, 10) lies outside the territory",
+        ),
+        (
+            "--alarm-rules",
+            &rules,
+            "clear_below 9 must not be above the threshold 5",
+        ),
+    ] {
+        let out = cityos(&[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data",
+            d,
+            flag,
+            path.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{flag}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
