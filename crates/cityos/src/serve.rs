@@ -208,7 +208,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         if let Some(d) = &demo {
             let now = clock.now();
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
-            // The data end's demo dataset (the lone-elder rule joins it with the water meters).
+            // The water meters' recent history, then the data end's demo dataset: the
+            // lone-elder rule joins them at import and raises its welfare check at once.
+            cityos_server::sensing::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::data::store_dataset(&svc.state, cityos_server::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));

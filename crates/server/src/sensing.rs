@@ -362,6 +362,35 @@ pub async fn simulate_devices(
     }
 }
 
+/// The demo's water meters' last `hours` of readings (hourly), so that the data end's
+/// 12-hour rule has history to judge at once; WM-007's elder used no water.
+pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Value, ApiError> {
+    let mut rng = cityos_core::rng::Rng::new(seed ^ 0xa7e7);
+    let now = st.now();
+    let mut lines = String::new();
+    for k in (1..=hours).rev() {
+        let at = format_rfc3339(now - k * cityos_core::time::HOUR);
+        for d in
+            st.0.cfg
+                .sensing
+                .devices
+                .iter()
+                .filter(|d| d.kind == "water_meter")
+        {
+            let v = if d.id == "WM-007" {
+                0.0
+            } else {
+                (rng.range_f64(0.01, 0.08) * 1000.0).round() / 1000.0
+            };
+            lines.push_str(&format!(
+                "{{\"device\":\"{}\",\"metric\":\"flow_m3\",\"value\":{v},\"at\":\"{at}\"}}\n",
+                d.id
+            ));
+        }
+    }
+    ingest(st, lines.as_bytes()).await
+}
+
 /// Runs [`tick`] and the data rules every `every` until `stop` (silent devices, pending
 /// conditions, datasets on a schedule).
 pub async fn ticker(
