@@ -29,6 +29,14 @@ type ApiResult = Result<Response, ApiError>;
 /// Sends a request to the engine's run loop and waits for its (committed) answer.
 /// A full queue is answered with 503 instead of waiting: back-pressure.
 pub(crate) async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    st.0.engine_in_flight.fetch_add(1, Relaxed);
+    let r = engine_call_inner(st, req).await;
+    st.0.engine_in_flight.fetch_sub(1, Relaxed);
+    r
+}
+
+async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let queued = st.0.engine.try_send(req, move |a| {
         let _ = tx.send(a);

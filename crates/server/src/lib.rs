@@ -14,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod log;
 pub mod media;
+pub mod metrics;
 pub mod mqtt;
 pub mod open311;
 pub mod openapi;
@@ -135,6 +136,10 @@ pub struct Inner {
     pub sensing: Mutex<sensing::SensingState>,
     /// Households with an open welfare-check case raised by the data rules.
     pub data_cases: Mutex<HashMap<String, cityos_core::case::CaseId>>,
+    /// Request latencies for `/metrics`.
+    pub http: metrics::HttpMetrics,
+    /// Requests sent to the engine and not yet answered.
+    pub engine_in_flight: std::sync::atomic::AtomicI64,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -162,6 +167,8 @@ impl AppState {
             open311_anonymous: Mutex::new(HashMap::new()),
             sensing,
             data_cases: Mutex::new(HashMap::new()),
+            http: metrics::HttpMetrics::default(),
+            engine_in_flight: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 
@@ -259,6 +266,11 @@ pub fn app(state: AppState) -> Router {
         r = r.route(e.path, openapi::handler(e.id));
     }
     r.merge(open311::routes())
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

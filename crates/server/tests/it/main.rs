@@ -3,6 +3,7 @@
 mod api;
 mod data;
 mod matrix;
+mod metrics;
 mod mobile;
 mod mqtt;
 mod open311;

@@ -1,0 +1,207 @@
+//! `GET /metrics`: cityos observed by itself, in the Prometheus text exposition format —
+//! HTTP latency histograms per route, readings taken and refused, alarms firing, work
+//! waiting in the engine, cases by state, overdue cases, escalation-timer lag, live-stream
+//! subscribers. No personal data; meant for the operations team's Prometheus.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Upper bounds of the latency buckets, in seconds.
+pub const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Hist {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// Request latencies by (method, route template, status class).
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    by: Mutex<BTreeMap<(String, String, &'static str), Hist>>,
+}
+
+impl HttpMetrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let mut g = self.by.lock().expect("metrics lock");
+        let h = g
+            .entry((method.to_string(), route.to_string(), class))
+            .or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+}
+
+/// Middleware: times every request by its route template (not its concrete path, so the
+/// series stay few).
+pub async fn track(
+    State(st): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    st.0.http.observe(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        t.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    let mut out = String::new();
+    let w = &mut out;
+    // HTTP latency.
+    let _ = writeln!(
+        w,
+        "# HELP cityos_http_request_duration_seconds Time to answer an HTTP request."
+    );
+    let _ = writeln!(w, "# TYPE cityos_http_request_duration_seconds histogram");
+    {
+        let g = st.0.http.by.lock().expect("metrics lock");
+        for ((method, route, class), h) in g.iter() {
+            let labels = format!(
+                "method=\"{}\",route=\"{}\",status=\"{class}\"",
+                esc(method),
+                esc(route)
+            );
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "cityos_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+    }
+    // The sensing end.
+    let (accepted, refused, firing) = {
+        let s = st.0.sensing.lock().expect("sensing lock");
+        (s.accepted, s.refused, s.firing())
+    };
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_accepted_total Sensor readings taken."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_accepted_total counter");
+    let _ = writeln!(w, "cityos_readings_accepted_total {accepted}");
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_refused_total Sensor readings refused, by reason."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_refused_total counter");
+    for (reason, n) in [
+        ("malformed", refused.malformed),
+        ("unknown_device", refused.unknown_device),
+        ("out_of_range", refused.out_of_range),
+        ("future", refused.future),
+    ] {
+        let _ = writeln!(
+            w,
+            "cityos_readings_refused_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_alarms_firing Device alarms firing now.");
+    let _ = writeln!(w, "# TYPE cityos_alarms_firing gauge");
+    let _ = writeln!(w, "cityos_alarms_firing {firing}");
+    // The engine.
+    let in_flight =
+        st.0.engine_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(w, "# HELP cityos_engine_requests_in_flight Requests sent to the engine and not yet answered (its queue).");
+    let _ = writeln!(w, "# TYPE cityos_engine_requests_in_flight gauge");
+    let _ = writeln!(w, "cityos_engine_requests_in_flight {in_flight}");
+    let now = st.now();
+    let h = st.0.engine.clone();
+    let next = tokio::task::spawn_blocking(move || h.with(|e| e.next_timer()).ok().flatten())
+        .await
+        .ok()
+        .flatten();
+    let lag = next.map_or(0.0, |due| ((now - due).max(0)) as f64 / 1000.0);
+    let _ = writeln!(w, "# HELP cityos_timer_lag_seconds How late the earliest pending escalation is (0 when none is due).");
+    let _ = writeln!(w, "# TYPE cityos_timer_lag_seconds gauge");
+    let _ = writeln!(w, "cityos_timer_lag_seconds {lag}");
+    // Cases.
+    let q = cityos_engine::query::CaseQuery {
+        now,
+        ..Default::default()
+    };
+    if let Ok(Ok(stats)) = st.0.reads.run(move |s| s.stats(&q, now)).await {
+        let _ = writeln!(w, "# HELP cityos_cases Cases by state.");
+        let _ = writeln!(w, "# TYPE cityos_cases gauge");
+        for (state, n) in &stats.by_state {
+            let _ = writeln!(w, "cityos_cases{{state=\"{}\"}} {n}", esc(state));
+        }
+        let _ = writeln!(w, "# HELP cityos_cases_overdue Open cases marked overdue.");
+        let _ = writeln!(w, "# TYPE cityos_cases_overdue gauge");
+        let _ = writeln!(w, "cityos_cases_overdue {}", stats.overdue);
+    }
+    let _ = writeln!(
+        w,
+        "# HELP cityos_event_stream_subscribers Live event streams open now."
+    );
+    let _ = writeln!(w, "# TYPE cityos_event_stream_subscribers gauge");
+    let _ = writeln!(
+        w,
+        "cityos_event_stream_subscribers {}",
+        st.0.events.receiver_count()
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,106 @@
+//! `/metrics` in the Prometheus text format: latency histograms by route template,
+//! readings counters, cases by state, engine and timer gauges.
+
+use crate::api_story;
+use crate::support::{spot, TestApp};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+/// Every sample line of an exposition, as (name with labels, value).
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (
+                k.to_string(),
+                v.parse::<f64>()
+                    .unwrap_or_else(|_| panic!("bad value in {l:?}")),
+            )
+        })
+        .collect()
+}
+
+api_story!(metrics_describe_the_service);
+async fn metrics_describe_the_service(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let p = spot("310104003", 2);
+    let (s, _) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for _ in 0..3 {
+        t.get("/api/v1/stats", Some(&zhang)).await;
+    }
+    let (s, _) = t.get("/api/v1/cases/XH0000", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, text, h) = t.raw(Method::GET, "/metrics", "text/plain", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let all = samples(&text);
+    let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    // Every metric family is declared.
+    for family in [
+        "cityos_http_request_duration_seconds histogram",
+        "cityos_readings_accepted_total counter",
+        "cityos_readings_refused_total counter",
+        "cityos_alarms_firing gauge",
+        "cityos_engine_requests_in_flight gauge",
+        "cityos_timer_lag_seconds gauge",
+        "cityos_cases gauge",
+        "cityos_cases_overdue gauge",
+        "cityos_event_stream_subscribers gauge",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family}")),
+            "{family}:\n{text}"
+        );
+    }
+    // Latency by route template: three stats calls, the 404 under its template.
+    let stats = "method=\"GET\",route=\"/api/v1/stats\",status=\"2xx\"";
+    assert_eq!(
+        get(&format!(
+            "cityos_http_request_duration_seconds_count{{{stats}}}"
+        )),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        get(&format!(
+            "cityos_http_request_duration_seconds_bucket{{{stats},le=\"+Inf\"}}"
+        )),
+        Some(3.0)
+    );
+    assert!(
+        text.contains("route=\"/api/v1/cases/{id}\",status=\"4xx\""),
+        "{text}"
+    );
+    // Buckets never decrease.
+    let buckets: Vec<f64> = all
+        .iter()
+        .filter(|(n, _)| {
+            n.starts_with(&format!(
+                "cityos_http_request_duration_seconds_bucket{{{stats}"
+            ))
+        })
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(get("cityos_cases{state=\"reported\"}"), Some(1.0), "{text}");
+    assert_eq!(get("cityos_engine_requests_in_flight"), Some(0.0));
+    assert_eq!(get("cityos_timer_lag_seconds"), Some(0.0));
+    assert_eq!(
+        get("cityos_readings_refused_total{reason=\"unknown_device\"}"),
+        Some(0.0)
+    );
+}
