@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod case;
 pub mod dedup;
 pub mod escalation;
+pub mod indicators;
 pub mod rng;
 pub mod routing;
 pub mod sensing;

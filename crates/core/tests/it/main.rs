@@ -3,6 +3,7 @@
 mod calendar;
 mod dedup;
 mod fixture;
+mod indicators;
 mod sensing;
 mod taxonomy;
 mod territory;
