@@ -16,6 +16,7 @@ pub mod sensing;
 pub mod taxonomy;
 pub mod territory;
 pub mod time;
+pub mod windows;
 pub mod workflow;
 
 pub use calendar::{TimeLimit, WorkCalendar};

@@ -7,4 +7,5 @@ mod indicators;
 mod sensing;
 mod taxonomy;
 mod territory;
+mod windows;
 mod workflow;
