@@ -5,6 +5,7 @@
 //! function takes what it needs (text, `now`) and returns plain data, so it is fast to
 //! test exhaustively and deterministic to replay.
 
+pub mod alerting;
 pub mod calendar;
 pub mod case;
 pub mod dedup;

@@ -1,5 +1,6 @@
 //! Integration tests of cityos-core (one test binary: `tests/it`).
 
+mod alerting;
 mod calendar;
 mod dedup;
 mod fixture;
