@@ -7,6 +7,7 @@
 
 pub mod alerting;
 pub mod calendar;
+pub mod cap;
 pub mod case;
 pub mod dedup;
 pub mod escalation;

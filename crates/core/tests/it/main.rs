@@ -2,6 +2,7 @@
 
 mod alerting;
 mod calendar;
+mod cap;
 mod dedup;
 mod fixture;
 mod indicators;
