@@ -189,6 +189,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             cityos_engine::demo::CALENDAR_CSV,
         )
         .and_then(|c| c.with_sensing(&rules, &devices))
+        .and_then(|c| c.with_indicators(cityos_engine::demo::INDICATORS_TOML))
         .map_err(|e| format!("sensing configuration: {e}"))?
     } else {
         Config::xuhui()

@@ -11,6 +11,7 @@ pub const TAXONOMY_TOML: &str = include_str!("../../../data/xuhui/taxonomy.toml"
 pub const CALENDAR_CSV: &str = include_str!("../../../data/calendar/cn-2026.csv");
 pub const SENSING_TOML: &str = include_str!("../../../data/xuhui/sensing.toml");
 pub const DEVICES_CSV: &str = include_str!("../../../data/xuhui/devices.csv");
+pub const INDICATORS_TOML: &str = include_str!("../../../data/xuhui/indicators.toml");
 /// Synthetic households for the data end's lone-elder rule (invented, no real persons).
 pub const LONE_ELDER_CSV: &str = include_str!("../../../data/xuhui/lone_elder_households.csv");
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub taxonomy: Arc<Taxonomy>,
     pub calendar: Arc<WorkCalendar>,
     pub sensing: Arc<Sensing>,
+    /// The vital signs (城运体征).
+    pub indicators: Arc<Vec<cityos_core::indicators::Indicator>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +60,16 @@ impl Config {
             taxonomy: Arc::new(taxonomy),
             calendar: Arc::new(calendar),
             sensing: Arc::new(Sensing::default()),
+            indicators: Arc::new(Vec::new()),
         })
+    }
+
+    /// Adds the vital-sign registry (TOML); every problem is an error here.
+    pub fn with_indicators(mut self, text: &str) -> Result<Config, ConfigError> {
+        let all = cityos_core::indicators::parse_indicators(text)
+            .map_err(|p| ConfigError::Sensing(format!("indicators: {}", p.join("; "))))?;
+        self.indicators = Arc::new(all);
+        Ok(self)
     }
 
     /// Adds the sensing end: alarm rules (TOML) and devices (CSV). Every problem is an
@@ -93,6 +105,7 @@ impl Config {
     pub fn xuhui() -> Config {
         Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
             .and_then(|c| c.with_sensing(SENSING_TOML, DEVICES_CSV))
+            .and_then(|c| c.with_indicators(INDICATORS_TOML))
             .expect("the embedded demo configuration is valid (tested)")
     }
 }

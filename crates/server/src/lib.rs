@@ -20,6 +20,7 @@ pub mod open311;
 pub mod openapi;
 pub mod sensing;
 pub mod service;
+pub mod vitals;
 pub mod wire;
 
 use crate::error::ApiError;
@@ -136,6 +137,8 @@ pub struct Inner {
     pub sensing: Mutex<sensing::SensingState>,
     /// Households with an open welfare-check case raised by the data rules.
     pub data_cases: Mutex<HashMap<String, cityos_core::case::CaseId>>,
+    /// Latest values and levels of the vital signs.
+    pub vitals: Mutex<vitals::VitalsState>,
     /// Request latencies for `/metrics`.
     pub http: metrics::HttpMetrics,
     /// Requests sent to the engine and not yet answered.
@@ -155,6 +158,7 @@ impl AppState {
         key: auth::TokenKey,
     ) -> AppState {
         let sensing = Mutex::new(sensing::SensingState::new(&cfg, clock.now()));
+        let vitals = Mutex::new(vitals::VitalsState::new(&cfg));
         AppState(Arc::new(Inner {
             engine,
             reads: Arc::new(ReadPool::new(reads)),
@@ -167,6 +171,7 @@ impl AppState {
             open311_anonymous: Mutex::new(HashMap::new()),
             sensing,
             data_cases: Mutex::new(HashMap::new()),
+            vitals,
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
         }))

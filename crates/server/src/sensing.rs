@@ -238,6 +238,14 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
             }
             accepted += 1;
             s.last[d] = s.last[d].max(at);
+            st.0.vitals.lock().expect("vitals lock").reading(
+                &cfg.indicators,
+                d,
+                &device.kind,
+                &r.metric,
+                r.value,
+                at,
+            );
             if r.metric == "flow_m3" {
                 let f = s.flows.entry(d).or_default();
                 f.push_back((at, r.value));

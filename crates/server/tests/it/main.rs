@@ -9,3 +9,4 @@ mod mqtt;
 mod open311;
 mod sensing;
 mod support;
+mod vitals;

@@ -1,0 +1,153 @@
+//! Vital signs over HTTP: the Xuhui pack in four domains, levels moving with readings,
+//! pushed values with hysteresis, case statistics, and refusals.
+
+use crate::api_story;
+use crate::support::{spot, TestApp};
+use axum::http::{Method, StatusCode};
+use cityos_core::Role;
+use cityos_server::auth::Principal;
+use serde_json::{json, Value};
+
+fn find<'a>(v: &'a Value, code: &str) -> &'a Value {
+    v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == code)
+        .unwrap_or_else(|| panic!("{code} in {v}"))
+}
+
+api_story!(vital_signs_move_with_readings_pushes_and_cases);
+async fn vital_signs_move_with_readings_pushes_and_cases(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let (s, v) = t.get("/api/v1/indicators", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let all = v["indicators"].as_array().unwrap();
+    assert!(all.len() >= 40, "{}", all.len());
+    for d in ["safety", "construction", "market", "livelihood"] {
+        assert!(all.iter().filter(|i| i["domain"] == d).count() >= 8, "{d}");
+    }
+    let (_, m) = t
+        .get("/api/v1/indicators?domain=market", Some(&zhang))
+        .await;
+    assert!(m["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["domain"] == "market"));
+
+    // Readings: the gauge's sub-district and the district see the flood.
+    let sensor = t.sign(&Principal {
+        name: "g".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    });
+    let auth = format!("Bearer {sensor}");
+    let (s, b, _) = t
+        .raw_with(
+            Method::POST,
+            "/api/v1/readings",
+            "application/x-ndjson",
+            r#"{"device":"WL-001","metric":"depth_cm","value":25}"#,
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=safety", Some(&zhang))
+        .await;
+    let w = find(&v, "underpass_water_depth");
+    assert_eq!(w["value"], 25.0, "{w}");
+    assert_eq!(w["level"], "yellow");
+    assert_eq!(w["thresholds"]["orange"], 30.0);
+
+    // Pushed values, with hysteresis on the way down.
+    let path = "/api/v1/indicators/crowd_wukang/values";
+    let mut levels = Vec::new();
+    for value in [1300.0, 1170.0, 1140.0, 2100.0] {
+        let (s, v) = t.post(path, Some(&zhang), json!({"value": value})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        levels.push(v["level"].as_str().unwrap().to_string());
+    }
+    assert_eq!(levels, vec!["yellow", "yellow", "blue", "red"]);
+    // A sub-district's value is its own.
+    let (s, v) = t
+        .post(
+            path,
+            Some(&zhang),
+            json!({"value": 100, "region": "310104003"}),
+        )
+        .await;
+    assert_eq!((s, v["level"].as_str()), (StatusCode::OK, Some("normal")));
+    let (_, d) = t
+        .get("/api/v1/indicators?domain=safety", Some(&zhang))
+        .await;
+    assert_eq!(find(&d, "crowd_wukang")["level"], "red");
+
+    // Case statistics.
+    let p = spot("310104003", 3);
+    t.post(
+        "/api/v1/reports",
+        None,
+        json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商"}),
+    )
+    .await;
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=livelihood", Some(&zhang))
+        .await;
+    assert_eq!(find(&v, "open_cases_total")["value"], 1.0, "{v}");
+    assert_eq!(find(&v, "hotline_12345_per_hour")["value"], 1.0);
+    let (_, v) = t
+        .get(
+            "/api/v1/indicators?region=310104003&domain=construction",
+            Some(&zhang),
+        )
+        .await;
+    assert_eq!(find(&v, "open_cases_construction")["value"], 1.0, "{v}");
+
+    // Refusals.
+    let li = t.login("li.tianping").await;
+    for (tok, path, body, status) in [
+        (
+            zhang.as_str(),
+            "/api/v1/indicators/no_such/values",
+            json!({"value": 1}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            zhang.as_str(),
+            "/api/v1/indicators/underpass_water_depth/values",
+            json!({"value": 1}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            zhang.as_str(),
+            path,
+            json!({"value": "high"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            zhang.as_str(),
+            path,
+            json!({"value": 1, "region": "310104003001"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            li.as_str(),
+            path,
+            json!({"value": 1}),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let (s, v) = t.post(path, Some(tok), body).await;
+        assert_eq!(s, status, "{path}: {v}");
+    }
+    let (s, _) = t.get("/api/v1/indicators?region=999", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = t.get("/api/v1/indicators", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
