@@ -71,6 +71,11 @@ fn principal(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, Ap
     principal_from(headers, &st.0.key, st.now())
 }
 
+/// The signed-in caller (401 when there is none).
+pub(crate) fn signed_in(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    require(principal(st, headers)?)
+}
+
 /// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
 /// and body gets the first answer; the same key with another body is refused.
 async fn idempotent<F, Fut>(

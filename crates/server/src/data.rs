@@ -137,8 +137,7 @@ pub async fn import(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::auth::principal_from(&headers, &st.0.key, st.now())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    let p = crate::api::signed_in(&st, &headers)?;
     if !may_import(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not import datasets",
@@ -227,8 +226,7 @@ pub async fn store_dataset(
 
 /// `GET /api/v1/datasets` — the registry (never the rows: they may be sensitive).
 pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::auth::principal_from(&headers, &st.0.key, st.now())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    crate::api::signed_in(&st, &headers)?;
     let all = st.0.reads.run(|s| s.datasets()).await??;
     let v: Vec<Value> = all
         .iter()

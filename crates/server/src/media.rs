@@ -188,8 +188,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    crate::auth::principal_from(&headers, &st.0.key, st.now())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in to upload photos"))?;
+    crate::api::signed_in(&st, &headers)?;
     let v = store_photo(&st, &headers, body).await?;
     Ok((StatusCode::CREATED, axum::Json(v[0].clone())).into_response())
 }

@@ -595,6 +595,33 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
     }
 }
 
+/// A form-encoded body as its (name, value) pairs, in order.
+async fn read_form(req: Request) -> Result<Vec<(String, String)>, Open311Error> {
+    let body = axum::body::to_bytes(req.into_body(), crate::BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            Open311Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is larger than {} bytes",
+                    crate::BODY_LIMIT
+                ),
+            )
+        })?;
+    serde_urlencoded::from_bytes(&body)
+        .map_err(|e| Open311Error::bad(format!("the form is not valid: {e}")))
+}
+
+/// A form field's value (the last one given), trimmed; `None` when absent or blank.
+fn form_value(pairs: &[(String, String)], k: &str) -> Option<String> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(x, _)| x == k)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// Collects `attribute[code]=v` and `attribute[code][]=v` pairs.
 fn attributes(pairs: &[(String, String)]) -> Vec<(String, String, bool)> {
     pairs
@@ -724,27 +751,8 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let peer = peer(&req);
-    let body = axum::body::to_bytes(req.into_body(), crate::BODY_LIMIT)
-        .await
-        .map_err(|_| {
-            Open311Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request body is larger than {} bytes",
-                    crate::BODY_LIMIT
-                ),
-            )
-        })?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| Open311Error::bad(format!("the form is not valid: {e}")))?;
-    let one = |k: &str| -> Option<String> {
-        pairs
-            .iter()
-            .rev()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let pairs = read_form(req).await?;
+    let one = |k: &str| form_value(&pairs, k);
     check_jurisdiction(st, &pairs.iter().cloned().collect())?;
     let now = st.now();
     // Who is asking: a registered app (api_key) or an anonymous citizen (rate limited).
@@ -928,19 +936,8 @@ async fn post_rating(
 }
 
 async fn rate(st: &AppState, number: &str, req: Request) -> Result<Value, Open311Error> {
-    let body = axum::body::to_bytes(req.into_body(), crate::BODY_LIMIT)
-        .await
-        .map_err(|_| Open311Error::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"))?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| Open311Error::bad(format!("the form is not valid: {e}")))?;
-    let one = |k: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let pairs = read_form(req).await?;
+    let one = |k: &str| form_value(&pairs, k);
     let token = one("token")
         .ok_or_else(|| Open311Error::bad("token is required: the one the create answer gave"))?;
     let score: u8 = one("satisfaction")

@@ -46,6 +46,8 @@ pub struct SensingState {
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
     by_id: HashMap<String, usize>,
+    /// Per device: the rules that apply to it (by kind and tags).
+    rules_of: Vec<Vec<usize>>,
     pub accepted: u64,
     pub refused: Refused,
     /// Water-meter flows (`flow_m3`) of the last hours per device, oldest first, for the
@@ -85,6 +87,14 @@ impl SensingState {
                 .map(|(i, d)| (d.id.clone(), i))
                 .collect(),
             last: vec![now; devices.len()],
+            rules_of: devices
+                .iter()
+                .map(|d| {
+                    (0..cfg.sensing.rules.len())
+                        .filter(|&k| cfg.sensing.rules[k].applies_to(d))
+                        .collect()
+                })
+                .collect(),
             ..Default::default()
         }
     }
@@ -125,12 +135,7 @@ pub async fn post_readings(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::auth::principal_from(&headers, &st.0.key, st.now())?.ok_or_else(|| {
-        ApiError::unauthorized(
-            "missing_token",
-            "sensors send readings with a machine token",
-        )
-    })?;
+    let p = crate::api::signed_in(&st, &headers)?;
     if !may_send(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not send sensor readings",
@@ -163,7 +168,9 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
     let mut accepted = 0u64;
     let mut pending: Vec<Pending> = Vec::new();
     {
-        let mut s = st.0.sensing.lock().expect("sensing lock");
+        let mut guard = st.0.sensing.lock().expect("sensing lock");
+        let mut vitals = st.0.vitals.lock().expect("vitals lock");
+        let s = &mut *guard;
         for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
             let line_no = i + 1;
             let text = String::from_utf8_lossy(line);
@@ -213,9 +220,7 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
                 continue;
             }
             let device = &sensing.devices[d];
-            let rules: Vec<usize> = (0..sensing.rules.len())
-                .filter(|&k| sensing.rules[k].applies_to(device))
-                .collect();
+            let rules = &s.rules_of[d];
             if let Some(k) = rules.iter().copied().find(|&k| {
                 let rule = &sensing.rules[k];
                 rule.metric == r.metric && !rule.in_range(r.value)
@@ -238,14 +243,7 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
             }
             accepted += 1;
             s.last[d] = s.last[d].max(at);
-            st.0.vitals.lock().expect("vitals lock").reading(
-                &cfg.indicators,
-                d,
-                &device.kind,
-                &r.metric,
-                r.value,
-                at,
-            );
+            vitals.reading(&cfg.indicators, d, &device.kind, &r.metric, r.value, at);
             if r.metric == "flow_m3" {
                 let f = s.flows.entry(d).or_default();
                 f.push_back((at, r.value));
@@ -253,7 +251,7 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
                     f.pop_front();
                 }
             }
-            for k in rules {
+            for &k in rules {
                 let rule = &sensing.rules[k];
                 let silent = matches!(rule.condition, Condition::Silent { .. });
                 if !silent && rule.metric != r.metric {
@@ -267,6 +265,8 @@ pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
                 }
             }
         }
+        drop(vitals);
+        let s = &mut *guard;
         s.accepted += accepted;
         let t = &mut s.refused;
         t.malformed += refused.malformed;
@@ -513,8 +513,7 @@ pub async fn readings_stats(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    crate::auth::principal_from(&headers, &st.0.key, st.now())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    crate::api::signed_in(&st, &headers)?;
     let s = st.0.sensing.lock().expect("sensing lock");
     Ok(Json(json!({
         "devices": st.0.cfg.sensing.devices.len(),

@@ -74,12 +74,7 @@ impl VitalsState {
     }
 
     fn set(&mut self, ind: &Indicator, i: usize, region: &str, value: f64, at: Millis) {
-        let key = (i, region.to_string());
-        let prev = self.latest.get(&key).map_or(WarnLevel::Normal, |l| l.level);
-        let level = ind
-            .thresholds
-            .map_or(WarnLevel::Normal, |t| t.next(prev, value));
-        self.latest.insert(key, Latest { value, level, at });
+        set_latest(&mut self.latest, ind, i, region, value, at);
     }
 
     /// A reading taken by the sensing end.
@@ -92,15 +87,19 @@ impl VitalsState {
         value: f64,
         at: Millis,
     ) {
-        let Some(list) = self
-            .by_reading
-            .get(&(kind.to_string(), metric.to_string()))
-            .cloned()
-        else {
+        let VitalsState {
+            latest,
+            windows,
+            by_reading,
+            device_regions,
+        } = self;
+        let Some(list) = by_reading.get(&(kind.to_string(), metric.to_string())) else {
             return;
         };
-        let regions = self.device_regions.get(device).cloned().unwrap_or_default();
-        for i in list {
+        let Some(regions) = device_regions.get(device) else {
+            return;
+        };
+        for &i in list {
             let ind = &indicators[i];
             let Source::Readings {
                 func, window_ms, ..
@@ -108,16 +107,15 @@ impl VitalsState {
             else {
                 continue;
             };
-            for r in &regions {
-                let w = self
-                    .windows
+            for r in regions {
+                let w = windows
                     .entry((i, r.clone()))
                     .or_insert_with(|| Sliding::new(window_ms));
                 if w.push(at, value).is_err() {
                     continue; // late for this window
                 }
                 if let Some(v) = w.value(func) {
-                    self.set(ind, i, r, v, at);
+                    set_latest(latest, ind, i, r, v, at);
                 }
             }
         }
@@ -126,6 +124,34 @@ impl VitalsState {
     pub fn latest(&self, i: usize, region: &str) -> Option<Latest> {
         self.latest.get(&(i, region.to_string())).copied()
     }
+}
+
+/// A new value of an indicator in a region; its level moves with hysteresis.
+fn set_latest(
+    latest: &mut HashMap<(usize, String), Latest>,
+    ind: &Indicator,
+    i: usize,
+    region: &str,
+    value: f64,
+    at: Millis,
+) {
+    let key = (i, region.to_string());
+    let prev = latest.get(&key).map_or(WarnLevel::Normal, |l| l.level);
+    let level = ind
+        .thresholds
+        .map_or(WarnLevel::Normal, |t| t.next(prev, value));
+    latest.insert(key, Latest { value, level, at });
+}
+
+/// Vital signs are kept for the district and its sub-districts.
+fn vital_region(st: &AppState, code: &str) -> bool {
+    let t = &st.0.cfg.territory;
+    t.by_code(code).is_some_and(|id| {
+        matches!(
+            t.region(id).level,
+            cityos_core::Level::District | cityos_core::Level::Subdistrict
+        )
+    })
 }
 
 fn view(ind: &Indicator, region: &str, l: Option<Latest>) -> Value {
@@ -217,23 +243,15 @@ pub async fn list(
     headers: HeaderMap,
     crate::Q(p): crate::Q<ListParams>,
 ) -> Result<Response, ApiError> {
-    crate::auth::principal_from(&headers, &st.0.key, st.now())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first"))?;
+    crate::api::signed_in(&st, &headers)?;
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
     let region = p.region.unwrap_or_else(|| district.clone());
-    match t.by_code(&region) {
-        Some(id)
-            if matches!(
-                t.region(id).level,
-                cityos_core::Level::District | cityos_core::Level::Subdistrict
-            ) => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("region {region:?} is not the district or one of its sub-districts"),
-            ))
-        }
+    if !vital_region(&st, &region) {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("region {region:?} is not the district or one of its sub-districts"),
+        ));
     }
     if let Some(d) = &p.domain {
         if cityos_core::Domain::parse(d).is_none() {
@@ -285,9 +303,7 @@ pub async fn push(
     headers: HeaderMap,
     body: crate::Body<PushIn>,
 ) -> Result<Response, ApiError> {
-    let p = crate::auth::principal_from(&headers, &st.0.key, st.now())?.ok_or_else(|| {
-        ApiError::unauthorized("missing_token", "feeds push values with a machine token")
-    })?;
+    let p = crate::api::signed_in(&st, &headers)?;
     if !matches!(p.role, Role::System | Role::Admin | Role::DistrictOfficer) {
         return Err(ApiError::forbidden(format!(
             "role {} does not push indicator values",
@@ -319,18 +335,11 @@ pub async fn push(
     }
     let t = &st.0.cfg.territory;
     let region = b.region.unwrap_or_else(|| t.region(t.root()).code.clone());
-    match t.by_code(&region) {
-        Some(id)
-            if matches!(
-                t.region(id).level,
-                cityos_core::Level::District | cityos_core::Level::Subdistrict
-            ) => {}
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_argument",
-                format!("region {region:?} is not the district or one of its sub-districts"),
-            ))
-        }
+    if !vital_region(&st, &region) {
+        return Err(ApiError::unprocessable(
+            "invalid_argument",
+            format!("region {region:?} is not the district or one of its sub-districts"),
+        ));
     }
     let now = st.now();
     let at = match b.at.as_deref() {
