@@ -294,6 +294,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     mqtt_url,
                     devices: None,
                     alarm_rules: None,
+                    indicators: None,
+                    vital_rules: None,
                 },
                 Some(serve::DemoOptions {
                     live: !no_live,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
-    /// alarm_rules.
+    /// alarm_rules, indicators, vital_rules.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// The sensing end's alarm rules (TOML) instead of the demo's.
     #[arg(long, env = "CITYOS_ALARM_RULES")]
     alarm_rules: Option<PathBuf>,
+    /// The vital-sign indicators (TOML) instead of the demo's.
+    #[arg(long, env = "CITYOS_INDICATORS")]
+    indicators: Option<PathBuf>,
+    /// Alert rules over the vital signs (TOML) instead of the demo's.
+    #[arg(long, env = "CITYOS_VITAL_RULES")]
+    vital_rules: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -50,6 +56,8 @@ struct FileConfig {
     mqtt_url: Option<String>,
     devices: Option<PathBuf>,
     alarm_rules: Option<PathBuf>,
+    indicators: Option<PathBuf>,
+    vital_rules: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -62,6 +70,9 @@ pub struct Settings {
     /// Device registry and alarm rules files (the embedded demo ones when absent).
     pub devices: Option<PathBuf>,
     pub alarm_rules: Option<PathBuf>,
+    /// Vital-sign indicators and their alert rules (the embedded demo ones when absent).
+    pub indicators: Option<PathBuf>,
+    pub vital_rules: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -77,6 +88,8 @@ impl std::fmt::Debug for Settings {
             .field("mqtt_url", &self.mqtt_url)
             .field("devices", &self.devices)
             .field("alarm_rules", &self.alarm_rules)
+            .field("indicators", &self.indicators)
+            .field("vital_rules", &self.vital_rules)
             .finish()
     }
 }
@@ -120,6 +133,8 @@ impl ServeArgs {
             },
             devices: self.devices.or(file.devices),
             alarm_rules: self.alarm_rules.or(file.alarm_rules),
+            indicators: self.indicators.or(file.indicators),
+            vital_rules: self.vital_rules.or(file.vital_rules),
         })
     }
 }
@@ -172,25 +187,29 @@ async fn shutdown_signal() {
 
 pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     cityos_server::log::set_format(s.log_format == "json");
-    let cfg = if s.devices.is_some() || s.alarm_rules.is_some() {
+    let cfg = if s.devices.is_some()
+        || s.alarm_rules.is_some()
+        || s.indicators.is_some()
+        || s.vital_rules.is_some()
+    {
         let read = |p: &Option<PathBuf>, embedded: &'static str| -> Result<String, String> {
             match p {
                 Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())),
                 None => Ok(embedded.to_string()),
             }
         };
-        let (rules, devices) = (
-            read(&s.alarm_rules, cityos_engine::demo::SENSING_TOML)?,
-            read(&s.devices, cityos_engine::demo::DEVICES_CSV)?,
+        use cityos_engine::demo as d;
+        let (rules, devices, indicators, vital_rules) = (
+            read(&s.alarm_rules, d::SENSING_TOML)?,
+            read(&s.devices, d::DEVICES_CSV)?,
+            read(&s.indicators, d::INDICATORS_TOML)?,
+            read(&s.vital_rules, d::ALERT_RULES_TOML)?,
         );
-        Config::from_texts(
-            cityos_engine::demo::TERRITORY_GEOJSON,
-            cityos_engine::demo::TAXONOMY_TOML,
-            cityos_engine::demo::CALENDAR_CSV,
-        )
-        .and_then(|c| c.with_sensing(&rules, &devices))
-        .and_then(|c| c.with_indicators(cityos_engine::demo::INDICATORS_TOML))
-        .map_err(|e| format!("sensing configuration: {e}"))?
+        Config::from_texts(d::TERRITORY_GEOJSON, d::TAXONOMY_TOML, d::CALENDAR_CSV)
+            .and_then(|c| c.with_sensing(&rules, &devices))
+            .and_then(|c| c.with_indicators(&indicators))
+            .and_then(|c| c.with_alert_rules(&vital_rules))
+            .map_err(|e| format!("configuration: {e}"))?
     } else {
         Config::xuhui()
     };
@@ -217,6 +236,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
                 live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
                 tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
+                // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.
+                tokio::spawn(cityos_server::vitals::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
             }
         }
         if let Some(url) = s.mqtt_url.clone() {
@@ -229,6 +250,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             });
         }
         tokio::spawn(cityos_server::sensing::ticker(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
+        // Vital signs: case statistics, alert rules, rollups to the store.
+        tokio::spawn(cityos_server::alerts::ticker(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(&s.addr).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");
@@ -239,6 +262,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
                 println!("  {user:<16} {role:<20} {name}{extra}");
             }
             println!("citizens (Open311 GeoReport v2): http://{local}/open311/v2/services.json");
+            println!("public warnings (CAP 1.2 Atom feed): http://{local}/cap/feed.atom");
             println!("try: curl -s -X POST http://{local}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"zhang.district\",\"password\":\"{DEMO_PASSWORD}\"}}'");
         }
         if demo.as_ref().is_some_and(|d| d.live) {

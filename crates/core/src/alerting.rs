@@ -1,28 +1,265 @@
-//! Alert rules over vital signs, with Prometheus-like semantics: a rule fires when its
-//! indicator's level in a region reaches the rule's level and stays there for `for`;
+//! Alert rules over vital signs, with Prometheus-like semantics: a rule's expression over
+//! indicators (`underpass_water_depth >= orange`, `river_water_level > 4.5 and
+//! rainfall_mm_h > 30`) holds in a region and keeps holding for `for`;
 //! pending → firing → resolved; one alert per fingerprint (rule + region); silences (owner,
 //! reason, expiry) and inhibition (a firing alert of one rule mutes the alerts of the
 //! rules it names inside its region — region codes nest by prefix) suppress notices but
 //! never the state itself. Pure: the service feeds levels and time, acts on the notices.
 
-use crate::indicators::WarnLevel;
+use crate::indicators::{Indicator, WarnLevel};
 use crate::time::Millis;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// An alert rule: an expression over indicators, held for `for`, in each region where its
+/// first indicator has a value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
     pub code: String,
-    pub indicator: String,
-    /// Fires at this level or above.
-    pub at_least: WarnLevel,
+    pub name_zh: String,
+    pub name_en: String,
+    pub expr: Expr,
     pub for_ms: Millis,
+    /// The alert's level when the first indicator has no thresholds of its own.
+    pub level: Option<WarnLevel>,
     /// Levels at which a firing alert becomes a case (orange and red by default).
     pub case_levels: Vec<WarnLevel>,
+    /// The taxonomy category of the case a firing alert opens (empty when it opens none).
     pub category: String,
-    /// Published as a CAP public warning.
-    pub public: bool,
+    /// Alerts are listed in groups by this name (the rule's code unless given).
+    pub group: String,
+    /// Published as a CAP public warning, with this CAP category.
+    pub public: Option<&'static str>,
     /// Rules whose alerts this one mutes inside its region while it fires.
     pub inhibits: Vec<String>,
+}
+
+/// What a rule sees in one region at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The expression holds.
+    pub breach: bool,
+    pub level: WarnLevel,
+    /// The first indicator's value.
+    pub value: f64,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+        }
+    }
+}
+
+/// What an indicator is compared with: a number (its value) or a colour (its level).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Operand {
+    Value(f64),
+    Level(WarnLevel),
+}
+
+/// An alert expression: comparisons of indicators joined by `and`, `or` and parentheses,
+/// e.g. `river_water_level >= yellow and rainfall_mm_h > 30`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Cmp(String, Op, Operand),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// Parses an expression; the error names what was expected and where.
+    pub fn parse(text: &str) -> Result<Expr, String> {
+        let toks = tokens(text)?;
+        let mut p = Parser { toks, at: 0 };
+        let e = p.or()?;
+        match p.toks.get(p.at) {
+            None => Ok(e),
+            Some(t) => Err(format!("unexpected {t:?} after a complete expression")),
+        }
+    }
+
+    /// The indicators named, first one first.
+    pub fn indicators(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.walk(&mut |c, _| {
+            if !out.contains(&c) {
+                out.push(c)
+            }
+        });
+        out
+    }
+
+    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a Operand)) {
+        match self {
+            Expr::Cmp(c, _, o) => f(c, o),
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+        }
+    }
+
+    /// Does it hold, given each indicator's (value, level)? A comparison with an
+    /// indicator that has no value does not hold.
+    pub fn holds(&self, look: &impl Fn(&str) -> Option<(f64, WarnLevel)>) -> bool {
+        match self {
+            Expr::Cmp(c, op, o) => match (look(c), o) {
+                (None, _) => false,
+                (Some((v, _)), Operand::Value(x)) => op.holds(v, *x),
+                (Some((_, l)), Operand::Level(x)) => op.holds(l, *x),
+            },
+            Expr::And(a, b) => a.holds(look) && b.holds(look),
+            Expr::Or(a, b) => a.holds(look) || b.holds(look),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Num(f64),
+    Op(Op),
+    And,
+    Or,
+    Open,
+    Close,
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>, String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let two = text.get(i..i + 2).unwrap_or("");
+        let (tok, len) = match (c, two) {
+            (_, ">=") => (Tok::Op(Op::Ge), 2),
+            (_, "<=") => (Tok::Op(Op::Le), 2),
+            (_, "==") => (Tok::Op(Op::Eq), 2),
+            (_, "!=") => (Tok::Op(Op::Ne), 2),
+            ('>', _) => (Tok::Op(Op::Gt), 1),
+            ('<', _) => (Tok::Op(Op::Lt), 1),
+            ('(', _) => (Tok::Open, 1),
+            (')', _) => (Tok::Close, 1),
+            (c, _) if c.is_ascii_digit() || c == '-' || c == '.' => {
+                let end = text[i + 1..]
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .map_or(b.len(), |e| i + 1 + e);
+                let n: f64 = text[i..end]
+                    .parse()
+                    .map_err(|_| format!("{:?} is not a number", &text[i..end]))?;
+                (Tok::Num(n), end - i)
+            }
+            (c, _) if c.is_ascii_alphabetic() || c == '_' => {
+                let end = text[i..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(b.len(), |e| i + e);
+                let w = &text[i..end];
+                let t = match w {
+                    "and" => Tok::And,
+                    "or" => Tok::Or,
+                    _ => Tok::Ident(w.to_string()),
+                };
+                (t, end - i)
+            }
+            _ => {
+                let ch = text[i..].chars().next().unwrap_or('?');
+                return Err(format!("unexpected character {ch:?} at {i}"));
+            }
+        };
+        out.push(tok);
+        i += len;
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    at: usize,
+}
+
+impl Parser {
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at)
+    }
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut e = self.and()?;
+        while self.peek() == Some(&Tok::Or) {
+            self.at += 1;
+            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+        }
+        Ok(e)
+    }
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut e = self.atom()?;
+        while self.peek() == Some(&Tok::And) {
+            self.at += 1;
+            e = Expr::And(Box::new(e), Box::new(self.atom()?));
+        }
+        Ok(e)
+    }
+    fn atom(&mut self) -> Result<Expr, String> {
+        match self.next() {
+            Some(Tok::Open) => {
+                let e = self.or()?;
+                match self.next() {
+                    Some(Tok::Close) => Ok(e),
+                    other => Err(format!("expected \")\", found {other:?}")),
+                }
+            }
+            Some(Tok::Ident(name)) => {
+                let op = match self.next() {
+                    Some(Tok::Op(op)) => op,
+                    other => {
+                        return Err(format!(
+                        "expected a comparison (> >= < <= == !=) after {name:?}, found {other:?}"
+                    ))
+                    }
+                };
+                let rhs = match self.next() {
+                    Some(Tok::Num(n)) => Operand::Value(n),
+                    Some(Tok::Ident(w)) => match WarnLevel::ALL.iter().find(|l| l.as_str() == w) {
+                        Some(l) => Operand::Level(*l),
+                        None => {
+                            return Err(format!(
+                                "{w:?} is neither a number nor a level (normal, blue, yellow, orange, red)"
+                            ))
+                        }
+                    },
+                    other => return Err(format!("expected a number or a level, found {other:?}")),
+                };
+                Ok(Expr::Cmp(name, op, rhs))
+            }
+            other => Err(format!("expected an indicator or \"(\", found {other:?}")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +274,7 @@ pub struct Alert {
     pub region: String,
     pub state: AlertState,
     pub value: f64,
+    pub level: WarnLevel,
 }
 
 /// What the service is told (unless silenced or inhibited).
@@ -91,19 +329,22 @@ impl Alerting {
         self.alerts.iter()
     }
 
-    /// A new level of `rule`'s indicator in `region` at `now`; answers the notice to give,
-    /// if any (already filtered by silences and inhibition).
+    /// What `rule` sees in `region` at `now`; answers the notice to give, if any (already
+    /// filtered by silences and inhibition).
     pub fn evaluate(
         &mut self,
         rules: &[AlertRule],
         rule: &AlertRule,
         region: &str,
-        level: WarnLevel,
-        value: f64,
+        sample: Sample,
         now: Millis,
     ) -> Option<Notice> {
         let fp = fingerprint(&rule.code, region);
-        let breach = level >= rule.at_least && level != WarnLevel::Normal;
+        let Sample {
+            breach,
+            level,
+            value,
+        } = sample;
         let notice = match (self.alerts.get(&fp).map(|a| a.state), breach) {
             (None, false) => None,
             (Some(_), false) => {
@@ -129,6 +370,7 @@ impl Alerting {
                         region: region.to_string(),
                         state,
                         value,
+                        level,
                     },
                 );
                 matches!(state, AlertState::Firing { .. }).then(|| Notice::Fired {
@@ -163,6 +405,9 @@ impl Alerting {
                 })
             }
         };
+        if let Some(a) = self.alerts.get_mut(&fp) {
+            a.level = level;
+        }
         notice.filter(|_| {
             !self.silenced(&rule.code, region, now) && !self.inhibited(rules, &rule.code, region)
         })
@@ -236,8 +481,171 @@ impl Alerting {
 }
 
 impl AlertRule {
+    /// What the rule sees, given each indicator's (value, level) in one region; `None`
+    /// when its first indicator has no value there.
+    pub fn sample(&self, look: &impl Fn(&str) -> Option<(f64, WarnLevel)>) -> Option<Sample> {
+        let first = self.expr.indicators()[0];
+        let (value, own) = look(first)?;
+        let breach = self.expr.holds(look);
+        let level = match self.level {
+            Some(l) if breach => l.max(own),
+            _ => own,
+        };
+        Some(Sample {
+            breach,
+            level,
+            value,
+        })
+    }
+
     /// Does a firing alert at `level` become a case?
     pub fn opens_case(&self, level: WarnLevel) -> bool {
         self.case_levels.contains(&level)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    code: String,
+    name_zh: String,
+    name_en: String,
+    expr: String,
+    #[serde(rename = "for", default)]
+    for_: Option<String>,
+    level: Option<WarnLevel>,
+    case_levels: Option<Vec<WarnLevel>>,
+    #[serde(default)]
+    category: String,
+    group: Option<String>,
+    /// A CAP category (Geo, Met, Safety, …) makes the rule public.
+    cap_category: Option<String>,
+    #[serde(default)]
+    inhibits: Vec<String>,
+}
+
+/// Reads alert rules (TOML `[[rule]]` tables) against the indicator registry; every
+/// problem is reported, naming the rule: expressions that do not parse, unknown indicators,
+/// a colour compared with an indicator that has no thresholds, unknown categories (by
+/// `known_category`), unknown inhibited rules, bad durations.
+pub fn parse_alert_rules(
+    text: &str,
+    indicators: &[Indicator],
+    known_category: &dyn Fn(&str) -> bool,
+) -> Result<Vec<AlertRule>, Vec<String>> {
+    let raw: RawRules =
+        toml::from_str(text).map_err(|e| vec![format!("alert rules do not parse: {e}")])?;
+    let mut out: Vec<AlertRule> = Vec::new();
+    let mut problems = Vec::new();
+    for r in &raw.rule {
+        let mut bad = |m: String| problems.push(format!("alert rule {:?}: {m}", r.code));
+        if out.iter().any(|x| x.code == r.code) {
+            bad("the code is used twice".into());
+            continue;
+        }
+        let expr = match Expr::parse(&r.expr) {
+            Ok(e) => e,
+            Err(m) => {
+                bad(format!("expression {:?} does not parse: {m}", r.expr));
+                continue;
+            }
+        };
+        let mut ok = true;
+        expr.walk(
+            &mut |name, operand| match indicators.iter().find(|i| i.code == name) {
+                None => {
+                    ok = false;
+                    bad(format!("unknown indicator {name:?}"))
+                }
+                Some(i) if i.thresholds.is_none() && matches!(operand, Operand::Level(_)) => {
+                    ok = false;
+                    bad(format!(
+                        "indicator {name:?} has no warning levels to compare with a colour"
+                    ))
+                }
+                Some(_) => {}
+            },
+        );
+        let first = expr.indicators()[0];
+        let first_has_levels = indicators
+            .iter()
+            .any(|i| i.code == first && i.thresholds.is_some());
+        if ok && !first_has_levels && r.level.is_none() {
+            bad(format!(
+                "indicator {first:?} has no warning levels: give the rule a level"
+            ));
+            ok = false;
+        }
+        let for_ms = match r.for_.as_deref() {
+            None => Some(0),
+            Some(d) => crate::sensing::parse_duration(d),
+        };
+        let Some(for_ms) = for_ms else {
+            bad(format!("for {:?} is not a duration such as \"5m\"", r.for_));
+            continue;
+        };
+        let case_levels = r
+            .case_levels
+            .clone()
+            .unwrap_or_else(|| vec![WarnLevel::Orange, WarnLevel::Red]);
+        if !case_levels.is_empty() && !known_category(&r.category) {
+            bad(format!(
+                "unknown category {:?} (a rule that opens cases names their category)",
+                r.category
+            ));
+            ok = false;
+        }
+        let public = match r.cap_category.as_deref() {
+            None => None,
+            Some(c) => match crate::cap::CATEGORIES.iter().find(|x| **x == c) {
+                Some(c) => Some(*c),
+                None => {
+                    bad(format!(
+                        "cap_category {c:?} is not one of {}",
+                        crate::cap::CATEGORIES.join(", ")
+                    ));
+                    ok = false;
+                    None
+                }
+            },
+        };
+        if !ok {
+            continue;
+        }
+        out.push(AlertRule {
+            code: r.code.clone(),
+            name_zh: r.name_zh.clone(),
+            name_en: r.name_en.clone(),
+            expr,
+            for_ms,
+            level: r.level,
+            case_levels,
+            category: r.category.clone(),
+            group: r.group.clone().unwrap_or_else(|| r.code.clone()),
+            public,
+            inhibits: r.inhibits.clone(),
+        });
+    }
+    for r in &raw.rule {
+        for x in &r.inhibits {
+            if !raw.rule.iter().any(|o| &o.code == x) {
+                problems.push(format!(
+                    "alert rule {:?}: inhibits unknown rule {x:?}",
+                    r.code
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
     }
 }

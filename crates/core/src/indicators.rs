@@ -159,8 +159,13 @@ pub enum Source {
     },
     /// A statistic over cases.
     Cases { stat: String },
-    /// A value from a dataset's column.
-    Dataset { dataset: String, column: String },
+    /// An aggregate over a dataset's column, computed when the dataset is imported:
+    /// `count` counts rows with a value; the others take the column's numbers.
+    Dataset {
+        dataset: String,
+        column: String,
+        func: Func,
+    },
     /// Pushed through the API.
     External,
 }
@@ -284,10 +289,16 @@ pub fn parse_indicators(text: &str) -> Result<Vec<Indicator>, Vec<String>> {
                     continue;
                 }
             },
-            "dataset" => match (r.dataset.clone(), r.column.clone()) {
-                (Some(dataset), Some(column)) => Source::Dataset { dataset, column },
+            "dataset" => match (r.dataset.clone(), r.column.clone(), r.func) {
+                (Some(dataset), Some(column), Some(func)) if func != Func::Rate => {
+                    Source::Dataset {
+                        dataset,
+                        column,
+                        func,
+                    }
+                }
                 _ => {
-                    bad("a dataset indicator names its dataset and column".into());
+                    bad("a dataset indicator names its dataset, column and func (count, sum, avg, min, max, last)".into());
                     continue;
                 }
             },

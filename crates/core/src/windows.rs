@@ -1,13 +1,13 @@
 //! Streaming windows over readings (for vital signs): tumbling windows `[start, start +
-//! size)` aligned to multiples of the size, and sliding windows `(now - size, now]`, each
-//! giving count, sum, avg, min, max, last or rate in constant time per reading.
+//! size)` aligned to multiples of the size, and sliding windows `(now - size, now]` kept as
+//! panes (constant memory at any rate), each giving count, sum, avg, min, max, last or rate
+//! in constant time per reading.
 //!
 //! Readings must come in time order per window; an older one is refused as late (the
 //! caller counts it) rather than silently changing a closed window.
 
 use crate::indicators::Func;
 use crate::time::Millis;
-use std::collections::VecDeque;
 
 /// The running aggregate of one window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,7 +32,7 @@ impl Default for Acc {
 }
 
 impl Acc {
-    fn push(&mut self, v: f64) {
+    pub fn push(&mut self, v: f64) {
         self.count += 1;
         self.sum += v;
         self.min = self.min.min(v);
@@ -108,83 +108,103 @@ impl Tumbling {
     }
 }
 
-/// A sliding window of `size` milliseconds ending at the latest time seen.
+/// A sliding window of `size` milliseconds ending at the latest time seen, kept as
+/// [`PANES`] panes of `size / PANES` each: memory is constant however fast readings come,
+/// and the window's edges move a pane at a time. The window is the panes
+/// `(head - PANES, head]`, where `head` is the pane of the latest time seen. Readings may
+/// come out of order inside the window; one older than the window is late.
 #[derive(Debug, Clone)]
 pub struct Sliding {
     size: Millis,
-    items: VecDeque<(Millis, f64)>,
-    sum: f64,
-    /// Monotonic queues for min and max.
-    mins: VecDeque<(Millis, f64)>,
-    maxs: VecDeque<(Millis, f64)>,
-    now: Millis,
+    pane: Millis,
+    /// Pane number of the latest time seen.
+    head: i64,
+    /// Ring of panes; slot `n % PANES` holds pane `n` for `n` in the window.
+    panes: Box<[Acc]>,
+    /// Time of each pane's last reading (for `last`).
+    last_at: Box<[Millis]>,
 }
+
+/// Panes per sliding window.
+pub const PANES: i64 = 60;
 
 impl Sliding {
     pub fn new(size: Millis) -> Sliding {
         assert!(size > 0, "a window has a length");
+        let pane = (size / PANES).max(1);
+        let n = (size / pane).max(1) as usize;
         Sliding {
             size,
-            items: VecDeque::new(),
-            sum: 0.0,
-            mins: VecDeque::new(),
-            maxs: VecDeque::new(),
-            now: Millis::MIN,
+            pane,
+            head: i64::MIN,
+            panes: vec![Acc::default(); n].into_boxed_slice(),
+            last_at: vec![Millis::MIN; n].into_boxed_slice(),
         }
+    }
+
+    fn slot(&self, pane: i64) -> usize {
+        pane.rem_euclid(self.panes.len() as i64) as usize
     }
 
     pub fn push(&mut self, at: Millis, v: f64) -> Result<(), Late> {
-        if at < self.now {
+        let p = at.div_euclid(self.pane);
+        if self.head != i64::MIN && p <= self.head - self.panes.len() as i64 {
             return Err(Late);
         }
         self.advance(at);
-        self.items.push_back((at, v));
-        self.sum += v;
-        while self.mins.back().is_some_and(|x| x.1 >= v) {
-            self.mins.pop_back();
+        let k = self.slot(p);
+        self.panes[k].push(v);
+        if at >= self.last_at[k] {
+            self.last_at[k] = at;
         }
-        self.mins.push_back((at, v));
-        while self.maxs.back().is_some_and(|x| x.1 <= v) {
-            self.maxs.pop_back();
-        }
-        self.maxs.push_back((at, v));
         Ok(())
     }
 
-    /// Moves the window's end to `now` (dropping what fell out of `(now - size, now]`).
+    /// Moves the window's end to `now` (emptying the panes that fell out).
     pub fn advance(&mut self, now: Millis) {
-        if now <= self.now {
+        let p = now.div_euclid(self.pane);
+        if self.head != i64::MIN && p <= self.head {
             return;
         }
-        self.now = now;
-        let from = now - self.size;
-        while let Some(&(t, v)) = self.items.front() {
-            if t > from {
-                break;
-            }
-            self.items.pop_front();
-            self.sum -= v;
+        let n = self.panes.len() as i64;
+        let from = if self.head == i64::MIN || p - self.head >= n {
+            p - n + 1
+        } else {
+            self.head + 1
+        };
+        for q in from..=p {
+            let k = self.slot(q);
+            self.panes[k] = Acc::default();
+            self.last_at[k] = Millis::MIN;
         }
-        while self.mins.front().is_some_and(|x| x.0 <= from) {
-            self.mins.pop_front();
-        }
-        while self.maxs.front().is_some_and(|x| x.0 <= from) {
-            self.maxs.pop_front();
-        }
-        if self.items.is_empty() {
-            self.sum = 0.0; // no drift from float subtraction
+        self.head = p;
+    }
+
+    /// The end of the window (the last millisecond of its head pane).
+    pub fn head_time(&self) -> Millis {
+        if self.head == i64::MIN {
+            Millis::MIN
+        } else {
+            self.head * self.pane + self.pane - 1
         }
     }
 
     pub fn value(&self, func: Func) -> Option<f64> {
-        let n = self.items.len() as u64;
-        let acc = Acc {
-            count: n,
-            sum: self.sum,
-            min: self.mins.front().map_or(f64::INFINITY, |x| x.1),
-            max: self.maxs.front().map_or(f64::NEG_INFINITY, |x| x.1),
-            last: self.items.back().map_or(f64::NAN, |x| x.1),
-        };
+        let mut acc = Acc::default();
+        let mut last_at = Millis::MIN;
+        for (a, &t) in self.panes.iter().zip(self.last_at.iter()) {
+            if a.count == 0 {
+                continue;
+            }
+            acc.count += a.count;
+            acc.sum += a.sum;
+            acc.min = acc.min.min(a.min);
+            acc.max = acc.max.max(a.max);
+            if t >= last_at {
+                last_at = t;
+                acc.last = a.last;
+            }
+        }
         acc.value(func, self.size)
     }
 }

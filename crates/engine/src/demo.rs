@@ -12,6 +12,7 @@ pub const CALENDAR_CSV: &str = include_str!("../../../data/calendar/cn-2026.csv"
 pub const SENSING_TOML: &str = include_str!("../../../data/xuhui/sensing.toml");
 pub const DEVICES_CSV: &str = include_str!("../../../data/xuhui/devices.csv");
 pub const INDICATORS_TOML: &str = include_str!("../../../data/xuhui/indicators.toml");
+pub const ALERT_RULES_TOML: &str = include_str!("../../../data/xuhui/alert_rules.toml");
 /// Synthetic households for the data end's lone-elder rule (invented, no real persons).
 pub const LONE_ELDER_CSV: &str = include_str!("../../../data/xuhui/lone_elder_households.csv");
 
@@ -31,6 +32,8 @@ pub struct Config {
     pub sensing: Arc<Sensing>,
     /// The vital signs (城运体征).
     pub indicators: Arc<Vec<cityos_core::indicators::Indicator>>,
+    /// Alert rules over the vital signs.
+    pub alert_rules: Arc<Vec<cityos_core::alerting::AlertRule>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ impl Config {
             calendar: Arc::new(calendar),
             sensing: Arc::new(Sensing::default()),
             indicators: Arc::new(Vec::new()),
+            alert_rules: Arc::new(Vec::new()),
         })
     }
 
@@ -69,6 +73,18 @@ impl Config {
         let all = cityos_core::indicators::parse_indicators(text)
             .map_err(|p| ConfigError::Sensing(format!("indicators: {}", p.join("; "))))?;
         self.indicators = Arc::new(all);
+        Ok(self)
+    }
+
+    /// Adds alert rules (TOML) over the indicators already added; every problem is an
+    /// error here.
+    pub fn with_alert_rules(mut self, text: &str) -> Result<Config, ConfigError> {
+        let tax = self.taxonomy.clone();
+        let rules = cityos_core::alerting::parse_alert_rules(text, &self.indicators, &|c| {
+            tax.category(c).is_some()
+        })
+        .map_err(|p| ConfigError::Sensing(format!("alert rules: {}", p.join("; "))))?;
+        self.alert_rules = Arc::new(rules);
         Ok(self)
     }
 
@@ -106,6 +122,7 @@ impl Config {
         Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
             .and_then(|c| c.with_sensing(SENSING_TOML, DEVICES_CSV))
             .and_then(|c| c.with_indicators(INDICATORS_TOML))
+            .and_then(|c| c.with_alert_rules(ALERT_RULES_TOML))
             .expect("the embedded demo configuration is valid (tested)")
     }
 }

@@ -164,6 +164,44 @@ pub struct Dataset {
 pub(crate) const UPSERT_DATASET: &str = "INSERT INTO datasets (name, owner, sensitivity, columns, rows, row_count, imported_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, sensitivity = excluded.sensitivity, columns = excluded.columns, rows = excluded.rows, row_count = excluded.row_count, imported_at = excluded.imported_at";
 pub(crate) const SELECT_DATASETS: &str = "SELECT name, owner, sensitivity, columns, rows, row_count, imported_at FROM datasets ORDER BY name";
 
+/// One indicator's values in one region over one bucket of time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub indicator: String,
+    pub region: String,
+    /// The bucket's length in seconds (60 or 3600).
+    pub step: i64,
+    /// The bucket's start (ms).
+    pub bucket: i64,
+    pub n: i64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub last: f64,
+    pub last_at: i64,
+}
+
+/// Adding a rollup to a stored one merges them (counts and sums add, the newer last wins).
+pub(crate) const UPSERT_ROLLUP: &str = "INSERT INTO indicator_rollups (indicator, region, step, bucket, n, sum, min, max, last, last_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (indicator, region, step, bucket) DO UPDATE SET n = indicator_rollups.n + excluded.n, sum = indicator_rollups.sum + excluded.sum, min = CASE WHEN excluded.min < indicator_rollups.min THEN excluded.min ELSE indicator_rollups.min END, max = CASE WHEN excluded.max > indicator_rollups.max THEN excluded.max ELSE indicator_rollups.max END, last = CASE WHEN excluded.last_at >= indicator_rollups.last_at THEN excluded.last ELSE indicator_rollups.last END, last_at = CASE WHEN excluded.last_at >= indicator_rollups.last_at THEN excluded.last_at ELSE indicator_rollups.last_at END";
+pub(crate) const SELECT_ROLLUPS: &str = "SELECT indicator, region, step, bucket, n, sum, min, max, last, last_at FROM indicator_rollups WHERE indicator = $1 AND region = $2 AND step = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket";
+
+/// A published CAP public warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapMessage {
+    pub identifier: String,
+    /// The alert it speaks of (rule@region).
+    pub fingerprint: String,
+    /// Alert, Update or Cancel.
+    pub msg_type: String,
+    pub sent: i64,
+    pub headline: String,
+    pub xml: String,
+}
+
+pub(crate) const INSERT_CAP: &str = "INSERT INTO cap_messages (identifier, fingerprint, msg_type, sent, headline, xml) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (identifier) DO NOTHING";
+pub(crate) const SELECT_CAP_RECENT: &str = "SELECT identifier, fingerprint, msg_type, sent, headline, xml FROM cap_messages ORDER BY sent DESC, identifier DESC LIMIT $1";
+pub(crate) const SELECT_CAP_ONE: &str = "SELECT identifier, fingerprint, msg_type, sent, headline, xml FROM cap_messages WHERE identifier = $1";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -228,6 +266,22 @@ pub trait Store: Send {
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
     /// Every dataset, by name.
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError>;
+    /// Merges rollups into the stored ones, in one transaction.
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError>;
+    /// One indicator's rollups in a region at a step, `from <= bucket < to`, oldest first.
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError>;
+    /// Keeps a published CAP message (the same identifier twice is kept once).
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError>;
+    /// The newest CAP messages first.
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError>;
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError>;
     /// Stores a photo (a no-op when the same bytes are already stored).
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError>;
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;

@@ -890,6 +890,8 @@ struct StreamState {
     st: AppState,
     rx: tokio::sync::broadcast::Receiver<std::sync::Arc<cityos_engine::store::CaseEvent>>,
     backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
+    /// Vital-sign events (alerts, level changes): live only, without ids.
+    vrx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::vitals::VitalEvent>>,
     last: i64,
     region: Option<String>,
     root: String,
@@ -909,6 +911,13 @@ impl StreamState {
                 .department
                 .as_ref()
                 .is_none_or(|d| e.department.as_deref() == Some(d))
+    }
+
+    /// Vital signs of the district concern everyone; a sub-district's, those inside it.
+    fn vital_visible(&self, e: &crate::vitals::VitalEvent) -> bool {
+        self.region.as_ref().is_none_or(|r| {
+            *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
+        })
     }
 
     async fn refill(&mut self) -> bool {
@@ -961,6 +970,7 @@ pub async fn events_stream(
     };
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.events.subscribe();
+    let vrx = st.0.vital_events.subscribe();
     let last = match resume {
         Some(id) => id,
         None => {
@@ -974,6 +984,7 @@ pub async fn events_stream(
         root: t.region(t.root()).code.clone(),
         st: st.clone(),
         rx,
+        vrx,
         backlog: Default::default(),
         last,
         region: q.region,
@@ -995,7 +1006,21 @@ pub async fn events_stream(
                     .data(event_json(&e));
                 return Some((Ok::<_, std::convert::Infallible>(ev), s));
             }
-            match s.rx.recv().await {
+            let case_event = tokio::select! {
+                e = s.rx.recv() => e,
+                v = s.vrx.recv() => {
+                    match v {
+                        Ok(v) if s.vital_visible(&v) => {
+                            let ev = Event::default().event(v.kind).data(v.data.clone());
+                            return Some((Ok(ev), s));
+                        }
+                        // Missed vital events are not replayed: the indicators show the state.
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            };
+            match case_event {
                 Ok(e) => {
                     if e.id > s.last && s.visible(&e) {
                         s.last = e.id;

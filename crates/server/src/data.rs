@@ -217,7 +217,9 @@ pub async fn store_dataset(
         row_count: rows.len() as i64,
         imported_at: st.now(),
     };
+    let at = d.imported_at;
     st.0.reads.run(move |s| s.put_dataset(&d)).await??;
+    crate::vitals::apply_dataset(st, name, &rows, at);
     let fired = run_rules(st).await?;
     Ok(
         json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "rules": fired}),

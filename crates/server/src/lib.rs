@@ -8,6 +8,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod data;
@@ -143,6 +144,12 @@ pub struct Inner {
     pub http: metrics::HttpMetrics,
     /// Requests sent to the engine and not yet answered.
     pub engine_in_flight: std::sync::atomic::AtomicI64,
+    /// One readings batch is applied at a time (back-pressure for floods).
+    pub ingest_gate: tokio::sync::Semaphore,
+    /// Reading batches turned away because the gate stayed shut.
+    pub ingest_busy: std::sync::atomic::AtomicU64,
+    /// Alerts, level changes and CAP messages, live (not resumable: not case events).
+    pub vital_events: tokio::sync::broadcast::Sender<Arc<vitals::VitalEvent>>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -174,6 +181,9 @@ impl AppState {
             vitals,
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
+            ingest_gate: tokio::sync::Semaphore::new(1),
+            ingest_busy: std::sync::atomic::AtomicU64::new(0),
+            vital_events: tokio::sync::broadcast::channel(1024).0,
         }))
     }
 

@@ -86,7 +86,7 @@ pub async fn run(
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
-            if let Err(e) = crate::sensing::ingest(&ingest_st, &batch).await {
+            if let Err(e) = crate::sensing::ingest(&ingest_st, batch.into(), None).await {
                 crate::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
             }
         }

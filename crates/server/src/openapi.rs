@@ -3,7 +3,7 @@
 //! document cannot drift from the API.
 
 use crate::{api, AppState};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use serde_json::{json, Value};
 
 /// Who may call an endpoint.
@@ -75,6 +75,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, query: &[("owner", "string", "owner department code"), ("sensitivity", "string", "public, internal (default), sensitive or secret")], body: None, ok: &[(200, "DatasetImported")] },
     Endpoint { method: "get", path: "/api/v1/datasets", id: "listDatasets", summary: "The dataset registry: name, owner, columns, sensitivity, row count (never the rows)", access: Access::Bearer, query: &[], body: None, ok: &[(200, "Datasets")] },
     Endpoint { method: "get", path: "/api/v1/indicators", id: "listIndicators", summary: "The vital signs: each indicator's latest value and warning level (blue IV … red I) for the district or a sub-district", access: Access::Bearer, query: &[("domain", "string", "safety, construction, market or livelihood"), ("region", "string", "the district or a sub-district code")], body: None, ok: &[(200, "Indicators")] },
+    Endpoint { method: "get", path: "/api/v1/indicators/{code}/history", id: "indicatorHistory", summary: "An indicator's values over time from its 1-minute and 1-hour rollups: count, avg, min, max, last per step", access: Access::Bearer, query: &[("region", "string", "the district (default) or a sub-district code"), ("from", "string", "RFC 3339; default 24 h before to"), ("to", "string", "RFC 3339; default now"), ("step", "string", "a whole number of minutes, e.g. 1m, 5m, 1h, 1d")], body: None, ok: &[(200, "IndicatorHistory")] },
+    Endpoint { method: "get", path: "/api/v1/alerts", id: "listAlerts", summary: "Alerts pending and firing, with silences, inhibition, their cases, and groups", access: Access::Bearer, query: &[("state", "string", "pending or firing"), ("region", "string", "the district or a sub-district code")], body: None, ok: &[(200, "Alerts")] },
+    Endpoint { method: "get", path: "/api/v1/alert-rules", id: "listAlertRules", summary: "The alert rules over the vital signs", access: Access::Bearer, query: &[], body: None, ok: &[(200, "AlertRules")] },
+    Endpoint { method: "get", path: "/api/v1/silences", id: "listSilences", summary: "Silences in force", access: Access::Bearer, query: &[], body: None, ok: &[(200, "Silences")] },
+    Endpoint { method: "post", path: "/api/v1/silences", id: "createSilence", summary: "Mute a rule's notices in a region until a time (owner and reason recorded)", access: Access::Bearer, query: &[], body: Some("SilenceIn"), ok: &[(201, "Silence")] },
+    Endpoint { method: "delete", path: "/api/v1/silences/{id}", id: "expireSilence", summary: "End a silence now", access: Access::Bearer, query: &[], body: None, ok: &[(204, "NoContent")] },
+    Endpoint { method: "get", path: "/cap/feed.atom", id: "capFeed", summary: "Public warnings: an Atom feed of CAP 1.2 messages", access: Access::Public, query: &[], body: None, ok: &[(200, "AtomFeed")] },
+    Endpoint { method: "get", path: "/cap/alerts/{file}", id: "capAlert", summary: "One CAP 1.2 message ({identifier}.xml)", access: Access::Public, query: &[], body: None, ok: &[(200, "CapXml")] },
     Endpoint { method: "post", path: "/api/v1/indicators/{code}/values", id: "pushIndicator", summary: "Push a value of an external indicator (a feed's machine token or a district officer)", access: Access::Bearer, query: &[], body: Some("IndicatorValue"), ok: &[(200, "Indicator")] },
     Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (image/jpeg, image/png or image/webp as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, query: &[], body: None, ok: &[(201, "MediaOut")] },
     Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, query: &[], body: Some("ReportIn"), ok: &[(201, "ReportOut"), (200, "ReportOut")] },
@@ -110,6 +118,14 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "uploadMedia" => post(crate::media::upload),
         "listIndicators" => get(crate::vitals::list),
         "pushIndicator" => post(crate::vitals::push),
+        "indicatorHistory" => get(crate::alerts::history),
+        "listAlerts" => get(crate::alerts::list),
+        "listAlertRules" => get(crate::alerts::rules),
+        "listSilences" => get(crate::alerts::list_silences),
+        "createSilence" => post(crate::alerts::create_silence),
+        "expireSilence" => delete(crate::alerts::expire_silence),
+        "capFeed" => get(crate::alerts::feed),
+        "capAlert" => get(crate::alerts::cap_alert),
         "importDataset" => post(crate::data::import),
         "listDatasets" => get(crate::data::list),
         "postReadings" => post(crate::sensing::post_readings),
@@ -151,6 +167,16 @@ fn schemas() -> Value {
         "Datasets": {"type": "object", "properties": {"datasets": {"type": "array", "items": {"type": "object", "properties": {"name": s("string"), "owner": s("string"), "sensitivity": s("string"), "columns": s("array"), "rows": s("integer"), "imported_at": s("string")}}}}},
         "Indicator": {"type": "object", "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "domain": s("string"), "unit": s("string"), "source": s("string"), "region": s("string"), "value": {"type": ["number", "null"]}, "level": {"type": "string", "enum": ["normal", "blue", "yellow", "orange", "red"]}, "level_zh": s("string"), "at": {"type": ["string", "null"]}, "thresholds": {"type": ["object", "null"]}}},
         "Indicators": {"type": "object", "properties": {"region": s("string"), "indicators": {"type": "array", "items": r("Indicator")}}},
+        "IndicatorHistory": {"type": "object", "properties": {"code": s("string"), "region": s("string"), "from": s("string"), "to": s("string"), "step_seconds": s("integer"),
+            "points": {"type": "array", "items": {"type": "object", "properties": {"t": s("string"), "n": s("integer"), "avg": s("number"), "min": s("number"), "max": s("number"), "last": s("number")}}}}},
+        "Alerts": {"type": "object", "properties": {"alerts": {"type": "array", "items": {"type": "object", "properties": {"fingerprint": s("string"), "rule": s("string"), "region": s("string"), "state": {"type": "string", "enum": ["pending", "firing"]}, "level": s("string"), "value": s("number"), "silenced": s("boolean"), "inhibited": s("boolean"), "case": {"type": ["object", "null"]}}}}, "groups": {"type": "array", "items": {"type": "object"}}}},
+        "AlertRules": {"type": "object", "properties": {"rules": {"type": "array", "items": {"type": "object"}}}},
+        "SilenceIn": {"type": "object", "required": ["rule", "reason"], "additionalProperties": false, "properties": {"rule": s("string"), "region": {"type": ["string", "null"]}, "reason": s("string"), "ends_at": {"type": ["string", "null"]}, "duration": {"type": ["string", "null"], "description": "e.g. 2h; give this or ends_at"}}},
+        "Silence": {"type": "object", "properties": {"id": s("integer"), "rule": s("string"), "region": s("string"), "owner": s("string"), "reason": s("string"), "ends_at": s("string")}},
+        "Silences": {"type": "object", "properties": {"silences": {"type": "array", "items": r("Silence")}}},
+        "NoContent": {"type": "null"},
+        "AtomFeed": {"type": "string", "description": "application/atom+xml"},
+        "CapXml": {"type": "string", "description": "application/cap+xml (OASIS CAP 1.2)"},
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
         "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},

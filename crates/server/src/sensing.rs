@@ -39,15 +39,17 @@ struct Slot {
     case: Option<CaseId>,
 }
 
-/// The sensing end's live state.
+/// The sensing end's live state. Per device it holds a few bytes: its last reading time,
+/// its place in `by_id`, and one slot per alarm rule that applies to it (flat: device
+/// `d`'s slots are `slots[start[d]..start[d + 1]]`, for the rules in `rule_of` there).
 #[derive(Debug, Default)]
 pub struct SensingState {
-    slots: HashMap<(usize, usize), Slot>,
+    slots: Vec<Slot>,
+    rule_of: Vec<u16>,
+    start: Vec<u32>,
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
-    by_id: HashMap<String, usize>,
-    /// Per device: the rules that apply to it (by kind and tags).
-    rules_of: Vec<Vec<usize>>,
+    by_id: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     pub accepted: u64,
     pub refused: Refused,
     /// Water-meter flows (`flow_m3`) of the last hours per device, oldest first, for the
@@ -61,7 +63,7 @@ pub const FLOW_HISTORY: Millis = 13 * cityos_core::time::HOUR;
 impl SensingState {
     /// The device index of an id.
     pub fn device(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id).map(|&d| d as usize)
     }
 
     /// Total flow of a device in `(now - window, now]`, if its readings cover the window.
@@ -80,41 +82,71 @@ impl SensingState {
 impl SensingState {
     pub fn new(cfg: &cityos_engine::demo::Config, now: Millis) -> SensingState {
         let devices = &cfg.sensing.devices;
-        SensingState {
-            by_id: devices
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (d.id.clone(), i))
-                .collect(),
+        let mut st = SensingState {
             last: vec![now; devices.len()],
-            rules_of: devices
-                .iter()
-                .map(|d| {
-                    (0..cfg.sensing.rules.len())
-                        .filter(|&k| cfg.sensing.rules[k].applies_to(d))
-                        .collect()
-                })
-                .collect(),
             ..Default::default()
+        };
+        st.by_id.reserve(devices.len());
+        st.start.reserve(devices.len() + 1);
+        for (i, d) in devices.iter().enumerate() {
+            st.by_id.insert(d.id.as_str().into(), i as u32);
+            st.start.push(st.rule_of.len() as u32);
+            for (k, rule) in cfg.sensing.rules.iter().enumerate() {
+                if rule.applies_to(d) {
+                    st.rule_of.push(k as u16);
+                    st.slots.push(Slot::default());
+                }
+            }
         }
+        st.start.push(st.rule_of.len() as u32);
+        st
+    }
+
+    /// The range of device `d`'s slots.
+    fn range(&self, d: usize) -> std::ops::Range<usize> {
+        self.start[d] as usize..self.start[d + 1] as usize
+    }
+
+    fn slot_mut(&mut self, d: usize, k: usize) -> Option<&mut Slot> {
+        let r = self.range(d);
+        let j = self.rule_of[r.clone()]
+            .iter()
+            .position(|&x| x as usize == k)?;
+        Some(&mut self.slots[r.start + j])
     }
 
     pub fn firing(&self) -> usize {
         self.slots
-            .values()
+            .iter()
             .filter(|s| matches!(s.state, AlarmState::Firing { .. }))
             .count()
     }
+
+    /// Live bytes per device: the slots, rule list, offsets, last times and id map.
+    pub fn bytes_per_device(&self) -> f64 {
+        let n = self.last.len().max(1) as f64;
+        let slots = self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.rule_of.capacity() * 2
+            + self.start.capacity() * 4
+            + self.last.capacity() * 8;
+        // hashbrown: one control byte and one (Box<str>, u32) per bucket, plus the keys.
+        let map = self.by_id.capacity() * (1 + std::mem::size_of::<(Box<str>, u32)>())
+            + self.by_id.keys().map(|k| k.len()).sum::<usize>();
+        (slots + map) as f64 / n
+    }
 }
 
+/// One reading as sent: strings are borrowed from the body unless they hold escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Reading {
-    device: String,
-    metric: String,
-    value: f64,
-    #[serde(default)]
-    at: Option<String>,
+pub struct Reading<'a> {
+    #[serde(borrow)]
+    pub device: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub metric: std::borrow::Cow<'a, str>,
+    pub value: f64,
+    #[serde(default, borrow)]
+    pub at: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// An alarm change to act on: (device index, rule index, change, value).
@@ -154,133 +186,182 @@ pub async fn post_readings(
                 ),
             )
         })?;
-    Ok((StatusCode::OK, Json(ingest(&st, &bytes).await?)).into_response())
+    let out = ingest(&st, bytes, Some(INGEST_WAIT)).await?;
+    Ok((StatusCode::OK, Json(out)).into_response())
+}
+
+/// How long an HTTP batch waits for its turn before the sender is told to come back.
+pub const INGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What one batch did: counts, the first problems, and alarm changes to act on.
+pub struct Batch {
+    pub accepted: u64,
+    pub refused: Refused,
+    pub errors: Vec<Value>,
+    pending: Vec<Pending>,
 }
 
 /// Takes NDJSON readings (the HTTP endpoint, the demo's simulated devices, the MQTT
-/// bridge): applies the rules, acts on the alarms; answers what was taken and refused.
-pub async fn ingest(st: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
+/// bridge): applies the rules and acts on the alarms; answers what was taken and refused.
+/// One batch is applied at a time, off the async threads; a batch that cannot start within
+/// `wait` (when given) is refused with 503 and Retry-After — back-pressure for a flood,
+/// so memory stays bounded and the case API keeps its threads.
+pub async fn ingest(
+    st: &AppState,
+    bytes: axum::body::Bytes,
+    wait: Option<std::time::Duration>,
+) -> Result<Value, ApiError> {
+    let gate = &st.0.ingest_gate;
+    let _permit = match wait {
+        None => gate.acquire().await.map_err(ApiError::internal)?,
+        Some(w) => match tokio::time::timeout(w, gate.acquire()).await {
+            Ok(p) => p.map_err(ApiError::internal)?,
+            Err(_) => {
+                st.0.ingest_busy
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "readings are arriving faster than they can be applied; send again shortly",
+                )
+                .retry_after(1));
+            }
+        },
+    };
     let now = st.now();
+    let st2 = st.clone();
+    let b = tokio::task::spawn_blocking(move || apply(&st2, &bytes, now))
+        .await
+        .map_err(ApiError::internal)?;
+    let alarms = act(st, b.pending, now).await?;
+    Ok(json!({
+        "accepted": b.accepted,
+        "refused": b.refused,
+        "errors": b.errors,
+        "alarms": alarms,
+    }))
+}
+
+/// Applies a batch of NDJSON readings under the sensing and vitals locks: parse, device
+/// lookup, range checks, vital-sign windows, alarm rules. The hot path of `bench ingest`.
+pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let cfg = &st.0.cfg;
     let sensing = &cfg.sensing;
     let mut errors: Vec<Value> = Vec::new();
     let mut refused = Refused::default();
     let mut accepted = 0u64;
     let mut pending: Vec<Pending> = Vec::new();
-    {
-        let mut guard = st.0.sensing.lock().expect("sensing lock");
-        let mut vitals = st.0.vitals.lock().expect("vitals lock");
-        let s = &mut *guard;
-        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            let line_no = i + 1;
-            let text = String::from_utf8_lossy(line);
-            let text = text.trim();
-            if text.is_empty() {
+    let mut guard = st.0.sensing.lock().expect("sensing lock");
+    let mut vitals = st.0.vitals.lock().expect("vitals lock");
+    let s = &mut *guard;
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let line_no = i + 1;
+        let mut refuse = |kind: &mut u64, problem: String| {
+            *kind += 1;
+            if errors.len() < 20 {
+                errors.push(json!({"line": line_no, "problem": problem}));
+            }
+        };
+        let r: Reading = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                refuse(&mut refused.malformed, format!("not a reading: {e}"));
                 continue;
             }
-            let mut refuse = |kind: &mut u64, problem: String| {
-                *kind += 1;
-                if errors.len() < 20 {
-                    errors.push(json!({"line": line_no, "problem": problem}));
-                }
-            };
-            let r: Reading = match serde_json::from_str(text) {
-                Ok(r) => r,
-                Err(e) => {
-                    refuse(&mut refused.malformed, format!("not a reading: {e}"));
-                    continue;
-                }
-            };
-            let Some(&d) = s.by_id.get(&r.device) else {
+        };
+        let Some(&d) = s.by_id.get(r.device.as_ref()) else {
+            refuse(
+                &mut refused.unknown_device,
+                format!("unknown device {:?}", r.device),
+            );
+            continue;
+        };
+        let d = d as usize;
+        let at = match r.at.as_deref().map(parse_datetime) {
+            None => now,
+            Some(Some(t)) => t,
+            Some(None) => {
                 refuse(
-                    &mut refused.unknown_device,
-                    format!("unknown device {:?}", r.device),
-                );
-                continue;
-            };
-            let at = match r.at.as_deref().map(parse_datetime) {
-                None => now,
-                Some(Some(t)) => t,
-                Some(None) => {
-                    refuse(
-                        &mut refused.malformed,
-                        format!(
-                            "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
-                            r.at.unwrap_or_default()
-                        ),
-                    );
-                    continue;
-                }
-            };
-            if at > now + MAX_AHEAD {
-                refuse(
-                    &mut refused.future,
-                    format!("at {} is in the future", format_rfc3339(at)),
-                );
-                continue;
-            }
-            let device = &sensing.devices[d];
-            let rules = &s.rules_of[d];
-            if let Some(k) = rules.iter().copied().find(|&k| {
-                let rule = &sensing.rules[k];
-                rule.metric == r.metric && !rule.in_range(r.value)
-            }) {
-                refuse(
-                    &mut refused.out_of_range,
+                    &mut refused.malformed,
                     format!(
-                        "{} = {} is outside the possible range of {}",
-                        r.metric, r.value, sensing.rules[k].code
+                        "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
+                        r.at.unwrap_or_default()
                     ),
                 );
                 continue;
             }
-            if !r.value.is_finite() {
-                refuse(
-                    &mut refused.out_of_range,
-                    "the value is not a finite number".into(),
-                );
-                continue;
-            }
-            accepted += 1;
-            s.last[d] = s.last[d].max(at);
-            vitals.reading(&cfg.indicators, d, &device.kind, &r.metric, r.value, at);
-            if r.metric == "flow_m3" {
-                let f = s.flows.entry(d).or_default();
-                f.push_back((at, r.value));
-                while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
-                    f.pop_front();
-                }
-            }
-            for &k in rules {
-                let rule = &sensing.rules[k];
-                let silent = matches!(rule.condition, Condition::Silent { .. });
-                if !silent && rule.metric != r.metric {
-                    continue;
-                }
-                let slot = s.slots.entry((d, k)).or_default();
-                let (next, change) = rule.observe(slot.state, r.value, at);
-                slot.state = next;
-                if let Some(c) = change {
-                    pending.push((d, k, c, Some(r.value)));
-                }
+        };
+        if at > now + MAX_AHEAD {
+            refuse(
+                &mut refused.future,
+                format!("at {} is in the future", format_rfc3339(at)),
+            );
+            continue;
+        }
+        let range = s.range(d);
+        if let Some(&k) = s.rule_of[range.clone()].iter().find(|&&k| {
+            let rule = &sensing.rules[k as usize];
+            rule.metric == r.metric && !rule.in_range(r.value)
+        }) {
+            refuse(
+                &mut refused.out_of_range,
+                format!(
+                    "{} = {} is outside the possible range of {}",
+                    r.metric, r.value, sensing.rules[k as usize].code
+                ),
+            );
+            continue;
+        }
+        if !r.value.is_finite() {
+            refuse(
+                &mut refused.out_of_range,
+                "the value is not a finite number".into(),
+            );
+            continue;
+        }
+        accepted += 1;
+        s.last[d] = s.last[d].max(at);
+        vitals.reading(d, &r.metric, r.value, at);
+        if r.metric == "flow_m3" {
+            let f = s.flows.entry(d).or_default();
+            f.push_back((at, r.value));
+            while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
+                f.pop_front();
             }
         }
-        drop(vitals);
-        let s = &mut *guard;
-        s.accepted += accepted;
-        let t = &mut s.refused;
-        t.malformed += refused.malformed;
-        t.unknown_device += refused.unknown_device;
-        t.out_of_range += refused.out_of_range;
-        t.future += refused.future;
+        for j in range {
+            let k = s.rule_of[j] as usize;
+            let rule = &sensing.rules[k];
+            let silent = matches!(rule.condition, Condition::Silent { .. });
+            if !silent && rule.metric != r.metric {
+                continue;
+            }
+            let slot = &mut s.slots[j];
+            let (next, change) = rule.observe(slot.state, r.value, at);
+            slot.state = next;
+            if let Some(c) = change {
+                pending.push((d, k, c, Some(r.value)));
+            }
+        }
     }
-    let alarms = act(st, pending, now).await?;
-    Ok(json!({
-        "accepted": accepted,
-        "refused": refused,
-        "errors": errors,
-        "alarms": alarms,
-    }))
+    vitals.settle(&cfg.indicators);
+    drop(vitals);
+    s.accepted += accepted;
+    let t = &mut s.refused;
+    t.malformed += refused.malformed;
+    t.unknown_device += refused.unknown_device;
+    t.out_of_range += refused.out_of_range;
+    t.future += refused.future;
+    Batch {
+        accepted,
+        refused,
+        errors,
+        pending,
+    }
 }
 
 /// The demo's devices: every gauge reports a normal value; now and then one water-level
@@ -363,7 +444,7 @@ pub async fn simulate_devices(
             incident = (left > 1).then_some((i, left - 1));
         }
         if lines.is_empty() {
-        } else if let Err(e) = ingest(&st, lines.as_bytes()).await {
+        } else if let Err(e) = ingest(&st, lines.into(), None).await {
             crate::log::event("sensing_demo_failed", &[("error", &e.detail)]);
         }
         tokio::time::sleep(every).await;
@@ -396,7 +477,7 @@ pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Val
             ));
         }
     }
-    ingest(st, lines.as_bytes()).await
+    ingest(st, lines.into(), None).await
 }
 
 /// Runs [`tick`] and the data rules every `every` until `stop` (silent devices, pending
@@ -424,14 +505,14 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut pending = Vec::new();
     {
-        let mut s = st.0.sensing.lock().expect("sensing lock");
-        for (d, device) in sensing.devices.iter().enumerate() {
+        let mut guard = st.0.sensing.lock().expect("sensing lock");
+        let s = &mut *guard;
+        for d in 0..sensing.devices.len() {
             let last = s.last[d];
-            for (k, rule) in sensing.rules.iter().enumerate() {
-                if !rule.applies_to(device) {
-                    continue;
-                }
-                let slot = s.slots.entry((d, k)).or_default();
+            for j in s.range(d) {
+                let k = s.rule_of[j] as usize;
+                let rule = &sensing.rules[k];
+                let slot = &mut s.slots[j];
                 let (next, change) = rule.tick(slot.state, last, now);
                 slot.state = next;
                 if let Some(c) = change {
@@ -451,35 +532,17 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         let (device, rule) = (&sensing.devices[d], &sensing.rules[k]);
         let text = rule.describe(device, value);
         let open_case = {
-            let s = st.0.sensing.lock().expect("sensing lock");
-            s.slots.get(&(d, k)).and_then(|x| x.case)
+            let mut s = st.0.sensing.lock().expect("sensing lock");
+            s.slot_mut(d, k).and_then(|x| x.case)
         };
-        let open_case = match open_case {
-            Some(id) => {
-                st.0.reads
-                    .run(move |s| s.load_case(id))
-                    .await??
-                    .filter(|c| c.state.is_open())
-                    .map(|c| c.id)
-            }
-            None => None,
-        };
+        let open_case = still_open(st, open_case).await?;
         let (kind, note) = match change {
             AlarmChange::Fired { .. } => ("fired", format!("报警：{text}")),
             AlarmChange::Cleared => ("cleared", format!("报警解除，读数恢复正常：{text}")),
         };
         let number = match (change, open_case) {
             // A repeat, or the all-clear: noted on the alarm's open case.
-            (_, Some(case)) => {
-                let mut command = Command::new(Action::Note, Actor::system());
-                command.note = note;
-                match crate::api::engine_call(st, EngineRequest::Transition { case, command, now })
-                    .await?
-                {
-                    EngineResponse::Transition(o) => Some(o.case.number),
-                    _ => None,
-                }
-            }
+            (_, Some(case)) => note_case(st, case, note, now).await?,
             (AlarmChange::Fired { .. }, None) => {
                 let report = NewReport {
                     channel: Channel::Sensor,
@@ -491,14 +554,12 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                     at: now,
                     media: Vec::new(),
                 };
-                match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
-                    EngineResponse::Intake(o) => {
-                        let mut s = st.0.sensing.lock().expect("sensing lock");
-                        s.slots.entry((d, k)).or_default().case = Some(o.case.id);
-                        Some(o.case.number)
-                    }
-                    _ => None,
+                let (id, number) = file_report(st, report).await?;
+                let mut s = st.0.sensing.lock().expect("sensing lock");
+                if let Some(x) = s.slot_mut(d, k) {
+                    x.case = Some(id);
                 }
+                Some(number)
             }
             // Cleared after its case was closed: nothing to write.
             (AlarmChange::Cleared, None) => None,
@@ -506,6 +567,53 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         out.push(json!({"device": device.id, "rule": rule.code, "change": kind, "case": number}));
     }
     Ok(out)
+}
+
+/// The case `id`, if it is still open.
+pub(crate) async fn still_open(
+    st: &AppState,
+    id: Option<CaseId>,
+) -> Result<Option<CaseId>, ApiError> {
+    Ok(match id {
+        Some(id) => {
+            st.0.reads
+                .run(move |s| s.load_case(id))
+                .await??
+                .filter(|c| c.state.is_open())
+                .map(|c| c.id)
+        }
+        None => None,
+    })
+}
+
+/// Writes `note` into a case's log as the system; answers the case number.
+pub(crate) async fn note_case(
+    st: &AppState,
+    case: CaseId,
+    note: String,
+    now: Millis,
+) -> Result<Option<String>, ApiError> {
+    let mut command = Command::new(Action::Note, Actor::system());
+    command.note = note;
+    Ok(
+        match crate::api::engine_call(st, EngineRequest::Transition { case, command, now }).await? {
+            EngineResponse::Transition(o) => Some(o.case.number),
+            _ => None,
+        },
+    )
+}
+
+/// Files a report; answers the case it opened or joined.
+pub(crate) async fn file_report(
+    st: &AppState,
+    report: NewReport,
+) -> Result<(CaseId, String), ApiError> {
+    match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
+        EngineResponse::Intake(o) => Ok((o.case.id, o.case.number)),
+        _ => Err(ApiError::internal(
+            "the engine answered a report with something else",
+        )),
+    }
 }
 
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.

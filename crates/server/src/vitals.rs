@@ -9,10 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cityos_core::alerting::Alerting;
+use cityos_core::case::CaseId;
 use cityos_core::indicators::{Indicator, Source, WarnLevel};
-use cityos_core::time::{format_rfc3339, parse_datetime, Millis, HOUR};
-use cityos_core::windows::Sliding;
+use cityos_core::time::{format_rfc3339, parse_datetime, Millis, HOUR, MINUTE};
+use cityos_core::windows::{Acc, Sliding};
 use cityos_core::Role;
+use cityos_engine::store::Rollup;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -24,134 +27,325 @@ pub struct Latest {
     pub at: Millis,
 }
 
+/// An indicator's level moved in a region (for the live stream).
+#[derive(Debug, Clone)]
+pub struct LevelChange {
+    pub indicator: usize,
+    pub region: String,
+    pub from: WarnLevel,
+    pub to: WarnLevel,
+    pub value: f64,
+    pub at: Millis,
+}
+
+/// One indicator in one region: its latest value and the 1-minute rollup in progress.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    latest: Latest,
+    bucket: Millis,
+    acc: Acc,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The vital signs' live state. Regions are the district (index 0) and its
+/// sub-districts. Readings reach their windows through per-device feed groups (one per
+/// device kind and sub-district), so the hot path touches no strings but the metric.
 #[derive(Debug, Default)]
 pub struct VitalsState {
-    latest: HashMap<(usize, String), Latest>,
-    windows: HashMap<(usize, String), Sliding>,
-    /// (device kind, metric) → readings-fed indicators.
-    by_reading: HashMap<(String, String), Vec<usize>>,
-    /// Per device: the district and sub-district codes it lies in.
-    device_regions: Vec<Vec<String>>,
+    entries: HashMap<(usize, u16), Entry>,
+    /// Region codes by index; 0 is the district.
+    pub regions: Vec<String>,
+    region_idx: HashMap<String, u16>,
+    windows: Vec<Sliding>,
+    /// Per window: (indicator, region).
+    window_key: Vec<(usize, u16)>,
+    dirty: Vec<bool>,
+    dirty_list: Vec<u32>,
+    metrics: Vec<String>,
+    /// Feed groups: (metric index, window index) pairs.
+    feeds: Vec<Vec<(u16, u32)>>,
+    /// Per device: its feed group, or NONE.
+    device_feed: Vec<u32>,
+    /// Finished 1-minute rollups not yet stored.
+    finished: Vec<Rollup>,
+    /// Level changes not yet announced.
+    changes: Vec<LevelChange>,
+    /// Alert rules' states, silences and the cases and CAP messages they raised.
+    pub alerting: Alerting,
+    pub alert_cases: HashMap<String, CaseId>,
+    /// The CAP messages sent so far per alert fingerprint: (identifier, sent).
+    pub cap_last: HashMap<String, Vec<(String, Millis)>>,
+    /// When the case statistics were last computed.
+    pub stats_at: Option<Millis>,
 }
 
 impl VitalsState {
     pub fn new(cfg: &cityos_engine::demo::Config) -> VitalsState {
-        let mut by_reading: HashMap<(String, String), Vec<usize>> = HashMap::new();
-        for (i, ind) in cfg.indicators.iter().enumerate() {
-            if let Source::Readings {
-                device_kind,
-                metric,
-                ..
-            } = &ind.source
-            {
-                by_reading
-                    .entry((device_kind.clone(), metric.clone()))
-                    .or_default()
-                    .push(i);
-            }
-        }
         let t = &cfg.territory;
-        let device_regions = cfg
-            .sensing
-            .devices
+        let mut regions = vec![t.region(t.root()).code.clone()];
+        regions.extend(
+            t.children(t.root())
+                .iter()
+                .filter(|&&id| t.region(id).level == cityos_core::Level::Subdistrict)
+                .map(|&id| t.region(id).code.clone()),
+        );
+        let region_idx: HashMap<String, u16> = regions
             .iter()
-            .map(|d| match t.locate(d.lon, d.lat) {
-                Ok(chain) => {
-                    let codes = t.codes(chain);
-                    [codes.district, codes.subdistrict]
-                        .into_iter()
-                        .flatten()
-                        .collect()
-                }
-                Err(_) => Vec::new(),
-            })
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u16))
             .collect();
-        VitalsState {
-            by_reading,
-            device_regions,
+        let mut v = VitalsState {
+            regions,
+            region_idx,
             ..Default::default()
+        };
+        let mut group_of: HashMap<(String, u16), u32> = HashMap::new();
+        let mut window_of: HashMap<(usize, u16), u32> = HashMap::new();
+        v.device_feed = Vec::with_capacity(cfg.sensing.devices.len());
+        for d in &cfg.sensing.devices {
+            let sub = t
+                .locate(d.lon, d.lat)
+                .ok()
+                .and_then(|chain| t.codes(chain).subdistrict)
+                .and_then(|c| v.region_idx.get(&c).copied());
+            let key = (d.kind.clone(), sub.unwrap_or(0));
+            if let Some(&g) = group_of.get(&key) {
+                v.device_feed.push(g);
+                continue;
+            }
+            let mut feed = Vec::new();
+            for (i, ind) in cfg.indicators.iter().enumerate() {
+                let Source::Readings {
+                    device_kind,
+                    metric,
+                    window_ms,
+                    ..
+                } = &ind.source
+                else {
+                    continue;
+                };
+                if *device_kind != d.kind {
+                    continue;
+                }
+                let m = match v.metrics.iter().position(|x| x == metric) {
+                    Some(m) => m,
+                    None => {
+                        v.metrics.push(metric.clone());
+                        v.metrics.len() - 1
+                    }
+                } as u16;
+                for r in std::iter::once(0).chain(sub) {
+                    let w = *window_of.entry((i, r)).or_insert_with(|| {
+                        v.windows.push(Sliding::new(*window_ms));
+                        v.window_key.push((i, r));
+                        v.dirty.push(false);
+                        (v.windows.len() - 1) as u32
+                    });
+                    feed.push((m, w));
+                }
+            }
+            let g = if feed.is_empty() {
+                NONE
+            } else {
+                v.feeds.push(feed);
+                (v.feeds.len() - 1) as u32
+            };
+            group_of.insert(key, g);
+            v.device_feed.push(g);
+        }
+        v
+    }
+
+    pub fn region_index(&self, code: &str) -> Option<u16> {
+        self.region_idx.get(code).copied()
+    }
+
+    /// A new value of indicator `i` in region `r`.
+    pub fn set(&mut self, ind: &Indicator, i: usize, r: u16, value: f64, at: Millis) {
+        let key = (i, r);
+        let e = self.entries.entry(key).or_insert(Entry {
+            latest: Latest {
+                value,
+                level: WarnLevel::Normal,
+                at,
+            },
+            bucket: floor(at, MINUTE),
+            acc: Acc::default(),
+        });
+        let prev = e.latest.level;
+        let level = ind
+            .thresholds
+            .map_or(WarnLevel::Normal, |t| t.next(prev, value));
+        e.latest = Latest { value, level, at };
+        let b = floor(at, MINUTE);
+        if b > e.bucket {
+            if e.acc.count > 0 {
+                self.finished
+                    .push(rollup(ind, &self.regions[r as usize], e));
+            }
+            e.bucket = b;
+            e.acc = Acc::default();
+        }
+        e.acc.push(value);
+        if level != prev {
+            self.changes.push(LevelChange {
+                indicator: i,
+                region: self.regions[r as usize].clone(),
+                from: prev,
+                to: level,
+                value,
+                at,
+            });
         }
     }
 
-    fn set(&mut self, ind: &Indicator, i: usize, region: &str, value: f64, at: Millis) {
-        set_latest(&mut self.latest, ind, i, region, value, at);
-    }
-
-    /// A reading taken by the sensing end.
-    pub fn reading(
-        &mut self,
-        indicators: &[Indicator],
-        device: usize,
-        kind: &str,
-        metric: &str,
-        value: f64,
-        at: Millis,
-    ) {
-        let VitalsState {
-            latest,
-            windows,
-            by_reading,
-            device_regions,
-        } = self;
-        let Some(list) = by_reading.get(&(kind.to_string(), metric.to_string())) else {
+    /// A reading taken by the sensing end (the hot path: no allocation, no level yet —
+    /// [`VitalsState::settle`] turns the touched windows into values once per batch).
+    #[inline]
+    pub fn reading(&mut self, device: usize, metric: &str, value: f64, at: Millis) {
+        let g = self.device_feed.get(device).copied().unwrap_or(NONE);
+        if g == NONE {
             return;
-        };
-        let Some(regions) = device_regions.get(device) else {
-            return;
-        };
-        for &i in list {
-            let ind = &indicators[i];
-            let Source::Readings {
-                func, window_ms, ..
-            } = ind.source
-            else {
+        }
+        for &(m, w) in &self.feeds[g as usize] {
+            if self.metrics[m as usize] != metric {
                 continue;
-            };
-            for r in regions {
-                let w = windows
-                    .entry((i, r.clone()))
-                    .or_insert_with(|| Sliding::new(window_ms));
-                if w.push(at, value).is_err() {
-                    continue; // late for this window
-                }
-                if let Some(v) = w.value(func) {
-                    set_latest(latest, ind, i, r, v, at);
-                }
+            }
+            let w = w as usize;
+            if self.windows[w].push(at, value).is_ok() && !self.dirty[w] {
+                self.dirty[w] = true;
+                self.dirty_list.push(w as u32);
             }
         }
     }
 
-    pub fn latest(&self, i: usize, region: &str) -> Option<Latest> {
-        self.latest.get(&(i, region.to_string())).copied()
+    /// Turns the windows readings touched into values and levels.
+    pub fn settle(&mut self, indicators: &[Indicator]) {
+        let list = std::mem::take(&mut self.dirty_list);
+        for &w in &list {
+            let w = w as usize;
+            self.dirty[w] = false;
+            self.settle_window(indicators, w);
+        }
+        self.dirty_list = list;
+        self.dirty_list.clear();
+    }
+
+    fn settle_window(&mut self, indicators: &[Indicator], w: usize) {
+        let (i, r) = self.window_key[w];
+        let ind = &indicators[i];
+        let Source::Readings { func, .. } = ind.source else {
+            return;
+        };
+        let at = self.windows[w].head_time();
+        if let Some(v) = self.windows[w].value(func) {
+            self.set(ind, i, r, v, at);
+        }
+    }
+
+    /// Time passes for every readings window (counts and rates fall when readings stop).
+    pub fn advance(&mut self, indicators: &[Indicator], now: Millis) {
+        for w in 0..self.windows.len() {
+            if self.windows[w].head_time() < now {
+                self.windows[w].advance(now);
+                self.settle_window(indicators, w);
+            }
+        }
+    }
+
+    pub fn latest(&self, i: usize, r: u16) -> Option<Latest> {
+        self.entries.get(&(i, r)).map(|e| e.latest)
+    }
+
+    /// The 1-minute rollup in progress for indicator `i` in region `r`.
+    pub fn current_rollup(&self, ind: &Indicator, i: usize, r: u16) -> Option<Rollup> {
+        let e = self.entries.get(&(i, r))?;
+        (e.acc.count > 0).then(|| rollup(ind, &self.regions[r as usize], e))
+    }
+
+    /// Level changes since the last call.
+    pub fn take_changes(&mut self) -> Vec<LevelChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Finished 1-minute rollups (and those whose minute is over at `now`), with the
+    /// 1-hour rollups they add to.
+    pub fn take_rollups(&mut self, indicators: &[Indicator], now: Millis) -> Vec<Rollup> {
+        let mut out = std::mem::take(&mut self.finished);
+        let cur = floor(now, MINUTE);
+        for (&(i, r), e) in self.entries.iter_mut() {
+            if e.acc.count > 0 && e.bucket < cur {
+                out.push(rollup(&indicators[i], &self.regions[r as usize], e));
+                e.acc = Acc::default();
+            }
+        }
+        let mut hours: HashMap<(String, String, Millis), Rollup> = HashMap::new();
+        for m in &out {
+            let b = floor(m.bucket, HOUR);
+            let h = hours
+                .entry((m.indicator.clone(), m.region.clone(), b))
+                .or_insert_with(|| Rollup {
+                    step: 3600,
+                    bucket: b,
+                    n: 0,
+                    sum: 0.0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    last: m.last,
+                    last_at: Millis::MIN,
+                    ..m.clone()
+                });
+            merge(h, m);
+        }
+        out.extend(hours.into_values());
+        out
     }
 }
 
-/// A new value of an indicator in a region; its level moves with hysteresis.
-fn set_latest(
-    latest: &mut HashMap<(usize, String), Latest>,
-    ind: &Indicator,
-    i: usize,
-    region: &str,
-    value: f64,
-    at: Millis,
-) {
-    let key = (i, region.to_string());
-    let prev = latest.get(&key).map_or(WarnLevel::Normal, |l| l.level);
-    let level = ind
-        .thresholds
-        .map_or(WarnLevel::Normal, |t| t.next(prev, value));
-    latest.insert(key, Latest { value, level, at });
+fn floor(t: Millis, step: Millis) -> Millis {
+    t.div_euclid(step) * step
 }
 
-/// Vital signs are kept for the district and its sub-districts.
-fn vital_region(st: &AppState, code: &str) -> bool {
-    let t = &st.0.cfg.territory;
-    t.by_code(code).is_some_and(|id| {
-        matches!(
-            t.region(id).level,
-            cityos_core::Level::District | cityos_core::Level::Subdistrict
-        )
-    })
+fn rollup(ind: &Indicator, region: &str, e: &Entry) -> Rollup {
+    Rollup {
+        indicator: ind.code.clone(),
+        region: region.to_string(),
+        step: 60,
+        bucket: e.bucket,
+        n: e.acc.count as i64,
+        sum: e.acc.sum,
+        min: e.acc.min,
+        max: e.acc.max,
+        last: e.acc.last,
+        last_at: e.latest.at,
+    }
+}
+
+/// Adds `m` into `into` (counts and sums add, the newer last wins).
+pub fn merge(into: &mut Rollup, m: &Rollup) {
+    into.n += m.n;
+    into.sum += m.sum;
+    into.min = into.min.min(m.min);
+    into.max = into.max.max(m.max);
+    if m.last_at >= into.last_at {
+        into.last = m.last;
+        into.last_at = m.last_at;
+    }
+}
+
+/// Vital signs are kept for the district and its sub-districts: the region's index.
+pub fn vital_region(st: &AppState, code: &str) -> Result<u16, ApiError> {
+    st.0.vitals
+        .lock()
+        .expect("vitals lock")
+        .region_index(code)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("region {code:?} is not the district or one of its sub-districts"),
+            )
+        })
 }
 
 fn view(ind: &Indicator, region: &str, l: Option<Latest>) -> Value {
@@ -237,6 +431,99 @@ async fn case_stats(
     Ok((m, domains))
 }
 
+/// Computes the dataset-sourced indicators of dataset `name` from its rows (district-wide):
+/// `count` counts rows whose column holds a value other than a "no" (否, no, false, 0);
+/// the other functions take the column's numbers (numeric text counts).
+pub fn apply_dataset(
+    st: &AppState,
+    name: &str,
+    rows: &[serde_json::Map<String, Value>],
+    at: Millis,
+) {
+    use cityos_core::indicators::Func;
+    let inds = st.0.cfg.indicators.clone();
+    let mut v = st.0.vitals.lock().expect("vitals lock");
+    for (i, ind) in inds.iter().enumerate() {
+        let Source::Dataset {
+            dataset,
+            column,
+            func,
+        } = &ind.source
+        else {
+            continue;
+        };
+        if dataset != name {
+            continue;
+        }
+        let cells = rows.iter().filter_map(|r| r.get(column));
+        let value = if *func == Func::Count {
+            Some(
+                cells
+                    .filter(|c| match c {
+                        Value::Null => false,
+                        Value::Bool(b) => *b,
+                        Value::Number(n) => n.as_f64() != Some(0.0),
+                        Value::String(s) => {
+                            let s = s.trim().to_lowercase();
+                            !s.is_empty()
+                                && !matches!(s.as_str(), "否" | "no" | "n" | "false" | "0")
+                        }
+                        _ => true,
+                    })
+                    .count() as f64,
+            )
+        } else {
+            let mut acc = Acc::default();
+            for c in cells {
+                let n = match c {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                if let Some(n) = n.filter(|n| n.is_finite()) {
+                    acc.push(n);
+                }
+            }
+            acc.value(*func, 1000)
+        };
+        if let Some(value) = value {
+            v.set(ind, i, 0, value, at);
+        }
+    }
+}
+
+/// Computes every dataset-sourced indicator from the stored datasets (at start).
+pub async fn load_datasets(st: &AppState) -> Result<(), ApiError> {
+    let all = st.0.reads.run(|s| s.datasets()).await??;
+    for d in all {
+        let rows: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_str(&d.rows).unwrap_or_default();
+        apply_dataset(st, &d.name, &rows, d.imported_at);
+    }
+    Ok(())
+}
+
+/// Computes the case-statistics indicators of region `r` now.
+pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
+    let region =
+        (r != 0).then(|| st.0.vitals.lock().expect("vitals lock").regions[r as usize].clone());
+    let (stats, domains) = case_stats(st, region).await?;
+    let now = st.now();
+    let inds = st.0.cfg.indicators.clone();
+    let mut v = st.0.vitals.lock().expect("vitals lock");
+    for (i, ind) in inds.iter().enumerate() {
+        if let Source::Cases { stat } = &ind.source {
+            let value = if stat == "open_cases_in_domain" {
+                domains.get(ind.domain.as_str()).copied().unwrap_or(0.0)
+            } else {
+                stats.get(stat.as_str()).copied().unwrap_or(0.0)
+            };
+            v.set(ind, i, r, value, now);
+        }
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/indicators?domain=&region=` — each indicator's latest value and level.
 pub async fn list(
     State(st): State<AppState>,
@@ -247,12 +534,7 @@ pub async fn list(
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
     let region = p.region.unwrap_or_else(|| district.clone());
-    if !vital_region(&st, &region) {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("region {region:?} is not the district or one of its sub-districts"),
-        ));
-    }
+    let r = vital_region(&st, &region)?;
     if let Some(d) = &p.domain {
         if cityos_core::Domain::parse(d).is_none() {
             return Err(ApiError::bad_request(
@@ -261,11 +543,10 @@ pub async fn list(
             ));
         }
     }
-    let (stats, domains) = case_stats(&st, (region != district).then(|| region.clone())).await?;
-    let now = st.now();
+    refresh_case_stats(&st, r).await?;
     let inds = st.0.cfg.indicators.clone();
     let mut out = Vec::new();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         if p.domain
             .as_deref()
@@ -273,15 +554,7 @@ pub async fn list(
         {
             continue;
         }
-        if let Source::Cases { stat } = &ind.source {
-            let value = if stat == "open_cases_in_domain" {
-                domains.get(ind.domain.as_str()).copied().unwrap_or(0.0)
-            } else {
-                stats.get(stat.as_str()).copied().unwrap_or(0.0)
-            };
-            v.set(ind, i, &region, value, now);
-        }
-        out.push(view(ind, &region, v.latest(i, &region)));
+        out.push(view(ind, &region, v.latest(i, r)));
     }
     Ok(Json(json!({"region": region, "indicators": out})).into_response())
 }
@@ -335,12 +608,8 @@ pub async fn push(
     }
     let t = &st.0.cfg.territory;
     let region = b.region.unwrap_or_else(|| t.region(t.root()).code.clone());
-    if !vital_region(&st, &region) {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
-            format!("region {region:?} is not the district or one of its sub-districts"),
-        ));
-    }
+    let r = vital_region(&st, &region)
+        .map_err(|e| ApiError::unprocessable("invalid_argument", e.detail))?;
     let now = st.now();
     let at = match b.at.as_deref() {
         None => now,
@@ -356,8 +625,86 @@ pub async fn push(
     }
     let latest = {
         let mut v = st.0.vitals.lock().expect("vitals lock");
-        v.set(ind, i, &region, b.value, at);
-        v.latest(i, &region)
+        v.set(ind, i, r, b.value, at);
+        v.latest(i, r)
     };
     Ok(Json(view(ind, &region, latest)).into_response())
+}
+
+/// A live vital-sign event for the stream: an indicator's level moved, or an alert fired,
+/// changed level or resolved.
+#[derive(Debug, Clone)]
+pub struct VitalEvent {
+    pub kind: &'static str,
+    /// The region it concerns (the district or a sub-district).
+    pub region: String,
+    /// The event as JSON text.
+    pub data: String,
+}
+
+/// The demo's external feeds: every external indicator gets a plausible district value
+/// every `every`; and in turn, every 15 minutes, one of a few indicators lives through an
+/// episode — it climbs past its yellow and orange lines, stays up for several minutes and
+/// comes back down — so that alerts fire, become cases, publish CAP warnings, and resolve.
+pub async fn simulate_feeds(
+    st: AppState,
+    seed: u64,
+    every: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    const EPISODES: [&str; 4] = [
+        "crowd_wukang",
+        "river_water_level",
+        "power_outage_households",
+        "crowd_xujiahui",
+    ];
+    const CYCLE: Millis = 15 * MINUTE;
+    let start = st.now();
+    let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5ee1);
+    let inds = st.0.cfg.indicators.clone();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let now = st.now();
+        let elapsed = now - start;
+        let episode = EPISODES[((elapsed / CYCLE) as usize) % EPISODES.len()];
+        // 0–1 min calm, 1–3 climbing, 3–10 high, 10–12 falling, then calm.
+        let m = (elapsed % CYCLE) as f64 / MINUTE as f64;
+        let heat = if m < 1.0 {
+            0.0
+        } else if m < 3.0 {
+            (m - 1.0) / 2.0
+        } else if m < 10.0 {
+            1.0
+        } else if m < 12.0 {
+            (12.0 - m) / 2.0
+        } else {
+            0.0
+        };
+        {
+            let mut v = st.0.vitals.lock().expect("vitals lock");
+            for (i, ind) in inds.iter().enumerate() {
+                if ind.source != Source::External {
+                    continue;
+                }
+                let noise = rng.range_f64(0.95, 1.05);
+                let (calm, high) = match ind.thresholds {
+                    Some(t) => {
+                        let calm = match t.direction {
+                            cityos_core::indicators::Direction::Up => t.at[0] * 0.6,
+                            cityos_core::indicators::Direction::Down => t.at[0] * 1.4,
+                        };
+                        (calm, (t.at[2] + t.at[3]) / 2.0)
+                    }
+                    None => (100.0, 100.0),
+                };
+                let value = if ind.code == episode {
+                    calm + (high - calm) * heat
+                } else {
+                    calm * noise
+                };
+                let value = (value * 100.0).round() / 100.0;
+                v.set(ind, i, 0, value, now);
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }

@@ -1,6 +1,9 @@
 //! Alert lifecycle with `for`, fingerprints, silences and inhibition.
 
-use cityos_core::alerting::{AlertRule, AlertState, Alerting, Notice};
+use cityos_core::alerting::{
+    parse_alert_rules, AlertRule, AlertState, Alerting, Expr, Notice, Sample,
+};
+use cityos_core::indicators::parse_indicators;
 use cityos_core::indicators::WarnLevel::{self, *};
 
 const M: i64 = 60_000;
@@ -8,14 +11,22 @@ const M: i64 = 60_000;
 fn rule(code: &str, at_least: WarnLevel, for_ms: i64, inhibits: &[&str]) -> AlertRule {
     AlertRule {
         code: code.into(),
-        indicator: "x".into(),
-        at_least,
+        name_zh: code.into(),
+        name_en: code.into(),
+        expr: Expr::parse(&format!("x >= {}", at_least.as_str())).unwrap(),
         for_ms,
+        level: None,
         case_levels: vec![Orange, Red],
         category: "waterlogging".into(),
-        public: false,
+        group: code.into(),
+        public: None,
         inhibits: inhibits.iter().map(|s| s.to_string()).collect(),
     }
+}
+
+/// What a rule over indicator `x` sees when `x` is at `level` with `value`.
+fn at(r: &AlertRule, level: WarnLevel, value: f64) -> Sample {
+    r.sample(&|_| Some((value, level))).unwrap()
 }
 
 #[test]
@@ -25,12 +36,12 @@ fn pending_firing_resolved_with_for_and_one_alert_per_fingerprint() {
     let mut a = Alerting::default();
     let sub = "310104003";
     assert_eq!(
-        a.evaluate(&rules, &r, sub, Blue, 8.0, 0),
+        a.evaluate(&rules, &r, sub, at(&r, Blue, 8.0), 0),
         None,
         "below the rule's level"
     );
     assert_eq!(
-        a.evaluate(&rules, &r, sub, Yellow, 21.0, 0),
+        a.evaluate(&rules, &r, sub, at(&r, Yellow, 21.0), 0),
         None,
         "pending"
     );
@@ -39,11 +50,11 @@ fn pending_firing_resolved_with_for_and_one_alert_per_fingerprint() {
         AlertState::Pending { since: 0 }
     ));
     assert_eq!(
-        a.evaluate(&rules, &r, sub, Orange, 31.0, 4 * M),
+        a.evaluate(&rules, &r, sub, at(&r, Orange, 31.0), 4 * M),
         None,
         "not yet 5 minutes"
     );
-    let n = a.evaluate(&rules, &r, sub, Orange, 32.0, 5 * M);
+    let n = a.evaluate(&rules, &r, sub, at(&r, Orange, 32.0), 5 * M);
     assert_eq!(
         n,
         Some(Notice::Fired {
@@ -54,9 +65,12 @@ fn pending_firing_resolved_with_for_and_one_alert_per_fingerprint() {
     );
     assert!(r.opens_case(Orange) && !r.opens_case(Yellow));
     // The same rule and region again: the same alert (no second notice), a level change.
-    assert_eq!(a.evaluate(&rules, &r, sub, Orange, 33.0, 6 * M), None);
+    assert_eq!(
+        a.evaluate(&rules, &r, sub, at(&r, Orange, 33.0), 6 * M),
+        None
+    );
     assert!(matches!(
-        a.evaluate(&rules, &r, sub, Red, 45.0, 7 * M),
+        a.evaluate(&rules, &r, sub, at(&r, Red, 45.0), 7 * M),
         Some(Notice::LevelChanged {
             from: Orange,
             to: Red,
@@ -65,17 +79,20 @@ fn pending_firing_resolved_with_for_and_one_alert_per_fingerprint() {
     ));
     assert_eq!(a.alerts().count(), 1);
     // Another region is another alert.
-    a.evaluate(&rules, &r, "310104004", Red, 50.0, 7 * M);
+    a.evaluate(&rules, &r, "310104004", at(&r, Red, 50.0), 7 * M);
     assert_eq!(a.alerts().count(), 2);
     // Back to normal: resolved.
     assert!(matches!(
-        a.evaluate(&rules, &r, sub, Normal, 3.0, 8 * M),
+        a.evaluate(&rules, &r, sub, at(&r, Normal, 3.0), 8 * M),
         Some(Notice::Resolved { .. })
     ));
     assert_eq!(a.alerts().count(), 1);
     // A pending alert that recovers resolves silently.
-    a.evaluate(&rules, &r, "310104005", Yellow, 21.0, 8 * M);
-    assert_eq!(a.evaluate(&rules, &r, "310104005", Blue, 12.0, 9 * M), None);
+    a.evaluate(&rules, &r, "310104005", at(&r, Yellow, 21.0), 8 * M);
+    assert_eq!(
+        a.evaluate(&rules, &r, "310104005", at(&r, Blue, 12.0), 9 * M),
+        None
+    );
 }
 
 #[test]
@@ -97,7 +114,10 @@ fn silences_mute_notices_until_they_end() {
         .unwrap();
     assert_eq!(a.silences(0).count(), 1);
     // Silenced inside the district: the state is kept, the notice is not given.
-    assert_eq!(a.evaluate(&rules, &r, "310104003", Red, 9000.0, M), None);
+    assert_eq!(
+        a.evaluate(&rules, &r, "310104003", at(&r, Red, 9000.0), M),
+        None
+    );
     assert!(matches!(
         a.alerts().next().unwrap().1.state,
         AlertState::Firing { .. }
@@ -106,7 +126,7 @@ fn silences_mute_notices_until_they_end() {
     assert!(a.expire(id, 2 * M));
     assert!(!a.expire(id, 3 * M), "already over");
     assert!(matches!(
-        a.evaluate(&rules, &r, "310104003", Normal, 10.0, 3 * M),
+        a.evaluate(&rules, &r, "310104003", at(&r, Normal, 10.0), 3 * M),
         Some(Notice::Resolved { .. })
     ));
 }
@@ -118,22 +138,205 @@ fn a_district_power_outage_mutes_streetlight_alerts_inside_it() {
     let rules = vec![outage.clone(), light.clone()];
     let mut a = Alerting::default();
     assert!(a
-        .evaluate(&rules, &outage, "310104003", Red, 1.0, 0)
+        .evaluate(&rules, &outage, "310104003", at(&outage, Red, 1.0), 0)
         .is_some());
     assert_eq!(
-        a.evaluate(&rules, &light, "310104003012", Orange, 40.0, M),
+        a.evaluate(&rules, &light, "310104003012", at(&light, Orange, 40.0), M),
         None,
         "inside: muted"
     );
     assert!(
-        a.evaluate(&rules, &light, "310104016001", Orange, 40.0, M)
+        a.evaluate(&rules, &light, "310104016001", at(&light, Orange, 40.0), M)
             .is_some(),
         "outside: told"
     );
     // The outage resolves: the streetlights speak again.
-    a.evaluate(&rules, &outage, "310104003", Normal, 0.0, 2 * M);
+    a.evaluate(
+        &rules,
+        &outage,
+        "310104003",
+        at(&outage, Normal, 0.0),
+        2 * M,
+    );
     assert!(matches!(
-        a.evaluate(&rules, &light, "310104003012", Red, 80.0, 3 * M),
+        a.evaluate(&rules, &light, "310104003012", at(&light, Red, 80.0), 3 * M),
         Some(Notice::LevelChanged { .. })
     ));
+}
+
+#[test]
+fn expressions_parse_and_hold_over_values_and_levels() {
+    let e =
+        Expr::parse("river_water_level >= yellow and (rainfall_mm_h > 30 or typhoon_wind >= 10)")
+            .unwrap();
+    assert_eq!(
+        e.indicators(),
+        vec!["river_water_level", "rainfall_mm_h", "typhoon_wind"]
+    );
+    let look = |rain: f64| {
+        move |c: &str| match c {
+            "river_water_level" => Some((4.3, Yellow)),
+            "rainfall_mm_h" => Some((rain, Normal)),
+            _ => None, // no wind reading: that comparison does not hold
+        }
+    };
+    assert!(e.holds(&look(31.0)));
+    assert!(!e.holds(&look(30.0)), "> is strict");
+    let neg = Expr::parse("water_supply_pressure < -0.5").unwrap();
+    assert!(neg.holds(&|_| Some((-1.0, Normal))));
+    for (bad, says) in [
+        ("", "expected an indicator"),
+        ("x >", "expected a number or a level"),
+        ("x > purple", "neither a number nor a level"),
+        ("x 3", "expected a comparison"),
+        ("(x > 3", "expected \")\""),
+        ("x > 3 y", "after a complete expression"),
+        ("x > 3 & y < 2", "unexpected character '&'"),
+        ("x > 1.2.3", "not a number"),
+    ] {
+        let err = Expr::parse(bad).unwrap_err();
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn a_rule_with_a_fixed_level_fires_at_it_on_a_value_threshold() {
+    let inds = parse_indicators(
+        r#"
+[[indicator]]
+code = "power_out"
+name_zh = "停电户数"
+name_en = "Households without power"
+domain = "livelihood"
+source = "external"
+"#,
+    )
+    .unwrap();
+    let rules = parse_alert_rules(
+        r#"
+[[rule]]
+code = "outage"
+name_zh = "大面积停电"
+name_en = "Wide power outage"
+expr = "power_out > 500"
+level = "red"
+category = "power_outage"
+"#,
+        &inds,
+        &|c| c == "power_outage",
+    )
+    .unwrap();
+    let r = &rules[0];
+    assert_eq!(
+        r.case_levels,
+        vec![Orange, Red],
+        "orange and red by default"
+    );
+    assert_eq!(r.sample(&|_| Some((800.0, Normal))).unwrap().level, Red);
+    let calm = r.sample(&|_| Some((20.0, Normal))).unwrap();
+    assert!(!calm.breach && calm.level == Normal);
+    assert!(r.sample(&|_| None).is_none(), "no value, nothing to judge");
+}
+
+#[test]
+fn bad_rules_are_named_at_load_time() {
+    let inds = parse_indicators(
+        r#"
+[[indicator]]
+code = "depth"
+name_zh = "积水"
+name_en = "Depth"
+domain = "safety"
+source = "external"
+direction = "up"
+levels = [10, 20, 30, 50]
+
+[[indicator]]
+code = "plain"
+name_zh = "无阈值"
+name_en = "No thresholds"
+domain = "safety"
+source = "external"
+"#,
+    )
+    .unwrap();
+    let text = r#"
+[[rule]]
+code = "a"
+name_zh = "a"
+name_en = "a"
+expr = "depth >= orange and nowhere > 3"
+category = "waterlogging"
+
+[[rule]]
+code = "b"
+name_zh = "b"
+name_en = "b"
+expr = "depth >="
+category = "waterlogging"
+
+[[rule]]
+code = "c"
+name_zh = "c"
+name_en = "c"
+expr = "plain >= red"
+category = "waterlogging"
+
+[[rule]]
+code = "d"
+name_zh = "d"
+name_en = "d"
+expr = "plain > 3"
+category = "waterlogging"
+
+[[rule]]
+code = "e"
+name_zh = "e"
+name_en = "e"
+expr = "depth > 3"
+for = "five minutes"
+category = "waterlogging"
+
+[[rule]]
+code = "f"
+name_zh = "f"
+name_en = "f"
+expr = "depth > 3"
+category = "no_such_category"
+cap_category = "Weather"
+inhibits = ["zzz"]
+
+[[rule]]
+code = "g"
+name_zh = "g"
+name_en = "g"
+expr = "depth >= orange"
+category = "waterlogging"
+
+[[rule]]
+code = "g"
+name_zh = "g"
+name_en = "g"
+expr = "depth >= red"
+category = "waterlogging"
+"#;
+    let errs = parse_alert_rules(text, &inds, &|c| c == "waterlogging").unwrap_err();
+    let all = errs.join("\n");
+    for says in [
+        r#"alert rule "a": unknown indicator "nowhere""#,
+        r#"alert rule "b": expression "depth >=" does not parse"#,
+        r#"alert rule "c": indicator "plain" has no warning levels to compare"#,
+        r#"alert rule "d": indicator "plain" has no warning levels: give the rule a level"#,
+        r#"alert rule "e": for Some("five minutes") is not a duration"#,
+        r#"alert rule "f": unknown category "no_such_category""#,
+        r#"alert rule "f": cap_category "Weather" is not one of"#,
+        r#"alert rule "f": inhibits unknown rule "zzz""#,
+        r#"alert rule "g": the code is used twice"#,
+    ] {
+        assert!(all.contains(says), "missing {says:?} in:\n{all}");
+    }
+    assert!(
+        parse_alert_rules("[[rule]]\ncode = 1", &inds, &|_| true).unwrap_err()[0]
+            .starts_with("alert rules do not parse")
+    );
 }

@@ -64,9 +64,38 @@ fn sliding_windows_exclude_their_old_edge() {
     assert_eq!(w.value(Func::Count), Some(0.0));
     assert_eq!(w.value(Func::Avg), None);
     assert_eq!(w.value(Func::Sum), Some(0.0));
-    assert_eq!(w.push(7 * M, 1.0), Err(Late));
+    // Inside the window a reading may come out of order; older than the window is late.
+    assert_eq!(w.push(2 * M, 1.0), Err(Late));
+    w.push(7 * M, 2.0).unwrap();
+    assert_eq!(w.value(Func::Last), Some(2.0));
+    w.advance(13 * M);
     // Rate: readings per second over the window's length.
-    w.push(8 * M, 1.0).unwrap();
-    w.push(8 * M + 1, 1.0).unwrap();
+    w.push(13 * M, 1.0).unwrap();
+    w.push(13 * M + 1, 1.0).unwrap();
     assert_eq!(w.value(Func::Rate), Some(2.0 / 300.0));
+}
+
+#[test]
+fn sliding_windows_keep_constant_memory_under_a_flood() {
+    let mut w = Sliding::new(M);
+    // A million readings in one minute: 60 panes, whatever the rate.
+    for i in 0..1_000_000i64 {
+        w.push(i * M / 1_000_000, (i % 100) as f64).unwrap();
+    }
+    assert_eq!(w.value(Func::Count), Some(1_000_000.0));
+    assert_eq!(w.value(Func::Max), Some(99.0));
+    assert!(std::mem::size_of_val(&w) < 100);
+    // Panes of one second: at 1 min + 1 s the first second's readings are gone.
+    w.advance(M + 1000);
+    let left = w.value(Func::Count).unwrap();
+    assert!(left < 1_000_000.0 && left > 960_000.0, "{left}");
+    // Out-of-order readings inside the window count; `last` is the latest in time.
+    let mut o = Sliding::new(M);
+    o.push(30_000, 5.0).unwrap();
+    o.push(10_000, 7.0).unwrap();
+    assert_eq!(o.value(Func::Last), Some(5.0));
+    assert_eq!(o.value(Func::Max), Some(7.0));
+    // A jump of more than a window empties it.
+    o.advance(10 * M);
+    assert_eq!(o.value(Func::Count), Some(0.0));
 }

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/postgres/0012_datasets.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/postgres/0013_vitals.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -231,6 +235,88 @@ impl Store for PostgresStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(db)?;
+        let st = tx.prepare(crate::store::UPSERT_ROLLUP).map_err(db)?;
+        for x in r {
+            tx.execute(
+                &st,
+                &[
+                    &x.indicator,
+                    &x.region,
+                    &x.step,
+                    &x.bucket,
+                    &x.n,
+                    &x.sum,
+                    &x.min,
+                    &x.max,
+                    &x.last,
+                    &x.last_at,
+                ],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        Ok(self
+            .client
+            .query(
+                crate::store::SELECT_ROLLUPS,
+                &[&indicator, &region, &step, &from, &to],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| Rollup {
+                indicator: r.get(0),
+                region: r.get(1),
+                step: r.get(2),
+                bucket: r.get(3),
+                n: r.get(4),
+                sum: r.get(5),
+                min: r.get(6),
+                max: r.get(7),
+                last: r.get(8),
+                last_at: r.get(9),
+            })
+            .collect())
+    }
+
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                crate::store::INSERT_CAP,
+                &[
+                    &m.identifier,
+                    &m.fingerprint,
+                    &m.msg_type,
+                    &m.sent,
+                    &m.headline,
+                    &m.xml,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
+        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+    }
+
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
+        Ok(self
+            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .pop())
     }
 
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
@@ -579,5 +665,28 @@ impl RowRead for ::postgres::Row {
     }
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.try_get(i).map_err(db)
+    }
+}
+
+impl PostgresStore {
+    fn cap_query(
+        &mut self,
+        sql: &str,
+        arg: &(dyn ToSql + Sync),
+    ) -> Result<Vec<CapMessage>, StoreError> {
+        Ok(self
+            .client
+            .query(sql, &[arg])
+            .map_err(db)?
+            .iter()
+            .map(|r| CapMessage {
+                identifier: r.get(0),
+                fingerprint: r.get(1),
+                msg_type: r.get(2),
+                sent: r.get(3),
+                headline: r.get(4),
+                xml: r.get(5),
+            })
+            .collect())
     }
 }

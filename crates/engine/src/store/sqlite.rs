@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/sqlite/0012_datasets.sql"),
     ),
+    (13, include_str!("../../migrations/sqlite/0013_vitals.sql")),
 ];
 
 /// How hard a commit waits for the disk.
@@ -288,6 +289,88 @@ impl Store for SqliteStore {
         } else {
             self.idempotent(&a.key)
         }
+    }
+
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(crate::store::UPSERT_ROLLUP).map_err(db)?;
+            for x in r {
+                st.execute(params![
+                    x.indicator,
+                    x.region,
+                    x.step,
+                    x.bucket,
+                    x.n,
+                    x.sum,
+                    x.min,
+                    x.max,
+                    x.last,
+                    x.last_at
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_ROLLUPS)
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![indicator, region, step, from, to], |r| {
+                Ok(Rollup {
+                    indicator: r.get(0)?,
+                    region: r.get(1)?,
+                    step: r.get(2)?,
+                    bucket: r.get(3)?,
+                    n: r.get(4)?,
+                    sum: r.get(5)?,
+                    min: r.get(6)?,
+                    max: r.get(7)?,
+                    last: r.get(8)?,
+                    last_at: r.get(9)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::INSERT_CAP)
+            .map_err(db)?
+            .execute(params![
+                m.identifier,
+                m.fingerprint,
+                m.msg_type,
+                m.sent,
+                m.headline,
+                m.xml
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
+        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+    }
+
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
+        Ok(self
+            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .pop())
     }
 
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
@@ -658,4 +741,29 @@ fn rows<T>(
         out.push(build(r)?);
     }
     Ok(out)
+}
+
+impl SqliteStore {
+    fn cap_query(
+        &mut self,
+        sql: &str,
+        arg: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<CapMessage>, StoreError> {
+        let mut st = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = st
+            .query_map([arg], |r| {
+                Ok(CapMessage {
+                    identifier: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    msg_type: r.get(2)?,
+                    sent: r.get(3)?,
+                    headline: r.get(4)?,
+                    xml: r.get(5)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
 }

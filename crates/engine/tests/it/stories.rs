@@ -707,6 +707,34 @@ impl Store for Flaky {
     fn datasets(&mut self) -> Result<Vec<cityos_engine::store::Dataset>, StoreError> {
         self.inner.datasets()
     }
+    fn put_rollups(&mut self, r: &[cityos_engine::store::Rollup]) -> Result<(), StoreError> {
+        self.inner.put_rollups(r)
+    }
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_engine::store::Rollup>, StoreError> {
+        self.inner.rollups(indicator, region, step, from, to)
+    }
+    fn put_cap(&mut self, m: &cityos_engine::store::CapMessage) -> Result<(), StoreError> {
+        self.inner.put_cap(m)
+    }
+    fn cap_messages(
+        &mut self,
+        limit: i64,
+    ) -> Result<Vec<cityos_engine::store::CapMessage>, StoreError> {
+        self.inner.cap_messages(limit)
+    }
+    fn cap_message(
+        &mut self,
+        identifier: &str,
+    ) -> Result<Option<cityos_engine::store::CapMessage>, StoreError> {
+        self.inner.cap_message(identifier)
+    }
     fn put_media(&mut self, m: &cityos_engine::store::Media) -> Result<(), StoreError> {
         self.inner.put_media(m)
     }

@@ -1,5 +1,6 @@
 //! Integration tests of cityos-server (one test binary): the API driven in-process.
 
+mod alerts;
 mod api;
 mod data;
 mod matrix;
