@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_ingest;
 mod bench_mqtt;
 mod live;
 mod live_ends;
@@ -176,6 +177,17 @@ enum BenchCmd {
         readings: usize,
         #[arg(long, env = "CITYOS_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
         url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// NDJSON sensor readings through parse → device lookup → windows → indicators →
+    /// alarm rules, against a bare serde_json parse of the same bytes.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        devices: usize,
+        /// Readings per device (10 s apart).
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
         #[arg(long)]
         json: bool,
     },
@@ -371,6 +383,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 url,
                 json,
             } => bench_mqtt::mqtt(readings, &url, json),
+            BenchCmd::Ingest {
+                devices,
+                rounds,
+                json,
+            } => bench_ingest::ingest(devices.max(1), rounds.max(1), json),
             BenchCmd::Query {
                 cases,
                 rounds,

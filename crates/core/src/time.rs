@@ -145,9 +145,41 @@ pub fn format_rfc3339(t: Millis) -> String {
     )
 }
 
+/// The common exact form `YYYY-MM-DDTHH:MM:SS±HH:MM` (what devices send), without
+/// allocating or splitting; anything else falls through to the general parser.
+fn parse_exact(b: &[u8]) -> Option<Millis> {
+    if b.len() != 25
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || !(b[19] == b'+' || b[19] == b'-')
+        || b[22] != b':'
+    {
+        return None;
+    }
+    let n = |i: usize, len: usize| -> Option<i64> {
+        b[i..i + len].iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
+        })
+    };
+    let date = Date::new(n(0, 4)? as i32, n(5, 2)? as u8, n(8, 2)? as u8)?;
+    let (h, m, sec) = (n(11, 2)?, n(14, 2)?, n(17, 2)?);
+    let (oh, om) = (n(20, 2)?, n(23, 2)?);
+    if h > 23 || m > 59 || sec > 60 || oh > 23 || om > 59 {
+        return None;
+    }
+    let sign = if b[19] == b'-' { -1 } else { 1 };
+    Some(date.days() * DAY + h * HOUR + m * MINUTE + sec * 1000 - sign * (oh * HOUR + om * MINUTE))
+}
+
 /// Parses `YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM]` (or with a space); no offset means local time.
 pub fn parse_datetime(s: &str) -> Option<Millis> {
     let s = s.trim();
+    if let Some(t) = parse_exact(s.as_bytes()) {
+        return Some(t);
+    }
     if s.len() < 16 {
         return None;
     }
@@ -174,7 +206,11 @@ pub fn parse_datetime(s: &str) -> Option<Millis> {
         o => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             let (oh, om) = o[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * HOUR + om.parse::<i64>().ok()? * MINUTE)
+            let (oh, om) = (oh.parse::<i64>().ok()?, om.parse::<i64>().ok()?);
+            if !(0..24).contains(&oh) || !(0..60).contains(&om) {
+                return None;
+            }
+            sign * (oh * HOUR + om * MINUTE)
         }
     };
     Some(date.days() * DAY + h * HOUR + m * MINUTE + (sec * 1000.0) as i64 - offset_ms)

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod data;
+pub mod devindex;
 pub mod error;
 pub mod log;
 pub mod media;

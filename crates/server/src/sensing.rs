@@ -49,7 +49,7 @@ pub struct SensingState {
     start: Vec<u32>,
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
-    by_id: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    by_id: crate::devindex::DeviceIndex,
     pub accepted: u64,
     pub refused: Refused,
     /// Water-meter flows (`flow_m3`) of the last hours per device, oldest first, for the
@@ -63,7 +63,7 @@ pub const FLOW_HISTORY: Millis = 13 * cityos_core::time::HOUR;
 impl SensingState {
     /// The device index of an id.
     pub fn device(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).map(|&d| d as usize)
+        self.by_id.get(id).map(|d| d as usize)
     }
 
     /// Total flow of a device in `(now - window, now]`, if its readings cover the window.
@@ -86,10 +86,9 @@ impl SensingState {
             last: vec![now; devices.len()],
             ..Default::default()
         };
-        st.by_id.reserve(devices.len());
+        st.by_id = crate::devindex::DeviceIndex::new(devices.iter().map(|d| d.id.as_str()));
         st.start.reserve(devices.len() + 1);
-        for (i, d) in devices.iter().enumerate() {
-            st.by_id.insert(d.id.as_str().into(), i as u32);
+        for d in devices {
             st.start.push(st.rule_of.len() as u32);
             for (k, rule) in cfg.sensing.rules.iter().enumerate() {
                 if rule.applies_to(d) {
@@ -129,10 +128,7 @@ impl SensingState {
             + self.rule_of.capacity() * 2
             + self.start.capacity() * 4
             + self.last.capacity() * 8;
-        // hashbrown: one control byte and one (Box<str>, u32) per bucket, plus the keys.
-        let map = self.by_id.capacity() * (1 + std::mem::size_of::<(Box<str>, u32)>())
-            + self.by_id.keys().map(|k| k.len()).sum::<usize>();
-        (slots + map) as f64 / n
+        (slots + self.by_id.bytes()) as f64 / n
     }
 }
 
@@ -201,6 +197,13 @@ pub struct Batch {
     pending: Vec<Pending>,
 }
 
+impl Batch {
+    /// Alarm changes the batch raised.
+    pub fn changes(&self) -> usize {
+        self.pending.len()
+    }
+}
+
 /// Takes NDJSON readings (the HTTP endpoint, the demo's simulated devices, the MQTT
 /// bridge): applies the rules and acts on the alarms; answers what was taken and refused.
 /// One batch is applied at a time, off the async threads; a batch that cannot start within
@@ -254,97 +257,123 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let mut guard = st.0.sensing.lock().expect("sensing lock");
     let mut vitals = st.0.vitals.lock().expect("vitals lock");
     let s = &mut *guard;
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line = line.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let line_no = i + 1;
-        let mut refuse = |kind: &mut u64, problem: String| {
-            *kind += 1;
-            if errors.len() < 20 {
-                errors.push(json!({"line": line_no, "problem": problem}));
-            }
-        };
-        let r: Reading = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                refuse(&mut refused.malformed, format!("not a reading: {e}"));
+    // Lines are parsed a group ahead and their table lines prefetched, so that the device
+    // lookups of a group overlap their memory waits instead of taking them one by one.
+    const GROUP: usize = 64;
+    let mut group: Vec<(usize, Result<Reading, serde_json::Error>, u64)> =
+        Vec::with_capacity(GROUP);
+    let mut lines = bytes.split(|b| *b == b'\n').enumerate();
+    loop {
+        group.clear();
+        for (i, line) in lines.by_ref() {
+            let line = line.trim_ascii();
+            if line.is_empty() {
                 continue;
             }
-        };
-        let Some(&d) = s.by_id.get(r.device.as_ref()) else {
-            refuse(
-                &mut refused.unknown_device,
-                format!("unknown device {:?}", r.device),
-            );
-            continue;
-        };
-        let d = d as usize;
-        let at = match r.at.as_deref().map(parse_datetime) {
-            None => now,
-            Some(Some(t)) => t,
-            Some(None) => {
+            let r = serde_json::from_slice::<Reading>(line);
+            let h = match &r {
+                Ok(r) => {
+                    let h = s.by_id.hash(&r.device);
+                    s.by_id.prefetch(h);
+                    h
+                }
+                Err(_) => 0,
+            };
+            group.push((i + 1, r, h));
+            if group.len() == GROUP {
+                break;
+            }
+        }
+        if group.is_empty() {
+            break;
+        }
+        for (line_no, r, h) in group.drain(..) {
+            let mut refuse = |kind: &mut u64, problem: String| {
+                *kind += 1;
+                if errors.len() < 20 {
+                    errors.push(json!({"line": line_no, "problem": problem}));
+                }
+            };
+            let r: Reading = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    refuse(&mut refused.malformed, format!("not a reading: {e}"));
+                    continue;
+                }
+            };
+            let Some(d) = s.by_id.get_hashed(&r.device, h) else {
                 refuse(
-                    &mut refused.malformed,
+                    &mut refused.unknown_device,
+                    format!("unknown device {:?}", r.device),
+                );
+                continue;
+            };
+            let d = d as usize;
+            let at = match r.at.as_deref().map(parse_datetime) {
+                None => now,
+                Some(Some(t)) => t,
+                Some(None) => {
+                    refuse(
+                        &mut refused.malformed,
+                        format!(
+                            "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
+                            r.at.unwrap_or_default()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if at > now + MAX_AHEAD {
+                refuse(
+                    &mut refused.future,
+                    format!("at {} is in the future", format_rfc3339(at)),
+                );
+                continue;
+            }
+            let range = s.range(d);
+            if let Some(&k) = s.rule_of[range.clone()].iter().find(|&&k| {
+                let rule = &sensing.rules[k as usize];
+                rule.metric == r.metric && !rule.in_range(r.value)
+            }) {
+                refuse(
+                    &mut refused.out_of_range,
                     format!(
-                        "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
-                        r.at.unwrap_or_default()
+                        "{} = {} is outside the possible range of {}",
+                        r.metric, r.value, sensing.rules[k as usize].code
                     ),
                 );
                 continue;
             }
-        };
-        if at > now + MAX_AHEAD {
-            refuse(
-                &mut refused.future,
-                format!("at {} is in the future", format_rfc3339(at)),
-            );
-            continue;
-        }
-        let range = s.range(d);
-        if let Some(&k) = s.rule_of[range.clone()].iter().find(|&&k| {
-            let rule = &sensing.rules[k as usize];
-            rule.metric == r.metric && !rule.in_range(r.value)
-        }) {
-            refuse(
-                &mut refused.out_of_range,
-                format!(
-                    "{} = {} is outside the possible range of {}",
-                    r.metric, r.value, sensing.rules[k as usize].code
-                ),
-            );
-            continue;
-        }
-        if !r.value.is_finite() {
-            refuse(
-                &mut refused.out_of_range,
-                "the value is not a finite number".into(),
-            );
-            continue;
-        }
-        accepted += 1;
-        s.last[d] = s.last[d].max(at);
-        vitals.reading(d, &r.metric, r.value, at);
-        if r.metric == "flow_m3" {
-            let f = s.flows.entry(d).or_default();
-            f.push_back((at, r.value));
-            while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
-                f.pop_front();
-            }
-        }
-        for j in range {
-            let k = s.rule_of[j] as usize;
-            let rule = &sensing.rules[k];
-            let silent = matches!(rule.condition, Condition::Silent { .. });
-            if !silent && rule.metric != r.metric {
+            if !r.value.is_finite() {
+                refuse(
+                    &mut refused.out_of_range,
+                    "the value is not a finite number".into(),
+                );
                 continue;
             }
-            let slot = &mut s.slots[j];
-            let (next, change) = rule.observe(slot.state, r.value, at);
-            slot.state = next;
-            if let Some(c) = change {
-                pending.push((d, k, c, Some(r.value)));
+            accepted += 1;
+            s.last[d] = s.last[d].max(at);
+            vitals.reading(d, &r.metric, r.value, at);
+            if r.metric == "flow_m3" {
+                let f = s.flows.entry(d).or_default();
+                f.push_back((at, r.value));
+                while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
+                    f.pop_front();
+                }
+            }
+            for j in range {
+                let k = s.rule_of[j] as usize;
+                let rule = &sensing.rules[k];
+                let silent = matches!(rule.condition, Condition::Silent { .. });
+                if !silent && rule.metric != r.metric {
+                    continue;
+                }
+                let slot = &mut s.slots[j];
+                let (next, change) = rule.observe(slot.state, r.value, at);
+                slot.state = next;
+                if let Some(c) = change {
+                    pending.push((d, k, c, Some(r.value)));
+                }
             }
         }
     }

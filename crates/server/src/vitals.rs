@@ -103,12 +103,16 @@ impl VitalsState {
         let mut group_of: HashMap<(String, u16), u32> = HashMap::new();
         let mut window_of: HashMap<(usize, u16), u32> = HashMap::new();
         v.device_feed = Vec::with_capacity(cfg.sensing.devices.len());
+        let mut placed: HashMap<(u64, u64), Option<u16>> = HashMap::new();
         for d in &cfg.sensing.devices {
-            let sub = t
-                .locate(d.lon, d.lat)
-                .ok()
-                .and_then(|chain| t.codes(chain).subdistrict)
-                .and_then(|c| v.region_idx.get(&c).copied());
+            let sub = *placed
+                .entry((d.lon.to_bits(), d.lat.to_bits()))
+                .or_insert_with(|| {
+                    t.locate(d.lon, d.lat)
+                        .ok()
+                        .and_then(|chain| t.codes(chain).subdistrict)
+                        .and_then(|c| v.region_idx.get(&c).copied())
+                });
             let key = (d.kind.clone(), sub.unwrap_or(0));
             if let Some(&g) = group_of.get(&key) {
                 v.device_feed.push(g);
@@ -155,6 +159,13 @@ impl VitalsState {
             v.device_feed.push(g);
         }
         v
+    }
+
+    /// Live bytes per device: its feed group (the windows are per indicator and region,
+    /// not per device).
+    pub fn bytes_per_device(&self) -> f64 {
+        let n = self.device_feed.len().max(1) as f64;
+        (self.device_feed.capacity() * 4) as f64 / n
     }
 
     pub fn region_index(&self, code: &str) -> Option<u16> {

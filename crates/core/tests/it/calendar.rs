@@ -66,6 +66,25 @@ fn datetime_parsing() {
         Some(at(2026, 11, 26, 9, 30))
     );
     assert_eq!(parse_datetime("2026-13-26 09:30"), None);
+    // The exact device form and the general parser agree, offsets either way.
+    assert_eq!(
+        parse_datetime("2026-11-26T03:30:00-06:00"),
+        Some(at(2026, 11, 26, 17, 30))
+    );
+    assert_eq!(
+        parse_datetime("2026-11-26T09:30:07+08:00"),
+        parse_datetime("2026-11-26T09:30:07.000+08:00")
+    );
+    for bad in [
+        "2026-02-30T09:30:00+08:00",
+        "2026-11-26T24:30:00+08:00",
+        "2026-11-26T09:60:00+08:00",
+        "2026-11-26T09:30:00+08:61",
+        "2026-11-2aT09:30:00+08:00",
+        "2026-11-26X09:30:00+08:00",
+    ] {
+        assert_eq!(parse_datetime(bad), None, "{bad}");
+    }
     assert_eq!(parse_datetime("yesterday"), None);
     assert_eq!(
         format_rfc3339(at(2026, 11, 26, 9, 30)),

@@ -198,3 +198,31 @@ async fn silent_devices_raise_alarms(t: TestApp) {
     assert_eq!(v["alarms"][0]["change"], "cleared", "{v}");
     assert_eq!(v["alarms"][0]["rule"], "device_offline");
 }
+
+#[test]
+fn the_device_index_finds_every_id_and_nothing_else() {
+    let long = "a-device-id-longer-than-twenty-three-bytes";
+    let ids: Vec<String> = (0..5000)
+        .map(|i| format!("D{i:07}"))
+        .chain([long.to_string(), "x".into(), "D0000001".into()])
+        .collect();
+    let d = cityos_server::devindex::DeviceIndex::new(ids.iter().map(String::as_str));
+    for (i, id) in ids.iter().enumerate().take(5002) {
+        assert_eq!(d.get(id), Some(i as u32), "{id}");
+    }
+    assert_eq!(
+        d.get("D0000001"),
+        Some(1),
+        "a repeated id keeps its first index"
+    );
+    for miss in [
+        "",
+        "D",
+        "D00000010",
+        "d0000001",
+        "a-device-id-longer-than-twenty-three-byteS",
+    ] {
+        assert_eq!(d.get(miss), None, "{miss:?}");
+    }
+    assert!(d.bytes() <= 5003 * 128, "at most 4 slots of 32 bytes per id");
+}
