@@ -99,6 +99,12 @@ enum Cmd {
         /// Holiday calendar CSV (default: the embedded 2026 calendar).
         #[arg(long)]
         calendar: Option<PathBuf>,
+        /// Vital-sign indicators TOML (default: the embedded Xuhui pack).
+        #[arg(long)]
+        indicators: Option<PathBuf>,
+        /// Alert rules over the vital signs, TOML (default: the embedded ones).
+        #[arg(long)]
+        vital_rules: Option<PathBuf>,
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
@@ -425,6 +431,8 @@ fn run(cli: Cli) -> Result<(), String> {
             territory,
             taxonomy,
             calendar,
+            indicators,
+            vital_rules,
         } => {
             let read = |p: &Option<PathBuf>, default: &str| -> Result<String, String> {
                 match p {
@@ -434,19 +442,29 @@ fn run(cli: Cli) -> Result<(), String> {
                     None => Ok(default.to_string()),
                 }
             };
-            use cityos_engine::demo::{CALENDAR_CSV, TAXONOMY_TOML, TERRITORY_GEOJSON};
+            use cityos_engine::demo::{
+                ALERT_RULES_TOML, CALENDAR_CSV, INDICATORS_TOML, TAXONOMY_TOML, TERRITORY_GEOJSON,
+            };
+            let (ind_text, rules_text) = (
+                read(&indicators, INDICATORS_TOML)?,
+                read(&vital_rules, ALERT_RULES_TOML)?,
+            );
             let cfg = Config::from_texts(
                 &read(&territory, TERRITORY_GEOJSON)?,
                 &read(&taxonomy, TAXONOMY_TOML)?,
                 &read(&calendar, CALENDAR_CSV)?,
             )
+            .and_then(|c| c.with_indicators(&ind_text))
+            .and_then(|c| c.with_alert_rules(&rules_text))
             .map_err(|e| e.to_string())?;
             println!(
-                "ok: {} regions, {} categories, {} departments, calendar years {:?}",
+                "ok: {} regions, {} categories, {} departments, calendar years {:?}, {} indicators, {} alert rules",
                 cfg.territory.regions().count(),
                 cfg.taxonomy.categories.len(),
                 cfg.taxonomy.departments.len(),
-                cfg.calendar.years_covered()
+                cfg.calendar.years_covered(),
+                cfg.indicators.len(),
+                cfg.alert_rules.len()
             );
             Ok(())
         }

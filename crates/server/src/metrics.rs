@@ -154,6 +154,31 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     let _ = writeln!(w, "# HELP cityos_alarms_firing Device alarms firing now.");
     let _ = writeln!(w, "# TYPE cityos_alarms_firing gauge");
     let _ = writeln!(w, "cityos_alarms_firing {firing}");
+    let busy = st.0.ingest_busy.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(w, "# HELP cityos_readings_batches_busy_total Reading batches answered 503 because the previous ones were still being applied (back-pressure).");
+    let _ = writeln!(w, "# TYPE cityos_readings_batches_busy_total counter");
+    let _ = writeln!(w, "cityos_readings_batches_busy_total {busy}");
+    let waiting = 1 - st.0.ingest_gate.available_permits() as i64;
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_batch_applying 1 while a batch of readings is being applied."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_batch_applying gauge");
+    let _ = writeln!(w, "cityos_readings_batch_applying {waiting}");
+    // Vital signs.
+    let (pending, firing_alerts) = {
+        let v = st.0.vitals.lock().expect("vitals lock");
+        v.alerting
+            .alerts()
+            .fold((0, 0), |(p, f), (_, a)| match a.state {
+                cityos_core::alerting::AlertState::Pending { .. } => (p + 1, f),
+                cityos_core::alerting::AlertState::Firing { .. } => (p, f + 1),
+            })
+    };
+    let _ = writeln!(w, "# HELP cityos_vital_alerts Vital-sign alerts by state.");
+    let _ = writeln!(w, "# TYPE cityos_vital_alerts gauge");
+    let _ = writeln!(w, "cityos_vital_alerts{{state=\"pending\"}} {pending}");
+    let _ = writeln!(w, "cityos_vital_alerts{{state=\"firing\"}} {firing_alerts}");
     // The engine.
     let in_flight =
         st.0.engine_in_flight

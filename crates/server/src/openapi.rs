@@ -95,7 +95,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/api/v1/departments", id: "departments", summary: "Departments (line, level, region)", access: Access::Public, query: &[], body: None, ok: &[(200, "Departments")] },
     Endpoint { method: "get", path: "/api/v1/stats", id: "stats", summary: "Counts by state, domain, sub-district and department; on-time rate; overdue; today's intake", access: Access::Bearer, query: LIST_QUERY, body: None, ok: &[(200, "Stats")] },
     Endpoint { method: "get", path: "/api/v1/inbox", id: "inbox", summary: "What awaits the caller's action, most urgent first", access: Access::Bearer, query: &[], body: None, ok: &[(200, "CaseList")] },
-    Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope; resumable with Last-Event-ID", access: Access::Bearer, query: &[("access_token", "string", "the bearer token, for EventSource"), ("last_event_id", "integer", "resume after this event")], body: None, ok: &[(200, "EventStream")] },
+    Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope, resumable with Last-Event-ID; and, live only, vital-sign level changes and alerts (level_changed, alert_fired, alert_level_changed, alert_resolved)", access: Access::Bearer, query: &[("access_token", "string", "the bearer token, for EventSource"), ("last_event_id", "integer", "resume after this event")], body: None, ok: &[(200, "EventStream")] },
 ];
 
 /// The handler of an endpoint.

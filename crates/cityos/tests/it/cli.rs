@@ -91,7 +91,7 @@ fn check_reports_every_problem_with_its_line() {
     let ok = cityos(&["check"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(
-        stdout(&ok).starts_with("ok: 3320 regions"),
+        stdout(&ok).starts_with("ok: 3320 regions") && stdout(&ok).contains("44 indicators"),
         "{}",
         stdout(&ok)
     );
@@ -370,6 +370,18 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
         "[[rule]]\ncode = \"a\"\nname_zh = \"x\"\nkind = \"smoke\"\nmetric = \"m\"\nabove = 5\nclear_below = 9\ncategory = \"fire_incident\"\n",
     )
     .unwrap();
+    let indicators = dir.join("indicators.toml");
+    std::fs::write(
+        &indicators,
+        "[[indicator]]\ncode = \"flood\"\nname_zh = \"x\"\nname_en = \"x\"\ndomain = \"safety\"\nsource = \"external\"\ndirection = \"up\"\nlevels = [30, 20, 40, 50]\n",
+    )
+    .unwrap();
+    let vital = dir.join("vital.toml");
+    std::fs::write(
+        &vital,
+        "[[rule]]\ncode = \"x\"\nname_zh = \"x\"\nname_en = \"x\"\nexpr = \"river_water_level >= purple\"\ncategory = \"waterlogging\"\n",
+    )
+    .unwrap();
     let data = dir.join("data");
     let d = data.to_str().unwrap();
     for (flag, path, needle) in [
@@ -382,6 +394,16 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
             "--alarm-rules",
             &rules,
             "clear_below 9 must not be above the threshold 5",
+        ),
+        (
+            "--indicators",
+            &indicators,
+            "indicator \"flood\": thresholds blue 30, yellow 20, orange 40, red 50 are out of order",
+        ),
+        (
+            "--vital-rules",
+            &vital,
+            "alert rule \"x\": expression \"river_water_level >= purple\" does not parse",
         ),
     ] {
         let out = cityos(&[

@@ -224,5 +224,8 @@ fn the_device_index_finds_every_id_and_nothing_else() {
     ] {
         assert_eq!(d.get(miss), None, "{miss:?}");
     }
-    assert!(d.bytes() <= 5003 * 128, "at most 4 slots of 32 bytes per id");
+    assert!(
+        d.bytes() <= 5003 * 128,
+        "at most 4 slots of 32 bytes per id"
+    );
 }
