@@ -275,6 +275,9 @@ pub struct Alert {
     pub state: AlertState,
     pub value: f64,
     pub level: WarnLevel,
+    /// Its firing was told (not silenced or inhibited at the time): its all-clear will be
+    /// told too, whatever mutes it by then, so that nothing announced is left open.
+    pub told: bool,
 }
 
 /// What the service is told (unless silenced or inhibited).
@@ -349,13 +352,14 @@ impl Alerting {
             (None, false) => None,
             (Some(_), false) => {
                 let was = self.alerts.remove(&fp).expect("present");
-                match was.state {
-                    AlertState::Firing { .. } => Some(Notice::Resolved {
+                // Only an all-clear for a firing that was told; and it is always told.
+                return match was.state {
+                    AlertState::Firing { .. } if was.told => Some(Notice::Resolved {
                         fingerprint: fp.clone(),
                         value,
                     }),
-                    AlertState::Pending { .. } => None,
-                }
+                    _ => None,
+                };
             }
             (None, true) => {
                 let state = if rule.for_ms == 0 {
@@ -371,6 +375,7 @@ impl Alerting {
                         state,
                         value,
                         level,
+                        told: false,
                     },
                 );
                 matches!(state, AlertState::Firing { .. }).then(|| Notice::Fired {
@@ -405,12 +410,36 @@ impl Alerting {
                 })
             }
         };
-        if let Some(a) = self.alerts.get_mut(&fp) {
-            a.level = level;
+        let muted =
+            self.silenced(&rule.code, region, now) || self.inhibited(rules, &rule.code, region);
+        let Some(a) = self.alerts.get_mut(&fp) else {
+            return notice;
+        };
+        a.level = level;
+        match notice {
+            _ if muted => None,
+            Some(Notice::Fired { .. }) => {
+                a.told = true;
+                notice
+            }
+            // Firing since a silence or an inhibition that has ended: now it is news.
+            Some(Notice::LevelChanged { .. }) | None
+                if !a.told && matches!(a.state, AlertState::Firing { .. }) =>
+            {
+                a.told = true;
+                Some(Notice::Fired {
+                    fingerprint: fp.clone(),
+                    level,
+                    value,
+                })
+            }
+            other => other,
         }
-        notice.filter(|_| {
-            !self.silenced(&rule.code, region, now) && !self.inhibited(rules, &rule.code, region)
-        })
+    }
+
+    /// Is there an alert (pending or firing) with this fingerprint?
+    pub fn has(&self, fingerprint: &str) -> bool {
+        self.alerts.contains_key(fingerprint)
     }
 
     /// Is a notice of `rule` in `region` silenced at `now`?
@@ -447,6 +476,7 @@ impl Alerting {
         if reason.trim().is_empty() || owner.trim().is_empty() {
             return Err("a silence names its owner and its reason".into());
         }
+        self.silences.retain(|s| s.ends_at > now);
         self.next_silence += 1;
         self.silences.push(Silence {
             id: self.next_silence,
@@ -474,6 +504,11 @@ impl Alerting {
         }
     }
 
+    /// The silence `id` if it is still in force.
+    pub fn silence_in_force(&self, id: u64, now: Millis) -> Option<&Silence> {
+        self.silences.iter().find(|s| s.id == id && s.ends_at > now)
+    }
+
     /// Silences still in force.
     pub fn silences(&self, now: Millis) -> impl Iterator<Item = &Silence> {
         self.silences.iter().filter(move |s| s.ends_at > now)
@@ -487,9 +522,11 @@ impl AlertRule {
         let first = self.expr.indicators()[0];
         let (value, own) = look(first)?;
         let breach = self.expr.holds(look);
+        // A breach is at least the rule's level, and never "normal".
         let level = match self.level {
-            Some(l) if breach => l.max(own),
-            _ => own,
+            _ if !breach => own,
+            Some(l) => l.max(own),
+            None => own.max(WarnLevel::Blue),
         };
         Some(Sample {
             breach,

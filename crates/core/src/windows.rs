@@ -153,9 +153,12 @@ impl Sliding {
         }
         self.advance(at);
         let k = self.slot(p);
+        let last = self.panes[k].last;
         self.panes[k].push(v);
         if at >= self.last_at[k] {
             self.last_at[k] = at;
+        } else {
+            self.panes[k].last = last; // older than the pane's latest: not its last
         }
         Ok(())
     }
@@ -178,6 +181,11 @@ impl Sliding {
             self.last_at[k] = Millis::MIN;
         }
         self.head = p;
+    }
+
+    /// Bytes held on the heap (the panes): fixed at creation.
+    pub fn heap_bytes(&self) -> usize {
+        self.panes.len() * (std::mem::size_of::<Acc>() + std::mem::size_of::<Millis>())
     }
 
     /// The end of the window (the last millisecond of its head pane).

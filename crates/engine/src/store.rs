@@ -383,6 +383,70 @@ pub trait Store: Send {
         })
     }
 
+    /// Cases matching `q` counted per region at one level (`subdistrict`, `community` or
+    /// `grid`): the map's density, aggregated in the store.
+    fn counts_by_region(
+        &mut self,
+        q: &CaseQuery,
+        level: cityos_core::Level,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let col = match level {
+            cityos_core::Level::Subdistrict => "subdistrict",
+            cityos_core::Level::Community => "community",
+            cityos_core::Level::Grid => "grid",
+            _ => "district",
+        };
+        Ok(self
+            .query_groups(&query::count_by(q, col))?
+            .into_iter()
+            .filter(|r| !r.0.is_empty() && r.1 != 0)
+            .map(|(k, n, _)| (k, n))
+            .collect())
+    }
+
+    /// Log entries per action since `from` (today's closures, escalations…): the first
+    /// event at or after `from` is found by a binary search over the event numbers
+    /// (indexed, and assigned in commit order), then only the events after it are read.
+    fn actions_since(&mut self, from: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let one =
+            |s: &mut Self, text: &str, p: Vec<query::Param>| -> Result<Option<i64>, StoreError> {
+                Ok(s.query_groups(&query::Sql {
+                    text: text.into(),
+                    params: p,
+                })?
+                .first()
+                .map(|r| r.1))
+            };
+        let max = one(
+            self,
+            "SELECT 'max', COALESCE(MAX(gseq), 0) FROM case_log",
+            vec![],
+        )?
+        .unwrap_or(0);
+        let (mut lo, mut hi) = (1i64, max + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = one(
+                self,
+                "SELECT 'at', at FROM case_log WHERE gseq >= $1 ORDER BY gseq LIMIT 1",
+                vec![query::Param::Int(mid)],
+            )?;
+            match at {
+                Some(t) if t < from => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(self
+            .query_groups(&query::Sql {
+                text: "SELECT action, COUNT(*) FROM case_log WHERE gseq >= $1 GROUP BY action"
+                    .into(),
+                params: vec![query::Param::Int(lo)],
+            })?
+            .into_iter()
+            .map(|(k, n, _)| (k, n))
+            .collect())
+    }
+
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Writes the batches, in order, in one transaction (all or nothing).

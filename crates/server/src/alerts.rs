@@ -56,13 +56,19 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         v.stats_at.is_none_or(|t| now - t >= STATS_EVERY)
     };
     if due {
+        // A store that fails here must not stop the rules from being judged.
         let first = st.0.vitals.lock().expect("vitals lock").stats_at.is_none();
         if first {
-            crate::vitals::load_datasets(st).await?;
+            if let Err(e) = crate::vitals::load_datasets(st).await {
+                crate::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
+            }
         }
         let n = st.0.vitals.lock().expect("vitals lock").regions.len();
         for r in 0..n {
-            crate::vitals::refresh_case_stats(st, r as u16).await?;
+            if let Err(e) = crate::vitals::refresh_case_stats(st, r as u16).await {
+                crate::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
+                break;
+            }
         }
         st.0.vitals.lock().expect("vitals lock").stats_at = Some(now);
     }
@@ -86,8 +92,22 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
                     };
                     rule.sample(&look)
                 };
-                let Some(sample) = sample else { continue };
                 let region = v.regions[r].clone();
+                // No value any more (a window emptied): an alert there resolves.
+                let sample = match sample {
+                    Some(s) => s,
+                    None if v
+                        .alerting
+                        .has(&cityos_core::alerting::fingerprint(&rule.code, &region)) =>
+                    {
+                        Sample {
+                            breach: false,
+                            level: WarnLevel::Normal,
+                            value: f64::NAN,
+                        }
+                    }
+                    None => continue,
+                };
                 if let Some(n) = v.alerting.evaluate(&rules, rule, &region, sample, now) {
                     notices.push((k, r as u16, n, sample));
                 }
@@ -106,11 +126,28 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         );
     }
     if !rollups.is_empty() {
-        st.0.reads.run(move |s| s.put_rollups(&rollups)).await??;
+        let kept = rollups.clone();
+        let stored = st.0.reads.run(move |s| s.put_rollups(&rollups)).await;
+        if let Some(e) = match stored {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.detail),
+        } {
+            // Kept for the next round: the minutes are not lost.
+            crate::log::event("vitals_rollups_failed", &[("error", &e)]);
+            st.0.vitals.lock().expect("vitals lock").keep_rollups(kept);
+        }
     }
+    // Each notice is acted on by itself: one that fails is logged, the others go on.
     let mut out = Vec::new();
     for (k, r, notice, sample) in notices {
-        out.push(act(st, &rules[k], r, notice, sample, &inds, &index, now).await?);
+        match act(st, &rules[k], r, notice, sample, &inds, &index, now).await {
+            Ok(v) => out.push(v),
+            Err(e) => crate::log::event(
+                "alert_action_failed",
+                &[("rule", &rules[k].code), ("error", &e.detail)],
+            ),
+        }
     }
     Ok(out)
 }
@@ -239,12 +276,12 @@ async fn act(
         (_, None) => None,
     };
     let cap = match rule.public {
-        Some(category) => Some(
+        Some(category) => {
             publish(
                 st, rule, category, &region, &place, &notice, level, &snap, now,
             )
-            .await?,
-        ),
+            .await?
+        }
         None => None,
     };
     let out = json!({
@@ -274,7 +311,7 @@ async fn publish(
     level: WarnLevel,
     snap: &str,
     now: Millis,
-) -> Result<String, ApiError> {
+) -> Result<Option<String>, ApiError> {
     let fp = cityos_core::alerting::fingerprint(&rule.code, region);
     let sender = cap_sender(st);
     let earlier: Vec<(String, Millis)> = {
@@ -282,11 +319,14 @@ async fn publish(
         v.cap_last.get(&fp).cloned().unwrap_or_default()
     };
     let msg_type = match notice {
-        Notice::Fired { .. } if earlier.is_empty() => MsgType::Alert,
+        // Nothing was published: nothing to cancel.
+        Notice::Resolved { .. } if earlier.is_empty() => return Ok(None),
         Notice::Resolved { .. } => MsgType::Cancel,
+        _ if earlier.is_empty() => MsgType::Alert,
         _ => MsgType::Update,
     };
-    let identifier = cityos_core::cap::identifier(&format!("{fp}-{now}"));
+    let identifier =
+        cityos_core::cap::identifier(&format!("{fp}-{now}-{}", msg_type.as_str().to_lowercase()));
     let t = &st.0.cfg.territory;
     let polygon = t
         .by_code(region)
@@ -363,7 +403,7 @@ async fn publish(
                 .push((identifier.clone(), now));
         }
     }
-    Ok(identifier)
+    Ok(Some(identifier))
 }
 
 #[derive(Deserialize)]
@@ -537,10 +577,9 @@ pub async fn create_silence(
         (Some(e), None) => {
             parse_datetime(e).ok_or_else(|| bad(format!("ends_at {e:?} is not a datetime")))?
         }
-        (None, Some(d)) => {
-            now + cityos_core::sensing::parse_duration(d)
-                .ok_or_else(|| bad(format!("duration {d:?} is not a length such as \"2h\"")))?
-        }
+        (None, Some(d)) => cityos_core::sensing::parse_duration(d)
+            .and_then(|x| now.checked_add(x))
+            .ok_or_else(|| bad(format!("duration {d:?} is not a length such as \"2h\"")))?,
         _ => return Err(bad("give either ends_at or duration".into())),
     };
     if ends_at > now + 30 * 24 * HOUR {
@@ -593,16 +632,22 @@ pub async fn expire_silence(
         ApiError::bad_request("invalid_parameter", format!("{id:?} is not a silence id"))
     })?;
     let now = st.now();
-    if !st
-        .0
-        .vitals
-        .lock()
-        .expect("vitals lock")
+    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let Some(region) = v
         .alerting
-        .expire(id, now)
-    {
+        .silence_in_force(id, now)
+        .map(|s| s.region.clone())
+    else {
         return Err(ApiError::not_found(&format!("silence {id} in force")));
+    };
+    if let Some(scope) = &p.scope {
+        if !region.starts_with(scope.as_str()) {
+            return Err(ApiError::forbidden(format!(
+                "silence {id} covers {region}, outside this account's scope"
+            )));
+        }
     }
+    v.alerting.expire(id, now);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -636,7 +681,8 @@ pub async fn feed(State(st): State<AppState>, headers: HeaderMap) -> Result<Resp
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"zh-CN\">\n");
     x.push_str(&format!(
-        "  <id>{base}/cap/feed.atom</id>\n  <title>{}城市运行公共预警 (CAP 1.2)</title>\n  <updated>{}</updated>\n  <author><name>{}</name></author>\n  <link rel=\"self\" href=\"{base}/cap/feed.atom\"/>\n",
+        "  <id>urn:cityos:cap:{}:feed</id>\n  <title>{}城市运行公共预警 (CAP 1.2)</title>\n  <updated>{}</updated>\n  <author><name>{}</name></author>\n  <link rel=\"self\" href=\"{base}/cap/feed.atom\"/>\n",
+        xml_escape(&cap_sender(&st)),
         xml_escape(&district.name_zh),
         format_rfc3339(updated),
         xml_escape(&cap_sender(&st)),
@@ -644,7 +690,9 @@ pub async fn feed(State(st): State<AppState>, headers: HeaderMap) -> Result<Resp
     for m in &msgs {
         let url = format!("{base}/cap/alerts/{}.xml", m.identifier);
         x.push_str(&format!(
-            "  <entry>\n    <id>{url}</id>\n    <title>{}</title>\n    <updated>{}</updated>\n    <category term=\"{}\"/>\n    <link rel=\"alternate\" type=\"application/cap+xml\" href=\"{url}\"/>\n    <summary>{}</summary>\n  </entry>\n",
+            "  <entry>\n    <id>urn:cityos:cap:{}:{}</id>\n    <title>{}</title>\n    <updated>{}</updated>\n    <category term=\"{}\"/>\n    <link rel=\"alternate\" type=\"application/cap+xml\" href=\"{url}\"/>\n    <summary>{}</summary>\n  </entry>\n",
+            xml_escape(&cap_sender(&st)),
+            xml_escape(&m.identifier),
             xml_escape(&m.headline),
             format_rfc3339(m.sent),
             xml_escape(&m.msg_type),
@@ -730,10 +778,13 @@ pub async fn history(
             }
         }
         Some(s) => cityos_core::sensing::parse_duration(s)
-            .filter(|d| *d >= MINUTE && d % MINUTE == 0)
+            .filter(|d| {
+                (MINUTE..HOUR).contains(d) && d % MINUTE == 0
+                    || (HOUR..=31 * 24 * HOUR).contains(d) && d % HOUR == 0
+            })
             .ok_or_else(|| {
                 bad(format!(
-                    "step {s:?} is not a whole number of minutes such as \"5m\" or \"1h\""
+                    "step {s:?} is not whole minutes under an hour or whole hours up to 31 days, such as \"5m\", \"1h\" or \"1d\""
                 ))
             })?,
     };
@@ -743,12 +794,24 @@ pub async fn history(
             (to - from) / step
         )));
     }
-    let base = if step % HOUR == 0 { 3600 } else { 60 };
+    // Whole-hour steps read the hourly rollups; shorter ones the minutes, at most a
+    // week of them per question.
+    let base = if step % HOUR == 0 { HOUR } else { MINUTE };
+    if base == MINUTE && to - from > 7 * 24 * HOUR {
+        return Err(bad(
+            "steps under an hour cover at most 7 days; use a step of whole hours for longer ranges"
+                .into(),
+        ));
+    }
+    // Buckets align to local midnight (a day is a Beijing day).
+    let off = cityos_core::time::LOCAL_OFFSET;
+    let bucket_of = |t: Millis| (t + off).div_euclid(step) * step - off;
     let (c, rg) = (code.clone(), region.clone());
-    let (lo, hi) = (from.div_euclid(step) * step, to);
+    let (lo, hi) = (bucket_of(from), to);
+    let base_s = base / 1000;
     let mut rows =
         st.0.reads
-            .run(move |s| s.rollups(&c, &rg, base, lo, hi))
+            .run(move |s| s.rollups(&c, &rg, base_s, lo, hi))
             .await??;
     // The minute (and hour) in progress, not stored yet.
     if let Some(cur) =
@@ -764,7 +827,7 @@ pub async fn history(
     let mut points: std::collections::BTreeMap<Millis, cityos_engine::store::Rollup> =
         Default::default();
     for row in rows {
-        let b = row.bucket.div_euclid(step) * step;
+        let b = bucket_of(row.bucket);
         match points.get_mut(&b) {
             Some(p) => crate::vitals::merge(p, &row),
             None => {

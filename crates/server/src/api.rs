@@ -450,7 +450,7 @@ fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
 }
 
 /// Narrows a query to what the principal may see; `false` when nothing is visible.
-fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
+pub(crate) fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
     let t = &st.0.cfg.territory;
     if let Some(scope) = &p.scope {
         match &q.region {
@@ -481,7 +481,7 @@ fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
 
 /// Names the level of the query's region, so that the store filters on that level's
 /// indexed column; the whole district needs no filter at all.
-fn set_region_level(st: &AppState, q: &mut CaseQuery) {
+pub(crate) fn set_region_level(st: &AppState, q: &mut CaseQuery) {
     let t = &st.0.cfg.territory;
     if let Some(id) = q.region.as_ref().and_then(|r| t.by_code(r)) {
         if id == t.root() {
@@ -566,12 +566,39 @@ pub async fn get_case(
         .reads
         .run(move |s| Ok::<_, cityos_engine::StoreError>((s.load_log(cid)?, s.reports_of(cid)?)))
         .await??;
+    let actions = actions_now(&c, &p);
     Ok(Json(json!({
         "case": wire::case_view(&c, &st.0.cfg, st.now()),
+        "actions": actions,
         "log": log.iter().map(wire::log_view).collect::<Vec<_>>(),
         "reports": reports.iter().map(|r| wire::report_view(r, p.role)).collect::<Vec<_>>(),
     }))
     .into_response())
+}
+
+/// The actions the caller's role may take on the case right now (by the transition table;
+/// a handler only where their department holds a task that is not finished). Merging
+/// (which names another case) and escalation (the timer's) are left out.
+pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> Vec<&'static str> {
+    use cityos_core::case::TaskState;
+    let has_task = |active: bool| {
+        c.tasks.iter().any(|t| {
+            Some(&t.department) == p.department.as_ref()
+                && (!active || !matches!(t.state, TaskState::Handled | TaskState::Returned))
+        })
+    };
+    cityos_core::workflow::RULES
+        .iter()
+        .filter(|r| !matches!(r.action, "merge" | "escalate"))
+        .filter(|r| r.from.contains(&c.state) && r.roles.contains(&p.role))
+        .filter(|r| p.role != Role::Handler || has_task(r.action != "note"))
+        .filter(|r| match r.action {
+            "grant_postponement" | "refuse_postponement" => c.postponement.is_some(),
+            "request_postponement" => c.postponement.is_none(),
+            _ => true,
+        })
+        .map(|r| r.action)
+        .collect()
 }
 
 pub async fn post_transition(

@@ -146,7 +146,9 @@ pub struct Inner {
     /// Requests sent to the engine and not yet answered.
     pub engine_in_flight: std::sync::atomic::AtomicI64,
     /// One readings batch is applied at a time (back-pressure for floods).
-    pub ingest_gate: tokio::sync::Semaphore,
+    pub ingest_gate: Arc<tokio::sync::Semaphore>,
+    /// HTTP reading batches waiting for the gate (bounded: see `sensing::MAX_WAITING`).
+    pub ingest_waiting: std::sync::atomic::AtomicUsize,
     /// Reading batches turned away because the gate stayed shut.
     pub ingest_busy: std::sync::atomic::AtomicU64,
     /// Alerts, level changes and CAP messages, live (not resumable: not case events).
@@ -182,7 +184,8 @@ impl AppState {
             vitals,
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
-            ingest_gate: tokio::sync::Semaphore::new(1),
+            ingest_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
             vital_events: tokio::sync::broadcast::channel(1024).0,
         }))

@@ -170,6 +170,12 @@ pub async fn post_readings(
             p.role
         )));
     }
+    let waiting = &st.0.ingest_waiting;
+    if waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_WAITING {
+        waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        return Err(busy(&st));
+    }
+    let _waiting = Waiting(waiting);
     let bytes = axum::body::to_bytes(body, READINGS_LIMIT)
         .await
         .map_err(|_| {
@@ -214,35 +220,59 @@ pub async fn ingest(
     bytes: axum::body::Bytes,
     wait: Option<std::time::Duration>,
 ) -> Result<Value, ApiError> {
-    let gate = &st.0.ingest_gate;
-    let _permit = match wait {
-        None => gate.acquire().await.map_err(ApiError::internal)?,
-        Some(w) => match tokio::time::timeout(w, gate.acquire()).await {
+    let gate = st.0.ingest_gate.clone();
+    let permit = match wait {
+        None => gate.acquire_owned().await.map_err(ApiError::internal)?,
+        Some(w) => match tokio::time::timeout(w, gate.acquire_owned()).await {
             Ok(p) => p.map_err(ApiError::internal)?,
-            Err(_) => {
-                st.0.ingest_busy
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "readings are arriving faster than they can be applied; send again shortly",
-                )
-                .retry_after(1));
-            }
+            Err(_) => return Err(busy(st)),
         },
     };
-    let now = st.now();
+    // Applied and acted on in a task of its own: a caller that goes away cannot leave a
+    // batch half done (alarms whose state moved but whose cases were never filed).
     let st2 = st.clone();
-    let b = tokio::task::spawn_blocking(move || apply(&st2, &bytes, now))
+    let task = tokio::spawn(async move {
+        let now = st2.now();
+        let st3 = st2.clone();
+        let b = tokio::task::spawn_blocking(move || {
+            let _permit = permit; // held until the batch is applied
+            apply(&st3, &bytes, now)
+        })
         .await
         .map_err(ApiError::internal)?;
-    let alarms = act(st, b.pending, now).await?;
-    Ok(json!({
-        "accepted": b.accepted,
-        "refused": b.refused,
-        "errors": b.errors,
-        "alarms": alarms,
-    }))
+        let alarms = act(&st2, b.pending, now).await?;
+        Ok::<_, ApiError>(json!({
+            "accepted": b.accepted,
+            "refused": b.refused,
+            "errors": b.errors,
+            "alarms": alarms,
+        }))
+    });
+    task.await.map_err(ApiError::internal)?
+}
+
+/// Batches that may wait for the gate (or be read while they wait) at once; more are
+/// refused before their bodies are read, so waiting bodies stay within 8 × 8 MiB.
+pub const MAX_WAITING: usize = 8;
+
+fn busy(st: &AppState) -> ApiError {
+    st.0.ingest_busy
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "readings are arriving faster than they can be applied; send again shortly",
+    )
+    .retry_after(1)
+}
+
+/// Counts a waiting HTTP batch while it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Applies a batch of NDJSON readings under the sensing and vitals locks: parse, device

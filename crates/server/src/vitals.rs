@@ -44,6 +44,8 @@ struct Entry {
     latest: Latest,
     bucket: Millis,
     acc: Acc,
+    /// Time of the newest value in `acc`.
+    acc_at: Millis,
 }
 
 const NONE: u32 = u32::MAX;
@@ -172,8 +174,12 @@ impl VitalsState {
         self.region_idx.get(code).copied()
     }
 
-    /// A new value of indicator `i` in region `r`.
+    /// A new value of indicator `i` in region `r` (non-finite values are ignored; one
+    /// older than the latest counts in the rollup but does not replace the latest).
     pub fn set(&mut self, ind: &Indicator, i: usize, r: u16, value: f64, at: Millis) {
+        if !value.is_finite() {
+            return;
+        }
         let key = (i, r);
         let e = self.entries.entry(key).or_insert(Entry {
             latest: Latest {
@@ -183,12 +189,8 @@ impl VitalsState {
             },
             bucket: floor(at, MINUTE),
             acc: Acc::default(),
+            acc_at: Millis::MIN,
         });
-        let prev = e.latest.level;
-        let level = ind
-            .thresholds
-            .map_or(WarnLevel::Normal, |t| t.next(prev, value));
-        e.latest = Latest { value, level, at };
         let b = floor(at, MINUTE);
         if b > e.bucket {
             if e.acc.count > 0 {
@@ -197,8 +199,23 @@ impl VitalsState {
             }
             e.bucket = b;
             e.acc = Acc::default();
+            e.acc_at = Millis::MIN;
         }
+        let last = e.acc.last;
         e.acc.push(value);
+        if at >= e.acc_at {
+            e.acc_at = at;
+        } else {
+            e.acc.last = last;
+        }
+        if at < e.latest.at {
+            return;
+        }
+        let prev = e.latest.level;
+        let level = ind
+            .thresholds
+            .map_or(WarnLevel::Normal, |t| t.next(prev, value));
+        e.latest = Latest { value, level, at };
         if level != prev {
             self.changes.push(LevelChange {
                 indicator: i,
@@ -208,6 +225,27 @@ impl VitalsState {
                 value,
                 at,
             });
+        }
+    }
+
+    /// Indicator `i` has no value in region `r` any more (its window emptied): the
+    /// minute in progress is kept, the latest value is gone.
+    fn clear(&mut self, ind: &Indicator, i: usize, r: u16) {
+        if let Some(e) = self.entries.remove(&(i, r)) {
+            if e.acc.count > 0 {
+                self.finished
+                    .push(rollup(ind, &self.regions[r as usize], &e));
+            }
+            if e.latest.level != WarnLevel::Normal {
+                self.changes.push(LevelChange {
+                    indicator: i,
+                    region: self.regions[r as usize].clone(),
+                    from: e.latest.level,
+                    to: WarnLevel::Normal,
+                    value: f64::NAN,
+                    at: e.latest.at,
+                });
+            }
         }
     }
 
@@ -250,8 +288,9 @@ impl VitalsState {
             return;
         };
         let at = self.windows[w].head_time();
-        if let Some(v) = self.windows[w].value(func) {
-            self.set(ind, i, r, v, at);
+        match self.windows[w].value(func) {
+            Some(v) => self.set(ind, i, r, v, at),
+            None => self.clear(ind, i, r),
         }
     }
 
@@ -275,6 +314,12 @@ impl VitalsState {
         (e.acc.count > 0).then(|| rollup(ind, &self.regions[r as usize], e))
     }
 
+    /// Rollups a failed store write gave back, for the next round.
+    pub fn keep_rollups(&mut self, r: Vec<Rollup>) {
+        // Only the minutes: their hours are derived again when they are taken.
+        self.finished.extend(r.into_iter().filter(|x| x.step == 60));
+    }
+
     /// Level changes since the last call.
     pub fn take_changes(&mut self) -> Vec<LevelChange> {
         std::mem::take(&mut self.changes)
@@ -289,6 +334,7 @@ impl VitalsState {
             if e.acc.count > 0 && e.bucket < cur {
                 out.push(rollup(&indicators[i], &self.regions[r as usize], e));
                 e.acc = Acc::default();
+                e.acc_at = Millis::MIN;
             }
         }
         let mut hours: HashMap<(String, String, Millis), Rollup> = HashMap::new();
@@ -329,7 +375,7 @@ fn rollup(ind: &Indicator, region: &str, e: &Entry) -> Rollup {
         min: e.acc.min,
         max: e.acc.max,
         last: e.acc.last,
-        last_at: e.latest.at,
+        last_at: e.acc_at,
     }
 }
 

@@ -122,13 +122,29 @@ fn silences_mute_notices_until_they_end() {
         a.alerts().next().unwrap().1.state,
         AlertState::Firing { .. }
     ));
-    // Expired: the next change is told.
+    // Expired: still firing, it is news now — told as a firing.
     assert!(a.expire(id, 2 * M));
     assert!(!a.expire(id, 3 * M), "already over");
     assert!(matches!(
-        a.evaluate(&rules, &r, "310104003", at(&r, Normal, 10.0), 3 * M),
+        a.evaluate(&rules, &r, "310104003", at(&r, Red, 9000.0), 3 * M),
+        Some(Notice::Fired { level: Red, .. })
+    ));
+    // A firing that was told is always resolved aloud, even under a new silence.
+    a.silence("crowd", "310104", "zhang", "演练", 10 * M, 3 * M)
+        .unwrap();
+    assert!(matches!(
+        a.evaluate(&rules, &r, "310104003", at(&r, Normal, 10.0), 4 * M),
         Some(Notice::Resolved { .. })
     ));
+    // One that was never told resolves silently.
+    assert_eq!(
+        a.evaluate(&rules, &r, "310104004", at(&r, Red, 9000.0), 5 * M),
+        None
+    );
+    assert_eq!(
+        a.evaluate(&rules, &r, "310104004", at(&r, Normal, 1.0), 6 * M),
+        None
+    );
 }
 
 #[test]
@@ -150,7 +166,7 @@ fn a_district_power_outage_mutes_streetlight_alerts_inside_it() {
             .is_some(),
         "outside: told"
     );
-    // The outage resolves: the streetlights speak again.
+    // The outage resolves: the streetlights speak again — their firing is news now.
     a.evaluate(
         &rules,
         &outage,
@@ -160,7 +176,7 @@ fn a_district_power_outage_mutes_streetlight_alerts_inside_it() {
     );
     assert!(matches!(
         a.evaluate(&rules, &light, "310104003012", at(&light, Red, 80.0), 3 * M),
-        Some(Notice::LevelChanged { .. })
+        Some(Notice::Fired { level: Red, .. })
     ));
 }
 

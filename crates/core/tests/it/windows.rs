@@ -85,6 +85,10 @@ fn sliding_windows_keep_constant_memory_under_a_flood() {
     assert_eq!(w.value(Func::Count), Some(1_000_000.0));
     assert_eq!(w.value(Func::Max), Some(99.0));
     assert!(std::mem::size_of_val(&w) < 100);
+    assert_eq!(
+        w.heap_bytes(),
+        60 * (std::mem::size_of::<cityos_core::windows::Acc>() + 8)
+    );
     // Panes of one second: at 1 min + 1 s the first second's readings are gone.
     w.advance(M + 1000);
     let left = w.value(Func::Count).unwrap();
@@ -95,6 +99,11 @@ fn sliding_windows_keep_constant_memory_under_a_flood() {
     o.push(10_000, 7.0).unwrap();
     assert_eq!(o.value(Func::Last), Some(5.0));
     assert_eq!(o.value(Func::Max), Some(7.0));
+    // …also inside one pane.
+    o.push(30_500, 4.0).unwrap();
+    o.push(30_200, 9.0).unwrap();
+    assert_eq!(o.value(Func::Last), Some(4.0));
+    assert_eq!(o.value(Func::Max), Some(9.0));
     // A jump of more than a window empties it.
     o.advance(10 * M);
     assert_eq!(o.value(Func::Count), Some(0.0));
