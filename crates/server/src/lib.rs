@@ -22,6 +22,7 @@ pub mod open311;
 pub mod openapi;
 pub mod sensing;
 pub mod service;
+pub mod ui;
 pub mod vitals;
 pub mod wire;
 
@@ -286,6 +287,8 @@ pub fn app(state: AppState) -> Router {
     }
     r.merge(open311::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
+        .route("/", axum::routing::get(ui::root))
+        .route("/ui/{file}", axum::routing::get(ui::file))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -10,4 +10,5 @@ mod mqtt;
 mod open311;
 mod sensing;
 mod support;
+mod ui;
 mod vitals;

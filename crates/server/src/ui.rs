@@ -1,0 +1,219 @@
+//! The web UI: pages and their assets, embedded in the binary (no build step, no
+//! third-party code), served at `/ui/…`; and the one endpoint the command centre needs
+//! beyond the API, `GET /api/v1/map` (open cases aggregated per region, plus the most
+//! urgent as markers), so the page never receives every case.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use cityos_core::case::State as CaseState;
+use cityos_engine::query::{CaseQuery, Sort};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// (file name, content type, bytes) of every embedded file.
+pub const FILES: &[(&str, &str, &str)] = &[
+    (
+        "login.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/login.html"),
+    ),
+    (
+        "centre.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/centre.html"),
+    ),
+    (
+        "cases.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/cases.html"),
+    ),
+    (
+        "case.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/case.html"),
+    ),
+    (
+        "vitals.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/vitals.html"),
+    ),
+    (
+        "inspector.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/inspector.html"),
+    ),
+    (
+        "citizen.html",
+        "text/html; charset=utf-8",
+        include_str!("../ui/citizen.html"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/app.js"),
+    ),
+    (
+        "login.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/login.js"),
+    ),
+    (
+        "map.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/map.js"),
+    ),
+    (
+        "centre.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/centre.js"),
+    ),
+    (
+        "cases.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/cases.js"),
+    ),
+    (
+        "case.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/case.js"),
+    ),
+    (
+        "vitals.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/vitals.js"),
+    ),
+    (
+        "inspector.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/inspector.js"),
+    ),
+    (
+        "citizen.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/citizen.js"),
+    ),
+];
+
+/// `GET /` — to the sign-in page.
+pub async fn root() -> Redirect {
+    Redirect::temporary("/ui/login.html")
+}
+
+/// `GET /ui/{file}` — an embedded page or asset.
+pub async fn file(Path(name): Path<String>) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ct, body)) => (
+            [
+                (header::CONTENT_TYPE, *ct),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'",
+                ),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::not_found(&format!("page {name:?}")).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapParams {
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    markers: Option<usize>,
+}
+
+/// `GET /api/v1/map?level=&region=&markers=` — open cases in the caller's scope counted
+/// per sub-district, community or grid (aggregated in the store), and the most urgent
+/// ones (by deadline, at most `markers`, default 300) as markers.
+pub async fn map(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    crate::Q(p): crate::Q<MapParams>,
+) -> Result<Response, ApiError> {
+    let who = crate::api::signed_in(&st, &headers)?;
+    let level = match p.level.as_deref().unwrap_or("subdistrict") {
+        "subdistrict" => cityos_core::Level::Subdistrict,
+        "community" => cityos_core::Level::Community,
+        "grid" => cityos_core::Level::Grid,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("level {other:?} is not subdistrict, community or grid"),
+            ))
+        }
+    };
+    if let Some(r) = &p.region {
+        if st.0.cfg.territory.by_code(r).is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("unknown region {r:?}"),
+            ));
+        }
+    }
+    let now = st.now();
+    let mut q = CaseQuery {
+        states: CaseState::ALL.into_iter().filter(|s| s.is_open()).collect(),
+        region: p.region.clone(),
+        now,
+        sort: Sort::Deadline,
+        limit: p.markers.unwrap_or(300).min(1000),
+        ..Default::default()
+    };
+    if !crate::api::scope_query(&st, &who, &mut q) {
+        return Err(ApiError::forbidden("nothing is visible to this account"));
+    }
+    crate::api::set_region_level(&st, &mut q);
+    // Today's closures and escalations, for accounts that see the whole district.
+    let whole = q.region.is_none() && q.department.is_none();
+    let midnight = cityos_core::time::local_date(now).local_midnight();
+    let (counts, page, actions) =
+        st.0.reads
+            .run(move |s| -> Result<_, cityos_engine::StoreError> {
+                Ok((
+                    s.counts_by_region(&q, level)?,
+                    s.list_cases(&q)?,
+                    if whole {
+                        Some(s.actions_since(midnight)?)
+                    } else {
+                        None
+                    },
+                ))
+            })
+            .await??;
+    let today = actions.map(|a| {
+        let n = |k: &str| a.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
+        json!({"reported": n("report"), "closed": n("close"), "escalations": n("escalate"), "dispatched": n("dispatch")})
+    });
+    let total: i64 = counts.iter().map(|c| c.1).sum();
+    let counts: serde_json::Map<String, Value> =
+        counts.into_iter().map(|(k, n)| (k, json!(n))).collect();
+    let markers: Vec<Value> = page
+        .cases
+        .iter()
+        .map(|c| {
+            let v = crate::wire::case_view(c, &st.0.cfg, now);
+            json!({"id": v.id, "number": v.number, "title": v.title, "category_name": v.category_name,
+                   "priority": v.priority, "state": v.state, "state_name": v.state_name,
+                   "lon": v.lon, "lat": v.lat, "overdue": v.overdue, "due": v.due})
+        })
+        .collect();
+    Ok(Json(json!({"level": level.as_str(), "open": total, "counts": counts, "markers": markers, "today": today}))
+        .into_response())
+}

@@ -1,0 +1,162 @@
+//! The web UI's server side: embedded pages with their security headers, the map
+//! aggregation (counts per region, markers), and the actions a case offers each role.
+
+use crate::api_story;
+use crate::support::{spot, TestApp};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+api_story!(the_map_aggregates_and_the_case_offers_only_what_the_role_may_do);
+async fn the_map_aggregates_and_the_case_offers_only_what_the_role_may_do(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let mut ids = Vec::new();
+    for (i, sub) in ["310104003", "310104003", "310104004"].iter().enumerate() {
+        let p = spot(sub, i);
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                None,
+                json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": format!("游商 {i}")}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+        ids.push(v["case"]["id"].as_i64().unwrap());
+    }
+    let (s, m) = t.get("/api/v1/map", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["open"], 3);
+    assert_eq!(m["counts"]["310104003"], 2);
+    assert_eq!(m["counts"]["310104004"], 1);
+    assert_eq!(m["markers"].as_array().unwrap().len(), 3);
+    assert_eq!(m["today"]["reported"], 3, "{m}");
+    let (_, g) = t
+        .get("/api/v1/map?level=grid&markers=1", Some(&zhang))
+        .await;
+    assert_eq!(g["level"], "grid");
+    assert_eq!(g["markers"].as_array().unwrap().len(), 1);
+    let grids: i64 = g["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(grids, 3);
+    // A sub-district officer sees their sub-district only, and no district-wide figures.
+    let li = t.login("li.tianping").await;
+    let (_, m) = t.get("/api/v1/map", Some(&li)).await;
+    assert_eq!(m["open"], 2);
+    assert!(m["today"].is_null());
+    for bad in ["/api/v1/map?level=street", "/api/v1/map?region=999"] {
+        let (s, _) = t.get(bad, Some(&zhang)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (s, _) = t.get("/api/v1/map", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // The actions offered follow the state and the role.
+    let (_, c) = t
+        .get(&format!("/api/v1/cases/{}", ids[0]), Some(&zhang))
+        .await;
+    let actions: Vec<&str> = c["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"file") && actions.contains(&"reject"),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"verify") && !actions.contains(&"escalate"));
+    let wang = t.login("wang.urban").await;
+    let (s, c) = t
+        .get(&format!("/api/v1/cases/{}", ids[0]), Some(&wang))
+        .await;
+    if s == StatusCode::OK {
+        assert!(
+            !c["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "acknowledge" || a == "file"),
+            "a handler without a task may do nothing but see it: {c}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_embedded_with_their_security_headers() {
+    let t = TestApp::sqlite();
+    let (s, _, h) = t.raw(Method::GET, "/", "", "", None).await;
+    assert_eq!(s, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(h["location"], "/ui/login.html");
+    for page in cityos_server::ui::FILES {
+        let (s, body, h) = t
+            .raw(Method::GET, &format!("/ui/{}", page.0), "", "", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{}", page.0);
+        assert_eq!(h["content-type"], page.1);
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        if page.0.ends_with(".html") {
+            // No inline script or style: the policy would block them.
+            assert!(
+                !body.contains("<script>") && !body.contains("style="),
+                "{}",
+                page.0
+            );
+            for src in body.split("src=\"/ui/").skip(1) {
+                let file = &src[..src.find('"').unwrap()];
+                assert!(
+                    cityos_server::ui::FILES.iter().any(|f| f.0 == file),
+                    "{} refers to {file}, which is not embedded",
+                    page.0
+                );
+            }
+        }
+    }
+    let (s, _, _) = t.raw(Method::GET, "/ui/nope.html", "", "", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Every key the pages use has both languages.
+#[test]
+fn every_text_key_has_both_languages() {
+    let js = cityos_server::ui::FILES
+        .iter()
+        .find(|f| f.0 == "app.js")
+        .unwrap()
+        .2;
+    let block = |lang: &str| -> Vec<String> {
+        let head = format!("  {lang}: {{");
+        let from = js.find(&head).unwrap() + head.len();
+        let body = &js[from..from + js[from..].find("\n  },").unwrap()];
+        body.split(&[',', '{', '\n'][..])
+            .filter_map(|p| p.trim().split_once(':').map(|x| x.0.trim().to_string()))
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .collect()
+    };
+    let zh = block("zh");
+    let en = block("en");
+    assert!(zh.len() > 100, "{}", zh.len());
+    for k in &zh {
+        assert!(en.contains(k), "{k} has no English");
+    }
+    for page in cityos_server::ui::FILES
+        .iter()
+        .filter(|f| f.0.ends_with(".html"))
+    {
+        for part in page.2.split("data-i18n=\"").skip(1) {
+            let key = &part[..part.find('"').unwrap()];
+            assert!(
+                zh.iter().any(|k| k == key),
+                "{}: key {key} is not translated",
+                page.0
+            );
+        }
+    }
+}

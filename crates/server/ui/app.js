@@ -1,0 +1,257 @@
+// cityos — shared by every page: the two languages, the signed-in user, API calls with
+// problem messages in the user's language, per-role navigation, small helpers.
+// Text from people (reports, notes, names) is only ever set with textContent.
+"use strict";
+
+const I18N = {
+  zh: {
+    brand: "城运 cityos", signin: "登录", signout: "退出", username: "用户名", password: "密码",
+    lang: "English", nav_centre: "指挥中心", nav_cases: "案件", nav_inbox: "待办", nav_vitals: "体征",
+    nav_inspector: "巡查", nav_citizen: "市民", skip: "跳到正文", wall: "大屏模式",
+    centre: "指挥中心", today_new: "今日新增", today_closed: "已结案（今日）", on_time: "按时处置率",
+    overdue: "超期", escalations: "升级", open_cases: "在办案件", live_feed: "实时动态",
+    vital_signs: "城运体征", map: "地图", zoom_in: "放大", zoom_out: "缩小", reset: "复位",
+    level_subdistrict: "街道", level_community: "居委", level_grid: "网格",
+    d_safety: "大平安", d_construction: "大建管", d_market: "大市场", d_livelihood: "大民生",
+    l_normal: "正常", l_blue: "蓝色", l_yellow: "黄色", l_orange: "橙色", l_red: "红色",
+    cases: "案件", filters: "筛选", state: "状态", domain: "领域", region: "区域", text: "关键词",
+    search: "查询", number: "编号", title: "标题", priority: "优先级", due: "时限", more: "更多",
+    all: "全部", inbox: "我的待办", none: "暂无", loading: "加载中…",
+    case_page: "案件详情", timeline: "处置过程", tasks: "任务与部门", deadlines: "时限",
+    reporters: "上报人", photos: "照片", actions: "可执行操作", note: "说明", time_left: "剩余时间",
+    overdue_by: "已超期", do_action: "执行", done: "已完成",
+    a_file: "立案", a_reject: "不予立案", a_dispatch: "派遣", a_acknowledge: "签收", a_start: "开始处置",
+    a_handle: "处置反馈", a_return: "退单", a_request_postponement: "申请延期",
+    a_grant_postponement: "同意延期", a_refuse_postponement: "不同意延期", a_verify: "核查通过",
+    a_reject_verification: "核查不通过", a_close: "结案", a_evaluate: "评价", a_suspend: "挂账",
+    a_resume: "恢复", a_reopen: "重新立案", a_split: "拆分", a_note: "备注",
+    a_report: "新上报", a_escalate: "超期升级", a_merge_report: "合并上报", a_absorb: "并案", a_merge: "合并",
+    extra_hours: "延期时长（小时）", score: "满意度（1–5）", report_id: "要拆出的上报编号",
+    vitals: "城运体征", history: "历史曲线", thresholds: "阈值", alerts: "告警", silences: "静默",
+    firing: "触发中", pending: "待定", silence_it: "静默", reason: "原因", duration: "时长",
+    end_silence: "结束静默", silenced: "已静默", inhibited: "已抑制",
+    inspector: "巡查上报", report: "上报问题", category: "问题类别", photo: "照片", locate_me: "获取我的位置",
+    position: "位置", describe: "问题描述", send: "提交", my_verifications: "待我核查",
+    verify_ok: "核查通过", verify_bad: "核查不通过", offline_queue: "离线待发送",
+    offline: "当前离线：上报会保存在本机，联网后自动发送。", queued: "已保存，联网后发送",
+    sent: "已提交", citizen: "市民服务", citizen_intro: "发现城市问题？三步上报：选类别、点地图定位、描述问题。",
+    pick_on_map: "在地图上点选位置", address: "地址（可选）", contact: "联系电话（可选）",
+    your_number: "您的案件编号", follow: "查询进度", follow_hint: "输入案件编号查看进度",
+    rate: "评价处置结果", comment: "留言（可选）", thanks: "感谢您的评价",
+    deadline: "预计完成", status: "当前状态", need_category: "请选择问题类别", need_place: "请在地图上点选位置",
+    need_text: "请描述问题", need_photo: "请拍照或选择照片", need_number: "请输入案件编号",
+    no_access: "此账号无权访问该页面", signed_in_as: "当前用户",
+  },
+  en: {
+    brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
+    lang: "中文", nav_centre: "Command centre", nav_cases: "Cases", nav_inbox: "Inbox", nav_vitals: "Vital signs",
+    nav_inspector: "Inspector", nav_citizen: "Citizens", skip: "Skip to content", wall: "Wall mode",
+    centre: "Command centre", today_new: "New today", today_closed: "Closed today", on_time: "On-time rate",
+    overdue: "Overdue", escalations: "Escalations", open_cases: "Open cases", live_feed: "Live feed",
+    vital_signs: "Vital signs", map: "Map", zoom_in: "Zoom in", zoom_out: "Zoom out", reset: "Reset",
+    level_subdistrict: "Sub-districts", level_community: "Communities", level_grid: "Grids",
+    d_safety: "Safety", d_construction: "Construction", d_market: "Market", d_livelihood: "Livelihood",
+    l_normal: "Normal", l_blue: "Blue", l_yellow: "Yellow", l_orange: "Orange", l_red: "Red",
+    cases: "Cases", filters: "Filters", state: "State", domain: "Domain", region: "Region", text: "Text",
+    search: "Search", number: "Number", title: "Title", priority: "Priority", due: "Due", more: "More",
+    all: "All", inbox: "My inbox", none: "Nothing here", loading: "Loading…",
+    case_page: "Case", timeline: "Timeline", tasks: "Tasks and departments", deadlines: "Deadlines",
+    reporters: "Reporters", photos: "Photos", actions: "Actions you can take", note: "Note", time_left: "Time left",
+    overdue_by: "Overdue by", do_action: "Do it", done: "Done",
+    a_file: "File", a_reject: "Reject", a_dispatch: "Dispatch", a_acknowledge: "Acknowledge", a_start: "Start",
+    a_handle: "Report handled", a_return: "Return", a_request_postponement: "Request postponement",
+    a_grant_postponement: "Grant postponement", a_refuse_postponement: "Refuse postponement", a_verify: "Verify",
+    a_reject_verification: "Reject verification", a_close: "Close", a_evaluate: "Evaluate", a_suspend: "Suspend",
+    a_resume: "Resume", a_reopen: "Reopen", a_split: "Split", a_note: "Note",
+    a_report: "New report", a_escalate: "Escalated", a_merge_report: "Report merged", a_absorb: "Absorbed", a_merge: "Merged",
+    extra_hours: "Extra time (hours)", score: "Satisfaction (1–5)", report_id: "Report id to split out",
+    vitals: "Vital signs", history: "History", thresholds: "Thresholds", alerts: "Alerts", silences: "Silences",
+    firing: "Firing", pending: "Pending", silence_it: "Silence", reason: "Reason", duration: "Duration",
+    end_silence: "End silence", silenced: "Silenced", inhibited: "Inhibited",
+    inspector: "Inspector report", report: "Report a problem", category: "Category", photo: "Photo", locate_me: "Use my position",
+    position: "Position", describe: "What is wrong", send: "Send", my_verifications: "Awaiting my verification",
+    verify_ok: "Verified", verify_bad: "Not fixed", offline_queue: "Waiting to send",
+    offline: "Offline: reports are kept on this phone and sent when the network is back.", queued: "Saved; will send when online",
+    sent: "Sent", citizen: "Citizen service", citizen_intro: "Seen a problem in the city? Three steps: pick a category, tap the map, describe it.",
+    pick_on_map: "Tap the map to place it", address: "Address (optional)", contact: "Phone (optional)",
+    your_number: "Your case number", follow: "Follow", follow_hint: "Enter a case number to see its progress",
+    rate: "Rate the result", comment: "Comment (optional)", thanks: "Thank you for your rating",
+    deadline: "Expected by", status: "Status", need_category: "Choose a category", need_place: "Tap the map to place the problem",
+    need_text: "Describe the problem", need_photo: "Take or choose a photo", need_number: "Enter a case number",
+    no_access: "This account may not open this page", signed_in_as: "Signed in as",
+  },
+};
+
+/// Problem codes from the API, in both languages (the server's detail is the fallback).
+const PROBLEMS = {
+  zh: {
+    bad_credentials: "用户名或密码错误", invalid_action: "该操作的输入有误", invalid_parameter: "查询条件有误", no_route: "找不到负责部门", empty_photo: "照片为空", unreadable_body: "无法读取提交内容", unknown_department: "未知部门", missing_token: "请先登录", invalid_token: "登录已失效，请重新登录",
+    forbidden: "无权执行此操作", not_found: "未找到", transition_not_allowed: "当前状态不允许此操作",
+    version_conflict: "案件已被他人更新，请刷新后重试", unknown_category: "未知的问题类别",
+    outside_territory: "该位置不在本辖区内", invalid_point: "位置无效", invalid_argument: "输入有误",
+    invalid_body: "输入有误", evidence_required: "核查需要至少一张现场照片", busy: "系统繁忙，请稍后再试",
+    unavailable: "服务暂不可用", too_large: "文件太大", unsupported_media_type: "不支持的文件类型",
+    not_your_task: "本部门没有此案件的任务", rate_limited: "提交过于频繁，请稍后再试",
+    network: "网络不可用",
+  },
+  en: {
+    bad_credentials: "Wrong username or password", invalid_action: "The action's input does not fit", invalid_parameter: "Invalid filter", no_route: "No department is responsible", empty_photo: "The photo is empty", unreadable_body: "The request could not be read", unknown_department: "Unknown department", missing_token: "Please sign in", invalid_token: "Your session has ended; sign in again",
+    forbidden: "You may not do this", not_found: "Not found", transition_not_allowed: "Not allowed in the case's current state",
+    version_conflict: "Someone changed the case meanwhile; reload and try again", unknown_category: "Unknown category",
+    outside_territory: "That place is outside the district", invalid_point: "Invalid position", invalid_argument: "Invalid input",
+    invalid_body: "Invalid input", evidence_required: "Verification needs at least one photo from the site", busy: "Busy; try again shortly",
+    unavailable: "Service unavailable", too_large: "File too large", unsupported_media_type: "Unsupported file type",
+    not_your_task: "Your department has no task on this case", rate_limited: "Too many requests; try again later",
+    network: "No network",
+  },
+};
+
+function lang() { return localStorage.getItem("cityos.lang") === "en" ? "en" : "zh"; }
+function t(key) { return (I18N[lang()][key]) || I18N.zh[key] || key; }
+
+/// Applies the language to every element marked with data-i18n (text), data-i18n-ph
+/// (placeholder) and data-i18n-label (aria-label).
+function applyI18n(root) {
+  const r = root || document;
+  document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
+  r.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  r.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = t(e.dataset.i18nPh); });
+  r.querySelectorAll("[data-i18n-label]").forEach((e) => { e.setAttribute("aria-label", t(e.dataset.i18nLabel)); });
+}
+
+function token() { return localStorage.getItem("cityos.token"); }
+function user() {
+  try { return JSON.parse(localStorage.getItem("cityos.user") || "null"); } catch (_) { return null; }
+}
+function signOut() {
+  localStorage.removeItem("cityos.token");
+  localStorage.removeItem("cityos.user");
+  location.href = "/ui/login.html";
+}
+
+/// An error from the API, in the user's language.
+class ApiProblem extends Error {
+  constructor(status, code, detail) {
+    super((PROBLEMS[lang()][code]) || detail || ("HTTP " + status));
+    this.status = status; this.code = code; this.detail = detail;
+  }
+}
+
+/// Calls the API; answers the JSON body, or throws an ApiProblem.
+async function api(path, opts) {
+  const o = opts || {};
+  const headers = Object.assign({}, o.headers || {});
+  if (token() && !o.anonymous) headers.authorization = "Bearer " + token();
+  let body = o.body;
+  if (body !== undefined && !(body instanceof Blob) && typeof body !== "string") {
+    body = JSON.stringify(body);
+    headers["content-type"] = "application/json";
+  }
+  let r;
+  try {
+    r = await fetch(path, { method: o.method || (body === undefined ? "GET" : "POST"), headers, body });
+  } catch (e) {
+    throw new ApiProblem(0, "network", String(e));
+  }
+  const text = await r.text();
+  let v = null;
+  try { v = text ? JSON.parse(text) : null; } catch (_) { v = text; }
+  if (!r.ok) {
+    if (r.status === 401 && !o.anonymous && token()) { signOut(); }
+    throw new ApiProblem(r.status, v && v.code, v && v.detail);
+  }
+  return v;
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") e.textContent = v;
+    else if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function fmtTime(s) {
+  if (!s) return "";
+  const d = new Date(s);
+  return d.toLocaleString(lang() === "en" ? "en-GB" : "zh-CN", { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+
+function fmtDuration(ms) {
+  const neg = ms < 0; let s = Math.abs(Math.round(ms / 1000));
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const p = (n) => String(n).padStart(2, "0");
+  const txt = (d ? d + (lang() === "en" ? "d " : "天 ") : "") + p(h) + ":" + p(m) + ":" + p(s);
+  return neg ? "-" + txt : txt;
+}
+
+const ROLE_PAGES = {
+  district_officer: ["centre", "cases", "vitals", "citizen"],
+  subdistrict_officer: ["centre", "cases", "vitals", "citizen"],
+  admin: ["centre", "cases", "vitals", "inspector", "citizen"],
+  analyst: ["centre", "vitals", "cases"],
+  handler: ["cases", "citizen"],
+  inspector: ["inspector", "cases", "citizen"],
+};
+
+function homeFor(role) {
+  const pages = ROLE_PAGES[role] || ["citizen"];
+  return "/ui/" + pages[0] + ".html";
+}
+
+/// The header: brand, the pages this role may open, the user, language and sign-out.
+/// `page` is this page's name; `needsRole` sends anonymous callers to sign in.
+function frame(page, needsRole) {
+  const u = user();
+  if (needsRole && !u) { location.href = "/ui/login.html?next=" + encodeURIComponent(location.pathname + location.search); return null; }
+  const header = document.querySelector("header.top");
+  header.textContent = "";
+  header.append(el("a", { class: "skip", href: "#main", "data-i18n": "skip" }));
+  header.append(el("span", { class: "brand", "data-i18n": "brand" }));
+  const ul = el("ul");
+  const pages = u ? (ROLE_PAGES[u.role] || ["citizen"]) : ["citizen"];
+  for (const p of pages) {
+    const a = el("a", { href: "/ui/" + p + ".html", "data-i18n": "nav_" + p });
+    if (p === page) a.setAttribute("aria-current", "page");
+    ul.append(el("li", {}, a));
+  }
+  header.append(el("nav", { "aria-label": "main" }, ul));
+  const me = el("div", { class: "me" });
+  if (u) me.append(el("span", {}, el("span", { class: "hint", "data-i18n": "signed_in_as" }), " ", el("span", { text: u.display_name || u.username })));
+  me.append(el("button", { class: "secondary", type: "button", id: "lang", "data-i18n": "lang", onclick: () => {
+    localStorage.setItem("cityos.lang", lang() === "en" ? "zh" : "en"); location.reload();
+  } }));
+  if (u) me.append(el("button", { class: "secondary", type: "button", "data-i18n": "signout", onclick: signOut }));
+  else if (page !== "login") me.append(el("a", { class: "button", href: "/ui/login.html", "data-i18n": "signin" }));
+  header.append(me);
+  applyI18n();
+  if (needsRole && u && !(ROLE_PAGES[u.role] || []).includes(page)) {
+    const m = document.getElementById("main");
+    m.textContent = "";
+    m.append(el("p", { class: "error", role: "alert", text: t("no_access") }));
+    return null;
+  }
+  return u;
+}
+
+/// Shows a message in a live region.
+function say(node, text, good) {
+  node.textContent = text || "";
+  node.className = good ? "ok" : "error";
+}
+
+function levelBadge(level, text) {
+  return el("span", { class: "badge lvl-" + (level || "normal"), text: text || t("l_" + (level || "normal")) });
+}
+
+function newKey() {
+  const b = new Uint8Array(12); crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}

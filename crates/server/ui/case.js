@@ -1,0 +1,116 @@
+// 案件详情: the case's state with a live countdown, the actions this user may take now
+// (from the server), the timeline, tasks, deadlines, reporters, photos and a small map.
+"use strict";
+(async function () {
+  const u = frame("cases", true);
+  if (!u) return;
+  const id = new URLSearchParams(location.search).get("id");
+  const msg = document.getElementById("msg");
+  const map = new CityMap(document.getElementById("map"));
+  let data = null, due = null;
+  await map.init("subdistrict");
+
+  // Fields an action asks for, beyond the note and photos.
+  const FIELDS = {
+    reject: [["reason", "reason", "text", true]], return: [["reason", "reason", "text", true]],
+    suspend: [["reason", "reason", "text", true]], reopen: [["reason", "reason", "text", true]],
+    request_postponement: [["extra", "extra_hours", "text", true], ["reason", "reason", "text", true]],
+    evaluate: [["score", "score", "number", true], ["comment", "comment", "text", false]],
+    split: [["report", "report_id", "number", true]],
+  };
+  const PHOTO = ["handle", "verify", "reject_verification", "note"];
+
+  function tick() {
+    const c = document.getElementById("countdown");
+    if (!due) { c.textContent = "—"; return; }
+    const left = new Date(due) - Date.now();
+    c.textContent = left < 0 ? t("overdue_by") + " " + fmtDuration(-left) : fmtDuration(left);
+    c.className = "countdown" + (left < 0 ? " overdue" : "");
+  }
+  setInterval(tick, 1000);
+
+  async function load() {
+    try { data = await api("/api/v1/cases/" + encodeURIComponent(id)); }
+    catch (e) { say(msg, e.message); return; }
+    const c = data.case;
+    document.title = c.number + " · cityos";
+    document.getElementById("title").textContent = c.number + " " + c.title;
+    const dl = document.getElementById("summary");
+    dl.textContent = "";
+    const row = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
+    row("state", el("strong", { text: c.state_name }));
+    row("category", document.createTextNode(c.category_name));
+    row("priority", el("span", { class: "badge p-" + c.priority, text: c.priority }));
+    row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map((r) => r.name_zh).join(" / ")));
+    due = c.due; tick();
+    const acts = document.getElementById("actions");
+    acts.textContent = "";
+    for (const a of data.actions) acts.append(el("button", { type: "button", class: "secondary", "data-action": a, text: t("a_" + a), onclick: () => openAction(a) }));
+    if (!data.actions.length) acts.append(el("p", { class: "hint", text: t("none") }));
+    const tl = document.getElementById("timeline");
+    tl.textContent = "";
+    for (const e of data.log) {
+      const li = el("li", {}, el("time", { class: "hint", text: fmtTime(e.at) }), " ",
+        el("span", { class: "what", text: t("a_" + e.action) }), " · ", el("span", { text: e.actor }),
+        e.note ? el("div", { text: e.note }) : null);
+      for (const a of e.attachments || []) li.append(el("div", { class: "photos" }, el("img", { src: a, alt: t("photo") + " " + e.seq })));
+      tl.append(li);
+    }
+    const tasks = document.getElementById("tasks");
+    tasks.textContent = "";
+    for (const x of c.tasks) tasks.append(el("li", { text: (x.lead ? "★ " : "") + x.department_name + " · " + x.state }));
+    const dls = document.getElementById("deadlines");
+    dls.textContent = "";
+    for (const d of c.deadlines) dls.append(el("li", { class: d.on_time === false ? "overdue" : "", text: d.step_zh + " " + fmtTime(d.due) + (d.met ? " ✔" : "") }));
+    const reps = document.getElementById("reports");
+    reps.textContent = "";
+    for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: r.channel }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
+    map.markers([{ lon: c.lon, lat: c.lat, priority: c.priority, number: c.number, title: c.title, state: c.state }]);
+    map.centreOn(c.lon, c.lat, 6);
+  }
+
+  let current = null;
+  function openAction(a) {
+    current = a;
+    const form = document.getElementById("action-form");
+    form.hidden = false;
+    document.getElementById("action-title").textContent = t("a_" + a);
+    const box = document.getElementById("action-fields");
+    box.textContent = "";
+    for (const [name, label, type, required] of FIELDS[a] || []) {
+      box.append(el("label", { for: "f-" + name, text: t(label) }), el("input", { id: "f-" + name, name, type, required, min: type === "number" && name === "score" ? "1" : null, max: name === "score" ? "5" : null }));
+    }
+    document.getElementById("a-photo").parentElement.hidden = false;
+    document.getElementById("a-msg").textContent = "";
+    form.querySelector("input, textarea").focus();
+  }
+
+  document.getElementById("action-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const m = document.getElementById("a-msg");
+    const body = { action: current, note: document.getElementById("a-note").value, version: data.case.version };
+    for (const [name, label, type, required] of FIELDS[current] || []) {
+      const v = document.getElementById("f-" + name).value.trim();
+      if (required && !v) { say(m, t(label)); document.getElementById("f-" + name).focus(); return; }
+      if (v) body[name] = type === "number" ? Number(v) : v;
+    }
+    const file = document.getElementById("a-photo").files[0];
+    if (current === "verify" && u.role === "inspector" && !file) { say(m, t("need_photo")); return; }
+    const btn = document.getElementById("a-submit");
+    btn.disabled = true;
+    try {
+      if (file) {
+        const up = await api("/api/v1/media", { body: file, headers: { "content-type": file.type || "image/jpeg" } });
+        body.attachments = [up.media_url];
+      }
+      await api("/api/v1/cases/" + data.case.id + "/transitions", { body, headers: { "idempotency-key": newKey() } });
+      say(m, t("done"), true);
+      document.getElementById("action-form").hidden = true;
+      document.getElementById("a-note").value = "";
+      await load();
+      say(msg, t("a_" + current) + " · " + t("done"), true);
+    } catch (e) { say(m, e.message); }
+    finally { btn.disabled = false; }
+  });
+  await load();
+})();

@@ -1,0 +1,92 @@
+// 指挥中心: today's figures, the map (density per region + the most urgent cases as
+// markers, both aggregated by the server), the four domains' vital signs, the live feed.
+"use strict";
+(async function () {
+  const u = frame("centre", true);
+  if (!u) return;
+  const wallBtn = document.getElementById("wall");
+  const setWall = (on) => { document.body.classList.toggle("wall", on); wallBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.wall", on ? "1" : ""); };
+  setWall(new URLSearchParams(location.search).has("wall") || localStorage.getItem("cityos.wall") === "1");
+  wallBtn.addEventListener("click", () => setWall(!document.body.classList.contains("wall")));
+
+  const legend = document.getElementById("legend");
+  for (const [p, c] of Object.entries(PRIORITY_COLOUR)) {
+    const i = el("i"); i.style.background = c;
+    legend.append(el("span", {}, i, p));
+  }
+  const levelNote = document.getElementById("level");
+  const map = new CityMap(document.getElementById("map"), {
+    onLevel: (level) => { levelNote.textContent = t("level_" + level); refreshMap(); },
+  });
+  document.getElementById("zin").addEventListener("click", () => map.zoom(2));
+  document.getElementById("zout").addEventListener("click", () => map.zoom(0.5));
+  document.getElementById("zreset").addEventListener("click", () => map.reset());
+
+  async function refreshMap() {
+    try {
+      const m = await api("/api/v1/map?level=" + (map.level || "subdistrict"));
+      map.shade(m.counts);
+      map.markers(m.markers, (c) => { location.href = "/ui/case.html?id=" + c.id; });
+      figures(m);
+    } catch (e) { levelNote.textContent = e.message; }
+  }
+
+  let lastMap = null;
+  async function figures(m) {
+    if (m) lastMap = m;
+    const s = await api("/api/v1/stats");
+    const box = document.getElementById("figures");
+    box.textContent = "";
+    const f = (k, v, cls) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) })));
+    f("today_new", s.today_intake);
+    if (lastMap && lastMap.today) f("today_closed", lastMap.today.closed);
+    f("on_time", s.on_time_rate == null ? "—" : (s.on_time_rate * 100).toFixed(1) + "%");
+    f("overdue", s.overdue, s.overdue > 0 ? "overdue" : "");
+    if (lastMap && lastMap.today) f("escalations", lastMap.today.escalations);
+    f("open_cases", lastMap ? lastMap.open : "—");
+  }
+
+  async function tiles() {
+    const v = await api("/api/v1/indicators");
+    const box = document.getElementById("tiles");
+    box.textContent = "";
+    const order = ["normal", "blue", "yellow", "orange", "red"];
+    for (const d of ["safety", "construction", "market", "livelihood"]) {
+      const inds = v.indicators.filter((i) => i.domain === d);
+      const worst = inds.reduce((w, i) => (order.indexOf(i.level) > order.indexOf(w) ? i.level : w), "normal");
+      const warn = inds.filter((i) => i.level !== "normal").sort((a, b) => order.indexOf(b.level) - order.indexOf(a.level));
+      const ul = el("ul");
+      for (const i of warn.slice(0, 4)) ul.append(el("li", {}, levelBadge(i.level), " ", lang() === "en" ? i.name_en : i.name_zh, " ", String(Math.round(i.value * 100) / 100), i.unit));
+      if (!warn.length) ul.append(el("li", { class: "hint", text: t("l_normal") + " · " + inds.length }));
+      const tile = el("a", { class: "tile lvl-" + worst, href: "/ui/vitals.html?domain=" + d }, el("div", { class: "name" }, t("d_" + d), " ", levelBadge(worst)), ul);
+      box.append(tile);
+    }
+  }
+
+  const feed = document.getElementById("feed");
+  function addFeed(text, at, href) {
+    const li = el("li", {}, el("time", { text: fmtTime(at || new Date().toISOString()) }), href ? el("a", { href, text }) : el("span", { text }));
+    feed.prepend(li);
+    while (feed.children.length > 80) feed.lastChild.remove();
+  }
+
+  await map.init("subdistrict");
+  tiles().catch(() => {});
+  const es = new EventSource("/api/v1/events/stream?access_token=" + encodeURIComponent(token()));
+  const onCase = (ev) => {
+    const e = JSON.parse(ev.data);
+    const what = t("a_" + e.action) !== "a_" + e.action ? t("a_" + e.action) : e.action;
+    addFeed(e.number + " · " + what + (e.note ? " · " + e.note : ""), e.at, "/ui/case.html?id=" + e.case_id);
+  };
+  for (const k of ["created", "transitioned", "merged", "escalated"]) es.addEventListener(k, onCase);
+  es.onmessage = onCase;
+  for (const k of ["alert_fired", "alert_level_changed", "alert_resolved", "level_changed"]) {
+    es.addEventListener(k, (ev) => {
+      const e = JSON.parse(ev.data);
+      const name = lang() === "en" ? (e.name_en || e.indicator) : (e.name_zh || e.indicator);
+      addFeed("【" + (e.level_zh || t("l_" + (e.to || e.level))) + "】" + (e.region_name || e.region || "") + " " + name, e.at, "/ui/vitals.html");
+      if (k !== "level_changed") tiles().catch(() => {});
+    });
+  }
+  setInterval(() => { refreshMap(); tiles().catch(() => {}); }, 15000);
+})();

@@ -1,0 +1,83 @@
+// 市民: report a problem in three steps (category, place on the map or by GPS, what is
+// wrong), get a case number, follow it with its deadline, rate the result. No account.
+"use strict";
+(async function () {
+  frame("citizen", false);
+  let pos = null;
+  const posOut = document.getElementById("pos");
+  const map = new CityMap(document.getElementById("map"), {
+    onPick: (lon, lat) => { pos = [lon, lat]; posOut.textContent = lon.toFixed(5) + ", " + lat.toFixed(5); },
+  });
+  await map.init("subdistrict");
+  const cats = await api("/api/v1/categories", { anonymous: true });
+  const sel = document.getElementById("category");
+  for (const c of cats.categories.filter((c) => c.public && c.parent)) sel.append(el("option", { value: c.code, text: lang() === "en" ? c.name_en : c.name_zh }));
+
+  document.getElementById("locate").addEventListener("click", () => {
+    if (!navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition((p) => {
+      pos = [p.coords.longitude, p.coords.latitude];
+      posOut.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5);
+      map.pin(pos[0], pos[1]);
+    }, (e) => { posOut.textContent = e.message; });
+  });
+
+  document.getElementById("report").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = document.getElementById("msg");
+    const category = sel.value;
+    const address = document.getElementById("address").value.trim();
+    const text = document.getElementById("text").value.trim();
+    const contact = document.getElementById("contact").value.trim();
+    if (!category) { say(msg, t("need_category")); sel.focus(); return; }
+    if (!pos) { say(msg, t("need_place")); document.getElementById("locate").focus(); return; }
+    if (!text) { say(msg, t("need_text")); document.getElementById("text").focus(); return; }
+    try {
+      const r = await api("/api/v1/reports", {
+        anonymous: true,
+        headers: { "idempotency-key": newKey() },
+        body: { category, lon: pos[0], lat: pos[1], text: address ? text + "（" + address + "）" : text, contact: contact || null },
+      });
+      say(msg, t("your_number") + ": " + r.case.number, true);
+      document.getElementById("number").value = r.case.number;
+      document.getElementById("report").reset();
+      follow(r.case.number);
+    } catch (e) { say(msg, e.message); }
+  });
+
+  async function follow(number) {
+    const box = document.getElementById("status");
+    box.textContent = "";
+    const rate = document.getElementById("rate");
+    rate.hidden = true;
+    try {
+      const c = (await api("/api/v1/cases/" + encodeURIComponent(number), { anonymous: true })).case;
+      box.append(el("p", {}, el("strong", { text: c.number }), " · ", el("span", { text: c.title })),
+        el("p", {}, t("status") + ": ", el("strong", { text: c.state_name })),
+        c.due ? el("p", {}, t("deadline") + ": ", el("strong", { text: fmtTime(c.due) })) : null);
+      rate.hidden = !c.can_evaluate;
+      rate.dataset.number = c.number;
+    } catch (e) { box.append(el("p", { class: "error", role: "alert", text: e.message })); }
+  }
+  document.getElementById("follow").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const n = document.getElementById("number").value.trim();
+    if (!n) { say(document.getElementById("status"), t("need_number")); return; }
+    follow(n);
+  });
+  document.getElementById("rate").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const m = document.getElementById("r-msg");
+    const number = ev.target.dataset.number;
+    try {
+      await api("/api/v1/cases/" + encodeURIComponent(number) + "/transitions", {
+        anonymous: true,
+        body: { action: "evaluate", score: Number(document.getElementById("score").value), comment: document.getElementById("comment").value },
+      });
+      say(m, t("thanks"), true);
+      follow(number);
+    } catch (e) { say(m, e.message); }
+  });
+  const q = new URLSearchParams(location.search).get("number");
+  if (q) { document.getElementById("number").value = q; follow(q); }
+})();

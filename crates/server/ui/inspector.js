@@ -1,0 +1,134 @@
+// 巡查: an inspector's phone page — report with a photo and the GPS position, verify the
+// cases awaiting them with a photo. Works offline: every submission goes into a queue in
+// localStorage (photos shrunk to at most 1280 px) and is sent in order, each with its own
+// Idempotency-Key, whenever the network is there — so a replay never files twice.
+"use strict";
+(async function () {
+  const u = frame("inspector", true);
+  if (!u) return;
+  const QKEY = "cityos.queue." + u.username;
+  const queue = () => JSON.parse(localStorage.getItem(QKEY) || "[]");
+  const save = (q) => localStorage.setItem(QKEY, JSON.stringify(q));
+  let pos = null;
+
+  function showQueue() {
+    const q = queue();
+    const box = document.getElementById("queue");
+    box.hidden = q.length === 0;
+    box.textContent = t("offline_queue") + ": " + q.length;
+    document.getElementById("offline").hidden = navigator.onLine;
+  }
+
+  /// A photo as a JPEG data URL no larger than 1280 px on its longer side.
+  function shrink(file) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => {
+        const k = Math.min(1, 1280 / Math.max(img.width, img.height));
+        const c = document.createElement("canvas");
+        c.width = Math.round(img.width * k); c.height = Math.round(img.height * k);
+        c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
+        URL.revokeObjectURL(img.src);
+        resolve(c.toDataURL("image/jpeg", 0.8));
+      };
+      img.onerror = reject;
+      img.src = URL.createObjectURL(file);
+    });
+  }
+
+  async function dataUrlToBlob(d) { return (await fetch(d)).blob(); }
+
+  let flushing = false;
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      for (;;) {
+        const q = queue();
+        if (!q.length) break;
+        const item = q[0];
+        try {
+          let media = [];
+          if (item.photo) {
+            const up = await api("/api/v1/media", { body: await dataUrlToBlob(item.photo), headers: { "content-type": "image/jpeg" } });
+            media = [up.media_url];
+          }
+          if (item.kind === "report") {
+            await api("/api/v1/reports", { body: Object.assign({}, item.body, { media }), headers: { "idempotency-key": item.key } });
+          } else {
+            await api("/api/v1/cases/" + item.case + "/transitions", { body: Object.assign({}, item.body, { attachments: media }), headers: { "idempotency-key": item.key } });
+          }
+          save(queue().slice(1));
+          say(document.getElementById("msg"), t("sent"), true);
+        } catch (e) {
+          if (e.code === "network" || e.status >= 500 || e.status === 0) break; // try again later
+          // Refused for good (e.g. the case moved on): tell, and drop it.
+          say(document.getElementById("msg"), e.message);
+          save(queue().slice(1));
+        }
+      }
+    } finally {
+      flushing = false;
+      showQueue();
+      inbox().catch(() => {});
+    }
+  }
+
+  async function enqueue(item) {
+    const q = queue(); q.push(item); save(q);
+    showQueue();
+    if (navigator.onLine) await flush();
+    if (queue().length) say(document.getElementById("msg"), t("queued"), true);
+  }
+
+  const cats = await api("/api/v1/categories").catch(() => ({ categories: [] }));
+  const sel = document.getElementById("category");
+  for (const c of cats.categories.filter((c) => c.parent)) sel.append(el("option", { value: c.code, text: (lang() === "en" ? c.name_en : c.name_zh) }));
+
+  document.getElementById("locate").addEventListener("click", () => {
+    const out = document.getElementById("pos");
+    if (!navigator.geolocation) { out.textContent = "—"; return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => { pos = [p.coords.longitude, p.coords.latitude]; out.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5); },
+      (e) => { out.textContent = e.message; },
+      { enableHighAccuracy: true, timeout: 10000 });
+  });
+
+  document.getElementById("report").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = document.getElementById("msg");
+    const category = sel.value, text = document.getElementById("text").value.trim();
+    const file = document.getElementById("photo").files[0];
+    if (!category) { say(msg, t("need_category")); sel.focus(); return; }
+    if (!pos) { say(msg, t("need_place")); document.getElementById("locate").focus(); return; }
+    if (!text) { say(msg, t("need_text")); document.getElementById("text").focus(); return; }
+    const photo = file ? await shrink(file) : null;
+    await enqueue({ kind: "report", key: newKey(), photo, body: { category, lon: pos[0], lat: pos[1], text } });
+    document.getElementById("report").reset();
+  });
+
+  async function inbox() {
+    const r = await api("/api/v1/inbox");
+    const ul = document.getElementById("verify");
+    ul.textContent = "";
+    for (const c of r.cases) {
+      const file = el("input", { type: "file", accept: "image/*", capture: "environment", id: "p-" + c.id });
+      const act = (action) => async () => {
+        if (!file.files[0]) { say(document.getElementById("msg"), t("need_photo")); file.focus(); return; }
+        await enqueue({ kind: "transition", case: c.id, key: newKey(), photo: await shrink(file.files[0]), body: { action, note: "" } });
+      };
+      ul.append(el("li", {},
+        el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { text: c.title }),
+        el("label", { for: "p-" + c.id, text: t("photo") }), file,
+        el("button", { type: "button", text: t("verify_ok"), onclick: act("verify") }),
+        el("button", { type: "button", class: "secondary", text: t("verify_bad"), onclick: act("reject_verification") })));
+    }
+    if (!r.cases.length) ul.append(el("li", { class: "hint", text: t("none") }));
+  }
+
+  window.addEventListener("online", () => { showQueue(); flush(); });
+  window.addEventListener("offline", showQueue);
+  setInterval(() => { if (queue().length) flush(); }, 5000);
+  showQueue();
+  flush();
+})();

@@ -1,0 +1,19 @@
+// Sign-in: the token and the user are kept in localStorage; each role lands on its page.
+"use strict";
+frame("login", false);
+document.getElementById("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const msg = document.getElementById("msg");
+  const username = document.getElementById("username").value.trim();
+  const password = document.getElementById("password").value;
+  if (!username || !password) { say(msg, t("username") + " / " + t("password")); return; }
+  try {
+    const r = await api("/api/v1/auth/login", { body: { username, password }, anonymous: true });
+    localStorage.setItem("cityos.token", r.token);
+    localStorage.setItem("cityos.user", JSON.stringify(r.user));
+    const next = new URLSearchParams(location.search).get("next");
+    location.href = next && next.startsWith("/ui/") ? next : homeFor(r.user.role);
+  } catch (e) {
+    say(msg, e.message);
+  }
+});
