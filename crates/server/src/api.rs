@@ -592,6 +592,23 @@ pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> V
         .filter(|r| !matches!(r.action, "merge" | "escalate"))
         .filter(|r| r.from.contains(&c.state) && r.roles.contains(&p.role))
         .filter(|r| p.role != Role::Handler || has_task(r.action != "note"))
+        .filter(|r| {
+            // A handler's step follows their own task's state.
+            let mine = || {
+                c.tasks
+                    .iter()
+                    .filter(|t| Some(&t.department) == p.department.as_ref())
+                    .map(|t| t.state)
+            };
+            p.role != Role::Handler
+                || match r.action {
+                    "acknowledge" => mine().any(|s| s == TaskState::Dispatched),
+                    "start" | "return" => {
+                        mine().any(|s| matches!(s, TaskState::Dispatched | TaskState::Acknowledged))
+                    }
+                    _ => true,
+                }
+        })
         .filter(|r| match r.action {
             "grant_postponement" | "refuse_postponement" => c.postponement.is_some(),
             "request_postponement" => c.postponement.is_none(),

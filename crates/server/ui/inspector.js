@@ -36,7 +36,14 @@
     });
   }
 
-  async function dataUrlToBlob(d) { return (await fetch(d)).blob(); }
+  /// A data URL back into a Blob (without fetch: the page's policy allows only its own origin).
+  function dataUrlToBlob(d) {
+    const [head, b64] = d.split(",");
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Blob([bytes], { type: head.slice(5).split(";")[0] });
+  }
 
   let flushing = false;
   async function flush() {
@@ -50,7 +57,7 @@
         try {
           let media = [];
           if (item.photo) {
-            const up = await api("/api/v1/media", { body: await dataUrlToBlob(item.photo), headers: { "content-type": "image/jpeg" } });
+            const up = await api("/api/v1/media", { body: dataUrlToBlob(item.photo), headers: { "content-type": "image/jpeg" } });
             media = [up.media_url];
           }
           if (item.kind === "report") {
@@ -61,7 +68,8 @@
           save(queue().slice(1));
           say(document.getElementById("msg"), t("sent"), true);
         } catch (e) {
-          if (e.code === "network" || e.status >= 500 || e.status === 0) break; // try again later
+          // The network, the server being busy, or anything unexpected: try again later.
+          if (!(e instanceof ApiProblem) || e.code === "network" || e.status >= 500 || e.status === 0) break;
           // Refused for good (e.g. the case moved on): tell, and drop it.
           say(document.getElementById("msg"), e.message);
           save(queue().slice(1));
@@ -120,8 +128,8 @@
       ul.append(el("li", {},
         el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { text: c.title }),
         el("label", { for: "p-" + c.id, text: t("photo") }), file,
-        el("button", { type: "button", text: t("verify_ok"), onclick: act("verify") }),
-        el("button", { type: "button", class: "secondary", text: t("verify_bad"), onclick: act("reject_verification") })));
+        el("button", { type: "button", "data-case": c.id, "data-verify": "verify", text: t("verify_ok"), onclick: act("verify") }),
+        el("button", { type: "button", class: "secondary", "data-case": c.id, "data-verify": "reject_verification", text: t("verify_bad"), onclick: act("reject_verification") })));
     }
     if (!r.cases.length) ul.append(el("li", { class: "hint", text: t("none") }));
   }

@@ -60,6 +60,7 @@
     if (pts.length) {
       const d = pts.map((x, i) => (i ? "L" : "M") + X(new Date(x.t).getTime()).toFixed(1) + " " + Y(x.avg).toFixed(1)).join("");
       svg.append(mk("path", { d, class: "line" }));
+      for (const x of pts.slice(-120)) svg.append(mk("circle", { cx: X(new Date(x.t).getTime()).toFixed(1), cy: Y(x.avg).toFixed(1), r: 2.5, fill: "#0b57a4" }));
     }
     document.getElementById("chart-note").textContent = pts.length + " × 1m · " + (h.thresholds ? t("thresholds") + " " + lines.map((l) => t("l_" + l[0]) + " " + l[1]).join(" / ") : "");
   }

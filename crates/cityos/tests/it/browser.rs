@@ -410,7 +410,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         ),
         "请选择问题类别"
     );
-    b.select("#category", "manhole_cover_missing");
+    b.select("#category", "street_vending");
     // The place: picked on the map, then set exactly by the phone's position.
     b.click("#map");
     b.cdp(
@@ -427,7 +427,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.getElementById('pos').textContent.startsWith('121.4')",
         json!([]),
     );
-    let evil = "井盖缺失 <img src=x onerror=\"window.__xss=1\"><script>window.__xss=1</script>";
+    let evil = "游商占道 <img src=x onerror=\"window.__xss=1\"><script>window.__xss=1</script>";
     b.type_in("#text", evil);
     b.screenshot("citizen");
     b.click("#report button[type=submit]");
@@ -544,8 +544,112 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     );
     assert_eq!(c["case"]["state"], "dispatched", "{c}");
 
+    let id = c["case"]["id"].as_i64().unwrap();
+    let case_url = format!("{base}/ui/case.html?id={id}");
+    let state = |want: &str| {
+        let t = Instant::now();
+        loop {
+            let (_, c) = http(
+                &addr,
+                "GET",
+                &format!("/api/v1/cases/{number}"),
+                &[("Authorization", &token)],
+                None,
+            );
+            if c["case"]["state"] == want {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "waited for {want}: {c}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // The department acknowledges and reports it handled.
+    b.sign_in(&base, "wang.urban");
+    for action in ["acknowledge", "handle"] {
+        b.go(&case_url);
+        b.wait(
+            action,
+            "return document.querySelector('#actions [data-action=' + arguments[0] + ']')",
+            json!([action]),
+        );
+        b.click(&format!("#actions [data-action={action}]"));
+        b.type_in("#a-note", "已劝离，现场恢复");
+        b.click("#a-submit");
+        b.wait(
+            "done",
+            "return !document.querySelector('#actions [data-action=' + arguments[0] + ']')",
+            json!([action]),
+        );
+    }
+    state("handled");
+    // The grid inspector verifies on site with a photo (from the inspector page).
+    let photo = std::env::temp_dir().join(format!("cityos-browser-{}.png", std::process::id()));
+    std::fs::write(&photo, base64("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")).unwrap();
+    b.sign_in(&base, "zhao.inspector");
+    b.wait(
+        "the case to verify",
+        "return document.getElementById('p-' + arguments[0])",
+        json!([id]),
+    );
+    b.type_in(&format!("#p-{id}"), photo.to_str().unwrap());
+    b.click(&format!("[data-case='{id}'][data-verify=verify]"));
+    b.wait(
+        "the verification sent",
+        "return document.getElementById('msg').textContent === '已提交'",
+        json!([]),
+    );
+    state("verified");
+    // The duty officer closes it.
+    b.sign_in(&base, "zhang.district");
+    b.go(&case_url);
+    b.wait(
+        "close",
+        "return document.querySelector('#actions [data-action=close]')",
+        json!([]),
+    );
+    b.click("#actions [data-action=close]");
+    b.click("#a-submit");
+    state("closed");
+    // The citizen follows it by number and rates the result.
+    b.go(&format!("{base}/ui/citizen.html?number={number}"));
+    b.wait(
+        "the rating form",
+        "return !document.getElementById('rate').hidden",
+        json!([]),
+    );
+    b.select("#score", "5");
+    b.type_in("#comment", "处理及时，谢谢");
+    b.click("#rate button[type=submit]");
+    b.wait(
+        "thanks",
+        "return document.getElementById('r-msg').textContent",
+        json!([]),
+    );
+    state("evaluated");
+    let _ = std::fs::remove_file(&photo);
+    b.sign_in(&base, "zhang.district");
+
     // Vital signs: the indicators and a history chart.
-    b.go(&format!("{base}/ui/vitals.html"));
+    for (code, value) in [
+        ("crowd_wukang", 1350.0),
+        ("river_water_level", 4.3),
+        ("rainfall_mm_h", 12.0),
+        ("parking_occupancy", 91.0),
+        ("crowd_wukang", 1420.0),
+    ] {
+        let (s, v) = http(
+            &addr,
+            "POST",
+            &format!("/api/v1/indicators/{code}/values"),
+            &[("Authorization", &token)],
+            Some(&json!({"value": value})),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    b.go(&format!("{base}/ui/vitals.html?code=crowd_wukang"));
     b.wait(
         "indicators",
         "return document.querySelectorAll('#list .ind').length >= 40",
