@@ -67,6 +67,8 @@ pub struct CaseView {
     pub suspended: bool,
     pub merged_into: Option<i64>,
     pub evaluation: Option<u8>,
+    /// Photos sent with the reports.
+    pub media: Vec<String>,
     pub version: u64,
 }
 
@@ -139,6 +141,7 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
         suspended: c.suspended.is_some(),
         merged_into: c.merged_into,
         evaluation: c.evaluation.as_ref().map(|e| e.score),
+        media: c.media.clone(),
         version: c.version,
     }
 }

@@ -41,6 +41,7 @@ const I18N = {
     deadline: "预计完成", status: "当前状态", need_category: "请选择问题类别", need_place: "请在地图上点选位置",
     need_text: "请描述问题", need_photo: "请拍照或选择照片", need_number: "请输入案件编号",
     no_access: "此账号无权访问该页面", signed_in_as: "当前用户",
+    stage_waiting: "待派遣", stage_working: "处置中", stage_checking: "待核查/待结案", stage_overdue: "黑边：超期",
   },
   en: {
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
@@ -79,6 +80,7 @@ const I18N = {
     deadline: "Expected by", status: "Status", need_category: "Choose a category", need_place: "Tap the map to place the problem",
     need_text: "Describe the problem", need_photo: "Take or choose a photo", need_number: "Enter a case number",
     no_access: "This account may not open this page", signed_in_as: "Signed in as",
+    stage_waiting: "To dispatch", stage_working: "Being handled", stage_checking: "To verify / close", stage_overdue: "Black edge: overdue",
   },
 };
 

@@ -65,6 +65,9 @@
     const reps = document.getElementById("reports");
     reps.textContent = "";
     for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: r.channel }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
+    const photos = document.getElementById("photos");
+    photos.textContent = "";
+    (c.media || []).forEach((m, i) => photos.append(el("a", { href: m }, el("img", { src: m, alt: t("photo") + " " + (i + 1) }))));
     map.markers([{ lon: c.lon, lat: c.lat, priority: c.priority, number: c.number, title: c.title, state: c.state }]);
     map.centreOn(c.lon, c.lat, 6);
   }

@@ -14,6 +14,7 @@
     const i = el("i"); i.style.background = c;
     legend.append(el("span", {}, i, p));
   }
+  legend.append(el("span", { text: "■ " + t("stage_waiting") }), el("span", { text: "● " + t("stage_working") }), el("span", { text: "○ " + t("stage_checking") }), el("span", { text: t("stage_overdue") }));
   const levelNote = document.getElementById("level");
   const map = new CityMap(document.getElementById("map"), {
     onLevel: (level) => { levelNote.textContent = t("level_" + level); refreshMap(); },

@@ -15,6 +15,13 @@ async function regions(level) {
 
 const PRIORITY_COLOUR = { urgent: "#c1121f", high: "#e85d04", normal: "#1f6feb", low: "#6e7781" };
 
+/// The stage of a case for its marker's shape.
+function markerStage(state) {
+  if (["reported", "filed", "returned", "suspended"].includes(state)) return "waiting";
+  if (["handled", "verified"].includes(state)) return "checking";
+  return "working";
+}
+
 class CityMap {
   /// `svg`: the element; `opts.onPick(lon, lat)` makes clicks pick a point;
   /// `opts.onLevel(level)` is told when zooming changes the level drawn.
@@ -135,11 +142,24 @@ class CityMap {
     const r = Math.max(this.full[2], this.full[3]) / 180;
     for (const m of list) {
       const [x, y] = this.project(m.lon, m.lat);
-      const c = document.createElementNS(SVGNS, "circle");
-      c.setAttribute("cx", x.toFixed(1)); c.setAttribute("cy", y.toFixed(1)); c.setAttribute("r", (m.overdue ? 1.5 : 1) * r);
-      c.setAttribute("fill", PRIORITY_COLOUR[m.priority] || PRIORITY_COLOUR.normal);
+      // Colour: priority. Shape: the stage — a square before dispatch, a circle while
+      // departments work, a hollow circle awaiting verification or closure.
+      const colour = PRIORITY_COLOUR[m.priority] || PRIORITY_COLOUR.normal;
+      const size = (m.overdue ? 1.5 : 1) * r;
+      const stage = markerStage(m.state);
+      let c;
+      if (stage === "waiting") {
+        c = document.createElementNS(SVGNS, "rect");
+        c.setAttribute("x", (x - size).toFixed(1)); c.setAttribute("y", (y - size).toFixed(1));
+        c.setAttribute("width", (2 * size).toFixed(1)); c.setAttribute("height", (2 * size).toFixed(1));
+      } else {
+        c = document.createElementNS(SVGNS, "circle");
+        c.setAttribute("cx", x.toFixed(1)); c.setAttribute("cy", y.toFixed(1)); c.setAttribute("r", size);
+      }
+      c.setAttribute("fill", stage === "checking" ? "#ffffff" : colour);
+      if (stage === "checking") { c.setAttribute("stroke", colour); c.setAttribute("stroke-width", 2); }
       c.setAttribute("class", "marker");
-      if (m.overdue) { c.setAttribute("stroke", "#000"); }
+      if (m.overdue && stage !== "checking") { c.setAttribute("stroke", "#000"); }
       const title = document.createElementNS(SVGNS, "title");
       title.textContent = m.number + " " + (m.title || "") + " · " + (m.state_name || m.state);
       c.append(title);
