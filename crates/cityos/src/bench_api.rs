@@ -109,7 +109,7 @@ fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
     d
 }
 
-async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>) {
+pub(crate) async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

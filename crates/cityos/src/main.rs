@@ -5,6 +5,7 @@ mod bench;
 mod bench_api;
 mod bench_ingest;
 mod bench_mqtt;
+mod bench_ui;
 mod live;
 mod live_ends;
 mod serve;
@@ -193,6 +194,18 @@ enum BenchCmd {
         devices: usize,
         /// Readings per device (10 s apart).
         #[arg(long, default_value_t = 4)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The command centre in headless Chromium with many open cases: from navigation until
+    /// the map, the vital-sign tiles and today's figures are drawn (needs chromium and
+    /// chromedriver).
+    Ui {
+        /// Reports filed first (each stays an open case).
+        #[arg(long, default_value_t = 12_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         #[arg(long)]
         json: bool,
@@ -389,6 +402,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 url,
                 json,
             } => bench_mqtt::mqtt(readings, &url, json),
+            BenchCmd::Ui {
+                reports,
+                rounds,
+                json,
+            } => bench_ui::ui(reports.max(1), rounds.max(1), json),
             BenchCmd::Ingest {
                 devices,
                 rounds,

@@ -289,6 +289,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/", axum::routing::get(ui::root))
         .route("/ui/{file}", axum::routing::get(ui::file))
+        .route(
+            "/favicon.ico",
+            axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
