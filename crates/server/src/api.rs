@@ -580,33 +580,24 @@ pub async fn get_case(
 /// a handler only where their department holds a task that is not finished). Merging
 /// (which names another case) and escalation (the timer's) are left out.
 pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> Vec<&'static str> {
-    use cityos_core::case::TaskState;
-    let has_task = |active: bool| {
-        c.tasks.iter().any(|t| {
-            Some(&t.department) == p.department.as_ref()
-                && (!active || !matches!(t.state, TaskState::Handled | TaskState::Returned))
-        })
+    use cityos_core::case::TaskState as T;
+    // A handler acts on their own department's task, at the step that task is at.
+    let mine = |ok: &dyn Fn(T) -> bool| {
+        c.tasks
+            .iter()
+            .any(|t| Some(&t.department) == p.department.as_ref() && ok(t.state))
     };
     cityos_core::workflow::RULES
         .iter()
         .filter(|r| !matches!(r.action, "merge" | "escalate"))
         .filter(|r| r.from.contains(&c.state) && r.roles.contains(&p.role))
-        .filter(|r| p.role != Role::Handler || has_task(r.action != "note"))
         .filter(|r| {
-            // A handler's step follows their own task's state.
-            let mine = || {
-                c.tasks
-                    .iter()
-                    .filter(|t| Some(&t.department) == p.department.as_ref())
-                    .map(|t| t.state)
-            };
             p.role != Role::Handler
                 || match r.action {
-                    "acknowledge" => mine().any(|s| s == TaskState::Dispatched),
-                    "start" | "return" => {
-                        mine().any(|s| matches!(s, TaskState::Dispatched | TaskState::Acknowledged))
-                    }
-                    _ => true,
+                    "note" => mine(&|_| true),
+                    "acknowledge" => mine(&|s| s == T::Dispatched),
+                    "start" | "return" => mine(&|s| matches!(s, T::Dispatched | T::Acknowledged)),
+                    _ => mine(&|s| !matches!(s, T::Handled | T::Returned)),
                 }
         })
         .filter(|r| match r.action {

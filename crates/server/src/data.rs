@@ -14,7 +14,6 @@ use cityos_core::case::{CaseId, Channel};
 use cityos_core::time::{Millis, HOUR};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
-use cityos_engine::engine::{Request as EngineRequest, Response as EngineResponse};
 use cityos_engine::store::Dataset;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -304,15 +303,12 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             at: now,
             media: Vec::new(),
         };
-        if let EngineResponse::Intake(o) =
-            crate::api::engine_call(st, EngineRequest::Report(report)).await?
-        {
-            st.0.data_cases
-                .lock()
-                .expect("lock")
-                .insert(household.clone(), o.case.id);
-            out.push(json!({"rule": "lone_elder_water", "household": household, "used_m3": used, "case": o.case.number}));
-        }
+        let (id, number) = crate::sensing::file_report(st, report).await?;
+        st.0.data_cases
+            .lock()
+            .expect("lock")
+            .insert(household.clone(), id);
+        out.push(json!({"rule": "lone_elder_water", "household": household, "used_m3": used, "case": number}));
     }
     // Households whose case has closed may be raised again.
     let open: Vec<(String, CaseId)> =
@@ -323,12 +319,7 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .map(|(h, c)| (h.clone(), *c))
             .collect();
     for (h, c) in open {
-        let still =
-            st.0.reads
-                .run(move |s| s.load_case(c))
-                .await??
-                .is_some_and(|c| c.state.is_open());
-        if !still {
+        if crate::sensing::still_open(st, Some(c)).await?.is_none() {
             st.0.data_cases.lock().expect("lock").remove(&h);
         }
     }

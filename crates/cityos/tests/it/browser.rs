@@ -215,6 +215,24 @@ impl Driver {
         );
     }
 
+    /// The phone's position is (lon, lat): the page's "use my position" button takes it.
+    fn locate_at(&self, origin: &str, lon: f64, lat: f64) {
+        self.cdp(
+            "Browser.grantPermissions",
+            json!({"permissions": ["geolocation"], "origin": origin}),
+        );
+        self.cdp(
+            "Emulation.setGeolocationOverride",
+            json!({"latitude": lat, "longitude": lon, "accuracy": 5}),
+        );
+        self.click("#locate");
+        self.wait(
+            "the position",
+            "return document.getElementById('pos').textContent.startsWith(String(arguments[0]).slice(0, 5))",
+            json!([lon]),
+        );
+    }
+
     /// Presses Tab until `css` has the focus (at most `n` times): reachable by keyboard.
     fn tab_to(&self, css: &str, n: usize) -> bool {
         self.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); return true", json!([]));
@@ -447,20 +465,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.select("#category", "street_vending");
     // The place: picked on the map, then set exactly by the phone's position.
     b.click("#map");
-    b.cdp(
-        "Browser.grantPermissions",
-        json!({"permissions": ["geolocation"], "origin": base}),
-    );
-    b.cdp(
-        "Emulation.setGeolocationOverride",
-        json!({"latitude": 31.2067, "longitude": 121.4454, "accuracy": 5}),
-    );
-    b.click("#locate");
-    b.wait(
-        "the position",
-        "return document.getElementById('pos').textContent.startsWith('121.4')",
-        json!([]),
-    );
+    b.locate_at(&base, 121.4454, 31.2067);
     let evil = "游商占道 <img src=x onerror=\"window.__xss=1\"><script>window.__xss=1</script>";
     b.type_in("#text", evil);
     b.screenshot("citizen");
@@ -696,20 +701,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     // The inspector, offline: the report waits in the queue and goes once when online.
     b.sign_in(&base, "zhao.inspector");
     b.wait("the inspector page", "return location.pathname.endsWith('/ui/inspector.html') && document.querySelectorAll('#category option').length > 10", json!([]));
-    b.cdp(
-        "Browser.grantPermissions",
-        json!({"permissions": ["geolocation"], "origin": base}),
-    );
-    b.cdp(
-        "Emulation.setGeolocationOverride",
-        json!({"latitude": 31.2067, "longitude": 121.4454, "accuracy": 5}),
-    );
-    b.click("#locate");
-    b.wait(
-        "the position",
-        "return document.getElementById('pos').textContent.startsWith('121.4')",
-        json!([]),
-    );
+    b.locate_at(&base, 121.4454, 31.2067);
     let violations = b.axe(&axe_js);
     assert!(violations.is_empty(), "inspector page: {violations:#?}");
     let wide = b.fits_at_200();
