@@ -327,6 +327,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     alarm_rules: None,
                     indicators: None,
                     vital_rules: None,
+                    metrics_token: std::env::var("CITYOS_METRICS_TOKEN")
+                        .ok()
+                        .filter(|t| !t.trim().is_empty()),
                 },
                 Some(serve::DemoOptions {
                     live: !no_live,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
-    /// alarm_rules, indicators, vital_rules.
+    /// alarm_rules, indicators, vital_rules, metrics_token.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// Alert rules over the vital signs (TOML) instead of the demo's.
     #[arg(long, env = "CITYOS_VITAL_RULES")]
     vital_rules: Option<PathBuf>,
+    /// When set, GET /metrics asks for it: `Authorization: Bearer <token>` [default: open].
+    #[arg(long, env = "CITYOS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -58,6 +61,7 @@ struct FileConfig {
     alarm_rules: Option<PathBuf>,
     indicators: Option<PathBuf>,
     vital_rules: Option<PathBuf>,
+    metrics_token: Option<String>,
 }
 
 /// Resolved settings.
@@ -73,6 +77,8 @@ pub struct Settings {
     /// Vital-sign indicators and their alert rules (the embedded demo ones when absent).
     pub indicators: Option<PathBuf>,
     pub vital_rules: Option<PathBuf>,
+    /// The Bearer token `/metrics` asks for (open when absent).
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -90,6 +96,10 @@ impl std::fmt::Debug for Settings {
             .field("alarm_rules", &self.alarm_rules)
             .field("indicators", &self.indicators)
             .field("vital_rules", &self.vital_rules)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -135,6 +145,10 @@ impl ServeArgs {
             alarm_rules: self.alarm_rules.or(file.alarm_rules),
             indicators: self.indicators.or(file.indicators),
             vital_rules: self.vital_rules.or(file.vital_rules),
+            metrics_token: self
+                .metrics_token
+                .or(file.metrics_token)
+                .filter(|t| !t.trim().is_empty()),
         })
     }
 }
@@ -218,6 +232,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let svc = Service::start(cfg.clone(), &db, clock.clone(), key, 4)
         .map_err(|e| format!("cannot open the database: {e}"))?;
+    if let Some(t) = &s.metrics_token {
+        let _ = svc.state.0.metrics_token.set(t.clone());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

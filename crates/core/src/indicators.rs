@@ -202,8 +202,9 @@ pub struct Indicator {
     pub unit: String,
     pub source: Source,
     pub thresholds: Option<Thresholds>,
-    /// Physically possible values (readings outside are refused).
-    pub range: Option<(f64, f64)>,
+    /// Plausible values, lowest and highest (required for every indicator): external
+    /// values outside are refused, so one wrong number cannot turn an indicator red.
+    pub range: (f64, f64),
 }
 
 #[derive(Deserialize)]
@@ -325,13 +326,25 @@ pub fn parse_indicators(text: &str) -> Result<Vec<Indicator>, Vec<String>> {
             (None, _) => None,
         };
         let range = match r.range {
-            Some([lo, hi]) if lo >= hi => {
+            Some([lo, hi]) if lo >= hi || !lo.is_finite() || !hi.is_finite() => {
                 bad(format!("range [{lo}, {hi}] is empty"));
                 continue;
             }
-            Some([lo, hi]) => Some((lo, hi)),
-            None => None,
+            Some([lo, hi]) => (lo, hi),
+            None => {
+                bad("a range = [lowest, highest] of plausible values is required".into());
+                continue;
+            }
         };
+        if let Some(t) = &thresholds {
+            if t.at.iter().any(|x| *x < range.0 || *x > range.1) {
+                bad(format!(
+                    "levels {:?} lie outside the range [{}, {}]",
+                    t.at, range.0, range.1
+                ));
+                continue;
+            }
+        }
         out.push(Indicator {
             code: r.code,
             name_zh: r.name_zh,

@@ -561,7 +561,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
             ch.push(Change::ReportDetached { report: *report });
         }
         Action::Note => {
-            if cmd.note.trim().is_empty() && cmd.attachments.is_empty() {
+            if is_blank(&cmd.note) && cmd.attachments.is_empty() {
                 return Err(WorkflowError::Invalid("a note needs text or photos".into()));
             }
         }
@@ -593,8 +593,21 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
     })
 }
 
+/// Text that says nothing: empty, or only whitespace and invisible characters (zero-width
+/// space, non-joiner and joiner U+200B–U+200D, word joiner U+2060, BOM U+FEFF, soft
+/// hyphen U+00AD, and other format characters that render as nothing).
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+            )
+    })
+}
+
 fn need_text(s: &str, what: &str) -> Result<(), WorkflowError> {
-    if s.trim().is_empty() {
+    if is_blank(s) {
         Err(WorkflowError::Invalid(format!("a {what} is required")))
     } else {
         Ok(())

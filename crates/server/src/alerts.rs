@@ -40,8 +40,9 @@ pub async fn ticker(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        if let Err(e) = tick(&st).await {
-            crate::log::event("vitals_tick_failed", &[("error", &e.detail)]);
+        match tick(&st).await {
+            Ok(_) => st.0.loops.success("alerts", st.now()),
+            Err(e) => st.0.loops.error("alerts", &e.detail),
         }
     }
 }

@@ -259,7 +259,7 @@ pub async fn post_report(
             )));
         }
     }
-    if r.text.trim().is_empty() {
+    if cityos_core::workflow::is_blank(&r.text) {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             "text must say what the problem is",
@@ -279,7 +279,9 @@ pub async fn post_report(
     }
     let mut media = Vec::with_capacity(r.media.len());
     for u in &r.media {
-        media.push(crate::media::check_media_url(&st, u).await?);
+        media.push(
+            crate::media::check_media_url(&st, crate::media::request_host(&headers), u).await?,
+        );
     }
     let caller = who(&p);
     let st2 = st.clone();
@@ -645,9 +647,33 @@ pub async fn post_transition(
             ApiError::unprocessable("invalid_body", "version must be a whole number")
         })?),
     };
+    let given: Vec<String> = obj.keys().cloned().collect();
     let action: Action = serde_json::from_value(v).map_err(|e| {
-        ApiError::unprocessable("invalid_action", format!("the action does not fit: {e}"))
+        let m = e.to_string();
+        if m.starts_with("unknown field") {
+            ApiError::unprocessable("invalid_body", m)
+        } else {
+            ApiError::unprocessable("invalid_action", format!("the action does not fit: {e}"))
+        }
     })?;
+    // Every field must mean something to this action: a misspelt or foreign field is
+    // refused, not silently dropped.
+    let known = serde_json::to_value(&action).unwrap_or_default();
+    if let Some(k) = given.iter().find(|k| known.get(k.as_str()).is_none()) {
+        let mut takes: Vec<&str> = known
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        takes.extend(["note", "attachments", "version"]);
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            format!(
+                "unknown field {k:?}: a {} transition takes {}",
+                action.name(),
+                takes.join(", ")
+            ),
+        ));
+    }
     let actor = match &p {
         Some(p) => Actor {
             id: p.name.clone(),
@@ -685,7 +711,7 @@ pub async fn post_transition(
         ));
     }
     for a in attachments.iter().filter(|a| a.starts_with("http")) {
-        crate::media::check_media_url(&st, a).await?;
+        crate::media::check_media_url(&st, crate::media::request_host(&headers), a).await?;
     }
     let caller = who(&p);
     let st2 = st.clone();
@@ -931,7 +957,12 @@ struct StreamState {
     region: Option<String>,
     root: String,
     department: Option<String>,
+    /// The last page read from the log was full: there may be more after it.
+    more: bool,
 }
+
+/// Events read from the log per page when a client catches up.
+const STREAM_PAGE: usize = 1000;
 
 impl StreamState {
     fn visible(&self, e: &cityos_engine::store::CaseEvent) -> bool {
@@ -961,10 +992,11 @@ impl StreamState {
             .st
             .0
             .reads
-            .run(move |s| s.events_after(last, 1000, region.as_deref(), dept.as_deref()))
+            .run(move |s| s.events_after(last, STREAM_PAGE, region.as_deref(), dept.as_deref()))
             .await
         {
             Ok(Ok(v)) => {
+                self.more = v.len() >= STREAM_PAGE;
                 self.backlog.extend(v);
                 true
             }
@@ -1024,6 +1056,7 @@ pub async fn events_stream(
         last,
         region: q.region,
         department: q.department,
+        more: false,
     };
     if resume.is_some() && !state.refill().await {
         return Err(ApiError::internal("cannot read the event backlog"));
@@ -1040,6 +1073,15 @@ pub async fn events_stream(
                     .event(e.kind.clone())
                     .data(event_json(&e));
                 return Some((Ok::<_, std::convert::Infallible>(ev), s));
+            }
+            // Catching up: page through the log until it is read to the end, however far
+            // behind the client was; only then go live (live events already sent are
+            // skipped by id).
+            if s.more {
+                if !s.refill().await {
+                    return None;
+                }
+                continue;
             }
             let case_event = tokio::select! {
                 e = s.rx.recv() => e,

@@ -154,6 +154,12 @@ pub struct Inner {
     pub ingest_busy: std::sync::atomic::AtomicU64,
     /// Alerts, level changes and CAP messages, live (not resumable: not case events).
     pub vital_events: tokio::sync::broadcast::Sender<Arc<vitals::VitalEvent>>,
+    /// Errors and last successes of the timers and tickers.
+    pub loops: metrics::Loops,
+    /// External indicator values refused as outside their range.
+    pub indicator_refused: std::sync::atomic::AtomicU64,
+    /// When set, `/metrics` asks for it as a Bearer token.
+    pub metrics_token: std::sync::OnceLock<String>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -189,6 +195,9 @@ impl AppState {
             ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
             vital_events: tokio::sync::broadcast::channel(1024).0,
+            loops: metrics::Loops::default(),
+            indicator_refused: std::sync::atomic::AtomicU64::new(0),
+            metrics_token: std::sync::OnceLock::new(),
         }))
     }
 
@@ -293,16 +302,18 @@ pub fn app(state: AppState) -> Router {
             "/favicon.ico",
             axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
+        .fallback(api::not_found)
+        // After the fallback, so that requests matching no route count (as `unmatched`).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             log_refusals,
         ))
+        .layer(axum::middleware::from_fn(open311::cors))
         .with_state(state)
 }
 

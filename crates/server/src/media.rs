@@ -116,35 +116,63 @@ pub async fn store_photo(
     }]))
 }
 
-/// A `media_url` given with a request: one of this server's photos (which must exist) or
-/// another http(s) address.
-pub async fn check_media_url(st: &AppState, u: &str) -> Result<String, ApiError> {
-    if u.len() > 500
-        || !(u.starts_with("https://") || u.starts_with("http://"))
-        || u.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
-    {
-        return Err(ApiError::bad_request(
+/// A `media_url` given with a request: only one of this server's photos,
+/// `http(s)://{host}/media/{id}.{ext}` as the upload answered it, naming a stored photo
+/// of that type. When the request names its `Host`, the address must use it too; other
+/// addresses (another site, a path outside `/media/`) are refused as `invalid_media_url`,
+/// a photo never uploaded as `unknown_media`.
+pub async fn check_media_url(
+    st: &AppState,
+    host: Option<&str>,
+    u: &str,
+) -> Result<String, ApiError> {
+    let not_ours = || {
+        ApiError::bad_request(
             "invalid_media_url",
-            format!("media_url {u:?} is not an http(s) URL of at most 500 characters"),
+            format!(
+                "media_url {:?} is not one of this server's photos: upload the photo to /api/v1/media (or Open311's media.json) and send the media_url it answers",
+                u.chars().take(100).collect::<String>()
+            ),
+        )
+    };
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .filter(|_| u.len() <= 500)
+        .ok_or_else(not_ours)?;
+    let (authority, path) = rest.split_once('/').ok_or_else(not_ours)?;
+    let file = path.strip_prefix("media/").ok_or_else(not_ours)?;
+    let (id, ext) = file.split_once('.').ok_or_else(not_ours)?;
+    let ct = content_type_of(ext).ok_or_else(not_ours)?;
+    if id.len() != 32 || !id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(not_ours());
+    }
+    if authority.is_empty()
+        || host.is_some_and(|h| !h.eq_ignore_ascii_case(authority))
+        || !authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return Err(not_ours());
+    }
+    let key = id.to_string();
+    let found =
+        st.0.reads
+            .run(move |s| s.media(&key))
+            .await?
+            .map_err(ApiError::from)?;
+    if found.is_none_or(|m| m.content_type != ct) {
+        return Err(ApiError::bad_request(
+            "unknown_media",
+            format!("media_url {u:?} names no uploaded photo; upload it first"),
         ));
     }
-    if let Some((_, file)) = u.split_once("/media/") {
-        let id = file.split('.').next().unwrap_or("").to_string();
-        if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
-            let found =
-                st.0.reads
-                    .run(move |s| s.media(&id))
-                    .await?
-                    .map_err(ApiError::from)?;
-            if found.is_none() {
-                return Err(ApiError::bad_request(
-                    "unknown_media",
-                    format!("media_url {u:?} names no uploaded photo; upload it first"),
-                ));
-            }
-        }
-    }
     Ok(u.to_string())
+}
+
+/// The `Host` a request named, for [`check_media_url`].
+pub fn request_host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
 }
 
 /// `GET /media/{id}.{ext}` — an uploaded photo.

@@ -1,7 +1,12 @@
 //! `GET /metrics`: cityos observed by itself, in the Prometheus text exposition format —
 //! HTTP latency histograms per route, readings taken and refused, alarms firing, work
 //! waiting in the engine, cases by state, overdue cases, escalation-timer lag, live-stream
-//! subscribers. No personal data; meant for the operations team's Prometheus.
+//! subscribers, background loops' errors and last successes, refused indicator values.
+//! No personal data; meant for the operations team's Prometheus.
+//!
+//! The label sets are bounded: methods other than the standard nine count as `other`,
+//! requests that match no route count under one `unmatched` route. When a metrics token
+//! is set (`cityos serve --metrics-token`), `/metrics` asks for it as a Bearer token.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -11,6 +16,65 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// The HTTP methods counted under their own name; every other method is `other`.
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The method's label: its name when standard, else `other` (so invented methods cannot
+/// add series).
+pub fn method_label(m: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|x| **x == m)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The background loops whose health `/metrics` shows.
+pub const LOOPS: [&str; 4] = ["escalation", "alerts", "sensing", "data"];
+
+/// Errors and the last success of each background loop (timers and tickers): a loop
+/// that fails logs, counts here and tries again at its next round.
+#[derive(Debug, Default)]
+pub struct Loops {
+    by: Mutex<BTreeMap<&'static str, (u64, Option<i64>)>>,
+}
+
+impl Loops {
+    /// A round of `name` failed.
+    pub fn error(&self, name: &'static str, error: &dyn std::fmt::Display) {
+        crate::log::event(
+            "background_error",
+            &[("loop", &name), ("error", &error.to_string())],
+        );
+        self.by
+            .lock()
+            .expect("loops lock")
+            .entry(name)
+            .or_default()
+            .0 += 1;
+    }
+    /// A round of `name` succeeded at `now` (ms).
+    pub fn success(&self, name: &'static str, now: i64) {
+        self.by
+            .lock()
+            .expect("loops lock")
+            .entry(name)
+            .or_default()
+            .1 = Some(now);
+    }
+    /// (errors, last success in ms) of `name`.
+    pub fn get(&self, name: &str) -> (u64, Option<i64>) {
+        self.by
+            .lock()
+            .expect("loops lock")
+            .get(name)
+            .copied()
+            .unwrap_or_default()
+    }
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 11] = [
@@ -27,10 +91,12 @@ struct Hist {
 /// Request latencies by (method, route template, status class).
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    by: Mutex<BTreeMap<(String, String, &'static str), Hist>>,
+    by: Mutex<BTreeMap<(&'static str, String, &'static str), Hist>>,
 }
 
 impl HttpMetrics {
+    /// Counts a request; `method` is bucketed by [`method_label`], `route` must be a
+    /// route template (or `unmatched`).
     pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
         let class = match status {
             100..=199 => "1xx",
@@ -41,7 +107,7 @@ impl HttpMetrics {
         };
         let mut g = self.by.lock().expect("metrics lock");
         let h = g
-            .entry((method.to_string(), route.to_string(), class))
+            .entry((method_label(method), route.to_string(), class))
             .or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -53,8 +119,8 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware: times every request by its route template (not its concrete path, so the
-/// series stay few).
+/// Middleware: times every request by its route template (not its concrete path) and its
+/// method label, so the series stay few whatever clients send.
 pub async fn track(
     State(st): State<AppState>,
     req: Request,
@@ -82,8 +148,21 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// `GET /metrics`
-pub async fn metrics(State(st): State<AppState>) -> Response {
+/// `GET /metrics` (with `Authorization: Bearer <metrics token>` when one is set).
+pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(want) = st.0.metrics_token.get() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.map(str::trim) != Some(want.as_str()) {
+            return crate::error::ApiError::unauthorized(
+                "missing_token",
+                "/metrics needs the metrics token: Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
     let mut out = String::new();
     let w = &mut out;
     // HTTP latency.
@@ -96,8 +175,7 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         let g = st.0.http.by.lock().expect("metrics lock");
         for ((method, route, class), h) in g.iter() {
             let labels = format!(
-                "method=\"{}\",route=\"{}\",status=\"{class}\"",
-                esc(method),
+                "method=\"{method}\",route=\"{}\",status=\"{class}\"",
                 esc(route)
             );
             for (i, b) in BUCKETS.iter().enumerate() {
@@ -211,6 +289,33 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         let _ = writeln!(w, "# TYPE cityos_cases_overdue gauge");
         let _ = writeln!(w, "cityos_cases_overdue {}", stats.overdue);
     }
+    // Background loops.
+    let _ = writeln!(w, "# HELP cityos_background_errors_total Failed rounds of a background loop (each is logged and retried at the next round).");
+    let _ = writeln!(w, "# TYPE cityos_background_errors_total counter");
+    for name in LOOPS {
+        let _ = writeln!(
+            w,
+            "cityos_background_errors_total{{loop=\"{name}\"}} {}",
+            st.0.loops.get(name).0
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_background_last_success_seconds When a background loop last completed a round (Unix seconds; 0 before the first).");
+    let _ = writeln!(w, "# TYPE cityos_background_last_success_seconds gauge");
+    for name in LOOPS {
+        let at = st.0.loops.get(name).1.unwrap_or(0) as f64 / 1000.0;
+        let _ = writeln!(
+            w,
+            "cityos_background_last_success_seconds{{loop=\"{name}\"}} {at}"
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_indicator_values_refused_total External indicator values refused as outside their declared range.");
+    let _ = writeln!(w, "# TYPE cityos_indicator_values_refused_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_indicator_values_refused_total {}",
+        st.0.indicator_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     let _ = writeln!(
         w,
         "# HELP cityos_event_stream_subscribers Live event streams open now."

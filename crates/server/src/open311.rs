@@ -7,6 +7,16 @@
 //! became or joined (`service_request_id` is the case number, so reports merged into one
 //! case follow the same request). Only public categories are listed or answered:
 //! welfare checks and other non-public cases never appear here.
+//!
+//! A request's `description` is the citizen's full text (the first report of the case,
+//! with the answers to the service's questions), not the case's 60-character title; an
+//! `address_string` sent with the coordinates is kept as the report's last line
+//! (`地址：…`) and answered as `address` (otherwise `address` names the regions).
+//! This server cannot geocode: a request needs `lat` and `long`, and an address alone is
+//! answered 400 saying so. An unknown `service_code` is 404; an anonymous address over its
+//! limit gets 429 with `Retry-After`; `GET requests` answers at most 1,000 requests.
+//! The public ends (`/open311/`, `/cap/`, `/media/`) answer browsers on any origin (CORS,
+//! no credentials); the signed-in API under `/api/v1` does not.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -33,7 +43,63 @@ pub const ANONYMOUS_LIMIT: u32 = 20;
 pub const ANONYMOUS_WINDOW: Millis = 10 * MINUTE;
 /// The widest `start_date`–`end_date` span, and the default look-back.
 const MAX_SPAN: Millis = 90 * DAY;
-const MAX_RESULTS: usize = 1000;
+/// The most requests one `GET requests` answers (newest first; narrow the dates for more).
+pub const MAX_RESULTS: usize = 1000;
+/// The line that carries a request's `address_string` in its report text.
+const ADDRESS_LINE: &str = "地址：";
+
+/// Paths a browser app on another origin may use: Open311, the public CAP feed and the
+/// photos. The signed-in API (`/api/v1`, cookies and tokens) is not among them.
+fn cross_origin(path: &str) -> bool {
+    ["/open311/", "/cap/", "/media/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// Middleware: CORS for the public ends — `Access-Control-Allow-Origin: *` on their
+/// answers (no credentials), and preflight `OPTIONS` answered 204 with the methods and
+/// headers a client may use.
+pub async fn cors(req: Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, Method};
+    if !cross_origin(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let methods = if req.uri().path().starts_with("/open311/") {
+        "GET, POST, OPTIONS"
+    } else {
+        "GET, HEAD, OPTIONS"
+    };
+    let mut resp = if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(methods),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type, Accept, Accept-Language"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+        h.insert(header::ALLOW, HeaderValue::from_static(methods));
+        r
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Retry-After"),
+    );
+    resp
+}
 
 /// The Open311 routes (merged into the service's router).
 pub fn routes() -> Router<AppState> {
@@ -66,6 +132,8 @@ fn split_format(file: &str) -> Option<(&str, Format)> {
 struct Open311Error {
     status: StatusCode,
     description: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    retry_after: Option<u32>,
 }
 
 impl Open311Error {
@@ -73,6 +141,7 @@ impl Open311Error {
         Open311Error {
             status,
             description: description.into(),
+            retry_after: None,
         }
     }
     fn bad(description: impl Into<String>) -> Open311Error {
@@ -91,7 +160,9 @@ impl From<ApiError> for Open311Error {
             404 | 413 | 415 | 429 | 503 | 500 => e.status,
             _ => StatusCode::BAD_REQUEST,
         };
-        Open311Error::new(status, e.detail)
+        let mut out = Open311Error::new(status, e.detail);
+        out.retry_after = e.retry_after;
+        out
     }
 }
 
@@ -118,7 +189,12 @@ fn render(fmt: Format, status: StatusCode, root: &str, v: &Value) -> Response {
 
 fn render_error(fmt: Format, e: Open311Error) -> Response {
     let v = json!([{"code": e.status.as_u16(), "description": e.description}]);
-    render(fmt, e.status, "errors", &v)
+    let mut r = render(fmt, e.status, "errors", &v);
+    if let Some(s) = e.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+    }
+    r
 }
 
 /// The element name of one item of a list element (the XML shape of GeoReport v2).
@@ -334,11 +410,60 @@ async fn get_service(State(st): State<AppState>, Path(file): Path<String>, uri: 
     }
 }
 
-/// A case as a GeoReport v2 service request.
-fn request_view(st: &AppState, c: &Case) -> Value {
+/// A report's text split into the citizen's description and the `address_string` they
+/// gave (kept as the text's last line).
+fn split_address(text: &str) -> (&str, Option<&str>) {
+    match text.rsplit_once('\n') {
+        Some((d, last)) if last.starts_with(ADDRESS_LINE) => (
+            d,
+            Some(&last[ADDRESS_LINE.len()..]).filter(|a| !a.is_empty()),
+        ),
+        _ => (text, None),
+    }
+}
+
+/// The full text of each case's first report (the case's own title when it has none).
+async fn first_texts(st: &AppState, cases: &[Case]) -> Result<Vec<String>, Open311Error> {
+    let firsts: Vec<(Option<i64>, String)> = cases
+        .iter()
+        .map(|c| (c.reports.first().copied(), c.title.clone()))
+        .collect();
+    Ok(st
+        .0
+        .reads
+        .run(move |s| {
+            firsts
+                .into_iter()
+                .map(|(r, title)| {
+                    Ok(match r {
+                        Some(r) => s.load_report(r)?.map_or(title, |r| r.text),
+                        None => title,
+                    })
+                })
+                .collect::<Result<Vec<_>, cityos_engine::StoreError>>()
+        })
+        .await?
+        .map_err(ApiError::from)?)
+}
+
+/// Cases as GeoReport v2 service requests, with their full descriptions.
+async fn request_views(st: &AppState, cases: &[Case]) -> Result<Value, Open311Error> {
+    let texts = first_texts(st, cases).await?;
+    Ok(Value::Array(
+        cases
+            .iter()
+            .zip(&texts)
+            .map(|(c, t)| request_view(st, c, t))
+            .collect(),
+    ))
+}
+
+/// A case as a GeoReport v2 service request; `text` is its first report's text.
+fn request_view(st: &AppState, c: &Case, text: &str) -> Value {
     let cfg = &st.0.cfg;
     let t = &cfg.territory;
-    let address: String = [
+    let (description, given_address) = split_address(text);
+    let regions: String = [
         &c.regions.district,
         &c.regions.subdistrict,
         &c.regions.community,
@@ -348,6 +473,7 @@ fn request_view(st: &AppState, c: &Case) -> Value {
     .filter_map(|code| t.by_code(code).map(|id| t.region(id).name_zh.clone()))
     .collect::<Vec<_>>()
     .join("");
+    let address = given_address.map_or(regions, str::to_string);
     let agency = c
         .lead_task()
         .and_then(|task| cfg.taxonomy.department(&task.department))
@@ -362,7 +488,7 @@ fn request_view(st: &AppState, c: &Case) -> Value {
         "status_notes": format!("{} {}", c.state.name_zh(), c.state.as_str().replace('_', " ")),
         "service_name": cfg.taxonomy.category(&c.category).map(|x| x.name_zh.clone()),
         "service_code": c.category,
-        "description": c.title,
+        "description": description,
         "agency_responsible": agency,
         "service_notice": Value::Null,
         "requested_datetime": format_rfc3339(c.created_at),
@@ -399,13 +525,12 @@ async fn list_requests(
                 })
                 .await?
                 .map_err(ApiError::from)?;
-        let v: Vec<Value> = cases
+        let cases: Vec<Case> = cases
             .into_iter()
             .flatten()
             .filter(|c| public_category(st, &c.category).is_some())
-            .map(|c| request_view(st, &c))
             .collect();
-        return Ok(Value::Array(v));
+        return request_views(st, &cases).await;
     }
     let date = |k: &str| -> Result<Option<Millis>, Open311Error> {
         nonempty(k)
@@ -493,9 +618,7 @@ async fn list_requests(
             .run(move |s| s.list_cases(&q))
             .await?
             .map_err(ApiError::from)?;
-    Ok(Value::Array(
-        page.cases.iter().map(|c| request_view(st, c)).collect(),
-    ))
+    request_views(st, &page.cases).await
 }
 
 /// `GET /open311/v2/requests/{id}.{json|xml}`
@@ -517,7 +640,7 @@ async fn get_request(State(st): State<AppState>, Path(file): Path<String>, uri: 
                 .map_err(ApiError::from)?
                 .filter(|c| public_category(&st, &c.category).is_some())
                 .ok_or_else(|| Open311Error::not_found(format!("there is no request {id:?}")))?;
-        Ok::<_, Open311Error>(json!([request_view(&st, &case)]))
+        request_views(&st, std::slice::from_ref(&case)).await
     }
     .await;
     match r {
@@ -638,13 +761,6 @@ fn attributes(pairs: &[(String, String)]) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-/// Looks like markup: `<` followed by a letter, `/`, `!` or `?`.
-fn has_markup(s: &str) -> bool {
-    s.as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
-}
-
 /// The answers to a category's questions, checked; as text lines for the report.
 fn answers(c: &Category, pairs: &[(String, String)]) -> Result<Vec<String>, Open311Error> {
     let given = attributes(pairs);
@@ -717,9 +833,9 @@ fn answers(c: &Category, pairs: &[(String, String)]) -> Result<Vec<String>, Open
                     shown.push(v.to_string());
                 }
                 Datatype::String | Datatype::Text => {
-                    if v.chars().count() > 1000 || has_markup(v) {
+                    if v.chars().count() > 1000 {
                         return Err(Open311Error::bad(format!(
-                            "attribute[{}] must be plain text of at most 1000 characters",
+                            "attribute[{}] must be text of at most 1000 characters",
                             q.code
                         )));
                     }
@@ -751,6 +867,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let peer = peer(&req);
+    let host = crate::media::request_host(req.headers()).map(str::to_string);
     let pairs = read_form(req).await?;
     let one = |k: &str| form_value(&pairs, k);
     check_jurisdiction(st, &pairs.iter().cloned().collect())?;
@@ -774,21 +891,24 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
             Channel::Citizen
         }
         None => {
-            if !st.0.open311_allow(&peer, now) {
-                return Err(Open311Error::new(
+            if let Err(wait) = st.0.open311_allow(&peer, now) {
+                let mut e = Open311Error::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
-                        "too many anonymous requests from this address: at most {ANONYMOUS_LIMIT} per {} minutes; register for an api_key",
-                        ANONYMOUS_WINDOW / MINUTE
+                        "too many anonymous requests from this address: at most {ANONYMOUS_LIMIT} per {} minutes; try again in {} s or register for an api_key",
+                        ANONYMOUS_WINDOW / MINUTE,
+                        wait
                     ),
-                ));
+                );
+                e.retry_after = Some(wait);
+                return Err(e);
             }
             Channel::Citizen
         }
     };
     let code = one("service_code").ok_or_else(|| Open311Error::bad("service_code is required"))?;
     let cat = public_category(st, &code).ok_or_else(|| {
-        Open311Error::bad(format!("unknown service_code {code:?} (see services.json)"))
+        Open311Error::not_found(format!("unknown service_code {code:?} (see services.json)"))
     })?;
     let coord = |k: &str| -> Result<Option<f64>, Open311Error> {
         one(k)
@@ -805,7 +925,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         (None, None) => {
             return Err(Open311Error::bad(
                 if one("address_string").is_some() || one("address_id").is_some() {
-                    "a location is required as lat and long (WGS84); address_string and address_id cannot be located yet"
+                    "this server needs coordinates: send lat and long (WGS84) with the address_string; it cannot locate an address_string or address_id alone"
                 } else {
                     "a location is required: lat and long (WGS84)"
                 },
@@ -818,33 +938,37 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
             "lat {lat} / long {lon} is not a WGS84 position"
         )));
     }
-    let description = one("description").unwrap_or_default();
+    // A description of only invisible characters says nothing: the service's name is used.
+    let description = one("description")
+        .filter(|d| !cityos_core::workflow::is_blank(d))
+        .unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION {
         return Err(Open311Error::bad(format!(
             "description is longer than {MAX_DESCRIPTION} characters"
         )));
     }
-    if has_markup(&description) {
-        return Err(Open311Error::bad(
-            "description must be plain text: HTML is not accepted",
-        ));
-    }
     let media = match one("media_url") {
-        Some(u) => vec![crate::media::check_media_url(st, &u).await?],
+        Some(u) => vec![crate::media::check_media_url(st, host.as_deref(), &u).await?],
         None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;
+    let address = one("address_string");
+    if address
+        .as_ref()
+        .is_some_and(|a| a.chars().count() > 200 || a.contains(['\n', '\r']))
+    {
+        return Err(Open311Error::bad(
+            "address_string must be one line of at most 200 characters",
+        ));
+    }
     let contact: Vec<String> = ["first_name", "last_name", "phone", "email"]
         .into_iter()
         .filter_map(one)
         .collect();
     let contact = (!contact.is_empty()).then(|| contact.join(" "));
-    if contact
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > 100 || has_markup(c))
-    {
+    if contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
         return Err(Open311Error::bad(
-            "first_name, last_name, phone and email together must be plain text of at most 100 characters",
+            "first_name, last_name, phone and email together must be at most 100 characters",
         ));
     }
     let mut text = if description.is_empty() {
@@ -855,6 +979,11 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
     for l in lines {
         text.push('\n');
         text.push_str(&l);
+    }
+    if let Some(a) = address {
+        text.push('\n');
+        text.push_str(ADDRESS_LINE);
+        text.push_str(&a);
     }
     let report = NewReport {
         channel,
@@ -885,8 +1014,9 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
 }
 
 impl crate::Inner {
-    /// Counts an anonymous create from `peer`; false when its window is full.
-    fn open311_allow(&self, peer: &str, now: Millis) -> bool {
+    /// Counts an anonymous create from `peer`; when its window is full, the seconds until
+    /// it opens again.
+    fn open311_allow(&self, peer: &str, now: Millis) -> Result<(), u32> {
         let mut g = self.open311_anonymous.lock().expect("limiter lock");
         if g.len() > 100_000 {
             g.retain(|_, (start, _)| now - *start < ANONYMOUS_WINDOW);
@@ -896,10 +1026,11 @@ impl crate::Inner {
             *e = (now, 0);
         }
         if e.1 >= ANONYMOUS_LIMIT {
-            return false;
+            let left = (e.0 + ANONYMOUS_WINDOW - now).max(1);
+            return Err(((left + 999) / 1000).max(1) as u32);
         }
         e.1 += 1;
-        true
+        Ok(())
     }
 }
 
@@ -945,10 +1076,8 @@ async fn rate(st: &AppState, number: &str, req: Request) -> Result<Value, Open31
         .filter(|v| (1..=5).contains(v))
         .ok_or_else(|| Open311Error::bad("satisfaction must be a whole number from 1 to 5"))?;
     let comment = one("comment").unwrap_or_default();
-    if comment.chars().count() > 500 || has_markup(&comment) {
-        return Err(Open311Error::bad(
-            "comment must be plain text of at most 500 characters",
-        ));
+    if comment.chars().count() > 500 {
+        return Err(Open311Error::bad("comment must be at most 500 characters"));
     }
     let forbidden = || {
         Open311Error::new(

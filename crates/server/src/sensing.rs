@@ -548,11 +548,14 @@ pub async fn ticker(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        if let Err(e) = tick(&st).await {
-            crate::log::event("sensing_tick_failed", &[("error", &e.detail)]);
+        // A failed round is logged and counted; the next one starts afresh.
+        match tick(&st).await {
+            Ok(_) => st.0.loops.success("sensing", st.now()),
+            Err(e) => st.0.loops.error("sensing", &e.detail),
         }
-        if let Err(e) = crate::data::run_rules(&st).await {
-            crate::log::event("data_rules_failed", &[("error", &e.detail)]);
+        match crate::data::run_rules(&st).await {
+            Ok(_) => st.0.loops.success("data", st.now()),
+            Err(e) => st.0.loops.error("data", &e.detail),
         }
     }
 }

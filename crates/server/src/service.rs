@@ -4,7 +4,10 @@
 //! The escalation timer is durable because it keeps no state of its own: the due times
 //! live in the engine's timer index, rebuilt from the stored cases at every start, and an
 //! escalation that fired is in the case log. A server that was down across a deadline
-//! fires it once at the next tick after start.
+//! fires it once at the next tick after start. A tick that fails (a full disk, a store
+//! gone away) is logged and counted in `/metrics`
+//! (`cityos_background_errors_total{loop="escalation"}`); the timer keeps running and the
+//! next tick escalates everything due by then.
 
 use crate::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
@@ -169,7 +172,7 @@ impl Service {
             })
             .map_err(|e| StoreError::Db(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let timer = spawn_timer(runloop.handle.clone(), clock, stop.clone());
+        let timer = spawn_timer(state.clone(), clock, stop.clone());
         Ok(Service {
             state,
             runloop: Some(runloop),
@@ -204,26 +207,29 @@ impl Drop for Service {
 }
 
 /// Ticks the engine whenever an escalation is due (checked at least every second, so a
-/// hand-set clock in tests is noticed promptly).
+/// hand-set clock in tests is noticed promptly). Errors never end it: each is logged and
+/// counted, and the timer waits a round before trying again.
 fn spawn_timer(
-    h: EngineHandle,
+    st: AppState,
     clock: Arc<dyn Clock>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("cityos-timer".into())
         .spawn(move || {
+            let h = st.0.engine.clone();
             while !stop.load(Ordering::SeqCst) {
                 let now = clock.now();
                 match h.with(|e| e.next_timer()) {
-                    Ok(Some(at)) if at <= now => {
-                        if h.call(Request::Tick { now }).is_err() {
-                            return;
+                    Ok(Some(at)) if at <= now => match h.call(Request::Tick { now }) {
+                        Ok(_) => {
+                            st.0.loops.success("escalation", now);
+                            continue;
                         }
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(_) => return,
+                        Err(e) => st.0.loops.error("escalation", &e),
+                    },
+                    Ok(_) => st.0.loops.success("escalation", now),
+                    Err(e) => st.0.loops.error("escalation", &e),
                 }
                 for _ in 0..10 {
                     if stop.load(Ordering::SeqCst) {

@@ -653,14 +653,20 @@ pub async fn push(
         ));
     }
     let b = body.value;
-    if !b.value.is_finite()
-        || ind
-            .range
-            .is_some_and(|(lo, hi)| b.value < lo || b.value > hi)
-    {
+    let (lo, hi) = ind.range;
+    if !(b.value >= lo && b.value <= hi) {
+        st.0.indicator_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::log::event(
+            "indicator_value_refused",
+            &[("indicator", &code), ("value", &b.value)],
+        );
         return Err(ApiError::unprocessable(
-            "out_of_range",
-            format!("{} is outside the possible range of {code}", b.value),
+            "value_out_of_range",
+            format!(
+                "{} is outside the plausible range of {code} ({}): [{lo}, {hi}] {}",
+                b.value, ind.name_en, ind.unit
+            ),
         ));
     }
     let t = &st.0.cfg.territory;

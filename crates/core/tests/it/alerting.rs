@@ -225,6 +225,7 @@ name_zh = "停电户数"
 name_en = "Households without power"
 domain = "livelihood"
 source = "external"
+range = [0, 1000000]
 "#,
     )
     .unwrap();
@@ -266,6 +267,7 @@ domain = "safety"
 source = "external"
 direction = "up"
 levels = [10, 20, 30, 50]
+range = [0, 500]
 
 [[indicator]]
 code = "plain"
@@ -273,6 +275,7 @@ name_zh = "无阈值"
 name_en = "No thresholds"
 domain = "safety"
 source = "external"
+range = [0, 100]
 "#,
     )
     .unwrap();

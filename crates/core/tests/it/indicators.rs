@@ -81,6 +81,7 @@ source = "cases"
 stat = "overdue_rate"
 direction = "up"
 levels = [5, 10, 20, 30]
+range = [0, 100]
 "#;
     let all = parse_indicators(good).unwrap();
     assert_eq!(all.len(), 2);
@@ -143,4 +144,56 @@ levels = [1, 2, 3, 4]
     ] {
         assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:#?}");
     }
+}
+
+/// Issue 11, item 20: every indicator declares a plausible range, its levels inside it.
+#[test]
+fn every_indicator_declares_its_range() {
+    let missing = r#"
+[[indicator]]
+code = "river"
+name_zh = "河道水位"
+name_en = "River"
+domain = "safety"
+source = "external"
+direction = "up"
+levels = [3.8, 4.2, 4.5, 4.8]
+
+[[indicator]]
+code = "narrow"
+name_zh = "x"
+name_en = "x"
+domain = "safety"
+source = "external"
+direction = "up"
+levels = [3.8, 4.2, 4.5, 4.8]
+range = [0, 4]
+
+[[indicator]]
+code = "empty"
+name_zh = "x"
+name_en = "x"
+domain = "safety"
+source = "external"
+range = [5, 5]
+"#;
+    let p = parse_indicators(missing).unwrap_err();
+    for needle in [
+        "indicator \"river\": a range = [lowest, highest] of plausible values is required",
+        "indicator \"narrow\": levels [3.8, 4.2, 4.5, 4.8] lie outside the range [0, 4]",
+        "indicator \"empty\": range [5, 5] is empty",
+    ] {
+        assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:#?}");
+    }
+    let ok = parse_indicators(
+        &missing
+            .replace(
+                "levels = [3.8, 4.2, 4.5, 4.8]\n\n",
+                "levels = [3.8, 4.2, 4.5, 4.8]\nrange = [0, 10]\n\n",
+            )
+            .replace("range = [0, 4]", "range = [0, 5]")
+            .replace("range = [5, 5]", "range = [5, 6]"),
+    )
+    .unwrap();
+    assert_eq!(ok[0].range, (0.0, 10.0));
 }

@@ -8,6 +8,7 @@ mod metrics;
 mod mobile;
 mod mqtt;
 mod open311;
+mod protocols;
 mod sensing;
 mod support;
 mod ui;
