@@ -378,7 +378,8 @@ fn discovery(st: &AppState, headers: &HeaderMap) -> Value {
     json!({
         "changeset": changeset,
         "contact": format!("{}城市运行管理中心 City Operations Centre of {}", root.name_zh, root.name_en.as_deref().unwrap_or(&root.code)),
-        "key_service": "Apps obtain an api_key from the operations centre (`cityos token --role citizen …`); anonymous requests are accepted at a limited rate.",
+        "key_service": format!("Apps obtain an api_key from the operations centre (`cityos token --role citizen …`); anonymous requests are accepted at a limited rate ({ANONYMOUS_LIMIT} per address per {} minutes, then 429 with Retry-After). GET requests answers at most {MAX_RESULTS} requests, newest first, over at most 90 days. Requests need lat and long: addresses are not geocoded.", ANONYMOUS_WINDOW / MINUTE),
+        "limits": {"requests_max_results": MAX_RESULTS, "date_span_days": MAX_SPAN / DAY, "anonymous_creates": ANONYMOUS_LIMIT, "anonymous_window_minutes": ANONYMOUS_WINDOW / MINUTE},
         "endpoints": [{
             "specification": "http://wiki.open311.org/GeoReport_v2",
             "url": format!("http://{host}/open311/v2"),

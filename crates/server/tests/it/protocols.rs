@@ -252,6 +252,10 @@ async fn open311_answers_as_its_clients_expect(t: TestApp) {
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert!(b.contains("needs coordinates"), "{b}");
+    // The cap on GET requests is stated in the discovery.
+    let (_, d) = t.get("/open311/v2/discovery.json", None).await;
+    assert_eq!(d["limits"]["requests_max_results"], 1000, "{d}");
+    assert!(d["key_service"].as_str().unwrap().contains("1000"));
     // An unknown service: 404, in the definition and in a create.
     let (s, _) = t.get("/open311/v2/services/nope.json", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
