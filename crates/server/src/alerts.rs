@@ -40,9 +40,15 @@ pub async fn ticker(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        match tick(&st).await {
-            Ok(_) => st.0.loops.success("alerts", st.now()),
-            Err(e) => st.0.loops.error("alerts", &e.detail),
+        // Each round in its own task: an error or even a panic ends the round, not the loop.
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("alerts", st.now()),
+            Ok(Err(e)) => st.0.loops.error("alerts", &e.detail),
+            Err(e) => st.0.loops.error("alerts", &e),
         }
     }
 }

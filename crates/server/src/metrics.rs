@@ -155,7 +155,15 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given.map(str::trim) != Some(want.as_str()) {
+        // Compared in constant time: the answer's timing says nothing about the token.
+        let same = given.map(str::trim).is_some_and(|g| {
+            g.len() == want.len()
+                && g.bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !same {
             return crate::error::ApiError::unauthorized(
                 "missing_token",
                 "/metrics needs the metrics token: Authorization: Bearer <token>",

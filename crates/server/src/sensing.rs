@@ -548,14 +548,25 @@ pub async fn ticker(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        // A failed round is logged and counted; the next one starts afresh.
-        match tick(&st).await {
-            Ok(_) => st.0.loops.success("sensing", st.now()),
-            Err(e) => st.0.loops.error("sensing", &e.detail),
+        // A failed round (an error, even a panic: each runs in its own task) is logged and
+        // counted; the next one starts afresh.
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("sensing", st.now()),
+            Ok(Err(e)) => st.0.loops.error("sensing", &e.detail),
+            Err(e) => st.0.loops.error("sensing", &e),
         }
-        match crate::data::run_rules(&st).await {
-            Ok(_) => st.0.loops.success("data", st.now()),
-            Err(e) => st.0.loops.error("data", &e.detail),
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { crate::data::run_rules(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
+            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
+            Err(e) => st.0.loops.error("data", &e),
         }
     }
 }

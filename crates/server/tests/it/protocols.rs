@@ -693,3 +693,54 @@ async fn smaller_refusals(t: TestApp) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 }
+
+// Item 8: the tickers report their rounds in /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickers_report_their_rounds() {
+    let t = TestApp::sqlite();
+    let st = t.svc.as_ref().unwrap().state.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let every = std::time::Duration::from_millis(50);
+    let a = tokio::spawn(cityos_server::alerts::ticker(
+        st.clone(),
+        every,
+        stop.clone(),
+    ));
+    let s = tokio::spawn(cityos_server::sensing::ticker(
+        st.clone(),
+        every,
+        stop.clone(),
+    ));
+    let mut m = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        m = metrics_text(&t).await;
+        if ["alerts", "sensing", "data"].iter().all(|l| {
+            metric(
+                &m,
+                &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
+            )
+            .is_some_and(|v| v > 0.0)
+        }) {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = (a.await, s.await);
+    for l in ["alerts", "sensing", "data"] {
+        let at = metric(
+            &m,
+            &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
+        )
+        .unwrap();
+        assert_eq!(at, (t0() / 1000) as f64, "{l}: {m}");
+        assert_eq!(
+            metric(
+                &m,
+                &format!("cityos_background_errors_total{{loop=\"{l}\"}}")
+            ),
+            Some(0.0),
+            "{l}"
+        );
+    }
+}
