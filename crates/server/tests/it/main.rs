@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod data;
+mod listen;
 mod matrix;
 mod metrics;
 mod mobile;
