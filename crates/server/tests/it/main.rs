@@ -9,6 +9,7 @@ mod metrics;
 mod mobile;
 mod mqtt;
 mod open311;
+mod openapi;
 mod sensing;
 mod support;
 mod ui;
