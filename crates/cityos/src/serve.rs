@@ -1,5 +1,6 @@
 //! `cityos serve` and the serving part of `cityos demo`: configuration (file < env <
-//! flags), the token key in the data directory, the HTTP listener, graceful shutdown on
+//! flags), the token key in the data directory, the HTTP listener (`cityos_server::listen`:
+//! read timeouts, a connection limit), graceful shutdown on
 //! Ctrl-C or SIGTERM (the engine finishes and commits what it has queued).
 
 use cityos_engine::demo::Config;
@@ -288,11 +289,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             tokio::spawn(crate::live_ends::run(svc.state.clone(), local.to_string(), cfg.clone(), seed, std::time::Duration::from_secs(15), stop_live.clone()));
         }
         println!("Ctrl-C stops the server; queued work is committed first.");
-        // The peer address reaches handlers (Open311's anonymous rate limit).
-        let make = app(svc.state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, make)
-            .with_graceful_shutdown(shutdown_signal())
+        // Header and body read timeouts, a connection limit; the peer address reaches
+        // handlers (Open311's anonymous rate limit).
+        cityos_server::listen::serve(listener, app(svc.state.clone()), cityos_server::listen::Limits::default(), shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     });

@@ -265,6 +265,15 @@ pub async fn post_report(
             "text must say what the problem is",
         ));
     }
+    if r.text.chars().count() > crate::open311::MAX_DESCRIPTION {
+        return Err(ApiError::unprocessable(
+            "invalid_argument",
+            format!(
+                "text is longer than {} characters",
+                crate::open311::MAX_DESCRIPTION
+            ),
+        ));
+    }
     if r.contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
         return Err(ApiError::unprocessable(
             "invalid_argument",

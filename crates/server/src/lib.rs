@@ -14,6 +14,7 @@ pub mod auth;
 pub mod data;
 pub mod devindex;
 pub mod error;
+pub mod listen;
 pub mod log;
 pub mod media;
 pub mod metrics;
@@ -309,12 +310,48 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(guard_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             log_refusals,
         ))
         .layer(axum::middleware::from_fn(open311::cors))
         .with_state(state)
+}
+
+/// The largest body a path accepts: photos, readings and datasets have their own limits,
+/// Open311 takes photos; everything else [`BODY_LIMIT`].
+pub fn body_limit(path: &str) -> usize {
+    if path == "/api/v1/media" || path.starts_with("/open311/") {
+        media::MEDIA_LIMIT
+    } else if path == "/api/v1/readings" {
+        sensing::READINGS_LIMIT
+    } else if path.starts_with("/api/v1/datasets/") {
+        data::DATASET_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
+
+/// Answers 413 at once when the declared `Content-Length` exceeds the path's limit, before
+/// reading a byte of the body (a client announcing 2^62 bytes gets its answer now).
+async fn guard_body(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let limit = body_limit(req.uri().path());
+    if declared.is_some_and(|n| n > limit as u64) {
+        use axum::response::IntoResponse;
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body may be at most {limit} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Logs every refused request (401, 403, 404 on a known endpoint, 409, 422) with its caller.

@@ -229,6 +229,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     for (reason, n) in [
         ("malformed", refused.malformed),
         ("unknown_device", refused.unknown_device),
+        ("undeclared_metric", refused.undeclared_metric),
         ("out_of_range", refused.out_of_range),
         ("future", refused.future),
     ] {

@@ -15,88 +15,207 @@ pub enum Access {
     Bearer,
 }
 
+/// A path parameter: (name, JSON schema, description).
+pub type PathParam = (&'static str, &'static str, &'static str);
+/// A query parameter: (name, required, JSON schema, description).
+pub type QueryParam = (&'static str, bool, &'static str, &'static str);
+
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
     pub id: &'static str,
     pub summary: &'static str,
     pub access: Access,
-    /// (name, JSON-schema type, description)
-    pub query: &'static [(&'static str, &'static str, &'static str)],
-    /// Request body schema name in components.
-    pub body: Option<&'static str>,
-    /// (status, response schema name or media type note)
-    pub ok: &'static [(u16, &'static str)],
+    /// Every `{name}` of the path, in order.
+    pub path_params: &'static [PathParam],
+    pub query: &'static [QueryParam],
+    /// The request body: each media type taken, with its schema (a component name, or a
+    /// JSON schema text starting with `{`). Empty: no body.
+    pub body: &'static [(&'static str, &'static str)],
+    /// Successful answers: (status, media type, schema as in `body`); an empty media type
+    /// means no content.
+    pub ok: &'static [(u16, &'static str, &'static str)],
+    /// Problem statuses particular to this endpoint, beyond those its shape implies
+    /// (see [`problem_statuses`]).
+    pub errors: &'static [u16],
 }
 
-const LIST_QUERY: &[(&str, &str, &str)] = &[
+/// Problem statuses every operation may answer: 413 when a declared `Content-Length`
+/// exceeds the route's limit (before routing). Statuses of cross-cutting guards (rate
+/// limits, an unavailable store, a full disk) belong here too.
+pub const EVERY_OPERATION: &[u16] = &[413];
+
+/// What each problem status means, for the document.
+pub fn problem_description(status: u16) -> &'static str {
+    match status {
+        400 => "a parameter or the body's syntax is wrong (`invalid_parameter`, `invalid_json`, …)",
+        401 => "no valid token (`missing_token`, `invalid_token`, `token_expired`, `bad_credentials`)",
+        403 => "the caller's role or scope does not allow this (`forbidden`, `not_your_task`)",
+        404 => "nothing by that name, or outside the caller's scope (`not_found`)",
+        409 => "the current state does not allow it (`transition_not_allowed`, `version_conflict`, …)",
+        413 => "the body is larger than this endpoint takes (`payload_too_large`, `too_large`)",
+        415 => "the body's media type is not one this endpoint takes (`unsupported_media_type`)",
+        422 => "the body is well-formed but its content is refused (`invalid_body`, `invalid_argument`, …)",
+        429 => "too many requests; see Retry-After",
+        503 => "busy or unavailable; see Retry-After (`unavailable`, `busy`)",
+        507 => "no room left to store it",
+        _ => "a problem",
+    }
+}
+
+/// Every problem status an endpoint answers: [`EVERY_OPERATION`], those its shape implies
+/// (query parameters → 400, path parameters → 404, a token → 401, a JSON body → 400, 415,
+/// 422) and its own `errors`.
+pub fn problem_statuses(e: &Endpoint) -> Vec<u16> {
+    let mut v = EVERY_OPERATION.to_vec();
+    if !e.query.is_empty() {
+        v.push(400);
+    }
+    if !e.path_params.is_empty() {
+        v.push(404);
+    }
+    if e.access != Access::Public {
+        v.push(401);
+    }
+    if e.body.iter().any(|(m, _)| *m == "application/json") {
+        v.extend([400, 415, 422]);
+    }
+    v.extend_from_slice(e.errors);
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+const LIST_QUERY: &[QueryParam] = &[
     (
         "state",
-        "string",
+        false,
+        r#"{"type": "string", "pattern": "^ *((reported|filed|rejected|merged|dispatched|acknowledged|in_progress|handled|rework|verified|closed|evaluated|returned|suspended) *)?(, *((reported|filed|rejected|merged|dispatched|acknowledged|in_progress|handled|rework|verified|closed|evaluated|returned|suspended) *)?)*$"}"#,
         "comma-separated states, e.g. reported,filed",
     ),
-    ("category", "string", "comma-separated category codes"),
+    (
+        "category",
+        false,
+        r#"{"type": "string"}"#,
+        "comma-separated category codes from /api/v1/categories (an unknown one is answered 400)",
+    ),
     (
         "domain",
-        "string",
+        false,
+        r#"{"type": "string", "pattern": "^ *((safety|construction|market|livelihood) *)?(, *((safety|construction|market|livelihood) *)?)*$"}"#,
         "comma-separated: safety, construction, market, livelihood",
     ),
-    ("region", "string", "a region code at any level"),
+    (
+        "region",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
+        "a region code at any level",
+    ),
     (
         "department",
-        "string",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
         "a department code (cases with a task of it)",
     ),
     (
         "priority",
-        "string",
-        "minimum priority: low, normal, high, urgent",
+        false,
+        r#"{"type": "string", "enum": ["low", "normal", "high", "urgent"]}"#,
+        "minimum priority",
     ),
     (
         "overdue",
-        "boolean",
+        false,
+        r#"{"type": "boolean"}"#,
         "past (true) or within (false) the current deadline",
     ),
-    ("from", "string", "created at or after (RFC 3339)"),
-    ("to", "string", "created before (RFC 3339)"),
-    ("q", "string", "text in the title, or an exact case number"),
-    ("sort", "string", "deadline (default), created or updated"),
-    ("order", "string", "asc (default) or desc"),
-    ("limit", "integer", "1–200, default 50"),
-    ("cursor", "string", "next_cursor of the previous page"),
+    (
+        "from",
+        false,
+        r#"{"type": "string", "format": "date-time"}"#,
+        "created at or after (RFC 3339)",
+    ),
+    (
+        "to",
+        false,
+        r#"{"type": "string", "format": "date-time"}"#,
+        "created before (RFC 3339)",
+    ),
+    (
+        "q",
+        false,
+        r#"{"type": "string"}"#,
+        "text in the title, or an exact case number",
+    ),
+    (
+        "sort",
+        false,
+        r#"{"type": "string", "enum": ["deadline", "created", "updated"]}"#,
+        "deadline (default), created or updated",
+    ),
+    (
+        "order",
+        false,
+        r#"{"type": "string", "enum": ["asc", "desc"]}"#,
+        "asc (default) or desc",
+    ),
+    (
+        "limit",
+        false,
+        r#"{"type": "integer", "minimum": 1, "maximum": 200}"#,
+        "default 50",
+    ),
+    (
+        "cursor",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
+        "next_cursor of the previous page",
+    ),
 ];
 
+const REGION_VITAL: &str = r#"{"type": "string", "minLength": 1}"#;
+const INDICATOR_CODE: PathParam = (
+    "code",
+    r#"{"type": "string", "minLength": 1}"#,
+    "an indicator code from /api/v1/indicators",
+);
+const CASE_ID: PathParam = (
+    "id",
+    r#"{"type": "string", "minLength": 1}"#,
+    "case id or case number",
+);
+
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
-    Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, query: &[], body: None, ok: &[(200, "OpenApi")] },
-    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
-    Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsOut")] },
-    Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsStats")] },
-    Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, query: &[("owner", "string", "owner department code"), ("sensitivity", "string", "public, internal (default), sensitive or secret")], body: None, ok: &[(200, "DatasetImported")] },
-    Endpoint { method: "get", path: "/api/v1/datasets", id: "listDatasets", summary: "The dataset registry: name, owner, columns, sensitivity, row count (never the rows)", access: Access::Bearer, query: &[], body: None, ok: &[(200, "Datasets")] },
-    Endpoint { method: "get", path: "/api/v1/indicators", id: "listIndicators", summary: "The vital signs: each indicator's latest value and warning level (blue IV … red I) for the district or a sub-district", access: Access::Bearer, query: &[("domain", "string", "safety, construction, market or livelihood"), ("region", "string", "the district or a sub-district code")], body: None, ok: &[(200, "Indicators")] },
-    Endpoint { method: "get", path: "/api/v1/indicators/{code}/history", id: "indicatorHistory", summary: "An indicator's values over time from its 1-minute and 1-hour rollups: count, avg, min, max, last per step", access: Access::Bearer, query: &[("region", "string", "the district (default) or a sub-district code"), ("from", "string", "RFC 3339; default 24 h before to"), ("to", "string", "RFC 3339; default now"), ("step", "string", "a whole number of minutes, e.g. 1m, 5m, 1h, 1d")], body: None, ok: &[(200, "IndicatorHistory")] },
-    Endpoint { method: "get", path: "/api/v1/map", id: "map", summary: "Open cases in the caller's scope counted per sub-district, community or grid (aggregated in the store), the most urgent as markers, and today's closures and escalations", access: Access::Bearer, query: &[("level", "string", "subdistrict (default), community or grid"), ("region", "string", "a region code"), ("markers", "integer", "how many markers, at most 1000 (default 300)")], body: None, ok: &[(200, "Map")] },
-    Endpoint { method: "get", path: "/api/v1/alerts", id: "listAlerts", summary: "Alerts pending and firing, with silences, inhibition, their cases, and groups", access: Access::Bearer, query: &[("state", "string", "pending or firing"), ("region", "string", "the district or a sub-district code")], body: None, ok: &[(200, "Alerts")] },
-    Endpoint { method: "get", path: "/api/v1/alert-rules", id: "listAlertRules", summary: "The alert rules over the vital signs", access: Access::Bearer, query: &[], body: None, ok: &[(200, "AlertRules")] },
-    Endpoint { method: "get", path: "/api/v1/silences", id: "listSilences", summary: "Silences in force", access: Access::Bearer, query: &[], body: None, ok: &[(200, "Silences")] },
-    Endpoint { method: "post", path: "/api/v1/silences", id: "createSilence", summary: "Mute a rule's notices in a region until a time (owner and reason recorded)", access: Access::Bearer, query: &[], body: Some("SilenceIn"), ok: &[(201, "Silence")] },
-    Endpoint { method: "delete", path: "/api/v1/silences/{id}", id: "expireSilence", summary: "End a silence now", access: Access::Bearer, query: &[], body: None, ok: &[(204, "NoContent")] },
-    Endpoint { method: "get", path: "/cap/feed.atom", id: "capFeed", summary: "Public warnings: an Atom feed of CAP 1.2 messages", access: Access::Public, query: &[], body: None, ok: &[(200, "AtomFeed")] },
-    Endpoint { method: "get", path: "/cap/alerts/{file}", id: "capAlert", summary: "One CAP 1.2 message ({identifier}.xml)", access: Access::Public, query: &[], body: None, ok: &[(200, "CapXml")] },
-    Endpoint { method: "post", path: "/api/v1/indicators/{code}/values", id: "pushIndicator", summary: "Push a value of an external indicator (a feed's machine token or a district officer)", access: Access::Bearer, query: &[], body: Some("IndicatorValue"), ok: &[(200, "Indicator")] },
-    Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (image/jpeg, image/png or image/webp as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, query: &[], body: None, ok: &[(201, "MediaOut")] },
-    Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, query: &[], body: Some("ReportIn"), ok: &[(201, "ReportOut"), (200, "ReportOut")] },
-    Endpoint { method: "get", path: "/api/v1/cases", id: "listCases", summary: "Cases in the caller's scope: filters, sort, keyset pagination", access: Access::Bearer, query: LIST_QUERY, body: None, ok: &[(200, "CasePage")] },
-    Endpoint { method: "get", path: "/api/v1/cases/{id}", id: "getCase", summary: "A case (by id or number) with its log and reports; anonymous callers follow by number", access: Access::Optional, query: &[], body: None, ok: &[(200, "CaseDetail")] },
-    Endpoint { method: "post", path: "/api/v1/cases/{id}/transitions", id: "postTransition", summary: "Act on a case: file, dispatch, acknowledge, start, handle, verify, reject_verification, close, evaluate, return, request/grant/refuse_postponement, suspend, resume, reopen, merge, split", access: Access::Optional, query: &[], body: Some("TransitionIn"), ok: &[(200, "TransitionOut")] },
-    Endpoint { method: "get", path: "/api/v1/regions", id: "regions", summary: "Regions of one level as GeoJSON", access: Access::Public, query: &[("level", "string", "district, subdistrict (default), community or grid")], body: None, ok: &[(200, "FeatureCollection")] },
-    Endpoint { method: "get", path: "/api/v1/locate", id: "locate", summary: "The region chain of a point", access: Access::Public, query: &[("lon", "number", "WGS-84 longitude"), ("lat", "number", "WGS-84 latitude")], body: None, ok: &[(200, "Chain")] },
-    Endpoint { method: "get", path: "/api/v1/categories", id: "categories", summary: "Reportable categories with their time limits", access: Access::Public, query: &[], body: None, ok: &[(200, "Categories")] },
-    Endpoint { method: "get", path: "/api/v1/departments", id: "departments", summary: "Departments (line, level, region)", access: Access::Public, query: &[], body: None, ok: &[(200, "Departments")] },
-    Endpoint { method: "get", path: "/api/v1/stats", id: "stats", summary: "Counts by state, domain, sub-district and department; on-time rate; overdue; today's intake", access: Access::Bearer, query: LIST_QUERY, body: None, ok: &[(200, "Stats")] },
-    Endpoint { method: "get", path: "/api/v1/inbox", id: "inbox", summary: "What awaits the caller's action, most urgent first", access: Access::Bearer, query: &[], body: None, ok: &[(200, "CaseList")] },
-    Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope, resumable with Last-Event-ID; and, live only, vital-sign level changes and alerts (level_changed, alert_fired, alert_level_changed, alert_resolved)", access: Access::Bearer, query: &[("access_token", "string", "the bearer token, for EventSource"), ("last_event_id", "integer", "resume after this event")], body: None, ok: &[(200, "EventStream")] },
+    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[] },
+    Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "OpenApi")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, path_params: &[], query: &[], body: &[("application/json", "LoginIn")], ok: &[(200, "application/json", "LoginOut")], errors: &[401] },
+    Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/x-ndjson", "ReadingsIn")], ok: &[(200, "application/json", "ReadingsOut")], errors: &[403, 503] },
+    Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "ReadingsStats")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, path_params: &[("name", r#"{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}"#, "the dataset's name")], query: &[("owner", true, r#"{"type": "string", "minLength": 1}"#, "owner department code"), ("sensitivity", false, r#"{"type": "string", "enum": ["public", "internal", "sensitive", "secret"]}"#, "internal by default")], body: &[("text/csv", r#"{"type": "string", "description": "a header line, then one row per line; quoted fields allowed"}"#), ("application/json", r#"{"type": "array", "items": {"type": "object"}}"#)], ok: &[(200, "application/json", "DatasetImported")], errors: &[400, 403, 415] },
+    Endpoint { method: "get", path: "/api/v1/datasets", id: "listDatasets", summary: "The dataset registry: name, owner, columns, sensitivity, row count (never the rows)", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Datasets")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/indicators", id: "listIndicators", summary: "The vital signs: each indicator's latest value and warning level (blue IV … red I) for the district or a sub-district", access: Access::Bearer, path_params: &[], query: &[("domain", false, r#"{"type": "string", "enum": ["safety", "construction", "market", "livelihood"]}"#, "only this domain's indicators"), ("region", false, REGION_VITAL, "the district (default) or a sub-district code")], body: &[], ok: &[(200, "application/json", "Indicators")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/indicators/{code}/history", id: "indicatorHistory", summary: "An indicator's values over time from its 1-minute and 1-hour rollups: count, avg, min, max, last per step", access: Access::Bearer, path_params: &[INDICATOR_CODE], query: &[("region", false, REGION_VITAL, "the district (default) or a sub-district code"), ("from", false, r#"{"type": "string", "format": "date-time"}"#, "RFC 3339; default 24 h before to"), ("to", false, r#"{"type": "string", "format": "date-time"}"#, "RFC 3339; default now"), ("step", false, r#"{"type": "string", "pattern": "^[0-9]+[mhd]$"}"#, "whole minutes under an hour or whole hours up to 31 days, e.g. 1m, 5m, 1h, 1d")], body: &[], ok: &[(200, "application/json", "IndicatorHistory")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/map", id: "map", summary: "Open cases in the caller's scope counted per sub-district, community or grid (aggregated in the store), the most urgent as markers, and today's closures and escalations", access: Access::Bearer, path_params: &[], query: &[("level", false, r#"{"type": "string", "enum": ["subdistrict", "community", "grid"]}"#, "subdistrict by default"), ("region", false, r#"{"type": "string", "minLength": 1}"#, "a region code"), ("markers", false, r#"{"type": "integer", "minimum": 0, "maximum": 1000}"#, "how many markers (default 300)")], body: &[], ok: &[(200, "application/json", "Map")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/alerts", id: "listAlerts", summary: "Alerts pending and firing, with silences, inhibition, their cases, and groups", access: Access::Bearer, path_params: &[], query: &[("state", false, r#"{"type": "string", "enum": ["pending", "firing"]}"#, "only alerts in this state"), ("region", false, REGION_VITAL, "the district or a sub-district code")], body: &[], ok: &[(200, "application/json", "Alerts")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/alert-rules", id: "listAlertRules", summary: "The alert rules over the vital signs", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "AlertRules")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/silences", id: "listSilences", summary: "Silences in force", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Silences")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/silences", id: "createSilence", summary: "Mute a rule's notices in a region until a time (owner and reason recorded)", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/json", "SilenceIn")], ok: &[(201, "application/json", "Silence")], errors: &[403] },
+    Endpoint { method: "delete", path: "/api/v1/silences/{id}", id: "expireSilence", summary: "End a silence now", access: Access::Bearer, path_params: &[("id", r#"{"type": "integer", "minimum": 0}"#, "the silence's id")], query: &[], body: &[], ok: &[(204, "", "")], errors: &[400, 403] },
+    Endpoint { method: "get", path: "/cap/feed.atom", id: "capFeed", summary: "Public warnings: an Atom feed of CAP 1.2 messages", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/atom+xml", "AtomFeed")], errors: &[] },
+    Endpoint { method: "get", path: "/cap/alerts/{file}", id: "capAlert", summary: "One CAP 1.2 message", access: Access::Public, path_params: &[("file", r#"{"type": "string", "pattern": "^.+\\.xml$"}"#, "{identifier}.xml")], query: &[], body: &[], ok: &[(200, "application/cap+xml", "CapXml")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/indicators/{code}/values", id: "pushIndicator", summary: "Push a value of an external indicator (a feed's machine token or a district officer)", access: Access::Bearer, path_params: &[INDICATOR_CODE], query: &[], body: &[("application/json", "IndicatorValue")], ok: &[(200, "application/json", "Indicator")], errors: &[403, 409] },
+    Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (the image as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, path_params: &[], query: &[], body: &[("image/jpeg", "Photo"), ("image/png", "Photo"), ("image/webp", "Photo")], ok: &[(201, "application/json", "MediaOut")], errors: &[400, 415] },
+    Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, path_params: &[], query: &[], body: &[("application/json", "ReportIn")], ok: &[(201, "application/json", "ReportOut"), (200, "application/json", "ReportOut")], errors: &[403, 503] },
+    Endpoint { method: "get", path: "/api/v1/cases", id: "listCases", summary: "Cases in the caller's scope: filters, sort, keyset pagination", access: Access::Bearer, path_params: &[], query: LIST_QUERY, body: &[], ok: &[(200, "application/json", "CasePage")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/cases/{id}", id: "getCase", summary: "A case (by id or number) with its log and reports; anonymous callers follow by number", access: Access::Optional, path_params: &[CASE_ID], query: &[], body: &[], ok: &[(200, "application/json", "CaseDetail")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/cases/{id}/transitions", id: "postTransition", summary: "Act on a case: file, dispatch, acknowledge, start, handle, verify, reject_verification, close, evaluate, return, request/grant/refuse_postponement, suspend, resume, reopen, merge, split, note", access: Access::Optional, path_params: &[CASE_ID], query: &[], body: &[("application/json", "TransitionIn")], ok: &[(200, "application/json", "TransitionOut")], errors: &[403, 409, 503] },
+    Endpoint { method: "get", path: "/api/v1/regions", id: "regions", summary: "Regions of one level as GeoJSON", access: Access::Public, path_params: &[], query: &[("level", false, r#"{"type": "string", "enum": ["district", "subdistrict", "community", "grid"]}"#, "subdistrict by default")], body: &[], ok: &[(200, "application/geo+json", "FeatureCollection")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/locate", id: "locate", summary: "The region chain of a point", access: Access::Public, path_params: &[], query: &[("lon", true, r#"{"type": "number"}"#, "WGS-84 longitude"), ("lat", true, r#"{"type": "number"}"#, "WGS-84 latitude")], body: &[], ok: &[(200, "application/json", "Chain")], errors: &[422] },
+    Endpoint { method: "get", path: "/api/v1/categories", id: "categories", summary: "Reportable categories with their time limits", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Categories")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/departments", id: "departments", summary: "Departments (line, level, region)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Departments")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/stats", id: "stats", summary: "Counts by state, domain, sub-district and department; on-time rate; overdue; today's intake", access: Access::Bearer, path_params: &[], query: LIST_QUERY, body: &[], ok: &[(200, "application/json", "Stats")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/inbox", id: "inbox", summary: "What awaits the caller's action, most urgent first", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "CaseList")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope, resumable with Last-Event-ID; and, live only, vital-sign level changes and alerts (level_changed, alert_fired, alert_level_changed, alert_resolved)", access: Access::Bearer, path_params: &[], query: &[("access_token", false, r#"{"type": "string", "minLength": 1}"#, "the bearer token, for EventSource"), ("last_event_id", false, r#"{"type": "integer", "minimum": 0}"#, "resume after this event")], body: &[], ok: &[(200, "text/event-stream", "EventStream")], errors: &[403] },
 ];
 
 /// The handler of an endpoint.
@@ -152,40 +271,44 @@ fn schemas() -> Value {
     let region_ref = json!({"type": ["object", "null"], "properties": {"code": s("string"), "name_zh": s("string")}});
     json!({
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "code", "detail"],
-            "properties": {"type": s("string"), "title": s("string"), "status": s("integer"), "code": {"type": "string", "description": "stable machine code, e.g. transition_not_allowed"}, "detail": s("string")}},
-        "Health": {"type": "object", "properties": {"status": s("string")}},
-        "OpenApi": {"type": "object"},
+            "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "stable machine code, e.g. transition_not_allowed"}, "detail": s("string")}},
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": s("string")}},
+        "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"const": "3.1.0"}, "info": s("object"), "paths": s("object"), "components": s("object")}},
         "LoginIn": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}},
-        "LoginOut": {"type": "object", "properties": {"token": s("string"), "expires_at": s("string"), "user": {"type": "object"}}},
+        "LoginOut": {"type": "object", "required": ["token", "expires_at", "user"], "properties": {"token": s("string"), "expires_at": s("string"), "user": {"type": "object", "properties": {"username": s("string"), "display_name": s("string"), "role": s("string"), "department": {"type": ["string", "null"]}, "scope": {"type": ["string", "null"]}}}}},
         "ReportIn": {"type": "object", "required": ["category", "lon", "lat", "text"], "additionalProperties": false, "properties": {
             "category": {"type": "string", "description": "a category code from /api/v1/categories"},
-            "lon": s("number"), "lat": s("number"), "text": {"type": "string", "maxLength": 4000},
+            "lon": s("number"), "lat": s("number"), "text": {"type": "string", "minLength": 1, "maxLength": 4000, "description": "what the problem is (not only spaces)"},
             "contact": {"type": ["string", "null"], "maxLength": 100},
             "media": {"type": "array", "maxItems": 9, "items": s("string"), "description": "photo addresses from POST /api/v1/media"},
             "channel": {"type": ["string", "null"], "enum": ["citizen", "inspector", "sensor", "data", "staff", null], "description": "defaults to the caller's own channel"}}},
-        "ReadingsOut": {"type": "object", "properties": {"accepted": s("integer"), "refused": {"type": "object", "properties": {"malformed": s("integer"), "unknown_device": s("integer"), "out_of_range": s("integer"), "future": s("integer")}}, "errors": {"type": "array", "items": {"type": "object", "properties": {"line": s("integer"), "problem": s("string")}}}, "alarms": {"type": "array", "items": {"type": "object", "properties": {"device": s("string"), "rule": s("string"), "change": {"type": "string", "enum": ["fired", "cleared"]}, "case": {"type": ["string", "null"]}}}}}},
-        "ReadingsStats": {"type": "object", "properties": {"devices": s("integer"), "rules": s("integer"), "accepted": s("integer"), "refused": s("object"), "alarms_firing": s("integer")}},
+        "ReadingsOut": {"type": "object", "properties": {"accepted": s("integer"), "refused": r("RefusedReadings"), "errors": {"type": "array", "items": {"type": "object", "properties": {"line": s("integer"), "problem": s("string")}}}, "alarms": {"type": "array", "items": {"type": "object", "properties": {"device": s("string"), "rule": s("string"), "change": {"type": "string", "enum": ["fired", "cleared"]}, "case": {"type": ["string", "null"]}}}}}},
+        "ReadingsIn": {"type": "string", "description": "one JSON reading per line: {\"device\": \"WL-001\", \"metric\": \"depth_cm\", \"value\": 18.5, \"at\": \"2026-11-26T09:30:00+08:00\"} (at optional; a metric is taken only from devices whose kind declares it)"},
+        "RefusedReadings": {"type": "object", "required": ["malformed", "unknown_device", "undeclared_metric", "out_of_range", "future"], "properties": {"malformed": s("integer"), "unknown_device": s("integer"), "undeclared_metric": s("integer"), "out_of_range": s("integer"), "future": s("integer")}},
+        "ReadingsStats": {"type": "object", "properties": {"devices": s("integer"), "rules": s("integer"), "accepted": s("integer"), "refused": r("RefusedReadings"), "alarms_firing": s("integer")}},
         "DatasetImported": {"type": "object", "properties": {"name": s("string"), "columns": {"type": "array", "items": s("string")}, "rows": s("integer"), "refused": s("array"), "rules": s("array")}},
         "Datasets": {"type": "object", "properties": {"datasets": {"type": "array", "items": {"type": "object", "properties": {"name": s("string"), "owner": s("string"), "sensitivity": s("string"), "columns": s("array"), "rows": s("integer"), "imported_at": s("string")}}}}},
         "Indicator": {"type": "object", "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "domain": s("string"), "unit": s("string"), "source": s("string"), "region": s("string"), "value": {"type": ["number", "null"]}, "level": {"type": "string", "enum": ["normal", "blue", "yellow", "orange", "red"]}, "level_zh": s("string"), "at": {"type": ["string", "null"]}, "thresholds": {"type": ["object", "null"]}}},
         "Indicators": {"type": "object", "properties": {"region": s("string"), "indicators": {"type": "array", "items": r("Indicator")}}},
-        "IndicatorHistory": {"type": "object", "properties": {"code": s("string"), "region": s("string"), "from": s("string"), "to": s("string"), "step_seconds": s("integer"),
+        "IndicatorHistory": {"type": "object", "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "unit": s("string"), "thresholds": {"type": ["object", "array", "null"]}, "region": s("string"), "from": s("string"), "to": s("string"), "step_seconds": s("integer"),
             "points": {"type": "array", "items": {"type": "object", "properties": {"t": s("string"), "n": s("integer"), "avg": s("number"), "min": s("number"), "max": s("number"), "last": s("number")}}}}},
         "Alerts": {"type": "object", "properties": {"alerts": {"type": "array", "items": {"type": "object", "properties": {"fingerprint": s("string"), "rule": s("string"), "region": s("string"), "state": {"type": "string", "enum": ["pending", "firing"]}, "level": s("string"), "value": s("number"), "silenced": s("boolean"), "inhibited": s("boolean"), "case": {"type": ["object", "null"]}}}}, "groups": {"type": "array", "items": {"type": "object"}}}},
-        "Map": {"type": "object", "properties": {"level": s("string"), "open": s("integer"), "counts": {"type": "object", "additionalProperties": s("integer")}, "markers": {"type": "array", "items": {"type": "object"}}, "today": {"type": ["object", "null"]}}},
-        "AlertRules": {"type": "object", "properties": {"rules": {"type": "array", "items": {"type": "object"}}}},
-        "SilenceIn": {"type": "object", "required": ["rule", "reason"], "additionalProperties": false, "properties": {"rule": s("string"), "region": {"type": ["string", "null"]}, "reason": s("string"), "ends_at": {"type": ["string", "null"]}, "duration": {"type": ["string", "null"], "description": "e.g. 2h; give this or ends_at"}}},
-        "Silence": {"type": "object", "properties": {"id": s("integer"), "rule": s("string"), "region": s("string"), "owner": s("string"), "reason": s("string"), "ends_at": s("string")}},
+        "Map": {"type": "object", "required": ["level", "open", "counts", "markers"], "properties": {"level": {"type": "string", "enum": ["subdistrict", "community", "grid"]}, "open": s("integer"), "counts": {"type": "object", "additionalProperties": s("integer")},
+            "markers": {"type": "array", "items": {"type": "object", "required": ["id", "number", "lon", "lat", "state"], "properties": {"id": s("integer"), "number": s("string"), "category_name": s("string"), "title": s("string"), "lon": s("number"), "lat": s("number"), "state": s("string"), "state_name": s("string"), "priority": s("string"), "due": {"type": ["string", "null"]}, "overdue": s("boolean")}}},
+            "today": {"type": ["object", "null"], "description": "for accounts that see the whole district", "additionalProperties": s("integer")}}},
+        "AlertRules": {"type": "object", "required": ["rules"], "properties": {"rules": {"type": "array", "items": {"type": "object", "required": ["code"], "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "indicators": {"type": "array", "items": s("string")}, "for_seconds": s("integer"), "level": {"type": ["string", "null"]}, "case_levels": {"type": "array", "items": s("string")}, "category": {"type": ["string", "null"]}, "group": {"type": ["string", "null"]}, "cap_category": {"type": ["string", "null"]}, "inhibits": {"type": "array", "items": s("string")}}}}}},
+        "SilenceIn": {"type": "object", "required": ["rule", "reason"], "additionalProperties": false, "properties": {"rule": {"type": "string", "minLength": 1, "description": "an alert rule code"}, "region": {"type": ["string", "null"], "description": "the district (default) or a sub-district inside the caller's scope"}, "reason": {"type": "string", "minLength": 1, "description": "why (not only spaces)"}, "ends_at": {"type": ["string", "null"], "format": "date-time", "description": "at most 30 days ahead"}, "duration": {"type": ["string", "null"], "description": "e.g. 2h; give this or ends_at, not both"}}},
+        "Silence": {"type": "object", "required": ["id", "rule", "region", "owner", "reason", "ends_at"], "properties": {"id": s("integer"), "rule": s("string"), "region": s("string"), "region_name": {"type": ["string", "null"]}, "owner": s("string"), "reason": s("string"), "ends_at": s("string")}},
         "Silences": {"type": "object", "properties": {"silences": {"type": "array", "items": r("Silence")}}},
-        "NoContent": {"type": "null"},
         "AtomFeed": {"type": "string", "description": "application/atom+xml"},
         "CapXml": {"type": "string", "description": "application/cap+xml (OASIS CAP 1.2)"},
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
+        "Photo": {"type": "string", "description": "the image's bytes (JPEG, PNG or WebP, at most 2 MiB, not empty)"},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
         "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
-        "Case": {"type": "object", "properties": {
+        "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {
             "id": s("integer"), "number": s("string"), "category": s("string"), "category_name": s("string"),
             "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]},
             "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
@@ -197,68 +320,161 @@ fn schemas() -> Value {
             "due": {"type": ["string", "null"]}, "time_left_ms": {"type": ["integer", "null"]}, "overdue": s("boolean"),
             "returns": s("integer"), "reworks": s("integer"), "escalations": s("integer"), "escalated_to": {"type": ["string", "null"]},
             "postponement_pending": s("boolean"), "suspended": s("boolean"), "merged_into": {"type": ["integer", "null"]},
-            "evaluation": {"type": ["integer", "null"]}, "version": s("integer")}},
+            "evaluation": {"type": ["integer", "null"]}, "version": s("integer"),
+            "media": {"type": "array", "items": s("string"), "description": "the reports' photo addresses"}}},
         "CasePage": {"type": "object", "properties": {"cases": {"type": "array", "items": r("Case")}, "next_cursor": {"type": ["string", "null"]}}},
         "CaseList": {"type": "object", "properties": {"cases": {"type": "array", "items": r("Case")}}},
         "LogEntry": {"type": "object", "properties": {"seq": s("integer"), "at": s("string"), "actor": s("string"), "role": s("string"), "action": s("string"), "from": {"type": ["string", "null"]}, "to": s("string"), "note": s("string"), "attachments": {"type": "array", "items": s("string")}, "changes": s("array")}},
         "Report": {"type": "object", "properties": {"id": s("integer"), "channel": s("string"), "text": s("string"), "contact": {"type": ["string", "null"]}, "at": s("string")}},
-        "CaseDetail": {"type": "object", "properties": {"case": r("Case"), "log": {"type": "array", "items": r("LogEntry")}, "reports": {"type": "array", "items": r("Report")}}},
-        "TransitionIn": {"type": "object", "required": ["action"], "properties": {
-            "action": {"type": "string", "enum": cityos_core::workflow::RULES.iter().map(|r| r.action).collect::<Vec<_>>()},
-            "note": s("string"), "attachments": {"type": "array", "items": s("string")},
-            "version": {"type": "integer", "description": "refuse if the case moved on since this version"},
-            "departments": {"type": "array", "description": "dispatch: departments to send to (default: routing)", "items": {"type": "object", "properties": {"department": s("string"), "lead": s("boolean")}}},
-            "reason": {"type": "string", "description": "reject, return, suspend, reopen, request_postponement"},
-            "extra": {"type": "string", "description": "request_postponement: extra time, e.g. 2wd"},
-            "score": {"type": "integer", "minimum": 1, "maximum": 5, "description": "evaluate"}, "comment": s("string"),
-            "into": {"type": "integer", "description": "merge: the case that takes over"}, "report": {"type": "integer", "description": "split: the report to split out"}}},
+        "PublicCase": {"type": "object", "description": "what an anonymous caller following a case by its number sees", "required": ["number", "state", "closed", "can_evaluate"], "properties": {
+            "number": s("string"), "category_name": s("string"), "state": {"type": "string", "enum": cityos_core::State::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>()},
+            "state_name": s("string"), "title": s("string"), "created_at": s("string"), "due": {"type": ["string", "null"]}, "closed": s("boolean"), "can_evaluate": s("boolean")}},
+        "CaseDetail": {"type": "object", "required": ["case"], "properties": {"case": {"oneOf": [r("Case"), r("PublicCase")], "description": "the full case for signed-in callers; the public view for anonymous ones"}, "actions": {"type": "array", "items": s("string"), "description": "what the caller may do now (signed-in callers)"}, "log": {"type": "array", "items": r("LogEntry")}, "reports": {"type": "array", "items": r("Report")}}},
+        "TransitionIn": transition_in(),
         "TransitionOut": {"type": "object", "properties": {"case": r("Case"), "opened": {"oneOf": [r("Case"), {"type": "null"}]}}},
         "FeatureCollection": {"type": "object", "description": "GeoJSON (application/geo+json)"},
-        "Chain": {"type": "object", "description": "district, subdistrict, community, grid: {code, name_zh, name_en}"},
-        "Categories": {"type": "object", "properties": {"categories": s("array")}},
-        "Departments": {"type": "object", "properties": {"departments": s("array")}},
-        "Stats": {"type": "object", "properties": {"total": s("integer"), "by_state": s("object"), "by_domain": s("object"), "by_subdistrict": s("object"), "by_department": s("array"), "overdue": s("integer"), "today_intake": s("integer"), "on_time_rate": {"type": ["number", "null"]}}},
+        "Region": {"type": "object", "required": ["code"], "properties": {"code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}}},
+        "Chain": {"type": "object", "description": "the regions containing the point, by level", "properties": {"district": r("Region"), "subdistrict": r("Region"), "community": r("Region"), "grid": r("Region")}},
+        "Categories": {"type": "object", "required": ["categories"], "properties": {"categories": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh", "domain"], "properties": {
+            "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]}, "domain_zh": s("string"), "parent": {"type": ["string", "null"]},
+            "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]}, "public": s("boolean"), "lead": {"type": ["string", "null"]}, "assist": {"type": "array", "items": s("string")}, "lowest_level": {"type": ["string", "null"]},
+            "dedup_radius_m": s("number"), "dedup_window_h": s("number"), "deadlines": {"type": "object", "additionalProperties": s("string"), "description": "time limit per step, e.g. 2wh"}}}}}},
+        "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
+            "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},
+        "Stats": {"type": "object", "required": ["total"], "properties": {"total": s("integer"), "by_state": {"type": "object", "additionalProperties": s("integer")}, "by_domain": {"type": "object", "additionalProperties": s("integer")}, "by_subdistrict": {"type": "object", "additionalProperties": s("integer")}, "by_department": {"type": "array", "items": s("object")}, "overdue": s("integer"), "today_intake": s("integer"), "on_time_rate": {"type": ["number", "null"]}}},
         "EventStream": {"type": "string", "description": "text/event-stream; each event has id (global number), event (created, merged, transitioned, escalated) and JSON data"},
     })
 }
 
+/// The fields an action takes beyond `action`, `note`, `attachments` and `version`:
+/// (name, JSON schema, required).
+fn action_fields(action: &str) -> Vec<(&'static str, Value, bool)> {
+    let reason = || ("reason", json!({"type": "string", "minLength": 1}), true);
+    match action {
+        "reject" | "return" | "suspend" | "reopen" => vec![reason()],
+        "merge" => vec![(
+            "into",
+            json!({"type": "integer", "minimum": 1, "description": "the case that takes over"}),
+            true,
+        )],
+        "split" => vec![(
+            "report",
+            json!({"type": "integer", "minimum": 1, "description": "the report to split out"}),
+            true,
+        )],
+        "dispatch" => vec![(
+            "departments",
+            json!({"type": "array", "description": "departments to send to (default: routing)",
+            "items": {"type": "object", "required": ["department"], "additionalProperties": false, "properties": {"department": s("string"), "lead": s("boolean")}}}),
+            false,
+        )],
+        "evaluate" => vec![
+            (
+                "score",
+                json!({"type": "integer", "minimum": 1, "maximum": 5}),
+                true,
+            ),
+            ("comment", json!({"type": "string"}), false),
+        ],
+        "request_postponement" => vec![
+            (
+                "extra",
+                json!({"type": "string", "minLength": 1, "description": "extra time, e.g. 2wd"}),
+                true,
+            ),
+            reason(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// `POST …/transitions`: one object shape per action (each refuses the others' fields).
+fn transition_in() -> Value {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut shapes = Vec::new();
+    for rule in cityos_core::workflow::RULES {
+        if seen.contains(&rule.action) {
+            continue;
+        }
+        seen.push(rule.action);
+        let mut props = serde_json::Map::new();
+        props.insert("action".into(), json!({"const": rule.action}));
+        props.insert("note".into(), json!({"type": ["string", "null"]}));
+        props.insert("attachments".into(), json!({"type": ["array", "null"], "items": s("string"), "description": "photo addresses from POST /api/v1/media"}));
+        props.insert("version".into(), json!({"type": ["integer", "null"], "minimum": 0, "description": "refuse if the case moved on since this version"}));
+        let mut required = vec![json!("action")];
+        for (name, schema, req) in action_fields(rule.action) {
+            props.insert(name.into(), schema);
+            if req {
+                required.push(json!(name));
+            }
+        }
+        shapes.push(json!({"type": "object", "title": rule.action, "required": required, "additionalProperties": false, "properties": props}));
+    }
+    json!({"oneOf": shapes, "discriminator": {"propertyName": "action"}})
+}
+
+/// A schema given as a component name, or as JSON text.
+fn schema_of(text: &str) -> Value {
+    if text.starts_with('{') {
+        serde_json::from_str(text).expect("the endpoint table's schemas are JSON")
+    } else {
+        r(text)
+    }
+}
+
 /// The OpenAPI 3.1 document of every endpoint in [`ENDPOINTS`].
 pub fn document() -> Value {
+    let problem = json!({"application/problem+json": {"schema": r("Problem")}});
     let mut paths = serde_json::Map::new();
     for e in ENDPOINTS {
         let mut params: Vec<Value> = e
-            .query
+            .path_params
             .iter()
-            .map(|(n, t, d)| json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": t}}))
+            .map(|(n, sch, d)| json!({"name": n, "in": "path", "required": true, "description": d, "schema": schema_of(sch)}))
             .collect();
-        if e.path.contains("{id}") {
-            params.push(json!({"name": "id", "in": "path", "required": true, "description": "case id or case number", "schema": {"type": "string"}}));
-        }
+        params.extend(e.query.iter().map(|(n, req, sch, d)| {
+            json!({"name": n, "in": "query", "required": req, "description": d, "schema": schema_of(sch)})
+        }));
         if e.id == "postReport" || e.id == "postTransition" {
-            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retried request with the same key returns the first answer", "schema": {"type": "string", "maxLength": 200}}));
+            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retried request with the same key returns the first answer", "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}}));
+        }
+        if e.id == "events" {
+            params.push(json!({"name": "Last-Event-ID", "in": "header", "required": false, "description": "resume after this event", "schema": {"type": "integer", "minimum": 0}}));
         }
         let mut responses = serde_json::Map::new();
-        for (status, schema) in e.ok {
-            let media = match *schema {
-                "FeatureCollection" => "application/geo+json",
-                "EventStream" => "text/event-stream",
-                _ => "application/json",
+        for (status, media, schema) in e.ok {
+            let v = if media.is_empty() {
+                json!({"description": "done; no content"})
+            } else {
+                json!({"description": "success", "content": {*media: {"schema": schema_of(schema)}}})
             };
-            responses.insert(
-                status.to_string(),
-                json!({"description": "success", "content": {media: {"schema": r(schema)}}}),
-            );
+            responses.insert(status.to_string(), v);
         }
-        responses.insert("default".into(), json!({"description": "a problem", "content": {"application/problem+json": {"schema": r("Problem")}}}));
+        for status in problem_statuses(e) {
+            let mut v = json!({"description": problem_description(status), "content": problem});
+            if matches!(status, 429 | 503) {
+                v["headers"] = json!({"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 0}}});
+            }
+            responses.insert(status.to_string(), v);
+        }
+        responses.insert(
+            "default".into(),
+            json!({"description": "an unexpected problem (500, logged)", "content": problem}),
+        );
         let mut op = json!({"operationId": e.id, "summary": e.summary, "parameters": params, "responses": responses});
         match e.access {
             Access::Public => {}
             Access::Bearer => op["security"] = json!([{"bearer": []}]),
             Access::Optional => op["security"] = json!([{}, {"bearer": []}]),
         }
-        if let Some(b) = e.body {
-            op["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": r(b)}}});
+        if !e.body.is_empty() {
+            let content: serde_json::Map<String, Value> = e
+                .body
+                .iter()
+                .map(|(m, sch)| (m.to_string(), json!({"schema": schema_of(sch)})))
+                .collect();
+            op["requestBody"] = json!({"required": true, "content": content});
         }
         paths.entry(e.path.to_string()).or_insert_with(|| json!({}))[e.method] = op;
     }

@@ -29,6 +29,9 @@ pub const MAX_AHEAD: Millis = 5 * MINUTE;
 pub struct Refused {
     pub malformed: u64,
     pub unknown_device: u64,
+    /// A metric the device's kind is not declared for (no alarm rule, indicator or data
+    /// rule of that kind reads it).
+    pub undeclared_metric: u64,
     pub out_of_range: u64,
     pub future: u64,
 }
@@ -50,15 +53,52 @@ pub struct SensingState {
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
     by_id: crate::devindex::DeviceIndex,
+    /// Each device's kind (an index into `metrics_of_kind`).
+    kind_of: Vec<u16>,
+    /// The metrics each device kind is declared for: those its alarm rules and reading
+    /// indicators read (a water meter's `flow_m3` through the lone-elder rule).
+    metrics_of_kind: Vec<Vec<String>>,
     pub accepted: u64,
     pub refused: Refused,
-    /// Water-meter flows (`flow_m3`) of the last hours per device, oldest first, for the
-    /// data end's consumption rules.
-    pub flows: HashMap<usize, std::collections::VecDeque<(Millis, f64)>>,
+    /// Water-meter flows (`flow_m3`) per device in hourly sums, for the data end's
+    /// consumption rules: a fixed size per meter, whatever the rate of readings.
+    flows: HashMap<usize, Flows>,
 }
 
-/// How long water-meter flows are kept.
-pub const FLOW_HISTORY: Millis = 13 * cityos_core::time::HOUR;
+/// How many hours of water-meter flows are kept (the 12-hour rule plus the hour it
+/// starts in).
+pub const FLOW_HOURS: usize = 13;
+
+/// One meter's flows: the sum of each of the last [`FLOW_HOURS`] hours in a ring (slot
+/// `hour % FLOW_HOURS`), and its first reading's time (whether a window is covered).
+#[derive(Debug, Clone, Copy)]
+struct Flows {
+    first: Millis,
+    hours: [(i64, f64); FLOW_HOURS],
+}
+
+impl Flows {
+    fn new(at: Millis) -> Flows {
+        Flows {
+            first: at,
+            hours: [(i64::MIN, 0.0); FLOW_HOURS],
+        }
+    }
+
+    /// Adds a reading to its hour; one older than the hours kept is only counted in
+    /// `first` (it cannot fall in a window the ring still answers).
+    fn add(&mut self, at: Millis, value: f64) {
+        self.first = self.first.min(at);
+        let h = at.div_euclid(cityos_core::time::HOUR);
+        let slot = &mut self.hours[h.rem_euclid(FLOW_HOURS as i64) as usize];
+        if slot.0 < h {
+            *slot = (h, 0.0);
+        }
+        if slot.0 == h {
+            slot.1 += value;
+        }
+    }
+}
 
 impl SensingState {
     /// The device index of an id.
@@ -66,16 +106,33 @@ impl SensingState {
         self.by_id.get(id).map(|d| d as usize)
     }
 
-    /// Total flow of a device in `(now - window, now]`, if its readings cover the window.
+    /// Total flow of a device over the hours that overlap `(now - window, now]` (hour
+    /// granularity: up to an hour more than the window), if its readings cover the
+    /// window. `window` is at most `FLOW_HOURS - 1` hours.
     pub fn consumption(&self, device: usize, window: Millis, now: Millis) -> Option<f64> {
         let f = self.flows.get(&device)?;
-        let first = f.front()?.0;
-        (first <= now - window).then(|| {
-            f.iter()
-                .filter(|(at, _)| *at > now - window && *at <= now)
+        let hour = cityos_core::time::HOUR;
+        let (lo, hi) = ((now - window).div_euclid(hour), now.div_euclid(hour));
+        (f.first <= now - window).then(|| {
+            f.hours
+                .iter()
+                .filter(|(h, _)| *h >= lo && *h <= hi)
                 .map(|(_, v)| v)
                 .sum()
         })
+    }
+
+    /// Flow hours held in memory, over all meters (bounded by meters × [`FLOW_HOURS`]).
+    pub fn flow_entries(&self) -> usize {
+        self.flows.len() * FLOW_HOURS
+    }
+
+    /// Is device `d` declared for `metric`?
+    pub fn declares(&self, d: usize, metric: &str) -> bool {
+        self.kind_of
+            .get(d)
+            .and_then(|&k| self.metrics_of_kind.get(k as usize))
+            .is_some_and(|m| m.iter().any(|x| x == metric))
     }
 }
 
@@ -87,6 +144,38 @@ impl SensingState {
             ..Default::default()
         };
         st.by_id = crate::devindex::DeviceIndex::new(devices.iter().map(|d| d.id.as_str()));
+        let mut kinds: Vec<&str> = Vec::new();
+        for d in devices {
+            let k = match kinds.iter().position(|k| *k == d.kind) {
+                Some(k) => k,
+                None => {
+                    kinds.push(&d.kind);
+                    kinds.len() - 1
+                }
+            };
+            st.kind_of.push(k as u16);
+        }
+        st.metrics_of_kind = kinds
+            .iter()
+            .map(|kind| {
+                let mut m: Vec<String> = Vec::new();
+                let rules = cfg.sensing.rules.iter().filter(|r| r.kind == *kind);
+                let feeds = cfg.indicators.iter().filter_map(|i| match &i.source {
+                    cityos_core::indicators::Source::Readings {
+                        device_kind,
+                        metric,
+                        ..
+                    } if device_kind == kind => Some(metric.as_str()),
+                    _ => None,
+                });
+                for x in rules.map(|r| r.metric.as_str()).chain(feeds) {
+                    if !x.is_empty() && !m.iter().any(|y| y == x) {
+                        m.push(x.to_string());
+                    }
+                }
+                m
+            })
+            .collect();
         st.start.reserve(devices.len() + 1);
         for d in devices {
             st.start.push(st.rule_of.len() as u32);
@@ -127,7 +216,8 @@ impl SensingState {
         let slots = self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.rule_of.capacity() * 2
             + self.start.capacity() * 4
-            + self.last.capacity() * 8;
+            + self.last.capacity() * 8
+            + self.kind_of.capacity() * 2;
         (slots + self.by_id.bytes()) as f64 / n
     }
 }
@@ -339,6 +429,16 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
                 continue;
             };
             let d = d as usize;
+            if !s.declares(d, &r.metric) {
+                refuse(
+                    &mut refused.undeclared_metric,
+                    format!(
+                        "device {:?} is not declared for metric {:?}",
+                        r.device, r.metric
+                    ),
+                );
+                continue;
+            }
             let at = match r.at.as_deref().map(parse_datetime) {
                 None => now,
                 Some(Some(t)) => t,
@@ -385,11 +485,10 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
             s.last[d] = s.last[d].max(at);
             vitals.reading(d, &r.metric, r.value, at);
             if r.metric == "flow_m3" {
-                let f = s.flows.entry(d).or_default();
-                f.push_back((at, r.value));
-                while f.front().is_some_and(|(t, _)| *t < now - FLOW_HISTORY) && f.len() > 1 {
-                    f.pop_front();
-                }
+                s.flows
+                    .entry(d)
+                    .or_insert_with(|| Flows::new(at))
+                    .add(at, r.value);
             }
             for j in range {
                 let k = s.rule_of[j] as usize;
@@ -413,6 +512,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let t = &mut s.refused;
     t.malformed += refused.malformed;
     t.unknown_device += refused.unknown_device;
+    t.undeclared_metric += refused.undeclared_metric;
     t.out_of_range += refused.out_of_range;
     t.future += refused.future;
     Batch {

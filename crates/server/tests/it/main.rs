@@ -3,11 +3,13 @@
 mod alerts;
 mod api;
 mod data;
+mod listen;
 mod matrix;
 mod metrics;
 mod mobile;
 mod mqtt;
 mod open311;
+mod openapi;
 mod protocols;
 mod sensing;
 mod support;

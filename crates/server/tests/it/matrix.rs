@@ -246,8 +246,17 @@ async fn the_openapi_document_describes_every_route() {
             assert_ne!(v["code"], "no_such_endpoint", "{method} {path} is routed");
         }
     }
-    let actions = doc["components"]["schemas"]["TransitionIn"]["properties"]["action"]["enum"]
+    // One body shape per action (each with its own fields), covering every action.
+    let actions: std::collections::BTreeSet<&str> = doc["components"]["schemas"]["TransitionIn"]
+        ["oneOf"]
         .as_array()
-        .unwrap();
-    assert_eq!(actions.len(), cityos_core::workflow::RULES.len());
+        .unwrap()
+        .iter()
+        .map(|s| s["properties"]["action"]["const"].as_str().unwrap())
+        .collect();
+    let rules: std::collections::BTreeSet<&str> = cityos_core::workflow::RULES
+        .iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, rules);
 }

@@ -229,3 +229,68 @@ fn the_device_index_finds_every_id_and_nothing_else() {
         "at most 4 slots of 32 bytes per id"
     );
 }
+
+api_story!(a_flood_of_readings_keeps_memory_bounded);
+/// A flood of water-meter readings at every time of the last day, and metrics no device
+/// is declared for: the meters' history stays a fixed ring of hourly sums, the undeclared
+/// pairs are refused and counted by reason, and the 12-hour consumption is still right.
+async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
+    let token = machine(&t);
+    let now = cityos_server::Clock::now(t.clock.as_ref());
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let meters = t
+        .svc
+        .as_ref()
+        .unwrap()
+        .state
+        .0
+        .cfg
+        .sensing
+        .devices
+        .iter()
+        .filter(|d| d.kind == "water_meter")
+        .count();
+    for round in 0..10 {
+        let mut lines = Vec::with_capacity(5_000);
+        for i in 0..5_000i64 {
+            // Spread over the last 24 hours, every minute a different one.
+            let at = now - ((round * 5_000 + i) % 1_440) * MINUTE;
+            lines.push(format!(
+                r#"{{"device":"WM-00{}","metric":"flow_m3","value":0.001,"at":"{}"}}"#,
+                1 + i % 3,
+                format_rfc3339(at)
+            ));
+        }
+        lines.push(reading("WM-001", "depth_cm", 1.0));
+        lines.push(reading("SM-001", "flow_m3", 1.0));
+        let (s, v) = send(&t, Some(&token), &lines).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["accepted"], 5_000, "{v}");
+        assert_eq!(v["refused"]["undeclared_metric"], 2, "{v}");
+        let held = state.0.sensing.lock().unwrap().flow_entries();
+        assert!(
+            held <= meters * cityos_server::sensing::FLOW_HOURS,
+            "{held} flow entries held"
+        );
+    }
+    // The hours overlapping the last 12 of WM-001's readings, counted as sent.
+    let hour = 60 * MINUTE;
+    let lo = (now - 12 * hour).div_euclid(hour);
+    let mut expected = 0.0;
+    for round in 0..10 {
+        for i in (0..5_000i64).filter(|i| i % 3 == 0) {
+            let at = now - ((round * 5_000 + i) % 1_440) * MINUTE;
+            if at.div_euclid(hour) >= lo {
+                expected += 0.001;
+            }
+        }
+    }
+    let used = {
+        let s = state.0.sensing.lock().unwrap();
+        let dev = s.device("WM-001").unwrap();
+        s.consumption(dev, 12 * hour, now).unwrap()
+    };
+    assert!((used - expected).abs() < 1e-6, "{used} != {expected}");
+    let (_, st) = t.get("/api/v1/readings/stats", Some(&token)).await;
+    assert_eq!(st["refused"]["undeclared_metric"], 20, "{st}");
+}
