@@ -8,8 +8,8 @@
 //! batch N, the engine already decides batch N+1
 //! against its (optimistically updated) cache. Answers go out only after their batch is
 //! durable. If a commit fails, every batch decided after it is refused by the writer,
-//! the engine reloads the committed state and retries each request of the failed
-//! batches alone.
+//! the engine reloads the cases those batches touched (not every open case) and retries
+//! each request of the failed batches alone.
 //!
 //! Architecture Invariant: the engine is touched only on this thread.
 //! Architecture Invariant: no answer is sent before its writes are committed.
@@ -254,6 +254,20 @@ impl Pipeline {
         if reqs.is_empty() {
             return;
         }
+        if self.engine.is_broken() {
+            // A reload failed earlier (the store was unreachable): reload before deciding.
+            if let Err(e) = self.engine.ensure_healthy() {
+                let e = match e {
+                    EngineError::Store(s) => s,
+                    other => StoreError::Db(other.to_string()),
+                };
+                reqs.clear();
+                for reply in replies.drain(..) {
+                    reply(Err(EngineError::Store(e.clone())));
+                }
+                return;
+            }
+        }
         self.stats.batches += 1;
         self.stats.requests += reqs.len() as u64;
         self.stats.largest_batch = self.stats.largest_batch.max(reqs.len());
@@ -338,10 +352,10 @@ impl Pipeline {
                         engine.committed(seq);
                         return arx.recv().map_err(|_| EngineError::Stopped)?;
                     }
-                    FromWriter::Failed(_, _, e) => {
+                    FromWriter::Failed(p, _, e) => {
                         let _ = wtx.send(ToWriter::Reset);
                         while !matches!(back.recv(), Ok(FromWriter::ResetDone) | Err(_)) {}
-                        engine.reload()?;
+                        engine.reload_cases(p.touched())?;
                         return Err(e
                             .unwrap_or_else(|| StoreError::Db("commit refused".into()))
                             .into());

@@ -67,7 +67,8 @@ const LIST_QUERY: &[(&str, &str, &str)] = &[
 ];
 
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
+    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
+    Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, query: &[], body: None, ok: &[(200, "OpenApi")] },
     Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
     Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsOut")] },
@@ -103,6 +104,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
 pub fn handler(id: &str) -> MethodRouter<AppState> {
     match id {
         "healthz" => get(api::healthz),
+        "readyz" => get(api::readyz),
         "openapi" => get(openapi_handler),
         "login" => post(api::login),
         "postReport" => post(api::post_report),
