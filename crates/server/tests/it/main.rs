@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod data;
+mod durability;
 mod matrix;
 mod metrics;
 mod mobile;
