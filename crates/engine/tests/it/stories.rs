@@ -1350,3 +1350,40 @@ fn failed_commit_reloads_only_what_it_touched(b: &Backend) {
 }
 
 story!(failed_commit_reloads_only_what_it_touched);
+
+/// PostgreSQL connections carry a name (`application_name`, so an operator can find
+/// them) and a statement time limit (10 s unless the URL's `options` set one); a
+/// statement past its limit is a `Timeout`, not a generic database error.
+#[test]
+fn postgres_statements_have_a_time_limit() {
+    let Some(b) = Backend::postgres("statement_timeout") else {
+        return;
+    };
+    let Backend::Postgres { url, schema } = &b else {
+        unreachable!()
+    };
+    let setting = |s: &mut dyn Store, name: &str| {
+        s.query_groups(&cityos_engine::query::Sql {
+            text: format!("SELECT current_setting('{name}'), 0::bigint"),
+            params: vec![],
+        })
+        .unwrap()[0]
+            .0
+            .clone()
+    };
+    let mut s = b.store();
+    assert_eq!(setting(s.as_mut(), "statement_timeout"), "10s");
+    assert_eq!(setting(s.as_mut(), "application_name"), "cityos");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let short =
+        format!("{url}{sep}options=-c%20statement_timeout%3D50&application_name=cityos_slow");
+    let mut s = cityos_engine::PostgresStore::connect(&short, Some(schema)).unwrap();
+    assert_eq!(setting(&mut s, "application_name"), "cityos_slow");
+    let slow = s.query_groups(&cityos_engine::query::Sql {
+        text: "SELECT 'x', COUNT(*) FROM pg_sleep(0.5)".into(),
+        params: vec![],
+    });
+    assert!(matches!(slow, Err(StoreError::Timeout(_))), "{slow:?}");
+    // The connection is still usable afterwards.
+    assert_eq!(setting(&mut s, "statement_timeout"), "50ms");
+}

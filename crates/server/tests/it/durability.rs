@@ -378,3 +378,19 @@ async fn postgres_connections_come_back_after_being_terminated() {
         assert_eq!(s, StatusCode::OK, "{n}: {v}");
     }
 }
+
+/// The store's troubles as the API says them.
+#[test]
+fn store_errors_have_their_own_problems() {
+    use cityos_engine::StoreError as E;
+    for (e, status, code, retry) in [
+        (E::Unavailable("x".into()), 503, "store_unavailable", true),
+        (E::Timeout("x".into()), 503, "store_timeout", true),
+        (E::Full("x".into()), 507, "insufficient_storage", false),
+        (E::Db("x".into()), 500, "internal", false),
+    ] {
+        let a = cityos_server::error::ApiError::from(e);
+        assert_eq!((a.status.as_u16(), a.code), (status, code));
+        assert_eq!(a.retry_after.is_some(), retry);
+    }
+}
