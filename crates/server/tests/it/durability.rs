@@ -348,6 +348,10 @@ async fn postgres_connections_come_back_after_being_terminated() {
         .unwrap();
     assert!(killed > 0, "connections were terminated");
     assert!(unavailable > 0, "some requests saw the store unavailable");
+    assert!(
+        healthz_down > 0,
+        "/healthz said so while the connections were down"
+    );
     eprintln!("terminated {killed} connections; {unavailable} writes answered 503; /healthz down {healthz_down} times");
     // Recovery: within a few seconds everything answers again.
     let deadline = Instant::now() + Duration::from_secs(15);
