@@ -126,11 +126,16 @@ where
         return replay(a, &hash);
     }
     let (status, v) = f(Some(IdemKey {
-        key: full,
+        key: full.clone(),
         request_hash: hash,
         created_at: st.now(),
     }))
     .await?;
+    // Another node may have recorded this key first (its insert won): its answer stands.
+    let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
+    if let Some(a) = stored.filter(|a| a.body != v.to_string()) {
+        return replay(a, "");
+    }
     Ok((status, Json(v)).into_response())
 }
 
