@@ -133,7 +133,8 @@ where
     .await?;
     // Another node may have recorded this key first (its insert won): its answer stands.
     let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
-    if let Some(a) = stored.filter(|a| a.body != v.to_string()) {
+    let text = v.to_string();
+    if let Some(a) = stored.filter(|a| a.body != text) {
         return replay(a, "");
     }
     Ok((status, Json(v)).into_response())
