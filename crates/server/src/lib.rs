@@ -291,13 +291,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Refuses a body whose strings (or keys) hold a control character other than a line
 /// break or tab: a NUL cannot be stored in PostgreSQL text, and none of them belongs in a
-/// report. Raw JSON cannot carry one unescaped, so only bodies with an escape are parsed
-/// again; the problem names the field.
+/// report. Only bodies that may hold one (an escape, or a raw DEL or C1 control) are
+/// parsed again; the problem names the field.
 fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
-    if !raw
-        .windows(2)
-        .any(|w| w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'))
-    {
+    // Escapes (`\u0000`, `\b`, `\f`), or DEL and C1 controls, which JSON allows raw.
+    let suspect = raw.contains(&0x7f)
+        || raw.windows(2).any(|w| {
+            (w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'))
+                || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
+        });
+    if !suspect {
         return Ok(());
     }
     fn bad(s: &str) -> Option<char> {

@@ -93,6 +93,7 @@ async fn control_characters_are_refused_at_the_edge(t: TestApp) {
             json!({"category": "noise", "lon": p[0], "lat": p[1], "text": "ok", "media": ["\u{1b}[31m"]}),
             "media[0]",
         ),
+        (report("noise", p, "raw C1 \u{85} and DEL \u{7f}"), "text"),
     ] {
         let (s, v, h) = t
             .call(Method::POST, "/api/v1/reports", None, Some(body), &[])
