@@ -107,6 +107,37 @@ pub enum Request {
     Tick {
         now: Millis,
     },
+    /// A request with an idempotency key: if it succeeds, its answer is recorded in the
+    /// same transaction as its writes, so a retry after a crash finds either both or
+    /// neither.
+    Keyed {
+        request: Box<Request>,
+        key: IdempotencyKey,
+    },
+}
+
+/// Renders the answer a keyed request records: (HTTP status, body).
+pub type RenderAnswer = Arc<dyn Fn(&Response) -> (i64, String) + Send + Sync>;
+
+/// What a keyed request records: the key, the request's fingerprint, and how to render
+/// the answer a retry will get.
+#[derive(Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+    pub created_at: Millis,
+    /// The answer as the caller will send it: (status, body).
+    pub render: RenderAnswer,
+}
+
+impl std::fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyKey")
+            .field("key", &self.key)
+            .field("request_hash", &self.request_hash)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Answers are moved once, from the engine thread to the caller; their size does not matter.
@@ -138,6 +169,7 @@ struct Work {
     order: Vec<CaseId>,
     reports: Vec<Report>,
     report_moves: Vec<(ReportId, CaseId)>,
+    idempotency: Vec<crate::store::IdempotentAnswer>,
 }
 
 /// A decided batch on its way to the store: the writes, the original requests (for a
@@ -152,7 +184,14 @@ pub struct Prepared {
 impl Prepared {
     /// Does the batch write anything?
     pub fn writes(&self) -> bool {
-        !(self.work.order.is_empty() && self.work.reports.is_empty())
+        !(self.work.order.is_empty()
+            && self.work.reports.is_empty()
+            && self.work.idempotency.is_empty())
+    }
+
+    /// The cases this batch changed (or created) in the engine's cache.
+    pub fn touched(&self) -> &[CaseId] {
+        &self.work.order
     }
 
     /// Writes the batch in one transaction.
@@ -189,6 +228,7 @@ impl Prepared {
                 .collect(),
             reports: &w.reports,
             report_moves: &w.report_moves,
+            idempotency: &w.idempotency,
         }
     }
 }
@@ -218,6 +258,10 @@ pub struct Engine {
     timer_of: HashMap<CaseId, Millis>,
     /// A commit failed and the reload did too: refuse work until a reload succeeds.
     broken: bool,
+    /// Reloads of every open case (at start they are not counted) and of single cases
+    /// after failed commits.
+    full_reloads: u64,
+    partial_reloads: u64,
 }
 
 impl Engine {
@@ -255,6 +299,8 @@ impl Engine {
             timers: BTreeSet::new(),
             timer_of: HashMap::new(),
             broken: false,
+            full_reloads: 0,
+            partial_reloads: 0,
         };
         e.next_event = max_event;
         e.rebuild_indexes();
@@ -367,10 +413,10 @@ impl Engine {
     /// Executes a batch of requests with one commit. Answers come back in request order.
     pub fn execute(&mut self, requests: Vec<Request>) -> Vec<Result<Response, EngineError>> {
         if let Err(e) = self.ensure_healthy() {
-            let msg = e.to_string();
+            let e = store_error(e);
             return requests
                 .iter()
-                .map(|_| Err(EngineError::Store(StoreError::Db(msg.clone()))))
+                .map(|_| Err(EngineError::Store(e.clone())))
                 .collect();
         }
         let p = self.prepare(requests);
@@ -399,13 +445,18 @@ impl Engine {
         mut retry: impl FnMut(&mut Engine, Request) -> Result<Response, EngineError>,
     ) -> Vec<Result<Response, EngineError>> {
         let mut out = Vec::new();
-        if let Err(e) = self.reload() {
-            let msg = e.to_string();
+        let touched: Vec<CaseId> = failed
+            .iter()
+            .flat_map(|(p, _)| p.touched())
+            .copied()
+            .collect();
+        if let Err(e) = self.reload_cases(&touched) {
+            let e = store_error(e);
             for (p, _) in failed {
                 out.extend(
                     p.requests
                         .iter()
-                        .map(|_| Err(EngineError::Store(StoreError::Db(msg.clone())))),
+                        .map(|_| Err(EngineError::Store(e.clone()))),
                 );
             }
             return out;
@@ -512,9 +563,60 @@ impl Engine {
         self.next_event
     }
 
+    /// After failed commits: forgets what the failed batches did and reloads only the
+    /// cases they touched from the store (a failed write of one request must not cost a
+    /// reload of every open case). Every batch not yet known to be committed must be
+    /// among the failed ones (the run loop waits for the writer first). If the store
+    /// cannot answer, the engine is marked broken and fully reloads before its next batch.
+    pub fn reload_cases(&mut self, ids: &[CaseId]) -> Result<(), EngineError> {
+        self.broken = true;
+        self.partial_reloads += 1;
+        let (max_case, max_report) = self.store.max_ids()?;
+        let max_event = self.store.max_event()?;
+        let mut fresh = Vec::with_capacity(ids.len());
+        for &id in ids {
+            fresh.push((id, self.store.load_case(id)?));
+        }
+        self.recent.clear();
+        self.recent_reports.clear();
+        self.pending_events.clear();
+        self.next_event = max_event;
+        self.next_case = max_case + 1;
+        self.next_report = max_report + 1;
+        for (id, c) in fresh {
+            match c.filter(|c| c.state.is_open()) {
+                Some(c) => {
+                    if let Some(cat) = self.tax.category_id(&c.category) {
+                        self.dedup.upsert(cat, dedup_entry(&c));
+                    }
+                    self.open.insert(id, c);
+                }
+                None => {
+                    self.dedup.remove(id);
+                    self.open.remove(&id);
+                }
+            }
+            self.schedule(id);
+        }
+        self.broken = false;
+        Ok(())
+    }
+
+    /// How many times every open case was reloaded, and how many times only the cases of
+    /// failed batches were.
+    pub fn reloads(&self) -> (u64, u64) {
+        (self.full_reloads, self.partial_reloads)
+    }
+
+    /// Is the cache in doubt (a reload failed)? The next batch reloads first.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Drops everything cached and reloads the committed state from the store.
     pub fn reload(&mut self) -> Result<(), EngineError> {
         self.broken = true;
+        self.full_reloads += 1;
         let (max_case, max_report) = self.store.max_ids()?;
         let open = self.store.load_open_cases()?;
         self.open = open.into_iter().map(|c| (c.id, c)).collect();
@@ -529,7 +631,8 @@ impl Engine {
         Ok(())
     }
 
-    fn ensure_healthy(&mut self) -> Result<(), EngineError> {
+    /// Reloads everything first if a reload failed earlier.
+    pub fn ensure_healthy(&mut self) -> Result<(), EngineError> {
         if self.broken {
             self.reload()?;
         }
@@ -567,6 +670,18 @@ impl Engine {
                 .run_transition(work, *case, command, *now)
                 .map(Response::Transition),
             Request::Tick { now } => self.run_tick(work, *now).map(Response::Tick),
+            Request::Keyed { request, key } => {
+                let answer = self.run_one(work, request)?;
+                let (status, body) = (key.render)(&answer);
+                work.idempotency.push(crate::store::IdempotentAnswer {
+                    key: key.key.clone(),
+                    request_hash: key.request_hash.clone(),
+                    status,
+                    body,
+                    created_at: key.created_at,
+                });
+                Ok(answer)
+            }
         }
     }
 
@@ -583,6 +698,15 @@ impl Engine {
         }
         if self.tax.category(&r.category).is_none() {
             return Err(WorkflowError::UnknownCategory(r.category.clone()).into());
+        }
+        let control = |s: &str| {
+            s.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        };
+        if control(&r.text) || r.contact.as_deref().is_some_and(control) {
+            return Err(EngineError::Invalid(
+                "report text and contact may not hold control characters (other than line breaks and tabs)".into(),
+            ));
         }
         Ok(())
     }
@@ -942,6 +1066,14 @@ impl Engine {
             }
         }
         Ok(fired)
+    }
+}
+
+/// The store error inside an engine error (its kind decides the HTTP answer).
+fn store_error(e: EngineError) -> StoreError {
+    match e {
+        EngineError::Store(s) => s,
+        other => StoreError::Db(other.to_string()),
     }
 }
 

@@ -8,8 +8,8 @@
 //! batch N, the engine already decides batch N+1
 //! against its (optimistically updated) cache. Answers go out only after their batch is
 //! durable. If a commit fails, every batch decided after it is refused by the writer,
-//! the engine reloads the committed state and retries each request of the failed
-//! batches alone.
+//! the engine reloads the cases those batches touched (not every open case) and retries
+//! each request of the failed batches alone.
 //!
 //! Architecture Invariant: the engine is touched only on this thread.
 //! Architecture Invariant: no answer is sent before its writes are committed.
@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
+type WriterTask = Box<dyn FnOnce(&mut dyn Store) + Send>;
 
 // Messages live in a bounded queue; boxing the common variant would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
@@ -30,6 +31,8 @@ enum Msg {
     Run(Request, Reply),
     /// Runs a closure on the engine thread (reads, admin tasks).
     With(Box<dyn FnOnce(&mut Engine) + Send>),
+    /// Runs a closure on the writer's connection once everything before it is committed.
+    WithWriter(WriterTask),
     /// Finish what is queued before this, then stop.
     Stop,
 }
@@ -57,6 +60,7 @@ pub struct RunLoop {
 enum ToWriter {
     Commit(Prepared, Vec<Reply>),
     Reset,
+    With(WriterTask),
 }
 
 enum FromWriter {
@@ -140,6 +144,10 @@ fn writer_loop(mut store: Box<dyn Store>, rx: Receiver<ToWriter>, back: Sender<F
                 if back.send(FromWriter::ResetDone).is_err() {
                     return;
                 }
+                continue;
+            }
+            ToWriter::With(f) => {
+                f(store.as_mut());
                 continue;
             }
             ToWriter::Commit(p, replies) => (p, replies),
@@ -235,6 +243,13 @@ impl Pipeline {
                         self.wait_idle();
                         f(&mut self.engine);
                     }
+                    Some(Msg::WithWriter(f)) => {
+                        self.send(&mut reqs, &mut replies);
+                        self.wait_idle();
+                        self.wtx
+                            .send(ToWriter::With(f))
+                            .expect("writer thread alive");
+                    }
                     None => {}
                 }
                 if reqs.len() >= max_batch {
@@ -253,6 +268,20 @@ impl Pipeline {
     fn send(&mut self, reqs: &mut Vec<Request>, replies: &mut Vec<Reply>) {
         if reqs.is_empty() {
             return;
+        }
+        if self.engine.is_broken() {
+            // A reload failed earlier (the store was unreachable): reload before deciding.
+            if let Err(e) = self.engine.ensure_healthy() {
+                let e = match e {
+                    EngineError::Store(s) => s,
+                    other => StoreError::Db(other.to_string()),
+                };
+                reqs.clear();
+                for reply in replies.drain(..) {
+                    reply(Err(EngineError::Store(e.clone())));
+                }
+                return;
+            }
         }
         self.stats.batches += 1;
         self.stats.requests += reqs.len() as u64;
@@ -338,10 +367,10 @@ impl Pipeline {
                         engine.committed(seq);
                         return arx.recv().map_err(|_| EngineError::Stopped)?;
                     }
-                    FromWriter::Failed(_, _, e) => {
+                    FromWriter::Failed(p, _, e) => {
                         let _ = wtx.send(ToWriter::Reset);
                         while !matches!(back.recv(), Ok(FromWriter::ResetDone) | Err(_)) {}
-                        engine.reload()?;
+                        engine.reload_cases(p.touched())?;
                         return Err(e
                             .unwrap_or_else(|| StoreError::Db("commit refused".into()))
                             .into());
@@ -389,6 +418,22 @@ impl EngineHandle {
             let _ = tx.send(a);
         })?;
         rx.recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Runs a closure on the writer's store connection, after everything queued before it
+    /// is committed, and returns its result (administration; tests cap the database's
+    /// size with it).
+    pub fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.tx
+            .send(Msg::WithWriter(Box::new(move |s| {
+                let _ = tx.send(f(s));
+            })))
+            .map_err(|_| EngineError::Stopped)?;
+        rx.recv().map_err(|_| EngineError::Stopped)
     }
 
     /// Runs a closure on the engine thread and returns its result.

@@ -81,10 +81,19 @@ pub(crate) fn event_row(r: &dyn RowRead) -> Result<CaseEvent, StoreError> {
 use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};
 use cityos_core::taxonomy::Step;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(String),
+    /// The database cannot be reached (connection lost, reconnecting): try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database has no room left (disk full): writes fail, reads still work.
+    #[error("the database is out of storage: {0}")]
+    Full(String),
+    /// A statement ran past its time limit and was cancelled.
+    #[error("the database cancelled a statement that ran too long: {0}")]
+    Timeout(String),
     #[error("case {case} was changed by someone else (expected version {expected})")]
     Conflict { case: CaseId, expected: u64 },
     #[error("stored data is corrupt: {0}")]
@@ -116,11 +125,17 @@ pub struct Batch<'a> {
     pub reports: &'a [Report],
     /// Reports that moved to another case (merge of cases, split).
     pub report_moves: &'a [(ReportId, CaseId)],
+    /// First answers of keyed requests, written with the cases they created or changed
+    /// (a key that is already stored keeps its first answer).
+    pub idempotency: &'a [IdempotentAnswer],
 }
 
 impl Batch<'_> {
     pub fn is_empty(&self) -> bool {
-        self.cases.is_empty() && self.reports.is_empty() && self.report_moves.is_empty()
+        self.cases.is_empty()
+            && self.reports.is_empty()
+            && self.report_moves.is_empty()
+            && self.idempotency.is_empty()
     }
 }
 
@@ -262,6 +277,24 @@ pub trait Store: Send {
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError>;
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
+    /// Is the connection believed usable, without a round trip (`/healthz`)? A store that
+    /// lost its connection says no until it has reconnected.
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// A round trip to the database (`/readyz`).
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.query_groups(&Sql {
+            text: "SELECT 'ping', COUNT(*) FROM schema_migrations".into(),
+            params: vec![],
+        })
+        .map(|_| ())
+    }
+    /// Caps the database's size in pages (`None` lifts the cap) where the backend can
+    /// (SQLite's `max_page_count`): how tests make the disk "full".
+    fn limit_pages(&mut self, _pages: Option<u64>) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Creates or replaces a dataset (a new import of the same name replaces the rows).
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
     /// Every dataset, by name.

@@ -78,6 +78,10 @@ pub(crate) fn signed_in(st: &AppState, headers: &HeaderMap) -> Result<Principal,
 
 /// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
 /// and body gets the first answer; the same key with another body is refused.
+///
+/// `f` gets the key to hand to the engine (`Request::Keyed`, see [`keyed`]): the first
+/// successful answer is recorded in the same transaction as the case it created or
+/// changed, so a retry after a crash finds either both or neither.
 async fn idempotent<F, Fut>(
     st: &AppState,
     headers: &HeaderMap,
@@ -87,11 +91,11 @@ async fn idempotent<F, Fut>(
     f: F,
 ) -> ApiResult
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<IdemKey>) -> Fut,
     Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
 {
     let Some(key) = headers.get("idempotency-key") else {
-        let (status, v) = f().await?;
+        let (status, v) = f(None).await?;
         return Ok((status, Json(v)).into_response());
     };
     let key = key
@@ -121,20 +125,53 @@ where
     if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
         return replay(a, &hash);
     }
-    let (status, v) = f().await?;
-    let answer = IdempotentAnswer {
-        key: full,
+    let (status, v) = f(Some(IdemKey {
+        key: full.clone(),
         request_hash: hash,
-        status: status.as_u16() as i64,
-        body: v.to_string(),
         created_at: st.now(),
-    };
-    let stored = st.0.reads.run(move |s| s.put_idempotent(&answer)).await??;
-    if let Some(a) = stored {
-        // Another node answered first; its answer stands.
+    }))
+    .await?;
+    // Another node may have recorded this key first (its insert won): its answer stands.
+    let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
+    let text = v.to_string();
+    if let Some(a) = stored.filter(|a| a.body != text) {
         return replay(a, "");
     }
     Ok((status, Json(v)).into_response())
+}
+
+/// An idempotency key on its way to the engine.
+pub(crate) struct IdemKey {
+    key: String,
+    request_hash: String,
+    created_at: Millis,
+}
+
+/// Wraps `req` so that the engine records its answer, rendered by `render`, with its
+/// writes (no key: the request as it is).
+fn keyed(
+    req: Request,
+    key: Option<IdemKey>,
+    render: impl Fn(&EngineResponse) -> Result<(StatusCode, Value), ApiError> + Send + Sync + 'static,
+) -> Request {
+    match key {
+        None => req,
+        Some(k) => Request::Keyed {
+            request: Box::new(req),
+            key: cityos_engine::engine::IdempotencyKey {
+                key: k.key,
+                request_hash: k.request_hash,
+                created_at: k.created_at,
+                render: std::sync::Arc::new(move |r| match render(r) {
+                    Ok((status, v)) => (status.as_u16() as i64, v.to_string()),
+                    Err(e) => (
+                        e.status.as_u16() as i64,
+                        json!({"code": e.code}).to_string(),
+                    ),
+                }),
+            },
+        },
+    }
 }
 
 fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
@@ -156,8 +193,30 @@ fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
     Ok(r)
 }
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// Liveness, cheap and truthful: no round trip, but a read connection that lost the
+/// database says so (503 `store_unavailable` until it has reconnected).
+pub async fn healthz(State(st): State<AppState>) -> ApiResult {
+    if st.0.reads.healthy() {
+        Ok(Json(json!({"status": "ok", "store": "ok"})).into_response())
+    } else {
+        Err(ApiError::from(cityos_engine::StoreError::Unavailable(
+            "a read connection lost the database".into(),
+        )))
+    }
+}
+
+/// Readiness: a round trip to the store through the read pool, at most 2 s.
+pub async fn readyz(State(st): State<AppState>) -> ApiResult {
+    let ping = st.0.reads.run(|s| s.ping());
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(r) => {
+            r??;
+            Ok(Json(json!({"status": "ready", "store": "ok"})).into_response())
+        }
+        Err(_) => Err(ApiError::from(cityos_engine::StoreError::Unavailable(
+            "the readiness round trip took over 2 s".into(),
+        ))),
+    }
 }
 
 pub async fn not_found() -> ApiError {
@@ -300,7 +359,7 @@ pub async fn post_report(
         &caller,
         "POST /api/v1/reports",
         &body.raw,
-        move || async move {
+        move |key| async move {
             let now = st2.now();
             let report = NewReport {
                 channel,
@@ -312,25 +371,36 @@ pub async fn post_report(
                 at: now,
                 media,
             };
-            match engine_call(&st2, Request::Report(report)).await? {
-                EngineResponse::Intake(o) => Ok((
-                    if o.merged {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::CREATED
-                    },
-                    json!({
-                        "report_id": o.report_id,
-                        "merged": o.merged,
-                        "reason": o.reason,
-                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
-                    }),
-                )),
-                other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
-            }
+            let st3 = st2.clone();
+            let render = move |a: &EngineResponse| report_answer(&st3, a, now);
+            let a = engine_call(&st2, keyed(Request::Report(report), key, render)).await?;
+            report_answer(&st2, &a, now)
         },
     )
     .await
+}
+
+fn report_answer(
+    st: &AppState,
+    a: &EngineResponse,
+    now: Millis,
+) -> Result<(StatusCode, Value), ApiError> {
+    match a {
+        EngineResponse::Intake(o) => Ok((
+            if o.merged {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            },
+            json!({
+                "report_id": o.report_id,
+                "merged": o.merged,
+                "reason": o.reason,
+                "case": wire::case_view(&o.case, &st.0.cfg, now),
+            }),
+        )),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
 }
 
 /// The query parameters of case lists, statistics and the inbox.
@@ -353,21 +423,41 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-fn list_of<T>(
+/// The most values a list parameter (`state=a,b,…`) may carry.
+pub const MAX_LIST_VALUES: usize = 50;
+
+/// A comma-separated parameter: at most [`MAX_LIST_VALUES`] values, each a known one,
+/// repeats dropped (so no list can grow a query beyond a few dozen terms).
+fn list_of<T: PartialEq>(
     v: &Option<String>,
     what: &str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<Vec<T>, ApiError> {
-    v.iter()
+    let raw: Vec<&str> = v
+        .iter()
         .flat_map(|s| s.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            parse(s).ok_or_else(|| {
-                ApiError::bad_request("invalid_parameter", format!("unknown {what} {s:?}"))
-            })
-        })
-        .collect()
+        .collect();
+    if raw.len() > MAX_LIST_VALUES {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "{what} lists {} values; at most {MAX_LIST_VALUES} are accepted",
+                raw.len()
+            ),
+        ));
+    }
+    let mut out: Vec<T> = Vec::with_capacity(raw.len());
+    for s in raw {
+        let t = parse(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_parameter", format!("unknown {what} {s:?}"))
+        })?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 fn time_param(v: &Option<String>, what: &str) -> Result<Option<Millis>, ApiError> {
@@ -731,31 +821,21 @@ pub async fn post_transition(
         &caller,
         &format!("POST /api/v1/cases/{}/transitions", case.id),
         &body.raw,
-        move || async move {
+        move |key| async move {
             let mut command = Command::new(action, actor);
             command.note = note;
             command.attachments = attachments;
             command.expected_version = version;
             let now = st2.now();
-            match engine_call(
-                &st2,
-                Request::Transition {
-                    case: case.id,
-                    command,
-                    now,
-                },
-            )
-            .await?
-            {
-                EngineResponse::Transition(o) => Ok((
-                    StatusCode::OK,
-                    json!({
-                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
-                        "opened": o.opened.map(|c| wire::case_view(&c, &st2.0.cfg, now)),
-                    }),
-                )),
-                other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
-            }
+            let req = Request::Transition {
+                case: case.id,
+                command,
+                now,
+            };
+            let st3 = st2.clone();
+            let render = move |a: &EngineResponse| transition_answer(&st3, a, now);
+            let a = engine_call(&st2, keyed(req, key, render)).await?;
+            transition_answer(&st2, &a, now)
         },
     )
     .await;
@@ -768,6 +848,23 @@ pub async fn post_transition(
         }
     }
     result
+}
+
+fn transition_answer(
+    st: &AppState,
+    a: &EngineResponse,
+    now: Millis,
+) -> Result<(StatusCode, Value), ApiError> {
+    match a {
+        EngineResponse::Transition(o) => Ok((
+            StatusCode::OK,
+            json!({
+                "case": wire::case_view(&o.case, &st.0.cfg, now),
+                "opened": o.opened.as_ref().map(|c| wire::case_view(c, &st.0.cfg, now)),
+            }),
+        )),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
 }
 
 #[derive(Debug, Deserialize)]

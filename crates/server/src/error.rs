@@ -126,13 +126,45 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", msg),
             EngineError::Invalid(_) => ApiError::unprocessable("invalid_argument", msg),
             EngineError::Stopped => ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg),
-            EngineError::Store(s) => ApiError::internal(s),
+            EngineError::Store(s) => s.into(),
         }
     }
 }
 
 impl From<cityos_engine::StoreError> for ApiError {
+    /// A store that cannot be reached or cancelled a slow statement is a 503 to retry
+    /// (`store_unavailable`, `store_timeout`, with `Retry-After`); a full disk is a 507
+    /// (`insufficient_storage`); anything else is internal.
     fn from(e: cityos_engine::StoreError) -> ApiError {
-        ApiError::internal(e)
+        use cityos_engine::StoreError as E;
+        match e {
+            E::Unavailable(_) => {
+                crate::log::event("store_unavailable", &[("error", &e)]);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database cannot be reached at the moment; nothing was lost, try again shortly",
+                )
+                .retry_after(2)
+            }
+            E::Timeout(_) => {
+                crate::log::event("store_timeout", &[("error", &e)]);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_timeout",
+                    "the request took the database too long and was cancelled; narrow it or try again later",
+                )
+                .retry_after(5)
+            }
+            E::Full(_) => {
+                crate::log::event("insufficient_storage", &[("error", &e)]);
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the database has no room left to store this; nothing was changed, and reading still works",
+                )
+            }
+            other => ApiError::internal(other),
+        }
     }
 }

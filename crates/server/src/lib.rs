@@ -98,6 +98,15 @@ impl ReadPool {
         }
     }
 
+    /// Do the idle connections believe they are connected (no round trip)?
+    pub fn healthy(&self) -> bool {
+        self.stores
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .all(|s| s.healthy())
+    }
+
     /// Runs `f` on a connection on the blocking thread pool.
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,
@@ -273,7 +282,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::bad_request("unreadable_body", e.body_text())
             }
         })?;
-        let value = serde_json::from_slice(&raw).map_err(|e| {
+        let value: T = serde_json::from_slice(&raw).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
                 Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
@@ -285,7 +294,63 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 }
             }
         })?;
+        refuse_control_characters(&raw)?;
         Ok(Body { value, raw })
+    }
+}
+
+/// Refuses a body whose strings (or keys) hold a control character other than a line
+/// break or tab: a NUL cannot be stored in PostgreSQL text, and none of them belongs in a
+/// report. Only bodies that may hold one (an escape, or a raw DEL or C1 control) are
+/// parsed again; the problem names the field.
+fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
+    // Escapes (`\u0000`, `\b`, `\f`), or DEL and C1 controls, which JSON allows raw.
+    let suspect = raw.contains(&0x7f)
+        || raw.windows(2).any(|w| {
+            (w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'))
+                || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
+        });
+    if !suspect {
+        return Ok(());
+    }
+    fn bad(s: &str) -> Option<char> {
+        s.chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<(String, char)> {
+        match v {
+            serde_json::Value::String(s) => bad(s).map(|c| (path.to_string(), c)),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match bad(k) {
+                    Some(c) => Some((p, c)),
+                    None => walk(x, &p),
+                }
+            }),
+            _ => None,
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return Ok(());
+    };
+    match walk(&v, "") {
+        None => Ok(()),
+        Some((field, c)) => Err(ApiError::bad_request(
+            "control_character",
+            format!(
+                "{} contains the control character U+{:04X}; only line breaks and tabs are allowed in text",
+                if field.is_empty() { "the body".to_string() } else { format!("field `{field}`") },
+                c as u32
+            ),
+        )),
     }
 }
 

@@ -275,10 +275,24 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     let _ = writeln!(w, "cityos_engine_requests_in_flight {in_flight}");
     let now = st.now();
     let h = st.0.engine.clone();
-    let next = tokio::task::spawn_blocking(move || h.with(|e| e.next_timer()).ok().flatten())
-        .await
-        .ok()
-        .flatten();
+    let (next, reloads) =
+        tokio::task::spawn_blocking(move || h.with(|e| (e.next_timer(), e.reloads())).ok())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+    let _ = writeln!(w, "# HELP cityos_engine_reloads_total Cache reloads after failed commits: of every open case (only after the store was unreachable) or of the failed batches' cases.");
+    let _ = writeln!(w, "# TYPE cityos_engine_reloads_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_engine_reloads_total{{kind=\"all\"}} {}",
+        reloads.0
+    );
+    let _ = writeln!(
+        w,
+        "cityos_engine_reloads_total{{kind=\"touched\"}} {}",
+        reloads.1
+    );
     let lag = next.map_or(0.0, |due| ((now - due).max(0)) as f64 / 1000.0);
     let _ = writeln!(w, "# HELP cityos_timer_lag_seconds How late the earliest pending escalation is (0 when none is due).");
     let _ = writeln!(w, "# TYPE cityos_timer_lag_seconds gauge");

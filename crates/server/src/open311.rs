@@ -562,14 +562,20 @@ async fn list_requests(
         ));
     }
     let categories = match nonempty("service_code") {
-        Some(code) => code
-            .split(',')
-            .map(|c| {
-                public_category(st, c.trim())
-                    .map(|c| c.code.clone())
-                    .ok_or_else(|| Open311Error::bad(format!("unknown service_code {c:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(code) => {
+            let mut v = code
+                .split(',')
+                .map(|c| {
+                    public_category(st, c.trim())
+                        .map(|c| c.code.clone())
+                        .ok_or_else(|| Open311Error::bad(format!("unknown service_code {c:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Repeats are one value: the query stays as small as the taxonomy.
+            v.sort();
+            v.dedup();
+            v
+        }
         None => {
             st.0.cfg
                 .taxonomy

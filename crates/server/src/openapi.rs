@@ -41,9 +41,10 @@ pub struct Endpoint {
 }
 
 /// Problem statuses every operation may answer: 413 when a declared `Content-Length`
-/// exceeds the route's limit (before routing). Statuses of cross-cutting guards (rate
-/// limits, an unavailable store, a full disk) belong here too.
-pub const EVERY_OPERATION: &[u16] = &[413];
+/// exceeds the route's limit (before routing), 503 when the store cannot be reached or a
+/// statement ran out of time (`store_unavailable`, `store_timeout`, with `Retry-After`).
+/// Writes (`post`, `delete`) may also answer 507 (`insufficient_storage`).
+pub const EVERY_OPERATION: &[u16] = &[413, 503];
 
 /// What each problem status means, for the document.
 pub fn problem_description(status: u16) -> &'static str {
@@ -57,8 +58,8 @@ pub fn problem_description(status: u16) -> &'static str {
         415 => "the body's media type is not one this endpoint takes (`unsupported_media_type`)",
         422 => "the body is well-formed but its content is refused (`invalid_body`, `invalid_argument`, …)",
         429 => "too many requests; see Retry-After",
-        503 => "busy or unavailable; see Retry-After (`unavailable`, `busy`)",
-        507 => "no room left to store it",
+        503 => "busy or unavailable; see Retry-After (`unavailable`, `busy`, `store_unavailable`, `store_timeout`)",
+        507 => "no room left to store it (`insufficient_storage`)",
         _ => "a problem",
     }
 }
@@ -70,6 +71,9 @@ pub fn problem_statuses(e: &Endpoint) -> Vec<u16> {
     let mut v = EVERY_OPERATION.to_vec();
     if !e.query.is_empty() {
         v.push(400);
+    }
+    if e.method != "get" {
+        v.push(507);
     }
     if !e.path_params.is_empty() {
         v.push(404);
@@ -186,7 +190,8 @@ const CASE_ID: PathParam = (
 );
 
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[] },
+    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
+    Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "OpenApi")], errors: &[] },
     Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, path_params: &[], query: &[], body: &[("application/json", "LoginIn")], ok: &[(200, "application/json", "LoginOut")], errors: &[401] },
     Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/x-ndjson", "ReadingsIn")], ok: &[(200, "application/json", "ReadingsOut")], errors: &[403, 503] },
@@ -222,6 +227,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
 pub fn handler(id: &str) -> MethodRouter<AppState> {
     match id {
         "healthz" => get(api::healthz),
+        "readyz" => get(api::readyz),
         "openapi" => get(openapi_handler),
         "login" => post(api::login),
         "postReport" => post(api::post_report),
@@ -272,7 +278,7 @@ fn schemas() -> Value {
     json!({
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "code", "detail"],
             "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "stable machine code, e.g. transition_not_allowed"}, "detail": s("string")}},
-        "Health": {"type": "object", "required": ["status"], "properties": {"status": s("string")}},
+        "Health": {"type": "object", "required": ["status", "store"], "properties": {"status": {"type": "string", "enum": ["ok", "ready"]}, "store": {"type": "string", "enum": ["ok"]}}},
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"const": "3.1.0"}, "info": s("object"), "paths": s("object"), "components": s("object")}},
         "LoginIn": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}},
         "LoginOut": {"type": "object", "required": ["token", "expires_at", "user"], "properties": {"token": s("string"), "expires_at": s("string"), "user": {"type": "object", "properties": {"username": s("string"), "display_name": s("string"), "role": s("string"), "department": {"type": ["string", "null"]}, "scope": {"type": ["string", "null"]}}}}},

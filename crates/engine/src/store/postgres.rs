@@ -6,6 +6,7 @@ use super::*;
 use crate::query::Param;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Statement};
+use std::time::{Duration, Instant};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -57,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 struct Prepared {
+    ins_idem: Statement,
     ins_case: Statement,
     upd_case: Statement,
     ins_log: Statement,
@@ -68,55 +70,80 @@ struct Prepared {
 }
 
 pub struct PostgresStore {
-    client: Client,
+    /// Always `Some` while the store lives (taken only by `Drop`).
+    client: Option<Client>,
     st: Prepared,
+    cfg: ::postgres::Config,
+    schema: Option<String>,
+    /// While reconnecting: no new attempt before this instant.
+    retry_at: Option<Instant>,
+    backoff: Duration,
 }
 
+/// How long a statement may run unless the URL's `options` set `statement_timeout`.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Sorts a driver error into what the service can say about it: the connection is gone
+/// (`Unavailable`), the disk is full (`Full`), a statement was cancelled (`Timeout`), or
+/// anything else.
 fn db(e: ::postgres::Error) -> StoreError {
-    StoreError::Db(match e.as_db_error() {
-        Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
-    })
+    if let Some(d) = e.as_db_error() {
+        let code = d.code().code();
+        let msg = format!("{code}: {}", d.message());
+        return match code {
+            "53100" => StoreError::Full(msg),
+            "57014" => StoreError::Timeout(msg),
+            "57P01" | "57P02" | "57P03" => StoreError::Unavailable(msg),
+            c if c.starts_with("08") => StoreError::Unavailable(msg),
+            _ => StoreError::Db(msg),
+        };
+    }
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Db(e.to_string())
+    }
 }
 
-impl PostgresStore {
-    /// Connects, optionally switching to (and creating) `schema`, and migrates.
-    pub fn connect(url: &str, schema: Option<&str>) -> Result<PostgresStore, StoreError> {
-        let mut client = Client::connect(url, NoTls).map_err(db)?;
+/// Closes a client on a plain thread: the sync client's `Drop` blocks on its own runtime,
+/// which panics on an async runtime's thread (the service's shutdown did exactly that).
+fn close(c: Client) {
+    let _ = std::thread::spawn(move || drop(c)).join();
+}
+
+/// Opens a session: the connection, its schema, its statement time limit, its prepared
+/// statements. Migrations are not run here (see `connect`).
+fn session(
+    cfg: &::postgres::Config,
+    schema: Option<&str>,
+    migrate: bool,
+) -> Result<(Client, Prepared), StoreError> {
+    let mut client = cfg.connect(NoTls).map_err(db)?;
+    let ok = (|| {
         if let Some(s) = schema {
-            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(StoreError::Db(format!(
-                    "schema name {s:?} must be [A-Za-z0-9_]"
-                )));
-            }
             client
                 .batch_execute(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
                 ))
                 .map_err(db)?;
         }
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
-            )
-            .map_err(db)?;
-        let applied: i64 = client
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                &[],
-            )
-            .map_err(db)?
-            .get(0);
-        for (v, sql) in MIGRATIONS {
-            if *v > applied {
-                let mut tx = client.transaction().map_err(db)?;
-                tx.batch_execute(sql).map_err(db)?;
-                tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[v])
-                    .map_err(db)?;
-                tx.commit().map_err(db)?;
-            }
+        if migrate {
+            migrate_schema(&mut client)?;
         }
-        let st = Prepared {
+        let own_timeout = cfg
+            .get_options()
+            .is_some_and(|o| o.contains("statement_timeout"));
+        if !own_timeout {
+            client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {DEFAULT_STATEMENT_TIMEOUT_MS}"
+                ))
+                .map_err(db)?;
+        }
+        Ok(Prepared {
             ins_case: client.prepare(INSERT_CASE).map_err(db)?,
             upd_case: client.prepare(UPDATE_CASE).map_err(db)?,
             ins_log: client.prepare(INSERT_LOG).map_err(db)?,
@@ -125,8 +152,120 @@ impl PostgresStore {
             del_tasks: client.prepare(DELETE_TASKS).map_err(db)?,
             ins_task: client.prepare(INSERT_TASK).map_err(db)?,
             upsert_count: client.prepare(crate::query::UPSERT_COUNT).map_err(db)?,
-        };
-        Ok(PostgresStore { client, st })
+            ins_idem: client.prepare(INSERT_IDEMPOTENT).map_err(db)?,
+        })
+    })();
+    match ok {
+        Ok(st) => Ok((client, st)),
+        Err(e) => {
+            close(client);
+            Err(e)
+        }
+    }
+}
+
+fn migrate_schema(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+        .map_err(db)?;
+    let applied: i64 = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(db)?
+        .get(0);
+    for (v, sql) in MIGRATIONS {
+        if *v > applied {
+            let mut tx = client.transaction().map_err(db)?;
+            tx.batch_execute(sql).map_err(db)?;
+            tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[v])
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            close(c);
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects, optionally switching to (and creating) `schema`, and migrates. The
+    /// connection is named `cityos` (`application_name`) unless the URL names it; every
+    /// statement is limited to [`DEFAULT_STATEMENT_TIMEOUT_MS`] unless the URL's
+    /// `options` set `statement_timeout` (e.g. `?options=-c%20statement_timeout%3D5000`).
+    pub fn connect(url: &str, schema: Option<&str>) -> Result<PostgresStore, StoreError> {
+        if let Some(s) = schema {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Db(format!(
+                    "schema name {s:?} must be [A-Za-z0-9_]"
+                )));
+            }
+        }
+        let mut cfg: ::postgres::Config = url
+            .parse()
+            .map_err(|e: ::postgres::Error| StoreError::Db(e.to_string()))?;
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("cityos");
+        }
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(Duration::from_secs(5));
+        }
+        let (client, st) = session(&cfg, schema, true)?;
+        Ok(PostgresStore {
+            client: Some(client),
+            st,
+            cfg,
+            schema: schema.map(String::from),
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+        })
+    }
+
+    fn conn(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("the client lives as long as the store")
+    }
+
+    /// Makes sure the connection is up: a closed one is replaced, at most once per
+    /// backoff interval (100 ms doubling to 5 s); meanwhile the store answers
+    /// `Unavailable` at once.
+    fn live(&mut self) -> Result<(), StoreError> {
+        if !self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|t| now < t) {
+            return Err(StoreError::Unavailable(
+                "the connection to PostgreSQL was lost; reconnecting".into(),
+            ));
+        }
+        match session(&self.cfg, self.schema.as_deref(), false) {
+            Ok((client, st)) => {
+                if let Some(old) = self.client.replace(client) {
+                    close(old);
+                }
+                self.st = st;
+                self.retry_at = None;
+                self.backoff = FIRST_BACKOFF;
+                Ok(())
+            }
+            Err(e) => {
+                self.retry_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                Err(match e {
+                    StoreError::Db(m) => StoreError::Unavailable(m),
+                    other => other,
+                })
+            }
+        }
     }
 
     /// Drops a schema and everything in it (test clean-up).
@@ -142,7 +281,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Case>, StoreError> {
-        self.client
+        self.conn()
             .query(sql, params)
             .map_err(db)?
             .iter()
@@ -151,7 +290,7 @@ impl PostgresStore {
     }
 
     fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
-        self.client
+        self.conn()
             .query(sql, &[&key])
             .map_err(db)?
             .into_iter()
@@ -174,9 +313,10 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
 
 impl Store for PostgresStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
+        self.live()?;
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        self.client
+        self.conn()
             .query(&sql.text, &refs)
             .map_err(db)?
             .iter()
@@ -185,7 +325,8 @@ impl Store for PostgresStore {
     }
 
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
-        self.client
+        self.live()?;
+        self.conn()
             .execute(
                 UPSERT_USER,
                 &[
@@ -203,8 +344,9 @@ impl Store for PostgresStore {
     }
 
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
+        self.live()?;
         Ok(self
-            .client
+            .conn()
             .query(SELECT_USER, &[&username])
             .map_err(db)?
             .first()
@@ -223,8 +365,9 @@ impl Store for PostgresStore {
         &mut self,
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
         let n = self
-            .client
+            .conn()
             .execute(
                 INSERT_IDEMPOTENT,
                 &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
@@ -238,7 +381,8 @@ impl Store for PostgresStore {
     }
 
     fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
-        let mut tx = self.client.transaction().map_err(db)?;
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
         let st = tx.prepare(crate::store::UPSERT_ROLLUP).map_err(db)?;
         for x in r {
             tx.execute(
@@ -269,8 +413,9 @@ impl Store for PostgresStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<Rollup>, StoreError> {
+        self.live()?;
         Ok(self
-            .client
+            .conn()
             .query(
                 crate::store::SELECT_ROLLUPS,
                 &[&indicator, &region, &step, &from, &to],
@@ -293,7 +438,8 @@ impl Store for PostgresStore {
     }
 
     fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
-        self.client
+        self.live()?;
+        self.conn()
             .execute(
                 crate::store::INSERT_CAP,
                 &[
@@ -310,17 +456,20 @@ impl Store for PostgresStore {
     }
 
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
+        self.live()?;
         self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
     }
 
     fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
+        self.live()?;
         Ok(self
             .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
             .pop())
     }
 
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.client
+        self.live()?;
+        self.conn()
             .execute(
                 crate::store::UPSERT_DATASET,
                 &[
@@ -338,8 +487,9 @@ impl Store for PostgresStore {
     }
 
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        self.live()?;
         Ok(self
-            .client
+            .conn()
             .query(crate::store::SELECT_DATASETS, &[])
             .map_err(db)?
             .iter()
@@ -356,7 +506,8 @@ impl Store for PostgresStore {
     }
 
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
-        self.client
+        self.live()?;
+        self.conn()
             .execute(
                 crate::store::INSERT_MEDIA,
                 &[&m.id, &m.content_type, &m.bytes, &m.created_at],
@@ -366,8 +517,9 @@ impl Store for PostgresStore {
     }
 
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
+        self.live()?;
         Ok(self
-            .client
+            .conn()
             .query(crate::store::SELECT_MEDIA, &[&id])
             .map_err(db)?
             .first()
@@ -380,8 +532,9 @@ impl Store for PostgresStore {
     }
 
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
         Ok(self
-            .client
+            .conn()
             .query(SELECT_IDEMPOTENT, &[&key])
             .map_err(db)?
             .first()
@@ -395,10 +548,11 @@ impl Store for PostgresStore {
     }
 
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.live()?;
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
         Ok(self
-            .client
+            .conn()
             .query(&sql.text, &refs)
             .map_err(db)?
             .iter()
@@ -407,10 +561,11 @@ impl Store for PostgresStore {
     }
 
     fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.live()?;
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
         Ok(self
-            .client
+            .conn()
             .query(&sql.text, &refs)
             .map_err(db)?
             .iter()
@@ -430,9 +585,18 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn healthy(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| !c.is_closed())
+    }
+
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
+        self.live()?;
         let st = &self.st;
-        let mut tx = self.client.transaction().map_err(db)?;
+        let client = self
+            .client
+            .as_mut()
+            .expect("the client lives as long as the store");
+        let mut tx = client.transaction().map_err(db)?;
         for batch in batches {
             for r in batch.reports {
                 tx.execute(
@@ -562,6 +726,13 @@ impl Store for PostgresStore {
             for (rid, cid) in batch.report_moves {
                 tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
             }
+            for a in batch.idempotency {
+                tx.execute(
+                    &st.ins_idem,
+                    &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+                )
+                .map_err(db)?;
+            }
             for (k, n) in crate::query::count_deltas(batch) {
                 tx.execute(
                     &st.upsert_count,
@@ -582,18 +753,21 @@ impl Store for PostgresStore {
     }
 
     fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        self.live()?;
         Ok(self
             .bodies("SELECT body FROM cases WHERE id=$1", &[&id])?
             .pop())
     }
 
     fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
+        self.live()?;
         Ok(self
             .bodies("SELECT body FROM cases WHERE number=$1", &[&number])?
             .pop())
     }
 
     fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.live()?;
         self.bodies(
             &format!("SELECT body FROM cases WHERE state IN {OPEN_STATES} ORDER BY id"),
             &[],
@@ -601,11 +775,13 @@ impl Store for PostgresStore {
     }
 
     fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.live()?;
         self.bodies("SELECT body FROM cases ORDER BY id", &[])
     }
 
     fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
-        self.client
+        self.live()?;
+        self.conn()
             .query(SELECT_LOG, &[&id])
             .map_err(db)?
             .into_iter()
@@ -614,12 +790,14 @@ impl Store for PostgresStore {
     }
 
     fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
+        self.live()?;
         Ok(self
             .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
             .pop())
     }
 
     fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
+        self.live()?;
         self.reports(
             &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
             case,
@@ -627,8 +805,9 @@ impl Store for PostgresStore {
     }
 
     fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
+        self.live()?;
         let r = self
-            .client
+            .conn()
             .query_one(
                 "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
                 &[],
@@ -638,8 +817,9 @@ impl Store for PostgresStore {
     }
 
     fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.live()?;
         let r = self
-            .client
+            .conn()
             .query_one(
                 "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
                 &[],
@@ -675,7 +855,7 @@ impl PostgresStore {
         arg: &(dyn ToSql + Sync),
     ) -> Result<Vec<CapMessage>, StoreError> {
         Ok(self
-            .client
+            .conn()
             .query(sql, &[arg])
             .map_err(db)?
             .iter()

@@ -115,7 +115,10 @@ impl Drop for Checkpointer {
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Db(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+        _ => StoreError::Db(e.to_string()),
+    }
 }
 
 impl SqliteStore {
@@ -265,6 +268,14 @@ impl Store for SqliteStore {
                 })
             })
             .optional()
+            .map_err(db)
+    }
+
+    fn limit_pages(&mut self, pages: Option<u64>) -> Result<(), StoreError> {
+        // SQLite's own ceiling when lifted; a cap below the file's size holds it at its size.
+        let n = pages.unwrap_or(4_294_967_294);
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))
             .map_err(db)
     }
 
@@ -502,6 +513,18 @@ impl Store for SqliteStore {
             let mut del_tasks = tx.prepare_cached(DELETE_TASKS).map_err(db)?;
             let mut ins_task = tx.prepare_cached(INSERT_TASK).map_err(db)?;
             let mut mv_rep = tx.prepare_cached(MOVE_REPORT).map_err(db)?;
+            let mut ins_idem = tx.prepare_cached(INSERT_IDEMPOTENT).map_err(db)?;
+            for a in batch.idempotency {
+                ins_idem
+                    .execute(params![
+                        a.key,
+                        a.request_hash,
+                        a.status,
+                        a.body,
+                        a.created_at
+                    ])
+                    .map_err(db)?;
+            }
             for r in batch.reports {
                 ins_rep
                     .execute(params![

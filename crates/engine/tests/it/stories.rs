@@ -1202,3 +1202,188 @@ fn related_reports_across_channels_land_in_one_case(b: &Backend) {
         .unwrap();
     assert_ne!(other.case.id, alarm.case.id);
 }
+
+fn keyed(req: Request, key: &str) -> Request {
+    Request::Keyed {
+        request: Box::new(req),
+        key: cityos_engine::engine::IdempotencyKey {
+            key: key.into(),
+            request_hash: "h".into(),
+            created_at: t0(),
+            render: std::sync::Arc::new(|r| match r {
+                Response::Intake(o) => (201, format!("{{\"case\":{}}}", o.case.id)),
+                _ => (200, "{}".into()),
+            }),
+        },
+    }
+}
+
+/// A keyed request's answer is written in the transaction of its case: after a commit
+/// (and a "crash": the engine dropped without stopping) both are there; after a failed
+/// commit, neither; a refused request records nothing.
+fn idempotency_key_is_committed_with_its_case(b: &Backend) {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = config();
+    let mut e = Engine::open(
+        Box::new(Flaky {
+            inner: b.store(),
+            fail: fail.clone(),
+        }),
+        c.territory.clone(),
+        c.taxonomy.clone(),
+        c.calendar.clone(),
+        Default::default(),
+    )
+    .unwrap();
+    let r = |n: usize| Request::Report(report("noise", spot(n), Channel::Citizen, t0()));
+    let other = Request::Report(report("street_vending", spot(2), Channel::Citizen, t0()));
+    let a = e.execute(vec![keyed(r(1), "k1"), other]);
+    let id = match &a[0] {
+        Ok(Response::Intake(o)) => o.case.id,
+        other => panic!("{other:?}"),
+    };
+    // The commit of a keyed request that fails leaves neither a case nor a key.
+    fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let failed = e.execute(vec![keyed(r(3), "k2")]);
+    assert!(failed[0].is_err());
+    // A refused request records nothing.
+    let refused = e.execute(vec![keyed(
+        Request::Report(report("no_such_category", spot(4), Channel::Citizen, t0())),
+        "k3",
+    )]);
+    assert!(refused[0].as_ref().unwrap_err().is_user_error());
+    drop(e); // a crash: nothing else runs
+    let mut s = b.store();
+    let k1 = s
+        .idempotent("k1")
+        .unwrap()
+        .expect("the key was committed with its case");
+    assert_eq!(
+        (k1.status, k1.body.as_str()),
+        (201, format!("{{\"case\":{id}}}").as_str())
+    );
+    assert!(s.load_case(id).unwrap().is_some());
+    assert_eq!(s.idempotent("k2").unwrap(), None);
+    assert_eq!(s.idempotent("k3").unwrap(), None);
+    assert_eq!(s.counts().unwrap().cases, 2);
+    // A second record for a stored key keeps the first answer (another node's retry).
+    let mut e = config().engine(s).unwrap();
+    let again = e.execute(vec![keyed(
+        Request::Report(report("exposed_garbage", spot(5), Channel::Citizen, t0())),
+        "k1",
+    )]);
+    assert!(again[0].is_ok());
+    assert_eq!(e.store().idempotent("k1").unwrap().unwrap().body, k1.body);
+}
+
+story!(idempotency_key_is_committed_with_its_case);
+
+/// A failed commit reloads only the cases its batch touched, never every open case (a
+/// request the store refuses must not cost everyone a reload); the cache still equals
+/// the store afterwards.
+fn failed_commit_reloads_only_what_it_touched(b: &Backend) {
+    use cityos_engine::runloop::RunLoop;
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = config();
+    let mut e = Engine::open(
+        Box::new(Flaky {
+            inner: b.store(),
+            fail: fail.clone(),
+        }),
+        c.territory.clone(),
+        c.taxonomy.clone(),
+        c.calendar.clone(),
+        Default::default(),
+    )
+    .unwrap();
+    let cats = ["noise", "street_vending", "exposed_garbage"];
+    let reqs: Vec<Request> = (0..30)
+        .map(|i| Request::Report(report(cats[i % 3], spot(i), Channel::Citizen, t0())))
+        .collect();
+    assert!(e.execute(reqs).iter().all(|a| a.is_ok()));
+    let open_before: usize = e.open_cases().count();
+    fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let first = e.open_cases().map(|c| c.id).min().unwrap();
+    let a = e.execute(vec![
+        Request::Transition {
+            case: first,
+            command: cmd(Action::File, officer()),
+            now: t0() + MINUTE,
+        },
+        Request::Report(report("noise", spot(40), Channel::Citizen, t0() + MINUTE)),
+    ]);
+    assert!(a.iter().all(|a| a.is_ok()), "{a:?}");
+    let (full, partial) = e.reloads();
+    assert_eq!(full, 0, "no reload of every open case");
+    assert!(partial >= 1);
+    assert_eq!(e.open_cases().count(), open_before + 1);
+    // The pipelined run loop: a refused commit, then the same.
+    let writer = Box::new(Flaky {
+        inner: b.store(),
+        fail: fail.clone(),
+    });
+    let rl = RunLoop::start_pipelined(e, writer, 64, 16);
+    fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let r = rl.handle.call(Request::Report(report(
+        "noise",
+        spot(41),
+        Channel::Citizen,
+        t0() + 2 * MINUTE,
+    )));
+    assert!(
+        r.is_err(),
+        "a single request whose commit failed gets the error"
+    );
+    let r = rl.handle.call(Request::Report(report(
+        "noise",
+        spot(41),
+        Channel::Citizen,
+        t0() + 2 * MINUTE,
+    )));
+    assert!(r.is_ok());
+    let (mut e, _) = rl.stop();
+    assert_eq!(e.reloads().0, 0, "no reload of every open case");
+    let mut cached: Vec<_> = e.open_cases().cloned().collect();
+    cached.sort_by_key(|c| c.id);
+    assert_eq!(cached, e.store().load_open_cases().unwrap());
+    assert_replay(e.store());
+}
+
+story!(failed_commit_reloads_only_what_it_touched);
+
+/// PostgreSQL connections carry a name (`application_name`, so an operator can find
+/// them) and a statement time limit (10 s unless the URL's `options` set one); a
+/// statement past its limit is a `Timeout`, not a generic database error.
+#[test]
+fn postgres_statements_have_a_time_limit() {
+    let Some(b) = Backend::postgres("statement_timeout") else {
+        return;
+    };
+    let Backend::Postgres { url, schema } = &b else {
+        unreachable!()
+    };
+    let setting = |s: &mut dyn Store, name: &str| {
+        s.query_groups(&cityos_engine::query::Sql {
+            text: format!("SELECT current_setting('{name}'), 0::bigint"),
+            params: vec![],
+        })
+        .unwrap()[0]
+            .0
+            .clone()
+    };
+    let mut s = b.store();
+    assert_eq!(setting(s.as_mut(), "statement_timeout"), "10s");
+    assert_eq!(setting(s.as_mut(), "application_name"), "cityos");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let short =
+        format!("{url}{sep}options=-c%20statement_timeout%3D50&application_name=cityos_slow");
+    let mut s = cityos_engine::PostgresStore::connect(&short, Some(schema)).unwrap();
+    assert_eq!(setting(&mut s, "application_name"), "cityos_slow");
+    let slow = s.query_groups(&cityos_engine::query::Sql {
+        text: "SELECT 'x', COUNT(*) FROM pg_sleep(0.5)".into(),
+        params: vec![],
+    });
+    assert!(matches!(slow, Err(StoreError::Timeout(_))), "{slow:?}");
+    // The connection is still usable afterwards.
+    assert_eq!(setting(&mut s, "statement_timeout"), "50ms");
+}

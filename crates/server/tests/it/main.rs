@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod data;
+mod durability;
 mod listen;
 mod matrix;
 mod metrics;

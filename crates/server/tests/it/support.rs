@@ -57,6 +57,11 @@ impl TestApp {
     /// A fresh PostgreSQL schema, or `None` (skip) when no database URL is set — unless
     /// `CITYOS_REQUIRE_SERVICES=1`, which makes a missing database a failure.
     pub fn postgres() -> Option<TestApp> {
+        Self::postgres_with("")
+    }
+
+    /// Like [`TestApp::postgres`], with extra URL parameters (`application_name=…`).
+    pub fn postgres_with(params: &str) -> Option<TestApp> {
         let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
             Ok(u) if !u.is_empty() => u,
             _ => {
@@ -82,7 +87,11 @@ impl TestApp {
         let mut t = TestApp {
             svc: None,
             clock: Arc::new(ManualClock::new(t0())),
-            db: Database::Postgres(format!("{url}{sep}schema={schema}")),
+            db: Database::Postgres(if params.is_empty() {
+                format!("{url}{sep}schema={schema}")
+            } else {
+                format!("{url}{sep}schema={schema}&{params}")
+            }),
             dir: None,
             key: TokenKey::new([7; 32]),
         };
