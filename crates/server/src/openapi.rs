@@ -69,7 +69,8 @@ const LIST_QUERY: &[(&str, &str, &str)] = &[
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness", access: Access::Public, query: &[], body: None, ok: &[(200, "Health")] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, query: &[], body: None, ok: &[(200, "OpenApi")] },
-    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
+    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token (and sets it as an HttpOnly session cookie for the web pages). After 5 failures of an account (or 20 from an address) in 15 minutes: 429 too_many_attempts with Retry-After", access: Access::Public, query: &[], body: Some("LoginIn"), ok: &[(200, "LoginOut")] },
+    Endpoint { method: "post", path: "/api/v1/auth/logout", id: "logout", summary: "Sign out: clears the session cookie", access: Access::Public, query: &[], body: None, ok: &[(204, "NoContent")] },
     Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsOut")] },
     Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, query: &[], body: None, ok: &[(200, "ReadingsStats")] },
     Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, query: &[("owner", "string", "owner department code"), ("sensitivity", "string", "public, internal (default), sensitive or secret")], body: None, ok: &[(200, "DatasetImported")] },
@@ -105,6 +106,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "healthz" => get(api::healthz),
         "openapi" => get(openapi_handler),
         "login" => post(api::login),
+        "logout" => post(api::logout),
         "postReport" => post(api::post_report),
         "listCases" => get(api::list_cases),
         "getCase" => get(api::get_case),

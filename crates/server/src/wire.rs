@@ -146,7 +146,9 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
     }
 }
 
-/// What an anonymous citizen following a case by its number may see.
+/// What an anonymous citizen following a case by its number may see: no location, no
+/// reports, notes or contacts, and the title with phone numbers, ID numbers and e-mail
+/// addresses masked ([`cityos_core::privacy::mask_personal`]).
 #[derive(Debug, Serialize)]
 pub struct PublicCaseView {
     pub number: String,
@@ -170,7 +172,7 @@ pub fn public_view(c: &Case, cfg: &Config) -> PublicCaseView {
             .unwrap_or_default(),
         state: c.state.as_str(),
         state_name: c.state.name_zh(),
-        title: c.title.clone(),
+        title: cityos_core::privacy::mask_personal(&c.title),
         created_at: format_rfc3339(c.created_at),
         due: c.due().map(format_rfc3339),
         closed: matches!(c.state, State::Closed | State::Evaluated),
@@ -216,25 +218,26 @@ pub struct ReportView {
     pub at: String,
 }
 
-/// Contacts are personal data: masked for everyone but the command centres.
+/// Contacts are personal data: shown to the command centres (officers) only, masked
+/// whole for everyone else (no characters kept, every length the same mask). The free
+/// text likewise: others see it with phones, ID numbers and e-mails masked.
 pub fn report_view(r: &Report, viewer: Role) -> ReportView {
+    let full = viewer.is_officer();
     let contact = r.contact.as_ref().map(|c| {
-        if viewer.is_officer() {
+        if full {
             c.clone()
         } else {
-            let chars: Vec<char> = c.chars().collect();
-            let keep = chars.len().min(3);
-            chars[..keep].iter().collect::<String>()
-                + &"*".repeat(chars.len().saturating_sub(keep + 2))
-                + &chars[chars.len().saturating_sub(2).max(keep)..]
-                    .iter()
-                    .collect::<String>()
+            cityos_core::privacy::CONTACT_MASK.to_string()
         }
     });
     ReportView {
         id: r.id,
         channel: r.channel.as_str(),
-        text: r.text.clone(),
+        text: if full {
+            r.text.clone()
+        } else {
+            cityos_core::privacy::mask_personal(&r.text)
+        },
         contact,
         at: format_rfc3339(r.at),
     }

@@ -8,6 +8,7 @@ mod metrics;
 mod mobile;
 mod mqtt;
 mod open311;
+mod privacy;
 mod sensing;
 mod support;
 mod ui;
