@@ -870,9 +870,15 @@ pub async fn post_transition(
     .await;
     if let Err(e) = &result {
         if e.status.is_client_error() {
-            eprintln!(
-                "refused: {caller} {name} on case {id}: {} ({})",
-                e.code, e.detail
+            crate::log::event(
+                "refused_transition",
+                &[
+                    ("caller", &caller),
+                    ("action", &name),
+                    ("case", &id),
+                    ("code", &e.code),
+                    ("detail", &e.detail),
+                ],
             );
         }
     }

@@ -495,3 +495,17 @@ async fn the_pages_session_cookie(t: TestApp) {
         .unwrap()
         .contains("frame-ancestors 'none'"));
 }
+
+#[test]
+fn log_lines_mask_personal_data() {
+    let user = "13812345678";
+    let case = "XH2026112500001";
+    for json in [false, true] {
+        let l = cityos_server::log::line(
+            "sign_in_throttled",
+            &[("account", &user), ("case", &case)],
+            json,
+        );
+        assert!(!l.contains(user) && l.contains(case), "{l}");
+    }
+}
