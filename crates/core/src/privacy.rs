@@ -243,6 +243,31 @@ pub fn find_personal(text: &str) -> Vec<(usize, usize)> {
     found
 }
 
+/// A case title (the report's text cut at [`crate::workflow::TITLE_CHARS`]) masked: as
+/// [`mask_personal`], and when the title was cut, a number it ends in (3 digits or more)
+/// too — it may be the head of a phone or ID number the cut made unrecognisable.
+pub fn mask_title(title: &str) -> String {
+    let mut t: Vec<char> = mask_personal(title).chars().collect();
+    if t.len() < crate::workflow::TITLE_CHARS {
+        return t.into_iter().collect();
+    }
+    let mut s = t.len();
+    while s > 0
+        && (digit(t[s - 1]).is_some() || (sep(t[s - 1]) && s >= 2 && digit(t[s - 2]).is_some()))
+    {
+        s -= 1;
+    }
+    let digits = t[s..].iter().filter(|c| digit(**c).is_some()).count();
+    if digits >= 3 && starts_free(&t, s) {
+        for c in &mut t[s..] {
+            if digit(*c).is_some() {
+                *c = '*';
+            }
+        }
+    }
+    t.into_iter().collect()
+}
+
 /// `text` with every phone number, ID number and e-mail address replaced by `*`s.
 pub fn mask_personal(text: &str) -> String {
     let found = find_personal(text);

@@ -318,6 +318,24 @@ pub async fn post_report(
             "text must say what the problem is",
         ));
     }
+    if channel == Channel::Citizen
+        && st
+            .0
+            .cfg
+            .taxonomy
+            .category(&r.category)
+            .is_some_and(|c| !c.public)
+    {
+        // As in Open311: citizens file public categories only (a non-public case's
+        // answer would show someone else's case).
+        return Err(ApiError::unprocessable(
+            "category_not_public",
+            format!(
+                "category {:?} is not one citizens report; see /api/v1/categories (public: true)",
+                r.category
+            ),
+        ));
+    }
     if r.contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
         return Err(ApiError::unprocessable(
             "invalid_argument",
@@ -358,6 +376,7 @@ pub async fn post_report(
         media.push(crate::media::check_media_url(&st, u).await?);
     }
     let caller = who(&p);
+    let viewer = p.as_ref().map(|p| p.role);
     let st2 = st.clone();
     idempotent(
         &st,
@@ -391,7 +410,7 @@ pub async fn post_report(
                             .then(|| crate::open311::token_of_report(&st2, o.report_id)),
                         "merged": o.merged,
                         "reason": o.reason,
-                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
+                        "case": wire::case_view_for(&o.case, &st2.0.cfg, now, viewer),
                     }),
                 )),
                 other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
@@ -598,7 +617,7 @@ pub async fn list_cases(
     let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
     let cfg = &st.0.cfg;
     Ok(Json(json!({
-        "cases": page.cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>(),
+        "cases": page.cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>(),
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
@@ -681,9 +700,9 @@ pub async fn get_case(
         .await??;
     let actions = actions_now(&c, &p);
     Ok(Json(json!({
-        "case": wire::case_view(&c, &st.0.cfg, st.now()),
+        "case": wire::case_view_for(&c, &st.0.cfg, st.now(), Some(p.role)),
         "actions": actions,
-        "log": log.iter().map(wire::log_view).collect::<Vec<_>>(),
+        "log": log.iter().map(|e| wire::log_view(e, p.role.is_officer())).collect::<Vec<_>>(),
         "reports": reports.iter().map(|r| wire::report_view(r, p.role)).collect::<Vec<_>>(),
     }))
     .into_response())
@@ -832,6 +851,7 @@ pub async fn post_transition(
         crate::media::check_media_url(&st, a).await?;
     }
     let caller = who(&p);
+    let viewer = actor.role;
     let st2 = st.clone();
     let name = action.name();
     let result = idempotent(
@@ -859,8 +879,8 @@ pub async fn post_transition(
                 EngineResponse::Transition(o) => Ok((
                     StatusCode::OK,
                     json!({
-                        "case": wire::case_view(&o.case, &st2.0.cfg, now),
-                        "opened": o.opened.map(|c| wire::case_view(&c, &st2.0.cfg, now)),
+                        "case": wire::case_view_for(&o.case, &st2.0.cfg, now, Some(viewer)),
+                        "opened": o.opened.map(|c| wire::case_view_for(&c, &st2.0.cfg, now, Some(viewer))),
                     }),
                 )),
                 other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
@@ -1048,7 +1068,7 @@ pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
     cases.sort_by_key(|c| (std::cmp::Reverse(c.priority), c.due().unwrap_or(i64::MAX)));
     let cfg = &st.0.cfg;
     Ok(Json(
-        json!({"cases": cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>()}),
+        json!({"cases": cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>()}),
     )
     .into_response())
 }

@@ -339,7 +339,7 @@ async fn get_service(State(st): State<AppState>, Path(file): Path<String>, uri: 
 fn request_view(st: &AppState, c: &Case) -> Value {
     let mut v = request_fields(st, c);
     if let Some(Value::String(d)) = v.get_mut("description") {
-        *d = cityos_core::privacy::mask_personal(d);
+        *d = cityos_core::privacy::mask_title(d);
     }
     v
 }

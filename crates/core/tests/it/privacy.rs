@@ -1,6 +1,7 @@
 //! Personal data in free text: a table of texts and what a citizen may see of them.
 
-use cityos_core::privacy::{find_personal, mask_personal};
+use cityos_core::privacy::{find_personal, mask_personal, mask_title};
+use cityos_core::workflow::TITLE_CHARS;
 
 /// (text, masked)
 const CASES: &[(&str, &str)] = &[
@@ -74,4 +75,22 @@ fn masking_keeps_length_and_finds_each_item_once() {
     assert_eq!(find_personal(t).len(), 3);
     assert_eq!(mask_personal(t).chars().count(), t.chars().count());
     assert_eq!(mask_personal("没有个人信息"), "没有个人信息");
+}
+
+#[test]
+fn a_title_cut_inside_a_number_hides_the_number_s_head() {
+    let pad = |tail: &str| {
+        let n = TITLE_CHARS - tail.chars().count();
+        "路".repeat(n) + tail
+    };
+    for (tail, want) in [
+        ("身份证 3101041", "身份证 *******"),
+        ("电话 138 12", "电话 *** **"),
+        ("XH2026112", "XH2026112"),
+        ("共 12", "共 12"),
+    ] {
+        assert_eq!(mask_title(&pad(tail)), pad(want), "{tail}");
+    }
+    // A title that was not cut keeps a number it ends in.
+    assert_eq!(mask_title("金额 3101041"), "金额 3101041");
 }

@@ -93,6 +93,27 @@ async fn non_public_cases_answer_like_missing_ones(t: TestApp) {
     assert!(cfg.taxonomy.category("street_vending").unwrap().public);
     let welfare = welfare_case(&t).await;
     let sensor = sensor_case(&t).await;
+    // Citizens cannot file into a non-public category (the answer would show the case
+    // their report joined).
+    let wm = [121.456286, 31.192528];
+    for category in ["lone_elder_welfare_check", "manhole_cover_tilt_alarm"] {
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                None,
+                json!({"category": category, "lon": wm[0], "lat": wm[1], "text": "x"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("category_not_public")
+            ),
+            "{v}"
+        );
+        assert!(!v.to_string().contains("H-007"));
+    }
     let admin = t.login("admin").await;
     for number in [&welfare, &sensor] {
         // Staff see it ...
@@ -288,9 +309,12 @@ async fn personal_data_is_masked_in_public_views(t: TestApp) {
     let (_, v) = t.get(&format!("/api/v1/cases/{number}"), Some(&li)).await;
     assert_eq!(v["reports"][0]["text"], text);
     assert_eq!(v["reports"][0]["contact"], "张三");
+    assert!(v["case"]["title"].as_str().unwrap().contains("13812345678"));
     let zhao = t.login("zhao.inspector").await;
     let (_, v) = t.get(&format!("/api/v1/cases/{number}"), Some(&zhao)).await;
-    assert_eq!(shows(&v["reports"].to_string()), 0, "{v}");
+    assert_eq!(shows(&v.to_string()), 0, "{v}");
+    let (_, list) = t.get("/api/v1/cases", Some(&zhao)).await;
+    assert_eq!(shows(&list.to_string()), 0, "{list}");
     assert_eq!(
         v["reports"][0]["contact"], "******",
         "a short contact is masked whole"
