@@ -431,6 +431,42 @@ async fn machine_tokens_reach_only_their_channel_and_scope(t: TestApp) {
         )
         .await;
     assert!(s == OK || s == StatusCode::CREATED, "inside its scope: {v}");
+    // Readings too: a gateway confined to 天平路 sends only its devices' readings.
+    let here = cityos_core::Level::ALL;
+    let cfg = super::support::config();
+    let region_of = |d: &cityos_core::sensing::Device| {
+        let chain = cfg.territory.locate(d.lon, d.lat).unwrap();
+        here.iter()
+            .filter_map(|l| chain.at(*l))
+            .map(|id| cfg.territory.region(id).code.clone())
+            .collect::<Vec<_>>()
+    };
+    let inside = cfg
+        .sensing
+        .devices
+        .iter()
+        .find(|d| region_of(d).contains(&"310104003".to_string()))
+        .unwrap();
+    let outside = cfg
+        .sensing
+        .devices
+        .iter()
+        .find(|d| !region_of(d).contains(&"310104003".to_string()))
+        .unwrap();
+    let gw = format!("Bearer {}", token("sensor", Some("310104003")));
+    for (d, want) in [(inside, OK), (outside, F)] {
+        let line = format!("{{\"device\":\"{}\",\"metric\":\"x\",\"value\":1}}", d.id);
+        let (s, b, _) = t
+            .raw_with(
+                Method::POST,
+                "/api/v1/readings",
+                "application/x-ndjson",
+                &line,
+                &[("authorization", gw.as_str())],
+            )
+            .await;
+        assert_eq!(s, want, "{}: {b}", d.id);
+    }
     // Open311 does not take a machine token as a citizen app's api_key.
     let form = format!(
         "api_key={}&service_code=street_vending&lat={}&long={}&description=x",
