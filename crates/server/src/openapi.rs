@@ -184,7 +184,7 @@ fn schemas() -> Value {
         "CapXml": {"type": "string", "description": "application/cap+xml (OASIS CAP 1.2)"},
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
-        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
+        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "properties": {
@@ -213,6 +213,7 @@ fn schemas() -> Value {
             "reason": {"type": "string", "description": "reject, return, suspend, reopen, request_postponement"},
             "extra": {"type": "string", "description": "request_postponement: extra time, e.g. 2wd"},
             "score": {"type": "integer", "minimum": 1, "maximum": 5, "description": "evaluate"}, "comment": s("string"),
+            "report_token": {"type": "string", "description": "evaluate without an account: the report_token the filing answer gave (only the reporter may rate)"},
             "into": {"type": "integer", "description": "merge: the case that takes over"}, "report": {"type": "integer", "description": "split: the report to split out"}}},
         "TransitionOut": {"type": "object", "properties": {"case": r("Case"), "opened": {"oneOf": [r("Case"), {"type": "null"}]}}},
         "FeatureCollection": {"type": "object", "description": "GeoJSON (application/geo+json)"},
