@@ -111,7 +111,7 @@ pub fn ui(reports: usize, rounds: usize, json_out: bool) -> Result<(), String> {
             "POST",
             &format!("{s}/execute/sync"),
             Some(
-                json!({"script": "localStorage.setItem('cityos.token', arguments[0]); localStorage.setItem('cityos.user', JSON.stringify({username: 'bench-ui', role: 'district_officer', display_name: 'bench'})); return true", "args": [token]}),
+                json!({"script": "document.cookie = 'cityos_session=' + arguments[0] + '; path=/; samesite=strict'; localStorage.setItem('cityos.user', JSON.stringify({username: 'bench-ui', role: 'district_officer', display_name: 'bench'})); return true", "args": [token]}),
             ),
         )?;
         let ready = "return document.querySelectorAll('#map .marker').length >= Math.min(300, arguments[0]) && document.querySelectorAll('#tiles .tile').length === 4 && document.querySelectorAll('#figures .figure').length >= 5";

@@ -118,7 +118,9 @@ enum Cmd {
         /// Role: system (sensors, data rules) or any person role.
         #[arg(long, default_value = "system")]
         role: String,
-        /// Channel a system token reports on: sensor or data.
+        /// Channel a system token reports on, which is all it may reach: sensor (readings,
+        /// photos, sensor reports) or data (datasets, external indicator values, data
+        /// reports). `--scope` confines its reports to a region.
         #[arg(long, default_value = "sensor")]
         channel: String,
         /// Region code the token is confined to.

@@ -12,6 +12,7 @@ pub mod case;
 pub mod dedup;
 pub mod escalation;
 pub mod indicators;
+pub mod privacy;
 pub mod rng;
 pub mod routing;
 pub mod sensing;

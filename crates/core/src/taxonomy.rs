@@ -186,7 +186,10 @@ pub struct Category {
     pub dedup_window_ms: Millis,
     /// Reporter counts at which the case's priority is raised one step.
     pub merge_priority_at: Vec<u32>,
-    /// Citizens may report it.
+    /// Citizens may report it and follow it in public views (Open311, the anonymous case
+    /// view). Only when the taxonomy says `public = true` (itself or a group above it):
+    /// a category is non-public unless stated, so welfare checks and sensor-only cases
+    /// never reach a public answer.
     pub public: bool,
     pub keywords: Vec<String>,
     /// Time limit per step, indexed like [`Step::ALL`].
@@ -925,7 +928,7 @@ impl Taxonomy {
                 dedup_radius_m: inh.dedup_radius_m.unwrap(),
                 dedup_window_ms: (inh.dedup_window_h.unwrap() * HOUR as f64) as Millis,
                 merge_priority_at: inh.merge_priority_at.clone().unwrap_or_default(),
-                public: inh.public.unwrap_or(true),
+                public: inh.public.unwrap_or(false),
                 keywords: inh.keywords.clone().unwrap_or_default(),
                 deadlines,
                 questions,

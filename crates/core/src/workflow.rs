@@ -19,6 +19,9 @@ use crate::taxonomy::{Category, Priority, Step, Taxonomy};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
+/// A case's title is the first this many characters of its first report's text.
+pub const TITLE_CHARS: usize = 60;
+
 /// A department named in a dispatch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DispatchTo {
@@ -685,7 +688,7 @@ pub fn open_case(
         .category(&r.category)
         .ok_or_else(|| WorkflowError::UnknownCategory(r.category.clone()))?;
     let assignments = route(cx.tax, cat, &regions)?;
-    let title: String = r.text.chars().take(60).collect();
+    let title: String = r.text.chars().take(TITLE_CHARS).collect();
     let case = Case {
         id,
         number,

@@ -227,23 +227,61 @@ pub async fn not_found() -> ApiError {
     )
 }
 
-pub async fn login(State(st): State<AppState>, body: Body<LoginIn>) -> ApiResult {
+/// `POST /api/v1/auth/login`. Throttled before any hashing: after
+/// [`crate::LOGIN_FAILURES`] failures of an account (or [`crate::LOGIN_PEER_FAILURES`]
+/// from an address) within [`crate::LOGIN_WINDOW`], every attempt — even with the right
+/// password — answers 429 `too_many_attempts` with `Retry-After` until the window ends;
+/// a successful sign-in clears the account's count. The password is checked on the
+/// blocking pool, never on the async threads. The token comes back in the body (for API
+/// clients) and as an HttpOnly session cookie (for the web pages).
+pub async fn login(
+    State(st): State<AppState>,
+    crate::access::Peer(peer): crate::access::Peer,
+    headers: HeaderMap,
+    body: Body<LoginIn>,
+) -> ApiResult {
     let LoginIn { username, password } = body.value;
+    let now = st.now();
+    let (acct, addr) = (format!("user:{username}"), format!("peer:{peer}"));
+    let wait =
+        st.0.login_accounts
+            .blocked(&acct, now)
+            .max(st.0.login_peers.blocked(&addr, now));
+    if let Some(seconds) = wait {
+        crate::log::event(
+            "sign_in_throttled",
+            &[
+                ("account", &username),
+                ("peer", &peer),
+                ("retry_after_s", &seconds),
+            ],
+        );
+        return Err(crate::access::too_many(
+            "too_many_attempts",
+            format!("too many failed sign-ins; try again in {seconds} s"),
+            seconds,
+        ));
+    }
     let name = username.clone();
     let user = st.0.reads.run(move |s| s.user(&name)).await??;
-    let bad = || ApiError::unauthorized("bad_credentials", "wrong username or password");
+    let fail = || {
+        st.0.login_accounts.add(&acct, now);
+        st.0.login_peers.add(&addr, now);
+        ApiError::unauthorized("bad_credentials", "wrong username or password")
+    };
     let Some(user) = user else {
         // Spend the same time as a real check so that usernames cannot be probed.
         let _ = tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
-        return Err(bad());
+        return Err(fail());
     };
     let phc = user.password_hash.clone();
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .map_err(ApiError::internal)?;
     if !ok {
-        return Err(bad());
+        return Err(fail());
     }
+    st.0.login_accounts.clear(&acct);
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::internal(format!(
             "user {} has unknown role {}",
@@ -259,8 +297,10 @@ pub async fn login(State(st): State<AppState>, body: Body<LoginIn>) -> ApiResult
         channel: None,
         expires_at,
     };
-    Ok(Json(json!({
-        "token": st.0.key.sign(&p),
+    let token = st.0.key.sign(&p);
+    let cookie = crate::access::set_session(&headers, &token, st.0.session_ms / 1000);
+    let mut r = Json(json!({
+        "token": token,
         "expires_at": cityos_core::time::format_rfc3339(expires_at),
         "user": {
             "username": user.username,
@@ -270,7 +310,20 @@ pub async fn login(State(st): State<AppState>, body: Body<LoginIn>) -> ApiResult
             "scope": user.scope,
         }
     }))
-    .into_response())
+    .into_response();
+    r.headers_mut()
+        .insert(axum::http::header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// `POST /api/v1/auth/logout`: clears the session cookie (bearer tokens simply expire).
+pub async fn logout(headers: HeaderMap) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        crate::access::set_session(&headers, "", 0),
+    );
+    r
 }
 
 /// A real argon2id hash of a random string, so that refusing an unknown user costs what
@@ -333,6 +386,24 @@ pub async fn post_report(
             ),
         ));
     }
+    if channel == Channel::Citizen
+        && st
+            .0
+            .cfg
+            .taxonomy
+            .category(&r.category)
+            .is_some_and(|c| !c.public)
+    {
+        // As in Open311: citizens file public categories only (a non-public case's
+        // answer would show someone else's case).
+        return Err(ApiError::unprocessable(
+            "category_not_public",
+            format!(
+                "category {:?} is not one citizens report; see /api/v1/categories (public: true)",
+                r.category
+            ),
+        ));
+    }
     if r.contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
         return Err(ApiError::unprocessable(
             "invalid_argument",
@@ -345,6 +416,29 @@ pub async fn post_report(
             "a report carries at most 9 photos",
         ));
     }
+    if let Some(scope) = p
+        .as_ref()
+        .filter(|p| p.role == Role::System)
+        .and_then(|p| p.scope.as_ref())
+    {
+        // A machine reports only inside the region its token states.
+        let inside =
+            st.0.cfg
+                .territory
+                .locate(r.lon, r.lat)
+                .ok()
+                .is_some_and(|chain| {
+                    Level::ALL
+                        .iter()
+                        .filter_map(|l| chain.at(*l))
+                        .any(|id| &st.0.cfg.territory.region(id).code == scope)
+                });
+        if !inside {
+            return Err(ApiError::forbidden(format!(
+                "this token reports only inside region {scope}"
+            )));
+        }
+    }
     let mut media = Vec::with_capacity(r.media.len());
     for u in &r.media {
         media.push(
@@ -352,6 +446,7 @@ pub async fn post_report(
         );
     }
     let caller = who(&p);
+    let viewer = p.as_ref().map(|p| p.role);
     let st2 = st.clone();
     idempotent(
         &st,
@@ -372,9 +467,9 @@ pub async fn post_report(
                 media,
             };
             let st3 = st2.clone();
-            let render = move |a: &EngineResponse| report_answer(&st3, a, now);
+            let render = move |a: &EngineResponse| report_answer(&st3, a, now, channel, viewer);
             let a = engine_call(&st2, keyed(Request::Report(report), key, render)).await?;
-            report_answer(&st2, &a, now)
+            report_answer(&st2, &a, now, channel, viewer)
         },
     )
     .await
@@ -384,6 +479,8 @@ fn report_answer(
     st: &AppState,
     a: &EngineResponse,
     now: Millis,
+    channel: Channel,
+    viewer: Option<Role>,
 ) -> Result<(StatusCode, Value), ApiError> {
     match a {
         EngineResponse::Intake(o) => Ok((
@@ -394,9 +491,12 @@ fn report_answer(
             },
             json!({
                 "report_id": o.report_id,
+                // The reporter's key to rate the result (citizens only).
+                "report_token": (channel == Channel::Citizen)
+                    .then(|| crate::open311::token_of_report(st, o.report_id)),
                 "merged": o.merged,
                 "reason": o.reason,
-                "case": wire::case_view(&o.case, &st.0.cfg, now),
+                "case": wire::case_view_for(&o.case, &st.0.cfg, now, viewer),
             }),
         )),
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
@@ -620,7 +720,7 @@ pub async fn list_cases(
     let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
     let cfg = &st.0.cfg;
     Ok(Json(json!({
-        "cases": page.cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>(),
+        "cases": page.cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>(),
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
@@ -639,8 +739,41 @@ async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError> {
         .await??)
 }
 
+/// Counts an anonymous lookup of a case from `peer` (429 with `Retry-After` when the
+/// address has made [`crate::PUBLIC_LOOKUPS`] in the last minute: case numbers are
+/// sequential, so following them one by one must stay slow).
+fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
+    st.0.public_lookups
+        .admit(peer, st.now())
+        .map_err(|seconds| {
+            crate::access::too_many(
+                "too_many_requests",
+                format!(
+                    "at most {} case lookups a minute from one address without signing in; try again in {seconds} s",
+                    crate::PUBLIC_LOOKUPS
+                ),
+                seconds,
+            )
+        })
+}
+
+/// A case a citizen may follow by its number: of a public category (the taxonomy says
+/// so), else exactly like a missing case.
+async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError> {
+    find_case(st, number)
+        .await?
+        .filter(|c| {
+            st.0.cfg
+                .taxonomy
+                .category(&c.category)
+                .is_some_and(|cat| cat.public)
+        })
+        .ok_or_else(|| ApiError::not_found("the case"))
+}
+
 pub async fn get_case(
     State(st): State<AppState>,
+    crate::access::Peer(peer): crate::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -654,7 +787,8 @@ pub async fn get_case(
                 "sign in, or follow a case by its number",
             ));
         }
-        let c = find_case(&st, &id).await?.ok_or_else(nf)?;
+        public_lookup(&st, &peer)?;
+        let c = find_public_case(&st, &id).await?;
         return Ok(Json(json!({"case": wire::public_view(&c, &st.0.cfg)})).into_response());
     };
     let c = find_case(&st, &id)
@@ -669,9 +803,9 @@ pub async fn get_case(
         .await??;
     let actions = actions_now(&c, &p);
     Ok(Json(json!({
-        "case": wire::case_view(&c, &st.0.cfg, st.now()),
+        "case": wire::case_view_for(&c, &st.0.cfg, st.now(), Some(p.role)),
         "actions": actions,
-        "log": log.iter().map(wire::log_view).collect::<Vec<_>>(),
+        "log": log.iter().map(|e| wire::log_view(e, p.role.is_officer())).collect::<Vec<_>>(),
         "reports": reports.iter().map(|r| wire::report_view(r, p.role)).collect::<Vec<_>>(),
     }))
     .into_response())
@@ -712,6 +846,7 @@ pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> V
 
 pub async fn post_transition(
     State(st): State<AppState>,
+    crate::access::Peer(peer): crate::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body<Value>,
@@ -724,6 +859,17 @@ pub async fn post_transition(
             "the body must be a JSON object with an \"action\"",
         )
     })?;
+    // The reporter's key (from the filing answer): rates the case without an account.
+    let report_token = match obj.remove("report_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "report_token must be a string",
+            ))
+        }
+    };
     let note = match obj.remove("note") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
@@ -773,31 +919,50 @@ pub async fn post_transition(
             ),
         ));
     }
-    let actor = match &p {
-        Some(p) => Actor {
-            id: p.name.clone(),
-            role: p.role,
-            department: p.department.clone(),
-            scope: p.scope.clone(),
-        },
-        None if matches!(action, Action::Evaluate { .. }) && id.parse::<i64>().is_err() => Actor {
+    let reporter = matches!(action, Action::Evaluate { .. })
+        && id.parse::<i64>().is_err()
+        && (p.is_none() || p.as_ref().is_some_and(|p| p.role == Role::Citizen));
+    let (actor, case) = if reporter {
+        // A citizen rates a case by its number with the token the filing answer gave.
+        public_lookup(&st, &peer)?;
+        let Some(token) = report_token else {
+            return Err(ApiError::unauthorized(
+                "missing_token",
+                "rate your case with the report_token its filing answer gave, or sign in",
+            ));
+        };
+        let case = find_public_case(&st, &id).await?;
+        let report = crate::open311::report_of_token(&st, &token);
+        if report.is_none_or(|r| !case.reports.contains(&r)) {
+            return Err(ApiError::forbidden(
+                "this report_token does not belong to this case",
+            ));
+        }
+        let actor = Actor {
             id: "citizen".into(),
             role: Role::Citizen,
             department: None,
             scope: None,
-        },
-        None => {
-            return Err(ApiError::unauthorized(
+        };
+        (actor, case)
+    } else {
+        let p = require(p.clone()).map_err(|_| {
+            ApiError::unauthorized(
                 "missing_token",
-                "sign in first (citizens may only evaluate their case by its number)",
-            ))
-        }
-    };
-    let case = find_case(&st, &id).await?;
-    let case = match (&p, case) {
-        (Some(p), Some(c)) if can_see(&st, p, &c) || p.role == Role::System => c,
-        (None, Some(c)) => c,
-        _ => return Err(ApiError::not_found("the case")),
+                "sign in first (a citizen rates their case by its number with its report_token)",
+            )
+        })?;
+        let case = find_case(&st, &id)
+            .await?
+            .filter(|c| can_see(&st, &p, c))
+            .ok_or_else(|| ApiError::not_found("the case"))?;
+        let actor = Actor {
+            id: p.name.clone(),
+            role: p.role,
+            department: p.department.clone(),
+            scope: p.scope.clone(),
+        };
+        (actor, case)
     };
     // On-site verification by an inspector needs photo evidence.
     if actor.role == Role::Inspector
@@ -813,6 +978,7 @@ pub async fn post_transition(
         crate::media::check_media_url(&st, crate::media::request_host(&headers), a).await?;
     }
     let caller = who(&p);
+    let viewer = actor.role;
     let st2 = st.clone();
     let name = action.name();
     let result = idempotent(
@@ -833,17 +999,23 @@ pub async fn post_transition(
                 now,
             };
             let st3 = st2.clone();
-            let render = move |a: &EngineResponse| transition_answer(&st3, a, now);
+            let render = move |a: &EngineResponse| transition_answer(&st3, a, now, viewer);
             let a = engine_call(&st2, keyed(req, key, render)).await?;
-            transition_answer(&st2, &a, now)
+            transition_answer(&st2, &a, now, viewer)
         },
     )
     .await;
     if let Err(e) = &result {
         if e.status.is_client_error() {
-            eprintln!(
-                "refused: {caller} {name} on case {id}: {} ({})",
-                e.code, e.detail
+            crate::log::event(
+                "refused_transition",
+                &[
+                    ("caller", &caller),
+                    ("action", &name),
+                    ("case", &id),
+                    ("code", &e.code),
+                    ("detail", &e.detail),
+                ],
             );
         }
     }
@@ -854,13 +1026,14 @@ fn transition_answer(
     st: &AppState,
     a: &EngineResponse,
     now: Millis,
+    viewer: Role,
 ) -> Result<(StatusCode, Value), ApiError> {
     match a {
         EngineResponse::Transition(o) => Ok((
             StatusCode::OK,
             json!({
-                "case": wire::case_view(&o.case, &st.0.cfg, now),
-                "opened": o.opened.as_ref().map(|c| wire::case_view(c, &st.0.cfg, now)),
+                "case": wire::case_view_for(&o.case, &st.0.cfg, now, Some(viewer)),
+                "opened": o.opened.as_ref().map(|c| wire::case_view_for(c, &st.0.cfg, now, Some(viewer))),
             }),
         )),
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
@@ -1030,7 +1203,7 @@ pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult 
     cases.sort_by_key(|c| (std::cmp::Reverse(c.priority), c.due().unwrap_or(i64::MAX)));
     let cfg = &st.0.cfg;
     Ok(Json(
-        json!({"cases": cases.iter().map(|c| wire::case_view(c, cfg, now)).collect::<Vec<_>>()}),
+        json!({"cases": cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>()}),
     )
     .into_response())
 }
@@ -1043,11 +1216,18 @@ pub struct StreamParams {
     last_event_id: Option<String>,
 }
 
-fn event_json(e: &cityos_engine::store::CaseEvent) -> String {
+/// An event as the stream sends it; `full` = to a command centre (officers see notes as
+/// written, everyone else with personal data masked).
+fn event_json(e: &cityos_engine::store::CaseEvent, full: bool) -> String {
+    let note = if full {
+        std::borrow::Cow::Borrowed(e.note.as_str())
+    } else {
+        std::borrow::Cow::Owned(cityos_core::privacy::mask_personal(&e.note))
+    };
     json!({
         "id": e.id, "kind": e.kind, "case_id": e.case_id, "number": e.number, "category": e.category,
         "priority": cityos_core::Priority::from_rank(e.priority as u8), "action": e.action, "from": e.from, "to": e.to,
-        "at": cityos_core::time::format_rfc3339(e.at), "actor": e.actor, "note": e.note,
+        "at": cityos_core::time::format_rfc3339(e.at), "actor": e.actor, "note": note,
         "subdistrict": e.subdistrict, "community": e.community, "grid": e.grid, "department": e.department,
     })
     .to_string()
@@ -1065,6 +1245,8 @@ struct StreamState {
     department: Option<String>,
     /// The last page read from the log was full: there may be more after it.
     more: bool,
+    /// Notes as written (command centres), or masked.
+    full: bool,
 }
 
 /// Events read from the log per page when a client catches up.
@@ -1163,6 +1345,7 @@ pub async fn events_stream(
         region: q.region,
         department: q.department,
         more: false,
+        full: p.role.is_officer(),
     };
     if resume.is_some() && !state.refill().await {
         return Err(ApiError::internal("cannot read the event backlog"));
@@ -1177,7 +1360,7 @@ pub async fn events_stream(
                 let ev = Event::default()
                     .id(e.id.to_string())
                     .event(e.kind.clone())
-                    .data(event_json(&e));
+                    .data(event_json(&e, s.full));
                 return Some((Ok::<_, std::convert::Infallible>(ev), s));
             }
             // Catching up: page through the log until it is read to the end, however far
@@ -1210,7 +1393,7 @@ pub async fn events_stream(
                         let ev = Event::default()
                             .id(e.id.to_string())
                             .event(e.kind.clone())
-                            .data(event_json(&e));
+                            .data(event_json(&e, s.full));
                         return Some((Ok(ev), s));
                     }
                 }

@@ -1,6 +1,7 @@
 //! Accounts, roles and territorial scopes.
 //!
-//! People sign in with a password (argon2id) and get a bearer token; machines (sensor
+//! People sign in with a password (argon2id) and get a bearer token (the web pages get it
+//! as an HttpOnly session cookie instead, see `access`); machines (sensor
 //! gateways, integrations) get long-lived API tokens with their own role and scope. A
 //! token is `v1.<hex payload>.<hex MAC>`: the payload (who, role, department, scope,
 //! expiry) is authenticated with keyed BLAKE2b under the server's secret, so a forged or
@@ -160,14 +161,19 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads `Authorization: Bearer …`; `Ok(None)` when absent (an anonymous caller).
+/// Reads `Authorization: Bearer …`, or else the web pages' session cookie
+/// ([`crate::access::SESSION_COOKIE`]); `Ok(None)` when neither is there (an anonymous
+/// caller).
 pub fn principal_from(
     headers: &axum::http::HeaderMap,
     key: &TokenKey,
     now: Millis,
 ) -> Result<Option<Principal>, ApiError> {
     let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Ok(None);
+        return match crate::access::session_cookie(headers) {
+            Some(token) => key.verify(token, now).map(Some),
+            None => Ok(None),
+        };
     };
     let v = v.to_str().map_err(|_| {
         ApiError::unauthorized("invalid_token", "the Authorization header is not text")

@@ -8,6 +8,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod auth;
@@ -39,6 +40,14 @@ use cityos_engine::Store;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
+
+/// Failed sign-ins of one account within [`LOGIN_WINDOW`] before it is locked.
+pub const LOGIN_FAILURES: u32 = 5;
+/// Failed sign-ins from one address (several people may share one) within the window.
+pub const LOGIN_PEER_FAILURES: u32 = 20;
+pub const LOGIN_WINDOW: Millis = 15 * cityos_core::time::MINUTE;
+/// Anonymous case lookups (and reporter ratings) per address per minute.
+pub const PUBLIC_LOOKUPS: u32 = 30;
 
 /// The largest request body accepted (bytes).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -146,6 +155,11 @@ pub struct Inner {
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Anonymous Open311 creates per peer address: (window start, count).
     open311_anonymous: Mutex<HashMap<String, (cityos_core::time::Millis, u32)>>,
+    /// Failed sign-ins per account and per peer address (see `access`).
+    pub login_accounts: access::Window,
+    pub login_peers: access::Window,
+    /// Anonymous lookups of cases by number per peer address.
+    pub public_lookups: access::Window,
     /// Alarm states and reading counters of the sensing end.
     pub sensing: Mutex<sensing::SensingState>,
     /// Households with an open welfare-check case raised by the data rules.
@@ -196,6 +210,9 @@ impl AppState {
             events: tokio::sync::broadcast::channel(4096).0,
             idem_locks: Mutex::new(HashMap::new()),
             open311_anonymous: Mutex::new(HashMap::new()),
+            login_accounts: access::Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
+            login_peers: access::Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
+            public_lookups: access::Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
             sensing,
             data_cases: Mutex::new(HashMap::new()),
             vitals,
@@ -372,6 +389,10 @@ pub fn app(state: AppState) -> Router {
         // After the fallback, so that requests matching no route count (as `unmatched`).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            access::machine_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -380,6 +401,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             log_refusals,
         ))
+        .layer(axum::middleware::from_fn(access::csrf_guard))
+        .layer(axum::middleware::from_fn(access::security_headers))
         .layer(axum::middleware::from_fn(open311::cors))
         .with_state(state)
 }

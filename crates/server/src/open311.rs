@@ -459,8 +459,20 @@ async fn request_views(st: &AppState, cases: &[Case]) -> Result<Value, Open311Er
     ))
 }
 
-/// A case as a GeoReport v2 service request; `text` is its first report's text.
+/// A case as a GeoReport v2 service request, as the public sees it (`text` is its first
+/// report's text): phone numbers, ID numbers and e-mail addresses in the description
+/// and the address are masked.
 fn request_view(st: &AppState, c: &Case, text: &str) -> Value {
+    let mut v = request_fields(st, c, text);
+    for field in ["description", "address"] {
+        if let Some(Value::String(d)) = v.get_mut(field) {
+            *d = cityos_core::privacy::mask_personal(d);
+        }
+    }
+    v
+}
+
+fn request_fields(st: &AppState, c: &Case, text: &str) -> Value {
     let cfg = &st.0.cfg;
     let t = &cfg.territory;
     let (description, given_address) = split_address(text);
@@ -888,10 +900,8 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
                     "invalid api_key: it was not issued by this server or has expired",
                 )
             })?;
-            if !matches!(
-                p.role,
-                cityos_core::Role::Citizen | cityos_core::Role::System
-            ) {
+            // Machine tokens report on their own channel, never as citizens.
+            if p.role != cityos_core::Role::Citizen {
                 let m = format!("api_key of role {} is not for citizen reports", p.role);
                 return Err(Open311Error::new(StatusCode::FORBIDDEN, m));
             }
@@ -1043,11 +1053,11 @@ impl crate::Inner {
 
 /// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
 /// guessed from one another (a token lets its holder rate the request).
-fn token_of_report(st: &AppState, report: i64) -> String {
+pub(crate) fn token_of_report(st: &AppState, report: i64) -> String {
     format!("{report}-{}", st.0.key.tag(&format!("open311:{report}")))
 }
 
-fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
+pub(crate) fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
     let (id, tag) = token.split_once('-')?;
     let id: i64 = id.parse().ok()?;
     (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)

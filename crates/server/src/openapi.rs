@@ -193,7 +193,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
     Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
     Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "OpenApi")], errors: &[] },
-    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token", access: Access::Public, path_params: &[], query: &[], body: &[("application/json", "LoginIn")], ok: &[(200, "application/json", "LoginOut")], errors: &[401] },
+    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token (and sets it as an HttpOnly session cookie for the web pages). After 5 failures of an account (or 20 from an address) in 15 minutes: 429 too_many_attempts with Retry-After", access: Access::Public, path_params: &[], query: &[], body: &[("application/json", "LoginIn")], ok: &[(200, "application/json", "LoginOut")], errors: &[401, 429] },
+    Endpoint { method: "post", path: "/api/v1/auth/logout", id: "logout", summary: "Sign out: clears the session cookie", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(204, "", "")], errors: &[] },
     Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/x-ndjson", "ReadingsIn")], ok: &[(200, "application/json", "ReadingsOut")], errors: &[403, 503] },
     Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "ReadingsStats")], errors: &[] },
     Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, path_params: &[("name", r#"{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}"#, "the dataset's name")], query: &[("owner", true, r#"{"type": "string", "minLength": 1}"#, "owner department code"), ("sensitivity", false, r#"{"type": "string", "enum": ["public", "internal", "sensitive", "secret"]}"#, "internal by default")], body: &[("text/csv", r#"{"type": "string", "description": "a header line, then one row per line; quoted fields allowed"}"#), ("application/json", r#"{"type": "array", "items": {"type": "object"}}"#)], ok: &[(200, "application/json", "DatasetImported")], errors: &[400, 403, 415] },
@@ -230,6 +231,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "readyz" => get(api::readyz),
         "openapi" => get(openapi_handler),
         "login" => post(api::login),
+        "logout" => post(api::logout),
         "postReport" => post(api::post_report),
         "listCases" => get(api::list_cases),
         "getCase" => get(api::get_case),
@@ -311,7 +313,7 @@ fn schemas() -> Value {
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "Photo": {"type": "string", "description": "the image's bytes (JPEG, PNG or WebP, at most 2 MiB, not empty)"},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
-        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
+        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {
@@ -381,6 +383,11 @@ fn action_fields(action: &str) -> Vec<(&'static str, Value, bool)> {
                 true,
             ),
             ("comment", json!({"type": "string"}), false),
+            (
+                "report_token",
+                json!({"type": "string", "description": "evaluate without an account: the report_token the filing answer gave (only the reporter may rate)"}),
+                false,
+            ),
         ],
         "request_postponement" => vec![
             (

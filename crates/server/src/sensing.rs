@@ -278,8 +278,47 @@ pub async fn post_readings(
                 ),
             )
         })?;
+    if let Some(scope) = p.scope.as_ref().filter(|_| p.role == Role::System) {
+        outside_scope(&st, scope, &bytes)?;
+    }
     let out = ingest(&st, bytes, Some(INGEST_WAIT)).await?;
     Ok((StatusCode::OK, Json(out)).into_response())
+}
+
+/// A machine token confined to a region sends readings of the devices inside it only:
+/// the first device outside (or unknown) refuses the whole batch, nothing applied.
+fn outside_scope(st: &AppState, scope: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        device: Option<String>,
+    }
+    let t = &st.0.cfg.territory;
+    let inside: std::collections::HashSet<&str> =
+        st.0.cfg
+            .sensing
+            .devices
+            .iter()
+            .filter(|d| {
+                t.locate(d.lon, d.lat).ok().is_some_and(|chain| {
+                    cityos_core::Level::ALL
+                        .iter()
+                        .filter_map(|l| chain.at(*l))
+                        .any(|id| t.region(id).code == scope)
+                })
+            })
+            .map(|d| d.id.as_str())
+            .collect();
+    for line in bytes.split(|b| *b == b'\n') {
+        let Ok(Line { device: Some(d) }) = serde_json::from_slice::<Line>(line) else {
+            continue; // the ingest names lines that do not parse
+        };
+        if !inside.contains(d.as_str()) {
+            return Err(ApiError::forbidden(format!(
+                "device {d:?} is not inside region {scope}, the only one this token reports on; nothing was applied"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How long an HTTP batch waits for its turn before the sender is told to come back.

@@ -118,7 +118,7 @@ pub async fn file(Path(name): Path<String>) -> Response {
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (
                     header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'",
+                    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
                 ),
             ],
             *body,
@@ -208,7 +208,7 @@ pub async fn map(
         .cases
         .iter()
         .map(|c| {
-            let v = crate::wire::case_view(c, &st.0.cfg, now);
+            let v = crate::wire::case_view_for(c, &st.0.cfg, now, Some(who.role));
             json!({"id": v.id, "number": v.number, "title": v.title, "category_name": v.category_name,
                    "priority": v.priority, "state": v.state, "state_name": v.state_name,
                    "lon": v.lon, "lat": v.lat, "overdue": v.overdue, "due": v.due})

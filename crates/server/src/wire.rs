@@ -81,6 +81,18 @@ fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
     })
 }
 
+/// A case as `viewer` may see it: the command centres (officers) read the title as
+/// written; everyone else (other staff, citizens, anonymous callers) with phone numbers,
+/// ID numbers and e-mail addresses masked.
+pub fn case_view_for(c: &Case, cfg: &Config, now: Millis, viewer: Option<Role>) -> CaseView {
+    let mut v = case_view(c, cfg, now);
+    if !viewer.is_some_and(Role::is_officer) {
+        v.title = cityos_core::privacy::mask_title(&v.title);
+    }
+    v
+}
+
+/// A case as written (officers' view; see [`case_view_for`]).
 pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
     let tax = &cfg.taxonomy;
     CaseView {
@@ -146,7 +158,9 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
     }
 }
 
-/// What an anonymous citizen following a case by its number may see.
+/// What an anonymous citizen following a case by its number may see: no location, no
+/// reports, notes or contacts, and the title with phone numbers, ID numbers and e-mail
+/// addresses masked ([`cityos_core::privacy::mask_personal`]).
 #[derive(Debug, Serialize)]
 pub struct PublicCaseView {
     pub number: String,
@@ -170,7 +184,7 @@ pub fn public_view(c: &Case, cfg: &Config) -> PublicCaseView {
             .unwrap_or_default(),
         state: c.state.as_str(),
         state_name: c.state.name_zh(),
-        title: c.title.clone(),
+        title: cityos_core::privacy::mask_title(&c.title),
         created_at: format_rfc3339(c.created_at),
         due: c.due().map(format_rfc3339),
         closed: matches!(c.state, State::Closed | State::Evaluated),
@@ -192,7 +206,8 @@ pub struct LogView {
     pub changes: serde_json::Value,
 }
 
-pub fn log_view(e: &LogEntry) -> LogView {
+/// A log entry; `full` = as written (officers), else its note with personal data masked.
+pub fn log_view(e: &LogEntry, full: bool) -> LogView {
     LogView {
         seq: e.seq,
         at: format_rfc3339(e.at),
@@ -201,9 +216,31 @@ pub fn log_view(e: &LogEntry) -> LogView {
         action: e.action.clone(),
         from: e.from.map(|s| s.as_str()),
         to: e.to.as_str(),
-        note: e.note.clone(),
+        note: if full {
+            e.note.clone()
+        } else {
+            cityos_core::privacy::mask_personal(&e.note)
+        },
         attachments: e.attachments.clone(),
-        changes: serde_json::to_value(&e.changes).unwrap_or_default(),
+        changes: {
+            let mut v = serde_json::to_value(&e.changes).unwrap_or_default();
+            if !full {
+                mask_strings(&mut v);
+            }
+            v
+        },
+    }
+}
+
+/// Masks personal data in every string of a JSON value (a log entry's changes carry the
+/// case as created, title included).
+fn mask_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => *s = cityos_core::privacy::mask_title(s),
+        Value::Array(a) => a.iter_mut().for_each(mask_strings),
+        Value::Object(m) => m.values_mut().for_each(mask_strings),
+        _ => {}
     }
 }
 
@@ -216,25 +253,26 @@ pub struct ReportView {
     pub at: String,
 }
 
-/// Contacts are personal data: masked for everyone but the command centres.
+/// Contacts are personal data: shown to the command centres (officers) only, masked
+/// whole for everyone else (no characters kept, every length the same mask). The free
+/// text likewise: others see it with phones, ID numbers and e-mails masked.
 pub fn report_view(r: &Report, viewer: Role) -> ReportView {
+    let full = viewer.is_officer();
     let contact = r.contact.as_ref().map(|c| {
-        if viewer.is_officer() {
+        if full {
             c.clone()
         } else {
-            let chars: Vec<char> = c.chars().collect();
-            let keep = chars.len().min(3);
-            chars[..keep].iter().collect::<String>()
-                + &"*".repeat(chars.len().saturating_sub(keep + 2))
-                + &chars[chars.len().saturating_sub(2).max(keep)..]
-                    .iter()
-                    .collect::<String>()
+            cityos_core::privacy::CONTACT_MASK.to_string()
         }
     });
     ReportView {
         id: r.id,
         channel: r.channel.as_str(),
-        text: r.text.clone(),
+        text: if full {
+            r.text.clone()
+        } else {
+            cityos_core::privacy::mask_personal(&r.text)
+        },
         contact,
         at: format_rfc3339(r.at),
     }

@@ -87,7 +87,7 @@ const I18N = {
 /// Problem codes from the API, in both languages (the server's detail is the fallback).
 const PROBLEMS = {
   zh: {
-    bad_credentials: "用户名或密码错误", invalid_action: "该操作的输入有误", invalid_parameter: "查询条件有误", no_route: "找不到负责部门", empty_photo: "照片为空", unreadable_body: "无法读取提交内容", unknown_department: "未知部门", missing_token: "请先登录", invalid_token: "登录已失效，请重新登录",
+    bad_credentials: "用户名或密码错误", too_many_attempts: "登录失败次数过多，请稍后再试", too_many_requests: "查询过于频繁，请稍后再试", csrf_check_failed: "请求来源无效，请刷新页面", no_report_token: "只有报告人可以评价（请在提交问题的浏览器中评价）", invalid_action: "该操作的输入有误", invalid_parameter: "查询条件有误", no_route: "找不到负责部门", empty_photo: "照片为空", unreadable_body: "无法读取提交内容", unknown_department: "未知部门", missing_token: "请先登录", invalid_token: "登录已失效，请重新登录",
     forbidden: "无权执行此操作", not_found: "未找到", transition_not_allowed: "当前状态不允许此操作",
     version_conflict: "案件已被他人更新，请刷新后重试", unknown_category: "未知的问题类别",
     outside_territory: "该位置不在本辖区内", invalid_point: "位置无效", invalid_argument: "输入有误",
@@ -97,7 +97,7 @@ const PROBLEMS = {
     network: "网络不可用",
   },
   en: {
-    bad_credentials: "Wrong username or password", invalid_action: "The action's input does not fit", invalid_parameter: "Invalid filter", no_route: "No department is responsible", empty_photo: "The photo is empty", unreadable_body: "The request could not be read", unknown_department: "Unknown department", missing_token: "Please sign in", invalid_token: "Your session has ended; sign in again",
+    bad_credentials: "Wrong username or password", too_many_attempts: "Too many failed sign-ins; try again later", too_many_requests: "Too many lookups; try again later", csrf_check_failed: "The request did not come from this site; reload the page", no_report_token: "Only the reporter may rate (from the browser the report was sent from)", invalid_action: "The action's input does not fit", invalid_parameter: "Invalid filter", no_route: "No department is responsible", empty_photo: "The photo is empty", unreadable_body: "The request could not be read", unknown_department: "Unknown department", missing_token: "Please sign in", invalid_token: "Your session has ended; sign in again",
     forbidden: "You may not do this", not_found: "Not found", transition_not_allowed: "Not allowed in the case's current state",
     version_conflict: "Someone changed the case meanwhile; reload and try again", unknown_category: "Unknown category",
     outside_territory: "That place is outside the district", invalid_point: "Invalid position", invalid_argument: "Invalid input",
@@ -121,13 +121,14 @@ function applyI18n(root) {
   r.querySelectorAll("[data-i18n-label]").forEach((e) => { e.setAttribute("aria-label", t(e.dataset.i18nLabel)); });
 }
 
-function token() { return localStorage.getItem("cityos.token"); }
+// The session itself is an HttpOnly cookie the script never sees (so an injected script
+// cannot steal it); only the signed-in user's name and role are kept here, for the menus.
 function user() {
   try { return JSON.parse(localStorage.getItem("cityos.user") || "null"); } catch (_) { return null; }
 }
-function signOut() {
-  localStorage.removeItem("cityos.token");
+async function signOut() {
   localStorage.removeItem("cityos.user");
+  try { await fetch("/api/v1/auth/logout", { method: "POST", headers: { "x-requested-with": "cityos" } }); } catch (_) { /* offline: the cookie expires */ }
   location.href = "/ui/login.html";
 }
 
@@ -142,8 +143,9 @@ class ApiProblem extends Error {
 /// Calls the API; answers the JSON body, or throws an ApiProblem.
 async function api(path, opts) {
   const o = opts || {};
-  const headers = Object.assign({}, o.headers || {});
-  if (token() && !o.anonymous) headers.authorization = "Bearer " + token();
+  // The custom header is the CSRF check of cookie-authenticated writes (see access.rs);
+  // anonymous calls (the citizen page) send no cookie at all.
+  const headers = Object.assign({ "x-requested-with": "cityos" }, o.headers || {});
   let body = o.body;
   if (body !== undefined && !(body instanceof Blob) && typeof body !== "string") {
     body = JSON.stringify(body);
@@ -151,7 +153,7 @@ async function api(path, opts) {
   }
   let r;
   try {
-    r = await fetch(path, { method: o.method || (body === undefined ? "GET" : "POST"), headers, body });
+    r = await fetch(path, { method: o.method || (body === undefined ? "GET" : "POST"), headers, body, credentials: o.anonymous ? "omit" : "same-origin" });
   } catch (e) {
     throw new ApiProblem(0, "network", String(e));
   }
@@ -159,7 +161,7 @@ async function api(path, opts) {
   let v = null;
   try { v = text ? JSON.parse(text) : null; } catch (_) { v = text; }
   if (!r.ok) {
-    if (r.status === 401 && !o.anonymous && token()) { signOut(); }
+    if (r.status === 401 && !o.anonymous && user()) { signOut(); }
     throw new ApiProblem(r.status, v && v.code, v && v.detail);
   }
   return v;

@@ -73,7 +73,7 @@
 
   await map.init("subdistrict");
   tiles().catch(() => {});
-  const es = new EventSource("/api/v1/events/stream?access_token=" + encodeURIComponent(token()));
+  const es = new EventSource("/api/v1/events/stream"); // the session cookie signs it in
   const onCase = (ev) => {
     const e = JSON.parse(ev.data);
     const what = t("a_" + e.action) !== "a_" + e.action ? t("a_" + e.action) : e.action;

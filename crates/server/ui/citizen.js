@@ -1,7 +1,12 @@
 // 市民: report a problem in three steps (category, place on the map or by GPS, what is
-// wrong), get a case number, follow it with its deadline, rate the result. No account.
+// wrong), get a case number, follow it with its deadline, rate the result. No account:
+// the filing answer's report_token, kept in this browser per case number, is the key
+// that lets the reporter (and nobody else) rate the result.
 "use strict";
 (async function () {
+  const TOKENS = "cityos.report_tokens";
+  const tokens = () => { try { return JSON.parse(localStorage.getItem(TOKENS) || "{}"); } catch (_) { return {}; } };
+  const keepToken = (number, token) => { const m = tokens(); m[number] = token; localStorage.setItem(TOKENS, JSON.stringify(m)); };
   frame("citizen", false);
   let pos = null;
   const posOut = document.getElementById("pos");
@@ -38,6 +43,7 @@
         headers: { "idempotency-key": newKey() },
         body: { category, lon: pos[0], lat: pos[1], text: address ? text + "（" + address + "）" : text, contact: contact || null },
       });
+      if (r.report_token) keepToken(r.case.number, r.report_token);
       say(msg, t("your_number") + ": " + r.case.number, true);
       document.getElementById("number").value = r.case.number;
       document.getElementById("report").reset();
@@ -55,7 +61,8 @@
       box.append(el("p", {}, el("strong", { text: c.number }), " · ", el("span", { text: c.title })),
         el("p", {}, t("status") + ": ", el("strong", { text: c.state_name })),
         c.due ? el("p", {}, t("deadline") + ": ", el("strong", { text: fmtTime(c.due) })) : null);
-      rate.hidden = !c.can_evaluate;
+      rate.hidden = !c.can_evaluate || !tokens()[c.number];
+      if (c.can_evaluate && !tokens()[c.number]) box.append(el("p", { class: "hint", text: PROBLEMS[lang()].no_report_token }));
       rate.dataset.number = c.number;
     } catch (e) { box.append(el("p", { class: "error", role: "alert", text: e.message })); }
   }
@@ -72,7 +79,7 @@
     try {
       await api("/api/v1/cases/" + encodeURIComponent(number) + "/transitions", {
         anonymous: true,
-        body: { action: "evaluate", score: Number(document.getElementById("score").value), comment: document.getElementById("comment").value },
+        body: { action: "evaluate", score: Number(document.getElementById("score").value), comment: document.getElementById("comment").value, report_token: tokens()[number] },
       });
       say(m, t("thanks"), true);
       follow(number);

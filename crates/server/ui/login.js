@@ -1,4 +1,5 @@
-// Sign-in: the token and the user are kept in localStorage; each role lands on its page.
+// Sign-in: the server sets the session as an HttpOnly cookie; only the user (name, role)
+// is kept in localStorage for the menus; each role lands on its page.
 "use strict";
 frame("login", false);
 document.getElementById("login").addEventListener("submit", async (ev) => {
@@ -8,8 +9,9 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   const password = document.getElementById("password").value;
   if (!username || !password) { say(msg, t("username") + " / " + t("password")); return; }
   try {
-    const r = await api("/api/v1/auth/login", { body: { username, password }, anonymous: true });
-    localStorage.setItem("cityos.token", r.token);
+    // Not anonymous: the answer's session cookie must be kept by the browser.
+    localStorage.removeItem("cityos.user");
+    const r = await api("/api/v1/auth/login", { body: { username, password } });
     localStorage.setItem("cityos.user", JSON.stringify(r.user));
     const next = new URLSearchParams(location.search).get("next");
     location.href = next && next.startsWith("/ui/") ? next : homeFor(r.user.role);

@@ -284,12 +284,16 @@ impl Driver {
 
     fn sign_in(&self, base: &str, user: &str) {
         self.go(&format!("{base}/ui/login.html"));
-        self.js("localStorage.clear(); return true", json!([]));
+        // Forget the previous user (the citizen's report tokens stay, as in a real browser).
+        self.js(
+            "localStorage.removeItem('cityos.user'); return true",
+            json!([]),
+        );
         self.go(&format!("{base}/ui/login.html"));
         self.type_in("#username", user);
         self.type_in("#password", "cityos-demo");
         self.click("#submit");
-        self.wait("signed in", "return localStorage.getItem('cityos.token') && !location.pathname.endsWith('login.html')", json!([]));
+        self.wait("signed in", "return localStorage.getItem('cityos.user') && !location.pathname.endsWith('login.html')", json!([]));
     }
 
     /// axe-core's WCAG 2.2 AA rules on the current page: the violations.

@@ -133,6 +133,7 @@ code = "street"
 name_zh = "街面秩序"
 name_en = "Street order"
 group = true
+public = true
 domain = "construction"
 priority = "normal"
 lead = "urban_management"

@@ -6,6 +6,7 @@ mod cap;
 mod dedup;
 mod fixture;
 mod indicators;
+mod privacy;
 mod sensing;
 mod taxonomy;
 mod territory;

@@ -29,6 +29,9 @@ fn loads_with_inheritance_and_templates() {
     assert_eq!(f.tax.relative_factor(sv, Priority::High), 0.5);
     let le = f.tax.category("lone_elder").unwrap();
     assert_eq!(f.tax.relative_factor(le, Priority::High), 1.0);
+    // Public only where the taxonomy says so (here: inherited from the group).
+    assert!(sv.public && f.tax.category("road_damage").unwrap().public);
+    assert!(!le.public, "a category is non-public unless stated");
 }
 
 fn problems(text: &str) -> Vec<String> {

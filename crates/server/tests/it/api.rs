@@ -274,6 +274,7 @@ async fn the_closed_loop_over_http_with_scopes(t: TestApp) {
         )
         .await;
     let number = v["case"]["number"].as_str().unwrap().to_string();
+    let report_token = v["report_token"].as_str().unwrap().to_string();
     let (_, other) = t
         .post(
             "/api/v1/reports",
@@ -396,12 +397,12 @@ async fn the_closed_loop_over_http_with_scopes(t: TestApp) {
     );
     let (s, _) = act(&t, Some(&li), &number, json!({"action": "close"})).await;
     assert_eq!(s, StatusCode::OK);
-    // The citizen rates it by number, without an account.
+    // The citizen rates it by number, without an account, with the filing's token.
     let (s, v) = act(
         &t,
         None,
         &number,
-        json!({"action": "evaluate", "score": 5, "comment": "很快"}),
+        json!({"action": "evaluate", "score": 5, "comment": "很快", "report_token": report_token}),
     )
     .await;
     assert_eq!(
@@ -438,7 +439,7 @@ async fn the_closed_loop_over_http_with_scopes(t: TestApp) {
     assert_eq!(v["log"][6]["attachments"][0], "photo-1.jpg");
     assert_eq!(v["reports"][0]["contact"], "13912345678");
     let (_, v) = t.get(&format!("/api/v1/cases/{number}"), Some(&wang)).await;
-    assert_eq!(v["reports"][0]["contact"], "139******78");
+    assert_eq!(v["reports"][0]["contact"], "******", "masked whole");
     // Stats, scoped.
     let (s, v) = t.get("/api/v1/stats", Some(&li)).await;
     assert_eq!(s, StatusCode::OK);

@@ -11,6 +11,7 @@ mod mobile;
 mod mqtt;
 mod open311;
 mod openapi;
+mod privacy;
 mod protocols;
 mod sensing;
 mod support;

@@ -75,11 +75,13 @@ async fn every_endpoint_every_role_inside_and_outside_scope(t: TestApp) {
         ("chen.roads", N, N, Some((false, false)), N, Some(0)),
         ("zhao.inspector", OK, N, Some((true, false)), F, Some(1)),
         ("sun.analyst", OK, OK, Some((true, true)), F, Some(2)),
-        ("machine", OK, OK, Some((true, true)), F, Some(2)),
+        // A machine token reaches only its channel's endpoints (see the test below).
+        ("machine", F, F, None, F, None),
     ];
     for (who, get_a, get_b, listed, ack, total) in expect {
         let token = tok(who);
         let tk = token.as_deref();
+        let denied = if who == "machine" { F } else { U };
         assert_eq!(
             t.get(&format!("/api/v1/cases/{ida}"), tk).await.0,
             get_a,
@@ -92,7 +94,7 @@ async fn every_endpoint_every_role_inside_and_outside_scope(t: TestApp) {
         );
         let (s, v) = t.get("/api/v1/cases", tk).await;
         match listed {
-            None => assert_eq!(s, U, "{who} list"),
+            None => assert_eq!(s, denied, "{who} list"),
             Some((la, lb)) => {
                 assert_eq!(s, OK, "{who} list");
                 let nums: Vec<&str> = v["cases"]
@@ -132,12 +134,17 @@ async fn every_endpoint_every_role_inside_and_outside_scope(t: TestApp) {
         assert_eq!(s, ack, "{who} acknowledges A: {v}");
         let (s, v) = t.get("/api/v1/stats", tk).await;
         match total {
-            None => assert_eq!(s, U),
+            None => assert_eq!(s, denied),
             Some(0) => assert!(s == OK || s == F, "{who} stats {s}"),
             Some(n) => assert_eq!((s, v["total"].as_i64()), (OK, Some(n)), "{who} stats"),
         }
         let (s, _) = t.get("/api/v1/inbox", tk).await;
-        assert_eq!(s, if tk.is_none() { U } else { OK }, "{who} inbox");
+        let inbox = match who {
+            "anonymous" => U,
+            "machine" => F,
+            _ => OK,
+        };
+        assert_eq!(s, inbox, "{who} inbox");
         // Reference data is public.
         for path in [
             "/api/v1/categories",
@@ -259,4 +266,236 @@ async fn the_openapi_document_describes_every_route() {
         .map(|r| r.action)
         .collect();
     assert_eq!(actions, rules);
+}
+
+crate::api_story!(machine_tokens_reach_only_their_channel_and_scope);
+async fn machine_tokens_reach_only_their_channel_and_scope(t: TestApp) {
+    use axum::http::Method;
+    t.seed().await;
+    let p = spot("310104003", 6);
+    let (s, c) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (n, id) = (
+        c["case"]["number"].as_str().unwrap().to_string(),
+        c["case"]["id"].as_i64().unwrap(),
+    );
+    let (_, c2) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0] + 0.01, "lat": p[1], "text": "游商"}),
+        )
+        .await;
+    let other = c2["case"]["id"].as_i64().unwrap();
+    let token = |channel: &str, scope: Option<&str>| {
+        t.sign(&Principal {
+            name: format!("{channel}-1"),
+            role: Role::System,
+            department: None,
+            scope: scope.map(str::to_string),
+            channel: Some(channel.into()),
+            expires_at: i64::MAX,
+        })
+    };
+    let transitions = format!("/api/v1/cases/{n}/transitions");
+    // (method, path, content type, body) of every endpoint a machine might try.
+    let calls: Vec<(Method, String, &str, String)> = vec![
+        (Method::GET, "/api/v1/cases".into(), "", String::new()),
+        (Method::GET, format!("/api/v1/cases/{n}"), "", String::new()),
+        (
+            Method::GET,
+            format!("/api/v1/cases/{id}"),
+            "",
+            String::new(),
+        ),
+        (Method::GET, "/api/v1/stats".into(), "", String::new()),
+        (Method::GET, "/api/v1/inbox".into(), "", String::new()),
+        (
+            Method::GET,
+            "/api/v1/events/stream".into(),
+            "",
+            String::new(),
+        ),
+        (Method::GET, "/api/v1/map".into(), "", String::new()),
+        (Method::GET, "/api/v1/indicators".into(), "", String::new()),
+        (Method::GET, "/api/v1/alerts".into(), "", String::new()),
+        (Method::GET, "/api/v1/silences".into(), "", String::new()),
+        (
+            Method::POST,
+            transitions.clone(),
+            "application/json",
+            json!({"action": "file"}).to_string(),
+        ),
+        (
+            Method::POST,
+            transitions.clone(),
+            "application/json",
+            json!({"action": "merge", "into": other}).to_string(),
+        ),
+        (
+            Method::POST,
+            transitions.clone(),
+            "application/json",
+            json!({"action": "close"}).to_string(),
+        ),
+        (
+            Method::POST,
+            transitions.clone(),
+            "application/json",
+            json!({"action": "note", "note": "x"}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/readings".into(),
+            "application/x-ndjson",
+            "{\"device\":\"WL-001\",\"metric\":\"depth_cm\",\"value\":1}".into(),
+        ),
+        (
+            Method::GET,
+            "/api/v1/readings/stats".into(),
+            "",
+            String::new(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/datasets/probe?owner=dist-market".into(),
+            "text/csv",
+            "a,b\n1,2\n".into(),
+        ),
+        (Method::GET, "/api/v1/datasets".into(), "", String::new()),
+    ];
+    // What each channel may reach: the rest answers 403.
+    let allowed = |channel: &str, path: &str| match channel {
+        "sensor" => path.starts_with("/api/v1/readings"),
+        "data" => path.starts_with("/api/v1/datasets"),
+        _ => false,
+    };
+    for channel in ["sensor", "data", "weather"] {
+        let tk = token(channel, None);
+        let auth = format!("Bearer {tk}");
+        for (m, path, ct, body) in &calls {
+            let (s, b, _) = t
+                .raw_with(
+                    m.clone(),
+                    path,
+                    ct,
+                    body,
+                    &[("authorization", auth.as_str())],
+                )
+                .await;
+            if allowed(channel, path) {
+                assert_eq!(s, OK, "{channel} {m} {path}: {b}");
+            } else {
+                assert_eq!(s, F, "{channel} {m} {path}: {b}");
+            }
+        }
+        // Reports on its own channel only, never as a citizen.
+        let report = |ch: Option<&str>| {
+            let mut r =
+                json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "报警"});
+            if let Some(ch) = ch {
+                r["channel"] = json!(ch);
+            }
+            r
+        };
+        let (s, v) = t
+            .post("/api/v1/reports", Some(&tk), report(Some("citizen")))
+            .await;
+        assert_eq!(s, F, "{channel} files a citizen report: {v}");
+        if channel != "weather" {
+            let cat = if channel == "sensor" {
+                "road_damage"
+            } else {
+                "exposed_garbage"
+            };
+            let mut r = report(None);
+            r["category"] = json!(cat);
+            let (s, v) = t.post("/api/v1/reports", Some(&tk), r).await;
+            assert_eq!(s, StatusCode::CREATED, "{channel}: {v}");
+            assert_eq!(v["case"]["channel"], channel, "{v}");
+        }
+    }
+    // The stated scope: a token confined to 龙华 reports only there.
+    let scoped = token("sensor", Some("310104016"));
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            Some(&scoped),
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "报警"}),
+        )
+        .await;
+    assert_eq!(s, F, "outside its scope: {v}");
+    let q = spot("310104016", 1);
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            Some(&scoped),
+            json!({"category": "street_vending", "lon": q[0], "lat": q[1], "text": "报警"}),
+        )
+        .await;
+    assert!(s == OK || s == StatusCode::CREATED, "inside its scope: {v}");
+    // Readings too: a gateway confined to 天平路 sends only its devices' readings.
+    let here = cityos_core::Level::ALL;
+    let cfg = super::support::config();
+    let region_of = |d: &cityos_core::sensing::Device| {
+        let chain = cfg.territory.locate(d.lon, d.lat).unwrap();
+        here.iter()
+            .filter_map(|l| chain.at(*l))
+            .map(|id| cfg.territory.region(id).code.clone())
+            .collect::<Vec<_>>()
+    };
+    let inside = cfg
+        .sensing
+        .devices
+        .iter()
+        .find(|d| region_of(d).contains(&"310104003".to_string()))
+        .unwrap();
+    let outside = cfg
+        .sensing
+        .devices
+        .iter()
+        .find(|d| !region_of(d).contains(&"310104003".to_string()))
+        .unwrap();
+    let gw = format!("Bearer {}", token("sensor", Some("310104003")));
+    for (d, want) in [(inside, OK), (outside, F)] {
+        let line = format!("{{\"device\":\"{}\",\"metric\":\"x\",\"value\":1}}", d.id);
+        let (s, b, _) = t
+            .raw_with(
+                Method::POST,
+                "/api/v1/readings",
+                "application/x-ndjson",
+                &line,
+                &[("authorization", gw.as_str())],
+            )
+            .await;
+        assert_eq!(s, want, "{}: {b}", d.id);
+    }
+    // Open311 does not take a machine token as a citizen app's api_key.
+    let form = format!(
+        "api_key={}&service_code=street_vending&lat={}&long={}&description=x",
+        token("sensor", None),
+        p[1],
+        p[0]
+    );
+    let (s, b, _) = t
+        .raw(
+            Method::POST,
+            "/open311/v2/requests.json",
+            "application/x-www-form-urlencoded",
+            &form,
+            None,
+        )
+        .await;
+    assert_eq!(s, F, "{b}");
+    // Nothing the machines tried changed the citizen's case.
+    let admin = t.login("admin").await;
+    let (_, v) = t.get(&format!("/api/v1/cases/{n}"), Some(&admin)).await;
+    assert_eq!(v["case"]["state"], "reported", "{v}");
+    assert_eq!(v["log"].as_array().unwrap().len(), 1, "{v}");
 }
