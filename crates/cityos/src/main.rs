@@ -1,21 +1,14 @@
 //! The `cityos` command: the demo, the simulated day, benchmarks, the territory generator
-//! and configuration checks. The only crate that talks to the terminal.
+//! and configuration checks. The only crate that talks to the terminal. This file parses
+//! the arguments and calls: the demo is in `demo`, serving in `serve`, the benchmarks in
+//! `bench`, the small commands in `commands`; simulation and territory generation are the
+//! `cityos-sim` library.
 
 mod bench;
-mod bench_api;
-mod bench_ingest;
-mod bench_mqtt;
-mod bench_ui;
-mod live;
-mod live_ends;
+mod commands;
+mod demo;
 mod serve;
-mod simulate;
-mod territory_gen;
 
-use cityos_engine::demo::Config;
-use cityos_engine::engine::Engine;
-use cityos_engine::store::sqlite::{Durability, SqliteStore};
-use cityos_engine::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -249,10 +242,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn engine_on(store: Box<dyn Store>, cfg: &Config) -> Result<Engine, String> {
-    cfg.engine(store).map_err(|e| e.to_string())
-}
-
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Cmd::Demo {
@@ -262,83 +251,14 @@ fn run(cli: Cli) -> Result<(), String> {
             no_serve,
             no_live,
             mqtt_url,
-        } => {
-            std::fs::create_dir_all(&data)
-                .map_err(|e| format!("cannot create data directory {}: {e}", data.display()))?;
-            let cfg = Config::xuhui();
-            println!("cityos demo — 徐汇区 (Xuhui): {} sub-districts, {} communities, {} grids; {} categories, {} departments",
-                cfg.territory.count(cityos_core::Level::Subdistrict), cfg.territory.count(cityos_core::Level::Community), cfg.territory.count(cityos_core::Level::Grid),
-                cfg.taxonomy.categories.len(), cfg.taxonomy.departments.len());
-            let db = data.join("cityos.db");
-            {
-                let store =
-                    SqliteStore::open(&db, Durability::Normal).map_err(|e| e.to_string())?;
-                let mut engine = engine_on(Box::new(store), &cfg)?;
-                let before = engine.store().counts().map_err(|e| e.to_string())?;
-                if before.cases == 0 || no_serve {
-                    // Yesterday, so that the live service continues where the history ends.
-                    let today = cityos_core::time::local_date(cityos_server::Clock::now(
-                        &cityos_server::SystemClock,
-                    ));
-                    let mut day = cityos_core::time::Date::from_days(today.days() - 1);
-                    if before.cases > 0 {
-                        // Another simulated day for a data directory that has one already.
-                        let last = engine
-                            .store()
-                            .load_all_cases()
-                            .map_err(|e| e.to_string())?
-                            .iter()
-                            .map(|c| c.created_at)
-                            .max()
-                            .unwrap_or(0);
-                        day = cityos_core::time::local_date(last).succ();
-                    }
-                    println!("simulating {day} (seed {seed}) into {} …", db.display());
-                    let s = simulate::run(
-                        &mut engine,
-                        &simulate::Options {
-                            seed,
-                            day,
-                            tail_days: 0,
-                            progress: true,
-                            ..Default::default()
-                        },
-                    )
-                    .map_err(|e| e.to_string())?;
-                    println!("{s}");
-                } else {
-                    println!(
-                        "continuing with the {} cases already in {}",
-                        before.cases,
-                        db.display()
-                    );
-                }
-            }
-            if no_serve {
-                println!("\nstored in {}", db.display());
-                return Ok(());
-            }
-            serve::run(
-                serve::Settings {
-                    addr,
-                    data,
-                    database_url: None,
-                    log_format: "text".into(),
-                    mqtt_url,
-                    devices: None,
-                    alarm_rules: None,
-                    indicators: None,
-                    vital_rules: None,
-                    metrics_token: std::env::var("CITYOS_METRICS_TOKEN")
-                        .ok()
-                        .filter(|t| !t.trim().is_empty()),
-                },
-                Some(serve::DemoOptions {
-                    live: !no_live,
-                    seed,
-                }),
-            )
-        }
+        } => demo::run(demo::Options {
+            addr,
+            data,
+            seed,
+            no_serve,
+            no_live,
+            mqtt_url,
+        }),
         Cmd::Serve(args) => serve::run(args.resolve()?, None),
         Cmd::Simulate {
             seed,
@@ -346,38 +266,7 @@ fn run(cli: Cli) -> Result<(), String> {
             tail_days,
             db,
             json,
-        } => {
-            let cfg = Config::xuhui();
-            let store: Box<dyn Store> = match db {
-                Some(url) => cityos_engine::open_store(&url).map_err(|e| e.to_string())?,
-                None => Box::new(SqliteStore::in_memory().map_err(|e| e.to_string())?),
-            };
-            let mut engine = engine_on(store, &cfg)?;
-            let s = simulate::run(
-                &mut engine,
-                &simulate::Options {
-                    seed,
-                    reports,
-                    tail_days,
-                    progress: !json,
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "reports": s.reports, "cases": s.cases, "merged_reports": s.merged_reports, "by_state": s.by_state,
-                        "returns": s.returns, "reworks": s.reworks, "escalations": s.escalations, "overdue_open": s.overdue_open,
-                        "on_time_rate": s.on_time_rate(), "digest": format!("{:016x}", s.digest)
-                    })
-                );
-            } else {
-                println!("{s}");
-            }
-            Ok(())
-        }
+        } => commands::simulate(seed, reports, tail_days, db, json),
         Cmd::Bench { which } => match which {
             BenchCmd::Intake {
                 reports,
@@ -401,28 +290,28 @@ fn run(cli: Cli) -> Result<(), String> {
                 clients,
                 dir,
                 json,
-            } => bench_api::api(reports, clients.max(1), json, dir),
+            } => bench::api::api(reports, clients.max(1), json, dir),
             BenchCmd::Mqtt {
                 readings,
                 url,
                 json,
-            } => bench_mqtt::mqtt(readings, &url, json),
+            } => bench::mqtt::mqtt(readings, &url, json),
             BenchCmd::Ui {
                 reports,
                 rounds,
                 json,
-            } => bench_ui::ui(reports.max(1), rounds.max(1), json),
+            } => bench::ui::ui(reports.max(1), rounds.max(1), json),
             BenchCmd::Ingest {
                 devices,
                 rounds,
                 json,
-            } => bench_ingest::ingest(devices.max(1), rounds.max(1), json),
+            } => bench::ingest::ingest(devices.max(1), rounds.max(1), json),
             BenchCmd::Query {
                 cases,
                 rounds,
                 dir,
                 json,
-            } => bench_api::query(cases, rounds.max(2), json, dir),
+            } => bench::api::query(cases, rounds.max(2), json, dir),
             BenchCmd::Locate {
                 lookups,
                 threads,
@@ -440,57 +329,20 @@ fn run(cli: Cli) -> Result<(), String> {
                     grids,
                     out,
                 },
-        } => {
-            let src = territory_gen::load_sources(&sources)
-                .map_err(|e| format!("{}: {e}", sources.display()))?;
-            let text = territory_gen::generate(&src, seed, grids)?;
-            std::fs::write(&out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
-            cityos_core::Territory::from_geojson(&[&text])
-                .map_err(|e| format!("generated territory does not load: {e}"))?;
-            println!("wrote {} ({} bytes)", out.display(), text.len());
-            Ok(())
-        }
+        } => commands::generate_territory(&sources, seed, grids, &out),
         Cmd::Check {
             territory,
             taxonomy,
             calendar,
             indicators,
             vital_rules,
-        } => {
-            let read = |p: &Option<PathBuf>, default: &str| -> Result<String, String> {
-                match p {
-                    Some(p) => {
-                        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-                    }
-                    None => Ok(default.to_string()),
-                }
-            };
-            use cityos_engine::demo::{
-                ALERT_RULES_TOML, CALENDAR_CSV, INDICATORS_TOML, TAXONOMY_TOML, TERRITORY_GEOJSON,
-            };
-            let (ind_text, rules_text) = (
-                read(&indicators, INDICATORS_TOML)?,
-                read(&vital_rules, ALERT_RULES_TOML)?,
-            );
-            let cfg = Config::from_texts(
-                &read(&territory, TERRITORY_GEOJSON)?,
-                &read(&taxonomy, TAXONOMY_TOML)?,
-                &read(&calendar, CALENDAR_CSV)?,
-            )
-            .and_then(|c| c.with_indicators(&ind_text))
-            .and_then(|c| c.with_alert_rules(&rules_text))
-            .map_err(|e| e.to_string())?;
-            println!(
-                "ok: {} regions, {} categories, {} departments, calendar years {:?}, {} indicators, {} alert rules",
-                cfg.territory.regions().count(),
-                cfg.taxonomy.categories.len(),
-                cfg.taxonomy.departments.len(),
-                cfg.calendar.years_covered(),
-                cfg.indicators.len(),
-                cfg.alert_rules.len()
-            );
-            Ok(())
-        }
+        } => commands::check(&commands::CheckFiles {
+            territory,
+            taxonomy,
+            calendar,
+            indicators,
+            vital_rules,
+        }),
         Cmd::Token {
             name,
             role,
@@ -499,41 +351,15 @@ fn run(cli: Cli) -> Result<(), String> {
             department,
             days,
             data,
-        } => {
-            let cfg = Config::xuhui();
-            let role =
-                cityos_core::Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}"))?;
-            if role == cityos_core::Role::System && !matches!(channel.as_str(), "sensor" | "data") {
-                return Err(format!(
-                    "a system token reports on the sensor or data channel, not {channel:?}"
-                ));
-            }
-            if let Some(s) = &scope {
-                cfg.territory
-                    .by_code(s)
-                    .ok_or_else(|| format!("unknown region {s:?}"))?;
-            }
-            if let Some(d) = &department {
-                cfg.taxonomy
-                    .department(d)
-                    .ok_or_else(|| format!("unknown department {d:?}"))?;
-            }
-            if name.trim().is_empty() {
-                return Err("the token needs a name".into());
-            }
-            let key = serve::token_key(&data)?;
-            let now = cityos_server::Clock::now(&cityos_server::SystemClock);
-            let token = key.sign(&cityos_server::auth::Principal {
-                name,
-                role,
-                department,
-                scope,
-                channel: (role == cityos_core::Role::System).then_some(channel),
-                expires_at: now + days as i64 * cityos_core::time::DAY,
-            });
-            println!("{token}");
-            Ok(())
-        }
+        } => commands::token(commands::TokenRequest {
+            name,
+            role,
+            channel,
+            scope,
+            department,
+            days,
+            data,
+        }),
         Cmd::WorkflowTable => {
             print!("{}", cityos_core::workflow::markdown_table());
             Ok(())

@@ -251,7 +251,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             cityos_server::sensing::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::data::store_dataset(&svc.state, cityos_server::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
             if d.live {
-                live = Some(crate::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
+                live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
                 tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
                 // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.
@@ -286,7 +286,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         if demo.as_ref().is_some_and(|d| d.live) {
             // The citizens' and inspectors' ends, over HTTP to this very listener.
             let seed = demo.as_ref().map_or(0, |d| d.seed);
-            tokio::spawn(crate::live_ends::run(svc.state.clone(), local.to_string(), cfg.clone(), seed, std::time::Duration::from_secs(15), stop_live.clone()));
+            tokio::spawn(cityos_sim::live_ends::run(svc.state.clone(), local.to_string(), cfg.clone(), seed, std::time::Duration::from_secs(15), stop_live.clone()));
         }
         println!("Ctrl-C stops the server; queued work is committed first.");
         // Header and body read timeouts, a connection limit; the peer address reaches

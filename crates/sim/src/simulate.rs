@@ -313,6 +313,23 @@ impl Sim<'_> {
         let Some(case) = self.engine.case(id).ok().flatten() else {
             return;
         };
+        match kind {
+            Kind::FileOrReject | Kind::Dispatch | Kind::DecidePostponement | Kind::Close => {
+                self.centre_acts(&case, kind, now)
+            }
+            Kind::Acknowledge => self.acknowledge(&case, dept.expect("task department"), now),
+            Kind::Start | Kind::RequestPostponement | Kind::Handle => {
+                self.department_acts(id, kind, dept.expect("task department"), now)
+            }
+            Kind::Verify => self.verify(&case, now),
+            Kind::Evaluate => self.evaluate(id, now),
+        }
+    }
+
+    /// The sub-district centre's steps: file (or reject), dispatch, decide a
+    /// postponement, close.
+    fn centre_acts(&mut self, case: &cityos_core::Case, kind: Kind, now: Millis) {
+        let id = case.id;
         let scope = case.regions.subdistrict.clone();
         match kind {
             Kind::FileOrReject => {
@@ -347,41 +364,66 @@ impl Sim<'_> {
                     self.plan_tasks(&o.case, now);
                 }
             }
-            Kind::Acknowledge => {
-                let dept = dept.expect("task department");
-                let lead = case.task(&dept).is_some_and(|t| t.lead);
-                if lead && case.returns == 0 && self.rng.chance(0.05) {
-                    let reason = "非本单位职责，申请退回重新派遣";
-                    if self
-                        .act(
-                            id,
-                            Action::Return {
-                                reason: reason.into(),
-                            },
-                            Self::handler(&dept),
-                            reason,
-                            now,
-                        )
-                        .is_some()
-                    {
-                        let d = (self.rng.exp(25.0) * MINUTE as f64) as Millis + MINUTE;
-                        self.at(now + d, Ev::Act(id, Kind::Dispatch, None));
-                    }
-                    return;
-                }
-                if let Some(o) =
-                    self.act(id, Action::Acknowledge, Self::handler(&dept), "已签收", now)
+            Kind::DecidePostponement => {
+                let a = if self.rng.chance(0.8) {
+                    Action::GrantPostponement
+                } else {
+                    Action::RefusePostponement
+                };
+                self.act(id, a, Self::officer(scope), "", now);
+            }
+            Kind::Close => {
+                if self
+                    .act(id, Action::Close, Self::officer(scope), "", now)
+                    .is_some()
+                    && case.channel == Channel::Citizen
+                    && self.rng.chance(0.6)
                 {
-                    if lead {
-                        let d = (self.rng.exp(20.0) * MINUTE as f64) as Millis + MINUTE;
-                        self.at(now + d, Ev::Act(id, Kind::Start, Some(dept)));
-                    } else {
-                        self.plan_handle(&o.case, &dept, now, false);
-                    }
+                    let d = (self.rng.exp(3.0) * HOUR as f64) as Millis;
+                    self.at(now + d, Ev::Act(id, Kind::Evaluate, None));
                 }
             }
+            _ => unreachable!("not a centre step: {kind:?}"),
+        }
+    }
+
+    /// A department signs for its task, or (the lead, once) returns a mis-dispatch.
+    fn acknowledge(&mut self, case: &cityos_core::Case, dept: String, now: Millis) {
+        let id = case.id;
+        let lead = case.task(&dept).is_some_and(|t| t.lead);
+        if lead && case.returns == 0 && self.rng.chance(0.05) {
+            let reason = "非本单位职责，申请退回重新派遣";
+            if self
+                .act(
+                    id,
+                    Action::Return {
+                        reason: reason.into(),
+                    },
+                    Self::handler(&dept),
+                    reason,
+                    now,
+                )
+                .is_some()
+            {
+                let d = (self.rng.exp(25.0) * MINUTE as f64) as Millis + MINUTE;
+                self.at(now + d, Ev::Act(id, Kind::Dispatch, None));
+            }
+            return;
+        }
+        if let Some(o) = self.act(id, Action::Acknowledge, Self::handler(&dept), "已签收", now) {
+            if lead {
+                let d = (self.rng.exp(20.0) * MINUTE as f64) as Millis + MINUTE;
+                self.at(now + d, Ev::Act(id, Kind::Start, Some(dept)));
+            } else {
+                self.plan_handle(&o.case, &dept, now, false);
+            }
+        }
+    }
+
+    /// A department's steps after signing: start, ask for more time, handle.
+    fn department_acts(&mut self, id: CaseId, kind: Kind, dept: String, now: Millis) {
+        match kind {
             Kind::Start => {
-                let dept = dept.expect("task department");
                 if let Some(o) = self.act(id, Action::Start, Self::handler(&dept), "", now) {
                     self.plan_handle(&o.case, &dept, now, false);
                     if self.rng.chance(0.04) {
@@ -391,7 +433,6 @@ impl Sim<'_> {
                 }
             }
             Kind::RequestPostponement => {
-                let dept = dept.expect("task department");
                 let a = Action::RequestPostponement {
                     extra: "2wd".into(),
                     reason: "需协调产权单位，申请延期".into(),
@@ -401,16 +442,7 @@ impl Sim<'_> {
                     self.at(now + HOUR, Ev::Act(id, Kind::DecidePostponement, None));
                 }
             }
-            Kind::DecidePostponement => {
-                let a = if self.rng.chance(0.8) {
-                    Action::GrantPostponement
-                } else {
-                    Action::RefusePostponement
-                };
-                self.act(id, a, Self::officer(scope), "", now);
-            }
             Kind::Handle => {
-                let dept = dept.expect("task department");
                 if let Some(o) = self.act(
                     id,
                     Action::Handle,
@@ -430,64 +462,59 @@ impl Sim<'_> {
                     }
                 }
             }
-            Kind::Verify => {
-                let inspector = Actor {
-                    id: "sim-inspector".into(),
-                    role: Role::Inspector,
-                    department: None,
-                    scope: case.regions.grid.clone(),
-                };
-                if case.reworks == 0 && self.rng.chance(0.08) {
-                    if let Some(o) = self.act(
-                        id,
-                        Action::RejectVerification,
-                        inspector,
-                        "现场核查未处置到位，需返工",
-                        now,
-                    ) {
-                        for t in o.case.tasks.clone() {
-                            self.plan_handle(&o.case, &t.department, now, true);
-                        }
-                    }
-                } else if self
-                    .act(id, Action::Verify, inspector, "现场核查已处置", now)
-                    .is_some()
-                {
-                    let d = (self.rng.exp(30.0) * MINUTE as f64) as Millis + MINUTE;
-                    self.at(now + d, Ev::Act(id, Kind::Close, None));
-                }
-            }
-            Kind::Close => {
-                if self
-                    .act(id, Action::Close, Self::officer(scope), "", now)
-                    .is_some()
-                    && case.channel == Channel::Citizen
-                    && self.rng.chance(0.6)
-                {
-                    let d = (self.rng.exp(3.0) * HOUR as f64) as Millis;
-                    self.at(now + d, Ev::Act(id, Kind::Evaluate, None));
-                }
-            }
-            Kind::Evaluate => {
-                let score = [5, 5, 5, 4, 4, 3, 2][self.rng.below(7) as usize];
-                let citizen = Actor {
-                    id: "citizen".into(),
-                    role: Role::Citizen,
-                    department: None,
-                    scope: None,
-                };
-                self.act(
-                    id,
-                    Action::Evaluate {
-                        score,
-                        comment: String::new(),
-                    },
-                    citizen,
-                    "",
-                    now,
-                );
-            }
+            _ => unreachable!("not a department step: {kind:?}"),
         }
+    }
+
+    /// The grid inspector verifies on site (some sent back for rework).
+    fn verify(&mut self, case: &cityos_core::Case, now: Millis) {
+        let id = case.id;
+        let inspector = Actor {
+            id: "sim-inspector".into(),
+            role: Role::Inspector,
+            department: None,
+            scope: case.regions.grid.clone(),
+        };
+        if case.reworks == 0 && self.rng.chance(0.08) {
+            if let Some(o) = self.act(
+                id,
+                Action::RejectVerification,
+                inspector,
+                "现场核查未处置到位，需返工",
+                now,
+            ) {
+                for t in o.case.tasks.clone() {
+                    self.plan_handle(&o.case, &t.department, now, true);
+                }
+            }
+        } else if self
+            .act(id, Action::Verify, inspector, "现场核查已处置", now)
+            .is_some()
+        {
+            let d = (self.rng.exp(30.0) * MINUTE as f64) as Millis + MINUTE;
+            self.at(now + d, Ev::Act(id, Kind::Close, None));
+        }
+    }
+
+    /// The citizen rates a closed case.
+    fn evaluate(&mut self, id: CaseId, now: Millis) {
+        let score = [5, 5, 5, 4, 4, 3, 2][self.rng.below(7) as usize];
+        let citizen = Actor {
+            id: "citizen".into(),
+            role: Role::Citizen,
+            department: None,
+            scope: None,
+        };
+        self.act(
+            id,
+            Action::Evaluate {
+                score,
+                comment: String::new(),
+            },
+            citizen,
+            "",
+            now,
+        );
     }
 }
 

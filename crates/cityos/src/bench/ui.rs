@@ -51,7 +51,7 @@ fn wd(addr: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value
 pub fn ui(reports: usize, rounds: usize, json_out: bool) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("cityos-bench-ui-{}", std::process::id()));
     // Fill the store: reports over HTTP (every one stays open).
-    crate::bench_api::api(reports, 64, true, Some(dir.clone()))?;
+    super::api::api(reports, 64, true, Some(dir.clone()))?;
     let key = TokenKey::random();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
@@ -75,7 +75,7 @@ pub fn ui(reports: usize, rounds: usize, json_out: bool) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (addr, _server) = rt.block_on(crate::bench_api::serve(&svc));
+    let (addr, _server) = rt.block_on(super::api::serve(&svc));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?

@@ -5,9 +5,18 @@
 //!   after the commit) with concurrent submitters, compared in the same run with bare
 //!   SQLite inserts of exactly the rows the engine wrote, at the same pragmas and
 //!   transaction size.
-//! * `locate` — point → region-chain lookups on the Xuhui territory.
+//! * `locate` — point → region-chain lookups on the Xuhui territory;
+//! * `api` and `query` — [`api`]: intake and reads over loopback HTTP;
+//! * `mqtt` — [`mqtt`]: readings through a broker against a bare subscriber;
+//! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
+//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
+
+pub mod api;
+pub mod ingest;
+pub mod mqtt;
+pub mod ui;
 
 use cityos_core::case::Channel;
 use cityos_core::rng::Rng;

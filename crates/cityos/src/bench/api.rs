@@ -122,7 +122,7 @@ pub(crate) async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>
 }
 
 fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
-    let pts = crate::bench::points(cfg, n, 3);
+    let pts = super::points(cfg, n, 3);
     let mut rng = Rng::new(5);
     let cats: Vec<_> = cfg
         .taxonomy
@@ -236,7 +236,7 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize, seed: u64) -> Result<(), St
     let store =
         SqliteStore::open(&d.join("cityos.db"), Durability::Normal).map_err(|e| e.to_string())?;
     let mut engine = cfg.engine(Box::new(store)).map_err(|e| e.to_string())?;
-    let pts = crate::bench::points(cfg, 100_000, 9);
+    let pts = super::points(cfg, 100_000, 9);
     let mut rng = Rng::new(17 + seed);
     let cats = &cfg.taxonomy.categories;
     let now = SystemClock.now();
