@@ -1,7 +1,14 @@
-//! Integration tests of the `cityos` command (one test binary): the CLI as a user runs
-//! it, and the repository's tidiness rules.
+//! Integration tests of the `cityos` command (one test binary): each command as a user
+//! runs it, one file per command, the crash test, the web UI in a browser, and the
+//! repository's tidiness rules.
 
 mod browser;
-mod cli;
+mod check;
 mod crash;
+mod demo;
+mod help;
+mod serve;
+mod simulate;
+mod support;
+mod territory;
 mod tidy;

@@ -1,0 +1,145 @@
+//! `cityos serve`: a bad sensing configuration is refused with its place; on PostgreSQL
+//! it stops cleanly on SIGINT.
+
+use crate::support::{cityos, http, tmp};
+use std::process::Command;
+
+#[test]
+fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
+    let dir = std::env::temp_dir().join(format!("cityos-cli-sensing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let devices = dir.join("devices.csv");
+    std::fs::write(
+        &devices,
+        "id,kind,lon,lat,owner,tags\nX-1,smoke,121.44,31.2,,\nX-2,smoke,100,10,,\n",
+    )
+    .unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\ncode = \"a\"\nname_zh = \"x\"\nkind = \"smoke\"\nmetric = \"m\"\nabove = 5\nclear_below = 9\ncategory = \"fire_incident\"\n",
+    )
+    .unwrap();
+    let indicators = dir.join("indicators.toml");
+    std::fs::write(
+        &indicators,
+        "[[indicator]]\ncode = \"flood\"\nname_zh = \"x\"\nname_en = \"x\"\ndomain = \"safety\"\nsource = \"external\"\ndirection = \"up\"\nlevels = [30, 20, 40, 50]\n",
+    )
+    .unwrap();
+    let vital = dir.join("vital.toml");
+    std::fs::write(
+        &vital,
+        "[[rule]]\ncode = \"x\"\nname_zh = \"x\"\nname_en = \"x\"\nexpr = \"river_water_level >= purple\"\ncategory = \"waterlogging\"\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    for (flag, path, needle) in [
+        (
+            "--devices",
+            &devices,
+            "line 3: device X-2 at (100, 10) lies outside the territory",
+        ),
+        (
+            "--alarm-rules",
+            &rules,
+            "clear_below 9 must not be above the threshold 5",
+        ),
+        (
+            "--indicators",
+            &indicators,
+            "indicator \"flood\": thresholds blue 30, yellow 20, orange 40, red 50 are out of order",
+        ),
+        (
+            "--vital-rules",
+            &vital,
+            "alert rule \"x\": expression \"river_water_level >= purple\" does not parse",
+        ),
+    ] {
+        let out = cityos(&[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data",
+            d,
+            flag,
+            path.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{flag}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `cityos serve` on PostgreSQL stops cleanly on SIGINT (it used to abort with "Cannot
+/// start a runtime from within a runtime", exit 134, every time: the synchronous client's
+/// connections were closed on an async thread).
+#[test]
+fn serve_on_postgresql_stops_cleanly() {
+    use std::io::BufRead;
+    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "CITYOS_TEST_POSTGRES_URL is required"
+            );
+            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
+            return;
+        }
+    };
+    let schema = format!("cli_stop_{}", std::process::id());
+    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let dir = tmp("serve-pg");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args([
+            "serve",
+            "--addr",
+            &addr,
+            "--data",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &format!("{url}{sep}schema={schema}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    let (s, b) = http(&addr, "GET", "/readyz", None, None);
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = http(
+        &addr,
+        "POST",
+        "/api/v1/reports",
+        None,
+        Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
+    );
+    assert_eq!(s, 201, "{b}");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
