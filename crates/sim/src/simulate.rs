@@ -313,77 +313,58 @@ impl Sim<'_> {
         let Some(case) = self.engine.case(id).ok().flatten() else {
             return;
         };
+        let task_department = || dept.expect("task department");
         match kind {
-            Kind::FileOrReject | Kind::Dispatch | Kind::DecidePostponement | Kind::Close => {
-                self.centre_acts(&case, kind, now)
-            }
-            Kind::Acknowledge => self.acknowledge(&case, dept.expect("task department"), now),
-            Kind::Start | Kind::RequestPostponement | Kind::Handle => {
-                self.department_acts(id, kind, dept.expect("task department"), now)
-            }
+            Kind::FileOrReject => self.file_or_reject(&case, now),
+            Kind::Dispatch => self.dispatch(&case, now),
+            Kind::Acknowledge => self.acknowledge(&case, task_department(), now),
+            Kind::Start => self.start(id, task_department(), now),
+            Kind::RequestPostponement => self.request_postponement(id, task_department(), now),
+            Kind::DecidePostponement => self.decide_postponement(&case, now),
+            Kind::Handle => self.handle(id, task_department(), now),
             Kind::Verify => self.verify(&case, now),
+            Kind::Close => self.close(&case, now),
             Kind::Evaluate => self.evaluate(id, now),
         }
     }
 
-    /// The sub-district centre's steps: file (or reject), dispatch, decide a
-    /// postponement, close.
-    fn centre_acts(&mut self, case: &cityos_core::Case, kind: Kind, now: Millis) {
+    /// The centre files a new report as a case (a few it rejects).
+    fn file_or_reject(&mut self, case: &cityos_core::Case, now: Millis) {
         let id = case.id;
         let scope = case.regions.subdistrict.clone();
-        match kind {
-            Kind::FileOrReject => {
-                if self.rng.chance(0.03) {
-                    self.act(
-                        id,
-                        Action::Reject {
-                            reason: "经核实不属于受理范围".into(),
-                        },
-                        Self::officer(scope),
-                        "",
-                        now,
-                    );
-                } else if self
-                    .act(id, Action::File, Self::officer(scope), "", now)
-                    .is_some()
-                {
-                    let d = (self.rng.exp(12.0) * MINUTE as f64) as Millis + MINUTE;
-                    self.at(now + d, Ev::Act(id, Kind::Dispatch, None));
-                }
-            }
-            Kind::Dispatch => {
-                if let Some(o) = self.act(
-                    id,
-                    Action::Dispatch {
-                        departments: vec![],
-                    },
-                    Self::officer(scope),
-                    "",
-                    now,
-                ) {
-                    self.plan_tasks(&o.case, now);
-                }
-            }
-            Kind::DecidePostponement => {
-                let a = if self.rng.chance(0.8) {
-                    Action::GrantPostponement
-                } else {
-                    Action::RefusePostponement
-                };
-                self.act(id, a, Self::officer(scope), "", now);
-            }
-            Kind::Close => {
-                if self
-                    .act(id, Action::Close, Self::officer(scope), "", now)
-                    .is_some()
-                    && case.channel == Channel::Citizen
-                    && self.rng.chance(0.6)
-                {
-                    let d = (self.rng.exp(3.0) * HOUR as f64) as Millis;
-                    self.at(now + d, Ev::Act(id, Kind::Evaluate, None));
-                }
-            }
-            _ => unreachable!("not a centre step: {kind:?}"),
+        if self.rng.chance(0.03) {
+            self.act(
+                id,
+                Action::Reject {
+                    reason: "经核实不属于受理范围".into(),
+                },
+                Self::officer(scope),
+                "",
+                now,
+            );
+        } else if self
+            .act(id, Action::File, Self::officer(scope), "", now)
+            .is_some()
+        {
+            let d = (self.rng.exp(12.0) * MINUTE as f64) as Millis + MINUTE;
+            self.at(now + d, Ev::Act(id, Kind::Dispatch, None));
+        }
+    }
+
+    /// The centre dispatches by routing (again after a return).
+    fn dispatch(&mut self, case: &cityos_core::Case, now: Millis) {
+        let id = case.id;
+        let scope = case.regions.subdistrict.clone();
+        if let Some(o) = self.act(
+            id,
+            Action::Dispatch {
+                departments: vec![],
+            },
+            Self::officer(scope),
+            "",
+            now,
+        ) {
+            self.plan_tasks(&o.case, now);
         }
     }
 
@@ -420,49 +401,60 @@ impl Sim<'_> {
         }
     }
 
-    /// A department's steps after signing: start, ask for more time, handle.
-    fn department_acts(&mut self, id: CaseId, kind: Kind, dept: String, now: Millis) {
-        match kind {
-            Kind::Start => {
-                if let Some(o) = self.act(id, Action::Start, Self::handler(&dept), "", now) {
-                    self.plan_handle(&o.case, &dept, now, false);
-                    if self.rng.chance(0.04) {
-                        let d = (self.rng.exp(2.0) * HOUR as f64) as Millis;
-                        self.at(now + d, Ev::Act(id, Kind::RequestPostponement, Some(dept)));
-                    }
-                }
+    /// The lead department starts work (a few ask for more time later).
+    fn start(&mut self, id: CaseId, dept: String, now: Millis) {
+        if let Some(o) = self.act(id, Action::Start, Self::handler(&dept), "", now) {
+            self.plan_handle(&o.case, &dept, now, false);
+            if self.rng.chance(0.04) {
+                let d = (self.rng.exp(2.0) * HOUR as f64) as Millis;
+                self.at(now + d, Ev::Act(id, Kind::RequestPostponement, Some(dept)));
             }
-            Kind::RequestPostponement => {
-                let a = Action::RequestPostponement {
-                    extra: "2wd".into(),
-                    reason: "需协调产权单位，申请延期".into(),
-                };
-                if self.act(id, a, Self::handler(&dept), "", now).is_some() {
-                    self.s.postponements += 1;
-                    self.at(now + HOUR, Ev::Act(id, Kind::DecidePostponement, None));
-                }
+        }
+    }
+
+    /// A department asks for more time.
+    fn request_postponement(&mut self, id: CaseId, dept: String, now: Millis) {
+        let a = Action::RequestPostponement {
+            extra: "2wd".into(),
+            reason: "需协调产权单位，申请延期".into(),
+        };
+        if self.act(id, a, Self::handler(&dept), "", now).is_some() {
+            self.s.postponements += 1;
+            self.at(now + HOUR, Ev::Act(id, Kind::DecidePostponement, None));
+        }
+    }
+
+    /// The centre grants or refuses a postponement.
+    fn decide_postponement(&mut self, case: &cityos_core::Case, now: Millis) {
+        let id = case.id;
+        let scope = case.regions.subdistrict.clone();
+        let a = if self.rng.chance(0.8) {
+            Action::GrantPostponement
+        } else {
+            Action::RefusePostponement
+        };
+        self.act(id, a, Self::officer(scope), "", now);
+    }
+
+    /// A department reports its task handled; the last one sends the case to verification.
+    fn handle(&mut self, id: CaseId, dept: String, now: Millis) {
+        if let Some(o) = self.act(
+            id,
+            Action::Handle,
+            Self::handler(&dept),
+            "已处置完毕，现场已恢复",
+            now,
+        ) {
+            if o.case.state == State::Handled {
+                let span = o
+                    .case
+                    .deadline(Step::Verify)
+                    .map(|d| d.due - now)
+                    .unwrap_or(4 * HOUR)
+                    .max(30 * MINUTE);
+                let d = (self.rng.exp(0.4) * span as f64) as Millis + 5 * MINUTE;
+                self.at(now + d, Ev::Act(id, Kind::Verify, None));
             }
-            Kind::Handle => {
-                if let Some(o) = self.act(
-                    id,
-                    Action::Handle,
-                    Self::handler(&dept),
-                    "已处置完毕，现场已恢复",
-                    now,
-                ) {
-                    if o.case.state == State::Handled {
-                        let span = o
-                            .case
-                            .deadline(Step::Verify)
-                            .map(|d| d.due - now)
-                            .unwrap_or(4 * HOUR)
-                            .max(30 * MINUTE);
-                        let d = (self.rng.exp(0.4) * span as f64) as Millis + 5 * MINUTE;
-                        self.at(now + d, Ev::Act(id, Kind::Verify, None));
-                    }
-                }
-            }
-            _ => unreachable!("not a department step: {kind:?}"),
         }
     }
 
@@ -493,6 +485,21 @@ impl Sim<'_> {
         {
             let d = (self.rng.exp(30.0) * MINUTE as f64) as Millis + MINUTE;
             self.at(now + d, Ev::Act(id, Kind::Close, None));
+        }
+    }
+
+    /// The centre closes a verified case; some citizens rate it later.
+    fn close(&mut self, case: &cityos_core::Case, now: Millis) {
+        let id = case.id;
+        let scope = case.regions.subdistrict.clone();
+        if self
+            .act(id, Action::Close, Self::officer(scope), "", now)
+            .is_some()
+            && case.channel == Channel::Citizen
+            && self.rng.chance(0.6)
+        {
+            let d = (self.rng.exp(3.0) * HOUR as f64) as Millis;
+            self.at(now + d, Ev::Act(id, Kind::Evaluate, None));
         }
     }
 
