@@ -10,7 +10,7 @@ use cityos_core::case::Channel;
 use cityos_core::rng::Rng;
 use cityos_core::time::{Millis, MINUTE};
 use cityos_core::workflow::NewReport;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_server::auth::TokenKey;

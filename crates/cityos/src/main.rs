@@ -12,7 +12,7 @@ mod serve;
 mod simulate;
 mod territory_gen;
 
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Engine;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::Store;
@@ -104,8 +104,8 @@ enum Cmd {
         #[arg(long)]
         indicators: Option<PathBuf>,
         /// Alert rules over the vital signs, TOML (default: the embedded ones).
-        #[arg(long)]
-        vital_rules: Option<PathBuf>,
+        #[arg(long, alias = "vital-rules")]
+        alert_rules: Option<PathBuf>,
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
@@ -320,18 +320,13 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             serve::run(
                 serve::Settings {
-                    addr,
-                    data,
-                    database_url: None,
-                    log_format: "text".into(),
+                    addr: Some(addr),
+                    data: Some(data),
                     mqtt_url,
-                    devices: None,
-                    alarm_rules: None,
-                    indicators: None,
-                    vital_rules: None,
                     metrics_token: std::env::var("CITYOS_METRICS_TOKEN")
                         .ok()
                         .filter(|t| !t.trim().is_empty()),
+                    ..Default::default()
                 },
                 Some(serve::DemoOptions {
                     live: !no_live,
@@ -455,7 +450,7 @@ fn run(cli: Cli) -> Result<(), String> {
             taxonomy,
             calendar,
             indicators,
-            vital_rules,
+            alert_rules,
         } => {
             let read = |p: &Option<PathBuf>, default: &str| -> Result<String, String> {
                 match p {
@@ -470,7 +465,7 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let (ind_text, rules_text) = (
                 read(&indicators, INDICATORS_TOML)?,
-                read(&vital_rules, ALERT_RULES_TOML)?,
+                read(&alert_rules, ALERT_RULES_TOML)?,
             );
             let cfg = Config::from_texts(
                 &read(&territory, TERRITORY_GEOJSON)?,

@@ -1,7 +1,9 @@
 //! cityos-engine: the single owner of case state ([`engine::Engine`]), its run loop with
 //! group commit ([`runloop`]), and the stores behind one trait ([`store`]): SQLite by
-//! default, PostgreSQL when the database URL says so.
+//! default, PostgreSQL when the database URL says so; the district's configuration
+//! ([`config`]) and the embedded Xuhui demo files ([`demo`]).
 
+pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod query;

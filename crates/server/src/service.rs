@@ -12,7 +12,7 @@
 use crate::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
 use cityos_core::time::{Millis, SECOND};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::runloop::{EngineHandle, RunLoop};
 use cityos_engine::store::sqlite::{Durability, SqliteStore};

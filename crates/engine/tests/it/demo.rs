@@ -3,7 +3,7 @@
 use super::backend::config;
 use cityos_core::routing::route;
 use cityos_core::{Domain, Level};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 
 #[test]
 fn xuhui_is_1_13_306_and_about_3000_grids() {
