@@ -1,4 +1,4 @@
-//! The embedded Xuhui demo configuration is valid and as large as promised.
+//! The configuration (`cityos_engine::config::Config`): the embedded Xuhui demo is valid and as large as promised.
 
 use super::backend::config;
 use cityos_core::routing::route;
