@@ -293,7 +293,7 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
     let stored_cases = || {
         SqliteStore::open(&d.join("cityos.db"), Durability::Normal)
             .and_then(|mut s| {
-                use cityos_engine::Store;
+                use cityos_engine::CaseStore;
                 s.counts()
             })
             .map(|c| c.cases as usize)

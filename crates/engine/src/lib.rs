@@ -11,7 +11,10 @@ pub mod runloop;
 pub mod store;
 
 pub use engine::{Engine, EngineConfig, EngineError, IntakeOutcome, Request, Response};
-pub use store::{postgres::PostgresStore, sqlite::SqliteStore, Store, StoreError};
+pub use store::{
+    postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, DatasetStore,
+    MediaStore, Store, StoreConnection, StoreError, VitalsStore,
+};
 
 /// Opens the store a database URL names: `postgres://…` / `postgresql://…` for
 /// PostgreSQL (a `schema=NAME` query parameter selects, and creates, a schema),

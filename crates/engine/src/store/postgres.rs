@@ -311,240 +311,13 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-impl Store for PostgresStore {
-    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
-        self.live()?;
-        let owned = bind(&sql.params);
-        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        self.conn()
-            .query(&sql.text, &refs)
-            .map_err(db)?
-            .iter()
-            .map(|r| event_row(r))
-            .collect()
+impl StoreConnection for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
     }
 
-    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
-        self.live()?;
-        self.conn()
-            .execute(
-                UPSERT_USER,
-                &[
-                    &u.username,
-                    &u.display_name,
-                    &u.password_hash,
-                    &u.role,
-                    &u.department,
-                    &u.scope,
-                    &u.created_at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(SELECT_USER, &[&username])
-            .map_err(db)?
-            .first()
-            .map(|r| User {
-                username: r.get(0),
-                display_name: r.get(1),
-                password_hash: r.get(2),
-                role: r.get(3),
-                department: r.get(4),
-                scope: r.get(5),
-                created_at: r.get(6),
-            }))
-    }
-
-    fn put_idempotent(
-        &mut self,
-        a: &IdempotentAnswer,
-    ) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.live()?;
-        let n = self
-            .conn()
-            .execute(
-                INSERT_IDEMPOTENT,
-                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
-            )
-            .map_err(db)?;
-        if n == 1 {
-            Ok(None)
-        } else {
-            self.idempotent(&a.key)
-        }
-    }
-
-    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
-        self.live()?;
-        let mut tx = self.conn().transaction().map_err(db)?;
-        let st = tx.prepare(crate::store::UPSERT_ROLLUP).map_err(db)?;
-        for x in r {
-            tx.execute(
-                &st,
-                &[
-                    &x.indicator,
-                    &x.region,
-                    &x.step,
-                    &x.bucket,
-                    &x.n,
-                    &x.sum,
-                    &x.min,
-                    &x.max,
-                    &x.last,
-                    &x.last_at,
-                ],
-            )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)
-    }
-
-    fn rollups(
-        &mut self,
-        indicator: &str,
-        region: &str,
-        step: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Rollup>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(
-                crate::store::SELECT_ROLLUPS,
-                &[&indicator, &region, &step, &from, &to],
-            )
-            .map_err(db)?
-            .iter()
-            .map(|r| Rollup {
-                indicator: r.get(0),
-                region: r.get(1),
-                step: r.get(2),
-                bucket: r.get(3),
-                n: r.get(4),
-                sum: r.get(5),
-                min: r.get(6),
-                max: r.get(7),
-                last: r.get(8),
-                last_at: r.get(9),
-            })
-            .collect())
-    }
-
-    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
-        self.live()?;
-        self.conn()
-            .execute(
-                crate::store::INSERT_CAP,
-                &[
-                    &m.identifier,
-                    &m.fingerprint,
-                    &m.msg_type,
-                    &m.sent,
-                    &m.headline,
-                    &m.xml,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
-        self.live()?;
-        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
-    }
-
-    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
-        self.live()?;
-        Ok(self
-            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
-            .pop())
-    }
-
-    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.live()?;
-        self.conn()
-            .execute(
-                crate::store::UPSERT_DATASET,
-                &[
-                    &d.name,
-                    &d.owner,
-                    &d.sensitivity,
-                    &d.columns,
-                    &d.rows,
-                    &d.row_count,
-                    &d.imported_at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_DATASETS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| Dataset {
-                name: r.get(0),
-                owner: r.get(1),
-                sensitivity: r.get(2),
-                columns: r.get(3),
-                rows: r.get(4),
-                row_count: r.get(5),
-                imported_at: r.get(6),
-            })
-            .collect())
-    }
-
-    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
-        self.live()?;
-        self.conn()
-            .execute(
-                crate::store::INSERT_MEDIA,
-                &[&m.id, &m.content_type, &m.bytes, &m.created_at],
-            )
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_MEDIA, &[&id])
-            .map_err(db)?
-            .first()
-            .map(|r| Media {
-                id: r.get(0),
-                content_type: r.get(1),
-                bytes: r.get(2),
-                created_at: r.get(3),
-            }))
-    }
-
-    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(SELECT_IDEMPOTENT, &[&key])
-            .map_err(db)?
-            .first()
-            .map(|r| IdempotentAnswer {
-                key: r.get(0),
-                request_hash: r.get(1),
-                status: r.get(2),
-                body: r.get(3),
-                created_at: r.get(4),
-            }))
+    fn healthy(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| !c.is_closed())
     }
 
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
@@ -580,13 +353,54 @@ impl Store for PostgresStore {
             })
             .collect())
     }
+}
 
-    fn backend(&self) -> &'static str {
-        "postgres"
+impl CaseStore for PostgresStore {
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
+        self.live()?;
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        self.conn()
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| event_row(r))
+            .collect()
     }
 
-    fn healthy(&self) -> bool {
-        self.client.as_ref().is_some_and(|c| !c.is_closed())
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
+        let n = self
+            .conn()
+            .execute(
+                INSERT_IDEMPOTENT,
+                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+            )
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(SELECT_IDEMPOTENT, &[&key])
+            .map_err(db)?
+            .first()
+            .map(|r| IdempotentAnswer {
+                key: r.get(0),
+                request_hash: r.get(1),
+                status: r.get(2),
+                body: r.get(3),
+                created_at: r.get(4),
+            }))
     }
 
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
@@ -830,6 +644,202 @@ impl Store for PostgresStore {
             log_entries: r.get(1),
             reports: r.get(2),
         })
+    }
+}
+
+impl AccountStore for PostgresStore {
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(
+                UPSERT_USER,
+                &[
+                    &u.username,
+                    &u.display_name,
+                    &u.password_hash,
+                    &u.role,
+                    &u.department,
+                    &u.scope,
+                    &u.created_at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(SELECT_USER, &[&username])
+            .map_err(db)?
+            .first()
+            .map(|r| User {
+                username: r.get(0),
+                display_name: r.get(1),
+                password_hash: r.get(2),
+                role: r.get(3),
+                department: r.get(4),
+                scope: r.get(5),
+                created_at: r.get(6),
+            }))
+    }
+}
+
+impl DatasetStore for PostgresStore {
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(
+                crate::store::UPSERT_DATASET,
+                &[
+                    &d.name,
+                    &d.owner,
+                    &d.sensitivity,
+                    &d.columns,
+                    &d.rows,
+                    &d.row_count,
+                    &d.imported_at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_DATASETS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| Dataset {
+                name: r.get(0),
+                owner: r.get(1),
+                sensitivity: r.get(2),
+                columns: r.get(3),
+                rows: r.get(4),
+                row_count: r.get(5),
+                imported_at: r.get(6),
+            })
+            .collect())
+    }
+}
+
+impl VitalsStore for PostgresStore {
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        let st = tx.prepare(crate::store::UPSERT_ROLLUP).map_err(db)?;
+        for x in r {
+            tx.execute(
+                &st,
+                &[
+                    &x.indicator,
+                    &x.region,
+                    &x.step,
+                    &x.bucket,
+                    &x.n,
+                    &x.sum,
+                    &x.min,
+                    &x.max,
+                    &x.last,
+                    &x.last_at,
+                ],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(
+                crate::store::SELECT_ROLLUPS,
+                &[&indicator, &region, &step, &from, &to],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| Rollup {
+                indicator: r.get(0),
+                region: r.get(1),
+                step: r.get(2),
+                bucket: r.get(3),
+                n: r.get(4),
+                sum: r.get(5),
+                min: r.get(6),
+                max: r.get(7),
+                last: r.get(8),
+                last_at: r.get(9),
+            })
+            .collect())
+    }
+
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(
+                crate::store::INSERT_CAP,
+                &[
+                    &m.identifier,
+                    &m.fingerprint,
+                    &m.msg_type,
+                    &m.sent,
+                    &m.headline,
+                    &m.xml,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
+        self.live()?;
+        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+    }
+
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
+        self.live()?;
+        Ok(self
+            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .pop())
+    }
+}
+
+impl MediaStore for PostgresStore {
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(
+                crate::store::INSERT_MEDIA,
+                &[&m.id, &m.content_type, &m.bytes, &m.created_at],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_MEDIA, &[&id])
+            .map_err(db)?
+            .first()
+            .map(|r| Media {
+                id: r.get(0),
+                content_type: r.get(1),
+                bytes: r.get(2),
+                created_at: r.get(3),
+            }))
     }
 }
 

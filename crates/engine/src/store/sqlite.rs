@@ -225,52 +225,7 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-impl Store for SqliteStore {
-    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
-        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
-        rows(
-            &mut st,
-            rusqlite::params_from_iter(bind(&sql.params)),
-            event_row,
-        )
-    }
-
-    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(UPSERT_USER)
-            .map_err(db)?
-            .execute(params![
-                u.username,
-                u.display_name,
-                u.password_hash,
-                u.role,
-                u.department,
-                u.scope,
-                u.created_at
-            ])
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_USER)
-            .map_err(db)?
-            .query_row([username], |r| {
-                Ok(User {
-                    username: r.get(0)?,
-                    display_name: r.get(1)?,
-                    password_hash: r.get(2)?,
-                    role: r.get(3)?,
-                    department: r.get(4)?,
-                    scope: r.get(5)?,
-                    created_at: r.get(6)?,
-                })
-            })
-            .optional()
-            .map_err(db)
-    }
-
+impl StoreConnection for SqliteStore {
     fn limit_pages(&mut self, pages: Option<u64>) -> Result<(), StoreError> {
         // SQLite's own ceiling when lifted; a cap below the file's size holds it at its size.
         let n = pages.unwrap_or(4_294_967_294);
@@ -279,191 +234,8 @@ impl Store for SqliteStore {
             .map_err(db)
     }
 
-    fn put_idempotent(
-        &mut self,
-        a: &IdempotentAnswer,
-    ) -> Result<Option<IdempotentAnswer>, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached(INSERT_IDEMPOTENT)
-            .map_err(db)?
-            .execute(params![
-                a.key,
-                a.request_hash,
-                a.status,
-                a.body,
-                a.created_at
-            ])
-            .map_err(db)?;
-        if n == 1 {
-            Ok(None)
-        } else {
-            self.idempotent(&a.key)
-        }
-    }
-
-    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
-        {
-            let mut st = tx.prepare_cached(crate::store::UPSERT_ROLLUP).map_err(db)?;
-            for x in r {
-                st.execute(params![
-                    x.indicator,
-                    x.region,
-                    x.step,
-                    x.bucket,
-                    x.n,
-                    x.sum,
-                    x.min,
-                    x.max,
-                    x.last,
-                    x.last_at
-                ])
-                .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
-    }
-
-    fn rollups(
-        &mut self,
-        indicator: &str,
-        region: &str,
-        step: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Rollup>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_ROLLUPS)
-            .map_err(db)?;
-        let rows = st
-            .query_map(params![indicator, region, step, from, to], |r| {
-                Ok(Rollup {
-                    indicator: r.get(0)?,
-                    region: r.get(1)?,
-                    step: r.get(2)?,
-                    bucket: r.get(3)?,
-                    n: r.get(4)?,
-                    sum: r.get(5)?,
-                    min: r.get(6)?,
-                    max: r.get(7)?,
-                    last: r.get(8)?,
-                    last_at: r.get(9)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
-
-    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::INSERT_CAP)
-            .map_err(db)?
-            .execute(params![
-                m.identifier,
-                m.fingerprint,
-                m.msg_type,
-                m.sent,
-                m.headline,
-                m.xml
-            ])
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
-        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
-    }
-
-    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
-        Ok(self
-            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
-            .pop())
-    }
-
-    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::UPSERT_DATASET)
-            .map_err(db)?
-            .execute(params![
-                d.name,
-                d.owner,
-                d.sensitivity,
-                d.columns,
-                d.rows,
-                d.row_count,
-                d.imported_at
-            ])
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_DATASETS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Dataset {
-                    name: r.get(0)?,
-                    owner: r.get(1)?,
-                    sensitivity: r.get(2)?,
-                    columns: r.get(3)?,
-                    rows: r.get(4)?,
-                    row_count: r.get(5)?,
-                    imported_at: r.get(6)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
-
-    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::INSERT_MEDIA)
-            .map_err(db)?
-            .execute(params![m.id, m.content_type, m.bytes, m.created_at])
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
-        self.conn
-            .prepare_cached(crate::store::SELECT_MEDIA)
-            .map_err(db)?
-            .query_row([id], |r| {
-                Ok(Media {
-                    id: r.get(0)?,
-                    content_type: r.get(1)?,
-                    bytes: r.get(2)?,
-                    created_at: r.get(3)?,
-                })
-            })
-            .optional()
-            .map_err(db)
-    }
-
-    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_IDEMPOTENT)
-            .map_err(db)?
-            .query_row([key], |r| {
-                Ok(IdempotentAnswer {
-                    key: r.get(0)?,
-                    request_hash: r.get(1)?,
-                    status: r.get(2)?,
-                    body: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(db)
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
 
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
@@ -498,9 +270,56 @@ impl Store for SqliteStore {
             .map_err(db)?;
         Ok(rows)
     }
+}
 
-    fn backend(&self) -> &'static str {
-        "sqlite"
+impl CaseStore for SqliteStore {
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        rows(
+            &mut st,
+            rusqlite::params_from_iter(bind(&sql.params)),
+            event_row,
+        )
+    }
+
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(INSERT_IDEMPOTENT)
+            .map_err(db)?
+            .execute(params![
+                a.key,
+                a.request_hash,
+                a.status,
+                a.body,
+                a.created_at
+            ])
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_IDEMPOTENT)
+            .map_err(db)?
+            .query_row([key], |r| {
+                Ok(IdempotentAnswer {
+                    key: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    status: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(db)
     }
 
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
@@ -726,6 +545,197 @@ impl Store for SqliteStore {
                     })
                 },
             )
+            .map_err(db)
+    }
+}
+
+impl AccountStore for SqliteStore {
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(UPSERT_USER)
+            .map_err(db)?
+            .execute(params![
+                u.username,
+                u.display_name,
+                u.password_hash,
+                u.role,
+                u.department,
+                u.scope,
+                u.created_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_USER)
+            .map_err(db)?
+            .query_row([username], |r| {
+                Ok(User {
+                    username: r.get(0)?,
+                    display_name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    role: r.get(3)?,
+                    department: r.get(4)?,
+                    scope: r.get(5)?,
+                    created_at: r.get(6)?,
+                })
+            })
+            .optional()
+            .map_err(db)
+    }
+}
+
+impl DatasetStore for SqliteStore {
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::UPSERT_DATASET)
+            .map_err(db)?
+            .execute(params![
+                d.name,
+                d.owner,
+                d.sensitivity,
+                d.columns,
+                d.rows,
+                d.row_count,
+                d.imported_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_DATASETS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Dataset {
+                    name: r.get(0)?,
+                    owner: r.get(1)?,
+                    sensitivity: r.get(2)?,
+                    columns: r.get(3)?,
+                    rows: r.get(4)?,
+                    row_count: r.get(5)?,
+                    imported_at: r.get(6)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+}
+
+impl VitalsStore for SqliteStore {
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(crate::store::UPSERT_ROLLUP).map_err(db)?;
+            for x in r {
+                st.execute(params![
+                    x.indicator,
+                    x.region,
+                    x.step,
+                    x.bucket,
+                    x.n,
+                    x.sum,
+                    x.min,
+                    x.max,
+                    x.last,
+                    x.last_at
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_ROLLUPS)
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![indicator, region, step, from, to], |r| {
+                Ok(Rollup {
+                    indicator: r.get(0)?,
+                    region: r.get(1)?,
+                    step: r.get(2)?,
+                    bucket: r.get(3)?,
+                    n: r.get(4)?,
+                    sum: r.get(5)?,
+                    min: r.get(6)?,
+                    max: r.get(7)?,
+                    last: r.get(8)?,
+                    last_at: r.get(9)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::INSERT_CAP)
+            .map_err(db)?
+            .execute(params![
+                m.identifier,
+                m.fingerprint,
+                m.msg_type,
+                m.sent,
+                m.headline,
+                m.xml
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
+        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+    }
+
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
+        Ok(self
+            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .pop())
+    }
+}
+
+impl MediaStore for SqliteStore {
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::INSERT_MEDIA)
+            .map_err(db)?
+            .execute(params![m.id, m.content_type, m.bytes, m.created_at])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
+        self.conn
+            .prepare_cached(crate::store::SELECT_MEDIA)
+            .map_err(db)?
+            .query_row([id], |r| {
+                Ok(Media {
+                    id: r.get(0)?,
+                    content_type: r.get(1)?,
+                    bytes: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .optional()
             .map_err(db)
     }
 }

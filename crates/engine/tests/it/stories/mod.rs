@@ -18,6 +18,9 @@ use cityos_core::time::{local, Date, Millis, HOUR, MINUTE};
 use cityos_core::workflow::{Action, Actor, Command, NewReport, WorkflowError};
 use cityos_core::{Level, Role};
 use cityos_engine::engine::{Engine, EngineError, Request, Response};
+use cityos_engine::store::{
+    AccountStore, CaseStore, DatasetStore, MediaStore, StoreConnection, VitalsStore,
+};
 use cityos_engine::store::{Batch, Counts, StoreError};
 use cityos_engine::Store;
 
@@ -134,40 +137,118 @@ struct Flaky {
     fail: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl Store for Flaky {
+impl StoreConnection for Flaky {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn query_list(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.inner.query_list(sql)
+    }
+
+    fn query_groups(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.inner.query_groups(sql)
+    }
+}
+
+impl CaseStore for Flaky {
     fn query_events(
         &mut self,
         sql: &cityos_engine::query::Sql,
     ) -> Result<Vec<cityos_engine::store::CaseEvent>, StoreError> {
         self.inner.query_events(sql)
     }
-    fn put_user(&mut self, u: &cityos_engine::store::User) -> Result<(), StoreError> {
-        self.inner.put_user(u)
-    }
-    fn user(&mut self, n: &str) -> Result<Option<cityos_engine::store::User>, StoreError> {
-        self.inner.user(n)
-    }
+
     fn put_idempotent(
         &mut self,
         a: &cityos_engine::store::IdempotentAnswer,
     ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
         self.inner.put_idempotent(a)
     }
+
     fn idempotent(
         &mut self,
         k: &str,
     ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
         self.inner.idempotent(k)
     }
+
+    fn commit(&mut self, batch: &[Batch<'_>]) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(StoreError::Db("disk on fire".into()));
+        }
+        self.inner.commit(batch)
+    }
+
+    fn load_case(&mut self, id: i64) -> Result<Option<cityos_core::Case>, StoreError> {
+        self.inner.load_case(id)
+    }
+
+    fn load_case_by_number(&mut self, n: &str) -> Result<Option<cityos_core::Case>, StoreError> {
+        self.inner.load_case_by_number(n)
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
+        self.inner.load_open_cases()
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
+        self.inner.load_all_cases()
+    }
+
+    fn load_log(&mut self, id: i64) -> Result<Vec<cityos_core::LogEntry>, StoreError> {
+        self.inner.load_log(id)
+    }
+
+    fn load_report(&mut self, id: i64) -> Result<Option<cityos_core::Report>, StoreError> {
+        self.inner.load_report(id)
+    }
+
+    fn reports_of(&mut self, c: i64) -> Result<Vec<cityos_core::Report>, StoreError> {
+        self.inner.reports_of(c)
+    }
+
+    fn max_ids(&mut self) -> Result<(i64, i64), StoreError> {
+        self.inner.max_ids()
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.inner.counts()
+    }
+}
+
+impl AccountStore for Flaky {
+    fn put_user(&mut self, u: &cityos_engine::store::User) -> Result<(), StoreError> {
+        self.inner.put_user(u)
+    }
+
+    fn user(&mut self, n: &str) -> Result<Option<cityos_engine::store::User>, StoreError> {
+        self.inner.user(n)
+    }
+}
+
+impl DatasetStore for Flaky {
     fn put_dataset(&mut self, d: &cityos_engine::store::Dataset) -> Result<(), StoreError> {
         self.inner.put_dataset(d)
     }
+
     fn datasets(&mut self) -> Result<Vec<cityos_engine::store::Dataset>, StoreError> {
         self.inner.datasets()
     }
+}
+
+impl VitalsStore for Flaky {
     fn put_rollups(&mut self, r: &[cityos_engine::store::Rollup]) -> Result<(), StoreError> {
         self.inner.put_rollups(r)
     }
+
     fn rollups(
         &mut self,
         indicator: &str,
@@ -178,74 +259,32 @@ impl Store for Flaky {
     ) -> Result<Vec<cityos_engine::store::Rollup>, StoreError> {
         self.inner.rollups(indicator, region, step, from, to)
     }
+
     fn put_cap(&mut self, m: &cityos_engine::store::CapMessage) -> Result<(), StoreError> {
         self.inner.put_cap(m)
     }
+
     fn cap_messages(
         &mut self,
         limit: i64,
     ) -> Result<Vec<cityos_engine::store::CapMessage>, StoreError> {
         self.inner.cap_messages(limit)
     }
+
     fn cap_message(
         &mut self,
         identifier: &str,
     ) -> Result<Option<cityos_engine::store::CapMessage>, StoreError> {
         self.inner.cap_message(identifier)
     }
+}
+
+impl MediaStore for Flaky {
     fn put_media(&mut self, m: &cityos_engine::store::Media) -> Result<(), StoreError> {
         self.inner.put_media(m)
     }
+
     fn media(&mut self, id: &str) -> Result<Option<cityos_engine::store::Media>, StoreError> {
         self.inner.media(id)
-    }
-    fn query_list(
-        &mut self,
-        sql: &cityos_engine::query::Sql,
-    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        self.inner.query_list(sql)
-    }
-    fn query_groups(
-        &mut self,
-        sql: &cityos_engine::query::Sql,
-    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        self.inner.query_groups(sql)
-    }
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    fn commit(&mut self, batch: &[Batch<'_>]) -> Result<(), StoreError> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            return Err(StoreError::Db("disk on fire".into()));
-        }
-        self.inner.commit(batch)
-    }
-    fn load_case(&mut self, id: i64) -> Result<Option<cityos_core::Case>, StoreError> {
-        self.inner.load_case(id)
-    }
-    fn load_case_by_number(&mut self, n: &str) -> Result<Option<cityos_core::Case>, StoreError> {
-        self.inner.load_case_by_number(n)
-    }
-    fn load_open_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
-        self.inner.load_open_cases()
-    }
-    fn load_all_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
-        self.inner.load_all_cases()
-    }
-    fn load_log(&mut self, id: i64) -> Result<Vec<cityos_core::LogEntry>, StoreError> {
-        self.inner.load_log(id)
-    }
-    fn load_report(&mut self, id: i64) -> Result<Option<cityos_core::Report>, StoreError> {
-        self.inner.load_report(id)
-    }
-    fn reports_of(&mut self, c: i64) -> Result<Vec<cityos_core::Report>, StoreError> {
-        self.inner.reports_of(c)
-    }
-    fn max_ids(&mut self) -> Result<(i64, i64), StoreError> {
-        self.inner.max_ids()
-    }
-    fn counts(&mut self) -> Result<Counts, StoreError> {
-        self.inner.counts()
     }
 }
