@@ -9,6 +9,7 @@
 //! backends); a case row is updated only if its stored `version` is the one the writer
 //! read (optimistic concurrency, so several writers cannot lose each other's work).
 
+mod batch;
 pub mod postgres;
 pub mod sqlite;
 

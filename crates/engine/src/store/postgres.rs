@@ -411,157 +411,9 @@ impl CaseStore for PostgresStore {
             .as_mut()
             .expect("the client lives as long as the store");
         let mut tx = client.transaction().map_err(db)?;
+        let mut rows = Rows { tx: &mut tx, st };
         for batch in batches {
-            for r in batch.reports {
-                tx.execute(
-                    &st.ins_rep,
-                    &[
-                        &r.id,
-                        &r.case_id,
-                        &r.channel.as_str(),
-                        &r.category,
-                        &r.lon,
-                        &r.lat,
-                        &r.text,
-                        &r.contact,
-                        &r.at,
-                    ],
-                )
-                .map_err(db)?;
-            }
-            for w in &batch.cases {
-                let row = CaseRow::new(w.case);
-                let c = w.case;
-                let (prio, reporters, esc, version, overdue) = (
-                    c.priority.rank() as i64,
-                    c.reporter_count() as i64,
-                    c.escalations as i64,
-                    c.version as i64,
-                    c.overdue as i64,
-                );
-                match w.prev_version {
-                    None => {
-                        tx.execute(
-                            &st.ins_case,
-                            &[
-                                &c.id,
-                                &c.number,
-                                &c.category,
-                                &c.domain.as_str(),
-                                &c.state.as_str(),
-                                &prio,
-                                &c.lon,
-                                &c.lat,
-                                &c.regions.district,
-                                &c.regions.subdistrict,
-                                &c.regions.community,
-                                &c.regions.grid,
-                                &row.lead,
-                                &c.channel.as_str(),
-                                &c.created_at,
-                                &c.updated_at,
-                                &row.due,
-                                &overdue,
-                                &reporters,
-                                &esc,
-                                &version,
-                                &w.case_body,
-                                &c.title,
-                                &row.handle_on_time,
-                                &row.due_key,
-                            ],
-                        )
-                        .map_err(db)?;
-                    }
-                    Some(prev) => {
-                        let prev_i = prev as i64;
-                        let n = tx
-                            .execute(
-                                &st.upd_case,
-                                &[
-                                    &c.state.as_str(),
-                                    &prio,
-                                    &row.lead,
-                                    &c.updated_at,
-                                    &row.due,
-                                    &overdue,
-                                    &reporters,
-                                    &esc,
-                                    &version,
-                                    &w.case_body,
-                                    &row.handle_on_time,
-                                    &row.due_key,
-                                    &c.id,
-                                    &prev_i,
-                                ],
-                            )
-                            .map_err(db)?;
-                        if n != 1 {
-                            return Err(StoreError::Conflict {
-                                case: c.id,
-                                expected: prev,
-                            });
-                        }
-                    }
-                }
-                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
-                    let seq = e.seq as i64;
-                    let from = e.from.map(|s| s.as_str());
-                    tx.execute(
-                        &st.ins_log,
-                        &[
-                            &e.case_id,
-                            &seq,
-                            &e.at,
-                            &e.actor,
-                            &e.role.as_str(),
-                            &e.action,
-                            &from,
-                            &e.to.as_str(),
-                            &e.note,
-                            body,
-                            gseq,
-                        ],
-                    )
-                    .map_err(db)?;
-                }
-                if w.tasks_changed {
-                    tx.execute(&st.del_tasks, &[&c.id]).map_err(db)?;
-                    for t in &c.tasks {
-                        let lead = t.lead as i64;
-                        tx.execute(
-                            &st.ins_task,
-                            &[&c.id, &t.department, &lead, &t.state.as_str(), &t.since],
-                        )
-                        .map_err(db)?;
-                    }
-                }
-            }
-            for (rid, cid) in batch.report_moves {
-                tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
-            }
-            for a in batch.idempotency {
-                tx.execute(
-                    &st.ins_idem,
-                    &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
-                )
-                .map_err(db)?;
-            }
-            for (k, n) in crate::query::count_deltas(batch) {
-                tx.execute(
-                    &st.upsert_count,
-                    &[
-                        &k.state,
-                        &k.domain,
-                        &k.subdistrict,
-                        &k.lead,
-                        &k.on_time,
-                        &k.overdue,
-                        &n,
-                    ],
-                )
-                .map_err(db)?;
-            }
+            batch::write_batch(&mut rows, batch)?;
         }
         tx.commit().map_err(db)
     }
@@ -878,5 +730,190 @@ impl PostgresStore {
                 xml: r.get(5),
             })
             .collect())
+    }
+}
+
+/// The batch writer's statements (prepared at connection) inside one transaction.
+struct Rows<'a, 'c> {
+    tx: &'a mut ::postgres::Transaction<'c>,
+    st: &'a Prepared,
+}
+
+impl batch::RowWriter for Rows<'_, '_> {
+    fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.ins_rep,
+                &[
+                    &r.id,
+                    &r.case_id,
+                    &r.channel.as_str(),
+                    &r.category,
+                    &r.lon,
+                    &r.lat,
+                    &r.text,
+                    &r.contact,
+                    &r.at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
+        let c = w.case;
+        let (prio, reporters, esc, version, overdue) = (
+            c.priority.rank() as i64,
+            c.reporter_count() as i64,
+            c.escalations as i64,
+            c.version as i64,
+            c.overdue as i64,
+        );
+        self.tx
+            .execute(
+                &self.st.ins_case,
+                &[
+                    &c.id,
+                    &c.number,
+                    &c.category,
+                    &c.domain.as_str(),
+                    &c.state.as_str(),
+                    &prio,
+                    &c.lon,
+                    &c.lat,
+                    &c.regions.district,
+                    &c.regions.subdistrict,
+                    &c.regions.community,
+                    &c.regions.grid,
+                    &row.lead,
+                    &c.channel.as_str(),
+                    &c.created_at,
+                    &c.updated_at,
+                    &row.due,
+                    &overdue,
+                    &reporters,
+                    &esc,
+                    &version,
+                    &w.case_body,
+                    &c.title,
+                    &row.handle_on_time,
+                    &row.due_key,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn update_case(
+        &mut self,
+        w: &CaseWrite<'_>,
+        row: &CaseRow<'_>,
+        prev: u64,
+    ) -> Result<u64, StoreError> {
+        let c = w.case;
+        let (prio, reporters, esc, version, overdue, prev) = (
+            c.priority.rank() as i64,
+            c.reporter_count() as i64,
+            c.escalations as i64,
+            c.version as i64,
+            c.overdue as i64,
+            prev as i64,
+        );
+        self.tx
+            .execute(
+                &self.st.upd_case,
+                &[
+                    &c.state.as_str(),
+                    &prio,
+                    &row.lead,
+                    &c.updated_at,
+                    &row.due,
+                    &overdue,
+                    &reporters,
+                    &esc,
+                    &version,
+                    &w.case_body,
+                    &row.handle_on_time,
+                    &row.due_key,
+                    &c.id,
+                    &prev,
+                ],
+            )
+            .map_err(db)
+    }
+
+    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
+        let seq = e.seq as i64;
+        let from = e.from.map(|s| s.as_str());
+        self.tx
+            .execute(
+                &self.st.ins_log,
+                &[
+                    &e.case_id,
+                    &seq,
+                    &e.at,
+                    &e.actor,
+                    &e.role.as_str(),
+                    &e.action,
+                    &from,
+                    &e.to.as_str(),
+                    &e.note,
+                    &body,
+                    &gseq,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
+        self.tx.execute(&self.st.del_tasks, &[&case]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
+        let lead = t.lead as i64;
+        self.tx
+            .execute(
+                &self.st.ins_task,
+                &[&case, &t.department, &lead, &t.state.as_str(), &t.since],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.mv_rep, &[&case, &report])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.ins_idem,
+                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.upsert_count,
+                &[
+                    &k.state,
+                    &k.domain,
+                    &k.subdistrict,
+                    &k.lead,
+                    &k.on_time,
+                    &k.overdue,
+                    &n,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
     }
 }

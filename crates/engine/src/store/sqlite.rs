@@ -324,151 +324,10 @@ impl CaseStore for SqliteStore {
 
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
-        for batch in batches {
-            let mut ins_case = tx.prepare_cached(INSERT_CASE).map_err(db)?;
-            let mut upd_case = tx.prepare_cached(UPDATE_CASE).map_err(db)?;
-            let mut ins_log = tx.prepare_cached(INSERT_LOG).map_err(db)?;
-            let mut ins_rep = tx.prepare_cached(INSERT_REPORT).map_err(db)?;
-            let mut del_tasks = tx.prepare_cached(DELETE_TASKS).map_err(db)?;
-            let mut ins_task = tx.prepare_cached(INSERT_TASK).map_err(db)?;
-            let mut mv_rep = tx.prepare_cached(MOVE_REPORT).map_err(db)?;
-            let mut ins_idem = tx.prepare_cached(INSERT_IDEMPOTENT).map_err(db)?;
-            for a in batch.idempotency {
-                ins_idem
-                    .execute(params![
-                        a.key,
-                        a.request_hash,
-                        a.status,
-                        a.body,
-                        a.created_at
-                    ])
-                    .map_err(db)?;
-            }
-            for r in batch.reports {
-                ins_rep
-                    .execute(params![
-                        r.id,
-                        r.case_id,
-                        r.channel.as_str(),
-                        r.category,
-                        r.lon,
-                        r.lat,
-                        r.text,
-                        r.contact,
-                        r.at
-                    ])
-                    .map_err(db)?;
-            }
-            for w in &batch.cases {
-                let row = CaseRow::new(w.case);
-                let c = w.case;
-                match w.prev_version {
-                    None => {
-                        ins_case
-                            .execute(params![
-                                c.id,
-                                c.number,
-                                c.category,
-                                c.domain.as_str(),
-                                c.state.as_str(),
-                                c.priority.rank(),
-                                c.lon,
-                                c.lat,
-                                c.regions.district,
-                                c.regions.subdistrict,
-                                c.regions.community,
-                                c.regions.grid,
-                                row.lead,
-                                c.channel.as_str(),
-                                c.created_at,
-                                c.updated_at,
-                                row.due,
-                                c.overdue as i64,
-                                c.reporter_count(),
-                                c.escalations,
-                                c.version as i64,
-                                w.case_body,
-                                c.title,
-                                row.handle_on_time,
-                                row.due_key
-                            ])
-                            .map_err(db)?;
-                    }
-                    Some(prev) => {
-                        let n = upd_case
-                            .execute(params![
-                                c.state.as_str(),
-                                c.priority.rank(),
-                                row.lead,
-                                c.updated_at,
-                                row.due,
-                                c.overdue as i64,
-                                c.reporter_count(),
-                                c.escalations,
-                                c.version as i64,
-                                w.case_body,
-                                row.handle_on_time,
-                                row.due_key,
-                                c.id,
-                                prev as i64
-                            ])
-                            .map_err(db)?;
-                        if n != 1 {
-                            return Err(StoreError::Conflict {
-                                case: c.id,
-                                expected: prev,
-                            });
-                        }
-                    }
-                }
-                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
-                    ins_log
-                        .execute(params![
-                            e.case_id,
-                            e.seq as i64,
-                            e.at,
-                            e.actor,
-                            e.role.as_str(),
-                            e.action,
-                            e.from.map(|s| s.as_str()),
-                            e.to.as_str(),
-                            e.note,
-                            body,
-                            gseq
-                        ])
-                        .map_err(db)?;
-                }
-                if w.tasks_changed {
-                    del_tasks.execute([c.id]).map_err(db)?;
-                    for t in &c.tasks {
-                        ins_task
-                            .execute(params![
-                                c.id,
-                                t.department,
-                                t.lead as i64,
-                                t.state.as_str(),
-                                t.since
-                            ])
-                            .map_err(db)?;
-                    }
-                }
-            }
-            for (rid, cid) in batch.report_moves {
-                mv_rep.execute(params![cid, rid]).map_err(db)?;
-            }
-            let mut upsert = tx.prepare_cached(crate::query::UPSERT_COUNT).map_err(db)?;
-            for (k, n) in crate::query::count_deltas(batch) {
-                upsert
-                    .execute(params![
-                        k.state,
-                        k.domain,
-                        k.subdistrict,
-                        k.lead,
-                        k.on_time,
-                        k.overdue,
-                        n
-                    ])
-                    .map_err(db)?;
+        {
+            let mut rows = Rows::new(&tx)?;
+            for batch in batches {
+                batch::write_batch(&mut rows, batch)?;
             }
         }
         tx.commit().map_err(db)
@@ -798,5 +657,187 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
         Ok(rows)
+    }
+}
+
+/// The batch writer's statements, prepared once per transaction.
+struct Rows<'t> {
+    ins_case: rusqlite::CachedStatement<'t>,
+    upd_case: rusqlite::CachedStatement<'t>,
+    ins_log: rusqlite::CachedStatement<'t>,
+    ins_rep: rusqlite::CachedStatement<'t>,
+    del_tasks: rusqlite::CachedStatement<'t>,
+    ins_task: rusqlite::CachedStatement<'t>,
+    mv_rep: rusqlite::CachedStatement<'t>,
+    ins_idem: rusqlite::CachedStatement<'t>,
+    upsert_count: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> Rows<'t> {
+    fn new(conn: &'t Connection) -> Result<Rows<'t>, StoreError> {
+        let st = |sql: &str| conn.prepare_cached(sql).map_err(db);
+        Ok(Rows {
+            ins_case: st(INSERT_CASE)?,
+            upd_case: st(UPDATE_CASE)?,
+            ins_log: st(INSERT_LOG)?,
+            ins_rep: st(INSERT_REPORT)?,
+            del_tasks: st(DELETE_TASKS)?,
+            ins_task: st(INSERT_TASK)?,
+            mv_rep: st(MOVE_REPORT)?,
+            ins_idem: st(INSERT_IDEMPOTENT)?,
+            upsert_count: st(crate::query::UPSERT_COUNT)?,
+        })
+    }
+}
+
+impl batch::RowWriter for Rows<'_> {
+    fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
+        self.ins_rep
+            .execute(params![
+                r.id,
+                r.case_id,
+                r.channel.as_str(),
+                r.category,
+                r.lon,
+                r.lat,
+                r.text,
+                r.contact,
+                r.at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
+        let c = w.case;
+        self.ins_case
+            .execute(params![
+                c.id,
+                c.number,
+                c.category,
+                c.domain.as_str(),
+                c.state.as_str(),
+                c.priority.rank(),
+                c.lon,
+                c.lat,
+                c.regions.district,
+                c.regions.subdistrict,
+                c.regions.community,
+                c.regions.grid,
+                row.lead,
+                c.channel.as_str(),
+                c.created_at,
+                c.updated_at,
+                row.due,
+                c.overdue as i64,
+                c.reporter_count(),
+                c.escalations,
+                c.version as i64,
+                w.case_body,
+                c.title,
+                row.handle_on_time,
+                row.due_key
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn update_case(
+        &mut self,
+        w: &CaseWrite<'_>,
+        row: &CaseRow<'_>,
+        prev: u64,
+    ) -> Result<u64, StoreError> {
+        let c = w.case;
+        let n = self
+            .upd_case
+            .execute(params![
+                c.state.as_str(),
+                c.priority.rank(),
+                row.lead,
+                c.updated_at,
+                row.due,
+                c.overdue as i64,
+                c.reporter_count(),
+                c.escalations,
+                c.version as i64,
+                w.case_body,
+                row.handle_on_time,
+                row.due_key,
+                c.id,
+                prev as i64
+            ])
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
+        self.ins_log
+            .execute(params![
+                e.case_id,
+                e.seq as i64,
+                e.at,
+                e.actor,
+                e.role.as_str(),
+                e.action,
+                e.from.map(|s| s.as_str()),
+                e.to.as_str(),
+                e.note,
+                body,
+                gseq
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
+        self.del_tasks.execute([case]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
+        self.ins_task
+            .execute(params![
+                case,
+                t.department,
+                t.lead as i64,
+                t.state.as_str(),
+                t.since
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
+        self.mv_rep.execute(params![case, report]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
+        self.ins_idem
+            .execute(params![
+                a.key,
+                a.request_hash,
+                a.status,
+                a.body,
+                a.created_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
+        self.upsert_count
+            .execute(params![
+                k.state,
+                k.domain,
+                k.subdistrict,
+                k.lead,
+                k.on_time,
+                k.overdue,
+                n
+            ])
+            .map_err(db)?;
+        Ok(())
     }
 }
