@@ -2,7 +2,7 @@
 //! `check` (configuration files, every problem with its place) and `token` (a machine's
 //! API token signed with the data directory's key).
 
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::store::sqlite::SqliteStore;
 use cityos_engine::Store;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ pub struct CheckFiles {
     pub taxonomy: Option<PathBuf>,
     pub calendar: Option<PathBuf>,
     pub indicators: Option<PathBuf>,
-    pub vital_rules: Option<PathBuf>,
+    pub alert_rules: Option<PathBuf>,
 }
 
 /// `cityos check`: loads the configuration from the files and reports what it holds, or
@@ -89,7 +89,7 @@ pub fn check(f: &CheckFiles) -> Result<(), String> {
     };
     let (ind_text, rules_text) = (
         read(&f.indicators, INDICATORS_TOML)?,
-        read(&f.vital_rules, ALERT_RULES_TOML)?,
+        read(&f.alert_rules, ALERT_RULES_TOML)?,
     );
     let cfg = Config::from_texts(
         &read(&f.territory, TERRITORY_GEOJSON)?,

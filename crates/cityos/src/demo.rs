@@ -4,7 +4,7 @@
 //! simulators.
 
 use crate::serve;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
 
@@ -41,18 +41,13 @@ pub fn run(o: Options) -> Result<(), String> {
     }
     serve::run(
         serve::Settings {
-            addr,
-            data,
-            database_url: None,
-            log_format: "text".into(),
+            addr: Some(addr),
+            data: Some(data),
             mqtt_url,
-            devices: None,
-            alarm_rules: None,
-            indicators: None,
-            vital_rules: None,
             metrics_token: std::env::var("CITYOS_METRICS_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
+            ..Default::default()
         },
         Some(serve::DemoOptions {
             live: !no_live,

@@ -97,8 +97,8 @@ enum Cmd {
         #[arg(long)]
         indicators: Option<PathBuf>,
         /// Alert rules over the vital signs, TOML (default: the embedded ones).
-        #[arg(long)]
-        vital_rules: Option<PathBuf>,
+        #[arg(long, alias = "vital-rules")]
+        alert_rules: Option<PathBuf>,
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
@@ -335,13 +335,13 @@ fn run(cli: Cli) -> Result<(), String> {
             taxonomy,
             calendar,
             indicators,
-            vital_rules,
+            alert_rules,
         } => commands::check(&commands::CheckFiles {
             territory,
             taxonomy,
             calendar,
             indicators,
-            vital_rules,
+            alert_rules,
         }),
         Cmd::Token {
             name,

@@ -3,7 +3,7 @@
 //! read timeouts, a connection limit), graceful shutdown on
 //! Ctrl-C or SIGTERM (the engine finishes and commits what it has queued).
 
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_server::auth::TokenKey;
 use cityos_server::service::{demo_accounts, seed_demo_accounts, Database, Service, DEMO_PASSWORD};
 use cityos_server::{app, Clock, SystemClock};
@@ -11,146 +11,136 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Flags of `cityos serve`; each can also come from the environment or the config file.
+/// Flags of `cityos serve`: the config file, and the settings (each can also come from
+/// the environment or the config file).
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
-    /// alarm_rules, indicators, vital_rules, metrics_token.
+    /// alarm_rules, indicators, alert_rules, metrics_token.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// The service's settings — the same struct for the flags (with their `CITYOS_*`
+/// environment variables), the config file and what `cityos demo` passes; an absent one
+/// takes its default (see the accessors) or the embedded demo file.
+#[derive(clap::Args, serde::Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CITYOS_ADDR")]
-    addr: Option<String>,
+    pub addr: Option<String>,
     /// Data directory: the SQLite database and the token key [default: cityos-data].
     #[arg(long, env = "CITYOS_DATA")]
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// postgres://… to use PostgreSQL instead of SQLite in the data directory.
     #[arg(long, env = "CITYOS_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    pub database_url: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "CITYOS_LOG_FORMAT")]
-    log_format: Option<String>,
+    pub log_format: Option<String>,
     /// mqtt://host:port of a broker: sensor readings arrive on cityos/readings/{device}.
     #[arg(long, env = "CITYOS_MQTT_URL")]
-    mqtt_url: Option<String>,
+    pub mqtt_url: Option<String>,
     /// The device registry (CSV: id,kind,lon,lat,owner,tags) instead of the demo's.
     #[arg(long, env = "CITYOS_DEVICES")]
-    devices: Option<PathBuf>,
+    pub devices: Option<PathBuf>,
     /// The sensing end's alarm rules (TOML) instead of the demo's.
     #[arg(long, env = "CITYOS_ALARM_RULES")]
-    alarm_rules: Option<PathBuf>,
+    pub alarm_rules: Option<PathBuf>,
     /// The vital-sign indicators (TOML) instead of the demo's.
     #[arg(long, env = "CITYOS_INDICATORS")]
-    indicators: Option<PathBuf>,
-    /// Alert rules over the vital signs (TOML) instead of the demo's.
-    #[arg(long, env = "CITYOS_VITAL_RULES")]
-    vital_rules: Option<PathBuf>,
+    pub indicators: Option<PathBuf>,
+    /// Alert rules over the vital signs (TOML) instead of the demo's (also
+    /// `--vital-rules`, `CITYOS_VITAL_RULES`, `vital_rules`: the old names).
+    #[arg(long, env = "CITYOS_ALERT_RULES", alias = "vital-rules")]
+    #[serde(alias = "vital_rules")]
+    pub alert_rules: Option<PathBuf>,
     /// When set, GET /metrics asks for it: `Authorization: Bearer <token>` [default: open].
     #[arg(long, env = "CITYOS_METRICS_TOKEN", hide_env_values = true)]
-    metrics_token: Option<String>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    addr: Option<String>,
-    data: Option<PathBuf>,
-    database_url: Option<String>,
-    log_format: Option<String>,
-    mqtt_url: Option<String>,
-    devices: Option<PathBuf>,
-    alarm_rules: Option<PathBuf>,
-    indicators: Option<PathBuf>,
-    vital_rules: Option<PathBuf>,
-    metrics_token: Option<String>,
-}
-
-/// Resolved settings.
-pub struct Settings {
-    pub addr: String,
-    pub data: PathBuf,
-    pub database_url: Option<String>,
-    pub log_format: String,
-    pub mqtt_url: Option<String>,
-    /// Device registry and alarm rules files (the embedded demo ones when absent).
-    pub devices: Option<PathBuf>,
-    pub alarm_rules: Option<PathBuf>,
-    /// Vital-sign indicators and their alert rules (the embedded demo ones when absent).
-    pub indicators: Option<PathBuf>,
-    pub vital_rules: Option<PathBuf>,
-    /// The Bearer token `/metrics` asks for (open when absent).
     pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
         f.debug_struct("Settings")
             .field("addr", &self.addr)
             .field("data", &self.data)
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "<redacted>"),
-            )
+            .field("database_url", &redacted(&self.database_url))
             .field("log_format", &self.log_format)
             .field("mqtt_url", &self.mqtt_url)
             .field("devices", &self.devices)
             .field("alarm_rules", &self.alarm_rules)
             .field("indicators", &self.indicators)
-            .field("vital_rules", &self.vital_rules)
-            .field(
-                "metrics_token",
-                &self.metrics_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("alert_rules", &self.alert_rules)
+            .field("metrics_token", &redacted(&self.metrics_token))
             .finish()
     }
 }
 
+impl Settings {
+    /// These settings, each falling back to `other`'s where absent.
+    fn or(self, other: Settings) -> Settings {
+        Settings {
+            addr: self.addr.or(other.addr),
+            data: self.data.or(other.data),
+            database_url: self.database_url.or(other.database_url),
+            log_format: self.log_format.or(other.log_format),
+            mqtt_url: self.mqtt_url.or(other.mqtt_url),
+            devices: self.devices.or(other.devices),
+            alarm_rules: self.alarm_rules.or(other.alarm_rules),
+            indicators: self.indicators.or(other.indicators),
+            alert_rules: self.alert_rules.or(other.alert_rules),
+            metrics_token: self.metrics_token.or(other.metrics_token),
+        }
+    }
+
+    /// The address to listen on.
+    pub fn addr(&self) -> &str {
+        self.addr.as_deref().unwrap_or("127.0.0.1:8080")
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        self.data.as_deref().unwrap_or(Path::new("cityos-data"))
+    }
+
+    /// The log format: text or json.
+    pub fn log_format(&self) -> &str {
+        self.log_format.as_deref().unwrap_or("text")
+    }
+}
+
 impl ServeArgs {
+    /// Flags (and environment) over the config file; the values checked.
     pub fn resolve(self) -> Result<Settings, String> {
         let file = match &self.config {
             Some(p) => {
                 let text =
                     std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+                toml::from_str::<Settings>(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
-            None => FileConfig::default(),
+            None => Settings::default(),
         };
-        let log_format = self
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
-        if !matches!(log_format.as_str(), "text" | "json") {
+        let old_env = Settings {
+            alert_rules: std::env::var_os("CITYOS_VITAL_RULES").map(PathBuf::from),
+            ..Settings::default()
+        };
+        let mut s = self.settings.or(old_env).or(file);
+        if !matches!(s.log_format(), "text" | "json") {
             return Err(format!(
-                "log format must be text or json, not {log_format:?}"
+                "log format must be text or json, not {:?}",
+                s.log_format()
             ));
         }
-        Ok(Settings {
-            addr: self
-                .addr
-                .or(file.addr)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
-            data: self
-                .data
-                .or(file.data)
-                .unwrap_or_else(|| PathBuf::from("cityos-data")),
-            database_url: self.database_url.or(file.database_url),
-            log_format,
-            mqtt_url: match self.mqtt_url.or(file.mqtt_url) {
-                Some(u) => {
-                    cityos_server::mqtt::parse_url(&u)?;
-                    Some(u)
-                }
-                None => None,
-            },
-            devices: self.devices.or(file.devices),
-            alarm_rules: self.alarm_rules.or(file.alarm_rules),
-            indicators: self.indicators.or(file.indicators),
-            vital_rules: self.vital_rules.or(file.vital_rules),
-            metrics_token: self
-                .metrics_token
-                .or(file.metrics_token)
-                .filter(|t| !t.trim().is_empty()),
-        })
+        if let Some(u) = &s.mqtt_url {
+            cityos_server::mqtt::parse_url(u)?;
+        }
+        s.metrics_token = s.metrics_token.filter(|t| !t.trim().is_empty());
+        Ok(s)
     }
 }
 
@@ -201,11 +191,11 @@ async fn shutdown_signal() {
 }
 
 pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
-    cityos_server::log::set_format(s.log_format == "json");
+    cityos_server::log::set_format(s.log_format() == "json");
     let cfg = if s.devices.is_some()
         || s.alarm_rules.is_some()
         || s.indicators.is_some()
-        || s.vital_rules.is_some()
+        || s.alert_rules.is_some()
     {
         let read = |p: &Option<PathBuf>, embedded: &'static str| -> Result<String, String> {
             match p {
@@ -214,22 +204,22 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             }
         };
         use cityos_engine::demo as d;
-        let (rules, devices, indicators, vital_rules) = (
+        let (rules, devices, indicators, alert_rules) = (
             read(&s.alarm_rules, d::SENSING_TOML)?,
             read(&s.devices, d::DEVICES_CSV)?,
             read(&s.indicators, d::INDICATORS_TOML)?,
-            read(&s.vital_rules, d::ALERT_RULES_TOML)?,
+            read(&s.alert_rules, d::ALERT_RULES_TOML)?,
         );
         Config::from_texts(d::TERRITORY_GEOJSON, d::TAXONOMY_TOML, d::CALENDAR_CSV)
             .and_then(|c| c.with_sensing(&rules, &devices))
             .and_then(|c| c.with_indicators(&indicators))
-            .and_then(|c| c.with_alert_rules(&vital_rules))
+            .and_then(|c| c.with_alert_rules(&alert_rules))
             .map_err(|e| format!("configuration: {e}"))?
     } else {
         Config::xuhui()
     };
-    let key = token_key(&s.data)?;
-    let db = Database::from_url_or_dir(s.database_url.as_deref(), &s.data);
+    let key = token_key(s.data())?;
+    let db = Database::from_url_or_dir(s.database_url.as_deref(), s.data());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let svc = Service::start(cfg.clone(), &db, clock.clone(), key, 4)
         .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -270,7 +260,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         tokio::spawn(cityos_server::sensing::ticker(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         // Vital signs: case statistics, alert rules, rollups to the store.
         tokio::spawn(cityos_server::alerts::ticker(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
-        let listener = tokio::net::TcpListener::bind(&s.addr).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr))?;
+        let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");
         if demo.is_some() {

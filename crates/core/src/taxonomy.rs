@@ -485,186 +485,10 @@ impl Taxonomy {
             text,
             problems: Vec::new(),
         };
-
-        // --- calendar, priorities, escalation ---
-        let work_hours = raw
-            .calendar
-            .map(|c| c.work_hours)
-            .unwrap_or_else(|| vec!["09:00-12:00".into(), "13:00-18:00".into()]);
-        if let Err(e) = WorkCalendar::weekdays_only().with_work_hours(&work_hours) {
-            let off = text.find("work_hours").unwrap_or(0);
-            cx.at(off, e.to_string());
-        }
-        let mut priority_factor = [1.5, 1.0, 0.5, 0.25];
-        if let Some(p) = raw.priorities {
-            for (k, v) in p {
-                let off = text.find("[priorities]").unwrap_or(0);
-                match Priority::parse(&k) {
-                    Some(pr) if v > 0.0 && v.is_finite() => priority_factor[pr.rank() as usize] = v,
-                    Some(_) => cx.at(
-                        off,
-                        format!("priority factor for {k:?} must be a positive number"),
-                    ),
-                    None => cx.at(
-                        off,
-                        format!("unknown priority {k:?}; use low, normal, high, urgent"),
-                    ),
-                }
-            }
-        }
-        let escalation_repeat = match raw.escalation {
-            Some(e) => match TimeLimit::parse(e.repeat_every.get_ref()) {
-                Ok(t) => t,
-                Err(m) => {
-                    cx.span(&e.repeat_every, m);
-                    TimeLimit::parse("4wh").unwrap()
-                }
-            },
-            None => TimeLimit::parse("4wh").unwrap(),
-        };
-
-        // --- departments ---
-        let district = territory.region(territory.root()).code.clone();
-        let mut departments: Vec<Department> = Vec::new();
-        let mut dept_spans: Vec<usize> = Vec::new();
-        for d in &raw.department {
-            let code = d.code.get_ref();
-            if !valid_code(code) {
-                cx.span(
-                    &d.code,
-                    format!(
-                        "department code {code:?} must be lowercase letters, digits, '-' or '_'"
-                    ),
-                );
-            }
-            if !valid_code(d.line.get_ref()) {
-                cx.span(
-                    &d.line,
-                    format!("line {:?} must be a snake_case word", d.line.get_ref()),
-                );
-            }
-            let Some(level) = Level::parse(d.level.get_ref()).filter(|l| *l != Level::Grid) else {
-                cx.span(
-                    &d.level,
-                    format!(
-                        "level {:?} must be district, subdistrict or community",
-                        d.level.get_ref()
-                    ),
-                );
-                continue;
-            };
-            match &d.each {
-                Some(each) => {
-                    let Some(each_level) = Level::parse(each.get_ref())
-                        .filter(|l| matches!(l, Level::Subdistrict | Level::Community))
-                    else {
-                        cx.span(each, format!("each = {:?}: templates expand over \"subdistrict\" or \"community\"", each.get_ref()));
-                        continue;
-                    };
-                    if each_level != level {
-                        cx.span(
-                            each,
-                            format!(
-                                "each = {:?} but level = {:?}: they must agree",
-                                each.get_ref(),
-                                d.level.get_ref()
-                            ),
-                        );
-                        continue;
-                    }
-                    if d.region.is_some() {
-                        cx.span(each, "a template (each = …) cannot also name a region");
-                    }
-                    for (_, r) in territory.regions().filter(|(_, r)| r.level == level) {
-                        let en = r.name_en.clone().unwrap_or_else(|| r.code.clone());
-                        departments.push(Department {
-                            code: format!("{code}-{}", r.code),
-                            name_zh: d.name_zh.replace("{region}", &r.name_zh),
-                            name_en: d
-                                .name_en
-                                .replace("{region_en}", &en)
-                                .replace("{region}", &en),
-                            line: d.line.get_ref().clone(),
-                            level,
-                            region: r.code.clone(),
-                        });
-                        dept_spans.push(d.code.span().start);
-                    }
-                }
-                None => {
-                    let region = match (&d.region, level) {
-                        (None, Level::District) => district.clone(),
-                        (Some(r), _) => match territory.by_code(r.get_ref()) {
-                            Some(id) if territory.region(id).level == level => r.get_ref().clone(),
-                            Some(id) => {
-                                cx.span(
-                                    r,
-                                    format!(
-                                        "region {:?} is a {}, but the department's level is {}",
-                                        r.get_ref(),
-                                        territory.region(id).level,
-                                        level
-                                    ),
-                                );
-                                continue;
-                            }
-                            None => {
-                                cx.span(
-                                    r,
-                                    format!("region {:?} is not in the territory", r.get_ref()),
-                                );
-                                continue;
-                            }
-                        },
-                        (None, _) => {
-                            cx.span(
-                                &d.level,
-                                format!(
-                                    "a {level} department needs a region (or each = \"{level}\")"
-                                ),
-                            );
-                            continue;
-                        }
-                    };
-                    departments.push(Department {
-                        code: code.clone(),
-                        name_zh: d.name_zh.clone(),
-                        name_en: d.name_en.clone(),
-                        line: d.line.get_ref().clone(),
-                        level,
-                        region,
-                    });
-                    dept_spans.push(d.code.span().start);
-                }
-            }
-        }
-        let mut dept_by_code = HashMap::new();
-        let mut by_line_region = HashMap::new();
-        for (i, d) in departments.iter().enumerate() {
-            if dept_by_code
-                .insert(d.code.clone(), i as DepartmentId)
-                .is_some()
-            {
-                cx.at(
-                    dept_spans[i],
-                    format!("department code {:?} is used twice", d.code),
-                );
-            }
-            if by_line_region
-                .entry(d.line.clone())
-                .or_insert_with(HashMap::new)
-                .insert(d.region.clone(), i as DepartmentId)
-                .is_some()
-            {
-                cx.at(
-                    dept_spans[i],
-                    format!(
-                        "two departments of line {:?} serve region {}",
-                        d.line, d.region
-                    ),
-                );
-            }
-        }
+        let (work_hours, priority_factor, escalation_repeat) =
+            read_settings(raw.calendar, raw.priorities, raw.escalation, &mut cx);
+        let (departments, dept_spans) = read_departments(&raw.department, territory, &mut cx);
+        let (dept_by_code, by_line_region) = index_departments(&departments, &dept_spans, &mut cx);
         let district_lines: std::collections::HashSet<&str> = departments
             .iter()
             .filter(|d| d.level == Level::District)
@@ -673,303 +497,12 @@ impl Taxonomy {
         if !district_lines.contains("command") {
             cx.at(0, "there must be a district-level department of line \"command\" (the operations centre that receives escalations)");
         }
-
-        // --- categories ---
-        let mut categories: Vec<Category> = Vec::new();
-        let mut groups: Vec<Group> = Vec::new();
-        let mut resolved: HashMap<String, (Inherited, bool)> = HashMap::new();
-        let mut cat_by_code = HashMap::new();
-        for c in &raw.category {
-            let code = c.code.get_ref();
-            if !valid_code(code) {
-                cx.span(
-                    &c.code,
-                    format!("category code {code:?} must be lowercase letters, digits, '-' or '_'"),
-                );
-            }
-            if resolved.contains_key(code) {
-                cx.span(&c.code, format!("category code {code:?} is used twice"));
-                continue;
-            }
-            let mut inh = Inherited::default();
-            if let Some(p) = &c.parent {
-                match resolved.get(p.get_ref()) {
-                    Some((parent, true)) => inh = parent.clone(),
-                    Some((_, false)) => cx.span(
-                        p,
-                        format!("parent {:?} is not a group (group = true)", p.get_ref()),
-                    ),
-                    None => cx.span(
-                        p,
-                        format!("parent {:?} is not declared before {code:?}", p.get_ref()),
-                    ),
-                }
-            }
-            if let Some(d) = &c.domain {
-                match Domain::parse(d.get_ref()) {
-                    Some(x) => inh.domain = Some(x),
-                    None => cx.span(
-                        d,
-                        format!(
-                            "domain {:?} is not one of safety, construction, market, livelihood",
-                            d.get_ref()
-                        ),
-                    ),
-                }
-            }
-            if let Some(p) = &c.priority {
-                match Priority::parse(p.get_ref()) {
-                    Some(x) => inh.priority = Some(x),
-                    None => cx.span(
-                        p,
-                        format!(
-                            "priority {:?} is not one of low, normal, high, urgent",
-                            p.get_ref()
-                        ),
-                    ),
-                }
-            }
-            let check_line = |cx: &mut Ctx, l: &Spanned<String>| {
-                if !district_lines.contains(l.get_ref().as_str()) {
-                    cx.span(
-                        l,
-                        format!("no district-level department serves line {:?}", l.get_ref()),
-                    );
-                }
-            };
-            if let Some(l) = &c.lead {
-                check_line(&mut cx, l);
-                inh.lead = Some(l.get_ref().clone());
-            }
-            if let Some(a) = &c.assist {
-                for l in a {
-                    check_line(&mut cx, l);
-                }
-                inh.assist = Some(a.iter().map(|l| l.get_ref().clone()).collect());
-            }
-            if let Some(l) = &c.lowest_level {
-                match Level::parse(l.get_ref()).filter(|l| *l != Level::Grid) {
-                    Some(x) => inh.lowest_level = Some(x),
-                    None => cx.span(
-                        l,
-                        format!(
-                            "lowest_level {:?} must be community, subdistrict or district",
-                            l.get_ref()
-                        ),
-                    ),
-                }
-            }
-            if let Some(r) = &c.dedup_radius_m {
-                if !(0.0..=10_000.0).contains(r.get_ref()) {
-                    cx.span(r, "dedup_radius_m must be between 0 and 10000");
-                }
-                inh.dedup_radius_m = Some(*r.get_ref());
-            }
-            if let Some(w) = &c.dedup_window_h {
-                if !(0.0..=8760.0).contains(w.get_ref()) {
-                    cx.span(w, "dedup_window_h must be between 0 and 8760");
-                }
-                inh.dedup_window_h = Some(*w.get_ref());
-            }
-            if let Some(m) = &c.merge_priority_at {
-                if m.windows(2).any(|w| w[0] >= w[1]) || m.first() == Some(&0) {
-                    cx.span(
-                        &c.code,
-                        "merge_priority_at must be increasing positive reporter counts",
-                    );
-                }
-                inh.merge_priority_at = Some(m.clone());
-            }
-            if c.public.is_some() {
-                inh.public = c.public;
-            }
-            if c.keywords.is_some() {
-                inh.keywords = c.keywords.clone();
-            }
-            if let Some(d) = &c.deadlines {
-                let r = d.get_ref();
-                let steps = [
-                    &r.file,
-                    &r.dispatch,
-                    &r.acknowledge,
-                    &r.handle,
-                    &r.verify,
-                    &r.close,
-                ];
-                for (i, s) in steps.into_iter().enumerate() {
-                    if let Some(s) = s {
-                        match TimeLimit::parse(s.get_ref()) {
-                            Ok(t) => inh.deadlines[i] = Some(t),
-                            Err(m) => {
-                                cx.span(s, format!("deadlines.{}: {m}", Step::ALL[i].as_str()))
-                            }
-                        }
-                    }
-                }
-            }
-            resolved.insert(code.clone(), (inh.clone(), c.group));
-            if c.group {
-                groups.push(Group {
-                    code: code.clone(),
-                    name_zh: c.name_zh.clone(),
-                    name_en: c.name_en.clone(),
-                });
-                if let Some(q) = c.questions.first() {
-                    cx.span(
-                        &q.code,
-                        format!(
-                            "group {code:?} cannot ask questions: only reportable categories do"
-                        ),
-                    );
-                }
-                continue;
-            }
-            let mut missing = Vec::new();
-            macro_rules! need {
-                ($f:ident) => {
-                    if inh.$f.is_none() {
-                        missing.push(stringify!($f).to_string());
-                    }
-                };
-            }
-            need!(domain);
-            need!(priority);
-            need!(lead);
-            need!(lowest_level);
-            need!(dedup_radius_m);
-            need!(dedup_window_h);
-            for (i, d) in inh.deadlines.iter().enumerate() {
-                if d.is_none() {
-                    missing.push(format!("deadlines.{}", Step::ALL[i].as_str()));
-                }
-            }
-            if !missing.is_empty() {
-                cx.span(
-                    &c.code,
-                    format!(
-                        "category {code:?} lacks (after inheritance): {}",
-                        missing.join(", ")
-                    ),
-                );
-                continue;
-            }
-            let deadlines = inh.deadlines.map(|d| d.unwrap());
-            let mut questions: Vec<Question> = Vec::new();
-            for q in &c.questions {
-                let qc = q.code.get_ref();
-                if !valid_code(qc) {
-                    cx.span(
-                        &q.code,
-                        format!(
-                            "question code {qc:?} must be lowercase letters, digits, '-' or '_'"
-                        ),
-                    );
-                }
-                if questions.iter().any(|x| &x.code == qc) {
-                    cx.span(
-                        &q.code,
-                        format!("question {qc:?} is asked twice in {code:?}"),
-                    );
-                }
-                let Some(datatype) = Datatype::parse(q.datatype.get_ref()) else {
-                    cx.span(
-                        &q.datatype,
-                        format!(
-                            "unknown datatype {:?}: expected one of {}",
-                            q.datatype.get_ref(),
-                            Datatype::ALL.map(|d| d.as_str()).join(", ")
-                        ),
-                    );
-                    continue;
-                };
-                if datatype.is_list() && q.values.is_empty() {
-                    cx.span(
-                        &q.datatype,
-                        format!(
-                            "question {qc:?} is a {} but lists no values",
-                            datatype.as_str()
-                        ),
-                    );
-                }
-                if !datatype.is_list() && !q.values.is_empty() {
-                    cx.span(
-                        &q.datatype,
-                        format!(
-                            "question {qc:?} lists values but is a {}",
-                            datatype.as_str()
-                        ),
-                    );
-                }
-                questions.push(Question {
-                    code: qc.clone(),
-                    datatype,
-                    required: q.required,
-                    description: q.description.clone(),
-                    datatype_description: q.datatype_description.clone().unwrap_or_default(),
-                    values: q
-                        .values
-                        .iter()
-                        .map(|v| (v.key.clone(), v.name.clone()))
-                        .collect(),
-                });
-            }
-            cat_by_code.insert(code.clone(), categories.len() as CategoryId);
-            categories.push(Category {
-                code: code.clone(),
-                name_zh: c.name_zh.clone(),
-                name_en: c.name_en.clone(),
-                domain: inh.domain.unwrap(),
-                parent: c.parent.as_ref().map(|p| p.get_ref().clone()),
-                group: false,
-                priority: inh.priority.unwrap(),
-                lead: inh.lead.clone().unwrap(),
-                assist: inh.assist.clone().unwrap_or_default(),
-                lowest_level: inh.lowest_level.unwrap(),
-                dedup_radius_m: inh.dedup_radius_m.unwrap(),
-                dedup_window_ms: (inh.dedup_window_h.unwrap() * HOUR as f64) as Millis,
-                merge_priority_at: inh.merge_priority_at.clone().unwrap_or_default(),
-                public: inh.public.unwrap_or(false),
-                keywords: inh.keywords.clone().unwrap_or_default(),
-                deadlines,
-                questions,
-            });
-        }
+        let (categories, groups, cat_by_code) =
+            read_categories(&raw.category, &district_lines, &mut cx);
         if categories.is_empty() && cx.problems.is_empty() {
             cx.at(0, "the taxonomy defines no reportable category");
         }
-        // --- correlations: reports of related categories about one incident ---
-        let mut correlations = Vec::new();
-        for c in &raw.correlation {
-            let mut ok = true;
-            for k in &c.categories {
-                if !cat_by_code.contains_key(k.get_ref()) {
-                    cx.span(
-                        k,
-                        format!("correlation names unknown category {:?}", k.get_ref()),
-                    );
-                    ok = false;
-                }
-            }
-            if c.categories.len() < 2 {
-                cx.span(&c.radius_m, "a correlation relates at least two categories");
-                ok = false;
-            }
-            if c.radius_m.get_ref().is_nan() || *c.radius_m.get_ref() <= 0.0 {
-                cx.span(&c.radius_m, "correlation radius_m must be above 0");
-                ok = false;
-            }
-            if c.window_h.get_ref().is_nan() || *c.window_h.get_ref() <= 0.0 {
-                cx.span(&c.window_h, "correlation window_h must be above 0");
-                ok = false;
-            }
-            if ok {
-                correlations.push(Correlation {
-                    categories: c.categories.iter().map(|k| k.get_ref().clone()).collect(),
-                    radius_m: *c.radius_m.get_ref(),
-                    window_ms: (*c.window_h.get_ref() * HOUR as f64) as Millis,
-                });
-            }
-        }
+        let correlations = read_correlations(&raw.correlation, &cat_by_code, &mut cx);
         if !cx.problems.is_empty() {
             cx.problems.sort_by_key(|p| (p.line, p.column));
             return Err(TaxonomyError::Invalid(cx.problems));
@@ -1052,4 +585,538 @@ impl Taxonomy {
             .with_holidays_csv(holidays_csv)?
             .with_work_hours(&self.work_hours)
     }
+}
+
+/// The `[calendar]`, `[priorities]` and `[escalation]` sections: working hours, priority
+/// factors and the escalation repeat (defaults where absent).
+fn read_settings(
+    calendar: Option<RawCalendar>,
+    priorities: Option<HashMap<String, f64>>,
+    escalation: Option<RawEscalation>,
+    cx: &mut Ctx,
+) -> (Vec<String>, [f64; 4], TimeLimit) {
+    let work_hours = calendar
+        .map(|c| c.work_hours)
+        .unwrap_or_else(|| vec!["09:00-12:00".into(), "13:00-18:00".into()]);
+    if let Err(e) = WorkCalendar::weekdays_only().with_work_hours(&work_hours) {
+        let off = cx.text.find("work_hours").unwrap_or(0);
+        cx.at(off, e.to_string());
+    }
+    let mut priority_factor = [1.5, 1.0, 0.5, 0.25];
+    if let Some(p) = priorities {
+        for (k, v) in p {
+            let off = cx.text.find("[priorities]").unwrap_or(0);
+            match Priority::parse(&k) {
+                Some(pr) if v > 0.0 && v.is_finite() => priority_factor[pr.rank() as usize] = v,
+                Some(_) => cx.at(
+                    off,
+                    format!("priority factor for {k:?} must be a positive number"),
+                ),
+                None => cx.at(
+                    off,
+                    format!("unknown priority {k:?}; use low, normal, high, urgent"),
+                ),
+            }
+        }
+    }
+    let escalation_repeat = match escalation {
+        Some(e) => match TimeLimit::parse(e.repeat_every.get_ref()) {
+            Ok(t) => t,
+            Err(m) => {
+                cx.span(&e.repeat_every, m);
+                TimeLimit::parse("4wh").unwrap()
+            }
+        },
+        None => TimeLimit::parse("4wh").unwrap(),
+    };
+    (work_hours, priority_factor, escalation_repeat)
+}
+
+/// The `[[department]]` tables, templates (`each = …`) expanded over the territory's
+/// regions; with each department the offset of its code (for problems found later).
+fn read_departments(
+    raw: &[RawDepartment],
+    territory: &Territory,
+    cx: &mut Ctx,
+) -> (Vec<Department>, Vec<usize>) {
+    let district = territory.region(territory.root()).code.clone();
+    let mut departments: Vec<Department> = Vec::new();
+    let mut dept_spans: Vec<usize> = Vec::new();
+    for d in raw {
+        let code = d.code.get_ref();
+        if !valid_code(code) {
+            cx.span(
+                &d.code,
+                format!("department code {code:?} must be lowercase letters, digits, '-' or '_'"),
+            );
+        }
+        if !valid_code(d.line.get_ref()) {
+            cx.span(
+                &d.line,
+                format!("line {:?} must be a snake_case word", d.line.get_ref()),
+            );
+        }
+        let Some(level) = Level::parse(d.level.get_ref()).filter(|l| *l != Level::Grid) else {
+            cx.span(
+                &d.level,
+                format!(
+                    "level {:?} must be district, subdistrict or community",
+                    d.level.get_ref()
+                ),
+            );
+            continue;
+        };
+        match &d.each {
+            Some(each) => {
+                let Some(each_level) = Level::parse(each.get_ref())
+                    .filter(|l| matches!(l, Level::Subdistrict | Level::Community))
+                else {
+                    cx.span(
+                        each,
+                        format!(
+                            "each = {:?}: templates expand over \"subdistrict\" or \"community\"",
+                            each.get_ref()
+                        ),
+                    );
+                    continue;
+                };
+                if each_level != level {
+                    cx.span(
+                        each,
+                        format!(
+                            "each = {:?} but level = {:?}: they must agree",
+                            each.get_ref(),
+                            d.level.get_ref()
+                        ),
+                    );
+                    continue;
+                }
+                if d.region.is_some() {
+                    cx.span(each, "a template (each = …) cannot also name a region");
+                }
+                for (_, r) in territory.regions().filter(|(_, r)| r.level == level) {
+                    let en = r.name_en.clone().unwrap_or_else(|| r.code.clone());
+                    departments.push(Department {
+                        code: format!("{code}-{}", r.code),
+                        name_zh: d.name_zh.replace("{region}", &r.name_zh),
+                        name_en: d
+                            .name_en
+                            .replace("{region_en}", &en)
+                            .replace("{region}", &en),
+                        line: d.line.get_ref().clone(),
+                        level,
+                        region: r.code.clone(),
+                    });
+                    dept_spans.push(d.code.span().start);
+                }
+            }
+            None => {
+                let region = match (&d.region, level) {
+                    (None, Level::District) => district.clone(),
+                    (Some(r), _) => match territory.by_code(r.get_ref()) {
+                        Some(id) if territory.region(id).level == level => r.get_ref().clone(),
+                        Some(id) => {
+                            cx.span(
+                                r,
+                                format!(
+                                    "region {:?} is a {}, but the department's level is {}",
+                                    r.get_ref(),
+                                    territory.region(id).level,
+                                    level
+                                ),
+                            );
+                            continue;
+                        }
+                        None => {
+                            cx.span(
+                                r,
+                                format!("region {:?} is not in the territory", r.get_ref()),
+                            );
+                            continue;
+                        }
+                    },
+                    (None, _) => {
+                        cx.span(
+                            &d.level,
+                            format!("a {level} department needs a region (or each = \"{level}\")"),
+                        );
+                        continue;
+                    }
+                };
+                departments.push(Department {
+                    code: code.clone(),
+                    name_zh: d.name_zh.clone(),
+                    name_en: d.name_en.clone(),
+                    line: d.line.get_ref().clone(),
+                    level,
+                    region,
+                });
+                dept_spans.push(d.code.span().start);
+            }
+        }
+    }
+    (departments, dept_spans)
+}
+
+/// Departments by code, and by line and region.
+type DepartmentIndex = (
+    HashMap<String, DepartmentId>,
+    HashMap<String, HashMap<String, DepartmentId>>,
+);
+
+/// Indexes the departments; a code used twice, or two departments of one line serving
+/// one region, are problems.
+fn index_departments(
+    departments: &[Department],
+    dept_spans: &[usize],
+    cx: &mut Ctx,
+) -> DepartmentIndex {
+    let mut dept_by_code = HashMap::new();
+    let mut by_line_region = HashMap::new();
+    for (i, d) in departments.iter().enumerate() {
+        if dept_by_code
+            .insert(d.code.clone(), i as DepartmentId)
+            .is_some()
+        {
+            cx.at(
+                dept_spans[i],
+                format!("department code {:?} is used twice", d.code),
+            );
+        }
+        if by_line_region
+            .entry(d.line.clone())
+            .or_insert_with(HashMap::new)
+            .insert(d.region.clone(), i as DepartmentId)
+            .is_some()
+        {
+            cx.at(
+                dept_spans[i],
+                format!(
+                    "two departments of line {:?} serve region {}",
+                    d.line, d.region
+                ),
+            );
+        }
+    }
+    (dept_by_code, by_line_region)
+}
+
+/// The `[[category]]` tables in order: groups, and reportable categories with what they
+/// inherit from the groups above them, their lines checked against `district_lines`.
+fn read_categories(
+    raw: &[RawCategory],
+    district_lines: &std::collections::HashSet<&str>,
+    cx: &mut Ctx,
+) -> (Vec<Category>, Vec<Group>, HashMap<String, CategoryId>) {
+    let mut categories: Vec<Category> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut resolved: HashMap<String, (Inherited, bool)> = HashMap::new();
+    let mut cat_by_code = HashMap::new();
+    for c in raw {
+        let code = c.code.get_ref();
+        if !valid_code(code) {
+            cx.span(
+                &c.code,
+                format!("category code {code:?} must be lowercase letters, digits, '-' or '_'"),
+            );
+        }
+        if resolved.contains_key(code) {
+            cx.span(&c.code, format!("category code {code:?} is used twice"));
+            continue;
+        }
+        let mut inh = Inherited::default();
+        if let Some(p) = &c.parent {
+            match resolved.get(p.get_ref()) {
+                Some((parent, true)) => inh = parent.clone(),
+                Some((_, false)) => cx.span(
+                    p,
+                    format!("parent {:?} is not a group (group = true)", p.get_ref()),
+                ),
+                None => cx.span(
+                    p,
+                    format!("parent {:?} is not declared before {code:?}", p.get_ref()),
+                ),
+            }
+        }
+        inherit(c, &mut inh, district_lines, cx);
+        resolved.insert(code.clone(), (inh.clone(), c.group));
+        if c.group {
+            groups.push(Group {
+                code: code.clone(),
+                name_zh: c.name_zh.clone(),
+                name_en: c.name_en.clone(),
+            });
+            if let Some(q) = c.questions.first() {
+                cx.span(
+                    &q.code,
+                    format!("group {code:?} cannot ask questions: only reportable categories do"),
+                );
+            }
+            continue;
+        }
+        let mut missing = Vec::new();
+        macro_rules! need {
+            ($f:ident) => {
+                if inh.$f.is_none() {
+                    missing.push(stringify!($f).to_string());
+                }
+            };
+        }
+        need!(domain);
+        need!(priority);
+        need!(lead);
+        need!(lowest_level);
+        need!(dedup_radius_m);
+        need!(dedup_window_h);
+        for (i, d) in inh.deadlines.iter().enumerate() {
+            if d.is_none() {
+                missing.push(format!("deadlines.{}", Step::ALL[i].as_str()));
+            }
+        }
+        if !missing.is_empty() {
+            cx.span(
+                &c.code,
+                format!(
+                    "category {code:?} lacks (after inheritance): {}",
+                    missing.join(", ")
+                ),
+            );
+            continue;
+        }
+        let deadlines = inh.deadlines.map(|d| d.unwrap());
+        let questions = read_questions(c, code, cx);
+        cat_by_code.insert(code.clone(), categories.len() as CategoryId);
+        categories.push(Category {
+            code: code.clone(),
+            name_zh: c.name_zh.clone(),
+            name_en: c.name_en.clone(),
+            domain: inh.domain.unwrap(),
+            parent: c.parent.as_ref().map(|p| p.get_ref().clone()),
+            group: false,
+            priority: inh.priority.unwrap(),
+            lead: inh.lead.clone().unwrap(),
+            assist: inh.assist.clone().unwrap_or_default(),
+            lowest_level: inh.lowest_level.unwrap(),
+            dedup_radius_m: inh.dedup_radius_m.unwrap(),
+            dedup_window_ms: (inh.dedup_window_h.unwrap() * HOUR as f64) as Millis,
+            merge_priority_at: inh.merge_priority_at.clone().unwrap_or_default(),
+            public: inh.public.unwrap_or(false),
+            keywords: inh.keywords.clone().unwrap_or_default(),
+            deadlines,
+            questions,
+        });
+    }
+    (categories, groups, cat_by_code)
+}
+
+/// One category's own settings over what it inherits (`inh`).
+fn inherit(
+    c: &RawCategory,
+    inh: &mut Inherited,
+    district_lines: &std::collections::HashSet<&str>,
+    cx: &mut Ctx,
+) {
+    if let Some(d) = &c.domain {
+        match Domain::parse(d.get_ref()) {
+            Some(x) => inh.domain = Some(x),
+            None => cx.span(
+                d,
+                format!(
+                    "domain {:?} is not one of safety, construction, market, livelihood",
+                    d.get_ref()
+                ),
+            ),
+        }
+    }
+    if let Some(p) = &c.priority {
+        match Priority::parse(p.get_ref()) {
+            Some(x) => inh.priority = Some(x),
+            None => cx.span(
+                p,
+                format!(
+                    "priority {:?} is not one of low, normal, high, urgent",
+                    p.get_ref()
+                ),
+            ),
+        }
+    }
+    let check_line = |cx: &mut Ctx, l: &Spanned<String>| {
+        if !district_lines.contains(l.get_ref().as_str()) {
+            cx.span(
+                l,
+                format!("no district-level department serves line {:?}", l.get_ref()),
+            );
+        }
+    };
+    if let Some(l) = &c.lead {
+        check_line(cx, l);
+        inh.lead = Some(l.get_ref().clone());
+    }
+    if let Some(a) = &c.assist {
+        for l in a {
+            check_line(cx, l);
+        }
+        inh.assist = Some(a.iter().map(|l| l.get_ref().clone()).collect());
+    }
+    if let Some(l) = &c.lowest_level {
+        match Level::parse(l.get_ref()).filter(|l| *l != Level::Grid) {
+            Some(x) => inh.lowest_level = Some(x),
+            None => cx.span(
+                l,
+                format!(
+                    "lowest_level {:?} must be community, subdistrict or district",
+                    l.get_ref()
+                ),
+            ),
+        }
+    }
+    if let Some(r) = &c.dedup_radius_m {
+        if !(0.0..=10_000.0).contains(r.get_ref()) {
+            cx.span(r, "dedup_radius_m must be between 0 and 10000");
+        }
+        inh.dedup_radius_m = Some(*r.get_ref());
+    }
+    if let Some(w) = &c.dedup_window_h {
+        if !(0.0..=8760.0).contains(w.get_ref()) {
+            cx.span(w, "dedup_window_h must be between 0 and 8760");
+        }
+        inh.dedup_window_h = Some(*w.get_ref());
+    }
+    if let Some(m) = &c.merge_priority_at {
+        if m.windows(2).any(|w| w[0] >= w[1]) || m.first() == Some(&0) {
+            cx.span(
+                &c.code,
+                "merge_priority_at must be increasing positive reporter counts",
+            );
+        }
+        inh.merge_priority_at = Some(m.clone());
+    }
+    if c.public.is_some() {
+        inh.public = c.public;
+    }
+    if c.keywords.is_some() {
+        inh.keywords = c.keywords.clone();
+    }
+    if let Some(d) = &c.deadlines {
+        let r = d.get_ref();
+        let steps = [
+            &r.file,
+            &r.dispatch,
+            &r.acknowledge,
+            &r.handle,
+            &r.verify,
+            &r.close,
+        ];
+        for (i, s) in steps.into_iter().enumerate() {
+            if let Some(s) = s {
+                match TimeLimit::parse(s.get_ref()) {
+                    Ok(t) => inh.deadlines[i] = Some(t),
+                    Err(m) => cx.span(s, format!("deadlines.{}: {m}", Step::ALL[i].as_str())),
+                }
+            }
+        }
+    }
+}
+
+/// A reportable category's extra questions (Open311 attributes).
+fn read_questions(c: &RawCategory, code: &str, cx: &mut Ctx) -> Vec<Question> {
+    let mut questions: Vec<Question> = Vec::new();
+    for q in &c.questions {
+        let qc = q.code.get_ref();
+        if !valid_code(qc) {
+            cx.span(
+                &q.code,
+                format!("question code {qc:?} must be lowercase letters, digits, '-' or '_'"),
+            );
+        }
+        if questions.iter().any(|x| &x.code == qc) {
+            cx.span(
+                &q.code,
+                format!("question {qc:?} is asked twice in {code:?}"),
+            );
+        }
+        let Some(datatype) = Datatype::parse(q.datatype.get_ref()) else {
+            cx.span(
+                &q.datatype,
+                format!(
+                    "unknown datatype {:?}: expected one of {}",
+                    q.datatype.get_ref(),
+                    Datatype::ALL.map(|d| d.as_str()).join(", ")
+                ),
+            );
+            continue;
+        };
+        if datatype.is_list() && q.values.is_empty() {
+            cx.span(
+                &q.datatype,
+                format!(
+                    "question {qc:?} is a {} but lists no values",
+                    datatype.as_str()
+                ),
+            );
+        }
+        if !datatype.is_list() && !q.values.is_empty() {
+            cx.span(
+                &q.datatype,
+                format!(
+                    "question {qc:?} lists values but is a {}",
+                    datatype.as_str()
+                ),
+            );
+        }
+        questions.push(Question {
+            code: qc.clone(),
+            datatype,
+            required: q.required,
+            description: q.description.clone(),
+            datatype_description: q.datatype_description.clone().unwrap_or_default(),
+            values: q
+                .values
+                .iter()
+                .map(|v| (v.key.clone(), v.name.clone()))
+                .collect(),
+        });
+    }
+    questions
+}
+
+/// The `[[correlation]]` tables: groups of related categories with a radius and window.
+fn read_correlations(
+    raw: &[RawCorrelation],
+    cat_by_code: &HashMap<String, CategoryId>,
+    cx: &mut Ctx,
+) -> Vec<Correlation> {
+    let mut correlations = Vec::new();
+    for c in raw {
+        let mut ok = true;
+        for k in &c.categories {
+            if !cat_by_code.contains_key(k.get_ref()) {
+                cx.span(
+                    k,
+                    format!("correlation names unknown category {:?}", k.get_ref()),
+                );
+                ok = false;
+            }
+        }
+        if c.categories.len() < 2 {
+            cx.span(&c.radius_m, "a correlation relates at least two categories");
+            ok = false;
+        }
+        if c.radius_m.get_ref().is_nan() || *c.radius_m.get_ref() <= 0.0 {
+            cx.span(&c.radius_m, "correlation radius_m must be above 0");
+            ok = false;
+        }
+        if c.window_h.get_ref().is_nan() || *c.window_h.get_ref() <= 0.0 {
+            cx.span(&c.window_h, "correlation window_h must be above 0");
+            ok = false;
+        }
+        if ok {
+            correlations.push(Correlation {
+                categories: c.categories.iter().map(|k| k.get_ref().clone()).collect(),
+                radius_m: *c.radius_m.get_ref(),
+                window_ms: (*c.window_h.get_ref() * HOUR as f64) as Millis,
+            });
+        }
+    }
+    correlations
 }

@@ -711,13 +711,14 @@ impl Engine {
         Ok(())
     }
 
-    fn intake(&mut self, work: &mut Work, r: &NewReport) -> Result<IntakeOutcome, EngineError> {
-        self.validate_report(r)?;
-        let regions = self.regions_of(r.lon, r.lat)?;
-        let tax = self.tax.clone();
-        let cat = tax.category(&r.category).expect("validated");
-        let cat_id = self.tax.category_id(&r.category).expect("validated");
-        let report_id = self.next_report;
+    /// The open case a report joins, with the reason: the same category within its radius
+    /// and window, else a correlated category nearby (the nearest).
+    fn existing_case(
+        &self,
+        r: &NewReport,
+        cat: &cityos_core::Category,
+        cat_id: cityos_core::taxonomy::CategoryId,
+    ) -> Option<(cityos_core::dedup::Match, String)> {
         let hit = self.dedup.find(
             cat_id,
             r.lon,
@@ -726,50 +727,68 @@ impl Engine {
             cat.dedup_radius_m,
             cat.dedup_window_ms,
         );
-        let hit = hit
-            .map(|m| {
-                (
-                    m,
-                    format!(
-                        "merged: same category 「{}」 {:.0} m from case's latest report ({:.1} h ago); radius {:.0} m, window {:.0} h",
+        hit.map(|m| {
+            (
+                m,
+                format!(
+                    "merged: same category 「{}」 {:.0} m from case's latest report ({:.1} h ago); radius {:.0} m, window {:.0} h",
+                    cat.name_zh,
+                    m.distance_m,
+                    m.age_ms as f64 / 3.6e6,
+                    cat.dedup_radius_m,
+                    cat.dedup_window_ms as f64 / 3.6e6
+                ),
+            )
+        })
+        .or_else(|| self.correlated_case(r, cat))
+    }
+
+    /// Cross-channel correlation: an open case of a related category nearby (e.g. a
+    /// sensor's tilt alarm and a citizen's "manhole cover missing"), the nearest.
+    fn correlated_case(
+        &self,
+        r: &NewReport,
+        cat: &cityos_core::Category,
+    ) -> Option<(cityos_core::dedup::Match, String)> {
+        let tax = &self.tax;
+        let mut best: Option<(cityos_core::dedup::Match, String)> = None;
+        for (other, rule) in tax.correlated(&r.category) {
+            let Some(other_id) = tax.category_id(other) else {
+                continue;
+            };
+            if let Some(m) =
+                self.dedup
+                    .find(other_id, r.lon, r.lat, r.at, rule.radius_m, rule.window_ms)
+            {
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, _)| m.distance_m < b.distance_m)
+                {
+                    let other_name = tax.category(other).map_or(other, |c| c.name_zh.as_str());
+                    let reason = format!(
+                        "correlated: 「{}」 report joins the 「{other_name}」 case {:.0} m away ({:.1} h ago); correlation rule {} within {:.0} m and {:.0} h",
                         cat.name_zh,
                         m.distance_m,
                         m.age_ms as f64 / 3.6e6,
-                        cat.dedup_radius_m,
-                        cat.dedup_window_ms as f64 / 3.6e6
-                    ),
-                )
-            })
-            .or_else(|| {
-                // Cross-channel correlation: an open case of a related category nearby
-                // (e.g. a sensor's tilt alarm and a citizen's "manhole cover missing").
-                let mut best: Option<(cityos_core::dedup::Match, String)> = None;
-                for (other, rule) in tax.correlated(&r.category) {
-                    let Some(other_id) = tax.category_id(other) else {
-                        continue;
-                    };
-                    if let Some(m) =
-                        self.dedup
-                            .find(other_id, r.lon, r.lat, r.at, rule.radius_m, rule.window_ms)
-                    {
-                        if best.as_ref().is_none_or(|(b, _)| m.distance_m < b.distance_m) {
-                            let other_name =
-                                tax.category(other).map_or(other, |c| c.name_zh.as_str());
-                            let reason = format!(
-                                "correlated: 「{}」 report joins the 「{other_name}」 case {:.0} m away ({:.1} h ago); correlation rule {} within {:.0} m and {:.0} h",
-                                cat.name_zh,
-                                m.distance_m,
-                                m.age_ms as f64 / 3.6e6,
-                                rule.categories.join(" + "),
-                                rule.radius_m,
-                                rule.window_ms as f64 / 3.6e6
-                            );
-                            best = Some((m, reason));
-                        }
-                    }
+                        rule.categories.join(" + "),
+                        rule.radius_m,
+                        rule.window_ms as f64 / 3.6e6
+                    );
+                    best = Some((m, reason));
                 }
-                best
-            });
+            }
+        }
+        best
+    }
+
+    fn intake(&mut self, work: &mut Work, r: &NewReport) -> Result<IntakeOutcome, EngineError> {
+        self.validate_report(r)?;
+        let regions = self.regions_of(r.lon, r.lat)?;
+        let tax = self.tax.clone();
+        let cat = tax.category(&r.category).expect("validated");
+        let cat_id = self.tax.category_id(&r.category).expect("validated");
+        let report_id = self.next_report;
+        let hit = self.existing_case(r, cat, cat_id);
         if let Some((m, reason)) = hit {
             let s = self.stage(work, m.case)?;
             let changes = workflow::merge_report(&s.case, r, report_id, &tax);
@@ -926,35 +945,13 @@ impl Engine {
         };
         let decision = workflow::decide(&current, cmd, &cx)?;
         // Cross-case checks before anything is staged.
-        let into_case = if let Action::Merge { into } = &cmd.action {
-            let target = match work.staged.get(into) {
-                Some(s) => Some(s.case.clone()),
-                None => self.case(*into)?,
-            }
-            .ok_or_else(|| EngineError::NotFound(into.to_string()))?;
-            if !target.state.is_open() {
-                return Err(EngineError::Invalid(format!(
-                    "case {} is {} and cannot take over other cases",
-                    target.number, target.state
-                )));
-            }
-            Some(target)
-        } else {
-            None
+        let into_case = match &cmd.action {
+            Action::Merge { into } => Some(self.merge_target(work, *into)?),
+            _ => None,
         };
-        let split_report = if let Action::Split { report } = &cmd.action {
-            Some(
-                work.reports
-                    .iter()
-                    .find(|r| r.id == *report)
-                    .cloned()
-                    .or_else(|| self.recent_reports.get(report).map(|(_, r)| r.clone()))
-                    .map(|r| Ok(Some(r)))
-                    .unwrap_or_else(|| self.store.load_report(*report))?
-                    .ok_or_else(|| EngineError::NotFound(format!("report {report}")))?,
-            )
-        } else {
-            None
+        let split_report = match &cmd.action {
+            Action::Split { report } => Some(self.report_to_split(work, *report)?),
+            _ => None,
         };
         let s = self.stage(work, id)?;
         s.tasks_changed |= decision.changes.iter().any(touches_tasks);
@@ -976,53 +973,100 @@ impl Engine {
             _ => self.dedup.remove(id),
         }
         if let Some(target) = into_case {
-            let reports = current.reports.clone();
-            let t = self.stage(work, target.id)?;
-            let mut changes = Vec::new();
-            for r in &reports {
-                changes.push(Change::ReportAttached {
-                    report: *r,
-                    at: current.last_report_at,
-                    media: Vec::new(),
-                });
-            }
-            push_entry(
-                t,
-                now,
-                &cmd.actor,
-                "absorb",
-                format!("took over the reports of case {}", current.number),
-                Vec::new(),
-                changes,
-            );
-            for r in reports {
-                work.report_moves.push((r, target.id));
-            }
+            self.absorb(work, target.id, &current, &cmd.actor, now)?;
         }
         if let Some(rep) = split_report {
-            let nr = NewReport {
-                channel: rep.channel,
-                category: rep.category.clone(),
-                lon: rep.lon,
-                lat: rep.lat,
-                text: rep.text.clone(),
-                contact: rep.contact.clone(),
-                at: now,
-                media: Vec::new(),
-            };
-            let regions = self.regions_of(rep.lon, rep.lat)?;
-            let new_case = self.open_new_case(
-                work,
-                rep.id,
-                &nr,
-                regions,
-                format!("split from case {} by {}", case.number, cmd.actor.id),
-            )?;
-            work.report_moves.push((rep.id, new_case.id));
-            opened = Some(Box::new(new_case));
+            let note = format!("split from case {} by {}", case.number, cmd.actor.id);
+            opened = Some(Box::new(self.split_off(work, rep, note, now)?));
             case = work.staged[&id].case.clone();
         }
         Ok(TransitionOutcome { case, opened })
+    }
+
+    /// The case a merge goes into (staged or stored); it must be open.
+    fn merge_target(&mut self, work: &Work, into: CaseId) -> Result<Case, EngineError> {
+        let target = match work.staged.get(&into) {
+            Some(s) => Some(s.case.clone()),
+            None => self.case(into)?,
+        }
+        .ok_or_else(|| EngineError::NotFound(into.to_string()))?;
+        if !target.state.is_open() {
+            return Err(EngineError::Invalid(format!(
+                "case {} is {} and cannot take over other cases",
+                target.number, target.state
+            )));
+        }
+        Ok(target)
+    }
+
+    /// The report a split takes out: from this batch, the recent ones, or the store.
+    fn report_to_split(&mut self, work: &Work, report: ReportId) -> Result<Report, EngineError> {
+        work.reports
+            .iter()
+            .find(|r| r.id == report)
+            .cloned()
+            .or_else(|| self.recent_reports.get(&report).map(|(_, r)| r.clone()))
+            .map(|r| Ok(Some(r)))
+            .unwrap_or_else(|| self.store.load_report(report))?
+            .ok_or_else(|| EngineError::NotFound(format!("report {report}")))
+    }
+
+    /// A merge's other half: `target` takes over the reports of `from`.
+    fn absorb(
+        &mut self,
+        work: &mut Work,
+        target: CaseId,
+        from: &Case,
+        actor: &Actor,
+        now: Millis,
+    ) -> Result<(), EngineError> {
+        let reports = from.reports.clone();
+        let t = self.stage(work, target)?;
+        let mut changes = Vec::new();
+        for r in &reports {
+            changes.push(Change::ReportAttached {
+                report: *r,
+                at: from.last_report_at,
+                media: Vec::new(),
+            });
+        }
+        push_entry(
+            t,
+            now,
+            actor,
+            "absorb",
+            format!("took over the reports of case {}", from.number),
+            Vec::new(),
+            changes,
+        );
+        for r in reports {
+            work.report_moves.push((r, target));
+        }
+        Ok(())
+    }
+
+    /// A split's other half: the report opens a case of its own (`note` says whence).
+    fn split_off(
+        &mut self,
+        work: &mut Work,
+        rep: Report,
+        note: String,
+        now: Millis,
+    ) -> Result<Case, EngineError> {
+        let nr = NewReport {
+            channel: rep.channel,
+            category: rep.category.clone(),
+            lon: rep.lon,
+            lat: rep.lat,
+            text: rep.text.clone(),
+            contact: rep.contact.clone(),
+            at: now,
+            media: Vec::new(),
+        };
+        let regions = self.regions_of(rep.lon, rep.lat)?;
+        let new_case = self.open_new_case(work, rep.id, &nr, regions, note)?;
+        work.report_moves.push((rep.id, new_case.id));
+        Ok(new_case)
     }
 
     fn run_tick(&mut self, work: &mut Work, now: Millis) -> Result<Vec<Escalation>, EngineError> {

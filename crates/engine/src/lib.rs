@@ -1,7 +1,9 @@
 //! cityos-engine: the single owner of case state ([`engine::Engine`]), its run loop with
 //! group commit ([`runloop`]), and the stores behind one trait ([`store`]): SQLite by
-//! default, PostgreSQL when the database URL says so.
+//! default, PostgreSQL when the database URL says so; the district's configuration
+//! ([`config`]) and the embedded Xuhui demo files ([`demo`]).
 
+pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod query;
@@ -9,7 +11,10 @@ pub mod runloop;
 pub mod store;
 
 pub use engine::{Engine, EngineConfig, EngineError, IntakeOutcome, Request, Response};
-pub use store::{postgres::PostgresStore, sqlite::SqliteStore, Store, StoreError};
+pub use store::{
+    postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, DatasetStore,
+    MediaStore, Store, StoreConnection, StoreError, VitalsStore,
+};
 
 /// Opens the store a database URL names: `postgres://…` / `postgresql://…` for
 /// PostgreSQL (a `schema=NAME` query parameter selects, and creates, a schema),

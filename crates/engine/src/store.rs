@@ -9,6 +9,7 @@
 //! backends); a case row is updated only if its stored `version` is the one the writer
 //! read (optimistic concurrency, so several writers cannot lose each other's work).
 
+mod batch;
 pub mod postgres;
 pub mod sqlite;
 
@@ -241,42 +242,9 @@ pub struct IdempotentAnswer {
     pub created_at: i64,
 }
 
-pub trait Store: Send {
-    /// Runs an event query (see `query::events_after`).
-    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError>;
-
-    /// The largest global event number stored (0 when none).
-    fn max_event(&mut self) -> Result<i64, StoreError> {
-        Ok(self
-            .query_groups(&Sql {
-                text: "SELECT 'max', COALESCE(MAX(gseq), 0) FROM case_log".into(),
-                params: vec![],
-            })?
-            .first()
-            .map_or(0, |r| r.1))
-    }
-
-    /// Committed events after `after`, in order, optionally only those of cases in a
-    /// region (any level) or with a task of a department.
-    fn events_after(
-        &mut self,
-        after: i64,
-        limit: usize,
-        region: Option<&str>,
-        department: Option<&str>,
-    ) -> Result<Vec<CaseEvent>, StoreError> {
-        self.query_events(&query::events_after(after, limit, region, department))
-    }
-
-    /// Creates or replaces an account.
-    fn put_user(&mut self, u: &User) -> Result<(), StoreError>;
-    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError>;
-    /// Stores the first answer for a key; returns the stored one if the key was taken.
-    fn put_idempotent(
-        &mut self,
-        a: &IdempotentAnswer,
-    ) -> Result<Option<IdempotentAnswer>, StoreError>;
-    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
+/// The connection itself: which backend, whether it is usable, raw queries (list and
+/// grouping rows) and, for tests, a size cap.
+pub trait StoreConnection: Send {
     /// Is the connection believed usable, without a round trip (`/healthz`)? A store that
     /// lost its connection says no until it has reconnected.
     fn healthy(&self) -> bool {
@@ -295,34 +263,48 @@ pub trait Store: Send {
     fn limit_pages(&mut self, _pages: Option<u64>) -> Result<(), StoreError> {
         Ok(())
     }
-    /// Creates or replaces a dataset (a new import of the same name replaces the rows).
-    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
-    /// Every dataset, by name.
-    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError>;
-    /// Merges rollups into the stored ones, in one transaction.
-    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError>;
-    /// One indicator's rollups in a region at a step, `from <= bucket < to`, oldest first.
-    fn rollups(
-        &mut self,
-        indicator: &str,
-        region: &str,
-        step: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Rollup>, StoreError>;
-    /// Keeps a published CAP message (the same identifier twice is kept once).
-    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError>;
-    /// The newest CAP messages first.
-    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError>;
-    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError>;
-    /// Stores a photo (a no-op when the same bytes are already stored).
-    fn put_media(&mut self, m: &Media) -> Result<(), StoreError>;
-    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
 
     /// Runs a list query: rows of (id, sort key, body).
     fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError>;
+
     /// Runs a grouping query: rows of (group, count, optional sum).
     fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError>;
+}
+
+/// Cases: the engine's batched commits and reloads, the case reads and queries (lists,
+/// statistics, map counts, events) and the idempotency records committed with them.
+pub trait CaseStore: StoreConnection {
+    /// Runs an event query (see `query::events_after`).
+    fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError>;
+    /// The largest global event number stored (0 when none).
+    fn max_event(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .query_groups(&Sql {
+                text: "SELECT 'max', COALESCE(MAX(gseq), 0) FROM case_log".into(),
+                params: vec![],
+            })?
+            .first()
+            .map_or(0, |r| r.1))
+    }
+    /// Committed events after `after`, in order, optionally only those of cases in a
+    /// region (any level) or with a task of a department.
+    fn events_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+        region: Option<&str>,
+        department: Option<&str>,
+    ) -> Result<Vec<CaseEvent>, StoreError> {
+        self.query_events(&query::events_after(after, limit, region, department))
+    }
+    /// Stores the first answer for a key; returns the stored one if the key was taken.
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError>;
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError>;
 
     /// One page of cases matching `q`, in its order.
     fn list_cases(&mut self, q: &CaseQuery) -> Result<Page, StoreError> {
@@ -359,7 +341,6 @@ pub trait Store: Send {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { cases, next })
     }
-
     /// Counts over the cases matching `q`; `today_from` starts "today's intake". Reads the
     /// maintained counts when the filters allow (see `query::counts_eligible`).
     fn stats(&mut self, q: &CaseQuery, today_from: i64) -> Result<Stats, StoreError> {
@@ -415,7 +396,6 @@ pub trait Store: Send {
             handled_on_time,
         })
     }
-
     /// Cases matching `q` counted per region at one level (`subdistrict`, `community` or
     /// `grid`): the map's density, aggregated in the store.
     fn counts_by_region(
@@ -436,7 +416,6 @@ pub trait Store: Send {
             .map(|(k, n, _)| (k, n))
             .collect())
     }
-
     /// Log entries per action since `from` (today's closures, escalations…): the first
     /// event at or after `from` is found by a binary search over the event numbers
     /// (indexed, and assigned in commit order), then only the events after it are read.
@@ -479,9 +458,6 @@ pub trait Store: Send {
             .map(|(k, n, _)| (k, n))
             .collect())
     }
-
-    /// "sqlite" or "postgres".
-    fn backend(&self) -> &'static str;
     /// Writes the batches, in order, in one transaction (all or nothing).
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError>;
     fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError>;
@@ -496,6 +472,66 @@ pub trait Store: Send {
     /// The largest case id and report id stored (0 when empty).
     fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError>;
     fn counts(&mut self) -> Result<Counts, StoreError>;
+}
+
+/// Accounts (people and their roles).
+pub trait AccountStore: Send {
+    /// Creates or replaces an account.
+    fn put_user(&mut self, u: &User) -> Result<(), StoreError>;
+    fn user(&mut self, username: &str) -> Result<Option<User>, StoreError>;
+}
+
+/// The data catalogue: imported datasets.
+pub trait DatasetStore: Send {
+    /// Creates or replaces a dataset (a new import of the same name replaces the rows).
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
+    /// Every dataset, by name.
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError>;
+}
+
+/// Vital signs: indicator rollups and the published CAP messages.
+pub trait VitalsStore: Send {
+    /// Merges rollups into the stored ones, in one transaction.
+    fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError>;
+    /// One indicator's rollups in a region at a step, `from <= bucket < to`, oldest first.
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError>;
+    /// Keeps a published CAP message (the same identifier twice is kept once).
+    fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError>;
+    /// The newest CAP messages first.
+    fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError>;
+    fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError>;
+}
+
+/// Photos, stored by content.
+pub trait MediaStore: Send {
+    /// Stores a photo (a no-op when the same bytes are already stored).
+    fn put_media(&mut self, m: &Media) -> Result<(), StoreError>;
+    fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;
+}
+
+/// Everything a store does: the union of the parts, implemented for every type that
+/// implements them all. Callers that need only one part name that part's trait.
+pub trait Store:
+    StoreConnection + CaseStore + AccountStore + DatasetStore + VitalsStore + MediaStore
+{
+}
+
+impl<T> Store for T where
+    T: StoreConnection
+        + CaseStore
+        + AccountStore
+        + DatasetStore
+        + VitalsStore
+        + MediaStore
+        + ?Sized
+{
 }
 
 pub(crate) const OPEN_STATES: &str =

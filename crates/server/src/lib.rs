@@ -34,7 +34,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::header;
 use axum::Router;
 use cityos_core::time::Millis;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::runloop::EngineHandle;
 use cityos_engine::Store;
 use serde::de::DeserializeOwned;

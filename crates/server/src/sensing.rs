@@ -137,7 +137,7 @@ impl SensingState {
 }
 
 impl SensingState {
-    pub fn new(cfg: &cityos_engine::demo::Config, now: Millis) -> SensingState {
+    pub fn new(cfg: &cityos_engine::config::Config, now: Millis) -> SensingState {
         let devices = &cfg.sensing.devices;
         let mut st = SensingState {
             last: vec![now; devices.len()],

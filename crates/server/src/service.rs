@@ -12,12 +12,12 @@
 use crate::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
 use cityos_core::time::{Millis, SECOND};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::runloop::{EngineHandle, RunLoop};
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::store::User;
-use cityos_engine::{PostgresStore, Store, StoreError};
+use cityos_engine::{AccountStore, PostgresStore, Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -119,7 +119,7 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
 }
 
 /// Creates (or resets) the demo accounts, all with [`DEMO_PASSWORD`].
-pub fn seed_demo_accounts(store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
+pub fn seed_demo_accounts(store: &mut dyn AccountStore, now: Millis) -> Result<(), StoreError> {
     let hash = hash_password(DEMO_PASSWORD);
     for (username, display, role, dept, scope) in demo_accounts() {
         store.put_user(&User {

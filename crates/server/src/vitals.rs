@@ -83,7 +83,7 @@ pub struct VitalsState {
 }
 
 impl VitalsState {
-    pub fn new(cfg: &cityos_engine::demo::Config) -> VitalsState {
+    pub fn new(cfg: &cityos_engine::config::Config) -> VitalsState {
         let t = &cfg.territory;
         let mut regions = vec![t.region(t.root()).code.clone()];
         regions.extend(

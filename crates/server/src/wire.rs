@@ -5,7 +5,7 @@
 use cityos_core::case::{Case, LogEntry, Report, State};
 use cityos_core::time::{format_rfc3339, Millis};
 use cityos_core::{Level, Role};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize)]

@@ -6,7 +6,7 @@ use cityos_core::case::{Case, Channel, State, TaskState};
 use cityos_core::rng::Rng;
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Level, Role};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::runloop::EngineHandle;
 use cityos_server::Clock;

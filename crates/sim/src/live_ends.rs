@@ -5,7 +5,7 @@
 
 use cityos_core::rng::Rng;
 use cityos_core::Level;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_server::auth::Principal;
 use cityos_server::service::DEMO_PASSWORD;
 use cityos_server::AppState;

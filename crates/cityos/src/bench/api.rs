@@ -10,7 +10,7 @@ use cityos_core::case::Channel;
 use cityos_core::rng::Rng;
 use cityos_core::time::{Millis, MINUTE};
 use cityos_core::workflow::NewReport;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_server::auth::TokenKey;
@@ -293,7 +293,7 @@ pub fn query(cases: usize, rounds: usize, json: bool, dir: Option<PathBuf>) -> R
     let stored_cases = || {
         SqliteStore::open(&d.join("cityos.db"), Durability::Normal)
             .and_then(|mut s| {
-                use cityos_engine::Store;
+                use cityos_engine::CaseStore;
                 s.counts()
             })
             .map(|c| c.cases as usize)

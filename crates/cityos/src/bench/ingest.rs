@@ -6,7 +6,7 @@
 
 use cityos_core::sensing::Device;
 use cityos_core::time::{format_rfc3339, Millis};
-use cityos_engine::demo::{Config, Sensing};
+use cityos_engine::config::{Config, Sensing};
 use cityos_server::auth::TokenKey;
 use cityos_server::sensing::{apply, Reading};
 use cityos_server::service::{Database, Service};

@@ -23,7 +23,7 @@ use cityos_core::rng::Rng;
 use cityos_core::time::{local, Date, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Level;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::runloop::RunLoop;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};

@@ -3,7 +3,7 @@
 //! machine); then the same N readings go to cityos's bridge, which parses them, looks up
 //! each device and applies its alarm rules. Both with QoS 1 from the same publisher code.
 
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_server::auth::TokenKey;
 use cityos_server::service::{Database, Service};
 use cityos_server::{Clock, SystemClock};

@@ -4,7 +4,7 @@
 //! WebDriver over plain HTTP (a blocking exchange per command).
 
 use cityos_core::Role;
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_server::auth::{Principal, TokenKey};
 use cityos_server::service::{Database, Service};
 use cityos_server::{Clock, SystemClock};

@@ -150,7 +150,7 @@ fn send(addr: &str, key: &str, body: &str, ledger: &Mutex<Ledger>) {
 }
 
 fn points() -> Vec<[f64; 2]> {
-    let c = cityos_engine::demo::Config::xuhui();
+    let c = cityos_engine::config::Config::xuhui();
     let t = &c.territory;
     t.regions()
         .filter(|(_, r)| r.level == cityos_core::Level::Grid)

@@ -51,7 +51,7 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
             "indicator \"flood\": thresholds blue 30, yellow 20, orange 40, red 50 are out of order",
         ),
         (
-            "--vital-rules",
+            "--alert-rules",
             &vital,
             "alert rule \"x\": expression \"river_water_level >= purple\" does not parse",
         ),

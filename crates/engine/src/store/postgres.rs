@@ -311,7 +311,51 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-impl Store for PostgresStore {
+impl StoreConnection for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn healthy(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| !c.is_closed())
+    }
+
+    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.live()?;
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        Ok(self
+            .conn()
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.live()?;
+        let owned = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        Ok(self
+            .conn()
+            .query(&sql.text, &refs)
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                let sum: Option<i64> = if r.len() > 2 {
+                    // SUM over BIGINT is NUMERIC in PostgreSQL; the query casts it.
+                    r.get(2)
+                } else {
+                    None
+                };
+                (r.get(0), r.get(1), sum.unwrap_or(0))
+            })
+            .collect())
+    }
+}
+
+impl CaseStore for PostgresStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
         self.live()?;
         let owned = bind(&sql.params);
@@ -324,6 +368,138 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
+        let n = self
+            .conn()
+            .execute(
+                INSERT_IDEMPOTENT,
+                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+            )
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(SELECT_IDEMPOTENT, &[&key])
+            .map_err(db)?
+            .first()
+            .map(|r| IdempotentAnswer {
+                key: r.get(0),
+                request_hash: r.get(1),
+                status: r.get(2),
+                body: r.get(3),
+                created_at: r.get(4),
+            }))
+    }
+
+    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
+        self.live()?;
+        let st = &self.st;
+        let client = self
+            .client
+            .as_mut()
+            .expect("the client lives as long as the store");
+        let mut tx = client.transaction().map_err(db)?;
+        let mut rows = Rows { tx: &mut tx, st };
+        for batch in batches {
+            batch::write_batch(&mut rows, batch)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        self.live()?;
+        Ok(self
+            .bodies("SELECT body FROM cases WHERE id=$1", &[&id])?
+            .pop())
+    }
+
+    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
+        self.live()?;
+        Ok(self
+            .bodies("SELECT body FROM cases WHERE number=$1", &[&number])?
+            .pop())
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.live()?;
+        self.bodies(
+            &format!("SELECT body FROM cases WHERE state IN {OPEN_STATES} ORDER BY id"),
+            &[],
+        )
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.live()?;
+        self.bodies("SELECT body FROM cases ORDER BY id", &[])
+    }
+
+    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
+        self.live()?;
+        self.conn()
+            .query(SELECT_LOG, &[&id])
+            .map_err(db)?
+            .into_iter()
+            .map(|r| log_entry(&r))
+            .collect()
+    }
+
+    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
+        self.live()?;
+        Ok(self
+            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
+            .pop())
+    }
+
+    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
+        self.live()?;
+        self.reports(
+            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
+            case,
+        )
+    }
+
+    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
+        self.live()?;
+        let r = self
+            .conn()
+            .query_one(
+                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
+                &[],
+            )
+            .map_err(db)?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.live()?;
+        let r = self
+            .conn()
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(Counts {
+            cases: r.get(0),
+            log_entries: r.get(1),
+            reports: r.get(2),
+        })
+    }
+}
+
+impl AccountStore for PostgresStore {
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.live()?;
         self.conn()
@@ -360,26 +536,49 @@ impl Store for PostgresStore {
                 created_at: r.get(6),
             }))
     }
+}
 
-    fn put_idempotent(
-        &mut self,
-        a: &IdempotentAnswer,
-    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+impl DatasetStore for PostgresStore {
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
         self.live()?;
-        let n = self
-            .conn()
+        self.conn()
             .execute(
-                INSERT_IDEMPOTENT,
-                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+                crate::store::UPSERT_DATASET,
+                &[
+                    &d.name,
+                    &d.owner,
+                    &d.sensitivity,
+                    &d.columns,
+                    &d.rows,
+                    &d.row_count,
+                    &d.imported_at,
+                ],
             )
             .map_err(db)?;
-        if n == 1 {
-            Ok(None)
-        } else {
-            self.idempotent(&a.key)
-        }
+        Ok(())
     }
 
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_DATASETS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| Dataset {
+                name: r.get(0),
+                owner: r.get(1),
+                sensitivity: r.get(2),
+                columns: r.get(3),
+                rows: r.get(4),
+                row_count: r.get(5),
+                imported_at: r.get(6),
+            })
+            .collect())
+    }
+}
+
+impl VitalsStore for PostgresStore {
     fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
         self.live()?;
         let mut tx = self.conn().transaction().map_err(db)?;
@@ -466,45 +665,9 @@ impl Store for PostgresStore {
             .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
             .pop())
     }
+}
 
-    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.live()?;
-        self.conn()
-            .execute(
-                crate::store::UPSERT_DATASET,
-                &[
-                    &d.name,
-                    &d.owner,
-                    &d.sensitivity,
-                    &d.columns,
-                    &d.rows,
-                    &d.row_count,
-                    &d.imported_at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_DATASETS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| Dataset {
-                name: r.get(0),
-                owner: r.get(1),
-                sensitivity: r.get(2),
-                columns: r.get(3),
-                rows: r.get(4),
-                row_count: r.get(5),
-                imported_at: r.get(6),
-            })
-            .collect())
-    }
-
+impl MediaStore for PostgresStore {
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
         self.live()?;
         self.conn()
@@ -529,307 +692,6 @@ impl Store for PostgresStore {
                 bytes: r.get(2),
                 created_at: r.get(3),
             }))
-    }
-
-    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.live()?;
-        Ok(self
-            .conn()
-            .query(SELECT_IDEMPOTENT, &[&key])
-            .map_err(db)?
-            .first()
-            .map(|r| IdempotentAnswer {
-                key: r.get(0),
-                request_hash: r.get(1),
-                status: r.get(2),
-                body: r.get(3),
-                created_at: r.get(4),
-            }))
-    }
-
-    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        self.live()?;
-        let owned = bind(&sql.params);
-        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        Ok(self
-            .conn()
-            .query(&sql.text, &refs)
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
-    }
-
-    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        self.live()?;
-        let owned = bind(&sql.params);
-        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        Ok(self
-            .conn()
-            .query(&sql.text, &refs)
-            .map_err(db)?
-            .iter()
-            .map(|r| {
-                let sum: Option<i64> = if r.len() > 2 {
-                    // SUM over BIGINT is NUMERIC in PostgreSQL; the query casts it.
-                    r.get(2)
-                } else {
-                    None
-                };
-                (r.get(0), r.get(1), sum.unwrap_or(0))
-            })
-            .collect())
-    }
-
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn healthy(&self) -> bool {
-        self.client.as_ref().is_some_and(|c| !c.is_closed())
-    }
-
-    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
-        self.live()?;
-        let st = &self.st;
-        let client = self
-            .client
-            .as_mut()
-            .expect("the client lives as long as the store");
-        let mut tx = client.transaction().map_err(db)?;
-        for batch in batches {
-            for r in batch.reports {
-                tx.execute(
-                    &st.ins_rep,
-                    &[
-                        &r.id,
-                        &r.case_id,
-                        &r.channel.as_str(),
-                        &r.category,
-                        &r.lon,
-                        &r.lat,
-                        &r.text,
-                        &r.contact,
-                        &r.at,
-                    ],
-                )
-                .map_err(db)?;
-            }
-            for w in &batch.cases {
-                let row = CaseRow::new(w.case);
-                let c = w.case;
-                let (prio, reporters, esc, version, overdue) = (
-                    c.priority.rank() as i64,
-                    c.reporter_count() as i64,
-                    c.escalations as i64,
-                    c.version as i64,
-                    c.overdue as i64,
-                );
-                match w.prev_version {
-                    None => {
-                        tx.execute(
-                            &st.ins_case,
-                            &[
-                                &c.id,
-                                &c.number,
-                                &c.category,
-                                &c.domain.as_str(),
-                                &c.state.as_str(),
-                                &prio,
-                                &c.lon,
-                                &c.lat,
-                                &c.regions.district,
-                                &c.regions.subdistrict,
-                                &c.regions.community,
-                                &c.regions.grid,
-                                &row.lead,
-                                &c.channel.as_str(),
-                                &c.created_at,
-                                &c.updated_at,
-                                &row.due,
-                                &overdue,
-                                &reporters,
-                                &esc,
-                                &version,
-                                &w.case_body,
-                                &c.title,
-                                &row.handle_on_time,
-                                &row.due_key,
-                            ],
-                        )
-                        .map_err(db)?;
-                    }
-                    Some(prev) => {
-                        let prev_i = prev as i64;
-                        let n = tx
-                            .execute(
-                                &st.upd_case,
-                                &[
-                                    &c.state.as_str(),
-                                    &prio,
-                                    &row.lead,
-                                    &c.updated_at,
-                                    &row.due,
-                                    &overdue,
-                                    &reporters,
-                                    &esc,
-                                    &version,
-                                    &w.case_body,
-                                    &row.handle_on_time,
-                                    &row.due_key,
-                                    &c.id,
-                                    &prev_i,
-                                ],
-                            )
-                            .map_err(db)?;
-                        if n != 1 {
-                            return Err(StoreError::Conflict {
-                                case: c.id,
-                                expected: prev,
-                            });
-                        }
-                    }
-                }
-                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
-                    let seq = e.seq as i64;
-                    let from = e.from.map(|s| s.as_str());
-                    tx.execute(
-                        &st.ins_log,
-                        &[
-                            &e.case_id,
-                            &seq,
-                            &e.at,
-                            &e.actor,
-                            &e.role.as_str(),
-                            &e.action,
-                            &from,
-                            &e.to.as_str(),
-                            &e.note,
-                            body,
-                            gseq,
-                        ],
-                    )
-                    .map_err(db)?;
-                }
-                if w.tasks_changed {
-                    tx.execute(&st.del_tasks, &[&c.id]).map_err(db)?;
-                    for t in &c.tasks {
-                        let lead = t.lead as i64;
-                        tx.execute(
-                            &st.ins_task,
-                            &[&c.id, &t.department, &lead, &t.state.as_str(), &t.since],
-                        )
-                        .map_err(db)?;
-                    }
-                }
-            }
-            for (rid, cid) in batch.report_moves {
-                tx.execute(&st.mv_rep, &[cid, rid]).map_err(db)?;
-            }
-            for a in batch.idempotency {
-                tx.execute(
-                    &st.ins_idem,
-                    &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
-                )
-                .map_err(db)?;
-            }
-            for (k, n) in crate::query::count_deltas(batch) {
-                tx.execute(
-                    &st.upsert_count,
-                    &[
-                        &k.state,
-                        &k.domain,
-                        &k.subdistrict,
-                        &k.lead,
-                        &k.on_time,
-                        &k.overdue,
-                        &n,
-                    ],
-                )
-                .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
-    }
-
-    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
-        self.live()?;
-        Ok(self
-            .bodies("SELECT body FROM cases WHERE id=$1", &[&id])?
-            .pop())
-    }
-
-    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
-        self.live()?;
-        Ok(self
-            .bodies("SELECT body FROM cases WHERE number=$1", &[&number])?
-            .pop())
-    }
-
-    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
-        self.live()?;
-        self.bodies(
-            &format!("SELECT body FROM cases WHERE state IN {OPEN_STATES} ORDER BY id"),
-            &[],
-        )
-    }
-
-    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
-        self.live()?;
-        self.bodies("SELECT body FROM cases ORDER BY id", &[])
-    }
-
-    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
-        self.live()?;
-        self.conn()
-            .query(SELECT_LOG, &[&id])
-            .map_err(db)?
-            .into_iter()
-            .map(|r| log_entry(&r))
-            .collect()
-    }
-
-    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
-        self.live()?;
-        Ok(self
-            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
-            .pop())
-    }
-
-    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
-        self.live()?;
-        self.reports(
-            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
-            case,
-        )
-    }
-
-    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
-        self.live()?;
-        let r = self
-            .conn()
-            .query_one(
-                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
-                &[],
-            )
-            .map_err(db)?;
-        Ok((r.get(0), r.get(1)))
-    }
-
-    fn counts(&mut self) -> Result<Counts, StoreError> {
-        self.live()?;
-        let r = self
-            .conn()
-            .query_one(
-                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
-                &[],
-            )
-            .map_err(db)?;
-        Ok(Counts {
-            cases: r.get(0),
-            log_entries: r.get(1),
-            reports: r.get(2),
-        })
     }
 }
 
@@ -868,5 +730,190 @@ impl PostgresStore {
                 xml: r.get(5),
             })
             .collect())
+    }
+}
+
+/// The batch writer's statements (prepared at connection) inside one transaction.
+struct Rows<'a, 'c> {
+    tx: &'a mut ::postgres::Transaction<'c>,
+    st: &'a Prepared,
+}
+
+impl batch::RowWriter for Rows<'_, '_> {
+    fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.ins_rep,
+                &[
+                    &r.id,
+                    &r.case_id,
+                    &r.channel.as_str(),
+                    &r.category,
+                    &r.lon,
+                    &r.lat,
+                    &r.text,
+                    &r.contact,
+                    &r.at,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
+        let c = w.case;
+        let (prio, reporters, esc, version, overdue) = (
+            c.priority.rank() as i64,
+            c.reporter_count() as i64,
+            c.escalations as i64,
+            c.version as i64,
+            c.overdue as i64,
+        );
+        self.tx
+            .execute(
+                &self.st.ins_case,
+                &[
+                    &c.id,
+                    &c.number,
+                    &c.category,
+                    &c.domain.as_str(),
+                    &c.state.as_str(),
+                    &prio,
+                    &c.lon,
+                    &c.lat,
+                    &c.regions.district,
+                    &c.regions.subdistrict,
+                    &c.regions.community,
+                    &c.regions.grid,
+                    &row.lead,
+                    &c.channel.as_str(),
+                    &c.created_at,
+                    &c.updated_at,
+                    &row.due,
+                    &overdue,
+                    &reporters,
+                    &esc,
+                    &version,
+                    &w.case_body,
+                    &c.title,
+                    &row.handle_on_time,
+                    &row.due_key,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn update_case(
+        &mut self,
+        w: &CaseWrite<'_>,
+        row: &CaseRow<'_>,
+        prev: u64,
+    ) -> Result<u64, StoreError> {
+        let c = w.case;
+        let (prio, reporters, esc, version, overdue, prev) = (
+            c.priority.rank() as i64,
+            c.reporter_count() as i64,
+            c.escalations as i64,
+            c.version as i64,
+            c.overdue as i64,
+            prev as i64,
+        );
+        self.tx
+            .execute(
+                &self.st.upd_case,
+                &[
+                    &c.state.as_str(),
+                    &prio,
+                    &row.lead,
+                    &c.updated_at,
+                    &row.due,
+                    &overdue,
+                    &reporters,
+                    &esc,
+                    &version,
+                    &w.case_body,
+                    &row.handle_on_time,
+                    &row.due_key,
+                    &c.id,
+                    &prev,
+                ],
+            )
+            .map_err(db)
+    }
+
+    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
+        let seq = e.seq as i64;
+        let from = e.from.map(|s| s.as_str());
+        self.tx
+            .execute(
+                &self.st.ins_log,
+                &[
+                    &e.case_id,
+                    &seq,
+                    &e.at,
+                    &e.actor,
+                    &e.role.as_str(),
+                    &e.action,
+                    &from,
+                    &e.to.as_str(),
+                    &e.note,
+                    &body,
+                    &gseq,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
+        self.tx.execute(&self.st.del_tasks, &[&case]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
+        let lead = t.lead as i64;
+        self.tx
+            .execute(
+                &self.st.ins_task,
+                &[&case, &t.department, &lead, &t.state.as_str(), &t.since],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.mv_rep, &[&case, &report])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.ins_idem,
+                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &self.st.upsert_count,
+                &[
+                    &k.state,
+                    &k.domain,
+                    &k.subdistrict,
+                    &k.lead,
+                    &k.on_time,
+                    &k.overdue,
+                    &n,
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
     }
 }

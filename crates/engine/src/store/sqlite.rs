@@ -225,7 +225,54 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-impl Store for SqliteStore {
+impl StoreConnection for SqliteStore {
+    fn limit_pages(&mut self, pages: Option<u64>) -> Result<(), StoreError> {
+        // SQLite's own ceiling when lifted; a cap below the file's size holds it at its size.
+        let n = pages.unwrap_or(4_294_967_294);
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))
+            .map_err(db)
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
+        let n = st.column_count();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    if n > 2 {
+                        r.get::<_, Option<i64>>(2)?.unwrap_or(0)
+                    } else {
+                        0
+                    },
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+}
+
+impl CaseStore for SqliteStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
         let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
         rows(
@@ -235,6 +282,133 @@ impl Store for SqliteStore {
         )
     }
 
+    fn put_idempotent(
+        &mut self,
+        a: &IdempotentAnswer,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(INSERT_IDEMPOTENT)
+            .map_err(db)?
+            .execute(params![
+                a.key,
+                a.request_hash,
+                a.status,
+                a.body,
+                a.created_at
+            ])
+            .map_err(db)?;
+        if n == 1 {
+            Ok(None)
+        } else {
+            self.idempotent(&a.key)
+        }
+    }
+
+    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_IDEMPOTENT)
+            .map_err(db)?
+            .query_row([key], |r| {
+                Ok(IdempotentAnswer {
+                    key: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    status: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(db)
+    }
+
+    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut rows = Rows::new(&tx)?;
+            for batch in batches {
+                batch::write_batch(&mut rows, batch)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM cases WHERE id=$1")
+            .map_err(db)?
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        body.map(|b| parse_case(&b)).transpose()
+    }
+
+    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM cases WHERE number=$1")
+            .map_err(db)?
+            .query_row([number], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        body.map(|b| parse_case(&b)).transpose()
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.cases_where(&format!("WHERE state IN {OPEN_STATES}"))
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        self.cases_where("")
+    }
+
+    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
+        let mut st = self.conn.prepare_cached(SELECT_LOG).map_err(db)?;
+        rows(&mut st, [id], log_entry)
+    }
+
+    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
+            .pop())
+    }
+
+    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
+        self.reports(
+            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
+            case,
+        )
+    }
+
+    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db)
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
+                [],
+                |r| {
+                    Ok(Counts {
+                        cases: r.get(0)?,
+                        log_entries: r.get(1)?,
+                        reports: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(db)
+    }
+}
+
+impl AccountStore for SqliteStore {
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(UPSERT_USER)
@@ -270,38 +444,51 @@ impl Store for SqliteStore {
             .optional()
             .map_err(db)
     }
+}
 
-    fn limit_pages(&mut self, pages: Option<u64>) -> Result<(), StoreError> {
-        // SQLite's own ceiling when lifted; a cap below the file's size holds it at its size.
-        let n = pages.unwrap_or(4_294_967_294);
+impl DatasetStore for SqliteStore {
+    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
         self.conn
-            .query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))
-            .map_err(db)
-    }
-
-    fn put_idempotent(
-        &mut self,
-        a: &IdempotentAnswer,
-    ) -> Result<Option<IdempotentAnswer>, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached(INSERT_IDEMPOTENT)
+            .prepare_cached(crate::store::UPSERT_DATASET)
             .map_err(db)?
             .execute(params![
-                a.key,
-                a.request_hash,
-                a.status,
-                a.body,
-                a.created_at
+                d.name,
+                d.owner,
+                d.sensitivity,
+                d.columns,
+                d.rows,
+                d.row_count,
+                d.imported_at
             ])
             .map_err(db)?;
-        if n == 1 {
-            Ok(None)
-        } else {
-            self.idempotent(&a.key)
-        }
+        Ok(())
     }
 
+    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_DATASETS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Dataset {
+                    name: r.get(0)?,
+                    owner: r.get(1)?,
+                    sensitivity: r.get(2)?,
+                    columns: r.get(3)?,
+                    rows: r.get(4)?,
+                    row_count: r.get(5)?,
+                    imported_at: r.get(6)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+}
+
+impl VitalsStore for SqliteStore {
     fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
         {
@@ -383,47 +570,9 @@ impl Store for SqliteStore {
             .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
             .pop())
     }
+}
 
-    fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::UPSERT_DATASET)
-            .map_err(db)?
-            .execute(params![
-                d.name,
-                d.owner,
-                d.sensitivity,
-                d.columns,
-                d.rows,
-                d.row_count,
-                d.imported_at
-            ])
-            .map_err(db)?;
-        Ok(())
-    }
-
-    fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_DATASETS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Dataset {
-                    name: r.get(0)?,
-                    owner: r.get(1)?,
-                    sensitivity: r.get(2)?,
-                    columns: r.get(3)?,
-                    rows: r.get(4)?,
-                    row_count: r.get(5)?,
-                    imported_at: r.get(6)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
-
+impl MediaStore for SqliteStore {
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(crate::store::INSERT_MEDIA)
@@ -446,286 +595,6 @@ impl Store for SqliteStore {
                 })
             })
             .optional()
-            .map_err(db)
-    }
-
-    fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_IDEMPOTENT)
-            .map_err(db)?
-            .query_row([key], |r| {
-                Ok(IdempotentAnswer {
-                    key: r.get(0)?,
-                    request_hash: r.get(1)?,
-                    status: r.get(2)?,
-                    body: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(db)
-    }
-
-    fn query_list(&mut self, sql: &Sql) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
-
-    fn query_groups(&mut self, sql: &Sql) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
-        let n = st.column_count();
-        let rows = st
-            .query_map(rusqlite::params_from_iter(bind(&sql.params)), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    if n > 2 {
-                        r.get::<_, Option<i64>>(2)?.unwrap_or(0)
-                    } else {
-                        0
-                    },
-                ))
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
-
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
-        for batch in batches {
-            let mut ins_case = tx.prepare_cached(INSERT_CASE).map_err(db)?;
-            let mut upd_case = tx.prepare_cached(UPDATE_CASE).map_err(db)?;
-            let mut ins_log = tx.prepare_cached(INSERT_LOG).map_err(db)?;
-            let mut ins_rep = tx.prepare_cached(INSERT_REPORT).map_err(db)?;
-            let mut del_tasks = tx.prepare_cached(DELETE_TASKS).map_err(db)?;
-            let mut ins_task = tx.prepare_cached(INSERT_TASK).map_err(db)?;
-            let mut mv_rep = tx.prepare_cached(MOVE_REPORT).map_err(db)?;
-            let mut ins_idem = tx.prepare_cached(INSERT_IDEMPOTENT).map_err(db)?;
-            for a in batch.idempotency {
-                ins_idem
-                    .execute(params![
-                        a.key,
-                        a.request_hash,
-                        a.status,
-                        a.body,
-                        a.created_at
-                    ])
-                    .map_err(db)?;
-            }
-            for r in batch.reports {
-                ins_rep
-                    .execute(params![
-                        r.id,
-                        r.case_id,
-                        r.channel.as_str(),
-                        r.category,
-                        r.lon,
-                        r.lat,
-                        r.text,
-                        r.contact,
-                        r.at
-                    ])
-                    .map_err(db)?;
-            }
-            for w in &batch.cases {
-                let row = CaseRow::new(w.case);
-                let c = w.case;
-                match w.prev_version {
-                    None => {
-                        ins_case
-                            .execute(params![
-                                c.id,
-                                c.number,
-                                c.category,
-                                c.domain.as_str(),
-                                c.state.as_str(),
-                                c.priority.rank(),
-                                c.lon,
-                                c.lat,
-                                c.regions.district,
-                                c.regions.subdistrict,
-                                c.regions.community,
-                                c.regions.grid,
-                                row.lead,
-                                c.channel.as_str(),
-                                c.created_at,
-                                c.updated_at,
-                                row.due,
-                                c.overdue as i64,
-                                c.reporter_count(),
-                                c.escalations,
-                                c.version as i64,
-                                w.case_body,
-                                c.title,
-                                row.handle_on_time,
-                                row.due_key
-                            ])
-                            .map_err(db)?;
-                    }
-                    Some(prev) => {
-                        let n = upd_case
-                            .execute(params![
-                                c.state.as_str(),
-                                c.priority.rank(),
-                                row.lead,
-                                c.updated_at,
-                                row.due,
-                                c.overdue as i64,
-                                c.reporter_count(),
-                                c.escalations,
-                                c.version as i64,
-                                w.case_body,
-                                row.handle_on_time,
-                                row.due_key,
-                                c.id,
-                                prev as i64
-                            ])
-                            .map_err(db)?;
-                        if n != 1 {
-                            return Err(StoreError::Conflict {
-                                case: c.id,
-                                expected: prev,
-                            });
-                        }
-                    }
-                }
-                for ((e, body), gseq) in w.entries.iter().zip(w.log_bodies).zip(w.gseqs) {
-                    ins_log
-                        .execute(params![
-                            e.case_id,
-                            e.seq as i64,
-                            e.at,
-                            e.actor,
-                            e.role.as_str(),
-                            e.action,
-                            e.from.map(|s| s.as_str()),
-                            e.to.as_str(),
-                            e.note,
-                            body,
-                            gseq
-                        ])
-                        .map_err(db)?;
-                }
-                if w.tasks_changed {
-                    del_tasks.execute([c.id]).map_err(db)?;
-                    for t in &c.tasks {
-                        ins_task
-                            .execute(params![
-                                c.id,
-                                t.department,
-                                t.lead as i64,
-                                t.state.as_str(),
-                                t.since
-                            ])
-                            .map_err(db)?;
-                    }
-                }
-            }
-            for (rid, cid) in batch.report_moves {
-                mv_rep.execute(params![cid, rid]).map_err(db)?;
-            }
-            let mut upsert = tx.prepare_cached(crate::query::UPSERT_COUNT).map_err(db)?;
-            for (k, n) in crate::query::count_deltas(batch) {
-                upsert
-                    .execute(params![
-                        k.state,
-                        k.domain,
-                        k.subdistrict,
-                        k.lead,
-                        k.on_time,
-                        k.overdue,
-                        n
-                    ])
-                    .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
-    }
-
-    fn load_case(&mut self, id: CaseId) -> Result<Option<Case>, StoreError> {
-        let body: Option<String> = self
-            .conn
-            .prepare_cached("SELECT body FROM cases WHERE id=$1")
-            .map_err(db)?
-            .query_row([id], |r| r.get(0))
-            .optional()
-            .map_err(db)?;
-        body.map(|b| parse_case(&b)).transpose()
-    }
-
-    fn load_case_by_number(&mut self, number: &str) -> Result<Option<Case>, StoreError> {
-        let body: Option<String> = self
-            .conn
-            .prepare_cached("SELECT body FROM cases WHERE number=$1")
-            .map_err(db)?
-            .query_row([number], |r| r.get(0))
-            .optional()
-            .map_err(db)?;
-        body.map(|b| parse_case(&b)).transpose()
-    }
-
-    fn load_open_cases(&mut self) -> Result<Vec<Case>, StoreError> {
-        self.cases_where(&format!("WHERE state IN {OPEN_STATES}"))
-    }
-
-    fn load_all_cases(&mut self) -> Result<Vec<Case>, StoreError> {
-        self.cases_where("")
-    }
-
-    fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
-        let mut st = self.conn.prepare_cached(SELECT_LOG).map_err(db)?;
-        rows(&mut st, [id], log_entry)
-    }
-
-    fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
-        Ok(self
-            .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
-            .pop())
-    }
-
-    fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {
-        self.reports(
-            &format!("{SELECT_REPORT} WHERE case_id=$1 ORDER BY id"),
-            case,
-        )
-    }
-
-    fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError> {
-        self.conn
-            .query_row(
-                "SELECT (SELECT COALESCE(MAX(id),0) FROM cases), (SELECT COALESCE(MAX(id),0) FROM reports)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db)
-    }
-
-    fn counts(&mut self) -> Result<Counts, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_log), (SELECT COUNT(*) FROM reports)",
-                [],
-                |r| {
-                    Ok(Counts {
-                        cases: r.get(0)?,
-                        log_entries: r.get(1)?,
-                        reports: r.get(2)?,
-                    })
-                },
-            )
             .map_err(db)
     }
 }
@@ -788,5 +657,187 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
         Ok(rows)
+    }
+}
+
+/// The batch writer's statements, prepared once per transaction.
+struct Rows<'t> {
+    ins_case: rusqlite::CachedStatement<'t>,
+    upd_case: rusqlite::CachedStatement<'t>,
+    ins_log: rusqlite::CachedStatement<'t>,
+    ins_rep: rusqlite::CachedStatement<'t>,
+    del_tasks: rusqlite::CachedStatement<'t>,
+    ins_task: rusqlite::CachedStatement<'t>,
+    mv_rep: rusqlite::CachedStatement<'t>,
+    ins_idem: rusqlite::CachedStatement<'t>,
+    upsert_count: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> Rows<'t> {
+    fn new(conn: &'t Connection) -> Result<Rows<'t>, StoreError> {
+        let st = |sql: &str| conn.prepare_cached(sql).map_err(db);
+        Ok(Rows {
+            ins_case: st(INSERT_CASE)?,
+            upd_case: st(UPDATE_CASE)?,
+            ins_log: st(INSERT_LOG)?,
+            ins_rep: st(INSERT_REPORT)?,
+            del_tasks: st(DELETE_TASKS)?,
+            ins_task: st(INSERT_TASK)?,
+            mv_rep: st(MOVE_REPORT)?,
+            ins_idem: st(INSERT_IDEMPOTENT)?,
+            upsert_count: st(crate::query::UPSERT_COUNT)?,
+        })
+    }
+}
+
+impl batch::RowWriter for Rows<'_> {
+    fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
+        self.ins_rep
+            .execute(params![
+                r.id,
+                r.case_id,
+                r.channel.as_str(),
+                r.category,
+                r.lon,
+                r.lat,
+                r.text,
+                r.contact,
+                r.at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
+        let c = w.case;
+        self.ins_case
+            .execute(params![
+                c.id,
+                c.number,
+                c.category,
+                c.domain.as_str(),
+                c.state.as_str(),
+                c.priority.rank(),
+                c.lon,
+                c.lat,
+                c.regions.district,
+                c.regions.subdistrict,
+                c.regions.community,
+                c.regions.grid,
+                row.lead,
+                c.channel.as_str(),
+                c.created_at,
+                c.updated_at,
+                row.due,
+                c.overdue as i64,
+                c.reporter_count(),
+                c.escalations,
+                c.version as i64,
+                w.case_body,
+                c.title,
+                row.handle_on_time,
+                row.due_key
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn update_case(
+        &mut self,
+        w: &CaseWrite<'_>,
+        row: &CaseRow<'_>,
+        prev: u64,
+    ) -> Result<u64, StoreError> {
+        let c = w.case;
+        let n = self
+            .upd_case
+            .execute(params![
+                c.state.as_str(),
+                c.priority.rank(),
+                row.lead,
+                c.updated_at,
+                row.due,
+                c.overdue as i64,
+                c.reporter_count(),
+                c.escalations,
+                c.version as i64,
+                w.case_body,
+                row.handle_on_time,
+                row.due_key,
+                c.id,
+                prev as i64
+            ])
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
+        self.ins_log
+            .execute(params![
+                e.case_id,
+                e.seq as i64,
+                e.at,
+                e.actor,
+                e.role.as_str(),
+                e.action,
+                e.from.map(|s| s.as_str()),
+                e.to.as_str(),
+                e.note,
+                body,
+                gseq
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
+        self.del_tasks.execute([case]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
+        self.ins_task
+            .execute(params![
+                case,
+                t.department,
+                t.lead as i64,
+                t.state.as_str(),
+                t.since
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
+        self.mv_rep.execute(params![case, report]).map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
+        self.ins_idem
+            .execute(params![
+                a.key,
+                a.request_hash,
+                a.status,
+                a.body,
+                a.created_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
+        self.upsert_count
+            .execute(params![
+                k.state,
+                k.domain,
+                k.subdistrict,
+                k.lead,
+                k.on_time,
+                k.overdue,
+                n
+            ])
+            .map_err(db)?;
+        Ok(())
     }
 }

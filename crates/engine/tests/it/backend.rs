@@ -1,7 +1,7 @@
 //! Test backends: a fresh SQLite file or a fresh PostgreSQL schema per test, reopenable
 //! (to test restarts), removed when dropped.
 
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_engine::engine::Engine;
 use cityos_engine::store::sqlite::{Durability, SqliteStore};
 use cityos_engine::{PostgresStore, Store};

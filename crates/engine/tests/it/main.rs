@@ -4,6 +4,6 @@
 //! instead of skipping).
 
 mod backend;
-mod demo;
+mod config;
 mod queries;
 mod stories;

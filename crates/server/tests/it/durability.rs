@@ -286,7 +286,7 @@ async fn postgres_connections_come_back_after_being_terminated() {
         };
         std::thread::spawn(move || {
             use cityos_engine::query::{Param, Sql};
-            use cityos_engine::Store;
+            use cityos_engine::StoreConnection;
             let mut c = cityos_engine::PostgresStore::connect(&url, schema.as_deref()).unwrap();
             let kill = Sql {
                 // The victims are chosen first (a materialised CTE), so the planner cannot

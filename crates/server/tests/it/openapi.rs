@@ -675,7 +675,7 @@ async fn judge(
 /// A request known to succeed: (method, path template, URL, token, content type, body).
 type Scripted<'a> = (&'a str, &'a str, String, &'a str, &'a str, Vec<u8>);
 
-fn departments_hint(cfg: &cityos_engine::demo::Config) -> String {
+fn departments_hint(cfg: &cityos_engine::config::Config) -> String {
     cfg.taxonomy.departments[0].code.clone()
 }
 

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use cityos_core::time::{local, Date, Millis};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 use cityos_server::auth::TokenKey;
 use cityos_server::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
 use cityos_server::{app, ManualClock};

@@ -1,9 +1,9 @@
-//! The embedded Xuhui demo configuration is valid and as large as promised.
+//! The configuration (`cityos_engine::config::Config`): the embedded Xuhui demo is valid and as large as promised.
 
 use super::backend::config;
 use cityos_core::routing::route;
 use cityos_core::{Domain, Level};
-use cityos_engine::demo::Config;
+use cityos_engine::config::Config;
 
 #[test]
 fn xuhui_is_1_13_306_and_about_3000_grids() {

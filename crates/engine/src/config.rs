@@ -1,0 +1,134 @@
+//! The production configuration of a cityos district: territory (GeoJSON), taxonomy and
+//! departments (TOML), working calendar (CSV), the sensing end's devices (CSV) and alarm
+//! rules (TOML), the vital signs (TOML) and their alert rules (TOML) — loaded and
+//! validated whole, or refused with one [`ConfigError`] variant per source file naming
+//! the file and every problem in it. [`Config::xuhui`] is the embedded demo ([`crate::demo`]).
+
+use cityos_core::territory::TerritoryError;
+use cityos_core::{Taxonomy, Territory, WorkCalendar};
+use std::sync::Arc;
+
+/// The sensing end's registry: devices and their alarm rules.
+#[derive(Debug, Default)]
+pub struct Sensing {
+    pub devices: Vec<cityos_core::sensing::Device>,
+    pub rules: Vec<cityos_core::sensing::AlarmRule>,
+}
+
+/// A district's configuration, loaded and validated.
+#[derive(Clone)]
+pub struct Config {
+    pub territory: Arc<Territory>,
+    pub taxonomy: Arc<Taxonomy>,
+    pub calendar: Arc<WorkCalendar>,
+    pub sensing: Arc<Sensing>,
+    /// The vital signs (城运体征).
+    pub indicators: Arc<Vec<cityos_core::indicators::Indicator>>,
+    /// Alert rules over the vital signs.
+    pub alert_rules: Arc<Vec<cityos_core::alerting::AlertRule>>,
+}
+
+/// Why a configuration does not load: one variant per source file, each naming its file
+/// and the problems found in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("territory: {0}")]
+    Territory(#[from] TerritoryError),
+    #[error("{0}")]
+    Taxonomy(#[from] cityos_core::taxonomy::TaxonomyError),
+    #[error("calendar: {0}")]
+    Calendar(#[from] cityos_core::calendar::CalendarError),
+    /// The device registry (CSV), one problem per bad row.
+    #[error("devices: {}", .0.join("; "))]
+    Devices(Vec<String>),
+    /// The sensing end's alarm rules (TOML).
+    #[error("alarm rules: {}", .0.join("; "))]
+    SensingRules(Vec<String>),
+    /// The vital-sign indicator registry (TOML).
+    #[error("indicators: {}", .0.join("; "))]
+    Indicators(Vec<String>),
+    /// The alert rules over the vital signs (TOML).
+    #[error("alert rules: {}", .0.join("; "))]
+    AlertRules(Vec<String>),
+}
+
+impl Config {
+    /// Loads a configuration from texts (territory GeoJSON, taxonomy TOML, calendar CSV).
+    pub fn from_texts(
+        territory: &str,
+        taxonomy: &str,
+        calendar: &str,
+    ) -> Result<Config, ConfigError> {
+        let territory = Territory::from_geojson(&[territory])?;
+        let taxonomy = Taxonomy::from_toml(taxonomy, &territory)?;
+        let calendar = taxonomy.calendar(calendar)?;
+        Ok(Config {
+            territory: Arc::new(territory),
+            taxonomy: Arc::new(taxonomy),
+            calendar: Arc::new(calendar),
+            sensing: Arc::new(Sensing::default()),
+            indicators: Arc::new(Vec::new()),
+            alert_rules: Arc::new(Vec::new()),
+        })
+    }
+
+    /// Adds the vital-sign registry (TOML); every problem is an error here.
+    pub fn with_indicators(mut self, text: &str) -> Result<Config, ConfigError> {
+        let all =
+            cityos_core::indicators::parse_indicators(text).map_err(ConfigError::Indicators)?;
+        self.indicators = Arc::new(all);
+        Ok(self)
+    }
+
+    /// Adds alert rules (TOML) over the indicators already added; every problem is an
+    /// error here.
+    pub fn with_alert_rules(mut self, text: &str) -> Result<Config, ConfigError> {
+        let tax = self.taxonomy.clone();
+        let rules = cityos_core::alerting::parse_alert_rules(text, &self.indicators, &|c| {
+            tax.category(c).is_some()
+        })
+        .map_err(ConfigError::AlertRules)?;
+        self.alert_rules = Arc::new(rules);
+        Ok(self)
+    }
+
+    /// Adds the sensing end: alarm rules (TOML) and devices (CSV). Every problem is an
+    /// error here: a configuration loads whole or not at all.
+    pub fn with_sensing(mut self, rules: &str, devices: &str) -> Result<Config, ConfigError> {
+        let tax = self.taxonomy.clone();
+        let rules = cityos_core::sensing::parse_rules(rules, &|c| tax.category(c).is_some())
+            .map_err(ConfigError::SensingRules)?;
+        let (devices, errors) = cityos_core::sensing::parse_devices_csv(devices, &self.territory);
+        if !errors.is_empty() {
+            return Err(ConfigError::Devices(
+                errors.iter().map(|e| e.to_string()).collect(),
+            ));
+        }
+        self.sensing = Arc::new(Sensing { devices, rules });
+        Ok(self)
+    }
+
+    /// An engine over `store` with this configuration.
+    pub fn engine(
+        &self,
+        store: Box<dyn crate::Store>,
+    ) -> Result<crate::Engine, crate::EngineError> {
+        crate::Engine::open(
+            store,
+            self.territory.clone(),
+            self.taxonomy.clone(),
+            self.calendar.clone(),
+            crate::EngineConfig::default(),
+        )
+    }
+
+    /// The embedded Xuhui demo.
+    pub fn xuhui() -> Config {
+        use crate::demo::*;
+        Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
+            .and_then(|c| c.with_sensing(SENSING_TOML, DEVICES_CSV))
+            .and_then(|c| c.with_indicators(INDICATORS_TOML))
+            .and_then(|c| c.with_alert_rules(ALERT_RULES_TOML))
+            .expect("the embedded demo configuration is valid (tested)")
+    }
+}

@@ -1,0 +1,77 @@
+//! The batch writer both stores share: what one transaction writes for a [`Batch`] and in
+//! which order — reports, then each case (inserted, or updated only from the version it was
+//! read at, else a [`StoreError::Conflict`]) with its new log entries and, when they
+//! changed, its tasks; then report moves, idempotency records and the maintained counts.
+//! Each backend supplies the statement execution for one row of one table ([`RowWriter`]).
+
+use super::{Batch, CaseRow, CaseWrite, IdempotentAnswer, StoreError};
+use crate::query::CountKey;
+use cityos_core::case::{CaseId, LogEntry, Report, ReportId, Task};
+
+/// One statement per table row, executed inside the backend's open transaction.
+pub(crate) trait RowWriter {
+    fn insert_report(&mut self, r: &Report) -> Result<(), StoreError>;
+    fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError>;
+    /// Updates the case's row if it still has version `prev`; the number of rows changed.
+    fn update_case(
+        &mut self,
+        w: &CaseWrite<'_>,
+        row: &CaseRow<'_>,
+        prev: u64,
+    ) -> Result<u64, StoreError>;
+    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError>;
+    fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError>;
+    fn insert_task(&mut self, case: CaseId, t: &Task) -> Result<(), StoreError>;
+    fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError>;
+    /// Keeps a key's first answer (a key already stored is left as it is).
+    fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError>;
+    /// Adds `n` (possibly negative) to the maintained count of `k`.
+    fn add_count(&mut self, k: &CountKey, n: i64) -> Result<(), StoreError>;
+}
+
+/// Writes one batch through `w`; the caller owns the transaction around it.
+pub(crate) fn write_batch(w: &mut impl RowWriter, batch: &Batch<'_>) -> Result<(), StoreError> {
+    for r in batch.reports {
+        w.insert_report(r)?;
+    }
+    for cw in &batch.cases {
+        write_case(w, cw)?;
+    }
+    for (report, case) in batch.report_moves {
+        w.move_report(*report, *case)?;
+    }
+    for a in batch.idempotency {
+        w.insert_idempotent(a)?;
+    }
+    for (k, n) in crate::query::count_deltas(batch) {
+        w.add_count(&k, n)?;
+    }
+    Ok(())
+}
+
+/// One case's row, its new log entries and (when they changed) its tasks.
+fn write_case(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreError> {
+    let c = cw.case;
+    let row = CaseRow::new(c);
+    match cw.prev_version {
+        None => w.insert_case(cw, &row)?,
+        Some(prev) => {
+            if w.update_case(cw, &row, prev)? != 1 {
+                return Err(StoreError::Conflict {
+                    case: c.id,
+                    expected: prev,
+                });
+            }
+        }
+    }
+    for ((e, body), gseq) in cw.entries.iter().zip(cw.log_bodies).zip(cw.gseqs) {
+        w.insert_log(e, body, *gseq)?;
+    }
+    if cw.tasks_changed {
+        w.delete_tasks(c.id)?;
+        for t in &c.tasks {
+            w.insert_task(c.id, t)?;
+        }
+    }
+    Ok(())
+}

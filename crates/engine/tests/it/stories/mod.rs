@@ -1,0 +1,290 @@
+//! Store stories: the same bodies against SQLite and PostgreSQL (the `story!` macro), one
+//! file per topic; the helpers they share live here.
+
+mod concurrency;
+mod dedup;
+mod escalation;
+mod failures;
+mod idempotency;
+mod lifecycle;
+mod log;
+mod records;
+
+use super::backend::{config, Backend};
+use crate::story;
+use cityos_core::case::{replay, Channel, State};
+use cityos_core::rng::Rng;
+use cityos_core::time::{local, Date, Millis, HOUR, MINUTE};
+use cityos_core::workflow::{Action, Actor, Command, NewReport, WorkflowError};
+use cityos_core::{Level, Role};
+use cityos_engine::engine::{Engine, EngineError, Request, Response};
+use cityos_engine::store::{
+    AccountStore, CaseStore, DatasetStore, MediaStore, StoreConnection, VitalsStore,
+};
+use cityos_engine::store::{Batch, Counts, StoreError};
+use cityos_engine::Store;
+
+fn t0() -> Millis {
+    local(Date::new(2026, 11, 25).unwrap(), 10, 0)
+}
+
+/// A point inside the n-th grid of 天平路.
+fn spot(n: usize) -> [f64; 2] {
+    let c = config();
+    let t = &c.territory;
+    let sub = t.by_code("310104003").unwrap();
+    let grid = t
+        .regions()
+        .filter(|(id, r)| r.level == Level::Grid && t.is_within(*id, sub))
+        .nth(n)
+        .unwrap()
+        .0;
+    t.interior_point(grid)
+}
+
+fn report(category: &str, p: [f64; 2], channel: Channel, at: Millis) -> NewReport {
+    NewReport {
+        channel,
+        category: category.into(),
+        lon: p[0],
+        lat: p[1],
+        text: format!("{category} 测试上报"),
+        contact: Some("13800000000".into()),
+        at,
+        media: Vec::new(),
+    }
+}
+
+fn officer() -> Actor {
+    Actor {
+        id: "zhang".into(),
+        role: Role::SubdistrictOfficer,
+        department: None,
+        scope: Some("310104003".into()),
+    }
+}
+
+fn handler(dept: &str) -> Actor {
+    Actor {
+        id: format!("h-{dept}"),
+        role: Role::Handler,
+        department: Some(dept.into()),
+        scope: None,
+    }
+}
+
+fn inspector() -> Actor {
+    Actor {
+        id: "li".into(),
+        role: Role::Inspector,
+        department: None,
+        scope: None,
+    }
+}
+
+fn cmd(action: Action, actor: Actor) -> Command {
+    let mut c = Command::new(action, actor);
+    c.note = "说明".into();
+    c
+}
+
+/// The maintained counts agree with counting the cases themselves.
+pub fn assert_counts(store: &mut dyn Store) {
+    use cityos_engine::query::CaseQuery;
+    let norm = |mut s: cityos_engine::query::Stats| {
+        s.by_state.sort();
+        s.by_domain.sort();
+        s.by_subdistrict.sort();
+        s.by_department.sort();
+        s
+    };
+    let fast = norm(store.stats(&CaseQuery::default(), 0).unwrap());
+    let slow = norm(
+        store
+            .stats(
+                &CaseQuery {
+                    created_from: Some(i64::MIN + 1),
+                    ..Default::default()
+                },
+                0,
+            )
+            .unwrap(),
+    );
+    assert_eq!(fast, slow, "case_counts drifted from the cases");
+}
+
+/// Every stored case equals the replay of its stored log (and the counts agree).
+fn assert_replay(store: &mut dyn Store) -> usize {
+    assert_counts(store);
+    let cases = store.load_all_cases().unwrap();
+    for c in &cases {
+        let log = store.load_log(c.id).unwrap();
+        assert_eq!(log.len() as u64, c.version, "case {}", c.number);
+        assert_eq!(
+            replay(&log).unwrap(),
+            *c,
+            "case {} differs from its log",
+            c.number
+        );
+    }
+    cases.len()
+}
+
+/// A store whose commits can be made to fail, to check that a failed transaction leaves
+/// the engine's state as it was and that a batch is retried request by request.
+struct Flaky {
+    inner: Box<dyn Store>,
+    fail: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StoreConnection for Flaky {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn query_list(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.inner.query_list(sql)
+    }
+
+    fn query_groups(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.inner.query_groups(sql)
+    }
+}
+
+impl CaseStore for Flaky {
+    fn query_events(
+        &mut self,
+        sql: &cityos_engine::query::Sql,
+    ) -> Result<Vec<cityos_engine::store::CaseEvent>, StoreError> {
+        self.inner.query_events(sql)
+    }
+
+    fn put_idempotent(
+        &mut self,
+        a: &cityos_engine::store::IdempotentAnswer,
+    ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
+        self.inner.put_idempotent(a)
+    }
+
+    fn idempotent(
+        &mut self,
+        k: &str,
+    ) -> Result<Option<cityos_engine::store::IdempotentAnswer>, StoreError> {
+        self.inner.idempotent(k)
+    }
+
+    fn commit(&mut self, batch: &[Batch<'_>]) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(StoreError::Db("disk on fire".into()));
+        }
+        self.inner.commit(batch)
+    }
+
+    fn load_case(&mut self, id: i64) -> Result<Option<cityos_core::Case>, StoreError> {
+        self.inner.load_case(id)
+    }
+
+    fn load_case_by_number(&mut self, n: &str) -> Result<Option<cityos_core::Case>, StoreError> {
+        self.inner.load_case_by_number(n)
+    }
+
+    fn load_open_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
+        self.inner.load_open_cases()
+    }
+
+    fn load_all_cases(&mut self) -> Result<Vec<cityos_core::Case>, StoreError> {
+        self.inner.load_all_cases()
+    }
+
+    fn load_log(&mut self, id: i64) -> Result<Vec<cityos_core::LogEntry>, StoreError> {
+        self.inner.load_log(id)
+    }
+
+    fn load_report(&mut self, id: i64) -> Result<Option<cityos_core::Report>, StoreError> {
+        self.inner.load_report(id)
+    }
+
+    fn reports_of(&mut self, c: i64) -> Result<Vec<cityos_core::Report>, StoreError> {
+        self.inner.reports_of(c)
+    }
+
+    fn max_ids(&mut self) -> Result<(i64, i64), StoreError> {
+        self.inner.max_ids()
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        self.inner.counts()
+    }
+}
+
+impl AccountStore for Flaky {
+    fn put_user(&mut self, u: &cityos_engine::store::User) -> Result<(), StoreError> {
+        self.inner.put_user(u)
+    }
+
+    fn user(&mut self, n: &str) -> Result<Option<cityos_engine::store::User>, StoreError> {
+        self.inner.user(n)
+    }
+}
+
+impl DatasetStore for Flaky {
+    fn put_dataset(&mut self, d: &cityos_engine::store::Dataset) -> Result<(), StoreError> {
+        self.inner.put_dataset(d)
+    }
+
+    fn datasets(&mut self) -> Result<Vec<cityos_engine::store::Dataset>, StoreError> {
+        self.inner.datasets()
+    }
+}
+
+impl VitalsStore for Flaky {
+    fn put_rollups(&mut self, r: &[cityos_engine::store::Rollup]) -> Result<(), StoreError> {
+        self.inner.put_rollups(r)
+    }
+
+    fn rollups(
+        &mut self,
+        indicator: &str,
+        region: &str,
+        step: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_engine::store::Rollup>, StoreError> {
+        self.inner.rollups(indicator, region, step, from, to)
+    }
+
+    fn put_cap(&mut self, m: &cityos_engine::store::CapMessage) -> Result<(), StoreError> {
+        self.inner.put_cap(m)
+    }
+
+    fn cap_messages(
+        &mut self,
+        limit: i64,
+    ) -> Result<Vec<cityos_engine::store::CapMessage>, StoreError> {
+        self.inner.cap_messages(limit)
+    }
+
+    fn cap_message(
+        &mut self,
+        identifier: &str,
+    ) -> Result<Option<cityos_engine::store::CapMessage>, StoreError> {
+        self.inner.cap_message(identifier)
+    }
+}
+
+impl MediaStore for Flaky {
+    fn put_media(&mut self, m: &cityos_engine::store::Media) -> Result<(), StoreError> {
+        self.inner.put_media(m)
+    }
+
+    fn media(&mut self, id: &str) -> Result<Option<cityos_engine::store::Media>, StoreError> {
+        self.inner.media(id)
+    }
+}
