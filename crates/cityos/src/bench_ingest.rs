@@ -7,9 +7,9 @@
 use cityos_core::sensing::Device;
 use cityos_core::time::{format_rfc3339, Millis};
 use cityos_engine::demo::{Config, Sensing};
-use cityos_server::auth::TokenKey;
-use cityos_server::sensing::{apply, Reading};
-use cityos_server::service::{Database, Service};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::intake::sensor::{apply, Reading};
+use cityos_server::runtime::service::{Database, Service};
 use cityos_server::{Clock, ManualClock};
 use std::sync::Arc;
 use std::time::Instant;

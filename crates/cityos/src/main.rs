@@ -523,7 +523,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let key = serve::token_key(&data)?;
             let now = cityos_server::Clock::now(&cityos_server::SystemClock);
-            let token = key.sign(&cityos_server::auth::Principal {
+            let token = key.sign(&cityos_server::http::auth::Principal {
                 name,
                 role,
                 department,

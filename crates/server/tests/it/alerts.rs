@@ -8,13 +8,13 @@ use crate::support::TestApp;
 use axum::http::{Method, StatusCode};
 use cityos_core::time::MINUTE;
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::{json, Value};
 
 const CROWD: &str = "/api/v1/indicators/crowd_wukang/values";
 
 async fn tick(t: &TestApp) -> Vec<Value> {
-    cityos_server::alerts::tick(&t.svc.as_ref().unwrap().state)
+    cityos_server::vitals::alerts::tick(&t.svc.as_ref().unwrap().state)
         .await
         .unwrap()
 }
@@ -499,7 +499,7 @@ async fn a_flood_of_readings_meets_back_pressure_and_cases_stay_responsive() {
     for _ in 0..20 {
         let (st, body) = (st.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            cityos_server::sensing::ingest(&st, body.into(), None).await
+            cityos_server::intake::sensor::ingest(&st, body.into(), None).await
         }));
     }
     let (s, _) = t.get("/api/v1/cases", Some(&zhang)).await;

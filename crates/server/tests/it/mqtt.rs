@@ -38,13 +38,13 @@ async fn readings_arrive_over_mqtt() {
     let st = t.svc.as_ref().unwrap().state.clone();
     let prefix = format!("cityos-test-{}", std::process::id());
     let stop = Arc::new(AtomicBool::new(false));
-    let bridge = tokio::spawn(cityos_server::mqtt::run(
+    let bridge = tokio::spawn(cityos_server::intake::sensor::mqtt::run(
         st.clone(),
         url.clone(),
         prefix.clone(),
         stop.clone(),
     ));
-    let (host, port) = cityos_server::mqtt::parse_url(&url).unwrap();
+    let (host, port) = cityos_server::intake::sensor::mqtt::parse_url(&url).unwrap();
     let (client, mut ev) = AsyncClient::new(
         MqttOptions::new(format!("{prefix}-publisher"), host, port),
         100,
@@ -143,7 +143,7 @@ async fn readings_arrive_over_mqtt() {
 
 #[test]
 fn broker_urls_are_checked() {
-    use cityos_server::mqtt::parse_url;
+    use cityos_server::intake::sensor::mqtt::parse_url;
     assert_eq!(
         parse_url("mqtt://127.0.0.1:1883").unwrap(),
         ("127.0.0.1".into(), 1883)

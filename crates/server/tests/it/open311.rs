@@ -8,7 +8,7 @@ use crate::support::{spot, t0, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::time::HOUR;
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -559,7 +559,7 @@ async fn bad_input_is_refused_and_stores_nothing(t: TestApp) {
 
 api_story!(anonymous_creates_are_rate_limited);
 async fn anonymous_creates_are_rate_limited(t: TestApp) {
-    let limit = cityos_server::open311::ANONYMOUS_LIMIT as usize;
+    let limit = cityos_server::intake::citizen::ANONYMOUS_LIMIT as usize;
     for i in 0..limit {
         let (s, b) = create(
             &t,
@@ -588,7 +588,8 @@ async fn anonymous_creates_are_rate_limited(t: TestApp) {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    t.clock.advance(cityos_server::open311::ANONYMOUS_WINDOW);
+    t.clock
+        .advance(cityos_server::intake::citizen::ANONYMOUS_WINDOW);
     let (s, _) = create(
         &t,
         "json",
@@ -670,7 +671,7 @@ async fn photos_upload_and_attach(t: TestApp) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
     assert!(b.contains("not a image/jpeg image"));
     let mut big = vec![0xFF, 0xD8, 0xFF];
-    big.resize(cityos_server::media::MEDIA_LIMIT + 1, 0);
+    big.resize(cityos_server::intake::inspector::MEDIA_LIMIT + 1, 0);
     let (s, b) = upload(&t, "image/jpeg", big).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     let (s, _) = upload(&t, "image/png", Vec::new()).await;

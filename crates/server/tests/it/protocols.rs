@@ -9,7 +9,7 @@ use crate::api_story;
 use crate::support::{spot, t0, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::time::HOUR;
-use cityos_server::service::Database;
+use cityos_server::runtime::service::Database;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
@@ -264,7 +264,7 @@ async fn open311_answers_as_its_clients_expect(t: TestApp) {
     // An anonymous address over its limit: 429 with Retry-After.
     let peer: SocketAddr = "10.9.1.1:5000".parse().unwrap();
     let mut last = None;
-    for i in 0..=cityos_server::open311::ANONYMOUS_LIMIT {
+    for i in 0..=cityos_server::intake::citizen::ANONYMOUS_LIMIT {
         let (s, b, h) = t
             .raw(
                 Method::POST,
@@ -701,12 +701,12 @@ async fn tickers_report_their_rounds() {
     let st = t.svc.as_ref().unwrap().state.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let every = std::time::Duration::from_millis(50);
-    let a = tokio::spawn(cityos_server::alerts::ticker(
+    let a = tokio::spawn(cityos_server::vitals::alerts::ticker(
         st.clone(),
         every,
         stop.clone(),
     ));
-    let s = tokio::spawn(cityos_server::sensing::ticker(
+    let s = tokio::spawn(cityos_server::intake::sensor::ticker(
         st.clone(),
         every,
         stop.clone(),

@@ -7,7 +7,7 @@ use crate::support::TestApp;
 use axum::http::{Method, StatusCode};
 use cityos_core::time::{format_rfc3339, MINUTE};
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::Value;
 
 fn machine(t: &TestApp) -> String {
@@ -183,7 +183,7 @@ async fn silent_devices_raise_alarms(t: TestApp) {
         .collect();
     send(&t, Some(&m), &others).await;
     t.clock.advance(11 * MINUTE);
-    let fired = cityos_server::sensing::tick(&t.svc.as_ref().unwrap().state)
+    let fired = cityos_server::intake::sensor::tick(&t.svc.as_ref().unwrap().state)
         .await
         .unwrap();
     let offline: Vec<&Value> = fired
@@ -206,7 +206,8 @@ fn the_device_index_finds_every_id_and_nothing_else() {
         .map(|i| format!("D{i:07}"))
         .chain([long.to_string(), "x".into(), "D0000001".into()])
         .collect();
-    let d = cityos_server::devindex::DeviceIndex::new(ids.iter().map(String::as_str));
+    let d =
+        cityos_server::intake::sensor::devindex::DeviceIndex::new(ids.iter().map(String::as_str));
     for (i, id) in ids.iter().enumerate().take(5002) {
         assert_eq!(d.get(id), Some(i as u32), "{id}");
     }
@@ -269,7 +270,7 @@ async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
         assert_eq!(v["refused"]["undeclared_metric"], 2, "{v}");
         let held = state.0.sensing.lock().unwrap().flow_entries();
         assert!(
-            held <= meters * cityos_server::sensing::FLOW_HOURS,
+            held <= meters * cityos_server::intake::sensor::FLOW_HOURS,
             "{held} flow entries held"
         );
     }

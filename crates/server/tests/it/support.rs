@@ -5,8 +5,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use cityos_core::time::{local, Date, Millis};
 use cityos_engine::demo::Config;
-use cityos_server::auth::TokenKey;
-use cityos_server::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::runtime::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
 use cityos_server::{app, ManualClock};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -227,7 +227,7 @@ impl TestApp {
     }
 
     /// A token signed with the service's key (machine tokens, forged variants).
-    pub fn sign(&self, p: &cityos_server::auth::Principal) -> String {
+    pub fn sign(&self, p: &cityos_server::http::auth::Principal) -> String {
         self.key.sign(p)
     }
 

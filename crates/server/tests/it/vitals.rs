@@ -5,7 +5,7 @@ use crate::api_story;
 use crate::support::{spot, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::{json, Value};
 
 fn find<'a>(v: &'a Value, code: &str) -> &'a Value {

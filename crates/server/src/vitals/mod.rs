@@ -3,7 +3,9 @@
 //! sliding windows as readings arrive, case statistics when asked, external ones when
 //! pushed. Reading a level is constant time.
 
-use crate::error::ApiError;
+pub mod alerts;
+
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -657,7 +659,7 @@ pub async fn push(
     if !(b.value >= lo && b.value <= hi) {
         st.0.indicator_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::log::event(
+        crate::http::log::event(
             "indicator_value_refused",
             &[("indicator", &code), ("value", &b.value)],
         );
@@ -680,7 +682,7 @@ pub async fn push(
             ApiError::unprocessable("invalid_argument", format!("at {s:?} is not a datetime"))
         })?,
     };
-    if at > now + crate::sensing::MAX_AHEAD {
+    if at > now + crate::intake::sensor::MAX_AHEAD {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             "at is in the future",

@@ -4,7 +4,7 @@
 //! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
 //! welfare-check case for the community, with the matching row as evidence.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -119,7 +119,7 @@ pub struct ImportParams {
     sensitivity: Option<String>,
 }
 
-fn may_import(p: &crate::auth::Principal) -> bool {
+fn may_import(p: &crate::http::auth::Principal) -> bool {
     match p.role {
         Role::System => p.channel.as_deref() == Some("data"),
         Role::Admin | Role::DistrictOfficer => true,
@@ -303,7 +303,7 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             at: now,
             media: Vec::new(),
         };
-        let (id, number) = crate::sensing::file_report(st, report).await?;
+        let (id, number) = crate::intake::sensor::file_report(st, report).await?;
         st.0.data_cases
             .lock()
             .expect("lock")
@@ -319,7 +319,10 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .map(|(h, c)| (h.clone(), *c))
             .collect();
     for (h, c) in open {
-        if crate::sensing::still_open(st, Some(c)).await?.is_none() {
+        if crate::intake::sensor::still_open(st, Some(c))
+            .await?
+            .is_none()
+        {
             st.0.data_cases.lock().expect("lock").remove(&h);
         }
     }

@@ -9,7 +9,7 @@
 //! (`cityos_background_errors_total{loop="escalation"}`); the timer keeps running and the
 //! next tick escalates everything due by then.
 
-use crate::auth::{hash_password, TokenKey};
+use crate::http::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
 use cityos_core::time::{Millis, SECOND};
 use cityos_engine::demo::Config;

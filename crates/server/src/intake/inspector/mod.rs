@@ -2,7 +2,7 @@
 //! `media` table by a hash of their content, served at `/media/{id}.{ext}`. Reports carry
 //! their photos' addresses; inspectors attach them as evidence.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};

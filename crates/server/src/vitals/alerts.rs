@@ -7,7 +7,7 @@
 //! Alerts, level changes and CAP messages go out on the live stream. Also here: the
 //! alerts and silences APIs, and the rollups' trip to the store.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::vitals::VitalEvent;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -67,13 +67,13 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         let first = st.0.vitals.lock().expect("vitals lock").stats_at.is_none();
         if first {
             if let Err(e) = crate::vitals::load_datasets(st).await {
-                crate::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
+                crate::http::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
             }
         }
         let n = st.0.vitals.lock().expect("vitals lock").regions.len();
         for r in 0..n {
             if let Err(e) = crate::vitals::refresh_case_stats(st, r as u16).await {
-                crate::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
+                crate::http::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
                 break;
             }
         }
@@ -141,7 +141,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
             Err(e) => Some(e.detail),
         } {
             // Kept for the next round: the minutes are not lost.
-            crate::log::event("vitals_rollups_failed", &[("error", &e)]);
+            crate::http::log::event("vitals_rollups_failed", &[("error", &e)]);
             st.0.vitals.lock().expect("vitals lock").keep_rollups(kept);
         }
     }
@@ -150,7 +150,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     for (k, r, notice, sample) in notices {
         match act(st, &rules[k], r, notice, sample, &inds, &index, now).await {
             Ok(v) => out.push(v),
-            Err(e) => crate::log::event(
+            Err(e) => crate::http::log::event(
                 "alert_action_failed",
                 &[("rule", &rules[k].code), ("error", &e.detail)],
             ),
@@ -239,12 +239,12 @@ async fn act(
         let v = st.0.vitals.lock().expect("vitals lock");
         v.alert_cases.get(&fp).copied()
     };
-    let open_case = crate::sensing::still_open(st, open_case).await?;
+    let open_case = crate::intake::sensor::still_open(st, open_case).await?;
     let heading = format!("【体征告警】{place}{}", rule.name_zh);
     let case_number = match (&notice, open_case) {
         (Notice::Resolved { .. }, Some(case)) => {
             let note = format!("告警解除：{heading}已恢复正常。{snap}");
-            crate::sensing::note_case(st, case, note, now).await?
+            crate::intake::sensor::note_case(st, case, note, now).await?
         }
         (Notice::Resolved { .. }, None) => None,
         (_, Some(case)) => {
@@ -257,7 +257,7 @@ async fn act(
                 },
                 level.name_zh()
             );
-            crate::sensing::note_case(st, case, note, now).await?
+            crate::intake::sensor::note_case(st, case, note, now).await?
         }
         (_, None) if rule.opens_case(level) => {
             let t = &st.0.cfg.territory;
@@ -272,7 +272,7 @@ async fn act(
                 at: now,
                 media: Vec::new(),
             };
-            let (id, number) = crate::sensing::file_report(st, report).await?;
+            let (id, number) = crate::intake::sensor::file_report(st, report).await?;
             st.0.vitals
                 .lock()
                 .expect("vitals lock")
@@ -546,7 +546,7 @@ fn silence_json(st: &AppState, s: &cityos_core::alerting::Silence) -> Value {
            "owner": s.owner, "reason": s.reason, "ends_at": format_rfc3339(s.ends_at)})
 }
 
-fn may_silence(p: &crate::auth::Principal) -> Result<(), ApiError> {
+fn may_silence(p: &crate::http::auth::Principal) -> Result<(), ApiError> {
     match p.role {
         Role::Admin | Role::DistrictOfficer | Role::SubdistrictOfficer => Ok(()),
         r => Err(ApiError::forbidden(format!(
@@ -604,7 +604,7 @@ pub async fn create_silence(
         .cloned()
         .expect("just added");
     drop(v);
-    crate::log::event(
+    crate::http::log::event(
         "silence_created",
         &[("id", &id), ("rule", &b.rule), ("owner", &p.name)],
     );

@@ -45,7 +45,7 @@ pub struct Loops {
 impl Loops {
     /// A round of `name` failed.
     pub fn error(&self, name: &'static str, error: &dyn std::fmt::Display) {
-        crate::log::event(
+        crate::http::log::event(
             "background_error",
             &[("loop", &name), ("error", &error.to_string())],
         );
@@ -164,7 +164,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
                     == 0
         });
         if !same {
-            return crate::error::ApiError::unauthorized(
+            return crate::http::error::ApiError::unauthorized(
                 "missing_token",
                 "/metrics needs the metrics token: Authorization: Bearer <token>",
             )

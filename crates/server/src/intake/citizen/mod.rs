@@ -18,8 +18,8 @@
 //! The public ends (`/open311/`, `/cap/`, `/media/`) answer browsers on any origin (CORS,
 //! no credentials); the signed-in API under `/api/v1` does not.
 
-use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -109,7 +109,7 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
         .route("/open311/v2/requests/{id}/{file}", post(post_rating))
-        .route("/media/{file}", get(crate::media::get_media))
+        .route("/media/{file}", get(crate::intake::inspector::get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -714,7 +714,7 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
     };
     if name == "media" {
         let (parts, body) = req.into_parts();
-        return match crate::media::store_photo(&st, &parts.headers, body).await {
+        return match crate::intake::inspector::store_photo(&st, &parts.headers, body).await {
             Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
             Err(e) => render_error(fmt, e.into()),
         };
@@ -886,7 +886,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let peer = peer(&req);
-    let host = crate::media::request_host(req.headers()).map(str::to_string);
+    let host = crate::intake::inspector::request_host(req.headers()).map(str::to_string);
     let pairs = read_form(req).await?;
     let one = |k: &str| form_value(&pairs, k);
     check_jurisdiction(st, &pairs.iter().cloned().collect())?;
@@ -965,7 +965,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         )));
     }
     let media = match one("media_url") {
-        Some(u) => vec![crate::media::check_media_url(st, host.as_deref(), &u).await?],
+        Some(u) => vec![crate::intake::inspector::check_media_url(st, host.as_deref(), &u).await?],
         None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;

@@ -3,7 +3,10 @@
 //! repeat is noted on that case, and when the readings return to normal its log says so.
 //! Every refused reading is counted by reason and reported back with its line.
 
-use crate::error::ApiError;
+pub mod devindex;
+pub mod mqtt;
+
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -52,7 +55,7 @@ pub struct SensingState {
     start: Vec<u32>,
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
-    by_id: crate::devindex::DeviceIndex,
+    by_id: crate::intake::sensor::devindex::DeviceIndex,
     /// Each device's kind (an index into `metrics_of_kind`).
     kind_of: Vec<u16>,
     /// The metrics each device kind is declared for: those its alarm rules and reading
@@ -143,7 +146,9 @@ impl SensingState {
             last: vec![now; devices.len()],
             ..Default::default()
         };
-        st.by_id = crate::devindex::DeviceIndex::new(devices.iter().map(|d| d.id.as_str()));
+        st.by_id = crate::intake::sensor::devindex::DeviceIndex::new(
+            devices.iter().map(|d| d.id.as_str()),
+        );
         let mut kinds: Vec<&str> = Vec::new();
         for d in devices {
             let k = match kinds.iter().position(|k| *k == d.kind) {
@@ -238,7 +243,7 @@ pub struct Reading<'a> {
 /// An alarm change to act on: (device index, rule index, change, value).
 type Pending = (usize, usize, AlarmChange, Option<f64>);
 
-fn may_send(p: &crate::auth::Principal) -> bool {
+fn may_send(p: &crate::http::auth::Principal) -> bool {
     match p.role {
         Role::System => p.channel.as_deref().is_none_or(|c| c == "sensor"),
         Role::Admin | Role::DistrictOfficer => true,
@@ -573,7 +578,7 @@ pub async fn simulate_devices(
     mqtt: Option<String>,
 ) {
     // Over MQTT when a broker is given (the bridge takes them in), else the embedded path.
-    let publisher = match mqtt.as_deref().map(crate::mqtt::parse_url) {
+    let publisher = match mqtt.as_deref().map(crate::intake::sensor::mqtt::parse_url) {
         Some(Ok((host, port))) => {
             let opts = rumqttc::MqttOptions::new(
                 format!("cityos-demo-devices-{}", std::process::id()),
@@ -629,7 +634,7 @@ pub async fn simulate_devices(
                     .await
                     .is_err()
                 {
-                    crate::log::event("sensing_demo_publish_failed", &[("device", &d.id)]);
+                    crate::http::log::event("sensing_demo_publish_failed", &[("device", &d.id)]);
                 }
                 continue;
             }
@@ -643,7 +648,7 @@ pub async fn simulate_devices(
         }
         if lines.is_empty() {
         } else if let Err(e) = ingest(&st, lines.into(), None).await {
-            crate::log::event("sensing_demo_failed", &[("error", &e.detail)]);
+            crate::http::log::event("sensing_demo_failed", &[("error", &e.detail)]);
         }
         tokio::time::sleep(every).await;
     }
@@ -700,7 +705,7 @@ pub async fn ticker(
         }
         let round = tokio::spawn({
             let st = st.clone();
-            async move { crate::data::run_rules(&st).await }
+            async move { crate::intake::data::run_rules(&st).await }
         });
         match round.await {
             Ok(Ok(_)) => st.0.loops.success("data", st.now()),

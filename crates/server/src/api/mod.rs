@@ -4,9 +4,9 @@
 //! Architecture Invariant: a case outside the caller's scope answers exactly like a case
 //! that does not exist (404), so scopes never leak existence.
 
-use crate::auth::{principal_from, verify_password, Principal};
-use crate::error::ApiError;
-use crate::wire::{self, LoginIn, ReportIn};
+use crate::cases::wire::{self, LoginIn, ReportIn};
+use crate::http::auth::{principal_from, verify_password, Principal};
+use crate::http::error::ApiError;
 use crate::{AppState, Body};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -236,7 +236,7 @@ pub async fn not_found() -> ApiError {
 /// clients) and as an HttpOnly session cookie (for the web pages).
 pub async fn login(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     body: Body<LoginIn>,
 ) -> ApiResult {
@@ -248,7 +248,7 @@ pub async fn login(
             .blocked(&acct, now)
             .max(st.0.login_peers.blocked(&addr, now));
     if let Some(seconds) = wait {
-        crate::log::event(
+        crate::http::log::event(
             "sign_in_throttled",
             &[
                 ("account", &username),
@@ -256,7 +256,7 @@ pub async fn login(
                 ("retry_after_s", &seconds),
             ],
         );
-        return Err(crate::access::too_many(
+        return Err(crate::http::access::too_many(
             "too_many_attempts",
             format!("too many failed sign-ins; try again in {seconds} s"),
             seconds,
@@ -298,7 +298,7 @@ pub async fn login(
         expires_at,
     };
     let token = st.0.key.sign(&p);
-    let cookie = crate::access::set_session(&headers, &token, st.0.session_ms / 1000);
+    let cookie = crate::http::access::set_session(&headers, &token, st.0.session_ms / 1000);
     let mut r = Json(json!({
         "token": token,
         "expires_at": cityos_core::time::format_rfc3339(expires_at),
@@ -321,7 +321,7 @@ pub async fn logout(headers: HeaderMap) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(
         axum::http::header::SET_COOKIE,
-        crate::access::set_session(&headers, "", 0),
+        crate::http::access::set_session(&headers, "", 0),
     );
     r
 }
@@ -330,7 +330,9 @@ pub async fn logout(headers: HeaderMap) -> Response {
 /// checking a known one does.
 fn dummy_hash() -> &'static str {
     static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    H.get_or_init(|| crate::auth::hash_password(&crate::auth::TokenKey::random().to_hex()))
+    H.get_or_init(|| {
+        crate::http::auth::hash_password(&crate::http::auth::TokenKey::random().to_hex())
+    })
 }
 
 fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
@@ -377,12 +379,12 @@ pub async fn post_report(
             "text must say what the problem is",
         ));
     }
-    if r.text.chars().count() > crate::open311::MAX_DESCRIPTION {
+    if r.text.chars().count() > crate::intake::citizen::MAX_DESCRIPTION {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             format!(
                 "text is longer than {} characters",
-                crate::open311::MAX_DESCRIPTION
+                crate::intake::citizen::MAX_DESCRIPTION
             ),
         ));
     }
@@ -442,7 +444,12 @@ pub async fn post_report(
     let mut media = Vec::with_capacity(r.media.len());
     for u in &r.media {
         media.push(
-            crate::media::check_media_url(&st, crate::media::request_host(&headers), u).await?,
+            crate::intake::inspector::check_media_url(
+                &st,
+                crate::intake::inspector::request_host(&headers),
+                u,
+            )
+            .await?,
         );
     }
     let caller = who(&p);
@@ -493,7 +500,7 @@ fn report_answer(
                 "report_id": o.report_id,
                 // The reporter's key to rate the result (citizens only).
                 "report_token": (channel == Channel::Citizen)
-                    .then(|| crate::open311::token_of_report(st, o.report_id)),
+                    .then(|| crate::intake::citizen::token_of_report(st, o.report_id)),
                 "merged": o.merged,
                 "reason": o.reason,
                 "case": wire::case_view_for(&o.case, &st.0.cfg, now, viewer),
@@ -746,7 +753,7 @@ fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
     st.0.public_lookups
         .admit(peer, st.now())
         .map_err(|seconds| {
-            crate::access::too_many(
+            crate::http::access::too_many(
                 "too_many_requests",
                 format!(
                     "at most {} case lookups a minute from one address without signing in; try again in {seconds} s",
@@ -773,7 +780,7 @@ async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError>
 
 pub async fn get_case(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -814,7 +821,10 @@ pub async fn get_case(
 /// The actions the caller's role may take on the case right now (by the transition table;
 /// a handler only where their department holds a task that is not finished). Merging
 /// (which names another case) and escalation (the timer's) are left out.
-pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> Vec<&'static str> {
+pub fn actions_now(
+    c: &cityos_core::case::Case,
+    p: &crate::http::auth::Principal,
+) -> Vec<&'static str> {
     use cityos_core::case::TaskState as T;
     // A handler acts on their own department's task, at the step that task is at.
     let mine = |ok: &dyn Fn(T) -> bool| {
@@ -846,7 +856,7 @@ pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> V
 
 pub async fn post_transition(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body<Value>,
@@ -932,7 +942,7 @@ pub async fn post_transition(
             ));
         };
         let case = find_public_case(&st, &id).await?;
-        let report = crate::open311::report_of_token(&st, &token);
+        let report = crate::intake::citizen::report_of_token(&st, &token);
         if report.is_none_or(|r| !case.reports.contains(&r)) {
             return Err(ApiError::forbidden(
                 "this report_token does not belong to this case",
@@ -975,7 +985,12 @@ pub async fn post_transition(
         ));
     }
     for a in attachments.iter().filter(|a| a.starts_with("http")) {
-        crate::media::check_media_url(&st, crate::media::request_host(&headers), a).await?;
+        crate::intake::inspector::check_media_url(
+            &st,
+            crate::intake::inspector::request_host(&headers),
+            a,
+        )
+        .await?;
     }
     let caller = who(&p);
     let viewer = actor.role;
@@ -1007,7 +1022,7 @@ pub async fn post_transition(
     .await;
     if let Err(e) = &result {
         if e.status.is_client_error() {
-            crate::log::event(
+            crate::http::log::event(
                 "refused_transition",
                 &[
                     ("caller", &caller),

@@ -1,0 +1,6 @@
+//! The top of the server: service start, tickers, the router composition with the
+//! OpenAPI table that names every room's handlers. Only this layer wires rooms together.
+
+pub mod openapi;
+pub mod router;
+pub mod service;
