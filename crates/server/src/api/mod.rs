@@ -5,8 +5,9 @@
 //! that does not exist (404), so scopes never leak existence.
 
 use crate::cases::wire::{self, LoginIn, ReportIn};
-use crate::http::auth::{principal_from, verify_password, Principal};
+use crate::http::auth::{verify_password, Principal};
 use crate::http::error::ApiError;
+use crate::http::extract::{require, Caller, MaybeSignedIn, SignedIn};
 use crate::{AppState, Body};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -56,24 +57,6 @@ async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse
 fn who(p: &Option<Principal>) -> String {
     p.as_ref()
         .map_or_else(|| "anonymous".to_string(), |p| p.name.clone())
-}
-
-fn require(p: Option<Principal>) -> Result<Principal, ApiError> {
-    p.ok_or_else(|| {
-        ApiError::unauthorized(
-            "missing_token",
-            "sign in first: `Authorization: Bearer <token>`",
-        )
-    })
-}
-
-fn principal(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    principal_from(headers, &st.0.key, st.now())
-}
-
-/// The signed-in caller (401 when there is none).
-pub(crate) fn signed_in(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    require(principal(st, headers)?)
 }
 
 /// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
@@ -360,9 +343,10 @@ fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
 pub async fn post_report(
     State(st): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: Body<ReportIn>,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
+    let p = caller.maybe()?;
     let channel = channel_for(&p)?;
     let r = body.value;
     if let Some(c) = &r.channel {
@@ -714,10 +698,9 @@ fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
 
 pub async fn list_cases(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(params): crate::Q<ListParams>,
+    SignedIn(p): SignedIn,
 ) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
     let now = q.now;
     if !scope_query(&st, &p, &mut q) {
@@ -781,10 +764,9 @@ async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError>
 pub async fn get_case(
     State(st): State<AppState>,
     crate::http::access::Peer(peer): crate::http::access::Peer,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    MaybeSignedIn(p): MaybeSignedIn,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
     let nf = || ApiError::not_found("the case");
     let Some(p) = p else {
         // Citizens follow their case by its number, without an account.
@@ -859,9 +841,10 @@ pub async fn post_transition(
     crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
+    caller: Caller,
     body: Body<Value>,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
+    let p = caller.maybe()?;
     let mut v = body.value;
     let obj = v.as_object_mut().ok_or_else(|| {
         ApiError::unprocessable(
@@ -1139,10 +1122,9 @@ pub async fn departments(State(st): State<AppState>) -> Json<Value> {
 
 pub async fn stats(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(params): crate::Q<ListParams>,
+    SignedIn(p): SignedIn,
 ) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
@@ -1176,8 +1158,7 @@ pub async fn stats(
 }
 
 /// What awaits the caller's action, most urgent first.
-pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
+pub async fn inbox(State(st): State<AppState>, SignedIn(p): SignedIn) -> ApiResult {
     use CaseState::*;
     let states = match p.role {
         Role::Handler => vec![Dispatched, Acknowledged, InProgress, Rework],
@@ -1314,11 +1295,12 @@ pub async fn events_stream(
     State(st): State<AppState>,
     headers: HeaderMap,
     crate::Q(params): crate::Q<StreamParams>,
+    caller: Caller,
 ) -> ApiResult {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let p = match &params.access_token {
         Some(t) => Some(st.0.key.verify(t, st.now())?),
-        None => principal(&st, &headers)?,
+        None => caller.maybe()?,
     };
     let p = require(p)?;
     let mut q = CaseQuery::default();

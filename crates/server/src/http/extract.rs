@@ -1,10 +1,12 @@
 //! Request extractors: a JSON body parsed into our problem format ([`Body`]), a query
 //! string ([`Q`]), and the signed-in caller.
 
+use crate::http::auth::{principal_from, Principal};
 use crate::http::error::ApiError;
+use crate::AppState;
 use crate::BODY_LIMIT;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
@@ -19,7 +21,7 @@ pub struct Body<T> {
 /// the parameter (instead of axum's plain-text rejection).
 pub struct Q<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Q<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -134,5 +136,78 @@ fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
                 c as u32
             ),
         )),
+    }
+}
+
+/// The signed-in caller (401 when there is none, or when the token is bad).
+pub struct SignedIn(pub Principal);
+
+/// The caller, or `None` for an anonymous one (endpoints open to anyone); a token that
+/// is there but bad is still 401.
+pub struct MaybeSignedIn(pub Option<Principal>);
+
+/// The caller as the headers name them, checked only when the handler asks — after its
+/// JSON body has been read, so that a bad body is answered before a missing sign-in.
+pub struct Caller(Result<Option<Principal>, ApiError>);
+
+impl Caller {
+    /// The signed-in caller (401 when there is none).
+    pub fn signed_in(self) -> Result<Principal, ApiError> {
+        require(self.0?)
+    }
+
+    /// The caller, or `None` when anonymous.
+    pub fn maybe(self) -> Result<Option<Principal>, ApiError> {
+        self.0
+    }
+}
+
+/// 401 unless someone is signed in.
+pub fn require(p: Option<Principal>) -> Result<Principal, ApiError> {
+    p.ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing_token",
+            "sign in first: `Authorization: Bearer <token>`",
+        )
+    })
+}
+
+fn caller_of(
+    parts: &axum::http::request::Parts,
+    st: &AppState,
+) -> Result<Option<Principal>, ApiError> {
+    principal_from(&parts.headers, &st.0.key, st.now())
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, ApiError> {
+        require(caller_of(parts, st)?).map(SignedIn)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, ApiError> {
+        caller_of(parts, st).map(MaybeSignedIn)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Caller(caller_of(parts, st)))
     }
 }

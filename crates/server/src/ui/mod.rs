@@ -4,9 +4,10 @@
 //! urgent as markers), so the page never receives every case.
 
 use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use cityos_core::case::State as CaseState;
@@ -144,10 +145,9 @@ pub struct MapParams {
 /// ones (by deadline, at most `markers`, default 300) as markers.
 pub async fn map(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<MapParams>,
+    SignedIn(who): SignedIn,
 ) -> Result<Response, ApiError> {
-    let who = crate::api::signed_in(&st, &headers)?;
     let level = match p.level.as_deref().unwrap_or("subdistrict") {
         "subdistrict" => cityos_core::Level::Subdistrict,
         "community" => cityos_core::Level::Community,

@@ -8,6 +8,7 @@
 //! alerts and silences APIs, and the rollups' trip to the store.
 
 use crate::http::error::ApiError;
+use crate::http::extract::{Caller, SignedIn};
 use crate::vitals::VitalEvent;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -426,10 +427,9 @@ pub struct AlertParams {
 /// or inhibition, its case and its group; and the groups' summary.
 pub async fn list(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<AlertParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     if let Some(s) = &p.state {
         if !matches!(s.as_str(), "pending" | "firing") {
             return Err(ApiError::bad_request(
@@ -506,8 +506,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alert-rules` — the rules, with their expressions.
-pub async fn rules(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn rules(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let v: Vec<Value> = st
         .0
         .cfg
@@ -559,10 +558,10 @@ fn may_silence(p: &crate::http::auth::Principal) -> Result<(), ApiError> {
 /// the silence ends; the alert's state is still kept and shown.
 pub async fn create_silence(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     body: crate::Body<SilenceIn>,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
+    let p = caller.signed_in()?;
     may_silence(&p)?;
     let b = body.value;
     let bad = |m: String| ApiError::unprocessable("invalid_argument", m);
@@ -612,11 +611,7 @@ pub async fn create_silence(
 }
 
 /// `GET /api/v1/silences` — silences in force.
-pub async fn list_silences(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn list_silences(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let now = st.now();
     let v = st.0.vitals.lock().expect("vitals lock");
     let all: Vec<Value> = v
@@ -631,9 +626,8 @@ pub async fn list_silences(
 pub async fn expire_silence(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    SignedIn(p): SignedIn,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     may_silence(&p)?;
     let id: u64 = id.parse().map_err(|_| {
         ApiError::bad_request("invalid_parameter", format!("{id:?} is not a silence id"))
@@ -754,10 +748,9 @@ pub const HISTORY_POINTS: i64 = 10_000;
 pub async fn history(
     State(st): State<AppState>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<HistoryParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     let inds = st.0.cfg.indicators.clone();
     let Some(i) = inds.iter().position(|x| x.code == code) else {
         return Err(ApiError::not_found(&format!("indicator {code:?}")));

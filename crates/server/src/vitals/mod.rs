@@ -6,9 +6,10 @@
 pub mod alerts;
 
 use crate::http::error::ApiError;
+use crate::http::extract::{Caller, SignedIn};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::alerting::Alerting;
@@ -586,10 +587,9 @@ pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
 /// `GET /api/v1/indicators?domain=&region=` — each indicator's latest value and level.
 pub async fn list(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<ListParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
     let region = p.region.unwrap_or_else(|| district.clone());
@@ -632,10 +632,10 @@ pub struct PushIn {
 pub async fn push(
     State(st): State<AppState>,
     Path(code): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: crate::Body<PushIn>,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
+    let p = caller.signed_in()?;
     if !matches!(p.role, Role::System | Role::Admin | Role::DistrictOfficer) {
         return Err(ApiError::forbidden(format!(
             "role {} does not push indicator values",

@@ -5,6 +5,7 @@
 //! welfare-check case for the community, with the matching row as evidence.
 
 use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -134,9 +135,9 @@ pub async fn import(
     Path(name): Path<String>,
     crate::Q(q): crate::Q<ImportParams>,
     headers: HeaderMap,
+    SignedIn(p): SignedIn,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     if !may_import(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not import datasets",
@@ -226,8 +227,7 @@ pub async fn store_dataset(
 }
 
 /// `GET /api/v1/datasets` — the registry (never the rows: they may be sensitive).
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn list(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let all = st.0.reads.run(|s| s.datasets()).await??;
     let v: Vec<Value> = all
         .iter()

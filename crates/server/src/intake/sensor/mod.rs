@@ -7,9 +7,10 @@ pub mod devindex;
 pub mod mqtt;
 
 use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::case::{CaseId, Channel};
@@ -255,10 +256,9 @@ fn may_send(p: &crate::http::auth::Principal) -> bool {
 /// `{"device": "WL-001", "metric": "depth_cm", "value": 18.5, "at": "…+08:00"}`.
 pub async fn post_readings(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(p): SignedIn,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     if !may_send(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not send sensor readings",
@@ -834,11 +834,7 @@ pub(crate) async fn file_report(
 }
 
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.
-pub async fn readings_stats(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let s = st.0.sensing.lock().expect("sensing lock");
     Ok(Json(json!({
         "devices": st.0.cfg.sensing.devices.len(),
