@@ -5,175 +5,30 @@
 //! that does not exist (404), so scopes never leak existence.
 
 use crate::cases::wire::{self, LoginIn, ReportIn};
+use crate::cases::{can_see, engine_call, find_case, keyed, scope_query, set_region_level};
 use crate::http::auth::{verify_password, Principal};
 use crate::http::error::ApiError;
 use crate::http::extract::{require, Caller, MaybeSignedIn, SignedIn};
+use crate::http::idempotency::idempotent;
 use crate::{AppState, Body};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use blake2::{Blake2b512, Digest};
 use cityos_core::case::{Case, Channel, State as CaseState};
 use cityos_core::time::{local_date, parse_datetime, Millis};
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Domain, Level, Priority, Role};
 use cityos_engine::engine::{Request, Response as EngineResponse};
 use cityos_engine::query::{CaseQuery, Cursor, Sort};
-use cityos_engine::store::IdempotentAnswer;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::future::Future;
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Sends a request to the engine's run loop and waits for its (committed) answer.
-/// A full queue is answered with 503 instead of waiting: back-pressure.
-pub(crate) async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
-    use std::sync::atomic::Ordering::Relaxed;
-    st.0.engine_in_flight.fetch_add(1, Relaxed);
-    let r = engine_call_inner(st, req).await;
-    st.0.engine_in_flight.fetch_sub(1, Relaxed);
-    r
-}
-
-async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let queued = st.0.engine.try_send(req, move |a| {
-        let _ = tx.send(a);
-    })?;
-    if !queued {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the engine's queue is full; retry shortly",
-        ));
-    }
-    Ok(rx
-        .await
-        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??)
-}
 
 fn who(p: &Option<Principal>) -> String {
     p.as_ref()
         .map_or_else(|| "anonymous".to_string(), |p| p.name.clone())
-}
-
-/// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
-/// and body gets the first answer; the same key with another body is refused.
-///
-/// `f` gets the key to hand to the engine (`Request::Keyed`, see [`keyed`]): the first
-/// successful answer is recorded in the same transaction as the case it created or
-/// changed, so a retry after a crash finds either both or neither.
-async fn idempotent<F, Fut>(
-    st: &AppState,
-    headers: &HeaderMap,
-    caller: &str,
-    route: &str,
-    raw: &[u8],
-    f: F,
-) -> ApiResult
-where
-    F: FnOnce(Option<IdemKey>) -> Fut,
-    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
-{
-    let Some(key) = headers.get("idempotency-key") else {
-        let (status, v) = f(None).await?;
-        return Ok((status, Json(v)).into_response());
-    };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1–200 visible ASCII characters",
-            )
-        })?;
-    let full = format!("{caller}|{key}");
-    let mut h = Blake2b512::new();
-    h.update(route.as_bytes());
-    h.update([0]);
-    h.update(raw);
-    let hash: String = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let lock = st.idem_lock(&full);
-    let _guard = lock.lock().await;
-    let k2 = full.clone();
-    if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
-        return replay(a, &hash);
-    }
-    let (status, v) = f(Some(IdemKey {
-        key: full.clone(),
-        request_hash: hash,
-        created_at: st.now(),
-    }))
-    .await?;
-    // Another node may have recorded this key first (its insert won): its answer stands.
-    let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
-    let text = v.to_string();
-    if let Some(a) = stored.filter(|a| a.body != text) {
-        return replay(a, "");
-    }
-    Ok((status, Json(v)).into_response())
-}
-
-/// An idempotency key on its way to the engine.
-pub(crate) struct IdemKey {
-    key: String,
-    request_hash: String,
-    created_at: Millis,
-}
-
-/// Wraps `req` so that the engine records its answer, rendered by `render`, with its
-/// writes (no key: the request as it is).
-fn keyed(
-    req: Request,
-    key: Option<IdemKey>,
-    render: impl Fn(&EngineResponse) -> Result<(StatusCode, Value), ApiError> + Send + Sync + 'static,
-) -> Request {
-    match key {
-        None => req,
-        Some(k) => Request::Keyed {
-            request: Box::new(req),
-            key: cityos_engine::engine::IdempotencyKey {
-                key: k.key,
-                request_hash: k.request_hash,
-                created_at: k.created_at,
-                render: std::sync::Arc::new(move |r| match render(r) {
-                    Ok((status, v)) => (status.as_u16() as i64, v.to_string()),
-                    Err(e) => (
-                        e.status.as_u16() as i64,
-                        json!({"code": e.code}).to_string(),
-                    ),
-                }),
-            },
-        },
-    }
-}
-
-fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
-    if !hash.is_empty() && a.request_hash != hash {
-        return Err(ApiError::unprocessable(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different request",
-        ));
-    }
-    let status = StatusCode::from_u16(a.status as u16).unwrap_or(StatusCode::OK);
-    let mut r = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        a.body,
-    )
-        .into_response();
-    r.headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(r)
 }
 
 /// Liveness, cheap and truthful: no round trip, but a read connection that lost the
@@ -363,12 +218,12 @@ pub async fn post_report(
             "text must say what the problem is",
         ));
     }
-    if r.text.chars().count() > crate::intake::citizen::MAX_DESCRIPTION {
+    if r.text.chars().count() > crate::cases::MAX_DESCRIPTION {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             format!(
                 "text is longer than {} characters",
-                crate::intake::citizen::MAX_DESCRIPTION
+                crate::cases::MAX_DESCRIPTION
             ),
         ));
     }
@@ -428,9 +283,9 @@ pub async fn post_report(
     let mut media = Vec::with_capacity(r.media.len());
     for u in &r.media {
         media.push(
-            crate::intake::inspector::check_media_url(
+            crate::cases::media::check_media_url(
                 &st,
-                crate::intake::inspector::request_host(&headers),
+                crate::cases::media::request_host(&headers),
                 u,
             )
             .await?,
@@ -484,7 +339,7 @@ fn report_answer(
                 "report_id": o.report_id,
                 // The reporter's key to rate the result (citizens only).
                 "report_token": (channel == Channel::Citizen)
-                    .then(|| crate::intake::citizen::token_of_report(st, o.report_id)),
+                    .then(|| crate::cases::token_of_report(st, o.report_id)),
                 "merged": o.merged,
                 "reason": o.reason,
                 "case": wire::case_view_for(&o.case, &st.0.cfg, now, viewer),
@@ -641,61 +496,6 @@ fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
     })
 }
 
-/// Narrows a query to what the principal may see; `false` when nothing is visible.
-pub(crate) fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
-    let t = &st.0.cfg.territory;
-    if let Some(scope) = &p.scope {
-        match &q.region {
-            None => q.region = Some(scope.clone()),
-            Some(r) => {
-                let (Some(rid), Some(sid)) = (t.by_code(r), t.by_code(scope)) else {
-                    return false;
-                };
-                if t.is_within(sid, rid) {
-                    q.region = Some(scope.clone());
-                } else if !t.is_within(rid, sid) {
-                    return false;
-                }
-            }
-        }
-    } else if matches!(p.role, Role::SubdistrictOfficer | Role::Inspector) {
-        return false; // a scoped role without a scope sees nothing
-    }
-    if p.role == Role::Handler {
-        match (&p.department, &q.department) {
-            (Some(mine), Some(asked)) if mine != asked => return false,
-            (Some(mine), _) => q.department = Some(mine.clone()),
-            (None, _) => return false,
-        }
-    }
-    !matches!(p.role, Role::Citizen)
-}
-
-/// Names the level of the query's region, so that the store filters on that level's
-/// indexed column; the whole district needs no filter at all.
-pub(crate) fn set_region_level(st: &AppState, q: &mut CaseQuery) {
-    let t = &st.0.cfg.territory;
-    if let Some(id) = q.region.as_ref().and_then(|r| t.by_code(r)) {
-        if id == t.root() {
-            q.region = None;
-        } else {
-            q.region_level = Some(t.region(id).level);
-        }
-    }
-}
-
-/// May this principal see this case?
-fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
-    let mut q = CaseQuery::default();
-    if !scope_query(st, p, &mut q) {
-        return false;
-    }
-    q.region.as_ref().is_none_or(|r| c.regions.contains(r))
-        && q.department
-            .as_ref()
-            .is_none_or(|d| c.task(d).is_some() || c.route.iter().any(|a| &a.department == d))
-}
-
 pub async fn list_cases(
     State(st): State<AppState>,
     crate::Q(params): crate::Q<ListParams>,
@@ -714,19 +514,6 @@ pub async fn list_cases(
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
-}
-
-/// Finds a case by id or by case number.
-async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError> {
-    let id = id.to_string();
-    Ok(st
-        .0
-        .reads
-        .run(move |s| match id.parse::<i64>() {
-            Ok(n) => s.load_case(n),
-            Err(_) => s.load_case_by_number(&id),
-        })
-        .await??)
 }
 
 /// Counts an anonymous lookup of a case from `peer` (429 with `Retry-After` when the
@@ -925,7 +712,7 @@ pub async fn post_transition(
             ));
         };
         let case = find_public_case(&st, &id).await?;
-        let report = crate::intake::citizen::report_of_token(&st, &token);
+        let report = crate::cases::report_of_token(&st, &token);
         if report.is_none_or(|r| !case.reports.contains(&r)) {
             return Err(ApiError::forbidden(
                 "this report_token does not belong to this case",
@@ -968,12 +755,8 @@ pub async fn post_transition(
         ));
     }
     for a in attachments.iter().filter(|a| a.starts_with("http")) {
-        crate::intake::inspector::check_media_url(
-            &st,
-            crate::intake::inspector::request_host(&headers),
-            a,
-        )
-        .await?;
+        crate::cases::media::check_media_url(&st, crate::cases::media::request_host(&headers), a)
+            .await?;
     }
     let caller = who(&p);
     let viewer = actor.role;

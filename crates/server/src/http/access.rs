@@ -9,8 +9,8 @@
 //! cannot send and a cross-site script cannot add without a CORS preflight) and, when it
 //! names an `Origin`, that origin must be this host. Bearer-token clients are unaffected.
 
+use crate::http::endpoints::{Access, ENDPOINTS};
 use crate::http::error::ApiError;
-use crate::runtime::openapi::{Access, ENDPOINTS};
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

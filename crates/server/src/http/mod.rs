@@ -4,8 +4,10 @@
 
 pub mod access;
 pub mod auth;
+pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod listen;
 pub mod log;
 pub mod metrics;

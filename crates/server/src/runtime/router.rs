@@ -2,9 +2,10 @@
 //! the layers around them (machine guard, metrics, body limits, refusals log, CSRF,
 //! security headers, CORS).
 
+use crate::cases::media;
 use crate::http::error::ApiError;
 use crate::http::{access, auth, log, metrics};
-use crate::intake::{citizen as open311, data, inspector as media, sensor as sensing};
+use crate::intake::{citizen as open311, data, sensor as sensing};
 use crate::runtime::openapi;
 use crate::{api, ui, AppState, BODY_LIMIT};
 use axum::extract::{DefaultBodyLimit, Request};

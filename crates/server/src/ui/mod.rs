@@ -176,10 +176,10 @@ pub async fn map(
         limit: p.markers.unwrap_or(300).min(1000),
         ..Default::default()
     };
-    if !crate::api::scope_query(&st, &who, &mut q) {
+    if !crate::cases::scope_query(&st, &who, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
     }
-    crate::api::set_region_level(&st, &mut q);
+    crate::cases::set_region_level(&st, &mut q);
     // Today's closures and escalations, for accounts that see the whole district.
     let whole = q.region.is_none() && q.department.is_none();
     let midnight = cityos_core::time::local_date(now).local_midnight();

@@ -240,12 +240,12 @@ async fn act(
         let v = st.0.vitals.lock().expect("vitals lock");
         v.alert_cases.get(&fp).copied()
     };
-    let open_case = crate::intake::sensor::still_open(st, open_case).await?;
+    let open_case = crate::cases::still_open(st, open_case).await?;
     let heading = format!("【体征告警】{place}{}", rule.name_zh);
     let case_number = match (&notice, open_case) {
         (Notice::Resolved { .. }, Some(case)) => {
             let note = format!("告警解除：{heading}已恢复正常。{snap}");
-            crate::intake::sensor::note_case(st, case, note, now).await?
+            crate::cases::note_case(st, case, note, now).await?
         }
         (Notice::Resolved { .. }, None) => None,
         (_, Some(case)) => {
@@ -258,7 +258,7 @@ async fn act(
                 },
                 level.name_zh()
             );
-            crate::intake::sensor::note_case(st, case, note, now).await?
+            crate::cases::note_case(st, case, note, now).await?
         }
         (_, None) if rule.opens_case(level) => {
             let t = &st.0.cfg.territory;
@@ -273,7 +273,7 @@ async fn act(
                 at: now,
                 media: Vec::new(),
             };
-            let (id, number) = crate::intake::sensor::file_report(st, report).await?;
+            let (id, number) = crate::cases::file_report(st, report).await?;
             st.0.vitals
                 .lock()
                 .expect("vitals lock")

@@ -671,7 +671,7 @@ async fn photos_upload_and_attach(t: TestApp) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
     assert!(b.contains("not a image/jpeg image"));
     let mut big = vec![0xFF, 0xD8, 0xFF];
-    big.resize(cityos_server::intake::inspector::MEDIA_LIMIT + 1, 0);
+    big.resize(cityos_server::cases::media::MEDIA_LIMIT + 1, 0);
     let (s, b) = upload(&t, "image/jpeg", big).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     let (s, _) = upload(&t, "image/png", Vec::new()).await;

@@ -18,6 +18,7 @@
 //! The public ends (`/open311/`, `/cap/`, `/media/`) answer browsers on any origin (CORS,
 //! no credentials); the signed-in API under `/api/v1` does not.
 
+use crate::cases::{report_of_token, token_of_report, MAX_DESCRIPTION};
 use crate::http::auth::Principal;
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -36,8 +37,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-/// Longest description the specification allows.
-pub const MAX_DESCRIPTION: usize = 4000;
 /// Anonymous requests one address may create per window.
 pub const ANONYMOUS_LIMIT: u32 = 20;
 pub const ANONYMOUS_WINDOW: Millis = 10 * MINUTE;
@@ -109,7 +108,7 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
         .route("/open311/v2/requests/{id}/{file}", post(post_rating))
-        .route("/media/{file}", get(crate::intake::inspector::get_media))
+        .route("/media/{file}", get(crate::cases::media::get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -714,7 +713,7 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
     };
     if name == "media" {
         let (parts, body) = req.into_parts();
-        return match crate::intake::inspector::store_photo(&st, &parts.headers, body).await {
+        return match crate::cases::media::store_photo(&st, &parts.headers, body).await {
             Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
             Err(e) => render_error(fmt, e.into()),
         };
@@ -886,7 +885,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let peer = peer(&req);
-    let host = crate::intake::inspector::request_host(req.headers()).map(str::to_string);
+    let host = crate::cases::media::request_host(req.headers()).map(str::to_string);
     let pairs = read_form(req).await?;
     let one = |k: &str| form_value(&pairs, k);
     check_jurisdiction(st, &pairs.iter().cloned().collect())?;
@@ -965,7 +964,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         )));
     }
     let media = match one("media_url") {
-        Some(u) => vec![crate::intake::inspector::check_media_url(st, host.as_deref(), &u).await?],
+        Some(u) => vec![crate::cases::media::check_media_url(st, host.as_deref(), &u).await?],
         None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;
@@ -1012,7 +1011,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         at: now,
         media,
     };
-    match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
+    match crate::cases::engine_call(st, EngineRequest::Report(report)).await? {
         EngineResponse::Intake(o) => Ok(json!([{
             "service_request_id": o.case.number,
             "token": token_of_report(st, o.report_id),
@@ -1049,18 +1048,6 @@ impl crate::Inner {
         e.1 += 1;
         Ok(())
     }
-}
-
-/// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
-/// guessed from one another (a token lets its holder rate the request).
-pub(crate) fn token_of_report(st: &AppState, report: i64) -> String {
-    format!("{report}-{}", st.0.key.tag(&format!("open311:{report}")))
-}
-
-pub(crate) fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
-    let (id, tag) = token.split_once('-')?;
-    let id: i64 = id.parse().ok()?;
-    (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)
 }
 
 /// `POST /open311/v2/requests/{id}/rating.{json|xml}` (cityos extension, 回访): the
@@ -1130,7 +1117,7 @@ async fn rate(st: &AppState, number: &str, req: Request) -> Result<Value, Open31
         },
     );
     let now = st.now();
-    match crate::api::engine_call(
+    match crate::cases::engine_call(
         st,
         EngineRequest::Transition {
             case: case.id,

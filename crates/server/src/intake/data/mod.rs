@@ -303,7 +303,7 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             at: now,
             media: Vec::new(),
         };
-        let (id, number) = crate::intake::sensor::file_report(st, report).await?;
+        let (id, number) = crate::cases::file_report(st, report).await?;
         st.0.data_cases
             .lock()
             .expect("lock")
@@ -319,10 +319,7 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .map(|(h, c)| (h.clone(), *c))
             .collect();
     for (h, c) in open {
-        if crate::intake::sensor::still_open(st, Some(c))
-            .await?
-            .is_none()
-        {
+        if crate::cases::still_open(st, Some(c)).await?.is_none() {
             st.0.data_cases.lock().expect("lock").remove(&h);
         }
     }

@@ -6,6 +6,7 @@
 pub mod devindex;
 pub mod mqtt;
 
+use crate::cases::{file_report, note_case, still_open};
 use crate::http::error::ApiError;
 use crate::http::extract::SignedIn;
 use crate::AppState;
@@ -16,9 +17,8 @@ use axum::Json;
 use cityos_core::case::{CaseId, Channel};
 use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis, MINUTE};
-use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::workflow::NewReport;
 use cityos_core::Role;
-use cityos_engine::engine::{Request as EngineRequest, Response as EngineResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -784,53 +784,6 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         out.push(json!({"device": device.id, "rule": rule.code, "change": kind, "case": number}));
     }
     Ok(out)
-}
-
-/// The case `id`, if it is still open.
-pub(crate) async fn still_open(
-    st: &AppState,
-    id: Option<CaseId>,
-) -> Result<Option<CaseId>, ApiError> {
-    Ok(match id {
-        Some(id) => {
-            st.0.reads
-                .run(move |s| s.load_case(id))
-                .await??
-                .filter(|c| c.state.is_open())
-                .map(|c| c.id)
-        }
-        None => None,
-    })
-}
-
-/// Writes `note` into a case's log as the system; answers the case number.
-pub(crate) async fn note_case(
-    st: &AppState,
-    case: CaseId,
-    note: String,
-    now: Millis,
-) -> Result<Option<String>, ApiError> {
-    let mut command = Command::new(Action::Note, Actor::system());
-    command.note = note;
-    Ok(
-        match crate::api::engine_call(st, EngineRequest::Transition { case, command, now }).await? {
-            EngineResponse::Transition(o) => Some(o.case.number),
-            _ => None,
-        },
-    )
-}
-
-/// Files a report; answers the case it opened or joined.
-pub(crate) async fn file_report(
-    st: &AppState,
-    report: NewReport,
-) -> Result<(CaseId, String), ApiError> {
-    match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
-        EngineResponse::Intake(o) => Ok((o.case.id, o.case.number)),
-        _ => Err(ApiError::internal(
-            "the engine answered a report with something else",
-        )),
-    }
 }
 
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.
