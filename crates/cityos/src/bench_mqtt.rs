@@ -175,7 +175,7 @@ pub fn mqtt(n: usize, url: &str, json: bool) -> Result<(), String> {
         ));
         let st3 = st.clone();
         let taken = Arc::new(move || {
-            let s = st3.0.sensing.lock().expect("sensing");
+            let s = st3.0.sensor.sensing.lock().expect("sensing");
             (s.accepted + s.refused.malformed + s.refused.unknown_device) as usize
         });
         // Wait for the subscription: probe readings until one arrives.
@@ -204,7 +204,7 @@ pub fn mqtt(n: usize, url: &str, json: bool) -> Result<(), String> {
         stop.store(true, Ordering::SeqCst);
         pubt.await.map_err(|e| e.to_string())??;
         let _ = bridge.await;
-        let s = st.0.sensing.lock().expect("sensing");
+        let s = st.0.sensor.sensing.lock().expect("sensing");
         if s.refused.malformed + s.refused.unknown_device + s.refused.out_of_range > 0 {
             return Err(format!("readings were refused: {:?}", s.refused));
         }

@@ -9,9 +9,11 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+pub mod bus;
 pub mod cases;
 pub mod http;
 pub mod intake;
+pub mod ports;
 pub mod runtime;
 pub mod ui;
 pub mod vitals;
@@ -138,38 +140,31 @@ pub struct Inner {
     pub key: auth::TokenKey,
     /// How long a signed-in session lasts.
     pub session_ms: Millis,
-    /// Committed case events, as the engine announces them (the live stream's source).
-    pub events: tokio::sync::broadcast::Sender<Arc<cityos_engine::store::CaseEvent>>,
+    /// The one event bus: case events as the engine announces them, vital and alert
+    /// events, sensing alarms, dataset imports (the live stream's source).
+    pub bus: Arc<dyn bus::Bus>,
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Anonymous Open311 creates per peer address: (window start, count).
-    open311_anonymous: Mutex<HashMap<String, (cityos_core::time::Millis, u32)>>,
+    /// The citizen room's limits on anonymous Open311 creates.
+    pub citizen: intake::citizen::CitizenLimits,
     /// Failed sign-ins per account and per peer address (see `access`).
     pub login_accounts: access::Window,
     pub login_peers: access::Window,
     /// Anonymous lookups of cases by number per peer address.
     pub public_lookups: access::Window,
-    /// Alarm states and reading counters of the sensing end.
-    pub sensing: Mutex<sensing::SensingState>,
-    /// Households with an open welfare-check case raised by the data rules.
-    pub data_cases: Mutex<HashMap<String, cityos_core::case::CaseId>>,
-    /// Latest values and levels of the vital signs.
-    pub vitals: Mutex<vitals::VitalsState>,
+    /// The sensor room: alarm states, reading counters, the ingest gate.
+    pub sensor: sensing::SensorState,
+    /// The data room: the data rules' open cases.
+    pub data: intake::data::DataState,
+    /// The vitals room: latest values and levels of the vital signs.
+    pub vitals: vitals::Vitals,
+    /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
+    pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
     pub http: metrics::HttpMetrics,
     /// Requests sent to the engine and not yet answered.
     pub engine_in_flight: std::sync::atomic::AtomicI64,
-    /// One readings batch is applied at a time (back-pressure for floods).
-    pub ingest_gate: Arc<tokio::sync::Semaphore>,
-    /// HTTP reading batches waiting for the gate (bounded: see `sensing::MAX_WAITING`).
-    pub ingest_waiting: std::sync::atomic::AtomicUsize,
-    /// Reading batches turned away because the gate stayed shut.
-    pub ingest_busy: std::sync::atomic::AtomicU64,
-    /// Alerts, level changes and CAP messages, live (not resumable: not case events).
-    pub vital_events: tokio::sync::broadcast::Sender<Arc<vitals::VitalEvent>>,
     /// Errors and last successes of the timers and tickers.
     pub loops: metrics::Loops,
-    /// External indicator values refused as outside their range.
-    pub indicator_refused: std::sync::atomic::AtomicU64,
     /// When set, `/metrics` asks for it as a Bearer token.
     pub metrics_token: std::sync::OnceLock<String>,
 }
@@ -186,8 +181,8 @@ impl AppState {
         clock: Arc<dyn Clock>,
         key: auth::TokenKey,
     ) -> AppState {
-        let sensing = Mutex::new(sensing::SensingState::new(&cfg, clock.now()));
-        let vitals = Mutex::new(vitals::VitalsState::new(&cfg));
+        let sensor = sensing::SensorState::new(&cfg, clock.now());
+        let vitals = vitals::Vitals::new(&cfg);
         AppState(Arc::new(Inner {
             engine,
             reads: Arc::new(ReadPool::new(reads)),
@@ -195,23 +190,19 @@ impl AppState {
             clock,
             key,
             session_ms: 12 * cityos_core::time::HOUR,
-            events: tokio::sync::broadcast::channel(4096).0,
+            bus: Arc::new(runtime::bus::InProcessBus::default()),
             idem_locks: Mutex::new(HashMap::new()),
-            open311_anonymous: Mutex::new(HashMap::new()),
+            citizen: Default::default(),
             login_accounts: access::Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
             login_peers: access::Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
             public_lookups: access::Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
-            sensing,
-            data_cases: Mutex::new(HashMap::new()),
+            sensor,
+            data: Default::default(),
             vitals,
+            ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
-            ingest_gate: Arc::new(tokio::sync::Semaphore::new(1)),
-            ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
-            ingest_busy: std::sync::atomic::AtomicU64::new(0),
-            vital_events: tokio::sync::broadcast::channel(1024).0,
             loops: metrics::Loops::default(),
-            indicator_refused: std::sync::atomic::AtomicU64::new(0),
             metrics_token: std::sync::OnceLock::new(),
         }))
     }

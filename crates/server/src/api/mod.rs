@@ -1014,10 +1014,10 @@ fn event_json(e: &cityos_engine::store::CaseEvent, full: bool) -> String {
 
 struct StreamState {
     st: AppState,
-    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<cityos_engine::store::CaseEvent>>,
+    /// The bus: case events (resumable, with ids) and vital-sign events (alerts, level
+    /// changes: live only, without ids).
+    rx: crate::bus::Subscription,
     backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
-    /// Vital-sign events (alerts, level changes): live only, without ids.
-    vrx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::vitals::VitalEvent>>,
     last: i64,
     region: Option<String>,
     root: String,
@@ -1047,7 +1047,7 @@ impl StreamState {
     }
 
     /// Vital signs of the district concern everyone; a sub-district's, those inside it.
-    fn vital_visible(&self, e: &crate::vitals::VitalEvent) -> bool {
+    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
         self.region.as_ref().is_none_or(|r| {
             *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
         })
@@ -1104,8 +1104,7 @@ pub async fn events_stream(
         None => None,
     };
     // Subscribe before reading the backlog, so that nothing falls between the two.
-    let rx = st.0.events.subscribe();
-    let vrx = st.0.vital_events.subscribe();
+    let rx = st.0.bus.subscribe();
     let last = match resume {
         Some(id) => id,
         None => {
@@ -1119,7 +1118,6 @@ pub async fn events_stream(
         root: t.region(t.root()).code.clone(),
         st: st.clone(),
         rx,
-        vrx,
         backlog: Default::default(),
         last,
         region: q.region,
@@ -1152,22 +1150,14 @@ pub async fn events_stream(
                 }
                 continue;
             }
-            let case_event = tokio::select! {
-                e = s.rx.recv() => e,
-                v = s.vrx.recv() => {
-                    match v {
-                        Ok(v) if s.vital_visible(&v) => {
-                            let ev = Event::default().event(v.kind).data(v.data.clone());
-                            return Some((Ok(ev), s));
-                        }
-                        // Missed vital events are not replayed: the indicators show the state.
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            match s.rx.recv().await {
+                Ok(crate::bus::BusEvent::Vital(v)) => {
+                    if s.vital_visible(&v) {
+                        let ev = Event::default().event(v.kind).data(v.data.clone());
+                        return Some((Ok(ev), s));
                     }
                 }
-            };
-            match case_event {
-                Ok(e) => {
+                Ok(crate::bus::BusEvent::Case(e)) => {
                     if e.id > s.last && s.visible(&e) {
                         s.last = e.id;
                         let ev = Event::default()
@@ -1177,8 +1167,11 @@ pub async fn events_stream(
                         return Some((Ok(ev), s));
                     }
                 }
+                // Other rooms' events are not the stream's.
+                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Too slow for the live channel: catch up from the log.
+                    // Too slow for the live channel: catch up from the log (missed vital
+                    // events are not replayed: the indicators show the state).
                     if !s.refill().await {
                         return None;
                     }

@@ -19,7 +19,10 @@ pub fn app(state: AppState) -> Router {
         r = r.route(e.path, openapi::handler(e.id));
     }
     r.merge(open311::routes())
-        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route(
+            "/metrics",
+            axum::routing::get(crate::runtime::metrics::metrics),
+        )
         .route("/", axum::routing::get(ui::root))
         .route("/ui/{file}", axum::routing::get(ui::file))
         .route(

@@ -60,25 +60,31 @@ pub async fn ticker(
 pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let now = st.now();
     let due = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.stats_at.is_none_or(|t| now - t >= STATS_EVERY)
     };
     if due {
         // A store that fails here must not stop the rules from being judged.
-        let first = st.0.vitals.lock().expect("vitals lock").stats_at.is_none();
+        let first =
+            st.0.vitals
+                .state
+                .lock()
+                .expect("vitals lock")
+                .stats_at
+                .is_none();
         if first {
             if let Err(e) = crate::vitals::load_datasets(st).await {
                 crate::http::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
             }
         }
-        let n = st.0.vitals.lock().expect("vitals lock").regions.len();
+        let n = st.0.vitals.state.lock().expect("vitals lock").regions.len();
         for r in 0..n {
             if let Err(e) = crate::vitals::refresh_case_stats(st, r as u16).await {
                 crate::http::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
                 break;
             }
         }
-        st.0.vitals.lock().expect("vitals lock").stats_at = Some(now);
+        st.0.vitals.state.lock().expect("vitals lock").stats_at = Some(now);
     }
     let inds = st.0.cfg.indicators.clone();
     let rules = st.0.cfg.alert_rules.clone();
@@ -89,7 +95,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         .collect();
     let mut notices = Vec::new();
     let (changes, rollups) = {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         v.advance(&inds, now);
         for (k, rule) in rules.iter().enumerate() {
             for r in 0..v.regions.len() {
@@ -143,7 +149,11 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         } {
             // Kept for the next round: the minutes are not lost.
             crate::http::log::event("vitals_rollups_failed", &[("error", &e)]);
-            st.0.vitals.lock().expect("vitals lock").keep_rollups(kept);
+            st.0.vitals
+                .state
+                .lock()
+                .expect("vitals lock")
+                .keep_rollups(kept);
         }
     }
     // Each notice is acted on by itself: one that fails is logged, the others go on.
@@ -162,11 +172,12 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
 
 fn announce(st: &AppState, kind: &'static str, region: &str, data: Value) {
     // No subscriber is fine: the live stream is for whoever is watching.
-    let _ = st.0.vital_events.send(Arc::new(VitalEvent {
-        kind,
-        region: region.to_string(),
-        data: data.to_string(),
-    }));
+    st.0.bus
+        .publish(crate::bus::BusEvent::Vital(Arc::new(VitalEvent {
+            kind,
+            region: region.to_string(),
+            data: data.to_string(),
+        })));
 }
 
 fn region_name(st: &AppState, code: &str) -> String {
@@ -184,7 +195,7 @@ fn snapshot(
     index: &HashMap<&str, usize>,
     now: Millis,
 ) -> String {
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     let mut parts = Vec::new();
     for code in rule.expr.indicators() {
         let Some(&i) = index.get(code) else { continue };
@@ -222,7 +233,7 @@ async fn act(
     index: &HashMap<&str, usize>,
     now: Millis,
 ) -> Result<Value, ApiError> {
-    let region = st.0.vitals.lock().expect("vitals lock").regions[r as usize].clone();
+    let region = st.0.vitals.state.lock().expect("vitals lock").regions[r as usize].clone();
     let place = region_name(st, &region);
     let snap = snapshot(st, rule, r, inds, index, now);
     let (kind, level, fp) = match &notice {
@@ -237,7 +248,7 @@ async fn act(
         }
     };
     let open_case = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.alert_cases.get(&fp).copied()
     };
     let open_case = crate::cases::still_open(st, open_case).await?;
@@ -275,6 +286,7 @@ async fn act(
             };
             let (id, number) = crate::cases::file_report(st, report).await?;
             st.0.vitals
+                .state
                 .lock()
                 .expect("vitals lock")
                 .alert_cases
@@ -323,7 +335,7 @@ async fn publish(
     let fp = cityos_core::alerting::fingerprint(&rule.code, region);
     let sender = cap_sender(st);
     let earlier: Vec<(String, Millis)> = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.cap_last.get(&fp).cloned().unwrap_or_default()
     };
     let msg_type = match notice {
@@ -401,7 +413,7 @@ async fn publish(
     };
     st.0.reads.run(move |s| s.put_cap(&m)).await??;
     {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         if msg_type == MsgType::Cancel {
             v.cap_last.remove(&fp);
         } else {
@@ -444,7 +456,7 @@ pub async fn list(
     let now = st.now();
     let rules = st.0.cfg.alert_rules.clone();
     let (rows, cases) = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         let rows: Vec<_> = v
             .alerting
             .alerts()
@@ -591,7 +603,7 @@ pub async fn create_silence(
     if ends_at > now + 30 * 24 * HOUR {
         return Err(bad("a silence lasts at most 30 days".into()));
     }
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     let id = v
         .alerting
         .silence(&b.rule, &region, &p.name, &b.reason, ends_at, now)
@@ -613,7 +625,7 @@ pub async fn create_silence(
 /// `GET /api/v1/silences` — silences in force.
 pub async fn list_silences(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let now = st.now();
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     let all: Vec<Value> = v
         .alerting
         .silences(now)
@@ -633,7 +645,7 @@ pub async fn expire_silence(
         ApiError::bad_request("invalid_parameter", format!("{id:?} is not a silence id"))
     })?;
     let now = st.now();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     let Some(region) = v
         .alerting
         .silence_in_force(id, now)
@@ -816,6 +828,7 @@ pub async fn history(
     // The minute (and hour) in progress, not stored yet.
     if let Some(cur) =
         st.0.vitals
+            .state
             .lock()
             .expect("vitals lock")
             .current_rollup(&inds[i], i, r)

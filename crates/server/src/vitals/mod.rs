@@ -397,6 +397,7 @@ pub fn merge(into: &mut Rollup, m: &Rollup) {
 /// Vital signs are kept for the district and its sub-districts: the region's index.
 pub fn vital_region(st: &AppState, code: &str) -> Result<u16, ApiError> {
     st.0.vitals
+        .state
         .lock()
         .expect("vitals lock")
         .region_index(code)
@@ -502,7 +503,7 @@ pub fn apply_dataset(
 ) {
     use cityos_core::indicators::Func;
     let inds = st.0.cfg.indicators.clone();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         let Source::Dataset {
             dataset,
@@ -565,12 +566,12 @@ pub async fn load_datasets(st: &AppState) -> Result<(), ApiError> {
 
 /// Computes the case-statistics indicators of region `r` now.
 pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
-    let region =
-        (r != 0).then(|| st.0.vitals.lock().expect("vitals lock").regions[r as usize].clone());
+    let region = (r != 0)
+        .then(|| st.0.vitals.state.lock().expect("vitals lock").regions[r as usize].clone());
     let (stats, domains) = case_stats(st, region).await?;
     let now = st.now();
     let inds = st.0.cfg.indicators.clone();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         if let Source::Cases { stat } = &ind.source {
             let value = if stat == "open_cases_in_domain" {
@@ -605,7 +606,7 @@ pub async fn list(
     refresh_case_stats(&st, r).await?;
     let inds = st.0.cfg.indicators.clone();
     let mut out = Vec::new();
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         if p.domain
             .as_deref()
@@ -657,7 +658,8 @@ pub async fn push(
     let b = body.value;
     let (lo, hi) = ind.range;
     if !(b.value >= lo && b.value <= hi) {
-        st.0.indicator_refused
+        st.0.vitals
+            .refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::http::log::event(
             "indicator_value_refused",
@@ -689,23 +691,14 @@ pub async fn push(
         ));
     }
     let latest = {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         v.set(ind, i, r, b.value, at);
         v.latest(i, r)
     };
     Ok(Json(view(ind, &region, latest)).into_response())
 }
 
-/// A live vital-sign event for the stream: an indicator's level moved, or an alert fired,
-/// changed level or resolved.
-#[derive(Debug, Clone)]
-pub struct VitalEvent {
-    pub kind: &'static str,
-    /// The region it concerns (the district or a sub-district).
-    pub region: String,
-    /// The event as JSON text.
-    pub data: String,
-}
+pub use crate::bus::VitalEvent;
 
 /// The demo's external feeds: every external indicator gets a plausible district value
 /// every `every`; and in turn, every 15 minutes, one of a few indicators lives through an
@@ -745,7 +738,7 @@ pub async fn simulate_feeds(
             0.0
         };
         {
-            let mut v = st.0.vitals.lock().expect("vitals lock");
+            let mut v = st.0.vitals.state.lock().expect("vitals lock");
             for (i, ind) in inds.iter().enumerate() {
                 if ind.source != Source::External {
                     continue;
@@ -772,4 +765,46 @@ pub async fn simulate_feeds(
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// The vitals room's state, owned here and composed into the service.
+pub struct Vitals {
+    /// Latest values and levels of the vital signs.
+    pub state: std::sync::Mutex<VitalsState>,
+    /// External indicator values refused as outside their range.
+    pub refused: std::sync::atomic::AtomicU64,
+}
+
+impl Vitals {
+    pub fn new(cfg: &cityos_engine::demo::Config) -> Vitals {
+        Vitals {
+            state: std::sync::Mutex::new(VitalsState::new(cfg)),
+            refused: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// One batch of readings fed to the vital-sign windows under one lock
+/// ([`crate::ports::Ports::readings`]).
+struct Feed<'a> {
+    state: std::sync::MutexGuard<'a, VitalsState>,
+    indicators: &'a [Indicator],
+}
+
+impl crate::ports::ReadingBatch for Feed<'_> {
+    fn reading(&mut self, device: usize, metric: &str, value: f64, at: Millis) {
+        self.state.reading(device, metric, value, at);
+    }
+
+    fn settle(mut self: Box<Self>) {
+        self.state.settle(self.indicators);
+    }
+}
+
+/// Opens a batch of readings for the vital-sign windows.
+pub fn readings(st: &AppState) -> Box<dyn crate::ports::ReadingBatch + '_> {
+    Box::new(Feed {
+        state: st.0.vitals.state.lock().expect("vitals lock"),
+        indicators: &st.0.cfg.indicators,
+    })
 }

@@ -59,7 +59,7 @@ api_story!(an_alert_fires_into_a_case_publishes_cap_and_resolves);
 async fn an_alert_fires_into_a_case_publishes_cap_and_resolves(t: TestApp) {
     t.seed().await;
     let zhang = t.login("zhang.district").await;
-    let mut events = t.svc.as_ref().unwrap().state.0.vital_events.subscribe();
+    let mut events = t.svc.as_ref().unwrap().state.0.bus.subscribe();
 
     // Yellow: pending for the rule's 3 minutes.
     push(&t, &zhang, CROWD, 1300.0).await;
@@ -160,7 +160,9 @@ async fn an_alert_fires_into_a_case_publishes_cap_and_resolves(t: TestApp) {
     // The live stream was told: level changes and the alert's life.
     let mut kinds = Vec::new();
     while let Ok(e) = events.try_recv() {
-        kinds.push(e.kind);
+        if let cityos_server::bus::BusEvent::Vital(v) = e {
+            kinds.push(v.kind);
+        }
     }
     for k in [
         "level_changed",
@@ -438,7 +440,7 @@ async fn a_flood_of_readings_meets_back_pressure_and_cases_stay_responsive() {
     let auth = format!("Bearer {sensor}");
     let zhang = t.login("zhang.district").await;
     // While a batch holds the gate, the next waits its 2 s and is told to come back.
-    let permit = st.0.ingest_gate.acquire().await.unwrap();
+    let permit = st.0.sensor.ingest_gate.acquire().await.unwrap();
     let line = r#"{"device":"WL-001","metric":"depth_cm","value":2}"#;
     let (s, b, h) = t
         .raw_with(
@@ -458,7 +460,7 @@ async fn a_flood_of_readings_meets_back_pressure_and_cases_stay_responsive() {
     drop(permit);
 
     // More senders than may wait are refused before their bodies are read.
-    let permit = st.0.ingest_gate.acquire().await.unwrap();
+    let permit = st.0.sensor.ingest_gate.acquire().await.unwrap();
     let headers = [("authorization", auth.as_str())];
     let one = |_| {
         t.raw_with(

@@ -57,7 +57,7 @@ async fn readings_arrive_over_mqtt() {
         }
     });
     let topic = |d: &str| format!("{prefix}/readings/{d}");
-    let accepted = || st.0.sensing.lock().unwrap().accepted;
+    let accepted = || st.0.sensor.sensing.lock().unwrap().accepted;
     // Until the bridge has subscribed, publish a harmless reading now and then.
     for _ in 0..100 {
         client
@@ -110,7 +110,7 @@ async fn readings_arrive_over_mqtt() {
         .unwrap();
     until(
         || {
-            let s = st.0.sensing.lock().unwrap();
+            let s = st.0.sensor.sensing.lock().unwrap();
             s.accepted >= before + 3 && s.refused.malformed >= 1 && s.refused.unknown_device >= 1
         },
         "the readings, the malformed payload and the unknown device",
@@ -127,7 +127,11 @@ async fn readings_arrive_over_mqtt() {
         )
         .await
         .unwrap();
-    until(|| st.0.sensing.lock().unwrap().firing() == 1, "the alarm").await;
+    until(
+        || st.0.sensor.sensing.lock().unwrap().firing() == 1,
+        "the alarm",
+    )
+    .await;
     let admin = {
         t.seed().await;
         t.login("admin").await

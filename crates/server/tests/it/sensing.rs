@@ -268,7 +268,7 @@ async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["accepted"], 5_000, "{v}");
         assert_eq!(v["refused"]["undeclared_metric"], 2, "{v}");
-        let held = state.0.sensing.lock().unwrap().flow_entries();
+        let held = state.0.sensor.sensing.lock().unwrap().flow_entries();
         assert!(
             held <= meters * cityos_server::intake::sensor::FLOW_HOURS,
             "{held} flow entries held"
@@ -287,7 +287,7 @@ async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
         }
     }
     let used = {
-        let s = state.0.sensing.lock().unwrap();
+        let s = state.0.sensor.sensing.lock().unwrap();
         let dev = s.device("WM-001").unwrap();
         s.consumption(dev, 12 * hour, now).unwrap()
     };

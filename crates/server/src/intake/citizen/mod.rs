@@ -907,7 +907,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
             Channel::Citizen
         }
         None => {
-            if let Err(wait) = st.0.open311_allow(&peer, now) {
+            if let Err(wait) = st.0.citizen.allow(&peer, now) {
                 let mut e = Open311Error::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
@@ -1029,11 +1029,18 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
     }
 }
 
-impl crate::Inner {
+/// The citizen room's state: anonymous Open311 creates per peer address (window start,
+/// count).
+#[derive(Default)]
+pub struct CitizenLimits {
+    anonymous: std::sync::Mutex<HashMap<String, (Millis, u32)>>,
+}
+
+impl CitizenLimits {
     /// Counts an anonymous create from `peer`; when its window is full, the seconds until
     /// it opens again.
-    fn open311_allow(&self, peer: &str, now: Millis) -> Result<(), u32> {
-        let mut g = self.open311_anonymous.lock().expect("limiter lock");
+    fn allow(&self, peer: &str, now: Millis) -> Result<(), u32> {
+        let mut g = self.anonymous.lock().expect("limiter lock");
         if g.len() > 100_000 {
             g.retain(|_, (start, _)| now - *start < ANONYMOUS_WINDOW);
         }

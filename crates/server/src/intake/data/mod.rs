@@ -219,7 +219,11 @@ pub async fn store_dataset(
     };
     let at = d.imported_at;
     st.0.reads.run(move |s| s.put_dataset(&d)).await??;
-    crate::vitals::apply_dataset(st, name, &rows, at);
+    (st.0.ports.dataset_imported)(st, name, &rows, at);
+    st.0.bus.publish(crate::bus::BusEvent::DatasetImported {
+        name: name.to_string(),
+        rows: rows.len(),
+    });
     let fired = run_rules(st).await?;
     Ok(
         json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "rules": fired}),
@@ -266,7 +270,6 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
     // (household, device, consumption, row) for the households below the line.
     let mut low = Vec::new();
     {
-        let s = st.0.sensing.lock().expect("sensing lock");
         for row in &rows {
             if !truthy(row.get("elder_alone")) {
                 continue;
@@ -277,9 +280,11 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             ) else {
                 continue;
             };
-            let Some(dev) = s.device(m) else { continue };
-            if let Some(c) = s.consumption(dev, LONE_ELDER_WINDOW, now) {
-                if c < LONE_ELDER_MIN_M3 && !st.0.data_cases.lock().expect("lock").contains_key(h) {
+            let Some((dev, used)) = (st.0.ports.meter_use)(st, m, LONE_ELDER_WINDOW, now) else {
+                continue;
+            };
+            if let Some(c) = used {
+                if c < LONE_ELDER_MIN_M3 && !st.0.data.cases.lock().expect("lock").contains_key(h) {
                     low.push((h.to_string(), dev, c, row.clone()));
                 }
             }
@@ -304,7 +309,8 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             media: Vec::new(),
         };
         let (id, number) = crate::cases::file_report(st, report).await?;
-        st.0.data_cases
+        st.0.data
+            .cases
             .lock()
             .expect("lock")
             .insert(household.clone(), id);
@@ -312,7 +318,8 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
     }
     // Households whose case has closed may be raised again.
     let open: Vec<(String, CaseId)> =
-        st.0.data_cases
+        st.0.data
+            .cases
             .lock()
             .expect("lock")
             .iter()
@@ -320,8 +327,15 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .collect();
     for (h, c) in open {
         if crate::cases::still_open(st, Some(c)).await?.is_none() {
-            st.0.data_cases.lock().expect("lock").remove(&h);
+            st.0.data.cases.lock().expect("lock").remove(&h);
         }
     }
     Ok(out)
+}
+
+/// The data room's state, owned here and composed into the service.
+#[derive(Default)]
+pub struct DataState {
+    /// Households with an open welfare-check case raised by the data rules.
+    pub cases: std::sync::Mutex<std::collections::HashMap<String, cityos_core::case::CaseId>>,
 }

@@ -265,7 +265,7 @@ pub async fn post_readings(
             p.role
         )));
     }
-    let waiting = &st.0.ingest_waiting;
+    let waiting = &st.0.sensor.ingest_waiting;
     if waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_WAITING {
         waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         return Err(busy(&st));
@@ -354,7 +354,7 @@ pub async fn ingest(
     bytes: axum::body::Bytes,
     wait: Option<std::time::Duration>,
 ) -> Result<Value, ApiError> {
-    let gate = st.0.ingest_gate.clone();
+    let gate = st.0.sensor.ingest_gate.clone();
     let permit = match wait {
         None => gate.acquire_owned().await.map_err(ApiError::internal)?,
         Some(w) => match tokio::time::timeout(w, gate.acquire_owned()).await {
@@ -390,7 +390,8 @@ pub async fn ingest(
 pub const MAX_WAITING: usize = 8;
 
 fn busy(st: &AppState) -> ApiError {
-    st.0.ingest_busy
+    st.0.sensor
+        .ingest_busy
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -418,8 +419,8 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let mut refused = Refused::default();
     let mut accepted = 0u64;
     let mut pending: Vec<Pending> = Vec::new();
-    let mut guard = st.0.sensing.lock().expect("sensing lock");
-    let mut vitals = st.0.vitals.lock().expect("vitals lock");
+    let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
+    let mut vitals = (st.0.ports.readings)(st);
     let s = &mut *guard;
     // Lines are parsed a group ahead and their table lines prefetched, so that the device
     // lookups of a group overlap their memory waits instead of taking them one by one.
@@ -550,8 +551,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
             }
         }
     }
-    vitals.settle(&cfg.indicators);
-    drop(vitals);
+    vitals.settle();
     s.accepted += accepted;
     let t = &mut s.refused;
     t.malformed += refused.malformed;
@@ -722,7 +722,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut pending = Vec::new();
     {
-        let mut guard = st.0.sensing.lock().expect("sensing lock");
+        let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
         let s = &mut *guard;
         for d in 0..sensing.devices.len() {
             let last = s.last[d];
@@ -749,7 +749,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         let (device, rule) = (&sensing.devices[d], &sensing.rules[k]);
         let text = rule.describe(device, value);
         let open_case = {
-            let mut s = st.0.sensing.lock().expect("sensing lock");
+            let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
             s.slot_mut(d, k).and_then(|x| x.case)
         };
         let open_case = still_open(st, open_case).await?;
@@ -772,7 +772,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                     media: Vec::new(),
                 };
                 let (id, number) = file_report(st, report).await?;
-                let mut s = st.0.sensing.lock().expect("sensing lock");
+                let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
                 if let Some(x) = s.slot_mut(d, k) {
                     x.case = Some(id);
                 }
@@ -781,6 +781,12 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
             // Cleared after its case was closed: nothing to write.
             (AlarmChange::Cleared, None) => None,
         };
+        st.0.bus.publish(crate::bus::BusEvent::SensingAlarm {
+            device: device.id.clone(),
+            rule: rule.code.clone(),
+            change: kind,
+            case: number.clone(),
+        });
         out.push(json!({"device": device.id, "rule": rule.code, "change": kind, "case": number}));
     }
     Ok(out)
@@ -788,7 +794,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
 
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.
 pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
-    let s = st.0.sensing.lock().expect("sensing lock");
+    let s = st.0.sensor.sensing.lock().expect("sensing lock");
     Ok(Json(json!({
         "devices": st.0.cfg.sensing.devices.len(),
         "rules": st.0.cfg.sensing.rules.len(),
@@ -797,4 +803,40 @@ pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<R
         "alarms_firing": s.firing(),
     }))
     .into_response())
+}
+
+/// The sensor room's state, owned here and composed into the service.
+pub struct SensorState {
+    /// Alarm states and reading counters of the sensing end.
+    pub sensing: std::sync::Mutex<SensingState>,
+    /// One readings batch is applied at a time (back-pressure for floods).
+    pub ingest_gate: std::sync::Arc<tokio::sync::Semaphore>,
+    /// HTTP reading batches waiting for the gate (bounded: see [`MAX_WAITING`]).
+    pub ingest_waiting: std::sync::atomic::AtomicUsize,
+    /// Reading batches turned away because the gate stayed shut.
+    pub ingest_busy: std::sync::atomic::AtomicU64,
+}
+
+impl SensorState {
+    pub fn new(cfg: &cityos_engine::demo::Config, now: Millis) -> SensorState {
+        SensorState {
+            sensing: std::sync::Mutex::new(SensingState::new(cfg, now)),
+            ingest_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
+            ingest_busy: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// The water-meter consumption the data rules read ([`crate::ports::Ports::meter_use`]):
+/// the device of meter `id` and what it used over `window` before `now`.
+pub fn meter_use(
+    st: &AppState,
+    id: &str,
+    window: Millis,
+    now: Millis,
+) -> Option<(usize, Option<f64>)> {
+    let s = st.0.sensor.sensing.lock().expect("sensing lock");
+    let dev = s.device(id)?;
+    Some((dev, s.consumption(dev, window, now)))
 }

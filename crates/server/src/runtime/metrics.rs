@@ -1,0 +1,234 @@
+//! `GET /metrics`: cityos observed by itself, in the Prometheus text exposition format —
+//! HTTP latency histograms per route, readings taken and refused, alarms firing, work
+//! waiting in the engine, cases by state, overdue cases, escalation-timer lag, live-stream
+//! subscribers, background loops' errors and last successes, refused indicator values.
+//! It reads every room's counters, so it lives here, above the rooms; the counters of
+//! the HTTP layer itself are in [`crate::http::metrics`].
+
+use crate::http::metrics::*;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics` (with `Authorization: Bearer <metrics token>` when one is set).
+pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(want) = st.0.metrics_token.get() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in constant time: the answer's timing says nothing about the token.
+        let same = given.map(str::trim).is_some_and(|g| {
+            g.len() == want.len()
+                && g.bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !same {
+            return crate::http::error::ApiError::unauthorized(
+                "missing_token",
+                "/metrics needs the metrics token: Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
+    let mut out = String::new();
+    let w = &mut out;
+    // HTTP latency.
+    let _ = writeln!(
+        w,
+        "# HELP cityos_http_request_duration_seconds Time to answer an HTTP request."
+    );
+    let _ = writeln!(w, "# TYPE cityos_http_request_duration_seconds histogram");
+    {
+        let g = st.0.http.by.lock().expect("metrics lock");
+        for ((method, route, class), h) in g.iter() {
+            let labels = format!(
+                "method=\"{method}\",route=\"{}\",status=\"{class}\"",
+                esc(route)
+            );
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "cityos_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                w,
+                "cityos_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+    }
+    // The sensing end.
+    let (accepted, refused, firing) = {
+        let s = st.0.sensor.sensing.lock().expect("sensing lock");
+        (s.accepted, s.refused, s.firing())
+    };
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_accepted_total Sensor readings taken."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_accepted_total counter");
+    let _ = writeln!(w, "cityos_readings_accepted_total {accepted}");
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_refused_total Sensor readings refused, by reason."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_refused_total counter");
+    for (reason, n) in [
+        ("malformed", refused.malformed),
+        ("unknown_device", refused.unknown_device),
+        ("undeclared_metric", refused.undeclared_metric),
+        ("out_of_range", refused.out_of_range),
+        ("future", refused.future),
+    ] {
+        let _ = writeln!(
+            w,
+            "cityos_readings_refused_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_alarms_firing Device alarms firing now.");
+    let _ = writeln!(w, "# TYPE cityos_alarms_firing gauge");
+    let _ = writeln!(w, "cityos_alarms_firing {firing}");
+    let busy =
+        st.0.sensor
+            .ingest_busy
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(w, "# HELP cityos_readings_batches_busy_total Reading batches answered 503 because the previous ones were still being applied (back-pressure).");
+    let _ = writeln!(w, "# TYPE cityos_readings_batches_busy_total counter");
+    let _ = writeln!(w, "cityos_readings_batches_busy_total {busy}");
+    let waiting = 1 - st.0.sensor.ingest_gate.available_permits() as i64;
+    let _ = writeln!(
+        w,
+        "# HELP cityos_readings_batch_applying 1 while a batch of readings is being applied."
+    );
+    let _ = writeln!(w, "# TYPE cityos_readings_batch_applying gauge");
+    let _ = writeln!(w, "cityos_readings_batch_applying {waiting}");
+    // Vital signs.
+    let (pending, firing_alerts) = {
+        let v = st.0.vitals.state.lock().expect("vitals lock");
+        v.alerting
+            .alerts()
+            .fold((0, 0), |(p, f), (_, a)| match a.state {
+                cityos_core::alerting::AlertState::Pending { .. } => (p + 1, f),
+                cityos_core::alerting::AlertState::Firing { .. } => (p, f + 1),
+            })
+    };
+    let _ = writeln!(w, "# HELP cityos_vital_alerts Vital-sign alerts by state.");
+    let _ = writeln!(w, "# TYPE cityos_vital_alerts gauge");
+    let _ = writeln!(w, "cityos_vital_alerts{{state=\"pending\"}} {pending}");
+    let _ = writeln!(w, "cityos_vital_alerts{{state=\"firing\"}} {firing_alerts}");
+    // The engine.
+    let in_flight =
+        st.0.engine_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(w, "# HELP cityos_engine_requests_in_flight Requests sent to the engine and not yet answered (its queue).");
+    let _ = writeln!(w, "# TYPE cityos_engine_requests_in_flight gauge");
+    let _ = writeln!(w, "cityos_engine_requests_in_flight {in_flight}");
+    let now = st.now();
+    let h = st.0.engine.clone();
+    let (next, reloads) =
+        tokio::task::spawn_blocking(move || h.with(|e| (e.next_timer(), e.reloads())).ok())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+    let _ = writeln!(w, "# HELP cityos_engine_reloads_total Cache reloads after failed commits: of every open case (only after the store was unreachable) or of the failed batches' cases.");
+    let _ = writeln!(w, "# TYPE cityos_engine_reloads_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_engine_reloads_total{{kind=\"all\"}} {}",
+        reloads.0
+    );
+    let _ = writeln!(
+        w,
+        "cityos_engine_reloads_total{{kind=\"touched\"}} {}",
+        reloads.1
+    );
+    let lag = next.map_or(0.0, |due| ((now - due).max(0)) as f64 / 1000.0);
+    let _ = writeln!(w, "# HELP cityos_timer_lag_seconds How late the earliest pending escalation is (0 when none is due).");
+    let _ = writeln!(w, "# TYPE cityos_timer_lag_seconds gauge");
+    let _ = writeln!(w, "cityos_timer_lag_seconds {lag}");
+    // Cases.
+    let q = cityos_engine::query::CaseQuery {
+        now,
+        ..Default::default()
+    };
+    if let Ok(Ok(stats)) = st.0.reads.run(move |s| s.stats(&q, now)).await {
+        let _ = writeln!(w, "# HELP cityos_cases Cases by state.");
+        let _ = writeln!(w, "# TYPE cityos_cases gauge");
+        for (state, n) in &stats.by_state {
+            let _ = writeln!(w, "cityos_cases{{state=\"{}\"}} {n}", esc(state));
+        }
+        let _ = writeln!(w, "# HELP cityos_cases_overdue Open cases marked overdue.");
+        let _ = writeln!(w, "# TYPE cityos_cases_overdue gauge");
+        let _ = writeln!(w, "cityos_cases_overdue {}", stats.overdue);
+    }
+    // Background loops.
+    let _ = writeln!(w, "# HELP cityos_background_errors_total Failed rounds of a background loop (each is logged and retried at the next round).");
+    let _ = writeln!(w, "# TYPE cityos_background_errors_total counter");
+    for name in LOOPS {
+        let _ = writeln!(
+            w,
+            "cityos_background_errors_total{{loop=\"{name}\"}} {}",
+            st.0.loops.get(name).0
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_background_last_success_seconds When a background loop last completed a round (Unix seconds; 0 before the first).");
+    let _ = writeln!(w, "# TYPE cityos_background_last_success_seconds gauge");
+    for name in LOOPS {
+        let at = st.0.loops.get(name).1.unwrap_or(0) as f64 / 1000.0;
+        let _ = writeln!(
+            w,
+            "cityos_background_last_success_seconds{{loop=\"{name}\"}} {at}"
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_indicator_values_refused_total External indicator values refused as outside their declared range.");
+    let _ = writeln!(w, "# TYPE cityos_indicator_values_refused_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_indicator_values_refused_total {}",
+        st.0.vitals
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        w,
+        "# HELP cityos_event_stream_subscribers Live event streams open now."
+    );
+    let _ = writeln!(w, "# TYPE cityos_event_stream_subscribers gauge");
+    let _ = writeln!(
+        w,
+        "cityos_event_stream_subscribers {}",
+        st.0.bus.subscribers()
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
