@@ -39,6 +39,9 @@ pub const LOGIN_WINDOW: Millis = 15 * cityos_core::time::MINUTE;
 /// Anonymous case lookups (and reporter ratings) per address per minute.
 pub const PUBLIC_LOOKUPS: u32 = 30;
 
+/// Readings and pushed values stamped further ahead of now than this are refused.
+pub const MAX_AHEAD: Millis = 5 * cityos_core::time::MINUTE;
+
 /// The largest request body accepted (bytes).
 pub const BODY_LIMIT: usize = 64 * 1024;
 

@@ -6,4 +6,5 @@ pub mod metrics;
 pub mod openapi;
 pub mod router;
 pub mod service;
+pub mod tickers;
 pub mod wiring;

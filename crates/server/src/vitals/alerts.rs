@@ -33,27 +33,6 @@ pub const STATS_EVERY: Millis = 30_000;
 /// How long a CAP Alert or Update stays in force unless updated.
 pub const CAP_EXPIRES: Millis = 6 * HOUR;
 
-/// Runs [`tick`] every `every` until `stop`.
-pub async fn ticker(
-    st: AppState,
-    every: std::time::Duration,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) {
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        tokio::time::sleep(every).await;
-        // Each round in its own task: an error or even a panic ends the round, not the loop.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("alerts", st.now()),
-            Ok(Err(e)) => st.0.loops.error("alerts", &e.detail),
-            Err(e) => st.0.loops.error("alerts", &e),
-        }
-    }
-}
-
 /// One round: case statistics (when due), windows moved to now, every rule judged in
 /// every region, notices acted on, level changes announced, finished rollups stored.
 /// Answers what the notices did. Called by the ticker, and by tests with a hand-set clock.

@@ -684,7 +684,7 @@ pub async fn push(
             ApiError::unprocessable("invalid_argument", format!("at {s:?} is not a datetime"))
         })?,
     };
-    if at > now + crate::intake::sensor::MAX_AHEAD {
+    if at > now + crate::MAX_AHEAD {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             "at is in the future",

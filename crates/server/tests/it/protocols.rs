@@ -701,12 +701,12 @@ async fn tickers_report_their_rounds() {
     let st = t.svc.as_ref().unwrap().state.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let every = std::time::Duration::from_millis(50);
-    let a = tokio::spawn(cityos_server::vitals::alerts::ticker(
+    let a = tokio::spawn(cityos_server::runtime::tickers::alerts(
         st.clone(),
         every,
         stop.clone(),
     ));
-    let s = tokio::spawn(cityos_server::intake::sensor::ticker(
+    let s = tokio::spawn(cityos_server::runtime::tickers::sensing(
         st.clone(),
         every,
         stop.clone(),

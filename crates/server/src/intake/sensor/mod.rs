@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::case::{CaseId, Channel};
 use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
-use cityos_core::time::{format_rfc3339, parse_datetime, Millis, MINUTE};
+use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
 use serde::Deserialize;
@@ -25,8 +25,7 @@ use std::collections::HashMap;
 
 /// Largest NDJSON body accepted in one request.
 pub const READINGS_LIMIT: usize = 8 * 1024 * 1024;
-/// Readings stamped further ahead than this are refused.
-pub const MAX_AHEAD: Millis = 5 * MINUTE;
+pub use crate::MAX_AHEAD;
 
 /// Why readings were refused, counted since the start.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -681,38 +680,6 @@ pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Val
         }
     }
     ingest(st, lines.into(), None).await
-}
-
-/// Runs [`tick`] and the data rules every `every` until `stop` (silent devices, pending
-/// conditions, datasets on a schedule).
-pub async fn ticker(
-    st: AppState,
-    every: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        tokio::time::sleep(every).await;
-        // A failed round (an error, even a panic: each runs in its own task) is logged and
-        // counted; the next one starts afresh.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("sensing", st.now()),
-            Ok(Err(e)) => st.0.loops.error("sensing", &e.detail),
-            Err(e) => st.0.loops.error("sensing", &e),
-        }
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { crate::intake::data::run_rules(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
-            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
-            Err(e) => st.0.loops.error("data", &e),
-        }
-    }
 }
 
 /// Time passes for every alarm: pending conditions that held long enough fire, silent
