@@ -873,6 +873,14 @@ fn peer(req: &Request) -> String {
 }
 
 async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Error> {
+    let report = parse_request(st, req).await?;
+    file_request(st, report).await
+}
+
+/// Reads a GeoReport v2 create request into a report: who asks (api_key or an anonymous
+/// citizen, rate limited), the service, the position, the description, the photo, the
+/// attributes, the address and the contact. Files nothing.
+async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311Error> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -1001,7 +1009,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         text.push_str(ADDRESS_LINE);
         text.push_str(&a);
     }
-    let report = NewReport {
+    Ok(NewReport {
         channel,
         category: cat.code.clone(),
         lon,
@@ -1010,7 +1018,12 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         contact,
         at: now,
         media,
-    };
+    })
+}
+
+/// Files a parsed request; answers GeoReport v2's create answer (the case number, the
+/// token that lets its holder rate it, a notice).
+async fn file_request(st: &AppState, report: NewReport) -> Result<Value, Open311Error> {
     match crate::cases::engine_call(st, EngineRequest::Report(report)).await? {
         EngineResponse::Intake(o) => Ok(json!([{
             "service_request_id": o.case.number,
