@@ -13,6 +13,7 @@ use crate::taxonomy::{Domain, Priority, Step};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use crate::territory::RegionCodes;
 
 pub type CaseId = i64;
 pub type ReportId = i64;
@@ -232,28 +233,6 @@ pub struct Report {
     pub text: String,
     pub contact: Option<String>,
     pub at: Millis,
-}
-
-/// The regions a case lies in, by code (stable across territory reloads).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionCodes {
-    pub district: Option<String>,
-    pub subdistrict: Option<String>,
-    pub community: Option<String>,
-    pub grid: Option<String>,
-}
-
-impl RegionCodes {
-    pub fn contains(&self, code: &str) -> bool {
-        [
-            &self.district,
-            &self.subdistrict,
-            &self.community,
-            &self.grid,
-        ]
-        .into_iter()
-        .any(|c| c.as_deref() == Some(code))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -733,7 +733,7 @@ impl Store for PostgresStore {
                 )
                 .map_err(db)?;
             }
-            for (k, n) in crate::query::count_deltas(batch) {
+            for (k, n) in crate::store::count_deltas(batch) {
                 tx.execute(
                     &st.upsert_count,
                     &[

@@ -638,7 +638,7 @@ impl Store for SqliteStore {
                 mv_rep.execute(params![cid, rid]).map_err(db)?;
             }
             let mut upsert = tx.prepare_cached(crate::query::UPSERT_COUNT).map_err(db)?;
-            for (k, n) in crate::query::count_deltas(batch) {
+            for (k, n) in crate::store::count_deltas(batch) {
                 upsert
                     .execute(params![
                         k.state,
