@@ -10,10 +10,10 @@
 //! case and the change — replay needs no taxonomy, territory or clock.
 
 use crate::taxonomy::{Domain, Priority, Step};
+pub use crate::territory::RegionCodes;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-pub use crate::territory::RegionCodes;
 
 pub type CaseId = i64;
 pub type ReportId = i64;
