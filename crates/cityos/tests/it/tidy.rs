@@ -189,8 +189,11 @@ fn module_of_file(src: &Path, file: &Path, nested: &[&str]) -> Option<String> {
     Some(rel[0].clone())
 }
 
+/// An import between modules: (from, to, the file that makes it).
+type Edge = (String, String, String);
+
 /// Each crate's graph of top-level modules (the server's rooms), from `crate::` paths.
-fn module_graphs(root: &Path) -> Vec<(String, Vec<(String, String, String)>)> {
+fn module_graphs(root: &Path) -> Vec<(String, Vec<Edge>)> {
     let mut out = Vec::new();
     let mut crates: Vec<_> = std::fs::read_dir(root.join("crates"))
         .unwrap()
