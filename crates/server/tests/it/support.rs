@@ -306,3 +306,15 @@ macro_rules! api_story {
         }
     };
 }
+
+/// A value of a Prometheus series (first line that starts with `series `).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+pub async fn metrics_text(t: &TestApp) -> String {
+    let (s, v, _) = t.call(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    v.as_str().unwrap().to_string()
+}

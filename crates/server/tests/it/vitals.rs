@@ -1,7 +1,9 @@
 //! Vital signs over HTTP: the Xuhui pack in four domains, levels moving with readings,
-//! pushed values with hysteresis, case statistics, and refusals.
+//! pushed values with hysteresis, case statistics, and refusals (external values outside
+//! an indicator's range).
 
 use crate::api_story;
+use crate::support::{metric, metrics_text};
 use crate::support::{spot, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::Role;
@@ -150,4 +152,56 @@ async fn vital_signs_move_with_readings_pushes_and_cases(t: TestApp) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = t.get("/api/v1/indicators", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+// Item 20: external values outside the indicator's range are refused and counted.
+#[tokio::test]
+async fn external_values_outside_the_range_are_refused() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    for bad in [json!(-5), json!(1e300)] {
+        let (s, v) = t
+            .post(
+                "/api/v1/indicators/river_water_level/values",
+                Some(&zhang),
+                json!({"value": bad}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["code"], "value_out_of_range");
+        let d = v["detail"].as_str().unwrap();
+        assert!(
+            d.contains("river_water_level") && d.contains("[0, 10]"),
+            "{d}"
+        );
+    }
+    // Nothing turned red: the indicator has no value yet.
+    let (_, v) = t.get("/api/v1/indicators", Some(&zhang)).await;
+    let river = v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "river_water_level")
+        .unwrap()
+        .clone();
+    assert!(river["value"].is_null(), "{river}");
+    assert_eq!(river["level"], "normal", "{river}");
+    let (s, v) = t
+        .post(
+            "/api/v1/indicators/river_water_level/values",
+            Some(&zhang),
+            json!({"value": 4.3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let m = metrics_text(&t).await;
+    assert_eq!(
+        metric(&m, "cityos_indicator_values_refused_total"),
+        Some(2.0)
+    );
+    // Every indicator of the demo declares its range.
+    for ind in crate::support::config().indicators.iter() {
+        assert!(ind.range.0 < ind.range.1, "{}", ind.code);
+    }
 }
