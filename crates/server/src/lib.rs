@@ -2,6 +2,11 @@
 //! `/api/v1`, RFC 9457 problems, accounts with roles and territorial scopes, idempotent
 //! POSTs. `app(state)` builds the router; tests drive it in-process.
 //!
+//! The crate is a set of rooms in layers (`http` ← `cases` ← `api`, `intake/*`,
+//! `vitals`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
+//! holds the shared parts (engine, reads, configuration, clock, key, bus, ports) and one
+//! field per room's own state type; a room touches only its own field.
+//!
 //! Architecture Invariant: this is the only crate that speaks HTTP and JSON wire shapes;
 //! it converts to and from core types and never writes a case itself — writes go to the
 //! engine's run loop, reads to a pool of store connections (or the engine's cache).
@@ -22,7 +27,7 @@ pub use http::extract::{Body, Q};
 pub use runtime::router::{app, body_limit};
 
 use crate::http::error::ApiError;
-use crate::http::{access, auth, metrics};
+use crate::http::{auth, metrics};
 use crate::intake::sensor as sensing;
 use cityos_core::time::Millis;
 use cityos_engine::demo::Config;
@@ -149,11 +154,8 @@ pub struct Inner {
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The citizen room's limits on anonymous Open311 creates.
     pub citizen: intake::citizen::CitizenLimits,
-    /// Failed sign-ins per account and per peer address (see `access`).
-    pub login_accounts: access::Window,
-    pub login_peers: access::Window,
-    /// Anonymous lookups of cases by number per peer address.
-    pub public_lookups: access::Window,
+    /// The api room's windows: failed sign-ins, anonymous lookups.
+    pub api: api::ApiLimits,
     /// The sensor room: alarm states, reading counters, the ingest gate.
     pub sensor: sensing::SensorState,
     /// The data room: the data rules' open cases.
@@ -196,9 +198,7 @@ impl AppState {
             bus: Arc::new(runtime::bus::InProcessBus::default()),
             idem_locks: Mutex::new(HashMap::new()),
             citizen: Default::default(),
-            login_accounts: access::Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
-            login_peers: access::Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
-            public_lookups: access::Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
+            api: api::ApiLimits::default(),
             sensor,
             data: Default::default(),
             vitals,

@@ -82,9 +82,10 @@ pub async fn login(
     let now = st.now();
     let (acct, addr) = (format!("user:{username}"), format!("peer:{peer}"));
     let wait =
-        st.0.login_accounts
+        st.0.api
+            .login_accounts
             .blocked(&acct, now)
-            .max(st.0.login_peers.blocked(&addr, now));
+            .max(st.0.api.login_peers.blocked(&addr, now));
     if let Some(seconds) = wait {
         crate::http::log::event(
             "sign_in_throttled",
@@ -103,8 +104,8 @@ pub async fn login(
     let name = username.clone();
     let user = st.0.reads.run(move |s| s.user(&name)).await??;
     let fail = || {
-        st.0.login_accounts.add(&acct, now);
-        st.0.login_peers.add(&addr, now);
+        st.0.api.login_accounts.add(&acct, now);
+        st.0.api.login_peers.add(&addr, now);
         ApiError::unauthorized("bad_credentials", "wrong username or password")
     };
     let Some(user) = user else {
@@ -119,7 +120,7 @@ pub async fn login(
     if !ok {
         return Err(fail());
     }
-    st.0.login_accounts.clear(&acct);
+    st.0.api.login_accounts.clear(&acct);
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::internal(format!(
             "user {} has unknown role {}",
@@ -520,7 +521,7 @@ pub async fn list_cases(
 /// address has made [`crate::PUBLIC_LOOKUPS`] in the last minute: case numbers are
 /// sequential, so following them one by one must stay slow).
 fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
-    st.0.public_lookups
+    st.0.api.public_lookups
         .admit(peer, st.now())
         .map_err(|seconds| {
             crate::http::access::too_many(
@@ -1183,4 +1184,27 @@ pub async fn events_stream(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The api room's state: fixed windows per key (see [`crate::http::access::Window`]).
+pub struct ApiLimits {
+    /// Failed sign-ins per account ([`crate::LOGIN_FAILURES`] in [`crate::LOGIN_WINDOW`]).
+    pub login_accounts: crate::http::access::Window,
+    /// Failed sign-ins per peer address ([`crate::LOGIN_PEER_FAILURES`]).
+    pub login_peers: crate::http::access::Window,
+    /// Anonymous lookups of cases by number per peer address ([`crate::PUBLIC_LOOKUPS`]
+    /// a minute).
+    pub public_lookups: crate::http::access::Window,
+}
+
+impl Default for ApiLimits {
+    fn default() -> ApiLimits {
+        use crate::http::access::Window;
+        use crate::{LOGIN_FAILURES, LOGIN_PEER_FAILURES, LOGIN_WINDOW, PUBLIC_LOOKUPS};
+        ApiLimits {
+            login_accounts: Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
+            login_peers: Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
+            public_lookups: Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub fn app(state: AppState) -> Router {
         r = r.route(e.path, openapi::handler(e.id));
     }
     r.merge(open311::routes())
+        .route("/media/{file}", axum::routing::get(media::get_media))
         .route(
             "/metrics",
             axum::routing::get(crate::runtime::metrics::metrics),

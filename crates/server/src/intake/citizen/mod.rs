@@ -108,7 +108,6 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
         .route("/open311/v2/requests/{id}/{file}", post(post_rating))
-        .route("/media/{file}", get(crate::cases::media::get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
