@@ -1,6 +1,6 @@
 //! Vital signs over HTTP: the Xuhui pack in four domains, levels moving with readings,
 //! pushed values with hysteresis, case statistics, and refusals (external values outside
-//! an indicator's range).
+//! an indicator's range); dataset indicators following imports.
 
 use crate::api_story;
 use crate::support::{metric, metrics_text};
@@ -204,4 +204,33 @@ async fn external_values_outside_the_range_are_refused() {
     for ind in crate::support::config().indicators.iter() {
         assert!(ind.range.0 < ind.range.1, "{}", ind.code);
     }
+}
+
+api_story!(dataset_indicators_follow_imports);
+async fn dataset_indicators_follow_imports(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let csv = "household,address,community,meter,elder_alone\nH-1,a,,WM-001,是\nH-2,b,,WM-002,否\nH-3,c,,WM-003,yes\n";
+    let auth = format!("Bearer {zhang}");
+    let (s, b, _) = t
+        .raw_with(
+            Method::POST,
+            "/api/v1/datasets/lone_elder_households?owner=dist-civil-affairs&sensitivity=sensitive",
+            "text/csv",
+            csv,
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=livelihood", Some(&zhang))
+        .await;
+    let ind = v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "lone_elder_households")
+        .unwrap();
+    assert_eq!(ind["value"], 2.0, "是 and yes count, 否 does not: {ind}");
+    assert_eq!(ind["source"], "dataset");
 }
