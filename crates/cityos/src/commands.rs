@@ -156,7 +156,7 @@ pub fn token(t: TokenRequest) -> Result<(), String> {
     }
     let key = crate::serve::token_key(&data)?;
     let now = cityos_server::Clock::now(&cityos_server::SystemClock);
-    let token = key.sign(&cityos_server::auth::Principal {
+    let token = key.sign(&cityos_server::http::auth::Principal {
         name,
         role,
         department,

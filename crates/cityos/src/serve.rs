@@ -1,11 +1,13 @@
 //! `cityos serve` and the serving part of `cityos demo`: configuration (file < env <
-//! flags), the token key in the data directory, the HTTP listener (`cityos_server::listen`:
+//! flags), the token key in the data directory, the HTTP listener (`cityos_server::http::listen`:
 //! read timeouts, a connection limit), graceful shutdown on
 //! Ctrl-C or SIGTERM (the engine finishes and commits what it has queued).
 
 use cityos_engine::config::Config;
-use cityos_server::auth::TokenKey;
-use cityos_server::service::{demo_accounts, seed_demo_accounts, Database, Service, DEMO_PASSWORD};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::runtime::service::{
+    demo_accounts, seed_demo_accounts, Database, Service, DEMO_PASSWORD,
+};
 use cityos_server::{app, Clock, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,7 +139,7 @@ impl ServeArgs {
             ));
         }
         if let Some(u) = &s.mqtt_url {
-            cityos_server::mqtt::parse_url(u)?;
+            cityos_server::intake::sensor::mqtt::parse_url(u)?;
         }
         s.metrics_token = s.metrics_token.filter(|t| !t.trim().is_empty());
         Ok(s)
@@ -191,7 +193,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
-    cityos_server::log::set_format(s.log_format() == "json");
+    cityos_server::http::log::set_format(s.log_format() == "json");
     let cfg = if s.devices.is_some()
         || s.alarm_rules.is_some()
         || s.indicators.is_some()
@@ -238,28 +240,28 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
             // The water meters' recent history, then the data end's demo dataset: the
             // lone-elder rule joins them at import and raises its welfare check at once.
-            cityos_server::sensing::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
-            cityos_server::data::store_dataset(&svc.state, cityos_server::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
+            cityos_server::runtime::demo::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
+            cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
-                tokio::spawn(cityos_server::sensing::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
+                tokio::spawn(cityos_server::runtime::demo::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
                 // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.
-                tokio::spawn(cityos_server::vitals::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
+                tokio::spawn(cityos_server::runtime::demo::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
             }
         }
         if let Some(url) = s.mqtt_url.clone() {
             println!("sensor readings over MQTT: {url} topic cityos/readings/{{device}}");
             let (st, stop) = (svc.state.clone(), stop_live.clone());
             tokio::spawn(async move {
-                if let Err(e) = cityos_server::mqtt::run(st, url, "cityos".into(), stop).await {
+                if let Err(e) = cityos_server::intake::sensor::mqtt::run(st, url, "cityos".into(), stop).await {
                     eprintln!("MQTT bridge stopped: {e}");
                 }
             });
         }
-        tokio::spawn(cityos_server::sensing::ticker(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
+        tokio::spawn(cityos_server::runtime::tickers::sensing(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         // Vital signs: case statistics, alert rules, rollups to the store.
-        tokio::spawn(cityos_server::alerts::ticker(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
+        tokio::spawn(cityos_server::runtime::tickers::alerts(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");
@@ -281,7 +283,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         println!("Ctrl-C stops the server; queued work is committed first.");
         // Header and body read timeouts, a connection limit; the peer address reaches
         // handlers (Open311's anonymous rate limit).
-        cityos_server::listen::serve(listener, app(svc.state.clone()), cityos_server::listen::Limits::default(), shutdown_signal())
+        cityos_server::http::listen::serve(listener, app(svc.state.clone()), cityos_server::http::listen::Limits::default(), shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     });

@@ -10,6 +10,7 @@
 //! case and the change — replay needs no taxonomy, territory or clock.
 
 use crate::taxonomy::{Domain, Priority, Step};
+pub use crate::territory::RegionCodes;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -232,28 +233,6 @@ pub struct Report {
     pub text: String,
     pub contact: Option<String>,
     pub at: Millis,
-}
-
-/// The regions a case lies in, by code (stable across territory reloads).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionCodes {
-    pub district: Option<String>,
-    pub subdistrict: Option<String>,
-    pub community: Option<String>,
-    pub grid: Option<String>,
-}
-
-impl RegionCodes {
-    pub fn contains(&self, code: &str) -> bool {
-        [
-            &self.district,
-            &self.subdistrict,
-            &self.community,
-            &self.grid,
-        ]
-        .into_iter()
-        .any(|c| c.as_deref() == Some(code))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -320,9 +320,9 @@ impl Territory {
     }
 
     /// The codes of a chain's regions (what a case stores).
-    pub fn codes(&self, chain: Chain) -> crate::case::RegionCodes {
+    pub fn codes(&self, chain: Chain) -> RegionCodes {
         let code = |l: Level| chain.at(l).map(|id| self.regions[id as usize].code.clone());
-        crate::case::RegionCodes {
+        RegionCodes {
             district: code(Level::District),
             subdistrict: code(Level::Subdistrict),
             community: code(Level::Community),
@@ -557,4 +557,26 @@ fn parse_polygon(v: &Value) -> Result<Polygon, String> {
         out.push(r);
     }
     Ok(Polygon { rings: out })
+}
+
+/// The regions a case lies in, by code (stable across territory reloads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RegionCodes {
+    pub district: Option<String>,
+    pub subdistrict: Option<String>,
+    pub community: Option<String>,
+    pub grid: Option<String>,
+}
+
+impl RegionCodes {
+    pub fn contains(&self, code: &str) -> bool {
+        [
+            &self.district,
+            &self.subdistrict,
+            &self.community,
+            &self.grid,
+        ]
+        .into_iter()
+        .any(|c| c.as_deref() == Some(code))
+    }
 }

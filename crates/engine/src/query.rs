@@ -480,19 +480,3 @@ impl CountKey {
 }
 
 pub(crate) const UPSERT_COUNT: &str = "INSERT INTO case_counts (state, domain, subdistrict, lead, on_time, overdue, n) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (state, domain, subdistrict, lead, on_time, overdue) DO UPDATE SET n = case_counts.n + excluded.n";
-
-/// The net change of the counts a batch makes (old keys −1, new keys +1).
-pub(crate) fn count_deltas(batch: &crate::store::Batch<'_>) -> Vec<(CountKey, i64)> {
-    let mut d: std::collections::HashMap<CountKey, i64> = std::collections::HashMap::new();
-    for w in &batch.cases {
-        let new = CountKey::of(w.case);
-        if w.prev_count.as_ref() == Some(&new) {
-            continue;
-        }
-        if let Some(old) = &w.prev_count {
-            *d.entry(old.clone()).or_default() -= 1;
-        }
-        *d.entry(new).or_default() += 1;
-    }
-    d.into_iter().filter(|(_, n)| *n != 0).collect()
-}

@@ -655,3 +655,19 @@ pub(crate) const SELECT_USER: &str = "SELECT username, display_name, password_ha
 pub(crate) const INSERT_IDEMPOTENT: &str = "INSERT INTO idempotency (key, request_hash, status, body, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (key) DO NOTHING";
 pub(crate) const SELECT_IDEMPOTENT: &str =
     "SELECT key, request_hash, status, body, created_at FROM idempotency WHERE key = $1";
+
+/// The net change of the counts a batch makes (old keys −1, new keys +1).
+pub(crate) fn count_deltas(batch: &Batch<'_>) -> Vec<(query::CountKey, i64)> {
+    let mut d: std::collections::HashMap<query::CountKey, i64> = std::collections::HashMap::new();
+    for w in &batch.cases {
+        let new = query::CountKey::of(w.case);
+        if w.prev_count.as_ref() == Some(&new) {
+            continue;
+        }
+        if let Some(old) = &w.prev_count {
+            *d.entry(old.clone()).or_default() -= 1;
+        }
+        *d.entry(new).or_default() += 1;
+    }
+    d.into_iter().filter(|(_, n)| *n != 0).collect()
+}

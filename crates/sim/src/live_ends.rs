@@ -6,8 +6,8 @@
 use cityos_core::rng::Rng;
 use cityos_core::Level;
 use cityos_engine::config::Config;
-use cityos_server::auth::Principal;
-use cityos_server::service::DEMO_PASSWORD;
+use cityos_server::http::auth::Principal;
+use cityos_server::runtime::service::DEMO_PASSWORD;
 use cityos_server::AppState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -7,9 +7,9 @@
 use cityos_core::sensing::Device;
 use cityos_core::time::{format_rfc3339, Millis};
 use cityos_engine::config::{Config, Sensing};
-use cityos_server::auth::TokenKey;
-use cityos_server::sensing::{apply, Reading};
-use cityos_server::service::{Database, Service};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::intake::sensor::{apply, Reading};
+use cityos_server::runtime::service::{Database, Service};
 use cityos_server::{Clock, ManualClock};
 use std::sync::Arc;
 use std::time::Instant;
@@ -159,8 +159,8 @@ pub fn ingest(devices: usize, rounds: usize, json: bool) -> Result<(), String> {
     let ratio = readings_per_s / parse_only;
 
     let (sensing_bytes, vitals_bytes) = {
-        let s = st.0.sensing.lock().expect("sensing lock");
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let s = st.0.sensor.sensing.lock().expect("sensing lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         (s.bytes_per_device(), v.bytes_per_device())
     };
     let bytes_per_device = sensing_bytes + vitals_bytes + registry as f64 / devices as f64;

@@ -4,8 +4,8 @@
 //! each device and applies its alarm rules. Both with QoS 1 from the same publisher code.
 
 use cityos_engine::config::Config;
-use cityos_server::auth::TokenKey;
-use cityos_server::service::{Database, Service};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::runtime::service::{Database, Service};
 use cityos_server::{Clock, SystemClock};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn client(url: &str, name: &str) -> Result<(AsyncClient, rumqttc::EventLoop), String> {
-    let (host, port) = cityos_server::mqtt::parse_url(url)?;
+    let (host, port) = cityos_server::intake::sensor::mqtt::parse_url(url)?;
     let mut o = MqttOptions::new(format!("{name}-{}", std::process::id()), host, port);
     o.set_keep_alive(Duration::from_secs(30));
     o.set_inflight(1000);
@@ -167,7 +167,7 @@ pub fn mqtt(n: usize, url: &str, json: bool) -> Result<(), String> {
     let city = rt.block_on(async {
         let prefix = format!("bench-city-{}", std::process::id());
         let stop = Arc::new(AtomicBool::new(false));
-        let bridge = tokio::spawn(cityos_server::mqtt::run(
+        let bridge = tokio::spawn(cityos_server::intake::sensor::mqtt::run(
             st.clone(),
             url.to_string(),
             prefix.clone(),
@@ -175,7 +175,7 @@ pub fn mqtt(n: usize, url: &str, json: bool) -> Result<(), String> {
         ));
         let st3 = st.clone();
         let taken = Arc::new(move || {
-            let s = st3.0.sensing.lock().expect("sensing");
+            let s = st3.0.sensor.sensing.lock().expect("sensing");
             (s.accepted + s.refused.malformed + s.refused.unknown_device) as usize
         });
         // Wait for the subscription: probe readings until one arrives.
@@ -204,7 +204,7 @@ pub fn mqtt(n: usize, url: &str, json: bool) -> Result<(), String> {
         stop.store(true, Ordering::SeqCst);
         pubt.await.map_err(|e| e.to_string())??;
         let _ = bridge.await;
-        let s = st.0.sensing.lock().expect("sensing");
+        let s = st.0.sensor.sensing.lock().expect("sensing");
         if s.refused.malformed + s.refused.unknown_device + s.refused.out_of_range > 0 {
             return Err(format!("readings were refused: {:?}", s.refused));
         }

@@ -5,8 +5,8 @@
 
 use cityos_core::Role;
 use cityos_engine::config::Config;
-use cityos_server::auth::{Principal, TokenKey};
-use cityos_server::service::{Database, Service};
+use cityos_server::http::auth::{Principal, TokenKey};
+use cityos_server::runtime::service::{Database, Service};
 use cityos_server::{Clock, SystemClock};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};

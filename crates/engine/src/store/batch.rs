@@ -43,7 +43,7 @@ pub(crate) fn write_batch(w: &mut impl RowWriter, batch: &Batch<'_>) -> Result<(
     for a in batch.idempotency {
         w.insert_idempotent(a)?;
     }
-    for (k, n) in crate::query::count_deltas(batch) {
+    for (k, n) in crate::store::count_deltas(batch) {
         w.add_count(&k, n)?;
     }
     Ok(())

@@ -6,7 +6,7 @@ use crate::support::TestApp;
 use axum::http::{Method, StatusCode};
 use cityos_core::time::HOUR;
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::Value;
 
 const HOUSEHOLDS: &str = "household,address,community,meter,elder_alone\n\
@@ -148,7 +148,9 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
         t.clock.advance(HOUR);
     }
     let state = t.svc.as_ref().unwrap().state.clone();
-    let fired = cityos_server::data::run_rules(&state).await.unwrap();
+    let fired = cityos_server::intake::data::run_rules(&state)
+        .await
+        .unwrap();
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0]["household"], "H-001");
     let number = fired[0]["case"].as_str().unwrap().to_string();
@@ -164,7 +166,7 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
         "the row is the evidence: {c}"
     );
     // While that case is open, no second one.
-    assert!(cityos_server::data::run_rules(&state)
+    assert!(cityos_server::intake::data::run_rules(&state)
         .await
         .unwrap()
         .is_empty());

@@ -281,7 +281,9 @@ async fn postgres_connections_come_back_after_being_terminated() {
     let killer = {
         let (stop, url, app_name) = (stop.clone(), url.clone(), app_name.clone());
         let schema = match &t.db {
-            cityos_server::service::Database::Postgres(u) => cityos_engine::split_schema(u).1,
+            cityos_server::runtime::service::Database::Postgres(u) => {
+                cityos_engine::split_schema(u).1
+            }
             _ => None,
         };
         std::thread::spawn(move || {
@@ -394,7 +396,7 @@ fn store_errors_have_their_own_problems() {
         (E::Full("x".into()), 507, "insufficient_storage", false),
         (E::Db("x".into()), 500, "internal", false),
     ] {
-        let a = cityos_server::error::ApiError::from(e);
+        let a = cityos_server::http::error::ApiError::from(e);
         assert_eq!((a.status.as_u16(), a.code), (status, code));
         assert_eq!(a.retry_after.is_some(), retry);
     }

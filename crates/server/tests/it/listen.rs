@@ -3,7 +3,7 @@
 //! answered 413 at once, and connections beyond the limit wait for a free slot.
 
 use crate::support::TestApp;
-use cityos_server::listen::{serve, Limits};
+use cityos_server::http::listen::{serve, Limits};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

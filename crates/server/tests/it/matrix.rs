@@ -4,7 +4,7 @@
 use super::support::{spot, TestApp};
 use axum::http::StatusCode;
 use cityos_core::Role;
-use cityos_server::auth::{Principal, TokenKey};
+use cityos_server::http::auth::{Principal, TokenKey};
 use serde_json::{json, Value};
 
 const U: StatusCode = StatusCode::UNAUTHORIZED;

@@ -1,8 +1,10 @@
 //! `/metrics` in the Prometheus text format: latency histograms by route template,
-//! readings counters, cases by state, engine and timer gauges.
+//! readings counters, cases by state, engine and timer gauges; bounded labels and the
+//! optional token; every background loop reporting its rounds.
 
 use crate::api_story;
-use crate::support::{spot, TestApp};
+use crate::support::{metric, metrics_text};
+use crate::support::{spot, t0, TestApp};
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
@@ -106,4 +108,106 @@ async fn metrics_describe_the_service(t: TestApp) {
         get("cityos_readings_refused_total{reason=\"unknown_device\"}"),
         Some(0.0)
     );
+}
+
+// Item 19: invented methods and unknown paths add no series; the optional token.
+#[tokio::test]
+async fn metrics_labels_are_bounded_and_the_token_is_asked() {
+    let t = TestApp::sqlite();
+    for i in 0..50 {
+        let m = Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let _ = t
+            .call(m, &format!("/no/such/path/{i}"), None, None, &[])
+            .await;
+        let m = Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let _ = t.call(m, "/api/v1/categories", None, None, &[]).await;
+    }
+    let m = metrics_text(&t).await;
+    assert!(!m.contains("INVENTED") && !m.contains("BREW"), "{m}");
+    assert!(m.contains("method=\"other\",route=\"unmatched\""), "{m}");
+    assert!(
+        m.contains("method=\"other\",route=\"/api/v1/categories\""),
+        "{m}"
+    );
+    assert!(!m.contains("/no/such/path"));
+    let series = m
+        .lines()
+        .filter(|l| l.starts_with("cityos_http_request_duration_seconds_count"))
+        .count();
+    assert!(series <= 4, "{series} series: {m}");
+    // With a token set, /metrics asks for it.
+    let _ = t
+        .svc
+        .as_ref()
+        .unwrap()
+        .state
+        .0
+        .metrics_token
+        .set("s3cret".into());
+    let (s, v, _) = t.call(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["code"], "missing_token");
+    let (s, _, _) = t
+        .call(Method::GET, "/metrics", Some("wrong"), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v, _) = t
+        .call(Method::GET, "/metrics", Some("s3cret"), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v
+        .as_str()
+        .unwrap()
+        .contains("cityos_background_errors_total"));
+}
+
+// Item 8: the tickers report their rounds in /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickers_report_their_rounds() {
+    let t = TestApp::sqlite();
+    let st = t.svc.as_ref().unwrap().state.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let every = std::time::Duration::from_millis(50);
+    let a = tokio::spawn(cityos_server::runtime::tickers::alerts(
+        st.clone(),
+        every,
+        stop.clone(),
+    ));
+    let s = tokio::spawn(cityos_server::runtime::tickers::sensing(
+        st.clone(),
+        every,
+        stop.clone(),
+    ));
+    let mut m = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        m = metrics_text(&t).await;
+        if ["alerts", "sensing", "data"].iter().all(|l| {
+            metric(
+                &m,
+                &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
+            )
+            .is_some_and(|v| v > 0.0)
+        }) {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = (a.await, s.await);
+    for l in ["alerts", "sensing", "data"] {
+        let at = metric(
+            &m,
+            &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
+        )
+        .unwrap();
+        assert_eq!(at, (t0() / 1000) as f64, "{l}: {m}");
+        assert_eq!(
+            metric(
+                &m,
+                &format!("cityos_background_errors_total{{loop=\"{l}\"}}")
+            ),
+            Some(0.0),
+            "{l}"
+        );
+    }
 }

@@ -38,13 +38,13 @@ async fn readings_arrive_over_mqtt() {
     let st = t.svc.as_ref().unwrap().state.clone();
     let prefix = format!("cityos-test-{}", std::process::id());
     let stop = Arc::new(AtomicBool::new(false));
-    let bridge = tokio::spawn(cityos_server::mqtt::run(
+    let bridge = tokio::spawn(cityos_server::intake::sensor::mqtt::run(
         st.clone(),
         url.clone(),
         prefix.clone(),
         stop.clone(),
     ));
-    let (host, port) = cityos_server::mqtt::parse_url(&url).unwrap();
+    let (host, port) = cityos_server::intake::sensor::mqtt::parse_url(&url).unwrap();
     let (client, mut ev) = AsyncClient::new(
         MqttOptions::new(format!("{prefix}-publisher"), host, port),
         100,
@@ -57,7 +57,7 @@ async fn readings_arrive_over_mqtt() {
         }
     });
     let topic = |d: &str| format!("{prefix}/readings/{d}");
-    let accepted = || st.0.sensing.lock().unwrap().accepted;
+    let accepted = || st.0.sensor.sensing.lock().unwrap().accepted;
     // Until the bridge has subscribed, publish a harmless reading now and then.
     for _ in 0..100 {
         client
@@ -110,7 +110,7 @@ async fn readings_arrive_over_mqtt() {
         .unwrap();
     until(
         || {
-            let s = st.0.sensing.lock().unwrap();
+            let s = st.0.sensor.sensing.lock().unwrap();
             s.accepted >= before + 3 && s.refused.malformed >= 1 && s.refused.unknown_device >= 1
         },
         "the readings, the malformed payload and the unknown device",
@@ -127,7 +127,11 @@ async fn readings_arrive_over_mqtt() {
         )
         .await
         .unwrap();
-    until(|| st.0.sensing.lock().unwrap().firing() == 1, "the alarm").await;
+    until(
+        || st.0.sensor.sensing.lock().unwrap().firing() == 1,
+        "the alarm",
+    )
+    .await;
     let admin = {
         t.seed().await;
         t.login("admin").await
@@ -143,7 +147,7 @@ async fn readings_arrive_over_mqtt() {
 
 #[test]
 fn broker_urls_are_checked() {
-    use cityos_server::mqtt::parse_url;
+    use cityos_server::intake::sensor::mqtt::parse_url;
     assert_eq!(
         parse_url("mqtt://127.0.0.1:1883").unwrap(),
         ("127.0.0.1".into(), 1883)

@@ -1,14 +1,15 @@
 //! The citizens' end as Open311 GeoReport v2: every response's fields against the
 //! specification's lists, in JSON and XML; form-encoded creates; errors as
 //! `{code, description}` lists with the specification's HTTP statuses; bad input stores
-//! nothing; the anonymous rate limit.
+//! nothing; the anonymous rate limit; full descriptions, addresses, 404s, `Retry-After`
+//! and CORS as its clients expect them.
 
 use crate::api_story;
 use crate::support::{spot, t0, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::time::HOUR;
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -121,7 +122,7 @@ async fn get_xml(t: &TestApp, path: &str) -> (StatusCode, String) {
     (s, b)
 }
 
-async fn create(t: &TestApp, fmt: &str, form: &str, peer: u8) -> (StatusCode, String) {
+pub async fn create(t: &TestApp, fmt: &str, form: &str, peer: u8) -> (StatusCode, String) {
     let p: SocketAddr = format!("10.0.0.{peer}:5000").parse().unwrap();
     let (s, b, _) = t
         .raw(
@@ -559,7 +560,7 @@ async fn bad_input_is_refused_and_stores_nothing(t: TestApp) {
 
 api_story!(anonymous_creates_are_rate_limited);
 async fn anonymous_creates_are_rate_limited(t: TestApp) {
-    let limit = cityos_server::open311::ANONYMOUS_LIMIT as usize;
+    let limit = cityos_server::intake::citizen::ANONYMOUS_LIMIT as usize;
     for i in 0..limit {
         let (s, b) = create(
             &t,
@@ -588,7 +589,8 @@ async fn anonymous_creates_are_rate_limited(t: TestApp) {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    t.clock.advance(cityos_server::open311::ANONYMOUS_WINDOW);
+    t.clock
+        .advance(cityos_server::intake::citizen::ANONYMOUS_WINDOW);
     let (s, _) = create(
         &t,
         "json",
@@ -670,7 +672,7 @@ async fn photos_upload_and_attach(t: TestApp) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
     assert!(b.contains("not a image/jpeg image"));
     let mut big = vec![0xFF, 0xD8, 0xFF];
-    big.resize(cityos_server::media::MEDIA_LIMIT + 1, 0);
+    big.resize(cityos_server::cases::media::MEDIA_LIMIT + 1, 0);
     let (s, b) = upload(&t, "image/jpeg", big).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     let (s, _) = upload(&t, "image/png", Vec::new()).await;
@@ -823,4 +825,200 @@ async fn reporters_rate_closed_requests(t: TestApp) {
     // Once only.
     let (s, _) = rate(format!("token={token}&satisfaction=1")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+fn at(n: usize) -> String {
+    let p = spot(TIANPING, n);
+    format!("lat={}&long={}", p[1], p[0])
+}
+
+// Item 15: the full description, the address, 404, Retry-After, CORS.
+api_story!(open311_answers_as_its_clients_expect);
+async fn open311_answers_as_its_clients_expect(t: TestApp) {
+    t.seed().await;
+    let long = format!(
+        "{}——门口的井盖松动，晚上看不清，已经有两位老人差点绊倒，请尽快处理。",
+        "天平路一小区东门".repeat(8)
+    );
+    assert!(long.chars().count() > 60);
+    let form = format!(
+        "service_code=noise&{}&description={}&address_string={}",
+        at(4),
+        enc(&long),
+        enc("天平路 120 弄 3 号东门")
+    );
+    let (s, b) = create(&t, "json", &form, 1).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let made: Value = serde_json::from_str(&b).unwrap();
+    let id = made[0]["service_request_id"].as_str().unwrap().to_string();
+    // Single and list, JSON and XML: the whole text, and the address as given.
+    let (s, one, _) = t
+        .call(
+            Method::GET,
+            &format!("/open311/v2/requests/{id}.json"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one[0]["description"], long.as_str(), "{one}");
+    assert_eq!(one[0]["address"], "天平路 120 弄 3 号东门", "{one}");
+    let (_, list, _) = t
+        .call(Method::GET, "/open311/v2/requests.json", None, None, &[])
+        .await;
+    let r = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service_request_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(r["description"], long.as_str());
+    assert_eq!(r["address"], "天平路 120 弄 3 号东门");
+    for path in [
+        format!("/open311/v2/requests/{id}.xml"),
+        "/open311/v2/requests.xml".to_string(),
+    ] {
+        let (s, x, _) = t.raw(Method::GET, &path, "text/plain", "", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            x.contains(&format!("<description>{long}</description>")),
+            "{x}"
+        );
+        assert!(
+            x.contains("<address>天平路 120 弄 3 号东门</address>"),
+            "{x}"
+        );
+    }
+    // Staff see the address in the report too.
+    let zhang = t.login("zhang.district").await;
+    let (_, c) = t.get(&format!("/api/v1/cases/{id}"), Some(&zhang)).await;
+    assert!(
+        c.to_string().contains("地址：天平路 120 弄 3 号东门"),
+        "{c}"
+    );
+    // Without an address the regions are the address, as before.
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&{}&description=x", at(5)),
+        2,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id2 = serde_json::from_str::<Value>(&b).unwrap()[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, r2) = t
+        .get(&format!("/open311/v2/requests/{id2}.json"), None)
+        .await;
+    assert!(r2[0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("徐汇区天平路街道"));
+    // An address alone: 400 saying that coordinates are needed.
+    let (s, b) = create(
+        &t,
+        "json",
+        &format!("service_code=noise&address_string={}", enc("天平路 120 弄")),
+        3,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b.contains("needs coordinates"), "{b}");
+    // The cap on GET requests is stated in the discovery.
+    let (_, d) = t.get("/open311/v2/discovery.json", None).await;
+    assert_eq!(d["limits"]["requests_max_results"], 1000, "{d}");
+    assert!(d["key_service"].as_str().unwrap().contains("1000"));
+    // An unknown service: 404, in the definition and in a create.
+    let (s, _) = t.get("/open311/v2/services/nope.json", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = create(&t, "xml", &format!("service_code=nope&{}", at(6)), 4).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    // An anonymous address over its limit: 429 with Retry-After.
+    let peer: SocketAddr = "10.9.1.1:5000".parse().unwrap();
+    let mut last = None;
+    for i in 0..=cityos_server::intake::citizen::ANONYMOUS_LIMIT {
+        let (s, b, h) = t
+            .raw(
+                Method::POST,
+                "/open311/v2/requests.json",
+                FORM,
+                &format!("service_code=noise&{}&description=n{i}", at(7)),
+                Some(peer),
+            )
+            .await;
+        last = Some((s, b, h));
+    }
+    let (s, b, h) = last.unwrap();
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    let wait: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    // CORS on the public ends, preflight included; not on the signed-in API.
+    let (s, _, h) = t
+        .call(
+            Method::OPTIONS,
+            "/open311/v2/requests.json",
+            None,
+            None,
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert!(h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("content-type"));
+    for path in [
+        "/open311/v2/services.json",
+        "/open311/v2/discovery.xml",
+        "/cap/feed.atom",
+    ] {
+        let (s, _, h) = t
+            .call(
+                Method::GET,
+                path,
+                None,
+                None,
+                &[("origin", "https://app.example")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+    }
+    let (_, _, h) = t
+        .call(
+            Method::GET,
+            "/api/v1/categories",
+            None,
+            None,
+            &[("origin", "https://app.example")],
+        )
+        .await;
+    assert!(h.get("access-control-allow-origin").is_none());
+    let (s, _, h) = t
+        .call(
+            Method::OPTIONS,
+            "/api/v1/reports",
+            None,
+            None,
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "POST"),
+            ],
+        )
+        .await;
+    assert_ne!(s, StatusCode::NO_CONTENT);
+    assert!(h.get("access-control-allow-origin").is_none());
 }

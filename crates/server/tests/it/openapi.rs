@@ -12,7 +12,7 @@ use crate::support::{config, spot, TestApp};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use cityos_core::rng::Rng;
-use cityos_server::openapi::{document, ENDPOINTS};
+use cityos_server::runtime::openapi::{document, ENDPOINTS};
 use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -769,7 +769,7 @@ async fn requests_generated_from_the_document_get_documented_answers() {
             ("username", vec![json!("admin"), json!("nobody")]),
             (
                 "password",
-                vec![json!(cityos_server::service::DEMO_PASSWORD)],
+                vec![json!(cityos_server::runtime::service::DEMO_PASSWORD)],
             ),
             (
                 "name",

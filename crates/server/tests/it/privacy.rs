@@ -8,8 +8,8 @@ use crate::support::{spot, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::time::{HOUR, MINUTE};
 use cityos_core::Role;
-use cityos_server::auth::Principal;
-use cityos_server::service::DEMO_PASSWORD;
+use cityos_server::http::auth::Principal;
+use cityos_server::runtime::service::DEMO_PASSWORD;
 use serde_json::{json, Value};
 
 fn machine(t: &TestApp, channel: &str, scope: Option<&str>) -> String {
@@ -59,7 +59,9 @@ async fn welfare_case(t: &TestApp) -> String {
         t.clock.advance(HOUR);
     }
     let state = t.svc.as_ref().unwrap().state.clone();
-    let fired = cityos_server::data::run_rules(&state).await.unwrap();
+    let fired = cityos_server::intake::data::run_rules(&state)
+        .await
+        .unwrap();
     assert_eq!(fired.len(), 1, "{fired:?}");
     fired[0]["case"].as_str().unwrap().to_string()
 }
@@ -525,7 +527,7 @@ fn log_lines_mask_personal_data() {
     let user = "13812345678";
     let case = "XH2026112500001";
     for json in [false, true] {
-        let l = cityos_server::log::line(
+        let l = cityos_server::http::log::line(
             "sign_in_throttled",
             &[("account", &user), ("case", &case)],
             json,

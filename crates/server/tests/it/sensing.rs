@@ -1,13 +1,14 @@
 //! The sensing end over HTTP: NDJSON readings, refused lines counted by reason, alarms with
 //! `for` and hysteresis becoming one case per device and rule, repeats and the all-clear
-//! written into that case's log, silent devices.
+//! written into that case's log, silent devices; bounded memory and back-pressure on a
+//! flood of readings (cases stay responsive).
 
 use crate::api_story;
 use crate::support::TestApp;
 use axum::http::{Method, StatusCode};
 use cityos_core::time::{format_rfc3339, MINUTE};
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::Value;
 
 fn machine(t: &TestApp) -> String {
@@ -183,7 +184,7 @@ async fn silent_devices_raise_alarms(t: TestApp) {
         .collect();
     send(&t, Some(&m), &others).await;
     t.clock.advance(11 * MINUTE);
-    let fired = cityos_server::sensing::tick(&t.svc.as_ref().unwrap().state)
+    let fired = cityos_server::intake::sensor::tick(&t.svc.as_ref().unwrap().state)
         .await
         .unwrap();
     let offline: Vec<&Value> = fired
@@ -206,7 +207,8 @@ fn the_device_index_finds_every_id_and_nothing_else() {
         .map(|i| format!("D{i:07}"))
         .chain([long.to_string(), "x".into(), "D0000001".into()])
         .collect();
-    let d = cityos_server::devindex::DeviceIndex::new(ids.iter().map(String::as_str));
+    let d =
+        cityos_server::intake::sensor::devindex::DeviceIndex::new(ids.iter().map(String::as_str));
     for (i, id) in ids.iter().enumerate().take(5002) {
         assert_eq!(d.get(id), Some(i as u32), "{id}");
     }
@@ -267,9 +269,9 @@ async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["accepted"], 5_000, "{v}");
         assert_eq!(v["refused"]["undeclared_metric"], 2, "{v}");
-        let held = state.0.sensing.lock().unwrap().flow_entries();
+        let held = state.0.sensor.sensing.lock().unwrap().flow_entries();
         assert!(
-            held <= meters * cityos_server::sensing::FLOW_HOURS,
+            held <= meters * cityos_server::intake::sensor::FLOW_HOURS,
             "{held} flow entries held"
         );
     }
@@ -286,11 +288,117 @@ async fn a_flood_of_readings_keeps_memory_bounded(t: TestApp) {
         }
     }
     let used = {
-        let s = state.0.sensing.lock().unwrap();
+        let s = state.0.sensor.sensing.lock().unwrap();
         let dev = s.device("WM-001").unwrap();
         s.consumption(dev, 12 * hour, now).unwrap()
     };
     assert!((used - expected).abs() < 1e-6, "{used} != {expected}");
     let (_, st) = t.get("/api/v1/readings/stats", Some(&token)).await;
     assert_eq!(st["refused"]["undeclared_metric"], 20, "{st}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_readings_meets_back_pressure_and_cases_stay_responsive() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let st = t.svc.as_ref().unwrap().state.clone();
+    let sensor = t.sign(&Principal {
+        name: "g".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    });
+    let auth = format!("Bearer {sensor}");
+    let zhang = t.login("zhang.district").await;
+    // While a batch holds the gate, the next waits its 2 s and is told to come back.
+    let permit = st.0.sensor.ingest_gate.acquire().await.unwrap();
+    let line = r#"{"device":"WL-001","metric":"depth_cm","value":2}"#;
+    let (s, b, h) = t
+        .raw_with(
+            Method::POST,
+            "/api/v1/readings",
+            "application/x-ndjson",
+            line,
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert_eq!(h["retry-after"], "1");
+    assert!(b.contains("busy"), "{b}");
+    // The case API does not wait for the readings.
+    let (s, _) = t.get("/api/v1/cases", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK);
+    drop(permit);
+
+    // More senders than may wait are refused before their bodies are read.
+    let permit = st.0.sensor.ingest_gate.acquire().await.unwrap();
+    let headers = [("authorization", auth.as_str())];
+    let one = |_| {
+        t.raw_with(
+            Method::POST,
+            "/api/v1/readings",
+            "application/x-ndjson",
+            r#"{"device":"WL-001","metric":"depth_cm","value":2}"#,
+            &headers,
+        )
+    };
+    let started = std::time::Instant::now();
+    let statuses: Vec<StatusCode> = futures_util::future::join_all((0..12).map(one))
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    drop(permit);
+
+    // A flood: many large batches at once, each waiting its turn; the case API answers
+    // meanwhile, and every reading is counted.
+    let body: String = (0..5000)
+        .map(|i| {
+            format!(
+                "{{\"device\":\"WL-00{}\",\"metric\":\"depth_cm\",\"value\":{}}}\n",
+                1 + i % 5,
+                i % 7
+            )
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (st, body) = (st.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            cityos_server::intake::sensor::ingest(&st, body.into(), None).await
+        }));
+    }
+    let (s, _) = t.get("/api/v1/cases", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut taken = 0;
+    for task in tasks {
+        let v = task.await.unwrap().unwrap();
+        assert_eq!(v["accepted"], 5000);
+        taken += 1;
+    }
+    assert_eq!(taken, 20);
+    let (_, m, _) = t.raw(Method::GET, "/metrics", "", "", None).await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("cityos_readings_batches_busy_total ")
+                && l.trim_end()
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+                    >= 13),
+        "{m}"
+    );
+    let (_, stats) = t.get("/api/v1/readings/stats", Some(&zhang)).await;
+    assert_eq!(stats["accepted"], 5000 * taken);
 }

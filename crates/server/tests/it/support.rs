@@ -5,8 +5,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use cityos_core::time::{local, Date, Millis};
 use cityos_engine::config::Config;
-use cityos_server::auth::TokenKey;
-use cityos_server::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
+use cityos_server::http::auth::TokenKey;
+use cityos_server::runtime::service::{seed_demo_accounts, Database, Service, DEMO_PASSWORD};
 use cityos_server::{app, ManualClock};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -227,7 +227,7 @@ impl TestApp {
     }
 
     /// A token signed with the service's key (machine tokens, forged variants).
-    pub fn sign(&self, p: &cityos_server::auth::Principal) -> String {
+    pub fn sign(&self, p: &cityos_server::http::auth::Principal) -> String {
         self.key.sign(p)
     }
 
@@ -305,4 +305,16 @@ macro_rules! api_story {
             }
         }
     };
+}
+
+/// A value of a Prometheus series (first line that starts with `series `).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+pub async fn metrics_text(t: &TestApp) -> String {
+    let (s, v, _) = t.call(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    v.as_str().unwrap().to_string()
 }

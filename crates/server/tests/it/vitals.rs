@@ -1,11 +1,13 @@
 //! Vital signs over HTTP: the Xuhui pack in four domains, levels moving with readings,
-//! pushed values with hysteresis, case statistics, and refusals.
+//! pushed values with hysteresis, case statistics, and refusals (external values outside
+//! an indicator's range); dataset indicators following imports.
 
 use crate::api_story;
+use crate::support::{metric, metrics_text};
 use crate::support::{spot, TestApp};
 use axum::http::{Method, StatusCode};
 use cityos_core::Role;
-use cityos_server::auth::Principal;
+use cityos_server::http::auth::Principal;
 use serde_json::{json, Value};
 
 fn find<'a>(v: &'a Value, code: &str) -> &'a Value {
@@ -150,4 +152,85 @@ async fn vital_signs_move_with_readings_pushes_and_cases(t: TestApp) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = t.get("/api/v1/indicators", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+// Item 20: external values outside the indicator's range are refused and counted.
+#[tokio::test]
+async fn external_values_outside_the_range_are_refused() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    for bad in [json!(-5), json!(1e300)] {
+        let (s, v) = t
+            .post(
+                "/api/v1/indicators/river_water_level/values",
+                Some(&zhang),
+                json!({"value": bad}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["code"], "value_out_of_range");
+        let d = v["detail"].as_str().unwrap();
+        assert!(
+            d.contains("river_water_level") && d.contains("[0, 10]"),
+            "{d}"
+        );
+    }
+    // Nothing turned red: the indicator has no value yet.
+    let (_, v) = t.get("/api/v1/indicators", Some(&zhang)).await;
+    let river = v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "river_water_level")
+        .unwrap()
+        .clone();
+    assert!(river["value"].is_null(), "{river}");
+    assert_eq!(river["level"], "normal", "{river}");
+    let (s, v) = t
+        .post(
+            "/api/v1/indicators/river_water_level/values",
+            Some(&zhang),
+            json!({"value": 4.3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let m = metrics_text(&t).await;
+    assert_eq!(
+        metric(&m, "cityos_indicator_values_refused_total"),
+        Some(2.0)
+    );
+    // Every indicator of the demo declares its range.
+    for ind in crate::support::config().indicators.iter() {
+        assert!(ind.range.0 < ind.range.1, "{}", ind.code);
+    }
+}
+
+api_story!(dataset_indicators_follow_imports);
+async fn dataset_indicators_follow_imports(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let csv = "household,address,community,meter,elder_alone\nH-1,a,,WM-001,是\nH-2,b,,WM-002,否\nH-3,c,,WM-003,yes\n";
+    let auth = format!("Bearer {zhang}");
+    let (s, b, _) = t
+        .raw_with(
+            Method::POST,
+            "/api/v1/datasets/lone_elder_households?owner=dist-civil-affairs&sensitivity=sensitive",
+            "text/csv",
+            csv,
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=livelihood", Some(&zhang))
+        .await;
+    let ind = v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "lone_elder_households")
+        .unwrap();
+    assert_eq!(ind["value"], 2.0, "是 and yes count, 否 does not: {ind}");
+    assert_eq!(ind["source"], "dataset");
 }

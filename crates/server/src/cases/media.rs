@@ -1,8 +1,9 @@
-//! Photos: uploaded once (the type sniffed from the bytes, at most 2 MiB), stored in the
-//! `media` table by a hash of their content, served at `/media/{id}.{ext}`. Reports carry
-//! their photos' addresses; inspectors attach them as evidence.
+//! Photos attached to cases: stored once (the type sniffed from the bytes, at most 2 MiB)
+//! in the `media` table by a hash of their content, served at `/media/{id}.{ext}`;
+//! reports carry their photos' addresses, inspectors attach them as evidence. Every room
+//! that takes a photo (the inspector's upload, Open311) stores and checks it here.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -206,17 +207,4 @@ pub async fn get_media(State(st): State<AppState>, Path(file): Path<String>) -> 
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// `POST /api/v1/media` — a signed-in caller (an inspector in the field, staff) uploads a
-/// photo; the answer's `media_url` goes into a report's `media` or a transition's
-/// `attachments`.
-pub async fn upload(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
-    let v = store_photo(&st, &headers, body).await?;
-    Ok((StatusCode::CREATED, axum::Json(v[0].clone())).into_response())
 }

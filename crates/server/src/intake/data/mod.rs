@@ -4,7 +4,8 @@
 //! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
 //! welfare-check case for the community, with the matching row as evidence.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -119,7 +120,7 @@ pub struct ImportParams {
     sensitivity: Option<String>,
 }
 
-fn may_import(p: &crate::auth::Principal) -> bool {
+fn may_import(p: &crate::http::auth::Principal) -> bool {
     match p.role {
         Role::System => p.channel.as_deref() == Some("data"),
         Role::Admin | Role::DistrictOfficer => true,
@@ -134,9 +135,9 @@ pub async fn import(
     Path(name): Path<String>,
     crate::Q(q): crate::Q<ImportParams>,
     headers: HeaderMap,
+    SignedIn(p): SignedIn,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     if !may_import(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not import datasets",
@@ -218,7 +219,11 @@ pub async fn store_dataset(
     };
     let at = d.imported_at;
     st.0.reads.run(move |s| s.put_dataset(&d)).await??;
-    crate::vitals::apply_dataset(st, name, &rows, at);
+    (st.0.ports.dataset_imported)(st, name, &rows, at);
+    st.0.bus.publish(crate::bus::BusEvent::DatasetImported {
+        name: name.to_string(),
+        rows: rows.len(),
+    });
     let fired = run_rules(st).await?;
     Ok(
         json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "rules": fired}),
@@ -226,8 +231,7 @@ pub async fn store_dataset(
 }
 
 /// `GET /api/v1/datasets` — the registry (never the rows: they may be sensitive).
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn list(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let all = st.0.reads.run(|s| s.datasets()).await??;
     let v: Vec<Value> = all
         .iter()
@@ -266,7 +270,6 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
     // (household, device, consumption, row) for the households below the line.
     let mut low = Vec::new();
     {
-        let s = st.0.sensing.lock().expect("sensing lock");
         for row in &rows {
             if !truthy(row.get("elder_alone")) {
                 continue;
@@ -277,9 +280,11 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             ) else {
                 continue;
             };
-            let Some(dev) = s.device(m) else { continue };
-            if let Some(c) = s.consumption(dev, LONE_ELDER_WINDOW, now) {
-                if c < LONE_ELDER_MIN_M3 && !st.0.data_cases.lock().expect("lock").contains_key(h) {
+            let Some((dev, used)) = (st.0.ports.meter_use)(st, m, LONE_ELDER_WINDOW, now) else {
+                continue;
+            };
+            if let Some(c) = used {
+                if c < LONE_ELDER_MIN_M3 && !st.0.data.cases.lock().expect("lock").contains_key(h) {
                     low.push((h.to_string(), dev, c, row.clone()));
                 }
             }
@@ -303,8 +308,9 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             at: now,
             media: Vec::new(),
         };
-        let (id, number) = crate::sensing::file_report(st, report).await?;
-        st.0.data_cases
+        let (id, number) = crate::cases::file_report(st, report).await?;
+        st.0.data
+            .cases
             .lock()
             .expect("lock")
             .insert(household.clone(), id);
@@ -312,16 +318,24 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
     }
     // Households whose case has closed may be raised again.
     let open: Vec<(String, CaseId)> =
-        st.0.data_cases
+        st.0.data
+            .cases
             .lock()
             .expect("lock")
             .iter()
             .map(|(h, c)| (h.clone(), *c))
             .collect();
     for (h, c) in open {
-        if crate::sensing::still_open(st, Some(c)).await?.is_none() {
-            st.0.data_cases.lock().expect("lock").remove(&h);
+        if crate::cases::still_open(st, Some(c)).await?.is_none() {
+            st.0.data.cases.lock().expect("lock").remove(&h);
         }
     }
     Ok(out)
+}
+
+/// The data room's state, owned here and composed into the service.
+#[derive(Default)]
+pub struct DataState {
+    /// Households with an open welfare-check case raised by the data rules.
+    pub cases: std::sync::Mutex<std::collections::HashMap<String, cityos_core::case::CaseId>>,
 }

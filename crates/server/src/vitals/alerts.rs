@@ -7,7 +7,8 @@
 //! Alerts, level changes and CAP messages go out on the live stream. Also here: the
 //! alerts and silences APIs, and the rollups' trip to the store.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, SignedIn};
 use crate::vitals::VitalEvent;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -32,52 +33,37 @@ pub const STATS_EVERY: Millis = 30_000;
 /// How long a CAP Alert or Update stays in force unless updated.
 pub const CAP_EXPIRES: Millis = 6 * HOUR;
 
-/// Runs [`tick`] every `every` until `stop`.
-pub async fn ticker(
-    st: AppState,
-    every: std::time::Duration,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) {
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        tokio::time::sleep(every).await;
-        // Each round in its own task: an error or even a panic ends the round, not the loop.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("alerts", st.now()),
-            Ok(Err(e)) => st.0.loops.error("alerts", &e.detail),
-            Err(e) => st.0.loops.error("alerts", &e),
-        }
-    }
-}
-
 /// One round: case statistics (when due), windows moved to now, every rule judged in
 /// every region, notices acted on, level changes announced, finished rollups stored.
 /// Answers what the notices did. Called by the ticker, and by tests with a hand-set clock.
 pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let now = st.now();
     let due = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.stats_at.is_none_or(|t| now - t >= STATS_EVERY)
     };
     if due {
         // A store that fails here must not stop the rules from being judged.
-        let first = st.0.vitals.lock().expect("vitals lock").stats_at.is_none();
+        let first =
+            st.0.vitals
+                .state
+                .lock()
+                .expect("vitals lock")
+                .stats_at
+                .is_none();
         if first {
             if let Err(e) = crate::vitals::load_datasets(st).await {
-                crate::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
+                crate::http::log::event("vitals_datasets_failed", &[("error", &e.detail)]);
             }
         }
-        let n = st.0.vitals.lock().expect("vitals lock").regions.len();
+        let n = st.0.vitals.state.lock().expect("vitals lock").regions.len();
         for r in 0..n {
             if let Err(e) = crate::vitals::refresh_case_stats(st, r as u16).await {
-                crate::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
+                crate::http::log::event("vitals_case_stats_failed", &[("error", &e.detail)]);
                 break;
             }
         }
-        st.0.vitals.lock().expect("vitals lock").stats_at = Some(now);
+        st.0.vitals.state.lock().expect("vitals lock").stats_at = Some(now);
     }
     let inds = st.0.cfg.indicators.clone();
     let rules = st.0.cfg.alert_rules.clone();
@@ -88,7 +74,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         .collect();
     let mut notices = Vec::new();
     let (changes, rollups) = {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         v.advance(&inds, now);
         for (k, rule) in rules.iter().enumerate() {
             for r in 0..v.regions.len() {
@@ -141,8 +127,12 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
             Err(e) => Some(e.detail),
         } {
             // Kept for the next round: the minutes are not lost.
-            crate::log::event("vitals_rollups_failed", &[("error", &e)]);
-            st.0.vitals.lock().expect("vitals lock").keep_rollups(kept);
+            crate::http::log::event("vitals_rollups_failed", &[("error", &e)]);
+            st.0.vitals
+                .state
+                .lock()
+                .expect("vitals lock")
+                .keep_rollups(kept);
         }
     }
     // Each notice is acted on by itself: one that fails is logged, the others go on.
@@ -150,7 +140,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     for (k, r, notice, sample) in notices {
         match act(st, &rules[k], r, notice, sample, &inds, &index, now).await {
             Ok(v) => out.push(v),
-            Err(e) => crate::log::event(
+            Err(e) => crate::http::log::event(
                 "alert_action_failed",
                 &[("rule", &rules[k].code), ("error", &e.detail)],
             ),
@@ -161,11 +151,12 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
 
 fn announce(st: &AppState, kind: &'static str, region: &str, data: Value) {
     // No subscriber is fine: the live stream is for whoever is watching.
-    let _ = st.0.vital_events.send(Arc::new(VitalEvent {
-        kind,
-        region: region.to_string(),
-        data: data.to_string(),
-    }));
+    st.0.bus
+        .publish(crate::bus::BusEvent::Vital(Arc::new(VitalEvent {
+            kind,
+            region: region.to_string(),
+            data: data.to_string(),
+        })));
 }
 
 fn region_name(st: &AppState, code: &str) -> String {
@@ -183,7 +174,7 @@ fn snapshot(
     index: &HashMap<&str, usize>,
     now: Millis,
 ) -> String {
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     let mut parts = Vec::new();
     for code in rule.expr.indicators() {
         let Some(&i) = index.get(code) else { continue };
@@ -221,7 +212,7 @@ async fn act(
     index: &HashMap<&str, usize>,
     now: Millis,
 ) -> Result<Value, ApiError> {
-    let region = st.0.vitals.lock().expect("vitals lock").regions[r as usize].clone();
+    let region = st.0.vitals.state.lock().expect("vitals lock").regions[r as usize].clone();
     let place = region_name(st, &region);
     let snap = snapshot(st, rule, r, inds, index, now);
     let (kind, level, fp) = match &notice {
@@ -236,15 +227,15 @@ async fn act(
         }
     };
     let open_case = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.alert_cases.get(&fp).copied()
     };
-    let open_case = crate::sensing::still_open(st, open_case).await?;
+    let open_case = crate::cases::still_open(st, open_case).await?;
     let heading = format!("【体征告警】{place}{}", rule.name_zh);
     let case_number = match (&notice, open_case) {
         (Notice::Resolved { .. }, Some(case)) => {
             let note = format!("告警解除：{heading}已恢复正常。{snap}");
-            crate::sensing::note_case(st, case, note, now).await?
+            crate::cases::note_case(st, case, note, now).await?
         }
         (Notice::Resolved { .. }, None) => None,
         (_, Some(case)) => {
@@ -257,7 +248,7 @@ async fn act(
                 },
                 level.name_zh()
             );
-            crate::sensing::note_case(st, case, note, now).await?
+            crate::cases::note_case(st, case, note, now).await?
         }
         (_, None) if rule.opens_case(level) => {
             let t = &st.0.cfg.territory;
@@ -272,8 +263,9 @@ async fn act(
                 at: now,
                 media: Vec::new(),
             };
-            let (id, number) = crate::sensing::file_report(st, report).await?;
+            let (id, number) = crate::cases::file_report(st, report).await?;
             st.0.vitals
+                .state
                 .lock()
                 .expect("vitals lock")
                 .alert_cases
@@ -322,7 +314,7 @@ async fn publish(
     let fp = cityos_core::alerting::fingerprint(&rule.code, region);
     let sender = cap_sender(st);
     let earlier: Vec<(String, Millis)> = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.cap_last.get(&fp).cloned().unwrap_or_default()
     };
     let msg_type = match notice {
@@ -400,7 +392,7 @@ async fn publish(
     };
     st.0.reads.run(move |s| s.put_cap(&m)).await??;
     {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         if msg_type == MsgType::Cancel {
             v.cap_last.remove(&fp);
         } else {
@@ -426,10 +418,9 @@ pub struct AlertParams {
 /// or inhibition, its case and its group; and the groups' summary.
 pub async fn list(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<AlertParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     if let Some(s) = &p.state {
         if !matches!(s.as_str(), "pending" | "firing") {
             return Err(ApiError::bad_request(
@@ -444,7 +435,7 @@ pub async fn list(
     let now = st.now();
     let rules = st.0.cfg.alert_rules.clone();
     let (rows, cases) = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         let rows: Vec<_> = v
             .alerting
             .alerts()
@@ -506,8 +497,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alert-rules` — the rules, with their expressions.
-pub async fn rules(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn rules(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let v: Vec<Value> = st
         .0
         .cfg
@@ -546,7 +536,7 @@ fn silence_json(st: &AppState, s: &cityos_core::alerting::Silence) -> Value {
            "owner": s.owner, "reason": s.reason, "ends_at": format_rfc3339(s.ends_at)})
 }
 
-fn may_silence(p: &crate::auth::Principal) -> Result<(), ApiError> {
+fn may_silence(p: &crate::http::auth::Principal) -> Result<(), ApiError> {
     match p.role {
         Role::Admin | Role::DistrictOfficer | Role::SubdistrictOfficer => Ok(()),
         r => Err(ApiError::forbidden(format!(
@@ -559,10 +549,10 @@ fn may_silence(p: &crate::auth::Principal) -> Result<(), ApiError> {
 /// the silence ends; the alert's state is still kept and shown.
 pub async fn create_silence(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     body: crate::Body<SilenceIn>,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
+    let p = caller.signed_in()?;
     may_silence(&p)?;
     let b = body.value;
     let bad = |m: String| ApiError::unprocessable("invalid_argument", m);
@@ -592,7 +582,7 @@ pub async fn create_silence(
     if ends_at > now + 30 * 24 * HOUR {
         return Err(bad("a silence lasts at most 30 days".into()));
     }
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     let id = v
         .alerting
         .silence(&b.rule, &region, &p.name, &b.reason, ends_at, now)
@@ -604,7 +594,7 @@ pub async fn create_silence(
         .cloned()
         .expect("just added");
     drop(v);
-    crate::log::event(
+    crate::http::log::event(
         "silence_created",
         &[("id", &id), ("rule", &b.rule), ("owner", &p.name)],
     );
@@ -612,13 +602,9 @@ pub async fn create_silence(
 }
 
 /// `GET /api/v1/silences` — silences in force.
-pub async fn list_silences(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
+pub async fn list_silences(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let now = st.now();
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     let all: Vec<Value> = v
         .alerting
         .silences(now)
@@ -631,15 +617,14 @@ pub async fn list_silences(
 pub async fn expire_silence(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    SignedIn(p): SignedIn,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     may_silence(&p)?;
     let id: u64 = id.parse().map_err(|_| {
         ApiError::bad_request("invalid_parameter", format!("{id:?} is not a silence id"))
     })?;
     let now = st.now();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     let Some(region) = v
         .alerting
         .silence_in_force(id, now)
@@ -754,10 +739,9 @@ pub const HISTORY_POINTS: i64 = 10_000;
 pub async fn history(
     State(st): State<AppState>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<HistoryParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     let inds = st.0.cfg.indicators.clone();
     let Some(i) = inds.iter().position(|x| x.code == code) else {
         return Err(ApiError::not_found(&format!("indicator {code:?}")));
@@ -823,6 +807,7 @@ pub async fn history(
     // The minute (and hour) in progress, not stored yet.
     if let Some(cur) =
         st.0.vitals
+            .state
             .lock()
             .expect("vitals lock")
             .current_rollup(&inds[i], i, r)

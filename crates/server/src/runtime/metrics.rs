@@ -2,145 +2,15 @@
 //! HTTP latency histograms per route, readings taken and refused, alarms firing, work
 //! waiting in the engine, cases by state, overdue cases, escalation-timer lag, live-stream
 //! subscribers, background loops' errors and last successes, refused indicator values.
-//! No personal data; meant for the operations team's Prometheus.
-//!
-//! The label sets are bounded: methods other than the standard nine count as `other`,
-//! requests that match no route count under one `unmatched` route. When a metrics token
-//! is set (`cityos serve --metrics-token`), `/metrics` asks for it as a Bearer token.
+//! It reads every room's counters, so it lives here, above the rooms; the counters of
+//! the HTTP layer itself are in [`crate::http::metrics`].
 
+use crate::http::metrics::*;
 use crate::AppState;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::time::Instant;
-
-/// The HTTP methods counted under their own name; every other method is `other`.
-pub const METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-];
-
-/// The method's label: its name when standard, else `other` (so invented methods cannot
-/// add series).
-pub fn method_label(m: &str) -> &'static str {
-    METHODS
-        .iter()
-        .find(|x| **x == m)
-        .copied()
-        .unwrap_or("other")
-}
-
-/// The background loops whose health `/metrics` shows.
-pub const LOOPS: [&str; 4] = ["escalation", "alerts", "sensing", "data"];
-
-/// Errors and the last success of each background loop (timers and tickers): a loop
-/// that fails logs, counts here and tries again at its next round.
-#[derive(Debug, Default)]
-pub struct Loops {
-    by: Mutex<BTreeMap<&'static str, (u64, Option<i64>)>>,
-}
-
-impl Loops {
-    /// A round of `name` failed.
-    pub fn error(&self, name: &'static str, error: &dyn std::fmt::Display) {
-        crate::log::event(
-            "background_error",
-            &[("loop", &name), ("error", &error.to_string())],
-        );
-        self.by
-            .lock()
-            .expect("loops lock")
-            .entry(name)
-            .or_default()
-            .0 += 1;
-    }
-    /// A round of `name` succeeded at `now` (ms).
-    pub fn success(&self, name: &'static str, now: i64) {
-        self.by
-            .lock()
-            .expect("loops lock")
-            .entry(name)
-            .or_default()
-            .1 = Some(now);
-    }
-    /// (errors, last success in ms) of `name`.
-    pub fn get(&self, name: &str) -> (u64, Option<i64>) {
-        self.by
-            .lock()
-            .expect("loops lock")
-            .get(name)
-            .copied()
-            .unwrap_or_default()
-    }
-}
-
-/// Upper bounds of the latency buckets, in seconds.
-pub const BUCKETS: [f64; 11] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
-
-#[derive(Debug, Default, Clone)]
-struct Hist {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-/// Request latencies by (method, route template, status class).
-#[derive(Debug, Default)]
-pub struct HttpMetrics {
-    by: Mutex<BTreeMap<(&'static str, String, &'static str), Hist>>,
-}
-
-impl HttpMetrics {
-    /// Counts a request; `method` is bucketed by [`method_label`], `route` must be a
-    /// route template (or `unmatched`).
-    pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
-        let mut g = self.by.lock().expect("metrics lock");
-        let h = g
-            .entry((method_label(method), route.to_string(), class))
-            .or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
-    }
-}
-
-/// Middleware: times every request by its route template (not its concrete path) and its
-/// method label, so the series stay few whatever clients send.
-pub async fn track(
-    State(st): State<AppState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let method = req.method().as_str().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let t = Instant::now();
-    let resp = next.run(req).await;
-    st.0.http.observe(
-        &method,
-        &route,
-        resp.status().as_u16(),
-        t.elapsed().as_secs_f64(),
-    );
-    resp
-}
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -164,7 +34,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
                     == 0
         });
         if !same {
-            return crate::error::ApiError::unauthorized(
+            return crate::http::error::ApiError::unauthorized(
                 "missing_token",
                 "/metrics needs the metrics token: Authorization: Bearer <token>",
             )
@@ -212,7 +82,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     }
     // The sensing end.
     let (accepted, refused, firing) = {
-        let s = st.0.sensing.lock().expect("sensing lock");
+        let s = st.0.sensor.sensing.lock().expect("sensing lock");
         (s.accepted, s.refused, s.firing())
     };
     let _ = writeln!(
@@ -241,11 +111,14 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     let _ = writeln!(w, "# HELP cityos_alarms_firing Device alarms firing now.");
     let _ = writeln!(w, "# TYPE cityos_alarms_firing gauge");
     let _ = writeln!(w, "cityos_alarms_firing {firing}");
-    let busy = st.0.ingest_busy.load(std::sync::atomic::Ordering::Relaxed);
+    let busy =
+        st.0.sensor
+            .ingest_busy
+            .load(std::sync::atomic::Ordering::Relaxed);
     let _ = writeln!(w, "# HELP cityos_readings_batches_busy_total Reading batches answered 503 because the previous ones were still being applied (back-pressure).");
     let _ = writeln!(w, "# TYPE cityos_readings_batches_busy_total counter");
     let _ = writeln!(w, "cityos_readings_batches_busy_total {busy}");
-    let waiting = 1 - st.0.ingest_gate.available_permits() as i64;
+    let waiting = 1 - st.0.sensor.ingest_gate.available_permits() as i64;
     let _ = writeln!(
         w,
         "# HELP cityos_readings_batch_applying 1 while a batch of readings is being applied."
@@ -254,7 +127,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     let _ = writeln!(w, "cityos_readings_batch_applying {waiting}");
     // Vital signs.
     let (pending, firing_alerts) = {
-        let v = st.0.vitals.lock().expect("vitals lock");
+        let v = st.0.vitals.state.lock().expect("vitals lock");
         v.alerting
             .alerts()
             .fold((0, 0), |(p, f), (_, a)| match a.state {
@@ -336,7 +209,8 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     let _ = writeln!(
         w,
         "cityos_indicator_values_refused_total {}",
-        st.0.indicator_refused
+        st.0.vitals
+            .refused
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     let _ = writeln!(
@@ -347,7 +221,7 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
     let _ = writeln!(
         w,
         "cityos_event_stream_subscribers {}",
-        st.0.events.receiver_count()
+        st.0.bus.subscribers()
     );
     (
         [(

@@ -4,193 +4,31 @@
 //! Architecture Invariant: a case outside the caller's scope answers exactly like a case
 //! that does not exist (404), so scopes never leak existence.
 
-use crate::auth::{principal_from, verify_password, Principal};
-use crate::error::ApiError;
-use crate::wire::{self, LoginIn, ReportIn};
+use crate::cases::wire::{self, LoginIn, ReportIn};
+use crate::cases::{can_see, engine_call, find_case, keyed, scope_query, set_region_level};
+use crate::http::auth::{verify_password, Principal};
+use crate::http::error::ApiError;
+use crate::http::extract::{require, Caller, MaybeSignedIn, SignedIn};
+use crate::http::idempotency::idempotent;
 use crate::{AppState, Body};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use blake2::{Blake2b512, Digest};
 use cityos_core::case::{Case, Channel, State as CaseState};
 use cityos_core::time::{local_date, parse_datetime, Millis};
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Domain, Level, Priority, Role};
 use cityos_engine::engine::{Request, Response as EngineResponse};
 use cityos_engine::query::{CaseQuery, Cursor, Sort};
-use cityos_engine::store::IdempotentAnswer;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::future::Future;
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Sends a request to the engine's run loop and waits for its (committed) answer.
-/// A full queue is answered with 503 instead of waiting: back-pressure.
-pub(crate) async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
-    use std::sync::atomic::Ordering::Relaxed;
-    st.0.engine_in_flight.fetch_add(1, Relaxed);
-    let r = engine_call_inner(st, req).await;
-    st.0.engine_in_flight.fetch_sub(1, Relaxed);
-    r
-}
-
-async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let queued = st.0.engine.try_send(req, move |a| {
-        let _ = tx.send(a);
-    })?;
-    if !queued {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the engine's queue is full; retry shortly",
-        ));
-    }
-    Ok(rx
-        .await
-        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??)
-}
 
 fn who(p: &Option<Principal>) -> String {
     p.as_ref()
         .map_or_else(|| "anonymous".to_string(), |p| p.name.clone())
-}
-
-fn require(p: Option<Principal>) -> Result<Principal, ApiError> {
-    p.ok_or_else(|| {
-        ApiError::unauthorized(
-            "missing_token",
-            "sign in first: `Authorization: Bearer <token>`",
-        )
-    })
-}
-
-fn principal(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    principal_from(headers, &st.0.key, st.now())
-}
-
-/// The signed-in caller (401 when there is none).
-pub(crate) fn signed_in(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    require(principal(st, headers)?)
-}
-
-/// Runs a POST at most once per `Idempotency-Key` (per caller): a retry with the same key
-/// and body gets the first answer; the same key with another body is refused.
-///
-/// `f` gets the key to hand to the engine (`Request::Keyed`, see [`keyed`]): the first
-/// successful answer is recorded in the same transaction as the case it created or
-/// changed, so a retry after a crash finds either both or neither.
-async fn idempotent<F, Fut>(
-    st: &AppState,
-    headers: &HeaderMap,
-    caller: &str,
-    route: &str,
-    raw: &[u8],
-    f: F,
-) -> ApiResult
-where
-    F: FnOnce(Option<IdemKey>) -> Fut,
-    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
-{
-    let Some(key) = headers.get("idempotency-key") else {
-        let (status, v) = f(None).await?;
-        return Ok((status, Json(v)).into_response());
-    };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1–200 visible ASCII characters",
-            )
-        })?;
-    let full = format!("{caller}|{key}");
-    let mut h = Blake2b512::new();
-    h.update(route.as_bytes());
-    h.update([0]);
-    h.update(raw);
-    let hash: String = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let lock = st.idem_lock(&full);
-    let _guard = lock.lock().await;
-    let k2 = full.clone();
-    if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
-        return replay(a, &hash);
-    }
-    let (status, v) = f(Some(IdemKey {
-        key: full.clone(),
-        request_hash: hash,
-        created_at: st.now(),
-    }))
-    .await?;
-    // Another node may have recorded this key first (its insert won): its answer stands.
-    let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
-    let text = v.to_string();
-    if let Some(a) = stored.filter(|a| a.body != text) {
-        return replay(a, "");
-    }
-    Ok((status, Json(v)).into_response())
-}
-
-/// An idempotency key on its way to the engine.
-pub(crate) struct IdemKey {
-    key: String,
-    request_hash: String,
-    created_at: Millis,
-}
-
-/// Wraps `req` so that the engine records its answer, rendered by `render`, with its
-/// writes (no key: the request as it is).
-fn keyed(
-    req: Request,
-    key: Option<IdemKey>,
-    render: impl Fn(&EngineResponse) -> Result<(StatusCode, Value), ApiError> + Send + Sync + 'static,
-) -> Request {
-    match key {
-        None => req,
-        Some(k) => Request::Keyed {
-            request: Box::new(req),
-            key: cityos_engine::engine::IdempotencyKey {
-                key: k.key,
-                request_hash: k.request_hash,
-                created_at: k.created_at,
-                render: std::sync::Arc::new(move |r| match render(r) {
-                    Ok((status, v)) => (status.as_u16() as i64, v.to_string()),
-                    Err(e) => (
-                        e.status.as_u16() as i64,
-                        json!({"code": e.code}).to_string(),
-                    ),
-                }),
-            },
-        },
-    }
-}
-
-fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
-    if !hash.is_empty() && a.request_hash != hash {
-        return Err(ApiError::unprocessable(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different request",
-        ));
-    }
-    let status = StatusCode::from_u16(a.status as u16).unwrap_or(StatusCode::OK);
-    let mut r = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        a.body,
-    )
-        .into_response();
-    r.headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(r)
 }
 
 /// Liveness, cheap and truthful: no round trip, but a read connection that lost the
@@ -236,7 +74,7 @@ pub async fn not_found() -> ApiError {
 /// clients) and as an HttpOnly session cookie (for the web pages).
 pub async fn login(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     body: Body<LoginIn>,
 ) -> ApiResult {
@@ -244,11 +82,12 @@ pub async fn login(
     let now = st.now();
     let (acct, addr) = (format!("user:{username}"), format!("peer:{peer}"));
     let wait =
-        st.0.login_accounts
+        st.0.api
+            .login_accounts
             .blocked(&acct, now)
-            .max(st.0.login_peers.blocked(&addr, now));
+            .max(st.0.api.login_peers.blocked(&addr, now));
     if let Some(seconds) = wait {
-        crate::log::event(
+        crate::http::log::event(
             "sign_in_throttled",
             &[
                 ("account", &username),
@@ -256,7 +95,7 @@ pub async fn login(
                 ("retry_after_s", &seconds),
             ],
         );
-        return Err(crate::access::too_many(
+        return Err(crate::http::access::too_many(
             "too_many_attempts",
             format!("too many failed sign-ins; try again in {seconds} s"),
             seconds,
@@ -265,8 +104,8 @@ pub async fn login(
     let name = username.clone();
     let user = st.0.reads.run(move |s| s.user(&name)).await??;
     let fail = || {
-        st.0.login_accounts.add(&acct, now);
-        st.0.login_peers.add(&addr, now);
+        st.0.api.login_accounts.add(&acct, now);
+        st.0.api.login_peers.add(&addr, now);
         ApiError::unauthorized("bad_credentials", "wrong username or password")
     };
     let Some(user) = user else {
@@ -281,7 +120,7 @@ pub async fn login(
     if !ok {
         return Err(fail());
     }
-    st.0.login_accounts.clear(&acct);
+    st.0.api.login_accounts.clear(&acct);
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::internal(format!(
             "user {} has unknown role {}",
@@ -298,7 +137,7 @@ pub async fn login(
         expires_at,
     };
     let token = st.0.key.sign(&p);
-    let cookie = crate::access::set_session(&headers, &token, st.0.session_ms / 1000);
+    let cookie = crate::http::access::set_session(&headers, &token, st.0.session_ms / 1000);
     let mut r = Json(json!({
         "token": token,
         "expires_at": cityos_core::time::format_rfc3339(expires_at),
@@ -321,7 +160,7 @@ pub async fn logout(headers: HeaderMap) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(
         axum::http::header::SET_COOKIE,
-        crate::access::set_session(&headers, "", 0),
+        crate::http::access::set_session(&headers, "", 0),
     );
     r
 }
@@ -330,7 +169,9 @@ pub async fn logout(headers: HeaderMap) -> Response {
 /// checking a known one does.
 fn dummy_hash() -> &'static str {
     static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    H.get_or_init(|| crate::auth::hash_password(&crate::auth::TokenKey::random().to_hex()))
+    H.get_or_init(|| {
+        crate::http::auth::hash_password(&crate::http::auth::TokenKey::random().to_hex())
+    })
 }
 
 fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
@@ -358,9 +199,10 @@ fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
 pub async fn post_report(
     State(st): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: Body<ReportIn>,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
+    let p = caller.maybe()?;
     let channel = channel_for(&p)?;
     let r = body.value;
     if let Some(c) = &r.channel {
@@ -377,12 +219,12 @@ pub async fn post_report(
             "text must say what the problem is",
         ));
     }
-    if r.text.chars().count() > crate::open311::MAX_DESCRIPTION {
+    if r.text.chars().count() > crate::cases::MAX_DESCRIPTION {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             format!(
                 "text is longer than {} characters",
-                crate::open311::MAX_DESCRIPTION
+                crate::cases::MAX_DESCRIPTION
             ),
         ));
     }
@@ -442,7 +284,12 @@ pub async fn post_report(
     let mut media = Vec::with_capacity(r.media.len());
     for u in &r.media {
         media.push(
-            crate::media::check_media_url(&st, crate::media::request_host(&headers), u).await?,
+            crate::cases::media::check_media_url(
+                &st,
+                crate::cases::media::request_host(&headers),
+                u,
+            )
+            .await?,
         );
     }
     let caller = who(&p);
@@ -493,7 +340,7 @@ fn report_answer(
                 "report_id": o.report_id,
                 // The reporter's key to rate the result (citizens only).
                 "report_token": (channel == Channel::Citizen)
-                    .then(|| crate::open311::token_of_report(st, o.report_id)),
+                    .then(|| crate::cases::token_of_report(st, o.report_id)),
                 "merged": o.merged,
                 "reason": o.reason,
                 "case": wire::case_view_for(&o.case, &st.0.cfg, now, viewer),
@@ -650,67 +497,11 @@ fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
     })
 }
 
-/// Narrows a query to what the principal may see; `false` when nothing is visible.
-pub(crate) fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
-    let t = &st.0.cfg.territory;
-    if let Some(scope) = &p.scope {
-        match &q.region {
-            None => q.region = Some(scope.clone()),
-            Some(r) => {
-                let (Some(rid), Some(sid)) = (t.by_code(r), t.by_code(scope)) else {
-                    return false;
-                };
-                if t.is_within(sid, rid) {
-                    q.region = Some(scope.clone());
-                } else if !t.is_within(rid, sid) {
-                    return false;
-                }
-            }
-        }
-    } else if matches!(p.role, Role::SubdistrictOfficer | Role::Inspector) {
-        return false; // a scoped role without a scope sees nothing
-    }
-    if p.role == Role::Handler {
-        match (&p.department, &q.department) {
-            (Some(mine), Some(asked)) if mine != asked => return false,
-            (Some(mine), _) => q.department = Some(mine.clone()),
-            (None, _) => return false,
-        }
-    }
-    !matches!(p.role, Role::Citizen)
-}
-
-/// Names the level of the query's region, so that the store filters on that level's
-/// indexed column; the whole district needs no filter at all.
-pub(crate) fn set_region_level(st: &AppState, q: &mut CaseQuery) {
-    let t = &st.0.cfg.territory;
-    if let Some(id) = q.region.as_ref().and_then(|r| t.by_code(r)) {
-        if id == t.root() {
-            q.region = None;
-        } else {
-            q.region_level = Some(t.region(id).level);
-        }
-    }
-}
-
-/// May this principal see this case?
-fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
-    let mut q = CaseQuery::default();
-    if !scope_query(st, p, &mut q) {
-        return false;
-    }
-    q.region.as_ref().is_none_or(|r| c.regions.contains(r))
-        && q.department
-            .as_ref()
-            .is_none_or(|d| c.task(d).is_some() || c.route.iter().any(|a| &a.department == d))
-}
-
 pub async fn list_cases(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(params): crate::Q<ListParams>,
+    SignedIn(p): SignedIn,
 ) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
     let now = q.now;
     if !scope_query(&st, &p, &mut q) {
@@ -726,27 +517,14 @@ pub async fn list_cases(
     .into_response())
 }
 
-/// Finds a case by id or by case number.
-async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError> {
-    let id = id.to_string();
-    Ok(st
-        .0
-        .reads
-        .run(move |s| match id.parse::<i64>() {
-            Ok(n) => s.load_case(n),
-            Err(_) => s.load_case_by_number(&id),
-        })
-        .await??)
-}
-
 /// Counts an anonymous lookup of a case from `peer` (429 with `Retry-After` when the
 /// address has made [`crate::PUBLIC_LOOKUPS`] in the last minute: case numbers are
 /// sequential, so following them one by one must stay slow).
 fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
-    st.0.public_lookups
+    st.0.api.public_lookups
         .admit(peer, st.now())
         .map_err(|seconds| {
-            crate::access::too_many(
+            crate::http::access::too_many(
                 "too_many_requests",
                 format!(
                     "at most {} case lookups a minute from one address without signing in; try again in {seconds} s",
@@ -773,11 +551,10 @@ async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError>
 
 pub async fn get_case(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
-    headers: HeaderMap,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     Path(id): Path<String>,
+    MaybeSignedIn(p): MaybeSignedIn,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
     let nf = || ApiError::not_found("the case");
     let Some(p) = p else {
         // Citizens follow their case by its number, without an account.
@@ -814,7 +591,10 @@ pub async fn get_case(
 /// The actions the caller's role may take on the case right now (by the transition table;
 /// a handler only where their department holds a task that is not finished). Merging
 /// (which names another case) and escalation (the timer's) are left out.
-pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> Vec<&'static str> {
+pub fn actions_now(
+    c: &cityos_core::case::Case,
+    p: &crate::http::auth::Principal,
+) -> Vec<&'static str> {
     use cityos_core::case::TaskState as T;
     // A handler acts on their own department's task, at the step that task is at.
     let mine = |ok: &dyn Fn(T) -> bool| {
@@ -846,12 +626,13 @@ pub fn actions_now(c: &cityos_core::case::Case, p: &crate::auth::Principal) -> V
 
 pub async fn post_transition(
     State(st): State<AppState>,
-    crate::access::Peer(peer): crate::access::Peer,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
+    caller: Caller,
     body: Body<Value>,
 ) -> ApiResult {
-    let p = principal(&st, &headers)?;
+    let p = caller.maybe()?;
     let mut v = body.value;
     let obj = v.as_object_mut().ok_or_else(|| {
         ApiError::unprocessable(
@@ -932,7 +713,7 @@ pub async fn post_transition(
             ));
         };
         let case = find_public_case(&st, &id).await?;
-        let report = crate::open311::report_of_token(&st, &token);
+        let report = crate::cases::report_of_token(&st, &token);
         if report.is_none_or(|r| !case.reports.contains(&r)) {
             return Err(ApiError::forbidden(
                 "this report_token does not belong to this case",
@@ -975,7 +756,8 @@ pub async fn post_transition(
         ));
     }
     for a in attachments.iter().filter(|a| a.starts_with("http")) {
-        crate::media::check_media_url(&st, crate::media::request_host(&headers), a).await?;
+        crate::cases::media::check_media_url(&st, crate::cases::media::request_host(&headers), a)
+            .await?;
     }
     let caller = who(&p);
     let viewer = actor.role;
@@ -1007,7 +789,7 @@ pub async fn post_transition(
     .await;
     if let Err(e) = &result {
         if e.status.is_client_error() {
-            crate::log::event(
+            crate::http::log::event(
                 "refused_transition",
                 &[
                     ("caller", &caller),
@@ -1124,10 +906,9 @@ pub async fn departments(State(st): State<AppState>) -> Json<Value> {
 
 pub async fn stats(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(params): crate::Q<ListParams>,
+    SignedIn(p): SignedIn,
 ) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
     let mut q = to_query(&st, &params)?;
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
@@ -1161,8 +942,7 @@ pub async fn stats(
 }
 
 /// What awaits the caller's action, most urgent first.
-pub async fn inbox(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let p = require(principal(&st, &headers)?)?;
+pub async fn inbox(State(st): State<AppState>, SignedIn(p): SignedIn) -> ApiResult {
     use CaseState::*;
     let states = match p.role {
         Role::Handler => vec![Dispatched, Acknowledged, InProgress, Rework],
@@ -1235,10 +1015,10 @@ fn event_json(e: &cityos_engine::store::CaseEvent, full: bool) -> String {
 
 struct StreamState {
     st: AppState,
-    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<cityos_engine::store::CaseEvent>>,
+    /// The bus: case events (resumable, with ids) and vital-sign events (alerts, level
+    /// changes: live only, without ids).
+    rx: crate::bus::Subscription,
     backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
-    /// Vital-sign events (alerts, level changes): live only, without ids.
-    vrx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::vitals::VitalEvent>>,
     last: i64,
     region: Option<String>,
     root: String,
@@ -1268,7 +1048,7 @@ impl StreamState {
     }
 
     /// Vital signs of the district concern everyone; a sub-district's, those inside it.
-    fn vital_visible(&self, e: &crate::vitals::VitalEvent) -> bool {
+    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
         self.region.as_ref().is_none_or(|r| {
             *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
         })
@@ -1299,11 +1079,12 @@ pub async fn events_stream(
     State(st): State<AppState>,
     headers: HeaderMap,
     crate::Q(params): crate::Q<StreamParams>,
+    caller: Caller,
 ) -> ApiResult {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let p = match &params.access_token {
         Some(t) => Some(st.0.key.verify(t, st.now())?),
-        None => principal(&st, &headers)?,
+        None => caller.maybe()?,
     };
     let p = require(p)?;
     let mut q = CaseQuery::default();
@@ -1324,8 +1105,7 @@ pub async fn events_stream(
         None => None,
     };
     // Subscribe before reading the backlog, so that nothing falls between the two.
-    let rx = st.0.events.subscribe();
-    let vrx = st.0.vital_events.subscribe();
+    let rx = st.0.bus.subscribe();
     let last = match resume {
         Some(id) => id,
         None => {
@@ -1339,7 +1119,6 @@ pub async fn events_stream(
         root: t.region(t.root()).code.clone(),
         st: st.clone(),
         rx,
-        vrx,
         backlog: Default::default(),
         last,
         region: q.region,
@@ -1372,22 +1151,14 @@ pub async fn events_stream(
                 }
                 continue;
             }
-            let case_event = tokio::select! {
-                e = s.rx.recv() => e,
-                v = s.vrx.recv() => {
-                    match v {
-                        Ok(v) if s.vital_visible(&v) => {
-                            let ev = Event::default().event(v.kind).data(v.data.clone());
-                            return Some((Ok(ev), s));
-                        }
-                        // Missed vital events are not replayed: the indicators show the state.
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            match s.rx.recv().await {
+                Ok(crate::bus::BusEvent::Vital(v)) => {
+                    if s.vital_visible(&v) {
+                        let ev = Event::default().event(v.kind).data(v.data.clone());
+                        return Some((Ok(ev), s));
                     }
                 }
-            };
-            match case_event {
-                Ok(e) => {
+                Ok(crate::bus::BusEvent::Case(e)) => {
                     if e.id > s.last && s.visible(&e) {
                         s.last = e.id;
                         let ev = Event::default()
@@ -1397,8 +1168,11 @@ pub async fn events_stream(
                         return Some((Ok(ev), s));
                     }
                 }
+                // Other rooms' events are not the stream's.
+                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Too slow for the live channel: catch up from the log.
+                    // Too slow for the live channel: catch up from the log (missed vital
+                    // events are not replayed: the indicators show the state).
                     if !s.refill().await {
                         return None;
                     }
@@ -1410,4 +1184,27 @@ pub async fn events_stream(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The api room's state: fixed windows per key (see [`crate::http::access::Window`]).
+pub struct ApiLimits {
+    /// Failed sign-ins per account ([`crate::LOGIN_FAILURES`] in [`crate::LOGIN_WINDOW`]).
+    pub login_accounts: crate::http::access::Window,
+    /// Failed sign-ins per peer address ([`crate::LOGIN_PEER_FAILURES`]).
+    pub login_peers: crate::http::access::Window,
+    /// Anonymous lookups of cases by number per peer address ([`crate::PUBLIC_LOOKUPS`]
+    /// a minute).
+    pub public_lookups: crate::http::access::Window,
+}
+
+impl Default for ApiLimits {
+    fn default() -> ApiLimits {
+        use crate::http::access::Window;
+        use crate::{LOGIN_FAILURES, LOGIN_PEER_FAILURES, LOGIN_WINDOW, PUBLIC_LOOKUPS};
+        ApiLimits {
+            login_accounts: Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
+            login_peers: Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
+            public_lookups: Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
+        }
+    }
 }

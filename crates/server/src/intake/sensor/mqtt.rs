@@ -86,8 +86,8 @@ pub async fn run(
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
-            if let Err(e) = crate::sensing::ingest(&ingest_st, batch.into(), None).await {
-                crate::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
+            if let Err(e) = crate::intake::sensor::ingest(&ingest_st, batch.into(), None).await {
+                crate::http::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
             }
         }
     });
@@ -106,7 +106,7 @@ pub async fn run(
                     .subscribe(topic.clone(), QoS::AtLeastOnce)
                     .await
                     .map_err(|e| e.to_string())?;
-                crate::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
+                crate::http::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                 lines_of(&p.topic, &prefix, &p.payload, &mut buf);
@@ -115,7 +115,7 @@ pub async fn run(
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                crate::log::event("mqtt_error", &[("url", &url), ("error", &e)]);
+                crate::http::log::event("mqtt_error", &[("url", &url), ("error", &e)]);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(_) => {} // the wait ended: flush below

@@ -9,7 +9,7 @@
 //! (`cityos_background_errors_total{loop="escalation"}`); the timer keeps running and the
 //! next tick escalates everything due by then.
 
-use crate::auth::{hash_password, TokenKey};
+use crate::http::auth::{hash_password, TokenKey};
 use crate::{AppState, Clock};
 use cityos_core::time::{Millis, SECOND};
 use cityos_engine::config::Config;
@@ -159,14 +159,13 @@ impl Service {
             .map(|_| db.connect(false))
             .collect::<Result<Vec<_>, _>>()?;
         let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
-        let tx = state.0.events.clone();
+        let bus = state.0.bus.clone();
         runloop
             .handle
             .with(move |e| {
                 e.set_event_sink(move |events| {
                     for ev in events {
-                        // No subscriber is fine: the events are in the log.
-                        let _ = tx.send(Arc::new(ev));
+                        bus.publish(crate::bus::BusEvent::Case(Arc::new(ev)));
                     }
                 })
             })

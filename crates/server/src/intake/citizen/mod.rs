@@ -18,8 +18,9 @@
 //! The public ends (`/open311/`, `/cap/`, `/media/`) answer browsers on any origin (CORS,
 //! no credentials); the signed-in API under `/api/v1` does not.
 
-use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::cases::{report_of_token, token_of_report, MAX_DESCRIPTION};
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -36,8 +37,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-/// Longest description the specification allows.
-pub const MAX_DESCRIPTION: usize = 4000;
 /// Anonymous requests one address may create per window.
 pub const ANONYMOUS_LIMIT: u32 = 20;
 pub const ANONYMOUS_WINDOW: Millis = 10 * MINUTE;
@@ -109,7 +108,6 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
         .route("/open311/v2/requests/{id}/{file}", post(post_rating))
-        .route("/media/{file}", get(crate::media::get_media))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -714,7 +712,7 @@ async fn post_top(State(st): State<AppState>, Path(file): Path<String>, req: Req
     };
     if name == "media" {
         let (parts, body) = req.into_parts();
-        return match crate::media::store_photo(&st, &parts.headers, body).await {
+        return match crate::cases::media::store_photo(&st, &parts.headers, body).await {
             Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
             Err(e) => render_error(fmt, e.into()),
         };
@@ -874,6 +872,14 @@ fn peer(req: &Request) -> String {
 }
 
 async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Error> {
+    let report = parse_request(st, req).await?;
+    file_request(st, report).await
+}
+
+/// Reads a GeoReport v2 create request into a report: who asks (api_key or an anonymous
+/// citizen, rate limited), the service, the position, the description, the photo, the
+/// attributes, the address and the contact. Files nothing.
+async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311Error> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -886,7 +892,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         ));
     }
     let peer = peer(&req);
-    let host = crate::media::request_host(req.headers()).map(str::to_string);
+    let host = crate::cases::media::request_host(req.headers()).map(str::to_string);
     let pairs = read_form(req).await?;
     let one = |k: &str| form_value(&pairs, k);
     check_jurisdiction(st, &pairs.iter().cloned().collect())?;
@@ -908,7 +914,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
             Channel::Citizen
         }
         None => {
-            if let Err(wait) = st.0.open311_allow(&peer, now) {
+            if let Err(wait) = st.0.citizen.allow(&peer, now) {
                 let mut e = Open311Error::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
@@ -965,7 +971,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         )));
     }
     let media = match one("media_url") {
-        Some(u) => vec![crate::media::check_media_url(st, host.as_deref(), &u).await?],
+        Some(u) => vec![crate::cases::media::check_media_url(st, host.as_deref(), &u).await?],
         None => Vec::new(),
     };
     let lines = answers(cat, &pairs)?;
@@ -1002,7 +1008,7 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         text.push_str(ADDRESS_LINE);
         text.push_str(&a);
     }
-    let report = NewReport {
+    Ok(NewReport {
         channel,
         category: cat.code.clone(),
         lon,
@@ -1011,8 +1017,13 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
         contact,
         at: now,
         media,
-    };
-    match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
+    })
+}
+
+/// Files a parsed request; answers GeoReport v2's create answer (the case number, the
+/// token that lets its holder rate it, a notice).
+async fn file_request(st: &AppState, report: NewReport) -> Result<Value, Open311Error> {
+    match crate::cases::engine_call(st, EngineRequest::Report(report)).await? {
         EngineResponse::Intake(o) => Ok(json!([{
             "service_request_id": o.case.number,
             "token": token_of_report(st, o.report_id),
@@ -1030,11 +1041,18 @@ async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Err
     }
 }
 
-impl crate::Inner {
+/// The citizen room's state: anonymous Open311 creates per peer address (window start,
+/// count).
+#[derive(Default)]
+pub struct CitizenLimits {
+    anonymous: std::sync::Mutex<HashMap<String, (Millis, u32)>>,
+}
+
+impl CitizenLimits {
     /// Counts an anonymous create from `peer`; when its window is full, the seconds until
     /// it opens again.
-    fn open311_allow(&self, peer: &str, now: Millis) -> Result<(), u32> {
-        let mut g = self.open311_anonymous.lock().expect("limiter lock");
+    fn allow(&self, peer: &str, now: Millis) -> Result<(), u32> {
+        let mut g = self.anonymous.lock().expect("limiter lock");
         if g.len() > 100_000 {
             g.retain(|_, (start, _)| now - *start < ANONYMOUS_WINDOW);
         }
@@ -1049,18 +1067,6 @@ impl crate::Inner {
         e.1 += 1;
         Ok(())
     }
-}
-
-/// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
-/// guessed from one another (a token lets its holder rate the request).
-pub(crate) fn token_of_report(st: &AppState, report: i64) -> String {
-    format!("{report}-{}", st.0.key.tag(&format!("open311:{report}")))
-}
-
-pub(crate) fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
-    let (id, tag) = token.split_once('-')?;
-    let id: i64 = id.parse().ok()?;
-    (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)
 }
 
 /// `POST /open311/v2/requests/{id}/rating.{json|xml}` (cityos extension, 回访): the
@@ -1130,7 +1136,7 @@ async fn rate(st: &AppState, number: &str, req: Request) -> Result<Value, Open31
         },
     );
     let now = st.now();
-    match crate::api::engine_call(
+    match crate::cases::engine_call(
         st,
         EngineRequest::Transition {
             case: case.id,

@@ -9,8 +9,8 @@
 //! cannot send and a cross-site script cannot add without a CORS preflight) and, when it
 //! names an `Origin`, that origin must be this host. Bearer-token clients are unaffected.
 
-use crate::error::ApiError;
-use crate::openapi::{Access, ENDPOINTS};
+use crate::http::endpoints::{Access, ENDPOINTS};
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -121,7 +121,7 @@ pub fn machine_endpoints(channel: &str) -> &'static [&'static str] {
 
 /// Refuses a machine token (role `system`) on any endpoint outside its channel's list.
 pub async fn machine_guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let Ok(Some(p)) = crate::auth::principal_from(req.headers(), &st.0.key, st.now()) else {
+    let Ok(Some(p)) = crate::http::auth::principal_from(req.headers(), &st.0.key, st.now()) else {
         return next.run(req).await;
     };
     if p.role != cityos_core::Role::System {

@@ -3,26 +3,29 @@
 //! repeat is noted on that case, and when the readings return to normal its log says so.
 //! Every refused reading is counted by reason and reported back with its line.
 
-use crate::error::ApiError;
+pub mod devindex;
+pub mod mqtt;
+
+use crate::cases::{file_report, note_case, still_open};
+use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::case::{CaseId, Channel};
 use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
-use cityos_core::time::{format_rfc3339, parse_datetime, Millis, MINUTE};
-use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
+use cityos_core::workflow::NewReport;
 use cityos_core::Role;
-use cityos_engine::engine::{Request as EngineRequest, Response as EngineResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Largest NDJSON body accepted in one request.
 pub const READINGS_LIMIT: usize = 8 * 1024 * 1024;
-/// Readings stamped further ahead than this are refused.
-pub const MAX_AHEAD: Millis = 5 * MINUTE;
+pub use crate::MAX_AHEAD;
 
 /// Why readings were refused, counted since the start.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -52,7 +55,7 @@ pub struct SensingState {
     start: Vec<u32>,
     /// Last reading per device (registration time until the first).
     last: Vec<Millis>,
-    by_id: crate::devindex::DeviceIndex,
+    by_id: crate::intake::sensor::devindex::DeviceIndex,
     /// Each device's kind (an index into `metrics_of_kind`).
     kind_of: Vec<u16>,
     /// The metrics each device kind is declared for: those its alarm rules and reading
@@ -143,7 +146,9 @@ impl SensingState {
             last: vec![now; devices.len()],
             ..Default::default()
         };
-        st.by_id = crate::devindex::DeviceIndex::new(devices.iter().map(|d| d.id.as_str()));
+        st.by_id = crate::intake::sensor::devindex::DeviceIndex::new(
+            devices.iter().map(|d| d.id.as_str()),
+        );
         let mut kinds: Vec<&str> = Vec::new();
         for d in devices {
             let k = match kinds.iter().position(|k| *k == d.kind) {
@@ -238,7 +243,7 @@ pub struct Reading<'a> {
 /// An alarm change to act on: (device index, rule index, change, value).
 type Pending = (usize, usize, AlarmChange, Option<f64>);
 
-fn may_send(p: &crate::auth::Principal) -> bool {
+fn may_send(p: &crate::http::auth::Principal) -> bool {
     match p.role {
         Role::System => p.channel.as_deref().is_none_or(|c| c == "sensor"),
         Role::Admin | Role::DistrictOfficer => true,
@@ -250,17 +255,16 @@ fn may_send(p: &crate::auth::Principal) -> bool {
 /// `{"device": "WL-001", "metric": "depth_cm", "value": 18.5, "at": "…+08:00"}`.
 pub async fn post_readings(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(p): SignedIn,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
     if !may_send(&p) {
         return Err(ApiError::forbidden(format!(
             "role {} does not send sensor readings",
             p.role
         )));
     }
-    let waiting = &st.0.ingest_waiting;
+    let waiting = &st.0.sensor.ingest_waiting;
     if waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_WAITING {
         waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         return Err(busy(&st));
@@ -349,7 +353,7 @@ pub async fn ingest(
     bytes: axum::body::Bytes,
     wait: Option<std::time::Duration>,
 ) -> Result<Value, ApiError> {
-    let gate = st.0.ingest_gate.clone();
+    let gate = st.0.sensor.ingest_gate.clone();
     let permit = match wait {
         None => gate.acquire_owned().await.map_err(ApiError::internal)?,
         Some(w) => match tokio::time::timeout(w, gate.acquire_owned()).await {
@@ -385,7 +389,8 @@ pub async fn ingest(
 pub const MAX_WAITING: usize = 8;
 
 fn busy(st: &AppState) -> ApiError {
-    st.0.ingest_busy
+    st.0.sensor
+        .ingest_busy
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -413,8 +418,8 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let mut refused = Refused::default();
     let mut accepted = 0u64;
     let mut pending: Vec<Pending> = Vec::new();
-    let mut guard = st.0.sensing.lock().expect("sensing lock");
-    let mut vitals = st.0.vitals.lock().expect("vitals lock");
+    let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
+    let mut vitals = (st.0.ports.readings)(st);
     let s = &mut *guard;
     // Lines are parsed a group ahead and their table lines prefetched, so that the device
     // lookups of a group overlap their memory waits instead of taking them one by one.
@@ -545,8 +550,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
             }
         }
     }
-    vitals.settle(&cfg.indicators);
-    drop(vitals);
+    vitals.settle();
     s.accepted += accepted;
     let t = &mut s.refused;
     t.malformed += refused.malformed;
@@ -562,154 +566,6 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     }
 }
 
-/// The demo's devices: every gauge reports a normal value; now and then one water-level
-/// gauge floods for a few minutes, or a manhole cover tilts, so that alarms fire, become
-/// cases and clear. Runs until `stop`.
-pub async fn simulate_devices(
-    st: AppState,
-    seed: u64,
-    every: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    mqtt: Option<String>,
-) {
-    // Over MQTT when a broker is given (the bridge takes them in), else the embedded path.
-    let publisher = match mqtt.as_deref().map(crate::mqtt::parse_url) {
-        Some(Ok((host, port))) => {
-            let opts = rumqttc::MqttOptions::new(
-                format!("cityos-demo-devices-{}", std::process::id()),
-                host,
-                port,
-            );
-            let (client, mut events) = rumqttc::AsyncClient::new(opts, 1000);
-            tokio::spawn(async move {
-                loop {
-                    if events.poll().await.is_err() {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            });
-            Some(client)
-        }
-        _ => None,
-    };
-    let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5e45);
-    let devices = st.0.cfg.sensing.devices.clone();
-    // (device index, rounds left) of the incident under way.
-    let mut incident: Option<(usize, u32)> = None;
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if incident.is_none() && rng.chance(0.2) {
-            let candidates: Vec<usize> = (0..devices.len())
-                .filter(|&i| matches!(devices[i].kind.as_str(), "water_level" | "manhole_tilt"))
-                .collect();
-            if !candidates.is_empty() {
-                let i = candidates[rng.below(candidates.len() as u64) as usize];
-                incident = Some((i, 12 + rng.below(12) as u32));
-            }
-        }
-        let mut lines = String::new();
-        for (i, d) in devices.iter().enumerate() {
-            let hot = incident.is_some_and(|(x, _)| x == i);
-            let (metric, value) = match d.kind.as_str() {
-                "water_level" if hot => ("depth_cm", rng.range_f64(18.0, 40.0)),
-                "water_level" => ("depth_cm", rng.range_f64(0.0, 4.0)),
-                "manhole_tilt" if hot => ("tilt_deg", rng.range_f64(12.0, 30.0)),
-                "manhole_tilt" => ("tilt_deg", rng.range_f64(0.0, 1.5)),
-                "smoke" => ("obscuration_pct", rng.range_f64(0.0, 1.0)),
-                // One elder's tap stays shut: after 12 hours the data end's rule asks the
-                // community to visit.
-                "water_meter" if d.id == "WM-007" => ("flow_m3", 0.0),
-                "water_meter" => ("flow_m3", rng.range_f64(0.0, 0.05)),
-                _ => continue,
-            };
-            let value = (value * 100.0).round() / 100.0;
-            if let Some(c) = &publisher {
-                let payload = format!("{{\"metric\":\"{metric}\",\"value\":{value}}}");
-                let topic = format!("cityos/readings/{}", d.id);
-                if c.publish(topic, rumqttc::QoS::AtMostOnce, false, payload)
-                    .await
-                    .is_err()
-                {
-                    crate::log::event("sensing_demo_publish_failed", &[("device", &d.id)]);
-                }
-                continue;
-            }
-            lines.push_str(&format!(
-                "{{\"device\":\"{}\",\"metric\":\"{metric}\",\"value\":{value}}}\n",
-                d.id
-            ));
-        }
-        if let Some((i, left)) = incident {
-            incident = (left > 1).then_some((i, left - 1));
-        }
-        if lines.is_empty() {
-        } else if let Err(e) = ingest(&st, lines.into(), None).await {
-            crate::log::event("sensing_demo_failed", &[("error", &e.detail)]);
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-/// The demo's water meters' last `hours` of readings (hourly), so that the data end's
-/// 12-hour rule has history to judge at once; WM-007's elder used no water.
-pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Value, ApiError> {
-    let mut rng = cityos_core::rng::Rng::new(seed ^ 0xa7e7);
-    let now = st.now();
-    let mut lines = String::new();
-    for k in (1..=hours).rev() {
-        let at = format_rfc3339(now - k * cityos_core::time::HOUR);
-        for d in
-            st.0.cfg
-                .sensing
-                .devices
-                .iter()
-                .filter(|d| d.kind == "water_meter")
-        {
-            let v = if d.id == "WM-007" {
-                0.0
-            } else {
-                (rng.range_f64(0.01, 0.08) * 1000.0).round() / 1000.0
-            };
-            lines.push_str(&format!(
-                "{{\"device\":\"{}\",\"metric\":\"flow_m3\",\"value\":{v},\"at\":\"{at}\"}}\n",
-                d.id
-            ));
-        }
-    }
-    ingest(st, lines.into(), None).await
-}
-
-/// Runs [`tick`] and the data rules every `every` until `stop` (silent devices, pending
-/// conditions, datasets on a schedule).
-pub async fn ticker(
-    st: AppState,
-    every: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        tokio::time::sleep(every).await;
-        // A failed round (an error, even a panic: each runs in its own task) is logged and
-        // counted; the next one starts afresh.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("sensing", st.now()),
-            Ok(Err(e)) => st.0.loops.error("sensing", &e.detail),
-            Err(e) => st.0.loops.error("sensing", &e),
-        }
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { crate::data::run_rules(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
-            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
-            Err(e) => st.0.loops.error("data", &e),
-        }
-    }
-}
-
 /// Time passes for every alarm: pending conditions that held long enough fire, silent
 /// devices fire. Called by the service's ticker (and by tests with a hand-set clock).
 pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
@@ -717,7 +573,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut pending = Vec::new();
     {
-        let mut guard = st.0.sensing.lock().expect("sensing lock");
+        let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
         let s = &mut *guard;
         for d in 0..sensing.devices.len() {
             let last = s.last[d];
@@ -744,7 +600,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         let (device, rule) = (&sensing.devices[d], &sensing.rules[k]);
         let text = rule.describe(device, value);
         let open_case = {
-            let mut s = st.0.sensing.lock().expect("sensing lock");
+            let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
             s.slot_mut(d, k).and_then(|x| x.case)
         };
         let open_case = still_open(st, open_case).await?;
@@ -767,7 +623,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                     media: Vec::new(),
                 };
                 let (id, number) = file_report(st, report).await?;
-                let mut s = st.0.sensing.lock().expect("sensing lock");
+                let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
                 if let Some(x) = s.slot_mut(d, k) {
                     x.case = Some(id);
                 }
@@ -776,65 +632,20 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
             // Cleared after its case was closed: nothing to write.
             (AlarmChange::Cleared, None) => None,
         };
+        st.0.bus.publish(crate::bus::BusEvent::SensingAlarm {
+            device: device.id.clone(),
+            rule: rule.code.clone(),
+            change: kind,
+            case: number.clone(),
+        });
         out.push(json!({"device": device.id, "rule": rule.code, "change": kind, "case": number}));
     }
     Ok(out)
 }
 
-/// The case `id`, if it is still open.
-pub(crate) async fn still_open(
-    st: &AppState,
-    id: Option<CaseId>,
-) -> Result<Option<CaseId>, ApiError> {
-    Ok(match id {
-        Some(id) => {
-            st.0.reads
-                .run(move |s| s.load_case(id))
-                .await??
-                .filter(|c| c.state.is_open())
-                .map(|c| c.id)
-        }
-        None => None,
-    })
-}
-
-/// Writes `note` into a case's log as the system; answers the case number.
-pub(crate) async fn note_case(
-    st: &AppState,
-    case: CaseId,
-    note: String,
-    now: Millis,
-) -> Result<Option<String>, ApiError> {
-    let mut command = Command::new(Action::Note, Actor::system());
-    command.note = note;
-    Ok(
-        match crate::api::engine_call(st, EngineRequest::Transition { case, command, now }).await? {
-            EngineResponse::Transition(o) => Some(o.case.number),
-            _ => None,
-        },
-    )
-}
-
-/// Files a report; answers the case it opened or joined.
-pub(crate) async fn file_report(
-    st: &AppState,
-    report: NewReport,
-) -> Result<(CaseId, String), ApiError> {
-    match crate::api::engine_call(st, EngineRequest::Report(report)).await? {
-        EngineResponse::Intake(o) => Ok((o.case.id, o.case.number)),
-        _ => Err(ApiError::internal(
-            "the engine answered a report with something else",
-        )),
-    }
-}
-
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.
-pub async fn readings_stats(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
-    let s = st.0.sensing.lock().expect("sensing lock");
+pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
+    let s = st.0.sensor.sensing.lock().expect("sensing lock");
     Ok(Json(json!({
         "devices": st.0.cfg.sensing.devices.len(),
         "rules": st.0.cfg.sensing.rules.len(),
@@ -843,4 +654,40 @@ pub async fn readings_stats(
         "alarms_firing": s.firing(),
     }))
     .into_response())
+}
+
+/// The sensor room's state, owned here and composed into the service.
+pub struct SensorState {
+    /// Alarm states and reading counters of the sensing end.
+    pub sensing: std::sync::Mutex<SensingState>,
+    /// One readings batch is applied at a time (back-pressure for floods).
+    pub ingest_gate: std::sync::Arc<tokio::sync::Semaphore>,
+    /// HTTP reading batches waiting for the gate (bounded: see [`MAX_WAITING`]).
+    pub ingest_waiting: std::sync::atomic::AtomicUsize,
+    /// Reading batches turned away because the gate stayed shut.
+    pub ingest_busy: std::sync::atomic::AtomicU64,
+}
+
+impl SensorState {
+    pub fn new(cfg: &cityos_engine::config::Config, now: Millis) -> SensorState {
+        SensorState {
+            sensing: std::sync::Mutex::new(SensingState::new(cfg, now)),
+            ingest_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
+            ingest_busy: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// The water-meter consumption the data rules read ([`crate::ports::Ports::meter_use`]):
+/// the device of meter `id` and what it used over `window` before `now`.
+pub fn meter_use(
+    st: &AppState,
+    id: &str,
+    window: Millis,
+    now: Millis,
+) -> Option<(usize, Option<f64>)> {
+    let s = st.0.sensor.sensing.lock().expect("sensing lock");
+    let dev = s.device(id)?;
+    Some((dev, s.consumption(dev, window, now)))
 }

@@ -3,10 +3,11 @@
 //! beyond the API, `GET /api/v1/map` (open cases aggregated per region, plus the most
 //! urgent as markers), so the page never receives every case.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use cityos_core::case::State as CaseState;
@@ -19,87 +20,87 @@ pub const FILES: &[(&str, &str, &str)] = &[
     (
         "login.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/login.html"),
+        include_str!("../../ui/login.html"),
     ),
     (
         "centre.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/centre.html"),
+        include_str!("../../ui/centre.html"),
     ),
     (
         "cases.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/cases.html"),
+        include_str!("../../ui/cases.html"),
     ),
     (
         "case.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/case.html"),
+        include_str!("../../ui/case.html"),
     ),
     (
         "vitals.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/vitals.html"),
+        include_str!("../../ui/vitals.html"),
     ),
     (
         "inspector.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/inspector.html"),
+        include_str!("../../ui/inspector.html"),
     ),
     (
         "citizen.html",
         "text/html; charset=utf-8",
-        include_str!("../ui/citizen.html"),
+        include_str!("../../ui/citizen.html"),
     ),
     (
         "app.css",
         "text/css; charset=utf-8",
-        include_str!("../ui/app.css"),
+        include_str!("../../ui/app.css"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/app.js"),
+        include_str!("../../ui/app.js"),
     ),
     (
         "login.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/login.js"),
+        include_str!("../../ui/login.js"),
     ),
     (
         "map.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/map.js"),
+        include_str!("../../ui/map.js"),
     ),
     (
         "centre.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/centre.js"),
+        include_str!("../../ui/centre.js"),
     ),
     (
         "cases.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/cases.js"),
+        include_str!("../../ui/cases.js"),
     ),
     (
         "case.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/case.js"),
+        include_str!("../../ui/case.js"),
     ),
     (
         "vitals.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/vitals.js"),
+        include_str!("../../ui/vitals.js"),
     ),
     (
         "inspector.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/inspector.js"),
+        include_str!("../../ui/inspector.js"),
     ),
     (
         "citizen.js",
         "text/javascript; charset=utf-8",
-        include_str!("../ui/citizen.js"),
+        include_str!("../../ui/citizen.js"),
     ),
 ];
 
@@ -144,10 +145,9 @@ pub struct MapParams {
 /// ones (by deadline, at most `markers`, default 300) as markers.
 pub async fn map(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<MapParams>,
+    SignedIn(who): SignedIn,
 ) -> Result<Response, ApiError> {
-    let who = crate::api::signed_in(&st, &headers)?;
     let level = match p.level.as_deref().unwrap_or("subdistrict") {
         "subdistrict" => cityos_core::Level::Subdistrict,
         "community" => cityos_core::Level::Community,
@@ -176,10 +176,10 @@ pub async fn map(
         limit: p.markers.unwrap_or(300).min(1000),
         ..Default::default()
     };
-    if !crate::api::scope_query(&st, &who, &mut q) {
+    if !crate::cases::scope_query(&st, &who, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
     }
-    crate::api::set_region_level(&st, &mut q);
+    crate::cases::set_region_level(&st, &mut q);
     // Today's closures and escalations, for accounts that see the whole district.
     let whole = q.region.is_none() && q.department.is_none();
     let midnight = cityos_core::time::local_date(now).local_midnight();
@@ -208,7 +208,7 @@ pub async fn map(
         .cases
         .iter()
         .map(|c| {
-            let v = crate::wire::case_view_for(c, &st.0.cfg, now, Some(who.role));
+            let v = crate::cases::wire::case_view_for(c, &st.0.cfg, now, Some(who.role));
             json!({"id": v.id, "number": v.number, "title": v.title, "category_name": v.category_name,
                    "priority": v.priority, "state": v.state, "state_name": v.state_name,
                    "lon": v.lon, "lat": v.lat, "overdue": v.overdue, "due": v.due})

@@ -10,7 +10,7 @@
 //! Architecture Invariant: every request's principal comes from here; handlers never
 //! trust a role, department or scope the client states.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use blake2::digest::{KeyInit, Mac};
@@ -162,7 +162,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 /// Reads `Authorization: Bearer …`, or else the web pages' session cookie
-/// ([`crate::access::SESSION_COOKIE`]); `Ok(None)` when neither is there (an anonymous
+/// ([`crate::http::access::SESSION_COOKIE`]); `Ok(None)` when neither is there (an anonymous
 /// caller).
 pub fn principal_from(
     headers: &axum::http::HeaderMap,
@@ -170,7 +170,7 @@ pub fn principal_from(
     now: Millis,
 ) -> Result<Option<Principal>, ApiError> {
     let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return match crate::access::session_cookie(headers) {
+        return match crate::http::access::session_cookie(headers) {
             Some(token) => key.verify(token, now).map(Some),
             None => Ok(None),
         };

@@ -51,7 +51,7 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
-        crate::log::event("internal_error", &[("error", &what)]);
+        crate::http::log::event("internal_error", &[("error", &what)]);
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -139,7 +139,7 @@ impl From<cityos_engine::StoreError> for ApiError {
         use cityos_engine::StoreError as E;
         match e {
             E::Unavailable(_) => {
-                crate::log::event("store_unavailable", &[("error", &e)]);
+                crate::http::log::event("store_unavailable", &[("error", &e)]);
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
@@ -148,7 +148,7 @@ impl From<cityos_engine::StoreError> for ApiError {
                 .retry_after(2)
             }
             E::Timeout(_) => {
-                crate::log::event("store_timeout", &[("error", &e)]);
+                crate::http::log::event("store_timeout", &[("error", &e)]);
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_timeout",
@@ -157,7 +157,7 @@ impl From<cityos_engine::StoreError> for ApiError {
                 .retry_after(5)
             }
             E::Full(_) => {
-                crate::log::event("insufficient_storage", &[("error", &e)]);
+                crate::http::log::event("insufficient_storage", &[("error", &e)]);
                 ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "insufficient_storage",

@@ -66,7 +66,7 @@ pub async fn serve(
                 Ok(x) => x,
                 Err(e) => {
                     // Out of descriptors and the like: wait a moment rather than spin.
-                    crate::log::event("accept_failed", &[("error", &e)]);
+                    crate::http::log::event("accept_failed", &[("error", &e)]);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -3,10 +3,13 @@
 //! sliding windows as readings arrive, case statistics when asked, external ones when
 //! pushed. Reading a level is constant time.
 
-use crate::error::ApiError;
+pub mod alerts;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, SignedIn};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::alerting::Alerting;
@@ -394,6 +397,7 @@ pub fn merge(into: &mut Rollup, m: &Rollup) {
 /// Vital signs are kept for the district and its sub-districts: the region's index.
 pub fn vital_region(st: &AppState, code: &str) -> Result<u16, ApiError> {
     st.0.vitals
+        .state
         .lock()
         .expect("vitals lock")
         .region_index(code)
@@ -499,7 +503,7 @@ pub fn apply_dataset(
 ) {
     use cityos_core::indicators::Func;
     let inds = st.0.cfg.indicators.clone();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         let Source::Dataset {
             dataset,
@@ -562,12 +566,12 @@ pub async fn load_datasets(st: &AppState) -> Result<(), ApiError> {
 
 /// Computes the case-statistics indicators of region `r` now.
 pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
-    let region =
-        (r != 0).then(|| st.0.vitals.lock().expect("vitals lock").regions[r as usize].clone());
+    let region = (r != 0)
+        .then(|| st.0.vitals.state.lock().expect("vitals lock").regions[r as usize].clone());
     let (stats, domains) = case_stats(st, region).await?;
     let now = st.now();
     let inds = st.0.cfg.indicators.clone();
-    let mut v = st.0.vitals.lock().expect("vitals lock");
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         if let Source::Cases { stat } = &ind.source {
             let value = if stat == "open_cases_in_domain" {
@@ -584,10 +588,9 @@ pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
 /// `GET /api/v1/indicators?domain=&region=` — each indicator's latest value and level.
 pub async fn list(
     State(st): State<AppState>,
-    headers: HeaderMap,
     crate::Q(p): crate::Q<ListParams>,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    crate::api::signed_in(&st, &headers)?;
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
     let region = p.region.unwrap_or_else(|| district.clone());
@@ -603,7 +606,7 @@ pub async fn list(
     refresh_case_stats(&st, r).await?;
     let inds = st.0.cfg.indicators.clone();
     let mut out = Vec::new();
-    let v = st.0.vitals.lock().expect("vitals lock");
+    let v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
         if p.domain
             .as_deref()
@@ -630,10 +633,10 @@ pub struct PushIn {
 pub async fn push(
     State(st): State<AppState>,
     Path(code): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: crate::Body<PushIn>,
 ) -> Result<Response, ApiError> {
-    let p = crate::api::signed_in(&st, &headers)?;
+    let p = caller.signed_in()?;
     if !matches!(p.role, Role::System | Role::Admin | Role::DistrictOfficer) {
         return Err(ApiError::forbidden(format!(
             "role {} does not push indicator values",
@@ -655,9 +658,10 @@ pub async fn push(
     let b = body.value;
     let (lo, hi) = ind.range;
     if !(b.value >= lo && b.value <= hi) {
-        st.0.indicator_refused
+        st.0.vitals
+            .refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::log::event(
+        crate::http::log::event(
             "indicator_value_refused",
             &[("indicator", &code), ("value", &b.value)],
         );
@@ -680,94 +684,60 @@ pub async fn push(
             ApiError::unprocessable("invalid_argument", format!("at {s:?} is not a datetime"))
         })?,
     };
-    if at > now + crate::sensing::MAX_AHEAD {
+    if at > now + crate::MAX_AHEAD {
         return Err(ApiError::unprocessable(
             "invalid_argument",
             "at is in the future",
         ));
     }
     let latest = {
-        let mut v = st.0.vitals.lock().expect("vitals lock");
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
         v.set(ind, i, r, b.value, at);
         v.latest(i, r)
     };
     Ok(Json(view(ind, &region, latest)).into_response())
 }
 
-/// A live vital-sign event for the stream: an indicator's level moved, or an alert fired,
-/// changed level or resolved.
-#[derive(Debug, Clone)]
-pub struct VitalEvent {
-    pub kind: &'static str,
-    /// The region it concerns (the district or a sub-district).
-    pub region: String,
-    /// The event as JSON text.
-    pub data: String,
+pub use crate::bus::VitalEvent;
+
+/// The vitals room's state, owned here and composed into the service.
+pub struct Vitals {
+    /// Latest values and levels of the vital signs.
+    pub state: std::sync::Mutex<VitalsState>,
+    /// External indicator values refused as outside their range.
+    pub refused: std::sync::atomic::AtomicU64,
 }
 
-/// The demo's external feeds: every external indicator gets a plausible district value
-/// every `every`; and in turn, every 15 minutes, one of a few indicators lives through an
-/// episode — it climbs past its yellow and orange lines, stays up for several minutes and
-/// comes back down — so that alerts fire, become cases, publish CAP warnings, and resolve.
-pub async fn simulate_feeds(
-    st: AppState,
-    seed: u64,
-    every: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    const EPISODES: [&str; 4] = [
-        "crowd_wukang",
-        "river_water_level",
-        "power_outage_households",
-        "crowd_xujiahui",
-    ];
-    const CYCLE: Millis = 15 * MINUTE;
-    let start = st.now();
-    let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5ee1);
-    let inds = st.0.cfg.indicators.clone();
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let now = st.now();
-        let elapsed = now - start;
-        let episode = EPISODES[((elapsed / CYCLE) as usize) % EPISODES.len()];
-        // 0–1 min calm, 1–3 climbing, 3–10 high, 10–12 falling, then calm.
-        let m = (elapsed % CYCLE) as f64 / MINUTE as f64;
-        let heat = if m < 1.0 {
-            0.0
-        } else if m < 3.0 {
-            (m - 1.0) / 2.0
-        } else if m < 10.0 {
-            1.0
-        } else if m < 12.0 {
-            (12.0 - m) / 2.0
-        } else {
-            0.0
-        };
-        {
-            let mut v = st.0.vitals.lock().expect("vitals lock");
-            for (i, ind) in inds.iter().enumerate() {
-                if ind.source != Source::External {
-                    continue;
-                }
-                let noise = rng.range_f64(0.95, 1.05);
-                let (calm, high) = match ind.thresholds {
-                    Some(t) => {
-                        let calm = match t.direction {
-                            cityos_core::indicators::Direction::Up => t.at[0] * 0.6,
-                            cityos_core::indicators::Direction::Down => t.at[0] * 1.4,
-                        };
-                        (calm, (t.at[2] + t.at[3]) / 2.0)
-                    }
-                    None => (100.0, 100.0),
-                };
-                let value = if ind.code == episode {
-                    calm + (high - calm) * heat
-                } else {
-                    calm * noise
-                };
-                let value = (value * 100.0).round() / 100.0;
-                v.set(ind, i, 0, value, now);
-            }
+impl Vitals {
+    pub fn new(cfg: &cityos_engine::config::Config) -> Vitals {
+        Vitals {
+            state: std::sync::Mutex::new(VitalsState::new(cfg)),
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
-        tokio::time::sleep(every).await;
     }
+}
+
+/// One batch of readings fed to the vital-sign windows under one lock
+/// ([`crate::ports::Ports::readings`]).
+struct Feed<'a> {
+    state: std::sync::MutexGuard<'a, VitalsState>,
+    indicators: &'a [Indicator],
+}
+
+impl crate::ports::ReadingBatch for Feed<'_> {
+    fn reading(&mut self, device: usize, metric: &str, value: f64, at: Millis) {
+        self.state.reading(device, metric, value, at);
+    }
+
+    fn settle(mut self: Box<Self>) {
+        self.state.settle(self.indicators);
+    }
+}
+
+/// Opens a batch of readings for the vital-sign windows.
+pub fn readings(st: &AppState) -> Box<dyn crate::ports::ReadingBatch + '_> {
+    Box::new(Feed {
+        state: st.0.vitals.state.lock().expect("vitals lock"),
+        indicators: &st.0.cfg.indicators,
+    })
 }

@@ -1,0 +1,52 @@
+//! The one event bus of the service: a typed event ([`BusEvent`]) and a small trait
+//! ([`Bus`]) to publish and subscribe. Rooms publish what happened (case events, vital
+//! and alert events, sensing alarms, dataset imports) and subscribe to what concerns them;
+//! `runtime` wires the implementation (in-process today: `runtime::bus::InProcessBus`), so
+//! a networked one can replace it without touching a room.
+
+use cityos_engine::store::CaseEvent;
+use std::sync::Arc;
+
+/// A live vital-sign event for the stream: an indicator's level moved, or an alert fired,
+/// changed level or resolved.
+#[derive(Debug, Clone)]
+pub struct VitalEvent {
+    pub kind: &'static str,
+    /// The region it concerns (the district or a sub-district).
+    pub region: String,
+    /// The event as JSON text.
+    pub data: String,
+}
+
+/// Something that happened, as the bus carries it.
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    /// A committed case event, as the engine announces it (resumable: it has an id in
+    /// the log).
+    Case(Arc<CaseEvent>),
+    /// An indicator's level change or an alert's life (live only).
+    Vital(Arc<VitalEvent>),
+    /// A sensing alarm raised, repeated or cleared on a device's rule.
+    SensingAlarm {
+        device: String,
+        rule: String,
+        change: &'static str,
+        case: Option<String>,
+    },
+    /// A dataset was imported (replaced) with this many rows.
+    DatasetImported { name: String, rows: usize },
+}
+
+/// A subscription: every event published after it was taken, in order; a subscriber too
+/// slow for the bus misses some and is told how many (`Lagged`).
+pub type Subscription = tokio::sync::broadcast::Receiver<BusEvent>;
+
+/// Publish and subscribe.
+pub trait Bus: Send + Sync {
+    /// Publishes `event` to every subscriber (none is fine).
+    fn publish(&self, event: BusEvent);
+    /// Subscribes to the events published from now on.
+    fn subscribe(&self) -> Subscription;
+    /// How many subscriptions are open.
+    fn subscribers(&self) -> usize;
+}

@@ -1,0 +1,198 @@
+//! The one way any room files, notes or looks up a case: engine calls (with their
+//! idempotency key), filing a report, noting a case, asking whether a case is still
+//! open, scopes (what a caller may see), lookups by id, number or report token, and the
+//! wire views of cases ([`wire`]). Rooms never talk to the engine any other way.
+
+pub mod media;
+pub mod wire;
+
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::idempotency::IdemKey;
+use crate::AppState;
+use axum::http::StatusCode;
+use cityos_core::case::{Case, CaseId};
+use cityos_core::time::Millis;
+use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::Role;
+use cityos_engine::engine::{Request, Response as EngineResponse};
+use cityos_engine::query::CaseQuery;
+use serde_json::{json, Value};
+
+/// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
+/// guessed from one another (a token lets its holder rate the request).
+pub fn token_of_report(st: &AppState, report: i64) -> String {
+    format!("{report}-{}", st.0.key.tag(&format!("open311:{report}")))
+}
+
+pub fn report_of_token(st: &AppState, token: &str) -> Option<i64> {
+    let (id, tag) = token.split_once('-')?;
+    let id: i64 = id.parse().ok()?;
+    (st.0.key.tag(&format!("open311:{id}")) == tag).then_some(id)
+}
+
+/// Longest description the specification allows.
+pub const MAX_DESCRIPTION: usize = 4000;
+
+/// Sends a request to the engine's run loop and waits for its (committed) answer.
+/// A full queue is answered with 503 instead of waiting: back-pressure.
+pub async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    st.0.engine_in_flight.fetch_add(1, Relaxed);
+    let r = engine_call_inner(st, req).await;
+    st.0.engine_in_flight.fetch_sub(1, Relaxed);
+    r
+}
+
+pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let queued = st.0.engine.try_send(req, move |a| {
+        let _ = tx.send(a);
+    })?;
+    if !queued {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the engine's queue is full; retry shortly",
+        ));
+    }
+    Ok(rx
+        .await
+        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??)
+}
+
+/// Wraps `req` so that the engine records its answer, rendered by `render`, with its
+/// writes (no key: the request as it is).
+pub fn keyed(
+    req: Request,
+    key: Option<IdemKey>,
+    render: impl Fn(&EngineResponse) -> Result<(StatusCode, Value), ApiError> + Send + Sync + 'static,
+) -> Request {
+    match key {
+        None => req,
+        Some(k) => Request::Keyed {
+            request: Box::new(req),
+            key: cityos_engine::engine::IdempotencyKey {
+                key: k.key,
+                request_hash: k.request_hash,
+                created_at: k.created_at,
+                render: std::sync::Arc::new(move |r| match render(r) {
+                    Ok((status, v)) => (status.as_u16() as i64, v.to_string()),
+                    Err(e) => (
+                        e.status.as_u16() as i64,
+                        json!({"code": e.code}).to_string(),
+                    ),
+                }),
+            },
+        },
+    }
+}
+
+/// Narrows a query to what the principal may see; `false` when nothing is visible.
+pub fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
+    let t = &st.0.cfg.territory;
+    if let Some(scope) = &p.scope {
+        match &q.region {
+            None => q.region = Some(scope.clone()),
+            Some(r) => {
+                let (Some(rid), Some(sid)) = (t.by_code(r), t.by_code(scope)) else {
+                    return false;
+                };
+                if t.is_within(sid, rid) {
+                    q.region = Some(scope.clone());
+                } else if !t.is_within(rid, sid) {
+                    return false;
+                }
+            }
+        }
+    } else if matches!(p.role, Role::SubdistrictOfficer | Role::Inspector) {
+        return false; // a scoped role without a scope sees nothing
+    }
+    if p.role == Role::Handler {
+        match (&p.department, &q.department) {
+            (Some(mine), Some(asked)) if mine != asked => return false,
+            (Some(mine), _) => q.department = Some(mine.clone()),
+            (None, _) => return false,
+        }
+    }
+    !matches!(p.role, Role::Citizen)
+}
+
+/// Names the level of the query's region, so that the store filters on that level's
+/// indexed column; the whole district needs no filter at all.
+pub fn set_region_level(st: &AppState, q: &mut CaseQuery) {
+    let t = &st.0.cfg.territory;
+    if let Some(id) = q.region.as_ref().and_then(|r| t.by_code(r)) {
+        if id == t.root() {
+            q.region = None;
+        } else {
+            q.region_level = Some(t.region(id).level);
+        }
+    }
+}
+
+/// May this principal see this case?
+pub fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
+    let mut q = CaseQuery::default();
+    if !scope_query(st, p, &mut q) {
+        return false;
+    }
+    q.region.as_ref().is_none_or(|r| c.regions.contains(r))
+        && q.department
+            .as_ref()
+            .is_none_or(|d| c.task(d).is_some() || c.route.iter().any(|a| &a.department == d))
+}
+
+/// Finds a case by id or by case number.
+pub async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError> {
+    let id = id.to_string();
+    Ok(st
+        .0
+        .reads
+        .run(move |s| match id.parse::<i64>() {
+            Ok(n) => s.load_case(n),
+            Err(_) => s.load_case_by_number(&id),
+        })
+        .await??)
+}
+
+/// The case `id`, if it is still open.
+pub async fn still_open(st: &AppState, id: Option<CaseId>) -> Result<Option<CaseId>, ApiError> {
+    Ok(match id {
+        Some(id) => {
+            st.0.reads
+                .run(move |s| s.load_case(id))
+                .await??
+                .filter(|c| c.state.is_open())
+                .map(|c| c.id)
+        }
+        None => None,
+    })
+}
+
+/// Writes `note` into a case's log as the system; answers the case number.
+pub async fn note_case(
+    st: &AppState,
+    case: CaseId,
+    note: String,
+    now: Millis,
+) -> Result<Option<String>, ApiError> {
+    let mut command = Command::new(Action::Note, Actor::system());
+    command.note = note;
+    Ok(
+        match crate::cases::engine_call(st, Request::Transition { case, command, now }).await? {
+            EngineResponse::Transition(o) => Some(o.case.number),
+            _ => None,
+        },
+    )
+}
+
+/// Files a report; answers the case it opened or joined.
+pub async fn file_report(st: &AppState, report: NewReport) -> Result<(CaseId, String), ApiError> {
+    match crate::cases::engine_call(st, Request::Report(report)).await? {
+        EngineResponse::Intake(o) => Ok((o.case.id, o.case.number)),
+        _ => Err(ApiError::internal(
+            "the engine answered a report with something else",
+        )),
+    }
+}

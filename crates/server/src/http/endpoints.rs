@@ -1,0 +1,221 @@
+//! The endpoint table: every operation's method, path, access, parameters, bodies and
+//! answers. The router (`runtime::router`) routes exactly these, the OpenAPI document
+//! (`runtime::openapi`) describes exactly these, and the machine guard reads their access.
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Anonymous callers get a reduced answer or may do less.
+    Optional,
+    Bearer,
+}
+
+/// A path parameter: (name, JSON schema, description).
+pub type PathParam = (&'static str, &'static str, &'static str);
+/// A query parameter: (name, required, JSON schema, description).
+pub type QueryParam = (&'static str, bool, &'static str, &'static str);
+
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    /// Every `{name}` of the path, in order.
+    pub path_params: &'static [PathParam],
+    pub query: &'static [QueryParam],
+    /// The request body: each media type taken, with its schema (a component name, or a
+    /// JSON schema text starting with `{`). Empty: no body.
+    pub body: &'static [(&'static str, &'static str)],
+    /// Successful answers: (status, media type, schema as in `body`); an empty media type
+    /// means no content.
+    pub ok: &'static [(u16, &'static str, &'static str)],
+    /// Problem statuses particular to this endpoint, beyond those its shape implies
+    /// (see [`problem_statuses`]).
+    pub errors: &'static [u16],
+}
+
+/// Problem statuses every operation may answer: 413 when a declared `Content-Length`
+/// exceeds the route's limit (before routing), 503 when the store cannot be reached or a
+/// statement ran out of time (`store_unavailable`, `store_timeout`, with `Retry-After`).
+/// Writes (`post`, `delete`) may also answer 507 (`insufficient_storage`).
+pub const EVERY_OPERATION: &[u16] = &[413, 503];
+
+/// What each problem status means, for the document.
+pub fn problem_description(status: u16) -> &'static str {
+    match status {
+        400 => "a parameter or the body's syntax is wrong (`invalid_parameter`, `invalid_json`, …)",
+        401 => "no valid token (`missing_token`, `invalid_token`, `token_expired`, `bad_credentials`)",
+        403 => "the caller's role or scope does not allow this (`forbidden`, `not_your_task`)",
+        404 => "nothing by that name, or outside the caller's scope (`not_found`)",
+        409 => "the current state does not allow it (`transition_not_allowed`, `version_conflict`, …)",
+        413 => "the body is larger than this endpoint takes (`payload_too_large`, `too_large`)",
+        415 => "the body's media type is not one this endpoint takes (`unsupported_media_type`)",
+        422 => "the body is well-formed but its content is refused (`invalid_body`, `invalid_argument`, …)",
+        429 => "too many requests; see Retry-After",
+        503 => "busy or unavailable; see Retry-After (`unavailable`, `busy`, `store_unavailable`, `store_timeout`)",
+        507 => "no room left to store it (`insufficient_storage`)",
+        _ => "a problem",
+    }
+}
+
+/// Every problem status an endpoint answers: [`EVERY_OPERATION`], those its shape implies
+/// (query parameters → 400, path parameters → 404, a token → 401, a JSON body → 400, 415,
+/// 422) and its own `errors`.
+pub fn problem_statuses(e: &Endpoint) -> Vec<u16> {
+    let mut v = EVERY_OPERATION.to_vec();
+    if !e.query.is_empty() {
+        v.push(400);
+    }
+    if e.method != "get" {
+        v.push(507);
+    }
+    if !e.path_params.is_empty() {
+        v.push(404);
+    }
+    if e.access != Access::Public {
+        v.push(401);
+    }
+    if e.body.iter().any(|(m, _)| *m == "application/json") {
+        v.extend([400, 415, 422]);
+    }
+    v.extend_from_slice(e.errors);
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+const LIST_QUERY: &[QueryParam] = &[
+    (
+        "state",
+        false,
+        r#"{"type": "string", "pattern": "^ *((reported|filed|rejected|merged|dispatched|acknowledged|in_progress|handled|rework|verified|closed|evaluated|returned|suspended) *)?(, *((reported|filed|rejected|merged|dispatched|acknowledged|in_progress|handled|rework|verified|closed|evaluated|returned|suspended) *)?)*$"}"#,
+        "comma-separated states, e.g. reported,filed",
+    ),
+    (
+        "category",
+        false,
+        r#"{"type": "string"}"#,
+        "comma-separated category codes from /api/v1/categories (an unknown one is answered 400)",
+    ),
+    (
+        "domain",
+        false,
+        r#"{"type": "string", "pattern": "^ *((safety|construction|market|livelihood) *)?(, *((safety|construction|market|livelihood) *)?)*$"}"#,
+        "comma-separated: safety, construction, market, livelihood",
+    ),
+    (
+        "region",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
+        "a region code at any level",
+    ),
+    (
+        "department",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
+        "a department code (cases with a task of it)",
+    ),
+    (
+        "priority",
+        false,
+        r#"{"type": "string", "enum": ["low", "normal", "high", "urgent"]}"#,
+        "minimum priority",
+    ),
+    (
+        "overdue",
+        false,
+        r#"{"type": "boolean"}"#,
+        "past (true) or within (false) the current deadline",
+    ),
+    (
+        "from",
+        false,
+        r#"{"type": "string", "format": "date-time"}"#,
+        "created at or after (RFC 3339)",
+    ),
+    (
+        "to",
+        false,
+        r#"{"type": "string", "format": "date-time"}"#,
+        "created before (RFC 3339)",
+    ),
+    (
+        "q",
+        false,
+        r#"{"type": "string"}"#,
+        "text in the title, or an exact case number",
+    ),
+    (
+        "sort",
+        false,
+        r#"{"type": "string", "enum": ["deadline", "created", "updated"]}"#,
+        "deadline (default), created or updated",
+    ),
+    (
+        "order",
+        false,
+        r#"{"type": "string", "enum": ["asc", "desc"]}"#,
+        "asc (default) or desc",
+    ),
+    (
+        "limit",
+        false,
+        r#"{"type": "integer", "minimum": 1, "maximum": 200}"#,
+        "default 50",
+    ),
+    (
+        "cursor",
+        false,
+        r#"{"type": "string", "minLength": 1}"#,
+        "next_cursor of the previous page",
+    ),
+];
+
+const REGION_VITAL: &str = r#"{"type": "string", "minLength": 1}"#;
+const INDICATOR_CODE: PathParam = (
+    "code",
+    r#"{"type": "string", "minLength": 1}"#,
+    "an indicator code from /api/v1/indicators",
+);
+const CASE_ID: PathParam = (
+    "id",
+    r#"{"type": "string", "minLength": 1}"#,
+    "case id or case number",
+);
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
+    Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
+    Endpoint { method: "get", path: "/api/openapi.json", id: "openapi", summary: "This document", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "OpenApi")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/auth/login", id: "login", summary: "Sign in with a password; returns a bearer token (and sets it as an HttpOnly session cookie for the web pages). After 5 failures of an account (or 20 from an address) in 15 minutes: 429 too_many_attempts with Retry-After", access: Access::Public, path_params: &[], query: &[], body: &[("application/json", "LoginIn")], ok: &[(200, "application/json", "LoginOut")], errors: &[401, 429] },
+    Endpoint { method: "post", path: "/api/v1/auth/logout", id: "logout", summary: "Sign out: clears the session cookie", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(204, "", "")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/readings", id: "postReadings", summary: "Sensor readings as newline-delimited JSON {device, metric, value, at?}; alarm rules turn them into cases; refused lines are counted and named", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/x-ndjson", "ReadingsIn")], ok: &[(200, "application/json", "ReadingsOut")], errors: &[403, 503] },
+    Endpoint { method: "get", path: "/api/v1/readings/stats", id: "readingsStats", summary: "Readings taken and refused (by reason), devices, rules, alarms firing", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "ReadingsStats")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/datasets/{name}", id: "importDataset", summary: "Import (replace) a dataset from text/csv or a JSON array; bad rows are named, good ones kept; the data rules run at once", access: Access::Bearer, path_params: &[("name", r#"{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}"#, "the dataset's name")], query: &[("owner", true, r#"{"type": "string", "minLength": 1}"#, "owner department code"), ("sensitivity", false, r#"{"type": "string", "enum": ["public", "internal", "sensitive", "secret"]}"#, "internal by default")], body: &[("text/csv", r#"{"type": "string", "description": "a header line, then one row per line; quoted fields allowed"}"#), ("application/json", r#"{"type": "array", "items": {"type": "object"}}"#)], ok: &[(200, "application/json", "DatasetImported")], errors: &[400, 403, 415] },
+    Endpoint { method: "get", path: "/api/v1/datasets", id: "listDatasets", summary: "The dataset registry: name, owner, columns, sensitivity, row count (never the rows)", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Datasets")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/indicators", id: "listIndicators", summary: "The vital signs: each indicator's latest value and warning level (blue IV … red I) for the district or a sub-district", access: Access::Bearer, path_params: &[], query: &[("domain", false, r#"{"type": "string", "enum": ["safety", "construction", "market", "livelihood"]}"#, "only this domain's indicators"), ("region", false, REGION_VITAL, "the district (default) or a sub-district code")], body: &[], ok: &[(200, "application/json", "Indicators")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/indicators/{code}/history", id: "indicatorHistory", summary: "An indicator's values over time from its 1-minute and 1-hour rollups: count, avg, min, max, last per step", access: Access::Bearer, path_params: &[INDICATOR_CODE], query: &[("region", false, REGION_VITAL, "the district (default) or a sub-district code"), ("from", false, r#"{"type": "string", "format": "date-time"}"#, "RFC 3339; default 24 h before to"), ("to", false, r#"{"type": "string", "format": "date-time"}"#, "RFC 3339; default now"), ("step", false, r#"{"type": "string", "pattern": "^[0-9]+[mhd]$"}"#, "whole minutes under an hour or whole hours up to 31 days, e.g. 1m, 5m, 1h, 1d")], body: &[], ok: &[(200, "application/json", "IndicatorHistory")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/map", id: "map", summary: "Open cases in the caller's scope counted per sub-district, community or grid (aggregated in the store), the most urgent as markers, and today's closures and escalations", access: Access::Bearer, path_params: &[], query: &[("level", false, r#"{"type": "string", "enum": ["subdistrict", "community", "grid"]}"#, "subdistrict by default"), ("region", false, r#"{"type": "string", "minLength": 1}"#, "a region code"), ("markers", false, r#"{"type": "integer", "minimum": 0, "maximum": 1000}"#, "how many markers (default 300)")], body: &[], ok: &[(200, "application/json", "Map")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/alerts", id: "listAlerts", summary: "Alerts pending and firing, with silences, inhibition, their cases, and groups", access: Access::Bearer, path_params: &[], query: &[("state", false, r#"{"type": "string", "enum": ["pending", "firing"]}"#, "only alerts in this state"), ("region", false, REGION_VITAL, "the district or a sub-district code")], body: &[], ok: &[(200, "application/json", "Alerts")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/alert-rules", id: "listAlertRules", summary: "The alert rules over the vital signs", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "AlertRules")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/silences", id: "listSilences", summary: "Silences in force", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Silences")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/silences", id: "createSilence", summary: "Mute a rule's notices in a region until a time (owner and reason recorded)", access: Access::Bearer, path_params: &[], query: &[], body: &[("application/json", "SilenceIn")], ok: &[(201, "application/json", "Silence")], errors: &[403] },
+    Endpoint { method: "delete", path: "/api/v1/silences/{id}", id: "expireSilence", summary: "End a silence now", access: Access::Bearer, path_params: &[("id", r#"{"type": "integer", "minimum": 0}"#, "the silence's id")], query: &[], body: &[], ok: &[(204, "", "")], errors: &[400, 403] },
+    Endpoint { method: "get", path: "/cap/feed.atom", id: "capFeed", summary: "Public warnings: an Atom feed of CAP 1.2 messages", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/atom+xml", "AtomFeed")], errors: &[] },
+    Endpoint { method: "get", path: "/cap/alerts/{file}", id: "capAlert", summary: "One CAP 1.2 message", access: Access::Public, path_params: &[("file", r#"{"type": "string", "pattern": "^.+\\.xml$"}"#, "{identifier}.xml")], query: &[], body: &[], ok: &[(200, "application/cap+xml", "CapXml")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/indicators/{code}/values", id: "pushIndicator", summary: "Push a value of an external indicator (a feed's machine token or a district officer)", access: Access::Bearer, path_params: &[INDICATOR_CODE], query: &[], body: &[("application/json", "IndicatorValue")], ok: &[(200, "application/json", "Indicator")], errors: &[403, 409] },
+    Endpoint { method: "post", path: "/api/v1/media", id: "uploadMedia", summary: "Upload a photo (the image as the body, at most 2 MiB); answers its media_url for a report's media or a transition's attachments", access: Access::Bearer, path_params: &[], query: &[], body: &[("image/jpeg", "Photo"), ("image/png", "Photo"), ("image/webp", "Photo")], ok: &[(201, "application/json", "MediaOut")], errors: &[400, 415] },
+    Endpoint { method: "post", path: "/api/v1/reports", id: "postReport", summary: "File a report; answers with the case it became or joined, and why", access: Access::Optional, path_params: &[], query: &[], body: &[("application/json", "ReportIn")], ok: &[(201, "application/json", "ReportOut"), (200, "application/json", "ReportOut")], errors: &[403, 503] },
+    Endpoint { method: "get", path: "/api/v1/cases", id: "listCases", summary: "Cases in the caller's scope: filters, sort, keyset pagination", access: Access::Bearer, path_params: &[], query: LIST_QUERY, body: &[], ok: &[(200, "application/json", "CasePage")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/cases/{id}", id: "getCase", summary: "A case (by id or number) with its log and reports; anonymous callers follow by number", access: Access::Optional, path_params: &[CASE_ID], query: &[], body: &[], ok: &[(200, "application/json", "CaseDetail")], errors: &[] },
+    Endpoint { method: "post", path: "/api/v1/cases/{id}/transitions", id: "postTransition", summary: "Act on a case: file, dispatch, acknowledge, start, handle, verify, reject_verification, close, evaluate, return, request/grant/refuse_postponement, suspend, resume, reopen, merge, split, note", access: Access::Optional, path_params: &[CASE_ID], query: &[], body: &[("application/json", "TransitionIn")], ok: &[(200, "application/json", "TransitionOut")], errors: &[403, 409, 503] },
+    Endpoint { method: "get", path: "/api/v1/regions", id: "regions", summary: "Regions of one level as GeoJSON", access: Access::Public, path_params: &[], query: &[("level", false, r#"{"type": "string", "enum": ["district", "subdistrict", "community", "grid"]}"#, "subdistrict by default")], body: &[], ok: &[(200, "application/geo+json", "FeatureCollection")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/locate", id: "locate", summary: "The region chain of a point", access: Access::Public, path_params: &[], query: &[("lon", true, r#"{"type": "number"}"#, "WGS-84 longitude"), ("lat", true, r#"{"type": "number"}"#, "WGS-84 latitude")], body: &[], ok: &[(200, "application/json", "Chain")], errors: &[422] },
+    Endpoint { method: "get", path: "/api/v1/categories", id: "categories", summary: "Reportable categories with their time limits", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Categories")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/departments", id: "departments", summary: "Departments (line, level, region)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Departments")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/stats", id: "stats", summary: "Counts by state, domain, sub-district and department; on-time rate; overdue; today's intake", access: Access::Bearer, path_params: &[], query: LIST_QUERY, body: &[], ok: &[(200, "application/json", "Stats")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/inbox", id: "inbox", summary: "What awaits the caller's action, most urgent first", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "CaseList")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope, resumable with Last-Event-ID; and, live only, vital-sign level changes and alerts (level_changed, alert_fired, alert_level_changed, alert_resolved)", access: Access::Bearer, path_params: &[], query: &[("access_token", false, r#"{"type": "string", "minLength": 1}"#, "the bearer token, for EventSource"), ("last_event_id", false, r#"{"type": "integer", "minimum": 0}"#, "resume after this event")], body: &[], ok: &[(200, "text/event-stream", "EventStream")], errors: &[403] },
+];

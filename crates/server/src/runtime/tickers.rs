@@ -1,0 +1,61 @@
+//! The background loops that cross rooms: the sensor room's round followed by the data
+//! rules (a dataset's rule reads the meters the sensor room keeps), and the alert loop.
+//! Each round runs in its own task: an error or a panic ends the round, not the loop.
+
+use crate::intake::{data, sensor};
+use crate::vitals::alerts;
+use crate::AppState;
+use std::sync::Arc;
+
+/// Runs [`sensor::tick`] and then [`data::run_rules`] every `every` until `stop` (silent devices, pending
+/// conditions, datasets on a schedule).
+pub async fn sensing(
+    st: AppState,
+    every: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(every).await;
+        // A failed round (an error, even a panic: each runs in its own task) is logged and
+        // counted; the next one starts afresh.
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { sensor::tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("sensing", st.now()),
+            Ok(Err(e)) => st.0.loops.error("sensing", &e.detail),
+            Err(e) => st.0.loops.error("sensing", &e),
+        }
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { data::run_rules(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
+            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
+            Err(e) => st.0.loops.error("data", &e),
+        }
+    }
+}
+
+/// Runs [`alerts::tick`] every `every` until `stop`.
+pub async fn alerts(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(every).await;
+        // Each round in its own task: an error or even a panic ends the round, not the loop.
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { alerts::tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("alerts", st.now()),
+            Ok(Err(e)) => st.0.loops.error("alerts", &e.detail),
+            Err(e) => st.0.loops.error("alerts", &e),
+        }
+    }
+}
