@@ -240,14 +240,14 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;
             // The water meters' recent history, then the data end's demo dataset: the
             // lone-elder rule joins them at import and raises its welfare check at once.
-            cityos_server::runtime::demo::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
+            cityos_sim::devices::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
-                tokio::spawn(cityos_server::runtime::demo::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
+                tokio::spawn(cityos_sim::devices::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
                 // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.
-                tokio::spawn(cityos_server::runtime::demo::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
+                tokio::spawn(cityos_sim::devices::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
             }
         }
         if let Some(url) = s.mqtt_url.clone() {

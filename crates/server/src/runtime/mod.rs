@@ -2,7 +2,6 @@
 //! OpenAPI table that names every room's handlers. Only this layer wires rooms together.
 
 pub mod bus;
-pub mod demo;
 pub mod metrics;
 pub mod openapi;
 pub mod router;

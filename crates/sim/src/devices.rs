@@ -1,12 +1,12 @@
-//! The demo's simulators, gathered here so that they can leave the server as one piece:
-//! the devices (readings over MQTT or straight into the sensor room), the water meters'
+//! The demo's devices and feeds, driving the running service from outside it: the
+//! devices (readings over MQTT or straight into the sensor room), the water meters'
 //! backfilled history, and the external feeds of the vital signs.
 
-use crate::http::error::ApiError;
-use crate::intake::sensor::ingest;
-use crate::AppState;
 use cityos_core::indicators::Source;
 use cityos_core::time::{format_rfc3339, Millis, MINUTE};
+use cityos_server::http::error::ApiError;
+use cityos_server::intake::sensor::ingest;
+use cityos_server::AppState;
 use serde_json::Value;
 
 /// The demo's devices: every gauge reports a normal value; now and then one water-level
@@ -20,7 +20,10 @@ pub async fn simulate_devices(
     mqtt: Option<String>,
 ) {
     // Over MQTT when a broker is given (the bridge takes them in), else the embedded path.
-    let publisher = match mqtt.as_deref().map(crate::intake::sensor::mqtt::parse_url) {
+    let publisher = match mqtt
+        .as_deref()
+        .map(cityos_server::intake::sensor::mqtt::parse_url)
+    {
         Some(Ok((host, port))) => {
             let opts = rumqttc::MqttOptions::new(
                 format!("cityos-demo-devices-{}", std::process::id()),
@@ -76,7 +79,10 @@ pub async fn simulate_devices(
                     .await
                     .is_err()
                 {
-                    crate::http::log::event("sensing_demo_publish_failed", &[("device", &d.id)]);
+                    cityos_server::http::log::event(
+                        "sensing_demo_publish_failed",
+                        &[("device", &d.id)],
+                    );
                 }
                 continue;
             }
@@ -90,7 +96,7 @@ pub async fn simulate_devices(
         }
         if lines.is_empty() {
         } else if let Err(e) = ingest(&st, lines.into(), None).await {
-            crate::http::log::event("sensing_demo_failed", &[("error", &e.detail)]);
+            cityos_server::http::log::event("sensing_demo_failed", &[("error", &e.detail)]);
         }
         tokio::time::sleep(every).await;
     }
