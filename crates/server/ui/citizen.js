@@ -62,7 +62,7 @@
         el("p", {}, t("status") + ": ", el("strong", { text: c.state_name })),
         c.due ? el("p", {}, t("deadline") + ": ", el("strong", { text: fmtTime(c.due) })) : null);
       rate.hidden = !c.can_evaluate || !tokens()[c.number];
-      if (c.can_evaluate && !tokens()[c.number]) box.append(el("p", { class: "hint", text: PROBLEMS[lang()].no_report_token }));
+      if (c.can_evaluate && !tokens()[c.number]) box.append(el("p", { class: "hint", text: t("no_report_token") }));
       rate.dataset.number = c.number;
     } catch (e) { box.append(el("p", { class: "error", role: "alert", text: e.message })); }
   }

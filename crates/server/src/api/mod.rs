@@ -7,7 +7,7 @@
 use crate::cases::wire::{self, LoginIn, ReportIn};
 use crate::cases::{can_see, engine_call, find_case, keyed, scope_query, set_region_level};
 use crate::http::auth::{verify_password, Principal};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{require, Caller, MaybeSignedIn, SignedIn};
 use crate::http::idempotency::idempotent;
 use crate::{AppState, Body};
@@ -59,8 +59,7 @@ pub async fn readyz(State(st): State<AppState>) -> ApiResult {
 
 pub async fn not_found() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_such_endpoint",
+        Problem::NoSuchEndpoint,
         "there is no such endpoint; see /api/openapi.json",
     )
 }
@@ -96,7 +95,7 @@ pub async fn login(
             ],
         );
         return Err(crate::http::access::too_many(
-            "too_many_attempts",
+            Problem::TooManyAttempts,
             format!("too many failed sign-ins; try again in {seconds} s"),
             seconds,
         ));
@@ -106,7 +105,7 @@ pub async fn login(
     let fail = || {
         st.0.api.login_accounts.add(&acct, now);
         st.0.api.login_peers.add(&addr, now);
-        ApiError::unauthorized("bad_credentials", "wrong username or password")
+        ApiError::new(Problem::BadCredentials, "wrong username or password")
     };
     let Some(user) = user else {
         // Spend the same time as a real check so that usernames cannot be probed.
@@ -214,14 +213,14 @@ pub async fn post_report(
         }
     }
     if cityos_core::workflow::is_blank(&r.text) {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
             "text must say what the problem is",
         ));
     }
     if r.text.chars().count() > crate::cases::MAX_DESCRIPTION {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
             format!(
                 "text is longer than {} characters",
                 crate::cases::MAX_DESCRIPTION
@@ -238,8 +237,8 @@ pub async fn post_report(
     {
         // As in Open311: citizens file public categories only (a non-public case's
         // answer would show someone else's case).
-        return Err(ApiError::unprocessable(
-            "category_not_public",
+        return Err(ApiError::new(
+            Problem::CategoryNotPublic,
             format!(
                 "category {:?} is not one citizens report; see /api/v1/categories (public: true)",
                 r.category
@@ -247,14 +246,14 @@ pub async fn post_report(
         ));
     }
     if r.contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
             "contact is longer than 100 characters",
         ));
     }
     if r.media.len() > 9 {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
             "a report carries at most 9 photos",
         ));
     }
@@ -387,8 +386,8 @@ fn list_of<T: PartialEq>(
         .filter(|s| !s.is_empty())
         .collect();
     if raw.len() > MAX_LIST_VALUES {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
             format!(
                 "{what} lists {} values; at most {MAX_LIST_VALUES} are accepted",
                 raw.len()
@@ -398,7 +397,7 @@ fn list_of<T: PartialEq>(
     let mut out: Vec<T> = Vec::with_capacity(raw.len());
     for s in raw {
         let t = parse(s).ok_or_else(|| {
-            ApiError::bad_request("invalid_parameter", format!("unknown {what} {s:?}"))
+            ApiError::new(Problem::InvalidParameter, format!("unknown {what} {s:?}"))
         })?;
         if !out.contains(&t) {
             out.push(t);
@@ -411,8 +410,8 @@ fn time_param(v: &Option<String>, what: &str) -> Result<Option<Millis>, ApiError
     v.as_deref()
         .map(|s| {
             parse_datetime(s).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
+                ApiError::new(
+                    Problem::InvalidParameter,
                     format!("{what} {s:?} is not a date-time like 2026-11-26T09:00:00+08:00"),
                 )
             })
@@ -422,7 +421,7 @@ fn time_param(v: &Option<String>, what: &str) -> Result<Option<Millis>, ApiError
 
 fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiError> {
     let tax = &st.0.cfg.taxonomy;
-    let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
+    let bad = |m: String| ApiError::new(Problem::InvalidParameter, m);
     Ok(CaseQuery {
         states: list_of(&p.state, "state", CaseState::parse)?,
         categories: list_of(&p.category, "category", |c| {
@@ -525,7 +524,7 @@ fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
         .admit(peer, st.now())
         .map_err(|seconds| {
             crate::http::access::too_many(
-                "too_many_requests",
+                Problem::TooManyRequests,
                 format!(
                     "at most {} case lookups a minute from one address without signing in; try again in {seconds} s",
                     crate::PUBLIC_LOOKUPS
@@ -559,8 +558,8 @@ pub async fn get_case(
     let Some(p) = p else {
         // Citizens follow their case by its number, without an account.
         if id.parse::<i64>().is_ok() {
-            return Err(ApiError::unauthorized(
-                "missing_token",
+            return Err(ApiError::new(
+                Problem::MissingToken,
                 "sign in, or follow a case by its number",
             ));
         }
@@ -635,8 +634,8 @@ pub async fn post_transition(
     let p = caller.maybe()?;
     let mut v = body.value;
     let obj = v.as_object_mut().ok_or_else(|| {
-        ApiError::unprocessable(
-            "invalid_body",
+        ApiError::new(
+            Problem::InvalidBody,
             "the body must be a JSON object with an \"action\"",
         )
     })?;
@@ -645,8 +644,8 @@ pub async fn post_transition(
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(_) => {
-            return Err(ApiError::unprocessable(
-                "invalid_body",
+            return Err(ApiError::new(
+                Problem::InvalidBody,
                 "report_token must be a string",
             ))
         }
@@ -654,32 +653,33 @@ pub async fn post_transition(
     let note = match obj.remove("note") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "invalid_body",
-                "note must be a string",
-            ))
-        }
+        Some(_) => return Err(ApiError::new(Problem::InvalidBody, "note must be a string")),
     };
     let attachments: Vec<String> = match obj.remove("attachments") {
         None | Some(Value::Null) => Vec::new(),
         Some(a) => serde_json::from_value(a).map_err(|_| {
-            ApiError::unprocessable("invalid_body", "attachments must be a list of strings")
+            ApiError::new(
+                Problem::InvalidBody,
+                "attachments must be a list of strings",
+            )
         })?,
     };
     let version = match obj.remove("version") {
         None | Some(Value::Null) => None,
         Some(x) => Some(x.as_u64().ok_or_else(|| {
-            ApiError::unprocessable("invalid_body", "version must be a whole number")
+            ApiError::new(Problem::InvalidBody, "version must be a whole number")
         })?),
     };
     let given: Vec<String> = obj.keys().cloned().collect();
     let action: Action = serde_json::from_value(v).map_err(|e| {
         let m = e.to_string();
         if m.starts_with("unknown field") {
-            ApiError::unprocessable("invalid_body", m)
+            ApiError::new(Problem::InvalidBody, m)
         } else {
-            ApiError::unprocessable("invalid_action", format!("the action does not fit: {e}"))
+            ApiError::new(
+                Problem::InvalidAction,
+                format!("the action does not fit: {e}"),
+            )
         }
     })?;
     // Every field must mean something to this action: a misspelt or foreign field is
@@ -691,8 +691,8 @@ pub async fn post_transition(
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
         takes.extend(["note", "attachments", "version"]);
-        return Err(ApiError::unprocessable(
-            "invalid_body",
+        return Err(ApiError::new(
+            Problem::InvalidBody,
             format!(
                 "unknown field {k:?}: a {} transition takes {}",
                 action.name(),
@@ -707,8 +707,8 @@ pub async fn post_transition(
         // A citizen rates a case by its number with the token the filing answer gave.
         public_lookup(&st, &peer)?;
         let Some(token) = report_token else {
-            return Err(ApiError::unauthorized(
-                "missing_token",
+            return Err(ApiError::new(
+                Problem::MissingToken,
                 "rate your case with the report_token its filing answer gave, or sign in",
             ));
         };
@@ -728,8 +728,8 @@ pub async fn post_transition(
         (actor, case)
     } else {
         let p = require(p.clone()).map_err(|_| {
-            ApiError::unauthorized(
-                "missing_token",
+            ApiError::new(
+                Problem::MissingToken,
                 "sign in first (a citizen rates their case by its number with its report_token)",
             )
         })?;
@@ -750,8 +750,8 @@ pub async fn post_transition(
         && matches!(action, Action::Verify | Action::RejectVerification)
         && attachments.is_empty()
     {
-        return Err(ApiError::unprocessable(
-            "evidence_required",
+        return Err(ApiError::new(
+            Problem::EvidenceRequired,
             "an inspector verifies with at least one photo: upload it to /api/v1/media and list its media_url in attachments",
         ));
     }
@@ -832,8 +832,8 @@ pub async fn regions(State(st): State<AppState>, crate::Q(p): crate::Q<RegionPar
     let level = match p.level.as_deref() {
         None => Level::Subdistrict,
         Some(l) => Level::parse(l).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
+            ApiError::new(
+                Problem::InvalidParameter,
                 format!("level must be district, subdistrict, community or grid, not {l:?}"),
             )
         })?,
@@ -856,10 +856,13 @@ pub struct LocateParams {
 pub async fn locate(State(st): State<AppState>, crate::Q(p): crate::Q<LocateParams>) -> ApiResult {
     let num = |v: &Option<String>, what: &str| -> Result<f64, ApiError> {
         let s = v.as_deref().ok_or_else(|| {
-            ApiError::bad_request("invalid_parameter", format!("{what} is required"))
+            ApiError::new(Problem::InvalidParameter, format!("{what} is required"))
         })?;
         s.parse().map_err(|_| {
-            ApiError::bad_request("invalid_parameter", format!("{what} {s:?} is not a number"))
+            ApiError::new(
+                Problem::InvalidParameter,
+                format!("{what} {s:?} is not a number"),
+            )
         })
     };
     let (lon, lat) = (num(&p.lon, "lon")?, num(&p.lat, "lat")?);
@@ -1091,19 +1094,37 @@ pub async fn events_stream(
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
     }
-    let last_header = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let resume = match last_header.or(params.last_event_id) {
-        Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_parameter",
-                format!("Last-Event-ID {s:?} is not an event id"),
-            )
-        })?),
+    // Both the header and the query parameter must be event ids when given (the header
+    // wins when both are); anything else is a 400, not a silent restart.
+    let event_id = |what: &str, s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Problem::InvalidParameter,
+                    format!("{what} {s:?} is not an event id"),
+                )
+            })
+    };
+    let from_header = match headers.get("last-event-id") {
+        Some(v) => Some(event_id(
+            "Last-Event-ID",
+            v.to_str().map_err(|_| {
+                ApiError::new(
+                    Problem::InvalidParameter,
+                    "Last-Event-ID is not an event id",
+                )
+            })?,
+        )?),
         None => None,
     };
+    let from_query = match &params.last_event_id {
+        Some(s) => Some(event_id("last_event_id", s)?),
+        None => None,
+    };
+    let resume = from_header.or(from_query);
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.bus.subscribe();
     let last = match resume {

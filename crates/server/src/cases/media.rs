@@ -3,7 +3,7 @@
 //! reports carry their photos' addresses, inspectors attach them as evidence. Every room
 //! that takes a photo (the inspector's upload, Open311) stores and checks it here.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -64,16 +64,14 @@ pub async fn store_photo(
         .to_ascii_lowercase();
     if !matches!(ct.as_str(), "image/jpeg" | "image/png" | "image/webp") {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Problem::UnsupportedMediaType,
             format!("photos must be image/jpeg, image/png or image/webp, not {ct:?}"),
         ));
     }
     let host = host(headers);
     let too_big = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            Problem::PayloadTooLarge,
             format!("a photo may be at most {} MiB", MEDIA_LIMIT / (1024 * 1024)),
         )
     };
@@ -89,12 +87,11 @@ pub async fn store_photo(
         .await
         .map_err(|_| too_big())?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("empty_photo", "the photo is empty"));
+        return Err(ApiError::new(Problem::EmptyPhoto, "the photo is empty"));
     }
     let ext = sniff(&ct, &bytes).ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Problem::UnsupportedMediaType,
             format!("the bytes are not a {ct} image"),
         )
     })?;
@@ -128,8 +125,8 @@ pub async fn check_media_url(
     u: &str,
 ) -> Result<String, ApiError> {
     let not_ours = || {
-        ApiError::bad_request(
-            "invalid_media_url",
+        ApiError::new(
+            Problem::InvalidMediaUrl,
             format!(
                 "media_url {:?} is not one of this server's photos: upload the photo to /api/v1/media (or Open311's media.json) and send the media_url it answers",
                 u.chars().take(100).collect::<String>()
@@ -163,8 +160,8 @@ pub async fn check_media_url(
             .await?
             .map_err(ApiError::from)?;
     if found.is_none_or(|m| m.content_type != ct) {
-        return Err(ApiError::bad_request(
-            "unknown_media",
+        return Err(ApiError::new(
+            Problem::UnknownMedia,
             format!("media_url {u:?} names no uploaded photo; upload it first"),
         ));
     }

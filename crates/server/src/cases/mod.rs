@@ -7,7 +7,7 @@ pub mod media;
 pub mod wire;
 
 use crate::http::auth::Principal;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::idempotency::IdemKey;
 use crate::AppState;
 use axum::http::StatusCode;
@@ -51,8 +51,7 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
     })?;
     if !queued {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            Problem::Busy,
             "the engine's queue is full; retry shortly",
         ));
     }

@@ -10,10 +10,10 @@
 //! names an `Origin`, that origin must be this host. Bearer-token clients are unaffected.
 
 use crate::http::endpoints::{Access, ENDPOINTS};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use cityos_core::time::Millis;
@@ -99,8 +99,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
 }
 
 /// The 429 of a throttled caller.
-pub fn too_many(code: &'static str, detail: String, seconds: u32) -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail).retry_after(seconds)
+pub fn too_many(problem: Problem, detail: String, seconds: u32) -> ApiError {
+    ApiError::new(problem, detail).retry_after(seconds)
 }
 
 /// The endpoints (by operation id) a machine token of `channel` may call, besides the
@@ -144,8 +144,7 @@ pub async fn machine_guard(State(st): State<AppState>, req: Request, next: Next)
     }
     use axum::response::IntoResponse;
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
+        Problem::Forbidden,
         format!(
             "a machine token of the {channel:?} channel may call only: {}",
             machine_endpoints(channel).join(", ")
@@ -206,8 +205,7 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
     }
     use axum::response::IntoResponse;
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "csrf_check_failed",
+        Problem::CsrfCheckFailed,
         "a request signed in by the session cookie must come from this site's pages: send \
          X-Requested-With from the same origin, or use Authorization: Bearer",
     )

@@ -10,7 +10,7 @@
 //! Architecture Invariant: every request's principal comes from here; handlers never
 //! trust a role, department or scope the client states.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use blake2::digest::{KeyInit, Mac};
@@ -113,8 +113,8 @@ impl TokenKey {
     /// Checks a token: well-formed, authentic, not expired at `now`.
     pub fn verify(&self, token: &str, now: Millis) -> Result<Principal, ApiError> {
         let bad = || {
-            ApiError::unauthorized(
-                "invalid_token",
+            ApiError::new(
+                Problem::InvalidToken,
                 "the bearer token is malformed or was not issued by this server",
             )
         };
@@ -130,8 +130,8 @@ impl TokenKey {
         m.verify_slice(&tag).map_err(|_| bad())?;
         let principal: Principal = serde_json::from_slice(&payload).map_err(|_| bad())?;
         if principal.expires_at <= now {
-            return Err(ApiError::unauthorized(
-                "expired_token",
+            return Err(ApiError::new(
+                Problem::ExpiredToken,
                 "the bearer token has expired; sign in again",
             ));
         }
@@ -176,10 +176,13 @@ pub fn principal_from(
         };
     };
     let v = v.to_str().map_err(|_| {
-        ApiError::unauthorized("invalid_token", "the Authorization header is not text")
+        ApiError::new(
+            Problem::InvalidToken,
+            "the Authorization header is not text",
+        )
     })?;
     let token = v.strip_prefix("Bearer ").ok_or_else(|| {
-        ApiError::unauthorized("invalid_token", "use `Authorization: Bearer <token>`")
+        ApiError::new(Problem::InvalidToken, "use `Authorization: Bearer <token>`")
     })?;
     key.verify(token.trim(), now).map(Some)
 }

@@ -42,22 +42,29 @@ pub struct Endpoint {
 /// Writes (`post`, `delete`) may also answer 507 (`insufficient_storage`).
 pub const EVERY_OPERATION: &[u16] = &[413, 503];
 
-/// What each problem status means, for the document.
-pub fn problem_description(status: u16) -> &'static str {
-    match status {
-        400 => "a parameter or the body's syntax is wrong (`invalid_parameter`, `invalid_json`, …)",
-        401 => "no valid token (`missing_token`, `invalid_token`, `token_expired`, `bad_credentials`)",
-        403 => "the caller's role or scope does not allow this (`forbidden`, `not_your_task`)",
-        404 => "nothing by that name, or outside the caller's scope (`not_found`)",
-        409 => "the current state does not allow it (`transition_not_allowed`, `version_conflict`, …)",
-        413 => "the body is larger than this endpoint takes (`payload_too_large`, `too_large`)",
-        415 => "the body's media type is not one this endpoint takes (`unsupported_media_type`)",
-        422 => "the body is well-formed but its content is refused (`invalid_body`, `invalid_argument`, …)",
+/// What each problem status means, for the document, with the codes it is answered with
+/// (from [`crate::http::problems`]).
+pub fn problem_description(status: u16) -> String {
+    let meaning = match status {
+        400 => "a parameter or the body's syntax is wrong",
+        401 => "no valid token",
+        403 => "the caller's role or scope does not allow this",
+        404 => "nothing by that name, or outside the caller's scope",
+        409 => "the current state does not allow it",
+        413 => "the body is larger than this endpoint takes",
+        415 => "the body's media type is not one this endpoint takes",
+        422 => "the body is well-formed but its content is refused",
         429 => "too many requests; see Retry-After",
-        503 => "busy or unavailable; see Retry-After (`unavailable`, `busy`, `store_unavailable`, `store_timeout`)",
-        507 => "no room left to store it (`insufficient_storage`)",
+        500 => "an unexpected problem (logged)",
+        503 => "busy or unavailable; see Retry-After",
+        507 => "no room left to store it",
         _ => "a problem",
-    }
+    };
+    let codes: Vec<String> = crate::http::problems::codes_of(status)
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect();
+    format!("{meaning} ({})", codes.join(", "))
 }
 
 /// Every problem status an endpoint answers: [`EVERY_OPERATION`], those its shape implies

@@ -1,5 +1,5 @@
 //! Errors as the API speaks them: RFC 9457 `application/problem+json` with a stable
-//! snake_case `code`, the HTTP status and a message a person understands. One exhaustive
+//! snake_case `code` from the one table of problems ([`Problem`]), the HTTP status and a message a person understands. One exhaustive
 //! table maps every engine and request error to its status and code; internal errors are
 //! logged and answered with a generic message, never leaked.
 
@@ -9,8 +9,12 @@ use cityos_core::territory::TerritoryError;
 use cityos_core::workflow::WorkflowError;
 use cityos_engine::EngineError;
 
+pub use crate::http::problems::Problem;
+
 #[derive(Debug)]
 pub struct ApiError {
+    /// The problem, from the one table ([`Problem`]); `status` and `code` are its.
+    pub problem: Problem,
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
@@ -19,10 +23,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(problem: Problem, detail: impl Into<String>) -> ApiError {
         ApiError {
-            status,
-            code,
+            problem,
+            status: problem.status(),
+            code: problem.code(),
             detail: detail.into(),
             retry_after: None,
         }
@@ -31,30 +36,16 @@ impl ApiError {
         self.retry_after = Some(seconds);
         self
     }
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
-    }
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} was not found"),
-        )
-    }
-    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
+        ApiError::new(Problem::NotFound, format!("{what} was not found"))
     }
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        ApiError::new(Problem::Forbidden, detail)
     }
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
         crate::http::log::event("internal_error", &[("error", &what)]);
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Problem::Internal,
             "an internal error occurred; it has been logged",
         )
     }
@@ -89,43 +80,36 @@ impl IntoResponse for ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
-        use StatusCode as S;
         let msg = e.to_string();
         match e {
             EngineError::Workflow(w) => match w {
                 WorkflowError::NotAllowedInState { .. } => {
-                    ApiError::new(S::CONFLICT, "transition_not_allowed", msg)
+                    ApiError::new(Problem::TransitionNotAllowed, msg)
                 }
                 WorkflowError::RoleNotAllowed { .. } | WorkflowError::NoDepartment => {
-                    ApiError::new(S::FORBIDDEN, "forbidden", msg)
+                    ApiError::new(Problem::Forbidden, msg)
                 }
-                WorkflowError::NotYourTask { .. } => {
-                    ApiError::new(S::FORBIDDEN, "not_your_task", msg)
-                }
+                WorkflowError::NotYourTask { .. } => ApiError::new(Problem::NotYourTask, msg),
                 // Out of scope answers as if the case did not exist.
                 WorkflowError::OutOfScope => ApiError::not_found("the case"),
                 WorkflowError::VersionConflict { .. } => {
-                    ApiError::new(S::CONFLICT, "version_conflict", msg)
+                    ApiError::new(Problem::VersionConflict, msg)
                 }
-                WorkflowError::UnknownCategory(_) => {
-                    ApiError::unprocessable("unknown_category", msg)
-                }
+                WorkflowError::UnknownCategory(_) => ApiError::new(Problem::UnknownCategory, msg),
                 WorkflowError::UnknownDepartment(_) => {
-                    ApiError::unprocessable("unknown_department", msg)
+                    ApiError::new(Problem::UnknownDepartment, msg)
                 }
-                WorkflowError::Invalid(_) => ApiError::unprocessable("invalid_argument", msg),
-                WorkflowError::Routing(_) => ApiError::unprocessable("no_route", msg),
+                WorkflowError::Invalid(_) => ApiError::new(Problem::InvalidArgument, msg),
+                WorkflowError::Routing(_) => ApiError::new(Problem::NoRoute, msg),
             },
             EngineError::Territory(t) => match t {
-                TerritoryError::Outside { .. } => ApiError::unprocessable("outside_territory", msg),
-                TerritoryError::InvalidPoint { .. } => {
-                    ApiError::unprocessable("invalid_point", msg)
-                }
+                TerritoryError::Outside { .. } => ApiError::new(Problem::OutsideTerritory, msg),
+                TerritoryError::InvalidPoint { .. } => ApiError::new(Problem::InvalidPoint, msg),
                 other => ApiError::internal(other),
             },
-            EngineError::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", msg),
-            EngineError::Invalid(_) => ApiError::unprocessable("invalid_argument", msg),
-            EngineError::Stopped => ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg),
+            EngineError::NotFound(_) => ApiError::new(Problem::NotFound, msg),
+            EngineError::Invalid(_) => ApiError::new(Problem::InvalidArgument, msg),
+            EngineError::Stopped => ApiError::new(Problem::Unavailable, msg),
             EngineError::Store(s) => s.into(),
         }
     }
@@ -141,8 +125,7 @@ impl From<cityos_engine::StoreError> for ApiError {
             E::Unavailable(_) => {
                 crate::http::log::event("store_unavailable", &[("error", &e)]);
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
+                    Problem::StoreUnavailable,
                     "the database cannot be reached at the moment; nothing was lost, try again shortly",
                 )
                 .retry_after(2)
@@ -150,8 +133,7 @@ impl From<cityos_engine::StoreError> for ApiError {
             E::Timeout(_) => {
                 crate::http::log::event("store_timeout", &[("error", &e)]);
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_timeout",
+                    Problem::StoreTimeout,
                     "the request took the database too long and was cancelled; narrow it or try again later",
                 )
                 .retry_after(5)
@@ -159,8 +141,7 @@ impl From<cityos_engine::StoreError> for ApiError {
             E::Full(_) => {
                 crate::http::log::event("insufficient_storage", &[("error", &e)]);
                 ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "insufficient_storage",
+                    Problem::InsufficientStorage,
                     "the database has no room left to store this; nothing was changed, and reading still works",
                 )
             }

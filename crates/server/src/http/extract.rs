@@ -2,7 +2,7 @@
 //! string ([`Q`]), and the signed-in caller.
 
 use crate::http::auth::{principal_from, Principal};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::AppState;
 use crate::BODY_LIMIT;
 use axum::body::Bytes;
@@ -31,8 +31,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
         serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
             .map(Q)
             .map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_parameter",
+                ApiError::new(
+                    Problem::InvalidParameter,
                     format!("the query string does not fit: {e}"),
                 )
             })
@@ -51,31 +51,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .to_string();
         if !ct.starts_with("application/json") {
             return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Problem::UnsupportedMediaType,
                 format!("send JSON with `Content-Type: application/json` (got {ct:?})"),
             ));
         }
         let raw = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    Problem::PayloadTooLarge,
                     format!("the body is larger than {BODY_LIMIT} bytes"),
                 )
             } else {
-                ApiError::bad_request("unreadable_body", e.body_text())
+                ApiError::new(Problem::UnreadableBody, e.body_text())
             }
         })?;
         let value: T = serde_json::from_slice(&raw).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
-                    "invalid_json",
+                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                    Problem::InvalidJson,
                     format!("the body is not valid JSON: {e}"),
                 ),
                 Category::Data => {
-                    ApiError::unprocessable("invalid_body", format!("the body does not fit: {e}"))
+                    ApiError::new(Problem::InvalidBody, format!("the body does not fit: {e}"))
                 }
             }
         })?;
@@ -128,8 +126,8 @@ fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
     };
     match walk(&v, "") {
         None => Ok(()),
-        Some((field, c)) => Err(ApiError::bad_request(
-            "control_character",
+        Some((field, c)) => Err(ApiError::new(
+            Problem::ControlCharacter,
             format!(
                 "{} contains the control character U+{:04X}; only line breaks and tabs are allowed in text",
                 if field.is_empty() { "the body".to_string() } else { format!("field `{field}`") },
@@ -165,8 +163,8 @@ impl Caller {
 /// 401 unless someone is signed in.
 pub fn require(p: Option<Principal>) -> Result<Principal, ApiError> {
     p.ok_or_else(|| {
-        ApiError::unauthorized(
-            "missing_token",
+        ApiError::new(
+            Problem::MissingToken,
             "sign in first: `Authorization: Bearer <token>`",
         )
     })

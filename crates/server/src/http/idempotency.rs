@@ -1,7 +1,7 @@
 //! Idempotent POSTs: one answer per `Idempotency-Key` (per caller), recorded by the
 //! engine in the same transaction as the writes it answers.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,8 +41,8 @@ where
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()))
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
+            ApiError::new(
+                Problem::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1–200 visible ASCII characters",
             )
         })?;
@@ -87,8 +87,8 @@ pub struct IdemKey {
 
 pub fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
     if !hash.is_empty() && a.request_hash != hash {
-        return Err(ApiError::unprocessable(
-            "idempotency_key_reused",
+        return Err(ApiError::new(
+            Problem::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         ));
     }

@@ -11,3 +11,4 @@ pub mod idempotency;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod problems;

@@ -6,6 +6,7 @@
 //! the HTTP layer itself are in [`crate::http::metrics`].
 
 use crate::http::metrics::*;
+use crate::http::problems::Problem;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -34,8 +35,8 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
                     == 0
         });
         if !same {
-            return crate::http::error::ApiError::unauthorized(
-                "missing_token",
+            return crate::http::error::ApiError::new(
+                Problem::MissingToken,
                 "/metrics needs the metrics token: Authorization: Bearer <token>",
             )
             .into_response();

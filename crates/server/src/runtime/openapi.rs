@@ -59,10 +59,14 @@ fn r(name: &str) -> Value {
 }
 
 fn schemas() -> Value {
+    let problem_codes: Vec<&str> = crate::http::problems::Problem::ALL
+        .iter()
+        .map(|p| p.code())
+        .collect();
     let region_ref = json!({"type": ["object", "null"], "properties": {"code": s("string"), "name_zh": s("string")}});
     json!({
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "code", "detail"],
-            "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "stable machine code, e.g. transition_not_allowed"}, "detail": s("string")}},
+            "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "enum": problem_codes, "description": "stable machine code, e.g. transition_not_allowed; the codes each status is answered with are named in its response's description"}, "detail": s("string")}},
         "Health": {"type": "object", "required": ["status", "store"], "properties": {"status": {"type": "string", "enum": ["ok", "ready"]}, "store": {"type": "string", "enum": ["ok"]}}},
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"const": "3.1.0"}, "info": s("object"), "paths": s("object"), "components": s("object")}},
         "LoginIn": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}},
@@ -133,7 +137,7 @@ fn schemas() -> Value {
         "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},
         "Stats": {"type": "object", "required": ["total"], "properties": {"total": s("integer"), "by_state": {"type": "object", "additionalProperties": s("integer")}, "by_domain": {"type": "object", "additionalProperties": s("integer")}, "by_subdistrict": {"type": "object", "additionalProperties": s("integer")}, "by_department": {"type": "array", "items": s("object")}, "overdue": s("integer"), "today_intake": s("integer"), "on_time_rate": {"type": ["number", "null"]}}},
-        "EventStream": {"type": "string", "description": "text/event-stream; each event has id (global number), event (created, merged, transitioned, escalated) and JSON data"},
+        "EventStream": {"type": "object", "description": "one event of the text/event-stream: id (the global event number, on case events), event (created, merged, transitioned, escalated; live only level_changed, alert_fired, alert_level_changed, alert_resolved) and data (JSON text)", "required": ["event", "data"], "properties": {"id": s("string"), "event": s("string"), "data": s("string")}},
     })
 }
 
@@ -256,7 +260,7 @@ pub fn document() -> Value {
         }
         responses.insert(
             "default".into(),
-            json!({"description": "an unexpected problem (500, logged)", "content": problem}),
+            json!({"description": problem_description(500), "content": problem}),
         );
         let mut op = json!({"operationId": e.id, "summary": e.summary, "parameters": params, "responses": responses});
         match e.access {

@@ -3,7 +3,7 @@
 //! security headers, CORS).
 
 use crate::cases::media;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::{access, auth, log, metrics};
 use crate::intake::{citizen as open311, data, sensor as sensing};
 use crate::runtime::openapi;
@@ -78,8 +78,7 @@ async fn guard_body(req: Request, next: axum::middleware::Next) -> axum::respons
     if declared.is_some_and(|n| n > limit as u64) {
         use axum::response::IntoResponse;
         return ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            Problem::PayloadTooLarge,
             format!("the body may be at most {limit} bytes"),
         )
         .into_response();

@@ -3,7 +3,7 @@
 //! beyond the API, `GET /api/v1/map` (open cases aggregated per region, plus the most
 //! urgent as markers), so the page never receives every case.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -153,16 +153,16 @@ pub async fn map(
         "community" => cityos_core::Level::Community,
         "grid" => cityos_core::Level::Grid,
         other => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
+            return Err(ApiError::new(
+                Problem::InvalidParameter,
                 format!("level {other:?} is not subdistrict, community or grid"),
             ))
         }
     };
     if let Some(r) = &p.region {
         if st.0.cfg.territory.by_code(r).is_none() {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
+            return Err(ApiError::new(
+                Problem::InvalidParameter,
                 format!("unknown region {r:?}"),
             ));
         }

@@ -7,7 +7,7 @@
 //! Alerts, level changes and CAP messages go out on the live stream. Also here: the
 //! alerts and silences APIs, and the rollups' trip to the store.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, SignedIn};
 use crate::vitals::VitalEvent;
 use crate::AppState;
@@ -423,8 +423,8 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     if let Some(s) = &p.state {
         if !matches!(s.as_str(), "pending" | "firing") {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
+            return Err(ApiError::new(
+                Problem::InvalidParameter,
                 format!("state {s:?} is not pending or firing"),
             ));
         }
@@ -555,7 +555,7 @@ pub async fn create_silence(
     let p = caller.signed_in()?;
     may_silence(&p)?;
     let b = body.value;
-    let bad = |m: String| ApiError::unprocessable("invalid_argument", m);
+    let bad = |m: String| ApiError::new(Problem::InvalidArgument, m);
     if !st.0.cfg.alert_rules.iter().any(|r| r.code == b.rule) {
         return Err(bad(format!("unknown alert rule {:?}", b.rule)));
     }
@@ -621,7 +621,10 @@ pub async fn expire_silence(
 ) -> Result<Response, ApiError> {
     may_silence(&p)?;
     let id: u64 = id.parse().map_err(|_| {
-        ApiError::bad_request("invalid_parameter", format!("{id:?} is not a silence id"))
+        ApiError::new(
+            Problem::InvalidParameter,
+            format!("{id:?} is not a silence id"),
+        )
     })?;
     let now = st.now();
     let mut v = st.0.vitals.state.lock().expect("vitals lock");
@@ -749,7 +752,7 @@ pub async fn history(
     let t = &st.0.cfg.territory;
     let region = p.region.unwrap_or_else(|| t.region(t.root()).code.clone());
     let r = crate::vitals::vital_region(&st, &region)?;
-    let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
+    let bad = |m: String| ApiError::new(Problem::InvalidParameter, m);
     let now = st.now();
     let time = |name: &str, v: Option<&str>, default: Millis| match v {
         None => Ok(default),

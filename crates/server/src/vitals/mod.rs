@@ -5,11 +5,10 @@
 
 pub mod alerts;
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, SignedIn};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::alerting::Alerting;
@@ -402,8 +401,8 @@ pub fn vital_region(st: &AppState, code: &str) -> Result<u16, ApiError> {
         .expect("vitals lock")
         .region_index(code)
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
+            ApiError::new(
+                Problem::InvalidParameter,
                 format!("region {code:?} is not the district or one of its sub-districts"),
             )
         })
@@ -597,8 +596,8 @@ pub async fn list(
     let r = vital_region(&st, &region)?;
     if let Some(d) = &p.domain {
         if cityos_core::Domain::parse(d).is_none() {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
+            return Err(ApiError::new(
+                Problem::InvalidParameter,
                 format!("unknown domain {d:?}"),
             ));
         }
@@ -650,8 +649,7 @@ pub async fn push(
     let ind = &inds[i];
     if ind.source != Source::External {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_external",
+            Problem::NotExternal,
             format!("indicator {code} is computed by cityos, not pushed"),
         ));
     }
@@ -665,8 +663,8 @@ pub async fn push(
             "indicator_value_refused",
             &[("indicator", &code), ("value", &b.value)],
         );
-        return Err(ApiError::unprocessable(
-            "value_out_of_range",
+        return Err(ApiError::new(
+            Problem::ValueOutOfRange,
             format!(
                 "{} is outside the plausible range of {code} ({}): [{lo}, {hi}] {}",
                 b.value, ind.name_en, ind.unit
@@ -676,17 +674,20 @@ pub async fn push(
     let t = &st.0.cfg.territory;
     let region = b.region.unwrap_or_else(|| t.region(t.root()).code.clone());
     let r = vital_region(&st, &region)
-        .map_err(|e| ApiError::unprocessable("invalid_argument", e.detail))?;
+        .map_err(|e| ApiError::new(Problem::InvalidArgument, e.detail))?;
     let now = st.now();
     let at = match b.at.as_deref() {
         None => now,
         Some(s) => parse_datetime(s).ok_or_else(|| {
-            ApiError::unprocessable("invalid_argument", format!("at {s:?} is not a datetime"))
+            ApiError::new(
+                Problem::InvalidArgument,
+                format!("at {s:?} is not a datetime"),
+            )
         })?,
     };
     if at > now + crate::MAX_AHEAD {
-        return Err(ApiError::unprocessable(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
             "at is in the future",
         ));
     }

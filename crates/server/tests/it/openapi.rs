@@ -210,6 +210,50 @@ fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
     v
 }
 
+/// Every problem code of the one table is in the document: in the Problem schema's `code`
+/// enum (and nothing else is), and named in the description of its status's answers.
+#[test]
+fn every_problem_code_is_in_the_document() {
+    use cityos_server::http::problems::Problem;
+    let doc = document();
+    let codes: Vec<&str> = Problem::ALL.iter().map(|p| p.code()).collect();
+    let listed: Vec<&str> = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("the Problem schema lists its codes")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, codes);
+    let mut descriptions: HashMap<String, HashSet<String>> = HashMap::new();
+    for (_, _, op) in operations(&doc) {
+        for (status, r) in op["responses"].as_object().unwrap() {
+            let status = if status == "default" { "500" } else { status };
+            descriptions
+                .entry(status.to_string())
+                .or_default()
+                .insert(r["description"].as_str().unwrap().to_string());
+        }
+    }
+    for p in Problem::ALL {
+        let status = p.status().as_u16().to_string();
+        let named = format!("`{}`", p.code());
+        let ds = descriptions.get(&status);
+        assert!(
+            ds.is_some_and(|ds| ds.iter().any(|d| d.contains(&named))),
+            "{named} ({status}) is named in no answer of the document: {ds:?}"
+        );
+        // ... and only under its own status.
+        for (other, ds) in &descriptions {
+            if *other != status {
+                assert!(
+                    !ds.iter().any(|d| d.contains(&named)),
+                    "{named} ({status}) is named under {other}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_document_is_valid_openapi_3_1() {
     let doc = document();
@@ -661,6 +705,17 @@ async fn judge(
             "the problem's status {} is not {status}",
             v["status"]
         ));
+    }
+    if ct == "application/problem+json" {
+        let named = format!("`{}`", v["code"].as_str().unwrap_or(""));
+        if !documented["description"]
+            .as_str()
+            .is_some_and(|d| d.contains(&named))
+        {
+            e.push(format!(
+                "the code {named} is not named in the {status} answer"
+            ));
+        }
     }
     if e.is_empty() {
         Ok(status)

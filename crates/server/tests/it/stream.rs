@@ -114,6 +114,29 @@ async fn live_events_in_scope_and_resumable(t: TestApp) {
         (s, v["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
     );
+    // Not an event id in the query either — alone, beside a good header, or negative.
+    for (query, header) in [
+        ("last_event_id=AAA", None),
+        ("last_event_id=AAA", Some("0")),
+        ("last_event_id=-1", None),
+        ("last_event_id=0", Some("-1")),
+    ] {
+        let headers: Vec<(&str, &str)> = header.map(|h| ("last-event-id", h)).into_iter().collect();
+        let (s, v, _) = t
+            .call(
+                Method::GET,
+                &format!("/api/v1/events/stream?{query}"),
+                Some(&zhang),
+                None,
+                &headers,
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_parameter")),
+            "{query} {header:?}"
+        );
+    }
     // EventSource can pass the token as a parameter.
     let (s, _, h) = {
         let router = cityos_server::app(t.svc.as_ref().unwrap().state.clone());

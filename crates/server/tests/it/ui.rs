@@ -160,3 +160,42 @@ fn every_text_key_has_both_languages() {
         }
     }
 }
+
+/// The UI's problem messages are exactly the server's table of problems: every code the
+/// service can answer has its Chinese and English title, and the UI translates no code
+/// the server never sends.
+#[test]
+fn the_ui_translates_exactly_the_problem_codes() {
+    use cityos_server::http::problems::Problem;
+    let js = cityos_server::ui::FILES
+        .iter()
+        .find(|f| f.0 == "app.js")
+        .unwrap()
+        .2;
+    let problems = &js[js.find("const PROBLEMS = {").expect("app.js has PROBLEMS")..];
+    let problems = &problems[..problems.find("\n};").unwrap()];
+    let block = |lang: &str| -> Vec<(String, String)> {
+        let head = format!("  {lang}: {{\n");
+        let from = problems.find(&head).unwrap() + head.len();
+        let body = &problems[from..from + problems[from..].find("\n  },").unwrap()];
+        body.lines()
+            .map(|l| {
+                let (k, v) = l.trim().split_once(": ").expect("one code a line");
+                let v = v.trim_end_matches(',').trim_matches('"');
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    };
+    let zh = block("zh");
+    let en = block("en");
+    let want_zh: Vec<(String, String)> = Problem::ALL
+        .iter()
+        .map(|p| (p.code().to_string(), p.zh().to_string()))
+        .collect();
+    let want_en: Vec<(String, String)> = Problem::ALL
+        .iter()
+        .map(|p| (p.code().to_string(), p.en().to_string()))
+        .collect();
+    assert_eq!(zh, want_zh);
+    assert_eq!(en, want_en);
+}

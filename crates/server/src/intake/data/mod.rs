@@ -4,7 +4,7 @@
 //! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
 //! welfare-check case for the community, with the matching row as evidence.
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -144,7 +144,7 @@ pub async fn import(
             p.role
         )));
     }
-    let bad = |m: String| ApiError::bad_request("invalid_dataset", m);
+    let bad = |m: String| ApiError::new(Problem::InvalidDataset, m);
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -173,8 +173,7 @@ pub async fn import(
     let json_body = ct.starts_with("application/json");
     if !json_body && !ct.starts_with("text/csv") {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Problem::UnsupportedMediaType,
             "send a dataset as text/csv or application/json",
         ));
     }
@@ -182,8 +181,7 @@ pub async fn import(
         .await
         .map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                Problem::PayloadTooLarge,
                 format!("a dataset may be at most {} MiB", DATASET_LIMIT >> 20),
             )
         })?;
@@ -200,7 +198,7 @@ pub async fn store_dataset(
     bytes: &[u8],
     json_body: bool,
 ) -> Result<Value, ApiError> {
-    let bad = |m: String| ApiError::bad_request("invalid_dataset", m);
+    let bad = |m: String| ApiError::new(Problem::InvalidDataset, m);
     let (columns, rows, errors) = parse_rows(bytes, json_body).map_err(bad)?;
     if rows.is_empty() {
         return Err(bad(format!(

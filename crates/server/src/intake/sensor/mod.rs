@@ -7,7 +7,7 @@ pub mod devindex;
 pub mod mqtt;
 
 use crate::cases::{file_report, note_case, still_open};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
 use crate::AppState;
 use axum::extract::State;
@@ -274,8 +274,7 @@ pub async fn post_readings(
         .await
         .map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                Problem::PayloadTooLarge,
                 format!(
                     "send at most {} MiB of readings per request",
                     READINGS_LIMIT >> 20
@@ -393,8 +392,7 @@ fn busy(st: &AppState) -> ApiError {
         .ingest_busy
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
+        Problem::Busy,
         "readings are arriving faster than they can be applied; send again shortly",
     )
     .retry_after(1)
