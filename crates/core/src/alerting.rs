@@ -513,6 +513,20 @@ impl Alerting {
     pub fn silences(&self, now: Millis) -> impl Iterator<Item = &Silence> {
         self.silences.iter().filter(move |s| s.ends_at > now)
     }
+
+    /// Puts back an alert kept from before a restart.
+    pub fn restore_alert(&mut self, fingerprint: String, alert: Alert) {
+        self.alerts.insert(fingerprint, alert);
+    }
+
+    /// Puts back a silence kept from before a restart; later ids follow the largest seen
+    /// (ended silences too, so that an id is never given twice).
+    pub fn restore_silence(&mut self, s: Silence, now: Millis) {
+        self.next_silence = self.next_silence.max(s.id);
+        if s.ends_at > now {
+            self.silences.push(s);
+        }
+    }
 }
 
 impl AlertRule {

@@ -218,6 +218,71 @@ pub(crate) const INSERT_CAP: &str = "INSERT INTO cap_messages (identifier, finge
 pub(crate) const SELECT_CAP_RECENT: &str = "SELECT identifier, fingerprint, msg_type, sent, headline, xml FROM cap_messages ORDER BY sent DESC, identifier DESC LIMIT $1";
 pub(crate) const SELECT_CAP_ONE: &str = "SELECT identifier, fingerprint, msg_type, sent, headline, xml FROM cap_messages WHERE identifier = $1";
 
+/// One (device, rule) sensing alarm as of its last transition (written on transitions,
+/// never per reading).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmRow {
+    pub device: String,
+    pub rule: String,
+    /// `normal`, `pending` or `firing`.
+    pub state: String,
+    pub since: i64,
+    /// The case its firing filed.
+    pub case_id: Option<CaseId>,
+}
+
+pub(crate) const UPSERT_ALARM: &str = "INSERT INTO alarm_states (device, rule, state, since, case_id) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (device, rule) DO UPDATE SET state = excluded.state, since = excluded.since, case_id = excluded.case_id";
+pub(crate) const SELECT_ALARMS: &str =
+    "SELECT device, rule, state, since, case_id FROM alarm_states ORDER BY device, rule";
+
+/// One alert (rule@region) pending or firing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub fingerprint: String,
+    pub rule: String,
+    pub region: String,
+    /// `pending` or `firing`.
+    pub state: String,
+    pub since: i64,
+    pub level: String,
+    /// The last value (`None` when there was none: NaN).
+    pub value: Option<f64>,
+    /// Its firing was told.
+    pub told: bool,
+}
+
+pub(crate) const UPSERT_ALERT: &str = "INSERT INTO alert_states (fingerprint, rule, region, state, since, level, value, told) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, region = excluded.region, state = excluded.state, since = excluded.since, level = excluded.level, value = excluded.value, told = excluded.told";
+pub(crate) const DELETE_ALERT: &str = "DELETE FROM alert_states WHERE fingerprint = $1";
+pub(crate) const SELECT_ALERTS: &str = "SELECT fingerprint, rule, region, state, since, level, value, told FROM alert_states ORDER BY fingerprint";
+
+/// A silence of an alert rule in a region (and inside it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilenceRow {
+    pub id: i64,
+    pub rule: String,
+    pub region: String,
+    pub owner: String,
+    pub reason: String,
+    pub ends_at: i64,
+}
+
+/// A silence is created once; afterwards only its end moves (expired early).
+pub(crate) const UPSERT_SILENCE: &str = "INSERT INTO silences (id, rule, region, owner, reason, ends_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (id) DO UPDATE SET ends_at = excluded.ends_at";
+pub(crate) const SELECT_SILENCES: &str =
+    "SELECT id, rule, region, owner, reason, ends_at FROM silences ORDER BY id";
+
+pub(crate) const UPSERT_ALERT_CASE: &str = "INSERT INTO alert_cases (fingerprint, case_id) VALUES ($1,$2) ON CONFLICT (fingerprint) DO UPDATE SET case_id = excluded.case_id";
+pub(crate) const SELECT_ALERT_CASES: &str =
+    "SELECT fingerprint, case_id FROM alert_cases ORDER BY fingerprint";
+/// Each alert's CAP chain still open: the messages after its last Cancel, oldest first.
+pub(crate) const SELECT_CAP_CHAINS: &str = "SELECT m.fingerprint, m.identifier, m.sent FROM cap_messages m WHERE m.msg_type <> 'Cancel' AND NOT EXISTS (SELECT 1 FROM cap_messages c WHERE c.fingerprint = m.fingerprint AND c.msg_type = 'Cancel' AND c.sent >= m.sent) ORDER BY m.fingerprint, m.sent, m.identifier";
+
+pub(crate) const UPSERT_RULE_CASE: &str = "INSERT INTO data_rule_cases (rule, subject, case_id) VALUES ($1,$2,$3) ON CONFLICT (rule, subject) DO UPDATE SET case_id = excluded.case_id";
+pub(crate) const DELETE_RULE_CASE: &str =
+    "DELETE FROM data_rule_cases WHERE rule = $1 AND subject = $2";
+pub(crate) const SELECT_RULE_CASES: &str =
+    "SELECT subject, case_id FROM data_rule_cases WHERE rule = $1 ORDER BY subject";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -481,12 +546,28 @@ pub trait AccountStore: Send {
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError>;
 }
 
-/// The data catalogue: imported datasets.
+/// The data catalogue: imported datasets, and the open cases the data rules raised.
 pub trait DatasetStore: Send {
     /// Creates or replaces a dataset (a new import of the same name replaces the rows).
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError>;
     /// Every dataset, by name.
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError>;
+    /// Links (or with `None` unlinks) the open case data rule `rule` raised for `subject`.
+    fn put_rule_case(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        case: Option<CaseId>,
+    ) -> Result<(), StoreError>;
+    /// The subjects with an open case of data rule `rule`, and their cases.
+    fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError>;
+}
+
+/// The sensing end: each (device, rule) alarm's state, as of its last transition.
+pub trait SensingStore: Send {
+    /// Upserts alarm states, in one transaction.
+    fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError>;
+    fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError>;
 }
 
 /// Vital signs: indicator rollups and the published CAP messages.
@@ -507,6 +588,24 @@ pub trait VitalsStore: Send {
     /// The newest CAP messages first.
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError>;
     fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError>;
+    /// Each alert's open CAP chain (messages after its last Cancel): (fingerprint,
+    /// identifier, sent), by fingerprint, oldest first.
+    fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// Upserts the alerts that changed and deletes those that ended, in one transaction.
+    fn put_alert_states(
+        &mut self,
+        upsert: &[AlertRow],
+        delete: &[String],
+    ) -> Result<(), StoreError>;
+    /// Every alert pending or firing.
+    fn alert_states(&mut self) -> Result<Vec<AlertRow>, StoreError>;
+    /// Creates a silence, or moves its end.
+    fn put_silence(&mut self, s: &SilenceRow) -> Result<(), StoreError>;
+    /// Every silence ever made (ended ones too), by id.
+    fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError>;
+    /// Links an alert to the case it filed.
+    fn put_alert_case(&mut self, fingerprint: &str, case: CaseId) -> Result<(), StoreError>;
+    fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError>;
 }
 
 /// Photos, stored by content.
@@ -519,7 +618,7 @@ pub trait MediaStore: Send {
 /// Everything a store does: the union of the parts, implemented for every type that
 /// implements them all. Callers that need only one part name that part's trait.
 pub trait Store:
-    StoreConnection + CaseStore + AccountStore + DatasetStore + VitalsStore + MediaStore
+    StoreConnection + CaseStore + AccountStore + DatasetStore + SensingStore + VitalsStore + MediaStore
 {
 }
 
@@ -528,6 +627,7 @@ impl<T> Store for T where
         + CaseStore
         + AccountStore
         + DatasetStore
+        + SensingStore
         + VitalsStore
         + MediaStore
         + ?Sized

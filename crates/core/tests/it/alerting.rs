@@ -1,7 +1,8 @@
-//! Alert lifecycle with `for`, fingerprints, silences and inhibition.
+//! Alert lifecycle with `for`, fingerprints, silences and inhibition; alerts and silences
+//! put back after a restart.
 
 use cityos_core::alerting::{
-    parse_alert_rules, AlertRule, AlertState, Alerting, Expr, Notice, Sample,
+    parse_alert_rules, Alert, AlertRule, AlertState, Alerting, Expr, Notice, Sample, Silence,
 };
 use cityos_core::indicators::parse_indicators;
 use cityos_core::indicators::WarnLevel::{self, *};
@@ -358,4 +359,56 @@ category = "waterlogging"
         parse_alert_rules("[[rule]]\ncode = 1", &inds, &|_| true).unwrap_err()[0]
             .starts_with("alert rules do not parse")
     );
+}
+
+#[test]
+fn restored_alerts_and_silences_continue() {
+    let r = rule("flood", Yellow, 5 * M, &[]);
+    let rules = vec![r.clone()];
+    let mut a = Alerting::default();
+    let sub = "310104003";
+    let fp = cityos_core::alerting::fingerprint("flood", sub);
+    a.restore_alert(
+        fp.clone(),
+        Alert {
+            rule: "flood".into(),
+            region: sub.into(),
+            state: AlertState::Firing {
+                since: 0,
+                level: Orange,
+            },
+            value: 30.0,
+            level: Orange,
+            told: true,
+        },
+    );
+    // Still breaching at the same level: nothing new; its all-clear is told.
+    assert_eq!(
+        a.evaluate(&rules, &r, sub, at(&r, Orange, 31.0), 10 * M),
+        None
+    );
+    assert_eq!(
+        a.evaluate(&rules, &r, sub, at(&r, Normal, 1.0), 11 * M),
+        Some(Notice::Resolved {
+            fingerprint: fp,
+            value: 1.0
+        })
+    );
+    // Silences: an ended one is not put back, but its id is never given again.
+    let silence = |id, ends_at| Silence {
+        id,
+        rule: "flood".into(),
+        region: "310104".into(),
+        owner: "zhang".into(),
+        reason: "演练".into(),
+        ends_at,
+    };
+    a.restore_silence(silence(2, 60 * M), 12 * M);
+    a.restore_silence(silence(5, 12 * M), 12 * M);
+    assert_eq!(
+        a.silences(12 * M).map(|s| s.id).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(a.silenced("flood", sub, 12 * M));
+    assert_eq!(a.silence("flood", sub, "li", "x", 30 * M, 12 * M), Ok(6));
 }

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/postgres/0013_vitals.sql"),
     ),
+    (
+        14,
+        include_str!("../../migrations/postgres/0014_room_state.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -576,6 +580,66 @@ impl DatasetStore for PostgresStore {
             })
             .collect())
     }
+
+    fn put_rule_case(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        case: Option<CaseId>,
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        match case {
+            Some(c) => self
+                .conn()
+                .execute(crate::store::UPSERT_RULE_CASE, &[&rule, &subject, &c]),
+            None => self
+                .conn()
+                .execute(crate::store::DELETE_RULE_CASE, &[&rule, &subject]),
+        }
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_RULE_CASES, &[&rule])
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+}
+
+impl SensingStore for PostgresStore {
+    fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        let st = tx.prepare(crate::store::UPSERT_ALARM).map_err(db)?;
+        for x in rows {
+            tx.execute(&st, &[&x.device, &x.rule, &x.state, &x.since, &x.case_id])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_ALARMS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| AlarmRow {
+                device: r.get(0),
+                rule: r.get(1),
+                state: r.get(2),
+                since: r.get(3),
+                case_id: r.get(4),
+            })
+            .collect())
+    }
 }
 
 impl VitalsStore for PostgresStore {
@@ -664,6 +728,117 @@ impl VitalsStore for PostgresStore {
         Ok(self
             .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
             .pop())
+    }
+
+    fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_CAP_CHAINS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn put_alert_states(
+        &mut self,
+        upsert: &[AlertRow],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        let up = tx.prepare(crate::store::UPSERT_ALERT).map_err(db)?;
+        for a in upsert {
+            let told = a.told as i64;
+            tx.execute(
+                &up,
+                &[
+                    &a.fingerprint,
+                    &a.rule,
+                    &a.region,
+                    &a.state,
+                    &a.since,
+                    &a.level,
+                    &a.value,
+                    &told,
+                ],
+            )
+            .map_err(db)?;
+        }
+        let del = tx.prepare(crate::store::DELETE_ALERT).map_err(db)?;
+        for fp in delete {
+            tx.execute(&del, &[fp]).map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn alert_states(&mut self) -> Result<Vec<AlertRow>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_ALERTS, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| AlertRow {
+                fingerprint: r.get(0),
+                rule: r.get(1),
+                region: r.get(2),
+                state: r.get(3),
+                since: r.get(4),
+                level: r.get(5),
+                value: r.get(6),
+                told: r.get::<_, i64>(7) != 0,
+            })
+            .collect())
+    }
+
+    fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(
+                crate::store::UPSERT_SILENCE,
+                &[&x.id, &x.rule, &x.region, &x.owner, &x.reason, &x.ends_at],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_SILENCES, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| SilenceRow {
+                id: r.get(0),
+                rule: r.get(1),
+                region: r.get(2),
+                owner: r.get(3),
+                reason: r.get(4),
+                ends_at: r.get(5),
+            })
+            .collect())
+    }
+
+    fn put_alert_case(&mut self, fingerprint: &str, case: CaseId) -> Result<(), StoreError> {
+        self.live()?;
+        self.conn()
+            .execute(crate::store::UPSERT_ALERT_CASE, &[&fingerprint, &case])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(crate::store::SELECT_ALERT_CASES, &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 }
 

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0012_datasets.sql"),
     ),
     (13, include_str!("../../migrations/sqlite/0013_vitals.sql")),
+    (
+        14,
+        include_str!("../../migrations/sqlite/0014_room_state.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -486,6 +490,76 @@ impl DatasetStore for SqliteStore {
             .map_err(db)?;
         Ok(rows)
     }
+
+    fn put_rule_case(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        case: Option<CaseId>,
+    ) -> Result<(), StoreError> {
+        match case {
+            Some(c) => self
+                .conn
+                .prepare_cached(crate::store::UPSERT_RULE_CASE)
+                .map_err(db)?
+                .execute(params![rule, subject, c]),
+            None => self
+                .conn
+                .prepare_cached(crate::store::DELETE_RULE_CASE)
+                .map_err(db)?
+                .execute(params![rule, subject]),
+        }
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_RULE_CASES)
+            .map_err(db)?;
+        let rows = st
+            .query_map([rule], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+}
+
+impl SensingStore for SqliteStore {
+    fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(crate::store::UPSERT_ALARM).map_err(db)?;
+            for x in rows {
+                st.execute(params![x.device, x.rule, x.state, x.since, x.case_id])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_ALARMS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(AlarmRow {
+                    device: r.get(0)?,
+                    rule: r.get(1)?,
+                    state: r.get(2)?,
+                    since: r.get(3)?,
+                    case_id: r.get(4)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
 }
 
 impl VitalsStore for SqliteStore {
@@ -569,6 +643,127 @@ impl VitalsStore for SqliteStore {
         Ok(self
             .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
             .pop())
+    }
+
+    fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_CAP_CHAINS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn put_alert_states(
+        &mut self,
+        upsert: &[AlertRow],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut up = tx.prepare_cached(crate::store::UPSERT_ALERT).map_err(db)?;
+            for a in upsert {
+                up.execute(params![
+                    a.fingerprint,
+                    a.rule,
+                    a.region,
+                    a.state,
+                    a.since,
+                    a.level,
+                    a.value,
+                    a.told as i64
+                ])
+                .map_err(db)?;
+            }
+            let mut del = tx.prepare_cached(crate::store::DELETE_ALERT).map_err(db)?;
+            for fp in delete {
+                del.execute([fp]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn alert_states(&mut self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_ALERTS)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(AlertRow {
+                    fingerprint: r.get(0)?,
+                    rule: r.get(1)?,
+                    region: r.get(2)?,
+                    state: r.get(3)?,
+                    since: r.get(4)?,
+                    level: r.get(5)?,
+                    value: r.get(6)?,
+                    told: r.get::<_, i64>(7)? != 0,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::UPSERT_SILENCE)
+            .map_err(db)?
+            .execute(params![
+                x.id, x.rule, x.region, x.owner, x.reason, x.ends_at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_SILENCES)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(SilenceRow {
+                    id: r.get(0)?,
+                    rule: r.get(1)?,
+                    region: r.get(2)?,
+                    owner: r.get(3)?,
+                    reason: r.get(4)?,
+                    ends_at: r.get(5)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn put_alert_case(&mut self, fingerprint: &str, case: CaseId) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(crate::store::UPSERT_ALERT_CASE)
+            .map_err(db)?
+            .execute(params![fingerprint, case])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_ALERT_CASES)
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
     }
 }
 

@@ -159,6 +159,7 @@ impl Service {
             .map(|_| db.connect(false))
             .collect::<Result<Vec<_>, _>>()?;
         let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
+        restore(&state, &mut *db.connect(false)?, clock.now())?;
         let bus = state.0.bus.clone();
         runloop
             .handle
@@ -203,6 +204,15 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Puts back the rooms' state kept in the store — the sensing alarms, the alerts
+/// (states, silences, cases, CAP chains), the data rules' open cases — before anything
+/// is served, so that a restart continues where the last run stopped.
+fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
+    crate::intake::sensor::restore(st, store)?;
+    crate::vitals::alerts::restore(st, store, now)?;
+    crate::intake::data::restore(st, store)
 }
 
 /// Ticks the engine whenever an escalation is due (checked at least every second, so a

@@ -6,6 +6,11 @@
 //! `references`) at `/cap/alerts/{id}.xml` and on the Atom feed `/cap/feed.atom`.
 //! Alerts, level changes and CAP messages go out on the live stream. Also here: the
 //! alerts and silences APIs, and the rollups' trip to the store.
+//!
+//! The alerts' state lives in the store too, written on change only: each alert as it
+//! turns pending, firing, changes level or ends (`alert_states`), silences as they are
+//! made and ended, the case each alert filed, and the CAP chain (read back from
+//! `cap_messages`); [`restore`] puts it back at start, so a restart continues exactly.
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, SignedIn};
@@ -15,14 +20,15 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cityos_core::alerting::{AlertRule, AlertState, Notice, Sample};
+use cityos_core::alerting::{Alert, AlertRule, AlertState, Notice, Sample, Silence};
 use cityos_core::cap::{CapAlert, MsgType, Reference};
 use cityos_core::case::Channel;
 use cityos_core::indicators::{Indicator, WarnLevel};
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis, HOUR, MINUTE};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
-use cityos_engine::store::CapMessage;
+use cityos_engine::store::{AlertRow, CapMessage, SilenceRow};
+use cityos_engine::{StoreError, VitalsStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -32,6 +38,9 @@ use std::sync::Arc;
 pub const STATS_EVERY: Millis = 30_000;
 /// How long a CAP Alert or Update stays in force unless updated.
 pub const CAP_EXPIRES: Millis = 6 * HOUR;
+/// How long an alert restored at start waits for its indicators' values to come back
+/// before their absence resolves it (the latest values are not kept across a restart).
+pub const RESTORED_WAIT: Millis = 10 * MINUTE;
 
 /// One round: case statistics (when due), windows moved to now, every rule judged in
 /// every region, notices acted on, level changes announced, finished rollups stored.
@@ -86,20 +95,33 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
                     rule.sample(&look)
                 };
                 let region = v.regions[r].clone();
-                // No value any more (a window emptied): an alert there resolves.
+                // No value any more (a window emptied): an alert there resolves — unless
+                // it was restored at start and its values have not come back yet.
                 let sample = match sample {
-                    Some(s) => s,
-                    None if v
-                        .alerting
-                        .has(&cityos_core::alerting::fingerprint(&rule.code, &region)) =>
-                    {
+                    Some(s) => {
+                        if !v.restored.is_empty() {
+                            v.restored
+                                .remove(&cityos_core::alerting::fingerprint(&rule.code, &region));
+                        }
+                        s
+                    }
+                    None => {
+                        let fp = cityos_core::alerting::fingerprint(&rule.code, &region);
+                        if !v.alerting.has(&fp) {
+                            continue;
+                        }
+                        if let Some(&until) = v.restored.get(&fp) {
+                            if now < until {
+                                continue;
+                            }
+                            v.restored.remove(&fp);
+                        }
                         Sample {
                             breach: false,
                             level: WarnLevel::Normal,
                             value: f64::NAN,
                         }
                     }
-                    None => continue,
                 };
                 if let Some(n) = v.alerting.evaluate(&rules, rule, &region, sample, now) {
                     notices.push((k, r as u16, n, sample));
@@ -108,6 +130,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
         }
         (v.take_changes(), v.take_rollups(&inds, now))
     };
+    keep_alerts(st).await;
     for c in changes {
         let ind = &inds[c.indicator];
         announce(
@@ -270,6 +293,10 @@ async fn act(
                 .expect("vitals lock")
                 .alert_cases
                 .insert(fp.clone(), id);
+            let key = fp.clone();
+            if let Err(e) = flatten(st.0.reads.run(move |s| s.put_alert_case(&key, id)).await) {
+                crate::http::log::event("alert_case_link_failed", &[("alert", &fp), ("error", &e)]);
+            }
             Some(number)
         }
         (_, None) => None,
@@ -582,18 +609,32 @@ pub async fn create_silence(
     if ends_at > now + 30 * 24 * HOUR {
         return Err(bad("a silence lasts at most 30 days".into()));
     }
-    let mut v = st.0.vitals.state.lock().expect("vitals lock");
-    let id = v
-        .alerting
-        .silence(&b.rule, &region, &p.name, &b.reason, ends_at, now)
-        .map_err(bad)?;
-    let s = v
-        .alerting
-        .silences(now)
-        .find(|s| s.id == id)
-        .cloned()
-        .expect("just added");
-    drop(v);
+    let s = {
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
+        let id = v
+            .alerting
+            .silence(&b.rule, &region, &p.name, &b.reason, ends_at, now)
+            .map_err(bad)?;
+        let added = v
+            .alerting
+            .silences(now)
+            .find(|s| s.id == id)
+            .cloned()
+            .expect("just added");
+        added
+    };
+    let id = s.id;
+    let row = silence_row(&s);
+    let kept = match st.0.reads.run(move |x| x.put_silence(&row)).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = kept {
+        // Not kept, so not in force: a silence holds only if it survives a restart.
+        let mut v = st.0.vitals.state.lock().expect("vitals lock");
+        v.alerting.expire(id, now);
+        return Err(e);
+    }
     crate::http::log::event(
         "silence_created",
         &[("id", &id), ("rule", &b.rule), ("owner", &p.name)],
@@ -627,22 +668,37 @@ pub async fn expire_silence(
         )
     })?;
     let now = st.now();
-    let mut v = st.0.vitals.state.lock().expect("vitals lock");
-    let Some(region) = v
-        .alerting
-        .silence_in_force(id, now)
-        .map(|s| s.region.clone())
+    let Some(found) =
+        st.0.vitals
+            .state
+            .lock()
+            .expect("vitals lock")
+            .alerting
+            .silence_in_force(id, now)
+            .cloned()
     else {
         return Err(ApiError::not_found(&format!("silence {id} in force")));
     };
     if let Some(scope) = &p.scope {
-        if !region.starts_with(scope.as_str()) {
+        if !found.region.starts_with(scope.as_str()) {
             return Err(ApiError::forbidden(format!(
-                "silence {id} covers {region}, outside this account's scope"
+                "silence {id} covers {}, outside this account's scope",
+                found.region
             )));
         }
     }
-    v.alerting.expire(id, now);
+    // Ended in the store first: a silence ended here stays ended after a restart.
+    let row = SilenceRow {
+        ends_at: now,
+        ..silence_row(&found)
+    };
+    st.0.reads.run(move |x| x.put_silence(&row)).await??;
+    st.0.vitals
+        .state
+        .lock()
+        .expect("vitals lock")
+        .alerting
+        .expire(id, now);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -845,4 +901,147 @@ pub async fn history(
         "thresholds": ind.thresholds.map(|t| json!({"direction": t.direction, "blue": t.at[0], "yellow": t.at[1], "orange": t.at[2], "red": t.at[3]})),
     }))
     .into_response())
+}
+
+fn flatten<T>(r: Result<Result<T, StoreError>, ApiError>) -> Result<T, String> {
+    match r {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.detail),
+    }
+}
+
+fn silence_row(s: &Silence) -> SilenceRow {
+    SilenceRow {
+        id: s.id as i64,
+        rule: s.rule.clone(),
+        region: s.region.clone(),
+        owner: s.owner.clone(),
+        reason: s.reason.clone(),
+        ends_at: s.ends_at,
+    }
+}
+
+fn alert_row(fp: &str, a: &Alert) -> AlertRow {
+    let (state, since) = match a.state {
+        AlertState::Pending { since } => ("pending", since),
+        AlertState::Firing { since, .. } => ("firing", since),
+    };
+    AlertRow {
+        fingerprint: fp.to_string(),
+        rule: a.rule.clone(),
+        region: a.region.clone(),
+        state: state.into(),
+        since,
+        level: a.level.as_str().into(),
+        value: a.value.is_finite().then_some(a.value),
+        told: a.told,
+    }
+}
+
+/// Writes the alerts that changed since they were last written (state, level, told —
+/// not every new value) and deletes those that ended. A write that fails is tried again
+/// at the next round (what was kept is only updated on success).
+async fn keep_alerts(st: &AppState) {
+    let (up, gone) = {
+        let v = st.0.vitals.state.lock().expect("vitals lock");
+        let up: Vec<AlertRow> = v
+            .alerting
+            .alerts()
+            .filter(|(fp, a)| v.alerts_kept.get(*fp) != Some(&(a.state, a.level, a.told)))
+            .map(|(fp, a)| alert_row(fp, a))
+            .collect();
+        let gone: Vec<String> = v
+            .alerts_kept
+            .keys()
+            .filter(|fp| !v.alerting.has(fp))
+            .cloned()
+            .collect();
+        (up, gone)
+    };
+    if up.is_empty() && gone.is_empty() {
+        return;
+    }
+    let (u, g) = (up.clone(), gone.clone());
+    match flatten(st.0.reads.run(move |s| s.put_alert_states(&u, &g)).await) {
+        Ok(()) => {
+            let mut v = st.0.vitals.state.lock().expect("vitals lock");
+            for fp in &gone {
+                v.alerts_kept.remove(fp);
+            }
+            for a in up {
+                let kept = (alert_state(&a), level_of(&a.level), a.told);
+                v.alerts_kept.insert(a.fingerprint, kept);
+            }
+        }
+        Err(e) => crate::http::log::event("alert_states_failed", &[("error", &e)]),
+    }
+}
+
+fn level_of(s: &str) -> WarnLevel {
+    WarnLevel::ALL
+        .into_iter()
+        .find(|l| l.as_str() == s)
+        .unwrap_or(WarnLevel::Normal)
+}
+
+fn alert_state(a: &AlertRow) -> AlertState {
+    match a.state.as_str() {
+        "pending" => AlertState::Pending { since: a.since },
+        _ => AlertState::Firing {
+            since: a.since,
+            level: level_of(&a.level),
+        },
+    }
+}
+
+/// Puts back what the alerts kept in the store (at start, before the first round): the
+/// alerts pending and firing, the silences (and the largest id given), the case of each
+/// alert, and each alert's open CAP chain — so a still-breaching alert neither fires
+/// again nor files a second case, and its next CAP message references the earlier ones.
+pub fn restore(
+    st: &AppState,
+    s: &mut (impl VitalsStore + ?Sized),
+    now: Millis,
+) -> Result<(), StoreError> {
+    let (alerts, silences) = (s.alert_states()?, s.silences()?);
+    let (cases, chains) = (s.alert_cases()?, s.cap_chains()?);
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
+    for a in alerts {
+        let state = alert_state(&a);
+        let level = level_of(&a.level);
+        v.alerts_kept
+            .insert(a.fingerprint.clone(), (state, level, a.told));
+        v.restored
+            .insert(a.fingerprint.clone(), now + RESTORED_WAIT);
+        v.alerting.restore_alert(
+            a.fingerprint,
+            Alert {
+                rule: a.rule,
+                region: a.region,
+                state,
+                value: a.value.unwrap_or(f64::NAN),
+                level,
+                told: a.told,
+            },
+        );
+    }
+    for x in silences {
+        v.alerting.restore_silence(
+            Silence {
+                id: x.id as u64,
+                rule: x.rule,
+                region: x.region,
+                owner: x.owner,
+                reason: x.reason,
+                ends_at: x.ends_at,
+            },
+            now,
+        );
+    }
+    v.alert_cases.extend(cases);
+    for (fp, id, sent) in chains {
+        v.cap_last.entry(fp).or_default().push((id, sent));
+    }
+    Ok(())
 }

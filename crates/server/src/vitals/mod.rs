@@ -80,6 +80,11 @@ pub struct VitalsState {
     pub alert_cases: HashMap<String, CaseId>,
     /// The CAP messages sent so far per alert fingerprint: (identifier, sent).
     pub cap_last: HashMap<String, Vec<(String, Millis)>>,
+    /// Each alert as last written to the store (state, level, told): a tick writes only
+    /// the alerts that differ from it, and deletes those gone.
+    pub alerts_kept: HashMap<String, (cityos_core::alerting::AlertState, WarnLevel, bool)>,
+    /// Alerts restored at start, waiting (until the time given) for a value.
+    pub restored: HashMap<String, Millis>,
     /// When the case statistics were last computed.
     pub stats_at: Option<Millis>,
 }

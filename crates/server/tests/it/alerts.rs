@@ -1,7 +1,8 @@
 //! Alert rules in the service: an alert pending → firing → resolved with `for`, becoming a
 //! case with its snapshot and writing its resolution into the case's log; CAP Alert,
 //! Update and Cancel with references on the Atom feed; silences and inhibition over the
-//! API; rollups and history.
+//! API; rollups and history; a firing alert and a silence across restarts (no second
+//! case, the CAP chain continued, the silence still holding).
 
 use crate::api_story;
 use crate::support::TestApp;
@@ -391,4 +392,140 @@ async fn silences_and_inhibition_mute_notices_but_keep_the_state(t: TestApp) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (_, r) = t.get("/api/v1/alert-rules", Some(&zhang)).await;
     assert!(r["rules"].as_array().unwrap().len() >= 10);
+}
+
+api_story!(a_firing_alert_continues_across_a_restart);
+async fn a_firing_alert_continues_across_a_restart(mut t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    push(&t, &zhang, CROWD, 1700.0).await;
+    tick(&t).await;
+    t.clock.advance(3 * MINUTE);
+    push(&t, &zhang, CROWD, 1700.0).await;
+    let acted = tick(&t).await;
+    assert_eq!(acted[0]["kind"], "alert_fired", "{acted:?}");
+    let number = acted[0]["case"].as_str().unwrap().to_string();
+    let alert_id = acted[0]["cap"].as_str().unwrap().to_string();
+
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    // Still firing after the restart, with its case, before any new value arrives.
+    assert!(tick(&t).await.is_empty(), "no value yet: nothing resolves");
+    let (_, v) = t.get("/api/v1/alerts", Some(&zhang)).await;
+    let a = alert(&v, "crowding_wukang").expect("kept");
+    assert_eq!(a["state"], "firing", "{a}");
+    assert_eq!(a["case"]["number"], number.as_str(), "{a}");
+    // Still breaching: no second firing, no second case.
+    t.clock.advance(MINUTE);
+    push(&t, &zhang, CROWD, 1700.0).await;
+    assert!(tick(&t).await.is_empty());
+    // Red: noted on the same case; the CAP Update references the Alert sent before.
+    t.clock.advance(MINUTE);
+    push(&t, &zhang, CROWD, 2100.0).await;
+    let acted = tick(&t).await;
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert_eq!(acted[0]["kind"], "alert_level_changed");
+    assert_eq!(acted[0]["case"], number.as_str());
+    let update_id = acted[0]["cap"].as_str().unwrap().to_string();
+    let update = cap(&t, &update_id).await;
+    assert_eq!(el(&update, "msgType"), "Update");
+    assert!(el(&update, "references").contains(&alert_id));
+
+    // Another restart, then calm: the Cancel references every earlier message.
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    t.clock.advance(MINUTE);
+    push(&t, &zhang, CROWD, 300.0).await;
+    let acted = tick(&t).await;
+    assert_eq!(acted[0]["kind"], "alert_resolved", "{acted:?}");
+    assert_eq!(acted[0]["case"], number.as_str());
+    let cancel = cap(&t, acted[0]["cap"].as_str().unwrap()).await;
+    assert_eq!(el(&cancel, "msgType"), "Cancel");
+    let refs = el(&cancel, "references");
+    assert!(
+        refs.contains(&alert_id) && refs.contains(&update_id) && refs.split(' ').count() == 2,
+        "{refs}"
+    );
+    let (_, list) = t
+        .get("/api/v1/cases?category=crowd_overlimit", Some(&zhang))
+        .await;
+    assert_eq!(list["cases"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // Resolved stays resolved across a restart; the next firing starts a new chain.
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    let (_, v) = t.get("/api/v1/alerts", Some(&zhang)).await;
+    assert!(alert(&v, "crowding_wukang").is_none(), "{v}");
+    push(&t, &zhang, CROWD, 1700.0).await;
+    tick(&t).await;
+    t.clock.advance(3 * MINUTE);
+    push(&t, &zhang, CROWD, 1700.0).await;
+    let acted = tick(&t).await;
+    let xml = cap(&t, acted[0]["cap"].as_str().unwrap()).await;
+    assert_eq!(el(&xml, "msgType"), "Alert", "a new chain");
+}
+
+api_story!(a_silence_holds_across_a_restart);
+async fn a_silence_holds_across_a_restart(mut t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let body = json!({"rule": "crowding_wukang", "reason": "跨年夜演练", "duration": "2h"});
+    let (s, sil) = t.post("/api/v1/silences", Some(&zhang), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{sil}");
+    let id = sil["id"].as_u64().unwrap();
+
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    let (_, l) = t.get("/api/v1/silences", Some(&zhang)).await;
+    assert_eq!(l["silences"][0]["id"], id, "{l}");
+    assert_eq!(l["silences"][0]["reason"], "跨年夜演练");
+    // Silenced still: the alert fires (and shows so) but no case and no CAP.
+    push(&t, &zhang, CROWD, 2100.0).await;
+    tick(&t).await;
+    t.clock.advance(3 * MINUTE);
+    push(&t, &zhang, CROWD, 2100.0).await;
+    assert!(tick(&t).await.is_empty());
+    let (_, v) = t.get("/api/v1/alerts", Some(&zhang)).await;
+    let a = alert(&v, "crowding_wukang").unwrap();
+    assert_eq!(
+        (a["state"].as_str(), a["silenced"].as_bool()),
+        (Some("firing"), Some(true))
+    );
+    assert_eq!(a["case"], Value::Null);
+
+    // Ended, it stays ended after a restart, and its id is not given again.
+    let path = format!("/api/v1/silences/{id}");
+    let (s, _, _) = t.call(Method::DELETE, &path, Some(&zhang), None, &[]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    let (_, l) = t.get("/api/v1/silences", Some(&zhang)).await;
+    assert_eq!(l["silences"].as_array().map(Vec::len), Some(0), "{l}");
+    let (s, _, _) = t.call(Method::DELETE, &path, Some(&zhang), None, &[]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let body = json!({"rule": "crowding_wukang", "reason": "演练", "duration": "1h"});
+    let (_, again) = t.post("/api/v1/silences", Some(&zhang), body).await;
+    assert!(again["id"].as_u64().unwrap() > id, "{again}");
+    // The firing alert, no longer silenced after the restart, is news now.
+    t.restart();
+    let zhang = t.login("zhang.district").await;
+    let (s, _, _) = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/silences/{}", again["id"]),
+            Some(&zhang),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    t.clock.advance(MINUTE);
+    push(&t, &zhang, CROWD, 2100.0).await;
+    let acted = tick(&t).await;
+    let fired = acted
+        .iter()
+        .find(|a| a["rule"] == "crowding_wukang")
+        .expect("told once the silence ends");
+    assert_eq!(fired["kind"], "alert_fired");
+    assert!(fired["case"].is_string(), "{fired}");
 }

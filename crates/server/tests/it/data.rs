@@ -1,5 +1,6 @@
 //! The data end: datasets into the registry (bad rows named, good kept, rows never served),
-//! and the lone-elder rule joining the households with their water meters.
+//! and the lone-elder rule joining the households with their water meters; its open case
+//! is found again after a restart.
 
 use crate::api_story;
 use crate::support::TestApp;
@@ -170,4 +171,61 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
         .await
         .unwrap()
         .is_empty());
+}
+
+api_story!(the_lone_elder_case_is_found_after_a_restart);
+async fn the_lone_elder_case_is_found_after_a_restart(mut t: TestApp) {
+    t.seed().await;
+    let admin = t.login("admin").await;
+    let path =
+        "/api/v1/datasets/lone_elder_households?owner=dist-civil-affairs&sensitivity=sensitive";
+    let (s, v) = import(&t, Some(&admin), path, "text/csv", HOUSEHOLDS).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sensor = t.sign(&Principal {
+        name: "meters".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    });
+    // Thirteen quiet hours of H-001's meter (the hourly sums live in memory, so they
+    // are sent again after the restart).
+    quiet(&t, &sensor).await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let fired = cityos_server::intake::data::run_rules(&state)
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["household"], "H-001");
+
+    t.restart();
+    quiet(&t, &sensor).await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    assert!(
+        cityos_server::intake::data::run_rules(&state)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the household's case is still open: no second one"
+    );
+}
+
+/// Fourteen hours of H-001's meter barely moving.
+async fn quiet(t: &TestApp, sensor: &str) {
+    let auth = format!("Bearer {sensor}");
+    for _ in 0..14 {
+        let body = "{\"device\":\"WM-001\",\"metric\":\"flow_m3\",\"value\":0.0005}";
+        let (s, b, _) = t
+            .raw_with(
+                Method::POST,
+                "/api/v1/readings",
+                "application/x-ndjson",
+                body,
+                &[("authorization", auth.as_str())],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        t.clock.advance(HOUR);
+    }
 }

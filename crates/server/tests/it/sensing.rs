@@ -1,7 +1,7 @@
 //! The sensing end over HTTP: NDJSON readings, refused lines counted by reason, alarms with
 //! `for` and hysteresis becoming one case per device and rule, repeats and the all-clear
 //! written into that case's log, silent devices; bounded memory and back-pressure on a
-//! flood of readings (cases stay responsive).
+//! flood of readings (cases stay responsive); alarm states across a restart.
 
 use crate::api_story;
 use crate::support::TestApp;
@@ -401,4 +401,46 @@ async fn a_flood_of_readings_meets_back_pressure_and_cases_stay_responsive() {
     );
     let (_, stats) = t.get("/api/v1/readings/stats", Some(&zhang)).await;
     assert_eq!(stats["accepted"], 5000 * taken);
+}
+
+api_story!(a_firing_alarm_continues_across_a_restart);
+async fn a_firing_alarm_continues_across_a_restart(mut t: TestApp) {
+    t.seed().await;
+    let m = machine(&t);
+    send(&t, Some(&m), &[reading("WL-001", "depth_cm", 18.0)]).await;
+    t.clock.advance(3 * MINUTE);
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 20.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "fired", "{v}");
+    let number = v["alarms"][0]["case"].as_str().unwrap().to_string();
+    // Pending before the restart: its `for` counts from before it.
+    send(&t, Some(&m), &[reading("WL-002", "depth_cm", 18.0)]).await;
+
+    t.restart();
+    let m = machine(&t);
+    let admin = t.login("admin").await;
+    let (_, st) = t.get("/api/v1/readings/stats", Some(&admin)).await;
+    assert_eq!(st["alarms_firing"], 1, "{st}");
+    // Still breaching: no second firing, no second case.
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 25.0)]).await;
+    assert!(v["alarms"].as_array().unwrap().is_empty(), "{v}");
+    t.clock.advance(3 * MINUTE);
+    let (_, v) = send(&t, Some(&m), &[reading("WL-002", "depth_cm", 19.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "fired", "pending kept: {v}");
+    // The all-clear is noted on the case filed before the restart.
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 8.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "cleared", "{v}");
+    assert_eq!(v["alarms"][0]["case"], number.as_str());
+    let notes = log_notes(&t, &number).await;
+    assert!(
+        notes.iter().any(|n| n.starts_with("note 报警解除")),
+        "{notes:?}"
+    );
+    // Rising again after another restart: the same open case takes the repeat.
+    t.restart();
+    let m = machine(&t);
+    send(&t, Some(&m), &[reading("WL-001", "depth_cm", 30.0)]).await;
+    t.clock.advance(3 * MINUTE);
+    let (_, v) = send(&t, Some(&m), &[reading("WL-001", "depth_cm", 31.0)]).await;
+    assert_eq!(v["alarms"][0]["change"], "fired", "{v}");
+    assert_eq!(v["alarms"][0]["case"], number.as_str());
 }

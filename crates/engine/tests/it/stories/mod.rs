@@ -19,7 +19,7 @@ use cityos_core::workflow::{Action, Actor, Command, NewReport, WorkflowError};
 use cityos_core::{Level, Role};
 use cityos_engine::engine::{Engine, EngineError, Request, Response};
 use cityos_engine::store::{
-    AccountStore, CaseStore, DatasetStore, MediaStore, StoreConnection, VitalsStore,
+    AccountStore, CaseStore, DatasetStore, MediaStore, SensingStore, StoreConnection, VitalsStore,
 };
 use cityos_engine::store::{Batch, Counts, StoreError};
 use cityos_engine::Store;
@@ -242,6 +242,32 @@ impl DatasetStore for Flaky {
     fn datasets(&mut self) -> Result<Vec<cityos_engine::store::Dataset>, StoreError> {
         self.inner.datasets()
     }
+
+    fn put_rule_case(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        case: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_rule_case(rule, subject, case)
+    }
+
+    fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.inner.rule_cases(rule)
+    }
+}
+
+impl SensingStore for Flaky {
+    fn put_alarm_states(
+        &mut self,
+        rows: &[cityos_engine::store::AlarmRow],
+    ) -> Result<(), StoreError> {
+        self.inner.put_alarm_states(rows)
+    }
+
+    fn alarm_states(&mut self) -> Result<Vec<cityos_engine::store::AlarmRow>, StoreError> {
+        self.inner.alarm_states()
+    }
 }
 
 impl VitalsStore for Flaky {
@@ -276,6 +302,38 @@ impl VitalsStore for Flaky {
         identifier: &str,
     ) -> Result<Option<cityos_engine::store::CapMessage>, StoreError> {
         self.inner.cap_message(identifier)
+    }
+
+    fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.inner.cap_chains()
+    }
+
+    fn put_alert_states(
+        &mut self,
+        upsert: &[cityos_engine::store::AlertRow],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        self.inner.put_alert_states(upsert, delete)
+    }
+
+    fn alert_states(&mut self) -> Result<Vec<cityos_engine::store::AlertRow>, StoreError> {
+        self.inner.alert_states()
+    }
+
+    fn put_silence(&mut self, s: &cityos_engine::store::SilenceRow) -> Result<(), StoreError> {
+        self.inner.put_silence(s)
+    }
+
+    fn silences(&mut self) -> Result<Vec<cityos_engine::store::SilenceRow>, StoreError> {
+        self.inner.silences()
+    }
+
+    fn put_alert_case(&mut self, fingerprint: &str, case: i64) -> Result<(), StoreError> {
+        self.inner.put_alert_case(fingerprint, case)
+    }
+
+    fn alert_cases(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.inner.alert_cases()
     }
 }
 

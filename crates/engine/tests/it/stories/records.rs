@@ -1,4 +1,4 @@
-//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import.
+//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains) kept across a reopen.
 
 use super::*;
 
@@ -84,4 +84,124 @@ fn datasets_are_replaced_by_a_new_import(b: &Backend) {
     };
     s.put_dataset(&again).unwrap();
     assert_eq!(s.datasets().unwrap(), vec![again]);
+}
+
+story!(room_state_is_kept_across_a_reopen);
+fn room_state_is_kept_across_a_reopen(b: &Backend) {
+    use cityos_engine::store::{AlarmRow, AlertRow, CapMessage, SilenceRow};
+    let mut s = b.store();
+    assert!(s.alarm_states().unwrap().is_empty());
+    let firing = AlarmRow {
+        device: "WL-001".into(),
+        rule: "underpass_water_high".into(),
+        state: "firing".into(),
+        since: t0(),
+        case_id: Some(7),
+    };
+    let pending = AlarmRow {
+        device: "WL-002".into(),
+        state: "pending".into(),
+        case_id: None,
+        ..firing.clone()
+    };
+    s.put_alarm_states(&[firing.clone(), pending.clone()])
+        .unwrap();
+    let cleared = AlarmRow {
+        state: "normal".into(),
+        since: 0,
+        ..firing.clone()
+    };
+    s.put_alarm_states(std::slice::from_ref(&cleared)).unwrap();
+
+    let alert = AlertRow {
+        fingerprint: "crowding_wukang@310104".into(),
+        rule: "crowding_wukang".into(),
+        region: "310104".into(),
+        state: "firing".into(),
+        since: t0(),
+        level: "orange".into(),
+        value: Some(1700.0),
+        told: true,
+    };
+    let gone = AlertRow {
+        fingerprint: "heat@310104".into(),
+        rule: "heat".into(),
+        state: "pending".into(),
+        value: None,
+        told: false,
+        ..alert.clone()
+    };
+    s.put_alert_states(&[alert.clone(), gone.clone()], &[])
+        .unwrap();
+    s.put_alert_states(&[], std::slice::from_ref(&gone.fingerprint))
+        .unwrap();
+    let silence = SilenceRow {
+        id: 3,
+        rule: "crowding_wukang".into(),
+        region: "310104".into(),
+        owner: "zhang".into(),
+        reason: "演练".into(),
+        ends_at: t0() + HOUR,
+    };
+    s.put_silence(&silence).unwrap();
+    // Ended early: only its end moves.
+    s.put_silence(&SilenceRow {
+        ends_at: t0() + 1,
+        owner: "someone else".into(),
+        ..silence.clone()
+    })
+    .unwrap();
+    s.put_alert_case(&alert.fingerprint, 7).unwrap();
+    s.put_rule_case("lone_elder_water", "H-001", Some(9))
+        .unwrap();
+    s.put_rule_case("lone_elder_water", "H-002", Some(10))
+        .unwrap();
+    s.put_rule_case("lone_elder_water", "H-002", None).unwrap();
+    // CAP chains: one cancelled (closed), one still open with two messages.
+    let cap = |id: &str, fp: &str, kind: &str, sent: i64| CapMessage {
+        identifier: id.into(),
+        fingerprint: fp.into(),
+        msg_type: kind.into(),
+        sent,
+        headline: "h".into(),
+        xml: "<alert/>".into(),
+    };
+    for m in [
+        cap("a1", "x@1", "Alert", t0()),
+        cap("a2", "x@1", "Cancel", t0() + 1),
+        cap("b1", "y@1", "Alert", t0() + 2),
+        cap("b2", "y@1", "Update", t0() + 3),
+        cap("a3", "x@1", "Alert", t0() + 4),
+    ] {
+        s.put_cap(&m).unwrap();
+    }
+    drop(s);
+
+    let mut s = b.store();
+    assert_eq!(s.alarm_states().unwrap(), vec![cleared, pending]);
+    assert_eq!(s.alert_states().unwrap(), vec![alert.clone()]);
+    assert_eq!(
+        s.silences().unwrap(),
+        vec![SilenceRow {
+            ends_at: t0() + 1,
+            ..silence
+        }]
+    );
+    assert_eq!(
+        s.alert_cases().unwrap(),
+        vec![(alert.fingerprint.clone(), 7)]
+    );
+    assert_eq!(
+        s.rule_cases("lone_elder_water").unwrap(),
+        vec![("H-001".to_string(), 9)]
+    );
+    assert!(s.rule_cases("other").unwrap().is_empty());
+    assert_eq!(
+        s.cap_chains().unwrap(),
+        vec![
+            ("x@1".to_string(), "a3".to_string(), t0() + 4),
+            ("y@1".to_string(), "b1".to_string(), t0() + 2),
+            ("y@1".to_string(), "b2".to_string(), t0() + 3),
+        ]
+    );
 }

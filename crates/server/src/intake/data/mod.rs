@@ -3,6 +3,10 @@
 //! shipped rule is the lone-elder welfare check of 江苏路街道: households flagged as elders
 //! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
 //! welfare-check case for the community, with the matching row as evidence.
+//!
+//! The open case each household was given is kept in the store too (`data_rule_cases`,
+//! written when a case is filed and when it is found closed); [`restore`] puts the
+//! links back at start, so a restart raises no second case for the same household.
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
@@ -16,6 +20,7 @@ use cityos_core::time::{Millis, HOUR};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
 use cityos_engine::store::Dataset;
+use cityos_engine::{DatasetStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -312,6 +317,10 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .lock()
             .expect("lock")
             .insert(household.clone(), id);
+        let h = household.clone();
+        st.0.reads
+            .run(move |s| s.put_rule_case(LONE_ELDER_RULE, &h, Some(id)))
+            .await??;
         out.push(json!({"rule": "lone_elder_water", "household": household, "used_m3": used, "case": number}));
     }
     // Households whose case has closed may be raised again.
@@ -325,6 +334,11 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .collect();
     for (h, c) in open {
         if crate::cases::still_open(st, Some(c)).await?.is_none() {
+            // Unlinked in the store first: a failure leaves both for the next run.
+            let key = h.clone();
+            st.0.reads
+                .run(move |s| s.put_rule_case(LONE_ELDER_RULE, &key, None))
+                .await??;
             st.0.data.cases.lock().expect("lock").remove(&h);
         }
     }
@@ -336,4 +350,14 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
 pub struct DataState {
     /// Households with an open welfare-check case raised by the data rules.
     pub cases: std::sync::Mutex<std::collections::HashMap<String, cityos_core::case::CaseId>>,
+}
+
+/// The lone-elder rule's name, as its case links are kept in the store.
+pub const LONE_ELDER_RULE: &str = "lone_elder_water";
+
+/// Puts back the data rules' open-case links kept in the store (at start).
+pub fn restore(st: &AppState, store: &mut (impl DatasetStore + ?Sized)) -> Result<(), StoreError> {
+    let links = store.rule_cases(LONE_ELDER_RULE)?;
+    st.0.data.cases.lock().expect("lock").extend(links);
+    Ok(())
 }

@@ -2,6 +2,11 @@
 //! (device, rule), alarms out as cases — at most one open case per device and rule: a
 //! repeat is noted on that case, and when the readings return to normal its log says so.
 //! Every refused reading is counted by reason and reported back with its line.
+//!
+//! Each alarm's state and case live in the store too (`alarm_states`), written on its
+//! transitions only (normal → pending → firing → normal, and when its case is filed) —
+//! after a batch, in one write, never per reading; [`restore`] puts them back at start,
+//! so a device firing before a restart files no second case after it.
 
 pub mod devindex;
 pub mod mqtt;
@@ -19,6 +24,8 @@ use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
+use cityos_engine::store::AlarmRow;
+use cityos_engine::{SensingStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -66,6 +73,8 @@ pub struct SensingState {
     /// Water-meter flows (`flow_m3`) per device in hourly sums, for the data end's
     /// consumption rules: a fixed size per meter, whatever the rate of readings.
     flows: HashMap<usize, Flows>,
+    /// Slots whose state or case changed since they were last written to the store.
+    dirty: Vec<u32>,
 }
 
 /// How many hours of water-meter flows are kept (the 12-hour rule plus the hour it
@@ -200,12 +209,22 @@ impl SensingState {
         self.start[d] as usize..self.start[d + 1] as usize
     }
 
-    fn slot_mut(&mut self, d: usize, k: usize) -> Option<&mut Slot> {
+    fn slot_index(&self, d: usize, k: usize) -> Option<usize> {
         let r = self.range(d);
         let j = self.rule_of[r.clone()]
             .iter()
             .position(|&x| x as usize == k)?;
-        Some(&mut self.slots[r.start + j])
+        Some(r.start + j)
+    }
+
+    fn slot_mut(&mut self, d: usize, k: usize) -> Option<&mut Slot> {
+        let j = self.slot_index(d, k)?;
+        Some(&mut self.slots[j])
+    }
+
+    /// The device of slot `j`.
+    fn device_of(&self, j: usize) -> usize {
+        self.start.partition_point(|&x| x as usize <= j) - 1
     }
 
     pub fn firing(&self) -> usize {
@@ -372,7 +391,9 @@ pub async fn ingest(
         })
         .await
         .map_err(ApiError::internal)?;
-        let alarms = act(&st2, b.pending, now).await?;
+        let alarms = act(&st2, b.pending, now).await;
+        keep_alarms(&st2).await;
+        let alarms = alarms?;
         Ok::<_, ApiError>(json!({
             "accepted": b.accepted,
             "refused": b.refused,
@@ -541,7 +562,11 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
                 }
                 let slot = &mut s.slots[j];
                 let (next, change) = rule.observe(slot.state, r.value, at);
-                slot.state = next;
+                if next != slot.state {
+                    // A transition (rare): written to the store after the batch.
+                    slot.state = next;
+                    s.dirty.push(j as u32);
+                }
                 if let Some(c) = change {
                     pending.push((d, k, c, Some(r.value)));
                 }
@@ -580,14 +605,95 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
                 let rule = &sensing.rules[k];
                 let slot = &mut s.slots[j];
                 let (next, change) = rule.tick(slot.state, last, now);
-                slot.state = next;
+                if next != slot.state {
+                    slot.state = next;
+                    s.dirty.push(j as u32);
+                }
                 if let Some(c) = change {
                     pending.push((d, k, c, None));
                 }
             }
         }
     }
-    act(st, pending, now).await
+    let out = act(st, pending, now).await;
+    keep_alarms(st).await;
+    out
+}
+
+fn state_row(state: AlarmState) -> (&'static str, Millis) {
+    match state {
+        AlarmState::Normal => ("normal", 0),
+        AlarmState::Pending { since } => ("pending", since),
+        AlarmState::Firing { since } => ("firing", since),
+    }
+}
+
+/// Writes the alarms that changed since they were last written, in one store write
+/// (one at a time, so a later state is never overwritten by an earlier one). A write
+/// that fails leaves them to the next batch or tick.
+pub async fn keep_alarms(st: &AppState) {
+    let _turn = st.0.sensor.keeping.lock().await;
+    let (slots, rows) = {
+        let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+        if s.dirty.is_empty() {
+            return;
+        }
+        let mut slots = std::mem::take(&mut s.dirty);
+        slots.sort_unstable();
+        slots.dedup();
+        let sensing = &st.0.cfg.sensing;
+        let rows: Vec<AlarmRow> = slots
+            .iter()
+            .map(|&j| {
+                let j = j as usize;
+                let (state, since) = state_row(s.slots[j].state);
+                AlarmRow {
+                    device: sensing.devices[s.device_of(j)].id.clone(),
+                    rule: sensing.rules[s.rule_of[j] as usize].code.clone(),
+                    state: state.into(),
+                    since,
+                    case_id: s.slots[j].case,
+                }
+            })
+            .collect();
+        (slots, rows)
+    };
+    let stored = st.0.reads.run(move |s| s.put_alarm_states(&rows)).await;
+    if let Some(e) = match stored {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.detail),
+    } {
+        crate::http::log::event("alarm_states_failed", &[("error", &e)]);
+        let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+        s.dirty.extend(slots);
+    }
+}
+
+/// Puts back the alarm states kept in the store (at start, before any reading). Rows of
+/// devices or rules no longer configured are passed over.
+pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Result<(), StoreError> {
+    let rows = store.alarm_states()?;
+    let sensing = &st.0.cfg.sensing;
+    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    for r in rows {
+        let (Some(d), Some(k)) = (
+            s.device(&r.device),
+            sensing.rules.iter().position(|x| x.code == r.rule),
+        ) else {
+            continue;
+        };
+        let state = match r.state.as_str() {
+            "pending" => AlarmState::Pending { since: r.since },
+            "firing" => AlarmState::Firing { since: r.since },
+            _ => AlarmState::Normal,
+        };
+        if let Some(x) = s.slot_mut(d, k) {
+            x.state = state;
+            x.case = r.case_id;
+        }
+    }
+    Ok(())
 }
 
 /// Turns alarm changes into cases and notes.
@@ -622,8 +728,9 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                 };
                 let (id, number) = file_report(st, report).await?;
                 let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-                if let Some(x) = s.slot_mut(d, k) {
-                    x.case = Some(id);
+                if let Some(j) = s.slot_index(d, k) {
+                    s.slots[j].case = Some(id);
+                    s.dirty.push(j as u32);
                 }
                 Some(number)
             }
@@ -664,6 +771,8 @@ pub struct SensorState {
     pub ingest_waiting: std::sync::atomic::AtomicUsize,
     /// Reading batches turned away because the gate stayed shut.
     pub ingest_busy: std::sync::atomic::AtomicU64,
+    /// One write of alarm states at a time.
+    pub keeping: tokio::sync::Mutex<()>,
 }
 
 impl SensorState {
@@ -673,6 +782,7 @@ impl SensorState {
             ingest_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
+            keeping: tokio::sync::Mutex::new(()),
         }
     }
 }
