@@ -55,6 +55,13 @@ pub(crate) trait RowRead {
     fn float(&self, i: usize) -> Result<f64, StoreError>;
     fn text(&self, i: usize) -> Result<String, StoreError>;
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, StoreError>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    /// A flag stored as an integer (0 is false).
+    fn bool(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.int(i)? != 0)
+    }
 }
 
 /// Builds an event from the columns `query::events_after` selects, in order.
@@ -747,6 +754,129 @@ pub(crate) fn report_row(r: &dyn RowRead) -> Result<Report, StoreError> {
         text: r.text(6)?,
         contact: r.opt_text(7)?,
         at: r.int(8)?,
+    })
+}
+
+/// Assembles an account from the columns of `SELECT_USER`.
+pub(crate) fn user_row(r: &dyn RowRead) -> Result<User, StoreError> {
+    Ok(User {
+        username: r.text(0)?,
+        display_name: r.text(1)?,
+        password_hash: r.text(2)?,
+        role: r.text(3)?,
+        department: r.opt_text(4)?,
+        scope: r.opt_text(5)?,
+        created_at: r.int(6)?,
+    })
+}
+
+/// Assembles a stored answer from the columns of `SELECT_IDEMPOTENT`.
+pub(crate) fn idempotent_row(r: &dyn RowRead) -> Result<IdempotentAnswer, StoreError> {
+    Ok(IdempotentAnswer {
+        key: r.text(0)?,
+        request_hash: r.text(1)?,
+        status: r.int(2)?,
+        body: r.text(3)?,
+        created_at: r.int(4)?,
+    })
+}
+
+/// Assembles a dataset from the columns of `SELECT_DATASETS`.
+pub(crate) fn dataset_row(r: &dyn RowRead) -> Result<Dataset, StoreError> {
+    Ok(Dataset {
+        name: r.text(0)?,
+        owner: r.text(1)?,
+        sensitivity: r.text(2)?,
+        columns: r.text(3)?,
+        rows: r.text(4)?,
+        row_count: r.int(5)?,
+        imported_at: r.int(6)?,
+    })
+}
+
+/// Assembles a rollup from the columns of `SELECT_ROLLUPS`.
+pub(crate) fn rollup_row(r: &dyn RowRead) -> Result<Rollup, StoreError> {
+    Ok(Rollup {
+        indicator: r.text(0)?,
+        region: r.text(1)?,
+        step: r.int(2)?,
+        bucket: r.int(3)?,
+        n: r.int(4)?,
+        sum: r.float(5)?,
+        min: r.float(6)?,
+        max: r.float(7)?,
+        last: r.float(8)?,
+        last_at: r.int(9)?,
+    })
+}
+
+/// Assembles a CAP message from the columns of `SELECT_CAP_RECENT` and `SELECT_CAP_ONE`.
+pub(crate) fn cap_row(r: &dyn RowRead) -> Result<CapMessage, StoreError> {
+    Ok(CapMessage {
+        identifier: r.text(0)?,
+        fingerprint: r.text(1)?,
+        msg_type: r.text(2)?,
+        sent: r.int(3)?,
+        headline: r.text(4)?,
+        xml: r.text(5)?,
+    })
+}
+
+/// One link of an open CAP chain from the columns of `SELECT_CAP_CHAINS`:
+/// (fingerprint, identifier, sent).
+pub(crate) fn cap_chain_row(r: &dyn RowRead) -> Result<(String, String, i64), StoreError> {
+    Ok((r.text(0)?, r.text(1)?, r.int(2)?))
+}
+
+/// Assembles a sensing alarm from the columns of `SELECT_ALARMS`.
+pub(crate) fn alarm_row(r: &dyn RowRead) -> Result<AlarmRow, StoreError> {
+    Ok(AlarmRow {
+        device: r.text(0)?,
+        rule: r.text(1)?,
+        state: r.text(2)?,
+        since: r.int(3)?,
+        case_id: r.opt_int(4)?,
+    })
+}
+
+/// Assembles an alert from the columns of `SELECT_ALERTS`.
+pub(crate) fn alert_row(r: &dyn RowRead) -> Result<AlertRow, StoreError> {
+    Ok(AlertRow {
+        fingerprint: r.text(0)?,
+        rule: r.text(1)?,
+        region: r.text(2)?,
+        state: r.text(3)?,
+        since: r.int(4)?,
+        level: r.text(5)?,
+        value: r.opt_float(6)?,
+        told: r.bool(7)?,
+    })
+}
+
+/// Assembles a silence from the columns of `SELECT_SILENCES`.
+pub(crate) fn silence_row(r: &dyn RowRead) -> Result<SilenceRow, StoreError> {
+    Ok(SilenceRow {
+        id: r.int(0)?,
+        rule: r.text(1)?,
+        region: r.text(2)?,
+        owner: r.text(3)?,
+        reason: r.text(4)?,
+        ends_at: r.int(5)?,
+    })
+}
+
+/// A key and the case linked to it (`SELECT_ALERT_CASES`, `SELECT_RULE_CASES`).
+pub(crate) fn case_link_row(r: &dyn RowRead) -> Result<(String, CaseId), StoreError> {
+    Ok((r.text(0)?, r.int(1)?))
+}
+
+/// Assembles a photo from the columns of `SELECT_MEDIA`.
+pub(crate) fn media_row(r: &dyn RowRead) -> Result<Media, StoreError> {
+    Ok(Media {
+        id: r.text(0)?,
+        content_type: r.text(1)?,
+        bytes: r.bytes(2)?,
+        created_at: r.int(3)?,
     })
 }
 

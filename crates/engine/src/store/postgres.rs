@@ -294,11 +294,21 @@ impl PostgresStore {
     }
 
     fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
+        self.rows(sql, &[&key], report_row)
+    }
+
+    /// Runs a query and builds one value per row.
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        build: impl Fn(&dyn RowRead) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         self.conn()
-            .query(sql, &[&key])
+            .query(sql, params)
             .map_err(db)?
-            .into_iter()
-            .map(|r| report_row(&r))
+            .iter()
+            .map(|r| build(r))
             .collect()
     }
 }
@@ -364,12 +374,7 @@ impl CaseStore for PostgresStore {
         self.live()?;
         let owned = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        self.conn()
-            .query(&sql.text, &refs)
-            .map_err(db)?
-            .iter()
-            .map(|r| event_row(r))
-            .collect()
+        self.rows(&sql.text, &refs, event_row)
     }
 
     fn put_idempotent(
@@ -394,17 +399,9 @@ impl CaseStore for PostgresStore {
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
         self.live()?;
         Ok(self
-            .conn()
-            .query(SELECT_IDEMPOTENT, &[&key])
-            .map_err(db)?
-            .first()
-            .map(|r| IdempotentAnswer {
-                key: r.get(0),
-                request_hash: r.get(1),
-                status: r.get(2),
-                body: r.get(3),
-                created_at: r.get(4),
-            }))
+            .rows(SELECT_IDEMPOTENT, &[&key], idempotent_row)?
+            .into_iter()
+            .next())
     }
 
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
@@ -451,12 +448,7 @@ impl CaseStore for PostgresStore {
 
     fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
         self.live()?;
-        self.conn()
-            .query(SELECT_LOG, &[&id])
-            .map_err(db)?
-            .into_iter()
-            .map(|r| log_entry(&r))
-            .collect()
+        self.rows(SELECT_LOG, &[&id], log_entry)
     }
 
     fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
@@ -526,19 +518,9 @@ impl AccountStore for PostgresStore {
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
         self.live()?;
         Ok(self
-            .conn()
-            .query(SELECT_USER, &[&username])
-            .map_err(db)?
-            .first()
-            .map(|r| User {
-                username: r.get(0),
-                display_name: r.get(1),
-                password_hash: r.get(2),
-                role: r.get(3),
-                department: r.get(4),
-                scope: r.get(5),
-                created_at: r.get(6),
-            }))
+            .rows(SELECT_USER, &[&username], user_row)?
+            .into_iter()
+            .next())
     }
 }
 
@@ -564,21 +546,7 @@ impl DatasetStore for PostgresStore {
 
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_DATASETS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| Dataset {
-                name: r.get(0),
-                owner: r.get(1),
-                sensitivity: r.get(2),
-                columns: r.get(3),
-                rows: r.get(4),
-                row_count: r.get(5),
-                imported_at: r.get(6),
-            })
-            .collect())
+        self.rows(crate::store::SELECT_DATASETS, &[], dataset_row)
     }
 
     fn put_rule_case(
@@ -602,13 +570,7 @@ impl DatasetStore for PostgresStore {
 
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_RULE_CASES, &[&rule])
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+        self.rows(crate::store::SELECT_RULE_CASES, &[&rule], case_link_row)
     }
 }
 
@@ -626,19 +588,7 @@ impl SensingStore for PostgresStore {
 
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_ALARMS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| AlarmRow {
-                device: r.get(0),
-                rule: r.get(1),
-                state: r.get(2),
-                since: r.get(3),
-                case_id: r.get(4),
-            })
-            .collect())
+        self.rows(crate::store::SELECT_ALARMS, &[], alarm_row)
     }
 }
 
@@ -677,27 +627,11 @@ impl VitalsStore for PostgresStore {
         to: i64,
     ) -> Result<Vec<Rollup>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(
-                crate::store::SELECT_ROLLUPS,
-                &[&indicator, &region, &step, &from, &to],
-            )
-            .map_err(db)?
-            .iter()
-            .map(|r| Rollup {
-                indicator: r.get(0),
-                region: r.get(1),
-                step: r.get(2),
-                bucket: r.get(3),
-                n: r.get(4),
-                sum: r.get(5),
-                min: r.get(6),
-                max: r.get(7),
-                last: r.get(8),
-                last_at: r.get(9),
-            })
-            .collect())
+        self.rows(
+            crate::store::SELECT_ROLLUPS,
+            &[&indicator, &region, &step, &from, &to],
+            rollup_row,
+        )
     }
 
     fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
@@ -720,25 +654,19 @@ impl VitalsStore for PostgresStore {
 
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
         self.live()?;
-        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+        self.rows(crate::store::SELECT_CAP_RECENT, &[&limit], cap_row)
     }
 
     fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
         self.live()?;
         Ok(self
-            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .rows(crate::store::SELECT_CAP_ONE, &[&identifier], cap_row)?
             .pop())
     }
 
     fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_CAP_CHAINS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        self.rows(crate::store::SELECT_CAP_CHAINS, &[], cap_chain_row)
     }
 
     fn put_alert_states(
@@ -775,22 +703,7 @@ impl VitalsStore for PostgresStore {
 
     fn alert_states(&mut self) -> Result<Vec<AlertRow>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_ALERTS, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| AlertRow {
-                fingerprint: r.get(0),
-                rule: r.get(1),
-                region: r.get(2),
-                state: r.get(3),
-                since: r.get(4),
-                level: r.get(5),
-                value: r.get(6),
-                told: r.get::<_, i64>(7) != 0,
-            })
-            .collect())
+        self.rows(crate::store::SELECT_ALERTS, &[], alert_row)
     }
 
     fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
@@ -806,20 +719,7 @@ impl VitalsStore for PostgresStore {
 
     fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_SILENCES, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| SilenceRow {
-                id: r.get(0),
-                rule: r.get(1),
-                region: r.get(2),
-                owner: r.get(3),
-                reason: r.get(4),
-                ends_at: r.get(5),
-            })
-            .collect())
+        self.rows(crate::store::SELECT_SILENCES, &[], silence_row)
     }
 
     fn put_alert_case(&mut self, fingerprint: &str, case: CaseId) -> Result<(), StoreError> {
@@ -832,13 +732,7 @@ impl VitalsStore for PostgresStore {
 
     fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.live()?;
-        Ok(self
-            .conn()
-            .query(crate::store::SELECT_ALERT_CASES, &[])
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+        self.rows(crate::store::SELECT_ALERT_CASES, &[], case_link_row)
     }
 }
 
@@ -857,16 +751,9 @@ impl MediaStore for PostgresStore {
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
         self.live()?;
         Ok(self
-            .conn()
-            .query(crate::store::SELECT_MEDIA, &[&id])
-            .map_err(db)?
-            .first()
-            .map(|r| Media {
-                id: r.get(0),
-                content_type: r.get(1),
-                bytes: r.get(2),
-                created_at: r.get(3),
-            }))
+            .rows(crate::store::SELECT_MEDIA, &[&id], media_row)?
+            .into_iter()
+            .next())
     }
 }
 
@@ -883,28 +770,14 @@ impl RowRead for ::postgres::Row {
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.try_get(i).map_err(db)
     }
-}
-
-impl PostgresStore {
-    fn cap_query(
-        &mut self,
-        sql: &str,
-        arg: &(dyn ToSql + Sync),
-    ) -> Result<Vec<CapMessage>, StoreError> {
-        Ok(self
-            .conn()
-            .query(sql, &[arg])
-            .map_err(db)?
-            .iter()
-            .map(|r| CapMessage {
-                identifier: r.get(0),
-                fingerprint: r.get(1),
-                msg_type: r.get(2),
-                sent: r.get(3),
-                headline: r.get(4),
-                xml: r.get(5),
-            })
-            .collect())
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(db)
+    }
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        self.try_get(i).map_err(db)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.try_get(i).map_err(db)
     }
 }
 

@@ -278,9 +278,8 @@ impl StoreConnection for SqliteStore {
 
 impl CaseStore for SqliteStore {
     fn query_events(&mut self, sql: &Sql) -> Result<Vec<CaseEvent>, StoreError> {
-        let mut st = self.conn.prepare_cached(&sql.text).map_err(db)?;
-        rows(
-            &mut st,
+        self.select(
+            &sql.text,
             rusqlite::params_from_iter(bind(&sql.params)),
             event_row,
         )
@@ -310,20 +309,10 @@ impl CaseStore for SqliteStore {
     }
 
     fn idempotent(&mut self, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_IDEMPOTENT)
-            .map_err(db)?
-            .query_row([key], |r| {
-                Ok(IdempotentAnswer {
-                    key: r.get(0)?,
-                    request_hash: r.get(1)?,
-                    status: r.get(2)?,
-                    body: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(db)
+        Ok(self
+            .select(SELECT_IDEMPOTENT, [key], idempotent_row)?
+            .into_iter()
+            .next())
     }
 
     fn commit(&mut self, batches: &[Batch<'_>]) -> Result<(), StoreError> {
@@ -368,8 +357,7 @@ impl CaseStore for SqliteStore {
     }
 
     fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError> {
-        let mut st = self.conn.prepare_cached(SELECT_LOG).map_err(db)?;
-        rows(&mut st, [id], log_entry)
+        self.select(SELECT_LOG, [id], log_entry)
     }
 
     fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError> {
@@ -431,22 +419,10 @@ impl AccountStore for SqliteStore {
     }
 
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_USER)
-            .map_err(db)?
-            .query_row([username], |r| {
-                Ok(User {
-                    username: r.get(0)?,
-                    display_name: r.get(1)?,
-                    password_hash: r.get(2)?,
-                    role: r.get(3)?,
-                    department: r.get(4)?,
-                    scope: r.get(5)?,
-                    created_at: r.get(6)?,
-                })
-            })
-            .optional()
-            .map_err(db)
+        Ok(self
+            .select(SELECT_USER, [username], user_row)?
+            .into_iter()
+            .next())
     }
 }
 
@@ -469,26 +445,7 @@ impl DatasetStore for SqliteStore {
     }
 
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_DATASETS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Dataset {
-                    name: r.get(0)?,
-                    owner: r.get(1)?,
-                    sensitivity: r.get(2)?,
-                    columns: r.get(3)?,
-                    rows: r.get(4)?,
-                    row_count: r.get(5)?,
-                    imported_at: r.get(6)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_DATASETS, [], dataset_row)
     }
 
     fn put_rule_case(
@@ -514,16 +471,7 @@ impl DatasetStore for SqliteStore {
     }
 
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_RULE_CASES)
-            .map_err(db)?;
-        let rows = st
-            .query_map([rule], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_RULE_CASES, [rule], case_link_row)
     }
 }
 
@@ -541,24 +489,7 @@ impl SensingStore for SqliteStore {
     }
 
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_ALARMS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(AlarmRow {
-                    device: r.get(0)?,
-                    rule: r.get(1)?,
-                    state: r.get(2)?,
-                    since: r.get(3)?,
-                    case_id: r.get(4)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_ALARMS, [], alarm_row)
     }
 }
 
@@ -594,29 +525,11 @@ impl VitalsStore for SqliteStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<Rollup>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_ROLLUPS)
-            .map_err(db)?;
-        let rows = st
-            .query_map(params![indicator, region, step, from, to], |r| {
-                Ok(Rollup {
-                    indicator: r.get(0)?,
-                    region: r.get(1)?,
-                    step: r.get(2)?,
-                    bucket: r.get(3)?,
-                    n: r.get(4)?,
-                    sum: r.get(5)?,
-                    min: r.get(6)?,
-                    max: r.get(7)?,
-                    last: r.get(8)?,
-                    last_at: r.get(9)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(
+            crate::store::SELECT_ROLLUPS,
+            params![indicator, region, step, from, to],
+            rollup_row,
+        )
     }
 
     fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
@@ -636,26 +549,17 @@ impl VitalsStore for SqliteStore {
     }
 
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
-        self.cap_query(crate::store::SELECT_CAP_RECENT, &limit)
+        self.select(crate::store::SELECT_CAP_RECENT, [limit], cap_row)
     }
 
     fn cap_message(&mut self, identifier: &str) -> Result<Option<CapMessage>, StoreError> {
         Ok(self
-            .cap_query(crate::store::SELECT_CAP_ONE, &identifier)?
+            .select(crate::store::SELECT_CAP_ONE, [identifier], cap_row)?
             .pop())
     }
 
     fn cap_chains(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_CAP_CHAINS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_CAP_CHAINS, [], cap_chain_row)
     }
 
     fn put_alert_states(
@@ -688,27 +592,7 @@ impl VitalsStore for SqliteStore {
     }
 
     fn alert_states(&mut self) -> Result<Vec<AlertRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_ALERTS)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(AlertRow {
-                    fingerprint: r.get(0)?,
-                    rule: r.get(1)?,
-                    region: r.get(2)?,
-                    state: r.get(3)?,
-                    since: r.get(4)?,
-                    level: r.get(5)?,
-                    value: r.get(6)?,
-                    told: r.get::<_, i64>(7)? != 0,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_ALERTS, [], alert_row)
     }
 
     fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
@@ -723,25 +607,7 @@ impl VitalsStore for SqliteStore {
     }
 
     fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_SILENCES)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(SilenceRow {
-                    id: r.get(0)?,
-                    rule: r.get(1)?,
-                    region: r.get(2)?,
-                    owner: r.get(3)?,
-                    reason: r.get(4)?,
-                    ends_at: r.get(5)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_SILENCES, [], silence_row)
     }
 
     fn put_alert_case(&mut self, fingerprint: &str, case: CaseId) -> Result<(), StoreError> {
@@ -754,16 +620,7 @@ impl VitalsStore for SqliteStore {
     }
 
     fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(crate::store::SELECT_ALERT_CASES)
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
+        self.select(crate::store::SELECT_ALERT_CASES, [], case_link_row)
     }
 }
 
@@ -778,26 +635,27 @@ impl MediaStore for SqliteStore {
     }
 
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
-        self.conn
-            .prepare_cached(crate::store::SELECT_MEDIA)
-            .map_err(db)?
-            .query_row([id], |r| {
-                Ok(Media {
-                    id: r.get(0)?,
-                    content_type: r.get(1)?,
-                    bytes: r.get(2)?,
-                    created_at: r.get(3)?,
-                })
-            })
-            .optional()
-            .map_err(db)
+        Ok(self
+            .select(crate::store::SELECT_MEDIA, [id], media_row)?
+            .into_iter()
+            .next())
     }
 }
 
 impl SqliteStore {
     fn reports(&mut self, sql: &str, key: i64) -> Result<Vec<Report>, StoreError> {
+        self.select(sql, [key], report_row)
+    }
+
+    /// Prepares (cached) and runs a query, building one value per row.
+    fn select<T>(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        build: impl Fn(&dyn RowRead) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut st = self.conn.prepare_cached(sql).map_err(db)?;
-        rows(&mut st, [key], report_row)
+        rows(&mut st, params, build)
     }
 }
 
@@ -814,6 +672,15 @@ impl RowRead for rusqlite::Row<'_> {
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.get(i).map_err(db)
     }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(db)
+    }
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        self.get(i).map_err(db)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.get(i).map_err(db)
+    }
 }
 
 /// Runs a prepared statement and builds one value per row.
@@ -828,31 +695,6 @@ fn rows<T>(
         out.push(build(r)?);
     }
     Ok(out)
-}
-
-impl SqliteStore {
-    fn cap_query(
-        &mut self,
-        sql: &str,
-        arg: &dyn rusqlite::ToSql,
-    ) -> Result<Vec<CapMessage>, StoreError> {
-        let mut st = self.conn.prepare_cached(sql).map_err(db)?;
-        let rows = st
-            .query_map([arg], |r| {
-                Ok(CapMessage {
-                    identifier: r.get(0)?,
-                    fingerprint: r.get(1)?,
-                    msg_type: r.get(2)?,
-                    sent: r.get(3)?,
-                    headline: r.get(4)?,
-                    xml: r.get(5)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows)
-    }
 }
 
 /// The batch writer's statements, prepared once per transaction.
