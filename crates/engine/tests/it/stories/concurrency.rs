@@ -73,11 +73,8 @@ fn concurrent_transitions_on_one_case(b: &Backend) {
 story!(pipelined_run_loop_commits_before_answering);
 fn pipelined_run_loop_commits_before_answering(b: &Backend) {
     use cityos_engine::runloop::RunLoop;
-    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let writer = Box::new(Flaky {
-        inner: b.store(),
-        fail: fail.clone(),
-    });
+    let fail = FailCount::default();
+    let writer = Flaky::over(b, &fail);
     let rl = RunLoop::start_pipelined(b.engine(), writer, 1024, 64);
     let h = rl.handle.clone();
     // Many submitters at once: every answer arrives, and each answered case is stored.
@@ -113,34 +110,12 @@ fn pipelined_run_loop_commits_before_answering(b: &Backend) {
     // A failing commit in the pipeline: the batch is retried request by request.
     fail.store(1, std::sync::atomic::Ordering::SeqCst);
     let first = ids[0];
-    let r = h.call(Request::Transition {
-        case: first,
-        command: cmd(
-            Action::File,
-            Actor {
-                scope: None,
-                ..officer()
-            },
-        ),
-        now: t0() + HOUR,
-    });
+    let r = h.call(file_unscoped(first, t0() + HOUR));
     assert!(
         r.is_err(),
         "a single request whose commit failed gets the error"
     );
-    let again = h
-        .call(Request::Transition {
-            case: first,
-            command: cmd(
-                Action::File,
-                Actor {
-                    scope: None,
-                    ..officer()
-                },
-            ),
-            now: t0() + HOUR,
-        })
-        .unwrap();
+    let again = h.call(file_unscoped(first, t0() + HOUR)).unwrap();
     match again {
         Response::Transition(o) => assert_eq!(o.case.state, State::Filed),
         other => panic!("{other:?}"),
@@ -182,4 +157,19 @@ fn pipelined_run_loop_commits_before_answering(b: &Backend) {
     ids.sort();
     ids.dedup();
     assert_eq!(n, ids.len(), "every answered case is stored");
+}
+
+/// An officer without a scope files `case` (a request that may file any case).
+fn file_unscoped(case: cityos_core::case::CaseId, now: Millis) -> Request {
+    Request::Transition {
+        case,
+        command: cmd(
+            Action::File,
+            Actor {
+                scope: None,
+                ..officer()
+            },
+        ),
+        now,
+    }
 }

@@ -79,19 +79,7 @@ fn bad_input_changes_nothing(b: &Backend) {
 
 story!(failed_commits_leave_state_intact);
 fn failed_commits_leave_state_intact(b: &Backend) {
-    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = config();
-    let mut e = Engine::open(
-        Box::new(Flaky {
-            inner: b.store(),
-            fail: fail.clone(),
-        }),
-        c.territory,
-        c.taxonomy,
-        c.calendar,
-        Default::default(),
-    )
-    .unwrap();
+    let (mut e, fail) = flaky_engine(b);
     let o = e
         .submit(report("street_vending", spot(8), Channel::Citizen, t0()))
         .unwrap();
@@ -144,19 +132,7 @@ fn failed_commits_leave_state_intact(b: &Backend) {
 /// the store afterwards.
 fn failed_commit_reloads_only_what_it_touched(b: &Backend) {
     use cityos_engine::runloop::RunLoop;
-    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = config();
-    let mut e = Engine::open(
-        Box::new(Flaky {
-            inner: b.store(),
-            fail: fail.clone(),
-        }),
-        c.territory.clone(),
-        c.taxonomy.clone(),
-        c.calendar.clone(),
-        Default::default(),
-    )
-    .unwrap();
+    let (mut e, fail) = flaky_engine(b);
     let cats = ["noise", "street_vending", "exposed_garbage"];
     let reqs: Vec<Request> = (0..30)
         .map(|i| Request::Report(report(cats[i % 3], spot(i), Channel::Citizen, t0())))
@@ -179,10 +155,7 @@ fn failed_commit_reloads_only_what_it_touched(b: &Backend) {
     assert!(partial >= 1);
     assert_eq!(e.open_cases().count(), open_before + 1);
     // The pipelined run loop: a refused commit, then the same.
-    let writer = Box::new(Flaky {
-        inner: b.store(),
-        fail: fail.clone(),
-    });
+    let writer = Flaky::over(b, &fail);
     let rl = RunLoop::start_pipelined(e, writer, 64, 16);
     fail.store(1, std::sync::atomic::Ordering::SeqCst);
     let r = rl.handle.call(Request::Report(report(

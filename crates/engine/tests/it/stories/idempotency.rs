@@ -21,19 +21,7 @@ fn keyed(req: Request, key: &str) -> Request {
 /// (and a "crash": the engine dropped without stopping) both are there; after a failed
 /// commit, neither; a refused request records nothing.
 fn idempotency_key_is_committed_with_its_case(b: &Backend) {
-    let fail = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = config();
-    let mut e = Engine::open(
-        Box::new(Flaky {
-            inner: b.store(),
-            fail: fail.clone(),
-        }),
-        c.territory.clone(),
-        c.taxonomy.clone(),
-        c.calendar.clone(),
-        Default::default(),
-    )
-    .unwrap();
+    let (mut e, fail) = flaky_engine(b);
     let r = |n: usize| Request::Report(report("noise", spot(n), Channel::Citizen, t0()));
     let other = Request::Report(report("street_vending", spot(2), Channel::Citizen, t0()));
     let a = e.execute(vec![keyed(r(1), "k1"), other]);

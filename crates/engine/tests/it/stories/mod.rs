@@ -137,6 +137,34 @@ struct Flaky {
     fail: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// How many of the coming commits of a [`Flaky`] store fail.
+type FailCount = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+impl Flaky {
+    /// A flaky store over a fresh connection of `b`, failing as `fail` says.
+    fn over(b: &Backend, fail: &FailCount) -> Box<Flaky> {
+        Box::new(Flaky {
+            inner: b.store(),
+            fail: fail.clone(),
+        })
+    }
+}
+
+/// An engine on a flaky store of `b`, and its count of commits to fail (none yet).
+fn flaky_engine(b: &Backend) -> (Engine, FailCount) {
+    let fail = FailCount::default();
+    let c = config();
+    let e = Engine::open(
+        Flaky::over(b, &fail),
+        c.territory,
+        c.taxonomy,
+        c.calendar,
+        Default::default(),
+    )
+    .unwrap();
+    (e, fail)
+}
+
 impl StoreConnection for Flaky {
     fn backend(&self) -> &'static str {
         self.inner.backend()
