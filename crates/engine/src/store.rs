@@ -880,6 +880,131 @@ pub(crate) fn media_row(r: &dyn RowRead) -> Result<Media, StoreError> {
     })
 }
 
+/// A value bound to a statement parameter, the same for both backends (each binds it
+/// its own way).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    OptInt(Option<i64>),
+    Float(f64),
+    OptFloat(Option<f64>),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Bytes(&'a [u8]),
+}
+
+/// The parameters of `UPSERT_USER`.
+pub(crate) fn user_args(u: &User) -> [Arg<'_>; 7] {
+    [
+        Arg::Text(&u.username),
+        Arg::Text(&u.display_name),
+        Arg::Text(&u.password_hash),
+        Arg::Text(&u.role),
+        Arg::OptText(u.department.as_deref()),
+        Arg::OptText(u.scope.as_deref()),
+        Arg::Int(u.created_at),
+    ]
+}
+
+/// The parameters of `INSERT_IDEMPOTENT`.
+pub(crate) fn idempotent_args(a: &IdempotentAnswer) -> [Arg<'_>; 5] {
+    [
+        Arg::Text(&a.key),
+        Arg::Text(&a.request_hash),
+        Arg::Int(a.status),
+        Arg::Text(&a.body),
+        Arg::Int(a.created_at),
+    ]
+}
+
+/// The parameters of `UPSERT_DATASET`.
+pub(crate) fn dataset_args(d: &Dataset) -> [Arg<'_>; 7] {
+    [
+        Arg::Text(&d.name),
+        Arg::Text(&d.owner),
+        Arg::Text(&d.sensitivity),
+        Arg::Text(&d.columns),
+        Arg::Text(&d.rows),
+        Arg::Int(d.row_count),
+        Arg::Int(d.imported_at),
+    ]
+}
+
+/// The parameters of `UPSERT_ROLLUP`.
+pub(crate) fn rollup_args(x: &Rollup) -> [Arg<'_>; 10] {
+    [
+        Arg::Text(&x.indicator),
+        Arg::Text(&x.region),
+        Arg::Int(x.step),
+        Arg::Int(x.bucket),
+        Arg::Int(x.n),
+        Arg::Float(x.sum),
+        Arg::Float(x.min),
+        Arg::Float(x.max),
+        Arg::Float(x.last),
+        Arg::Int(x.last_at),
+    ]
+}
+
+/// The parameters of `INSERT_CAP`.
+pub(crate) fn cap_args(m: &CapMessage) -> [Arg<'_>; 6] {
+    [
+        Arg::Text(&m.identifier),
+        Arg::Text(&m.fingerprint),
+        Arg::Text(&m.msg_type),
+        Arg::Int(m.sent),
+        Arg::Text(&m.headline),
+        Arg::Text(&m.xml),
+    ]
+}
+
+/// The parameters of `UPSERT_ALARM`.
+pub(crate) fn alarm_args(x: &AlarmRow) -> [Arg<'_>; 5] {
+    [
+        Arg::Text(&x.device),
+        Arg::Text(&x.rule),
+        Arg::Text(&x.state),
+        Arg::Int(x.since),
+        Arg::OptInt(x.case_id),
+    ]
+}
+
+/// The parameters of `UPSERT_ALERT` (`told` as 1/0).
+pub(crate) fn alert_args(a: &AlertRow) -> [Arg<'_>; 8] {
+    [
+        Arg::Text(&a.fingerprint),
+        Arg::Text(&a.rule),
+        Arg::Text(&a.region),
+        Arg::Text(&a.state),
+        Arg::Int(a.since),
+        Arg::Text(&a.level),
+        Arg::OptFloat(a.value),
+        Arg::Int(a.told as i64),
+    ]
+}
+
+/// The parameters of `UPSERT_SILENCE`.
+pub(crate) fn silence_args(x: &SilenceRow) -> [Arg<'_>; 6] {
+    [
+        Arg::Int(x.id),
+        Arg::Text(&x.rule),
+        Arg::Text(&x.region),
+        Arg::Text(&x.owner),
+        Arg::Text(&x.reason),
+        Arg::Int(x.ends_at),
+    ]
+}
+
+/// The parameters of `INSERT_MEDIA`.
+pub(crate) fn media_args(m: &Media) -> [Arg<'_>; 4] {
+    [
+        Arg::Text(&m.id),
+        Arg::Text(&m.content_type),
+        Arg::Bytes(&m.bytes),
+        Arg::Int(m.created_at),
+    ]
+}
+
 pub(crate) const UPSERT_USER: &str = "INSERT INTO users (username, display_name, password_hash, role, department, scope, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name, password_hash = excluded.password_hash, role = excluded.role, department = excluded.department, scope = excluded.scope";
 pub(crate) const SELECT_USER: &str = "SELECT username, display_name, password_hash, role, department, scope, created_at FROM users WHERE username = $1";
 pub(crate) const INSERT_IDEMPOTENT: &str = "INSERT INTO idempotency (key, request_hash, status, body, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (key) DO NOTHING";

@@ -297,6 +297,26 @@ impl PostgresStore {
         self.rows(sql, &[&key], report_row)
     }
 
+    /// Runs a statement; the number of rows it changed.
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        self.conn().execute(sql, &refs(args)).map_err(db)
+    }
+
+    /// Runs a statement once per row, all in one transaction.
+    fn exec_each<'r, R: 'r, const N: usize>(
+        &mut self,
+        sql: &str,
+        rows: &'r [R],
+        args: impl Fn(&'r R) -> [Arg<'r>; N],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.conn().transaction().map_err(db)?;
+        let st = tx.prepare(sql).map_err(db)?;
+        for x in rows {
+            tx.execute(&st, &refs(&args(x))).map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
     /// Runs a query and builds one value per row.
     fn rows<T>(
         &mut self,
@@ -311,6 +331,23 @@ impl PostgresStore {
             .map(|r| build(r))
             .collect()
     }
+}
+
+/// Binds shared arguments as the client's parameters.
+fn refs<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| -> &'a (dyn ToSql + Sync) {
+            match a {
+                Arg::Int(v) => v,
+                Arg::OptInt(v) => v,
+                Arg::Float(v) => v,
+                Arg::OptFloat(v) => v,
+                Arg::Text(v) => v,
+                Arg::OptText(v) => v,
+                Arg::Bytes(v) => v,
+            }
+        })
+        .collect()
 }
 
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
@@ -382,14 +419,7 @@ impl CaseStore for PostgresStore {
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError> {
         self.live()?;
-        let n = self
-            .conn()
-            .execute(
-                INSERT_IDEMPOTENT,
-                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
-            )
-            .map_err(db)?;
-        if n == 1 {
+        if self.exec(INSERT_IDEMPOTENT, &idempotent_args(a))? == 1 {
             Ok(None)
         } else {
             self.idempotent(&a.key)
@@ -498,21 +528,7 @@ impl CaseStore for PostgresStore {
 impl AccountStore for PostgresStore {
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.live()?;
-        self.conn()
-            .execute(
-                UPSERT_USER,
-                &[
-                    &u.username,
-                    &u.display_name,
-                    &u.password_hash,
-                    &u.role,
-                    &u.department,
-                    &u.scope,
-                    &u.created_at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.exec(UPSERT_USER, &user_args(u)).map(drop)
     }
 
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
@@ -527,21 +543,8 @@ impl AccountStore for PostgresStore {
 impl DatasetStore for PostgresStore {
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
         self.live()?;
-        self.conn()
-            .execute(
-                crate::store::UPSERT_DATASET,
-                &[
-                    &d.name,
-                    &d.owner,
-                    &d.sensitivity,
-                    &d.columns,
-                    &d.rows,
-                    &d.row_count,
-                    &d.imported_at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::UPSERT_DATASET, &dataset_args(d))
+            .map(drop)
     }
 
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
@@ -577,13 +580,7 @@ impl DatasetStore for PostgresStore {
 impl SensingStore for PostgresStore {
     fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError> {
         self.live()?;
-        let mut tx = self.conn().transaction().map_err(db)?;
-        let st = tx.prepare(crate::store::UPSERT_ALARM).map_err(db)?;
-        for x in rows {
-            tx.execute(&st, &[&x.device, &x.rule, &x.state, &x.since, &x.case_id])
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)
+        self.exec_each(crate::store::UPSERT_ALARM, rows, alarm_args)
     }
 
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
@@ -595,27 +592,7 @@ impl SensingStore for PostgresStore {
 impl VitalsStore for PostgresStore {
     fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
         self.live()?;
-        let mut tx = self.conn().transaction().map_err(db)?;
-        let st = tx.prepare(crate::store::UPSERT_ROLLUP).map_err(db)?;
-        for x in r {
-            tx.execute(
-                &st,
-                &[
-                    &x.indicator,
-                    &x.region,
-                    &x.step,
-                    &x.bucket,
-                    &x.n,
-                    &x.sum,
-                    &x.min,
-                    &x.max,
-                    &x.last,
-                    &x.last_at,
-                ],
-            )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)
+        self.exec_each(crate::store::UPSERT_ROLLUP, r, rollup_args)
     }
 
     fn rollups(
@@ -636,20 +613,7 @@ impl VitalsStore for PostgresStore {
 
     fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
         self.live()?;
-        self.conn()
-            .execute(
-                crate::store::INSERT_CAP,
-                &[
-                    &m.identifier,
-                    &m.fingerprint,
-                    &m.msg_type,
-                    &m.sent,
-                    &m.headline,
-                    &m.xml,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::INSERT_CAP, &cap_args(m)).map(drop)
     }
 
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
@@ -678,21 +642,7 @@ impl VitalsStore for PostgresStore {
         let mut tx = self.conn().transaction().map_err(db)?;
         let up = tx.prepare(crate::store::UPSERT_ALERT).map_err(db)?;
         for a in upsert {
-            let told = a.told as i64;
-            tx.execute(
-                &up,
-                &[
-                    &a.fingerprint,
-                    &a.rule,
-                    &a.region,
-                    &a.state,
-                    &a.since,
-                    &a.level,
-                    &a.value,
-                    &told,
-                ],
-            )
-            .map_err(db)?;
+            tx.execute(&up, &refs(&alert_args(a))).map_err(db)?;
         }
         let del = tx.prepare(crate::store::DELETE_ALERT).map_err(db)?;
         for fp in delete {
@@ -708,13 +658,8 @@ impl VitalsStore for PostgresStore {
 
     fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
         self.live()?;
-        self.conn()
-            .execute(
-                crate::store::UPSERT_SILENCE,
-                &[&x.id, &x.rule, &x.region, &x.owner, &x.reason, &x.ends_at],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::UPSERT_SILENCE, &silence_args(x))
+            .map(drop)
     }
 
     fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
@@ -739,13 +684,8 @@ impl VitalsStore for PostgresStore {
 impl MediaStore for PostgresStore {
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
         self.live()?;
-        self.conn()
-            .execute(
-                crate::store::INSERT_MEDIA,
-                &[&m.id, &m.content_type, &m.bytes, &m.created_at],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::INSERT_MEDIA, &media_args(m))
+            .map(drop)
     }
 
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
@@ -939,10 +879,7 @@ impl batch::RowWriter for Rows<'_, '_> {
 
     fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
         self.tx
-            .execute(
-                &self.st.ins_idem,
-                &[&a.key, &a.request_hash, &a.status, &a.body, &a.created_at],
-            )
+            .execute(&self.st.ins_idem, &refs(&idempotent_args(a)))
             .map_err(db)?;
         Ok(())
     }

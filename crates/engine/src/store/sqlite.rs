@@ -289,19 +289,7 @@ impl CaseStore for SqliteStore {
         &mut self,
         a: &IdempotentAnswer,
     ) -> Result<Option<IdempotentAnswer>, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached(INSERT_IDEMPOTENT)
-            .map_err(db)?
-            .execute(params![
-                a.key,
-                a.request_hash,
-                a.status,
-                a.body,
-                a.created_at
-            ])
-            .map_err(db)?;
-        if n == 1 {
+        if self.exec(INSERT_IDEMPOTENT, idempotent_args(a))? == 1 {
             Ok(None)
         } else {
             self.idempotent(&a.key)
@@ -402,20 +390,7 @@ impl CaseStore for SqliteStore {
 
 impl AccountStore for SqliteStore {
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(UPSERT_USER)
-            .map_err(db)?
-            .execute(params![
-                u.username,
-                u.display_name,
-                u.password_hash,
-                u.role,
-                u.department,
-                u.scope,
-                u.created_at
-            ])
-            .map_err(db)?;
-        Ok(())
+        self.exec(UPSERT_USER, user_args(u)).map(drop)
     }
 
     fn user(&mut self, username: &str) -> Result<Option<User>, StoreError> {
@@ -428,20 +403,8 @@ impl AccountStore for SqliteStore {
 
 impl DatasetStore for SqliteStore {
     fn put_dataset(&mut self, d: &Dataset) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::UPSERT_DATASET)
-            .map_err(db)?
-            .execute(params![
-                d.name,
-                d.owner,
-                d.sensitivity,
-                d.columns,
-                d.rows,
-                d.row_count,
-                d.imported_at
-            ])
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::UPSERT_DATASET, dataset_args(d))
+            .map(drop)
     }
 
     fn datasets(&mut self) -> Result<Vec<Dataset>, StoreError> {
@@ -477,15 +440,7 @@ impl DatasetStore for SqliteStore {
 
 impl SensingStore for SqliteStore {
     fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
-        {
-            let mut st = tx.prepare_cached(crate::store::UPSERT_ALARM).map_err(db)?;
-            for x in rows {
-                st.execute(params![x.device, x.rule, x.state, x.since, x.case_id])
-                    .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
+        self.exec_each(crate::store::UPSERT_ALARM, rows, alarm_args)
     }
 
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError> {
@@ -495,26 +450,7 @@ impl SensingStore for SqliteStore {
 
 impl VitalsStore for SqliteStore {
     fn put_rollups(&mut self, r: &[Rollup]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
-        {
-            let mut st = tx.prepare_cached(crate::store::UPSERT_ROLLUP).map_err(db)?;
-            for x in r {
-                st.execute(params![
-                    x.indicator,
-                    x.region,
-                    x.step,
-                    x.bucket,
-                    x.n,
-                    x.sum,
-                    x.min,
-                    x.max,
-                    x.last,
-                    x.last_at
-                ])
-                .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
+        self.exec_each(crate::store::UPSERT_ROLLUP, r, rollup_args)
     }
 
     fn rollups(
@@ -533,19 +469,7 @@ impl VitalsStore for SqliteStore {
     }
 
     fn put_cap(&mut self, m: &CapMessage) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::INSERT_CAP)
-            .map_err(db)?
-            .execute(params![
-                m.identifier,
-                m.fingerprint,
-                m.msg_type,
-                m.sent,
-                m.headline,
-                m.xml
-            ])
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::INSERT_CAP, cap_args(m)).map(drop)
     }
 
     fn cap_messages(&mut self, limit: i64) -> Result<Vec<CapMessage>, StoreError> {
@@ -571,17 +495,8 @@ impl VitalsStore for SqliteStore {
         {
             let mut up = tx.prepare_cached(crate::store::UPSERT_ALERT).map_err(db)?;
             for a in upsert {
-                up.execute(params![
-                    a.fingerprint,
-                    a.rule,
-                    a.region,
-                    a.state,
-                    a.since,
-                    a.level,
-                    a.value,
-                    a.told as i64
-                ])
-                .map_err(db)?;
+                up.execute(rusqlite::params_from_iter(alert_args(a)))
+                    .map_err(db)?;
             }
             let mut del = tx.prepare_cached(crate::store::DELETE_ALERT).map_err(db)?;
             for fp in delete {
@@ -596,14 +511,8 @@ impl VitalsStore for SqliteStore {
     }
 
     fn put_silence(&mut self, x: &SilenceRow) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::UPSERT_SILENCE)
-            .map_err(db)?
-            .execute(params![
-                x.id, x.rule, x.region, x.owner, x.reason, x.ends_at
-            ])
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::UPSERT_SILENCE, silence_args(x))
+            .map(drop)
     }
 
     fn silences(&mut self) -> Result<Vec<SilenceRow>, StoreError> {
@@ -626,12 +535,8 @@ impl VitalsStore for SqliteStore {
 
 impl MediaStore for SqliteStore {
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(crate::store::INSERT_MEDIA)
-            .map_err(db)?
-            .execute(params![m.id, m.content_type, m.bytes, m.created_at])
-            .map_err(db)?;
-        Ok(())
+        self.exec(crate::store::INSERT_MEDIA, media_args(m))
+            .map(drop)
     }
 
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError> {
@@ -647,6 +552,37 @@ impl SqliteStore {
         self.select(sql, [key], report_row)
     }
 
+    /// Prepares (cached) and runs a statement; the number of rows it changed.
+    fn exec<'a>(
+        &mut self,
+        sql: &str,
+        args: impl IntoIterator<Item = Arg<'a>>,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .map_err(db)?
+            .execute(rusqlite::params_from_iter(args))
+            .map_err(db)
+    }
+
+    /// Runs a statement once per row, all in one transaction.
+    fn exec_each<'r, R: 'r, const N: usize>(
+        &mut self,
+        sql: &str,
+        rows: &'r [R],
+        args: impl Fn(&'r R) -> [Arg<'r>; N],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(sql).map_err(db)?;
+            for x in rows {
+                st.execute(rusqlite::params_from_iter(args(x)))
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
     /// Prepares (cached) and runs a query, building one value per row.
     fn select<T>(
         &mut self,
@@ -656,6 +592,20 @@ impl SqliteStore {
     ) -> Result<Vec<T>, StoreError> {
         let mut st = self.conn.prepare_cached(sql).map_err(db)?;
         rows(&mut st, params, build)
+    }
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Arg::Int(v) => v.to_sql(),
+            Arg::OptInt(v) => v.to_sql(),
+            Arg::Float(v) => v.to_sql(),
+            Arg::OptFloat(v) => v.to_sql(),
+            Arg::Text(v) => v.to_sql(),
+            Arg::OptText(v) => v.to_sql(),
+            Arg::Bytes(v) => v.to_sql(),
+        }
     }
 }
 
@@ -852,13 +802,7 @@ impl batch::RowWriter for Rows<'_> {
 
     fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
         self.ins_idem
-            .execute(params![
-                a.key,
-                a.request_hash,
-                a.status,
-                a.body,
-                a.created_at
-            ])
+            .execute(rusqlite::params_from_iter(idempotent_args(a)))
             .map_err(db)?;
         Ok(())
     }
