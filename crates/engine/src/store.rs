@@ -712,6 +712,119 @@ pub(crate) const SELECT_LOG: &str = "SELECT case_id, seq, at, actor, role, actio
 pub(crate) const SELECT_REPORT: &str =
     "SELECT id, case_id, channel, category, lon, lat, text, contact, at FROM reports";
 
+/// The parameters of `INSERT_REPORT`.
+pub(crate) fn report_args(r: &Report) -> [Arg<'_>; 9] {
+    [
+        Arg::Int(r.id),
+        Arg::Int(r.case_id),
+        Arg::Text(r.channel.as_str()),
+        Arg::Text(&r.category),
+        Arg::Float(r.lon),
+        Arg::Float(r.lat),
+        Arg::Text(&r.text),
+        Arg::OptText(r.contact.as_deref()),
+        Arg::Int(r.at),
+    ]
+}
+
+/// The parameters of `INSERT_CASE`.
+pub(crate) fn case_insert_args<'a>(w: &CaseWrite<'a>, row: &CaseRow<'a>) -> [Arg<'a>; 25] {
+    let c = w.case;
+    [
+        Arg::Int(c.id),
+        Arg::Text(&c.number),
+        Arg::Text(&c.category),
+        Arg::Text(c.domain.as_str()),
+        Arg::Text(c.state.as_str()),
+        Arg::Int(c.priority.rank() as i64),
+        Arg::Float(c.lon),
+        Arg::Float(c.lat),
+        Arg::OptText(c.regions.district.as_deref()),
+        Arg::OptText(c.regions.subdistrict.as_deref()),
+        Arg::OptText(c.regions.community.as_deref()),
+        Arg::OptText(c.regions.grid.as_deref()),
+        Arg::OptText(row.lead),
+        Arg::Text(c.channel.as_str()),
+        Arg::Int(c.created_at),
+        Arg::Int(c.updated_at),
+        Arg::OptInt(row.due),
+        Arg::Int(c.overdue as i64),
+        Arg::Int(c.reporter_count() as i64),
+        Arg::Int(c.escalations as i64),
+        Arg::Int(c.version as i64),
+        Arg::Text(w.case_body),
+        Arg::Text(&c.title),
+        Arg::OptInt(row.handle_on_time),
+        Arg::Int(row.due_key),
+    ]
+}
+
+/// The parameters of `UPDATE_CASE`, `prev` being the version the writer read.
+pub(crate) fn case_update_args<'a>(
+    w: &CaseWrite<'a>,
+    row: &CaseRow<'a>,
+    prev: u64,
+) -> [Arg<'a>; 14] {
+    let c = w.case;
+    [
+        Arg::Text(c.state.as_str()),
+        Arg::Int(c.priority.rank() as i64),
+        Arg::OptText(row.lead),
+        Arg::Int(c.updated_at),
+        Arg::OptInt(row.due),
+        Arg::Int(c.overdue as i64),
+        Arg::Int(c.reporter_count() as i64),
+        Arg::Int(c.escalations as i64),
+        Arg::Int(c.version as i64),
+        Arg::Text(w.case_body),
+        Arg::OptInt(row.handle_on_time),
+        Arg::Int(row.due_key),
+        Arg::Int(c.id),
+        Arg::Int(prev as i64),
+    ]
+}
+
+/// The parameters of `INSERT_LOG`.
+pub(crate) fn log_args<'a>(e: &'a LogEntry, body: &'a str, gseq: i64) -> [Arg<'a>; 11] {
+    [
+        Arg::Int(e.case_id),
+        Arg::Int(e.seq as i64),
+        Arg::Int(e.at),
+        Arg::Text(&e.actor),
+        Arg::Text(e.role.as_str()),
+        Arg::Text(&e.action),
+        Arg::OptText(e.from.map(|s| s.as_str())),
+        Arg::Text(e.to.as_str()),
+        Arg::Text(&e.note),
+        Arg::Text(body),
+        Arg::Int(gseq),
+    ]
+}
+
+/// The parameters of `INSERT_TASK`.
+pub(crate) fn task_args(case: CaseId, t: &cityos_core::case::Task) -> [Arg<'_>; 5] {
+    [
+        Arg::Int(case),
+        Arg::Text(&t.department),
+        Arg::Int(t.lead as i64),
+        Arg::Text(t.state.as_str()),
+        Arg::Int(t.since),
+    ]
+}
+
+/// The parameters of `query::UPSERT_COUNT`: a key and how much its count changes.
+pub(crate) fn count_args(k: &query::CountKey, n: i64) -> [Arg<'_>; 7] {
+    [
+        Arg::Text(k.state),
+        Arg::Text(k.domain),
+        Arg::Text(&k.subdistrict),
+        Arg::Text(&k.lead),
+        Arg::Int(k.on_time),
+        Arg::Int(k.overdue),
+        Arg::Int(n),
+    ]
+}
+
 /// Assembles a log entry from the columns of `SELECT_LOG`.
 pub(crate) fn log_entry(r: &dyn RowRead) -> Result<LogEntry, StoreError> {
     use cityos_core::case::{Role, State};

@@ -727,69 +727,21 @@ struct Rows<'a, 'c> {
     st: &'a Prepared,
 }
 
+impl Rows<'_, '_> {
+    /// Runs a prepared statement with shared arguments; the number of rows it changed.
+    fn run(&mut self, st: &Statement, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        self.tx.execute(st, &refs(args)).map_err(db)
+    }
+}
+
 impl batch::RowWriter for Rows<'_, '_> {
     fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                &self.st.ins_rep,
-                &[
-                    &r.id,
-                    &r.case_id,
-                    &r.channel.as_str(),
-                    &r.category,
-                    &r.lon,
-                    &r.lat,
-                    &r.text,
-                    &r.contact,
-                    &r.at,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.ins_rep, &report_args(r)).map(drop)
     }
 
     fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
-        let c = w.case;
-        let (prio, reporters, esc, version, overdue) = (
-            c.priority.rank() as i64,
-            c.reporter_count() as i64,
-            c.escalations as i64,
-            c.version as i64,
-            c.overdue as i64,
-        );
-        self.tx
-            .execute(
-                &self.st.ins_case,
-                &[
-                    &c.id,
-                    &c.number,
-                    &c.category,
-                    &c.domain.as_str(),
-                    &c.state.as_str(),
-                    &prio,
-                    &c.lon,
-                    &c.lat,
-                    &c.regions.district,
-                    &c.regions.subdistrict,
-                    &c.regions.community,
-                    &c.regions.grid,
-                    &row.lead,
-                    &c.channel.as_str(),
-                    &c.created_at,
-                    &c.updated_at,
-                    &row.due,
-                    &overdue,
-                    &reporters,
-                    &esc,
-                    &version,
-                    &w.case_body,
-                    &c.title,
-                    &row.handle_on_time,
-                    &row.due_key,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.ins_case, &case_insert_args(w, row))
+            .map(drop)
     }
 
     fn update_case(
@@ -798,60 +750,12 @@ impl batch::RowWriter for Rows<'_, '_> {
         row: &CaseRow<'_>,
         prev: u64,
     ) -> Result<u64, StoreError> {
-        let c = w.case;
-        let (prio, reporters, esc, version, overdue, prev) = (
-            c.priority.rank() as i64,
-            c.reporter_count() as i64,
-            c.escalations as i64,
-            c.version as i64,
-            c.overdue as i64,
-            prev as i64,
-        );
-        self.tx
-            .execute(
-                &self.st.upd_case,
-                &[
-                    &c.state.as_str(),
-                    &prio,
-                    &row.lead,
-                    &c.updated_at,
-                    &row.due,
-                    &overdue,
-                    &reporters,
-                    &esc,
-                    &version,
-                    &w.case_body,
-                    &row.handle_on_time,
-                    &row.due_key,
-                    &c.id,
-                    &prev,
-                ],
-            )
-            .map_err(db)
+        self.run(&self.st.upd_case, &case_update_args(w, row, prev))
     }
 
     fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        let seq = e.seq as i64;
-        let from = e.from.map(|s| s.as_str());
-        self.tx
-            .execute(
-                &self.st.ins_log,
-                &[
-                    &e.case_id,
-                    &seq,
-                    &e.at,
-                    &e.actor,
-                    &e.role.as_str(),
-                    &e.action,
-                    &from,
-                    &e.to.as_str(),
-                    &e.note,
-                    &body,
-                    &gseq,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.ins_log, &log_args(e, body, gseq))
+            .map(drop)
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
@@ -860,14 +764,7 @@ impl batch::RowWriter for Rows<'_, '_> {
     }
 
     fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
-        let lead = t.lead as i64;
-        self.tx
-            .execute(
-                &self.st.ins_task,
-                &[&case, &t.department, &lead, &t.state.as_str(), &t.since],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.ins_task, &task_args(case, t)).map(drop)
     }
 
     fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
@@ -878,27 +775,10 @@ impl batch::RowWriter for Rows<'_, '_> {
     }
 
     fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
-        self.tx
-            .execute(&self.st.ins_idem, &refs(&idempotent_args(a)))
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.ins_idem, &idempotent_args(a)).map(drop)
     }
 
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                &self.st.upsert_count,
-                &[
-                    &k.state,
-                    &k.domain,
-                    &k.subdistrict,
-                    &k.lead,
-                    &k.on_time,
-                    &k.overdue,
-                    &n,
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.run(&self.st.upsert_count, &count_args(k, n)).map(drop)
     }
 }

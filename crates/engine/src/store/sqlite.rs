@@ -495,8 +495,7 @@ impl VitalsStore for SqliteStore {
         {
             let mut up = tx.prepare_cached(crate::store::UPSERT_ALERT).map_err(db)?;
             for a in upsert {
-                up.execute(rusqlite::params_from_iter(alert_args(a)))
-                    .map_err(db)?;
+                run(&mut up, alert_args(a))?;
             }
             let mut del = tx.prepare_cached(crate::store::DELETE_ALERT).map_err(db)?;
             for fp in delete {
@@ -558,11 +557,7 @@ impl SqliteStore {
         sql: &str,
         args: impl IntoIterator<Item = Arg<'a>>,
     ) -> Result<usize, StoreError> {
-        self.conn
-            .prepare_cached(sql)
-            .map_err(db)?
-            .execute(rusqlite::params_from_iter(args))
-            .map_err(db)
+        run(&mut self.conn.prepare_cached(sql).map_err(db)?, args)
     }
 
     /// Runs a statement once per row, all in one transaction.
@@ -576,8 +571,7 @@ impl SqliteStore {
         {
             let mut st = tx.prepare_cached(sql).map_err(db)?;
             for x in rows {
-                st.execute(rusqlite::params_from_iter(args(x)))
-                    .map_err(db)?;
+                run(&mut st, args(x))?;
             }
         }
         tx.commit().map_err(db)
@@ -647,6 +641,14 @@ fn rows<T>(
     Ok(out)
 }
 
+/// Runs a prepared statement with shared arguments; the number of rows it changed.
+fn run<'a>(
+    st: &mut rusqlite::CachedStatement<'_>,
+    args: impl IntoIterator<Item = Arg<'a>>,
+) -> Result<usize, StoreError> {
+    st.execute(rusqlite::params_from_iter(args)).map_err(db)
+}
+
 /// The batch writer's statements, prepared once per transaction.
 struct Rows<'t> {
     ins_case: rusqlite::CachedStatement<'t>,
@@ -679,54 +681,11 @@ impl<'t> Rows<'t> {
 
 impl batch::RowWriter for Rows<'_> {
     fn insert_report(&mut self, r: &Report) -> Result<(), StoreError> {
-        self.ins_rep
-            .execute(params![
-                r.id,
-                r.case_id,
-                r.channel.as_str(),
-                r.category,
-                r.lon,
-                r.lat,
-                r.text,
-                r.contact,
-                r.at
-            ])
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.ins_rep, report_args(r)).map(drop)
     }
 
     fn insert_case(&mut self, w: &CaseWrite<'_>, row: &CaseRow<'_>) -> Result<(), StoreError> {
-        let c = w.case;
-        self.ins_case
-            .execute(params![
-                c.id,
-                c.number,
-                c.category,
-                c.domain.as_str(),
-                c.state.as_str(),
-                c.priority.rank(),
-                c.lon,
-                c.lat,
-                c.regions.district,
-                c.regions.subdistrict,
-                c.regions.community,
-                c.regions.grid,
-                row.lead,
-                c.channel.as_str(),
-                c.created_at,
-                c.updated_at,
-                row.due,
-                c.overdue as i64,
-                c.reporter_count(),
-                c.escalations,
-                c.version as i64,
-                w.case_body,
-                c.title,
-                row.handle_on_time,
-                row.due_key
-            ])
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.ins_case, case_insert_args(w, row)).map(drop)
     }
 
     fn update_case(
@@ -735,46 +694,11 @@ impl batch::RowWriter for Rows<'_> {
         row: &CaseRow<'_>,
         prev: u64,
     ) -> Result<u64, StoreError> {
-        let c = w.case;
-        let n = self
-            .upd_case
-            .execute(params![
-                c.state.as_str(),
-                c.priority.rank(),
-                row.lead,
-                c.updated_at,
-                row.due,
-                c.overdue as i64,
-                c.reporter_count(),
-                c.escalations,
-                c.version as i64,
-                w.case_body,
-                row.handle_on_time,
-                row.due_key,
-                c.id,
-                prev as i64
-            ])
-            .map_err(db)?;
-        Ok(n as u64)
+        Ok(run(&mut self.upd_case, case_update_args(w, row, prev))? as u64)
     }
 
     fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        self.ins_log
-            .execute(params![
-                e.case_id,
-                e.seq as i64,
-                e.at,
-                e.actor,
-                e.role.as_str(),
-                e.action,
-                e.from.map(|s| s.as_str()),
-                e.to.as_str(),
-                e.note,
-                body,
-                gseq
-            ])
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.ins_log, log_args(e, body, gseq)).map(drop)
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {
@@ -783,16 +707,7 @@ impl batch::RowWriter for Rows<'_> {
     }
 
     fn insert_task(&mut self, case: CaseId, t: &cityos_core::case::Task) -> Result<(), StoreError> {
-        self.ins_task
-            .execute(params![
-                case,
-                t.department,
-                t.lead as i64,
-                t.state.as_str(),
-                t.since
-            ])
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.ins_task, task_args(case, t)).map(drop)
     }
 
     fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError> {
@@ -801,24 +716,10 @@ impl batch::RowWriter for Rows<'_> {
     }
 
     fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError> {
-        self.ins_idem
-            .execute(rusqlite::params_from_iter(idempotent_args(a)))
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.ins_idem, idempotent_args(a)).map(drop)
     }
 
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
-        self.upsert_count
-            .execute(params![
-                k.state,
-                k.domain,
-                k.subdistrict,
-                k.lead,
-                k.on_time,
-                k.overdue,
-                n
-            ])
-            .map_err(db)?;
-        Ok(())
+        run(&mut self.upsert_count, count_args(k, n)).map(drop)
     }
 }
