@@ -5,6 +5,7 @@
 //! (SQLite's `integrity_check`; the maintained counts equal counting the cases, every
 //! report's case exists) and every restart answered `/healthz` within 2 s.
 
+use crate::support::{free_addr, interrupt, postgres};
 use cityos_engine::query::Sql;
 use cityos_engine::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,10 +112,7 @@ impl Server {
     }
 
     fn interrupt(mut self) {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        interrupt(&self.child);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "a clean stop: {status:?}");
     }
@@ -158,15 +156,6 @@ fn points() -> Vec<[f64; 2]> {
         .step_by(7)
         .take(200)
         .collect()
-}
-
-fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
 }
 
 /// The whole test against one store; `open` opens the store directly afterwards.
@@ -349,24 +338,12 @@ fn kill_9_under_load_loses_nothing_on_sqlite() {
 
 #[test]
 fn kill_9_under_load_loses_nothing_on_postgres() {
-    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "CITYOS_TEST_POSTGRES_URL is required"
-            );
-            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
-            return;
-        }
+    let Some(db) = postgres("crash") else {
+        return;
     };
-    let schema = format!("crash_{}", std::process::id());
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let full = format!("{url}{sep}schema={schema}");
-    let (u2, s2) = (url.clone(), schema.clone());
-    crash_rounds("postgres", Some(&full), move || {
+    let (u2, s2) = (db.url.clone(), db.schema.clone());
+    crash_rounds("postgres", Some(&db.schema_url), move || {
         Box::new(cityos_engine::PostgresStore::connect(&u2, Some(&s2)).unwrap())
     });
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    db.drop_schema();
 }

@@ -1,8 +1,8 @@
 //! `cityos demo`: on the embedded default it simulates a day and resumes on the next
 //! run; it serves over a real socket and stops gracefully on SIGINT.
 
-use crate::support::{cityos, http, stderr, stdout, tmp};
-use std::process::Command;
+use crate::support::{cityos, free_addr, http, interrupt, spawn_serving, stderr, stdout, tmp};
+use std::process::Stdio;
 
 #[test]
 fn demo_runs_on_the_embedded_default_and_resumes() {
@@ -37,16 +37,10 @@ fn demo_runs_on_the_embedded_default_and_resumes() {
 
 #[test]
 fn demo_serves_over_a_real_socket_and_stops_gracefully() {
-    use std::io::BufRead;
     let dir = tmp("serve");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cityos"))
-        .args([
+    let addr = free_addr();
+    let (mut child, printed, lines) = spawn_serving(
+        &[
             "demo",
             "--addr",
             &addr,
@@ -54,20 +48,9 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
             dir.join("data").to_str().unwrap(),
             "--seed",
             "5",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
+        ],
+        Stdio::inherit(),
+    );
     assert!(
         printed.contains(&format!("listening on http://{addr}")),
         "{printed}"
@@ -154,10 +137,7 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
         stderr(&o)
     );
     // Graceful stop on SIGINT.
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

@@ -1,8 +1,8 @@
 //! `cityos serve`: a bad sensing configuration is refused with its place; on PostgreSQL
 //! it stops cleanly on SIGINT.
 
-use crate::support::{cityos, http, tmp};
-use std::process::Command;
+use crate::support::{cityos, free_addr, http, interrupt, postgres, spawn_serving, tmp};
+use std::process::Stdio;
 
 #[test]
 fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
@@ -77,48 +77,23 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
 /// connections were closed on an async thread).
 #[test]
 fn serve_on_postgresql_stops_cleanly() {
-    use std::io::BufRead;
-    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "CITYOS_TEST_POSTGRES_URL is required"
-            );
-            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
-            return;
-        }
+    let Some(db) = postgres("cli_stop") else {
+        return;
     };
-    let schema = format!("cli_stop_{}", std::process::id());
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
     let dir = tmp("serve-pg");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cityos"))
-        .args([
+    let addr = free_addr();
+    let (child, _, _lines) = spawn_serving(
+        &[
             "serve",
             "--addr",
             &addr,
             "--data",
             dir.to_str().unwrap(),
             "--database-url",
-            &format!("{url}{sep}schema={schema}"),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("Ctrl-C") {
-            break;
-        }
-    }
+            &db.schema_url,
+        ],
+        Stdio::piped(),
+    );
     let (s, b) = http(&addr, "GET", "/readyz", None, None);
     assert_eq!(s, 200, "{b}");
     let (s, b) = http(
@@ -129,12 +104,9 @@ fn serve_on_postgresql_stops_cleanly() {
         Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
     );
     assert_eq!(s, 201, "{b}");
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    db.drop_schema();
     let _ = std::fs::remove_dir_all(dir);
     assert!(
         out.status.success(),

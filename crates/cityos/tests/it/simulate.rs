@@ -1,7 +1,7 @@
 //! `cityos simulate`: the same seed gives the same day, another seed another, and the
 //! day on PostgreSQL equals the day in memory.
 
-use crate::support::{cityos, stderr, stdout};
+use crate::support::{cityos, postgres, stderr, stdout};
 
 #[test]
 fn simulate_is_deterministic_per_seed() {
@@ -29,20 +29,9 @@ fn simulate_is_deterministic_per_seed() {
 
 #[test]
 fn the_same_day_on_postgresql_gives_the_same_result() {
-    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "CITYOS_TEST_POSTGRES_URL is required"
-            );
-            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
-            return;
-        }
+    let Some(db) = postgres("cli") else {
+        return;
     };
-    let schema = format!("cli_{}", std::process::id());
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
     let pg = cityos(&[
         "simulate",
         "--seed",
@@ -51,10 +40,10 @@ fn the_same_day_on_postgresql_gives_the_same_result() {
         "300",
         "--json",
         "--db",
-        &format!("{url}{sep}schema={schema}"),
+        &db.schema_url,
     ]);
     let mem = cityos(&["simulate", "--seed", "9", "--reports", "300", "--json"]);
-    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    db.drop_schema();
     assert!(pg.status.success(), "{}", stderr(&pg));
     assert_eq!(
         stdout(&pg),

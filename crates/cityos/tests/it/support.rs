@@ -1,8 +1,10 @@
 //! What the binary's tests share: running `cityos`, the repository root, a fresh
-//! temporary directory, the output as text, a minimal HTTP exchange.
+//! temporary directory, the output as text, a minimal HTTP exchange, a free local
+//! address, a server started and stopped, a fresh PostgreSQL schema.
 
+use std::io::{BufRead, BufReader, Lines};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 pub fn cityos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cityos"))
@@ -60,4 +62,90 @@ pub fn http(
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A local address no one listens on (yet).
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// Starts `cityos` with `args` (its output piped, its errors to `stderr`) and reads its
+/// output up to the "Ctrl-C" line that says it serves: the child, what it printed until
+/// then, and the rest of its output.
+pub fn spawn_serving(
+    args: &[&str],
+    stderr: Stdio,
+) -> (Child, String, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    (child, printed, lines)
+}
+
+/// Sends SIGINT (a graceful stop) to a child.
+pub fn interrupt(child: &Child) {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// A fresh PostgreSQL schema for one test.
+pub struct Pg {
+    /// The database server's URL.
+    pub url: String,
+    pub schema: String,
+    /// The URL that selects the schema.
+    pub schema_url: String,
+}
+
+/// A fresh (emptied) schema `{prefix}_{pid}`, or `None` (skip) when
+/// `CITYOS_TEST_POSTGRES_URL` is not set — unless `CITYOS_REQUIRE_SERVICES=1`, which makes
+/// a missing database a failure.
+pub fn postgres(prefix: &str) -> Option<Pg> {
+    let url = match std::env::var("CITYOS_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "CITYOS_TEST_POSTGRES_URL is required"
+            );
+            eprintln!("skipping: CITYOS_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+    };
+    let schema = format!("{prefix}_{}", std::process::id());
+    cityos_engine::PostgresStore::drop_schema(&url, &schema).unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let schema_url = format!("{url}{sep}schema={schema}");
+    Some(Pg {
+        url,
+        schema,
+        schema_url,
+    })
+}
+
+impl Pg {
+    /// Drops the schema.
+    pub fn drop_schema(&self) {
+        cityos_engine::PostgresStore::drop_schema(&self.url, &self.schema).unwrap();
+    }
 }
