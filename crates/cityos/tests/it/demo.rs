@@ -1,21 +1,26 @@
 //! `cityos demo`: on the embedded default it simulates a day and resumes on the next
 //! run; it serves over a real socket and stops gracefully on SIGINT.
 
-use crate::support::{cityos, free_addr, http, interrupt, spawn_serving, stderr, stdout, tmp};
+use crate::support::{
+    cityos, free_addr, http, interrupt, report_noise, spawn_serving, stderr, stdout, tmp,
+};
 use std::process::Stdio;
 
 #[test]
 fn demo_runs_on_the_embedded_default_and_resumes() {
     let dir = tmp("demo");
     let data = dir.join("data");
-    let o = cityos(&[
-        "demo",
-        "--no-serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--seed",
-        "3",
-    ]);
+    let demo = |seed: &str| {
+        cityos(&[
+            "demo",
+            "--no-serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--seed",
+            seed,
+        ])
+    };
+    let o = demo("3");
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("徐汇区"), "{out}");
@@ -23,14 +28,7 @@ fn demo_runs_on_the_embedded_default_and_resumes() {
     assert!(out.contains("cases by state"), "{out}");
     assert!(data.join("cityos.db").exists());
     // A second run continues on the same store with the next days.
-    let o = cityos(&[
-        "demo",
-        "--no-serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--seed",
-        "4",
-    ]);
+    let o = demo("4");
     assert!(o.status.success(), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -91,13 +89,7 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
         }
     }
     assert!(grew, "the live simulator keeps reports arriving");
-    let (s, b) = http(
-        &addr,
-        "POST",
-        "/api/v1/reports",
-        None,
-        Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
-    );
+    let (s, b) = report_noise(&addr);
     assert_eq!(s, 201, "{b}");
     // A machine token issued from the same data directory reports on the sensor channel.
     let o = cityos(&[

@@ -1,7 +1,9 @@
 //! `cityos serve`: a bad sensing configuration is refused with its place; on PostgreSQL
 //! it stops cleanly on SIGINT.
 
-use crate::support::{cityos, free_addr, http, interrupt, postgres, spawn_serving, tmp};
+use crate::support::{
+    cityos, free_addr, http, interrupt, postgres, report_noise, spawn_serving, tmp,
+};
 use std::process::Stdio;
 
 #[test]
@@ -96,13 +98,7 @@ fn serve_on_postgresql_stops_cleanly() {
     );
     let (s, b) = http(&addr, "GET", "/readyz", None, None);
     assert_eq!(s, 200, "{b}");
-    let (s, b) = http(
-        &addr,
-        "POST",
-        "/api/v1/reports",
-        None,
-        Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
-    );
+    let (s, b) = report_noise(&addr);
     assert_eq!(s, 201, "{b}");
     interrupt(&child);
     let out = child.wait_with_output().unwrap();

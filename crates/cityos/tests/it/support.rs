@@ -1,6 +1,7 @@
 //! What the binary's tests share: running `cityos`, the repository root, a fresh
-//! temporary directory, the output as text, a minimal HTTP exchange, a free local
-//! address, a server started and stopped, a fresh PostgreSQL schema.
+//! temporary directory, the output as text, a minimal HTTP exchange (and a citizen's
+//! report sent with it), a free local address, a server started and stopped, a fresh
+//! PostgreSQL schema.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::PathBuf;
@@ -62,6 +63,17 @@ pub fn http(
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A citizen reports night-time construction noise (no sign-in).
+pub fn report_noise(addr: &str) -> (u16, String) {
+    http(
+        addr,
+        "POST",
+        "/api/v1/reports",
+        None,
+        Some(r#"{"category":"noise","lon":121.4454,"lat":31.2067,"text":"夜间施工噪声"}"#),
+    )
 }
 
 /// A local address no one listens on (yet).
