@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::Role;
+use cityos_engine::store::User;
+use cityos_engine::{AccountStore, StoreError};
 use serde_json::json;
 
 /// `POST /api/v1/auth/login`. Throttled before any hashing: after
@@ -51,7 +53,7 @@ pub async fn login(
         ));
     }
     let name = username.clone();
-    let user = st.0.reads.run(move |s| s.user(&name)).await??;
+    let user = st.0.reads.run(move |s| account(s, &name)).await??;
     let fail = || {
         st.0.api.login_accounts.add(&acct, now);
         st.0.api.login_peers.add(&addr, now);
@@ -121,4 +123,9 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| {
         crate::http::auth::hash_password(&crate::http::auth::TokenKey::random().to_hex())
     })
+}
+
+/// The account named `name`, if any: sign-in reads nothing else.
+fn account(s: &mut dyn AccountStore, name: &str) -> Result<Option<User>, StoreError> {
+    s.user(name)
 }

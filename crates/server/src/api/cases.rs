@@ -18,11 +18,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use cityos_core::case::{Case, Channel, State as CaseState};
+use cityos_core::case::{CaseId, LogEntry, Report};
 use cityos_core::time::{parse_datetime, Millis};
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Domain, Level, Priority, Role};
 use cityos_engine::engine::{Request, Response as EngineResponse};
+use cityos_engine::query::Page;
 use cityos_engine::query::{CaseQuery, Cursor, Sort};
+use cityos_engine::{CaseStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -365,7 +368,7 @@ pub async fn list_cases(
         return Ok(Json(json!({"cases": [], "next_cursor": null})).into_response());
     }
     set_region_level(&st, &mut q);
-    let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
+    let page = st.0.reads.run(move |s| page_of(s, &q)).await??;
     let cfg = &st.0.cfg;
     Ok(Json(json!({
         "cases": page.cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>(),
@@ -430,11 +433,7 @@ pub async fn get_case(
         .filter(|c| can_see(&st, &p, c))
         .ok_or_else(nf)?;
     let cid = c.id;
-    let (log, reports) = st
-        .0
-        .reads
-        .run(move |s| Ok::<_, cityos_engine::StoreError>((s.load_log(cid)?, s.reports_of(cid)?)))
-        .await??;
+    let (log, reports) = st.0.reads.run(move |s| log_and_reports(s, cid)).await??;
     let actions = actions_now(&c, &p);
     Ok(Json(json!({
         "case": wire::case_view_for(&c, &st.0.cfg, st.now(), Some(p.role)),
@@ -705,7 +704,7 @@ pub async fn inbox(State(st): State<AppState>, SignedIn(p): SignedIn) -> ApiResu
     }
     set_region_level(&st, &mut q);
     let now = q.now;
-    let page = st.0.reads.run(move |s| s.list_cases(&q)).await??;
+    let page = st.0.reads.run(move |s| page_of(s, &q)).await??;
     let mut cases = page.cases;
     if p.role == Role::Handler {
         // Only the tasks this department still has to act on.
@@ -725,4 +724,17 @@ pub async fn inbox(State(st): State<AppState>, SignedIn(p): SignedIn) -> ApiResu
         json!({"cases": cases.iter().map(|c| wire::case_view_for(c, cfg, now, Some(p.role))).collect::<Vec<_>>()}),
     )
     .into_response())
+}
+
+/// A page of the cases a query selects.
+fn page_of(s: &mut dyn CaseStore, q: &CaseQuery) -> Result<Page, StoreError> {
+    s.list_cases(q)
+}
+
+/// A case's log and its reports, for the case view.
+fn log_and_reports(
+    s: &mut dyn CaseStore,
+    id: CaseId,
+) -> Result<(Vec<LogEntry>, Vec<Report>), StoreError> {
+    Ok((s.load_log(id)?, s.reports_of(id)?))
 }

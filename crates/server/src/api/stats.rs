@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use cityos_core::time::local_date;
+use cityos_engine::query::{CaseQuery, Stats};
+use cityos_engine::{CaseStore, StoreError};
 use serde_json::json;
 
 pub async fn stats(
@@ -25,7 +27,7 @@ pub async fn stats(
     let today = local_date(q.now).local_midnight();
     let s =
         st.0.reads
-            .run(move |store| store.stats(&q, today))
+            .run(move |store| stats_of(store, &q, today))
             .await??;
     let tax = &st.0.cfg.taxonomy;
     let map = |v: &[(String, i64)]| {
@@ -47,4 +49,9 @@ pub async fn stats(
         "on_time_rate": s.on_time_rate(),
     }))
     .into_response())
+}
+
+/// The statistics of the cases a query selects (`today` = local midnight, in ms).
+fn stats_of(s: &mut dyn CaseStore, q: &CaseQuery, today: i64) -> Result<Stats, StoreError> {
+    s.stats(q, today)
 }

@@ -11,6 +11,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use cityos_engine::query::CaseQuery;
+use cityos_engine::store::CaseEvent;
+use cityos_engine::{CaseStore, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,7 +88,7 @@ impl StreamState {
             .st
             .0
             .reads
-            .run(move |s| s.events_after(last, STREAM_PAGE, region.as_deref(), dept.as_deref()))
+            .run(move |s| events_page(s, last, region.as_deref(), dept.as_deref()))
             .await
         {
             Ok(Ok(v)) => {
@@ -228,4 +230,14 @@ pub async fn events_stream(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// At most [`STREAM_PAGE`] events after `last` in a region and department.
+fn events_page(
+    s: &mut dyn CaseStore,
+    last: i64,
+    region: Option<&str>,
+    department: Option<&str>,
+) -> Result<Vec<CaseEvent>, StoreError> {
+    s.events_after(last, STREAM_PAGE, region, department)
 }

@@ -9,7 +9,9 @@ use crate::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use cityos_core::case::{Case, Report, ReportId};
 use cityos_engine::engine::{Request as EngineRequest, Response as EngineResponse};
+use cityos_engine::{CaseStore, StoreError};
 use serde_json::{json, Value};
 
 /// `POST /open311/v2/requests/{id}/rating.{json|xml}` (cityos extension, 回访): the
@@ -55,9 +57,7 @@ pub(super) async fn rate(st: &AppState, number: &str, req: Request) -> Result<Va
     let n = number.to_string();
     let (case, report) =
         st.0.reads
-            .run(move |s| -> Result<_, cityos_engine::StoreError> {
-                Ok((s.load_case_by_number(&n)?, s.load_report(report)?))
-            })
+            .run(move |s| case_and_report(s, &n, report))
             .await?
             .map_err(ApiError::from)?;
     let case = case
@@ -100,4 +100,13 @@ pub(super) async fn rate(st: &AppState, number: &str, req: Request) -> Result<Va
             format!("unexpected engine answer {other:?}"),
         )),
     }
+}
+
+/// The case numbered `number` and the report a rating token names.
+fn case_and_report(
+    s: &mut dyn CaseStore,
+    number: &str,
+    report: ReportId,
+) -> Result<(Option<Case>, Option<Report>), StoreError> {
+    Ok((s.load_case_by_number(number)?, s.load_report(report)?))
 }

@@ -14,8 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use cityos_core::case::Case;
+use cityos_core::case::ReportId;
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
+use cityos_engine::query::Page;
 use cityos_engine::query::{CaseQuery, Sort};
+use cityos_engine::{CaseStore, StoreError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -40,17 +43,7 @@ async fn first_texts(st: &AppState, cases: &[Case]) -> Result<Vec<String>, Open3
     Ok(st
         .0
         .reads
-        .run(move |s| {
-            firsts
-                .into_iter()
-                .map(|(r, title)| {
-                    Ok(match r {
-                        Some(r) => s.load_report(r)?.map_or(title, |r| r.text),
-                        None => title,
-                    })
-                })
-                .collect::<Result<Vec<_>, cityos_engine::StoreError>>()
-        })
+        .run(move |s| first_report_texts(s, firsts))
         .await?
         .map_err(ApiError::from)?)
 }
@@ -139,11 +132,7 @@ pub(super) async fn list_requests(
             .collect();
         let cases =
             st.0.reads
-                .run(move |s| {
-                    ids.iter()
-                        .map(|n| s.load_case_by_number(n))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .run(move |s| cases_by_number(s, &ids))
                 .await?
                 .map_err(ApiError::from)?;
         let cases: Vec<Case> = cases
@@ -242,7 +231,7 @@ pub(super) async fn list_requests(
     };
     let page =
         st.0.reads
-            .run(move |s| s.list_cases(&q))
+            .run(move |s| page_of(s, &q))
             .await?
             .map_err(ApiError::from)?;
     request_views(st, &page.cases).await
@@ -266,7 +255,7 @@ pub(super) async fn get_request(
         let number = id.clone();
         let case =
             st.0.reads
-                .run(move |s| s.load_case_by_number(&number))
+                .run(move |s| case_by_number(s, &number))
                 .await?
                 .map_err(ApiError::from)?
                 .filter(|c| public_category(&st, &c.category).is_some())
@@ -299,14 +288,7 @@ pub(super) async fn get_token(
         let id = report_of_token(&st, &token).ok_or_else(unknown)?;
         let case =
             st.0.reads
-                .run(
-                    move |s| -> Result<Option<Case>, cityos_engine::StoreError> {
-                        match s.load_report(id)? {
-                            Some(r) => s.load_case(r.case_id),
-                            None => Ok(None),
-                        }
-                    },
-                )
+                .run(move |s| case_of_report(s, id))
                 .await?
                 .map_err(ApiError::from)?
                 .filter(|c| public_category(&st, &c.category).is_some())
@@ -317,5 +299,47 @@ pub(super) async fn get_token(
     match r {
         Ok(v) => render(fmt, StatusCode::OK, "service_requests", &v),
         Err(e) => render_error(fmt, e),
+    }
+}
+
+/// The text of each case's first report (`None`, or a report gone: the title instead).
+fn first_report_texts(
+    s: &mut dyn CaseStore,
+    firsts: Vec<(Option<i64>, String)>,
+) -> Result<Vec<String>, StoreError> {
+    firsts
+        .into_iter()
+        .map(|(r, title)| {
+            Ok(match r {
+                Some(r) => s.load_report(r)?.map_or(title, |r| r.text),
+                None => title,
+            })
+        })
+        .collect()
+}
+
+/// The cases numbered `numbers`, in order (`None` for a number no case has).
+fn cases_by_number(
+    s: &mut dyn CaseStore,
+    numbers: &[String],
+) -> Result<Vec<Option<Case>>, StoreError> {
+    numbers.iter().map(|n| s.load_case_by_number(n)).collect()
+}
+
+/// A page of the cases a query selects.
+fn page_of(s: &mut dyn CaseStore, q: &CaseQuery) -> Result<Page, StoreError> {
+    s.list_cases(q)
+}
+
+/// The case numbered `number`.
+fn case_by_number(s: &mut dyn CaseStore, number: &str) -> Result<Option<Case>, StoreError> {
+    s.load_case_by_number(number)
+}
+
+/// The case a report belongs to.
+fn case_of_report(s: &mut dyn CaseStore, report: ReportId) -> Result<Option<Case>, StoreError> {
+    match s.load_report(report)? {
+        Some(r) => s.load_case(r.case_id),
+        None => Ok(None),
     }
 }
