@@ -8,6 +8,8 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cityos_engine::store::Media;
+use cityos_engine::{MediaStore, StoreError};
 use serde_json::{json, Value};
 
 /// Largest photo accepted.
@@ -105,7 +107,7 @@ pub async fn store_photo(
         created_at: st.now(),
     };
     let size = m.bytes.len();
-    st.0.reads.run(move |s| s.put_media(&m)).await??;
+    st.0.reads.run(move |s| put_photo(s, &m)).await??;
     Ok(json!([{
         "media_id": id,
         "media_url": format!("http://{host}/media/{id}.{ext}"),
@@ -156,7 +158,7 @@ pub async fn check_media_url(
     let key = id.to_string();
     let found =
         st.0.reads
-            .run(move |s| s.media(&key))
+            .run(move |s| photo(s, &key))
             .await?
             .map_err(ApiError::from)?;
     if found.is_none_or(|m| m.content_type != ct) {
@@ -183,7 +185,7 @@ pub async fn get_media(State(st): State<AppState>, Path(file): Path<String>) -> 
         return not_found();
     }
     let id = id.to_string();
-    match st.0.reads.run(move |s| s.media(&id)).await {
+    match st.0.reads.run(move |s| photo(s, &id)).await {
         Ok(Ok(Some(m))) if content_type_of(ext) == Some(m.content_type.as_str()) => (
             StatusCode::OK,
             [
@@ -204,4 +206,14 @@ pub async fn get_media(State(st): State<AppState>, Path(file): Path<String>) -> 
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Stores a photo (once: its id is its digest).
+fn put_photo(s: &mut dyn MediaStore, m: &Media) -> Result<(), StoreError> {
+    s.put_media(m)
+}
+
+/// The photo `id`, if it was uploaded.
+fn photo(s: &mut dyn MediaStore, id: &str) -> Result<Option<Media>, StoreError> {
+    s.media(id)
 }

@@ -17,6 +17,7 @@ use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::Role;
 use cityos_engine::engine::{Request, Response as EngineResponse};
 use cityos_engine::query::CaseQuery;
+use cityos_engine::{CaseStore, StoreError};
 use serde_json::{json, Value};
 
 /// The Open311 token of a report: its number and a keyed tag, so that tokens cannot be
@@ -148,10 +149,7 @@ pub async fn find_case(st: &AppState, id: &str) -> Result<Option<Case>, ApiError
     Ok(st
         .0
         .reads
-        .run(move |s| match id.parse::<i64>() {
-            Ok(n) => s.load_case(n),
-            Err(_) => s.load_case_by_number(&id),
-        })
+        .run(move |s| case_by_id_or_number(s, &id))
         .await??)
 }
 
@@ -160,7 +158,7 @@ pub async fn still_open(st: &AppState, id: Option<CaseId>) -> Result<Option<Case
     Ok(match id {
         Some(id) => {
             st.0.reads
-                .run(move |s| s.load_case(id))
+                .run(move |s| case_by_id(s, id))
                 .await??
                 .filter(|c| c.state.is_open())
                 .map(|c| c.id)
@@ -194,4 +192,17 @@ pub async fn file_report(st: &AppState, report: NewReport) -> Result<(CaseId, St
             "the engine answered a report with something else",
         )),
     }
+}
+
+/// The case with id `id` (digits) or case number `id`.
+fn case_by_id_or_number(s: &mut dyn CaseStore, id: &str) -> Result<Option<Case>, StoreError> {
+    match id.parse::<i64>() {
+        Ok(n) => s.load_case(n),
+        Err(_) => s.load_case_by_number(id),
+    }
+}
+
+/// The case with id `id`.
+fn case_by_id(s: &mut dyn CaseStore, id: CaseId) -> Result<Option<Case>, StoreError> {
+    s.load_case(id)
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use blake2::{Blake2b512, Digest};
 use cityos_core::time::Millis;
 use cityos_engine::store::IdempotentAnswer;
+use cityos_engine::{CaseStore, StoreError};
 use serde_json::Value;
 use std::future::Future;
 
@@ -60,7 +61,7 @@ where
     let lock = st.idem_lock(&full);
     let _guard = lock.lock().await;
     let k2 = full.clone();
-    if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
+    if let Some(a) = st.0.reads.run(move |s| recorded(s, &k2)).await?? {
         return replay(a, &hash);
     }
     let (status, v) = f(Some(IdemKey {
@@ -70,7 +71,7 @@ where
     }))
     .await?;
     // Another node may have recorded this key first (its insert won): its answer stands.
-    let stored = st.0.reads.run(move |s| s.idempotent(&full)).await??;
+    let stored = st.0.reads.run(move |s| recorded(s, &full)).await??;
     let text = v.to_string();
     if let Some(a) = stored.filter(|a| a.body != text) {
         return replay(a, "");
@@ -102,4 +103,9 @@ pub fn replay(a: IdempotentAnswer, hash: &str) -> ApiResult {
     r.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(r)
+}
+
+/// The answer recorded under an idempotency key, if any.
+fn recorded(s: &mut dyn CaseStore, key: &str) -> Result<Option<IdempotentAnswer>, StoreError> {
+    s.idempotent(key)
 }

@@ -11,7 +11,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use cityos_core::case::State as CaseState;
-use cityos_engine::query::{CaseQuery, Sort};
+use cityos_core::Level;
+use cityos_engine::query::{CaseQuery, Page, Sort};
+use cityos_engine::{CaseStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -185,17 +187,7 @@ pub async fn map(
     let midnight = cityos_core::time::local_date(now).local_midnight();
     let (counts, page, actions) =
         st.0.reads
-            .run(move |s| -> Result<_, cityos_engine::StoreError> {
-                Ok((
-                    s.counts_by_region(&q, level)?,
-                    s.list_cases(&q)?,
-                    if whole {
-                        Some(s.actions_since(midnight)?)
-                    } else {
-                        None
-                    },
-                ))
-            })
+            .run(move |s| map_data(s, &q, level, whole.then_some(midnight)))
             .await??;
     let today = actions.map(|a| {
         let n = |k: &str| a.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
@@ -216,4 +208,22 @@ pub async fn map(
         .collect();
     Ok(Json(json!({"level": level.as_str(), "open": total, "counts": counts, "markers": markers, "today": today}))
         .into_response())
+}
+
+/// Open cases per region, the most urgent page, and the actions since midnight by kind.
+type MapData = (Vec<(String, i64)>, Page, Option<Vec<(String, i64)>>);
+
+/// What the map shows: open cases per region at `level`, the most urgent page of them,
+/// and, when `since` is given, the actions taken since then by kind.
+fn map_data(
+    s: &mut dyn CaseStore,
+    q: &CaseQuery,
+    level: Level,
+    since: Option<i64>,
+) -> Result<MapData, StoreError> {
+    Ok((
+        s.counts_by_region(q, level)?,
+        s.list_cases(q)?,
+        since.map(|m| s.actions_since(m)).transpose()?,
+    ))
 }

@@ -1,0 +1,243 @@
+//! The event stream: `GET /api/v1/events/stream`, Server-Sent Events of committed case
+//! changes in the caller's scope, resumable with `Last-Event-ID` (caught up from the
+//! log, then live from the bus).
+
+use super::ApiResult;
+use crate::cases::scope_query;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{require, Caller};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use cityos_engine::query::CaseQuery;
+use cityos_engine::store::CaseEvent;
+use cityos_engine::{CaseStore, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// For browsers' EventSource, which cannot send headers.
+    access_token: Option<String>,
+    last_event_id: Option<String>,
+}
+
+/// An event as the stream sends it; `full` = to a command centre (officers see notes as
+/// written, everyone else with personal data masked).
+fn event_json(e: &cityos_engine::store::CaseEvent, full: bool) -> String {
+    let note = if full {
+        std::borrow::Cow::Borrowed(e.note.as_str())
+    } else {
+        std::borrow::Cow::Owned(cityos_core::privacy::mask_personal(&e.note))
+    };
+    json!({
+        "id": e.id, "kind": e.kind, "case_id": e.case_id, "number": e.number, "category": e.category,
+        "priority": cityos_core::Priority::from_rank(e.priority as u8), "action": e.action, "from": e.from, "to": e.to,
+        "at": cityos_core::time::format_rfc3339(e.at), "actor": e.actor, "note": note,
+        "subdistrict": e.subdistrict, "community": e.community, "grid": e.grid, "department": e.department,
+    })
+    .to_string()
+}
+
+struct StreamState {
+    st: AppState,
+    /// The bus: case events (resumable, with ids) and vital-sign events (alerts, level
+    /// changes: live only, without ids).
+    rx: crate::bus::Subscription,
+    backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
+    last: i64,
+    region: Option<String>,
+    root: String,
+    department: Option<String>,
+    /// The last page read from the log was full: there may be more after it.
+    more: bool,
+    /// Notes as written (command centres), or masked.
+    full: bool,
+}
+
+/// Events read from the log per page when a client catches up.
+const STREAM_PAGE: usize = 1000;
+
+impl StreamState {
+    fn visible(&self, e: &cityos_engine::store::CaseEvent) -> bool {
+        let in_region = self.region.as_ref().is_none_or(|r| {
+            *r == self.root
+                || [&e.subdistrict, &e.community, &e.grid]
+                    .iter()
+                    .any(|c| c.as_deref() == Some(r))
+        });
+        in_region
+            && self
+                .department
+                .as_ref()
+                .is_none_or(|d| e.department.as_deref() == Some(d))
+    }
+
+    /// Vital signs of the district concern everyone; a sub-district's, those inside it.
+    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
+        self.region.as_ref().is_none_or(|r| {
+            *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
+        })
+    }
+
+    async fn refill(&mut self) -> bool {
+        let (last, region, dept) = (self.last, self.region.clone(), self.department.clone());
+        match self
+            .st
+            .0
+            .reads
+            .run(move |s| events_page(s, last, region.as_deref(), dept.as_deref()))
+            .await
+        {
+            Ok(Ok(v)) => {
+                self.more = v.len() >= STREAM_PAGE;
+                self.backlog.extend(v);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `GET /api/v1/events/stream`: Server-Sent Events of committed case changes in the
+/// caller's scope, resumable with `Last-Event-ID` (header or `last_event_id`).
+pub async fn events_stream(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    crate::Q(params): crate::Q<StreamParams>,
+    caller: Caller,
+) -> ApiResult {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let p = match &params.access_token {
+        Some(t) => Some(st.0.key.verify(t, st.now())?),
+        None => caller.maybe()?,
+    };
+    let p = require(p)?;
+    let mut q = CaseQuery::default();
+    if !scope_query(&st, &p, &mut q) {
+        return Err(ApiError::forbidden("nothing is visible to this account"));
+    }
+    // Both the header and the query parameter must be event ids when given (the header
+    // wins when both are); anything else is a 400, not a silent restart.
+    let event_id = |what: &str, s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Problem::InvalidParameter,
+                    format!("{what} {s:?} is not an event id"),
+                )
+            })
+    };
+    let from_header = match headers.get("last-event-id") {
+        Some(v) => Some(event_id(
+            "Last-Event-ID",
+            v.to_str().map_err(|_| {
+                ApiError::new(
+                    Problem::InvalidParameter,
+                    "Last-Event-ID is not an event id",
+                )
+            })?,
+        )?),
+        None => None,
+    };
+    let from_query = match &params.last_event_id {
+        Some(s) => Some(event_id("last_event_id", s)?),
+        None => None,
+    };
+    let resume = from_header.or(from_query);
+    // Subscribe before reading the backlog, so that nothing falls between the two.
+    let rx = st.0.bus.subscribe();
+    let last = match resume {
+        Some(id) => id,
+        None => {
+            st.0.engine
+                .with(|e| e.last_event())
+                .map_err(ApiError::from)?
+        }
+    };
+    let t = &st.0.cfg.territory;
+    let mut state = StreamState {
+        root: t.region(t.root()).code.clone(),
+        st: st.clone(),
+        rx,
+        backlog: Default::default(),
+        last,
+        region: q.region,
+        department: q.department,
+        more: false,
+        full: p.role.is_officer(),
+    };
+    if resume.is_some() && !state.refill().await {
+        return Err(ApiError::internal("cannot read the event backlog"));
+    }
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(e) = s.backlog.pop_front() {
+                if e.id <= s.last {
+                    continue;
+                }
+                s.last = e.id;
+                let ev = Event::default()
+                    .id(e.id.to_string())
+                    .event(e.kind.clone())
+                    .data(event_json(&e, s.full));
+                return Some((Ok::<_, std::convert::Infallible>(ev), s));
+            }
+            // Catching up: page through the log until it is read to the end, however far
+            // behind the client was; only then go live (live events already sent are
+            // skipped by id).
+            if s.more {
+                if !s.refill().await {
+                    return None;
+                }
+                continue;
+            }
+            match s.rx.recv().await {
+                Ok(crate::bus::BusEvent::Vital(v)) => {
+                    if s.vital_visible(&v) {
+                        let ev = Event::default().event(v.kind).data(v.data.clone());
+                        return Some((Ok(ev), s));
+                    }
+                }
+                Ok(crate::bus::BusEvent::Case(e)) => {
+                    if e.id > s.last && s.visible(&e) {
+                        s.last = e.id;
+                        let ev = Event::default()
+                            .id(e.id.to_string())
+                            .event(e.kind.clone())
+                            .data(event_json(&e, s.full));
+                        return Some((Ok(ev), s));
+                    }
+                }
+                // Other rooms' events are not the stream's.
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: catch up from the log (missed vital
+                    // events are not replayed: the indicators show the state).
+                    if !s.refill().await {
+                        return None;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// At most [`STREAM_PAGE`] events after `last` in a region and department.
+fn events_page(
+    s: &mut dyn CaseStore,
+    last: i64,
+    region: Option<&str>,
+    department: Option<&str>,
+) -> Result<Vec<CaseEvent>, StoreError> {
+    s.events_after(last, STREAM_PAGE, region, department)
+}
