@@ -241,6 +241,36 @@ fn string_body(text: &str, start: usize) -> usize {
     }
 }
 
+/// The file offset of byte `off` of a string value's decoded text whose characters start
+/// at `body`: literal strings map one to one; in basic strings each escape (`\"`, `\n`,
+/// `\u00e9`, …) is stepped over as one decoded character.
+fn raw_offset(text: &str, body: usize, basic: bool, off: usize) -> usize {
+    if !basic {
+        return body + off;
+    }
+    let raw = &text.as_bytes()[body..];
+    let (mut i, mut d) = (0, 0);
+    while d < off && i < raw.len() {
+        if raw[i] == b'\\' {
+            let hex = |n: usize| {
+                let h = std::str::from_utf8(raw.get(i + 2..i + 2 + n)?).ok()?;
+                char::from_u32(u32::from_str_radix(h, 16).ok()?)
+            };
+            let (len, decoded) = match raw.get(i + 1) {
+                Some(b'u') => (6, hex(4).map_or(1, |c| c.len_utf8())),
+                Some(b'U') => (10, hex(8).map_or(1, |c| c.len_utf8())),
+                _ => (2, 1),
+            };
+            i += len;
+            d += decoded;
+        } else {
+            i += 1;
+            d += 1;
+        }
+    }
+    body + i.min(raw.len())
+}
+
 /// Checks a fence ring: closed, at least four points, finite WGS84 coordinates and no two
 /// non-adjacent edges crossing.
 pub fn check_ring(ring: &[[f64; 2]]) -> Result<(), String> {
@@ -369,7 +399,9 @@ pub fn parse_pack(text: &str) -> Result<Pack, Vec<Problem>> {
     let condition = match Expr::parse(raw.condition.get_ref(), &scopes) {
         Ok(e) => Some(e),
         Err(e) => {
-            cx.at(cond_start + e.offset, format!("condition: {}", e.message));
+            let basic = text[raw.condition.span().start..].starts_with('"');
+            let at = raw_offset(text, cond_start, basic, e.offset);
+            cx.at(at, format!("condition: {}", e.message));
             None
         }
     };

@@ -203,6 +203,7 @@ fn condition_errors_name_line_and_column() {
         ("frob(lel_pct, 1h) > 1", 14, "condition: unknown function \"frob\" (sum, avg, min, max, count, rate, distinct, level, trend, inside)"),
         ("flats.address < 'x'", 30, "condition: unexpected character '\\''"),
         ("flats.address < \\\"x\\\"", 28, "condition: a string can only be compared with == or !="),
+        ("flats.address == \\\"\\u00e9\\\" and 1", 46, "condition: \"and\" needs a bool, this is a number"),
         ("inside(g)", 21, "condition: no fence \"g\" in the pack"),
         ("homes.x == true", 14, "condition: dataset \"homes\" is not among the pack's needs"),
         ("flats.rooms > 1", 20, "condition: dataset \"flats\" has no column \"rooms\" in the pack's needs"),
