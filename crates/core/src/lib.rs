@@ -15,6 +15,7 @@ pub mod indicators;
 pub mod privacy;
 pub mod rng;
 pub mod routing;
+pub mod scenario;
 pub mod sensing;
 pub mod taxonomy;
 pub mod territory;

@@ -1,7 +1,7 @@
 //! The embedded Xuhui demo files: territory (generated GeoJSON), taxonomy and departments
 //! (TOML), the 2026 working calendar (CSV), the sensing end's devices and alarm rules, the
-//! vital signs and their alert rules — compiled into the binary so that the embedded
-//! default ([`crate::config::Config::xuhui`]) needs no files at all.
+//! vital signs and their alert rules, the scenario catalogue and packs — compiled into the
+//! binary so that the embedded default ([`crate::config::Config::xuhui`]) needs no files at all.
 
 pub const TERRITORY_GEOJSON: &str = include_str!("../../../data/xuhui/territory.geojson");
 pub const TAXONOMY_TOML: &str = include_str!("../../../data/xuhui/taxonomy.toml");
@@ -12,3 +12,36 @@ pub const INDICATORS_TOML: &str = include_str!("../../../data/xuhui/indicators.t
 pub const ALERT_RULES_TOML: &str = include_str!("../../../data/xuhui/alert_rules.toml");
 /// Synthetic households for the data end's lone-elder rule (invented, no real persons).
 pub const LONE_ELDER_CSV: &str = include_str!("../../../data/xuhui/lone_elder_households.csv");
+/// What the district offers scenario packs: device kinds with metrics, typed datasets.
+pub const CATALOGUE_TOML: &str = include_str!("../../../data/xuhui/catalogue.toml");
+/// The seven Xuhui scenario packs (file name, text).
+pub const SCENARIO_PACKS: [(&str, &str); 7] = [
+    (
+        "lone_elder_water.toml",
+        include_str!("../../../data/xuhui/scenarios/lone_elder_water.toml"),
+    ),
+    (
+        "lift_entrapment.toml",
+        include_str!("../../../data/xuhui/scenarios/lift_entrapment.toml"),
+    ),
+    (
+        "flooding.toml",
+        include_str!("../../../data/xuhui/scenarios/flooding.toml"),
+    ),
+    (
+        "manhole_cover.toml",
+        include_str!("../../../data/xuhui/scenarios/manhole_cover.toml"),
+    ),
+    (
+        "gas_leak.toml",
+        include_str!("../../../data/xuhui/scenarios/gas_leak.toml"),
+    ),
+    (
+        "group_renting.toml",
+        include_str!("../../../data/xuhui/scenarios/group_renting.toml"),
+    ),
+    (
+        "crowd_fence.toml",
+        include_str!("../../../data/xuhui/scenarios/crowd_fence.toml"),
+    ),
+];

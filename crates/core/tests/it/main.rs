@@ -9,6 +9,7 @@ mod fixture;
 mod indicators;
 mod privacy;
 mod routing;
+mod scenario;
 mod sensing;
 mod taxonomy;
 mod territory;

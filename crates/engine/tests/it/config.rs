@@ -148,3 +148,20 @@ fn schema_parameter_is_taken_out_of_postgres_urls() {
         )
     );
 }
+
+#[test]
+fn the_seven_scenario_packs_validate_against_the_xuhui_configuration() {
+    use cityos_core::scenario::{parse_pack, validate, Catalogue, District};
+    use cityos_engine::demo::{CATALOGUE_TOML, SCENARIO_PACKS};
+    let c = Config::xuhui();
+    let catalogue = Catalogue::from_toml(CATALOGUE_TOML).expect("catalogue");
+    let district = District {
+        taxonomy: &c.taxonomy,
+        indicators: &c.indicators,
+        catalogue: &catalogue,
+    };
+    for (file, text) in SCENARIO_PACKS {
+        let pack = parse_pack(text).unwrap_or_else(|p| panic!("{file}: {p:?}"));
+        validate(&pack, &district).unwrap_or_else(|p| panic!("{file}: {p:?}"));
+    }
+}
