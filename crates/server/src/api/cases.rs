@@ -151,7 +151,6 @@ pub async fn post_report(
         );
     }
     let caller = who(&p);
-    let viewer = p.as_ref().map(|p| p.role);
     let st2 = st.clone();
     idempotent(
         &st,
@@ -172,38 +171,89 @@ pub async fn post_report(
                 media,
             };
             let st3 = st2.clone();
-            let render = move |a: &EngineResponse| report_answer(&st3, a, now, channel, viewer);
+            let p3 = p.clone();
+            let render = move |a: &EngineResponse| report_answer(&st3, a, now, channel, &p3);
             let a = engine_call(&st2, keyed(Request::Report(report), key, render)).await?;
-            report_answer(&st2, &a, now, channel, viewer)
+            report_answer(&st2, &a, now, channel, &p)
         },
     )
     .await
 }
 
+/// The answer to a filed report. A new case holds only this report, so the caller sees
+/// it. A case the report joined is shown only as far as the caller may see it: staff get
+/// the full view of a case in their scope (nothing of a case outside it); citizens and
+/// anonymous callers get the public view of a public case, and of a non-public one (a
+/// sensor's alarm their report was correlated with) nothing but that it joined a case in
+/// hand.
 fn report_answer(
     st: &AppState,
     a: &EngineResponse,
     now: Millis,
     channel: Channel,
-    viewer: Option<Role>,
+    p: &Option<Principal>,
 ) -> Result<(StatusCode, Value), ApiError> {
     match a {
-        EngineResponse::Intake(o) => Ok((
-            if o.merged {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            },
-            json!({
-                "report_id": o.report_id,
-                // The reporter's key to rate the result (citizens only).
-                "report_token": (channel == Channel::Citizen)
-                    .then(|| crate::cases::token_of_report(st, o.report_id)),
-                "merged": o.merged,
-                "reason": o.reason,
-                "case": wire::case_view_for(&o.case, &st.0.cfg, now, viewer),
-            }),
-        )),
+        EngineResponse::Intake(o) => {
+            let citizen = p.as_ref().is_none_or(|p| p.role == Role::Citizen);
+            let public =
+                st.0.cfg
+                    .taxonomy
+                    .category(&o.case.category)
+                    .is_some_and(|c| c.public);
+            let (case, reason) = match p {
+                // A new case holds only this report: the caller sees what they filed.
+                _ if !o.merged => (
+                    serde_json::to_value(wire::case_view_for(
+                        &o.case,
+                        &st.0.cfg,
+                        now,
+                        p.as_ref().map(|p| p.role),
+                    ))
+                    .unwrap_or(Value::Null),
+                    o.reason.clone(),
+                ),
+                _ if citizen && public => (
+                    serde_json::to_value(wire::public_view(&o.case, &st.0.cfg))
+                        .unwrap_or(Value::Null),
+                    o.reason.clone(),
+                ),
+                _ if citizen => (
+                    Value::Null,
+                    "merged: joined a case the operations centre already has in hand".to_string(),
+                ),
+                Some(p) if can_see(st, p, &o.case) => (
+                    serde_json::to_value(wire::case_view_for(
+                        &o.case,
+                        &st.0.cfg,
+                        now,
+                        Some(p.role),
+                    ))
+                    .unwrap_or(Value::Null),
+                    o.reason.clone(),
+                ),
+                _ => (
+                    Value::Null,
+                    "merged: joined a case outside your scope".to_string(),
+                ),
+            };
+            Ok((
+                if o.merged {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                json!({
+                    "report_id": o.report_id,
+                    // The reporter's key to rate the result (citizens only).
+                    "report_token": (channel == Channel::Citizen)
+                        .then(|| crate::cases::token_of_report(st, o.report_id)),
+                    "merged": o.merged,
+                    "reason": reason,
+                    "case": case,
+                }),
+            ))
+        }
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
     }
 }
@@ -650,8 +700,8 @@ pub async fn post_transition(
                     ("caller", &caller),
                     ("action", &name),
                     ("case", &id),
+                    // Only the code: a detail may echo what the caller typed.
                     ("code", &e.code),
-                    ("detail", &e.detail),
                 ],
             );
         }

@@ -115,6 +115,13 @@ pub async fn events_stream(
         None => caller.maybe()?,
     };
     let p = require(p)?;
+    if p.role == cityos_core::Role::System {
+        // Machine tokens report; they never read the stream, whichever way the token came
+        // (the machine guard sees the header and the cookie, not `access_token`).
+        return Err(ApiError::forbidden(
+            "a machine token may not read the event stream",
+        ));
+    }
     let mut q = CaseQuery::default();
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));

@@ -100,7 +100,7 @@ fn schemas() -> Value {
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "Photo": {"type": "string", "description": "the image's bytes (JPEG, PNG or WebP, at most 2 MiB, not empty)"},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
-        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "case": r("Case")}},
+        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "case": {"oneOf": [r("Case"), r("PublicCase"), {"type": "null"}], "description": "staff: the case if it is in their scope; citizens: the public view of a public case; null when the caller may not see the case the report joined"}}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {

@@ -162,9 +162,20 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
     assert_eq!(c["case"]["category"], "lone_elder_welfare_check", "{c}");
     assert_eq!(c["case"]["channel"], "data");
     let text = c.to_string();
+    // The household is named; its address is personal data, shown as written only to the
+    // command centres (the report's contact), never in the title or text.
     assert!(
-        text.contains("H-001") && text.contains("301 室"),
-        "the row is the evidence: {c}"
+        text.contains("H-001") && !text.contains("301 室"),
+        "an administrator sees the household, not the address: {c}"
+    );
+    let officer = t.login("zhang.district").await;
+    let (_, c) = t
+        .get(&format!("/api/v1/cases/{number}"), Some(&officer))
+        .await;
+    let text = c.to_string();
+    assert!(
+        text.contains("301 室") && !c["case"]["title"].to_string().contains("301 室"),
+        "the district officer sees the address as the contact, not in the title: {c}"
     );
     // While that case is open, no second one.
     assert!(cityos_server::intake::data::run_rules(&state)

@@ -822,6 +822,12 @@ async fn reporters_rate_closed_requests(t: TestApp) {
         text.contains("evaluated") && text.contains("处理及时"),
         "{c}"
     );
+    // The reporter's secret token is never written into the log staff and the stream read.
+    let tag = token.split('-').nth(1).unwrap();
+    assert!(
+        !text.contains(tag),
+        "the token's tag leaked into the case: {c}"
+    );
     // Once only.
     let (s, _) = rate(format!("token={token}&satisfaction=1")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

@@ -535,3 +535,51 @@ fn log_lines_mask_personal_data() {
         assert!(!l.contains(user) && l.contains(case), "{l}");
     }
 }
+
+api_story!(a_joined_case_is_shown_only_as_far_as_the_caller_may_see_it);
+async fn a_joined_case_is_shown_only_as_far_as_the_caller_may_see_it(t: TestApp) {
+    t.seed().await;
+    // A case in another sub-district (徐家汇, 310104016), filed anonymously.
+    let p = spot("310104016", 4);
+    let body = json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商占道，联系13912345678"});
+    let (s, first) = t.post("/api/v1/reports", None, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let number = first["case"]["number"].as_str().unwrap().to_string();
+    // A sub-district officer of 天平路 files the same thing there: it joins that case, and
+    // the answer does not show a case outside their scope.
+    let li = t.login("li.tianping").await;
+    let (s, v) = t.post("/api/v1/reports", Some(&li), body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["merged"], true);
+    assert!(
+        v["case"].is_null(),
+        "a case outside the scope is not shown: {v}"
+    );
+    assert!(!v.to_string().contains(&number), "{v}");
+    // Another citizen joining it sees only the public view: no place, no reports, masked.
+    let (s, v) = t.post("/api/v1/reports", None, body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["case"]["number"], number.as_str());
+    let shown = v.to_string();
+    for hidden in ["13912345678", "lon", "reports", "tasks"] {
+        assert!(
+            !shown.contains(hidden),
+            "{hidden} shown to another citizen: {v}"
+        );
+    }
+}
+
+api_story!(machine_tokens_never_read_the_stream);
+async fn machine_tokens_never_read_the_stream(t: TestApp) {
+    let sensor = machine(&t, "sensor", None);
+    for path in [
+        "/api/v1/events/stream".to_string(),
+        format!("/api/v1/events/stream?access_token={sensor}"),
+    ] {
+        let token = path.contains("access_token").then_some(sensor.as_str());
+        let (s, v) = t
+            .get(&path, if token.is_some() { None } else { Some(&sensor) })
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+    }
+}

@@ -63,7 +63,10 @@ pub(super) async fn rate(st: &AppState, number: &str, req: Request) -> Result<Va
     let case = case
         .filter(|c| public_category(st, &c.category).is_some())
         .ok_or_else(|| Open311Error::not_found(format!("there is no request {number:?}")))?;
-    if report.is_none_or(|r| !case.reports.contains(&r.id)) {
+    if report
+        .as_ref()
+        .is_none_or(|r| !case.reports.contains(&r.id))
+    {
         return Err(forbidden());
     }
     let command = cityos_core::workflow::Command::new(
@@ -72,7 +75,8 @@ pub(super) async fn rate(st: &AppState, number: &str, req: Request) -> Result<Va
             comment: comment.clone(),
         },
         cityos_core::workflow::Actor {
-            id: format!("open311:{token}"),
+            // The report, never the token: the log is read by staff and the stream.
+            id: format!("open311:report-{}", report.map_or(0, |r| r.id)),
             role: cityos_core::Role::Citizen,
             department: None,
             scope: None,

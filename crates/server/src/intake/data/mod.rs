@@ -297,17 +297,20 @@ pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
     for (household, dev, used, row) in low {
         // A case already open for this household takes no second one.
         let device = &sensing.devices[dev];
+        // The elder's address is personal data: it travels as the report's contact, which
+        // only the command centres see as written (everyone else sees it masked whole); the
+        // text names the household and its community, never the dataset row.
         let address = row.get("address").and_then(Value::as_str).unwrap_or("");
+        let community = row.get("community").and_then(Value::as_str).unwrap_or("");
         let report = NewReport {
             channel: Channel::Data,
             category: LONE_ELDER_CATEGORY.into(),
             lon: device.lon,
             lat: device.lat,
             text: format!(
-                "独居老人关爱：住户 {household}（{address}）近 12 小时用水 {used:.3} m³，低于 {LONE_ELDER_MIN_M3} m³，请社区上门探访。证据 evidence: {}",
-                Value::Object(row.clone())
+                "独居老人关爱：住户 {household}（{community}）近 12 小时用水 {used:.3} m³，低于 {LONE_ELDER_MIN_M3} m³，请社区上门探访（住址由指挥中心派单时告知）。"
             ),
-            contact: None,
+            contact: (!address.is_empty()).then(|| address.to_string()),
             at: now,
             media: Vec::new(),
         };
