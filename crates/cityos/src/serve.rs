@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
-    /// alarm_rules, indicators, alert_rules, metrics_token.
+    /// alarm_rules, indicators, alert_rules, scenarios, metrics_token.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -60,6 +60,10 @@ pub struct Settings {
     #[arg(long, env = "CITYOS_ALERT_RULES", alias = "vital-rules")]
     #[serde(alias = "vital_rules")]
     pub alert_rules: Option<PathBuf>,
+    /// A directory of scenario packs (`*.toml`, one pack each, named by its code): each
+    /// replaces the embedded pack of that name, or adds one.
+    #[arg(long, env = "CITYOS_SCENARIOS")]
+    pub scenarios: Option<PathBuf>,
     /// When set, GET /metrics asks for it: `Authorization: Bearer <token>` [default: open].
     #[arg(long, env = "CITYOS_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -78,6 +82,7 @@ impl std::fmt::Debug for Settings {
             .field("alarm_rules", &self.alarm_rules)
             .field("indicators", &self.indicators)
             .field("alert_rules", &self.alert_rules)
+            .field("scenarios", &self.scenarios)
             .field("metrics_token", &redacted(&self.metrics_token))
             .finish()
     }
@@ -96,6 +101,7 @@ impl Settings {
             alarm_rules: self.alarm_rules.or(other.alarm_rules),
             indicators: self.indicators.or(other.indicators),
             alert_rules: self.alert_rules.or(other.alert_rules),
+            scenarios: self.scenarios.or(other.scenarios),
             metrics_token: self.metrics_token.or(other.metrics_token),
         }
     }
@@ -223,7 +229,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     let key = token_key(s.data())?;
     let db = Database::from_url_or_dir(s.database_url.as_deref(), s.data());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let svc = Service::start(cfg.clone(), &db, clock.clone(), key, 4)
+    let packs = cityos_server::scenarios::sources(&cfg, s.scenarios.as_deref())
+        .map_err(|e| format!("scenario packs: {e}"))?;
+    let svc = Service::start_with(cfg.clone(), &db, clock.clone(), key, 4, packs)
         .map_err(|e| format!("cannot open the database: {e}"))?;
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());

@@ -290,6 +290,38 @@ pub(crate) const DELETE_RULE_CASE: &str =
 pub(crate) const SELECT_RULE_CASES: &str =
     "SELECT subject, case_id FROM data_rule_cases WHERE rule = $1 ORDER BY subject";
 
+/// A scenario pack's state as an administrator left it: enabled or not, and the text a
+/// reload put in force (`None`: the pack as shipped or read from the scenarios directory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioPackRow {
+    pub name: String,
+    pub enabled: bool,
+    pub text: Option<String>,
+    pub updated_at: i64,
+}
+
+/// One entry of a scenario pack's audit trail (`id` is given by the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioAuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub pack: String,
+    /// `enable`, `disable` or `reload`.
+    pub action: String,
+    /// The version in force after the change (a refused reload: the version offered).
+    pub version: String,
+    pub ok: bool,
+    /// JSON array of the problems (`"line:column: message"`), `[]` when none.
+    pub problems: String,
+}
+
+pub(crate) const UPSERT_SCENARIO_PACK: &str = "INSERT INTO scenario_packs (name, enabled, text, updated_at) VALUES ($1,$2,$3,$4) ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, text = excluded.text, updated_at = excluded.updated_at";
+pub(crate) const SELECT_SCENARIO_PACKS: &str =
+    "SELECT name, enabled, text, updated_at FROM scenario_packs ORDER BY name";
+pub(crate) const INSERT_SCENARIO_AUDIT: &str = "INSERT INTO scenario_audit (at, actor, pack, action, version, ok, problems) VALUES ($1,$2,$3,$4,$5,$6,$7)";
+pub(crate) const SELECT_SCENARIO_AUDIT: &str = "SELECT id, at, actor, pack, action, version, ok, problems FROM scenario_audit WHERE pack = $1 ORDER BY id";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -615,6 +647,21 @@ pub trait VitalsStore: Send {
     fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError>;
 }
 
+/// Scenario packs: each pack's state as an administrator left it, and the audit trail.
+pub trait ScenarioStore: Send {
+    /// Writes a change: the pack's new state (when it changed) and its audit entry, in
+    /// one transaction.
+    fn record_scenario(
+        &mut self,
+        pack: Option<&ScenarioPackRow>,
+        audit: &ScenarioAuditRow,
+    ) -> Result<(), StoreError>;
+    /// Every pack's stored state, by name.
+    fn scenario_packs(&mut self) -> Result<Vec<ScenarioPackRow>, StoreError>;
+    /// A pack's audit trail, oldest first.
+    fn scenario_audit(&mut self, pack: &str) -> Result<Vec<ScenarioAuditRow>, StoreError>;
+}
+
 /// Photos, stored by content.
 pub trait MediaStore: Send {
     /// Stores a photo (a no-op when the same bytes are already stored).
@@ -625,7 +672,14 @@ pub trait MediaStore: Send {
 /// Everything a store does: the union of the parts, implemented for every type that
 /// implements them all. Callers that need only one part name that part's trait.
 pub trait Store:
-    StoreConnection + CaseStore + AccountStore + DatasetStore + SensingStore + VitalsStore + MediaStore
+    StoreConnection
+    + CaseStore
+    + AccountStore
+    + DatasetStore
+    + SensingStore
+    + VitalsStore
+    + MediaStore
+    + ScenarioStore
 {
 }
 
@@ -637,6 +691,7 @@ impl<T> Store for T where
         + SensingStore
         + VitalsStore
         + MediaStore
+        + ScenarioStore
         + ?Sized
 {
 }
@@ -983,6 +1038,30 @@ pub(crate) fn case_link_row(r: &dyn RowRead) -> Result<(String, CaseId), StoreEr
     Ok((r.text(0)?, r.int(1)?))
 }
 
+/// Assembles a pack's state from the columns of `SELECT_SCENARIO_PACKS`.
+pub(crate) fn scenario_pack_row(r: &dyn RowRead) -> Result<ScenarioPackRow, StoreError> {
+    Ok(ScenarioPackRow {
+        name: r.text(0)?,
+        enabled: r.bool(1)?,
+        text: r.opt_text(2)?,
+        updated_at: r.int(3)?,
+    })
+}
+
+/// Assembles an audit entry from the columns of `SELECT_SCENARIO_AUDIT`.
+pub(crate) fn scenario_audit_row(r: &dyn RowRead) -> Result<ScenarioAuditRow, StoreError> {
+    Ok(ScenarioAuditRow {
+        id: r.int(0)?,
+        at: r.int(1)?,
+        actor: r.text(2)?,
+        pack: r.text(3)?,
+        action: r.text(4)?,
+        version: r.text(5)?,
+        ok: r.bool(6)?,
+        problems: r.text(7)?,
+    })
+}
+
 /// Assembles a photo from the columns of `SELECT_MEDIA`.
 pub(crate) fn media_row(r: &dyn RowRead) -> Result<Media, StoreError> {
     Ok(Media {
@@ -1105,6 +1184,29 @@ pub(crate) fn silence_args(x: &SilenceRow) -> [Arg<'_>; 6] {
         Arg::Text(&x.owner),
         Arg::Text(&x.reason),
         Arg::Int(x.ends_at),
+    ]
+}
+
+/// The parameters of `UPSERT_SCENARIO_PACK` (`enabled` as 1/0).
+pub(crate) fn scenario_pack_args(x: &ScenarioPackRow) -> [Arg<'_>; 4] {
+    [
+        Arg::Text(&x.name),
+        Arg::Int(x.enabled as i64),
+        Arg::OptText(x.text.as_deref()),
+        Arg::Int(x.updated_at),
+    ]
+}
+
+/// The parameters of `INSERT_SCENARIO_AUDIT` (`ok` as 1/0).
+pub(crate) fn scenario_audit_args(x: &ScenarioAuditRow) -> [Arg<'_>; 7] {
+    [
+        Arg::Int(x.at),
+        Arg::Text(&x.actor),
+        Arg::Text(&x.pack),
+        Arg::Text(&x.action),
+        Arg::Text(&x.version),
+        Arg::Int(x.ok as i64),
+        Arg::Text(&x.problems),
     ]
 }
 

@@ -3,7 +3,7 @@
 //! POSTs. `app(state)` builds the router; tests drive it in-process.
 //!
 //! The crate is a set of rooms in layers (`http` ← `cases` ← `api`, `intake/*`,
-//! `vitals`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
+//! `vitals`, `scenarios`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
 //! holds the shared parts (engine, reads, configuration, clock, key, bus, ports) and one
 //! field per room's own state type; a room touches only its own field.
 //!
@@ -20,6 +20,7 @@ pub mod http;
 pub mod intake;
 pub mod ports;
 pub mod runtime;
+pub mod scenarios;
 pub mod ui;
 pub mod vitals;
 
@@ -162,6 +163,8 @@ pub struct Inner {
     pub data: intake::data::DataState,
     /// The vitals room: latest values and levels of the vital signs.
     pub vitals: vitals::Vitals,
+    /// The scenarios room: the scenario packs, their state and versions.
+    pub scenarios: scenarios::Registry,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -188,6 +191,7 @@ impl AppState {
     ) -> AppState {
         let sensor = sensing::SensorState::new(&cfg, clock.now());
         let vitals = vitals::Vitals::new(&cfg);
+        let scenarios = scenarios::Registry::new(scenarios::embedded(&cfg), clock.now());
         AppState(Arc::new(Inner {
             engine,
             reads: Arc::new(ReadPool::new(reads)),
@@ -202,6 +206,7 @@ impl AppState {
             sensor,
             data: Default::default(),
             vitals,
+            scenarios,
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -1,4 +1,4 @@
-//! `cityos serve`: a bad sensing configuration is refused with its place; on PostgreSQL
+//! `cityos serve`: a bad sensing configuration (or scenario pack) is refused with its place; on PostgreSQL
 //! it stops cleanly on SIGINT.
 
 use crate::support::{
@@ -34,6 +34,21 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
         "[[rule]]\ncode = \"x\"\nname_zh = \"x\"\nname_en = \"x\"\nexpr = \"river_water_level >= purple\"\ncategory = \"waterlogging\"\n",
     )
     .unwrap();
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    let manhole = cityos_engine::demo::SCENARIO_PACKS
+        .iter()
+        .find(|(f, _)| f.starts_with("manhole_cover"))
+        .unwrap()
+        .1;
+    std::fs::write(
+        scenarios.join("manhole_cover.toml"),
+        manhole.replace(
+            "category = \"manhole_cover_tilt_alarm\"",
+            "category = \"nope\"",
+        ),
+    )
+    .unwrap();
     let data = dir.join("data");
     let d = data.to_str().unwrap();
     for (flag, path, needle) in [
@@ -56,6 +71,11 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
             "--alert-rules",
             &vital,
             "alert rule \"x\": expression \"river_water_level >= purple\" does not parse",
+        ),
+        (
+            "--scenarios",
+            &scenarios,
+            "manhole_cover.toml: 25:12: unknown category \"nope\"",
         ),
     ] {
         let out = cityos(&[

@@ -65,6 +65,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "intake/sensor",
         "intake/data",
         "vitals",
+        "scenarios",
         "ui",
     ],
     &["intake", "runtime"],

@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/postgres/0014_room_state.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_scenarios.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -678,6 +682,44 @@ impl VitalsStore for PostgresStore {
     fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.live()?;
         self.rows(crate::store::SELECT_ALERT_CASES, &[], case_link_row)
+    }
+}
+
+impl ScenarioStore for PostgresStore {
+    fn record_scenario(
+        &mut self,
+        pack: Option<&ScenarioPackRow>,
+        audit: &ScenarioAuditRow,
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        if let Some(p) = pack {
+            tx.execute(
+                crate::store::UPSERT_SCENARIO_PACK,
+                &refs(&scenario_pack_args(p)),
+            )
+            .map_err(db)?;
+        }
+        tx.execute(
+            crate::store::INSERT_SCENARIO_AUDIT,
+            &refs(&scenario_audit_args(audit)),
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn scenario_packs(&mut self) -> Result<Vec<ScenarioPackRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_SCENARIO_PACKS, &[], scenario_pack_row)
+    }
+
+    fn scenario_audit(&mut self, pack: &str) -> Result<Vec<ScenarioAuditRow>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_SCENARIO_AUDIT,
+            &[&pack],
+            scenario_audit_row,
+        )
     }
 }
 

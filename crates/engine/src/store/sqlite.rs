@@ -54,6 +54,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite/0014_room_state.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_scenarios.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -529,6 +533,43 @@ impl VitalsStore for SqliteStore {
 
     fn alert_cases(&mut self) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.select(crate::store::SELECT_ALERT_CASES, [], case_link_row)
+    }
+}
+
+impl ScenarioStore for SqliteStore {
+    fn record_scenario(
+        &mut self,
+        pack: Option<&ScenarioPackRow>,
+        audit: &ScenarioAuditRow,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        if let Some(p) = pack {
+            run(
+                &mut tx
+                    .prepare_cached(crate::store::UPSERT_SCENARIO_PACK)
+                    .map_err(db)?,
+                scenario_pack_args(p),
+            )?;
+        }
+        run(
+            &mut tx
+                .prepare_cached(crate::store::INSERT_SCENARIO_AUDIT)
+                .map_err(db)?,
+            scenario_audit_args(audit),
+        )?;
+        tx.commit().map_err(db)
+    }
+
+    fn scenario_packs(&mut self) -> Result<Vec<ScenarioPackRow>, StoreError> {
+        self.select(crate::store::SELECT_SCENARIO_PACKS, [], scenario_pack_row)
+    }
+
+    fn scenario_audit(&mut self, pack: &str) -> Result<Vec<ScenarioAuditRow>, StoreError> {
+        self.select(
+            crate::store::SELECT_SCENARIO_AUDIT,
+            [pack],
+            scenario_audit_row,
+        )
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Endpoint {
 /// Problem statuses every operation may answer: 413 when a declared `Content-Length`
 /// exceeds the route's limit (before routing), 503 when the store cannot be reached or a
 /// statement ran out of time (`store_unavailable`, `store_timeout`, with `Retry-After`).
-/// Writes (`post`, `delete`) may also answer 507 (`insufficient_storage`).
+/// Writes (`post`, `put`, `delete`) may also answer 507 (`insufficient_storage`).
 pub const EVERY_OPERATION: &[u16] = &[413, 503];
 
 /// What each problem status means, for the document, with the codes it is answered with
@@ -192,6 +192,12 @@ const CASE_ID: PathParam = (
     "case id or case number",
 );
 
+const SCENARIO_NAME: PathParam = (
+    "name",
+    r#"{"type": "string", "minLength": 1}"#,
+    "a scenario pack's name (its code) from /api/v1/scenarios",
+);
+
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
     Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
@@ -225,4 +231,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/api/v1/stats", id: "stats", summary: "Counts by state, domain, sub-district and department; on-time rate; overdue; today's intake", access: Access::Bearer, path_params: &[], query: LIST_QUERY, body: &[], ok: &[(200, "application/json", "Stats")], errors: &[403] },
     Endpoint { method: "get", path: "/api/v1/inbox", id: "inbox", summary: "What awaits the caller's action, most urgent first", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "CaseList")], errors: &[] },
     Endpoint { method: "get", path: "/api/v1/events/stream", id: "events", summary: "Server-Sent Events of committed case changes in the caller's scope, resumable with Last-Event-ID; and, live only, vital-sign level changes and alerts (level_changed, alert_fired, alert_level_changed, alert_resolved)", access: Access::Bearer, path_params: &[], query: &[("access_token", false, r#"{"type": "string", "minLength": 1}"#, "the bearer token, for EventSource"), ("last_event_id", false, r#"{"type": "integer", "minimum": 0}"#, "resume after this event")], body: &[], ok: &[(200, "text/event-stream", "EventStream")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/scenarios", id: "listScenarios", summary: "The scenario packs (signed-in staff): status, version, owner, names, playbook in brief, the problems of the last refused reload", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Scenarios")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/scenarios/{name}", id: "getScenario", summary: "One scenario pack with its running text and whole playbook", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "Scenario")], errors: &[403] },
+    Endpoint { method: "put", path: "/api/v1/scenarios/{name}", id: "reloadScenario", summary: "Reload a scenario pack from its TOML (administrators and the district officer): validated against the running configuration; a refused pack is 422 with every problem and the running version stays; the same version is 409; audited either way", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[("application/toml", "ScenarioPack"), ("text/plain", "ScenarioPack")], ok: &[(200, "application/json", "Scenario")], errors: &[400, 403, 409, 415, 422] },
+    Endpoint { method: "post", path: "/api/v1/scenarios/{name}/enable", id: "enableScenario", summary: "Enable a scenario pack (administrators and the district officer; audited)", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "Scenario")], errors: &[403] },
+    Endpoint { method: "post", path: "/api/v1/scenarios/{name}/disable", id: "disableScenario", summary: "Disable a scenario pack (administrators and the district officer; audited)", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "Scenario")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/scenarios/{name}/audit", id: "scenarioAudit", summary: "A scenario pack's audit trail: every enable, disable, reload and refused reload with actor and time, oldest first", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "ScenarioAudit")], errors: &[403] },
 ];

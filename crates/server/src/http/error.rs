@@ -20,6 +20,9 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds for a `Retry-After` header (503 under back-pressure, 429).
     pub retry_after: Option<u32>,
+    /// Every problem found in a submitted document (`"line:column: message"`), answered as
+    /// the extension member `problems` when not empty.
+    pub problems: Vec<String>,
 }
 
 impl ApiError {
@@ -30,7 +33,13 @@ impl ApiError {
             code: problem.code(),
             detail: detail.into(),
             retry_after: None,
+            problems: Vec::new(),
         }
+    }
+    /// Names every problem found in a submitted document (the `problems` member).
+    pub fn with_problems(mut self, problems: Vec<String>) -> ApiError {
+        self.problems = problems;
+        self
     }
     pub fn retry_after(mut self, seconds: u32) -> ApiError {
         self.retry_after = Some(seconds);
@@ -57,13 +66,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!("/problems/{}", self.code),
             "title": self.title(),
             "status": self.status.as_u16(),
             "code": self.code,
             "detail": self.detail,
         });
+        if !self.problems.is_empty() {
+            body["problems"] = serde_json::json!(self.problems);
+        }
         let mut r = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],

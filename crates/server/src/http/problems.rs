@@ -90,6 +90,8 @@ problems! {
     NotFound = NOT_FOUND, "not_found", "未找到", "Not found";
     /// No endpoint at that path.
     NoSuchEndpoint = NOT_FOUND, "no_such_endpoint", "接口不存在", "No such endpoint";
+    /// No scenario pack by that name.
+    UnknownScenario = NOT_FOUND, "unknown_scenario", "应用场景不存在", "No such scenario pack";
     // 409: the current state
     /// The case's state does not allow the action.
     TransitionNotAllowed = CONFLICT, "transition_not_allowed", "当前状态不允许此操作", "Not allowed in the case's current state";
@@ -97,6 +99,8 @@ problems! {
     VersionConflict = CONFLICT, "version_conflict", "案件已被他人更新，请刷新后重试", "Someone changed the case meanwhile; reload and try again";
     /// Values pushed to an indicator that is not fed from outside.
     NotExternal = CONFLICT, "not_external", "该指标不接受外部数据", "This indicator takes no outside values";
+    /// A scenario pack reloaded with the version already running.
+    ScenarioVersionUnchanged = CONFLICT, "scenario_version_unchanged", "场景包版本号未变更", "The pack's version must change";
     // 413, 415
     /// The body is larger than the endpoint takes.
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "文件太大", "File too large";
@@ -125,6 +129,8 @@ problems! {
     InvalidPoint = UNPROCESSABLE_ENTITY, "invalid_point", "位置无效", "Invalid position";
     /// Verification without a photo from the site.
     EvidenceRequired = UNPROCESSABLE_ENTITY, "evidence_required", "核查需要至少一张现场照片", "Verification needs at least one photo from the site";
+    /// A scenario pack that does not parse or does not fit the running configuration.
+    InvalidScenarioPack = UNPROCESSABLE_ENTITY, "invalid_scenario_pack", "场景包有误", "The scenario pack is refused";
     /// An `Idempotency-Key` sent again with another request.
     IdempotencyKeyReused = UNPROCESSABLE_ENTITY, "idempotency_key_reused", "幂等键已用于另一个请求", "The idempotency key was used for another request";
     // 429

@@ -4,7 +4,7 @@
 
 pub use crate::http::endpoints::*;
 use crate::{api, AppState};
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use serde_json::{json, Value};
 
 /// The handler of an endpoint.
@@ -42,6 +42,12 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "listDatasets" => get(crate::intake::data::list),
         "postReadings" => post(crate::intake::sensor::post_readings),
         "readingsStats" => get(crate::intake::sensor::readings_stats),
+        "listScenarios" => get(crate::scenarios::admin::list),
+        "getScenario" => get(crate::scenarios::admin::get),
+        "reloadScenario" => put(crate::scenarios::admin::reload),
+        "enableScenario" => post(crate::scenarios::admin::enable),
+        "disableScenario" => post(crate::scenarios::admin::disable),
+        "scenarioAudit" => get(crate::scenarios::admin::audit),
         other => panic!("endpoint {other} has no handler"),
     }
 }
@@ -66,7 +72,7 @@ fn schemas() -> Value {
     let region_ref = json!({"type": ["object", "null"], "properties": {"code": s("string"), "name_zh": s("string")}});
     json!({
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "code", "detail"],
-            "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "enum": problem_codes, "description": "stable machine code, e.g. transition_not_allowed; the codes each status is answered with are named in its response's description"}, "detail": s("string")}},
+            "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "enum": problem_codes, "description": "stable machine code, e.g. transition_not_allowed; the codes each status is answered with are named in its response's description"}, "detail": s("string"), "problems": {"type": "array", "items": s("string"), "description": "every problem found in a submitted document, as line:column: message (invalid_scenario_pack)"}}},
         "Health": {"type": "object", "required": ["status", "store"], "properties": {"status": {"type": "string", "enum": ["ok", "ready"]}, "store": {"type": "string", "enum": ["ok"]}}},
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"const": "3.1.0"}, "info": s("object"), "paths": s("object"), "components": s("object")}},
         "LoginIn": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}},
@@ -137,6 +143,13 @@ fn schemas() -> Value {
         "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},
         "Stats": {"type": "object", "required": ["total"], "properties": {"total": s("integer"), "by_state": {"type": "object", "additionalProperties": s("integer")}, "by_domain": {"type": "object", "additionalProperties": s("integer")}, "by_subdistrict": {"type": "object", "additionalProperties": s("integer")}, "by_department": {"type": "array", "items": s("object")}, "overdue": s("integer"), "today_intake": s("integer"), "on_time_rate": {"type": ["number", "null"]}}},
+        "ScenarioPlaybook": {"type": "object", "required": ["category", "priority", "lead"], "properties": {"category": s("string"), "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]}, "lead": s("string"), "joint": {"type": "array", "items": s("string")}, "notify": {"type": "array", "items": s("string")}, "cap_category": {"type": ["string", "null"]},
+            "deadlines": {"type": "object", "additionalProperties": s("string")}, "checklist": {"type": "array", "items": {"type": "object", "properties": {"role": s("string"), "items": {"type": "array", "items": s("string")}}}}, "cap_level": {"type": ["string", "null"]}, "stand_down_after_seconds": s("integer")}},
+        "Scenario": {"type": "object", "required": ["name", "status", "version", "owner", "name_zh", "name_en", "loaded_at", "problems", "playbook"], "properties": {"name": s("string"), "status": {"type": "string", "enum": ["enabled", "disabled"]}, "version": s("string"), "owner": s("string"), "name_zh": s("string"), "name_en": s("string"),
+            "origin": {"type": "string", "enum": ["embedded", "directory", "reload"]}, "loaded_at": s("string"), "problems": {"type": "array", "items": s("string"), "description": "the last refused reload's problems (line:column: message)"}, "playbook": r("ScenarioPlaybook"), "text": {"type": "string", "description": "the running pack's TOML (one pack only)"}}},
+        "Scenarios": {"type": "object", "required": ["scenarios"], "properties": {"scenarios": {"type": "array", "items": r("Scenario")}}},
+        "ScenarioPack": {"type": "string", "description": "a scenario pack's TOML (docs/scenarios.md); its code must be the name in the address and its version must change"},
+        "ScenarioAudit": {"type": "object", "required": ["name", "audit"], "properties": {"name": s("string"), "audit": {"type": "array", "items": {"type": "object", "required": ["id", "at", "actor", "action", "version", "ok", "problems"], "properties": {"id": s("integer"), "at": s("string"), "actor": s("string"), "action": {"type": "string", "enum": ["enable", "disable", "reload"]}, "version": s("string"), "ok": s("boolean"), "problems": {"type": "array", "items": s("string")}}}}}},
         "EventStream": {"type": "object", "description": "one event of the text/event-stream: id (the global event number, on case events), event (created, merged, transitioned, escalated; live only level_changed, alert_fired, alert_level_changed, alert_resolved) and data (JSON text)", "required": ["event", "data"], "properties": {"id": s("string"), "event": s("string"), "data": s("string")}},
     })
 }

@@ -143,13 +143,28 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the stores, starts the engine (pipelined) and the escalation timer.
+    /// Opens the stores, starts the engine (pipelined) and the escalation timer, with the
+    /// embedded scenario packs.
     pub fn start(
         cfg: Config,
         db: &Database,
         clock: Arc<dyn Clock>,
         key: TokenKey,
         readers: usize,
+    ) -> Result<Service, StoreError> {
+        let packs = crate::scenarios::embedded(&cfg);
+        Service::start_with(cfg, db, clock, key, readers, packs)
+    }
+
+    /// Like [`Service::start`], running the scenario packs `packs` (from
+    /// `scenarios::sources`: the embedded ones and a directory's).
+    pub fn start_with(
+        cfg: Config,
+        db: &Database,
+        clock: Arc<dyn Clock>,
+        key: TokenKey,
+        readers: usize,
+        packs: Vec<crate::scenarios::Source>,
     ) -> Result<Service, StoreError> {
         let engine = cfg
             .engine(db.connect(true)?)
@@ -159,6 +174,7 @@ impl Service {
             .map(|_| db.connect(false))
             .collect::<Result<Vec<_>, _>>()?;
         let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
+        state.0.scenarios.load(packs, clock.now());
         restore(&state, &mut *db.connect(false)?, clock.now())?;
         let bus = state.0.bus.clone();
         runloop
@@ -207,12 +223,14 @@ impl Drop for Service {
 }
 
 /// Puts back the rooms' state kept in the store — the sensing alarms, the alerts
-/// (states, silences, cases, CAP chains), the data rules' open cases — before anything
-/// is served, so that a restart continues where the last run stopped.
+/// (states, silences, cases, CAP chains), the data rules' open cases, the scenario packs'
+/// flags and reloaded texts — before anything is served, so that a restart continues
+/// where the last run stopped.
 fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
     crate::intake::sensor::restore(st, store)?;
     crate::vitals::alerts::restore(st, store, now)?;
-    crate::intake::data::restore(st, store)
+    crate::intake::data::restore(st, store)?;
+    crate::scenarios::restore(st, store)
 }
 
 /// Ticks the engine whenever an escalation is due (checked at least every second, so a

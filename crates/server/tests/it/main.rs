@@ -14,6 +14,7 @@ mod mqtt;
 mod open311;
 mod openapi;
 mod privacy;
+mod scenarios;
 mod sensing;
 mod stream;
 mod support;

@@ -828,7 +828,11 @@ async fn requests_generated_from_the_document_get_documented_answers() {
             ),
             (
                 "name",
-                vec![json!("food_shops"), json!("lone_elder_households")],
+                vec![
+                    json!("food_shops"),
+                    json!("lone_elder_households"),
+                    json!("manhole_cover"),
+                ],
             ),
             ("file", vec![json!("nothing-here.xml")]),
             ("into", vec![case_id.clone()]),
@@ -863,6 +867,12 @@ async fn requests_generated_from_the_document_get_documented_answers() {
     let op_of = |method: &str, path: &str| doc["paths"][path][method].clone();
     let case = case_id.to_string();
     let owner = departments_hint(&cfg);
+    let manhole_next = cityos_engine::demo::SCENARIO_PACKS
+        .iter()
+        .find(|(f, _)| f.starts_with("manhole_cover"))
+        .expect("the manhole pack")
+        .1
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
     let scripted: Vec<Scripted> = vec![
         (
             "post",
@@ -978,6 +988,54 @@ async fn requests_generated_from_the_document_get_documented_answers() {
             "delete",
             "/api/v1/silences/{id}",
             "/api/v1/silences/1".into(),
+            &admin,
+            "",
+            Vec::new(),
+        ),
+        (
+            "get",
+            "/api/v1/scenarios",
+            "/api/v1/scenarios".into(),
+            &admin,
+            "",
+            Vec::new(),
+        ),
+        (
+            "get",
+            "/api/v1/scenarios/{name}",
+            "/api/v1/scenarios/flooding".into(),
+            &admin,
+            "",
+            Vec::new(),
+        ),
+        (
+            "post",
+            "/api/v1/scenarios/{name}/disable",
+            "/api/v1/scenarios/flooding/disable".into(),
+            &admin,
+            "",
+            Vec::new(),
+        ),
+        (
+            "post",
+            "/api/v1/scenarios/{name}/enable",
+            "/api/v1/scenarios/flooding/enable".into(),
+            &admin,
+            "",
+            Vec::new(),
+        ),
+        (
+            "put",
+            "/api/v1/scenarios/{name}",
+            "/api/v1/scenarios/manhole_cover".into(),
+            &admin,
+            "application/toml",
+            manhole_next.clone().into_bytes(),
+        ),
+        (
+            "get",
+            "/api/v1/scenarios/{name}/audit",
+            "/api/v1/scenarios/manhole_cover/audit".into(),
             &admin,
             "",
             Vec::new(),

@@ -19,7 +19,8 @@ use cityos_core::workflow::{Action, Actor, Command, NewReport, WorkflowError};
 use cityos_core::{Level, Role};
 use cityos_engine::engine::{Engine, EngineError, Request, Response};
 use cityos_engine::store::{
-    AccountStore, CaseStore, DatasetStore, MediaStore, SensingStore, StoreConnection, VitalsStore,
+    AccountStore, CaseStore, DatasetStore, MediaStore, ScenarioStore, SensingStore,
+    StoreConnection, VitalsStore,
 };
 use cityos_engine::store::{Batch, Counts, StoreError};
 use cityos_engine::Store;
@@ -372,5 +373,26 @@ impl MediaStore for Flaky {
 
     fn media(&mut self, id: &str) -> Result<Option<cityos_engine::store::Media>, StoreError> {
         self.inner.media(id)
+    }
+}
+
+impl ScenarioStore for Flaky {
+    fn record_scenario(
+        &mut self,
+        pack: Option<&cityos_engine::store::ScenarioPackRow>,
+        audit: &cityos_engine::store::ScenarioAuditRow,
+    ) -> Result<(), StoreError> {
+        self.inner.record_scenario(pack, audit)
+    }
+
+    fn scenario_packs(&mut self) -> Result<Vec<cityos_engine::store::ScenarioPackRow>, StoreError> {
+        self.inner.scenario_packs()
+    }
+
+    fn scenario_audit(
+        &mut self,
+        pack: &str,
+    ) -> Result<Vec<cityos_engine::store::ScenarioAuditRow>, StoreError> {
+        self.inner.scenario_audit(pack)
     }
 }

@@ -1,4 +1,4 @@
-//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains) kept across a reopen.
+//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains), the scenario packs' state and audit trail, kept across a reopen.
 
 use super::*;
 
@@ -204,4 +204,57 @@ fn room_state_is_kept_across_a_reopen(b: &Backend) {
             ("y@1".to_string(), "b2".to_string(), t0() + 3),
         ]
     );
+}
+
+story!(scenario_packs_and_their_audit_are_kept_across_a_reopen);
+fn scenario_packs_and_their_audit_are_kept_across_a_reopen(b: &Backend) {
+    use cityos_engine::store::{ScenarioAuditRow, ScenarioPackRow};
+    let mut s = b.store();
+    assert!(s.scenario_packs().unwrap().is_empty());
+    let disabled = ScenarioPackRow {
+        name: "flooding".into(),
+        enabled: false,
+        text: None,
+        updated_at: t0(),
+    };
+    let audit = |at: i64, action: &str, ok: bool, problems: &str| ScenarioAuditRow {
+        id: 0,
+        at,
+        actor: "admin".into(),
+        pack: "flooding".into(),
+        action: action.into(),
+        version: "1.0.0".into(),
+        ok,
+        problems: problems.into(),
+    };
+    s.record_scenario(Some(&disabled), &audit(t0(), "disable", true, "[]"))
+        .unwrap();
+    s.record_scenario(None, &audit(t0() + 1, "reload", false, r#"["3:1: bad"]"#))
+        .unwrap();
+    let reloaded = ScenarioPackRow {
+        enabled: true,
+        text: Some("code = \"flooding\"".into()),
+        updated_at: t0() + 2,
+        ..disabled.clone()
+    };
+    s.record_scenario(Some(&reloaded), &audit(t0() + 2, "reload", true, "[]"))
+        .unwrap();
+    drop(s);
+    let mut s = b.store();
+    assert_eq!(s.scenario_packs().unwrap(), vec![reloaded]);
+    let trail = s.scenario_audit("flooding").unwrap();
+    let got: Vec<(i64, &str, bool, &str)> = trail
+        .iter()
+        .map(|r| (r.at - t0(), r.action.as_str(), r.ok, r.problems.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "disable", true, "[]"),
+            (1, "reload", false, r#"["3:1: bad"]"#),
+            (2, "reload", true, "[]"),
+        ]
+    );
+    assert!(trail.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(s.scenario_audit("gas_leak").unwrap().is_empty());
 }
