@@ -152,7 +152,7 @@ const LIST_QUERY: &[QueryParam] = &[
         "q",
         false,
         r#"{"type": "string"}"#,
-        "text in the title, or an exact case number",
+        "text in the title, or an exact case number; for all but the command-centre officers (who see titles unmasked) digits and @ are accepted only as a whole case number (else 400 invalid_parameter)",
     ),
     (
         "sort",
