@@ -480,6 +480,66 @@ async fn failed_sign_ins_are_throttled_per_account_and_address(t: TestApp) {
     );
 }
 
+api_story!(parallel_sign_ins_cannot_outrun_the_throttle);
+async fn parallel_sign_ins_cannot_outrun_the_throttle(t: TestApp) {
+    t.seed().await;
+    // Twenty wrong passwords at once (from several addresses): each takes its slot
+    // before the hashing, so at most five are checked at all.
+    let one = |i: usize| {
+        let t = &t;
+        async move { sign_in(t, "li.tianping", "wrong", &format!("10.2.0.{}:1", i % 3)).await }
+    };
+    let answers = futures_util::future::join_all((0..20).map(one)).await;
+    let count = |s: StatusCode| answers.iter().filter(|a| a.0 == s).count();
+    let limit = cityos_server::LOGIN_FAILURES as usize;
+    assert!(count(StatusCode::UNAUTHORIZED) <= limit, "{answers:?}");
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED) + count(StatusCode::TOO_MANY_REQUESTS),
+        20,
+        "{answers:?}"
+    );
+    for a in answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS)
+    {
+        assert_eq!(a.1["code"], "too_many_attempts", "{a:?}");
+        assert!(a.2.is_some(), "Retry-After: {a:?}");
+    }
+    // The account is locked now, even for the right password.
+    let (s, _, _, _) = sign_in(&t, "li.tianping", DEMO_PASSWORD, "10.2.0.9:1").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // A username longer than 64 characters is refused before it is counted or looked up.
+    let long = "a".repeat(65);
+    let (s, v, _, _) = sign_in(&t, &long, "x", "10.2.1.1:1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let sixty_four = "密".repeat(64);
+    let (s, v, _, _) = sign_in(&t, &sixty_four, "x", "10.2.1.1:1").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "64 characters are a name: {v}");
+    // Successful sign-ins do not use up their address's failures.
+    let c = "10.2.2.1:1";
+    for _ in 0..cityos_server::LOGIN_PEER_FAILURES + 1 {
+        assert_eq!(
+            sign_in(&t, "wang.urban", DEMO_PASSWORD, c).await.0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[test]
+fn a_window_holds_a_bounded_number_of_keys() {
+    use cityos_server::http::access::Window;
+    let w = Window::with_keys(2, 60_000, 3);
+    for k in ["a", "b", "c"] {
+        assert_eq!(w.admit(k, 0), Ok(()));
+    }
+    // Full of live keys: a new key waits for the oldest window; known keys go on.
+    assert_eq!(w.admit("d", 1_000), Err(59));
+    assert_eq!(w.admit("a", 1_000), Ok(()));
+    assert_eq!(w.admit("a", 1_000), Err(59));
+    // Once the windows end, the expired keys make room.
+    assert_eq!(w.admit("d", 60_000), Ok(()));
+}
+
 api_story!(the_pages_session_cookie);
 async fn the_pages_session_cookie(t: TestApp) {
     t.seed().await;
