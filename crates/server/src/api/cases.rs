@@ -56,11 +56,15 @@ fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
 
 pub async fn post_report(
     State(st): State<AppState>,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     caller: Caller,
     body: Body<ReportIn>,
 ) -> ApiResult {
     let p = caller.maybe()?;
+    if p.is_none() {
+        anonymous_report(&st, &peer)?;
+    }
     let channel = channel_for(&p)?;
     let r = body.value;
     if let Some(c) = &r.channel {
@@ -403,6 +407,25 @@ pub async fn list_cases(
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
+}
+
+/// Counts an anonymous report from `peer` in the window Open311's anonymous creates share
+/// (429 `too_many_requests` with `Retry-After` at [`crate::ANONYMOUS_LIMIT`] per
+/// [`crate::ANONYMOUS_WINDOW`]); signed-in callers are not counted.
+fn anonymous_report(st: &AppState, peer: &str) -> Result<(), ApiError> {
+    st.0.anonymous_reports
+        .admit(peer, st.now())
+        .map_err(|seconds| {
+            crate::http::access::too_many(
+                Problem::TooManyRequests,
+                format!(
+                    "at most {} reports per {} minutes from one address without signing in; try again in {seconds} s or sign in",
+                    crate::ANONYMOUS_LIMIT,
+                    crate::ANONYMOUS_WINDOW / cityos_core::time::MINUTE
+                ),
+                seconds,
+            )
+        })
 }
 
 /// Counts an anonymous lookup of a case from `peer` (429 with `Retry-After` when the

@@ -1,7 +1,9 @@
 //! Privacy and access: non-public cases stay out of public views (Open311, the anonymous
-//! case view), only the reporter (or staff) rates a case, anonymous lookups and failed
-//! sign-ins are throttled, personal data in free text is masked for the public, and the
-//! web pages' session cookie with its CSRF rule and security headers.
+//! case view), only the reporter (or staff) rates a case, anonymous lookups, anonymous
+//! reports (one limit for Open311 and `/api/v1/reports`) and failed sign-ins (also in
+//! parallel) are throttled, personal data in free text is masked for the public and
+//! cannot be searched back out of masked titles, and the web pages' session cookie with
+//! its CSRF rule and security headers.
 
 use crate::api_story;
 use crate::support::{spot, TestApp};
@@ -538,6 +540,90 @@ fn a_window_holds_a_bounded_number_of_keys() {
     assert_eq!(w.admit("a", 1_000), Err(59));
     // Once the windows end, the expired keys make room.
     assert_eq!(w.admit("d", 60_000), Ok(()));
+}
+
+api_story!(anonymous_reports_share_the_open311_limit);
+async fn anonymous_reports_share_the_open311_limit(t: TestApp) {
+    t.seed().await;
+    let limit = cityos_server::ANONYMOUS_LIMIT as usize;
+    let report = |i: usize, auth: Option<String>, peer: &'static str| {
+        let t = &t;
+        async move {
+            let p = spot("310104003", i);
+            let body = json!({"category": "street_vending", "lon": p[0], "lat": p[1],
+                              "text": format!("占道经营 {i}")})
+            .to_string();
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|a| ("authorization", a.as_str())).collect();
+            let (s, b, h) = t
+                .raw_from(
+                    Method::POST,
+                    "/api/v1/reports",
+                    "application/json",
+                    &body,
+                    &headers,
+                    Some(peer.parse().unwrap()),
+                )
+                .await;
+            let v: Value = serde_json::from_str(&b).unwrap_or(Value::String(b));
+            (
+                s,
+                v,
+                h.get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
+        }
+    };
+    let a = "10.3.0.1:1";
+    for i in 0..limit {
+        let (s, v, _) = report(i, None, a).await;
+        assert_eq!(s, StatusCode::CREATED, "{i}: {v}");
+    }
+    // The 21st anonymous report from the address within the window is refused.
+    let (s, v, retry) = report(limit, None, a).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_requests")),
+        "{v}"
+    );
+    let secs: i64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=10 * 60).contains(&secs), "{secs}");
+    // One limit for both ends: Open311's anonymous create from the address waits too.
+    let form = {
+        let p = spot("310104003", 1);
+        format!(
+            "service_code=noise&lat={}&long={}&description=%E5%90%B5",
+            p[1], p[0]
+        )
+    };
+    let (s, b, h) = t
+        .raw(
+            Method::POST,
+            "/open311/v2/requests.json",
+            "application/x-www-form-urlencoded",
+            &form,
+            Some(a.parse().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert!(h.contains_key("retry-after"));
+    // A signed-in citizen app is not limited this way; another address is not affected.
+    let app = t.sign(&Principal {
+        name: "citizen-app".into(),
+        role: Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
+    let (s, v, _) = report(limit + 1, Some(format!("Bearer {app}")), a).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v, _) = report(limit + 2, None, "10.3.0.2:1").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The window passes.
+    t.clock.advance(cityos_server::ANONYMOUS_WINDOW);
+    let (s, v, _) = report(limit + 3, None, a).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 api_story!(the_pages_session_cookie);
