@@ -42,6 +42,10 @@ pub const LOGIN_FAILURES: u32 = 5;
 /// Failed sign-ins from one address (several people may share one) within the window.
 pub const LOGIN_PEER_FAILURES: u32 = 20;
 pub const LOGIN_WINDOW: Millis = 15 * cityos_core::time::MINUTE;
+/// Anonymous reports one address may file per [`ANONYMOUS_WINDOW`], through Open311 or
+/// `POST /api/v1/reports` together.
+pub const ANONYMOUS_LIMIT: u32 = 20;
+pub const ANONYMOUS_WINDOW: Millis = 10 * cityos_core::time::MINUTE;
 /// Anonymous case lookups (and reporter ratings) per address per minute.
 pub const PUBLIC_LOOKUPS: u32 = 30;
 
@@ -153,8 +157,9 @@ pub struct Inner {
     /// events, sensing alarms, dataset imports (the live stream's source).
     pub bus: Arc<dyn bus::Bus>,
     idem_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The citizen room's limits on anonymous Open311 creates.
-    pub citizen: intake::citizen::CitizenLimits,
+    /// Anonymous reports per peer address ([`ANONYMOUS_LIMIT`] per [`ANONYMOUS_WINDOW`]),
+    /// shared by Open311's creates and `POST /api/v1/reports`.
+    pub anonymous_reports: http::access::Window,
     /// The api room's windows: failed sign-ins, anonymous lookups.
     pub api: api::ApiLimits,
     /// The sensor room: alarm states, reading counters, the ingest gate.
@@ -201,7 +206,7 @@ impl AppState {
             session_ms: 12 * cityos_core::time::HOUR,
             bus: Arc::new(runtime::bus::InProcessBus::default()),
             idem_locks: Mutex::new(HashMap::new()),
-            citizen: Default::default(),
+            anonymous_reports: http::access::Window::new(ANONYMOUS_LIMIT, ANONYMOUS_WINDOW),
             api: api::ApiLimits::default(),
             sensor,
             data: Default::default(),

@@ -16,13 +16,21 @@ use cityos_engine::store::User;
 use cityos_engine::{AccountStore, StoreError};
 use serde_json::json;
 
-/// `POST /api/v1/auth/login`. Throttled before any hashing: after
-/// [`crate::LOGIN_FAILURES`] failures of an account (or [`crate::LOGIN_PEER_FAILURES`]
-/// from an address) within [`crate::LOGIN_WINDOW`], every attempt — even with the right
-/// password — answers 429 `too_many_attempts` with `Retry-After` until the window ends;
-/// a successful sign-in clears the account's count. The password is checked on the
-/// blocking pool, never on the async threads. The token comes back in the body (for API
-/// clients) and as an HttpOnly session cookie (for the web pages).
+/// The longest username accepted (characters): a longer one is refused before it is
+/// counted or looked up, so the sign-in windows never hold arbitrary text.
+pub const MAX_USERNAME: usize = 64;
+
+/// `POST /api/v1/auth/login`. A username longer than [`MAX_USERNAME`] characters is 400
+/// before anything else. Throttled before any hashing: each attempt takes a slot of its
+/// account's and its address's windows up front (check and count under one lock, so
+/// parallel guesses cannot outrun the limit); after [`crate::LOGIN_FAILURES`] attempts
+/// of an account (or [`crate::LOGIN_PEER_FAILURES`] from an address) within
+/// [`crate::LOGIN_WINDOW`], every attempt — even with the right password — answers 429
+/// `too_many_attempts` with `Retry-After` until the window ends; a successful sign-in
+/// gives its slots back (it clears the account's count), so only failures count. The
+/// password is checked on the blocking pool, never on the async threads. The token
+/// comes back in the body (for API clients) and as an HttpOnly session cookie (for the
+/// web pages).
 pub async fn login(
     State(st): State<AppState>,
     crate::http::access::Peer(peer): crate::http::access::Peer,
@@ -30,18 +38,27 @@ pub async fn login(
     body: Body<LoginIn>,
 ) -> ApiResult {
     let LoginIn { username, password } = body.value;
+    if username.chars().count() > MAX_USERNAME {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            format!("username is longer than {MAX_USERNAME} characters"),
+        ));
+    }
     let now = st.now();
     let (acct, addr) = (format!("user:{username}"), format!("peer:{peer}"));
-    let wait =
-        st.0.api
-            .login_accounts
-            .blocked(&acct, now)
-            .max(st.0.api.login_peers.blocked(&addr, now));
-    if let Some(seconds) = wait {
+    let limits = &st.0.api;
+    let taken = limits.login_accounts.admit(&acct, now).and_then(|()| {
+        limits.login_peers.admit(&addr, now).inspect_err(|_| {
+            limits.login_accounts.release(&acct);
+        })
+    });
+    if let Err(seconds) = taken {
+        // The typed name may be a password typed in the wrong field: log its length only
+        // (even an unsalted hash prefix would let a log reader test guesses).
         crate::http::log::event(
             "sign_in_throttled",
             &[
-                ("account", &username),
+                ("account_chars", &username.chars().count()),
                 ("peer", &peer),
                 ("retry_after_s", &seconds),
             ],
@@ -54,11 +71,7 @@ pub async fn login(
     }
     let name = username.clone();
     let user = st.0.reads.run(move |s| account(s, &name)).await??;
-    let fail = || {
-        st.0.api.login_accounts.add(&acct, now);
-        st.0.api.login_peers.add(&addr, now);
-        ApiError::new(Problem::BadCredentials, "wrong username or password")
-    };
+    let fail = || ApiError::new(Problem::BadCredentials, "wrong username or password");
     let Some(user) = user else {
         // Spend the same time as a real check so that usernames cannot be probed.
         let _ = tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
@@ -71,6 +84,7 @@ pub async fn login(
     if !ok {
         return Err(fail());
     }
+    st.0.api.login_peers.release(&addr);
     st.0.api.login_accounts.clear(&acct);
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::internal(format!(

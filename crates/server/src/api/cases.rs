@@ -56,11 +56,15 @@ fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
 
 pub async fn post_report(
     State(st): State<AppState>,
+    crate::http::access::Peer(peer): crate::http::access::Peer,
     headers: HeaderMap,
     caller: Caller,
     body: Body<ReportIn>,
 ) -> ApiResult {
     let p = caller.maybe()?;
+    if p.is_none() {
+        anonymous_report(&st, &peer)?;
+    }
     let channel = channel_for(&p)?;
     let r = body.value;
     if let Some(c) = &r.channel {
@@ -405,11 +409,41 @@ pub(super) fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiEr
     })
 }
 
+/// Is `q` shaped exactly like a case number (a prefix of capital letters, then the
+/// 13 digits of date and sequence, e.g. `XH2611260000123`)?
+fn is_case_number(q: &str) -> bool {
+    let digits = q.trim_start_matches(|c: char| c.is_ascii_uppercase());
+    let prefix = q.len() - digits.len();
+    (1..=4).contains(&prefix) && digits.len() == 13 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses a text search that could recover masked personal data: whoever sees titles
+/// masked (everyone but the command-centre officers, as
+/// [`wire::case_view_for`] decides) may search digits, `@` or `＠` only as an exact case
+/// number — else `title LIKE %138%` would tell a masked phone number digit by digit.
+pub(super) fn check_text_search(params: &ListParams, role: Role) -> Result<(), ApiError> {
+    let Some(q) = params.q.as_deref().map(str::trim) else {
+        return Ok(());
+    };
+    if role.is_officer() || is_case_number(q) {
+        return Ok(());
+    }
+    if q.chars().any(|c| c.is_numeric() || c == '@' || c == '＠') {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            "q may hold digits or @ only as a whole case number (e.g. XH2611260000123): \
+             searching for numbers is for case numbers only",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn list_cases(
     State(st): State<AppState>,
     crate::Q(params): crate::Q<ListParams>,
     SignedIn(p): SignedIn,
 ) -> ApiResult {
+    check_text_search(&params, p.role)?;
     let mut q = to_query(&st, &params)?;
     let now = q.now;
     if !scope_query(&st, &p, &mut q) {
@@ -423,6 +457,25 @@ pub async fn list_cases(
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
+}
+
+/// Counts an anonymous report from `peer` in the window Open311's anonymous creates share
+/// (429 `too_many_requests` with `Retry-After` at [`crate::ANONYMOUS_LIMIT`] per
+/// [`crate::ANONYMOUS_WINDOW`]); signed-in callers are not counted.
+fn anonymous_report(st: &AppState, peer: &str) -> Result<(), ApiError> {
+    st.0.anonymous_reports
+        .admit(peer, st.now())
+        .map_err(|seconds| {
+            crate::http::access::too_many(
+                Problem::TooManyRequests,
+                format!(
+                    "at most {} reports per {} minutes from one address without signing in; try again in {seconds} s or sign in",
+                    crate::ANONYMOUS_LIMIT,
+                    crate::ANONYMOUS_WINDOW / cityos_core::time::MINUTE
+                ),
+                seconds,
+            )
+        })
 }
 
 /// Counts an anonymous lookup of a case from `peer` (429 with `Retry-After` when the

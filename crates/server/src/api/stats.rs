@@ -1,6 +1,6 @@
 //! Case statistics in the caller's scope, narrowed by the case-list parameters.
 
-use super::cases::{to_query, ListParams};
+use super::cases::{check_text_search, to_query, ListParams};
 use super::ApiResult;
 use crate::cases::{scope_query, set_region_level};
 use crate::http::error::ApiError;
@@ -19,6 +19,7 @@ pub async fn stats(
     crate::Q(params): crate::Q<ListParams>,
     SignedIn(p): SignedIn,
 ) -> ApiResult {
+    check_text_search(&params, p.role)?;
     let mut q = to_query(&st, &params)?;
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));

@@ -24,52 +24,80 @@ use std::sync::Mutex;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cityos_session";
 
+/// The most keys one [`Window`] holds: when full, expired keys are dropped first, then
+/// new keys are refused (429) until some window ends, so memory stays bounded whatever
+/// keys callers make up.
+pub const WINDOW_KEYS: usize = 100_000;
+
 /// Counts per key in fixed windows: the first event opens a window of `window` ms; at
-/// `limit` events the key is refused until the window ends.
+/// `limit` events the key is refused until the window ends. Checking and counting happen
+/// under one lock ([`Window::admit`]), so parallel requests cannot outrun the limit; at
+/// most [`WINDOW_KEYS`] keys are held.
 pub struct Window {
     limit: u32,
     window: Millis,
+    keys: usize,
     map: Mutex<HashMap<String, (Millis, u32)>>,
 }
 
 impl Window {
     pub fn new(limit: u32, window: Millis) -> Window {
+        Window::with_keys(limit, window, WINDOW_KEYS)
+    }
+
+    /// A window holding at most `keys` keys.
+    pub fn with_keys(limit: u32, window: Millis, keys: usize) -> Window {
         Window {
             limit,
             window,
+            keys,
             map: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn wait(&self, start: Millis, now: Millis) -> u32 {
+        ((start + self.window - now + 999) / 1000).max(1) as u32
     }
 
     /// Seconds until `key` may try again, when its window is full.
     pub fn blocked(&self, key: &str, now: Millis) -> Option<u32> {
         let g = self.map.lock().expect("window lock");
         let (start, n) = *g.get(key)?;
-        (now - start < self.window && n >= self.limit)
-            .then(|| ((start + self.window - now + 999) / 1000).max(1) as u32)
+        (now - start < self.window && n >= self.limit).then(|| self.wait(start, now))
     }
 
-    /// Counts one event of `key`.
-    pub fn add(&self, key: &str, now: Millis) {
+    /// Counts one event of `key` and admits it, or says how many seconds to wait (its
+    /// window is full, or the map is full of live keys and `key` is new). One lock for
+    /// the check and the count: of parallel callers, exactly `limit` are admitted.
+    pub fn admit(&self, key: &str, now: Millis) -> Result<(), u32> {
         let mut g = self.map.lock().expect("window lock");
-        if g.len() > 100_000 {
+        if !g.contains_key(key) && g.len() >= self.keys {
             let w = self.window;
             g.retain(|_, (start, _)| now - *start < w);
+            if g.len() >= self.keys {
+                let oldest = g.values().map(|(start, _)| *start).min().unwrap_or(now);
+                return Err(self.wait(oldest, now));
+            }
         }
         let e = g.entry(key.to_string()).or_insert((now, 0));
         if now - e.0 >= self.window {
             *e = (now, 0);
         }
+        if e.1 >= self.limit {
+            let start = e.0;
+            return Err(self.wait(start, now));
+        }
         e.1 += 1;
+        Ok(())
     }
 
-    /// Counts one event and admits it, or says how many seconds to wait.
-    pub fn admit(&self, key: &str, now: Millis) -> Result<(), u32> {
-        if let Some(s) = self.blocked(key, now) {
-            return Err(s);
+    /// Gives back one event of `key` counted by [`Window::admit`] (an attempt that turned
+    /// out not to count, as a successful sign-in for its address).
+    pub fn release(&self, key: &str) {
+        let mut g = self.map.lock().expect("window lock");
+        if let Some(e) = g.get_mut(key) {
+            e.1 = e.1.saturating_sub(1);
         }
-        self.add(key, now);
-        Ok(())
     }
 
     /// Forgets `key` (a successful sign-in).

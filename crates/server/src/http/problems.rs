@@ -137,7 +137,7 @@ problems! {
     /// Too many failed sign-ins.
     TooManyAttempts = TOO_MANY_REQUESTS, "too_many_attempts", "登录失败次数过多，请稍后再试", "Too many failed sign-ins; try again later";
     /// Too many anonymous lookups.
-    TooManyRequests = TOO_MANY_REQUESTS, "too_many_requests", "查询过于频繁，请稍后再试", "Too many lookups; try again later";
+    TooManyRequests = TOO_MANY_REQUESTS, "too_many_requests", "请求过于频繁，请稍后再试", "Too many requests; try again later";
     // 500
     /// An internal error (logged, never detailed).
     Internal = INTERNAL_SERVER_ERROR, "internal", "系统内部错误", "Internal error";

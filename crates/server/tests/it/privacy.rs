@@ -1,7 +1,9 @@
 //! Privacy and access: non-public cases stay out of public views (Open311, the anonymous
-//! case view), only the reporter (or staff) rates a case, anonymous lookups and failed
-//! sign-ins are throttled, personal data in free text is masked for the public, and the
-//! web pages' session cookie with its CSRF rule and security headers.
+//! case view), only the reporter (or staff) rates a case, anonymous lookups, anonymous
+//! reports (one limit for Open311 and `/api/v1/reports`) and failed sign-ins (also in
+//! parallel) are throttled, personal data in free text is masked for the public and
+//! cannot be searched back out of masked titles, and the web pages' session cookie with
+//! its CSRF rule and security headers.
 
 use crate::api_story;
 use crate::support::{spot, TestApp};
@@ -323,6 +325,84 @@ async fn personal_data_is_masked_in_public_views(t: TestApp) {
     );
 }
 
+api_story!(text_search_cannot_recover_masked_numbers);
+async fn text_search_cannot_recover_masked_numbers(t: TestApp) {
+    t.seed().await;
+    let p = spot("310104003", 4);
+    let text = "井盖缺失，联系人 13812345678";
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": text}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let number = v["case"]["number"].as_str().unwrap().to_string();
+    let numbers = |v: &Value| -> Vec<String> {
+        v["cases"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["number"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Whoever sees titles masked may not search digits or @ (a substring search would
+    // tell the masked number digit by digit) — in the list and in the statistics.
+    for user in ["wang.urban", "zhao.inspector", "sun.analyst", "admin"] {
+        let tok = t.login(user).await;
+        for q in [
+            "138",
+            "1381234",
+            "%40",
+            "%EF%BC%A0",
+            "%EF%BC%91%EF%BC%93",
+            "%E8%81%94%E7%B3%BB%E4%BA%BA+13",
+        ] {
+            for path in ["/api/v1/cases", "/api/v1/stats"] {
+                let (s, v) = t.get(&format!("{path}?q={q}"), Some(&tok)).await;
+                assert_eq!(
+                    (s, v["code"].as_str()),
+                    (StatusCode::BAD_REQUEST, Some("invalid_parameter")),
+                    "{user} {path}?q={q}: {v}"
+                );
+                assert!(v["detail"].as_str().unwrap().contains("case number"), "{v}");
+            }
+        }
+        // Words and the exact case number are still searched.
+        let (s, v) = t
+            .get(&format!("/api/v1/cases?q={number}"), Some(&tok))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{user}: {v}");
+        let (s, v) = t
+            .get("/api/v1/stats?q=%E4%BA%95%E7%9B%96", Some(&tok))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{user}: {v}");
+    }
+    for user in ["zhao.inspector", "sun.analyst"] {
+        let tok = t.login(user).await;
+        let (_, v) = t
+            .get(&format!("/api/v1/cases?q={number}"), Some(&tok))
+            .await;
+        assert_eq!(numbers(&v), vec![number.clone()], "{user}: {v}");
+        let (_, v) = t
+            .get("/api/v1/cases?q=%E4%BA%95%E7%9B%96", Some(&tok))
+            .await;
+        assert_eq!(numbers(&v), vec![number.clone()], "{user}: {v}");
+    }
+    // The command-centre officers see titles whole, so their search is whole too.
+    for user in ["li.tianping", "zhang.district"] {
+        let tok = t.login(user).await;
+        let (s, v) = t.get("/api/v1/cases?q=138", Some(&tok)).await;
+        assert_eq!(s, StatusCode::OK, "{user}: {v}");
+        assert_eq!(numbers(&v), vec![number.clone()], "{user}: {v}");
+        let (s, v) = t.get("/api/v1/stats?q=138", Some(&tok)).await;
+        assert_eq!(s, StatusCode::OK, "{user}: {v}");
+    }
+}
+
 /// Signs in with `password` from `peer`; (status, code, Retry-After, Set-Cookie).
 async fn sign_in(
     t: &TestApp,
@@ -400,6 +480,150 @@ async fn failed_sign_ins_are_throttled_per_account_and_address(t: TestApp) {
         sign_in(&t, "zhang.district", DEMO_PASSWORD, a).await.0,
         StatusCode::OK
     );
+}
+
+api_story!(parallel_sign_ins_cannot_outrun_the_throttle);
+async fn parallel_sign_ins_cannot_outrun_the_throttle(t: TestApp) {
+    t.seed().await;
+    // Twenty wrong passwords at once (from several addresses): each takes its slot
+    // before the hashing, so at most five are checked at all.
+    let one = |i: usize| {
+        let t = &t;
+        async move { sign_in(t, "li.tianping", "wrong", &format!("10.2.0.{}:1", i % 3)).await }
+    };
+    let answers = futures_util::future::join_all((0..20).map(one)).await;
+    let count = |s: StatusCode| answers.iter().filter(|a| a.0 == s).count();
+    let limit = cityos_server::LOGIN_FAILURES as usize;
+    assert!(count(StatusCode::UNAUTHORIZED) <= limit, "{answers:?}");
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED) + count(StatusCode::TOO_MANY_REQUESTS),
+        20,
+        "{answers:?}"
+    );
+    for a in answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS)
+    {
+        assert_eq!(a.1["code"], "too_many_attempts", "{a:?}");
+        assert!(a.2.is_some(), "Retry-After: {a:?}");
+    }
+    // The account is locked now, even for the right password.
+    let (s, _, _, _) = sign_in(&t, "li.tianping", DEMO_PASSWORD, "10.2.0.9:1").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // A username longer than 64 characters is refused before it is counted or looked up.
+    let long = "a".repeat(65);
+    let (s, v, _, _) = sign_in(&t, &long, "x", "10.2.1.1:1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let sixty_four = "密".repeat(64);
+    let (s, v, _, _) = sign_in(&t, &sixty_four, "x", "10.2.1.1:1").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "64 characters are a name: {v}");
+    // Successful sign-ins do not use up their address's failures.
+    let c = "10.2.2.1:1";
+    for _ in 0..cityos_server::LOGIN_PEER_FAILURES + 1 {
+        assert_eq!(
+            sign_in(&t, "wang.urban", DEMO_PASSWORD, c).await.0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[test]
+fn a_window_holds_a_bounded_number_of_keys() {
+    use cityos_server::http::access::Window;
+    let w = Window::with_keys(2, 60_000, 3);
+    for k in ["a", "b", "c"] {
+        assert_eq!(w.admit(k, 0), Ok(()));
+    }
+    // Full of live keys: a new key waits for the oldest window; known keys go on.
+    assert_eq!(w.admit("d", 1_000), Err(59));
+    assert_eq!(w.admit("a", 1_000), Ok(()));
+    assert_eq!(w.admit("a", 1_000), Err(59));
+    // Once the windows end, the expired keys make room.
+    assert_eq!(w.admit("d", 60_000), Ok(()));
+}
+
+api_story!(anonymous_reports_share_the_open311_limit);
+async fn anonymous_reports_share_the_open311_limit(t: TestApp) {
+    t.seed().await;
+    let limit = cityos_server::ANONYMOUS_LIMIT as usize;
+    let report = |i: usize, auth: Option<String>, peer: &'static str| {
+        let t = &t;
+        async move {
+            let p = spot("310104003", i);
+            let body = json!({"category": "street_vending", "lon": p[0], "lat": p[1],
+                              "text": format!("占道经营 {i}")})
+            .to_string();
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|a| ("authorization", a.as_str())).collect();
+            let (s, b, h) = t
+                .raw_from(
+                    Method::POST,
+                    "/api/v1/reports",
+                    "application/json",
+                    &body,
+                    &headers,
+                    Some(peer.parse().unwrap()),
+                )
+                .await;
+            let v: Value = serde_json::from_str(&b).unwrap_or(Value::String(b));
+            (
+                s,
+                v,
+                h.get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
+        }
+    };
+    let a = "10.3.0.1:1";
+    for i in 0..limit {
+        let (s, v, _) = report(i, None, a).await;
+        assert_eq!(s, StatusCode::CREATED, "{i}: {v}");
+    }
+    // The 21st anonymous report from the address within the window is refused.
+    let (s, v, retry) = report(limit, None, a).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_requests")),
+        "{v}"
+    );
+    let secs: i64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=10 * 60).contains(&secs), "{secs}");
+    // One limit for both ends: Open311's anonymous create from the address waits too.
+    let form = {
+        let p = spot("310104003", 1);
+        format!(
+            "service_code=noise&lat={}&long={}&description=%E5%90%B5",
+            p[1], p[0]
+        )
+    };
+    let (s, b, h) = t
+        .raw(
+            Method::POST,
+            "/open311/v2/requests.json",
+            "application/x-www-form-urlencoded",
+            &form,
+            Some(a.parse().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert!(h.contains_key("retry-after"));
+    // A signed-in citizen app is not limited this way; another address is not affected.
+    let app = t.sign(&Principal {
+        name: "citizen-app".into(),
+        role: Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
+    let (s, v, _) = report(limit + 1, Some(format!("Bearer {app}")), a).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v, _) = report(limit + 2, None, "10.3.0.2:1").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The window passes.
+    t.clock.advance(cityos_server::ANONYMOUS_WINDOW);
+    let (s, v, _) = report(limit + 3, None, a).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 api_story!(the_pages_session_cookie);

@@ -203,6 +203,20 @@ impl TestApp {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, String, HeaderMap) {
+        self.raw_from(method, path, content_type, body, headers, None)
+            .await
+    }
+
+    /// Like [`TestApp::raw_with`], as if from `peer`.
+    pub async fn raw_from(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+        peer: Option<std::net::SocketAddr>,
+    ) -> (StatusCode, String, HeaderMap) {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -211,11 +225,12 @@ impl TestApp {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
+        let mut req = b.body(Body::from(body.to_string())).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(p));
+        }
         let router = app(self.svc.as_ref().unwrap().state.clone());
-        let resp = router
-            .oneshot(b.body(Body::from(body.to_string())).unwrap())
-            .await
-            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();

@@ -19,19 +19,18 @@
 //! no credentials); the signed-in API under `/api/v1` does not.
 //!
 //! Files by what they hold: `discovery` (discovery, services), `views` (following
-//! requests), `requests` (creating them), `rating`, `limits` (the room's state), `reply`
-//! (JSON/XML answers and error lists), `cors`.
+//! requests), `requests` (creating them), `rating`, `reply` (JSON/XML answers and error
+//! lists), `cors`. Anonymous creates are counted in the crate root's `anonymous_reports`
+//! window, which `POST /api/v1/reports` shares.
 
 mod cors;
 mod discovery;
-mod limits;
 mod rating;
 mod reply;
 mod requests;
 mod views;
 
 pub use cors::cors;
-pub use limits::CitizenLimits;
 
 use discovery::{get_service, get_top};
 use rating::post_rating;
@@ -41,11 +40,11 @@ use views::{get_request, get_token};
 use crate::AppState;
 use axum::routing::{get, post};
 use axum::Router;
-use cityos_core::time::{Millis, DAY, MINUTE};
+use cityos_core::time::{Millis, DAY};
 
-/// Anonymous requests one address may create per window.
-pub const ANONYMOUS_LIMIT: u32 = 20;
-pub const ANONYMOUS_WINDOW: Millis = 10 * MINUTE;
+/// Anonymous requests one address may create per window (shared with
+/// `POST /api/v1/reports`).
+pub use crate::{ANONYMOUS_LIMIT, ANONYMOUS_WINDOW};
 /// The widest `start_date`–`end_date` span, and the default look-back.
 const MAX_SPAN: Millis = 90 * DAY;
 /// The most requests one `GET requests` answers (newest first; narrow the dates for more).

@@ -239,7 +239,7 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
             Channel::Citizen
         }
         None => {
-            if let Err(wait) = st.0.citizen.allow(&peer, now) {
+            if let Err(wait) = st.0.anonymous_reports.admit(&peer, now) {
                 let mut e = Open311Error::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
