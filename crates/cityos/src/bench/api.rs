@@ -143,14 +143,19 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
     let cfg = Config::xuhui();
     let d = temp_dir("api", &dir);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let svc = Service::start(
-        cfg.clone(),
-        &Database::Sqlite(d.clone()),
-        clock,
-        TokenKey::random(),
-        4,
-    )
-    .map_err(|e| e.to_string())?;
+    // The clients are a citizens' app with its token, as in production: anonymous
+    // reports are limited per address.
+    let key = TokenKey::random();
+    let app = Arc::new(key.sign(&cityos_server::http::auth::Principal {
+        name: "bench-citizen-app".into(),
+        role: cityos_core::Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    }));
+    let svc = Service::start(cfg.clone(), &Database::Sqlite(d.clone()), clock, key, 4)
+        .map_err(|e| e.to_string())?;
     let bodies = Arc::new(report_bodies(&cfg, reports));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -170,7 +175,7 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
         let tasks: Vec<_> = conns
             .into_iter()
             .map(|mut c| {
-                let (bodies, next) = (bodies.clone(), next.clone());
+                let (bodies, next, app) = (bodies.clone(), next.clone(), app.clone());
                 tokio::spawn(async move {
                     let mut lat = Vec::new();
                     let mut errors = 0usize;
@@ -180,7 +185,9 @@ pub fn api(reports: usize, clients: usize, json: bool, dir: Option<PathBuf>) -> 
                             break;
                         }
                         let t = Instant::now();
-                        let (status, _) = c.call("POST", "/api/v1/reports", None, &bodies[i]).await;
+                        let (status, _) = c
+                            .call("POST", "/api/v1/reports", Some(app.as_str()), &bodies[i])
+                            .await;
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);
                         if status != 201 && status != 200 {
                             errors += 1;

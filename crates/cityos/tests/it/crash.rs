@@ -36,11 +36,32 @@ impl Rng {
     }
 }
 
+/// The token key written into each test's data directory, so the clients can sign in as a
+/// citizens' app: anonymous reports are limited per address, an app's are not.
+const TOKEN_KEY: &str = "6372617368207465737420746f6b656e206b657920666f7220636974796f7321";
+
+/// The citizens' app token the clients send (signed with [`TOKEN_KEY`]).
+fn app_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY)
+            .expect("a token key")
+            .sign(&cityos_server::http::auth::Principal {
+                name: "crash-test-app".into(),
+                role: cityos_core::Role::Citizen,
+                department: None,
+                scope: None,
+                channel: None,
+                expires_at: i64::MAX,
+            })
+    })
+}
+
 /// One HTTP/1.1 exchange; `None` when no complete answer came (the server died).
 fn post(addr: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).ok()?;
+    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}", app_token(), body.len()).ok()?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
     let out = String::from_utf8_lossy(&out).into_owned();
@@ -163,6 +184,7 @@ fn crash_rounds(name: &str, database_url: Option<&str>, open: impl Fn() -> Box<d
     let data = std::env::temp_dir().join(format!("cityos-crash-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("token.key"), TOKEN_KEY).unwrap();
     let addr = free_addr();
     let points = Arc::new(points());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -269,7 +291,7 @@ fn crash_rounds(name: &str, database_url: Option<&str>, open: impl Fn() -> Box<d
             "{key}: its case exists"
         );
         let a = s
-            .idempotent(&format!("anonymous|{key}"))
+            .idempotent(&format!("crash-test-app|{key}"))
             .unwrap()
             .unwrap_or_else(|| panic!("{key}: its key is stored"));
         let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
