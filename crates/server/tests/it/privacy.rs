@@ -807,3 +807,14 @@ async fn machine_tokens_never_read_the_stream(t: TestApp) {
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
     }
 }
+
+#[test]
+fn token_tags_are_compared_whole() {
+    use cityos_server::cases::same;
+    assert!(same(b"abc123", b"abc123"));
+    assert!(same(b"", b""));
+    assert!(!same(b"abc123", b"abc124"));
+    assert!(!same(b"abc123", b"xbc123"));
+    assert!(!same(b"abc123", b"abc12"));
+    assert!(!same(b"abc", b"abc123"));
+}
