@@ -27,9 +27,12 @@ use cityos_engine::{CaseStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn who(p: &Option<Principal>) -> String {
+/// Whose idempotency keys these are: the signed-in name, or for an anonymous caller its
+/// peer address, so that two anonymous callers never share (and replay) each other's
+/// answers — a report's answer carries its `report_token`.
+fn who(p: &Option<Principal>, peer: &str) -> String {
     p.as_ref()
-        .map_or_else(|| "anonymous".to_string(), |p| p.name.clone())
+        .map_or_else(|| format!("anonymous@{peer}"), |p| p.name.clone())
 }
 
 fn channel_for(p: &Option<Principal>) -> Result<Channel, ApiError> {
@@ -154,7 +157,7 @@ pub async fn post_report(
             .await?,
         );
     }
-    let caller = who(&p);
+    let caller = who(&p, &peer);
     let st2 = st.clone();
     idempotent(
         &st,
@@ -717,7 +720,7 @@ pub async fn post_transition(
         crate::cases::media::check_media_url(&st, crate::cases::media::request_host(&headers), a)
             .await?;
     }
-    let caller = who(&p);
+    let caller = who(&p, &peer);
     let viewer = actor.role;
     let st2 = st.clone();
     let name = action.name();

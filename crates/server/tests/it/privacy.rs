@@ -2,7 +2,8 @@
 //! case view), only the reporter (or staff) rates a case, anonymous lookups, anonymous
 //! reports (one limit for Open311 and `/api/v1/reports`) and failed sign-ins (also in
 //! parallel) are throttled, personal data in free text is masked for the public and
-//! cannot be searched back out of masked titles, and the web pages' session cookie with
+//! cannot be searched back out of masked titles, anonymous callers' idempotency keys are
+//! per address and report-token tags are compared whole, and the web pages' session cookie with
 //! its CSRF rule and security headers.
 
 use crate::api_story;
@@ -806,6 +807,45 @@ async fn machine_tokens_never_read_the_stream(t: TestApp) {
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
     }
+}
+
+api_story!(anonymous_callers_do_not_share_idempotent_answers);
+async fn anonymous_callers_do_not_share_idempotent_answers(t: TestApp) {
+    t.seed().await;
+    let p = spot("310104003", 2);
+    let body = json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商占道"})
+        .to_string();
+    let file = |peer: &str| {
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let body = body.clone();
+        let t = &t;
+        async move {
+            let (s, b, _) = t
+                .raw_from(
+                    Method::POST,
+                    "/api/v1/reports",
+                    "application/json",
+                    &body,
+                    &[("idempotency-key", "phone-1")],
+                    Some(peer),
+                )
+                .await;
+            let v: Value = serde_json::from_str(&b).unwrap();
+            (s, v)
+        }
+    };
+    let (s, a) = file("198.51.100.7:4000").await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    // Another address: its own report (merged into the same case), with its own token.
+    let (s, b) = file("203.0.113.9:4000").await;
+    assert!(s.is_success(), "{s} {b}");
+    assert_ne!(a["report_id"], b["report_id"], "{a} {b}");
+    assert_ne!(a["report_token"], b["report_token"]);
+    // The same address retrying gets its own answer again.
+    let (s, again) = file("198.51.100.7:5000").await;
+    assert!(s.is_success(), "{s} {again}");
+    assert_eq!(again["report_id"], a["report_id"]);
+    assert_eq!(again["report_token"], a["report_token"]);
 }
 
 #[test]
