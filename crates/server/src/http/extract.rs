@@ -140,6 +140,11 @@ fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
 /// The signed-in caller (401 when there is none, or when the token is bad).
 pub struct SignedIn(pub Principal);
 
+/// A signed-in caller who is not a citizen (401 when no one is signed in, 403 for the
+/// citizen role): the staff-only reads such as the vital signs, alerts and datasets.
+/// Machine tokens pass here; the machine guard limits them to their channel's endpoints.
+pub struct Staff(pub Principal);
+
 /// The caller, or `None` for an anonymous one (endpoints open to anyone); a token that
 /// is there but bad is still 401.
 pub struct MaybeSignedIn(pub Option<Principal>);
@@ -185,6 +190,23 @@ impl FromRequestParts<AppState> for SignedIn {
         st: &AppState,
     ) -> Result<Self, ApiError> {
         require(caller_of(parts, st)?).map(SignedIn)
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, ApiError> {
+        let p = require(caller_of(parts, st)?)?;
+        if p.role == cityos_core::Role::Citizen {
+            return Err(ApiError::forbidden(
+                "staff only: the citizen role does not read this".to_string(),
+            ));
+        }
+        Ok(Staff(p))
     }
 }
 

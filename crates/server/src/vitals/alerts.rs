@@ -13,7 +13,7 @@
 //! `cap_messages`); [`restore`] puts it back at start, so a restart continues exactly.
 
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Caller, SignedIn};
+use crate::http::extract::{Caller, SignedIn, Staff};
 use crate::vitals::VitalEvent;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -446,7 +446,7 @@ pub struct AlertParams {
 pub async fn list(
     State(st): State<AppState>,
     crate::Q(p): crate::Q<AlertParams>,
-    _: SignedIn,
+    _: Staff,
 ) -> Result<Response, ApiError> {
     if let Some(s) = &p.state {
         if !matches!(s.as_str(), "pending" | "firing") {
@@ -524,7 +524,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alert-rules` — the rules, with their expressions.
-pub async fn rules(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
+pub async fn rules(State(st): State<AppState>, _: Staff) -> Result<Response, ApiError> {
     let v: Vec<Value> = st
         .0
         .cfg
@@ -643,7 +643,7 @@ pub async fn create_silence(
 }
 
 /// `GET /api/v1/silences` — silences in force.
-pub async fn list_silences(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
+pub async fn list_silences(State(st): State<AppState>, _: Staff) -> Result<Response, ApiError> {
     let now = st.now();
     let v = st.0.vitals.state.lock().expect("vitals lock");
     let all: Vec<Value> = v
@@ -799,7 +799,7 @@ pub async fn history(
     State(st): State<AppState>,
     Path(code): Path<String>,
     crate::Q(p): crate::Q<HistoryParams>,
-    _: SignedIn,
+    _: Staff,
 ) -> Result<Response, ApiError> {
     let inds = st.0.cfg.indicators.clone();
     let Some(i) = inds.iter().position(|x| x.code == code) else {

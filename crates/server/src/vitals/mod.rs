@@ -6,7 +6,7 @@
 pub mod alerts;
 
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Caller, SignedIn};
+use crate::http::extract::{Caller, Staff};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -593,7 +593,7 @@ pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
 pub async fn list(
     State(st): State<AppState>,
     crate::Q(p): crate::Q<ListParams>,
-    _: SignedIn,
+    _: Staff,
 ) -> Result<Response, ApiError> {
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();

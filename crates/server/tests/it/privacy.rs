@@ -3,7 +3,8 @@
 //! reports (one limit for Open311 and `/api/v1/reports`) and failed sign-ins (also in
 //! parallel) are throttled, personal data in free text is masked for the public and
 //! cannot be searched back out of masked titles, anonymous callers' idempotency keys are
-//! per address and report-token tags are compared whole, and the web pages' session cookie with
+//! per address and report-token tags are compared whole, the vital signs, alerts and
+//! datasets are for staff only (not the citizen role), and the web pages' session cookie with
 //! its CSRF rule and security headers.
 
 use crate::api_story;
@@ -857,4 +858,31 @@ fn token_tags_are_compared_whole() {
     assert!(!same(b"abc123", b"xbc123"));
     assert!(!same(b"abc123", b"abc12"));
     assert!(!same(b"abc", b"abc123"));
+}
+
+api_story!(the_vital_signs_are_for_staff_only);
+async fn the_vital_signs_are_for_staff_only(t: TestApp) {
+    t.seed().await;
+    let citizen = t.sign(&Principal {
+        name: "citizen-app".into(),
+        role: Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
+    let staff = t.login("li.tianping").await;
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/indicators",
+        "/api/v1/indicators/crowd_wukang/history",
+        "/api/v1/alerts",
+        "/api/v1/alert-rules",
+        "/api/v1/silences",
+    ] {
+        let (s, v) = t.get(path, Some(&citizen)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+        let (s, v) = t.get(path, Some(&staff)).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
 }

@@ -9,7 +9,7 @@
 //! links back at start, so a restart raises no second case for the same household.
 
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::SignedIn;
+use crate::http::extract::{SignedIn, Staff};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -234,7 +234,7 @@ pub async fn store_dataset(
 }
 
 /// `GET /api/v1/datasets` — the registry (never the rows: they may be sensitive).
-pub async fn list(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
+pub async fn list(State(st): State<AppState>, _: Staff) -> Result<Response, ApiError> {
     let all = st.0.reads.run(|s| s.datasets()).await??;
     let v: Vec<Value> = all
         .iter()
