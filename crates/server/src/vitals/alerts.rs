@@ -12,6 +12,7 @@
 //! made and ended, the case each alert filed, and the CAP chain (read back from
 //! `cap_messages`); [`restore`] puts it back at start, so a restart continues exactly.
 
+use crate::http::auth::Principal;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, SignedIn, Staff};
 use crate::vitals::VitalEvent;
@@ -441,12 +442,28 @@ pub struct AlertParams {
     region: Option<String>,
 }
 
+/// May `p` see alerts of `region`? A caller with a scope sees the district's own alerts
+/// and those within its scope; a scoped role without a scope sees none.
+fn sees_region(st: &AppState, p: &Principal, region: &str) -> bool {
+    let t = &st.0.cfg.territory;
+    let Some(scope) = &p.scope else {
+        return !matches!(p.role, Role::SubdistrictOfficer | Role::Inspector);
+    };
+    let (Some(rid), Some(sid)) = (t.by_code(region), t.by_code(scope)) else {
+        return false;
+    };
+    rid == t.root() || t.is_within(rid, sid)
+}
+
 /// `GET /api/v1/alerts?state=&region=` — alerts pending and firing, each with its silence
-/// or inhibition, its case and its group; and the groups' summary.
+/// or inhibition, its case and its group; and the groups' summary. Scoped: a sub-district
+/// officer sees the district's alerts and its sub-district's, and a `region` outside that
+/// answers 404 like a missing one; an alert's `case` is null unless the caller may see
+/// that case (`cases::can_see`).
 pub async fn list(
     State(st): State<AppState>,
     crate::Q(p): crate::Q<AlertParams>,
-    _: Staff,
+    Staff(who): Staff,
 ) -> Result<Response, ApiError> {
     if let Some(s) = &p.state {
         if !matches!(s.as_str(), "pending" | "firing") {
@@ -458,6 +475,9 @@ pub async fn list(
     }
     if let Some(r) = &p.region {
         crate::vitals::vital_region(&st, r)?;
+        if !sees_region(&st, &who, r) {
+            return Err(ApiError::not_found(&format!("region {r}")));
+        }
     }
     let now = st.now();
     let rules = st.0.cfg.alert_rules.clone();
@@ -467,6 +487,7 @@ pub async fn list(
             .alerting
             .alerts()
             .filter(|(_, a)| p.region.as_ref().is_none_or(|r| a.region.starts_with(r)))
+            .filter(|(_, a)| sees_region(&st, &who, &a.region))
             .map(|(fp, a)| {
                 (
                     fp.clone(),
@@ -498,6 +519,7 @@ pub async fn list(
                 st.0.reads
                     .run(move |s| s.load_case(id))
                     .await??
+                    .filter(|c| crate::cases::can_see(&st, &who, c))
                     .map(|c| json!({"id": c.id, "number": c.number, "state": c.state}))
             }
             None => None,

@@ -4,7 +4,8 @@
 //! parallel) are throttled, personal data in free text is masked for the public and
 //! cannot be searched back out of masked titles, anonymous callers' idempotency keys are
 //! per address and report-token tags are compared whole, the vital signs, alerts and
-//! datasets are for staff only (not the citizen role), and the web pages' session cookie with
+//! datasets are for staff only (not the citizen role), alerts are scoped and show only
+//! cases the caller may see, and the web pages' session cookie with
 //! its CSRF rule and security headers.
 
 use crate::api_story;
@@ -885,4 +886,76 @@ async fn the_vital_signs_are_for_staff_only(t: TestApp) {
         let (s, v) = t.get(path, Some(&staff)).await;
         assert_eq!(s, StatusCode::OK, "{path}: {v}");
     }
+}
+
+api_story!(alerts_are_scoped_and_hide_cases_out_of_sight);
+async fn alerts_are_scoped_and_hide_cases_out_of_sight(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let li = t.login("li.tianping").await; // 天平路 310104003
+    let crowd = "/api/v1/indicators/crowd_wukang/values";
+    let tick = || async {
+        cityos_server::vitals::alerts::tick(&t.svc.as_ref().unwrap().state)
+            .await
+            .unwrap()
+    };
+    for region in [None, Some("310104003"), Some("310104016")] {
+        let (s, v) = t
+            .post(
+                crowd,
+                Some(&zhang),
+                json!({"value": 1300.0, "region": region}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    tick().await;
+    let regions = |v: &Value| -> Vec<String> {
+        let mut r: Vec<String> = v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "crowding_wukang")
+            .map(|a| a["region"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    let (s, v) = t.get("/api/v1/alerts", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(regions(&v), ["310104", "310104003", "310104016"], "{v}");
+    // The sub-district officer: the district's alerts and its own sub-district's.
+    let (s, v) = t.get("/api/v1/alerts", Some(&li)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(regions(&v), ["310104", "310104003"], "{v}");
+    let (s, v) = t.get("/api/v1/alerts?region=310104016", Some(&li)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = t.get("/api/v1/alerts?region=310104003", Some(&li)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(regions(&v), ["310104003"], "{v}");
+
+    // The district's alert fires into a district case: the sub-district officer sees the
+    // alert but not that case.
+    t.clock.advance(3 * MINUTE);
+    let (s, v) = t.post(crowd, Some(&zhang), json!({"value": 1700.0})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    tick().await;
+    let district = |v: &Value| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == "crowding_wukang" && a["region"] == "310104")
+            .cloned()
+            .unwrap_or_else(|| panic!("{v}"))
+    };
+    let (_, v) = t.get("/api/v1/alerts?state=firing", Some(&zhang)).await;
+    let a = district(&v);
+    assert!(a["case"]["number"].is_string(), "{a}");
+    let id = a["case"]["id"].as_i64().unwrap();
+    let (s, _) = t.get(&format!("/api/v1/cases/{id}"), Some(&li)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the officer may not see the case");
+    let (_, v) = t.get("/api/v1/alerts?state=firing", Some(&li)).await;
+    let a = district(&v);
+    assert_eq!(a["case"], Value::Null, "{a}");
 }
