@@ -56,7 +56,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+    /// Whether `a op b` holds.
+    pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
         match self {
             Op::Gt => a > b,
             Op::Ge => a >= b,
@@ -65,6 +66,12 @@ impl Op {
             Op::Eq => a == b,
             Op::Ne => a != b,
         }
+    }
+
+    /// Whether the operator orders its operands (`<`, `<=`, `>`, `>=`), as opposed to
+    /// testing (in)equality.
+    pub fn orders(self) -> bool {
+        !matches!(self, Op::Eq | Op::Ne)
     }
 }
 

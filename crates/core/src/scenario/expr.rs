@@ -100,32 +100,8 @@ pub enum Scope {
     SameArea,
 }
 
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Gt,
-    Ge,
-    Lt,
-    Le,
-    Eq,
-    Ne,
-}
-
-impl Op {
-    fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
-        match self {
-            Op::Gt => a > b,
-            Op::Ge => a >= b,
-            Op::Lt => a < b,
-            Op::Le => a <= b,
-            Op::Eq => a == b,
-            Op::Ne => a != b,
-        }
-    }
-    fn orders(self) -> bool {
-        !matches!(self, Op::Eq | Op::Ne)
-    }
-}
+/// Comparison operators: the alert rules' own ([`crate::alerting::Op`]).
+pub use crate::alerting::Op;
 
 /// What `trend(...) reaches X within D` aims at.
 #[derive(Debug, Clone, Copy, PartialEq)]
