@@ -250,6 +250,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // lone-elder rule joins them at import and raises its welfare check at once.
             cityos_sim::devices::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
+            // The scenario packs' datasets (lifts, flats, residence registrations) and the
+            // flats' meters' last two weeks, through the same data end.
+            cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.

@@ -66,7 +66,8 @@ pub struct SensingState {
     /// Each device's kind (an index into `metrics_of_kind`).
     kind_of: Vec<u16>,
     /// The metrics each device kind is declared for: those its alarm rules and reading
-    /// indicators read (a water meter's `flow_m3` through the lone-elder rule).
+    /// indicators read (a water meter's `flow_m3` through the lone-elder rule), and those
+    /// the scenario catalogue declares for it (a lift controller's `door_open`).
     metrics_of_kind: Vec<Vec<String>>,
     pub accepted: u64,
     pub refused: Refused,
@@ -169,6 +170,9 @@ impl SensingState {
             };
             st.kind_of.push(k as u16);
         }
+        let catalogue =
+            cityos_core::scenario::Catalogue::from_toml(cityos_engine::demo::CATALOGUE_TOML)
+                .unwrap_or_default();
         st.metrics_of_kind = kinds
             .iter()
             .map(|kind| {
@@ -182,7 +186,12 @@ impl SensingState {
                     } if device_kind == kind => Some(metric.as_str()),
                     _ => None,
                 });
-                for x in rules.map(|r| r.metric.as_str()).chain(feeds) {
+                let listed = catalogue.device_kinds.get(*kind).into_iter().flatten();
+                for x in rules
+                    .map(|r| r.metric.as_str())
+                    .chain(feeds)
+                    .chain(listed.map(String::as_str))
+                {
                     if !x.is_empty() && !m.iter().any(|y| y == x) {
                         m.push(x.to_string());
                     }
