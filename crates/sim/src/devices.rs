@@ -87,9 +87,13 @@ pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Val
     let mut lines = String::new();
     for k in (1..=hours).rev() {
         let at = format_rfc3339(now - k * cityos_core::time::HOUR);
-        for d in st.0.cfg.sensing.devices.iter().filter(|d| {
-            d.kind == "water_meter" && !d.tags.iter().any(|t| t == "flat")
-        }) {
+        for d in
+            st.0.cfg
+                .sensing
+                .devices
+                .iter()
+                .filter(|d| d.kind == "water_meter" && !d.tags.iter().any(|t| t == "flat"))
+        {
             let v = if d.id == "WM-007" {
                 0.0
             } else {

@@ -211,10 +211,7 @@ impl Script {
             pick(&self.gas, 3 * k + 2),
         );
         let (gauge_a, gauge_b) = (pick(&self.gauges, 2 * k), pick(&self.gauges, 2 * k + 1));
-        let (cover_a, cover_b) = (
-            pick(&self.manholes, 2 * k),
-            pick(&self.manholes, 2 * k + 1),
-        );
+        let (cover_a, cover_b) = (pick(&self.manholes, 2 * k), pick(&self.manholes, 2 * k + 1));
         let storm = feed_heat("rainfall_mm_h", elapsed);
         let mut out = Vec::new();
         let mut push = |device: usize, metric: &'static str, value: f64| {

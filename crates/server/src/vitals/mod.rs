@@ -476,26 +476,25 @@ async fn case_stats(
         created_from: Some(now - HOUR),
         ..base.clone()
     };
-    let q_rates: Vec<(usize, cityos_engine::query::CaseQuery)> = st
-        .0
-        .cfg
-        .indicators
-        .iter()
-        .enumerate()
-        .filter_map(|(i, ind)| match &ind.source {
-            Source::Cases {
-                rate: Some(rate), ..
-            } => Some((
-                i,
-                cityos_engine::query::CaseQuery {
-                    categories: rate.categories.clone(),
-                    created_from: Some(now - rate.window_ms),
-                    ..base.clone()
-                },
-            )),
-            _ => None,
-        })
-        .collect();
+    let q_rates: Vec<(usize, cityos_engine::query::CaseQuery)> =
+        st.0.cfg
+            .indicators
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ind)| match &ind.source {
+                Source::Cases {
+                    rate: Some(rate), ..
+                } => Some((
+                    i,
+                    cityos_engine::query::CaseQuery {
+                        categories: rate.categories.clone(),
+                        created_from: Some(now - rate.window_ms),
+                        ..base.clone()
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
     let (all, open, hour, counted) =
         st.0.reads
             .run(move |s| -> Result<_, cityos_engine::StoreError> {
