@@ -232,10 +232,12 @@ impl Script {
                         (1, 0, 0, 0) // held at a floor, door open
                     } else if me == lift_b && within(270, 300) {
                         (0, 1, 0, 0) // a short stop between floors
-                    } else if me == lift_d && within(330, 450) {
-                        (0, 0, 1, 0) // alarm button, door stuck shut
-                    } else if me == lift_e && within(480, 500) {
-                        (0, 0, 1, 0) // the button pressed a moment
+                    } else if (me == lift_d && within(330, 450))
+                        || (me == lift_e && within(480, 500))
+                    {
+                        // The alarm button at a floor, door shut: held two minutes (the
+                        // door is stuck), or pressed a moment.
+                        (0, 0, 1, 0)
                     } else if rng.chance(0.5) {
                         (0, 1, 0, 1) // running
                     } else if rng.chance(0.5) {
