@@ -159,7 +159,8 @@ pub async fn load_scenario_data(st: &AppState, seed: u64) -> Result<Value, ApiEr
 /// episode ([`crate::scenes::feed_heat`]) — it climbs past its yellow and orange lines,
 /// stays up for several minutes and comes back down — so that alerts fire, become cases,
 /// publish CAP warnings, and resolve. The crowd feeds are what the fences' head counts add
-/// up to; rainfall rises with the river.
+/// up to, the active lift entrapments the lifts the script traps; rainfall rises with the
+/// river.
 pub async fn simulate_feeds(
     st: AppState,
     seed: u64,
@@ -185,6 +186,8 @@ pub async fn simulate_feeds(
                 // A crowd fence's feed is what its head counts add up to.
                 let value = if let Some(people) = script.crowd(&ind.code, elapsed) {
                     people
+                } else if ind.code == "lift_entrapments_active" {
+                    script.lifts_trapped(elapsed) as f64
                 } else if heat > 0.0 {
                     calm + (high - calm) * heat
                 } else {

@@ -53,6 +53,11 @@ pub const EPISODES: [&str; 4] = [
 /// One episode's slot.
 pub const EPISODE: Millis = 15 * MINUTE;
 
+/// Seconds into the cycle when a lift is trapped between floors, and when a lift's alarm
+/// button is held with its door stuck shut.
+pub const TRAPPED: (i64, i64) = (30, 180);
+pub const ALARM_HELD: (i64, i64) = (330, 450);
+
 /// Flats used by several people more than registered (water and electricity > 3×).
 pub const GROUP_RENTED: [&str; 3] = ["F-003", "F-017", "F-029"];
 /// Near miss: only the water is high (a leak, say); electricity is normal.
@@ -226,25 +231,26 @@ impl Script {
             match kind.as_str() {
                 "lift_controller" => {
                     // door_open, between_floors, alarm_button, running
-                    let (door, between, alarm, running) = if me == lift_a && within(30, 180) {
-                        (0, 1, 0, 0) // trapped between floors
-                    } else if me == lift_b && within(60, 240) {
-                        (1, 0, 0, 0) // held at a floor, door open
-                    } else if me == lift_b && within(270, 300) {
-                        (0, 1, 0, 0) // a short stop between floors
-                    } else if (me == lift_d && within(330, 450))
-                        || (me == lift_e && within(480, 500))
-                    {
-                        // The alarm button at a floor, door shut: held two minutes (the
-                        // door is stuck), or pressed a moment.
-                        (0, 0, 1, 0)
-                    } else if rng.chance(0.5) {
-                        (0, 1, 0, 1) // running
-                    } else if rng.chance(0.5) {
-                        (1, 0, 0, 0) // at a floor, door open
-                    } else {
-                        (0, 0, 0, 0) // at a floor, idle
-                    };
+                    let (door, between, alarm, running) =
+                        if me == lift_a && within(TRAPPED.0, TRAPPED.1) {
+                            (0, 1, 0, 0) // trapped between floors
+                        } else if me == lift_b && within(60, 240) {
+                            (1, 0, 0, 0) // held at a floor, door open
+                        } else if me == lift_b && within(270, 300) {
+                            (0, 1, 0, 0) // a short stop between floors
+                        } else if (me == lift_d && within(ALARM_HELD.0, ALARM_HELD.1))
+                            || (me == lift_e && within(480, 500))
+                        {
+                            // The alarm button at a floor, door shut: held two minutes (the
+                            // door is stuck), or pressed a moment.
+                            (0, 0, 1, 0)
+                        } else if rng.chance(0.5) {
+                            (0, 1, 0, 1) // running
+                        } else if rng.chance(0.5) {
+                            (1, 0, 0, 0) // at a floor, door open
+                        } else {
+                            (0, 0, 0, 0) // at a floor, idle
+                        };
                     push(i, "door_open", door as f64);
                     push(i, "between_floors", between as f64);
                     push(i, "alarm_button", alarm as f64);
@@ -327,6 +333,17 @@ impl Script {
             push(d, "density_m2", density);
         }
         out
+    }
+
+    /// How many lifts are trapped (between floors, or at a floor with the alarm held and
+    /// the door shut) at `elapsed`: the demo's `lift_entrapments_active` feed.
+    pub fn lifts_trapped(&self, elapsed: Millis) -> usize {
+        if self.lifts.is_empty() {
+            return 0;
+        }
+        let t = (elapsed.max(0) % CYCLE) / SECOND;
+        let within = |(a, b): (i64, i64)| usize::from(t >= a && t < b);
+        within(TRAPPED) + within(ALARM_HELD)
     }
 
     /// The total people the fence's head counts report at `elapsed` (without noise): what

@@ -54,6 +54,10 @@ fn demo_serves_over_a_real_socket_and_stops_gracefully() {
         "{printed}"
     );
     assert!(printed.contains("zhang.district"), "{printed}");
+    assert!(
+        printed.contains("scenario packs: datasets lifts 60, flats 40, residence_registrations "),
+        "{printed}"
+    );
     let (s, b) = http(&addr, "GET", "/healthz", None, None);
     assert_eq!(s, 200, "{b}");
     let (s, b) = http(
@@ -514,6 +518,36 @@ fn scenario_demo_streams_hold_every_pattern_and_its_near_miss() {
         (2, 2),
         "one trapped car and one alarm per cycle"
     );
+    // The lift_entrapments_active feed counts the lifts trapped at each round: those in
+    // a stop (between floors or alarm held, door shut) that lasts a minute or more.
+    let mut long_stops: Vec<(Millis, Millis)> = Vec::new();
+    for d in of("lift_controller") {
+        let stuck = zip(d, &flags, &|v| {
+            v[3] == 0.0 && v[0] == 0.0 && (v[1] == 1.0 || v[2] == 1.0)
+        });
+        let mut since = None;
+        for &(t, ok) in stuck.iter().chain([(2 * CYCLE, false)].iter()) {
+            match (ok, since) {
+                (true, None) => since = Some(t),
+                (false, Some(s)) => {
+                    if t - TICK - s >= min {
+                        long_stops.push((s, t - TICK));
+                    }
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut t = 0;
+    while t < 2 * CYCLE {
+        let now = long_stops
+            .iter()
+            .filter(|(a, b)| *a <= t && t <= *b)
+            .count();
+        assert_eq!(now, script.lifts_trapped(t), "at {t}");
+        t += TICK;
+    }
     assert!(
         door_open >= 2 && short_stop >= 2 && short_alarm >= 2,
         "near misses: {door_open} {short_stop} {short_alarm}"
