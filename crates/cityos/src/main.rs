@@ -193,6 +193,17 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The seven scenario packs judging every reading of their kinds, against the same
+    /// readings with no pack running (`ratio` = with / without; target ≥ 0.7).
+    Scenarios {
+        #[arg(long, default_value_t = 1_000_000)]
+        readings: usize,
+        /// Dataset rows the packs join (flats, lone-elder households, lifts, registrations).
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// The command centre in headless Chromium with many open cases: from navigation until
     /// the map, the vital-sign tiles and today's figures are drawn (needs chromium and
     /// chromedriver).
@@ -306,6 +317,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 rounds,
                 json,
             } => bench::ingest::ingest(devices.max(1), rounds.max(1), json),
+            BenchCmd::Scenarios {
+                readings,
+                rows,
+                json,
+            } => bench::scenarios::scenarios(readings.max(1), rows, json),
             BenchCmd::Query {
                 cases,
                 rounds,

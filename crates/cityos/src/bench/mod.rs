@@ -9,6 +9,7 @@
 //! * `api` and `query` — [`api`]: intake and reads over loopback HTTP;
 //! * `mqtt` — [`mqtt`]: readings through a broker against a bare subscriber;
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
+//! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
 //! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod ingest;
 pub mod mqtt;
+pub mod scenarios;
 pub mod ui;
 
 use cityos_core::case::Channel;

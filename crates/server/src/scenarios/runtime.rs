@@ -25,7 +25,7 @@
 //! Judging is synchronous under the runtime's lock; acting (cases, notes, CAP) is async in
 //! [`flush`], after a batch, an import or a tick.
 
-use super::facts::{Judge, SeenCase, Series, Subject, Table};
+use super::facts::{HashMap, Judge, SeenCase, Series, Subject, Table};
 use crate::cases::{file_report, note_case, still_open};
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -36,7 +36,7 @@ use cityos_core::scenario::{Catalogue, Pack, Trigger};
 use cityos_core::time::{format_rfc3339, Millis};
 use cityos_core::workflow::NewReport;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Hits kept for the API and the 场景 page.
@@ -60,7 +60,7 @@ pub struct Fixed {
 
 impl Fixed {
     fn new(cfg: &cityos_engine::config::Config, catalogue: Catalogue) -> Fixed {
-        let mut metric_ids = HashMap::new();
+        let mut metric_ids = HashMap::default();
         for m in catalogue.device_kinds.values().flatten() {
             let n = metric_ids.len() as u16;
             metric_ids.entry(m.clone()).or_insert(n);
@@ -76,13 +76,13 @@ impl Fixed {
                     .map_or(u16::MAX, |k| k as u16)
             })
             .collect();
-        let mut at: HashMap<(u64, u64), Vec<u32>> = HashMap::new();
+        let mut at: HashMap<(u64, u64), Vec<u32>> = HashMap::default();
         for (i, d) in devices.iter().enumerate() {
             at.entry((d.lon.to_bits(), d.lat.to_bits()))
                 .or_default()
                 .push(i as u32);
         }
-        let mut siblings = HashMap::new();
+        let mut siblings = HashMap::default();
         for group in at.into_values().filter(|g| g.len() > 1) {
             for &d in &group {
                 let mut v = vec![d];
@@ -107,6 +107,12 @@ impl Fixed {
     }
 }
 
+/// Who a judgement is for: a device (its subject made once), or a place.
+enum Who {
+    Device(u32),
+    Place(Subject),
+}
+
 /// One subject of one pack.
 #[derive(Debug, Clone, Default)]
 struct Subj {
@@ -117,6 +123,8 @@ struct Subj {
     case: Option<CaseId>,
     /// The CAP messages published for this firing (identifier, sent).
     cap: Vec<(String, Millis)>,
+    /// The datasets' generation when the device's address was last looked for.
+    addr_gen: u64,
 }
 
 /// One pack as the runtime runs it.
@@ -155,6 +163,8 @@ pub struct Runtime {
     indicators: HashMap<String, Series>,
     ind_keep: HashMap<String, Millis>,
     tables: HashMap<String, Table>,
+    /// Bumped at every dataset import (joins may find other rows).
+    gen: u64,
     /// Address → a device whose joined row has that address (where the place is).
     addr_dev: HashMap<String, u32>,
     cases: VecDeque<SeenCase>,
@@ -163,7 +173,7 @@ pub struct Runtime {
     packs: BTreeMap<String, PackRun>,
     /// Per device kind: the packs (codes) whose reading triggers name it, with the metrics
     /// (empty: all).
-    by_kind: Vec<Vec<(String, Vec<u16>)>>,
+    by_kind: Vec<Vec<(Arc<str>, Vec<u16>)>>,
     queue: Vec<Act>,
     hits: VecDeque<serde_json::Value>,
     seq: u64,
@@ -177,6 +187,11 @@ pub struct Live {
 }
 
 impl Live {
+    /// Hits and stand-downs judged and not yet acted on.
+    pub fn queued(&self) -> usize {
+        self.rt.lock().expect("scenario lock").queue.len()
+    }
+
     /// Points held over all series (bounded by each metric's longest window).
     pub fn held_points(&self) -> usize {
         let rt = self.rt.lock().expect("scenario lock");
@@ -324,7 +339,7 @@ impl Runtime {
             let r = self.packs.entry(p.code.clone()).or_insert_with(|| PackRun {
                 pack: p.clone(),
                 enabled: true,
-                subjects: HashMap::new(),
+                subjects: HashMap::default(),
                 last_schedule: Millis::MIN,
                 hits: 0,
                 last_hit: None,
@@ -381,11 +396,11 @@ impl Runtime {
                             .filter_map(|m| fx.metric_ids.get(m).copied())
                             .collect();
                         let list = &mut self.by_kind[k];
-                        match list.iter_mut().find(|(c, _)| *c == p.code) {
+                        match list.iter_mut().find(|(c, _)| **c == *p.code) {
                             // Two triggers on one kind: judged once per reading.
                             Some((_, have)) if have.is_empty() || ms.is_empty() => have.clear(),
                             Some((_, have)) => have.extend(ms),
-                            None => list.push((p.code.clone(), ms)),
+                            None => list.push((Arc::from(p.code.as_str()), ms)),
                         }
                     }
                 }
@@ -393,30 +408,32 @@ impl Runtime {
         }
     }
 
-    /// One reading: kept when a pack reads its metric; judged by the packs it triggers.
-    fn reading(&mut self, cx: &Cx, d: u32, m: u16, v: f64, at: Millis) {
+    /// One reading into its series (when a pack reads its metric).
+    fn keep_reading(&mut self, d: u32, m: u16, v: f64, at: Millis) {
         if let Some(Some(keep)) = self.keep.get(m as usize) {
             self.series
                 .entry((d, m))
                 .or_insert_with(|| Series::new(at))
                 .push(at, v, *keep);
         }
+    }
+
+    /// A device's readings of one instant (metrics `ms`) are in: the packs they trigger
+    /// judge the device at that instant, once however many metrics came.
+    fn judge_readings(&mut self, cx: &Cx, d: u32, ms: &[u16], at: Millis) {
         let k = cx.fx.kind_of.get(d as usize).copied().unwrap_or(u16::MAX);
-        let Some(packs) = self.by_kind.get(k as usize) else {
-            return;
-        };
-        let todo: Vec<String> = packs
-            .iter()
-            .filter(|(_, ms)| ms.is_empty() || ms.contains(&m))
-            .map(|(c, _)| c.clone())
-            .collect();
-        for code in todo {
-            self.judge(cx, &code, device_subject(cx, d), at);
+        let n = self.by_kind.get(k as usize).map_or(0, Vec::len);
+        for i in 0..n {
+            let (code, want) = &self.by_kind[k as usize][i];
+            if want.is_empty() || ms.iter().any(|m| want.contains(m)) {
+                let code = code.clone();
+                self.judge(cx, &code, Who::Device(d), at);
+            }
         }
     }
 
-    /// Judges `subject` for pack `code` at `now`, and queues what follows.
-    fn judge(&mut self, cx: &Cx, code: &str, subject: Subject, now: Millis) {
+    /// Judges a subject for pack `code` at `now`, and queues what follows.
+    fn judge(&mut self, cx: &Cx, code: &str, who: Who, now: Millis) {
         let Runtime {
             packs,
             series,
@@ -424,15 +441,28 @@ impl Runtime {
             tables,
             cases,
             queue,
+            gen,
             ..
         } = self;
         let Some(run) = packs.get_mut(code).filter(|r| r.enabled) else {
             return;
         };
         let pack = run.pack.clone();
-        let subj = run.subjects.entry(subject.key.clone()).or_default();
-        // What is known of the place now (a subject restored at start knows only its key).
-        subj.s = subject;
+        // A device's subject is made once; a place's is refreshed with what is known of it
+        // now (one restored at start knows only its key).
+        let key: &str = match &who {
+            Who::Device(d) => &cx.fx.device_ids[*d as usize],
+            Who::Place(s) => &s.key,
+        };
+        if !run.subjects.contains_key(key) {
+            run.subjects.insert(key.to_string(), Subj::default());
+        }
+        let subj = run.subjects.get_mut(key).expect("inserted");
+        match who {
+            Who::Device(d) if subj.s.key.is_empty() => subj.s = device_subject(cx, d),
+            Who::Device(_) => {}
+            Who::Place(s) => subj.s = s,
+        }
         let none: Vec<u32> = Vec::new();
         let own: Vec<u32>;
         let siblings: &[u32] = match subj.s.device {
@@ -452,7 +482,8 @@ impl Runtime {
             k.checked_sub(1).map(|k| t.at[k])
         };
         // A device's address is that of the row it joins (when a pack dataset has one).
-        if subj.s.address.is_none() {
+        if subj.s.address.is_none() && subj.addr_gen != *gen {
+            subj.addr_gen = *gen;
             if let Some(id) = subj.s.device.and_then(|d| cx.fx.device_ids.get(d as usize)) {
                 subj.s.address = pack.datasets.iter().find_map(|nd| {
                     let t = tables.get(&nd.name.name)?;
@@ -475,6 +506,7 @@ impl Runtime {
             thresholds: &thresholds,
             tables,
             cases,
+            grid_at: &|p| grid_of(cx.cfg, p),
             now,
         };
         let holds = pack.condition.holds(&j, now, &mut subj.held);
@@ -503,20 +535,16 @@ impl Runtime {
         let Some(stand_down) = hit else {
             return;
         };
+        // The hit's level: the highest warning among the pack's indicators (none when
+        // all are normal).
         let level = pack
             .condition
             .indicators()
-            .iter()
-            .chain(
-                pack.indicators
-                    .iter()
-                    .map(|r| &r.name)
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
-            .filter_map(|i| cx.levels.get(*i).map(|l| l.1))
-            .max();
+            .into_iter()
+            .chain(pack.indicators.iter().map(|r| r.name.as_str()))
+            .filter_map(|i| cx.levels.get(i).map(|l| l.1))
+            .max()
+            .filter(|l| *l > WarnLevel::Normal);
         let rows = pack
             .datasets
             .iter()
@@ -587,7 +615,8 @@ fn device_subject(cx: &Cx, d: u32) -> Subject {
         device: Some(d),
         address: None,
         pos: Some(pos),
-        grid: grid_of(cx.cfg, pos),
+        // Found when needed (a `same area` count, the hit's place): locating costs.
+        grid: None,
     }
 }
 
@@ -605,17 +634,17 @@ fn address_subject(cx: &Cx, addr_dev: &HashMap<String, u32>, address: &str) -> S
         device: dev,
         address: Some(address.to_string()),
         pos,
-        grid: pos.and_then(|p| grid_of(cx.cfg, p)),
+        grid: None,
     }
 }
 
-fn place_subject(cx: &Cx, lon: f64, lat: f64, grid: Option<String>) -> Subject {
+fn place_subject(lon: f64, lat: f64, grid: Option<String>) -> Subject {
     Subject {
         key: format!("at:{lon:.4},{lat:.4}"),
         device: None,
         address: None,
         pos: Some((lon, lat)),
-        grid: grid.or_else(|| grid_of(cx.cfg, (lon, lat))),
+        grid,
     }
 }
 
@@ -638,7 +667,7 @@ fn subject_of_key(cx: &Cx, key: &str) -> Subject {
     if let Some(p) = key.strip_prefix("at:") {
         if let Some((lon, lat)) = p.split_once(',') {
             if let (Ok(lon), Ok(lat)) = (lon.parse(), lat.parse()) {
-                return place_subject(cx, lon, lat, None);
+                return place_subject(lon, lat, None);
             }
         }
     }
@@ -706,6 +735,9 @@ impl crate::ports::ReadingBatch for Batch<'_> {
         }
         let st = self.st;
         let enabled = st.0.scenarios.enabled();
+        if enabled.is_empty() {
+            return;
+        }
         let lv = levels(st, &enabled);
         let l = live(st);
         let cx = Cx {
@@ -715,8 +747,22 @@ impl crate::ports::ReadingBatch for Batch<'_> {
         };
         let mut rt = l.rt.lock().expect("scenario lock");
         rt.sync(&l.fixed, &enabled);
+        // A device's readings of one instant (a lift's door, car and button) arrive
+        // together: judged once, after all of them are in, before its next instant.
+        let mut pending: Option<(u32, Millis)> = None;
+        let mut ms: Vec<u16> = Vec::new();
         for (d, m, v, at) in self.got {
-            rt.reading(&cx, d, m, v, at);
+            if pending.is_some_and(|p| p != (d, at)) {
+                let (pd, pat) = pending.expect("some");
+                rt.judge_readings(&cx, pd, &ms, pat);
+                ms.clear();
+            }
+            rt.keep_reading(d, m, v, at);
+            ms.push(m);
+            pending = Some((d, at));
+        }
+        if let Some((pd, pat)) = pending {
+            rt.judge_readings(&cx, pd, &ms, pat);
         }
     }
 }
@@ -767,7 +813,7 @@ pub fn dataset_imported(
                 Some(&d) => device_subject(&cx, d),
                 None => address_subject(&cx, &rt.addr_dev, k),
             };
-            rt.judge(&cx, &p.code, s, now);
+            rt.judge(&cx, &p.code, Who::Place(s), now);
         }
     }
 }
@@ -780,6 +826,7 @@ fn index(rt: &mut Runtime, fx: &Fixed, name: &str, table: Table) {
         }
     }
     rt.tables.insert(name.to_string(), table);
+    rt.gen += 1;
 }
 
 /// A case event committed by the engine (its event sink): created cases are remembered
@@ -863,8 +910,8 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
                         })
                         .map(|s| s.s.clone())
                 });
-                let s = near.unwrap_or_else(|| place_subject(&cx, c.lon, c.lat, c.grid.clone()));
-                rt.judge(&cx, &p.code, s, now);
+                let s = near.unwrap_or_else(|| place_subject(c.lon, c.lat, c.grid.clone()));
+                rt.judge(&cx, &p.code, Who::Place(s), now);
             }
             // Schedules and levels judge every subject seen; otherwise only those waiting.
             let due = p.triggers.iter().any(|t| match t {
@@ -909,7 +956,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
             // In key order: the same inputs give the same hits in the same order.
             subjects.sort_by(|a, b| a.key.cmp(&b.key));
             for s in subjects {
-                rt.judge(&cx, &p.code, s, now);
+                rt.judge(&cx, &p.code, Who::Place(s), now);
             }
         }
     }
@@ -955,7 +1002,8 @@ fn place_label(st: &AppState, s: &Subject) -> String {
     if s.device.is_some() && !s.key.starts_with("addr:") {
         return s.key.clone();
     }
-    match &s.grid {
+    let grid = s.grid.clone().or_else(|| grid_of(&st.0.cfg, s.pos?));
+    match &grid {
         Some(g) => {
             st.0.cfg
                 .territory
@@ -1252,7 +1300,7 @@ pub fn restore(
 ) -> Result<(), cityos_engine::StoreError> {
     let l = live(st);
     let enabled = st.0.scenarios.enabled();
-    let lv = Levels::new();
+    let lv = Levels::default();
     let cx = Cx {
         fx: &l.fixed,
         levels: &lv,
