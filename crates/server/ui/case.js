@@ -68,8 +68,65 @@
     const photos = document.getElementById("photos");
     photos.textContent = "";
     (c.media || []).forEach((m, i) => photos.append(el("a", { href: m }, el("img", { src: m, alt: t("photo") + " " + (i + 1) }))));
+    checklist(c);
     map.markers([{ lon: c.lon, lat: c.lat, priority: c.priority, number: c.number, title: c.title, state: c.state }]);
     map.centreOn(c.lon, c.lat, 6);
+  }
+
+  // The playbook's checklist of a case a scenario pack opened: per role, each item done
+  // (when, by whom) or to do; the roles that work cases tick items off while it is open.
+  const TICKERS = ["district_officer", "subdistrict_officer", "handler", "inspector"];
+  const OPEN_STATES = (s) => !["closed", "evaluated", "rejected", "merged"].includes(s);
+  let lines = null; // line code → the district department of that line (for role names)
+  function roleName(role) {
+    const d = lines && lines[role];
+    return d ? (lang() === "en" ? d.name_en : d.name_zh) : role;
+  }
+  function checklist(c) {
+    if (c.playbook && !lines) {
+      lines = {};
+      api("/api/v1/departments").then((v) => {
+        for (const d of v.departments || []) if (d.level === "district" && !lines[d.line]) lines[d.line] = d;
+        checklist(data.case);
+      }).catch(() => {});
+    }
+    const panel = document.getElementById("checklist-panel");
+    const pb = c.playbook;
+    panel.hidden = !pb;
+    if (!pb) return;
+    document.getElementById("playbook-of").textContent = t("scenario") + " " + pb.scenario + " · " + t("version") + " " + pb.version;
+    const box = document.getElementById("checklist");
+    box.textContent = "";
+    const mayTick = TICKERS.includes(u.role) && OPEN_STATES(c.state);
+    (pb.checklist || []).forEach((group, g) => {
+      const ul = el("ul", { class: "checklist" });
+      for (const it of group.items || []) {
+        const done = !!it.done_at;
+        const li = el("li", { class: done ? "done" : null },
+          el("span", { class: "box", "aria-hidden": "true", text: done ? "☑" : "☐" }), " ",
+          el("span", { class: "sr-only", text: done ? t("done") + ": " : "" }),
+          el("span", { text: it.text }));
+        if (done) li.append(el("div", { class: "hint" }, t("done_at") + " ", el("time", { datetime: it.done_at, text: fmtTime(it.done_at) }), " · " + t("ticked_by") + " " + (it.done_by || "—")));
+        else if (mayTick) {
+          li.append(" ", el("button", { type: "button", class: "secondary", "data-tick": g + "-" + it.item, "aria-label": t("tick") + ": " + it.text,
+            text: t("tick"), onclick: (ev) => tickItem(ev.currentTarget, group.role, it.item) }));
+        }
+        ul.append(li);
+      }
+      box.append(el("h3", { text: roleName(group.role) }), ul);
+    });
+  }
+
+  async function tickItem(btn, role, item) {
+    const m = document.getElementById("c-msg");
+    btn.disabled = true;
+    m.textContent = "";
+    try {
+      await api("/api/v1/cases/" + data.case.id + "/transitions", { body: { action: "tick", role, item }, headers: { "idempotency-key": newKey() } });
+      await load();
+      say(msg, t("a_tick") + " · " + t("done"), true);
+      document.getElementById("h-checklist").focus();
+    } catch (e) { say(m, e.message); btn.disabled = false; }
   }
 
   let current = null;
