@@ -94,7 +94,11 @@
     const pb = c.playbook;
     panel.hidden = !pb;
     if (!pb) return;
-    document.getElementById("playbook-of").textContent = t("scenario") + " " + pb.scenario + " · " + t("version") + " " + pb.version;
+    const of = document.getElementById("playbook-of");
+    of.textContent = "";
+    of.append(t("scenario") + " ", (ROLE_PAGES[u.role] || []).includes("scenarios")
+      ? el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(pb.scenario), text: pb.scenario })
+      : pb.scenario, " · " + t("version") + " " + pb.version);
     const box = document.getElementById("checklist");
     box.textContent = "";
     const mayTick = TICKERS.includes(u.role) && OPEN_STATES(c.state);

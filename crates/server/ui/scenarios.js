@@ -81,7 +81,7 @@
       const a = el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(p.name), text: nameOf(p), "aria-current": p.name === chosen ? "true" : null,
         onclick: (ev) => { ev.preventDefault(); choose(p.name, true); } });
       body.append(el("tr", { class: p.name === chosen ? "chosen" : null },
-        el("td", {}, a, el("div", { class: "hint", text: p.name })),
+        el("td", {}, a, " ", el("span", { class: "hint code", text: p.name })),
         el("td", {}, statusBadge(p.status)),
         el("td", { text: deptName(p.owner) }),
         el("td", { text: p.version }),
