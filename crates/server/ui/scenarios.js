@@ -133,7 +133,7 @@
     const pb = document.getElementById("playbook");
     pb.textContent = "";
     const text = (v) => document.createTextNode(v == null || v === "" ? "—" : String(v));
-    const names = (l) => text((l || []).map(lineName).join("、"));
+    const names = (l) => text((l || []).map(lineName).join(lang() === "en" ? "; " : "、"));
     row(pb, "category", text(b.category && catName(b.category)));
     row(pb, "priority", el("span", { class: "badge p-" + b.priority, text: b.priority ? tr("p_", b.priority) : "—" }));
     row(pb, "lead", text(b.lead && lineName(b.lead)));
