@@ -96,6 +96,11 @@ fn esc(s: &str) -> String {
     o
 }
 
+/// The sender of a district's CAP messages (its operations centre).
+pub fn sender(district_code: &str) -> String {
+    format!("ccc-{district_code}@cityos")
+}
+
 /// A CAP identifier from free text: only characters CAP allows.
 pub fn identifier(s: &str) -> String {
     s.chars()

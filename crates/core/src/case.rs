@@ -9,6 +9,7 @@
 //! Architecture Invariant: `apply` never fails and never consults anything outside the
 //! case and the change — replay needs no taxonomy, territory or clock.
 
+use crate::calendar::TimeLimit;
 use crate::taxonomy::{Domain, Priority, Step};
 pub use crate::territory::RegionCodes;
 use crate::time::Millis;
@@ -362,8 +363,47 @@ pub struct Case {
     pub merged_into: Option<CaseId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Evaluation>,
+    /// What a scenario pack's playbook gave the case (cases opened by a pack only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<Box<CasePlaybook>>,
     /// Number of log entries; the next entry gets `seq = version + 1`.
     pub version: u64,
+}
+
+/// A scenario pack's playbook as it travels with a case (应用场景 → 工单): the pack and
+/// version that opened it, the lines that respond together (联勤联动: lead and joint,
+/// overriding the category's), the per-step time limits that override the category's, and
+/// the checklist per role, each item ticked off in the case's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CasePlaybook {
+    /// The pack's code.
+    pub scenario: String,
+    pub version: String,
+    /// The lead line (a department line of the taxonomy).
+    pub lead: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joint: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub limits: std::collections::BTreeMap<Step, TimeLimit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistRole>,
+}
+
+/// One role's checklist on a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistRole {
+    pub role: String,
+    pub items: Vec<ChecklistItem>,
+}
+
+/// One item of a checklist: done when ticked (when, by whom).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_by: Option<String>,
 }
 
 impl Case {
@@ -469,6 +509,17 @@ pub enum Change {
     Evaluated {
         evaluation: Evaluation,
     },
+    /// A scenario pack's playbook joins the case (a hit whose report joined a case that
+    /// had none: its checklist and deadlines apply from here on).
+    Playbook {
+        playbook: Box<CasePlaybook>,
+    },
+    /// A checklist item of the case's playbook ticked off (role and item by position).
+    Ticked {
+        role: usize,
+        item: usize,
+        by: String,
+    },
 }
 
 /// One immutable entry of a case's log.
@@ -565,6 +616,18 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
         Change::Resumed => case.suspended = None,
         Change::MergedInto { case: into } => case.merged_into = Some(*into),
         Change::Evaluated { evaluation } => case.evaluation = Some(evaluation.clone()),
+        Change::Playbook { playbook } => case.playbook = Some(playbook.clone()),
+        Change::Ticked { role, item, by } => {
+            if let Some(i) = case
+                .playbook
+                .as_mut()
+                .and_then(|p| p.checklist.get_mut(*role))
+                .and_then(|r| r.items.get_mut(*item))
+            {
+                i.done_at = Some(at);
+                i.done_by = Some(by.clone());
+            }
+        }
     }
 }
 

@@ -78,6 +78,12 @@ pub enum Action {
     Escalate,
     /// A note (and photos) on the record; nothing else changes.
     Note,
+    /// A checklist item of the case's playbook done: the role as the checklist names it,
+    /// and the item's position in that role's list (from 0).
+    Tick {
+        role: String,
+        item: usize,
+    },
 }
 
 impl Action {
@@ -104,6 +110,7 @@ impl Action {
             Action::Split { .. } => "split",
             Action::Escalate => "escalate",
             Action::Note => "note",
+            Action::Tick { .. } => "tick",
         }
     }
 }
@@ -180,6 +187,20 @@ const ESCALATABLE: &[State] = &[
     Verified,
 ];
 
+/// States in which a playbook's checklist can still be worked through.
+const TICKABLE: &[State] = &[
+    Reported,
+    Filed,
+    Returned,
+    Dispatched,
+    Acknowledged,
+    InProgress,
+    Handled,
+    Rework,
+    Verified,
+    Suspended,
+];
+
 /// The transition table. `decide` enforces exactly this; docs/workflow.md is generated
 /// from it (a test keeps them equal).
 pub const RULES: &[Rule] = &[
@@ -203,6 +224,7 @@ pub const RULES: &[Rule] = &[
     Rule { action: "reopen", from: &[Closed, Evaluated, Rejected], to: "filed", roles: &[DO, SO], records: "reason; tasks cleared, dispatch deadline set" },
     Rule { action: "split", from: ESCALATABLE, to: "unchanged (a new case is opened)", roles: &[DO, SO], records: "a merged report leaves the case and becomes its own case" },
     Rule { action: "escalate", from: ESCALATABLE, to: "unchanged", roles: &[System], records: "overdue: escalated to the next supervisor on the ladder, priority raised" },
+    Rule { action: "tick", from: TICKABLE, to: "unchanged", roles: &[DO, SO, Handler, Inspector], records: "a checklist item of the scenario playbook done (who, when); each item once" },
     Rule { action: "note", from: &State::ALL, to: "unchanged", roles: &[DO, SO, Handler, Inspector, System], records: "备注: a note and photos on the record (e.g. a sensor alarm repeating or clearing); nothing else changes" },
 ];
 
@@ -245,12 +267,35 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn deadline(&self, cat: &Category, step: Step, priority: Priority, start: Millis) -> Change {
-        Change::DeadlineSet {
-            step,
-            due: cat
-                .limit(step)
-                .deadline(self.cal, start, self.tax.relative_factor(cat, priority)),
+    /// The deadline of `step` starting at `start`: the case's playbook limit when its pack
+    /// set one (taken as written, whatever the priority), else the category's, scaled by
+    /// the case's priority.
+    fn deadline(&self, case: &Case, cat: &Category, step: Step, start: Millis) -> Change {
+        let due = match case.playbook.as_ref().and_then(|p| p.limits.get(&step)) {
+            Some(limit) => limit.deadline(self.cal, start, 1.0),
+            None => cat.limit(step).deadline(
+                self.cal,
+                start,
+                self.tax.relative_factor(cat, case.priority),
+            ),
+        };
+        Change::DeadlineSet { step, due }
+    }
+}
+
+/// The routing of a case: the category's lines, or its playbook's lead and joint lines.
+fn route_case(
+    tax: &Taxonomy,
+    cat: &Category,
+    case: &Case,
+) -> Result<Vec<Assignment>, WorkflowError> {
+    match &case.playbook {
+        None => Ok(route(tax, cat, &case.regions)?),
+        Some(p) => {
+            let mut c = cat.clone();
+            c.lead = p.lead.clone();
+            c.assist = p.joint.clone();
+            Ok(route(tax, &c, &case.regions)?)
         }
     }
 }
@@ -261,6 +306,8 @@ pub struct Decision {
     pub action: &'static str,
     pub to: State,
     pub changes: Vec<Change>,
+    /// What the log entry says when the caller said nothing (a tick names its item).
+    pub note: Option<String>,
 }
 
 fn state_change(changes: &mut Vec<Change>, from: State, to: State) {
@@ -304,6 +351,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
     let from = case.state;
     let mut ch = Vec::new();
     let mut to = from;
+    let mut note = None;
     let my_task = |ok: &[TaskState]| -> Result<(String, bool), WorkflowError> {
         let dept = cmd
             .actor
@@ -322,7 +370,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
         Action::File => {
             to = Filed;
             ch.push(Change::DeadlineMet { step: Step::File });
-            ch.push(cx.deadline(cat, Step::Dispatch, case.priority, now));
+            ch.push(cx.deadline(case, cat, Step::Dispatch, now));
         }
         Action::Reject { reason } => {
             need_text(reason, "reason")?;
@@ -341,7 +389,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
         }
         Action::Dispatch { departments } => {
             let assignments = if departments.is_empty() {
-                route(cx.tax, cat, &case.regions)?
+                route_case(cx.tax, cat, case)?
             } else {
                 explicit_assignments(cx.tax, departments)?
             };
@@ -361,8 +409,8 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
             ch.push(Change::DeadlineMet {
                 step: Step::Dispatch,
             });
-            ch.push(cx.deadline(cat, Step::Acknowledge, case.priority, now));
-            ch.push(cx.deadline(cat, Step::Handle, case.priority, now));
+            ch.push(cx.deadline(case, cat, Step::Acknowledge, now));
+            ch.push(cx.deadline(case, cat, Step::Handle, now));
         }
         Action::Acknowledge => {
             let (dept, lead) = my_task(&[TaskState::Dispatched])?;
@@ -409,7 +457,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                         step: Step::Acknowledge,
                     });
                 }
-                ch.push(cx.deadline(cat, Step::Verify, case.priority, now));
+                ch.push(cx.deadline(case, cat, Step::Verify, now));
             }
         }
         Action::Return { reason } => {
@@ -423,7 +471,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                     step: Step::Acknowledge,
                 });
                 ch.push(Change::DeadlineDropped { step: Step::Handle });
-                ch.push(cx.deadline(cat, Step::Dispatch, case.priority, now));
+                ch.push(cx.deadline(case, cat, Step::Dispatch, now));
             } else {
                 ch.push(Change::TaskState {
                     department: dept.clone(),
@@ -436,7 +484,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                 if rest_done {
                     to = Handled;
                     ch.push(Change::DeadlineMet { step: Step::Handle });
-                    ch.push(cx.deadline(cat, Step::Verify, case.priority, now));
+                    ch.push(cx.deadline(case, cat, Step::Verify, now));
                 }
             }
         }
@@ -489,7 +537,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
         Action::Verify => {
             to = Verified;
             ch.push(Change::DeadlineMet { step: Step::Verify });
-            ch.push(cx.deadline(cat, Step::Close, case.priority, now));
+            ch.push(cx.deadline(case, cat, Step::Close, now));
         }
         Action::RejectVerification => {
             need_text(&cmd.note, "note (why verification failed)")?;
@@ -502,7 +550,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                     to: TaskState::InProgress,
                 });
             }
-            ch.push(cx.deadline(cat, Step::Handle, case.priority, now));
+            ch.push(cx.deadline(case, cat, Step::Handle, now));
         }
         Action::Close => {
             to = Closed;
@@ -547,7 +595,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
             to = Filed;
             ch.push(Change::TasksCleared);
             ch.extend(drop_open_deadlines(case));
-            ch.push(cx.deadline(cat, Step::Dispatch, case.priority, now));
+            ch.push(cx.deadline(case, cat, Step::Dispatch, now));
         }
         Action::Split { report } => {
             if !case.reports.contains(report) {
@@ -567,6 +615,45 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
             if is_blank(&cmd.note) && cmd.attachments.is_empty() {
                 return Err(WorkflowError::Invalid("a note needs text or photos".into()));
             }
+        }
+        Action::Tick { role, item } => {
+            let p = case.playbook.as_ref().ok_or_else(|| {
+                WorkflowError::Invalid("the case has no scenario playbook to tick off".into())
+            })?;
+            let (r, list) = p
+                .checklist
+                .iter()
+                .enumerate()
+                .find(|(_, c)| &c.role == role)
+                .ok_or_else(|| {
+                    WorkflowError::Invalid(format!(
+                        "the playbook has no checklist for role {role:?} (it has {})",
+                        p.checklist
+                            .iter()
+                            .map(|c| format!("{:?}", c.role))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            let it = list.items.get(*item).ok_or_else(|| {
+                WorkflowError::Invalid(format!(
+                    "role {role:?} has {} checklist items; there is no item {item}",
+                    list.items.len()
+                ))
+            })?;
+            if it.done_at.is_some() {
+                return Err(WorkflowError::Invalid(format!(
+                    "{:?} was already ticked off by {}",
+                    it.text,
+                    it.done_by.as_deref().unwrap_or("someone")
+                )));
+            }
+            note = Some(format!("☑ {role}：{}", it.text));
+            ch.push(Change::Ticked {
+                role: r,
+                item: *item,
+                by: cmd.actor.id.clone(),
+            });
         }
         Action::Escalate => {
             let (at, count, target) = escalation::next_escalation(cx.tax, cx.cal, case)
@@ -593,6 +680,7 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
         action: name,
         to,
         changes: ch,
+        note,
     })
 }
 
@@ -672,6 +760,12 @@ pub struct NewReport {
     /// Photos (URLs) sent with the report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<String>,
+    /// A priority other than the category's (a scenario pack's playbook says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// The playbook of the scenario pack that raised the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<Box<crate::case::CasePlaybook>>,
 }
 
 /// The first log entry's changes for a new case made from one report.
@@ -687,7 +781,6 @@ pub fn open_case(
         .tax
         .category(&r.category)
         .ok_or_else(|| WorkflowError::UnknownCategory(r.category.clone()))?;
-    let assignments = route(cx.tax, cat, &regions)?;
     let title: String = r.text.chars().take(TITLE_CHARS).collect();
     let case = Case {
         id,
@@ -718,14 +811,21 @@ pub fn open_case(
         suspended: None,
         merged_into: None,
         evaluation: None,
+        playbook: r.playbook.clone(),
         version: 0,
     };
+    let mut case = case;
+    if let Some(p) = r.priority {
+        case.priority = p;
+    }
+    let assignments = route_case(cx.tax, cat, &case)?;
+    let file = cx.deadline(&case, cat, Step::File, r.at);
     Ok(vec![
         Change::Created {
             case: Box::new(case),
         },
         Change::Route { assignments },
-        cx.deadline(cat, Step::File, cat.priority, r.at),
+        file,
     ])
 }
 
@@ -738,12 +838,24 @@ pub fn merge_report(case: &Case, report: &NewReport, id: ReportId, tax: &Taxonom
         media: report.media.clone(),
     }];
     let count = case.reporter_count() + 1;
+    let mut priority = case.priority;
     if let Some(cat) = tax.category(&case.category) {
         if cat.merge_priority_at.contains(&count) && case.priority != Priority::Urgent {
-            ch.push(Change::Priority {
-                to: case.priority.raised(),
-            });
+            priority = case.priority.raised();
         }
+    }
+    // A scenario hit that joins a case brings its playbook (when the case has none) and
+    // at least its priority.
+    if let (Some(p), None) = (&report.playbook, &case.playbook) {
+        ch.push(Change::Playbook {
+            playbook: p.clone(),
+        });
+    }
+    if let Some(p) = report.priority.filter(|p| p.rank() > priority.rank()) {
+        priority = p;
+    }
+    if priority != case.priority {
+        ch.push(Change::Priority { to: priority });
     }
     ch
 }

@@ -512,6 +512,8 @@ impl Engine {
                         community: s.case.regions.community.clone(),
                         grid: s.case.regions.grid.clone(),
                         department: s.case.lead_task().map(|t| t.department.clone()),
+                        lon: s.case.lon,
+                        lat: s.case.lat,
                     });
                 }
             }
@@ -960,7 +962,10 @@ impl Engine {
             now,
             &cmd.actor,
             decision.action,
-            cmd.note.clone(),
+            match &decision.note {
+                Some(n) if cityos_core::workflow::is_blank(&cmd.note) => n.clone(),
+                _ => cmd.note.clone(),
+            },
             cmd.attachments.clone(),
             decision.changes,
         );
@@ -1062,6 +1067,8 @@ impl Engine {
             contact: rep.contact.clone(),
             at: now,
             media: Vec::new(),
+            priority: None,
+            playbook: None,
         };
         let regions = self.regions_of(rep.lon, rep.lat)?;
         let new_case = self.open_new_case(work, rep.id, &nr, regions, note)?;

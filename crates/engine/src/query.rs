@@ -391,7 +391,7 @@ pub fn events_after(
     }
     let limit = sql.bind(Param::Int(limit.clamp(1, 10_000) as i64));
     sql.text = format!(
-        "SELECT l.gseq, l.case_id, c.number, c.category, c.priority, l.action, l.from_state, l.to_state, l.at, l.actor, l.note, c.subdistrict, c.community, c.grid, c.lead_department FROM case_log l JOIN cases c ON c.id = l.case_id WHERE {} ORDER BY l.gseq LIMIT {limit}",
+        "SELECT l.gseq, l.case_id, c.number, c.category, c.priority, l.action, l.from_state, l.to_state, l.at, l.actor, l.note, c.subdistrict, c.community, c.grid, c.lead_department, c.lon, c.lat FROM case_log l JOIN cases c ON c.id = l.case_id WHERE {} ORDER BY l.gseq LIMIT {limit}",
         w.join(" AND ")
     );
     sql

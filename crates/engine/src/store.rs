@@ -37,6 +37,9 @@ pub struct CaseEvent {
     pub grid: Option<String>,
     /// The lead department, if dispatched.
     pub department: Option<String>,
+    /// Where the case is (WGS84).
+    pub lon: f64,
+    pub lat: f64,
 }
 
 /// The kind of event a log action is.
@@ -84,6 +87,8 @@ pub(crate) fn event_row(r: &dyn RowRead) -> Result<CaseEvent, StoreError> {
         community: r.opt_text(12)?,
         grid: r.opt_text(13)?,
         department: r.opt_text(14)?,
+        lon: r.float(15)?,
+        lat: r.float(16)?,
     })
 }
 use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};

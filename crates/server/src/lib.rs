@@ -164,8 +164,6 @@ pub struct Inner {
     pub api: api::ApiLimits,
     /// The sensor room: alarm states, reading counters, the ingest gate.
     pub sensor: sensing::SensorState,
-    /// The data room: the data rules' open cases.
-    pub data: intake::data::DataState,
     /// The vitals room: latest values and levels of the vital signs.
     pub vitals: vitals::Vitals,
     /// The scenarios room: the scenario packs, their state and versions.
@@ -196,7 +194,7 @@ impl AppState {
     ) -> AppState {
         let sensor = sensing::SensorState::new(&cfg, clock.now());
         let vitals = vitals::Vitals::new(&cfg);
-        let scenarios = scenarios::Registry::new(scenarios::embedded(&cfg), clock.now());
+        let scenarios = scenarios::Registry::new(&cfg, scenarios::embedded(&cfg), clock.now());
         AppState(Arc::new(Inner {
             engine,
             reads: Arc::new(ReadPool::new(reads)),
@@ -209,7 +207,6 @@ impl AppState {
             anonymous_reports: http::access::Window::new(ANONYMOUS_LIMIT, ANONYMOUS_WINDOW),
             api: api::ApiLimits::default(),
             sensor,
-            data: Default::default(),
             vitals,
             scenarios,
             ports: runtime::wiring::ports(),

@@ -1,7 +1,8 @@
 //! The narrow ways one room reaches another, defined below the rooms and wired by
-//! `runtime::wiring`: the sensor room feeds readings to the vital-sign windows, the data
-//! room tells the vital signs a dataset was imported and reads the water-meter use the
-//! sensor room keeps. A room names the port, never the other room.
+//! `runtime::wiring`: the sensor room feeds readings to the vital-sign windows and the
+//! scenario packs, the data room tells both a dataset was imported, the scenario packs read
+//! the indicators' levels, and rooms that judge packs have their hits acted on. A room
+//! names the port, never the other room.
 
 use crate::AppState;
 use cityos_core::time::Millis;
@@ -14,15 +15,20 @@ pub trait ReadingBatch {
     fn settle(self: Box<Self>);
 }
 
-/// A water meter's device and its use (m³) over a window, if the readings cover it.
-pub type MeterUse = Option<(usize, Option<f64>)>;
+/// Work a room hands back to be awaited (acting on scenario hits).
+pub type Later<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The ports, as plain functions of the service's state.
 pub struct Ports {
     /// Opens a batch of accepted readings (the vital signs' windows).
     pub readings: for<'a> fn(&'a AppState) -> Box<dyn ReadingBatch + 'a>,
-    /// A dataset was imported: (name, rows, when). Indicators over datasets recompute.
+    /// Opens a batch of accepted readings for the scenario packs.
+    pub scenario_readings: for<'a> fn(&'a AppState) -> Box<dyn ReadingBatch + 'a>,
+    /// Acts on the scenario hits judged so far (cases, notes, CAP); answers the hits.
+    pub scenario_flush: for<'a> fn(&'a AppState) -> Later<'a, Vec<Value>>,
+    /// An indicator's district-wide value and level now (the vitals room).
+    pub indicator: fn(&AppState, &str) -> Option<(f64, cityos_core::indicators::WarnLevel)>,
+    /// A dataset was imported: (name, rows, when). Indicators over datasets recompute; the
+    /// scenario packs re-index it and judge its rows.
     pub dataset_imported: fn(&AppState, &str, &[Map<String, Value>], Millis),
-    /// The device of a water meter and its use over a window before now (the sensor room).
-    pub meter_use: fn(&AppState, &str, Millis, Millis) -> MeterUse,
 }

@@ -55,6 +55,8 @@ pub fn start(
                             .then(|| format!("1380000{:04}", rng.below(10_000))),
                         at: now,
                         media: Vec::new(),
+                        priority: None,
+                        playbook: None,
                     };
                     if h.call(Request::Report(r)).is_err() {
                         return;

@@ -613,6 +613,8 @@ fn make_reports(engine: &Engine, rng: &mut Rng, o: &Options) -> Vec<NewReport> {
                 .then(|| format!("1380000{:04}", rng.below(10_000))),
             at,
             media: Vec::new(),
+            priority: None,
+            playbook: None,
         });
     }
     out

@@ -274,6 +274,8 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize, seed: u64) -> Result<(), St
                     contact: None,
                     at: t0 + (i as Millis) * (30 * 24 * 60 * MINUTE) / n as Millis,
                     media: Vec::new(),
+                    priority: None,
+                    playbook: None,
                 })
             })
             .collect();

@@ -112,6 +112,8 @@ fn make_reports(cfg: &Config, n: usize) -> Vec<NewReport> {
                 contact: (channel == Channel::Citizen).then(|| format!("1380000{:04}", i % 10_000)),
                 at: t0 + (i as Millis) * 86_400_000 / n as Millis,
                 media: Vec::new(),
+                priority: None,
+                playbook: None,
             }
         })
         .collect()

@@ -200,6 +200,14 @@ pub struct Held {
     since: BTreeMap<usize, Millis>,
 }
 
+impl Held {
+    /// Is a `for` clause holding but not yet long enough? (Time alone may then make the
+    /// condition hold: the runtime judges such keys again as time passes.)
+    pub fn pending(&self) -> bool {
+        !self.since.is_empty()
+    }
+}
+
 impl Expr {
     /// Parses and type-checks a condition, which must be a bool.
     pub fn parse(text: &str, scopes: &Scopes) -> Result<Expr, ExprError> {
@@ -241,6 +249,29 @@ impl Expr {
             }
         });
         out
+    }
+
+    /// Every (metric, window) the condition reads back in time — aggregates, trends and
+    /// `reaches` — so that the runtime keeps that much of each series and no more.
+    pub fn windows(&self) -> Vec<(&str, Millis)> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| match e {
+            Expr::Window(_, m, w) | Expr::Trend(m, w) => out.push((m.as_str(), *w)),
+            Expr::Reaches { metric, window, .. } => out.push((metric.as_str(), *window)),
+            _ => {}
+        });
+        out
+    }
+
+    /// The longest window over which cases are counted (0 when none are).
+    pub fn case_window(&self) -> Millis {
+        let mut w = 0;
+        self.walk(&mut |e| {
+            if let Expr::Cases { window, .. } = e {
+                w = w.max(*window)
+            }
+        });
+        w
     }
 
     /// Every indicator named by `level(...)`.

@@ -221,6 +221,8 @@ pub fn new_case(f: &Fx, category: &str, at: Millis) -> (Case, Vec<LogEntry>) {
         contact: None,
         at,
         media: Vec::new(),
+        priority: None,
+        playbook: None,
     };
     let cx = Ctx {
         tax: &f.tax,

@@ -215,6 +215,10 @@ fn sample_actions() -> Vec<Action> {
         Action::Reopen { reason: "r".into() },
         Action::Split { report: 2 },
         Action::Escalate,
+        Action::Tick {
+            role: "r".into(),
+            item: 0,
+        },
         Action::Note,
     ]
 }
@@ -272,6 +276,31 @@ fn every_action_in_every_state_by_every_role() {
                     }
                     Action::Escalate => {
                         w.later(30 * DAY);
+                    }
+                    Action::Tick { .. } => {
+                        let at = w.now;
+                        let playbook = cityos_core::case::CasePlaybook {
+                            scenario: "s".into(),
+                            version: "1".into(),
+                            lead: "roads".into(),
+                            joint: vec![],
+                            limits: Default::default(),
+                            checklist: vec![cityos_core::case::ChecklistRole {
+                                role: "r".into(),
+                                items: vec![cityos_core::case::ChecklistItem {
+                                    text: "t".into(),
+                                    done_at: None,
+                                    done_by: None,
+                                }],
+                            }],
+                        };
+                        cityos_core::case::apply(
+                            &mut w.case,
+                            &Change::Playbook {
+                                playbook: Box::new(playbook),
+                            },
+                            at,
+                        );
                     }
                     _ => {}
                 }
@@ -595,6 +624,8 @@ fn merge_report_raises_priority_at_thresholds() {
         contact: None,
         at: w.now,
         media: vec!["https://example.org/a.jpg".into()],
+        priority: None,
+        playbook: None,
     };
     let ch = cityos_core::workflow::merge_report(&w.case, &another, 2, &f.tax);
     assert!(

@@ -98,6 +98,8 @@ fn lists_and_stats_match_the_oracle(b: &Backend) {
             contact: None,
             at: now,
             media: Vec::new(),
+            priority: None,
+            playbook: None,
         };
         let Ok(o) = e.submit(r) else { continue };
         if o.case.state == State::Reported && rng.chance(0.5) {

@@ -176,6 +176,8 @@ pub async fn post_report(
                 contact: r.contact,
                 at: now,
                 media,
+                priority: None,
+                playbook: None,
             };
             let st3 = st2.clone();
             let p3 = p.clone();
@@ -569,7 +571,7 @@ pub fn actions_now(
         .filter(|r| {
             p.role != Role::Handler
                 || match r.action {
-                    "note" => mine(&|_| true),
+                    "note" | "tick" => mine(&|_| true),
                     "acknowledge" => mine(&|s| s == T::Dispatched),
                     "start" | "return" => mine(&|s| matches!(s, T::Dispatched | T::Acknowledged)),
                     _ => mine(&|s| !matches!(s, T::Handled | T::Returned)),
@@ -578,6 +580,11 @@ pub fn actions_now(
         .filter(|r| match r.action {
             "grant_postponement" | "refuse_postponement" => c.postponement.is_some(),
             "request_postponement" => c.postponement.is_none(),
+            "tick" => c.playbook.as_ref().is_some_and(|p| {
+                p.checklist
+                    .iter()
+                    .any(|r| r.items.iter().any(|i| i.done_at.is_none()))
+            }),
             _ => true,
         })
         .map(|r| r.action)

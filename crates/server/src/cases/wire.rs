@@ -7,6 +7,7 @@ use cityos_core::time::{format_rfc3339, Millis};
 use cityos_core::{Level, Role};
 use cityos_engine::config::Config;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Serialize)]
 pub struct RegionRef {
@@ -70,6 +71,9 @@ pub struct CaseView {
     /// Photos sent with the reports.
     pub media: Vec<String>,
     pub version: u64,
+    /// The scenario playbook (cases opened by a scenario pack only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<Value>,
 }
 
 fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
@@ -155,7 +159,29 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
         evaluation: c.evaluation.as_ref().map(|e| e.score),
         media: c.media.clone(),
         version: c.version,
+        playbook: c.playbook.as_deref().map(playbook_view),
     }
+}
+
+/// A case's playbook as the case page shows it: the pack, its lines, and each checklist
+/// item with when and by whom it was ticked off.
+fn playbook_view(p: &cityos_core::case::CasePlaybook) -> Value {
+    serde_json::json!({
+        "scenario": p.scenario,
+        "version": p.version,
+        "lead": p.lead,
+        "joint": p.joint,
+        "deadlines": p.limits.iter().map(|(s, l)| (s.as_str().to_string(), Value::String(l.to_string()))).collect::<serde_json::Map<_, _>>(),
+        "checklist": p.checklist.iter().map(|r| serde_json::json!({
+            "role": r.role,
+            "items": r.items.iter().enumerate().map(|(k, i)| serde_json::json!({
+                "item": k,
+                "text": i.text,
+                "done_at": i.done_at.map(format_rfc3339),
+                "done_by": i.done_by,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// What an anonymous citizen following a case by its number may see: no location, no

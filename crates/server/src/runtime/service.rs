@@ -177,11 +177,15 @@ impl Service {
         state.0.scenarios.load(packs, clock.now());
         restore(&state, &mut *db.connect(false)?, clock.now())?;
         let bus = state.0.bus.clone();
+        let sink_state = state.clone();
         runloop
             .handle
             .with(move |e| {
                 e.set_event_sink(move |events| {
                     for ev in events {
+                        // The scenario packs count new cases (and judge them at the next
+                        // tick).
+                        crate::scenarios::runtime::case_committed(&sink_state, &ev);
                         bus.publish(crate::bus::BusEvent::Case(Arc::new(ev)));
                     }
                 })
@@ -223,14 +227,14 @@ impl Drop for Service {
 }
 
 /// Puts back the rooms' state kept in the store — the sensing alarms, the alerts
-/// (states, silences, cases, CAP chains), the data rules' open cases, the scenario packs'
-/// flags and reloaded texts — before anything is served, so that a restart continues
+/// (states, silences, cases, CAP chains), the scenario packs' flags and reloaded texts,
+/// the datasets they join and each pack's open case per place — before anything is served, so that a restart continues
 /// where the last run stopped.
 fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
     crate::intake::sensor::restore(st, store)?;
     crate::vitals::alerts::restore(st, store, now)?;
-    crate::intake::data::restore(st, store)?;
-    crate::scenarios::restore(st, store)
+    crate::scenarios::restore(st, store)?;
+    crate::scenarios::runtime::restore(st, store)
 }
 
 /// Ticks the engine whenever an escalation is due (checked at least every second, so a

@@ -1,14 +1,16 @@
-//! The background loops that cross rooms: the sensor room's round followed by the data
-//! rules (a dataset's rule reads the meters the sensor room keeps), and the alert loop.
+//! The background loops that cross rooms: the sensor room's round followed by the scenario
+//! packs' (schedules, levels, waiting conditions, stand-downs, new cases), and the alert
+//! loop.
 //! Each round runs in its own task: an error or a panic ends the round, not the loop.
 
-use crate::intake::{data, sensor};
+use crate::intake::sensor;
+use crate::scenarios::runtime as scenarios;
 use crate::vitals::alerts;
 use crate::AppState;
 use std::sync::Arc;
 
-/// Runs [`sensor::tick`] and then [`data::run_rules`] every `every` until `stop` (silent devices, pending
-/// conditions, datasets on a schedule).
+/// Runs [`sensor::tick`] and then [`scenarios::tick`] every `every` until `stop` (silent
+/// devices, pending conditions, the packs' schedules and stand-downs).
 pub async fn sensing(
     st: AppState,
     every: std::time::Duration,
@@ -29,12 +31,12 @@ pub async fn sensing(
         }
         let round = tokio::spawn({
             let st = st.clone();
-            async move { data::run_rules(&st).await }
+            async move { scenarios::tick(&st).await }
         });
         match round.await {
-            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
-            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
-            Err(e) => st.0.loops.error("data", &e),
+            Ok(Ok(_)) => st.0.loops.success("scenarios", st.now()),
+            Ok(Err(e)) => st.0.loops.error("scenarios", &e.detail),
+            Err(e) => st.0.loops.error("scenarios", &e),
         }
     }
 }

@@ -1,13 +1,27 @@
 //! Wires the rooms' ports ([`crate::ports::Ports`]): who answers each narrow request.
 
-use crate::intake::sensor;
-use crate::ports::Ports;
-use crate::vitals;
+use crate::ports::{Later, Ports};
+use crate::scenarios::runtime as scenarios;
+use crate::{vitals, AppState};
+use cityos_core::time::Millis;
+use serde_json::{Map, Value};
+
+/// A dataset import reaches the vital signs and the scenario packs.
+fn dataset_imported(st: &AppState, name: &str, rows: &[Map<String, Value>], at: Millis) {
+    vitals::apply_dataset(st, name, rows, at);
+    scenarios::dataset_imported(st, name, rows, at);
+}
+
+fn scenario_flush(st: &AppState) -> Later<'_, Vec<Value>> {
+    Box::pin(scenarios::flush(st))
+}
 
 pub fn ports() -> Ports {
     Ports {
         readings: vitals::readings,
-        dataset_imported: vitals::apply_dataset,
-        meter_use: sensor::meter_use,
+        scenario_readings: scenarios::readings,
+        scenario_flush,
+        indicator: vitals::district_value,
+        dataset_imported,
     }
 }

@@ -76,8 +76,12 @@ fn playbook_view(b: &Playbook, whole: bool) -> Value {
     v
 }
 
-fn view(name: &str, e: &Entry, whole: bool) -> Value {
+fn view(st: &AppState, who: &Principal, name: &str, e: &Entry, whole: bool) -> Value {
     let p = &e.pack;
+    let (hits, _) = super::runtime::pack_hits(st, name);
+    let last = super::runtime::hits(st, Some(name), who.scope.as_deref(), 1)
+        .into_iter()
+        .next();
     let mut v = json!({
         "name": name,
         "status": if e.enabled { "enabled" } else { "disabled" },
@@ -89,6 +93,8 @@ fn view(name: &str, e: &Entry, whole: bool) -> Value {
         "loaded_at": format_rfc3339(e.loaded_at),
         "problems": e.problems,
         "playbook": playbook_view(&p.playbook, whole),
+        "hits": hits,
+        "last_hit": last,
     });
     if whole {
         v["text"] = json!(e.text);
@@ -107,9 +113,39 @@ pub async fn list(
         st.0.scenarios
             .all()
             .iter()
-            .map(|(n, e)| view(n, e, false))
+            .map(|(n, e)| view(&st, &p, n, e, false))
             .collect();
     Ok(Json(json!({ "scenarios": packs })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HitsQuery {
+    pack: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/scenarios/hits?pack=&limit=` — the packs' last hits, repeats and
+/// stand-downs, newest first (at most 500); a caller confined to a region sees those
+/// inside it.
+pub async fn hits(
+    State(st): State<AppState>,
+    crate::Q(q): crate::Q<HitsQuery>,
+    SignedIn(p): SignedIn,
+) -> Result<Json<Value>, ApiError> {
+    staff(&p)?;
+    if let Some(name) = &q.pack {
+        st.0.scenarios.get(name).ok_or_else(|| unknown(name))?;
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=super::runtime::KEEP_HITS).contains(&limit) {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            format!("limit must be 1 to {}", super::runtime::KEEP_HITS),
+        ));
+    }
+    let hits = super::runtime::hits(&st, q.pack.as_deref(), p.scope.as_deref(), limit);
+    Ok(Json(json!({ "hits": hits })))
 }
 
 /// `GET /api/v1/scenarios/{name}` — one pack with its running text and whole playbook.
@@ -120,7 +156,7 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     staff(&p)?;
     let e = st.0.scenarios.get(&name).ok_or_else(|| unknown(&name))?;
-    Ok(Json(view(&name, &e, true)))
+    Ok(Json(view(&st, &p, &name, &e, true)))
 }
 
 /// Writes a change to the store: the pack's new state (if any) and its audit entry.
@@ -189,7 +225,7 @@ async fn set_enabled(
     let audit = audit_row(&st, &p, &name, action, &e.pack.version, &[]);
     record(&st, Some(pack_row(&name, &e, st.now())), audit).await?;
     reg.update(&name, |x| x.enabled = enabled);
-    Ok(Json(view(&name, &e, false)))
+    Ok(Json(view(&st, &p, &name, &e, false)))
 }
 
 /// `POST /api/v1/scenarios/{name}/enable`
@@ -320,7 +356,7 @@ pub async fn reload(
     };
     let audit = audit_row(&st, &p, &name, "reload", &next.pack.version, &[]);
     record(&st, Some(pack_row(&name, &next, now)), audit).await?;
-    let shown = view(&name, &next, false);
+    let shown = view(&st, &p, &name, &next, false);
     reg.update(&name, |e| *e = next);
     Ok(Json(shown))
 }

@@ -16,6 +16,8 @@
 //! [`Registry::enabled`].
 
 pub mod admin;
+pub mod facts;
+pub mod runtime;
 
 use cityos_core::scenario::{parse_pack, validate, Catalogue, District, Pack};
 use cityos_core::time::Millis;
@@ -71,6 +73,8 @@ pub struct Entry {
 /// The scenario packs the service runs, by name (the pack's `code`).
 pub struct Registry {
     catalogue: Catalogue,
+    /// The runtime that judges the enabled packs and acts on their hits.
+    pub live: runtime::Live,
     packs: Mutex<BTreeMap<String, Entry>>,
     /// Serialises changes (store first, then memory), so two reloads cannot interleave.
     pub(crate) changes: tokio::sync::Mutex<()>,
@@ -173,10 +177,11 @@ pub fn sources(cfg: &Config, dir: Option<&Path>) -> Result<Vec<Source>, String> 
 }
 
 impl Registry {
-    /// A registry of `sources`, all enabled.
-    pub fn new(sources: Vec<Source>, now: Millis) -> Registry {
+    /// A registry of `sources`, all enabled, with its runtime over `cfg`'s devices.
+    pub fn new(cfg: &Config, sources: Vec<Source>, now: Millis) -> Registry {
         let r = Registry {
             catalogue: catalogue(),
+            live: runtime::Live::new(cfg, catalogue()),
             packs: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         };

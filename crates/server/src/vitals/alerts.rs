@@ -286,6 +286,8 @@ async fn act(
                 contact: None,
                 at: now,
                 media: Vec::new(),
+                priority: None,
+                playbook: None,
             };
             let (id, number) = crate::cases::file_report(st, report).await?;
             st.0.vitals
@@ -323,7 +325,7 @@ async fn act(
 /// The sender named in CAP messages.
 pub fn cap_sender(st: &AppState) -> String {
     let t = &st.0.cfg.territory;
-    format!("ccc-{}@cityos", t.region(t.root()).code)
+    cityos_core::cap::sender(&t.region(t.root()).code)
 }
 
 /// Publishes the CAP message for a notice of a public rule; answers its identifier.

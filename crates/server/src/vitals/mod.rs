@@ -740,6 +740,13 @@ impl crate::ports::ReadingBatch for Feed<'_> {
     }
 }
 
+/// An indicator's district-wide latest value and level ([`crate::ports::Ports::indicator`]).
+pub fn district_value(st: &AppState, code: &str) -> Option<(f64, WarnLevel)> {
+    let i = st.0.cfg.indicators.iter().position(|x| x.code == code)?;
+    let v = st.0.vitals.state.lock().expect("vitals lock");
+    v.latest(i, 0).map(|l| (l.value, l.level))
+}
+
 /// Opens a batch of readings for the vital-sign windows.
 pub fn readings(st: &AppState) -> Box<dyn crate::ports::ReadingBatch + '_> {
     Box::new(Feed {

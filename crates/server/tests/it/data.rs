@@ -1,6 +1,6 @@
 //! The data end: datasets into the registry (bad rows named, good kept, rows never served),
-//! and the lone-elder rule joining the households with their water meters; its open case
-//! is found again after a restart.
+//! and the lone-elder scenario pack joining the households with their water meters; its
+//! open case is found again after a restart.
 
 use crate::api_story;
 use crate::support::TestApp;
@@ -93,8 +93,8 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
     assert_eq!(v["refused"][0]["line"], 5, "{v}");
     assert_eq!(v["columns"][3], "meter");
     assert!(
-        v["rules"].as_array().unwrap().is_empty(),
-        "no water history yet"
+        v["scenarios"].as_array().unwrap().is_empty(),
+        "no water history yet: {v}"
     );
     // A JSON dataset too; the registry lists both, never their rows.
     let (s, _) = import(
@@ -149,11 +149,9 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
         t.clock.advance(HOUR);
     }
     let state = t.svc.as_ref().unwrap().state.clone();
-    let fired = cityos_server::intake::data::run_rules(&state)
-        .await
-        .unwrap();
+    let fired = crate::support::elder_hits(&state).await;
     assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0]["household"], "H-001");
+    assert_eq!(fired[0]["place"], "WM-001", "{fired:?}");
     let number = fired[0]["case"].as_str().unwrap().to_string();
     let admin = t.login("admin").await; // a new session: fourteen hours have passed
     let (_, c) = t
@@ -178,10 +176,7 @@ async fn datasets_and_the_lone_elder_rule(t: TestApp) {
         "the district officer sees the address as the contact, not in the title: {c}"
     );
     // While that case is open, no second one.
-    assert!(cityos_server::intake::data::run_rules(&state)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(crate::support::elder_hits(&state).await.len(), 1);
 }
 
 api_story!(the_lone_elder_case_is_found_after_a_restart);
@@ -204,20 +199,15 @@ async fn the_lone_elder_case_is_found_after_a_restart(mut t: TestApp) {
     // are sent again after the restart).
     quiet(&t, &sensor).await;
     let state = t.svc.as_ref().unwrap().state.clone();
-    let fired = cityos_server::intake::data::run_rules(&state)
-        .await
-        .unwrap();
+    let fired = crate::support::elder_hits(&state).await;
     assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0]["household"], "H-001");
+    assert_eq!(fired[0]["place"], "WM-001", "{fired:?}");
 
     t.restart();
     quiet(&t, &sensor).await;
     let state = t.svc.as_ref().unwrap().state.clone();
     assert!(
-        cityos_server::intake::data::run_rules(&state)
-            .await
-            .unwrap()
-            .is_empty(),
+        crate::support::elder_hits(&state).await.is_empty(),
         "the household's case is still open: no second one"
     );
 }

@@ -13,6 +13,7 @@ mod mobile;
 mod mqtt;
 mod open311;
 mod openapi;
+mod packs;
 mod privacy;
 mod scenarios;
 mod sensing;

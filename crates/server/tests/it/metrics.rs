@@ -182,7 +182,7 @@ async fn tickers_report_their_rounds() {
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         m = metrics_text(&t).await;
-        if ["alerts", "sensing", "data"].iter().all(|l| {
+        if ["alerts", "sensing", "scenarios"].iter().all(|l| {
             metric(
                 &m,
                 &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
@@ -194,7 +194,7 @@ async fn tickers_report_their_rounds() {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = (a.await, s.await);
-    for l in ["alerts", "sensing", "data"] {
+    for l in ["alerts", "sensing", "scenarios"] {
         let at = metric(
             &m,
             &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),

@@ -64,9 +64,7 @@ async fn welfare_case(t: &TestApp) -> String {
         t.clock.advance(HOUR);
     }
     let state = t.svc.as_ref().unwrap().state.clone();
-    let fired = cityos_server::intake::data::run_rules(&state)
-        .await
-        .unwrap();
+    let fired = crate::support::elder_hits(&state).await;
     assert_eq!(fired.len(), 1, "{fired:?}");
     fired[0]["case"].as_str().unwrap().to_string()
 }

@@ -207,6 +207,8 @@ async fn event_stream_replays_a_long_backlog(t: TestApp) {
                 contact: None,
                 at: t0() + i as i64,
                 media: Vec::new(),
+                priority: None,
+                playbook: None,
             };
             let tx = tx.clone();
             h2.send(cityos_engine::Request::Report(r), move |a| {

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub db: Database,
     dir: Option<PathBuf>,
     key: TokenKey,
+    /// A configuration other than the embedded demo's (see [`TestApp::reconfigure`]).
+    cfg: Option<Config>,
 }
 
 impl TestApp {
@@ -49,6 +51,7 @@ impl TestApp {
             db: Database::Sqlite(dir.clone()),
             dir: Some(dir),
             key: TokenKey::new([7; 32]),
+            cfg: None,
         };
         t.start();
         t
@@ -94,6 +97,7 @@ impl TestApp {
             }),
             dir: None,
             key: TokenKey::new([7; 32]),
+            cfg: None,
         };
         t.start();
         Some(t)
@@ -104,10 +108,17 @@ impl TestApp {
     pub fn start(&mut self) {
         let (db, key) = (self.db.clone(), self.key.clone());
         let clock: Arc<dyn cityos_server::Clock> = self.clock.clone();
-        let svc = std::thread::spawn(move || Service::start(config(), &db, clock, key, 2).unwrap())
+        let cfg = self.cfg.clone().unwrap_or_else(config);
+        let svc = std::thread::spawn(move || Service::start(cfg, &db, clock, key, 2).unwrap())
             .join()
             .unwrap();
         self.svc = Some(svc);
+    }
+
+    /// Runs on `cfg` from now on (restarted on the same store).
+    pub fn reconfigure(&mut self, cfg: Config) {
+        self.cfg = Some(cfg);
+        self.restart();
     }
 
     pub fn restart(&mut self) {
@@ -332,4 +343,15 @@ pub async fn metrics_text(t: &TestApp) -> String {
     let (s, v, _) = t.call(Method::GET, "/metrics", None, None, &[]).await;
     assert_eq!(s, StatusCode::OK);
     v.as_str().unwrap().to_string()
+}
+
+/// The lone-elder pack's hits so far (after a scenario tick), oldest first.
+pub async fn elder_hits(state: &cityos_server::AppState) -> Vec<serde_json::Value> {
+    cityos_server::scenarios::runtime::tick(state)
+        .await
+        .unwrap();
+    let mut v = cityos_server::scenarios::runtime::hits(state, Some("lone_elder_water"), None, 500);
+    v.reverse();
+    v.retain(|h| h["kind"] == "hit");
+    v
 }

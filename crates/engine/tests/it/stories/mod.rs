@@ -53,6 +53,8 @@ fn report(category: &str, p: [f64; 2], channel: Channel, at: Millis) -> NewRepor
         contact: Some("13800000000".into()),
         at,
         media: Vec::new(),
+        priority: None,
+        playbook: None,
     }
 }
 

@@ -342,6 +342,8 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
         contact,
         at: now,
         media,
+        priority: None,
+        playbook: None,
     })
 }
 

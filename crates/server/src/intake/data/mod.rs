@@ -1,12 +1,8 @@
 //! The data end (数据端): datasets imported into a registry (name, owner department,
-//! columns, sensitivity), and data rules run over them on import and on a schedule. The
-//! shipped rule is the lone-elder welfare check of 江苏路街道: households flagged as elders
-//! living alone, joined with their water meters; less than 0.01 m³ in 12 hours → a
-//! welfare-check case for the community, with the matching row as evidence.
-//!
-//! The open case each household was given is kept in the store too (`data_rule_cases`,
-//! written when a case is filed and when it is found closed); [`restore`] puts the
-//! links back at start, so a restart raises no second case for the same household.
+//! columns, sensitivity). What is done with the rows is declared, not coded: an import
+//! reaches the vital signs (indicators over datasets) and the scenario packs (joins and
+//! `row` triggers, e.g. the lone-elder welfare check of `lone_elder_water.toml`), and the
+//! import's answer lists the scenario hits it caused.
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{SignedIn, Staff};
@@ -15,12 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cityos_core::case::{CaseId, Channel};
-use cityos_core::time::{Millis, HOUR};
-use cityos_core::workflow::NewReport;
 use cityos_core::Role;
 use cityos_engine::store::Dataset;
-use cityos_engine::{DatasetStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -28,11 +20,8 @@ pub const SENSITIVITY: [&str; 4] = ["public", "internal", "sensitive", "secret"]
 /// Largest dataset body accepted.
 pub const DATASET_LIMIT: usize = 16 * 1024 * 1024;
 
-/// The lone-elder rule's parameters.
+/// The demo's lone-elder households (read by the `lone_elder_water` scenario pack).
 pub const LONE_ELDER_DATASET: &str = "lone_elder_households";
-pub const LONE_ELDER_WINDOW: Millis = 12 * HOUR;
-pub const LONE_ELDER_MIN_M3: f64 = 0.01;
-pub const LONE_ELDER_CATEGORY: &str = "lone_elder_welfare_check";
 
 /// One CSV line split into fields (double quotes may enclose commas and `""`).
 fn csv_fields(line: &str) -> Result<Vec<String>, String> {
@@ -227,9 +216,9 @@ pub async fn store_dataset(
         name: name.to_string(),
         rows: rows.len(),
     });
-    let fired = run_rules(st).await?;
+    let hits = (st.0.ports.scenario_flush)(st).await;
     Ok(
-        json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "rules": fired}),
+        json!({"name": name, "columns": columns, "rows": rows.len(), "refused": errors, "scenarios": hits}),
     )
 }
 
@@ -250,117 +239,4 @@ pub async fn list(State(st): State<AppState>, _: Staff) -> Result<Response, ApiE
         })
         .collect();
     Ok(Json(json!({"datasets": v})).into_response())
-}
-
-fn truthy(v: Option<&Value>) -> bool {
-    matches!(
-        v.and_then(Value::as_str)
-            .map(|s| s.trim().to_ascii_lowercase())
-            .as_deref(),
-        Some("1" | "true" | "yes" | "y" | "是")
-    ) || v.and_then(Value::as_bool) == Some(true)
-}
-
-/// Runs the data rules now; answers what they raised.
-pub async fn run_rules(st: &AppState) -> Result<Vec<Value>, ApiError> {
-    let all = st.0.reads.run(|s| s.datasets()).await??;
-    let Some(d) = all.into_iter().find(|d| d.name == LONE_ELDER_DATASET) else {
-        return Ok(Vec::new());
-    };
-    let rows: Vec<Map<String, Value>> = serde_json::from_str(&d.rows).unwrap_or_default();
-    let now = st.now();
-    let sensing = &st.0.cfg.sensing;
-    // (household, device, consumption, row) for the households below the line.
-    let mut low = Vec::new();
-    {
-        for row in &rows {
-            if !truthy(row.get("elder_alone")) {
-                continue;
-            }
-            let (Some(h), Some(m)) = (
-                row.get("household").and_then(Value::as_str),
-                row.get("meter").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            let Some((dev, used)) = (st.0.ports.meter_use)(st, m, LONE_ELDER_WINDOW, now) else {
-                continue;
-            };
-            if let Some(c) = used {
-                if c < LONE_ELDER_MIN_M3 && !st.0.data.cases.lock().expect("lock").contains_key(h) {
-                    low.push((h.to_string(), dev, c, row.clone()));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (household, dev, used, row) in low {
-        // A case already open for this household takes no second one.
-        let device = &sensing.devices[dev];
-        // The elder's address is personal data: it travels as the report's contact, which
-        // only the command centres see as written (everyone else sees it masked whole); the
-        // text names the household and its community, never the dataset row.
-        let address = row.get("address").and_then(Value::as_str).unwrap_or("");
-        let community = row.get("community").and_then(Value::as_str).unwrap_or("");
-        let report = NewReport {
-            channel: Channel::Data,
-            category: LONE_ELDER_CATEGORY.into(),
-            lon: device.lon,
-            lat: device.lat,
-            text: format!(
-                "独居老人关爱：住户 {household}（{community}）近 12 小时用水 {used:.3} m³，低于 {LONE_ELDER_MIN_M3} m³，请社区上门探访（住址由指挥中心派单时告知）。"
-            ),
-            contact: (!address.is_empty()).then(|| address.to_string()),
-            at: now,
-            media: Vec::new(),
-        };
-        let (id, number) = crate::cases::file_report(st, report).await?;
-        st.0.data
-            .cases
-            .lock()
-            .expect("lock")
-            .insert(household.clone(), id);
-        let h = household.clone();
-        st.0.reads
-            .run(move |s| s.put_rule_case(LONE_ELDER_RULE, &h, Some(id)))
-            .await??;
-        out.push(json!({"rule": "lone_elder_water", "household": household, "used_m3": used, "case": number}));
-    }
-    // Households whose case has closed may be raised again.
-    let open: Vec<(String, CaseId)> =
-        st.0.data
-            .cases
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|(h, c)| (h.clone(), *c))
-            .collect();
-    for (h, c) in open {
-        if crate::cases::still_open(st, Some(c)).await?.is_none() {
-            // Unlinked in the store first: a failure leaves both for the next run.
-            let key = h.clone();
-            st.0.reads
-                .run(move |s| s.put_rule_case(LONE_ELDER_RULE, &key, None))
-                .await??;
-            st.0.data.cases.lock().expect("lock").remove(&h);
-        }
-    }
-    Ok(out)
-}
-
-/// The data room's state, owned here and composed into the service.
-#[derive(Default)]
-pub struct DataState {
-    /// Households with an open welfare-check case raised by the data rules.
-    pub cases: std::sync::Mutex<std::collections::HashMap<String, cityos_core::case::CaseId>>,
-}
-
-/// The lone-elder rule's name, as its case links are kept in the store.
-pub const LONE_ELDER_RULE: &str = "lone_elder_water";
-
-/// Puts back the data rules' open-case links kept in the store (at start).
-pub fn restore(st: &AppState, store: &mut (impl DatasetStore + ?Sized)) -> Result<(), StoreError> {
-    let links = store.rule_cases(LONE_ELDER_RULE)?;
-    st.0.data.cases.lock().expect("lock").extend(links);
-    Ok(())
 }

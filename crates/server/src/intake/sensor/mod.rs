@@ -28,7 +28,6 @@ use cityos_engine::store::AlarmRow;
 use cityos_engine::{SensingStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Largest NDJSON body accepted in one request.
 pub const READINGS_LIMIT: usize = 8 * 1024 * 1024;
@@ -66,77 +65,18 @@ pub struct SensingState {
     /// Each device's kind (an index into `metrics_of_kind`).
     kind_of: Vec<u16>,
     /// The metrics each device kind is declared for: those its alarm rules and reading
-    /// indicators read (a water meter's `flow_m3` through the lone-elder rule).
+    /// indicators read, and those the catalogue of scenario packs lists for the kind.
     metrics_of_kind: Vec<Vec<String>>,
     pub accepted: u64,
     pub refused: Refused,
-    /// Water-meter flows (`flow_m3`) per device in hourly sums, for the data end's
-    /// consumption rules: a fixed size per meter, whatever the rate of readings.
-    flows: HashMap<usize, Flows>,
     /// Slots whose state or case changed since they were last written to the store.
     dirty: Vec<u32>,
-}
-
-/// How many hours of water-meter flows are kept (the 12-hour rule plus the hour it
-/// starts in).
-pub const FLOW_HOURS: usize = 13;
-
-/// One meter's flows: the sum of each of the last [`FLOW_HOURS`] hours in a ring (slot
-/// `hour % FLOW_HOURS`), and its first reading's time (whether a window is covered).
-#[derive(Debug, Clone, Copy)]
-struct Flows {
-    first: Millis,
-    hours: [(i64, f64); FLOW_HOURS],
-}
-
-impl Flows {
-    fn new(at: Millis) -> Flows {
-        Flows {
-            first: at,
-            hours: [(i64::MIN, 0.0); FLOW_HOURS],
-        }
-    }
-
-    /// Adds a reading to its hour; one older than the hours kept is only counted in
-    /// `first` (it cannot fall in a window the ring still answers).
-    fn add(&mut self, at: Millis, value: f64) {
-        self.first = self.first.min(at);
-        let h = at.div_euclid(cityos_core::time::HOUR);
-        let slot = &mut self.hours[h.rem_euclid(FLOW_HOURS as i64) as usize];
-        if slot.0 < h {
-            *slot = (h, 0.0);
-        }
-        if slot.0 == h {
-            slot.1 += value;
-        }
-    }
 }
 
 impl SensingState {
     /// The device index of an id.
     pub fn device(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).map(|d| d as usize)
-    }
-
-    /// Total flow of a device over the hours that overlap `(now - window, now]` (hour
-    /// granularity: up to an hour more than the window), if its readings cover the
-    /// window. `window` is at most `FLOW_HOURS - 1` hours.
-    pub fn consumption(&self, device: usize, window: Millis, now: Millis) -> Option<f64> {
-        let f = self.flows.get(&device)?;
-        let hour = cityos_core::time::HOUR;
-        let (lo, hi) = ((now - window).div_euclid(hour), now.div_euclid(hour));
-        (f.first <= now - window).then(|| {
-            f.hours
-                .iter()
-                .filter(|(h, _)| *h >= lo && *h <= hi)
-                .map(|(_, v)| v)
-                .sum()
-        })
-    }
-
-    /// Flow hours held in memory, over all meters (bounded by meters × [`FLOW_HOURS`]).
-    pub fn flow_entries(&self) -> usize {
-        self.flows.len() * FLOW_HOURS
     }
 
     /// Is device `d` declared for `metric`?
@@ -169,6 +109,9 @@ impl SensingState {
             };
             st.kind_of.push(k as u16);
         }
+        let catalogue =
+            cityos_core::scenario::Catalogue::from_toml(cityos_engine::demo::CATALOGUE_TOML)
+                .expect("the embedded catalogue is valid (tested)");
         st.metrics_of_kind = kinds
             .iter()
             .map(|kind| {
@@ -182,7 +125,17 @@ impl SensingState {
                     } if device_kind == kind => Some(metric.as_str()),
                     _ => None,
                 });
-                for x in rules.map(|r| r.metric.as_str()).chain(feeds) {
+                let catalogued = catalogue
+                    .device_kinds
+                    .get(*kind)
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str);
+                for x in rules
+                    .map(|r| r.metric.as_str())
+                    .chain(feeds)
+                    .chain(catalogued)
+                {
                     if !x.is_empty() && !m.iter().any(|y| y == x) {
                         m.push(x.to_string());
                     }
@@ -393,12 +346,14 @@ pub async fn ingest(
         .map_err(ApiError::internal)?;
         let alarms = act(&st2, b.pending, now).await;
         keep_alarms(&st2).await;
+        let scenarios = (st2.0.ports.scenario_flush)(&st2).await;
         let alarms = alarms?;
         Ok::<_, ApiError>(json!({
             "accepted": b.accepted,
             "refused": b.refused,
             "errors": b.errors,
             "alarms": alarms,
+            "scenarios": scenarios,
         }))
     });
     task.await.map_err(ApiError::internal)?
@@ -439,6 +394,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
     let mut pending: Vec<Pending> = Vec::new();
     let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
     let mut vitals = (st.0.ports.readings)(st);
+    let mut scenarios = (st.0.ports.scenario_readings)(st);
     let s = &mut *guard;
     // Lines are parsed a group ahead and their table lines prefetched, so that the device
     // lookups of a group overlap their memory waits instead of taking them one by one.
@@ -547,12 +503,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
             accepted += 1;
             s.last[d] = s.last[d].max(at);
             vitals.reading(d, &r.metric, r.value, at);
-            if r.metric == "flow_m3" {
-                s.flows
-                    .entry(d)
-                    .or_insert_with(|| Flows::new(at))
-                    .add(at, r.value);
-            }
+            scenarios.reading(d, &r.metric, r.value, at);
             for j in range {
                 let k = s.rule_of[j] as usize;
                 let rule = &sensing.rules[k];
@@ -574,6 +525,7 @@ pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
         }
     }
     vitals.settle();
+    scenarios.settle();
     s.accepted += accepted;
     let t = &mut s.refused;
     t.malformed += refused.malformed;
@@ -725,6 +677,8 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                     contact: None,
                     at: now,
                     media: Vec::new(),
+                    priority: None,
+                    playbook: None,
                 };
                 let (id, number) = file_report(st, report).await?;
                 let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
@@ -785,17 +739,4 @@ impl SensorState {
             keeping: tokio::sync::Mutex::new(()),
         }
     }
-}
-
-/// The water-meter consumption the data rules read ([`crate::ports::Ports::meter_use`]):
-/// the device of meter `id` and what it used over `window` before `now`.
-pub fn meter_use(
-    st: &AppState,
-    id: &str,
-    window: Millis,
-    now: Millis,
-) -> Option<(usize, Option<f64>)> {
-    let s = st.0.sensor.sensing.lock().expect("sensing lock");
-    let dev = s.device(id)?;
-    Some((dev, s.consumption(dev, window, now)))
 }
