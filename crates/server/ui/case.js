@@ -40,13 +40,14 @@
     const row = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
     row("state", el("strong", { text: c.state_name }));
     row("category", document.createTextNode(c.category_name));
-    row("priority", el("span", { class: "badge p-" + c.priority, text: c.priority }));
+    row("priority", el("span", { class: "badge p-" + c.priority, text: t("p_" + c.priority) !== "p_" + c.priority ? t("p_" + c.priority) : c.priority }));
     row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map((r) => r.name_zh).join(" / ")));
     due = c.due; tick();
     const acts = document.getElementById("actions");
     acts.textContent = "";
-    for (const a of data.actions) acts.append(el("button", { type: "button", class: "secondary", "data-action": a, text: t("a_" + a), onclick: () => openAction(a) }));
-    if (!data.actions.length) acts.append(el("p", { class: "hint", text: t("none") }));
+    // Ticking a checklist item names its role and item: done from the checklist below.
+    for (const a of data.actions.filter((x) => x !== "tick")) acts.append(el("button", { type: "button", class: "secondary", "data-action": a, text: t("a_" + a), onclick: () => openAction(a) }));
+    if (!acts.childElementCount) acts.append(el("p", { class: "hint", text: t("none") }));
     const tl = document.getElementById("timeline");
     tl.textContent = "";
     for (const e of data.log) {
@@ -74,9 +75,9 @@
   }
 
   // The playbook's checklist of a case a scenario pack opened: per role, each item done
-  // (when, by whom) or to do; the roles that work cases tick items off while it is open.
-  const TICKERS = ["district_officer", "subdistrict_officer", "handler", "inspector"];
-  const OPEN_STATES = (s) => !["closed", "evaluated", "rejected", "merged"].includes(s);
+  // (when, by whom) or to do; the roles that work cases (district and sub-district
+  // officers, handlers, inspectors) tick items off while it is being worked — exactly
+  // when the server offers this user the `tick` action now.
   let lines = null; // line code → the district department of that line (for role names)
   function roleName(role) {
     const d = lines && lines[role];
@@ -101,7 +102,7 @@
       : pb.scenario, " · " + t("version") + " " + pb.version);
     const box = document.getElementById("checklist");
     box.textContent = "";
-    const mayTick = TICKERS.includes(u.role) && OPEN_STATES(c.state);
+    const mayTick = (data.actions || []).includes("tick");
     (pb.checklist || []).forEach((group, g) => {
       const ul = el("ul", { class: "checklist" });
       for (const it of group.items || []) {

@@ -172,7 +172,7 @@ class CityMap {
   /// hollow}` as a diamond, so they are not mistaken for case markers; replaces the markers.
   points(list, onClick) {
     this.gMarkers.textContent = "";
-    const r = Math.max(this.full[2], this.full[3]) / 90;
+    const r = Math.max(this.full[2], this.full[3]) / 60;
     for (const m of list) {
       if (typeof m.lon !== "number" || typeof m.lat !== "number") continue;
       const [x, y] = this.project(m.lon, m.lat);

@@ -11,7 +11,7 @@
   const mayChange = ["admin", "district_officer"].includes(u.role);
   const msg = document.getElementById("msg");
   const LEVEL_COLOUR = { red: "#c1121f", orange: "#e85d04", yellow: "#b08800", blue: "#1f5fbf" };
-  const HIT_COLOUR = "#0b57a4";
+  const HIT_COLOUR = "#6f42c1"; // no level: purple, unlike the levels' colours
   const HITS = 50;
   let chosen = new URLSearchParams(location.search).get("pack");
   let packs = [];

@@ -780,6 +780,98 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([]),
     );
     b.screenshot("scenarios-refused");
+
+    // A manhole cover goes missing: the hit reaches the open scenarios page by the live
+    // stream (list, map, the pack's count), its case carries the playbook's checklist,
+    // the duty officer ticks an item off, and the next hit is in the centre's live feed.
+    let missing = |device: &str| {
+        let (s, v) = http(
+            &addr,
+            "POST",
+            "/api/v1/readings",
+            &[("Authorization", &token)],
+            Some(&json!({"device": device, "metric": "missing", "value": 1})),
+        );
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["scenarios"][0]["pack"], "manhole_cover", "{v}");
+    };
+    b.go(&format!("{base}/ui/scenarios.html?pack=manhole_cover"));
+    b.wait(
+        "the manhole pack",
+        "return document.querySelector('#hits li') && document.querySelector('#packs tr.chosen') && document.querySelectorAll('#map path.region').length >= 13",
+        json!([]),
+    );
+    // Let the page's live stream connect before the hit.
+    std::thread::sleep(Duration::from_millis(1500));
+    missing("MH-001");
+    let hit_case = b
+        .wait(
+            "the hit on the page",
+            "const a = document.querySelector('#hits a'); return document.getElementById('hits').textContent.includes('MH-001') && a && document.querySelector('#map .point') && document.querySelector('#packs tr.chosen').textContent.includes('MH-001') && a.textContent",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hit_case.starts_with("XH"), "{hit_case}");
+    b.js(
+        "document.getElementById('h-pack').scrollIntoView(); return true",
+        json!([]),
+    );
+    b.screenshot("scenarios-hit");
+    b.click("#hits a");
+    b.wait(
+        "the checklist",
+        "return document.querySelectorAll('#checklist [data-tick]').length >= 3",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "case page with a checklist: {violations:#?}"
+    );
+    b.click("#checklist [data-tick='0-0']");
+    b.wait(
+        "the item ticked off",
+        "return document.querySelectorAll('#checklist li.done').length === 1 && !document.querySelector(\"#checklist [data-tick='0-0']\") && document.getElementById('timeline').textContent.includes('清单完成')",
+        json!([]),
+    );
+    // The generic actions do not offer the tick (it needs a role and an item).
+    assert_eq!(
+        b.js(
+            "return document.querySelector('#actions [data-action=tick]')",
+            json!([])
+        ),
+        Value::Null
+    );
+    b.js(
+        "document.getElementById('h-checklist').scrollIntoView(); return true",
+        json!([]),
+    );
+    b.screenshot("case-checklist");
+    let (_, c) = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/cases/{hit_case}"),
+        &[("Authorization", &token)],
+        None,
+    );
+    let item = &c["case"]["playbook"]["checklist"][0]["items"][0];
+    assert_eq!(item["done_by"], "zhang.district", "{c}");
+    b.go(&format!("{base}/ui/centre.html"));
+    b.wait(
+        "the centre's map",
+        "return document.querySelectorAll('#map path').length >= 13",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    missing("MH-002");
+    b.wait(
+        "the hit in the live feed",
+        "const li = document.querySelector('#feed li.scenario'); return li && li.textContent.includes('井盖异常') && li.textContent.includes('MH-002') && li.querySelector('a[href^=\"/ui/case.html\"]')",
+        json!([]),
+    );
+
     // A sub-district officer sees the packs but gets no buttons.
     b.sign_in(&base, "li.tianping");
     b.go(&format!("{base}/ui/scenarios.html?pack=gas_leak"));
