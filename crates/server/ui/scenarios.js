@@ -16,7 +16,6 @@
   let chosen = new URLSearchParams(location.search).get("pack");
   let packs = [];
   let hits = [];
-  let hitsAvailable = true;
   let textOf = null; // the pack whose running text is in the reload form
 
   // Department, line and category codes in people's words (public lists; codes stay as
@@ -76,9 +75,11 @@
 
   function renderPacks() {
     const body = document.getElementById("packs");
+    // Redrawn by the timer and the stream: the keyboard focus stays on its pack's link.
+    const focused = body.contains(document.activeElement) ? document.activeElement.dataset.pack : null;
     body.textContent = "";
     for (const p of packs) {
-      const a = el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(p.name), text: nameOf(p), "aria-current": p.name === chosen ? "true" : null,
+      const a = el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(p.name), text: nameOf(p), "data-pack": p.name, "aria-current": p.name === chosen ? "true" : null,
         onclick: (ev) => { ev.preventDefault(); choose(p.name, true); } });
       body.append(el("tr", { class: p.name === chosen ? "chosen" : null },
         el("td", {}, a, " ", el("span", { class: "hint code", text: p.name })),
@@ -89,6 +90,7 @@
         el("td", { text: hitSummary(p.last_hit) })));
     }
     if (!packs.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "hint", text: t("none") })));
+    if (focused) { const again = body.querySelector("a[data-pack='" + CSS.escape(focused) + "']"); if (again) again.focus(); }
   }
 
   async function listPacks() {
@@ -274,12 +276,9 @@
     try {
       const v = await api("/api/v1/scenarios/hits?pack=" + encodeURIComponent(chosen) + "&limit=" + HITS);
       hits = v.hits || [];
-      hitsAvailable = true;
     } catch (e) {
       hits = [];
-      // Before the hits endpoint exists, /scenarios/hits is taken for a pack named "hits".
-      if (e.status === 404) { hitsAvailable = false; note.textContent = t("no_hits_api"); }
-      else note.textContent = e.message;
+      note.textContent = e.message;
     }
     renderHits();
   }
@@ -303,7 +302,6 @@
     if (p) { p.hits = (p.hits || 0) + 1; p.last_hit = h; renderPacks(); }
     if (h.pack === chosen) {
       hits = [h].concat(hits.filter((x) => x.seq !== h.seq)).slice(0, HITS);
-      if (!hitsAvailable) document.getElementById("hits-note").textContent = "";
       renderHits();
     }
   }

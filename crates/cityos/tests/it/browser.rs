@@ -704,10 +704,10 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     );
     b.screenshot("vitals");
 
-    // Scenario packs: the district officer sees every pack with its playbook, its hits (or
-    // the note that there are none) and the reload form with the running text; switches a
-    // pack off and on; a refused reload names its problems by line and column, and the
-    // audit trail has all three.
+    // Scenario packs: the district officer sees every pack with its playbook, its hits
+    // (none yet) and the reload form with the running text; switches a pack off and on; a
+    // refused reload names its problems by line and column, and the audit trail has all
+    // three.
     b.go(&format!("{base}/ui/scenarios.html?pack=lift_entrapment"));
     b.wait(
         "the packs",
@@ -720,7 +720,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([]),
     );
     b.wait(
-        "the hits or the note",
+        "the (empty) hits and the map",
         "return document.querySelector('#hits li') && document.querySelectorAll('#map path.region').length >= 13",
         json!([]),
     );
