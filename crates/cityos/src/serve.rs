@@ -242,6 +242,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let stop_live = Arc::new(AtomicBool::new(false));
     let mut live = None;
+    let mut scenario_rows = serde_json::Value::Null;
     let result = rt.block_on(async {
         if let Some(d) = &demo {
             let now = clock.now();
@@ -250,6 +251,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // lone-elder rule joins them at import and raises its welfare check at once.
             cityos_sim::devices::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
+            // The scenario packs' datasets (lifts, flats, residence registrations) and the
+            // flats' meters' last two weeks, through the same data end.
+            scenario_rows = cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
@@ -281,6 +285,10 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             }
             println!("citizens (Open311 GeoReport v2): http://{local}/open311/v2/services.json");
             println!("public warnings (CAP 1.2 Atom feed): http://{local}/cap/feed.atom");
+            println!(
+                "scenario packs: datasets lifts {}, flats {}, residence_registrations {} rows; every 10 minutes each pack's pattern and a near miss (docs/scenarios.md, \"In the demo\")",
+                scenario_rows["lifts"], scenario_rows["flats"], scenario_rows["residence_registrations"]
+            );
             println!("try: curl -s -X POST http://{local}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"zhang.district\",\"password\":\"{DEMO_PASSWORD}\"}}'");
         }
         if demo.as_ref().is_some_and(|d| d.live) {

@@ -157,8 +157,11 @@ pub enum Source {
         window_ms: i64,
         sliding: bool,
     },
-    /// A statistic over cases.
-    Cases { stat: String },
+    /// A statistic over cases; `per_100_devices` also names what it counts.
+    Cases {
+        stat: String,
+        rate: Option<CaseRate>,
+    },
     /// An aggregate over a dataset's column, computed when the dataset is imported:
     /// `count` counts rows with a value; the others take the column's numbers.
     Dataset {
@@ -168,6 +171,16 @@ pub enum Source {
     },
     /// Pushed through the API.
     External,
+}
+
+/// What the `per_100_devices` case statistic counts: cases of these categories created
+/// within the window, per 100 devices of the kind in the region (lift faults per 100
+/// lifts over 30 days). No value where the region has none of the devices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRate {
+    pub categories: Vec<String>,
+    pub window_ms: i64,
+    pub device_kind: String,
 }
 
 /// Window functions.
@@ -185,12 +198,13 @@ pub enum Func {
 }
 
 /// Case statistics an indicator may show.
-pub const CASE_STATS: [&str; 5] = [
+pub const CASE_STATS: [&str; 6] = [
     "open_cases",
     "overdue_rate",
     "on_time_rate",
     "reports_per_hour",
     "open_cases_in_domain",
+    "per_100_devices",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,6 +245,8 @@ struct RawIndicator {
     #[serde(default)]
     sliding: bool,
     stat: Option<String>,
+    /// Case categories counted by the `per_100_devices` statistic.
+    categories: Option<Vec<String>>,
     dataset: Option<String>,
     column: Option<String>,
     direction: Option<Direction>,
@@ -281,7 +297,39 @@ pub fn parse_indicators(text: &str) -> Result<Vec<Indicator>, Vec<String>> {
                 }
             }
             "cases" => match r.stat.clone() {
-                Some(s) if CASE_STATS.contains(&s.as_str()) => Source::Cases { stat: s },
+                Some(s) if s == "per_100_devices" => {
+                    let window_ms = r.window.as_deref().and_then(crate::sensing::parse_duration);
+                    match (r.categories.clone(), window_ms, r.device_kind.clone()) {
+                        (Some(categories), Some(w), Some(device_kind))
+                            if w > 0 && !categories.is_empty() && !device_kind.is_empty() =>
+                        {
+                            Source::Cases {
+                                stat: s,
+                                rate: Some(CaseRate {
+                                    categories,
+                                    window_ms: w,
+                                    device_kind,
+                                }),
+                            }
+                        }
+                        _ => {
+                            bad("the per_100_devices statistic names its categories = [...], a window such as \"30d\" and the device_kind counted".into());
+                            continue;
+                        }
+                    }
+                }
+                Some(s) if CASE_STATS.contains(&s.as_str()) => {
+                    if r.categories.is_some() {
+                        bad(format!(
+                            "categories are counted only by the per_100_devices statistic, not {s}"
+                        ));
+                        continue;
+                    }
+                    Source::Cases {
+                        stat: s,
+                        rate: None,
+                    }
+                }
                 other => {
                     bad(format!(
                         "case statistic {other:?} is not one of {}",

@@ -72,10 +72,29 @@ impl Config {
         })
     }
 
-    /// Adds the vital-sign registry (TOML); every problem is an error here.
+    /// Adds the vital-sign registry (TOML); every problem is an error here, as is a
+    /// category counted by a `per_100_devices` statistic that the taxonomy does not know.
     pub fn with_indicators(mut self, text: &str) -> Result<Config, ConfigError> {
         let all =
             cityos_core::indicators::parse_indicators(text).map_err(ConfigError::Indicators)?;
+        let unknown: Vec<String> = all
+            .iter()
+            .filter_map(|i| match &i.source {
+                cityos_core::indicators::Source::Cases {
+                    rate: Some(rate), ..
+                } => Some((i, rate)),
+                _ => None,
+            })
+            .flat_map(|(i, rate)| {
+                rate.categories
+                    .iter()
+                    .filter(|c| self.taxonomy.category(c).is_none())
+                    .map(move |c| format!("indicator {:?}: unknown category {c:?}", i.code))
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ConfigError::Indicators(unknown));
+        }
         self.indicators = Arc::new(all);
         Ok(self)
     }

@@ -12,6 +12,11 @@ pub const INDICATORS_TOML: &str = include_str!("../../../data/xuhui/indicators.t
 pub const ALERT_RULES_TOML: &str = include_str!("../../../data/xuhui/alert_rules.toml");
 /// Synthetic households for the data end's lone-elder rule (invented, no real persons).
 pub const LONE_ELDER_CSV: &str = include_str!("../../../data/xuhui/lone_elder_households.csv");
+/// Synthetic lift register of the lift-entrapment pack (`device` = a LIFT-* controller).
+pub const LIFTS_CSV: &str = include_str!("../../../data/xuhui/lifts.csv");
+/// Synthetic flats of the group-renting pack (`meter` = the flat's WM-1xx water meter;
+/// its EM-1xx electricity meter stands at the same place).
+pub const FLATS_CSV: &str = include_str!("../../../data/xuhui/flats.csv");
 /// What the district offers scenario packs: device kinds with metrics, typed datasets.
 pub const CATALOGUE_TOML: &str = include_str!("../../../data/xuhui/catalogue.toml");
 /// The seven Xuhui scenario packs (file name, text).

@@ -1,17 +1,20 @@
 //! The demo's devices and feeds, driving the running service from outside it: the
-//! devices (readings over MQTT or straight into the sensor room), the water meters'
-//! backfilled history, and the external feeds of the vital signs.
+//! devices (readings over MQTT or straight into the sensor room; what they say is
+//! [`crate::scenes::Script`]'s), the water meters' backfilled history, the scenario
+//! packs' datasets, and the external feeds of the vital signs.
 
 use cityos_core::indicators::Source;
-use cityos_core::time::{format_rfc3339, Millis, MINUTE};
+use cityos_core::time::format_rfc3339;
 use cityos_server::http::error::ApiError;
 use cityos_server::intake::sensor::ingest;
 use cityos_server::AppState;
 use serde_json::Value;
 
-/// The demo's devices: every gauge reports a normal value; now and then one water-level
-/// gauge floods for a few minutes, or a manhole cover tilts, so that alarms fire, become
-/// cases and clear. Runs until `stop`.
+/// The demo's devices: every device reports every `every` what the scenario script
+/// says — normal values, and every 10 minutes each pack's pattern and its near miss (a
+/// lift trapped between floors, gas at 12 %LEL, an underpass flooding, a tilted cover, a
+/// crowded station forecourt…), so that alarms and scenario hits fire, become cases and
+/// clear. Runs until `stop`.
 pub async fn simulate_devices(
     st: AppState,
     seed: u64,
@@ -44,55 +47,29 @@ pub async fn simulate_devices(
     };
     let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5e45);
     let devices = st.0.cfg.sensing.devices.clone();
-    // (device index, rounds left) of the incident under way.
-    let mut incident: Option<(usize, u32)> = None;
+    let script = crate::scenes::Script::new(&devices, &st.0.cfg.indicators);
+    let start = st.now();
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if incident.is_none() && rng.chance(0.2) {
-            let candidates: Vec<usize> = (0..devices.len())
-                .filter(|&i| matches!(devices[i].kind.as_str(), "water_level" | "manhole_tilt"))
-                .collect();
-            if !candidates.is_empty() {
-                let i = candidates[rng.below(candidates.len() as u64) as usize];
-                incident = Some((i, 12 + rng.below(12) as u32));
-            }
-        }
         let mut lines = String::new();
-        for (i, d) in devices.iter().enumerate() {
-            let hot = incident.is_some_and(|(x, _)| x == i);
-            let (metric, value) = match d.kind.as_str() {
-                "water_level" if hot => ("depth_cm", rng.range_f64(18.0, 40.0)),
-                "water_level" => ("depth_cm", rng.range_f64(0.0, 4.0)),
-                "manhole_tilt" if hot => ("tilt_deg", rng.range_f64(12.0, 30.0)),
-                "manhole_tilt" => ("tilt_deg", rng.range_f64(0.0, 1.5)),
-                "smoke" => ("obscuration_pct", rng.range_f64(0.0, 1.0)),
-                // One elder's tap stays shut: after 12 hours the data end's rule asks the
-                // community to visit.
-                "water_meter" if d.id == "WM-007" => ("flow_m3", 0.0),
-                "water_meter" => ("flow_m3", rng.range_f64(0.0, 0.05)),
-                _ => continue,
-            };
-            let value = (value * 100.0).round() / 100.0;
+        for r in script.frame(st.now() - start, &mut rng) {
+            let (id, metric, value) = (&devices[r.device].id, r.metric, r.value);
             if let Some(c) = &publisher {
                 let payload = format!("{{\"metric\":\"{metric}\",\"value\":{value}}}");
-                let topic = format!("cityos/readings/{}", d.id);
+                let topic = format!("cityos/readings/{id}");
                 if c.publish(topic, rumqttc::QoS::AtMostOnce, false, payload)
                     .await
                     .is_err()
                 {
                     cityos_server::http::log::event(
                         "sensing_demo_publish_failed",
-                        &[("device", &d.id)],
+                        &[("device", id)],
                     );
                 }
                 continue;
             }
             lines.push_str(&format!(
-                "{{\"device\":\"{}\",\"metric\":\"{metric}\",\"value\":{value}}}\n",
-                d.id
+                "{{\"device\":\"{id}\",\"metric\":\"{metric}\",\"value\":{value}}}\n"
             ));
-        }
-        if let Some((i, left)) = incident {
-            incident = (left > 1).then_some((i, left - 1));
         }
         if lines.is_empty() {
         } else if let Err(e) = ingest(&st, lines.into(), None).await {
@@ -115,7 +92,7 @@ pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Val
                 .sensing
                 .devices
                 .iter()
-                .filter(|d| d.kind == "water_meter")
+                .filter(|d| d.kind == "water_meter" && !d.tags.iter().any(|t| t == "flat"))
         {
             let v = if d.id == "WM-007" {
                 0.0
@@ -131,43 +108,72 @@ pub async fn backfill_meters(st: &AppState, hours: i64, seed: u64) -> Result<Val
     ingest(st, lines.into(), None).await
 }
 
+/// The scenario packs' demo data, through the data end as any import: the flats' meters'
+/// last 14 days (one reading a day, so the group-renting pack's 7-day averages are
+/// covered), then the datasets — the lift register, the flats and the residence
+/// registrations as of today. Answers the rows imported per dataset.
+pub async fn load_scenario_data(st: &AppState, seed: u64) -> Result<Value, ApiError> {
+    use cityos_server::intake::data::store_dataset;
+    let bad = |m: String| ApiError::internal(m);
+    let flats = crate::scenes::flats(cityos_engine::demo::FLATS_CSV).map_err(bad)?;
+    let now = st.now();
+    let mut lines = String::new();
+    for (device, metric, value, at) in crate::scenes::flat_history(&flats, now, 14, seed) {
+        lines.push_str(&format!(
+            "{{\"device\":\"{device}\",\"metric\":\"{metric}\",\"value\":{value},\"at\":\"{}\"}}\n",
+            format_rfc3339(at)
+        ));
+    }
+    ingest(st, lines.into(), None).await?;
+    let today = cityos_core::time::local_date(now);
+    let registrations = crate::scenes::registrations_csv(&flats, today, seed);
+    let mut rows = serde_json::Map::new();
+    for (name, owner, sensitivity, csv) in [
+        (
+            "lifts",
+            "dist-special-equipment",
+            "internal",
+            cityos_engine::demo::LIFTS_CSV,
+        ),
+        (
+            "flats",
+            "dist-housing",
+            "sensitive",
+            cityos_engine::demo::FLATS_CSV,
+        ),
+        (
+            "residence_registrations",
+            "dist-police",
+            "sensitive",
+            registrations.as_str(),
+        ),
+    ] {
+        let v = store_dataset(st, name, owner, sensitivity, csv.as_bytes(), false).await?;
+        rows.insert(name.into(), v["rows"].clone());
+    }
+    Ok(Value::Object(rows))
+}
+
 /// The demo's external feeds: every external indicator gets a plausible district value
 /// every `every`; and in turn, every 15 minutes, one of a few indicators lives through an
-/// episode — it climbs past its yellow and orange lines, stays up for several minutes and
-/// comes back down — so that alerts fire, become cases, publish CAP warnings, and resolve.
+/// episode ([`crate::scenes::feed_heat`]) — it climbs past its yellow and orange lines,
+/// stays up for several minutes and comes back down — so that alerts fire, become cases,
+/// publish CAP warnings, and resolve. The crowd feeds are what the fences' head counts add
+/// up to, the active lift entrapments the lifts the script traps; rainfall rises with the
+/// river.
 pub async fn simulate_feeds(
     st: AppState,
     seed: u64,
     every: std::time::Duration,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
-    const EPISODES: [&str; 4] = [
-        "crowd_wukang",
-        "river_water_level",
-        "power_outage_households",
-        "crowd_xujiahui",
-    ];
-    const CYCLE: Millis = 15 * MINUTE;
     let start = st.now();
     let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5ee1);
     let inds = st.0.cfg.indicators.clone();
+    let script = crate::scenes::Script::new(&st.0.cfg.sensing.devices, &inds);
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let now = st.now();
         let elapsed = now - start;
-        let episode = EPISODES[((elapsed / CYCLE) as usize) % EPISODES.len()];
-        // 0–1 min calm, 1–3 climbing, 3–10 high, 10–12 falling, then calm.
-        let m = (elapsed % CYCLE) as f64 / MINUTE as f64;
-        let heat = if m < 1.0 {
-            0.0
-        } else if m < 3.0 {
-            (m - 1.0) / 2.0
-        } else if m < 10.0 {
-            1.0
-        } else if m < 12.0 {
-            (12.0 - m) / 2.0
-        } else {
-            0.0
-        };
         {
             let mut v = st.0.vitals.state.lock().expect("vitals lock");
             for (i, ind) in inds.iter().enumerate() {
@@ -175,17 +181,14 @@ pub async fn simulate_feeds(
                     continue;
                 }
                 let noise = rng.range_f64(0.95, 1.05);
-                let (calm, high) = match ind.thresholds {
-                    Some(t) => {
-                        let calm = match t.direction {
-                            cityos_core::indicators::Direction::Up => t.at[0] * 0.6,
-                            cityos_core::indicators::Direction::Down => t.at[0] * 1.4,
-                        };
-                        (calm, (t.at[2] + t.at[3]) / 2.0)
-                    }
-                    None => (100.0, 100.0),
-                };
-                let value = if ind.code == episode {
+                let (calm, high) = crate::scenes::calm_high(ind);
+                let heat = crate::scenes::feed_heat(&ind.code, elapsed);
+                // A crowd fence's feed is what its head counts add up to.
+                let value = if let Some(people) = script.crowd(&ind.code, elapsed) {
+                    people
+                } else if ind.code == "lift_entrapments_active" {
+                    script.lifts_trapped(elapsed) as f64
+                } else if heat > 0.0 {
                     calm + (high - calm) * heat
                 } else {
                     calm * noise

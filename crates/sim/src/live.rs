@@ -31,11 +31,18 @@ pub fn start(
                 .filter(|(_, r)| r.level == Level::Grid)
                 .map(|(id, _)| id)
                 .collect();
+            // The simulated day's category mix (lift cases rare: the demo's lifts are
+            // its 60 connected ones, whose faults the scenario packs report).
+            let weights: Vec<f64> = cfg
+                .taxonomy
+                .categories
+                .iter()
+                .map(|c| crate::simulate::category_weight(&c.code))
+                .collect();
             while !stop.load(Ordering::SeqCst) {
                 let now = clock.now();
                 for _ in 0..1 + rng.below(3) {
-                    let cat = &cfg.taxonomy.categories
-                        [rng.below(cfg.taxonomy.categories.len() as u64) as usize];
+                    let cat = &cfg.taxonomy.categories[rng.weighted(&weights)];
                     let g = grids[rng.below(grids.len() as u64) as usize];
                     let p = cfg.territory.interior_point(g);
                     let channel = if !cat.public {

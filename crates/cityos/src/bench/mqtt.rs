@@ -30,6 +30,11 @@ fn payloads(cfg: &Config, n: usize) -> Vec<(String, String)> {
                 "water_level" => ("depth_cm", (i % 5) as f64),
                 "manhole_tilt" => ("tilt_deg", (i % 2) as f64 * 0.5),
                 "smoke" => ("obscuration_pct", 0.2),
+                "lift_controller" => ("running", (i % 2) as f64),
+                "gas_lel" => ("lel_pct", 0.5),
+                "electricity_meter" => ("kwh", 0.4),
+                "head_count" => ("people", 120.0),
+                "rain_gauge" => ("rain_mm", 0.0),
                 _ => ("flow_m3", 0.02),
             };
             (

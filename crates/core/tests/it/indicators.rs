@@ -197,3 +197,78 @@ range = [5, 5]
     .unwrap();
     assert_eq!(ok[0].range, (0.0, 10.0));
 }
+
+/// The `per_100_devices` case statistic (the lift-fault rate): categories, a window and
+/// the device kind counted, each named when missing; categories on other stats refused.
+#[test]
+fn cases_per_100_devices_names_what_it_counts() {
+    let good = r#"
+[[indicator]]
+code = "lift_fault_rate"
+name_zh = "电梯故障率（30天每百台）"
+name_en = "Lift faults per 100 lifts (30 days)"
+domain = "safety"
+source = "cases"
+stat = "per_100_devices"
+categories = ["lift_entrapment", "lift_fault"]
+window = "30d"
+device_kind = "lift_controller"
+direction = "up"
+levels = [2, 5, 10, 20]
+range = [0, 10000]
+"#;
+    let all = parse_indicators(good).unwrap();
+    let Source::Cases {
+        stat,
+        rate: Some(rate),
+    } = &all[0].source
+    else {
+        panic!("{:?}", all[0].source)
+    };
+    assert_eq!(stat, "per_100_devices");
+    assert_eq!(rate.categories, ["lift_entrapment", "lift_fault"]);
+    assert_eq!(rate.window_ms, 30 * 24 * 3_600_000);
+    assert_eq!(rate.device_kind, "lift_controller");
+    let bad = r#"
+[[indicator]]
+code = "no_window"
+name_zh = "x"
+name_en = "x"
+domain = "safety"
+source = "cases"
+stat = "per_100_devices"
+categories = ["lift_fault"]
+device_kind = "lift_controller"
+range = [0, 100]
+
+[[indicator]]
+code = "no_categories"
+name_zh = "x"
+name_en = "x"
+domain = "safety"
+source = "cases"
+stat = "per_100_devices"
+categories = []
+window = "30d"
+device_kind = "lift_controller"
+range = [0, 100]
+
+[[indicator]]
+code = "stray"
+name_zh = "x"
+name_en = "x"
+domain = "safety"
+source = "cases"
+stat = "open_cases"
+categories = ["lift_fault"]
+range = [0, 100]
+"#;
+    let p = parse_indicators(bad).unwrap_err();
+    for needle in [
+        "indicator \"no_window\": the per_100_devices statistic names its categories",
+        "indicator \"no_categories\": the per_100_devices statistic names its categories",
+        "indicator \"stray\": categories are counted only by the per_100_devices statistic",
+    ] {
+        assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:#?}");
+    }
+}

@@ -127,6 +127,19 @@ fn bad_configuration_is_refused_with_the_place() {
     .unwrap()
     .to_string();
     assert!(e.contains("calendar line 1"), "{e}");
+    // A per_100_devices vital sign counting a category the taxonomy does not know.
+    let e = Config::from_texts(TERRITORY_GEOJSON, TAXONOMY_TOML, CALENDAR_CSV)
+        .unwrap()
+        .with_indicators(
+            &cityos_engine::demo::INDICATORS_TOML.replace("\"lift_fault\"]", "\"lift_fall\"]"),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e, "indicators: indicator \"lift_fault_rate\": unknown category \"lift_fall\"",
+        "{e}"
+    );
 }
 
 #[test]

@@ -87,6 +87,8 @@ pub struct VitalsState {
     pub restored: HashMap<String, Millis>,
     /// When the case statistics were last computed.
     pub stats_at: Option<Millis>,
+    /// Devices per (kind, region): the denominators of `per_100_devices` statistics.
+    pub devices_in: HashMap<(String, u16), usize>,
 }
 
 impl VitalsState {
@@ -122,6 +124,9 @@ impl VitalsState {
                         .and_then(|chain| t.codes(chain).subdistrict)
                         .and_then(|c| v.region_idx.get(&c).copied())
                 });
+            for r in std::iter::once(0).chain(sub) {
+                *v.devices_in.entry((d.kind.clone(), r)).or_default() += 1;
+            }
             let key = (d.kind.clone(), sub.unwrap_or(0));
             if let Some(&g) = group_of.get(&key) {
                 v.device_feed.push(g);
@@ -437,11 +442,19 @@ pub struct ListParams {
     region: Option<String>,
 }
 
-/// Case statistics for one region: (stat → value); domains for `open_cases_in_domain`.
+/// Case statistics for one region: (stat → value); domains for `open_cases_in_domain`;
+/// per indicator with a [`cityos_core::indicators::CaseRate`], the cases it counts.
 async fn case_stats(
     st: &AppState,
     region: Option<String>,
-) -> Result<(HashMap<&'static str, f64>, HashMap<String, f64>), ApiError> {
+) -> Result<
+    (
+        HashMap<&'static str, f64>,
+        HashMap<String, f64>,
+        HashMap<usize, i64>,
+    ),
+    ApiError,
+> {
     use cityos_core::case::State as S;
     let now = st.now();
     let open: Vec<S> = S::ALL.into_iter().filter(|s| s.is_open()).collect();
@@ -463,13 +476,37 @@ async fn case_stats(
         created_from: Some(now - HOUR),
         ..base.clone()
     };
-    let (all, open, hour) =
+    let q_rates: Vec<(usize, cityos_engine::query::CaseQuery)> =
+        st.0.cfg
+            .indicators
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ind)| match &ind.source {
+                Source::Cases {
+                    rate: Some(rate), ..
+                } => Some((
+                    i,
+                    cityos_engine::query::CaseQuery {
+                        categories: rate.categories.clone(),
+                        created_from: Some(now - rate.window_ms),
+                        ..base.clone()
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+    let (all, open, hour, counted) =
         st.0.reads
             .run(move |s| -> Result<_, cityos_engine::StoreError> {
+                let mut counted = HashMap::new();
+                for (i, q) in &q_rates {
+                    counted.insert(*i, s.stats(q, now)?.total);
+                }
                 Ok((
                     s.stats(&base, now)?,
                     s.stats(&q_open, now)?,
                     s.stats(&q_hour, now)?,
+                    counted,
                 ))
             })
             .await??;
@@ -493,7 +530,7 @@ async fn case_stats(
         .iter()
         .map(|(d, n)| (d.clone(), *n as f64))
         .collect();
-    Ok((m, domains))
+    Ok((m, domains, counted))
 }
 
 /// Computes the dataset-sourced indicators of dataset `name` from its rows (district-wide):
@@ -572,13 +609,19 @@ pub async fn load_datasets(st: &AppState) -> Result<(), ApiError> {
 pub async fn refresh_case_stats(st: &AppState, r: u16) -> Result<(), ApiError> {
     let region = (r != 0)
         .then(|| st.0.vitals.state.lock().expect("vitals lock").regions[r as usize].clone());
-    let (stats, domains) = case_stats(st, region).await?;
+    let (stats, domains, counted) = case_stats(st, region).await?;
     let now = st.now();
     let inds = st.0.cfg.indicators.clone();
     let mut v = st.0.vitals.state.lock().expect("vitals lock");
     for (i, ind) in inds.iter().enumerate() {
-        if let Source::Cases { stat } = &ind.source {
-            let value = if stat == "open_cases_in_domain" {
+        if let Source::Cases { stat, rate } = &ind.source {
+            let value = if let Some(rate) = rate {
+                // Per 100 devices of the kind in the region; none there → no value.
+                let Some(&n) = v.devices_in.get(&(rate.device_kind.clone(), r)) else {
+                    continue;
+                };
+                counted.get(&i).copied().unwrap_or(0) as f64 * 100.0 / n as f64
+            } else if stat == "open_cases_in_domain" {
                 domains.get(ind.domain.as_str()).copied().unwrap_or(0.0)
             } else {
                 stats.get(stat.as_str()).copied().unwrap_or(0.0)

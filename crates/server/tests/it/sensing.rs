@@ -165,7 +165,7 @@ async fn readings_become_alarms_and_cases(t: TestApp) {
     let (_, st) = t.get("/api/v1/readings/stats", Some(&admin)).await;
     assert_eq!(st["refused"]["unknown_device"], 1);
     assert_eq!(st["accepted"], 8, "{st}");
-    assert_eq!(st["devices"], 170);
+    assert_eq!(st["devices"], 367);
 }
 
 api_story!(silent_devices_raise_alarms);

@@ -234,3 +234,102 @@ async fn dataset_indicators_follow_imports(t: TestApp) {
     assert_eq!(ind["value"], 2.0, "是 and yes count, 否 does not: {ind}");
     assert_eq!(ind["source"], "dataset");
 }
+
+api_story!(lift_fault_rate_counts_lift_cases_per_100_lifts);
+/// The lift-fault rate (`per_100_devices`): lift entrapments and faults created in the
+/// last 30 days per 100 lift controllers, in the district and per sub-district (the
+/// lifts located there); other categories do not count.
+async fn lift_fault_rate_counts_lift_cases_per_100_lifts(t: TestApp) {
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let cfg = crate::support::config();
+    let terr = &cfg.territory;
+    let lifts_in = |sub: &str| {
+        cfg.sensing
+            .devices
+            .iter()
+            .filter(|d| d.kind == "lift_controller")
+            .filter(|d| {
+                terr.locate(d.lon, d.lat)
+                    .is_ok_and(|chain| terr.codes(chain).subdistrict.as_deref() == Some(sub))
+            })
+            .count()
+    };
+    let total: usize = cfg
+        .sensing
+        .devices
+        .iter()
+        .filter(|d| d.kind == "lift_controller")
+        .count();
+    assert_eq!(total, 60);
+    let sensor = t.sign(&Principal {
+        name: "lift-gateway".into(),
+        role: Role::System,
+        department: None,
+        scope: None,
+        channel: Some("sensor".into()),
+        expires_at: i64::MAX,
+    });
+    // Two sub-districts with lifts; one case each of entrapment and fault, plus a case
+    // of another category that must not count.
+    let subs: Vec<&str> = [
+        "310104003",
+        "310104004",
+        "310104007",
+        "310104008",
+        "310104011",
+    ]
+    .into_iter()
+    .filter(|s| lifts_in(s) > 0)
+    .take(2)
+    .collect();
+    assert_eq!(subs.len(), 2);
+    for (i, (sub, cat)) in [
+        (subs[0], "lift_entrapment"),
+        (subs[0], "lift_fault"),
+        (subs[1], "lift_entrapment"),
+        (subs[1], "street_vending"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = spot(sub, 2 + 5 * i);
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                Some(&sensor),
+                json!({"category": cat, "lon": p[0], "lat": p[1], "text": "电梯"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=safety", Some(&zhang))
+        .await;
+    let l = find(&v, "lift_fault_rate");
+    assert_eq!(l["value"], 3.0 * 100.0 / 60.0, "{l}");
+    assert_eq!(l["level"], "yellow", "{l}");
+    assert_eq!(l["source"], "cases");
+    let (_, v) = t
+        .get(
+            &format!("/api/v1/indicators?domain=safety&region={}", subs[0]),
+            Some(&zhang),
+        )
+        .await;
+    let l = find(&v, "lift_fault_rate");
+    assert_eq!(
+        l["value"].as_f64().unwrap(),
+        2.0 * 100.0 / lifts_in(subs[0]) as f64,
+        "{l}"
+    );
+    // Thirty days on, those cases are out of the window.
+    t.clock
+        .advance(30 * cityos_core::time::DAY + cityos_core::time::MINUTE);
+    let zhang = t.login("zhang.district").await;
+    let (_, v) = t
+        .get("/api/v1/indicators?domain=safety", Some(&zhang))
+        .await;
+    let l = find(&v, "lift_fault_rate");
+    assert_eq!(l["value"], 0.0, "{l}");
+    assert_eq!(l["level"], "normal", "{l}");
+}
