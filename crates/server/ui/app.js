@@ -24,7 +24,7 @@ const I18N = {
     a_handle: "处置反馈", a_return: "退单", a_request_postponement: "申请延期",
     a_grant_postponement: "同意延期", a_refuse_postponement: "不同意延期", a_verify: "核查通过",
     a_reject_verification: "核查不通过", a_close: "结案", a_evaluate: "评价", a_suspend: "挂账",
-    a_resume: "恢复", a_reopen: "重新立案", a_split: "拆分", a_note: "备注",
+    a_resume: "恢复", a_reopen: "重新立案", a_split: "拆分", a_note: "备注", a_tick: "清单完成",
     a_report: "新上报", a_escalate: "超期升级", a_merge_report: "合并上报", a_absorb: "并案", a_merge: "合并",
     extra_hours: "延期时长（小时）", score: "满意度（1–5）", report_id: "要拆出的上报编号",
     vitals: "城运体征", history: "历史曲线", thresholds: "阈值", alerts: "告警", silences: "静默",
@@ -43,6 +43,21 @@ const I18N = {
     no_access: "此账号无权访问该页面", signed_in_as: "当前用户",
     stage_waiting: "待派遣", stage_working: "处置中", stage_checking: "待核查/待结案", stage_overdue: "黑边：超期",
     network: "网络不可用", no_report_token: "只有报告人可以评价（请在提交问题的浏览器中评价）",
+    nav_scenarios: "场景", scenarios: "应用场景", packs: "场景包", pack: "场景包", pack_status: "状态",
+    s_enabled: "启用", s_disabled: "停用", enable: "启用", disable: "停用", owner: "责任部门", version: "版本",
+    origin: "来源", o_embedded: "内置", o_directory: "目录文件", o_reload: "在线重载", loaded_at: "加载时间",
+    refused_problems: "上次重载被拒绝的问题", playbook: "处置预案", lead: "牵头部门", joint: "联勤联动部门",
+    notify: "通知", cap: "CAP 预警", cap_none: "不发布", cap_from: "起发布级别", stand_down: "解除条件",
+    stand_down_after: "条件持续消失后解除", step_deadlines: "各环节时限", checklist: "处置清单",
+    reload: "重载场景包", pack_text: "场景包文本（TOML）", reload_hint: "修改后须提升版本号（version）；有误的场景包会被拒绝，当前版本继续运行。",
+    reload_submit: "校验并重载", reloaded: "已重载", audit: "变更记录", actor: "操作人", action: "操作",
+    result: "结果", ok: "成功", refused: "被拒绝", au_enable: "启用", au_disable: "停用", au_reload: "重载",
+    hits: "最近命中", hit_count: "命中次数", last_hit: "最近命中",
+    k_hit: "命中", k_repeat: "重复", k_stand_down: "解除",
+    scenario: "场景", go_to_line: "跳到该行", at: "时间",
+    seconds: "秒", minutes: "分钟", hours: "小时", tick: "完成", ticked_by: "完成人", done_at: "完成于",
+    hits_map: "命中地图", p_urgent: "紧急", p_high: "高", p_normal: "一般", p_low: "低",
+    u_m: "分钟", u_h: "小时", u_d: "天", u_wh: "工作小时", u_wd: "工作日",
   },
   en: {
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
@@ -64,7 +79,7 @@ const I18N = {
     a_handle: "Report handled", a_return: "Return", a_request_postponement: "Request postponement",
     a_grant_postponement: "Grant postponement", a_refuse_postponement: "Refuse postponement", a_verify: "Verify",
     a_reject_verification: "Reject verification", a_close: "Close", a_evaluate: "Evaluate", a_suspend: "Suspend",
-    a_resume: "Resume", a_reopen: "Reopen", a_split: "Split", a_note: "Note",
+    a_resume: "Resume", a_reopen: "Reopen", a_split: "Split", a_note: "Note", a_tick: "Checklist item done",
     a_report: "New report", a_escalate: "Escalated", a_merge_report: "Report merged", a_absorb: "Absorbed", a_merge: "Merged",
     extra_hours: "Extra time (hours)", score: "Satisfaction (1–5)", report_id: "Report id to split out",
     vitals: "Vital signs", history: "History", thresholds: "Thresholds", alerts: "Alerts", silences: "Silences",
@@ -83,6 +98,21 @@ const I18N = {
     no_access: "This account may not open this page", signed_in_as: "Signed in as",
     stage_waiting: "To dispatch", stage_working: "Being handled", stage_checking: "To verify / close", stage_overdue: "Black edge: overdue",
     network: "No network", no_report_token: "Only the reporter may rate (from the browser the report was sent from)",
+    nav_scenarios: "Scenarios", scenarios: "Scenario packs", packs: "Packs", pack: "Pack", pack_status: "Status",
+    s_enabled: "Enabled", s_disabled: "Disabled", enable: "Enable", disable: "Disable", owner: "Owner", version: "Version",
+    origin: "Origin", o_embedded: "Built in", o_directory: "Directory file", o_reload: "Reloaded online", loaded_at: "Loaded at",
+    refused_problems: "Problems of the last refused reload", playbook: "Playbook", lead: "Lead", joint: "Joint responders",
+    notify: "Notify", cap: "CAP warning", cap_none: "Not published", cap_from: "from level", stand_down: "Stand-down",
+    stand_down_after: "after the condition stays clear for", step_deadlines: "Deadlines per step", checklist: "Checklist",
+    reload: "Reload the pack", pack_text: "Pack text (TOML)", reload_hint: "Raise the version when changing it; a faulty pack is refused and the running version stays.",
+    reload_submit: "Check and reload", reloaded: "Reloaded", audit: "Audit trail", actor: "Actor", action: "Action",
+    result: "Result", ok: "OK", refused: "Refused", au_enable: "Enable", au_disable: "Disable", au_reload: "Reload",
+    hits: "Last hits", hit_count: "Hits", last_hit: "Last hit",
+    k_hit: "Hit", k_repeat: "Repeat", k_stand_down: "Stand-down",
+    scenario: "Scenario", go_to_line: "Go to the line", at: "Time",
+    seconds: "s", minutes: "min", hours: "h", tick: "Done", ticked_by: "Done by", done_at: "Done at",
+    hits_map: "Map of hits", p_urgent: "Urgent", p_high: "High", p_normal: "Normal", p_low: "Low",
+    u_m: "min", u_h: "h", u_d: "days", u_wh: "working hours", u_wd: "working days",
   },
 };
 
@@ -214,9 +244,11 @@ async function signOut() {
 
 /// An error from the API, in the user's language.
 class ApiProblem extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, problems) {
     super((PROBLEMS[lang()][code]) || detail || ("HTTP " + status));
     this.status = status; this.code = code; this.detail = detail;
+    // Every problem of a submitted document (`line:column: message`), e.g. a refused pack.
+    this.problems = Array.isArray(problems) ? problems : [];
   }
 }
 
@@ -242,7 +274,7 @@ async function api(path, opts) {
   try { v = text ? JSON.parse(text) : null; } catch (_) { v = text; }
   if (!r.ok) {
     if (r.status === 401 && !o.anonymous && user()) { signOut(); }
-    throw new ApiProblem(r.status, v && v.code, v && v.detail);
+    throw new ApiProblem(r.status, v && v.code, v && v.detail, v && v.problems);
   }
   return v;
 }
@@ -277,10 +309,10 @@ function fmtDuration(ms) {
 }
 
 const ROLE_PAGES = {
-  district_officer: ["centre", "cases", "vitals", "citizen"],
-  subdistrict_officer: ["centre", "cases", "vitals", "citizen"],
-  admin: ["centre", "cases", "vitals", "inspector", "citizen"],
-  analyst: ["centre", "vitals", "cases"],
+  district_officer: ["centre", "cases", "vitals", "scenarios", "citizen"],
+  subdistrict_officer: ["centre", "cases", "vitals", "scenarios", "citizen"],
+  admin: ["centre", "cases", "vitals", "scenarios", "inspector", "citizen"],
+  analyst: ["centre", "vitals", "cases", "scenarios"],
   handler: ["cases", "citizen"],
   inspector: ["inspector", "cases", "citizen"],
 };

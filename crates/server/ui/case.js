@@ -40,13 +40,14 @@
     const row = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
     row("state", el("strong", { text: c.state_name }));
     row("category", document.createTextNode(c.category_name));
-    row("priority", el("span", { class: "badge p-" + c.priority, text: c.priority }));
+    row("priority", el("span", { class: "badge p-" + c.priority, text: t("p_" + c.priority) !== "p_" + c.priority ? t("p_" + c.priority) : c.priority }));
     row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map((r) => r.name_zh).join(" / ")));
     due = c.due; tick();
     const acts = document.getElementById("actions");
     acts.textContent = "";
-    for (const a of data.actions) acts.append(el("button", { type: "button", class: "secondary", "data-action": a, text: t("a_" + a), onclick: () => openAction(a) }));
-    if (!data.actions.length) acts.append(el("p", { class: "hint", text: t("none") }));
+    // Ticking a checklist item names its role and item: done from the checklist below.
+    for (const a of data.actions.filter((x) => x !== "tick")) acts.append(el("button", { type: "button", class: "secondary", "data-action": a, text: t("a_" + a), onclick: () => openAction(a) }));
+    if (!acts.childElementCount) acts.append(el("p", { class: "hint", text: t("none") }));
     const tl = document.getElementById("timeline");
     tl.textContent = "";
     for (const e of data.log) {
@@ -68,8 +69,69 @@
     const photos = document.getElementById("photos");
     photos.textContent = "";
     (c.media || []).forEach((m, i) => photos.append(el("a", { href: m }, el("img", { src: m, alt: t("photo") + " " + (i + 1) }))));
+    checklist(c);
     map.markers([{ lon: c.lon, lat: c.lat, priority: c.priority, number: c.number, title: c.title, state: c.state }]);
     map.centreOn(c.lon, c.lat, 6);
+  }
+
+  // The playbook's checklist of a case a scenario pack opened: per role, each item done
+  // (when, by whom) or to do; the roles that work cases (district and sub-district
+  // officers, handlers, inspectors) tick items off while it is being worked — exactly
+  // when the server offers this user the `tick` action now.
+  let lines = null; // line code → the district department of that line (for role names)
+  function roleName(role) {
+    const d = lines && lines[role];
+    return d ? (lang() === "en" ? d.name_en : d.name_zh) : role;
+  }
+  function checklist(c) {
+    if (c.playbook && !lines) {
+      lines = {};
+      api("/api/v1/departments").then((v) => {
+        for (const d of v.departments || []) if (d.level === "district" && !lines[d.line]) lines[d.line] = d;
+        checklist(data.case);
+      }).catch(() => {});
+    }
+    const panel = document.getElementById("checklist-panel");
+    const pb = c.playbook;
+    panel.hidden = !pb;
+    if (!pb) return;
+    const of = document.getElementById("playbook-of");
+    of.textContent = "";
+    of.append(t("scenario") + " ", (ROLE_PAGES[u.role] || []).includes("scenarios")
+      ? el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(pb.scenario), text: pb.scenario })
+      : pb.scenario, " · " + t("version") + " " + pb.version);
+    const box = document.getElementById("checklist");
+    box.textContent = "";
+    const mayTick = (data.actions || []).includes("tick");
+    (pb.checklist || []).forEach((group, g) => {
+      const ul = el("ul", { class: "checklist" });
+      for (const it of group.items || []) {
+        const done = !!it.done_at;
+        const li = el("li", { class: done ? "done" : null },
+          el("span", { class: "box", "aria-hidden": "true", text: done ? "☑" : "☐" }), " ",
+          el("span", { class: "sr-only", text: done ? t("done") + ": " : "" }),
+          el("span", { text: it.text }));
+        if (done) li.append(el("div", { class: "hint" }, t("done_at") + " ", el("time", { datetime: it.done_at, text: fmtTime(it.done_at) }), " · " + t("ticked_by") + " " + (it.done_by || "—")));
+        else if (mayTick) {
+          li.append(" ", el("button", { type: "button", class: "secondary", "data-tick": g + "-" + it.item, "aria-label": t("tick") + ": " + it.text,
+            text: t("tick"), onclick: (ev) => tickItem(ev.currentTarget, group.role, it.item) }));
+        }
+        ul.append(li);
+      }
+      box.append(el("h3", { text: roleName(group.role) }), ul);
+    });
+  }
+
+  async function tickItem(btn, role, item) {
+    const m = document.getElementById("c-msg");
+    btn.disabled = true;
+    m.textContent = "";
+    try {
+      await api("/api/v1/cases/" + data.case.id + "/transitions", { body: { action: "tick", role, item }, headers: { "idempotency-key": newKey() } });
+      await load();
+      say(msg, t("a_tick") + " · " + t("done"), true);
+      document.getElementById("h-checklist").focus();
+    } catch (e) { say(m, e.message); btn.disabled = false; }
   }
 
   let current = null;

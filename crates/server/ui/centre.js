@@ -89,5 +89,20 @@
       if (k !== "level_changed") tiles().catch(() => {});
     });
   }
+  // A scenario pack's hit, repeat or stand-down: the pack (to its page), the place, the
+  // kind and the case it opened or was noted on.
+  es.addEventListener("scenario", (ev) => {
+    let h;
+    try { h = JSON.parse(ev.data); } catch (_) { return; }
+    const name = (lang() === "en" ? h.name_en : h.name_zh) || h.pack;
+    const kind = t("k_" + h.kind) !== "k_" + h.kind ? t("k_" + h.kind) : h.kind;
+    const li = el("li", { class: "scenario" }, el("time", { text: fmtTime(h.at || new Date().toISOString()) }),
+      h.level ? levelBadge(h.level) : null, " ",
+      el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(h.pack), text: "【" + t("scenario") + "】" + name }),
+      " · " + (h.place || "") + " · " + kind,
+      h.case ? el("span", {}, " · ", el("a", { href: "/ui/case.html?id=" + encodeURIComponent(h.case), text: h.case })) : null);
+    feed.prepend(li);
+    while (feed.children.length > 80) feed.lastChild.remove();
+  });
   setInterval(() => { refreshMap(); tiles().catch(() => {}); }, 15000);
 })();

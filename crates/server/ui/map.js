@@ -168,6 +168,29 @@ class CityMap {
     }
   }
 
+  /// Points that are not cases (a scenario's hits): each `{lon, lat, colour, title,
+  /// hollow}` as a diamond, so they are not mistaken for case markers; replaces the markers.
+  points(list, onClick) {
+    this.gMarkers.textContent = "";
+    const r = Math.max(this.full[2], this.full[3]) / 60;
+    for (const m of list) {
+      if (typeof m.lon !== "number" || typeof m.lat !== "number") continue;
+      const [x, y] = this.project(m.lon, m.lat);
+      const c = document.createElementNS(SVGNS, "path");
+      c.setAttribute("d", "M" + x.toFixed(1) + " " + (y - r).toFixed(1) + "L" + (x + r).toFixed(1) + " " + y.toFixed(1) +
+        "L" + x.toFixed(1) + " " + (y + r).toFixed(1) + "L" + (x - r).toFixed(1) + " " + y.toFixed(1) + "Z");
+      c.setAttribute("fill", m.hollow ? "#ffffff" : (m.colour || PRIORITY_COLOUR.normal));
+      c.setAttribute("class", "point");
+      // A property, not an attribute: the stylesheet's stroke would win over an attribute.
+      if (m.hollow) c.style.stroke = m.colour || PRIORITY_COLOUR.normal;
+      const title = document.createElementNS(SVGNS, "title");
+      title.textContent = m.title || "";
+      c.append(title);
+      if (onClick) c.addEventListener("click", () => onClick(m));
+      this.gMarkers.append(c);
+    }
+  }
+
   pin(lon, lat) {
     this.gPick.textContent = "";
     const [x, y] = this.project(lon, lat);

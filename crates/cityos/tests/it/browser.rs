@@ -2,9 +2,11 @@
 //! protocol (chromedriver), by a few lines of HTTP below — no client library. A citizen
 //! files a report (with `<script>` in it: nothing runs), the command centre's live feed
 //! shows it, the duty officer files and dispatches it from the case desk; an inspector's
-//! report made offline waits in the queue and is sent once when the network is back;
-//! axe-core finds no WCAG 2.2 AA violations on the citizen and inspector pages, and their
-//! text scales to 200 % without sideways scrolling. Screenshots of every page go to
+//! report made offline waits in the queue and is sent once when the network is back; the
+//! district officer switches a scenario pack off and on and sees a refused reload's
+//! problems by line and column (a sub-district officer gets no buttons); axe-core finds
+//! no WCAG 2.2 AA violations on the citizen, inspector and scenarios pages, and the phone
+//! pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
 //! `docs/screenshots/` when `CITYOS_SCREENSHOTS=1`.
 //!
 //! Needs `chromium` and `chromedriver` (and axe-core's `axe.min.js` at `CITYOS_AXE_JS`);
@@ -701,6 +703,187 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([]),
     );
     b.screenshot("vitals");
+
+    // Scenario packs: the district officer sees every pack with its playbook, its hits
+    // (none yet) and the reload form with the running text; switches a pack off and on; a
+    // refused reload names its problems by line and column, and the audit trail has all
+    // three.
+    b.go(&format!("{base}/ui/scenarios.html?pack=lift_entrapment"));
+    b.wait(
+        "the packs",
+        "return document.querySelectorAll('#packs tr a').length >= 7",
+        json!([]),
+    );
+    b.wait(
+        "the pack, its playbook and its text",
+        "return document.getElementById('r-text').value.includes('code = \"lift_entrapment\"') && document.querySelectorAll('#checklist ol li').length >= 4",
+        json!([]),
+    );
+    b.wait(
+        "the (empty) hits and the map",
+        "return document.querySelector('#hits li') && document.querySelectorAll('#map path.region').length >= 13",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "scenarios page: {violations:#?}");
+    b.screenshot("scenarios");
+    assert!(b.tab_to("#toggle", 60), "the pack's switch by keyboard");
+    b.click("#toggle");
+    b.wait(
+        "disabled",
+        "return document.querySelector('#facts .st-disabled') && document.querySelector('#packs tr.chosen .st-disabled')",
+        json!([]),
+    );
+    b.click("#toggle");
+    b.wait(
+        "enabled again",
+        "return document.querySelector('#facts .st-enabled')",
+        json!([]),
+    );
+    b.js(
+        "const ta = document.getElementById('r-text');
+         ta.value = ta.value.replace('version = \"1.0.0\"', 'version = \"1.0.1\"').replace('priority = \"urgent\"', 'priority = \"hurry\"');
+         return true",
+        json!([]),
+    );
+    b.click("#r-submit");
+    let problem = b.wait(
+        "the refusal's problems",
+        "const p = document.querySelector('#r-problems button'); return p && p.textContent",
+        json!([]),
+    );
+    let problem = problem.as_str().unwrap();
+    let (line, rest) = problem.split_once(':').unwrap();
+    assert!(
+        line.parse::<usize>().is_ok() && rest.contains("hurry"),
+        "{problem}"
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('r-msg').textContent",
+            json!([])
+        ),
+        "场景包有误"
+    );
+    b.click("#r-problems button");
+    assert_eq!(
+        b.js("const ta = document.activeElement; return ta.id + ' ' + ta.value.slice(ta.selectionStart, ta.selectionEnd)", json!([])),
+        "r-text \"hurry\""
+    );
+    b.wait(
+        "the audit trail",
+        "return document.querySelectorAll('#audit tr').length === 3 && document.querySelector('#audit .error')",
+        json!([]),
+    );
+    b.js(
+        "document.getElementById('r-submit').scrollIntoView({block: 'end'}); return true",
+        json!([]),
+    );
+    b.screenshot("scenarios-refused");
+
+    // A manhole cover goes missing: the hit reaches the open scenarios page by the live
+    // stream (list, map, the pack's count), its case carries the playbook's checklist,
+    // the duty officer ticks an item off, and the next hit is in the centre's live feed.
+    let missing = |device: &str| {
+        let (s, v) = http(
+            &addr,
+            "POST",
+            "/api/v1/readings",
+            &[("Authorization", &token)],
+            Some(&json!({"device": device, "metric": "missing", "value": 1})),
+        );
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["scenarios"][0]["pack"], "manhole_cover", "{v}");
+    };
+    b.go(&format!("{base}/ui/scenarios.html?pack=manhole_cover"));
+    b.wait(
+        "the manhole pack",
+        "return document.querySelector('#hits li') && document.querySelector('#packs tr.chosen') && document.querySelectorAll('#map path.region').length >= 13",
+        json!([]),
+    );
+    // Let the page's live stream connect before the hit.
+    std::thread::sleep(Duration::from_millis(1500));
+    missing("MH-001");
+    let hit_case = b
+        .wait(
+            "the hit on the page",
+            "const a = document.querySelector('#hits a'); return document.getElementById('hits').textContent.includes('MH-001') && a && document.querySelector('#map .point') && document.querySelector('#packs tr.chosen').textContent.includes('MH-001') && a.textContent",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hit_case.starts_with("XH"), "{hit_case}");
+    b.js(
+        "document.getElementById('h-pack').scrollIntoView(); return true",
+        json!([]),
+    );
+    b.screenshot("scenarios-hit");
+    b.click("#hits a");
+    b.wait(
+        "the checklist",
+        "return document.querySelectorAll('#checklist [data-tick]').length >= 3",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "case page with a checklist: {violations:#?}"
+    );
+    b.click("#checklist [data-tick='0-0']");
+    b.wait(
+        "the item ticked off",
+        "return document.querySelectorAll('#checklist li.done').length === 1 && !document.querySelector(\"#checklist [data-tick='0-0']\") && document.getElementById('timeline').textContent.includes('清单完成')",
+        json!([]),
+    );
+    // The generic actions do not offer the tick (it needs a role and an item).
+    assert_eq!(
+        b.js(
+            "return document.querySelector('#actions [data-action=tick]')",
+            json!([])
+        ),
+        Value::Null
+    );
+    b.js(
+        "document.getElementById('h-checklist').scrollIntoView(); return true",
+        json!([]),
+    );
+    b.screenshot("case-checklist");
+    let (_, c) = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/cases/{hit_case}"),
+        &[("Authorization", &token)],
+        None,
+    );
+    let item = &c["case"]["playbook"]["checklist"][0]["items"][0];
+    assert_eq!(item["done_by"], "zhang.district", "{c}");
+    b.go(&format!("{base}/ui/centre.html"));
+    b.wait(
+        "the centre's map",
+        "return document.querySelectorAll('#map path').length >= 13",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    missing("MH-002");
+    b.wait(
+        "the hit in the live feed",
+        "const li = document.querySelector('#feed li.scenario'); return li && li.textContent.includes('井盖异常') && li.textContent.includes('MH-002') && li.querySelector('a[href^=\"/ui/case.html\"]')",
+        json!([]),
+    );
+
+    // A sub-district officer sees the packs but gets no buttons.
+    b.sign_in(&base, "li.tianping");
+    b.go(&format!("{base}/ui/scenarios.html?pack=gas_leak"));
+    b.wait(
+        "the pack",
+        "return document.querySelector('#facts dd') && document.querySelector('#playbook dd')",
+        json!([]),
+    );
+    assert_eq!(
+        b.js("return !document.getElementById('toggle') && document.getElementById('reload-panel').hidden", json!([])),
+        json!(true)
+    );
 
     // The inspector, offline: the report waits in the queue and goes once when online.
     b.sign_in(&base, "zhao.inspector");

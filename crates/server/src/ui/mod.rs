@@ -50,6 +50,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/inspector.html"),
     ),
     (
+        "scenarios.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/scenarios.html"),
+    ),
+    (
         "citizen.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/citizen.html"),
@@ -98,6 +103,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         "inspector.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/inspector.js"),
+    ),
+    (
+        "scenarios.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/scenarios.js"),
     ),
     (
         "citizen.js",

@@ -123,6 +123,68 @@ async fn pages_are_embedded_with_their_security_headers() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// The 场景 page is served like the others (its own policy headers, its scripts embedded)
+/// and the staff pages' navigation leads to it; no script builds markup from strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenarios_page_is_served_and_linked_from_the_staff_navigation() {
+    let t = TestApp::sqlite();
+    for (file, ct) in [
+        ("scenarios.html", "text/html; charset=utf-8"),
+        ("scenarios.js", "text/javascript; charset=utf-8"),
+    ] {
+        let (s, body, h) = t
+            .raw(Method::GET, &format!("/ui/{file}"), "", "", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        assert_eq!(h["content-type"], ct);
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        if file.ends_with(".html") {
+            for script in ["/ui/app.js", "/ui/map.js", "/ui/scenarios.js"] {
+                assert!(body.contains(&format!("src=\"{script}\"")), "{script}");
+            }
+        }
+    }
+    let js = |name: &str| {
+        cityos_server::ui::FILES
+            .iter()
+            .find(|f| f.0 == name)
+            .unwrap()
+            .2
+    };
+    // The roles that see packs have the page in their navigation; the others do not.
+    let app = js("app.js");
+    let pages = &app[app.find("const ROLE_PAGES = {").unwrap()..];
+    let pages = &pages[..pages.find("};").unwrap()];
+    for line in pages.lines().skip(1) {
+        let Some((role, list)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let staff = matches!(
+            role,
+            "district_officer" | "subdistrict_officer" | "admin" | "analyst"
+        );
+        assert_eq!(list.contains("\"scenarios\""), staff, "{role}: {list}");
+    }
+    for f in cityos_server::ui::FILES
+        .iter()
+        .filter(|f| f.0.ends_with(".js"))
+    {
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(!f.2.contains(sink), "{} uses {sink}", f.0);
+        }
+    }
+}
+
 /// Every key the pages use has both languages.
 #[test]
 fn every_text_key_has_both_languages() {
