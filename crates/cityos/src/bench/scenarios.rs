@@ -26,14 +26,14 @@ fn readings_of(kind: &str, x: u64) -> Vec<(&'static str, f64)> {
         "water_meter" => vec![("flow_m3", f * 0.05)],
         "electricity_meter" => vec![("kwh", f * 2.0)],
         "lift_controller" => {
-            let stuck = x % 97 == 0;
+            let stuck = x.is_multiple_of(97);
             vec![
                 ("between_floors", if stuck { 1.0 } else { 0.0 }),
                 ("running", if stuck { 0.0 } else { 1.0 }),
                 ("door_open", 0.0),
             ]
         }
-        "gas_lel" => vec![("lel_pct", if x % 211 == 0 { 12.0 } else { f * 3.0 })],
+        "gas_lel" => vec![("lel_pct", if x.is_multiple_of(211) { 12.0 } else { f * 3.0 })],
         "head_count" => vec![("people", 200.0 + f * 600.0), ("density_m2", f * 2.7)],
         "water_level" => vec![("depth_cm", f * 18.0)],
         "manhole_tilt" => vec![("tilt_deg", f * 11.0)],
@@ -170,7 +170,10 @@ pub fn scenarios(readings: usize, rows: usize, json: bool) -> Result<(), String>
         (0..rows.saturating_sub(so_far))
             .map(|i| {
                 row(&[
-                    ("address", format!("测试路 {} 弄 {} 号", (i % flats) / 100, i % 100)),
+                    (
+                        "address",
+                        format!("测试路 {} 弄 {} 号", (i % flats) / 100, i % 100),
+                    ),
                     ("person", format!("P{i:07}")),
                     ("registered_on", format!("2026-0{}-15", 1 + i % 9)),
                 ])
@@ -262,17 +265,25 @@ pub fn scenarios(readings: usize, rows: usize, json: bool) -> Result<(), String>
         let _ = std::fs::remove_dir_all(&dir);
         Ok((n as f64 / secs, import_s, queued))
     };
-    let (without, _, _) = run(Vec::new())?;
+    // Alternating, three of each on fresh services; the best of each counts (the machine's
+    // noise only ever slows a run down).
     let packs = cityos_server::scenarios::embedded(&cfg);
     let count = packs.len();
-    let (with, import_s, hits) = run(packs)?;
+    let (mut without, mut with, mut import_s, mut hits) = (0f64, 0f64, 0f64, 0usize);
+    for _ in 0..3 {
+        without = without.max(run(Vec::new())?.0);
+        let (w, i, h) = run(packs.clone())?;
+        if w > with {
+            (with, import_s, hits) = (w, i, h);
+        }
+    }
     let ratio = with / without;
     if !json {
         println!(
             "scenarios: {n} readings from {} devices in batches of {BATCH}; {total_rows} dataset rows",
             cfg.sensing.devices.len()
         );
-        println!("  with the {count} packs  {with:>12.0} readings/s  ({hits} hits and stand-downs judged)");
+        println!("  with the {count} packs  {with:>12.0} readings/s  ({hits} hits and stand-downs judged; best of 3, alternating)");
         println!("  without packs    {without:>12.0} readings/s");
         println!("  ratio            {ratio:.2}");
         println!("  the packs indexed the {total_rows} rows in {import_s:.2} s");

@@ -197,7 +197,9 @@ pub trait Facts {
 /// runtime between evaluations so that evaluation stays a pure function.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Held {
-    since: BTreeMap<usize, Millis>,
+    /// (clause id, since when): a few clauses at most, kept without allocating while
+    /// none holds.
+    since: Vec<(usize, Millis)>,
 }
 
 impl Held {
@@ -272,6 +274,32 @@ impl Expr {
             }
         });
         w
+    }
+
+    /// Does the expression hold a `for` clause?
+    pub fn has_for(&self) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found |= matches!(e, Expr::For(..)));
+        found
+    }
+
+    /// Does the condition read nothing but latest values, joined rows and fences — no
+    /// windows, trends, case or distinct counts, no indicator levels? Then judging it
+    /// again on unchanged values gives the same answer (but for `for` clauses waiting).
+    pub fn is_instant(&self) -> bool {
+        let mut instant = true;
+        self.walk(&mut |e| {
+            instant &= !matches!(
+                e,
+                Expr::Window(..)
+                    | Expr::Cases { .. }
+                    | Expr::Distinct { .. }
+                    | Expr::Level(_)
+                    | Expr::Trend(..)
+                    | Expr::Reaches { .. }
+            )
+        });
+        instant
     }
 
     /// Every indicator named by `level(...)`.
@@ -376,21 +404,34 @@ impl Expr {
             Expr::For(a, d, id) => {
                 let now_holds = a.eval(facts, now, held) == Some(Value::Bool(true));
                 if !now_holds {
-                    held.since.remove(id);
+                    held.since.retain(|(k, _)| k != id);
                     Value::Bool(false)
                 } else {
-                    let since = *held.since.entry(*id).or_insert(now);
+                    let since = match held.since.iter().find(|(k, _)| k == id) {
+                        Some((_, t)) => *t,
+                        None => {
+                            held.since.push((*id, now));
+                            now
+                        }
+                    };
                     Value::Bool(now - since >= *d)
                 }
             }
             Expr::And(a, b) => {
                 let x = a.eval(facts, now, held) == Some(Value::Bool(true));
-                // Both sides are evaluated so that `for` clauses keep their memory.
+                // The right side is evaluated even when the left decides, if it holds a
+                // `for` clause: its memory must follow every judgement.
+                if !x && !b.has_for() {
+                    return Some(Value::Bool(false));
+                }
                 let y = b.eval(facts, now, held) == Some(Value::Bool(true));
                 Value::Bool(x && y)
             }
             Expr::Or(a, b) => {
                 let x = a.eval(facts, now, held) == Some(Value::Bool(true));
+                if x && !b.has_for() {
+                    return Some(Value::Bool(true));
+                }
                 let y = b.eval(facts, now, held) == Some(Value::Bool(true));
                 Value::Bool(x || y)
             }

@@ -324,6 +324,35 @@ pub fn metres((lon1, lat1): (f64, f64), (lon2, lat2): (f64, f64)) -> f64 {
     (x * x + y * y).sqrt() * 6_371_000.0
 }
 
+/// Where each device's latest value of each metric of its kind lives in one flat array:
+/// a judgement reads a device's values from one place instead of a map per metric.
+#[derive(Debug, Default)]
+pub struct Slots {
+    /// Per device: its first slot (`u32::MAX` when its kind is not in the catalogue).
+    pub base: Vec<u32>,
+    /// Per device: its kind's index.
+    pub kind_of: Vec<u16>,
+    /// Per kind: its metrics, in slot order.
+    pub kind_metrics: Vec<Vec<u16>>,
+    pub len: usize,
+}
+
+impl Slots {
+    #[inline]
+    pub fn slot(&self, d: u32, m: u16) -> Option<usize> {
+        let base = *self.base.get(d as usize)?;
+        if base == u32::MAX {
+            return None;
+        }
+        let k = self.kind_of[d as usize] as usize;
+        let j = self.kind_metrics[k].iter().position(|x| *x == m)?;
+        Some(base as usize + j)
+    }
+}
+
+/// A latest value never set.
+pub const UNSET: (Millis, f64) = (Millis::MIN, f64::NAN);
+
 /// The facts of one judgement: the runtime's knowledge seen from one subject.
 pub struct Judge<'a> {
     pub pack: &'a Pack,
@@ -342,6 +371,11 @@ pub struct Judge<'a> {
     pub cases: &'a VecDeque<SeenCase>,
     /// The grid a position lies in (for `same area`; the subject's grid is found lazily).
     pub grid_at: &'a dyn Fn((f64, f64)) -> Option<String>,
+    /// Every device's latest values (time, value) by slot.
+    pub slots: &'a Slots,
+    pub latest: &'a [(Millis, f64)],
+    /// The id of a metric of a device's kind.
+    pub metric_of: &'a dyn Fn(u32, &str) -> Option<u16>,
     pub now: Millis,
 }
 
@@ -384,10 +418,12 @@ impl Facts for Judge<'_> {
     }
 
     fn latest(&self, metric: &str) -> Option<f64> {
-        match self.device_series(metric) {
-            Some(s) => s.latest(),
-            None => self.levels.get(metric).map(|l| l.0),
-        }
+        let from_device = self.siblings.iter().find_map(|&d| {
+            let m = (self.metric_of)(d, metric)?;
+            let v = self.latest.get(self.slots.slot(d, m)?)?;
+            (v.0 != Millis::MIN).then_some(v.1)
+        });
+        from_device.or_else(|| self.levels.get(metric).map(|l| l.0))
     }
 
     fn series(&self, metric: &str, window: Millis) -> Vec<(Millis, f64)> {

@@ -25,7 +25,7 @@
 //! Judging is synchronous under the runtime's lock; acting (cases, notes, CAP) is async in
 //! [`flush`], after a batch, an import or a tick.
 
-use super::facts::{HashMap, Judge, SeenCase, Series, Subject, Table};
+use super::facts::{HashMap, Judge, SeenCase, Series, Slots, Subject, Table, UNSET};
 use crate::cases::{file_report, note_case, still_open};
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -55,7 +55,23 @@ pub struct Fixed {
     device_ids: Vec<String>,
     device_pos: Vec<(f64, f64)>,
     by_id: HashMap<String, u32>,
+    slots: Slots,
+    /// Per kind: its metrics' names and ids (a few: found by comparing, not hashing).
+    kind_names: Vec<Vec<(String, u16)>>,
     catalogue: Catalogue,
+}
+
+impl Fixed {
+    /// The id of `metric` when device `d`'s kind has it.
+    #[inline]
+    pub fn metric_of(&self, d: u32, metric: &str) -> Option<u16> {
+        let k = *self.kind_of.get(d as usize)?;
+        self.kind_names
+            .get(k as usize)?
+            .iter()
+            .find(|(n, _)| n == metric)
+            .map(|(_, m)| *m)
+    }
 }
 
 impl Fixed {
@@ -67,7 +83,7 @@ impl Fixed {
         }
         let kinds: Vec<String> = catalogue.device_kinds.keys().cloned().collect();
         let devices = &cfg.sensing.devices;
-        let kind_of = devices
+        let kind_of: Vec<u16> = devices
             .iter()
             .map(|d| {
                 kinds
@@ -90,7 +106,46 @@ impl Fixed {
                 siblings.insert(d, v);
             }
         }
+        let kind_of: Vec<u16> = kind_of;
+        let kind_metrics: Vec<Vec<u16>> = kinds
+            .iter()
+            .map(|k| {
+                catalogue.device_kinds[k]
+                    .iter()
+                    .map(|m| metric_ids[m])
+                    .collect()
+            })
+            .collect();
+        let mut next = 0u32;
+        let base = kind_of
+            .iter()
+            .map(|&k| match kind_metrics.get(k as usize) {
+                Some(ms) => {
+                    let b = next;
+                    next += ms.len() as u32;
+                    b
+                }
+                None => u32::MAX,
+            })
+            .collect();
+        let slots = Slots {
+            base,
+            kind_of: kind_of.clone(),
+            kind_metrics,
+            len: next as usize,
+        };
+        let kind_names = kinds
+            .iter()
+            .map(|k| {
+                catalogue.device_kinds[k]
+                    .iter()
+                    .map(|m| (m.clone(), metric_ids[m]))
+                    .collect()
+            })
+            .collect();
         Fixed {
+            slots,
+            kind_names,
             metric_ids,
             kind_of,
             kinds,
@@ -109,7 +164,8 @@ impl Fixed {
 
 /// Who a judgement is for: a device (its subject made once), or a place.
 enum Who {
-    Device(u32),
+    /// A device, and whether any of its values changed since it was last judged.
+    Device(u32, bool),
     Place(Subject),
 }
 
@@ -125,13 +181,71 @@ struct Subj {
     cap: Vec<(String, Millis)>,
     /// The datasets' generation when the device's address was last looked for.
     addr_gen: u64,
+    /// The datasets' generation at the last judgement (`None`: never judged).
+    judged_gen: Option<u64>,
+}
+
+/// A pack's subjects in one array, found by key, and by device index on the hot path
+/// (one array read instead of hashing a device id).
+#[derive(Default)]
+struct Subjects {
+    all: Vec<Subj>,
+    by_key: HashMap<String, u32>,
+    /// Per device index: its subject's place in `all` (`u32::MAX`: none yet).
+    by_dev: Vec<u32>,
+}
+
+impl Subjects {
+    fn values(&self) -> impl Iterator<Item = &Subj> {
+        self.all.iter()
+    }
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Subj> {
+        self.all.iter_mut()
+    }
+    fn contains_key(&self, k: &str) -> bool {
+        self.by_key.contains_key(k)
+    }
+    fn get(&self, k: &str) -> Option<&Subj> {
+        self.by_key.get(k).map(|&i| &self.all[i as usize])
+    }
+    fn get_mut(&mut self, k: &str) -> Option<&mut Subj> {
+        let i = *self.by_key.get(k)?;
+        Some(&mut self.all[i as usize])
+    }
+    fn insert(&mut self, k: String, s: Subj) {
+        let i = self.entry(&k);
+        self.all[i] = s;
+    }
+    /// The place of key `k`'s subject, made (empty) when there is none.
+    fn entry(&mut self, k: &str) -> usize {
+        if let Some(&i) = self.by_key.get(k) {
+            return i as usize;
+        }
+        self.by_key.insert(k.to_string(), self.all.len() as u32);
+        self.all.push(Subj::default());
+        self.all.len() - 1
+    }
+    /// The place of device `d`'s subject (its key is the device id).
+    fn device(&mut self, d: u32, key: &str) -> usize {
+        if let Some(&i) = self.by_dev.get(d as usize).filter(|i| **i != u32::MAX) {
+            return i as usize;
+        }
+        let i = self.entry(key);
+        if self.by_dev.len() <= d as usize {
+            self.by_dev.resize(d as usize + 1, u32::MAX);
+        }
+        self.by_dev[d as usize] = i as u32;
+        i
+    }
 }
 
 /// One pack as the runtime runs it.
 struct PackRun {
     pack: Arc<Pack>,
     enabled: bool,
-    subjects: HashMap<String, Subj>,
+    /// The condition reads only latest values, rows and fences ([`Expr::is_instant`]).
+    instant: bool,
+    subjects: Subjects,
     last_schedule: Millis,
     hits: u64,
     last_hit: Option<serde_json::Value>,
@@ -157,6 +271,8 @@ pub struct Act {
 #[derive(Default)]
 pub struct Runtime {
     series: HashMap<(u32, u16), Series>,
+    /// Every device's latest value per metric (time, value), by [`Slots`].
+    latest: Vec<(Millis, f64)>,
     /// How far back each metric is kept (by metric id); `None`: no pack reads it.
     keep: Vec<Option<Millis>>,
     /// Sampled indicator values (for trends over indicators).
@@ -170,10 +286,13 @@ pub struct Runtime {
     cases: VecDeque<SeenCase>,
     case_keep: Millis,
     pending_cases: Vec<SeenCase>,
-    packs: BTreeMap<String, PackRun>,
+    /// The packs ever run (never removed: their places keep their cases), and where each
+    /// is by code.
+    runs: Vec<PackRun>,
+    run_ix: BTreeMap<String, usize>,
     /// Per device kind: the packs (codes) whose reading triggers name it, with the metrics
     /// (empty: all).
-    by_kind: Vec<Vec<(Arc<str>, Vec<u16>)>>,
+    by_kind: Vec<Vec<(usize, Vec<u16>)>>,
     queue: Vec<Act>,
     hits: VecDeque<serde_json::Value>,
     seq: u64,
@@ -321,6 +440,15 @@ fn personal_column(c: &str) -> bool {
 }
 
 impl Runtime {
+    fn run(&self, code: &str) -> Option<&PackRun> {
+        self.run_ix.get(code).map(|&i| &self.runs[i])
+    }
+
+    fn run_mut(&mut self, code: &str) -> Option<&mut PackRun> {
+        let i = *self.run_ix.get(code)?;
+        Some(&mut self.runs[i])
+    }
+
     /// Brings the packs in line with the registry's enabled ones: new versions replace old
     /// ones (their places keep their cases), disabled packs keep their places idle.
     fn sync(&mut self, fx: &Fixed, enabled: &[Arc<Pack>]) {
@@ -332,20 +460,30 @@ impl Runtime {
             return;
         }
         self.synced = sig;
-        for r in self.packs.values_mut() {
+        for r in self.runs.iter_mut() {
             r.enabled = false;
         }
         for p in enabled {
-            let r = self.packs.entry(p.code.clone()).or_insert_with(|| PackRun {
-                pack: p.clone(),
-                enabled: true,
-                subjects: HashMap::default(),
-                last_schedule: Millis::MIN,
-                hits: 0,
-                last_hit: None,
-            });
+            let i = match self.run_ix.get(&p.code) {
+                Some(&i) => i,
+                None => {
+                    self.run_ix.insert(p.code.clone(), self.runs.len());
+                    self.runs.push(PackRun {
+                        pack: p.clone(),
+                        enabled: true,
+                        instant: p.condition.is_instant(),
+                        subjects: Subjects::default(),
+                        last_schedule: Millis::MIN,
+                        hits: 0,
+                        last_hit: None,
+                    });
+                    self.runs.len() - 1
+                }
+            };
+            let r = &mut self.runs[i];
             if !Arc::ptr_eq(&r.pack, p) {
                 r.pack = p.clone();
+                r.instant = p.condition.is_instant();
                 for s in r.subjects.values_mut() {
                     s.held = Held::default();
                 }
@@ -395,12 +533,13 @@ impl Runtime {
                             .iter()
                             .filter_map(|m| fx.metric_ids.get(m).copied())
                             .collect();
+                        let ix = self.run_ix[&p.code];
                         let list = &mut self.by_kind[k];
-                        match list.iter_mut().find(|(c, _)| **c == *p.code) {
+                        match list.iter_mut().find(|(c, _)| *c == ix) {
                             // Two triggers on one kind: judged once per reading.
                             Some((_, have)) if have.is_empty() || ms.is_empty() => have.clear(),
                             Some((_, have)) => have.extend(ms),
-                            None => list.push((Arc::from(p.code.as_str()), ms)),
+                            None => list.push((ix, ms)),
                         }
                     }
                 }
@@ -408,72 +547,104 @@ impl Runtime {
         }
     }
 
-    /// One reading into its series (when a pack reads its metric).
-    fn keep_reading(&mut self, d: u32, m: u16, v: f64, at: Millis) {
-        if let Some(Some(keep)) = self.keep.get(m as usize) {
-            self.series
-                .entry((d, m))
-                .or_insert_with(|| Series::new(at))
-                .push(at, v, *keep);
+    /// One reading: its device's latest value, and its series when a pack reads the
+    /// metric over a window.
+    /// Answers whether the device's latest value changed.
+    fn keep_reading(&mut self, fx: &Fixed, d: u32, m: u16, v: f64, at: Millis) -> bool {
+        if self.latest.len() != fx.slots.len {
+            self.latest = vec![UNSET; fx.slots.len];
         }
+        let mut changed = true;
+        if let Some(i) = fx.slots.slot(d, m) {
+            let was = self.latest[i];
+            if at >= was.0 {
+                changed = was.0 == Millis::MIN || was.1 != v;
+                self.latest[i] = (at, v);
+            }
+        }
+        if let Some(Some(keep)) = self.keep.get(m as usize) {
+            if *keep > 0 {
+                self.series
+                    .entry((d, m))
+                    .or_insert_with(|| Series::new(at))
+                    .push(at, v, *keep);
+            }
+        }
+        changed
     }
 
     /// A device's readings of one instant (metrics `ms`) are in: the packs they trigger
     /// judge the device at that instant, once however many metrics came.
-    fn judge_readings(&mut self, cx: &Cx, d: u32, ms: &[u16], at: Millis) {
+    fn judge_readings(&mut self, cx: &Cx, d: u32, ms: &[u16], at: Millis, changed: bool) {
         let k = cx.fx.kind_of.get(d as usize).copied().unwrap_or(u16::MAX);
         let n = self.by_kind.get(k as usize).map_or(0, Vec::len);
         for i in 0..n {
-            let (code, want) = &self.by_kind[k as usize][i];
+            let (ix, want) = &self.by_kind[k as usize][i];
             if want.is_empty() || ms.iter().any(|m| want.contains(m)) {
-                let code = code.clone();
-                self.judge(cx, &code, Who::Device(d), at);
+                let ix = *ix;
+                self.judge_at(cx, ix, Who::Device(d, changed), at);
             }
         }
     }
 
     /// Judges a subject for pack `code` at `now`, and queues what follows.
     fn judge(&mut self, cx: &Cx, code: &str, who: Who, now: Millis) {
+        if let Some(&ix) = self.run_ix.get(code) {
+            self.judge_at(cx, ix, who, now);
+        }
+    }
+
+    /// Judges a subject for the pack at `ix` of `runs`.
+    fn judge_at(&mut self, cx: &Cx, ix: usize, who: Who, now: Millis) {
         let Runtime {
-            packs,
+            runs,
             series,
             indicators,
             tables,
             cases,
             queue,
             gen,
+            latest,
             ..
         } = self;
-        let Some(run) = packs.get_mut(code).filter(|r| r.enabled) else {
+        let Some(run) = runs.get_mut(ix).filter(|r| r.enabled) else {
             return;
         };
         let pack = run.pack.clone();
         // A device's subject is made once; a place's is refreshed with what is known of it
         // now (one restored at start knows only its key).
-        let key: &str = match &who {
-            Who::Device(d) => &cx.fx.device_ids[*d as usize],
-            Who::Place(s) => &s.key,
+        let i = match &who {
+            Who::Device(d, _) => run.subjects.device(*d, &cx.fx.device_ids[*d as usize]),
+            Who::Place(s) => run.subjects.entry(&s.key),
         };
-        if !run.subjects.contains_key(key) {
-            run.subjects.insert(key.to_string(), Subj::default());
+        let subj = &mut run.subjects.all[i];
+        // An instant condition judged again on the same values and rows answers the same:
+        // skipped, unless a `for` clause or a stand-down waits on time.
+        if let Who::Device(_, false) = who {
+            if run.instant
+                && !subj.held.pending()
+                && subj.clear_since.is_none()
+                && subj.judged_gen == Some(*gen)
+            {
+                return;
+            }
         }
-        let subj = run.subjects.get_mut(key).expect("inserted");
+        subj.judged_gen = Some(*gen);
         match who {
-            Who::Device(d) if subj.s.key.is_empty() => subj.s = device_subject(cx, d),
-            Who::Device(_) => {}
+            Who::Device(d, _) if subj.s.key.is_empty() => subj.s = device_subject(cx, d),
+            Who::Device(..) => {}
             Who::Place(s) => subj.s = s,
         }
-        let none: Vec<u32> = Vec::new();
-        let own: Vec<u32>;
+        let own: u32;
         let siblings: &[u32] = match subj.s.device {
             Some(d) => match cx.fx.siblings.get(&d) {
                 Some(v) => v,
                 None => {
-                    own = vec![d];
-                    &own
+                    own = d;
+                    std::slice::from_ref(&own)
                 }
             },
-            None => &none,
+            None => &[],
         };
         let thresholds = |i: &str, l: WarnLevel| {
             let ind = cx.cfg.indicators.iter().find(|x| x.code == i)?;
@@ -507,6 +678,9 @@ impl Runtime {
             tables,
             cases,
             grid_at: &|p| grid_of(cx.cfg, p),
+            slots: &cx.fx.slots,
+            latest,
+            metric_of: &|d, m| cx.fx.metric_of(d, m),
             now,
         };
         let holds = pack.condition.holds(&j, now, &mut subj.held);
@@ -575,7 +749,7 @@ impl Runtime {
 
     /// Every subject a pack has seen, and the devices of its kinds that have sent a reading.
     fn subjects_of(&self, cx: &Cx, code: &str) -> Vec<Subject> {
-        let Some(run) = self.packs.get(code) else {
+        let Some(run) = self.run(code) else {
             return Vec::new();
         };
         let mut out: Vec<Subject> = run.subjects.values().map(|s| s.s.clone()).collect();
@@ -586,16 +760,22 @@ impl Runtime {
             .filter_map(|r| cx.fx.kinds.iter().position(|k| *k == r.name))
             .map(|k| k as u16)
             .collect();
-        let mut devices: Vec<u32> = self
-            .series
-            .keys()
-            .map(|(d, _)| *d)
+        // Devices of the pack's kinds that have sent something.
+        let sent = |d: u32| {
+            let s = &cx.fx.slots;
+            let (b, k) = (s.base[d as usize], s.kind_of[d as usize] as usize);
+            b != u32::MAX
+                && (0..s.kind_metrics[k].len()).any(|j| {
+                    self.latest
+                        .get(b as usize + j)
+                        .is_some_and(|v| v.0 != Millis::MIN)
+                })
+        };
+        let devices = (0..cx.fx.device_ids.len() as u32)
             .filter(|d| kinds.contains(&cx.fx.kind_of[*d as usize]))
             .filter(|d| !run.subjects.contains_key(&cx.fx.device_ids[*d as usize]))
-            .collect();
-        devices.sort_unstable();
-        devices.dedup();
-        out.extend(devices.into_iter().map(|d| device_subject(cx, d)));
+            .filter(|d| sent(*d));
+        out.extend(devices.map(|d| device_subject(cx, d)));
         out
     }
 }
@@ -722,10 +902,8 @@ impl crate::ports::ReadingBatch for Batch<'_> {
     #[inline]
     fn reading(&mut self, device: usize, metric: &str, value: f64, at: Millis) {
         let fx = &live(self.st).fixed;
-        if fx.kind_of.get(device).is_some_and(|k| *k != u16::MAX) {
-            if let Some(&m) = fx.metric_ids.get(metric) {
-                self.got.push((device as u32, m, value, at));
-            }
+        if let Some(m) = fx.metric_of(device as u32, metric) {
+            self.got.push((device as u32, m, value, at));
         }
     }
 
@@ -751,18 +929,20 @@ impl crate::ports::ReadingBatch for Batch<'_> {
         // together: judged once, after all of them are in, before its next instant.
         let mut pending: Option<(u32, Millis)> = None;
         let mut ms: Vec<u16> = Vec::new();
+        let mut changed = false;
         for (d, m, v, at) in self.got {
             if pending.is_some_and(|p| p != (d, at)) {
                 let (pd, pat) = pending.expect("some");
-                rt.judge_readings(&cx, pd, &ms, pat);
+                rt.judge_readings(&cx, pd, &ms, pat, changed);
                 ms.clear();
+                changed = false;
             }
-            rt.keep_reading(d, m, v, at);
+            changed |= rt.keep_reading(&l.fixed, d, m, v, at);
             ms.push(m);
             pending = Some((d, at));
         }
         if let Some((pd, pat)) = pending {
-            rt.judge_readings(&cx, pd, &ms, pat);
+            rt.judge_readings(&cx, pd, &ms, pat, changed);
         }
     }
 }
@@ -898,7 +1078,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
             for c in fresh.iter().filter(|c| cats.contains(&c.category.as_str())) {
                 // One place per address: a case within SAME_ADDRESS_M of a place the pack
                 // already knows is judged as that place.
-                let near = rt.packs.get(&p.code).and_then(|r| {
+                let near = rt.run(&p.code).and_then(|r| {
                     r.subjects
                         .values()
                         .filter(|s| s.s.key.starts_with("at:"))
@@ -915,7 +1095,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
             }
             // Schedules and levels judge every subject seen; otherwise only those waiting.
             let due = p.triggers.iter().any(|t| match t {
-                Trigger::Schedule { every } => rt.packs.get(&p.code).is_some_and(|r| {
+                Trigger::Schedule { every } => rt.run(&p.code).is_some_and(|r| {
                     r.last_schedule == Millis::MIN || now - r.last_schedule >= *every
                 }),
                 Trigger::Level { indicator, at } => {
@@ -928,7 +1108,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
                 .any(|t| matches!(t, Trigger::Schedule { .. }))
                 && due
             {
-                if let Some(r) = rt.packs.get_mut(&p.code) {
+                if let Some(r) = rt.run_mut(&p.code) {
                     if p.triggers.iter().any(|t| match t {
                         Trigger::Schedule { every } => {
                             r.last_schedule == Millis::MIN || now - r.last_schedule >= *every
@@ -942,8 +1122,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
             let mut subjects: Vec<Subject> = if due {
                 rt.subjects_of(&cx, &p.code)
             } else {
-                rt.packs
-                    .get(&p.code)
+                rt.run(&p.code)
                     .map(|r| {
                         r.subjects
                             .values()
@@ -1157,7 +1336,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
         "text": format!("{}：{}", p.name_zh, a.evidence),
         "region": region_of(st, a.subject.pos),
     });
-    if let Some(r) = l.packs.get_mut(&p.code) {
+    if let Some(r) = l.run_mut(&p.code) {
         if kind != "stand_down" {
             r.hits += 1;
         }
@@ -1194,8 +1373,7 @@ async fn publish_cap(
     let p = &a.pack;
     let earlier: Vec<(String, Millis)> = {
         let rt = live(st).rt.lock().expect("scenario lock");
-        rt.packs
-            .get(&p.code)
+        rt.run(&p.code)
             .and_then(|r| r.subjects.get(&a.key))
             .map(|s| s.cap.clone())
             .unwrap_or_default()
@@ -1277,11 +1455,7 @@ async fn publish_cap(
     };
     st.0.reads.run(move |s| s.put_cap(&m)).await??;
     let mut rt = live(st).rt.lock().expect("scenario lock");
-    if let Some(s) = rt
-        .packs
-        .get_mut(&p.code)
-        .and_then(|r| r.subjects.get_mut(&a.key))
-    {
+    if let Some(s) = rt.run_mut(&p.code).and_then(|r| r.subjects.get_mut(&a.key)) {
         if msg_type == MsgType::Cancel {
             s.cap.clear();
         } else {
@@ -1315,11 +1489,11 @@ pub fn restore(
             index(&mut rt, &l.fixed, &d.name, Table::new(&rows, key, columns));
         }
     }
-    let codes: Vec<String> = rt.packs.keys().cloned().collect();
+    let codes: Vec<String> = rt.run_ix.keys().cloned().collect();
     for code in codes {
         for (key, case) in store.rule_cases(&format!("scenario:{code}"))? {
             let s = subject_of_key(&cx, &key);
-            if let Some(r) = rt.packs.get_mut(&code) {
+            if let Some(r) = rt.run_mut(&code) {
                 r.subjects.insert(
                     key,
                     Subj {
@@ -1364,8 +1538,7 @@ pub fn hits(
 /// A pack's hit count since start and its last hit.
 pub fn pack_hits(st: &AppState, code: &str) -> (u64, Option<serde_json::Value>) {
     let rt = live(st).rt.lock().expect("scenario lock");
-    rt.packs
-        .get(code)
+    rt.run(code)
         .map(|r| (r.hits, r.last_hit.clone()))
         .unwrap_or((0, None))
 }
