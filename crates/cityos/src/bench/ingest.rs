@@ -1,6 +1,7 @@
 //! `cityos bench ingest`: NDJSON readings from a million simulated devices through the
 //! sensing end's hot path — parse, device lookup, range checks, vital-sign windows and
-//! indicators, alarm rules — against a bare `serde_json` parse of the same bytes into the
+//! indicators, alarm rules, the scenario packs that watch gauges and manhole covers —
+//! against a bare `serde_json` parse of the same bytes into the
 //! same borrowed struct, in the same run, on one thread each. Also the live state per
 //! device.
 
@@ -164,7 +165,9 @@ pub fn ingest(devices: usize, rounds: usize, json: bool) -> Result<(), String> {
         let v = st.0.vitals.state.lock().expect("vitals lock");
         (s.bytes_per_device(), v.bytes_per_device())
     };
-    let bytes_per_device = sensing_bytes + vitals_bytes + registry as f64 / devices as f64;
+    let scenario_bytes = st.0.scenarios.live.bytes_per_device();
+    let bytes_per_device =
+        sensing_bytes + vitals_bytes + scenario_bytes + registry as f64 / devices as f64;
     let rss_per_device = match (rss0, rss1) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / devices as f64),
         _ => None,
@@ -179,7 +182,7 @@ pub fn ingest(devices: usize, rounds: usize, json: bool) -> Result<(), String> {
         println!("  parse   {parse_only:>12.0} readings/s  (serde_json only)");
         println!("  ratio   {ratio:.2}");
         println!(
-            "  live state per device: {bytes_per_device:.0} bytes (registry {:.0}, sensing {sensing_bytes:.0}, vital signs {vitals_bytes:.1}){}",
+            "  live state per device: {bytes_per_device:.0} bytes (registry {:.0}, sensing {sensing_bytes:.0}, vital signs {vitals_bytes:.1}, scenario packs {scenario_bytes:.0}){}",
             registry as f64 / devices as f64,
             rss_per_device.map_or(String::new(), |r| format!("; process RSS grew {r:.0} bytes per device while the fleet and service were built"))
         );

@@ -33,7 +33,10 @@ fn readings_of(kind: &str, x: u64) -> Vec<(&'static str, f64)> {
                 ("door_open", 0.0),
             ]
         }
-        "gas_lel" => vec![("lel_pct", if x.is_multiple_of(211) { 12.0 } else { f * 3.0 })],
+        "gas_lel" => vec![(
+            "lel_pct",
+            if x.is_multiple_of(211) { 12.0 } else { f * 3.0 },
+        )],
         "head_count" => vec![("people", 200.0 + f * 600.0), ("density_m2", f * 2.7)],
         "water_level" => vec![("depth_cm", f * 18.0)],
         "manhole_tilt" => vec![("tilt_deg", f * 11.0)],

@@ -39,6 +39,9 @@ use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+/// Devices at exactly one position read as one place at most (a flat's meters).
+pub const MAX_PLACE_DEVICES: usize = 8;
+
 /// Hits kept for the API and the 场景 page.
 pub const KEEP_HITS: usize = 500;
 /// Cases remembered for counting at most (the oldest go first).
@@ -98,8 +101,13 @@ impl Fixed {
                 .or_default()
                 .push(i as u32);
         }
+        // A few devices at exactly one position are one place (a flat's meters); many (a
+        // generated fleet stacked on a few points) are not, and would cost n² memory.
         let mut siblings = HashMap::default();
-        for group in at.into_values().filter(|g| g.len() > 1) {
+        for group in at
+            .into_values()
+            .filter(|g| g.len() > 1 && g.len() <= MAX_PLACE_DEVICES)
+        {
             for &d in &group {
                 let mut v = vec![d];
                 v.extend(group.iter().copied().filter(|x| *x != d));
@@ -202,6 +210,13 @@ impl Subjects {
     fn values_mut(&mut self) -> impl Iterator<Item = &mut Subj> {
         self.all.iter_mut()
     }
+    /// Device `d`'s subject, when it has one.
+    fn find_dev(&mut self, d: u32) -> Option<usize> {
+        if let Some(&i) = self.by_dev.get(d as usize).filter(|i| **i != u32::MAX) {
+            return Some(i as usize);
+        }
+        None
+    }
     fn contains_key(&self, k: &str) -> bool {
         self.by_key.contains_key(k)
     }
@@ -211,10 +226,6 @@ impl Subjects {
     fn get_mut(&mut self, k: &str) -> Option<&mut Subj> {
         let i = *self.by_key.get(k)?;
         Some(&mut self.all[i as usize])
-    }
-    fn insert(&mut self, k: String, s: Subj) {
-        let i = self.entry(&k);
-        self.all[i] = s;
     }
     /// The place of key `k`'s subject, made (empty) when there is none.
     fn entry(&mut self, k: &str) -> usize {
@@ -245,6 +256,8 @@ struct PackRun {
     enabled: bool,
     /// The condition reads only latest values, rows and fences ([`Expr::is_instant`]).
     instant: bool,
+    /// The condition counts dataset rows by address (a device needs its address).
+    by_address: bool,
     subjects: Subjects,
     last_schedule: Millis,
     hits: u64,
@@ -306,6 +319,27 @@ pub struct Live {
 }
 
 impl Live {
+    /// Live bytes per device the runtime holds for the hot path: each device's kind, slot
+    /// base and latest values, the packs' device → subject indexes, and the series.
+    pub fn bytes_per_device(&self) -> f64 {
+        let n = self.fixed.device_ids.len().max(1) as f64;
+        let rt = self.rt.lock().expect("scenario lock");
+        let fixed = self.fixed.slots.base.capacity() * 4
+            + self.fixed.slots.kind_of.capacity() * 2
+            + self.fixed.kind_of.capacity() * 2;
+        let latest = rt.latest.capacity() * std::mem::size_of::<(Millis, f64)>();
+        let subjects: usize = rt
+            .runs
+            .iter()
+            .map(|r| {
+                r.subjects.by_dev.capacity() * 4
+                    + r.subjects.all.capacity() * std::mem::size_of::<Subj>()
+            })
+            .sum();
+        let series: usize = rt.series.values().map(|s| s.len() * 48 + 48).sum();
+        (fixed + latest + subjects + series) as f64 / n
+    }
+
     /// Hits and stand-downs judged and not yet acted on.
     pub fn queued(&self) -> usize {
         self.rt.lock().expect("scenario lock").queue.len()
@@ -386,6 +420,8 @@ fn evidence(e: &Expr, j: &Judge, now: Millis) -> Vec<String> {
     let walk = |e: &Expr, out: &mut Vec<String>| {
         let name = match e {
             Expr::Metric(m) => m.clone(),
+            // A personal column's value never goes into a case's text or a hit.
+            Expr::Column(_, c) if personal_column(c) => return,
             Expr::Column(d, c) => format!("{d}.{c}"),
             Expr::Window(agg, m, w) => format!(
                 "{}({m}, {})",
@@ -432,6 +468,18 @@ fn evidence(e: &Expr, j: &Judge, now: Millis) -> Vec<String> {
     out
 }
 
+/// Does a condition count rows or cases relative to the subject's place?
+fn counts_by_address(e: &Expr) -> bool {
+    match e {
+        Expr::Distinct { scope, .. } => *scope != cityos_core::scenario::expr::Scope::Anywhere,
+        Expr::Cmp(a, _, b) | Expr::Arith(a, _, b) | Expr::And(a, b) | Expr::Or(a, b) => {
+            counts_by_address(a) || counts_by_address(b)
+        }
+        Expr::For(a, _, _) | Expr::Not(a) => counts_by_address(a),
+        _ => false,
+    }
+}
+
 /// Columns never written into a case's text or a hit (personal data).
 fn personal_column(c: &str) -> bool {
     ["address", "name", "phone", "person", "id_number", "contact"]
@@ -472,6 +520,7 @@ impl Runtime {
                         pack: p.clone(),
                         enabled: true,
                         instant: p.condition.is_instant(),
+                        by_address: counts_by_address(&p.condition),
                         subjects: Subjects::default(),
                         last_schedule: Millis::MIN,
                         hits: 0,
@@ -484,6 +533,7 @@ impl Runtime {
             if !Arc::ptr_eq(&r.pack, p) {
                 r.pack = p.clone();
                 r.instant = p.condition.is_instant();
+                r.by_address = counts_by_address(&p.condition);
                 for s in r.subjects.values_mut() {
                     s.held = Held::default();
                 }
@@ -611,16 +661,33 @@ impl Runtime {
             return;
         };
         let pack = run.pack.clone();
-        // A device's subject is made once; a place's is refreshed with what is known of it
-        // now (one restored at start knows only its key).
-        let i = match &who {
-            Who::Device(d, _) => run.subjects.device(*d, &cx.fx.device_ids[*d as usize]),
-            Who::Place(s) => run.subjects.entry(&s.key),
+        // A place's subject is refreshed with what is known of it now (one restored at
+        // start knows only its key). A device gets a subject of its own only once it has
+        // something to remember (a `for` waiting, firing, a stand-down waiting, a case):
+        // until then it is judged on a subject made for the judgement, so a million quiet
+        // devices cost no memory here.
+        let (stored, dev) = match &who {
+            Who::Device(d, _) => (run.subjects.find_dev(*d), Some(*d)),
+            Who::Place(s) => (Some(run.subjects.entry(&s.key)), None),
         };
-        let subj = &mut run.subjects.all[i];
+        let mut temp = Subj::default();
+        let subj: &mut Subj = match stored {
+            Some(i) => &mut run.subjects.all[i],
+            None => {
+                let d = dev.expect("a device");
+                temp.s = Subject {
+                    key: String::new(),
+                    device: Some(d),
+                    address: None,
+                    pos: Some(cx.fx.device_pos[d as usize]),
+                    grid: None,
+                };
+                &mut temp
+            }
+        };
         // An instant condition judged again on the same values and rows answers the same:
         // skipped, unless a `for` clause or a stand-down waits on time.
-        if let Who::Device(_, false) = who {
+        if let (Who::Device(_, false), Some(_)) = (&who, stored) {
             if run.instant
                 && !subj.held.pending()
                 && subj.clear_since.is_none()
@@ -631,7 +698,9 @@ impl Runtime {
         }
         subj.judged_gen = Some(*gen);
         match who {
-            Who::Device(d, _) if subj.s.key.is_empty() => subj.s = device_subject(cx, d),
+            Who::Device(d, _) if subj.s.key.is_empty() && stored.is_some() => {
+                subj.s = device_subject(cx, d)
+            }
             Who::Device(..) => {}
             Who::Place(s) => subj.s = s,
         }
@@ -652,8 +721,9 @@ impl Runtime {
             let k = WarnLevel::ALL.iter().position(|x| *x == l)?;
             k.checked_sub(1).map(|k| t.at[k])
         };
-        // A device's address is that of the row it joins (when a pack dataset has one).
-        if subj.s.address.is_none() && subj.addr_gen != *gen {
+        // A device's address is that of the row it joins (when a pack dataset has one);
+        // looked up when the condition counts by address, or for a hit (below).
+        if run.by_address && subj.s.address.is_none() && subj.addr_gen != *gen {
             subj.addr_gen = *gen;
             if let Some(id) = subj.s.device.and_then(|d| cx.fx.device_ids.get(d as usize)) {
                 subj.s.address = pack.datasets.iter().find_map(|nd| {
@@ -706,7 +776,16 @@ impl Runtime {
             }
             (false, false) => None,
         };
+        let keep =
+            subj.firing || subj.held.pending() || subj.clear_since.is_some() || subj.case.is_some();
         let Some(stand_down) = hit else {
+            if stored.is_none() && keep {
+                let d = dev.expect("a device");
+                let i = run.subjects.device(d, &cx.fx.device_ids[d as usize]);
+                let mut t = std::mem::take(&mut temp);
+                t.s.key = cx.fx.device_ids[d as usize].clone();
+                run.subjects.all[i] = t;
+            }
             return;
         };
         // The hit's level: the highest warning among the pack's indicators (none when
@@ -734,6 +813,24 @@ impl Runtime {
             .collect::<Vec<_>>()
             .join("; ");
         let ev = evidence(&pack.condition, &j, now).join("; ");
+        if subj.s.address.is_none() {
+            if let Some(id) = subj.s.device.and_then(|d| cx.fx.device_ids.get(d as usize)) {
+                subj.s.address = pack.datasets.iter().find_map(|nd| {
+                    let t = tables.get(&nd.name.name)?;
+                    match t.rows.get(*t.by_key.get(id)?)?.get("address")? {
+                        Value::Str(a) => Some(a.clone()),
+                        _ => None,
+                    }
+                });
+            }
+        }
+        if subj.s.key.is_empty() {
+            subj.s.key = subj
+                .s
+                .device
+                .map(|d| cx.fx.device_ids[d as usize].clone())
+                .unwrap_or_default();
+        }
         queue.push(Act {
             pack: pack.clone(),
             key: subj.s.key.clone(),
@@ -745,6 +842,11 @@ impl Runtime {
             rows,
             case: subj.case,
         });
+        if stored.is_none() {
+            let d = dev.expect("a device");
+            let i = run.subjects.device(d, &cx.fx.device_ids[d as usize]);
+            run.subjects.all[i] = std::mem::take(&mut temp);
+        }
     }
 
     /// Every subject a pack has seen, and the devices of its kinds that have sent a reading.
@@ -1494,15 +1596,19 @@ pub fn restore(
         for (key, case) in store.rule_cases(&format!("scenario:{code}"))? {
             let s = subject_of_key(&cx, &key);
             if let Some(r) = rt.run_mut(&code) {
-                r.subjects.insert(
-                    key,
-                    Subj {
-                        s,
-                        firing: true,
-                        case: Some(case),
-                        ..Default::default()
-                    },
-                );
+                let dev = s.device.filter(|d| l.fixed.device_ids[*d as usize] == key);
+                let subj = Subj {
+                    s,
+                    firing: true,
+                    case: Some(case),
+                    ..Default::default()
+                };
+                // A device's place is found by its index on the hot path.
+                let i = match dev {
+                    Some(d) => r.subjects.device(d, &key),
+                    None => r.subjects.entry(&key),
+                };
+                r.subjects.all[i] = subj;
             }
         }
     }
