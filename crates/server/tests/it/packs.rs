@@ -315,6 +315,26 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
         "{v}"
     );
 
+    // The hits API: every hit for the district; a sub-district officer sees those inside
+    // 天平路街道 only.
+    let (s, all) = t.get("/api/v1/scenarios/hits", Some(&officer)).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let n = all["hits"].as_array().unwrap().len();
+    assert_eq!(n, 6, "{all}");
+    let li = t.login("li.tianping").await;
+    let (_, mine) = t.get("/api/v1/scenarios/hits", Some(&li)).await;
+    let mine = mine["hits"].as_array().unwrap();
+    assert!(mine.len() < n, "{mine:?}");
+    assert!(mine.iter().all(|h| h["region"] == "310104003"), "{mine:?}");
+    let (s, _) = t
+        .get("/api/v1/scenarios/hits?limit=0", Some(&officer))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = t
+        .get("/api/v1/scenarios/hits?pack=nope", Some(&officer))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // The manhole hit joined the cover's alarm case and brought its playbook.
     let mh = hit_of(&t, "manhole_cover", "MH-001");
     let (_, c) = t
@@ -365,6 +385,31 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
     assert_eq!(v["scenarios"][0]["pack"], "crowd_fence", "{v}");
     assert_eq!(v["scenarios"][0]["level"], "red", "{v}");
     assert!(v["scenarios"][0]["cap"].is_string(), "{v}");
+
+    // A pack reloaded while the service runs judges with its new text at once: gas at
+    // 6 %LEL is nothing to 1.0.0 and a hit to 1.0.1 (threshold 5).
+    let gas_text = cityos_engine::demo::SCENARIO_PACKS
+        .iter()
+        .find(|(f, _)| *f == "gas_leak.toml")
+        .unwrap()
+        .1
+        .replace("version = \"1.0.0\"", "version = \"1.0.1\"")
+        .replace("lel_pct >= 10 for 1m", "lel_pct >= 5");
+    read(&t, &gw, now, &[("TG-3", "lel_pct", 6.0)]).await;
+    assert!(!hits(&t).contains(&triple("gas_leak", "TG-3", "hit")));
+    let auth = format!("Bearer {officer}");
+    let (s, b, _) = t
+        .raw_with(
+            Method::PUT,
+            "/api/v1/scenarios/gas_leak",
+            "text/plain",
+            &gas_text,
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let v = read(&t, &gw, now, &[("TG-3", "lel_pct", 6.5)]).await;
+    assert_eq!(v["scenarios"][0]["place"], "TG-3", "{v}");
 
     // Group renting, from complaints: three at one address within 30 days (not two).
     let st = t.svc.as_ref().unwrap().state.clone();
