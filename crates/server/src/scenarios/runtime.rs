@@ -258,6 +258,8 @@ struct PackRun {
     instant: bool,
     /// The condition counts dataset rows by address (a device needs its address).
     by_address: bool,
+    /// The open case of each fence (`fence:<name>`): the devices inside share it.
+    place_cases: HashMap<String, CaseId>,
     subjects: Subjects,
     last_schedule: Millis,
     hits: u64,
@@ -521,6 +523,7 @@ impl Runtime {
                         enabled: true,
                         instant: p.condition.is_instant(),
                         by_address: counts_by_address(&p.condition),
+                        place_cases: HashMap::default(),
                         subjects: Subjects::default(),
                         last_schedule: Millis::MIN,
                         hits: 0,
@@ -668,7 +671,14 @@ impl Runtime {
         // devices cost no memory here.
         let (stored, dev) = match &who {
             Who::Device(d, _) => (run.subjects.find_dev(*d), Some(*d)),
-            Who::Place(s) => (Some(run.subjects.entry(&s.key)), None),
+            // A device named as a place (a dataset row, a schedule) is that device's
+            // subject, found by index like its readings' judgements.
+            Who::Place(s) => match s.device {
+                Some(d) if cx.fx.device_ids[d as usize] == s.key => {
+                    (Some(run.subjects.device(d, &s.key)), None)
+                }
+                _ => (Some(run.subjects.entry(&s.key)), None),
+            },
         };
         let mut temp = Subj::default();
         let subj: &mut Subj = match stored {
@@ -1308,14 +1318,32 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
     let now = st.now();
     let p = &a.pack;
     let pb = &p.playbook;
+    // Devices inside one of the pack's fences share the fence as their place: one case
+    // per fence, the other devices' hits are repeats on it.
+    let fence = a.subject.pos.and_then(|pos| {
+        p.fences
+            .iter()
+            .find(|f| cityos_core::scenario::expr::point_in_ring(pos, &f.ring))
+    });
+    let place_key = fence.map_or_else(|| a.key.clone(), |f| format!("fence:{}", f.name));
     let place = place_label(st, &a.subject);
-    let open = still_open(st, a.case).await?;
+    // How people read the place: the fence's name with the device.
+    let where_ = match fence {
+        Some(f) => format!("{}（{place}）", f.name_zh),
+        None => place.clone(),
+    };
+    let place_case = {
+        let rt = live(st).rt.lock().expect("scenario lock");
+        rt.run(&p.code)
+            .and_then(|r| r.place_cases.get(&place_key).copied())
+    };
+    let open = still_open(st, a.case.or(place_case)).await?;
     let (kind, number, case) = match (a.stand_down, open) {
         (false, Some(id)) => {
             let n = note_case(
                 st,
                 id,
-                format!("【{}】再次触发（{place}）：{}", p.name_zh, a.evidence),
+                format!("【{}】再次触发（{where_}）：{}", p.name_zh, a.evidence),
                 now,
             )
             .await?;
@@ -1324,7 +1352,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
         (false, None) => match a.subject.pos {
             None => ("hit", None, None),
             Some((lon, lat)) => {
-                let mut text = format!("【场景·{}】{place}：{}。", p.name_zh, a.evidence);
+                let mut text = format!("【场景·{}】{where_}：{}。", p.name_zh, a.evidence);
                 if !a.rows.is_empty() {
                     text.push_str(&format!("依据：{}。", a.rows));
                 }
@@ -1380,7 +1408,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
                     })),
                 };
                 let (id, number) = file_report(st, report).await?;
-                let (rule, key) = (format!("scenario:{}", p.code), a.key.clone());
+                let (rule, key) = (format!("scenario:{}", p.code), place_key.clone());
                 st.0.reads
                     .run(move |s| s.put_rule_case(&rule, &key, Some(id)))
                     .await??;
@@ -1396,7 +1424,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
                 st,
                 id,
                 format!(
-                    "【{}】条件已解除 {} 以上（{place}）：{}。可按预案撤除。",
+                    "【{}】条件已解除 {} 以上（{where_}）：{}。可按预案撤除。",
                     p.name_zh,
                     duration(pb.stand_down_after),
                     a.evidence
@@ -1409,14 +1437,17 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
         (true, None) => ("stand_down", None, None),
     };
     // CAP: a public warning at the playbook's level; cancelled at the stand-down.
+    // CAP: a hit (not a repeat on a case already warned about) at the playbook's level
+    // publishes; a stand-down cancels what this place published.
     let published = match pb.cap {
         Some(category)
             if a.stand_down
-                || pb
-                    .cap_level
-                    .is_none_or(|min| a.level.is_some_and(|l| l >= min)) =>
+                || (kind == "hit"
+                    && pb
+                        .cap_level
+                        .is_none_or(|min| a.level.is_some_and(|l| l >= min))) =>
         {
-            publish_cap(st, &a, category, &place, now).await?
+            publish_cap(st, &a, category, &where_, now).await?
         }
         _ => None,
     };
@@ -1429,6 +1460,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
         "name_en": p.name_en,
         "kind": kind,
         "place": place,
+        "fence": fence.map(|f| f.name_zh.clone()),
         "lon": a.subject.pos.map(|x| x.0),
         "lat": a.subject.pos.map(|x| x.1),
         "at": format_rfc3339(a.at),
@@ -1447,6 +1479,9 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
             if case.is_some() {
                 s.case = case;
             }
+        }
+        if let (Some(id), true) = (case, fence.is_some()) {
+            r.place_cases.insert(place_key.clone(), id);
         }
     }
     l.hits.push_front(hit.clone());
@@ -1594,6 +1629,12 @@ pub fn restore(
     let codes: Vec<String> = rt.run_ix.keys().cloned().collect();
     for code in codes {
         for (key, case) in store.rule_cases(&format!("scenario:{code}"))? {
+            if key.starts_with("fence:") {
+                if let Some(r) = rt.run_mut(&code) {
+                    r.place_cases.insert(key, case);
+                }
+                continue;
+            }
             let s = subject_of_key(&cx, &key);
             if let Some(r) = rt.run_mut(&code) {
                 let dev = s.device.filter(|d| l.fixed.device_ids[*d as usize] == key);

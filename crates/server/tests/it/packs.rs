@@ -386,6 +386,18 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
     assert_eq!(v["scenarios"][0]["level"], "red", "{v}");
     assert!(v["scenarios"][0]["cap"].is_string(), "{v}");
 
+    // A second counter inside the station's fence crowded too: the fence is one place, so
+    // its hit is a repeat on the forecourt's open case.
+    let station = hit_of(&t, "crowd_fence", "TC-ST");
+    read(&t, &gw, now, &[("TC-ST2", "density_m2", 3.0)]).await;
+    t.clock.set(now + 2 * MINUTE + SECOND);
+    let out = tick(&t).await;
+    let again: Vec<&Value> = out.iter().filter(|h| h["place"] == "TC-ST2").collect();
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert_eq!(again[0]["kind"], "repeat", "{out:?}");
+    assert_eq!(again[0]["case"], station["case"], "{out:?}");
+    t.clock.set(now);
+
     // A pack reloaded while the service runs judges with its new text at once: gas at
     // 6 %LEL is nothing to 1.0.0 and a hit to 1.0.1 (threshold 5).
     let gas_text = cityos_engine::demo::SCENARIO_PACKS
@@ -507,6 +519,25 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
         .filter(|h| h.0 == "lone_elder_water")
         .collect();
     assert_eq!(elders, vec![triple("lone_elder_water", "WM-003", "hit")]);
+    // A meter quiet for 12 hours before its household is listed: the import itself is the
+    // hit, and its next reading is the same place — no second hit. The firing WM-003,
+    // judged again by the import, neither.
+    for h in (0..13).rev() {
+        read(&t, &gw, now - h * HOUR, &[("WM-001", "flow_m3", 0.0)]).await;
+    }
+    let more = format!("{households}H-7,天平路 7 号,310104003001,WM-001,是\n");
+    let v = import(&t, &officer, "lone_elder_households", &more).await;
+    let found = v["scenarios"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["place"], "WM-001", "{v}");
+    let v = read(
+        &t,
+        &gw,
+        now,
+        &[("WM-001", "flow_m3", 0.0), ("WM-003", "flow_m3", 0.0)],
+    )
+    .await;
+    assert!(v["scenarios"].as_array().unwrap().is_empty(), "{v}");
 }
 
 async fn file(st: &cityos_server::AppState, category: &str, lon: f64, lat: f64, at: Millis) {
