@@ -78,7 +78,14 @@ fn playbook_view(b: &Playbook, whole: bool) -> Value {
 
 fn view(st: &AppState, who: &Principal, name: &str, e: &Entry, whole: bool) -> Value {
     let p = &e.pack;
-    let (hits, _) = super::runtime::pack_hits(st, name);
+    // A region-scoped caller counts the hits inside its region (of the last 500 kept).
+    let hits = match who.scope.as_deref() {
+        None => super::runtime::pack_hits(st, name).0,
+        Some(scope) => super::runtime::hits(st, Some(name), Some(scope), super::runtime::KEEP_HITS)
+            .iter()
+            .filter(|h| h["kind"] != "stand_down")
+            .count() as u64,
+    };
     let last = super::runtime::hits(st, Some(name), who.scope.as_deref(), 1)
         .into_iter()
         .next();
