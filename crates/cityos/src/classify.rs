@@ -20,6 +20,72 @@ pub struct Columns {
     pub label_col: String,
 }
 
+/// The training settings `eval` can try (the defaults are those `train` uses, chosen by
+/// measurement: BENCHMARKS.md).
+#[derive(clap::Args)]
+pub struct Tuning {
+    /// The SVM's cost C.
+    #[arg(long)]
+    pub c: Option<f32>,
+    /// Character n-gram lengths, e.g. 1-3.
+    #[arg(long)]
+    pub ngrams: Option<String>,
+    /// Buckets seen in fewer training messages get no weight.
+    #[arg(long)]
+    pub min_df: Option<u32>,
+    /// Smoothing of the naive-Bayes feature scaling (0: no scaling, a plain SVM).
+    #[arg(long)]
+    pub nb_alpha: Option<f32>,
+    /// Leading characters whose n-grams also count apart (0: none).
+    #[arg(long)]
+    pub head: Option<u16>,
+    /// Weigh every class's errors alike instead of balancing the classes.
+    #[arg(long)]
+    pub unbalanced: bool,
+}
+
+impl Tuning {
+    pub fn options(&self, seed: u64) -> Result<TrainOptions, String> {
+        let mut o = TrainOptions {
+            seed,
+            ..Default::default()
+        };
+        if let Some(c) = self.c {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(format!("--c must be a positive number, not {c}"));
+            }
+            o.c = c;
+        }
+        if let Some(n) = &self.ngrams {
+            let bad = || format!("--ngrams wants two lengths like 1-3 (1 to 8), not {n:?}");
+            let (a, b) = n.split_once('-').ok_or_else(bad)?;
+            let (a, b): (u8, u8) = (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            );
+            if a == 0 || b < a || b > 8 {
+                return Err(bad());
+            }
+            o.features.min_n = a;
+            o.features.max_n = b;
+        }
+        if let Some(m) = self.min_df {
+            o.min_df = m;
+        }
+        if let Some(a) = self.nb_alpha {
+            if !(a >= 0.0 && a.is_finite()) {
+                return Err(format!("--nb-alpha must be 0 or more, not {a}"));
+            }
+            o.nb_alpha = (a > 0.0).then_some(a);
+        }
+        if let Some(h) = self.head {
+            o.features.head = h;
+        }
+        o.balanced = !self.unbalanced;
+        Ok(o)
+    }
+}
+
 /// Reads a CSV file and its labelled examples, every problem named with the file.
 pub fn load_examples(path: &Path, cols: &Columns) -> Result<Vec<Example>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -84,7 +150,7 @@ pub fn eval_cmd(
     data_file: &Path,
     cols: &Columns,
     folds: usize,
-    seed: u64,
+    o: TrainOptions,
     json: bool,
 ) -> Result<(), String> {
     if folds < 2 {
@@ -98,10 +164,6 @@ pub fn eval_cmd(
         ));
     }
     let started = Instant::now();
-    let o = TrainOptions {
-        seed,
-        ..Default::default()
-    };
     let m = cross_validate(&examples, folds, &o).map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     print_metrics(&m);

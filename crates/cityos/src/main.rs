@@ -274,6 +274,8 @@ enum ClassifyCmd {
         label_col: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        tuning: classify::Tuning,
         #[arg(long)]
         json: bool,
     },
@@ -417,6 +419,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 text_cols,
                 label_col,
                 seed,
+                tuning,
                 json,
             } => classify::eval_cmd(
                 &data,
@@ -425,7 +428,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     label_col,
                 },
                 folds,
-                seed,
+                tuning.options(seed)?,
                 json,
             ),
             ClassifyCmd::Predict { data_dir } => classify::predict_cmd(&data_dir),

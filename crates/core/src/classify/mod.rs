@@ -1,10 +1,10 @@
 //! Citizen text classification (issue 14, item 1): which functional line (条线) or category
 //! a free-text report belongs to. Pure code, CPU only, nothing downloaded:
 //!
-//! * [`text`] — normalisation and hashed character 1–3-grams (no segmenter needed);
+//! * [`text`] — normalisation and hashed character n-grams (no segmenter needed);
 //! * sublinear TF × IDF, L2-normalised ([`Model::vector`]);
-//! * [`train`] — one-vs-rest linear SVMs (L2 loss) by dual coordinate descent, deterministic
-//!   for a seed (the order of examples is the only randomness);
+//! * [`train`] — one-vs-rest linear SVMs (L2 loss) on NB-scaled features by dual coordinate
+//!   descent, deterministic for a seed (the order of examples is the only randomness);
 //! * [`store`] — the model file: a small binary format with a version and a checksum;
 //! * [`csv`] — RFC 4180 CSV (quoted commas and newlines, BOM) into labelled examples, bad
 //!   rows named;

@@ -4,7 +4,7 @@
 //! ```text
 //! "CITYOSCL"  magic (8 bytes)
 //! u32         format version (VERSION)
-//! u32 k; u8 min_n; u8 max_n; u8 dim_bits; u8 0
+//! u32 k; u8 min_n; u8 max_n; u8 dim_bits; u8 0; u16 head
 //! u32 trained_on; u64 seed; f32 idf of unseen buckets
 //! k × (u32 length, UTF-8 label)
 //! k × f32     bias
@@ -100,6 +100,7 @@ impl Model {
         }
         let (min_n, max_n, bits) = (r.u8()?, r.u8()?, r.u8()?);
         r.u8()?;
+        let head = r.u16()?;
         if bits as u32 != DIM_BITS {
             return Err(bad("feature space of another size"));
         }
@@ -139,7 +140,7 @@ impl Model {
         }
         Ok(Model {
             labels,
-            features: Features { min_n, max_n },
+            features: Features { min_n, max_n, head },
             trained_on,
             seed,
             idf,
@@ -164,6 +165,9 @@ impl<'a> Reader<'a> {
     }
     fn u8(&mut self) -> Result<u8, ModelError> {
         Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, ModelError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
     }
     fn u32(&mut self) -> Result<u32, ModelError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))

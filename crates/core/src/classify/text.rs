@@ -1,6 +1,6 @@
 //! Text → features: normalisation (full-width → half-width, ASCII lower case, whitespace
 //! folded, length capped), the "is there anything to read" check, and hashed character
-//! 1–3-grams. Character n-grams need no segmenter: Chinese words are 1–4 characters, so
+//! n-grams (1–2 by default). Character n-grams need no segmenter: Chinese words are 1–4 characters, so
 //! bigrams and trigrams carry most of them, and nothing has to be downloaded.
 
 use std::fmt;
@@ -77,17 +77,29 @@ pub struct Features {
     /// Shortest and longest character n-gram.
     pub min_n: u8,
     pub max_n: u8,
+    /// The n-grams within the first `head` characters count twice: once as themselves and
+    /// once as "near the start" (the subject and the first sentence usually name the
+    /// matter; the rest is detail).
+    pub head: u16,
 }
 
 impl Default for Features {
     fn default() -> Features {
-        Features { min_n: 1, max_n: 3 }
+        Features {
+            min_n: 1,
+            max_n: 2,
+            head: 80,
+        }
     }
 }
 
 impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "char {}-{}-grams", self.min_n, self.max_n)
+        write!(
+            f,
+            "char {}-{}-grams, first {} characters also apart",
+            self.min_n, self.max_n, self.head
+        )
     }
 }
 
@@ -105,6 +117,7 @@ impl Features {
     /// a run of equal buckets is the term's count). Spaces break n-grams.
     pub fn buckets(&self, text: &str, out: &mut Vec<u32>) {
         out.clear();
+        let head = self.head as usize;
         let chars: Vec<u32> = text.chars().map(|c| c as u32).collect();
         let (lo, hi) = (self.min_n.max(1) as usize, self.max_n.max(1) as usize);
         for i in 0..chars.len() {
@@ -119,6 +132,9 @@ impl Features {
                 h = mix(h ^ u64::from(c)).wrapping_add(n as u64);
                 if n >= lo {
                     out.push((h >> (64 - DIM_BITS)) as u32);
+                    if i + n <= head {
+                        out.push((mix(h ^ 0x4EAD) >> (64 - DIM_BITS)) as u32);
+                    }
                 }
             }
         }

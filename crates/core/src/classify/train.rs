@@ -1,5 +1,6 @@
 //! Training: one-vs-rest linear SVMs with the squared hinge loss, solved in the dual by
-//! coordinate descent (Hsieh et al. 2008, the algorithm of LIBLINEAR's `-s 1`). Each pass
+//! coordinate descent (Hsieh et al. 2008, the algorithm of LIBLINEAR's `-s 1`), on
+//! features scaled by naive-Bayes log-count ratios (NBSVM). Each pass
 //! visits the examples in an order shuffled by the seeded generator, so the same examples
 //! and seed give the same model, bit for bit.
 
@@ -27,17 +28,26 @@ pub struct TrainOptions {
     pub eps: f32,
     /// Weigh each class's errors by n / (k · n_class), so small classes count as much.
     pub balanced: bool,
+    /// Buckets seen in fewer training messages than this get no weight (they still count
+    /// in a text's length): a smaller, faster model that hardly loses accuracy.
+    pub min_df: u32,
+    /// NBSVM (Wang & Manning 2012): each class's SVM sees the features scaled by their
+    /// naive-Bayes log-count ratio (class against the rest, smoothed by this alpha); the
+    /// scale is folded into the weights afterwards, so prediction costs the same.
+    pub nb_alpha: Option<f32>,
 }
 
 impl Default for TrainOptions {
     fn default() -> TrainOptions {
         TrainOptions {
             seed: 1,
-            c: 0.5,
+            c: 4.0,
             features: Features::default(),
             max_epochs: 60,
             eps: 0.05,
             balanced: true,
+            min_df: 5,
+            nb_alpha: Some(0.01),
         }
     }
 }
@@ -92,14 +102,34 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
     let idf_of = |d: u32| ((1.0 + n as f32) / (1.0 + d as f32)).ln() + 1.0;
     let idf: Vec<f32> = df
         .iter()
-        .map(|&d| if d == 0 { 0.0 } else { idf_of(d) })
+        .map(|&d| {
+            if d == 0 || d < o.min_df {
+                0.0
+            } else {
+                idf_of(d)
+            }
+        })
         .collect();
     let idf_unseen = idf_of(0);
+    // Weighed as prediction will (a pruned bucket counts as unseen), then pruned buckets
+    // dropped so they never get a weight.
     let xs: Vec<Vec<(u32, f32)>> = docs
         .iter()
         .map(|b| {
             let mut v = Vec::new();
-            weigh(b, |x| idf[x as usize], &mut v);
+            weigh(
+                b,
+                |x| {
+                    let w = idf[x as usize];
+                    if w > 0.0 {
+                        w
+                    } else {
+                        idf_unseen
+                    }
+                },
+                &mut v,
+            );
+            v.retain(|&(x, _)| idf[x as usize] > 0.0);
             v
         })
         .collect();
@@ -122,10 +152,39 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
             (o.c, o.c)
         };
         wc.iter_mut().for_each(|x| *x = 0.0);
-        let b = dcd(&xs, &ys, class, cp, cn, o, &mut rng, &mut wc);
+        let (b, r) = if let Some(alpha) = o.nb_alpha {
+            // NB log-count ratios of this class against the rest, as per-feature scales.
+            let mut p = vec![alpha; DIM];
+            let mut q = vec![alpha; DIM];
+            for (x, &y) in xs.iter().zip(&ys) {
+                let t = if y == class { &mut p } else { &mut q };
+                for &(f, v) in x {
+                    t[f as usize] += v;
+                }
+            }
+            let (sp, sq): (f64, f64) = (
+                p.iter().map(|&v| v as f64).sum(),
+                q.iter().map(|&v| v as f64).sum(),
+            );
+            let r: Vec<f32> = p
+                .iter()
+                .zip(&q)
+                .map(|(a, b)| ((*a as f64 / sp) / (*b as f64 / sq)).ln() as f32)
+                .collect();
+            let scaled: Vec<Vec<(u32, f32)>> = xs
+                .iter()
+                .map(|x| x.iter().map(|&(f, v)| (f, v * r[f as usize])).collect())
+                .collect();
+            (
+                dcd(&scaled, &ys, class, cp, cn, o, &mut rng, &mut wc),
+                Some(r),
+            )
+        } else {
+            (dcd(&xs, &ys, class, cp, cn, o, &mut rng, &mut wc), None)
+        };
         bias[class] = b;
         for (i, x) in wc.iter().enumerate() {
-            w[i * k + class] = *x;
+            w[i * k + class] = *x * r.as_ref().map_or(1.0, |r| r[i]);
         }
     }
     Ok(Model {
