@@ -46,6 +46,7 @@ impl Model {
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(k as u32).to_le_bytes());
         out.extend_from_slice(&[self.features.min_n, self.features.max_n, DIM_BITS as u8, 0]);
+        out.extend_from_slice(&self.features.head.to_le_bytes());
         out.extend_from_slice(&self.trained_on.to_le_bytes());
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&self.idf_unseen.to_le_bytes());
