@@ -66,7 +66,11 @@ fn training_is_deterministic_and_the_model_round_trips_byte_for_byte() {
     let back = Model::from_bytes(&bytes).unwrap();
     assert_eq!(back, a);
     assert_eq!(back.to_bytes(), bytes, "saved again, the same bytes");
-    assert_eq!(back.labels, ["噪声", "垃圾", "路灯"], "sorted by UTF-8 bytes");
+    assert_eq!(
+        back.labels,
+        ["噪声", "垃圾", "路灯"],
+        "sorted by UTF-8 bytes"
+    );
     assert_eq!(back.trained_on, 300);
     // It learned: unseen generated messages are classified right.
     let test = generated(150, 99);
