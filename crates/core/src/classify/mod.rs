@@ -2,7 +2,7 @@
 //! a free-text report belongs to. Pure code, CPU only, nothing downloaded:
 //!
 //! * [`text`] — normalisation and hashed character n-grams (no segmenter needed);
-//! * sublinear TF × IDF, L2-normalised ([`Model::vector`]);
+//! * sublinear TF × IDF, L2-normalised ([`Model::margins`]);
 //! * [`train`] — one-vs-rest linear SVMs (L2 loss) on NB-scaled features by dual coordinate
 //!   descent, deterministic for a seed (the order of examples is the only randomness);
 //! * [`store`] — the model file: a small binary format with a version and a checksum;
@@ -34,11 +34,12 @@ pub struct Model {
     /// Documents the model was trained on.
     pub trained_on: u32,
     pub seed: u64,
-    /// IDF per bucket (buckets never seen in training have `idf_unseen`).
-    pub(crate) idf: Vec<f32>,
     pub(crate) idf_unseen: f32,
-    /// Weights, bucket-major: `w[b * k + label]`.
-    pub(crate) w: Vec<f32>,
+    /// Per bucket its IDF then its weight for each label: `rows[b * (k + 1)]` is the IDF
+    /// (0 for a bucket without weights: never seen in training, or pruned; it weighs
+    /// `idf_unseen` in a text's length), `rows[b * (k + 1) + 1 + label]` the weights — one
+    /// cache line per n-gram when predicting.
+    pub(crate) rows: Vec<f32>,
     pub(crate) bias: Vec<f32>,
 }
 
@@ -58,8 +59,8 @@ const SOFTMAX_SCALE: f32 = 4.0;
 /// A reusable buffer for feature extraction (one per thread saves an allocation per text).
 #[derive(Debug, Default)]
 pub struct Scratch {
+    chars: Vec<u32>,
     buckets: Vec<u32>,
-    vector: Vec<(u32, f32)>,
 }
 
 /// Sorted buckets → the sparse sublinear-TF × IDF vector, L2-normalised.
@@ -80,38 +81,35 @@ pub(crate) fn weigh(buckets: &[u32], idf: impl Fn(u32) -> f32, out: &mut Vec<(u3
 }
 
 impl Model {
-    /// The sparse feature vector of a text (normalised first), or why it has none.
-    pub fn vector(&self, text: &str, s: &mut Scratch) -> Result<(), TextError> {
-        let t = readable(text)?;
-        self.features.buckets(&t, &mut s.buckets);
-        let (idf, unseen) = (&self.idf, self.idf_unseen);
-        weigh(
-            &s.buckets,
-            |b| {
-                let v = idf[b as usize];
-                if v > 0.0 {
-                    v
-                } else {
-                    unseen
-                }
-            },
-            &mut s.vector,
-        );
-        Ok(())
-    }
-
-    /// The margin of every label for a text.
+    /// The margin of every label for a text: bias + w · x, x the text's sublinear TF × IDF
+    /// vector, L2-normalised (in one pass: the norm divides the sums at the end).
     pub fn margins(&self, text: &str, s: &mut Scratch) -> Result<Vec<f32>, TextError> {
-        self.vector(text, s)?;
+        let t = readable(text)?;
+        self.features.buckets(&t, &mut s.chars, &mut s.buckets);
         let k = self.labels.len();
-        let mut m = self.bias.clone();
-        for &(b, v) in &s.vector {
-            let row = &self.w[b as usize * k..b as usize * k + k];
-            for (acc, w) in m.iter_mut().zip(row) {
-                *acc += v * w;
+        let mut sums = vec![0f32; k];
+        let mut norm = 0f32;
+        for (b, c) in text::counts(&s.buckets) {
+            let row = &self.rows[b as usize * (k + 1)..(b as usize + 1) * (k + 1)];
+            let tf = 1.0 + (c as f32).ln();
+            if row[0] > 0.0 {
+                let v = tf * row[0];
+                norm += v * v;
+                for (acc, w) in sums.iter_mut().zip(&row[1..]) {
+                    *acc += v * w;
+                }
+            } else {
+                let v = tf * self.idf_unseen;
+                norm += v * v;
             }
         }
-        Ok(m)
+        let inv = if norm > 0.0 { 1.0 / norm.sqrt() } else { 0.0 };
+        Ok(self
+            .bias
+            .iter()
+            .zip(&sums)
+            .map(|(b, x)| b + x * inv)
+            .collect())
     }
 
     /// The best label for a text, with the `top` best alternatives.

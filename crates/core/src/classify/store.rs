@@ -57,13 +57,12 @@ impl Model {
         for b in &self.bias {
             out.extend_from_slice(&b.to_le_bytes());
         }
-        let rows: Vec<usize> = (0..DIM).filter(|&i| self.idf[i] > 0.0).collect();
+        let rows: Vec<usize> = (0..DIM).filter(|&i| self.rows[i * (k + 1)] > 0.0).collect();
         out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
         for i in rows {
             out.extend_from_slice(&(i as u32).to_le_bytes());
-            out.extend_from_slice(&self.idf[i].to_le_bytes());
-            for w in &self.w[i * k..i * k + k] {
-                out.extend_from_slice(&w.to_le_bytes());
+            for x in &self.rows[i * (k + 1)..(i + 1) * (k + 1)] {
+                out.extend_from_slice(&x.to_le_bytes());
             }
         }
         let sum = fnv1a(&out);
@@ -122,8 +121,7 @@ impl Model {
         if rows > DIM {
             return Err(bad("more rows than buckets"));
         }
-        let mut idf = vec![0f32; DIM];
-        let mut w = vec![0f32; DIM * k];
+        let mut w = vec![0f32; DIM * (k + 1)];
         let mut last: Option<usize> = None;
         for _ in 0..rows {
             let i = r.u32()? as usize;
@@ -131,9 +129,11 @@ impl Model {
                 return Err(bad("buckets out of order"));
             }
             last = Some(i);
-            idf[i] = r.f32()?;
-            for x in &mut w[i * k..i * k + k] {
+            for x in &mut w[i * (k + 1)..(i + 1) * (k + 1)] {
                 *x = r.f32()?;
+            }
+            if w[i * (k + 1)].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                return Err(bad("a stored bucket without an IDF"));
             }
         }
         if r.at != body.len() {
@@ -144,9 +144,8 @@ impl Model {
             features: Features { min_n, max_n, head },
             trained_on,
             seed,
-            idf,
             idf_unseen,
-            w,
+            rows: w,
             bias,
         })
     }

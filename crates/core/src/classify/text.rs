@@ -115,10 +115,11 @@ fn mix(mut z: u64) -> u64 {
 impl Features {
     /// The buckets of every character n-gram of a normalised text, sorted (repeats kept:
     /// a run of equal buckets is the term's count). Spaces break n-grams.
-    pub fn buckets(&self, text: &str, out: &mut Vec<u32>) {
+    pub fn buckets(&self, text: &str, chars: &mut Vec<u32>, out: &mut Vec<u32>) {
         out.clear();
         let head = self.head as usize;
-        let chars: Vec<u32> = text.chars().map(|c| c as u32).collect();
+        chars.clear();
+        chars.extend(text.chars().map(|c| c as u32));
         let (lo, hi) = (self.min_n.max(1) as usize, self.max_n.max(1) as usize);
         for i in 0..chars.len() {
             let mut h: u64 = 0x9E37_79B9_7F4A_7C15;

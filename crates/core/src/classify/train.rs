@@ -88,7 +88,7 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
     for (index, e) in examples.iter().enumerate() {
         let t = readable(&e.text).map_err(|error| TrainError::Unreadable { index, error })?;
         let mut b = Vec::new();
-        o.features.buckets(&t, &mut b);
+        o.features.buckets(&t, &mut Vec::new(), &mut b);
         let mut last = u32::MAX;
         for &x in &b {
             if x != last {
@@ -138,7 +138,10 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
     for &y in &ys {
         per_class[y] += 1;
     }
-    let mut w = vec![0f32; DIM * k];
+    let mut w = vec![0f32; DIM * (k + 1)];
+    for (i, x) in idf.iter().enumerate() {
+        w[i * (k + 1)] = *x;
+    }
     let mut bias = vec![0f32; k];
     let mut rng = Rng::new(o.seed);
     let mut wc = vec![0f32; DIM];
@@ -184,7 +187,7 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
         };
         bias[class] = b;
         for (i, x) in wc.iter().enumerate() {
-            w[i * k + class] = *x * r.as_ref().map_or(1.0, |r| r[i]);
+            w[i * (k + 1) + 1 + class] = *x * r.as_ref().map_or(1.0, |r| r[i]);
         }
     }
     Ok(Model {
@@ -192,9 +195,8 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
         features: o.features,
         trained_on: n as u32,
         seed: o.seed,
-        idf,
         idf_unseen,
-        w,
+        rows: w,
         bias,
     })
 }
