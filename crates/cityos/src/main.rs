@@ -5,6 +5,7 @@
 //! `cityos-sim` library.
 
 mod bench;
+mod classify;
 mod commands;
 mod demo;
 mod serve;
@@ -76,6 +77,11 @@ enum Cmd {
     Bench {
         #[command(subcommand)]
         which: BenchCmd,
+    },
+    /// The citizen-text classifier (issue 14): train, evaluate, predict.
+    Classify {
+        #[command(subcommand)]
+        which: ClassifyCmd,
     },
     /// The demo territory.
     Territory {
@@ -216,6 +222,16 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Citizen-text classification: trains on the labelled messages if the file exists
+    /// (else on generated text) and predicts on one core.
+    Classify {
+        /// Labelled CSV (default: ../shared/data/citizen_messages_labelled_tipdm2020.csv
+        /// when present).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point → region-chain lookups on the Xuhui territory.
     Locate {
         #[arg(long, default_value_t = 20_000_000)]
@@ -224,6 +240,49 @@ enum BenchCmd {
         threads: usize,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassifyCmd {
+    /// Train a model on a labelled CSV file into the data directory (classifier.model).
+    Train {
+        /// CSV file with a header (quoted fields may hold commas and line breaks).
+        #[arg(long)]
+        data: PathBuf,
+        /// Columns whose text is classified, comma-separated (joined by a line break).
+        #[arg(long, default_value = "subject,detail")]
+        text_cols: String,
+        /// Column holding the label.
+        #[arg(long, default_value = "label1")]
+        label_col: String,
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Stratified k-fold cross-validation on a labelled CSV file: macro-F1, accuracy, the
+    /// per-class table and the confusion matrix.
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[arg(long, default_value = "subject,detail")]
+        text_cols: String,
+        #[arg(long, default_value = "label1")]
+        label_col: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        tuning: classify::Tuning,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read one text per line on stdin, print one JSON object per line (label, score, top 3).
+    Predict {
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -328,6 +387,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 dir,
                 json,
             } => bench::api::query(cases, rounds.max(2), json, dir),
+            BenchCmd::Classify { data, json } => bench::classify::classify(data, json),
             BenchCmd::Locate {
                 lookups,
                 threads,
@@ -336,6 +396,42 @@ fn run(cli: Cli) -> Result<(), String> {
                 bench::locate(lookups, threads.max(1), json);
                 Ok(())
             }
+        },
+        Cmd::Classify { which } => match which {
+            ClassifyCmd::Train {
+                data,
+                text_cols,
+                label_col,
+                data_dir,
+                seed,
+            } => classify::train_cmd(
+                &data,
+                &classify::Columns {
+                    text_cols,
+                    label_col,
+                },
+                &data_dir,
+                seed,
+            ),
+            ClassifyCmd::Eval {
+                data,
+                folds,
+                text_cols,
+                label_col,
+                seed,
+                tuning,
+                json,
+            } => classify::eval_cmd(
+                &data,
+                &classify::Columns {
+                    text_cols,
+                    label_col,
+                },
+                folds,
+                tuning.options(seed)?,
+                json,
+            ),
+            ClassifyCmd::Predict { data_dir } => classify::predict_cmd(&data_dir),
         },
         Cmd::Territory {
             which:

@@ -9,6 +9,7 @@ pub mod alerting;
 pub mod calendar;
 pub mod cap;
 pub mod case;
+pub mod classify;
 pub mod dedup;
 pub mod escalation;
 pub mod indicators;

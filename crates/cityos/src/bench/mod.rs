@@ -10,11 +10,13 @@
 //! * `mqtt` — [`mqtt`]: readings through a broker against a bare subscriber;
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
+//! * `classify` — [`classify`]: the citizen-text classifier's training time, size and speed;
 //! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
+pub mod classify;
 pub mod ingest;
 pub mod mqtt;
 pub mod scenarios;

@@ -4,6 +4,7 @@
 
 mod browser;
 mod check;
+mod classify;
 mod crash;
 mod demo;
 mod help;

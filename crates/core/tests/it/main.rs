@@ -3,6 +3,7 @@
 mod alerting;
 mod calendar;
 mod cap;
+mod classify;
 mod dedup;
 mod escalation;
 mod fixture;

@@ -1,0 +1,160 @@
+//! Citizen text classification (issue 14, item 1): which functional line (条线) or category
+//! a free-text report belongs to. Pure code, CPU only, nothing downloaded:
+//!
+//! * [`text`] — normalisation and hashed character n-grams (no segmenter needed);
+//! * sublinear TF × IDF, L2-normalised ([`Model::margins`]);
+//! * [`train`] — one-vs-rest linear SVMs (L2 loss) on NB-scaled features by dual coordinate
+//!   descent, deterministic for a seed (the order of examples is the only randomness);
+//! * [`store`] — the model file: a small binary format with a version and a checksum;
+//! * [`csv`] — RFC 4180 CSV (quoted commas and newlines, BOM) into labelled examples, bad
+//!   rows named;
+//! * [`eval`] — stratified k-fold cross-validation, per-class precision/recall/F1, macro-F1
+//!   and the confusion matrix.
+//!
+//! The algorithm was chosen by measurement on real labelled messages (BENCHMARKS.md,
+//! "Classify — issue 14"); those messages are read at run time and never enter the
+//! repository, nor does a model built from them.
+
+pub mod csv;
+pub mod eval;
+pub mod store;
+pub mod text;
+pub mod train;
+
+pub use store::ModelError;
+pub use text::{normalise, readable, Features, TextError};
+pub use train::{train, TrainError, TrainOptions};
+
+/// A trained classifier: IDF weights and one linear scorer per label over the hashed
+/// feature space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub labels: Vec<String>,
+    pub features: Features,
+    /// Documents the model was trained on.
+    pub trained_on: u32,
+    pub seed: u64,
+    pub(crate) idf_unseen: f32,
+    /// Per bucket its IDF then its weight for each label: `rows[b * (k + 1)]` is the IDF
+    /// (0 for a bucket without weights: never seen in training, or pruned; it weighs
+    /// `idf_unseen` in a text's length), `rows[b * (k + 1) + 1 + label]` the weights — one
+    /// cache line per n-gram when predicting.
+    pub(crate) rows: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+}
+
+/// One answer: the best label, its score, and the best few labels with theirs (best first,
+/// the first being the answer). Scores are a softmax of the linear margins: they order the
+/// labels and sum to 1, but they are not calibrated probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub label: String,
+    pub score: f32,
+    pub top: Vec<(String, f32)>,
+}
+
+/// Sharpness of the softmax over margins (margins of a linear SVM lie mostly in −1.5…1.5).
+const SOFTMAX_SCALE: f32 = 4.0;
+
+/// A reusable buffer for feature extraction (one per thread saves an allocation per text).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    chars: Vec<u32>,
+    buckets: Vec<u32>,
+}
+
+/// Sorted buckets → the sparse sublinear-TF × IDF vector, L2-normalised.
+pub(crate) fn weigh(buckets: &[u32], idf: impl Fn(u32) -> f32, out: &mut Vec<(u32, f32)>) {
+    out.clear();
+    let mut norm = 0f32;
+    for (b, c) in text::counts(buckets) {
+        let v = (1.0 + (c as f32).ln()) * idf(b);
+        norm += v * v;
+        out.push((b, v));
+    }
+    if norm > 0.0 {
+        let inv = 1.0 / norm.sqrt();
+        for x in out.iter_mut() {
+            x.1 *= inv;
+        }
+    }
+}
+
+impl Model {
+    /// The margin of every label for a text: bias + w · x, x the text's sublinear TF × IDF
+    /// vector, L2-normalised (in one pass: the norm divides the sums at the end).
+    pub fn margins(&self, text: &str, s: &mut Scratch) -> Result<Vec<f32>, TextError> {
+        let t = readable(text)?;
+        self.features.buckets(&t, &mut s.chars, &mut s.buckets);
+        let k = self.labels.len();
+        let mut sums = vec![0f32; k];
+        let mut norm = 0f32;
+        for (b, c) in text::counts(&s.buckets) {
+            let row = &self.rows[b as usize * (k + 1)..(b as usize + 1) * (k + 1)];
+            let tf = 1.0 + (c as f32).ln();
+            if row[0] > 0.0 {
+                let v = tf * row[0];
+                norm += v * v;
+                for (acc, w) in sums.iter_mut().zip(&row[1..]) {
+                    *acc += v * w;
+                }
+            } else {
+                let v = tf * self.idf_unseen;
+                norm += v * v;
+            }
+        }
+        let inv = if norm > 0.0 { 1.0 / norm.sqrt() } else { 0.0 };
+        Ok(self
+            .bias
+            .iter()
+            .zip(&sums)
+            .map(|(b, x)| b + x * inv)
+            .collect())
+    }
+
+    /// The best label for a text, with the `top` best alternatives.
+    pub fn predict_with(
+        &self,
+        text: &str,
+        top: usize,
+        s: &mut Scratch,
+    ) -> Result<Prediction, TextError> {
+        let m = self.margins(text, s)?;
+        let max = m.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = m
+            .iter()
+            .map(|x| ((x - max) * SOFTMAX_SCALE).exp())
+            .collect();
+        let sum: f32 = exp.iter().sum();
+        let mut order: Vec<usize> = (0..m.len()).collect();
+        // Ties go to the earlier label, so an answer never depends on sort stability.
+        order.sort_by(|&a, &b| m[b].total_cmp(&m[a]).then(a.cmp(&b)));
+        let top: Vec<(String, f32)> = order
+            .iter()
+            .take(top.max(1))
+            .map(|&i| (self.labels[i].clone(), exp[i] / sum))
+            .collect();
+        Ok(Prediction {
+            label: top[0].0.clone(),
+            score: top[0].1,
+            top,
+        })
+    }
+
+    /// [`Model::predict_with`] with a fresh buffer and the best three.
+    pub fn predict(&self, text: &str) -> Result<Prediction, TextError> {
+        self.predict_with(text, 3, &mut Scratch::default())
+    }
+
+    /// The index of the best label (evaluation's fast path).
+    pub fn best(&self, text: &str, s: &mut Scratch) -> Result<usize, TextError> {
+        let m = self.margins(text, s)?;
+        let mut best = 0;
+        for (i, x) in m.iter().enumerate() {
+            if *x > m[best] {
+                best = i;
+            }
+        }
+        Ok(best)
+    }
+}
