@@ -16,6 +16,9 @@ pub struct VitalEvent {
     pub region: String,
     /// The event as JSON text.
     pub data: String,
+    /// For the command centres' officers only (a welfare scenario's hit: where an elder
+    /// lives alone is personal data).
+    pub officers_only: bool,
 }
 
 /// Something that happened, as the bus carries it.

@@ -77,9 +77,10 @@ impl StreamState {
 
     /// Vital signs of the district concern everyone; a sub-district's, those inside it.
     fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
-        self.region.as_ref().is_none_or(|r| {
-            *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
-        })
+        (!e.officers_only || self.full)
+            && self.region.as_ref().is_none_or(|r| {
+                *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
+            })
     }
 
     async fn refill(&mut self) -> bool {

@@ -78,15 +78,17 @@ fn playbook_view(b: &Playbook, whole: bool) -> Value {
 
 fn view(st: &AppState, who: &Principal, name: &str, e: &Entry, whole: bool) -> Value {
     let p = &e.pack;
-    // A region-scoped caller counts the hits inside its region (of the last 500 kept).
+    // A region-scoped caller counts the hits inside its region (of the last 500 kept);
+    // a non-officer does not count the hits it may not see.
+    let officer = who.role.is_officer();
     let hits = match who.scope.as_deref() {
-        None => super::runtime::pack_hits(st, name).0,
-        Some(scope) => super::runtime::hits(st, Some(name), Some(scope), super::runtime::KEEP_HITS)
+        None if officer => super::runtime::pack_hits(st, name).0,
+        scope => super::runtime::hits(st, Some(name), scope, officer, super::runtime::KEEP_HITS)
             .iter()
             .filter(|h| h["kind"] != "stand_down")
             .count() as u64,
     };
-    let last = super::runtime::hits(st, Some(name), who.scope.as_deref(), 1)
+    let last = super::runtime::hits(st, Some(name), who.scope.as_deref(), officer, 1)
         .into_iter()
         .next();
     let mut v = json!({
@@ -151,7 +153,13 @@ pub async fn hits(
             format!("limit must be 1 to {}", super::runtime::KEEP_HITS),
         ));
     }
-    let hits = super::runtime::hits(&st, q.pack.as_deref(), p.scope.as_deref(), limit);
+    let hits = super::runtime::hits(
+        &st,
+        q.pack.as_deref(),
+        p.scope.as_deref(),
+        p.role.is_officer(),
+        limit,
+    );
     Ok(Json(json!({ "hits": hits })))
 }
 

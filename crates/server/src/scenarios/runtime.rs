@@ -1469,6 +1469,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
         "cap": published,
         "text": format!("{}：{}", p.name_zh, a.evidence),
         "region": region_of(st, a.subject.pos),
+        "officers_only": officers_only(st, p),
     });
     if let Some(r) = l.run_mut(&p.code) {
         if kind != "stand_down" {
@@ -1492,6 +1493,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
             kind: "scenario",
             region: hit["region"].as_str().unwrap_or_default().to_string(),
             data: hit.to_string(),
+            officers_only: officers_only(st, p),
         },
     )));
     Ok(hit)
@@ -1656,18 +1658,31 @@ pub fn restore(
     Ok(())
 }
 
+/// Are a pack's hits for the command centres' officers only? Those of a pack whose case
+/// category is not public (a welfare check: where an elder lives alone, and that they do,
+/// is personal data).
+fn officers_only(st: &AppState, p: &Pack) -> bool {
+    st.0.cfg
+        .taxonomy
+        .category(&p.playbook.category.name)
+        .is_some_and(|c| !c.public)
+}
+
 /// The hits a caller may see (newest first): all, or those of one pack; a caller confined
-/// to a region sees those inside it.
+/// to a region sees those inside it; only officers see a non-public pack's hits
+/// (`officer`).
 pub fn hits(
     st: &AppState,
     pack: Option<&str>,
     scope: Option<&str>,
+    officer: bool,
     limit: usize,
 ) -> Vec<serde_json::Value> {
     let rt = live(st).rt.lock().expect("scenario lock");
     rt.hits
         .iter()
         .filter(|h| pack.is_none_or(|p| h["pack"] == p))
+        .filter(|h| officer || h["officers_only"] != true)
         .filter(|h| {
             scope.is_none_or(|s| {
                 // Region codes nest by prefix: a sub-district's hits are seen in it, in

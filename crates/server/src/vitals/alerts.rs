@@ -180,6 +180,7 @@ fn announce(st: &AppState, kind: &'static str, region: &str, data: Value) {
             kind,
             region: region.to_string(),
             data: data.to_string(),
+            officers_only: false,
         })));
 }
 

@@ -106,7 +106,7 @@ async fn import(t: &TestApp, token: &str, name: &str, csv: &str) -> Value {
 /// Every hit so far as (pack, place, kind), oldest first.
 fn hits(t: &TestApp) -> Vec<(String, String, String)> {
     let st = t.svc.as_ref().unwrap().state.clone();
-    let mut v = cityos_server::scenarios::runtime::hits(&st, None, None, 500);
+    let mut v = cityos_server::scenarios::runtime::hits(&st, None, None, true, 500);
     v.reverse();
     v.iter()
         .map(|h| {
@@ -121,7 +121,7 @@ fn hits(t: &TestApp) -> Vec<(String, String, String)> {
 
 fn hit_of(t: &TestApp, pack: &str, place: &str) -> Value {
     let st = t.svc.as_ref().unwrap().state.clone();
-    cityos_server::scenarios::runtime::hits(&st, Some(pack), None, 500)
+    cityos_server::scenarios::runtime::hits(&st, Some(pack), None, true, 500)
         .into_iter()
         .find(|h| h["place"] == place && h["kind"] == "hit")
         .unwrap_or_else(|| panic!("no hit of {pack} at {place}"))
@@ -513,6 +513,10 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
                       H-8,天平路 8 号,310104003001,WM-002,是\n\
                       H-9,天平路 9 号,310104003001,WM-003,是\n";
     import(&t, &officer, "lone_elder_households", households).await;
+    // The live stream: an officer and a handler are listening.
+    let handler = t.login("wang.urban").await;
+    let officer_stream = open_stream(&t, &officer).await;
+    let handler_stream = open_stream(&t, &handler).await;
     for h in (0..13).rev() {
         read(
             &t,
@@ -528,6 +532,37 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
         .filter(|h| h.0 == "lone_elder_water")
         .collect();
     assert_eq!(elders, vec![triple("lone_elder_water", "WM-003", "hit")]);
+    // On the live stream the welfare hit reaches the officer, not the handler.
+    let seen = scenario_events(officer_stream.into_body()).await;
+    assert!(
+        seen.iter().any(|h| h["pack"] == "lone_elder_water"),
+        "{seen:?}"
+    );
+    let seen = scenario_events(handler_stream.into_body()).await;
+    assert!(
+        !seen.iter().any(|h| h["pack"] == "lone_elder_water"),
+        "{seen:?}"
+    );
+    // Where an elder lives alone is for the command centres: a handler or an analyst sees
+    // no welfare hit (nor counts it), an officer does.
+    let path = "/api/v1/scenarios/hits?pack=lone_elder_water";
+    let (_, v) = t.get(path, Some(&officer)).await;
+    assert_eq!(v["hits"].as_array().unwrap().len(), 1, "{v}");
+    for who in ["wang.urban", "sun.analyst"] {
+        let tok = t.login(who).await;
+        let (s, v) = t.get(path, Some(&tok)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["hits"].as_array().unwrap().is_empty(), "{who}: {v}");
+        let (_, packs) = t.get("/api/v1/scenarios", Some(&tok)).await;
+        let elder = packs["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "lone_elder_water")
+            .unwrap();
+        assert_eq!(elder["hits"], 0, "{who}: {elder}");
+        assert!(elder["last_hit"].is_null(), "{who}: {elder}");
+    }
     // A meter quiet for 12 hours before its household is listed: the import itself is the
     // hit, and its next reading is the same place — no second hit. The firing WM-003,
     // judged again by the import, neither.
@@ -547,6 +582,40 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
     )
     .await;
     assert!(v["scenarios"].as_array().unwrap().is_empty(), "{v}");
+}
+
+async fn open_stream(t: &TestApp, token: &str) -> axum::http::Response<axum::body::Body> {
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/events/stream")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let router = cityos_server::app(t.svc.as_ref().unwrap().state.clone());
+    let res = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res
+}
+
+/// The `scenario` events a stream carried within two seconds.
+async fn scenario_events(mut body: axum::body::Body) -> Vec<Value> {
+    use http_body_util::BodyExt;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    text.split("\n\n")
+        .filter(|b| {
+            b.lines()
+                .any(|l| l.trim() == "event: scenario" || l.trim() == "event:scenario")
+        })
+        .filter_map(|b| {
+            let d = b.lines().find_map(|l| l.strip_prefix("data:"))?;
+            serde_json::from_str(d.trim()).ok()
+        })
+        .collect()
 }
 
 async fn file(st: &cityos_server::AppState, category: &str, lon: f64, lat: f64, at: Millis) {

@@ -350,7 +350,8 @@ pub async fn elder_hits(state: &cityos_server::AppState) -> Vec<serde_json::Valu
     cityos_server::scenarios::runtime::tick(state)
         .await
         .unwrap();
-    let mut v = cityos_server::scenarios::runtime::hits(state, Some("lone_elder_water"), None, 500);
+    let mut v =
+        cityos_server::scenarios::runtime::hits(state, Some("lone_elder_water"), None, true, 500);
     v.reverse();
     v.retain(|h| h["kind"] == "hit");
     v
