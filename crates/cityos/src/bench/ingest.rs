@@ -108,21 +108,7 @@ pub fn ingest(devices: usize, rounds: usize, json: bool) -> Result<(), String> {
     }
     let n = devices * rounds;
     // Batches on line boundaries.
-    let mut batches: Vec<&[u8]> = Vec::new();
-    let mut rest: &[u8] = &bytes;
-    while !rest.is_empty() {
-        let mut end = 0;
-        let mut lines = 0;
-        while end < rest.len() && lines < BATCH {
-            end += rest[end..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(rest.len() - end, |p| p + 1);
-            lines += 1;
-        }
-        batches.push(&rest[..end]);
-        rest = &rest[end..];
-    }
+    let batches = super::line_batches(&bytes, BATCH);
 
     // The bare parse of the same bytes into the same struct.
     let parse_only = {

@@ -23,6 +23,25 @@ pub mod scenarios;
 pub mod ui;
 
 use cityos_core::case::Channel;
+
+/// NDJSON bytes cut into batches of at most `lines` lines, on line boundaries.
+pub fn line_batches(bytes: &[u8], lines: usize) -> Vec<&[u8]> {
+    let mut batches = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (mut end, mut n) = (0, 0);
+        while end < rest.len() && n < lines {
+            end += rest[end..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len() - end, |p| p + 1);
+            n += 1;
+        }
+        batches.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    batches
+}
 use cityos_core::rng::Rng;
 use cityos_core::time::{local, Date, Millis};
 use cityos_core::workflow::NewReport;

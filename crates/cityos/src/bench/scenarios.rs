@@ -212,21 +212,7 @@ pub fn scenarios(readings: usize, rows: usize, json: bool) -> Result<(), String>
         }
         round += 1;
     }
-    let mut batches: Vec<&[u8]> = Vec::new();
-    let mut rest: &[u8] = &bytes;
-    while !rest.is_empty() {
-        let mut end = 0;
-        let mut lines = 0;
-        while end < rest.len() && lines < BATCH {
-            end += rest[end..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(rest.len() - end, |p| p + 1);
-            lines += 1;
-        }
-        batches.push(&rest[..end]);
-        rest = &rest[end..];
-    }
+    let batches = super::line_batches(&bytes, BATCH);
     let now = t0 + (round + 1) * 10_000;
 
     // One run: a fresh service with these packs, the datasets imported, then the readings.

@@ -324,7 +324,8 @@ impl Expr {
         out
     }
 
-    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
+    /// Calls `f` on this expression and every sub-expression, parents first.
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         f(self);
         match self {
             Expr::Cmp(a, _, b) | Expr::Arith(a, _, b) | Expr::And(a, b) | Expr::Or(a, b) => {

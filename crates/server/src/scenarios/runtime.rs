@@ -454,32 +454,24 @@ fn evidence(e: &Expr, j: &Judge, now: Millis) -> Vec<String> {
             }
         }
     };
-    fn rec(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-        f(e);
-        match e {
-            Expr::Cmp(a, _, b) | Expr::Arith(a, _, b) | Expr::And(a, b) | Expr::Or(a, b) => {
-                rec(a, f);
-                rec(b, f);
-            }
-            Expr::For(a, _, _) | Expr::Not(a) => rec(a, f),
-            Expr::Reaches { metric, window, .. } => rec(&Expr::Trend(metric.clone(), *window), f),
-            _ => {}
+    e.walk(&mut |x| match x {
+        // `trend(m, w) reaches …`: the trend's value is what the case should say.
+        Expr::Reaches { metric, window, .. } => {
+            walk(&Expr::Trend(metric.clone(), *window), &mut out)
         }
-    }
-    rec(e, &mut |x| walk(x, &mut out));
+        x => walk(x, &mut out),
+    });
     out
 }
 
 /// Does a condition count rows or cases relative to the subject's place?
 fn counts_by_address(e: &Expr) -> bool {
-    match e {
-        Expr::Distinct { scope, .. } => *scope != cityos_core::scenario::expr::Scope::Anywhere,
-        Expr::Cmp(a, _, b) | Expr::Arith(a, _, b) | Expr::And(a, b) | Expr::Or(a, b) => {
-            counts_by_address(a) || counts_by_address(b)
-        }
-        Expr::For(a, _, _) | Expr::Not(a) => counts_by_address(a),
-        _ => false,
-    }
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(x, Expr::Distinct { scope, .. }
+            if *scope != cityos_core::scenario::expr::Scope::Anywhere)
+    });
+    found
 }
 
 /// Columns never written into a case's text or a hit (personal data).
