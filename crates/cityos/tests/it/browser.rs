@@ -871,6 +871,11 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "const li = document.querySelector('#feed li.scenario'); return li && li.textContent.includes('井盖异常') && li.textContent.includes('MH-002') && li.querySelector('a[href^=\"/ui/case.html\"]')",
         json!([]),
     );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "command centre with a scenario hit in its feed: {violations:#?}"
+    );
 
     // A sub-district officer sees the packs but gets no buttons.
     b.sign_in(&base, "li.tianping");

@@ -335,6 +335,21 @@ async fn every_pack_fires_on_its_pattern_and_not_on_its_near_misses(mut t: TestA
         .map(|p| p["hits"].as_u64().unwrap())
         .sum();
     assert_eq!(counted as usize, mine.len(), "{packs}");
+    // Nobody outside the staff: anonymous 401, a citizen and a machine 403.
+    let (s, _) = t.get("/api/v1/scenarios/hits", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    for (role, channel) in [(Role::Citizen, None), (Role::System, Some("sensor"))] {
+        let tok = t.sign(&Principal {
+            name: "x".into(),
+            role,
+            department: None,
+            scope: None,
+            channel: channel.map(String::from),
+            expires_at: i64::MAX,
+        });
+        let (s, v) = t.get("/api/v1/scenarios/hits", Some(&tok)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {v}");
+    }
     let (s, _) = t
         .get("/api/v1/scenarios/hits?limit=0", Some(&officer))
         .await;
