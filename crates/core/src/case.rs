@@ -366,8 +366,69 @@ pub struct Case {
     /// What a scenario pack's playbook gave the case (cases opened by a pack only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Box<CasePlaybook>>,
+    /// What reading the report's text suggested at intake (reports filed without a
+    /// category: the model's pick, places and urgency cues found in the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Box<Suggestion>>,
     /// Number of log entries; the next entry gets `seq = version + 1`.
     pub version: u64,
+}
+
+/// What reading a report's free text suggested (智能分拨, issue 14): the category the
+/// model picked with its calibrated score and runners-up, whether intake routed on it or
+/// left the case in the 待分拨 triage queue and why, the places named in the text, and
+/// the urgency cues found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The suggested category's code (a category of the taxonomy).
+    pub category: String,
+    /// The functional line (条线) the model named, when its labels are lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// The lead department routing would pick for the suggested category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// Calibrated confidence in 0..=1.
+    pub score: f32,
+    /// The best categories in order (the first is `category`), at most 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<Scored>,
+    /// The model that suggested (its id and version); empty when there was none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    /// True when intake routed the case on this suggestion (score over the district's
+    /// threshold, or an urgency cue that skips triage); false when it waits in triage.
+    pub routed: bool,
+    /// Why, in words staff read: e.g. "模型建议 0.83 ≥ 阈值 0.70", "无模型：…".
+    pub reason: String,
+    /// Places named in the text, most specific first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub places: Vec<PlaceMatch>,
+    /// True when the case's position came from the text (the report had none).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub located_by_text: bool,
+    /// Urgency cue words found in the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cues: Vec<String>,
+}
+
+/// A category and its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub category: String,
+    pub score: f32,
+}
+
+/// A place name found in a report's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaceMatch {
+    /// The words as they appear in the text.
+    pub word: String,
+    /// "subdistrict", "community", "road", "landmark", ...
+    pub kind: String,
+    /// The region code it names (or the region a road or landmark lies in), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// A scenario pack's playbook as it travels with a case (应用场景 → 工单): the pack and
@@ -520,6 +581,16 @@ pub enum Change {
         item: usize,
         by: String,
     },
+    /// What reading the text suggested (intake of a report without a category).
+    Suggested {
+        suggestion: Box<Suggestion>,
+    },
+    /// The case's category set anew (staff picking it in the triage queue, or
+    /// correcting it); the domain follows the category.
+    Categorised {
+        category: String,
+        domain: Domain,
+    },
 }
 
 /// One immutable entry of a case's log.
@@ -627,6 +698,11 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
                 i.done_at = Some(at);
                 i.done_by = Some(by.clone());
             }
+        }
+        Change::Suggested { suggestion } => case.suggestion = Some(suggestion.clone()),
+        Change::Categorised { category, domain } => {
+            case.category = category.clone();
+            case.domain = *domain;
         }
     }
 }

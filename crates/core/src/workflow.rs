@@ -766,6 +766,10 @@ pub struct NewReport {
     /// The playbook of the scenario pack that raised the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Box<crate::case::CasePlaybook>>,
+    /// What reading the text suggested (a report that came without a category); the
+    /// case records it in a `Suggested` change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Box<crate::case::Suggestion>>,
 }
 
 /// The first log entry's changes for a new case made from one report.
@@ -812,6 +816,7 @@ pub fn open_case(
         merged_into: None,
         evaluation: None,
         playbook: r.playbook.clone(),
+        suggestion: None,
         version: 0,
     };
     let mut case = case;
@@ -820,13 +825,19 @@ pub fn open_case(
     }
     let assignments = route_case(cx.tax, cat, &case)?;
     let file = cx.deadline(&case, cat, Step::File, r.at);
-    Ok(vec![
+    let mut changes = vec![
         Change::Created {
             case: Box::new(case),
         },
         Change::Route { assignments },
         file,
-    ])
+    ];
+    if let Some(s) = &r.suggestion {
+        changes.push(Change::Suggested {
+            suggestion: s.clone(),
+        });
+    }
+    Ok(changes)
 }
 
 /// The changes when a duplicate report joins an open case: the report is attached and the

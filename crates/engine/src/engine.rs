@@ -1069,6 +1069,7 @@ impl Engine {
             media: Vec::new(),
             priority: None,
             playbook: None,
+            suggestion: None,
         };
         let regions = self.regions_of(rep.lon, rep.lat)?;
         let new_case = self.open_new_case(work, rep.id, &nr, regions, note)?;

@@ -64,6 +64,7 @@ pub fn start(
                         media: Vec::new(),
                         priority: None,
                         playbook: None,
+                        suggestion: None,
                     };
                     if h.call(Request::Report(r)).is_err() {
                         return;

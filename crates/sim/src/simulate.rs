@@ -618,6 +618,7 @@ fn make_reports(engine: &Engine, rng: &mut Rng, o: &Options) -> Vec<NewReport> {
             media: Vec::new(),
             priority: None,
             playbook: None,
+            suggestion: None,
         });
     }
     out

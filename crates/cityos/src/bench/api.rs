@@ -276,6 +276,7 @@ fn fill(cfg: &Config, d: &std::path::Path, n: usize, seed: u64) -> Result<(), St
                     media: Vec::new(),
                     priority: None,
                     playbook: None,
+                    suggestion: None,
                 })
             })
             .collect();

@@ -137,6 +137,7 @@ fn make_reports(cfg: &Config, n: usize) -> Vec<NewReport> {
                 media: Vec::new(),
                 priority: None,
                 playbook: None,
+                suggestion: None,
             }
         })
         .collect()

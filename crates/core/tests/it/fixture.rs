@@ -223,6 +223,7 @@ pub fn new_case(f: &Fx, category: &str, at: Millis) -> (Case, Vec<LogEntry>) {
         media: Vec::new(),
         priority: None,
         playbook: None,
+        suggestion: None,
     };
     let cx = Ctx {
         tax: &f.tax,

@@ -626,6 +626,7 @@ fn merge_report_raises_priority_at_thresholds() {
         media: vec!["https://example.org/a.jpg".into()],
         priority: None,
         playbook: None,
+        suggestion: None,
     };
     let ch = cityos_core::workflow::merge_report(&w.case, &another, 2, &f.tax);
     assert!(

@@ -100,6 +100,7 @@ fn lists_and_stats_match_the_oracle(b: &Backend) {
             media: Vec::new(),
             priority: None,
             playbook: None,
+            suggestion: None,
         };
         let Ok(o) = e.submit(r) else { continue };
         if o.case.state == State::Reported && rng.chance(0.5) {

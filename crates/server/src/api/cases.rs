@@ -178,6 +178,7 @@ pub async fn post_report(
                 media,
                 priority: None,
                 playbook: None,
+                suggestion: None,
             };
             let st3 = st2.clone();
             let p3 = p.clone();

@@ -1398,6 +1398,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
                             })
                             .collect(),
                     })),
+                    suggestion: None,
                 };
                 let (id, number) = file_report(st, report).await?;
                 let (rule, key) = (format!("scenario:{}", p.code), place_key.clone());

@@ -289,6 +289,7 @@ async fn act(
                 media: Vec::new(),
                 priority: None,
                 playbook: None,
+                suggestion: None,
             };
             let (id, number) = crate::cases::file_report(st, report).await?;
             st.0.vitals

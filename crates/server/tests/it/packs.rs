@@ -647,6 +647,7 @@ async fn file(st: &cityos_server::AppState, category: &str, lon: f64, lat: f64, 
             media: Vec::new(),
             priority: None,
             playbook: None,
+            suggestion: None,
         },
     )
     .await

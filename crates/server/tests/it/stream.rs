@@ -209,6 +209,7 @@ async fn event_stream_replays_a_long_backlog(t: TestApp) {
                 media: Vec::new(),
                 priority: None,
                 playbook: None,
+                suggestion: None,
             };
             let tx = tx.clone();
             h2.send(cityos_engine::Request::Report(r), move |a| {

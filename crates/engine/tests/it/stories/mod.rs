@@ -55,6 +55,7 @@ fn report(category: &str, p: [f64; 2], channel: Channel, at: Millis) -> NewRepor
         media: Vec::new(),
         priority: None,
         playbook: None,
+        suggestion: None,
     }
 }
 

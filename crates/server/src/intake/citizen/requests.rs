@@ -344,6 +344,7 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
         media,
         priority: None,
         playbook: None,
+        suggestion: None,
     })
 }
 

@@ -679,6 +679,7 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
                     media: Vec::new(),
                     priority: None,
                     playbook: None,
+                    suggestion: None,
                 };
                 let (id, number) = file_report(st, report).await?;
                 let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
