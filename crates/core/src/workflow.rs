@@ -19,6 +19,10 @@ use crate::taxonomy::{Category, Priority, Step, Taxonomy};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
+/// The category of cases that wait for staff to pick their category (待分拨诉求): intake
+/// files a report there when reading its text gave no confident category.
+pub const TRIAGE: &str = "triage";
+
 /// A case's title is the first this many characters of its first report's text.
 pub const TITLE_CHARS: usize = 60;
 
@@ -84,6 +88,11 @@ pub enum Action {
         role: String,
         item: usize,
     },
+    /// 分拨: command-centre staff pick the case's category (a case waiting in the 待分拨
+    /// triage queue, or a correction of the category intake chose).
+    Classify {
+        category: String,
+    },
 }
 
 impl Action {
@@ -111,6 +120,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Note => "note",
             Action::Tick { .. } => "tick",
+            Action::Classify { .. } => "classify",
         }
     }
 }
@@ -207,6 +217,7 @@ pub const RULES: &[Rule] = &[
     Rule { action: "file", from: &[Reported], to: "filed", roles: &[DO, SO, System], records: "立案; file deadline met, dispatch deadline set" },
     Rule { action: "reject", from: &[Reported], to: "rejected", roles: &[DO, SO], records: "不予立案 with reason; deadlines dropped" },
     Rule { action: "merge", from: &[Reported, Filed], to: "merged", roles: &[DO, SO, System], records: "merged into another open case, which takes over the reports" },
+    Rule { action: "classify", from: &[Reported, Filed, Returned], to: "unchanged", roles: &[DO, SO], records: "分拨: the category staff pick (from the triage queue or correcting intake's), its default priority unless the case's is higher, a fresh route, the current step's deadline by the new category; the note names the pick and the model's suggestion" },
     Rule { action: "dispatch", from: &[Filed, Returned], to: "dispatched", roles: &[DO, SO, System], records: "派遣: one task per department (one lead), routing reasons; acknowledge and handle deadlines set" },
     Rule { action: "acknowledge", from: ACTIVE, to: "acknowledged (when the lead acknowledges)", roles: &[Handler], records: "签收 of the actor's department task; acknowledge deadline met by the lead" },
     Rule { action: "start", from: &[Acknowledged, InProgress, Rework, Dispatched], to: "in_progress (when the lead starts)", roles: &[Handler], records: "the department's task in progress" },
@@ -655,6 +666,11 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
                 by: cmd.actor.id.clone(),
             });
         }
+        Action::Classify { category } => {
+            let (changes, n) = classify(case, cat, category, cmd, cx)?;
+            ch.extend(changes);
+            note = Some(n);
+        }
         Action::Escalate => {
             let (at, count, target) = escalation::next_escalation(cx.tax, cx.cal, case)
                 .ok_or_else(|| WorkflowError::Invalid("no escalation is pending".into()))?;
@@ -682,6 +698,97 @@ pub fn decide(case: &Case, cmd: &Command, cx: &Ctx) -> Result<Decision, Workflow
         changes: ch,
         note,
     })
+}
+
+/// The changes and the log note of 分拨: the case takes `target` as its category.
+fn classify(
+    case: &Case,
+    old: &Category,
+    target: &str,
+    cmd: &Command,
+    cx: &Ctx,
+) -> Result<(Vec<Change>, String), WorkflowError> {
+    let target = target.trim();
+    if target == TRIAGE {
+        return Err(WorkflowError::Invalid(format!(
+            "category {TRIAGE:?} (待分拨诉求) is the queue itself: pick the category the case belongs to"
+        )));
+    }
+    if let Some(g) = cx.tax.group(target) {
+        return Err(WorkflowError::Invalid(format!(
+            "category {target:?} ({}) is a group, not a category a case can have: pick one of its categories",
+            g.name_zh
+        )));
+    }
+    let cat = cx
+        .tax
+        .category(target)
+        .ok_or_else(|| WorkflowError::UnknownCategory(target.to_string()))?;
+    if cat.code == case.category {
+        return Err(WorkflowError::Invalid(format!(
+            "the case is already in category {:?} ({})",
+            cat.code, cat.name_zh
+        )));
+    }
+    let mut ch = vec![Change::Categorised {
+        category: cat.code.clone(),
+        domain: cat.domain,
+    }];
+    // The new category's priority, unless the case's is already higher (an urgency cue
+    // in the text, a merge threshold or an escalation raised it).
+    let mut next = case.clone();
+    next.category = cat.code.clone();
+    next.domain = cat.domain;
+    if cat.priority.rank() > case.priority.rank() {
+        next.priority = cat.priority;
+        ch.push(Change::Priority { to: cat.priority });
+    }
+    let assignments = route_case(cx.tax, cat, &next)?;
+    if assignments != case.route {
+        ch.push(Change::Route { assignments });
+    }
+    for d in case
+        .open_deadlines()
+        .filter(|d| matches!(d.step, Step::File | Step::Dispatch))
+    {
+        ch.push(Change::DeadlineDropped { step: d.step });
+    }
+    let step = if case.state == State::Reported {
+        Step::File
+    } else {
+        Step::Dispatch
+    };
+    ch.push(cx.deadline(&next, cat, step, cx.now));
+    let name = |code: &str| {
+        cx.tax
+            .category(code)
+            .map(|c| c.name_zh.clone())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let model = match case.suggestion.as_deref() {
+        Some(s) if s.category == cat.code => {
+            format!(
+                "模型建议 {} {:.2}，采纳建议 / suggestion taken",
+                name(&s.category),
+                s.score
+            )
+        }
+        Some(s) => format!(
+            "模型建议 {} {:.2}，更正建议 / suggestion corrected",
+            name(&s.category),
+            s.score
+        ),
+        None => "无模型建议 / no suggestion".to_string(),
+    };
+    let mut note = format!(
+        "分拨：{} → {} {}（人工 {}；{model}）",
+        old.name_zh, cat.name_zh, cat.code, cmd.actor.id
+    );
+    if !is_blank(&cmd.note) {
+        note.push_str("；");
+        note.push_str(cmd.note.trim());
+    }
+    Ok((ch, note))
 }
 
 /// Text that says nothing: empty, or only whitespace and invisible characters (zero-width

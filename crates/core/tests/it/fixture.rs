@@ -180,6 +180,24 @@ acknowledge = "30m"
 handle = "4h"
 verify = "4h"
 close = "4h"
+
+[[category]]
+code = "triage"
+name_zh = "待分拨诉求"
+name_en = "Awaiting triage"
+domain = "livelihood"
+priority = "normal"
+lead = "command"
+lowest_level = "district"
+dedup_radius_m = 0
+dedup_window_h = 1
+[category.deadlines]
+file = "2wh"
+dispatch = "30m"
+acknowledge = "1wd"
+handle = "5wd"
+verify = "1wd"
+close = "1wd"
 "#;
 
 pub const HOLIDAYS: &str = "date,kind,name,year\n2026-10-01,holiday,国庆节,2026\n2026-10-02,holiday,国庆节,2026\n2026-10-05,holiday,国庆节,2026\n2026-10-06,holiday,国庆节,2026\n2026-10-07,holiday,国庆节,2026\n2026-10-10,workday,国庆节,2026\n";

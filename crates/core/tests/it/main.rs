@@ -14,5 +14,6 @@ mod scenario;
 mod sensing;
 mod taxonomy;
 mod territory;
+mod triage;
 mod windows;
 mod workflow;

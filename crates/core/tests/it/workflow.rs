@@ -220,6 +220,9 @@ fn sample_actions() -> Vec<Action> {
             item: 0,
         },
         Action::Note,
+        Action::Classify {
+            category: "road_damage".into(),
+        },
     ]
 }
 
