@@ -963,7 +963,13 @@ impl Engine {
             &cmd.actor,
             decision.action,
             match &decision.note {
-                Some(n) if cityos_core::workflow::is_blank(&cmd.note) => n.clone(),
+                // 分拨's note names the pick and the suggestion, with what staff wrote.
+                Some(n)
+                    if cityos_core::workflow::is_blank(&cmd.note)
+                        || decision.action == "classify" =>
+                {
+                    n.clone()
+                }
                 _ => cmd.note.clone(),
             },
             cmd.attachments.clone(),

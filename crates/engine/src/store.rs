@@ -761,7 +761,7 @@ impl<'a> CaseRow<'a> {
 }
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time, due_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)";
-pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11, due_key=$12 WHERE id=$13 AND version=$14";
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11, due_key=$12, category=$13, domain=$14 WHERE id=$15 AND version=$16";
 pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
@@ -824,7 +824,7 @@ pub(crate) fn case_update_args<'a>(
     w: &CaseWrite<'a>,
     row: &CaseRow<'a>,
     prev: u64,
-) -> [Arg<'a>; 14] {
+) -> [Arg<'a>; 16] {
     let c = w.case;
     [
         Arg::Text(c.state.as_str()),
@@ -839,6 +839,9 @@ pub(crate) fn case_update_args<'a>(
         Arg::Text(w.case_body),
         Arg::OptInt(row.handle_on_time),
         Arg::Int(row.due_key),
+        // 分拨 (classify) changes them: the row's columns follow the case.
+        Arg::Text(&c.category),
+        Arg::Text(c.domain.as_str()),
         Arg::Int(c.id),
         Arg::Int(prev as i64),
     ]

@@ -215,3 +215,103 @@ fn related_reports_across_channels_land_in_one_case(b: &Backend) {
         .unwrap();
     assert_ne!(other.case.id, alarm.case.id);
 }
+
+story!(a_triage_case_classified_moves_to_its_category);
+/// 分拨: a case filed as `triage` and classified by staff is listed, counted and found as
+/// a duplicate under its new category (the row's columns and the dedup index follow).
+fn a_triage_case_classified_moves_to_its_category(b: &Backend) {
+    use cityos_engine::query::CaseQuery;
+    let mut e = b.engine();
+    let p = spot(3);
+    let first = e
+        .submit(report("triage", p, Channel::Citizen, t0()))
+        .unwrap();
+    assert_eq!(first.case.category, "triage");
+    let near = [p[0] + 0.0001, p[1]];
+    // No place dedup in triage: another text report nearby is its own case.
+    let other = e
+        .submit(report("triage", near, Channel::Citizen, t0() + MINUTE))
+        .unwrap();
+    assert!(!other.merged);
+    let by = |e: &mut Engine, cat: &str| -> Vec<i64> {
+        let q = CaseQuery {
+            categories: vec![cat.into()],
+            now: t0(),
+            limit: 50,
+            ..Default::default()
+        };
+        let mut ids: Vec<i64> = e
+            .store()
+            .list_cases(&q)
+            .unwrap()
+            .cases
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(by(&mut e, "triage"), vec![first.case.id, other.case.id]);
+    let out = e
+        .transition(
+            first.case.id,
+            cmd(
+                Action::Classify {
+                    category: "exposed_garbage".into(),
+                },
+                officer(),
+            ),
+            t0() + 10 * MINUTE,
+        )
+        .unwrap();
+    assert_eq!(out.case.category, "exposed_garbage");
+    let domain = e
+        .taxonomy()
+        .category("exposed_garbage")
+        .unwrap()
+        .domain
+        .as_str();
+    assert_eq!(out.case.domain.as_str(), domain);
+    assert_eq!(by(&mut e, "triage"), vec![other.case.id]);
+    assert_eq!(by(&mut e, "exposed_garbage"), vec![first.case.id]);
+    let stored = e.store().load_all_cases().unwrap();
+    let c = stored.iter().find(|c| c.id == first.case.id).unwrap();
+    assert_eq!(c.category, "exposed_garbage");
+    let log = e.log(first.case.id).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.action, "classify");
+    assert!(
+        last.note.starts_with("分拨：待分拨诉求 → "),
+        "{}",
+        last.note
+    );
+    assert!(
+        last.note.ends_with("；说明"),
+        "staff's words kept: {}",
+        last.note
+    );
+    // The dedup index re-keyed the case: a garbage report next to it joins it.
+    let dup = e
+        .submit(report(
+            "exposed_garbage",
+            near,
+            Channel::Citizen,
+            t0() + 20 * MINUTE,
+        ))
+        .unwrap();
+    assert!(dup.merged, "{}", dup.reason);
+    assert_eq!(dup.case.id, first.case.id);
+    // And after a restart (the index rebuilt from the stored cases).
+    drop(e);
+    let mut e = b.engine();
+    let again = e
+        .submit(report(
+            "exposed_garbage",
+            p,
+            Channel::Citizen,
+            t0() + 30 * MINUTE,
+        ))
+        .unwrap();
+    assert_eq!(again.case.id, first.case.id);
+    assert_replay(e.store());
+}
