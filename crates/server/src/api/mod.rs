@@ -5,7 +5,7 @@
 //! that does not exist (404), so scopes never leak existence.
 //!
 //! Files by what they hold: `cases` (report, list, get, transitions, inbox), `reference`
-//! (regions, locate, categories, departments), `stats`, `stream` (the event stream),
+//! (regions, locate, categories, departments), `stats`, `stream` (the event stream), `triage` (the 待分拨 queue),
 //! `auth` (sign-in, sign-out), `health` (liveness, readiness).
 
 mod auth;
@@ -14,6 +14,7 @@ mod health;
 mod reference;
 mod stats;
 mod stream;
+mod triage;
 
 pub use auth::{login, logout};
 pub use cases::{
@@ -24,6 +25,7 @@ pub use health::{healthz, readyz};
 pub use reference::{categories, departments, locate, regions, LocateParams, RegionParams};
 pub use stats::stats;
 pub use stream::{events_stream, StreamParams};
+pub use triage::{triage_queue, TriageParams};
 
 use crate::http::error::{ApiError, Problem};
 use axum::response::Response;

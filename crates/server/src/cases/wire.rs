@@ -74,6 +74,9 @@ pub struct CaseView {
     /// The scenario playbook (cases opened by a scenario pack only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Value>,
+    /// What reading the report's text suggested (officers only; see [`suggestion_view`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Value>,
 }
 
 fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
@@ -92,8 +95,60 @@ pub fn case_view_for(c: &Case, cfg: &Config, now: Millis, viewer: Option<Role>) 
     let mut v = case_view(c, cfg, now);
     if !viewer.is_some_and(Role::is_officer) {
         v.title = cityos_core::privacy::mask_title(&v.title);
+    } else if let Some(s) = &c.suggestion {
+        // The places and cues come from the citizen's words: the command centres only.
+        v.suggestion = Some(suggestion_view(s, cfg));
     }
     v
+}
+
+/// What reading a report's text suggested, as the triage desk reads it: the pick and up
+/// to three candidates with their names (zh, en) and calibrated scores, why intake routed
+/// or held the case, the places named and the urgency cues found.
+pub fn suggestion_view(s: &cityos_core::case::Suggestion, cfg: &Config) -> Value {
+    let tax = &cfg.taxonomy;
+    let names = |code: &str| match tax.category(code) {
+        Some(c) => (c.name_zh.clone(), c.name_en.clone()),
+        None => (code.to_string(), code.to_string()),
+    };
+    let mut top: Vec<(String, f32)> = s
+        .top
+        .iter()
+        .map(|t| (t.category.clone(), t.score))
+        .collect();
+    if top.is_empty() {
+        top.push((s.category.clone(), s.score));
+    }
+    top.truncate(3);
+    let (zh, en) = names(&s.category);
+    serde_json::json!({
+        "category": s.category,
+        "name_zh": zh,
+        "name_en": en,
+        "score": round3(s.score),
+        "line": s.line,
+        "department": s.department,
+        "top": top.iter().map(|(c, score)| {
+            let (zh, en) = names(c);
+            serde_json::json!({"category": c, "name_zh": zh, "name_en": en, "score": round3(*score)})
+        }).collect::<Vec<_>>(),
+        "model": s.model,
+        "routed": s.routed,
+        "reason": s.reason,
+        "places": s.places.iter().map(|p| serde_json::json!({
+            "word": p.word,
+            "kind": p.kind,
+            "region": p.region,
+            "region_name": p.region.as_ref().and_then(|r| cfg.territory.by_code(r)).map(|id| cfg.territory.region(id).name_zh.clone()),
+        })).collect::<Vec<_>>(),
+        "located_by_text": s.located_by_text,
+        "cues": s.cues,
+    })
+}
+
+/// A score as the wire shows it: three decimals (0.617, not 0.61699998).
+fn round3(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
 }
 
 /// A case as written (officers' view; see [`case_view_for`]).
@@ -160,6 +215,7 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
         media: c.media.clone(),
         version: c.version,
         playbook: c.playbook.as_deref().map(playbook_view),
+        suggestion: None,
     }
 }
 
