@@ -117,8 +117,19 @@ pub fn load_model(data: &Path) -> Result<Model, ModelError> {
 }
 
 /// `cityos classify train`.
-pub fn train_cmd(data_file: &Path, cols: &Columns, data: &Path, seed: u64) -> Result<(), String> {
-    let examples = load_examples(data_file, cols)?;
+pub fn train_cmd(
+    data_file: &Path,
+    cols: &Columns,
+    data: &Path,
+    seed: u64,
+    corrections: &[std::path::PathBuf],
+) -> Result<(), String> {
+    let mut examples = load_examples(data_file, cols)?;
+    let staff = crate::corrections::load(corrections)?;
+    if !corrections.is_empty() {
+        println!("{} staff corrections added", staff.len());
+    }
+    examples.extend(staff);
     let started = Instant::now();
     let o = TrainOptions {
         seed,

@@ -7,6 +7,7 @@
 mod bench;
 mod classify;
 mod commands;
+mod corrections;
 mod demo;
 mod serve;
 
@@ -78,7 +79,7 @@ enum Cmd {
         #[command(subcommand)]
         which: BenchCmd,
     },
-    /// The citizen-text classifier (issue 14): train, evaluate, predict.
+    /// The citizen-text classifier (issue 14): train, evaluate, predict, staff corrections.
     Classify {
         #[command(subcommand)]
         which: ClassifyCmd,
@@ -260,6 +261,26 @@ enum ClassifyCmd {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Staff corrections (from `cityos classify corrections`; columns text and label)
+        /// added to the training rows; repeatable. A category the labels lack adds a label.
+        #[arg(long)]
+        corrections: Vec<PathBuf>,
+    },
+    /// Write the staff labels (every case a command-centre officer classified: 分拨) as a
+    /// CSV for retraining: text,label,suggested,score,case,at. The file holds citizens'
+    /// words (personal data of the district; phone, ID and e-mail masked): it is written
+    /// in the data directory (owner-readable only) and must stay there.
+    Corrections {
+        /// Data directory of the server (its SQLite store, and where the file goes).
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data_dir: PathBuf,
+        /// Database URL (postgres://… or a SQLite file path) instead of the data
+        /// directory's store.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        /// Output file (default: DATA_DIR/classify-corrections.csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Stratified k-fold cross-validation on a labelled CSV file: macro-F1, accuracy, the
     /// per-class table and the confusion matrix.
@@ -404,6 +425,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 label_col,
                 data_dir,
                 seed,
+                corrections,
             } => classify::train_cmd(
                 &data,
                 &classify::Columns {
@@ -412,7 +434,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
                 &data_dir,
                 seed,
+                &corrections,
             ),
+            ClassifyCmd::Corrections { data_dir, db, out } => {
+                corrections::export_cmd(&data_dir, db.as_deref(), out)
+            }
             ClassifyCmd::Eval {
                 data,
                 folds,

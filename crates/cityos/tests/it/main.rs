@@ -5,6 +5,7 @@
 mod browser;
 mod check;
 mod classify;
+mod corrections;
 mod crash;
 mod demo;
 mod help;
