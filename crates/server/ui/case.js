@@ -17,6 +17,7 @@
     request_postponement: [["extra", "extra_hours", "text", true], ["reason", "reason", "text", true]],
     evaluate: [["score", "score", "number", true], ["comment", "comment", "text", false]],
     split: [["report", "report_id", "number", true]],
+    classify: [["category", "category", "text", true]],
   };
   const PHOTO = ["handle", "verify", "reject_verification", "note"];
 

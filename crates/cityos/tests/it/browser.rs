@@ -5,8 +5,9 @@
 //! report made offline waits in the queue and is sent once when the network is back; the
 //! district officer switches a scenario pack off and on and sees a refused reload's
 //! problems by line and column (a sub-district officer gets no buttons); axe-core finds
-//! no WCAG 2.2 AA violations on the citizen, inspector and scenarios pages, and the phone
-//! pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
+//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios and 待分拨 triage pages
+//! (the triage queue worked by keyboard: pick, leave the list, focus to the next), and the
+//! phone pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
 //! `docs/screenshots/` when `CITYOS_SCREENSHOTS=1`.
 //!
 //! Needs `chromium` and `chromedriver` (and axe-core's `axe.min.js` at `CITYOS_AXE_JS`);
@@ -876,6 +877,69 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         violations.is_empty(),
         "command centre with a scenario hit in its feed: {violations:#?}"
     );
+
+    // 待分拨: two reports that wait for a category (filed by staff in the triage
+    // category); the officer works the queue by keyboard: c opens the category picker,
+    // a search narrows it, the pick classifies the first report, which leaves the list,
+    // the status line says so once and focus moves to the next report.
+    let mut queued = Vec::new();
+    for text in [
+        "门口那一堆东西好几天了没人管（待分拨一）",
+        "楼道里一直有异味（待分拨二）",
+    ] {
+        let (s, r) = http(
+            &addr,
+            "POST",
+            "/api/v1/reports",
+            &[("Authorization", &token)],
+            Some(&json!({"category": "triage", "lon": 121.4454, "lat": 31.2067, "text": text})),
+        );
+        assert_eq!(s, 201, "{r}");
+        queued.push(r["case"]["id"].as_i64().unwrap());
+    }
+    b.go(&format!("{base}/ui/triage.html"));
+    b.wait(
+        "the triage queue",
+        "return document.querySelector('#queue li[data-id=\"' + arguments[0] + '\"]') && document.activeElement && document.activeElement.matches('#queue li')",
+        json!([queued[0]]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "triage page: {violations:#?}");
+    b.screenshot("triage");
+    b.js(
+        "const li = document.querySelector('#queue li[data-id=\"' + arguments[0] + '\"]'); li.focus(); li.dispatchEvent(new KeyboardEvent('keydown', {key: 'c', bubbles: true})); return true",
+        json!([queued[0]]),
+    );
+    b.wait(
+        "the picker",
+        "return !document.getElementById('picker').hidden && document.activeElement.id === 'pick-filter'",
+        json!([]),
+    );
+    b.type_in("#pick-filter", "暴露垃圾");
+    b.wait(
+        "the narrowed list",
+        "return document.getElementById('pick-list').value === 'exposed_garbage'",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "triage page with the picker: {violations:#?}"
+    );
+    b.click("#picker button[type=submit]");
+    b.wait(
+        "classified",
+        "return !document.querySelector('#queue li[data-id=\"' + arguments[0] + '\"]') && document.getElementById('msg').textContent.startsWith('已分拨') && document.activeElement.dataset.id === String(arguments[1])",
+        json!([queued[0], queued[1]]),
+    );
+    let (_, c) = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/cases/{}", queued[0]),
+        &[("Authorization", &token)],
+        None,
+    );
+    assert_eq!(c["case"]["category"], "exposed_garbage", "{c}");
 
     // A sub-district officer sees the packs but gets no buttons.
     b.sign_in(&base, "li.tianping");

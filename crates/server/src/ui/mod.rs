@@ -55,6 +55,16 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/scenarios.html"),
     ),
     (
+        "triage.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/triage.html"),
+    ),
+    (
+        "triage.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/triage.js"),
+    ),
+    (
         "citizen.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/citizen.html"),
