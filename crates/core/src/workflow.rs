@@ -785,7 +785,7 @@ fn classify(
         old.name_zh, cat.name_zh, cat.code, cmd.actor.id
     );
     if !is_blank(&cmd.note) {
-        note.push_str("；");
+        note.push('；');
         note.push_str(cmd.note.trim());
     }
     Ok((ch, note))
