@@ -217,7 +217,7 @@ pub const RULES: &[Rule] = &[
     Rule { action: "file", from: &[Reported], to: "filed", roles: &[DO, SO, System], records: "立案; file deadline met, dispatch deadline set" },
     Rule { action: "reject", from: &[Reported], to: "rejected", roles: &[DO, SO], records: "不予立案 with reason; deadlines dropped" },
     Rule { action: "merge", from: &[Reported, Filed], to: "merged", roles: &[DO, SO, System], records: "merged into another open case, which takes over the reports" },
-    Rule { action: "classify", from: &[Reported, Filed, Returned], to: "unchanged", roles: &[DO, SO], records: "分拨: the category staff pick (from the triage queue or correcting intake's), its default priority unless the case's is higher, a fresh route, the current step's deadline by the new category; the note names the pick and the model's suggestion" },
+    Rule { action: "classify", from: &[Reported, Filed, Returned], to: "unchanged", roles: &[DO, SO], records: "分拨: the category staff pick (from the triage queue or correcting intake's), its default priority unless a cue or escalation raised the case's higher, a fresh route, the current step's deadline by the new category; the note names the pick and the model's suggestion" },
     Rule { action: "dispatch", from: &[Filed, Returned], to: "dispatched", roles: &[DO, SO, System], records: "派遣: one task per department (one lead), routing reasons; acknowledge and handle deadlines set" },
     Rule { action: "acknowledge", from: ACTIVE, to: "acknowledged (when the lead acknowledges)", roles: &[Handler], records: "签收 of the actor's department task; acknowledge deadline met by the lead" },
     Rule { action: "start", from: &[Acknowledged, InProgress, Rework, Dispatched], to: "in_progress (when the lead starts)", roles: &[Handler], records: "the department's task in progress" },
@@ -734,14 +734,21 @@ fn classify(
         category: cat.code.clone(),
         domain: cat.domain,
     }];
-    // The new category's priority, unless the case's is already higher (an urgency cue
-    // in the text, a merge threshold or an escalation raised it).
+    // The new category's priority, unless the case's was raised above the old
+    // category's (an urgency cue in the text, a merge threshold, an escalation) and is
+    // higher: that is kept.
     let mut next = case.clone();
     next.category = cat.code.clone();
     next.domain = cat.domain;
-    if cat.priority.rank() > case.priority.rank() {
-        next.priority = cat.priority;
-        ch.push(Change::Priority { to: cat.priority });
+    let raised = case.priority.rank() > old.priority.rank();
+    let priority = if raised && case.priority.rank() > cat.priority.rank() {
+        case.priority
+    } else {
+        cat.priority
+    };
+    if priority != case.priority {
+        next.priority = priority;
+        ch.push(Change::Priority { to: priority });
     }
     let assignments = route_case(cx.tax, cat, &next)?;
     if assignments != case.route {

@@ -249,8 +249,8 @@ fn a_filed_or_returned_case_gets_the_new_dispatch_deadline() {
     assert_eq!(w.case.category, "street_vending");
     assert_eq!(
         w.case.priority,
-        Priority::High,
-        "kept: higher than street vending's normal"
+        Priority::Normal,
+        "the wrong category's priority goes with it (nothing had raised it)"
     );
     let open: Vec<_> = w.case.open_deadlines().collect();
     assert_eq!(open.len(), 1, "{open:?}");
@@ -341,4 +341,29 @@ fn the_target_must_be_a_category_a_case_can_have() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("already in category \"street_vending\""), "{e}");
+}
+
+#[test]
+fn the_triage_default_priority_gives_way_to_the_picked_category() {
+    let mut f = fixture::fx();
+    // A low-priority category: the triage desk's "normal" is no reason to keep normal.
+    let i = f
+        .tax
+        .categories
+        .iter()
+        .position(|c| c.code == "street_vending")
+        .unwrap();
+    f.tax.categories[i].priority = Priority::Low;
+    let mut w = W::new(&f, "triage");
+    assert_eq!(w.case.priority, Priority::Normal);
+    w.act(classify("street_vending"), Role::DistrictOfficer)
+        .unwrap();
+    assert_eq!(w.case.priority, Priority::Low);
+    // Raised by a cue above the triage default: kept over the category's low.
+    let mut w = W::new(&f, "triage");
+    w.system(Change::Priority { to: Priority::High });
+    w.act(classify("street_vending"), Role::DistrictOfficer)
+        .unwrap();
+    assert_eq!(w.case.priority, Priority::High);
+    assert_eq!(replay(&w.log).unwrap(), w.case);
 }
