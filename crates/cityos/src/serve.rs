@@ -222,6 +222,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             .and_then(|c| c.with_sensing(&rules, &devices))
             .and_then(|c| c.with_indicators(&indicators))
             .and_then(|c| c.with_alert_rules(&alert_rules))
+            .and_then(|c| c.with_embedded_intake())
             .map_err(|e| format!("configuration: {e}"))?
     } else {
         Config::xuhui()
@@ -235,6 +236,14 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         .map_err(|e| format!("cannot open the database: {e}"))?;
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
+    }
+    // The classifier for reports without a category (reloaded when the file changes).
+    svc.state
+        .0
+        .smart
+        .set_model_file(&s.data().join(cityos_server::smart::MODEL_FILE));
+    if let Err(why) = svc.state.0.smart.status() {
+        println!("智能分拨：{why} — reports without a category go to the 待分拨 queue");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -74,6 +74,10 @@ pub struct CaseView {
     /// The scenario playbook (cases opened by a scenario pack only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Value>,
+    /// What reading the text suggested (a report without a category): the command
+    /// centres' officers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Box<cityos_core::case::Suggestion>>,
 }
 
 fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
@@ -92,6 +96,7 @@ pub fn case_view_for(c: &Case, cfg: &Config, now: Millis, viewer: Option<Role>) 
     let mut v = case_view(c, cfg, now);
     if !viewer.is_some_and(Role::is_officer) {
         v.title = cityos_core::privacy::mask_title(&v.title);
+        v.suggestion = None;
     }
     v
 }
@@ -160,6 +165,7 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
         media: c.media.clone(),
         version: c.version,
         playbook: c.playbook.as_deref().map(playbook_view),
+        suggestion: c.suggestion.clone(),
     }
 }
 
@@ -308,9 +314,15 @@ pub fn report_view(r: &Report, viewer: Role) -> ReportView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportIn {
-    pub category: String,
-    pub lon: f64,
-    pub lat: f64,
+    /// Omitted or empty: the text is read (智能分拨) — a suggested category routes the
+    /// case, or it waits in the 待分拨 triage queue.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Required with a category; without one, a place named in the text may stand in.
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub lat: Option<f64>,
     pub text: String,
     #[serde(default)]
     pub contact: Option<String>,
