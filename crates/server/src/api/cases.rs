@@ -547,12 +547,7 @@ fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
 async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError> {
     find_case(st, number)
         .await?
-        .filter(|c| {
-            st.0.cfg
-                .taxonomy
-                .category(&c.category)
-                .is_some_and(|cat| cat.public)
-        })
+        .filter(|c| crate::cases::publicly_followable(st, c))
         .ok_or_else(|| ApiError::not_found("the case"))
 }
 

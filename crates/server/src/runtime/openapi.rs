@@ -78,9 +78,9 @@ fn schemas() -> Value {
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"], "properties": {"openapi": {"const": "3.1.0"}, "info": s("object"), "paths": s("object"), "components": s("object")}},
         "LoginIn": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}},
         "LoginOut": {"type": "object", "required": ["token", "expires_at", "user"], "properties": {"token": s("string"), "expires_at": s("string"), "user": {"type": "object", "properties": {"username": s("string"), "display_name": s("string"), "role": s("string"), "department": {"type": ["string", "null"]}, "scope": {"type": ["string", "null"]}}}}},
-        "ReportIn": {"type": "object", "required": ["category", "lon", "lat", "text"], "additionalProperties": false, "properties": {
-            "category": {"type": "string", "description": "a category code from /api/v1/categories"},
-            "lon": s("number"), "lat": s("number"), "text": {"type": "string", "minLength": 1, "maxLength": 4000, "description": "what the problem is (not only spaces)"},
+        "ReportIn": {"type": "object", "required": ["text"], "additionalProperties": false, "properties": {
+            "category": {"type": ["string", "null"], "description": "a category code from /api/v1/categories; left out (or empty), the text is read: a confident suggestion routes the case, otherwise it waits in the 待分拨 triage queue"},
+            "lon": {"type": ["number", "null"], "description": "with lat; required with a category; without one a place named in the text may stand in"}, "lat": {"type": ["number", "null"]}, "text": {"type": "string", "minLength": 1, "maxLength": 4000, "description": "what the problem is (not only spaces)"},
             "contact": {"type": ["string", "null"], "maxLength": 100},
             "media": {"type": "array", "maxItems": 9, "items": s("string"), "description": "photo addresses from POST /api/v1/media"},
             "channel": {"type": ["string", "null"], "enum": ["citizen", "inspector", "sensor", "data", "staff", null], "description": "defaults to the caller's own channel"}}},
@@ -107,7 +107,7 @@ fn schemas() -> Value {
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "Photo": {"type": "string", "description": "the image's bytes (JPEG, PNG or WebP, at most 2 MiB, not empty)"},
         "MediaOut": {"type": "object", "properties": {"media_id": s("string"), "media_url": s("string"), "content_type": s("string"), "size": s("integer")}},
-        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "case": {"oneOf": [r("Case"), r("PublicCase"), {"type": "null"}], "description": "staff: the case if it is in their scope; citizens: the public view of a public case; null when the caller may not see the case the report joined"}}},
+        "ReportOut": {"type": "object", "properties": {"report_id": s("integer"), "report_token": {"type": ["string", "null"], "description": "citizens: the key to rate the case later (keep it)"}, "merged": s("boolean"), "reason": s("string"), "dispatch": {"type": ["string", "null"], "enum": ["已转相关部门", "待人工分拨", null], "description": "a report without a category: passed on to the department, or waiting for a person to pick the category"}, "case": {"oneOf": [r("Case"), r("PublicCase"), {"type": "null"}], "description": "staff: the case if it is in their scope; citizens: the public view of a public case; null when the caller may not see the case the report joined"}}},
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {
@@ -124,6 +124,12 @@ fn schemas() -> Value {
             "postponement_pending": s("boolean"), "suspended": s("boolean"), "merged_into": {"type": ["integer", "null"]},
             "evaluation": {"type": ["integer", "null"]}, "version": s("integer"),
             "media": {"type": "array", "items": s("string"), "description": "the reports' photo addresses"},
+            "suggestion": {"type": "object", "description": "command centres' officers only: what reading the text of a report without a category suggested (智能分拨)", "required": ["category", "score", "routed", "reason"], "properties": {
+                "category": s("string"), "line": s("string"), "department": s("string"), "score": {"type": "number", "minimum": 0, "maximum": 1},
+                "top": {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {"category": s("string"), "score": s("number")}}},
+                "model": s("string"), "routed": s("boolean"), "reason": s("string"),
+                "places": {"type": "array", "items": {"type": "object", "properties": {"word": s("string"), "kind": {"type": "string", "enum": ["subdistrict", "community", "road", "landmark"]}, "region": s("string")}}},
+                "located_by_text": s("boolean"), "cues": {"type": "array", "items": s("string")}}},
             "playbook": {"type": "object", "description": "cases opened by a scenario pack: the pack, lead and joint lines, deadlines, and the checklist per role (each item with done_at and done_by once ticked)", "properties": {"scenario": s("string"), "version": s("string"), "lead": s("string"), "joint": {"type": "array", "items": s("string")}, "deadlines": {"type": "object", "additionalProperties": s("string")},
                 "checklist": {"type": "array", "items": {"type": "object", "properties": {"role": s("string"), "items": {"type": "array", "items": {"type": "object", "properties": {"item": s("integer"), "text": s("string"), "done_at": {"type": ["string", "null"]}, "done_by": {"type": ["string", "null"]}}}}}}}}}}},
         "CasePage": {"type": "object", "properties": {"cases": {"type": "array", "items": r("Case")}, "next_cursor": {"type": ["string", "null"]}}},

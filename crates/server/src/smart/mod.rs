@@ -133,7 +133,17 @@ impl Reading {
     }
 }
 
-/// A text that cannot be read, as a 400 naming the problem.
+/// Letters, digits or Chinese characters a text needs at least to be read without a
+/// category.
+pub const MIN_TEXT_CHARS: usize = 4;
+
+/// Does the text say enough (at least [`MIN_TEXT_CHARS`] letters, digits or Chinese
+/// characters) to be read without a category?
+pub fn long_enough(text: &str) -> bool {
+    text.chars().filter(|c| c.is_alphanumeric()).count() >= MIN_TEXT_CHARS
+}
+
+/// A text that cannot be read, as an invalid argument naming the problem.
 pub fn text_error(e: TextError) -> ApiError {
     ApiError::new(
         Problem::InvalidArgument,
@@ -152,6 +162,14 @@ pub fn text_error(e: TextError) -> ApiError {
 /// `position` is the report's own (lon, lat), if it has one.
 pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<Reading, ApiError> {
     cityos_core::classify::readable(text).map_err(text_error)?;
+    if !long_enough(text) {
+        return Err(ApiError::new(
+            Problem::InvalidArgument,
+            format!(
+                "text is too short to read without a category: say in at least {MIN_TEXT_CHARS} characters what the problem is and where, or choose a category"
+            ),
+        ));
+    }
     let cfg = &st.0.cfg;
     let intake = &cfg.intake;
     let tax = &cfg.taxonomy;

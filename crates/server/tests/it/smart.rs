@@ -164,7 +164,24 @@ async fn an_unsure_text_waits_in_triage_with_the_suggestions() {
     assert_eq!(v["dispatch"], "待人工分拨");
     assert_eq!(v["case"]["category"], "triage");
     no_internals(&v);
-    let o = officer_view(&t, v["case"]["number"].as_str().unwrap()).await;
+    let number = v["case"]["number"].as_str().unwrap().to_string();
+    // The reporter follows it by its number while it waits, here and through Open311.
+    let (s, p) = t.get(&format!("/api/v1/cases/{number}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["case"]["category_name"], "待分拨诉求");
+    no_internals(&p);
+    let (s, b, _) = t
+        .raw(
+            Method::GET,
+            &format!("/open311/v2/requests/{number}.json"),
+            FORM,
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    no_internals(&serde_json::from_str(&b).unwrap());
+    let o = officer_view(&t, &number).await;
     let sg = &o["case"]["suggestion"];
     assert_eq!(sg["routed"], false, "{o}");
     let score = sg["score"].as_f64().unwrap();
@@ -307,7 +324,7 @@ async fn without_a_model_or_with_a_corrupt_one_every_text_waits_in_triage() {
 async fn bad_text_is_a_clear_error_naming_the_problem() {
     let t = app(Some(model_bytes())).await;
     let [lon, lat] = spot(TIANPING, 2);
-    let cases: [(String, &str); 4] = [
+    let cases: [(String, &str); 5] = [
         (String::new(), "text must say what the problem is"),
         ("   ".into(), "text must say what the problem is"),
         (
@@ -315,6 +332,7 @@ async fn bad_text_is_a_clear_error_naming_the_problem() {
             "only punctuation, symbols or emoji",
         ),
         ("井盖".repeat(2500), "longer than 4000 characters"),
+        ("井盖!!".into(), "too short to read without a category"),
     ];
     for (text, want) in &cases {
         let (s, v) = report(&t, None, json!({"text": text, "lon": lon, "lat": lat})).await;
@@ -447,12 +465,15 @@ async fn open311_takes_a_description_alone() {
     let (s, v) = open311(&t, &format!("description={}&lat={lat}", enc(text))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v[0]["description"], "send both lat and long");
-    let (s, v) = open311(&t, &format!("description={}", enc("？？？！！！"))).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v[0]["description"]
-        .as_str()
-        .unwrap()
-        .contains("only punctuation"));
+    // A description with nothing (or too little) to read is no request without a code.
+    for d in ["？？？！！！", "x", "井盖"] {
+        let (s, v) = open311(&t, &format!("description={}&lat={lat}&long={lon}", enc(d))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v[0]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("service_code is required (or leave it out"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,7 +263,8 @@ async fn parse_request(
         Some(code) => Some(public_category(st, &code).ok_or_else(|| {
             Open311Error::not_found(format!("unknown service_code {code:?} (see services.json)"))
         })?),
-        None if one("description").is_some_and(|d| !cityos_core::workflow::is_blank(&d)) => None,
+        // A description too short to read is no request without a service_code.
+        None if one("description").is_some_and(|d| crate::smart::long_enough(&d)) => None,
         None => return Err(Open311Error::bad(
             "service_code is required (or leave it out and say what and where in the description)",
         )),
