@@ -34,6 +34,7 @@ pub fn run(o: Options) -> Result<(), String> {
         cfg.territory.count(cityos_core::Level::Subdistrict), cfg.territory.count(cityos_core::Level::Community), cfg.territory.count(cityos_core::Level::Grid),
         cfg.taxonomy.categories.len(), cfg.taxonomy.departments.len());
     let db = data.join("cityos.db");
+    demo_model(&cfg, &data, seed)?;
     history(&cfg, &db, seed, no_serve)?;
     if no_serve {
         println!("\nstored in {}", db.display());
@@ -54,6 +55,37 @@ pub fn run(o: Options) -> Result<(), String> {
             seed,
         }),
     )
+}
+
+/// Messages the demo's model is trained on (generated: see `classify::generate`).
+pub const DEMO_MESSAGES: usize = 4000;
+
+/// Trains the demo's classifier on generated messages into the data directory when it
+/// has none (a model trained with `cityos classify train` is kept).
+fn demo_model(cfg: &Config, data: &Path, seed: u64) -> Result<(), String> {
+    let path = data.join(crate::classify::MODEL_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let model = cityos_core::classify::generate::demo_model(
+        &cfg.taxonomy,
+        &cfg.intake.gazetteer,
+        DEMO_MESSAGES,
+        seed,
+    )
+    .map_err(|e| format!("demo classifier: {e}"))?;
+    let tmp = data.join(format!("{}.tmp", crate::classify::MODEL_FILE));
+    std::fs::write(&tmp, model.to_bytes())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "trained the demo classifier on {DEMO_MESSAGES} generated messages ({} categories) in {:.1} s: {}",
+        model.labels.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Simulates a day into the SQLite file `db` when it holds no cases yet, or always with

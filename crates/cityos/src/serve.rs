@@ -222,6 +222,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             .and_then(|c| c.with_sensing(&rules, &devices))
             .and_then(|c| c.with_indicators(&indicators))
             .and_then(|c| c.with_alert_rules(&alert_rules))
+            .and_then(|c| c.with_embedded_intake())
             .map_err(|e| format!("configuration: {e}"))?
     } else {
         Config::xuhui()
@@ -235,6 +236,14 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         .map_err(|e| format!("cannot open the database: {e}"))?;
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
+    }
+    // The classifier for reports without a category (reloaded when the file changes).
+    svc.state
+        .0
+        .smart
+        .set_model_file(&s.data().join(cityos_server::smart::MODEL_FILE));
+    if let Err(why) = svc.state.0.smart.status() {
+        println!("智能分拨：{why} — reports without a category go to the 待分拨 queue");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -255,7 +264,7 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // flats' meters' last two weeks, through the same data end.
             scenario_rows = cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;
             if d.live {
-                live = Some(cityos_sim::live::start(svc.handle().clone(), cfg.clone(), clock.clone(), stop_live.clone(), d.seed));
+                live = Some(cityos_sim::live::start(svc.state.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
                 tokio::spawn(cityos_sim::devices::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
                 // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.

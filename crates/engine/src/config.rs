@@ -1,6 +1,7 @@
 //! The production configuration of a cityos district: territory (GeoJSON), taxonomy and
 //! departments (TOML), working calendar (CSV), the sensing end's devices (CSV) and alarm
-//! rules (TOML), the vital signs (TOML) and their alert rules (TOML) — loaded and
+//! rules (TOML), the vital signs (TOML) and their alert rules (TOML), the intake settings
+//! (TOML) and gazetteer (CSV) for reports without a category — loaded and
 //! validated whole, or refused with one [`ConfigError`] variant per source file naming
 //! the file and every problem in it. [`Config::xuhui`] is the embedded demo ([`crate::demo`]).
 
@@ -26,6 +27,8 @@ pub struct Config {
     pub indicators: Arc<Vec<cityos_core::indicators::Indicator>>,
     /// Alert rules over the vital signs.
     pub alert_rules: Arc<Vec<cityos_core::alerting::AlertRule>>,
+    /// Intake of reports without a category (智能分拨): threshold, cues, gazetteer.
+    pub intake: Arc<cityos_core::classify::intake::IntakeConfig>,
 }
 
 /// Why a configuration does not load: one variant per source file, each naming its file
@@ -50,6 +53,9 @@ pub enum ConfigError {
     /// The alert rules over the vital signs (TOML).
     #[error("alert rules: {}", .0.join("; "))]
     AlertRules(Vec<String>),
+    /// The intake settings (TOML) and the gazetteer (CSV) they name.
+    #[error("intake: {}", .0.join("; "))]
+    Intake(Vec<String>),
 }
 
 impl Config {
@@ -63,12 +69,15 @@ impl Config {
         let taxonomy = Taxonomy::from_toml(taxonomy, &territory)?;
         let calendar = taxonomy.calendar(calendar)?;
         Ok(Config {
-            territory: Arc::new(territory),
             taxonomy: Arc::new(taxonomy),
             calendar: Arc::new(calendar),
             sensing: Arc::new(Sensing::default()),
             indicators: Arc::new(Vec::new()),
             alert_rules: Arc::new(Vec::new()),
+            intake: Arc::new(cityos_core::classify::intake::IntakeConfig::plain(
+                &territory,
+            )),
+            territory: Arc::new(territory),
         })
     }
 
@@ -127,6 +136,32 @@ impl Config {
         Ok(self)
     }
 
+    /// Adds the intake settings (TOML); `read` gives the text of the gazetteer file they
+    /// name. Every problem is an error here, each named by line.
+    pub fn with_intake(
+        mut self,
+        text: &str,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let intake = cityos_core::classify::intake::parse_intake(
+            text,
+            &self.taxonomy,
+            &self.territory,
+            read,
+        )
+        .map_err(ConfigError::Intake)?;
+        self.intake = Arc::new(intake);
+        Ok(self)
+    }
+
+    /// The embedded Xuhui intake settings and gazetteer.
+    pub fn with_embedded_intake(self) -> Result<Config, ConfigError> {
+        self.with_intake(crate::demo::INTAKE_TOML, &|name| match name {
+            "gazetteer.csv" => Ok(crate::demo::GAZETTEER_CSV.to_string()),
+            other => Err(format!("no embedded file {other:?}")),
+        })
+    }
+
     /// An engine over `store` with this configuration.
     pub fn engine(
         &self,
@@ -148,6 +183,7 @@ impl Config {
             .and_then(|c| c.with_sensing(SENSING_TOML, DEVICES_CSV))
             .and_then(|c| c.with_indicators(INDICATORS_TOML))
             .and_then(|c| c.with_alert_rules(ALERT_RULES_TOML))
+            .and_then(|c| c.with_embedded_intake())
             .expect("the embedded demo configuration is valid (tested)")
     }
 }

@@ -18,6 +18,10 @@ pub const LIFTS_CSV: &str = include_str!("../../../data/xuhui/lifts.csv");
 /// its EM-1xx electricity meter stands at the same place).
 pub const FLATS_CSV: &str = include_str!("../../../data/xuhui/flats.csv");
 /// What the district offers scenario packs: device kinds with metrics, typed datasets.
+/// Intake settings for reports without a category (threshold, cues, line labels) and the
+/// gazetteer of roads and landmarks it names.
+pub const INTAKE_TOML: &str = include_str!("../../../data/xuhui/intake.toml");
+pub const GAZETTEER_CSV: &str = include_str!("../../../data/xuhui/gazetteer.csv");
 pub const CATALOGUE_TOML: &str = include_str!("../../../data/xuhui/catalogue.toml");
 /// The seven Xuhui scenario packs (file name, text).
 pub const SCENARIO_PACKS: [(&str, &str); 7] = [

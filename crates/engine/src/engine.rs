@@ -881,6 +881,11 @@ impl Engine {
             creation_note.push_str("; routed to ");
             creation_note.push_str(&depts.join(", "));
         }
+        // A report without a category: say what the text suggested and why (the score).
+        if let Some(sg) = &r.suggestion {
+            creation_note.push_str("; 智能分拨：");
+            creation_note.push_str(&sg.reason);
+        }
         let actor = Actor {
             id: format!("{}-intake", r.channel.as_str()),
             ..Actor::system()

@@ -2,7 +2,7 @@
 //! `/api/v1`, RFC 9457 problems, accounts with roles and territorial scopes, idempotent
 //! POSTs. `app(state)` builds the router; tests drive it in-process.
 //!
-//! The crate is a set of rooms in layers (`http` ← `cases` ← `api`, `intake/*`,
+//! The crate is a set of rooms in layers (`http` ← `cases`, `smart` ← `api`, `intake/*`,
 //! `vitals`, `scenarios`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
 //! holds the shared parts (engine, reads, configuration, clock, key, bus, ports) and one
 //! field per room's own state type; a room touches only its own field.
@@ -21,6 +21,7 @@ pub mod intake;
 pub mod ports;
 pub mod runtime;
 pub mod scenarios;
+pub mod smart;
 pub mod ui;
 pub mod vitals;
 
@@ -168,6 +169,8 @@ pub struct Inner {
     pub vitals: vitals::Vitals,
     /// The scenarios room: the scenario packs, their state and versions.
     pub scenarios: scenarios::Registry,
+    /// The smart room: the classifier that reads reports without a category.
+    pub smart: smart::Smart,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -209,6 +212,7 @@ impl AppState {
             sensor,
             vitals,
             scenarios,
+            smart: smart::Smart::default(),
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -1,5 +1,5 @@
-// 市民: report a problem in three steps (category, place on the map or by GPS, what is
-// wrong), get a case number, follow it with its deadline, rate the result. No account:
+// 市民: report a problem in three steps (category — or "not sure", then the text is read —,
+// place on the map or by GPS, what is wrong), get a case number, follow it with its deadline, rate the result. No account:
 // the filing answer's report_token, kept in this browser per case number, is the key
 // that lets the reporter (and nobody else) rate the result.
 "use strict";
@@ -18,6 +18,10 @@
   const sel = document.getElementById("category");
   for (const c of cats.categories.filter((c) => c.public && c.parent)) sel.append(el("option", { value: c.code, text: lang() === "en" ? c.name_en : c.name_zh }));
 
+  // "Not sure": no category; the text is read (and may name the place).
+  const UNSURE = "*";
+  sel.addEventListener("change", () => { document.getElementById("unsure-hint").hidden = sel.value !== UNSURE; });
+
   document.getElementById("locate").addEventListener("click", () => {
     if (!navigator.geolocation) return;
     navigator.geolocation.getCurrentPosition((p) => {
@@ -35,16 +39,22 @@
     const text = document.getElementById("text").value.trim();
     const contact = document.getElementById("contact").value.trim();
     if (!category) { say(msg, t("need_category")); sel.focus(); return; }
-    if (!pos) { say(msg, t("need_place")); document.getElementById("locate").focus(); return; }
+    const unsure = category === UNSURE;
+    if (!pos && !unsure) { say(msg, t("need_place")); document.getElementById("locate").focus(); return; }
     if (!text) { say(msg, t("need_text")); document.getElementById("text").focus(); return; }
+    const body = { text: address ? text + "（" + address + "）" : text, contact: contact || null };
+    if (!unsure) body.category = category;
+    if (pos) { body.lon = pos[0]; body.lat = pos[1]; }
     try {
       const r = await api("/api/v1/reports", {
         anonymous: true,
         headers: { "idempotency-key": newKey() },
-        body: { category, lon: pos[0], lat: pos[1], text: address ? text + "（" + address + "）" : text, contact: contact || null },
+        body,
       });
       if (r.report_token) keepToken(r.case.number, r.report_token);
-      say(msg, t("your_number") + ": " + r.case.number, true);
+      // Without a category the answer says where it went: 已转相关部门 / 待人工分拨.
+      say(msg, t("your_number") + ": " + r.case.number + (r.dispatch ? " · " + r.dispatch : ""), true);
+      document.getElementById("unsure-hint").hidden = true;
       document.getElementById("number").value = r.case.number;
       document.getElementById("report").reset();
       follow(r.case.number);

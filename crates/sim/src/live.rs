@@ -4,23 +4,30 @@
 
 use cityos_core::case::{Case, Channel, State, TaskState};
 use cityos_core::rng::Rng;
+use cityos_core::territory::RegionId;
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Level, Role};
 use cityos_engine::config::Config;
 use cityos_engine::engine::Request;
 use cityos_engine::runloop::EngineHandle;
-use cityos_server::Clock;
+use cityos_server::{AppState, Clock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Starts the live simulator; it stops when `stop` is set or the engine stops.
+///
+/// About a third of the citizens' reports come as text alone (no category, and half of
+/// those no position: the text names the community) and are read as the API reads them
+/// (`cityos_server::smart::read`), so the demo shows cases routed on a suggestion and
+/// cases waiting in the 待分拨 queue.
 pub fn start(
-    h: EngineHandle,
-    cfg: Config,
+    st: AppState,
     clock: Arc<dyn Clock>,
     stop: Arc<AtomicBool>,
     seed: u64,
 ) -> std::thread::JoinHandle<()> {
+    let h: EngineHandle = st.0.engine.clone();
+    let cfg: Config = st.0.cfg.clone();
     std::thread::Builder::new()
         .name("cityos-live".into())
         .spawn(move || {
@@ -52,7 +59,7 @@ pub fn start(
                     } else {
                         Channel::Inspector
                     };
-                    let r = NewReport {
+                    let mut r = NewReport {
                         channel,
                         category: cat.code.clone(),
                         lon: p[0] + rng.range_f64(-0.0003, 0.0003),
@@ -66,6 +73,9 @@ pub fn start(
                         playbook: None,
                         suggestion: None,
                     };
+                    if channel == Channel::Citizen && rng.chance(0.35) {
+                        text_only(&st, &mut r, g, &mut rng);
+                    }
                     if h.call(Request::Report(r)).is_err() {
                         return;
                     }
@@ -98,6 +108,27 @@ pub fn start(
             }
         })
         .expect("spawn live simulator")
+}
+
+/// Turns a report into one of text alone: a generated message about its category naming
+/// the grid's community, read by the smart room (position kept or left to the text).
+fn text_only(st: &AppState, r: &mut NewReport, grid: RegionId, rng: &mut Rng) {
+    let cfg = &st.0.cfg;
+    let Some(cat) = cfg.taxonomy.category(&r.category) else {
+        return;
+    };
+    let t = &cfg.territory;
+    let place = t.region(grid).parent.map(|c| t.region(c).name_zh.clone());
+    let text = cityos_core::classify::generate::message(rng, cat, place.as_deref());
+    let position = rng.chance(0.5).then_some((r.lon, r.lat));
+    if let Ok(x) = cityos_server::smart::read(st, &text, position) {
+        r.category = x.category;
+        r.lon = x.lon;
+        r.lat = x.lat;
+        r.priority = x.priority;
+        r.suggestion = Some(Box::new(x.suggestion));
+        r.text = text;
+    }
 }
 
 fn officer(c: &Case) -> Actor {

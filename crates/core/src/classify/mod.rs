@@ -16,7 +16,11 @@
 //! repository, nor does a model built from them.
 
 pub mod csv;
+pub mod cues;
 pub mod eval;
+pub mod generate;
+pub mod intake;
+pub mod place;
 pub mod store;
 pub mod text;
 pub mod train;

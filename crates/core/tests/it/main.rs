@@ -8,6 +8,7 @@ mod dedup;
 mod escalation;
 mod fixture;
 mod indicators;
+mod intake_text;
 mod privacy;
 mod routing;
 mod scenario;

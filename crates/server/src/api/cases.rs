@@ -93,12 +93,47 @@ pub async fn post_report(
             ),
         ));
     }
-    if channel == Channel::Citizen
+    let category = r.category.clone().filter(|c| !c.trim().is_empty());
+    let position = match (r.lon, r.lat) {
+        (Some(x), Some(y)) => Some((x, y)),
+        (None, None) if category.is_none() => None,
+        (None, None) => {
+            return Err(ApiError::new(
+                Problem::InvalidArgument,
+                "lon and lat are required with a category (leave out the category to have the text read, places included)",
+            ))
+        }
+        _ => {
+            return Err(ApiError::new(
+                Problem::InvalidArgument,
+                "lon and lat come together: give both or neither",
+            ))
+        }
+    };
+    // A report without a category: its text says what and (when no position is given)
+    // where; the smart room suggests, routes or leaves it for triage.
+    let reading = match &category {
+        Some(_) => None,
+        None => Some(crate::smart::read(&st, &r.text, position)?),
+    };
+    let category = category.unwrap_or_else(|| {
+        reading
+            .as_ref()
+            .map(|x| x.category.clone())
+            .unwrap_or_default()
+    });
+    let (lon, lat) = match (&reading, position) {
+        (Some(x), _) => (x.lon, x.lat),
+        (None, Some(p)) => p,
+        (None, None) => unreachable!("a category comes with a position (checked above)"),
+    };
+    if reading.is_none()
+        && channel == Channel::Citizen
         && st
             .0
             .cfg
             .taxonomy
-            .category(&r.category)
+            .category(&category)
             .is_some_and(|c| !c.public)
     {
         // As in Open311: citizens file public categories only (a non-public case's
@@ -107,7 +142,7 @@ pub async fn post_report(
             Problem::CategoryNotPublic,
             format!(
                 "category {:?} is not one citizens report; see /api/v1/categories (public: true)",
-                r.category
+                category
             ),
         ));
     }
@@ -132,7 +167,7 @@ pub async fn post_report(
         let inside =
             st.0.cfg
                 .territory
-                .locate(r.lon, r.lat)
+                .locate(lon, lat)
                 .ok()
                 .is_some_and(|chain| {
                     Level::ALL
@@ -167,24 +202,26 @@ pub async fn post_report(
         &body.raw,
         move |key| async move {
             let now = st2.now();
+            let dispatch = reading.as_ref().map(|x| x.public_outcome());
             let report = NewReport {
                 channel,
-                category: r.category,
-                lon: r.lon,
-                lat: r.lat,
+                category,
+                lon,
+                lat,
                 text: r.text,
                 contact: r.contact,
                 at: now,
                 media,
-                priority: None,
+                priority: reading.as_ref().and_then(|x| x.priority),
                 playbook: None,
-                suggestion: None,
+                suggestion: reading.map(|x| Box::new(x.suggestion)),
             };
             let st3 = st2.clone();
             let p3 = p.clone();
-            let render = move |a: &EngineResponse| report_answer(&st3, a, now, channel, &p3);
+            let render =
+                move |a: &EngineResponse| report_answer(&st3, a, now, channel, &p3, dispatch);
             let a = engine_call(&st2, keyed(Request::Report(report), key, render)).await?;
-            report_answer(&st2, &a, now, channel, &p)
+            report_answer(&st2, &a, now, channel, &p, dispatch)
         },
     )
     .await
@@ -202,6 +239,7 @@ fn report_answer(
     now: Millis,
     channel: Channel,
     p: &Option<Principal>,
+    dispatch: Option<&'static str>,
 ) -> Result<(StatusCode, Value), ApiError> {
     match a {
         EngineResponse::Intake(o) => {
@@ -260,6 +298,8 @@ fn report_answer(
                         .then(|| crate::cases::token_of_report(st, o.report_id)),
                     "merged": o.merged,
                     "reason": reason,
+                    // A report without a category: passed on, or waiting for a person.
+                    "dispatch": dispatch,
                     "case": case,
                 }),
             ))
@@ -507,12 +547,7 @@ fn public_lookup(st: &AppState, peer: &str) -> Result<(), ApiError> {
 async fn find_public_case(st: &AppState, number: &str) -> Result<Case, ApiError> {
     find_case(st, number)
         .await?
-        .filter(|c| {
-            st.0.cfg
-                .taxonomy
-                .category(&c.category)
-                .is_some_and(|cat| cat.public)
-        })
+        .filter(|c| crate::cases::publicly_followable(st, c))
         .ok_or_else(|| ApiError::not_found("the case"))
 }
 

@@ -216,3 +216,15 @@ fn case_by_id_or_number(s: &mut dyn CaseStore, id: &str) -> Result<Option<Case>,
 fn case_by_id(s: &mut dyn CaseStore, id: CaseId) -> Result<Option<Case>, StoreError> {
     s.load_case(id)
 }
+
+/// May the public follow this case by its number (the anonymous lookup, Open311's views)?
+/// Cases of public categories, and a citizen's report without a category while it waits
+/// in the 待分拨 triage queue — the reporter was given its number.
+pub fn publicly_followable(st: &AppState, c: &cityos_core::case::Case) -> bool {
+    let cfg = &st.0.cfg;
+    cfg.taxonomy
+        .category(&c.category)
+        .is_some_and(|cat| cat.public)
+        || (c.category == cfg.intake.triage_category
+            && c.channel == cityos_core::case::Channel::Citizen)
+}

@@ -17,6 +17,7 @@ mod packs;
 mod privacy;
 mod scenarios;
 mod sensing;
+mod smart;
 mod stream;
 mod support;
 mod triage;

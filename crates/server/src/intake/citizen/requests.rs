@@ -197,14 +197,17 @@ pub(super) fn peer(req: &Request) -> String {
 }
 
 async fn create_request(st: &AppState, req: Request) -> Result<Value, Open311Error> {
-    let report = parse_request(st, req).await?;
-    file_request(st, report).await
+    let (report, dispatch) = parse_request(st, req).await?;
+    file_request(st, report, dispatch).await
 }
 
 /// Reads a GeoReport v2 create request into a report: who asks (api_key or an anonymous
 /// citizen, rate limited), the service, the position, the description, the photo, the
 /// attributes, the address and the contact. Files nothing.
-async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311Error> {
+async fn parse_request(
+    st: &AppState,
+    req: Request,
+) -> Result<(NewReport, Option<&'static str>), Open311Error> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -254,10 +257,18 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
             Channel::Citizen
         }
     };
-    let code = one("service_code").ok_or_else(|| Open311Error::bad("service_code is required"))?;
-    let cat = public_category(st, &code).ok_or_else(|| {
-        Open311Error::not_found(format!("unknown service_code {code:?} (see services.json)"))
-    })?;
+    // Without a service_code the description is read (智能分拨): it is required, and a
+    // place it names may stand in for lat/long.
+    let cat = match one("service_code") {
+        Some(code) => Some(public_category(st, &code).ok_or_else(|| {
+            Open311Error::not_found(format!("unknown service_code {code:?} (see services.json)"))
+        })?),
+        // A description too short to read is no request without a service_code.
+        None if one("description").is_some_and(|d| crate::smart::long_enough(&d)) => None,
+        None => return Err(Open311Error::bad(
+            "service_code is required (or leave it out and say what and where in the description)",
+        )),
+    };
     let coord = |k: &str| -> Result<Option<f64>, Open311Error> {
         one(k)
             .map(|v| {
@@ -268,8 +279,9 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
             })
             .transpose()
     };
-    let (lat, lon) = match (coord("lat")?, coord("long")?) {
-        (Some(lat), Some(lon)) => (lat, lon),
+    let position = match (coord("lat")?, coord("long")?) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        (None, None) if cat.is_none() => None,
         (None, None) => {
             return Err(Open311Error::bad(
                 if one("address_string").is_some() || one("address_id").is_some() {
@@ -281,10 +293,12 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
         }
         _ => return Err(Open311Error::bad("send both lat and long")),
     };
-    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-        return Err(Open311Error::bad(format!(
-            "lat {lat} / long {lon} is not a WGS84 position"
-        )));
+    if let Some((lat, lon)) = position {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            return Err(Open311Error::bad(format!(
+                "lat {lat} / long {lon} is not a WGS84 position"
+            )));
+        }
     }
     // A description of only invisible characters says nothing: the service's name is used.
     let description = one("description")
@@ -299,7 +313,10 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
         Some(u) => vec![crate::cases::media::check_media_url(st, host.as_deref(), &u).await?],
         None => Vec::new(),
     };
-    let lines = answers(cat, &pairs)?;
+    let lines = match cat {
+        Some(cat) => answers(cat, &pairs)?,
+        None => Vec::new(),
+    };
     let address = one("address_string");
     if address
         .as_ref()
@@ -319,10 +336,9 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
             "first_name, last_name, phone and email together must be at most 100 characters",
         ));
     }
-    let mut text = if description.is_empty() {
-        cat.name_zh.clone()
-    } else {
-        description
+    let mut text = match cat {
+        Some(cat) if description.is_empty() => cat.name_zh.clone(),
+        _ => description,
     };
     for l in lines {
         text.push('\n');
@@ -333,29 +349,54 @@ async fn parse_request(st: &AppState, req: Request) -> Result<NewReport, Open311
         text.push_str(ADDRESS_LINE);
         text.push_str(&a);
     }
-    Ok(NewReport {
-        channel,
-        category: cat.code.clone(),
-        lon,
-        lat,
-        text,
-        contact,
-        at: now,
-        media,
-        priority: None,
-        playbook: None,
-        suggestion: None,
-    })
+    let (category, lat, lon, priority, suggestion, dispatch) = match (cat, position) {
+        (Some(cat), Some((lat, lon))) => (cat.code.clone(), lat, lon, None, None, None),
+        _ => {
+            let r = crate::smart::read(st, &text, position.map(|(lat, lon)| (lon, lat)))?;
+            let dispatch = r.public_outcome();
+            (
+                r.category,
+                r.lat,
+                r.lon,
+                r.priority,
+                Some(Box::new(r.suggestion)),
+                Some(dispatch),
+            )
+        }
+    };
+    Ok((
+        NewReport {
+            channel,
+            category,
+            lon,
+            lat,
+            text,
+            contact,
+            at: now,
+            media,
+            priority,
+            playbook: None,
+            suggestion,
+        },
+        dispatch,
+    ))
 }
 
 /// Files a parsed request; answers GeoReport v2's create answer (the case number, the
 /// token that lets its holder rate it, a notice).
-async fn file_request(st: &AppState, report: NewReport) -> Result<Value, Open311Error> {
+async fn file_request(
+    st: &AppState,
+    report: NewReport,
+    dispatch: Option<&'static str>,
+) -> Result<Value, Open311Error> {
     match crate::cases::engine_call(st, EngineRequest::Report(report)).await? {
         EngineResponse::Intake(o) => Ok(json!([{
             "service_request_id": o.case.number,
             "token": token_of_report(st, o.report_id),
-            "service_notice": if o.merged {
+            "service_notice": if let (Some(d), false) = (dispatch, o.merged) {
+                // A request without a service_code: the number and where it went, no more.
+                format!("已受理，案件号 {}，{d}。", o.case.number)
+            } else if o.merged {
                 format!("已并入案件 {}：{}", o.case.number, o.reason)
             } else {
                 format!("已受理，案件号 {}。{}", o.case.number, o.reason)

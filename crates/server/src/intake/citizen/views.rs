@@ -136,7 +136,7 @@ pub(super) async fn list_requests(
         let cases: Vec<Case> = cases
             .into_iter()
             .flatten()
-            .filter(|c| public_category(st, &c.category).is_some())
+            .filter(|c| crate::cases::publicly_followable(st, c))
             .collect();
         return request_views(st, &cases).await;
     }
@@ -256,7 +256,7 @@ pub(super) async fn get_request(
                 .run(move |s| case_by_number(s, &number))
                 .await?
                 .map_err(ApiError::from)?
-                .filter(|c| public_category(&st, &c.category).is_some())
+                .filter(|c| crate::cases::publicly_followable(&st, c))
                 .ok_or_else(|| Open311Error::not_found(format!("there is no request {id:?}")))?;
         request_views(&st, std::slice::from_ref(&case)).await
     }
@@ -289,7 +289,7 @@ pub(super) async fn get_token(
                 .run(move |s| case_of_report(s, id))
                 .await?
                 .map_err(ApiError::from)?
-                .filter(|c| public_category(&st, &c.category).is_some())
+                .filter(|c| crate::cases::publicly_followable(&st, c))
                 .ok_or_else(unknown)?;
         Ok::<_, Open311Error>(json!([{"service_request_id": case.number, "token": token}]))
     }
