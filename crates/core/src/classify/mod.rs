@@ -17,6 +17,7 @@
 
 pub mod csv;
 pub mod eval;
+pub mod similar;
 pub mod store;
 pub mod text;
 pub mod train;

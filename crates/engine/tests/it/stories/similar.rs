@@ -1,0 +1,156 @@
+//! Store stories — same complaint again (同一诉求, issue 14): a citizen's report whose text
+//! is like an open case's nearby joins it, whatever the two categories; a different
+//! complaint at the same place, the same text far away, or a sensor's report do not; the
+//! signatures are rebuilt at restart; staff split a wrong join back out.
+
+use super::*;
+
+fn said(category: &str, p: [f64; 2], channel: Channel, at: Millis, text: &str) -> NewReport {
+    NewReport {
+        text: text.into(),
+        ..report(category, p, channel, at)
+    }
+}
+
+story!(same_complaint_joins_by_text);
+fn same_complaint_joins_by_text(b: &Backend) {
+    let mut e = b.engine();
+    let p = spot(2);
+    let near = [p[0] + 0.0004, p[1]]; // ≈ 38 m east: beyond the category dedup of triage (0 m)
+    let first = e
+        .submit(said(
+            "manhole_cover_missing",
+            p,
+            Channel::Citizen,
+            t0(),
+            "小区门口的井盖不见了很危险",
+        ))
+        .unwrap();
+    assert!(!first.merged);
+    // The same complaint in other words, filed without a category (the 待分拨 triage
+    // category), joins the routed case as a second reporter.
+    let again = e
+        .submit(said(
+            "triage",
+            near,
+            Channel::Citizen,
+            t0() + HOUR,
+            "小区门口井盖没了，很危险",
+        ))
+        .unwrap();
+    assert!(again.merged, "{}", again.reason);
+    assert_eq!(again.case.id, first.case.id);
+    assert_eq!(again.case.reports.len(), 2);
+    assert_eq!(again.case.category, "manhole_cover_missing");
+    assert!(
+        again.reason.starts_with("同一诉求：文本相似度 0."),
+        "{}",
+        again.reason
+    );
+    assert!(
+        again.reason.contains(&first.case.number),
+        "{}",
+        again.reason
+    );
+    assert!(again.reason.contains("相距 38 m"), "{}", again.reason);
+    let log = e.log(first.case.id).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.action, "merge_report");
+    assert_eq!(last.note, again.reason);
+    // A different complaint at the same place: a case of its own.
+    let other = e
+        .submit(said(
+            "triage",
+            near,
+            Channel::Citizen,
+            t0() + HOUR,
+            "小区门口的垃圾堆了好几天没人清理",
+        ))
+        .unwrap();
+    assert!(!other.merged, "{}", other.reason);
+    // The same words 2 km away: another cover.
+    let far = e
+        .submit(said(
+            "triage",
+            spot(40),
+            Channel::Citizen,
+            t0() + HOUR,
+            "小区门口井盖没了，很危险",
+        ))
+        .unwrap();
+    assert!(!far.merged, "{}", far.reason);
+    // A sensor's report never joins by text.
+    let sensor = e
+        .submit(said(
+            "streetlight_fault",
+            near,
+            Channel::Sensor,
+            t0() + HOUR,
+            "小区门口的井盖不见了很危险",
+        ))
+        .unwrap();
+    assert!(!sensor.merged, "{}", sensor.reason);
+    // And vice versa: a routed report joins an open triage case by its text.
+    let q = spot(10);
+    let triaged = e
+        .submit(said(
+            "triage",
+            q,
+            Channel::Citizen,
+            t0(),
+            "学校后门路灯坏了晚上一片漆黑",
+        ))
+        .unwrap();
+    let routed = e
+        .submit(said(
+            "streetlight_fault",
+            [q[0], q[1] + 0.0005],
+            Channel::Citizen,
+            t0() + 2 * HOUR,
+            "学校后门的路灯坏了，晚上一片漆黑",
+        ))
+        .unwrap();
+    assert!(routed.merged, "{}", routed.reason);
+    assert_eq!(routed.case.id, triaged.case.id);
+    // After a restart the signatures are rebuilt: a repeat still joins.
+    drop(e);
+    let mut e = b.engine();
+    let third = e
+        .submit(said(
+            "triage",
+            [p[0], p[1] + 0.0003],
+            Channel::Citizen,
+            t0() + 5 * HOUR,
+            "小区门口的井盖没有了，太危险了",
+        ))
+        .unwrap();
+    assert!(third.merged, "{}", third.reason);
+    assert_eq!(third.case.id, first.case.id);
+    assert_eq!(third.case.reports.len(), 3);
+    // Staff split the text join back out: the report opens a case of its own category.
+    let out = e
+        .transition(
+            first.case.id,
+            cmd(
+                Action::Split {
+                    report: again.report_id,
+                },
+                officer(),
+            ),
+            t0() + 6 * HOUR,
+        )
+        .unwrap();
+    assert_eq!(out.case.reports, vec![first.report_id, third.report_id]);
+    let opened = out.opened.unwrap();
+    assert_eq!(opened.reports, vec![again.report_id]);
+    assert_eq!(opened.category, "triage");
+    assert_eq!(
+        e.store()
+            .load_report(again.report_id)
+            .unwrap()
+            .unwrap()
+            .case_id,
+        opened.id
+    );
+    assert_replay(e.store());
+}
