@@ -20,6 +20,7 @@ pub mod eval;
 pub mod similar;
 pub mod store;
 pub mod text;
+pub mod topics;
 pub mod train;
 
 pub use store::ModelError;

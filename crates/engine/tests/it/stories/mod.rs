@@ -259,6 +259,13 @@ impl CaseStore for Flaky {
     fn reports_of(&mut self, c: i64) -> Result<Vec<cityos_core::Report>, StoreError> {
         self.inner.reports_of(c)
     }
+    fn recent_reports(
+        &mut self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(cityos_core::Report, String)>, StoreError> {
+        self.inner.recent_reports(since, limit)
+    }
 
     fn max_ids(&mut self) -> Result<(i64, i64), StoreError> {
         self.inner.max_ids()

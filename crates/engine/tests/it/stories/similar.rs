@@ -152,5 +152,23 @@ fn same_complaint_joins_by_text(b: &Backend) {
             .case_id,
         opened.id
     );
+    // The hot topics' read: citizen and staff reports of the window, newest first, with
+    // their case numbers; the sensor's is not among them.
+    let recent = e.store().recent_reports(t0() + HOUR, 100).unwrap();
+    let ids: Vec<i64> = recent.iter().map(|(r, _)| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![
+            third.report_id,
+            routed.report_id,
+            far.report_id,
+            other.report_id,
+            again.report_id
+        ]
+    );
+    assert_eq!(recent[0].1, first.case.number);
+    assert_eq!(recent[4].1, opened.number, "the split moved it");
+    assert!(recent.iter().all(|(r, _)| r.id != sensor.report_id));
+    assert_eq!(e.store().recent_reports(t0() + HOUR, 2).unwrap().len(), 2);
     assert_replay(e.store());
 }
