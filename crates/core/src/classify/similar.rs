@@ -29,6 +29,11 @@ pub const K: usize = 64;
 /// Units of a text that count.
 pub const MAX_UNITS: usize = 160;
 
+/// Fewer shingles than this (a text of fewer than about 6 characters or words, such as
+/// "游商" or "占道经营 3") say too little to tell one complaint from another:
+/// [`Signature::is_comparable`] is false and [`estimate_jaccard`] answers 0.
+pub const MIN_SHINGLES: u16 = 11;
+
 /// A MinHash signature. `shingles == 0`: nothing to compare (no letters in the text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
@@ -58,12 +63,17 @@ impl Signature {
     pub fn is_empty(&self) -> bool {
         self.shingles == 0
     }
+
+    /// Long enough to compare (see [`MIN_SHINGLES`]).
+    pub fn is_comparable(&self) -> bool {
+        self.shingles >= MIN_SHINGLES
+    }
 }
 
 /// The estimated Jaccard similarity of the texts behind two signatures, 0..=1 (0 when
-/// either has nothing to compare).
+/// either is too short to compare, see [`MIN_SHINGLES`]).
 pub fn estimate_jaccard(a: &Signature, b: &Signature) -> f64 {
-    if a.is_empty() || b.is_empty() {
+    if !a.is_comparable() || !b.is_comparable() {
         return 0.0;
     }
     let same = a.mins.iter().zip(&b.mins).filter(|(x, y)| x == y).count();
@@ -199,6 +209,11 @@ pub(crate) mod tests {
         );
         assert!(units("！！？…  ").is_empty());
         assert!(Signature::of("！！").is_empty());
+        // Too short to tell complaints apart: never similar, not even to itself.
+        let short = Signature::of("占道经营 3");
+        assert!(!short.is_empty() && !short.is_comparable());
+        assert_eq!(estimate_jaccard(&short, &short), 0.0);
+        assert!(Signature::of("小区门口井盖没了").is_comparable());
         assert_eq!(
             estimate_jaccard(&Signature::of(""), &Signature::of("")),
             0.0

@@ -120,7 +120,7 @@ pub fn hot_topics(messages: &[Message], o: &Options) -> Vec<Topic> {
                     *best = Some((s, t));
                 }
             };
-            if !sigs[i].is_empty() {
+            if sigs[i].is_comparable() {
                 seen.clear();
                 for b in 0..BANDS {
                     if let Some(ts) = bands.get(&band_key(&sigs[i], b)) {
@@ -144,7 +144,7 @@ pub fn hot_topics(messages: &[Message], o: &Options) -> Vec<Topic> {
                 let t = leaders.len();
                 leaders.push(i);
                 members.push(Vec::new());
-                if !sigs[i].is_empty() {
+                if sigs[i].is_comparable() {
                     for b in 0..BANDS {
                         bands.entry(band_key(&sigs[i], b)).or_default().push(t);
                     }

@@ -5,7 +5,7 @@
 //! that does not exist (404), so scopes never leak existence.
 //!
 //! Files by what they hold: `cases` (report, list, get, transitions, inbox), `reference`
-//! (regions, locate, categories, departments), `stats`, `stream` (the event stream),
+//! (regions, locate, categories, departments), `stats`, `topics` (hot topics), `stream` (the event stream),
 //! `auth` (sign-in, sign-out), `health` (liveness, readiness).
 
 mod auth;
@@ -14,6 +14,7 @@ mod health;
 mod reference;
 mod stats;
 mod stream;
+mod topics;
 
 pub use auth::{login, logout};
 pub use cases::{
@@ -24,6 +25,7 @@ pub use health::{healthz, readyz};
 pub use reference::{categories, departments, locate, regions, LocateParams, RegionParams};
 pub use stats::stats;
 pub use stream::{events_stream, StreamParams};
+pub use topics::{hot_topics_handler as hot_topics, TopicParams};
 
 use crate::http::error::{ApiError, Problem};
 use axum::response::Response;
@@ -47,6 +49,8 @@ pub struct ApiLimits {
     /// Anonymous lookups of cases by number per peer address ([`crate::PUBLIC_LOOKUPS`]
     /// a minute).
     pub public_lookups: crate::http::access::Window,
+    /// The hot topics' answers of the last minute.
+    pub hot_topics: topics::TopicCache,
 }
 
 impl Default for ApiLimits {
@@ -57,6 +61,7 @@ impl Default for ApiLimits {
             login_accounts: Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
             login_peers: Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
             public_lookups: Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
+            hot_topics: topics::TopicCache::default(),
         }
     }
 }

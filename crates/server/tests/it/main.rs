@@ -19,5 +19,6 @@ mod scenarios;
 mod sensing;
 mod stream;
 mod support;
+mod topics;
 mod ui;
 mod vitals;
