@@ -375,9 +375,9 @@ impl Engine {
             self.signatures.remove(&c.id);
             return;
         }
-        if !self.signatures.contains_key(&c.id) {
-            self.signatures.insert(c.id, Signature::of(&c.title));
-        }
+        self.signatures
+            .entry(c.id)
+            .or_insert_with(|| Signature::of(&c.title));
         self.text_index.upsert(0, dedup_entry(c));
     }
 

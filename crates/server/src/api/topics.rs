@@ -39,9 +39,12 @@ pub struct TopicParams {
     pub region: Option<String>,
 }
 
-/// Answers by (days, region, limit), with when they were made.
+/// What an answer is cached by: (days, region code or "", limit).
+type CacheKey = (u32, String, usize);
+
+/// Answers by [`CacheKey`], with when they were made.
 #[derive(Default)]
-pub struct TopicCache(Mutex<HashMap<(u32, String, usize), (Millis, Value)>>);
+pub struct TopicCache(Mutex<HashMap<CacheKey, (Millis, Value)>>);
 
 pub async fn hot_topics_handler(
     State(st): State<AppState>,
