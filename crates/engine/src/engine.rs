@@ -82,9 +82,18 @@ pub struct TextJoin {
     pub radius_m: f64,
     pub window_ms: Millis,
     /// 0.5 by measurement: no generated pair of different complaints at one place reaches
-    /// it, about three quarters of generated paraphrases do (BENCHMARKS.md).
+    /// it, about three quarters of generated paraphrases do (BENCHMARKS.md). For a report
+    /// and a case of the same category, or when either is in the triage category (待分拨:
+    /// no category chosen yet).
     pub threshold: f64,
+    /// For two different chosen categories: the reporter (or the model) said they are
+    /// different problems, and texts full of the same set phrases ("影响居民生活，请尽快处
+    /// 理") reach 0.5–0.7 across categories; only a near-verbatim repeat joins.
+    pub cross_threshold: f64,
 }
+
+/// The category of a report filed without one (待分拨, issue 14's contract).
+const TRIAGE: &str = "triage";
 
 impl Default for TextJoin {
     fn default() -> Self {
@@ -92,6 +101,7 @@ impl Default for TextJoin {
             radius_m: 300.0,
             window_ms: 30 * cityos_core::time::DAY,
             threshold: 0.5,
+            cross_threshold: 0.8,
         }
     }
 }
@@ -261,6 +271,14 @@ impl Prepared {
     }
 }
 
+/// What the text join knows of an open case: its title's signature, its category (the
+/// threshold depends on it) and its number (for the log).
+struct TextEntry {
+    signature: Signature,
+    category: String,
+    number: String,
+}
+
 pub struct Engine {
     store: Box<dyn Store>,
     territory: Arc<Territory>,
@@ -274,7 +292,7 @@ pub struct Engine {
     /// report's first TITLE_CHARS characters, so a restart rebuilds the same signature
     /// without reading the reports).
     text_index: DedupIndex,
-    signatures: HashMap<CaseId, Signature>,
+    signatures: HashMap<CaseId, TextEntry>,
     next_case: CaseId,
     next_report: ReportId,
     /// Cases that left the open states in batches not yet known to be durable.
@@ -375,9 +393,20 @@ impl Engine {
             self.signatures.remove(&c.id);
             return;
         }
-        self.signatures
-            .entry(c.id)
-            .or_insert_with(|| Signature::of(&c.title));
+        match self.signatures.get_mut(&c.id) {
+            Some(t) if t.category == c.category => {}
+            Some(t) => t.category = c.category.clone(),
+            None => {
+                self.signatures.insert(
+                    c.id,
+                    TextEntry {
+                        signature: Signature::of(&c.title),
+                        category: c.category.clone(),
+                        number: c.number.clone(),
+                    },
+                );
+            }
+        }
         self.text_index.upsert(0, dedup_entry(c));
     }
 
@@ -396,29 +425,33 @@ impl Engine {
         }
         let head: String = r.text.chars().take(workflow::TITLE_CHARS).collect();
         let sig = Signature::of(&head);
-        let mut best: Option<(f64, cityos_core::dedup::Match)> = None;
+        type Best<'a> = (f64, f64, &'a TextEntry, cityos_core::dedup::Match);
+        let mut best: Option<Best<'_>> = None;
         for m in near {
             let Some(other) = self.signatures.get(&m.case) else {
                 continue;
             };
-            let s = estimate_jaccard(&sig, other);
-            let better = best.as_ref().is_none_or(|(bs, bm)| {
+            let s = estimate_jaccard(&sig, &other.signature);
+            let need =
+                if other.category == r.category || other.category == TRIAGE || r.category == TRIAGE
+                {
+                    tj.threshold
+                } else {
+                    tj.cross_threshold
+                };
+            let better = best.as_ref().is_none_or(|(bs, _, _, bm)| {
                 s > *bs || (s == *bs && (m.distance_m, m.case) < (bm.distance_m, bm.case))
             });
-            if s >= tj.threshold && better {
-                best = Some((s, m));
+            if s >= need && better {
+                best = Some((s, need, other, m));
             }
         }
-        let (s, m) = best?;
-        let number = self
-            .open
-            .get(&m.case)
-            .map_or_else(|| m.case.to_string(), |c| c.number.clone());
+        let (s, need, other, m) = best?;
+        let number = &other.number;
         Some((
             m.case,
             format!(
-                "同一诉求：文本相似度 {s:.2}（阈值 {:.2}），相距 {:.0} m（{:.0} m、{:.0} 天内），与 {number} 合并 — same complaint: text similarity {s:.2}, {:.0} m away",
-                tj.threshold,
+                "同一诉求：文本相似度 {s:.2}（阈值 {need:.2}），相距 {:.0} m（{:.0} m、{:.0} 天内），与 {number} 合并 — same complaint: text similarity {s:.2}, {:.0} m away",
                 m.distance_m,
                 tj.radius_m,
                 tj.window_ms as f64 / cityos_core::time::DAY as f64,
