@@ -368,14 +368,16 @@ impl Engine {
         self.signatures.clear();
         self.timers.clear();
         self.timer_of.clear();
-        let ids: Vec<CaseId> = self.open.keys().copied().collect();
-        for id in ids {
-            let c = &self.open[&id];
+        let open = std::mem::take(&mut self.open);
+        for c in open.values() {
             if let Some(cat) = self.tax.category_id(&c.category) {
                 self.dedup.upsert(cat, dedup_entry(c));
             }
-            let c = c.clone();
-            self.index_text(&c);
+            self.index_text(c);
+        }
+        self.open = open;
+        let ids: Vec<CaseId> = self.open.keys().copied().collect();
+        for id in ids {
             self.schedule(id);
         }
     }

@@ -285,6 +285,11 @@ pub(crate) mod tests {
         );
         let hit = para.iter().filter(|&&s| s >= 0.5).count() as f64 / para.len() as f64;
         let false_hit = other.iter().filter(|&&s| s >= 0.5).count();
+        eprintln!(
+            "at 0.5: {hit:.2} of {} paraphrases, {false_hit} of {} other complaints",
+            para.len(),
+            other.len()
+        );
         assert!(hit >= 0.6, "only {hit:.2} of paraphrases reach 0.5");
         assert_eq!(false_hit, 0, "other complaints reaching 0.5");
         // The example.
