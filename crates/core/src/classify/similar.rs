@@ -93,47 +93,66 @@ pub fn jaccard(a: &str, b: &str) -> f64 {
 
 /// The units of a text (see the module documentation).
 pub fn units(text: &str) -> Vec<String> {
-    let t = normalise(text);
-    let mut out: Vec<String> = Vec::new();
-    let mut word = String::new();
-    for c in t.chars() {
-        if c.is_ascii_alphanumeric() {
-            word.push(c);
-            continue;
-        }
-        if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-        if c.is_alphanumeric() {
-            out.push(c.to_string());
-        }
-        if out.len() >= MAX_UNITS {
-            break;
-        }
-    }
-    if !word.is_empty() && out.len() < MAX_UNITS {
-        out.push(word);
-    }
-    out.truncate(MAX_UNITS);
+    let mut out = Vec::new();
+    each_unit(text, |u| out.push(String::from_utf8_lossy(u).into_owned()));
     out
 }
 
-/// The shingle hashes of a text: each unit and each pair of neighbouring units (duplicates
-/// included; MinHash and sets ignore them).
-fn shingles(text: &str) -> impl Iterator<Item = u64> {
-    let u = units(text);
-    let mut out = Vec::with_capacity(u.len() * 2);
-    for (i, w) in u.iter().enumerate() {
-        out.push(fnv1a(w.as_bytes()));
-        if i > 0 {
-            let mut pair = Vec::with_capacity(u[i - 1].len() + 1 + w.len());
-            pair.extend_from_slice(u[i - 1].as_bytes());
-            pair.push(0x1f);
-            pair.extend_from_slice(w.as_bytes());
-            out.push(fnv1a(&pair));
+/// Calls `f` with the bytes of each unit of a text, the first [`MAX_UNITS`] only.
+fn each_unit(text: &str, mut f: impl FnMut(&[u8])) {
+    let t = normalise(text);
+    let mut n = 0;
+    let mut word: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4];
+    for c in t.chars() {
+        if n >= MAX_UNITS {
+            return;
+        }
+        if c.is_ascii_alphanumeric() {
+            word.push(c as u8);
+            continue;
+        }
+        if !word.is_empty() {
+            f(&word);
+            word.clear();
+            n += 1;
+            if n >= MAX_UNITS {
+                return;
+            }
+        }
+        if c.is_alphanumeric() {
+            f(c.encode_utf8(&mut buf).as_bytes());
+            n += 1;
         }
     }
+    if !word.is_empty() && n < MAX_UNITS {
+        f(&word);
+    }
+}
+
+/// The shingle hashes of a text: each unit and each pair of neighbouring units (duplicates
+/// included; MinHash and sets ignore them). No allocation per unit: a signature is taken
+/// for every citizen report at intake.
+fn shingles(text: &str) -> impl Iterator<Item = u64> {
+    let mut out = Vec::with_capacity(64);
+    let mut prev: Vec<u8> = Vec::with_capacity(16);
+    each_unit(text, |u| {
+        out.push(fnv1a(u));
+        if !prev.is_empty() {
+            // FNV-1a of "previous unit, 0x1f, this unit".
+            out.push(fnv_more(fnv_more(fnv1a(&prev), &[0x1f]), u));
+        }
+        prev.clear();
+        prev.extend_from_slice(u);
+    });
     out.into_iter()
+}
+
+/// FNV-1a continued from state `h`.
+fn fnv_more(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
 }
 
 /// SplitMix64's finaliser: FNV-1a's low bits are weak for short keys.
