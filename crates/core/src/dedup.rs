@@ -85,6 +85,22 @@ impl DedupIndex {
         }
     }
 
+    /// Every open case of `category` within `radius_m` whose latest report is no older
+    /// than `window_ms` at `at` (in no particular order).
+    pub fn within(
+        &self,
+        category: u16,
+        lon: f64,
+        lat: f64,
+        at: Millis,
+        radius_m: f64,
+        window_ms: Millis,
+    ) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.scan(category, lon, lat, at, radius_m, window_ms, |m| out.push(m));
+        out
+    }
+
     /// The nearest open case of `category` within `radius_m` whose latest report is no
     /// older than `window_ms` at `at`.
     pub fn find(
@@ -96,14 +112,33 @@ impl DedupIndex {
         radius_m: f64,
         window_ms: Millis,
     ) -> Option<Match> {
+        let mut best: Option<Match> = None;
+        self.scan(category, lon, lat, at, radius_m, window_ms, |m| {
+            if best.is_none_or(|b| m.distance_m < b.distance_m) {
+                best = Some(m);
+            }
+        });
+        best
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        &self,
+        category: u16,
+        lon: f64,
+        lat: f64,
+        at: Millis,
+        radius_m: f64,
+        window_ms: Millis,
+        mut found: impl FnMut(Match),
+    ) {
         if radius_m <= 0.0 || window_ms <= 0 {
-            return None;
+            return;
         }
         let (cx, cy) = cell(lon, lat);
         let lat_cells = (radius_m / (CELL_DEG * M_PER_DEG_LAT)).ceil() as i32;
         let lon_cells = (radius_m / (CELL_DEG * M_PER_DEG_LAT * lat.to_radians().cos().max(0.01)))
             .ceil() as i32;
-        let mut best: Option<Match> = None;
         for x in cx - lon_cells..=cx + lon_cells {
             for y in cy - lat_cells..=cy + lat_cells {
                 let Some(v) = self.cells.get(&(category, x, y)) else {
@@ -115,8 +150,8 @@ impl DedupIndex {
                         continue;
                     }
                     let d = distance_m(lon, lat, e.lon, e.lat);
-                    if d <= radius_m && best.is_none_or(|b| d < b.distance_m) {
-                        best = Some(Match {
+                    if d <= radius_m {
+                        found(Match {
                             case: e.case,
                             distance_m: d,
                             age_ms: age,
@@ -125,6 +160,5 @@ impl DedupIndex {
                 }
             }
         }
-        best
     }
 }

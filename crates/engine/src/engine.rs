@@ -13,8 +13,9 @@
 
 use crate::store::{event_kind, Batch, CaseEvent, CaseWrite, Store, StoreError};
 use cityos_core::case::{
-    apply_entry, Case, CaseId, Change, LogEntry, RegionCodes, Report, ReportId, State,
+    apply_entry, Case, CaseId, Change, Channel, LogEntry, RegionCodes, Report, ReportId, State,
 };
+use cityos_core::classify::similar::{estimate_jaccard, Signature};
 use cityos_core::dedup::{DedupIndex, Entry};
 use cityos_core::territory::{Territory, TerritoryError};
 use cityos_core::time::{local_date, Millis};
@@ -57,6 +58,8 @@ pub struct EngineConfig {
     /// Reports from trusted channels (inspector, sensor, data, staff) are filed and
     /// dispatched by the system without waiting for an officer.
     pub auto_dispatch_trusted: bool,
+    /// Same complaint again (同一诉求): joining an open case by the similarity of the text.
+    pub text_join: TextJoin,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,41 @@ impl Default for EngineConfig {
         EngineConfig {
             number_prefix: "XH".into(),
             auto_dispatch_trusted: true,
+            text_join: TextJoin::default(),
+        }
+    }
+}
+
+/// When a citizen's (or staff's) report that no category dedup or correlation rule took
+/// joins an open case by its text (issue 14): the most similar open case of any category
+/// whose latest report is within `radius_m` and `window_ms`, if the estimated Jaccard
+/// similarity of the two texts' signatures ([`cityos_core::classify::similar`]) reaches
+/// `threshold`. `radius_m <= 0` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextJoin {
+    pub radius_m: f64,
+    pub window_ms: Millis,
+    /// 0.5 by measurement: no generated pair of different complaints at one place reaches
+    /// it, about three quarters of generated paraphrases do (BENCHMARKS.md). For a report
+    /// and a case of the same category, or when either is in the triage category (待分拨:
+    /// no category chosen yet).
+    pub threshold: f64,
+    /// For two different chosen categories: the reporter (or the model) said they are
+    /// different problems, and texts full of the same set phrases ("影响居民生活，请尽快处
+    /// 理") reach 0.5–0.7 across categories; only a near-verbatim repeat joins.
+    pub cross_threshold: f64,
+}
+
+/// The category of a report filed without one (待分拨, issue 14's contract).
+const TRIAGE: &str = "triage";
+
+impl Default for TextJoin {
+    fn default() -> Self {
+        TextJoin {
+            radius_m: 300.0,
+            window_ms: 30 * cityos_core::time::DAY,
+            threshold: 0.5,
+            cross_threshold: 0.8,
         }
     }
 }
@@ -233,6 +271,14 @@ impl Prepared {
     }
 }
 
+/// What the text join knows of an open case: its title's signature, its category (the
+/// threshold depends on it) and its number (for the log).
+struct TextEntry {
+    signature: Signature,
+    category: String,
+    number: String,
+}
+
 pub struct Engine {
     store: Box<dyn Store>,
     territory: Arc<Territory>,
@@ -241,6 +287,12 @@ pub struct Engine {
     config: EngineConfig,
     open: HashMap<CaseId, Case>,
     dedup: DedupIndex,
+    /// Open cases whose text can be joined (citizen, inspector and staff cases, not
+    /// suspended), all under key 0, and their signatures (of the case title: the first
+    /// report's first TITLE_CHARS characters, so a restart rebuilds the same signature
+    /// without reading the reports).
+    text_index: DedupIndex,
+    signatures: HashMap<CaseId, TextEntry>,
     next_case: CaseId,
     next_report: ReportId,
     /// Cases that left the open states in batches not yet known to be durable.
@@ -288,6 +340,8 @@ impl Engine {
             config,
             open,
             dedup: DedupIndex::new(),
+            text_index: DedupIndex::new(),
+            signatures: HashMap::new(),
             next_case: max_case + 1,
             next_report: max_report + 1,
             recent: HashMap::new(),
@@ -310,16 +364,102 @@ impl Engine {
     /// Rebuilds the dedup index and the escalation timers from the cached open cases.
     fn rebuild_indexes(&mut self) {
         self.dedup = DedupIndex::new();
+        self.text_index = DedupIndex::new();
+        self.signatures.clear();
         self.timers.clear();
         self.timer_of.clear();
-        let ids: Vec<CaseId> = self.open.keys().copied().collect();
-        for id in ids {
-            let c = &self.open[&id];
+        let open = std::mem::take(&mut self.open);
+        for c in open.values() {
             if let Some(cat) = self.tax.category_id(&c.category) {
                 self.dedup.upsert(cat, dedup_entry(c));
             }
+            self.index_text(c);
+        }
+        self.open = open;
+        let ids: Vec<CaseId> = self.open.keys().copied().collect();
+        for id in ids {
             self.schedule(id);
         }
+    }
+
+    /// Keeps a case's place in the text index in step with its state.
+    fn index_text(&mut self, c: &Case) {
+        let joinable = c.state.is_open()
+            && c.state != State::Suspended
+            && matches!(
+                c.channel,
+                Channel::Citizen | Channel::Staff | Channel::Inspector
+            );
+        if !joinable {
+            self.text_index.remove(c.id);
+            self.signatures.remove(&c.id);
+            return;
+        }
+        match self.signatures.get_mut(&c.id) {
+            Some(t) if t.category == c.category => {}
+            Some(t) => t.category = c.category.clone(),
+            None => {
+                self.signatures.insert(
+                    c.id,
+                    TextEntry {
+                        signature: Signature::of(&c.title),
+                        category: c.category.clone(),
+                        number: c.number.clone(),
+                    },
+                );
+            }
+        }
+        self.text_index.upsert(0, dedup_entry(c));
+    }
+
+    /// Same complaint again: the open case whose text is most like the report's, nearby
+    /// (see [`TextJoin`]), with the reason. Citizen and staff reports only.
+    fn similar_case(&self, r: &NewReport) -> Option<(CaseId, String)> {
+        let tj = self.config.text_join;
+        if !matches!(r.channel, Channel::Citizen | Channel::Staff) || tj.radius_m <= 0.0 {
+            return None;
+        }
+        let near = self
+            .text_index
+            .within(0, r.lon, r.lat, r.at, tj.radius_m, tj.window_ms);
+        if near.is_empty() {
+            return None;
+        }
+        let head: String = r.text.chars().take(workflow::TITLE_CHARS).collect();
+        let sig = Signature::of(&head);
+        type Best<'a> = (f64, f64, &'a TextEntry, cityos_core::dedup::Match);
+        let mut best: Option<Best<'_>> = None;
+        for m in near {
+            let Some(other) = self.signatures.get(&m.case) else {
+                continue;
+            };
+            let s = estimate_jaccard(&sig, &other.signature);
+            let need =
+                if other.category == r.category || other.category == TRIAGE || r.category == TRIAGE
+                {
+                    tj.threshold
+                } else {
+                    tj.cross_threshold
+                };
+            let better = best.as_ref().is_none_or(|(bs, _, _, bm)| {
+                s > *bs || (s == *bs && (m.distance_m, m.case) < (bm.distance_m, bm.case))
+            });
+            if s >= need && better {
+                best = Some((s, need, other, m));
+            }
+        }
+        let (s, need, other, m) = best?;
+        let number = &other.number;
+        Some((
+            m.case,
+            format!(
+                "同一诉求：文本相似度 {s:.2}（阈值 {need:.2}），相距 {:.0} m（{:.0} m、{:.0} 天内），与 {number} 合并 — same complaint: text similarity {s:.2}, {:.0} m away",
+                m.distance_m,
+                tj.radius_m,
+                tj.window_ms as f64 / cityos_core::time::DAY as f64,
+                m.distance_m,
+            ),
+        ))
     }
 
     /// (Re)computes when the case's next escalation is due, from the cached state.
@@ -517,7 +657,9 @@ impl Engine {
                     });
                 }
             }
-            let c = &s.case;
+            let c = s.case.clone();
+            self.index_text(&c);
+            let c = &c;
             if c.state.is_open() {
                 self.open.insert(*id, c.clone());
                 self.recent.remove(id);
@@ -591,10 +733,13 @@ impl Engine {
                     if let Some(cat) = self.tax.category_id(&c.category) {
                         self.dedup.upsert(cat, dedup_entry(&c));
                     }
+                    self.index_text(&c);
                     self.open.insert(id, c);
                 }
                 None => {
                     self.dedup.remove(id);
+                    self.text_index.remove(id);
+                    self.signatures.remove(&id);
                     self.open.remove(&id);
                 }
             }
@@ -790,9 +935,12 @@ impl Engine {
         let cat = tax.category(&r.category).expect("validated");
         let cat_id = self.tax.category_id(&r.category).expect("validated");
         let report_id = self.next_report;
-        let hit = self.existing_case(r, cat, cat_id);
-        if let Some((m, reason)) = hit {
-            let s = self.stage(work, m.case)?;
+        let hit = self
+            .existing_case(r, cat, cat_id)
+            .map(|(m, reason)| (m.case, reason))
+            .or_else(|| self.similar_case(r));
+        if let Some((into, reason)) = hit {
+            let s = self.stage(work, into)?;
             let changes = workflow::merge_report(&s.case, r, report_id, &tax);
             let case_id = s.case.id;
             push_entry(
@@ -811,6 +959,7 @@ impl Engine {
             if let Some(own) = self.tax.category_id(&case.category) {
                 self.dedup.upsert(own, dedup_entry(&case));
             }
+            self.index_text(&case);
             return Ok(IntakeOutcome {
                 report_id,
                 case,
@@ -926,6 +1075,7 @@ impl Engine {
         if let Some(cat) = self.tax.category_id(&case.category) {
             self.dedup.upsert(cat, dedup_entry(&case));
         }
+        self.index_text(&case);
         Ok(case)
     }
 

@@ -93,6 +93,7 @@ pub(crate) fn event_row(r: &dyn RowRead) -> Result<CaseEvent, StoreError> {
 }
 use cityos_core::case::{Case, CaseId, LogEntry, Report, ReportId};
 use cityos_core::taxonomy::Step;
+use cityos_core::time::Millis;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -578,6 +579,13 @@ pub trait CaseStore: StoreConnection {
     fn load_log(&mut self, id: CaseId) -> Result<Vec<LogEntry>, StoreError>;
     fn load_report(&mut self, id: ReportId) -> Result<Option<Report>, StoreError>;
     fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError>;
+    /// The citizen and staff reports filed at `since` or later, newest first, at most
+    /// `limit`, each with its case's number (the hot topics, issue 14).
+    fn recent_reports(
+        &mut self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(Report, String)>, StoreError>;
     /// The largest case id and report id stored (0 when empty).
     fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError>;
     fn counts(&mut self) -> Result<Counts, StoreError>;
@@ -931,6 +939,13 @@ pub(crate) fn report_row(r: &dyn RowRead) -> Result<Report, StoreError> {
         contact: r.opt_text(7)?,
         at: r.int(8)?,
     })
+}
+
+pub(crate) const SELECT_RECENT_REPORTS: &str = "SELECT r.id, r.case_id, r.channel, r.category, r.lon, r.lat, r.text, r.contact, r.at, c.number FROM reports r JOIN cases c ON c.id = r.case_id WHERE r.at >= $1 AND r.channel IN ('citizen', 'staff') ORDER BY r.at DESC, r.id DESC LIMIT $2";
+
+/// A report and its case's number, from the columns of `SELECT_RECENT_REPORTS`.
+pub(crate) fn recent_report_row(r: &dyn RowRead) -> Result<(Report, String), StoreError> {
+    Ok((report_row(r)?, r.text(9)?))
 }
 
 /// Assembles an account from the columns of `SELECT_USER`.

@@ -105,4 +105,32 @@
     while (feed.children.length > 80) feed.lastChild.remove();
   });
   setInterval(() => { refreshMap(); tiles().catch(() => {}); }, 15000);
+
+  // 热点问题: the last week's messages clustered by the server (officers and analysts; the
+  // panel goes away for a role that may not see them). Labels come masked.
+  const topicsPanel = document.getElementById("topics-panel");
+  async function topics() {
+    let v;
+    try { v = await api("/api/v1/hot-topics?days=7&limit=10"); } catch (e) {
+      if (e.status === 403 || e.status === 401) { topicsPanel.hidden = true; return; }
+      throw e;
+    }
+    const box = document.getElementById("topics");
+    box.textContent = "";
+    if (!v.topics.length) { box.append(el("li", { class: "hint", text: t("ht_none") })); return; }
+    for (const x of v.topics) {
+      const places = x.places.map((p) => (p.name_zh || p.code) + " " + p.count).join("、");
+      const samples = el("span", { class: "samples" }, t("ht_samples") + ": ");
+      x.samples.forEach((n, i) => {
+        if (i) samples.append(" ");
+        samples.append(el("a", { href: "/ui/case.html?id=" + encodeURIComponent(n), text: n }));
+      });
+      box.append(el("li", {},
+        el("div", { class: "topic-head" }, el("strong", { class: "count", text: String(x.count) }), " " + t("ht_count") + " · ", el("span", { class: "label", text: x.label })),
+        el("div", { class: "hint" }, (lang() === "en" ? x.category : (x.category_name_zh || x.category)) + " · " + x.cases + " " + t("ht_cases") + " · " + places + " · " + t("ht_last") + " ", el("time", { datetime: x.last_seen, text: fmtTime(x.last_seen) })),
+        samples));
+    }
+  }
+  topics().catch(() => {});
+  setInterval(() => { topics().catch(() => {}); }, 60000);
 })();

@@ -444,6 +444,11 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.querySelectorAll('#figures .figure').length >= 4",
         json!([]),
     );
+    b.wait(
+        "the hot topics panel (热点问题)",
+        "return !document.getElementById('topics-panel').hidden && document.querySelectorAll('#topics li').length >= 1",
+        json!([]),
+    );
     let centre = b.get("window");
 
     // A citizen, in another tab, reports a problem with markup in its text.
@@ -872,10 +877,15 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "const li = document.querySelector('#feed li.scenario'); return li && li.textContent.includes('井盖异常') && li.textContent.includes('MH-002') && li.querySelector('a[href^=\"/ui/case.html\"]')",
         json!([]),
     );
+    b.wait(
+        "the hot topics panel (热点问题)",
+        "return document.querySelectorAll('#topics li').length >= 1",
+        json!([]),
+    );
     let violations = b.axe(&axe_js);
     assert!(
         violations.is_empty(),
-        "command centre with a scenario hit in its feed: {violations:#?}"
+        "command centre with a scenario hit and the hot topics: {violations:#?}"
     );
 
     // 待分拨: two reports that wait for a category (filed by staff in the triage

@@ -21,8 +21,10 @@ pub mod eval;
 pub mod generate;
 pub mod intake;
 pub mod place;
+pub mod similar;
 pub mod store;
 pub mod text;
+pub mod topics;
 pub mod train;
 
 pub use store::ModelError;

@@ -63,6 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_scenarios.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/postgres/0016_reports_at.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -490,6 +494,14 @@ impl CaseStore for PostgresStore {
         Ok(self
             .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
             .pop())
+    }
+
+    fn recent_reports(
+        &mut self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(Report, String)>, StoreError> {
+        self.rows(SELECT_RECENT_REPORTS, &[&since, &limit], recent_report_row)
     }
 
     fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {

@@ -58,6 +58,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_scenarios.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_reports_at.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -356,6 +360,14 @@ impl CaseStore for SqliteStore {
         Ok(self
             .reports(&format!("{SELECT_REPORT} WHERE id=$1"), id)?
             .pop())
+    }
+
+    fn recent_reports(
+        &mut self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(Report, String)>, StoreError> {
+        self.select(SELECT_RECENT_REPORTS, [since, limit], recent_report_row)
     }
 
     fn reports_of(&mut self, case: CaseId) -> Result<Vec<Report>, StoreError> {

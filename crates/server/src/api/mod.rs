@@ -6,6 +6,7 @@
 //!
 //! Files by what they hold: `cases` (report, list, get, transitions, inbox), `reference`
 //! (regions, locate, categories, departments), `stats`, `stream` (the event stream), `triage` (the 待分拨 queue),
+//! (regions, locate, categories, departments), `stats`, `topics` (hot topics), `stream` (the event stream),
 //! `auth` (sign-in, sign-out), `health` (liveness, readiness).
 
 mod auth;
@@ -15,6 +16,7 @@ mod reference;
 mod stats;
 mod stream;
 mod triage;
+mod topics;
 
 pub use auth::{login, logout};
 pub use cases::{
@@ -26,6 +28,7 @@ pub use reference::{categories, departments, locate, regions, LocateParams, Regi
 pub use stats::stats;
 pub use stream::{events_stream, StreamParams};
 pub use triage::{triage_queue, TriageParams};
+pub use topics::{hot_topics_handler as hot_topics, TopicParams};
 
 use crate::http::error::{ApiError, Problem};
 use axum::response::Response;
@@ -49,6 +52,8 @@ pub struct ApiLimits {
     /// Anonymous lookups of cases by number per peer address ([`crate::PUBLIC_LOOKUPS`]
     /// a minute).
     pub public_lookups: crate::http::access::Window,
+    /// The hot topics' answers of the last minute.
+    pub hot_topics: topics::TopicCache,
 }
 
 impl Default for ApiLimits {
@@ -59,6 +64,7 @@ impl Default for ApiLimits {
             login_accounts: Window::new(LOGIN_FAILURES, LOGIN_WINDOW),
             login_peers: Window::new(LOGIN_PEER_FAILURES, LOGIN_WINDOW),
             public_lookups: Window::new(PUBLIC_LOOKUPS, cityos_core::time::MINUTE),
+            hot_topics: topics::TopicCache::default(),
         }
     }
 }

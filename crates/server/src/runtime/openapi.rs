@@ -24,6 +24,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "categories" => get(api::categories),
         "departments" => get(api::departments),
         "stats" => get(api::stats),
+        "hotTopics" => get(api::hot_topics),
         "inbox" => get(api::inbox),
         "triageQueue" => get(api::triage_queue),
         "events" => get(api::events_stream),
@@ -159,6 +160,7 @@ fn schemas() -> Value {
             "dedup_radius_m": s("number"), "dedup_window_h": s("number"), "deadlines": {"type": "object", "additionalProperties": s("string"), "description": "time limit per step, e.g. 2wh"}}}}}},
         "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},
+        "HotTopics": {"type": "object", "required": ["topics"], "properties": {"days": s("integer"), "region": {"type": ["string", "null"]}, "since": s("string"), "generated_at": s("string"), "messages": s("integer"), "truncated": s("boolean"), "topics": {"type": "array", "items": {"type": "object", "properties": {"rank": s("integer"), "label": {"type": "string", "description": "the most representative message's beginning, personal data masked"}, "count": s("integer"), "cases": s("integer"), "category": s("string"), "category_name_zh": {"type": ["string", "null"]}, "places": {"type": "array", "items": {"type": "object", "properties": {"code": s("string"), "name_zh": {"type": ["string", "null"]}, "count": s("integer")}}}, "first_seen": s("string"), "last_seen": s("string"), "samples": {"type": "array", "items": s("string"), "description": "case numbers, newest first"}}}}}},
         "Stats": {"type": "object", "required": ["total"], "properties": {"total": s("integer"), "by_state": {"type": "object", "additionalProperties": s("integer")}, "by_domain": {"type": "object", "additionalProperties": s("integer")}, "by_subdistrict": {"type": "object", "additionalProperties": s("integer")}, "by_department": {"type": "array", "items": s("object")}, "overdue": s("integer"), "today_intake": s("integer"), "on_time_rate": {"type": ["number", "null"]}}},
         "ScenarioPlaybook": {"type": "object", "required": ["category", "priority", "lead"], "properties": {"category": s("string"), "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]}, "lead": s("string"), "joint": {"type": "array", "items": s("string")}, "notify": {"type": "array", "items": s("string")}, "cap_category": {"type": ["string", "null"]},
             "deadlines": {"type": "object", "additionalProperties": s("string")}, "checklist": {"type": "array", "items": {"type": "object", "properties": {"role": s("string"), "items": {"type": "array", "items": s("string")}}}}, "cap_level": {"type": ["string", "null"]}, "stand_down_after_seconds": s("integer")}},

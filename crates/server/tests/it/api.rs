@@ -6,8 +6,17 @@ use axum::http::{Method, StatusCode};
 use cityos_core::time::HOUR;
 use serde_json::{json, Value};
 
+/// A citizen's report; its text names the category and a few characters generated from
+/// the place, so that reports at different places say different things (alike texts
+/// nearby join one case as the same complaint, issue 14).
 pub fn report(category: &str, p: [f64; 2]) -> Value {
-    json!({"category": category, "lon": p[0], "lat": p[1], "text": format!("{category}：路口有问题，请处理"), "contact": "13912345678"})
+    let mut r = cityos_core::rng::Rng::new(cityos_core::rng::fnv1a(
+        format!("{category}{}{}", p[0], p[1]).as_bytes(),
+    ));
+    let words: String = (0..8)
+        .map(|_| char::from_u32(0x4E00 + r.below(0x5000) as u32).unwrap())
+        .collect();
+    json!({"category": category, "lon": p[0], "lat": p[1], "text": format!("{category}：路口有问题，请处理（{words}）"), "contact": "13912345678"})
 }
 
 #[tokio::test]

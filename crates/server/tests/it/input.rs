@@ -74,7 +74,9 @@ async fn chinese_text_with_angle_brackets_is_text(t: TestApp) {
         .post(
             "/api/v1/reports",
             None,
-            report("noise", spot(TIANPING, 9), text),
+            // Elsewhere: the same words nearby would join the Open311 case as the same
+            // complaint (issue 14).
+            report("noise", spot("310104004", 9), text),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");

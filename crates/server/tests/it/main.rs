@@ -21,5 +21,6 @@ mod smart;
 mod stream;
 mod support;
 mod triage;
+mod topics;
 mod ui;
 mod vitals;

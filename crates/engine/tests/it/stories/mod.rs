@@ -9,6 +9,7 @@ mod idempotency;
 mod lifecycle;
 mod log;
 mod records;
+mod similar;
 
 use super::backend::{config, Backend};
 use crate::story;
@@ -43,13 +44,25 @@ fn spot(n: usize) -> [f64; 2] {
     t.interior_point(grid)
 }
 
+/// Eight generated Chinese characters, fixed by the arguments: reports of these stories
+/// say different things unless they are meant to be the same (texts alike join by text
+/// similarity, issue 14).
+fn words(category: &str, p: [f64; 2], at: Millis) -> String {
+    let mut r = Rng::new(cityos_core::rng::fnv1a(
+        format!("{category}{}{}{at}", p[0], p[1]).as_bytes(),
+    ));
+    (0..8)
+        .map(|_| char::from_u32(0x4E00 + r.below(0x5000) as u32).unwrap())
+        .collect()
+}
+
 fn report(category: &str, p: [f64; 2], channel: Channel, at: Millis) -> NewReport {
     NewReport {
         channel,
         category: category.into(),
         lon: p[0],
         lat: p[1],
-        text: format!("{category} 测试上报"),
+        text: format!("{category} 测试上报 {}", words(category, p, at)),
         contact: Some("13800000000".into()),
         at,
         media: Vec::new(),
@@ -245,6 +258,13 @@ impl CaseStore for Flaky {
 
     fn reports_of(&mut self, c: i64) -> Result<Vec<cityos_core::Report>, StoreError> {
         self.inner.reports_of(c)
+    }
+    fn recent_reports(
+        &mut self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(cityos_core::Report, String)>, StoreError> {
+        self.inner.recent_reports(since, limit)
     }
 
     fn max_ids(&mut self) -> Result<(i64, i64), StoreError> {
