@@ -364,9 +364,15 @@ pub fn report_view(r: &Report, viewer: Role) -> ReportView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportIn {
-    pub category: String,
-    pub lon: f64,
-    pub lat: f64,
+    /// Omitted or empty: the text is read (智能分拨) — a suggested category routes the
+    /// case, or it waits in the 待分拨 triage queue.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Required with a category; without one, a place named in the text may stand in.
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub lat: Option<f64>,
     pub text: String,
     #[serde(default)]
     pub contact: Option<String>,
