@@ -1049,12 +1049,18 @@ impl Engine {
             changes,
         );
         if self.config.auto_dispatch_trusted && r.channel.is_trusted() {
+            // A case awaiting 分拨 is filed but not dispatched: it waits in the triage
+            // queue for an officer to pick its category.
+            let triage = s.case.category == workflow::TRIAGE;
             for action in [
                 Action::File,
                 Action::Dispatch {
                     departments: vec![],
                 },
             ] {
+                if triage && matches!(action, Action::Dispatch { .. }) {
+                    continue;
+                }
                 let cmd = Command::new(action, Actor::system());
                 let d = workflow::decide(&s.case, &cmd, &cx)?;
                 s.tasks_changed |= d.changes.iter().any(touches_tasks);

@@ -164,24 +164,6 @@ lead = "roads"
 assist = ["water"]
 
 [[category]]
-code = "lone_elder"
-name_zh = "独居老人关爱"
-name_en = "Lone elder welfare check"
-domain = "livelihood"
-priority = "high"
-lead = "residents_committee"
-lowest_level = "community"
-dedup_radius_m = 10
-dedup_window_h = 12
-[category.deadlines]
-file = "15m"
-dispatch = "15m"
-acknowledge = "30m"
-handle = "4h"
-verify = "4h"
-close = "4h"
-
-[[category]]
 code = "triage"
 name_zh = "待分拨诉求"
 name_en = "Awaiting triage"
@@ -198,6 +180,24 @@ acknowledge = "1wd"
 handle = "5wd"
 verify = "1wd"
 close = "1wd"
+
+[[category]]
+code = "lone_elder"
+name_zh = "独居老人关爱"
+name_en = "Lone elder welfare check"
+domain = "livelihood"
+priority = "high"
+lead = "residents_committee"
+lowest_level = "community"
+dedup_radius_m = 10
+dedup_window_h = 12
+[category.deadlines]
+file = "15m"
+dispatch = "15m"
+acknowledge = "30m"
+handle = "4h"
+verify = "4h"
+close = "4h"
 "#;
 
 pub const HOLIDAYS: &str = "date,kind,name,year\n2026-10-01,holiday,国庆节,2026\n2026-10-02,holiday,国庆节,2026\n2026-10-05,holiday,国庆节,2026\n2026-10-06,holiday,国庆节,2026\n2026-10-07,holiday,国庆节,2026\n2026-10-10,workday,国庆节,2026\n";

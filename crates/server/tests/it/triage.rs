@@ -346,4 +346,33 @@ async fn the_triage_queue_is_worked_by_officers(t: TestApp) {
     assert_eq!(ids(&l), vec![b]);
     let (_, l) = t.get("/api/v1/cases?category=triage", Some(&zhang)).await;
     assert_eq!(ids(&l), vec![c]);
+
+    // Staff (a trusted channel) may file a report for triage: it is filed, not
+    // dispatched, and waits in the queue; citizens may not name the category.
+    let (s, r) = t
+        .post(
+            "/api/v1/reports",
+            Some(&zhang),
+            json!({"category": "triage", "lon": here[0], "lat": here[1], "text": "来电内容不清，待分拨"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["case"]["state"], "filed");
+    assert_eq!(r["case"]["tasks"], json!([]));
+    let d = r["case"]["id"].as_i64().unwrap();
+    let (_, q) = t.get("/api/v1/triage", Some(&li)).await;
+    assert_eq!(
+        ids(&q),
+        vec![d, c],
+        "oldest first (d was filed at the clock's t0)"
+    );
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            Some(&cit),
+            json!({"category": "triage", "lon": here[0], "lat": here[1], "text": "不知道选什么"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["code"], "category_not_public");
 }

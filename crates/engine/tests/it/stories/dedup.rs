@@ -252,6 +252,16 @@ fn a_triage_case_classified_moves_to_its_category(b: &Backend) {
         ids
     };
     assert_eq!(by(&mut e, "triage"), vec![first.case.id, other.case.id]);
+    // A trusted channel's report awaiting 分拨 is filed, not dispatched: it waits too.
+    let inspected = e
+        .submit(report("triage", spot(6), Channel::Inspector, t0()))
+        .unwrap();
+    assert_eq!(inspected.case.state, State::Filed);
+    assert!(inspected.case.tasks.is_empty());
+    assert!(inspected
+        .case
+        .deadline(cityos_core::Step::Dispatch)
+        .is_some());
     let out = e
         .transition(
             first.case.id,
@@ -272,7 +282,7 @@ fn a_triage_case_classified_moves_to_its_category(b: &Backend) {
         .domain
         .as_str();
     assert_eq!(out.case.domain.as_str(), domain);
-    assert_eq!(by(&mut e, "triage"), vec![other.case.id]);
+    assert_eq!(by(&mut e, "triage"), vec![other.case.id, inspected.case.id]);
     assert_eq!(by(&mut e, "exposed_garbage"), vec![first.case.id]);
     let stored = e.store().load_all_cases().unwrap();
     let c = stored.iter().find(|c| c.id == first.case.id).unwrap();
