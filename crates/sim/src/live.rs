@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 /// Starts the live simulator; it stops when `stop` is set or the engine stops.
 ///
-/// About a third of the citizens' reports come as text alone (no category, and half of
-/// those no position: the text names the community) and are read as the API reads them
+/// Many citizens' reports come as text alone (half of those about the demo model's
+/// categories, a tenth of the others) (no category; half of them
+/// without a position: the text names the community) and are read as the API reads them
 /// (`cityos_server::smart::read`), so the demo shows cases routed on a suggestion and
 /// cases waiting in the 待分拨 queue.
 pub fn start(
@@ -73,7 +74,11 @@ pub fn start(
                         playbook: None,
                         suggestion: None,
                     };
-                    if channel == Channel::Citizen && rng.chance(0.35) {
+                    // Text alone: mostly about what the demo's model knows, now and
+                    // then about something it does not (that one waits in triage).
+                    let known = cityos_core::classify::generate::DEMO_CATEGORIES
+                        .contains(&cat.code.as_str());
+                    if channel == Channel::Citizen && rng.chance(if known { 0.5 } else { 0.1 }) {
                         text_only(&st, &mut r, g, &mut rng);
                     }
                     if h.call(Request::Report(r)).is_err() {

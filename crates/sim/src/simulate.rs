@@ -74,6 +74,9 @@ pub(crate) fn category_weight(code: &str) -> f64 {
         // lift cases per 100 of them): a lift case is a rare event there.
         "lift_entrapment" | "lift_fault" => 0.02,
         "gas_alarm" | "waterlogging" | "crowd_overlimit" => 1.0,
+        // The 待分拨 queue is where reports without a category land, not a category
+        // anyone reports under.
+        "triage" => 0.0,
         _ => 1.5,
     }
 }

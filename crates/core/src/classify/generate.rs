@@ -133,7 +133,47 @@ pub fn citizen_categories(tax: &Taxonomy) -> Vec<&Category> {
 /// `n` labelled messages spread evenly over the citizen categories (label = category
 /// code), each naming one of `places` four times in five — the same for the same seed.
 pub fn messages(tax: &Taxonomy, places: &[String], n: usize, seed: u64) -> Vec<Example> {
-    let cats = citizen_categories(tax);
+    messages_for(&citizen_categories(tax), places, n, seed)
+}
+
+/// The place names messages mention: the gazetteer's roads, landmarks and regions.
+pub fn place_names(g: &super::place::Gazetteer) -> Vec<String> {
+    g.places.iter().map(|p| p.name.clone()).collect()
+}
+
+/// The citizen categories the demo's model knows: the commonest of the simulated day and
+/// the urgent ones. (A model's weights are dense over the hashed feature space — 4 MB per
+/// label in memory — so the demo keeps to two dozen; reports of other categories wait in
+/// triage or are picked by staff.)
+pub const DEMO_CATEGORIES: [&str; 24] = [
+    "exposed_garbage",
+    "illegal_parking",
+    "street_vending",
+    "noise",
+    "shop_encroachment",
+    "road_damage",
+    "streetlight_fault",
+    "illegal_construction",
+    "food_safety",
+    "price_complaint",
+    "property_dispute",
+    "manhole_cover_missing",
+    "sewage_overflow",
+    "tree_collapse",
+    "waterlogging",
+    "gas_alarm",
+    "lift_entrapment",
+    "fire_incident",
+    "water_outage",
+    "power_outage",
+    "catering_fumes",
+    "group_renting",
+    "bike_disorder",
+    "residential_leak",
+];
+
+/// `n` labelled messages spread evenly over `cats` (as [`messages`]).
+pub fn messages_for(cats: &[&Category], places: &[String], n: usize, seed: u64) -> Vec<Example> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n);
     if cats.is_empty() {
@@ -151,19 +191,19 @@ pub fn messages(tax: &Taxonomy, places: &[String], n: usize, seed: u64) -> Vec<E
     out
 }
 
-/// The place names messages mention: the gazetteer's roads, landmarks and regions.
-pub fn place_names(g: &super::place::Gazetteer) -> Vec<String> {
-    g.places.iter().map(|p| p.name.clone()).collect()
-}
-
-/// The demo's model: trained on `n` generated messages (deterministic for the seed).
+/// The demo's model: trained on `n` generated messages about [`DEMO_CATEGORIES`] (those
+/// the taxonomy has as citizen categories), deterministic for the seed.
 pub fn demo_model(
     tax: &Taxonomy,
     g: &super::place::Gazetteer,
     n: usize,
     seed: u64,
 ) -> Result<super::Model, super::TrainError> {
-    let examples = messages(tax, &place_names(g), n, seed);
+    let cats: Vec<&Category> = citizen_categories(tax)
+        .into_iter()
+        .filter(|c| DEMO_CATEGORIES.contains(&c.code.as_str()))
+        .collect();
+    let examples = messages_for(&cats, &place_names(g), n, seed);
     super::train(
         &examples,
         &super::TrainOptions {
