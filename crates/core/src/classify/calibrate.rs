@@ -1,5 +1,6 @@
 //! Calibrated scores: the margins of the one-vs-rest SVMs become probabilities by
-//! `softmax(scale · margin + bias)`, `scale` and the per-label `bias` fitted by maximum
+//! `softmax(scale · margin + bias)` (optionally with cross terms between labels), `scale`
+//! and the per-label `bias` fitted by maximum
 //! likelihood (Newton's method; the problem is convex) on out-of-fold margins, i.e. the
 //! margins of models that did not see the message (an internal k-fold at training time,
 //! see [`super::train`]). With a well-fitted calibration, of the messages scored 0.8 about
@@ -8,11 +9,15 @@
 //! [`Reliability`] measures it: the expected calibration error (ECE, 10 equal-width bins)
 //! and, per threshold, the share of messages at or above it and the accuracy among them.
 
-/// `softmax(scale · margin + bias)` (bias empty: all zero).
+/// `softmax(scale · margin + bias + cross · margins)`: per label j the logit is
+/// `scale · m_j + bias_j + Σ_l cross[j·k + l] · m_l` (`cross` empty: none). The cross
+/// terms let the calibration learn how one label's margin speaks for or against another
+/// (e.g. two lines whose messages overlap).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     pub scale: f32,
     pub bias: Vec<f32>,
+    pub cross: Vec<f32>,
 }
 
 /// The scale of a model that was not calibrated (too few messages per label for an
@@ -21,6 +26,19 @@ pub const UNCALIBRATED_SCALE: f32 = 4.0;
 
 /// Above this many labels only the scale is fitted (Newton on k + 1 parameters is cubic).
 const MAX_LABELS_WITH_BIAS: usize = 64;
+/// Above this many labels no cross terms (k² parameters).
+pub const MAX_LABELS_WITH_CROSS: usize = 16;
+
+/// What [`Calibration::fit`] fits besides the scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// The scale alone (temperature scaling).
+    Scale,
+    /// Scale and a bias per label.
+    Bias,
+    /// Scale, bias and the k × k cross terms.
+    Cross,
+}
 
 impl Calibration {
     /// No fit: the fixed scale, no bias.
@@ -28,65 +46,82 @@ impl Calibration {
         Calibration {
             scale: UNCALIBRATED_SCALE,
             bias: vec![0.0; k],
+            cross: Vec::new(),
         }
     }
 
     /// The calibrated logits of a row of margins (written into `out`).
     pub fn logits(&self, margins: &[f32], out: &mut Vec<f32>) {
         out.clear();
-        out.extend(
-            margins
-                .iter()
-                .enumerate()
-                .map(|(j, m)| self.scale * m + self.bias.get(j).copied().unwrap_or(0.0)),
-        );
+        let k = margins.len();
+        out.extend(margins.iter().enumerate().map(|(j, m)| {
+            let mut z = self.scale * m + self.bias.get(j).copied().unwrap_or(0.0);
+            if let Some(row) = self.cross.get(j * k..(j + 1) * k) {
+                z += row.iter().zip(margins).map(|(w, m)| w * m).sum::<f32>();
+            }
+            z
+        }));
     }
 
-    /// Fits scale and bias on margins (`margins[i]` the k margins of message i) and the
-    /// true labels: minimises the mean negative log-likelihood of the softmax, with a
-    /// small ridge on the bias (it fixes the bias's free constant and keeps a rare label's
-    /// bias finite). Deterministic: no randomness, fixed iteration order.
-    pub fn fit(margins: &[Vec<f32>], ys: &[usize], k: usize) -> Calibration {
+    /// Fits the calibration on margins (`margins[i]` the k margins of message i) and the
+    /// true labels: minimises the mean negative log-likelihood of the softmax (convex;
+    /// damped Newton), with a small ridge on everything but the scale (it fixes the bias's
+    /// free constant and keeps a rare label's terms finite). Deterministic: no randomness,
+    /// a fixed order of sums.
+    pub fn fit(margins: &[Vec<f32>], ys: &[usize], k: usize, fit: Fit) -> Calibration {
         let n = margins.len();
         if n == 0 || k < 2 {
             return Calibration::uncalibrated(k);
         }
-        let with_bias = k <= MAX_LABELS_WITH_BIAS;
-        let d = if with_bias { k + 1 } else { 1 };
+        let with_bias = fit != Fit::Scale && k <= MAX_LABELS_WITH_BIAS;
+        let with_cross = fit == Fit::Cross && k <= MAX_LABELS_WITH_CROSS;
+        let nb = if with_bias { k } else { 0 };
+        let d = 1 + nb + if with_cross { k * k } else { 0 };
         let ridge = 1e-3;
-        let mut theta = vec![0f64; d];
-        theta[0] = 1.0;
+        // The parameters a label's logit depends on, with their multipliers.
+        let phi = |m: &[f32], j: usize, out: &mut Vec<(usize, f64)>| {
+            out.clear();
+            out.push((0, m[j] as f64));
+            if with_bias {
+                out.push((1 + j, 1.0));
+            }
+            if with_cross {
+                for (l, x) in m.iter().enumerate() {
+                    out.push((1 + nb + j * k + l, *x as f64));
+                }
+            }
+        };
+        let logits = |t: &[f64], m: &[f32], z: &mut [f64], buf: &mut Vec<(usize, f64)>| {
+            for (j, zj) in z.iter_mut().enumerate() {
+                phi(m, j, buf);
+                *zj = buf.iter().map(|&(p, v)| t[p] * v).sum();
+            }
+        };
         let objective = |t: &[f64]| -> f64 {
             let mut total = 0f64;
             let mut z = vec![0f64; k];
+            let mut buf = Vec::new();
             for (m, &y) in margins.iter().zip(ys) {
-                for j in 0..k {
-                    z[j] = t[0] * m[j] as f64 + if with_bias { t[1 + j] } else { 0.0 };
-                }
+                logits(t, m, &mut z, &mut buf);
                 let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
                 total += lse - z[y];
             }
-            let reg: f64 = if with_bias {
-                t[1..].iter().map(|b| b * b).sum::<f64>() * ridge / 2.0
-            } else {
-                0.0
-            };
-            total / n as f64 + reg
+            total / n as f64 + t[1..].iter().map(|b| b * b).sum::<f64>() * ridge / 2.0
         };
+        let mut theta = vec![0f64; d];
+        theta[0] = 1.0;
         let mut f = objective(&theta);
         let mut p = vec![0f64; k];
+        let mut buf = Vec::new();
         for _ in 0..100 {
-            // Gradient and Hessian of the mean NLL: per message, with φ_j the feature
-            // vector of label j's logit (margin, one-hot of j), g = Σ (p_j − [j = y]) φ_j
-            // and H = Σ p_j φ_j φ_jᵀ − a aᵀ with a = Σ p_j φ_j.
+            // Per message, with φ_j the multipliers of label j's logit: the gradient
+            // Σ (p_j − [j = y]) φ_j and the Hessian Σ p_j φ_j φ_jᵀ − a aᵀ, a = Σ p_j φ_j.
             let mut g = vec![0f64; d];
             let mut h = vec![0f64; d * d];
             let mut a = vec![0f64; d];
             for (m, &y) in margins.iter().zip(ys) {
-                for j in 0..k {
-                    p[j] = theta[0] * m[j] as f64 + if with_bias { theta[1 + j] } else { 0.0 };
-                }
+                logits(&theta, m, &mut p, &mut buf);
                 let max = p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let mut sum = 0f64;
                 for v in p.iter_mut() {
@@ -94,26 +129,23 @@ impl Calibration {
                     sum += *v;
                 }
                 a.iter_mut().for_each(|v| *v = 0.0);
-                let mut h00 = 0f64;
                 for j in 0..k {
                     let pj = p[j] / sum;
-                    let mj = m[j] as f64;
                     let r = pj - if j == y { 1.0 } else { 0.0 };
-                    g[0] += r * mj;
-                    a[0] += pj * mj;
-                    h00 += pj * mj * mj;
-                    if with_bias {
-                        g[1 + j] += r;
-                        a[1 + j] += pj;
-                        h[1 + j] += pj * mj; // row 0, column 1 + j
-                        h[(1 + j) * d] += pj * mj; // and its mirror
-                        h[(1 + j) * d + 1 + j] += pj;
+                    phi(m, j, &mut buf);
+                    for &(q, v) in &buf {
+                        g[q] += r * v;
+                        a[q] += pj * v;
+                        for &(q2, v2) in &buf {
+                            h[q * d + q2] += pj * v * v2;
+                        }
                     }
                 }
-                h[0] += h00;
                 for r in 0..d {
-                    for c in 0..d {
-                        h[r * d + c] -= a[r] * a[c];
+                    if a[r] != 0.0 {
+                        for c in 0..d {
+                            h[r * d + c] -= a[r] * a[c];
+                        }
                     }
                 }
             }
@@ -124,11 +156,9 @@ impl Calibration {
             for v in h.iter_mut() {
                 *v /= n as f64;
             }
-            if with_bias {
-                for j in 0..k {
-                    g[1 + j] += ridge * theta[1 + j];
-                    h[(1 + j) * d + 1 + j] += ridge;
-                }
+            for q in 1..d {
+                g[q] += ridge * theta[q];
+                h[q * d + q] += ridge;
             }
             h[0] += 1e-9;
             let Some(step) = solve(&mut h, &mut g, d) else {
@@ -160,6 +190,11 @@ impl Calibration {
             bias: (0..k)
                 .map(|j| if with_bias { theta[1 + j] as f32 } else { 0.0 })
                 .collect(),
+            cross: if with_cross {
+                theta[1 + nb..].iter().map(|&x| x as f32).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! * [`text`] — normalisation and hashed character n-grams (no segmenter needed);
 //! * sublinear TF × IDF, L2-normalised ([`Model::margins`]);
-//! * [`train`] — one-vs-rest linear SVMs (L2 loss) on NB-scaled features by dual coordinate
-//!   descent, deterministic for a seed (the order of examples is the only randomness);
-//! * [`calibrate`] — scores as probabilities: `softmax(scale · margin + bias)` fitted on
-//!   out-of-fold margins at training time, and the reliability figures (ECE, thresholds);
+//! * [`train`] — one-vs-rest linear SVMs (L2 loss) by dual coordinate descent, each class's
+//!   scorer 0.7 × NBSVM (NB-scaled features) + 0.3 × plain SVM, deterministic for a seed (the
+//!   order of examples is the only randomness);
+//! * [`calibrate`] — scores as probabilities: `softmax(scale · margin + bias + cross ·
+//!   margins)` fitted on out-of-fold margins at training time, and the reliability figures
+//!   (ECE, thresholds);
 //! * [`store`] — the model file: a small binary format with a version and a checksum;
 //! * [`csv`] — RFC 4180 CSV (quoted commas and newlines, BOM) into labelled examples, bad
 //!   rows named;
@@ -51,7 +53,7 @@ pub struct Model {
 
 /// One answer: the best label, its score, and the best few labels with theirs (best first,
 /// the first being the answer). Scores are calibrated probabilities (0..1, summing to 1
-/// over all labels): `softmax(scale · margin + bias)` with scale and bias fitted on
+/// over all labels): `softmax(scale · margin + bias + cross · margins)` fitted on
 /// out-of-fold margins when the model was trained, so that of the answers scored about
 /// 0.8, about 80 % are right (the figures: `cityos classify eval`).
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,7 @@
 //! k × (u32 length, UTF-8 label)
 //! k × f32     bias
 //! k × f32     calibration bias
+//! u8 cross;   cross × k × k × f32 calibration cross terms (cross 0 or 1)
 //! u32 rows; rows × (u32 bucket, f32 idf, k × f32 weight)   — buckets seen in training, ascending
 //! u64         FNV-1a of every byte before it
 //! ```
@@ -71,6 +72,13 @@ impl Model {
         for j in 0..k {
             let b = self.calibration.bias.get(j).copied().unwrap_or(0.0);
             out.extend_from_slice(&b.to_le_bytes());
+        }
+        let cross = self.calibration.cross.len() == k * k;
+        out.push(cross as u8);
+        if cross {
+            for x in &self.calibration.cross {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
         }
         let rows: Vec<usize> = (0..DIM).filter(|&i| self.rows[i * (k + 1)] > 0.0).collect();
         out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
@@ -139,8 +147,17 @@ impl Model {
         }
         let bias = (0..k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
         let calibration_bias = (0..k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
-        if calibration_bias.iter().any(|b| !b.is_finite()) {
-            return Err(bad("calibration bias not a number"));
+        let cross = match r.u8()? {
+            0 => Vec::new(),
+            1 => (0..k * k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(bad("calibration cross flag neither 0 nor 1")),
+        };
+        if calibration_bias
+            .iter()
+            .chain(&cross)
+            .any(|b| !b.is_finite())
+        {
+            return Err(bad("calibration term not a number"));
         }
         let rows = r.u32()? as usize;
         if rows > DIM {
@@ -180,6 +197,7 @@ impl Model {
             calibration: Calibration {
                 scale,
                 bias: calibration_bias,
+                cross,
             },
         })
     }

@@ -2,7 +2,7 @@
 //! deterministic training, the model file round trip and its corruptions, CSV quirks,
 //! stratified folds, metrics on a hand-checked confusion matrix, and bad input.
 
-use cityos_core::classify::calibrate::{Calibration, Reliability};
+use cityos_core::classify::calibrate::{Calibration, Fit, Reliability};
 use cityos_core::classify::csv::{parse, DataError};
 use cityos_core::classify::eval::{cross_validate, stratified_folds, Metrics};
 use cityos_core::classify::text::MAX_CHARS;
@@ -377,6 +377,7 @@ fn calibration_is_deterministic_and_stored() {
     assert_eq!(a.to_bytes(), b.to_bytes(), "same seed, same bytes");
     let back = Model::from_bytes(&a.to_bytes()).unwrap();
     assert_eq!(back.calibration(), a.calibration());
+    assert_eq!(a.calibration().cross.len(), 9, "3 × 3 cross terms stored");
     let text = "您好，路灯不亮，吵得睡不着";
     assert_eq!(back.predict(text).unwrap(), a.predict(text).unwrap());
     let other = train(
@@ -414,12 +415,16 @@ fn the_fit_recovers_a_known_scale_and_bias() {
         ys.push(rng.weighted(&e));
         margins.push(m);
     }
-    let c = Calibration::fit(&margins, &ys, 3);
+    let c = Calibration::fit(&margins, &ys, 3, Fit::Bias);
     assert!((c.scale - 3.0).abs() < 0.15, "{c:?}");
     // The bias is known up to a constant.
     let d = (c.bias[0] - c.bias[1], c.bias[1] - c.bias[2]);
     assert!((d.0 - 0.5).abs() < 0.1 && (d.1 - 0.5).abs() < 0.1, "{c:?}");
-    assert_eq!(c, Calibration::fit(&margins, &ys, 3), "deterministic");
+    assert_eq!(
+        c,
+        Calibration::fit(&margins, &ys, 3, Fit::Bias),
+        "deterministic"
+    );
 }
 
 #[test]
