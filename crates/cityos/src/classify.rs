@@ -3,6 +3,7 @@
 //! `classifier.model`; messages used for training are read from the file given, at run
 //! time, and never copied anywhere else.
 
+use cityos_core::classify::calibrate::Fit;
 use cityos_core::classify::csv::{parse, Table};
 use cityos_core::classify::eval::{cross_validate, Metrics};
 use cityos_core::classify::train::Example;
@@ -51,6 +52,9 @@ pub struct Tuning {
     /// Internal folds the score's calibration is fitted on (0: none, a fixed scale).
     #[arg(long)]
     pub calib_folds: Option<u32>,
+    /// What the calibration fits besides the scale: scale (nothing else), bias, cross.
+    #[arg(long)]
+    pub calib_fit: Option<String>,
 }
 
 impl Tuning {
@@ -109,6 +113,18 @@ impl Tuning {
                 ));
             }
             o.calib_folds = f;
+        }
+        if let Some(f) = &self.calib_fit {
+            o.calib_fit = match f.as_str() {
+                "scale" => Fit::Scale,
+                "bias" => Fit::Bias,
+                "cross" => Fit::Cross,
+                _ => {
+                    return Err(format!(
+                        "--calib-fit must be scale, bias or cross, not {f:?}"
+                    ))
+                }
+            };
         }
         o.balanced = !self.unbalanced;
         Ok(o)
