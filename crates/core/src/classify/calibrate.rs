@@ -129,8 +129,7 @@ impl Calibration {
                     sum += *v;
                 }
                 a.iter_mut().for_each(|v| *v = 0.0);
-                for j in 0..k {
-                    let pj = p[j] / sum;
+                for (j, pj) in p.iter().map(|v| v / sum).enumerate() {
                     let r = pj - if j == y { 1.0 } else { 0.0 };
                     phi(m, j, &mut buf);
                     for &(q, v) in &buf {
