@@ -3,6 +3,7 @@
 //! `classifier.model`; messages used for training are read from the file given, at run
 //! time, and never copied anywhere else.
 
+use cityos_core::classify::calibrate::Fit;
 use cityos_core::classify::csv::{parse, Table};
 use cityos_core::classify::eval::{cross_validate, Metrics};
 use cityos_core::classify::train::Example;
@@ -42,6 +43,18 @@ pub struct Tuning {
     /// Weigh every class's errors alike instead of balancing the classes.
     #[arg(long)]
     pub unbalanced: bool,
+    /// Share of a plain SVM mixed into each class's NBSVM scorer (0..1; 0: none).
+    #[arg(long)]
+    pub plain_mix: Option<f32>,
+    /// Longest n-gram counted near the start (0: as long as the others).
+    #[arg(long)]
+    pub head_max_n: Option<u8>,
+    /// Internal folds the score's calibration is fitted on (0: none, a fixed scale).
+    #[arg(long)]
+    pub calib_folds: Option<u32>,
+    /// What the calibration fits besides the scale: scale (nothing else), bias, cross.
+    #[arg(long)]
+    pub calib_fit: Option<String>,
 }
 
 impl Tuning {
@@ -80,6 +93,38 @@ impl Tuning {
         }
         if let Some(h) = self.head {
             o.features.head = h;
+        }
+        if let Some(m) = self.plain_mix {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(format!("--plain-mix must be between 0 and 1, not {m}"));
+            }
+            o.plain_mix = m;
+        }
+        if let Some(n) = self.head_max_n {
+            if n > 8 {
+                return Err(format!("--head-max-n must be 0 to 8, not {n}"));
+            }
+            o.features.head_max_n = n;
+        }
+        if let Some(f) = self.calib_folds {
+            if f == 1 || f > 20 {
+                return Err(format!(
+                    "--calib-folds must be 0 (no calibration) or 2 to 20, not {f}"
+                ));
+            }
+            o.calib_folds = f;
+        }
+        if let Some(f) = &self.calib_fit {
+            o.calib_fit = match f.as_str() {
+                "scale" => Fit::Scale,
+                "bias" => Fit::Bias,
+                "cross" => Fit::Cross,
+                _ => {
+                    return Err(format!(
+                        "--calib-fit must be scale, bias or cross, not {f:?}"
+                    ))
+                }
+            };
         }
         o.balanced = !self.unbalanced;
         Ok(o)
@@ -153,6 +198,17 @@ pub fn train_cmd(
         path.display(),
         bytes.len()
     );
+    let cal = model.calibration();
+    println!(
+        "scores calibrated on {}-fold out-of-fold margins: scale {:.3}, bias {}",
+        o.calib_folds,
+        cal.scale,
+        cal.bias
+            .iter()
+            .map(|b| format!("{b:+.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     Ok(())
 }
 
@@ -218,6 +274,31 @@ fn print_metrics(m: &Metrics) {
             row.iter().map(|x| format!("{x:>5}")).collect::<String>()
         );
     }
+    let r = &m.reliability;
+    println!(
+        "score calibration: ECE {:.4} (10 bins), mean score {:.4} against accuracy {:.4}",
+        r.ece, r.mean_score, r.accuracy
+    );
+    println!("  score ≥   messages   accuracy among them");
+    for t in &r.thresholds {
+        println!(
+            "  {:>7.1}   {:>7.1} %   {:>8.1} %",
+            t.threshold,
+            t.share * 100.0,
+            t.accuracy * 100.0
+        );
+    }
+    println!("  score bin   messages   mean score   accuracy");
+    for b in r.bins.iter().filter(|b| b.count > 0) {
+        println!(
+            "  {:.1}–{:.1}   {:>8}   {:>10.3}   {:>8.3}",
+            b.lower,
+            b.lower + 0.1,
+            b.count,
+            b.mean_score,
+            b.accuracy
+        );
+    }
 }
 
 fn round4(x: f64) -> f64 {
@@ -236,6 +317,17 @@ fn metrics_json(m: &Metrics, folds: usize, n: usize) -> serde_json::Value {
             "f1": round4(c.f1), "support": c.support
         })).collect::<Vec<_>>(),
         "confusion": m.confusion,
+        "calibration": {
+            "ece": round4(m.reliability.ece),
+            "mean_score": round4(m.reliability.mean_score),
+            "thresholds": m.reliability.thresholds.iter().map(|t| serde_json::json!({
+                "threshold": t.threshold, "share": round4(t.share), "accuracy": round4(t.accuracy)
+            })).collect::<Vec<_>>(),
+            "bins": m.reliability.bins.iter().map(|b| serde_json::json!({
+                "lower": b.lower, "count": b.count, "mean_score": round4(b.mean_score),
+                "accuracy": round4(b.accuracy)
+            })).collect::<Vec<_>>(),
+        },
     })
 }
 

@@ -64,6 +64,11 @@ fn train_eval_predict_and_bad_input() {
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains("scores calibrated on 5-fold out-of-fold margins: scale"),
+        "{}",
+        stdout(&o)
+    );
     let first = std::fs::read(data.join("classifier.model")).unwrap();
     let o = cityos(&[
         "classify",
@@ -93,6 +98,17 @@ fn train_eval_predict_and_bad_input() {
     assert_eq!(answers[0]["label"], "路灯");
     assert!(answers[0]["score"].as_f64().unwrap() > 0.0);
     assert_eq!(answers[0]["top"].as_array().unwrap().len(), 3);
+    for a in [&answers[0], &answers[3], &answers[4]] {
+        let top: Vec<f64> = a["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["score"].as_f64().unwrap())
+            .collect();
+        assert!(top.iter().all(|s| (0.0..=1.0).contains(s)), "{a}");
+        assert!(top.iter().sum::<f64>() <= 1.0 + 1e-3, "{a}");
+        assert_eq!(top[0], a["score"].as_f64().unwrap());
+    }
     assert_eq!(answers[1]["error"], "the text is empty");
     assert!(answers[2]["error"]
         .as_str()
@@ -112,6 +128,10 @@ fn train_eval_predict_and_bad_input() {
         text.contains("macro-F1") && text.contains("confusion matrix"),
         "{text}"
     );
+    assert!(
+        text.contains("score calibration: ECE") && text.contains("accuracy among them"),
+        "{text}"
+    );
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(v["messages"], 120);
     assert_eq!(v["labels"].as_array().unwrap().len(), 3);
@@ -123,6 +143,27 @@ fn train_eval_predict_and_bad_input() {
         .map(|c| c["support"].as_u64().unwrap())
         .collect();
     assert_eq!(support, [40, 40, 40]);
+    let cal = &v["calibration"];
+    let ece = cal["ece"].as_f64().unwrap();
+    assert!((0.0..0.1).contains(&ece), "{cal}");
+    let thresholds: Vec<f64> = cal["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let (share, acc) = (
+                t["share"].as_f64().unwrap(),
+                t["accuracy"].as_f64().unwrap(),
+            );
+            assert!(
+                (0.0..=1.0).contains(&share) && (0.0..=1.0).contains(&acc),
+                "{t}"
+            );
+            t["threshold"].as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(thresholds, [0.5, 0.6, 0.7, 0.8, 0.9]);
+    assert_eq!(cal["bins"].as_array().unwrap().len(), 10);
     let o = cityos(&["classify", "eval", "--data", f, "--folds", "1"]);
     assert!(
         stderr(&o).contains("--folds must be at least 2"),
@@ -137,6 +178,16 @@ fn train_eval_predict_and_bad_input() {
     std::fs::write(data.join("classifier.model"), &bad).unwrap();
     let (ok, _, err) = predict(d, "路灯\n");
     assert!(!ok && err.contains("corrupt (checksum mismatch)"), "{err}");
+    // A model written by an older build (format 1): refused by name, with the remedy.
+    let mut old = first.clone();
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(data.join("classifier.model"), &old).unwrap();
+    let (ok, _, err) = predict(d, "路灯\n");
+    assert!(
+        !ok && err.contains("format version 1 is from an older build")
+            && err.contains("cityos classify train"),
+        "{err}"
+    );
     let (ok, _, err) = predict(dir.join("nowhere").to_str().unwrap(), "路灯\n");
     assert!(!ok && err.contains("no classifier model at"), "{err}");
 

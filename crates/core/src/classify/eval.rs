@@ -1,5 +1,6 @@
 //! Evaluation: stratified k-fold cross-validation and the metrics of a confusion matrix.
 
+use super::calibrate::Reliability;
 use super::train::{train, Example, TrainError, TrainOptions};
 use super::Scratch;
 use crate::rng::Rng;
@@ -44,6 +45,9 @@ pub struct Metrics {
     pub accuracy: f64,
     /// The unweighted mean of the classes' F1.
     pub macro_f1: f64,
+    /// How well the answers' scores match their accuracy (cross-validation fills it; empty
+    /// for a bare confusion matrix).
+    pub reliability: Reliability,
 }
 
 impl Metrics {
@@ -79,12 +83,14 @@ impl Metrics {
             per_class,
             accuracy: ratio(correct, total),
             macro_f1,
+            reliability: Reliability::default(),
         }
     }
 }
 
-/// k-fold cross-validation: for each fold a model trained on the others predicts it; the
-/// metrics are those of the pooled confusion matrix.
+/// k-fold cross-validation: for each fold a model trained on the others (its calibration
+/// fitted inside those, see [`train`]) predicts it; the metrics are those of the pooled
+/// confusion matrix, the reliability that of the pooled (score, right) pairs.
 pub fn cross_validate(
     examples: &[Example],
     folds: usize,
@@ -101,6 +107,7 @@ pub fn cross_validate(
     let k = labels.len();
     let mut confusion = vec![vec![0u64; k]; k];
     let mut s = Scratch::default();
+    let mut scored = Vec::with_capacity(examples.len());
     for f in 0..folds.max(2) {
         let train_set: Vec<Example> = (0..examples.len())
             .filter(|&i| fold[i] != f)
@@ -109,13 +116,16 @@ pub fn cross_validate(
         let model = train(&train_set, o)?;
         for i in (0..examples.len()).filter(|&i| fold[i] == f) {
             let p = model
-                .best(&examples[i].text, &mut s)
+                .predict_with(&examples[i].text, 1, &mut s)
                 .map_err(|error| TrainError::Unreadable { index: i, error })?;
             let predicted = labels
-                .binary_search(&model.labels[p])
+                .binary_search(&p.label)
                 .expect("a label of the training set");
             confusion[ys[i]][predicted] += 1;
+            scored.push((p.score, predicted == ys[i]));
         }
     }
-    Ok(Metrics::from_confusion(labels, confusion))
+    let mut m = Metrics::from_confusion(labels, confusion);
+    m.reliability = Reliability::of(&scored);
+    Ok(m)
 }

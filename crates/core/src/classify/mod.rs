@@ -3,8 +3,12 @@
 //!
 //! * [`text`] — normalisation and hashed character n-grams (no segmenter needed);
 //! * sublinear TF × IDF, L2-normalised ([`Model::margins`]);
-//! * [`train`] — one-vs-rest linear SVMs (L2 loss) on NB-scaled features by dual coordinate
-//!   descent, deterministic for a seed (the order of examples is the only randomness);
+//! * [`train`] — one-vs-rest linear SVMs (L2 loss) by dual coordinate descent, each class's
+//!   scorer 0.7 × NBSVM (NB-scaled features) + 0.3 × plain SVM, deterministic for a seed (the
+//!   order of examples is the only randomness);
+//! * [`calibrate`] — scores as probabilities: `softmax(scale · margin + bias + cross ·
+//!   margins)` fitted on out-of-fold margins at training time, and the reliability figures
+//!   (ECE, thresholds);
 //! * [`store`] — the model file: a small binary format with a version and a checksum;
 //! * [`csv`] — RFC 4180 CSV (quoted commas and newlines, BOM) into labelled examples, bad
 //!   rows named;
@@ -15,6 +19,7 @@
 //! "Classify — issue 14"); those messages are read at run time and never enter the
 //! repository, nor does a model built from them.
 
+pub mod calibrate;
 pub mod csv;
 pub mod cues;
 pub mod eval;
@@ -27,6 +32,7 @@ pub mod text;
 pub mod topics;
 pub mod train;
 
+pub use calibrate::Calibration;
 pub use store::ModelError;
 pub use text::{normalise, readable, Features, TextError};
 pub use train::{train, TrainError, TrainOptions};
@@ -47,11 +53,15 @@ pub struct Model {
     /// cache line per n-gram when predicting.
     pub(crate) rows: Vec<f32>,
     pub(crate) bias: Vec<f32>,
+    /// Margins → probabilities (fitted by internal cross-validation at training time).
+    pub(crate) calibration: Calibration,
 }
 
 /// One answer: the best label, its score, and the best few labels with theirs (best first,
-/// the first being the answer). Scores are a softmax of the linear margins: they order the
-/// labels and sum to 1, but they are not calibrated probabilities.
+/// the first being the answer). Scores are calibrated probabilities (0..1, summing to 1
+/// over all labels): `softmax(scale · margin + bias + cross · margins)` fitted on
+/// out-of-fold margins when the model was trained, so that of the answers scored about
+/// 0.8, about 80 % are right (the figures: `cityos classify eval`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     pub label: String,
@@ -59,14 +69,12 @@ pub struct Prediction {
     pub top: Vec<(String, f32)>,
 }
 
-/// Sharpness of the softmax over margins (margins of a linear SVM lie mostly in −1.5…1.5).
-const SOFTMAX_SCALE: f32 = 4.0;
-
 /// A reusable buffer for feature extraction (one per thread saves an allocation per text).
 #[derive(Debug, Default)]
 pub struct Scratch {
     chars: Vec<u32>,
     buckets: Vec<u32>,
+    logits: Vec<f32>,
 }
 
 /// Sorted buckets → the sparse sublinear-TF × IDF vector, L2-normalised.
@@ -118,7 +126,8 @@ impl Model {
             .collect())
     }
 
-    /// The best label for a text, with the `top` best alternatives.
+    /// The best label for a text, with the `top` best alternatives and their calibrated
+    /// scores.
     pub fn predict_with(
         &self,
         text: &str,
@@ -126,15 +135,14 @@ impl Model {
         s: &mut Scratch,
     ) -> Result<Prediction, TextError> {
         let m = self.margins(text, s)?;
-        let max = m.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = m
-            .iter()
-            .map(|x| ((x - max) * SOFTMAX_SCALE).exp())
-            .collect();
+        let z = &mut s.logits;
+        self.calibration.logits(&m, z);
+        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = z.iter().map(|x| (x - max).exp()).collect();
         let sum: f32 = exp.iter().sum();
-        let mut order: Vec<usize> = (0..m.len()).collect();
+        let mut order: Vec<usize> = (0..z.len()).collect();
         // Ties go to the earlier label, so an answer never depends on sort stability.
-        order.sort_by(|&a, &b| m[b].total_cmp(&m[a]).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| z[b].total_cmp(&z[a]).then(a.cmp(&b)));
         let top: Vec<(String, f32)> = order
             .iter()
             .take(top.max(1))
@@ -147,17 +155,25 @@ impl Model {
         })
     }
 
+    /// How margins become scores.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
     /// [`Model::predict_with`] with a fresh buffer and the best three.
     pub fn predict(&self, text: &str) -> Result<Prediction, TextError> {
         self.predict_with(text, 3, &mut Scratch::default())
     }
 
-    /// The index of the best label (evaluation's fast path).
+    /// The index of the best label (evaluation's fast path; the same answer as
+    /// [`Model::predict_with`]).
     pub fn best(&self, text: &str, s: &mut Scratch) -> Result<usize, TextError> {
         let m = self.margins(text, s)?;
+        let z = &mut s.logits;
+        self.calibration.logits(&m, z);
         let mut best = 0;
-        for (i, x) in m.iter().enumerate() {
-            if *x > m[best] {
+        for (i, x) in z.iter().enumerate() {
+            if *x > z[best] {
                 best = i;
             }
         }

@@ -4,20 +4,24 @@
 //! ```text
 //! "CITYOSCL"  magic (8 bytes)
 //! u32         format version (VERSION)
-//! u32 k; u8 min_n; u8 max_n; u8 dim_bits; u8 0; u16 head
-//! u32 trained_on; u64 seed; f32 idf of unseen buckets
+//! u32 k; u8 min_n; u8 max_n; u8 dim_bits; u8 head_max_n; u16 head
+//! u32 trained_on; u64 seed; f32 idf of unseen buckets; f32 calibration scale
 //! k × (u32 length, UTF-8 label)
 //! k × f32     bias
+//! k × f32     calibration bias
+//! u8 cross;   cross × k × k × f32 calibration cross terms (cross 0 or 1)
 //! u32 rows; rows × (u32 bucket, f32 idf, k × f32 weight)   — buckets seen in training, ascending
 //! u64         FNV-1a of every byte before it
 //! ```
 
+use super::calibrate::Calibration;
 use super::text::{Features, DIM, DIM_BITS};
 use super::Model;
 use crate::rng::fnv1a;
 
 const MAGIC: &[u8; 8] = b"CITYOSCL";
-pub const VERSION: u32 = 1;
+/// 2: calibrated scores (scale and bias stored), `head_max_n`.
+pub const VERSION: u32 = 2;
 
 /// Why a model cannot be read. A missing or damaged model is an error the caller reports
 /// (and intake falls back to triage), never a panic.
@@ -29,6 +33,8 @@ pub enum ModelError {
     NotAModel,
     #[error("classifier model format version {0} is not supported (this build reads {VERSION})")]
     Version(u32),
+    #[error("classifier model format version {0} is from an older build (its scores are not calibrated); retrain it with `cityos classify train` (this build reads version {VERSION})")]
+    Outdated(u32),
     #[error("the classifier model is truncated")]
     Truncated,
     #[error("the classifier model is corrupt (checksum mismatch)")]
@@ -45,17 +51,34 @@ impl Model {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(k as u32).to_le_bytes());
-        out.extend_from_slice(&[self.features.min_n, self.features.max_n, DIM_BITS as u8, 0]);
+        out.extend_from_slice(&[
+            self.features.min_n,
+            self.features.max_n,
+            DIM_BITS as u8,
+            self.features.head_max_n,
+        ]);
         out.extend_from_slice(&self.features.head.to_le_bytes());
         out.extend_from_slice(&self.trained_on.to_le_bytes());
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&self.idf_unseen.to_le_bytes());
+        out.extend_from_slice(&self.calibration.scale.to_le_bytes());
         for l in &self.labels {
             out.extend_from_slice(&(l.len() as u32).to_le_bytes());
             out.extend_from_slice(l.as_bytes());
         }
         for b in &self.bias {
             out.extend_from_slice(&b.to_le_bytes());
+        }
+        for j in 0..k {
+            let b = self.calibration.bias.get(j).copied().unwrap_or(0.0);
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+        let cross = self.calibration.cross.len() == k * k;
+        out.push(cross as u8);
+        if cross {
+            for x in &self.calibration.cross {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
         }
         let rows: Vec<usize> = (0..DIM).filter(|&i| self.rows[i * (k + 1)] > 0.0).collect();
         out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
@@ -81,6 +104,9 @@ impl Model {
         }
         let mut r = Reader { b: bytes, at: 8 };
         let version = r.u32()?;
+        if (1..VERSION).contains(&version) {
+            return Err(ModelError::Outdated(version));
+        }
         if version != VERSION {
             return Err(ModelError::Version(version));
         }
@@ -98,18 +124,21 @@ impl Model {
         if !(2..=10_000).contains(&k) {
             return Err(bad("label count out of range"));
         }
-        let (min_n, max_n, bits) = (r.u8()?, r.u8()?, r.u8()?);
-        r.u8()?;
+        let (min_n, max_n, bits, head_max_n) = (r.u8()?, r.u8()?, r.u8()?, r.u8()?);
         let head = r.u16()?;
         if bits as u32 != DIM_BITS {
             return Err(bad("feature space of another size"));
         }
-        if min_n == 0 || max_n < min_n || max_n > 8 {
+        if min_n == 0 || max_n < min_n || max_n > 8 || head_max_n > 8 {
             return Err(bad("n-gram range out of bounds"));
         }
         let trained_on = r.u32()?;
         let seed = r.u64()?;
         let idf_unseen = r.f32()?;
+        let scale = r.f32()?;
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(bad("calibration scale not a positive number"));
+        }
         let mut labels = Vec::with_capacity(k);
         for _ in 0..k {
             let len = r.u32()? as usize;
@@ -117,6 +146,19 @@ impl Model {
             labels.push(s.to_string());
         }
         let bias = (0..k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+        let calibration_bias = (0..k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+        let cross = match r.u8()? {
+            0 => Vec::new(),
+            1 => (0..k * k).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(bad("calibration cross flag neither 0 nor 1")),
+        };
+        if calibration_bias
+            .iter()
+            .chain(&cross)
+            .any(|b| !b.is_finite())
+        {
+            return Err(bad("calibration term not a number"));
+        }
         let rows = r.u32()? as usize;
         if rows > DIM {
             return Err(bad("more rows than buckets"));
@@ -141,12 +183,22 @@ impl Model {
         }
         Ok(Model {
             labels,
-            features: Features { min_n, max_n, head },
+            features: Features {
+                min_n,
+                max_n,
+                head,
+                head_max_n,
+            },
             trained_on,
             seed,
             idf_unseen,
             rows: w,
             bias,
+            calibration: Calibration {
+                scale,
+                bias: calibration_bias,
+                cross,
+            },
         })
     }
 }

@@ -81,6 +81,9 @@ pub struct Features {
     /// once as "near the start" (the subject and the first sentence usually name the
     /// matter; the rest is detail).
     pub head: u16,
+    /// The longest n-gram counted "near the start" (0: `max_n`); longer than `max_n`
+    /// adds n-grams that are counted only near the start.
+    pub head_max_n: u8,
 }
 
 impl Default for Features {
@@ -89,6 +92,7 @@ impl Default for Features {
             min_n: 1,
             max_n: 2,
             head: 80,
+            head_max_n: 0,
         }
     }
 }
@@ -99,7 +103,11 @@ impl fmt::Display for Features {
             f,
             "char {}-{}-grams, first {} characters also apart",
             self.min_n, self.max_n, self.head
-        )
+        )?;
+        if self.head_max_n != 0 && self.head_max_n != self.max_n {
+            write!(f, " (up to {}-grams)", self.head_max_n)?;
+        }
+        Ok(())
     }
 }
 
@@ -121,9 +129,14 @@ impl Features {
         chars.clear();
         chars.extend(text.chars().map(|c| c as u32));
         let (lo, hi) = (self.min_n.max(1) as usize, self.max_n.max(1) as usize);
+        let head_hi = match self.head_max_n {
+            0 => hi,
+            n => n as usize,
+        };
         for i in 0..chars.len() {
             let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
-            for n in 1..=hi {
+            let top = if i < head { hi.max(head_hi) } else { hi };
+            for n in 1..=top {
                 let Some(&c) = chars.get(i + n - 1) else {
                     break;
                 };
@@ -132,8 +145,10 @@ impl Features {
                 }
                 h = mix(h ^ u64::from(c)).wrapping_add(n as u64);
                 if n >= lo {
-                    out.push((h >> (64 - DIM_BITS)) as u32);
-                    if i + n <= head {
+                    if n <= hi {
+                        out.push((h >> (64 - DIM_BITS)) as u32);
+                    }
+                    if i + n <= head && n <= head_hi {
                         out.push((mix(h ^ 0x4EAD) >> (64 - DIM_BITS)) as u32);
                     }
                 }

@@ -1,11 +1,14 @@
 //! Training: one-vs-rest linear SVMs with the squared hinge loss, solved in the dual by
 //! coordinate descent (Hsieh et al. 2008, the algorithm of LIBLINEAR's `-s 1`), on
-//! features scaled by naive-Bayes log-count ratios (NBSVM). Each pass
+//! features scaled by naive-Bayes log-count ratios (NBSVM), mixed 7:3 with a plain SVM on the
+//! same features; then the score's calibration is fitted on out-of-fold margins. Each pass
 //! visits the examples in an order shuffled by the seeded generator, so the same examples
 //! and seed give the same model, bit for bit.
 
+use super::calibrate::{Calibration, Fit};
+use super::eval::stratified_folds;
 use super::text::{Features, DIM};
-use super::{readable, weigh, Model, TextError};
+use super::{readable, weigh, Model, Scratch, TextError};
 use crate::rng::Rng;
 
 /// A labelled text.
@@ -35,6 +38,15 @@ pub struct TrainOptions {
     /// naive-Bayes log-count ratio (class against the rest, smoothed by this alpha); the
     /// scale is folded into the weights afterwards, so prediction costs the same.
     pub nb_alpha: Option<f32>,
+    /// Each class's scorer is `(1 − mix) · NBSVM + mix · plain SVM` (both on the same
+    /// features, so the mix is one linear scorer and prediction costs the same); 0: NBSVM
+    /// only.
+    pub plain_mix: f32,
+    /// Internal folds that give out-of-fold margins to fit the score's calibration on
+    /// (training costs this many models more); 0 or 1: no calibration (a fixed scale).
+    pub calib_folds: u32,
+    /// What the calibration fits besides the scale.
+    pub calib_fit: Fit,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +60,9 @@ impl Default for TrainOptions {
             balanced: true,
             min_df: 5,
             nb_alpha: Some(0.01),
+            plain_mix: 0.3,
+            calib_folds: 5,
+            calib_fit: Fit::Cross,
         }
     }
 }
@@ -65,8 +80,57 @@ pub enum TrainError {
     NoLabel { index: usize },
 }
 
-/// Trains a model on the examples (deterministic for `o.seed`).
+/// Trains a model on the examples (deterministic for `o.seed`), then fits its score's
+/// calibration on out-of-fold margins: `o.calib_folds` models, each trained on all the
+/// examples but one stratified fold, give the margins of the fold they did not see.
 pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError> {
+    let mut model = train_uncalibrated(examples, o)?;
+    let folds = o.calib_folds as usize;
+    if folds < 2 || examples.len() < 2 * folds {
+        return Ok(model);
+    }
+    let k = model.labels.len();
+    let ys: Vec<usize> = examples
+        .iter()
+        .map(|e| model.labels.binary_search(&e.label).expect("label listed"))
+        .collect();
+    let fold = stratified_folds(&ys, folds, o.seed ^ 0xCA11_B0A7);
+    let inner = TrainOptions {
+        calib_folds: 0,
+        ..*o
+    };
+    let mut margins = vec![Vec::new(); examples.len()];
+    let mut s = Scratch::default();
+    for f in 0..folds {
+        let part: Vec<Example> = (0..examples.len())
+            .filter(|&i| fold[i] != f)
+            .map(|i| examples[i].clone())
+            .collect();
+        let m = match train_uncalibrated(&part, &inner) {
+            Ok(m) => m,
+            // A fold that leaves one class: too few messages to calibrate on.
+            Err(TrainError::OneClass(_)) => return Ok(model),
+            Err(e) => return Err(e),
+        };
+        // The inner model may lack a rare label: its margin is then a plain "no".
+        let map: Vec<Option<usize>> = model
+            .labels
+            .iter()
+            .map(|l| m.labels.binary_search(l).ok())
+            .collect();
+        for i in (0..examples.len()).filter(|&i| fold[i] == f) {
+            let raw = m
+                .margins(&examples[i].text, &mut s)
+                .map_err(|error| TrainError::Unreadable { index: i, error })?;
+            margins[i] = map.iter().map(|j| j.map_or(-1.0, |j| raw[j])).collect();
+        }
+    }
+    model.calibration = Calibration::fit(&margins, &ys, k, o.calib_fit);
+    Ok(model)
+}
+
+/// The SVMs alone, scores on the fixed scale.
+fn train_uncalibrated(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError> {
     if examples.is_empty() {
         return Err(TrainError::NoExamples);
     }
@@ -155,7 +219,7 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
             (o.c, o.c)
         };
         wc.iter_mut().for_each(|x| *x = 0.0);
-        let (b, r) = if let Some(alpha) = o.nb_alpha {
+        let (mut b, r) = if let Some(alpha) = o.nb_alpha {
             // NB log-count ratios of this class against the rest, as per-feature scales.
             let mut p = vec![alpha; DIM];
             let mut q = vec![alpha; DIM];
@@ -185,10 +249,20 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
         } else {
             (dcd(&xs, &ys, class, cp, cn, o, &mut rng, &mut wc), None)
         };
-        bias[class] = b;
         for (i, x) in wc.iter().enumerate() {
             w[i * (k + 1) + 1 + class] = *x * r.as_ref().map_or(1.0, |r| r[i]);
         }
+        if o.plain_mix > 0.0 && r.is_some() {
+            let mix = o.plain_mix.min(1.0);
+            wc.iter_mut().for_each(|x| *x = 0.0);
+            let bp = dcd(&xs, &ys, class, cp, cn, o, &mut rng, &mut wc);
+            b = (1.0 - mix) * b + mix * bp;
+            for (i, x) in wc.iter().enumerate() {
+                let at = i * (k + 1) + 1 + class;
+                w[at] = (1.0 - mix) * w[at] + mix * *x;
+            }
+        }
+        bias[class] = b;
     }
     Ok(Model {
         labels,
@@ -198,6 +272,7 @@ pub fn train(examples: &[Example], o: &TrainOptions) -> Result<Model, TrainError
         idf_unseen,
         rows: w,
         bias,
+        calibration: Calibration::uncalibrated(k),
     })
 }
 

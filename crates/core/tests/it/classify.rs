@@ -2,6 +2,7 @@
 //! deterministic training, the model file round trip and its corruptions, CSV quirks,
 //! stratified folds, metrics on a hand-checked confusion matrix, and bad input.
 
+use cityos_core::classify::calibrate::{Calibration, Fit, Reliability};
 use cityos_core::classify::csv::{parse, DataError};
 use cityos_core::classify::eval::{cross_validate, stratified_folds, Metrics};
 use cityos_core::classify::text::MAX_CHARS;
@@ -102,6 +103,16 @@ fn a_damaged_model_file_is_a_named_error() {
     let mut v = bytes.clone();
     v[8] = 9;
     assert_eq!(Model::from_bytes(&v), Err(ModelError::Version(9)));
+    // A model of format 1 (before calibrated scores) is refused by name, with the remedy.
+    let mut v = bytes.clone();
+    v[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let e = Model::from_bytes(&v).unwrap_err();
+    assert_eq!(e, ModelError::Outdated(1));
+    assert!(
+        e.to_string()
+            .contains("retrain it with `cityos classify train`"),
+        "{e}"
+    );
     for at in [20, bytes.len() / 2, bytes.len() - 1] {
         let mut v = bytes.clone();
         v[at] ^= 0x40;
@@ -267,4 +278,175 @@ fn cross_validation_on_generated_text() {
     );
     assert!(m.macro_f1 > 0.9, "{}", m.macro_f1);
     assert_eq!(m, cross_validate(&ex, 5, &TrainOptions::default()).unwrap());
+}
+
+/// Like [`generated`] but harder: a message draws its words from its own class only with
+/// probability `own`, else from another class's, so some messages are ambiguous and the
+/// scores spread out.
+fn mixed(n: usize, seed: u64, own: f64) -> Vec<Example> {
+    let words: [&[&str]; 3] = [
+        &["路灯不亮", "灯杆倾斜", "夜里一片黑", "照明坏了"],
+        &["半夜施工", "噪音太大", "广场舞音响", "吵得睡不着"],
+        &["垃圾满了", "没人清运", "垃圾桶发臭", "乱倒垃圾"],
+    ];
+    let labels = ["路灯", "噪声", "垃圾"];
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let c = i % 3;
+            let mut t = String::from("您好，");
+            for _ in 0..3 {
+                let from = if rng.chance(own) {
+                    c
+                } else {
+                    rng.below(3) as usize
+                };
+                t.push_str(words[from][rng.below(4) as usize]);
+                t.push('，');
+            }
+            Example {
+                text: t,
+                label: labels[c].to_string(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn scores_are_calibrated_probabilities() {
+    // Separable text: nearly every answer right and scored near 1, so a small ECE.
+    let ex = generated(300, 11);
+    let m = cross_validate(&ex, 5, &TrainOptions::default()).unwrap();
+    let r = &m.reliability;
+    assert_eq!(r.n, 300);
+    assert!(r.ece < 0.05, "ECE {} on separable text", r.ece);
+    assert_eq!(r.thresholds.len(), 5);
+    assert!(r.thresholds.windows(2).all(|w| w[0].share >= w[1].share));
+
+    // Ambiguous text: scores spread out, and still mean what they say.
+    let ex = mixed(900, 12, 0.6);
+    let m = cross_validate(&ex, 5, &TrainOptions::default()).unwrap();
+    let r = &m.reliability;
+    assert!(
+        m.accuracy > 0.6 && m.accuracy < 0.97,
+        "not separable: {}",
+        m.accuracy
+    );
+    assert!(
+        (r.mean_score - r.accuracy).abs() < 0.05,
+        "mean score {} against accuracy {}",
+        r.mean_score,
+        r.accuracy
+    );
+    assert!(r.ece < 0.08, "ECE {}", r.ece);
+    // The fixed scale of an uncalibrated model is further off on this text.
+    let raw = cross_validate(
+        &ex,
+        5,
+        &TrainOptions {
+            calib_folds: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        r.ece < raw.reliability.ece,
+        "calibrated {} against fixed {}",
+        r.ece,
+        raw.reliability.ece
+    );
+
+    // Every score lies in 0..1, the top three sum to at most 1, best first.
+    let model = train(&ex, &TrainOptions::default()).unwrap();
+    assert!(model.calibration().scale > 0.0);
+    for e in mixed(60, 13, 0.5) {
+        let p = model.predict(&e.text).unwrap();
+        assert!(p.top.iter().all(|t| (0.0..=1.0).contains(&t.1)), "{p:?}");
+        let sum: f32 = p.top.iter().map(|t| t.1).sum();
+        assert!(sum <= 1.0 + 1e-5, "{sum}");
+        assert!(p.top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert_eq!(p.top[0], (p.label.clone(), p.score));
+    }
+}
+
+#[test]
+fn calibration_is_deterministic_and_stored() {
+    let ex = mixed(300, 14, 0.7);
+    let a = train(&ex, &TrainOptions::default()).unwrap();
+    let b = train(&ex, &TrainOptions::default()).unwrap();
+    assert_eq!(a.to_bytes(), b.to_bytes(), "same seed, same bytes");
+    let back = Model::from_bytes(&a.to_bytes()).unwrap();
+    assert_eq!(back.calibration(), a.calibration());
+    assert_eq!(a.calibration().cross.len(), 9, "3 × 3 cross terms stored");
+    let text = "您好，路灯不亮，吵得睡不着";
+    assert_eq!(back.predict(text).unwrap(), a.predict(text).unwrap());
+    let other = train(
+        &ex,
+        &TrainOptions {
+            seed: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(other.to_bytes(), a.to_bytes(), "the seed matters");
+    // Without calibration the fixed scale is stored, and read back alike.
+    let raw = train(
+        &ex,
+        &TrainOptions {
+            calib_folds: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(raw.calibration(), &Calibration::uncalibrated(3));
+    assert_eq!(Model::from_bytes(&raw.to_bytes()).unwrap(), raw);
+}
+
+#[test]
+fn the_fit_recovers_a_known_scale_and_bias() {
+    // Labels drawn from softmax(3 · margin + bias) with known bias: the fit finds them.
+    let mut rng = Rng::new(21);
+    let bias = [0.5f64, 0.0, -0.5];
+    let (mut margins, mut ys) = (Vec::new(), Vec::new());
+    for _ in 0..20_000 {
+        let m: Vec<f32> = (0..3).map(|_| rng.range_f64(-1.5, 1.5) as f32).collect();
+        let z: Vec<f64> = (0..3).map(|j| 3.0 * m[j] as f64 + bias[j]).collect();
+        let e: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+        ys.push(rng.weighted(&e));
+        margins.push(m);
+    }
+    let c = Calibration::fit(&margins, &ys, 3, Fit::Bias);
+    assert!((c.scale - 3.0).abs() < 0.15, "{c:?}");
+    // The bias is known up to a constant.
+    let d = (c.bias[0] - c.bias[1], c.bias[1] - c.bias[2]);
+    assert!((d.0 - 0.5).abs() < 0.1 && (d.1 - 0.5).abs() < 0.1, "{c:?}");
+    assert_eq!(
+        c,
+        Calibration::fit(&margins, &ys, 3, Fit::Bias),
+        "deterministic"
+    );
+}
+
+#[test]
+fn reliability_of_a_hand_checked_set() {
+    // Bin 0.9: scores 0.95 ×4, 3 right → |0.75 − 0.95| = 0.2 on 4 of 10.
+    // Bin 0.6: scores 0.65 ×6, 4 right → |0.667 − 0.65| on 6 of 10.
+    let mut s = vec![(0.95f32, true); 3];
+    s.push((0.95, false));
+    s.extend([(0.65f32, true); 4]);
+    s.extend([(0.65f32, false); 2]);
+    let r = Reliability::of(&s);
+    let want = 0.4 * 0.2 + 0.6 * (4.0 / 6.0 - 0.65);
+    assert!((r.ece - want).abs() < 1e-6, "{} against {want}", r.ece);
+    let t = |x: f64| {
+        r.thresholds
+            .iter()
+            .find(|t| t.threshold == x)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!((t(0.6).share, t(0.6).accuracy), (1.0, 0.7));
+    assert_eq!(t(0.7).share, 0.4);
+    assert!((t(0.9).accuracy - 0.75).abs() < 1e-9);
+    assert_eq!(Reliability::of(&[]).ece, 0.0);
 }
