@@ -39,22 +39,40 @@ pub struct Match {
     pub age_ms: Millis,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DedupIndex {
     cells: HashMap<(u16, i32, i32), Vec<Entry>>,
     where_is: HashMap<CaseId, (u16, i32, i32)>,
+    /// Cell size in degrees.
+    cell_deg: f64,
 }
 
-fn cell(lon: f64, lat: f64) -> (i32, i32) {
-    (
-        (lon / CELL_DEG).floor() as i32,
-        (lat / CELL_DEG).floor() as i32,
-    )
+impl Default for DedupIndex {
+    fn default() -> Self {
+        DedupIndex::with_cell(CELL_DEG)
+    }
 }
 
 impl DedupIndex {
     pub fn new() -> DedupIndex {
         DedupIndex::default()
+    }
+
+    /// An index with cells of `deg` degrees (smaller cells for an index holding every
+    /// category under one key, so a lookup scans fewer entries).
+    pub fn with_cell(deg: f64) -> DedupIndex {
+        DedupIndex {
+            cells: HashMap::new(),
+            where_is: HashMap::new(),
+            cell_deg: deg,
+        }
+    }
+
+    fn cell(&self, lon: f64, lat: f64) -> (i32, i32) {
+        (
+            (lon / self.cell_deg).floor() as i32,
+            (lat / self.cell_deg).floor() as i32,
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -68,7 +86,7 @@ impl DedupIndex {
     /// Inserts or refreshes an open case.
     pub fn upsert(&mut self, category: u16, e: Entry) {
         self.remove(e.case);
-        let (cx, cy) = cell(e.lon, e.lat);
+        let (cx, cy) = self.cell(e.lon, e.lat);
         let key = (category, cx, cy);
         self.cells.entry(key).or_default().push(e);
         self.where_is.insert(e.case, key);
@@ -135,10 +153,11 @@ impl DedupIndex {
         if radius_m <= 0.0 || window_ms <= 0 {
             return;
         }
-        let (cx, cy) = cell(lon, lat);
-        let lat_cells = (radius_m / (CELL_DEG * M_PER_DEG_LAT)).ceil() as i32;
-        let lon_cells = (radius_m / (CELL_DEG * M_PER_DEG_LAT * lat.to_radians().cos().max(0.01)))
-            .ceil() as i32;
+        let (cx, cy) = self.cell(lon, lat);
+        let deg = self.cell_deg;
+        let lat_cells = (radius_m / (deg * M_PER_DEG_LAT)).ceil() as i32;
+        let lon_cells =
+            (radius_m / (deg * M_PER_DEG_LAT * lat.to_radians().cos().max(0.01))).ceil() as i32;
         for x in cx - lon_cells..=cx + lon_cells {
             for y in cy - lat_cells..=cy + lat_cells {
                 let Some(v) = self.cells.get(&(category, x, y)) else {
