@@ -384,16 +384,14 @@ mod tests {
         assert!(hot_topics(&m, &Options::default()).is_empty());
     }
 
-    /// Cost at the server's bound: `cargo test -p cityos-core --release --lib
-    /// topics_at_scale -- --ignored --nocapture`.
+    /// Many messages, most of them noise: the paraphrased complaints still come out on top.
     #[test]
-    #[ignore]
-    fn topics_at_scale() {
+    fn topics_stand_out_of_noise() {
         let mut r = Rng::new(3);
         let chars: Vec<char> = "小区门口井盖路灯垃圾停车噪音施工水管漏水树枝电线污水共享单车人行道学校医院公园菜市场地铁站晚上很危险没人清理堵住影响休息"
             .chars()
             .collect();
-        let m: Vec<Message> = (0..20_000)
+        let m: Vec<Message> = (0..3_000)
             .map(|i| {
                 let text: String = if i % 3 == 0 {
                     let (x, y) = PAIRS[r.below(10) as usize];
@@ -417,8 +415,13 @@ mod tests {
                 x
             })
             .collect();
-        let t0 = std::time::Instant::now();
         let t = hot_topics(&m, &Options::default());
-        eprintln!("20000 messages → {} topics in {:?}", t.len(), t0.elapsed());
+        assert_eq!(t.len(), 10);
+        // The leading topics are the generated complaints (about 100 messages each, spread
+        // over several topics by place wording), not the noise.
+        for x in &t[..5] {
+            assert!(x.count >= 10, "{x:#?}");
+            assert!(PLACES.iter().any(|p| x.label.starts_with(p)), "{x:#?}");
+        }
     }
 }
