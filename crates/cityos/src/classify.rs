@@ -347,6 +347,7 @@ pub fn predict_cmd(data: &Path) -> Result<(), String> {
                 "line": i + 1,
                 "label": p.label,
                 "score": round4(p.score as f64),
+                "margin": round4(p.margin as f64),
                 "top": p.top.iter().map(|(l, s)| serde_json::json!({"label": l, "score": round4(*s as f64)})).collect::<Vec<_>>(),
             }),
             Err(e) => serde_json::json!({"line": i + 1, "error": e.to_string()}),

@@ -58,7 +58,7 @@ pub fn run(o: Options) -> Result<(), String> {
 }
 
 /// Messages the demo's model is trained on (generated: see `classify::generate`).
-pub const DEMO_MESSAGES: usize = 3000;
+pub const DEMO_MESSAGES: usize = 4000;
 
 /// Trains the demo's classifier on generated messages into the data directory when it
 /// has none (a model trained with `cityos classify train` is kept).

@@ -47,10 +47,15 @@ pub struct Model {
     pub trained_on: u32,
     pub seed: u64,
     pub(crate) idf_unseen: f32,
-    /// Per bucket its IDF then its weight for each label: `rows[b * (k + 1)]` is the IDF
-    /// (0 for a bucket without weights: never seen in training, or pruned; it weighs
-    /// `idf_unseen` in a text's length), `rows[b * (k + 1) + 1 + label]` the weights — one
-    /// cache line per n-gram when predicting.
+    /// Which hashed buckets have a row (a bucket without one was never seen in training,
+    /// or pruned: it weighs `idf_unseen` in a text's length). Only kept buckets have a
+    /// row, so a model costs its rows plus this 192 KB table, not 4 MB per label.
+    pub(crate) slot: Slots,
+    /// The bucket of each row, ascending.
+    pub(crate) keys: Vec<u32>,
+    /// Per row its IDF then its weight for each label: `rows[r * (k + 1)]` is the IDF,
+    /// `rows[r * (k + 1) + 1 + label]` the weights — one cache line per n-gram when
+    /// predicting.
     pub(crate) rows: Vec<f32>,
     pub(crate) bias: Vec<f32>,
     /// Margins → probabilities (fitted by internal cross-validation at training time).
@@ -66,6 +71,10 @@ pub struct Model {
 pub struct Prediction {
     pub label: String,
     pub score: f32,
+    /// The best label's own margin, before calibration: its one-vs-rest scorer's say. At
+    /// or below 0 no label claims the text (every scorer says "not mine") — text unlike
+    /// anything trained on, however the calibrated scores share out.
+    pub margin: f32,
     pub top: Vec<(String, f32)>,
 }
 
@@ -94,6 +103,43 @@ pub(crate) fn weigh(buckets: &[u32], idf: impl Fn(u32) -> f32, out: &mut Vec<(u3
     }
 }
 
+/// Bucket → row for the buckets that have one: a bit per bucket and, per 64 buckets, the
+/// rows before them (rank by popcount), small enough (192 KB) to stay in the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Slots {
+    bits: Vec<u64>,
+    before: Vec<u32>,
+}
+
+impl Slots {
+    /// The table for rows of the given buckets (ascending).
+    pub(crate) fn of(keys: &[u32]) -> Slots {
+        let words = text::DIM / 64;
+        let mut bits = vec![0u64; words];
+        for &b in keys {
+            bits[b as usize / 64] |= 1 << (b % 64);
+        }
+        let mut before = Vec::with_capacity(words);
+        let mut n = 0u32;
+        for w in &bits {
+            before.push(n);
+            n += w.count_ones();
+        }
+        Slots { bits, before }
+    }
+
+    /// The row of a bucket, if it has one.
+    #[inline]
+    pub(crate) fn row(&self, b: u32) -> Option<usize> {
+        let (w, bit) = (b as usize / 64, b % 64);
+        let word = self.bits[w];
+        if word & (1 << bit) == 0 {
+            return None;
+        }
+        Some((self.before[w] + (word & ((1u64 << bit) - 1)).count_ones()) as usize)
+    }
+}
+
 impl Model {
     /// The margin of every label for a text: bias + w · x, x the text's sublinear TF × IDF
     /// vector, L2-normalised (in one pass: the norm divides the sums at the end).
@@ -104,9 +150,9 @@ impl Model {
         let mut sums = vec![0f32; k];
         let mut norm = 0f32;
         for (b, c) in text::counts(&s.buckets) {
-            let row = &self.rows[b as usize * (k + 1)..(b as usize + 1) * (k + 1)];
             let tf = 1.0 + (c as f32).ln();
-            if row[0] > 0.0 {
+            if let Some(r) = self.slot.row(b) {
+                let row = &self.rows[r * (k + 1)..(r + 1) * (k + 1)];
                 let v = tf * row[0];
                 norm += v * v;
                 for (acc, w) in sums.iter_mut().zip(&row[1..]) {
@@ -151,6 +197,7 @@ impl Model {
         Ok(Prediction {
             label: top[0].0.clone(),
             score: top[0].1,
+            margin: m[order[0]],
             top,
         })
     }

@@ -80,11 +80,10 @@ impl Model {
                 out.extend_from_slice(&x.to_le_bytes());
             }
         }
-        let rows: Vec<usize> = (0..DIM).filter(|&i| self.rows[i * (k + 1)] > 0.0).collect();
-        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for i in rows {
-            out.extend_from_slice(&(i as u32).to_le_bytes());
-            for x in &self.rows[i * (k + 1)..(i + 1) * (k + 1)] {
+        out.extend_from_slice(&(self.keys.len() as u32).to_le_bytes());
+        for (r, &i) in self.keys.iter().enumerate() {
+            out.extend_from_slice(&i.to_le_bytes());
+            for x in &self.rows[r * (k + 1)..(r + 1) * (k + 1)] {
                 out.extend_from_slice(&x.to_le_bytes());
             }
         }
@@ -163,18 +162,24 @@ impl Model {
         if rows > DIM {
             return Err(bad("more rows than buckets"));
         }
-        let mut w = vec![0f32; DIM * (k + 1)];
+        // Each row is 4 + 4 (k + 1) bytes: a count the rest cannot hold is a lie.
+        if rows > (body.len() - r.at.min(body.len())) / (4 + 4 * (k + 1)) {
+            return Err(ModelError::Truncated);
+        }
+        let mut keys = Vec::with_capacity(rows);
+        let mut w = vec![0f32; rows * (k + 1)];
         let mut last: Option<usize> = None;
-        for _ in 0..rows {
+        for row in 0..rows {
             let i = r.u32()? as usize;
             if i >= DIM || last.is_some_and(|l| l >= i) {
                 return Err(bad("buckets out of order"));
             }
             last = Some(i);
-            for x in &mut w[i * (k + 1)..(i + 1) * (k + 1)] {
+            keys.push(i as u32);
+            for x in &mut w[row * (k + 1)..(row + 1) * (k + 1)] {
                 *x = r.f32()?;
             }
-            if w[i * (k + 1)].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            if w[row * (k + 1)].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 return Err(bad("a stored bucket without an IDF"));
             }
         }
@@ -192,6 +197,8 @@ impl Model {
             trained_on,
             seed,
             idf_unseen,
+            slot: super::Slots::of(&keys),
+            keys,
             rows: w,
             bias,
             calibration: Calibration {

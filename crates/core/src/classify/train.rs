@@ -198,17 +198,29 @@ fn train_uncalibrated(examples: &[Example], o: &TrainOptions) -> Result<Model, T
         })
         .collect();
     drop(docs);
+    // Only kept buckets get a row: from here on a feature is its row, 0..m.
+    let keys: Vec<u32> = (0..DIM as u32).filter(|&b| idf[b as usize] > 0.0).collect();
+    let slot = super::Slots::of(&keys);
+    let m = keys.len();
+    let xs: Vec<Vec<(u32, f32)>> = xs
+        .into_iter()
+        .map(|x| {
+            x.into_iter()
+                .map(|(b, v)| (slot.row(b).expect("a kept bucket") as u32, v))
+                .collect()
+        })
+        .collect();
     let mut per_class = vec![0usize; k];
     for &y in &ys {
         per_class[y] += 1;
     }
-    let mut w = vec![0f32; DIM * (k + 1)];
-    for (i, x) in idf.iter().enumerate() {
-        w[i * (k + 1)] = *x;
+    let mut w = vec![0f32; m * (k + 1)];
+    for (r, &b) in keys.iter().enumerate() {
+        w[r * (k + 1)] = idf[b as usize];
     }
     let mut bias = vec![0f32; k];
     let mut rng = Rng::new(o.seed);
-    let mut wc = vec![0f32; DIM];
+    let mut wc = vec![0f32; m];
     for (class, per) in per_class.iter().enumerate() {
         // Positive and negative costs: balanced, the small class weighs as much as the rest.
         let (cp, cn) = if o.balanced {
@@ -221,17 +233,19 @@ fn train_uncalibrated(examples: &[Example], o: &TrainOptions) -> Result<Model, T
         wc.iter_mut().for_each(|x| *x = 0.0);
         let (mut b, r) = if let Some(alpha) = o.nb_alpha {
             // NB log-count ratios of this class against the rest, as per-feature scales.
-            let mut p = vec![alpha; DIM];
-            let mut q = vec![alpha; DIM];
+            let mut p = vec![alpha; m];
+            let mut q = vec![alpha; m];
             for (x, &y) in xs.iter().zip(&ys) {
                 let t = if y == class { &mut p } else { &mut q };
                 for &(f, v) in x {
                     t[f as usize] += v;
                 }
             }
+            // The buckets without a row hold alpha each, as if they were listed.
+            let rest = alpha as f64 * (DIM - m) as f64;
             let (sp, sq): (f64, f64) = (
-                p.iter().map(|&v| v as f64).sum(),
-                q.iter().map(|&v| v as f64).sum(),
+                p.iter().map(|&v| v as f64).sum::<f64>() + rest,
+                q.iter().map(|&v| v as f64).sum::<f64>() + rest,
             );
             let r: Vec<f32> = p
                 .iter()
@@ -270,6 +284,8 @@ fn train_uncalibrated(examples: &[Example], o: &TrainOptions) -> Result<Model, T
         trained_on: n as u32,
         seed: o.seed,
         idf_unseen,
+        slot,
+        keys,
         rows: w,
         bias,
         calibration: Calibration::uncalibrated(k),

@@ -15,8 +15,8 @@ mod health;
 mod reference;
 mod stats;
 mod stream;
-mod triage;
 mod topics;
+mod triage;
 
 pub use auth::{login, logout};
 pub use cases::{
@@ -27,8 +27,8 @@ pub use health::{healthz, readyz};
 pub use reference::{categories, departments, locate, regions, LocateParams, RegionParams};
 pub use stats::stats;
 pub use stream::{events_stream, StreamParams};
-pub use triage::{triage_queue, TriageParams};
 pub use topics::{hot_topics_handler as hot_topics, TopicParams};
+pub use triage::{triage_queue, TriageParams};
 
 use crate::http::error::{ApiError, Problem};
 use axum::response::Response;

@@ -201,6 +201,7 @@ pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<R
     let mut top: Vec<Scored> = Vec::new();
     let mut line = None;
     let mut model_id = String::new();
+    let mut claimed = true;
     let model_problem = match st.0.smart.model() {
         Err(why) => Some(format!("无可用模型：{why}")),
         Ok((model, id)) => {
@@ -208,6 +209,7 @@ pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<R
             let p = model
                 .predict_with(text, 5, &mut Scratch::default())
                 .map_err(text_error)?;
+            claimed = p.margin > 0.0;
             for (label, score) in &p.top {
                 if let Some((cat, l)) = intake.category_of(label, tax) {
                     if top.is_empty() {
@@ -255,6 +257,14 @@ pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<R
         }
     } else if let Some(why) = &model_problem {
         (None, false, format!("{why}，转待分拨"))
+    } else if score >= threshold && !claimed {
+        // Calibrated scores share 1 out among the labels the model knows; text unlike
+        // any of them can still get a high share. No scorer claiming it is the tell.
+        (
+            None,
+            false,
+            format!("模型建议 {score:.2}，但没有类别认领这段文字（判别值均不为正），转待分拨"),
+        )
     } else if score >= threshold {
         (
             top.first().map(|s| s.category.clone()),

@@ -20,7 +20,7 @@ mod sensing;
 mod smart;
 mod stream;
 mod support;
-mod triage;
 mod topics;
+mod triage;
 mod ui;
 mod vitals;

@@ -184,12 +184,23 @@ async fn an_unsure_text_waits_in_triage_with_the_suggestions() {
     let o = officer_view(&t, &number).await;
     let sg = &o["case"]["suggestion"];
     assert_eq!(sg["routed"], false, "{o}");
+    // Unsure either way: a low score, or a high share that no label's scorer claims
+    // (calibrated scores share 1 out among the labels a small model knows).
     let score = sg["score"].as_f64().unwrap();
-    assert!(score < 0.6);
-    assert_eq!(
-        sg["reason"],
-        format!("置信度 {score:.2} < 阈值 0.60，转待分拨").as_str()
-    );
+    if score < 0.6 {
+        assert_eq!(
+            sg["reason"],
+            format!("置信度 {score:.2} < 阈值 0.60，转待分拨").as_str()
+        );
+    } else {
+        assert!(
+            sg["reason"]
+                .as_str()
+                .unwrap()
+                .contains("没有类别认领这段文字"),
+            "{sg}"
+        );
+    }
     assert!(!sg["top"].as_array().unwrap().is_empty());
     assert_eq!(
         o["log"][0]["changes"][1]["assignments"][0]["department"], "dist-ccc",
@@ -245,7 +256,7 @@ async fn a_named_community_locates_a_report_without_a_position() {
     assert_eq!(sg["located_by_text"], true);
     assert_eq!(
         sg["places"][0],
-        json!({"word": "永康居委会", "kind": "community", "region": YONGKANG})
+        json!({"word": "永康居委会", "kind": "community", "region": YONGKANG, "region_name": "永康居委会"})
     );
     assert!(sg["reason"]
         .as_str()
@@ -258,7 +269,7 @@ async fn a_named_community_locates_a_report_without_a_position() {
     assert_eq!(v["dispatch"], "待人工分拨");
     let o = officer_view(&t, v["case"]["number"].as_str().unwrap()).await;
     let sg = &o["case"]["suggestion"];
-    assert_eq!(sg.get("located_by_text"), None, "false is left out: {sg}");
+    assert_eq!(sg["located_by_text"], false, "{sg}");
     assert!(
         sg["reason"].as_str().unwrap().contains("未找到地名"),
         "{sg}"
@@ -490,9 +501,17 @@ async fn each_role_files_text_or_is_refused_as_before() {
     .into_iter()
     .enumerate()
     {
-        // Apart, so that no report joins another's case.
+        // Apart and about different things, so that no report joins another's case.
         let [lon, lat] = spot(TIANPING, 10 * n);
-        let body = json!({"text": "这里的井盖被盗了，很危险", "lon": lon, "lat": lat});
+        let text = [
+            "这里的井盖被盗了，很危险",
+            "路灯坏了好几天，晚上一片漆黑",
+            "门口有人摆摊卖水果，占了人行道",
+            "楼下垃圾堆了三天没人清理，很臭",
+            "电梯又停了，老人上下楼很困难",
+            "晚上广场舞音响太吵影响休息",
+        ][n];
+        let body = json!({"text": text, "lon": lon, "lat": lat});
         let tok = t.login(who).await;
         let (s, v) = report(&t, Some(&tok), body.clone()).await;
         assert_eq!(s, want, "{who}: {v}");
