@@ -168,14 +168,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn load(files: &[PathBuf]) -> Result<Vec<Example>, String> {
     let mut out = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "{}: not UTF-8 (byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = crate::classify::read_utf8(path)?;
         let table = parse(&text)
             .map_err(|e| format!("{}: not a corrections file ({HEADER}): {e}", path.display()))?;
         let rows = match table.examples(&["text"], "label", true) {

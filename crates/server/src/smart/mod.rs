@@ -177,15 +177,17 @@ pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<R
 
     // Places, and the position when the report has none.
     let places = intake.gazetteer.matches(text);
-    let (lon, lat, located_by_text, no_place) = match position {
-        Some((x, y)) => (x, y, false, false),
-        None => match intake.gazetteer.locate(text) {
-            Some(l) => (l.lon, l.lat, true, false),
-            None => {
-                let [x, y] = territory.interior_point(territory.root());
-                (x, y, false, true)
-            }
-        },
+    let located = match position {
+        Some(_) => None,
+        None => intake.gazetteer.locate(text),
+    };
+    let (lon, lat, located_by_text, no_place) = match (position, &located) {
+        (Some((x, y)), _) => (x, y, false, false),
+        (None, Some(l)) => (l.lon, l.lat, true, false),
+        (None, None) => {
+            let [x, y] = territory.interior_point(territory.root());
+            (x, y, false, true)
+        }
     };
 
     // Urgency cues.
@@ -278,10 +280,8 @@ pub fn read(st: &AppState, text: &str, position: Option<(f64, f64)>) -> Result<R
             format!("置信度 {score:.2} < 阈值 {threshold:.2}，转待分拨"),
         )
     };
-    if located_by_text {
-        if let Some(l) = intake.gazetteer.locate(text) {
-            reason.push_str(&format!("；按文中地名「{}」定位", l.by.word));
-        }
+    if let Some(l) = &located {
+        reason.push_str(&format!("；按文中地名「{}」定位", l.by.word));
     }
 
     // The suggested category (the routed one, else the model's best) and its department.
