@@ -669,9 +669,8 @@ impl Engine {
                     });
                 }
             }
-            let c = s.case.clone();
-            self.index_text(&c);
-            let c = &c;
+            self.index_text(&s.case);
+            let c = &s.case;
             if c.state.is_open() {
                 self.open.insert(*id, c.clone());
                 self.recent.remove(id);
