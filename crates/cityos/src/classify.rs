@@ -131,21 +131,9 @@ impl Tuning {
     }
 }
 
-/// A text file's contents; unreadable or not UTF-8 named with the file.
-pub fn read_utf8(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{}: not UTF-8 (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
 /// Reads a CSV file and its labelled examples, every problem named with the file.
 pub fn load_examples(path: &Path, cols: &Columns) -> Result<Vec<Example>, String> {
-    let text = read_utf8(path)?;
+    let text = crate::corrections::read_utf8(path)?;
     let table: Table = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let text_cols: Vec<&str> = cols.text_cols.split(',').collect();
     table

@@ -163,12 +163,24 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
+/// A text file's contents; unreadable or not UTF-8 named with the file.
+pub fn read_utf8(path: &std::path::Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: not UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// The training examples of corrections files (columns `text` and `label`); a file that
 /// is not a corrections file is refused with its name and the problem.
 pub fn load(files: &[PathBuf]) -> Result<Vec<Example>, String> {
     let mut out = Vec::new();
     for path in files {
-        let text = crate::classify::read_utf8(path)?;
+        let text = read_utf8(path)?;
         let table = parse(&text)
             .map_err(|e| format!("{}: not a corrections file ({HEADER}): {e}", path.display()))?;
         let rows = match table.examples(&["text"], "label", true) {
