@@ -237,6 +237,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
     }
+    // The life circle builds its model and feeds its vital signs in the background.
+    cityos_server::lifecircle::start(&svc.state);
     // The classifier for reports without a category (reloaded when the file changes).
     svc.state
         .0

@@ -175,6 +175,9 @@ const PROBLEMS = {
     store_unavailable: "数据库暂不可用，请稍后再试",
     store_timeout: "查询耗时过长，请缩小范围或稍后再试",
     insufficient_storage: "存储空间不足",
+    unknown_service_type: "未知的生活圈服务类型",
+    invalid_facility: "设施数据有误",
+    too_many_candidates: "备选设施过多",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -223,6 +226,9 @@ const PROBLEMS = {
     store_unavailable: "The database is unavailable; try again shortly",
     store_timeout: "The request took too long; narrow it or try again later",
     insufficient_storage: "No storage space left",
+    unknown_service_type: "Unknown life-circle service type",
+    invalid_facility: "The facilities are refused",
+    too_many_candidates: "Too many candidate facilities",
   },
 };
 

@@ -152,6 +152,13 @@ problems! {
     StoreTimeout = SERVICE_UNAVAILABLE, "store_timeout", "查询耗时过长，请缩小范围或稍后再试", "The request took too long; narrow it or try again later";
     /// The database has no room left.
     InsufficientStorage = INSUFFICIENT_STORAGE, "insufficient_storage", "存储空间不足", "No storage space left";
+    // The life circle (issue 18)
+    /// A service type the life-circle table does not have.
+    UnknownServiceType = UNPROCESSABLE_ENTITY, "unknown_service_type", "未知的生活圈服务类型", "Unknown life-circle service type";
+    /// Facilities (candidates, imports) with bad positions or unknown types.
+    InvalidFacility = UNPROCESSABLE_ENTITY, "invalid_facility", "设施数据有误", "The facilities are refused";
+    /// A what-if with more candidate facilities than it takes.
+    TooManyCandidates = UNPROCESSABLE_ENTITY, "too_many_candidates", "备选设施过多", "Too many candidate facilities";
 }
 
 /// The codes answered with `status`, in table order.

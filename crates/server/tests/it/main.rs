@@ -6,6 +6,7 @@ mod data;
 mod durability;
 mod escalation;
 mod input;
+mod lifecircle;
 mod listen;
 mod matrix;
 mod metrics;

@@ -1,0 +1,470 @@
+//! The life circle's endpoints: summary, coverage of a type within a ring, a community's
+//! card, the facilities (GeoJSON) and the what-if with greedy siting.
+
+use super::{loaded, Loaded, ATTRIBUTION};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Caller, Staff};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cityos_core::lifecircle::coverage::FAR;
+use cityos_core::lifecircle::facility::{check_position, widen};
+use cityos_core::lifecircle::RINGS;
+use cityos_core::Role;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The most candidate facilities one what-if takes.
+pub const MAX_CANDIDATES: usize = 50;
+/// The most sites one greedy suggestion picks.
+pub const MAX_SITES: usize = 10;
+
+fn pct(x: f64) -> f64 {
+    (x * 1000.0).round() / 10.0
+}
+
+fn method(l: &Loaded) -> Value {
+    let (zh, en) = l.model.walker.describe();
+    json!({"code": l.model.walker.method().as_str(), "zh": zh, "en": en})
+}
+
+fn head(l: &Loaded) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("method".into(), method(l));
+    m.insert("attribution".into(), json!(ATTRIBUTION));
+    m.insert(
+        "population_basis".into(),
+        json!({"zh": l.basis.0, "en": l.basis.1}),
+    );
+    m
+}
+
+fn type_of(l: &Loaded, code: &str) -> Result<usize, ApiError> {
+    l.model.table.index(code).ok_or_else(|| {
+        ApiError::new(
+            Problem::UnknownServiceType,
+            format!(
+                "there is no service type {code:?} (types: {})",
+                l.model
+                    .table
+                    .types
+                    .iter()
+                    .map(|t| t.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+fn ring_of(ring: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let r = ring.unwrap_or(default);
+    if RINGS.contains(&r) {
+        Ok(r)
+    } else {
+        Err(ApiError::new(
+            Problem::InvalidParameter,
+            format!("ring must be 5, 10 or 15 minutes, not {r}"),
+        ))
+    }
+}
+
+/// `GET /api/v1/life-circle`: the method, the types with their district shares per ring,
+/// the sub-districts' shares at each type's target ring.
+pub async fn summary(State(st): State<AppState>, Staff(_p): Staff) -> Result<Response, ApiError> {
+    let l = loaded(&st).await?;
+    let m = &l.model;
+    let mut counts = vec![0usize; m.table.len()];
+    for f in &m.facilities {
+        counts[f.kind] += 1;
+    }
+    let types: Vec<Value> = m
+        .table
+        .types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({"code": t.code, "name_zh": t.name_zh, "name_en": t.name_en, "target": t.target,
+                "elders": t.elders, "facilities": counts[i],
+                "shares": RINGS.map(|r| pct(m.share_in(i, r, None)))})
+        })
+        .collect();
+    let subs: Vec<Value> = m
+        .subdistricts
+        .iter()
+        .enumerate()
+        .map(|(s, sd)| {
+            let shares: serde_json::Map<String, Value> = m
+                .table
+                .types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        t.code.clone(),
+                        json!(pct(m.share_in(i, t.target, Some(s as u32)))),
+                    )
+                })
+                .collect();
+            json!({"code": sd.code, "name_zh": sd.name, "shares": shares})
+        })
+        .collect();
+    let mut out = head(&l);
+    out.insert("rings".into(), json!(RINGS));
+    out.insert(
+        "population".into(),
+        json!(m.demand.iter().map(|d| d.population).sum::<f64>().round()),
+    );
+    out.insert("communities".into(), json!(m.communities.len()));
+    out.insert("types".into(), json!(types));
+    out.insert("subdistricts".into(), json!(subs));
+    out.insert("notes".into(), json!(l.notes));
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageParams {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub ring: Option<u32>,
+}
+
+fn community_row(l: &Loaded, c: u32, share: f64) -> Value {
+    let com = &l.model.communities[c as usize];
+    json!({"code": com.code, "name_zh": com.name, "share": pct(share),
+        "people_without": ((1.0 - share) * com.population).round()})
+}
+
+/// `GET /api/v1/life-circle/coverage?type=&ring=`: per grid the minutes to the nearest
+/// facility of the type, the district's share, the communities reaching it and the gaps.
+pub async fn coverage(
+    State(st): State<AppState>,
+    crate::Q(p): crate::Q<CoverageParams>,
+    Staff(_who): Staff,
+) -> Result<Response, ApiError> {
+    let l = loaded(&st).await?;
+    let t = type_of(&l, &p.ty)?;
+    let m = &l.model;
+    let ring = ring_of(p.ring, m.table.get(t).target)?;
+    let c = m.coverage(t, ring);
+    let grids: Vec<Value> = m
+        .demand
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let min = m.time(i, t);
+            json!({"code": d.code, "community": m.communities[d.community as usize].code,
+                "minutes": if min == FAR { Value::Null } else { json!((min * 10.0).round() / 10.0) },
+                "population": d.population.round()})
+        })
+        .collect();
+    let mut out = head(&l);
+    out.insert("type".into(), json!(m.table.get(t).code));
+    out.insert("name_zh".into(), json!(m.table.get(t).name_zh));
+    out.insert("name_en".into(), json!(m.table.get(t).name_en));
+    out.insert("target".into(), json!(m.table.get(t).target));
+    out.insert("ring".into(), json!(ring));
+    out.insert("population".into(), json!(c.total.round()));
+    out.insert("covered".into(), json!(c.covered.round()));
+    out.insert("share".into(), json!(pct(c.share)));
+    out.insert(
+        "reached".into(),
+        json!(c
+            .reached
+            .iter()
+            .map(|&(i, s)| community_row(&l, i, s))
+            .collect::<Vec<_>>()),
+    );
+    out.insert(
+        "gaps".into(),
+        json!(c
+            .gaps
+            .iter()
+            .map(|&(i, s)| community_row(&l, i, s))
+            .collect::<Vec<_>>()),
+    );
+    out.insert("grids".into(), json!(grids));
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+/// `GET /api/v1/life-circle/communities/{code}`: the community's life-circle card.
+pub async fn card(
+    State(st): State<AppState>,
+    Path(code): Path<String>,
+    Staff(_who): Staff,
+) -> Result<Response, ApiError> {
+    let l = loaded(&st).await?;
+    let m = &l.model;
+    let Some(ci) = m.communities.iter().position(|c| c.code == code) else {
+        return Err(ApiError::not_found(&format!("community {code:?}")));
+    };
+    let card = m.card(ci);
+    let com = &m.communities[ci];
+    let lines: Vec<Value> = card
+        .lines
+        .iter()
+        .map(|ln| {
+            let t = m.table.get(ln.t);
+            let nearest = ln.nearest.map(|(min, f)| {
+                let f = &m.facilities[f as usize];
+                json!({"id": f.id, "name": f.name, "source": f.source.as_str(), "minutes": (min * 10.0).round() / 10.0,
+                    "lon": f.lon, "lat": f.lat, "hours": f.hours})
+            });
+            json!({"type": t.code, "name_zh": t.name_zh, "name_en": t.name_en, "target": t.target,
+                "shares": ln.shares.map(pct), "met": ln.met, "nearest": nearest})
+        })
+        .collect();
+    let mut out = head(&l);
+    out.insert("code".into(), json!(com.code));
+    out.insert("name_zh".into(), json!(com.name));
+    out.insert(
+        "subdistrict".into(),
+        json!(m.subdistricts[com.subdistrict as usize].code),
+    );
+    out.insert(
+        "subdistrict_name_zh".into(),
+        json!(m.subdistricts[com.subdistrict as usize].name),
+    );
+    out.insert("population".into(), json!(com.population.round()));
+    out.insert("lines".into(), json!(lines));
+    out.insert(
+        "missing".into(),
+        json!(card
+            .missing()
+            .map(|t| m.table.get(t).code.clone())
+            .collect::<Vec<_>>()),
+    );
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacilityParams {
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+}
+
+/// `GET /api/v1/life-circle/facilities[?type=]`: the registry as GeoJSON, with the credit.
+pub async fn facilities(
+    State(st): State<AppState>,
+    crate::Q(p): crate::Q<FacilityParams>,
+    Staff(_who): Staff,
+) -> Result<Response, ApiError> {
+    let l = loaded(&st).await?;
+    let m = &l.model;
+    let only = match p.ty.as_deref().filter(|s| !s.is_empty()) {
+        Some(code) => Some(type_of(&l, code)?),
+        None => None,
+    };
+    let features: Vec<Value> = m
+        .facilities
+        .iter()
+        .filter(|f| only.is_none_or(|t| f.kind == t))
+        .map(|f| {
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
+                "properties": {"id": f.id, "type": m.table.get(f.kind).code, "name": f.name,
+                    "source": f.source.as_str(), "hours": f.hours}})
+        })
+        .collect();
+    Ok(Json(json!({"type": "FeatureCollection", "attribution": ATTRIBUTION, "method": method(&l), "features": features})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub lon: f64,
+    pub lat: f64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suggest {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub ring: Option<u32>,
+    pub k: Option<usize>,
+    /// Only grid centres inside this region (a sub-district or community code).
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfIn {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub suggest: Option<Suggest>,
+}
+
+/// `POST /api/v1/life-circle/whatif`: how coverage changes with candidate facilities, and
+/// (with `suggest`) the k best grid centres for a new facility of a type.
+pub async fn whatif(
+    State(st): State<AppState>,
+    caller: Caller,
+    body: crate::Body<WhatIfIn>,
+) -> Result<Response, ApiError> {
+    let p = caller.signed_in()?;
+    if !matches!(
+        p.role,
+        Role::DistrictOfficer | Role::SubdistrictOfficer | Role::Analyst
+    ) {
+        return Err(ApiError::forbidden(format!(
+            "role {} does not plan facilities (district and sub-district officers and analysts do)",
+            p.role
+        )));
+    }
+    let b = body.value;
+    if b.candidates.len() > MAX_CANDIDATES {
+        return Err(ApiError::new(
+            Problem::TooManyCandidates,
+            format!(
+                "{} candidates; a what-if takes at most {MAX_CANDIDATES}",
+                b.candidates.len()
+            ),
+        ));
+    }
+    if b.candidates.is_empty() && b.suggest.is_none() {
+        return Err(ApiError::new(
+            Problem::InvalidBody,
+            "give candidates, a suggest request, or both",
+        ));
+    }
+    let l = loaded(&st).await?;
+    let m = &l.model;
+    let root = st.0.cfg.territory.region(st.0.cfg.territory.root());
+    let bounds = widen(root.bbox, super::MARGIN_M);
+    let mut problems = Vec::new();
+    let mut cands = Vec::new();
+    for (i, c) in b.candidates.iter().enumerate() {
+        let Some(t) = m.table.index(&c.ty) else {
+            problems.push(format!(
+                "candidate {}: unknown service type {:?}",
+                i + 1,
+                c.ty
+            ));
+            continue;
+        };
+        if let Err(e) = check_position(c.lon, c.lat, bounds) {
+            problems.push(format!("candidate {}: {e}", i + 1));
+            continue;
+        }
+        cands.push((t, c.lon, c.lat));
+    }
+    if !problems.is_empty() {
+        return Err(
+            ApiError::new(Problem::InvalidFacility, problems.join("; ")).with_problems(problems)
+        );
+    }
+    let suggest = match &b.suggest {
+        None => None,
+        Some(s) => {
+            let t = type_of(&l, &s.ty)?;
+            let ring = ring_of(s.ring, m.table.get(t).target)?;
+            let k = s.k.unwrap_or(3);
+            if !(1..=MAX_SITES).contains(&k) {
+                return Err(ApiError::new(
+                    Problem::InvalidArgument,
+                    format!("k must be 1 to {MAX_SITES}, not {k}"),
+                ));
+            }
+            let terr = &st.0.cfg.territory;
+            let region = match s
+                .region
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .or(p.scope.as_deref())
+            {
+                Some(code) => {
+                    let Some(r) = terr.by_code(code) else {
+                        return Err(ApiError::new(
+                            Problem::InvalidArgument,
+                            format!("there is no region {code:?}"),
+                        ));
+                    };
+                    if let Some(scope) = p.scope.as_deref().and_then(|s| terr.by_code(s)) {
+                        if !terr.is_within(r, scope) {
+                            return Err(ApiError::forbidden(
+                                "the region is outside the area this account may see",
+                            ));
+                        }
+                    }
+                    Some(r)
+                }
+                None => None,
+            };
+            let allowed: Vec<bool> = m
+                .communities
+                .iter()
+                .map(|c| {
+                    region.is_none_or(|r| {
+                        terr.by_code(&c.code)
+                            .is_some_and(|id| terr.is_within(id, r))
+                    })
+                })
+                .collect();
+            Some((t, ring, k, allowed))
+        }
+    };
+    let l2: Arc<Loaded> = l.clone();
+    let (changes, sites) = tokio::task::spawn_blocking(move || {
+        let m = &l2.model;
+        let changes = if cands.is_empty() {
+            Vec::new()
+        } else {
+            m.what_if(&cands)
+        };
+        let sites = suggest.map(|(t, ring, k, allowed)| {
+            (
+                t,
+                ring,
+                m.greedy(t, ring, k, |d| allowed[d.community as usize]),
+            )
+        });
+        (changes, sites)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|w| {
+            let t = m.table.get(w.t);
+            json!({"type": t.code, "name_zh": t.name_zh, "ring": w.ring, "before": w.before.round(), "after": w.after.round(),
+                "population": w.total.round(),
+                "share_before": pct(if w.total > 0.0 { w.before / w.total } else { 0.0 }),
+                "share_after": pct(if w.total > 0.0 { w.after / w.total } else { 0.0 }),
+                "communities": w.communities.iter().map(|g| {
+                    let c = &m.communities[g.community as usize];
+                    json!({"code": c.code, "name_zh": c.name, "share_before": pct(g.before), "share_after": pct(g.after), "people": g.people.round()})
+                }).collect::<Vec<_>>()})
+        })
+        .collect();
+    let mut out = head(&l);
+    out.insert("changes".into(), json!(changes));
+    if let Some((t, ring, sites)) = sites {
+        let rows: Vec<Value> = sites
+            .iter()
+            .map(|s| {
+                let d = &m.demand[s.point as usize];
+                let c = &m.communities[d.community as usize];
+                json!({"grid": d.code, "community": c.code, "community_name_zh": c.name,
+                    "lon": (d.lonlat[0] * 1e6).round() / 1e6, "lat": (d.lonlat[1] * 1e6).round() / 1e6,
+                    "people": s.people.round(),
+                    "communities": s.communities.iter().map(|&x| m.communities[x as usize].code.clone()).collect::<Vec<_>>()})
+            })
+            .collect();
+        out.insert(
+            "suggestion".into(),
+            json!({"type": m.table.get(t).code, "ring": ring, "sites": rows,
+                "note_zh": "在网格中心中逐个挑选新增覆盖人口最多的位置（贪心算法）",
+                "note_en": "grid centres picked one at a time, each adding the most people not yet reached (greedy)"}),
+        );
+    }
+    Ok(Json(Value::Object(out)).into_response())
+}

@@ -1,0 +1,460 @@
+//! The life circle (15分钟社区生活圈, issue 18) on the embedded Xuhui data: who may read
+//! and plan, what the answers hold (the method and the OSM credit in each), the named
+//! problems, and the vital signs fed through the `indicator_value` port.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+use cityos_core::Role;
+use cityos_server::http::auth::Principal;
+use serde_json::{json, Value};
+
+const TIANPING: &str = "310104003";
+
+fn token(t: &TestApp, role: Role, scope: Option<&str>) -> String {
+    t.sign(&Principal {
+        name: format!("{role}-x"),
+        role,
+        department: None,
+        scope: scope.map(String::from),
+        channel: None,
+        expires_at: i64::MAX,
+    })
+}
+
+fn stated(v: &Value) {
+    assert_eq!(v["method"]["code"], "straight_line", "{v}");
+    assert!(
+        v["method"]["zh"].as_str().unwrap().contains("绕行系数 1.3"),
+        "{v}"
+    );
+    assert!(
+        v["method"]["en"].as_str().unwrap().contains("4.5 km/h"),
+        "{v}"
+    );
+    assert!(
+        v["attribution"]
+            .as_str()
+            .unwrap()
+            .contains("© OpenStreetMap contributors"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn reads_by_role_with_method_and_credit() {
+    let t = TestApp::sqlite();
+    let paths = [
+        "/api/v1/life-circle",
+        "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+        "/api/v1/life-circle/communities/310104003001",
+        "/api/v1/life-circle/facilities?type=pharmacy",
+    ];
+    let citizen = token(&t, Role::Citizen, None);
+    for p in paths {
+        assert_eq!(t.get(p, None).await.0, StatusCode::UNAUTHORIZED, "{p}");
+        assert_eq!(
+            t.get(p, Some(&citizen)).await.0,
+            StatusCode::FORBIDDEN,
+            "{p}"
+        );
+        for role in [
+            Role::DistrictOfficer,
+            Role::SubdistrictOfficer,
+            Role::Handler,
+            Role::Inspector,
+            Role::Analyst,
+            Role::Admin,
+        ] {
+            let scope = (role == Role::SubdistrictOfficer).then_some(TIANPING);
+            let (s, v) = t.get(p, Some(&token(&t, role, scope))).await;
+            assert_eq!(s, StatusCode::OK, "{p} {role}: {v}");
+        }
+    }
+    let district = token(&t, Role::DistrictOfficer, None);
+    let (_, v) = t.get("/api/v1/life-circle", Some(&district)).await;
+    stated(&v);
+    assert_eq!(v["communities"], 306);
+    assert!(
+        (v["population"].as_f64().unwrap() - 1_113_000.0).abs() < 2.0,
+        "{}",
+        v["population"]
+    );
+    let types = v["types"].as_array().unwrap();
+    assert_eq!(types.len(), 12);
+    let pharmacy = types.iter().find(|t| t["code"] == "pharmacy").unwrap();
+    assert_eq!(pharmacy["target"], 10);
+    assert!(pharmacy["facilities"].as_u64().unwrap() >= 20, "{pharmacy}");
+    let s = pharmacy["shares"].as_array().unwrap();
+    assert!(
+        s[0].as_f64() <= s[1].as_f64() && s[1].as_f64() <= s[2].as_f64(),
+        "{pharmacy}"
+    );
+    assert_eq!(v["subdistricts"].as_array().unwrap().len(), 13);
+    assert!(
+        v["notes"].to_string().contains("canteens")
+            || types
+                .iter()
+                .any(|t| t["code"] == "elder_meals" && t["facilities"].as_u64() > Some(0))
+    );
+
+    let (_, c) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+            Some(&district),
+        )
+        .await;
+    stated(&c);
+    assert_eq!(c["grids"].as_array().unwrap().len(), 3000);
+    assert_eq!(c["share"], s[1]);
+    let reached = c["reached"].as_array().unwrap().len();
+    let gaps = c["gaps"].as_array().unwrap();
+    assert_eq!(reached + gaps.len(), 306);
+    assert!(!gaps.is_empty());
+    // Gaps: most people without it first.
+    let without: Vec<f64> = gaps
+        .iter()
+        .map(|g| g["people_without"].as_f64().unwrap())
+        .collect();
+    assert!(without.windows(2).all(|w| w[0] >= w[1]), "{without:?}");
+    // The type's target ring by default.
+    let (_, d) = t
+        .get("/api/v1/life-circle/coverage?type=health", Some(&district))
+        .await;
+    assert_eq!(d["ring"], 15);
+
+    let (_, card) = t
+        .get(
+            "/api/v1/life-circle/communities/310104003001",
+            Some(&district),
+        )
+        .await;
+    stated(&card);
+    assert_eq!(card["name_zh"], "上海新村居委会");
+    assert_eq!(card["subdistrict"], TIANPING);
+    assert_eq!(card["lines"].as_array().unwrap().len(), 12);
+    let missing: Vec<&str> = card["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for line in card["lines"].as_array().unwrap() {
+        assert_eq!(
+            line["met"] == false,
+            missing.contains(&line["type"].as_str().unwrap()),
+            "{line}"
+        );
+    }
+
+    let (_, f) = t
+        .get(
+            "/api/v1/life-circle/facilities?type=pharmacy",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(f["type"], "FeatureCollection");
+    assert!(f["attribution"].as_str().unwrap().contains("OpenStreetMap"));
+    let feats = f["features"].as_array().unwrap();
+    assert_eq!(feats.len() as u64, pharmacy["facilities"].as_u64().unwrap());
+    assert!(feats
+        .iter()
+        .all(|x| x["properties"]["type"] == "pharmacy" && x["properties"]["source"] == "osm"));
+}
+
+#[tokio::test]
+async fn bad_reads_are_named() {
+    let t = TestApp::sqlite();
+    let district = token(&t, Role::DistrictOfficer, None);
+    let (s, v) = t
+        .get("/api/v1/life-circle/coverage?type=zoo", Some(&district))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["code"], "unknown_service_type");
+    assert!(v["detail"].as_str().unwrap().contains("pharmacy"), "{v}");
+    let (s, v) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=7",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+    let (s, v) = t.get("/api/v1/life-circle/coverage", Some(&district)).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+    let (s, _) = t
+        .get("/api/v1/life-circle/communities/999", Some(&district))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = t
+        .get("/api/v1/life-circle/facilities?type=zoo", Some(&district))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("unknown_service_type")
+        )
+    );
+}
+
+#[tokio::test]
+async fn what_if_and_siting() {
+    let t = TestApp::sqlite();
+    let district = token(&t, Role::DistrictOfficer, None);
+    let (_, cov) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+            Some(&district),
+        )
+        .await;
+    // A gap community's grid: put a pharmacy there.
+    let gap = cov["gaps"][0]["code"].as_str().unwrap().to_string();
+    let terr = crate::support::config().territory;
+    let [lon, lat] = terr.interior_point(terr.by_code(&gap).unwrap());
+    let body =
+        json!({"candidates": [{"type": "pharmacy", "lon": lon, "lat": lat, "name": "新药店"}]});
+
+    for (role, scope, want) in [
+        (Role::DistrictOfficer, None, StatusCode::OK),
+        (Role::SubdistrictOfficer, Some(TIANPING), StatusCode::OK),
+        (Role::Analyst, None, StatusCode::OK),
+        (Role::Handler, None, StatusCode::FORBIDDEN),
+        (Role::Inspector, None, StatusCode::FORBIDDEN),
+        (Role::Admin, None, StatusCode::FORBIDDEN),
+        (Role::Citizen, None, StatusCode::FORBIDDEN),
+    ] {
+        let (s, v) = t
+            .post(
+                "/api/v1/life-circle/whatif",
+                Some(&token(&t, role, scope)),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(s, want, "{role}: {v}");
+    }
+    assert_eq!(
+        t.post("/api/v1/life-circle/whatif", None, body.clone())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (_, v) = t
+        .post("/api/v1/life-circle/whatif", Some(&district), body)
+        .await;
+    stated(&v);
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 3, "one per ring");
+    let ten = changes.iter().find(|c| c["ring"] == 10).unwrap();
+    assert_eq!(ten["before"], cov["covered"]);
+    assert!(ten["after"].as_f64() > ten["before"].as_f64(), "{ten}");
+    assert!(
+        ten["communities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["code"] == gap.as_str()),
+        "{ten}"
+    );
+    // Nothing changed for real.
+    let (_, again) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(again["covered"], cov["covered"]);
+
+    // Greedy: k sites, each adding people, fewer each time.
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"suggest": {"type": "pharmacy", "k": 3}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sites = v["suggestion"]["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 3);
+    let people: Vec<f64> = sites
+        .iter()
+        .map(|s| s["people"].as_f64().unwrap())
+        .collect();
+    assert!(
+        people[0] > 0.0 && people.windows(2).all(|w| w[0] >= w[1]),
+        "{people:?}"
+    );
+    // A sub-district officer's suggestions stay in their sub-district; next door is 403.
+    let sub = token(&t, Role::SubdistrictOfficer, Some(TIANPING));
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&sub),
+            json!({"suggest": {"type": "elder_care", "k": 2}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for site in v["suggestion"]["sites"].as_array().unwrap() {
+        assert!(
+            site["community"].as_str().unwrap().starts_with(TIANPING),
+            "{site}"
+        );
+    }
+    let (s, _) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&sub),
+            json!({"suggest": {"type": "elder_care", "region": "310104004"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_what_ifs_are_named() {
+    let t = TestApp::sqlite();
+    let district = token(&t, Role::DistrictOfficer, None);
+    let many: Vec<Value> = (0..51)
+        .map(|i| json!({"type": "pharmacy", "lon": 121.43 + i as f64 * 1e-4, "lat": 31.18}))
+        .collect();
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"candidates": many}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("too_many_candidates")
+        ),
+        "{v}"
+    );
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"candidates": [{"type": "zoo", "lon": 121.43, "lat": 31.18}, {"type": "pharmacy", "lon": 116.4, "lat": 39.9}, {"type": "pharmacy", "lon": 121.43, "lat": 31.18}]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_facility")),
+        "{v}"
+    );
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{v}");
+    assert!(problems[0]
+        .as_str()
+        .unwrap()
+        .starts_with("candidate 1: unknown service type \"zoo\""));
+    assert!(problems[1]
+        .as_str()
+        .unwrap()
+        .contains("candidate 2: position"));
+    let (s, v) = t
+        .post("/api/v1/life-circle/whatif", Some(&district), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"))
+    );
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"suggest": {"type": "pharmacy", "k": 11}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_argument"))
+    );
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"suggest": {"type": "pharmacy", "ring": 20}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+    let (s, v) = t
+        .post(
+            "/api/v1/life-circle/whatif",
+            Some(&district),
+            json!({"candidates": [], "colour": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}
+
+#[tokio::test]
+async fn feeds_the_livelihood_vital_signs() {
+    let t = TestApp::sqlite();
+    let st = &t.svc.as_ref().unwrap().state;
+    cityos_server::lifecircle::ensure(st).unwrap();
+    let district = token(&t, Role::DistrictOfficer, None);
+    let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
+    let share = |ty: &str, ring: usize| {
+        lc["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["code"] == ty)
+            .unwrap()["shares"][ring]
+            .as_f64()
+            .unwrap()
+    };
+    let (s, v) = t.get("/api/v1/indicators", Some(&district)).await;
+    assert_eq!(s, StatusCode::OK);
+    let ind = |code: &str| {
+        v["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["code"] == code)
+            .unwrap()
+            .clone()
+    };
+    let p = ind("life_circle_pharmacy_10");
+    assert_eq!(p["domain"], "livelihood");
+    assert_eq!(p["source"], "external");
+    assert_eq!(p["value"].as_f64().unwrap(), share("pharmacy", 1));
+    assert_eq!(
+        ind("life_circle_health_15")["value"].as_f64().unwrap(),
+        share("health", 2)
+    );
+    // Each sub-district has its own value.
+    let (_, tp) = t
+        .get(
+            &format!("/api/v1/indicators?region={TIANPING}"),
+            Some(&district),
+        )
+        .await;
+    let sub = tp["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "life_circle_food_market_10")
+        .unwrap()
+        .clone();
+    let want = lc["subdistricts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == TIANPING)
+        .unwrap()["shares"]["food_market"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(sub["value"].as_f64().unwrap(), want);
+}
