@@ -269,7 +269,11 @@ pub async fn facilities(
                     "source": f.source.as_str(), "hours": f.hours}})
         })
         .collect();
-    Ok(Json(json!({"type": "FeatureCollection", "attribution": ATTRIBUTION, "method": method(&l), "features": features})).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        Json(json!({"type": "FeatureCollection", "attribution": ATTRIBUTION, "method": method(&l), "features": features})),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,6 +55,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/scenarios.html"),
     ),
     (
+        "lifecircle.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/lifecircle.html"),
+    ),
+    (
         "triage.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/triage.html"),
@@ -118,6 +123,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         "scenarios.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/scenarios.js"),
+    ),
+    (
+        "lifecircle.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/lifecircle.js"),
     ),
     (
         "citizen.js",
