@@ -66,6 +66,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "intake/data",
         "vitals",
         "scenarios",
+        "lifecircle",
         "ui",
     ],
     &["intake", "runtime"],
