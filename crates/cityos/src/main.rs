@@ -233,6 +233,16 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The 15-minute life circle: coverage of every type × ring with straight-line walking
+    /// (target ≤ 1 s), the same over a synthetic walking network (target ≤ 10 s), a what-if
+    /// (target ≤ 200 ms).
+    Lifecircle {
+        /// Edges of the synthetic walking network.
+        #[arg(long, default_value_t = 50_000)]
+        edges: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point → region-chain lookups on the Xuhui territory.
     Locate {
         #[arg(long, default_value_t = 20_000_000)]
@@ -409,6 +419,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 json,
             } => bench::api::query(cases, rounds.max(2), json, dir),
             BenchCmd::Classify { data, json } => bench::classify::classify(data, json),
+            BenchCmd::Lifecircle { edges, json } => {
+                bench::lifecircle::lifecircle(edges.max(4), json)
+            }
             BenchCmd::Locate {
                 lookups,
                 threads,

@@ -11,13 +11,16 @@
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
 //! * `classify` — [`classify`]: the citizen-text classifier's training time, size and speed;
-//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
+//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver;
+//! * `lifecircle` — [`lifecircle`]: the 15-minute life circle's coverage (straight line and
+//!   over a 50,000-edge network) and a what-if.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
 pub mod classify;
 pub mod ingest;
+pub mod lifecircle;
 pub mod mqtt;
 pub mod scenarios;
 pub mod ui;

@@ -5,7 +5,7 @@
 //! report made offline waits in the queue and is sent once when the network is back; the
 //! district officer switches a scenario pack off and on and sees a refused reload's
 //! problems by line and column (a sub-district officer gets no buttons); axe-core finds
-//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios and 待分拨 triage pages
+//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios, 生活圈 and 待分拨 triage pages
 //! (the triage queue worked by keyboard: pick, leave the list, focus to the next), and the
 //! phone pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
 //! `docs/screenshots/` when `CITYOS_SCREENSHOTS=1`.
@@ -709,6 +709,36 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([]),
     );
     b.screenshot("vitals");
+
+    // 生活圈: every grid shaded for the chosen service (pharmacies within 10 minutes), its
+    // facilities on the map, the walking method and the OpenStreetMap credit shown; a gap
+    // community's card; the suggested best places; axe finds nothing.
+    b.go(&format!("{base}/ui/lifecircle.html"));
+    b.wait(
+        "the grids shaded, the facilities, the method and the credit",
+        "return document.querySelectorAll('#map path.region[fill]').length >= 3000 && document.querySelectorAll('#map path.point').length > 0 && document.getElementById('method').textContent.includes('1.3') && document.body.textContent.includes('© OpenStreetMap')",
+        json!([]),
+    );
+    b.wait(
+        "the gaps",
+        "return document.querySelectorAll('#gaps li button').length > 0",
+        json!([]),
+    );
+    b.click("#gaps li button");
+    b.wait(
+        "a community's card",
+        "return document.querySelectorAll('#card tbody tr').length >= 12",
+        json!([]),
+    );
+    b.click("#suggest");
+    b.wait(
+        "suggested places",
+        "return document.querySelectorAll('#whatif ol li').length >= 1",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "life-circle page: {violations:#?}");
+    b.screenshot("lifecircle");
 
     // Scenario packs: the district officer sees every pack with its playbook, its hits
     // (none yet) and the reload form with the running text; switches a pack off and on; a
