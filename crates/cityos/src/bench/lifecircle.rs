@@ -74,6 +74,24 @@ pub fn lifecircle(edges: usize, json: bool) -> Result<(), String> {
         m.communities.len()
     );
 
+    let shares: Vec<String> = m
+        .table
+        .types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| {
+            format!(
+                "{} {:.1}% ≤{}′",
+                ty.code,
+                100.0 * m.share_in(i, ty.target, None),
+                ty.target
+            )
+        })
+        .collect();
+    println!(
+        "district shares at each type's target: {}",
+        shares.join(", ")
+    );
     let root = t.region(t.root());
     let (text, want) = lattice(root.bbox, edges);
     let start = Instant::now();
