@@ -328,6 +328,23 @@ pub(crate) const SELECT_SCENARIO_PACKS: &str =
 pub(crate) const INSERT_SCENARIO_AUDIT: &str = "INSERT INTO scenario_audit (at, actor, pack, action, version, ok, problems) VALUES ($1,$2,$3,$4,$5,$6,$7)";
 pub(crate) const SELECT_SCENARIO_AUDIT: &str = "SELECT id, at, actor, pack, action, version, ok, problems FROM scenario_audit WHERE pack = $1 ORDER BY id";
 
+/// A life-circle upload: a facility list (`kind` = "facilities", `format` = "csv" or
+/// "geojson") or the walking network (`kind` = "network", name "network").
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifeCircleUpload {
+    pub name: String,
+    pub kind: String,
+    pub format: String,
+    pub body: String,
+    pub actor: String,
+    pub at: i64,
+}
+
+pub(crate) const UPSERT_LIFECIRCLE_UPLOAD: &str = "INSERT INTO lifecircle_uploads (name, kind, format, body, actor, at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, format = excluded.format, body = excluded.body, actor = excluded.actor, at = excluded.at";
+pub(crate) const DELETE_LIFECIRCLE_UPLOAD: &str = "DELETE FROM lifecircle_uploads WHERE name = $1";
+pub(crate) const SELECT_LIFECIRCLE_UPLOADS: &str =
+    "SELECT name, kind, format, body, actor, at FROM lifecircle_uploads ORDER BY name";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -675,6 +692,16 @@ pub trait ScenarioStore: Send {
     fn scenario_audit(&mut self, pack: &str) -> Result<Vec<ScenarioAuditRow>, StoreError>;
 }
 
+/// The life circle's uploads: facility lists and the walking network, kept as sent.
+pub trait LifeCircleStore: Send {
+    /// Writes an upload (replacing one of the same name).
+    fn put_lifecircle_upload(&mut self, u: &LifeCircleUpload) -> Result<(), StoreError>;
+    /// Removes an upload; whether there was one.
+    fn delete_lifecircle_upload(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Every upload, by name.
+    fn lifecircle_uploads(&mut self) -> Result<Vec<LifeCircleUpload>, StoreError>;
+}
+
 /// Photos, stored by content.
 pub trait MediaStore: Send {
     /// Stores a photo (a no-op when the same bytes are already stored).
@@ -693,6 +720,7 @@ pub trait Store:
     + VitalsStore
     + MediaStore
     + ScenarioStore
+    + LifeCircleStore
 {
 }
 
@@ -705,6 +733,7 @@ impl<T> Store for T where
         + VitalsStore
         + MediaStore
         + ScenarioStore
+        + LifeCircleStore
         + ?Sized
 {
 }
@@ -1059,6 +1088,30 @@ pub(crate) fn silence_row(r: &dyn RowRead) -> Result<SilenceRow, StoreError> {
 /// A key and the case linked to it (`SELECT_ALERT_CASES`, `SELECT_RULE_CASES`).
 pub(crate) fn case_link_row(r: &dyn RowRead) -> Result<(String, CaseId), StoreError> {
     Ok((r.text(0)?, r.int(1)?))
+}
+
+/// Assembles an upload from the columns of `SELECT_LIFECIRCLE_UPLOADS`.
+pub(crate) fn lifecircle_upload_row(r: &dyn RowRead) -> Result<LifeCircleUpload, StoreError> {
+    Ok(LifeCircleUpload {
+        name: r.text(0)?,
+        kind: r.text(1)?,
+        format: r.text(2)?,
+        body: r.text(3)?,
+        actor: r.text(4)?,
+        at: r.int(5)?,
+    })
+}
+
+/// The parameters of `UPSERT_LIFECIRCLE_UPLOAD`.
+pub(crate) fn lifecircle_upload_args(x: &LifeCircleUpload) -> [Arg<'_>; 6] {
+    [
+        Arg::Text(&x.name),
+        Arg::Text(&x.kind),
+        Arg::Text(&x.format),
+        Arg::Text(&x.body),
+        Arg::Text(&x.actor),
+        Arg::Int(x.at),
+    ]
 }
 
 /// Assembles a pack's state from the columns of `SELECT_SCENARIO_PACKS`.

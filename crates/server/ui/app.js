@@ -180,6 +180,7 @@ const PROBLEMS = {
     unknown_service_type: "未知的生活圈服务类型",
     invalid_facility: "设施数据有误",
     too_many_candidates: "备选设施过多",
+    invalid_network: "步行网络有误",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -231,6 +232,7 @@ const PROBLEMS = {
     unknown_service_type: "Unknown life-circle service type",
     invalid_facility: "The facilities are refused",
     too_many_candidates: "Too many candidate facilities",
+    invalid_network: "The walking network is refused",
   },
 };
 

@@ -61,7 +61,7 @@ pub fn lifecircle(edges: usize, json: bool) -> Result<(), String> {
     let t = &cfg.territory;
 
     let start = Instant::now();
-    let loaded = cityos_server::lifecircle::build(t)?;
+    let loaded = cityos_server::lifecircle::build(t, &[])?;
     let built = start.elapsed().as_secs_f64();
     let n = everything(&loaded.model);
     let coverage_s = start.elapsed().as_secs_f64();

@@ -67,6 +67,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_reports_at.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/postgres/0020_lifecircle.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -731,6 +735,31 @@ impl ScenarioStore for PostgresStore {
             crate::store::SELECT_SCENARIO_AUDIT,
             &[&pack],
             scenario_audit_row,
+        )
+    }
+}
+
+impl LifeCircleStore for PostgresStore {
+    fn put_lifecircle_upload(&mut self, u: &LifeCircleUpload) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec(
+            crate::store::UPSERT_LIFECIRCLE_UPLOAD,
+            &lifecircle_upload_args(u),
+        )
+        .map(drop)
+    }
+
+    fn delete_lifecircle_upload(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.live()?;
+        Ok(self.exec(crate::store::DELETE_LIFECIRCLE_UPLOAD, &[Arg::Text(name)])? > 0)
+    }
+
+    fn lifecircle_uploads(&mut self) -> Result<Vec<LifeCircleUpload>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_LIFECIRCLE_UPLOADS,
+            &[],
+            lifecircle_upload_row,
         )
     }
 }

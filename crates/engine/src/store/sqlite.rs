@@ -62,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_reports_at.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite/0020_lifecircle.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -581,6 +585,28 @@ impl ScenarioStore for SqliteStore {
             crate::store::SELECT_SCENARIO_AUDIT,
             [pack],
             scenario_audit_row,
+        )
+    }
+}
+
+impl LifeCircleStore for SqliteStore {
+    fn put_lifecircle_upload(&mut self, u: &LifeCircleUpload) -> Result<(), StoreError> {
+        self.exec(
+            crate::store::UPSERT_LIFECIRCLE_UPLOAD,
+            lifecircle_upload_args(u),
+        )
+        .map(drop)
+    }
+
+    fn delete_lifecircle_upload(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.exec(crate::store::DELETE_LIFECIRCLE_UPLOAD, [Arg::Text(name)])? > 0)
+    }
+
+    fn lifecircle_uploads(&mut self) -> Result<Vec<LifeCircleUpload>, StoreError> {
+        self.select(
+            crate::store::SELECT_LIFECIRCLE_UPLOADS,
+            [],
+            lifecircle_upload_row,
         )
     }
 }

@@ -159,6 +159,8 @@ problems! {
     InvalidFacility = UNPROCESSABLE_ENTITY, "invalid_facility", "设施数据有误", "The facilities are refused";
     /// A what-if with more candidate facilities than it takes.
     TooManyCandidates = UNPROCESSABLE_ENTITY, "too_many_candidates", "备选设施过多", "Too many candidate facilities";
+    /// A walking network that is not lines, or has parts that cannot be reached.
+    InvalidNetwork = UNPROCESSABLE_ENTITY, "invalid_network", "步行网络有误", "The walking network is refused";
 }
 
 /// The codes answered with `status`, in table order.

@@ -472,3 +472,245 @@ pub async fn whatif(
     }
     Ok(Json(Value::Object(out)).into_response())
 }
+
+/// The caller may change the district's uploads: the district officer and administrators.
+fn may_upload(p: &crate::http::auth::Principal) -> Result<(), ApiError> {
+    if matches!(p.role, Role::DistrictOfficer | Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "role {} does not change the life circle's facilities or network (the district officer and administrators do)",
+            p.role
+        )))
+    }
+}
+
+/// The body as UTF-8 text, and whether it is GeoJSON (else CSV), from its media type.
+async fn upload_text(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    csv_ok: bool,
+) -> Result<(String, bool), ApiError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let geojson = ct.starts_with("application/geo+json") || ct.starts_with("application/json");
+    if !geojson && !(csv_ok && ct.starts_with("text/csv")) {
+        return Err(ApiError::new(
+            Problem::UnsupportedMediaType,
+            if csv_ok {
+                "send facilities as text/csv or application/geo+json"
+            } else {
+                "send the walking network as application/geo+json"
+            },
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, super::UPLOAD_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                Problem::PayloadTooLarge,
+                format!("an upload may be at most {} MiB", super::UPLOAD_LIMIT >> 20),
+            )
+        })?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::new(Problem::UnreadableBody, "the upload is not UTF-8 text"))?;
+    Ok((text, geojson))
+}
+
+fn upload_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name != "network"
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Problem::InvalidParameter,
+            format!(
+                "an upload's name is 1–40 of a-z, 0-9, _ and - (and not \"network\"), not {name:?}"
+            ),
+        ))
+    }
+}
+
+async fn keep(st: &AppState, u: cityos_engine::store::LifeCircleUpload) -> Result<(), ApiError> {
+    st.0.reads
+        .run(move |s| s.put_lifecircle_upload(&u))
+        .await?
+        .map_err(ApiError::from)
+}
+
+/// `PUT /api/v1/life-circle/facilities/{name}`: a facility list (CSV `id,type,name,lon,lat[,hours]`
+/// or GeoJSON points/areas with `type`) the district adds; refused whole, with every bad row
+/// named, when any row is bad; kept in the store and counted at once.
+pub async fn put_facilities(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    caller: Caller,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let p = caller.signed_in()?;
+    may_upload(&p)?;
+    upload_name(&name)?;
+    let (text, geojson) = upload_text(&headers, body, true).await?;
+    let l = loaded(&st).await?;
+    let root = st.0.cfg.territory.region(st.0.cfg.territory.root());
+    let bounds = widen(root.bbox, super::MARGIN_M);
+    let table = &l.model.table;
+    let read = if geojson {
+        cityos_core::lifecircle::facility::parse_geojson(
+            &text,
+            table,
+            cityos_core::lifecircle::Source::Import,
+            bounds,
+        )
+    } else {
+        cityos_core::lifecircle::facility::parse_csv(
+            &text,
+            table,
+            cityos_core::lifecircle::Source::Import,
+            bounds,
+        )
+    }
+    .map_err(|e| ApiError::new(Problem::InvalidFacility, e))?;
+    if !read.problems.is_empty() {
+        let n = read.problems.len();
+        return Err(ApiError::new(
+            Problem::InvalidFacility,
+            format!(
+                "{n} row(s) refused; nothing was stored (first: {})",
+                read.problems[0]
+            ),
+        )
+        .with_problems(read.problems.into_iter().take(100).collect()));
+    }
+    if read.facilities.is_empty() {
+        return Err(ApiError::new(
+            Problem::InvalidFacility,
+            "the upload holds no facility",
+        ));
+    }
+    let count = read.facilities.len();
+    keep(
+        &st,
+        cityos_engine::store::LifeCircleUpload {
+            name: name.clone(),
+            kind: "facilities".into(),
+            format: if geojson { "geojson" } else { "csv" }.into(),
+            body: text,
+            actor: p.name.clone(),
+            at: st.now(),
+        },
+    )
+    .await?;
+    let l = super::rebuild(&st).await?;
+    Ok(Json(json!({"name": name, "facilities": count, "total": l.model.facilities.len(), "method": method(&l)})).into_response())
+}
+
+/// `DELETE /api/v1/life-circle/facilities/{name}`: removes an uploaded facility list.
+pub async fn delete_facilities(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let p = caller.signed_in()?;
+    may_upload(&p)?;
+    upload_name(&name)?;
+    let n = name.clone();
+    let gone =
+        st.0.reads
+            .run(move |s| s.delete_lifecircle_upload(&n))
+            .await?
+            .map_err(ApiError::from)?;
+    if !gone {
+        return Err(ApiError::not_found(&format!("facility upload {name:?}")));
+    }
+    super::rebuild(&st).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /api/v1/life-circle/network`: the walking network (GeoJSON lines). Refused when a
+/// feature is not a line or when parts of it cannot be reached from the rest (each part
+/// named); kept in the store, and every time is then walked over it.
+pub async fn put_network(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    caller: Caller,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let p = caller.signed_in()?;
+    may_upload(&p)?;
+    let (text, _) = upload_text(&headers, body, false).await?;
+    let l = loaded(&st).await?;
+    let plane = l.model.plane;
+    let t2 = text.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        cityos_core::lifecircle::Network::parse(&t2, plane).map(|n| {
+            (
+                n.nodes(),
+                n.edges(),
+                n.parts.iter().map(|x| x.describe()).collect::<Vec<_>>(),
+            )
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (nodes, edges) = match checked {
+        Err(problems) => {
+            return Err(ApiError::new(
+                Problem::InvalidNetwork,
+                format!("{} problem(s); first: {}", problems.len(), problems[0]),
+            )
+            .with_problems(problems.into_iter().take(100).collect()))
+        }
+        Ok((_, _, parts)) if !parts.is_empty() => return Err(ApiError::new(
+            Problem::InvalidNetwork,
+            format!(
+                "{} part(s) cannot be reached from the largest part; join them or leave them out",
+                parts.len()
+            ),
+        )
+        .with_problems(parts.into_iter().take(100).collect())),
+        Ok((n, e, _)) => (n, e),
+    };
+    keep(
+        &st,
+        cityos_engine::store::LifeCircleUpload {
+            name: "network".into(),
+            kind: "network".into(),
+            format: "geojson".into(),
+            body: text,
+            actor: p.name.clone(),
+            at: st.now(),
+        },
+    )
+    .await?;
+    let l = super::rebuild(&st).await?;
+    Ok(Json(json!({"nodes": nodes, "edges": edges, "method": method(&l)})).into_response())
+}
+
+/// `DELETE /api/v1/life-circle/network`: back to straight lines.
+pub async fn delete_network(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let p = caller.signed_in()?;
+    may_upload(&p)?;
+    let gone =
+        st.0.reads
+            .run(|s| s.delete_lifecircle_upload("network"))
+            .await?
+            .map_err(ApiError::from)?;
+    if !gone {
+        return Err(ApiError::not_found("the walking network"));
+    }
+    super::rebuild(&st).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}

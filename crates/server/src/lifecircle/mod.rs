@@ -16,13 +16,15 @@
 
 pub mod api;
 
+use crate::http::error::ApiError;
 use crate::AppState;
 use cityos_core::lifecircle::coverage::{demand_from, parse_population, Model};
 use cityos_core::lifecircle::facility::{self, widen, Source};
 use cityos_core::lifecircle::types::parse_types;
 use cityos_core::lifecircle::{Plane, Walker};
+use cityos_engine::store::LifeCircleUpload;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 pub const TYPES_TOML: &str = include_str!("../../../../data/xuhui/lifecircle/types.toml");
 pub const FACILITIES_OSM_CSV: &str =
@@ -57,11 +59,19 @@ pub struct Loaded {
 #[derive(Default)]
 pub struct LifeCircle {
     loaded: RwLock<Option<Arc<Loaded>>>,
-    building: Mutex<()>,
+    /// One build at a time (the first use, an upload, a removal).
+    building: tokio::sync::Mutex<()>,
 }
 
-/// Builds the model for a territory from the embedded files.
-pub fn build(territory: &cityos_core::Territory) -> Result<Loaded, String> {
+/// The largest upload (a facility list or a walking network), bytes.
+pub const UPLOAD_LIMIT: usize = 16 << 20;
+
+/// Builds the model for a territory from the embedded files and the uploads (facility
+/// lists, the walking network).
+pub fn build(
+    territory: &cityos_core::Territory,
+    uploads: &[LifeCircleUpload],
+) -> Result<Loaded, String> {
     let table = parse_types(TYPES_TOML).map_err(|e| format!("types.toml: {}", e.join("; ")))?;
     let root = territory.region(territory.root());
     let c = [
@@ -125,15 +135,37 @@ pub fn build(territory: &cityos_core::Territory) -> Result<Loaded, String> {
                 .into(),
         );
     }
-    let model = Model::new(
-        table,
-        Walker::default(),
-        plane,
-        demand,
-        communities,
-        subs,
-        facilities,
-    );
+    let mut walker = Walker::default();
+    for u in uploads {
+        match (u.kind.as_str(), u.format.as_str()) {
+            ("facilities", format) => {
+                let r = if format == "geojson" {
+                    facility::parse_geojson(&u.body, &table, Source::Import, bounds)
+                } else {
+                    facility::parse_csv(&u.body, &table, Source::Import, bounds)
+                };
+                match r {
+                    Ok(r) => {
+                        if !r.problems.is_empty() {
+                            notes.push(format!(
+                                "upload {}: {} row(s) left out",
+                                u.name,
+                                r.problems.len()
+                            ));
+                        }
+                        facilities.extend(r.facilities);
+                    }
+                    Err(e) => notes.push(format!("upload {}: {e}", u.name)),
+                }
+            }
+            ("network", _) => match cityos_core::lifecircle::Network::parse(&u.body, plane) {
+                Ok(n) => walker = Walker::over(n),
+                Err(e) => notes.push(format!("the walking network: {}", e.join("; "))),
+            },
+            (other, _) => notes.push(format!("upload {}: unknown kind {other}", u.name)),
+        }
+    }
+    let model = Model::new(table, walker, plane, demand, communities, subs, facilities);
     Ok(Loaded {
         model,
         basis,
@@ -141,8 +173,8 @@ pub fn build(territory: &cityos_core::Territory) -> Result<Loaded, String> {
     })
 }
 
-/// The model, built on first use (on a blocking thread).
-pub async fn loaded(st: &AppState) -> Result<Arc<Loaded>, crate::http::error::ApiError> {
+/// The model, built on first use (from the embedded files and the stored uploads).
+pub async fn loaded(st: &AppState) -> Result<Arc<Loaded>, ApiError> {
     if let Some(l) =
         st.0.lifecircle
             .loaded
@@ -152,30 +184,37 @@ pub async fn loaded(st: &AppState) -> Result<Arc<Loaded>, crate::http::error::Ap
     {
         return Ok(l);
     }
-    let st2 = st.clone();
-    tokio::task::spawn_blocking(move || ensure(&st2))
-        .await
-        .map_err(crate::http::error::ApiError::internal)?
-        .map_err(crate::http::error::ApiError::internal)
+    let _one = st.0.lifecircle.building.lock().await;
+    if let Some(l) =
+        st.0.lifecircle
+            .loaded
+            .read()
+            .expect("lifecircle lock")
+            .clone()
+    {
+        return Ok(l);
+    }
+    rebuild_locked(st).await
 }
 
-/// Builds the model unless it is there, and feeds the vital signs once built.
-pub fn ensure(st: &AppState) -> Result<Arc<Loaded>, String> {
-    let _g =
-        st.0.lifecircle
-            .building
-            .lock()
-            .expect("lifecircle build lock");
-    if let Some(l) =
-        st.0.lifecircle
-            .loaded
-            .read()
-            .expect("lifecircle lock")
-            .clone()
-    {
-        return Ok(l);
-    }
-    let l = Arc::new(build(&st.0.cfg.territory)?);
+/// Builds the model again (after an upload or a removal) and feeds the vital signs.
+pub async fn rebuild(st: &AppState) -> Result<Arc<Loaded>, ApiError> {
+    let _one = st.0.lifecircle.building.lock().await;
+    rebuild_locked(st).await
+}
+
+async fn rebuild_locked(st: &AppState) -> Result<Arc<Loaded>, ApiError> {
+    let uploads =
+        st.0.reads
+            .run(|s| s.lifecircle_uploads())
+            .await?
+            .map_err(ApiError::from)?;
+    let st2 = st.clone();
+    let l = tokio::task::spawn_blocking(move || build(&st2.0.cfg.territory, &uploads))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let l = Arc::new(l);
     *st.0.lifecircle.loaded.write().expect("lifecircle lock") = Some(l.clone());
     feed(st, &l.model);
     Ok(l)
@@ -187,8 +226,18 @@ pub fn start(st: &AppState) {
     let _ = std::thread::Builder::new()
         .name("cityos-lifecircle".into())
         .spawn(move || {
-            if let Err(e) = ensure(&st) {
-                crate::http::log::event("lifecircle_build_failed", &[("error", &e)]);
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    crate::http::log::event("lifecircle_build_failed", &[("error", &e)]);
+                    return;
+                }
+            };
+            if let Err(e) = rt.block_on(loaded(&st)) {
+                crate::http::log::event("lifecircle_build_failed", &[("error", &e.detail)]);
             }
         });
 }

@@ -2,6 +2,7 @@
 //! and plan, what the answers hold (the method and the OSM credit in each), the named
 //! problems, and the vital signs fed through the `indicator_value` port.
 
+use crate::api_story;
 use crate::support::TestApp;
 use axum::http::StatusCode;
 use cityos_core::Role;
@@ -401,8 +402,6 @@ async fn bad_what_ifs_are_named() {
 #[tokio::test]
 async fn feeds_the_livelihood_vital_signs() {
     let t = TestApp::sqlite();
-    let st = &t.svc.as_ref().unwrap().state;
-    cityos_server::lifecircle::ensure(st).unwrap();
     let district = token(&t, Role::DistrictOfficer, None);
     let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
     let share = |ty: &str, ring: usize| {
@@ -458,3 +457,255 @@ async fn feeds_the_livelihood_vital_signs() {
         .unwrap();
     assert_eq!(sub["value"].as_f64().unwrap(), want);
 }
+
+async fn put(t: &TestApp, path: &str, token: &str, ct: &str, body: &str) -> (StatusCode, Value) {
+    let auth = format!("Bearer {token}");
+    let (s, text, _) = t
+        .raw_with(
+            axum::http::Method::PUT,
+            path,
+            ct,
+            body,
+            &[("authorization", &auth)],
+        )
+        .await;
+    (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn delete(t: &TestApp, path: &str, token: &str) -> StatusCode {
+    let auth = format!("Bearer {token}");
+    t.raw_with(
+        axum::http::Method::DELETE,
+        path,
+        "",
+        "",
+        &[("authorization", &auth)],
+    )
+    .await
+    .0
+}
+
+async fn pharmacies(t: &TestApp, token: &str) -> Vec<Value> {
+    let (_, f) = t
+        .get("/api/v1/life-circle/facilities?type=pharmacy", Some(token))
+        .await;
+    f["features"].as_array().unwrap().clone()
+}
+
+/// Facility lists and the walking network a district officer uploads: refused whole with
+/// every problem named (nothing stored), kept across a restart, removed again.
+async fn uploads_are_checked_kept_and_removed(mut t: TestApp) {
+    let district = token(&t, Role::DistrictOfficer, None);
+    let terr = crate::support::config().territory;
+    let [lon, lat] = terr.interior_point(terr.by_code("310104003001").unwrap());
+    let before = pharmacies(&t, &district).await.len();
+    let (_, cov0) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+            Some(&district),
+        )
+        .await;
+
+    let good = format!("id,type,name,lon,lat,hours\nP-1,pharmacy,社区药房,{lon},{lat},08:00-20:00\nP-2,chemist,便民药店,{},{lat},\n", lon + 0.01);
+    let path = "/api/v1/life-circle/facilities/own-pharmacies";
+    // Who may upload.
+    assert_eq!(
+        t.raw(axum::http::Method::PUT, path, "text/csv", &good, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    for role in [
+        Role::Handler,
+        Role::Analyst,
+        Role::SubdistrictOfficer,
+        Role::Citizen,
+    ] {
+        assert_eq!(
+            put(&t, path, &token(&t, role, None), "text/csv", &good)
+                .await
+                .0,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+    }
+    // A bad row refuses the whole list; nothing is stored.
+    let bad = format!("{good}P-3,zoo,动物园,{lon},{lat},\nP-4,pharmacy,远方,116.4,39.9,\n");
+    let (s, v) = put(&t, path, &district, "text/csv", &bad).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_facility")),
+        "{v}"
+    );
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(problems.len(), 2, "{v}");
+    assert!(
+        problems[0].starts_with("line 4: unknown type \"zoo\""),
+        "{problems:?}"
+    );
+    assert!(problems[1].starts_with("line 5: position"), "{problems:?}");
+    assert_eq!(pharmacies(&t, &district).await.len(), before);
+    assert_eq!(
+        put(&t, path, &district, "application/pdf", &good).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        put(
+            &t,
+            "/api/v1/life-circle/facilities/Bad%20Name",
+            &district,
+            "text/csv",
+            &good
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    // A good list counts at once.
+    let (s, v) = put(&t, path, &district, "text/csv", &good).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["facilities"], 2);
+    let after = pharmacies(&t, &district).await;
+    assert_eq!(after.len(), before + 2);
+    let own = after
+        .iter()
+        .find(|f| f["properties"]["id"] == "P-1")
+        .unwrap();
+    assert_eq!(own["properties"]["source"], "import");
+    assert_eq!(own["properties"]["hours"], "08:00-20:00");
+    assert_eq!(own["properties"]["name"], "社区药房");
+    let (_, cov1) = t
+        .get(
+            "/api/v1/life-circle/coverage?type=pharmacy&ring=10",
+            Some(&district),
+        )
+        .await;
+    assert!(
+        cov1["covered"].as_f64() > cov0["covered"].as_f64(),
+        "{} → {}",
+        cov0["covered"],
+        cov1["covered"]
+    );
+
+    // The walking network: not lines, or parts cut off, are refused by name.
+    let line = |a: [f64; 2], b: [f64; 2]| {
+        format!(
+            r#"{{"type":"Feature","properties":{{}},"geometry":{{"type":"LineString","coordinates":[[{},{}],[{},{}],[{},{}]]}}}}"#,
+            a[0],
+            a[1],
+            (a[0] + b[0]) / 2.0,
+            (a[1] + b[1]) / 2.0,
+            b[0],
+            b[1]
+        )
+    };
+    let cross = [
+        line([lon - 0.01, lat], [lon + 0.01, lat]),
+        line([lon, lat - 0.01], [lon, lat + 0.01]),
+    ];
+    let fc = |f: &[String]| {
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            f.join(",")
+        )
+    };
+    let stray = line([lon + 0.03, lat + 0.03], [lon + 0.031, lat + 0.03]);
+    let (s, v) = put(
+        &t,
+        "/api/v1/life-circle/network",
+        &district,
+        "application/geo+json",
+        &fc(&[cross[0].clone(), cross[1].clone(), stray]),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_network")),
+        "{v}"
+    );
+    assert!(
+        v["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("feature(s) 3 — cannot be reached"),
+        "{v}"
+    );
+    let point = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[121.43,31.18]}}]}"#;
+    let (s, v) = put(
+        &t,
+        "/api/v1/life-circle/network",
+        &district,
+        "application/geo+json",
+        point,
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_network"))
+    );
+    assert_eq!(
+        v["problems"][0],
+        "feature 1: geometry Point is not a LineString or MultiLineString"
+    );
+    assert_eq!(
+        put(
+            &t,
+            "/api/v1/life-circle/network",
+            &token(&t, Role::Analyst, None),
+            "application/geo+json",
+            &fc(&cross)
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, v) = put(
+        &t,
+        "/api/v1/life-circle/network",
+        &district,
+        "application/geo+json",
+        &fc(&cross),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["nodes"].as_u64(), v["edges"].as_u64()),
+        (Some(5), Some(4))
+    );
+    assert_eq!(v["method"]["code"], "network");
+    let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
+    assert_eq!(lc["method"]["code"], "network");
+    assert!(lc["method"]["zh"].as_str().unwrap().contains("步行网络"));
+
+    // Both are kept across a restart.
+    t.restart();
+    let district = token(&t, Role::DistrictOfficer, None);
+    assert_eq!(pharmacies(&t, &district).await.len(), before + 2);
+    let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
+    assert_eq!(lc["method"]["code"], "network", "{}", lc["method"]);
+
+    // And removed.
+    assert_eq!(
+        delete(&t, "/api/v1/life-circle/network", &district).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        delete(&t, "/api/v1/life-circle/network", &district).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delete(&t, path, &token(&t, Role::Handler, None)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(delete(&t, path, &district).await, StatusCode::NO_CONTENT);
+    assert_eq!(delete(&t, path, &district).await, StatusCode::NOT_FOUND);
+    assert_eq!(pharmacies(&t, &district).await.len(), before);
+    let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
+    assert_eq!(lc["method"]["code"], "straight_line");
+}
+api_story!(uploads_are_checked_kept_and_removed);
