@@ -670,14 +670,16 @@ pub async fn put_network(
             )
             .with_problems(problems.into_iter().take(100).collect()))
         }
-        Ok((_, _, parts)) if !parts.is_empty() => return Err(ApiError::new(
-            Problem::InvalidNetwork,
-            format!(
+        Ok((_, _, parts)) if !parts.is_empty() => {
+            return Err(ApiError::new(
+                Problem::InvalidNetwork,
+                format!(
                 "{} part(s) cannot be reached from the largest part; join them or leave them out",
                 parts.len()
             ),
-        )
-        .with_problems(parts.into_iter().take(100).collect())),
+            )
+            .with_problems(parts.into_iter().take(100).collect()))
+        }
         Ok((n, e, _)) => (n, e),
     };
     keep(

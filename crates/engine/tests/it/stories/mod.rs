@@ -419,3 +419,22 @@ impl ScenarioStore for Flaky {
         self.inner.scenario_audit(pack)
     }
 }
+
+impl cityos_engine::LifeCircleStore for Flaky {
+    fn put_lifecircle_upload(
+        &mut self,
+        u: &cityos_engine::store::LifeCircleUpload,
+    ) -> Result<(), StoreError> {
+        self.inner.put_lifecircle_upload(u)
+    }
+
+    fn delete_lifecircle_upload(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_lifecircle_upload(name)
+    }
+
+    fn lifecircle_uploads(
+        &mut self,
+    ) -> Result<Vec<cityos_engine::store::LifeCircleUpload>, StoreError> {
+        self.inner.lifecircle_uploads()
+    }
+}

@@ -258,3 +258,45 @@ fn scenario_packs_and_their_audit_are_kept_across_a_reopen(b: &Backend) {
     assert!(trail.windows(2).all(|w| w[0].id < w[1].id));
     assert!(s.scenario_audit("gas_leak").unwrap().is_empty());
 }
+
+story!(life_circle_uploads_round_trip);
+fn life_circle_uploads_round_trip(b: &Backend) {
+    use cityos_engine::store::LifeCircleUpload;
+    let mut s = b.store();
+    assert!(s.lifecircle_uploads().unwrap().is_empty());
+    let csv = LifeCircleUpload {
+        name: "own-pharmacies".into(),
+        kind: "facilities".into(),
+        format: "csv".into(),
+        body: "id,type,name,lon,lat\nP-1,pharmacy,\"药房, 一号\",121.43,31.18\n".into(),
+        actor: "zhang.district".into(),
+        at: 1_700_000_000_000,
+    };
+    let net = LifeCircleUpload {
+        name: "network".into(),
+        kind: "network".into(),
+        format: "geojson".into(),
+        body: r#"{"type":"FeatureCollection","features":[]}"#.into(),
+        actor: "admin".into(),
+        at: 1_700_000_000_001,
+    };
+    s.put_lifecircle_upload(&net).unwrap();
+    s.put_lifecircle_upload(&csv).unwrap();
+    assert_eq!(
+        s.lifecircle_uploads().unwrap(),
+        vec![net.clone(), csv.clone()]
+    );
+    // The same name replaces; a reopened store has the same rows.
+    let newer = LifeCircleUpload {
+        body: "id,type,name,lon,lat\n".into(),
+        at: csv.at + 5,
+        ..csv.clone()
+    };
+    s.put_lifecircle_upload(&newer).unwrap();
+    drop(s);
+    let mut s = b.store();
+    assert_eq!(s.lifecircle_uploads().unwrap(), vec![net, newer]);
+    assert!(s.delete_lifecircle_upload("network").unwrap());
+    assert!(!s.delete_lifecircle_upload("network").unwrap());
+    assert_eq!(s.lifecircle_uploads().unwrap().len(), 1);
+}
