@@ -399,10 +399,23 @@ async fn bad_what_ifs_are_named() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_the_livelihood_vital_signs() {
     let t = TestApp::sqlite();
     let district = token(&t, Role::DistrictOfficer, None);
+    // As `cityos serve` does: the model is built at start on its own thread, and the vital
+    // signs have their values without anyone opening the page.
+    cityos_server::lifecircle::start(&t.svc.as_ref().unwrap().state);
+    let mut fed = false;
+    for _ in 0..1200 {
+        let (_, v) = t.get("/api/v1/indicators", Some(&district)).await;
+        if v["indicators"].as_array().unwrap().iter().any(|i| i["code"] == "life_circle_pharmacy_10" && i["value"].is_number()) {
+            fed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(fed, "the start thread fed the vital signs");
     let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
     let share = |ty: &str, ring: usize| {
         lc["types"]
