@@ -716,3 +716,95 @@ pub async fn delete_network(
     super::rebuild(&st).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsochroneParams {
+    pub lon: f64,
+    pub lat: f64,
+    pub minutes: Option<u32>,
+    pub elders: Option<bool>,
+}
+
+/// The most minutes an isochrone walks.
+pub const MAX_ISOCHRONE_MIN: u32 = 30;
+
+/// `GET /api/v1/life-circle/isochrone?lon=&lat=&minutes=&elders=`: how far one walks from a
+/// point: the grids reached with their minutes and people, and the area (a circle of the
+/// straight-line reach, or the network's nodes reached).
+pub async fn isochrone(
+    State(st): State<AppState>,
+    crate::Q(q): crate::Q<IsochroneParams>,
+    Staff(_who): Staff,
+) -> Result<Response, ApiError> {
+    let minutes = q.minutes.unwrap_or(15);
+    if !(1..=MAX_ISOCHRONE_MIN).contains(&minutes) {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            format!("minutes must be 1 to {MAX_ISOCHRONE_MIN}, not {minutes}"),
+        ));
+    }
+    let root = st.0.cfg.territory.region(st.0.cfg.territory.root());
+    if let Err(e) = check_position(q.lon, q.lat, widen(root.bbox, super::MARGIN_M)) {
+        return Err(ApiError::new(Problem::InvalidPoint, e));
+    }
+    let l = loaded(&st).await?;
+    let elders = q.elders.unwrap_or(false);
+    let l2 = l.clone();
+    let (reached, geometry) = tokio::task::spawn_blocking(move || {
+        let m = &l2.model;
+        let mpm = m.walker.m_per_min(elders);
+        let max_m = minutes as f64 * mpm;
+        let mut s = cityos_core::lifecircle::network::Scratch::default();
+        let mut reached = m.reach(m.plane.xy(q.lon, q.lat), max_m, &mut s);
+        reached.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+        let geometry = match &m.walker.network {
+            Some(n) => {
+                let pts: Vec<Value> = n
+                    .isochrone(q.lon, q.lat, max_m)
+                    .into_iter()
+                    .map(|p| json!([(p[0] * 1e6).round() / 1e6, (p[1] * 1e6).round() / 1e6]))
+                    .collect();
+                json!({"type": "MultiPoint", "coordinates": pts})
+            }
+            None => {
+                let r = max_m / m.walker.detour;
+                let c = m.plane.xy(q.lon, q.lat);
+                let ring: Vec<Value> = (0..=36)
+                    .map(|i| {
+                        let a = (i % 36) as f64 * std::f64::consts::PI / 18.0;
+                        let p = m.plane.lonlat([c[0] + r * a.cos(), c[1] + r * a.sin()]);
+                        json!([(p[0] * 1e6).round() / 1e6, (p[1] * 1e6).round() / 1e6])
+                    })
+                    .collect();
+                json!({"type": "Polygon", "coordinates": [ring]})
+            }
+        };
+        let reached: Vec<(String, f64, f64)> = reached
+            .into_iter()
+            .map(|(d, metres)| {
+                let d = &m.demand[d as usize];
+                (d.code.clone(), metres / mpm, d.population)
+            })
+            .collect();
+        (reached, geometry)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let mut out = head(&l);
+    out.insert("minutes".into(), json!(minutes));
+    out.insert("elders".into(), json!(elders));
+    out.insert(
+        "population".into(),
+        json!(reached.iter().map(|r| r.2).sum::<f64>().round()),
+    );
+    out.insert(
+        "grids".into(),
+        json!(reached
+            .iter()
+            .map(|(code, min, pop)| json!({"code": code, "minutes": (min * 10.0).round() / 10.0, "population": pop.round()}))
+            .collect::<Vec<_>>()),
+    );
+    out.insert("geometry".into(), geometry);
+    Ok(Json(Value::Object(out)).into_response())
+}

@@ -163,6 +163,76 @@ async fn reads_by_role_with_method_and_credit() {
 }
 
 #[tokio::test]
+async fn isochrones_from_a_point() {
+    let t = TestApp::sqlite();
+    let district = token(&t, Role::DistrictOfficer, None);
+    let terr = crate::support::config().territory;
+    let [lon, lat] = terr.interior_point(terr.by_code("310104003001001").unwrap());
+    let (s, v) = t
+        .get(
+            &format!("/api/v1/life-circle/isochrone?lon={lon}&lat={lat}&minutes=10"),
+            Some(&district),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    stated(&v);
+    let grids = v["grids"].as_array().unwrap();
+    assert_eq!(
+        grids[0]["code"], "310104003001001",
+        "the nearest first: its own grid"
+    );
+    assert!(grids.iter().all(|g| g["minutes"].as_f64().unwrap() <= 10.0));
+    assert_eq!(v["geometry"]["type"], "Polygon");
+    assert_eq!(
+        v["geometry"]["coordinates"][0].as_array().unwrap().len(),
+        37
+    );
+    // Elders reach fewer grids in the same time.
+    let (_, e) = t
+        .get(
+            &format!("/api/v1/life-circle/isochrone?lon={lon}&lat={lat}&minutes=10&elders=true"),
+            Some(&district),
+        )
+        .await;
+    assert!(e["grids"].as_array().unwrap().len() < grids.len());
+    let (s, v) = t
+        .get(
+            "/api/v1/life-circle/isochrone?lon=116.4&lat=39.9",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_point"))
+    );
+    let (s, _) = t
+        .get(
+            &format!("/api/v1/life-circle/isochrone?lon={lon}&lat={lat}&minutes=31"),
+            Some(&district),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        t.get(
+            &format!("/api/v1/life-circle/isochrone?lon={lon}&lat={lat}"),
+            Some(&token(&t, Role::Citizen, None))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.get(
+            &format!("/api/v1/life-circle/isochrone?lon={lon}&lat={lat}"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn bad_reads_are_named() {
     let t = TestApp::sqlite();
     let district = token(&t, Role::DistrictOfficer, None);
@@ -409,7 +479,12 @@ async fn feeds_the_livelihood_vital_signs() {
     let mut fed = false;
     for _ in 0..1200 {
         let (_, v) = t.get("/api/v1/indicators", Some(&district)).await;
-        if v["indicators"].as_array().unwrap().iter().any(|i| i["code"] == "life_circle_pharmacy_10" && i["value"].is_number()) {
+        if v["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["code"] == "life_circle_pharmacy_10" && i["value"].is_number())
+        {
             fed = true;
             break;
         }
