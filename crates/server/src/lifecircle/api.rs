@@ -497,7 +497,8 @@ async fn upload_text(
         .unwrap_or("")
         .to_ascii_lowercase();
     let geojson = ct.starts_with("application/geo+json") || ct.starts_with("application/json");
-    if !geojson && !(csv_ok && ct.starts_with("text/csv")) {
+    let csv = csv_ok && ct.starts_with("text/csv");
+    if !(geojson || csv) {
         return Err(ApiError::new(
             Problem::UnsupportedMediaType,
             if csv_ok {
