@@ -3,7 +3,7 @@
 //! POSTs. `app(state)` builds the router; tests drive it in-process.
 //!
 //! The crate is a set of rooms in layers (`http` ← `cases`, `smart` ← `api`, `intake/*`,
-//! `vitals`, `scenarios`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
+//! `vitals`, `scenarios`, `lifecircle`, `ui` ← `runtime`; see ARCHITECTURE.md). This root composes them: `AppState`
 //! holds the shared parts (engine, reads, configuration, clock, key, bus, ports) and one
 //! field per room's own state type; a room touches only its own field.
 //!

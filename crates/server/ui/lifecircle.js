@@ -134,7 +134,7 @@
           el("th", { scope: "col", text: "5 min" }), el("th", { scope: "col", text: "10 min" }), el("th", { scope: "col", text: "15 min" }),
           el("th", { scope: "col", text: t("lc_nearest") }))),
         el("tbody", {}, ...rows));
-      box.append(el("div", { class: "scroll-x", role: "region", "aria-label": t("lc_card"), tabindex: "0" }, table));
+      box.append(el("div", { class: "scroll-x", role: "region", "aria-label": c.name_zh + " · " + t("lc_card"), tabindex: "0" }, table));
       box.append(el("p", {}, t("lc_missing_list") + "：" + (c.missing.length ? c.missing.map(typeName).join("、") : t("none"))));
     } catch (e) { say(msg, e.message); }
   }
