@@ -166,6 +166,13 @@ pub fn build(
         }
     }
     let model = Model::new(table, walker, plane, demand, communities, subs, facilities);
+    if model.walker.network.is_some() && !model.off_network.is_empty() {
+        notes.push(format!(
+            "{} grid centre(s) are more than 500 m from the walking network and reach nothing over it (first: {})",
+            model.off_network.len(),
+            model.demand[model.off_network[0] as usize].code
+        ));
+    }
     Ok(Loaded {
         model,
         basis,

@@ -769,6 +769,14 @@ async fn uploads_are_checked_kept_and_removed(mut t: TestApp) {
     let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
     assert_eq!(lc["method"]["code"], "network");
     assert!(lc["method"]["zh"].as_str().unwrap().contains("步行网络"));
+    // A small network leaves most grids off it, and says so.
+    assert!(
+        lc["notes"]
+            .to_string()
+            .contains("more than 500 m from the walking network"),
+        "{}",
+        lc["notes"]
+    );
 
     // Both are kept across a restart.
     t.restart();
