@@ -186,6 +186,30 @@
     });
   }
 
+  // The district officer and administrators add facility lists (kept by the server).
+  if (["district_officer", "admin"].includes(u.role)) {
+    document.getElementById("upload-panel").hidden = false;
+    const umsg = document.getElementById("u-msg");
+    const uprob = document.getElementById("u-problems");
+    document.getElementById("upload").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      uprob.textContent = "";
+      const name = document.getElementById("u-name").value.trim();
+      const file = document.getElementById("u-file").files[0];
+      if (!/^[a-z0-9_-]{1,40}$/.test(name) || !file) { say(umsg, t("lc_upload_need")); return; }
+      const ct = /\.csv$/i.test(file.name) ? "text/csv" : "application/geo+json";
+      try {
+        const v = await api("/api/v1/life-circle/facilities/" + encodeURIComponent(name), { method: "PUT", body: await file.text(), headers: { "content-type": ct } });
+        say(umsg, t("lc_uploaded").replace("{n}", v.facilities), true);
+        await loadSummary();
+        await loadCoverage();
+      } catch (e) {
+        say(umsg, e.message + (e.detail ? " — " + e.detail : ""));
+        for (const p of e.problems) uprob.append(el("li", { text: p }));
+      }
+    });
+  }
+
   typeSel.addEventListener("change", () => {
     const x = summary.types.find((y) => y.code === typeSel.value);
     if (x) ringSel.value = String(x.target);
