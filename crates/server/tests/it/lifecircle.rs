@@ -605,18 +605,68 @@ async fn uploads_are_checked_kept_and_removed(mut t: TestApp) {
     );
     for role in [
         Role::Handler,
+        Role::Inspector,
         Role::Analyst,
         Role::SubdistrictOfficer,
         Role::Citizen,
     ] {
+        let who = token(
+            &t,
+            role,
+            (role == Role::SubdistrictOfficer).then_some(TIANPING),
+        );
         assert_eq!(
-            put(&t, path, &token(&t, role, None), "text/csv", &good)
-                .await
-                .0,
+            put(&t, path, &who, "text/csv", &good).await.0,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+        assert_eq!(
+            delete(&t, path, &who).await,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+        assert_eq!(
+            put(
+                &t,
+                "/api/v1/life-circle/network",
+                &who,
+                "application/geo+json",
+                "{}"
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+        assert_eq!(
+            delete(&t, "/api/v1/life-circle/network", &who).await,
             StatusCode::FORBIDDEN,
             "{role}"
         );
     }
+    assert_eq!(
+        t.raw(axum::http::Method::DELETE, path, "", "", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // An administrator may upload and remove a list too.
+    let admin = token(&t, Role::Admin, None);
+    let (s, v) = put(
+        &t,
+        "/api/v1/life-circle/facilities/admin-list",
+        &admin,
+        "text/csv",
+        &good,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(pharmacies(&t, &district).await.len(), before + 2);
+    assert_eq!(
+        delete(&t, "/api/v1/life-circle/facilities/admin-list", &admin).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(pharmacies(&t, &district).await.len(), before);
     // A bad row refuses the whole list; nothing is stored.
     let bad = format!("{good}P-3,zoo,动物园,{lon},{lat},\nP-4,pharmacy,远方,116.4,39.9,\n");
     let (s, v) = put(&t, path, &district, "text/csv", &bad).await;
