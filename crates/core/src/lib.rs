@@ -13,6 +13,7 @@ pub mod classify;
 pub mod dedup;
 pub mod escalation;
 pub mod indicators;
+pub mod meals;
 pub mod privacy;
 pub mod rng;
 pub mod routing;

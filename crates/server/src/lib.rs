@@ -18,6 +18,7 @@ pub mod bus;
 pub mod cases;
 pub mod http;
 pub mod intake;
+pub mod meals;
 pub mod ports;
 pub mod runtime;
 pub mod scenarios;
@@ -171,6 +172,8 @@ pub struct Inner {
     pub scenarios: scenarios::Registry,
     /// The smart room: the classifier that reads reports without a category.
     pub smart: smart::Smart,
+    /// The meals room (为老助餐): canteens, menus, elders, orders, ledgers.
+    pub meals: meals::Meals,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -213,6 +216,7 @@ impl AppState {
             vitals,
             scenarios,
             smart: smart::Smart::default(),
+            meals: meals::Meals::new(),
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -9,6 +9,7 @@ mod escalation;
 mod fixture;
 mod indicators;
 mod intake_text;
+mod meals;
 mod privacy;
 mod routing;
 mod scenario;
