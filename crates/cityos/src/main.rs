@@ -84,6 +84,11 @@ enum Cmd {
         #[command(subcommand)]
         which: ClassifyCmd,
     },
+    /// 为老助餐: the demo's canteens and meal points file.
+    Meals {
+        #[command(subcommand)]
+        which: MealsCmd,
+    },
     /// The demo territory.
     Territory {
         #[command(subcommand)]
@@ -139,6 +144,17 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// 为老助餐's 11:00 peak: orders over loopback HTTP (subsidy, cut-off, capacity, ledger).
+    Meals {
+        #[arg(long, default_value_t = 5000)]
+        orders: usize,
+        #[arg(long, default_value_t = 3000)]
+        elders: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// End-to-end durable case intake vs bare SQLite inserts of the same rows.
     Intake {
         #[arg(long, default_value_t = 200_000)]
@@ -308,6 +324,15 @@ enum ClassifyCmd {
 }
 
 #[derive(Subcommand)]
+enum MealsCmd {
+    /// Write the canteens and meal points file from the territory (deterministic).
+    Generate {
+        #[arg(long, default_value = "data/xuhui/meals/canteens.csv")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum TerritoryCmd {
     /// Regenerate the demo territory GeoJSON from the source files (deterministic).
     Generate {
@@ -409,6 +434,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 json,
             } => bench::api::query(cases, rounds.max(2), json, dir),
             BenchCmd::Classify { data, json } => bench::classify::classify(data, json),
+            BenchCmd::Meals {
+                orders,
+                elders,
+                clients,
+                json,
+            } => bench::meals::meals(orders.max(1), elders.max(1), clients.max(1), json),
             BenchCmd::Locate {
                 lookups,
                 threads,
@@ -459,6 +490,9 @@ fn run(cli: Cli) -> Result<(), String> {
             ),
             ClassifyCmd::Predict { data_dir } => classify::predict_cmd(&data_dir),
         },
+        Cmd::Meals {
+            which: MealsCmd::Generate { out },
+        } => commands::generate_canteens(&out),
         Cmd::Territory {
             which:
                 TerritoryCmd::Generate {

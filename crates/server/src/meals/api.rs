@@ -648,8 +648,14 @@ pub async fn cancel_order(
     SignedIn(p): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    cancel_by(&st, &p, &id).await.map(Json)
+}
+
+/// Cancels an order for a caller and refunds the elder's share.
+pub async fn cancel_by(st: &AppState, p: &Principal, id: &str) -> Result<Value, ApiError> {
+    let (p, id) = (p.clone(), id.to_string());
     let now = st.now();
-    let mut b = book(&st).await?;
+    let mut b = book(st).await?;
     let o = b.orders.get(&id).ok_or_else(|| not_found("order"))?.clone();
     let e = b.elders.get(&o.elder).ok_or_else(|| not_found("order"))?;
     let c = b.canteens.get(&o.canteen).ok_or_else(|| not_found("order"))?.clone();
@@ -661,7 +667,7 @@ pub async fn cancel_order(
     if o.state == OrderState::Cancelled {
         let mut v = order_view(&b, &o);
         v["balance_fen"] = json!(b.ledger(&o.elder).balance());
-        return Ok(Json(v));
+        return Ok(v);
     }
     core::cancel(o.state, slot_of(&c, date, o.meal).cutoff(), now, by_staff).map_err(|e| match e {
         CancelError::AfterCutoff(_) => problem(Problem::MealCancelClosed, "厨房已经开始做这一餐了，要取消请打电话给食堂", "the kitchen has started; to cancel now call the canteen"),
@@ -672,14 +678,14 @@ pub async fn cancel_order(
     o2.state = OrderState::Cancelled;
     o2.cancelled_at = Some(now);
     o2.refunded = refund.as_ref().map_or(0, |r| r.amount);
-    write(&st, vec![row("order", &id, &o2, now)], refund.iter().map(|r| ledger_row(&o.elder, r)).collect()).await?;
+    write(st, vec![row("order", &id, &o2, now)], refund.iter().map(|r| ledger_row(&o.elder, r)).collect()).await?;
     if let Some(r) = refund {
         b.apply_entry(&o.elder, r);
     }
     b.put_order(o2);
     let mut v = order_view(&b, &b.orders[&id]);
     v["balance_fen"] = json!(b.ledger(&o.elder).balance());
-    Ok(Json(v))
+    Ok(v)
 }
 
 #[derive(Deserialize)]
@@ -697,8 +703,14 @@ pub async fn handover(
     Path(id): Path<String>,
     body: Body<HandoverIn>,
 ) -> Result<Json<Value>, ApiError> {
+    handover_by(&st, &p, &id, body.value.handed).await.map(Json)
+}
+
+/// Confirms a handover (or that nobody answered) for a caller.
+pub async fn handover_by(st: &AppState, p: &Principal, id: &str, handed: bool) -> Result<Value, ApiError> {
+    let (p, id) = (p.clone(), id.to_string());
     let now = st.now();
-    let mut b = book(&st).await?;
+    let mut b = book(st).await?;
     let o = b.orders.get(&id).ok_or_else(|| not_found("order"))?.clone();
     let c = b.canteens.get(&o.canteen).ok_or_else(|| not_found("order"))?.clone();
     if !runs(&b, &p, &c) {
@@ -708,26 +720,26 @@ pub async fn handover(
         Round::Pickup => o.state == OrderState::Placed,
         _ => o.state == OrderState::OutForDelivery,
     };
-    if !ok_state || (!body.value.handed && o.round == Round::Pickup) {
+    if !ok_state || (!handed && o.round == Round::Pickup) {
         return Err(ApiError::new(Problem::TransitionNotAllowed, format!("an order that is {} on the {} round cannot be confirmed so (a delivery must have departed)", o.state.as_str(), o.round.as_str())));
     }
     let mut o2 = o.clone();
-    if body.value.handed {
+    if handed {
         o2.state = OrderState::Served;
         o2.served_at = Some(now);
-        write(&st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
     } else {
         o2.state = OrderState::NotHandedOver;
-        write(&st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
         let e = b.elders.get(&o.elder).cloned();
         if let Some(e) = e {
-            super::care::open(&st, &mut b, &e, &format!("order:{id}"), "undelivered", Some(&id), now).await?;
+            super::care::open(st, &mut b, &e, &format!("order:{id}"), "undelivered", Some(&id), now).await?;
         }
     }
-    super::care::publish(&st, &b, &o.date, now);
-    Ok(Json(order_view(&b, &b.orders[&id])))
+    super::care::publish(st, &b, &o.date, now);
+    Ok(order_view(&b, &b.orders[&id]))
 }
 
 fn canteen_for(b: &book::Book, p: &Principal, id: &str) -> Result<Canteen, ApiError> {
@@ -839,10 +851,16 @@ pub async fn depart(
     Path((id, round)): Path<(String, String)>,
     body: Body<DepartIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let now = st.now();
-    let date = parse_date(body.value.date.as_deref(), now)?;
+    let date = parse_date(body.value.date.as_deref(), st.now())?;
     let r = Round::parse(&round).filter(|r| r.is_delivery()).ok_or_else(|| not_found("round"))?;
-    let mut b = book(&st).await?;
+    depart_by(&st, &p, &id, r, date).await.map(Json)
+}
+
+/// A delivery round leaves, for a caller.
+pub async fn depart_by(st: &AppState, p: &Principal, id: &str, r: Round, date: Date) -> Result<Value, ApiError> {
+    let (p, id) = (p.clone(), id.to_string());
+    let now = st.now();
+    let mut b = book(st).await?;
     let _c = canteen_for(&b, &p, &id)?;
     let ds = date.to_string();
     if b.rounds.contains_key(&(id.clone(), ds.clone(), r)) {
@@ -859,12 +877,12 @@ pub async fn depart(
         rows.push(row("order", i, &o, now));
         changed.push(o);
     }
-    write(&st, rows, vec![]).await?;
+    write(st, rows, vec![]).await?;
     for o in changed {
         b.put_order(o);
     }
     b.rounds.insert((id.clone(), ds.clone(), r), rr);
-    Ok(Json(json!({"canteen": id, "date": ds, "round": r, "departed_at": format_rfc3339(now), "orders": ids.len()})))
+    Ok(json!({"canteen": id, "date": ds, "round": r, "departed_at": format_rfc3339(now), "orders": ids.len()}))
 }
 
 /// `GET /api/v1/meals/summary?date=&canteen=`: the day per canteen — orders, meals served,

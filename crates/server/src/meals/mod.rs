@@ -20,6 +20,7 @@
 pub mod api;
 pub mod book;
 pub mod care;
+pub mod demo;
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, Problem};
@@ -74,6 +75,7 @@ pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, Ap
             .await?
             .map_err(ApiError::from)?;
         b.restore(rows, ledger);
+        b.load_canteens();
     }
     Ok(b)
 }
