@@ -7,6 +7,7 @@ mod durability;
 mod escalation;
 mod input;
 mod listen;
+mod meals;
 mod matrix;
 mod metrics;
 mod mobile;
