@@ -411,3 +411,11 @@ pub async fn live_round(st: &AppState, now: Millis) -> usize {
     }
     done
 }
+
+/// The live simulator: [`live_round`] every `every` until `stop`.
+pub async fn live(st: AppState, every: std::time::Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = live_round(&st, st.now()).await;
+        tokio::time::sleep(every).await;
+    }
+}
