@@ -61,7 +61,7 @@ const I18N = {
     seconds: "秒", minutes: "分钟", hours: "小时", tick: "完成", ticked_by: "完成人", done_at: "完成于",
     hits_map: "命中地图", p_urgent: "紧急", p_high: "高", p_normal: "一般", p_low: "低",
     u_m: "分钟", u_h: "小时", u_d: "天", u_wh: "工作小时", u_wd: "工作日",
-    nav_triage: "待分拨", triage: "待分拨", triage_queue: "待分拨诉求", triage_keys: "键盘：j / k 或 ↑ / ↓ 切换诉求；Enter 或 1 采纳首选建议，2 / 3 采纳其他建议；c 选择其他类别。", triage_empty: "待分拨诉求已全部分拨", pick_category: "选择类别", find_category: "查找类别", do_classify: "分拨", cancel: "取消", classified: "已分拨", suggestions: "模型建议", no_suggestion: "无模型建议", other_category: "其他类别…", places_named: "文中地点", urgency_cues: "紧急线索", model_reason: "建议依据", a_classify: "分拨",
+    nav_canteen: "食堂", nav_meals: "助餐", nav_triage: "待分拨", triage: "待分拨", triage_queue: "待分拨诉求", triage_keys: "键盘：j / k 或 ↑ / ↓ 切换诉求；Enter 或 1 采纳首选建议，2 / 3 采纳其他建议；c 选择其他类别。", triage_empty: "待分拨诉求已全部分拨", pick_category: "选择类别", find_category: "查找类别", do_classify: "分拨", cancel: "取消", classified: "已分拨", suggestions: "模型建议", no_suggestion: "无模型建议", other_category: "其他类别…", places_named: "文中地点", urgency_cues: "紧急线索", model_reason: "建议依据", a_classify: "分拨",
   },
   en: {
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
@@ -120,7 +120,7 @@ const I18N = {
     seconds: "s", minutes: "min", hours: "h", tick: "Done", ticked_by: "Done by", done_at: "Done at",
     hits_map: "Map of hits", p_urgent: "Urgent", p_high: "High", p_normal: "Normal", p_low: "Low",
     u_m: "min", u_h: "h", u_d: "days", u_wh: "working hours", u_wd: "working days",
-    nav_triage: "Triage", triage: "Triage", triage_queue: "Reports awaiting a category", triage_keys: "Keys: j / k or ↑ / ↓ move between reports; Enter or 1 takes the first suggestion, 2 / 3 the others; c picks another category.", triage_empty: "Every report has its category", pick_category: "Pick a category", find_category: "Find a category", do_classify: "Classify", cancel: "Cancel", classified: "Classified", suggestions: "Model suggestions", no_suggestion: "No model suggestion", other_category: "Other category…", places_named: "Places named", urgency_cues: "Urgency cues", model_reason: "Why", a_classify: "Classify",
+    nav_canteen: "Canteen", nav_meals: "Meals", nav_triage: "Triage", triage: "Triage", triage_queue: "Reports awaiting a category", triage_keys: "Keys: j / k or ↑ / ↓ move between reports; Enter or 1 takes the first suggestion, 2 / 3 the others; c picks another category.", triage_empty: "Every report has its category", pick_category: "Pick a category", find_category: "Find a category", do_classify: "Classify", cancel: "Cancel", classified: "Classified", suggestions: "Model suggestions", no_suggestion: "No model suggestion", other_category: "Other category…", places_named: "Places named", urgency_cues: "Urgency cues", model_reason: "Why", a_classify: "Classify",
   },
 };
 
@@ -335,12 +335,13 @@ function fmtDuration(ms) {
 }
 
 const ROLE_PAGES = {
-  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "citizen"],
-  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "citizen"],
+  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "canteen", "citizen"],
+  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "canteen", "citizen"],
   admin: ["centre", "cases", "vitals", "scenarios", "inspector", "citizen"],
   analyst: ["centre", "vitals", "cases", "scenarios"],
-  handler: ["cases", "citizen"],
+  handler: ["cases", "canteen", "citizen"],
   inspector: ["inspector", "cases", "citizen"],
+  citizen: ["citizen", "meals"],
 };
 
 function homeFor(role) {

@@ -259,7 +259,13 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
 /// balances.
 pub fn seed(t: &Territory, n: usize, now: Millis) -> Seed {
     let canteens = parse_canteens(cityos_server::meals::demo::CANTEENS).unwrap_or_default();
-    let elders = elders(t, &canteens, n, 16, now);
+    let mut elders = elders(t, &canteens, n, 16, now);
+    // The demo's own elder and the family's elder always have a usual lunch.
+    for e in elders.iter_mut().take(2) {
+        if e.usual.is_none() {
+            e.usual = Some(Usual { canteen: e.canteen.clone(), meal: Meal::Lunch, lines: vec![Line { dish: "L1".into(), qty: 1 }], round: Round::Pickup, point: Some(e.canteen.clone()) });
+        }
+    }
     let mut links = vec![];
     if elders.len() >= 2 {
         links.push(Link { username: "elder_demo".into(), relation: "self".into(), target: elders[0].id.clone() });
