@@ -66,6 +66,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "intake/data",
         "vitals",
         "scenarios",
+        "meals",
         "ui",
     ],
     &["intake", "runtime"],
