@@ -18,3 +18,8 @@ CREATE TABLE meal_ledger (
     reference  TEXT    NOT NULL,
     PRIMARY KEY (elder, seq)
 );
+-- The ledger explains every fen: nothing in it is ever changed or removed.
+CREATE FUNCTION cityos_meal_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'meal_ledger is append-only'; END $$;
+CREATE TRIGGER meal_ledger_no_change BEFORE UPDATE OR DELETE ON meal_ledger
+FOR EACH ROW EXECUTE FUNCTION cityos_meal_ledger_append_only();

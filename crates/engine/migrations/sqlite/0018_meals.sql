@@ -18,3 +18,8 @@ CREATE TABLE meal_ledger (
     reference  TEXT    NOT NULL,
     PRIMARY KEY (elder, seq)
 );
+-- The ledger explains every fen: nothing in it is ever changed or removed.
+CREATE TRIGGER meal_ledger_no_update BEFORE UPDATE ON meal_ledger
+BEGIN SELECT RAISE(ABORT, 'meal_ledger is append-only'); END;
+CREATE TRIGGER meal_ledger_no_delete BEFORE DELETE ON meal_ledger
+BEGIN SELECT RAISE(ABORT, 'meal_ledger is append-only'); END;
