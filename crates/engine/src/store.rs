@@ -330,7 +330,8 @@ pub(crate) const SELECT_SCENARIO_AUDIT: &str = "SELECT id, at, actor, pack, acti
 pub(crate) const UPSERT_MEAL_ROW: &str = "INSERT INTO meal_rows (kind, id, body, at) VALUES ($1,$2,$3,$4) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, at = excluded.at";
 pub(crate) const SELECT_MEAL_ROWS: &str =
     "SELECT kind, id, body, at FROM meal_rows WHERE kind = $1 ORDER BY id";
-pub(crate) const INSERT_MEAL_LEDGER: &str = "INSERT INTO meal_ledger (elder, seq, at, kind, amount, reference) VALUES ($1,$2,$3,$4,$5,$6)";
+pub(crate) const INSERT_MEAL_LEDGER: &str =
+    "INSERT INTO meal_ledger (elder, seq, at, kind, amount, reference) VALUES ($1,$2,$3,$4,$5,$6)";
 pub(crate) const SELECT_MEAL_LEDGER: &str =
     "SELECT elder, seq, at, kind, amount, reference FROM meal_ledger ORDER BY elder, seq";
 

@@ -106,7 +106,9 @@ pub fn canteens_csv(t: &Territory) -> String {
         let sub = t.region(*s);
         out.push_str(&format!(
             "{id},canteen,{}长者食堂,{},{:.6},{:.6},06:30-18:30,120,300,-240,570,{},{},\n",
-            short(&sub.name_zh).trim_end_matches("街道").trim_end_matches('镇'),
+            short(&sub.name_zh)
+                .trim_end_matches("街道")
+                .trim_end_matches('镇'),
             sub.code,
             p[0],
             p[1],
@@ -128,9 +130,26 @@ pub fn canteens_csv(t: &Territory) -> String {
     out
 }
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "朱", "马", "胡", "郭", "林", "何", "高", "沈"];
-const GIVEN: &[&str] = &["秀英", "桂英", "玉兰", "建国", "国强", "志明", "美华", "素珍", "根宝", "阿娣", "福生", "凤英", "德明", "丽娟", "金花", "永康", "惠芳", "宝林", "月琴", "雪梅"];
-const ROADS: &[&str] = &["康健路", "田林路", "漕溪北路", "宜山路", "龙华西路", "斜土路", "天钥桥路", "虹漕路", "桂林路", "凌云路"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "朱", "马", "胡", "郭",
+    "林", "何", "高", "沈",
+];
+const GIVEN: &[&str] = &[
+    "秀英", "桂英", "玉兰", "建国", "国强", "志明", "美华", "素珍", "根宝", "阿娣", "福生", "凤英",
+    "德明", "丽娟", "金花", "永康", "惠芳", "宝林", "月琴", "雪梅",
+];
+const ROADS: &[&str] = &[
+    "康健路",
+    "田林路",
+    "漕溪北路",
+    "宜山路",
+    "龙华西路",
+    "斜土路",
+    "天钥桥路",
+    "虹漕路",
+    "桂林路",
+    "凌云路",
+];
 
 const BREAKFAST: &[(&str, i64, &[&str])] = &[
     ("白粥配酱菜", 300, &["soft", "low_salt"]),
@@ -162,7 +181,12 @@ pub fn menu(canteen: &str, date: Date, meal: Meal) -> Vec<Dish> {
     (0..n)
         .map(|i| {
             let (name, price, tags) = list[(shift + i) % list.len()];
-            Dish { id: format!("{p}{}", i + 1), name: name.into(), price, tags: tags.iter().map(|t| t.to_string()).collect() }
+            Dish {
+                id: format!("{p}{}", i + 1),
+                name: name.into(),
+                price,
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+            }
         })
         .collect()
 }
@@ -184,14 +208,24 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
     for i in 0..n {
         let c = comms[rng.below(comms.len() as u64) as usize];
         let r = t.region(c);
-        let sub = r.parent.map(|p| t.region(p).code.clone()).unwrap_or_default();
+        let sub = r
+            .parent
+            .map(|p| t.region(p).code.clone())
+            .unwrap_or_default();
         let home = t.interior_point(c);
-        let p = [home[0] + rng.range_f64(-0.0015, 0.0015), home[1] + rng.range_f64(-0.0012, 0.0012)];
+        let p = [
+            home[0] + rng.range_f64(-0.0015, 0.0015),
+            home[1] + rng.range_f64(-0.0012, 0.0012),
+        ];
         let p = if r.contains(p[0], p[1]) { p } else { home };
         let k = kitchens
             .iter()
             .find(|k| k.delivery_area.contains(&sub))
-            .or_else(|| kitchens.iter().min_by(|a, b| dist2([a.lon, a.lat], p).total_cmp(&dist2([b.lon, b.lat], p))))
+            .or_else(|| {
+                kitchens
+                    .iter()
+                    .min_by(|a, b| dist2([a.lon, a.lat], p).total_cmp(&dist2([b.lon, b.lat], p)))
+            })
             .expect("a canteen");
         let point = canteens
             .iter()
@@ -199,7 +233,12 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
             .min_by(|a, b| dist2([a.lon, a.lat], p).total_cmp(&dist2([b.lon, b.lat], p)))
             .map(|x| x.id.clone());
         let age = 60 + (rng.exp(12.0) as i64).min(40);
-        let birth = Date::new(today.year - age as i32, 1 + rng.below(12) as u8, 1 + rng.below(28) as u8).unwrap_or(today);
+        let birth = Date::new(
+            today.year - age as i32,
+            1 + rng.below(12) as u8,
+            1 + rng.below(28) as u8,
+        )
+        .unwrap_or(today);
         let delivers = k.delivery_area.contains(&sub);
         let round = match rng.below(100) {
             0..=59 => Round::Pickup,
@@ -222,11 +261,18 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
             .filter(|_| rng.chance(0.15))
             .map(|s| s.to_string())
             .collect();
-        let name = format!("{}{}", SURNAMES[rng.below(SURNAMES.len() as u64) as usize], GIVEN[rng.below(GIVEN.len() as u64) as usize]);
+        let name = format!(
+            "{}{}",
+            SURNAMES[rng.below(SURNAMES.len() as u64) as usize],
+            GIVEN[rng.below(GIVEN.len() as u64) as usize]
+        );
         let usual = rng.chance(0.8).then(|| Usual {
             canteen: k.id.clone(),
             meal: Meal::Lunch,
-            lines: vec![Line { dish: format!("L{}", 1 + rng.below(5)), qty: 1 }],
+            lines: vec![Line {
+                dish: format!("L{}", 1 + rng.below(5)),
+                qty: 1,
+            }],
             round,
             point: (round == Round::Pickup).then(|| point.clone()).flatten(),
         });
@@ -234,7 +280,13 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
             id: format!("E{:06}", i + 1),
             name,
             phone: format!("139{:08}", rng.below(100_000_000)),
-            address: format!("{}{}弄{}号{}室", ROADS[rng.below(ROADS.len() as u64) as usize], 1 + rng.below(900), 1 + rng.below(40), 101 + rng.below(6) * 100 + rng.below(4)),
+            address: format!(
+                "{}{}弄{}号{}室",
+                ROADS[rng.below(ROADS.len() as u64) as usize],
+                1 + rng.below(900),
+                1 + rng.below(40),
+                101 + rng.below(6) * 100 + rng.below(4)
+            ),
             birth: birth.to_string(),
             subdistrict: sub,
             community: r.code.clone(),
@@ -243,7 +295,14 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
             diet,
             lone: rng.chance(0.25),
             statuses,
-            family: vec![Contact { name: format!("{}女士", SURNAMES[rng.below(SURNAMES.len() as u64) as usize]), phone: format!("138{:08}", rng.below(100_000_000)), relation: "女儿".into() }],
+            family: vec![Contact {
+                name: format!(
+                    "{}女士",
+                    SURNAMES[rng.below(SURNAMES.len() as u64) as usize]
+                ),
+                phone: format!("138{:08}", rng.below(100_000_000)),
+                relation: "女儿".into(),
+            }],
             canteen: k.id.clone(),
             usual,
             registered_by: "subdistrict_officer:demo".into(),
@@ -263,16 +322,37 @@ pub fn seed(t: &Territory, n: usize, now: Millis) -> Seed {
     // The demo's own elder and the family's elder always have a usual lunch.
     for e in elders.iter_mut().take(2) {
         if e.usual.is_none() {
-            e.usual = Some(Usual { canteen: e.canteen.clone(), meal: Meal::Lunch, lines: vec![Line { dish: "L1".into(), qty: 1 }], round: Round::Pickup, point: Some(e.canteen.clone()) });
+            e.usual = Some(Usual {
+                canteen: e.canteen.clone(),
+                meal: Meal::Lunch,
+                lines: vec![Line {
+                    dish: "L1".into(),
+                    qty: 1,
+                }],
+                round: Round::Pickup,
+                point: Some(e.canteen.clone()),
+            });
         }
     }
     let mut links = vec![];
     if elders.len() >= 2 {
-        links.push(Link { username: "elder_demo".into(), relation: "self".into(), target: elders[0].id.clone() });
-        links.push(Link { username: "family_demo".into(), relation: "family".into(), target: elders[1].id.clone() });
+        links.push(Link {
+            username: "elder_demo".into(),
+            relation: "self".into(),
+            target: elders[0].id.clone(),
+        });
+        links.push(Link {
+            username: "family_demo".into(),
+            relation: "family".into(),
+            target: elders[1].id.clone(),
+        });
     }
     for c in canteens.iter().filter(|c| c.kitchen.is_none()) {
-        links.push(Link { username: format!("canteen_{}", c.id.to_lowercase()), relation: "staff".into(), target: c.id.clone() });
+        links.push(Link {
+            username: format!("canteen_{}", c.id.to_lowercase()),
+            relation: "staff".into(),
+            target: c.id.clone(),
+        });
     }
     let today = local_date(now);
     let mut menus = Vec::new();
@@ -284,8 +364,21 @@ pub fn seed(t: &Territory, n: usize, now: Millis) -> Seed {
             }
         }
     }
-    let top_ups = elders.iter().map(|e| (e.id.clone(), 20_000 + (fnv1a(e.id.as_bytes()) % 4) as i64 * 10_000)).collect();
-    Seed { elders, links, menus, top_ups }
+    let top_ups = elders
+        .iter()
+        .map(|e| {
+            (
+                e.id.clone(),
+                20_000 + (fnv1a(e.id.as_bytes()) % 4) as i64 * 10_000,
+            )
+        })
+        .collect();
+    Seed {
+        elders,
+        links,
+        menus,
+        top_ups,
+    }
 }
 
 /// Minute of the day (local) when something happens to an elder on a date: `lo..hi`.
@@ -330,7 +423,15 @@ pub async fn live_round(st: &AppState, now: Millis) -> usize {
         v
     };
     if !missing.is_empty() {
-        let _ = cityos_server::meals::demo::seed(st, Seed { menus: missing, ..Default::default() }, now).await;
+        let _ = cityos_server::meals::demo::seed(
+            st,
+            Seed {
+                menus: missing,
+                ..Default::default()
+            },
+            now,
+        )
+        .await;
     }
     // Who orders now, who cancels.
     let (to_order, to_cancel, canteens) = {
@@ -351,17 +452,35 @@ pub async fn live_round(st: &AppState, now: Millis) -> usize {
                 order.push(e.id.clone());
             }
             if h < 2 && tod >= t + 20 * MINUTE && tod < 9 * HOUR + 25 * MINUTE {
-                if let Some(o) = b.orders_of(&e.id).iter().find(|o| o.date == ds && o.live() && o.state == cityos_core::meals::OrderState::Placed) {
+                if let Some(o) = b.orders_of(&e.id).iter().find(|o| {
+                    o.date == ds && o.live() && o.state == cityos_core::meals::OrderState::Placed
+                }) {
                     cancel.push(o.id.clone());
                 }
             }
         }
-        let cs: Vec<String> = b.canteens.values().filter(|c| c.kitchen.is_none()).map(|c| c.id.clone()).collect();
+        let cs: Vec<String> = b
+            .canteens
+            .values()
+            .filter(|c| c.kitchen.is_none())
+            .map(|c| c.id.clone())
+            .collect();
         (order, cancel, cs)
     };
     for e in to_order.into_iter().take(400) {
         let key = format!("sim-{e}-{ds}");
-        let body = api::OrderIn { elder: e, usual: true, canteen: None, date: None, meal: None, lines: vec![], round: None, point: None, key: Some(key), make_usual: false };
+        let body = api::OrderIn {
+            elder: e,
+            usual: true,
+            canteen: None,
+            date: None,
+            meal: None,
+            lines: vec![],
+            round: None,
+            point: None,
+            key: Some(key),
+            make_usual: false,
+        };
         if api::place(st, &desk, body).await.is_ok() {
             done += 1;
         }
@@ -373,8 +492,12 @@ pub async fn live_round(st: &AppState, now: Millis) -> usize {
     }
     // Rounds leave.
     for c in &canteens {
-        for (r, at) in [(Round::Staff, 10 * HOUR + 40 * MINUTE), (Round::Driverless, 11 * HOUR)] {
-            if tod >= at && tod < 14 * HOUR && api::depart_by(st, &desk, c, r, today).await.is_ok() {
+        for (r, at) in [
+            (Round::Staff, 10 * HOUR + 40 * MINUTE),
+            (Round::Driverless, 11 * HOUR),
+        ] {
+            if tod >= at && tod < 14 * HOUR && api::depart_by(st, &desk, c, r, today).await.is_ok()
+            {
                 done += 1;
             }
         }
@@ -419,7 +542,11 @@ pub async fn live_round(st: &AppState, now: Millis) -> usize {
 }
 
 /// The live simulator: [`live_round`] every `every` until `stop`.
-pub async fn live(st: AppState, every: std::time::Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+pub async fn live(
+    st: AppState,
+    every: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let _ = live_round(&st, st.now()).await;
         tokio::time::sleep(every).await;

@@ -21,7 +21,12 @@ pub fn meals(orders: usize, elders: usize, clients: usize, json: bool) -> Result
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // 07:00 of a working day: every lunch still open.
-    let day = local_date(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0));
+    let day = local_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    );
     let now = local(day, 7, 0);
     let clock = Arc::new(ManualClock::new(now));
     let key = TokenKey::random();
@@ -34,10 +39,18 @@ pub fn meals(orders: usize, elders: usize, clients: usize, json: bool) -> Result
         expires_at: i64::MAX,
     }));
     let c: Arc<dyn Clock> = clock.clone();
-    let svc = Service::start(cfg.clone(), &Database::Sqlite(dir.clone()), c, key, 4).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let svc = Service::start(cfg.clone(), &Database::Sqlite(dir.clone()), c, key, 4)
+        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let seed = cityos_sim::meals::seed(&cfg.territory, elders, now);
-    let ids: Vec<(String, String)> = seed.elders.iter().map(|e| (e.id.clone(), e.canteen.clone())).collect();
+    let ids: Vec<(String, String)> = seed
+        .elders
+        .iter()
+        .map(|e| (e.id.clone(), e.canteen.clone()))
+        .collect();
     let res = rt.block_on(async {
         let n = cityos_server::meals::demo::seed(&svc.state, seed, now).await.map_err(|e| e.detail)?;
         println!("seeded {n} elders, 9 canteens, 49 meal points, menus for 9 days");
@@ -101,7 +114,10 @@ pub fn meals(orders: usize, elders: usize, clients: usize, json: bool) -> Result
     let per_s = lat.len() as f64 / secs;
     println!("{} orders over {clients} keep-alive connections in {secs:.2} s (SQLite, synchronous=FULL); answers by status {statuses:?} (409: a canteen's lunch full or a balance spent — refused kindly, nothing charged)", lat.len());
     println!("throughput {per_s:.0} orders/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0));
-    println!("the issue's peak: 5,000 orders in 10 minutes is {:.1} orders/s", 5000.0 / 600.0);
+    println!(
+        "the issue's peak: 5,000 orders in 10 minutes is {:.1} orders/s",
+        5000.0 / 600.0
+    );
     if json {
         println!(
             "{}",

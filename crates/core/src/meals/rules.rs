@@ -147,7 +147,9 @@ fn word(s: &str, what: &str) -> Result<String, String> {
     {
         Ok(s.to_string())
     } else {
-        Err(format!("{what} `{s}` must be lower-case letters, digits or _"))
+        Err(format!(
+            "{what} `{s}` must be lower-case letters, digits or _"
+        ))
     }
 }
 
@@ -175,7 +177,14 @@ pub fn parse_rules(text: &str) -> Result<SubsidyRules, Vec<RuleProblem>> {
                     let m = meal(f[2])?;
                     let fen = amount(f[3])?;
                     let source = word(f[4], "source")?;
-                    let new = Band { min, max, meal: m, fen, source, line };
+                    let new = Band {
+                        min,
+                        max,
+                        meal: m,
+                        fen,
+                        source,
+                        line,
+                    };
                     if let Some(o) = rules.bands.iter().find(|b| {
                         b.meal == m
                             && b.min <= new.max.unwrap_or(u32::MAX)
@@ -202,10 +211,19 @@ pub fn parse_rules(text: &str) -> Result<SubsidyRules, Vec<RuleProblem>> {
                     let m = meal(f[2])?;
                     let fen = amount(f[3])?;
                     let source = word(f[4], "source")?;
-                    if rules.statuses.iter().any(|s| s.status == status && s.meal == m) {
+                    if rules
+                        .statuses
+                        .iter()
+                        .any(|s| s.status == status && s.meal == m)
+                    {
                         return Err(format!("status {status} for {} is given twice", m.as_str()));
                     }
-                    rules.statuses.push(StatusRate { status, meal: m, fen, source });
+                    rules.statuses.push(StatusRate {
+                        status,
+                        meal: m,
+                        fen,
+                        source,
+                    });
                 }
                 "min_self_pay" => {
                     if f.len() != 3 {
@@ -254,7 +272,13 @@ impl SubsidyRules {
     /// The subsidy for one meal of an elder of `age` with `statuses`, priced `price`,
     /// split by source (age band first, then statuses in file order), capped so the
     /// elder pays at least the meal's `min_self_pay` (and never below zero).
-    pub fn subsidy(&self, age: u32, statuses: &[String], m: Meal, price: Fen) -> Vec<(String, Fen)> {
+    pub fn subsidy(
+        &self,
+        age: u32,
+        statuses: &[String],
+        m: Meal,
+        price: Fen,
+    ) -> Vec<(String, Fen)> {
         let mut parts: Vec<(String, Fen)> = Vec::new();
         let mut add = |source: &str, fen: Fen| {
             if fen <= 0 {

@@ -20,16 +20,37 @@ fn rules() -> SubsidyRules {
 
 fn menu() -> Vec<Dish> {
     vec![
-        Dish { id: "d1".into(), name: "红烧鱼块套餐".into(), price: 1500, tags: vec!["soft".into()] },
-        Dish { id: "d2".into(), name: "清蒸鸡蛋羹".into(), price: 333, tags: vec!["low_salt".into()] },
+        Dish {
+            id: "d1".into(),
+            name: "红烧鱼块套餐".into(),
+            price: 1500,
+            tags: vec!["soft".into()],
+        },
+        Dish {
+            id: "d2".into(),
+            name: "清蒸鸡蛋羹".into(),
+            price: 333,
+            tags: vec!["low_salt".into()],
+        },
     ]
 }
 
 fn slot(capacity: u32) -> MealSlot {
-    MealSlot { date: Date::new(2026, 12, 7).unwrap(), meal: Meal::Lunch, cutoff_min: 9 * 60 + 30, capacity }
+    MealSlot {
+        date: Date::new(2026, 12, 7).unwrap(),
+        meal: Meal::Lunch,
+        cutoff_min: 9 * 60 + 30,
+        capacity,
+    }
 }
 
-fn req<'a>(menu: &'a [Dish], lines: &'a [Line], statuses: &'a [String], age: u32, balance: Fen) -> Request<'a> {
+fn req<'a>(
+    menu: &'a [Dish],
+    lines: &'a [Line],
+    statuses: &'a [String],
+    age: u32,
+    balance: Fen,
+) -> Request<'a> {
     Request {
         age,
         statuses,
@@ -46,21 +67,39 @@ fn req<'a>(menu: &'a [Dish], lines: &'a [Line], statuses: &'a [String], age: u32
 fn rules_parse_and_subsidy_by_band_and_status() {
     let r = rules();
     assert_eq!(r.bands.len(), 4);
-    assert_eq!(r.subsidy(65, &[], Meal::Lunch, 1500), vec![("district".to_string(), 200)]);
-    assert_eq!(r.subsidy(79, &[], Meal::Lunch, 1500), vec![("district".to_string(), 300)]);
-    assert_eq!(r.subsidy(80, &[], Meal::Lunch, 1500), vec![("district".to_string(), 500)]);
+    assert_eq!(
+        r.subsidy(65, &[], Meal::Lunch, 1500),
+        vec![("district".to_string(), 200)]
+    );
+    assert_eq!(
+        r.subsidy(79, &[], Meal::Lunch, 1500),
+        vec![("district".to_string(), 300)]
+    );
+    assert_eq!(
+        r.subsidy(80, &[], Meal::Lunch, 1500),
+        vec![("district".to_string(), 500)]
+    );
     let dibao = vec!["dibao".to_string()];
     assert_eq!(
         r.subsidy(85, &dibao, Meal::Lunch, 1500),
-        vec![("district".to_string(), 500), ("civil_affairs".to_string(), 500)]
+        vec![
+            ("district".to_string(), 500),
+            ("civil_affairs".to_string(), 500)
+        ]
     );
     // Capped so the elder pays the minimum 2 yuan: 8 yuan meal → 6 yuan subsidy at most.
     assert_eq!(
         r.subsidy(85, &dibao, Meal::Lunch, 800),
-        vec![("district".to_string(), 500), ("civil_affairs".to_string(), 100)]
+        vec![
+            ("district".to_string(), 500),
+            ("civil_affairs".to_string(), 100)
+        ]
     );
     // Breakfast has no min self-pay and no status rate.
-    assert_eq!(r.subsidy(90, &dibao, Meal::Breakfast, 50), vec![("district".to_string(), 50)]);
+    assert_eq!(
+        r.subsidy(90, &dibao, Meal::Breakfast, 50),
+        vec![("district".to_string(), 50)]
+    );
 }
 
 #[test]
@@ -69,12 +108,18 @@ fn rules_problems_are_named_by_line() {
     let p = parse_rules(bad).unwrap_err();
     let lines: Vec<usize> = p.iter().map(|p| p.line).collect();
     assert_eq!(lines, vec![2, 3, 4, 5, 6, 7], "{p:?}");
-    assert!(p[0].message.contains("overlaps 60-69 of line 1"), "{}", p[0]);
+    assert!(
+        p[0].message.contains("overlaps 60-69 of line 1"),
+        "{}",
+        p[0]
+    );
     assert!(p[1].message.contains("whole fen"), "{}", p[1]);
     assert!(p[2].message.contains("unknown rule `agee`"), "{}", p[2]);
     assert!(p[3].message.contains("unknown meal `supper`"), "{}", p[3]);
     assert!(p[4].message.contains("60"), "{}", p[4]);
-    assert!(p[5].to_string().starts_with("line 7: `min_self_pay` takes 2 fields"));
+    assert!(p[5]
+        .to_string()
+        .starts_with("line 7: `min_self_pay` takes 2 fields"));
     assert!(parse_rules("# nothing\n").is_err());
 }
 
@@ -98,7 +143,10 @@ fn ledger_is_exact_to_the_fen() {
     assert_eq!(l.balance(), 9_900);
     // Refunding twice gives nothing more.
     assert!(l.refund("big", 5).is_none());
-    assert_eq!(l.pay(10_000, "x", 6), Err(ledger::LedgerError::Insufficient(9_900, 10_000)));
+    assert_eq!(
+        l.pay(10_000, "x", 6),
+        Err(ledger::LedgerError::Insufficient(9_900, 10_000))
+    );
     assert!(l.top_up(0, "family", 7).is_err());
     assert!(l.top_up(ledger::MAX_TOP_UP + 1, "family", 7).is_err());
     assert_eq!(l.pay(0, "free", 8), Ok(None));
@@ -114,7 +162,16 @@ fn checkout_applies_subsidy_once_and_checks_balance() {
     let r = rules();
     let m = menu();
     let dibao = vec!["dibao".to_string()];
-    let lines = vec![Line { dish: "d1".into(), qty: 1 }, Line { dish: "d2".into(), qty: 1 }];
+    let lines = vec![
+        Line {
+            dish: "d1".into(),
+            qty: 1,
+        },
+        Line {
+            dish: "d2".into(),
+            qty: 1,
+        },
+    ];
     let b = checkout(&r, &req(&m, &lines, &dibao, 82, 10_000)).unwrap();
     assert_eq!(b.total, 1833);
     assert_eq!(b.subsidy_total(), 1000);
@@ -126,7 +183,10 @@ fn checkout_applies_subsidy_once_and_checks_balance() {
         Err(CheckoutError::Insufficient(832, 833))
     );
     // Exactly enough.
-    assert_eq!(checkout(&r, &req(&m, &lines, &dibao, 82, 833)).unwrap().pay, 833);
+    assert_eq!(
+        checkout(&r, &req(&m, &lines, &dibao, 82, 833)).unwrap().pay,
+        833
+    );
     // A second order of the same meal that day: no second subsidy.
     let mut q = req(&m, &lines, &dibao, 82, 10_000);
     q.used.subsidised = true;
@@ -138,22 +198,46 @@ fn checkout_refuses_menu_quantity_cutoff_capacity() {
     let r = rules();
     let m = menu();
     let none: Vec<String> = vec![];
-    let stranger = vec![Line { dish: "d9".into(), qty: 1 }];
-    assert_eq!(checkout(&r, &req(&m, &stranger, &none, 70, 9_999)), Err(CheckoutError::NotOnMenu("d9".into())));
-    assert_eq!(checkout(&r, &req(&m, &[], &none, 70, 9_999)), Err(CheckoutError::Empty));
-    let four = vec![Line { dish: "d1".into(), qty: 4 }];
-    assert_eq!(checkout(&r, &req(&m, &four, &none, 70, 99_999)), Err(CheckoutError::Quantity(4)));
-    let one = vec![Line { dish: "d1".into(), qty: 1 }];
+    let stranger = vec![Line {
+        dish: "d9".into(),
+        qty: 1,
+    }];
+    assert_eq!(
+        checkout(&r, &req(&m, &stranger, &none, 70, 9_999)),
+        Err(CheckoutError::NotOnMenu("d9".into()))
+    );
+    assert_eq!(
+        checkout(&r, &req(&m, &[], &none, 70, 9_999)),
+        Err(CheckoutError::Empty)
+    );
+    let four = vec![Line {
+        dish: "d1".into(),
+        qty: 4,
+    }];
+    assert_eq!(
+        checkout(&r, &req(&m, &four, &none, 70, 99_999)),
+        Err(CheckoutError::Quantity(4))
+    );
+    let one = vec![Line {
+        dish: "d1".into(),
+        qty: 1,
+    }];
     let mut q = req(&m, &one, &none, 70, 9_999);
     q.now = q.slot.cutoff();
-    assert_eq!(checkout(&r, &q), Err(CheckoutError::AfterCutoff(q.slot.cutoff())));
+    assert_eq!(
+        checkout(&r, &q),
+        Err(CheckoutError::AfterCutoff(q.slot.cutoff()))
+    );
     q.now = q.slot.cutoff() - 1;
     assert!(checkout(&r, &q).is_ok());
     q.used.portions = 100;
     assert_eq!(checkout(&r, &q), Err(CheckoutError::OverCapacity(0)));
     q.used.portions = 99;
     assert!(checkout(&r, &q).is_ok());
-    let two = vec![Line { dish: "d1".into(), qty: 2 }];
+    let two = vec![Line {
+        dish: "d1".into(),
+        qty: 2,
+    }];
     let mut q2 = req(&m, &two, &none, 70, 9_999);
     q2.used.portions = 99;
     assert_eq!(checkout(&r, &q2), Err(CheckoutError::OverCapacity(1)));
@@ -161,7 +245,12 @@ fn checkout_refuses_menu_quantity_cutoff_capacity() {
 
 #[test]
 fn breakfast_cutoff_the_evening_before() {
-    let s = MealSlot { date: Date::new(2026, 12, 7).unwrap(), meal: Meal::Breakfast, cutoff_min: -240, capacity: 5 };
+    let s = MealSlot {
+        date: Date::new(2026, 12, 7).unwrap(),
+        meal: Meal::Breakfast,
+        cutoff_min: -240,
+        capacity: 5,
+    };
     assert_eq!(s.cutoff(), local(Date::new(2026, 12, 6).unwrap(), 20, 0));
 }
 
@@ -169,10 +258,22 @@ fn breakfast_cutoff_the_evening_before() {
 fn cancel_before_cutoff_staff_after() {
     let cut = local(Date::new(2026, 12, 7).unwrap(), 9, 30);
     assert_eq!(cancel(OrderState::Placed, cut, cut - MINUTE, false), Ok(()));
-    assert_eq!(cancel(OrderState::Placed, cut, cut, false), Err(CancelError::AfterCutoff(cut)));
-    assert_eq!(cancel(OrderState::Placed, cut, cut + 60 * MINUTE, true), Ok(()));
-    assert_eq!(cancel(OrderState::Served, cut, cut - MINUTE, true), Err(CancelError::State(OrderState::Served)));
-    assert_eq!(cancel(OrderState::Cancelled, cut, 0, true), Err(CancelError::State(OrderState::Cancelled)));
+    assert_eq!(
+        cancel(OrderState::Placed, cut, cut, false),
+        Err(CancelError::AfterCutoff(cut))
+    );
+    assert_eq!(
+        cancel(OrderState::Placed, cut, cut + 60 * MINUTE, true),
+        Ok(())
+    );
+    assert_eq!(
+        cancel(OrderState::Served, cut, cut - MINUTE, true),
+        Err(CancelError::State(OrderState::Served))
+    );
+    assert_eq!(
+        cancel(OrderState::Cancelled, cut, 0, true),
+        Err(CancelError::State(OrderState::Cancelled))
+    );
 }
 
 #[test]
@@ -187,7 +288,16 @@ fn ages_are_checked_kindly() {
     assert_eq!(age_on(Date::new(1946, 12, 7).unwrap(), today), 79);
     assert_eq!(age_on(Date::new(1946, 12, 6).unwrap(), today), 80);
     assert_eq!(check_age(Date::new(1946, 12, 6).unwrap(), today), Ok(80));
-    assert_eq!(check_age(Date::new(2027, 1, 1).unwrap(), today), Err(AgeError::Future));
-    assert_eq!(check_age(Date::new(1990, 1, 1).unwrap(), today), Err(AgeError::TooYoung(36)));
-    assert_eq!(check_age(Date::new(1880, 1, 1).unwrap(), today), Err(AgeError::Impossible(146)));
+    assert_eq!(
+        check_age(Date::new(2027, 1, 1).unwrap(), today),
+        Err(AgeError::Future)
+    );
+    assert_eq!(
+        check_age(Date::new(1990, 1, 1).unwrap(), today),
+        Err(AgeError::TooYoung(36))
+    );
+    assert_eq!(
+        check_age(Date::new(1880, 1, 1).unwrap(), today),
+        Err(AgeError::Impossible(146))
+    );
 }

@@ -749,8 +749,11 @@ impl MealStore for PostgresStore {
                 .map_err(db)?;
         }
         for e in ledger {
-            tx.execute(crate::store::INSERT_MEAL_LEDGER, &refs(&meal_ledger_args(e)))
-                .map_err(db)?;
+            tx.execute(
+                crate::store::INSERT_MEAL_LEDGER,
+                &refs(&meal_ledger_args(e)),
+            )
+            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }

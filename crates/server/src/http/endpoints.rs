@@ -208,11 +208,7 @@ const MEAL_ELDER: PathParam = (
     r#"{"type": "string", "minLength": 1}"#,
     "an elder's number (E000123)",
 );
-const MEAL_ORDER: PathParam = (
-    "id",
-    r#"{"type": "string", "minLength": 1}"#,
-    "an order id",
-);
+const MEAL_ORDER: PathParam = ("id", r#"{"type": "string", "minLength": 1}"#, "an order id");
 const MEAL_DATE: &str = r#"{"type": "string", "format": "date"}"#;
 
 pub const ENDPOINTS: &[Endpoint] = &[

@@ -3,16 +3,16 @@
 //! checks opened. Changing methods return the rows to write; `apply_*` puts them in
 //! memory once written.
 
-use cityos_core::meals::{
-    Dish, Entry, EntryKind, Fen, Ledger, Line, Meal, OrderState, Round,
-};
+use cityos_core::meals::{Dish, Entry, EntryKind, Fen, Ledger, Line, Meal, OrderState, Round};
 use cityos_core::time::{Date, Millis};
 use cityos_engine::store::{MealLedgerRow, MealRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The kinds of rows, in the order they are loaded.
-pub const KINDS: [&str; 7] = ["canteen", "menu", "elder", "link", "order", "round", "welfare"];
+pub const KINDS: [&str; 7] = [
+    "canteen", "menu", "elder", "link", "order", "round", "welfare",
+];
 
 /// A canteen (长者食堂) or a meal point (助餐点).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -313,12 +313,11 @@ impl Book {
     }
 
     pub fn put_order(&mut self, o: Order) {
-        let n = o
-            .id
-            .rsplit('-')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
+        let n =
+            o.id.rsplit('-')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
         self.next_order = self.next_order.max(n);
         if !self.orders.contains_key(&o.id) {
             self.by_key.insert(o.key.clone(), o.id.clone());

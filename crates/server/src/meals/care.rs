@@ -23,7 +23,13 @@ pub const SERVED: &str = "meal_elders_served";
 pub const MISSED: &str = "meal_deliveries_missed";
 
 /// The case text: the elder by number, age and community; no personal details.
-pub fn welfare_text(st: &AppState, e: &Elder, reason: &str, order: Option<&str>, now: Millis) -> String {
+pub fn welfare_text(
+    st: &AppState,
+    e: &Elder,
+    reason: &str,
+    order: Option<&str>,
+    now: Millis,
+) -> String {
     let t = &st.0.cfg.territory;
     let community = t
         .by_code(&e.community)
@@ -94,7 +100,10 @@ pub async fn open(
     if let Some(o) = o2 {
         b.put_order(o);
     }
-    crate::http::log::event("meals_welfare_check", &[("elder", &e.id), ("reason", &reason), ("case", &number)]);
+    crate::http::log::event(
+        "meals_welfare_check",
+        &[("elder", &e.id), ("reason", &reason), ("case", &number)],
+    );
     b.welfare.insert(key.into(), w);
     Ok(Some(number))
 }
@@ -104,7 +113,13 @@ fn accounted(b: &Book, elder: &str, date: &str, meal: Meal) -> bool {
     b.orders_of(elder).iter().any(|o| {
         o.date == date
             && o.meal == meal
-            && matches!(o.state, OrderState::Served | OrderState::Cancelled | OrderState::Placed | OrderState::OutForDelivery)
+            && matches!(
+                o.state,
+                OrderState::Served
+                    | OrderState::Cancelled
+                    | OrderState::Placed
+                    | OrderState::OutForDelivery
+            )
             && !(o.state == OrderState::Placed && o.round == cityos_core::meals::Round::Pickup)
     })
 }
@@ -115,7 +130,11 @@ fn accounted(b: &Book, elder: &str, date: &str, meal: Meal) -> bool {
 pub async fn missed_meals(st: &AppState, now: Millis) -> Result<Vec<String>, ApiError> {
     let mut b = book(st).await?;
     let today = local_date(now);
-    let last = if local_time_of_day(now) >= 14 * HOUR { today } else { Date::from_days(today.days() - 1) };
+    let last = if local_time_of_day(now) >= 14 * HOUR {
+        today
+    } else {
+        Date::from_days(today.days() - 1)
+    };
     let before = Date::from_days(last.days() - 1);
     let (l, p) = (last.to_string(), before.to_string());
     let due: Vec<Elder> = b
@@ -124,12 +143,25 @@ pub async fn missed_meals(st: &AppState, now: Millis) -> Result<Vec<String>, Api
         .filter(|e| e.lone && e.registered_at < before.local_midnight())
         .filter_map(|e| e.usual.as_ref().map(|u| (e, u.meal)))
         .filter(|(e, m)| !accounted(&b, &e.id, &l, *m) && !accounted(&b, &e.id, &p, *m))
-        .filter(|(e, _)| !b.welfare.contains_key(&format!("missed:{}:{l}", e.id)) && !b.welfare.contains_key(&format!("missed:{}:{p}", e.id)))
+        .filter(|(e, _)| {
+            !b.welfare.contains_key(&format!("missed:{}:{l}", e.id))
+                && !b.welfare.contains_key(&format!("missed:{}:{p}", e.id))
+        })
         .map(|(e, _)| e.clone())
         .collect();
     let mut cases = Vec::new();
     for e in due {
-        if let Some(c) = open(st, &mut b, &e, &format!("missed:{}:{l}", e.id), "missed", None, now).await? {
+        if let Some(c) = open(
+            st,
+            &mut b,
+            &e,
+            &format!("missed:{}:{l}", e.id),
+            "missed",
+            None,
+            now,
+        )
+        .await?
+        {
             cases.push(c);
         }
     }
@@ -144,10 +176,15 @@ pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
     let mut served: HashMap<&str, HashSet<&str>> = HashMap::new();
     let mut missed: HashMap<&str, u32> = HashMap::new();
     for o in b.orders.values().filter(|o| o.date == date) {
-        let Some(e) = b.elders.get(&o.elder) else { continue };
+        let Some(e) = b.elders.get(&o.elder) else {
+            continue;
+        };
         match o.state {
             OrderState::Served => {
-                served.entry(e.subdistrict.as_str()).or_default().insert(e.id.as_str());
+                served
+                    .entry(e.subdistrict.as_str())
+                    .or_default()
+                    .insert(e.id.as_str());
             }
             OrderState::NotHandedOver => *missed.entry(e.subdistrict.as_str()).or_default() += 1,
             _ => {}

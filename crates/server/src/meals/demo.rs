@@ -35,16 +35,26 @@ pub fn parse_canteens(text: &str) -> Result<Vec<Canteen>, String> {
             return Err(format!("line {n}: 14 fields expected, found {}", f.len()));
         }
         let num = |s: &str, what: &str| -> Result<i64, String> {
-            s.parse().map_err(|_| format!("line {n}: {what} {s:?} is not a whole number"))
+            s.parse()
+                .map_err(|_| format!("line {n}: {what} {s:?} is not a whole number"))
         };
         let flt = |s: &str, what: &str| -> Result<f64, String> {
-            s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("line {n}: {what} {s:?} is not a number"))
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("line {n}: {what} {s:?} is not a number"))
         };
         if !matches!(f[1], "canteen" | "meal_point") {
-            return Err(format!("line {n}: kind {:?} must be canteen or meal_point", f[1]));
+            return Err(format!(
+                "line {n}: kind {:?} must be canteen or meal_point",
+                f[1]
+            ));
         }
         let mut capacity = BTreeMap::new();
-        capacity.insert(Meal::Breakfast, num(f[7], "capacity_breakfast")?.max(0) as u32);
+        capacity.insert(
+            Meal::Breakfast,
+            num(f[7], "capacity_breakfast")?.max(0) as u32,
+        );
         capacity.insert(Meal::Lunch, num(f[8], "capacity_lunch")?.max(0) as u32);
         let mut cutoff = BTreeMap::new();
         cutoff.insert(Meal::Breakfast, num(f[9], "cutoff_breakfast_min")?);
@@ -59,7 +69,11 @@ pub fn parse_canteens(text: &str) -> Result<Vec<Canteen>, String> {
             hours: f[6].into(),
             capacity,
             cutoff_min: cutoff,
-            delivery_area: f[11].split(';').filter(|s| !s.is_empty()).map(String::from).collect(),
+            delivery_area: f[11]
+                .split(';')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             driverless: f[12] == "yes",
             kitchen: (!f[13].is_empty()).then(|| f[13].to_string()),
         });
@@ -93,7 +107,11 @@ pub async fn seed(st: &AppState, s: Seed, now: Millis) -> Result<usize, ApiError
     let mut b = book(st).await?;
     let mut rows = Vec::new();
     let mut ledger = Vec::new();
-    let new: Vec<&Elder> = s.elders.iter().filter(|e| !b.elders.contains_key(&e.id)).collect();
+    let new: Vec<&Elder> = s
+        .elders
+        .iter()
+        .filter(|e| !b.elders.contains_key(&e.id))
+        .collect();
     for e in &new {
         rows.push(row("elder", &e.id, *e, now));
     }

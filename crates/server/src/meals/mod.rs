@@ -50,7 +50,10 @@ impl Meals {
             rules: parse_rules(SUBSIDIES).unwrap_or_else(|p| {
                 panic!(
                     "the shipped subsidy rules are refused: {}",
-                    p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+                    p.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             }),
             book: tokio::sync::Mutex::new(Book::default()),
@@ -62,18 +65,17 @@ impl Meals {
 pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, ApiError> {
     let mut b = st.0.meals.book.lock().await;
     if !b.loaded {
-        let (rows, ledger) = st
-            .0
-            .reads
-            .run(|s| -> Result<_, cityos_engine::StoreError> {
-                let mut rows = Vec::new();
-                for kind in book::KINDS {
-                    rows.extend(s.meal_rows(kind)?);
-                }
-                Ok((rows, s.meal_ledger()?))
-            })
-            .await?
-            .map_err(ApiError::from)?;
+        let (rows, ledger) =
+            st.0.reads
+                .run(|s| -> Result<_, cityos_engine::StoreError> {
+                    let mut rows = Vec::new();
+                    for kind in book::KINDS {
+                        rows.extend(s.meal_rows(kind)?);
+                    }
+                    Ok((rows, s.meal_ledger()?))
+                })
+                .await?
+                .map_err(ApiError::from)?;
         b.restore(rows, ledger);
         b.load_canteens();
     }

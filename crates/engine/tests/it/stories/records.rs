@@ -278,8 +278,11 @@ fn meal_rows_and_ledgers_are_kept_and_never_charged_twice(b: &Backend) {
         reference: reference.into(),
     };
     s.record_meals(&[], &[entry(1, 2_000, "family")]).unwrap();
-    s.record_meals(&[row("M1", "{\"state\":\"placed\"}")], &[entry(2, -533, "M1")])
-        .unwrap();
+    s.record_meals(
+        &[row("M1", "{\"state\":\"placed\"}")],
+        &[entry(2, -533, "M1")],
+    )
+    .unwrap();
     // The same entry again (a retried checkout): refused, and the order row with it.
     assert!(s
         .record_meals(&[row("M2", "{}")], &[entry(2, -533, "M2")])
@@ -294,6 +297,9 @@ fn meal_rows_and_ledgers_are_kept_and_never_charged_twice(b: &Backend) {
     assert_eq!(rows[0].body, "{\"state\":\"served\"}");
     assert!(s.meal_rows("elder").unwrap().is_empty());
     let ledger = s.meal_ledger().unwrap();
-    assert_eq!(ledger, vec![entry(1, 2_000, "family"), entry(2, -533, "M1")]);
+    assert_eq!(
+        ledger,
+        vec![entry(1, 2_000, "family"), entry(2, -533, "M1")]
+    );
     assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 1_467);
 }
