@@ -86,7 +86,7 @@ pub fn canteens_csv(t: &Territory) -> String {
             if points.len() >= MEAL_POINTS {
                 break;
             }
-            if let Some(&c) = cs.iter().filter(|c| !used.contains(*c)).nth(0) {
+            if let Some(&c) = cs.iter().find(|c| !used.contains(*c)) {
                 used.insert(c);
                 let p = t.interior_point(c);
                 points.push((c, *s, p, nearest(p, *s)));
@@ -151,7 +151,10 @@ const ROADS: &[&str] = &[
     "凌云路",
 ];
 
-const BREAKFAST: &[(&str, i64, &[&str])] = &[
+/// A dish of the demo's kitchens: name, price in fen, nutrition tags.
+type DemoDish = (&'static str, i64, &'static [&'static str]);
+
+const BREAKFAST: &[DemoDish] = &[
     ("白粥配酱菜", 300, &["soft", "low_salt"]),
     ("菜肉大馄饨", 600, &[]),
     ("豆浆油条", 400, &[]),
@@ -159,7 +162,7 @@ const BREAKFAST: &[(&str, i64, &[&str])] = &[
     ("鸡蛋羹", 300, &["soft", "low_salt"]),
     ("素菜包", 250, &["vegetarian"]),
 ];
-const LUNCH: &[(&str, i64, &[&str])] = &[
+const LUNCH: &[DemoDish] = &[
     ("红烧鱼块套餐", 1500, &["soft"]),
     ("清蒸鸡胸套餐", 1400, &["low_salt", "diabetic"]),
     ("番茄炒蛋套餐", 1200, &["soft", "vegetarian"]),
@@ -173,7 +176,7 @@ const LUNCH: &[(&str, i64, &[&str])] = &[
 /// A canteen's menu of a day: 4 breakfasts (B1–B4) and 5 lunches (L1–L5); the ids stay,
 /// the dishes turn with the day so a usual order keeps working.
 pub fn menu(canteen: &str, date: Date, meal: Meal) -> Vec<Dish> {
-    let (list, n, p): (&[(&str, i64, &[&str])], usize, &str) = match meal {
+    let (list, n, p): (&[DemoDish], usize, &str) = match meal {
         Meal::Breakfast => (BREAKFAST, 4, "B"),
         Meal::Lunch => (LUNCH, 5, "L"),
     };

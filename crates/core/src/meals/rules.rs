@@ -128,7 +128,7 @@ fn band(s: &str) -> Result<(u32, Option<u32>), String> {
         }
         (a, Some(b))
     };
-    if min < MIN_AGE || min > MAX_AGE || max.is_some_and(|m| m > MAX_AGE) {
+    if !(MIN_AGE..=MAX_AGE).contains(&min) || max.is_some_and(|m| m > MAX_AGE) {
         return Err(format!(
             "age band `{s}` must lie within {MIN_AGE}–{MAX_AGE} (the service is for people of {MIN_AGE} and over)"
         ));
@@ -293,7 +293,7 @@ impl SubsidyRules {
             add(&b.source, b.fen);
         }
         for s in &self.statuses {
-            if s.meal == m && statuses.iter().any(|x| *x == s.status) {
+            if s.meal == m && statuses.contains(&s.status) {
                 add(&s.source, s.fen);
             }
         }

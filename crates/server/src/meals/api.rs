@@ -514,10 +514,9 @@ pub async fn register_elder(
         ));
     }
     let mut b = book(&st).await?;
-    if !b
-        .canteens
+    if b.canteens
         .get(&e.canteen)
-        .is_some_and(|c| c.kitchen.is_none())
+        .is_none_or(|c| c.kitchen.is_some())
     {
         return Err(ApiError::new(
             Problem::InvalidArgument,

@@ -629,6 +629,9 @@ async fn lone_elder_missing_the_usual_two_days_opens_one_check() {
         .is_empty());
 }
 
+/// One endpoint of the role matrix: method, path, body, who may, what the others get.
+type Row<'a> = (Method, &'a str, Option<Value>, &'a [&'a str], u16);
+
 /// Every role on every endpoint: who gets 200/201, 403 or 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_on_each_endpoint() {
@@ -665,7 +668,7 @@ async fn roles_on_each_endpoint() {
     assert_eq!(s, StatusCode::OK);
     let menu = json!({"date": "2026-11-27", "meal": "lunch", "dishes": [{"id": "L1", "name": "面", "price": 800}]});
     // (method, path, body, who may (status for the others in parentheses))
-    let cases: Vec<(Method, &str, Option<Value>, &[&str], u16)> = vec![
+    let cases: Vec<Row> = vec![
         (
             Method::GET,
             "/api/v1/meals/canteens",
