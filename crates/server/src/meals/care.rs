@@ -2,7 +2,8 @@
 //! meal two days running without cancelling, opens a welfare check (独居老人关爱探访) for
 //! the residents' committee through the case engine — its text carries the elder's
 //! number, age and community only, never a name, phone or address. And the livelihood
-//! vital signs the room computes: elders served today and deliveries not handed over,
+//! vital signs the room computes: elders served today, deliveries not handed over and
+//! deliveries handed over late (after noon),
 //! per sub-district and for the district, through the `indicator_value` port.
 
 use super::book::{row, Book, Elder, Welfare};
@@ -21,6 +22,10 @@ pub const WELFARE_CATEGORY: &str = "lone_elder_welfare_check";
 pub const SERVED: &str = "meal_elders_served";
 /// Deliveries not handed over today.
 pub const MISSED: &str = "meal_deliveries_missed";
+/// Deliveries handed over after noon today (the round leaves at 11:00).
+pub const LATE: &str = "meal_deliveries_late";
+/// A delivery handed over after this time of day is late.
+pub const LATE_AFTER: Millis = 12 * HOUR;
 
 /// The case text: the elder by number, age and community; no personal details.
 pub fn welfare_text(
@@ -175,6 +180,7 @@ pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
     }
     let mut served: HashMap<&str, HashSet<&str>> = HashMap::new();
     let mut missed: HashMap<&str, u32> = HashMap::new();
+    let mut late: HashMap<&str, u32> = HashMap::new();
     for o in b.orders.values().filter(|o| o.date == date) {
         let Some(e) = b.elders.get(&o.elder) else {
             continue;
@@ -185,6 +191,12 @@ pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
                     .entry(e.subdistrict.as_str())
                     .or_default()
                     .insert(e.id.as_str());
+                if o.round.is_delivery()
+                    && o.served_at
+                        .is_some_and(|t| local_time_of_day(t) > LATE_AFTER)
+                {
+                    *late.entry(e.subdistrict.as_str()).or_default() += 1;
+                }
             }
             OrderState::NotHandedOver => *missed.entry(e.subdistrict.as_str()).or_default() += 1,
             _ => {}
@@ -193,15 +205,19 @@ pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
     let subs: HashSet<&str> = b.elders.values().map(|e| e.subdistrict.as_str()).collect();
-    let (mut all_s, mut all_m) = (0usize, 0u32);
+    let (mut all_s, mut all_m, mut all_l) = (0usize, 0u32, 0u32);
     for s in subs {
         let n = served.get(s).map_or(0, |x| x.len());
         let m = missed.get(s).copied().unwrap_or(0);
+        let l = late.get(s).copied().unwrap_or(0);
         all_s += n;
         all_m += m;
+        all_l += l;
+        let _ = (st.0.ports.indicator_value)(st, LATE, s, l as f64, now);
         let _ = (st.0.ports.indicator_value)(st, SERVED, s, n as f64, now);
         let _ = (st.0.ports.indicator_value)(st, MISSED, s, m as f64, now);
     }
     let _ = (st.0.ports.indicator_value)(st, SERVED, &district, all_s as f64, now);
     let _ = (st.0.ports.indicator_value)(st, MISSED, &district, all_m as f64, now);
+    let _ = (st.0.ports.indicator_value)(st, LATE, &district, all_l as f64, now);
 }

@@ -566,6 +566,13 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         .find(|i| i["code"] == "meal_deliveries_missed")
         .expect("indicator");
     assert_eq!(missed["value"], 1.0, "{missed}");
+    let late = inds["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "meal_deliveries_late")
+        .expect("indicator");
+    assert_eq!(late["value"], 0.0, "{late}");
     // Summary: no one's details, the counts.
     let (_, sum) = t
         .get(
