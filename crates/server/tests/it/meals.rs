@@ -459,6 +459,15 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
     let (s, o) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "lines": [{"dish": "L2"}], "round": "driverless"})).await;
     assert_eq!(s, StatusCode::CREATED, "{o}");
     let id = o["id"].as_str().unwrap();
+    // Her neighbour's usual lunch rides the same round.
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let (s, o2) = order(&t, &desk, json!({"elder": "E000002", "usual": true})).await;
+    assert_eq!(
+        (s, o2["round"].as_str()),
+        (StatusCode::CREATED, Some("driverless")),
+        "{o2}"
+    );
+    let id2 = o2["id"].as_str().unwrap().to_string();
     // Not yet departed: no handover.
     let (s, _) = t
         .post(
@@ -489,7 +498,7 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
             json!({}),
         )
         .await;
-    assert_eq!((s, d["orders"].as_i64()), (StatusCode::OK, Some(1)), "{d}");
+    assert_eq!((s, d["orders"].as_i64()), (StatusCode::OK, Some(2)), "{d}");
     let (s, _) = t
         .post(
             "/api/v1/meals/canteens/C01/rounds/driverless/depart",
@@ -510,6 +519,20 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         (s, h["state"].as_str()),
         (StatusCode::OK, Some("not_handed_over")),
         "{h}"
+    );
+    // The neighbour's meal reaches her door at 12:30: late.
+    t.clock.set(local(day(), 12, 30));
+    let (s, h2) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id2}/handover"),
+            Some(&cook),
+            json!({"handed": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, h2["state"].as_str()),
+        (StatusCode::OK, Some("served")),
+        "{h2}"
     );
     let (_, e) = t.get("/api/v1/meals/elders/E000001", Some(&granny)).await;
     let number = e["orders"][0]["id"].as_str().unwrap().to_string();
@@ -572,7 +595,14 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         .iter()
         .find(|i| i["code"] == "meal_deliveries_late")
         .expect("indicator");
-    assert_eq!(late["value"], 0.0, "{late}");
+    assert_eq!(late["value"], 1.0, "{late}");
+    let served = inds["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "meal_elders_served")
+        .expect("indicator");
+    assert_eq!(served["value"], 1.0, "{served}");
     // Summary: no one's details, the counts.
     let (_, sum) = t
         .get(
