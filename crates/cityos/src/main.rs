@@ -152,6 +152,9 @@ enum BenchCmd {
         elders: usize,
         #[arg(long, default_value_t = 16)]
         clients: usize,
+        /// Orders arriving per second (0: as fast as the clients go — the saturation).
+        #[arg(long, default_value_t = 60.0)]
+        rate: f64,
         #[arg(long)]
         json: bool,
     },
@@ -438,8 +441,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 orders,
                 elders,
                 clients,
+                rate,
                 json,
-            } => bench::meals::meals(orders.max(1), elders.max(1), clients.max(1), json),
+            } => bench::meals::meals(
+                orders.max(1),
+                elders.max(1),
+                clients.max(1),
+                rate.max(0.0),
+                json,
+            ),
             BenchCmd::Locate {
                 lookups,
                 threads,

@@ -61,10 +61,10 @@
     window.scrollTo(0, 0);
   }
 
-  /// The words on the screen now: its headings and texts, its choices, its orders.
+  /// The words on the screen now: its headings and texts, its buttons, its orders.
   function screenText() {
     const s = $(current);
-    const parts = [...s.querySelectorAll(".say, .stack button, .stack a, .orders li")]
+    const parts = [...s.querySelectorAll(".say, button.big, a.big, .orders li")]
       .filter((e) => !e.hidden && e.textContent.trim())
       .map((e) => e.textContent.replace(/\s+/g, " ").trim());
     return parts.join("。 ");
@@ -262,7 +262,7 @@
       show("s-signin");
       return;
     }
-    if (!elders.length) { $("h-signin").textContent = m("not_registered"); $("go-signin").hidden = true; show("s-signin"); return; }
+    if (!elders.length) { $("h-signin").textContent = m("not_registered"); $("signin-text").hidden = true; $("go-signin").hidden = true; show("s-signin"); return; }
     if (elders.length === 1) { elder = elders[0]; await home(); } else chooseScreen();
   }
   start();
