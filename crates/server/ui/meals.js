@@ -74,7 +74,8 @@
     const text = screenText();
     if (!("speechSynthesis" in window) || !text) return;
     window.speechSynthesis.cancel();
-    const u = new SpeechSynthesisUtterance(text);
+    // The utterance (a plain object where a browser lacks the constructor: nothing to hear then).
+    const u = window.SpeechSynthesisUtterance ? new window.SpeechSynthesisUtterance(text) : { text };
     u.lang = lang() === "en" ? "en-GB" : "zh-CN";
     u.rate = 0.85;
     window.speechSynthesis.speak(u);
