@@ -66,6 +66,19 @@ pub fn generate_territory(
     Ok(())
 }
 
+/// Writes the canteens and meal points file (为老助餐) from the embedded territory.
+pub fn generate_canteens(out: &Path) -> Result<(), String> {
+    let cfg = cityos_engine::config::Config::xuhui();
+    let text = cityos_sim::meals::canteens_csv(&cfg.territory);
+    cityos_server::meals::demo::parse_canteens(&text)?;
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    std::fs::write(out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("wrote {} ({} lines)", out.display(), text.lines().count());
+    Ok(())
+}
+
 /// The files `cityos check` validates; each absent one is the embedded default.
 pub struct CheckFiles {
     pub territory: Option<PathBuf>,

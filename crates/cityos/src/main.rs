@@ -84,6 +84,11 @@ enum Cmd {
         #[command(subcommand)]
         which: ClassifyCmd,
     },
+    /// 为老助餐: the demo's canteens and meal points file.
+    Meals {
+        #[command(subcommand)]
+        which: MealsCmd,
+    },
     /// The demo territory.
     Territory {
         #[command(subcommand)]
@@ -139,6 +144,20 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// 为老助餐's 11:00 peak: orders over loopback HTTP (subsidy, cut-off, capacity, ledger).
+    Meals {
+        #[arg(long, default_value_t = 5000)]
+        orders: usize,
+        #[arg(long, default_value_t = 3000)]
+        elders: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Orders arriving per second (0: as fast as the clients go — the saturation).
+        #[arg(long, default_value_t = 60.0)]
+        rate: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// End-to-end durable case intake vs bare SQLite inserts of the same rows.
     Intake {
         #[arg(long, default_value_t = 200_000)]
@@ -318,6 +337,15 @@ enum ClassifyCmd {
 }
 
 #[derive(Subcommand)]
+enum MealsCmd {
+    /// Write the canteens and meal points file from the territory (deterministic).
+    Generate {
+        #[arg(long, default_value = "data/xuhui/meals/canteens.csv")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum TerritoryCmd {
     /// Regenerate the demo territory GeoJSON from the source files (deterministic).
     Generate {
@@ -422,6 +450,19 @@ fn run(cli: Cli) -> Result<(), String> {
             BenchCmd::Lifecircle { edges, json } => {
                 bench::lifecircle::lifecircle(edges.max(4), json)
             }
+            BenchCmd::Meals {
+                orders,
+                elders,
+                clients,
+                rate,
+                json,
+            } => bench::meals::meals(
+                orders.max(1),
+                elders.max(1),
+                clients.max(1),
+                rate.max(0.0),
+                json,
+            ),
             BenchCmd::Locate {
                 lookups,
                 threads,
@@ -472,6 +513,9 @@ fn run(cli: Cli) -> Result<(), String> {
             ),
             ClassifyCmd::Predict { data_dir } => classify::predict_cmd(&data_dir),
         },
+        Cmd::Meals {
+            which: MealsCmd::Generate { out },
+        } => commands::generate_canteens(&out),
         Cmd::Territory {
             which:
                 TerritoryCmd::Generate {

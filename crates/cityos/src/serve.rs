@@ -265,12 +265,17 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // The scenario packs' datasets (lifts, flats, residence registrations) and the
             // flats' meters' last two weeks, through the same data end.
             scenario_rows = cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;
+            // 为老助餐: about 3,000 elders, menus, the demo's elder, family and canteen links.
+            let seed = cityos_sim::meals::seed(&cfg.territory, 3000, now);
+            cityos_server::meals::demo::seed(&svc.state, seed, now).await.map_err(|e| e.detail)?;
             if d.live {
                 live = Some(cityos_sim::live::start(svc.state.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.
                 tokio::spawn(cityos_sim::devices::simulate_devices(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone(), s.mqtt_url.clone()));
                 // External feeds (rain, river, crowds, power…), with an episode every 15 minutes.
                 tokio::spawn(cityos_sim::devices::simulate_feeds(svc.state.clone(), d.seed, std::time::Duration::from_secs(10), stop_live.clone()));
+                // 为老助餐 through the day: orders, rounds, handovers, the welfare check.
+                tokio::spawn(cityos_sim::meals::live(svc.state.clone(), std::time::Duration::from_secs(15), stop_live.clone()));
             }
         }
         if let Some(url) = s.mqtt_url.clone() {
@@ -285,6 +290,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         tokio::spawn(cityos_server::runtime::tickers::sensing(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         // Vital signs: case statistics, alert rules, rollups to the store.
         tokio::spawn(cityos_server::runtime::tickers::alerts(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
+        // 为老助餐's welfare check: lone elders who missed their usual meal two days running.
+        tokio::spawn(cityos_server::runtime::tickers::meals(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");

@@ -14,6 +14,7 @@ pub mod dedup;
 pub mod escalation;
 pub mod indicators;
 pub mod lifecircle;
+pub mod meals;
 pub mod privacy;
 pub mod rng;
 pub mod routing;

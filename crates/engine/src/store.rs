@@ -327,6 +327,13 @@ pub(crate) const SELECT_SCENARIO_PACKS: &str =
     "SELECT name, enabled, text, updated_at FROM scenario_packs ORDER BY name";
 pub(crate) const INSERT_SCENARIO_AUDIT: &str = "INSERT INTO scenario_audit (at, actor, pack, action, version, ok, problems) VALUES ($1,$2,$3,$4,$5,$6,$7)";
 pub(crate) const SELECT_SCENARIO_AUDIT: &str = "SELECT id, at, actor, pack, action, version, ok, problems FROM scenario_audit WHERE pack = $1 ORDER BY id";
+pub(crate) const UPSERT_MEAL_ROW: &str = "INSERT INTO meal_rows (kind, id, body, at) VALUES ($1,$2,$3,$4) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, at = excluded.at";
+pub(crate) const SELECT_MEAL_ROWS: &str =
+    "SELECT kind, id, body, at FROM meal_rows WHERE kind = $1 ORDER BY id";
+pub(crate) const INSERT_MEAL_LEDGER: &str =
+    "INSERT INTO meal_ledger (elder, seq, at, kind, amount, reference) VALUES ($1,$2,$3,$4,$5,$6)";
+pub(crate) const SELECT_MEAL_LEDGER: &str =
+    "SELECT elder, seq, at, kind, amount, reference FROM meal_ledger ORDER BY elder, seq";
 
 /// A life-circle upload: a facility list (`kind` = "facilities", `format` = "csv" or
 /// "geojson") or the walking network (`kind` = "network", name "network").
@@ -702,6 +709,42 @@ pub trait LifeCircleStore: Send {
     fn lifecircle_uploads(&mut self) -> Result<Vec<LifeCircleUpload>, StoreError>;
 }
 
+/// A row of the meals room (为老助餐): a canteen, a day's menu, an elder, an account link
+/// or an order — its JSON body by kind and id (`meal_rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MealRow {
+    pub kind: String,
+    pub id: String,
+    pub body: String,
+    pub at: i64,
+}
+
+/// One entry of an elder's meal account (`meal_ledger`, append-only): signed fen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MealLedgerRow {
+    pub elder: String,
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub reference: String,
+}
+
+/// The meals room: its rows and the elders' ledgers.
+pub trait MealStore: Send {
+    /// Upserts rows and appends ledger entries in one transaction. An entry whose
+    /// (elder, seq) is already stored fails the whole write (nothing is charged twice).
+    fn record_meals(
+        &mut self,
+        rows: &[MealRow],
+        ledger: &[MealLedgerRow],
+    ) -> Result<(), StoreError>;
+    /// Every row of a kind, by id.
+    fn meal_rows(&mut self, kind: &str) -> Result<Vec<MealRow>, StoreError>;
+    /// Every ledger entry, by elder and seq.
+    fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError>;
+}
+
 /// Photos, stored by content.
 pub trait MediaStore: Send {
     /// Stores a photo (a no-op when the same bytes are already stored).
@@ -721,6 +764,7 @@ pub trait Store:
     + MediaStore
     + ScenarioStore
     + LifeCircleStore
+    + MealStore
 {
 }
 
@@ -734,6 +778,7 @@ impl<T> Store for T where
         + MediaStore
         + ScenarioStore
         + LifeCircleStore
+        + MealStore
         + ?Sized
 {
 }
@@ -1111,6 +1156,50 @@ pub(crate) fn lifecircle_upload_args(x: &LifeCircleUpload) -> [Arg<'_>; 6] {
         Arg::Text(&x.body),
         Arg::Text(&x.actor),
         Arg::Int(x.at),
+    ]
+}
+
+/// Assembles a meals row from the columns of `SELECT_MEAL_ROWS`.
+pub(crate) fn meal_row(r: &dyn RowRead) -> Result<MealRow, StoreError> {
+    Ok(MealRow {
+        kind: r.text(0)?,
+        id: r.text(1)?,
+        body: r.text(2)?,
+        at: r.int(3)?,
+    })
+}
+
+/// Assembles a ledger entry from the columns of `SELECT_MEAL_LEDGER`.
+pub(crate) fn meal_ledger_row(r: &dyn RowRead) -> Result<MealLedgerRow, StoreError> {
+    Ok(MealLedgerRow {
+        elder: r.text(0)?,
+        seq: r.int(1)?,
+        at: r.int(2)?,
+        kind: r.text(3)?,
+        amount: r.int(4)?,
+        reference: r.text(5)?,
+    })
+}
+
+/// The parameters of `UPSERT_MEAL_ROW`.
+pub(crate) fn meal_row_args(x: &MealRow) -> [Arg<'_>; 4] {
+    [
+        Arg::Text(&x.kind),
+        Arg::Text(&x.id),
+        Arg::Text(&x.body),
+        Arg::Int(x.at),
+    ]
+}
+
+/// The parameters of `INSERT_MEAL_LEDGER`.
+pub(crate) fn meal_ledger_args(x: &MealLedgerRow) -> [Arg<'_>; 6] {
+    [
+        Arg::Text(&x.elder),
+        Arg::Int(x.seq),
+        Arg::Int(x.at),
+        Arg::Text(&x.kind),
+        Arg::Int(x.amount),
+        Arg::Text(&x.reference),
     ]
 }
 

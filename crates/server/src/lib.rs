@@ -19,6 +19,7 @@ pub mod cases;
 pub mod http;
 pub mod intake;
 pub mod lifecircle;
+pub mod meals;
 pub mod ports;
 pub mod runtime;
 pub mod scenarios;
@@ -174,6 +175,8 @@ pub struct Inner {
     pub smart: smart::Smart,
     /// The life-circle room: facilities, walking times and coverage (built on first use).
     pub lifecircle: lifecircle::LifeCircle,
+    /// The meals room (为老助餐): canteens, menus, elders, orders, ledgers.
+    pub meals: meals::Meals,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -217,6 +220,7 @@ impl AppState {
             scenarios,
             smart: smart::Smart::default(),
             lifecircle: lifecircle::LifeCircle::default(),
+            meals: meals::Meals::new(),
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -15,6 +15,7 @@
 pub mod devices;
 pub mod live;
 pub mod live_ends;
+pub mod meals;
 pub mod scenes;
 pub mod simulate;
 pub mod territory;

@@ -10,6 +10,7 @@
 //! * `mqtt` — [`mqtt`]: readings through a broker against a bare subscriber;
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
+//! * `meals` — [`meals`]: 为老助餐's 11:00 peak of orders over loopback HTTP;
 //! * `classify` — [`classify`]: the citizen-text classifier's training time, size and speed;
 //! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver;
 //! * `lifecircle` — [`lifecircle`]: the 15-minute life circle's coverage (straight line and
@@ -21,6 +22,7 @@ pub mod api;
 pub mod classify;
 pub mod ingest;
 pub mod lifecircle;
+pub mod meals;
 pub mod mqtt;
 pub mod scenarios;
 pub mod ui;

@@ -1050,6 +1050,112 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.screenshot("inspector");
     assert_eq!(count(&text), 1, "sent exactly once");
 
+    // 为老助餐: the elder's page — "my usual" in one tap, a new meal in three, every
+    // screen read aloud (the browser's voice stubbed), 200 % text on a phone, axe clean.
+    b.sign_in(&base, "elder_demo");
+    b.go(&format!("{base}/ui/meals.html"));
+    b.wait("the elder's home", "return !document.getElementById('s-home').hidden && document.getElementById('usual-what').textContent", json!([]));
+    b.js(
+        "window.__spoken = []; Object.defineProperty(window, 'speechSynthesis', {configurable: true, value: {speak: (u) => window.__spoken.push({text: u.text, lang: u.lang}), cancel: () => {}}}); return true",
+        json!([]),
+    );
+    b.click("#speak");
+    let spoken = b.js("return window.__spoken", json!([]));
+    let home_text = b.js("return document.getElementById('h-home').textContent + '|' + document.getElementById('balance').textContent", json!([]));
+    let said = spoken[0]["text"].as_str().unwrap_or("").to_string();
+    for part in home_text.as_str().unwrap().split('|') {
+        assert!(said.contains(part), "read aloud {said:?} lacks {part:?}");
+    }
+    assert!(said.contains("老样子"), "{said}");
+    assert_eq!(spoken[0]["lang"], "zh-CN");
+    let size = b.js(
+        "return parseFloat(getComputedStyle(document.querySelector('#usual-what')).fontSize)",
+        json!([]),
+    );
+    assert!(size.as_f64().unwrap() >= 20.0, "base text ≥ 20 px: {size}");
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "meals page: {violations:#?}");
+    let wide = b.fits_at_200();
+    assert_eq!(wide, json!([]), "meals page at 200 %: too wide");
+    b.screenshot("meals-home");
+    // One tap: the usual.
+    b.click("#usual");
+    b.wait("the usual ordered", "return !document.getElementById('s-done').hidden && document.getElementById('done-text').textContent", json!([]));
+    assert_eq!(
+        b.js(
+            "return document.getElementById('h-done').textContent",
+            json!([])
+        ),
+        json!("订好了！")
+    );
+    b.click("#speak");
+    let said = b.js(
+        "return window.__spoken[window.__spoken.length - 1].text",
+        json!([]),
+    );
+    let done_text = b.js(
+        "return document.getElementById('done-text').textContent",
+        json!([]),
+    );
+    assert!(
+        said.as_str().unwrap().contains(done_text.as_str().unwrap()),
+        "{said} / {done_text}"
+    );
+    b.screenshot("meals-done");
+    // A new meal in three taps from the home screen: 点新的一餐 → the dish → how.
+    b.click("#home");
+    b.wait(
+        "home again",
+        "return !document.getElementById('s-home').hidden",
+        json!([]),
+    );
+    b.click("#new");
+    b.wait("the menu", "return !document.getElementById('s-menu').hidden && document.querySelectorAll('#dishes button').length", json!([]));
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "meals menu: {violations:#?}");
+    assert_eq!(b.fits_at_200(), json!([]), "meals menu at 200 %: too wide");
+    b.click("#speak");
+    let said = b.js(
+        "return window.__spoken[window.__spoken.length - 1].text",
+        json!([]),
+    );
+    let first = b.js(
+        "return document.querySelector('#dishes button').dataset.name",
+        json!([]),
+    );
+    assert!(
+        said.as_str().unwrap().contains(first.as_str().unwrap()),
+        "the menu read aloud: {said}"
+    );
+    b.screenshot("meals-menu");
+    b.click("#dishes button");
+    b.wait(
+        "how",
+        "return !document.getElementById('s-how').hidden",
+        json!([]),
+    );
+    b.click("#hows button");
+    b.wait("the new meal ordered", "return !document.getElementById('s-done').hidden && document.getElementById('h-done').textContent === '订好了！'", json!([]));
+    // The orders: both there, read aloud.
+    b.click("#home");
+    b.wait(
+        "home again",
+        "return !document.getElementById('s-home').hidden",
+        json!([]),
+    );
+    b.click("#mine");
+    b.wait("the orders", "return !document.getElementById('s-orders').hidden && document.querySelectorAll('#orders li').length >= 2", json!([]));
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "meals orders: {violations:#?}");
+
+    // The canteen's desk: kitchen, rounds with the driverless stops, summary.
+    b.sign_in(&base, "canteen_c01");
+    b.go(&format!("{base}/ui/canteen.html"));
+    b.wait("the canteen desk", "return document.querySelectorAll('#canteen option').length && document.querySelector('#summary dd')", json!([]));
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "canteen page: {violations:#?}");
+    b.screenshot("canteen");
+
     drop(b);
     let _ = server.kill();
 }

@@ -9,6 +9,7 @@ mod corrections;
 mod crash;
 mod demo;
 mod help;
+mod meals;
 mod serve;
 mod simulate;
 mod support;

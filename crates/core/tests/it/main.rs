@@ -10,6 +10,7 @@ mod fixture;
 mod indicators;
 mod intake_text;
 mod lifecircle;
+mod meals;
 mod privacy;
 mod routing;
 mod scenario;

@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_reports_at.sql"),
     ),
+    (18, include_str!("../../migrations/postgres/0018_meals.sql")),
     (
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
@@ -761,6 +762,39 @@ impl LifeCircleStore for PostgresStore {
             &[],
             lifecircle_upload_row,
         )
+    }
+}
+
+impl MealStore for PostgresStore {
+    fn record_meals(
+        &mut self,
+        rows: &[MealRow],
+        ledger: &[MealLedgerRow],
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        for r in rows {
+            tx.execute(crate::store::UPSERT_MEAL_ROW, &refs(&meal_row_args(r)))
+                .map_err(db)?;
+        }
+        for e in ledger {
+            tx.execute(
+                crate::store::INSERT_MEAL_LEDGER,
+                &refs(&meal_ledger_args(e)),
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn meal_rows(&mut self, kind: &str) -> Result<Vec<MealRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_MEAL_ROWS, &[&kind], meal_row)
+    }
+
+    fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_MEAL_LEDGER, &[], meal_ledger_row)
     }
 }
 

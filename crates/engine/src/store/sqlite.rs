@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_reports_at.sql"),
     ),
+    (18, include_str!("../../migrations/sqlite/0018_meals.sql")),
     (
         20,
         include_str!("../../migrations/sqlite/0020_lifecircle.sql"),
@@ -608,6 +609,39 @@ impl LifeCircleStore for SqliteStore {
             [],
             lifecircle_upload_row,
         )
+    }
+}
+
+impl MealStore for SqliteStore {
+    fn record_meals(
+        &mut self,
+        rows: &[MealRow],
+        ledger: &[MealLedgerRow],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut up = tx
+                .prepare_cached(crate::store::UPSERT_MEAL_ROW)
+                .map_err(db)?;
+            for r in rows {
+                run(&mut up, meal_row_args(r))?;
+            }
+            let mut ins = tx
+                .prepare_cached(crate::store::INSERT_MEAL_LEDGER)
+                .map_err(db)?;
+            for e in ledger {
+                run(&mut ins, meal_ledger_args(e))?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn meal_rows(&mut self, kind: &str) -> Result<Vec<MealRow>, StoreError> {
+        self.select(crate::store::SELECT_MEAL_ROWS, [kind], meal_row)
+    }
+
+    fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError> {
+        self.select(crate::store::SELECT_MEAL_LEDGER, [], meal_ledger_row)
     }
 }
 

@@ -29,7 +29,7 @@ pub fn method_label(m: &str) -> &'static str {
 }
 
 /// The background loops whose health `/metrics` shows.
-pub const LOOPS: [&str; 4] = ["escalation", "alerts", "sensing", "scenarios"];
+pub const LOOPS: [&str; 5] = ["escalation", "alerts", "sensing", "scenarios", "meals"];
 
 /// Errors and the last success of each background loop (timers and tickers): a loop
 /// that fails logs, counts here and tries again at its next round.

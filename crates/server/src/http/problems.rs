@@ -161,6 +161,25 @@ problems! {
     TooManyCandidates = UNPROCESSABLE_ENTITY, "too_many_candidates", "备选设施过多", "Too many candidate facilities";
     /// A walking network that is not lines, or has parts that cannot be reached.
     InvalidNetwork = UNPROCESSABLE_ENTITY, "invalid_network", "步行网络有误", "The walking network is refused";
+    // The meals room (为老助餐): kind words for an elder.
+    /// An order after the meal's cut-off.
+    MealAfterCutoff = CONFLICT, "meal_after_cutoff", "这一餐的订餐时间已经过了，请订下一餐", "Ordering for this meal has closed; please order the next meal";
+    /// No portions left in the meal.
+    MealSoldOut = CONFLICT, "meal_sold_out", "这一餐已经订满了，请换一个食堂或订下一餐", "This meal is fully booked; please choose another canteen or the next meal";
+    /// The balance with the subsidy does not cover the meal.
+    MealBalanceLow = CONFLICT, "meal_balance_low", "账户里的钱不够这一餐，请家人或工作人员帮忙充值", "The balance is not enough for this meal; ask family or staff to top it up";
+    /// A dish not on that day's menu (or no menu that day).
+    DishNotOnMenu = UNPROCESSABLE_ENTITY, "dish_not_on_menu", "这道菜这一餐没有，请从当天的菜单里选", "That dish is not on this meal's menu; please choose from the day's menu";
+    /// A cancellation after the kitchen started.
+    MealCancelClosed = CONFLICT, "meal_cancel_closed", "厨房已经开始做这一餐了，要取消请打电话给食堂", "The kitchen has started this meal; to cancel please call the canteen";
+    /// "My usual" before any order.
+    NoUsualMeal = CONFLICT, "no_usual_meal", "还没有“老样子”，先点一次餐，以后一下就能订", "No usual meal yet; order once and next time it is one tap";
+    /// Delivery asked where the canteen does not deliver.
+    NoDelivery = UNPROCESSABLE_ENTITY, "no_delivery", "这一餐不能送到您家，可以选择到店取餐", "This meal cannot be delivered to you; please choose pick-up";
+    /// A date of birth that cannot be right.
+    ImpossibleAge = UNPROCESSABLE_ENTITY, "impossible_age", "出生日期好像不对，请再核对一下", "The date of birth does not look right; please check it";
+    /// Under the service's age.
+    UnderMealAge = UNPROCESSABLE_ENTITY, "under_meal_age", "助餐服务面向60岁及以上的老人", "The meal service is for people of 60 and over";
 }
 
 /// The codes answered with `status`, in table order.

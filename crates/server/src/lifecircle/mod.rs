@@ -30,8 +30,10 @@ pub const TYPES_TOML: &str = include_str!("../../../../data/xuhui/lifecircle/typ
 pub const FACILITIES_OSM_CSV: &str =
     include_str!("../../../../data/xuhui/lifecircle/facilities_osm.csv");
 pub const POPULATION_CSV: &str = include_str!("../../../../data/xuhui/lifecircle/population.csv");
-/// The meal service's canteens and meal points, when the repository has them.
-pub const CANTEENS_CSV: Option<&str> = include!(concat!(env!("OUT_DIR"), "/canteens.rs"));
+/// The meal service's canteens and meal points (`cityos meals generate`), read as the
+/// `elder_meals` service.
+pub const CANTEENS_CSV: Option<&str> =
+    Some(include_str!("../../../../data/xuhui/meals/canteens.csv"));
 
 /// The credit every answer and the map carry.
 pub const ATTRIBUTION: &str = "© OpenStreetMap contributors (ODbL 1.0)";

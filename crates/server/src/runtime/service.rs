@@ -115,6 +115,17 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
             Some("310104003"),
         ),
         ("sun.analyst", "孙丽（数据分析）", "analyst", None, None),
+        // 为老助餐: an elder, a daughter ordering for her mother, the 天平路 canteen's cook
+        // (linked by the meals room's demo seed).
+        ("elder_demo", "助餐老人（演示）", "citizen", None, None),
+        ("family_demo", "老人家属（演示）", "citizen", None, None),
+        (
+            "canteen_c01",
+            "天平路长者食堂（演示）",
+            "handler",
+            Some("sub-community-service-310104003"),
+            None,
+        ),
     ]
 }
 

@@ -61,3 +61,24 @@ pub async fn alerts(
         }
     }
 }
+
+/// The meals room's welfare check ([`crate::meals::care::missed_meals`]: lone elders
+/// who missed their usual meal two days running) every `every` until `stop`.
+pub async fn meals(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(every).await;
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { crate::meals::care::missed_meals(&st, st.now()).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("meals", st.now()),
+            Ok(Err(e)) => st.0.loops.error("meals", &e.detail),
+            Err(e) => st.0.loops.error("meals", &e),
+        }
+    }
+}

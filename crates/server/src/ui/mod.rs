@@ -75,6 +75,31 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/citizen.html"),
     ),
     (
+        "meals.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/meals.html"),
+    ),
+    (
+        "canteen.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/canteen.html"),
+    ),
+    (
+        "meals.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/meals.js"),
+    ),
+    (
+        "canteen.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/canteen.js"),
+    ),
+    (
+        "meals.css",
+        "text/css; charset=utf-8",
+        include_str!("../../ui/meals.css"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../../ui/app.css"),

@@ -9,6 +9,7 @@ mod input;
 mod lifecircle;
 mod listen;
 mod matrix;
+mod meals;
 mod metrics;
 mod mobile;
 mod mqtt;

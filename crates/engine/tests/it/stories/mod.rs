@@ -399,6 +399,24 @@ impl MediaStore for Flaky {
     }
 }
 
+impl cityos_engine::store::MealStore for Flaky {
+    fn record_meals(
+        &mut self,
+        rows: &[cityos_engine::store::MealRow],
+        ledger: &[cityos_engine::store::MealLedgerRow],
+    ) -> Result<(), StoreError> {
+        self.inner.record_meals(rows, ledger)
+    }
+
+    fn meal_rows(&mut self, kind: &str) -> Result<Vec<cityos_engine::store::MealRow>, StoreError> {
+        self.inner.meal_rows(kind)
+    }
+
+    fn meal_ledger(&mut self) -> Result<Vec<cityos_engine::store::MealLedgerRow>, StoreError> {
+        self.inner.meal_ledger()
+    }
+}
+
 impl ScenarioStore for Flaky {
     fn record_scenario(
         &mut self,

@@ -1,4 +1,4 @@
-//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains), the scenario packs' state and audit trail, kept across a reopen.
+//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains), the scenario packs' state and audit trail, the meals room's rows and ledgers (an entry written twice fails its whole transaction), kept across a reopen.
 
 use super::*;
 
@@ -299,4 +299,49 @@ fn life_circle_uploads_round_trip(b: &Backend) {
     assert!(s.delete_lifecircle_upload("network").unwrap());
     assert!(!s.delete_lifecircle_upload("network").unwrap());
     assert_eq!(s.lifecircle_uploads().unwrap().len(), 1);
+}
+
+story!(meal_rows_and_ledgers_are_kept_and_never_charged_twice);
+fn meal_rows_and_ledgers_are_kept_and_never_charged_twice(b: &Backend) {
+    use cityos_engine::store::{MealLedgerRow, MealRow};
+    let mut s = b.store();
+    let row = |id: &str, body: &str| MealRow {
+        kind: "order".into(),
+        id: id.into(),
+        body: body.into(),
+        at: t0(),
+    };
+    let entry = |seq: i64, amount: i64, reference: &str| MealLedgerRow {
+        elder: "E000001".into(),
+        seq,
+        at: t0() + seq,
+        kind: if amount > 0 { "top_up" } else { "payment" }.into(),
+        amount,
+        reference: reference.into(),
+    };
+    s.record_meals(&[], &[entry(1, 2_000, "family")]).unwrap();
+    s.record_meals(
+        &[row("M1", "{\"state\":\"placed\"}")],
+        &[entry(2, -533, "M1")],
+    )
+    .unwrap();
+    // The same entry again (a retried checkout): refused, and the order row with it.
+    assert!(s
+        .record_meals(&[row("M2", "{}")], &[entry(2, -533, "M2")])
+        .is_err());
+    // An upsert replaces the body.
+    s.record_meals(&[row("M1", "{\"state\":\"served\"}")], &[])
+        .unwrap();
+    drop(s);
+    let mut s = b.store();
+    let rows = s.meal_rows("order").unwrap();
+    assert_eq!(rows.len(), 1, "M2 was rolled back: {rows:?}");
+    assert_eq!(rows[0].body, "{\"state\":\"served\"}");
+    assert!(s.meal_rows("elder").unwrap().is_empty());
+    let ledger = s.meal_ledger().unwrap();
+    assert_eq!(
+        ledger,
+        vec![entry(1, 2_000, "family"), entry(2, -533, "M1")]
+    );
+    assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 1_467);
 }

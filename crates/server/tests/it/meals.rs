@@ -1,0 +1,898 @@
+//! 为老助餐 through the API: ordering with subsidies to the fen, idempotent double taps,
+//! the kind refusals, cancellation and refund, "my usual", the canteen's views and
+//! rounds, the welfare check a missed delivery opens, every role on every endpoint, and
+//! elders' details kept out of public answers and case text — on SQLite and PostgreSQL.
+
+use crate::support::TestApp;
+use axum::http::{Method, StatusCode};
+use cityos_core::meals::{Line, Meal, Round};
+use cityos_core::time::{local, Date, Millis, DAY, HOUR, MINUTE};
+use cityos_core::Role;
+use cityos_server::http::auth::Principal;
+use cityos_server::meals::book::{Contact, Elder, Link, Usual};
+use cityos_server::meals::demo::Seed;
+use serde_json::{json, Value};
+
+fn day() -> Date {
+    Date::new(2026, 11, 25).unwrap()
+}
+
+fn morning() -> Millis {
+    local(day(), 8, 0)
+}
+
+/// 天平路 (310104003), canteen C01 — it delivers there and runs the driverless round.
+const SUB: &str = "310104003";
+
+fn community(t: &TestApp) -> String {
+    let cfg = crate::support::config();
+    let tr = &cfg.territory;
+    let s = tr.by_code(SUB).unwrap();
+    let c = tr.children(s)[0];
+    let _ = t;
+    tr.region(c).code.clone()
+}
+
+fn elder(id: &str, community: &str, birth: &str, lone: bool, statuses: &[&str]) -> Elder {
+    Elder {
+        id: id.into(),
+        name: format!("测试老人{id}"),
+        phone: "13912345678".into(),
+        address: "天平路100弄5号301室".into(),
+        birth: birth.into(),
+        subdistrict: SUB.into(),
+        community: community.into(),
+        lon: 121.4445,
+        lat: 31.2111,
+        diet: vec!["soft".into()],
+        lone,
+        statuses: statuses.iter().map(|s| s.to_string()).collect(),
+        family: vec![Contact {
+            name: "女儿".into(),
+            phone: "13800001111".into(),
+            relation: "女儿".into(),
+        }],
+        canteen: "C01".into(),
+        usual: None,
+        registered_by: "test".into(),
+        registered_at: morning() - 10 * DAY,
+    }
+}
+
+fn who(t: &TestApp, name: &str, role: Role, scope: Option<&str>) -> String {
+    t.sign(&Principal {
+        name: name.into(),
+        role,
+        department: None,
+        scope: scope.map(String::from),
+        channel: None,
+        expires_at: i64::MAX,
+    })
+}
+
+async fn setup(t: &TestApp) {
+    t.clock.set(morning());
+    let c = community(t);
+    let mut elders = vec![
+        elder("E000001", &c, "1941-05-01", true, &["dibao"]), // 85, 低保
+        elder("E000002", &c, "1956-01-01", false, &[]),       // 70
+    ];
+    elders[1].usual = Some(Usual {
+        canteen: "C01".into(),
+        meal: Meal::Lunch,
+        lines: vec![Line {
+            dish: "L2".into(),
+            qty: 1,
+        }],
+        round: Round::Driverless,
+        point: None,
+    });
+    let mut menus = Vec::new();
+    for d in 0..3 {
+        let date = Date::from_days(day().days() + d);
+        for m in Meal::ALL {
+            menus.push(("C01".to_string(), date.to_string(), m, cityos_sim_menu(m)));
+        }
+    }
+    let seed = Seed {
+        elders,
+        links: vec![
+            Link {
+                username: "granny".into(),
+                relation: "self".into(),
+                target: "E000001".into(),
+            },
+            Link {
+                username: "daughter".into(),
+                relation: "family".into(),
+                target: "E000001".into(),
+            },
+            Link {
+                username: "cook".into(),
+                relation: "staff".into(),
+                target: "C01".into(),
+            },
+            Link {
+                username: "cook9".into(),
+                relation: "staff".into(),
+                target: "C09".into(),
+            },
+        ],
+        menus,
+        top_ups: vec![("E000001".into(), 2_000), ("E000002".into(), 10_000)],
+    };
+    let st = &t.svc.as_ref().unwrap().state;
+    assert_eq!(
+        cityos_server::meals::demo::seed(st, seed, morning())
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+fn cityos_sim_menu(m: Meal) -> Vec<cityos_core::meals::Dish> {
+    use cityos_core::meals::Dish;
+    match m {
+        Meal::Breakfast => vec![Dish {
+            id: "B1".into(),
+            name: "白粥".into(),
+            price: 300,
+            tags: vec!["soft".into()],
+        }],
+        Meal::Lunch => vec![
+            Dish {
+                id: "L1".into(),
+                name: "红烧鱼块套餐".into(),
+                price: 1500,
+                tags: vec!["soft".into()],
+            },
+            Dish {
+                id: "L2".into(),
+                name: "清蒸鸡胸套餐".into(),
+                price: 1333,
+                tags: vec!["low_salt".into()],
+            },
+        ],
+    }
+}
+
+async fn order(t: &TestApp, tok: &str, body: Value) -> (StatusCode, Value) {
+    t.post("/api/v1/meals/orders", Some(tok), body).await
+}
+
+async fn balance(t: &TestApp, tok: &str, elder: &str) -> i64 {
+    let (s, v) = t
+        .get(&format!("/api/v1/meals/elders/{elder}"), Some(tok))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["balance_fen"].as_i64().unwrap()
+}
+
+async fn story(t: TestApp) {
+    setup(&t).await;
+    let granny = who(&t, "granny", Role::Citizen, None);
+    let cook = who(&t, "cook", Role::Handler, None);
+    // An 85-year-old on 低保: 5 + 5 yuan subsidy off a 15-yuan lunch; pays 5.00.
+    let (s, o) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}], "round": "pickup", "key": "tap-1"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(
+        (
+            o["total_fen"].as_i64(),
+            o["subsidy_fen"].as_i64(),
+            o["pay_fen"].as_i64()
+        ),
+        (Some(1500), Some(1000), Some(500))
+    );
+    assert_eq!(o["balance_fen"], 1500);
+    assert!(
+        o["say_zh"].as_str().unwrap().contains("红烧鱼块套餐"),
+        "{o}"
+    );
+    // A double tap: the same order, charged once.
+    let (s2, o2) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}], "round": "pickup", "key": "tap-1"})).await;
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(o2["id"], o["id"]);
+    assert_eq!(balance(&t, &granny, "E000001").await, 1500);
+    // The second lunch the same day has no subsidy: 15 yuan > 15.00 balance? exactly 15.00 → ok; then nothing left.
+    let (s, o3) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}], "key": "tap-2"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{o3}");
+    assert_eq!(o3["pay_fen"], 1500);
+    assert_eq!(balance(&t, &granny, "E000001").await, 0);
+    // Not enough money: a kind refusal, nothing charged.
+    let (s, p) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "date": "2026-11-26", "lines": [{"dish": "L1"}], "key": "tap-3"})).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("meal_balance_low")),
+        "{p}"
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("账户还有0.00元"),
+        "{p}"
+    );
+    // Family tops up 20.00 yuan.
+    let daughter = who(&t, "daughter", Role::Citizen, None);
+    let (s, v) = t
+        .post(
+            "/api/v1/meals/elders/E000001/top-ups",
+            Some(&daughter),
+            json!({"amount_fen": 2000}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["balance_fen"].as_i64()),
+        (StatusCode::OK, Some(2000)),
+        "{v}"
+    );
+    let (s, _) = t
+        .post(
+            "/api/v1/meals/elders/E000001/top-ups",
+            Some(&daughter),
+            json!({"amount_fen": 0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // A dish not on the menu.
+    let (s, p) = order(
+        &t,
+        &daughter,
+        json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L9"}]}),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("dish_not_on_menu"))
+    );
+    // Cancel the first before the cut-off: the 5.00 comes back exactly.
+    let id = o["id"].as_str().unwrap().to_string();
+    let (s, c) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id}/cancel"),
+            Some(&granny),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, c["state"].as_str(), c["refunded_fen"].as_i64()),
+        (StatusCode::OK, Some("cancelled"), Some(500)),
+        "{c}"
+    );
+    assert_eq!(balance(&t, &granny, "E000001").await, 2500);
+    // Cancelling twice refunds nothing more.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id}/cancel"),
+            Some(&granny),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(balance(&t, &granny, "E000001").await, 2500);
+    // The second order (no subsidy at first) still stands; after the cut-off the elder
+    // cannot cancel it, the canteen can.
+    t.clock.set(local(day(), 9, 31));
+    let id3 = o3["id"].as_str().unwrap().to_string();
+    let (s, p) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id3}/cancel"),
+            Some(&granny),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("meal_cancel_closed"))
+    );
+    let (s, p) = order(
+        &t,
+        &granny,
+        json!({"elder": "E000001", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}]}),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("meal_after_cutoff"))
+    );
+    let (s, c) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id3}/cancel"),
+            Some(&cook),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, c["refunded_fen"].as_i64()),
+        (StatusCode::OK, Some(1500)),
+        "{c}"
+    );
+    assert_eq!(balance(&t, &granny, "E000001").await, 4000);
+    // "My usual" in one request: after today's cut-off it is tomorrow's lunch.
+    let officer = who(&t, "desk", Role::DistrictOfficer, None);
+    let (s, u) = order(
+        &t,
+        &officer,
+        json!({"elder": "E000002", "usual": true, "key": "usual-1"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    assert_eq!(
+        (
+            u["date"].as_str(),
+            u["round"].as_str(),
+            u["lines"][0]["dish"].as_str()
+        ),
+        (Some("2026-11-26"), Some("driverless"), Some("L2"))
+    );
+    // 70 years: 3.00 off 13.33 → 10.33 paid.
+    assert_eq!(
+        (u["subsidy_fen"].as_i64(), u["pay_fen"].as_i64()),
+        (Some(300), Some(1033))
+    );
+    let (s, p) = order(&t, &granny, json!({"elder": "E000001", "usual": true})).await;
+    assert_eq!(s, StatusCode::CREATED, "the first order made a usual: {p}");
+    // Impossible and too-young registrations: kind codes with both languages.
+    let worker = who(&t, "worker", Role::SubdistrictOfficer, Some(SUB));
+    let base = json!({"name": "新老人", "phone": "13900000000", "address": "天平路1号", "community": community(&t), "canteen": "C01"});
+    for (birth, code) in [
+        ("1850-01-01", "impossible_age"),
+        ("2030-01-01", "impossible_age"),
+        ("1990-06-01", "under_meal_age"),
+        ("1950-02-30", "impossible_age"),
+    ] {
+        let mut b = base.clone();
+        b["birth_date"] = json!(birth);
+        let (s, p) = t.post("/api/v1/meals/elders", Some(&worker), b).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{birth}: {p}"
+        );
+        assert!(
+            p["detail"].as_str().unwrap().contains(" / "),
+            "zh / en: {p}"
+        );
+    }
+    let mut b = base.clone();
+    b["birth_date"] = json!("1944-03-08");
+    b["lone"] = json!(true);
+    b["account"] = json!("newgran");
+    let (s, e) = t.post("/api/v1/meals/elders", Some(&worker), b).await;
+    assert_eq!(
+        (s, e["id"].as_str()),
+        (StatusCode::CREATED, Some("E000003")),
+        "{e}"
+    );
+    // A restart puts everything back from the store.
+    let before = t.get("/api/v1/meals/elders/E000001", Some(&granny)).await.1;
+    let mut t = t;
+    t.restart();
+    let after = t.get("/api/v1/meals/elders/E000001", Some(&granny)).await.1;
+    assert_eq!(before["balance_fen"], after["balance_fen"]);
+    assert_eq!(before["orders"], after["orders"]);
+    assert_eq!(before["ledger"], after["ledger"]);
+    assert_eq!(
+        balance(&t, &who(&t, "newgran", Role::Citizen, None), "E000003").await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_story_sqlite() {
+    story(TestApp::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_story_postgres() {
+    if let Some(t) = TestApp::postgres() {
+        story(t).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_enforced() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let c = community(&t);
+    let elders: Vec<Elder> = (10..111)
+        .map(|i| elder(&format!("E{i:06}"), &c, "1950-01-01", false, &[]))
+        .collect();
+    let top: Vec<(String, i64)> = elders.iter().map(|e| (e.id.clone(), 10_000)).collect();
+    let st = &t.svc.as_ref().unwrap().state;
+    cityos_server::meals::demo::seed(
+        st,
+        Seed {
+            elders,
+            top_ups: top,
+            ..Default::default()
+        },
+        morning(),
+    )
+    .await
+    .unwrap();
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    // C01 cooks 300 lunches: 100 orders of 3 portions fill it.
+    for i in 10..110 {
+        let (s, v) = order(&t, &desk, json!({"elder": format!("E{i:06}"), "canteen": "C01", "lines": [{"dish": "L1", "qty": 3}]})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, p) = order(
+        &t,
+        &desk,
+        json!({"elder": "E000110", "canteen": "C01", "lines": [{"dish": "L1"}]}),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("meal_sold_out")),
+        "{p}"
+    );
+    assert_eq!(
+        balance(&t, &desk, "E000110").await,
+        10_000,
+        "nothing charged for the refusal"
+    );
+    let (_, m) = t
+        .get("/api/v1/meals/canteens/C01/menu?date=2026-11-25", None)
+        .await;
+    let lunch = m["meals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["meal"] == "lunch")
+        .unwrap();
+    assert_eq!(
+        (lunch["left"].as_i64(), lunch["open"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let (_, k) = t
+        .get("/api/v1/meals/canteens/C01/kitchen", Some(&desk))
+        .await;
+    assert_eq!(k["portions"], 300);
+    assert_eq!(k["dishes"][0]["portions"], 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_meal_opens_a_masked_welfare_check() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let granny = who(&t, "granny", Role::Citizen, None);
+    let cook = who(&t, "cook", Role::Handler, None);
+    let (s, o) = order(&t, &granny, json!({"elder": "E000001", "canteen": "C01", "lines": [{"dish": "L2"}], "round": "driverless"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let id = o["id"].as_str().unwrap();
+    // Her neighbour's usual lunch rides the same round.
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let (s, o2) = order(&t, &desk, json!({"elder": "E000002", "usual": true})).await;
+    assert_eq!(
+        (s, o2["round"].as_str()),
+        (StatusCode::CREATED, Some("driverless")),
+        "{o2}"
+    );
+    let id2 = o2["id"].as_str().unwrap().to_string();
+    // Not yet departed: no handover.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id}/handover"),
+            Some(&cook),
+            json!({"handed": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    t.clock.set(local(day(), 11, 0));
+    let (_, r) = t
+        .get("/api/v1/meals/canteens/C01/rounds", Some(&cook))
+        .await;
+    let dr = &r["rounds"][0];
+    assert_eq!(
+        (dr["round"].as_str(), dr["departs"].as_str()),
+        (Some("driverless"), Some("11:00"))
+    );
+    assert_eq!(dr["stops"][0]["order"], id);
+    assert_eq!(
+        dr["stops"][0]["name"], "测**********",
+        "masked for the round sheet: {r}"
+    );
+    let (s, d) = t
+        .post(
+            "/api/v1/meals/canteens/C01/rounds/driverless/depart",
+            Some(&cook),
+            json!({}),
+        )
+        .await;
+    assert_eq!((s, d["orders"].as_i64()), (StatusCode::OK, Some(2)), "{d}");
+    let (s, _) = t
+        .post(
+            "/api/v1/meals/canteens/C01/rounds/driverless/depart",
+            Some(&cook),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    t.clock.set(local(day(), 11, 20));
+    let (s, h) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id}/handover"),
+            Some(&cook),
+            json!({"handed": false}),
+        )
+        .await;
+    assert_eq!(
+        (s, h["state"].as_str()),
+        (StatusCode::OK, Some("not_handed_over")),
+        "{h}"
+    );
+    // The neighbour's meal reaches her door at 12:30: late.
+    t.clock.set(local(day(), 12, 30));
+    let (s, h2) = t
+        .post(
+            &format!("/api/v1/meals/orders/{id2}/handover"),
+            Some(&cook),
+            json!({"handed": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, h2["state"].as_str()),
+        (StatusCode::OK, Some("served")),
+        "{h2}"
+    );
+    let (_, e) = t.get("/api/v1/meals/elders/E000001", Some(&granny)).await;
+    let number = e["orders"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(number, id);
+    // The case: a welfare check for the residents' committee, no name, phone or address.
+    let officer = who(&t, "boss", Role::DistrictOfficer, None);
+    let (_, list) = t
+        .get(
+            "/api/v1/cases?category=lone_elder_welfare_check",
+            Some(&officer),
+        )
+        .await;
+    let items = list["cases"].as_array().expect("cases");
+    assert_eq!(items.len(), 1, "{list}");
+    let case = &items[0];
+    let text = case.to_string();
+    for secret in ["测试老人", "13912345678", "天平路100弄", "13800001111"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let (_, full) = t
+        .get(
+            &format!("/api/v1/cases/{}", case["number"].as_str().unwrap()),
+            Some(&officer),
+        )
+        .await;
+    let full = full.to_string();
+    assert!(
+        full.contains("E000001") && full.contains("无人应答"),
+        "{full}"
+    );
+    for secret in ["测试老人", "13912345678", "天平路100弄", "13800001111"] {
+        assert!(!full.contains(secret), "{secret} in {full}");
+    }
+    assert!(full.contains("residents_committee"), "{full}");
+    // Anonymous: the case is not public.
+    let (s, _) = t
+        .get(
+            &format!("/api/v1/cases/{}", case["number"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The vital signs: deliveries not handed over in the sub-district.
+    let (_, inds) = t
+        .get(
+            &format!("/api/v1/indicators?domain=livelihood&region={SUB}"),
+            Some(&officer),
+        )
+        .await;
+    let missed = inds["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "meal_deliveries_missed")
+        .expect("indicator");
+    assert_eq!(missed["value"], 1.0, "{missed}");
+    let late = inds["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "meal_deliveries_late")
+        .expect("indicator");
+    assert_eq!(late["value"], 1.0, "{late}");
+    let served = inds["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "meal_elders_served")
+        .expect("indicator");
+    assert_eq!(served["value"], 1.0, "{served}");
+    // Summary: no one's details, the counts.
+    let (_, sum) = t
+        .get(
+            "/api/v1/meals/summary",
+            Some(&who(&t, "ana", Role::Analyst, None)),
+        )
+        .await;
+    assert_eq!(sum["total"]["not_handed_over"], 1, "{sum}");
+    assert!(!sum.to_string().contains("测试老人"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_elder_missing_the_usual_two_days_opens_one_check() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let granny = who(&t, "granny", Role::Citizen, None);
+    let (s, o) = order(
+        &t,
+        &granny,
+        json!({"elder": "E000001", "canteen": "C01", "lines": [{"dish": "L1"}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let st = t.svc.as_ref().unwrap().state.clone();
+    t.clock.set(local(day(), 12, 0));
+    let cook = who(&t, "cook", Role::Handler, None);
+    let (s, _) = t
+        .post(
+            &format!(
+                "/api/v1/meals/orders/{}/handover",
+                o["id"].as_str().unwrap()
+            ),
+            Some(&cook),
+            json!({"handed": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Today it was picked up: nothing.
+    t.clock.set(local(day(), 15, 0));
+    assert!(cityos_server::meals::care::missed_meals(
+        &st,
+        t.clock.0.load(std::sync::atomic::Ordering::SeqCst)
+    )
+    .await
+    .unwrap()
+    .is_empty());
+    // Two days later with no order either day: one check, once.
+    let later = local(day(), 15, 0) + 2 * DAY + 5 * MINUTE;
+    t.clock.set(later);
+    let cases = cityos_server::meals::care::missed_meals(&st, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        cases.len(),
+        1,
+        "only the lone elder with a usual meal: {cases:?}"
+    );
+    assert!(cityos_server::meals::care::missed_meals(&st, later + HOUR)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// One endpoint of the role matrix: method, path, body, who may, what the others get.
+type Row<'a> = (Method, &'a str, Option<Value>, &'a [&'a str], u16);
+
+/// Every role on every endpoint: who gets 200/201, 403 or 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_on_each_endpoint() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let tok = |n: &str, r: Role, s: Option<&str>| who(&t, n, r, s);
+    let callers: Vec<(&str, Option<String>)> = vec![
+        ("anonymous", None),
+        ("elder", Some(tok("granny", Role::Citizen, None))),
+        ("family", Some(tok("daughter", Role::Citizen, None))),
+        ("stranger", Some(tok("someone", Role::Citizen, None))),
+        ("staff", Some(tok("cook", Role::Handler, None))),
+        ("other_staff", Some(tok("cook9", Role::Handler, None))),
+        (
+            "worker",
+            Some(tok("worker", Role::SubdistrictOfficer, Some(SUB))),
+        ),
+        (
+            "far_worker",
+            Some(tok("worker2", Role::SubdistrictOfficer, Some("310104017"))),
+        ),
+        ("officer", Some(tok("boss", Role::DistrictOfficer, None))),
+        ("analyst", Some(tok("ana", Role::Analyst, None))),
+        ("inspector", Some(tok("insp", Role::Inspector, None))),
+        ("admin", Some(tok("root", Role::Admin, None))),
+    ];
+    let (s, _) = t
+        .post(
+            "/api/v1/meals/elders/E000001/top-ups",
+            Some(&tok("boss", Role::DistrictOfficer, None)),
+            json!({"amount_fen": 100_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let menu = json!({"date": "2026-11-27", "meal": "lunch", "dishes": [{"id": "L1", "name": "面", "price": 800}]});
+    // (method, path, body, who may (status for the others in parentheses))
+    let cases: Vec<Row> = vec![
+        (
+            Method::GET,
+            "/api/v1/meals/canteens",
+            None,
+            &[
+                "anonymous",
+                "elder",
+                "family",
+                "stranger",
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "inspector",
+                "admin",
+            ],
+            0,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/canteens/C01/menu",
+            None,
+            &[
+                "anonymous",
+                "elder",
+                "family",
+                "stranger",
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "inspector",
+                "admin",
+            ],
+            0,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/meals/canteens/C01/menu",
+            Some(menu),
+            &["staff", "worker", "officer", "admin"],
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/canteens/C01/kitchen",
+            None,
+            &["staff", "worker", "officer"],
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/canteens/C01/rounds",
+            None,
+            &["staff", "worker", "officer"],
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/elders/E000001",
+            None,
+            &["elder", "family", "staff", "worker", "officer"],
+            404,
+        ),
+        (
+            Method::POST,
+            "/api/v1/meals/elders/E000001/top-ups",
+            Some(json!({"amount_fen": 100})),
+            &["elder", "family", "staff", "worker", "officer"],
+            404,
+        ),
+        (
+            Method::POST,
+            "/api/v1/meals/orders",
+            Some(json!({"elder": "E000001", "canteen": "C01", "lines": [{"dish": "L1"}]})),
+            &["elder", "family", "staff", "worker", "officer"],
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/summary",
+            None,
+            &[
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "admin",
+            ],
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/my-canteens",
+            None,
+            &[
+                "elder",
+                "family",
+                "stranger",
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "inspector",
+                "admin",
+            ],
+            0,
+        ),
+    ];
+    for (method, path, body, ok, other) in cases {
+        for (name, token) in &callers {
+            let (s, v, _) = t
+                .call(method.clone(), path, token.as_deref(), body.clone(), &[])
+                .await;
+            let expect = if ok.contains(name) {
+                if method == Method::POST && path.ends_with("/orders") {
+                    201
+                } else {
+                    200
+                }
+            } else if token.is_none() {
+                401
+            } else {
+                other
+            };
+            assert_eq!(s.as_u16(), expect, "{name} {method} {path}: {v}");
+        }
+    }
+    // The desk's search: staff and workers see masked matches; a citizen only their own.
+    let (_, v) = t
+        .get(
+            "/api/v1/meals/elders?q=5678",
+            Some(&tok("cook", Role::Handler, None)),
+        )
+        .await;
+    assert_eq!(v["elders"][0]["phone"], "*******5678", "{v}");
+    assert!(!v.to_string().contains("测试老人"), "{v}");
+    let (_, v) = t
+        .get(
+            "/api/v1/meals/elders",
+            Some(&tok("someone", Role::Citizen, None)),
+        )
+        .await;
+    assert_eq!(v["elders"], json!([]));
+    let (s, _) = t
+        .get(
+            "/api/v1/meals/elders?q=5678",
+            Some(&tok("insp", Role::Inspector, None)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Registration: workers (in their area), officers, family; not staff or inspectors.
+    let reg = json!({"name": "王阿婆", "phone": "13900000000", "address": "天平路2号", "birth_date": "1940-01-01", "community": community(&t), "canteen": "C01"});
+    for (name, r, scope, expect) in [
+        ("cook", Role::Handler, None, 403),
+        ("insp", Role::Inspector, None, 403),
+        ("worker2", Role::SubdistrictOfficer, Some("310104017"), 403),
+        ("worker", Role::SubdistrictOfficer, Some(SUB), 201),
+        ("son", Role::Citizen, None, 201),
+    ] {
+        let (s, v) = t
+            .post(
+                "/api/v1/meals/elders",
+                Some(&tok(name, r, scope)),
+                reg.clone(),
+            )
+            .await;
+        assert_eq!(s.as_u16(), expect, "{name}: {v}");
+    }
+    // The son who registered is linked as family.
+    let (_, v) = t
+        .get(
+            "/api/v1/meals/elders",
+            Some(&tok("son", Role::Citizen, None)),
+        )
+        .await;
+    assert_eq!(v["elders"][0]["relation"], "family");
+    // Public answers carry no elder's details.
+    let (_, pubc) = t.get("/api/v1/meals/canteens", None).await;
+    assert_eq!(pubc["canteens"].as_array().unwrap().len(), 58);
+    assert!(!pubc.to_string().contains("测试老人") && !pubc.to_string().contains("1391234"));
+}

@@ -1,0 +1,270 @@
+// 老人助餐 — the elder's page. One thing per screen, big buttons with an icon and a word;
+// "my usual" is one tap, any other meal three (新的一餐 → the dish → how to get it); every
+// screen is read aloud by its 🔊 button with the browser's own speech synthesis; voice
+// input where the browser has it; a family member orders the same way for their elder.
+// Nothing moves or times out by itself: screens change only when a button is pressed.
+"use strict";
+(function () {
+  const MT = {
+    zh: {
+      title: "老人助餐", lang: "English", signin_title: "请先登录", signin_text: "请家人或工作人员帮您登录一次，以后打开就能订餐。",
+      signin: "登录", choose_title: "为哪位老人订餐？", usual: "老样子，一下订好", new_meal: "点新的一餐", my_orders: "我的订单",
+      switch: "换一位老人", menu_hint: "点一下您想吃的菜", voice: "说出菜名", how_title: "怎么拿饭？", cancel_title: "确定不要这一餐了吗？",
+      cancel_yes: "不要了，退钱", cancel_no: "还是要", speak: "读给我听", home: "回到首页", hello: "，您好", for_elder: "为{n}订餐",
+      balance: "账户余额 {y} 元", usual_is: "老样子：{d}，{c}，{h}", no_usual: "还没有“老样子”：点一次新的一餐，以后一下就能订。",
+      today: "今天", tomorrow: "明天", lunch: "午餐", breakfast: "早餐", closed: "这几天没有可以订的餐了，请联系食堂。",
+      pickup: "自己去{p}取", staff: "工作人员送到家", driverless: "无人车11点送到家", done: "订好了！", failed: "没订上",
+      cancelled: "已经取消了，{y} 元退回了账户。", no_orders: "还没有订单。", cancel_this: "不要这一餐", yuan: "{y} 元",
+      not_registered: "还没有登记助餐，请联系社区居委会或家人帮您登记。", staff_page: "工作人员请打开食堂工作台。", heard: "听到：{t}",
+      not_heard: "没听清，请再说一次，或者直接点菜。", wait: "请稍等……",
+    },
+    en: {
+      title: "Meals for elders", lang: "中文", signin_title: "Please sign in first", signin_text: "Ask family or staff to sign you in once; then the page opens ready to order.",
+      signin: "Sign in", choose_title: "Who are you ordering for?", usual: "My usual, in one tap", new_meal: "Order a new meal", my_orders: "My orders",
+      switch: "Another elder", menu_hint: "Tap the dish you would like", voice: "Say the dish", how_title: "How do you get it?", cancel_title: "Cancel this meal?",
+      cancel_yes: "Yes, cancel and refund", cancel_no: "No, keep it", speak: "Read aloud", home: "Back to start", hello: ", hello", for_elder: "Ordering for {n}",
+      balance: "Balance {y} yuan", usual_is: "Usual: {d}, {c}, {h}", no_usual: "No usual meal yet: order a new meal once and next time it is one tap.",
+      today: "Today's", tomorrow: "Tomorrow's", lunch: "lunch", breakfast: "breakfast", closed: "No meal can be ordered in the next days; please call the canteen.",
+      pickup: "I pick it up at {p}", staff: "Staff bring it home", driverless: "Driverless vehicle at 11:00", done: "Ordered!", failed: "Not ordered",
+      cancelled: "Cancelled; {y} yuan is back in the account.", no_orders: "No orders yet.", cancel_this: "Cancel this meal", yuan: "{y} yuan",
+      not_registered: "Not registered for meals yet; ask the residents' committee or family to register you.", staff_page: "Staff: please open the canteen desk.", heard: "Heard: {t}",
+      not_heard: "Sorry, I did not catch that; say it again or tap the dish.", wait: "One moment…",
+    },
+  };
+  const m = (k, vars) => {
+    let s = (MT[lang()][k]) || MT.zh[k] || k;
+    for (const [a, b] of Object.entries(vars || {})) s = s.replace("{" + a + "}", b);
+    return s;
+  };
+  const $ = (id) => document.getElementById(id);
+  const yuan = (fen) => (fen < 0 ? "-" : "") + Math.floor(Math.abs(fen) / 100) + "." + String(Math.abs(fen) % 100).padStart(2, "0");
+  const SCREENS = ["s-signin", "s-choose", "s-home", "s-menu", "s-how", "s-done", "s-orders", "s-cancel"];
+  let current = "s-signin";
+  let elders = [];
+  let elder = null;
+  let canteens = [];
+  let key = null;      // one idempotency key per choice: a double tap is the same order
+  let pick = null;     // {canteen, date, meal, dish, name}
+
+  function localize() {
+    document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
+    document.title = m("title") + " · cityos";
+    document.querySelectorAll("[data-m]").forEach((e) => { e.textContent = m(e.dataset.m); });
+  }
+
+  function show(id) {
+    current = id;
+    for (const s of SCREENS) $(s).hidden = s !== id;
+    $("home").hidden = ["s-signin", "s-choose", "s-home"].includes(id);
+    const h = $(id).querySelector("h1");
+    if (h) { h.tabIndex = -1; h.focus(); }
+    window.scrollTo(0, 0);
+  }
+
+  /// The words on the screen now: its headings and texts, its buttons, its orders.
+  function screenText() {
+    const s = $(current);
+    const parts = [...s.querySelectorAll(".say, button.big, a.big, .orders li")]
+      .filter((e) => !e.hidden && e.textContent.trim())
+      .map((e) => e.textContent.replace(/\s+/g, " ").trim());
+    return parts.join("。 ");
+  }
+
+  function speak() {
+    const text = screenText();
+    if (!("speechSynthesis" in window) || !text) return;
+    window.speechSynthesis.cancel();
+    // The utterance (a plain object where a browser lacks the constructor: nothing to hear then).
+    const u = window.SpeechSynthesisUtterance ? new window.SpeechSynthesisUtterance(text) : { text };
+    u.lang = lang() === "en" ? "en-GB" : "zh-CN";
+    u.rate = 0.85;
+    window.speechSynthesis.speak(u);
+  }
+
+  function bigButton(icon, label, sub, onclick, cls) {
+    const b = el("button", { type: "button", class: "big " + (cls || ""), onclick },
+      el("span", { "aria-hidden": "true", text: icon }), " ",
+      el("span", {}, label, sub ? el("small", { text: sub }) : null));
+    return b;
+  }
+
+  function problemText(e) {
+    return (e && e.message) || m("failed");
+  }
+
+  async function loadElders() {
+    const r = await api("/api/v1/meals/elders");
+    elders = r.elders || [];
+  }
+
+  function chooseScreen() {
+    const box = $("elders");
+    box.textContent = "";
+    for (const e of elders) box.append(bigButton("👵", e.name, e.relation === "self" ? "" : e.community_name || "", () => { elder = e; home(); }));
+    show("s-choose");
+  }
+
+  function canteenOf(id) { return canteens.find((c) => c.id === id) || { id, name: id, delivery_area: [], driverless: false }; }
+
+  async function refreshElder() {
+    elder = await api("/api/v1/meals/elders/" + encodeURIComponent(elder.id));
+  }
+
+  /// The next meal of `meal` still open at a canteen: today's, else the next days'.
+  async function openMenu(canteen, meal) {
+    for (let d = 0; d < 3; d++) {
+      const date = new Date(Date.now() + 8 * 3600e3 + d * 86400e3).toISOString().slice(0, 10);
+      const menu = await api("/api/v1/meals/canteens/" + encodeURIComponent(canteen) + "/menu?date=" + date, { anonymous: true });
+      const one = (menu.meals || []).find((x) => x.meal === meal && x.open);
+      if (one) return { date, day: d, meal: one };
+    }
+    return null;
+  }
+
+  function howText(round, point) {
+    if (round === "pickup") return m("pickup", { p: canteenOf(point || elder.canteen).name });
+    return m(round);
+  }
+
+  async function home() {
+    key = newKey();
+    await refreshElder();
+    $("h-home").textContent = elder.relation === "self" ? elder.name + m("hello") : m("for_elder", { n: elder.name });
+    $("balance").textContent = m("balance", { y: yuan(elder.balance_fen) });
+    $("switch").hidden = elders.length < 2;
+    const u = elder.usual;
+    $("usual").hidden = !u;
+    if (u) {
+      let dish = u.lines.map((l) => l.dish).join("、");
+      const open = await openMenu(u.canteen, u.meal);
+      if (open) dish = u.lines.map((l) => (open.meal.dishes.find((d) => d.id === l.dish) || { name: l.dish }).name).join("、");
+      $("usual-what").textContent = m("usual_is", { d: dish, c: u.canteen_name || canteenOf(u.canteen).name, h: howText(u.round, u.point) });
+    } else {
+      $("usual-what").textContent = m("no_usual");
+    }
+    show("s-home");
+  }
+
+  function done(ok, title, text) {
+    $("h-done").textContent = title;
+    $("h-done").className = "say " + (ok ? "ok" : "error");
+    $("done-text").textContent = text;
+    key = newKey();
+    show("s-done");
+  }
+
+  async function order(body) {
+    try {
+      const o = await api("/api/v1/meals/orders", { body: Object.assign({ elder: elder.id, key }, body) });
+      done(true, m("done"), lang() === "en" ? o.say_en : o.say_zh);
+    } catch (e) {
+      done(false, m("failed"), problemText(e));
+    }
+  }
+
+  async function menuScreen() {
+    const box = $("dishes");
+    box.textContent = "";
+    const open = await openMenu(elder.canteen, "lunch");
+    if (!open) { $("h-menu").textContent = m("closed"); $("menu-hint").hidden = true; show("s-menu"); return; }
+    $("menu-hint").hidden = false;
+    $("h-menu").textContent = (open.day === 0 ? m("today") : m("tomorrow")) + (lang() === "en" ? " " : "") + m("lunch") + (open.day > 1 ? " " + open.date : "");
+    for (const d of open.meal.dishes) {
+      const tags = (lang() === "en" ? d.tags : d.tags_zh).join(" · ");
+      const b = bigButton("🍲", d.name, m("yuan", { y: yuan(d.price_fen) }) + (tags ? " · " + tags : ""), () => howScreen({ canteen: elder.canteen, date: open.date, meal: "lunch", dish: d.id, name: d.name }), "dish");
+      b.dataset.dish = d.id;
+      b.dataset.name = d.name;
+      box.append(b);
+    }
+    show("s-menu");
+  }
+
+  function howScreen(p) {
+    pick = p;
+    key = newKey();
+    $("how-dish").textContent = p.name;
+    const box = $("hows");
+    box.textContent = "";
+    const c = canteenOf(p.canteen);
+    const point = elder.usual && elder.usual.point ? elder.usual.point : p.canteen;
+    box.append(bigButton("🚶", m("pickup", { p: canteenOf(point).name }), "", () => order({ canteen: p.canteen, date: p.date, meal: p.meal, lines: [{ dish: p.dish, qty: 1 }], round: "pickup", point }), "how"));
+    if ((c.delivery_area || []).includes(elder.subdistrict)) {
+      box.append(bigButton("🏠", m("staff"), "", () => order({ canteen: p.canteen, date: p.date, meal: p.meal, lines: [{ dish: p.dish, qty: 1 }], round: "staff" }), "how"));
+      if (c.driverless && p.meal === "lunch") box.append(bigButton("🚐", m("driverless"), "", () => order({ canteen: p.canteen, date: p.date, meal: p.meal, lines: [{ dish: p.dish, qty: 1 }], round: "driverless" }), "how"));
+    }
+    show("s-how");
+  }
+
+  async function ordersScreen() {
+    await refreshElder();
+    const ul = $("orders");
+    ul.textContent = "";
+    if (!elder.orders.length) ul.append(el("li", { text: m("no_orders") }));
+    for (const o of elder.orders) {
+      const li = el("li", {}, el("p", { text: lang() === "en" ? o.say_en : o.say_zh }));
+      if (o.state === "placed") li.append(bigButton("✖️", m("cancel_this"), "", () => cancelScreen(o), "danger"));
+      ul.append(li);
+    }
+    show("s-orders");
+  }
+
+  let cancelling = null;
+  function cancelScreen(o) {
+    cancelling = o;
+    $("cancel-what").textContent = lang() === "en" ? o.say_en : o.say_zh;
+    show("s-cancel");
+  }
+
+  async function cancelIt() {
+    try {
+      const o = await api("/api/v1/meals/orders/" + encodeURIComponent(cancelling.id) + "/cancel", { body: {} });
+      done(true, m("cancelled", { y: yuan(o.refunded_fen) }), lang() === "en" ? o.say_en : o.say_zh);
+    } catch (e) {
+      done(false, m("failed"), problemText(e));
+    }
+  }
+
+  /// Voice input where the browser offers it: the dish whose name was heard.
+  function voice() {
+    const SR = window.SpeechRecognition || window.webkitSpeechRecognition;
+    if (!SR) return;
+    const r = new SR();
+    r.lang = lang() === "en" ? "en-GB" : "zh-CN";
+    r.onresult = (ev) => {
+      const heard = ev.results[0][0].transcript.replace(/\s+/g, "");
+      $("heard").textContent = m("heard", { t: heard });
+      const b = [...document.querySelectorAll("#dishes button")].find((x) => heard.includes(x.dataset.name) || x.dataset.name.includes(heard) || [...x.dataset.name].filter((ch) => heard.includes(ch)).length >= 2);
+      if (b) b.click(); else $("heard").textContent = m("not_heard");
+    };
+    r.onerror = () => { $("heard").textContent = m("not_heard"); };
+    r.start();
+  }
+
+  async function start() {
+    localize();
+    $("lang").addEventListener("click", () => { localStorage.setItem("cityos.lang", lang() === "en" ? "zh" : "en"); location.reload(); });
+    $("speak").addEventListener("click", speak);
+    $("home").addEventListener("click", () => home());
+    $("usual").addEventListener("click", () => order({ usual: true }));
+    $("new").addEventListener("click", () => menuScreen());
+    $("mine").addEventListener("click", () => ordersScreen());
+    $("switch").addEventListener("click", () => chooseScreen());
+    $("cancel-yes").addEventListener("click", () => cancelIt());
+    $("cancel-no").addEventListener("click", () => ordersScreen());
+    if (window.SpeechRecognition || window.webkitSpeechRecognition) { $("voice").hidden = false; $("voice").addEventListener("click", voice); }
+    const u = user();
+    if (!u) { show("s-signin"); return; }
+    if (u.role !== "citizen") { $("h-signin").textContent = m("staff_page"); $("go-signin").href = "/ui/canteen.html"; show("s-signin"); return; }
+    try {
+      canteens = (await api("/api/v1/meals/canteens", { anonymous: true })).canteens;
+      await loadElders();
+    } catch (e) {
+      $("h-signin").textContent = problemText(e);
+      show("s-signin");
+      return;
+    }
+    if (!elders.length) { $("h-signin").textContent = m("not_registered"); $("signin-text").hidden = true; $("go-signin").hidden = true; show("s-signin"); return; }
+    if (elders.length === 1) { elder = elders[0]; await home(); } else chooseScreen();
+  }
+  start();
+})();
