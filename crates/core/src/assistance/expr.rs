@@ -222,6 +222,10 @@ pub fn eval(n: &Node, cx: &Cx, hh: u32, member: u32, t: &mut Tracer) -> f64 {
             let members = &cx.pool.members[hh as usize];
             let mut acc = 0.0;
             let mut seen = 0usize;
+            // Tracing: keep the facts of the members that satisfied the condition (any,
+            // count, sum), or of every member when none did (they show why not).
+            let start = t.reads.len();
+            let mut kept: Vec<Read> = Vec::new();
             for &m in members {
                 let mark = t.reads.len();
                 let v = eval(body, cx, hh, m, t);
@@ -230,12 +234,16 @@ pub fn eval(n: &Node, cx: &Cx, hh: u32, member: u32, t: &mut Tracer) -> f64 {
                     Quant::Sum => !v.is_nan(),
                     Quant::All | Quant::No => true,
                 };
-                if t.on && !keep {
-                    t.reads.truncate(mark);
+                if t.on && keep {
+                    kept.extend_from_slice(&t.reads[mark..]);
                 }
                 match q {
                     Quant::Any => {
                         if truthy(v) {
+                            if t.on {
+                                t.reads.truncate(start);
+                                t.reads.extend(kept);
+                            }
                             return 1.0;
                         }
                     }
@@ -256,6 +264,14 @@ pub fn eval(n: &Node, cx: &Cx, hh: u32, member: u32, t: &mut Tracer) -> f64 {
                         if !v.is_nan() {
                             acc += v;
                         }
+                    }
+                }
+            }
+            if t.on && !kept.is_empty() {
+                t.reads.truncate(start);
+                for r in kept {
+                    if !t.reads.contains(&r) {
+                        t.reads.push(r);
                     }
                 }
             }
