@@ -537,7 +537,7 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             p2.income = 4_200 + rng.below(4_000) as i32;
             let mut kid = P::new(kid_age, cr, comm, rng);
             fill(&mut kid, rng);
-            if v % 3 == 0 {
+            if v.is_multiple_of(3) {
                 // 人户分离: the child's household registration is with grandparents elsewhere.
                 kid.reg = other(rng);
             }
@@ -571,12 +571,12 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             let a = age_in(rng, 45, 75);
             h.members.push(adult(a, 0, comm, rng));
             h.members.push(adult(a - 2, 1, comm, rng));
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 let mut kid = P::new(age_in(rng, 8, 20), 2, comm, rng);
                 fill(&mut kid, rng);
                 h.members.push(kid);
             }
-            let pc = if truth && v % 3 == 0 {
+            let pc = if truth && v.is_multiple_of(3) {
                 rng.range_f64(1_700.0, 2_900.0)
             } else {
                 rng.range_f64(3_100.0, 4_500.0)
@@ -616,10 +616,10 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             // 医疗救助: a recipient household with a major illness and large spending.
             let a = age_in(rng, 40, 80);
             h.members.push(adult(a, 0, comm, rng));
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 h.members.push(adult(a - 3, 1, comm, rng));
             }
-            h.receives = if v % 3 == 0 { LOW } else { DIBAO };
+            h.receives = if v.is_multiple_of(3) { LOW } else { DIBAO };
             let pc = if h.receives == DIBAO {
                 rng.range_f64(600.0, 1_450.0)
             } else {
@@ -645,7 +645,7 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             // 低保家庭应届毕业生.
             let a = age_in(rng, 45, 58);
             h.members.push(adult(a, 0, comm, rng));
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 h.members.push(adult(a - 2, 1, comm, rng));
             }
             let mut g = P::new(22, 2, comm, rng);
@@ -689,7 +689,7 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             // 高龄独居.
             let age = if truth {
                 age_in(rng, 80, 98)
-            } else if v % 2 == 0 {
+            } else if v.is_multiple_of(2) {
                 79
             } else {
                 age_in(rng, 82, 95)
@@ -697,7 +697,7 @@ fn planted(k: usize, truth: bool, v: u8, comm: usize, ncomm: usize, rng: &mut Rn
             let mut e = adult(age, 0, comm, rng);
             e.emp = Some(1);
             e.income = 3_400 + rng.below(2_000) as i32;
-            if truth || v % 2 == 0 {
+            if truth || v.is_multiple_of(2) {
                 e.lone = Some((true, rng.chance(0.3)));
             }
             h.members.push(e);
@@ -1022,7 +1022,7 @@ fn decoy_label(k: usize, v: u8) -> &'static str {
         }
         4 => "graduate: employed (contributing) despite an old unemployment registration",
         _ => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 "elder: 79, living alone"
             } else {
                 "elder: over 80 living with family"
@@ -1034,7 +1034,7 @@ fn decoy_label(k: usize, v: u8) -> &'static str {
 /// A batch of changed rows (valid, as of the district's date): new monthly medical
 /// spending, new incomes and new utility bills for random residents and households.
 pub fn changes(d: &District, rows: usize, seed: u64) -> Vec<(&'static str, String)> {
-    let mut rng = Rng::new(seed ^ 0xC4A9_6E5);
+    let mut rng = Rng::new(seed ^ 0x0C4A_96E5);
     let am = month_of(d.as_of);
     let mut med = String::from("person_id,month,out_of_pocket\n");
     let mut emp = String::from("person_id,status,monthly_income,since\n");
