@@ -424,6 +424,10 @@ impl Pool {
         let mut pending: Vec<Pending> = Vec::new();
         let mut touched = Vec::new();
         let membership_title = &decl.sources[decl.membership()].title;
+        // Rows of one person or household often follow each other (a person's months):
+        // the last id's hash is kept rather than computed again.
+        let mut last_person: (String, IdHash) = (String::new(), 0);
+        let mut last_household: (String, IdHash) = (String::new(), 0);
         for (n, raw) in lines.enumerate() {
             let line = n + 2;
             let raw = raw.trim_end_matches('\r');
@@ -454,11 +458,21 @@ impl Pool {
                     let bad = |what: &str| format!("column {:?}: not {what}", col.name);
                     let value = match col.ty {
                         ColType::Person => {
-                            person = Some(self.key.hash(IdKind::Person, v));
+                            if last_person.0 != v || v.is_empty() {
+                                last_person.0.clear();
+                                last_person.0.push_str(v);
+                                last_person.1 = self.key.hash(IdKind::Person, v);
+                            }
+                            person = Some(last_person.1);
                             continue;
                         }
                         ColType::Household => {
-                            household = Some(self.key.hash(IdKind::Household, v));
+                            if last_household.0 != v || v.is_empty() {
+                                last_household.0.clear();
+                                last_household.0.push_str(v);
+                                last_household.1 = self.key.hash(IdKind::Household, v);
+                            }
+                            household = Some(last_household.1);
                             continue;
                         }
                         ColType::Text => continue,
