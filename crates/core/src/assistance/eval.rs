@@ -316,6 +316,13 @@ impl Explainer<'_> {
             ));
         }
         match self.pool.resolve(self.decl, r.field, r.entity) {
+            Some(c) if r.as_age => {
+                let mut f = self.claim_fact(r.field, r.entity, &c);
+                f.field = "age".into();
+                f.title = "年龄（周岁）".into();
+                f.value = age_years(c.value, self.cx.as_of_days).to_string();
+                Some(f)
+            }
             Some(c) => Some(self.claim_fact(r.field, r.entity, &c)),
             None => {
                 let feeders = self.decl.feeders(r.field);

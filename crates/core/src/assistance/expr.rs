@@ -93,6 +93,8 @@ pub struct Read {
     pub field: usize,
     /// A person index for person fields, else the household index.
     pub entity: u32,
+    /// Read as an age (the explanation shows the age, not the birth date).
+    pub as_age: bool,
 }
 
 /// Collects the facts read, when on.
@@ -104,8 +106,15 @@ pub struct Tracer {
 
 impl Tracer {
     fn read(&mut self, field: usize, entity: u32) {
+        self.push(field, entity, false);
+    }
+    fn push(&mut self, field: usize, entity: u32, as_age: bool) {
         if self.on {
-            let r = Read { field, entity };
+            let r = Read {
+                field,
+                entity,
+                as_age,
+            };
             if !self.reads.contains(&r) {
                 self.reads.push(r);
             }
@@ -197,7 +206,7 @@ pub fn eval(n: &Node, cx: &Cx, hh: u32, member: u32, t: &mut Tracer) -> f64 {
             cx.month_sum(*field, ent(*m), true)
         }
         Node::Age(field) => {
-            t.read(*field, member);
+            t.push(*field, member, true);
             let v = cx.value(*field, member);
             if v.is_nan() {
                 v

@@ -188,11 +188,10 @@ fn a_child_registered_elsewhere_is_not_hidden_and_the_explanation_names_sources_
         assert_eq!(f.import, "cdpf-2026-10");
         assert_eq!(f.as_of, "2026-10-31");
     }
-    let kid = x.when[0]
-        .facts
-        .iter()
-        .find(|f| f.field == "birth_date")
-        .unwrap();
+    // The child's age is shown, not the birth date.
+    let kid = x.when[0].facts.iter().find(|f| f.field == "age").unwrap();
+    assert_eq!(kid.value, "7");
+    assert!(!serde_json::to_string(&x).unwrap().contains("2019-06-01"));
     assert_eq!(kid.source, "population");
     assert_eq!(kid.import, "pop-2026-11");
     // What would rule it out: already receiving, or 特困 — neither holds, both shown.
