@@ -279,6 +279,14 @@ pub fn eval_cmd(
         "overall: precision {:.3}, recall {:.3}; hardship high {}, medium {}, low {}",
         m.precision, m.recall, hardship[2], hardship[1], hardship[0]
     );
+    if data.is_none() {
+        println!(
+            "synthetic district: {} 低保 recipients (persons), {} planted truths, {} decoys",
+            d.dibao_persons,
+            d.truth.iter().filter(|t| !t.planted.is_empty()).count(),
+            d.decoys.len()
+        );
+    }
     if explain_one {
         for (k, p) in book.policies.iter().enumerate() {
             let planted = d

@@ -126,6 +126,7 @@ impl Tracer {
 pub struct Cx<'a> {
     pub decl: &'a Declarations,
     pub pool: &'a Pool,
+    pub as_of: Date,
     pub as_of_days: i32,
     pub as_of_month: i32,
 }
@@ -135,6 +136,7 @@ impl<'a> Cx<'a> {
         Cx {
             decl,
             pool,
+            as_of,
             as_of_days: as_of.days() as i32,
             as_of_month: month_of(as_of),
         }
@@ -179,8 +181,11 @@ fn b(x: bool) -> f64 {
 
 /// Whole years between a birth date (days) and the evaluation date (days).
 pub fn age_years(birth_days: i32, as_of_days: i32) -> i32 {
+    age_at(birth_days, Date::from_days(as_of_days as i64))
+}
+
+fn age_at(birth_days: i32, a: Date) -> i32 {
     let b = Date::from_days(birth_days as i64);
-    let a = Date::from_days(as_of_days as i64);
     let mut y = a.year - b.year;
     if (a.month, a.day) < (b.month, b.day) {
         y -= 1;
@@ -211,7 +216,7 @@ pub fn eval(n: &Node, cx: &Cx, hh: u32, member: u32, t: &mut Tracer) -> f64 {
             if v.is_nan() {
                 v
             } else {
-                age_years(v as i32, cx.as_of_days) as f64
+                age_at(v as i32, cx.as_of) as f64
             }
         }
         Node::Members => {
