@@ -803,10 +803,10 @@ pub fn generate(communities: &[Community], spec: &Spec) -> District {
             _ => {
                 let mut h = background(comm, nc, &mut rng);
                 let x = rng.f64();
-                if x < 0.0078 {
+                if x < 0.0073 {
                     h.receives = DIBAO;
                     set_income_pc(&mut h, rng.range_f64(300.0, 1_480.0), &mut rng);
-                } else if x < 0.0078 + 0.009 {
+                } else if x < 0.0073 + 0.009 {
                     h.receives = LOW;
                     set_income_pc(&mut h, rng.range_f64(1_560.0, 2_980.0), &mut rng);
                 } else if x < 0.0178 && h.members.len() == 1 && h.members[0].age >= 60 {
