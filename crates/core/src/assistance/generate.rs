@@ -879,6 +879,7 @@ pub fn generate(communities: &[Community], spec: &Spec) -> District {
             let _ = writeln!(out.row(9), "{hid},{},{v}", months[m]);
         }
         let road = rng.below(800) + 1;
+        let flat = 101 + rng.below(1_800);
         for p in &h.members {
             residents += 1;
             let t = Date::from_days(as_of_days - rng.below(365) as i64);
@@ -887,10 +888,8 @@ pub fn generate(communities: &[Community], spec: &Spec) -> District {
             let bd = birth.days();
             let s = seq.entry(bd).or_insert(0);
             *s += 1;
-            let mut sn = (*s as u32 * 2 + u32::from(p.sex)) % 1000;
-            if sn == 0 {
-                sn = 2;
-            }
+            // The sequence's last digit is odd for men, even for women.
+            let sn = (*s as u32 * 2 + u32::from(p.sex == 0)) % 1000;
             let first = format!(
                 "990104{:04}{:02}{:02}{:03}",
                 birth.year, birth.month, birth.day, sn
@@ -903,12 +902,11 @@ pub fn generate(communities: &[Community], spec: &Spec) -> District {
             );
             let _ = writeln!(
                 out.row(0),
-                "{pid},{hid},{name},{},{birth},{},{},{},模拟路{road}号{}室",
+                "{pid},{hid},{name},{},{birth},{},{},{},模拟路{road}号{flat}室",
                 if p.sex == 0 { "M" } else { "F" },
                 RELATIONS[p.rel as usize],
                 communities[p.reg.min(nc - 1)].code,
                 communities[p.act.min(nc - 1)].code,
-                101 + rng.below(1_800)
             );
             if p.disability > 0 {
                 let d = past(&mut rng, 5_000);

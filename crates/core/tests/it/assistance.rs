@@ -550,10 +550,15 @@ fn the_generator_is_deterministic_synthetic_and_plausible() {
         );
         assert_eq!(id.chars().last().unwrap(), id_check(&id[..17]));
     }
-    for line in a.file("population").unwrap().lines().skip(1).take(200) {
-        let name = line.split(',').nth(2).unwrap();
-        assert!(name.contains('某'), "{name}");
-        assert!(line.contains("模拟路"));
+    let mut address = std::collections::HashMap::new();
+    for line in a.file("population").unwrap().lines().skip(1).take(2_000) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(f[2].contains('某'), "{}", f[2]);
+        assert!(f[8].starts_with("模拟路"));
+        // One address per household; the ID's sequence digit is odd for men.
+        assert_eq!(*address.entry(f[1]).or_insert(f[8]), f[8]);
+        let odd = (f[0].as_bytes()[16] - b'0') % 2 == 1;
+        assert_eq!(odd, f[3] == "M", "{line}");
     }
     // About 2.5 residents a household, 低保 near 0.8 % of residents, every source filled.
     let per = a.residents as f64 / 1_500.0;
