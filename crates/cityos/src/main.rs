@@ -4,6 +4,7 @@
 //! `bench`, the small commands in `commands`; simulation and territory generation are the
 //! `cityos-sim` library.
 
+mod assistance;
 mod bench;
 mod classify;
 mod commands;
@@ -88,6 +89,12 @@ enum Cmd {
     Meals {
         #[command(subcommand)]
         which: MealsCmd,
+    },
+    /// 精准救助 precision assistance (issue 15): the synthetic district and the rulebook's
+    /// precision and recall against its planted truth.
+    Assistance {
+        #[command(subcommand)]
+        which: AssistanceCmd,
     },
     /// The demo territory.
     Territory {
@@ -262,6 +269,17 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// 精准救助: the whole synthetic district (about 16 million source rows) parsed, hashed,
+    /// fused and evaluated, then an incremental import of changed rows.
+    Assistance {
+        #[command(flatten)]
+        common: assistance::Common,
+        /// Changed rows of the incremental import.
+        #[arg(long, default_value_t = 10_000)]
+        changes: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point → region-chain lookups on the Xuhui territory.
     Locate {
         #[arg(long, default_value_t = 20_000_000)]
@@ -341,6 +359,36 @@ enum MealsCmd {
     /// Write the canteens and meal points file from the territory (deterministic).
     Generate {
         #[arg(long, default_value = "data/xuhui/meals/canteens.csv")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AssistanceCmd {
+    /// Generate the synthetic district (no real persons) and evaluate the rulebook on it:
+    /// per-policy precision and recall against the planted truth; with --json the last
+    /// line is one JSON object (precision, recall, policies).
+    Eval {
+        #[command(flatten)]
+        common: assistance::Common,
+        /// Read a folder written by `assistance generate` instead of generating.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// File holding the pool's secret id key (16–64 bytes); default: the demo key,
+        /// fit only for synthetic data.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Print one found household's explanation per policy (JSON, one a line).
+        #[arg(long)]
+        explain: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the synthetic district's source CSVs, truth.csv and decoys.csv into a folder.
+    Generate {
+        #[command(flatten)]
+        common: assistance::Common,
+        #[arg(long)]
         out: PathBuf,
     },
 }
@@ -463,6 +511,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 rate.max(0.0),
                 json,
             ),
+            BenchCmd::Assistance {
+                common,
+                changes,
+                json,
+            } => bench::assistance::assistance(&common, changes, json),
             BenchCmd::Locate {
                 lookups,
                 threads,
@@ -516,6 +569,16 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Meals {
             which: MealsCmd::Generate { out },
         } => commands::generate_canteens(&out),
+        Cmd::Assistance { which } => match which {
+            AssistanceCmd::Eval {
+                common,
+                data,
+                key_file,
+                explain,
+                json,
+            } => assistance::eval_cmd(&common, data.as_deref(), key_file.as_deref(), explain, json),
+            AssistanceCmd::Generate { common, out } => assistance::generate_cmd(&common, &out),
+        },
         Cmd::Territory {
             which:
                 TerritoryCmd::Generate {

@@ -15,10 +15,13 @@
 //! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver;
 //! * `lifecircle` — [`lifecircle`]: the 15-minute life circle's coverage (straight line and
 //!   over a 50,000-edge network) and a what-if.
+//! * `assistance` — [`assistance`]: 精准救助 — the synthetic district recomputed whole, and
+//!   an incremental import of changed rows.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
+pub mod assistance;
 pub mod classify;
 pub mod ingest;
 pub mod lifecircle;
