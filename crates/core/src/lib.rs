@@ -6,6 +6,7 @@
 //! test exhaustively and deterministic to replay.
 
 pub mod alerting;
+pub mod audit;
 pub mod calendar;
 pub mod cap;
 pub mod case;

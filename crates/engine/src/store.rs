@@ -328,6 +328,40 @@ pub(crate) const SELECT_SCENARIO_PACKS: &str =
 pub(crate) const INSERT_SCENARIO_AUDIT: &str = "INSERT INTO scenario_audit (at, actor, pack, action, version, ok, problems) VALUES ($1,$2,$3,$4,$5,$6,$7)";
 pub(crate) const SELECT_SCENARIO_AUDIT: &str = "SELECT id, at, actor, pack, action, version, ok, problems FROM scenario_audit WHERE pack = $1 ORDER BY id";
 
+pub use cityos_core::audit::Entry as AuditEntry;
+
+/// A grant: a consumer's access to columns of a dataset (`id` is given by the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRow {
+    pub id: i64,
+    pub dataset: String,
+    /// The consuming department's code, or a machine's name (`machine:NAME`).
+    pub consumer: String,
+    /// JSON array of the column names granted.
+    pub columns: String,
+    pub purpose: String,
+    /// The grant ends at this time (ms).
+    pub until: i64,
+    /// Personal columns are shown unmasked (else masked).
+    pub unmask: bool,
+    /// `requested`, `approved`, `refused` or `revoked`.
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    /// The owner's reason for a refusal or revocation ("" when none).
+    pub reason: String,
+}
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)";
+pub(crate) const SELECT_AUDIT_HEAD: &str = "SELECT seq, at, actor, action, subject, detail, prev, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+pub(crate) const SELECT_AUDIT_PAGE: &str = "SELECT seq, at, actor, action, subject, detail, prev, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (dataset, consumer, columns, purpose, until, unmask, state, requested_by, requested_at, decided_by, decided_at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id";
+pub(crate) const UPDATE_GRANT: &str = "UPDATE grants SET dataset = $1, consumer = $2, columns = $3, purpose = $4, until = $5, unmask = $6, state = $7, requested_by = $8, requested_at = $9, decided_by = $10, decided_at = $11, reason = $12 WHERE id = $13";
+pub(crate) const SELECT_GRANTS: &str = "SELECT id, dataset, consumer, columns, purpose, until, unmask, state, requested_by, requested_at, decided_by, decided_at, reason FROM grants ORDER BY id";
+pub(crate) const SELECT_DATASET: &str = "SELECT name, owner, sensitivity, columns, rows, row_count, imported_at FROM datasets WHERE name = $1";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -675,6 +709,24 @@ pub trait ScenarioStore: Send {
     fn scenario_audit(&mut self, pack: &str) -> Result<Vec<ScenarioAuditRow>, StoreError>;
 }
 
+/// Data sharing: the hash-chained audit trail (append-only) and the dataset grants.
+pub trait ShareStore: Send {
+    /// Appends entries (already chained by the writer), in one transaction.
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// The last entry, if any.
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError>;
+    /// Up to `limit` entries after `after`, in order.
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Stores a new grant; its id.
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError>;
+    /// Rewrites a grant (its state, decision) by id.
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError>;
+    /// Every grant, by id.
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError>;
+    /// One dataset with its rows.
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError>;
+}
+
 /// Photos, stored by content.
 pub trait MediaStore: Send {
     /// Stores a photo (a no-op when the same bytes are already stored).
@@ -693,6 +745,7 @@ pub trait Store:
     + VitalsStore
     + MediaStore
     + ScenarioStore
+    + ShareStore
 {
 }
 
@@ -705,6 +758,7 @@ impl<T> Store for T where
         + VitalsStore
         + MediaStore
         + ScenarioStore
+        + ShareStore
         + ?Sized
 {
 }
@@ -1085,6 +1139,39 @@ pub(crate) fn scenario_audit_row(r: &dyn RowRead) -> Result<ScenarioAuditRow, St
     })
 }
 
+/// Assembles an audit entry from the columns of `SELECT_AUDIT_*`.
+pub(crate) fn audit_row(r: &dyn RowRead) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: r.int(0)?,
+        at: r.int(1)?,
+        actor: r.text(2)?,
+        action: r.text(3)?,
+        subject: r.text(4)?,
+        detail: r.text(5)?,
+        prev: r.text(6)?,
+        hash: r.text(7)?,
+    })
+}
+
+/// Assembles a grant from the columns of `SELECT_GRANTS`.
+pub(crate) fn grant_row(r: &dyn RowRead) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: r.int(0)?,
+        dataset: r.text(1)?,
+        consumer: r.text(2)?,
+        columns: r.text(3)?,
+        purpose: r.text(4)?,
+        until: r.int(5)?,
+        unmask: r.bool(6)?,
+        state: r.text(7)?,
+        requested_by: r.text(8)?,
+        requested_at: r.int(9)?,
+        decided_by: r.opt_text(10)?,
+        decided_at: r.opt_int(11)?,
+        reason: r.text(12)?,
+    })
+}
+
 /// Assembles a photo from the columns of `SELECT_MEDIA`.
 pub(crate) fn media_row(r: &dyn RowRead) -> Result<Media, StoreError> {
     Ok(Media {
@@ -1230,6 +1317,38 @@ pub(crate) fn scenario_audit_args(x: &ScenarioAuditRow) -> [Arg<'_>; 7] {
         Arg::Text(&x.version),
         Arg::Int(x.ok as i64),
         Arg::Text(&x.problems),
+    ]
+}
+
+/// The parameters of `INSERT_AUDIT`.
+pub(crate) fn audit_args(e: &AuditEntry) -> [Arg<'_>; 8] {
+    [
+        Arg::Int(e.seq),
+        Arg::Int(e.at),
+        Arg::Text(&e.actor),
+        Arg::Text(&e.action),
+        Arg::Text(&e.subject),
+        Arg::Text(&e.detail),
+        Arg::Text(&e.prev),
+        Arg::Text(&e.hash),
+    ]
+}
+
+/// The parameters of `INSERT_GRANT` (and the first twelve of `UPDATE_GRANT`).
+pub(crate) fn grant_args(g: &GrantRow) -> [Arg<'_>; 12] {
+    [
+        Arg::Text(&g.dataset),
+        Arg::Text(&g.consumer),
+        Arg::Text(&g.columns),
+        Arg::Text(&g.purpose),
+        Arg::Int(g.until),
+        Arg::Int(g.unmask as i64),
+        Arg::Text(&g.state),
+        Arg::Text(&g.requested_by),
+        Arg::Int(g.requested_at),
+        Arg::OptText(g.decided_by.as_deref()),
+        Arg::OptInt(g.decided_at),
+        Arg::Text(&g.reason),
     ]
 }
 

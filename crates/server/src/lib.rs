@@ -181,6 +181,10 @@ pub struct Inner {
     pub loops: metrics::Loops,
     /// When set, `/metrics` asks for it as a Bearer token.
     pub metrics_token: std::sync::OnceLock<String>,
+    /// The hash-chained audit trail's writer (any room may record to it).
+    pub audit: http::audit::AuditLog,
+    /// The data room (sharing): grants and data quality.
+    pub data: intake::data::DataState,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -218,6 +222,8 @@ impl AppState {
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
             loops: metrics::Loops::default(),
             metrics_token: std::sync::OnceLock::new(),
+            audit: http::audit::AuditLog::default(),
+            data: intake::data::DataState::default(),
         }))
     }
 

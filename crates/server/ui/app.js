@@ -175,6 +175,13 @@ const PROBLEMS = {
     store_unavailable: "数据库暂不可用，请稍后再试",
     store_timeout: "查询耗时过长，请缩小范围或稍后再试",
     insufficient_storage: "存储空间不足",
+    unknown_dataset: "数据集不存在",
+    unknown_grant: "授权申请不存在",
+    no_grant: "没有该数据集的有效授权",
+    unknown_columns: "数据集没有这些列或未获授权",
+    grant_expired: "授权期限已过",
+    grant_overlaps: "已有重叠的授权或申请",
+    grant_not_pending: "该授权当前状态不允许此操作",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -223,6 +230,13 @@ const PROBLEMS = {
     store_unavailable: "The database is unavailable; try again shortly",
     store_timeout: "The request took too long; narrow it or try again later",
     insufficient_storage: "No storage space left",
+    unknown_dataset: "No such dataset",
+    unknown_grant: "No such grant",
+    no_grant: "No grant in force for this dataset",
+    unknown_columns: "Unknown or ungranted columns",
+    grant_expired: "The grant's end date has passed",
+    grant_overlaps: "A grant or request already covers these columns",
+    grant_not_pending: "The grant's state does not allow this",
   },
 };
 

@@ -1,6 +1,7 @@
 //! Integration tests of cityos-core (one test binary: `tests/it`).
 
 mod alerting;
+mod audit;
 mod calendar;
 mod cap;
 mod classify;

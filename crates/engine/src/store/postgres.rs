@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_reports_at.sql"),
     ),
+    (17, include_str!("../../migrations/postgres/0017_share.sql")),
 ];
 
 struct Prepared {
@@ -732,6 +733,59 @@ impl ScenarioStore for PostgresStore {
             &[&pack],
             scenario_audit_row,
         )
+    }
+}
+
+impl ShareStore for PostgresStore {
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec_each(crate::store::INSERT_AUDIT, entries, audit_args)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(crate::store::SELECT_AUDIT_HEAD, &[], audit_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_AUDIT_PAGE,
+            &[&after, &limit],
+            audit_row,
+        )
+    }
+
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError> {
+        self.live()?;
+        let args = grant_args(g);
+        let ids = self.rows(crate::store::INSERT_GRANT, &refs(&args), |r| r.int(0))?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Db("INSERT … RETURNING gave no id".into()))
+    }
+
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError> {
+        self.live()?;
+        let mut args = grant_args(g).to_vec();
+        args.push(Arg::Int(g.id));
+        self.exec(crate::store::UPDATE_GRANT, &args).map(drop)
+    }
+
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_GRANTS, &[], grant_row)
+    }
+
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(crate::store::SELECT_DATASET, &[&name], dataset_row)?
+            .into_iter()
+            .next())
     }
 }
 

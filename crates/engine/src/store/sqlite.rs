@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_reports_at.sql"),
     ),
+    (17, include_str!("../../migrations/sqlite/0017_share.sql")),
 ];
 
 /// How hard a commit waits for the disk.
@@ -582,6 +583,58 @@ impl ScenarioStore for SqliteStore {
             [pack],
             scenario_audit_row,
         )
+    }
+}
+
+impl ShareStore for SqliteStore {
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(crate::store::INSERT_AUDIT).map_err(db)?;
+            for e in entries {
+                run(&mut st, audit_args(e))?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self
+            .select(crate::store::SELECT_AUDIT_HEAD, [], audit_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.select(crate::store::SELECT_AUDIT_PAGE, [after, limit], audit_row)
+    }
+
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError> {
+        let ids = self.select(
+            crate::store::INSERT_GRANT,
+            rusqlite::params_from_iter(grant_args(g)),
+            |r| r.int(0),
+        )?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Db("INSERT … RETURNING gave no id".into()))
+    }
+
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError> {
+        let mut args = grant_args(g).to_vec();
+        args.push(Arg::Int(g.id));
+        self.exec(crate::store::UPDATE_GRANT, args).map(drop)
+    }
+
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError> {
+        self.select(crate::store::SELECT_GRANTS, [], grant_row)
+    }
+
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError> {
+        Ok(self
+            .select(crate::store::SELECT_DATASET, [name], dataset_row)?
+            .into_iter()
+            .next())
     }
 }
 

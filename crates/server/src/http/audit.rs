@@ -1,0 +1,199 @@
+//! The audit writer: one tamper-evident, hash-chained trail (`cityos_core::audit`) for the
+//! whole service, on the lowest layer so every room may write to it.
+//!
+//! API for rooms: `st.0.audit.record(&st, actor, action, subject, detail).await` appends
+//! one entry (its detail is JSON; strings in it pass through the personal-data mask) and
+//! returns its sequence number once it is in the store. Entries are chained in memory
+//! under a lock (so the order is the chain's order) and written by whoever holds the
+//! flush lock, all waiting entries in one transaction (group commit: many readers of
+//! sensitive data cost one write, not one each). A failed write keeps the entries
+//! waiting (they go with the next write) and answers the caller 503. `head()` is the
+//! chain's head for the log line and the metric; [`verify_store`] walks a stored trail
+//! page by page and names the first broken entry.
+//!
+//! One writer per store: the sequence numbers are given here, so two nodes writing one
+//! store would collide (the store's primary key refuses the second, never a fork).
+
+use crate::http::error::ApiError;
+use crate::AppState;
+use cityos_core::audit::{Broken, Entry, Verifier};
+use cityos_engine::store::ShareStore;
+use cityos_engine::StoreError;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Entries read per page while verifying.
+pub const VERIFY_PAGE: i64 = 50_000;
+
+#[derive(Default)]
+struct Chain {
+    seq: i64,
+    hash: String,
+    pending: Vec<Entry>,
+}
+
+/// The service's audit trail writer (`Inner::audit`).
+#[derive(Default)]
+pub struct AuditLog {
+    loaded: AtomicBool,
+    chain: Mutex<Chain>,
+    flush: tokio::sync::Mutex<()>,
+    /// The last sequence number known to be in the store.
+    written: AtomicI64,
+    /// Entries written since start.
+    pub entries_written: AtomicU64,
+    /// Failed writes since start.
+    pub write_failures: AtomicU64,
+}
+
+/// Masks personal data in every string of a JSON detail.
+fn masked(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(cityos_core::privacy::mask_personal(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(masked).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, masked(v))).collect()),
+        other => other,
+    }
+}
+
+impl AuditLog {
+    /// Puts the stored head in place (at start; done lazily otherwise).
+    pub fn restore(&self, s: &mut dyn ShareStore) -> Result<(), StoreError> {
+        let head = s.audit_head()?;
+        let mut c = self.chain.lock().expect("audit lock");
+        if let Some(h) = head {
+            c.seq = h.seq;
+            c.hash = h.hash;
+        }
+        self.written.store(c.seq, Ordering::SeqCst);
+        self.loaded.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn load(&self, st: &AppState) -> Result<(), ApiError> {
+        let _g = self.flush.lock().await;
+        if self.loaded.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let head = st.0.reads.run(|s| s.audit_head()).await??;
+        let mut c = self.chain.lock().expect("audit lock");
+        c.pending.clear();
+        if let Some(h) = head {
+            c.seq = h.seq;
+            c.hash = h.hash;
+        }
+        self.written.store(c.seq, Ordering::SeqCst);
+        self.loaded.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The chain's head: (last sequence number, its hash); (0, "") when empty.
+    pub fn head(&self) -> (i64, String) {
+        let c = self.chain.lock().expect("audit lock");
+        (c.seq, c.hash.clone())
+    }
+
+    /// Appends one entry and waits until it is stored; its sequence number.
+    pub async fn record(
+        &self,
+        st: &AppState,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: Value,
+    ) -> Result<i64, ApiError> {
+        if !self.loaded.load(Ordering::SeqCst) {
+            self.load(st).await?;
+        }
+        let detail = masked(detail).to_string();
+        let subject = cityos_core::privacy::mask_personal(subject);
+        let at = st.now();
+        let seq = {
+            let mut c = self.chain.lock().expect("audit lock");
+            let prev = (c.seq > 0).then_some((c.seq, c.hash.as_str()));
+            let e = Entry::next(prev, at, actor, action, &subject, &detail);
+            c.seq = e.seq;
+            c.hash.clone_from(&e.hash);
+            c.pending.push(e);
+            c.seq
+        };
+        self.flush_to(st, seq).await?;
+        Ok(seq)
+    }
+
+    /// Writes every waiting entry unless `seq` is already stored.
+    async fn flush_to(&self, st: &AppState, seq: i64) -> Result<(), ApiError> {
+        let _g = self.flush.lock().await;
+        if self.written.load(Ordering::SeqCst) >= seq {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.chain.lock().expect("audit lock").pending);
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let n = batch.len() as u64;
+        let res = st
+            .0
+            .reads
+            .run(move |s| {
+                let r = s.append_audit(&batch);
+                (batch, r)
+            })
+            .await;
+        match res {
+            Ok((_, Ok(()))) => {
+                self.written.store(last, Ordering::SeqCst);
+                self.entries_written.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok((batch, Err(e))) => {
+                self.write_failures.fetch_add(1, Ordering::Relaxed);
+                let mut c = self.chain.lock().expect("audit lock");
+                let later = std::mem::replace(&mut c.pending, batch);
+                c.pending.extend(later);
+                Err(e.into())
+            }
+            Err(e) => {
+                // The blocking task itself failed: the batch is gone with it, so the
+                // chain restarts from what the store holds.
+                self.write_failures.fetch_add(1, Ordering::Relaxed);
+                self.loaded.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What verifying a stored trail found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Intact: entries checked and the head (seq, hash).
+    Intact { entries: u64, seq: i64, hash: String },
+    /// The first entry that does not fit.
+    Broken(Broken),
+}
+
+/// Walks the stored trail from the start, a page at a time.
+pub fn verify_store(s: &mut dyn ShareStore) -> Result<Verdict, StoreError> {
+    let mut v = Verifier::default();
+    let mut after = 0;
+    loop {
+        let page = s.audit_page(after, VERIFY_PAGE)?;
+        for e in &page {
+            if let Err(b) = v.push(e) {
+                return Ok(Verdict::Broken(b));
+            }
+        }
+        match page.last() {
+            Some(e) if page.len() as i64 == VERIFY_PAGE => after = e.seq,
+            _ => break,
+        }
+    }
+    let (seq, hash) = v.head();
+    Ok(Verdict::Intact {
+        entries: v.count,
+        seq,
+        hash: hash.to_string(),
+    })
+}
