@@ -4,6 +4,7 @@
 //! `bench`, the small commands in `commands`; simulation and territory generation are the
 //! `cityos-sim` library.
 
+mod audit;
 mod bench;
 mod classify;
 mod commands;
@@ -83,6 +84,11 @@ enum Cmd {
     Classify {
         #[command(subcommand)]
         which: ClassifyCmd,
+    },
+    /// The tamper-evident audit trail (数据归集共享).
+    Audit {
+        #[command(subcommand)]
+        which: AuditCmd,
     },
     /// The demo territory.
     Territory {
@@ -308,6 +314,23 @@ enum ClassifyCmd {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the whole stored audit trail: prove its hash chain intact (and print its
+    /// head), or name the first broken entry and exit with status 1.
+    Verify {
+        /// Data directory of the server (its SQLite store).
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+        /// Database URL (postgres://… or a SQLite file path) instead of the data
+        /// directory's store.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum TerritoryCmd {
     /// Regenerate the demo territory GeoJSON from the source files (deterministic).
     Generate {
@@ -417,6 +440,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 bench::locate(lookups, threads.max(1), json);
                 Ok(())
             }
+        },
+        Cmd::Audit { which } => match which {
+            AuditCmd::Verify { data, db, json } => audit::verify_cmd(&data, db.as_deref(), json),
         },
         Cmd::Classify { which } => match which {
             ClassifyCmd::Train {

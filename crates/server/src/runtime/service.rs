@@ -234,6 +234,7 @@ fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), Stor
     crate::intake::sensor::restore(st, store)?;
     crate::vitals::alerts::restore(st, store, now)?;
     crate::scenarios::restore(st, store)?;
+    st.0.audit.restore(store)?;
     crate::scenarios::runtime::restore(st, store)
 }
 

@@ -61,3 +61,17 @@ pub async fn alerts(
         }
     }
 }
+
+/// Publishes the audit trail's head every `every` (a log line; `/metrics` shows it too),
+/// so that a rewrite of history disagrees with what was published.
+pub async fn audit_head(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let (seq, hash) = st.0.audit.head();
+        crate::http::log::event("audit_head", &[("seq", &seq), ("hash", &hash)]);
+        tokio::time::sleep(every).await;
+    }
+}
