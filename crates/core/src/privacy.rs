@@ -271,7 +271,9 @@ pub fn column_kind(column: &str) -> Option<Personal> {
     } else if has(&["address", "addr", "住址", "地址"]) {
         Some(Personal::Address)
     } else if c == "name"
-        || has(&["person", "_name", "name_", "姓名", "联系人", "resident", "elder", "guardian"])
+        || c.ends_with("_name")
+        || c.starts_with("name_")
+        || has(&["person", "姓名", "联系人", "户主"])
     {
         Some(Personal::Name)
     } else {

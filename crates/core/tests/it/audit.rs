@@ -63,11 +63,23 @@ fn an_edited_entry_is_named() {
 fn removed_or_inserted_entries_are_named() {
     let mut t = trail(10);
     t.remove(3);
-    assert_eq!(verify(&t), Err(Broken::Gap { seq: 5, expected: 4 }));
+    assert_eq!(
+        verify(&t),
+        Err(Broken::Gap {
+            seq: 5,
+            expected: 4
+        })
+    );
     let mut t = trail(10);
     let extra = t[2].clone();
     t.insert(3, extra);
-    assert_eq!(verify(&t), Err(Broken::Gap { seq: 3, expected: 4 }));
+    assert_eq!(
+        verify(&t),
+        Err(Broken::Gap {
+            seq: 3,
+            expected: 4
+        })
+    );
     // Fields are length-prefixed: moving a character between fields changes the hash.
     assert_ne!(
         entry_hash(GENESIS, 1, 0, "ab", "c", "", ""),

@@ -133,14 +133,13 @@ impl AuditLog {
             return Ok(());
         };
         let n = batch.len() as u64;
-        let res = st
-            .0
-            .reads
-            .run(move |s| {
-                let r = s.append_audit(&batch);
-                (batch, r)
-            })
-            .await;
+        let res =
+            st.0.reads
+                .run(move |s| {
+                    let r = s.append_audit(&batch);
+                    (batch, r)
+                })
+                .await;
         match res {
             Ok((_, Ok(()))) => {
                 self.written.store(last, Ordering::SeqCst);
@@ -169,7 +168,11 @@ impl AuditLog {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Intact: entries checked and the head (seq, hash).
-    Intact { entries: u64, seq: i64, hash: String },
+    Intact {
+        entries: u64,
+        seq: i64,
+        hash: String,
+    },
     /// The first entry that does not fit.
     Broken(Broken),
 }

@@ -115,6 +115,13 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
             Some("310104003"),
         ),
         ("sun.analyst", "孙丽（数据分析）", "analyst", None, None),
+        (
+            "liu.civil",
+            "刘芳（区民政局，数据集所有方）",
+            "handler",
+            Some("dist-civil-affairs"),
+            None,
+        ),
     ]
 }
 

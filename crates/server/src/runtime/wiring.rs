@@ -25,7 +25,12 @@ fn scenario_needs(st: &AppState) -> Vec<crate::ports::PackNeeds> {
             code,
             name_zh: e.pack.name_zh.clone(),
             enabled: e.enabled,
-            datasets: e.pack.datasets.iter().map(|d| d.name.name.clone()).collect(),
+            datasets: e
+                .pack
+                .datasets
+                .iter()
+                .map(|d| d.name.name.clone())
+                .collect(),
             device_kinds: e.pack.devices.iter().map(|d| d.name.clone()).collect(),
             indicators: e.pack.indicators.iter().map(|d| d.name.clone()).collect(),
         })

@@ -17,6 +17,7 @@ mod packs;
 mod privacy;
 mod scenarios;
 mod sensing;
+mod share;
 mod smart;
 mod stream;
 mod support;

@@ -452,10 +452,7 @@ impl cityos_engine::store::ShareStore for Flaky {
         self.inner.grants()
     }
 
-    fn dataset(
-        &mut self,
-        name: &str,
-    ) -> Result<Option<cityos_engine::store::Dataset>, StoreError> {
+    fn dataset(&mut self, name: &str) -> Result<Option<cityos_engine::store::Dataset>, StoreError> {
         self.inner.dataset(name)
     }
 }

@@ -268,7 +268,14 @@ fn the_audit_chain_and_grants_are_kept_and_the_chain_is_append_only(b: &Backend)
     let mut entries: Vec<Entry> = Vec::new();
     for i in 0..5 {
         let prev = entries.last().map(|e| (e.seq, e.hash.as_str()));
-        entries.push(Entry::next(prev, t0() + i, "admin", "sign_in", "admin", "{}"));
+        entries.push(Entry::next(
+            prev,
+            t0() + i,
+            "admin",
+            "sign_in",
+            "admin",
+            "{}",
+        ));
     }
     s.append_audit(&entries[..2]).unwrap();
     s.append_audit(&entries[2..]).unwrap();

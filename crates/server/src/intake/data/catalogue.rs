@@ -104,8 +104,7 @@ pub fn declared(name: &str) -> Option<&'static Declared> {
 
 /// A column's sensitivity level in a dataset of `dataset_level`.
 pub fn column_level(decl: Option<&Declared>, dataset_level: &str, column: &str) -> &'static str {
-    if decl.is_some_and(|d| d.restricted.iter().any(|c| c == column)) || dataset_level == "secret"
-    {
+    if decl.is_some_and(|d| d.restricted.iter().any(|c| c == column)) || dataset_level == "secret" {
         "restricted"
     } else if column_kind(column).is_some()
         || decl.is_some_and(|d| d.sensitive.iter().any(|c| c == column))
@@ -203,10 +202,9 @@ pub async fn entries(st: &AppState) -> Result<Vec<Value>, ApiError> {
     let now = st.now();
     let packs = (st.0.ports.scenario_needs)(st);
     let cfg = &st.0.cfg;
-    let scenario_cat = cityos_core::scenario::Catalogue::from_toml(
-        cityos_engine::demo::CATALOGUE_TOML,
-    )
-    .unwrap_or_default();
+    let scenario_cat =
+        cityos_core::scenario::Catalogue::from_toml(cityos_engine::demo::CATALOGUE_TOML)
+            .unwrap_or_default();
     let mut out = Vec::new();
     // Datasets: declared, stored or both.
     let mut names: Vec<String> = declarations().iter().map(|d| d.name.clone()).collect();
@@ -283,7 +281,10 @@ pub async fn entries(st: &AppState) -> Result<Vec<Value>, ApiError> {
                 device_kind,
                 metric,
                 ..
-            } => ("readings", json!({"device_kind": device_kind, "metric": metric})),
+            } => (
+                "readings",
+                json!({"device_kind": device_kind, "metric": metric}),
+            ),
             Source::Cases { stat, .. } => ("cases", json!({"stat": stat})),
             Source::Dataset {
                 dataset, column, ..
@@ -328,7 +329,11 @@ pub async fn entries(st: &AppState) -> Result<Vec<Value>, ApiError> {
         }
     }
     for (kind, (count, owners)) in kinds {
-        let metrics = scenario_cat.device_kinds.get(kind).cloned().unwrap_or_default();
+        let metrics = scenario_cat
+            .device_kinds
+            .get(kind)
+            .cloned()
+            .unwrap_or_default();
         let alarms: Vec<&str> = cfg
             .sensing
             .rules
@@ -364,10 +369,30 @@ pub async fn entries(st: &AppState) -> Result<Vec<Value>, ApiError> {
     }
     // Exports.
     for (name, zh, en, level) in [
-        ("open311_requests", "Open311 公开诉求", "Open311 public requests (masked)", "public"),
-        ("cap_feed", "CAP 预警信息源", "CAP public warnings feed", "public"),
-        ("classify_corrections", "分拨更正导出（CSV，数据目录内）", "Triage corrections export (CSV, stays in the data directory)", "sensitive_personal"),
-        ("dataset_rows", "授权数据集行（按授权脱敏）", "Granted dataset rows (masked by grant)", "sensitive_personal"),
+        (
+            "open311_requests",
+            "Open311 公开诉求",
+            "Open311 public requests (masked)",
+            "public",
+        ),
+        (
+            "cap_feed",
+            "CAP 预警信息源",
+            "CAP public warnings feed",
+            "public",
+        ),
+        (
+            "classify_corrections",
+            "分拨更正导出（CSV，数据目录内）",
+            "Triage corrections export (CSV, stays in the data directory)",
+            "sensitive_personal",
+        ),
+        (
+            "dataset_rows",
+            "授权数据集行（按授权脱敏）",
+            "Granted dataset rows (masked by grant)",
+            "sensitive_personal",
+        ),
     ] {
         out.push(json!({
             "kind": "export",
@@ -401,6 +426,14 @@ pub async fn catalogue(
     crate::Q(p): crate::Q<CatalogueParams>,
     _: Staff,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(k) = p.kind.as_deref() {
+        if !["dataset", "indicator", "device_feed", "export"].contains(&k) {
+            return Err(ApiError::new(
+                crate::http::error::Problem::InvalidParameter,
+                "kind is one of dataset, indicator, device_feed, export",
+            ));
+        }
+    }
     let all = entries(&st).await?;
     let q = p.q.unwrap_or_default().to_lowercase();
     let kept: Vec<Value> = all

@@ -230,7 +230,11 @@ pub async fn request(
             json!({"dataset": row.dataset, "consumer": consumer, "columns": columns, "until": format_rfc3339(until), "unmask": row.unmask}),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"grant": grant_view(&row, now)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"grant": grant_view(&row, now)})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -378,7 +382,12 @@ pub struct Access {
 }
 
 /// The caller's access to `d` at `now`, or why there is none.
-pub fn access(p: &Principal, d: &Dataset, grants: &[GrantRow], now: Millis) -> Result<Access, ApiError> {
+pub fn access(
+    p: &Principal,
+    d: &Dataset,
+    grants: &[GrantRow],
+    now: Millis,
+) -> Result<Access, ApiError> {
     let cols = columns_of(d);
     let decl = declared(&d.name);
     let personal: Vec<String> = cols
@@ -411,7 +420,9 @@ pub fn access(p: &Principal, d: &Dataset, grants: &[GrantRow], now: Millis) -> R
     };
     let mine: Vec<&GrantRow> = grants
         .iter()
-        .filter(|g| g.dataset == d.name && g.consumer == me && g.state == "approved" && g.until > now)
+        .filter(|g| {
+            g.dataset == d.name && g.consumer == me && g.state == "approved" && g.until > now
+        })
         .collect();
     if mine.is_empty() {
         return Err(ApiError::new(
@@ -559,7 +570,8 @@ pub async fn rows(
         .columns
         .iter()
         .filter(|c| {
-            masked_level(column_level(declared(&d.name), &d.sensitivity, c)) && !a.masked.contains(c)
+            masked_level(column_level(declared(&d.name), &d.sensitivity, c))
+                && !a.masked.contains(c)
         })
         .collect();
     st.0.audit
@@ -597,7 +609,15 @@ pub async fn rows(
     }
     let rows: Vec<Value> = page
         .into_iter()
-        .map(|r| Value::Object(a.columns.iter().cloned().zip(r.into_iter().map(Value::String)).collect()))
+        .map(|r| {
+            Value::Object(
+                a.columns
+                    .iter()
+                    .cloned()
+                    .zip(r.into_iter().map(Value::String))
+                    .collect(),
+            )
+        })
         .collect();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

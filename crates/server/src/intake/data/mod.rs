@@ -134,7 +134,8 @@ pub fn parse_rows(body: &[u8], json_body: bool) -> Result<Parsed, String> {
                         Value::Bool(_) => "a boolean",
                         _ => "null",
                     };
-                    errors.push(json!({"row": i + 1, "problem": format!("not an object but {kind}")}))
+                    errors
+                        .push(json!({"row": i + 1, "problem": format!("not an object but {kind}")}))
                 }
             }
         }
@@ -350,7 +351,10 @@ pub async fn audit_list(
     auditor(&p)?;
     let after = q.after.unwrap_or(0).max(0);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = st.0.reads.run(move |s| s.audit_page(after, limit)).await??;
+    let page =
+        st.0.reads
+            .run(move |s| s.audit_page(after, limit))
+            .await??;
     let (seq, hash) = st.0.audit.head();
     let v: Vec<Value> = page
         .iter()
@@ -367,7 +371,9 @@ pub async fn audit_list(
             })
         })
         .collect();
-    Ok(Json(json!({"entries": v, "head": {"seq": seq, "hash": hash}})))
+    Ok(Json(
+        json!({"entries": v, "head": {"seq": seq, "hash": hash}}),
+    ))
 }
 
 /// `GET /api/v1/audit/verify` — walks the whole stored trail (administrators).
