@@ -162,6 +162,21 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The audit trail: verify over many chained entries, and the API's throughput with
+    /// audited reads against the same traffic without the audit.
+    Audit {
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Reports filed (and read back by an officer) in each of the two runs.
+        #[arg(long, default_value_t = 4_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Report intake over loopback HTTP with concurrent keep-alive clients.
     Api {
         #[arg(long, default_value_t = 50_000)]
@@ -405,6 +420,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 dir,
                 json,
             } => bench::api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Audit {
+                entries,
+                reports,
+                clients,
+                dir,
+                json,
+            } => bench::audit::audit(entries, reports.max(1), clients.max(1), json, dir),
             BenchCmd::Mqtt {
                 readings,
                 url,

@@ -260,6 +260,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // lone-elder rule joins them at import and raises its welfare check at once.
             cityos_sim::devices::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
+            // Sharing (数据归集共享): road maintenance holds a grant of civil affairs' dataset.
+            cityos_server::intake::data::grants::seed_demo_grant(&svc.state).await.map_err(|e| e.detail)?;
             // The scenario packs' datasets (lifts, flats, residence registrations) and the
             // flats' meters' last two weeks, through the same data end.
             scenario_rows = cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;

@@ -23,13 +23,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// One keep-alive connection.
-struct Conn {
+pub(crate) struct Conn {
     s: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> Conn {
+    pub(crate) async fn open(addr: &str) -> Conn {
         let s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).expect("nodelay");
         Conn {
@@ -39,7 +39,7 @@ impl Conn {
     }
 
     /// Sends a request and reads the whole response; returns (status, body).
-    async fn call(
+    pub(crate) async fn call(
         &mut self,
         method: &str,
         path: &str,
@@ -93,14 +93,14 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
+pub(crate) fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
     let d = keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("cityos-bench-{name}-{}", std::process::id()))
     });
@@ -121,7 +121,7 @@ pub(crate) async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>
     (addr, h)
 }
 
-fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
+pub(crate) fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
     let pts = super::points(cfg, n, 3);
     let mut rng = Rng::new(5);
     let cats: Vec<_> = cfg

@@ -11,11 +11,13 @@
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
 //! * `classify` — [`classify`]: the citizen-text classifier's training time, size and speed;
-//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
+//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver;
+//! * `audit` — [`audit`]: verifying a long audit trail and the API's cost of audited reads.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
+pub mod audit;
 pub mod classify;
 pub mod ingest;
 pub mod mqtt;

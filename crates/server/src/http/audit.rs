@@ -34,8 +34,10 @@ struct Chain {
 }
 
 /// The service's audit trail writer (`Inner::audit`).
-#[derive(Default)]
 pub struct AuditLog {
+    /// Always on in the service; `cityos bench audit` turns it off for one of its two
+    /// runs to measure what the audit itself costs.
+    enabled: AtomicBool,
     loaded: AtomicBool,
     chain: Mutex<Chain>,
     flush: tokio::sync::Mutex<()>,
@@ -57,7 +59,27 @@ fn masked(v: Value) -> Value {
     }
 }
 
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog {
+            enabled: AtomicBool::new(true),
+            loaded: AtomicBool::default(),
+            chain: Mutex::default(),
+            flush: tokio::sync::Mutex::default(),
+            written: AtomicI64::default(),
+            entries_written: AtomicU64::default(),
+            write_failures: AtomicU64::default(),
+        }
+    }
+}
+
 impl AuditLog {
+    /// For the audit benchmark only: with `false`, `record` writes nothing (the service
+    /// never calls this).
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::SeqCst);
+    }
+
     /// Puts the stored head in place (at start; done lazily otherwise).
     pub fn restore(&self, s: &mut dyn ShareStore) -> Result<(), StoreError> {
         let head = s.audit_head()?;
@@ -103,6 +125,9 @@ impl AuditLog {
         subject: &str,
         detail: Value,
     ) -> Result<i64, ApiError> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
         if !self.loaded.load(Ordering::SeqCst) {
             self.load(st).await?;
         }

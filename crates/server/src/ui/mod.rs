@@ -55,6 +55,16 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/scenarios.html"),
     ),
     (
+        "catalogue.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/catalogue.html"),
+    ),
+    (
+        "catalogue.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/catalogue.js"),
+    ),
+    (
         "triage.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/triage.html"),

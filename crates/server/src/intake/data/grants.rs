@@ -635,3 +635,60 @@ pub async fn rows(
     )
         .into_response())
 }
+
+/// The demo's grant: the district's road maintenance (dist-roads, `chen.roads`) asked
+/// civil affairs (dist-civil-affairs, `liu.civil`) for the lone-elder households before
+/// road works, and was granted four columns for 90 days (the address masked). Seeded
+/// once: a data directory that already has a grant of that pair keeps it.
+pub async fn seed_demo_grant(st: &AppState) -> Result<(), ApiError> {
+    let now = st.now();
+    let grants = all_grants(st).await?;
+    if grants
+        .iter()
+        .any(|g| g.dataset == super::LONE_ELDER_DATASET && g.consumer == "dist-roads")
+    {
+        return Ok(());
+    }
+    let columns = ["address", "community", "elder_alone", "household"];
+    let mut g = GrantRow {
+        id: 0,
+        dataset: super::LONE_ELDER_DATASET.into(),
+        consumer: "dist-roads".into(),
+        columns: serde_json::to_string(&columns).expect("strings"),
+        purpose: "道路施工前上门告知独居老人（演示）".into(),
+        until: now + 90 * cityos_core::time::DAY,
+        unmask: false,
+        state: "requested".into(),
+        requested_by: "chen.roads".into(),
+        requested_at: now,
+        decided_by: None,
+        decided_at: None,
+        reason: String::new(),
+    };
+    let r = g.clone();
+    g.id = st.0.reads.run(move |s| s.insert_grant(&r)).await??;
+    st.0.audit
+        .record(
+            st,
+            "chen.roads",
+            "grant_request",
+            &format!("grant:{}", g.id),
+            json!({"dataset": g.dataset, "consumer": g.consumer, "columns": columns}),
+        )
+        .await?;
+    g.state = "approved".into();
+    g.decided_by = Some("liu.civil".into());
+    g.decided_at = Some(now);
+    let w = g.clone();
+    st.0.reads.run(move |s| s.update_grant(&w)).await??;
+    st.0.audit
+        .record(
+            st,
+            "liu.civil",
+            "grant_approve",
+            &format!("grant:{}", g.id),
+            json!({"dataset": g.dataset, "consumer": g.consumer}),
+        )
+        .await?;
+    Ok(())
+}
