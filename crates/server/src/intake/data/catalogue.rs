@@ -250,9 +250,10 @@ pub async fn entries(st: &AppState) -> Result<Vec<Value>, ApiError> {
             .filter(|p| p.datasets.contains(&name))
             .map(|p| p.code.as_str())
             .collect();
-        let owner = decl
-            .map(|x| x.owner.clone())
-            .or_else(|| d.map(|d| d.owner.clone()))
+        // The owner as imported (who grants); the declaration's until the first import.
+        let owner = d
+            .map(|d| d.owner.clone())
+            .or_else(|| decl.map(|x| x.owner.clone()))
             .unwrap_or_default();
         out.push(json!({
             "kind": "dataset",

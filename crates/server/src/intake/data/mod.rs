@@ -213,14 +213,7 @@ pub async fn import(
     if st.0.cfg.taxonomy.department(&q.owner).is_none() {
         return Err(bad(format!("unknown owner department {:?}", q.owner)));
     }
-    if let Some(d) = catalogue::declared(&name) {
-        if d.owner != q.owner {
-            return Err(bad(format!(
-                "dataset {name:?} is declared as owned by {}, not {}",
-                d.owner, q.owner
-            )));
-        }
-    }
+
     let sensitivity = q.sensitivity.unwrap_or_else(|| "internal".into());
     if !SENSITIVITY.contains(&sensitivity.as_str()) {
         return Err(bad(format!(
