@@ -2,6 +2,7 @@
 //! runs it, one file per command, the crash test, the web UI in a browser, and the
 //! repository's tidiness rules.
 
+mod audit;
 mod browser;
 mod check;
 mod classify;
