@@ -125,7 +125,7 @@ fn bank_card(t: &[char], i: usize) -> Option<usize> {
     let mut d: Vec<u8> = Vec::with_capacity(19);
     let mut best = None;
     while d.len() < 19 {
-        if d.len() % 4 == 0 && !d.is_empty() && t.get(k).is_some_and(|c| sep(*c)) {
+        if d.len().is_multiple_of(4) && !d.is_empty() && t.get(k).is_some_and(|c| sep(*c)) {
             if t.get(k + 1).and_then(|c| digit(*c)).is_none() {
                 break;
             }
@@ -163,7 +163,7 @@ pub fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 /// What is wrong with a resident ID number. The messages never repeat the number.
