@@ -211,3 +211,9 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<(i64, 
     let (s, h) = v.head();
     Ok((s, h.to_string()))
 }
+
+/// The chain value of a case log entry: the hash of the case's previous entry's chain
+/// ([`GENESIS`] for its first), the case, the entry's number and its stored body.
+pub fn log_link(prev: &str, case: i64, seq: i64, body: &str) -> String {
+    entry_hash(prev, seq, case, "", "case_log", "", body)
+}

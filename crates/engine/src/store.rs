@@ -725,7 +725,19 @@ pub trait ShareStore: Send {
     fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError>;
     /// One dataset with its rows.
     fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError>;
+    /// Case log entries after (case, seq) in (case, seq) order, for verifying their
+    /// chains: (case, seq, body, chain).
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError>;
 }
+
+/// A case log entry as its chain covers it: (case, seq, stored body, chain — `None` for
+/// entries written before migration 17).
+pub type LogLink = (i64, i64, String, Option<String>);
 
 /// Photos, stored by content.
 pub trait MediaStore: Send {
@@ -824,7 +836,11 @@ impl<'a> CaseRow<'a> {
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time, due_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)";
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11, due_key=$12, category=$13, domain=$14 WHERE id=$15 AND version=$16";
-pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq, chain) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)";
+/// A case's last log entry's chain value (the row with the highest `seq`).
+pub(crate) const SELECT_LOG_HEAD: &str =
+    "SELECT chain FROM case_log WHERE case_id = $1 ORDER BY seq DESC LIMIT 1";
+pub(crate) const SELECT_LOG_LINKS: &str = "SELECT case_id, seq, body, chain FROM case_log WHERE case_id > $1 OR (case_id = $1 AND seq > $2) ORDER BY case_id, seq LIMIT $3";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
 pub(crate) const DELETE_TASKS: &str = "DELETE FROM tasks WHERE case_id=$1";
@@ -910,7 +926,12 @@ pub(crate) fn case_update_args<'a>(
 }
 
 /// The parameters of `INSERT_LOG`.
-pub(crate) fn log_args<'a>(e: &'a LogEntry, body: &'a str, gseq: i64) -> [Arg<'a>; 11] {
+pub(crate) fn log_args<'a>(
+    e: &'a LogEntry,
+    body: &'a str,
+    gseq: i64,
+    chain: &'a str,
+) -> [Arg<'a>; 12] {
     [
         Arg::Int(e.case_id),
         Arg::Int(e.seq as i64),
@@ -923,6 +944,7 @@ pub(crate) fn log_args<'a>(e: &'a LogEntry, body: &'a str, gseq: i64) -> [Arg<'a
         Arg::Text(&e.note),
         Arg::Text(body),
         Arg::Int(gseq),
+        Arg::Text(chain),
     ]
 }
 
@@ -1151,6 +1173,11 @@ pub(crate) fn audit_row(r: &dyn RowRead) -> Result<AuditEntry, StoreError> {
         prev: r.text(6)?,
         hash: r.text(7)?,
     })
+}
+
+/// Assembles a case log entry's link from the columns of `SELECT_LOG_LINKS`.
+pub(crate) fn log_link_row(r: &dyn RowRead) -> Result<LogLink, StoreError> {
+    Ok((r.int(0)?, r.int(1)?, r.text(2)?, r.opt_text(3)?))
 }
 
 /// Assembles a grant from the columns of `SELECT_GRANTS`.

@@ -34,3 +34,7 @@ CREATE FUNCTION cityos_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $
 BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
 CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION cityos_audit_append_only();
+-- The case log chained per case: each entry's chain is the hash of the case's previous
+-- entry's chain and this entry (cityos_core::audit::log_link); NULL for entries written
+-- before version 17 (a case's chain starts after them).
+ALTER TABLE case_log ADD COLUMN chain TEXT;

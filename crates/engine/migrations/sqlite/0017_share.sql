@@ -34,3 +34,7 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+-- The case log chained per case: each entry's chain is the hash of the case's previous
+-- entry's chain and this entry (cityos_core::audit::log_link); NULL for entries written
+-- before version 17 (a case's chain starts after them).
+ALTER TABLE case_log ADD COLUMN chain TEXT;

@@ -75,6 +75,7 @@ struct Prepared {
     ins_case: Statement,
     upd_case: Statement,
     ins_log: Statement,
+    log_head: Statement,
     ins_rep: Statement,
     mv_rep: Statement,
     del_tasks: Statement,
@@ -160,6 +161,7 @@ fn session(
             ins_case: client.prepare(INSERT_CASE).map_err(db)?,
             upd_case: client.prepare(UPDATE_CASE).map_err(db)?,
             ins_log: client.prepare(INSERT_LOG).map_err(db)?,
+            log_head: client.prepare(crate::store::SELECT_LOG_HEAD).map_err(db)?,
             ins_rep: client.prepare(INSERT_REPORT).map_err(db)?,
             mv_rep: client.prepare(MOVE_REPORT).map_err(db)?,
             del_tasks: client.prepare(DELETE_TASKS).map_err(db)?,
@@ -787,6 +789,20 @@ impl ShareStore for PostgresStore {
             .into_iter()
             .next())
     }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_LOG_LINKS,
+            &[&after_case, &after_seq, &limit],
+            log_link_row,
+        )
+    }
 }
 
 impl MediaStore for PostgresStore {
@@ -861,9 +877,20 @@ impl batch::RowWriter for Rows<'_, '_> {
         self.run(&self.st.upd_case, &case_update_args(w, row, prev))
     }
 
-    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        self.run(&self.st.ins_log, &log_args(e, body, gseq))
+    fn insert_log(
+        &mut self,
+        e: &LogEntry,
+        body: &str,
+        gseq: i64,
+        chain: &str,
+    ) -> Result<(), StoreError> {
+        self.run(&self.st.ins_log, &log_args(e, body, gseq, chain))
             .map(drop)
+    }
+
+    fn log_head(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        let rows = self.tx.query(&self.st.log_head, &[&case]).map_err(db)?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {

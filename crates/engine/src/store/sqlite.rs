@@ -636,6 +636,19 @@ impl ShareStore for SqliteStore {
             .into_iter()
             .next())
     }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError> {
+        self.select(
+            crate::store::SELECT_LOG_LINKS,
+            [after_case, after_seq, limit],
+            log_link_row,
+        )
+    }
 }
 
 impl MediaStore for SqliteStore {
@@ -760,6 +773,7 @@ struct Rows<'t> {
     ins_case: rusqlite::CachedStatement<'t>,
     upd_case: rusqlite::CachedStatement<'t>,
     ins_log: rusqlite::CachedStatement<'t>,
+    log_head: rusqlite::CachedStatement<'t>,
     ins_rep: rusqlite::CachedStatement<'t>,
     del_tasks: rusqlite::CachedStatement<'t>,
     ins_task: rusqlite::CachedStatement<'t>,
@@ -775,6 +789,7 @@ impl<'t> Rows<'t> {
             ins_case: st(INSERT_CASE)?,
             upd_case: st(UPDATE_CASE)?,
             ins_log: st(INSERT_LOG)?,
+            log_head: st(crate::store::SELECT_LOG_HEAD)?,
             ins_rep: st(INSERT_REPORT)?,
             del_tasks: st(DELETE_TASKS)?,
             ins_task: st(INSERT_TASK)?,
@@ -803,8 +818,22 @@ impl batch::RowWriter for Rows<'_> {
         Ok(run(&mut self.upd_case, case_update_args(w, row, prev))? as u64)
     }
 
-    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        run(&mut self.ins_log, log_args(e, body, gseq)).map(drop)
+    fn insert_log(
+        &mut self,
+        e: &LogEntry,
+        body: &str,
+        gseq: i64,
+        chain: &str,
+    ) -> Result<(), StoreError> {
+        run(&mut self.ins_log, log_args(e, body, gseq, chain)).map(drop)
+    }
+
+    fn log_head(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        self.log_head
+            .query_row([case], |r| r.get::<_, Option<String>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(db)
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {

@@ -225,3 +225,82 @@ pub fn verify_store(s: &mut dyn ShareStore) -> Result<Verdict, StoreError> {
         hash: hash.to_string(),
     })
 }
+
+/// What verifying the case log's per-case chains found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogVerdict {
+    /// Every chained entry fits: entries checked (chained ones), cases seen, and entries
+    /// written before the log was chained (not covered).
+    Intact {
+        entries: u64,
+        cases: u64,
+        unchained: u64,
+    },
+    /// The first entry that does not fit its case's chain.
+    Broken {
+        case: i64,
+        seq: i64,
+        problem: String,
+    },
+}
+
+/// Walks the case log in (case, seq) order, recomputing each case's chain.
+pub fn verify_case_logs(s: &mut dyn ShareStore) -> Result<LogVerdict, StoreError> {
+    use cityos_core::audit::{log_link, GENESIS};
+    let (mut after_case, mut after_seq) = (i64::MIN, i64::MIN);
+    let (mut entries, mut cases, mut unchained) = (0u64, 0u64, 0u64);
+    let mut case = None;
+    let mut prev = GENESIS.to_string();
+    let mut last_seq = 0i64;
+    loop {
+        let page = s.log_links(after_case, after_seq, VERIFY_PAGE)?;
+        for (c, seq, body, chain) in &page {
+            if case != Some(*c) {
+                case = Some(*c);
+                cases += 1;
+                prev = GENESIS.to_string();
+            } else if *seq != last_seq + 1 {
+                return Ok(LogVerdict::Broken {
+                    case: *c,
+                    seq: *seq,
+                    problem: format!(
+                        "case {c} entry {seq}: expected entry {} here (an entry was removed)",
+                        last_seq + 1
+                    ),
+                });
+            }
+            last_seq = *seq;
+            match chain {
+                None => {
+                    unchained += 1;
+                    prev = GENESIS.to_string();
+                }
+                Some(link) => {
+                    if *link != log_link(&prev, *c, *seq, body) {
+                        return Ok(LogVerdict::Broken {
+                            case: *c,
+                            seq: *seq,
+                            problem: format!(
+                                "case {c} entry {seq}: does not match its chain (it, or an entry before it, was edited or removed)"
+                            ),
+                        });
+                    }
+                    entries += 1;
+                    prev.clone_from(link);
+                }
+            }
+        }
+        match page.last() {
+            Some((c, seq, _, _)) if page.len() as i64 == VERIFY_PAGE => {
+                after_case = *c;
+                after_seq = *seq;
+            }
+            _ => break,
+        }
+    }
+    Ok(LogVerdict::Intact {
+        entries,
+        cases,
+        unchained,
+    })
+}

@@ -2,7 +2,8 @@
 //! bad inputs, revocation and expiry that stop at once), the catalogue and data quality,
 //! personal data masked on every path (real-looking phone, ID, bank card and e-mail
 //! through the API, Open311, the live stream, the rows API, error messages and the log),
-//! and the hash-chained audit trail (verified intact; a hand-edited entry named).
+//! and the hash-chained audit trail and per-case chained case log (verified intact; a
+//! hand-edited entry of either named).
 
 use crate::api_story;
 use crate::support::{spot, TestApp};
@@ -616,12 +617,37 @@ async fn a_hand_edited_audit_entry_is_named() {
         t.login("sun.analyst").await;
     }
     let admin = t.login("admin").await;
+    // A case with a few log entries: filed, then noted twice (each batch chains on).
+    let p = spot("310104003", 3);
+    let (s, c) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "占道经营"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let number = c["case"]["number"].as_str().unwrap().to_string();
+    let li = t.login("li.tianping").await;
+    for note in ["第一次备注", "第二次备注"] {
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/cases/{number}/transitions"),
+                Some(&li),
+                json!({"action": "note", "note": note}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
     let (_, v) = t.get("/api/v1/audit/verify", Some(&admin)).await;
     assert_eq!(
         (v["intact"].as_bool(), v["entries"].as_u64()),
-        (Some(true), Some(5)),
+        (Some(true), Some(6)),
         "{v}"
     );
+    assert_eq!(v["case_log"]["intact"], true, "{v}");
+    assert!(v["case_log"]["entries"].as_u64().unwrap() >= 3, "{v}");
+    assert_eq!(v["case_log"]["unchained"], 0, "{v}");
     let cityos_server::runtime::service::Database::Sqlite(dir) = &t.db else {
         unreachable!()
     };
@@ -641,6 +667,19 @@ async fn a_hand_edited_audit_entry_is_named() {
     assert_eq!(v["intact"], false, "{v}");
     assert_eq!(v["first_broken"], 3, "{v}");
     assert!(v["problem"].as_str().unwrap().contains("edited"), "{v}");
+    // A case log entry edited by hand: its case and number are named.
+    let case_id = c["case"]["id"].as_i64().unwrap();
+    conn.execute_batch(&format!(
+        "DROP TRIGGER case_log_no_update; UPDATE case_log SET body = body || ' ' WHERE case_id = {case_id} AND seq = 2;"
+    ))
+    .unwrap();
+    let (_, v) = t.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(v["case_log"]["intact"], false, "{v}");
+    assert_eq!(
+        v["case_log"]["first_broken"],
+        json!({"case": case_id, "seq": 2}),
+        "{v}"
+    );
 }
 
 #[test]

@@ -375,14 +375,27 @@ pub async fn audit_verify(
     SignedIn(p): SignedIn,
 ) -> Result<Json<Value>, ApiError> {
     auditor(&p)?;
-    use crate::http::audit::{verify_store, Verdict};
-    let v = st.0.reads.run(|s| verify_store(s)).await??;
+    use crate::http::audit::{verify_case_logs, verify_store, LogVerdict, Verdict};
+    let (v, logs) =
+        st.0.reads
+            .run(|s| verify_store(s).and_then(|v| Ok((v, verify_case_logs(s)?))))
+            .await??;
+    let case_log = match logs {
+        LogVerdict::Intact {
+            entries,
+            cases,
+            unchained,
+        } => json!({"intact": true, "entries": entries, "cases": cases, "unchained": unchained}),
+        LogVerdict::Broken { case, seq, problem } => {
+            json!({"intact": false, "first_broken": {"case": case, "seq": seq}, "problem": problem})
+        }
+    };
     Ok(Json(match v {
         Verdict::Intact { entries, seq, hash } => {
-            json!({"intact": true, "entries": entries, "head": {"seq": seq, "hash": hash}})
+            json!({"intact": true, "entries": entries, "head": {"seq": seq, "hash": hash}, "case_log": case_log})
         }
         Verdict::Broken(b) => {
-            json!({"intact": false, "first_broken": b.seq(), "problem": b.to_string()})
+            json!({"intact": false, "first_broken": b.seq(), "problem": b.to_string(), "case_log": case_log})
         }
     }))
 }
