@@ -42,6 +42,10 @@ pub struct Ports {
     /// A dataset was imported: (name, rows, when). Indicators over datasets recompute; the
     /// scenario packs re-index it and judge its rows.
     pub dataset_imported: fn(&AppState, &str, &[Map<String, Value>], Millis),
+    /// Sets an `external` indicator's value for a region (the district or a sub-district)
+    /// at a time: how a room that computes a vital sign itself feeds it to the vitals room.
+    /// `Err` names why it was refused (unknown or computed indicator, region, range).
+    pub indicator_value: fn(&AppState, &str, &str, f64, Millis) -> Result<(), String>,
     /// What every scenario pack reads (datasets, device kinds, indicators): the data
     /// catalogue's lineage.
     pub scenario_needs: fn(&AppState) -> Vec<PackNeeds>,

@@ -44,6 +44,7 @@ pub fn ports() -> Ports {
         scenario_flush,
         indicator: vitals::district_value,
         dataset_imported,
+        indicator_value: vitals::set_external,
         scenario_needs,
     }
 }

@@ -790,6 +790,45 @@ pub fn district_value(st: &AppState, code: &str) -> Option<(f64, WarnLevel)> {
     v.latest(i, 0).map(|l| (l.value, l.level))
 }
 
+/// Sets an external indicator's value for the district or a sub-district — the
+/// `indicator_value` port, by which a room (the meal service, the life circle) feeds the
+/// vital signs it computes. Refused, with the reason, for an unknown indicator, one cityos
+/// computes itself, a region that is not the district or a sub-district, or a value
+/// outside the indicator's plausible range.
+pub fn set_external(
+    st: &AppState,
+    code: &str,
+    region: &str,
+    value: f64,
+    at: Millis,
+) -> Result<(), String> {
+    let inds = &st.0.cfg.indicators;
+    let Some(i) = inds.iter().position(|x| x.code == code) else {
+        return Err(format!("indicator {code:?} is not declared"));
+    };
+    let ind = &inds[i];
+    if ind.source != Source::External {
+        return Err(format!(
+            "indicator {code} is computed by cityos, not pushed"
+        ));
+    }
+    let (lo, hi) = ind.range;
+    if !(value >= lo && value <= hi) {
+        return Err(format!(
+            "{value} is outside the plausible range of {code}: [{lo}, {hi}] {}",
+            ind.unit
+        ));
+    }
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
+    let Some(r) = v.region_index(region) else {
+        return Err(format!(
+            "region {region:?} is not the district or one of its sub-districts"
+        ));
+    };
+    v.set(ind, i, r, value, at);
+    Ok(())
+}
+
 /// Opens a batch of readings for the vital-sign windows.
 pub fn readings(st: &AppState) -> Box<dyn crate::ports::ReadingBatch + '_> {
     Box::new(Feed {

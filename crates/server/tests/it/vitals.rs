@@ -333,3 +333,24 @@ async fn lift_fault_rate_counts_lift_cases_per_100_lifts(t: TestApp) {
     assert_eq!(l["value"], 0.0, "{l}");
     assert_eq!(l["level"], "normal", "{l}");
 }
+
+// The `indicator_value` port: a room feeding a vital sign it computes itself is held to
+// the same rules as a pushed value (declared, external, a vital region, in range).
+#[tokio::test]
+async fn rooms_feed_external_indicators_through_the_port() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let st = t.svc.as_ref().unwrap().state.clone();
+    let set = st.0.ports.indicator_value;
+    let now = st.now();
+    let e = set(&st, "no_such", "310104", 1.0, now).unwrap_err();
+    assert!(e.contains("no_such"), "{e}");
+    let e = set(&st, "river_water_level", "310104", -5.0, now).unwrap_err();
+    assert!(e.contains("[0, 10]"), "{e}");
+    let e = set(&st, "river_water_level", "999", 4.0, now).unwrap_err();
+    assert!(e.contains("999"), "{e}");
+    set(&st, "river_water_level", "310104", 4.3, now).unwrap();
+    let zhang = t.login("zhang.district").await;
+    let (_, v) = t.get("/api/v1/indicators", Some(&zhang)).await;
+    assert_eq!(find(&v, "river_water_level")["value"], 4.3, "{v}");
+}
