@@ -177,7 +177,8 @@ pub async fn simulate_feeds(
         {
             let mut v = st.0.vitals.state.lock().expect("vitals lock");
             for (i, ind) in inds.iter().enumerate() {
-                if ind.source != Source::External {
+                // The data room feeds its own external indicator (data quality).
+                if ind.source != Source::External || ind.code == "data_feeds_unhealthy" {
                     continue;
                 }
                 let noise = rng.range_f64(0.95, 1.05);

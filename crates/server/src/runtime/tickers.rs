@@ -75,3 +75,23 @@ pub async fn audit_head(
         tokio::time::sleep(every).await;
     }
 }
+
+/// Runs the data quality checks every `every` until `stop`.
+pub async fn data_quality(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { crate::intake::data::catalogue::quality_tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
+            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
+            Err(e) => st.0.loops.error("data", &e),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -514,6 +514,54 @@ async fn the_catalogue_lists_everything_with_sensitivity_lineage_and_quality(t: 
     let chen = t.login("chen.roads").await;
     let (_, v) = t.get("/api/v1/data-quality", Some(&chen)).await;
     assert_eq!(st(&v, "lone_elder_households"), "stale", "{v}");
+    // The checks' round: the vital sign rises and the owner gets one case, once.
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let bad = cityos_server::intake::data::catalogue::quality_tick(&state)
+        .await
+        .unwrap();
+    assert_eq!(bad, vec!["lone_elder_households".to_string()]);
+    assert_eq!(
+        cityos_server::intake::data::catalogue::quality_tick(&state)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let zhang = t.login("zhang.district").await;
+    let (_, v) = t.get("/api/v1/indicators", Some(&zhang)).await;
+    let ind = v["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "data_feeds_unhealthy" && i["region"] == "310104")
+        .expect("the indicator is listed")
+        .clone();
+    assert_eq!(ind["value"].as_f64(), Some(1.0), "{ind}");
+    assert_ne!(
+        ind["level"], "normal",
+        "the vital sign's level rises: {ind}"
+    );
+    let (_, v) = t
+        .get("/api/v1/cases?category=data_quality", Some(&zhang))
+        .await;
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1, "one case however many rounds: {v}");
+    let (_, c) = t
+        .get(
+            &format!("/api/v1/cases/{}", cases[0]["number"].as_str().unwrap()),
+            Some(&zhang),
+        )
+        .await;
+    assert!(
+        c.to_string().contains("dist-civil-affairs"),
+        "the owner leads: {c}"
+    );
+    // A fresh import heals it: the indicator falls back to 0.
+    import_households(&t, &t.login("admin").await).await;
+    assert!(cityos_server::intake::data::catalogue::quality_tick(&state)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 api_story!(personal_data_is_masked_on_every_path);

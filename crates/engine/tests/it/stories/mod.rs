@@ -455,4 +455,13 @@ impl cityos_engine::store::ShareStore for Flaky {
     fn dataset(&mut self, name: &str) -> Result<Option<cityos_engine::store::Dataset>, StoreError> {
         self.inner.dataset(name)
     }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<cityos_engine::store::LogLink>, StoreError> {
+        self.inner.log_links(after_case, after_seq, limit)
+    }
 }

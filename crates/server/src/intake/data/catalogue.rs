@@ -461,3 +461,102 @@ pub async fn data_quality(State(st): State<AppState>, _: Staff) -> Result<Json<V
         .collect();
     Ok(Json(json!({"datasets": v})))
 }
+
+/// The vital sign the data quality checks feed.
+pub const QUALITY_INDICATOR: &str = "data_feeds_unhealthy";
+/// The category of a data quality case, and the key its open case is kept under.
+pub const QUALITY_CATEGORY: &str = "data_quality";
+
+/// One round of the data quality checks: every declared dataset that was imported is
+/// judged (freshness, completeness); the number that are stale or incomplete becomes
+/// the district's `data_feeds_unhealthy` value (its levels raise the vital sign), and
+/// each such dataset has one open case for its owner department (lead line = the
+/// owner's line), noted when it is healthy again. Answers the unhealthy datasets.
+pub async fn quality_tick(st: &AppState) -> Result<Vec<String>, ApiError> {
+    use cityos_core::case::{CasePlaybook, Channel};
+    use cityos_core::workflow::NewReport;
+    let stored = st.0.reads.run(|s| s.datasets()).await??;
+    let now = st.now();
+    let mut bad: Vec<(String, String, String)> = Vec::new();
+    for decl in declarations() {
+        let Some(d) = stored.iter().find(|d| d.name == decl.name) else {
+            continue;
+        };
+        let q = quality(decl, Some(d), now);
+        if q["status"] != "ok" {
+            let why: Vec<String> = q["problems"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            bad.push((d.name.clone(), d.owner.clone(), why.join("；")));
+        }
+    }
+    let district =
+        st.0.cfg
+            .territory
+            .region(st.0.cfg.territory.root())
+            .code
+            .clone();
+    if let Err(e) =
+        (st.0.ports.indicator_value)(st, QUALITY_INDICATOR, &district, bad.len() as f64, now)
+    {
+        crate::http::log::event("data_quality_indicator", &[("error", &e)]);
+    }
+    let open = st.0.reads.run(|s| s.rule_cases(QUALITY_CATEGORY)).await??;
+    for (name, owner, why) in &bad {
+        let existing = open
+            .iter()
+            .find(|(subject, _)| subject == name)
+            .map(|x| x.1);
+        if crate::cases::still_open(st, existing).await?.is_some() {
+            continue;
+        }
+        let Some(dept) = st.0.cfg.taxonomy.department(owner) else {
+            continue;
+        };
+        let p = st.0.cfg.territory.interior_point(st.0.cfg.territory.root());
+        let report = NewReport {
+            channel: Channel::Sensor,
+            category: QUALITY_CATEGORY.into(),
+            lon: p[0],
+            lat: p[1],
+            text: format!("数据集 {name} 质量异常：{why}"),
+            contact: None,
+            at: now,
+            media: Vec::new(),
+            priority: None,
+            playbook: Some(Box::new(CasePlaybook {
+                scenario: QUALITY_CATEGORY.into(),
+                version: "1".into(),
+                lead: dept.line.clone(),
+                joint: Vec::new(),
+                limits: Default::default(),
+                checklist: Vec::new(),
+            })),
+            suggestion: None,
+        };
+        let (id, _) = crate::cases::file_report(st, report).await?;
+        let n = name.clone();
+        st.0.reads
+            .run(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, Some(id)))
+            .await??;
+    }
+    // Healthy again: the open case is told and let go.
+    for (subject, case) in &open {
+        if bad.iter().any(|b| &b.0 == subject) {
+            continue;
+        }
+        if crate::cases::still_open(st, Some(*case)).await?.is_some() {
+            crate::cases::note_case(st, *case, format!("数据集 {subject} 已恢复正常"), now).await?;
+        }
+        let n = subject.clone();
+        st.0.reads
+            .run(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, None))
+            .await??;
+    }
+    Ok(bad.into_iter().map(|b| b.0).collect())
+}
