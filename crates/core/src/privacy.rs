@@ -311,7 +311,7 @@ fn keep_last(value: &str, keep: usize) -> String {
 
 /// A structured field's value masked as its kind says: names keep the surname, phones and
 /// bank cards their last four digits, ID numbers their first and last character, e-mail
-/// addresses the first letter and the domain, addresses their first six characters.
+/// addresses the first letter and the domain, addresses the road's name before any number.
 pub fn mask_field(kind: Personal, value: &str) -> String {
     let v = value.trim();
     if v.is_empty() {
@@ -335,11 +335,17 @@ pub fn mask_field(kind: Personal, value: &str) -> String {
             None => CONTACT_MASK.to_string(),
         },
         Personal::Address => {
-            let head: String = v.chars().take(6).collect();
-            if v.chars().count() > 6 {
-                format!("{head}***")
-            } else {
+            // The road's name at most (before the first number): never a house number.
+            let head: String = v
+                .chars()
+                .take_while(|c| digit(*c).is_none())
+                .take(6)
+                .collect();
+            let head = head.trim_end();
+            if head.is_empty() || head.chars().count() == v.chars().count() {
                 CONTACT_MASK.to_string()
+            } else {
+                format!("{head}***")
             }
         }
     }
