@@ -176,7 +176,10 @@ fn structured_fields_are_masked_by_their_column() {
         mask_field(Personal::Address, "衡山路283弄28号501室"),
         "衡山路***"
     );
-    assert_eq!(mask_field(Personal::Address, "吴兴路 78 弄 26 号"), "吴兴路***");
+    assert_eq!(
+        mask_field(Personal::Address, "吴兴路 78 弄 26 号"),
+        "吴兴路***"
+    );
     assert_eq!(mask_field(Personal::Address, "某小区"), "******");
     // A free-text column still has its numbers masked.
     assert_eq!(mask_column("note", "电话13812345678"), "电话***********");
