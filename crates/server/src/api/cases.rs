@@ -580,7 +580,7 @@ pub async fn get_case(
     // written to the audit trail.
     if p.role.is_officer() && reports.iter().any(|r| r.contact.is_some()) {
         st.0.audit
-            .record(
+            .record_soon(
                 &st,
                 &p.name,
                 "case_read",

@@ -23,6 +23,9 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// The longest a read's entry waits to be written ([`AuditLog::record_soon`]).
+pub const FLUSH_DELAY_MS: u64 = 100;
+
 /// Entries read per page while verifying.
 pub const VERIFY_PAGE: i64 = 50_000;
 
@@ -39,6 +42,8 @@ pub struct AuditLog {
     /// runs to measure what the audit itself costs.
     enabled: AtomicBool,
     loaded: AtomicBool,
+    /// A flush of the entries recorded with [`AuditLog::record_soon`] is scheduled.
+    scheduled: AtomicBool,
     chain: Mutex<Chain>,
     flush: tokio::sync::Mutex<()>,
     /// The last sequence number known to be in the store.
@@ -64,6 +69,7 @@ impl Default for AuditLog {
         AuditLog {
             enabled: AtomicBool::new(true),
             loaded: AtomicBool::default(),
+            scheduled: AtomicBool::default(),
             chain: Mutex::default(),
             flush: tokio::sync::Mutex::default(),
             written: AtomicI64::default(),
@@ -116,7 +122,32 @@ impl AuditLog {
         (c.seq, c.hash.clone())
     }
 
-    /// Appends one entry and waits until it is stored; its sequence number.
+    /// Chains one entry in memory (it waits to be written); its sequence number.
+    async fn chain_entry(
+        &self,
+        st: &AppState,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: Value,
+    ) -> Result<i64, ApiError> {
+        if !self.loaded.load(Ordering::SeqCst) {
+            self.load(st).await?;
+        }
+        let detail = masked(detail).to_string();
+        let subject = cityos_core::privacy::mask_personal(subject);
+        let at = st.now();
+        let mut c = self.chain.lock().expect("audit lock");
+        let prev = (c.seq > 0).then_some((c.seq, c.hash.as_str()));
+        let e = Entry::next(prev, at, actor, action, &subject, &detail);
+        c.seq = e.seq;
+        c.hash.clone_from(&e.hash);
+        c.pending.push(e);
+        Ok(c.seq)
+    }
+
+    /// Appends one entry and waits until it is stored; its sequence number. For changes
+    /// (grants, configuration, sign-ins): the answer leaves only once its entry is kept.
     pub async fn record(
         &self,
         st: &AppState,
@@ -128,22 +159,40 @@ impl AuditLog {
         if !self.enabled.load(Ordering::Relaxed) {
             return Ok(0);
         }
-        if !self.loaded.load(Ordering::SeqCst) {
-            self.load(st).await?;
-        }
-        let detail = masked(detail).to_string();
-        let subject = cityos_core::privacy::mask_personal(subject);
-        let at = st.now();
-        let seq = {
-            let mut c = self.chain.lock().expect("audit lock");
-            let prev = (c.seq > 0).then_some((c.seq, c.hash.as_str()));
-            let e = Entry::next(prev, at, actor, action, &subject, &detail);
-            c.seq = e.seq;
-            c.hash.clone_from(&e.hash);
-            c.pending.push(e);
-            c.seq
-        };
+        let seq = self.chain_entry(st, actor, action, subject, detail).await?;
         self.flush_to(st, seq).await?;
+        Ok(seq)
+    }
+
+    /// Appends one entry for a read of personal data: chained at once (its place in the
+    /// trail is fixed), written with the others waiting within [`FLUSH_DELAY_MS`] (or
+    /// sooner, by the next [`AuditLog::record`]), so a busy desk's reads cost one write
+    /// per round, not one each. A crash may lose the last round's read entries — never
+    /// a change's.
+    pub async fn record_soon(
+        &self,
+        st: &AppState,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: Value,
+    ) -> Result<i64, ApiError> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let seq = self.chain_entry(st, actor, action, subject, detail).await?;
+        if !self.scheduled.swap(true, Ordering::SeqCst) {
+            let st = st.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(FLUSH_DELAY_MS)).await;
+                let log = &st.0.audit;
+                log.scheduled.store(false, Ordering::SeqCst);
+                let head = log.chain.lock().expect("audit lock").seq;
+                if let Err(e) = log.flush_to(&st, head).await {
+                    crate::http::log::event("audit_write_failed", &[("error", &e.detail)]);
+                }
+            });
+        }
         Ok(seq)
     }
 

@@ -574,7 +574,7 @@ pub async fn rows(
         })
         .collect();
     st.0.audit
-        .record(
+        .record_soon(
             &st,
             &p.name,
             "rows_read",
