@@ -120,6 +120,24 @@ impl ReadPool {
             .all(|s| s.healthy())
     }
 
+    /// Runs `f` on a connection on the calling thread (outside the async runtime: the
+    /// service's shutdown).
+    pub fn blocking<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        let mut store = {
+            let mut g = self.stores.lock().expect("pool lock");
+            loop {
+                if let Some(s) = g.pop() {
+                    break s;
+                }
+                g = self.ready.wait(g).expect("pool wait");
+            }
+        };
+        let out = f(store.as_mut());
+        self.stores.lock().expect("pool lock").push(store);
+        self.ready.notify_one();
+        out
+    }
+
     /// Runs `f` on a connection on the blocking thread pool.
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,

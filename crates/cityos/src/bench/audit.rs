@@ -153,13 +153,13 @@ fn traffic(
         (all, secs, errors)
     });
     drop(rt);
-    let written = svc
-        .state
+    let state = svc.state.clone();
+    svc.stop();
+    let written = state
         .0
         .audit
         .entries_written
         .load(std::sync::atomic::Ordering::Relaxed);
-    svc.stop();
     if errors > 0 {
         return Err(format!("{errors} requests failed"));
     }

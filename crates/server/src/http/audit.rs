@@ -238,6 +238,21 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// Writes whatever waits (the service's shutdown: reads' entries not yet written).
+    pub fn flush_blocking(&self, s: &mut dyn ShareStore) -> Result<(), StoreError> {
+        let batch = std::mem::take(&mut self.chain.lock().expect("audit lock").pending);
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        s.append_audit(&batch)?;
+        self.written.store(last, Ordering::SeqCst);
+        self.entries_written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// What verifying a stored trail found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

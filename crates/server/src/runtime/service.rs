@@ -223,6 +223,11 @@ impl Service {
             stop.store(true, Ordering::SeqCst);
             let _ = t.join();
         }
+        // Reads' audit entries still waiting for their round are written now.
+        let audit = &self.state.0.audit;
+        if let Err(e) = self.state.0.reads.blocking(|s| audit.flush_blocking(s)) {
+            crate::http::log::event("audit_write_failed", &[("error", &e)]);
+        }
         self.runloop.take().map(|rl| rl.stop().1)
     }
 }
