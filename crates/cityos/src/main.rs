@@ -5,6 +5,7 @@
 //! `cityos-sim` library.
 
 mod assistance;
+mod audit;
 mod bench;
 mod classify;
 mod commands;
@@ -96,6 +97,11 @@ enum Cmd {
         #[command(subcommand)]
         which: AssistanceCmd,
     },
+    /// The tamper-evident audit trail (数据归集共享).
+    Audit {
+        #[command(subcommand)]
+        which: AuditCmd,
+    },
     /// The demo territory.
     Territory {
         #[command(subcommand)]
@@ -177,6 +183,21 @@ enum BenchCmd {
         #[arg(long, default_value_t = 4096)]
         max_batch: usize,
         /// Keep the databases in this directory (default: a temporary one, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail: verify over many chained entries, and the API's throughput with
+    /// audited reads against the same traffic without the audit.
+    Audit {
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Reports filed (and read back by an officer) in each of the two runs.
+        #[arg(long, default_value_t = 4_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long)]
@@ -394,6 +415,23 @@ enum AssistanceCmd {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the whole stored audit trail: prove its hash chain intact (and print its
+    /// head), or name the first broken entry and exit with status 1.
+    Verify {
+        /// Data directory of the server (its SQLite store).
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+        /// Database URL (postgres://… or a SQLite file path) instead of the data
+        /// directory's store.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum TerritoryCmd {
     /// Regenerate the demo territory GeoJSON from the source files (deterministic).
     Generate {
@@ -468,6 +506,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 dir,
                 json,
             } => bench::api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Audit {
+                entries,
+                reports,
+                clients,
+                dir,
+                json,
+            } => bench::audit::audit(entries, reports.max(1), clients.max(1), json, dir),
             BenchCmd::Mqtt {
                 readings,
                 url,
@@ -524,6 +569,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 bench::locate(lookups, threads.max(1), json);
                 Ok(())
             }
+        },
+        Cmd::Audit { which } => match which {
+            AuditCmd::Verify { data, db, json } => audit::verify_cmd(&data, db.as_deref(), json),
         },
         Cmd::Classify { which } => match which {
             ClassifyCmd::Train {

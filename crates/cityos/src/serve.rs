@@ -262,6 +262,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // lone-elder rule joins them at import and raises its welfare check at once.
             cityos_sim::devices::backfill_meters(&svc.state, 13, d.seed).await.map_err(|e| e.detail)?;
             cityos_server::intake::data::store_dataset(&svc.state, cityos_server::intake::data::LONE_ELDER_DATASET, "dist-civil-affairs", "sensitive", cityos_engine::demo::LONE_ELDER_CSV.as_bytes(), false).await.map_err(|e| e.detail)?;
+            // Sharing (数据归集共享): road maintenance holds a grant of civil affairs' dataset.
+            cityos_server::intake::data::grants::seed_demo_grant(&svc.state).await.map_err(|e| e.detail)?;
             // The scenario packs' datasets (lifts, flats, residence registrations) and the
             // flats' meters' last two weeks, through the same data end.
             scenario_rows = cityos_sim::devices::load_scenario_data(&svc.state, d.seed).await.map_err(|e| e.detail)?;
@@ -292,6 +294,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         tokio::spawn(cityos_server::runtime::tickers::alerts(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
         // 为老助餐's welfare check: lone elders who missed their usual meal two days running.
         tokio::spawn(cityos_server::runtime::tickers::meals(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
+        tokio::spawn(cityos_server::runtime::tickers::audit_head(svc.state.clone(), std::time::Duration::from_secs(300), stop_live.clone()));
+        tokio::spawn(cityos_server::runtime::tickers::data_quality(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");

@@ -7,6 +7,7 @@
 
 pub mod alerting;
 pub mod assistance;
+pub mod audit;
 pub mod calendar;
 pub mod cap;
 pub mod case;

@@ -1,7 +1,12 @@
-//! Personal data inside free text: mainland phone numbers (mobiles, landlines with their
-//! area code, a bare 7–8 digit local number right after a word such as 电话), 18-digit
-//! resident ID numbers (the last may be X) and e-mail addresses are found and masked with
-//! `*`, so a description can be shown to people who may not see who reported it.
+//! The one masking module of cityos. Personal data inside free text: mainland phone
+//! numbers (mobiles, landlines with their area code, a bare 7–8 digit local number right
+//! after a word such as 电话), 18-digit resident ID numbers (the last may be X), bank card
+//! numbers (16–19 digits passing the Luhn check) and e-mail addresses are found and masked
+//! with `*`, so a description can be shown to people who may not see who reported it.
+//! Structured fields are masked by what their column holds ([`column_kind`],
+//! [`mask_field`]): a name keeps its surname, a phone or card its last four digits, an ID
+//! number its first and last character. [`check_id_number`] validates an ID number's birth
+//! date and check digit (GB 11643) and names what is wrong without repeating the number.
 //!
 //! A pure scan over characters (no regular expressions): a number only counts when it
 //! stands alone — digits glued to Latin letters (case numbers such as `XH2026…`) or to a
@@ -113,6 +118,249 @@ fn id_card(t: &[char], i: usize) -> Option<usize> {
     .then_some(end + 1)
 }
 
+/// A bank card number at `i`: 16–19 digits (groups of four may be separated) that pass
+/// the Luhn check.
+fn bank_card(t: &[char], i: usize) -> Option<usize> {
+    let mut k = i;
+    let mut d: Vec<u8> = Vec::with_capacity(19);
+    let mut best = None;
+    while d.len() < 19 {
+        if d.len().is_multiple_of(4) && !d.is_empty() && t.get(k).is_some_and(|c| sep(*c)) {
+            if t.get(k + 1).and_then(|c| digit(*c)).is_none() {
+                break;
+            }
+            k += 1;
+        }
+        let Some(x) = t.get(k).and_then(|c| digit(*c)) else {
+            break;
+        };
+        d.push(x);
+        k += 1;
+        if d.len() >= 16 && ends_free(t, k) && luhn(&d) {
+            best = Some(k);
+        }
+    }
+    best
+}
+
+/// The Luhn check over digits (the last is the check digit).
+pub fn luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, x)| {
+            let x = *x as u32;
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 {
+                    y - 9
+                } else {
+                    y
+                }
+            } else {
+                x
+            }
+        })
+        .sum();
+    !d.is_empty() && sum.is_multiple_of(10)
+}
+
+/// What is wrong with a resident ID number. The messages never repeat the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdProblem {
+    /// Not 18 characters.
+    Length,
+    /// Not 17 digits and a digit or X.
+    Characters,
+    /// The birth date (characters 7–14) is not a date.
+    BirthDate,
+    /// The check digit does not match.
+    CheckDigit,
+}
+
+impl std::fmt::Display for IdProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdProblem::Length => "an ID number has 18 characters",
+            IdProblem::Characters => "an ID number is 17 digits and a digit or X",
+            IdProblem::BirthDate => "the ID number's birth date is not a date",
+            IdProblem::CheckDigit => "the ID number's check digit does not match",
+        })
+    }
+}
+
+/// Validates an 18-character resident ID number: characters, birth date (1900–2099) and
+/// the GB 11643 check digit.
+pub fn check_id_number(s: &str) -> Result<(), IdProblem> {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let t: Vec<char> = s.trim().chars().collect();
+    if t.len() != 18 {
+        return Err(IdProblem::Length);
+    }
+    let d: Vec<u32> = t[..17]
+        .iter()
+        .map(|c| digit(*c).map(u32::from))
+        .collect::<Option<_>>()
+        .ok_or(IdProblem::Characters)?;
+    let last = match t[17] {
+        'x' | 'X' | 'ｘ' | 'Ｘ' => 'X',
+        c => {
+            let v = digit(c).ok_or(IdProblem::Characters)?;
+            (b'0' + v) as char
+        }
+    };
+    let n = |a: usize, b: usize| d[a..b].iter().fold(0u32, |acc, x| acc * 10 + *x);
+    let (year, month, day) = (n(6, 10), n(10, 12), n(12, 14));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    if !(1900..=2099).contains(&year) || day == 0 || day > days {
+        return Err(IdProblem::BirthDate);
+    }
+    let sum: u32 = d.iter().zip(W).map(|(a, b)| a * b).sum();
+    if CHECK[(sum % 11) as usize] != last {
+        return Err(IdProblem::CheckDigit);
+    }
+    Ok(())
+}
+
+/// What a structured field holds, by its column's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personal {
+    Name,
+    Phone,
+    IdNumber,
+    BankCard,
+    Email,
+    Address,
+}
+
+impl Personal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Personal::Name => "name",
+            Personal::Phone => "phone",
+            Personal::IdNumber => "id_number",
+            Personal::BankCard => "bank_card",
+            Personal::Email => "email",
+            Personal::Address => "address",
+        }
+    }
+}
+
+/// The kind of personal data a column holds, from its name (English or Chinese); `None`
+/// for columns that hold none.
+pub fn column_kind(column: &str) -> Option<Personal> {
+    let c = column.to_ascii_lowercase();
+    let has = |ws: &[&str]| ws.iter().any(|w| c.contains(w));
+    if has(&["id_number", "id_card", "idcard", "id_no", "身份证", "证件"]) {
+        Some(Personal::IdNumber)
+    } else if has(&["bank", "card_no", "card_number", "银行卡", "账号"]) {
+        Some(Personal::BankCard)
+    } else if has(&["phone", "mobile", "tel", "contact", "电话", "手机", "联系"]) {
+        Some(Personal::Phone)
+    } else if has(&["email", "e-mail", "mail", "邮箱"]) {
+        Some(Personal::Email)
+    } else if has(&["address", "addr", "住址", "地址"]) {
+        Some(Personal::Address)
+    } else if c == "name"
+        || c.ends_with("_name")
+        || c.starts_with("name_")
+        || has(&["person", "姓名", "联系人", "户主"])
+    {
+        Some(Personal::Name)
+    } else {
+        None
+    }
+}
+
+/// A name masked: the first character (the surname) kept, the rest `*`.
+pub fn mask_name(name: &str) -> String {
+    let mut cs = name.trim().chars();
+    match cs.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = cs.count().max(1);
+            format!("{first}{}", "*".repeat(rest))
+        }
+    }
+}
+
+/// Every digit but the last `keep` replaced by `*` (separators and letters other than a
+/// final X count as digits to hide).
+fn keep_last(value: &str, keep: usize) -> String {
+    let n = value.chars().filter(|c| !sep(*c)).count();
+    value
+        .chars()
+        .scan(0usize, |i, c| {
+            if sep(c) {
+                return Some(c);
+            }
+            *i += 1;
+            Some(if *i + keep > n { c } else { '*' })
+        })
+        .collect()
+}
+
+/// A structured field's value masked as its kind says: names keep the surname, phones and
+/// bank cards their last four digits, ID numbers their first and last character, e-mail
+/// addresses the first letter and the domain, addresses the road's name before any number.
+pub fn mask_field(kind: Personal, value: &str) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        return String::new();
+    }
+    match kind {
+        Personal::Name => mask_name(v),
+        Personal::Phone | Personal::BankCard => keep_last(v, 4),
+        Personal::IdNumber => {
+            let t: Vec<char> = v.chars().collect();
+            t.iter()
+                .enumerate()
+                .map(|(i, c)| if i == 0 || i + 1 == t.len() { *c } else { '*' })
+                .collect()
+        }
+        Personal::Email => match v.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => CONTACT_MASK.to_string(),
+        },
+        Personal::Address => {
+            // The road's name at most (before the first number): never a house number.
+            let head: String = v
+                .chars()
+                .take_while(|c| digit(*c).is_none())
+                .take(6)
+                .collect();
+            let head = head.trim_end();
+            if head.is_empty() || head.chars().count() == v.chars().count() {
+                CONTACT_MASK.to_string()
+            } else {
+                format!("{head}***")
+            }
+        }
+    }
+}
+
+/// A column's value masked for someone who may not see it: by the column's kind when it
+/// holds personal data, and through [`mask_personal`] in any case (a number inside a
+/// note column).
+pub fn mask_column(column: &str, value: &str) -> String {
+    match column_kind(column) {
+        Some(kind) => mask_field(kind, value),
+        None => mask_personal(value),
+    }
+}
+
 /// A landline with its area code at `i`: `0` and 2–3 more digits (in parentheses or
 /// followed by a separator, or glued), then a 7–8 digit local number starting 2–9.
 fn landline(t: &[char], i: usize) -> Option<usize> {
@@ -222,6 +470,7 @@ pub fn find_personal(text: &str) -> Vec<(usize, usize)> {
         }
         let hit = mobile(&t, i)
             .or_else(|| id_card(&t, i))
+            .or_else(|| bank_card(&t, i))
             .or_else(|| landline(&t, i))
             .or_else(|| digit(c).and_then(|_| local_after_word(&t, i)));
         match hit {
@@ -268,7 +517,8 @@ pub fn mask_title(title: &str) -> String {
     t.into_iter().collect()
 }
 
-/// `text` with every phone number, ID number and e-mail address replaced by `*`s.
+/// `text` with every phone number, ID number, bank card number and e-mail address
+/// replaced by `*`s.
 pub fn mask_personal(text: &str) -> String {
     let found = find_personal(text);
     if found.is_empty() {

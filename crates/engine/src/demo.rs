@@ -23,6 +23,9 @@ pub const FLATS_CSV: &str = include_str!("../../../data/xuhui/flats.csv");
 pub const INTAKE_TOML: &str = include_str!("../../../data/xuhui/intake.toml");
 pub const GAZETTEER_CSV: &str = include_str!("../../../data/xuhui/gazetteer.csv");
 pub const CATALOGUE_TOML: &str = include_str!("../../../data/xuhui/catalogue.toml");
+/// The data catalogue's declarations: owners, descriptions, expected freshness and
+/// completeness of each dataset.
+pub const DATASETS_TOML: &str = include_str!("../../../data/xuhui/datasets.toml");
 /// The seven Xuhui scenario packs (file name, text).
 pub const SCENARIO_PACKS: [(&str, &str); 7] = [
     (

@@ -352,6 +352,40 @@ pub(crate) const DELETE_LIFECIRCLE_UPLOAD: &str = "DELETE FROM lifecircle_upload
 pub(crate) const SELECT_LIFECIRCLE_UPLOADS: &str =
     "SELECT name, kind, format, body, actor, at FROM lifecircle_uploads ORDER BY name";
 
+pub use cityos_core::audit::Entry as AuditEntry;
+
+/// A grant: a consumer's access to columns of a dataset (`id` is given by the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRow {
+    pub id: i64,
+    pub dataset: String,
+    /// The consuming department's code, or a machine's name (`machine:NAME`).
+    pub consumer: String,
+    /// JSON array of the column names granted.
+    pub columns: String,
+    pub purpose: String,
+    /// The grant ends at this time (ms).
+    pub until: i64,
+    /// Personal columns are shown unmasked (else masked).
+    pub unmask: bool,
+    /// `requested`, `approved`, `refused` or `revoked`.
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    /// The owner's reason for a refusal or revocation ("" when none).
+    pub reason: String,
+}
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)";
+pub(crate) const SELECT_AUDIT_HEAD: &str = "SELECT seq, at, actor, action, subject, detail, prev, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+pub(crate) const SELECT_AUDIT_PAGE: &str = "SELECT seq, at, actor, action, subject, detail, prev, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (dataset, consumer, columns, purpose, until, unmask, state, requested_by, requested_at, decided_by, decided_at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id";
+pub(crate) const UPDATE_GRANT: &str = "UPDATE grants SET dataset = $1, consumer = $2, columns = $3, purpose = $4, until = $5, unmask = $6, state = $7, requested_by = $8, requested_at = $9, decided_by = $10, decided_at = $11, reason = $12 WHERE id = $13";
+pub(crate) const SELECT_GRANTS: &str = "SELECT id, dataset, consumer, columns, purpose, until, unmask, state, requested_by, requested_at, decided_by, decided_at, reason FROM grants ORDER BY id";
+pub(crate) const SELECT_DATASET: &str = "SELECT name, owner, sensitivity, columns, rows, row_count, imported_at FROM datasets WHERE name = $1";
+
 /// An uploaded photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
@@ -745,6 +779,36 @@ pub trait MealStore: Send {
     fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError>;
 }
 
+/// Data sharing: the hash-chained audit trail (append-only) and the dataset grants.
+pub trait ShareStore: Send {
+    /// Appends entries (already chained by the writer), in one transaction.
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// The last entry, if any.
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError>;
+    /// Up to `limit` entries after `after`, in order.
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Stores a new grant; its id.
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError>;
+    /// Rewrites a grant (its state, decision) by id.
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError>;
+    /// Every grant, by id.
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError>;
+    /// One dataset with its rows.
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError>;
+    /// Case log entries after (case, seq) in (case, seq) order, for verifying their
+    /// chains: (case, seq, body, chain).
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError>;
+}
+
+/// A case log entry as its chain covers it: (case, seq, stored body, chain — `None` for
+/// entries written before migration 17).
+pub type LogLink = (i64, i64, String, Option<String>);
+
 /// Photos, stored by content.
 pub trait MediaStore: Send {
     /// Stores a photo (a no-op when the same bytes are already stored).
@@ -765,6 +829,7 @@ pub trait Store:
     + ScenarioStore
     + LifeCircleStore
     + MealStore
+    + ShareStore
 {
 }
 
@@ -779,6 +844,7 @@ impl<T> Store for T where
         + ScenarioStore
         + LifeCircleStore
         + MealStore
+        + ShareStore
         + ?Sized
 {
 }
@@ -844,7 +910,11 @@ impl<'a> CaseRow<'a> {
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, number, category, domain, state, priority, lon, lat, district, subdistrict, community, grid, lead_department, channel, created_at, updated_at, due_at, overdue, reporters, escalations, version, body, title, handle_on_time, due_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)";
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET state=$1, priority=$2, lead_department=$3, updated_at=$4, due_at=$5, overdue=$6, reporters=$7, escalations=$8, version=$9, body=$10, handle_on_time=$11, due_key=$12, category=$13, domain=$14 WHERE id=$15 AND version=$16";
-pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, actor, role, action, from_state, to_state, note, body, gseq, chain) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)";
+/// A case's last log entry's chain value (the row with the highest `seq`).
+pub(crate) const SELECT_LOG_HEAD: &str =
+    "SELECT chain FROM case_log WHERE case_id = $1 ORDER BY seq DESC LIMIT 1";
+pub(crate) const SELECT_LOG_LINKS: &str = "SELECT case_id, seq, body, chain FROM case_log WHERE case_id > $1 OR (case_id = $1 AND seq > $2) ORDER BY case_id, seq LIMIT $3";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
 pub(crate) const DELETE_TASKS: &str = "DELETE FROM tasks WHERE case_id=$1";
@@ -930,7 +1000,12 @@ pub(crate) fn case_update_args<'a>(
 }
 
 /// The parameters of `INSERT_LOG`.
-pub(crate) fn log_args<'a>(e: &'a LogEntry, body: &'a str, gseq: i64) -> [Arg<'a>; 11] {
+pub(crate) fn log_args<'a>(
+    e: &'a LogEntry,
+    body: &'a str,
+    gseq: i64,
+    chain: &'a str,
+) -> [Arg<'a>; 12] {
     [
         Arg::Int(e.case_id),
         Arg::Int(e.seq as i64),
@@ -943,6 +1018,7 @@ pub(crate) fn log_args<'a>(e: &'a LogEntry, body: &'a str, gseq: i64) -> [Arg<'a
         Arg::Text(&e.note),
         Arg::Text(body),
         Arg::Int(gseq),
+        Arg::Text(chain),
     ]
 }
 
@@ -1227,6 +1303,44 @@ pub(crate) fn scenario_audit_row(r: &dyn RowRead) -> Result<ScenarioAuditRow, St
     })
 }
 
+/// Assembles an audit entry from the columns of `SELECT_AUDIT_*`.
+pub(crate) fn audit_row(r: &dyn RowRead) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: r.int(0)?,
+        at: r.int(1)?,
+        actor: r.text(2)?,
+        action: r.text(3)?,
+        subject: r.text(4)?,
+        detail: r.text(5)?,
+        prev: r.text(6)?,
+        hash: r.text(7)?,
+    })
+}
+
+/// Assembles a case log entry's link from the columns of `SELECT_LOG_LINKS`.
+pub(crate) fn log_link_row(r: &dyn RowRead) -> Result<LogLink, StoreError> {
+    Ok((r.int(0)?, r.int(1)?, r.text(2)?, r.opt_text(3)?))
+}
+
+/// Assembles a grant from the columns of `SELECT_GRANTS`.
+pub(crate) fn grant_row(r: &dyn RowRead) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: r.int(0)?,
+        dataset: r.text(1)?,
+        consumer: r.text(2)?,
+        columns: r.text(3)?,
+        purpose: r.text(4)?,
+        until: r.int(5)?,
+        unmask: r.bool(6)?,
+        state: r.text(7)?,
+        requested_by: r.text(8)?,
+        requested_at: r.int(9)?,
+        decided_by: r.opt_text(10)?,
+        decided_at: r.opt_int(11)?,
+        reason: r.text(12)?,
+    })
+}
+
 /// Assembles a photo from the columns of `SELECT_MEDIA`.
 pub(crate) fn media_row(r: &dyn RowRead) -> Result<Media, StoreError> {
     Ok(Media {
@@ -1372,6 +1486,38 @@ pub(crate) fn scenario_audit_args(x: &ScenarioAuditRow) -> [Arg<'_>; 7] {
         Arg::Text(&x.version),
         Arg::Int(x.ok as i64),
         Arg::Text(&x.problems),
+    ]
+}
+
+/// The parameters of `INSERT_AUDIT`.
+pub(crate) fn audit_args(e: &AuditEntry) -> [Arg<'_>; 8] {
+    [
+        Arg::Int(e.seq),
+        Arg::Int(e.at),
+        Arg::Text(&e.actor),
+        Arg::Text(&e.action),
+        Arg::Text(&e.subject),
+        Arg::Text(&e.detail),
+        Arg::Text(&e.prev),
+        Arg::Text(&e.hash),
+    ]
+}
+
+/// The parameters of `INSERT_GRANT` (and the first twelve of `UPDATE_GRANT`).
+pub(crate) fn grant_args(g: &GrantRow) -> [Arg<'_>; 12] {
+    [
+        Arg::Text(&g.dataset),
+        Arg::Text(&g.consumer),
+        Arg::Text(&g.columns),
+        Arg::Text(&g.purpose),
+        Arg::Int(g.until),
+        Arg::Int(g.unmask as i64),
+        Arg::Text(&g.state),
+        Arg::Text(&g.requested_by),
+        Arg::Int(g.requested_at),
+        Arg::OptText(g.decided_by.as_deref()),
+        Arg::OptInt(g.decided_at),
+        Arg::Text(&g.reason),
     ]
 }
 

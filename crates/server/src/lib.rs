@@ -122,6 +122,24 @@ impl ReadPool {
             .all(|s| s.healthy())
     }
 
+    /// Runs `f` on a connection on the calling thread (outside the async runtime: the
+    /// service's shutdown).
+    pub fn blocking<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        let mut store = {
+            let mut g = self.stores.lock().expect("pool lock");
+            loop {
+                if let Some(s) = g.pop() {
+                    break s;
+                }
+                g = self.ready.wait(g).expect("pool wait");
+            }
+        };
+        let out = f(store.as_mut());
+        self.stores.lock().expect("pool lock").push(store);
+        self.ready.notify_one();
+        out
+    }
+
     /// Runs `f` on a connection on the blocking thread pool.
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,
@@ -187,6 +205,10 @@ pub struct Inner {
     pub loops: metrics::Loops,
     /// When set, `/metrics` asks for it as a Bearer token.
     pub metrics_token: std::sync::OnceLock<String>,
+    /// The hash-chained audit trail's writer (any room may record to it).
+    pub audit: http::audit::AuditLog,
+    /// The data room (sharing): grants and data quality.
+    pub data: intake::data::DataState,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -226,6 +248,8 @@ impl AppState {
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
             loops: metrics::Loops::default(),
             metrics_token: std::sync::OnceLock::new(),
+            audit: http::audit::AuditLog::default(),
+            data: intake::data::DataState::default(),
         }))
     }
 

@@ -19,6 +19,17 @@ pub trait ReadingBatch {
 pub type Later<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The ports, as plain functions of the service's state.
+/// What one scenario pack reads (the data catalogue's lineage).
+#[derive(Debug, Clone, Default)]
+pub struct PackNeeds {
+    pub code: String,
+    pub name_zh: String,
+    pub enabled: bool,
+    pub datasets: Vec<String>,
+    pub device_kinds: Vec<String>,
+    pub indicators: Vec<String>,
+}
+
 pub struct Ports {
     /// Opens a batch of accepted readings (the vital signs' windows).
     pub readings: for<'a> fn(&'a AppState) -> Box<dyn ReadingBatch + 'a>,
@@ -35,4 +46,7 @@ pub struct Ports {
     /// at a time: how a room that computes a vital sign itself feeds it to the vitals room.
     /// `Err` names why it was refused (unknown or computed indicator, region, range).
     pub indicator_value: fn(&AppState, &str, &str, f64, Millis) -> Result<(), String>,
+    /// What every scenario pack reads (datasets, device kinds, indicators): the data
+    /// catalogue's lineage.
+    pub scenario_needs: fn(&AppState) -> Vec<PackNeeds>,
 }

@@ -46,6 +46,8 @@ const I18N = {
     no_access: "此账号无权访问该页面", signed_in_as: "当前用户",
     stage_waiting: "待派遣", stage_working: "处置中", stage_checking: "待核查/待结案", stage_overdue: "黑边：超期",
     network: "网络不可用", no_report_token: "只有报告人可以评价（请在提交问题的浏览器中评价）",
+    nav_catalogue: "数据目录",
+    catalogue: "数据目录", cat_search: "查找数据", cat_q: "关键词", cat_kind: "类型", cat_find: "查找", kind_all: "全部", kind_dataset: "数据集", kind_indicator: "体征指标", kind_device_feed: "设备数据", kind_export: "对外输出", cat_entries: "目录", cat_name: "名称", cat_level: "敏感级别", cat_fresh: "更新", cat_quality: "数据质量", cat_schema: "字段与敏感级别", cat_column: "字段", cat_type: "类型", cat_lineage: "数据血缘（谁在使用）", cat_rows: "数据预览（按授权脱敏）", cat_show_rows: "查看数据", cat_ask: "申请共享授权", cat_ask_cols: "申请的字段", cat_purpose: "用途", cat_until: "有效期至", cat_unmask: "需要查看未脱敏的个人信息", cat_ask_submit: "提交申请", cat_grants: "共享授权", cat_consumer: "使用方", cat_asked: "申请已提交，等待数据所有方审批", lv_public: "公开", lv_internal: "内部", lv_sensitive_personal: "个人敏感", lv_restricted: "受限", q_ok: "正常", q_stale: "未按时更新", q_incomplete: "不完整", q_stale_incomplete: "过期且不完整", q_missing: "未导入", g_requested: "待审批", g_approved: "已授权", g_refused: "已拒绝", g_revoked: "已撤销", g_expired: "已过期", g_approve: "批准", g_refuse: "拒绝", g_revoke: "撤销", g_reason: "原因", ln_indicators: "体征指标", ln_scenarios: "应用场景", ln_alert_rules: "预警规则", ln_alarm_rules: "设备告警规则", ln_reads: "读取", rows_basis: "依据", b_owner: "数据所有方", b_oversight: "监督（个人信息已脱敏）", b_grant: "共享授权", rows_total: "共", every: "更新频率", imported_at: "最近导入", row_count: "行数",
     nav_scenarios: "场景", scenarios: "应用场景", packs: "场景包", pack: "场景包", pack_status: "状态",
     s_enabled: "启用", s_disabled: "停用", enable: "启用", disable: "停用", owner: "责任部门", version: "版本",
     origin: "来源", o_embedded: "内置", o_directory: "目录文件", o_reload: "在线重载", loaded_at: "加载时间",
@@ -107,6 +109,8 @@ const I18N = {
     no_access: "This account may not open this page", signed_in_as: "Signed in as",
     stage_waiting: "To dispatch", stage_working: "Being handled", stage_checking: "To verify / close", stage_overdue: "Black edge: overdue",
     network: "No network", no_report_token: "Only the reporter may rate (from the browser the report was sent from)",
+    nav_catalogue: "Data catalogue",
+    catalogue: "Data catalogue", cat_search: "Find data", cat_q: "Search", cat_kind: "Kind", cat_find: "Find", kind_all: "All", kind_dataset: "Dataset", kind_indicator: "Indicator", kind_device_feed: "Device feed", kind_export: "Export", cat_entries: "Catalogue", cat_name: "Name", cat_level: "Sensitivity", cat_fresh: "Updated", cat_quality: "Data quality", cat_schema: "Columns and sensitivity", cat_column: "Column", cat_type: "Type", cat_lineage: "Lineage (who reads it)", cat_rows: "Rows (masked as your grants say)", cat_show_rows: "Show rows", cat_ask: "Ask for a grant", cat_ask_cols: "Columns", cat_purpose: "Purpose", cat_until: "Until", cat_unmask: "Personal data unmasked", cat_ask_submit: "Send the request", cat_grants: "Grants", cat_consumer: "Consumer", cat_asked: "Requested; waiting for the owner's decision", lv_public: "Public", lv_internal: "Internal", lv_sensitive_personal: "Personal", lv_restricted: "Restricted", q_ok: "OK", q_stale: "Stale", q_incomplete: "Incomplete", q_stale_incomplete: "Stale and incomplete", q_missing: "Never imported", g_requested: "Requested", g_approved: "Approved", g_refused: "Refused", g_revoked: "Revoked", g_expired: "Expired", g_approve: "Approve", g_refuse: "Refuse", g_revoke: "Revoke", g_reason: "Reason", ln_indicators: "Indicators", ln_scenarios: "Scenario packs", ln_alert_rules: "Alert rules", ln_alarm_rules: "Alarm rules", ln_reads: "Reads", rows_basis: "Basis", b_owner: "Owner", b_oversight: "Oversight (personal data masked)", b_grant: "Grant", rows_total: "Total", every: "Expected every", imported_at: "Last import", row_count: "Rows",
     nav_scenarios: "Scenarios", scenarios: "Scenario packs", packs: "Packs", pack: "Pack", pack_status: "Status",
     s_enabled: "Enabled", s_disabled: "Disabled", enable: "Enable", disable: "Disable", owner: "Owner", version: "Version",
     origin: "Origin", o_embedded: "Built in", o_directory: "Directory file", o_reload: "Reloaded online", loaded_at: "Loaded at",
@@ -192,6 +196,13 @@ const PROBLEMS = {
     no_delivery: "这一餐不能送到您家，可以选择到店取餐",
     impossible_age: "出生日期好像不对，请再核对一下",
     under_meal_age: "助餐服务面向60岁及以上的老人",
+    unknown_dataset: "数据集不存在",
+    unknown_grant: "授权申请不存在",
+    no_grant: "没有该数据集的有效授权",
+    unknown_columns: "数据集没有这些列或未获授权",
+    grant_expired: "授权期限已过",
+    grant_overlaps: "已有重叠的授权或申请",
+    grant_not_pending: "该授权当前状态不允许此操作",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -253,6 +264,13 @@ const PROBLEMS = {
     no_delivery: "This meal cannot be delivered to you; please choose pick-up",
     impossible_age: "The date of birth does not look right; please check it",
     under_meal_age: "The meal service is for people of 60 and over",
+    unknown_dataset: "No such dataset",
+    unknown_grant: "No such grant",
+    no_grant: "No grant in force for this dataset",
+    unknown_columns: "Unknown or ungranted columns",
+    grant_expired: "The grant's end date has passed",
+    grant_overlaps: "A grant or request already covers these columns",
+    grant_not_pending: "The grant's state does not allow this",
   },
 };
 
@@ -347,12 +365,12 @@ function fmtDuration(ms) {
 }
 
 const ROLE_PAGES = {
-  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "lifecircle", "canteen", "citizen"],
-  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "lifecircle", "canteen", "citizen"],
-  admin: ["centre", "cases", "vitals", "scenarios", "lifecircle", "inspector", "citizen"],
-  analyst: ["centre", "vitals", "cases", "scenarios", "lifecircle"],
-  handler: ["cases", "canteen", "citizen"],
-  inspector: ["inspector", "cases", "citizen"],
+  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "lifecircle", "catalogue", "canteen", "citizen"],
+  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "lifecircle", "catalogue", "canteen", "citizen"],
+  admin: ["centre", "cases", "vitals", "scenarios", "lifecircle", "catalogue", "inspector", "citizen"],
+  analyst: ["centre", "vitals", "cases", "scenarios", "lifecircle", "catalogue"],
+  handler: ["cases", "canteen", "catalogue", "citizen"],
+  inspector: ["inspector", "cases", "catalogue", "citizen"],
   citizen: ["citizen", "meals"],
 };
 

@@ -177,7 +177,9 @@ pub async fn simulate_feeds(
         {
             let mut v = st.0.vitals.state.lock().expect("vitals lock");
             for (i, ind) in inds.iter().enumerate() {
-                if ind.source != Source::External {
+                // Rooms feed their own external indicators (data quality, the meal
+                // service, the life circle): the simulator leaves them alone.
+                if ind.source != Source::External || fed_by_a_room(&ind.code) {
                     continue;
                 }
                 let noise = rng.range_f64(0.95, 1.05);
@@ -199,4 +201,11 @@ pub async fn simulate_feeds(
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// External indicators a room of the service computes and feeds itself through the
+/// `indicator_value` port (the data room's data quality, the meal service, the life
+/// circle) — the simulator's external feeds never overwrite them.
+pub fn fed_by_a_room(code: &str) -> bool {
+    code == "data_feeds_unhealthy" || code.starts_with("meal_") || code.starts_with("life_circle_")
 }

@@ -100,7 +100,7 @@ pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
+pub(crate) fn temp_dir(name: &str, keep: &Option<PathBuf>) -> PathBuf {
     let d = keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("cityos-bench-{name}-{}", std::process::id()))
     });
@@ -121,7 +121,7 @@ pub(crate) async fn serve(svc: &Service) -> (String, tokio::task::JoinHandle<()>
     (addr, h)
 }
 
-fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
+pub(crate) fn report_bodies(cfg: &Config, n: usize) -> Vec<String> {
     let pts = super::points(cfg, n, 3);
     let mut rng = Rng::new(5);
     let cats: Vec<_> = cfg

@@ -17,11 +17,13 @@
 //!   over a 50,000-edge network) and a what-if.
 //! * `assistance` — [`assistance`]: 精准救助 — the synthetic district recomputed whole, and
 //!   an incremental import of changed rows.
+//! * `audit` — [`audit`]: verifying a long audit trail and the API's cost of audited reads.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
 pub mod assistance;
+pub mod audit;
 pub mod classify;
 pub mod ingest;
 pub mod lifecircle;

@@ -8,7 +8,7 @@ fn check_reports_every_problem_with_its_line() {
     let ok = cityos(&["check"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(
-        stdout(&ok).starts_with("ok: 3320 regions") && stdout(&ok).contains("52 indicators"),
+        stdout(&ok).starts_with("ok: 3320 regions") && stdout(&ok).contains("53 indicators"),
         "{}",
         stdout(&ok)
     );

@@ -3,6 +3,7 @@
 //! repository's tidiness rules.
 
 mod assistance;
+mod audit;
 mod browser;
 mod check;
 mod classify;

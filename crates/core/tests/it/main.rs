@@ -2,6 +2,7 @@
 
 mod alerting;
 mod assistance;
+mod audit;
 mod calendar;
 mod cap;
 mod classify;

@@ -94,3 +94,93 @@ fn a_title_cut_inside_a_number_hides_the_number_s_head() {
     // A title that was not cut keeps a number it ends in.
     assert_eq!(mask_title("金额 3101041"), "金额 3101041");
 }
+
+#[test]
+fn bank_cards_passing_luhn_are_masked_in_text() {
+    use cityos_core::privacy::luhn;
+    assert!(luhn(&[4, 5, 3, 9, 1, 4, 8, 8, 0, 3, 4, 3, 6, 4, 6, 7]));
+    assert_eq!(
+        mask_personal("退款卡号6222021234567890128，谢谢"),
+        "退款卡号*******************，谢谢"
+    );
+    assert_eq!(
+        mask_personal("卡 6217 0012 3456 7893 尾号"),
+        "卡 **** **** **** **** 尾号"
+    );
+    // One digit off fails Luhn: an order number, not a card.
+    assert_eq!(
+        mask_personal("订单6222021234567890127"),
+        "订单6222021234567890127"
+    );
+}
+
+#[test]
+fn id_numbers_are_checked_by_date_and_check_digit_without_echoing_them() {
+    use cityos_core::privacy::{check_id_number, IdProblem};
+    assert_eq!(check_id_number("310104198001011239"), Ok(()));
+    assert_eq!(check_id_number("11010519491231002X"), Ok(()));
+    assert_eq!(check_id_number("11010519491231002x"), Ok(()));
+    assert_eq!(
+        check_id_number("310104198001011234"),
+        Err(IdProblem::CheckDigit)
+    );
+    assert_eq!(
+        check_id_number("310104198002301239"),
+        Err(IdProblem::BirthDate)
+    );
+    assert_eq!(check_id_number("3101041980010112"), Err(IdProblem::Length));
+    assert_eq!(
+        check_id_number("31010419800101123Y"),
+        Err(IdProblem::Characters)
+    );
+    for p in [
+        IdProblem::Length,
+        IdProblem::Characters,
+        IdProblem::BirthDate,
+        IdProblem::CheckDigit,
+    ] {
+        // The message names the problem, never the number.
+        assert!(!p.to_string().contains("310104"), "{p}");
+    }
+}
+
+#[test]
+fn structured_fields_are_masked_by_their_column() {
+    use cityos_core::privacy::{column_kind, mask_column, mask_field, Personal};
+    assert_eq!(column_kind("name"), Some(Personal::Name));
+    assert_eq!(column_kind("elder_name"), Some(Personal::Name));
+    assert_eq!(column_kind("姓名"), Some(Personal::Name));
+    assert_eq!(column_kind("phone"), Some(Personal::Phone));
+    assert_eq!(column_kind("id_number"), Some(Personal::IdNumber));
+    assert_eq!(column_kind("bank_card"), Some(Personal::BankCard));
+    assert_eq!(column_kind("address"), Some(Personal::Address));
+    assert_eq!(column_kind("email"), Some(Personal::Email));
+    assert_eq!(column_kind("household"), None);
+    assert_eq!(column_kind("water_m3"), None);
+    assert_eq!(mask_field(Personal::Name, "王秀英"), "王**");
+    assert_eq!(mask_field(Personal::Name, "李"), "李*");
+    assert_eq!(mask_field(Personal::Phone, "13812345678"), "*******5678");
+    assert_eq!(
+        mask_field(Personal::IdNumber, "310104198001011239"),
+        "3****************9"
+    );
+    assert_eq!(
+        mask_field(Personal::BankCard, "6222 0212 3456 7890 128"),
+        "**** **** **** ***0 128"
+    );
+    assert_eq!(
+        mask_field(Personal::Email, "zhang.san@example.com"),
+        "z***@example.com"
+    );
+    assert_eq!(
+        mask_field(Personal::Address, "衡山路283弄28号501室"),
+        "衡山路***"
+    );
+    assert_eq!(
+        mask_field(Personal::Address, "吴兴路 78 弄 26 号"),
+        "吴兴路***"
+    );
+    assert_eq!(mask_field(Personal::Address, "某小区"), "******");
+    // A free-text column still has its numbers masked.
+    assert_eq!(mask_column("note", "电话13812345678"), "电话***********");
+}

@@ -1,11 +1,12 @@
 //! The batch writer both stores share: what one transaction writes for a [`Batch`] and in
 //! which order — reports, then each case (inserted, or updated only from the version it was
 //! read at, else a [`StoreError::Conflict`]) with its new log entries and, when they
-//! changed, its tasks; then report moves, idempotency records and the maintained counts.
+//! changed, its tasks (each log entry chained to the case's previous one); then report moves, idempotency records and the maintained counts.
 //! Each backend supplies the statement execution for one row of one table ([`RowWriter`]).
 
 use super::{Batch, CaseRow, CaseWrite, IdempotentAnswer, StoreError};
 use crate::query::CountKey;
+use cityos_core::audit::{log_link, GENESIS};
 use cityos_core::case::{CaseId, LogEntry, Report, ReportId, Task};
 
 /// One statement per table row, executed inside the backend's open transaction.
@@ -19,7 +20,16 @@ pub(crate) trait RowWriter {
         row: &CaseRow<'_>,
         prev: u64,
     ) -> Result<u64, StoreError>;
-    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError>;
+    fn insert_log(
+        &mut self,
+        e: &LogEntry,
+        body: &str,
+        gseq: i64,
+        chain: &str,
+    ) -> Result<(), StoreError>;
+    /// The chain value of the case's last stored log entry (`None`: no entry, or one
+    /// written before the log was chained).
+    fn log_head(&mut self, case: CaseId) -> Result<Option<String>, StoreError>;
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError>;
     fn insert_task(&mut self, case: CaseId, t: &Task) -> Result<(), StoreError>;
     fn move_report(&mut self, report: ReportId, case: CaseId) -> Result<(), StoreError>;
@@ -64,8 +74,18 @@ fn write_case(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreErr
             }
         }
     }
-    for ((e, body), gseq) in cw.entries.iter().zip(cw.log_bodies).zip(cw.gseqs) {
-        w.insert_log(e, body, *gseq)?;
+    // The case's log is chained: each entry's chain covers the one before (a new case
+    // starts from GENESIS; an existing one costs one indexed lookup per batch).
+    if !cw.entries.is_empty() {
+        let mut prev = match cw.prev_version {
+            None => GENESIS.to_string(),
+            Some(_) => w.log_head(c.id)?.unwrap_or_else(|| GENESIS.to_string()),
+        };
+        for ((e, body), gseq) in cw.entries.iter().zip(cw.log_bodies).zip(cw.gseqs) {
+            let link = log_link(&prev, e.case_id, e.seq as i64, body);
+            w.insert_log(e, body, *gseq, &link)?;
+            prev = link;
+        }
     }
     if cw.tasks_changed {
         w.delete_tasks(c.id)?;

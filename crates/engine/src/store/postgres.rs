@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_reports_at.sql"),
     ),
+    (17, include_str!("../../migrations/postgres/0017_share.sql")),
     (18, include_str!("../../migrations/postgres/0018_meals.sql")),
     (
         20,
@@ -79,6 +80,7 @@ struct Prepared {
     ins_case: Statement,
     upd_case: Statement,
     ins_log: Statement,
+    log_head: Statement,
     ins_rep: Statement,
     mv_rep: Statement,
     del_tasks: Statement,
@@ -164,6 +166,7 @@ fn session(
             ins_case: client.prepare(INSERT_CASE).map_err(db)?,
             upd_case: client.prepare(UPDATE_CASE).map_err(db)?,
             ins_log: client.prepare(INSERT_LOG).map_err(db)?,
+            log_head: client.prepare(crate::store::SELECT_LOG_HEAD).map_err(db)?,
             ins_rep: client.prepare(INSERT_REPORT).map_err(db)?,
             mv_rep: client.prepare(MOVE_REPORT).map_err(db)?,
             del_tasks: client.prepare(DELETE_TASKS).map_err(db)?,
@@ -765,6 +768,73 @@ impl LifeCircleStore for PostgresStore {
     }
 }
 
+impl ShareStore for PostgresStore {
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec_each(crate::store::INSERT_AUDIT, entries, audit_args)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(crate::store::SELECT_AUDIT_HEAD, &[], audit_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_AUDIT_PAGE,
+            &[&after, &limit],
+            audit_row,
+        )
+    }
+
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError> {
+        self.live()?;
+        let args = grant_args(g);
+        let ids = self.rows(crate::store::INSERT_GRANT, &refs(&args), |r| r.int(0))?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Db("INSERT … RETURNING gave no id".into()))
+    }
+
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError> {
+        self.live()?;
+        let mut args = grant_args(g).to_vec();
+        args.push(Arg::Int(g.id));
+        self.exec(crate::store::UPDATE_GRANT, &args).map(drop)
+    }
+
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_GRANTS, &[], grant_row)
+    }
+
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(crate::store::SELECT_DATASET, &[&name], dataset_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_LOG_LINKS,
+            &[&after_case, &after_seq, &limit],
+            log_link_row,
+        )
+    }
+}
+
 impl MealStore for PostgresStore {
     fn record_meals(
         &mut self,
@@ -870,9 +940,20 @@ impl batch::RowWriter for Rows<'_, '_> {
         self.run(&self.st.upd_case, &case_update_args(w, row, prev))
     }
 
-    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        self.run(&self.st.ins_log, &log_args(e, body, gseq))
+    fn insert_log(
+        &mut self,
+        e: &LogEntry,
+        body: &str,
+        gseq: i64,
+        chain: &str,
+    ) -> Result<(), StoreError> {
+        self.run(&self.st.ins_log, &log_args(e, body, gseq, chain))
             .map(drop)
+    }
+
+    fn log_head(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        let rows = self.tx.query(&self.st.log_head, &[&case]).map_err(db)?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {

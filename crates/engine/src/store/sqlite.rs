@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_reports_at.sql"),
     ),
+    (17, include_str!("../../migrations/sqlite/0017_share.sql")),
     (18, include_str!("../../migrations/sqlite/0018_meals.sql")),
     (
         20,
@@ -645,6 +646,71 @@ impl MealStore for SqliteStore {
     }
 }
 
+impl ShareStore for SqliteStore {
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx.prepare_cached(crate::store::INSERT_AUDIT).map_err(db)?;
+            for e in entries {
+                run(&mut st, audit_args(e))?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self
+            .select(crate::store::SELECT_AUDIT_HEAD, [], audit_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn audit_page(&mut self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.select(crate::store::SELECT_AUDIT_PAGE, [after, limit], audit_row)
+    }
+
+    fn insert_grant(&mut self, g: &GrantRow) -> Result<i64, StoreError> {
+        let ids = self.select(
+            crate::store::INSERT_GRANT,
+            rusqlite::params_from_iter(grant_args(g)),
+            |r| r.int(0),
+        )?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Db("INSERT … RETURNING gave no id".into()))
+    }
+
+    fn update_grant(&mut self, g: &GrantRow) -> Result<(), StoreError> {
+        let mut args = grant_args(g).to_vec();
+        args.push(Arg::Int(g.id));
+        self.exec(crate::store::UPDATE_GRANT, args).map(drop)
+    }
+
+    fn grants(&mut self) -> Result<Vec<GrantRow>, StoreError> {
+        self.select(crate::store::SELECT_GRANTS, [], grant_row)
+    }
+
+    fn dataset(&mut self, name: &str) -> Result<Option<Dataset>, StoreError> {
+        Ok(self
+            .select(crate::store::SELECT_DATASET, [name], dataset_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLink>, StoreError> {
+        self.select(
+            crate::store::SELECT_LOG_LINKS,
+            [after_case, after_seq, limit],
+            log_link_row,
+        )
+    }
+}
+
 impl MediaStore for SqliteStore {
     fn put_media(&mut self, m: &Media) -> Result<(), StoreError> {
         self.exec(crate::store::INSERT_MEDIA, media_args(m))
@@ -767,6 +833,7 @@ struct Rows<'t> {
     ins_case: rusqlite::CachedStatement<'t>,
     upd_case: rusqlite::CachedStatement<'t>,
     ins_log: rusqlite::CachedStatement<'t>,
+    log_head: rusqlite::CachedStatement<'t>,
     ins_rep: rusqlite::CachedStatement<'t>,
     del_tasks: rusqlite::CachedStatement<'t>,
     ins_task: rusqlite::CachedStatement<'t>,
@@ -782,6 +849,7 @@ impl<'t> Rows<'t> {
             ins_case: st(INSERT_CASE)?,
             upd_case: st(UPDATE_CASE)?,
             ins_log: st(INSERT_LOG)?,
+            log_head: st(crate::store::SELECT_LOG_HEAD)?,
             ins_rep: st(INSERT_REPORT)?,
             del_tasks: st(DELETE_TASKS)?,
             ins_task: st(INSERT_TASK)?,
@@ -810,8 +878,22 @@ impl batch::RowWriter for Rows<'_> {
         Ok(run(&mut self.upd_case, case_update_args(w, row, prev))? as u64)
     }
 
-    fn insert_log(&mut self, e: &LogEntry, body: &str, gseq: i64) -> Result<(), StoreError> {
-        run(&mut self.ins_log, log_args(e, body, gseq)).map(drop)
+    fn insert_log(
+        &mut self,
+        e: &LogEntry,
+        body: &str,
+        gseq: i64,
+        chain: &str,
+    ) -> Result<(), StoreError> {
+        run(&mut self.ins_log, log_args(e, body, gseq, chain)).map(drop)
+    }
+
+    fn log_head(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        self.log_head
+            .query_row([case], |r| r.get::<_, Option<String>>(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(db)
     }
 
     fn delete_tasks(&mut self, case: CaseId) -> Result<(), StoreError> {

@@ -82,6 +82,15 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)?;
     if !ok {
+        st.0.audit
+            .record(
+                &st,
+                &user.username,
+                "sign_in_failed",
+                &format!("account:{}", user.username),
+                json!({"peer": peer.to_string()}),
+            )
+            .await?;
         return Err(fail());
     }
     st.0.api.login_peers.release(&addr);
@@ -101,6 +110,15 @@ pub async fn login(
         channel: None,
         expires_at,
     };
+    st.0.audit
+        .record(
+            &st,
+            &user.username,
+            "sign_in",
+            &format!("account:{}", user.username),
+            json!({"peer": peer.to_string(), "role": user.role}),
+        )
+        .await?;
     let token = st.0.key.sign(&p);
     let cookie = crate::http::access::set_session(&headers, &token, st.0.session_ms / 1000);
     let mut r = Json(json!({

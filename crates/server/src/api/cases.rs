@@ -576,6 +576,19 @@ pub async fn get_case(
         .ok_or_else(nf)?;
     let cid = c.id;
     let (log, reports) = st.0.reads.run(move |s| log_and_reports(s, cid)).await??;
+    // An officer sees the reporters' contacts and text unmasked: a read of personal data,
+    // written to the audit trail.
+    if p.role.is_officer() && reports.iter().any(|r| r.contact.is_some()) {
+        st.0.audit
+            .record_soon(
+                &st,
+                &p.name,
+                "case_read",
+                &format!("case:{}", c.number),
+                json!({"reports": reports.len()}),
+            )
+            .await?;
+    }
     let actions = actions_now(&c, &p);
     Ok(Json(json!({
         "case": wire::case_view_for(&c, &st.0.cfg, st.now(), Some(p.role)),

@@ -142,6 +142,10 @@ pub fn machine_endpoints(channel: &str) -> &'static [&'static str] {
             "listDatasets",
             "pushIndicator",
             "postReport",
+            "datasetRows",
+            "requestGrant",
+            "listGrants",
+            "decideGrant",
         ],
         _ => &[],
     }

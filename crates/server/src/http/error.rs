@@ -71,10 +71,17 @@ impl IntoResponse for ApiError {
             "title": self.title(),
             "status": self.status.as_u16(),
             "code": self.code,
-            "detail": self.detail,
+            // No unmasked personal data in any error message: a phone or ID number that
+            // came in with a bad request is not repeated back (or into a log).
+            "detail": cityos_core::privacy::mask_personal(&self.detail),
         });
         if !self.problems.is_empty() {
-            body["problems"] = serde_json::json!(self.problems);
+            let masked: Vec<String> = self
+                .problems
+                .iter()
+                .map(|p| cityos_core::privacy::mask_personal(p))
+                .collect();
+            body["problems"] = serde_json::json!(masked);
         }
         let mut r = (
             self.status,

@@ -3,6 +3,7 @@
 //! listener and the log. It imports no room.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod endpoints;
 pub mod error;

@@ -180,6 +180,21 @@ problems! {
     ImpossibleAge = UNPROCESSABLE_ENTITY, "impossible_age", "出生日期好像不对，请再核对一下", "The date of birth does not look right; please check it";
     /// Under the service's age.
     UnderMealAge = UNPROCESSABLE_ENTITY, "under_meal_age", "助餐服务面向60岁及以上的老人", "The meal service is for people of 60 and over";
+    // Data sharing (数据归集共享)
+    /// No dataset by that name.
+    UnknownDataset = NOT_FOUND, "unknown_dataset", "数据集不存在", "No such dataset";
+    /// No grant by that id (or not one the caller may see).
+    UnknownGrant = NOT_FOUND, "unknown_grant", "授权申请不存在", "No such grant";
+    /// Rows of a dataset without a grant in force (none, refused, revoked or expired).
+    NoGrant = FORBIDDEN, "no_grant", "没有该数据集的有效授权", "No grant in force for this dataset";
+    /// Columns (asked for, or filtered on) the dataset does not have or the grant does not give.
+    UnknownColumns = UNPROCESSABLE_ENTITY, "unknown_columns", "数据集没有这些列或未获授权", "Unknown or ungranted columns";
+    /// A grant whose end date has passed.
+    GrantExpired = UNPROCESSABLE_ENTITY, "grant_expired", "授权期限已过", "The grant's end date has passed";
+    /// A request overlapping a grant the consumer already has or asked for.
+    GrantOverlaps = CONFLICT, "grant_overlaps", "已有重叠的授权或申请", "A grant or request already covers these columns";
+    /// A decision the grant's state does not allow (approve a revoked one…).
+    GrantNotPending = CONFLICT, "grant_not_pending", "该授权当前状态不允许此操作", "The grant's state does not allow this";
 }
 
 /// The codes answered with `status`, in table order.

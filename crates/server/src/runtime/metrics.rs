@@ -109,6 +109,46 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
             "cityos_readings_refused_total{{reason=\"{reason}\"}} {n}"
         );
     }
+    let (audit_seq, audit_hash) = st.0.audit.head();
+    let _ = writeln!(w, "# HELP cityos_audit_head_seq The audit trail's head: its last sequence number, labelled with that entry's hash (published so that a rewrite of history shows).");
+    let _ = writeln!(w, "# TYPE cityos_audit_head_seq gauge");
+    let _ = writeln!(
+        w,
+        "cityos_audit_head_seq{{hash=\"{audit_hash}\"}} {audit_seq}"
+    );
+    let _ = writeln!(
+        w,
+        "# HELP cityos_audit_entries_written_total Audit entries written since start."
+    );
+    let _ = writeln!(w, "# TYPE cityos_audit_entries_written_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_audit_entries_written_total {}",
+        st.0.audit
+            .entries_written
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(w, "# HELP cityos_audit_write_failures_total Failed audit writes (the entries wait for the next write).");
+    let _ = writeln!(w, "# TYPE cityos_audit_write_failures_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_audit_write_failures_total {}",
+        st.0.audit
+            .write_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        w,
+        "# HELP cityos_dataset_rows_served_total Dataset rows answered by the rows API."
+    );
+    let _ = writeln!(w, "# TYPE cityos_dataset_rows_served_total counter");
+    let _ = writeln!(
+        w,
+        "cityos_dataset_rows_served_total {}",
+        st.0.data
+            .rows_served
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     let _ = writeln!(w, "# HELP cityos_alarms_firing Device alarms firing now.");
     let _ = writeln!(w, "# TYPE cityos_alarms_firing gauge");
     let _ = writeln!(w, "cityos_alarms_firing {firing}");

@@ -126,6 +126,13 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
             Some("sub-community-service-310104003"),
             None,
         ),
+        (
+            "liu.civil",
+            "刘芳（区民政局，数据集所有方）",
+            "handler",
+            Some("dist-civil-affairs"),
+            None,
+        ),
     ]
 }
 
@@ -227,6 +234,11 @@ impl Service {
             stop.store(true, Ordering::SeqCst);
             let _ = t.join();
         }
+        // Reads' audit entries still waiting for their round are written now.
+        let audit = &self.state.0.audit;
+        if let Err(e) = self.state.0.reads.blocking(|s| audit.flush_blocking(s)) {
+            crate::http::log::event("audit_write_failed", &[("error", &e)]);
+        }
         self.runloop.take().map(|rl| rl.stop().1)
     }
 }
@@ -245,6 +257,7 @@ fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), Stor
     crate::intake::sensor::restore(st, store)?;
     crate::vitals::alerts::restore(st, store, now)?;
     crate::scenarios::restore(st, store)?;
+    st.0.audit.restore(store)?;
     crate::scenarios::runtime::restore(st, store)
 }
 

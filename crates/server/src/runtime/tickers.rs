@@ -82,3 +82,37 @@ pub async fn meals(
         }
     }
 }
+
+/// Publishes the audit trail's head every `every` (a log line; `/metrics` shows it too),
+/// so that a rewrite of history disagrees with what was published.
+pub async fn audit_head(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let (seq, hash) = st.0.audit.head();
+        crate::http::log::event("audit_head", &[("seq", &seq), ("hash", &hash)]);
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Runs the data quality checks every `every` until `stop`.
+pub async fn data_quality(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { crate::intake::data::catalogue::quality_tick(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
+            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
+            Err(e) => st.0.loops.error("data", &e),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

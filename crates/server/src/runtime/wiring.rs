@@ -16,6 +16,27 @@ fn scenario_flush(st: &AppState) -> Later<'_, Vec<Value>> {
     Box::pin(scenarios::flush(st))
 }
 
+/// What every scenario pack reads, for the data catalogue's lineage.
+fn scenario_needs(st: &AppState) -> Vec<crate::ports::PackNeeds> {
+    st.0.scenarios
+        .all()
+        .into_iter()
+        .map(|(code, e)| crate::ports::PackNeeds {
+            code,
+            name_zh: e.pack.name_zh.clone(),
+            enabled: e.enabled,
+            datasets: e
+                .pack
+                .datasets
+                .iter()
+                .map(|d| d.name.name.clone())
+                .collect(),
+            device_kinds: e.pack.devices.iter().map(|d| d.name.clone()).collect(),
+            indicators: e.pack.indicators.iter().map(|d| d.name.clone()).collect(),
+        })
+        .collect()
+}
+
 pub fn ports() -> Ports {
     Ports {
         readings: vitals::readings,
@@ -24,5 +45,6 @@ pub fn ports() -> Ports {
         indicator: vitals::district_value,
         dataset_imported,
         indicator_value: vitals::set_external,
+        scenario_needs,
     }
 }

@@ -180,9 +180,19 @@ async fn record(
     pack: Option<ScenarioPackRow>,
     audit: ScenarioAuditRow,
 ) -> Result<(), ApiError> {
+    let entry = (
+        audit.actor.clone(),
+        format!("scenario_{}", audit.action),
+        format!("scenario:{}", audit.pack),
+        json!({"version": audit.version, "ok": audit.ok, "problems": serde_json::from_str::<Value>(&audit.problems).unwrap_or(Value::Null)}),
+    );
     st.0.reads
         .run(move |s| keep(s, pack.as_ref(), &audit))
         .await??;
+    // The pack's own trail stays; the change is also chained in the service's trail.
+    st.0.audit
+        .record(st, &entry.0, &entry.1, &entry.2, entry.3)
+        .await?;
     Ok(())
 }
 

@@ -60,6 +60,16 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/lifecircle.html"),
     ),
     (
+        "catalogue.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/catalogue.html"),
+    ),
+    (
+        "catalogue.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/catalogue.js"),
+    ),
+    (
         "triage.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/triage.html"),

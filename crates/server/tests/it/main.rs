@@ -19,6 +19,7 @@ mod packs;
 mod privacy;
 mod scenarios;
 mod sensing;
+mod share;
 mod smart;
 mod stream;
 mod support;

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Reads SSE frames until `want` events arrived (or a timeout), returning (id, event, data).
-async fn read_events(body: axum::body::Body, want: usize) -> Vec<(i64, String, Value)> {
+pub(crate) async fn read_events(body: axum::body::Body, want: usize) -> Vec<(i64, String, Value)> {
     use http_body_util::BodyExt;
     let mut body = body;
     let mut text = String::new();
@@ -40,7 +40,7 @@ async fn read_events(body: axum::body::Body, want: usize) -> Vec<(i64, String, V
     out
 }
 
-async fn open_stream(
+pub(crate) async fn open_stream(
     t: &TestApp,
     token: &str,
     last: Option<i64>,

@@ -456,3 +456,49 @@ impl cityos_engine::LifeCircleStore for Flaky {
         self.inner.lifecircle_uploads()
     }
 }
+
+impl cityos_engine::store::ShareStore for Flaky {
+    fn append_audit(
+        &mut self,
+        entries: &[cityos_engine::store::AuditEntry],
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit(entries)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<cityos_engine::store::AuditEntry>, StoreError> {
+        self.inner.audit_head()
+    }
+
+    fn audit_page(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<cityos_engine::store::AuditEntry>, StoreError> {
+        self.inner.audit_page(after, limit)
+    }
+
+    fn insert_grant(&mut self, g: &cityos_engine::store::GrantRow) -> Result<i64, StoreError> {
+        self.inner.insert_grant(g)
+    }
+
+    fn update_grant(&mut self, g: &cityos_engine::store::GrantRow) -> Result<(), StoreError> {
+        self.inner.update_grant(g)
+    }
+
+    fn grants(&mut self) -> Result<Vec<cityos_engine::store::GrantRow>, StoreError> {
+        self.inner.grants()
+    }
+
+    fn dataset(&mut self, name: &str) -> Result<Option<cityos_engine::store::Dataset>, StoreError> {
+        self.inner.dataset(name)
+    }
+
+    fn log_links(
+        &mut self,
+        after_case: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<cityos_engine::store::LogLink>, StoreError> {
+        self.inner.log_links(after_case, after_seq, limit)
+    }
+}

@@ -1,4 +1,4 @@
-//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains), the scenario packs' state and audit trail, the meals room's rows and ledgers (an entry written twice fails its whole transaction), kept across a reopen.
+//! Store stories — what the store keeps beside cases: accounts and idempotency records, photos stored once by content, datasets replaced by a new import, the rooms' live state (alarm and alert states, silences, case links, open CAP chains), the scenario packs' state and audit trail, the meals room's rows and ledgers (an entry written twice fails its whole transaction), the hash-chained audit trail and the dataset grants, kept across a reopen.
 
 use super::*;
 
@@ -344,4 +344,68 @@ fn meal_rows_and_ledgers_are_kept_and_never_charged_twice(b: &Backend) {
         vec![entry(1, 2_000, "family"), entry(2, -533, "M1")]
     );
     assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 1_467);
+}
+
+story!(the_audit_chain_and_grants_are_kept_and_the_chain_is_append_only);
+fn the_audit_chain_and_grants_are_kept_and_the_chain_is_append_only(b: &Backend) {
+    use cityos_core::audit::{verify, Entry};
+    use cityos_engine::store::GrantRow;
+    let mut s = b.store();
+    assert_eq!(s.audit_head().unwrap(), None);
+    let mut entries: Vec<Entry> = Vec::new();
+    for i in 0..5 {
+        let prev = entries.last().map(|e| (e.seq, e.hash.as_str()));
+        entries.push(Entry::next(
+            prev,
+            t0() + i,
+            "admin",
+            "sign_in",
+            "admin",
+            "{}",
+        ));
+    }
+    s.append_audit(&entries[..2]).unwrap();
+    s.append_audit(&entries[2..]).unwrap();
+    // The same sequence number twice is refused (the chain has no forks).
+    assert!(s.append_audit(&entries[4..]).is_err());
+    drop(s);
+    let mut s = b.store();
+    assert_eq!(s.audit_head().unwrap().as_ref(), entries.last());
+    assert_eq!(s.audit_page(0, 100).unwrap(), entries);
+    assert_eq!(s.audit_page(3, 1).unwrap(), entries[3..4].to_vec());
+    assert_eq!(verify(&s.audit_page(0, 100).unwrap()).unwrap().0, 5);
+
+    let g = GrantRow {
+        id: 0,
+        dataset: "lone_elder_households".into(),
+        consumer: "dist-civil".into(),
+        columns: r#"["household","water_m3"]"#.into(),
+        purpose: "welfare check".into(),
+        until: t0() + 86_400_000,
+        unmask: false,
+        state: "requested".into(),
+        requested_by: "chen.roads".into(),
+        requested_at: t0(),
+        decided_by: None,
+        decided_at: None,
+        reason: String::new(),
+    };
+    let id = s.insert_grant(&g).unwrap();
+    let id2 = s.insert_grant(&g).unwrap();
+    assert!(id2 > id);
+    let approved = GrantRow {
+        id,
+        state: "approved".into(),
+        decided_by: Some("admin".into()),
+        decided_at: Some(t0() + 5),
+        ..g.clone()
+    };
+    s.update_grant(&approved).unwrap();
+    drop(s);
+    let mut s = b.store();
+    let all = s.grants().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], approved);
+    assert_eq!(all[1], GrantRow { id: id2, ..g });
+    assert_eq!(s.dataset("nothing").unwrap(), None);
 }

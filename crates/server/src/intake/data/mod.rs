@@ -3,6 +3,15 @@
 //! reaches the vital signs (indicators over datasets) and the scenario packs (joins and
 //! `row` triggers, e.g. the lone-elder welfare check of `lone_elder_water.toml`), and the
 //! import's answer lists the scenario hits it caused.
+//!
+//! Sharing (数据归集共享): `catalogue` — the data catalogue and the data quality checks;
+//! `grants` — grants of columns to other departments and the rows API. Rows are kept in
+//! the store with their dataset (`datasets.rows`); ID-number columns are checked on
+//! import (birth date and check digit) and bad rows refused by line, never repeating the
+//! number.
+
+pub mod catalogue;
+pub mod grants;
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{SignedIn, Staff};
@@ -15,6 +24,50 @@ use cityos_core::Role;
 use cityos_engine::store::Dataset;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::sync::atomic::AtomicU64;
+
+/// The data room's state: counters of what it served.
+#[derive(Default)]
+pub struct DataState {
+    /// Rows answered by the rows API.
+    pub rows_served: AtomicU64,
+    /// Rows refused at import for a malformed ID number.
+    pub bad_id_rows: AtomicU64,
+}
+
+/// Refuses rows whose ID-number columns (by name) hold a malformed number; the problem
+/// names the row and column, never the number.
+fn check_id_columns(
+    columns: &[String],
+    rows: Vec<Map<String, Value>>,
+    errors: &mut Vec<Value>,
+) -> Vec<Map<String, Value>> {
+    use cityos_core::privacy::{check_id_number, column_kind, Personal};
+    let id_cols: Vec<&String> = columns
+        .iter()
+        .filter(|c| column_kind(c) == Some(Personal::IdNumber))
+        .collect();
+    if id_cols.is_empty() {
+        return rows;
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for (i, r) in rows.into_iter().enumerate() {
+        let bad = id_cols.iter().find_map(|c| match r.get(*c) {
+            Some(Value::String(v)) if !v.trim().is_empty() => {
+                check_id_number(v).err().map(|p| (c.to_string(), p))
+            }
+            _ => None,
+        });
+        match bad {
+            Some((c, p)) => {
+                // The row's place among the data rows (1 = the first after the header).
+                errors.push(json!({"row": i + 1, "column": c, "problem": p.to_string()}));
+            }
+            None => kept.push(r),
+        }
+    }
+    kept
+}
 
 pub const SENSITIVITY: [&str; 4] = ["public", "internal", "sensitive", "secret"];
 /// Largest dataset body accepted.
@@ -74,7 +127,15 @@ pub fn parse_rows(body: &[u8], json_body: bool) -> Result<Parsed, String> {
                     rows.push(m);
                 }
                 other => {
-                    errors.push(json!({"row": i + 1, "problem": format!("not an object: {other}")}))
+                    let kind = match other {
+                        Value::Array(_) => "an array",
+                        Value::String(_) => "a string",
+                        Value::Number(_) => "a number",
+                        Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    };
+                    errors
+                        .push(json!({"row": i + 1, "problem": format!("not an object but {kind}")}))
                 }
             }
         }
@@ -152,6 +213,7 @@ pub async fn import(
     if st.0.cfg.taxonomy.department(&q.owner).is_none() {
         return Err(bad(format!("unknown owner department {:?}", q.owner)));
     }
+
     let sensitivity = q.sensitivity.unwrap_or_else(|| "internal".into());
     if !SENSITIVITY.contains(&sensitivity.as_str()) {
         return Err(bad(format!(
@@ -180,6 +242,15 @@ pub async fn import(
             )
         })?;
     let v = store_dataset(&st, &name, &q.owner, &sensitivity, &bytes, json_body).await?;
+    st.0.audit
+        .record(
+            &st,
+            &p.name,
+            "dataset_import",
+            &format!("dataset:{name}"),
+            json!({"owner": q.owner, "sensitivity": sensitivity, "rows": v["rows"], "refused": v["refused"].as_array().map_or(0, |a| a.len())}),
+        )
+        .await?;
     Ok((StatusCode::OK, Json(v)).into_response())
 }
 
@@ -193,7 +264,13 @@ pub async fn store_dataset(
     json_body: bool,
 ) -> Result<Value, ApiError> {
     let bad = |m: String| ApiError::new(Problem::InvalidDataset, m);
-    let (columns, rows, errors) = parse_rows(bytes, json_body).map_err(bad)?;
+    let (columns, rows, mut errors) = parse_rows(bytes, json_body).map_err(bad)?;
+    let before = rows.len();
+    let rows = check_id_columns(&columns, rows, &mut errors);
+    st.0.data.bad_id_rows.fetch_add(
+        (before - rows.len()) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if rows.is_empty() {
         return Err(bad(format!(
             "no good rows (problems: {})",
@@ -239,4 +316,86 @@ pub async fn list(State(st): State<AppState>, _: Staff) -> Result<Response, ApiE
         })
         .collect();
     Ok(Json(json!({"datasets": v})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn auditor(p: &crate::http::auth::Principal) -> Result<(), ApiError> {
+    if p.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("the audit trail is for administrators"))
+    }
+}
+
+/// `GET /api/v1/audit?after=&limit=` — audit trail entries in order (administrators).
+pub async fn audit_list(
+    State(st): State<AppState>,
+    crate::Q(q): crate::Q<AuditParams>,
+    SignedIn(p): SignedIn,
+) -> Result<Json<Value>, ApiError> {
+    auditor(&p)?;
+    let after = q.after.unwrap_or(0).max(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page =
+        st.0.reads
+            .run(move |s| s.audit_page(after, limit))
+            .await??;
+    let (seq, hash) = st.0.audit.head();
+    let v: Vec<Value> = page
+        .iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": cityos_core::time::format_rfc3339(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+                "prev": e.prev,
+                "hash": e.hash,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"entries": v, "head": {"seq": seq, "hash": hash}}),
+    ))
+}
+
+/// `GET /api/v1/audit/verify` — walks the whole stored trail (administrators).
+pub async fn audit_verify(
+    State(st): State<AppState>,
+    SignedIn(p): SignedIn,
+) -> Result<Json<Value>, ApiError> {
+    auditor(&p)?;
+    use crate::http::audit::{verify_case_logs, verify_store, LogVerdict, Verdict};
+    let (v, logs) =
+        st.0.reads
+            .run(|s| verify_store(s).and_then(|v| Ok((v, verify_case_logs(s)?))))
+            .await??;
+    let case_log = match logs {
+        LogVerdict::Intact {
+            entries,
+            cases,
+            unchained,
+        } => json!({"intact": true, "entries": entries, "cases": cases, "unchained": unchained}),
+        LogVerdict::Broken { case, seq, problem } => {
+            json!({"intact": false, "first_broken": {"case": case, "seq": seq}, "problem": problem})
+        }
+    };
+    Ok(Json(match v {
+        Verdict::Intact { entries, seq, hash } => {
+            json!({"intact": true, "entries": entries, "head": {"seq": seq, "hash": hash}, "case_log": case_log})
+        }
+        Verdict::Broken(b) => {
+            json!({"intact": false, "first_broken": b.seq(), "problem": b.to_string(), "case_log": case_log})
+        }
+    }))
 }
