@@ -12,6 +12,7 @@ pub mod case;
 pub mod classify;
 pub mod dedup;
 pub mod escalation;
+pub mod evaluation;
 pub mod indicators;
 pub mod privacy;
 pub mod rng;
