@@ -16,6 +16,7 @@
 pub mod api;
 pub mod bus;
 pub mod cases;
+pub mod evaluation;
 pub mod http;
 pub mod intake;
 pub mod ports;
@@ -171,6 +172,8 @@ pub struct Inner {
     pub scenarios: scenarios::Registry,
     /// The smart room: the classifier that reads reports without a category.
     pub smart: smart::Smart,
+    /// The evaluation room: the scoring scheme and the last periods' facts.
+    pub evaluation: evaluation::Evaluation,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -196,6 +199,7 @@ impl AppState {
         key: auth::TokenKey,
     ) -> AppState {
         let sensor = sensing::SensorState::new(&cfg, clock.now());
+        let evaluation = evaluation::Evaluation::new(&cfg);
         let vitals = vitals::Vitals::new(&cfg);
         let scenarios = scenarios::Registry::new(&cfg, scenarios::embedded(&cfg), clock.now());
         AppState(Arc::new(Inner {
@@ -213,6 +217,7 @@ impl AppState {
             vitals,
             scenarios,
             smart: smart::Smart::default(),
+            evaluation,
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -175,6 +175,9 @@ const PROBLEMS = {
     store_unavailable: "数据库暂不可用，请稍后再试",
     store_timeout: "查询耗时过长，请缩小范围或稍后再试",
     insufficient_storage: "存储空间不足",
+    invalid_period: "考核周期格式有误",
+    period_reversed: "考核周期的结束早于开始",
+    period_in_future: "考核周期尚未开始",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -223,6 +226,9 @@ const PROBLEMS = {
     store_unavailable: "The database is unavailable; try again shortly",
     store_timeout: "The request took too long; narrow it or try again later",
     insufficient_storage: "No storage space left",
+    invalid_period: "The period is not a day, week, month, quarter or range",
+    period_reversed: "The period ends before it starts",
+    period_in_future: "The period has not started yet",
   },
 };
 

@@ -198,6 +198,31 @@ const SCENARIO_NAME: PathParam = (
     "a scenario pack's name (its code) from /api/v1/scenarios",
 );
 
+const EVAL_PERIOD: QueryParam = (
+    "period",
+    true,
+    r#"{"type": "string", "minLength": 1}"#,
+    "a day (2026-11-05), ISO week (2026-W45), month (2026-11), quarter (2026-Q4) or range (2026-11-01..2026-11-15); reversed (period_reversed) or starting after today (period_in_future) is 400",
+);
+const EVAL_UNIT_SCHEMA: &str = r#"{"type": "string", "pattern": "^[a-z]+:.+$"}"#;
+const EVAL_DIMENSION: QueryParam = (
+    "dimension",
+    false,
+    r#"{"type": "string", "enum": ["district", "department", "subdistrict", "community", "category", "domain"]}"#,
+    "the units ranked (department by default)",
+);
+const EVAL_QUERY: &[QueryParam] = &[
+    EVAL_PERIOD,
+    EVAL_DIMENSION,
+    ("unit", false, EVAL_UNIT_SCHEMA, "one unit as dimension:code, e.g. department:dist-roads, subdistrict:310104003"),
+];
+const EVAL_EXPORT_QUERY: &[QueryParam] = &[
+    EVAL_PERIOD,
+    EVAL_DIMENSION,
+    ("unit", false, EVAL_UNIT_SCHEMA, "one unit's report instead of a ranking"),
+    ("format", true, r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#, "the file format"),
+];
+
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
     Endpoint { method: "get", path: "/readyz", id: "readyz", summary: "Readiness: a round trip to the store (503 store_unavailable when it fails)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
@@ -240,4 +265,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "post", path: "/api/v1/scenarios/{name}/enable", id: "enableScenario", summary: "Enable a scenario pack (administrators and the district officer; audited)", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "Scenario")], errors: &[403] },
     Endpoint { method: "post", path: "/api/v1/scenarios/{name}/disable", id: "disableScenario", summary: "Disable a scenario pack (administrators and the district officer; audited)", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "Scenario")], errors: &[403] },
     Endpoint { method: "get", path: "/api/v1/scenarios/{name}/audit", id: "scenarioAudit", summary: "A scenario pack's audit trail: every enable, disable, reload and refused reload with actor and time, oldest first", access: Access::Bearer, path_params: &[SCENARIO_NAME], query: &[], body: &[], ok: &[(200, "application/json", "ScenarioAudit")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/measures", id: "evaluationMeasures", summary: "The evaluation's measures (考核指标): code, Chinese and English name and definition, kind, whether higher is better", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "EvaluationMeasures")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/evaluation", id: "evaluation", summary: "考核评价: without unit, a dimension's units ranked per class with scores, every measure and the red/black lists (红黑榜); with unit, that unit's figures, its score explained line by line with the case numbers behind each line, its place and trend. District officer, analyst, administrator: everything; a sub-district officer: the units and cases inside their scope; a handler: their own department; others 403; a unit outside the caller's reach 404", access: Access::Bearer, path_params: &[], query: EVAL_QUERY, body: &[], ok: &[(200, "application/json", "Evaluation")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/cases", id: "evaluationCases", summary: "The drill-down: the cases behind one unit's measure in a period, each with what it counts (1/0 for rates, the number or hours otherwise); no text or contact", access: Access::Bearer, path_params: &[], query: &[EVAL_PERIOD, ("unit", true, EVAL_UNIT_SCHEMA, "dimension:code"), ("measure", true, r#"{"type": "string", "minLength": 1}"#, "a measure code from /api/v1/evaluation/measures")], body: &[], ok: &[(200, "application/json", "EvaluationCases")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/export", id: "evaluationExport", summary: "A report as a file: a dimension's ranking (or one unit's explained score and cases) with the trend, as XLSX, CSV or a print-ready HTML page; no personal data", access: Access::Bearer, path_params: &[], query: EVAL_EXPORT_QUERY, body: &[], ok: &[(200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XlsxFile"), (200, "text/csv", "CsvFile"), (200, "text/html", "HtmlFile")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/reports", id: "evaluationReports", summary: "The saved monthly reports (generated once each month has ended), newest first (district officer, analyst, administrator)", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "EvaluationReports")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/reports/{name}", id: "evaluationReport", summary: "One saved monthly report as XLSX, CSV or HTML (html by default)", access: Access::Bearer, path_params: &[("name", r#"{"type": "string", "minLength": 1}"#, "the month, e.g. 2026-11")], query: &[("format", false, r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#, "html (default), xlsx or csv")], body: &[], ok: &[(200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XlsxFile"), (200, "text/csv", "CsvFile"), (200, "text/html", "HtmlFile")], errors: &[403] },
 ];

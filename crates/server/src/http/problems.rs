@@ -152,6 +152,13 @@ problems! {
     StoreTimeout = SERVICE_UNAVAILABLE, "store_timeout", "查询耗时过长，请缩小范围或稍后再试", "The request took too long; narrow it or try again later";
     /// The database has no room left.
     InsufficientStorage = INSUFFICIENT_STORAGE, "insufficient_storage", "存储空间不足", "No storage space left";
+    // The evaluation room (issue 17)
+    /// A period that is not a day, week, month, quarter or range of days.
+    InvalidPeriod = BAD_REQUEST, "invalid_period", "考核周期格式有误", "The period is not a day, week, month, quarter or range";
+    /// A period that ends before it starts.
+    PeriodReversed = BAD_REQUEST, "period_reversed", "考核周期的结束早于开始", "The period ends before it starts";
+    /// A period that starts after today.
+    PeriodInFuture = BAD_REQUEST, "period_in_future", "考核周期尚未开始", "The period has not started yet";
 }
 
 /// The codes answered with `status`, in table order.
