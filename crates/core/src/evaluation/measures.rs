@@ -73,8 +73,8 @@ measures! {
         "已处置反馈的案件中，核查不通过被退回返工至少一次的比例。",
         "Of the cases reported handled, the share sent back for rework at least once after a failed verification.";
     Postponements = "postponements", Count, false, "延期次数", "Postponements granted",
-        "期内案件获批延期的次数。",
-        "Postponements granted on the period's cases.";
+        "期内案件获批延期的次数（每次批准计一次）。",
+        "Postponements granted on the period's cases (each grant counts once).";
     OverdueNow = "overdue_now", Count, false, "当前超期", "Overdue now",
         "评价时仍未办结、未挂账且有环节时限已过的案件数。",
         "Cases still open, not suspended, with a step's deadline passed at the time of evaluation.";
@@ -223,6 +223,9 @@ pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<Cas
     let mut overdue_ever = false;
     let mut escalations = Vec::new();
     for e in log {
+        if e.action == "grant_postponement" {
+            postponements += 1;
+        }
         let assisting_return = e.changes.iter().any(
             |ch| matches!(ch, Change::TaskState { to: crate::case::TaskState::Returned, .. }),
         );
@@ -267,9 +270,6 @@ pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<Cas
                 Change::Overdue { overdue: true } => overdue_ever = true,
                 Change::Escalated { to, .. } => escalations.push(to.clone()),
                 Change::State { to: State::Closed } => closed = true,
-                Change::DeadlineSet { .. } if e.action == "grant_postponement" => {
-                    postponements += 1
-                }
                 _ => {}
             }
             crate::case::apply(&mut c, ch, e.at);
