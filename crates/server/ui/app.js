@@ -61,6 +61,7 @@ const I18N = {
     seconds: "秒", minutes: "分钟", hours: "小时", tick: "完成", ticked_by: "完成人", done_at: "完成于",
     hits_map: "命中地图", p_urgent: "紧急", p_high: "高", p_normal: "一般", p_low: "低",
     u_m: "分钟", u_h: "小时", u_d: "天", u_wh: "工作小时", u_wd: "工作日",
+    nav_evaluation: "考核", evaluation: "考核评价", ev_query: "考核周期与范围", ev_period: "考核周期", ev_period_hint: "如 2026-11（月）、2026-W45（周）、2026-Q4（季度）、2026-11-05（日）、2026-11-01..2026-11-15（自定义）", ev_dimension: "考核对象", ev_dim_department: "部门", ev_dim_subdistrict: "街道", ev_dim_community: "社区", ev_dim_category: "类别", ev_dim_domain: "领域", ev_show: "查看", ev_xlsx: "导出 Excel", ev_csv: "导出 CSV", ev_html: "打印版", ev_lists: "红黑榜", ev_red: "红榜", ev_black: "黑榜", ev_ranking: "排名", ev_trend: "趋势", ev_explain: "得分说明", ev_measure: "指标", ev_kind: "计分", ev_value: "数值", ev_samples: "样本", ev_points: "得分", ev_note: "说明", ev_drill: "背后的案件", ev_drill_hint: "点击指标数值查看计入的每一件案件。", ev_saved: "月度报告", ev_definitions: "指标定义", ev_none: "暂无", ev_rank: "排名", ev_unit: "单位", ev_class: "类别组", ev_score: "得分", ev_list: "榜单", ev_all: "全部", ev_other: "其他", ev_cases: "案件数", ev_cases_n: "件", ev_weight: "权重", ev_deduction: "扣分", ev_yes: "计为是", ev_no: "计为否",
     nav_triage: "待分拨", triage: "待分拨", triage_queue: "待分拨诉求", triage_keys: "键盘：j / k 或 ↑ / ↓ 切换诉求；Enter 或 1 采纳首选建议，2 / 3 采纳其他建议；c 选择其他类别。", triage_empty: "待分拨诉求已全部分拨", pick_category: "选择类别", find_category: "查找类别", do_classify: "分拨", cancel: "取消", classified: "已分拨", suggestions: "模型建议", no_suggestion: "无模型建议", other_category: "其他类别…", places_named: "文中地点", urgency_cues: "紧急线索", model_reason: "建议依据", a_classify: "分拨",
   },
   en: {
@@ -120,6 +121,7 @@ const I18N = {
     seconds: "s", minutes: "min", hours: "h", tick: "Done", ticked_by: "Done by", done_at: "Done at",
     hits_map: "Map of hits", p_urgent: "Urgent", p_high: "High", p_normal: "Normal", p_low: "Low",
     u_m: "min", u_h: "h", u_d: "days", u_wh: "working hours", u_wd: "working days",
+    nav_evaluation: "Evaluation", evaluation: "Performance evaluation", ev_query: "Period and units", ev_period: "Period", ev_period_hint: "e.g. 2026-11 (month), 2026-W45 (week), 2026-Q4 (quarter), 2026-11-05 (day), 2026-11-01..2026-11-15 (custom)", ev_dimension: "Units", ev_dim_department: "Departments", ev_dim_subdistrict: "Sub-districts", ev_dim_community: "Communities", ev_dim_category: "Categories", ev_dim_domain: "Domains", ev_show: "Show", ev_xlsx: "Export Excel", ev_csv: "Export CSV", ev_html: "Print version", ev_lists: "Red and black lists", ev_red: "Red list", ev_black: "Black list", ev_ranking: "Ranking", ev_trend: "Trend", ev_explain: "How the score is made", ev_measure: "Measure", ev_kind: "Scoring", ev_value: "Value", ev_samples: "Samples", ev_points: "Points", ev_note: "Note", ev_drill: "Cases behind it", ev_drill_hint: "Click a figure to list every case it counts.", ev_saved: "Monthly reports", ev_definitions: "Definitions of the measures", ev_none: "None", ev_rank: "Rank", ev_unit: "Unit", ev_class: "Class", ev_score: "Score", ev_list: "List", ev_all: "All", ev_other: "Other", ev_cases: "Cases", ev_cases_n: "cases", ev_weight: "Weight", ev_deduction: "Deduction", ev_yes: "counted yes", ev_no: "counted no",
     nav_triage: "Triage", triage: "Triage", triage_queue: "Reports awaiting a category", triage_keys: "Keys: j / k or ↑ / ↓ move between reports; Enter or 1 takes the first suggestion, 2 / 3 the others; c picks another category.", triage_empty: "Every report has its category", pick_category: "Pick a category", find_category: "Find a category", do_classify: "Classify", cancel: "Cancel", classified: "Classified", suggestions: "Model suggestions", no_suggestion: "No model suggestion", other_category: "Other category…", places_named: "Places named", urgency_cues: "Urgency cues", model_reason: "Why", a_classify: "Classify",
   },
 };
@@ -323,11 +325,11 @@ function fmtDuration(ms) {
 }
 
 const ROLE_PAGES = {
-  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "citizen"],
-  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "citizen"],
-  admin: ["centre", "cases", "vitals", "scenarios", "inspector", "citizen"],
-  analyst: ["centre", "vitals", "cases", "scenarios"],
-  handler: ["cases", "citizen"],
+  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "citizen"],
+  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "citizen"],
+  admin: ["centre", "cases", "vitals", "scenarios", "evaluation", "inspector", "citizen"],
+  analyst: ["centre", "vitals", "cases", "scenarios", "evaluation"],
+  handler: ["cases", "evaluation", "citizen"],
   inspector: ["inspector", "cases", "citizen"],
 };
 

@@ -5,7 +5,7 @@
 //! report made offline waits in the queue and is sent once when the network is back; the
 //! district officer switches a scenario pack off and on and sees a refused reload's
 //! problems by line and column (a sub-district officer gets no buttons); axe-core finds
-//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios and 待分拨 triage pages
+//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios, 待分拨 triage and 考核 evaluation pages
 //! (the triage queue worked by keyboard: pick, leave the list, focus to the next), and the
 //! phone pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
 //! `docs/screenshots/` when `CITYOS_SCREENSHOTS=1`.
@@ -950,6 +950,35 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         None,
     );
     assert_eq!(c["case"]["category"], "exposed_garbage", "{c}");
+
+    // 考核评价: the district officer's ranking of the sub-districts for this month, a
+    // unit's explained score and trend, and the cases behind a figure; axe-clean each time.
+    b.go(&format!("{base}/ui/evaluation.html?dimension=subdistrict"));
+    b.wait(
+        "the evaluation's ranking",
+        "return document.getElementById('rank-caption').textContent.length > 0 && document.querySelectorAll('#ranking tbody tr').length >= 1",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "evaluation page: {violations:#?}");
+    b.screenshot("evaluation");
+    b.click("#ranking tbody tr th button");
+    b.wait(
+        "a unit's explained score",
+        "return !document.getElementById('unit-panel').hidden && document.querySelectorAll('#lines tbody tr').length >= 5 && document.querySelector('#trend svg polyline')",
+        json!([]),
+    );
+    b.click("#lines tbody tr td button");
+    b.wait(
+        "the cases behind a figure",
+        "return document.querySelectorAll('#drill li').length >= 1",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "evaluation page with a unit and its cases: {violations:#?}"
+    );
 
     // A sub-district officer sees the packs but gets no buttons.
     b.sign_in(&base, "li.tianping");
