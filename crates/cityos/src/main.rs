@@ -10,6 +10,7 @@ mod commands;
 mod corrections;
 mod demo;
 mod serve;
+mod whatif;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,6 +107,30 @@ enum Cmd {
         /// Alert rules over the vital signs, TOML (default: the embedded ones).
         #[arg(long, alias = "vital-rules")]
         alert_rules: Option<PathBuf>,
+    },
+    /// What-if replay (考核评价): the period's real reports and staff actions from the
+    /// store, replayed through the engine under candidate rules in a scratch store; the
+    /// measures side by side with what happened (a table, or JSON).
+    Whatif {
+        /// First day (YYYY-MM-DD, Beijing time).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// The candidate taxonomy (routing, deadlines, escalation), TOML.
+        #[arg(long)]
+        taxonomy: PathBuf,
+        /// A candidate holiday calendar, CSV (default: the embedded one).
+        #[arg(long)]
+        calendar: Option<PathBuf>,
+        /// Database URL (postgres://… or a SQLite file); default: the data directory's.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
@@ -497,6 +522,23 @@ fn run(cli: Cli) -> Result<(), String> {
             department,
             days,
             data,
+        }),
+        Cmd::Whatif {
+            from,
+            to,
+            taxonomy,
+            calendar,
+            db,
+            data,
+            json,
+        } => whatif::run(whatif::Options {
+            from,
+            to,
+            taxonomy,
+            calendar,
+            db,
+            data,
+            json,
         }),
         Cmd::WorkflowTable => {
             print!("{}", cityos_core::workflow::markdown_table());

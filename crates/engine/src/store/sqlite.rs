@@ -818,6 +818,10 @@ impl EvaluationStore for SqliteStore {
         )
     }
 
+    fn cohort_reports(&mut self, from: i64, to: i64) -> Result<Vec<Report>, StoreError> {
+        self.select(crate::store::SELECT_COHORT_REPORTS, [from, to], report_row)
+    }
+
     fn put_evaluation_report(&mut self, r: &SavedReport) -> Result<(), StoreError> {
         self.exec(
             crate::store::UPSERT_EVALUATION_REPORT,

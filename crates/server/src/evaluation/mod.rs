@@ -249,8 +249,8 @@ pub async fn facts(st: &AppState, p: &Period) -> Result<Arc<Vec<CaseFacts>>, Api
 }
 
 /// Reads and folds the logs of the cases received in `[from, to)`; marks repeats.
-pub fn load(
-    s: &mut dyn EvaluationStore,
+pub fn load<S: EvaluationStore + ?Sized>(
+    s: &mut S,
     cal: &cityos_core::WorkCalendar,
     from: Millis,
     to: Millis,

@@ -439,6 +439,14 @@ impl cityos_engine::EvaluationStore for Flaky {
         self.inner.citizen_cases(from, to)
     }
 
+    fn cohort_reports(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::case::Report>, StoreError> {
+        self.inner.cohort_reports(from, to)
+    }
+
     fn put_evaluation_report(&mut self, r: &cityos_engine::SavedReport) -> Result<(), StoreError> {
         self.inner.put_evaluation_report(r)
     }
