@@ -107,6 +107,9 @@ enum Cmd {
         /// Alert rules over the vital signs, TOML (default: the embedded ones).
         #[arg(long, alias = "vital-rules")]
         alert_rules: Option<PathBuf>,
+        /// The evaluation's scoring scheme, TOML (default: the embedded scoring.toml).
+        #[arg(long)]
+        scoring: Option<PathBuf>,
     },
     /// What-if replay (考核评价): the period's real reports and staff actions from the
     /// store, replayed through the engine under candidate rules in a scratch store; the
@@ -499,12 +502,14 @@ fn run(cli: Cli) -> Result<(), String> {
             calendar,
             indicators,
             alert_rules,
+            scoring,
         } => commands::check(&commands::CheckFiles {
             territory,
             taxonomy,
             calendar,
             indicators,
             alert_rules,
+            scoring,
         }),
         Cmd::Token {
             name,

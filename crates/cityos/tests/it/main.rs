@@ -14,3 +14,4 @@ mod simulate;
 mod support;
 mod territory;
 mod tidy;
+mod whatif;
