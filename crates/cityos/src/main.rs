@@ -167,6 +167,18 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// A month's evaluation (考核评价) over many stored cases, and a what-if replay of many
+    /// reports (the store is kept between runs; --dir chooses it).
+    Evaluation {
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 100_000)]
+        whatif_reports: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// End-to-end durable case intake vs bare SQLite inserts of the same rows.
     Intake {
         #[arg(long, default_value_t = 200_000)]
@@ -387,6 +399,12 @@ fn run(cli: Cli) -> Result<(), String> {
             json,
         } => commands::simulate(seed, reports, tail_days, db, json),
         Cmd::Bench { which } => match which {
+            BenchCmd::Evaluation {
+                cases,
+                whatif_reports,
+                dir,
+                json,
+            } => bench::evaluation::evaluation(cases, whatif_reports, dir, json),
             BenchCmd::Intake {
                 reports,
                 submitters,

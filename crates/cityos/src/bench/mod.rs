@@ -11,12 +11,15 @@
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
 //! * `classify` — [`classify`]: the citizen-text classifier's training time, size and speed;
-//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver.
+//! * `ui` — [`ui`]: the command centre in headless Chromium over WebDriver;
+//! * `evaluation` — [`evaluation`]: a month's evaluation over many stored cases and a
+//!   what-if replay of many reports.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
 pub mod api;
 pub mod classify;
+pub mod evaluation;
 pub mod ingest;
 pub mod mqtt;
 pub mod scenarios;
