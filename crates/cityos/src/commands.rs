@@ -107,7 +107,9 @@ pub fn check(f: &CheckFiles) -> Result<(), String> {
             "{}: {e}",
             f.scoring
                 .as_ref()
-                .map_or("the embedded scoring.toml".into(), |p| p.display().to_string())
+                .map_or("the embedded scoring.toml".into(), |p| p
+                    .display()
+                    .to_string())
         )
     })?;
     println!(

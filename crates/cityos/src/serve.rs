@@ -283,6 +283,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         tokio::spawn(cityos_server::runtime::tickers::sensing(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         // Vital signs: case statistics, alert rules, rollups to the store.
         tokio::spawn(cityos_server::runtime::tickers::alerts(svc.state.clone(), std::time::Duration::from_secs(5), stop_live.clone()));
+        // The evaluation's monthly report: last month's, saved once for download.
+        tokio::spawn(cityos_server::runtime::tickers::evaluation(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");

@@ -174,11 +174,15 @@ pub fn replay_under(
     let (mut actions, mut refused) = (0usize, 0usize);
     let tick_every = 5 * MINUTE;
     let mut next_tick = from + tick_every;
-    let flush = |eng: &mut cityos_engine::Engine, pending: &mut Vec<cityos_engine::engine::Prepared>| -> Result<(), String> {
+    let flush = |eng: &mut cityos_engine::Engine,
+                 pending: &mut Vec<cityos_engine::engine::Prepared>|
+     -> Result<(), String> {
         if let Some(last) = pending.last() {
             let seq = last.seq;
-            let refs: Vec<&cityos_engine::engine::Prepared> = pending.iter().filter(|p| p.writes()).collect();
-            cityos_engine::engine::Prepared::commit_all(&refs, eng.store()).map_err(|e| e.to_string())?;
+            let refs: Vec<&cityos_engine::engine::Prepared> =
+                pending.iter().filter(|p| p.writes()).collect();
+            cityos_engine::engine::Prepared::commit_all(&refs, eng.store())
+                .map_err(|e| e.to_string())?;
             eng.committed(seq);
             pending.clear();
         }
@@ -214,7 +218,10 @@ pub fn replay_under(
                 let orig_lead = lead.get(&e.case_id).cloned();
                 for c in &e.changes {
                     match c {
-                        Change::TaskAdded { department, lead: true } => {
+                        Change::TaskAdded {
+                            department,
+                            lead: true,
+                        } => {
                             lead.insert(e.case_id, department.clone());
                         }
                         Change::TasksCleared => {
@@ -261,7 +268,9 @@ pub fn replay_under(
                         c.tasks
                             .iter()
                             .find(|t| orig.as_deref() == Some(t.department.as_str()))
-                            .or_else(|| c.tasks.iter().find(|t| t.lead == was_lead && fits(t.state)))
+                            .or_else(|| {
+                                c.tasks.iter().find(|t| t.lead == was_lead && fits(t.state))
+                            })
                             .map(|t| t.department.clone())
                     });
                     match pick {
@@ -300,7 +309,12 @@ pub fn replay_under(
                 if !matches!(p.answers.first(), Some(Ok(_))) {
                     refused += 1;
                     if std::env::var("CITYOS_WHATIF_DEBUG").is_ok() {
-                        eprintln!("refused {} {}: {:?}", e.action, e.case_id, p.answers.first().and_then(|a| a.as_ref().err()));
+                        eprintln!(
+                            "refused {} {}: {:?}",
+                            e.action,
+                            e.case_id,
+                            p.answers.first().and_then(|a| a.as_ref().err())
+                        );
                     }
                 }
                 pending.push(p);
@@ -337,7 +351,10 @@ fn fig_json(f: &Figures) -> Value {
             .iter()
             .map(|m| {
                 let v = f.get(*m);
-                (m.code().to_string(), json!({"value": v.value, "samples": v.samples}))
+                (
+                    m.code().to_string(),
+                    json!({"value": v.value, "samples": v.samples}),
+                )
             })
             .collect(),
     )
@@ -398,19 +415,33 @@ pub fn table(j: &Value) -> String {
     }
     o.push('\n');
     let row = |o: &mut String, name: &str, v: &Value| {
-        o.push_str(&format!("{:<40}", name.chars().take(38).collect::<String>()));
+        o.push_str(&format!(
+            "{:<40}",
+            name.chars().take(38).collect::<String>()
+        ));
         for m in COMPARED {
             o.push_str(&format!(
                 " {:>26}",
-                format!("{} | {} → {}", cell(&v["actual"], m), cell(&v["baseline"], m), cell(&v["whatif"], m))
+                format!(
+                    "{} | {} → {}",
+                    cell(&v["actual"], m),
+                    cell(&v["baseline"], m),
+                    cell(&v["whatif"], m)
+                )
             ));
         }
         o.push('\n');
     };
     row(&mut o, "district", &j["district"]);
     for d in j["departments"].as_array().into_iter().flatten() {
-        let name = d["name_zh"].as_str().unwrap_or(d["code"].as_str().unwrap_or(""));
-        row(&mut o, &format!("{} {}", d["code"].as_str().unwrap_or(""), name), d);
+        let name = d["name_zh"]
+            .as_str()
+            .unwrap_or(d["code"].as_str().unwrap_or(""));
+        row(
+            &mut o,
+            &format!("{} {}", d["code"].as_str().unwrap_or(""), name),
+            d,
+        );
     }
     o
 }
@@ -437,7 +468,10 @@ pub fn run(o: Options) -> Result<(), String> {
     };
     let (first, last) = (day(&o.from, "from")?, day(&o.to, "to")?);
     if last < first {
-        return Err(format!("the period {}..{} ends before it starts", o.from, o.to));
+        return Err(format!(
+            "the period {}..{} ends before it starts",
+            o.from, o.to
+        ));
     }
     let (from, to) = (first.local_midnight(), last.succ().local_midnight());
     let read = |p: &std::path::Path| {
@@ -449,8 +483,15 @@ pub fn run(o: Options) -> Result<(), String> {
         None => cityos_engine::demo::CALENDAR_CSV.to_string(),
     };
     let actual = Config::xuhui();
-    let candidate = Config::from_texts(cityos_engine::demo::TERRITORY_GEOJSON, &taxonomy, &calendar)
-        .map_err(|e| format!("the candidate rules do not load ({}): {e}", o.taxonomy.display()))?;
+    let candidate =
+        Config::from_texts(cityos_engine::demo::TERRITORY_GEOJSON, &taxonomy, &calendar).map_err(
+            |e| {
+                format!(
+                    "the candidate rules do not load ({}): {e}",
+                    o.taxonomy.display()
+                )
+            },
+        )?;
     let url = match &o.db {
         Some(u) => u.clone(),
         None => o.data.join("cityos.db").display().to_string(),

@@ -725,8 +725,10 @@ pub(crate) const SELECT_COHORT_LOGS: &str = "SELECT l.case_id, l.seq, l.at, l.ac
 pub(crate) const SELECT_COHORT_REPORTS: &str = "SELECT r.id, r.case_id, r.channel, r.category, r.lon, r.lat, r.text, r.contact, r.at FROM cases c JOIN reports r ON r.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY r.at, r.id";
 pub(crate) const SELECT_CITIZEN_CASES: &str = "SELECT id, category, lon, lat, created_at FROM cases WHERE created_at >= $1 AND created_at < $2 AND channel = 'citizen'";
 pub(crate) const UPSERT_EVALUATION_REPORT: &str = "INSERT INTO evaluation_reports (name, created_at, xlsx, csv, html) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, xlsx = excluded.xlsx, csv = excluded.csv, html = excluded.html";
-pub(crate) const SELECT_EVALUATION_REPORTS: &str = "SELECT name, created_at FROM evaluation_reports ORDER BY name DESC";
-pub(crate) const SELECT_EVALUATION_REPORT: &str = "SELECT name, created_at, xlsx, csv, html FROM evaluation_reports WHERE name = $1";
+pub(crate) const SELECT_EVALUATION_REPORTS: &str =
+    "SELECT name, created_at FROM evaluation_reports ORDER BY name DESC";
+pub(crate) const SELECT_EVALUATION_REPORT: &str =
+    "SELECT name, created_at, xlsx, csv, html FROM evaluation_reports WHERE name = $1";
 
 /// Groups log rows (in case, seq order) into one call per case.
 pub(crate) fn each_case(

@@ -65,7 +65,11 @@ fn fill(e: &mut cityos_engine::Engine, cfg: &Config, n: usize) -> Result<(), Str
         let at = start + (i as Millis) * span / n as Millis;
         let cat = cats[rng.below(cats.len() as u64) as usize];
         let p = pts[rng.below(pts.len() as u64) as usize];
-        let channel = if rng.chance(0.5) { Channel::Citizen } else { Channel::Inspector };
+        let channel = if rng.chance(0.5) {
+            Channel::Citizen
+        } else {
+            Channel::Inspector
+        };
         let prep = e.prepare(vec![Request::Report(NewReport {
             channel,
             category: cat.code.clone(),
@@ -90,31 +94,60 @@ fn fill(e: &mut cityos_engine::Engine, cfg: &Config, n: usize) -> Result<(), Str
                 let mut c = Command::new(a, who);
                 c.note = "基准".into();
                 c.attachments = vec!["bench.jpg".into()];
-                e.prepare(vec![Request::Transition { case: id, command: c, now: t }])
+                e.prepare(vec![Request::Transition {
+                    case: id,
+                    command: c,
+                    now: t,
+                }])
             };
             let state = e.case(id).ok().flatten().map(|c| c.state);
             if state == Some(cityos_core::State::Reported) {
                 pending.push(act(e, Action::File, officer.clone(), t));
                 t += 20 * MINUTE;
-                pending.push(act(e, Action::Dispatch { departments: vec![] }, officer.clone(), t));
+                pending.push(act(
+                    e,
+                    Action::Dispatch {
+                        departments: vec![],
+                    },
+                    officer.clone(),
+                    t,
+                ));
             }
             let case = e.case(id).ok().flatten();
             if let Some(c) = case.filter(|c| c.state == cityos_core::State::Dispatched) {
                 t += (rng.below(6) as Millis + 1) * HOUR;
                 for task in &c.tasks {
-                    pending.push(act(e, Action::Acknowledge, actor(Role::Handler, Some(task.department.clone())), t));
+                    pending.push(act(
+                        e,
+                        Action::Acknowledge,
+                        actor(Role::Handler, Some(task.department.clone())),
+                        t,
+                    ));
                 }
                 if rng.chance(0.7) {
                     t += (rng.below(72) as Millis + 1) * HOUR;
                     for task in &c.tasks {
-                        pending.push(act(e, Action::Handle, actor(Role::Handler, Some(task.department.clone())), t));
+                        pending.push(act(
+                            e,
+                            Action::Handle,
+                            actor(Role::Handler, Some(task.department.clone())),
+                            t,
+                        ));
                     }
                     t += 3 * HOUR;
                     pending.push(act(e, Action::Verify, actor(Role::Inspector, None), t));
                     t += HOUR;
                     pending.push(act(e, Action::Close, officer.clone(), t));
                     if channel == Channel::Citizen && rng.chance(0.4) {
-                        pending.push(act(e, Action::Evaluate { score: 1 + rng.below(5) as u8, comment: String::new() }, officer.clone(), t + HOUR));
+                        pending.push(act(
+                            e,
+                            Action::Evaluate {
+                                score: 1 + rng.below(5) as u8,
+                                comment: String::new(),
+                            },
+                            officer.clone(),
+                            t + HOUR,
+                        ));
                     }
                 }
             }
@@ -140,11 +173,19 @@ fn fill(e: &mut cityos_engine::Engine, cfg: &Config, n: usize) -> Result<(), Str
     flush(e, &mut pending)
 }
 
-pub fn evaluation(cases: usize, whatif_reports: usize, dir: Option<PathBuf>, json: bool) -> Result<(), String> {
+pub fn evaluation(
+    cases: usize,
+    whatif_reports: usize,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> Result<(), String> {
     let cfg = Config::xuhui();
     let (dir, keep) = match dir {
         Some(d) => (d, true),
-        None => (std::env::temp_dir().join(format!("cityos-bench-evaluation-{cases}")), true),
+        None => (
+            std::env::temp_dir().join(format!("cityos-bench-evaluation-{cases}")),
+            true,
+        ),
     };
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join("cityos.db");
@@ -153,16 +194,28 @@ pub fn evaluation(cases: usize, whatif_reports: usize, dir: Option<PathBuf>, jso
     let have = e.store().counts().map_err(|e| e.to_string())?.cases as usize;
     if have < cases * 8 / 10 {
         if have > 0 {
-            return Err(format!("{} holds {have} cases, not about {cases}: remove it or give another --dir", path.display()));
+            return Err(format!(
+                "{} holds {have} cases, not about {cases}: remove it or give another --dir",
+                path.display()
+            ));
         }
         let t = Instant::now();
         fill(&mut e, &cfg, cases)?;
-        println!("filled {} with {cases} reports in {:.1} s", path.display(), t.elapsed().as_secs_f64());
+        println!(
+            "filled {} with {cases} reports in {:.1} s",
+            path.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     let stored = e.store().counts().map_err(|e| e.to_string())?.cases as usize;
-    let month = Period::parse("2026-11", local(Date::new(2026, 12, 6).expect("date"), 12, 0)).map_err(|e| e.to_string())?;
+    let month = Period::parse(
+        "2026-11",
+        local(Date::new(2026, 12, 6).expect("date"), 12, 0),
+    )
+    .map_err(|e| e.to_string())?;
     let now = month.to();
-    let scheme = cityos_server::evaluation::parse_scheme(&cfg, cityos_engine::demo::SCORING_TOML).map_err(|e| e.to_string())?;
+    let scheme = cityos_server::evaluation::parse_scheme(&cfg, cityos_engine::demo::SCORING_TOML)
+        .map_err(|e| e.to_string())?;
     let district = cfg.territory.region(cfg.territory.root()).code.clone();
     let store: &mut dyn Store = e.store();
     // A month's evaluation, best of three.
@@ -170,7 +223,9 @@ pub fn evaluation(cases: usize, whatif_reports: usize, dir: Option<PathBuf>, jso
     let mut cohort = 0;
     for _ in 0..3 {
         let t = Instant::now();
-        let facts = cityos_server::evaluation::load(store, &cfg.calendar, month.from(), month.to(), now).map_err(|e| e.to_string())?;
+        let facts =
+            cityos_server::evaluation::load(store, &cfg.calendar, month.from(), month.to(), now)
+                .map_err(|e| e.to_string())?;
         let mut units = 0;
         for dim in Dim::ALL {
             let f = figures(&facts, dim, &district);
@@ -185,12 +240,19 @@ pub fn evaluation(cases: usize, whatif_reports: usize, dir: Option<PathBuf>, jso
         cohort = facts.len();
         month_s = month_s.min(t.elapsed().as_secs_f64());
     }
-    println!("month 2026-11: {cohort} cases of {stored} stored, evaluated in {month_s:.3} s (best of 3)");
+    println!(
+        "month 2026-11: {cohort} cases of {stored} stored, evaluated in {month_s:.3} s (best of 3)"
+    );
     // A what-if replay of the first `whatif_reports` reports' days.
-    let reports = store.cohort_reports(month.from(), month.to()).map_err(|e| e.to_string())?;
-    let upto = reports.get(whatif_reports.min(reports.len()).saturating_sub(1)).map_or(month.from(), |r| r.at + 1);
+    let reports = store
+        .cohort_reports(month.from(), month.to())
+        .map_err(|e| e.to_string())?;
+    let upto = reports
+        .get(whatif_reports.min(reports.len()).saturating_sub(1))
+        .map_or(month.from(), |r| r.at + 1);
     let t = Instant::now();
-    let (_, replayed, actions, refused) = crate::whatif::replay_under(store, &cfg, month.from(), upto)?;
+    let (_, replayed, actions, refused) =
+        crate::whatif::replay_under(store, &cfg, month.from(), upto)?;
     let whatif_s = t.elapsed().as_secs_f64();
     println!("what-if: {replayed} reports and {actions} staff actions ({refused} refused) replayed in {whatif_s:.2} s");
     if !keep {

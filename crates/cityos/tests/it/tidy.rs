@@ -67,6 +67,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "vitals",
         "scenarios",
         "ui",
+        "evaluation",
     ],
     &["intake", "runtime"],
 ];

@@ -104,6 +104,34 @@ impl Measure {
     }
 }
 
+/// The measures as a Markdown table (docs/evaluation.md holds exactly this; a test
+/// checks it).
+pub fn markdown_table() -> String {
+    let mut o = String::from("| code | 指标 | measure | kind | better | 定义 | definition |\n|---|---|---|---|---|---|---|\n");
+    for m in Measure::ALL {
+        let kind = match m.kind() {
+            Kind::Count => "count",
+            Kind::Rate => "rate",
+            Kind::MeanHours => "mean working hours",
+            Kind::P90Hours => "p90 working hours",
+        };
+        o.push_str(&format!(
+            "| `{}` | {} | {} | {kind} | {} | {} | {} |\n",
+            m.code(),
+            m.name_zh(),
+            m.name_en(),
+            if m.higher_is_better() {
+                "higher"
+            } else {
+                "lower"
+            },
+            m.definition_zh(),
+            m.definition_en()
+        ));
+    }
+    o
+}
+
 /// The repeat window and radius of `repeat_rate`.
 pub const REPEAT_WINDOW: Millis = 30 * DAY;
 pub const REPEAT_RADIUS_M: f64 = 100.0;
@@ -226,12 +254,21 @@ pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<Cas
         if e.action == "grant_postponement" {
             postponements += 1;
         }
-        let assisting_return = e.changes.iter().any(
-            |ch| matches!(ch, Change::TaskState { to: crate::case::TaskState::Returned, .. }),
-        );
+        let assisting_return = e.changes.iter().any(|ch| {
+            matches!(
+                ch,
+                Change::TaskState {
+                    to: crate::case::TaskState::Returned,
+                    ..
+                }
+            )
+        });
         for ch in &e.changes {
             match ch {
-                Change::TaskAdded { department, lead: true } => {
+                Change::TaskAdded {
+                    department,
+                    lead: true,
+                } => {
                     lead = Some(department.clone());
                     last_lead_ever.retain(|d| d != department);
                     last_lead_ever.push(department.clone());
@@ -246,7 +283,11 @@ pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<Cas
                     }
                 }
                 Change::DeadlineMet { step } => {
-                    if let Some(d) = c.deadlines.iter().find(|d| d.step == *step && d.met.is_none()) {
+                    if let Some(d) = c
+                        .deadlines
+                        .iter()
+                        .find(|d| d.step == *step && d.met.is_none())
+                    {
                         let late = e.at > d.due;
                         overdue_ever |= late;
                         let judged = Judged {
@@ -391,7 +432,10 @@ pub fn hits(f: &CaseFacts, dim: Dim, district: &str) -> Vec<Hit> {
             push(d, Measure::Received, 1.0);
             push(d, Measure::ReturnRate, b(f.returned_by.contains(d)));
         }
-        for (j, m) in [(&f.ack, Measure::AckOnTime), (&f.handle, Measure::HandleOnTime)] {
+        for (j, m) in [
+            (&f.ack, Measure::AckOnTime),
+            (&f.handle, Measure::HandleOnTime),
+        ] {
             if let Some(Judged {
                 on_time,
                 department: Some(d),

@@ -43,33 +43,67 @@ impl Period {
         let t = s.trim();
         let bad = || PeriodError::Malformed(s.to_string());
         let p = if let Some((a, b)) = t.split_once("..") {
-            let (first, last) = (Date::parse(a).ok_or_else(bad)?, Date::parse(b).ok_or_else(bad)?);
+            let (first, last) = (
+                Date::parse(a).ok_or_else(bad)?,
+                Date::parse(b).ok_or_else(bad)?,
+            );
             if last < first {
                 return Err(PeriodError::Reversed(s.to_string()));
             }
-            Period { kind: PeriodKind::Custom, first, last }
+            Period {
+                kind: PeriodKind::Custom,
+                first,
+                last,
+            }
         } else if let Some((y, w)) = t.split_once("-W") {
             let (y, w): (i32, u32) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
             let first = iso_week_monday(y, w).ok_or_else(bad)?;
-            Period { kind: PeriodKind::Week, first, last: Date::from_days(first.days() + 6) }
+            Period {
+                kind: PeriodKind::Week,
+                first,
+                last: Date::from_days(first.days() + 6),
+            }
         } else if let Some((y, q)) = t.split_once("-Q") {
             let (y, q): (i32, u8) = (y.parse().map_err(|_| bad())?, q.parse().map_err(|_| bad())?);
             if !(1..=4).contains(&q) {
                 return Err(bad());
             }
             let first = Date::new(y, (q - 1) * 3 + 1, 1).ok_or_else(bad)?;
-            let next = if q == 4 { Date::new(y + 1, 1, 1) } else { Date::new(y, q * 3 + 1, 1) }
-                .ok_or_else(bad)?;
-            Period { kind: PeriodKind::Quarter, first, last: Date::from_days(next.days() - 1) }
+            let next = if q == 4 {
+                Date::new(y + 1, 1, 1)
+            } else {
+                Date::new(y, q * 3 + 1, 1)
+            }
+            .ok_or_else(bad)?;
+            Period {
+                kind: PeriodKind::Quarter,
+                first,
+                last: Date::from_days(next.days() - 1),
+            }
         } else if t.len() == 7 && t.as_bytes()[4] == b'-' {
-            let (y, m): (i32, u8) = (t[..4].parse().map_err(|_| bad())?, t[5..].parse().map_err(|_| bad())?);
+            let (y, m): (i32, u8) = (
+                t[..4].parse().map_err(|_| bad())?,
+                t[5..].parse().map_err(|_| bad())?,
+            );
             let first = Date::new(y, m, 1).ok_or_else(bad)?;
-            let next = if m == 12 { Date::new(y + 1, 1, 1) } else { Date::new(y, m + 1, 1) }
-                .ok_or_else(bad)?;
-            Period { kind: PeriodKind::Month, first, last: Date::from_days(next.days() - 1) }
+            let next = if m == 12 {
+                Date::new(y + 1, 1, 1)
+            } else {
+                Date::new(y, m + 1, 1)
+            }
+            .ok_or_else(bad)?;
+            Period {
+                kind: PeriodKind::Month,
+                first,
+                last: Date::from_days(next.days() - 1),
+            }
         } else {
             let d = Date::parse(t).filter(|_| t.len() == 10).ok_or_else(bad)?;
-            Period { kind: PeriodKind::Day, first: d, last: d }
+            Period {
+                kind: PeriodKind::Day,
+                first: d,
+                last: d,
+            }
         };
         if p.first > local_date(now) {
             return Err(PeriodError::Future(s.to_string()));
@@ -87,7 +121,11 @@ impl Period {
             Date::new(d.year, d.month + 1, 1)
         }
         .expect("a valid month");
-        Period { kind: PeriodKind::Month, first, last: Date::from_days(next.days() - 1) }
+        Period {
+            kind: PeriodKind::Month,
+            first,
+            last: Date::from_days(next.days() - 1),
+        }
     }
 
     /// Start (local midnight of the first day), in ms.
@@ -126,7 +164,12 @@ impl fmt::Display for Period {
         match self.kind {
             PeriodKind::Day => write!(f, "{}", self.first),
             PeriodKind::Month => write!(f, "{:04}-{:02}", self.first.year, self.first.month),
-            PeriodKind::Quarter => write!(f, "{:04}-Q{}", self.first.year, (self.first.month - 1) / 3 + 1),
+            PeriodKind::Quarter => write!(
+                f,
+                "{:04}-Q{}",
+                self.first.year,
+                (self.first.month - 1) / 3 + 1
+            ),
             PeriodKind::Week => {
                 let (y, w) = iso_week_of(self.first);
                 write!(f, "{y:04}-W{w:02}")
@@ -151,5 +194,8 @@ fn iso_week_monday(y: i32, w: u32) -> Option<Date> {
 fn iso_week_of(d: Date) -> (i32, u32) {
     let thursday = Date::from_days(d.days() - d.weekday() as i64 + 3);
     let jan1 = Date::new(thursday.year, 1, 1).expect("January 1st");
-    (thursday.year, ((thursday.days() - jan1.days()) / 7 + 1) as u32)
+    (
+        thursday.year,
+        ((thursday.days() - jan1.days()) / 7 + 1) as u32,
+    )
 }

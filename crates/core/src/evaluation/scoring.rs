@@ -214,11 +214,17 @@ impl Scheme {
         };
         let min_received = count(&mut p, &raw.min_received, 1, "min_received") as u64;
         let (red_top, red_min) = match &raw.red {
-            Some(r) => (count(&mut p, &r.top, 3, "red.top"), r.min_score.unwrap_or(0.0)),
+            Some(r) => (
+                count(&mut p, &r.top, 3, "red.top"),
+                r.min_score.unwrap_or(0.0),
+            ),
             None => (3, 0.0),
         };
         let (black_bottom, black_max) = match &raw.black {
-            Some(r) => (count(&mut p, &r.bottom, 3, "black.bottom"), r.max_score.unwrap_or(100.0)),
+            Some(r) => (
+                count(&mut p, &r.bottom, 3, "black.bottom"),
+                r.max_score.unwrap_or(100.0),
+            ),
             None => (3, 100.0),
         };
         let mut weights: Vec<Weight> = Vec::new();
@@ -230,7 +236,10 @@ impl Scheme {
             if m.kind() != Kind::Rate {
                 p.at(
                     w.measure.span().start,
-                    format!("{} is not a rate; counts and hours score through [[deduction]]", m.code()),
+                    format!(
+                        "{} is not a rate; counts and hours score through [[deduction]]",
+                        m.code()
+                    ),
                 );
                 continue;
             }
@@ -239,7 +248,10 @@ impl Scheme {
                 continue;
             }
             if weights.iter().any(|x| x.measure == m) {
-                p.at(w.measure.span().start, format!("{} is weighted twice", m.code()));
+                p.at(
+                    w.measure.span().start,
+                    format!("{} is weighted twice", m.code()),
+                );
                 continue;
             }
             let min_samples = count(&mut p, &w.min_samples, 1, "min_samples") as u64;
@@ -284,19 +296,31 @@ impl Scheme {
         let mut classes: Vec<Class> = Vec::new();
         for c in &raw.class {
             if classes.iter().any(|x| &x.code == c.code.get_ref()) {
-                p.at(c.code.span().start, format!("class {:?} is defined twice", c.code.get_ref()));
+                p.at(
+                    c.code.span().start,
+                    format!("class {:?} is defined twice", c.code.get_ref()),
+                );
             }
             for l in &c.lines {
                 if !lines.contains(&l.get_ref().as_str()) {
-                    p.at(l.span().start, format!("unknown department line {:?}", l.get_ref()));
+                    p.at(
+                        l.span().start,
+                        format!("unknown department line {:?}", l.get_ref()),
+                    );
                 } else if let Some(o) = classes.iter().find(|x| x.lines.contains(l.get_ref())) {
-                    p.at(l.span().start, format!("line {:?} is already in class {:?}", l.get_ref(), o.code));
+                    p.at(
+                        l.span().start,
+                        format!("line {:?} is already in class {:?}", l.get_ref(), o.code),
+                    );
                 }
             }
             classes.push(Class {
                 code: c.code.get_ref().clone(),
                 name_zh: c.name_zh.clone(),
-                name_en: c.name_en.clone().unwrap_or_else(|| c.code.get_ref().clone()),
+                name_en: c
+                    .name_en
+                    .clone()
+                    .unwrap_or_else(|| c.code.get_ref().clone()),
                 lines: c.lines.iter().map(|l| l.get_ref().clone()).collect(),
             });
         }
@@ -334,7 +358,13 @@ impl Scheme {
         for w in &self.weights {
             let v = f.get(w.measure);
             let counted = v.samples >= w.min_samples && v.value.is_some();
-            let x = v.value.map(|r| if w.measure.higher_is_better() { r } else { 1.0 - r });
+            let x = v.value.map(|r| {
+                if w.measure.higher_is_better() {
+                    r
+                } else {
+                    1.0 - r
+                }
+            });
             if counted {
                 got += w.weight * x.unwrap_or(0.0);
                 total += w.weight;
@@ -356,7 +386,13 @@ impl Scheme {
             });
         }
         for l in lines.iter_mut().filter(|l| l.counted) {
-            let x = l.value.map(|r| if l.measure.higher_is_better() { r } else { 1.0 - r });
+            let x = l.value.map(|r| {
+                if l.measure.higher_is_better() {
+                    r
+                } else {
+                    1.0 - r
+                }
+            });
             l.points = round2(100.0 * l.factor * x.unwrap_or(0.0) / total);
         }
         let mut score = (total > 0.0).then(|| 100.0 * got / total);
@@ -377,7 +413,10 @@ impl Scheme {
                 points: -round2(points),
                 counted: true,
                 note: if d.above > 0.0 {
-                    format!("超过 {} 的部分每单位扣 {} 分，最多 {} 分", d.above, d.points, d.max)
+                    format!(
+                        "超过 {} 的部分每单位扣 {} 分，最多 {} 分",
+                        d.above, d.points, d.max
+                    )
                 } else {
                     format!("每单位扣 {} 分，最多 {} 分", d.points, d.max)
                 },
@@ -385,7 +424,10 @@ impl Scheme {
         }
         let received = f.get(Measure::Received).numerator as u64;
         let unranked = if received < self.min_received {
-            Some(format!("受理 {received} 件，少于 {} 件，不参与排名", self.min_received))
+            Some(format!(
+                "受理 {received} 件，少于 {} 件，不参与排名",
+                self.min_received
+            ))
         } else if score.is_none() {
             Some("没有达到最少样本数的计分指标，不参与排名".to_string())
         } else {
@@ -416,7 +458,10 @@ impl Scheme {
                     (None, None) => a.0.cmp(b.0),
                 }
             });
-            let ranked: Vec<_> = v.iter().filter(|(_, s)| s.unranked.is_none() && s.score.is_some()).collect();
+            let ranked: Vec<_> = v
+                .iter()
+                .filter(|(_, s)| s.unranked.is_none() && s.score.is_some())
+                .collect();
             let n = ranked.len();
             for (i, (u, s)) in v.iter().enumerate() {
                 let is_ranked = s.unranked.is_none() && s.score.is_some();
@@ -425,7 +470,8 @@ impl Scheme {
                     ""
                 } else if i < self.red_top && score >= self.red_min {
                     "red"
-                } else if i + self.black_bottom >= n && score <= self.black_max && n > self.red_top {
+                } else if i + self.black_bottom >= n && score <= self.black_max && n > self.red_top
+                {
                     "black"
                 } else {
                     ""
@@ -446,6 +492,10 @@ impl Scheme {
 fn unknown(code: &str) -> String {
     format!(
         "unknown measure {code:?} (known: {})",
-        Measure::ALL.iter().map(|m| m.code()).collect::<Vec<_>>().join(", ")
+        Measure::ALL
+            .iter()
+            .map(|m| m.code())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }

@@ -14,13 +14,22 @@ fn periods_in_every_form_and_the_bad_ones_named() {
     let now = Date::new(2026, 12, 6).unwrap().local_midnight() + 10 * 3_600_000;
     let p = |s| Period::parse(s, now);
     assert_eq!(p("2026-11").unwrap().last, Date::new(2026, 11, 30).unwrap());
-    assert_eq!(p("2026-11").unwrap().to() - p("2026-11").unwrap().from(), 30 * DAY);
+    assert_eq!(
+        p("2026-11").unwrap().to() - p("2026-11").unwrap().from(),
+        30 * DAY
+    );
     assert_eq!(p("2026-02").unwrap().last, Date::new(2026, 2, 28).unwrap());
     assert_eq!(p("2026-Q4").unwrap().to_string(), "2026-Q4");
     assert_eq!(p("2026-Q4").unwrap().last, Date::new(2026, 12, 31).unwrap());
-    assert_eq!(p("2026-W01").unwrap().first, Date::new(2025, 12, 29).unwrap());
+    assert_eq!(
+        p("2026-W01").unwrap().first,
+        Date::new(2025, 12, 29).unwrap()
+    );
     assert_eq!(p("2026-W49").unwrap().to_string(), "2026-W49");
-    assert_eq!(p("2026-11-05").unwrap().to() - p("2026-11-05").unwrap().from(), DAY);
+    assert_eq!(
+        p("2026-11-05").unwrap().to() - p("2026-11-05").unwrap().from(),
+        DAY
+    );
     assert_eq!(
         p("2026-11-01..2026-11-15").unwrap().to() - p("2026-11-01..2026-11-15").unwrap().from(),
         15 * DAY
@@ -29,8 +38,19 @@ fn periods_in_every_form_and_the_bad_ones_named() {
     assert!(p("2026-12-06").is_ok());
     assert!(matches!(p("2026-12-07"), Err(PeriodError::Future(_))));
     assert!(matches!(p("2027-01"), Err(PeriodError::Future(_))));
-    assert!(matches!(p("2026-11-10..2026-11-01"), Err(PeriodError::Reversed(_))));
-    for bad in ["2026-13", "2026-W54", "2026-Q5", "soon", "", "2026-11-31", "2026/11"] {
+    assert!(matches!(
+        p("2026-11-10..2026-11-01"),
+        Err(PeriodError::Reversed(_))
+    ));
+    for bad in [
+        "2026-13",
+        "2026-W54",
+        "2026-Q5",
+        "soon",
+        "",
+        "2026-11-31",
+        "2026/11",
+    ] {
         assert!(matches!(p(bad), Err(PeriodError::Malformed(_))), "{bad}");
     }
     assert_eq!(p("2026-11").unwrap().previous().to_string(), "2026-10");
@@ -54,7 +74,10 @@ fn bad_scoring_files_are_named_by_line() {
     assert_eq!(p.len(), 1);
     assert!(p[0].starts_with("3:"), "{p:?}");
     let p = problems("[[weight]]\nmeasure = \"speed\"\nweight = 10\n");
-    assert!(p[0].starts_with("2:") && p[0].contains("unknown measure \"speed\""), "{p:?}");
+    assert!(
+        p[0].starts_with("2:") && p[0].contains("unknown measure \"speed\""),
+        "{p:?}"
+    );
     let p = problems("[[weight]]\nmeasure = \"received\"\nweight = 10\n");
     assert!(p[0].contains("not a rate"), "{p:?}");
     let p = problems("[[weight]]\nmeasure = \"handle_on_time\"\nweight = -1\n");
@@ -66,7 +89,10 @@ fn bad_scoring_files_are_named_by_line() {
     let p = problems("[[weight]]\nmeasure = \"satisfaction\"\nweight = 1\n[[deduction]]\nmeasure = \"satisfaction\"\npoints = 1\n");
     assert!(p[0].starts_with("5:") && p[0].contains("rate"), "{p:?}");
     let p = problems("[[weight]]\nmeasure = \"satisfaction\"\nweight = 1\n[[class]]\ncode = \"x\"\nname_zh = \"甲\"\nlines = [\"space\"]\n");
-    assert!(p[0].starts_with("7:") && p[0].contains("unknown department line"), "{p:?}");
+    assert!(
+        p[0].starts_with("7:") && p[0].contains("unknown department line"),
+        "{p:?}"
+    );
     let p = problems("name = \"x\"\n");
     assert!(p[0].contains("at least one [[weight]]"), "{p:?}");
     let p = problems("[[weight]]\nmeasure = \"satisfaction\"\nweight = 1\nbonus = 3\n");
@@ -184,4 +210,18 @@ fn cityos_engine_free_lines() -> Vec<&'static str> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+#[test]
+fn the_docs_list_every_measure_as_defined() {
+    let table = cityos_core::evaluation::measures::markdown_table();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/evaluation.md"
+    ))
+    .unwrap();
+    assert!(
+        doc.contains(&table),
+        "docs/evaluation.md must hold the measures table as generated:\n{table}"
+    );
 }

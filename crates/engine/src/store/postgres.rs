@@ -868,7 +868,11 @@ impl EvaluationStore for PostgresStore {
 
     fn cohort_reports(&mut self, from: i64, to: i64) -> Result<Vec<Report>, StoreError> {
         self.live()?;
-        self.rows(crate::store::SELECT_COHORT_REPORTS, &[&from, &to], report_row)
+        self.rows(
+            crate::store::SELECT_COHORT_REPORTS,
+            &[&from, &to],
+            report_row,
+        )
     }
 
     fn put_evaluation_report(&mut self, r: &SavedReport) -> Result<(), StoreError> {

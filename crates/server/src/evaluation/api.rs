@@ -5,7 +5,9 @@
 //! `/evaluation/measures` (the definitions) and the saved monthly reports.
 
 use super::export::{self, Format, Report};
-use super::{dimension, dimension_within, facts, name_of, period, reach, table, unit, visible, Reach, Unit};
+use super::{
+    dimension, dimension_within, facts, name_of, period, reach, table, unit, visible, Reach, Unit,
+};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
 use crate::AppState;
@@ -159,19 +161,30 @@ fn district(st: &AppState) -> String {
 
 /// One unit's figures in a period.
 fn unit_figures(st: &AppState, f: &[CaseFacts], u: &Unit) -> Figures {
-    figures(f, u.dim, &district(st)).remove(&u.code).unwrap_or_default()
+    figures(f, u.dim, &district(st))
+        .remove(&u.code)
+        .unwrap_or_default()
 }
 
 /// A unit's answer: figures, the score explained with the cases behind each line, its
 /// place, and the trend.
-pub async fn unit_json(st: &AppState, per: &Period, u: &Unit, r: &Reach) -> Result<Value, ApiError> {
+pub async fn unit_json(
+    st: &AppState,
+    per: &Period,
+    u: &Unit,
+    r: &Reach,
+) -> Result<Value, ApiError> {
     let scheme = st.0.evaluation.scheme()?.clone();
     let f = unit_facts(st, per, r).await?;
     let figs = unit_figures(st, &f, u);
     let score = scheme.score(&figs);
     // Its place among its dimension's units (over the same cases).
     let t = table(&st.0.cfg, &scheme, &f, u.dim, &Reach::All);
-    let place = t.rows.iter().find(|row| row.code == u.code).map(|row| &row.ranked);
+    let place = t
+        .rows
+        .iter()
+        .find(|row| row.code == u.code)
+        .map(|row| &row.ranked);
     let d = district(st);
     let lines: Vec<Value> = score
         .lines
@@ -262,7 +275,11 @@ pub async fn cases(
             format!(
                 "measure {:?} is not one of {}",
                 q.measure,
-                Measure::ALL.iter().map(|m| m.code()).collect::<Vec<_>>().join(", ")
+                Measure::ALL
+                    .iter()
+                    .map(|m| m.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })?;
@@ -303,9 +320,18 @@ pub async fn report(
     }
     periods.reverse();
     let trend_unit = u.cloned().unwrap_or_else(|| match r {
-        Reach::Region(code) => Unit { dim: Dim::Subdistrict, code: code.clone() },
-        Reach::Department(d) => Unit { dim: Dim::Department, code: d.clone() },
-        Reach::All => Unit { dim: Dim::District, code: district(st) },
+        Reach::Region(code) => Unit {
+            dim: Dim::Subdistrict,
+            code: code.clone(),
+        },
+        Reach::Department(d) => Unit {
+            dim: Dim::Department,
+            code: d.clone(),
+        },
+        Reach::All => Unit {
+            dim: Dim::District,
+            code: district(st),
+        },
     });
     for p in periods {
         let pf = unit_facts(st, &p, r).await?;
@@ -316,7 +342,14 @@ pub async fn report(
         Some(u) => export::unit_report(&st.0.cfg, &scheme, per, &f, u, trend, st.now()),
         None => {
             let t = table(&st.0.cfg, &scheme, &f, dim, r);
-            export::table_report(&scheme, per, &t, &name_of(&st.0.cfg, trend_unit.dim, &trend_unit.code), trend, st.now())
+            export::table_report(
+                &scheme,
+                per,
+                &t,
+                &name_of(&st.0.cfg, trend_unit.dim, &trend_unit.code),
+                trend,
+                st.now(),
+            )
         }
     })
 }
@@ -353,7 +386,9 @@ pub async fn export_handler(
 /// The saved monthly reports (district-wide: officers, analysts, administrators).
 pub async fn saved_reports(State(st): State<AppState>, SignedIn(p): SignedIn) -> ApiResult {
     if reach(&p)? != Reach::All {
-        return Err(ApiError::forbidden("the district's monthly reports are for the district's officers and analysts"));
+        return Err(ApiError::forbidden(
+            "the district's monthly reports are for the district's officers and analysts",
+        ));
     }
     let list = st.0.reads.run(|s| s.evaluation_reports()).await??;
     Ok(Json(json!({
@@ -379,16 +414,17 @@ pub async fn saved_report(
     SignedIn(p): SignedIn,
 ) -> ApiResult {
     if reach(&p)? != Reach::All {
-        return Err(ApiError::forbidden("the district's monthly reports are for the district's officers and analysts"));
+        return Err(ApiError::forbidden(
+            "the district's monthly reports are for the district's officers and analysts",
+        ));
     }
     let format = Format::parse(q.format.as_deref().unwrap_or("html"))?;
     let n = name.clone();
-    let rep = st
-        .0
-        .reads
-        .run(move |s| s.evaluation_report(&n))
-        .await??
-        .ok_or_else(|| ApiError::not_found(&format!("report {name}")))?;
+    let rep =
+        st.0.reads
+            .run(move |s| s.evaluation_report(&n))
+            .await??
+            .ok_or_else(|| ApiError::not_found(&format!("report {name}")))?;
     let file = format!("evaluation-{}", rep.name);
     Ok(match format {
         Format::Xlsx => export::file(rep.xlsx, Format::Xlsx, &file),
@@ -405,7 +441,11 @@ pub fn headers_of(format: Format, name: &str) -> [(header::HeaderName, String); 
             header::CONTENT_DISPOSITION,
             format!(
                 "{}; filename=\"{name}.{}\"",
-                if format == Format::Html { "inline" } else { "attachment" },
+                if format == Format::Html {
+                    "inline"
+                } else {
+                    "attachment"
+                },
                 format.extension()
             ),
         ),

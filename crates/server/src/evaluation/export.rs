@@ -100,7 +100,12 @@ pub fn header(m: Measure) -> String {
 fn definitions() -> Section {
     Section {
         title: "指标定义".into(),
-        header: vec!["指标".into(), "代码".into(), "定义".into(), "Definition".into()],
+        header: vec![
+            "指标".into(),
+            "代码".into(),
+            "定义".into(),
+            "Definition".into(),
+        ],
         rows: Measure::ALL
             .iter()
             .map(|m| {
@@ -227,21 +232,35 @@ pub fn unit_report(
     let lines = Section {
         title: format!(
             "得分说明：{}",
-            score
-                .score
-                .map_or("—".to_string(), |s| format!("{s:.2}"))
+            score.score.map_or("—".to_string(), |s| format!("{s:.2}"))
         ),
-        header: ["指标", "计分方式", "数值", "分子", "样本", "权重/扣分", "得分", "说明"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        header: [
+            "指标",
+            "计分方式",
+            "数值",
+            "分子",
+            "样本",
+            "权重/扣分",
+            "得分",
+            "说明",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         rows: score
             .lines
             .iter()
             .map(|l| {
                 vec![
                     Cell::Text(l.measure.name_zh().into()),
-                    Cell::Text(if l.kind == "weight" { "权重" } else { "扣分" }.into()),
+                    Cell::Text(
+                        if l.kind == "weight" {
+                            "权重"
+                        } else {
+                            "扣分"
+                        }
+                        .into(),
+                    ),
                     Cell::Num(shown(l.measure, l.value)),
                     Cell::Num(Some(l.numerator)),
                     Cell::Num(Some(l.samples as f64)),
@@ -327,7 +346,13 @@ pub fn csv(r: &Report) -> String {
         out.push_str("\r\n");
         out.push_str(&csv_field(&s.title));
         out.push_str("\r\n");
-        out.push_str(&s.header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &s.header
+                .iter()
+                .map(|h| csv_field(h))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
         for row in &s.rows {
             let cells: Vec<String> = row
@@ -460,8 +485,16 @@ fn trend_svg(trend: &[(String, Option<f64>, Figures)]) -> String {
         .filter_map(|(i, (_, s, _))| s.map(|v| format!("{:.1},{:.1}", x(i), y(v))))
         .collect();
     let mut o = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"得分趋势\">");
-    o.push_str(&format!("<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#777\"/>", h - pad, w - pad, h - pad));
-    o.push_str(&format!("<polyline fill=\"none\" stroke=\"#1a56b0\" stroke-width=\"2\" points=\"{}\"/>", pts.join(" ")));
+    o.push_str(&format!(
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#777\"/>",
+        h - pad,
+        w - pad,
+        h - pad
+    ));
+    o.push_str(&format!(
+        "<polyline fill=\"none\" stroke=\"#1a56b0\" stroke-width=\"2\" points=\"{}\"/>",
+        pts.join(" ")
+    ));
     for (i, (p, s, _)) in trend.iter().enumerate() {
         o.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",

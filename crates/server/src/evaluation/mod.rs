@@ -221,23 +221,21 @@ pub async fn facts(st: &AppState, p: &Period) -> Result<Arc<Vec<CaseFacts>>, Api
     let (from, to) = (p.from(), p.to().min(now + 1));
     let last = st.0.reads.run(|s| s.max_event()).await??;
     let key = (from, to, last, now / 60_000);
-    if let Some(hit) = st
-        .0
-        .evaluation
-        .cache
-        .lock()
-        .expect("cache lock")
-        .iter()
-        .find(|(k, _)| *k == key)
+    if let Some(hit) =
+        st.0.evaluation
+            .cache
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .find(|(k, _)| *k == key)
     {
         return Ok(hit.1.clone());
     }
     let cal = st.0.cfg.calendar.clone();
-    let f = st
-        .0
-        .reads
-        .run(move |s| load(s, &cal, from, to, now))
-        .await??;
+    let f =
+        st.0.reads
+            .run(move |s| load(s, &cal, from, to, now))
+            .await??;
     let f = Arc::new(f);
     let mut c = st.0.evaluation.cache.lock().expect("cache lock");
     c.retain(|(k, _)| *k != key);
@@ -282,7 +280,9 @@ pub fn name_of(cfg: &Config, dim: Dim, code: &str) -> String {
             .taxonomy
             .category(code)
             .map_or(code.to_string(), |c| c.name_zh.clone()),
-        Dim::Domain => cityos_core::Domain::parse(code).map_or(code.to_string(), |d| d.name_zh().to_string()),
+        Dim::Domain => {
+            cityos_core::Domain::parse(code).map_or(code.to_string(), |d| d.name_zh().to_string())
+        }
     }
 }
 
@@ -313,7 +313,10 @@ pub struct Row {
 pub fn table(cfg: &Config, scheme: &Scheme, facts: &[CaseFacts], dim: Dim, reach: &Reach) -> Table {
     let district = cfg.territory.region(cfg.territory.root()).code.clone();
     let figs: BTreeMap<String, Figures> = figures(facts, dim, &district);
-    let scores: Vec<(String, Score)> = figs.iter().map(|(u, f)| (u.clone(), scheme.score(f))).collect();
+    let scores: Vec<(String, Score)> = figs
+        .iter()
+        .map(|(u, f)| (u.clone(), scheme.score(f)))
+        .collect();
     let units: Vec<(String, String, &Score)> = scores
         .iter()
         .map(|(u, s)| (u.clone(), class_of(cfg, scheme, dim, u), s))

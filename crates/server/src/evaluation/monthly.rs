@@ -31,7 +31,13 @@ pub async fn ensure(st: &AppState) -> Result<Option<String>, ApiError> {
     let month = last_month(st.now());
     let name = month.to_string();
     let n = name.clone();
-    if st.0.reads.run(move |s| s.evaluation_report(&n)).await??.is_some() {
+    if st
+        .0
+        .reads
+        .run(move |s| s.evaluation_report(&n))
+        .await??
+        .is_some()
+    {
         return Ok(None);
     }
     let r = build(st, &month).await?;

@@ -214,13 +214,28 @@ const EVAL_DIMENSION: QueryParam = (
 const EVAL_QUERY: &[QueryParam] = &[
     EVAL_PERIOD,
     EVAL_DIMENSION,
-    ("unit", false, EVAL_UNIT_SCHEMA, "one unit as dimension:code, e.g. department:dist-roads, subdistrict:310104003"),
+    (
+        "unit",
+        false,
+        EVAL_UNIT_SCHEMA,
+        "one unit as dimension:code, e.g. department:dist-roads, subdistrict:310104003",
+    ),
 ];
 const EVAL_EXPORT_QUERY: &[QueryParam] = &[
     EVAL_PERIOD,
     EVAL_DIMENSION,
-    ("unit", false, EVAL_UNIT_SCHEMA, "one unit's report instead of a ranking"),
-    ("format", true, r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#, "the file format"),
+    (
+        "unit",
+        false,
+        EVAL_UNIT_SCHEMA,
+        "one unit's report instead of a ranking",
+    ),
+    (
+        "format",
+        true,
+        r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#,
+        "the file format",
+    ),
 ];
 
 pub const ENDPOINTS: &[Endpoint] = &[

@@ -85,7 +85,11 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
         (&a, &li, json!({"action": "dispatch"})),
         (&a, &wang, json!({"action": "acknowledge"})),
         (&a, &wang, json!({"action": "handle"})),
-        (&a, &zhao, json!({"action": "verify", "attachments": ["p.jpg"]})),
+        (
+            &a,
+            &zhao,
+            json!({"action": "verify", "attachments": ["p.jpg"]}),
+        ),
         (&a, &li, json!({"action": "close"})),
         (&b, &li, json!({"action": "file"})),
         (&b, &li, json!({"action": "dispatch"})),
@@ -107,7 +111,9 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
     let q = "/api/v1/evaluation?period=2026-11";
 
     // The district officer: the sub-districts' table.
-    let (s, v) = t.get(&format!("{q}&dimension=subdistrict"), Some(&zhang)).await;
+    let (s, v) = t
+        .get(&format!("{q}&dimension=subdistrict"), Some(&zhang))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["cases"], 4);
     let units = v["units"].as_array().unwrap();
@@ -130,7 +136,10 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["figures"]["received"]["value"], 2.0, "{v}");
     let lines = v["score"]["lines"].as_array().unwrap();
-    let handle = lines.iter().find(|l| l["measure"] == "handle_on_time").unwrap();
+    let handle = lines
+        .iter()
+        .find(|l| l["measure"] == "handle_on_time")
+        .unwrap();
     assert_eq!(handle["cases"]["yes"], json!([a]));
     assert_eq!(handle["cases"]["no"], json!([b]));
     assert_eq!(v["trend"].as_array().unwrap().len(), 6);
@@ -163,9 +172,16 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
     }
     // The sub-district officer: her sub-district and what is inside; not the district,
     // not another sub-district.
-    let (s, v) = t.get(&format!("{q}&dimension=subdistrict"), Some(&li)).await;
+    let (s, v) = t
+        .get(&format!("{q}&dimension=subdistrict"), Some(&li))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let codes: Vec<&str> = v["units"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, vec![TIANPING]);
     assert_eq!(v["cases"], 3);
     for path in [
@@ -174,51 +190,111 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
         format!("{q}&dimension=district"),
     ] {
         let (s, v) = t.get(&path, Some(&li)).await;
-        assert_eq!((s, v["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}"
+        );
     }
-    let (s, _) = t.get(&format!("{q}&unit=subdistrict:{TIANPING}"), Some(&li)).await;
+    let (s, _) = t
+        .get(&format!("{q}&unit=subdistrict:{TIANPING}"), Some(&li))
+        .await;
     assert_eq!(s, StatusCode::OK);
     // The handler: their own department only.
-    let (s, v) = t.get(&format!("{q}&dimension=department"), Some(&wang)).await;
+    let (s, v) = t
+        .get(&format!("{q}&dimension=department"), Some(&wang))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let codes: Vec<&str> = v["units"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, vec![SQUAD]);
-    assert_eq!(t.get(&format!("{q}&unit={unit}"), Some(&wang)).await.0, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{q}&unit={unit}"), Some(&wang)).await.0,
+        StatusCode::OK
+    );
     for path in [
         format!("{q}&unit=department:dist-roads"),
         format!("{q}&dimension=subdistrict"),
     ] {
-        assert_eq!(t.get(&path, Some(&wang)).await.0, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            t.get(&path, Some(&wang)).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     // Inspectors and citizens: 403; nobody: 401.
     for tok in [&zhao, &citizen] {
         let (s, v) = t.get(q, Some(tok)).await;
-        assert_eq!((s, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
-        let (s, _) = t.get(&format!("/api/v1/evaluation/cases?period=2026-11&unit={unit}&measure=received"), Some(tok)).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
+        let (s, _) = t
+            .get(
+                &format!("/api/v1/evaluation/cases?period=2026-11&unit={unit}&measure=received"),
+                Some(tok),
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, _, _) = get_text(&t, "/api/v1/evaluation/export?period=2026-11&format=csv", tok).await;
+        let (s, _, _) = get_text(
+            &t,
+            "/api/v1/evaluation/export?period=2026-11&format=csv",
+            tok,
+        )
+        .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        assert_eq!(t.get("/api/v1/evaluation/reports", Some(tok)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            t.get("/api/v1/evaluation/reports", Some(tok)).await.0,
+            StatusCode::FORBIDDEN
+        );
     }
     assert_eq!(t.get(q, None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(t.get("/api/v1/evaluation/reports", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.get("/api/v1/evaluation/reports", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     // The definitions are public.
     let (s, v) = t.get("/api/v1/evaluation/measures", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["measures"][2]["code"], "handle_on_time");
-    assert!(v["measures"][2]["definition_zh"].as_str().unwrap().contains("处置"));
+    assert!(v["measures"][2]["definition_zh"]
+        .as_str()
+        .unwrap()
+        .contains("处置"));
 
     // Bad input, each named.
     for (path, code) in [
         ("/api/v1/evaluation?period=2026-13", "invalid_period"),
         ("/api/v1/evaluation?period=soon", "invalid_period"),
-        ("/api/v1/evaluation?period=2026-11-10..2026-11-01", "period_reversed"),
+        (
+            "/api/v1/evaluation?period=2026-11-10..2026-11-01",
+            "period_reversed",
+        ),
         ("/api/v1/evaluation?period=2027-01", "period_in_future"),
-        ("/api/v1/evaluation?period=2026-11&unit=nonsense", "invalid_parameter"),
-        ("/api/v1/evaluation?period=2026-11&dimension=planet", "invalid_parameter"),
-        ("/api/v1/evaluation?period=2026-11&unit=department:nope", "not_found"),
-        ("/api/v1/evaluation/cases?period=2026-11&unit=district:310104&measure=speed", "invalid_parameter"),
-        ("/api/v1/evaluation/export?period=2026-11&format=pdf", "invalid_parameter"),
+        (
+            "/api/v1/evaluation?period=2026-11&unit=nonsense",
+            "invalid_parameter",
+        ),
+        (
+            "/api/v1/evaluation?period=2026-11&dimension=planet",
+            "invalid_parameter",
+        ),
+        (
+            "/api/v1/evaluation?period=2026-11&unit=department:nope",
+            "not_found",
+        ),
+        (
+            "/api/v1/evaluation/cases?period=2026-11&unit=district:310104&measure=speed",
+            "invalid_parameter",
+        ),
+        (
+            "/api/v1/evaluation/export?period=2026-11&format=pdf",
+            "invalid_parameter",
+        ),
         ("/api/v1/evaluation", "invalid_parameter"),
     ] {
         let (s, v) = t.get(path, Some(&zhang)).await;
@@ -230,9 +306,16 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
     for (format, ct) in [
         ("csv", "text/csv"),
         ("html", "text/html"),
-        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
     ] {
-        for extra in ["", "&dimension=subdistrict", "&unit=department:sub-urban-mgmt-310104003"] {
+        for extra in [
+            "",
+            "&dimension=subdistrict",
+            "&unit=department:sub-urban-mgmt-310104003",
+        ] {
             let path = format!("/api/v1/evaluation/export?period=2026-11&format={format}{extra}");
             let (s, got, body) = get_text(&t, &path, &zhang).await;
             assert_eq!(s, StatusCode::OK, "{path}: {body}");
@@ -243,37 +326,81 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
             if format == "xlsx" {
                 assert!(body.starts_with("PK"), "a zip container");
             } else if extra.contains("unit=") {
-                assert!(body.contains(&a) && body.contains(&b), "{path}: the cases behind");
+                assert!(
+                    body.contains(&a) && body.contains(&b),
+                    "{path}: the cases behind"
+                );
             }
         }
     }
-    let (_, _, html) = get_text(&t, "/api/v1/evaluation/export?period=2026-11&format=html&dimension=subdistrict", &zhang).await;
+    let (_, _, html) = get_text(
+        &t,
+        "/api/v1/evaluation/export?period=2026-11&format=html&dimension=subdistrict",
+        &zhang,
+    )
+    .await;
     assert!(html.contains("天平路街道") && html.contains("<svg") && !html.contains("<script"));
-    let (_, _, csv) = get_text(&t, "/api/v1/evaluation/export?period=2026-11&format=csv&dimension=subdistrict", &li).await;
-    assert!(csv.starts_with('\u{feff}') && csv.contains(TIANPING) && !csv.contains(OTHER), "{csv}");
+    let (_, _, csv) = get_text(
+        &t,
+        "/api/v1/evaluation/export?period=2026-11&format=csv&dimension=subdistrict",
+        &li,
+    )
+    .await;
+    assert!(
+        csv.starts_with('\u{feff}') && csv.contains(TIANPING) && !csv.contains(OTHER),
+        "{csv}"
+    );
 
     // The monthly report: saved once for the month just ended, listed, downloadable.
     let st = t.svc.as_ref().unwrap().state.clone();
-    let saved = cityos_server::evaluation::monthly::ensure(&st).await.unwrap();
+    let saved = cityos_server::evaluation::monthly::ensure(&st)
+        .await
+        .unwrap();
     assert_eq!(saved.as_deref(), Some("2026-11"));
-    assert_eq!(cityos_server::evaluation::monthly::ensure(&st).await.unwrap(), None);
+    assert_eq!(
+        cityos_server::evaluation::monthly::ensure(&st)
+            .await
+            .unwrap(),
+        None
+    );
     let (s, v) = t.get("/api/v1/evaluation/reports", Some(&sun)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["reports"][0]["name"], "2026-11");
     for format in ["csv", "html", "xlsx"] {
-        let (s, _, body) = get_text(&t, &format!("/api/v1/evaluation/reports/2026-11?format={format}"), &zhang).await;
+        let (s, _, body) = get_text(
+            &t,
+            &format!("/api/v1/evaluation/reports/2026-11?format={format}"),
+            &zhang,
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
         for secret in [PHONE, CONTACT, "王先生"] {
             assert!(!body.contains(secret), "the saved {format} leaks {secret}");
         }
         if format == "csv" {
-            assert!(body.contains(TIANPING) && body.contains("部门排名") && body.contains("街道排名"), "{body}");
+            assert!(
+                body.contains(TIANPING) && body.contains("部门排名") && body.contains("街道排名"),
+                "{body}"
+            );
         }
     }
-    assert_eq!(t.get("/api/v1/evaluation/reports/2026-10", Some(&zhang)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get("/api/v1/evaluation/reports/2026-10", Some(&zhang))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     for tok in [&li, &wang] {
-        assert_eq!(t.get("/api/v1/evaluation/reports", Some(tok)).await.0, StatusCode::FORBIDDEN);
-        assert_eq!(t.get("/api/v1/evaluation/reports/2026-11", Some(tok)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            t.get("/api/v1/evaluation/reports", Some(tok)).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            t.get("/api/v1/evaluation/reports/2026-11", Some(tok))
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
     }
     // Read back whole after a restart.
     let mut t = t;

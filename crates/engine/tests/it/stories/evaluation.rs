@@ -22,11 +22,17 @@ struct Oracle {
 
 impl Oracle {
     fn add(&mut self, dim: Dim, unit: &str, m: Measure, v: f64) {
-        let e = self.sums.entry((dim, unit.to_string(), m)).or_insert((0.0, 0));
+        let e = self
+            .sums
+            .entry((dim, unit.to_string(), m))
+            .or_insert((0.0, 0));
         e.0 += v;
         e.1 += 1;
         if m == Measure::HandleHoursP90 {
-            self.hours.entry((dim, unit.to_string())).or_default().push(v);
+            self.hours
+                .entry((dim, unit.to_string()))
+                .or_default()
+                .push(v);
         }
     }
 }
@@ -39,7 +45,10 @@ fn lead_after(log: &[LogEntry], i: usize) -> Option<String> {
         match e.action.as_str() {
             "dispatch" => {
                 lead = e.changes.iter().find_map(|c| match c {
-                    Change::TaskAdded { department, lead: true } => Some(department.clone()),
+                    Change::TaskAdded {
+                        department,
+                        lead: true,
+                    } => Some(department.clone()),
                     _ => None,
                 })
             }
@@ -82,7 +91,11 @@ fn count(
     district: &str,
 ) {
     let running = c.state.is_open() && c.suspended.is_none();
-    let first_met = |step: Step| c.deadlines.iter().find(|d| d.step == step && d.met.is_some());
+    let first_met = |step: Step| {
+        c.deadlines
+            .iter()
+            .find(|d| d.step == step && d.met.is_some())
+    };
     let unmet_passed = |step: Step| {
         running
             && c.deadlines
@@ -95,7 +108,11 @@ fn count(
         match first_met(step) {
             Some(d) => {
                 let met = d.met.unwrap();
-                Some((met <= d.due, lead_after(log, meeting(log, step, met)), Some(met)))
+                Some((
+                    met <= d.due,
+                    lead_after(log, meeting(log, step, met)),
+                    Some(met),
+                ))
             }
             None if unmet_passed(step) => Some((false, lead_after(log, last), None)),
             None => None,
@@ -117,7 +134,10 @@ fn count(
             .any(|ch| matches!(ch, Change::Overdue { overdue: true }));
     let closed = log.iter().any(|e| e.to == State::Closed);
     let handled = first_met(Step::Handle).is_some();
-    let grants = log.iter().filter(|e| e.action == "grant_postponement").count();
+    let grants = log
+        .iter()
+        .filter(|e| e.action == "grant_postponement")
+        .count();
     let escalations: Vec<String> = log
         .iter()
         .flat_map(|e| &e.changes)
@@ -175,7 +195,12 @@ fn count(
     // The departments.
     for d in &leads {
         o.add(Dim::Department, d, Measure::Received, 1.0);
-        o.add(Dim::Department, d, Measure::ReturnRate, b(returners.contains(d)));
+        o.add(
+            Dim::Department,
+            d,
+            Measure::ReturnRate,
+            b(returners.contains(d)),
+        );
     }
     if let Some((t, Some(d), _)) = &ack {
         o.add(Dim::Department, d, Measure::AckOnTime, b(*t));
@@ -238,7 +263,12 @@ fn history(e: &mut Engine, seed: u64) -> Millis {
     for i in 0..90 {
         now += 40 * MINUTE;
         let cat = &cats[rng.below(cats.len() as u64) as usize];
-        let ch = [Channel::Citizen, Channel::Citizen, Channel::Inspector, Channel::Sensor][i % 4];
+        let ch = [
+            Channel::Citizen,
+            Channel::Citizen,
+            Channel::Inspector,
+            Channel::Sensor,
+        ][i % 4];
         // Few places, so that repeats (same place and category) happen.
         let o = e
             .submit(report(cat, spot(rng.below(6) as usize), ch, now))
@@ -336,7 +366,9 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
     // Under test: the cohort's logs from the store, folded.
     let mut facts = Vec::new();
     store
-        .cohort_logs(from, to, &mut |log| facts.push(facts_of(&log, cal, now).unwrap()))
+        .cohort_logs(from, to, &mut |log| {
+            facts.push(facts_of(&log, cal, now).unwrap())
+        })
         .unwrap();
     let earlier = store.citizen_cases(from - 30 * DAY, to).unwrap();
     mark_repeats(&mut facts, &earlier);
@@ -344,7 +376,10 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
     let all = store.load_all_cases().unwrap();
     let mut o = Oracle::default();
     let mut n = 0;
-    for x in all.iter().filter(|x| x.created_at >= from && x.created_at < to) {
+    for x in all
+        .iter()
+        .filter(|x| x.created_at >= from && x.created_at < to)
+    {
         let log = store.load_log(x.id).unwrap();
         count(&mut o, x, &log, &all, cal, now, &district);
         n += 1;
@@ -352,12 +387,8 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
     assert_eq!(facts.len(), n, "the cohort's size");
     for dim in Dim::ALL {
         let got = figures(&facts, dim, &district);
-        let units: std::collections::BTreeSet<&String> = o
-            .sums
-            .keys()
-            .filter(|k| k.0 == dim)
-            .map(|k| &k.1)
-            .collect();
+        let units: std::collections::BTreeSet<&String> =
+            o.sums.keys().filter(|k| k.0 == dim).map(|k| &k.1).collect();
         assert_eq!(
             got.keys().collect::<std::collections::BTreeSet<_>>(),
             units,
@@ -366,7 +397,11 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
         for (unit, f) in &got {
             for m in Measure::ALL {
                 let v = f.get(*m);
-                let (sum, k) = o.sums.get(&(dim, unit.clone(), *m)).copied().unwrap_or((0.0, 0));
+                let (sum, k) = o
+                    .sums
+                    .get(&(dim, unit.clone(), *m))
+                    .copied()
+                    .unwrap_or((0.0, 0));
                 assert_eq!(v.samples, k, "{dim:?} {unit} {}: samples", m.code());
                 assert!(
                     (v.numerator - sum).abs() < 1e-9,
