@@ -156,7 +156,7 @@ fn fill(e: &mut cityos_engine::Engine, cfg: &Config, n: usize) -> Result<(), Str
             flush(e, &mut pending)?;
         }
         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if d % 100_000 == 0 {
+        if d.is_multiple_of(100_000) {
             eprintln!("  filled {d} reports");
         }
     }
