@@ -686,7 +686,8 @@ pub trait MediaStore: Send {
 /// measure compares, and the saved monthly reports.
 pub trait EvaluationStore: Send {
     /// The logs of the cases created in `[from, to)`, one call of `each` per case (its
-    /// entries in order), cases in id order.
+    /// entries in order), cases in creation order (the order of the creation index, so
+    /// SQLite walks it and each case's log without sorting the rows).
     fn cohort_logs(
         &mut self,
         from: i64,
@@ -721,7 +722,7 @@ pub struct SavedReport {
     pub html: String,
 }
 
-pub(crate) const SELECT_COHORT_LOGS: &str = "SELECT l.case_id, l.seq, l.at, l.actor, l.role, l.action, l.from_state, l.to_state, l.note, l.body FROM cases c JOIN case_log l ON l.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY l.case_id, l.seq";
+pub(crate) const SELECT_COHORT_LOGS: &str = "SELECT l.case_id, l.seq, l.at, l.actor, l.role, l.action, l.from_state, l.to_state, l.note, l.body FROM cases c JOIN case_log l ON l.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY c.created_at, c.id, l.seq";
 pub(crate) const SELECT_COHORT_REPORTS: &str = "SELECT r.id, r.case_id, r.channel, r.category, r.lon, r.lat, r.text, r.contact, r.at FROM cases c JOIN reports r ON r.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY r.at, r.id";
 pub(crate) const SELECT_CITIZEN_CASES: &str = "SELECT id, category, lon, lat, created_at FROM cases WHERE created_at >= $1 AND created_at < $2 AND channel = 'citizen'";
 pub(crate) const UPSERT_EVALUATION_REPORT: &str = "INSERT INTO evaluation_reports (name, created_at, xlsx, csv, html) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, xlsx = excluded.xlsx, csv = excluded.csv, html = excluded.html";

@@ -953,7 +953,18 @@ fn the_ui_runs_a_case_in_a_real_browser() {
 
     // 考核评价: the district officer's ranking of the sub-districts for this month, a
     // unit's explained score and trend, and the cases behind a figure; axe-clean each time.
-    b.go(&format!("{base}/ui/evaluation.html?dimension=subdistrict"));
+    // The demo's simulated day is yesterday: its month is the period.
+    let yesterday = cityos_core::time::local_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - cityos_core::time::DAY,
+    );
+    b.go(&format!(
+        "{base}/ui/evaluation.html?dimension=subdistrict&period={:04}-{:02}",
+        yesterday.year, yesterday.month
+    ));
     b.wait(
         "the evaluation's ranking",
         "return document.getElementById('rank-caption').textContent.length > 0 && document.querySelectorAll('#ranking tbody tr').length >= 1",

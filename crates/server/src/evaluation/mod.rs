@@ -254,11 +254,34 @@ pub fn load<S: EvaluationStore + ?Sized>(
     to: Millis,
     now: Millis,
 ) -> Result<Vec<CaseFacts>, StoreError> {
-    let mut out = Vec::new();
-    s.cohort_logs(from, to, &mut |log| {
-        if let Some(f) = facts_of(&log, cal, now) {
-            out.push(f);
+    // Reading (the store and the JSON of the log rows) and folding overlap: the logs go
+    // in batches to a second thread that folds them, in order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<cityos_core::LogEntry>>>(16);
+    let mut out = std::thread::scope(|scope| {
+        let folder = scope.spawn(move || {
+            let mut out = Vec::new();
+            for batch in rx {
+                for log in batch {
+                    if let Some(f) = facts_of(&log, cal, now) {
+                        out.push(f);
+                    }
+                }
+            }
+            out
+        });
+        let mut batch = Vec::with_capacity(256);
+        let read = s.cohort_logs(from, to, &mut |log| {
+            batch.push(log);
+            if batch.len() >= 256 {
+                let _ = tx.send(std::mem::take(&mut batch));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
+        drop(tx);
+        let out = folder.join().expect("the fold does not panic");
+        read.map(|_| out)
     })?;
     let earlier = s.citizen_cases(from - REPEAT_WINDOW, to)?;
     mark_repeats(&mut out, &earlier);

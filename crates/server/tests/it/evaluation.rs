@@ -402,6 +402,32 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
             StatusCode::FORBIDDEN
         );
     }
+    // Every role on every endpoint.
+    let unit_q = format!("period=2026-11&unit={unit}");
+    let endpoints = [
+        (format!("/api/v1/evaluation?{unit_q}"), [200, 200, 200, 200, 200, 403, 403, 401]),
+        (format!("/api/v1/evaluation/cases?{unit_q}&measure=received"), [200, 200, 200, 200, 200, 403, 403, 401]),
+        (format!("/api/v1/evaluation/export?{unit_q}&format=csv"), [200, 200, 200, 200, 200, 403, 403, 401]),
+        ("/api/v1/evaluation/reports".to_string(), [200, 200, 200, 403, 403, 403, 403, 401]),
+        ("/api/v1/evaluation/reports/2026-11?format=csv".to_string(), [200, 200, 200, 403, 403, 403, 403, 401]),
+        ("/api/v1/evaluation/measures".to_string(), [200, 200, 200, 200, 200, 200, 200, 200]),
+    ];
+    let callers: [(&str, Option<&str>); 8] = [
+        ("district officer", Some(&zhang)),
+        ("analyst", Some(&sun)),
+        ("admin", Some(&admin)),
+        ("sub-district officer", Some(&li)),
+        ("handler", Some(&wang)),
+        ("inspector", Some(&zhao)),
+        ("citizen", Some(&citizen)),
+        ("anonymous", None),
+    ];
+    for (path, want) in &endpoints {
+        for ((who, tok), w) in callers.iter().zip(want) {
+            let (s, _, _) = t.call(Method::GET, path, *tok, None, &[]).await;
+            assert_eq!(s.as_u16(), *w, "{who} on {path}");
+        }
+    }
     // Read back whole after a restart.
     let mut t = t;
     t.restart();
