@@ -405,12 +405,30 @@ async fn evaluation_figures_roles_exports_and_monthly_report(t: TestApp) {
     // Every role on every endpoint.
     let unit_q = format!("period=2026-11&unit={unit}");
     let endpoints = [
-        (format!("/api/v1/evaluation?{unit_q}"), [200, 200, 200, 200, 200, 403, 403, 401]),
-        (format!("/api/v1/evaluation/cases?{unit_q}&measure=received"), [200, 200, 200, 200, 200, 403, 403, 401]),
-        (format!("/api/v1/evaluation/export?{unit_q}&format=csv"), [200, 200, 200, 200, 200, 403, 403, 401]),
-        ("/api/v1/evaluation/reports".to_string(), [200, 200, 200, 403, 403, 403, 403, 401]),
-        ("/api/v1/evaluation/reports/2026-11?format=csv".to_string(), [200, 200, 200, 403, 403, 403, 403, 401]),
-        ("/api/v1/evaluation/measures".to_string(), [200, 200, 200, 200, 200, 200, 200, 200]),
+        (
+            format!("/api/v1/evaluation?{unit_q}"),
+            [200, 200, 200, 200, 200, 403, 403, 401],
+        ),
+        (
+            format!("/api/v1/evaluation/cases?{unit_q}&measure=received"),
+            [200, 200, 200, 200, 200, 403, 403, 401],
+        ),
+        (
+            format!("/api/v1/evaluation/export?{unit_q}&format=csv"),
+            [200, 200, 200, 200, 200, 403, 403, 401],
+        ),
+        (
+            "/api/v1/evaluation/reports".to_string(),
+            [200, 200, 200, 403, 403, 403, 403, 401],
+        ),
+        (
+            "/api/v1/evaluation/reports/2026-11?format=csv".to_string(),
+            [200, 200, 200, 403, 403, 403, 403, 401],
+        ),
+        (
+            "/api/v1/evaluation/measures".to_string(),
+            [200, 200, 200, 200, 200, 200, 200, 200],
+        ),
     ];
     let callers: [(&str, Option<&str>); 8] = [
         ("district officer", Some(&zhang)),
