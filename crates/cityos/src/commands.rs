@@ -86,6 +86,8 @@ pub struct CheckFiles {
     pub calendar: Option<PathBuf>,
     pub indicators: Option<PathBuf>,
     pub alert_rules: Option<PathBuf>,
+    /// The evaluation's scoring scheme (issue 17).
+    pub scoring: Option<PathBuf>,
 }
 
 /// `cityos check`: loads the configuration from the files and reports what it holds, or
@@ -112,14 +114,28 @@ pub fn check(f: &CheckFiles) -> Result<(), String> {
     .and_then(|c| c.with_indicators(&ind_text))
     .and_then(|c| c.with_alert_rules(&rules_text))
     .map_err(|e| e.to_string())?;
+    let scoring = read(&f.scoring, cityos_engine::demo::SCORING_TOML)?;
+    let scheme = cityos_server::evaluation::parse_scheme(&cfg, &scoring).map_err(|e| {
+        format!(
+            "{}: {e}",
+            f.scoring
+                .as_ref()
+                .map_or("the embedded scoring.toml".into(), |p| p
+                    .display()
+                    .to_string())
+        )
+    })?;
     println!(
-        "ok: {} regions, {} categories, {} departments, calendar years {:?}, {} indicators, {} alert rules",
+        "ok: {} regions, {} categories, {} departments, calendar years {:?}, {} indicators, {} alert rules, scoring: {} weights, {} deductions, {} classes",
         cfg.territory.regions().count(),
         cfg.taxonomy.categories.len(),
         cfg.taxonomy.departments.len(),
         cfg.calendar.years_covered(),
         cfg.indicators.len(),
-        cfg.alert_rules.len()
+        cfg.alert_rules.len(),
+        scheme.weights.len(),
+        scheme.deductions.len(),
+        scheme.classes.len()
     );
     Ok(())
 }

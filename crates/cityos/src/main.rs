@@ -12,6 +12,7 @@ mod commands;
 mod corrections;
 mod demo;
 mod serve;
+mod whatif;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -124,6 +125,33 @@ enum Cmd {
         /// Alert rules over the vital signs, TOML (default: the embedded ones).
         #[arg(long, alias = "vital-rules")]
         alert_rules: Option<PathBuf>,
+        /// The evaluation's scoring scheme, TOML (default: the embedded scoring.toml).
+        #[arg(long)]
+        scoring: Option<PathBuf>,
+    },
+    /// What-if replay (考核评价): the period's real reports and staff actions from the
+    /// store, replayed through the engine under candidate rules in a scratch store; the
+    /// measures side by side with what happened (a table, or JSON).
+    Whatif {
+        /// First day (YYYY-MM-DD, Beijing time).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// The candidate taxonomy (routing, deadlines, escalation), TOML.
+        #[arg(long)]
+        taxonomy: PathBuf,
+        /// A candidate holiday calendar, CSV (default: the embedded one).
+        #[arg(long)]
+        calendar: Option<PathBuf>,
+        /// Database URL (postgres://… or a SQLite file); default: the data directory's.
+        #[arg(long, env = "CITYOS_DATABASE_URL")]
+        db: Option<String>,
+        #[arg(long, env = "CITYOS_DATA", default_value = "cityos-data")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Print the closed loop's transition table (Markdown).
     WorkflowTable,
@@ -168,6 +196,18 @@ enum BenchCmd {
         /// Orders arriving per second (0: as fast as the clients go — the saturation).
         #[arg(long, default_value_t = 60.0)]
         rate: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A month's evaluation (考核评价) over many stored cases, and a what-if replay of many
+    /// reports (the store is kept between runs; --dir chooses it).
+    Evaluation {
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 100_000)]
+        whatif_reports: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -483,6 +523,12 @@ fn run(cli: Cli) -> Result<(), String> {
             json,
         } => commands::simulate(seed, reports, tail_days, db, json),
         Cmd::Bench { which } => match which {
+            BenchCmd::Evaluation {
+                cases,
+                whatif_reports,
+                dir,
+                json,
+            } => bench::evaluation::evaluation(cases, whatif_reports, dir, json),
             BenchCmd::Intake {
                 reports,
                 submitters,
@@ -642,12 +688,14 @@ fn run(cli: Cli) -> Result<(), String> {
             calendar,
             indicators,
             alert_rules,
+            scoring,
         } => commands::check(&commands::CheckFiles {
             territory,
             taxonomy,
             calendar,
             indicators,
             alert_rules,
+            scoring,
         }),
         Cmd::Token {
             name,
@@ -665,6 +713,23 @@ fn run(cli: Cli) -> Result<(), String> {
             department,
             days,
             data,
+        }),
+        Cmd::Whatif {
+            from,
+            to,
+            taxonomy,
+            calendar,
+            db,
+            data,
+            json,
+        } => whatif::run(whatif::Options {
+            from,
+            to,
+            taxonomy,
+            calendar,
+            db,
+            data,
+            json,
         }),
         Cmd::WorkflowTable => {
             print!("{}", cityos_core::workflow::markdown_table());

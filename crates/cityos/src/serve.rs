@@ -296,6 +296,8 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         tokio::spawn(cityos_server::runtime::tickers::meals(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
         tokio::spawn(cityos_server::runtime::tickers::audit_head(svc.state.clone(), std::time::Duration::from_secs(300), stop_live.clone()));
         tokio::spawn(cityos_server::runtime::tickers::data_quality(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
+        // The evaluation's monthly report: last month's, saved once for download.
+        tokio::spawn(cityos_server::runtime::tickers::evaluation(svc.state.clone(), std::time::Duration::from_secs(600), stop_live.clone()));
         let listener = tokio::net::TcpListener::bind(s.addr()).await.map_err(|e| format!("cannot listen on {}: {e}", s.addr()))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cityos listening on http://{local}  (API: http://{local}/api/v1, health: http://{local}/healthz)");

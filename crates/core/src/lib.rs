@@ -14,6 +14,7 @@ pub mod case;
 pub mod classify;
 pub mod dedup;
 pub mod escalation;
+pub mod evaluation;
 pub mod indicators;
 pub mod lifecircle;
 pub mod meals;

@@ -22,6 +22,8 @@ pub const FLATS_CSV: &str = include_str!("../../../data/xuhui/flats.csv");
 /// gazetteer of roads and landmarks it names.
 pub const INTAKE_TOML: &str = include_str!("../../../data/xuhui/intake.toml");
 pub const GAZETTEER_CSV: &str = include_str!("../../../data/xuhui/gazetteer.csv");
+/// The scoring scheme of the evaluation (考核办法): weights, deductions, classes.
+pub const SCORING_TOML: &str = include_str!("../../../data/xuhui/scoring.toml");
 pub const CATALOGUE_TOML: &str = include_str!("../../../data/xuhui/catalogue.toml");
 /// The data catalogue's declarations: owners, descriptions, expected freshness and
 /// completeness of each dataset.

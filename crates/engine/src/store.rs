@@ -816,6 +816,104 @@ pub trait MediaStore: Send {
     fn media(&mut self, id: &str) -> Result<Option<Media>, StoreError>;
 }
 
+/// Evaluation (考核评价, issue 17): the period's case logs, the citizen cases the repeat
+/// measure compares, and the saved monthly reports.
+pub trait EvaluationStore: Send {
+    /// The logs of the cases created in `[from, to)`, one call of `each` per case (its
+    /// entries in order), cases in creation order (the order of the creation index, so
+    /// SQLite walks it and each case's log without sorting the rows).
+    fn cohort_logs(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(Vec<LogEntry>),
+    ) -> Result<(), StoreError>;
+    /// Citizen cases created in `[from, to)`: (id, category, lon, lat, created_at).
+    fn citizen_cases(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::evaluation::measures::RepeatKey>, StoreError>;
+    /// The reports of the cases created in `[from, to)`, oldest first (the what-if
+    /// replay's input).
+    fn cohort_reports(&mut self, from: i64, to: i64) -> Result<Vec<Report>, StoreError>;
+    /// Saves (or replaces) a report by name.
+    fn put_evaluation_report(&mut self, r: &SavedReport) -> Result<(), StoreError>;
+    /// The saved reports, newest first, without their files.
+    fn evaluation_reports(&mut self) -> Result<Vec<SavedReport>, StoreError>;
+    /// One saved report with its files.
+    fn evaluation_report(&mut self, name: &str) -> Result<Option<SavedReport>, StoreError>;
+}
+
+/// A saved evaluation report (the scheduled monthly report): its files as generated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedReport {
+    /// The period it covers, e.g. `2026-11`; also its name.
+    pub name: String,
+    pub created_at: i64,
+    pub xlsx: Vec<u8>,
+    pub csv: String,
+    pub html: String,
+}
+
+pub(crate) const SELECT_COHORT_LOGS: &str = "SELECT l.case_id, l.seq, l.at, l.actor, l.role, l.action, l.from_state, l.to_state, l.note, l.body FROM cases c JOIN case_log l ON l.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY c.created_at, c.id, l.seq";
+pub(crate) const SELECT_COHORT_REPORTS: &str = "SELECT r.id, r.case_id, r.channel, r.category, r.lon, r.lat, r.text, r.contact, r.at FROM cases c JOIN reports r ON r.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY r.at, r.id";
+pub(crate) const SELECT_CITIZEN_CASES: &str = "SELECT id, category, lon, lat, created_at FROM cases WHERE created_at >= $1 AND created_at < $2 AND channel = 'citizen'";
+pub(crate) const UPSERT_EVALUATION_REPORT: &str = "INSERT INTO evaluation_reports (name, created_at, xlsx, csv, html) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, xlsx = excluded.xlsx, csv = excluded.csv, html = excluded.html";
+pub(crate) const SELECT_EVALUATION_REPORTS: &str =
+    "SELECT name, created_at FROM evaluation_reports ORDER BY name DESC";
+pub(crate) const SELECT_EVALUATION_REPORT: &str =
+    "SELECT name, created_at, xlsx, csv, html FROM evaluation_reports WHERE name = $1";
+
+/// Groups log rows (in case, seq order) into one call per case.
+pub(crate) fn each_case(
+    rows: impl IntoIterator<Item = Result<LogEntry, StoreError>>,
+    each: &mut dyn FnMut(Vec<LogEntry>),
+) -> Result<(), StoreError> {
+    let mut cur: Vec<LogEntry> = Vec::new();
+    for r in rows {
+        let e = r?;
+        if cur.first().is_some_and(|f| f.case_id != e.case_id) {
+            each(std::mem::take(&mut cur));
+        }
+        cur.push(e);
+    }
+    if !cur.is_empty() {
+        each(cur);
+    }
+    Ok(())
+}
+
+/// Assembles a citizen case of `SELECT_CITIZEN_CASES`.
+pub(crate) fn repeat_row(
+    r: &dyn RowRead,
+) -> Result<cityos_core::evaluation::measures::RepeatKey, StoreError> {
+    Ok((r.int(0)?, r.text(1)?, r.float(2)?, r.float(3)?, r.int(4)?))
+}
+
+/// Assembles a saved report of `SELECT_EVALUATION_REPORT` (or, with two columns, its
+/// name and time only).
+pub(crate) fn saved_report_row(r: &dyn RowRead, whole: bool) -> Result<SavedReport, StoreError> {
+    Ok(SavedReport {
+        name: r.text(0)?,
+        created_at: r.int(1)?,
+        xlsx: if whole { r.bytes(2)? } else { Vec::new() },
+        csv: if whole { r.text(3)? } else { String::new() },
+        html: if whole { r.text(4)? } else { String::new() },
+    })
+}
+
+/// The parameters of `UPSERT_EVALUATION_REPORT`.
+pub(crate) fn saved_report_args(x: &SavedReport) -> [Arg<'_>; 5] {
+    [
+        Arg::Text(&x.name),
+        Arg::Int(x.created_at),
+        Arg::Bytes(&x.xlsx),
+        Arg::Text(&x.csv),
+        Arg::Text(&x.html),
+    ]
+}
+
 /// Everything a store does: the union of the parts, implemented for every type that
 /// implements them all. Callers that need only one part name that part's trait.
 pub trait Store:
@@ -830,6 +928,7 @@ pub trait Store:
     + LifeCircleStore
     + MealStore
     + ShareStore
+    + EvaluationStore
 {
 }
 
@@ -845,6 +944,7 @@ impl<T> Store for T where
         + LifeCircleStore
         + MealStore
         + ShareStore
+        + EvaluationStore
         + ?Sized
 {
 }

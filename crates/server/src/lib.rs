@@ -16,6 +16,7 @@
 pub mod api;
 pub mod bus;
 pub mod cases;
+pub mod evaluation;
 pub mod http;
 pub mod intake;
 pub mod lifecircle;
@@ -195,6 +196,8 @@ pub struct Inner {
     pub lifecircle: lifecircle::LifeCircle,
     /// The meals room (为老助餐): canteens, menus, elders, orders, ledgers.
     pub meals: meals::Meals,
+    /// The evaluation room: the scoring scheme and the last periods' facts.
+    pub evaluation: evaluation::Evaluation,
     /// The narrow ways rooms reach each other, wired by `runtime::wiring`.
     pub ports: ports::Ports,
     /// Request latencies for `/metrics`.
@@ -224,6 +227,7 @@ impl AppState {
         key: auth::TokenKey,
     ) -> AppState {
         let sensor = sensing::SensorState::new(&cfg, clock.now());
+        let evaluation = evaluation::Evaluation::new(&cfg);
         let vitals = vitals::Vitals::new(&cfg);
         let scenarios = scenarios::Registry::new(&cfg, scenarios::embedded(&cfg), clock.now());
         AppState(Arc::new(Inner {
@@ -243,6 +247,7 @@ impl AppState {
             smart: smart::Smart::default(),
             lifecircle: lifecircle::LifeCircle::default(),
             meals: meals::Meals::new(),
+            evaluation,
             ports: runtime::wiring::ports(),
             http: metrics::HttpMetrics::default(),
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),

@@ -18,6 +18,8 @@
 //! * `assistance` — [`assistance`]: 精准救助 — the synthetic district recomputed whole, and
 //!   an incremental import of changed rows.
 //! * `audit` — [`audit`]: verifying a long audit trail and the API's cost of audited reads.
+//! * `evaluation` — [`evaluation`]: a month's evaluation over many stored cases and a
+//!   what-if replay of many reports.
 //!
 //! Each prints human-readable lines and, with `--json`, ends with one JSON object.
 
@@ -25,6 +27,7 @@ pub mod api;
 pub mod assistance;
 pub mod audit;
 pub mod classify;
+pub mod evaluation;
 pub mod ingest;
 pub mod lifecircle;
 pub mod meals;

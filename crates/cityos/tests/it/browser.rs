@@ -5,7 +5,7 @@
 //! report made offline waits in the queue and is sent once when the network is back; the
 //! district officer switches a scenario pack off and on and sees a refused reload's
 //! problems by line and column (a sub-district officer gets no buttons); axe-core finds
-//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios, 生活圈, 数据目录 catalogue and 待分拨 triage pages
+//! no WCAG 2.2 AA violations on the citizen, inspector, scenarios, 生活圈, 数据目录 catalogue, 待分拨 triage and 考核 evaluation pages
 //! (the triage queue worked by keyboard: pick, leave the list, focus to the next), and the
 //! phone pages' text scales to 200 % without sideways scrolling. Screenshots of every page go to
 //! `docs/screenshots/` when `CITYOS_SCREENSHOTS=1`.
@@ -980,6 +980,46 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         None,
     );
     assert_eq!(c["case"]["category"], "exposed_garbage", "{c}");
+
+    // 考核评价: the district officer's ranking of the sub-districts for this month, a
+    // unit's explained score and trend, and the cases behind a figure; axe-clean each time.
+    // The demo's simulated day is yesterday: its month is the period.
+    let yesterday = cityos_core::time::local_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - cityos_core::time::DAY,
+    );
+    b.go(&format!(
+        "{base}/ui/evaluation.html?dimension=subdistrict&period={:04}-{:02}",
+        yesterday.year, yesterday.month
+    ));
+    b.wait(
+        "the evaluation's ranking",
+        "return document.getElementById('rank-caption').textContent.length > 0 && document.querySelectorAll('#ranking tbody tr').length >= 1",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "evaluation page: {violations:#?}");
+    b.screenshot("evaluation");
+    b.click("#ranking tbody tr th button");
+    b.wait(
+        "a unit's explained score",
+        "return !document.getElementById('unit-panel').hidden && document.querySelectorAll('#lines tbody tr').length >= 5 && document.querySelector('#trend svg polyline')",
+        json!([]),
+    );
+    b.click("#lines tbody tr td button");
+    b.wait(
+        "the cases behind a figure",
+        "return document.querySelectorAll('#drill li').length >= 1",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "evaluation page with a unit and its cases: {violations:#?}"
+    );
 
     // A sub-district officer sees the packs but gets no buttons.
     b.sign_in(&base, "li.tianping");

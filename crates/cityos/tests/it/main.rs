@@ -17,3 +17,4 @@ mod simulate;
 mod support;
 mod territory;
 mod tidy;
+mod whatif;

@@ -69,6 +69,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "lifecircle",
         "meals",
         "ui",
+        "evaluation",
     ],
     &["intake", "runtime"],
 ];

@@ -8,6 +8,7 @@ mod cap;
 mod classify;
 mod dedup;
 mod escalation;
+mod evaluation;
 mod fixture;
 mod indicators;
 mod intake_text;

@@ -70,6 +70,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../../migrations/postgres/0017_share.sql")),
     (18, include_str!("../../migrations/postgres/0018_meals.sql")),
     (
+        19,
+        include_str!("../../migrations/postgres/0019_evaluation.sql"),
+    ),
+    (
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
     ),
@@ -978,5 +982,65 @@ impl batch::RowWriter for Rows<'_, '_> {
 
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
         self.run(&self.st.upsert_count, &count_args(k, n)).map(drop)
+    }
+}
+
+impl EvaluationStore for PostgresStore {
+    fn cohort_logs(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(Vec<LogEntry>),
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let rows = self.rows(crate::store::SELECT_COHORT_LOGS, &[&from, &to], log_entry)?;
+        crate::store::each_case(rows.into_iter().map(Ok), each)
+    }
+
+    fn citizen_cases(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::evaluation::measures::RepeatKey>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_CITIZEN_CASES,
+            &[&from, &to],
+            crate::store::repeat_row,
+        )
+    }
+
+    fn cohort_reports(&mut self, from: i64, to: i64) -> Result<Vec<Report>, StoreError> {
+        self.live()?;
+        self.rows(
+            crate::store::SELECT_COHORT_REPORTS,
+            &[&from, &to],
+            report_row,
+        )
+    }
+
+    fn put_evaluation_report(&mut self, r: &SavedReport) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec(
+            crate::store::UPSERT_EVALUATION_REPORT,
+            &crate::store::saved_report_args(r),
+        )
+        .map(drop)
+    }
+
+    fn evaluation_reports(&mut self) -> Result<Vec<SavedReport>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_EVALUATION_REPORTS, &[], |r| {
+            crate::store::saved_report_row(r, false)
+        })
+    }
+
+    fn evaluation_report(&mut self, name: &str) -> Result<Option<SavedReport>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(crate::store::SELECT_EVALUATION_REPORT, &[&name], |r| {
+                crate::store::saved_report_row(r, true)
+            })?
+            .pop())
     }
 }

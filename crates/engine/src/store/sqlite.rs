@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../../migrations/sqlite/0017_share.sql")),
     (18, include_str!("../../migrations/sqlite/0018_meals.sql")),
     (
+        19,
+        include_str!("../../migrations/sqlite/0019_evaluation.sql"),
+    ),
+    (
         20,
         include_str!("../../migrations/sqlite/0020_lifecircle.sql"),
     ),
@@ -916,5 +920,69 @@ impl batch::RowWriter for Rows<'_> {
 
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
         run(&mut self.upsert_count, count_args(k, n)).map(drop)
+    }
+}
+
+impl EvaluationStore for SqliteStore {
+    fn cohort_logs(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(Vec<LogEntry>),
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_COHORT_LOGS)
+            .map_err(db)?;
+        let mut rows = st.query([from, to]).map_err(db)?;
+        let mut err = None;
+        let it = std::iter::from_fn(|| match rows.next() {
+            Ok(Some(r)) => Some(log_entry(r)),
+            Ok(None) => None,
+            Err(e) => {
+                err = Some(db(e));
+                None
+            }
+        });
+        crate::store::each_case(it, each)?;
+        err.map_or(Ok(()), Err)
+    }
+
+    fn citizen_cases(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::evaluation::measures::RepeatKey>, StoreError> {
+        self.select(
+            crate::store::SELECT_CITIZEN_CASES,
+            [from, to],
+            crate::store::repeat_row,
+        )
+    }
+
+    fn cohort_reports(&mut self, from: i64, to: i64) -> Result<Vec<Report>, StoreError> {
+        self.select(crate::store::SELECT_COHORT_REPORTS, [from, to], report_row)
+    }
+
+    fn put_evaluation_report(&mut self, r: &SavedReport) -> Result<(), StoreError> {
+        self.exec(
+            crate::store::UPSERT_EVALUATION_REPORT,
+            crate::store::saved_report_args(r),
+        )
+        .map(drop)
+    }
+
+    fn evaluation_reports(&mut self) -> Result<Vec<SavedReport>, StoreError> {
+        self.select(crate::store::SELECT_EVALUATION_REPORTS, [], |r| {
+            crate::store::saved_report_row(r, false)
+        })
+    }
+
+    fn evaluation_report(&mut self, name: &str) -> Result<Option<SavedReport>, StoreError> {
+        Ok(self
+            .select(crate::store::SELECT_EVALUATION_REPORT, [name], |r| {
+                crate::store::saved_report_row(r, true)
+            })?
+            .pop())
     }
 }

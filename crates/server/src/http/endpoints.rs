@@ -210,6 +210,45 @@ const MEAL_ELDER: PathParam = (
 );
 const MEAL_ORDER: PathParam = ("id", r#"{"type": "string", "minLength": 1}"#, "an order id");
 const MEAL_DATE: &str = r#"{"type": "string", "format": "date"}"#;
+const EVAL_PERIOD: QueryParam = (
+    "period",
+    true,
+    r#"{"type": "string", "minLength": 1}"#,
+    "a day (2026-11-05), ISO week (2026-W45), month (2026-11), quarter (2026-Q4) or range (2026-11-01..2026-11-15); reversed (period_reversed) or starting after today (period_in_future) is 400",
+);
+const EVAL_UNIT_SCHEMA: &str = r#"{"type": "string", "pattern": "^[a-z]+:.+$"}"#;
+const EVAL_DIMENSION: QueryParam = (
+    "dimension",
+    false,
+    r#"{"type": "string", "enum": ["district", "department", "subdistrict", "community", "category", "domain"]}"#,
+    "the units ranked (department by default)",
+);
+const EVAL_QUERY: &[QueryParam] = &[
+    EVAL_PERIOD,
+    EVAL_DIMENSION,
+    (
+        "unit",
+        false,
+        EVAL_UNIT_SCHEMA,
+        "one unit as dimension:code, e.g. department:dist-roads, subdistrict:310104003",
+    ),
+];
+const EVAL_EXPORT_QUERY: &[QueryParam] = &[
+    EVAL_PERIOD,
+    EVAL_DIMENSION,
+    (
+        "unit",
+        false,
+        EVAL_UNIT_SCHEMA,
+        "one unit's report instead of a ranking",
+    ),
+    (
+        "format",
+        true,
+        r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#,
+        "the file format",
+    ),
+];
 
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "get", path: "/healthz", id: "healthz", summary: "Liveness: 503 while the store's connections are known to be lost (no round trip)", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "Health")], errors: &[503] },
@@ -286,4 +325,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "post", path: "/api/v1/meals/orders/{id}/cancel", id: "mealCancel", summary: "Cancel an order and refund the elder's share (the elder's side until the cut-off: meal_cancel_closed after; the canteen until served)", access: Access::Bearer, path_params: &[MEAL_ORDER], query: &[], body: &[], ok: &[(200, "application/json", r#"{"type": "object"}"#)], errors: &[409] },
     Endpoint { method: "post", path: "/api/v1/meals/orders/{id}/handover", id: "mealHandover", summary: "The canteen confirms a meal handed over or picked up, or that nobody answered (handed: false), which opens a welfare check for the residents' committee", access: Access::Bearer, path_params: &[MEAL_ORDER], query: &[], body: &[("application/json", r#"{"type": "object", "required": ["handed"], "properties": {"handed": {"type": "boolean"}}}"#)], ok: &[(200, "application/json", r#"{"type": "object"}"#)], errors: &[403, 409] },
     Endpoint { method: "get", path: "/api/v1/meals/summary", id: "mealSummary", summary: "The day's summary per canteen: orders, meals served, not handed over, cancelled; what elders paid, subsidies by source, refunds (staff; analysts and administrators all canteens)", access: Access::Bearer, path_params: &[], query: &[("date", false, MEAL_DATE, "YYYY-MM-DD (today)"), ("canteen", false, r#"{"type": "string"}"#, "one canteen")], body: &[], ok: &[(200, "application/json", r#"{"type": "object"}"#)], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/measures", id: "evaluationMeasures", summary: "The evaluation's measures (考核指标): code, Chinese and English name and definition, kind, whether higher is better", access: Access::Public, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "EvaluationMeasures")], errors: &[] },
+    Endpoint { method: "get", path: "/api/v1/evaluation", id: "evaluation", summary: "考核评价: without unit, a dimension's units ranked per class with scores, every measure and the red/black lists (红黑榜); with unit, that unit's figures, its score explained line by line with the case numbers behind each line, its place and trend. District officer, analyst, administrator: everything; a sub-district officer: the units and cases inside their scope; a handler: their own department; others 403; a unit outside the caller's reach 404", access: Access::Bearer, path_params: &[], query: EVAL_QUERY, body: &[], ok: &[(200, "application/json", "Evaluation")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/cases", id: "evaluationCases", summary: "The drill-down: the cases behind one unit's measure in a period, each with what it counts (1/0 for rates, the number or hours otherwise); no text or contact", access: Access::Bearer, path_params: &[], query: &[EVAL_PERIOD, ("unit", true, EVAL_UNIT_SCHEMA, "dimension:code"), ("measure", true, r#"{"type": "string", "minLength": 1}"#, "a measure code from /api/v1/evaluation/measures")], body: &[], ok: &[(200, "application/json", "EvaluationCases")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/export", id: "evaluationExport", summary: "A report as a file: a dimension's ranking (or one unit's explained score and cases) with the trend, as XLSX, CSV or a print-ready HTML page; no personal data", access: Access::Bearer, path_params: &[], query: EVAL_EXPORT_QUERY, body: &[], ok: &[(200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XlsxFile"), (200, "text/csv", "CsvFile"), (200, "text/html", "HtmlFile")], errors: &[403, 404] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/reports", id: "evaluationReports", summary: "The saved monthly reports (generated once each month has ended), newest first (district officer, analyst, administrator)", access: Access::Bearer, path_params: &[], query: &[], body: &[], ok: &[(200, "application/json", "EvaluationReports")], errors: &[403] },
+    Endpoint { method: "get", path: "/api/v1/evaluation/reports/{name}", id: "evaluationReport", summary: "One saved monthly report as XLSX, CSV or HTML (html by default)", access: Access::Bearer, path_params: &[("name", r#"{"type": "string", "minLength": 1}"#, "the month, e.g. 2026-11")], query: &[("format", false, r#"{"type": "string", "enum": ["xlsx", "csv", "html"]}"#, "html (default), xlsx or csv")], body: &[], ok: &[(200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XlsxFile"), (200, "text/csv", "CsvFile"), (200, "text/html", "HtmlFile")], errors: &[403] },
 ];

@@ -29,7 +29,15 @@ pub fn method_label(m: &str) -> &'static str {
 }
 
 /// The background loops whose health `/metrics` shows.
-pub const LOOPS: [&str; 5] = ["escalation", "alerts", "sensing", "scenarios", "meals"];
+pub const LOOPS: [&str; 7] = [
+    "escalation",
+    "alerts",
+    "sensing",
+    "scenarios",
+    "meals",
+    "data",
+    "evaluation",
+];
 
 /// Errors and the last success of each background loop (timers and tickers): a loop
 /// that fails logs, counts here and tries again at its next round.

@@ -195,6 +195,13 @@ problems! {
     GrantOverlaps = CONFLICT, "grant_overlaps", "已有重叠的授权或申请", "A grant or request already covers these columns";
     /// A decision the grant's state does not allow (approve a revoked one…).
     GrantNotPending = CONFLICT, "grant_not_pending", "该授权当前状态不允许此操作", "The grant's state does not allow this";
+    // The evaluation room (issue 17)
+    /// A period that is not a day, week, month, quarter or range of days.
+    InvalidPeriod = BAD_REQUEST, "invalid_period", "考核周期格式有误", "The period is not a day, week, month, quarter or range";
+    /// A period that ends before it starts.
+    PeriodReversed = BAD_REQUEST, "period_reversed", "考核周期的结束早于开始", "The period ends before it starts";
+    /// A period that starts after today.
+    PeriodInFuture = BAD_REQUEST, "period_in_future", "考核周期尚未开始", "The period has not started yet";
 }
 
 /// The codes answered with `status`, in table order.

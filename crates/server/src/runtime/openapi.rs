@@ -84,6 +84,12 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "mealCancel" => post(crate::meals::api::cancel_order),
         "mealHandover" => post(crate::meals::api::handover),
         "mealSummary" => get(crate::meals::api::summary),
+        "evaluationMeasures" => get(crate::evaluation::api::measures),
+        "evaluation" => get(crate::evaluation::api::evaluation),
+        "evaluationCases" => get(crate::evaluation::api::cases),
+        "evaluationExport" => get(crate::evaluation::api::export_handler),
+        "evaluationReports" => get(crate::evaluation::api::saved_reports),
+        "evaluationReport" => get(crate::evaluation::api::saved_report),
         other => panic!("endpoint {other} has no handler"),
     }
 }
@@ -148,6 +154,26 @@ fn schemas() -> Value {
         "Silence": {"type": "object", "required": ["id", "rule", "region", "owner", "reason", "ends_at"], "properties": {"id": s("integer"), "rule": s("string"), "region": s("string"), "region_name": {"type": ["string", "null"]}, "owner": s("string"), "reason": s("string"), "ends_at": s("string")}},
         "Silences": {"type": "object", "properties": {"silences": {"type": "array", "items": r("Silence")}}},
         "AtomFeed": {"type": "string", "description": "application/atom+xml"},
+        "XlsxFile": {"type": "string", "description": "an Office Open XML workbook (XLSX)"},
+        "CsvFile": {"type": "string", "description": "CSV (RFC 4180), UTF-8 with a byte-order mark"},
+        "HtmlFile": {"type": "string", "description": "a print-ready HTML page (no script)"},
+        "EvaluationFigure": {"type": "object", "required": ["value", "numerator", "samples"], "properties": {"value": {"type": ["number", "null"], "description": "rates as a share 0–1, hours, or a count; null with nothing to judge"}, "numerator": s("number"), "samples": s("integer")}},
+        "EvaluationFigures": {"type": "object", "additionalProperties": r("EvaluationFigure"), "description": "by measure code"},
+        "EvaluationMeasure": {"type": "object", "required": ["code", "name_zh", "name_en", "definition_zh", "definition_en", "kind", "higher_is_better"], "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "definition_zh": s("string"), "definition_en": s("string"), "kind": {"type": "string", "enum": ["count", "rate", "hours"]}, "higher_is_better": s("boolean")}},
+        "EvaluationMeasures": {"type": "object", "required": ["measures"], "properties": {"measures": {"type": "array", "items": r("EvaluationMeasure")}}},
+        "Evaluation": {"type": "object", "required": ["period", "measures"], "properties": {
+            "period": s("string"), "from": s("string"), "to": s("string"), "generated_at": s("string"), "dimension": s("string"), "scheme": s("string"), "cases": s("integer"),
+            "classes": {"type": "array", "items": s("object")},
+            "units": {"type": "array", "items": {"type": "object", "required": ["unit", "code", "figures"], "properties": {"unit": s("string"), "code": s("string"), "name_zh": s("string"), "class": s("string"), "rank": {"type": ["integer", "null"]}, "list": {"type": "string", "enum": ["red", "black", ""]}, "score": {"type": ["number", "null"]}, "unranked": {"type": ["string", "null"]}, "figures": r("EvaluationFigures")}}},
+            "red": {"type": "array", "items": s("object")}, "black": {"type": "array", "items": s("object")},
+            "unit": s("string"), "code": s("string"), "name_zh": s("string"), "figures": r("EvaluationFigures"),
+            "score": {"type": "object", "properties": {"score": {"type": ["number", "null"]}, "unranked": {"type": ["string", "null"]}, "lines": {"type": "array", "items": {"type": "object", "properties": {"measure": s("string"), "kind": {"type": "string", "enum": ["weight", "deduction"]}, "value": {"type": ["number", "null"]}, "samples": s("integer"), "factor": s("number"), "points": s("number"), "counted": s("boolean"), "note": s("string"), "cases": {"type": "object", "description": "rates: yes/no case numbers (at most 50 each) and totals; otherwise list of {number, value} and total"}}}}}},
+            "rank": {"type": ["integer", "null"]}, "class": {"type": ["string", "null"]}, "list": s("string"),
+            "trend": {"type": "array", "items": {"type": "object", "properties": {"period": s("string"), "score": {"type": ["number", "null"]}, "received": {"type": ["number", "null"]}, "handle_on_time": {"type": ["number", "null"]}, "satisfaction": {"type": ["number", "null"]}}}},
+            "measures": {"type": "array", "items": r("EvaluationMeasure")}}},
+        "EvaluationCases": {"type": "object", "required": ["period", "unit", "measure", "total", "cases"], "properties": {"period": s("string"), "unit": s("string"), "measure": s("string"), "name_zh": s("string"), "definition_zh": s("string"), "definition_en": s("string"), "total": s("integer"), "sum": s("number"),
+            "cases": {"type": "array", "items": {"type": "object", "required": ["number", "value"], "properties": {"id": s("integer"), "number": s("string"), "value": s("number"), "category": s("string"), "category_name_zh": {"type": ["string", "null"]}, "state": s("string"), "created_at": s("string"), "subdistrict": {"type": ["string", "null"]}, "community": {"type": ["string", "null"]}, "lead": {"type": ["string", "null"]}}}}}},
+        "EvaluationReports": {"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array", "items": {"type": "object", "properties": {"name": s("string"), "created_at": s("string"), "files": {"type": "array", "items": s("string")}}}}}},
         "CapXml": {"type": "string", "description": "application/cap+xml (OASIS CAP 1.2)"},
         "IndicatorValue": {"type": "object", "required": ["value"], "additionalProperties": false, "properties": {"value": s("number"), "region": {"type": ["string", "null"]}, "at": {"type": ["string", "null"]}}},
         "Photo": {"type": "string", "description": "the image's bytes (JPEG, PNG or WebP, at most 2 MiB, not empty)"},
@@ -352,7 +378,15 @@ pub fn document() -> Value {
             } else {
                 json!({"description": "success", "content": {*media: {"schema": schema_of(schema)}}})
             };
-            responses.insert(status.to_string(), v);
+            // Several media types of one status (a file in the format asked for) share it.
+            match responses.get_mut(&status.to_string()) {
+                Some(prev) if !media.is_empty() => {
+                    prev["content"][*media] = json!({"schema": schema_of(schema)});
+                }
+                _ => {
+                    responses.insert(status.to_string(), v);
+                }
+            }
         }
         for status in problem_statuses(e) {
             let mut v = json!({"description": problem_description(status), "content": problem});

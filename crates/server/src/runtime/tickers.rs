@@ -1,6 +1,6 @@
 //! The background loops that cross rooms: the sensor room's round followed by the scenario
 //! packs' (schedules, levels, waiting conditions, stand-downs, new cases), and the alert
-//! loop.
+//! loop, and the evaluation room's monthly report.
 //! Each round runs in its own task: an error or a panic ends the round, not the loop.
 
 use crate::intake::sensor;
@@ -112,6 +112,27 @@ pub async fn data_quality(
             Ok(Ok(_)) => st.0.loops.success("data", st.now()),
             Ok(Err(e)) => st.0.loops.error("data", &e.detail),
             Err(e) => st.0.loops.error("data", &e),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Saves last month's evaluation report when it is not saved yet ([`crate::evaluation::monthly::ensure`]),
+/// checked every `every` until `stop`.
+pub async fn evaluation(
+    st: AppState,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let round = tokio::spawn({
+            let st = st.clone();
+            async move { crate::evaluation::monthly::ensure(&st).await }
+        });
+        match round.await {
+            Ok(Ok(_)) => st.0.loops.success("evaluation", st.now()),
+            Ok(Err(e)) => st.0.loops.error("evaluation", &e.detail),
+            Err(e) => st.0.loops.error("evaluation", &e),
         }
         tokio::time::sleep(every).await;
     }

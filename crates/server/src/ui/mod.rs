@@ -80,6 +80,16 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/triage.js"),
     ),
     (
+        "evaluation.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/evaluation.html"),
+    ),
+    (
+        "evaluation.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/evaluation.js"),
+    ),
+    (
         "citizen.html",
         "text/html; charset=utf-8",
         include_str!("../../ui/citizen.html"),

@@ -5,6 +5,7 @@ mod api;
 mod data;
 mod durability;
 mod escalation;
+mod evaluation;
 mod input;
 mod lifecircle;
 mod listen;

@@ -4,6 +4,7 @@
 mod concurrency;
 mod dedup;
 mod escalation;
+mod evaluation;
 mod failures;
 mod idempotency;
 mod lifecycle;
@@ -500,5 +501,47 @@ impl cityos_engine::store::ShareStore for Flaky {
         limit: i64,
     ) -> Result<Vec<cityos_engine::store::LogLink>, StoreError> {
         self.inner.log_links(after_case, after_seq, limit)
+    }
+}
+
+impl cityos_engine::EvaluationStore for Flaky {
+    fn cohort_logs(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(Vec<cityos_core::case::LogEntry>),
+    ) -> Result<(), StoreError> {
+        self.inner.cohort_logs(from, to, each)
+    }
+
+    fn citizen_cases(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::evaluation::measures::RepeatKey>, StoreError> {
+        self.inner.citizen_cases(from, to)
+    }
+
+    fn cohort_reports(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<cityos_core::case::Report>, StoreError> {
+        self.inner.cohort_reports(from, to)
+    }
+
+    fn put_evaluation_report(&mut self, r: &cityos_engine::SavedReport) -> Result<(), StoreError> {
+        self.inner.put_evaluation_report(r)
+    }
+
+    fn evaluation_reports(&mut self) -> Result<Vec<cityos_engine::SavedReport>, StoreError> {
+        self.inner.evaluation_reports()
+    }
+
+    fn evaluation_report(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<cityos_engine::SavedReport>, StoreError> {
+        self.inner.evaluation_report(name)
     }
 }

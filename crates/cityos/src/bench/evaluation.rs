@@ -1,0 +1,287 @@
+//! `cityos bench evaluation`: a month's evaluation (考核评价, issue 17) over a store of many
+//! cases, and a what-if replay of many reports.
+//!
+//! The store (SQLite, kept in `--dir` or a temporary directory) is filled once with
+//! `--cases` reports spread over November 2026 through the real engine (batched commits),
+//! each case then taken through the loop by staff — filed, dispatched, acknowledged;
+//! seven in ten handled, verified and closed, some late; a few rated — so the logs look
+//! like a district's. `month_s` times what `GET /api/v1/evaluation?period=2026-11` does:
+//! the cohort's logs read and folded, repeats marked, every dimension figured, the
+//! departments scored and ranked. `whatif_s` times one replay of the first
+//! `--whatif-reports` reports' days under the current rules (`cityos whatif`'s work for
+//! one side). The last line with `--json`:
+//! `{"bench":"evaluation","cases":…,"month_s":…,"whatif_reports":…,"whatif_s":…}`.
+
+use cityos_core::case::Channel;
+use cityos_core::evaluation::measures::{figures, Dim};
+use cityos_core::evaluation::Period;
+use cityos_core::rng::Rng;
+use cityos_core::time::{local, Date, Millis, DAY, HOUR, MINUTE};
+use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::Role;
+use cityos_engine::config::Config;
+use cityos_engine::engine::{Prepared, Request, Response};
+use cityos_engine::store::sqlite::{Durability, SqliteStore};
+use cityos_engine::Store;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// This process's CPU time (user + system) in seconds, from `/proc/self/stat` (Linux;
+/// 0 elsewhere): on a shared machine the wall clock says little, the CPU time more.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let (u, k): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+            Some((u + k) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn actor(role: Role, department: Option<String>) -> Actor {
+    Actor {
+        id: format!("bench-{}", role.as_str()),
+        role,
+        department,
+        scope: None,
+    }
+}
+
+fn flush(e: &mut cityos_engine::Engine, pending: &mut Vec<Prepared>) -> Result<(), String> {
+    if let Some(last) = pending.last() {
+        let seq = last.seq;
+        let refs: Vec<&Prepared> = pending.iter().filter(|p| p.writes()).collect();
+        Prepared::commit_all(&refs, e.store()).map_err(|e| e.to_string())?;
+        e.committed(seq);
+        pending.clear();
+    }
+    Ok(())
+}
+
+/// Fills the store with `n` cases over November 2026 and their staff actions.
+fn fill(e: &mut cityos_engine::Engine, cfg: &Config, n: usize) -> Result<(), String> {
+    let cats: Vec<_> = cfg
+        .taxonomy
+        .categories
+        .iter()
+        .filter(|c| !c.group && c.code != "triage")
+        .collect();
+    let pts = super::points(cfg, 20_000, 5);
+    let mut rng = Rng::new(17);
+    let start = local(Date::new(2026, 11, 1).expect("date"), 0, 0);
+    let span = 30 * DAY;
+    let mut pending = Vec::new();
+    let officer = actor(Role::DistrictOfficer, None);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    for i in 0..n {
+        let at = start + (i as Millis) * span / n as Millis;
+        let cat = cats[rng.below(cats.len() as u64) as usize];
+        let p = pts[rng.below(pts.len() as u64) as usize];
+        let channel = if rng.chance(0.5) {
+            Channel::Citizen
+        } else {
+            Channel::Inspector
+        };
+        let prep = e.prepare(vec![Request::Report(NewReport {
+            channel,
+            category: cat.code.clone(),
+            lon: p[0],
+            lat: p[1],
+            text: format!("{}（基准 {i}）", cat.name_zh),
+            contact: None,
+            at,
+            media: Vec::new(),
+            priority: None,
+            playbook: None,
+            suggestion: None,
+        })]);
+        let created = match prep.answers.first() {
+            Some(Ok(Response::Intake(o))) if !o.merged => Some(o.case.id),
+            _ => None,
+        };
+        pending.push(prep);
+        if let Some(id) = created {
+            let mut t = at + 10 * MINUTE;
+            let act = |e: &mut cityos_engine::Engine, a: Action, who: Actor, t: Millis| {
+                let mut c = Command::new(a, who);
+                c.note = "基准".into();
+                c.attachments = vec!["bench.jpg".into()];
+                e.prepare(vec![Request::Transition {
+                    case: id,
+                    command: c,
+                    now: t,
+                }])
+            };
+            let state = e.case(id).ok().flatten().map(|c| c.state);
+            if state == Some(cityos_core::State::Reported) {
+                pending.push(act(e, Action::File, officer.clone(), t));
+                t += 20 * MINUTE;
+                pending.push(act(
+                    e,
+                    Action::Dispatch {
+                        departments: vec![],
+                    },
+                    officer.clone(),
+                    t,
+                ));
+            }
+            let case = e.case(id).ok().flatten();
+            if let Some(c) = case.filter(|c| c.state == cityos_core::State::Dispatched) {
+                t += (rng.below(6) as Millis + 1) * HOUR;
+                for task in &c.tasks {
+                    pending.push(act(
+                        e,
+                        Action::Acknowledge,
+                        actor(Role::Handler, Some(task.department.clone())),
+                        t,
+                    ));
+                }
+                if rng.chance(0.7) {
+                    t += (rng.below(72) as Millis + 1) * HOUR;
+                    for task in &c.tasks {
+                        pending.push(act(
+                            e,
+                            Action::Handle,
+                            actor(Role::Handler, Some(task.department.clone())),
+                            t,
+                        ));
+                    }
+                    t += 3 * HOUR;
+                    pending.push(act(e, Action::Verify, actor(Role::Inspector, None), t));
+                    t += HOUR;
+                    pending.push(act(e, Action::Close, officer.clone(), t));
+                    if channel == Channel::Citizen && rng.chance(0.4) {
+                        pending.push(act(
+                            e,
+                            Action::Evaluate {
+                                score: 1 + rng.below(5) as u8,
+                                comment: String::new(),
+                            },
+                            officer.clone(),
+                            t + HOUR,
+                        ));
+                    }
+                }
+            }
+        }
+        if pending.len() >= 4096 {
+            flush(e, &mut pending)?;
+        }
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if d.is_multiple_of(100_000) {
+            eprintln!("  filled {d} reports");
+        }
+    }
+    flush(e, &mut pending)?;
+    // The timer's escalations up to the end of the month.
+    let mut t = start;
+    while t <= start + span {
+        pending.push(e.prepare(vec![Request::Tick { now: t }]));
+        t += HOUR;
+        if pending.len() >= 256 {
+            flush(e, &mut pending)?;
+        }
+    }
+    flush(e, &mut pending)
+}
+
+pub fn evaluation(
+    cases: usize,
+    whatif_reports: usize,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> Result<(), String> {
+    let cfg = Config::xuhui();
+    let (dir, keep) = match dir {
+        Some(d) => (d, true),
+        None => (
+            std::env::temp_dir().join(format!("cityos-bench-evaluation-{cases}")),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("cityos.db");
+    let store = SqliteStore::open(&path, Durability::Normal).map_err(|e| e.to_string())?;
+    let mut e = cfg.engine(Box::new(store)).map_err(|e| e.to_string())?;
+    let have = e.store().counts().map_err(|e| e.to_string())?.cases as usize;
+    if have < cases * 8 / 10 {
+        if have > 0 {
+            return Err(format!(
+                "{} holds {have} cases, not about {cases}: remove it or give another --dir",
+                path.display()
+            ));
+        }
+        let t = Instant::now();
+        fill(&mut e, &cfg, cases)?;
+        println!(
+            "filled {} with {cases} reports in {:.1} s",
+            path.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let stored = e.store().counts().map_err(|e| e.to_string())?.cases as usize;
+    let month = Period::parse(
+        "2026-11",
+        local(Date::new(2026, 12, 6).expect("date"), 12, 0),
+    )
+    .map_err(|e| e.to_string())?;
+    let now = month.to();
+    let scheme = cityos_server::evaluation::parse_scheme(&cfg, cityos_engine::demo::SCORING_TOML)
+        .map_err(|e| e.to_string())?;
+    let district = cfg.territory.region(cfg.territory.root()).code.clone();
+    let store: &mut dyn Store = e.store();
+    // A month's evaluation, best of three.
+    let mut month_s = f64::MAX;
+    let mut month_cpu_s = f64::MAX;
+    let mut cohort = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let c0 = cpu_s();
+        let facts =
+            cityos_server::evaluation::load(store, &cfg.calendar, month.from(), month.to(), now)
+                .map_err(|e| e.to_string())?;
+        let mut units = 0;
+        for dim in Dim::ALL {
+            let f = figures(&facts, dim, &district);
+            if dim == Dim::Department {
+                for v in f.values() {
+                    std::hint::black_box(scheme.score(v));
+                }
+            }
+            units += f.len();
+        }
+        std::hint::black_box(units);
+        cohort = facts.len();
+        month_s = month_s.min(t.elapsed().as_secs_f64());
+        month_cpu_s = month_cpu_s.min(cpu_s() - c0);
+    }
+    println!(
+        "month 2026-11: {cohort} cases of {stored} stored, evaluated in {month_s:.3} s (best of 3; CPU {month_cpu_s:.2} s)"
+    );
+    // A what-if replay of the first `whatif_reports` reports' days.
+    let reports = store
+        .cohort_reports(month.from(), month.to())
+        .map_err(|e| e.to_string())?;
+    let upto = reports
+        .get(whatif_reports.min(reports.len()).saturating_sub(1))
+        .map_or(month.from(), |r| r.at + 1);
+    let t = Instant::now();
+    let c0 = cpu_s();
+    let (_, replayed, actions, refused) =
+        crate::whatif::replay_under(store, &cfg, month.from(), upto)?;
+    let whatif_s = t.elapsed().as_secs_f64();
+    let whatif_cpu_s = cpu_s() - c0;
+    println!("what-if: {replayed} reports and {actions} staff actions ({refused} refused) replayed in {whatif_s:.2} s (CPU {whatif_cpu_s:.2} s)");
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"bench": "evaluation", "cases": stored, "month_cases": cohort, "month_s": (month_s * 1000.0).round() / 1000.0, "month_cpu_s": (month_cpu_s * 100.0).round() / 100.0, "whatif_reports": replayed, "whatif_actions": actions, "whatif_cpu_s": (whatif_cpu_s * 100.0).round() / 100.0, "whatif_s": (whatif_s * 100.0).round() / 100.0})
+        );
+    }
+    Ok(())
+}
