@@ -488,8 +488,72 @@ pub fn find_personal(text: &str) -> Vec<(usize, usize)> {
             }
         }
     }
+    names(&t, &mut found);
     found.sort_unstable();
     found
+}
+
+/// Words after which a person's name follows in free text (「我叫张伟」, 「联系人：李秀英」,
+/// 「老人王桂兰」).
+const NAME_CUES: [&str; 12] = [
+    "我叫",
+    "名叫",
+    "叫做",
+    "姓名",
+    "名字是",
+    "联系人",
+    "本人",
+    "户主",
+    "老人",
+    "家属",
+    "申请人",
+    "监护人",
+];
+
+/// Common Chinese surnames (the single-character ones that cover most people, and the
+/// usual compound ones): a name after a cue must start with one.
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝";
+const COMPOUND_SURNAMES: [&str; 8] = [
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙",
+];
+
+/// Characters that end a name (or show the words after a cue are not one).
+fn name_stop(c: char) -> bool {
+    !('\u{4e00}'..='\u{9fff}').contains(&c)
+        || "的是在住了和与及说家先生女士阿姨师傅老师同志大爷大妈奶奶爷爷电话联系反映投诉要求需要已经没有不也都就还你我他她们这那".contains(c)
+}
+
+/// Names after a cue word: the given name (1–2 characters after a known surname) is
+/// added to `found`; the surname stays, as in [`mask_name`].
+fn names(t: &[char], found: &mut Vec<(usize, usize)>) {
+    let text: String = t.iter().collect();
+    for cue in NAME_CUES {
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(cue) {
+            let byte = from + pos + cue.len();
+            from = byte;
+            let mut i = text[..byte].chars().count();
+            while i < t.len() && matches!(t[i], ':' | '：' | ' ' | '\u{3000}' | '为' | '是') {
+                i += 1;
+            }
+            let rest: String = t[i..t.len().min(i + 2)].iter().collect();
+            let surname = if COMPOUND_SURNAMES.contains(&rest.as_str()) {
+                2
+            } else if i < t.len() && SURNAMES.contains(t[i]) {
+                1
+            } else {
+                continue;
+            };
+            let start = i + surname;
+            let mut end = start;
+            while end < t.len() && end - start < 2 && !name_stop(t[end]) {
+                end += 1;
+            }
+            if end > start && !found.iter().any(|(s, e)| start < *e && *s < end) {
+                found.push((start, end));
+            }
+        }
+    }
 }
 
 /// A case title (the report's text cut at [`crate::workflow::TITLE_CHARS`]) masked: as
@@ -518,7 +582,8 @@ pub fn mask_title(title: &str) -> String {
 }
 
 /// `text` with every phone number, ID number, bank card number and e-mail address
-/// replaced by `*`s.
+/// replaced by `*`s, and a person's given name after a cue word (「我叫张伟」 →
+/// 「我叫张*」).
 pub fn mask_personal(text: &str) -> String {
     let found = find_personal(text);
     if found.is_empty() {

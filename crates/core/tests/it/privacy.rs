@@ -184,3 +184,21 @@ fn structured_fields_are_masked_by_their_column() {
     // A free-text column still has its numbers masked.
     assert_eq!(mask_column("note", "电话13812345678"), "电话***********");
 }
+
+// Names in free text: after a cue word, a known surname's given name is hidden and the
+// surname kept; words that only look like a cue and a surname are left alone.
+#[test]
+fn names_after_a_cue_are_masked_in_text() {
+    for (text, want) in [
+        ("我叫张伟，住在天平路", "我叫张*，住在天平路"),
+        ("联系人：李秀英 电话见备注", "联系人：李** 电话见备注"),
+        ("独居老人王桂兰三天没出门", "独居老人王**三天没出门"),
+        ("申请人欧阳娜娜", "申请人欧阳**"),
+        ("户主王先生不在家", "户主王先生不在家"),
+        ("老人张大爷摔倒了", "老人张大爷摔倒了"),
+        ("本人反映噪音问题", "本人反映噪音问题"),
+        ("姓名为赵敏。", "姓名为赵*。"),
+    ] {
+        assert_eq!(mask_personal(text), want, "{text}");
+    }
+}
