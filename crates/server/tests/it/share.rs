@@ -568,16 +568,16 @@ api_story!(personal_data_is_masked_on_every_path);
 async fn personal_data_is_masked_on_every_path(t: TestApp) {
     t.seed().await;
     let p = spot("310104003", 3);
-    let text = format!("楼下占道，王秀英 电话{PHONE}，身份证{ID}，退款卡{CARD}，邮箱{MAIL}");
+    let text = format!("楼下占道，联系人王秀英 电话{PHONE}，身份证{ID}，退款卡{CARD}，邮箱{MAIL}");
     let (s, v) = t
         .post("/api/v1/reports", None, json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": text, "contact": PHONE}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let number = v["case"]["number"].as_str().unwrap().to_string();
     // The anonymous answer, the anonymous case view and Open311.
-    assert!(shows(&v.to_string()).iter().all(|s| *s == "王秀英"), "{v}");
+    assert!(shows(&v.to_string()).is_empty(), "{v}");
     let (_, v) = t.get(&format!("/api/v1/cases/{number}"), None).await;
-    assert!(shows(&v.to_string()).iter().all(|s| *s == "王秀英"), "{v}");
+    assert!(shows(&v.to_string()).is_empty(), "{v}");
     for path in [
         format!("/open311/v2/requests/{number}.json"),
         format!("/open311/v2/requests/{number}.xml"),
@@ -585,10 +585,7 @@ async fn personal_data_is_masked_on_every_path(t: TestApp) {
     ] {
         let (_, body, _) = t.raw(Method::GET, &path, "", "", None).await;
         assert!(body.contains(&number), "{path}");
-        assert!(
-            shows(&body).iter().all(|s| *s == "王秀英"),
-            "{path}: {body}"
-        );
+        assert!(shows(&body).is_empty(), "{path}: {body}");
     }
     // Staff without the right: the inspector's and a handler's views, lists, the stream.
     let zhao = t.login("zhao.inspector").await;
