@@ -13,7 +13,8 @@
       summary: "当日汇总", depart: "出发", departed: "已出发 {t}", handed: "已送达", picked: "已取餐", nobody: "无人应答", not_departed: "未出发",
       closed: "已截止", open: "接单中", cutoff: "截止 {t}", total: "共 {n} 份 / 容量 {c}", none: "无", no_match: "没有找到",
       s_orders: "订单", s_portions: "份数", s_served: "已送达/取餐", s_missed: "无人应答", s_cancelled: "已取消", s_paid: "老人自付（元）",
-      s_subsidy: "补贴（元）", s_refunded: "退款（元）", ordered: "已下单：{t}", balance: "余额 {y} 元", stop: "第{n}站", welfare: "已转居委会上门探访（{c}）" },
+      s_subsidy: "补贴（元）", s_refunded: "退款（元）", ordered: "已下单：{t}", balance: "余额 {y} 元", stop: "第{n}站", welfare: "已转居委会上门探访（{c}）",
+      d_low_salt: "少盐", d_soft: "软烂", d_diabetic: "控糖", d_halal: "清真", d_vegetarian: "素食" },
     en: { title: "Canteen desk", which: "Canteen and day", canteen: "Canteen", date: "Date", meal: "Meal", lunch: "Lunch", breakfast: "Breakfast",
       kitchen: "To cook (by dish)", kitchen_caption: "Cook these portions after the cut-off", dish: "Dish", portions: "Portions", diets: "Diets",
       desk: "Proxy orders (phone, walk-up)", find_elder: "Elder number, last 4 phone digits or name", find: "Find", round: "How", pickup: "Pick-up",
@@ -21,7 +22,8 @@
       summary: "The day's summary", depart: "Depart", departed: "Departed {t}", handed: "Handed over", picked: "Picked up", nobody: "Nobody answered", not_departed: "Not departed",
       closed: "closed", open: "open", cutoff: "cut-off {t}", total: "{n} portions / capacity {c}", none: "none", no_match: "No match",
       s_orders: "Orders", s_portions: "Portions", s_served: "Served", s_missed: "Nobody answered", s_cancelled: "Cancelled", s_paid: "Paid by elders (yuan)",
-      s_subsidy: "Subsidies (yuan)", s_refunded: "Refunds (yuan)", ordered: "Ordered: {t}", balance: "balance {y} yuan", stop: "Stop {n}", welfare: "Welfare check sent to the residents' committee ({c})" },
+      s_subsidy: "Subsidies (yuan)", s_refunded: "Refunds (yuan)", ordered: "Ordered: {t}", balance: "balance {y} yuan", stop: "Stop {n}", welfare: "Welfare check sent to the residents' committee ({c})" ,
+      d_low_salt: "low salt", d_soft: "soft", d_diabetic: "diabetic-friendly", d_halal: "halal", d_vegetarian: "vegetarian" },
   };
   const c = (k, vars) => { let s = CT[lang()][k] || CT.zh[k] || k; for (const [a, b] of Object.entries(vars || {})) s = s.replace("{" + a + "}", b); return s; };
   const $ = (id) => document.getElementById(id);
@@ -41,7 +43,7 @@
     $("k-info").textContent = c("total", { n: k.portions, c: k.capacity }) + " · " + c("cutoff", { t: fmtTime(k.cutoff) }) + " · " + (k.closed ? c("closed") : c("open"));
     const tb = $("k-rows");
     tb.textContent = "";
-    for (const d of k.dishes) tb.append(el("tr", {}, el("td", { text: d.name }), el("td", { text: String(d.portions) }), el("td", { text: d.diets.join(", ") || c("none") })));
+    for (const d of k.dishes) tb.append(el("tr", {}, el("td", { text: d.name }), el("td", { text: String(d.portions) }), el("td", { text: d.diets.map((x) => CT[lang()]["d_" + x] || x).join(lang() === "zh" ? "、" : ", ") || c("none") })));
   }
 
   async function rounds() {
