@@ -499,7 +499,7 @@ pub fn run(o: Options) -> Result<(), String> {
     if o.db.is_none() && !o.data.join("cityos.db").exists() {
         return Err(format!("no store at {url} (give --data DIR or --db URL)"));
     }
-    let mut store = cityos_engine::open_store(&url).map_err(|e| format!("{url}: {e}"))?;
+    let mut store = cityos_engine::open_store(&url).map_err(|e| e.to_string())?;
     let w = replay(store.as_mut(), &actual, &candidate, from, to)?;
     let j = to_json(&w, &candidate);
     if o.json {

@@ -264,18 +264,27 @@ pub fn column_kind(column: &str) -> Option<Personal> {
         Some(Personal::IdNumber)
     } else if has(&["bank", "card_no", "card_number", "银行卡", "账号"]) {
         Some(Personal::BankCard)
+    } else if c == "name"
+        || c.ends_with("_name")
+        || c.starts_with("name_")
+        || has(&[
+            "person",
+            "姓名",
+            "联系人",
+            "户主",
+            "申请人",
+            "监护人",
+            "家属",
+        ])
+    {
+        // Before the phone words: 联系人 / contact_person is a name, not a number.
+        Some(Personal::Name)
     } else if has(&["phone", "mobile", "tel", "contact", "电话", "手机", "联系"]) {
         Some(Personal::Phone)
     } else if has(&["email", "e-mail", "mail", "邮箱"]) {
         Some(Personal::Email)
     } else if has(&["address", "addr", "住址", "地址"]) {
         Some(Personal::Address)
-    } else if c == "name"
-        || c.ends_with("_name")
-        || c.starts_with("name_")
-        || has(&["person", "姓名", "联系人", "户主"])
-    {
-        Some(Personal::Name)
     } else {
         None
     }
@@ -319,6 +328,12 @@ pub fn mask_field(kind: Personal, value: &str) -> String {
     }
     match kind {
         Personal::Name => mask_name(v),
+        // Fewer than 7 digits is no phone or card number: nothing of it is shown.
+        Personal::Phone | Personal::BankCard
+            if v.chars().filter(|c| digit(*c).is_some()).count() < 7 =>
+        {
+            CONTACT_MASK.to_string()
+        }
         Personal::Phone | Personal::BankCard => keep_last(v, 4),
         Personal::IdNumber => {
             let t: Vec<char> = v.chars().collect();

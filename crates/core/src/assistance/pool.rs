@@ -482,7 +482,7 @@ impl Pool {
                             let days = d.days() as i32;
                             if days > as_of_days {
                                 return Err(format!(
-                                    "column {:?}: the date {d} is after the import's date {as_of}",
+                                    "column {:?}: the date is after the import's date {as_of}",
                                     col.name
                                 ));
                             }
@@ -492,7 +492,7 @@ impl Pool {
                             let m = parse_month(v).ok_or_else(|| bad("a month (YYYY-MM)"))?;
                             if m > as_of_month {
                                 return Err(format!(
-                                    "column {:?}: the month {v} is after the import's date {as_of}",
+                                    "column {:?}: the month is after the import's date {as_of}",
                                     col.name
                                 ));
                             }
@@ -508,7 +508,7 @@ impl Pool {
                                 let codes = decl.fields[f].ty.codes();
                                 let i = codes.iter().position(|c| c == v).ok_or_else(|| {
                                     format!(
-                                        "column {:?}: {v:?} is not one of {}",
+                                        "column {:?}: the value is not one of {}",
                                         col.name,
                                         codes.join(", ")
                                     )

@@ -284,7 +284,10 @@ fn bad_rows_are_named_by_line_and_nothing_recorded_is_lost() {
     let lines: Vec<usize> = r.problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, vec![3, 4, 5, 6]);
     assert!(
-        r.problems[0].message.contains("\"X\" is not one of M, F"),
+        r.problems[0]
+            .message
+            .contains("the value is not one of M, F")
+            && !r.problems[0].message.contains("\"X\""),
         "{:?}",
         r.problems[0]
     );
@@ -322,9 +325,8 @@ fn bad_rows_are_named_by_line_and_nothing_recorded_is_lost() {
         .starts_with("unknown person id (not in 户籍/实有人口)"));
     assert_eq!(r.problems[1].line, 4);
     assert!(r.problems[1].message.contains("not a whole number"));
-    assert!(r.problems[2]
-        .message
-        .contains("the date 2026-12-01 is after"));
+    assert!(r.problems[2].message.contains("the date is after"));
+    assert!(!r.problems[2].message.contains("2026-12-01"));
     // The refused rows changed nothing: the grade is still 1.
     let p = pool
         .person_of_hash(key().hash(IdKind::Person, "990104194001010011"))

@@ -202,3 +202,23 @@ fn names_after_a_cue_are_masked_in_text() {
         assert_eq!(mask_personal(text), want, "{text}");
     }
 }
+
+// A contact person's column is a name (not a phone number kept to its last four
+// characters, which showed short names whole); a "phone" too short to be one is hidden.
+#[test]
+fn contact_person_columns_are_names_and_short_phones_are_hidden() {
+    use cityos_core::privacy::{column_kind, mask_column, Personal, CONTACT_MASK};
+    for c in [
+        "联系人",
+        "contact_person",
+        "contact_name",
+        "申请人",
+        "监护人姓名",
+    ] {
+        assert_eq!(column_kind(c), Some(Personal::Name), "{c}");
+    }
+    assert_eq!(column_kind("联系电话"), Some(Personal::Phone));
+    assert_eq!(mask_column("联系人", "王秀英"), "王**");
+    assert_eq!(mask_column("contact", "王秀英"), CONTACT_MASK);
+    assert_eq!(mask_column("phone", "13812345678"), "*******5678");
+}

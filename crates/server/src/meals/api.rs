@@ -50,14 +50,15 @@ pub fn relation(b: &book::Book, p: &Principal, e: &Elder) -> Option<&'static str
             .find(|(id, _)| *id == e.id)
             .map(|(_, r)| if r == "self" { "self" } else { "family" }),
         Role::Handler => {
+            // Staff of the elder's home canteen, or of the canteen whose kitchen serves
+            // the elder's meal point — never of another canteen nearby.
             let mine = b.staff_canteens(&p.name);
-            let near = mine.iter().any(|c| {
-                *c == e.canteen
-                    || b.canteens
-                        .get(*c)
-                        .is_some_and(|c| c.subdistrict == e.subdistrict)
-            });
-            near.then_some("staff")
+            let kitchen = b
+                .canteens
+                .get(e.canteen.as_str())
+                .and_then(|h| h.kitchen.as_deref());
+            let serves = mine.iter().any(|c| *c == e.canteen || kitchen == Some(*c));
+            serves.then_some("staff")
         }
         Role::SubdistrictOfficer if p.scope.is_some() && in_scope(&p.scope) => Some("worker"),
         Role::DistrictOfficer if in_scope(&p.scope) => Some("officer"),
@@ -283,7 +284,9 @@ pub async fn put_menu(
         .get(&id)
         .ok_or_else(|| not_found("canteen"))?
         .clone();
-    if !(p.role == Role::Admin || runs(&b, &p, &c)) {
+    let sets_menus = matches!(p.role, Role::Admin | Role::DistrictOfficer)
+        || (p.role == Role::Handler && runs(&b, &p, &c));
+    if !sets_menus {
         return Err(ApiError::forbidden(
             "only the canteen's staff, the district officer and administrators set menus",
         ));
@@ -472,6 +475,11 @@ pub async fn register_elder(
             ),
         ));
     }
+    if p.role == Role::Citizen && !e.statuses.is_empty() {
+        return Err(ApiError::forbidden(
+            "subsidy statuses (低保/特困/失能) are set by a community worker or the district officer, who check them",
+        ));
+    }
     let t = &st.0.cfg.territory;
     let rid = t
         .by_code(&e.community)
@@ -500,12 +508,12 @@ pub async fn register_elder(
         }
         _ => t.interior_point(rid),
     };
-    if p.role != Role::Citizen
-        && !p
-            .scope
-            .as_deref()
-            .is_none_or(|s| e.community.starts_with(s) || sub.starts_with(s))
-    {
+    let inside = match p.scope.as_deref() {
+        Some(s) => e.community.starts_with(s) || sub.starts_with(s),
+        // A sub-district officer without a scope registers nobody.
+        None => p.role != Role::SubdistrictOfficer,
+    };
+    if p.role != Role::Citizen && !inside {
         return Err(ApiError::forbidden("the elder lives outside your area"));
     }
     if e.account.is_some() && p.role == Role::Citizen {
@@ -638,7 +646,22 @@ pub async fn get_elder(
     let b = book(&st).await?;
     let e = b.elders.get(&id).ok_or_else(|| not_found("elder"))?;
     let rel = relation(&b, &p, e).ok_or_else(|| not_found("elder"))?;
-    Ok(Json(elder_view(&b, e, rel, st.now())))
+    let view = elder_view(&b, e, rel, st.now());
+    drop(b);
+    // Staff and officers reading an elder's whole record (name, phone, address, family
+    // contacts) leave an entry in the audit trail; the elder and their family do not.
+    if !matches!(rel, "self" | "family") {
+        st.0.audit
+            .record_soon(
+                &st,
+                &p.name,
+                "meal_elder_read",
+                &id,
+                json!({ "relation": rel }),
+            )
+            .await?;
+    }
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]

@@ -750,7 +750,8 @@ async fn roles_on_each_endpoint() {
             Method::PUT,
             "/api/v1/meals/canteens/C01/menu",
             Some(menu),
-            &["staff", "worker", "officer", "admin"],
+            // The community worker runs the desk and rounds, but menus are the canteen's.
+            &["staff", "officer", "admin"],
             403,
         ),
         (
@@ -871,6 +872,8 @@ async fn roles_on_each_endpoint() {
         ("cook", Role::Handler, None, 403),
         ("insp", Role::Inspector, None, 403),
         ("worker2", Role::SubdistrictOfficer, Some("310104017"), 403),
+        // A sub-district officer without a scope registers nobody.
+        ("worker0", Role::SubdistrictOfficer, None, 403),
         ("worker", Role::SubdistrictOfficer, Some(SUB), 201),
         ("son", Role::Citizen, None, 201),
     ] {
@@ -883,6 +886,26 @@ async fn roles_on_each_endpoint() {
             .await;
         assert_eq!(s.as_u16(), expect, "{name}: {v}");
     }
+    // Subsidy statuses are a community worker's to set, after checking: a family member
+    // cannot give an elder 低保.
+    let mut with_status = reg.clone();
+    with_status["statuses"] = json!(["dibao"]);
+    let (s, v) = t
+        .post(
+            "/api/v1/meals/elders",
+            Some(&tok("son3", Role::Citizen, None)),
+            with_status.clone(),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 403, "{v}");
+    let (s, v) = t
+        .post(
+            "/api/v1/meals/elders",
+            Some(&tok("worker", Role::SubdistrictOfficer, Some(SUB))),
+            with_status,
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
     // The son who registered is linked as family.
     let (_, v) = t
         .get(

@@ -557,7 +557,15 @@ pub async fn rows(
                 .map(|c| {
                     let v = cell(r.get(c));
                     if a.masked.contains(c) {
-                        mask_column(c, &v)
+                        // A masked column that holds no known kind of personal data
+                        // (a restricted or declared-sensitive one) is hidden whole.
+                        if cityos_core::privacy::column_kind(c).is_some() {
+                            mask_column(c, &v)
+                        } else if v.is_empty() {
+                            v
+                        } else {
+                            cityos_core::privacy::CONTACT_MASK.to_string()
+                        }
                     } else {
                         v
                     }
