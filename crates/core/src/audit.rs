@@ -213,7 +213,28 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<(i64, 
 }
 
 /// The chain value of a case log entry: the hash of the case's previous entry's chain
-/// ([`GENESIS`] for its first), the case, the entry's number and its stored body.
-pub fn log_link(prev: &str, case: i64, seq: i64, body: &str) -> String {
-    entry_hash(prev, seq, case, "", "case_log", "", body)
+/// ([`GENESIS`] for its first), the case, the entry's number and its stored columns as
+/// [`log_fields`] joins them.
+pub fn log_link(prev: &str, case: i64, seq: i64, fields: &str) -> String {
+    entry_hash(prev, seq, case, "", "case_log", "", fields)
+}
+
+/// A case log entry's stored columns joined into the one text its chain covers (time,
+/// actor, role, action, states, note and body, separated by U+001F), so that editing
+/// any column — not only the body — breaks the chain.
+#[allow(clippy::too_many_arguments)]
+pub fn log_fields(
+    at: i64,
+    actor: &str,
+    role: &str,
+    action: &str,
+    from: Option<&str>,
+    to: &str,
+    note: &str,
+    body: &str,
+) -> String {
+    let from = from.unwrap_or("");
+    format!(
+        "{at}\u{1f}{actor}\u{1f}{role}\u{1f}{action}\u{1f}{from}\u{1f}{to}\u{1f}{note}\u{1f}{body}"
+    )
 }

@@ -805,8 +805,8 @@ pub trait ShareStore: Send {
     ) -> Result<Vec<LogLink>, StoreError>;
 }
 
-/// A case log entry as its chain covers it: (case, seq, stored body, chain — `None` for
-/// entries written before migration 17).
+/// A case log entry as its chain covers it: (case, seq, its stored columns joined by
+/// `audit::log_fields`, chain — `None` for entries written before migration 17).
 pub type LogLink = (i64, i64, String, Option<String>);
 
 /// Photos, stored by content.
@@ -1014,7 +1014,7 @@ pub(crate) const INSERT_LOG: &str = "INSERT INTO case_log (case_id, seq, at, act
 /// A case's last log entry's chain value (the row with the highest `seq`).
 pub(crate) const SELECT_LOG_HEAD: &str =
     "SELECT chain FROM case_log WHERE case_id = $1 ORDER BY seq DESC LIMIT 1";
-pub(crate) const SELECT_LOG_LINKS: &str = "SELECT case_id, seq, body, chain FROM case_log WHERE case_id > $1 OR (case_id = $1 AND seq > $2) ORDER BY case_id, seq LIMIT $3";
+pub(crate) const SELECT_LOG_LINKS: &str = "SELECT case_id, seq, at, actor, role, action, from_state, to_state, note, body, chain FROM case_log WHERE case_id > $1 OR (case_id = $1 AND seq > $2) ORDER BY case_id, seq LIMIT $3";
 pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, case_id, channel, category, lon, lat, text, contact, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)";
 pub(crate) const MOVE_REPORT: &str = "UPDATE reports SET case_id=$1 WHERE id=$2";
 pub(crate) const DELETE_TASKS: &str = "DELETE FROM tasks WHERE case_id=$1";
@@ -1417,9 +1417,21 @@ pub(crate) fn audit_row(r: &dyn RowRead) -> Result<AuditEntry, StoreError> {
     })
 }
 
-/// Assembles a case log entry's link from the columns of `SELECT_LOG_LINKS`.
+/// Assembles a case log entry's link from the columns of `SELECT_LOG_LINKS`: the
+/// entry's columns joined by `audit::log_fields`, as its chain covers them.
 pub(crate) fn log_link_row(r: &dyn RowRead) -> Result<LogLink, StoreError> {
-    Ok((r.int(0)?, r.int(1)?, r.text(2)?, r.opt_text(3)?))
+    let from = r.opt_text(6)?;
+    let fields = cityos_core::audit::log_fields(
+        r.int(2)?,
+        &r.text(3)?,
+        &r.text(4)?,
+        &r.text(5)?,
+        from.as_deref(),
+        &r.text(7)?,
+        &r.text(8)?,
+        &r.text(9)?,
+    );
+    Ok((r.int(0)?, r.int(1)?, fields, r.opt_text(10)?))
 }
 
 /// Assembles a grant from the columns of `SELECT_GRANTS`.

@@ -6,7 +6,7 @@
 
 use super::{Batch, CaseRow, CaseWrite, IdempotentAnswer, StoreError};
 use crate::query::CountKey;
-use cityos_core::audit::{log_link, GENESIS};
+use cityos_core::audit::{log_fields, log_link, GENESIS};
 use cityos_core::case::{CaseId, LogEntry, Report, ReportId, Task};
 
 /// One statement per table row, executed inside the backend's open transaction.
@@ -82,7 +82,17 @@ fn write_case(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreErr
             Some(_) => w.log_head(c.id)?.unwrap_or_else(|| GENESIS.to_string()),
         };
         for ((e, body), gseq) in cw.entries.iter().zip(cw.log_bodies).zip(cw.gseqs) {
-            let link = log_link(&prev, e.case_id, e.seq as i64, body);
+            let fields = log_fields(
+                e.at,
+                &e.actor,
+                e.role.as_str(),
+                &e.action,
+                e.from.map(|s| s.as_str()),
+                e.to.as_str(),
+                &e.note,
+                body,
+            );
+            let link = log_link(&prev, e.case_id, e.seq as i64, &fields);
             w.insert_log(e, body, *gseq, &link)?;
             prev = link;
         }

@@ -316,6 +316,9 @@ pub fn verify_case_logs(s: &mut dyn ShareStore) -> Result<LogVerdict, StoreError
     let mut case = None;
     let mut prev = GENESIS.to_string();
     let mut last_seq = 0i64;
+    // Whether the current case has had a chained entry: after one, an entry without a
+    // chain is a tampered one (only entries written before the chain began lack one).
+    let mut chained = false;
     loop {
         let page = s.log_links(after_case, after_seq, VERIFY_PAGE)?;
         for (c, seq, body, chain) in &page {
@@ -323,6 +326,16 @@ pub fn verify_case_logs(s: &mut dyn ShareStore) -> Result<LogVerdict, StoreError
                 case = Some(*c);
                 cases += 1;
                 prev = GENESIS.to_string();
+                chained = false;
+                if *seq != 1 {
+                    return Ok(LogVerdict::Broken {
+                        case: *c,
+                        seq: *seq,
+                        problem: format!(
+                            "case {c} entry {seq}: the case's log starts here (its first entries were removed)"
+                        ),
+                    });
+                }
             } else if *seq != last_seq + 1 {
                 return Ok(LogVerdict::Broken {
                     case: *c,
@@ -335,6 +348,15 @@ pub fn verify_case_logs(s: &mut dyn ShareStore) -> Result<LogVerdict, StoreError
             }
             last_seq = *seq;
             match chain {
+                None if chained => {
+                    return Ok(LogVerdict::Broken {
+                        case: *c,
+                        seq: *seq,
+                        problem: format!(
+                            "case {c} entry {seq}: has no chain after chained entries (its chain was removed)"
+                        ),
+                    });
+                }
                 None => {
                     unchained += 1;
                     prev = GENESIS.to_string();
@@ -350,6 +372,7 @@ pub fn verify_case_logs(s: &mut dyn ShareStore) -> Result<LogVerdict, StoreError
                         });
                     }
                     entries += 1;
+                    chained = true;
                     prev.clone_from(link);
                 }
             }

@@ -712,10 +712,30 @@ async fn a_hand_edited_audit_entry_is_named() {
     assert_eq!(v["intact"], false, "{v}");
     assert_eq!(v["first_broken"], 3, "{v}");
     assert!(v["problem"].as_str().unwrap().contains("edited"), "{v}");
-    // A case log entry edited by hand: its case and number are named.
+    // A case log entry edited by hand — its note, not only its body, is under the chain:
+    // its case and number are named.
     let case_id = c["case"]["id"].as_i64().unwrap();
     conn.execute_batch(&format!(
-        "DROP TRIGGER case_log_no_update; UPDATE case_log SET body = body || ' ' WHERE case_id = {case_id} AND seq = 2;"
+        "DROP TRIGGER case_log_no_update; UPDATE case_log SET note = note || ' ' WHERE case_id = {case_id} AND seq = 2;"
+    ))
+    .unwrap();
+    let (_, v) = t.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(v["case_log"]["intact"], false, "{v}");
+    assert_eq!(
+        v["case_log"]["first_broken"],
+        json!({"case": case_id, "seq": 2}),
+        "{v}"
+    );
+    // Put back, the log verifies again; an entry whose chain is then removed (as if
+    // written before the chain began) is named too.
+    conn.execute_batch(&format!(
+        "UPDATE case_log SET note = rtrim(note) WHERE case_id = {case_id} AND seq = 2;"
+    ))
+    .unwrap();
+    let (_, v) = t.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(v["case_log"]["intact"], true, "{v}");
+    conn.execute_batch(&format!(
+        "UPDATE case_log SET chain = NULL WHERE case_id = {case_id} AND seq = 2;"
     ))
     .unwrap();
     let (_, v) = t.get("/api/v1/audit/verify", Some(&admin)).await;
