@@ -611,6 +611,15 @@ pub async fn put_facilities(
         },
     )
     .await?;
+    st.0.audit
+        .record(
+            &st,
+            &p.name,
+            "lifecircle_facilities_put",
+            &name,
+            json!({"facilities": count}),
+        )
+        .await?;
     let l = super::rebuild(&st).await?;
     Ok(Json(json!({"name": name, "facilities": count, "total": l.model.facilities.len(), "method": method(&l)})).into_response())
 }
@@ -633,6 +642,15 @@ pub async fn delete_facilities(
     if !gone {
         return Err(ApiError::not_found(&format!("facility upload {name:?}")));
     }
+    st.0.audit
+        .record(
+            &st,
+            &p.name,
+            "lifecircle_facilities_delete",
+            &name,
+            json!({}),
+        )
+        .await?;
     super::rebuild(&st).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
@@ -695,6 +713,15 @@ pub async fn put_network(
         },
     )
     .await?;
+    st.0.audit
+        .record(
+            &st,
+            &p.name,
+            "lifecircle_network_put",
+            "network",
+            json!({"nodes": nodes, "edges": edges}),
+        )
+        .await?;
     let l = super::rebuild(&st).await?;
     Ok(Json(json!({"nodes": nodes, "edges": edges, "method": method(&l)})).into_response())
 }
@@ -714,6 +741,15 @@ pub async fn delete_network(
     if !gone {
         return Err(ApiError::not_found("the walking network"));
     }
+    st.0.audit
+        .record(
+            &st,
+            &p.name,
+            "lifecircle_network_delete",
+            "network",
+            json!({}),
+        )
+        .await?;
     super::rebuild(&st).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

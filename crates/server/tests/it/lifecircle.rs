@@ -853,5 +853,27 @@ async fn uploads_are_checked_kept_and_removed(mut t: TestApp) {
     assert_eq!(pharmacies(&t, &district).await.len(), before);
     let (_, lc) = t.get("/api/v1/life-circle", Some(&district)).await;
     assert_eq!(lc["method"]["code"], "straight_line");
+    // Every upload and removal is a configuration change in the audit trail.
+    let (s, v) = t
+        .get(
+            "/api/v1/audit?limit=1000",
+            Some(&token(&t, Role::Admin, None)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let actions: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "lifecircle_facilities_put",
+        "lifecircle_network_put",
+        "lifecircle_network_delete",
+        "lifecircle_facilities_delete",
+    ] {
+        assert!(actions.contains(&a), "{a} missing in {actions:?}");
+    }
 }
 api_story!(uploads_are_checked_kept_and_removed);
