@@ -749,7 +749,19 @@ async fn a_hand_edited_audit_entry_is_named() {
 
 #[test]
 fn the_embedded_declarations_parse_and_bad_ones_are_named() {
-    use cityos_server::intake::data::catalogue::{parse_declarations, parse_every};
+    use cityos_server::intake::data::catalogue::{column_level, parse_declarations, parse_every};
+    use cityos_server::intake::data::grants::csv_field;
+    // An undeclared dataset imported as sensitive: every column is personal.
+    assert_eq!(
+        column_level(None, "sensitive", "health_note"),
+        "sensitive_personal"
+    );
+    assert_eq!(column_level(None, "internal", "health_note"), "internal");
+    // CSV cells are never formulas; numbers stay numbers.
+    assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+    assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+    assert_eq!(csv_field("-12.5"), "-12.5");
+    assert_eq!(csv_field("a,b"), "\"a,b\"");
     let d = parse_declarations(cityos_engine::demo::DATASETS_TOML).unwrap();
     assert!(d.iter().any(|d| d.name == "lone_elder_households"));
     assert_eq!(parse_every("30m"), Some(1_800_000));

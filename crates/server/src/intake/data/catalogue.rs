@@ -108,6 +108,9 @@ pub fn column_level(decl: Option<&Declared>, dataset_level: &str, column: &str) 
         "restricted"
     } else if column_kind(column).is_some()
         || decl.is_some_and(|d| d.sensitive.iter().any(|c| c == column))
+        // An undeclared dataset imported as sensitive: nothing says which of its columns
+        // are harmless, so all of them are treated as personal.
+        || (decl.is_none() && dataset_level == "sensitive")
     {
         "sensitive_personal"
     } else if dataset_level == "public" {

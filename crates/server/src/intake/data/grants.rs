@@ -469,11 +469,20 @@ fn cell(v: Option<&Value>) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV cell, quoted when it must be, never a formula.
+pub fn csv_field(s: &str) -> String {
+    // A cell a spreadsheet would run as a formula (=, +, -, @, or a tab/CR first) is
+    // prefixed with an apostrophe, unless it is a plain number.
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let s = if formula {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
