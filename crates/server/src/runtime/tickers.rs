@@ -3,11 +3,29 @@
 //! loop, and the evaluation room's monthly report.
 //! Each round runs in its own task: an error or a panic ends the round, not the loop.
 
+use crate::http::error::ApiError;
 use crate::intake::sensor;
 use crate::scenarios::runtime as scenarios;
 use crate::vitals::alerts;
 use crate::AppState;
+use std::future::Future;
 use std::sync::Arc;
+
+/// One round of the loop `name` in its own task: a failed round (an error, even a panic)
+/// is logged and counted in `/metrics`, a good one marks the loop's last success; the
+/// next round starts afresh either way.
+async fn round<T, F, Fut>(st: &AppState, name: &'static str, f: F)
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::spawn(f(st.clone())).await {
+        Ok(Ok(_)) => st.0.loops.success(name, st.now()),
+        Ok(Err(e)) => st.0.loops.error(name, &e.detail),
+        Err(e) => st.0.loops.error(name, &e),
+    }
+}
 
 /// Runs [`sensor::tick`] and then [`scenarios::tick`] every `every` until `stop` (silent
 /// devices, pending conditions, the packs' schedules and stand-downs).
@@ -18,26 +36,13 @@ pub async fn sensing(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        // A failed round (an error, even a panic: each runs in its own task) is logged and
-        // counted; the next one starts afresh.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { sensor::tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("sensing", st.now()),
-            Ok(Err(e)) => st.0.loops.error("sensing", &e.detail),
-            Err(e) => st.0.loops.error("sensing", &e),
-        }
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { scenarios::tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("scenarios", st.now()),
-            Ok(Err(e)) => st.0.loops.error("scenarios", &e.detail),
-            Err(e) => st.0.loops.error("scenarios", &e),
-        }
+        round(&st, "sensing", |st| async move { sensor::tick(&st).await }).await;
+        round(
+            &st,
+            "scenarios",
+            |st| async move { scenarios::tick(&st).await },
+        )
+        .await;
     }
 }
 
@@ -49,16 +54,7 @@ pub async fn alerts(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        // Each round in its own task: an error or even a panic ends the round, not the loop.
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { alerts::tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("alerts", st.now()),
-            Ok(Err(e)) => st.0.loops.error("alerts", &e.detail),
-            Err(e) => st.0.loops.error("alerts", &e),
-        }
+        round(&st, "alerts", |st| async move { alerts::tick(&st).await }).await;
     }
 }
 
@@ -71,15 +67,10 @@ pub async fn meals(
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { crate::meals::care::missed_meals(&st, st.now()).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("meals", st.now()),
-            Ok(Err(e)) => st.0.loops.error("meals", &e.detail),
-            Err(e) => st.0.loops.error("meals", &e),
-        }
+        round(&st, "meals", |st| async move {
+            crate::meals::care::missed_meals(&st, st.now()).await
+        })
+        .await;
     }
 }
 
@@ -104,15 +95,10 @@ pub async fn data_quality(
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { crate::intake::data::catalogue::quality_tick(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("data", st.now()),
-            Ok(Err(e)) => st.0.loops.error("data", &e.detail),
-            Err(e) => st.0.loops.error("data", &e),
-        }
+        round(&st, "data", |st| async move {
+            crate::intake::data::catalogue::quality_tick(&st).await
+        })
+        .await;
         tokio::time::sleep(every).await;
     }
 }
@@ -125,15 +111,10 @@ pub async fn evaluation(
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let round = tokio::spawn({
-            let st = st.clone();
-            async move { crate::evaluation::monthly::ensure(&st).await }
-        });
-        match round.await {
-            Ok(Ok(_)) => st.0.loops.success("evaluation", st.now()),
-            Ok(Err(e)) => st.0.loops.error("evaluation", &e.detail),
-            Err(e) => st.0.loops.error("evaluation", &e),
-        }
+        round(&st, "evaluation", |st| async move {
+            crate::evaluation::monthly::ensure(&st).await
+        })
+        .await;
         tokio::time::sleep(every).await;
     }
 }
