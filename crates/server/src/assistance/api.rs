@@ -104,6 +104,9 @@ pub async fn sources(
 pub struct ImportQ {
     as_of: Option<String>,
     label: Option<String>,
+    /// More files of the same delivery follow: fuse and keep, raise nothing yet.
+    #[serde(default)]
+    hold: bool,
 }
 
 /// POST /api/v1/assistance/sources/{source} — one source file (text/csv) as of a date.
@@ -157,7 +160,7 @@ pub async fn import_source(
         })?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::new(Problem::InvalidDataset, "the file is not UTF-8 text"))?;
-    let v = import(&st, &source, &label, as_of, text, now).await?;
+    let v = import(&st, &source, &label, as_of, text, q.hold, now).await?;
     st.0.audit
         .record(
             &st,

@@ -29,6 +29,7 @@
 //! address in the pool, the case text, logs, or any answer to a caller without the right.
 
 pub mod api;
+pub mod demo;
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, Problem};
@@ -125,6 +126,8 @@ pub struct Room {
     pub cases: BTreeMap<String, AssistCase>,
     /// By `household:policy`.
     pub raised: HashMap<String, Raised>,
+    /// Households touched by imports held back (`hold`) and not yet raised.
+    pub pending: Vec<u32>,
 }
 
 /// The room.
@@ -230,6 +233,7 @@ pub async fn room(st: &AppState) -> Result<tokio::sync::MappedMutexGuard<'_, Roo
             persons: HashMap::new(),
             cases: BTreeMap::new(),
             raised: HashMap::new(),
+            pending: Vec::new(),
         };
         let mut as_of: Option<Date> = None;
         for i in imports {
@@ -289,13 +293,16 @@ pub fn report_json(r: &ImportReport, opened: &[String]) -> Value {
 }
 
 /// Imports one source file as of a date: pseudonymised, fused, kept; the touched
-/// households re-evaluated and new candidates raised as cases. Answers the report.
+/// households re-evaluated and — unless `hold` (more files of one delivery follow) — new
+/// candidates among every household touched since the last raise opened as cases.
+/// Answers the report.
 pub async fn import(
     st: &AppState,
     source: &str,
     label: &str,
     as_of: Date,
     text: &str,
+    hold: bool,
     now: Millis,
 ) -> Result<Value, ApiError> {
     let key = st.0.assistance.key()?;
@@ -382,7 +389,15 @@ pub async fn import(
             r.ev = Some(ev);
         }
     }
-    let opened = raise(st, r, &touched, now).await?;
+    r.pending.extend(touched);
+    let opened = if hold {
+        Vec::new()
+    } else {
+        let mut all = std::mem::take(&mut r.pending);
+        all.sort_unstable();
+        all.dedup();
+        raise(st, r, &all, now).await?
+    };
     crate::http::log::event(
         "assistance_import",
         &[
