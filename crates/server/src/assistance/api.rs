@@ -580,7 +580,14 @@ pub async fn record_visit(
                 Ok(_) => {}
                 // Already acknowledged: go on to handle.
                 Err(_) if is_ack => {}
-                Err(e) => return Err(e),
+                // The visit is recorded; the case's workflow stays for the centre.
+                Err(e) => {
+                    crate::http::log::event(
+                        "assistance_visit_case_step_refused",
+                        &[("case", &number), ("error", &e.detail)],
+                    );
+                    break;
+                }
             }
         }
     }
