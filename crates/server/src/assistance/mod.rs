@@ -163,6 +163,11 @@ impl Assistance {
         *self.key.write().expect("key lock") = Some(key);
     }
 
+    /// Forgets the pool key (a service started without one; for tests).
+    pub fn unset_key(&self) {
+        *self.key.write().expect("key lock") = None;
+    }
+
     fn key(&self) -> Result<IdKey, ApiError> {
         self.key.read().expect("key lock").clone().ok_or_else(|| {
             ApiError::new(

@@ -108,7 +108,8 @@ async fn assistance_pool_cases_and_personal_data(mut t: TestApp) {
     let admin = t.login("admin").await;
     let citizen = t.login("elder_demo").await;
 
-    // No key yet: a clear 503 naming it.
+    // No key: a clear 503 naming it.
+    t.svc.as_ref().unwrap().state.0.assistance.unset_key();
     let (s, v) = t.get("/api/v1/assistance/sources", Some(&civil)).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert!(v.to_string().contains("assistance-key-file"), "{v}");
