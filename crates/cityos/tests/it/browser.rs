@@ -1224,7 +1224,11 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     // opened with a purpose; the analysts' counts with small cells as "<5".
     b.sign_in(&base, "zhou.adviser");
     b.go(&format!("{base}/ui/assistance.html"));
-    b.wait("the adviser's list", "return document.querySelectorAll('#rows tr button').length > 0", json!([]));
+    b.wait(
+        "the adviser's list",
+        "return document.querySelectorAll('#rows tr button').length > 0",
+        json!([]),
+    );
     b.click("#rows tr button");
     b.wait("the explanation", "return !document.getElementById('detail').hidden && document.querySelectorAll('#why li').length > 0", json!([]));
     b.type_in("#purpose", "上门核实前联系家属");
@@ -1235,9 +1239,16 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.screenshot("assistance");
     b.sign_in(&base, "sun.analyst");
     b.go(&format!("{base}/ui/assistcounts.html"));
-    b.wait("the counts", "return document.querySelectorAll('#rows tr').length > 0", json!([]));
+    b.wait(
+        "the counts",
+        "return document.querySelectorAll('#rows tr').length > 0",
+        json!([]),
+    );
     let violations = b.axe(&axe_js);
-    assert!(violations.is_empty(), "assistance counts page: {violations:#?}");
+    assert!(
+        violations.is_empty(),
+        "assistance counts page: {violations:#?}"
+    );
 
     drop(b);
     let _ = server.kill();

@@ -24,6 +24,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// The sub-district or policy code of a total row (every sub-district, every policy).
+pub const ALL: &str = "*";
+
 /// The largest source file accepted at once.
 pub const SOURCE_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -651,13 +654,22 @@ pub async fn summary(
                     cells.entry((sub.clone(), pol.code.clone())).or_default()[0] += 1;
                 }
             }
+            // Households found for any policy: per sub-district and district-wide.
+            cells.entry((sub, ALL.into())).or_default()[0] += 1;
+            cells.entry((ALL.into(), ALL.into())).or_default()[0] += 1;
         }
     }
     for c in r.cases.values() {
-        for pol in &c.policies {
-            let e = cells
-                .entry((c.subdistrict.clone(), pol.clone()))
-                .or_default();
+        let keys = c
+            .policies
+            .iter()
+            .map(|p| (c.subdistrict.clone(), p.clone()))
+            .chain([
+                (c.subdistrict.clone(), ALL.to_string()),
+                (ALL.to_string(), ALL.to_string()),
+            ]);
+        for key in keys {
+            let e = cells.entry(key).or_default();
             e[1] += 1;
             if c.visit.is_none() {
                 e[2] += 1;
@@ -672,8 +684,10 @@ pub async fn summary(
         .iter()
         .map(|((s, pol), n)| {
             json!({
-                "subdistrict": s, "subdistrict_name": region_name(&st, s), "policy": pol,
-                "policy_name": r.book.policy(pol).map(|k| r.book.policies[k].name.clone()),
+                "subdistrict": s,
+                "subdistrict_name": if s == ALL { "全区 / district".to_string() } else { region_name(&st, s) },
+                "policy": pol,
+                "policy_name": if pol == ALL { Some("全部政策 / all policies".to_string()) } else { r.book.policy(pol).map(|k| r.book.policies[k].name.clone()) },
                 "found": sup(n[0]), "cases": sup(n[1]), "open": sup(n[2]), "enrolled": sup(n[3]),
             })
         })

@@ -10,7 +10,12 @@ use cityos_core::Level;
 use serde_json::Value;
 
 /// Households of the demo's district (the full-size one is `cityos assistance eval`'s).
-pub const DEMO_HOUSEHOLDS: usize = 4000;
+pub const DEMO_HOUSEHOLDS: usize = 8000;
+/// The demo adviser's sub-district (天平路), whose communities are drawn more often so
+/// the adviser has a morning's work waiting.
+pub const DEMO_SUBDISTRICT: &str = "310104003";
+/// How much more often.
+const WEIGHT: usize = 12;
 
 /// Imports the synthetic district as of yesterday unless the pool already holds imports.
 /// Answers the cases opened.
@@ -35,6 +40,15 @@ pub async fn seed(
                 .unwrap_or_default(),
         })
         .collect();
+    let mine: Vec<Community> = communities
+        .iter()
+        .filter(|c| c.subdistrict == DEMO_SUBDISTRICT)
+        .cloned()
+        .collect();
+    let mut communities = communities;
+    for _ in 1..WEIGHT {
+        communities.extend(mine.iter().cloned());
+    }
     let as_of = Date::from_days(local_date(now).days() - 1);
     let d = generate::generate(
         &communities,
