@@ -382,10 +382,19 @@ pub async fn get_case(
         .iter()
         .map(|(i, rel, age, _)| json!({"position": i, "relation": rel, "age": age}))
         .collect::<Vec<_>>());
+    // The adviser's own words whole for the adviser's line; for officers through the
+    // personal-data mask (a phone number typed into a note).
+    let words = |w: &str| {
+        if s == Standing::Adviser {
+            w.to_string()
+        } else {
+            cityos_core::privacy::mask_personal(w)
+        }
+    };
     v["visit"] = match &c.visit {
         None => Value::Null,
         Some(x) => {
-            json!({"outcome": x.outcome, "outcome_zh": outcome_zh(&x.outcome), "reason": x.reason, "note": x.note, "by": x.by, "at": format_rfc3339(x.at)})
+            json!({"outcome": x.outcome, "outcome_zh": outcome_zh(&x.outcome), "reason": words(&x.reason), "note": words(&x.note), "by": x.by, "at": format_rfc3339(x.at)})
         }
     };
     v["may_open"] = json!(s == Standing::Adviser);
