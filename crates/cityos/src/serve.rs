@@ -307,9 +307,10 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             let seed = cityos_sim::meals::seed(&cfg.territory, 3000, now);
             cityos_server::meals::demo::seed(&svc.state, seed, now).await.map_err(|e| e.detail)?;
             // 精准救助: a small synthetic district's sources, fused; its candidates wait as cases.
+            let started = std::time::Instant::now();
             let opened = cityos_server::assistance::demo::seed(&svc.state, cityos_server::assistance::demo::DEMO_HOUSEHOLDS, d.seed, now).await.map_err(|e| e.detail)?;
             if !opened.is_empty() {
-                println!("精准救助: {} assistance cases opened from the synthetic district's pool", opened.len());
+                println!("精准救助: {} households fused, {} assistance cases opened for the advisers (zhou.adviser: 天平路) in {:.1} s", cityos_server::assistance::demo::DEMO_HOUSEHOLDS, opened.len(), started.elapsed().as_secs_f64());
             }
             if d.live {
                 live = Some(cityos_sim::live::start(svc.state.clone(), clock.clone(), stop_live.clone(), d.seed));
