@@ -211,6 +211,17 @@ fn read_district(dir: &Path, decl: &Declarations) -> Result<District, String> {
     })
 }
 
+/// Is this the synthetic district: does every person id of the membership file begin
+/// with 99 (no real province)?
+fn synthetic(d: &District) -> bool {
+    d.file("population").is_some_and(|t| {
+        t.lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| l.trim_start_matches('"').starts_with("99"))
+    })
+}
+
 /// `cityos assistance eval`.
 pub fn eval_cmd(
     common: &Common,
@@ -227,6 +238,16 @@ pub fn eval_cmd(
     };
     let generated_s = started.elapsed().as_secs_f64();
     let t = Instant::now();
+    // Real data needs the deployment's key: the built-in key is for the synthetic
+    // district only (every ID number of province 99, which does not exist).
+    if let Some(dir) = data {
+        if key_file.is_none() && !synthetic(&d) {
+            return Err(format!(
+                "--data {}: no --key-file given, and the folder is not the synthetic district (its population.csv holds ID numbers outside province 99). The built-in key is only for synthetic data: pass the deployment's pool key with --key-file FILE",
+                dir.display()
+            ));
+        }
+    }
     let (pool, reports) = generate::fuse(&decl, key(key_file)?, &d)?;
     let fuse_s = t.elapsed().as_secs_f64();
     let problems: usize = reports.iter().map(|r| r.problem_count).sum();

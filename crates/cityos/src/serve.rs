@@ -67,6 +67,11 @@ pub struct Settings {
     /// When set, GET /metrics asks for it: `Authorization: Bearer <token>` [default: open].
     #[arg(long, env = "CITYOS_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// 精准救助: the pool key file (16–64 bytes, a deployment secret): person and household
+    /// ids become keyed hashes under it. Without it the assistance endpoints answer 503
+    /// (the demo makes a random one in its data directory).
+    #[arg(long, env = "CITYOS_ASSISTANCE_KEY_FILE")]
+    pub assistance_key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -84,6 +89,7 @@ impl std::fmt::Debug for Settings {
             .field("alert_rules", &self.alert_rules)
             .field("scenarios", &self.scenarios)
             .field("metrics_token", &redacted(&self.metrics_token))
+            .field("assistance_key_file", &self.assistance_key_file)
             .finish()
     }
 }
@@ -103,6 +109,7 @@ impl Settings {
             alert_rules: self.alert_rules.or(other.alert_rules),
             scenarios: self.scenarios.or(other.scenarios),
             metrics_token: self.metrics_token.or(other.metrics_token),
+            assistance_key_file: self.assistance_key_file.or(other.assistance_key_file),
         }
     }
 
@@ -159,6 +166,22 @@ pub struct DemoOptions {
 
 /// The token key: `CITYOS_TOKEN_KEY` (hex), else `token.key` in the data directory,
 /// created on first start.
+/// The demo's pool key file in the data directory, made (random) when missing.
+fn demo_assistance_key(data: &Path) -> Result<PathBuf, String> {
+    let path = data.join("assistance.key");
+    if !path.exists() {
+        std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+        std::fs::write(&path, TokenKey::random().to_hex())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(path)
+}
+
 pub fn token_key(data: &Path) -> Result<TokenKey, String> {
     if let Ok(k) = std::env::var("CITYOS_TOKEN_KEY") {
         return TokenKey::from_hex(&k)
@@ -237,6 +260,19 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
     }
+    // 精准救助's pool key: the deployment's file, or the demo's own random one.
+    let assistance_key = match (&s.assistance_key_file, &demo) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => Some(demo_assistance_key(s.data())?),
+        (None, None) => None,
+    };
+    if let Some(p) = assistance_key {
+        let bytes =
+            std::fs::read(&p).map_err(|e| format!("assistance key file {}: {e}", p.display()))?;
+        let key = cityos_core::assistance::IdKey::new(&bytes)
+            .map_err(|e| format!("assistance key file {}: {e}", p.display()))?;
+        svc.state.0.assistance.set_key(key);
+    }
     // The life circle builds its model and feeds its vital signs in the background.
     cityos_server::lifecircle::start(&svc.state);
     // The classifier for reports without a category (reloaded when the file changes).
@@ -270,6 +306,12 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             // 为老助餐: about 3,000 elders, menus, the demo's elder, family and canteen links.
             let seed = cityos_sim::meals::seed(&cfg.territory, 3000, now);
             cityos_server::meals::demo::seed(&svc.state, seed, now).await.map_err(|e| e.detail)?;
+            // 精准救助: a small synthetic district's sources, fused; its candidates wait as cases.
+            let started = std::time::Instant::now();
+            let opened = cityos_server::assistance::demo::seed(&svc.state, cityos_server::assistance::demo::DEMO_HOUSEHOLDS, d.seed, now).await.map_err(|e| e.detail)?;
+            if !opened.is_empty() {
+                println!("精准救助: {} households fused, {} assistance cases opened for the advisers (zhou.adviser: 天平路) in {:.1} s", cityos_server::assistance::demo::DEMO_HOUSEHOLDS, opened.len(), started.elapsed().as_secs_f64());
+            }
             if d.live {
                 live = Some(cityos_sim::live::start(svc.state.clone(), clock.clone(), stop_live.clone(), d.seed));
                 // The demo's sensors report every 10 seconds over the embedded path.

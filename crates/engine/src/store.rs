@@ -779,6 +779,23 @@ pub trait MealStore: Send {
     fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError>;
 }
 
+/// A row of the precision-assistance room (精准救助): its JSON body by kind and id
+/// (`assistance_rows`; same shape as a meals row).
+pub type AssistanceRow = MealRow;
+
+/// 精准救助 (issue 15): the room's pseudonymised imports, the membership source's
+/// personal columns, its cases and what was raised when.
+pub trait AssistanceStore: Send {
+    /// Upserts rows in one transaction.
+    fn record_assistance(&mut self, rows: &[AssistanceRow]) -> Result<(), StoreError>;
+    /// Every row of a kind, by id.
+    fn assistance_rows(&mut self, kind: &str) -> Result<Vec<AssistanceRow>, StoreError>;
+}
+
+pub(crate) const UPSERT_ASSISTANCE_ROW: &str = "INSERT INTO assistance_rows (kind, id, body, at) VALUES ($1,$2,$3,$4) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, at = excluded.at";
+pub(crate) const SELECT_ASSISTANCE_ROWS: &str =
+    "SELECT kind, id, body, at FROM assistance_rows WHERE kind = $1 ORDER BY id";
+
 /// Data sharing: the hash-chained audit trail (append-only) and the dataset grants.
 pub trait ShareStore: Send {
     /// Appends entries (already chained by the writer), in one transaction.
@@ -929,6 +946,7 @@ pub trait Store:
     + MealStore
     + ShareStore
     + EvaluationStore
+    + AssistanceStore
 {
 }
 
@@ -945,6 +963,7 @@ impl<T> Store for T where
         + MealStore
         + ShareStore
         + EvaluationStore
+        + AssistanceStore
         + ?Sized
 {
 }

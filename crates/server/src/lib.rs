@@ -14,6 +14,7 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+pub mod assistance;
 pub mod bus;
 pub mod cases;
 pub mod evaluation;
@@ -212,6 +213,8 @@ pub struct Inner {
     pub audit: http::audit::AuditLog,
     /// The data room (sharing): grants and data quality.
     pub data: intake::data::DataState,
+    /// The precision-assistance room (精准救助): the pool, its cases and the pool key.
+    pub assistance: assistance::Assistance,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -255,6 +258,7 @@ impl AppState {
             metrics_token: std::sync::OnceLock::new(),
             audit: http::audit::AuditLog::default(),
             data: intake::data::DataState::default(),
+            assistance: assistance::Assistance::default(),
         }))
     }
 

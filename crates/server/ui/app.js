@@ -67,6 +67,7 @@ const I18N = {
     nav_canteen: "食堂", nav_meals: "助餐", nav_triage: "待分拨", triage: "待分拨", triage_queue: "待分拨诉求", triage_keys: "键盘：j / k 或 ↑ / ↓ 切换诉求；Enter 或 1 采纳首选建议，2 / 3 采纳其他建议；c 选择其他类别。", triage_empty: "待分拨诉求已全部分拨", pick_category: "选择类别", find_category: "查找类别", do_classify: "分拨", cancel: "取消", classified: "已分拨", suggestions: "模型建议", no_suggestion: "无模型建议", other_category: "其他类别…", places_named: "文中地点", urgency_cues: "紧急线索", model_reason: "建议依据", a_classify: "分拨",
     nav_lifecircle: "生活圈", lifecircle: "15分钟社区生活圈", lc_method: "步行时间算法", lc_type: "服务类型", lc_ring: "步行圈（分钟）", lc_map: "覆盖地图（网格）", lc_click: "点击地图查看所在社区的生活圈卡片，并作为备选设施位置。", lc_approx: "社区与网格边界为近似生成", lc_summary: "全区覆盖（人口占比）", lc_target: "目标圈", lc_facilities: "设施数", lc_card: "社区生活圈卡片", lc_card_hint: "在地图上点击一个位置，或在缺口列表中选择社区。", lc_gaps: "缺口社区", lc_gaps_hint: "未达到所选步行圈的社区（过半居民不可达），按缺口人口排序。", lc_whatif: "选址推演", lc_cand_hint: "点击地图放置一处所选类型的备选设施。", lc_try: "评估备选设施", lc_k: "推荐个数", lc_suggest: "推荐最佳选址", lc_l_quick: "{r} 分钟内", lc_l_ok: "{r} 分钟内（所选圈）", lc_l_beyond: "超出 {r} 分钟、15 分钟内", lc_l_none: "15 分钟内无", lc_l_facility: "设施", lc_l_candidate: "备选/推荐位置", lc_over15: "15 分钟内无", lc_site: "推荐位置", lc_candidate: "备选设施", lc_share: "{type}：{ring} 分钟步行可达人口 {share}（{n} 人）", lc_without: "{n} 人不可达（可达 {share}）", lc_more_gaps: "另有 {n} 个社区", lc_people: "估算人口 {n} 人", lc_met: "达标", lc_missing: "缺", lc_nearest: "最近设施", lc_missing_list: "缺少", lc_cand_at: "备选{type}位置", lc_gainers: "新增可达", lc_people_unit: "人",
     lc_upload: "导入设施", lc_upload_hint: "CSV 表头 id,type,name,lon,lat（可加 hours）或 GeoJSON；任何一行有误则整批拒绝并逐行说明。", lc_upload_name: "名称", lc_upload_name_hint: "小写字母、数字、_ 或 -，同名则替换", lc_upload_file: "文件", lc_upload_submit: "导入", lc_upload_need: "请填写名称（小写字母、数字、_ 或 -）并选择文件", lc_uploaded: "已导入 {n} 处设施，覆盖已重新计算",
+    nav_assistance: "精准救助", nav_assistcounts: "救助统计",
   },
   en: {
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
@@ -131,6 +132,7 @@ const I18N = {
     nav_canteen: "Canteen", nav_meals: "Meals", nav_triage: "Triage", triage: "Triage", triage_queue: "Reports awaiting a category", triage_keys: "Keys: j / k or ↑ / ↓ move between reports; Enter or 1 takes the first suggestion, 2 / 3 the others; c picks another category.", triage_empty: "Every report has its category", pick_category: "Pick a category", find_category: "Find a category", do_classify: "Classify", cancel: "Cancel", classified: "Classified", suggestions: "Model suggestions", no_suggestion: "No model suggestion", other_category: "Other category…", places_named: "Places named", urgency_cues: "Urgency cues", model_reason: "Why", a_classify: "Classify",
     nav_lifecircle: "Life circle", lifecircle: "15-minute community life circle", lc_method: "Walking time", lc_type: "Service", lc_ring: "Walk (minutes)", lc_map: "Coverage map (grids)", lc_click: "Click the map for the community's life-circle card; it also places a candidate facility.", lc_approx: "community and grid boundaries are generated approximations", lc_summary: "District coverage (share of residents)", lc_target: "Target", lc_facilities: "Facilities", lc_card: "Community life-circle card", lc_card_hint: "Click a place on the map or pick a community from the gaps.", lc_gaps: "Communities with gaps", lc_gaps_hint: "Communities where most residents do not reach the service within the chosen walk, most people without it first.", lc_whatif: "Siting what-if", lc_cand_hint: "Click the map to place a candidate facility of the chosen service.", lc_try: "Assess the candidate", lc_k: "How many", lc_suggest: "Suggest the best places", lc_l_quick: "within {r} min", lc_l_ok: "within {r} min (chosen walk)", lc_l_beyond: "beyond {r} min but within 15", lc_l_none: "none within 15 min", lc_l_facility: "Facility", lc_l_candidate: "Candidate or suggested place", lc_over15: "none within 15 min", lc_site: "Suggested place", lc_candidate: "Candidate facility", lc_share: "{type} within a {ring}-minute walk for {share} of residents ({n} people)", lc_without: "{n} people without it ({share} reach it)", lc_more_gaps: "and {n} more communities", lc_people: "about {n} residents (estimate)", lc_met: "met", lc_missing: "missing", lc_nearest: "Nearest", lc_missing_list: "Missing", lc_cand_at: "Candidate {type} at", lc_gainers: "newly reaching it", lc_people_unit: "people",
     lc_upload: "Import facilities", lc_upload_hint: "CSV with the header id,type,name,lon,lat (and optionally hours) or GeoJSON; any bad row refuses the whole list, each row named.", lc_upload_name: "Name", lc_upload_name_hint: "lower-case letters, digits, _ or -; the same name replaces", lc_upload_file: "File", lc_upload_submit: "Import", lc_upload_need: "Give a name (lower-case letters, digits, _ or -) and choose a file", lc_uploaded: "{n} facilities imported; coverage recomputed",
+    nav_assistance: "Assistance", nav_assistcounts: "Assistance counts",
   },
 };
 
@@ -373,11 +375,11 @@ function fmtDuration(ms) {
 }
 
 const ROLE_PAGES = {
-  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "canteen", "citizen"],
-  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "canteen", "citizen"],
-  admin: ["centre", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "inspector", "citizen"],
-  analyst: ["centre", "vitals", "cases", "scenarios", "evaluation", "lifecircle", "catalogue"],
-  handler: ["cases", "evaluation", "canteen", "catalogue", "citizen"],
+  district_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "canteen", "citizen", "assistance", "assistcounts"],
+  subdistrict_officer: ["centre", "triage", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "canteen", "citizen", "assistance", "assistcounts"],
+  admin: ["centre", "cases", "vitals", "scenarios", "evaluation", "lifecircle", "catalogue", "inspector", "citizen", "assistcounts"],
+  analyst: ["centre", "vitals", "cases", "scenarios", "evaluation", "lifecircle", "catalogue", "assistcounts"],
+  handler: ["cases", "evaluation", "canteen", "catalogue", "citizen", "assistance", "assistcounts"],
   inspector: ["inspector", "cases", "catalogue", "citizen"],
   citizen: ["citizen", "meals"],
 };

@@ -111,6 +111,27 @@ fn generate_writes_the_sources_and_eval_reads_them_back() {
     );
     assert_eq!(last_json(&stdout(&o))["refused"], 1);
 
+    // Data that is not the synthetic district (an ID number of a real province) is never
+    // hashed under the built-in key: the missing key is named; with one it runs.
+    let real = pop.replacen("\n99", "\n31", 1);
+    std::fs::write(dir.join("population.csv"), &real).unwrap();
+    let o = cityos(&["assistance", "eval", "--data", d, "--json"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--key-file"), "{}", stderr(&o));
+    let key = dir.join("pool.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let o = cityos(&[
+        "assistance",
+        "eval",
+        "--data",
+        d,
+        "--key-file",
+        key.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(dir.join("population.csv"), &pop).unwrap();
+
     let book = dir.join("policies.toml");
     let text =
         std::fs::read_to_string(crate::support::root().join("data/xuhui/assistance/policies.toml"))

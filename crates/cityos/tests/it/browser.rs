@@ -1220,6 +1220,36 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     assert!(violations.is_empty(), "canteen page: {violations:#?}");
     b.screenshot("canteen");
 
+    // 精准救助: the adviser's masked list, a household's explanation, the personal data
+    // opened with a purpose; the analysts' counts with small cells as "<5".
+    b.sign_in(&base, "zhou.adviser");
+    b.go(&format!("{base}/ui/assistance.html"));
+    b.wait(
+        "the adviser's list",
+        "return document.querySelectorAll('#rows tr button').length > 0",
+        json!([]),
+    );
+    b.click("#rows tr button");
+    b.wait("the explanation", "return !document.getElementById('detail').hidden && document.querySelectorAll('#why li').length > 0", json!([]));
+    b.type_in("#purpose", "上门核实前联系家属");
+    b.click("#open-form button");
+    b.wait("the personal data, audited", "return !document.getElementById('personal-wrap').hidden && document.querySelectorAll('#personal tr').length > 0", json!([]));
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "assistance page: {violations:#?}");
+    b.screenshot("assistance");
+    b.sign_in(&base, "sun.analyst");
+    b.go(&format!("{base}/ui/assistcounts.html"));
+    b.wait(
+        "the counts",
+        "return document.querySelectorAll('#rows tr').length > 0",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "assistance counts page: {violations:#?}"
+    );
+
     drop(b);
     let _ = server.kill();
 }

@@ -70,6 +70,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
         "meals",
         "ui",
         "evaluation",
+        "assistance",
     ],
     &["intake", "runtime"],
 ];

@@ -222,6 +222,9 @@ pub struct Pool {
     pub imports: Vec<Import>,
     pub tags: Vec<String>,
     tag_ix: HashMap<String, i32>,
+    /// Id columns hold keyed hashes already (32 hexadecimal digits, see [`pseudonymise`]):
+    /// a stored pool is replayed from its pseudonymised imports without any raw id.
+    prehashed: bool,
 }
 
 /// A parsed value waiting to be applied (a row is applied whole or not at all).
@@ -255,6 +258,25 @@ impl Pool {
             imports: Vec::new(),
             tags: Vec::new(),
             tag_ix: HashMap::new(),
+            prehashed: false,
+        }
+    }
+
+    /// From now on, id columns are read as keyed hashes already made ([`pseudonymise`]'s
+    /// output) rather than raw ids.
+    pub fn set_prehashed(&mut self, on: bool) {
+        self.prehashed = on;
+    }
+
+    fn id_hash(&self, kind: IdKind, v: &str) -> Result<IdHash, String> {
+        if self.prehashed {
+            if v.len() != 32 {
+                return Err("an id is not a keyed hash (32 hexadecimal digits)".into());
+            }
+            u128::from_str_radix(v, 16)
+                .map_err(|_| "an id is not a keyed hash (32 hexadecimal digits)".to_string())
+        } else {
+            Ok(self.key.hash(kind, v))
         }
     }
 
@@ -461,7 +483,7 @@ impl Pool {
                             if last_person.0 != v || v.is_empty() {
                                 last_person.0.clear();
                                 last_person.0.push_str(v);
-                                last_person.1 = self.key.hash(IdKind::Person, v);
+                                last_person.1 = self.id_hash(IdKind::Person, v)?;
                             }
                             person = Some(last_person.1);
                             continue;
@@ -470,7 +492,7 @@ impl Pool {
                             if last_household.0 != v || v.is_empty() {
                                 last_household.0.clear();
                                 last_household.0.push_str(v);
-                                last_household.1 = self.key.hash(IdKind::Household, v);
+                                last_household.1 = self.id_hash(IdKind::Household, v)?;
                             }
                             household = Some(last_household.1);
                             continue;
@@ -661,4 +683,113 @@ pub fn resolve(decl: &Declarations, field: usize, cell: &Cell) -> Option<Claim> 
                 .copied()
         }
     }
+}
+
+/// A hash as the 32 hexadecimal digits [`pseudonymise`] writes.
+pub fn hash_hex(h: IdHash) -> String {
+    format!("{h:032x}")
+}
+
+/// The personal columns of one membership row, kept apart from the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalRow {
+    pub person: IdHash,
+    pub household: IdHash,
+    /// The raw person id (an ID number).
+    pub id: String,
+    /// (column, value) of the columns declared personal.
+    pub columns: Vec<(String, String)>,
+}
+
+/// A source file made fit for keeping with the pool: every person and household id
+/// replaced by its keyed hash ([`hash_hex`]), every text column emptied, line for line
+/// (a line that cannot be read is replaced by one that fails the same way, so a replay
+/// names the same lines); and, for the membership source, the personal columns of each
+/// row (for the source table, which is kept apart and read only by those allowed).
+/// A header that does not match the declaration is refused as `Pool::import_csv` does.
+pub fn pseudonymise(
+    decl: &Declarations,
+    source: usize,
+    key: &IdKey,
+    text: &str,
+) -> Result<(String, Vec<PersonalRow>), String> {
+    let src = &decl.sources[source];
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let mut lines = text.split('\n');
+    let header = lines.next().unwrap_or("").trim_end_matches('\r');
+    let mut buf = Vec::new();
+    split_line(header, &mut buf).map_err(|e| format!("line 1: {e}"))?;
+    let mut map = Vec::new();
+    for h in &buf {
+        match src.columns.iter().position(|c| c.name == h.trim()) {
+            Some(i) => map.push(i),
+            None => {
+                return Err(format!(
+                    "line 1: column {:?} is not declared for source {:?}",
+                    h.trim(),
+                    src.name
+                ))
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(header);
+    out.push('\n');
+    let mut personal = Vec::new();
+    for raw in lines {
+        let raw = raw.trim_end_matches('\r');
+        if raw.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if split_line(raw, &mut buf).is_err() {
+            out.push_str("\"\n");
+            continue;
+        }
+        let (mut p, mut h, mut id) = (None, None, String::new());
+        let mut cols = Vec::new();
+        let mut fields = Vec::with_capacity(buf.len());
+        for (i, v) in buf.iter().enumerate() {
+            let v = v.trim();
+            let col = map.get(i).map(|&c| &src.columns[c]);
+            let cell = match col.map(|c| c.ty) {
+                Some(ColType::Person) if !v.is_empty() => {
+                    let x = key.hash(IdKind::Person, v);
+                    p = Some(x);
+                    id = v.to_string();
+                    hash_hex(x)
+                }
+                Some(ColType::Household) if !v.is_empty() => {
+                    let x = key.hash(IdKind::Household, v);
+                    h = Some(x);
+                    hash_hex(x)
+                }
+                Some(ColType::Text) => {
+                    if let Some(c) = col.filter(|c| c.personal && !v.is_empty()) {
+                        cols.push((c.name.clone(), v.to_string()));
+                    }
+                    String::new()
+                }
+                _ => v.to_string(),
+            };
+            if cell.contains([',', '"']) {
+                fields.push(format!("\"{}\"", cell.replace('"', "\"\"")));
+            } else {
+                fields.push(cell);
+            }
+        }
+        out.push_str(&fields.join(","));
+        out.push('\n');
+        if src.membership {
+            if let (Some(person), Some(household)) = (p, h) {
+                personal.push(PersonalRow {
+                    person,
+                    household,
+                    id,
+                    columns: cols,
+                });
+            }
+        }
+    }
+    Ok((out, personal))
 }

@@ -77,6 +77,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/postgres/0021_assistance.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -869,6 +873,26 @@ impl MealStore for PostgresStore {
     fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError> {
         self.live()?;
         self.rows(crate::store::SELECT_MEAL_LEDGER, &[], meal_ledger_row)
+    }
+}
+
+impl AssistanceStore for PostgresStore {
+    fn record_assistance(&mut self, rows: &[AssistanceRow]) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        for r in rows {
+            tx.execute(
+                crate::store::UPSERT_ASSISTANCE_ROW,
+                &refs(&meal_row_args(r)),
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn assistance_rows(&mut self, kind: &str) -> Result<Vec<AssistanceRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_ASSISTANCE_ROWS, &[&kind], meal_row)
     }
 }
 

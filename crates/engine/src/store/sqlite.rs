@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_lifecircle.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite/0021_assistance.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -647,6 +651,25 @@ impl MealStore for SqliteStore {
 
     fn meal_ledger(&mut self) -> Result<Vec<MealLedgerRow>, StoreError> {
         self.select(crate::store::SELECT_MEAL_LEDGER, [], meal_ledger_row)
+    }
+}
+
+impl AssistanceStore for SqliteStore {
+    fn record_assistance(&mut self, rows: &[AssistanceRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut up = tx
+                .prepare_cached(crate::store::UPSERT_ASSISTANCE_ROW)
+                .map_err(db)?;
+            for r in rows {
+                run(&mut up, meal_row_args(r))?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn assistance_rows(&mut self, kind: &str) -> Result<Vec<AssistanceRow>, StoreError> {
+        self.select(crate::store::SELECT_ASSISTANCE_ROWS, [kind], meal_row)
     }
 }
 

@@ -61,6 +61,8 @@ pub fn body_limit(path: &str) -> usize {
         sensing::READINGS_LIMIT
     } else if path.starts_with("/api/v1/datasets/") {
         data::DATASET_LIMIT
+    } else if path.starts_with("/api/v1/assistance/sources/") {
+        crate::assistance::api::SOURCE_LIMIT
     } else if path.starts_with("/api/v1/life-circle/") {
         crate::lifecircle::UPLOAD_LIMIT
     } else {

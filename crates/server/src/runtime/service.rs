@@ -133,6 +133,14 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
             Some("dist-civil-affairs"),
             None,
         ),
+        // 精准救助: the 天平路 community service office's assistance adviser.
+        (
+            "zhou.adviser",
+            "周敏（天平路街道社区救助顾问）",
+            "handler",
+            Some("sub-community-service-310104003"),
+            None,
+        ),
     ]
 }
 

@@ -175,6 +175,26 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../ui/lifecircle.js"),
     ),
     (
+        "assistance.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/assistance.html"),
+    ),
+    (
+        "assistance.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/assistance.js"),
+    ),
+    (
+        "assistcounts.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/assistcounts.html"),
+    ),
+    (
+        "assistcounts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/assistcounts.js"),
+    ),
+    (
         "citizen.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/citizen.js"),

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod api;
+mod assistance;
 mod data;
 mod durability;
 mod escalation;

@@ -112,6 +112,11 @@ impl TestApp {
         let svc = std::thread::spawn(move || Service::start(cfg, &db, clock, key, 2).unwrap())
             .join()
             .unwrap();
+        // 精准救助's pool key (a deployment secret; `serve --assistance-key-file`).
+        svc.state
+            .0
+            .assistance
+            .set_key(cityos_core::assistance::IdKey::new(&[9u8; 32]).expect("a 32-byte key"));
         self.svc = Some(svc);
     }
 

@@ -418,6 +418,22 @@ impl cityos_engine::store::MealStore for Flaky {
     }
 }
 
+impl cityos_engine::store::AssistanceStore for Flaky {
+    fn record_assistance(
+        &mut self,
+        rows: &[cityos_engine::store::AssistanceRow],
+    ) -> Result<(), StoreError> {
+        self.inner.record_assistance(rows)
+    }
+
+    fn assistance_rows(
+        &mut self,
+        kind: &str,
+    ) -> Result<Vec<cityos_engine::store::AssistanceRow>, StoreError> {
+        self.inner.assistance_rows(kind)
+    }
+}
+
 impl ScenarioStore for Flaky {
     fn record_scenario(
         &mut self,

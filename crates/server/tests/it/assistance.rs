@@ -1,0 +1,487 @@
+//! 精准救助 through the API: the declared sources imported (pseudonymised, kept across a
+//! restart), found households opened as assistance cases for the sub-district's adviser
+//! with their explanation, every role and anonymous on every endpoint, the purpose-bound
+//! personal view with its audit entry, masked values for everyone else, the visit outcome,
+//! no raising again for unchanged facts, and the analysts' counts with small cells
+//! suppressed — on SQLite and PostgreSQL.
+
+use crate::support::TestApp;
+use axum::http::{Method, StatusCode};
+use cityos_core::assistance::generate::{self, Community, Spec};
+use cityos_core::assistance::IdKey;
+use cityos_core::time::Date;
+use serde_json::Value;
+
+/// 天平路 — the demo adviser zhou.adviser's sub-district.
+const SUB: &str = "310104003";
+const OTHER: &str = "310104004";
+
+fn key() -> IdKey {
+    IdKey::new(&[9u8; 32]).unwrap()
+}
+
+fn set_key(t: &TestApp) {
+    t.svc.as_ref().unwrap().state.0.assistance.set_key(key());
+}
+
+fn district() -> generate::District {
+    let cfg = crate::support::config();
+    let t = &cfg.territory;
+    let communities: Vec<Community> = [SUB, OTHER]
+        .iter()
+        .flat_map(|s| {
+            let id = t.by_code(s).unwrap();
+            t.children(id)
+                .iter()
+                .map(|c| Community {
+                    code: t.region(*c).code.clone(),
+                    subdistrict: s.to_string(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    generate::generate(
+        &communities,
+        &Spec {
+            households: 700,
+            seed: 15,
+            as_of: Date::new(2026, 11, 24).unwrap(),
+        },
+    )
+}
+
+async fn import(
+    t: &TestApp,
+    token: Option<&str>,
+    source: &str,
+    body: &str,
+    hold: bool,
+) -> (StatusCode, Value) {
+    let auth = token.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    let (s, b, _) = t
+        .raw_with(
+            Method::POST,
+            &format!("/api/v1/assistance/sources/{source}?as_of=2026-11-24&hold={hold}"),
+            "text/csv",
+            body,
+            &headers,
+        )
+        .await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+}
+
+/// Every raw person id, household id and name of the population file.
+fn secrets(d: &generate::District) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in d.file("population").unwrap().lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        out.push(f[0].to_string());
+        out.push(f[1].to_string());
+        out.push(f[2].to_string());
+    }
+    out
+}
+
+fn leaks(text: &str, secrets: &[String]) -> Option<String> {
+    secrets
+        .iter()
+        .find(|s| s.chars().count() >= 3 && text.contains(s.as_str()))
+        .cloned()
+}
+
+crate::api_story!(assistance_pool_cases_and_personal_data);
+async fn assistance_pool_cases_and_personal_data(mut t: TestApp) {
+    t.seed().await;
+    let d = district();
+    let secrets = secrets(&d);
+    let civil = t.login("liu.civil").await;
+    let adviser = t.login("zhou.adviser").await;
+    let officer = t.login("zhang.district").await;
+    let sub_officer = t.login("li.tianping").await;
+    let analyst = t.login("sun.analyst").await;
+    let urban = t.login("wang.urban").await;
+    let inspector = t.login("zhao.inspector").await;
+    let admin = t.login("admin").await;
+    let citizen = t.login("elder_demo").await;
+
+    // No key: a clear 503 naming it.
+    t.svc.as_ref().unwrap().state.0.assistance.unset_key();
+    let (s, v) = t.get("/api/v1/assistance/sources", Some(&civil)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(v.to_string().contains("assistance-key-file"), "{v}");
+    set_key(&t);
+
+    // Who may import: the district civil-affairs bureau and administrators.
+    let pop = d.file("population").unwrap();
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("handler", Some(&urban), StatusCode::FORBIDDEN),
+        ("adviser", Some(&adviser), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::FORBIDDEN),
+        ("officer", Some(&officer), StatusCode::FORBIDDEN),
+    ] {
+        let (s, v) = import(&t, tok.map(|x| x.as_str()), "population", pop, true).await;
+        assert_eq!(s, want, "{who}: {v}");
+    }
+    // Bad input: an undeclared source, a header not declared, a bad row named by line
+    // without its values.
+    let (s, v) = import(&t, Some(&civil), "horoscopes", pop, true).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("horoscopes"), "{v}");
+    let (s, v) = import(
+        &t,
+        Some(&civil),
+        "disability",
+        "person_id,colour\n1,red\n",
+        true,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("colour"), "{v}");
+    let m = d.file("population").unwrap().split('\n').nth(1).unwrap();
+    let id = m.split(',').next().unwrap();
+    let (s, v) = import(
+        &t,
+        Some(&civil),
+        "disability",
+        &format!("person_id,grade,kind,certified_on\n{id},2,肢体,2020-01-01\n"),
+        true,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["refused"], 1,
+        "the person is not in the population yet: {v}"
+    );
+    assert!(
+        v["problems"][0].as_str().unwrap().starts_with("line 2"),
+        "{v}"
+    );
+    assert!(leaks(&v.to_string(), &secrets).is_none(), "{v}");
+
+    // The delivery: the population first, the rest held until the last file.
+    let m_ix = d
+        .files
+        .iter()
+        .position(|(s, _)| *s == "population")
+        .unwrap();
+    let mut order: Vec<usize> = (0..d.files.len()).collect();
+    order.sort_by_key(|i| *i != m_ix);
+    let mut opened = Vec::new();
+    for (n, i) in order.iter().enumerate() {
+        let (source, text) = &d.files[*i];
+        let (s, v) = import(&t, Some(&civil), source, text, n + 1 < order.len()).await;
+        assert_eq!(s, StatusCode::OK, "{source}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{v}");
+        opened.extend(v["cases_opened"].as_array().unwrap().iter().cloned());
+    }
+    assert!(opened.len() >= 5, "candidates raised as cases: {opened:?}");
+
+    // The lists: the adviser their sub-district's; the bureau and the district officer
+    // every one; others refused.
+    let list = |v: &Value| v["cases"].as_array().unwrap().clone();
+    let (s, all) = t.get("/api/v1/assistance/cases", Some(&civil)).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert_eq!(list(&all).len(), opened.len(), "{all}");
+    let (s, mine) = t.get("/api/v1/assistance/cases", Some(&adviser)).await;
+    assert_eq!(s, StatusCode::OK);
+    let mine = list(&mine);
+    assert!(!mine.is_empty() && mine.len() < opened.len(), "{mine:?}");
+    assert!(mine.iter().all(|c| c["subdistrict"] == SUB), "{mine:?}");
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("handler", Some(&urban), StatusCode::FORBIDDEN),
+        ("inspector", Some(&inspector), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::FORBIDDEN),
+        ("admin", Some(&admin), StatusCode::FORBIDDEN),
+        ("officer", Some(&officer), StatusCode::OK),
+        ("sub-district officer", Some(&sub_officer), StatusCode::OK),
+    ] {
+        let (s, v) = t
+            .get("/api/v1/assistance/cases", tok.map(|x| x.as_str()))
+            .await;
+        assert_eq!(s, want, "{who}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{who}: {v}");
+    }
+    let number = mine[0]["number"].as_str().unwrap().to_string();
+    let other = list(&all)
+        .into_iter()
+        .find(|c| c["subdistrict"] == OTHER)
+        .map(|c| c["number"].as_str().unwrap().to_string())
+        .expect("a case in the other sub-district");
+
+    // One case: the explanation names no one.
+    let path = format!("/api/v1/assistance/cases/{number}");
+    let (s, c) = t.get(&path, Some(&adviser)).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert!(!c["explanations"].as_array().unwrap().is_empty(), "{c}");
+    let x = &c["explanations"][0];
+    assert!(
+        x["when"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["holds"] == true),
+        "{x}"
+    );
+    assert!(x["when"][0]["facts"][0]["source"].is_string(), "{x}");
+    assert!(c["member_list"][0]["position"] == 1, "{c}");
+    assert!(leaks(&c.to_string(), &secrets).is_none(), "{c}");
+    assert_eq!(c["may_open"], true);
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("handler", Some(&urban), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::FORBIDDEN),
+        ("officer", Some(&officer), StatusCode::OK),
+    ] {
+        let (s, v) = t.get(&path, tok.map(|x| x.as_str())).await;
+        assert_eq!(s, want, "{who}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{who}: {v}");
+    }
+    // The other sub-district's case does not exist for this adviser.
+    let (s, _) = t
+        .get(&format!("/api/v1/assistance/cases/{other}"), Some(&adviser))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The engine's case: not public, routed to the sub-district's civil-affairs line, its
+    // text without personal data.
+    let (s, ec) = t
+        .get(&format!("/api/v1/cases/{number}"), Some(&admin))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ec}");
+    assert_eq!(ec["case"]["category"], "assistance_home_visit", "{ec}");
+    assert!(leaks(&ec.to_string(), &secrets).is_none(), "{ec}");
+    let (s, _) = t.get(&format!("/api/v1/cases/{number}"), None).await;
+    assert_ne!(s, StatusCode::OK, "an assistance case is not public");
+
+    // The personal view: purpose required, audited; masked for the officer.
+    let personal = format!("{path}/personal");
+    let (s, v) = t.get(&personal, Some(&adviser)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("purpose"), "{v}");
+    let (s, v) = t
+        .get(&format!("{personal}?purpose=%E4%B8%8A%E9%97%A8%E6%A0%B8%E5%AE%9E%E5%89%8D%E8%81%94%E7%B3%BB"), Some(&adviser))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["masked"], false);
+    let name = v["members"][0]["name"].as_str().unwrap().to_string();
+    let idn = v["members"][0]["id_number"].as_str().unwrap().to_string();
+    assert!(secrets.contains(&name) && secrets.contains(&idn), "{v}");
+    assert!(
+        v["members"][0]["address"].as_str().unwrap().contains('室')
+            || !v["members"][0]["address"].as_str().unwrap().is_empty(),
+        "{v}"
+    );
+    let seq = v["audit_seq"].as_i64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let entries = state
+        .0
+        .reads
+        .run(move |s| s.audit_page(seq - 1, 10))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = entries
+        .iter()
+        .find(|e| e.seq == seq)
+        .expect("the view's audit entry");
+    assert_eq!(e.actor, "zhou.adviser");
+    assert_eq!(e.action, "assistance_personal_view");
+    assert!(e.subject.starts_with("assistance_household:"), "{e:?}");
+    assert!(
+        e.detail.contains("上门核实前联系") && e.detail.contains(&number),
+        "{e:?}"
+    );
+    assert!(leaks(&e.detail, &secrets).is_none(), "{e:?}");
+    let (s, v) = t
+        .get(&format!("{personal}?purpose=x"), Some(&officer))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["masked"], true);
+    assert!(leaks(&v.to_string(), &secrets).is_none(), "{v}");
+    assert!(
+        v["members"][0]["name"].as_str().unwrap().ends_with('*'),
+        "{v}"
+    );
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::FORBIDDEN),
+        ("inspector", Some(&inspector), StatusCode::FORBIDDEN),
+        ("handler", Some(&urban), StatusCode::FORBIDDEN),
+    ] {
+        let (s, v) = t
+            .get(
+                &format!("{personal}?purpose=looking%20around"),
+                tok.map(|x| x.as_str()),
+            )
+            .await;
+        assert_eq!(s, want, "{who}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{who}: {v}");
+    }
+
+    // Export: the same masked list as CSV.
+    let auth = format!("Bearer {adviser}");
+    let (s, csv, _) = t
+        .raw_with(
+            Method::GET,
+            "/api/v1/assistance/cases?format=csv",
+            "",
+            "",
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        csv.contains("number,household") && csv.contains(&number),
+        "{csv}"
+    );
+    assert!(leaks(&csv, &secrets).is_none(), "{csv}");
+
+    // The visit: the adviser only; not eligible needs its reason; once.
+    let visit = format!("{path}/visit");
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("officer", Some(&officer), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::FORBIDDEN),
+    ] {
+        let (s, v) = t
+            .post(
+                &visit,
+                tok.map(|x| x.as_str()),
+                serde_json::json!({"outcome": "enrolled"}),
+            )
+            .await;
+        assert_eq!(s, want, "{who}: {v}");
+    }
+    let (s, v) = t
+        .post(
+            &visit,
+            Some(&adviser),
+            serde_json::json!({"outcome": "not_eligible"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("reason"), "{v}");
+    let (s, v) = t
+        .post(
+            &visit,
+            Some(&adviser),
+            serde_json::json!({"outcome": "moved"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = t
+        .post(
+            &visit,
+            Some(&adviser),
+            serde_json::json!({"outcome": "enrolled", "note": "已受理申请"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["open"], false);
+    assert_eq!(v["case_state"], "handled", "{v}");
+    let (s, _) = t
+        .post(
+            &visit,
+            Some(&adviser),
+            serde_json::json!({"outcome": "declined"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // The same facts again raise nothing.
+    let asst = d.file("assistance").unwrap();
+    let (s, v) = import(&t, Some(&civil), "assistance", asst, false).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["cases_opened"].as_array().unwrap().len(), 0, "{v}");
+
+    // Analysts: counts only, cells under 5 suppressed.
+    let (s, sum) = t.get("/api/v1/assistance/summary", Some(&analyst)).await;
+    assert_eq!(s, StatusCode::OK, "{sum}");
+    let rows = sum["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        for k in ["found", "cases", "open", "enrolled"] {
+            assert!(r[k].is_null() || r[k].as_u64().unwrap() >= 5, "{r}");
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r["found"].is_null()),
+        "some cell is small: {sum}"
+    );
+    let auth = format!("Bearer {analyst}");
+    let (s, csv, _) = t
+        .raw_with(
+            Method::GET,
+            "/api/v1/assistance/summary?format=csv",
+            "",
+            "",
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(csv.contains("<5"), "{csv}");
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("handler", Some(&urban), StatusCode::FORBIDDEN),
+        ("inspector", Some(&inspector), StatusCode::FORBIDDEN),
+        ("adviser", Some(&adviser), StatusCode::OK),
+        ("admin", Some(&admin), StatusCode::OK),
+    ] {
+        let (s, v) = t
+            .get("/api/v1/assistance/summary", tok.map(|x| x.as_str()))
+            .await;
+        assert_eq!(s, want, "{who}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{who}: {v}");
+    }
+    for (who, tok, want) in [
+        ("anonymous", None, StatusCode::UNAUTHORIZED),
+        ("citizen", Some(&citizen), StatusCode::FORBIDDEN),
+        ("analyst", Some(&analyst), StatusCode::OK),
+    ] {
+        let (s, v) = t
+            .get("/api/v1/assistance/sources", tok.map(|x| x.as_str()))
+            .await;
+        assert_eq!(s, want, "{who}: {v}");
+        assert!(leaks(&v.to_string(), &secrets).is_none(), "{who}: {v}");
+    }
+
+    // A restart keeps the pool, the cases and the visit.
+    let (_, before) = t.get("/api/v1/assistance/sources", Some(&civil)).await;
+    t.restart();
+    set_key(&t);
+    let civil = t.login("liu.civil").await;
+    let adviser = t.login("zhou.adviser").await;
+    let (s, after) = t.get("/api/v1/assistance/sources", Some(&civil)).await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(before["households"], after["households"]);
+    assert_eq!(before["persons"], after["persons"]);
+    let (_, c) = t.get(&path, Some(&adviser)).await;
+    assert_eq!(c["visit"]["outcome"], "enrolled", "{c}");
+    let (s, v) = t
+        .get(
+            &format!("{personal}?purpose=%E5%A4%8D%E6%A0%B8%E5%90%8D%E5%8D%95"),
+            Some(&adviser),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["members"][0]["name"], name.as_str());
+    let (_, v) = import(&t, Some(&civil), "assistance", asst, false).await;
+    assert_eq!(
+        v["cases_opened"].as_array().unwrap().len(),
+        0,
+        "nothing raised twice after a restart: {v}"
+    );
+}
