@@ -12,7 +12,7 @@ pub mod store;
 
 pub use engine::{Engine, EngineConfig, EngineError, IntakeOutcome, Request, Response};
 pub use store::{
-    postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, DatasetStore,
+    postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, ClusterStore, DatasetStore,
     EvaluationStore, LifeCircleStore, MediaStore, SavedReport, ScenarioStore, SensingStore, Store,
     StoreConnection, StoreError, VitalsStore,
 };
