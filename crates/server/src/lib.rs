@@ -212,6 +212,8 @@ pub struct Inner {
     pub audit: http::audit::AuditLog,
     /// The data room (sharing): grants and data quality.
     pub data: intake::data::DataState,
+    /// Several nodes: this node's name and address (unset: one node owns everything).
+    pub cluster: std::sync::OnceLock<runtime::cluster::ClusterInfo>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -255,6 +257,7 @@ impl AppState {
             metrics_token: std::sync::OnceLock::new(),
             audit: http::audit::AuditLog::default(),
             data: intake::data::DataState::default(),
+            cluster: std::sync::OnceLock::new(),
         }))
     }
 
