@@ -305,8 +305,12 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let packs = cityos_server::scenarios::sources(&cfg, s.scenarios.as_deref())
         .map_err(|e| format!("scenario packs: {e}"))?;
+    let which = match &db {
+        Database::Postgres(_) => "cannot reach PostgreSQL (--database-url)".to_string(),
+        Database::Sqlite(dir) => format!("cannot open the SQLite database in {}", dir.display()),
+    };
     let mut svc = Service::start_with(cfg.clone(), &db, clock.clone(), key, 4, packs)
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+        .map_err(|e| format!("{which}: {e}"))?;
     if let Some(c) = s.cluster()? {
         svc.join_cluster(&c)?;
         println!(

@@ -373,3 +373,35 @@ fn a_paused_node_cannot_commit_when_resumed() {
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn several_nodes_refuse_bad_settings_by_name() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cityos"))
+            .args(args)
+            .env_remove("CITYOS_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterbad-{}", std::process::id()));
+    let data = dir.to_str().unwrap();
+    let e = run(&["serve", "--data", data, "--node", "a"]);
+    assert!(e.contains("need a shared PostgreSQL database"), "{e}");
+    let e = run(&["serve", "--data", data, "--advertise", "http://x:1"]);
+    assert!(e.contains("need --node"), "{e}");
+    let pg = "postgres://postgres@127.0.0.1:1/test";
+    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a b"]);
+    assert!(e.contains("node name"), "{e}");
+    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--partition-by", "street"]);
+    assert!(e.contains("unknown partitioning"), "{e}");
+    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--lease-ms", "10"]);
+    assert!(e.contains("--lease-ms 10"), "{e}");
+    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--advertise", "x:1"]);
+    assert!(e.contains("must be http://host:port"), "{e}");
+    // Nothing listens on port 1: the error names PostgreSQL.
+    let e = run(&["serve", "--addr", &free_addr(), "--data", data, "--database-url", pg, "--node", "a"]);
+    assert!(e.contains("cannot reach PostgreSQL"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
