@@ -49,6 +49,43 @@ pub struct ClusterInfo {
 
 /// The header a forwarded request carries (the forwarding node's name).
 pub const FORWARDED_BY: &str = "cityos-forwarded-by";
+/// The address of the client the forwarding node was talking to, and a tag over both
+/// keyed with the token key (the nodes share it), so that the owner counts the client's
+/// address — not the forwarding node's — in its per-address limits, and nobody else can
+/// claim an address this way.
+pub const FORWARDED_FOR: &str = "cityos-forwarded-for";
+pub const FORWARD_TAG: &str = "cityos-forward-tag";
+
+fn forward_tag(st: &AppState, node: &str, peer: &str, method: &Method, uri: &Uri) -> String {
+    st.0.key.tag(&format!("forward|{node}|{peer}|{method}|{uri}"))
+}
+
+/// On the owner: a forwarded request with a good tag is the original client's (its
+/// address); a bad or missing tag loses the forwarding headers (an ordinary request).
+fn accept_forwarded(st: &AppState, req: &mut Request) {
+    let h = req.headers();
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (by, peer, tag) = (get(FORWARDED_BY), get(FORWARDED_FOR), get(FORWARD_TAG));
+    let good = match (&by, &peer, &tag) {
+        (Some(b), Some(p), Some(t)) => {
+            crate::cases::same(
+                t.as_bytes(),
+                forward_tag(st, b, p, req.method(), req.uri()).as_bytes(),
+            )
+        }
+        _ => false,
+    };
+    if good {
+        if let Some(ip) = peer.and_then(|p| p.parse::<std::net::IpAddr>().ok()) {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+        }
+    } else {
+        for n in [FORWARDED_BY, FORWARDED_FOR, FORWARD_TAG] {
+            req.headers_mut().remove(n);
+        }
+    }
+}
 
 /// Joins the cluster: the engine drops its cache and takes its share of partitions in a
 /// first lease round (an unreachable database is an error here, naming it); then a thread
@@ -130,10 +167,13 @@ fn partition_list(v: &[(String, i64)]) -> String {
 }
 
 /// The forwarding layer (see the module's text).
-pub async fn forward(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(me) = st.0.cluster.get().cloned() else {
         return next.run(req).await;
     };
+    if req.headers().contains_key(FORWARDED_BY) {
+        accept_forwarded(&st, &mut req);
+    }
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || req.headers().contains_key(FORWARDED_BY)
     {
@@ -146,7 +186,17 @@ pub async fn forward(State(st): State<AppState>, req: Request, next: Next) -> Re
         // Too large (or broken): the inner layers answer it as they would.
         Err(_) => return next.run(Request::from_parts(parts, Body::empty())).await,
     };
-    let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let (method, uri, mut headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let tag = forward_tag(&st, &me.node, &peer, &method, &uri);
+    for (n, v) in [(FORWARDED_FOR, peer), (FORWARD_TAG, tag)] {
+        if let Ok(v) = v.parse() {
+            headers.insert(n, v);
+        }
+    }
     let answer = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
