@@ -574,7 +574,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 clients,
                 database_url,
                 json,
-            } => bench::cluster::cluster(&nodes, reports.max(1), clients.max(1), database_url, json),
+            } => {
+                bench::cluster::cluster(&nodes, reports.max(1), clients.max(1), database_url, json)
+            }
             BenchCmd::Audit {
                 entries,
                 reports,

@@ -140,16 +140,22 @@ impl Settings {
     }
 
     /// Several nodes: how this node joins (`None`: one node owns everything), checked.
-    pub fn cluster(&self) -> Result<Option<cityos_server::runtime::cluster::ClusterOptions>, String> {
+    pub fn cluster(
+        &self,
+    ) -> Result<Option<cityos_server::runtime::cluster::ClusterOptions>, String> {
         let Some(node) = &self.node else {
             if self.advertise.is_some() || self.partition_by.is_some() || self.lease_ms.is_some() {
-                return Err("--advertise, --partition-by and --lease-ms need --node (several nodes)".into());
+                return Err(
+                    "--advertise, --partition-by and --lease-ms need --node (several nodes)".into(),
+                );
             }
             return Ok(None);
         };
         if node.is_empty()
             || node.len() > 64
-            || !node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(format!(
                 "node name {node:?} must be 1 to 64 letters, digits, '-' or '_'"

@@ -69,7 +69,12 @@ fn healthy(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").is_err() {
+    if write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
         return false;
     }
     let mut out = String::new();
@@ -277,7 +282,14 @@ pub fn cluster(
     let mut rows = Vec::new();
     let mut failover = None;
     for &n in &counts {
-        let (per_s, p99, f) = run(n, &base, reports, clients, n == largest && failover.is_none(), &cfg)?;
+        let (per_s, p99, f) = run(
+            n,
+            &base,
+            reports,
+            clients,
+            n == largest && failover.is_none(),
+            &cfg,
+        )?;
         if f.is_some() {
             failover = f;
         }

@@ -70,7 +70,11 @@ fn wait_healthy(n: &mut Node) {
                 std::fs::read_to_string(&n.log).unwrap_or_default()
             );
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "node {} did not start", n.name);
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "node {} did not start",
+            n.name
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -158,7 +162,8 @@ fn load(
     let pts = Arc::new(points());
     (0..4)
         .map(|c| {
-            let (addrs, ledger, stop, pts) = (addrs.clone(), ledger.clone(), stop.clone(), pts.clone());
+            let (addrs, ledger, stop, pts) =
+                (addrs.clone(), ledger.clone(), stop.clone(), pts.clone());
             std::thread::spawn(move || {
                 let mut i = 0usize;
                 while !stop.load(Ordering::SeqCst) {
@@ -172,7 +177,11 @@ fn load(
                         "text": format!("集群测试 {key}"),
                     })
                     .to_string();
-                    ledger.lock().unwrap().bodies.insert(key.clone(), body.clone());
+                    ledger
+                        .lock()
+                        .unwrap()
+                        .bodies
+                        .insert(key.clone(), body.clone());
                     let addr = {
                         let a = addrs.lock().unwrap();
                         a[(c + i) % a.len()].clone()
@@ -191,7 +200,10 @@ fn settle(addrs: &[String], ledger: &Mutex<Ledger>) {
     loop {
         let retry: Vec<(String, String)> = {
             let l = ledger.lock().unwrap();
-            l.pending.iter().map(|k| (k.clone(), l.bodies[k].clone())).collect()
+            l.pending
+                .iter()
+                .map(|k| (k.clone(), l.bodies[k].clone()))
+                .collect()
         };
         if retry.is_empty() {
             return;
@@ -224,7 +236,10 @@ fn check_ledger(s: &mut dyn cityos_engine::Store, l: &Ledger) {
             .load_report(*id)
             .unwrap()
             .unwrap_or_else(|| panic!("{key}: acknowledged report {id} is stored"));
-        assert!(r.text.ends_with(key.as_str()), "{key}: report {id} is {r:?}");
+        assert!(
+            r.text.ends_with(key.as_str()),
+            "{key}: report {id} is {r:?}"
+        );
         assert!(s.load_case(r.case_id).unwrap().is_some(), "{key}: its case");
     }
 }
@@ -338,7 +353,11 @@ fn a_paused_node_cannot_commit_when_resumed() {
             "category": "noise", "lon": p[0], "lat": p[1], "text": format!("暂停测试 {key}"),
         })
         .to_string();
-        ledger.lock().unwrap().bodies.insert(key.clone(), body.clone());
+        ledger
+            .lock()
+            .unwrap()
+            .bodies
+            .insert(key.clone(), body.clone());
         send(&nodes[0].addr, &key, &body, &ledger);
         sent += 1;
     }
@@ -360,7 +379,10 @@ fn a_paused_node_cannot_commit_when_resumed() {
         if log.contains("partitions_moved") && log.contains("lost") {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "p1 never noticed: {log}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "p1 never noticed: {log}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for n in &nodes {
@@ -392,16 +414,64 @@ fn several_nodes_refuse_bad_settings_by_name() {
     let e = run(&["serve", "--data", data, "--advertise", "http://x:1"]);
     assert!(e.contains("need --node"), "{e}");
     let pg = "postgres://postgres@127.0.0.1:1/test";
-    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a b"]);
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a b",
+    ]);
     assert!(e.contains("node name"), "{e}");
-    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--partition-by", "street"]);
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--partition-by",
+        "street",
+    ]);
     assert!(e.contains("unknown partitioning"), "{e}");
-    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--lease-ms", "10"]);
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--lease-ms",
+        "10",
+    ]);
     assert!(e.contains("--lease-ms 10"), "{e}");
-    let e = run(&["serve", "--data", data, "--database-url", pg, "--node", "a", "--advertise", "x:1"]);
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--advertise",
+        "x:1",
+    ]);
     assert!(e.contains("must be http://host:port"), "{e}");
     // Nothing listens on port 1: the error names PostgreSQL.
-    let e = run(&["serve", "--addr", &free_addr(), "--data", data, "--database-url", pg, "--node", "a"]);
+    let e = run(&[
+        "serve",
+        "--addr",
+        &free_addr(),
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+    ]);
     assert!(e.contains("cannot reach PostgreSQL"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -42,7 +42,12 @@ pub(crate) trait RowWriter {
     /// Does `node` hold `partition` at `epoch`, unexpired? The row stays locked (shared)
     /// until the transaction ends, so no other node can take the partition over while
     /// the batch is being written. A store without leases has nothing to check.
-    fn lease_held(&mut self, _node: &str, _partition: &str, _epoch: i64) -> Result<bool, StoreError> {
+    fn lease_held(
+        &mut self,
+        _node: &str,
+        _partition: &str,
+        _epoch: i64,
+    ) -> Result<bool, StoreError> {
         Ok(true)
     }
 }

@@ -77,7 +77,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
     ),
-    (22, include_str!("../../migrations/postgres/0022_cluster.sql")),
+    (
+        22,
+        include_str!("../../migrations/postgres/0022_cluster.sql"),
+    ),
 ];
 
 struct Prepared {

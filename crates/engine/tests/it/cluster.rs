@@ -89,10 +89,7 @@ fn ids_are_unique_across_engines() {
             })
         })
         .collect();
-    let results: Vec<_> = runs
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let results: Vec<_> = runs.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert_eq!(results.len(), 2 * per);
     let new: Vec<_> = results.iter().filter(|r| !r.3).collect();
     let ids: HashSet<i64> = new.iter().map(|r| r.0).collect();
@@ -115,7 +112,12 @@ fn ids_are_unique_across_engines() {
     // A restarted engine never hands out an id another one used.
     let mut e = b.engine();
     let o = e
-        .submit(report("lift_entrapment", all_spots[0], t0() - 400 * 24 * 60 * MINUTE, 0))
+        .submit(report(
+            "lift_entrapment",
+            all_spots[0],
+            t0() - 400 * 24 * 60 * MINUTE,
+            0,
+        ))
         .unwrap();
     assert!(!ids.contains(&o.case.id) && !reports.contains(&o.report_id));
 }
@@ -128,13 +130,15 @@ fn a_partition_moves_and_its_old_owner_is_fenced() {
     let mut a = node(&b, "a");
     let ch = a.lease_round("http://a", TTL).unwrap();
     let all = a.partitions();
-    assert_eq!(ch.held.len(), all.len(), "alone, a node holds every partition");
+    assert_eq!(
+        ch.held.len(),
+        all.len(),
+        "alone, a node holds every partition"
+    );
     assert!(all.iter().any(|p| p == TIANPING));
     let epoch_a = ch.held.iter().find(|(p, _)| p == TIANPING).unwrap().1;
     let spot = spots(TIANPING)[3];
-    let o = a
-        .submit(report("lift_entrapment", spot, t0(), 1))
-        .unwrap();
+    let o = a.submit(report("lift_entrapment", spot, t0(), 1)).unwrap();
     assert!(!o.merged);
     // A second node gets nothing while the first one's leases run.
     let mut bn = node(&b, "b");
@@ -216,7 +220,11 @@ fn an_escalation_due_during_a_takeover_fires_once() {
     let mut bn = node(&b, "b");
     std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
     bn.lease_round("http://b", TTL).unwrap();
-    assert_eq!(bn.next_timer(), Some(due), "the new owner's timers know the case");
+    assert_eq!(
+        bn.next_timer(),
+        Some(due),
+        "the new owner's timers know the case"
+    );
     let fired = bn.tick(due + MINUTE).unwrap();
     assert_eq!(fired.len(), 1);
     // The old owner's timer fires too, but its write is refused.

@@ -57,7 +57,8 @@ pub const FORWARDED_FOR: &str = "cityos-forwarded-for";
 pub const FORWARD_TAG: &str = "cityos-forward-tag";
 
 fn forward_tag(st: &AppState, node: &str, peer: &str, method: &Method, uri: &Uri) -> String {
-    st.0.key.tag(&format!("forward|{node}|{peer}|{method}|{uri}"))
+    st.0.key
+        .tag(&format!("forward|{node}|{peer}|{method}|{uri}"))
 }
 
 /// On the owner: a forwarded request with a good tag is the original client's (its
@@ -67,12 +68,10 @@ fn accept_forwarded(st: &AppState, req: &mut Request) {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (by, peer, tag) = (get(FORWARDED_BY), get(FORWARDED_FOR), get(FORWARD_TAG));
     let good = match (&by, &peer, &tag) {
-        (Some(b), Some(p), Some(t)) => {
-            crate::cases::same(
-                t.as_bytes(),
-                forward_tag(st, b, p, req.method(), req.uri()).as_bytes(),
-            )
-        }
+        (Some(b), Some(p), Some(t)) => crate::cases::same(
+            t.as_bytes(),
+            forward_tag(st, b, p, req.method(), req.uri()).as_bytes(),
+        ),
         _ => false,
     };
     if good {
@@ -163,7 +162,10 @@ pub fn join(
 }
 
 fn partition_list(v: &[(String, i64)]) -> String {
-    v.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|(p, _)| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The forwarding layer (see the module's text).
@@ -186,7 +188,11 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
         // Too large (or broken): the inner layers answer it as they would.
         Err(_) => return next.run(Request::from_parts(parts, Body::empty())).await,
     };
-    let (method, uri, mut headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let (method, uri, mut headers) = (
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+    );
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -218,7 +224,11 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
         Err(e) => {
             crate::http::log::event(
                 "forward_failed",
-                &[("partition", &partition), ("owner", &owner.owner), ("error", &e)],
+                &[
+                    ("partition", &partition),
+                    ("owner", &owner.owner),
+                    ("error", &e),
+                ],
             );
             answer
         }
@@ -270,10 +280,6 @@ async fn send(
         .map_err(|_| "the owner did not answer in 30 s".to_string())?
         .map_err(|e| e.to_string())?;
     let (parts, body) = resp.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -223,7 +223,10 @@ impl Service {
 
     /// Several nodes (issue 20): this node owns only the partitions it holds leases for;
     /// see `runtime::cluster`.
-    pub fn join_cluster(&mut self, o: &crate::runtime::cluster::ClusterOptions) -> Result<(), String> {
+    pub fn join_cluster(
+        &mut self,
+        o: &crate::runtime::cluster::ClusterOptions,
+    ) -> Result<(), String> {
         self.leases = Some(crate::runtime::cluster::join(&self.state, o)?);
         Ok(())
     }

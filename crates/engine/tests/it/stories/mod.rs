@@ -508,7 +508,10 @@ impl cityos_engine::ClusterStore for Flaky {
     fn shared_ids(&self) -> bool {
         self.inner.shared_ids()
     }
-    fn reserve_ids(&mut self, kind: cityos_engine::store::IdKind) -> Result<(i64, i64), StoreError> {
+    fn reserve_ids(
+        &mut self,
+        kind: cityos_engine::store::IdKind,
+    ) -> Result<(i64, i64), StoreError> {
         self.inner.reserve_ids(kind)
     }
 }
