@@ -189,13 +189,16 @@ impl From<cityos_engine::StoreError> for ApiError {
             }
             // Several nodes: the partition moved while the request was decided; nothing
             // was written and its new owner takes the retry.
-            E::Fenced { .. } => {
+            E::Fenced { ref partition, .. } => {
                 crate::http::log::event("fenced", &[("error", &e)]);
-                ApiError::new(
+                let mut a = ApiError::new(
                     Problem::StoreUnavailable,
                     "this part of the district just moved to another node; nothing was written, try again shortly",
                 )
-                .retry_after(1)
+                .retry_after(1);
+                // The forwarding layer sends it on to the partition's new owner.
+                a.partition = Some(partition.clone());
+                a
             }
             other => ApiError::internal(other),
         }
