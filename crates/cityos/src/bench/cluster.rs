@@ -119,7 +119,6 @@ fn stop(nodes: Vec<Node>) {
 
 /// One node count: throughput over `reports` keyed-less reports; with `failover`, then
 /// the time from `kill -9` of a node until the others hold every partition.
-#[allow(clippy::too_many_arguments)]
 fn run(
     n: usize,
     base: &str,
