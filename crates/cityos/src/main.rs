@@ -185,6 +185,22 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Several nodes (issue 20): API intake with 1, 2, 3… real nodes on one PostgreSQL
+    /// database (the same clients), and the failover time after kill -9 of a node.
+    Cluster {
+        /// Node counts to measure, e.g. 1,2,3.
+        #[arg(long, default_value = "1,2,3")]
+        nodes: String,
+        #[arg(long, default_value_t = 6_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// postgres://… [default: CITYOS_TEST_POSTGRES_URL, else the local `test` database]
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// 为老助餐's 11:00 peak: orders over loopback HTTP (subsidy, cut-off, capacity, ledger).
     Meals {
         #[arg(long, default_value_t = 5000)]
@@ -552,6 +568,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 dir,
                 json,
             } => bench::api::api(reports, clients.max(1), json, dir),
+            BenchCmd::Cluster {
+                nodes,
+                reports,
+                clients,
+                database_url,
+                json,
+            } => {
+                bench::cluster::cluster(&nodes, reports.max(1), clients.max(1), database_url, json)
+            }
             BenchCmd::Audit {
                 entries,
                 reports,

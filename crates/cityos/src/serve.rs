@@ -72,6 +72,21 @@ pub struct Settings {
     /// (the demo makes a random one in its data directory).
     #[arg(long, env = "CITYOS_ASSISTANCE_KEY_FILE")]
     pub assistance_key_file: Option<PathBuf>,
+    /// Several nodes: this node's name, unique in the cluster (needs a postgres://
+    /// database; see README "Running several nodes") [default: one node owns everything].
+    #[arg(long, env = "CITYOS_NODE")]
+    pub node: Option<String>,
+    /// Several nodes: where the other nodes reach this one [default: http://ADDR].
+    #[arg(long, env = "CITYOS_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Several nodes: how case state is partitioned — subdistrict or district
+    /// [default: subdistrict].
+    #[arg(long, env = "CITYOS_PARTITION_BY")]
+    pub partition_by: Option<String>,
+    /// Several nodes: how long a partition lease lasts without renewal, in ms
+    /// [default: 3000].
+    #[arg(long, env = "CITYOS_LEASE_MS")]
+    pub lease_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -90,6 +105,10 @@ impl std::fmt::Debug for Settings {
             .field("scenarios", &self.scenarios)
             .field("metrics_token", &redacted(&self.metrics_token))
             .field("assistance_key_file", &self.assistance_key_file)
+            .field("node", &self.node)
+            .field("advertise", &self.advertise)
+            .field("partition_by", &self.partition_by)
+            .field("lease_ms", &self.lease_ms)
             .finish()
     }
 }
@@ -110,6 +129,10 @@ impl Settings {
             scenarios: self.scenarios.or(other.scenarios),
             metrics_token: self.metrics_token.or(other.metrics_token),
             assistance_key_file: self.assistance_key_file.or(other.assistance_key_file),
+            node: self.node.or(other.node),
+            advertise: self.advertise.or(other.advertise),
+            partition_by: self.partition_by.or(other.partition_by),
+            lease_ms: self.lease_ms.or(other.lease_ms),
         }
     }
 
@@ -121,6 +144,61 @@ impl Settings {
     /// The data directory.
     pub fn data(&self) -> &Path {
         self.data.as_deref().unwrap_or(Path::new("cityos-data"))
+    }
+
+    /// Several nodes: how this node joins (`None`: one node owns everything), checked.
+    pub fn cluster(
+        &self,
+    ) -> Result<Option<cityos_server::runtime::cluster::ClusterOptions>, String> {
+        let Some(node) = &self.node else {
+            if self.advertise.is_some() || self.partition_by.is_some() || self.lease_ms.is_some() {
+                return Err(
+                    "--advertise, --partition-by and --lease-ms need --node (several nodes)".into(),
+                );
+            }
+            return Ok(None);
+        };
+        if node.is_empty()
+            || node.len() > 64
+            || !node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "node name {node:?} must be 1 to 64 letters, digits, '-' or '_'"
+            ));
+        }
+        if !self
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err("several nodes (--node) need a shared PostgreSQL database: --database-url postgres://…".into());
+        }
+        let by = cityos_engine::engine::Partitioning::parse(
+            self.partition_by.as_deref().unwrap_or("subdistrict"),
+        )?;
+        let ttl_ms = self
+            .lease_ms
+            .unwrap_or(cityos_server::runtime::cluster::DEFAULT_TTL_MS);
+        if !(500..=60_000).contains(&ttl_ms) {
+            return Err(format!("--lease-ms {ttl_ms} must be between 500 and 60000"));
+        }
+        let address = self
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr()));
+        if !address.starts_with("http://") {
+            return Err(format!(
+                "--advertise {address:?} must be http://host:port (where the other nodes reach this one)"
+            ));
+        }
+        Ok(Some(cityos_server::runtime::cluster::ClusterOptions {
+            node: node.clone(),
+            address,
+            by,
+            ttl_ms,
+        }))
     }
 
     /// The log format: text or json.
@@ -155,6 +233,7 @@ impl ServeArgs {
             cityos_server::intake::sensor::mqtt::parse_url(u)?;
         }
         s.metrics_token = s.metrics_token.filter(|t| !t.trim().is_empty());
+        s.cluster()?;
         Ok(s)
     }
 }
@@ -255,8 +334,19 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let packs = cityos_server::scenarios::sources(&cfg, s.scenarios.as_deref())
         .map_err(|e| format!("scenario packs: {e}"))?;
-    let svc = Service::start_with(cfg.clone(), &db, clock.clone(), key, 4, packs)
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let which = match &db {
+        Database::Postgres(_) => "cannot reach PostgreSQL (--database-url)".to_string(),
+        Database::Sqlite(dir) => format!("cannot open the SQLite database in {}", dir.display()),
+    };
+    let mut svc = Service::start_with(cfg.clone(), &db, clock.clone(), key, 4, packs)
+        .map_err(|e| format!("{which}: {e}"))?;
+    if let Some(c) = s.cluster()? {
+        svc.join_cluster(&c)?;
+        println!(
+            "node {} of a cluster (partitions by {:?}, leases of {} ms), reached at {}",
+            c.node, c.by, c.ttl_ms, c.address
+        );
+    }
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
     }

@@ -11,7 +11,9 @@
 //! [`Request`]s (directly, or through [`crate::runloop::EngineHandle`]).
 //! Architecture Invariant: the engine never reads the clock; every request carries `now`.
 
-use crate::store::{event_kind, Batch, CaseEvent, CaseWrite, Store, StoreError};
+use crate::store::{
+    event_kind, Batch, CaseEvent, CaseWrite, Fence, IdKind, LeaseRound, Store, StoreError,
+};
 use cityos_core::case::{
     apply_entry, Case, CaseId, Change, Channel, LogEntry, RegionCodes, Report, ReportId, State,
 };
@@ -41,12 +43,108 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the engine has stopped")]
     Stopped,
+    /// Several nodes: the request's partition is held by another node (or by none at the
+    /// moment, during a takeover).
+    #[error("partition {partition} is not held by this node")]
+    NotOwner { partition: String },
 }
 
 impl EngineError {
     /// Errors caused by the request (the caller can fix them), as opposed to the system.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_) | EngineError::Stopped)
+        !matches!(
+            self,
+            EngineError::Store(_) | EngineError::Stopped | EngineError::NotOwner { .. }
+        )
+    }
+}
+
+/// How case state is cut into partitions, each owned by one node at a time (issue 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// One partition per sub-district (street), plus [`NO_SUBDISTRICT`] (the default).
+    Subdistrict,
+    /// The whole district is one partition: one node works, the others stand by.
+    District,
+}
+
+/// The partition of cases without a sub-district.
+pub const NO_SUBDISTRICT: &str = "-";
+/// The one partition of [`Partitioning::District`].
+pub const WHOLE_DISTRICT: &str = "district";
+
+impl Partitioning {
+    pub fn parse(s: &str) -> Result<Partitioning, String> {
+        match s {
+            "subdistrict" => Ok(Partitioning::Subdistrict),
+            "district" => Ok(Partitioning::District),
+            other => Err(format!(
+                "unknown partitioning {other:?}: use \"subdistrict\" (the default) or \"district\""
+            )),
+        }
+    }
+
+    /// The partition of a place (or of a case, by its regions).
+    pub fn of(&self, r: &RegionCodes) -> String {
+        match self {
+            Partitioning::Subdistrict => r
+                .subdistrict
+                .clone()
+                .unwrap_or_else(|| NO_SUBDISTRICT.to_string()),
+            Partitioning::District => WHOLE_DISTRICT.to_string(),
+        }
+    }
+
+    /// Every partition of a territory.
+    pub fn all(&self, t: &Territory) -> Vec<String> {
+        match self {
+            Partitioning::Subdistrict => {
+                let mut v: Vec<String> = t
+                    .regions()
+                    .filter(|(_, r)| r.level == cityos_core::Level::Subdistrict)
+                    .map(|(_, r)| r.code.clone())
+                    .collect();
+                v.push(NO_SUBDISTRICT.to_string());
+                v.sort();
+                v
+            }
+            Partitioning::District => vec![WHOLE_DISTRICT.to_string()],
+        }
+    }
+}
+
+/// What a node holds: its name, how cases are partitioned and the partitions it holds
+/// with the lease epoch of each.
+struct Ownership {
+    node: String,
+    by: Partitioning,
+    held: HashMap<String, i64>,
+}
+
+/// What a lease round changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaseChange {
+    /// Partitions taken (with their open cases loaded), at their epoch.
+    pub gained: Vec<(String, i64)>,
+    /// Partitions lost (expired, taken over or given back): their cases were dropped.
+    pub lost: Vec<String>,
+    /// Every partition held now.
+    pub held: Vec<(String, i64)>,
+}
+
+/// Ids the engine hands out: `[next, end)`. Counters (SQLite) are one endless block;
+/// with shared ids (PostgreSQL) each block is reserved from a sequence for this engine.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    next: i64,
+    end: i64,
+}
+
+fn kind_index(k: IdKind) -> usize {
+    match k {
+        IdKind::Case => 0,
+        IdKind::Report => 1,
+        IdKind::Event => 2,
     }
 }
 
@@ -219,6 +317,8 @@ struct Work {
 pub struct Prepared {
     pub seq: u64,
     work: Work,
+    /// Several nodes: the leases the batch was decided under.
+    fence: Option<Fence>,
     pub requests: Vec<Request>,
     pub answers: Vec<Result<Response, EngineError>>,
 }
@@ -271,6 +371,7 @@ impl Prepared {
             reports: &w.reports,
             report_moves: &w.report_moves,
             idempotency: &w.idempotency,
+            fence: self.fence.as_ref(),
         }
     }
 }
@@ -299,15 +400,19 @@ pub struct Engine {
     /// without reading the reports).
     text_index: DedupIndex,
     signatures: HashMap<CaseId, TextEntry>,
-    next_case: CaseId,
-    next_report: ReportId,
+    /// Case, report and event ids (see [`Block`]).
+    ids: [Block; 3],
+    /// Ids come from the store's sequences (several nodes), not from counters.
+    shared_ids: bool,
+    /// Several nodes: the partitions this engine holds (`None`: it owns everything).
+    owner: Option<Ownership>,
     /// Cases that left the open states in batches not yet known to be durable.
     recent: HashMap<CaseId, (u64, Case)>,
     /// Reports of batches not yet known to be durable.
     recent_reports: HashMap<ReportId, (u64, Report)>,
     batch_seq: u64,
     /// Last global event number assigned.
-    next_event: i64,
+    last_event: i64,
     /// Events of batches not yet committed, by batch.
     pending_events: std::collections::VecDeque<(u64, Vec<CaseEvent>)>,
     sink: Option<Box<dyn Fn(Vec<CaseEvent>) + Send + Sync>>,
@@ -348,12 +453,13 @@ impl Engine {
             dedup: DedupIndex::new(),
             text_index: DedupIndex::with_cell(TEXT_CELL_DEG),
             signatures: HashMap::new(),
-            next_case: max_case + 1,
-            next_report: max_report + 1,
+            ids: [Block { next: 0, end: 0 }; 3],
+            shared_ids: false,
+            owner: None,
             recent: HashMap::new(),
             recent_reports: HashMap::new(),
             batch_seq: 0,
-            next_event: 0,
+            last_event: 0,
             pending_events: std::collections::VecDeque::new(),
             sink: None,
             timers: BTreeSet::new(),
@@ -362,9 +468,195 @@ impl Engine {
             full_reloads: 0,
             partial_reloads: 0,
         };
-        e.next_event = max_event;
+        e.shared_ids = e.store.shared_ids();
+        e.last_event = max_event;
+        e.reset_counters(max_case, max_report, max_event);
         e.rebuild_indexes();
         Ok(e)
+    }
+
+    /// Sets the id counters after the largest stored ids (counters only: a block
+    /// reserved from a sequence stays this engine's, whatever was stored since).
+    fn reset_counters(&mut self, max_case: CaseId, max_report: ReportId, max_event: i64) {
+        if self.shared_ids {
+            return;
+        }
+        self.ids = [max_case, max_report, max_event].map(|m| Block {
+            next: m + 1,
+            end: i64::MAX,
+        });
+    }
+
+    /// The next id of `kind` (not yet used): from the current block, or a new block
+    /// reserved from the store's sequence.
+    fn peek_id(&mut self, kind: IdKind) -> Result<i64, StoreError> {
+        let i = kind_index(kind);
+        if self.ids[i].next >= self.ids[i].end {
+            let (first, n) = self.store.reserve_ids(kind)?;
+            self.ids[i] = Block {
+                next: first,
+                end: first + n,
+            };
+        }
+        Ok(self.ids[i].next)
+    }
+
+    /// The id [`Engine::peek_id`] gave is used.
+    fn used(&mut self, kind: IdKind) {
+        self.ids[kind_index(kind)].next += 1;
+    }
+
+    fn take_id(&mut self, kind: IdKind) -> Result<i64, StoreError> {
+        let id = self.peek_id(kind)?;
+        self.used(kind);
+        Ok(id)
+    }
+
+    /// Several nodes: refuses a request whose partition this node does not hold.
+    fn check_owner(&self, regions: &RegionCodes) -> Result<(), EngineError> {
+        match &self.owner {
+            Some(o) => {
+                let p = o.by.of(regions);
+                if o.held.contains_key(&p) {
+                    Ok(())
+                } else {
+                    Err(EngineError::NotOwner { partition: p })
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The open cases this engine owns: every one, or those of its partitions.
+    fn load_held_cases(&mut self) -> Result<Vec<Case>, StoreError> {
+        let parts: Vec<String> = match &self.owner {
+            None => return self.store.load_open_cases(),
+            Some(o) => o.held.keys().cloned().collect(),
+        };
+        let mut all = Vec::new();
+        for p in parts {
+            all.extend(self.load_partition(&p)?);
+        }
+        Ok(all)
+    }
+
+    fn load_partition(&mut self, p: &str) -> Result<Vec<Case>, StoreError> {
+        let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
+        match by {
+            Partitioning::District => self.store.load_open_cases(),
+            Partitioning::Subdistrict => self
+                .store
+                .load_open_cases_of((p != NO_SUBDISTRICT).then_some(p)),
+        }
+    }
+
+    /// Several nodes (issue 20): from now on this engine owns only the partitions it
+    /// holds leases for — none until its first [`Engine::lease_round`]. Drops the cache.
+    pub fn join_cluster(&mut self, node: &str, by: Partitioning) {
+        self.owner = Some(Ownership {
+            node: node.to_string(),
+            by,
+            held: HashMap::new(),
+        });
+        self.open.clear();
+        self.recent.clear();
+        self.rebuild_indexes();
+    }
+
+    /// Every partition of the district (several nodes).
+    pub fn partitions(&self) -> Vec<String> {
+        let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
+        by.all(&self.territory)
+    }
+
+    /// The partitions held, with their epochs (several nodes), sorted.
+    pub fn held(&self) -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = self
+            .owner
+            .as_ref()
+            .map(|o| o.held.iter().map(|(p, e)| (p.clone(), *e)).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Several nodes: one lease round — renew the leases held, take free or expired
+    /// partitions up to this node's share (loading their open cases from the store),
+    /// drop the cases of partitions lost. Run it between batches (the run loop's
+    /// `with`), every second or so, well inside `ttl_ms`.
+    pub fn lease_round(&mut self, address: &str, ttl_ms: i64) -> Result<LeaseChange, EngineError> {
+        let Some(o) = &self.owner else {
+            return Err(EngineError::Invalid(
+                "lease rounds are for engines in a cluster (join_cluster)".into(),
+            ));
+        };
+        let held: Vec<(String, i64)> = o.held.iter().map(|(p, e)| (p.clone(), *e)).collect();
+        let node = o.node.clone();
+        let parts = self.partitions();
+        let now = self.store.lease_round(&LeaseRound {
+            node: &node,
+            address,
+            partitions: &parts,
+            held: &held,
+            ttl_ms,
+        })?;
+        let now: HashMap<String, i64> = now.into_iter().map(|l| (l.partition, l.epoch)).collect();
+        let mut change = LeaseChange::default();
+        for (p, e) in &held {
+            if now.get(p) != Some(e) {
+                change.lost.push(p.clone());
+            }
+        }
+        for p in &change.lost {
+            self.drop_partition(p);
+        }
+        let mut gained: Vec<(String, i64)> = now
+            .iter()
+            .filter(|(p, e)| !held.iter().any(|(hp, he)| hp == *p && he == *e))
+            .map(|(p, e)| (p.clone(), *e))
+            .collect();
+        gained.sort();
+        for (p, e) in gained {
+            // Held only once its cases are loaded; a failed load leaves the lease to
+            // expire (this node or another takes it again, at a higher epoch).
+            let cases = self.load_partition(&p)?;
+            for c in cases {
+                let id = c.id;
+                if let Some(cat) = self.tax.category_id(&c.category) {
+                    self.dedup.upsert(cat, dedup_entry(&c));
+                }
+                self.index_text(&c);
+                self.open.insert(id, c);
+                self.schedule(id);
+            }
+            if let Some(o) = &mut self.owner {
+                o.held.insert(p.clone(), e);
+            }
+            change.gained.push((p, e));
+        }
+        change.held = self.held();
+        Ok(change)
+    }
+
+    /// Forgets a partition's open cases (its lease was lost).
+    fn drop_partition(&mut self, p: &str) {
+        let Some(o) = &mut self.owner else { return };
+        o.held.remove(p);
+        let by = o.by;
+        let ids: Vec<CaseId> = self
+            .open
+            .values()
+            .filter(|c| by.of(&c.regions) == p)
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
+            self.open.remove(&id);
+            self.dedup.remove(id);
+            self.text_index.remove(id);
+            self.signatures.remove(&id);
+            self.schedule(id);
+        }
+        self.recent.retain(|_, (_, c)| by.of(&c.regions) != p);
     }
 
     /// Rebuilds the dedup index and the escalation timers from the cached open cases.
@@ -638,17 +930,25 @@ impl Engine {
             .map(|r| self.run_one(&mut work, r))
             .collect();
         let mut events = Vec::new();
+        let mut short: Option<StoreError> = None;
         for id in &work.order {
             let s = work.staged.get_mut(id).expect("staged");
             s.body = crate::store::case_body(&s.case);
             s.log_bodies = s.entries.iter().map(crate::store::log_body).collect();
             s.gseqs = Vec::with_capacity(s.entries.len());
             for e in &s.entries {
-                self.next_event += 1;
-                s.gseqs.push(self.next_event);
+                let gseq = match self.take_id(IdKind::Event) {
+                    Ok(g) => g,
+                    Err(err) => {
+                        short.get_or_insert(err);
+                        0
+                    }
+                };
+                self.last_event = self.last_event.max(gseq);
+                s.gseqs.push(gseq);
                 if self.sink.is_some() {
                     events.push(CaseEvent {
-                        id: self.next_event,
+                        id: gseq,
                         kind: event_kind(&e.action).to_string(),
                         case_id: s.case.id,
                         number: s.case.number.clone(),
@@ -682,15 +982,50 @@ impl Engine {
         for id in &work.order {
             self.schedule(*id);
         }
+        if let Some(err) = short {
+            // No event numbers could be reserved (the database is unreachable): nothing
+            // of the batch is written, and the cache, which already took it, is reloaded
+            // before the next batch.
+            self.broken = true;
+            let answers = requests
+                .iter()
+                .map(|_| Err(EngineError::Store(err.clone())))
+                .collect();
+            return Prepared {
+                seq,
+                work: Work::default(),
+                fence: None,
+                requests,
+                answers,
+            };
+        }
         if !events.is_empty() {
             self.pending_events.push_back((seq, events));
         }
+        let fence = self.owner.as_ref().map(|o| {
+            let mut leases: Vec<(String, i64)> = work
+                .order
+                .iter()
+                .map(|id| {
+                    let p = o.by.of(&work.staged[id].case.regions);
+                    let epoch = o.held.get(&p).copied().unwrap_or(-1);
+                    (p, epoch)
+                })
+                .collect();
+            leases.sort();
+            leases.dedup();
+            Fence {
+                node: o.node.clone(),
+                leases,
+            }
+        });
         for r in &work.reports {
             self.recent_reports.insert(r.id, (seq, r.clone()));
         }
         Prepared {
             seq,
             work,
+            fence,
             requests,
             answers,
         }
@@ -715,7 +1050,7 @@ impl Engine {
 
     /// The largest event number assigned so far.
     pub fn last_event(&self) -> i64 {
-        self.next_event
+        self.last_event
     }
 
     /// After failed commits: forgets what the failed batches did and reloads only the
@@ -735,9 +1070,8 @@ impl Engine {
         self.recent.clear();
         self.recent_reports.clear();
         self.pending_events.clear();
-        self.next_event = max_event;
-        self.next_case = max_case + 1;
-        self.next_report = max_report + 1;
+        self.last_event = max_event;
+        self.reset_counters(max_case, max_report, max_event);
         for (id, c) in fresh {
             match c.filter(|c| c.state.is_open()) {
                 Some(c) => {
@@ -776,14 +1110,14 @@ impl Engine {
         self.broken = true;
         self.full_reloads += 1;
         let (max_case, max_report) = self.store.max_ids()?;
-        let open = self.store.load_open_cases()?;
+        let open = self.load_held_cases()?;
         self.open = open.into_iter().map(|c| (c.id, c)).collect();
         self.recent.clear();
         self.recent_reports.clear();
         self.pending_events.clear();
-        self.next_event = self.store.max_event()?;
-        self.next_case = max_case + 1;
-        self.next_report = max_report + 1;
+        self.last_event = self.store.max_event()?;
+        let last_event = self.last_event;
+        self.reset_counters(max_case, max_report, last_event);
         self.rebuild_indexes();
         self.broken = false;
         Ok(())
@@ -803,6 +1137,7 @@ impl Engine {
             let case = self
                 .case(id)?
                 .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+            self.check_owner(&case.regions)?;
             work.order.push(id);
             work.staged.insert(
                 id,
@@ -942,10 +1277,11 @@ impl Engine {
     fn intake(&mut self, work: &mut Work, r: &NewReport) -> Result<IntakeOutcome, EngineError> {
         self.validate_report(r)?;
         let regions = self.regions_of(r.lon, r.lat)?;
+        self.check_owner(&regions)?;
         let tax = self.tax.clone();
         let cat = tax.category(&r.category).expect("validated");
         let cat_id = self.tax.category_id(&r.category).expect("validated");
-        let report_id = self.next_report;
+        let report_id = self.peek_id(IdKind::Report)?;
         let hit = self
             .existing_case(r, cat, cat_id)
             .map(|(m, reason)| (m.case, reason))
@@ -964,7 +1300,7 @@ impl Engine {
                 changes,
             );
             let case = s.case.clone();
-            self.next_report += 1;
+            self.used(IdKind::Report);
             work.reports.push(report_from(report_id, case_id, r));
             // The case stays indexed under its own category.
             if let Some(own) = self.tax.category_id(&case.category) {
@@ -979,7 +1315,7 @@ impl Engine {
             });
         }
         let case = self.open_new_case(work, report_id, r, regions, "new case".into())?;
-        self.next_report += 1;
+        self.used(IdKind::Report);
         work.reports.push(report_from(report_id, case.id, r));
         let reason = format!(
             "new case: no open 「{}」 case within {:.0} m and {:.0} h",
@@ -1004,7 +1340,7 @@ impl Engine {
         regions: RegionCodes,
         note: String,
     ) -> Result<Case, EngineError> {
-        let id = self.next_case;
+        let id = self.peek_id(IdKind::Case)?;
         let d = local_date(r.at);
         let number = format!(
             "{}{:02}{:02}{:02}{:07}",
@@ -1020,7 +1356,7 @@ impl Engine {
             now: r.at,
         };
         let changes = workflow::open_case(id, number, report_id, r, regions, &cx)?;
-        self.next_case += 1;
+        self.ids[kind_index(IdKind::Case)].next += 1;
         let mut s = Staged {
             case: match &changes[0] {
                 Change::Created { case } => (**case).clone(),

@@ -270,7 +270,10 @@ impl Pipeline {
             return;
         }
         if self.engine.is_broken() {
-            // A reload failed earlier (the store was unreachable): reload before deciding.
+            // A reload failed earlier (the store was unreachable), or a batch could not
+            // get its event numbers: reload before deciding, once what is in flight is
+            // settled (a reload must not overtake a commit).
+            self.wait_idle();
             if let Err(e) = self.engine.ensure_healthy() {
                 let e = match e {
                     EngineError::Store(s) => s,

@@ -112,6 +112,10 @@ pub enum StoreError {
     Conflict { case: CaseId, expected: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The batch was decided under a partition lease this node no longer holds (it
+    /// expired, or another node took the partition over): nothing was written.
+    #[error("partition {partition} is no longer held by this node at epoch {epoch}; nothing was written")]
+    Fenced { partition: String, epoch: i64 },
 }
 
 /// A case to write: its new projection, the version it had when read (`None` for a new
@@ -142,6 +146,82 @@ pub struct Batch<'a> {
     /// First answers of keyed requests, written with the cases they created or changed
     /// (a key that is already stored keeps its first answer).
     pub idempotency: &'a [IdempotentAnswer],
+    /// Several nodes: the partition leases the batch was decided under; the transaction
+    /// writes only if the node still holds each of them at that epoch.
+    pub fence: Option<&'a Fence>,
+}
+
+/// The leases a batch was decided under: the node and (partition, epoch) of every case
+/// it writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fence {
+    pub node: String,
+    pub leases: Vec<(String, i64)>,
+}
+
+/// Which ids a block is reserved for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Case,
+    Report,
+    Event,
+}
+
+/// A partition's lease as the database holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub partition: String,
+    pub owner: String,
+    /// The owner's advertised address (where requests for the partition go).
+    pub address: String,
+    pub epoch: i64,
+    /// Milliseconds left (negative: expired), by the database's clock.
+    pub remaining_ms: i64,
+}
+
+/// One lease round of a node: renew what it holds, then take free or expired partitions
+/// until it holds its share (the partitions over the live nodes, rounded up), giving one
+/// back when it holds more than its share.
+#[derive(Debug, Clone)]
+pub struct LeaseRound<'a> {
+    pub node: &'a str,
+    pub address: &'a str,
+    /// Every partition of the district.
+    pub partitions: &'a [String],
+    /// What the node believes it holds: (partition, epoch).
+    pub held: &'a [(String, i64)],
+    pub ttl_ms: i64,
+}
+
+/// Several nodes on one database (issue 20): ids from sequences and the partition
+/// leases. SQLite (one process owns the file) keeps the defaults: the engine's counters,
+/// no leases.
+pub trait ClusterStore: Send {
+    /// Do ids come from the database's sequences (reserved in blocks) rather than from
+    /// the engine's counters?
+    fn shared_ids(&self) -> bool {
+        false
+    }
+    /// Reserves the next block of ids of `kind` for this engine alone: (first, count).
+    fn reserve_ids(&mut self, _kind: IdKind) -> Result<(i64, i64), StoreError> {
+        Err(StoreError::Db("this store has no id sequences".into()))
+    }
+    /// Runs one lease round (see [`LeaseRound`]) in one transaction; the leases the node
+    /// holds afterwards.
+    fn lease_round(&mut self, _round: &LeaseRound<'_>) -> Result<Vec<Lease>, StoreError> {
+        Err(StoreError::Db(
+            "several nodes need a PostgreSQL database (this store has no leases)".into(),
+        ))
+    }
+    /// Every partition's lease (who to send a partition's requests to).
+    fn leases(&mut self) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The open cases of one sub-district (`Some`) or of none (`None`: cases without a
+    /// sub-district), in id order: a partition taken over.
+    fn load_open_cases_of(&mut self, _subdistrict: Option<&str>) -> Result<Vec<Case>, StoreError> {
+        Err(StoreError::Db("this store has no partitions".into()))
+    }
 }
 
 impl Batch<'_> {
@@ -947,6 +1027,7 @@ pub trait Store:
     + ShareStore
     + EvaluationStore
     + AssistanceStore
+    + ClusterStore
 {
 }
 
@@ -964,6 +1045,7 @@ impl<T> Store for T where
         + ShareStore
         + EvaluationStore
         + AssistanceStore
+        + ClusterStore
         + ?Sized
 {
 }

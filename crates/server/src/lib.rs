@@ -215,6 +215,8 @@ pub struct Inner {
     pub data: intake::data::DataState,
     /// The precision-assistance room (精准救助): the pool, its cases and the pool key.
     pub assistance: assistance::Assistance,
+    /// Several nodes: this node's name and address (unset: one node owns everything).
+    pub cluster: std::sync::OnceLock<runtime::cluster::ClusterInfo>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -259,6 +261,7 @@ impl AppState {
             audit: http::audit::AuditLog::default(),
             data: intake::data::DataState::default(),
             assistance: assistance::Assistance::default(),
+            cluster: std::sync::OnceLock::new(),
         }))
     }
 

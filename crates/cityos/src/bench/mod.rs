@@ -7,6 +7,7 @@
 //!   transaction size.
 //! * `locate` — point → region-chain lookups on the Xuhui territory;
 //! * `api` and `query` — [`api`]: intake and reads over loopback HTTP;
+//! * `cluster` — [`cluster`]: intake with 1, 2, 3… nodes on one PostgreSQL, and failover;
 //! * `mqtt` — [`mqtt`]: readings through a broker against a bare subscriber;
 //! * `ingest` — [`ingest`]: the sensing hot path against a bare parse;
 //! * `scenarios` — [`scenarios`]: the same path with the seven scenario packs against none;
@@ -27,6 +28,7 @@ pub mod api;
 pub mod assistance;
 pub mod audit;
 pub mod classify;
+pub mod cluster;
 pub mod evaluation;
 pub mod ingest;
 pub mod lifecircle;

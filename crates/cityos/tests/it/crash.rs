@@ -38,10 +38,10 @@ impl Rng {
 
 /// The token key written into each test's data directory, so the clients can sign in as a
 /// citizens' app: anonymous reports are limited per address, an app's are not.
-const TOKEN_KEY: &str = "6372617368207465737420746f6b656e206b657920666f7220636974796f7321";
+pub const TOKEN_KEY: &str = "6372617368207465737420746f6b656e206b657920666f7220636974796f7321";
 
 /// The citizens' app token the clients send (signed with [`TOKEN_KEY`]).
-fn app_token() -> &'static str {
+pub fn app_token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
         cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY)
@@ -58,7 +58,7 @@ fn app_token() -> &'static str {
 }
 
 /// One HTTP/1.1 exchange; `None` when no complete answer came (the server died).
-fn post(addr: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> {
+pub fn post(addr: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}", app_token(), body.len()).ok()?;
@@ -79,7 +79,7 @@ fn post(addr: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> 
     (body.len() == len).then(|| (status, body.to_string()))
 }
 
-fn healthz(addr: &str) -> bool {
+pub fn healthz(addr: &str) -> bool {
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return false;
     };
@@ -168,7 +168,7 @@ fn send(addr: &str, key: &str, body: &str, ledger: &Mutex<Ledger>) {
     }
 }
 
-fn points() -> Vec<[f64; 2]> {
+pub fn points() -> Vec<[f64; 2]> {
     let c = cityos_engine::config::Config::xuhui();
     let t = &c.territory;
     t.regions()

@@ -7,6 +7,7 @@ mod audit;
 mod browser;
 mod check;
 mod classify;
+mod cluster;
 mod corrections;
 mod crash;
 mod demo;

@@ -2,6 +2,8 @@
 //! which order — reports, then each case (inserted, or updated only from the version it was
 //! read at, else a [`StoreError::Conflict`]) with its new log entries and, when they
 //! changed, its tasks (each log entry chained to the case's previous one); then report moves, idempotency records and the maintained counts.
+//! Several nodes: a batch carrying a [`super::Fence`] first checks, and locks, the partition leases
+//! it was decided under (refused with [`StoreError::Fenced`] when one is stale).
 //! Each backend supplies the statement execution for one row of one table ([`RowWriter`]).
 
 use super::{Batch, CaseRow, CaseWrite, IdempotentAnswer, StoreError};
@@ -37,10 +39,32 @@ pub(crate) trait RowWriter {
     fn insert_idempotent(&mut self, a: &IdempotentAnswer) -> Result<(), StoreError>;
     /// Adds `n` (possibly negative) to the maintained count of `k`.
     fn add_count(&mut self, k: &CountKey, n: i64) -> Result<(), StoreError>;
+    /// Does `node` hold `partition` at `epoch`, unexpired? The row stays locked (shared)
+    /// until the transaction ends, so no other node can take the partition over while
+    /// the batch is being written. A store without leases has nothing to check.
+    fn lease_held(
+        &mut self,
+        _node: &str,
+        _partition: &str,
+        _epoch: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// Writes one batch through `w`; the caller owns the transaction around it.
 pub(crate) fn write_batch(w: &mut impl RowWriter, batch: &Batch<'_>) -> Result<(), StoreError> {
+    // Fencing first: a node whose lease expired or was taken over writes nothing.
+    if let Some(f) = batch.fence {
+        for (partition, epoch) in &f.leases {
+            if !w.lease_held(&f.node, partition, *epoch)? {
+                return Err(StoreError::Fenced {
+                    partition: partition.clone(),
+                    epoch: *epoch,
+                });
+            }
+        }
+    }
     for r in batch.reports {
         w.insert_report(r)?;
     }

@@ -81,6 +81,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/postgres/0021_assistance.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/postgres/0022_cluster.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -150,6 +154,13 @@ fn session(
 ) -> Result<(Client, Prepared), StoreError> {
     let mut client = cfg.connect(NoTls).map_err(db)?;
     let ok = (|| {
+        if migrate {
+            // Several nodes may start at once on a fresh database: one migrates at a
+            // time (the lock is the session's; it goes with a failed connection).
+            client
+                .batch_execute("SELECT pg_advisory_lock(hashtext('cityos_migrate'))")
+                .map_err(db)?;
+        }
         if let Some(s) = schema {
             client
                 .batch_execute(&format!(
@@ -159,6 +170,9 @@ fn session(
         }
         if migrate {
             migrate_schema(&mut client)?;
+            client
+                .batch_execute("SELECT pg_advisory_unlock(hashtext('cityos_migrate'))")
+                .map_err(db)?;
         }
         let own_timeout = cfg
             .get_options()
@@ -1006,6 +1020,173 @@ impl batch::RowWriter for Rows<'_, '_> {
 
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
         self.run(&self.st.upsert_count, &count_args(k, n)).map(drop)
+    }
+
+    fn lease_held(&mut self, node: &str, partition: &str, epoch: i64) -> Result<bool, StoreError> {
+        let rows = self
+            .tx
+            .query(
+                &format!(
+                    "SELECT 1 FROM partition_leases WHERE partition = $1 AND owner = $2 \
+                     AND epoch = $3 AND expires_at > {NOW_MS} FOR SHARE"
+                ),
+                &[&partition, &node, &epoch],
+            )
+            .map_err(db)?;
+        Ok(!rows.is_empty())
+    }
+}
+
+/// The database's clock in milliseconds since the epoch: every lease time is read from
+/// it, so the nodes' own clocks never decide who holds a partition.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Block sizes: each equals its sequence's increment (migration 22).
+const ID_BLOCK: i64 = 64;
+const EVENT_BLOCK: i64 = 1024;
+
+fn lease_row(r: &::postgres::Row) -> Lease {
+    Lease {
+        partition: r.get(0),
+        owner: r.get(1),
+        address: r.get(2),
+        epoch: r.get(3),
+        remaining_ms: r.get(4),
+    }
+}
+
+impl ClusterStore for PostgresStore {
+    fn shared_ids(&self) -> bool {
+        true
+    }
+
+    fn reserve_ids(&mut self, kind: IdKind) -> Result<(i64, i64), StoreError> {
+        self.live()?;
+        let (seq, n) = match kind {
+            IdKind::Case => ("case_ids", ID_BLOCK),
+            IdKind::Report => ("report_ids", ID_BLOCK),
+            IdKind::Event => ("event_ids", EVENT_BLOCK),
+        };
+        let first: i64 = self
+            .conn()
+            .query_one(&format!("SELECT nextval('{seq}')"), &[])
+            .map_err(db)?
+            .get(0);
+        Ok((first, n))
+    }
+
+    fn lease_round(&mut self, r: &LeaseRound<'_>) -> Result<Vec<Lease>, StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        let now: i64 = tx
+            .query_one(&format!("SELECT {NOW_MS}"), &[])
+            .map_err(db)?
+            .get(0);
+        let until = now + r.ttl_ms;
+        tx.execute(
+            "INSERT INTO cluster_nodes (node, address, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, seen_at = EXCLUDED.seen_at",
+            &[&r.node, &r.address, &now],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO partition_leases (partition, owner, address, epoch, expires_at) \
+             SELECT p, '', '', 0, 0 FROM unnest($1::text[]) AS p ON CONFLICT (partition) DO NOTHING",
+            &[&r.partitions],
+        )
+        .map_err(db)?;
+        // Renew what the node holds at the epoch it holds it (an expired lease nobody
+        // took still has that epoch: nobody else wrote under it, so renewing is safe).
+        for (p, e) in r.held {
+            tx.execute(
+                "UPDATE partition_leases SET expires_at = $1, address = $2 \
+                 WHERE partition = $3 AND owner = $4 AND epoch = $5",
+                &[&until, &r.address, p, &r.node, e],
+            )
+            .map_err(db)?;
+        }
+        let live: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM cluster_nodes WHERE seen_at > $1",
+                &[&(now - r.ttl_ms)],
+            )
+            .map_err(db)?
+            .get(0);
+        let share = (r.partitions.len() as i64 + live.max(1) - 1) / live.max(1);
+        let held: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM partition_leases \
+                 WHERE owner = $1 AND expires_at > $2 AND partition = ANY($3)",
+                &[&r.node, &now, &r.partitions],
+            )
+            .map_err(db)?
+            .get(0);
+        if held < share {
+            tx.execute(
+                "UPDATE partition_leases SET owner = $1, address = $2, epoch = epoch + 1, expires_at = $3 \
+                 WHERE partition IN (SELECT partition FROM partition_leases \
+                   WHERE expires_at <= $4 AND partition = ANY($5) \
+                   ORDER BY partition LIMIT $6 FOR UPDATE SKIP LOCKED)",
+                &[&r.node, &r.address, &until, &now, &r.partitions, &(share - held)],
+            )
+            .map_err(db)?;
+        } else if held > share {
+            // Give back what is over the share: the other nodes take it next round.
+            tx.execute(
+                "UPDATE partition_leases SET expires_at = 0 \
+                 WHERE partition IN (SELECT partition FROM partition_leases \
+                   WHERE owner = $1 AND expires_at > $2 ORDER BY partition DESC LIMIT $3)",
+                &[&r.node, &now, &(held - share)],
+            )
+            .map_err(db)?;
+        }
+        let mine = tx
+            .query(
+                "SELECT partition, owner, address, epoch, expires_at - $2 FROM partition_leases \
+                 WHERE owner = $1 AND expires_at > $2 ORDER BY partition",
+                &[&r.node, &now],
+            )
+            .map_err(db)?
+            .iter()
+            .map(lease_row)
+            .collect();
+        tx.commit().map_err(db)?;
+        Ok(mine)
+    }
+
+    fn leases(&mut self) -> Result<Vec<Lease>, StoreError> {
+        self.live()?;
+        Ok(self
+            .conn()
+            .query(
+                &format!(
+                    "SELECT partition, owner, address, epoch, expires_at - {NOW_MS} \
+                     FROM partition_leases ORDER BY partition"
+                ),
+                &[],
+            )
+            .map_err(db)?
+            .iter()
+            .map(lease_row)
+            .collect())
+    }
+
+    fn load_open_cases_of(&mut self, subdistrict: Option<&str>) -> Result<Vec<Case>, StoreError> {
+        self.live()?;
+        match subdistrict {
+            Some(s) => self.bodies(
+                &format!(
+                    "SELECT body FROM cases WHERE state IN {OPEN_STATES} AND subdistrict = $1 ORDER BY id"
+                ),
+                &[&s],
+            ),
+            None => self.bodies(
+                &format!(
+                    "SELECT body FROM cases WHERE state IN {OPEN_STATES} AND subdistrict IS NULL ORDER BY id"
+                ),
+                &[],
+            ),
+        }
     }
 }
 

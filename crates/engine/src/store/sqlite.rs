@@ -418,6 +418,9 @@ impl CaseStore for SqliteStore {
     }
 }
 
+/// One process owns the file: the engine's counters, no leases.
+impl ClusterStore for SqliteStore {}
+
 impl AccountStore for SqliteStore {
     fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.exec(UPSERT_USER, user_args(u)).map(drop)

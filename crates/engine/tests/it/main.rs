@@ -4,6 +4,7 @@
 //! instead of skipping).
 
 mod backend;
+mod cluster;
 mod config;
 mod queries;
 mod stories;

@@ -23,7 +23,15 @@ pub struct ApiError {
     /// Every problem found in a submitted document (`"line:column: message"`), answered as
     /// the extension member `problems` when not empty.
     pub problems: Vec<String>,
+    /// Several nodes: the request's partition, held by another node — the answer carries
+    /// it as a [`NotOwner`] extension, so the forwarding layer can send the request on.
+    pub partition: Option<String>,
 }
+
+/// A response extension (never sent): the engine refused the request because another
+/// node holds this partition (`runtime::cluster::forward` sends it there).
+#[derive(Debug, Clone)]
+pub struct NotOwner(pub String);
 
 impl ApiError {
     pub fn new(problem: Problem, detail: impl Into<String>) -> ApiError {
@@ -34,6 +42,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             problems: Vec::new(),
+            partition: None,
         }
     }
     /// Names every problem found in a submitted document (the `problems` member).
@@ -93,6 +102,9 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
         }
+        if let Some(p) = self.partition {
+            r.extensions_mut().insert(NotOwner(p));
+        }
         r
     }
 }
@@ -129,6 +141,17 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(_) => ApiError::new(Problem::NotFound, msg),
             EngineError::Invalid(_) => ApiError::new(Problem::InvalidArgument, msg),
             EngineError::Stopped => ApiError::new(Problem::Unavailable, msg),
+            // Reaches the client only when no node holds the partition at the moment (a
+            // takeover under way) or the owner cannot be reached: try again shortly.
+            EngineError::NotOwner { partition } => {
+                let mut e = ApiError::new(
+                    Problem::Unavailable,
+                    format!("{msg}; it is moving between nodes — nothing was written, try again shortly"),
+                )
+                .retry_after(1);
+                e.partition = Some(partition);
+                e
+            }
             EngineError::Store(s) => s.into(),
         }
     }
@@ -163,6 +186,19 @@ impl From<cityos_engine::StoreError> for ApiError {
                     Problem::InsufficientStorage,
                     "the database has no room left to store this; nothing was changed, and reading still works",
                 )
+            }
+            // Several nodes: the partition moved while the request was decided; nothing
+            // was written and its new owner takes the retry.
+            E::Fenced { ref partition, .. } => {
+                crate::http::log::event("fenced", &[("error", &e)]);
+                let mut a = ApiError::new(
+                    Problem::StoreUnavailable,
+                    "this part of the district just moved to another node; nothing was written, try again shortly",
+                )
+                .retry_after(1);
+                // The forwarding layer sends it on to the partition's new owner.
+                a.partition = Some(partition.clone());
+                a
             }
             other => ApiError::internal(other),
         }

@@ -2,6 +2,7 @@
 //! OpenAPI table that names every room's handlers. Only this layer wires rooms together.
 
 pub mod bus;
+pub mod cluster;
 pub mod metrics;
 pub mod openapi;
 pub mod router;

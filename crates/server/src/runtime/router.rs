@@ -49,6 +49,11 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(access::csrf_guard))
         .layer(axum::middleware::from_fn(access::security_headers))
         .layer(axum::middleware::from_fn(open311::cors))
+        // Several nodes: a request for a partition another node holds goes there.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::runtime::cluster::forward,
+        ))
         .with_state(state)
 }
 

@@ -166,6 +166,8 @@ pub struct Service {
     pub state: AppState,
     runloop: Option<RunLoop>,
     timer: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// Several nodes: the lease loop.
+    leases: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Service {
@@ -223,7 +225,18 @@ impl Service {
             state,
             runloop: Some(runloop),
             timer: Some((stop, timer)),
+            leases: None,
         })
+    }
+
+    /// Several nodes (issue 20): this node owns only the partitions it holds leases for;
+    /// see `runtime::cluster`.
+    pub fn join_cluster(
+        &mut self,
+        o: &crate::runtime::cluster::ClusterOptions,
+    ) -> Result<(), String> {
+        self.leases = Some(crate::runtime::cluster::join(&self.state, o)?);
+        Ok(())
     }
 
     pub fn handle(&self) -> &EngineHandle {
@@ -239,6 +252,10 @@ impl Service {
 
     fn shutdown(&mut self) -> Option<cityos_engine::runloop::LoopStats> {
         if let Some((stop, t)) = self.timer.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = t.join();
+        }
+        if let Some((stop, t)) = self.leases.take() {
             stop.store(true, Ordering::SeqCst);
             let _ = t.join();
         }

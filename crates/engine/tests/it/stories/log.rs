@@ -194,5 +194,11 @@ fn committed_events_are_announced_and_replayable(b: &Backend) {
     let next = e.store().events_after(last, 10, None, None).unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].case_id, o.case.id);
-    assert_eq!(next[0].id, last + 1);
+    if cityos_engine::ClusterStore::shared_ids(e.store()) {
+        // PostgreSQL: a fresh block of the event sequence (several nodes never share a
+        // number), so greater, not necessarily the next.
+        assert!(next[0].id > last);
+    } else {
+        assert_eq!(next[0].id, last + 1);
+    }
 }

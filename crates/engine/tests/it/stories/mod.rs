@@ -520,6 +520,18 @@ impl cityos_engine::store::ShareStore for Flaky {
     }
 }
 
+impl cityos_engine::ClusterStore for Flaky {
+    fn shared_ids(&self) -> bool {
+        self.inner.shared_ids()
+    }
+    fn reserve_ids(
+        &mut self,
+        kind: cityos_engine::store::IdKind,
+    ) -> Result<(i64, i64), StoreError> {
+        self.inner.reserve_ids(kind)
+    }
+}
+
 impl cityos_engine::EvaluationStore for Flaky {
     fn cohort_logs(
         &mut self,

@@ -1,0 +1,477 @@
+//! Several nodes (issue 20), with the real binary: three `cityos serve --node …` on one
+//! PostgreSQL schema, keyed reports sent to every node (each forwards what another node
+//! owns), `kill -9` of one node under that load — nothing acknowledged lost, nothing
+//! doubled, its partitions taken over within 10 s — and a node paused (SIGSTOP) past its
+//! lease that, resumed, loses its partitions and commits nothing under them.
+//! PostgreSQL only; `.ci/run` fails unless these ran.
+
+use crate::crash::{healthz, points, post, TOKEN_KEY};
+use crate::support::{free_addr, postgres};
+use cityos_engine::{CaseStore, ClusterStore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The lease time the nodes run with: a stopped node's partitions move within about
+/// 1.25 × this.
+const LEASE_MS: u64 = 2_000;
+const TAKEOVER_LIMIT: Duration = Duration::from_secs(10);
+
+struct Node {
+    name: String,
+    addr: String,
+    child: Child,
+    log: PathBuf,
+}
+
+fn start(name: &str, dir: &Path, db: &str) -> Node {
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("token.key"), TOKEN_KEY).unwrap();
+    let addr = free_addr();
+    let log = data.join("stderr.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args([
+            "serve",
+            "--addr",
+            &addr,
+            "--data",
+            data.to_str().unwrap(),
+            "--database-url",
+            db,
+            "--node",
+            name,
+            "--lease-ms",
+            &LEASE_MS.to_string(),
+        ])
+        .env_remove("CITYOS_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start cityos serve");
+    Node {
+        name: name.into(),
+        addr,
+        child,
+        log,
+    }
+}
+
+fn wait_healthy(n: &mut Node) {
+    let t = Instant::now();
+    while !healthz(&n.addr) {
+        if let Ok(Some(status)) = n.child.try_wait() {
+            panic!(
+                "node {} exited during start: {status}\n{}",
+                n.name,
+                std::fs::read_to_string(&n.log).unwrap_or_default()
+            );
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "node {} did not start",
+            n.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(n: &Node, sig: &str) {
+    Command::new("kill")
+        .args([sig, &n.child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Who holds each partition now (unexpired leases only).
+fn owners(s: &mut dyn cityos_engine::Store) -> BTreeMap<String, String> {
+    s.leases()
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.remaining_ms > 0)
+        .map(|l| (l.partition, l.owner))
+        .collect()
+}
+
+/// Waits until every partition is held by one of `alive`, each holding some; how long.
+fn wait_held(
+    s: &mut dyn cityos_engine::Store,
+    all: usize,
+    alive: &[&str],
+    limit: Duration,
+) -> Duration {
+    let t = Instant::now();
+    loop {
+        let o = owners(s);
+        let by: BTreeSet<&str> = o.values().map(|v| v.as_str()).collect();
+        if o.len() == all
+            && o.values().all(|v| alive.contains(&v.as_str()))
+            && alive.iter().all(|a| by.contains(a))
+        {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < limit,
+            "partitions not held by {alive:?} within {limit:?}: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[derive(Default)]
+struct Ledger {
+    bodies: BTreeMap<String, String>,
+    acked: BTreeMap<String, i64>,
+    pending: BTreeSet<String>,
+    /// Answers that came from a node other than the one asked (forwarded).
+    statuses: BTreeMap<u16, usize>,
+}
+
+fn send(addr: &str, key: &str, body: &str, ledger: &Mutex<Ledger>) {
+    let answer = post(addr, "/api/v1/reports", key, body);
+    let mut l = ledger.lock().unwrap();
+    *l.statuses
+        .entry(answer.as_ref().map_or(0, |a| a.0))
+        .or_default() += 1;
+    match answer {
+        Some((200 | 201, a)) => {
+            let v: serde_json::Value = serde_json::from_str(&a).expect("a JSON answer");
+            let id = v["report_id"].as_i64().expect("a report id");
+            if let Some(prev) = l.acked.insert(key.to_string(), id) {
+                assert_eq!(prev, id, "key {key} answered with two reports");
+            }
+            l.pending.remove(key);
+        }
+        Some((503, _)) | None => {
+            l.pending.insert(key.to_string());
+        }
+        Some((status, a)) => panic!("key {key} at {addr}: {status} {a}"),
+    }
+}
+
+/// Clients sending keyed reports all over the district, round robin over `addrs`.
+fn load(
+    addrs: Arc<Mutex<Vec<String>>>,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: Arc<AtomicBool>,
+    tag: &'static str,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let pts = Arc::new(points());
+    (0..4)
+        .map(|c| {
+            let (addrs, ledger, stop, pts) =
+                (addrs.clone(), ledger.clone(), stop.clone(), pts.clone());
+            std::thread::spawn(move || {
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("{tag}-{c}-{i}");
+                    let p = pts[(c * 13 + i * 7) % pts.len()];
+                    let category = ["noise", "street_vending", "exposed_garbage"][(c + i) % 3];
+                    let body = serde_json::json!({
+                        "category": category,
+                        "lon": p[0],
+                        "lat": p[1],
+                        "text": format!("集群测试 {key}"),
+                    })
+                    .to_string();
+                    ledger
+                        .lock()
+                        .unwrap()
+                        .bodies
+                        .insert(key.clone(), body.clone());
+                    let addr = {
+                        let a = addrs.lock().unwrap();
+                        a[(c + i) % a.len()].clone()
+                    };
+                    send(&addr, &key, &body, &ledger);
+                    i += 1;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Retries every unanswered key (with its very body) until all are answered.
+fn settle(addrs: &[String], ledger: &Mutex<Ledger>) {
+    let t = Instant::now();
+    loop {
+        let retry: Vec<(String, String)> = {
+            let l = ledger.lock().unwrap();
+            l.pending
+                .iter()
+                .map(|k| (k.clone(), l.bodies[k].clone()))
+                .collect()
+        };
+        if retry.is_empty() {
+            return;
+        }
+        for (i, (k, b)) in retry.iter().enumerate() {
+            send(&addrs[i % addrs.len()], k, b, ledger);
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "still unanswered after 30 s: {:?}",
+            ledger.lock().unwrap().pending
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every acknowledged report stored once, under its key; no key made two reports.
+fn check_ledger(s: &mut dyn cityos_engine::Store, l: &Ledger) {
+    assert_eq!(l.acked.len(), l.bodies.len(), "every key was answered");
+    let counts = s.counts().unwrap();
+    assert_eq!(
+        counts.reports as usize,
+        l.acked.len(),
+        "one report per key, none lost, none twice"
+    );
+    let distinct: BTreeSet<i64> = l.acked.values().copied().collect();
+    assert_eq!(distinct.len(), l.acked.len(), "no two keys share a report");
+    for (key, id) in &l.acked {
+        let r = s
+            .load_report(*id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key}: acknowledged report {id} is stored"));
+        assert!(
+            r.text.ends_with(key.as_str()),
+            "{key}: report {id} is {r:?}"
+        );
+        assert!(s.load_case(r.case_id).unwrap().is_some(), "{key}: its case");
+    }
+}
+
+fn partitions() -> usize {
+    cityos_engine::engine::Partitioning::Subdistrict
+        .all(&cityos_engine::config::Config::xuhui().territory)
+        .len()
+}
+
+#[test]
+fn three_nodes_survive_kill_9_of_one() {
+    let Some(db) = postgres("cluster3") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-cluster3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| start(n, &dir, &db.schema_url))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["n1", "n2", "n3"], Duration::from_secs(15));
+    let addrs = Arc::new(Mutex::new(
+        nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>(),
+    ));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addrs.clone(), ledger.clone(), stop.clone(), "k9");
+    std::thread::sleep(Duration::from_millis(1500));
+    // kill -9 the first node under load; the clients go on with the others.
+    let mut victim = nodes.remove(0);
+    let held_before: Vec<String> = owners(&mut s)
+        .into_iter()
+        .filter(|(_, o)| o == "n1")
+        .map(|(p, _)| p)
+        .collect();
+    assert!(!held_before.is_empty());
+    victim.child.kill().unwrap();
+    let _ = victim.child.wait();
+    addrs.lock().unwrap().retain(|a| *a != victim.addr);
+    let took = wait_held(&mut s, all, &["n2", "n3"], TAKEOVER_LIMIT);
+    eprintln!("partitions {held_before:?} of the killed node taken over in {took:?}");
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let live: Vec<String> = addrs.lock().unwrap().clone();
+    settle(&live, &ledger);
+    let l = ledger.lock().unwrap();
+    eprintln!(
+        "{} keyed reports acknowledged; answers by status {:?}",
+        l.acked.len(),
+        l.statuses
+    );
+    assert!(l.acked.len() > 20, "the load ran");
+    check_ledger(&mut s, &l);
+    drop(l);
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_paused_node_cannot_commit_when_resumed() {
+    let Some(db) = postgres("cluster_pause") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes: Vec<Node> = ["p1", "p2"]
+        .iter()
+        .map(|n| start(n, &dir, &db.schema_url))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["p1", "p2"], Duration::from_secs(15));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    // Pause p1 past its lease: p2 takes everything over.
+    signal(&nodes[0], "-STOP");
+    wait_held(&mut s, all, &["p2"], TAKEOVER_LIMIT);
+    let before = s.counts().unwrap();
+    let epochs: BTreeMap<String, i64> = s
+        .leases()
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.partition, l.epoch))
+        .collect();
+    // Resumed, p1 gets requests at once, before its lease loop has run: every one is
+    // either refused (503) or forwarded to p2, the owner; p1 writes nothing itself.
+    signal(&nodes[0], "-CONT");
+    let pts = points();
+    let mut sent = 0;
+    for (i, p) in pts.iter().enumerate().step_by(5).take(20) {
+        let key = format!("paused-{i}");
+        let body = serde_json::json!({
+            "category": "noise", "lon": p[0], "lat": p[1], "text": format!("暂停测试 {key}"),
+        })
+        .to_string();
+        ledger
+            .lock()
+            .unwrap()
+            .bodies
+            .insert(key.clone(), body.clone());
+        send(&nodes[0].addr, &key, &body, &ledger);
+        sent += 1;
+    }
+    settle(std::slice::from_ref(&nodes[1].addr), &ledger);
+    let l = ledger.lock().unwrap();
+    assert_eq!(l.acked.len(), sent);
+    let after = s.counts().unwrap();
+    assert_eq!(after.reports - before.reports, sent as i64);
+    check_ledger(&mut s, &l);
+    drop(l);
+    // No partition went back to p1 at its old epoch: every change of owner raised it.
+    for lease in s.leases().unwrap() {
+        assert!(lease.epoch >= epochs[&lease.partition]);
+    }
+    // p1 learned that it lost its partitions (its log says so).
+    let t = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(&nodes[0].log).unwrap_or_default();
+        if log.contains("partitions_moved") && log.contains("lost") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "p1 never noticed: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn several_nodes_refuse_bad_settings_by_name() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cityos"))
+            .args(args)
+            .env_remove("CITYOS_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterbad-{}", std::process::id()));
+    let data = dir.to_str().unwrap();
+    let e = run(&["serve", "--data", data, "--node", "a"]);
+    assert!(e.contains("need a shared PostgreSQL database"), "{e}");
+    let e = run(&["serve", "--data", data, "--advertise", "http://x:1"]);
+    assert!(e.contains("need --node"), "{e}");
+    let pg = "postgres://postgres@127.0.0.1:1/test";
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a b",
+    ]);
+    assert!(e.contains("node name"), "{e}");
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--partition-by",
+        "street",
+    ]);
+    assert!(e.contains("unknown partitioning"), "{e}");
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--lease-ms",
+        "10",
+    ]);
+    assert!(e.contains("--lease-ms 10"), "{e}");
+    let e = run(&[
+        "serve",
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+        "--advertise",
+        "x:1",
+    ]);
+    assert!(e.contains("must be http://host:port"), "{e}");
+    // Nothing listens on port 1: the error names PostgreSQL.
+    let e = run(&[
+        "serve",
+        "--addr",
+        &free_addr(),
+        "--data",
+        data,
+        "--database-url",
+        pg,
+        "--node",
+        "a",
+    ]);
+    assert!(e.contains("cannot reach PostgreSQL"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

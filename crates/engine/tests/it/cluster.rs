@@ -1,0 +1,238 @@
+//! Several engines on one PostgreSQL database (issue 20): ids from sequences never
+//! collide, a partition's lease moves when its owner stops renewing and the new owner
+//! reloads the partition's open cases, an old owner that wakes after its lease expired
+//! cannot commit (fencing by the lease epoch), and a due escalation fires once.
+//! PostgreSQL only (SQLite is one process's file); skipped without
+//! `CITYOS_TEST_POSTGRES_URL` unless `CITYOS_REQUIRE_SERVICES=1`.
+
+use super::backend::{config, Backend};
+use cityos_core::case::{Channel, State};
+use cityos_core::time::{local, Date, Millis, MINUTE};
+use cityos_core::workflow::{Action, Actor, Command, NewReport};
+use cityos_core::{Level, Role};
+use cityos_engine::engine::{Engine, EngineError, Partitioning};
+use cityos_engine::StoreError;
+use std::collections::HashSet;
+
+fn t0() -> Millis {
+    local(Date::new(2026, 11, 25).unwrap(), 10, 0)
+}
+
+/// Interior points of the grids of a sub-district.
+fn spots(sub: &str) -> Vec<[f64; 2]> {
+    let c = config();
+    let t = &c.territory;
+    let s = t.by_code(sub).unwrap();
+    t.regions()
+        .filter(|(id, r)| r.level == Level::Grid && t.is_within(*id, s))
+        .map(|(id, _)| t.interior_point(id))
+        .collect()
+}
+
+fn report(category: &str, p: [f64; 2], at: Millis, n: usize) -> NewReport {
+    NewReport {
+        channel: Channel::Sensor,
+        category: category.into(),
+        lon: p[0],
+        lat: p[1],
+        text: format!("{category} 集群测试 {n}"),
+        contact: None,
+        at,
+        media: Vec::new(),
+        priority: None,
+        playbook: None,
+        suggestion: None,
+    }
+}
+
+fn officer() -> Actor {
+    Actor {
+        id: "zhang".into(),
+        role: Role::DistrictOfficer,
+        department: None,
+        scope: None,
+    }
+}
+
+fn node(b: &Backend, name: &str) -> Engine {
+    let mut e = b.engine();
+    e.join_cluster(name, Partitioning::Subdistrict);
+    e
+}
+
+const TTL: i64 = 1_000;
+const TIANPING: &str = "310104003";
+
+#[test]
+fn ids_are_unique_across_engines() {
+    let Some(b) = Backend::postgres("cluster_ids") else {
+        return;
+    };
+    let b = std::sync::Arc::new(b);
+    let per = 150;
+    let all_spots = spots(TIANPING);
+    let runs: Vec<_> = (0..2)
+        .map(|k| {
+            let b = b.clone();
+            let all_spots = all_spots.clone();
+            std::thread::spawn(move || {
+                let mut e = b.engine();
+                let mut out = Vec::new();
+                for i in 0..per {
+                    let p = all_spots[(i * 2 + k) % all_spots.len()];
+                    // Far apart in time: each report opens its own case.
+                    let at = t0() + (i as i64) * 40 * 24 * 60 * MINUTE + k as i64;
+                    let o = e.submit(report("lift_entrapment", p, at, i)).unwrap();
+                    out.push((o.case.id, o.case.number.clone(), o.report_id, o.merged));
+                }
+                out
+            })
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.len(), 2 * per);
+    let new: Vec<_> = results.iter().filter(|r| !r.3).collect();
+    let ids: HashSet<i64> = new.iter().map(|r| r.0).collect();
+    let numbers: HashSet<&str> = new.iter().map(|r| r.1.as_str()).collect();
+    let reports: HashSet<i64> = results.iter().map(|r| r.2).collect();
+    assert_eq!(ids.len(), new.len(), "case ids collided");
+    assert_eq!(numbers.len(), new.len(), "case numbers collided");
+    assert_eq!(reports.len(), results.len(), "report ids collided");
+    let mut s = b.store();
+    let stored = s.counts().unwrap();
+    assert_eq!(stored.cases as usize, new.len());
+    assert_eq!(stored.reports as usize, results.len());
+    let dup = s
+        .query_groups(&cityos_engine::query::Sql {
+            text: "SELECT 'dup', COUNT(*) FROM (SELECT gseq FROM case_log GROUP BY gseq HAVING COUNT(*) > 1) d".into(),
+            params: vec![],
+        })
+        .unwrap();
+    assert_eq!(dup[0].1, 0, "event numbers collided");
+    // A restarted engine never hands out an id another one used.
+    let mut e = b.engine();
+    let o = e
+        .submit(report(
+            "lift_entrapment",
+            all_spots[0],
+            t0() - 400 * 24 * 60 * MINUTE,
+            0,
+        ))
+        .unwrap();
+    assert!(!ids.contains(&o.case.id) && !reports.contains(&o.report_id));
+}
+
+#[test]
+fn a_partition_moves_and_its_old_owner_is_fenced() {
+    let Some(b) = Backend::postgres("cluster_fence") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    let ch = a.lease_round("http://a", TTL).unwrap();
+    let all = a.partitions();
+    assert_eq!(
+        ch.held.len(),
+        all.len(),
+        "alone, a node holds every partition"
+    );
+    assert!(all.iter().any(|p| p == TIANPING));
+    let epoch_a = ch.held.iter().find(|(p, _)| p == TIANPING).unwrap().1;
+    let spot = spots(TIANPING)[3];
+    let o = a.submit(report("lift_entrapment", spot, t0(), 1)).unwrap();
+    assert!(!o.merged);
+    // A second node gets nothing while the first one's leases run.
+    let mut bn = node(&b, "b");
+    let chb = bn.lease_round("http://b", TTL).unwrap();
+    assert!(chb.held.is_empty(), "{chb:?}");
+    match bn.submit(report("lift_entrapment", spot, t0() + 1, 2)) {
+        Err(EngineError::NotOwner { partition }) => assert_eq!(partition, TIANPING),
+        other => panic!("expected NotOwner, got {other:?}"),
+    }
+    // The first node stops renewing (paused); after the lease time the second takes over
+    // and reloads the partition's open cases.
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    let chb = bn.lease_round("http://b", TTL).unwrap();
+    assert_eq!(chb.held.len(), all.len(), "{chb:?}");
+    let epoch_b = chb.held.iter().find(|(p, _)| p == TIANPING).unwrap().1;
+    assert!(epoch_b > epoch_a);
+    assert!(
+        bn.open_cases().any(|c| c.id == o.case.id),
+        "the new owner loaded the partition's open case"
+    );
+    // The old owner wakes up still believing it holds the partition: it cannot commit.
+    let before = b.store().counts().unwrap();
+    let mut c = Command::new(Action::Note, officer());
+    c.note = "迟到的写入".into();
+    match a.transition(o.case.id, c.clone(), t0() + MINUTE) {
+        Err(EngineError::Store(StoreError::Fenced { partition, epoch })) => {
+            assert_eq!(partition, TIANPING);
+            assert_eq!(epoch, epoch_a);
+        }
+        other => panic!("the stale owner must be fenced, got {other:?}"),
+    }
+    match a.submit(report("lift_entrapment", spots(TIANPING)[5], t0() + 2, 3)) {
+        Err(EngineError::Store(StoreError::Fenced { .. })) => {}
+        other => panic!("the stale owner must be fenced, got {other:?}"),
+    }
+    assert_eq!(b.store().counts().unwrap(), before, "nothing was written");
+    // Its next lease round tells it what it lost; then it refuses by itself.
+    let cha = a.lease_round("http://a", TTL).unwrap();
+    assert!(cha.lost.iter().any(|p| p == TIANPING), "{cha:?}");
+    assert!(cha.held.is_empty());
+    assert!(matches!(
+        a.transition(o.case.id, c.clone(), t0() + MINUTE),
+        Err(EngineError::NotOwner { .. })
+    ));
+    // The new owner writes.
+    let done = bn.transition(o.case.id, c, t0() + MINUTE).unwrap();
+    assert_eq!(done.case.version, o.case.version + 1);
+    // Both nodes alive: the one holding everything gives back what is over its share
+    // and the other takes it.
+    for _ in 0..3 {
+        bn.lease_round("http://b", TTL).unwrap();
+        a.lease_round("http://a", TTL).unwrap();
+    }
+    let (ha, hb) = (a.held().len(), bn.held().len());
+    assert_eq!(ha + hb, all.len());
+    assert!(ha.abs_diff(hb) <= 1, "shares {ha} and {hb}");
+    let leases = b.store().leases().unwrap();
+    assert_eq!(leases.len(), all.len());
+    for l in leases {
+        assert!(l.owner == "a" || l.owner == "b");
+        assert_eq!(l.address, format!("http://{}", l.owner));
+    }
+}
+
+#[test]
+fn an_escalation_due_during_a_takeover_fires_once() {
+    let Some(b) = Backend::postgres("cluster_escalation") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    a.lease_round("http://a", TTL).unwrap();
+    let o = a
+        .submit(report("lift_entrapment", spots(TIANPING)[6], t0(), 1))
+        .unwrap();
+    assert_eq!(o.case.state, State::Dispatched);
+    let due = o.case.due().unwrap();
+    // The owner stalls past its lease; the second node takes over and fires the
+    // escalation once.
+    let mut bn = node(&b, "b");
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    bn.lease_round("http://b", TTL).unwrap();
+    assert_eq!(
+        bn.next_timer(),
+        Some(due),
+        "the new owner's timers know the case"
+    );
+    let fired = bn.tick(due + MINUTE).unwrap();
+    assert_eq!(fired.len(), 1);
+    // The old owner's timer fires too, but its write is refused.
+    assert!(matches!(
+        a.tick(due + MINUTE),
+        Err(EngineError::Store(StoreError::Fenced { .. }))
+    ));
+    assert!(bn.tick(due + 2 * MINUTE).unwrap().is_empty());
+    let log = b.store().load_log(o.case.id).unwrap();
+    assert_eq!(log.iter().filter(|l| l.action == "escalate").count(), 1);
+}
