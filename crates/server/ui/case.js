@@ -8,7 +8,7 @@
   const msg = document.getElementById("msg");
   const map = new CityMap(document.getElementById("map"));
   let data = null, due = null;
-  await map.init("subdistrict");
+  await Promise.all([map.init("subdistrict"), loadDepartments()]);
 
   // Fields an action asks for, beyond the note and photos.
   const FIELDS = {
@@ -39,10 +39,10 @@
     const dl = document.getElementById("summary");
     dl.textContent = "";
     const row = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
-    row("state", el("strong", { text: c.state_name }));
-    row("category", document.createTextNode(c.category_name));
-    row("priority", el("span", { class: "badge p-" + c.priority, text: t("p_" + c.priority) !== "p_" + c.priority ? t("p_" + c.priority) : c.priority }));
-    row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map((r) => r.name_zh).join(" / ")));
+    row("state", el("strong", { text: stateName(c.state) }));
+    row("category", document.createTextNode(lang() === "en" && c.category_name_en ? c.category_name_en : c.category_name));
+    row("priority", el("span", { class: "badge p-" + c.priority, text: priorityName(c.priority) }));
+    row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map(regionName).join(" / ")));
     due = c.due; tick();
     const acts = document.getElementById("actions");
     acts.textContent = "";
@@ -53,20 +53,20 @@
     tl.textContent = "";
     for (const e of data.log) {
       const li = el("li", {}, el("time", { class: "hint", text: fmtTime(e.at) }), " ",
-        el("span", { class: "what", text: t("a_" + e.action) }), " · ", el("span", { text: e.actor }),
-        e.note ? el("div", { text: e.note }) : null);
+        el("span", { class: "what", text: tEnum("a_", e.action) }), " · ", el("span", { class: "who", text: actorName(e.actor) }),
+        e.note ? el("div", { class: "note", text: noteText(e.note) }) : null);
       for (const a of e.attachments || []) li.append(el("div", { class: "photos" }, el("img", { src: a, alt: t("photo") + " " + e.seq })));
       tl.append(li);
     }
     const tasks = document.getElementById("tasks");
     tasks.textContent = "";
-    for (const x of c.tasks) tasks.append(el("li", { text: (x.lead ? "★ " : "") + x.department_name + " · " + x.state }));
+    for (const x of c.tasks) tasks.append(el("li", { text: (x.lead ? "★ " : "") + (DEPTS[x.department] ? deptName(x.department) : x.department_name) + " · " + tEnum("ts_", x.state) }));
     const dls = document.getElementById("deadlines");
     dls.textContent = "";
-    for (const d of c.deadlines) dls.append(el("li", { class: d.on_time === false ? "overdue" : "", text: d.step_zh + " " + fmtTime(d.due) + (d.met ? " ✔" : "") }));
+    for (const d of c.deadlines) dls.append(el("li", { class: d.on_time === false ? "overdue" : "", text: (lang() === "en" ? tEnum("a_", d.step) : d.step_zh) + " " + fmtTime(d.due) + (d.met ? " ✔" : "") }));
     const reps = document.getElementById("reports");
     reps.textContent = "";
-    for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: r.channel }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
+    for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: tEnum("ch_", r.channel) }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
     const photos = document.getElementById("photos");
     photos.textContent = "";
     (c.media || []).forEach((m, i) => photos.append(el("a", { href: m }, el("img", { src: m, alt: t("photo") + " " + (i + 1) }))));
@@ -131,7 +131,7 @@
       await api("/api/v1/cases/" + data.case.id + "/transitions", { body: { action: "tick", role, item }, headers: { "idempotency-key": newKey() } });
       await load();
       say(msg, t("a_tick") + " · " + t("done"), true);
-      document.getElementById("h-checklist").focus();
+      focusResult(document.getElementById("h-checklist"));
     } catch (e) { say(m, e.message); btn.disabled = false; }
   }
 
@@ -175,7 +175,8 @@
       document.getElementById("a-note").value = "";
       await load();
       say(msg, t("a_" + current) + " · " + t("done"), true);
-    } catch (e) { say(m, e.message); }
+      focusResult(msg); // the result; the actions now offered follow it
+    } catch (e) { say(m, e.message); focusResult(m); }
     finally { btn.disabled = false; }
   });
   await load();

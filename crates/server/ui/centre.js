@@ -36,32 +36,30 @@
   async function figures(m) {
     if (m) lastMap = m;
     const s = await api("/api/v1/stats");
-    const box = document.getElementById("figures");
-    box.textContent = "";
-    const f = (k, v, cls) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) })));
-    f("today_new", s.today_intake);
-    if (lastMap && lastMap.today) f("today_closed", lastMap.today.closed);
-    f("on_time", s.on_time_rate == null ? "—" : (s.on_time_rate * 100).toFixed(1) + "%");
-    f("overdue", s.overdue, s.overdue > 0 ? "overdue" : "");
-    if (lastMap && lastMap.today) f("escalations", lastMap.today.escalations);
-    f("open_cases", lastMap ? lastMap.open : "—");
+    redraw(document.getElementById("figures"), (box) => {
+      const f = (k, v, cls) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) })));
+      f("today_new", fmtCount(s.today_intake));
+      if (lastMap && lastMap.today) f("today_closed", fmtCount(lastMap.today.closed));
+      f("on_time", fmtRate(s.on_time_rate));
+      f("overdue", fmtCount(s.overdue), s.overdue > 0 ? "overdue" : "");
+      if (lastMap && lastMap.today) f("escalations", fmtCount(lastMap.today.escalations));
+      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—");
+    });
   }
 
   async function tiles() {
     const v = await api("/api/v1/indicators");
-    const box = document.getElementById("tiles");
-    box.textContent = "";
     const order = ["normal", "blue", "yellow", "orange", "red"];
-    for (const d of ["safety", "construction", "market", "livelihood"]) {
+    redraw(document.getElementById("tiles"), (box) => { for (const d of ["safety", "construction", "market", "livelihood"]) {
       const inds = v.indicators.filter((i) => i.domain === d);
       const worst = inds.reduce((w, i) => (order.indexOf(i.level) > order.indexOf(w) ? i.level : w), "normal");
       const warn = inds.filter((i) => i.level !== "normal").sort((a, b) => order.indexOf(b.level) - order.indexOf(a.level));
       const ul = el("ul");
-      for (const i of warn.slice(0, 4)) ul.append(el("li", {}, levelBadge(i.level), " ", lang() === "en" ? i.name_en : i.name_zh, " ", String(Math.round(i.value * 100) / 100), i.unit));
+      for (const i of warn.slice(0, 4)) ul.append(el("li", {}, levelBadge(i.level), " ", lang() === "en" ? i.name_en : i.name_zh, " ", fmtValue(i.value, i.unit)));
       if (!warn.length) ul.append(el("li", { class: "hint", text: t("l_normal") + " · " + inds.length }));
       const tile = el("a", { class: "tile lvl-" + worst, href: "/ui/vitals.html?domain=" + d }, el("div", { class: "name" }, t("d_" + d), " ", levelBadge(worst)), ul);
       box.append(tile);
-    }
+    } });
   }
 
   const feed = document.getElementById("feed");
@@ -71,13 +69,12 @@
     while (feed.children.length > 80) feed.lastChild.remove();
   }
 
-  await map.init("subdistrict");
+  await Promise.all([map.init("subdistrict"), loadDepartments()]);
   tiles().catch(() => {});
   const es = new EventSource("/api/v1/events/stream"); // the session cookie signs it in
   const onCase = (ev) => {
     const e = JSON.parse(ev.data);
-    const what = t("a_" + e.action) !== "a_" + e.action ? t("a_" + e.action) : e.action;
-    addFeed(e.number + " · " + what + (e.note ? " · " + e.note : ""), e.at, "/ui/case.html?id=" + e.case_id);
+    addFeed(e.number + " · " + tEnum("a_", e.action) + (e.note ? " · " + noteText(e.note) : ""), e.at, "/ui/case.html?id=" + e.case_id);
   };
   for (const k of ["created", "transitioned", "merged", "escalated"]) es.addEventListener(k, onCase);
   es.onmessage = onCase;
@@ -85,7 +82,7 @@
     es.addEventListener(k, (ev) => {
       const e = JSON.parse(ev.data);
       const name = lang() === "en" ? (e.name_en || e.indicator) : (e.name_zh || e.indicator);
-      addFeed("【" + (e.level_zh || t("l_" + (e.to || e.level))) + "】" + (e.region_name || e.region || "") + " " + name, e.at, "/ui/vitals.html");
+      addFeed("【" + t("l_" + (e.to || e.level)) + "】" + (lang() === "en" ? (REGION_EN[e.region] || e.region_name || e.region || "") : (e.region_name || e.region || "")) + " " + name, e.at, "/ui/vitals.html");
       if (k !== "level_changed") tiles().catch(() => {});
     });
   }
@@ -104,7 +101,9 @@
     feed.prepend(li);
     while (feed.children.length > 80) feed.lastChild.remove();
   });
-  setInterval(() => { refreshMap(); tiles().catch(() => {}); }, 15000);
+  const refresh = () => { refreshMap(); tiles().catch(() => {}); };
+  window.cityosRefresh = refresh; // the browser test refreshes without waiting 15 s
+  setInterval(refresh, 15000);
 
   // 热点问题: the last week's messages clustered by the server (officers and analysts; the
   // panel goes away for a role that may not see them). Labels come masked.
@@ -119,7 +118,7 @@
     box.textContent = "";
     if (!v.topics.length) { box.append(el("li", { class: "hint", text: t("ht_none") })); return; }
     for (const x of v.topics) {
-      const places = x.places.map((p) => (p.name_zh || p.code) + " " + p.count).join("、");
+      const places = x.places.map((p) => regionName(p) + " " + fmtCount(p.count)).join(lang() === "en" ? ", " : "、");
       const samples = el("span", { class: "samples" }, t("ht_samples") + ": ");
       x.samples.forEach((n, i) => {
         if (i) samples.append(" ");

@@ -211,6 +211,47 @@ impl Driver {
         }
     }
 
+    /// Waits until the page is loaded and no API request is in flight (app.js counts them
+    /// in `body[data-busy]`) for three polls in a row.
+    fn settle(&self) {
+        let t = Instant::now();
+        let mut quiet = 0;
+        while quiet < 3 {
+            let idle = self.js("return document.readyState === 'complete' && (document.body.dataset.busy || '0') === '0'", json!([]));
+            quiet = if idle == json!(true) { quiet + 1 } else { 0 };
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the page never settled"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// axe-core on every page the signed-in account's menu offers (ROLE_PAGES), plus
+    /// `extra` pages: the violations, by page.
+    fn axe_every_page(&self, base: &str, axe_js: &str, extra: &[&str]) -> Vec<String> {
+        self.go(&format!("{base}/ui/login.html"));
+        let pages: Vec<String> = serde_json::from_value(self.js(
+            "const u = user(); return (u ? ROLE_PAGES[u.role] : ['citizen']).map(p => p + '.html')",
+            json!([]),
+        ))
+        .unwrap();
+        let mut found = Vec::new();
+        for p in pages
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
+            self.go(&format!("{base}/ui/{p}"));
+            self.settle();
+            let v = self.axe(axe_js);
+            if !v.is_empty() {
+                found.push(format!("{p}: {v:#?}"));
+            }
+        }
+        found
+    }
+
     fn select(&self, css: &str, value: &str) {
         self.js(
             "const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change')); return s.value",
@@ -574,6 +615,15 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.click("#actions [data-action=dispatch]");
     b.click("#a-submit");
     b.wait("dispatched", "return !document.querySelector('#actions [data-action=dispatch]') && document.getElementById('timeline').textContent.includes('派遣')", json!([]));
+    // The focus went to the result, not back to the page's start.
+    assert_eq!(
+        b.js(
+            "return document.activeElement.id + ' ' + document.activeElement.textContent",
+            json!([])
+        ),
+        json!("msg 派遣 · 已完成"),
+        "the focus after an action"
+    );
     b.screenshot("case");
     let (_, login) = http(
         &addr,
@@ -614,6 +664,62 @@ fn the_ui_runs_a_case_in_a_real_browser() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
+    // One language at a time: in English the case's state, category, priority, actions,
+    // actors, tasks and the engine's own notes carry no Chinese; the case list's states
+    // and priorities neither; in Chinese the priorities carry no English.
+    b.js(
+        "localStorage.setItem('cityos.lang', 'en'); return true",
+        json!([]),
+    );
+    b.go(&case_url);
+    b.wait(
+        "the English case page",
+        "return document.querySelectorAll('#timeline .who').length >= 3",
+        json!([]),
+    );
+    b.settle();
+    let cjk = b.js(
+        "const re = /[\\u4e00-\\u9fff]/; return [...document.querySelectorAll('#summary dd:nth-of-type(1), #summary dd:nth-of-type(2), #summary dd:nth-of-type(3), #timeline .what, #timeline .who, #tasks li, #deadlines li, #actions button, h2')].map(e => e.textContent).filter(x => re.test(x))",
+        json!([]),
+    );
+    assert_eq!(cjk, json!([]), "Chinese on the English case page");
+    let first = b.js(
+        "return document.querySelector('#timeline .note').textContent",
+        json!([]),
+    );
+    assert!(
+        first.as_str().unwrap().starts_with("New case; routed to "),
+        "the engine's note in English: {first}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "English case page: {violations:#?}");
+    b.go(&format!("{base}/ui/cases.html"));
+    b.wait(
+        "the English list",
+        "return document.querySelectorAll('#rows td.state').length > 0",
+        json!([]),
+    );
+    let cjk = b.js(
+        "const re = /[\\u4e00-\\u9fff]/; return [...document.querySelectorAll('#rows td.state, #rows td.priority, #f-state option, #f-domain option')].map(e => e.textContent).filter(x => re.test(x)).slice(0, 5)",
+        json!([]),
+    );
+    assert_eq!(cjk, json!([]), "Chinese in the English case list");
+    b.js(
+        "localStorage.setItem('cityos.lang', 'zh'); return true",
+        json!([]),
+    );
+    b.go(&format!("{base}/ui/cases.html"));
+    b.wait(
+        "the Chinese list",
+        "return document.querySelectorAll('#rows td.priority').length > 0",
+        json!([]),
+    );
+    let latin = b.js(
+        "return [...document.querySelectorAll('#rows td.state, #rows td.priority, #f-state option, #f-domain option')].map(e => e.textContent).filter(x => /[a-z]/i.test(x)).slice(0, 5)",
+        json!([]),
+    );
+    assert_eq!(latin, json!([]), "English in the Chinese case list");
+
     // The department acknowledges and reports it handled.
     b.sign_in(&base, "wang.urban");
     for action in ["acknowledge", "handle"] {
@@ -1219,6 +1325,97 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     let violations = b.axe(&axe_js);
     assert!(violations.is_empty(), "canteen page: {violations:#?}");
     b.screenshot("canteen");
+
+    // Every page of every role, axe-clean: anonymous (sign-in, citizen), each demo
+    // account's menu, the centre's wall mode and a case page for the duty officer.
+    let mut found = Vec::new();
+    b.go(&format!("{base}/ui/login.html"));
+    b.js(
+        "localStorage.removeItem('cityos.user'); return true",
+        json!([]),
+    );
+    found.extend(b.axe_every_page(&base, &axe_js, &["login.html"]));
+    for user in [
+        "zhang.district",
+        "li.tianping",
+        "wang.urban",
+        "zhao.inspector",
+        "sun.analyst",
+        "admin",
+        "elder_demo",
+        "canteen_c01",
+    ] {
+        b.sign_in(&base, user);
+        let extra: &[&str] = if user == "zhang.district" {
+            &["centre.html?wall", "case.html?id=1"]
+        } else {
+            &[]
+        };
+        found.extend(
+            b.axe_every_page(&base, &axe_js, extra)
+                .into_iter()
+                .map(|f| format!("{user} {f}")),
+        );
+    }
+    assert!(found.is_empty(), "axe on every page: {found:#?}");
+
+    // Focus and contrast: the focus ring against the page and panel colours, light and
+    // wall; a refresh leaves the focus where it was (a vital-sign tile), and choosing an
+    // indicator by keyboard keeps it on that indicator.
+    b.sign_in(&base, "zhang.district");
+    b.settle();
+    let ratios = b.js(
+        "const lum = (c) => { const m = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4)); return 0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]; };
+         const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+         const out = [];
+         for (const wall of [false, true]) {
+           document.body.classList.toggle('wall', wall);
+           const w = document.getElementById('wall'); w.focus();
+           const ring = getComputedStyle(w).outlineColor;
+           for (const e of [document.body, document.querySelector('.panel'), document.querySelector('header.top')]) out.push(ratio(ring, getComputedStyle(e).backgroundColor));
+         }
+         document.body.classList.remove('wall');
+         return out;",
+        json!([]),
+    );
+    for r in ratios.as_array().unwrap() {
+        assert!(r.as_f64().unwrap() >= 3.0, "focus ring contrast: {ratios}");
+    }
+    b.js(
+        "document.querySelector('#tiles a[href$=\"domain=market\"]').focus(); window.cityosRefresh(); return true",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    b.settle();
+    assert_eq!(
+        b.js(
+            "return document.activeElement.getAttribute('href')",
+            json!([])
+        ),
+        json!("/ui/vitals.html?domain=market"),
+        "the refresh moved the focus"
+    );
+    b.go(&format!("{base}/ui/vitals.html"));
+    b.settle();
+    let key = b.js(
+        "const x = document.querySelectorAll('#list button')[2]; x.focus(); return x.dataset.key",
+        json!([]),
+    );
+    b.post(
+        "actions",
+        json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]}),
+    );
+    b.wait(
+        "the indicator chosen",
+        "const p = document.querySelector('#list button[aria-pressed=true]'); return p && p.dataset.key === arguments[0]",
+        json!([key]),
+    );
+    b.settle();
+    assert_eq!(
+        b.js("return document.activeElement.dataset.key", json!([])),
+        key,
+        "Enter on an indicator lost the focus"
+    );
 
     drop(b);
     let _ = server.kill();

@@ -182,7 +182,7 @@ fn schemas() -> Value {
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {
-            "id": s("integer"), "number": s("string"), "category": s("string"), "category_name": s("string"),
+            "id": s("integer"), "number": s("string"), "category": s("string"), "category_name": s("string"), "category_name_en": s("string"),
             "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]},
             "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
             "state": {"type": "string", "enum": cityos_core::State::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>()},

@@ -189,7 +189,9 @@ pub async fn root() -> Redirect {
 /// `GET /ui/{file}` — an embedded page or asset.
 pub async fn file(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ct, body)) => (
+        Some((_, ct, body)) => {
+            let body = dev_override(&name).unwrap_or_else(|| body.to_string());
+            (
             [
                 (header::CONTENT_TYPE, *ct),
                 (header::CACHE_CONTROL, "no-cache"),
@@ -199,11 +201,23 @@ pub async fn file(Path(name): Path<String>) -> Response {
                     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
                 ),
             ],
-            *body,
+            body,
         )
-            .into_response(),
+            .into_response()
+        }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
+}
+
+/// In debug builds only, `CITYOS_UI_DIR` serves the listed files from that directory
+/// instead of the embedded copies (editing the UI without relinking); release builds
+/// always serve what was compiled in.
+fn dev_override(name: &str) -> Option<String> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let dir = std::env::var_os("CITYOS_UI_DIR")?;
+    std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()
 }
 
 #[derive(Deserialize)]
@@ -301,4 +315,54 @@ fn map_data(
         s.list_cases(q)?,
         since.map(|m| s.actions_since(m)).transpose()?,
     ))
+}
+
+/// `GET /ui/places.json` — the territory's named places for the maps and the place search
+/// (public: names and points only): sub-districts and communities at their
+/// representative points, landmarks (metro stations flagged `metro`, and named points of
+/// interest from OpenStreetMap) and roads, from the district's gazetteer.
+pub async fn places(State(st): State<AppState>) -> Response {
+    let body = {
+        let t = &st.0.cfg.territory;
+        let list: Vec<Value> =
+            st.0.cfg
+                .intake
+                .gazetteer
+                .places
+                .iter()
+                .filter_map(|p| {
+                    let [lon, lat] = p.pos?;
+                    let name_en = match p.kind {
+                        cityos_core::classify::place::PlaceKind::Subdistrict
+                        | cityos_core::classify::place::PlaceKind::Community => p
+                            .region
+                            .as_deref()
+                            .and_then(|c| t.by_code(c))
+                            .and_then(|id| t.region(id).name_en.clone()),
+                        _ => None,
+                    };
+                    let mut v = json!({"name": p.name, "kind": p.kind.as_str(),
+                    "lon": (lon * 1e6).round() / 1e6, "lat": (lat * 1e6).round() / 1e6});
+                    if let Some(r) = &p.region {
+                        v["region"] = json!(r);
+                    }
+                    if let Some(e) = name_en {
+                        v["name_en"] = json!(e);
+                    }
+                    if p.name.ends_with("地铁站") {
+                        v["metro"] = json!(true);
+                    }
+                    Some(v)
+                })
+                .collect();
+        json!({"places": list, "credit": "© OpenStreetMap contributors (ODbL 1.0)"}).to_string()
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -261,3 +261,73 @@ fn the_ui_translates_exactly_the_problem_codes() {
     assert_eq!(zh, want_zh);
     assert_eq!(en, want_en);
 }
+
+/// Pages, scripts and JSON answers are gzipped for a client that accepts gzip (and read
+/// back whole, byte for byte); a client that does not gets them plain; the live event
+/// stream is never buffered for compression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_answers_are_compressed_when_the_client_accepts_it() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use std::io::Read;
+    use tower::ServiceExt;
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let token = t.login("zhang.district").await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let get = |path: &str, accept: Option<&str>, auth: bool| {
+        let mut b = axum::http::Request::builder().uri(path);
+        if let Some(a) = accept {
+            b = b.header("accept-encoding", a);
+        }
+        if auth {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        let req = b.body(Body::empty()).unwrap();
+        let router = cityos_server::app(state.clone());
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let h = resp.headers().clone();
+            (resp.status(), h, resp)
+        }
+    };
+    let gunzip = |b: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .expect("a gzip body");
+        out
+    };
+    for (file, _, body) in cityos_server::ui::FILES {
+        let (s, h, resp) = get(&format!("/ui/{file}"), Some("gzip, deflate, br"), false).await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        assert_eq!(h["vary"], "accept-encoding", "{file}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        if body.len() >= 1024 {
+            assert_eq!(h["content-encoding"], "gzip", "{file}");
+            assert!(bytes.len() < body.len(), "{file}");
+            assert_eq!(gunzip(&bytes), body.as_bytes(), "{file} read back");
+        } else {
+            assert_eq!(&bytes[..], body.as_bytes(), "{file}");
+        }
+    }
+    // Not accepted (absent, or refused with q=0): plain.
+    for accept in [None, Some("gzip;q=0"), Some("br")] {
+        let (_, h, resp) = get("/ui/app.js", accept, false).await;
+        assert!(h.get("content-encoding").is_none(), "{accept:?}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.starts_with(b"// cityos"), "{accept:?}");
+    }
+    // JSON: the map's answer, gzipped and whole.
+    let (s, h, resp) = get("/api/v1/regions?level=grid", Some("gzip"), true).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-encoding"], "gzip");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&gunzip(&bytes)).unwrap();
+    assert!(v["features"].as_array().unwrap().len() > 100, "grids");
+    // The live stream: passes through as a stream, never gzipped.
+    let (s, h, _) = get("/api/v1/events/stream", Some("gzip"), true).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert!(h.get("content-encoding").is_none());
+}
