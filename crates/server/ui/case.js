@@ -148,7 +148,60 @@
     }
     document.getElementById("a-photo").parentElement.hidden = false;
     document.getElementById("a-msg").textContent = "";
+    routing = null;
+    if (a === "dispatch") { dispatchChoice(box).then(() => document.getElementById("d-lead").focus()).catch((e) => { say(document.getElementById("a-msg"), e.message); form.querySelector("textarea").focus(); }); return; }
     form.querySelector("input, textarea").focus();
+  }
+
+  // 派遣 with a choice: what routing would choose and why, the department that returned
+  // the case (if one did) and the next candidate instead; the officer picks the lead and
+  // adds or removes joint departments (联勤联动).
+  let routing = null;
+  const levelName = (l) => t("lvl_" + l);
+  async function dispatchChoice(box) {
+    routing = await api("/api/v1/cases/" + data.case.id + "/routing");
+    const name = (d) => (lang() === "en" ? d.name_en || d.name_zh : d.name_zh);
+    const byCode = {};
+    for (const d of routing.choices) byCode[d.department] = d;
+    for (const d of routing.routing) byCode[d.department] = byCode[d.department] || d;
+    const why = el("ul", { class: "plain", id: "routing-why" });
+    for (const d of routing.routing) {
+      // The reason from its parts, in the page's language (the server's text is Chinese).
+      const text = tf("d_reason", { role: d.lead ? t("lead") : t("joint"), name: name(d), line: d.line, level: levelName(d.level) });
+      why.append(el("li", { text: (d.lead ? "★ " : "") + text }));
+    }
+    if (routing.problem) why.append(el("li", { class: "error", text: routing.problem }));
+    box.append(el("div", { class: "routing" }, el("h4", { id: "routing-h", text: t("d_routing") }), why));
+    for (const r of routing.returned) {
+      const next = routing.suggested.find((x) => x.why === "next_up");
+      box.append(el("p", { class: "error", id: "routing-returned", text: tf("d_returned", { name: byCode[r] ? name(byCode[r]) : r }) +
+        (next ? " " + tf("d_next", { name: byCode[next.department] ? name(byCode[next.department]) : next.department }) : "") }));
+    }
+    const lead = (routing.suggested.find((x) => x.lead) || {}).department;
+    const sel = el("select", { id: "d-lead", required: true });
+    for (const d of routing.choices) sel.append(el("option", { value: d.department, text: name(d) + " · " + levelName(d.level) }));
+    if (lead) sel.value = lead;
+    box.append(el("label", { for: "d-lead", text: t("lead") }), sel);
+    const joint = routing.suggested.filter((x) => !x.lead).map((x) => x.department);
+    const fs = el("fieldset", { class: "joint", id: "d-joint" }, el("legend", { text: t("joint") }));
+    for (const d of routing.choices) {
+      const id = "dj-" + d.department;
+      fs.append(el("div", {}, el("input", { type: "checkbox", id, value: d.department, checked: joint.includes(d.department) }), " ",
+        el("label", { for: id, class: "inline", text: name(d) + " · " + levelName(d.level) })));
+    }
+    box.append(fs);
+  }
+
+  /// The departments the officer chose, or [] when that is exactly routing's choice (the
+  /// server then routes, and its reasons go into the log).
+  function chosenDepartments() {
+    const lead = document.getElementById("d-lead").value;
+    const joint = [...document.querySelectorAll("#d-joint input:checked")].map((i) => i.value).filter((d) => d !== lead);
+    const r = routing.routing;
+    const same = !routing.returned.length && r.length && r[0].department === lead &&
+      joint.length === r.length - 1 && joint.every((d) => r.some((x) => x.department === d && !x.lead));
+    if (same) return [];
+    return [{ department: lead, lead: true }].concat(joint.map((d) => ({ department: d, lead: false })));
   }
 
   document.getElementById("action-form").addEventListener("submit", async (ev) => {
@@ -160,6 +213,7 @@
       if (required && !v) { say(m, t(label)); document.getElementById("f-" + name).focus(); return; }
       if (v) body[name] = type === "number" ? Number(v) : v;
     }
+    if (current === "dispatch" && routing) body.departments = chosenDepartments();
     const file = document.getElementById("a-photo").files[0];
     if (current === "verify" && u.role === "inspector" && !file) { say(m, t("need_photo")); return; }
     const btn = document.getElementById("a-submit");

@@ -11,9 +11,11 @@
   let pos = null;
   const posOut = document.getElementById("pos");
   const map = new CityMap(document.getElementById("map"), {
-    onPick: (lon, lat) => { pos = [lon, lat]; posOut.textContent = lon.toFixed(5) + ", " + lat.toFixed(5); },
+    controls: true,
+    onPick: (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); },
   });
   await map.init("subdistrict");
+  placeSearch(document.getElementById("place"), map);
   const cats = await api("/api/v1/categories", { anonymous: true });
   const sel = document.getElementById("category");
   for (const c of cats.categories.filter((c) => c.public && c.parent)) sel.append(el("option", { value: c.code, text: lang() === "en" ? c.name_en : c.name_zh }));
@@ -23,12 +25,7 @@
   sel.addEventListener("change", () => { document.getElementById("unsure-hint").hidden = sel.value !== UNSURE; });
 
   document.getElementById("locate").addEventListener("click", () => {
-    if (!navigator.geolocation) return;
-    navigator.geolocation.getCurrentPosition((p) => {
-      pos = [p.coords.longitude, p.coords.latitude];
-      posOut.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5);
-      map.pin(pos[0], pos[1]);
-    }, (e) => { posOut.textContent = e.message; });
+    locateMe(posOut, (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); map.pin(lon, lat); });
   });
 
   document.getElementById("report").addEventListener("submit", async (ev) => {

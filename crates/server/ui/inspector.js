@@ -93,13 +93,13 @@
   const sel = document.getElementById("category");
   for (const c of cats.categories.filter((c) => c.parent)) sel.append(el("option", { value: c.code, text: (lang() === "en" ? c.name_en : c.name_zh) }));
 
+  // The place: GPS, a tap or the keyboard's cross-hair on the map, or a name.
+  const posOut = document.getElementById("pos");
+  const setPos = (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); };
+  const map = new CityMap(document.getElementById("map"), { controls: true, onPick: setPos });
+  map.init("subdistrict").then(() => placeSearch(document.getElementById("place"), map)).catch(() => {});
   document.getElementById("locate").addEventListener("click", () => {
-    const out = document.getElementById("pos");
-    if (!navigator.geolocation) { out.textContent = "—"; return; }
-    navigator.geolocation.getCurrentPosition(
-      (p) => { pos = [p.coords.longitude, p.coords.latitude]; out.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5); },
-      (e) => { out.textContent = e.message; },
-      { enableHighAccuracy: true, timeout: 10000 });
+    locateMe(posOut, (lon, lat) => { setPos(lon, lat); map.pin(lon, lat); });
   });
 
   document.getElementById("report").addEventListener("submit", async (ev) => {

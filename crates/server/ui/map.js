@@ -368,8 +368,8 @@ class CityMap {
     const stage = markerStage(m.state);
     const g = svgEl("g", { class: "marker" });
     g.dataset.key = "m" + (m.id || m.number);
-    // A 24-px target around the visible mark.
-    g.append(svgEl("circle", { cx: x, cy: y, r: 12 * u, class: "hit" }));
+    // A 26-px target around the visible mark (WCAG 2.5.8: at least 24 px).
+    g.append(svgEl("circle", { cx: x, cy: y, r: 13 * u, class: "hit" }));
     const c = stage === "waiting"
       ? svgEl("rect", { x: x - size, y: y - size, width: 2 * size, height: 2 * size })
       : svgEl("circle", { cx: x, cy: y, r: size });
@@ -460,4 +460,37 @@ async function placeSearch(input, map) {
   input.addEventListener("change", choose);
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); choose(); } });
   return choose;
+}
+
+/// The nearest named place to a point (a landmark, community or sub-district within
+/// 600 m), for saying where a picked point is in words.
+async function nearestPlace(lon, lat) {
+  const list = await places();
+  const k = Math.cos(lat * Math.PI / 180);
+  let best = null, bestD = Infinity;
+  for (const p of list) {
+    if (p.kind === "road") continue;
+    const d = Math.hypot((p.lon - lon) * k, p.lat - lat) * 111320;
+    // Landmarks win over regions at the same distance: they are what people recognise.
+    const w = p.kind === "landmark" ? d : d * 1.5;
+    if (w < bestD) { bestD = w; best = p; }
+  }
+  return best && bestD <= 600 ? best : null;
+}
+
+/// Writes a point into `out`: its coordinates, then the nearest place by name.
+async function showPlace(out, lon, lat) {
+  out.textContent = lon.toFixed(5) + ", " + lat.toFixed(5);
+  const p = await nearestPlace(lon, lat);
+  if (p) out.textContent = lon.toFixed(5) + ", " + lat.toFixed(5) + " · " + tf("near_place", { name: placeName(p) });
+}
+
+/// The phone's position, or why not in the page's language (refused, unavailable, too
+/// slow, no GPS) with the ways that remain: the map and the name search.
+function locateMe(out, onPos) {
+  if (!navigator.geolocation) { out.textContent = t("gps_none"); return; }
+  navigator.geolocation.getCurrentPosition(
+    (p) => onPos(p.coords.longitude, p.coords.latitude),
+    (e) => { out.textContent = t({ 1: "gps_denied", 2: "gps_unavailable", 3: "gps_timeout" }[e.code] || "gps_unavailable"); },
+    { enableHighAccuracy: true, timeout: 10000 });
 }

@@ -490,6 +490,59 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return !document.getElementById('topics-panel').hidden && document.querySelectorAll('#topics li').length >= 1",
         json!([]),
     );
+    // Orientation: sub-district names (徐家汇街道 among them), metro stations with the
+    // OpenStreetMap credit, a scale bar; markers of a fixed size with a 24-px target,
+    // reachable by Tab, Enter opens one (or zooms into a cluster).
+    let orient = b.js(
+        "return {labels: [...document.querySelectorAll('#map text.label.sub')].map(t => t.textContent), metro: document.querySelectorAll('#map .metro').length,
+                 credit: !document.querySelector('.map-wrap .credit').hidden && document.querySelector('.map-wrap .credit').textContent,
+                 scale: document.querySelector('.map-wrap .scalebar .len').textContent,
+                 hit: Math.min(...[...document.querySelectorAll('#map .marker')].map(m => { const r = m.getBoundingClientRect(); return Math.min(r.width, r.height); }))}",
+        json!([]),
+    );
+    assert!(
+        orient["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "徐家汇街道"),
+        "{orient}"
+    );
+    assert!(orient["metro"].as_u64().unwrap() >= 20, "{orient}");
+    assert_eq!(orient["credit"], "© OpenStreetMap contributors", "{orient}");
+    assert!(orient["scale"].as_str().unwrap().ends_with('m'), "{orient}");
+    assert!(orient["hit"].as_f64().unwrap() >= 24.0, "{orient}");
+    assert!(b.tab_to("#map .marker", 40), "a map marker by keyboard");
+    let before = b.js("return [document.activeElement.classList.contains('cluster'), document.getElementById('map').getAttribute('viewBox')]", json!([]));
+    b.post(
+        "actions",
+        json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]}),
+    );
+    if before[0] == json!(true) {
+        b.wait(
+            "zoomed into the cluster, the focus kept",
+            "return document.getElementById('map').getAttribute('viewBox') !== arguments[0] && (document.activeElement.closest('#map'))",
+            json!([before[1]]),
+        );
+        b.go(&format!("{base}/ui/centre.html"));
+        b.wait(
+            "the map",
+            "return document.querySelectorAll('#map path').length >= 13",
+            json!([]),
+        );
+    } else {
+        b.wait(
+            "the case opened",
+            "return location.pathname.endsWith('/ui/case.html')",
+            json!([]),
+        );
+        b.go(&format!("{base}/ui/centre.html"));
+        b.wait(
+            "the map",
+            "return document.querySelectorAll('#map path').length >= 13",
+            json!([]),
+        );
+    }
     let centre = b.get("window");
 
     // A citizen, in another tab, reports a problem with markup in its text.
@@ -514,6 +567,54 @@ fn the_ui_runs_a_case_in_a_real_browser() {
             json!([])
         ),
         "请选择问题类别"
+    );
+    b.select("#category", "street_vending");
+    // A place without GPS: a refused position is explained in the page's language; the
+    // keyboard's cross-hair (arrows, Enter) picks a point; a name search finds a metro
+    // station and says where the point is in words.
+    b.js(
+        "Object.defineProperty(navigator, 'geolocation', {configurable: true, value: {getCurrentPosition: (ok, fail) => fail({code: 1, message: 'User denied Geolocation'})}}); return true",
+        json!([]),
+    );
+    b.click("#locate");
+    assert_eq!(
+        b.js(
+            "return document.getElementById('pos').textContent",
+            json!([])
+        ),
+        json!("未获得定位权限：请在地图上点选，或按地名查找。")
+    );
+    b.js(
+        "document.getElementById('map').focus(); return true",
+        json!([]),
+    );
+    for key in ["\u{E014}", "\u{E014}", "\u{E015}", "\u{E007}"] {
+        b.post(
+            "actions",
+            json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+        );
+    }
+    b.wait(
+        "the cross-hair's point",
+        "return document.getElementById('pos').textContent.startsWith('121.')",
+        json!([]),
+    );
+    b.type_in("#place", "徐家汇地铁站\u{E007}");
+    b.wait(
+        "the station found by name",
+        "return document.getElementById('pos').textContent.includes('徐家汇地铁站附近') && document.getElementById('pos').textContent.startsWith('121.433')",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "citizen page with a place picked: {violations:#?}"
+    );
+    b.go(&format!("{base}/ui/citizen.html"));
+    b.wait(
+        "categories",
+        "return document.querySelectorAll('#category option').length > 10",
+        json!([]),
     );
     b.select("#category", "street_vending");
     // The place: picked on the map, then set exactly by the phone's position.
@@ -612,8 +713,33 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.querySelector('#actions [data-action=dispatch]')",
         json!([]),
     );
-    b.click("#actions [data-action=dispatch]");
-    b.click("#a-submit");
+    // 派遣 by keyboard: the form shows routing's choice and its reason, the lead chosen
+    // for the officer (focus on it), joint departments to add; Enter on 提交 sends it.
+    let enter = json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]});
+    b.js(
+        "document.querySelector('#actions [data-action=dispatch]').focus(); return true",
+        json!([]),
+    );
+    b.post("actions", enter.clone());
+    let routed = b.wait(
+        "routing's choice in the dispatch form",
+        "const s = document.getElementById('d-lead'); return s && document.activeElement === s && document.querySelectorAll('#routing-why li').length >= 1 && document.getElementById('routing-why').textContent.includes('牵头部门') && s.value",
+        json!([]),
+    );
+    assert!(
+        routed.as_str().unwrap().starts_with("sub-urban-mgmt-"),
+        "{routed}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "case page with the dispatch form: {violations:#?}"
+    );
+    b.js(
+        "document.getElementById('a-submit').focus(); return true",
+        json!([]),
+    );
+    b.post("actions", enter);
     b.wait("dispatched", "return !document.querySelector('#actions [data-action=dispatch]') && document.getElementById('timeline').textContent.includes('派遣')", json!([]));
     // The focus went to the result, not back to the page's start.
     assert_eq!(

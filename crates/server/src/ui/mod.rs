@@ -366,3 +366,122 @@ pub async fn places(State(st): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// `GET /api/v1/cases/{id}/routing` — for the dispatch form (officers): what routing would
+/// choose now and why (lead first, each with its line, level and reason); the department
+/// that returned the case (退单), if it did; the suggestion — routing's choice, except
+/// that a department that returned the case is replaced by the next candidate of its line
+/// (the same line one level up); and every department serving the case's place, to pick
+/// from (lead + joint, 联勤联动).
+pub async fn routing(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    SignedIn(who): SignedIn,
+) -> Result<Response, ApiError> {
+    use cityos_core::Role;
+    if !matches!(
+        who.role,
+        Role::DistrictOfficer | Role::SubdistrictOfficer | Role::Admin
+    ) {
+        return Err(ApiError::forbidden(
+            "only duty officers dispatch, so only they see routing's choice",
+        ));
+    }
+    let c = crate::cases::find_case(&st, &id)
+        .await?
+        .filter(|c| crate::cases::can_see(&st, &who, c))
+        .ok_or_else(|| ApiError::not_found(&format!("case {id:?}")))?;
+    let tax = &st.0.cfg.taxonomy;
+    let mut cat = tax
+        .category(&c.category)
+        .ok_or_else(|| ApiError::not_found(&format!("category {:?}", c.category)))?
+        .clone();
+    if let Some(p) = &c.playbook {
+        cat.lead = p.lead.clone();
+        cat.assist = p.joint.clone();
+    }
+    let dept = |code: &str| {
+        tax.department(code).map(|d| {
+            json!({"department": d.code, "name_zh": d.name_zh, "name_en": d.name_en,
+                   "line": d.line, "level": d.level.as_str()})
+        })
+    };
+    let routed = cityos_core::routing::route(tax, &cat, &c.regions);
+    let (routing, problem) = match &routed {
+        Ok(a) => (
+            a.iter()
+                .filter_map(|x| {
+                    let mut v = dept(&x.department)?;
+                    v["lead"] = json!(x.lead);
+                    v["reason"] = json!(x.reason);
+                    Some(v)
+                })
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    // Who returned it: the last dispatch's lead, when the case stands returned.
+    let returned: Vec<String> = if c.state == CaseState::Returned {
+        c.route
+            .iter()
+            .filter(|a| a.lead)
+            .map(|a| a.department.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // The next candidate for a department that returned the case: its line, a level up.
+    let chain = [
+        c.regions.community.as_deref(),
+        c.regions.subdistrict.as_deref(),
+        c.regions.district.as_deref(),
+    ];
+    let next_up = |code: &str| -> Option<String> {
+        let d = tax.department(code)?;
+        let mut level = d.level.up();
+        while let Some(l) = level {
+            let region = match l {
+                Level::District => chain[2],
+                Level::Subdistrict => chain[1],
+                Level::Community => chain[0],
+                Level::Grid => None,
+            };
+            if let Some(n) = region.and_then(|r| tax.department_for(&d.line, r)) {
+                if !returned.contains(&n.code) {
+                    return Some(n.code.clone());
+                }
+            }
+            level = l.up();
+        }
+        None
+    };
+    let mut suggested: Vec<Value> = Vec::new();
+    for a in routed.as_deref().unwrap_or(&[]) {
+        let (code, why) = if returned.contains(&a.department) {
+            match next_up(&a.department) {
+                Some(n) => (n, "next_up"),
+                None => continue,
+            }
+        } else {
+            (a.department.clone(), "routing")
+        };
+        if !suggested.iter().any(|s| s["department"] == code.as_str()) {
+            suggested.push(
+                json!({"department": code, "lead": a.lead && suggested.is_empty(), "why": why}),
+            );
+        }
+    }
+    if let Some(first) = suggested.first_mut() {
+        first["lead"] = json!(true);
+    }
+    let choices: Vec<Value> = tax
+        .departments
+        .iter()
+        .filter(|d| chain.iter().flatten().any(|r| *r == d.region))
+        .filter_map(|d| dept(&d.code))
+        .collect();
+    Ok(Json(json!({"case": c.number, "state": c.state.as_str(), "routing": routing,
+                   "problem": problem, "returned": returned, "suggested": suggested, "choices": choices}))
+    .into_response())
+}
