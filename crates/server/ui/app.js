@@ -18,6 +18,9 @@ const I18N = {
     map_keys: "键盘：方向键移动地图，+ / − 缩放，回车选定十字准星处的位置。", map_cluster: "{n} 件案件，按回车放大", map_find: "按地名查找（街道、居委、地铁站、地标、道路）", map_found: "已定位：{name}", map_not_found: "未找到该地名", near_place: "{name}附近",
     gps_denied: "未获得定位权限：请在地图上点选，或按地名查找。", gps_unavailable: "无法获取位置：请在地图上点选，或按地名查找。", gps_timeout: "定位超时：请在地图上点选，或按地名查找。", gps_none: "此浏览器不支持定位：请在地图上点选，或按地名查找。",
     d_routing: "派单规则的选择与依据", d_reason: "{role}：{name} — {line} 条线，{level}", d_returned: "{name} 已退单。", d_next: "推荐下一候选：{name}。", lvl_district: "区级", lvl_subdistrict: "街道级", lvl_community: "居委级", lvl_grid: "网格",
+    feed_pause: "暂停", feed_resume: "继续", feed_summary_btn: "朗读摘要", feed_held: "暂停中：{n} 条新动态待显示", feed_summary: "实时动态共 {n} 条，暂停待显示 {held} 条。", feed_latest: "最新：",
+    firing_alerts: "触发中的告警", vs_up: "较昨日同期 ▲ {n}", vs_down: "较昨日同期 ▼ {n}", vs_same: "与昨日同期持平",
+    storage_full: "手机存储空间已满：这条上报没有保存，请删除一些照片或联网后再提交（表单内容仍在）。", storage_failed: "无法保存到本机：",
     f_to_file: "待立案 / 待派遣", f_working: "处置中", f_to_verify: "待核查", f_to_close: "待结案", f_closed: "已结案", f_overdue_only: "仅超期",
     brand: "城运 cityos", signin: "登录", signout: "退出", username: "用户名", password: "密码",
     lang: "English", nav_centre: "指挥中心", nav_cases: "案件", nav_inbox: "待办", nav_vitals: "体征",
@@ -96,6 +99,9 @@ const I18N = {
     map_keys: "Keyboard: arrows move the map, + / − zoom, Enter picks the point under the cross-hair.", map_cluster: "{n} cases; press Enter to zoom in", map_find: "Find by name (sub-district, community, metro station, landmark, road)", map_found: "Placed at {name}", map_not_found: "No place of that name", near_place: "near {name}",
     gps_denied: "Location permission refused: pick the place on the map or find it by name.", gps_unavailable: "The position is not available: pick the place on the map or find it by name.", gps_timeout: "Locating took too long: pick the place on the map or find it by name.", gps_none: "This browser cannot locate: pick the place on the map or find it by name.",
     d_routing: "What routing would choose, and why", d_reason: "{role}: {name} — the {line} line, {level}", d_returned: "{name} returned the case.", d_next: "Next candidate: {name}.", lvl_district: "district level", lvl_subdistrict: "sub-district level", lvl_community: "community level", lvl_grid: "grid",
+    feed_pause: "Pause", feed_resume: "Resume", feed_summary_btn: "Read a summary", feed_held: "Paused: {n} new events waiting", feed_summary: "{n} events in the feed, {held} held while paused.", feed_latest: "Latest:",
+    firing_alerts: "Firing alerts", vs_up: "▲ {n} on yesterday by this time", vs_down: "▼ {n} on yesterday by this time", vs_same: "as many as yesterday by this time",
+    storage_full: "The phone's storage is full: this report was not saved. Free some space or send it when online (the form keeps its content).", storage_failed: "Could not save on this phone:",
     f_to_file: "To file or dispatch", f_working: "Being handled", f_to_verify: "To verify", f_to_close: "To close", f_closed: "Closed", f_overdue_only: "Overdue only",
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
     lang: "中文", nav_centre: "Command centre", nav_cases: "Cases", nav_inbox: "Inbox", nav_vitals: "Vital signs",
@@ -477,6 +483,7 @@ function fmtValue(v, unit) {
 /// Region names (`{code, name_zh, name_en}`): English mode shows the pinyin name where the
 /// territory has one (map.js fills REGION_EN from the regions it loads).
 const REGION_EN = {};
+const REGION_ZH = {};
 function regionName(r) {
   if (!r) return "";
   if (lang() !== "en") return r.name_zh || r.code || "";

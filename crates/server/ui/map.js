@@ -14,7 +14,10 @@ const REGION_CACHE = {};
 async function regions(level) {
   if (!REGION_CACHE[level]) {
     REGION_CACHE[level] = fetch("/api/v1/regions?level=" + level).then((r) => r.json()).then((g) => {
-      for (const f of g.features) if (f.properties.name_en) REGION_EN[f.properties.code] = f.properties.name_en;
+      for (const f of g.features) {
+        if (f.properties.name_en) REGION_EN[f.properties.code] = f.properties.name_en;
+        REGION_ZH[f.properties.code] = f.properties.name_zh;
+      }
       return g;
     });
   }

@@ -652,12 +652,12 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([number]),
     );
     b.js(
-        "document.body.classList.add('wall'); return true",
+        "document.body.classList.add('wall'); document.documentElement.classList.add('wall'); return true",
         json!([]),
     );
     b.screenshot("centre-wall");
     b.js(
-        "document.body.classList.remove('wall'); return true",
+        "document.body.classList.remove('wall'); document.documentElement.classList.remove('wall'); return true",
         json!([]),
     );
     b.screenshot("centre");
@@ -1346,6 +1346,64 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.screenshot("inspector");
     assert_eq!(count(&text), 1, "sent exactly once");
 
+    // The offline queue for real: 20 large photos (3000×2000) queued offline go into
+    // IndexedDB (localStorage would have run out at the seventh); the page reloaded while
+    // offline is served by its service worker and still holds all 20; back online, each
+    // report is sent exactly once.
+    b.wait(
+        "the service worker in control",
+        "return navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+        json!([]),
+    );
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    let tag = free_port();
+    for i in 0..20u64 {
+        let size = b.js_async(
+            "const done = arguments[arguments.length - 1];
+             const c = document.createElement('canvas'); c.width = 3000; c.height = 2000;
+             const g = c.getContext('2d');
+             if (!window.__noise) { const d = g.createImageData(3000, 2000); const a = new Uint32Array(d.data.buffer); let x = 2463534242; for (let i = 0; i < a.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; a[i] = x | 0xff000000; } window.__noise = d; }
+             g.putImageData(window.__noise, 0, 0); g.font = '200px sans-serif'; g.fillStyle = '#fff'; g.fillText('#' + arguments[0], 100, 300);
+             c.toBlob((blob) => { const dt = new DataTransfer(); dt.items.add(new File([blob], 'p' + arguments[0] + '.jpg', {type: 'image/jpeg'})); document.getElementById('photo').files = dt.files; done(blob.size); }, 'image/jpeg', 0.92);",
+            json!([i]),
+        );
+        assert!(size.as_u64().unwrap() > 1_000_000, "a large photo: {size}");
+        b.select("#category", "illegal_parking");
+        b.type_in("#text", &format!("离线照片 {}", tag as u64 * 100 + i));
+        b.click("#report button[type=submit]");
+        b.wait(
+            "queued",
+            "return document.getElementById('queue').textContent.endsWith(': ' + arguments[0])",
+            json!([i + 1]),
+        );
+    }
+    b.screenshot("inspector-queue-20");
+    b.go(&format!("{base}/ui/inspector.html"));
+    b.wait(
+        "the page offline, with its queue",
+        "return document.getElementById('queue').textContent.endsWith(': 20') && !document.getElementById('offline').hidden",
+        json!([]),
+    );
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    b.wait(
+        "the 20 sent",
+        "return document.getElementById('queue').hidden",
+        json!([]),
+    );
+    for i in 0..20 {
+        assert_eq!(
+            count(&format!("离线照片 {}", tag as u64 * 100 + i)),
+            1,
+            "photo {i} sent exactly once"
+        );
+    }
+
     // 为老助餐: the elder's page — "my usual" in one tap, a new meal in three, every
     // screen read aloud (the browser's voice stubbed), 200 % text on a phone, axe clean.
     b.sign_in(&base, "elder_demo");
@@ -1541,6 +1599,78 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         b.js("return document.activeElement.dataset.key", json!([])),
         key,
         "Enter on an indicator lost the focus"
+    );
+
+    // The live feed starts with the last 50 events, in words; pause holds new ones back;
+    // the summary is read on request only (the list itself is not a live region).
+    b.sign_in(&base, "zhang.district");
+    b.wait(
+        "the feed's last 50 events",
+        "return document.querySelectorAll('#feed li').length === 50 && document.querySelector('#feed li .what')",
+        json!([]),
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('feed').getAttribute('aria-live')",
+            json!([])
+        ),
+        Value::Null
+    );
+    b.click("#feed-pause");
+    assert_eq!(
+        b.js("return document.getElementById('feed-pause').getAttribute('aria-pressed') + ' ' + document.getElementById('feed-pause').textContent", json!([])),
+        json!("true 继续")
+    );
+    b.click("#feed-summary");
+    let said = b.js(
+        "return document.getElementById('feed-said').textContent",
+        json!([]),
+    );
+    assert!(
+        said.as_str().unwrap().starts_with("实时动态共 50 条"),
+        "{said}"
+    );
+    b.click("#feed-pause");
+
+    // The wall at 1920×1080 and 3840×2160: no page chrome, nothing scrolls, the legend
+    // and the feed on screen, type twice as large on the larger screen; axe-clean.
+    let mut title_px = Vec::new();
+    for (w, h) in [(1920, 1080), (3840, 2160)] {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        b.go(&format!("{base}/ui/centre.html?wall"));
+        b.wait(
+            "the wall drawn",
+            "return document.querySelectorAll('#map path').length >= 13 && document.querySelectorAll('#feed li').length >= 10 && document.querySelectorAll('#tiles .tile').length === 4",
+            json!([]),
+        );
+        b.settle();
+        let fit = b.js(
+            "const d = document.documentElement, l = document.getElementById('legend').getBoundingClientRect();
+             return {scroll: d.scrollHeight > innerHeight + 1 || d.scrollWidth > innerWidth + 1, chrome: getComputedStyle(document.querySelector('header.top')).display,
+                     legend: l.bottom <= innerHeight && l.height > 0, clock: document.getElementById('clock').textContent.length > 0,
+                     title: parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)}",
+            json!([]),
+        );
+        assert_eq!(fit["scroll"], false, "{w}: {fit}");
+        assert_eq!(fit["chrome"], "none", "{w}: {fit}");
+        assert_eq!(fit["legend"], true, "{w}: {fit}");
+        assert_eq!(fit["clock"], true, "{w}: {fit}");
+        title_px.push(fit["title"].as_f64().unwrap());
+        let violations = b.axe(&axe_js);
+        assert!(violations.is_empty(), "wall at {w}: {violations:#?}");
+        b.screenshot(&format!("wall-{w}"));
+    }
+    assert!(
+        title_px[1] >= 1.9 * title_px[0],
+        "type scales: {title_px:?}"
+    );
+    b.cdp("Emulation.clearDeviceMetricsOverride", json!({}));
+    b.js(
+        "localStorage.removeItem('cityos.wall'); return true",
+        json!([]),
     );
 
     drop(b);

@@ -179,6 +179,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../ui/citizen.js"),
     ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/sw.js"),
+    ),
 ];
 
 /// `GET /` — to the sign-in page.
