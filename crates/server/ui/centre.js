@@ -132,7 +132,7 @@
     const e = JSON.parse(ev.data);
     const c = CATS[e.category];
     const what = actorName(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note) : "");
-    push(el("li", { class: "p-" + (e.priority || "normal") },
+    push(el("li", {},
       el("time", { datetime: e.at, text: fmtTime(e.at || new Date().toISOString()) }), " ",
       el("a", { href: "/ui/case.html?id=" + e.case_id, text: e.number }),
       " · " + (c ? (lang() === "en" ? c.name_en : c.name_zh) : e.category) + " · " + regionOf(e.subdistrict) + " · ",

@@ -114,7 +114,7 @@ class CityMap {
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 4) drag.moved = true;
       if (drag.moved) {
-        const k = this.unitsPerPx();
+        const k = this.unitsPerPx() / this.rem();
         this.vb[0] -= dx * k; this.vb[1] -= dy * k;
         drag.x = e.clientX; drag.y = e.clientY;
         this.apply();
@@ -190,10 +190,14 @@ class CityMap {
   centre() { return this.unproject(this.vb[0] + this.vb[2] / 2, this.vb[1] + this.vb[3] / 2); }
 
   /// Map units per screen pixel (the view is fitted into the element, aspect kept).
+  /// Scaled by the root font size, so marks and names grow with the text (the wall's
+  /// larger type, a phone's 200 %).
   unitsPerPx() {
     const w = this.svg.clientWidth || 600, h = this.svg.clientHeight || 600;
-    return Math.max(this.vb[2] / w, this.vb[3] / h);
+    return Math.max(this.vb[2] / w, this.vb[3] / h) * this.rem();
   }
+
+  rem() { return parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1; }
 
   apply() { this.svg.setAttribute("viewBox", this.vb.join(" ")); this.layout(); }
 
@@ -268,7 +272,7 @@ class CityMap {
       }
     }
     // The scale bar: the longest round distance that fits in about 100 px.
-    const perPx = u * METRES_PER_UNIT;
+    const perPx = (u / this.rem()) * METRES_PER_UNIT;
     const nice = [50, 100, 200, 500, 1000, 2000, 5000, 10000];
     const m = nice.filter((x) => x / perPx <= 110).pop() || nice[0];
     this.scaleBar.querySelector(".bar").style.width = Math.round(m / perPx) + "px";

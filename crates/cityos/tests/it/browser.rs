@@ -616,6 +616,13 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.querySelectorAll('#category option').length > 10",
         json!([]),
     );
+    // Categories grouped by their parent, found by a word people use.
+    b.type_in("#cat-find", "摆摊");
+    assert_eq!(
+        b.js("return document.getElementById('category').value + ' ' + document.querySelector('#category option[value=street_vending]').parentElement.tagName", json!([])),
+        json!("street_vending OPTGROUP")
+    );
+    b.type_in("#cat-find", "");
     b.select("#category", "street_vending");
     // The place: picked on the map, then set exactly by the phone's position.
     b.click("#map");
@@ -634,6 +641,47 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.getElementById('status').textContent.includes(arguments[0])",
         json!([number]),
     );
+    // The number large, with the focus on it, a copy button and a follow link; read
+    // aloud on request (the browser's voice stubbed); 长辈版 makes the type larger.
+    assert_eq!(
+        b.js("const f = document.getElementById('filed'); return !f.hidden && document.activeElement === f && document.getElementById('filed-number').textContent", json!([])),
+        json!(number)
+    );
+    assert!(b
+        .js(
+            "return document.getElementById('filed-link').getAttribute('href')",
+            json!([])
+        )
+        .as_str()
+        .unwrap()
+        .ends_with(&number));
+    b.js(
+        "window.__spoken = []; Object.defineProperty(window, 'speechSynthesis', {configurable: true, value: {speak: (u) => window.__spoken.push({text: u.text, lang: u.lang}), cancel: () => {}}}); return true",
+        json!([]),
+    );
+    b.click("#speak");
+    let said = b.js("return window.__spoken[0]", json!([]));
+    assert!(said["text"].as_str().unwrap().contains(&number), "{said}");
+    assert_eq!(said["lang"], "zh-CN");
+    let before = b.js(
+        "return parseFloat(getComputedStyle(document.getElementById('text')).fontSize)",
+        json!([]),
+    );
+    b.click("#elder");
+    let after = b.js(
+        "return parseFloat(getComputedStyle(document.getElementById('text')).fontSize)",
+        json!([]),
+    );
+    assert!(
+        after.as_f64().unwrap() >= 1.15 * before.as_f64().unwrap(),
+        "长辈版: {before} → {after}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "citizen page (长辈版): {violations:#?}"
+    );
+    b.click("#elder");
     let violations = b.axe(&axe_js);
     assert!(violations.is_empty(), "citizen page: {violations:#?}");
     // Text at 200 % on a phone: nothing is cut off sideways; the form is reachable by Tab.
@@ -1360,6 +1408,15 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
     );
     let tag = free_port();
+    // Letters, not digits: nothing in the text looks like a phone number to mask.
+    let label = |i: u64| {
+        let n: String = (tag as u64 * 100 + i)
+            .to_string()
+            .chars()
+            .map(|c| (b'a' + c.to_digit(10).unwrap() as u8) as char)
+            .collect();
+        format!("离线照片 {n}")
+    };
     for i in 0..20u64 {
         let size = b.js_async(
             "const done = arguments[arguments.length - 1];
@@ -1372,7 +1429,7 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         );
         assert!(size.as_u64().unwrap() > 1_000_000, "a large photo: {size}");
         b.select("#category", "illegal_parking");
-        b.type_in("#text", &format!("离线照片 {}", tag as u64 * 100 + i));
+        b.type_in("#text", &label(i));
         b.click("#report button[type=submit]");
         b.wait(
             "queued",
@@ -1396,11 +1453,53 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.getElementById('queue').hidden",
         json!([]),
     );
+    // Same category, same place: the 20 join the offline report's case (or each other's);
+    // every report text is there exactly once across the cases found.
+    let search = |q: &str| -> Vec<i64> {
+        let (_, v) = http(
+            &addr,
+            "GET",
+            &format!(
+                "/api/v1/cases?limit=50&q={}",
+                q.bytes()
+                    .map(|c| if c.is_ascii_alphanumeric() {
+                        (c as char).to_string()
+                    } else {
+                        format!("%{c:02X}")
+                    })
+                    .collect::<String>()
+            ),
+            &[("Authorization", &token)],
+            None,
+        );
+        v["cases"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let mut ids = search(&text);
+    ids.extend(search("离线照片"));
+    ids.sort_unstable();
+    ids.dedup();
+    let mut texts = Vec::new();
+    for id in ids {
+        let (_, c) = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/cases/{id}"),
+            &[("Authorization", &token)],
+            None,
+        );
+        for r in c["reports"].as_array().unwrap() {
+            texts.push(r["text"].as_str().unwrap_or("").to_string());
+        }
+    }
     for i in 0..20 {
+        let want = label(i);
         assert_eq!(
-            count(&format!("离线照片 {}", tag as u64 * 100 + i)),
+            texts.iter().filter(|t| **t == want).count(),
             1,
-            "photo {i} sent exactly once"
+            "photo {i} sent exactly once: {texts:?}"
         );
     }
 

@@ -232,6 +232,7 @@ fn schemas() -> Value {
         "Categories": {"type": "object", "required": ["categories"], "properties": {"categories": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh", "domain"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]}, "domain_zh": s("string"), "parent": {"type": ["string", "null"]},
             "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]}, "public": s("boolean"), "lead": {"type": ["string", "null"]}, "assist": {"type": "array", "items": s("string")}, "lowest_level": {"type": ["string", "null"]},
+            "keywords": {"type": "array", "items": s("string"), "description": "words people use for it (the citizen page's category search)"},
             "dedup_radius_m": s("number"), "dedup_window_h": s("number"), "deadlines": {"type": "object", "additionalProperties": s("string"), "description": "time limit per step, e.g. 2wh"}}}}}},
         "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},
