@@ -5,6 +5,24 @@
 
 const I18N = {
   zh: {
+    // One language at a time (issue 21): states, task states, channels, actors, machine log notes, units.
+    st_reported: "待立案", st_filed: "待派遣", st_rejected: "不予立案", st_merged: "已合并", st_dispatched: "待签收", st_acknowledged: "已签收", st_in_progress: "处置中", st_handled: "待核查", st_rework: "返工", st_verified: "待结案", st_closed: "已结案", st_evaluated: "已评价", st_returned: "已退单", st_suspended: "挂账",
+    ts_dispatched: "待签收", ts_acknowledged: "已签收", ts_in_progress: "处置中", ts_handled: "已处置", ts_returned: "已退单",
+    ch_citizen: "市民", ch_inspector: "巡查", ch_sensor: "感知设备", ch_data: "数据", ch_staff: "工作人员", ch_open311: "市民（Open311）", ch_hotline: "热线",
+    actor_system: "系统", actor_intake: "{channel}上报", actor_live: "实时演示 · {who}", actor_officer: "值班员", actor_inspector: "网格巡查员",
+    n_new_case: "新案件", n_routed: "派至 {depts}", n_smart: "智能分拨：{reason}", n_auto_trusted: "自动处理：可信渠道",
+    n_merged: "合并：同类「{cat}」，距最近上报 {m} 米（{h} 小时前）；合并范围 {r} 米、{w} 小时",
+    n_absorbed: "并入案件 {number} 的上报", n_split: "由案件 {number} 拆分（{who}）", n_escalated: "自 {since} 超期：升级至 {to}（第 {rung} 级）",
+    "n_已签收": "已签收", "n_现场核查已处置": "现场核查已处置", "n_实时演示": "实时演示",
+    domain_all: "全部领域", region_all: "全区", district_name: "徐汇区",
+    map_keys: "键盘：方向键移动地图，+ / − 缩放，回车选定十字准星处的位置。", map_cluster: "{n} 件案件，按回车放大", map_find: "按地名查找（街道、居委、地铁站、地标、道路）", map_found: "已定位：{name}", map_not_found: "未找到该地名", near_place: "{name}附近",
+    gps_denied: "未获得定位权限：请在地图上点选，或按地名查找。", gps_unavailable: "无法获取位置：请在地图上点选，或按地名查找。", gps_timeout: "定位超时：请在地图上点选，或按地名查找。", gps_none: "此浏览器不支持定位：请在地图上点选，或按地名查找。",
+    d_routing: "派单规则的选择与依据", d_reason: "{role}：{name} — {line} 条线，{level}", d_returned: "{name} 已退单。", d_next: "推荐下一候选：{name}。", lvl_district: "区级", lvl_subdistrict: "街道级", lvl_community: "居委级", lvl_grid: "网格",
+    feed_pause: "暂停", feed_resume: "继续", feed_summary_btn: "朗读摘要", feed_held: "暂停中：{n} 条新动态待显示", feed_summary: "实时动态共 {n} 条，暂停待显示 {held} 条。", feed_latest: "最新：",
+    firing_alerts: "触发中的告警", vs_up: "较昨日同期 ▲ {n}", vs_down: "较昨日同期 ▼ {n}", vs_same: "与昨日同期持平",
+    storage_full: "手机存储空间已满：这条上报没有保存，请删除一些照片或联网后再提交（表单内容仍在）。", storage_failed: "无法保存到本机：",
+    elder_mode: "长辈版", read_aloud: "朗读", copy_number: "复制编号", follow_link: "查看进度", copied: "已复制",
+    f_to_file: "待立案 / 待派遣", f_working: "处置中", f_to_verify: "待核查", f_to_close: "待结案", f_closed: "已结案", f_overdue_only: "仅超期",
     brand: "城运 cityos", signin: "登录", signout: "退出", username: "用户名", password: "密码",
     lang: "English", nav_centre: "指挥中心", nav_cases: "案件", nav_inbox: "待办", nav_vitals: "体征",
     nav_inspector: "巡查", nav_citizen: "市民", skip: "跳到正文", wall: "大屏模式",
@@ -70,6 +88,24 @@ const I18N = {
     nav_assistance: "精准救助", nav_assistcounts: "救助统计",
   },
   en: {
+    // One language at a time (issue 21): states, task states, channels, actors, machine log notes, units.
+    st_reported: "Reported", st_filed: "Filed, to dispatch", st_rejected: "Rejected", st_merged: "Merged", st_dispatched: "Dispatched", st_acknowledged: "Acknowledged", st_in_progress: "In progress", st_handled: "Handled, to verify", st_rework: "Rework", st_verified: "Verified, to close", st_closed: "Closed", st_evaluated: "Evaluated", st_returned: "Returned", st_suspended: "Suspended",
+    ts_dispatched: "Dispatched", ts_acknowledged: "Acknowledged", ts_in_progress: "In progress", ts_handled: "Handled", ts_returned: "Returned",
+    ch_citizen: "Citizen", ch_inspector: "Inspector", ch_sensor: "Sensor", ch_data: "Data", ch_staff: "Staff", ch_open311: "Citizen (Open311)", ch_hotline: "Hotline",
+    actor_system: "System", actor_intake: "{channel} intake", actor_live: "Live demo · {who}", actor_officer: "Duty officer", actor_inspector: "Grid inspector",
+    n_new_case: "New case", n_routed: "routed to {depts}", n_smart: "suggested category: {reason}", n_auto_trusted: "Automatic: trusted channel",
+    n_merged: "Merged: same category “{cat}”, {m} m from the latest report ({h} h ago); merge radius {r} m, window {w} h",
+    n_absorbed: "Took over the reports of case {number}", n_split: "Split from case {number} ({who})", n_escalated: "Overdue since {since}: escalated to {to} (rung {rung})",
+    "n_已签收": "Acknowledged", "n_现场核查已处置": "Checked on site: handled", "n_实时演示": "Live demo",
+    domain_all: "All domains", region_all: "Whole district", district_name: "Xuhui District",
+    map_keys: "Keyboard: arrows move the map, + / − zoom, Enter picks the point under the cross-hair.", map_cluster: "{n} cases; press Enter to zoom in", map_find: "Find by name (sub-district, community, metro station, landmark, road)", map_found: "Placed at {name}", map_not_found: "No place of that name", near_place: "near {name}",
+    gps_denied: "Location permission refused: pick the place on the map or find it by name.", gps_unavailable: "The position is not available: pick the place on the map or find it by name.", gps_timeout: "Locating took too long: pick the place on the map or find it by name.", gps_none: "This browser cannot locate: pick the place on the map or find it by name.",
+    d_routing: "What routing would choose, and why", d_reason: "{role}: {name} — the {line} line, {level}", d_returned: "{name} returned the case.", d_next: "Next candidate: {name}.", lvl_district: "district level", lvl_subdistrict: "sub-district level", lvl_community: "community level", lvl_grid: "grid",
+    feed_pause: "Pause", feed_resume: "Resume", feed_summary_btn: "Read a summary", feed_held: "Paused: {n} new events waiting", feed_summary: "{n} events in the feed, {held} held while paused.", feed_latest: "Latest:",
+    firing_alerts: "Firing alerts", vs_up: "▲ {n} on yesterday by this time", vs_down: "▼ {n} on yesterday by this time", vs_same: "as many as yesterday by this time",
+    storage_full: "The phone's storage is full: this report was not saved. Free some space or send it when online (the form keeps its content).", storage_failed: "Could not save on this phone:",
+    elder_mode: "Larger text", read_aloud: "Read aloud", copy_number: "Copy the number", follow_link: "Follow its progress", copied: "Copied",
+    f_to_file: "To file or dispatch", f_working: "Being handled", f_to_verify: "To verify", f_to_close: "To close", f_closed: "Closed", f_overdue_only: "Overdue only",
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
     lang: "中文", nav_centre: "Command centre", nav_cases: "Cases", nav_inbox: "Inbox", nav_vitals: "Vital signs",
     nav_inspector: "Inspector", nav_citizen: "Citizens", skip: "Skip to content", wall: "Wall mode",
@@ -330,12 +366,15 @@ async function api(path, opts) {
     headers["content-type"] = "application/json";
   }
   let r;
+  busy(1);
   try {
     r = await fetch(path, { method: o.method || (body === undefined ? "GET" : "POST"), headers, body, credentials: o.anonymous ? "omit" : "same-origin" });
   } catch (e) {
+    busy(-1);
     throw new ApiProblem(0, "network", t("network"));
   }
-  const text = await r.text();
+  let text;
+  try { text = await r.text(); } finally { busy(-1); }
   let v = null;
   try { v = text ? JSON.parse(text) : null; } catch (_) { v = text; }
   if (!r.ok) {
@@ -343,6 +382,42 @@ async function api(path, opts) {
     throw new ApiProblem(r.status, v && v.code, v && v.detail, v && v.problems);
   }
   return v;
+}
+
+/// Requests in flight (`document.body.dataset.busy`), so a test knows when a page is drawn.
+let inFlight = 0;
+function busy(d) {
+  inFlight = Math.max(0, inFlight + d);
+  if (document.body) document.body.dataset.busy = String(inFlight);
+}
+
+/// What identifies a focusable element across a redraw: its data-key, id, link or text.
+function focusKey(e) {
+  return (e.dataset && e.dataset.key) || e.id || (e.getAttribute && e.getAttribute("href")) || (e.tagName + ":" + e.textContent);
+}
+
+/// Redraws `box` with `fill(box)` without moving the keyboard focus: if the focus was
+/// inside, it goes back to the same item (by `focusKey`), or else to the box itself —
+/// never to the page's start. Every periodic refresh draws through this.
+function redraw(box, fill) {
+  const a = document.activeElement;
+  const inside = a && a !== box && box.contains(a);
+  const key = inside ? focusKey(a) : null;
+  box.textContent = "";
+  fill(box);
+  if (!inside) return;
+  const again = [...box.querySelectorAll("a, button, input, select, textarea, [tabindex]")].find((e) => focusKey(e) === key);
+  if (again) { again.focus({ preventScroll: true }); return; }
+  if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "-1");
+  box.focus({ preventScroll: true });
+}
+
+/// After an action: the focus goes to its result (a status line or a heading), which is
+/// made focusable for that, so a keyboard or screen-reader user continues from there.
+function focusResult(node) {
+  if (!node) return;
+  if (!node.hasAttribute("tabindex")) node.setAttribute("tabindex", "-1");
+  node.focus();
 }
 
 function el(tag, attrs, ...children) {
@@ -372,6 +447,107 @@ function fmtDuration(ms) {
   const p = (n) => String(n).padStart(2, "0");
   const txt = (d ? d + (lang() === "en" ? "d " : "天 ") : "") + p(h) + ":" + p(m) + ":" + p(s);
   return neg ? "-" + txt : txt;
+}
+
+/// A value of an enumeration in the user's language: `prefix + value` in the dictionary,
+/// else the value itself (never the other language's word).
+function tEnum(prefix, v) {
+  if (v === null || v === undefined || v === "") return "";
+  const k = prefix + v;
+  return I18N[lang()][k] || v;
+}
+function stateName(s) { return tEnum("st_", s); }
+function priorityName(p) { return tEnum("p_", p); }
+/// `{name}` placeholders filled from `args`.
+function tf(key, args) {
+  return t(key).replace(/\{(\w+)\}/g, (_, k) => (args && args[k] !== undefined ? String(args[k]) : ""));
+}
+
+/// Numbers: counts are whole, money is yuan with two decimals, rates are percentages.
+const COUNT_UNITS = new Set(["个", "人", "件", "份", "单", "台", "户", "点", "盏", "起", "次", "辆", "处"]);
+const UNITS_EN = { "个": "", "人": "people", "件": "cases", "件/h": "cases/h", "件/日": "cases/day", "份": "portions", "单": "orders",
+  "台": "units", "户": "households", "点": "points", "盏": "lamps", "级": "grade", "起": "incidents", "起/h": "incidents/h", "起/百台": "per 100 units", "次": "times", "辆": "vehicles", "处": "places" };
+function locale() { return lang() === "en" ? "en-GB" : "zh-CN"; }
+function fmtCount(n) { return n === null || n === undefined || !isFinite(n) ? "—" : Math.round(n).toLocaleString(locale()); }
+function fmtMoney(yuan) { return yuan === null || yuan === undefined || !isFinite(yuan) ? "—" : "¥" + Number(yuan).toLocaleString(locale(), { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+/// A share (0–1) as a percentage.
+function fmtRate(share) { return share === null || share === undefined || !isFinite(share) ? "—" : (share * 100).toLocaleString(locale(), { maximumFractionDigits: 1 }) + "%"; }
+function unitName(u) { return lang() === "en" && Object.prototype.hasOwnProperty.call(UNITS_EN, u) ? UNITS_EN[u] : (u || ""); }
+/// An indicator's value with its unit: whole numbers for counts, ¥ for money.
+function fmtValue(v, unit) {
+  if (v === null || v === undefined || !isFinite(v)) return "—";
+  if (unit === "元" || unit === "¥") return fmtMoney(v);
+  if (unit === "%") return Number(v).toLocaleString(locale(), { maximumFractionDigits: 1 }) + "%";
+  const n = COUNT_UNITS.has(unit) ? fmtCount(v) : Number(v).toLocaleString(locale(), { maximumFractionDigits: 2 });
+  const u = unitName(unit);
+  if (!u) return n;
+  return /^[\u4e00-\u9fff]/.test(u) ? n + u : n + " " + u;
+}
+
+/// Region names (`{code, name_zh, name_en}`): English mode shows the pinyin name where the
+/// territory has one (map.js fills REGION_EN from the regions it loads).
+const REGION_EN = {};
+const REGION_ZH = {};
+function regionName(r) {
+  if (!r) return "";
+  if (lang() !== "en") return r.name_zh || r.code || "";
+  return r.name_en || REGION_EN[r.code] || r.name_zh || r.code || "";
+}
+
+/// Departments by code (loaded once per page, for actor and task names).
+let DEPTS = {};
+let deptsLoading = null;
+function loadDepartments() {
+  if (!deptsLoading) {
+    deptsLoading = api("/api/v1/departments").then((v) => {
+      for (const d of v.departments || []) DEPTS[d.code] = d;
+      return DEPTS;
+    }).catch(() => DEPTS);
+  }
+  return deptsLoading;
+}
+function deptName(code) {
+  const d = DEPTS[code];
+  if (!d) return code;
+  return lang() === "en" ? (d.name_en || d.name_zh) : d.name_zh;
+}
+/// Who did it, as people call them: the department's name for a department's (or the
+/// simulator's) action, "system" for the engine, "citizen intake" for a channel.
+function actorName(id) {
+  if (!id) return "";
+  if (id === "cityos" || id === "system") return t("actor_system");
+  let m = /^(\w+)-intake$/.exec(id);
+  if (m) return tf("actor_intake", { channel: tEnum("ch_", m[1]) });
+  m = /^(?:sim|live)-(.+)$/.exec(id);
+  if (m) {
+    if (DEPTS[m[1]]) return deptName(m[1]);
+    if (m[1] === "officer") return t("actor_officer");
+    if (m[1] === "inspector") return t("actor_inspector");
+  }
+  return DEPTS[id] ? deptName(id) : id;
+}
+/// A log note in the user's language: the engine's own notes (new case, routing,
+/// trusted channel, merges, splits, escalations) are recognised and rendered from the
+/// dictionary with their parts; people's notes are shown as written.
+function noteText(note) {
+  if (!note) return "";
+  const parts = note.split("; ");
+  const out = [];
+  for (const p of parts) {
+    let m;
+    if (p === "new case") out.push(t("n_new_case"));
+    else if ((m = /^routed to (.+)$/.exec(p))) out.push(tf("n_routed", { depts: m[1].split(", ").map(deptName).join(lang() === "en" ? ", " : "、") }));
+    else if ((m = /^智能分拨：(.*)$/.exec(p))) out.push(tf("n_smart", { reason: m[1] }));
+    else if (p === "auto: trusted channel") out.push(t("n_auto_trusted"));
+    else if ((m = /^merged: same category 「(.+)」 (\d+) m from case's latest report \(([\d.]+) h ago\)$/.exec(p))) out.push({ cat: m[1], m: m[2], h: m[3] });
+    else if ((m = /^radius (\d+) m, window (\d+) h$/.exec(p)) && out.length && typeof out[out.length - 1] === "object") { const o = out.pop(); out.push(tf("n_merged", Object.assign(o, { r: m[1], w: m[2] }))); }
+    else if ((m = /^took over the reports of case (\S+)$/.exec(p))) out.push(tf("n_absorbed", { number: m[1] }));
+    else if ((m = /^split from case (\S+) by (\S+)$/.exec(p))) out.push(tf("n_split", { number: m[1], who: actorName(m[2]) }));
+    else if ((m = /^overdue since (.+): escalated to (\S+) \(rung (\d+)\)$/.exec(p))) out.push(tf("n_escalated", { since: m[1], to: deptName(m[2]), rung: m[3] }));
+    else if (I18N[lang()]["n_" + p]) out.push(I18N[lang()]["n_" + p]);
+    else out.push(p);
+  }
+  return out.map((x) => (typeof x === "object" ? JSON.stringify(x) : x)).join(lang() === "en" ? "; " : "；");
 }
 
 const ROLE_PAGES = {

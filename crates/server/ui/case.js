@@ -8,7 +8,7 @@
   const msg = document.getElementById("msg");
   const map = new CityMap(document.getElementById("map"));
   let data = null, due = null;
-  await map.init("subdistrict");
+  await Promise.all([map.init("subdistrict"), loadDepartments()]);
 
   // Fields an action asks for, beyond the note and photos.
   const FIELDS = {
@@ -39,10 +39,10 @@
     const dl = document.getElementById("summary");
     dl.textContent = "";
     const row = (k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
-    row("state", el("strong", { text: c.state_name }));
-    row("category", document.createTextNode(c.category_name));
-    row("priority", el("span", { class: "badge p-" + c.priority, text: t("p_" + c.priority) !== "p_" + c.priority ? t("p_" + c.priority) : c.priority }));
-    row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map((r) => r.name_zh).join(" / ")));
+    row("state", el("strong", { text: stateName(c.state) }));
+    row("category", document.createTextNode(lang() === "en" && c.category_name_en ? c.category_name_en : c.category_name));
+    row("priority", el("span", { class: "badge p-" + c.priority, text: priorityName(c.priority) }));
+    row("region", document.createTextNode([c.subdistrict, c.community, c.grid].filter(Boolean).map(regionName).join(" / ")));
     due = c.due; tick();
     const acts = document.getElementById("actions");
     acts.textContent = "";
@@ -53,20 +53,20 @@
     tl.textContent = "";
     for (const e of data.log) {
       const li = el("li", {}, el("time", { class: "hint", text: fmtTime(e.at) }), " ",
-        el("span", { class: "what", text: t("a_" + e.action) }), " · ", el("span", { text: e.actor }),
-        e.note ? el("div", { text: e.note }) : null);
+        el("span", { class: "what", text: tEnum("a_", e.action) }), " · ", el("span", { class: "who", text: actorName(e.actor) }),
+        e.note ? el("div", { class: "note", text: noteText(e.note) }) : null);
       for (const a of e.attachments || []) li.append(el("div", { class: "photos" }, el("img", { src: a, alt: t("photo") + " " + e.seq })));
       tl.append(li);
     }
     const tasks = document.getElementById("tasks");
     tasks.textContent = "";
-    for (const x of c.tasks) tasks.append(el("li", { text: (x.lead ? "★ " : "") + x.department_name + " · " + x.state }));
+    for (const x of c.tasks) tasks.append(el("li", { text: (x.lead ? "★ " : "") + (DEPTS[x.department] ? deptName(x.department) : x.department_name) + " · " + tEnum("ts_", x.state) }));
     const dls = document.getElementById("deadlines");
     dls.textContent = "";
-    for (const d of c.deadlines) dls.append(el("li", { class: d.on_time === false ? "overdue" : "", text: d.step_zh + " " + fmtTime(d.due) + (d.met ? " ✔" : "") }));
+    for (const d of c.deadlines) dls.append(el("li", { class: d.on_time === false ? "overdue" : "", text: (lang() === "en" ? tEnum("a_", d.step) : d.step_zh) + " " + fmtTime(d.due) + (d.met ? " ✔" : "") }));
     const reps = document.getElementById("reports");
     reps.textContent = "";
-    for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: r.channel }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
+    for (const r of data.reports) reps.append(el("li", {}, el("span", { class: "badge", text: tEnum("ch_", r.channel) }), " ", el("time", { class: "hint", text: fmtTime(r.at) }), " ", el("span", { text: r.text }), r.contact ? el("span", { class: "hint", text: " · " + r.contact }) : null));
     const photos = document.getElementById("photos");
     photos.textContent = "";
     (c.media || []).forEach((m, i) => photos.append(el("a", { href: m }, el("img", { src: m, alt: t("photo") + " " + (i + 1) }))));
@@ -131,7 +131,7 @@
       await api("/api/v1/cases/" + data.case.id + "/transitions", { body: { action: "tick", role, item }, headers: { "idempotency-key": newKey() } });
       await load();
       say(msg, t("a_tick") + " · " + t("done"), true);
-      document.getElementById("h-checklist").focus();
+      focusResult(document.getElementById("h-checklist"));
     } catch (e) { say(m, e.message); btn.disabled = false; }
   }
 
@@ -148,7 +148,60 @@
     }
     document.getElementById("a-photo").parentElement.hidden = false;
     document.getElementById("a-msg").textContent = "";
+    routing = null;
+    if (a === "dispatch") { dispatchChoice(box).then(() => document.getElementById("d-lead").focus()).catch((e) => { say(document.getElementById("a-msg"), e.message); form.querySelector("textarea").focus(); }); return; }
     form.querySelector("input, textarea").focus();
+  }
+
+  // 派遣 with a choice: what routing would choose and why, the department that returned
+  // the case (if one did) and the next candidate instead; the officer picks the lead and
+  // adds or removes joint departments (联勤联动).
+  let routing = null;
+  const levelName = (l) => t("lvl_" + l);
+  async function dispatchChoice(box) {
+    routing = await api("/api/v1/cases/" + data.case.id + "/routing");
+    const name = (d) => (lang() === "en" ? d.name_en || d.name_zh : d.name_zh);
+    const byCode = {};
+    for (const d of routing.choices) byCode[d.department] = d;
+    for (const d of routing.routing) byCode[d.department] = byCode[d.department] || d;
+    const why = el("ul", { class: "plain", id: "routing-why" });
+    for (const d of routing.routing) {
+      // The reason from its parts, in the page's language (the server's text is Chinese).
+      const text = tf("d_reason", { role: d.lead ? t("lead") : t("joint"), name: name(d), line: d.line, level: levelName(d.level) });
+      why.append(el("li", { text: (d.lead ? "★ " : "") + text }));
+    }
+    if (routing.problem) why.append(el("li", { class: "error", text: routing.problem }));
+    box.append(el("div", { class: "routing" }, el("h4", { id: "routing-h", text: t("d_routing") }), why));
+    for (const r of routing.returned) {
+      const next = routing.suggested.find((x) => x.why === "next_up");
+      box.append(el("p", { class: "error", id: "routing-returned", text: tf("d_returned", { name: byCode[r] ? name(byCode[r]) : r }) +
+        (next ? " " + tf("d_next", { name: byCode[next.department] ? name(byCode[next.department]) : next.department }) : "") }));
+    }
+    const lead = (routing.suggested.find((x) => x.lead) || {}).department;
+    const sel = el("select", { id: "d-lead", required: true });
+    for (const d of routing.choices) sel.append(el("option", { value: d.department, text: name(d) + " · " + levelName(d.level) }));
+    if (lead) sel.value = lead;
+    box.append(el("label", { for: "d-lead", text: t("lead") }), sel);
+    const joint = routing.suggested.filter((x) => !x.lead).map((x) => x.department);
+    const fs = el("fieldset", { class: "joint", id: "d-joint" }, el("legend", { text: t("joint") }));
+    for (const d of routing.choices) {
+      const id = "dj-" + d.department;
+      fs.append(el("div", {}, el("input", { type: "checkbox", id, value: d.department, checked: joint.includes(d.department) }), " ",
+        el("label", { for: id, class: "inline", text: name(d) + " · " + levelName(d.level) })));
+    }
+    box.append(fs);
+  }
+
+  /// The departments the officer chose, or [] when that is exactly routing's choice (the
+  /// server then routes, and its reasons go into the log).
+  function chosenDepartments() {
+    const lead = document.getElementById("d-lead").value;
+    const joint = [...document.querySelectorAll("#d-joint input:checked")].map((i) => i.value).filter((d) => d !== lead);
+    const r = routing.routing;
+    const same = !routing.returned.length && r.length && r[0].department === lead &&
+      joint.length === r.length - 1 && joint.every((d) => r.some((x) => x.department === d && !x.lead));
+    if (same) return [];
+    return [{ department: lead, lead: true }].concat(joint.map((d) => ({ department: d, lead: false })));
   }
 
   document.getElementById("action-form").addEventListener("submit", async (ev) => {
@@ -160,6 +213,7 @@
       if (required && !v) { say(m, t(label)); document.getElementById("f-" + name).focus(); return; }
       if (v) body[name] = type === "number" ? Number(v) : v;
     }
+    if (current === "dispatch" && routing) body.departments = chosenDepartments();
     const file = document.getElementById("a-photo").files[0];
     if (current === "verify" && u.role === "inspector" && !file) { say(m, t("need_photo")); return; }
     const btn = document.getElementById("a-submit");
@@ -175,7 +229,8 @@
       document.getElementById("a-note").value = "";
       await load();
       say(msg, t("a_" + current) + " · " + t("done"), true);
-    } catch (e) { say(m, e.message); }
+      focusResult(msg); // the result; the actions now offered follow it
+    } catch (e) { say(m, e.message); focusResult(m); }
     finally { btn.disabled = false; }
   });
   await load();

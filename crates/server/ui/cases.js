@@ -12,7 +12,7 @@
 
   const subs = await regions("subdistrict");
   const sel = document.getElementById("f-region");
-  for (const f of subs.features) sel.append(el("option", { value: f.properties.code, text: f.properties.name_zh }));
+  for (const f of subs.features) sel.append(el("option", { value: f.properties.code, text: regionName(f.properties) }));
   if (q.get("region")) sel.value = q.get("region");
 
   function row(c) {
@@ -20,9 +20,9 @@
     return el("tr", {},
       el("td", {}, el("a", { href: "/ui/case.html?id=" + c.id, text: c.number })),
       el("td", { text: c.title }),
-      el("td", { text: c.state_name }),
-      el("td", {}, el("span", { class: "badge p-" + c.priority, text: c.priority })),
-      el("td", { text: (c.subdistrict && c.subdistrict.name_zh) || "" }),
+      el("td", { class: "state", text: stateName(c.state) }),
+      el("td", { class: "priority" }, el("span", { class: "badge p-" + c.priority, text: priorityName(c.priority) })),
+      el("td", { text: regionName(c.subdistrict) }),
       el("td", { class: c.overdue ? "overdue" : "", text: due }));
   }
 

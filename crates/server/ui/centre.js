@@ -5,14 +5,14 @@
   const u = frame("centre", true);
   if (!u) return;
   const wallBtn = document.getElementById("wall");
-  const setWall = (on) => { document.body.classList.toggle("wall", on); wallBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.wall", on ? "1" : ""); };
+  const setWall = (on) => { document.body.classList.toggle("wall", on); document.documentElement.classList.toggle("wall", on); wallBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.wall", on ? "1" : ""); };
   setWall(new URLSearchParams(location.search).has("wall") || localStorage.getItem("cityos.wall") === "1");
   wallBtn.addEventListener("click", () => setWall(!document.body.classList.contains("wall")));
 
   const legend = document.getElementById("legend");
   for (const [p, c] of Object.entries(PRIORITY_COLOUR)) {
     const i = el("i"); i.style.background = c;
-    legend.append(el("span", {}, i, p));
+    legend.append(el("span", {}, i, priorityName(p)));
   }
   legend.append(el("span", { text: "■ " + t("stage_waiting") }), el("span", { text: "● " + t("stage_working") }), el("span", { text: "○ " + t("stage_checking") }), el("span", { text: t("stage_overdue") }));
   const levelNote = document.getElementById("level");
@@ -36,48 +36,107 @@
   async function figures(m) {
     if (m) lastMap = m;
     const s = await api("/api/v1/stats");
-    const box = document.getElementById("figures");
-    box.textContent = "";
-    const f = (k, v, cls) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) })));
-    f("today_new", s.today_intake);
-    if (lastMap && lastMap.today) f("today_closed", lastMap.today.closed);
-    f("on_time", s.on_time_rate == null ? "—" : (s.on_time_rate * 100).toFixed(1) + "%");
-    f("overdue", s.overdue, s.overdue > 0 ? "overdue" : "");
-    if (lastMap && lastMap.today) f("escalations", lastMap.today.escalations);
-    f("open_cases", lastMap ? lastMap.open : "—");
+    // The change against yesterday up to the same time of day.
+    const now = Date.now(), mid = new Date(); mid.setHours(0, 0, 0, 0);
+    let before = null;
+    try {
+      const y = await api("/api/v1/stats?" + new URLSearchParams({ from: new Date(mid.getTime() - 86400e3).toISOString(), to: new Date(now - 86400e3).toISOString() }));
+      before = y.total;
+    } catch (_) { before = null; }
+    redraw(document.getElementById("figures"), (box) => {
+      const f = (k, v, cls, trend) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) }), trend ? el("div", { class: "trend", text: trend }) : null));
+      const delta = before == null ? null : s.today_intake - before;
+      f("today_new", fmtCount(s.today_intake), "", delta == null ? null : tf(delta > 0 ? "vs_up" : delta < 0 ? "vs_down" : "vs_same", { n: fmtCount(Math.abs(delta)) }));
+      if (lastMap && lastMap.today) f("today_closed", fmtCount(lastMap.today.closed));
+      f("on_time", fmtRate(s.on_time_rate));
+      f("overdue", fmtCount(s.overdue), s.overdue > 0 ? "overdue" : "");
+      if (lastMap && lastMap.today) f("escalations", fmtCount(lastMap.today.escalations));
+      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—");
+    });
   }
+
+  // Firing alerts (the wall shows them beside the vital signs).
+  async function alerts() {
+    const a = await api("/api/v1/alerts?state=firing");
+    redraw(document.getElementById("alerts"), (ul) => {
+      for (const x of a.alerts.slice(0, 8)) {
+        ul.append(el("li", {}, levelBadge(x.level), " ", el("a", { href: "/ui/vitals.html", text: lang() === "en" ? x.name_en : x.name_zh }),
+          " · " + (lang() === "en" ? (REGION_EN[x.region] || x.region_name) : x.region_name)));
+      }
+      if (!a.alerts.length) ul.append(el("li", { class: "hint", text: t("none") }));
+    });
+  }
+
+  // The wall's title bar: the date and a clock, once a second.
+  const clock = document.getElementById("clock");
+  const tickClock = () => {
+    clock.textContent = new Date().toLocaleString(locale(), { year: "numeric", month: "long", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  };
+  tickClock();
+  setInterval(tickClock, 1000);
 
   async function tiles() {
     const v = await api("/api/v1/indicators");
-    const box = document.getElementById("tiles");
-    box.textContent = "";
     const order = ["normal", "blue", "yellow", "orange", "red"];
-    for (const d of ["safety", "construction", "market", "livelihood"]) {
+    redraw(document.getElementById("tiles"), (box) => { for (const d of ["safety", "construction", "market", "livelihood"]) {
       const inds = v.indicators.filter((i) => i.domain === d);
       const worst = inds.reduce((w, i) => (order.indexOf(i.level) > order.indexOf(w) ? i.level : w), "normal");
       const warn = inds.filter((i) => i.level !== "normal").sort((a, b) => order.indexOf(b.level) - order.indexOf(a.level));
       const ul = el("ul");
-      for (const i of warn.slice(0, 4)) ul.append(el("li", {}, levelBadge(i.level), " ", lang() === "en" ? i.name_en : i.name_zh, " ", String(Math.round(i.value * 100) / 100), i.unit));
+      for (const i of warn.slice(0, 4)) ul.append(el("li", {}, levelBadge(i.level), " ", lang() === "en" ? i.name_en : i.name_zh, " ", fmtValue(i.value, i.unit)));
       if (!warn.length) ul.append(el("li", { class: "hint", text: t("l_normal") + " · " + inds.length }));
       const tile = el("a", { class: "tile lvl-" + worst, href: "/ui/vitals.html?domain=" + d }, el("div", { class: "name" }, t("d_" + d), " ", levelBadge(worst)), ul);
       box.append(tile);
-    }
+    } });
   }
 
+  // The live feed: the last 50 events in scope at once (the stream starts 50 back), each
+  // in words (time, category, place, who did what); pause holds new ones back (WCAG
+  // 2.2.2) and shows how many wait; the screen reader hears a summary only on request.
   const feed = document.getElementById("feed");
-  function addFeed(text, at, href) {
-    const li = el("li", {}, el("time", { text: fmtTime(at || new Date().toISOString()) }), href ? el("a", { href, text }) : el("span", { text }));
+  const held = [];
+  let paused = false;
+  const pauseBtn = document.getElementById("feed-pause");
+  const feedNote = document.getElementById("feed-held");
+  function show(li) {
     feed.prepend(li);
-    while (feed.children.length > 80) feed.lastChild.remove();
+    while (feed.children.length > 50) feed.lastChild.remove();
   }
+  function push(li) {
+    if (paused) { held.push(li); feedNote.textContent = tf("feed_held", { n: held.length }); return; }
+    show(li);
+  }
+  pauseBtn.addEventListener("click", () => {
+    paused = !paused;
+    pauseBtn.setAttribute("aria-pressed", paused ? "true" : "false");
+    pauseBtn.textContent = t(paused ? "feed_resume" : "feed_pause");
+    if (!paused) { for (const li of held.splice(0)) show(li); feedNote.textContent = ""; }
+  });
+  document.getElementById("feed-summary").addEventListener("click", () => {
+    const items = [...feed.children];
+    const first = items[0];
+    document.getElementById("feed-said").textContent = tf("feed_summary", { n: items.length, held: held.length }) +
+      (first ? " " + t("feed_latest") + " " + first.textContent : "");
+  });
+  function addFeed(text, at, href) {
+    push(el("li", {}, el("time", { text: fmtTime(at || new Date().toISOString()) }), href ? el("a", { href, text }) : el("span", { text })));
+  }
+  const CATS = {};
+  const catsLoaded = api("/api/v1/categories", { anonymous: true }).then((v) => { for (const c of v.categories) CATS[c.code] = c; }).catch(() => {});
+  const regionOf = (code) => (code ? regionName({ code, name_zh: (REGION_ZH[code] || code) }) : "");
 
-  await map.init("subdistrict");
+  await Promise.all([map.init("subdistrict"), loadDepartments(), catsLoaded]);
   tiles().catch(() => {});
-  const es = new EventSource("/api/v1/events/stream"); // the session cookie signs it in
+  const es = new EventSource("/api/v1/events/stream?recent=50"); // the session cookie signs it in
   const onCase = (ev) => {
     const e = JSON.parse(ev.data);
-    const what = t("a_" + e.action) !== "a_" + e.action ? t("a_" + e.action) : e.action;
-    addFeed(e.number + " · " + what + (e.note ? " · " + e.note : ""), e.at, "/ui/case.html?id=" + e.case_id);
+    const c = CATS[e.category];
+    const what = actorName(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note) : "");
+    push(el("li", {},
+      el("time", { datetime: e.at, text: fmtTime(e.at || new Date().toISOString()) }), " ",
+      el("a", { href: "/ui/case.html?id=" + e.case_id, text: e.number }),
+      " · " + (c ? (lang() === "en" ? c.name_en : c.name_zh) : e.category) + " · " + regionOf(e.subdistrict) + " · ",
+      el("span", { class: "what", text: what })));
   };
   for (const k of ["created", "transitioned", "merged", "escalated"]) es.addEventListener(k, onCase);
   es.onmessage = onCase;
@@ -85,7 +144,7 @@
     es.addEventListener(k, (ev) => {
       const e = JSON.parse(ev.data);
       const name = lang() === "en" ? (e.name_en || e.indicator) : (e.name_zh || e.indicator);
-      addFeed("【" + (e.level_zh || t("l_" + (e.to || e.level))) + "】" + (e.region_name || e.region || "") + " " + name, e.at, "/ui/vitals.html");
+      addFeed("【" + t("l_" + (e.to || e.level)) + "】" + (lang() === "en" ? (REGION_EN[e.region] || e.region_name || e.region || "") : (e.region_name || e.region || "")) + " " + name, e.at, "/ui/vitals.html");
       if (k !== "level_changed") tiles().catch(() => {});
     });
   }
@@ -101,10 +160,12 @@
       el("a", { href: "/ui/scenarios.html?pack=" + encodeURIComponent(h.pack), text: "【" + t("scenario") + "】" + name }),
       " · " + (h.place || "") + " · " + kind,
       h.case ? el("span", {}, " · ", el("a", { href: "/ui/case.html?id=" + encodeURIComponent(h.case), text: h.case })) : null);
-    feed.prepend(li);
-    while (feed.children.length > 80) feed.lastChild.remove();
+    push(li);
   });
-  setInterval(() => { refreshMap(); tiles().catch(() => {}); }, 15000);
+  alerts().catch(() => {});
+  const refresh = () => { refreshMap(); tiles().catch(() => {}); alerts().catch(() => {}); };
+  window.cityosRefresh = refresh; // the browser test refreshes without waiting 15 s
+  setInterval(refresh, 15000);
 
   // 热点问题: the last week's messages clustered by the server (officers and analysts; the
   // panel goes away for a role that may not see them). Labels come masked.
@@ -119,7 +180,7 @@
     box.textContent = "";
     if (!v.topics.length) { box.append(el("li", { class: "hint", text: t("ht_none") })); return; }
     for (const x of v.topics) {
-      const places = x.places.map((p) => (p.name_zh || p.code) + " " + p.count).join("、");
+      const places = x.places.map((p) => regionName(p) + " " + fmtCount(p.count)).join(lang() === "en" ? ", " : "、");
       const samples = el("span", { class: "samples" }, t("ht_samples") + ": ");
       x.samples.forEach((n, i) => {
         if (i) samples.append(" ");

@@ -11,24 +11,71 @@
   let pos = null;
   const posOut = document.getElementById("pos");
   const map = new CityMap(document.getElementById("map"), {
-    onPick: (lon, lat) => { pos = [lon, lat]; posOut.textContent = lon.toFixed(5) + ", " + lat.toFixed(5); },
+    controls: true,
+    onPick: (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); },
   });
   await map.init("subdistrict");
+  placeSearch(document.getElementById("place"), map);
   const cats = await api("/api/v1/categories", { anonymous: true });
   const sel = document.getElementById("category");
-  for (const c of cats.categories.filter((c) => c.public && c.parent)) sel.append(el("option", { value: c.code, text: lang() === "en" ? c.name_en : c.name_zh }));
+  // Grouped by the parent people recognise (市容环境, 街面秩序, …), and searchable.
+  const nm = (c) => (lang() === "en" ? c.name_en : c.name_zh);
+  const parents = {};
+  for (const c of cats.categories) parents[c.code] = c;
+  const groups = new Map();
+  for (const c of cats.categories.filter((c) => c.public && c.parent)) {
+    if (!groups.has(c.parent)) groups.set(c.parent, []);
+    groups.get(c.parent).push(c);
+  }
+  const drawCats = (filter) => {
+    const keep = sel.value;
+    for (const g of [...sel.querySelectorAll("optgroup")]) g.remove();
+    for (const [parent, list] of groups) {
+      const shown = list.filter((c) => !filter || nm(c).includes(filter) || (c.keywords || []).some((k) => k.includes(filter)) || nm(parents[parent] || c).includes(filter));
+      if (!shown.length) continue;
+      const og = el("optgroup", { label: parents[parent] ? nm(parents[parent]) : parent });
+      for (const c of shown) og.append(el("option", { value: c.code, text: nm(c) }));
+      sel.append(og);
+    }
+    if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  };
+  drawCats("");
+  const find = document.getElementById("cat-find");
+  find.addEventListener("input", () => {
+    drawCats(find.value.trim());
+    const first = sel.querySelector("optgroup option");
+    if (find.value.trim() && first) sel.value = first.value;
+  });
+
+  // 长辈版: larger type and bigger targets, remembered in this browser.
+  const elderBtn = document.getElementById("elder");
+  const setElder = (on) => { document.body.classList.toggle("elder", on); elderBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.elder", on ? "1" : ""); };
+  setElder(localStorage.getItem("cityos.elder") === "1");
+  elderBtn.addEventListener("click", () => setElder(!document.body.classList.contains("elder")));
+  // Read aloud with the browser's own voice: the step in focus, or the page's steps.
+  document.getElementById("speak").addEventListener("click", () => {
+    if (!window.speechSynthesis) return;
+    const filed = document.getElementById("filed");
+    const parts = !filed.hidden ? [filed.textContent] : [t("citizen_intro"),
+      "1. " + t("category") + (sel.value ? "：" + sel.options[sel.selectedIndex].text : ""),
+      "2. " + t("pick_on_map") + "：" + posOut.textContent, "3. " + t("describe")];
+    window.speechSynthesis.cancel();
+    const u = new SpeechSynthesisUtterance(parts.join("。"));
+    u.lang = lang() === "en" ? "en-GB" : "zh-CN";
+    window.speechSynthesis.speak(u);
+  });
+  document.getElementById("copy").addEventListener("click", async () => {
+    const n = document.getElementById("filed-number").textContent;
+    try { await navigator.clipboard.writeText(n); say(document.getElementById("filed-msg"), t("copied"), true); }
+    catch (_) { say(document.getElementById("filed-msg"), n, true); }
+  });
 
   // "Not sure": no category; the text is read (and may name the place).
   const UNSURE = "*";
   sel.addEventListener("change", () => { document.getElementById("unsure-hint").hidden = sel.value !== UNSURE; });
 
   document.getElementById("locate").addEventListener("click", () => {
-    if (!navigator.geolocation) return;
-    navigator.geolocation.getCurrentPosition((p) => {
-      pos = [p.coords.longitude, p.coords.latitude];
-      posOut.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5);
-      map.pin(pos[0], pos[1]);
-    }, (e) => { posOut.textContent = e.message; });
+    locateMe(posOut, (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); map.pin(lon, lat); });
   });
 
   document.getElementById("report").addEventListener("submit", async (ev) => {
@@ -57,6 +104,11 @@
       document.getElementById("unsure-hint").hidden = true;
       document.getElementById("number").value = r.case.number;
       document.getElementById("report").reset();
+      const filed = document.getElementById("filed");
+      document.getElementById("filed-number").textContent = r.case.number;
+      document.getElementById("filed-link").setAttribute("href", "/ui/citizen.html?number=" + encodeURIComponent(r.case.number));
+      filed.hidden = false;
+      focusResult(filed);
       follow(r.case.number);
     } catch (e) { say(msg, e.message); }
   });
@@ -69,7 +121,7 @@
     try {
       const c = (await api("/api/v1/cases/" + encodeURIComponent(number), { anonymous: true })).case;
       box.append(el("p", {}, el("strong", { text: c.number }), " · ", el("span", { text: c.title })),
-        el("p", {}, t("status") + ": ", el("strong", { text: c.state_name })),
+        el("p", {}, t("status") + ": ", el("strong", { text: stateName(c.state) })),
         c.due ? el("p", {}, t("deadline") + ": ", el("strong", { text: fmtTime(c.due) })) : null);
       rate.hidden = !c.can_evaluate || !tokens()[c.number];
       if (c.can_evaluate && !tokens()[c.number]) box.append(el("p", { class: "hint", text: t("no_report_token") }));

@@ -1,25 +1,47 @@
-// 巡查: an inspector's phone page — report with a photo and the GPS position, verify the
-// cases awaiting them with a photo. Works offline: every submission goes into a queue in
-// localStorage (photos shrunk to at most 1280 px) and is sent in order, each with its own
-// Idempotency-Key, whenever the network is there — so a replay never files twice.
+// 巡查: an inspector's phone page — report with a photo and the GPS position (or the map,
+// its cross-hair or a name), verify the cases awaiting them with a photo. Works offline:
+// every submission goes into a queue in IndexedDB (photos as JPEG blobs, shrunk to at most
+// 1280 px) and is sent in order, each with its own Idempotency-Key, whenever the network
+// is there — so a replay never files twice. A full store is said honestly (the form keeps
+// its content); a service worker (sw.js) keeps the page itself available offline.
 "use strict";
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/ui/sw.js", { scope: "/ui/" }).catch(() => {});
 (async function () {
   const u = frame("inspector", true);
   if (!u) return;
-  const QKEY = "cityos.queue." + u.username;
-  const queue = () => JSON.parse(localStorage.getItem(QKEY) || "[]");
-  const save = (q) => localStorage.setItem(QKEY, JSON.stringify(q));
   let pos = null;
 
-  function showQueue() {
-    const q = queue();
+  // The queue: one IndexedDB store, items in order of their `seq`, each for its user.
+  const dbp = new Promise((resolve, reject) => {
+    const r = indexedDB.open("cityos-inspector", 1);
+    r.onupgradeneeded = () => r.result.createObjectStore("queue", { keyPath: "seq", autoIncrement: true });
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  async function tx(mode, fn) {
+    const db = await dbp;
+    return new Promise((resolve, reject) => {
+      const x = db.transaction("queue", mode);
+      let out;
+      const r = fn(x.objectStore("queue"));
+      if (r) r.onsuccess = () => { out = r.result; };
+      x.oncomplete = () => resolve(out);
+      x.onerror = () => reject(x.error);
+      x.onabort = () => reject(x.error);
+    });
+  }
+  const queue = async () => ((await tx("readonly", (s) => s.getAll())) || []).filter((i) => i.user === u.username);
+  const drop = (seq) => tx("readwrite", (s) => s.delete(seq));
+
+  async function showQueue() {
+    const n = (await queue().catch(() => [])).length;
     const box = document.getElementById("queue");
-    box.hidden = q.length === 0;
-    box.textContent = t("offline_queue") + ": " + q.length;
+    box.hidden = n === 0;
+    box.textContent = t("offline_queue") + ": " + n;
     document.getElementById("offline").hidden = navigator.onLine;
   }
 
-  /// A photo as a JPEG data URL no larger than 1280 px on its longer side.
+  /// A photo as a JPEG blob no larger than 1280 px on its longer side.
   function shrink(file) {
     return new Promise((resolve, reject) => {
       const img = new Image();
@@ -29,20 +51,29 @@
         c.width = Math.round(img.width * k); c.height = Math.round(img.height * k);
         c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
         URL.revokeObjectURL(img.src);
-        resolve(c.toDataURL("image/jpeg", 0.8));
+        c.toBlob((b) => (b ? resolve(b) : reject(new Error("photo"))), "image/jpeg", 0.8);
       };
       img.onerror = reject;
       img.src = URL.createObjectURL(file);
     });
   }
 
-  /// A data URL back into a Blob (without fetch: the page's policy allows only its own origin).
-  function dataUrlToBlob(d) {
-    const [head, b64] = d.split(",");
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Blob([bytes], { type: head.slice(5).split(";")[0] });
+  // A queue left in localStorage by an older version of this page moves into IndexedDB.
+  async function migrate() {
+    const key = "cityos.queue." + u.username;
+    let old = [];
+    try { old = JSON.parse(localStorage.getItem(key) || "[]"); } catch (_) { old = []; }
+    for (const item of old) {
+      if (typeof item.photo === "string" && item.photo.startsWith("data:")) {
+        const [head, b64] = item.photo.split(",");
+        const bin = atob(b64);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        item.photo = new Blob([bytes], { type: head.slice(5).split(";")[0] });
+      }
+      await tx("readwrite", (s) => s.add(Object.assign(item, { user: u.username })));
+    }
+    localStorage.removeItem(key);
   }
 
   let flushing = false;
@@ -51,13 +82,13 @@
     flushing = true;
     try {
       for (;;) {
-        const q = queue();
+        const q = await queue();
         if (!q.length) break;
         const item = q[0];
         try {
           let media = [];
           if (item.photo) {
-            const up = await api("/api/v1/media", { body: dataUrlToBlob(item.photo), headers: { "content-type": "image/jpeg" } });
+            const up = await api("/api/v1/media", { body: item.photo, headers: { "content-type": item.photo.type || "image/jpeg" } });
             media = [up.media_url];
           }
           if (item.kind === "report") {
@@ -65,41 +96,50 @@
           } else {
             await api("/api/v1/cases/" + item.case + "/transitions", { body: Object.assign({}, item.body, { attachments: media }), headers: { "idempotency-key": item.key } });
           }
-          save(queue().slice(1));
+          await drop(item.seq);
           say(document.getElementById("msg"), t("sent"), true);
         } catch (e) {
           // The network, the server being busy, or anything unexpected: try again later.
           if (!(e instanceof ApiProblem) || e.code === "network" || e.status >= 500 || e.status === 0) break;
           // Refused for good (e.g. the case moved on): tell, and drop it.
           say(document.getElementById("msg"), e.message);
-          save(queue().slice(1));
+          await drop(item.seq);
         }
       }
     } finally {
       flushing = false;
-      showQueue();
+      await showQueue();
       inbox().catch(() => {});
     }
   }
 
+  /// Adds a submission to the queue; false (and said) when the phone's storage is full —
+  /// nothing is dropped silently: the form keeps what was typed and chosen.
   async function enqueue(item) {
-    const q = queue(); q.push(item); save(q);
-    showQueue();
+    try {
+      await tx("readwrite", (s) => s.add(Object.assign(item, { user: u.username })));
+    } catch (e) {
+      say(document.getElementById("msg"), e && e.name === "QuotaExceededError" ? t("storage_full") : t("storage_failed") + " " + (e && e.message || ""));
+      focusResult(document.getElementById("msg"));
+      return false;
+    }
+    await showQueue();
     if (navigator.onLine) await flush();
-    if (queue().length) say(document.getElementById("msg"), t("queued"), true);
+    if ((await queue()).length) say(document.getElementById("msg"), t("queued"), true);
+    return true;
   }
 
   const cats = await api("/api/v1/categories").catch(() => ({ categories: [] }));
   const sel = document.getElementById("category");
   for (const c of cats.categories.filter((c) => c.parent)) sel.append(el("option", { value: c.code, text: (lang() === "en" ? c.name_en : c.name_zh) }));
 
+  // The place: GPS, a tap or the keyboard's cross-hair on the map, or a name.
+  const posOut = document.getElementById("pos");
+  const setPos = (lon, lat) => { pos = [lon, lat]; showPlace(posOut, lon, lat); };
+  const map = new CityMap(document.getElementById("map"), { controls: true, onPick: setPos });
+  map.init("subdistrict").then(() => placeSearch(document.getElementById("place"), map)).catch(() => {});
   document.getElementById("locate").addEventListener("click", () => {
-    const out = document.getElementById("pos");
-    if (!navigator.geolocation) { out.textContent = "—"; return; }
-    navigator.geolocation.getCurrentPosition(
-      (p) => { pos = [p.coords.longitude, p.coords.latitude]; out.textContent = pos[0].toFixed(5) + ", " + pos[1].toFixed(5); },
-      (e) => { out.textContent = e.message; },
-      { enableHighAccuracy: true, timeout: 10000 });
+    locateMe(posOut, (lon, lat) => { setPos(lon, lat); map.pin(lon, lat); });
   });
 
   document.getElementById("report").addEventListener("submit", async (ev) => {
@@ -111,8 +151,7 @@
     if (!pos) { say(msg, t("need_place")); document.getElementById("locate").focus(); return; }
     if (!text) { say(msg, t("need_text")); document.getElementById("text").focus(); return; }
     const photo = file ? await shrink(file) : null;
-    await enqueue({ kind: "report", key: newKey(), photo, body: { category, lon: pos[0], lat: pos[1], text } });
-    document.getElementById("report").reset();
+    if (await enqueue({ kind: "report", key: newKey(), photo, body: { category, lon: pos[0], lat: pos[1], text } })) document.getElementById("report").reset();
   });
 
   async function inbox() {
@@ -136,7 +175,8 @@
 
   window.addEventListener("online", () => { showQueue(); flush(); });
   window.addEventListener("offline", showQueue);
-  setInterval(() => { if (queue().length) flush(); }, 5000);
-  showQueue();
+  setInterval(() => { queue().then((q) => { if (q.length) flush(); }).catch(() => {}); }, 5000);
+  await migrate().catch(() => {});
+  await showQueue();
   flush();
 })();

@@ -9,8 +9,8 @@
   const reg = document.getElementById("f-region");
   dom.value = q.get("domain") || "";
   const subs = await regions("subdistrict");
-  reg.append(el("option", { value: "", text: "徐汇区 district" }));
-  for (const f of subs.features) reg.append(el("option", { value: f.properties.code, text: f.properties.name_zh }));
+  reg.append(el("option", { value: "", text: t("region_all") }));
+  for (const f of subs.features) reg.append(el("option", { value: f.properties.code, text: regionName(f.properties) }));
   let chosen = q.get("code");
 
   async function list() {
@@ -18,23 +18,21 @@
     if (dom.value) p.set("domain", dom.value);
     if (reg.value) p.set("region", reg.value);
     const v = await api("/api/v1/indicators?" + p);
-    const box = document.getElementById("list");
-    box.textContent = "";
-    for (const i of v.indicators) {
+    redraw(document.getElementById("list"), (box) => { for (const i of v.indicators) {
       const name = lang() === "en" ? i.name_en : i.name_zh;
-      box.append(el("button", { type: "button", class: "ind tile lvl-" + i.level, "aria-pressed": chosen === i.code ? "true" : "false", onclick: () => { chosen = i.code; chart(i); list(); } },
+      box.append(el("button", { type: "button", "data-key": i.code, class: "ind tile lvl-" + i.level, "aria-pressed": chosen === i.code ? "true" : "false", onclick: () => { chosen = i.code; chart(i); list(); } },
         el("div", { text: name }),
-        el("div", { class: "v", text: i.value == null ? "—" : String(Math.round(i.value * 100) / 100) + " " + i.unit }),
+        el("div", { class: "v", text: fmtValue(i.value, i.unit) }),
         levelBadge(i.level)));
       if (!chosen) { chosen = i.code; chart(i); }
       else if (chosen === i.code && !document.getElementById("chart").childElementCount) chart(i);
-    }
+    } });
   }
 
   async function chart(ind) {
     const svg = document.getElementById("chart");
     const name = lang() === "en" ? ind.name_en : ind.name_zh;
-    document.getElementById("chart-title").textContent = name + (ind.unit ? " (" + ind.unit + ")" : "");
+    document.getElementById("chart-title").textContent = name + (unitName(ind.unit) ? " (" + unitName(ind.unit) + ")" : "");
     const p = new URLSearchParams({ step: "1m", from: new Date(Date.now() - 6 * 3600e3).toISOString() });
     if (reg.value) p.set("region", reg.value);
     let h;
@@ -71,7 +69,7 @@
     ul.textContent = "";
     for (const x of a.alerts) {
       const name = lang() === "en" ? x.name_en : x.name_zh;
-      const li = el("li", {}, levelBadge(x.level), " ", el("strong", { text: name }), " · ", x.region_name, " · ", t(x.state),
+      const li = el("li", {}, levelBadge(x.level), " ", el("strong", { text: name }), " · ", lang() === "en" ? (REGION_EN[x.region] || x.region_name) : x.region_name, " · ", t(x.state),
         x.silenced ? el("span", { class: "badge", text: t("silenced") }) : null,
         x.inhibited ? el("span", { class: "badge", text: t("inhibited") }) : null,
         x.case ? el("a", { href: "/ui/case.html?id=" + x.case.id, text: " " + x.case.number }) : null);
@@ -102,6 +100,7 @@
   }
 
   function refresh() { list().catch(() => {}); alerts().catch(() => {}); }
+  window.cityosRefresh = refresh;
   dom.addEventListener("change", () => { chosen = null; refresh(); });
   reg.addEventListener("change", () => { document.getElementById("chart").textContent = ""; refresh(); });
   refresh();

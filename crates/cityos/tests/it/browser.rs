@@ -211,6 +211,47 @@ impl Driver {
         }
     }
 
+    /// Waits until the page is loaded and no API request is in flight (app.js counts them
+    /// in `body[data-busy]`) for three polls in a row.
+    fn settle(&self) {
+        let t = Instant::now();
+        let mut quiet = 0;
+        while quiet < 3 {
+            let idle = self.js("return document.readyState === 'complete' && (document.body.dataset.busy || '0') === '0'", json!([]));
+            quiet = if idle == json!(true) { quiet + 1 } else { 0 };
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the page never settled"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// axe-core on every page the signed-in account's menu offers (ROLE_PAGES), plus
+    /// `extra` pages: the violations, by page.
+    fn axe_every_page(&self, base: &str, axe_js: &str, extra: &[&str]) -> Vec<String> {
+        self.go(&format!("{base}/ui/login.html"));
+        let pages: Vec<String> = serde_json::from_value(self.js(
+            "const u = user(); return (u ? ROLE_PAGES[u.role] : ['citizen']).map(p => p + '.html')",
+            json!([]),
+        ))
+        .unwrap();
+        let mut found = Vec::new();
+        for p in pages
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
+            self.go(&format!("{base}/ui/{p}"));
+            self.settle();
+            let v = self.axe(axe_js);
+            if !v.is_empty() {
+                found.push(format!("{p}: {v:#?}"));
+            }
+        }
+        found
+    }
+
     fn select(&self, css: &str, value: &str) {
         self.js(
             "const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change')); return s.value",
@@ -449,6 +490,59 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return !document.getElementById('topics-panel').hidden && document.querySelectorAll('#topics li').length >= 1",
         json!([]),
     );
+    // Orientation: sub-district names (徐家汇街道 among them), metro stations with the
+    // OpenStreetMap credit, a scale bar; markers of a fixed size with a 24-px target,
+    // reachable by Tab, Enter opens one (or zooms into a cluster).
+    let orient = b.js(
+        "return {labels: [...document.querySelectorAll('#map text.label.sub')].map(t => t.textContent), metro: document.querySelectorAll('#map .metro').length,
+                 credit: !document.querySelector('.map-wrap .credit').hidden && document.querySelector('.map-wrap .credit').textContent,
+                 scale: document.querySelector('.map-wrap .scalebar .len').textContent,
+                 hit: Math.min(...[...document.querySelectorAll('#map .marker')].map(m => { const r = m.getBoundingClientRect(); return Math.min(r.width, r.height); }))}",
+        json!([]),
+    );
+    assert!(
+        orient["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "徐家汇街道"),
+        "{orient}"
+    );
+    assert!(orient["metro"].as_u64().unwrap() >= 20, "{orient}");
+    assert_eq!(orient["credit"], "© OpenStreetMap contributors", "{orient}");
+    assert!(orient["scale"].as_str().unwrap().ends_with('m'), "{orient}");
+    assert!(orient["hit"].as_f64().unwrap() >= 24.0, "{orient}");
+    assert!(b.tab_to("#map .marker", 40), "a map marker by keyboard");
+    let before = b.js("return [document.activeElement.classList.contains('cluster'), document.getElementById('map').getAttribute('viewBox')]", json!([]));
+    b.post(
+        "actions",
+        json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]}),
+    );
+    if before[0] == json!(true) {
+        b.wait(
+            "zoomed into the cluster, the focus kept",
+            "return document.getElementById('map').getAttribute('viewBox') !== arguments[0] && (document.activeElement.closest('#map'))",
+            json!([before[1]]),
+        );
+        b.go(&format!("{base}/ui/centre.html"));
+        b.wait(
+            "the map",
+            "return document.querySelectorAll('#map path').length >= 13",
+            json!([]),
+        );
+    } else {
+        b.wait(
+            "the case opened",
+            "return location.pathname.endsWith('/ui/case.html')",
+            json!([]),
+        );
+        b.go(&format!("{base}/ui/centre.html"));
+        b.wait(
+            "the map",
+            "return document.querySelectorAll('#map path').length >= 13",
+            json!([]),
+        );
+    }
     let centre = b.get("window");
 
     // A citizen, in another tab, reports a problem with markup in its text.
@@ -475,6 +569,61 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "请选择问题类别"
     );
     b.select("#category", "street_vending");
+    // A place without GPS: a refused position is explained in the page's language; the
+    // keyboard's cross-hair (arrows, Enter) picks a point; a name search finds a metro
+    // station and says where the point is in words.
+    b.js(
+        "Object.defineProperty(navigator, 'geolocation', {configurable: true, value: {getCurrentPosition: (ok, fail) => fail({code: 1, message: 'User denied Geolocation'})}}); return true",
+        json!([]),
+    );
+    b.click("#locate");
+    assert_eq!(
+        b.js(
+            "return document.getElementById('pos').textContent",
+            json!([])
+        ),
+        json!("未获得定位权限：请在地图上点选，或按地名查找。")
+    );
+    b.js(
+        "document.getElementById('map').focus(); return true",
+        json!([]),
+    );
+    for key in ["\u{E014}", "\u{E014}", "\u{E015}", "\u{E007}"] {
+        b.post(
+            "actions",
+            json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+        );
+    }
+    b.wait(
+        "the cross-hair's point",
+        "return document.getElementById('pos').textContent.startsWith('121.')",
+        json!([]),
+    );
+    b.type_in("#place", "徐家汇地铁站\u{E007}");
+    b.wait(
+        "the station found by name",
+        "return document.getElementById('pos').textContent.includes('徐家汇地铁站附近') && document.getElementById('pos').textContent.startsWith('121.433')",
+        json!([]),
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "citizen page with a place picked: {violations:#?}"
+    );
+    b.go(&format!("{base}/ui/citizen.html"));
+    b.wait(
+        "categories",
+        "return document.querySelectorAll('#category option').length > 10",
+        json!([]),
+    );
+    // Categories grouped by their parent, found by a word people use.
+    b.type_in("#cat-find", "摆摊");
+    assert_eq!(
+        b.js("return document.getElementById('category').value + ' ' + document.querySelector('#category option[value=street_vending]').parentElement.tagName", json!([])),
+        json!("street_vending OPTGROUP")
+    );
+    b.type_in("#cat-find", "");
+    b.select("#category", "street_vending");
     // The place: picked on the map, then set exactly by the phone's position.
     b.click("#map");
     b.locate_at(&base, 121.4454, 31.2067);
@@ -492,6 +641,47 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.getElementById('status').textContent.includes(arguments[0])",
         json!([number]),
     );
+    // The number large, with the focus on it, a copy button and a follow link; read
+    // aloud on request (the browser's voice stubbed); 长辈版 makes the type larger.
+    assert_eq!(
+        b.js("const f = document.getElementById('filed'); return !f.hidden && document.activeElement === f && document.getElementById('filed-number').textContent", json!([])),
+        json!(number)
+    );
+    assert!(b
+        .js(
+            "return document.getElementById('filed-link').getAttribute('href')",
+            json!([])
+        )
+        .as_str()
+        .unwrap()
+        .ends_with(&number));
+    b.js(
+        "window.__spoken = []; Object.defineProperty(window, 'speechSynthesis', {configurable: true, value: {speak: (u) => window.__spoken.push({text: u.text, lang: u.lang}), cancel: () => {}}}); return true",
+        json!([]),
+    );
+    b.click("#speak");
+    let said = b.js("return window.__spoken[0]", json!([]));
+    assert!(said["text"].as_str().unwrap().contains(&number), "{said}");
+    assert_eq!(said["lang"], "zh-CN");
+    let before = b.js(
+        "return parseFloat(getComputedStyle(document.getElementById('text')).fontSize)",
+        json!([]),
+    );
+    b.click("#elder");
+    let after = b.js(
+        "return parseFloat(getComputedStyle(document.getElementById('text')).fontSize)",
+        json!([]),
+    );
+    assert!(
+        after.as_f64().unwrap() >= 1.15 * before.as_f64().unwrap(),
+        "长辈版: {before} → {after}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "citizen page (长辈版): {violations:#?}"
+    );
+    b.click("#elder");
     let violations = b.axe(&axe_js);
     assert!(violations.is_empty(), "citizen page: {violations:#?}");
     // Text at 200 % on a phone: nothing is cut off sideways; the form is reachable by Tab.
@@ -510,12 +700,12 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([number]),
     );
     b.js(
-        "document.body.classList.add('wall'); return true",
+        "document.body.classList.add('wall'); document.documentElement.classList.add('wall'); return true",
         json!([]),
     );
     b.screenshot("centre-wall");
     b.js(
-        "document.body.classList.remove('wall'); return true",
+        "document.body.classList.remove('wall'); document.documentElement.classList.remove('wall'); return true",
         json!([]),
     );
     b.screenshot("centre");
@@ -571,9 +761,43 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.querySelector('#actions [data-action=dispatch]')",
         json!([]),
     );
-    b.click("#actions [data-action=dispatch]");
-    b.click("#a-submit");
+    // 派遣 by keyboard: the form shows routing's choice and its reason, the lead chosen
+    // for the officer (focus on it), joint departments to add; Enter on 提交 sends it.
+    let enter = json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]});
+    b.js(
+        "document.querySelector('#actions [data-action=dispatch]').focus(); return true",
+        json!([]),
+    );
+    b.post("actions", enter.clone());
+    let routed = b.wait(
+        "routing's choice in the dispatch form",
+        "const s = document.getElementById('d-lead'); return s && document.activeElement === s && document.querySelectorAll('#routing-why li').length >= 1 && document.getElementById('routing-why').textContent.includes('牵头部门') && s.value",
+        json!([]),
+    );
+    assert!(
+        routed.as_str().unwrap().starts_with("sub-urban-mgmt-"),
+        "{routed}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(
+        violations.is_empty(),
+        "case page with the dispatch form: {violations:#?}"
+    );
+    b.js(
+        "document.getElementById('a-submit').focus(); return true",
+        json!([]),
+    );
+    b.post("actions", enter);
     b.wait("dispatched", "return !document.querySelector('#actions [data-action=dispatch]') && document.getElementById('timeline').textContent.includes('派遣')", json!([]));
+    // The focus went to the result, not back to the page's start.
+    assert_eq!(
+        b.js(
+            "return document.activeElement.id + ' ' + document.activeElement.textContent",
+            json!([])
+        ),
+        json!("msg 派遣 · 已完成"),
+        "the focus after an action"
+    );
     b.screenshot("case");
     let (_, login) = http(
         &addr,
@@ -614,6 +838,62 @@ fn the_ui_runs_a_case_in_a_real_browser() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
+    // One language at a time: in English the case's state, category, priority, actions,
+    // actors, tasks and the engine's own notes carry no Chinese; the case list's states
+    // and priorities neither; in Chinese the priorities carry no English.
+    b.js(
+        "localStorage.setItem('cityos.lang', 'en'); return true",
+        json!([]),
+    );
+    b.go(&case_url);
+    b.wait(
+        "the English case page",
+        "return document.querySelectorAll('#timeline .who').length >= 3",
+        json!([]),
+    );
+    b.settle();
+    let cjk = b.js(
+        "const re = /[\\u4e00-\\u9fff]/; return [...document.querySelectorAll('#summary dd:nth-of-type(1), #summary dd:nth-of-type(2), #summary dd:nth-of-type(3), #timeline .what, #timeline .who, #tasks li, #deadlines li, #actions button, h2')].map(e => e.textContent).filter(x => re.test(x))",
+        json!([]),
+    );
+    assert_eq!(cjk, json!([]), "Chinese on the English case page");
+    let first = b.js(
+        "return document.querySelector('#timeline .note').textContent",
+        json!([]),
+    );
+    assert!(
+        first.as_str().unwrap().starts_with("New case; routed to "),
+        "the engine's note in English: {first}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "English case page: {violations:#?}");
+    b.go(&format!("{base}/ui/cases.html"));
+    b.wait(
+        "the English list",
+        "return document.querySelectorAll('#rows td.state').length > 0",
+        json!([]),
+    );
+    let cjk = b.js(
+        "const re = /[\\u4e00-\\u9fff]/; return [...document.querySelectorAll('#rows td.state, #rows td.priority, #f-state option, #f-domain option')].map(e => e.textContent).filter(x => re.test(x)).slice(0, 5)",
+        json!([]),
+    );
+    assert_eq!(cjk, json!([]), "Chinese in the English case list");
+    b.js(
+        "localStorage.setItem('cityos.lang', 'zh'); return true",
+        json!([]),
+    );
+    b.go(&format!("{base}/ui/cases.html"));
+    b.wait(
+        "the Chinese list",
+        "return document.querySelectorAll('#rows td.priority').length > 0",
+        json!([]),
+    );
+    let latin = b.js(
+        "return [...document.querySelectorAll('#rows td.state, #rows td.priority, #f-state option, #f-domain option')].map(e => e.textContent).filter(x => /[a-z]/i.test(x)).slice(0, 5)",
+        json!([]),
+    );
+    assert_eq!(latin, json!([]), "English in the Chinese case list");
+
     // The department acknowledges and reports it handled.
     b.sign_in(&base, "wang.urban");
     for action in ["acknowledge", "handle"] {
@@ -1114,6 +1394,115 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.screenshot("inspector");
     assert_eq!(count(&text), 1, "sent exactly once");
 
+    // The offline queue for real: 20 large photos (3000×2000) queued offline go into
+    // IndexedDB (localStorage would have run out at the seventh); the page reloaded while
+    // offline is served by its service worker and still holds all 20; back online, each
+    // report is sent exactly once.
+    b.wait(
+        "the service worker in control",
+        "return navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+        json!([]),
+    );
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    let tag = free_port();
+    // Letters, not digits: nothing in the text looks like a phone number to mask.
+    let label = |i: u64| {
+        let n: String = (tag as u64 * 100 + i)
+            .to_string()
+            .chars()
+            .map(|c| (b'a' + c.to_digit(10).unwrap() as u8) as char)
+            .collect();
+        format!("离线照片 {n}")
+    };
+    for i in 0..20u64 {
+        let size = b.js_async(
+            "const done = arguments[arguments.length - 1];
+             const c = document.createElement('canvas'); c.width = 3000; c.height = 2000;
+             const g = c.getContext('2d');
+             if (!window.__noise) { const d = g.createImageData(3000, 2000); const a = new Uint32Array(d.data.buffer); let x = 2463534242; for (let i = 0; i < a.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; a[i] = x | 0xff000000; } window.__noise = d; }
+             g.putImageData(window.__noise, 0, 0); g.font = '200px sans-serif'; g.fillStyle = '#fff'; g.fillText('#' + arguments[0], 100, 300);
+             c.toBlob((blob) => { const dt = new DataTransfer(); dt.items.add(new File([blob], 'p' + arguments[0] + '.jpg', {type: 'image/jpeg'})); document.getElementById('photo').files = dt.files; done(blob.size); }, 'image/jpeg', 0.92);",
+            json!([i]),
+        );
+        assert!(size.as_u64().unwrap() > 1_000_000, "a large photo: {size}");
+        b.select("#category", "illegal_parking");
+        b.type_in("#text", &label(i));
+        b.click("#report button[type=submit]");
+        b.wait(
+            "queued",
+            "return document.getElementById('queue').textContent.endsWith(': ' + arguments[0])",
+            json!([i + 1]),
+        );
+    }
+    b.screenshot("inspector-queue-20");
+    b.go(&format!("{base}/ui/inspector.html"));
+    b.wait(
+        "the page offline, with its queue",
+        "return document.getElementById('queue').textContent.endsWith(': 20') && !document.getElementById('offline').hidden",
+        json!([]),
+    );
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    b.wait(
+        "the 20 sent",
+        "return document.getElementById('queue').hidden",
+        json!([]),
+    );
+    // Same category, same place: the 20 join the offline report's case (or each other's);
+    // every report text is there exactly once across the cases found.
+    let search = |q: &str| -> Vec<i64> {
+        let (_, v) = http(
+            &addr,
+            "GET",
+            &format!(
+                "/api/v1/cases?limit=50&q={}",
+                q.bytes()
+                    .map(|c| if c.is_ascii_alphanumeric() {
+                        (c as char).to_string()
+                    } else {
+                        format!("%{c:02X}")
+                    })
+                    .collect::<String>()
+            ),
+            &[("Authorization", &token)],
+            None,
+        );
+        v["cases"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let mut ids = search(&text);
+    ids.extend(search("离线照片"));
+    ids.sort_unstable();
+    ids.dedup();
+    let mut texts = Vec::new();
+    for id in ids {
+        let (_, c) = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/cases/{id}"),
+            &[("Authorization", &token)],
+            None,
+        );
+        for r in c["reports"].as_array().unwrap() {
+            texts.push(r["text"].as_str().unwrap_or("").to_string());
+        }
+    }
+    for i in 0..20 {
+        let want = label(i);
+        assert_eq!(
+            texts.iter().filter(|t| **t == want).count(),
+            1,
+            "photo {i} sent exactly once: {texts:?}"
+        );
+    }
+
     // 为老助餐: the elder's page — "my usual" in one tap, a new meal in three, every
     // screen read aloud (the browser's voice stubbed), 200 % text on a phone, axe clean.
     b.sign_in(&base, "elder_demo");
@@ -1248,6 +1637,169 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     assert!(
         violations.is_empty(),
         "assistance counts page: {violations:#?}"
+    );
+
+    // Every page of every role, axe-clean: anonymous (sign-in, citizen), each demo
+    // account's menu, the centre's wall mode and a case page for the duty officer.
+    let mut found = Vec::new();
+    b.go(&format!("{base}/ui/login.html"));
+    b.js(
+        "localStorage.removeItem('cityos.user'); return true",
+        json!([]),
+    );
+    found.extend(b.axe_every_page(&base, &axe_js, &["login.html"]));
+    for user in [
+        "zhang.district",
+        "li.tianping",
+        "wang.urban",
+        "zhao.inspector",
+        "sun.analyst",
+        "admin",
+        "elder_demo",
+        "canteen_c01",
+    ] {
+        b.sign_in(&base, user);
+        let extra: &[&str] = if user == "zhang.district" {
+            &["centre.html?wall", "case.html?id=1"]
+        } else {
+            &[]
+        };
+        found.extend(
+            b.axe_every_page(&base, &axe_js, extra)
+                .into_iter()
+                .map(|f| format!("{user} {f}")),
+        );
+    }
+    assert!(found.is_empty(), "axe on every page: {found:#?}");
+
+    // Focus and contrast: the focus ring against the page and panel colours, light and
+    // wall; a refresh leaves the focus where it was (a vital-sign tile), and choosing an
+    // indicator by keyboard keeps it on that indicator.
+    b.sign_in(&base, "zhang.district");
+    b.settle();
+    let ratios = b.js(
+        "const lum = (c) => { const m = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4)); return 0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]; };
+         const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+         const out = [];
+         for (const wall of [false, true]) {
+           document.body.classList.toggle('wall', wall);
+           const w = document.getElementById('wall'); w.focus();
+           const ring = getComputedStyle(w).outlineColor;
+           for (const e of [document.body, document.querySelector('.panel'), document.querySelector('header.top')]) out.push(ratio(ring, getComputedStyle(e).backgroundColor));
+         }
+         document.body.classList.remove('wall');
+         return out;",
+        json!([]),
+    );
+    for r in ratios.as_array().unwrap() {
+        assert!(r.as_f64().unwrap() >= 3.0, "focus ring contrast: {ratios}");
+    }
+    b.js(
+        "document.querySelector('#tiles a[href$=\"domain=market\"]').focus(); window.cityosRefresh(); return true",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    b.settle();
+    assert_eq!(
+        b.js(
+            "return document.activeElement.getAttribute('href')",
+            json!([])
+        ),
+        json!("/ui/vitals.html?domain=market"),
+        "the refresh moved the focus"
+    );
+    b.go(&format!("{base}/ui/vitals.html"));
+    b.settle();
+    let key = b.js(
+        "const x = document.querySelectorAll('#list button')[2]; x.focus(); return x.dataset.key",
+        json!([]),
+    );
+    b.post(
+        "actions",
+        json!({"actions": [{"type": "key", "id": "kb", "actions": [{"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}]}]}),
+    );
+    b.wait(
+        "the indicator chosen",
+        "const p = document.querySelector('#list button[aria-pressed=true]'); return p && p.dataset.key === arguments[0]",
+        json!([key]),
+    );
+    b.settle();
+    assert_eq!(
+        b.js("return document.activeElement.dataset.key", json!([])),
+        key,
+        "Enter on an indicator lost the focus"
+    );
+
+    // The live feed starts with the last 50 events, in words; pause holds new ones back;
+    // the summary is read on request only (the list itself is not a live region).
+    b.sign_in(&base, "zhang.district");
+    b.wait(
+        "the feed's last 50 events",
+        "return document.querySelectorAll('#feed li').length === 50 && document.querySelector('#feed li .what')",
+        json!([]),
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('feed').getAttribute('aria-live')",
+            json!([])
+        ),
+        Value::Null
+    );
+    b.click("#feed-pause");
+    assert_eq!(
+        b.js("return document.getElementById('feed-pause').getAttribute('aria-pressed') + ' ' + document.getElementById('feed-pause').textContent", json!([])),
+        json!("true 继续")
+    );
+    b.click("#feed-summary");
+    let said = b.js(
+        "return document.getElementById('feed-said').textContent",
+        json!([]),
+    );
+    assert!(
+        said.as_str().unwrap().starts_with("实时动态共 50 条"),
+        "{said}"
+    );
+    b.click("#feed-pause");
+
+    // The wall at 1920×1080 and 3840×2160: no page chrome, nothing scrolls, the legend
+    // and the feed on screen, type twice as large on the larger screen; axe-clean.
+    let mut title_px = Vec::new();
+    for (w, h) in [(1920, 1080), (3840, 2160)] {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        b.go(&format!("{base}/ui/centre.html?wall"));
+        b.wait(
+            "the wall drawn",
+            "return document.querySelectorAll('#map path').length >= 13 && document.querySelectorAll('#feed li').length >= 10 && document.querySelectorAll('#tiles .tile').length === 4",
+            json!([]),
+        );
+        b.settle();
+        let fit = b.js(
+            "const d = document.documentElement, l = document.getElementById('legend').getBoundingClientRect();
+             return {scroll: d.scrollHeight > innerHeight + 1 || d.scrollWidth > innerWidth + 1, chrome: getComputedStyle(document.querySelector('header.top')).display,
+                     legend: l.bottom <= innerHeight && l.height > 0, clock: document.getElementById('clock').textContent.length > 0,
+                     title: parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)}",
+            json!([]),
+        );
+        assert_eq!(fit["scroll"], false, "{w}: {fit}");
+        assert_eq!(fit["chrome"], "none", "{w}: {fit}");
+        assert_eq!(fit["legend"], true, "{w}: {fit}");
+        assert_eq!(fit["clock"], true, "{w}: {fit}");
+        title_px.push(fit["title"].as_f64().unwrap());
+        let violations = b.axe(&axe_js);
+        assert!(violations.is_empty(), "wall at {w}: {violations:#?}");
+        b.screenshot(&format!("wall-{w}"));
+    }
+    assert!(
+        title_px[1] >= 1.9 * title_px[0],
+        "type scales: {title_px:?}"
+    );
+    b.cdp("Emulation.clearDeviceMetricsOverride", json!({}));
+    b.js(
+        "localStorage.removeItem('cityos.wall'); return true",
+        json!([]),
     );
 
     drop(b);

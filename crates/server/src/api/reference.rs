@@ -83,7 +83,7 @@ pub async fn categories(State(st): State<AppState>) -> Json<Value> {
             json!({
                 "code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "domain": c.domain,
                 "domain_zh": c.domain.name_zh(), "parent": c.parent, "priority": c.priority, "public": c.public,
-                "lead": c.lead, "assist": c.assist, "lowest_level": c.lowest_level,
+                "lead": c.lead, "assist": c.assist, "lowest_level": c.lowest_level, "keywords": c.keywords,
                 "dedup_radius_m": c.dedup_radius_m, "dedup_window_h": c.dedup_window_ms as f64 / 3.6e6,
                 "deadlines": cityos_core::Step::ALL.iter().map(|s| (s.as_str().to_string(), json!(c.limit(*s).to_string()))).collect::<serde_json::Map<_, _>>(),
             })

@@ -22,6 +22,9 @@ pub struct StreamParams {
     /// For browsers' EventSource, which cannot send headers.
     access_token: Option<String>,
     last_event_id: Option<String>,
+    /// Without a resume point: start this many events back (at most 500; those in the
+    /// caller's scope are sent), so that a new page's live feed is not empty.
+    recent: Option<u32>,
 }
 
 /// An event as the stream sends it; `full` = to a command centre (officers see notes as
@@ -157,17 +160,26 @@ pub async fn events_stream(
         Some(s) => Some(event_id("last_event_id", s)?),
         None => None,
     };
+    if params.recent.is_some_and(|n| n > 500) {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            "recent may be at most 500",
+        ));
+    }
     let resume = from_header.or(from_query);
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.bus.subscribe();
     let last = match resume {
         Some(id) => id,
         None => {
-            st.0.engine
-                .with(|e| e.last_event())
-                .map_err(ApiError::from)?
+            let head =
+                st.0.engine
+                    .with(|e| e.last_event())
+                    .map_err(ApiError::from)?;
+            (head - i64::from(params.recent.unwrap_or(0))).max(0)
         }
     };
+    let catch_up = resume.is_some() || params.recent.is_some_and(|n| n > 0);
     let t = &st.0.cfg.territory;
     let mut state = StreamState {
         root: t.region(t.root()).code.clone(),
@@ -180,7 +192,7 @@ pub async fn events_stream(
         more: false,
         full: p.role.is_officer(),
     };
-    if resume.is_some() && !state.refill().await {
+    if catch_up && !state.refill().await {
         return Err(ApiError::internal("cannot read the event backlog"));
     }
     let stream = futures_util::stream::unfold(state, |mut s| async move {

@@ -13,6 +13,9 @@ use serde_json::Value;
 pub struct RegionRef {
     pub code: String,
     pub name_zh: String,
+    /// The pinyin name where the territory has one (English pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,6 +42,8 @@ pub struct CaseView {
     pub number: String,
     pub category: String,
     pub category_name: String,
+    /// The category's English name (English pages).
+    pub category_name_en: String,
     pub domain: &'static str,
     pub priority: &'static str,
     pub state: &'static str,
@@ -85,6 +90,7 @@ fn region(cfg: &Config, code: &Option<String>) -> Option<RegionRef> {
     Some(RegionRef {
         code: code.clone(),
         name_zh: cfg.territory.region(id).name_zh.clone(),
+        name_en: cfg.territory.region(id).name_en.clone(),
     })
 }
 
@@ -161,6 +167,10 @@ pub fn case_view(c: &Case, cfg: &Config, now: Millis) -> CaseView {
         category_name: tax
             .category(&c.category)
             .map(|x| x.name_zh.clone())
+            .unwrap_or_default(),
+        category_name_en: tax
+            .category(&c.category)
+            .map(|x| x.name_en.clone())
             .unwrap_or_default(),
         domain: c.domain.as_str(),
         priority: c.priority.as_str(),

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod compress;
 pub mod endpoints;
 pub mod error;
 pub mod extract;

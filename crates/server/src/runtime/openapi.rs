@@ -33,6 +33,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "pushIndicator" => post(crate::vitals::push),
         "indicatorHistory" => get(crate::vitals::alerts::history),
         "map" => get(crate::ui::map),
+        "caseRouting" => get(crate::ui::routing),
         "listAlerts" => get(crate::vitals::alerts::list),
         "listAlertRules" => get(crate::vitals::alerts::rules),
         "listSilences" => get(crate::vitals::alerts::list_silences),
@@ -118,7 +119,7 @@ fn schemas() -> Value {
         .iter()
         .map(|p| p.code())
         .collect();
-    let region_ref = json!({"type": ["object", "null"], "properties": {"code": s("string"), "name_zh": s("string")}});
+    let region_ref = json!({"type": ["object", "null"], "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string")}});
     json!({
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "code", "detail"],
             "properties": {"type": s("string"), "title": s("string"), "status": {"type": "integer", "minimum": 400, "maximum": 599}, "code": {"type": "string", "enum": problem_codes, "description": "stable machine code, e.g. transition_not_allowed; the codes each status is answered with are named in its response's description"}, "detail": s("string"), "problems": {"type": "array", "items": s("string"), "description": "every problem found in a submitted document, as line:column: message (invalid_scenario_pack)"}}},
@@ -143,6 +144,11 @@ fn schemas() -> Value {
         "IndicatorHistory": {"type": "object", "properties": {"code": s("string"), "name_zh": s("string"), "name_en": s("string"), "unit": s("string"), "thresholds": {"type": ["object", "array", "null"]}, "region": s("string"), "from": s("string"), "to": s("string"), "step_seconds": s("integer"),
             "points": {"type": "array", "items": {"type": "object", "properties": {"t": s("string"), "n": s("integer"), "avg": s("number"), "min": s("number"), "max": s("number"), "last": s("number")}}}}},
         "Alerts": {"type": "object", "properties": {"alerts": {"type": "array", "items": {"type": "object", "properties": {"fingerprint": s("string"), "rule": s("string"), "region": s("string"), "state": {"type": "string", "enum": ["pending", "firing"]}, "level": s("string"), "value": s("number"), "silenced": s("boolean"), "inhibited": s("boolean"), "case": {"type": ["object", "null"]}}}}, "groups": {"type": "array", "items": {"type": "object"}}}},
+        "CaseRouting": {"type": "object", "required": ["case", "state", "routing", "returned", "suggested", "choices"], "properties": {"case": s("string"), "state": s("string"), "problem": {"type": ["string", "null"]},
+            "routing": {"type": "array", "items": {"type": "object", "required": ["department", "lead", "reason"], "properties": {"department": s("string"), "name_zh": s("string"), "name_en": s("string"), "line": s("string"), "level": s("string"), "lead": s("boolean"), "reason": s("string")}}},
+            "returned": {"type": "array", "items": s("string")},
+            "suggested": {"type": "array", "items": {"type": "object", "required": ["department", "lead", "why"], "properties": {"department": s("string"), "lead": s("boolean"), "why": {"type": "string", "enum": ["routing", "next_up"]}}}},
+            "choices": {"type": "array", "items": {"type": "object", "required": ["department", "name_zh"], "properties": {"department": s("string"), "name_zh": s("string"), "name_en": s("string"), "line": s("string"), "level": s("string")}}}}},
         "Map": {"type": "object", "required": ["level", "open", "counts", "markers"], "properties": {"level": {"type": "string", "enum": ["subdistrict", "community", "grid"]}, "open": s("integer"), "counts": {"type": "object", "additionalProperties": s("integer")},
             "markers": {"type": "array", "items": {"type": "object", "required": ["id", "number", "lon", "lat", "state"], "properties": {"id": s("integer"), "number": s("string"), "category_name": s("string"), "title": s("string"), "lon": s("number"), "lat": s("number"), "state": s("string"), "state_name": s("string"), "priority": s("string"), "due": {"type": ["string", "null"]}, "overdue": s("boolean")}}},
             "today": {"type": ["object", "null"], "description": "for accounts that see the whole district", "additionalProperties": s("integer")}}},
@@ -189,7 +195,7 @@ fn schemas() -> Value {
         "Task": {"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "lead": s("boolean"), "state": s("string"), "since": s("string")}},
         "Deadline": {"type": "object", "properties": {"step": s("string"), "step_zh": s("string"), "due": s("string"), "met": {"type": ["string", "null"]}, "on_time": {"type": ["boolean", "null"]}}},
         "Case": {"type": "object", "required": ["id", "number", "category", "state", "version"], "properties": {
-            "id": s("integer"), "number": s("string"), "category": s("string"), "category_name": s("string"),
+            "id": s("integer"), "number": s("string"), "category": s("string"), "category_name": s("string"), "category_name_en": s("string"),
             "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]},
             "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
             "state": {"type": "string", "enum": cityos_core::State::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>()},
@@ -233,6 +239,7 @@ fn schemas() -> Value {
         "Categories": {"type": "object", "required": ["categories"], "properties": {"categories": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh", "domain"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "domain": {"type": "string", "enum": ["safety", "construction", "market", "livelihood"]}, "domain_zh": s("string"), "parent": {"type": ["string", "null"]},
             "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]}, "public": s("boolean"), "lead": {"type": ["string", "null"]}, "assist": {"type": "array", "items": s("string")}, "lowest_level": {"type": ["string", "null"]},
+            "keywords": {"type": "array", "items": s("string"), "description": "words people use for it (the citizen page's category search)"},
             "dedup_radius_m": s("number"), "dedup_window_h": s("number"), "deadlines": {"type": "object", "additionalProperties": s("string"), "description": "time limit per step, e.g. 2wh"}}}}}},
         "Departments": {"type": "object", "required": ["departments"], "properties": {"departments": {"type": "array", "items": {"type": "object", "required": ["code", "name_zh"], "properties": {
             "code": s("string"), "name_zh": s("string"), "name_en": {"type": ["string", "null"]}, "line": s("string"), "level": s("string"), "region": {"type": ["string", "null"]}}}}}},

@@ -1,6 +1,6 @@
 //! The router composition: every room's routes, in the order of the OpenAPI table, and
 //! the layers around them (machine guard, metrics, body limits, refusals log, CSRF,
-//! security headers, CORS).
+//! security headers, CORS, gzip).
 
 use crate::cases::media;
 use crate::http::error::{ApiError, Problem};
@@ -25,6 +25,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::get(crate::runtime::metrics::metrics),
         )
         .route("/", axum::routing::get(ui::root))
+        .route("/ui/places.json", axum::routing::get(ui::places))
         .route("/ui/{file}", axum::routing::get(ui::file))
         .route(
             "/favicon.ico",
@@ -54,6 +55,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::runtime::cluster::forward,
         ))
+        // Outermost: what every other layer answered, gzipped when the client accepts it.
+        .layer(axum::middleware::from_fn(crate::http::compress::gzip))
         .with_state(state)
 }
 

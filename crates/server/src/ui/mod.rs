@@ -199,6 +199,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../ui/citizen.js"),
     ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/sw.js"),
+    ),
 ];
 
 /// `GET /` — to the sign-in page.
@@ -209,7 +214,9 @@ pub async fn root() -> Redirect {
 /// `GET /ui/{file}` — an embedded page or asset.
 pub async fn file(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ct, body)) => (
+        Some((_, ct, body)) => {
+            let body = dev_override(&name).unwrap_or_else(|| body.to_string());
+            (
             [
                 (header::CONTENT_TYPE, *ct),
                 (header::CACHE_CONTROL, "no-cache"),
@@ -219,11 +226,23 @@ pub async fn file(Path(name): Path<String>) -> Response {
                     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
                 ),
             ],
-            *body,
+            body,
         )
-            .into_response(),
+            .into_response()
+        }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
+}
+
+/// In debug builds only, `CITYOS_UI_DIR` serves the listed files from that directory
+/// instead of the embedded copies (editing the UI without relinking); release builds
+/// always serve what was compiled in.
+fn dev_override(name: &str) -> Option<String> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let dir = std::env::var_os("CITYOS_UI_DIR")?;
+    std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()
 }
 
 #[derive(Deserialize)]
@@ -321,4 +340,173 @@ fn map_data(
         s.list_cases(q)?,
         since.map(|m| s.actions_since(m)).transpose()?,
     ))
+}
+
+/// `GET /ui/places.json` — the territory's named places for the maps and the place search
+/// (public: names and points only): sub-districts and communities at their
+/// representative points, landmarks (metro stations flagged `metro`, and named points of
+/// interest from OpenStreetMap) and roads, from the district's gazetteer.
+pub async fn places(State(st): State<AppState>) -> Response {
+    let body = {
+        let t = &st.0.cfg.territory;
+        let list: Vec<Value> =
+            st.0.cfg
+                .intake
+                .gazetteer
+                .places
+                .iter()
+                .filter_map(|p| {
+                    let [lon, lat] = p.pos?;
+                    let name_en = match p.kind {
+                        cityos_core::classify::place::PlaceKind::Subdistrict
+                        | cityos_core::classify::place::PlaceKind::Community => p
+                            .region
+                            .as_deref()
+                            .and_then(|c| t.by_code(c))
+                            .and_then(|id| t.region(id).name_en.clone()),
+                        _ => None,
+                    };
+                    let mut v = json!({"name": p.name, "kind": p.kind.as_str(),
+                    "lon": (lon * 1e6).round() / 1e6, "lat": (lat * 1e6).round() / 1e6});
+                    if let Some(r) = &p.region {
+                        v["region"] = json!(r);
+                    }
+                    if let Some(e) = name_en {
+                        v["name_en"] = json!(e);
+                    }
+                    if p.name.ends_with("地铁站") {
+                        v["metro"] = json!(true);
+                    }
+                    Some(v)
+                })
+                .collect();
+        json!({"places": list, "credit": "© OpenStreetMap contributors (ODbL 1.0)"}).to_string()
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/cases/{id}/routing` — for the dispatch form (officers): what routing would
+/// choose now and why (lead first, each with its line, level and reason); the department
+/// that returned the case (退单), if it did; the suggestion — routing's choice, except
+/// that a department that returned the case is replaced by the next candidate of its line
+/// (the same line one level up); and every department serving the case's place, to pick
+/// from (lead + joint, 联勤联动).
+pub async fn routing(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    SignedIn(who): SignedIn,
+) -> Result<Response, ApiError> {
+    use cityos_core::Role;
+    if !matches!(
+        who.role,
+        Role::DistrictOfficer | Role::SubdistrictOfficer | Role::Admin
+    ) {
+        return Err(ApiError::forbidden(
+            "only duty officers dispatch, so only they see routing's choice",
+        ));
+    }
+    let c = crate::cases::find_case(&st, &id)
+        .await?
+        .filter(|c| crate::cases::can_see(&st, &who, c))
+        .ok_or_else(|| ApiError::not_found(&format!("case {id:?}")))?;
+    let tax = &st.0.cfg.taxonomy;
+    let mut cat = tax
+        .category(&c.category)
+        .ok_or_else(|| ApiError::not_found(&format!("category {:?}", c.category)))?
+        .clone();
+    if let Some(p) = &c.playbook {
+        cat.lead = p.lead.clone();
+        cat.assist = p.joint.clone();
+    }
+    let dept = |code: &str| {
+        tax.department(code).map(|d| {
+            json!({"department": d.code, "name_zh": d.name_zh, "name_en": d.name_en,
+                   "line": d.line, "level": d.level.as_str()})
+        })
+    };
+    let routed = cityos_core::routing::route(tax, &cat, &c.regions);
+    let (routing, problem) = match &routed {
+        Ok(a) => (
+            a.iter()
+                .filter_map(|x| {
+                    let mut v = dept(&x.department)?;
+                    v["lead"] = json!(x.lead);
+                    v["reason"] = json!(x.reason);
+                    Some(v)
+                })
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    // Who returned it: the last dispatch's lead, when the case stands returned.
+    let returned: Vec<String> = if c.state == CaseState::Returned {
+        c.route
+            .iter()
+            .filter(|a| a.lead)
+            .map(|a| a.department.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // The next candidate for a department that returned the case: its line, a level up.
+    let chain = [
+        c.regions.community.as_deref(),
+        c.regions.subdistrict.as_deref(),
+        c.regions.district.as_deref(),
+    ];
+    let next_up = |code: &str| -> Option<String> {
+        let d = tax.department(code)?;
+        let mut level = d.level.up();
+        while let Some(l) = level {
+            let region = match l {
+                Level::District => chain[2],
+                Level::Subdistrict => chain[1],
+                Level::Community => chain[0],
+                Level::Grid => None,
+            };
+            if let Some(n) = region.and_then(|r| tax.department_for(&d.line, r)) {
+                if !returned.contains(&n.code) {
+                    return Some(n.code.clone());
+                }
+            }
+            level = l.up();
+        }
+        None
+    };
+    let mut suggested: Vec<Value> = Vec::new();
+    for a in routed.as_deref().unwrap_or(&[]) {
+        let (code, why) = if returned.contains(&a.department) {
+            match next_up(&a.department) {
+                Some(n) => (n, "next_up"),
+                None => continue,
+            }
+        } else {
+            (a.department.clone(), "routing")
+        };
+        if !suggested.iter().any(|s| s["department"] == code.as_str()) {
+            suggested.push(
+                json!({"department": code, "lead": a.lead && suggested.is_empty(), "why": why}),
+            );
+        }
+    }
+    if let Some(first) = suggested.first_mut() {
+        first["lead"] = json!(true);
+    }
+    let choices: Vec<Value> = tax
+        .departments
+        .iter()
+        .filter(|d| chain.iter().flatten().any(|r| *r == d.region))
+        .filter_map(|d| dept(&d.code))
+        .collect();
+    Ok(Json(json!({"case": c.number, "state": c.state.as_str(), "routing": routing,
+                   "problem": problem, "returned": returned, "suggested": suggested, "choices": choices}))
+    .into_response())
 }

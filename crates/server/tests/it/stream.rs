@@ -242,3 +242,54 @@ async fn event_stream_replays_a_long_backlog(t: TestApp) {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, once each");
     assert_eq!(ids.last().copied(), Some(last));
 }
+
+/// `recent=n` without a resume point: the stream starts with the events among the last n
+/// (those in scope) — a new page's feed is not empty; more than 500 is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_feed_starts_with_the_recent_events() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let token = t.login("zhang.district").await;
+    for i in 0..6 {
+        let p = spot("310104003", i);
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                None,
+                json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": format!("最近动态 {i}")}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+    }
+    let open = |q: &str| {
+        let req = axum::http::Request::builder()
+            .uri(format!("/api/v1/events/stream{q}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let router = cityos_server::app(t.svc.as_ref().unwrap().state.clone());
+        async move { tower::ServiceExt::oneshot(router, req).await.unwrap() }
+    };
+    let r = open("?recent=3").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = read_events(r.into_body(), 3).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "in order: {got:?}");
+    // Without `recent`: live only, nothing from before.
+    let r = open("").await;
+    let none = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        read_events(r.into_body(), 1),
+    )
+    .await;
+    assert!(
+        none.is_err() || none.as_ref().is_ok_and(|v| v.is_empty()),
+        "no backlog without recent: {none:?}"
+    );
+    let r = open("?recent=501").await;
+    use http_body_util::BodyExt;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value =
+        serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(v["detail"].as_str().unwrap().contains("recent"), "{v}");
+}

@@ -261,3 +261,191 @@ fn the_ui_translates_exactly_the_problem_codes() {
     assert_eq!(zh, want_zh);
     assert_eq!(en, want_en);
 }
+
+/// Pages, scripts and JSON answers are gzipped for a client that accepts gzip (and read
+/// back whole, byte for byte); a client that does not gets them plain; the live event
+/// stream is never buffered for compression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_answers_are_compressed_when_the_client_accepts_it() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use std::io::Read;
+    use tower::ServiceExt;
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let token = t.login("zhang.district").await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let get = |path: &str, accept: Option<&str>, auth: bool| {
+        let mut b = axum::http::Request::builder().uri(path);
+        if let Some(a) = accept {
+            b = b.header("accept-encoding", a);
+        }
+        if auth {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        let req = b.body(Body::empty()).unwrap();
+        let router = cityos_server::app(state.clone());
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let h = resp.headers().clone();
+            (resp.status(), h, resp)
+        }
+    };
+    let gunzip = |b: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .expect("a gzip body");
+        out
+    };
+    for (file, _, body) in cityos_server::ui::FILES {
+        let (s, h, resp) = get(&format!("/ui/{file}"), Some("gzip, deflate, br"), false).await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        assert_eq!(h["vary"], "accept-encoding", "{file}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        if body.len() >= 1024 {
+            assert_eq!(h["content-encoding"], "gzip", "{file}");
+            assert!(bytes.len() < body.len(), "{file}");
+            assert_eq!(gunzip(&bytes), body.as_bytes(), "{file} read back");
+        } else {
+            assert_eq!(&bytes[..], body.as_bytes(), "{file}");
+        }
+    }
+    // Not accepted (absent, or refused with q=0): plain.
+    for accept in [None, Some("gzip;q=0"), Some("br")] {
+        let (_, h, resp) = get("/ui/app.js", accept, false).await;
+        assert!(h.get("content-encoding").is_none(), "{accept:?}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.starts_with(b"// cityos"), "{accept:?}");
+    }
+    // JSON: the map's answer, gzipped and whole.
+    let (s, h, resp) = get("/api/v1/regions?level=grid", Some("gzip"), true).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-encoding"], "gzip");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&gunzip(&bytes)).unwrap();
+    assert!(v["features"].as_array().unwrap().len() > 100, "grids");
+    // The live stream: passes through as a stream, never gzipped.
+    let (s, h, _) = get("/api/v1/events/stream", Some("gzip"), true).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert!(h.get("content-encoding").is_none());
+}
+
+/// 派遣 with a choice: routing's choice and reasons for a duty officer; a returned case
+/// suggests the next candidate of the returning department's line instead of the same
+/// department; other roles and anonymous callers are refused; an explicit choice of lead
+/// and joint departments is what the case gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatch_form_shows_routing_and_a_returned_case_offers_the_next_candidate() {
+    let t = TestApp::sqlite();
+    t.seed().await;
+    let zhang = t.login("zhang.district").await;
+    let p = spot("310104003", 0);
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商占道"}),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let id = v["case"]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/cases/{id}/routing");
+    let (s, r) = t.get(&path, Some(&zhang)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let lead = r["routing"][0]["department"].as_str().unwrap().to_string();
+    assert_eq!(lead, "sub-urban-mgmt-310104003", "{r}");
+    assert_eq!(r["routing"][0]["lead"], true);
+    assert!(r["routing"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("最低处置层级"));
+    assert_eq!(r["suggested"][0]["department"], lead.as_str());
+    assert_eq!(r["suggested"][0]["why"], "routing");
+    assert_eq!(r["returned"], json!([]));
+    let choices: Vec<&str> = r["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["department"].as_str().unwrap())
+        .collect();
+    assert!(
+        choices.contains(&lead.as_str()) && choices.contains(&"dist-ccc"),
+        "{choices:?}"
+    );
+    // Every role: officers see it, the others are refused; anonymous callers too.
+    for (user, want) in [
+        ("li.tianping", StatusCode::OK),
+        ("admin", StatusCode::OK),
+        ("wang.urban", StatusCode::FORBIDDEN),
+        ("zhao.inspector", StatusCode::FORBIDDEN),
+        ("sun.analyst", StatusCode::FORBIDDEN),
+        ("elder_demo", StatusCode::FORBIDDEN),
+    ] {
+        let tok = t.login(user).await;
+        let (s, v) = t.get(&path, Some(&tok)).await;
+        assert_eq!(s, want, "{user}: {v}");
+    }
+    let (s, _) = t.get(&path, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = t.get("/api/v1/cases/99999999/routing", Some(&zhang)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    // File and dispatch as routing says; the department returns it.
+    for body in [json!({"action": "file"}), json!({"action": "dispatch"})] {
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/cases/{id}/transitions"),
+                Some(&zhang),
+                body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let wang = t.login("wang.urban").await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(&wang),
+            json!({"action": "return", "reason": "不属于本中队"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, r) = t.get(&path, Some(&zhang)).await;
+    assert_eq!(r["state"], "returned", "{r}");
+    assert_eq!(r["returned"], json!([lead]), "{r}");
+    let next = r["suggested"][0]["department"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(next, lead, "the same department again: {r}");
+    assert_eq!(r["suggested"][0]["why"], "next_up");
+    assert_eq!(r["suggested"][0]["lead"], true);
+    assert!(next.starts_with("dist-"), "{r}");
+    // The officer's choice: the suggestion as lead plus a joint department.
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(&zhang),
+            json!({"action": "dispatch", "departments": [{"department": next, "lead": true}, {"department": "dist-ccc", "lead": false}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, c) = t.get(&format!("/api/v1/cases/{id}"), Some(&zhang)).await;
+    let tasks: Vec<(String, bool)> = c["case"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["department"].as_str().unwrap().to_string(),
+                x["lead"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        vec![(next, true), ("dist-ccc".to_string(), false)],
+        "{c}"
+    );
+}
