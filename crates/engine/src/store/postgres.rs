@@ -77,6 +77,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/postgres/0024_case_facts.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -90,6 +94,8 @@ struct Prepared {
     del_tasks: Statement,
     ins_task: Statement,
     upsert_count: Statement,
+    sel_fold: Statement,
+    put_fold: Statement,
 }
 
 pub struct PostgresStore {
@@ -177,6 +183,8 @@ fn session(
             ins_task: client.prepare(INSERT_TASK).map_err(db)?,
             upsert_count: client.prepare(crate::query::UPSERT_COUNT).map_err(db)?,
             ins_idem: client.prepare(INSERT_IDEMPOTENT).map_err(db)?,
+            sel_fold: client.prepare(crate::store::SELECT_FOLD).map_err(db)?,
+            put_fold: client.prepare(crate::store::UPSERT_FOLD).map_err(db)?,
         })
     })();
     match ok {
@@ -983,9 +991,37 @@ impl batch::RowWriter for Rows<'_, '_> {
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
         self.run(&self.st.upsert_count, &count_args(k, n)).map(drop)
     }
+
+    fn fold_of(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        let rows = self.tx.query(&self.st.sel_fold, &[&case]).map_err(db)?;
+        Ok(rows.first().map(|r| r.get::<_, String>(0)))
+    }
+
+    fn put_fold(&mut self, case: CaseId, created_at: i64, fold: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.put_fold, &[&case, &created_at, &fold])
+            .map(drop)
+            .map_err(db)
+    }
 }
 
 impl EvaluationStore for PostgresStore {
+    fn cohort_folds(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(CaseId, Option<String>),
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let rows = self.rows(crate::store::SELECT_COHORT_FOLDS, &[&from, &to], |r| {
+            Ok((r.int(0)?, r.opt_text(1)?))
+        })?;
+        for (id, f) in rows {
+            each(id, f);
+        }
+        Ok(())
+    }
+
     fn cohort_logs(
         &mut self,
         from: i64,

@@ -18,6 +18,7 @@ use cityos_core::meals::{
     self as core, check_age, checkout, order_key, yuan, AgeError, CancelError, CheckoutError, Dish,
     Fen, Line, Meal, MealSlot, OrderState, Round, SlotUse,
 };
+use cityos_core::meals::ledger::Entry;
 use cityos_core::time::{format_rfc3339, local_date, Date, Millis};
 use cityos_core::Role;
 use serde::Deserialize;
@@ -198,7 +199,7 @@ fn elder_view(b: &book::Book, e: &Elder, rel: &str, now: Millis) -> Value {
         .take(10)
         .map(|o| order_view(b, o))
         .collect();
-    let entries: Vec<Value> = led.entries().iter().rev().take(20).map(|x| json!({"seq": x.seq, "at": format_rfc3339(x.at), "kind": x.kind, "amount_fen": x.amount, "reference": x.reference})).collect();
+    let entries: Vec<Value> = led.entries().iter().rev().take(20).map(|x| json!({"seq": x.seq, "at": format_rfc3339(x.at), "kind": x.kind, "amount_fen": x.amount, "reference": x.paid_by()})).collect();
     let usual = e.usual.as_ref().map(|u| {
         let c = b.canteens.get(&u.canteen);
         json!({"canteen": u.canteen, "canteen_name": c.map(|c| c.name.clone()), "meal": u.meal, "lines": u.lines, "round": u.round, "point": u.point})
@@ -668,6 +669,9 @@ pub async fn get_elder(
 #[serde(deny_unknown_fields)]
 pub struct TopUpIn {
     pub amount_fen: i64,
+    /// The client's idempotency key: a retry with the same key credits nothing more and
+    /// answers the first top-up.
+    pub key: Option<String>,
 }
 
 /// `POST /api/v1/meals/elders/{id}/top-ups`: money into the elder's meal account.
@@ -687,9 +691,37 @@ pub async fn top_up(
     } else {
         "staff"
     };
+    // Who paid: the family or the staff, and the account that did it.
+    let payer = format!("{by}:{}", actor(&p));
+    let key = body.value.key.as_deref();
+    if let Some(k) = key {
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(problem(
+                Problem::InvalidIdempotencyKey,
+                "充值的幂等键须为1到64个字母、数字、- 或 _",
+                "a top-up's key is 1 to 64 letters, digits, - or _",
+            ));
+        }
+        if let Some(first) = b.ledger(&id).top_up_by_key(k) {
+            if first.amount != body.value.amount_fen || first.paid_by() != payer {
+                return Err(problem(
+                    Problem::IdempotencyKeyReused,
+                    "这个幂等键已用于另一笔充值，未重复入账",
+                    "this key was used for another top-up; nothing was credited",
+                ));
+            }
+            let first = first.clone();
+            return Ok(Json(top_up_view(&id, &first, b.ledger(&id).balance(), true)));
+        }
+    }
     let entry = b
         .ledger(&id)
-        .top_up(body.value.amount_fen, by, now)
+        .top_up_paid(body.value.amount_fen, &payer, key, now)
         .map_err(|_| {
             problem(
                 Problem::InvalidArgument,
@@ -698,10 +730,14 @@ pub async fn top_up(
             )
         })?;
     write(&st, vec![], vec![ledger_row(&id, &entry)]).await?;
-    b.apply_entry(&id, entry);
-    Ok(Json(
-        json!({"elder": id, "balance_fen": b.ledger(&id).balance()}),
-    ))
+    b.apply_entry(&id, entry.clone());
+    Ok(Json(top_up_view(&id, &entry, b.ledger(&id).balance(), false)))
+}
+
+/// A top-up's answer: the balance, and the entry with who paid.
+fn top_up_view(elder: &str, e: &Entry, balance: i64, replayed: bool) -> Value {
+    json!({"elder": elder, "balance_fen": balance, "replayed": replayed,
+        "entry": {"seq": e.seq, "at": format_rfc3339(e.at), "amount_fen": e.amount, "paid_by": e.paid_by()}})
 }
 
 #[derive(Deserialize)]

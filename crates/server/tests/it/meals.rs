@@ -567,6 +567,35 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         assert!(!full.contains(secret), "{secret} in {full}");
     }
     assert!(full.contains("residents_committee"), "{full}");
+    // Once only: with the room's welfare row lost (as if its write failed after the case
+    // was filed), opening the check again joins the case already filed.
+    {
+        let st = &t.svc.as_ref().unwrap().state;
+        let mut b = cityos_server::meals::book(st).await.unwrap();
+        let key = format!("order:{id}");
+        let w = b.welfare.remove(&key).expect("the welfare row, keyed by the order");
+        let e = b.elders.get("E000001").unwrap().clone();
+        let again = cityos_server::meals::care::open(
+            st,
+            &mut b,
+            &e,
+            &key,
+            &w.reason,
+            Some(id),
+            local(day(), 12, 40),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.as_deref(), case["number"].as_str(), "the same case");
+        assert!(b.welfare.contains_key(&key), "the row written this time");
+    }
+    let (_, list) = t
+        .get(
+            "/api/v1/cases?category=lone_elder_welfare_check",
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(list["cases"].as_array().unwrap().len(), 1, "still one case: {list}");
     // Anonymous: the case is not public.
     let (s, _) = t
         .get(
@@ -918,4 +947,70 @@ async fn roles_on_each_endpoint() {
     let (_, pubc) = t.get("/api/v1/meals/canteens", None).await;
     assert_eq!(pubc["canteens"].as_array().unwrap().len(), 58);
     assert!(!pubc.to_string().contains("测试老人") && !pubc.to_string().contains("1391234"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_top_up_credits_once_and_says_who_paid() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let daughter = who(&t, "daughter", Role::Citizen, None);
+    let before = balance(&t, &daughter, "E000001").await;
+    let url = "/api/v1/meals/elders/E000001/top-ups";
+    let (s, v) = t
+        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["balance_fen"].as_i64(), Some(before + 2000), "{v}");
+    assert_eq!(v["entry"]["paid_by"], "family:citizen:daughter", "{v}");
+    assert_eq!(v["replayed"], false);
+    // The retry (a lost answer, a double tap): the first top-up again, nothing credited.
+    let (s, v2) = t
+        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v2}");
+    assert_eq!(v2["balance_fen"].as_i64(), Some(before + 2000), "{v2}");
+    assert_eq!((v2["replayed"].clone(), v2["entry"]["seq"].clone()), (json!(true), v["entry"]["seq"].clone()));
+    // The same key for another amount: refused, nothing credited.
+    let (s, p) = t
+        .post(url, Some(&daughter), json!({"amount_fen": 5000, "key": "tu-1"}))
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")),
+        "{p}"
+    );
+    let (s, p) = t
+        .post(url, Some(&daughter), json!({"amount_fen": 100, "key": "a b"}))
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key")),
+        "{p}"
+    );
+    assert_eq!(balance(&t, &daughter, "E000001").await, before + 2000);
+    // Staff at the desk: said so, with their account.
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let (s, v3) = t
+        .post(url, Some(&desk), json!({"amount_fen": 300, "key": "tu-2"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v3}");
+    assert_eq!(v3["entry"]["paid_by"], "staff:district_officer:desk", "{v3}");
+    // The elder's page lists who paid, newest first; the key is not shown.
+    let (_, e) = t.get("/api/v1/meals/elders/E000001", Some(&daughter)).await;
+    let refs: Vec<&str> = e["ledger"]
+        .as_array()
+        .expect("ledger entries")
+        .iter()
+        .filter_map(|x| x["reference"].as_str())
+        .collect();
+    assert_eq!(refs[..2], ["staff:district_officer:desk", "family:citizen:daughter"], "{e}");
+    // A restart reads the keys back: the retry still credits nothing.
+    let mut t = t;
+    t.restart();
+    let daughter = who(&t, "daughter", Role::Citizen, None);
+    let (s, v4) = t
+        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .await;
+    assert_eq!((s, v4["replayed"].clone()), (StatusCode::OK, json!(true)), "{v4}");
+    assert_eq!(v4["balance_fen"].as_i64(), Some(before + 2300), "{v4}");
 }
