@@ -652,7 +652,9 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
             }
         }
         Change::TasksCleared => case.tasks.clear(),
-        Change::DeadlineSet { .. } | Change::DeadlineMet { .. } | Change::DeadlineDropped { .. } => {
+        Change::DeadlineSet { .. }
+        | Change::DeadlineMet { .. }
+        | Change::DeadlineDropped { .. } => {
             apply_deadlines(&mut case.deadlines, change, at);
             if !matches!(change, Change::DeadlineDropped { .. }) {
                 case.overdue = false;

@@ -157,5 +157,8 @@ fn demo_phone_numbers_are_obviously_fictional() {
         }
     }
     assert!(phones >= 1000, "{phones}");
-    assert_eq!(cityos_sim::meals::fictional_phone(12_345_678), "000-1234-5678");
+    assert_eq!(
+        cityos_sim::meals::fictional_phone(12_345_678),
+        "000-1234-5678"
+    );
 }

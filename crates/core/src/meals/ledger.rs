@@ -107,7 +107,8 @@ impl Ledger {
     /// The top-up made with idempotency `key`, if any.
     pub fn top_up_by_key(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| {
-            e.kind == EntryKind::TopUp && e.reference.rsplit_once('#').is_some_and(|(_, k)| k == key)
+            e.kind == EntryKind::TopUp
+                && e.reference.rsplit_once('#').is_some_and(|(_, k)| k == key)
         })
     }
 

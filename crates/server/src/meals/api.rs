@@ -14,11 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cityos_core::meals::ledger::Entry;
 use cityos_core::meals::{
     self as core, check_age, checkout, order_key, yuan, AgeError, CancelError, CheckoutError, Dish,
     Fen, Line, Meal, MealSlot, OrderState, Round, SlotUse,
 };
-use cityos_core::meals::ledger::Entry;
 use cityos_core::time::{format_rfc3339, local_date, Date, Millis};
 use cityos_core::Role;
 use serde::Deserialize;
@@ -221,6 +221,33 @@ pub async fn list_canteens(State(st): State<AppState>) -> Result<Json<Value>, Ap
     ))
 }
 
+/// `GET /api/v1/meals/communities`: the communities (居委会) of the sub-districts a canteen
+/// or meal point serves — what the registration form offers (code, names, sub-district).
+pub async fn list_communities(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let subs: std::collections::BTreeSet<String> = {
+        let b = book(&st).await?;
+        b.canteens
+            .values()
+            .flat_map(|c| {
+                std::iter::once(c.subdistrict.clone()).chain(c.delivery_area.iter().cloned())
+            })
+            .collect()
+    };
+    let t = &st.0.cfg.territory;
+    let mut out = Vec::new();
+    for sub in &subs {
+        let Some(sid) = t.by_code(sub) else { continue };
+        let sr = t.region(sid);
+        for &cid in t.children(sid) {
+            let c = t.region(cid);
+            if c.level == cityos_core::territory::Level::Community {
+                out.push(json!({"code": c.code, "name": c.name_zh, "name_en": c.name_en, "subdistrict": sr.code, "subdistrict_name": sr.name_zh}));
+            }
+        }
+    }
+    Ok(Json(json!({ "communities": out })))
+}
+
 #[derive(Deserialize)]
 pub struct DateQ {
     pub date: Option<String>,
@@ -339,6 +366,7 @@ pub async fn put_menu(
     let ds = date.to_string();
     write(
         &st,
+        b.epoch,
         vec![book::Book::menu_row(&id, &ds, meal, &m.dishes, now)],
         vec![],
     )
@@ -580,7 +608,7 @@ pub async fn register_elder(
     for l in &links {
         rows.push(row("link", &format!("{}|{}", l.username, l.target), l, now));
     }
-    write(&st, rows, vec![]).await?;
+    write(&st, b.epoch, rows, vec![]).await?;
     for l in links {
         b.put_link(l);
     }
@@ -716,7 +744,12 @@ pub async fn top_up(
                 ));
             }
             let first = first.clone();
-            return Ok(Json(top_up_view(&id, &first, b.ledger(&id).balance(), true)));
+            return Ok(Json(top_up_view(
+                &id,
+                &first,
+                b.ledger(&id).balance(),
+                true,
+            )));
         }
     }
     let entry = b
@@ -729,9 +762,14 @@ pub async fn top_up(
                 "a top-up is between 1 and 500000 fen",
             )
         })?;
-    write(&st, vec![], vec![ledger_row(&id, &entry)]).await?;
+    write(&st, b.epoch, vec![], vec![ledger_row(&id, &entry)]).await?;
     b.apply_entry(&id, entry.clone());
-    Ok(Json(top_up_view(&id, &entry, b.ledger(&id).balance(), false)))
+    Ok(Json(top_up_view(
+        &id,
+        &entry,
+        b.ledger(&id).balance(),
+        false,
+    )))
 }
 
 /// A top-up's answer: the balance, and the entry with who paid.
@@ -815,7 +853,12 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
     let key = o.key.as_deref().map(|k| order_key(&e.id, k));
     if let Some(k) = &key {
         if let Some(id) = b.by_key.get(k) {
-            return Ok((order_view(&b, &b.orders[id]), true));
+            // The first may still be on its way to the store: answered once it is there.
+            let v = order_view(&b, &b.orders[id]);
+            let barrier = super::barrier(st, b.epoch);
+            drop(b);
+            barrier.committed(st).await?;
+            return Ok((v, true));
         }
     }
     let (canteen, meal, lines, round, point, date) = if o.usual {
@@ -978,7 +1021,10 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
         elder = Some(e2);
     }
     let ledger: Vec<_> = pay.iter().map(|x| ledger_row(&e.id, x)).collect();
-    write(st, rows, ledger).await?;
+    // The group commit: submitted in order, the book changed at once (the next order is
+    // checked against it), the answer sent only once stored. A failed commit refuses
+    // this order and has the book read again from the store.
+    let pending = super::submit(st, b.epoch, rows, ledger);
     if let Some(x) = pay {
         b.apply_entry(&e.id, x);
     }
@@ -988,6 +1034,8 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
     b.put_order(order);
     let mut v = order_view(&b, &b.orders[&id]);
     v["balance_fen"] = json!(b.ledger(&e.id).balance());
+    drop(b);
+    pending.committed(st).await?;
     Ok((v, false))
 }
 
@@ -1059,6 +1107,7 @@ pub async fn cancel_by(st: &AppState, p: &Principal, id: &str) -> Result<Value, 
     o2.refunded = refund.as_ref().map_or(0, |r| r.amount);
     write(
         st,
+        b.epoch,
         vec![row("order", &id, &o2, now)],
         refund.iter().map(|r| ledger_row(&o.elder, r)).collect(),
     )
@@ -1122,11 +1171,11 @@ pub async fn handover_by(
     if handed {
         o2.state = OrderState::Served;
         o2.served_at = Some(now);
-        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, b.epoch, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
     } else {
         o2.state = OrderState::NotHandedOver;
-        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, b.epoch, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
         let e = b.elders.get(&o.elder).cloned();
         if let Some(e) = e {
@@ -1332,7 +1381,7 @@ pub async fn depart_by(
         rows.push(row("order", i, &o, now));
         changed.push(o);
     }
-    write(st, rows, vec![]).await?;
+    write(st, b.epoch, rows, vec![]).await?;
     for o in changed {
         b.put_order(o);
     }

@@ -101,7 +101,7 @@ pub async fn open(
             o2 = Some(o);
         }
     }
-    write(st, rows, vec![]).await?;
+    write(st, b.epoch, rows, vec![]).await?;
     if let Some(o) = o2 {
         b.put_order(o);
     }

@@ -573,7 +573,10 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         let st = &t.svc.as_ref().unwrap().state;
         let mut b = cityos_server::meals::book(st).await.unwrap();
         let key = format!("order:{id}");
-        let w = b.welfare.remove(&key).expect("the welfare row, keyed by the order");
+        let w = b
+            .welfare
+            .remove(&key)
+            .expect("the welfare row, keyed by the order");
         let e = b.elders.get("E000001").unwrap().clone();
         let again = cityos_server::meals::care::open(
             st,
@@ -595,7 +598,11 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
             Some(&officer),
         )
         .await;
-    assert_eq!(list["cases"].as_array().unwrap().len(), 1, "still one case: {list}");
+    assert_eq!(
+        list["cases"].as_array().unwrap().len(),
+        1,
+        "still one case: {list}"
+    );
     // Anonymous: the case is not public.
     let (s, _) = t
         .get(
@@ -957,7 +964,11 @@ async fn a_keyed_top_up_credits_once_and_says_who_paid() {
     let before = balance(&t, &daughter, "E000001").await;
     let url = "/api/v1/meals/elders/E000001/top-ups";
     let (s, v) = t
-        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["balance_fen"].as_i64(), Some(before + 2000), "{v}");
@@ -965,22 +976,40 @@ async fn a_keyed_top_up_credits_once_and_says_who_paid() {
     assert_eq!(v["replayed"], false);
     // The retry (a lost answer, a double tap): the first top-up again, nothing credited.
     let (s, v2) = t
-        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v2}");
     assert_eq!(v2["balance_fen"].as_i64(), Some(before + 2000), "{v2}");
-    assert_eq!((v2["replayed"].clone(), v2["entry"]["seq"].clone()), (json!(true), v["entry"]["seq"].clone()));
+    assert_eq!(
+        (v2["replayed"].clone(), v2["entry"]["seq"].clone()),
+        (json!(true), v["entry"]["seq"].clone())
+    );
     // The same key for another amount: refused, nothing credited.
     let (s, p) = t
-        .post(url, Some(&daughter), json!({"amount_fen": 5000, "key": "tu-1"}))
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 5000, "key": "tu-1"}),
+        )
         .await;
     assert_eq!(
         (s, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_key_reused")
+        ),
         "{p}"
     );
     let (s, p) = t
-        .post(url, Some(&daughter), json!({"amount_fen": 100, "key": "a b"}))
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 100, "key": "a b"}),
+        )
         .await;
     assert_eq!(
         (s, p["code"].as_str()),
@@ -994,7 +1023,10 @@ async fn a_keyed_top_up_credits_once_and_says_who_paid() {
         .post(url, Some(&desk), json!({"amount_fen": 300, "key": "tu-2"}))
         .await;
     assert_eq!(s, StatusCode::OK, "{v3}");
-    assert_eq!(v3["entry"]["paid_by"], "staff:district_officer:desk", "{v3}");
+    assert_eq!(
+        v3["entry"]["paid_by"], "staff:district_officer:desk",
+        "{v3}"
+    );
     // The elder's page lists who paid, newest first; the key is not shown.
     let (_, e) = t.get("/api/v1/meals/elders/E000001", Some(&daughter)).await;
     let refs: Vec<&str> = e["ledger"]
@@ -1003,14 +1035,26 @@ async fn a_keyed_top_up_credits_once_and_says_who_paid() {
         .iter()
         .filter_map(|x| x["reference"].as_str())
         .collect();
-    assert_eq!(refs[..2], ["staff:district_officer:desk", "family:citizen:daughter"], "{e}");
+    assert_eq!(
+        refs[..2],
+        ["staff:district_officer:desk", "family:citizen:daughter"],
+        "{e}"
+    );
     // A restart reads the keys back: the retry still credits nothing.
     let mut t = t;
     t.restart();
     let daughter = who(&t, "daughter", Role::Citizen, None);
     let (s, v4) = t
-        .post(url, Some(&daughter), json!({"amount_fen": 2000, "key": "tu-1"}))
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
         .await;
-    assert_eq!((s, v4["replayed"].clone()), (StatusCode::OK, json!(true)), "{v4}");
+    assert_eq!(
+        (s, v4["replayed"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{v4}"
+    );
     assert_eq!(v4["balance_fen"].as_i64(), Some(before + 2300), "{v4}");
 }

@@ -384,13 +384,20 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
             fresh.push(f)
         })
         .unwrap();
-    assert_eq!(kept.len(), fresh.len(), "a fold for every case of the cohort");
+    assert_eq!(
+        kept.len(),
+        fresh.len(),
+        "a fold for every case of the cohort"
+    );
     let mut facts = Vec::new();
     for ((id, text), fresh) in kept.iter().zip(&fresh) {
         let text = text.as_deref().expect("every case keeps its fold");
         let k: CaseFold = serde_json::from_str(text).expect("a kept fold parses");
         assert_eq!(k.id(), *id);
-        assert_eq!(&k, fresh, "case {id}: the kept fold equals a fresh fold of its log");
+        assert_eq!(
+            &k, fresh,
+            "case {id}: the kept fold equals a fresh fold of its log"
+        );
         facts.push(k.facts(cal, now));
     }
     let earlier = store.citizen_cases(from - 30 * DAY, to).unwrap();
