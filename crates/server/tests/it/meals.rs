@@ -11,6 +11,7 @@ use cityos_core::Role;
 use cityos_server::http::auth::Principal;
 use cityos_server::meals::book::{Contact, Elder, Link, Usual};
 use cityos_server::meals::demo::Seed;
+use cityos_server::runtime::service::Database;
 use serde_json::{json, Value};
 
 fn day() -> Date {
@@ -764,6 +765,26 @@ async fn roles_on_each_endpoint() {
         ),
         (
             Method::GET,
+            "/api/v1/meals/communities",
+            None,
+            &[
+                "anonymous",
+                "elder",
+                "family",
+                "stranger",
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "inspector",
+                "admin",
+            ],
+            0,
+        ),
+        (
+            Method::GET,
             "/api/v1/meals/canteens/C01/menu",
             None,
             &[
@@ -957,6 +978,46 @@ async fn roles_on_each_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_forms_communities_are_those_served() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let (s, v) = t.get("/api/v1/meals/communities", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let list = v["communities"].as_array().expect("communities");
+    assert!(!list.is_empty(), "{v}");
+    let c = community(&t);
+    assert!(
+        list.iter().any(|x| x["code"] == c.as_str()),
+        "the test elders' community: {v}"
+    );
+    for x in list {
+        assert!(
+            x["name"].as_str().is_some_and(|n| !n.is_empty()) && x["subdistrict"].is_string(),
+            "{x}"
+        );
+    }
+    // An impossible age, said kindly in both languages; nothing registered.
+    let worker = who(&t, "worker", Role::SubdistrictOfficer, Some(SUB));
+    let (s, p) = t
+        .post(
+            "/api/v1/meals/elders",
+            Some(&worker),
+            json!({"name": "新老人", "phone": "000-0000-0001", "address": "模拟路1号", "birth_date": "1880-01-01", "community": c, "canteen": "C01"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("impossible_age")),
+        "{p}"
+    );
+    let d = p["detail"].as_str().unwrap();
+    assert!(
+        d.contains("请再核对一下") && d.contains("please check it"),
+        "{d}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_top_up_credits_once_and_says_who_paid() {
     let t = TestApp::sqlite();
     setup(&t).await;
@@ -1057,4 +1118,111 @@ async fn a_keyed_top_up_credits_once_and_says_who_paid() {
         "{v4}"
     );
     assert_eq!(v4["balance_fen"].as_i64(), Some(before + 2300), "{v4}");
+}
+
+/// The group commit: concurrent orders (double taps among them) are each answered once
+/// stored — every answered order and charge is there after a restart, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_are_committed_in_groups_and_survive_a_restart() {
+    let mut t = TestApp::sqlite();
+    setup(&t).await;
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let before = balance(&t, &desk, "E000002").await;
+    // Five orders (three days' lunches, the next two breakfasts), each sent three times
+    // at once.
+    let one = |i: usize| {
+        let (t, desk) = (&t, desk.clone());
+        async move {
+            let k = i % 5;
+            let (d, meal, dish) = [
+                (0, "lunch", "L1"),
+                (1, "lunch", "L1"),
+                (2, "lunch", "L1"),
+                (1, "breakfast", "B1"),
+                (2, "breakfast", "B1"),
+            ][k];
+            let date = Date::from_days(day().days() + d).to_string();
+            order(t, &desk, json!({"elder": "E000002", "canteen": "C01", "date": date, "meal": meal, "lines": [{"dish": dish}], "round": "pickup", "key": format!("group-{k}")})).await
+        }
+    };
+    let answers = futures_util::future::join_all((0..15).map(one)).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (s, v) in &answers {
+        assert!(s == &StatusCode::CREATED || s == &StatusCode::OK, "{s} {v}");
+        ids.insert(
+            v["id"].as_str().unwrap().to_string(),
+            v["pay_fen"].as_i64().unwrap_or(0),
+        );
+    }
+    assert_eq!(ids.len(), 5, "one order per key: {ids:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count(),
+        5,
+        "each placed once, the repeats answered with it"
+    );
+    let paid: i64 = ids.values().sum();
+    let after = balance(&t, &desk, "E000002").await;
+    assert_eq!(after, before - paid, "charged once per order");
+    t.restart();
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    assert_eq!(balance(&t, &desk, "E000002").await, after, "all stored");
+    let (_, e) = t.get("/api/v1/meals/elders/E000002", Some(&desk)).await;
+    let stored: std::collections::BTreeSet<String> = e["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, ids.keys().cloned().collect(), "{e}");
+}
+
+/// A commit that fails (the disk full, injected) refuses the orders in it and leaves
+/// nothing in memory that is not stored: the book is read again, the balance and the
+/// slot as before; the next order, once the store works, goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_refuses_its_orders_and_keeps_nothing() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let before = balance(&t, &desk, "E000002").await;
+    let Database::Sqlite(dir) = t.db.clone() else {
+        unreachable!()
+    };
+    let trigger = |on: bool| {
+        let c = rusqlite::Connection::open(dir.join("cityos.db")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c.execute_batch(if on {
+            "CREATE TRIGGER inject_full BEFORE INSERT ON meal_ledger \
+             BEGIN SELECT RAISE(ABORT, 'injected: database or disk is full'); END;"
+        } else {
+            "DROP TRIGGER inject_full;"
+        })
+        .unwrap();
+    };
+    trigger(true);
+    let body = json!({"elder": "E000002", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}], "round": "pickup", "key": "full-1"});
+    let (s, p) = order(&t, &desk, body.clone()).await;
+    assert!(s.is_server_error(), "{s} {p}");
+    assert_eq!(
+        balance(&t, &desk, "E000002").await,
+        before,
+        "nothing charged"
+    );
+    let (_, e) = t.get("/api/v1/meals/elders/E000002", Some(&desk)).await;
+    assert_eq!(
+        e["orders"].as_array().unwrap().len(),
+        0,
+        "no order kept: {e}"
+    );
+    trigger(false);
+    // The retry with the same key: placed now, once.
+    let (s, o) = order(&t, &desk, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(
+        balance(&t, &desk, "E000002").await,
+        before - o["pay_fen"].as_i64().unwrap_or(0)
+    );
 }
