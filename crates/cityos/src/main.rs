@@ -212,6 +212,10 @@ enum BenchCmd {
         /// Orders arriving per second (0: as fast as the clients go — the saturation).
         #[arg(long, default_value_t = 60.0)]
         rate: f64,
+        /// Then load the elder's page in headless Chromium on a throttled slow-4G profile
+        /// (needs `chromium` and `chromedriver`): bytes transferred and time to usable.
+        #[arg(long)]
+        page: bool,
         #[arg(long)]
         json: bool,
     },
@@ -619,12 +623,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 elders,
                 clients,
                 rate,
+                page,
                 json,
             } => bench::meals::meals(
                 orders.max(1),
                 elders.max(1),
                 clients.max(1),
                 rate.max(0.0),
+                page,
                 json,
             ),
             BenchCmd::Assistance {

@@ -652,29 +652,14 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
             }
         }
         Change::TasksCleared => case.tasks.clear(),
-        Change::DeadlineSet { step, due } => {
-            case.deadlines
-                .retain(|d| !(d.step == *step && d.met.is_none()));
-            case.deadlines.push(Deadline {
-                step: *step,
-                due: *due,
-                met: None,
-            });
-            case.overdue = false;
-        }
-        Change::DeadlineMet { step } => {
-            if let Some(d) = case
-                .deadlines
-                .iter_mut()
-                .find(|d| d.step == *step && d.met.is_none())
-            {
-                d.met = Some(at);
+        Change::DeadlineSet { .. }
+        | Change::DeadlineMet { .. }
+        | Change::DeadlineDropped { .. } => {
+            apply_deadlines(&mut case.deadlines, change, at);
+            if !matches!(change, Change::DeadlineDropped { .. }) {
+                case.overdue = false;
             }
-            case.overdue = false;
         }
-        Change::DeadlineDropped { step } => case
-            .deadlines
-            .retain(|d| !(d.step == *step && d.met.is_none())),
         Change::Returned => case.returns += 1,
         Change::Reworked => case.reworks += 1,
         Change::Escalated { count, to } => {
@@ -704,6 +689,34 @@ pub fn apply(case: &mut Case, change: &Change, at: Millis) {
             case.category = category.clone();
             case.domain = *domain;
         }
+    }
+}
+
+/// What a change does to a case's deadlines (the one definition: `apply` and the
+/// evaluation's incremental fold both use it).
+pub fn apply_deadlines(deadlines: &mut Vec<Deadline>, change: &Change, at: Millis) {
+    match change {
+        Change::DeadlineSet { step, due } => {
+            deadlines.retain(|d| !(d.step == *step && d.met.is_none()));
+            deadlines.push(Deadline {
+                step: *step,
+                due: *due,
+                met: None,
+            });
+        }
+        Change::DeadlineMet { step } => {
+            if let Some(d) = deadlines
+                .iter_mut()
+                .find(|d| d.step == *step && d.met.is_none())
+            {
+                d.met = Some(at);
+            }
+        }
+        Change::DeadlineDropped { step } => {
+            deadlines.retain(|d| !(d.step == *step && d.met.is_none()))
+        }
+        Change::Created { case } => *deadlines = case.deadlines.clone(),
+        _ => {}
     }
 }
 

@@ -925,6 +925,15 @@ pub trait EvaluationStore: Send {
         to: i64,
         each: &mut dyn FnMut(Vec<LogEntry>),
     ) -> Result<(), StoreError>;
+    /// The cases created in `[from, to)` in creation order, each with its stored
+    /// evaluation fold (`case_facts`, JSON of `cityos_core::evaluation::CaseFold`;
+    /// `None` for a case stored before the folds were kept).
+    fn cohort_folds(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(CaseId, Option<String>),
+    ) -> Result<(), StoreError>;
     /// Citizen cases created in `[from, to)`: (id, category, lon, lat, created_at).
     fn citizen_cases(
         &mut self,
@@ -954,6 +963,9 @@ pub struct SavedReport {
 }
 
 pub(crate) const SELECT_COHORT_LOGS: &str = "SELECT l.case_id, l.seq, l.at, l.actor, l.role, l.action, l.from_state, l.to_state, l.note, l.body FROM cases c JOIN case_log l ON l.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY c.created_at, c.id, l.seq";
+pub(crate) const SELECT_COHORT_FOLDS: &str = "SELECT c.id, f.fold FROM cases c LEFT JOIN case_facts f ON f.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY c.created_at, c.id";
+pub(crate) const SELECT_FOLD: &str = "SELECT fold FROM case_facts WHERE case_id = $1";
+pub(crate) const UPSERT_FOLD: &str = "INSERT INTO case_facts (case_id, created_at, fold) VALUES ($1,$2,$3) ON CONFLICT (case_id) DO UPDATE SET fold = excluded.fold";
 pub(crate) const SELECT_COHORT_REPORTS: &str = "SELECT r.id, r.case_id, r.channel, r.category, r.lon, r.lat, r.text, r.contact, r.at FROM cases c JOIN reports r ON r.case_id = c.id WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY r.at, r.id";
 pub(crate) const SELECT_CITIZEN_CASES: &str = "SELECT id, category, lon, lat, created_at FROM cases WHERE created_at >= $1 AND created_at < $2 AND channel = 'citizen'";
 pub(crate) const UPSERT_EVALUATION_REPORT: &str = "INSERT INTO evaluation_reports (name, created_at, xlsx, csv, html) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, xlsx = excluded.xlsx, csv = excluded.csv, html = excluded.html";

@@ -6,7 +6,7 @@
 "use strict";
 (async function () {
   const CT = {
-    zh: { title: "食堂工作台", which: "食堂与日期", canteen: "食堂", date: "日期", meal: "餐次", lunch: "午餐", breakfast: "早餐",
+    zh: { register_elder: "登记助餐老人（社区工作人员）", title: "食堂工作台", which: "食堂与日期", canteen: "食堂", date: "日期", meal: "餐次", lunch: "午餐", breakfast: "早餐",
       kitchen: "备餐（按菜品）", kitchen_caption: "截止后按此份数备餐", dish: "菜品", portions: "份数", diets: "饮食要求",
       desk: "代客下单（电话、到店）", find_elder: "助餐编号、手机尾号4位或姓名", find: "查找", round: "取餐方式", pickup: "到店取餐",
       staff: "送餐上门", driverless: "无人车（11:00）", place: "下单", usual: "老样子", order_for: "为 {n} 下单", rounds: "送餐批次",
@@ -15,7 +15,7 @@
       s_orders: "订单", s_portions: "份数", s_served: "已送达/取餐", s_missed: "无人应答", s_cancelled: "已取消", s_paid: "老人自付（元）",
       s_subsidy: "补贴（元）", s_refunded: "退款（元）", ordered: "已下单：{t}", balance: "余额 {y} 元", stop: "第{n}站", welfare: "已转居委会上门探访（{c}）",
       d_low_salt: "少盐", d_soft: "软烂", d_diabetic: "控糖", d_halal: "清真", d_vegetarian: "素食" },
-    en: { title: "Canteen desk", which: "Canteen and day", canteen: "Canteen", date: "Date", meal: "Meal", lunch: "Lunch", breakfast: "Breakfast",
+    en: { register_elder: "Register an elder for meals (community workers)", title: "Canteen desk", which: "Canteen and day", canteen: "Canteen", date: "Date", meal: "Meal", lunch: "Lunch", breakfast: "Breakfast",
       kitchen: "To cook (by dish)", kitchen_caption: "Cook these portions after the cut-off", dish: "Dish", portions: "Portions", diets: "Diets",
       desk: "Proxy orders (phone, walk-up)", find_elder: "Elder number, last 4 phone digits or name", find: "Find", round: "How", pickup: "Pick-up",
       staff: "Staff delivery", driverless: "Driverless (11:00)", place: "Place order", usual: "Usual", order_for: "Order for {n}", rounds: "Delivery rounds",

@@ -17,6 +17,10 @@
       cancelled: "已经取消了，{y} 元退回了账户。", no_orders: "还没有订单。", cancel_this: "不要这一餐", yuan: "{y} 元",
       not_registered: "还没有登记助餐，请联系社区居委会或家人帮您登记。", staff_page: "工作人员请打开食堂工作台。", heard: "听到：{t}",
       not_heard: "没听清，请再说一次，或者直接点菜。", wait: "请稍等……",
+      new_breakfast: "点早餐", register: "登记一位老人", register_title: "登记助餐老人", register_hint: "社区工作人员或家人填写。带 * 的必须填写。",
+      r_name: "老人姓名", r_birth: "出生日期", r_phone: "老人电话", r_address: "住址", r_community: "所在社区（居委会）", r_canteen: "在哪个食堂吃饭",
+      r_lone: "独自居住", r_family: "家人姓名", r_fphone: "家人电话", r_submit: "提交登记", r_missing: "请把带 * 的都填上：{f}", r_done: "登记好了：{n}（编号 {id}）。",
+      r_age: "按这个出生日期老人有{a}岁，请再核对一下。", r_future: "出生日期在今天之后，请再核对一下。", r_young: "助餐服务面向60岁及以上的老人，这位老人{a}岁。",
     },
     en: {
       title: "Meals for elders", lang: "中文", signin_title: "Please sign in first", signin_text: "Ask family or staff to sign you in once; then the page opens ready to order.",
@@ -29,6 +33,10 @@
       cancelled: "Cancelled; {y} yuan is back in the account.", no_orders: "No orders yet.", cancel_this: "Cancel this meal", yuan: "{y} yuan",
       not_registered: "Not registered for meals yet; ask the residents' committee or family to register you.", staff_page: "Staff: please open the canteen desk.", heard: "Heard: {t}",
       not_heard: "Sorry, I did not catch that; say it again or tap the dish.", wait: "One moment…",
+      new_breakfast: "Order breakfast", register: "Register an elder", register_title: "Register an elder for meals", register_hint: "For community workers and family. Fields with * are needed.",
+      r_name: "Elder's name", r_birth: "Date of birth", r_phone: "Elder's phone", r_address: "Address", r_community: "Community (residents' committee)", r_canteen: "Canteen",
+      r_lone: "Lives alone", r_family: "Family member's name", r_fphone: "Family member's phone", r_submit: "Register", r_missing: "Please fill in every field with *: {f}", r_done: "Registered: {n} (number {id}).",
+      r_age: "That date of birth makes {a} years; please check it.", r_future: "The date of birth is after today; please check it.", r_young: "The service is for people of 60 and over; this person is {a}.",
     },
   };
   const m = (k, vars) => {
@@ -38,7 +46,7 @@
   };
   const $ = (id) => document.getElementById(id);
   const yuan = (fen) => (fen < 0 ? "-" : "") + Math.floor(Math.abs(fen) / 100) + "." + String(Math.abs(fen) % 100).padStart(2, "0");
-  const SCREENS = ["s-signin", "s-choose", "s-home", "s-menu", "s-how", "s-done", "s-orders", "s-cancel"];
+  const SCREENS = ["s-signin", "s-choose", "s-home", "s-menu", "s-how", "s-done", "s-orders", "s-cancel", "s-register"];
   let current = "s-signin";
   let elders = [];
   let elder = null;
@@ -126,23 +134,27 @@
     return m(round);
   }
 
-  async function home() {
+  /// The home screen; `listed`: the elder was just read whole with the list (no second
+  /// round trip before the screen shows — the page is usable sooner on a slow network).
+  async function home(listed) {
     key = newKey();
-    await refreshElder();
+    if (!listed) await refreshElder();
     $("h-home").textContent = elder.relation === "self" ? elder.name + m("hello") : m("for_elder", { n: elder.name });
     $("balance").textContent = m("balance", { y: yuan(elder.balance_fen) });
     $("switch").hidden = elders.length < 2;
     const u = elder.usual;
     $("usual").hidden = !u;
     if (u) {
-      let dish = u.lines.map((l) => l.dish).join("、");
+      const say = (dish) => m("usual_is", { d: dish, c: u.canteen_name || canteenOf(u.canteen).name, h: howText(u.round, u.point) });
+      $("usual-what").textContent = say(u.lines.map((l) => l.dish).join("、"));
+      show("s-home");
+      // The dishes' names from the menu, once it is in (the screen is usable before).
       const open = await openMenu(u.canteen, u.meal);
-      if (open) dish = u.lines.map((l) => (open.meal.dishes.find((d) => d.id === l.dish) || { name: l.dish }).name).join("、");
-      $("usual-what").textContent = m("usual_is", { d: dish, c: u.canteen_name || canteenOf(u.canteen).name, h: howText(u.round, u.point) });
+      if (open && current === "s-home") $("usual-what").textContent = say(u.lines.map((l) => (open.meal.dishes.find((d) => d.id === l.dish) || { name: l.dish }).name).join("、"));
     } else {
       $("usual-what").textContent = m("no_usual");
+      show("s-home");
     }
-    show("s-home");
   }
 
   function done(ok, title, text) {
@@ -162,16 +174,16 @@
     }
   }
 
-  async function menuScreen() {
+  async function menuScreen(meal) {
     const box = $("dishes");
     box.textContent = "";
-    const open = await openMenu(elder.canteen, "lunch");
+    const open = await openMenu(elder.canteen, meal);
     if (!open) { $("h-menu").textContent = m("closed"); $("menu-hint").hidden = true; show("s-menu"); return; }
     $("menu-hint").hidden = false;
-    $("h-menu").textContent = (open.day === 0 ? m("today") : m("tomorrow")) + (lang() === "en" ? " " : "") + m("lunch") + (open.day > 1 ? " " + open.date : "");
+    $("h-menu").textContent = (open.day === 0 ? m("today") : m("tomorrow")) + (lang() === "en" ? " " : "") + m(meal) + (open.day > 1 ? " " + open.date : "");
     for (const d of open.meal.dishes) {
       const tags = (lang() === "en" ? d.tags : d.tags_zh).join(" · ");
-      const b = bigButton("🍲", d.name, m("yuan", { y: yuan(d.price_fen) }) + (tags ? " · " + tags : ""), () => howScreen({ canteen: elder.canteen, date: open.date, meal: "lunch", dish: d.id, name: d.name }), "dish");
+      const b = bigButton("🍲", d.name, m("yuan", { y: yuan(d.price_fen) }) + (tags ? " · " + tags : ""), () => howScreen({ canteen: elder.canteen, date: open.date, meal, dish: d.id, name: d.name }), "dish");
       b.dataset.dish = d.id;
       b.dataset.name = d.name;
       box.append(b);
@@ -224,6 +236,71 @@
     }
   }
 
+  /// The registration form (family members and community workers): the communities the
+  /// canteens serve, the canteens; a refusal (an impossible age, a missing field) shown
+  /// kindly in the page's language, nothing lost from the form.
+  async function registerScreen() {
+    $("reg-error").hidden = true;
+    show("s-register");
+    if (!$("r-community").options.length) {
+      const [cs, cm] = await Promise.all([
+        canteens.length ? { canteens } : api("/api/v1/meals/canteens", { anonymous: true }),
+        api("/api/v1/meals/communities", { anonymous: true }),
+      ]);
+      canteens = cs.canteens;
+      const en = lang() === "en";
+      for (const c of cm.communities) $("r-community").append(el("option", { value: c.code, text: (en && c.name_en ? c.name_en : c.name) + " · " + c.subdistrict_name }));
+      for (const c of canteens.filter((x) => x.kind === "canteen")) $("r-canteen").append(el("option", { value: c.id, text: c.name }));
+    }
+  }
+
+  function regError(text) {
+    $("reg-error").textContent = text;
+    $("reg-error").hidden = false;
+    $("reg-error").focus && $("reg-error").scrollIntoView();
+  }
+
+  /// Whole years between a date of birth and today (local).
+  function ageOf(birth) {
+    const [y, mo, d] = birth.split("-").map(Number);
+    const now = new Date(Date.now() + 8 * 3600e3);
+    let a = now.getUTCFullYear() - y;
+    if (now.getUTCMonth() + 1 < mo || (now.getUTCMonth() + 1 === mo && now.getUTCDate() < d)) a -= 1;
+    return a;
+  }
+
+  async function register() {
+    const v = (id) => $(id).value.trim();
+    const need = [["r-name", "r_name"], ["r-birth", "r_birth"], ["r-phone", "r_phone"], ["r-address", "r_address"], ["r-community", "r_community"], ["r-canteen", "r_canteen"]];
+    const missing = need.filter(([id]) => !v(id));
+    for (const [id] of need) $(id).setAttribute("aria-invalid", missing.some(([x]) => x === id) ? "true" : "false");
+    if (missing.length) { regError(m("r_missing", { f: missing.map(([, k]) => m(k)).join("、") })); return; }
+    // The age checked here first (the server checks it again): a kind word, not a code.
+    const birth = v("r-birth");
+    if (/^\d{4}-\d{2}-\d{2}$/.test(birth)) {
+      const a = ageOf(birth);
+      const bad = a < 0 ? m("r_future") : a > 120 ? m("r_age", { a }) : a < 60 ? m("r_young", { a }) : null;
+      if (bad) { $("r-birth").setAttribute("aria-invalid", "true"); regError(bad); return; }
+    }
+    const body = { name: v("r-name"), birth_date: birth, phone: v("r-phone"), address: v("r-address"), community: v("r-community"), canteen: v("r-canteen"), lone: $("r-lone").checked };
+    if (v("r-fname") || v("r-fphone")) body.family = [{ name: v("r-fname"), phone: v("r-fphone"), relation: "家人" }];
+    try {
+      const e = await api("/api/v1/meals/elders", { body });
+      const u = user();
+      if (u && u.role === "citizen") {
+        await loadElders();
+        elder = elders.find((x) => x.id === e.id) || elder;
+      }
+      $("reg").reset();
+      done(true, m("r_done", { n: e.name, id: e.id }), "");
+    } catch (e) {
+      // The server's words are "中文 / English": the page's language only.
+      const t = (e && e.detail) || problemText(e);
+      const parts = t.split(" / ");
+      regError(parts.length === 2 ? (lang() === "en" ? parts[1] : parts[0]) : t);
+    }
+  }
+
   /// Voice input where the browser offers it: the dish whose name was heard.
   function voice() {
     const SR = window.SpeechRecognition || window.webkitSpeechRecognition;
@@ -244,9 +321,12 @@
     localize();
     $("lang").addEventListener("click", () => { localStorage.setItem("cityos.lang", lang() === "en" ? "zh" : "en"); location.reload(); });
     $("speak").addEventListener("click", speak);
-    $("home").addEventListener("click", () => home());
+    $("home").addEventListener("click", () => (elder ? home() : registerScreen()));
     $("usual").addEventListener("click", () => order({ usual: true }));
-    $("new").addEventListener("click", () => menuScreen());
+    $("new").addEventListener("click", () => menuScreen("lunch"));
+    $("new-breakfast").addEventListener("click", () => menuScreen("breakfast"));
+    $("to-register").addEventListener("click", () => registerScreen());
+    $("reg").addEventListener("submit", (ev) => { ev.preventDefault(); register(); });
     $("mine").addEventListener("click", () => ordersScreen());
     $("switch").addEventListener("click", () => chooseScreen());
     $("cancel-yes").addEventListener("click", () => cancelIt());
@@ -254,17 +334,28 @@
     if (window.SpeechRecognition || window.webkitSpeechRecognition) { $("voice").hidden = false; $("voice").addEventListener("click", voice); }
     const u = user();
     if (!u) { show("s-signin"); return; }
-    if (u.role !== "citizen") { $("h-signin").textContent = m("staff_page"); $("go-signin").href = "/ui/canteen.html"; show("s-signin"); return; }
+    const registers = ["citizen", "subdistrict_officer", "district_officer"].includes(u.role);
+    $("to-register").hidden = !registers;
+    if (u.role !== "citizen") {
+      if (registers && location.hash === "#register") { await registerScreen(); return; }
+      $("h-signin").textContent = m("staff_page"); $("go-signin").href = "/ui/canteen.html"; show("s-signin"); return;
+    }
     try {
-      canteens = (await api("/api/v1/meals/canteens", { anonymous: true })).canteens;
-      await loadElders();
+      // The canteens and the elders at once: one round trip before the first screen.
+      const [cs] = await Promise.all([api("/api/v1/meals/canteens", { anonymous: true }), loadElders()]);
+      canteens = cs.canteens;
     } catch (e) {
       $("h-signin").textContent = problemText(e);
       show("s-signin");
       return;
     }
-    if (!elders.length) { $("h-signin").textContent = m("not_registered"); $("signin-text").hidden = true; $("go-signin").hidden = true; show("s-signin"); return; }
-    if (elders.length === 1) { elder = elders[0]; await home(); } else chooseScreen();
+    if (location.hash === "#register") { await registerScreen(); return; }
+    if (!elders.length) {
+      $("h-signin").textContent = m("not_registered"); $("signin-text").hidden = true; $("go-signin").hidden = true;
+      $("s-signin").append($("to-register"));
+      show("s-signin"); return;
+    }
+    if (elders.length === 1) { elder = elders[0]; await home(true); } else chooseScreen();
   }
   start();
 })();

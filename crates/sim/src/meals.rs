@@ -5,9 +5,15 @@
 //! rounds out, confirms handovers and runs the welfare check.
 //!
 //! Everything is deterministic for a seed; no name, phone or address here is a real
-//! person's.
+//! person's (phones are `000-…`, a pattern no real number has: [`fictional_phone`]).
 
 use cityos_core::meals::{Dish, Line, Meal, Round};
+
+/// A demo phone number that cannot be anyone's: eleven digits starting `000-` (no
+/// Chinese number, mobile or fixed, starts with 000), the last four from `n`.
+pub fn fictional_phone(n: u64) -> String {
+    format!("000-{:04}-{:04}", (n / 10_000) % 10_000, n % 10_000)
+}
 use cityos_core::rng::{fnv1a, Rng};
 use cityos_core::territory::{Level, Territory};
 use cityos_core::time::{local_date, local_time_of_day, Date, Millis, HOUR, MINUTE};
@@ -282,7 +288,7 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
         out.push(Elder {
             id: format!("E{:06}", i + 1),
             name,
-            phone: format!("139{:08}", rng.below(100_000_000)),
+            phone: fictional_phone(rng.below(100_000_000)),
             address: format!(
                 "{}{}弄{}号{}室",
                 ROADS[rng.below(ROADS.len() as u64) as usize],
@@ -303,7 +309,7 @@ pub fn elders(t: &Territory, canteens: &[Canteen], n: usize, seed: u64, now: Mil
                     "{}女士",
                     SURNAMES[rng.below(SURNAMES.len() as u64) as usize]
                 ),
-                phone: format!("138{:08}", rng.below(100_000_000)),
+                phone: fictional_phone(rng.below(100_000_000)),
                 relation: "女儿".into(),
             }],
             canteen: k.id.clone(),

@@ -8,6 +8,14 @@
 //! issue's peak of 5,000 in 10 minutes) and each one's latency counts from its arrival,
 //! so a wait for a busy connection is latency too; `--rate 0` sends as fast as the
 //! clients can (the saturation throughput, where latency is mostly queueing).
+//!
+//! With `--page`, then the elder's page (`/ui/meals.html`, signed in as `elder_demo`) in
+//! headless Chromium over WebDriver on a throttled **slow-4G** profile (chromedriver's
+//! `/session/{id}/chromium/network_conditions`: 562.5 ms latency, 1.44 Mbit/s down,
+//! 0.675 Mbit/s up — Lighthouse's slow 4G, 150 ms RTT × 3.75 and 1.6 Mbit/s × 0.9 —, the
+//! browser cache off): from the navigation until the home screen is usable (the usual
+//! meal's button shown), and the bytes transferred once the page has settled (the
+//! document, scripts, style and API answers, as Chromium's resource timing counts them).
 
 use super::api::{pct, serve, Conn};
 use cityos_core::time::{local, local_date, Date, HOUR};
@@ -23,6 +31,7 @@ pub fn meals(
     elders: usize,
     clients: usize,
     rate: f64,
+    page: bool,
     json: bool,
 ) -> Result<(), String> {
     let cfg = Config::xuhui();
@@ -47,6 +56,16 @@ pub fn meals(
         channel: None,
         expires_at: i64::MAX,
     }));
+    // The elder's own account (the demo's `elder_demo`, linked to the first elder), for
+    // the page: signed in by the cookie the login page would set.
+    let elder_token = key.sign(&Principal {
+        name: "elder_demo".into(),
+        role: cityos_core::Role::Citizen,
+        department: None,
+        scope: None,
+        channel: None,
+        expires_at: i64::MAX,
+    });
     let c: Arc<dyn Clock> = clock.clone();
     let svc = Service::start(cfg.clone(), &Database::Sqlite(dir.clone()), c, key, 4)
         .map_err(|e| e.to_string())?;
@@ -115,14 +134,21 @@ pub fn meals(
             }
         }
         let secs = started.elapsed().as_secs_f64();
+        let page = if page {
+            let a = addr.to_string();
+            let tok = elder_token.clone();
+            Some(tokio::task::spawn_blocking(move || elder_page(&a, &tok)).await.map_err(|e| e.to_string())??)
+        } else {
+            None
+        };
         server.abort();
-        Ok::<_, String>((lat, statuses, secs))
+        Ok::<_, String>((lat, statuses, secs, page))
     });
     drop(rt);
     clock.advance(HOUR);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut lat, statuses, secs) = res?;
+    let (mut lat, statuses, secs, page) = res?;
     if statuses.keys().any(|s| *s >= 500) {
         return Err(format!("server errors: {statuses:?}"));
     }
@@ -140,11 +166,109 @@ pub fn meals(
         "the issue's peak: 5,000 orders in 10 minutes is {:.1} orders/s",
         5000.0 / 600.0
     );
+    if let Some((kb, ms)) = &page {
+        println!("the elder's page on slow 4G (cache off): {kb:.1} KB transferred, usable after {ms:.0} ms (median of 3 loads)");
+    }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"bench": "meals", "orders": lat.len(), "placed": placed, "orders_per_s": per_s.round(), "p99_ms": (pct(&lat, 0.99) * 100.0).round() / 100.0})
-        );
+        let mut v = serde_json::json!({"bench": "meals", "orders": lat.len(), "placed": placed, "orders_per_s": per_s.round(), "p99_ms": (pct(&lat, 0.99) * 100.0).round() / 100.0});
+        if let Some((kb, ms)) = page {
+            v["page_kb"] = serde_json::json!((kb * 10.0).round() / 10.0);
+            v["page_usable_ms"] = serde_json::json!(ms.round());
+        }
+        println!("{v}");
     }
     Ok(())
+}
+
+/// The elder's page on throttled slow 4G: (KB transferred, ms to usable), the median of
+/// three loads with the cache off.
+fn elder_page(addr: &str, token: &str) -> Result<(f64, f64), String> {
+    use super::ui::wd;
+    use serde_json::json;
+    use std::time::Duration;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let mut driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("chromedriver (apt-get install chromium chromium-driver): {e}"))?;
+    let w = format!("127.0.0.1:{port}");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(&w).is_err() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = (|| -> Result<(f64, f64), String> {
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=360,740"]}}}});
+        let session = wd(&w, "POST", "/session", Some(caps))?["sessionId"]
+            .as_str()
+            .ok_or("no session")?
+            .to_string();
+        let s = format!("/session/{session}");
+        let base = format!("http://{addr}");
+        let exec = |script: &str, args: serde_json::Value| {
+            wd(
+                &w,
+                "POST",
+                &format!("{s}/execute/sync"),
+                Some(json!({"script": script, "args": args})),
+            )
+        };
+        wd(
+            &w,
+            "POST",
+            &format!("{s}/url"),
+            Some(json!({"url": format!("{base}/ui/login.html")})),
+        )?;
+        exec("document.cookie = 'cityos_session=' + arguments[0] + '; path=/; samesite=strict'; localStorage.setItem('cityos.user', JSON.stringify({username: 'elder_demo', role: 'citizen', display_name: '测试老人'})); return true", json!([token]))?;
+        wd(
+            &w,
+            "POST",
+            &format!("{s}/goog/cdp/execute"),
+            Some(json!({"cmd": "Network.setCacheDisabled", "params": {"cacheDisabled": true}})),
+        )?;
+        wd(
+            &w,
+            "POST",
+            &format!("{s}/chromium/network_conditions"),
+            Some(json!({"network_conditions": {
+            "offline": false, "latency": 562.5, "download_throughput": 1_638_400.0 * 0.9 / 8.0, "upload_throughput": 750_000.0 * 0.9 / 8.0}})),
+        )?;
+        let mut loads = Vec::new();
+        let mut kb = 0.0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            wd(
+                &w,
+                "POST",
+                &format!("{s}/url"),
+                Some(json!({"url": format!("{base}/ui/meals.html")})),
+            )?;
+            loop {
+                let ok = exec("return !document.getElementById('s-home').hidden && !document.getElementById('usual').hidden", json!([]))?;
+                if ok == json!(true) {
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(60) {
+                    return Err("the elder's page was not usable within 60 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            loads.push(t.elapsed().as_secs_f64() * 1000.0);
+            // Settled: the usual's dish names in (the menu read after the screen showed).
+            std::thread::sleep(Duration::from_secs(4));
+            let bytes = exec("const n = performance.getEntriesByType('navigation')[0]; return [n].concat(performance.getEntriesByType('resource')).reduce((a, e) => a + (e.transferSize || 0), 0)", json!([]))?;
+            kb = bytes.as_f64().unwrap_or(0.0) / 1024.0;
+        }
+        let _ = wd(&w, "DELETE", &s, None);
+        loads.sort_by(f64::total_cmp);
+        Ok((kb, loads[1]))
+    })();
+    let _ = driver.kill();
+    let _ = driver.wait();
+    r
 }

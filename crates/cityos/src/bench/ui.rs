@@ -14,7 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One WebDriver command: (status, the answer's `value`).
-fn wd(addr: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+pub(crate) fn wd(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("chromedriver: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;

@@ -1600,6 +1600,36 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.wait("the orders", "return !document.getElementById('s-orders').hidden && document.querySelectorAll('#orders li').length >= 2", json!([]));
     let violations = b.axe(&axe_js);
     assert!(violations.is_empty(), "meals orders: {violations:#?}");
+    // Breakfast as well as lunch: 点早餐 → the morning's dishes.
+    b.click("#home");
+    b.wait(
+        "home again",
+        "return !document.getElementById('s-home').hidden",
+        json!([]),
+    );
+    b.click("#new-breakfast");
+    b.wait("the breakfast menu", "return !document.getElementById('s-menu').hidden && document.querySelectorAll('#dishes button').length && document.getElementById('h-menu').textContent.includes('早餐')", json!([]));
+    // The registration form (family members, community workers): an impossible age is
+    // refused kindly before anything is sent.
+    b.click("#home");
+    b.wait(
+        "home again",
+        "return !document.getElementById('s-home').hidden",
+        json!([]),
+    );
+    b.click("#to-register");
+    b.wait("the registration form", "return !document.getElementById('s-register').hidden && document.querySelectorAll('#r-community option').length && document.querySelectorAll('#r-canteen option').length", json!([]));
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "meals registration: {violations:#?}");
+    assert_eq!(
+        b.fits_at_200(),
+        json!([]),
+        "meals registration at 200 %: too wide"
+    );
+    b.js("const f = (id, v) => { document.getElementById(id).value = v; }; f('r-name', '新老人'); f('r-birth', '1880-01-01'); f('r-phone', '000-0000-0009'); f('r-address', '模拟路9号'); return true", json!([]));
+    b.click("#reg-submit");
+    b.wait("the kind refusal", "return !document.getElementById('reg-error').hidden && document.getElementById('reg-error').textContent.includes('请再核对一下')", json!([]));
+    b.screenshot("meals-register");
 
     // The canteen's desk: kitchen, rounds with the driverless stops, summary.
     b.sign_in(&base, "canteen_c01");

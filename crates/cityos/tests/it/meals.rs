@@ -140,3 +140,25 @@ fn a_simulated_day_of_meals_adds_up() {
         );
     }
 }
+
+#[test]
+fn demo_phone_numbers_are_obviously_fictional() {
+    let cfg = Config::xuhui();
+    let now = local(Date::new(2026, 12, 2).unwrap(), 5, 0);
+    let s = cityos_sim::meals::seed(&cfg.territory, 500, now);
+    let mut phones = 0;
+    for e in &s.elders {
+        for p in std::iter::once(&e.phone).chain(e.family.iter().map(|f| &f.phone)) {
+            assert!(
+                p.starts_with("000-") && p.chars().filter(|c| c.is_ascii_digit()).count() == 11,
+                "{p} could be a real number"
+            );
+            phones += 1;
+        }
+    }
+    assert!(phones >= 1000, "{phones}");
+    assert_eq!(
+        cityos_sim::meals::fictional_phone(12_345_678),
+        "000-1234-5678"
+    );
+}

@@ -18,6 +18,7 @@ use crate::calendar::WorkCalendar;
 use crate::case::{Case, CaseId, Change, Channel, LogEntry, State};
 use crate::taxonomy::{Domain, Step};
 use crate::time::{Millis, DAY, HOUR};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How a measure adds up.
@@ -182,7 +183,7 @@ impl Dim {
 }
 
 /// One deadline judged: on time or not, and the department it is charged to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judged {
     pub on_time: bool,
     pub department: Option<String>,
@@ -230,29 +231,102 @@ impl CaseFacts {
     }
 }
 
-/// Folds one case's log into its facts, at time `now` (what is overdue now). `None` for
-/// a log that does not start with the case's creation.
-pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<CaseFacts> {
-    let first = log.first()?;
-    let Some(Change::Created { case }) = first.changes.first() else {
-        return None;
-    };
-    let mut c: Case = (**case).clone();
-    let mut lead: Option<String> = None;
-    let mut last_lead_ever: Vec<String> = Vec::new();
-    let mut returned_by = Vec::new();
-    let mut ack = None;
-    let mut handle = None;
-    let mut first_dispatch: Option<Millis> = None;
-    let mut handle_hours = None;
-    let mut handled_ever = false;
-    let mut closed = false;
-    let mut postponements = 0;
-    let mut overdue_ever = false;
-    let mut escalations = Vec::new();
-    for e in log {
+/// One case's log folded so far, kept incrementally: the store writes it beside the case
+/// in the batch transaction (migration 24, `case_facts`) and a period's evaluation reads
+/// these rows instead of replaying every log. Everything here is independent of the
+/// calendar and of `now`; [`CaseFold::facts`] adds those at reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseFold {
+    // Folded from the entries.
+    #[serde(default)]
+    lead: Option<String>,
+    #[serde(default)]
+    leads: Vec<String>,
+    #[serde(default)]
+    returned_by: Vec<String>,
+    #[serde(default)]
+    ack: Option<Judged>,
+    #[serde(default)]
+    handle: Option<Judged>,
+    #[serde(default)]
+    first_dispatch: Option<Millis>,
+    /// When the handling deadline was first met (the end of `handle_hours`).
+    #[serde(default)]
+    handled_at: Option<Millis>,
+    #[serde(default)]
+    handled_ever: bool,
+    #[serde(default)]
+    closed: bool,
+    #[serde(default)]
+    postponements: u32,
+    #[serde(default)]
+    overdue_ever: bool,
+    #[serde(default)]
+    escalations: Vec<String>,
+    /// The case's deadlines after the last entry folded.
+    #[serde(default)]
+    deadlines: Vec<crate::case::Deadline>,
+    // The case as it stands after the last entry ([`CaseFold::snapshot`]).
+    id: CaseId,
+    number: String,
+    category: String,
+    domain: Domain,
+    subdistrict: Option<String>,
+    community: Option<String>,
+    channel: Channel,
+    created_at: Millis,
+    lon: f64,
+    lat: f64,
+    state: State,
+    suspended: bool,
+    reworks: u32,
+    rating: Option<u8>,
+}
+
+impl CaseFold {
+    /// A fold started from the case's creation entry (`None` if `first` does not create
+    /// the case).
+    pub fn start(first: &LogEntry) -> Option<CaseFold> {
+        let Some(Change::Created { case }) = first.changes.first() else {
+            return None;
+        };
+        let mut f = CaseFold {
+            lead: None,
+            leads: Vec::new(),
+            returned_by: Vec::new(),
+            ack: None,
+            handle: None,
+            first_dispatch: None,
+            handled_at: None,
+            handled_ever: false,
+            closed: false,
+            postponements: 0,
+            overdue_ever: false,
+            escalations: Vec::new(),
+            deadlines: Vec::new(),
+            id: case.id,
+            number: String::new(),
+            category: String::new(),
+            domain: case.domain,
+            subdistrict: None,
+            community: None,
+            channel: case.channel,
+            created_at: case.created_at,
+            lon: 0.0,
+            lat: 0.0,
+            state: case.state,
+            suspended: false,
+            reworks: 0,
+            rating: None,
+        };
+        f.snapshot(case);
+        Some(f)
+    }
+
+    /// Folds one more log entry (entries in order, each once).
+    pub fn step(&mut self, e: &LogEntry) {
         if e.action == "grant_postponement" {
-            postponements += 1;
+            self.postponements += 1;
         }
         let assisting_return = e.changes.iter().any(|ch| {
             matches!(
@@ -269,103 +343,164 @@ pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<Cas
                     department,
                     lead: true,
                 } => {
-                    lead = Some(department.clone());
-                    last_lead_ever.retain(|d| d != department);
-                    last_lead_ever.push(department.clone());
-                    first_dispatch.get_or_insert(e.at);
+                    self.lead = Some(department.clone());
+                    self.leads.retain(|d| d != department);
+                    self.leads.push(department.clone());
+                    self.first_dispatch.get_or_insert(e.at);
                 }
-                Change::TasksCleared => lead = None,
+                Change::TasksCleared => self.lead = None,
                 Change::Returned if !assisting_return => {
-                    if let Some(d) = &lead {
-                        if !returned_by.contains(d) {
-                            returned_by.push(d.clone());
+                    if let Some(d) = &self.lead {
+                        if !self.returned_by.contains(d) {
+                            self.returned_by.push(d.clone());
                         }
                     }
                 }
                 Change::DeadlineMet { step } => {
-                    if let Some(d) = c
+                    if let Some(d) = self
                         .deadlines
                         .iter()
                         .find(|d| d.step == *step && d.met.is_none())
                     {
                         let late = e.at > d.due;
-                        overdue_ever |= late;
+                        self.overdue_ever |= late;
                         let judged = Judged {
                             on_time: !late,
-                            department: lead.clone(),
+                            department: self.lead.clone(),
                         };
                         match step {
-                            Step::Acknowledge if ack.is_none() => ack = Some(judged),
-                            Step::Handle if handle.is_none() => {
-                                handle = Some(judged);
-                                handled_ever = true;
-                                if let Some(s) = first_dispatch {
-                                    handle_hours =
-                                        Some(cal.working_between(s, e.at) as f64 / HOUR as f64);
-                                }
+                            Step::Acknowledge if self.ack.is_none() => self.ack = Some(judged),
+                            Step::Handle if self.handle.is_none() => {
+                                self.handle = Some(judged);
+                                self.handled_ever = true;
+                                // Hours only from a dispatch before it.
+                                self.handled_at = self.first_dispatch.map(|_| e.at);
                             }
                             _ => {}
                         }
                     }
                 }
-                Change::Overdue { overdue: true } => overdue_ever = true,
-                Change::Escalated { to, .. } => escalations.push(to.clone()),
-                Change::State { to: State::Closed } => closed = true,
+                Change::Overdue { overdue: true } => self.overdue_ever = true,
+                Change::Escalated { to, .. } => self.escalations.push(to.clone()),
+                Change::State { to: State::Closed } => self.closed = true,
                 _ => {}
             }
-            crate::case::apply(&mut c, ch, e.at);
+            crate::case::apply_deadlines(&mut self.deadlines, ch, e.at);
         }
-        c.version = e.seq;
     }
-    // Deadlines still unmet and passed now.
-    let running = c.state.is_open() && c.suspended.is_none();
-    let passed = |step: Step| {
-        running
-            && c.deadlines
+
+    /// Takes the case's standing fields from the case as it is after the entries folded.
+    pub fn snapshot(&mut self, c: &Case) {
+        self.id = c.id;
+        self.number.clone_from(&c.number);
+        self.category.clone_from(&c.category);
+        self.domain = c.domain;
+        self.subdistrict.clone_from(&c.regions.subdistrict);
+        self.community.clone_from(&c.regions.community);
+        self.channel = c.channel;
+        self.created_at = c.created_at;
+        self.lon = c.lon;
+        self.lat = c.lat;
+        self.state = c.state;
+        self.suspended = c.suspended.is_some();
+        self.reworks = c.reworks;
+        self.rating = c.evaluation.as_ref().map(|e| e.score);
+        self.deadlines.clone_from(&c.deadlines);
+    }
+
+    pub fn id(&self) -> CaseId {
+        self.id
+    }
+
+    pub fn created_at(&self) -> Millis {
+        self.created_at
+    }
+
+    /// The case's facts at time `now` (what is overdue now), hours on `cal`.
+    pub fn facts(&self, cal: &WorkCalendar, now: Millis) -> CaseFacts {
+        let handle_hours = match (self.first_dispatch, self.handled_at) {
+            (Some(s), Some(h)) => Some(cal.working_between(s, h) as f64 / HOUR as f64),
+            _ => None,
+        };
+        let mut ack = self.ack.clone();
+        let mut handle = self.handle.clone();
+        // Deadlines still unmet and passed now.
+        let running = self.state.is_open() && !self.suspended;
+        let passed = |step: Step| {
+            running
+                && self
+                    .deadlines
+                    .iter()
+                    .any(|d| d.step == step && d.met.is_none() && d.due < now)
+        };
+        if ack.is_none() && passed(Step::Acknowledge) {
+            ack = Some(Judged {
+                on_time: false,
+                department: self.lead.clone(),
+            });
+        }
+        if handle.is_none() && passed(Step::Handle) {
+            handle = Some(Judged {
+                on_time: false,
+                department: self.lead.clone(),
+            });
+        }
+        let overdue_now = running
+            && self
+                .deadlines
                 .iter()
-                .any(|d| d.step == step && d.met.is_none() && d.due < now)
+                .any(|d| d.met.is_none() && d.due < now);
+        CaseFacts {
+            id: self.id,
+            number: self.number.clone(),
+            category: self.category.clone(),
+            domain: self.domain,
+            subdistrict: self.subdistrict.clone(),
+            community: self.community.clone(),
+            channel: self.channel,
+            created_at: self.created_at,
+            lon: self.lon,
+            lat: self.lat,
+            state: self.state,
+            leads: self.leads.clone(),
+            returned_by: self.returned_by.clone(),
+            ack,
+            handle,
+            handle_hours,
+            handled_ever: self.handled_ever,
+            closed: self.closed,
+            reworks: self.reworks,
+            postponements: self.postponements,
+            overdue_ever: self.overdue_ever || overdue_now,
+            overdue_now,
+            rating: self.rating,
+            escalations: self.escalations.clone(),
+            repeat: false,
+        }
+    }
+}
+
+/// Folds one case's whole log (replaying the case beside it), `None` for a log that does
+/// not start with the case's creation.
+pub fn fold_of(log: &[LogEntry]) -> Option<CaseFold> {
+    let first = log.first()?;
+    let mut f = CaseFold::start(first)?;
+    let Some(Change::Created { case }) = first.changes.first() else {
+        return None;
     };
-    if ack.is_none() && passed(Step::Acknowledge) {
-        ack = Some(Judged {
-            on_time: false,
-            department: lead.clone(),
-        });
+    let mut c: Case = (**case).clone();
+    for e in log {
+        f.step(e);
+        crate::case::apply_entry(&mut c, e);
     }
-    if handle.is_none() && passed(Step::Handle) {
-        handle = Some(Judged {
-            on_time: false,
-            department: lead.clone(),
-        });
-    }
-    let overdue_now = running && c.deadlines.iter().any(|d| d.met.is_none() && d.due < now);
-    overdue_ever |= overdue_now;
-    Some(CaseFacts {
-        id: c.id,
-        number: c.number.clone(),
-        category: c.category.clone(),
-        domain: c.domain,
-        subdistrict: c.regions.subdistrict.clone(),
-        community: c.regions.community.clone(),
-        channel: c.channel,
-        created_at: c.created_at,
-        lon: c.lon,
-        lat: c.lat,
-        state: c.state,
-        leads: last_lead_ever,
-        returned_by,
-        ack,
-        handle,
-        handle_hours,
-        handled_ever,
-        closed,
-        reworks: c.reworks,
-        postponements,
-        overdue_ever,
-        overdue_now,
-        rating: c.evaluation.as_ref().map(|e| e.score),
-        escalations,
-        repeat: false,
-    })
+    f.snapshot(&c);
+    Some(f)
+}
+
+/// Folds one case's log into its facts, at time `now` (what is overdue now). `None` for
+/// a log that does not start with the case's creation.
+pub fn facts_of(log: &[LogEntry], cal: &WorkCalendar, now: Millis) -> Option<CaseFacts> {
+    fold_of(log).map(|f| f.facts(cal, now))
 }
 
 /// A citizen case as the repeat test sees it: (id, category, lon, lat, created_at).

@@ -11,6 +11,6 @@ pub mod measures;
 pub mod period;
 pub mod scoring;
 
-pub use measures::{CaseFacts, Dim, Figures, Hit, Measure, Value};
+pub use measures::{CaseFacts, CaseFold, Dim, Figures, Hit, Measure, Value};
 pub use period::{Period, PeriodError};
 pub use scoring::{Scheme, ScoringError};

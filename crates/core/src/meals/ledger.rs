@@ -86,6 +86,32 @@ impl Ledger {
         })
     }
 
+    /// The entry a top-up paid by `payer` (e.g. `family:citizen:granny`, `staff:handler:desk`)
+    /// would add, with the client's idempotency `key` kept in its reference
+    /// (`payer#key`), so a retry with the same key finds it ([`Ledger::top_up_by_key`])
+    /// instead of crediting twice.
+    pub fn top_up_paid(
+        &self,
+        amount: Fen,
+        payer: &str,
+        key: Option<&str>,
+        at: i64,
+    ) -> Result<Entry, LedgerError> {
+        let reference = match key {
+            Some(k) => format!("{payer}#{k}"),
+            None => payer.to_string(),
+        };
+        self.top_up(amount, &reference, at)
+    }
+
+    /// The top-up made with idempotency `key`, if any.
+    pub fn top_up_by_key(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| {
+            e.kind == EntryKind::TopUp
+                && e.reference.rsplit_once('#').is_some_and(|(_, k)| k == key)
+        })
+    }
+
     /// The entry paying `amount` for `order` (not yet applied); refused when the balance
     /// does not cover it. A payment of 0 (fully subsidised) is no entry.
     pub fn pay(&self, amount: Fen, order: &str, at: i64) -> Result<Option<Entry>, LedgerError> {
@@ -129,5 +155,15 @@ impl Ledger {
     pub fn apply(&mut self, e: Entry) {
         self.balance += e.amount;
         self.entries.push(e);
+    }
+}
+
+impl Entry {
+    /// Who paid a top-up (its reference without the idempotency key); for a payment or
+    /// refund, the order.
+    pub fn paid_by(&self) -> &str {
+        self.reference
+            .rsplit_once('#')
+            .map_or(self.reference.as_str(), |(p, _)| p)
     }
 }

@@ -50,6 +50,10 @@ pub(crate) trait RowWriter {
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
+    /// The case's stored evaluation fold (`case_facts`), `None` without a row.
+    fn fold_of(&mut self, case: CaseId) -> Result<Option<String>, StoreError>;
+    /// Writes (inserts or replaces) the case's evaluation fold.
+    fn put_fold(&mut self, case: CaseId, created_at: i64, fold: &str) -> Result<(), StoreError>;
 }
 
 /// Writes one batch through `w`; the caller owns the transaction around it.
@@ -121,6 +125,7 @@ fn write_case(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreErr
             prev = link;
         }
     }
+    write_fold(w, cw)?;
     if cw.tasks_changed {
         w.delete_tasks(c.id)?;
         for t in &c.tasks {
@@ -128,4 +133,37 @@ fn write_case(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreErr
         }
     }
     Ok(())
+}
+
+/// Keeps the case's evaluation fold (`case_facts`) up to date: a new case's log folded
+/// from its creation, an existing one's stored fold stepped over the new entries. A case
+/// stored before the table existed has no row and keeps none (the evaluation folds its
+/// log instead).
+fn write_fold(w: &mut impl RowWriter, cw: &CaseWrite<'_>) -> Result<(), StoreError> {
+    use cityos_core::evaluation::CaseFold;
+    let Some(first) = cw.entries.first() else {
+        return Ok(());
+    };
+    let fold = match cw.prev_version {
+        None => CaseFold::start(first),
+        Some(_) => match w.fold_of(cw.case.id)? {
+            Some(text) => Some(serde_json::from_str::<CaseFold>(&text).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "case {}'s evaluation fold does not parse: {e}",
+                    cw.case.id
+                ))
+            })?),
+            None => None,
+        },
+    };
+    let Some(mut fold) = fold else {
+        return Ok(());
+    };
+    for e in cw.entries {
+        fold.step(e);
+    }
+    fold.snapshot(cw.case);
+    let text = serde_json::to_string(&fold)
+        .map_err(|e| StoreError::Corrupt(format!("evaluation fold: {e}")))?;
+    w.put_fold(cw.case.id, cw.case.created_at, &text)
 }

@@ -85,6 +85,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/postgres/0022_cluster.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/postgres/0024_case_facts.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -98,6 +102,8 @@ struct Prepared {
     del_tasks: Statement,
     ins_task: Statement,
     upsert_count: Statement,
+    sel_fold: Statement,
+    put_fold: Statement,
 }
 
 pub struct PostgresStore {
@@ -195,6 +201,8 @@ fn session(
             ins_task: client.prepare(INSERT_TASK).map_err(db)?,
             upsert_count: client.prepare(crate::query::UPSERT_COUNT).map_err(db)?,
             ins_idem: client.prepare(INSERT_IDEMPOTENT).map_err(db)?,
+            sel_fold: client.prepare(crate::store::SELECT_FOLD).map_err(db)?,
+            put_fold: client.prepare(crate::store::UPSERT_FOLD).map_err(db)?,
         })
     })();
     match ok {
@@ -1022,6 +1030,18 @@ impl batch::RowWriter for Rows<'_, '_> {
         self.run(&self.st.upsert_count, &count_args(k, n)).map(drop)
     }
 
+    fn fold_of(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        let rows = self.tx.query(&self.st.sel_fold, &[&case]).map_err(db)?;
+        Ok(rows.first().map(|r| r.get::<_, String>(0)))
+    }
+
+    fn put_fold(&mut self, case: CaseId, created_at: i64, fold: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.put_fold, &[&case, &created_at, &fold])
+            .map(drop)
+            .map_err(db)
+    }
+
     fn lease_held(&mut self, node: &str, partition: &str, epoch: i64) -> Result<bool, StoreError> {
         let rows = self
             .tx
@@ -1191,6 +1211,22 @@ impl ClusterStore for PostgresStore {
 }
 
 impl EvaluationStore for PostgresStore {
+    fn cohort_folds(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(CaseId, Option<String>),
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let rows = self.rows(crate::store::SELECT_COHORT_FOLDS, &[&from, &to], |r| {
+            Ok((r.int(0)?, r.opt_text(1)?))
+        })?;
+        for (id, f) in rows {
+            each(id, f);
+        }
+        Ok(())
+    }
+
     fn cohort_logs(
         &mut self,
         from: i64,

@@ -76,6 +76,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_assistance.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/sqlite/0024_case_facts.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -870,6 +874,8 @@ struct Rows<'t> {
     mv_rep: rusqlite::CachedStatement<'t>,
     ins_idem: rusqlite::CachedStatement<'t>,
     upsert_count: rusqlite::CachedStatement<'t>,
+    sel_fold: rusqlite::CachedStatement<'t>,
+    put_fold: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> Rows<'t> {
@@ -886,6 +892,8 @@ impl<'t> Rows<'t> {
             mv_rep: st(MOVE_REPORT)?,
             ins_idem: st(INSERT_IDEMPOTENT)?,
             upsert_count: st(crate::query::UPSERT_COUNT)?,
+            sel_fold: st(crate::store::SELECT_FOLD)?,
+            put_fold: st(crate::store::UPSERT_FOLD)?,
         })
     }
 }
@@ -947,9 +955,40 @@ impl batch::RowWriter for Rows<'_> {
     fn add_count(&mut self, k: &crate::query::CountKey, n: i64) -> Result<(), StoreError> {
         run(&mut self.upsert_count, count_args(k, n)).map(drop)
     }
+
+    fn fold_of(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        self.sel_fold
+            .query_row([case], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db)
+    }
+
+    fn put_fold(&mut self, case: CaseId, created_at: i64, fold: &str) -> Result<(), StoreError> {
+        self.put_fold
+            .execute(params![case, created_at, fold])
+            .map(drop)
+            .map_err(db)
+    }
 }
 
 impl EvaluationStore for SqliteStore {
+    fn cohort_folds(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(CaseId, Option<String>),
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(crate::store::SELECT_COHORT_FOLDS)
+            .map_err(db)?;
+        let mut rows = st.query([from, to]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            each(r.get(0).map_err(db)?, r.get(1).map_err(db)?);
+        }
+        Ok(())
+    }
+
     fn cohort_logs(
         &mut self,
         from: i64,

@@ -246,7 +246,11 @@ pub async fn facts(st: &AppState, p: &Period) -> Result<Arc<Vec<CaseFacts>>, Api
     Ok(f)
 }
 
-/// Reads and folds the logs of the cases received in `[from, to)`; marks repeats.
+/// The facts of the cases received in `[from, to)`, in creation order; marks repeats.
+/// Each case's fold is kept by the store beside the case (`case_facts`, written in the
+/// batch transaction), so this reads one small row per case and finishes it at `now`;
+/// a case without a row (stored before the folds were kept) or with one that does not
+/// parse is folded from its log instead.
 pub fn load<S: EvaluationStore + ?Sized>(
     s: &mut S,
     cal: &cityos_core::WorkCalendar,
@@ -254,25 +258,27 @@ pub fn load<S: EvaluationStore + ?Sized>(
     to: Millis,
     now: Millis,
 ) -> Result<Vec<CaseFacts>, StoreError> {
-    // Reading (the store and the JSON of the log rows) and folding overlap: the logs go
-    // in batches to a second thread that folds them, in order.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<cityos_core::LogEntry>>>(16);
-    let mut out = std::thread::scope(|scope| {
-        let folder = scope.spawn(move || {
-            let mut out = Vec::new();
+    use cityos_core::evaluation::CaseFold;
+    // Reading and parsing overlap: the rows go in batches to a second thread.
+    type Rows = Vec<(i64, Option<String>)>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(16);
+    let (mut slots, read) = std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            let mut out: Vec<(i64, Option<CaseFacts>)> = Vec::new();
             for batch in rx {
-                for log in batch {
-                    if let Some(f) = facts_of(&log, cal, now) {
-                        out.push(f);
-                    }
+                for (id, text) in batch {
+                    let f = text
+                        .and_then(|t| serde_json::from_str::<CaseFold>(&t).ok())
+                        .map(|f| f.facts(cal, now));
+                    out.push((id, f));
                 }
             }
             out
         });
-        let mut batch = Vec::with_capacity(256);
-        let read = s.cohort_logs(from, to, &mut |log| {
-            batch.push(log);
-            if batch.len() >= 256 {
+        let mut batch = Vec::with_capacity(1024);
+        let read = s.cohort_folds(from, to, &mut |id, text| {
+            batch.push((id, text));
+            if batch.len() >= 1024 {
                 let _ = tx.send(std::mem::take(&mut batch));
             }
         });
@@ -280,9 +286,23 @@ pub fn load<S: EvaluationStore + ?Sized>(
             let _ = tx.send(batch);
         }
         drop(tx);
-        let out = folder.join().expect("the fold does not panic");
-        read.map(|_| out)
-    })?;
+        (parser.join().expect("parsing does not panic"), read)
+    });
+    read?;
+    let missing: std::collections::HashMap<i64, usize> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f))| f.is_none())
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    if !missing.is_empty() {
+        s.cohort_logs(from, to, &mut |log| {
+            if let Some(i) = log.first().and_then(|e| missing.get(&e.case_id)) {
+                slots[*i].1 = facts_of(&log, cal, now);
+            }
+        })?;
+    }
+    let mut out: Vec<CaseFacts> = slots.into_iter().filter_map(|(_, f)| f).collect();
     let earlier = s.citizen_cases(from - REPEAT_WINDOW, to)?;
     mark_repeats(&mut out, &earlier);
     Ok(out)

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cityos_core::meals::ledger::Entry;
 use cityos_core::meals::{
     self as core, check_age, checkout, order_key, yuan, AgeError, CancelError, CheckoutError, Dish,
     Fen, Line, Meal, MealSlot, OrderState, Round, SlotUse,
@@ -198,7 +199,7 @@ fn elder_view(b: &book::Book, e: &Elder, rel: &str, now: Millis) -> Value {
         .take(10)
         .map(|o| order_view(b, o))
         .collect();
-    let entries: Vec<Value> = led.entries().iter().rev().take(20).map(|x| json!({"seq": x.seq, "at": format_rfc3339(x.at), "kind": x.kind, "amount_fen": x.amount, "reference": x.reference})).collect();
+    let entries: Vec<Value> = led.entries().iter().rev().take(20).map(|x| json!({"seq": x.seq, "at": format_rfc3339(x.at), "kind": x.kind, "amount_fen": x.amount, "reference": x.paid_by()})).collect();
     let usual = e.usual.as_ref().map(|u| {
         let c = b.canteens.get(&u.canteen);
         json!({"canteen": u.canteen, "canteen_name": c.map(|c| c.name.clone()), "meal": u.meal, "lines": u.lines, "round": u.round, "point": u.point})
@@ -218,6 +219,33 @@ pub async fn list_canteens(State(st): State<AppState>) -> Result<Json<Value>, Ap
     Ok(Json(
         json!({"canteens": b.canteens.values().map(canteen_view).collect::<Vec<_>>()}),
     ))
+}
+
+/// `GET /api/v1/meals/communities`: the communities (居委会) of the sub-districts a canteen
+/// or meal point serves — what the registration form offers (code, names, sub-district).
+pub async fn list_communities(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let subs: std::collections::BTreeSet<String> = {
+        let b = book(&st).await?;
+        b.canteens
+            .values()
+            .flat_map(|c| {
+                std::iter::once(c.subdistrict.clone()).chain(c.delivery_area.iter().cloned())
+            })
+            .collect()
+    };
+    let t = &st.0.cfg.territory;
+    let mut out = Vec::new();
+    for sub in &subs {
+        let Some(sid) = t.by_code(sub) else { continue };
+        let sr = t.region(sid);
+        for &cid in t.children(sid) {
+            let c = t.region(cid);
+            if c.level == cityos_core::territory::Level::Community {
+                out.push(json!({"code": c.code, "name": c.name_zh, "name_en": c.name_en, "subdistrict": sr.code, "subdistrict_name": sr.name_zh}));
+            }
+        }
+    }
+    Ok(Json(json!({ "communities": out })))
 }
 
 #[derive(Deserialize)]
@@ -338,6 +366,7 @@ pub async fn put_menu(
     let ds = date.to_string();
     write(
         &st,
+        b.epoch,
         vec![book::Book::menu_row(&id, &ds, meal, &m.dishes, now)],
         vec![],
     )
@@ -579,7 +608,7 @@ pub async fn register_elder(
     for l in &links {
         rows.push(row("link", &format!("{}|{}", l.username, l.target), l, now));
     }
-    write(&st, rows, vec![]).await?;
+    write(&st, b.epoch, rows, vec![]).await?;
     for l in links {
         b.put_link(l);
     }
@@ -668,6 +697,9 @@ pub async fn get_elder(
 #[serde(deny_unknown_fields)]
 pub struct TopUpIn {
     pub amount_fen: i64,
+    /// The client's idempotency key: a retry with the same key credits nothing more and
+    /// answers the first top-up.
+    pub key: Option<String>,
 }
 
 /// `POST /api/v1/meals/elders/{id}/top-ups`: money into the elder's meal account.
@@ -687,9 +719,42 @@ pub async fn top_up(
     } else {
         "staff"
     };
+    // Who paid: the family or the staff, and the account that did it.
+    let payer = format!("{by}:{}", actor(&p));
+    let key = body.value.key.as_deref();
+    if let Some(k) = key {
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(problem(
+                Problem::InvalidIdempotencyKey,
+                "充值的幂等键须为1到64个字母、数字、- 或 _",
+                "a top-up's key is 1 to 64 letters, digits, - or _",
+            ));
+        }
+        if let Some(first) = b.ledger(&id).top_up_by_key(k) {
+            if first.amount != body.value.amount_fen || first.paid_by() != payer {
+                return Err(problem(
+                    Problem::IdempotencyKeyReused,
+                    "这个幂等键已用于另一笔充值，未重复入账",
+                    "this key was used for another top-up; nothing was credited",
+                ));
+            }
+            let first = first.clone();
+            return Ok(Json(top_up_view(
+                &id,
+                &first,
+                b.ledger(&id).balance(),
+                true,
+            )));
+        }
+    }
     let entry = b
         .ledger(&id)
-        .top_up(body.value.amount_fen, by, now)
+        .top_up_paid(body.value.amount_fen, &payer, key, now)
         .map_err(|_| {
             problem(
                 Problem::InvalidArgument,
@@ -697,11 +762,20 @@ pub async fn top_up(
                 "a top-up is between 1 and 500000 fen",
             )
         })?;
-    write(&st, vec![], vec![ledger_row(&id, &entry)]).await?;
-    b.apply_entry(&id, entry);
-    Ok(Json(
-        json!({"elder": id, "balance_fen": b.ledger(&id).balance()}),
-    ))
+    write(&st, b.epoch, vec![], vec![ledger_row(&id, &entry)]).await?;
+    b.apply_entry(&id, entry.clone());
+    Ok(Json(top_up_view(
+        &id,
+        &entry,
+        b.ledger(&id).balance(),
+        false,
+    )))
+}
+
+/// A top-up's answer: the balance, and the entry with who paid.
+fn top_up_view(elder: &str, e: &Entry, balance: i64, replayed: bool) -> Value {
+    json!({"elder": elder, "balance_fen": balance, "replayed": replayed,
+        "entry": {"seq": e.seq, "at": format_rfc3339(e.at), "amount_fen": e.amount, "paid_by": e.paid_by()}})
 }
 
 #[derive(Deserialize)]
@@ -779,7 +853,12 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
     let key = o.key.as_deref().map(|k| order_key(&e.id, k));
     if let Some(k) = &key {
         if let Some(id) = b.by_key.get(k) {
-            return Ok((order_view(&b, &b.orders[id]), true));
+            // The first may still be on its way to the store: answered once it is there.
+            let v = order_view(&b, &b.orders[id]);
+            let barrier = super::barrier(st, b.epoch);
+            drop(b);
+            barrier.committed(st).await?;
+            return Ok((v, true));
         }
     }
     let (canteen, meal, lines, round, point, date) = if o.usual {
@@ -942,7 +1021,10 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
         elder = Some(e2);
     }
     let ledger: Vec<_> = pay.iter().map(|x| ledger_row(&e.id, x)).collect();
-    write(st, rows, ledger).await?;
+    // The group commit: submitted in order, the book changed at once (the next order is
+    // checked against it), the answer sent only once stored. A failed commit refuses
+    // this order and has the book read again from the store.
+    let pending = super::submit(st, b.epoch, rows, ledger);
     if let Some(x) = pay {
         b.apply_entry(&e.id, x);
     }
@@ -952,6 +1034,8 @@ pub async fn place(st: &AppState, p: &Principal, o: OrderIn) -> Result<(Value, b
     b.put_order(order);
     let mut v = order_view(&b, &b.orders[&id]);
     v["balance_fen"] = json!(b.ledger(&e.id).balance());
+    drop(b);
+    pending.committed(st).await?;
     Ok((v, false))
 }
 
@@ -1023,6 +1107,7 @@ pub async fn cancel_by(st: &AppState, p: &Principal, id: &str) -> Result<Value, 
     o2.refunded = refund.as_ref().map_or(0, |r| r.amount);
     write(
         st,
+        b.epoch,
         vec![row("order", &id, &o2, now)],
         refund.iter().map(|r| ledger_row(&o.elder, r)).collect(),
     )
@@ -1086,11 +1171,11 @@ pub async fn handover_by(
     if handed {
         o2.state = OrderState::Served;
         o2.served_at = Some(now);
-        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, b.epoch, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
     } else {
         o2.state = OrderState::NotHandedOver;
-        write(st, vec![row("order", &id, &o2, now)], vec![]).await?;
+        write(st, b.epoch, vec![row("order", &id, &o2, now)], vec![]).await?;
         b.put_order(o2);
         let e = b.elders.get(&o.elder).cloned();
         if let Some(e) = e {
@@ -1296,7 +1381,7 @@ pub async fn depart_by(
         rows.push(row("order", i, &o, now));
         changed.push(o);
     }
-    write(st, rows, vec![]).await?;
+    write(st, b.epoch, rows, vec![]).await?;
     for o in changed {
         b.put_order(o);
     }

@@ -167,6 +167,8 @@ pub type SlotKey = (String, String, Meal);
 #[derive(Default)]
 pub struct Book {
     pub loaded: bool,
+    /// The commit epoch the book was read at (see `meals::submit`).
+    pub epoch: u64,
     pub canteens: BTreeMap<String, Canteen>,
     /// (canteen, date, meal) → dishes
     pub menus: HashMap<SlotKey, Vec<Dish>>,

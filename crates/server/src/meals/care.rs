@@ -83,7 +83,7 @@ pub async fn open(
         playbook: None,
         suggestion: None,
     };
-    let (_, number) = crate::cases::file_report(st, report).await?;
+    let number = file_once(st, report, key, now).await?;
     let w = Welfare {
         key: key.into(),
         elder: e.id.clone(),
@@ -101,7 +101,7 @@ pub async fn open(
             o2 = Some(o);
         }
     }
-    write(st, rows, vec![]).await?;
+    write(st, b.epoch, rows, vec![]).await?;
     if let Some(o) = o2 {
         b.put_order(o);
     }
@@ -111,6 +111,49 @@ pub async fn open(
     );
     b.welfare.insert(key.into(), w);
     Ok(Some(number))
+}
+
+/// Files the welfare check's report once per `key`: the engine records the case number
+/// under the key in the same transaction as the case, so a retry after the case was
+/// filed but before the room's row was written (a crash, a failed write) finds the case
+/// already filed and joins it instead of filing a second one.
+async fn file_once(
+    st: &AppState,
+    report: NewReport,
+    key: &str,
+    now: Millis,
+) -> Result<String, ApiError> {
+    use cityos_engine::engine::{IdempotencyKey, Request, Response};
+    let ikey = format!("meals-welfare:{key}");
+    let k = ikey.clone();
+    let prior = st.0.reads.run(move |s| s.idempotent(&k)).await??;
+    if let Some(n) = prior
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a.body).ok())
+        .and_then(|v| v["number"].as_str().map(String::from))
+    {
+        return Ok(n);
+    }
+    let req = Request::Keyed {
+        request: Box::new(Request::Report(report)),
+        key: IdempotencyKey {
+            key: ikey.clone(),
+            request_hash: ikey,
+            created_at: now,
+            render: std::sync::Arc::new(|r| match r {
+                Response::Intake(o) => (
+                    201,
+                    serde_json::json!({ "number": o.case.number }).to_string(),
+                ),
+                _ => (500, "{}".into()),
+            }),
+        },
+    };
+    match crate::cases::engine_call(st, req).await? {
+        Response::Intake(o) => Ok(o.case.number),
+        _ => Err(ApiError::internal(
+            "the engine answered a report with something else",
+        )),
+    }
 }
 
 /// Did the elder have their meal, or say they would not (cancelled), on `date`?

@@ -133,7 +133,7 @@ pub async fn seed(st: &AppState, s: Seed, now: Millis) -> Result<usize, ApiError
     }
     let n = new.len();
     let new: Vec<Elder> = new.into_iter().cloned().collect();
-    write(st, rows, ledger).await?;
+    write(st, b.epoch, rows, ledger).await?;
     for e in new {
         b.put_elder(e);
     }

@@ -2,10 +2,16 @@
 //! their meal accounts, orders (pick-up, staff delivery, the driverless 11:00 round),
 //! cancellations and refunds, the canteen's views, and the care link.
 //!
-//! Its state is one `Book` behind an async lock, loaded from the store on first use and
-//! written through on every change (`MealStore::record_meals`: an order's row and its
-//! ledger entries in one transaction) before it changes in memory — so an answer never
-//! reports what is not stored, and a restart loses nothing.
+//! Its state is one `Book` behind an async lock, loaded from the store on first use; every
+//! change is written (`MealStore::record_meals`: an order's row and its ledger entries in
+//! one transaction) before its answer is sent — so an answer never reports what is not
+//! stored, and a restart loses nothing. Writes are group-committed ([`write`],
+//! [`submit`]): what waits while one transaction is being written goes into the next one
+//! together, one fsync for all, in the order submitted. Placing an order (the 11:00 peak)
+//! changes the book first and waits for its commit after releasing the lock, so the next
+//! order is checked meanwhile; if a commit fails, everything submitted against the book
+//! as it stood is refused and the book is read again from the store (its `epoch`), so
+//! nothing unstored survives in memory.
 //!
 //! Who is who: an elder is a citizen account linked to their elder record (`self`), a
 //! family member a citizen account linked as `family` (registering an elder links the
@@ -36,7 +42,27 @@ pub const SUBSIDIES: &str = include_str!("../../../../data/xuhui/meals/subsidies
 pub struct Meals {
     pub rules: SubsidyRules,
     book: tokio::sync::Mutex<Book>,
+    commits: Commits,
 }
+
+/// The group commit: writes waiting for the next transaction, one writer at a time, and
+/// the book's epoch (raised when a commit fails: the book is then read again).
+#[derive(Default)]
+struct Commits {
+    queue: std::sync::Mutex<Vec<Submitted>>,
+    writing: tokio::sync::Mutex<()>,
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+struct Submitted {
+    epoch: u64,
+    rows: Vec<MealRow>,
+    ledger: Vec<MealLedgerRow>,
+    done: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// A write submitted to the next group commit; [`Pending::committed`] waits for it.
+pub struct Pending(Option<tokio::sync::oneshot::Receiver<Result<(), ApiError>>>);
 
 impl Default for Meals {
     fn default() -> Self {
@@ -57,14 +83,21 @@ impl Meals {
                 )
             }),
             book: tokio::sync::Mutex::new(Book::default()),
+            commits: Commits::default(),
         }
     }
 }
 
-/// The book, loaded from the store when first used.
+/// The book, loaded from the store when first used (and read again after a failed
+/// commit).
 pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, ApiError> {
     let mut b = st.0.meals.book.lock().await;
-    if !b.loaded {
+    let epoch =
+        st.0.meals
+            .commits
+            .epoch
+            .load(std::sync::atomic::Ordering::SeqCst);
+    if !b.loaded || b.epoch != epoch {
         let (rows, ledger) =
             st.0.reads
                 .run(|s| -> Result<_, cityos_engine::StoreError> {
@@ -76,25 +109,124 @@ pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, Ap
                 })
                 .await?
                 .map_err(ApiError::from)?;
+        *b = Book::default();
         b.restore(rows, ledger);
         b.load_canteens();
+        b.epoch = epoch;
     }
     Ok(b)
 }
 
-/// Writes rows and ledger entries in one transaction.
+/// Submits rows and ledger entries, checked against the book as of `epoch`, to the next
+/// group commit (in the order submitted). The caller may release the book and then wait
+/// with [`Pending::committed`].
+pub fn submit(
+    st: &AppState,
+    epoch: u64,
+    rows: Vec<MealRow>,
+    ledger: Vec<MealLedgerRow>,
+) -> Pending {
+    if rows.is_empty() && ledger.is_empty() {
+        return Pending(None);
+    }
+    let (done, rx) = tokio::sync::oneshot::channel();
+    st.0.meals
+        .commits
+        .queue
+        .lock()
+        .expect("commit queue")
+        .push(Submitted {
+            epoch,
+            rows,
+            ledger,
+            done,
+        });
+    Pending(Some(rx))
+}
+
+/// Waits for everything submitted before it (an answer that repeats what may not be
+/// stored yet, e.g. a retried order).
+pub fn barrier(st: &AppState, epoch: u64) -> Pending {
+    let (done, rx) = tokio::sync::oneshot::channel();
+    st.0.meals
+        .commits
+        .queue
+        .lock()
+        .expect("commit queue")
+        .push(Submitted {
+            epoch,
+            rows: Vec::new(),
+            ledger: Vec::new(),
+            done,
+        });
+    Pending(Some(rx))
+}
+
+impl Pending {
+    /// Waits until the write is stored (written by this caller, or in a group another
+    /// caller wrote).
+    pub async fn committed(self, st: &AppState) -> Result<(), ApiError> {
+        let Some(mut rx) = self.0 else {
+            return Ok(());
+        };
+        let c = &st.0.meals.commits;
+        let _w = c.writing.lock().await;
+        if let Ok(r) = rx.try_recv() {
+            return r;
+        }
+        // This caller writes the group: everything submitted so far, in order.
+        let group = std::mem::take(&mut *c.queue.lock().expect("commit queue"));
+        let epoch = c.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let (fresh, stale): (Vec<_>, Vec<_>) = group.into_iter().partition(|x| x.epoch == epoch);
+        for x in stale {
+            let _ = x.done.send(Err(ApiError::new(
+                Problem::Busy,
+                "the meal book was read again after a failed write; please try again",
+            )));
+        }
+        let mut rows = Vec::new();
+        let mut ledger = Vec::new();
+        for x in &fresh {
+            rows.extend(x.rows.iter().cloned());
+            ledger.extend(x.ledger.iter().cloned());
+        }
+        let r = if rows.is_empty() && ledger.is_empty() {
+            Ok(())
+        } else {
+            st.0.reads
+                .run(move |s| s.record_meals(&rows, &ledger))
+                .await
+                .and_then(|r| r.map_err(ApiError::from))
+        };
+        if r.is_err() {
+            // Nothing of the group is stored: the book is read again before its next use.
+            c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        for x in fresh {
+            let _ = x.done.send(r.as_ref().map(|_| ()).map_err(|e| ApiError {
+                problem: e.problem,
+                status: e.status,
+                code: e.code,
+                detail: e.detail.clone(),
+                retry_after: e.retry_after,
+                problems: e.problems.clone(),
+            }));
+        }
+        drop(_w);
+        rx.await
+            .unwrap_or_else(|_| Err(ApiError::internal("the meal write was dropped")))
+    }
+}
+
+/// Writes rows and ledger entries (checked against the book as of `epoch`) and waits
+/// until they are stored; the caller keeps the book meanwhile.
 pub async fn write(
     st: &AppState,
+    epoch: u64,
     rows: Vec<MealRow>,
     ledger: Vec<MealLedgerRow>,
 ) -> Result<(), ApiError> {
-    if rows.is_empty() && ledger.is_empty() {
-        return Ok(());
-    }
-    st.0.reads
-        .run(move |s| s.record_meals(&rows, &ledger))
-        .await?
-        .map_err(ApiError::from)
+    submit(st, epoch, rows, ledger).committed(st).await
 }
 
 /// A problem with a detail in both languages.

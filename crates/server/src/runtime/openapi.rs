@@ -71,6 +71,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "lifeCircleNetwork" => put(crate::lifecircle::api::put_network),
         "lifeCircleDeleteNetwork" => delete(crate::lifecircle::api::delete_network),
         "mealCanteens" => get(crate::meals::api::list_canteens),
+        "mealCommunities" => get(crate::meals::api::list_communities),
         "mealMyCanteens" => get(crate::meals::api::my_canteens),
         "mealMenu" => get(crate::meals::api::get_menu),
         "mealPutMenu" => put(crate::meals::api::put_menu),

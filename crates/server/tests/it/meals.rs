@@ -11,6 +11,7 @@ use cityos_core::Role;
 use cityos_server::http::auth::Principal;
 use cityos_server::meals::book::{Contact, Elder, Link, Usual};
 use cityos_server::meals::demo::Seed;
+use cityos_server::runtime::service::Database;
 use serde_json::{json, Value};
 
 fn day() -> Date {
@@ -567,6 +568,42 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         assert!(!full.contains(secret), "{secret} in {full}");
     }
     assert!(full.contains("residents_committee"), "{full}");
+    // Once only: with the room's welfare row lost (as if its write failed after the case
+    // was filed), opening the check again joins the case already filed.
+    {
+        let st = &t.svc.as_ref().unwrap().state;
+        let mut b = cityos_server::meals::book(st).await.unwrap();
+        let key = format!("order:{id}");
+        let w = b
+            .welfare
+            .remove(&key)
+            .expect("the welfare row, keyed by the order");
+        let e = b.elders.get("E000001").unwrap().clone();
+        let again = cityos_server::meals::care::open(
+            st,
+            &mut b,
+            &e,
+            &key,
+            &w.reason,
+            Some(id),
+            local(day(), 12, 40),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.as_deref(), case["number"].as_str(), "the same case");
+        assert!(b.welfare.contains_key(&key), "the row written this time");
+    }
+    let (_, list) = t
+        .get(
+            "/api/v1/cases?category=lone_elder_welfare_check",
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(
+        list["cases"].as_array().unwrap().len(),
+        1,
+        "still one case: {list}"
+    );
     // Anonymous: the case is not public.
     let (s, _) = t
         .get(
@@ -709,6 +746,26 @@ async fn roles_on_each_endpoint() {
         (
             Method::GET,
             "/api/v1/meals/canteens",
+            None,
+            &[
+                "anonymous",
+                "elder",
+                "family",
+                "stranger",
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "inspector",
+                "admin",
+            ],
+            0,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/communities",
             None,
             &[
                 "anonymous",
@@ -918,4 +975,254 @@ async fn roles_on_each_endpoint() {
     let (_, pubc) = t.get("/api/v1/meals/canteens", None).await;
     assert_eq!(pubc["canteens"].as_array().unwrap().len(), 58);
     assert!(!pubc.to_string().contains("测试老人") && !pubc.to_string().contains("1391234"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_forms_communities_are_those_served() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let (s, v) = t.get("/api/v1/meals/communities", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let list = v["communities"].as_array().expect("communities");
+    assert!(!list.is_empty(), "{v}");
+    let c = community(&t);
+    assert!(
+        list.iter().any(|x| x["code"] == c.as_str()),
+        "the test elders' community: {v}"
+    );
+    for x in list {
+        assert!(
+            x["name"].as_str().is_some_and(|n| !n.is_empty()) && x["subdistrict"].is_string(),
+            "{x}"
+        );
+    }
+    // An impossible age, said kindly in both languages; nothing registered.
+    let worker = who(&t, "worker", Role::SubdistrictOfficer, Some(SUB));
+    let (s, p) = t
+        .post(
+            "/api/v1/meals/elders",
+            Some(&worker),
+            json!({"name": "新老人", "phone": "000-0000-0001", "address": "模拟路1号", "birth_date": "1880-01-01", "community": c, "canteen": "C01"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("impossible_age")),
+        "{p}"
+    );
+    let d = p["detail"].as_str().unwrap();
+    assert!(
+        d.contains("请再核对一下") && d.contains("please check it"),
+        "{d}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_top_up_credits_once_and_says_who_paid() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let daughter = who(&t, "daughter", Role::Citizen, None);
+    let before = balance(&t, &daughter, "E000001").await;
+    let url = "/api/v1/meals/elders/E000001/top-ups";
+    let (s, v) = t
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["balance_fen"].as_i64(), Some(before + 2000), "{v}");
+    assert_eq!(v["entry"]["paid_by"], "family:citizen:daughter", "{v}");
+    assert_eq!(v["replayed"], false);
+    // The retry (a lost answer, a double tap): the first top-up again, nothing credited.
+    let (s, v2) = t
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v2}");
+    assert_eq!(v2["balance_fen"].as_i64(), Some(before + 2000), "{v2}");
+    assert_eq!(
+        (v2["replayed"].clone(), v2["entry"]["seq"].clone()),
+        (json!(true), v["entry"]["seq"].clone())
+    );
+    // The same key for another amount: refused, nothing credited.
+    let (s, p) = t
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 5000, "key": "tu-1"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_key_reused")
+        ),
+        "{p}"
+    );
+    let (s, p) = t
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 100, "key": "a b"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key")),
+        "{p}"
+    );
+    assert_eq!(balance(&t, &daughter, "E000001").await, before + 2000);
+    // Staff at the desk: said so, with their account.
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let (s, v3) = t
+        .post(url, Some(&desk), json!({"amount_fen": 300, "key": "tu-2"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v3}");
+    assert_eq!(
+        v3["entry"]["paid_by"], "staff:district_officer:desk",
+        "{v3}"
+    );
+    // The elder's page lists who paid, newest first; the key is not shown.
+    let (_, e) = t.get("/api/v1/meals/elders/E000001", Some(&daughter)).await;
+    let refs: Vec<&str> = e["ledger"]
+        .as_array()
+        .expect("ledger entries")
+        .iter()
+        .filter_map(|x| x["reference"].as_str())
+        .collect();
+    assert_eq!(
+        refs[..2],
+        ["staff:district_officer:desk", "family:citizen:daughter"],
+        "{e}"
+    );
+    // A restart reads the keys back: the retry still credits nothing.
+    let mut t = t;
+    t.restart();
+    let daughter = who(&t, "daughter", Role::Citizen, None);
+    let (s, v4) = t
+        .post(
+            url,
+            Some(&daughter),
+            json!({"amount_fen": 2000, "key": "tu-1"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v4["replayed"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{v4}"
+    );
+    assert_eq!(v4["balance_fen"].as_i64(), Some(before + 2300), "{v4}");
+}
+
+/// The group commit: concurrent orders (double taps among them) are each answered once
+/// stored — every answered order and charge is there after a restart, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_are_committed_in_groups_and_survive_a_restart() {
+    let mut t = TestApp::sqlite();
+    setup(&t).await;
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let before = balance(&t, &desk, "E000002").await;
+    // Five orders (three days' lunches, the next two breakfasts), each sent three times
+    // at once.
+    let one = |i: usize| {
+        let (t, desk) = (&t, desk.clone());
+        async move {
+            let k = i % 5;
+            let (d, meal, dish) = [
+                (0, "lunch", "L1"),
+                (1, "lunch", "L1"),
+                (2, "lunch", "L1"),
+                (1, "breakfast", "B1"),
+                (2, "breakfast", "B1"),
+            ][k];
+            let date = Date::from_days(day().days() + d).to_string();
+            order(t, &desk, json!({"elder": "E000002", "canteen": "C01", "date": date, "meal": meal, "lines": [{"dish": dish}], "round": "pickup", "key": format!("group-{k}")})).await
+        }
+    };
+    let answers = futures_util::future::join_all((0..15).map(one)).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (s, v) in &answers {
+        assert!(s == &StatusCode::CREATED || s == &StatusCode::OK, "{s} {v}");
+        ids.insert(
+            v["id"].as_str().unwrap().to_string(),
+            v["pay_fen"].as_i64().unwrap_or(0),
+        );
+    }
+    assert_eq!(ids.len(), 5, "one order per key: {ids:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count(),
+        5,
+        "each placed once, the repeats answered with it"
+    );
+    let paid: i64 = ids.values().sum();
+    let after = balance(&t, &desk, "E000002").await;
+    assert_eq!(after, before - paid, "charged once per order");
+    t.restart();
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    assert_eq!(balance(&t, &desk, "E000002").await, after, "all stored");
+    let (_, e) = t.get("/api/v1/meals/elders/E000002", Some(&desk)).await;
+    let stored: std::collections::BTreeSet<String> = e["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, ids.keys().cloned().collect(), "{e}");
+}
+
+/// A commit that fails (the disk full, injected) refuses the orders in it and leaves
+/// nothing in memory that is not stored: the book is read again, the balance and the
+/// slot as before; the next order, once the store works, goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_refuses_its_orders_and_keeps_nothing() {
+    let t = TestApp::sqlite();
+    setup(&t).await;
+    let desk = who(&t, "desk", Role::DistrictOfficer, None);
+    let before = balance(&t, &desk, "E000002").await;
+    let Database::Sqlite(dir) = t.db.clone() else {
+        unreachable!()
+    };
+    let trigger = |on: bool| {
+        let c = rusqlite::Connection::open(dir.join("cityos.db")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c.execute_batch(if on {
+            "CREATE TRIGGER inject_full BEFORE INSERT ON meal_ledger \
+             BEGIN SELECT RAISE(ABORT, 'injected: database or disk is full'); END;"
+        } else {
+            "DROP TRIGGER inject_full;"
+        })
+        .unwrap();
+    };
+    trigger(true);
+    let body = json!({"elder": "E000002", "canteen": "C01", "meal": "lunch", "lines": [{"dish": "L1"}], "round": "pickup", "key": "full-1"});
+    let (s, p) = order(&t, &desk, body.clone()).await;
+    assert!(s.is_server_error(), "{s} {p}");
+    assert_eq!(
+        balance(&t, &desk, "E000002").await,
+        before,
+        "nothing charged"
+    );
+    let (_, e) = t.get("/api/v1/meals/elders/E000002", Some(&desk)).await;
+    assert_eq!(
+        e["orders"].as_array().unwrap().len(),
+        0,
+        "no order kept: {e}"
+    );
+    trigger(false);
+    // The retry with the same key: placed now, once.
+    let (s, o) = order(&t, &desk, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(
+        balance(&t, &desk, "E000002").await,
+        before - o["pay_fen"].as_i64().unwrap_or(0)
+    );
 }

@@ -1,12 +1,15 @@
 //! Store stories — evaluation (考核评价, issue 17): over a random history, the measures
-//! computed from the store's cohort of logs (`EvaluationStore::cohort_logs` folded by
-//! `cityos_core::evaluation`) agree with an independent count: the stored projections'
+//! computed from the folds the store keeps per case (`EvaluationStore::cohort_folds`,
+//! written in the batch transactions; each checked equal to a fresh fold of the case's
+//! whole log by `cityos_core::evaluation`) agree with an independent count: the stored projections'
 //! deadlines, the log's actions and actors, a brute-force repeat search — for every
 //! dimension, unit and measure, for the whole history and for a period cut inside it.
 
 use super::*;
 use cityos_core::case::{Case, Change, LogEntry};
-use cityos_core::evaluation::measures::{distance_m, facts_of, figures, mark_repeats, p90};
+use cityos_core::evaluation::measures::{
+    distance_m, facts_of, figures, fold_of, mark_repeats, p90, CaseFold,
+};
 use cityos_core::evaluation::{Dim, Measure};
 use cityos_core::taxonomy::Step;
 use cityos_core::time::DAY;
@@ -363,13 +366,40 @@ fn check(store: &mut dyn Store, from: Millis, to: Millis, now: Millis) -> usize 
     let c = config();
     let cal = &c.calendar;
     let district = c.territory.region(c.territory.root()).code.clone();
-    // Under test: the cohort's logs from the store, folded.
-    let mut facts = Vec::new();
+    // Under test: the cohort's folds kept by the store in the batch transactions
+    // (`case_facts`), each equal to a fresh fold of the case's whole log.
+    let mut kept = Vec::new();
+    store
+        .cohort_folds(from, to, &mut |id, text| kept.push((id, text)))
+        .unwrap();
+    let mut fresh = Vec::new();
     store
         .cohort_logs(from, to, &mut |log| {
-            facts.push(facts_of(&log, cal, now).unwrap())
+            let f = fold_of(&log).unwrap();
+            assert_eq!(
+                Some(f.facts(cal, now)),
+                facts_of(&log, cal, now),
+                "facts_of is the fold's facts"
+            );
+            fresh.push(f)
         })
         .unwrap();
+    assert_eq!(
+        kept.len(),
+        fresh.len(),
+        "a fold for every case of the cohort"
+    );
+    let mut facts = Vec::new();
+    for ((id, text), fresh) in kept.iter().zip(&fresh) {
+        let text = text.as_deref().expect("every case keeps its fold");
+        let k: CaseFold = serde_json::from_str(text).expect("a kept fold parses");
+        assert_eq!(k.id(), *id);
+        assert_eq!(
+            &k, fresh,
+            "case {id}: the kept fold equals a fresh fold of its log"
+        );
+        facts.push(k.facts(cal, now));
+    }
     let earlier = store.citizen_cases(from - 30 * DAY, to).unwrap();
     mark_repeats(&mut facts, &earlier);
     // The oracle: every case and its log, one by one.

@@ -533,6 +533,15 @@ impl cityos_engine::ClusterStore for Flaky {
 }
 
 impl cityos_engine::EvaluationStore for Flaky {
+    fn cohort_folds(
+        &mut self,
+        from: i64,
+        to: i64,
+        each: &mut dyn FnMut(i64, Option<String>),
+    ) -> Result<(), StoreError> {
+        self.inner.cohort_folds(from, to, each)
+    }
+
     fn cohort_logs(
         &mut self,
         from: i64,
