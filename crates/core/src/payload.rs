@@ -179,7 +179,9 @@ pub fn senml(payload: &[u8], now: Millis, out: &mut Vec<Item>) {
                 ("bv", Value::Number(n)) => bv = n.as_f64().unwrap_or(0.0),
                 ("bver", Value::Number(n)) if n.as_f64().is_some_and(|x| x <= 10.0) => {}
                 ("bver", v) => {
-                    base_bad = Some(format!("bver {v} is not a version this parser reads (≤ 10)"))
+                    base_bad = Some(format!(
+                        "bver {v} is not a version this parser reads (≤ 10)"
+                    ))
                 }
                 ("bn" | "bt" | "bu" | "bv", v) => {
                     base_bad = Some(format!("{k} has the wrong type ({v})"))
@@ -513,7 +515,9 @@ pub fn pointer<'v>(v: &'v Value, p: &str) -> Option<&'v Value> {
 
 fn valid_pointer(p: &str) -> Result<(), String> {
     if !p.is_empty() && !p.starts_with('/') {
-        return Err(format!("JSON pointer {p:?} must be empty or start with '/'"));
+        return Err(format!(
+            "JSON pointer {p:?} must be empty or start with '/'"
+        ));
     }
     let mut chars = p.chars().peekable();
     while let Some(c) = chars.next() {
@@ -749,7 +753,10 @@ pub fn parse_payloads(
     };
     for (metric, unit) in &raw.units {
         if unit.get_ref().trim().is_empty() {
-            bad(unit.span().start, format!("metric {metric} has an empty unit"));
+            bad(
+                unit.span().start,
+                format!("metric {metric} has an empty unit"),
+            );
         } else {
             out.units.insert(metric.clone(), unit.get_ref().clone());
         }
@@ -801,7 +808,10 @@ pub fn parse_payloads(
                 continue;
             };
             check_ptr(device, &mut bad);
-            for s in [&p.items, &p.time, &p.metric, &p.value].into_iter().flatten() {
+            for s in [&p.items, &p.time, &p.metric, &p.value]
+                .into_iter()
+                .flatten()
+            {
                 check_ptr(s, &mut bad);
             }
             let time_format = match p.time_format.as_ref().map(|s| s.get_ref().as_str()) {
@@ -842,7 +852,10 @@ pub fn parse_payloads(
                 (Some(m), Some(v)) => Some((m.get_ref().clone(), v.get_ref().clone())),
                 (None, None) => None,
                 (Some(s), None) | (None, Some(s)) => {
-                    bad(s.span().start, "metric and value pointers go together".into());
+                    bad(
+                        s.span().start,
+                        "metric and value pointers go together".into(),
+                    );
                     None
                 }
             };
@@ -876,7 +889,11 @@ pub fn parse_payloads(
                 },
             );
         } else if let Some(s) = p.time_format.as_ref().or(p.time_zone.as_ref()) {
-            bad(s.span().start, "time_format and time_zone belong to a mapping (device, time, metrics pointers)".into());
+            bad(
+                s.span().start,
+                "time_format and time_zone belong to a mapping (device, time, metrics pointers)"
+                    .into(),
+            );
         }
         out.shapes.insert(kind.clone(), shape);
     }
@@ -1012,11 +1029,9 @@ shape = "senml"
 "#;
 
     fn parse(text: &str) -> Result<Payloads, Vec<DeclProblem>> {
-        parse_payloads(
-            text,
-            &|k| ["water_level", "smoke"].contains(&k),
-            &|k, m| k == "water_level" && m == "depth_cm",
-        )
+        parse_payloads(text, &|k| ["water_level", "smoke"].contains(&k), &|k, m| {
+            k == "water_level" && m == "depth_cm"
+        })
     }
 
     #[test]
@@ -1076,18 +1091,42 @@ shape = "xml"
 "#;
         let e = parse(text).unwrap_err();
         let s: Vec<String> = e.iter().map(|p| p.to_string()).collect();
-        assert!(s[0].starts_with("3:8: payload for unknown device kind \"tram\""), "{s:?}");
-        assert!(s.iter().any(|x| x.starts_with("9:10:") && x.contains("must be empty or start")), "{s:?}");
-        assert!(s.iter().any(|x| x.contains("time_format \"weeks\"")), "{s:?}");
-        assert!(s.iter().any(|x| x.contains("time_format without a time")), "{s:?}");
-        assert!(s.iter().any(|x| x.contains("not declared for metric \"flow\"")), "{s:?}");
-        assert!(s.iter().any(|x| x.starts_with("15:9:") && x.contains("shape \"xml\"")), "{s:?}");
+        assert!(
+            s[0].starts_with("3:8: payload for unknown device kind \"tram\""),
+            "{s:?}"
+        );
+        assert!(
+            s.iter()
+                .any(|x| x.starts_with("9:10:") && x.contains("must be empty or start")),
+            "{s:?}"
+        );
+        assert!(
+            s.iter().any(|x| x.contains("time_format \"weeks\"")),
+            "{s:?}"
+        );
+        assert!(
+            s.iter().any(|x| x.contains("time_format without a time")),
+            "{s:?}"
+        );
+        assert!(
+            s.iter()
+                .any(|x| x.contains("not declared for metric \"flow\"")),
+            "{s:?}"
+        );
+        assert!(
+            s.iter()
+                .any(|x| x.starts_with("15:9:") && x.contains("shape \"xml\"")),
+            "{s:?}"
+        );
     }
 
     #[test]
     fn names_split() {
         assert_eq!(split_name("WL-1:depth_cm"), (Some("WL-1"), "depth_cm"));
-        assert_eq!(split_name("urn:dev:mac:WL-1:depth_cm"), (Some("WL-1"), "depth_cm"));
+        assert_eq!(
+            split_name("urn:dev:mac:WL-1:depth_cm"),
+            (Some("WL-1"), "depth_cm")
+        );
         assert_eq!(split_name("WL-1/depth_cm"), (Some("WL-1"), "depth_cm"));
         assert_eq!(split_name("depth_cm"), (None, "depth_cm"));
     }
