@@ -77,6 +77,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/postgres/0020_lifecircle.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/postgres/0023_devices.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -602,6 +606,18 @@ impl DatasetStore for PostgresStore {
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.live()?;
         self.rows(crate::store::SELECT_RULE_CASES, &[&rule], case_link_row)
+    }
+}
+
+impl DeviceStore for PostgresStore {
+    fn put_devices(&mut self, rows: &[DeviceRow]) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec_each(crate::store::UPSERT_DEVICE, rows, device_args)
+    }
+
+    fn registered_devices(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_DEVICES, &[], device_row)
     }
 }
 

@@ -72,6 +72,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_lifecircle.sql"),
     ),
+    (23, include_str!("../../migrations/sqlite/0023_devices.sql")),
 ];
 
 /// How hard a commit waits for the disk.
@@ -461,6 +462,16 @@ impl DatasetStore for SqliteStore {
 
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.select(crate::store::SELECT_RULE_CASES, [rule], case_link_row)
+    }
+}
+
+impl DeviceStore for SqliteStore {
+    fn put_devices(&mut self, rows: &[DeviceRow]) -> Result<(), StoreError> {
+        self.exec_each(crate::store::UPSERT_DEVICE, rows, device_args)
+    }
+
+    fn registered_devices(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.select(crate::store::SELECT_DEVICES, [], device_row)
     }
 }
 

@@ -101,6 +101,8 @@ problems! {
     NotExternal = CONFLICT, "not_external", "该指标不接受外部数据", "This indicator takes no outside values";
     /// A scenario pack reloaded with the version already running.
     ScenarioVersionUnchanged = CONFLICT, "scenario_version_unchanged", "场景包版本号未变更", "The pack's version must change";
+    /// A device id already registered (ids are never reused, even after decommissioning).
+    DeviceExists = CONFLICT, "device_exists", "设备编号已登记", "A device with this id is already registered";
     // 413, 415
     /// The body is larger than the endpoint takes.
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "文件太大", "File too large";

@@ -10,6 +10,7 @@
 
 pub mod devindex;
 pub mod mqtt;
+pub mod registry;
 
 use crate::cases::{file_report, note_case, still_open};
 use crate::http::error::{ApiError, Problem};
@@ -21,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::case::{CaseId, Channel};
 use cityos_core::payload::{Reason, Shape};
-use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
+use cityos_core::sensing::{AlarmChange, AlarmState, Condition, Device};
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
@@ -106,6 +107,11 @@ struct Slot {
 /// `d`'s slots are `slots[start[d]..start[d + 1]]`, for the rules in `rule_of` there).
 #[derive(Debug, Default)]
 pub struct SensingState {
+    /// The registry in service: the configuration's seed, then the devices registered at
+    /// run time (indices only grow; a decommissioned device keeps its index).
+    pub devices: Vec<Device>,
+    /// Decommissioned devices: their readings are refused, no alarm is judged.
+    pub retired: Vec<bool>,
     slots: Vec<Slot>,
     rule_of: Vec<u16>,
     start: Vec<u32>,
@@ -171,6 +177,18 @@ impl SensingState {
         let catalogue =
             cityos_core::scenario::Catalogue::from_toml(cityos_engine::demo::CATALOGUE_TOML)
                 .expect("the embedded catalogue is valid (tested)");
+        // Kinds without a seed device yet, so that the registry can add one of them.
+        for k in cfg
+            .sensing
+            .rules
+            .iter()
+            .map(|r| r.kind.as_str())
+            .chain(catalogue.device_kinds.keys().map(String::as_str))
+        {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
         st.metrics_of_kind = kinds
             .iter()
             .map(|kind| {
@@ -207,17 +225,74 @@ impl SensingState {
         st.raised = vec![0; cfg.sensing.rules.len()];
         st.cleared = vec![0; cfg.sensing.rules.len()];
         st.start.reserve(devices.len() + 1);
+        st.start.push(0);
         for d in devices {
-            st.start.push(st.rule_of.len() as u32);
-            for (k, rule) in cfg.sensing.rules.iter().enumerate() {
-                if rule.applies_to(d) {
-                    st.rule_of.push(k as u16);
-                    st.slots.push(Slot::default());
-                }
+            st.push_slots(d, &cfg.sensing.rules);
+        }
+        st.devices = devices.clone();
+        st.retired = vec![false; devices.len()];
+        st
+    }
+
+    /// Appends device `d`'s alarm slots (one per rule that applies to it).
+    fn push_slots(&mut self, d: &Device, rules: &[cityos_core::sensing::AlarmRule]) {
+        for (k, rule) in rules.iter().enumerate() {
+            if rule.applies_to(d) {
+                self.rule_of.push(k as u16);
+                self.slots.push(Slot::default());
             }
         }
-        st.start.push(st.rule_of.len() as u32);
-        st
+        self.start.push(self.rule_of.len() as u32);
+    }
+
+    /// The kind index of a kind name (every kind of the seed, the rules and the catalogue).
+    pub fn kind_index(&self, kind: &str) -> Option<u16> {
+        self.kinds.iter().position(|k| k == kind).map(|k| k as u16)
+    }
+
+    /// Registers a device at run time (issue 22): a new index at the end, its alarm slots,
+    /// its kind's declared metrics; the id table is rebuilt. The caller has checked the id
+    /// is new and the kind known. Its last-seen time starts `now` (silence counts from
+    /// registration).
+    pub fn add_device(
+        &mut self,
+        d: Device,
+        rules: &[cityos_core::sensing::AlarmRule],
+        now: Millis,
+    ) -> usize {
+        let k = self.kind_index(&d.kind).expect("a known kind (checked)");
+        self.push_slots(&d, rules);
+        self.kind_of.push(k);
+        self.last.push(now);
+        self.devices.push(d);
+        self.retired.push(false);
+        self.reindex();
+        self.devices.len() - 1
+    }
+
+    /// Rebuilds the id table from the devices in service (a retired one is looked up
+    /// too, so that its readings are refused by name).
+    fn reindex(&mut self) {
+        self.by_id = crate::intake::sensor::devindex::DeviceIndex::new(
+            self.devices.iter().map(|d| d.id.as_str()),
+        );
+    }
+
+    /// A device of the same kind as device `i` in the same sub-district (the first one).
+    pub fn like(&self, territory: &cityos_core::Territory, i: usize) -> Option<usize> {
+        let sub = |d: &Device| {
+            territory
+                .locate(d.lon, d.lat)
+                .ok()
+                .and_then(|c| territory.codes(c).subdistrict)
+        };
+        let me = &self.devices[i];
+        let mine = sub(me)?;
+        (0..self.devices.len()).find(|&j| {
+            j != i
+                && self.devices[j].kind == me.kind
+                && sub(&self.devices[j]).as_ref() == Some(&mine)
+        })
     }
 
     /// The range of device `d`'s slots.
@@ -408,21 +483,25 @@ fn outside_scope(st: &AppState, scope: &str, bytes: &[u8]) -> Result<(), ApiErro
         device: Option<String>,
     }
     let t = &st.0.cfg.territory;
-    let inside: std::collections::HashSet<&str> =
-        st.0.cfg
+    let devices =
+        st.0.sensor
             .sensing
+            .lock()
+            .expect("sensing lock")
             .devices
-            .iter()
-            .filter(|d| {
-                t.locate(d.lon, d.lat).ok().is_some_and(|chain| {
-                    cityos_core::Level::ALL
-                        .iter()
-                        .filter_map(|l| chain.at(*l))
-                        .any(|id| t.region(id).code == scope)
-                })
+            .clone();
+    let inside: std::collections::HashSet<&str> = devices
+        .iter()
+        .filter(|d| {
+            t.locate(d.lon, d.lat).ok().is_some_and(|chain| {
+                cityos_core::Level::ALL
+                    .iter()
+                    .filter_map(|l| chain.at(*l))
+                    .any(|id| t.region(id).code == scope)
             })
-            .map(|d| d.id.as_str())
-            .collect();
+        })
+        .map(|d| d.id.as_str())
+        .collect();
     for line in bytes.split(|b| *b == b'\n') {
         let Ok(Line { device: Some(d) }) = serde_json::from_slice::<Line>(line) else {
             continue; // the ingest names lines that do not parse
@@ -625,6 +704,15 @@ fn take(
     };
     let d = d as usize;
     let kind = Some(s.kind_of[d]);
+    if s.retired[d] {
+        t.refuse(
+            kind,
+            Reason::UnknownDevice,
+            place(),
+            format!("device {device:?} is decommissioned"),
+        );
+        return;
+    }
     if let Some(u) = unit {
         if let Err(m) = sensing.payloads.unit_ok(metric, u) {
             t.refuse(
@@ -1000,7 +1088,10 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     {
         let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
         let s = &mut *guard;
-        for d in 0..sensing.devices.len() {
+        for d in 0..s.devices.len() {
+            if s.retired[d] {
+                continue;
+            }
             let last = s.last[d];
             for j in s.range(d) {
                 let k = s.rule_of[j] as usize;
@@ -1050,7 +1141,7 @@ pub async fn keep_alarms(st: &AppState) {
                 let j = j as usize;
                 let (state, since) = state_row(s.slots[j].state);
                 AlarmRow {
-                    device: sensing.devices[s.device_of(j)].id.clone(),
+                    device: s.devices[s.device_of(j)].id.clone(),
                     rule: sensing.rules[s.rule_of[j] as usize].code.clone(),
                     state: state.into(),
                     since,
@@ -1112,7 +1203,11 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
         }
     }
     for (d, k, change, value) in pending {
-        let (device, rule) = (&sensing.devices[d], &sensing.rules[k]);
+        let device = {
+            let s = st.0.sensor.sensing.lock().expect("sensing lock");
+            s.devices[d].clone()
+        };
+        let (device, rule) = (&device, &sensing.rules[k]);
         let text = rule.describe(device, value);
         let open_case = {
             let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
@@ -1186,7 +1281,7 @@ pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<R
         .map(|(k, r)| json!({"rule": r.code, "kind": r.kind, "raised": s.raised[k], "cleared": s.cleared[k]}))
         .collect();
     Ok(Json(json!({
-        "devices": sensing.devices.len(),
+        "devices": s.devices.len() - s.retired.iter().filter(|r| **r).count(),
         "rules": sensing.rules.len(),
         "accepted": s.accepted,
         "late": s.late,
@@ -1210,6 +1305,8 @@ pub struct SensorState {
     pub ingest_busy: std::sync::atomic::AtomicU64,
     /// One write of alarm states at a time.
     pub keeping: tokio::sync::Mutex<()>,
+    /// One change of the device registry at a time.
+    pub registering: tokio::sync::Mutex<()>,
 }
 
 impl SensorState {
@@ -1220,6 +1317,7 @@ impl SensorState {
             ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
             keeping: tokio::sync::Mutex::new(()),
+            registering: tokio::sync::Mutex::new(()),
         }
     }
 }
