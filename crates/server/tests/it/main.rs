@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod data;
+mod devices;
 mod durability;
 mod escalation;
 mod evaluation;

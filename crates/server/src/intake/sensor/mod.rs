@@ -400,11 +400,7 @@ pub async fn post_readings(
     let bytes = axum::body::to_bytes(body, READINGS_LIMIT)
         .await
         .map_err(|_| {
-            let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-            s.refused.too_large += 1;
-            if let Some(last) = s.refused_by_kind.last_mut() {
-                last.too_large += 1;
-            }
+            count_too_large(&st);
             ApiError::new(
                 Problem::PayloadTooLarge,
                 format!(
@@ -473,6 +469,16 @@ pub async fn post_readings(
     };
     let out = ingest_input(&st, input, Some(INGEST_WAIT)).await?;
     Ok((StatusCode::OK, Json(out)).into_response())
+}
+
+/// A readings body over [`READINGS_LIMIT`]: counted as refused (`too_large`; the kind is
+/// not known, the body is not read).
+pub fn count_too_large(st: &AppState) {
+    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    s.refused.too_large += 1;
+    if let Some(last) = s.refused_by_kind.last_mut() {
+        last.too_large += 1;
+    }
 }
 
 /// A machine token confined to a region sends readings of the devices inside it only:
@@ -914,7 +920,13 @@ pub fn apply_input(st: &AppState, input: Input, now: Millis) -> Batch {
             for (m, msg) in messages.into_iter().enumerate() {
                 let message = m + 1;
                 let kind_of_dev = |s: &SensingState, id: &str| s.device(id).map(|d| s.kind_of[d]);
-                let topic_kind = msg.device.as_deref().and_then(|id| kind_of_dev(s, id));
+                // The kind decoding refusals are counted under: the topic's device's, or
+                // the mapping's (a record whose device cannot be read has no other).
+                let topic_kind = msg
+                    .device
+                    .as_deref()
+                    .and_then(|id| kind_of_dev(s, id))
+                    .or_else(|| msg.kind.as_deref().and_then(|k| s.kind_index(k)));
                 if msg.payload.len() > MESSAGE_LIMIT {
                     t.refuse(
                         topic_kind,
