@@ -210,10 +210,13 @@ pub fn senml(payload: &[u8], now: Millis, out: &mut Vec<Item>) {
             .collect();
         // A record holding only base fields (and no name of its own) sets them; a record
         // with a name but no value is refused.
-        if values.is_empty() && n.is_empty() && !rec.contains_key("t") && !rec.contains_key("u") {
-            if rec.keys().any(|k| k.starts_with('b')) {
-                continue;
-            }
+        if values.is_empty()
+            && n.is_empty()
+            && !rec.contains_key("t")
+            && !rec.contains_key("u")
+            && rec.keys().any(|k| k.starts_with('b'))
+        {
+            continue;
         }
         let name = format!("{bn}{n}");
         if name.is_empty() {

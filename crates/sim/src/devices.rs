@@ -147,10 +147,7 @@ pub fn shaped(
         ("water_level" | "smoke", 2) => telemetry(format!("telemetry/{id}")),
         ("water_level", 3) => (
             "mapped/water_level".into(),
-            format!(
-                "{{\"dev\":\"{id}\",\"ts\":{},\"val\":{value}}}",
-                now / 1000
-            ),
+            format!("{{\"dev\":\"{id}\",\"ts\":{},\"val\":{value}}}", now / 1000),
         ),
         ("smoke", 3) => (
             "mapped/smoke".into(),

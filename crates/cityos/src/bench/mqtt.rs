@@ -68,6 +68,16 @@ fn payloads(cfg: &Config, n: usize, shape: &str) -> Vec<(String, String)> {
 /// vendor shape `{"sn", "ts", "data": {"type", "val"}}` (JSON pointers, epoch ms).
 fn config_for(shape: &str) -> Config {
     let mut cfg = Config::xuhui();
+    // Every kind on its own topic speaks cityos's own shape here (the demo declares
+    // telemetry for the gas detectors): each run measures one shape only.
+    let base = cfg.sensing.clone();
+    let mut payloads = base.payloads.clone();
+    payloads.shapes.clear();
+    cfg.sensing = Arc::new(cityos_engine::config::Sensing {
+        devices: base.devices.clone(),
+        rules: base.rules.clone(),
+        payloads,
+    });
     if shape == "mapped" {
         let base = cfg.sensing.clone();
         let mut payloads = base.payloads.clone();
