@@ -300,17 +300,16 @@ pub async fn post_devices(
             .await?;
         return Ok((StatusCode::CREATED, Json(view(&d, false))).into_response());
     }
-    let (candidates, mut problems): (Vec<(String, Device)>, Vec<Value>) =
-        if ctype.starts_with("text/csv") {
-            csv_devices(text, own.as_deref())
-        } else if ctype.starts_with("application/geo+json") {
-            geojson_devices(text, own.as_deref())?
-        } else {
-            return Err(ApiError::new(
-                Problem::UnsupportedMediaType,
-                "send application/json (one device), text/csv or application/geo+json",
-            ));
-        };
+    let (candidates, mut problems): Candidates = if ctype.starts_with("text/csv") {
+        csv_devices(text, own.as_deref())
+    } else if ctype.starts_with("application/geo+json") {
+        geojson_devices(text, own.as_deref())?
+    } else {
+        return Err(ApiError::new(
+            Problem::UnsupportedMediaType,
+            "send application/json (one device), text/csv or application/geo+json",
+        ));
+    };
     let mut good: Vec<Device> = Vec::new();
     for (place, d) in candidates {
         let twice = good.iter().any(|g| g.id == d.id);
@@ -343,8 +342,11 @@ pub async fn post_devices(
     Ok(Json(json!({"registered": ids, "problems": problems})).into_response())
 }
 
+/// Devices read from an import, each with its place (line or feature), and the problems.
+type Candidates = (Vec<(String, Device)>, Vec<Value>);
+
 /// The seed file's CSV: each row a candidate (with its line), or a problem.
-fn csv_devices(text: &str, own: Option<&str>) -> (Vec<(String, Device)>, Vec<Value>) {
+fn csv_devices(text: &str, own: Option<&str>) -> Candidates {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -393,10 +395,7 @@ fn csv_devices(text: &str, own: Option<&str>) -> (Vec<(String, Device)>, Vec<Val
 }
 
 /// A GeoJSON FeatureCollection of points.
-fn geojson_devices(
-    text: &str,
-    own: Option<&str>,
-) -> Result<(Vec<(String, Device)>, Vec<Value>), ApiError> {
+fn geojson_devices(text: &str, own: Option<&str>) -> Result<Candidates, ApiError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ApiError::new(Problem::InvalidJson, format!("not GeoJSON: {e}")))?;
     let Some(features) = v.get("features").and_then(Value::as_array) else {
