@@ -101,8 +101,6 @@ problems! {
     NotExternal = CONFLICT, "not_external", "该指标不接受外部数据", "This indicator takes no outside values";
     /// A scenario pack reloaded with the version already running.
     ScenarioVersionUnchanged = CONFLICT, "scenario_version_unchanged", "场景包版本号未变更", "The pack's version must change";
-    /// A device id already registered (ids are never reused, even after decommissioning).
-    DeviceExists = CONFLICT, "device_exists", "设备编号已登记", "A device with this id is already registered";
     // 413, 415
     /// The body is larger than the endpoint takes.
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "文件太大", "File too large";
@@ -204,6 +202,8 @@ problems! {
     PeriodReversed = BAD_REQUEST, "period_reversed", "考核周期的结束早于开始", "The period ends before it starts";
     /// A period that starts after today.
     PeriodInFuture = BAD_REQUEST, "period_in_future", "考核周期尚未开始", "The period has not started yet";
+    /// A device id already registered (ids are never reused, even after decommissioning).
+    DeviceExists = CONFLICT, "device_exists", "设备编号已登记", "A device with this id is already registered";
 }
 
 /// The codes answered with `status`, in table order.
