@@ -295,6 +295,12 @@ enum BenchCmd {
         url: String,
         #[arg(long)]
         json: bool,
+        /// The payload shape the devices send: native (cityos's own JSON on
+        /// {prefix}/readings/{device}), senml (RFC 8428 on {prefix}/senml/{device}),
+        /// telemetry ({"ts","values"} on {prefix}/telemetry/{device}) or mapped (a vendor
+        /// shape on {prefix}/mapped/{kind}, read through a declared mapping).
+        #[arg(long, default_value = "native", value_parser = ["native", "senml", "telemetry", "mapped"])]
+        payload: String,
     },
     /// NDJSON sensor readings through parse → device lookup → windows → indicators →
     /// alarm rules, against a bare serde_json parse of the same bytes.
@@ -592,7 +598,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 readings,
                 url,
                 json,
-            } => bench::mqtt::mqtt(readings, &url, json),
+                payload,
+            } => bench::mqtt::mqtt(readings, &url, json, &payload),
             BenchCmd::Ui {
                 reports,
                 rounds,

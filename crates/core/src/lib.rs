@@ -18,6 +18,7 @@ pub mod evaluation;
 pub mod indicators;
 pub mod lifecircle;
 pub mod meals;
+pub mod payload;
 pub mod privacy;
 pub mod rng;
 pub mod routing;

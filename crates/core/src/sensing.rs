@@ -279,6 +279,11 @@ pub fn parse_duration(s: &str) -> Option<Millis> {
 struct RawRules {
     #[serde(default)]
     rule: Vec<RawRule>,
+    /// Read by `payload::parse_payloads` (the shapes devices speak, and metric units).
+    #[serde(default, rename = "payload")]
+    _payload: Option<toml::Value>,
+    #[serde(default, rename = "units")]
+    _units: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Sensing {
     pub devices: Vec<cityos_core::sensing::Device>,
     pub rules: Vec<cityos_core::sensing::AlarmRule>,
+    /// The payload shape each device kind speaks and each metric's unit (issue 22).
+    pub payloads: cityos_core::payload::Payloads,
 }
 
 /// A district's configuration, loaded and validated.
@@ -47,6 +49,10 @@ pub enum ConfigError {
     /// The sensing end's alarm rules (TOML).
     #[error("alarm rules: {}", .0.join("; "))]
     SensingRules(Vec<String>),
+    /// The sensing file's payload declarations (`[[payload]]`, `[units]`), each problem
+    /// as `line:column: message`.
+    #[error("payload declarations: {}", .0.join("; "))]
+    Payloads(Vec<String>),
     /// The vital-sign indicator registry (TOML).
     #[error("indicators: {}", .0.join("; "))]
     Indicators(Vec<String>),
@@ -124,6 +130,7 @@ impl Config {
     /// error here: a configuration loads whole or not at all.
     pub fn with_sensing(mut self, rules: &str, devices: &str) -> Result<Config, ConfigError> {
         let tax = self.taxonomy.clone();
+        let rules_text = rules;
         let rules = cityos_core::sensing::parse_rules(rules, &|c| tax.category(c).is_some())
             .map_err(ConfigError::SensingRules)?;
         let (devices, errors) = cityos_core::sensing::parse_devices_csv(devices, &self.territory);
@@ -132,7 +139,28 @@ impl Config {
                 errors.iter().map(|e| e.to_string()).collect(),
             ));
         }
-        self.sensing = Arc::new(Sensing { devices, rules });
+        let catalogue = cityos_core::scenario::Catalogue::from_toml(crate::demo::CATALOGUE_TOML)
+            .map_err(|e| ConfigError::SensingRules(vec![format!("catalogue: {}", e.join("; "))]))?;
+        let rules_ = &rules;
+        let kind_known = |k: &str| {
+            devices.iter().any(|d| d.kind == k)
+                || rules_.iter().any(|r| r.kind == k)
+                || catalogue.device_kinds.contains_key(k)
+        };
+        let metric_known = |k: &str, m: &str| {
+            rules_.iter().any(|r| r.kind == k && r.metric == m)
+                || catalogue
+                    .device_kinds
+                    .get(k)
+                    .is_some_and(|ms| ms.iter().any(|x| x == m))
+        };
+        let payloads = cityos_core::payload::parse_payloads(rules_text, &kind_known, &metric_known)
+            .map_err(|e| ConfigError::Payloads(e.iter().map(|p| p.to_string()).collect()))?;
+        self.sensing = Arc::new(Sensing {
+            devices,
+            rules,
+            payloads,
+        });
         Ok(self)
     }
 

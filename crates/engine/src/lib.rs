@@ -13,7 +13,7 @@ pub mod store;
 pub use engine::{Engine, EngineConfig, EngineError, IntakeOutcome, Request, Response};
 pub use store::{
     postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, ClusterStore,
-    DatasetStore, EvaluationStore, LifeCircleStore, MediaStore, SavedReport, ScenarioStore,
+    DatasetStore, DeviceStore, EvaluationStore, LifeCircleStore, MediaStore, SavedReport, ScenarioStore,
     SensingStore, Store, StoreConnection, StoreError, VitalsStore,
 };
 

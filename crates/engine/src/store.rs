@@ -328,6 +328,26 @@ pub(crate) const UPSERT_ALARM: &str = "INSERT INTO alarm_states (device, rule, s
 pub(crate) const SELECT_ALARMS: &str =
     "SELECT device, rule, state, since, case_id FROM alarm_states ORDER BY device, rule";
 
+/// A device of the runtime registry (issue 22), as last registered or changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRow {
+    pub id: String,
+    pub kind: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub owner: Option<String>,
+    /// Separated by `;`.
+    pub tags: String,
+    /// `active` or `retired`.
+    pub status: String,
+    pub actor: String,
+    pub at: i64,
+}
+
+pub(crate) const UPSERT_DEVICE: &str = "INSERT INTO device_registry (id, kind, lon, lat, owner, tags, status, actor, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, lon = excluded.lon, lat = excluded.lat, owner = excluded.owner, tags = excluded.tags, status = excluded.status, actor = excluded.actor, at = excluded.at";
+pub(crate) const SELECT_DEVICES: &str =
+    "SELECT id, kind, lon, lat, owner, tags, status, actor, at FROM device_registry ORDER BY at, id";
+
 /// One alert (rule@region) pending or firing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
@@ -760,6 +780,15 @@ pub trait SensingStore: Send {
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError>;
 }
 
+/// The runtime device registry (issue 22): devices registered, changed or retired
+/// through the API, over the configuration's seed.
+pub trait DeviceStore: Send {
+    /// Upserts devices by id, in one transaction.
+    fn put_devices(&mut self, rows: &[DeviceRow]) -> Result<(), StoreError>;
+    /// Every stored device, oldest change first.
+    fn registered_devices(&mut self) -> Result<Vec<DeviceRow>, StoreError>;
+}
+
 /// Vital signs: indicator rollups and the published CAP messages.
 pub trait VitalsStore: Send {
     /// Merges rollups into the stored ones, in one transaction.
@@ -1040,6 +1069,7 @@ pub trait Store:
     + EvaluationStore
     + AssistanceStore
     + ClusterStore
+    + DeviceStore
 {
 }
 
@@ -1058,6 +1088,7 @@ impl<T> Store for T where
         + EvaluationStore
         + AssistanceStore
         + ClusterStore
+        + DeviceStore
         + ?Sized
 {
 }
@@ -1393,6 +1424,21 @@ pub(crate) fn alarm_row(r: &dyn RowRead) -> Result<AlarmRow, StoreError> {
     })
 }
 
+/// Assembles a registered device from the columns of `SELECT_DEVICES`.
+pub(crate) fn device_row(r: &dyn RowRead) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
+        id: r.text(0)?,
+        kind: r.text(1)?,
+        lon: r.float(2)?,
+        lat: r.float(3)?,
+        owner: r.opt_text(4)?,
+        tags: r.text(5)?,
+        status: r.text(6)?,
+        actor: r.text(7)?,
+        at: r.int(8)?,
+    })
+}
+
 /// Assembles an alert from the columns of `SELECT_ALERTS`.
 pub(crate) fn alert_row(r: &dyn RowRead) -> Result<AlertRow, StoreError> {
     Ok(AlertRow {
@@ -1651,6 +1697,21 @@ pub(crate) fn cap_args(m: &CapMessage) -> [Arg<'_>; 6] {
         Arg::Int(m.sent),
         Arg::Text(&m.headline),
         Arg::Text(&m.xml),
+    ]
+}
+
+/// The parameters of `UPSERT_DEVICE`.
+pub(crate) fn device_args(x: &DeviceRow) -> [Arg<'_>; 9] {
+    [
+        Arg::Text(&x.id),
+        Arg::Text(&x.kind),
+        Arg::Float(x.lon),
+        Arg::Float(x.lat),
+        Arg::OptText(x.owner.as_deref()),
+        Arg::Text(&x.tags),
+        Arg::Text(&x.status),
+        Arg::Text(&x.actor),
+        Arg::Int(x.at),
     ]
 }
 

@@ -49,4 +49,7 @@ pub struct Ports {
     /// What every scenario pack reads (datasets, device kinds, indicators): the data
     /// catalogue's lineage.
     pub scenario_needs: fn(&AppState) -> Vec<PackNeeds>,
+    /// A device was registered at run time (issue 22): (its index, a device of the same
+    /// kind in the same sub-district, if any) — the vital signs feed it like that one.
+    pub device_added: fn(&AppState, usize, Option<usize>),
 }

@@ -246,6 +246,7 @@ const PROBLEMS = {
     invalid_period: "考核周期格式有误",
     period_reversed: "考核周期的结束早于开始",
     period_in_future: "考核周期尚未开始",
+    device_exists: "设备编号已登记",
   },
   en: {
     invalid_parameter: "Invalid filter",
@@ -317,6 +318,7 @@ const PROBLEMS = {
     invalid_period: "The period is not a day, week, month, quarter or range",
     period_reversed: "The period ends before it starts",
     period_in_future: "The period has not started yet",
+    device_exists: "A device with this id is already registered",
   },
 };
 

@@ -47,35 +47,116 @@ pub async fn simulate_devices(
     };
     let mut rng = cityos_core::rng::Rng::new(seed ^ 0x5e45);
     let devices = st.0.cfg.sensing.devices.clone();
+    let payloads = st.0.cfg.sensing.payloads.clone();
     let script = crate::scenes::Script::new(&devices, &st.0.cfg.indicators);
     let start = st.now();
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let mut lines = String::new();
-        for r in script.frame(st.now() - start, &mut rng) {
-            let (id, metric, value) = (&devices[r.device].id, r.metric, r.value);
+        let mut messages = Vec::new();
+        let now = st.now();
+        for r in script.frame(now - start, &mut rng) {
+            let d = &devices[r.device];
+            let (topic, payload) = shaped(d, r.device, r.metric, r.value, now, &payloads);
             if let Some(c) = &publisher {
-                let payload = format!("{{\"metric\":\"{metric}\",\"value\":{value}}}");
-                let topic = format!("cityos/readings/{id}");
-                if c.publish(topic, rumqttc::QoS::AtMostOnce, false, payload)
-                    .await
-                    .is_err()
+                if c.publish(
+                    format!("cityos/{topic}"),
+                    rumqttc::QoS::AtMostOnce,
+                    false,
+                    payload,
+                )
+                .await
+                .is_err()
                 {
                     cityos_server::http::log::event(
                         "sensing_demo_publish_failed",
-                        &[("device", id)],
+                        &[("device", &d.id)],
                     );
                 }
                 continue;
             }
-            lines.push_str(&format!(
-                "{{\"device\":\"{id}\",\"metric\":\"{metric}\",\"value\":{value}}}\n"
-            ));
+            if let Some(m) = cityos_server::intake::sensor::mqtt::message_of(
+                &format!("cityos/{topic}"),
+                "cityos",
+                payload.into(),
+            ) {
+                messages.push(m);
+            }
         }
-        if lines.is_empty() {
-        } else if let Err(e) = ingest(&st, lines.into(), None).await {
+        if messages.is_empty() {
+        } else if let Err(e) = cityos_server::intake::sensor::ingest_input(
+            &st,
+            cityos_server::intake::sensor::Input::Messages(messages),
+            None,
+        )
+        .await
+        {
             cityos_server::http::log::event("sensing_demo_failed", &[("error", &e.detail)]);
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// What a demo device says, in the shape it speaks (issue 22), as (topic under the
+/// prefix, payload): a kind with a declared shape speaks it on its own topic (the gas
+/// detectors: telemetry); the water-level gauges and smoke detectors take turns by index —
+/// cityos's own JSON, SenML, the telemetry shape, and their vendor's shape through the
+/// kind's mapping — so that every shape reaches the same alarms and vital signs.
+pub fn shaped(
+    d: &cityos_core::sensing::Device,
+    index: usize,
+    metric: &str,
+    value: f64,
+    now: cityos_core::time::Millis,
+    payloads: &cityos_core::payload::Payloads,
+) -> (String, String) {
+    use cityos_core::payload::Shape;
+    let id = &d.id;
+    let own = || {
+        (
+            format!("readings/{id}"),
+            format!("{{\"metric\":\"{metric}\",\"value\":{value}}}"),
+        )
+    };
+    let senml = || {
+        let unit = payloads
+            .units
+            .get(metric)
+            .map(|u| format!(",\"u\":\"{u}\""))
+            .unwrap_or_default();
+        (
+            format!("senml/{id}"),
+            format!(
+                "[{{\"bn\":\"urn:dev:demo:{id}:\",\"bt\":{}.{:03},\"n\":\"{metric}\"{unit},\"v\":{value}}}]",
+                now / 1000,
+                now % 1000
+            ),
+        )
+    };
+    let telemetry = |topic: String| {
+        (
+            topic,
+            format!("{{\"ts\":{now},\"values\":{{\"{metric}\":{value}}}}}"),
+        )
+    };
+    match payloads.shape_of(&d.kind) {
+        Shape::Telemetry => return telemetry(format!("readings/{id}")),
+        Shape::Senml => return (format!("readings/{id}"), senml().1),
+        Shape::Native | Shape::Mapped => {}
+    }
+    match (d.kind.as_str(), index % 4) {
+        ("water_level" | "smoke", 1) => senml(),
+        ("water_level" | "smoke", 2) => telemetry(format!("telemetry/{id}")),
+        ("water_level", 3) => (
+            "mapped/water_level".into(),
+            format!("{{\"dev\":\"{id}\",\"ts\":{},\"val\":{value}}}", now / 1000),
+        ),
+        ("smoke", 3) => (
+            "mapped/smoke".into(),
+            format!(
+                "{{\"sn\":\"{id}\",\"time\":\"{}\",\"data\":{{\"smoke_density\":{value}}}}}",
+                &format_rfc3339(now)[..19]
+            ),
+        ),
+        _ => own(),
     }
 }
 

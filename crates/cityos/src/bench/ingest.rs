@@ -64,6 +64,7 @@ pub fn ingest(devices: usize, rounds: usize, json: bool) -> Result<(), String> {
     cfg.sensing = Arc::new(Sensing {
         devices: fleet,
         rules: base.sensing.rules.clone(),
+        payloads: base.sensing.payloads.clone(),
     });
     let t0 = cityos_core::time::local(cityos_core::time::Date::new(2026, 11, 26).unwrap(), 10, 0);
     let clock = Arc::new(ManualClock::new(t0 + (rounds as Millis + 1) * 10_000));

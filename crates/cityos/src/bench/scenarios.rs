@@ -105,6 +105,7 @@ pub fn scenarios(readings: usize, rows: usize, json: bool) -> Result<(), String>
     cfg.sensing = Arc::new(Sensing {
         devices: fleet,
         rules: base.sensing.rules.clone(),
+        payloads: base.sensing.payloads.clone(),
     });
 
     // The datasets: a flat per water meter, lone-elder households on a fifth of the water

@@ -86,6 +86,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0022_cluster.sql"),
     ),
     (
+        23,
+        include_str!("../../migrations/postgres/0023_devices.sql"),
+    ),
+    (
         24,
         include_str!("../../migrations/postgres/0024_case_facts.sql"),
     ),
@@ -628,6 +632,18 @@ impl DatasetStore for PostgresStore {
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.live()?;
         self.rows(crate::store::SELECT_RULE_CASES, &[&rule], case_link_row)
+    }
+}
+
+impl DeviceStore for PostgresStore {
+    fn put_devices(&mut self, rows: &[DeviceRow]) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec_each(crate::store::UPSERT_DEVICE, rows, device_args)
+    }
+
+    fn registered_devices(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.live()?;
+        self.rows(crate::store::SELECT_DEVICES, &[], device_row)
     }
 }
 

@@ -76,6 +76,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_assistance.sql"),
     ),
+    (23, include_str!("../../migrations/sqlite/0023_devices.sql")),
     (
         24,
         include_str!("../../migrations/sqlite/0024_case_facts.sql"),
@@ -472,6 +473,16 @@ impl DatasetStore for SqliteStore {
 
     fn rule_cases(&mut self, rule: &str) -> Result<Vec<(String, CaseId)>, StoreError> {
         self.select(crate::store::SELECT_RULE_CASES, [rule], case_link_row)
+    }
+}
+
+impl DeviceStore for SqliteStore {
+    fn put_devices(&mut self, rows: &[DeviceRow]) -> Result<(), StoreError> {
+        self.exec_each(crate::store::UPSERT_DEVICE, rows, device_args)
+    }
+
+    fn registered_devices(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.select(crate::store::SELECT_DEVICES, [], device_row)
     }
 }
 

@@ -11,7 +11,7 @@ use cityos_engine::EngineError;
 
 pub use crate::http::problems::Problem;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     /// The problem, from the one table ([`Problem`]); `status` and `code` are its.
     pub problem: Problem,

@@ -202,6 +202,8 @@ problems! {
     PeriodReversed = BAD_REQUEST, "period_reversed", "考核周期的结束早于开始", "The period ends before it starts";
     /// A period that starts after today.
     PeriodInFuture = BAD_REQUEST, "period_in_future", "考核周期尚未开始", "The period has not started yet";
+    /// A device id already registered (ids are never reused, even after decommissioning).
+    DeviceExists = CONFLICT, "device_exists", "设备编号已登记", "A device with this id is already registered";
 }
 
 /// The codes answered with `status`, in table order.

@@ -203,14 +203,7 @@ impl Pending {
             c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         for x in fresh {
-            let _ = x.done.send(r.as_ref().map(|_| ()).map_err(|e| ApiError {
-                problem: e.problem,
-                status: e.status,
-                code: e.code,
-                detail: e.detail.clone(),
-                retry_after: e.retry_after,
-                problems: e.problems.clone(),
-            }));
+            let _ = x.done.send(r.as_ref().map(|_| ()).map_err(ApiError::clone));
         }
         drop(_w);
         rx.await

@@ -82,9 +82,23 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
         }
     }
     // The sensing end.
-    let (accepted, refused, firing) = {
+    let (accepted, refused, firing, by_kind, alarms, late) = {
         let s = st.0.sensor.sensing.lock().expect("sensing lock");
-        (s.accepted, s.refused, s.firing())
+        let mut kinds = s.kinds.clone();
+        kinds.push("unknown".into());
+        let by_kind: Vec<(String, crate::intake::sensor::Refused)> = kinds
+            .into_iter()
+            .zip(s.refused_by_kind.iter().copied())
+            .collect();
+        let alarms: Vec<(String, String, u64, u64)> =
+            st.0.cfg
+                .sensing
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(k, r)| (r.code.clone(), r.kind.clone(), s.raised[k], s.cleared[k]))
+                .collect();
+        (s.accepted, s.refused, s.firing(), by_kind, alarms, s.late)
     };
     let _ = writeln!(
         w,
@@ -97,16 +111,48 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
         "# HELP cityos_readings_refused_total Sensor readings refused, by reason."
     );
     let _ = writeln!(w, "# TYPE cityos_readings_refused_total counter");
-    for (reason, n) in [
-        ("malformed", refused.malformed),
-        ("unknown_device", refused.unknown_device),
-        ("undeclared_metric", refused.undeclared_metric),
-        ("out_of_range", refused.out_of_range),
-        ("future", refused.future),
-    ] {
+    for reason in cityos_core::payload::Reason::ALL {
         let _ = writeln!(
             w,
-            "cityos_readings_refused_total{{reason=\"{reason}\"}} {n}"
+            "cityos_readings_refused_total{{reason=\"{}\"}} {}",
+            reason.code(),
+            refused.get(reason)
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_readings_refused_by_kind_total Sensor readings refused, by reason and device kind (unknown: the device is not registered).");
+    let _ = writeln!(w, "# TYPE cityos_readings_refused_by_kind_total counter");
+    for (kind, r) in &by_kind {
+        for reason in cityos_core::payload::Reason::ALL {
+            let n = r.get(reason);
+            if n > 0 {
+                let _ = writeln!(
+                    w,
+                    "cityos_readings_refused_by_kind_total{{reason=\"{}\",kind=\"{kind}\"}} {n}",
+                    reason.code()
+                );
+            }
+        }
+    }
+    let _ = writeln!(w, "# HELP cityos_readings_late_total Readings taken that were more than 5 minutes old on arrival (history only; not judged by alarm rules).");
+    let _ = writeln!(w, "# TYPE cityos_readings_late_total counter");
+    let _ = writeln!(w, "cityos_readings_late_total {late}");
+    let _ = writeln!(
+        w,
+        "# HELP cityos_sensing_alarms_raised_total Sensing alarms raised, by rule and device kind."
+    );
+    let _ = writeln!(w, "# TYPE cityos_sensing_alarms_raised_total counter");
+    for (rule, kind, raised, _) in &alarms {
+        let _ = writeln!(
+            w,
+            "cityos_sensing_alarms_raised_total{{rule=\"{rule}\",kind=\"{kind}\"}} {raised}"
+        );
+    }
+    let _ = writeln!(w, "# HELP cityos_sensing_alarms_cleared_total Sensing alarms cleared, by rule and device kind.");
+    let _ = writeln!(w, "# TYPE cityos_sensing_alarms_cleared_total counter");
+    for (rule, kind, _, cleared) in &alarms {
+        let _ = writeln!(
+            w,
+            "cityos_sensing_alarms_cleared_total{{rule=\"{rule}\",kind=\"{kind}\"}} {cleared}"
         );
     }
     let (audit_seq, audit_hash) = st.0.audit.head();

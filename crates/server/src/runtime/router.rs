@@ -42,7 +42,10 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(guard_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             log_refusals,
@@ -80,7 +83,11 @@ pub fn body_limit(path: &str) -> usize {
 
 /// Answers 413 at once when the declared `Content-Length` exceeds the path's limit, before
 /// reading a byte of the body (a client announcing 2^62 bytes gets its answer now).
-async fn guard_body(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn guard_body(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -89,6 +96,11 @@ async fn guard_body(req: Request, next: axum::middleware::Next) -> axum::respons
     let limit = body_limit(req.uri().path());
     if declared.is_some_and(|n| n > limit as u64) {
         use axum::response::IntoResponse;
+        if req.uri().path() == "/api/v1/readings" {
+            // Counted with the readings refused (reason too_large), like a body found
+            // too large while it is read.
+            crate::intake::sensor::count_too_large(&st);
+        }
         return ApiError::new(
             Problem::PayloadTooLarge,
             format!("the body may be at most {limit} bytes"),

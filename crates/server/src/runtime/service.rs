@@ -279,6 +279,7 @@ impl Drop for Service {
 /// the datasets they join and each pack's open case per place — before anything is served, so that a restart continues
 /// where the last run stopped.
 fn restore(st: &AppState, store: &mut dyn Store, now: Millis) -> Result<(), StoreError> {
+    crate::intake::sensor::registry::restore(st, store, now)?;
     crate::intake::sensor::restore(st, store)?;
     crate::vitals::alerts::restore(st, store, now)?;
     crate::scenarios::restore(st, store)?;

@@ -46,5 +46,6 @@ pub fn ports() -> Ports {
         dataset_imported,
         indicator_value: vitals::set_external,
         scenario_needs,
+        device_added: vitals::device_added,
     }
 }

@@ -783,6 +783,19 @@ impl crate::ports::ReadingBatch for Feed<'_> {
     }
 }
 
+/// A device registered at run time ([`crate::ports::Ports::device_added`]): fed to the
+/// windows of `like` (a device of its kind in its sub-district), else to none.
+pub fn device_added(st: &AppState, index: usize, like: Option<usize>) {
+    let mut v = st.0.vitals.state.lock().expect("vitals lock");
+    if v.device_feed.len() <= index {
+        v.device_feed.resize(index + 1, NONE);
+    }
+    let g = like
+        .and_then(|l| v.device_feed.get(l).copied())
+        .unwrap_or(NONE);
+    v.device_feed[index] = g;
+}
+
 /// An indicator's district-wide latest value and level ([`crate::ports::Ports::indicator`]).
 pub fn district_value(st: &AppState, code: &str) -> Option<(f64, WarnLevel)> {
     let i = st.0.cfg.indicators.iter().position(|x| x.code == code)?;

@@ -4,6 +4,7 @@ mod alerts;
 mod api;
 mod assistance;
 mod data;
+mod devices;
 mod durability;
 mod escalation;
 mod evaluation;

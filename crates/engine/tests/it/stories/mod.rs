@@ -310,6 +310,16 @@ impl DatasetStore for Flaky {
     }
 }
 
+impl cityos_engine::DeviceStore for Flaky {
+    fn put_devices(&mut self, rows: &[cityos_engine::store::DeviceRow]) -> Result<(), StoreError> {
+        self.inner.put_devices(rows)
+    }
+
+    fn registered_devices(&mut self) -> Result<Vec<cityos_engine::store::DeviceRow>, StoreError> {
+        self.inner.registered_devices()
+    }
+}
+
 impl SensingStore for Flaky {
     fn put_alarm_states(
         &mut self,

@@ -10,6 +10,7 @@
 
 pub mod devindex;
 pub mod mqtt;
+pub mod registry;
 
 use crate::cases::{file_report, note_case, still_open};
 use crate::http::error::{ApiError, Problem};
@@ -20,7 +21,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cityos_core::case::{CaseId, Channel};
-use cityos_core::sensing::{AlarmChange, AlarmState, Condition};
+use cityos_core::payload::{Reason, Shape};
+use cityos_core::sensing::{AlarmChange, AlarmState, Condition, Device};
 use cityos_core::time::{format_rfc3339, parse_datetime, Millis};
 use cityos_core::workflow::NewReport;
 use cityos_core::Role;
@@ -33,7 +35,8 @@ use serde_json::{json, Value};
 pub const READINGS_LIMIT: usize = 8 * 1024 * 1024;
 pub use crate::MAX_AHEAD;
 
-/// Why readings were refused, counted since the start.
+/// Why readings were refused, counted since the start (one field per
+/// [`Reason`], named by its code).
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Refused {
     pub malformed: u64,
@@ -43,7 +46,55 @@ pub struct Refused {
     pub undeclared_metric: u64,
     pub out_of_range: u64,
     pub future: u64,
+    pub no_name: u64,
+    pub bad_time: u64,
+    pub unit_mismatch: u64,
+    pub not_numeric: u64,
+    pub mapping_missing: u64,
+    pub no_mapping: u64,
+    pub too_large: u64,
 }
+
+impl Refused {
+    fn field(&mut self, r: Reason) -> &mut u64 {
+        match r {
+            Reason::Malformed => &mut self.malformed,
+            Reason::UnknownDevice => &mut self.unknown_device,
+            Reason::UndeclaredMetric => &mut self.undeclared_metric,
+            Reason::OutOfRange => &mut self.out_of_range,
+            Reason::Future => &mut self.future,
+            Reason::NoName => &mut self.no_name,
+            Reason::BadTime => &mut self.bad_time,
+            Reason::UnitMismatch => &mut self.unit_mismatch,
+            Reason::NotNumeric => &mut self.not_numeric,
+            Reason::MappingMissing => &mut self.mapping_missing,
+            Reason::NoMapping => &mut self.no_mapping,
+            Reason::TooLarge => &mut self.too_large,
+        }
+    }
+
+    pub fn get(&self, r: Reason) -> u64 {
+        *self.clone().field(r)
+    }
+
+    pub fn total(&self) -> u64 {
+        Reason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+
+    fn add(&mut self, other: &Refused) {
+        for r in Reason::ALL {
+            *self.field(r) += other.get(r);
+        }
+    }
+}
+
+/// Readings older than this when they arrive are *late*: taken into the windows, the
+/// vital signs and the scenario packs' history, but not judged by the alarm rules (a
+/// backfill cannot fire or clear alarms, nor make a silent device look alive); counted.
+pub const LATE_AFTER: Millis = 5 * cityos_core::time::MINUTE;
+
+/// Largest MQTT message taken; a larger one is refused whole as `too_large`.
+pub const MESSAGE_LIMIT: usize = 256 * 1024;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Slot {
@@ -56,6 +107,11 @@ struct Slot {
 /// `d`'s slots are `slots[start[d]..start[d + 1]]`, for the rules in `rule_of` there).
 #[derive(Debug, Default)]
 pub struct SensingState {
+    /// The registry in service: the configuration's seed, then the devices registered at
+    /// run time (indices only grow; a decommissioned device keeps its index).
+    pub devices: Vec<Device>,
+    /// Decommissioned devices: their readings are refused, no alarm is judged.
+    pub retired: Vec<bool>,
     slots: Vec<Slot>,
     rule_of: Vec<u16>,
     start: Vec<u32>,
@@ -69,6 +125,15 @@ pub struct SensingState {
     metrics_of_kind: Vec<Vec<String>>,
     pub accepted: u64,
     pub refused: Refused,
+    /// Device kinds by index (`kind_of`), for the counters' labels.
+    pub kinds: Vec<String>,
+    /// Refused readings per kind index (the last entry: device unknown).
+    pub refused_by_kind: Vec<Refused>,
+    /// Alarms raised and cleared per rule index (a rule watches one kind).
+    pub raised: Vec<u64>,
+    pub cleared: Vec<u64>,
+    /// Readings taken late (see [`LATE_AFTER`]).
+    pub late: u64,
     /// Slots whose state or case changed since they were last written to the store.
     dirty: Vec<u32>,
 }
@@ -112,6 +177,18 @@ impl SensingState {
         let catalogue =
             cityos_core::scenario::Catalogue::from_toml(cityos_engine::demo::CATALOGUE_TOML)
                 .expect("the embedded catalogue is valid (tested)");
+        // Kinds without a seed device yet, so that the registry can add one of them.
+        for k in cfg
+            .sensing
+            .rules
+            .iter()
+            .map(|r| r.kind.as_str())
+            .chain(catalogue.device_kinds.keys().map(String::as_str))
+        {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
         st.metrics_of_kind = kinds
             .iter()
             .map(|kind| {
@@ -143,18 +220,79 @@ impl SensingState {
                 m
             })
             .collect();
+        st.kinds = kinds.iter().map(|k| k.to_string()).collect();
+        st.refused_by_kind = vec![Refused::default(); kinds.len() + 1];
+        st.raised = vec![0; cfg.sensing.rules.len()];
+        st.cleared = vec![0; cfg.sensing.rules.len()];
         st.start.reserve(devices.len() + 1);
+        st.start.push(0);
         for d in devices {
-            st.start.push(st.rule_of.len() as u32);
-            for (k, rule) in cfg.sensing.rules.iter().enumerate() {
-                if rule.applies_to(d) {
-                    st.rule_of.push(k as u16);
-                    st.slots.push(Slot::default());
-                }
+            st.push_slots(d, &cfg.sensing.rules);
+        }
+        st.devices = devices.clone();
+        st.retired = vec![false; devices.len()];
+        st
+    }
+
+    /// Appends device `d`'s alarm slots (one per rule that applies to it).
+    fn push_slots(&mut self, d: &Device, rules: &[cityos_core::sensing::AlarmRule]) {
+        for (k, rule) in rules.iter().enumerate() {
+            if rule.applies_to(d) {
+                self.rule_of.push(k as u16);
+                self.slots.push(Slot::default());
             }
         }
-        st.start.push(st.rule_of.len() as u32);
-        st
+        self.start.push(self.rule_of.len() as u32);
+    }
+
+    /// The kind index of a kind name (every kind of the seed, the rules and the catalogue).
+    pub fn kind_index(&self, kind: &str) -> Option<u16> {
+        self.kinds.iter().position(|k| k == kind).map(|k| k as u16)
+    }
+
+    /// Registers a device at run time (issue 22): a new index at the end, its alarm slots,
+    /// its kind's declared metrics; the id table is rebuilt. The caller has checked the id
+    /// is new and the kind known. Its last-seen time starts `now` (silence counts from
+    /// registration).
+    pub fn add_device(
+        &mut self,
+        d: Device,
+        rules: &[cityos_core::sensing::AlarmRule],
+        now: Millis,
+    ) -> usize {
+        let k = self.kind_index(&d.kind).expect("a known kind (checked)");
+        self.push_slots(&d, rules);
+        self.kind_of.push(k);
+        self.last.push(now);
+        self.devices.push(d);
+        self.retired.push(false);
+        self.reindex();
+        self.devices.len() - 1
+    }
+
+    /// Rebuilds the id table from the devices in service (a retired one is looked up
+    /// too, so that its readings are refused by name).
+    fn reindex(&mut self) {
+        self.by_id = crate::intake::sensor::devindex::DeviceIndex::new(
+            self.devices.iter().map(|d| d.id.as_str()),
+        );
+    }
+
+    /// A device of the same kind as device `i` in the same sub-district (the first one).
+    pub fn like(&self, territory: &cityos_core::Territory, i: usize) -> Option<usize> {
+        let sub = |d: &Device| {
+            territory
+                .locate(d.lon, d.lat)
+                .ok()
+                .and_then(|c| territory.codes(c).subdistrict)
+        };
+        let me = &self.devices[i];
+        let mine = sub(me)?;
+        (0..self.devices.len()).find(|&j| {
+            j != i
+                && self.devices[j].kind == me.kind
+                && sub(&self.devices[j]).as_ref() == Some(&mine)
+        })
     }
 
     /// The range of device `d`'s slots.
@@ -223,11 +361,28 @@ fn may_send(p: &crate::http::auth::Principal) -> bool {
     }
 }
 
+/// How `POST /api/v1/readings` is told the payload's shape.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeQuery {
+    /// native (NDJSON, the default), senml, telemetry or mapped.
+    pub payload: Option<String>,
+    /// The device the payload is from (telemetry; or any device: its kind's shape).
+    pub device: Option<String>,
+    /// The device kind whose mapping reads the payload.
+    pub kind: Option<String>,
+}
+
 /// `POST /api/v1/readings` — newline-delimited JSON readings
-/// `{"device": "WL-001", "metric": "depth_cm", "value": 18.5, "at": "…+08:00"}`.
+/// `{"device": "WL-001", "metric": "depth_cm", "value": 18.5, "at": "…+08:00"}`; or, with
+/// `?payload=senml|telemetry|mapped` (and `device` / `kind`), or `?device=` alone (that
+/// device kind's declared shape), or `Content-Type: application/senml+json`, one payload
+/// in that shape.
 pub async fn post_readings(
     State(st): State<AppState>,
     SignedIn(p): SignedIn,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     if !may_send(&p) {
@@ -245,19 +400,85 @@ pub async fn post_readings(
     let bytes = axum::body::to_bytes(body, READINGS_LIMIT)
         .await
         .map_err(|_| {
+            count_too_large(&st);
             ApiError::new(
                 Problem::PayloadTooLarge,
                 format!(
-                    "send at most {} MiB of readings per request",
+                    "too_large: send at most {} MiB of readings per request; nothing was applied",
                     READINGS_LIMIT >> 20
                 ),
             )
         })?;
-    if let Some(scope) = p.scope.as_ref().filter(|_| p.role == Role::System) {
-        outside_scope(&st, scope, &bytes)?;
+    let q: ShapeQuery = match query.as_deref() {
+        None | Some("") => ShapeQuery::default(),
+        Some(q) => serde_urlencoded::from_str(q)
+            .map_err(|e| ApiError::new(Problem::InvalidParameter, format!("query: {e}")))?,
+    };
+    let senml_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/senml+json"));
+    let shape = match (q.payload.as_deref(), senml_type) {
+        (None, true) => Some(Some(Shape::Senml)),
+        (None, false) if q.device.is_some() => Some(None),
+        (None, false) => None,
+        (Some(name), _) => match Shape::parse(name) {
+            Some(Shape::Native) if q.device.is_none() => None,
+            Some(x) => Some(Some(x)),
+            None => {
+                return Err(ApiError::new(
+                    Problem::InvalidParameter,
+                    format!("payload {name:?} is not native, senml, telemetry or mapped"),
+                ))
+            }
+        },
+    };
+    if shape == Some(Some(Shape::Mapped)) && q.kind.is_none() && q.device.is_none() {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            "payload=mapped needs kind (the device kind whose mapping reads it) or device",
+        ));
     }
-    let out = ingest(&st, bytes, Some(INGEST_WAIT)).await?;
+    if shape == Some(Some(Shape::Telemetry)) && q.device.is_none() {
+        return Err(ApiError::new(
+            Problem::InvalidParameter,
+            "payload=telemetry needs device (the shape does not name one)",
+        ));
+    }
+    let scope = p.scope.as_ref().filter(|_| p.role == Role::System);
+    let input = match shape {
+        None => {
+            if let Some(scope) = scope {
+                outside_scope(&st, scope, &bytes)?;
+            }
+            Input::Ndjson(bytes)
+        }
+        Some(shape) => {
+            if scope.is_some() {
+                return Err(ApiError::forbidden(
+                    "a token confined to a region sends cityos's own NDJSON only; nothing was applied",
+                ));
+            }
+            Input::Messages(vec![Message {
+                shape,
+                device: q.device,
+                kind: q.kind,
+                payload: bytes,
+            }])
+        }
+    };
+    let out = ingest_input(&st, input, Some(INGEST_WAIT)).await?;
     Ok((StatusCode::OK, Json(out)).into_response())
+}
+
+/// A readings body over [`READINGS_LIMIT`]: counted as refused (`too_large`; the kind is
+/// not known, the body is not read).
+pub fn count_too_large(st: &AppState) {
+    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    s.refused.too_large += 1;
+    if let Some(last) = s.refused_by_kind.last_mut() {
+        last.too_large += 1;
+    }
 }
 
 /// A machine token confined to a region sends readings of the devices inside it only:
@@ -268,21 +489,25 @@ fn outside_scope(st: &AppState, scope: &str, bytes: &[u8]) -> Result<(), ApiErro
         device: Option<String>,
     }
     let t = &st.0.cfg.territory;
-    let inside: std::collections::HashSet<&str> =
-        st.0.cfg
+    let devices =
+        st.0.sensor
             .sensing
+            .lock()
+            .expect("sensing lock")
             .devices
-            .iter()
-            .filter(|d| {
-                t.locate(d.lon, d.lat).ok().is_some_and(|chain| {
-                    cityos_core::Level::ALL
-                        .iter()
-                        .filter_map(|l| chain.at(*l))
-                        .any(|id| t.region(id).code == scope)
-                })
+            .clone();
+    let inside: std::collections::HashSet<&str> = devices
+        .iter()
+        .filter(|d| {
+            t.locate(d.lon, d.lat).ok().is_some_and(|chain| {
+                cityos_core::Level::ALL
+                    .iter()
+                    .filter_map(|l| chain.at(*l))
+                    .any(|id| t.region(id).code == scope)
             })
-            .map(|d| d.id.as_str())
-            .collect();
+        })
+        .map(|d| d.id.as_str())
+        .collect();
     for line in bytes.split(|b| *b == b'\n') {
         let Ok(Line { device: Some(d) }) = serde_json::from_slice::<Line>(line) else {
             continue; // the ingest names lines that do not parse
@@ -324,6 +549,15 @@ pub async fn ingest(
     bytes: axum::body::Bytes,
     wait: Option<std::time::Duration>,
 ) -> Result<Value, ApiError> {
+    ingest_input(st, Input::Ndjson(bytes), wait).await
+}
+
+/// [`ingest`] for any [`Input`]: NDJSON or messages in the other shapes.
+pub async fn ingest_input(
+    st: &AppState,
+    input: Input,
+    wait: Option<std::time::Duration>,
+) -> Result<Value, ApiError> {
     let gate = st.0.sensor.ingest_gate.clone();
     let permit = match wait {
         None => gate.acquire_owned().await.map_err(ApiError::internal)?,
@@ -340,7 +574,7 @@ pub async fn ingest(
         let st3 = st2.clone();
         let b = tokio::task::spawn_blocking(move || {
             let _permit = permit; // held until the batch is applied
-            apply(&st3, &bytes, now)
+            apply_input(&st3, input, now)
         })
         .await
         .map_err(ApiError::internal)?;
@@ -383,161 +617,477 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Applies a batch of NDJSON readings under the sensing and vitals locks: parse, device
-/// lookup, range checks, vital-sign windows, alarm rules. The hot path of `bench ingest`.
+/// What a batch holds: cityos's own NDJSON (each line names its device), or messages in
+/// the other shapes (the MQTT bridge, `POST /api/v1/readings?payload=…`).
+pub enum Input {
+    Ndjson(axum::body::Bytes),
+    Messages(Vec<Message>),
+}
+
+/// One payload and where it came from.
+pub struct Message {
+    /// `None`: the shape declared for the device's kind (`{prefix}/readings/{device}`).
+    pub shape: Option<Shape>,
+    /// The device the topic or request names (SenML names may name others).
+    pub device: Option<String>,
+    /// The kind whose mapping reads it (`{prefix}/mapped/{kind}`).
+    pub kind: Option<String>,
+    pub payload: axum::body::Bytes,
+}
+
+/// A device's reading in cityos's own shape on its own topic: `{"metric", "value", "at"?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnReading {
+    metric: String,
+    value: f64,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+/// When a reading was taken, as sent.
+enum At<'a> {
+    Arrival,
+    Text(&'a str),
+    Millis(Millis),
+}
+
+/// The per-batch tallies `take` adds to.
+struct Tally {
+    errors: Vec<Value>,
+    refused: Refused,
+    by_kind: Vec<Refused>,
+    accepted: u64,
+    late: u64,
+    pending: Vec<Pending>,
+}
+
+impl Tally {
+    fn refuse(&mut self, kind: Option<u16>, reason: Reason, place: Value, problem: String) {
+        *self.refused.field(reason) += 1;
+        let k = kind.map_or(self.by_kind.len() - 1, |k| k as usize);
+        *self.by_kind[k].field(reason) += 1;
+        if self.errors.len() < 20 {
+            let mut e = json!({"reason": reason.code(), "problem": problem});
+            if let (Some(o), Value::Object(p)) = (e.as_object_mut(), place) {
+                o.extend(p);
+            }
+            self.errors.push(e);
+        }
+    }
+}
+
+/// Judges one reading: device, unit, declared metric, time, range; then the windows, the
+/// packs and (unless late) the alarm rules.
+#[allow(clippy::too_many_arguments)]
+fn take(
+    s: &mut SensingState,
+    sensing: &cityos_engine::config::Sensing,
+    vitals: &mut (dyn crate::ports::ReadingBatch + '_),
+    scenarios: &mut (dyn crate::ports::ReadingBatch + '_),
+    t: &mut Tally,
+    place: &dyn Fn() -> Value,
+    device: &str,
+    h: Option<u64>,
+    metric: &str,
+    value: f64,
+    at: At<'_>,
+    unit: Option<&str>,
+    now: Millis,
+) {
+    let found = match h {
+        Some(h) => s.by_id.get_hashed(device, h),
+        None => s.by_id.get(device),
+    };
+    let Some(d) = found else {
+        t.refuse(
+            None,
+            Reason::UnknownDevice,
+            place(),
+            format!("unknown device {device:?}"),
+        );
+        return;
+    };
+    let d = d as usize;
+    let kind = Some(s.kind_of[d]);
+    if s.retired[d] {
+        t.refuse(
+            kind,
+            Reason::UnknownDevice,
+            place(),
+            format!("device {device:?} is decommissioned"),
+        );
+        return;
+    }
+    if let Some(u) = unit {
+        if let Err(m) = sensing.payloads.unit_ok(metric, u) {
+            t.refuse(
+                kind,
+                Reason::UnitMismatch,
+                place(),
+                format!("device {device:?}: {m}"),
+            );
+            return;
+        }
+    }
+    if !s.declares(d, metric) {
+        t.refuse(
+            kind,
+            Reason::UndeclaredMetric,
+            place(),
+            format!("device {device:?} is not declared for metric {metric:?}"),
+        );
+        return;
+    }
+    let at = match at {
+        At::Arrival => now,
+        At::Millis(ms) => ms,
+        At::Text(text) => match parse_datetime(text) {
+            Some(ms) => ms,
+            None => {
+                t.refuse(
+                    kind,
+                    Reason::Malformed,
+                    place(),
+                    format!("at {text:?} is not a datetime such as 2026-11-26T09:30:00+08:00"),
+                );
+                return;
+            }
+        },
+    };
+    if at > now + MAX_AHEAD {
+        t.refuse(
+            kind,
+            Reason::Future,
+            place(),
+            format!("at {} is in the future", format_rfc3339(at)),
+        );
+        return;
+    }
+    let range = s.range(d);
+    if let Some(&k) = s.rule_of[range.clone()].iter().find(|&&k| {
+        let rule = &sensing.rules[k as usize];
+        rule.metric == metric && !rule.in_range(value)
+    }) {
+        t.refuse(
+            kind,
+            Reason::OutOfRange,
+            place(),
+            format!(
+                "{metric} = {value} is outside the possible range of {}",
+                sensing.rules[k as usize].code
+            ),
+        );
+        return;
+    }
+    if !value.is_finite() {
+        t.refuse(
+            kind,
+            Reason::OutOfRange,
+            place(),
+            "the value is not a finite number".into(),
+        );
+        return;
+    }
+    t.accepted += 1;
+    vitals.reading(d, metric, value, at);
+    scenarios.reading(d, metric, value, at);
+    if at < now - LATE_AFTER {
+        // Late: history only. The device's last-seen time still moves (offline detection
+        // is judged on reading time), but no alarm is judged on a reading from the past.
+        t.late += 1;
+        s.last[d] = s.last[d].max(at);
+        return;
+    }
+    s.last[d] = s.last[d].max(at);
+    for j in range {
+        let k = s.rule_of[j] as usize;
+        let rule = &sensing.rules[k];
+        let silent = matches!(rule.condition, Condition::Silent { .. });
+        if !silent && rule.metric != metric {
+            continue;
+        }
+        let slot = &mut s.slots[j];
+        let (next, change) = rule.observe(slot.state, value, at);
+        if next != slot.state {
+            // A transition (rare): written to the store after the batch.
+            slot.state = next;
+            s.dirty.push(j as u32);
+        }
+        if let Some(c) = change {
+            t.pending.push((d, k, c, Some(value)));
+        }
+    }
+}
+
+/// Applies a batch of NDJSON readings (see [`apply_input`]).
 pub fn apply(st: &AppState, bytes: &[u8], now: Millis) -> Batch {
+    apply_input(
+        st,
+        Input::Ndjson(axum::body::Bytes::copy_from_slice(bytes)),
+        now,
+    )
+}
+
+/// Applies a batch under the sensing and vitals locks: decode, device lookup, unit and
+/// range checks, vital-sign windows, alarm rules. The hot path of `bench ingest`.
+pub fn apply_input(st: &AppState, input: Input, now: Millis) -> Batch {
     let cfg = &st.0.cfg;
     let sensing = &cfg.sensing;
-    let mut errors: Vec<Value> = Vec::new();
-    let mut refused = Refused::default();
-    let mut accepted = 0u64;
-    let mut pending: Vec<Pending> = Vec::new();
     let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
     let mut vitals = (st.0.ports.readings)(st);
     let mut scenarios = (st.0.ports.scenario_readings)(st);
     let s = &mut *guard;
-    // Lines are parsed a group ahead and their table lines prefetched, so that the device
-    // lookups of a group overlap their memory waits instead of taking them one by one.
-    const GROUP: usize = 64;
-    let mut group: Vec<(usize, Result<Reading, serde_json::Error>, u64)> =
-        Vec::with_capacity(GROUP);
-    let mut lines = bytes.split(|b| *b == b'\n').enumerate();
-    loop {
-        group.clear();
-        for (i, line) in lines.by_ref() {
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            let r = serde_json::from_slice::<Reading>(line);
-            let h = match &r {
-                Ok(r) => {
-                    let h = s.by_id.hash(&r.device);
-                    s.by_id.prefetch(h);
-                    h
+    let mut t = Tally {
+        errors: Vec::new(),
+        refused: Refused::default(),
+        by_kind: vec![Refused::default(); s.kinds.len() + 1],
+        accepted: 0,
+        late: 0,
+        pending: Vec::new(),
+    };
+    match input {
+        Input::Ndjson(bytes) => {
+            // Lines are parsed a group ahead and their table lines prefetched, so that the
+            // device lookups of a group overlap their memory waits instead of taking them
+            // one by one.
+            const GROUP: usize = 64;
+            let mut group: Vec<(usize, Result<Reading, serde_json::Error>, u64)> =
+                Vec::with_capacity(GROUP);
+            let mut lines = bytes.split(|b| *b == b'\n').enumerate();
+            loop {
+                group.clear();
+                for (i, line) in lines.by_ref() {
+                    let line = line.trim_ascii();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let r = serde_json::from_slice::<Reading>(line);
+                    let h = match &r {
+                        Ok(r) => {
+                            let h = s.by_id.hash(&r.device);
+                            s.by_id.prefetch(h);
+                            h
+                        }
+                        Err(_) => 0,
+                    };
+                    group.push((i + 1, r, h));
+                    if group.len() == GROUP {
+                        break;
+                    }
                 }
-                Err(_) => 0,
-            };
-            group.push((i + 1, r, h));
-            if group.len() == GROUP {
-                break;
+                if group.is_empty() {
+                    break;
+                }
+                for (line_no, r, h) in group.drain(..) {
+                    let place = || json!({ "line": line_no });
+                    let r: Reading = match r {
+                        Ok(r) => r,
+                        Err(e) => {
+                            t.refuse(
+                                None,
+                                Reason::Malformed,
+                                place(),
+                                format!("not a reading: {e}"),
+                            );
+                            continue;
+                        }
+                    };
+                    let at = match r.at.as_deref() {
+                        None => At::Arrival,
+                        Some(x) => At::Text(x),
+                    };
+                    take(
+                        s,
+                        sensing,
+                        &mut *vitals,
+                        &mut *scenarios,
+                        &mut t,
+                        &place,
+                        &r.device,
+                        Some(h),
+                        &r.metric,
+                        r.value,
+                        at,
+                        None,
+                        now,
+                    );
+                }
             }
         }
-        if group.is_empty() {
-            break;
-        }
-        for (line_no, r, h) in group.drain(..) {
-            let mut refuse = |kind: &mut u64, problem: String| {
-                *kind += 1;
-                if errors.len() < 20 {
-                    errors.push(json!({"line": line_no, "problem": problem}));
-                }
-            };
-            let r: Reading = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    refuse(&mut refused.malformed, format!("not a reading: {e}"));
-                    continue;
-                }
-            };
-            let Some(d) = s.by_id.get_hashed(&r.device, h) else {
-                refuse(
-                    &mut refused.unknown_device,
-                    format!("unknown device {:?}", r.device),
-                );
-                continue;
-            };
-            let d = d as usize;
-            if !s.declares(d, &r.metric) {
-                refuse(
-                    &mut refused.undeclared_metric,
-                    format!(
-                        "device {:?} is not declared for metric {:?}",
-                        r.device, r.metric
-                    ),
-                );
-                continue;
-            }
-            let at = match r.at.as_deref().map(parse_datetime) {
-                None => now,
-                Some(Some(t)) => t,
-                Some(None) => {
-                    refuse(
-                        &mut refused.malformed,
+        Input::Messages(messages) => {
+            let mut items = Vec::new();
+            for (m, msg) in messages.into_iter().enumerate() {
+                let message = m + 1;
+                let kind_of_dev = |s: &SensingState, id: &str| s.device(id).map(|d| s.kind_of[d]);
+                // The kind decoding refusals are counted under: the topic's device's, or
+                // the mapping's (a record whose device cannot be read has no other).
+                let topic_kind = msg
+                    .device
+                    .as_deref()
+                    .and_then(|id| kind_of_dev(s, id))
+                    .or_else(|| msg.kind.as_deref().and_then(|k| s.kind_index(k)));
+                if msg.payload.len() > MESSAGE_LIMIT {
+                    t.refuse(
+                        topic_kind,
+                        Reason::TooLarge,
+                        json!({ "message": message }),
                         format!(
-                            "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
-                            r.at.unwrap_or_default()
+                            "message of {} bytes is over the limit of {} KiB",
+                            msg.payload.len(),
+                            MESSAGE_LIMIT >> 10
                         ),
                     );
                     continue;
                 }
-            };
-            if at > now + MAX_AHEAD {
-                refuse(
-                    &mut refused.future,
-                    format!("at {} is in the future", format_rfc3339(at)),
-                );
-                continue;
-            }
-            let range = s.range(d);
-            if let Some(&k) = s.rule_of[range.clone()].iter().find(|&&k| {
-                let rule = &sensing.rules[k as usize];
-                rule.metric == r.metric && !rule.in_range(r.value)
-            }) {
-                refuse(
-                    &mut refused.out_of_range,
-                    format!(
-                        "{} = {} is outside the possible range of {}",
-                        r.metric, r.value, sensing.rules[k as usize].code
-                    ),
-                );
-                continue;
-            }
-            if !r.value.is_finite() {
-                refuse(
-                    &mut refused.out_of_range,
-                    "the value is not a finite number".into(),
-                );
-                continue;
-            }
-            accepted += 1;
-            s.last[d] = s.last[d].max(at);
-            vitals.reading(d, &r.metric, r.value, at);
-            scenarios.reading(d, &r.metric, r.value, at);
-            for j in range {
-                let k = s.rule_of[j] as usize;
-                let rule = &sensing.rules[k];
-                let silent = matches!(rule.condition, Condition::Silent { .. });
-                if !silent && rule.metric != r.metric {
-                    continue;
+                let shape = match msg.shape {
+                    Some(x) => x,
+                    None => match topic_kind {
+                        Some(k) => sensing.payloads.shape_of(&s.kinds[k as usize]),
+                        None => {
+                            t.refuse(
+                                None,
+                                Reason::UnknownDevice,
+                                json!({ "message": message }),
+                                format!("unknown device {:?}", msg.device.as_deref().unwrap_or("")),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                items.clear();
+                match shape {
+                    Shape::Native => native_items(&msg.payload, &mut items),
+                    Shape::Senml => cityos_core::payload::senml(&msg.payload, now, &mut items),
+                    Shape::Telemetry => cityos_core::payload::telemetry(&msg.payload, &mut items),
+                    Shape::Mapped => {
+                        let kind = msg
+                            .kind
+                            .clone()
+                            .or_else(|| topic_kind.map(|k| s.kinds[k as usize].clone()));
+                        match kind.as_deref().and_then(|k| sensing.payloads.mapping_of(k)) {
+                            Some(mapping) => {
+                                cityos_core::payload::mapped(mapping, &msg.payload, &mut items)
+                            }
+                            None => {
+                                t.refuse(
+                                    topic_kind,
+                                    Reason::NoMapping,
+                                    json!({ "message": message }),
+                                    format!(
+                                        "no payload mapping is declared for device kind {:?}",
+                                        kind.unwrap_or_default()
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
                 }
-                let slot = &mut s.slots[j];
-                let (next, change) = rule.observe(slot.state, r.value, at);
-                if next != slot.state {
-                    // A transition (rare): written to the store after the batch.
-                    slot.state = next;
-                    s.dirty.push(j as u32);
-                }
-                if let Some(c) = change {
-                    pending.push((d, k, c, Some(r.value)));
+                for item in items.drain(..) {
+                    match item {
+                        Err(e) => {
+                            let place = json!({ "message": message, "record": e.record });
+                            t.refuse(topic_kind, e.reason, place, e.problem);
+                        }
+                        Ok(r) => {
+                            let device = match (r.device.as_deref(), msg.device.as_deref()) {
+                                (Some(d), _) | (None, Some(d)) => d,
+                                (None, None) => {
+                                    t.refuse(
+                                        None,
+                                        Reason::NoName,
+                                        json!({ "message": message }),
+                                        format!("no device named for {:?}", r.metric),
+                                    );
+                                    continue;
+                                }
+                            };
+                            let place = || json!({ "message": message });
+                            let at = r.at.map_or(At::Arrival, At::Millis);
+                            take(
+                                s,
+                                sensing,
+                                &mut *vitals,
+                                &mut *scenarios,
+                                &mut t,
+                                &place,
+                                device,
+                                None,
+                                &r.metric,
+                                r.value,
+                                at,
+                                r.unit.as_deref(),
+                                now,
+                            );
+                        }
+                    }
                 }
             }
         }
     }
     vitals.settle();
     scenarios.settle();
-    s.accepted += accepted;
-    let t = &mut s.refused;
-    t.malformed += refused.malformed;
-    t.unknown_device += refused.unknown_device;
-    t.undeclared_metric += refused.undeclared_metric;
-    t.out_of_range += refused.out_of_range;
-    t.future += refused.future;
+    s.accepted += t.accepted;
+    s.late += t.late;
+    s.refused.add(&t.refused);
+    for (k, r) in t.by_kind.iter().enumerate() {
+        if let Some(x) = s.refused_by_kind.get_mut(k) {
+            x.add(r);
+        }
+    }
     Batch {
-        accepted,
-        refused,
-        errors,
-        pending,
+        accepted: t.accepted,
+        refused: t.refused,
+        errors: t.errors,
+        pending: t.pending,
+    }
+}
+
+/// cityos's own shape on a device's topic: one `{"metric","value","at"?}` or an array.
+fn native_items(payload: &[u8], out: &mut Vec<cityos_core::payload::Item>) {
+    use cityos_core::payload::{Decoded, Refusal};
+    let one = |r: OwnReading| {
+        let at = match r.at.as_deref().map(parse_datetime) {
+            None => None,
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                return Err(Refusal {
+                    record: 1,
+                    reason: Reason::Malformed,
+                    problem: format!(
+                        "at {:?} is not a datetime such as 2026-11-26T09:30:00+08:00",
+                        r.at.unwrap_or_default()
+                    ),
+                })
+            }
+        };
+        Ok(Decoded {
+            device: None,
+            metric: r.metric,
+            value: r.value,
+            at,
+            unit: None,
+        })
+    };
+    if payload.trim_ascii_start().first() == Some(&b'[') {
+        match serde_json::from_slice::<Vec<OwnReading>>(payload) {
+            Ok(v) => out.extend(v.into_iter().map(one)),
+            Err(e) => out.push(Err(Refusal {
+                record: 0,
+                reason: Reason::Malformed,
+                problem: format!("not a reading: {e}"),
+            })),
+        }
+    } else {
+        match serde_json::from_slice::<OwnReading>(payload) {
+            Ok(r) => out.push(one(r)),
+            Err(e) => out.push(Err(Refusal {
+                record: 0,
+                reason: Reason::Malformed,
+                problem: format!("not a reading: {e}"),
+            })),
+        }
     }
 }
 
@@ -550,7 +1100,10 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     {
         let mut guard = st.0.sensor.sensing.lock().expect("sensing lock");
         let s = &mut *guard;
-        for d in 0..sensing.devices.len() {
+        for d in 0..s.devices.len() {
+            if s.retired[d] {
+                continue;
+            }
             let last = s.last[d];
             for j in s.range(d) {
                 let k = s.rule_of[j] as usize;
@@ -600,7 +1153,7 @@ pub async fn keep_alarms(st: &AppState) {
                 let j = j as usize;
                 let (state, since) = state_row(s.slots[j].state);
                 AlarmRow {
-                    device: sensing.devices[s.device_of(j)].id.clone(),
+                    device: s.devices[s.device_of(j)].id.clone(),
                     rule: sensing.rules[s.rule_of[j] as usize].code.clone(),
                     state: state.into(),
                     since,
@@ -652,8 +1205,21 @@ pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Resul
 async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut out = Vec::new();
+    if !pending.is_empty() {
+        let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+        for (_, k, change, _) in &pending {
+            match change {
+                AlarmChange::Fired { .. } => s.raised[*k] += 1,
+                AlarmChange::Cleared => s.cleared[*k] += 1,
+            }
+        }
+    }
     for (d, k, change, value) in pending {
-        let (device, rule) = (&sensing.devices[d], &sensing.rules[k]);
+        let device = {
+            let s = st.0.sensor.sensing.lock().expect("sensing lock");
+            s.devices[d].clone()
+        };
+        let (device, rule) = (&device, &sensing.rules[k]);
         let text = rule.describe(device, value);
         let open_case = {
             let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
@@ -706,11 +1272,34 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
 /// `GET /api/v1/readings/stats` — what the sensing end has taken and refused.
 pub async fn readings_stats(State(st): State<AppState>, _: SignedIn) -> Result<Response, ApiError> {
     let s = st.0.sensor.sensing.lock().expect("sensing lock");
+    let sensing = &st.0.cfg.sensing;
+    let mut by_kind = serde_json::Map::new();
+    for (k, r) in s.refused_by_kind.iter().enumerate() {
+        if r.total() == 0 {
+            continue;
+        }
+        let name = s.kinds.get(k).map_or("unknown", String::as_str);
+        let counts: serde_json::Map<String, Value> = Reason::ALL
+            .iter()
+            .filter(|x| r.get(**x) > 0)
+            .map(|x| (x.code().to_string(), json!(r.get(*x))))
+            .collect();
+        by_kind.insert(name.to_string(), Value::Object(counts));
+    }
+    let alarms: Vec<Value> = sensing
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(k, r)| json!({"rule": r.code, "kind": r.kind, "raised": s.raised[k], "cleared": s.cleared[k]}))
+        .collect();
     Ok(Json(json!({
-        "devices": st.0.cfg.sensing.devices.len(),
-        "rules": st.0.cfg.sensing.rules.len(),
+        "devices": s.devices.len() - s.retired.iter().filter(|r| **r).count(),
+        "rules": sensing.rules.len(),
         "accepted": s.accepted,
+        "late": s.late,
         "refused": s.refused,
+        "refused_by_kind": by_kind,
+        "alarms": alarms,
         "alarms_firing": s.firing(),
     }))
     .into_response())
@@ -728,6 +1317,8 @@ pub struct SensorState {
     pub ingest_busy: std::sync::atomic::AtomicU64,
     /// One write of alarm states at a time.
     pub keeping: tokio::sync::Mutex<()>,
+    /// One change of the device registry at a time.
+    pub registering: tokio::sync::Mutex<()>,
 }
 
 impl SensorState {
@@ -738,6 +1329,7 @@ impl SensorState {
             ingest_waiting: std::sync::atomic::AtomicUsize::new(0),
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
             keeping: tokio::sync::Mutex::new(()),
+            registering: tokio::sync::Mutex::new(()),
         }
     }
 }

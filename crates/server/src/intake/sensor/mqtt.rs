@@ -1,12 +1,15 @@
 //! The MQTT bridge of the sensing end: cityos connects to a broker and subscribes to
-//! `{prefix}/readings/{device_id}`; each message's JSON payload (`{"metric", "value",
-//! "at"?}`, or an array of them) becomes readings of that device. Messages are gathered
+//! `{prefix}/readings/{device_id}` — each message in the shape declared for the device's
+//! kind (cityos's own `{"metric", "value", "at"?}` or an array of them, unless the
+//! sensing file says otherwise) — and to `{prefix}/senml/+`, `{prefix}/telemetry/{device}`
+//! and `{prefix}/mapped/{kind}` (issue 22). Messages are gathered
 //! for up to 2 ms (or 2,000 of them) and ingested together; malformed payloads and
 //! unknown devices are counted like any refused reading.
 
+use crate::intake::sensor::{Input, Message};
 use crate::AppState;
+use cityos_core::payload::Shape;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,37 +35,31 @@ pub fn parse_url(url: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// Turns one message into NDJSON lines (the device comes from the topic).
-pub fn lines_of(topic: &str, prefix: &str, payload: &[u8], out: &mut Vec<u8>) {
-    let device = topic
-        .strip_prefix(prefix)
-        .and_then(|t| t.strip_prefix("/readings/"))
-        .unwrap_or("");
-    let with_device = |mut v: Value, out: &mut Vec<u8>| {
-        if let Some(o) = v.as_object_mut() {
-            o.insert("device".into(), Value::String(device.to_string()));
-        }
-        out.extend_from_slice(v.to_string().as_bytes());
-        out.push(b'\n');
+/// Where a message goes by its topic: `{prefix}/readings/{device}` (the shape declared
+/// for the device's kind), `{prefix}/senml/{device or gateway}`, `{prefix}/telemetry/{device}`,
+/// `{prefix}/mapped/{kind}`. Other topics are not ours (`None`).
+pub fn message_of(topic: &str, prefix: &str, payload: axum::body::Bytes) -> Option<Message> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (route, last) = rest.split_once('/')?;
+    let last = (!last.is_empty()).then(|| last.to_string());
+    let (shape, device, kind) = match route {
+        "readings" => (None, last, None),
+        "senml" => (Some(Shape::Senml), last, None),
+        "telemetry" => (Some(Shape::Telemetry), last, None),
+        "mapped" => (Some(Shape::Mapped), None, last),
+        _ => return None,
     };
-    match serde_json::from_slice::<Value>(payload) {
-        Ok(Value::Array(items)) => {
-            for v in items {
-                with_device(v, out);
-            }
-        }
-        Ok(v @ Value::Object(_)) => with_device(v, out),
-        // Not a reading: passed on as it is, so that it is counted as malformed.
-        _ => {
-            let text = String::from_utf8_lossy(payload).replace('\n', " ");
-            out.extend_from_slice(if text.trim().is_empty() {
-                b"{}"
-            } else {
-                text.as_bytes()
-            });
-            out.push(b'\n');
-        }
-    }
+    Some(Message {
+        shape,
+        device,
+        kind,
+        payload,
+    })
+}
+
+/// The topic filters the bridge subscribes to under `prefix`.
+pub fn topics(prefix: &str) -> [String; 4] {
+    ["readings", "senml", "telemetry", "mapped"].map(|r| format!("{prefix}/{r}/+"))
 }
 
 /// Runs the bridge until `stop`: connects (and reconnects), subscribes, ingests.
@@ -76,22 +73,26 @@ pub async fn run(
     let id = format!("cityos-{}-{}", std::process::id(), prefix.replace('/', "-"));
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_max_packet_size(1 << 20, 1 << 20);
+    // Larger than MESSAGE_LIMIT, so that an oversized message is refused by name
+    // (`too_large`) instead of breaking the connection.
+    opts.set_max_packet_size(4 << 20, 4 << 20);
     opts.set_clean_session(true);
     let (client, mut events) = AsyncClient::new(opts, 1000);
-    let topic = format!("{prefix}/readings/+");
+    let topic = topics(&prefix).join(" ");
     // Ingestion runs apart from the network loop, so that acknowledgements keep flowing
     // while a batch is being applied (a broker drops messages for a client that lags).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Message>>(256);
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
-            if let Err(e) = crate::intake::sensor::ingest(&ingest_st, batch.into(), None).await {
+            if let Err(e) =
+                crate::intake::sensor::ingest_input(&ingest_st, Input::Messages(batch), None).await
+            {
                 crate::http::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
             }
         }
     });
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf: Vec<Message> = Vec::new();
     let mut held = 0usize;
     let flush_every = Duration::from_millis(2);
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -102,15 +103,19 @@ pub async fn run(
         let polled = tokio::time::timeout(wait, events.poll()).await;
         match polled {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                client
-                    .subscribe(topic.clone(), QoS::AtLeastOnce)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                for t in topics(&prefix) {
+                    client
+                        .subscribe(t, QoS::AtLeastOnce)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
                 crate::http::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                lines_of(&p.topic, &prefix, &p.payload, &mut buf);
-                held += 1;
+                if let Some(m) = message_of(&p.topic, &prefix, p.payload) {
+                    buf.push(m);
+                    held += 1;
+                }
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + flush_every);
             }
             Ok(Ok(_)) => {}
