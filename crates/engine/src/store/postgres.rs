@@ -222,15 +222,16 @@ fn migrate_schema(client: &mut Client) -> Result<(), StoreError> {
     client
         .batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
         .map_err(db)?;
-    let applied: i64 = client
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            &[],
-        )
+    // Every migration not yet applied, by version (not only those above the highest:
+    // branches may land their numbers out of order).
+    let applied: std::collections::HashSet<i64> = client
+        .query("SELECT version FROM schema_migrations", &[])
         .map_err(db)?
-        .get(0);
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for (v, sql) in MIGRATIONS {
-        if *v > applied {
+        if !applied.contains(v) {
             let mut tx = client.transaction().map_err(db)?;
             tx.batch_execute(sql).map_err(db)?;
             tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[v])

@@ -207,16 +207,18 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let applied: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
+        // Every migration not yet applied, by version (not only those above the highest:
+        // branches may land their numbers out of order).
+        let applied: std::collections::HashSet<i64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT version FROM schema_migrations")
+                .map_err(db)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
+        };
         for (v, sql) in MIGRATIONS {
-            if *v > applied {
+            if !applied.contains(v) {
                 let tx = self.conn.transaction().map_err(db)?;
                 tx.execute_batch(sql).map_err(db)?;
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [v])
