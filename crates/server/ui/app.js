@@ -20,7 +20,7 @@ const I18N = {
     d_routing: "派单规则的选择与依据", d_reason: "{role}：{name} — {line} 条线，{level}", d_returned: "{name} 已退单。", d_next: "推荐下一候选：{name}。", lvl_district: "区级", lvl_subdistrict: "街道级", lvl_community: "居委级", lvl_grid: "网格",
     feed_pause: "暂停", feed_resume: "继续", feed_summary_btn: "朗读摘要", feed_held: "暂停中：{n} 条新动态待显示", feed_summary: "实时动态共 {n} 条，暂停待显示 {held} 条。", feed_latest: "最新：",
     firing_alerts: "触发中的告警", vs_up: "较昨日同期 ▲ {n}", vs_down: "较昨日同期 ▼ {n}", vs_same: "与昨日同期持平",
-    storage_full: "手机存储空间已满：这条上报没有保存，请删除一些照片或联网后再提交（表单内容仍在）。", storage_failed: "无法保存到本机：",
+    storage_full: "手机存储空间已满：这条上报没有保存，请删除一些照片或联网后再提交（表单内容仍在）。", storage_failed: "无法保存到本机：", signout_drops_queue: "还有离线待发送的上报。退出后，这部手机上的待发送内容将被删除。确定退出？",
     elder_mode: "长辈版", read_aloud: "朗读", copy_number: "复制编号", follow_link: "查看进度", copied: "已复制",
     f_to_file: "待立案 / 待派遣", f_working: "处置中", f_to_verify: "待核查", f_to_close: "待结案", f_closed: "已结案", f_overdue_only: "仅超期",
     brand: "城运 cityos", signin: "登录", signout: "退出", username: "用户名", password: "密码",
@@ -103,7 +103,7 @@ const I18N = {
     d_routing: "What routing would choose, and why", d_reason: "{role}: {name} — the {line} line, {level}", d_returned: "{name} returned the case.", d_next: "Next candidate: {name}.", lvl_district: "district level", lvl_subdistrict: "sub-district level", lvl_community: "community level", lvl_grid: "grid",
     feed_pause: "Pause", feed_resume: "Resume", feed_summary_btn: "Read a summary", feed_held: "Paused: {n} new events waiting", feed_summary: "{n} events in the feed, {held} held while paused.", feed_latest: "Latest:",
     firing_alerts: "Firing alerts", vs_up: "▲ {n} on yesterday by this time", vs_down: "▼ {n} on yesterday by this time", vs_same: "as many as yesterday by this time",
-    storage_full: "The phone's storage is full: this report was not saved. Free some space or send it when online (the form keeps its content).", storage_failed: "Could not save on this phone:",
+    storage_full: "The phone's storage is full: this report was not saved. Free some space or send it when online (the form keeps its content).", storage_failed: "Could not save on this phone:", signout_drops_queue: "Some reports are still waiting to be sent. Signing out deletes them from this phone. Sign out anyway?",
     elder_mode: "Larger text", read_aloud: "Read aloud", copy_number: "Copy the number", follow_link: "Follow its progress", copied: "Copied",
     f_to_file: "To file or dispatch", f_working: "Being handled", f_to_verify: "To verify", f_to_close: "To close", f_closed: "Closed", f_overdue_only: "Overdue only",
     brand: "cityos", signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
@@ -340,7 +340,16 @@ function applyI18n(root) {
 function user() {
   try { return JSON.parse(localStorage.getItem("cityos.user") || "null"); } catch (_) { return null; }
 }
-async function signOut() {
+/// Signing out by the button (a click) also empties the inspector's offline queue on this
+/// phone — after asking, when reports are still waiting — so the next person to use a shared
+/// phone finds nothing of the last one's. An expired session (401) keeps the queue: the
+/// same inspector signs in again and it is sent.
+async function signOut(ev) {
+  if (ev && ev.type === "click") {
+    const q = document.getElementById("queue");
+    if (q && !q.hidden && !confirm(t("signout_drops_queue"))) return;
+    try { indexedDB.deleteDatabase("cityos-inspector"); } catch (_) { /* no IndexedDB: nothing kept */ }
+  }
   localStorage.removeItem("cityos.user");
   try { await fetch("/api/v1/auth/logout", { method: "POST", headers: { "x-requested-with": "cityos" } }); } catch (_) { /* offline: the cookie expires */ }
   location.href = "/ui/login.html";

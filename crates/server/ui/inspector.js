@@ -100,7 +100,10 @@ if ("serviceWorker" in navigator) navigator.serviceWorker.register("/ui/sw.js", 
           say(document.getElementById("msg"), t("sent"), true);
         } catch (e) {
           // The network, the server being busy, or anything unexpected: try again later.
-          if (!(e instanceof ApiProblem) || e.code === "network" || e.status >= 500 || e.status === 0) break;
+          // Signed out (the session expired), timed out, too many requests: keep it to send
+          // after signing in again.
+          if (!(e instanceof ApiProblem) || e.code === "network" || e.status >= 500 || e.status === 0
+            || [401, 408, 429].includes(e.status)) break;
           // Refused for good (e.g. the case moved on): tell, and drop it.
           say(document.getElementById("msg"), e.message);
           await drop(item.seq);

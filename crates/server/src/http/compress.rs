@@ -67,7 +67,13 @@ pub async fn gzip(req: Request, next: Next) -> Response {
     }
     let bytes = match axum::body::to_bytes(body, MAX as usize).await {
         Ok(b) => b,
-        Err(_) => return Response::from_parts(parts, Body::empty()),
+        Err(_) => {
+            // The answer could not be read whole: say so rather than send a short body
+            // under the old Content-Length.
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.status = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            return Response::from_parts(parts, Body::empty());
+        }
     };
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(bytes.len() / 3),
