@@ -614,5 +614,5 @@ fn a_row_with_a_stray_comma_or_refused_keeps_nothing_personal() {
     let blanked = blank_lines(&csv, &[2]);
     assert_eq!(blanked.lines().count(), csv.lines().count());
     assert!(blanked.lines().nth(1).unwrap().chars().all(|c| c == ','));
-    assert_eq!(blanked.lines().nth(0), csv.lines().nth(0));
+    assert_eq!(blanked.lines().next(), csv.lines().next());
 }

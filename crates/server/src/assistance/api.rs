@@ -668,7 +668,7 @@ pub fn suppressed(
     loop {
         let mut changed = false;
         for g in &groups {
-            for k in 0..4 {
+            for k in [0usize, 1, 2, 3] {
                 let lone = g
                     .iter()
                     .filter(|c| hidden.contains(&((*c).clone(), k)))
