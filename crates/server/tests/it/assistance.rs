@@ -769,3 +769,51 @@ async fn stream_text(t: &TestApp, token: &str) -> String {
     }
     text
 }
+
+/// Complementary suppression: a hidden count is never the only one hidden in a group
+/// whose total is shown, so no subtraction gives it away.
+#[test]
+fn a_lone_small_cell_takes_the_next_smallest_with_it() {
+    use cityos_server::assistance::api::suppressed;
+    use std::collections::BTreeMap;
+    let k = |s: &str, p: &str| (s.to_string(), p.to_string());
+    let mut cells = BTreeMap::new();
+    cells.insert(k("*", "*"), [40, 40, 40, 40]);
+    cells.insert(k("A", "*"), [17, 17, 17, 17]);
+    cells.insert(k("B", "*"), [15, 15, 15, 15]);
+    cells.insert(k("C", "*"), [3, 30, 3, 3]);
+    cells.insert(k("A", "p1"), [14, 14, 14, 14]);
+    cells.insert(k("A", "p2"), [3, 3, 3, 3]);
+    cells.insert(k("A", "p3"), [30, 30, 30, 30]);
+    let h = suppressed(&cells);
+    // The district total minus A and B would give C: B (the smaller) goes too.
+    assert!(
+        h.contains(&(k("C", "*"), 0)) && h.contains(&(k("B", "*"), 0)),
+        "{h:?}"
+    );
+    assert!(
+        !h.contains(&(k("A", "*"), 0)) && !h.contains(&(k("*", "*"), 0)),
+        "{h:?}"
+    );
+    // A's total minus p1 and p3 would give p2: p1 (the next smallest) goes too.
+    assert!(
+        h.contains(&(k("A", "p2"), 0)) && h.contains(&(k("A", "p1"), 0)),
+        "{h:?}"
+    );
+    assert!(!h.contains(&(k("A", "p3"), 0)), "{h:?}");
+    // Nothing small in a group's column: nothing hidden there (C's cases are 30).
+    for x in ["*", "A", "B", "C"] {
+        assert!(!h.contains(&(k(x, "*"), 1)), "{h:?}");
+    }
+    // Every group hides none or at least two of each count.
+    let groups: Vec<Vec<(String, String)>> = vec![
+        vec![k("*", "*"), k("A", "*"), k("B", "*"), k("C", "*")],
+        vec![k("A", "*"), k("A", "p1"), k("A", "p2"), k("A", "p3")],
+    ];
+    for g in &groups {
+        for c in 0..4 {
+            let n = g.iter().filter(|x| h.contains(&((*x).clone(), c))).count();
+            assert_ne!(n, 1, "{g:?} column {c}: {h:?}");
+        }
+    }
+}
