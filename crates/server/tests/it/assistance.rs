@@ -817,3 +817,113 @@ fn a_lone_small_cell_takes_the_next_smallest_with_it() {
         }
     }
 }
+
+/// Makes the room's case rows fail to write (as a full disk would), or lets them pass
+/// again: a trigger on `assistance_rows`, installed from outside the service.
+fn break_case_rows(db: &cityos_server::runtime::service::Database, broken: bool) {
+    match db.clone() {
+        cityos_server::runtime::service::Database::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.join("cityos.db")).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let sql = if broken {
+                "CREATE TRIGGER inject_full BEFORE INSERT ON assistance_rows \
+                 WHEN NEW.kind = 'case' \
+                 BEGIN SELECT RAISE(ABORT, 'injected: database or disk is full'); END;"
+            } else {
+                "DROP TRIGGER inject_full;"
+            };
+            c.execute_batch(sql).unwrap();
+        }
+        cityos_server::runtime::service::Database::Postgres(url) => {
+            std::thread::spawn(move || {
+                let (url, schema) = cityos_engine::split_schema(&url);
+                let schema = schema.unwrap();
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let sql = if broken {
+                    format!(
+                        "CREATE FUNCTION {schema}.inject_full() RETURNS trigger AS $$ \
+                         BEGIN RAISE EXCEPTION 'injected: could not extend file'; END $$ LANGUAGE plpgsql; \
+                         CREATE TRIGGER inject_full BEFORE INSERT ON {schema}.assistance_rows \
+                         FOR EACH ROW WHEN (NEW.kind = 'case') EXECUTE FUNCTION {schema}.inject_full();"
+                    )
+                } else {
+                    format!(
+                        "DROP TRIGGER inject_full ON {schema}.assistance_rows; \
+                         DROP FUNCTION {schema}.inject_full();"
+                    )
+                };
+                c.batch_execute(&sql).unwrap();
+            })
+            .join()
+            .unwrap();
+        }
+    }
+}
+
+// A raise failing after the engine opened a case (the room's row not written): the
+// import stands and is audited, the households stay pending, and the next import raises
+// them without a second engine case for the same household.
+crate::api_story!(assistance_raise_failing_midway_is_taken_up_once);
+async fn assistance_raise_failing_midway_is_taken_up_once(t: TestApp) {
+    t.seed().await;
+    set_key(&t);
+    let d = district();
+    let civil = t.login("liu.civil").await;
+    let officer = t.login("zhang.district").await;
+    let m_ix = d
+        .files
+        .iter()
+        .position(|(s, _)| *s == "population")
+        .unwrap();
+    let mut order: Vec<usize> = (0..d.files.len()).collect();
+    order.sort_by_key(|i| *i != m_ix);
+    break_case_rows(&t.db, true);
+    for (n, i) in order.iter().enumerate() {
+        let (source, text) = &d.files[*i];
+        let (s, v) = import(&t, Some(&civil), source, text, n + 1 < order.len()).await;
+        assert_eq!(s, StatusCode::OK, "{source}: {v}");
+        if n + 1 == order.len() {
+            assert!(v["raise_failed"].is_string(), "{v}");
+            assert_eq!(v["cases_opened"].as_array().unwrap().len(), 0, "{v}");
+        }
+    }
+    // The failed delivery's imports are audited.
+    let state = t.svc.as_ref().unwrap().state.clone();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let entries = state
+        .0
+        .reads
+        .run(|s| s.audit_page(0, 1000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "assistance_import")
+            .count(),
+        order.len()
+    );
+    break_case_rows(&t.db, false);
+    // The next import (anything) raises the pending households.
+    let asst = d.file("assistance").unwrap();
+    let (s, v) = import(&t, Some(&civil), "assistance", asst, false).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let opened = v["cases_opened"].as_array().unwrap().len();
+    assert!(opened >= 5, "{v}");
+    let (_, room) = t.get("/api/v1/assistance/cases", Some(&civil)).await;
+    let room_cases = room["cases"].as_array().unwrap().len();
+    assert_eq!(room_cases, opened);
+    let (s, eng) = t
+        .get(
+            "/api/v1/cases?category=assistance_home_visit&limit=200",
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{eng}");
+    assert_eq!(
+        eng["cases"].as_array().unwrap().len(),
+        room_cases,
+        "one engine case per raised household"
+    );
+}
