@@ -728,6 +728,10 @@ async fn restricted_everywhere(
         let (s, v) = t.get(&format!("/api/v1/cases/{number}"), Some(tok)).await;
         assert_ne!(s, StatusCode::OK, "{who}: {}", short(&v));
         assert!(!bad(&stream_text(t, tok).await), "{who}: the stream");
+        let (s, v) = t
+            .get("/api/v1/map?level=grid&markers=1000", Some(tok))
+            .await;
+        assert!(!bad(&v.to_string()), "{who}: the map {s} {}", short(&v));
         let (s, v) = t.get("/api/v1/hot-topics?days=7", Some(tok)).await;
         assert!(!bad(&v.to_string()), "{who}: {s} {}", short(&v));
         let month = cityos_core::time::local_date(cityos_server::Clock::now(&*t.clock));
