@@ -250,13 +250,19 @@ fn demo_assistance_key(data: &Path) -> Result<PathBuf, String> {
     let path = data.join("assistance.key");
     if !path.exists() {
         std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
-        std::fs::write(&path, TokenKey::random().to_hex())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Made readable by its owner only from the start (never world-readable, not
+        // even for a moment).
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
         }
+        use std::io::Write;
+        o.open(&path)
+            .and_then(|mut f| f.write_all(TokenKey::random().to_hex().as_bytes()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(path)
 }
@@ -356,9 +362,9 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         (None, Some(_)) => Some(demo_assistance_key(s.data())?),
         (None, None) => None,
     };
-    if let Some(p) = assistance_key {
+    if let Some(p) = &assistance_key {
         let bytes =
-            std::fs::read(&p).map_err(|e| format!("assistance key file {}: {e}", p.display()))?;
+            std::fs::read(p).map_err(|e| format!("assistance key file {}: {e}", p.display()))?;
         let key = cityos_core::assistance::IdKey::new(&bytes)
             .map_err(|e| format!("assistance key file {}: {e}", p.display()))?;
         svc.state.0.assistance.set_key(key);
@@ -381,6 +387,10 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     let mut live = None;
     let mut scenario_rows = serde_json::Value::Null;
     let result = rt.block_on(async {
+        // A pool key other than the one the pool was built with is refused at start.
+        if assistance_key.is_some() {
+            cityos_server::assistance::check_key(&svc.state).await.map_err(|e| e.detail)?;
+        }
         if let Some(d) = &demo {
             let now = clock.now();
             svc.state.0.reads.run(move |st| seed_demo_accounts(st, now)).await.map_err(|e| e.detail)?.map_err(|e| e.to_string())?;

@@ -191,6 +191,11 @@ pub struct Category {
     /// a category is non-public unless stated, so welfare checks and sensor-only cases
     /// never reach a public answer.
     pub public: bool,
+    /// Its cases concern people's personal circumstances (a household found for
+    /// assistance): listed, shown and streamed only to handlers of the lead line and
+    /// officers in scope — never to analysts, inspectors, other lines or administrators
+    /// (counts still include them). `restricted = true` on the category itself.
+    pub restricted: bool,
     pub keywords: Vec<String>,
     /// Time limit per step, indexed like [`Step::ALL`].
     pub deadlines: [TimeLimit; 6],
@@ -396,6 +401,8 @@ struct RawCategory {
     dedup_window_h: Option<Spanned<f64>>,
     merge_priority_at: Option<Vec<u32>>,
     public: Option<bool>,
+    #[serde(default)]
+    restricted: bool,
     keywords: Option<Vec<String>>,
     deadlines: Option<Spanned<RawDeadlines>>,
     #[serde(default)]
@@ -901,6 +908,7 @@ fn read_categories(
             dedup_window_ms: (inh.dedup_window_h.unwrap() * HOUR as f64) as Millis,
             merge_priority_at: inh.merge_priority_at.clone().unwrap_or_default(),
             public: inh.public.unwrap_or(false),
+            restricted: c.restricted,
             keywords: inh.keywords.clone().unwrap_or_default(),
             deadlines,
             questions,

@@ -62,6 +62,9 @@ impl Cursor {
 pub struct CaseQuery {
     pub states: Vec<State>,
     pub categories: Vec<String>,
+    /// Categories left out (restricted categories the caller may not see; see
+    /// `Category::restricted`). The maintained counts ignore it: counts may include them.
+    pub exclude_categories: Vec<String>,
     pub domains: Vec<Domain>,
     /// A region code at any level (district, sub-district, community or grid).
     pub region: Option<String>,
@@ -143,6 +146,14 @@ fn conditions(q: &CaseQuery, sql: &mut Sql) -> Vec<String> {
     let mut w = Vec::new();
     in_list(sql, &mut w, "state", state_names(q));
     in_list(sql, &mut w, "category", q.categories.iter().cloned());
+    let ex: Vec<String> = q
+        .exclude_categories
+        .iter()
+        .map(|c| sql.bind(Param::Text(c.clone())))
+        .collect();
+    if !ex.is_empty() {
+        w.push(format!("category NOT IN ({})", ex.join(",")));
+    }
     in_list(sql, &mut w, "domain", domain_names(q));
     if let Some(r) = &q.region {
         let p = sql.bind(Param::Text(r.clone()));

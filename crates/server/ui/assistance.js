@@ -13,7 +13,7 @@
       open_btn: "说明用途并查看", pos: "位置", name: "姓名", id_number: "证件号", address: "住址", visit: "记录上门结果", reason: "原因（不符合时必填）",
       note: "备注", record: "记录并结案", o_enrolled: "已纳入救助", o_not_eligible: "经核实不符合", o_declined: "本人拒绝", o_unreachable: "无法联系",
       h_high: "高", h_medium: "中", h_low: "低", household: "住户", score: "困难分", none: "暂无", holds: "成立", not_holds: "不成立", rule_out: "排除条件",
-      source: "来源", separated: "人户分离的成员", conflict: "来源不一致", member: "成员{n}", age: "{a}岁", audited: "已记入审计（第 {n} 条）", masked: "你的角色只能看到脱敏信息",
+      source: "来源", separated: "人户分离的成员", conflict: "来源不一致", member: "成员{n}", age: "{a}岁", audited: "已记入审计（第 {n} 条）", masked: "你的角色只能看到脱敏信息", lapsed: "查看期限已过（个案已办结或住户已迁出本街道），仅显示脱敏信息",
       recorded: "已记录：{o}", pending: "待核实", open: "打开", r_head: "户主", r_spouse: "配偶", r_child: "子女", r_parent: "父母", r_grandchild: "孙辈", r_other: "其他" },
     en: { title: "Precision assistance · the policy finds the person", intro: "Households the data pool found that may qualify for a policy they do not receive. Personal data is masked in the list; opening names, ID numbers and addresses needs a stated purpose, and every view is audited.",
       list: "Households to visit", show: "Show", open_only: "To visit", closed_only: "Visited", all: "All", export: "Export (masked)", caption: "Hardest first",
@@ -22,7 +22,7 @@
       open_btn: "State purpose and open", pos: "Position", name: "Name", id_number: "ID number", address: "Address", visit: "Record the home visit", reason: "Reason (required when not eligible)",
       note: "Note", record: "Record and close", o_enrolled: "Enrolled", o_not_eligible: "Not eligible", o_declined: "Declined", o_unreachable: "Could not reach",
       h_high: "high", h_medium: "medium", h_low: "low", household: "Household", score: "Score", none: "none", holds: "holds", not_holds: "does not hold", rule_out: "Would rule it out",
-      source: "Source", separated: "Members registered elsewhere (人户分离)", conflict: "Sources disagree", member: "member {n}", age: "{a} years", audited: "Written to the audit trail (entry {n})", masked: "Your role sees masked values only",
+      source: "Source", separated: "Members registered elsewhere (人户分离)", conflict: "Sources disagree", member: "member {n}", age: "{a} years", audited: "Written to the audit trail (entry {n})", masked: "Your role sees masked values only", lapsed: "The view has lapsed (the case is closed or the household moved away): masked values only",
       recorded: "Recorded: {o}", pending: "to visit", open: "Open", r_head: "head", r_spouse: "spouse", r_child: "child", r_parent: "parent", r_grandchild: "grandchild", r_other: "other" },
   };
   const a = (k, vars) => { let s = AT[lang()][k] || AT.zh[k] || k; for (const [x, y] of Object.entries(vars || {})) s = s.replace("{" + x + "}", y); return s; };
@@ -98,7 +98,7 @@
       tb.textContent = "";
       for (const m of v.members) tb.append(el("tr", {}, el("td", { text: String(m.position) }), el("td", { text: m.name }), el("td", { text: m.id_number }), el("td", { text: m.address })));
       $("personal-wrap").hidden = false;
-      say($("open-msg"), v.masked ? a("masked") : a("audited", { n: v.audit_seq }), true);
+      say($("open-msg"), v.lapsed ? a("lapsed") : v.masked ? a("masked") : a("audited", { n: v.audit_seq }), true);
     } catch (err) { say($("open-msg"), err.message); }
   });
 

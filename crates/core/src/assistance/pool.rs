@@ -129,6 +129,8 @@ pub struct ImportReport {
     pub problem_count: usize,
     /// Households whose facts or members changed (sorted, when asked for).
     pub touched: Vec<u32>,
+    /// The line number of every refused row (all of them, in order).
+    pub refused_lines: Vec<usize>,
 }
 
 pub const MAX_PROBLEMS: usize = 200;
@@ -643,6 +645,7 @@ impl Pool {
                 Ok(()) => report.accepted += 1,
                 Err(message) => {
                     report.problem_count += 1;
+                    report.refused_lines.push(line);
                     if report.problems.len() < MAX_PROBLEMS {
                         report.problems.push(RowProblem { line, message });
                     }
@@ -685,6 +688,35 @@ pub fn resolve(decl: &Declarations, field: usize, cell: &Cell) -> Option<Claim> 
     }
 }
 
+/// A pseudonymised file with the given lines (numbered as [`ImportReport::refused_lines`])
+/// replaced by empty fields of the header's count: a refused row keeps nothing of its
+/// values, and is refused again on replay (its key columns are empty).
+pub fn blank_lines(csv: &str, refused: &[usize]) -> String {
+    if refused.is_empty() {
+        return csv.to_string();
+    }
+    let refused: std::collections::HashSet<usize> = refused.iter().copied().collect();
+    let mut buf = Vec::new();
+    let mut out = String::with_capacity(csv.len());
+    let mut blank = String::new();
+    for (n, l) in csv.split_inclusive('\n').enumerate() {
+        if n == 0 {
+            let header = l.trim_end_matches(['\r', '\n']);
+            let fields = split_line(header, &mut buf).map_or(1, |_| buf.len().max(1));
+            blank = vec![""; fields].join(",");
+        }
+        if n > 0 && refused.contains(&(n + 1)) {
+            out.push_str(&blank);
+            if l.ends_with('\n') {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(l);
+        }
+    }
+    out
+}
+
 /// A hash as the 32 hexadecimal digits [`pseudonymise`] writes.
 pub fn hash_hex(h: IdHash) -> String {
     format!("{h:032x}")
@@ -693,6 +725,8 @@ pub fn hash_hex(h: IdHash) -> String {
 /// The personal columns of one membership row, kept apart from the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonalRow {
+    /// The row's line in the file (the header is line 1).
+    pub line: usize,
     pub person: IdHash,
     pub household: IdHash,
     /// The raw person id (an ID number).
@@ -736,7 +770,9 @@ pub fn pseudonymise(
     out.push_str(header);
     out.push('\n');
     let mut personal = Vec::new();
-    for raw in lines {
+    let blank = vec![""; map.len()].join(",");
+    for (n, raw) in lines.enumerate() {
+        let line = n + 2;
         let raw = raw.trim_end_matches('\r');
         if raw.is_empty() {
             out.push('\n');
@@ -744,6 +780,14 @@ pub fn pseudonymise(
         }
         if split_line(raw, &mut buf).is_err() {
             out.push_str("\"\n");
+            continue;
+        }
+        // A row with more or fewer fields than the header cannot be read column by
+        // column (a name with an unquoted comma shifts every field after it): nothing
+        // of it is kept — empty fields of the header's count, refused again on replay.
+        if buf.len() != map.len() {
+            out.push_str(&blank);
+            out.push('\n');
             continue;
         }
         let (mut p, mut h, mut id) = (None, None, String::new());
@@ -783,6 +827,7 @@ pub fn pseudonymise(
         if src.membership {
             if let (Some(person), Some(household)) = (p, h) {
                 personal.push(PersonalRow {
+                    line,
                     person,
                     household,
                     id,

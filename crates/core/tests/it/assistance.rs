@@ -574,3 +574,45 @@ fn the_generator_is_deterministic_synthetic_and_plausible() {
     // The check digit: a known-good example of the scheme.
     assert_eq!(id_check("11010519491231002"), 'X');
 }
+
+/// A name with an unquoted comma shifts every field after it: the pseudonymised copy
+/// keeps nothing of that row (nor of any refused row once blanked) and no personal row
+/// comes from it.
+#[test]
+fn a_row_with_a_stray_comma_or_refused_keeps_nothing_personal() {
+    use cityos_core::assistance::pool::{blank_lines, pseudonymise};
+    let (decl, _) = setup();
+    let d = district();
+    let src = decl.membership();
+    let pop = d.file("population").unwrap();
+    let mut lines = pop.lines();
+    let header = lines.next().unwrap();
+    let good = lines.next().unwrap();
+    let f: Vec<&str> = good.split(',').collect();
+    // 张,三 with an unquoted comma: one field more than the header.
+    let mut bad: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+    bad[2] = "张,三丰".into();
+    let bad = bad.join(",");
+    let text = format!("{header}\n{good}\n{bad}\n");
+    let (csv, personal) = pseudonymise(&decl, src, &key(), &text).unwrap();
+    assert!(!csv.contains("三丰") && !csv.contains('张'), "{csv}");
+    for v in &f[3..] {
+        if v.chars().count() >= 4 && !v.chars().all(|c| c.is_ascii_digit() || c == '-') {
+            assert!(!csv.lines().nth(2).unwrap().contains(v), "{v}: {csv}");
+        }
+    }
+    assert_eq!(personal.len(), 1, "only the readable row: {personal:?}");
+    assert_eq!(personal[0].line, 2);
+    // Replayed: the blanked row is refused again, named by its line.
+    let mut pool = Pool::new(&decl, key());
+    pool.set_prehashed(true);
+    let rep = pool
+        .import_csv(&decl, src, "t", as_of(), &csv, false)
+        .unwrap();
+    assert_eq!((rep.accepted, rep.refused_lines.clone()), (1, vec![3]));
+    // Refused rows blanked: the line stays (lines keep their numbers), its values go.
+    let blanked = blank_lines(&csv, &[2]);
+    assert_eq!(blanked.lines().count(), csv.lines().count());
+    assert!(blanked.lines().nth(1).unwrap().chars().all(|c| c == ','));
+    assert_eq!(blanked.lines().next(), csv.lines().next());
+}

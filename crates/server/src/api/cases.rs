@@ -386,6 +386,7 @@ pub(super) fn to_query(st: &AppState, p: &ListParams) -> Result<CaseQuery, ApiEr
         categories: list_of(&p.category, "category", |c| {
             tax.category(c).map(|c| c.code.clone())
         })?,
+        exclude_categories: Vec::new(),
         domains: list_of(&p.domain, "domain", Domain::parse)?,
         region: match &p.region {
             Some(r) if st.0.cfg.territory.by_code(r).is_none() => {

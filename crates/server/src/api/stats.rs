@@ -24,6 +24,9 @@ pub async fn stats(
     if !scope_query(&st, &p, &mut q) {
         return Err(ApiError::forbidden("nothing is visible to this account"));
     }
+    // Counts only: restricted categories stay counted (the same whether or not the
+    // maintained counts answer); their cases are never listed here.
+    q.exclude_categories.clear();
     set_region_level(&st, &mut q);
     let today = local_date(q.now).local_midnight();
     let s =

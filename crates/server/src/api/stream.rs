@@ -54,6 +54,8 @@ struct StreamState {
     region: Option<String>,
     root: String,
     department: Option<String>,
+    /// Restricted categories the caller may not see (`crate::cases::hidden_categories`).
+    hidden: Vec<String>,
     /// The last page read from the log was full: there may be more after it.
     more: bool,
     /// Notes as written (command centres), or masked.
@@ -72,6 +74,7 @@ impl StreamState {
                     .any(|c| c.as_deref() == Some(r))
         });
         in_region
+            && !self.hidden.contains(&e.category)
             && self
                 .department
                 .as_ref()
@@ -189,6 +192,7 @@ pub async fn events_stream(
         last,
         region: q.region,
         department: q.department,
+        hidden: q.exclude_categories,
         more: false,
         full: p.role.is_officer(),
     };
@@ -202,6 +206,9 @@ pub async fn events_stream(
                     continue;
                 }
                 s.last = e.id;
+                if s.hidden.contains(&e.category) {
+                    continue;
+                }
                 let ev = Event::default()
                     .id(e.id.to_string())
                     .event(e.kind.clone())

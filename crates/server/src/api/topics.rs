@@ -121,6 +121,10 @@ pub async fn hot_topics_handler(
         let messages: Vec<Message> = rows
             .into_iter()
             .filter_map(|(r, number)| {
+                // Restricted categories (a household's circumstances) are no topic.
+                if tax.category(&r.category).is_some_and(|c| c.restricted) {
+                    return None;
+                }
                 let chain = t.locate(r.lon, r.lat).ok()?;
                 if let Some(want) = region {
                     if !chain.0.contains(&Some(want)) {

@@ -70,11 +70,24 @@ fn region_name(st: &AppState, code: &str) -> String {
         .unwrap_or_default()
 }
 
-/// GET /api/v1/assistance/sources — the declared sources and what was imported (staff).
-pub async fn sources(
-    State(st): State<AppState>,
-    Staff(_p): Staff,
-) -> Result<Json<Value>, ApiError> {
+/// GET /api/v1/assistance/sources — the declared sources and what was imported (the
+/// civil-affairs line, officers, administrators).
+pub async fn sources(State(st): State<AppState>, Staff(p): Staff) -> Result<Json<Value>, ApiError> {
+    let ok = match p.role {
+        Role::Admin | Role::DistrictOfficer => true,
+        Role::SubdistrictOfficer => p.scope.is_some(),
+        Role::Handler => p
+            .department
+            .as_deref()
+            .and_then(|d| st.0.cfg.taxonomy.department(d))
+            .is_some_and(|d| d.line == super::LINE),
+        _ => false,
+    };
+    if !ok {
+        return Err(ApiError::forbidden(
+            "the pool's sources are for the civil-affairs line, officers and administrators / 数据源仅限民政条线、指挥人员与管理员",
+        ));
+    }
     let r = room(&st).await?;
     let sources: Vec<Value> = r
         .decl
@@ -417,7 +430,27 @@ pub async fn personal(
 ) -> Result<Json<Value>, ApiError> {
     let r = room(&st).await?;
     let (c, s) = find(&st, &p, &r, &number)?;
-    let whole = s == Standing::Adviser;
+    // Whole values only for the adviser of the household's sub-district as it is now
+    // (a household that moved away is masked for the old one), while the case is open
+    // or within `personal_after_visit_days` of the visit.
+    let now = st.now();
+    let current = super::household_subdistrict(&st, &r, &c.household);
+    let days = super::param(&r, "personal_after_visit_days", 7.0);
+    let within = c
+        .visit
+        .as_ref()
+        .is_none_or(|v| (now - v.at) as f64 <= days * cityos_core::time::DAY as f64);
+    let here = current
+        .as_deref()
+        .is_some_and(|sub| standing(&st, &p, sub) == Standing::Adviser);
+    let lapsed = s == Standing::Adviser && !(within && here);
+    let whole = s == Standing::Adviser && within && here;
+    if whole && !st.0.audit.is_enabled() {
+        return Err(ApiError::new(
+            Problem::Unavailable,
+            "the audit trail is off: personal values are shown only when each view is written to it / 审计日志未开启，不能查看个人信息",
+        ));
+    }
     let purpose = q.purpose.as_deref().map(str::trim).unwrap_or("");
     if whole && (purpose.chars().count() < 4 || purpose.chars().count() > 200) {
         return Err(ApiError::new(
@@ -446,10 +479,11 @@ pub async fn personal(
             })
         })
         .collect();
+    // Written before the answer leaves (a personal view is never unrecorded).
     let audit = if whole {
         Some(
             st.0.audit
-                .record_soon(
+                .record(
                     &st,
                     &p.name,
                     "assistance_personal_view",
@@ -465,6 +499,7 @@ pub async fn personal(
         "number": c.number,
         "household": &c.household[..12],
         "masked": !whole,
+        "lapsed": lapsed,
         "members": list,
         "audit_seq": audit,
     })))
@@ -528,20 +563,9 @@ pub async fn record_visit(
         ));
     }
     let mut c = c.clone();
-    let note = cityos_core::privacy::mask_personal(&format!(
-        "上门核实结果：{}{}{}",
-        outcome_zh(&v.outcome),
-        if reason.is_empty() {
-            String::new()
-        } else {
-            format!("（{reason}）")
-        },
-        if v.note.trim().is_empty() {
-            String::new()
-        } else {
-            format!("；{}", v.note.trim())
-        }
-    ));
+    // The engine's case log gets the outcome only: the reason and the adviser's note
+    // (free text about a household) stay in the room.
+    let note = format!("上门核实结果：{}（{}）", outcome_zh(&v.outcome), v.outcome);
     c.visit = Some(Visit {
         outcome: v.outcome.clone(),
         reason,
@@ -616,13 +640,67 @@ pub async fn record_visit(
     })))
 }
 
+type CellKey = (String, String);
+
+/// The cells (and which of their four counts) not shown: every count under
+/// [`MIN_CELL`], and — complementary suppression — whenever a group that adds up (the
+/// district total with its sub-district totals; a sub-district total with its policy
+/// cells) has exactly one count hidden, the smallest other count of the group as well,
+/// until no group has a lone hidden count: no hidden count is found by subtraction.
+pub fn suppressed(
+    cells: &BTreeMap<CellKey, [usize; 4]>,
+) -> std::collections::BTreeSet<(CellKey, usize)> {
+    let mut hidden = std::collections::BTreeSet::new();
+    for (key, n) in cells {
+        for (k, v) in n.iter().enumerate() {
+            if *v < MIN_CELL {
+                hidden.insert((key.clone(), k));
+            }
+        }
+    }
+    let mut groups: Vec<Vec<CellKey>> =
+        vec![cells.keys().filter(|(_, p)| p == ALL).cloned().collect()];
+    for (s, p) in cells.keys() {
+        if s != ALL && p == ALL {
+            groups.push(cells.keys().filter(|(s2, _)| s2 == s).cloned().collect());
+        }
+    }
+    loop {
+        let mut changed = false;
+        for g in &groups {
+            for k in [0usize, 1, 2, 3] {
+                let lone = g
+                    .iter()
+                    .filter(|c| hidden.contains(&((*c).clone(), k)))
+                    .count()
+                    == 1;
+                if !lone {
+                    continue;
+                }
+                if let Some(next) = g
+                    .iter()
+                    .filter(|c| !hidden.contains(&((*c).clone(), k)))
+                    .min_by_key(|c| cells[*c][k])
+                {
+                    hidden.insert((next.clone(), k));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return hidden;
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SummaryQ {
     format: Option<String>,
 }
 
 /// GET /api/v1/assistance/summary — households found and cases by sub-district and
-/// policy, any cell under 5 households suppressed (analysts, officers, the civil-affairs
+/// policy, any cell under 5 households suppressed (with complementary suppression, see
+/// [`suppressed`]) (analysts, officers, the civil-affairs
 /// line, administrators).
 pub async fn summary(
     State(st): State<AppState>,
@@ -688,16 +766,24 @@ pub async fn summary(
             }
         }
     }
-    let sup = |n: usize| if n < MIN_CELL { Value::Null } else { json!(n) };
+    let hidden = suppressed(&cells);
     let rows: Vec<Value> = cells
         .iter()
-        .map(|((s, pol), n)| {
+        .map(|(key, n)| {
+            let (s, pol) = key;
+            let sup = |k: usize| {
+                if hidden.contains(&(key.clone(), k)) {
+                    Value::Null
+                } else {
+                    json!(n[k])
+                }
+            };
             json!({
                 "subdistrict": s,
                 "subdistrict_name": if s == ALL { "全区 / district".to_string() } else { region_name(&st, s) },
                 "policy": pol,
                 "policy_name": if pol == ALL { Some("全部政策 / all policies".to_string()) } else { r.book.policy(pol).map(|k| r.book.policies[k].name.clone()) },
-                "found": sup(n[0]), "cases": sup(n[1]), "open": sup(n[2]), "enrolled": sup(n[3]),
+                "found": sup(0), "cases": sup(1), "open": sup(2), "enrolled": sup(3),
             })
         })
         .collect();

@@ -35,7 +35,7 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, Problem};
 use crate::AppState;
 use cityos_core::assistance::eval::Hardship;
-use cityos_core::assistance::pool::{hash_hex, pseudonymise, ImportReport};
+use cityos_core::assistance::pool::{blank_lines, hash_hex, pseudonymise, ImportReport};
 use cityos_core::assistance::{
     evaluate, evaluate_some, explain, parse_declarations, parse_rulebook, problems_text,
     Declarations, Evaluation, IdHash, IdKey, Pool, Rulebook,
@@ -120,6 +120,9 @@ pub struct Room {
     pub pool: Pool,
     pub ev: Option<Evaluation>,
     pub imports: usize,
+    /// The id of the next stored import: one more than the largest stored (not a count
+    /// of those read back, which an unreadable row would make collide).
+    pub next_import: u64,
     /// (source, label, as_of, rows, accepted) of each import.
     pub import_log: Vec<(String, String, String, usize, usize)>,
     pub persons: HashMap<IdHash, Person>,
@@ -206,12 +209,39 @@ async fn write(st: &AppState, rows: Vec<AssistanceRow>) -> Result<(), ApiError> 
         .map_err(ApiError::from)
 }
 
+/// The constant whose keyed hash is kept as the pool key's check value.
+const KEY_CHECK: &str = "cityos assistance pool key check v1";
+
+/// Checks the pool key against the check value in the store (a keyed hash of a
+/// constant, written with the first use of a key): a different key would split every
+/// household from its earlier imports, so it is refused with a clear error.
+pub async fn check_key(st: &AppState) -> Result<(), ApiError> {
+    let key = st.0.assistance.key()?;
+    let mine = hash_hex(key.hash(cityos_core::assistance::IdKind::Person, KEY_CHECK));
+    let stored =
+        st.0.reads
+            .run(|s| s.assistance_rows("keycheck"))
+            .await?
+            .map_err(ApiError::from)?;
+    match stored.iter().find(|r| r.id == "pool") {
+        Some(r) if r.body != serde_json::to_string(&mine).expect("a string serialises") => {
+            Err(ApiError::new(
+                Problem::Unavailable,
+                "the assistance pool key does not match the key the pool was built with (its check value differs): start serve with the pool's own --assistance-key-file / 精准救助数据池密钥与原密钥不符",
+            ))
+        }
+        Some(_) => Ok(()),
+        None => write(st, vec![row("keycheck", "pool", &mine, st.now())]).await,
+    }
+}
+
 /// The room, loaded from the store (the pool replayed from its pseudonymised imports)
 /// when first used.
 pub async fn room(st: &AppState) -> Result<tokio::sync::MappedMutexGuard<'_, Room>, ApiError> {
     let key = st.0.assistance.key()?;
     let mut g = st.0.assistance.room.lock().await;
     if g.as_ref().is_none_or(|r| !r.loaded) {
+        check_key(st).await?;
         let (imports, persons, cases, raised) =
             st.0.reads
                 .run(|s| -> Result<_, cityos_engine::StoreError> {
@@ -234,6 +264,7 @@ pub async fn room(st: &AppState) -> Result<tokio::sync::MappedMutexGuard<'_, Roo
             pool,
             ev: None,
             imports: 0,
+            next_import: 0,
             import_log: Vec::new(),
             persons: HashMap::new(),
             cases: BTreeMap::new(),
@@ -242,6 +273,9 @@ pub async fn room(st: &AppState) -> Result<tokio::sync::MappedMutexGuard<'_, Roo
         };
         let mut as_of: Option<Date> = None;
         for i in imports {
+            if let Ok(n) = i.id.parse::<u64>() {
+                r.next_import = r.next_import.max(n + 1);
+            }
             let Ok(x) = serde_json::from_str::<StoredImport>(&i.body) else {
                 continue;
             };
@@ -339,9 +373,14 @@ pub async fn import(
         .pool
         .import_csv(&r.decl, src, label, as_of, &csv, true)
         .map_err(bad)?;
+    // A refused row keeps nothing (it is refused again on replay), and its personal
+    // columns are not kept either: only the rows the import accepted.
+    let csv = blank_lines(&csv, &rep.refused_lines);
+    let refused: std::collections::HashSet<usize> = rep.refused_lines.iter().copied().collect();
+    let id = r.next_import;
     let mut rows = vec![row(
         "import",
-        &format!("{:08}", r.imports),
+        &format!("{id:08}"),
         &StoredImport {
             source: source.into(),
             label: label.into(),
@@ -351,7 +390,7 @@ pub async fn import(
         now,
     )];
     let mut people = Vec::new();
-    for p in personal {
+    for p in personal.into_iter().filter(|p| !refused.contains(&p.line)) {
         let get = |c: &str| {
             p.columns
                 .iter()
@@ -373,6 +412,7 @@ pub async fn import(
         return Err(e);
     }
     r.imports += 1;
+    r.next_import = id + 1;
     r.import_log.push((
         source.into(),
         label.into(),
@@ -395,13 +435,29 @@ pub async fn import(
         }
     }
     r.pending.extend(touched);
+    let mut raise_failed = None;
     let opened = if hold {
         Vec::new()
     } else {
-        let mut all = std::mem::take(&mut r.pending);
-        all.sort_unstable();
-        all.dedup();
-        raise(st, r, &all, now).await?
+        // Pending households stay pending until they are raised: a raise failing
+        // midway is taken up by the next import (nothing is raised twice: each case
+        // is filed once per key, see `file_once`).
+        r.pending.sort_unstable();
+        r.pending.dedup();
+        let all = r.pending.clone();
+        match raise(st, r, &all, now).await {
+            Ok(opened) => {
+                r.pending.clear();
+                opened
+            }
+            Err(e) => {
+                // The file is kept: the import stands (and is audited); the households
+                // wait for the next import to be raised.
+                raise_failed = Some(e.detail.clone());
+                crate::http::log::event("assistance_raise_failed", &[("error", &e.detail)]);
+                Vec::new()
+            }
+        }
     };
     crate::http::log::event(
         "assistance_import",
@@ -412,7 +468,23 @@ pub async fn import(
             ("cases", &opened.len()),
         ],
     );
-    Ok(report_json(&rep, &opened))
+    let mut v = report_json(&rep, &opened);
+    if let Some(e) = raise_failed {
+        v["raise_failed"] = json!(format!(
+            "{e}; the households found wait for the next import / 个案生成失败，下次导入时重试"
+        ));
+    }
+    Ok(v)
+}
+
+/// The sub-district the household lives in now (its members' actual community's).
+pub fn household_subdistrict(st: &AppState, r: &Room, household: &str) -> Option<String> {
+    let h = u128::from_str_radix(household, 16)
+        .ok()
+        .and_then(|h| r.pool.household_of_hash(h))?;
+    let t = &st.0.cfg.territory;
+    let c = t.by_code(&community_of(r, h)?)?;
+    t.region(c).parent.map(|p| t.region(p).code.clone())
 }
 
 fn param(r: &Room, name: &str, default: f64) -> f64 {
@@ -454,6 +526,61 @@ fn community_of(r: &Room, hh: u32) -> Option<String> {
         .iter()
         .find_map(|m| r.pool.resolve(&r.decl, f, *m))
         .map(|c| r.pool.tag(c.value).to_string())
+}
+
+/// Files the engine's case of one raise at most once: keyed by the household, its
+/// policies and the cases it was last raised with, through the engine's idempotency
+/// record (written in the same transaction as the case). A raise that failed after the
+/// engine opened the case (the room's rows not written) finds that case again instead of
+/// opening another.
+async fn file_once(
+    st: &AppState,
+    raised: &HashMap<String, Raised>,
+    hh: &str,
+    policies: &[(String, String)],
+    report: NewReport,
+    now: Millis,
+) -> Result<String, ApiError> {
+    let before: Vec<String> = policies
+        .iter()
+        .map(|(c, _)| {
+            let last = raised
+                .get(&format!("{hh}:{c}"))
+                .map_or("-", |m| m.case.as_str());
+            format!("{c}={last}")
+        })
+        .collect();
+    let key = format!("assistance-raise|{hh}|{}", before.join(","));
+    let k2 = key.clone();
+    let recorded = st.0.reads.run(move |s| s.idempotent(&k2)).await??;
+    if let Some(number) = recorded
+        .and_then(|a| serde_json::from_str::<Value>(&a.body).ok())
+        .and_then(|v| v["number"].as_str().map(String::from))
+    {
+        return Ok(number);
+    }
+    let req = crate::cases::keyed(
+        cityos_engine::engine::Request::Report(report),
+        Some(crate::http::idempotency::IdemKey {
+            key,
+            request_hash: String::new(),
+            created_at: now,
+        }),
+        |r| match r {
+            cityos_engine::engine::Response::Intake(o) => {
+                Ok((axum::http::StatusCode::OK, json!({"number": o.case.number})))
+            }
+            _ => Err(ApiError::internal(
+                "the engine answered a report with something else",
+            )),
+        },
+    );
+    match crate::cases::engine_call(st, req).await? {
+        cityos_engine::engine::Response::Intake(o) => Ok(o.case.number),
+        _ => Err(ApiError::internal(
+            "the engine answered a report with something else",
+        )),
+    }
 }
 
 /// Opens a case for each household among `households` newly found for policies it does
@@ -530,25 +657,16 @@ async fn raise(
     }
     for (_h, hh, policies, explanations, community, cid, subdistrict, res) in due {
         let [lon, lat] = t.interior_point(cid);
-        let names: Vec<String> = policies
-            .iter()
-            .filter_map(|(c, _)| r.book.policy(c).map(|k| r.book.policies[k].name.clone()))
-            .collect();
         let hardship = match res.hardship {
             Hardship::High => "high",
             Hardship::Medium => "medium",
             Hardship::Low => "low",
         };
+        // The engine's case text is generic: which policies and how hard the household's
+        // situation is stay in the room (for those allowed), not in the case log.
         let text = format!(
-            "精准救助上门核实（政策找人）：数据池发现住户 {} 可能符合「{}」但尚未享受，困难程度 {}（{} 分），请社区救助顾问在 {} 个工作日内上门核实并记录结果。成员、事实及其来源见精准救助页面；姓名、证件号与住址须说明用途后查看。",
+            "精准救助上门核实：数据池发现住户 {} 可能有尚未享受的救助，请社区救助顾问在 {} 个工作日内上门核实并记录结果。详情见精准救助页面。",
             &hh[..12],
-            names.join("」「"),
-            match res.hardship {
-                Hardship::High => "高",
-                Hardship::Medium => "中",
-                Hardship::Low => "低",
-            },
-            res.score(),
             visit_days,
         );
         let report = NewReport {
@@ -564,7 +682,7 @@ async fn raise(
             playbook: None,
             suggestion: None,
         };
-        let (_, number) = crate::cases::file_report(st, report).await?;
+        let number = file_once(st, &r.raised, &hh, &policies, report, now).await?;
         let c = AssistCase {
             number: number.clone(),
             household: hh.clone(),

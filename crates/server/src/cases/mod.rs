@@ -125,7 +125,49 @@ pub fn scope_query(st: &AppState, p: &Principal, q: &mut CaseQuery) -> bool {
             (None, _) => return false,
         }
     }
+    q.exclude_categories = hidden_categories(st, p);
     !matches!(p.role, Role::Citizen)
+}
+
+/// May this principal see cases of the restricted category `cat`
+/// (`Category::restricted`: a household's personal circumstances)? Handlers of the
+/// category's lead line and officers (their scope narrows further); nobody else —
+/// not analysts, inspectors, other lines, machine tokens or administrators (who
+/// administer the system, not the casework; the counts still include these cases).
+pub fn sees_restricted(
+    st: &AppState,
+    p: &Principal,
+    cat: &cityos_core::taxonomy::Category,
+) -> bool {
+    match p.role {
+        Role::DistrictOfficer => true,
+        Role::SubdistrictOfficer => p.scope.is_some(),
+        Role::Handler => p
+            .department
+            .as_deref()
+            .and_then(|d| st.0.cfg.taxonomy.department(d))
+            .is_some_and(|d| d.line == cat.lead),
+        _ => false,
+    }
+}
+
+/// The restricted categories this principal may not see.
+pub fn hidden_categories(st: &AppState, p: &Principal) -> Vec<String> {
+    st.0.cfg
+        .taxonomy
+        .categories
+        .iter()
+        .filter(|c| c.restricted && !sees_restricted(st, p, c))
+        .map(|c| c.code.clone())
+        .collect()
+}
+
+/// May this principal see cases of category `code` at all (restricted categories)?
+pub fn may_see_category(st: &AppState, p: &Principal, code: &str) -> bool {
+    st.0.cfg
+        .taxonomy
+        .category(code)
+        .is_none_or(|c| !c.restricted || sees_restricted(st, p, c))
 }
 
 /// Names the level of the query's region, so that the store filters on that level's
@@ -147,7 +189,8 @@ pub fn can_see(st: &AppState, p: &Principal, c: &Case) -> bool {
     if !scope_query(st, p, &mut q) {
         return false;
     }
-    q.region.as_ref().is_none_or(|r| c.regions.contains(r))
+    !q.exclude_categories.contains(&c.category)
+        && q.region.as_ref().is_none_or(|r| c.regions.contains(r))
         && q.department
             .as_ref()
             .is_none_or(|d| c.task(d).is_some() || c.route.iter().any(|a| &a.department == d))

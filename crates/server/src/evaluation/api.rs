@@ -106,7 +106,8 @@ pub async fn evaluation(
     let scheme = st.0.evaluation.scheme()?.clone();
     if let Some(u) = q.unit.as_deref() {
         let u = unit(&st.0.cfg, u, &r)?;
-        return Ok(Json(unit_json(&st, &per, &u, &r).await?).into_response());
+        let hidden = crate::cases::hidden_categories(&st, &p);
+        return Ok(Json(unit_json(&st, &per, &u, &r, &hidden).await?).into_response());
     }
     let dim = match q.dimension.as_deref() {
         Some(d) => dimension(d)?,
@@ -173,6 +174,7 @@ pub async fn unit_json(
     per: &Period,
     u: &Unit,
     r: &Reach,
+    hidden: &[String],
 ) -> Result<Value, ApiError> {
     let scheme = st.0.evaluation.scheme()?.clone();
     let f = unit_facts(st, per, r).await?;
@@ -190,7 +192,12 @@ pub async fn unit_json(
         .lines
         .iter()
         .map(|l| {
-            let cases = behind(&f, u.dim, &d, &u.code, l.measure);
+            // Cases of restricted categories the caller may not see are counted in the
+            // figures but not named here.
+            let cases: Vec<_> = behind(&f, u.dim, &d, &u.code, l.measure)
+                .into_iter()
+                .filter(|(c, _)| !hidden.contains(&c.category))
+                .collect();
             json!({
                 "measure": l.measure.code(), "name_zh": l.measure.name_zh(), "name_en": l.measure.name_en(),
                 "kind": l.kind, "value": l.value, "numerator": l.numerator, "samples": l.samples,
@@ -284,7 +291,11 @@ pub async fn cases(
         )
     })?;
     let f = unit_facts(&st, &per, &r).await?;
-    let list = behind(&f, u.dim, &district(&st), &u.code, m);
+    let hidden = crate::cases::hidden_categories(&st, &p);
+    let list: Vec<_> = behind(&f, u.dim, &district(&st), &u.code, m)
+        .into_iter()
+        .filter(|(c, _)| !hidden.contains(&c.category))
+        .collect();
     let tax = &st.0.cfg.taxonomy;
     Ok(Json(json!({
         "period": per.to_string(), "unit": u.to_string(), "measure": m.code(),

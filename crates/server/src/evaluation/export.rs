@@ -290,6 +290,14 @@ pub fn unit_report(
     let mut cases = Vec::new();
     for m in Measure::ALL {
         for (c, v) in behind(facts, u.dim, &district, &u.code, *m) {
+            // An exported report names no case of a restricted category (counted above).
+            if cfg
+                .taxonomy
+                .category(&c.category)
+                .is_some_and(|x| x.restricted)
+            {
+                continue;
+            }
             cases.push(vec![
                 Cell::Text(m.name_zh().into()),
                 Cell::Text(c.number.clone()),

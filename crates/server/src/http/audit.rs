@@ -82,6 +82,11 @@ impl Default for AuditLog {
 impl AuditLog {
     /// For the audit benchmark only: with `false`, `record` writes nothing (the service
     /// never calls this).
+    /// Is every entry written (see `set_enabled`)?
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::SeqCst);
     }
