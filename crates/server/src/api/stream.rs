@@ -158,6 +158,23 @@ pub async fn events_stream(
         None => None,
     };
     let resume = from_header.or(from_query);
+    let t = &st.0.cfg.territory;
+    if st.0.bus.sequenced().is_some() {
+        return Ok(cluster_stream(ClusterStream {
+            filter: Filter {
+                root: t.region(t.root()).code.clone(),
+                region: q.region,
+                department: q.department,
+                full: p.role.is_officer(),
+            },
+            rx: None,
+            st: st.clone(),
+            backlog: Default::default(),
+            last: resume.map_or(0, |r| r as u64),
+            more: resume.is_some(),
+        })
+        .await?);
+    }
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.bus.subscribe();
     let last = match resume {
@@ -168,7 +185,6 @@ pub async fn events_stream(
                 .map_err(ApiError::from)?
         }
     };
-    let t = &st.0.cfg.territory;
     let mut state = StreamState {
         root: t.region(t.root()).code.clone(),
         st: st.clone(),
@@ -248,4 +264,132 @@ fn events_page(
     department: Option<&str>,
 ) -> Result<Vec<CaseEvent>, StoreError> {
     s.events_after(last, STREAM_PAGE, region, department)
+}
+
+/// Whom a stream's events are for.
+struct Filter {
+    region: Option<String>,
+    root: String,
+    department: Option<String>,
+    full: bool,
+}
+
+impl Filter {
+    fn visible(&self, e: &CaseEvent) -> bool {
+        let in_region = self.region.as_ref().is_none_or(|r| {
+            *r == self.root
+                || [&e.subdistrict, &e.community, &e.grid]
+                    .iter()
+                    .any(|c| c.as_deref() == Some(r))
+        });
+        in_region
+            && self
+                .department
+                .as_ref()
+                .is_none_or(|d| e.department.as_deref() == Some(d))
+    }
+
+    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
+        (!e.officers_only || self.full)
+            && self.region.as_ref().is_none_or(|r| {
+                *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
+            })
+    }
+}
+
+/// Several nodes (the bus on NATS JetStream): the stream's sequence numbers are the
+/// event ids — one order for every node, so `Last-Event-ID` resumes on any node; the
+/// backlog is read back from the JetStream stream, then the node's consumer is followed.
+struct ClusterStream {
+    st: AppState,
+    filter: Filter,
+    rx: Option<crate::bus::SequencedSubscription>,
+    backlog: std::collections::VecDeque<(u64, std::sync::Arc<CaseEvent>)>,
+    /// The last sequence sent or passed over.
+    last: u64,
+    more: bool,
+}
+
+/// Events read back from the stream per page.
+const REPLAY_PAGE: usize = 200;
+
+impl ClusterStream {
+    async fn refill(&mut self) -> Result<(), String> {
+        let Some(bus) = self.st.0.bus.sequenced() else {
+            return Err("the bus has no sequence".into());
+        };
+        let page = bus.case_events_after(self.last, REPLAY_PAGE).await?;
+        self.more = page.len() >= REPLAY_PAGE;
+        self.backlog.extend(page);
+        Ok(())
+    }
+}
+
+async fn cluster_stream(mut s: ClusterStream) -> Result<axum::response::Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    // Subscribe before reading the backlog, so that nothing falls between the two.
+    s.rx = s.st.0.bus.sequenced().map(|b| b.subscribe_sequenced());
+    if s.more {
+        s.refill().await.map_err(|e| {
+            ApiError::new(
+                Problem::Unavailable,
+                format!("cannot read the event backlog from NATS: {e}"),
+            )
+            .retry_after(2)
+        })?;
+    }
+    let case = |seq: u64, e: &CaseEvent, full: bool| {
+        Event::default()
+            .id(seq.to_string())
+            .event(e.kind.clone())
+            .data(event_json(e, full))
+    };
+    let stream = futures_util::stream::unfold(s, move |mut s| async move {
+        loop {
+            if let Some((seq, e)) = s.backlog.pop_front() {
+                if seq <= s.last {
+                    continue;
+                }
+                s.last = seq;
+                if s.filter.visible(&e) {
+                    let ev = case(seq, &e, s.filter.full);
+                    return Some((Ok::<_, std::convert::Infallible>(ev), s));
+                }
+                continue;
+            }
+            if s.more {
+                if s.refill().await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            let rx = s.rx.as_mut()?;
+            match rx.recv().await {
+                Ok((_, crate::bus::BusEvent::Vital(v))) => {
+                    if s.filter.vital_visible(&v) {
+                        let ev = Event::default().event(v.kind).data(v.data.clone());
+                        return Some((Ok(ev), s));
+                    }
+                }
+                Ok((seq, crate::bus::BusEvent::Case(e))) => {
+                    if seq > s.last {
+                        s.last = seq;
+                        if s.filter.visible(&e) {
+                            let ev = case(seq, &e, s.filter.full);
+                            return Some((Ok(ev), s));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: read the rest back from the stream.
+                    s.more = true;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
