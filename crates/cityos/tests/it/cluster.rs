@@ -798,3 +798,141 @@ fn nats_unreachable_at_start_is_named() {
     assert!(e.contains("--nats-stream needs --nats-url"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A NATS server of the test's own (`nats-server` on the PATH), to stop and start again.
+struct OwnNats {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl OwnNats {
+    fn start(port: u16, dir: &Path) -> Option<OwnNats> {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                    "nats-server is required: {e}"
+                );
+                eprintln!("no nats-server ({e}): NATS outage test skipped");
+                return None;
+            }
+        };
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(OwnNats {
+            child,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn nats_lost_mid_run_writes_go_on_and_sse_sees_each_event_once() {
+    let Some(db) = postgres("cluster_natslost") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-natslost-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port: u16 = free_addr().rsplit(':').next().unwrap().parse().unwrap();
+    let Some(mut nats) = OwnNats::start(port, &dir.join("nats")) else {
+        db.drop_schema();
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut node = start_with("solo", &dir, &db.schema_url, &["--nats-url", &url]);
+    wait_healthy(&mut node);
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["solo"], Duration::from_secs(15));
+    let watch = sse(&node.addr, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let ledger = Mutex::new(Ledger::default());
+    let pts = points();
+    let file = |range: std::ops::Range<usize>, ledger: &Mutex<Ledger>| {
+        for i in range {
+            let p = pts[(i * 17) % pts.len()];
+            let key = format!("lost-{i}");
+            let body = serde_json::json!({
+                "category": "noise", "lon": p[0], "lat": p[1], "text": format!("断连测试 {key}"),
+            })
+            .to_string();
+            ledger
+                .lock()
+                .unwrap()
+                .bodies
+                .insert(key.clone(), body.clone());
+            send(&node.addr, &key, &body, ledger);
+        }
+    };
+    file(0..3, &ledger);
+    let events = |s: &mut cityos_engine::PostgresStore| -> Vec<i64> {
+        s.events_after(0, 10_000, None, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    watch.wait(events(&mut s).len());
+    // NATS goes away: writes are still answered (the events are in the store).
+    nats.kill();
+    file(3..8, &ledger);
+    {
+        let l = ledger.lock().unwrap();
+        assert!(
+            l.pending.is_empty(),
+            "writes answered without NATS: {:?}",
+            l.statuses
+        );
+        check_ledger(&mut s, &l);
+    }
+    // NATS back on the same port and storage: the node reconnects by itself and the SSE
+    // client, still connected, gets the outage's events late — each once, in order.
+    let _nats = OwnNats::start(port, &nats.dir.clone()).unwrap();
+    let all = events(&mut s);
+    watch.wait(all.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let got = watch.seen.lock().unwrap().clone();
+    let mut ids = log_ids(&got);
+    assert_eq!(ids.len(), all.len(), "each event once: {got:?}");
+    ids.sort();
+    assert_eq!(ids, all);
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids increase: {got:?}"
+    );
+    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+    assert!(
+        log.contains("nats_lost") && log.contains("nats_back"),
+        "{log}"
+    );
+    drop(watch);
+    signal(&node, "-INT");
+    let _ = node.child.wait();
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}

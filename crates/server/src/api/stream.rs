@@ -160,7 +160,7 @@ pub async fn events_stream(
     let resume = from_header.or(from_query);
     let t = &st.0.cfg.territory;
     if st.0.bus.sequenced().is_some() {
-        return Ok(cluster_stream(ClusterStream {
+        return cluster_stream(ClusterStream {
             filter: Filter {
                 root: t.region(t.root()).code.clone(),
                 region: q.region,
@@ -173,7 +173,7 @@ pub async fn events_stream(
             last: resume.map_or(0, |r| r as u64),
             more: resume.is_some(),
         })
-        .await?);
+        .await;
     }
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.bus.subscribe();
