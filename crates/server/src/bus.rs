@@ -57,6 +57,11 @@ pub trait Bus: Send + Sync {
     fn sequenced(&self) -> Option<&dyn SequencedBus> {
         None
     }
+    /// A networked bus: is its link up, and how many events were dropped while it was
+    /// down (`None`: in-process, nothing to lose).
+    fn link(&self) -> Option<(bool, u64)> {
+        None
+    }
 }
 
 /// Events with their place in the cluster-wide order (the stream sequence).

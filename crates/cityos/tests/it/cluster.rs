@@ -929,6 +929,21 @@ fn nats_lost_mid_run_writes_go_on_and_sse_sees_each_event_once() {
         log.contains("nats_lost") && log.contains("nats_back"),
         "{log}"
     );
+    // /metrics shows the link up again and nothing dropped.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&node.addr).unwrap();
+        write!(
+            c,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    assert!(metrics.contains("cityos_bus_connected 1"), "{metrics}");
+    assert!(metrics.contains("cityos_bus_dropped_total 0"), "{metrics}");
     drop(watch);
     signal(&node, "-INT");
     let _ = node.child.wait();

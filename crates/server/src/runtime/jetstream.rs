@@ -355,6 +355,13 @@ impl Bus for JetStreamBus {
     fn sequenced(&self) -> Option<&dyn SequencedBus> {
         Some(self)
     }
+
+    fn link(&self) -> Option<(bool, u64)> {
+        Some((
+            self.connected(),
+            self.shared.dropped.load(Ordering::Relaxed),
+        ))
+    }
 }
 
 impl SequencedBus for JetStreamBus {
