@@ -78,4 +78,11 @@ pub trait SequencedBus: Send + Sync {
     fn subscribe_sequenced(&self) -> SequencedSubscription;
     /// At most `max` case events after sequence `after`, from the stream.
     fn case_events_after(&self, after: u64, max: usize) -> Replay<'_>;
+    /// The log number of the last case event on the stream in a sub-district (`None`:
+    /// none there yet).
+    fn last_case_in(&self, subdistrict: &str) -> LastCase<'_>;
 }
+
+/// See [`SequencedBus::last_case_in`].
+pub type LastCase<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i64>, String>> + Send + 'a>>;

@@ -951,3 +951,98 @@ fn nats_lost_mid_run_writes_go_on_and_sse_sees_each_event_once() {
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sse_on_survivors_sees_every_event_once_after_kill_9() {
+    let Some(nats) = nats() else {
+        return;
+    };
+    let Some(db) = postgres("cluster_natsk9") else {
+        return;
+    };
+    let stream = format!(
+        "CITYOS_TEST_K9_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let dir = std::env::temp_dir().join(format!("cityos-natsk9-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let extra = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+    ];
+    let mut nodes: Vec<Node> = ["k1", "k2", "k3"]
+        .iter()
+        .map(|n| start_with(n, &dir, &db.schema_url, &extra))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["k1", "k2", "k3"], Duration::from_secs(15));
+    let watchers = [sse(&nodes[1].addr, None), sse(&nodes[2].addr, None)];
+    std::thread::sleep(Duration::from_millis(500));
+    let addrs = Arc::new(Mutex::new(
+        nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>(),
+    ));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addrs.clone(), ledger.clone(), stop.clone(), "nk9");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut victim = nodes.remove(0);
+    victim.child.kill().unwrap();
+    let _ = victim.child.wait();
+    addrs.lock().unwrap().retain(|a| *a != victim.addr);
+    wait_held(&mut s, all, &["k2", "k3"], TAKEOVER_LIMIT);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let live: Vec<String> = addrs.lock().unwrap().clone();
+    settle(&live, &ledger);
+    check_ledger(&mut s, &ledger.lock().unwrap());
+    // Every stored event reaches the SSE clients on both survivors, each once — the
+    // killed node's too (those it committed but never handed to NATS are published
+    // again by their partitions' new owners).
+    let stored: Vec<i64> = s
+        .events_after(0, 10_000, None, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    for w in &watchers {
+        w.wait(stored.len());
+        std::thread::sleep(Duration::from_millis(300));
+        let got = w.seen.lock().unwrap().clone();
+        let mut ids = log_ids(&got);
+        ids.sort();
+        let distinct: BTreeSet<i64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "no event twice");
+        assert_eq!(ids, stored, "every stored event once");
+    }
+    // The new owners published the killed node's recent events again (JetStream kept one
+    // of each).
+    let logs: String = nodes
+        .iter()
+        .map(|n| std::fs::read_to_string(&n.log).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("bus_takeover"), "{logs}");
+    drop(watchers);
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}

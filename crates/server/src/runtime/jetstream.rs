@@ -18,7 +18,9 @@
 //! 0.1–2 s, the consumer resumes after the last sequence delivered, so local
 //! subscribers (SSE) see the events of the outage late but once and in order.
 
-use crate::bus::{Bus, BusEvent, Replay, SequencedBus, SequencedSubscription, Subscription};
+use crate::bus::{
+    Bus, BusEvent, LastCase, Replay, SequencedBus, SequencedSubscription, Subscription,
+};
 use cityos_engine::store::CaseEvent;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -365,6 +367,32 @@ impl Bus for JetStreamBus {
 }
 
 impl SequencedBus for JetStreamBus {
+    fn last_case_in(&self, subdistrict: &str) -> LastCase<'_> {
+        let subject = format!("{}.case.{}", self.prefix, token(subdistrict));
+        Box::pin(async move {
+            let body = json!({ "last_by_subj": subject }).to_string();
+            let r = self
+                .request(
+                    format!("$JS.API.STREAM.MSG.GET.{}", self.stream),
+                    body.into_bytes(),
+                )
+                .await?;
+            let v: Value = serde_json::from_slice(&r).map_err(|e| e.to_string())?;
+            if let Some(e) = v.get("error") {
+                if e["code"].as_u64() == Some(404) {
+                    return Ok(None);
+                }
+                return Err(format!("NATS refused a lookup: {e}"));
+            }
+            let data = base64_decode(v["message"]["data"].as_str().unwrap_or(""))
+                .ok_or("NATS answered with bad base64")?;
+            Ok(match decode(&data) {
+                Some(BusEvent::Case(e)) => Some(e.id),
+                _ => None,
+            })
+        })
+    }
+
     fn subscribe_sequenced(&self) -> SequencedSubscription {
         self.shared.sequenced.subscribe()
     }
@@ -401,6 +429,48 @@ impl SequencedBus for JetStreamBus {
         })
     }
 }
+
+/// After a takeover (several nodes): the case events of the partitions `gained`
+/// committed in the last [`TAKEOVER_WINDOW`] are published again, so that those the
+/// old owner committed but never handed to the stream (killed between the two) reach
+/// every node's subscribers; the ones already on the stream are dropped by JetStream as
+/// duplicates (their message ids, `case-<event number>`, within its 2-minute window).
+/// Read from after the last case event the stream has for each sub-district.
+pub async fn after_takeover(st: &crate::AppState, gained: &[String]) -> Result<usize, String> {
+    let Some(bus) = st.0.bus.sequenced() else {
+        return Ok(0);
+    };
+    let since = st.now() - TAKEOVER_WINDOW;
+    let mut sent = 0;
+    for p in gained.iter().filter(|p| p.as_str() != "-") {
+        let mut after = bus.last_case_in(p).await?.unwrap_or(0);
+        for _ in 0..20 {
+            let (region, from) = (p.clone(), after);
+            let page =
+                st.0.reads
+                    .run(move |s| s.events_after(from, 1000, Some(&region), None))
+                    .await
+                    .map_err(|e| e.detail)?
+                    .map_err(|e| e.to_string())?;
+            let full = page.len() >= 1000;
+            for e in page {
+                after = after.max(e.id);
+                if e.at >= since {
+                    st.0.bus.publish(BusEvent::Case(Arc::new(e)));
+                    sent += 1;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// How far back a takeover publishes a partition's case events again (inside
+/// JetStream's 2-minute duplicate window).
+pub const TAKEOVER_WINDOW: cityos_core::time::Millis = 90 * cityos_core::time::SECOND;
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
