@@ -1027,13 +1027,8 @@ fn sse_on_survivors_sees_every_event_once_after_kill_9() {
         assert_eq!(distinct.len(), ids.len(), "no event twice");
         assert_eq!(ids, stored, "every stored event once");
     }
-    // The new owners published the killed node's recent events again (JetStream kept one
-    // of each).
-    let logs: String = nodes
-        .iter()
-        .map(|n| std::fs::read_to_string(&n.log).unwrap_or_default())
-        .collect();
-    assert!(logs.contains("bus_takeover"), "{logs}");
+    // (Whether the killed node left events unpublished depends on the instant of the
+    // kill; when it did, a new owner logs `bus_takeover` with how many it published.)
     drop(watchers);
     for n in &nodes {
         signal(n, "-INT");
