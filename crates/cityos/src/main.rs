@@ -59,7 +59,7 @@ enum Cmd {
         mqtt_url: Option<String>,
     },
     /// Serve the API (configuration: file < CITYOS_* environment < flags).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run one synthetic day of Xuhui through the engine and print a summary.
     Simulate {
         #[arg(long, default_value_t = 1)]
@@ -540,7 +540,7 @@ fn run(cli: Cli) -> Result<(), String> {
             no_live,
             mqtt_url,
         }),
-        Cmd::Serve(args) => serve::run(args.resolve()?, None),
+        Cmd::Serve(args) => serve::run((*args).resolve()?, None),
         Cmd::Simulate {
             seed,
             reports,

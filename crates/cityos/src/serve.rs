@@ -87,6 +87,14 @@ pub struct Settings {
     /// [default: 3000].
     #[arg(long, env = "CITYOS_LEASE_MS")]
     pub lease_ms: Option<i64>,
+    /// Several nodes: nats://host:port of a NATS server with JetStream — the event bus
+    /// (and the live stream) shared by every node [default: in-process, one node].
+    #[arg(long, env = "CITYOS_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// The JetStream stream the bus uses (subjects `<name in lower case>.>`)
+    /// [default: CITYOS].
+    #[arg(long, env = "CITYOS_NATS_STREAM")]
+    pub nats_stream: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -109,6 +117,8 @@ impl std::fmt::Debug for Settings {
             .field("advertise", &self.advertise)
             .field("partition_by", &self.partition_by)
             .field("lease_ms", &self.lease_ms)
+            .field("nats_url", &redacted(&self.nats_url))
+            .field("nats_stream", &self.nats_stream)
             .finish()
     }
 }
@@ -133,7 +143,31 @@ impl Settings {
             advertise: self.advertise.or(other.advertise),
             partition_by: self.partition_by.or(other.partition_by),
             lease_ms: self.lease_ms.or(other.lease_ms),
+            nats_url: self.nats_url.or(other.nats_url),
+            nats_stream: self.nats_stream.or(other.nats_stream),
         }
+    }
+
+    /// The bus on NATS JetStream (`None`: the in-process bus), checked.
+    pub fn nats(&self) -> Result<Option<cityos_server::runtime::jetstream::NatsOptions>, String> {
+        use cityos_server::runtime::jetstream as js;
+        let Some(url) = &self.nats_url else {
+            if self.nats_stream.is_some() {
+                return Err("--nats-stream needs --nats-url".into());
+            }
+            return Ok(None);
+        };
+        js::parse_url(url)?;
+        let stream = self
+            .nats_stream
+            .clone()
+            .unwrap_or_else(|| js::DEFAULT_STREAM.into());
+        js::check_stream(&stream)?;
+        Ok(Some(js::NatsOptions {
+            url: url.clone(),
+            stream,
+            node: self.node.clone().unwrap_or_else(|| "single".into()),
+        }))
     }
 
     /// The address to listen on.
@@ -234,6 +268,7 @@ impl ServeArgs {
         }
         s.metrics_token = s.metrics_token.filter(|t| !t.trim().is_empty());
         s.cluster()?;
+        s.nats()?;
         Ok(s)
     }
 }
@@ -344,7 +379,20 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         Database::Postgres(_) => "cannot reach PostgreSQL (--database-url)".to_string(),
         Database::Sqlite(dir) => format!("cannot open the SQLite database in {}", dir.display()),
     };
-    let mut svc = Service::start_with(cfg.clone(), &db, clock.clone(), key, 4, packs)
+    // The bus: NATS JetStream when given (unreachable: the error names NATS and the URL),
+    // else in-process.
+    let bus: Arc<dyn cityos_server::bus::Bus> = match s.nats()? {
+        Some(o) => {
+            let b = cityos_server::runtime::jetstream::JetStreamBus::connect(&o)?;
+            println!(
+                "event bus: NATS JetStream at {} (stream {})",
+                o.url, o.stream
+            );
+            Arc::new(b)
+        }
+        None => Arc::new(cityos_server::runtime::bus::InProcessBus::default()),
+    };
+    let mut svc = Service::start_on_bus(cfg.clone(), &db, clock.clone(), key, 4, packs, bus)
         .map_err(|e| format!("{which}: {e}"))?;
     if let Some(c) = s.cluster()? {
         svc.join_cluster(&c)?;

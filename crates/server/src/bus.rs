@@ -52,4 +52,37 @@ pub trait Bus: Send + Sync {
     fn subscribe(&self) -> Subscription;
     /// How many subscriptions are open.
     fn subscribers(&self) -> usize;
+    /// A bus with one order for all nodes (NATS JetStream: `runtime::jetstream`), whose
+    /// sequence numbers the live stream uses as event ids; `None` for the in-process bus.
+    fn sequenced(&self) -> Option<&dyn SequencedBus> {
+        None
+    }
+    /// A networked bus: is its link up, and how many events were dropped while it was
+    /// down (`None`: in-process, nothing to lose).
+    fn link(&self) -> Option<(bool, u64)> {
+        None
+    }
 }
+
+/// Events with their place in the cluster-wide order (the stream sequence).
+pub type SequencedSubscription = tokio::sync::broadcast::Receiver<(u64, BusEvent)>;
+
+/// Case events read back from the bus's stream: `(sequence, event)` in order.
+pub type Replay<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<(u64, Arc<CaseEvent>)>, String>> + Send + 'a>,
+>;
+
+/// A bus whose events are kept in one order across nodes, and can be read back.
+pub trait SequencedBus: Send + Sync {
+    /// Like [`Bus::subscribe`], each event with its sequence number.
+    fn subscribe_sequenced(&self) -> SequencedSubscription;
+    /// At most `max` case events after sequence `after`, from the stream.
+    fn case_events_after(&self, after: u64, max: usize) -> Replay<'_>;
+    /// The log number of the last case event on the stream in a sub-district (`None`:
+    /// none there yet).
+    fn last_case_in(&self, subdistrict: &str) -> LastCase<'_>;
+}
+
+/// See [`SequencedBus::last_case_in`].
+pub type LastCase<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i64>, String>> + Send + 'a>>;

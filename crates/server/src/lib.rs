@@ -231,6 +231,19 @@ impl AppState {
         clock: Arc<dyn Clock>,
         key: auth::TokenKey,
     ) -> AppState {
+        let bus = Arc::new(runtime::bus::InProcessBus::default());
+        AppState::new_with_bus(engine, reads, cfg, clock, key, bus)
+    }
+
+    /// Like [`AppState::new`], on the bus `bus` (several nodes: NATS JetStream).
+    pub fn new_with_bus(
+        engine: EngineHandle,
+        reads: Vec<Box<dyn Store>>,
+        cfg: Config,
+        clock: Arc<dyn Clock>,
+        key: auth::TokenKey,
+        bus: Arc<dyn bus::Bus>,
+    ) -> AppState {
         let sensor = sensing::SensorState::new(&cfg, clock.now());
         let evaluation = evaluation::Evaluation::new(&cfg);
         let vitals = vitals::Vitals::new(&cfg);
@@ -242,7 +255,7 @@ impl AppState {
             clock,
             key,
             session_ms: 12 * cityos_core::time::HOUR,
-            bus: Arc::new(runtime::bus::InProcessBus::default()),
+            bus,
             idem_locks: Mutex::new(HashMap::new()),
             anonymous_reports: http::access::Window::new(ANONYMOUS_LIMIT, ANONYMOUS_WINDOW),
             api: api::ApiLimits::default(),

@@ -51,46 +51,22 @@ struct StreamState {
     rx: crate::bus::Subscription,
     backlog: std::collections::VecDeque<cityos_engine::store::CaseEvent>,
     last: i64,
-    region: Option<String>,
-    root: String,
-    department: Option<String>,
-    /// Restricted categories the caller may not see (`crate::cases::hidden_categories`).
-    hidden: Vec<String>,
+    /// Whom the events are for.
+    filter: Filter,
     /// The last page read from the log was full: there may be more after it.
     more: bool,
-    /// Notes as written (command centres), or masked.
-    full: bool,
 }
 
 /// Events read from the log per page when a client catches up.
 const STREAM_PAGE: usize = 1000;
 
 impl StreamState {
-    fn visible(&self, e: &cityos_engine::store::CaseEvent) -> bool {
-        let in_region = self.region.as_ref().is_none_or(|r| {
-            *r == self.root
-                || [&e.subdistrict, &e.community, &e.grid]
-                    .iter()
-                    .any(|c| c.as_deref() == Some(r))
-        });
-        in_region
-            && !self.hidden.contains(&e.category)
-            && self
-                .department
-                .as_ref()
-                .is_none_or(|d| e.department.as_deref() == Some(d))
-    }
-
-    /// Vital signs of the district concern everyone; a sub-district's, those inside it.
-    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
-        (!e.officers_only || self.full)
-            && self.region.as_ref().is_none_or(|r| {
-                *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
-            })
-    }
-
     async fn refill(&mut self) -> bool {
-        let (last, region, dept) = (self.last, self.region.clone(), self.department.clone());
+        let (last, region, dept) = (
+            self.last,
+            self.filter.region.clone(),
+            self.filter.department.clone(),
+        );
         match self
             .st
             .0
@@ -170,6 +146,25 @@ pub async fn events_stream(
         ));
     }
     let resume = from_header.or(from_query);
+    let t = &st.0.cfg.territory;
+    let filter = Filter {
+        root: t.region(t.root()).code.clone(),
+        region: q.region,
+        department: q.department,
+        hidden: q.exclude_categories,
+        full: p.role.is_officer(),
+    };
+    if st.0.bus.sequenced().is_some() {
+        return cluster_stream(ClusterStream {
+            filter,
+            rx: None,
+            st: st.clone(),
+            backlog: Default::default(),
+            last: resume.map_or(0, |r| r as u64),
+            more: resume.is_some(),
+        })
+        .await;
+    }
     // Subscribe before reading the backlog, so that nothing falls between the two.
     let rx = st.0.bus.subscribe();
     let last = match resume {
@@ -183,18 +178,13 @@ pub async fn events_stream(
         }
     };
     let catch_up = resume.is_some() || params.recent.is_some_and(|n| n > 0);
-    let t = &st.0.cfg.territory;
     let mut state = StreamState {
-        root: t.region(t.root()).code.clone(),
         st: st.clone(),
         rx,
         backlog: Default::default(),
         last,
-        region: q.region,
-        department: q.department,
-        hidden: q.exclude_categories,
+        filter,
         more: false,
-        full: p.role.is_officer(),
     };
     if catch_up && !state.refill().await {
         return Err(ApiError::internal("cannot read the event backlog"));
@@ -206,13 +196,13 @@ pub async fn events_stream(
                     continue;
                 }
                 s.last = e.id;
-                if s.hidden.contains(&e.category) {
+                if !s.filter.visible(&e) {
                     continue;
                 }
                 let ev = Event::default()
                     .id(e.id.to_string())
                     .event(e.kind.clone())
-                    .data(event_json(&e, s.full));
+                    .data(event_json(&e, s.filter.full));
                 return Some((Ok::<_, std::convert::Infallible>(ev), s));
             }
             // Catching up: page through the log until it is read to the end, however far
@@ -226,18 +216,18 @@ pub async fn events_stream(
             }
             match s.rx.recv().await {
                 Ok(crate::bus::BusEvent::Vital(v)) => {
-                    if s.vital_visible(&v) {
+                    if s.filter.vital_visible(&v) {
                         let ev = Event::default().event(v.kind).data(v.data.clone());
                         return Some((Ok(ev), s));
                     }
                 }
                 Ok(crate::bus::BusEvent::Case(e)) => {
-                    if e.id > s.last && s.visible(&e) {
+                    if e.id > s.last && s.filter.visible(&e) {
                         s.last = e.id;
                         let ev = Event::default()
                             .id(e.id.to_string())
                             .event(e.kind.clone())
-                            .data(event_json(&e, s.full));
+                            .data(event_json(&e, s.filter.full));
                         return Some((Ok(ev), s));
                     }
                 }
@@ -267,4 +257,136 @@ fn events_page(
     department: Option<&str>,
 ) -> Result<Vec<CaseEvent>, StoreError> {
     s.events_after(last, STREAM_PAGE, region, department)
+}
+
+/// Whom a stream's events are for.
+struct Filter {
+    region: Option<String>,
+    root: String,
+    department: Option<String>,
+    /// Restricted categories the caller may not see (`crate::cases::hidden_categories`).
+    hidden: Vec<String>,
+    /// Notes as written (command centres), or masked.
+    full: bool,
+}
+
+impl Filter {
+    fn visible(&self, e: &CaseEvent) -> bool {
+        let in_region = self.region.as_ref().is_none_or(|r| {
+            *r == self.root
+                || [&e.subdistrict, &e.community, &e.grid]
+                    .iter()
+                    .any(|c| c.as_deref() == Some(r))
+        });
+        in_region
+            && !self.hidden.contains(&e.category)
+            && self
+                .department
+                .as_ref()
+                .is_none_or(|d| e.department.as_deref() == Some(d))
+    }
+
+    fn vital_visible(&self, e: &crate::bus::VitalEvent) -> bool {
+        (!e.officers_only || self.full)
+            && self.region.as_ref().is_none_or(|r| {
+                *r == self.root || e.region == self.root || r.starts_with(e.region.as_str())
+            })
+    }
+}
+
+/// Several nodes (the bus on NATS JetStream): the stream's sequence numbers are the
+/// event ids — one order for every node, so `Last-Event-ID` resumes on any node; the
+/// backlog is read back from the JetStream stream, then the node's consumer is followed.
+struct ClusterStream {
+    st: AppState,
+    filter: Filter,
+    rx: Option<crate::bus::SequencedSubscription>,
+    backlog: std::collections::VecDeque<(u64, std::sync::Arc<CaseEvent>)>,
+    /// The last sequence sent or passed over.
+    last: u64,
+    more: bool,
+}
+
+/// Events read back from the stream per page.
+const REPLAY_PAGE: usize = 200;
+
+impl ClusterStream {
+    async fn refill(&mut self) -> Result<(), String> {
+        let Some(bus) = self.st.0.bus.sequenced() else {
+            return Err("the bus has no sequence".into());
+        };
+        let page = bus.case_events_after(self.last, REPLAY_PAGE).await?;
+        self.more = page.len() >= REPLAY_PAGE;
+        self.backlog.extend(page);
+        Ok(())
+    }
+}
+
+async fn cluster_stream(mut s: ClusterStream) -> Result<axum::response::Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    // Subscribe before reading the backlog, so that nothing falls between the two.
+    s.rx = s.st.0.bus.sequenced().map(|b| b.subscribe_sequenced());
+    if s.more {
+        s.refill().await.map_err(|e| {
+            ApiError::new(
+                Problem::Unavailable,
+                format!("cannot read the event backlog from NATS: {e}"),
+            )
+            .retry_after(2)
+        })?;
+    }
+    let case = |seq: u64, e: &CaseEvent, full: bool| {
+        Event::default()
+            .id(seq.to_string())
+            .event(e.kind.clone())
+            .data(event_json(e, full))
+    };
+    let stream = futures_util::stream::unfold(s, move |mut s| async move {
+        loop {
+            if let Some((seq, e)) = s.backlog.pop_front() {
+                if seq <= s.last {
+                    continue;
+                }
+                s.last = seq;
+                if s.filter.visible(&e) {
+                    let ev = case(seq, &e, s.filter.full);
+                    return Some((Ok::<_, std::convert::Infallible>(ev), s));
+                }
+                continue;
+            }
+            if s.more {
+                if s.refill().await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            let rx = s.rx.as_mut()?;
+            match rx.recv().await {
+                Ok((_, crate::bus::BusEvent::Vital(v))) => {
+                    if s.filter.vital_visible(&v) {
+                        let ev = Event::default().event(v.kind).data(v.data.clone());
+                        return Some((Ok(ev), s));
+                    }
+                }
+                Ok((seq, crate::bus::BusEvent::Case(e))) => {
+                    if seq > s.last {
+                        s.last = seq;
+                        if s.filter.visible(&e) {
+                            let ev = case(seq, &e, s.filter.full);
+                            return Some((Ok(ev), s));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: read the rest back from the stream.
+                    s.more = true;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

@@ -130,6 +130,11 @@ pub fn join(
     let t = std::thread::Builder::new()
         .name("cityos-leases".into())
         .spawn(move || {
+            // For the bus's work after a takeover (NATS requests, store reads).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok();
             while !stop2.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(every));
                 if stop2.load(Ordering::SeqCst) {
@@ -151,6 +156,23 @@ pub fn join(
                                     ("held", &ch.held.len()),
                                 ],
                             );
+                        }
+                        if !ch.gained.is_empty() {
+                            let gained: Vec<String> =
+                                ch.gained.iter().map(|(p, _)| p.clone()).collect();
+                            if let Some(rt) = &rt {
+                                let r = rt.block_on(crate::runtime::jetstream::after_takeover(
+                                    &state, &gained,
+                                ));
+                                match r {
+                                    Ok(0) => {}
+                                    Ok(n) => crate::http::log::event(
+                                        "bus_takeover",
+                                        &[("node", &node), ("published_again", &n)],
+                                    ),
+                                    Err(e) => state.0.loops.error("bus_takeover", &e),
+                                }
+                            }
                         }
                     }
                     Err(e) => state.0.loops.error("leases", &e),

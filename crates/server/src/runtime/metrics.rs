@@ -310,6 +310,17 @@ pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap)
         "cityos_event_stream_subscribers {}",
         st.0.bus.subscribers()
     );
+    if let Some((up, dropped)) = st.0.bus.link() {
+        let _ = writeln!(
+            w,
+            "# HELP cityos_bus_connected Whether the bus's link (NATS JetStream) is up."
+        );
+        let _ = writeln!(w, "# TYPE cityos_bus_connected gauge");
+        let _ = writeln!(w, "cityos_bus_connected {}", u8::from(up));
+        let _ = writeln!(w, "# HELP cityos_bus_dropped_total Events dropped from a full outbox while NATS was unreachable.");
+        let _ = writeln!(w, "# TYPE cityos_bus_dropped_total counter");
+        let _ = writeln!(w, "cityos_bus_dropped_total {dropped}");
+    }
     (
         [(
             header::CONTENT_TYPE,

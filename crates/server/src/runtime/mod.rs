@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod cluster;
+pub mod jetstream;
 pub mod metrics;
 pub mod openapi;
 pub mod router;

@@ -194,6 +194,21 @@ impl Service {
         readers: usize,
         packs: Vec<crate::scenarios::Source>,
     ) -> Result<Service, StoreError> {
+        let bus = Arc::new(crate::runtime::bus::InProcessBus::default());
+        Service::start_on_bus(cfg, db, clock, key, readers, packs, bus)
+    }
+
+    /// Like [`Service::start_with`], on the bus `bus` (several nodes: NATS JetStream,
+    /// `runtime::jetstream`).
+    pub fn start_on_bus(
+        cfg: Config,
+        db: &Database,
+        clock: Arc<dyn Clock>,
+        key: TokenKey,
+        readers: usize,
+        packs: Vec<crate::scenarios::Source>,
+        bus: Arc<dyn crate::bus::Bus>,
+    ) -> Result<Service, StoreError> {
         let engine = cfg
             .engine(db.connect(true)?)
             .map_err(|e| StoreError::Db(e.to_string()))?;
@@ -201,7 +216,8 @@ impl Service {
         let reads = (0..readers.max(1))
             .map(|_| db.connect(false))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = AppState::new(runloop.handle.clone(), reads, cfg, clock.clone(), key);
+        let state =
+            AppState::new_with_bus(runloop.handle.clone(), reads, cfg, clock.clone(), key, bus);
         state.0.scenarios.load(packs, clock.now());
         restore(&state, &mut *db.connect(false)?, clock.now())?;
         let bus = state.0.bus.clone();
