@@ -72,6 +72,10 @@ pub enum Partitioning {
 pub const NO_SUBDISTRICT: &str = "-";
 /// The one partition of [`Partitioning::District`].
 pub const WHOLE_DISTRICT: &str = "district";
+/// A lease without cases: its holder runs the background jobs (alerts, sensing and
+/// scenario rounds, the welfare check, data quality, the monthly report), so they run on
+/// one node at a time and move, like any partition, when it stops.
+pub const SINGLETON: &str = "*singleton*";
 
 impl Partitioning {
     pub fn parse(s: &str) -> Result<Partitioning, String> {
@@ -541,6 +545,9 @@ impl Engine {
     }
 
     fn load_partition(&mut self, p: &str) -> Result<Vec<Case>, StoreError> {
+        if p == SINGLETON {
+            return Ok(Vec::new());
+        }
         let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
         match by {
             Partitioning::District => self.store.load_open_cases(),
@@ -563,10 +570,12 @@ impl Engine {
         self.rebuild_indexes();
     }
 
-    /// Every partition of the district (several nodes).
+    /// Every partition of the district (several nodes), and [`SINGLETON`].
     pub fn partitions(&self) -> Vec<String> {
         let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
-        by.all(&self.territory)
+        let mut v = by.all(&self.territory);
+        v.push(SINGLETON.to_string());
+        v
     }
 
     /// The partitions held, with their epochs (several nodes), sorted.
@@ -1073,7 +1082,8 @@ impl Engine {
         self.last_event = max_event;
         self.reset_counters(max_case, max_report, max_event);
         for (id, c) in fresh {
-            match c.filter(|c| c.state.is_open()) {
+            // Several nodes: only cases of partitions this node holds are kept in memory.
+            match c.filter(|c| c.state.is_open() && self.check_owner(&c.regions).is_ok()) {
                 Some(c) => {
                     if let Some(cat) = self.tax.category_id(&c.category) {
                         self.dedup.upsert(cat, dedup_entry(&c));
@@ -1608,7 +1618,13 @@ impl Engine {
             };
             // Fire every rung that is due (a long outage may have skipped several).
             loop {
-                let s = self.stage(work, id)?;
+                // Several nodes: a case of a partition this node no longer holds is its
+                // new owner's to escalate; the others in the tick still go ahead.
+                let s = match self.stage(work, id) {
+                    Ok(s) => s,
+                    Err(EngineError::NotOwner { .. }) => break,
+                    Err(e) => return Err(e),
+                };
                 let Some((at, rung, to)) = escalation::next_escalation(&tax, &cal, &s.case) else {
                     break;
                 };

@@ -245,9 +245,11 @@ fn check_ledger(s: &mut dyn cityos_engine::Store, l: &Ledger) {
 }
 
 fn partitions() -> usize {
+    // The sub-districts' partitions and the singleton (the background jobs' lease).
     cityos_engine::engine::Partitioning::Subdistrict
         .all(&cityos_engine::config::Config::xuhui().territory)
         .len()
+        + 1
 }
 
 #[test]
@@ -385,6 +387,16 @@ fn a_paused_node_cannot_commit_when_resumed() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A body too large for the endpoint is refused by its size (never run empty), and a
+    // request claiming to be forwarded with a tag this cluster's key did not make is
+    // refused, not run nor sent on.
+    let big = format!(r#"{{"category":"noise","text":"{}"}}"#, "x".repeat(70_000));
+    let (status, body) = post(&nodes[0].addr, "/api/v1/reports", "too-big", &big).unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    let (status, body) = forged(&nodes[0].addr);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forward tag"), "{body}");
     for n in &nodes {
         signal(n, "-INT");
     }
@@ -394,6 +406,31 @@ fn a_paused_node_cannot_commit_when_resumed() {
     drop(s);
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A report sent as if forwarded by node `p2`, with a made-up tag.
+fn forged(addr: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let body = r#"{"category":"noise","lon":121.44,"lat":31.2,"text":"forged"}"#;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/reports HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nAuthorization: Bearer {}\r\n\
+         cityos-forwarded-by: p2\r\ncityos-forwarded-for: 10.0.0.9\r\n\
+         cityos-forward-tag: made-up\r\nContent-Length: {}\r\n\r\n{body}",
+        crate::crash::app_token(),
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
 }
 
 #[test]

@@ -335,6 +335,9 @@ pub async fn ingest(
     // Applied and acted on in a task of its own: a caller that goes away cannot leave a
     // batch half done (alarms whose state moved but whose cases were never filed).
     let st2 = st.clone();
+    // Several nodes: once applied, the batch (its rollups, its alarms' states) must never
+    // be re-run whole on another node; the case requests go on carrying the mark.
+    let fx = crate::runtime::cluster::effects();
     let task = tokio::spawn(async move {
         let now = st2.now();
         let st3 = st2.clone();
@@ -344,6 +347,9 @@ pub async fn ingest(
         })
         .await
         .map_err(ApiError::internal)?;
+        if let Some(fx) = &fx {
+            fx.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let alarms = act(&st2, b.pending, now).await;
         keep_alarms(&st2).await;
         let scenarios = (st2.0.ports.scenario_flush)(&st2).await;
