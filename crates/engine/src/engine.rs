@@ -12,7 +12,7 @@
 //! Architecture Invariant: the engine never reads the clock; every request carries `now`.
 
 use crate::store::{
-    event_kind, Batch, CaseEvent, CaseWrite, Fence, IdKind, LeaseRound, Store, StoreError,
+    event_kind, Batch, CaseEvent, CaseWrite, Fence, IdKind, Lease, LeaseRound, Store, StoreError,
 };
 use cityos_core::case::{
     apply_entry, Case, CaseId, Change, Channel, LogEntry, RegionCodes, Report, ReportId, State,
@@ -609,6 +609,21 @@ impl Engine {
             held: &held,
             ttl_ms,
         })?;
+        self.apply_leases(now)
+    }
+
+    /// Several nodes: makes the partitions this engine owns those of `now` — the leases
+    /// its node holds, as a lease round on another connection found them (so a busy
+    /// engine never delays its own renewals): loads the cases of the partitions gained,
+    /// drops those of the partitions lost. Idempotent: the same `now` again changes
+    /// nothing.
+    pub fn apply_leases(&mut self, now: Vec<Lease>) -> Result<LeaseChange, EngineError> {
+        let Some(o) = &self.owner else {
+            return Err(EngineError::Invalid(
+                "lease rounds are for engines in a cluster (join_cluster)".into(),
+            ));
+        };
+        let held: Vec<(String, i64)> = o.held.iter().map(|(p, e)| (p.clone(), *e)).collect();
         let now: HashMap<String, i64> = now.into_iter().map(|l| (l.partition, l.epoch)).collect();
         let mut change = LeaseChange::default();
         for (p, e) in &held {

@@ -397,6 +397,40 @@ fn a_paused_node_cannot_commit_when_resumed() {
     let (status, body) = forged(&nodes[0].addr);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("forward tag"), "{body}");
+    // A node with another token key (or partitioning) cannot join the running nodes.
+    for (name, key, by, says) in [
+        ("p3", other_key(), "subdistrict", "token key differs"),
+        ("p4", TOKEN_KEY.to_string(), "district", "--partition-by is district here"),
+    ] {
+        let data = dir.join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("token.key"), key).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cityos"))
+            .args(["serve", "--addr", &free_addr(), "--data", data.to_str().unwrap()])
+            .args(["--database-url", &db.schema_url, "--node", name])
+            .args(["--lease-ms", &LEASE_MS.to_string(), "--partition-by", by])
+            .env_remove("CITYOS_DATABASE_URL")
+            .env_remove("CITYOS_TOKEN_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let status = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                let _ = c.kill();
+                panic!("node {name} with other settings joined");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut c.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
     for n in &nodes {
         signal(n, "-INT");
     }
@@ -406,6 +440,14 @@ fn a_paused_node_cannot_commit_when_resumed() {
     drop(s);
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A token key other than the test nodes'.
+fn other_key() -> String {
+    TOKEN_KEY
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect()
 }
 
 /// A report sent as if forwarded by node `p2`, with a made-up tag.

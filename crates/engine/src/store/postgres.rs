@@ -1077,6 +1077,9 @@ impl batch::RowWriter for Rows<'_, '_> {
 
 /// The database's clock in milliseconds since the epoch: every lease time is read from
 /// it, so the nodes' own clocks never decide who holds a partition.
+/// The `cluster_nodes` row holding the cluster's settings (not a node: no node name has
+/// `*`).
+const CLUSTER_SETTINGS_ROW: &str = "*settings*";
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// Block sizes: each equals its sequence's increment (migration 22).
@@ -1111,6 +1114,54 @@ impl ClusterStore for PostgresStore {
             .map_err(db)?
             .get(0);
         Ok((first, n))
+    }
+
+    fn join_settings(
+        &mut self,
+        node: &str,
+        settings: &str,
+        ttl_ms: i64,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        // The settings live in a row of their own (`seen_at` 0: never counted as a node).
+        tx.execute(
+            "INSERT INTO cluster_nodes (node, address, seen_at) VALUES ($1, $2, 0) \
+             ON CONFLICT (node) DO NOTHING",
+            &[&CLUSTER_SETTINGS_ROW, &settings],
+        )
+        .map_err(db)?;
+        let theirs: String = tx
+            .query_one(
+                "SELECT address FROM cluster_nodes WHERE node = $1 FOR UPDATE",
+                &[&CLUSTER_SETTINGS_ROW],
+            )
+            .map_err(db)?
+            .get(0);
+        if theirs == settings {
+            tx.commit().map_err(db)?;
+            return Ok(Ok(()));
+        }
+        let live: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM cluster_nodes WHERE node <> $1 AND node <> $2 \
+                     AND seen_at > {NOW_MS} - $3"
+                ),
+                &[&CLUSTER_SETTINGS_ROW, &node, &ttl_ms],
+            )
+            .map_err(db)?
+            .get(0);
+        if live > 0 {
+            return Ok(Err(theirs));
+        }
+        tx.execute(
+            "UPDATE cluster_nodes SET address = $2 WHERE node = $1",
+            &[&CLUSTER_SETTINGS_ROW, &settings],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(Ok(()))
     }
 
     fn lease_round(&mut self, r: &LeaseRound<'_>) -> Result<Vec<Lease>, StoreError> {

@@ -11,7 +11,7 @@ use cityos_core::time::{local, Date, Millis, MINUTE};
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Level, Role};
 use cityos_engine::engine::{Engine, EngineError, Partitioning};
-use cityos_engine::StoreError;
+use cityos_engine::{ClusterStore, StoreError};
 use std::collections::HashSet;
 
 fn t0() -> Millis {
@@ -287,4 +287,95 @@ fn a_session_paused_in_a_transaction_does_not_keep_its_locks() {
          SELECT 1 FROM partition_leases FOR UPDATE; ROLLBACK"
     ))
     .unwrap();
+}
+
+/// Leases renewed on a connection of their own (not the engine's), the result handed to
+/// the engine: it owns what its node holds, loads the cases of what it gained, and the
+/// same result again changes nothing.
+#[test]
+fn leases_renewed_elsewhere_are_handed_to_the_engine() {
+    let Some(b) = Backend::postgres("cluster_apply") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    a.lease_round("http://a", TTL).unwrap();
+    let spot = spots(TIANPING)[2];
+    let o = a.submit(report("lift_entrapment", spot, t0(), 1)).unwrap();
+    // Node b's engine, its leases taken by another connection once a's ran out.
+    let mut bn = node(&b, "b");
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    let parts = bn.partitions();
+    let mut lease_conn = b.store();
+    let round = |held: &[(String, i64)], s: &mut dyn cityos_engine::Store| {
+        s.lease_round(&cityos_engine::store::LeaseRound {
+            node: "b",
+            address: "http://b",
+            partitions: &parts,
+            held,
+            ttl_ms: TTL,
+        })
+        .unwrap()
+    };
+    let leases = round(&[], &mut *lease_conn);
+    assert_eq!(leases.len(), parts.len());
+    assert!(bn.held().is_empty(), "nothing owned before the hand-over");
+    let ch = bn.apply_leases(leases.clone()).unwrap();
+    assert_eq!(ch.gained.len(), parts.len());
+    assert!(bn.open_cases().any(|c| c.id == o.case.id), "cases loaded");
+    let again = bn.apply_leases(leases).unwrap();
+    assert!(
+        again.gained.is_empty() && again.lost.is_empty(),
+        "{again:?}"
+    );
+    // Renewed elsewhere at the same epochs: still the same, and b writes.
+    let held = bn.held();
+    let renewed = round(&held, &mut *lease_conn);
+    let ch = bn.apply_leases(renewed).unwrap();
+    assert!(ch.gained.is_empty() && ch.lost.is_empty(), "{ch:?}");
+    let mut c = Command::new(Action::Note, officer());
+    c.note = "新主人写入".into();
+    bn.transition(o.case.id, c, t0() + MINUTE).unwrap();
+}
+
+/// The first node records the cluster's settings; a node with others is refused while a
+/// node runs with them, and accepted (the record replaced) once none does.
+#[test]
+fn a_node_with_other_settings_is_refused_while_others_run() {
+    let Some(b) = Backend::postgres("cluster_settings") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    let mut s = b.store();
+    assert_eq!(
+        s.join_settings("a", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    a.lease_round("http://a", TTL).unwrap();
+    assert_eq!(
+        s.join_settings("b", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        s.join_settings("b", "partition-by=district;k=1", TTL)
+            .unwrap(),
+        Err("partition-by=subdistrict;k=1".to_string())
+    );
+    // Node a stops: its settings no longer bind anyone.
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    assert_eq!(
+        s.join_settings("b", "partition-by=district;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        s.join_settings("c", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(()),
+        "nobody live yet: b has not run a lease round"
+    );
+    // The leases' node count ignores the settings' row.
+    let ch = a.lease_round("http://a", TTL).unwrap();
+    assert_eq!(ch.held.len(), a.partitions().len());
 }

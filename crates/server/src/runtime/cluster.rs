@@ -107,12 +107,25 @@ fn accept_forwarded(st: &AppState, req: &mut Request) -> bool {
 pub fn join(
     st: &AppState,
     o: &ClusterOptions,
+    mut store: Box<dyn cityos_engine::Store>,
 ) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), String> {
     if !o.address.starts_with("http://") {
         return Err(format!(
             "the advertised address {:?} must be http://host:port (where the other nodes reach this one)",
             o.address
         ));
+    }
+    // Every node must cut the district the same way and share the token key (tokens and
+    // forward tags are signed with it): a node joining live nodes with others is refused.
+    let mine = settings(st, o.by);
+    match store.join_settings(&o.node, &mine, o.ttl_ms) {
+        Ok(Ok(())) => {}
+        Ok(Err(theirs)) => return Err(settings_differ(&mine, &theirs)),
+        Err(e) => {
+            return Err(format!(
+                "PostgreSQL: cannot check the cluster's settings: {e}"
+            ))
+        }
     }
     let singleton = Arc::new(AtomicBool::new(false));
     let _ = st.0.cluster.set(ClusterInfo {
@@ -124,15 +137,16 @@ pub fn join(
     let (node, by) = (o.node.clone(), o.by);
     h.with(move |e| e.join_cluster(&node, by))
         .map_err(|e| e.to_string())?;
-    let round = {
-        let (h, address, ttl) = (h.clone(), o.address.clone(), o.ttl_ms);
-        move || {
-            let address = address.clone();
-            h.with(move |e| e.lease_round(&address, ttl))
-                .and_then(|r| r)
-        }
+    // The first round runs on the engine (its partitions' cases loaded before the node
+    // serves); the later ones on the lease thread's own connection.
+    let first = {
+        let address = o.address.clone();
+        let ttl = o.ttl_ms;
+        h.with(move |e| e.lease_round(&address, ttl))
+            .and_then(|r| r)
+            .map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?
     };
-    let first = round().map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?;
+    let parts = h.with(|e| e.partitions()).map_err(|e| e.to_string())?;
     singleton.store(holds_singleton(&first.held), Ordering::SeqCst);
     crate::http::log::event(
         "partitions_held",
@@ -145,32 +159,67 @@ pub fn join(
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let (state, node, every) = (st.clone(), o.node.clone(), (o.ttl_ms / 4).max(100) as u64);
+    let (address, ttl) = (o.address.clone(), o.ttl_ms);
     let singleton = singleton.clone();
     let t = std::thread::Builder::new()
         .name("cityos-leases".into())
         .spawn(move || {
+            // What the database says this node holds (renewed at those epochs): the lease
+            // thread renews on its own connection, so a busy engine queue never makes a
+            // node lose its own leases; the engine is handed the result between batches.
+            let mut held = first.held;
             while !stop2.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(every));
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let now = state.0.clock.now();
-                match round() {
-                    Ok(ch) => {
+                let round = cityos_engine::store::LeaseRound {
+                    node: &node,
+                    address: &address,
+                    partitions: &parts,
+                    held: &held,
+                    ttl_ms: ttl,
+                };
+                match store.lease_round(&round) {
+                    Ok(leases) => {
                         state.0.loops.success("leases", now);
-                        singleton.store(holds_singleton(&ch.held), Ordering::SeqCst);
-                        if !ch.gained.is_empty() || !ch.lost.is_empty() {
-                            let lost: Vec<(String, i64)> =
-                                ch.lost.iter().map(|p| (p.clone(), 0)).collect();
-                            crate::http::log::event(
-                                "partitions_moved",
-                                &[
-                                    ("node", &node),
-                                    ("gained", &partition_list(&ch.gained)),
-                                    ("lost", &partition_list(&lost)),
-                                    ("held", &ch.held.len()),
-                                ],
-                            );
+                        held = leases
+                            .iter()
+                            .map(|l| (l.partition.clone(), l.epoch))
+                            .collect();
+                        held.sort();
+                        singleton.store(holds_singleton(&held), Ordering::SeqCst);
+                        // Every round (idempotent): a hand-over the engine could not take
+                        // (a full queue, a failed load) is retried at the next.
+                        let node2 = node.clone();
+                        let posted =
+                            state
+                                .0
+                                .engine
+                                .try_post(move |e| match e.apply_leases(leases) {
+                                    Ok(ch) => {
+                                        if !ch.gained.is_empty() || !ch.lost.is_empty() {
+                                            let lost: Vec<(String, i64)> =
+                                                ch.lost.iter().map(|p| (p.clone(), 0)).collect();
+                                            crate::http::log::event(
+                                                "partitions_moved",
+                                                &[
+                                                    ("node", &node2),
+                                                    ("gained", &partition_list(&ch.gained)),
+                                                    ("lost", &partition_list(&lost)),
+                                                    ("held", &ch.held.len()),
+                                                ],
+                                            );
+                                        }
+                                    }
+                                    Err(e) => crate::http::log::event(
+                                        "partitions_load_failed",
+                                        &[("node", &node2), ("error", &e)],
+                                    ),
+                                });
+                        if let Err(e) = posted {
+                            state.0.loops.error("leases", &e);
                         }
                     }
                     Err(e) => state.0.loops.error("leases", &e),
@@ -179,6 +228,55 @@ pub fn join(
         })
         .map_err(|e| e.to_string())?;
     Ok((stop, t))
+}
+
+/// This node's cluster settings: the partitioning and a fingerprint of the token key (a
+/// keyed tag of a fixed text: it tells whether two keys are the same, nothing of the key).
+fn settings(st: &AppState, by: Partitioning) -> String {
+    let fp: String =
+        st.0.key
+            .tag("cityos cluster key fingerprint")
+            .chars()
+            .take(16)
+            .collect();
+    format!("partition-by={};token-key={fp}", partitioning_name(by))
+}
+
+fn partitioning_name(by: Partitioning) -> &'static str {
+    match by {
+        Partitioning::Subdistrict => "subdistrict",
+        Partitioning::District => "district",
+    }
+}
+
+/// The error naming which setting differs from the running cluster's.
+fn settings_differ(mine: &str, theirs: &str) -> String {
+    let part = |s: &str, k: &str| {
+        s.split(';')
+            .find_map(|p| p.strip_prefix(k).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let mut what = Vec::new();
+    let (pm, pt) = (part(mine, "partition-by="), part(theirs, "partition-by="));
+    if pm != pt {
+        what.push(format!(
+            "--partition-by is {pm} here but {pt} on the running nodes"
+        ));
+    }
+    if part(mine, "token-key=") != part(theirs, "token-key=") {
+        what.push(
+            "the token key differs from the running nodes' (every node needs the same CITYOS_TOKEN_KEY / token.key)"
+                .to_string(),
+        );
+    }
+    format!(
+        "this node cannot join the cluster: {}",
+        if what.is_empty() {
+            format!("its settings {mine:?} differ from the cluster's {theirs:?}")
+        } else {
+            what.join("; ")
+        }
+    )
 }
 
 fn partition_list(v: &[(String, i64)]) -> String {
@@ -519,6 +617,26 @@ mod tests {
         let e = unreadable(&*broken, 10);
         assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
         assert_eq!(e.code, "unreadable_body");
+    }
+
+    /// A node with other settings than the running cluster's is told which.
+    #[test]
+    fn differing_settings_are_named() {
+        let e = settings_differ(
+            "partition-by=district;token-key=aaaa",
+            "partition-by=subdistrict;token-key=bbbb",
+        );
+        assert!(
+            e.contains("--partition-by is district here but subdistrict"),
+            "{e}"
+        );
+        assert!(e.contains("token key differs"), "{e}");
+        let e = settings_differ(
+            "partition-by=district;token-key=aaaa",
+            "partition-by=district;token-key=bbbb",
+        );
+        assert!(!e.contains("partition-by"), "{e}");
+        assert!(e.contains("token key differs"), "{e}");
     }
 
     /// A request that already changed something here is never re-run on another node.
