@@ -400,13 +400,24 @@ fn a_paused_node_cannot_commit_when_resumed() {
     // A node with another token key (or partitioning) cannot join the running nodes.
     for (name, key, by, says) in [
         ("p3", other_key(), "subdistrict", "token key differs"),
-        ("p4", TOKEN_KEY.to_string(), "district", "--partition-by is district here"),
+        (
+            "p4",
+            TOKEN_KEY.to_string(),
+            "district",
+            "--partition-by is district here",
+        ),
     ] {
         let data = dir.join(name);
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("token.key"), key).unwrap();
         let mut c = Command::new(env!("CARGO_BIN_EXE_cityos"))
-            .args(["serve", "--addr", &free_addr(), "--data", data.to_str().unwrap()])
+            .args([
+                "serve",
+                "--addr",
+                &free_addr(),
+                "--data",
+                data.to_str().unwrap(),
+            ])
             .args(["--database-url", &db.schema_url, "--node", name])
             .args(["--lease-ms", &LEASE_MS.to_string(), "--partition-by", by])
             .env_remove("CITYOS_DATABASE_URL")

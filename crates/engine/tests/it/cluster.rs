@@ -11,7 +11,7 @@ use cityos_core::time::{local, Date, Millis, MINUTE};
 use cityos_core::workflow::{Action, Actor, Command, NewReport};
 use cityos_core::{Level, Role};
 use cityos_engine::engine::{Engine, EngineError, Partitioning};
-use cityos_engine::{ClusterStore, StoreError};
+use cityos_engine::StoreError;
 use std::collections::HashSet;
 
 fn t0() -> Millis {
