@@ -656,6 +656,31 @@ pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Resul
 
 /// Turns alarm changes into cases and notes.
 async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Value>, ApiError> {
+    // Several nodes: an alarm whose case belongs to a partition another node holds does
+    // not stop the others' cases from being filed here; the first such refusal is the
+    // answer (the batch is never re-run elsewhere: see `runtime::cluster`).
+    let mut out = Vec::new();
+    let mut refused = None;
+    for p in pending {
+        match act_each(st, vec![p], now).await {
+            Ok(v) => out.extend(v),
+            Err(e) if e.partition.is_some() => {
+                refused.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+async fn act_each(
+    st: &AppState,
+    pending: Vec<Pending>,
+    now: Millis,
+) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut out = Vec::new();
     for (d, k, change, value) in pending {
