@@ -145,7 +145,13 @@ fn send(addr: &str, key: &str, body: &str, ledger: &Mutex<Ledger>) {
             }
             l.pending.remove(key);
         }
+        // 503: nothing written, try again; 502 `outcome_unknown`: forwarded to a node
+        // killed before it answered — maybe written, so sent again with the same key
+        // (which must then answer the one report).
         Some((503, _)) | None => {
+            l.pending.insert(key.to_string());
+        }
+        Some((502, a)) if a.contains("outcome_unknown") => {
             l.pending.insert(key.to_string());
         }
         Some((status, a)) => panic!("key {key} at {addr}: {status} {a}"),
