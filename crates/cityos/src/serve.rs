@@ -473,8 +473,11 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
         if let Some(url) = s.mqtt_url.clone() {
             println!("sensor readings over MQTT: {url} topic cityos/readings/{{device}}");
             let (st, stop) = (svc.state.clone(), stop_live.clone());
+            // Several nodes: one MQTT client id per node (the broker drops a client whose id
+            // another connects with); only the singleton's holder applies what it hears.
+            let client = s.node.as_ref().map_or_else(|| "cityos".to_string(), |n| format!("cityos-{n}"));
             tokio::spawn(async move {
-                if let Err(e) = cityos_server::intake::sensor::mqtt::run(st, url, "cityos".into(), stop).await {
+                if let Err(e) = cityos_server::intake::sensor::mqtt::run(st, url, client, stop).await {
                     eprintln!("MQTT bridge stopped: {e}");
                 }
             });

@@ -12,7 +12,7 @@
 //! Architecture Invariant: the engine never reads the clock; every request carries `now`.
 
 use crate::store::{
-    event_kind, Batch, CaseEvent, CaseWrite, Fence, IdKind, LeaseRound, Store, StoreError,
+    event_kind, Batch, CaseEvent, CaseWrite, Fence, IdKind, Lease, LeaseRound, Store, StoreError,
 };
 use cityos_core::case::{
     apply_entry, Case, CaseId, Change, Channel, LogEntry, RegionCodes, Report, ReportId, State,
@@ -72,6 +72,10 @@ pub enum Partitioning {
 pub const NO_SUBDISTRICT: &str = "-";
 /// The one partition of [`Partitioning::District`].
 pub const WHOLE_DISTRICT: &str = "district";
+/// A lease without cases: its holder runs the background jobs (alerts, sensing and
+/// scenario rounds, the welfare check, data quality, the monthly report), so they run on
+/// one node at a time and move, like any partition, when it stops.
+pub const SINGLETON: &str = "*singleton*";
 
 impl Partitioning {
     pub fn parse(s: &str) -> Result<Partitioning, String> {
@@ -541,6 +545,9 @@ impl Engine {
     }
 
     fn load_partition(&mut self, p: &str) -> Result<Vec<Case>, StoreError> {
+        if p == SINGLETON {
+            return Ok(Vec::new());
+        }
         let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
         match by {
             Partitioning::District => self.store.load_open_cases(),
@@ -563,10 +570,12 @@ impl Engine {
         self.rebuild_indexes();
     }
 
-    /// Every partition of the district (several nodes).
+    /// Every partition of the district (several nodes), and [`SINGLETON`].
     pub fn partitions(&self) -> Vec<String> {
         let by = self.owner.as_ref().map_or(Partitioning::District, |o| o.by);
-        by.all(&self.territory)
+        let mut v = by.all(&self.territory);
+        v.push(SINGLETON.to_string());
+        v
     }
 
     /// The partitions held, with their epochs (several nodes), sorted.
@@ -600,6 +609,21 @@ impl Engine {
             held: &held,
             ttl_ms,
         })?;
+        self.apply_leases(now)
+    }
+
+    /// Several nodes: makes the partitions this engine owns those of `now` — the leases
+    /// its node holds, as a lease round on another connection found them (so a busy
+    /// engine never delays its own renewals): loads the cases of the partitions gained,
+    /// drops those of the partitions lost. Idempotent: the same `now` again changes
+    /// nothing.
+    pub fn apply_leases(&mut self, now: Vec<Lease>) -> Result<LeaseChange, EngineError> {
+        let Some(o) = &self.owner else {
+            return Err(EngineError::Invalid(
+                "lease rounds are for engines in a cluster (join_cluster)".into(),
+            ));
+        };
+        let held: Vec<(String, i64)> = o.held.iter().map(|(p, e)| (p.clone(), *e)).collect();
         let now: HashMap<String, i64> = now.into_iter().map(|l| (l.partition, l.epoch)).collect();
         let mut change = LeaseChange::default();
         for (p, e) in &held {
@@ -1073,7 +1097,8 @@ impl Engine {
         self.last_event = max_event;
         self.reset_counters(max_case, max_report, max_event);
         for (id, c) in fresh {
-            match c.filter(|c| c.state.is_open()) {
+            // Several nodes: only cases of partitions this node holds are kept in memory.
+            match c.filter(|c| c.state.is_open() && self.check_owner(&c.regions).is_ok()) {
                 Some(c) => {
                     if let Some(cat) = self.tax.category_id(&c.category) {
                         self.dedup.upsert(cat, dedup_entry(&c));
@@ -1608,7 +1633,13 @@ impl Engine {
             };
             // Fire every rung that is due (a long outage may have skipped several).
             loop {
-                let s = self.stage(work, id)?;
+                // Several nodes: a case of a partition this node no longer holds is its
+                // new owner's to escalate; the others in the tick still go ahead.
+                let s = match self.stage(work, id) {
+                    Ok(s) => s,
+                    Err(EngineError::NotOwner { .. }) => break,
+                    Err(e) => return Err(e),
+                };
                 let Some((at, rung, to)) = escalation::next_escalation(&tax, &cal, &s.case) else {
                     break;
                 };

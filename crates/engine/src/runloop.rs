@@ -439,6 +439,19 @@ impl EngineHandle {
         rx.recv().map_err(|_| EngineError::Stopped)
     }
 
+    /// Queues a closure for the engine thread without waiting for it; `false` when the
+    /// queue is full (nothing queued).
+    pub fn try_post(
+        &self,
+        f: impl FnOnce(&mut Engine) + Send + 'static,
+    ) -> Result<bool, EngineError> {
+        match self.tx.try_send(Msg::With(Box::new(f))) {
+            Ok(()) => Ok(true),
+            Err(TrySendError::Full(_)) => Ok(false),
+            Err(TrySendError::Disconnected(_)) => Err(EngineError::Stopped),
+        }
+    }
+
     /// Runs a closure on the engine thread and returns its result.
     pub fn with<T: Send + 'static>(
         &self,

@@ -217,6 +217,18 @@ pub trait ClusterStore: Send {
     fn leases(&mut self) -> Result<Vec<Lease>, StoreError> {
         Ok(Vec::new())
     }
+    /// Several nodes: the cluster's settings (`settings`: the partitioning, a fingerprint
+    /// of the token key) are recorded by the first node; a node joining while others
+    /// are live (seen within `ttl_ms`) with other settings gets `Ok(Err(theirs))`. With no
+    /// other node live the record is replaced (the cluster is being set up anew).
+    fn join_settings(
+        &mut self,
+        _node: &str,
+        _settings: &str,
+        _ttl_ms: i64,
+    ) -> Result<Result<(), String>, StoreError> {
+        Ok(Ok(()))
+    }
     /// The open cases of one sub-district (`Some`) or of none (`None`: cases without a
     /// sub-district), in id order: a partition taken over.
     fn load_open_cases_of(&mut self, _subdistrict: Option<&str>) -> Result<Vec<Case>, StoreError> {

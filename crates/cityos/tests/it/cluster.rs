@@ -165,7 +165,13 @@ fn send(addr: &str, key: &str, body: &str, ledger: &Mutex<Ledger>) {
             }
             l.pending.remove(key);
         }
+        // 503: nothing written, try again; 502 `outcome_unknown`: forwarded to a node
+        // killed before it answered — maybe written, so sent again with the same key
+        // (which must then answer the one report).
         Some((503, _)) | None => {
+            l.pending.insert(key.to_string());
+        }
+        Some((502, a)) if a.contains("outcome_unknown") => {
             l.pending.insert(key.to_string());
         }
         Some((status, a)) => panic!("key {key} at {addr}: {status} {a}"),
@@ -265,9 +271,11 @@ fn check_ledger(s: &mut dyn cityos_engine::Store, l: &Ledger) {
 }
 
 fn partitions() -> usize {
+    // The sub-districts' partitions and the singleton (the background jobs' lease).
     cityos_engine::engine::Partitioning::Subdistrict
         .all(&cityos_engine::config::Config::xuhui().territory)
         .len()
+        + 1
 }
 
 #[test]
@@ -405,6 +413,61 @@ fn a_paused_node_cannot_commit_when_resumed() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A body too large for the endpoint is refused by its size (never run empty), and a
+    // request claiming to be forwarded with a tag this cluster's key did not make is
+    // refused, not run nor sent on.
+    let big = format!(r#"{{"category":"noise","text":"{}"}}"#, "x".repeat(70_000));
+    let (status, body) = post(&nodes[0].addr, "/api/v1/reports", "too-big", &big).unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    let (status, body) = forged(&nodes[0].addr);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forward tag"), "{body}");
+    // A node with another token key (or partitioning) cannot join the running nodes.
+    for (name, key, by, says) in [
+        ("p3", other_key(), "subdistrict", "token key differs"),
+        (
+            "p4",
+            TOKEN_KEY.to_string(),
+            "district",
+            "--partition-by is district here",
+        ),
+    ] {
+        let data = dir.join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("token.key"), key).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cityos"))
+            .args([
+                "serve",
+                "--addr",
+                &free_addr(),
+                "--data",
+                data.to_str().unwrap(),
+            ])
+            .args(["--database-url", &db.schema_url, "--node", name])
+            .args(["--lease-ms", &LEASE_MS.to_string(), "--partition-by", by])
+            .env_remove("CITYOS_DATABASE_URL")
+            .env_remove("CITYOS_TOKEN_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let status = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                let _ = c.kill();
+                panic!("node {name} with other settings joined");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut c.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
     for n in &nodes {
         signal(n, "-INT");
     }
@@ -414,6 +477,39 @@ fn a_paused_node_cannot_commit_when_resumed() {
     drop(s);
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A token key other than the test nodes'.
+fn other_key() -> String {
+    TOKEN_KEY
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect()
+}
+
+/// A report sent as if forwarded by node `p2`, with a made-up tag.
+fn forged(addr: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let body = r#"{"category":"noise","lon":121.44,"lat":31.2,"text":"forged"}"#;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/reports HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nAuthorization: Bearer {}\r\n\
+         cityos-forwarded-by: p2\r\ncityos-forwarded-for: 10.0.0.9\r\n\
+         cityos-forward-tag: made-up\r\nContent-Length: {}\r\n\r\n{body}",
+        crate::crash::app_token(),
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
 }
 
 #[test]

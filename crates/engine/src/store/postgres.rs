@@ -123,6 +123,16 @@ pub struct PostgresStore {
 
 /// How long a statement may run unless the URL's `options` set `statement_timeout`.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
+/// How long a session may sit inside a transaction doing nothing before the database
+/// ends it (its locks go with it), unless the URL's `options` set
+/// `idle_in_transaction_session_timeout`.
+pub const IDLE_IN_TRANSACTION_MS: u64 = 5_000;
+/// How long a statement waits for a lock before giving up (`store_timeout`), unless the
+/// URL's `options` set `lock_timeout`.
+pub const LOCK_TIMEOUT_MS: u64 = 5_000;
+/// TCP keepalive: a peer gone without a word (a paused or cut-off host) is noticed after
+/// about this plus 3 probes 5 s apart, not the system's two hours.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -135,7 +145,8 @@ fn db(e: ::postgres::Error) -> StoreError {
         let msg = format!("{code}: {}", d.message());
         return match code {
             "53100" => StoreError::Full(msg),
-            "57014" => StoreError::Timeout(msg),
+            // A cancelled statement; a lock not granted within `lock_timeout`.
+            "57014" | "55P03" => StoreError::Timeout(msg),
             "57P01" | "57P02" | "57P03" => StoreError::Unavailable(msg),
             c if c.starts_with("08") => StoreError::Unavailable(msg),
             _ => StoreError::Db(msg),
@@ -193,6 +204,23 @@ fn session(
                     "SET statement_timeout = {DEFAULT_STATEMENT_TIMEOUT_MS}"
                 ))
                 .map_err(db)?;
+        }
+        // Several nodes: a node paused (or cut off) inside a transaction must not keep
+        // its row locks — `FOR SHARE` on its lease rows would stop every takeover — for
+        // longer than a few lease times: the database ends such a session, and a lock
+        // wait gives up, after these (unless the URL's `options` set them).
+        for (name, ms) in [
+            (
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_MS,
+            ),
+            ("lock_timeout", LOCK_TIMEOUT_MS),
+        ] {
+            if !cfg.get_options().is_some_and(|o| o.contains(name)) {
+                client
+                    .batch_execute(&format!("SET {name} = {ms}"))
+                    .map_err(db)?;
+            }
         }
         Ok(Prepared {
             ins_case: client.prepare(INSERT_CASE).map_err(db)?,
@@ -271,6 +299,16 @@ impl PostgresStore {
         }
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(5));
+        }
+        cfg.keepalives(true);
+        if cfg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            cfg.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if cfg.get_keepalives_interval().is_none() {
+            cfg.keepalives_interval(Duration::from_secs(5));
+        }
+        if cfg.get_keepalives_retries().is_none() {
+            cfg.keepalives_retries(3);
         }
         let (client, st) = session(&cfg, schema, true)?;
         Ok(PostgresStore {
@@ -1076,6 +1114,9 @@ impl batch::RowWriter for Rows<'_, '_> {
 
 /// The database's clock in milliseconds since the epoch: every lease time is read from
 /// it, so the nodes' own clocks never decide who holds a partition.
+/// The `cluster_nodes` row holding the cluster's settings (not a node: no node name has
+/// `*`).
+const CLUSTER_SETTINGS_ROW: &str = "*settings*";
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// Block sizes: each equals its sequence's increment (migration 22).
@@ -1110,6 +1151,54 @@ impl ClusterStore for PostgresStore {
             .map_err(db)?
             .get(0);
         Ok((first, n))
+    }
+
+    fn join_settings(
+        &mut self,
+        node: &str,
+        settings: &str,
+        ttl_ms: i64,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        // The settings live in a row of their own (`seen_at` 0: never counted as a node).
+        tx.execute(
+            "INSERT INTO cluster_nodes (node, address, seen_at) VALUES ($1, $2, 0) \
+             ON CONFLICT (node) DO NOTHING",
+            &[&CLUSTER_SETTINGS_ROW, &settings],
+        )
+        .map_err(db)?;
+        let theirs: String = tx
+            .query_one(
+                "SELECT address FROM cluster_nodes WHERE node = $1 FOR UPDATE",
+                &[&CLUSTER_SETTINGS_ROW],
+            )
+            .map_err(db)?
+            .get(0);
+        if theirs == settings {
+            tx.commit().map_err(db)?;
+            return Ok(Ok(()));
+        }
+        let live: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM cluster_nodes WHERE node <> $1 AND node <> $2 \
+                     AND seen_at > {NOW_MS} - $3"
+                ),
+                &[&CLUSTER_SETTINGS_ROW, &node, &ttl_ms],
+            )
+            .map_err(db)?
+            .get(0);
+        if live > 0 {
+            return Ok(Err(theirs));
+        }
+        tx.execute(
+            "UPDATE cluster_nodes SET address = $2 WHERE node = $1",
+            &[&CLUSTER_SETTINGS_ROW, &settings],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(Ok(()))
     }
 
     fn lease_round(&mut self, r: &LeaseRound<'_>) -> Result<Vec<Lease>, StoreError> {

@@ -136,6 +136,8 @@ fn a_partition_moves_and_its_old_owner_is_fenced() {
         "alone, a node holds every partition"
     );
     assert!(all.iter().any(|p| p == TIANPING));
+    // The background jobs' lease is one of them, held like any other.
+    assert!(all.iter().any(|p| p == cityos_engine::engine::SINGLETON));
     let epoch_a = ch.held.iter().find(|(p, _)| p == TIANPING).unwrap().1;
     let spot = spots(TIANPING)[3];
     let o = a.submit(report("lift_entrapment", spot, t0(), 1)).unwrap();
@@ -197,6 +199,12 @@ fn a_partition_moves_and_its_old_owner_is_fenced() {
     assert!(ha.abs_diff(hb) <= 1, "shares {ha} and {hb}");
     let leases = b.store().leases().unwrap();
     assert_eq!(leases.len(), all.len());
+    // Exactly one node runs the background jobs.
+    let singles: Vec<_> = leases
+        .iter()
+        .filter(|l| l.partition == cityos_engine::engine::SINGLETON && l.remaining_ms > 0)
+        .collect();
+    assert_eq!(singles.len(), 1, "{leases:?}");
     for l in leases {
         assert!(l.owner == "a" || l.owner == "b");
         assert_eq!(l.address, format!("http://{}", l.owner));
@@ -235,4 +243,139 @@ fn an_escalation_due_during_a_takeover_fires_once() {
     assert!(bn.tick(due + 2 * MINUTE).unwrap().is_empty());
     let log = b.store().load_log(o.case.id).unwrap();
     assert_eq!(log.iter().filter(|l| l.action == "escalate").count(), 1);
+}
+
+/// A node paused inside a transaction keeps its row locks (`FOR SHARE` on its lease rows
+/// stops every takeover) only until the database ends its idle session; a lock wait gives
+/// up instead of waiting forever. Every session the store opens says so.
+#[test]
+fn a_session_paused_in_a_transaction_does_not_keep_its_locks() {
+    let Some(b) = Backend::postgres("cluster_idle") else {
+        return;
+    };
+    let mut s = b.store();
+    let sql = cityos_engine::query::Sql {
+        text: "SELECT current_setting('idle_in_transaction_session_timeout') || ' ' \
+               || current_setting('lock_timeout'), 0::bigint"
+            .into(),
+        params: Vec::new(),
+    };
+    let g = s.query_groups(&sql).unwrap();
+    assert_eq!(g[0].0, "5s 5s", "{g:?}");
+    // Behaviour, with the same setting on a plain session: a transaction left idle
+    // holding `FOR SHARE` on a lease row is ended by the database and its lock released.
+    let mut a = node(&b, "a");
+    a.lease_round("http://a", TTL).unwrap();
+    let Backend::Postgres { url, schema } = &b else {
+        unreachable!()
+    };
+    let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "SET search_path TO {schema}; SET idle_in_transaction_session_timeout = 500; \
+         BEGIN; SELECT 1 FROM partition_leases FOR SHARE"
+    ))
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    assert!(
+        c.batch_execute("SELECT 1").is_err(),
+        "the idle transaction's session was ended"
+    );
+    // The lock is gone: another session takes the rows for update at once.
+    let mut d = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+    d.batch_execute(&format!(
+        "SET search_path TO {schema}; SET lock_timeout = 200; BEGIN; \
+         SELECT 1 FROM partition_leases FOR UPDATE; ROLLBACK"
+    ))
+    .unwrap();
+}
+
+/// Leases renewed on a connection of their own (not the engine's), the result handed to
+/// the engine: it owns what its node holds, loads the cases of what it gained, and the
+/// same result again changes nothing.
+#[test]
+fn leases_renewed_elsewhere_are_handed_to_the_engine() {
+    let Some(b) = Backend::postgres("cluster_apply") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    a.lease_round("http://a", TTL).unwrap();
+    let spot = spots(TIANPING)[2];
+    let o = a.submit(report("lift_entrapment", spot, t0(), 1)).unwrap();
+    // Node b's engine, its leases taken by another connection once a's ran out.
+    let mut bn = node(&b, "b");
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    let parts = bn.partitions();
+    let mut lease_conn = b.store();
+    let round = |held: &[(String, i64)], s: &mut dyn cityos_engine::Store| {
+        s.lease_round(&cityos_engine::store::LeaseRound {
+            node: "b",
+            address: "http://b",
+            partitions: &parts,
+            held,
+            ttl_ms: TTL,
+        })
+        .unwrap()
+    };
+    let leases = round(&[], &mut *lease_conn);
+    assert_eq!(leases.len(), parts.len());
+    assert!(bn.held().is_empty(), "nothing owned before the hand-over");
+    let ch = bn.apply_leases(leases.clone()).unwrap();
+    assert_eq!(ch.gained.len(), parts.len());
+    assert!(bn.open_cases().any(|c| c.id == o.case.id), "cases loaded");
+    let again = bn.apply_leases(leases).unwrap();
+    assert!(
+        again.gained.is_empty() && again.lost.is_empty(),
+        "{again:?}"
+    );
+    // Renewed elsewhere at the same epochs: still the same, and b writes.
+    let held = bn.held();
+    let renewed = round(&held, &mut *lease_conn);
+    let ch = bn.apply_leases(renewed).unwrap();
+    assert!(ch.gained.is_empty() && ch.lost.is_empty(), "{ch:?}");
+    let mut c = Command::new(Action::Note, officer());
+    c.note = "新主人写入".into();
+    bn.transition(o.case.id, c, t0() + MINUTE).unwrap();
+}
+
+/// The first node records the cluster's settings; a node with others is refused while a
+/// node runs with them, and accepted (the record replaced) once none does.
+#[test]
+fn a_node_with_other_settings_is_refused_while_others_run() {
+    let Some(b) = Backend::postgres("cluster_settings") else {
+        return;
+    };
+    let mut a = node(&b, "a");
+    let mut s = b.store();
+    assert_eq!(
+        s.join_settings("a", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    a.lease_round("http://a", TTL).unwrap();
+    assert_eq!(
+        s.join_settings("b", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        s.join_settings("b", "partition-by=district;k=1", TTL)
+            .unwrap(),
+        Err("partition-by=subdistrict;k=1".to_string())
+    );
+    // Node a stops: its settings no longer bind anyone.
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    assert_eq!(
+        s.join_settings("b", "partition-by=district;k=1", TTL)
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        s.join_settings("c", "partition-by=subdistrict;k=1", TTL)
+            .unwrap(),
+        Ok(()),
+        "nobody live yet: b has not run a lease round"
+    );
+    // The leases' node count ignores the settings' row.
+    let ch = a.lease_round("http://a", TTL).unwrap();
+    assert_eq!(ch.held.len(), a.partitions().len());
 }

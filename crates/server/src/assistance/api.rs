@@ -614,6 +614,10 @@ pub async fn record_visit(
                     state = Some(o.case.state.as_str().to_string())
                 }
                 Ok(_) => {}
+                // Several nodes: the case's partition is another node's. Not hidden: the
+                // forwarding layer sends the whole visit there (the visit's row above is
+                // written again, the same), or the client is told to try again (503).
+                Err(e) if e.partition.is_some() => return Err(e),
                 // Already acknowledged: go on to handle.
                 Err(_) if is_ack => {}
                 // The visit is recorded; the case's workflow stays for the centre.

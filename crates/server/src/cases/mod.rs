@@ -66,9 +66,13 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
             "the engine's queue is full; retry shortly",
         ));
     }
-    Ok(rx
+    let answer = rx
         .await
-        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??)
+        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??;
+    // Several nodes: this request has now changed something here, so the forwarding
+    // layer may no longer re-run it whole on another node.
+    crate::runtime::cluster::mark_effect();
+    Ok(answer)
 }
 
 /// Wraps `req` so that the engine records its answer, rendered by `render`, with its

@@ -39,7 +39,8 @@ pub struct Endpoint {
 /// Problem statuses every operation may answer: 413 when a declared `Content-Length`
 /// exceeds the route's limit (before routing), 503 when the store cannot be reached or a
 /// statement ran out of time (`store_unavailable`, `store_timeout`, with `Retry-After`).
-/// Writes (`post`, `put`, `delete`) may also answer 507 (`insufficient_storage`).
+/// Writes (`post`, `put`, `delete`) may also answer 507 (`insufficient_storage`) and, with
+/// several nodes, 502 (`outcome_unknown`).
 pub const EVERY_OPERATION: &[u16] = &[413, 503];
 
 /// What each problem status means, for the document, with the codes it is answered with
@@ -56,6 +57,7 @@ pub fn problem_description(status: u16) -> String {
         422 => "the body is well-formed but its content is refused",
         429 => "too many requests; see Retry-After",
         500 => "an unexpected problem (logged)",
+        502 => "several nodes: passed on to the node in charge, whose answer was lost — it may have been applied",
         503 => "busy or unavailable; see Retry-After",
         507 => "no room left to store it",
         _ => "a problem",
@@ -76,7 +78,8 @@ pub fn problem_statuses(e: &Endpoint) -> Vec<u16> {
         v.push(400);
     }
     if e.method != "get" {
-        v.push(507);
+        // Several nodes: a write passed on to the node in charge whose answer was lost.
+        v.extend([502, 507]);
     }
     if !e.path_params.is_empty() {
         v.push(404);

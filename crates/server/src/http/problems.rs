@@ -150,6 +150,13 @@ problems! {
     StoreUnavailable = SERVICE_UNAVAILABLE, "store_unavailable", "数据库暂不可用，请稍后再试", "The database is unavailable; try again shortly";
     /// The database cancelled a slow statement.
     StoreTimeout = SERVICE_UNAVAILABLE, "store_timeout", "查询耗时过长，请缩小范围或稍后再试", "The request took too long; narrow it or try again later";
+    /// Several nodes: the node that holds the request's partition was sent the request but
+    /// its answer never came back — it may or may not have been applied (look before
+    /// sending it again; a keyed request may be sent again safely).
+    OutcomeUnknown = BAD_GATEWAY, "outcome_unknown", "请求已转交负责节点，但未收到结果，请先查看是否已生效", "Passed on to the node in charge, but its answer was lost; check before sending again";
+    /// Several nodes: part of the request was applied on this node and the rest belongs to
+    /// a partition another node holds (it was not applied, and the request not passed on).
+    PartlyApplied = CONFLICT, "partly_applied", "请求只完成了一部分，其余部分由其他节点负责，请勿整体重发", "Only part of the request was applied; another node is in charge of the rest — do not resend it whole";
     /// The database has no room left.
     InsufficientStorage = INSUFFICIENT_STORAGE, "insufficient_storage", "存储空间不足", "No storage space left";
     // The life circle (issue 18)

@@ -11,12 +11,14 @@
 //! that disagree during a takeover answer 503 with `Retry-After` instead of looping.
 //! Reads (GET) are served by every node from the shared store and never forwarded.
 
-use crate::http::error::NotOwner;
+use crate::http::error::{ApiError, NotOwner};
+use crate::http::problems::Problem;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use cityos_engine::engine::Partitioning;
 use http_body_util::BodyExt;
@@ -45,6 +47,22 @@ pub const DEFAULT_TTL_MS: i64 = 3_000;
 pub struct ClusterInfo {
     pub node: String,
     pub address: String,
+    /// Whether this node holds the singleton lease (`cityos_engine::engine::SINGLETON`)
+    /// and so runs the background jobs; set by the lease thread.
+    pub singleton: Arc<AtomicBool>,
+}
+
+/// Whether the background jobs run on this node: always alone, in a cluster only on the
+/// holder of the singleton lease (see `runtime::tickers`).
+pub fn runs_jobs(st: &AppState) -> bool {
+    st.0.cluster
+        .get()
+        .is_none_or(|c| c.singleton.load(Ordering::SeqCst))
+}
+
+fn holds_singleton(held: &[(String, i64)]) -> bool {
+    held.iter()
+        .any(|(p, _)| p == cityos_engine::engine::SINGLETON)
 }
 
 /// The header a forwarded request carries (the forwarding node's name).
@@ -62,8 +80,8 @@ fn forward_tag(st: &AppState, node: &str, peer: &str, method: &Method, uri: &Uri
 }
 
 /// On the owner: a forwarded request with a good tag is the original client's (its
-/// address); a bad or missing tag loses the forwarding headers (an ordinary request).
-fn accept_forwarded(st: &AppState, req: &mut Request) {
+/// address); `false` for a bad or missing tag (the caller refuses it).
+fn accept_forwarded(st: &AppState, req: &mut Request) -> bool {
     let h = req.headers();
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (by, peer, tag) = (get(FORWARDED_BY), get(FORWARDED_FOR), get(FORWARD_TAG));
@@ -79,11 +97,8 @@ fn accept_forwarded(st: &AppState, req: &mut Request) {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
         }
-    } else {
-        for n in [FORWARDED_BY, FORWARDED_FOR, FORWARD_TAG] {
-            req.headers_mut().remove(n);
-        }
     }
+    good
 }
 
 /// Joins the cluster: the engine drops its cache and takes its share of partitions in a
@@ -92,6 +107,7 @@ fn accept_forwarded(st: &AppState, req: &mut Request) {
 pub fn join(
     st: &AppState,
     o: &ClusterOptions,
+    mut store: Box<dyn cityos_engine::Store>,
 ) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), String> {
     if !o.address.starts_with("http://") {
         return Err(format!(
@@ -99,23 +115,39 @@ pub fn join(
             o.address
         ));
     }
+    // Every node must cut the district the same way and share the token key (tokens and
+    // forward tags are signed with it): a node joining live nodes with others is refused.
+    let mine = settings(st, o.by);
+    match store.join_settings(&o.node, &mine, o.ttl_ms) {
+        Ok(Ok(())) => {}
+        Ok(Err(theirs)) => return Err(settings_differ(&mine, &theirs)),
+        Err(e) => {
+            return Err(format!(
+                "PostgreSQL: cannot check the cluster's settings: {e}"
+            ))
+        }
+    }
+    let singleton = Arc::new(AtomicBool::new(false));
     let _ = st.0.cluster.set(ClusterInfo {
         node: o.node.clone(),
         address: o.address.clone(),
+        singleton: singleton.clone(),
     });
     let h = st.0.engine.clone();
     let (node, by) = (o.node.clone(), o.by);
     h.with(move |e| e.join_cluster(&node, by))
         .map_err(|e| e.to_string())?;
-    let round = {
-        let (h, address, ttl) = (h.clone(), o.address.clone(), o.ttl_ms);
-        move || {
-            let address = address.clone();
-            h.with(move |e| e.lease_round(&address, ttl))
-                .and_then(|r| r)
-        }
+    // The first round runs on the engine (its partitions' cases loaded before the node
+    // serves); the later ones on the lease thread's own connection.
+    let first = {
+        let address = o.address.clone();
+        let ttl = o.ttl_ms;
+        h.with(move |e| e.lease_round(&address, ttl))
+            .and_then(|r| r)
+            .map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?
     };
-    let first = round().map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?;
+    let parts = h.with(|e| e.partitions()).map_err(|e| e.to_string())?;
+    singleton.store(holds_singleton(&first.held), Ordering::SeqCst);
     crate::http::log::event(
         "partitions_held",
         &[
@@ -127,6 +159,8 @@ pub fn join(
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let (state, node, every) = (st.clone(), o.node.clone(), (o.ttl_ms / 4).max(100) as u64);
+    let (address, ttl) = (o.address.clone(), o.ttl_ms);
+    let singleton = singleton.clone();
     let t = std::thread::Builder::new()
         .name("cityos-leases".into())
         .spawn(move || {
@@ -135,31 +169,75 @@ pub fn join(
                 .enable_all()
                 .build()
                 .ok();
+            // What the database says this node holds (renewed at those epochs): the lease
+            // thread renews on its own connection, so a busy engine queue never makes a
+            // node lose its own leases; the engine is handed the result between batches.
+            let mut held = first.held;
             while !stop2.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(every));
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let now = state.0.clock.now();
-                match round() {
-                    Ok(ch) => {
+                let round = cityos_engine::store::LeaseRound {
+                    node: &node,
+                    address: &address,
+                    partitions: &parts,
+                    held: &held,
+                    ttl_ms: ttl,
+                };
+                match store.lease_round(&round) {
+                    Ok(leases) => {
                         state.0.loops.success("leases", now);
-                        if !ch.gained.is_empty() || !ch.lost.is_empty() {
-                            let lost: Vec<(String, i64)> =
-                                ch.lost.iter().map(|p| (p.clone(), 0)).collect();
-                            crate::http::log::event(
-                                "partitions_moved",
-                                &[
-                                    ("node", &node),
-                                    ("gained", &partition_list(&ch.gained)),
-                                    ("lost", &partition_list(&lost)),
-                                    ("held", &ch.held.len()),
-                                ],
-                            );
+                        // The partitions this round gained (their cases' recent events go
+                        // on the bus again, in case the old owner died between commit and
+                        // publish).
+                        let gained: Vec<String> = leases
+                            .iter()
+                            .filter(|l| {
+                                l.partition != cityos_engine::SINGLETON
+                                    && !held.iter().any(|(p, _)| *p == l.partition)
+                            })
+                            .map(|l| l.partition.clone())
+                            .collect();
+                        held = leases
+                            .iter()
+                            .map(|l| (l.partition.clone(), l.epoch))
+                            .collect();
+                        held.sort();
+                        singleton.store(holds_singleton(&held), Ordering::SeqCst);
+                        // Every round (idempotent): a hand-over the engine could not take
+                        // (a full queue, a failed load) is retried at the next.
+                        let node2 = node.clone();
+                        let posted =
+                            state
+                                .0
+                                .engine
+                                .try_post(move |e| match e.apply_leases(leases) {
+                                    Ok(ch) => {
+                                        if !ch.gained.is_empty() || !ch.lost.is_empty() {
+                                            let lost: Vec<(String, i64)> =
+                                                ch.lost.iter().map(|p| (p.clone(), 0)).collect();
+                                            crate::http::log::event(
+                                                "partitions_moved",
+                                                &[
+                                                    ("node", &node2),
+                                                    ("gained", &partition_list(&ch.gained)),
+                                                    ("lost", &partition_list(&lost)),
+                                                    ("held", &ch.held.len()),
+                                                ],
+                                            );
+                                        }
+                                    }
+                                    Err(e) => crate::http::log::event(
+                                        "partitions_load_failed",
+                                        &[("node", &node2), ("error", &e)],
+                                    ),
+                                });
+                        if let Err(e) = posted {
+                            state.0.loops.error("leases", &e);
                         }
-                        if !ch.gained.is_empty() {
-                            let gained: Vec<String> =
-                                ch.gained.iter().map(|(p, _)| p.clone()).collect();
+                        if !gained.is_empty() {
                             if let Some(rt) = &rt {
                                 let r = rt.block_on(crate::runtime::jetstream::after_takeover(
                                     &state, &gained,
@@ -183,11 +261,97 @@ pub fn join(
     Ok((stop, t))
 }
 
+/// This node's cluster settings: the partitioning and a fingerprint of the token key (a
+/// keyed tag of a fixed text: it tells whether two keys are the same, nothing of the key).
+fn settings(st: &AppState, by: Partitioning) -> String {
+    let fp: String =
+        st.0.key
+            .tag("cityos cluster key fingerprint")
+            .chars()
+            .take(16)
+            .collect();
+    format!("partition-by={};token-key={fp}", partitioning_name(by))
+}
+
+fn partitioning_name(by: Partitioning) -> &'static str {
+    match by {
+        Partitioning::Subdistrict => "subdistrict",
+        Partitioning::District => "district",
+    }
+}
+
+/// The error naming which setting differs from the running cluster's.
+fn settings_differ(mine: &str, theirs: &str) -> String {
+    let part = |s: &str, k: &str| {
+        s.split(';')
+            .find_map(|p| p.strip_prefix(k).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let mut what = Vec::new();
+    let (pm, pt) = (part(mine, "partition-by="), part(theirs, "partition-by="));
+    if pm != pt {
+        what.push(format!(
+            "--partition-by is {pm} here but {pt} on the running nodes"
+        ));
+    }
+    if part(mine, "token-key=") != part(theirs, "token-key=") {
+        what.push(
+            "the token key differs from the running nodes' (every node needs the same CITYOS_TOKEN_KEY / token.key)"
+                .to_string(),
+        );
+    }
+    format!(
+        "this node cannot join the cluster: {}",
+        if what.is_empty() {
+            format!("its settings {mine:?} differ from the cluster's {theirs:?}")
+        } else {
+            what.join("; ")
+        }
+    )
+}
+
 fn partition_list(v: &[(String, i64)]) -> String {
     v.iter()
         .map(|(p, _)| p.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+tokio::task_local! {
+    /// Set while the forwarding layer runs a request here: whether it already changed
+    /// something (an engine request committed, readings applied). A request that did is
+    /// never sent on to another node — that would apply its first part twice.
+    static EFFECTS: Arc<AtomicBool>;
+}
+
+/// The request being served has changed something on this node (no-op outside the
+/// forwarding layer, e.g. with one node or in background jobs).
+pub fn mark_effect() {
+    let _ = EFFECTS.try_with(|e| e.store(true, Ordering::SeqCst));
+}
+
+/// The current request's marker, for work it hands to a task of its own (a spawned task
+/// does not inherit it).
+pub fn effects() -> Option<Arc<AtomicBool>> {
+    EFFECTS.try_with(|e| e.clone()).ok()
+}
+
+/// What the forwarding layer does with an answer that says another node holds
+/// `partition` (see [`forward`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Nothing was changed here: send the request, as it came, to the owner.
+    Forward,
+    /// Something was: answer `partly_applied`, never re-run it elsewhere.
+    Partly,
+}
+
+pub fn on_not_owner(had_effects: bool) -> Refused {
+    if had_effects {
+        Refused::Partly
+    } else {
+        Refused::Forward
+    }
 }
 
 /// The forwarding layer (see the module's text).
@@ -196,19 +360,26 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
         return next.run(req).await;
     };
     if req.headers().contains_key(FORWARDED_BY) {
-        accept_forwarded(&st, &mut req);
+        if !accept_forwarded(&st, &mut req) {
+            // A bad tag is refused, never run or sent on: a node with another token key
+            // (a misconfigured cluster) or someone claiming to be a node.
+            return ApiError::new(
+                Problem::Forbidden,
+                "the request claims to be forwarded by another node, but its forward tag does not match this node's token key",
+            )
+            .into_response();
+        }
+        // Forwarded by the owner's peer: run here, never sent on again.
+        return next.run(req).await;
     }
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || req.headers().contains_key(FORWARDED_BY)
-    {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     let limit = crate::runtime::router::body_limit(req.uri().path());
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        // Too large (or broken): the inner layers answer it as they would.
-        Err(_) => return next.run(Request::from_parts(parts, Body::empty())).await,
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return unreadable(&*e, limit).into_response(),
     };
     let (method, uri, mut headers) = (
         parts.method.clone(),
@@ -225,12 +396,23 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
             headers.insert(n, v);
         }
     }
-    let answer = next
-        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+    let fx = Arc::new(AtomicBool::new(false));
+    let answer = EFFECTS
+        .scope(
+            fx.clone(),
+            next.run(Request::from_parts(parts, Body::from(bytes.clone()))),
+        )
         .await;
     let Some(NotOwner(partition)) = answer.extensions().get::<NotOwner>().cloned() else {
         return answer;
     };
+    if on_not_owner(fx.load(Ordering::SeqCst)) == Refused::Partly {
+        crate::http::log::event(
+            "forward_refused_partly_applied",
+            &[("partition", &partition), ("path", &uri.path())],
+        );
+        return partly_applied(&partition).into_response();
+    }
     let leases = match st.0.reads.run(|s| s.leases()).await {
         Ok(Ok(l)) => l,
         _ => return answer,
@@ -249,10 +431,71 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
                 &[
                     ("partition", &partition),
                     ("owner", &owner.owner),
+                    ("sent", &e.was_sent()),
                     ("error", &e),
                 ],
             );
-            answer
+            match e {
+                // The owner never saw it: this node's own answer (nothing written, try again).
+                SendError::NotSent(_) => answer,
+                SendError::Sent(_) => outcome_unknown(&owner.owner).into_response(),
+            }
+        }
+    }
+}
+
+/// A body the forwarding layer cannot read whole: too large (413) or broken (400).
+fn unreadable(e: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
+    if e.downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+    {
+        ApiError::new(
+            Problem::PayloadTooLarge,
+            format!("this endpoint takes at most {limit} bytes"),
+        )
+    } else {
+        ApiError::new(
+            Problem::UnreadableBody,
+            format!("the request's body could not be read: {e}"),
+        )
+    }
+}
+
+/// The answer when the owner was sent the request and its answer was lost: no
+/// `Retry-After` — the client must look before sending it again (a keyed one is safe).
+pub fn outcome_unknown(owner: &str) -> ApiError {
+    ApiError::new(
+        Problem::OutcomeUnknown,
+        format!("the request was passed on to node {owner:?}, which holds its partition, but no answer came back: it may or may not have been applied — check before sending it again (a request with an Idempotency-Key may be sent again safely)"),
+    )
+}
+
+fn partly_applied(partition: &str) -> ApiError {
+    ApiError::new(
+        Problem::PartlyApplied,
+        format!("part of this request was applied on this node; partition {partition:?} is held by another node, so the rest was not applied — do not send the whole request again"),
+    )
+}
+
+/// Why a forward failed: before the request left this node (the owner never saw it) or
+/// after (it may have been applied).
+#[derive(Debug)]
+pub enum SendError {
+    NotSent(String),
+    Sent(String),
+}
+
+impl SendError {
+    pub fn was_sent(&self) -> bool {
+        matches!(self, SendError::Sent(_))
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::NotSent(e) => write!(f, "not sent: {e}"),
+            SendError::Sent(e) => write!(f, "sent, no answer: {e}"),
         }
     }
 }
@@ -265,10 +508,11 @@ async fn send(
     mut headers: HeaderMap,
     me: &str,
     body: axum::body::Bytes,
-) -> Result<Response, String> {
+) -> Result<Response, SendError> {
+    let not_sent = SendError::NotSent;
     let host = address
         .strip_prefix("http://")
-        .ok_or("not an http:// address")?
+        .ok_or_else(|| not_sent("not an http:// address".into()))?
         .trim_end_matches('/')
         .to_string();
     let stream = tokio::time::timeout(
@@ -276,16 +520,17 @@ async fn send(
         tokio::net::TcpStream::connect(host.as_str()),
     )
     .await
-    .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|_| not_sent("connect timed out".to_string()))?
+    .map_err(|e| not_sent(e.to_string()))?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| not_sent(e.to_string()))?;
     tokio::spawn(conn);
     headers.insert(
         FORWARDED_BY,
-        me.parse().map_err(|_| "node name is not a header value")?,
+        me.parse()
+            .map_err(|_| not_sent("node name is not a header value".into()))?,
     );
     headers.remove(axum::http::header::CONNECTION);
     let path = uri
@@ -295,13 +540,159 @@ async fn send(
         .method(method)
         .uri(path)
         .body(http_body_util::Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| not_sent(e.to_string()))?;
     *req.headers_mut() = headers;
+    // From here on the owner may have the request (whole or in part): any failure is an
+    // unknown outcome, never "nothing was written".
     let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
         .await
-        .map_err(|_| "the owner did not answer in 30 s".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| SendError::Sent("the owner did not answer in 30 s".to_string()))?
+        .map_err(|e| SendError::Sent(e.to_string()))?;
     let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| SendError::Sent(e.to_string()))?
+        .to_bytes();
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn go(address: &str) -> Result<Response, SendError> {
+        let uri: Uri = "/api/v1/reports".parse().unwrap();
+        let body = axum::body::Bytes::from_static(b"{}");
+        rt().block_on(async {
+            send(address, Method::POST, uri, HeaderMap::new(), "n1", body).await
+        })
+    }
+
+    /// Nobody listening: the request never left, so this node may say "nothing was
+    /// written, try again".
+    #[test]
+    fn a_refused_connection_is_not_sent() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = go(&format!("http://127.0.0.1:{port}")).unwrap_err();
+        assert!(!e.was_sent(), "{e}");
+    }
+
+    /// The owner read the request and went away without answering: the outcome is
+    /// unknown (it may have been applied), answered 502 without `Retry-After`.
+    #[test]
+    fn an_owner_gone_after_the_request_is_an_unknown_outcome() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            use std::io::Read;
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            drop(c);
+        });
+        let e = go(&format!("http://{addr}")).unwrap_err();
+        t.join().unwrap();
+        assert!(e.was_sent(), "{e}");
+        let r = outcome_unknown("n2").into_response();
+        assert_eq!(r.status(), axum::http::StatusCode::BAD_GATEWAY);
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
+        let body = rt().block_on(async { r.into_body().collect().await.unwrap().to_bytes() });
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "outcome_unknown");
+        assert!(v["detail"].as_str().unwrap().contains("may or may not"));
+    }
+
+    /// An owner that answers: its answer is returned as it came.
+    #[test]
+    fn an_owner_answer_is_returned() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            c.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+        });
+        let r = go(&format!("http://{addr}")).unwrap();
+        t.join().unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::CREATED);
+    }
+
+    /// A body the layer cannot read whole is answered, never run empty: too large 413,
+    /// broken 400.
+    #[test]
+    fn an_unreadable_body_is_refused() {
+        let too_big = rt().block_on(async {
+            http_body_util::Limited::new(Body::from(vec![b'x'; 100]), 10)
+                .collect()
+                .await
+                .unwrap_err()
+        });
+        let e = unreadable(&*too_big, 10);
+        assert_eq!(e.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+        let broken: Box<dyn std::error::Error + Send + Sync> = "connection reset".into();
+        let e = unreadable(&*broken, 10);
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "unreadable_body");
+    }
+
+    /// A node with other settings than the running cluster's is told which.
+    #[test]
+    fn differing_settings_are_named() {
+        let e = settings_differ(
+            "partition-by=district;token-key=aaaa",
+            "partition-by=subdistrict;token-key=bbbb",
+        );
+        assert!(
+            e.contains("--partition-by is district here but subdistrict"),
+            "{e}"
+        );
+        assert!(e.contains("token key differs"), "{e}");
+        let e = settings_differ(
+            "partition-by=district;token-key=aaaa",
+            "partition-by=district;token-key=bbbb",
+        );
+        assert!(!e.contains("partition-by"), "{e}");
+        assert!(e.contains("token key differs"), "{e}");
+    }
+
+    /// A request that already changed something here is never re-run on another node.
+    #[test]
+    fn a_request_with_effects_is_not_forwarded() {
+        assert_eq!(on_not_owner(false), Refused::Forward);
+        assert_eq!(on_not_owner(true), Refused::Partly);
+        let seen = rt().block_on(async {
+            let fx = Arc::new(AtomicBool::new(false));
+            EFFECTS
+                .scope(fx.clone(), async {
+                    // As `cases::engine_call` does after a committed request, and as a
+                    // spawned task does through `effects()`.
+                    let h = effects().unwrap();
+                    tokio::spawn(async move { h.store(true, Ordering::SeqCst) })
+                        .await
+                        .unwrap();
+                })
+                .await;
+            fx.load(Ordering::SeqCst)
+        });
+        assert!(seen);
+        mark_effect(); // outside a request: nothing to mark, no panic
+        let r = partly_applied("310104003").into_response();
+        assert_eq!(r.status(), axum::http::StatusCode::CONFLICT);
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
 }

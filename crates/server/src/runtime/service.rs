@@ -168,6 +168,8 @@ pub struct Service {
     timer: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     /// Several nodes: the lease loop.
     leases: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// Where the data lives (the lease loop opens its own connection).
+    db: Database,
 }
 
 impl Service {
@@ -242,6 +244,7 @@ impl Service {
             runloop: Some(runloop),
             timer: Some((stop, timer)),
             leases: None,
+            db: db.clone(),
         })
     }
 
@@ -251,7 +254,11 @@ impl Service {
         &mut self,
         o: &crate::runtime::cluster::ClusterOptions,
     ) -> Result<(), String> {
-        self.leases = Some(crate::runtime::cluster::join(&self.state, o)?);
+        let store = self
+            .db
+            .connect(false)
+            .map_err(|e| format!("PostgreSQL: cannot open the lease connection: {e}"))?;
+        self.leases = Some(crate::runtime::cluster::join(&self.state, o, store)?);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! packs' (schedules, levels, waiting conditions, stand-downs, new cases), and the alert
 //! loop, and the evaluation room's monthly report.
 //! Each round runs in its own task: an error or a panic ends the round, not the loop.
+//! With several nodes a round runs only on the holder of the singleton lease.
 
 use crate::http::error::ApiError;
 use crate::intake::sensor;
@@ -20,6 +21,11 @@ where
     Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
+    // Several nodes: only the holder of the singleton lease runs the jobs (once, not once
+    // per node); the others skip their rounds until they take it over.
+    if !crate::runtime::cluster::runs_jobs(st) {
+        return;
+    }
     match tokio::spawn(f(st.clone())).await {
         Ok(Ok(_)) => st.0.loops.success(name, st.now()),
         Ok(Err(e)) => st.0.loops.error(name, &e.detail),

@@ -569,6 +569,9 @@ pub async fn ingest_input(
     // Applied and acted on in a task of its own: a caller that goes away cannot leave a
     // batch half done (alarms whose state moved but whose cases were never filed).
     let st2 = st.clone();
+    // Several nodes: once applied, the batch (its rollups, its alarms' states) must never
+    // be re-run whole on another node; the case requests go on carrying the mark.
+    let fx = crate::runtime::cluster::effects();
     let task = tokio::spawn(async move {
         let now = st2.now();
         let st3 = st2.clone();
@@ -578,6 +581,9 @@ pub async fn ingest_input(
         })
         .await
         .map_err(ApiError::internal)?;
+        if let Some(fx) = &fx {
+            fx.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let alarms = act(&st2, b.pending, now).await;
         keep_alarms(&st2).await;
         let scenarios = (st2.0.ports.scenario_flush)(&st2).await;
@@ -1203,6 +1209,31 @@ pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Resul
 
 /// Turns alarm changes into cases and notes.
 async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Value>, ApiError> {
+    // Several nodes: an alarm whose case belongs to a partition another node holds does
+    // not stop the others' cases from being filed here; the first such refusal is the
+    // answer (the batch is never re-run elsewhere: see `runtime::cluster`).
+    let mut out = Vec::new();
+    let mut refused = None;
+    for p in pending {
+        match act_each(st, vec![p], now).await {
+            Ok(v) => out.extend(v),
+            Err(e) if e.partition.is_some() => {
+                refused.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+async fn act_each(
+    st: &AppState,
+    pending: Vec<Pending>,
+    now: Millis,
+) -> Result<Vec<Value>, ApiError> {
     let sensing = &st.0.cfg.sensing;
     let mut out = Vec::new();
     if !pending.is_empty() {

@@ -85,6 +85,11 @@ pub async fn run(
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
+            // Several nodes: every node's bridge hears every reading; only the holder of
+            // the singleton lease applies them, so they are counted once.
+            if !crate::runtime::cluster::runs_jobs(&ingest_st) {
+                continue;
+            }
             if let Err(e) =
                 crate::intake::sensor::ingest_input(&ingest_st, Input::Messages(batch), None).await
             {
