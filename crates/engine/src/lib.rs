@@ -13,8 +13,8 @@ pub mod store;
 pub use engine::{Engine, EngineConfig, EngineError, IntakeOutcome, Request, Response};
 pub use store::{
     postgres::PostgresStore, sqlite::SqliteStore, AccountStore, CaseStore, ClusterStore,
-    DatasetStore, DeviceStore, EvaluationStore, LifeCircleStore, MediaStore, SavedReport, ScenarioStore,
-    SensingStore, Store, StoreConnection, StoreError, VitalsStore,
+    DatasetStore, DeviceStore, EvaluationStore, LifeCircleStore, MediaStore, SavedReport,
+    ScenarioStore, SensingStore, Store, StoreConnection, StoreError, VitalsStore,
 };
 
 /// Opens the store a database URL names: `postgres://…` / `postgresql://…` for

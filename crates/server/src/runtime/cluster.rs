@@ -195,7 +195,7 @@ pub fn join(
                         let gained: Vec<String> = leases
                             .iter()
                             .filter(|l| {
-                                l.partition != cityos_engine::SINGLETON
+                                l.partition != cityos_engine::engine::SINGLETON
                                     && !held.iter().any(|(p, _)| *p == l.partition)
                             })
                             .map(|l| l.partition.clone())
