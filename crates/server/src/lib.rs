@@ -216,7 +216,7 @@ pub struct Inner {
     /// The precision-assistance room (精准救助): the pool, its cases and the pool key.
     pub assistance: assistance::Assistance,
     /// Several nodes: this node's name and address (unset: one node owns everything).
-    pub cluster: std::sync::OnceLock<runtime::cluster::ClusterInfo>,
+    pub cluster: std::sync::OnceLock<http::node::ClusterInfo>,
 }
 
 /// Everything a handler needs; cheap to clone.

@@ -71,7 +71,7 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
         .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??;
     // Several nodes: this request has now changed something here, so the forwarding
     // layer may no longer re-run it whole on another node.
-    crate::runtime::cluster::mark_effect();
+    crate::http::node::mark_effect();
     Ok(answer)
 }
 

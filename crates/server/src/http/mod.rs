@@ -13,4 +13,5 @@ pub mod idempotency;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod node;
 pub mod problems;

@@ -26,6 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::http::node::{effects, mark_effect, runs_jobs, ClusterInfo};
+use crate::http::node::EFFECTS;
+
 /// How a node joins its cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -41,24 +44,6 @@ pub struct ClusterOptions {
 
 /// The default lease time: a stopped node's partitions move within about 4 s.
 pub const DEFAULT_TTL_MS: i64 = 3_000;
-
-/// What the running service knows of its cluster (set once, at start).
-#[derive(Debug, Clone)]
-pub struct ClusterInfo {
-    pub node: String,
-    pub address: String,
-    /// Whether this node holds the singleton lease (`cityos_engine::engine::SINGLETON`)
-    /// and so runs the background jobs; set by the lease thread.
-    pub singleton: Arc<AtomicBool>,
-}
-
-/// Whether the background jobs run on this node: always alone, in a cluster only on the
-/// holder of the singleton lease (see `runtime::tickers`).
-pub fn runs_jobs(st: &AppState) -> bool {
-    st.0.cluster
-        .get()
-        .is_none_or(|c| c.singleton.load(Ordering::SeqCst))
-}
 
 fn holds_singleton(held: &[(String, i64)]) -> bool {
     held.iter()
@@ -315,25 +300,6 @@ fn partition_list(v: &[(String, i64)]) -> String {
         .map(|(p, _)| p.as_str())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-tokio::task_local! {
-    /// Set while the forwarding layer runs a request here: whether it already changed
-    /// something (an engine request committed, readings applied). A request that did is
-    /// never sent on to another node — that would apply its first part twice.
-    static EFFECTS: Arc<AtomicBool>;
-}
-
-/// The request being served has changed something on this node (no-op outside the
-/// forwarding layer, e.g. with one node or in background jobs).
-pub fn mark_effect() {
-    let _ = EFFECTS.try_with(|e| e.store(true, Ordering::SeqCst));
-}
-
-/// The current request's marker, for work it hands to a task of its own (a spawned task
-/// does not inherit it).
-pub fn effects() -> Option<Arc<AtomicBool>> {
-    EFFECTS.try_with(|e| e.clone()).ok()
 }
 
 /// What the forwarding layer does with an answer that says another node holds

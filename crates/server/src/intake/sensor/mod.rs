@@ -571,7 +571,7 @@ pub async fn ingest_input(
     let st2 = st.clone();
     // Several nodes: once applied, the batch (its rollups, its alarms' states) must never
     // be re-run whole on another node; the case requests go on carrying the mark.
-    let fx = crate::runtime::cluster::effects();
+    let fx = crate::http::node::effects();
     let task = tokio::spawn(async move {
         let now = st2.now();
         let st3 = st2.clone();

@@ -87,7 +87,7 @@ pub async fn run(
         while let Some(batch) = rx.recv().await {
             // Several nodes: every node's bridge hears every reading; only the holder of
             // the singleton lease applies them, so they are counted once.
-            if !crate::runtime::cluster::runs_jobs(&ingest_st) {
+            if !crate::http::node::runs_jobs(&ingest_st) {
                 continue;
             }
             if let Err(e) =
