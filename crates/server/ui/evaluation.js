@@ -151,7 +151,7 @@
     document.getElementById("drill-for").textContent = (en ? (defs[measure] || {}).name_en : v.name_zh) + " · " + code + " · " + v.total + " " + t("ev_cases_n");
     for (const c of v.cases) {
       const counted = (defs[measure] || {}).kind === "rate" ? (c.value > 0.5 ? t("ev_yes") : t("ev_no")) : fmt(measure, c.value);
-      ul.append(el("li", {}, el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { class: "hint", text: (c.category_name_zh || c.category) + " · " + counted })));
+      ul.append(el("li", {}, el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { class: "hint", text: ((lang() === "en" ? c.category_name_en : c.category_name_zh) || c.category) + " · " + counted })));
     }
     if (!v.cases.length) ul.append(el("li", { class: "hint", text: t("ev_none") }));
     const h = document.getElementById("h-drill");

@@ -242,7 +242,7 @@
       }
       body.append(el("tr", {},
         el("td", {}, el("time", { datetime: a.at, text: fmtTime(a.at) })),
-        el("td", { text: a.actor }),
+        el("td", { text: actorName(a.actor) }),
         el("td", { text: tr("au_", a.action) }),
         el("td", { text: a.version || "—" }),
         result));

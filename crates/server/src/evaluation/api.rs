@@ -293,7 +293,7 @@ pub async fn cases(
         "sum": list.iter().map(|(_, v)| v).sum::<f64>(),
         "cases": list.iter().map(|(c, v)| json!({
             "id": c.id, "number": c.number, "value": v,
-            "category": c.category, "category_name_zh": tax.category(&c.category).map(|x| x.name_zh.clone()),
+            "category": c.category, "category_name_zh": tax.category(&c.category).map(|x| x.name_zh.clone()), "category_name_en": tax.category(&c.category).map(|x| x.name_en.clone()),
             "state": c.state.as_str(), "created_at": format_rfc3339(c.created_at),
             "subdistrict": c.subdistrict, "community": c.community, "lead": c.last_lead(),
         })).collect::<Vec<_>>(),
