@@ -74,7 +74,7 @@ const I18N = {
     refused_problems: "上次重载被拒绝的问题", playbook: "处置预案", lead: "牵头部门", joint: "联勤联动部门",
     notify: "通知", cap: "CAP 预警", cap_none: "不发布", cap_from: "起发布级别", stand_down: "解除条件",
     stand_down_after: "条件持续消失后解除", step_deadlines: "各环节时限", checklist: "处置清单",
-    reload: "重载场景包", pack_text: "场景包文本（TOML）", reload_hint: "修改后须提升版本号（version）；有误的场景包会被拒绝，当前版本继续运行。",
+    reload: "重载场景包", pack_text: "场景包文本（TOML）", reload_hint: "修改后须提升版本号；有误的场景包会被拒绝，当前版本继续运行。",
     reload_submit: "校验并重载", reloaded: "已重载", audit: "变更记录", actor: "操作人", action: "操作",
     result: "结果", ok: "成功", refused: "被拒绝", au_enable: "启用", au_disable: "停用", au_reload: "重载",
     hits: "最近命中", hit_count: "命中次数", last_hit: "最近命中",

@@ -123,7 +123,7 @@ pub async fn evaluation(
         .iter()
         .map(|row| {
             json!({
-                "unit": format!("{}:{}", dim.as_str(), row.code), "code": row.code, "name_zh": row.name,
+                "unit": format!("{}:{}", dim.as_str(), row.code), "code": row.code, "name_zh": row.name, "name_en": name_en(&st.0.cfg, &row.code),
                 "class": row.ranked.class, "rank": row.ranked.rank, "list": row.ranked.list,
                 "score": row.score.score, "unranked": row.score.unranked,
                 "figures": figures_json(&row.figures),
@@ -134,7 +134,7 @@ pub async fn evaluation(
         t.rows
             .iter()
             .filter(|r| r.ranked.list == l)
-            .map(|r| json!({"unit": format!("{}:{}", dim.as_str(), r.code), "name_zh": r.name, "class": r.ranked.class, "score": r.score.score, "rank": r.ranked.rank}))
+            .map(|r| json!({"unit": format!("{}:{}", dim.as_str(), r.code), "name_zh": r.name, "name_en": name_en(&st.0.cfg, &r.code), "class": r.ranked.class, "score": r.score.score, "rank": r.ranked.rank}))
             .collect()
     };
     Ok(Json(json!({
@@ -223,6 +223,7 @@ pub async fn unit_json(
         "generated_at": format_rfc3339(st.now()),
         "unit": u.to_string(), "dimension": u.dim.as_str(), "code": u.code,
         "name_zh": name_of(&st.0.cfg, u.dim, &u.code),
+        "name_en": name_en(&st.0.cfg, &u.code),
         "figures": figures_json(&figs),
         "score": score_json(&score, lines),
         "rank": place.and_then(|x| x.rank), "class": place.map(|x| x.class.clone()), "list": place.map_or("", |x| x.list),
@@ -450,4 +451,14 @@ pub fn headers_of(format: Format, name: &str) -> [(header::HeaderName, String); 
             ),
         ),
     ]
+}
+
+/// A ranked unit's English name (English pages): a department's, or a region's pinyin.
+fn name_en(cfg: &cityos_engine::config::Config, code: &str) -> Option<String> {
+    if let Some(d) = cfg.taxonomy.department(code) {
+        return Some(d.name_en.clone());
+    }
+    cfg.territory
+        .by_code(code)
+        .and_then(|id| cfg.territory.region(id).name_en.clone())
 }
