@@ -1555,11 +1555,12 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.js_async(
         "const done = arguments[arguments.length - 1];
          const c = document.createElement('canvas'); c.width = 3000; c.height = 2000;
-         c.getContext('2d').putImageData(window.__noise, 0, 0);
+         const g = c.getContext('2d'); const d = g.createImageData(3000, 2000); const a = new Uint32Array(d.data.buffer); let x = 88172645; for (let i = 0; i < a.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; a[i] = x | 0xff000000; } g.putImageData(d, 0, 0);
          c.toBlob((blob) => { const dt = new DataTransfer(); dt.items.add(new File([blob], 'full.jpg', {type: 'image/jpeg'})); document.getElementById('photo').files = dt.files; done(blob.size); }, 'image/jpeg', 0.92);",
         json!([]),
     );
     b.select("#category", "illegal_parking");
+    b.locate_at(&base, 121.4454, 31.2067);
     b.type_in("#text", "存储已满时的上报");
     b.click("#report button[type=submit]");
     let full = b.wait(
