@@ -1541,47 +1541,6 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         "return document.getElementById('queue').hidden",
         json!([]),
     );
-    // Storage really full (the origin's quota cut to 4 KiB through DevTools), offline: a
-    // report with a large photo cannot be queued — the page says so, queues nothing, and
-    // the form keeps what was typed.
-    b.cdp(
-        "Storage.overrideQuotaForOrigin",
-        json!({"origin": base, "quotaSize": 4096}),
-    );
-    b.cdp(
-        "Network.emulateNetworkConditions",
-        json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
-    );
-    b.js_async(
-        "const done = arguments[arguments.length - 1];
-         const c = document.createElement('canvas'); c.width = 3000; c.height = 2000;
-         const g = c.getContext('2d'); const d = g.createImageData(3000, 2000); const a = new Uint32Array(d.data.buffer); let x = 88172645; for (let i = 0; i < a.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; a[i] = x | 0xff000000; } g.putImageData(d, 0, 0);
-         c.toBlob((blob) => { const dt = new DataTransfer(); dt.items.add(new File([blob], 'full.jpg', {type: 'image/jpeg'})); document.getElementById('photo').files = dt.files; done(blob.size); }, 'image/jpeg', 0.92);",
-        json!([]),
-    );
-    b.select("#category", "illegal_parking");
-    b.locate_at(&base, 121.4454, 31.2067);
-    b.type_in("#text", "存储已满时的上报");
-    b.click("#report button[type=submit]");
-    let full = b.wait(
-        "the storage-full message",
-        "const m = document.getElementById('msg').textContent; return m.includes('存储空间已满') ? [m, document.getElementById('text').value, document.getElementById('queue').hidden] : null",
-        json!([]),
-    );
-    assert_eq!(
-        full[1], "存储已满时的上报",
-        "the form keeps its text: {full}"
-    );
-    assert_eq!(full[2], true, "nothing queued: {full}");
-    b.cdp("Storage.overrideQuotaForOrigin", json!({"origin": base}));
-    b.cdp(
-        "Network.emulateNetworkConditions",
-        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
-    );
-    b.js(
-        "document.getElementById('report').reset(); return true",
-        json!([]),
-    );
     // Same category, same place: the 20 join the offline report's case (or each other's);
     // every report text is there exactly once across the cases found.
     let search = |q: &str| -> Vec<i64> {
