@@ -75,7 +75,7 @@
       }
       body.append(tr);
     }
-    document.getElementById("rank-caption").textContent = v.scheme + " · " + v.period + " · " + t("ev_cases") + " " + v.cases;
+    document.getElementById("rank-caption").textContent = (en ? v.scheme_en || t("evaluation") : v.scheme) + " · " + v.period + " · " + t("ev_cases") + " " + v.cases;
     listItems(document.getElementById("red"), v.red);
     listItems(document.getElementById("black"), v.black);
     say(msg, v.units.length ? "" : t("ev_none"), true);

@@ -20,7 +20,11 @@
   // Sub-district and community names in pinyin on English pages (from the gazetteer).
   const EN_BY_ZH = {};
   if (lang() === "en") {
-    try { for (const p of (await api("/ui/places.json", { anonymous: true })).places) if (p.name_en) EN_BY_ZH[p.name] = p.name_en; } catch (_) { /* the Chinese names stay */ }
+    try {
+      for (const p of (await api("/ui/places.json", { anonymous: true })).places) {
+        if (p.name_en) { EN_BY_ZH[p.name] = p.name_en; EN_BY_ZH[p.name + "居委会"] = EN_BY_ZH[p.name + "居委会"] || p.name_en; }
+      }
+    } catch (_) { /* the Chinese names stay */ }
   }
   const place = (zh) => (lang() === "en" && EN_BY_ZH[zh]) || zh;
 
