@@ -120,7 +120,8 @@
     ol.textContent = "";
     if (!coverage.gaps.length) { ol.append(el("li", { text: t("none") })); return; }
     for (const g of coverage.gaps.slice(0, 30)) {
-      const b = el("button", { type: "button", class: "link", text: place(g.name_zh), onclick: () => card(g.code) });
+      // A community the territory gives no pinyin keeps its Chinese name, marked so (a known gap).
+      const b = el("button", { type: "button", class: "link", text: place(g.name_zh), "data-untranslated": lang() === "en" && place(g.name_zh) === g.name_zh, onclick: () => card(g.code) });
       ol.append(el("li", {}, b, " — " + t("lc_without").replace("{n}", Math.round(g.people_without).toLocaleString()).replace("{share}", pct(g.share))));
     }
     if (coverage.gaps.length > 30) ol.append(el("li", { class: "hint", text: t("lc_more_gaps").replace("{n}", coverage.gaps.length - 30) }));
