@@ -31,7 +31,7 @@
   if (!frame("canteen", true)) return;
   document.querySelectorAll("[data-c]").forEach((e) => { e.textContent = c(e.dataset.c); });
   const mine = (await api("/api/v1/meals/my-canteens")).canteens;
-  for (const x of mine) $("canteen").append(el("option", { value: x.id, text: x.id + " " + x.name }));
+  for (const x of mine) $("canteen").append(el("option", { value: x.id, text: x.id + " " + x.name, "data-name": true }));
   $("date").value = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
   const sel = () => ({ canteen: $("canteen").value, date: $("date").value, meal: $("meal").value });
   let deskElder = null;

@@ -53,7 +53,7 @@
     tl.textContent = "";
     for (const e of data.log) {
       const li = el("li", {}, el("time", { class: "hint", text: fmtTime(e.at) }), " ",
-        el("span", { class: "what", text: tEnum("a_", e.action) }), " · ", el("span", { class: "who", text: actorName(e.actor) }),
+        el("span", { class: "what", text: tEnum("a_", e.action) }), " · ", el("span", { class: "who", text: staffName(e) }),
         e.note ? el("div", { class: "note", text: noteText(e.note) }) : null);
       for (const a of e.attachments || []) li.append(el("div", { class: "photos" }, el("img", { src: a, alt: t("photo") + " " + e.seq })));
       tl.append(li);
@@ -80,6 +80,13 @@
   // officers, handlers, inspectors) tick items off while it is being worked — exactly
   // when the server offers this user the `tick` action now.
   let lines = null; // line code → the district department of that line (for role names)
+  // Staff by their display name (Chinese pages), or in English by their department, else
+  // their role; machines and departments by the dictionary.
+  function staffName(e) {
+    if (!e.actor_name) return actorName(e.actor);
+    if (lang() !== "en") return e.actor_name;
+    return e.actor_department && DEPTS[e.actor_department] ? deptName(e.actor_department) : tEnum("ar_", e.role);
+  }
   function roleName(role) {
     const d = lines && lines[role];
     return d ? (lang() === "en" ? d.name_en : d.name_zh) : role;

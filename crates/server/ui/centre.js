@@ -44,14 +44,20 @@
       before = y.total;
     } catch (_) { before = null; }
     redraw(document.getElementById("figures"), (box) => {
-      const f = (k, v, cls, trend) => box.append(el("div", { class: "figure" }, el("div", { class: "v " + (cls || ""), text: String(v) }), el("div", { class: "k", text: t(k) }), trend ? el("div", { class: "trend", text: trend }) : null));
-      const delta = before == null ? null : s.today_intake - before;
-      f("today_new", fmtCount(s.today_intake), "", delta == null ? null : tf(delta > 0 ? "vs_up" : delta < 0 ? "vs_down" : "vs_same", { n: fmtCount(Math.abs(delta)) }));
-      if (lastMap && lastMap.today) f("today_closed", fmtCount(lastMap.today.closed));
+      // Each figure with its unit, and the change against yesterday up to this time of day
+      // where the server can tell it (new reports, closures, escalations).
+      const f = (k, v, unit, cls, trend) => box.append(el("div", { class: "figure", "data-key": k },
+        el("div", { class: "v " + (cls || "") }, String(v), unit ? el("span", { class: "u", text: unit }) : null),
+        el("div", { class: "k", text: t(k) }), trend ? el("div", { class: "trend", text: trend }) : null));
+      const vs = (now, then) => (then == null || now == null ? null : tf(now > then ? "vs_up" : now < then ? "vs_down" : "vs_same", { n: fmtCount(Math.abs(now - then)) }));
+      const unit = t("u_cases");
+      const today = lastMap && lastMap.today, yest = lastMap && lastMap.yesterday;
+      f("today_new", fmtCount(s.today_intake), unit, "", vs(s.today_intake, before));
+      if (today) f("today_closed", fmtCount(today.closed), unit, "", vs(today.closed, yest && yest.closed));
       f("on_time", fmtRate(s.on_time_rate));
-      f("overdue", fmtCount(s.overdue), s.overdue > 0 ? "overdue" : "");
-      if (lastMap && lastMap.today) f("escalations", fmtCount(lastMap.today.escalations));
-      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—");
+      f("overdue", fmtCount(s.overdue), unit, s.overdue > 0 ? "overdue" : "");
+      if (today) f("escalations", fmtCount(today.escalations), t("u_times"), "", vs(today.escalations, yest && yest.escalations));
+      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—", unit);
     });
   }
 

@@ -15,6 +15,8 @@
   let defs = {};
   const en = lang() === "en";
   const name = (m) => (en ? m.name_en : m.name_zh);
+  // A unit (department or region) by its English name on English pages.
+  const unitNm = (r) => (en && r.name_en) || r.name_zh;
   const definition = (m) => (en ? m.definition_en : m.definition_zh);
 
   const now = new Date();
@@ -39,7 +41,7 @@
   function listItems(ol, rows) {
     ol.textContent = "";
     if (!rows.length) { ol.append(el("li", { class: "hint", text: t("ev_none") })); return; }
-    for (const r of rows) ol.append(el("li", {}, el("button", { type: "button", class: "ev", text: (r.rank ? "#" + r.rank + " " : "") + r.name_zh + " · " + fmt("score", r.score), onclick: () => unit(r.unit) })));
+    for (const r of rows) ol.append(el("li", {}, el("button", { type: "button", class: "ev", text: (r.rank ? "#" + r.rank + " " : "") + ((lang() === "en" && r.name_en) || r.name_zh) + " · " + fmt("score", r.score), onclick: () => unit(r.unit) })));
   }
 
   async function load() {
@@ -63,17 +65,17 @@
     for (const r of v.units) {
       const tr = el("tr", { class: r.list ? "list-" + r.list : "" });
       tr.append(el("td", { text: r.rank ? String(r.rank) : "—" }));
-      tr.append(el("th", { scope: "row" }, el("button", { type: "button", class: "ev", text: r.name_zh, onclick: () => unit(r.unit) })));
+      tr.append(el("th", { scope: "row" }, el("button", { type: "button", class: "ev", text: unitNm(r), onclick: () => unit(r.unit) })));
       tr.append(el("td", { text: classes[r.class] || (r.class === "all" ? t("ev_all") : r.class === "other" ? t("ev_other") : r.class) }));
       tr.append(el("td", { text: r.score === null ? "—" : r.score.toFixed(2), title: r.unranked || "" }));
       tr.append(el("td", { text: r.list === "red" ? t("ev_red") : r.list === "black" ? t("ev_black") : "" }));
       for (const c of SHOWN.concat(["received"])) {
         const f = r.figures[c];
-        tr.append(el("td", {}, el("button", { type: "button", class: "ev", text: fmt(c, f.value), "aria-label": r.name_zh + " " + name(defs[c]) + " " + fmt(c, f.value), onclick: () => drill(r.unit, c) })));
+        tr.append(el("td", {}, el("button", { type: "button", class: "ev", text: fmt(c, f.value), "aria-label": unitNm(r) + " " + name(defs[c]) + " " + fmt(c, f.value), onclick: () => drill(r.unit, c) })));
       }
       body.append(tr);
     }
-    document.getElementById("rank-caption").textContent = v.scheme + " · " + v.period + " · " + t("ev_cases") + " " + v.cases;
+    document.getElementById("rank-caption").textContent = (en ? v.scheme_en || t("evaluation") : v.scheme) + " · " + v.period + " · " + t("ev_cases") + " " + v.cases;
     listItems(document.getElementById("red"), v.red);
     listItems(document.getElementById("black"), v.black);
     say(msg, v.units.length ? "" : t("ev_none"), true);
@@ -119,7 +121,7 @@
     const panel = document.getElementById("unit-panel");
     panel.hidden = false;
     const h = document.getElementById("h-unit");
-    h.textContent = v.name_zh + " · " + v.period;
+    h.textContent = unitNm(v) + " · " + v.period;
     const s = v.score;
     document.getElementById("unit-summary").textContent = t("ev_score") + " " + (s.score === null ? "—" : s.score.toFixed(2)) + (v.rank ? " · " + t("ev_rank") + " " + v.rank : "") + (v.list === "red" ? " · " + t("ev_red") : v.list === "black" ? " · " + t("ev_black") : "") + (s.unranked ? " · " + s.unranked : "");
     const tr = document.getElementById("trend");
@@ -148,10 +150,10 @@
     } catch (e) { say(msg, e.message, false); return; }
     const ul = document.getElementById("drill");
     ul.textContent = "";
-    document.getElementById("drill-for").textContent = (en ? (defs[measure] || {}).name_en : v.name_zh) + " · " + code + " · " + v.total + " " + t("ev_cases_n");
+    document.getElementById("drill-for").textContent = (en ? (defs[measure] || {}).name_en : unitNm(v)) + " · " + code + " · " + v.total + " " + t("ev_cases_n");
     for (const c of v.cases) {
       const counted = (defs[measure] || {}).kind === "rate" ? (c.value > 0.5 ? t("ev_yes") : t("ev_no")) : fmt(measure, c.value);
-      ul.append(el("li", {}, el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { class: "hint", text: (c.category_name_zh || c.category) + " · " + counted })));
+      ul.append(el("li", {}, el("a", { href: "/ui/case.html?id=" + c.id, text: c.number }), " ", el("span", { class: "hint", text: ((lang() === "en" ? c.category_name_en : c.category_name_zh) || c.category) + " · " + counted })));
     }
     if (!v.cases.length) ul.append(el("li", { class: "hint", text: t("ev_none") }));
     const h = document.getElementById("h-drill");

@@ -17,6 +17,16 @@
   const nm = (x) => (lang() === "en" ? x.name_en || x.name_zh : x.name_zh || x.name_en) || x.code;
   const typeName = (code) => { const x = summary && summary.types.find((t) => t.code === code); return x ? nm(x) : code; };
   const pct = (v) => (v == null ? "—" : v.toFixed(1) + "%");
+  // Sub-district and community names in pinyin on English pages (from the gazetteer).
+  const EN_BY_ZH = {};
+  if (lang() === "en") {
+    try {
+      for (const p of (await api("/ui/places.json", { anonymous: true })).places) {
+        if (p.name_en) { EN_BY_ZH[p.name] = p.name_en; EN_BY_ZH[p.name + "居委会"] = EN_BY_ZH[p.name + "居委会"] || p.name_en; }
+      }
+    } catch (_) { /* the Chinese names stay */ }
+  }
+  const place = (zh) => (lang() === "en" && EN_BY_ZH[zh]) || zh;
 
   // A map that stays at the grid level at every zoom (coverage is per grid).
   class LifeMap extends CityMap {
@@ -67,7 +77,7 @@
   function drawPoints() {
     const list = facilities.map((f) => ({ lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1], colour: FACILITY,
       title: (f.properties.name || typeName(f.properties.type)) + " · " + typeName(f.properties.type) }));
-    for (const s of suggested) list.push({ lon: s.lon, lat: s.lat, colour: CANDIDATE, hollow: true, title: t("lc_site") + " · " + s.community_name_zh });
+    for (const s of suggested) list.push({ lon: s.lon, lat: s.lat, colour: CANDIDATE, hollow: true, title: t("lc_site") + " · " + place(s.community_name_zh) });
     if (candidate) list.push({ lon: candidate[0], lat: candidate[1], colour: CANDIDATE, title: t("lc_candidate") });
     map.points(list);
   }
@@ -110,7 +120,8 @@
     ol.textContent = "";
     if (!coverage.gaps.length) { ol.append(el("li", { text: t("none") })); return; }
     for (const g of coverage.gaps.slice(0, 30)) {
-      const b = el("button", { type: "button", class: "link", text: g.name_zh, onclick: () => card(g.code) });
+      // A community the territory gives no pinyin keeps its Chinese name, marked so (a known gap).
+      const b = el("button", { type: "button", class: "link", text: place(g.name_zh), "data-untranslated": lang() === "en" && place(g.name_zh) === g.name_zh, onclick: () => card(g.code) });
       ol.append(el("li", {}, b, " — " + t("lc_without").replace("{n}", Math.round(g.people_without).toLocaleString()).replace("{share}", pct(g.share))));
     }
     if (coverage.gaps.length > 30) ol.append(el("li", { class: "hint", text: t("lc_more_gaps").replace("{n}", coverage.gaps.length - 30) }));
@@ -122,7 +133,7 @@
       const c = await api("/api/v1/life-circle/communities/" + encodeURIComponent(code));
       document.getElementById("card-none").hidden = true;
       box.textContent = "";
-      box.append(el("h3", { text: c.name_zh + " · " + c.subdistrict_name_zh }));
+      box.append(el("h3", { text: place(c.name_zh) + " · " + place(c.subdistrict_name_zh) }));
       box.append(el("p", { class: "hint", text: t("lc_people").replace("{n}", Math.round(c.population).toLocaleString()) }));
       const rows = c.lines.map((l) => el("tr", {},
         el("th", { scope: "row", text: lang() === "en" ? l.name_en : l.name_zh }),
@@ -131,10 +142,10 @@
         el("td", { text: l.nearest ? (l.nearest.name || typeName(l.type)) + " · " + l.nearest.minutes + " " + t("minutes") : t("lc_over15") })));
       const table = el("table", { class: "compact" },
         el("thead", {}, el("tr", {}, el("th", { scope: "col", text: t("lc_type") }), el("th", { scope: "col", text: t("lc_target") }),
-          el("th", { scope: "col", text: "5 min" }), el("th", { scope: "col", text: "10 min" }), el("th", { scope: "col", text: "15 min" }),
+          el("th", { scope: "col", text: "5 " + t("minutes") }), el("th", { scope: "col", text: "10 " + t("minutes") }), el("th", { scope: "col", text: "15 " + t("minutes") }),
           el("th", { scope: "col", text: t("lc_nearest") }))),
         el("tbody", {}, ...rows));
-      box.append(el("div", { class: "scroll-x", role: "region", "aria-label": c.name_zh + " · " + t("lc_card"), tabindex: "0" }, table));
+      box.append(el("div", { class: "scroll-x", role: "region", "aria-label": place(c.name_zh) + " · " + t("lc_card"), tabindex: "0" }, table));
       box.append(el("p", {}, t("lc_missing_list") + "：" + (c.missing.length ? c.missing.map(typeName).join("、") : t("none"))));
     } catch (e) { say(msg, e.message); }
   }
@@ -157,14 +168,14 @@
   function showChanges(v) {
     wbox.textContent = "";
     for (const c of v.changes || []) {
-      const who = c.communities.slice(0, 5).map((x) => x.name_zh + " +" + Math.round(x.people).toLocaleString()).join("、");
+      const who = c.communities.slice(0, 5).map((x) => place(x.name_zh) + " +" + Math.round(x.people).toLocaleString()).join("、");
       wbox.append(el("p", {}, el("strong", { text: typeName(c.type) + " · " + c.ring + " " + t("minutes") + "：" }),
         pct(c.share_before) + " → " + pct(c.share_after) + (who ? "（" + t("lc_gainers") + "：" + who + "）" : "")));
     }
     if (v.suggestion) {
       const ol = el("ol");
       for (const s of v.suggestion.sites) {
-        ol.append(el("li", { text: s.community_name_zh + "（" + s.grid + "）+" + Math.round(s.people).toLocaleString() + " " + t("lc_people_unit") }));
+        ol.append(el("li", { text: place(s.community_name_zh) + "（" + s.grid + "）+" + Math.round(s.people).toLocaleString() + " " + t("lc_people_unit") }));
       }
       wbox.append(el("p", { class: "hint", text: lang() === "en" ? v.suggestion.note_en : v.suggestion.note_zh }), ol);
       suggested = v.suggestion.sites;

@@ -139,7 +139,11 @@
   async function home(listed) {
     key = newKey();
     if (!listed) await refreshElder();
-    $("h-home").textContent = elder.relation === "self" ? elder.name + m("hello") : m("for_elder", { n: elder.name });
+    // The elder's own name is marked (data-name): a name, in no language.
+    const who = el("span", { text: elder.name, "data-name": true });
+    $("h-home").textContent = "";
+    if (elder.relation === "self") $("h-home").append(who, m("hello"));
+    else { const [a, b] = m("for_elder", { n: "\u0000" }).split("\u0000"); $("h-home").append(a, who, b || ""); }
     $("balance").textContent = m("balance", { y: yuan(elder.balance_fen) });
     $("switch").hidden = elders.length < 2;
     const u = elder.usual;

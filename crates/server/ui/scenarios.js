@@ -104,7 +104,7 @@
   async function showPack() {
     const p = await api("/api/v1/scenarios/" + encodeURIComponent(chosen));
     document.getElementById("detail").hidden = false;
-    document.getElementById("h-pack").textContent = p.name_zh + " · " + p.name_en;
+    document.getElementById("h-pack").textContent = nameOf(p);
     const facts = document.getElementById("facts");
     facts.textContent = "";
     const row = (dl, k, v) => dl.append(el("dt", { text: t(k) }), el("dd", {}, v));
@@ -242,7 +242,7 @@
       }
       body.append(el("tr", {},
         el("td", {}, el("time", { datetime: a.at, text: fmtTime(a.at) })),
-        el("td", { text: a.actor }),
+        el("td", { text: actorName(a.actor) }),
         el("td", { text: tr("au_", a.action) }),
         el("td", { text: a.version || "—" }),
         result));

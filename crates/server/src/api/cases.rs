@@ -262,7 +262,7 @@ fn report_answer(
                     o.reason.clone(),
                 ),
                 _ if citizen && public => (
-                    serde_json::to_value(wire::public_view(&o.case, &st.0.cfg))
+                    serde_json::to_value(wire::public_view(&o.case, &st.0.cfg, now))
                         .unwrap_or(Value::Null),
                     o.reason.clone(),
                 ),
@@ -569,14 +569,16 @@ pub async fn get_case(
         }
         public_lookup(&st, &peer)?;
         let c = find_public_case(&st, &id).await?;
-        return Ok(Json(json!({"case": wire::public_view(&c, &st.0.cfg)})).into_response());
+        return Ok(
+            Json(json!({"case": wire::public_view(&c, &st.0.cfg, st.now())})).into_response(),
+        );
     };
     let c = find_case(&st, &id)
         .await?
         .filter(|c| can_see(&st, &p, c))
         .ok_or_else(nf)?;
     let cid = c.id;
-    let (log, reports) = st.0.reads.run(move |s| log_and_reports(s, cid)).await??;
+    let (log, reports, names) = st.0.reads.run(move |s| log_and_reports(s, cid)).await??;
     // An officer sees the reporters' contacts and text unmasked: a read of personal data,
     // written to the audit trail.
     if p.role.is_officer() && reports.iter().any(|r| r.contact.is_some()) {
@@ -594,7 +596,14 @@ pub async fn get_case(
     Ok(Json(json!({
         "case": wire::case_view_for(&c, &st.0.cfg, st.now(), Some(p.role)),
         "actions": actions,
-        "log": log.iter().map(|e| wire::log_view(e, p.role.is_officer())).collect::<Vec<_>>(),
+        "log": log.iter().map(|e| {
+            let mut v = wire::log_view(e, p.role.is_officer());
+            if let Some((name, dept)) = names.get(&e.actor) {
+                v.actor_name = Some(name.clone());
+                v.actor_department = dept.clone();
+            }
+            v
+        }).collect::<Vec<_>>(),
         "reports": reports.iter().map(|r| wire::report_view(r, p.role)).collect::<Vec<_>>(),
     }))
     .into_response())
@@ -893,9 +902,28 @@ fn page_of(s: &mut dyn CaseStore, q: &CaseQuery) -> Result<Page, StoreError> {
 }
 
 /// A case's log and its reports, for the case view.
+/// A case's log and reports, and the display names of the staff accounts in its log.
 fn log_and_reports(
-    s: &mut dyn CaseStore,
+    s: &mut dyn cityos_engine::Store,
     id: CaseId,
-) -> Result<(Vec<LogEntry>, Vec<Report>), StoreError> {
-    Ok((s.load_log(id)?, s.reports_of(id)?))
+) -> Result<LogAndReports, StoreError> {
+    let log = s.load_log(id)?;
+    let mut names = std::collections::BTreeMap::new();
+    for e in &log {
+        if !names.contains_key(&e.actor) {
+            let name = s.user(&e.actor)?.map(|u| (u.display_name, u.department));
+            names.insert(e.actor.clone(), name);
+        }
+    }
+    let names = names
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+    Ok((log, s.reports_of(id)?, names))
 }
+
+type LogAndReports = (
+    Vec<LogEntry>,
+    Vec<Report>,
+    std::collections::BTreeMap<String, (String, Option<String>)>,
+);

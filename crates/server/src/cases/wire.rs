@@ -4,7 +4,7 @@
 
 use cityos_core::case::{Case, LogEntry, Report, State};
 use cityos_core::time::{format_rfc3339, Millis};
-use cityos_core::{Level, Role};
+use cityos_core::{Level, Role, Step};
 use cityos_engine::config::Config;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -262,11 +262,51 @@ pub struct PublicCaseView {
     pub title: String,
     pub created_at: String,
     pub due: Option<String>,
+    /// When the whole case should be done (not just the current step): the latest open
+    /// step's deadline, then the category's limits for the steps still to come on the
+    /// working-day calendar ([`expected_done`]).
+    pub expected_done: Option<String>,
     pub closed: bool,
     pub can_evaluate: bool,
 }
 
-pub fn public_view(c: &Case, cfg: &Config) -> PublicCaseView {
+/// The steps one after the other (acknowledging runs inside handling, so it adds nothing).
+const CHAIN: [Step; 5] = [
+    Step::File,
+    Step::Dispatch,
+    Step::Handle,
+    Step::Verify,
+    Step::Close,
+];
+
+/// When the whole case should be done at `now`: from the furthest step with an open
+/// deadline (its due, or `now` when overdue), each later step's limit is added on the
+/// working calendar, scaled by the priority as the workflow does (a playbook's own limits
+/// first). None for a finished or suspended case.
+pub fn expected_done(c: &Case, cfg: &Config, now: Millis) -> Option<Millis> {
+    if c.suspended.is_some() || !c.state.is_open() {
+        return None;
+    }
+    let cat = cfg.taxonomy.category(&c.category)?;
+    let (at, mut t) = CHAIN.iter().enumerate().rev().find_map(|(i, s)| {
+        c.deadline(*s)
+            .filter(|d| d.met.is_none())
+            .map(|d| (i, d.due.max(now)))
+    })?;
+    for step in &CHAIN[at + 1..] {
+        t = match c.playbook.as_ref().and_then(|p| p.limits.get(step)) {
+            Some(limit) => limit.deadline(&cfg.calendar, t, 1.0),
+            None => cat.limit(*step).deadline(
+                &cfg.calendar,
+                t,
+                cfg.taxonomy.relative_factor(cat, c.priority),
+            ),
+        };
+    }
+    Some(t)
+}
+
+pub fn public_view(c: &Case, cfg: &Config, now: Millis) -> PublicCaseView {
     PublicCaseView {
         number: c.number.clone(),
         category_name: cfg
@@ -279,6 +319,7 @@ pub fn public_view(c: &Case, cfg: &Config) -> PublicCaseView {
         title: cityos_core::privacy::mask_title(&c.title),
         created_at: format_rfc3339(c.created_at),
         due: c.due().map(format_rfc3339),
+        expected_done: expected_done(c, cfg, now).map(format_rfc3339),
         closed: matches!(c.state, State::Closed | State::Evaluated),
         can_evaluate: c.state == State::Closed,
     }
@@ -289,6 +330,13 @@ pub struct LogView {
     pub seq: u64,
     pub at: String,
     pub actor: String,
+    /// The account's display name when the actor is a staff account (for the signed-in
+    /// case page; machines and departments are named by the page's dictionary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    /// That account's department, if it has one (its name in English pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_department: Option<String>,
     pub role: &'static str,
     pub action: String,
     pub from: Option<&'static str>,
@@ -304,6 +352,8 @@ pub fn log_view(e: &LogEntry, full: bool) -> LogView {
         seq: e.seq,
         at: format_rfc3339(e.at),
         actor: e.actor.clone(),
+        actor_name: None,
+        actor_department: None,
         role: e.role.as_str(),
         action: e.action.clone(),
         from: e.from.map(|s| s.as_str()),

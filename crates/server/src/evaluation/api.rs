@@ -124,7 +124,7 @@ pub async fn evaluation(
         .iter()
         .map(|row| {
             json!({
-                "unit": format!("{}:{}", dim.as_str(), row.code), "code": row.code, "name_zh": row.name,
+                "unit": format!("{}:{}", dim.as_str(), row.code), "code": row.code, "name_zh": row.name, "name_en": name_en(&st.0.cfg, &row.code),
                 "class": row.ranked.class, "rank": row.ranked.rank, "list": row.ranked.list,
                 "score": row.score.score, "unranked": row.score.unranked,
                 "figures": figures_json(&row.figures),
@@ -135,7 +135,7 @@ pub async fn evaluation(
         t.rows
             .iter()
             .filter(|r| r.ranked.list == l)
-            .map(|r| json!({"unit": format!("{}:{}", dim.as_str(), r.code), "name_zh": r.name, "class": r.ranked.class, "score": r.score.score, "rank": r.ranked.rank}))
+            .map(|r| json!({"unit": format!("{}:{}", dim.as_str(), r.code), "name_zh": r.name, "name_en": name_en(&st.0.cfg, &r.code), "class": r.ranked.class, "score": r.score.score, "rank": r.ranked.rank}))
             .collect()
     };
     Ok(Json(json!({
@@ -230,6 +230,7 @@ pub async fn unit_json(
         "generated_at": format_rfc3339(st.now()),
         "unit": u.to_string(), "dimension": u.dim.as_str(), "code": u.code,
         "name_zh": name_of(&st.0.cfg, u.dim, &u.code),
+        "name_en": name_en(&st.0.cfg, &u.code),
         "figures": figures_json(&figs),
         "score": score_json(&score, lines),
         "rank": place.and_then(|x| x.rank), "class": place.map(|x| x.class.clone()), "list": place.map_or("", |x| x.list),
@@ -304,7 +305,7 @@ pub async fn cases(
         "sum": list.iter().map(|(_, v)| v).sum::<f64>(),
         "cases": list.iter().map(|(c, v)| json!({
             "id": c.id, "number": c.number, "value": v,
-            "category": c.category, "category_name_zh": tax.category(&c.category).map(|x| x.name_zh.clone()),
+            "category": c.category, "category_name_zh": tax.category(&c.category).map(|x| x.name_zh.clone()), "category_name_en": tax.category(&c.category).map(|x| x.name_en.clone()),
             "state": c.state.as_str(), "created_at": format_rfc3339(c.created_at),
             "subdistrict": c.subdistrict, "community": c.community, "lead": c.last_lead(),
         })).collect::<Vec<_>>(),
@@ -461,4 +462,14 @@ pub fn headers_of(format: Format, name: &str) -> [(header::HeaderName, String); 
             ),
         ),
     ]
+}
+
+/// A ranked unit's English name (English pages): a department's, or a region's pinyin.
+fn name_en(cfg: &cityos_engine::config::Config, code: &str) -> Option<String> {
+    if let Some(d) = cfg.taxonomy.department(code) {
+        return Some(d.name_en.clone());
+    }
+    cfg.territory
+        .by_code(code)
+        .and_then(|id| cfg.territory.region(id).name_en.clone())
 }

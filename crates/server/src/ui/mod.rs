@@ -301,12 +301,21 @@ pub async fn map(
     let midnight = cityos_core::time::local_date(now).local_midnight();
     let (counts, page, actions) =
         st.0.reads
-            .run(move |s| map_data(s, &q, level, whole.then_some(midnight)))
+            .run(move |s| map_data(s, &q, level, whole.then_some((midnight, now))))
             .await??;
-    let today = actions.map(|a| {
-        let n = |k: &str| a.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
+    let counted = |a: &[(String, i64)], minus: &[(String, i64)]| {
+        let n = |k: &str| {
+            let of = |v: &[(String, i64)]| v.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
+            of(a) - of(minus)
+        };
         json!({"reported": n("report"), "closed": n("close"), "escalations": n("escalate"), "dispatched": n("dispatch")})
-    });
+    };
+    let (today, yesterday) = match &actions {
+        Some((today, y_since, y_after)) => {
+            (Some(counted(today, &[])), Some(counted(y_since, y_after)))
+        }
+        None => (None, None),
+    };
     let total: i64 = counts.iter().map(|c| c.1).sum();
     let counts: serde_json::Map<String, Value> =
         counts.into_iter().map(|(k, n)| (k, json!(n))).collect();
@@ -320,26 +329,36 @@ pub async fn map(
                    "lon": v.lon, "lat": v.lat, "overdue": v.overdue, "due": v.due})
         })
         .collect();
-    Ok(Json(json!({"level": level.as_str(), "open": total, "counts": counts, "markers": markers, "today": today}))
+    Ok(Json(json!({"level": level.as_str(), "open": total, "counts": counts, "markers": markers, "today": today, "yesterday": yesterday}))
         .into_response())
 }
 
-/// Open cases per region, the most urgent page, and the actions since midnight by kind.
-type MapData = (Vec<(String, i64)>, Page, Option<Vec<(String, i64)>>);
+/// Actions by kind: (since midnight, since yesterday's midnight, since this time yesterday).
+type ActionCounts = (Vec<(String, i64)>, Vec<(String, i64)>, Vec<(String, i64)>);
+
+/// Open cases per region, the most urgent page, and the actions by kind.
+type MapData = (Vec<(String, i64)>, Page, Option<ActionCounts>);
 
 /// What the map shows: open cases per region at `level`, the most urgent page of them,
-/// and, when `since` is given, the actions taken since then by kind.
+/// and, when `since` = (midnight, now) is given, the actions by kind since midnight and
+/// the counts to tell yesterday's up to this time of day.
 fn map_data(
     s: &mut dyn CaseStore,
     q: &CaseQuery,
     level: Level,
-    since: Option<i64>,
+    since: Option<(i64, i64)>,
 ) -> Result<MapData, StoreError> {
-    Ok((
-        s.counts_by_region(q, level)?,
-        s.list_cases(q)?,
-        since.map(|m| s.actions_since(m)).transpose()?,
-    ))
+    // Today's actions; and yesterday's up to this time of day (those since yesterday's
+    // midnight less those since this time yesterday).
+    let actions = match since {
+        Some((midnight, now)) => Some((
+            s.actions_since(midnight)?,
+            s.actions_since(midnight - cityos_core::time::DAY)?,
+            s.actions_since(now - cityos_core::time::DAY)?,
+        )),
+        None => None,
+    };
+    Ok((s.counts_by_region(q, level)?, s.list_cases(q)?, actions))
 }
 
 /// `GET /ui/places.json` — the territory's named places for the maps and the place search

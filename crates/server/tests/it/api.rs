@@ -263,6 +263,17 @@ async fn reports_merge_and_retries_are_idempotent(t: TestApp) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["case"]["state_name"], "待立案");
     assert!(v["case"].get("lon").is_none(), "the public view is reduced");
+    // 预计完成: the whole case, later than the current step's (filing's) deadline — the
+    // dispatch, handling, verifying and closing limits still to come, chained.
+    let (due, done) = (
+        v["case"]["due"].as_str().unwrap().to_string(),
+        v["case"]["expected_done"].as_str().unwrap().to_string(),
+    );
+    let ms = |s: &str| cityos_core::time::parse_datetime(s).unwrap();
+    assert!(
+        ms(&done) - ms(&due) >= 14 * 3600 * 1000,
+        "the whole case ({done}) well after the filing step ({due})"
+    );
     let (s, _) = t.get("/api/v1/cases/1", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -4,6 +4,7 @@
 use crate::api_story;
 use crate::support::{spot, TestApp};
 use axum::http::{Method, StatusCode};
+use cityos_core::time::{DAY, HOUR, MINUTE};
 use serde_json::json;
 
 api_story!(the_map_aggregates_and_the_case_offers_only_what_the_role_may_do);
@@ -42,11 +43,27 @@ async fn the_map_aggregates_and_the_case_offers_only_what_the_role_may_do(t: Tes
         .map(|v| v.as_i64().unwrap())
         .sum();
     assert_eq!(grids, 3);
+    // The same counts yesterday up to this time of day: none today; the next morning
+    // before 10:00, yesterday's 3 reports are not yet counted, just after 10:00 they are.
+    assert_eq!(m["yesterday"]["reported"], 0, "{m}");
+    let t0 = crate::support::t0();
+    for (later, today, yesterday) in [(DAY - HOUR, 0, 0), (DAY + MINUTE, 0, 3)] {
+        t.clock.set(t0 + later);
+        let z = t.login("zhang.district").await;
+        let (_, m) = t.get("/api/v1/map", Some(&z)).await;
+        assert_eq!(
+            (&m["today"]["reported"], &m["yesterday"]["reported"]),
+            (&json!(today), &json!(yesterday)),
+            "{later}: {m}"
+        );
+    }
+    t.clock.set(t0);
     // A sub-district officer sees their sub-district only, and no district-wide figures.
     let li = t.login("li.tianping").await;
     let (_, m) = t.get("/api/v1/map", Some(&li)).await;
     assert_eq!(m["open"], 2);
     assert!(m["today"].is_null());
+    assert!(m["yesterday"].is_null());
     for bad in ["/api/v1/map?level=street", "/api/v1/map?region=999"] {
         let (s, _) = t.get(bad, Some(&zhang)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
