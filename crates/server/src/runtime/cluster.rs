@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::http::node::{effects, mark_effect, runs_jobs, ClusterInfo};
 use crate::http::node::EFFECTS;
+pub use crate::http::node::{effects, mark_effect, runs_jobs, ClusterInfo};
 
 /// How a node joins its cluster.
 #[derive(Debug, Clone)]
