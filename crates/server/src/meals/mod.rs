@@ -166,48 +166,56 @@ impl Pending {
     /// Waits until the write is stored (written by this caller, or in a group another
     /// caller wrote).
     pub async fn committed(self, st: &AppState) -> Result<(), ApiError> {
-        let Some(mut rx) = self.0 else {
+        let Some(rx) = self.0 else {
             return Ok(());
         };
-        let c = &st.0.meals.commits;
-        let _w = c.writing.lock().await;
-        if let Ok(r) = rx.try_recv() {
-            return r;
-        }
-        // This caller writes the group: everything submitted so far, in order.
-        let group = std::mem::take(&mut *c.queue.lock().expect("commit queue"));
-        let epoch = c.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        let (fresh, stale): (Vec<_>, Vec<_>) = group.into_iter().partition(|x| x.epoch == epoch);
-        for x in stale {
-            let _ = x.done.send(Err(ApiError::new(
-                Problem::Busy,
-                "the meal book was read again after a failed write; please try again",
-            )));
-        }
-        let mut rows = Vec::new();
-        let mut ledger = Vec::new();
-        for x in &fresh {
-            rows.extend(x.rows.iter().cloned());
-            ledger.extend(x.ledger.iter().cloned());
-        }
-        let r = if rows.is_empty() && ledger.is_empty() {
-            Ok(())
-        } else {
-            st.0.reads
-                .run(move |s| s.record_meals(&rows, &ledger))
-                .await
-                .and_then(|r| r.map_err(ApiError::from))
-        };
-        if r.is_err() {
-            // Nothing of the group is stored: the book is read again before its next use.
-            c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        for x in fresh {
-            let _ = x.done.send(r.as_ref().map(|_| ()).map_err(ApiError::clone));
-        }
-        drop(_w);
+        // The group is written by a task of its own: a caller whose request is dropped
+        // (the client went away) cannot cancel a write that others wait for, nor leave
+        // a failed one unseen (the epoch is raised in the task).
+        let st2 = st.clone();
+        let _ = tokio::spawn(async move { write_group(&st2).await }).await;
         rx.await
             .unwrap_or_else(|_| Err(ApiError::internal("the meal write was dropped")))
+    }
+}
+
+/// Writes everything submitted so far as one transaction, in order, and answers each
+/// submission; nothing to do when another caller's task already wrote it.
+async fn write_group(st: &AppState) {
+    let c = &st.0.meals.commits;
+    let _w = c.writing.lock().await;
+    let group = std::mem::take(&mut *c.queue.lock().expect("commit queue"));
+    if group.is_empty() {
+        return;
+    }
+    let epoch = c.epoch.load(std::sync::atomic::Ordering::SeqCst);
+    let (fresh, stale): (Vec<_>, Vec<_>) = group.into_iter().partition(|x| x.epoch == epoch);
+    for x in stale {
+        let _ = x.done.send(Err(ApiError::new(
+            Problem::Busy,
+            "the meal book was read again after a failed write; please try again",
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut ledger = Vec::new();
+    for x in &fresh {
+        rows.extend(x.rows.iter().cloned());
+        ledger.extend(x.ledger.iter().cloned());
+    }
+    let r = if rows.is_empty() && ledger.is_empty() {
+        Ok(())
+    } else {
+        st.0.reads
+            .run(move |s| s.record_meals(&rows, &ledger))
+            .await
+            .and_then(|r| r.map_err(ApiError::from))
+    };
+    if r.is_err() {
+        // Nothing of the group is stored: the book is read again before its next use.
+        c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    for x in fresh {
+        let _ = x.done.send(r.as_ref().map(|_| ()).map_err(ApiError::clone));
     }
 }
 

@@ -298,6 +298,20 @@ async fn a_gateway_sends_1000_devices_in_one_senml_pack(t: TestApp) {
             "GW-{i:04},water_level,121.456286,31.192528,dist-drainage,underpass\n"
         ));
     }
+    // Over the import's row limit: refused whole, named, nothing registered.
+    let mut big = String::from("id,kind,lon,lat,owner,tags\n");
+    for i in 0..10_001 {
+        big.push_str(&format!(
+            "BIG-{i:05},water_level,121.456286,31.192528,dist-drainage,underpass\n"
+        ));
+    }
+    let (s, v) = post(&t, Some(&admin), "/api/v1/devices", "text/csv", &big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("10001"), "{v}");
+    let (s, _, _) = t
+        .call(Method::GET, "/api/v1/devices/BIG-00000", Some(&admin), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = post(&t, Some(&admin), "/api/v1/devices", "text/csv", &csv).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["registered"].as_array().unwrap().len(), 1000, "{v}");

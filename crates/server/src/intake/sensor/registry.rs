@@ -36,10 +36,16 @@ use serde_json::{json, Value};
 /// Largest bulk import (CSV or GeoJSON) accepted.
 pub const IMPORT_LIMIT: usize = 4 * 1024 * 1024;
 
+/// Most devices one bulk import may hold (split larger deliveries).
+pub const IMPORT_ROWS: usize = 10_000;
+
+/// The department whose devices `p` manages: a handler's own. Officers, inspectors and
+/// analysts read the vital signs but do not register or retire devices (retiring a smoke
+/// detector stops its alarms being judged).
 fn department_of(p: &Principal) -> Option<&str> {
     match p.role {
-        Role::Admin | Role::Citizen | Role::System => None,
-        _ => p.department.as_deref(),
+        Role::Handler => p.department.as_deref(),
+        _ => None,
     }
 }
 
@@ -310,9 +316,19 @@ pub async fn post_devices(
             "send application/json (one device), text/csv or application/geo+json",
         ));
     };
+    if candidates.len() > IMPORT_ROWS {
+        return Err(ApiError::new(
+            Problem::PayloadTooLarge,
+            format!(
+                "{} devices in one import; at most {IMPORT_ROWS} — split the file",
+                candidates.len()
+            ),
+        ));
+    }
     let mut good: Vec<Device> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (place, d) in candidates {
-        let twice = good.iter().any(|g| g.id == d.id);
+        let twice = !seen.insert(d.id.clone());
         let res = if twice {
             Err((
                 Problem::DeviceExists,
