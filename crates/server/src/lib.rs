@@ -51,6 +51,9 @@ pub const LOGIN_WINDOW: Millis = 15 * cityos_core::time::MINUTE;
 /// `POST /api/v1/reports` together.
 pub const ANONYMOUS_LIMIT: u32 = 20;
 pub const ANONYMOUS_WINDOW: Millis = 10 * cityos_core::time::MINUTE;
+/// Photos one address may upload without signing in (Open311 `media`) per
+/// [`ANONYMOUS_WINDOW`]: enough for a few reports of nine photos, not for filling the disk.
+pub const ANONYMOUS_MEDIA: u32 = 60;
 /// Anonymous case lookups (and reporter ratings) per address per minute.
 pub const PUBLIC_LOOKUPS: u32 = 30;
 
@@ -183,6 +186,8 @@ pub struct Inner {
     /// Anonymous reports per peer address ([`ANONYMOUS_LIMIT`] per [`ANONYMOUS_WINDOW`]),
     /// shared by Open311's creates and `POST /api/v1/reports`.
     pub anonymous_reports: http::access::Window,
+    /// Anonymous photo uploads per address ([`ANONYMOUS_MEDIA`] per [`ANONYMOUS_WINDOW`]).
+    pub anonymous_media: http::access::Window,
     /// The api room's windows: failed sign-ins, anonymous lookups.
     pub api: api::ApiLimits,
     /// The sensor room: alarm states, reading counters, the ingest gate.
@@ -258,6 +263,7 @@ impl AppState {
             bus,
             idem_locks: Mutex::new(HashMap::new()),
             anonymous_reports: http::access::Window::new(ANONYMOUS_LIMIT, ANONYMOUS_WINDOW),
+            anonymous_media: http::access::Window::new(ANONYMOUS_MEDIA, ANONYMOUS_WINDOW),
             api: api::ApiLimits::default(),
             sensor,
             vitals,

@@ -630,6 +630,17 @@ async fn upload(t: &TestApp, ct: &str, bytes: Vec<u8>) -> (StatusCode, String) {
     (s, String::from_utf8_lossy(&b).into_owned())
 }
 
+api_story!(anonymous_photo_uploads_are_limited_per_address);
+async fn anonymous_photo_uploads_are_limited_per_address(t: TestApp) {
+    for i in 0..cityos_server::ANONYMOUS_MEDIA {
+        let (s, b) = upload(&t, "image/png", PNG.to_vec()).await;
+        assert_eq!(s, StatusCode::CREATED, "upload {i}: {b}");
+    }
+    let (s, b) = upload(&t, "image/png", PNG.to_vec()).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert!(b.contains("too many photos"), "{b}");
+}
+
 api_story!(photos_upload_and_attach);
 async fn photos_upload_and_attach(t: TestApp) {
     let (s, b) = upload(&t, "image/png", PNG.to_vec()).await;

@@ -33,6 +33,19 @@ pub(super) async fn post_top(
         );
     };
     if name == "media" {
+        // Uploads need no sign-in: counted per address, so nobody fills the disk.
+        if let Err(wait) = st.0.anonymous_media.admit(&peer(&req), st.now()) {
+            let mut e = Open311Error::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many photos from this address: at most {} per {} minutes; try again in {wait} s",
+                    crate::ANONYMOUS_MEDIA,
+                    ANONYMOUS_WINDOW / MINUTE,
+                ),
+            );
+            e.retry_after = Some(wait);
+            return render_error(fmt, e);
+        }
         let (parts, body) = req.into_parts();
         return match crate::cases::media::store_photo(&st, &parts.headers, body).await {
             Ok(v) => render(fmt, StatusCode::CREATED, "uploads", &v),
