@@ -57,6 +57,10 @@ struct StreamState {
     more: bool,
 }
 
+/// How far back (in events of the whole district, times the number asked for) `recent`
+/// looks for the caller's own: a sub-district's last 50 among the district's last 12,800.
+const RECENT_REACH: i64 = 256;
+
 /// Events read from the log per page when a client catches up.
 const STREAM_PAGE: usize = 1000;
 
@@ -177,7 +181,8 @@ pub async fn events_stream(
             (head - i64::from(params.recent.unwrap_or(0))).max(0)
         }
     };
-    let catch_up = resume.is_some() || params.recent.is_some_and(|n| n > 0);
+    let recent = params.recent.unwrap_or(0) as usize;
+    let catch_up = resume.is_some() || recent > 0;
     let mut state = StreamState {
         st: st.clone(),
         rx,
@@ -186,7 +191,33 @@ pub async fn events_stream(
         filter,
         more: false,
     };
-    if catch_up && !state.refill().await {
+    if resume.is_none() && recent > 0 {
+        // The last `recent` events the caller may see — not those among the last
+        // `recent` of the whole district: read forward from further back, keeping the
+        // newest visible ones, then go on from there.
+        let head = last + recent as i64;
+        state.last = (head - recent as i64 * RECENT_REACH).max(0);
+        let mut kept = std::collections::VecDeque::with_capacity(recent);
+        loop {
+            if !state.refill().await {
+                return Err(ApiError::internal("cannot read the event backlog"));
+            }
+            while let Some(e) = state.backlog.pop_front() {
+                state.last = state.last.max(e.id);
+                if state.filter.visible(&e) {
+                    if kept.len() == recent {
+                        kept.pop_front();
+                    }
+                    kept.push_back(e);
+                }
+            }
+            if !state.more {
+                break;
+            }
+        }
+        state.last = kept.front().map_or(state.last, |e: &CaseEvent| e.id - 1);
+        state.backlog = kept;
+    } else if catch_up && !state.refill().await {
         return Err(ApiError::internal("cannot read the event backlog"));
     }
     let stream = futures_util::stream::unfold(state, |mut s| async move {

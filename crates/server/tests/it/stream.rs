@@ -286,6 +286,38 @@ async fn a_new_feed_starts_with_the_recent_events() {
         none.is_err() || none.as_ref().is_ok_and(|v| v.is_empty()),
         "no backlog without recent: {none:?}"
     );
+    // A sub-district officer gets the last 3 events of their own sub-district, even when
+    // the district's last events all happened elsewhere.
+    for i in 0..6 {
+        let p = spot("310104004", i);
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                None,
+                json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": format!("别处动态 {i}")}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+    }
+    let li = t.login("li.tianping").await;
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/events/stream?recent=3")
+        .header("authorization", format!("Bearer {li}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let router = cityos_server::app(t.svc.as_ref().unwrap().state.clone());
+    let r = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    let mine = read_events(r.into_body(), 3).await;
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    assert!(
+        mine.iter().all(|(_, _, v)| v["subdistrict"] == "310104003"),
+        "{mine:?}"
+    );
+    assert_eq!(
+        mine.last().unwrap().0,
+        got.last().unwrap().0,
+        "the newest of their own: {mine:?} {got:?}"
+    );
     let r = open("?recent=501").await;
     use http_body_util::BodyExt;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
