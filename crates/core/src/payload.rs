@@ -668,7 +668,9 @@ fn mapped_time(m: &Mapping, t: &Value, record: usize) -> Result<Millis, Refusal>
 pub fn rfc3339_in_zone(s: &str, zone_minutes: i64) -> Option<Millis> {
     let s = s.trim();
     // `get`, not slicing: byte 10 of a hostile text may fall inside a character.
-    let has_offset = s.get(10..).is_some_and(|r| r.contains(['Z', 'z', '+', '-']));
+    let has_offset = s
+        .get(10..)
+        .is_some_and(|r| r.contains(['Z', 'z', '+', '-']));
     let t = parse_datetime(&s.replace('z', "Z"))?;
     if has_offset {
         Some(t)
@@ -929,7 +931,12 @@ mod tests {
 
     #[test]
     fn an_rfc3339_time_with_characters_of_several_bytes_is_refused_not_a_panic() {
-        for t in ["123456789é0", "2026-12-07é12:00:00", "时间时间时间时间", "2026-12-0７T10:00:00"] {
+        for t in [
+            "123456789é0",
+            "2026-12-07é12:00:00",
+            "时间时间时间时间",
+            "2026-12-0７T10:00:00",
+        ] {
             assert_eq!(rfc3339_in_zone(t, 480), None, "{t}");
         }
         assert!(rfc3339_in_zone("2026-12-07T10:00:00+08:00", 0).is_some());

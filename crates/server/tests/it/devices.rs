@@ -309,7 +309,13 @@ async fn a_gateway_sends_1000_devices_in_one_senml_pack(t: TestApp) {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("10001"), "{v}");
     let (s, _, _) = t
-        .call(Method::GET, "/api/v1/devices/BIG-00000", Some(&admin), None, &[])
+        .call(
+            Method::GET,
+            "/api/v1/devices/BIG-00000",
+            Some(&admin),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = post(&t, Some(&admin), "/api/v1/devices", "text/csv", &csv).await;
