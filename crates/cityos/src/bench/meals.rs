@@ -186,21 +186,7 @@ fn elder_page(addr: &str, token: &str) -> Result<(f64, f64), String> {
     use super::ui::wd;
     use serde_json::json;
     use std::time::Duration;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let mut driver = std::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("chromedriver (apt-get install chromium chromium-driver): {e}"))?;
-    let w = format!("127.0.0.1:{port}");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(&w).is_err() && t.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut driver, w) = super::ui::chromedriver()?;
     let r = (|| -> Result<(f64, f64), String> {
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=360,740"]}}}});

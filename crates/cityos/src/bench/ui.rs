@@ -81,21 +81,7 @@ pub fn ui(reports: usize, rounds: usize, json_out: bool) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (addr, _server) = rt.block_on(super::api::serve(&svc));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let mut driver = std::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("chromedriver (apt-get install chromium chromium-driver): {e}"))?;
-    let wd_addr = format!("127.0.0.1:{port}");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(&wd_addr).is_err() && t.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut driver, wd_addr) = chromedriver()?;
     let result = (|| -> Result<(i64, Vec<f64>), String> {
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080"]}}}});
@@ -168,4 +154,25 @@ pub fn ui(reports: usize, rounds: usize, json_out: bool) -> Result<(), String> {
         json!({"bench": "ui", "open_cases": open, "usable_ms_median": median.round(), "usable_ms_max": max.round()})
     );
     Ok(())
+}
+
+/// Starts chromedriver on a free port and waits (up to 20 s) until it listens: the child
+/// (to kill) and its address.
+pub(crate) fn chromedriver() -> Result<(std::process::Child, String), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("chromedriver (apt-get install chromium chromium-driver): {e}"))?;
+    let addr = format!("127.0.0.1:{port}");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((driver, addr))
 }
