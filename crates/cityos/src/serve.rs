@@ -372,7 +372,10 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     };
     let key = token_key(s.data())?;
     let db = Database::from_url_or_dir(s.database_url.as_deref(), s.data());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match skew_ms()? {
+        0 => Arc::new(SystemClock),
+        ms => Arc::new(SkewedClock(ms)),
+    };
     let packs = cityos_server::scenarios::sources(&cfg, s.scenarios.as_deref())
         .map_err(|e| format!("scenario packs: {e}"))?;
     let which = match &db {
@@ -527,4 +530,30 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     svc.stop();
     println!("cityos stopped");
     result
+}
+
+/// `CITYOS_CLOCK_SKEW_MS` (drills and tests of several nodes, issue 20): this node's clock
+/// runs this far ahead (or, negative, behind) of the system's. Leases never read it (they
+/// go by the database's clock); see README "Running several nodes" for the bound.
+fn skew_ms() -> Result<i64, String> {
+    match std::env::var("CITYOS_CLOCK_SKEW_MS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| ms.abs() <= 3_600_000)
+            .ok_or_else(|| {
+                format!("CITYOS_CLOCK_SKEW_MS={v:?} is not a number of milliseconds within ±3,600,000")
+            }),
+        _ => Ok(0),
+    }
+}
+
+/// The system clock, `0` milliseconds off.
+struct SkewedClock(i64);
+
+impl Clock for SkewedClock {
+    fn now(&self) -> cityos_core::time::Millis {
+        SystemClock.now() + self.0
+    }
 }

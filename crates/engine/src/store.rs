@@ -234,6 +234,12 @@ pub trait ClusterStore: Send {
     fn load_open_cases_of(&mut self, _subdistrict: Option<&str>) -> Result<Vec<Case>, StoreError> {
         Err(StoreError::Db("this store has no partitions".into()))
     }
+    /// The database's clock (milliseconds since the epoch), by which leases expire;
+    /// `None`: a store without leases. A joining node measures its own clock's skew
+    /// against it.
+    fn database_now_ms(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl Batch<'_> {

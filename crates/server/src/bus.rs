@@ -81,7 +81,21 @@ pub trait SequencedBus: Send + Sync {
     /// The log number of the last case event on the stream in a sub-district (`None`:
     /// none there yet).
     fn last_case_in(&self, subdistrict: &str) -> LastCase<'_>;
+    /// The stream's last sequence (0: empty).
+    fn head(&self) -> Head<'_> {
+        Box::pin(async { Err("this bus cannot tell its head".to_string()) })
+    }
+    /// Like [`SequencedBus::case_events_after`], of one sub-district's case events only
+    /// (`None`: of every one).
+    fn case_events_after_in(&self, after: u64, max: usize, subdistrict: Option<&str>) -> Replay<'_> {
+        let _ = subdistrict;
+        self.case_events_after(after, max)
+    }
 }
+
+/// See [`SequencedBus::head`].
+pub type Head<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
 
 /// See [`SequencedBus::last_case_in`].
 pub type LastCase<'a> =

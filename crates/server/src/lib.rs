@@ -145,6 +145,18 @@ impl ReadPool {
         out
     }
 
+    /// Runs `f`, which writes, on a connection on the blocking thread pool: the request
+    /// being served has changed something on this node from now on (several nodes: the
+    /// forwarding layer never re-runs it whole on another node, and an engine step for a
+    /// partition another node holds is sent to that node, `cases::remote`).
+    pub async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        crate::http::node::mark_effect();
+        self.run(f).await
+    }
+
     /// Runs `f` on a connection on the blocking thread pool.
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,

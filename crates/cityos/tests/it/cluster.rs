@@ -46,6 +46,10 @@ fn start(name: &str, dir: &Path, db: &str) -> Node {
 }
 
 fn start_with(name: &str, dir: &Path, db: &str, extra: &[&str]) -> Node {
+    start_env(name, dir, db, extra, &[])
+}
+
+fn start_env(name: &str, dir: &Path, db: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("token.key"), TOKEN_KEY).unwrap();
@@ -68,6 +72,8 @@ fn start_with(name: &str, dir: &Path, db: &str, extra: &[&str]) -> Node {
         .args(extra)
         .env_remove("CITYOS_DATABASE_URL")
         .env_remove("CITYOS_NATS_URL")
+        .env_remove("CITYOS_CLOCK_SKEW_MS")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -1135,5 +1141,537 @@ fn sse_on_survivors_sees_every_event_once_after_kill_9() {
     drop(s);
     db.drop_schema();
     let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A token of the given role, scope and channel, signed with the nodes' key.
+fn token_of(
+    name: &str,
+    role: cityos_core::Role,
+    scope: Option<&str>,
+    channel: Option<&str>,
+) -> String {
+    cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY)
+        .unwrap()
+        .sign(&cityos_server::http::auth::Principal {
+            name: name.into(),
+            role,
+            department: None,
+            scope: scope.map(String::from),
+            channel: channel.map(String::from),
+            expires_at: i64::MAX,
+        })
+}
+
+/// One HTTP request with a bearer token (and extra headers): (status, body).
+fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// A readings batch sent to one node raises alarms in every sub-district, most of them
+/// held by the other node: each alarm's case is filed once, by the node holding its
+/// sub-district (the engine step goes there, authenticated, with a key of its own) —
+/// never `partly_applied`, never twice; a step claimed by someone else is refused.
+#[test]
+fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
+    let Some(db) = postgres("cluster_step") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterstep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start(n, &dir, &db.schema_url))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["a", "b"], Duration::from_secs(15));
+    let held = owners(&mut s);
+    // Every manhole tilted at once, sent to a.
+    let cfg = cityos_engine::config::Config::xuhui();
+    let manholes: Vec<&str> = cfg
+        .sensing
+        .devices
+        .iter()
+        .filter(|d| d.kind == "manhole_tilt")
+        .map(|d| d.id.as_str())
+        .collect();
+    assert!(manholes.len() > 10, "{manholes:?}");
+    let lines: Vec<String> = manholes
+        .iter()
+        .map(|d| format!(r#"{{"device":"{d}","metric":"tilt_deg","value":30}}"#))
+        .collect();
+    let sensor = token_of("sensors", cityos_core::Role::System, None, Some("sensor"));
+    let (status, body) = call(
+        &nodes[0].addr,
+        "POST",
+        "/api/v1/readings",
+        Some(&sensor),
+        &[],
+        "application/x-ndjson",
+        &lines.join("\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let alarms = v["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), manholes.len(), "{v}");
+    let numbers: BTreeSet<String> = alarms
+        .iter()
+        .map(|a| {
+            assert_eq!(a["change"], "fired", "{a}");
+            a["case"].as_str().unwrap_or_else(|| panic!("a case: {a}")).to_string()
+        })
+        .collect();
+    assert_eq!(numbers.len(), manholes.len(), "one case per alarm: {v}");
+    // Each stored once, in its sub-district; those of b's sub-districts filed through b.
+    let mut on_b = 0;
+    for n in &numbers {
+        let c = s
+            .load_case_by_number(n)
+            .unwrap()
+            .unwrap_or_else(|| panic!("case {n} stored"));
+        let sd = c.regions.subdistrict.clone().unwrap_or_else(|| "-".into());
+        if held.get(&sd).map(String::as_str) == Some("b") {
+            on_b += 1;
+        }
+    }
+    assert!(on_b > 0, "some alarms fell in b's sub-districts: {held:?}");
+    let log_a = std::fs::read_to_string(&nodes[0].log).unwrap_or_default();
+    assert_eq!(
+        log_a.matches("engine_step_on_owner").count(),
+        on_b,
+        "a sent b exactly b's steps: {log_a}"
+    );
+    assert!(!log_a.contains("partly_applied"), "{log_a}");
+    // The same batch again: the alarms are firing already, nothing is filed again.
+    let before = s.counts().unwrap().reports;
+    let (status, body) = call(
+        &nodes[1].addr,
+        "POST",
+        "/api/v1/readings",
+        Some(&sensor),
+        &[],
+        "application/x-ndjson",
+        &lines.join("\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.counts().unwrap().reports, before, "nothing filed twice");
+    // A step from outside the cluster (no tag, or a forged one) is refused, not run.
+    for headers in [
+        vec![],
+        vec![("cityos-node", "a"), ("cityos-node-tag", "0000000000000000")],
+    ] {
+        let (status, body) = call(
+            &nodes[1].addr,
+            "POST",
+            "/cluster/v1/engine",
+            None,
+            &headers,
+            "application/json",
+            r#"{"key":"cluster-step:x","request":{"report":{}}}"#,
+        );
+        assert_eq!(status, 403, "{body}");
+    }
+    assert_eq!(s.counts().unwrap().reports, before);
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stream of its own per test (tests running at once do not share events).
+fn stream_name(tag: &str) -> String {
+    format!(
+        "CITYOS_TEST_{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    )
+}
+
+/// An SSE client with a token and query of its own.
+fn sse_as(addr: &str, token: &str, query: &str) -> Sse {
+    use std::io::{Read, Write};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(Mutex::new(None));
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api/v1/events/stream{query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let (seen2, stop2, status2) = (seen.clone(), stop.clone(), status.clone());
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut buf = [0u8; 8192];
+        let mut id = None;
+        while !stop2.load(Ordering::SeqCst) {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => continue,
+            }
+            if status2.lock().unwrap().is_none() {
+                if let Some(code) = text.split(' ').nth(1).and_then(|c| c.parse().ok()) {
+                    *status2.lock().unwrap() = Some(code);
+                }
+            }
+            while let Some(end) = text.find('\n') {
+                let line: String = text.drain(..=end).collect();
+                let line = line.trim_end();
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse::<u64>().ok();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    if let (Some(i), Ok(v)) = (id.take(), serde_json::from_str(d)) {
+                        seen2.lock().unwrap().push((i, v));
+                    }
+                }
+            }
+        }
+    });
+    Sse { seen, stop, status }
+}
+
+fn file_reports(addr: &str, tag: &str, range: std::ops::Range<usize>, ledger: &Mutex<Ledger>) {
+    let pts = points();
+    for i in range {
+        let p = pts[(i * 11) % pts.len()];
+        let key = format!("{tag}-{i}");
+        let body = serde_json::json!({
+            "category": "noise", "lon": p[0], "lat": p[1], "text": format!("集群测试 {key}"),
+        })
+        .to_string();
+        ledger
+            .lock()
+            .unwrap()
+            .bodies
+            .insert(key.clone(), body.clone());
+        send(addr, &key, &body, ledger);
+    }
+}
+
+/// `recent=n` in cluster mode: a new client on another node starts with the caller's own
+/// last n case events read back from the stream (a district officer: the district's; a
+/// sub-district officer: their sub-district's), ids = stream sequences, then goes live.
+#[test]
+fn recent_on_a_cluster_stream_starts_with_the_callers_last_events() {
+    let Some(nats) = nats() else {
+        return;
+    };
+    let Some(db) = postgres("cluster_recent") else {
+        return;
+    };
+    let stream = stream_name("RECENT");
+    let dir = std::env::temp_dir().join(format!("cityos-clusterrecent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let extra = ["--nats-url", nats.as_str(), "--nats-stream", stream.as_str()];
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_with(n, &dir, &db.schema_url, &extra))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["a", "b"], Duration::from_secs(15));
+    // A witness from the start: the stream's whole order.
+    let all = sse(&nodes[1].addr, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let ledger = Mutex::new(Ledger::default());
+    file_reports(&nodes[0].addr, "recent", 0..30, &ledger);
+    settle(std::slice::from_ref(&nodes[0].addr), &ledger);
+    let stored = s.events_after(0, 10_000, None, None).unwrap();
+    let seen = all.wait(stored.len());
+    let pick = |v: &[(u64, serde_json::Value)]| -> Vec<(u64, i64)> {
+        v.iter()
+            .map(|(i, e)| (*i, e["id"].as_i64().unwrap()))
+            .collect()
+    };
+    let whole = pick(&seen);
+    // The district officer on b: the district's last 5, in the stream's order.
+    let district = sse_as(&nodes[1].addr, &officer_token(), "?recent=5");
+    let got = pick(&district.wait(5));
+    assert_eq!(got, whole[whole.len() - 5..].to_vec(), "the district's last 5");
+    // A sub-district officer: the last 3 of their sub-district (not of the district).
+    let sd = stored
+        .iter()
+        .filter_map(|e| e.subdistrict.clone())
+        .fold(BTreeMap::<String, usize>::new(), |mut m, sd| {
+            *m.entry(sd).or_default() += 1;
+            m
+        })
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(sd, _)| sd)
+        .unwrap();
+    let theirs: Vec<(u64, i64)> = seen
+        .iter()
+        .filter(|(_, e)| e["subdistrict"].as_str() == Some(sd.as_str()))
+        .map(|(i, e)| (*i, e["id"].as_i64().unwrap()))
+        .collect();
+    assert!(theirs.len() >= 3, "{sd}: {theirs:?}");
+    let officer = token_of(
+        "li.subdistrict",
+        cityos_core::Role::SubdistrictOfficer,
+        Some(&sd),
+        None,
+    );
+    let local = sse_as(&nodes[0].addr, &officer, "?recent=3");
+    let got = pick(&local.wait(3));
+    assert_eq!(got, theirs[theirs.len() - 3..].to_vec(), "{sd}'s last 3");
+    // Then live, with nothing repeated: one more report in the district.
+    file_reports(&nodes[0].addr, "recent", 30..31, &ledger);
+    settle(std::slice::from_ref(&nodes[0].addr), &ledger);
+    let n = s.events_after(0, 10_000, None, None).unwrap().len();
+    let whole = pick(&all.wait(n));
+    let got = pick(&district.wait(5 + (n - stored.len())));
+    assert_eq!(got, whole[whole.len() - 5 - (n - stored.len())..].to_vec());
+    check_ledger(&mut s, &ledger.lock().unwrap());
+    drop((all, district, local));
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Publishes one message to NATS with a header (as a node whose ack was lost and whose
+/// duplicate window passed would send an event again).
+fn publish_raw(url: &str, subject: &str, msg_id: &str, payload: &str) {
+    use std::io::{Read, Write};
+    let hostport = url.trim_start_matches("nats://");
+    let mut c = std::net::TcpStream::connect(hostport).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let headers = format!("NATS/1.0\r\nNats-Msg-Id: {msg_id}\r\n\r\n");
+    write!(
+        c,
+        "CONNECT {{\"verbose\":false,\"headers\":true}}\r\nHPUB {subject} {} {}\r\n{headers}{payload}\r\nPING\r\n",
+        headers.len(),
+        headers.len() + payload.len()
+    )
+    .unwrap();
+    // Wait for the PONG: the message was taken.
+    let mut buf = [0u8; 4096];
+    let mut got = String::new();
+    let t = Instant::now();
+    while !got.contains("PONG") && t.elapsed() < Duration::from_secs(5) {
+        if let Ok(n) = c.read(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert!(got.contains("PONG"), "{got}");
+}
+
+/// A second copy of a case event on the stream under another message id — what a node
+/// sends after an outage longer than JetStream's duplicate window — is shown by no SSE
+/// client: neither live, nor read back from the start, nor resumed on another node.
+#[test]
+fn a_second_copy_of_an_event_on_the_stream_is_shown_once() {
+    let Some(nats) = nats() else {
+        return;
+    };
+    let Some(db) = postgres("cluster_copy") else {
+        return;
+    };
+    let stream = stream_name("COPY");
+    let dir = std::env::temp_dir().join(format!("cityos-clustercopy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let extra = ["--nats-url", nats.as_str(), "--nats-stream", stream.as_str()];
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_with(n, &dir, &db.schema_url, &extra))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["a", "b"], Duration::from_secs(15));
+    let live = sse(&nodes[0].addr, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let ledger = Mutex::new(Ledger::default());
+    file_reports(&nodes[0].addr, "copy", 0..4, &ledger);
+    settle(std::slice::from_ref(&nodes[0].addr), &ledger);
+    let stored = s.events_after(0, 10_000, None, None).unwrap();
+    let first = live.wait(stored.len());
+    // The first event again, as it is on the stream, under a message id of its own.
+    let e = &stored[0];
+    let payload = serde_json::json!({"t": "case", "event": e}).to_string();
+    let subject = format!(
+        "{}.case.{}",
+        stream.to_lowercase(),
+        e.subdistrict.as_deref().unwrap_or("_")
+    );
+    publish_raw(&nats, &subject, "resent-after-the-window", &payload);
+    file_reports(&nodes[0].addr, "copy", 4..6, &ledger);
+    settle(std::slice::from_ref(&nodes[0].addr), &ledger);
+    let all = s.events_after(0, 10_000, None, None).unwrap();
+    let got = live.wait(all.len());
+    std::thread::sleep(Duration::from_millis(1000));
+    let check = |what: &str, v: &[(u64, serde_json::Value)]| {
+        let mut ids = log_ids(v);
+        ids.sort();
+        let want: Vec<i64> = all.iter().map(|e| e.id).collect();
+        assert_eq!(ids, want, "{what}: each event once: {v:?}");
+    };
+    check("live on a", &live.seen.lock().unwrap().clone());
+    assert_eq!(got.len(), all.len());
+    // Read back from the start on b, and resumed on b after the first copy.
+    let from_start = sse(&nodes[1].addr, Some(0));
+    from_start.wait(all.len());
+    std::thread::sleep(Duration::from_millis(1000));
+    check("read back on b", &from_start.seen.lock().unwrap().clone());
+    let (after_first, _) = first[0];
+    let resumed = sse(&nodes[1].addr, Some(after_first));
+    resumed.wait(all.len() - 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    let v = resumed.seen.lock().unwrap().clone();
+    assert_eq!(v.len(), all.len() - 1, "resumed: the rest once: {v:?}");
+    assert!(
+        !log_ids(&v).contains(&e.id),
+        "resumed after {after_first}: the copy of {} not shown: {v:?}",
+        e.id
+    );
+    check_ledger(&mut s, &ledger.lock().unwrap());
+    drop((live, from_start, resumed));
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Clock skew within the stated bound (30 s): a node whose clock runs 20 s ahead joins,
+/// holds partitions, answers and forwards; when the other node is killed it takes every
+/// partition over within 10 s (leases go by the database's clock, never a node's).
+/// A node 60 s off is refused at start, by name.
+#[test]
+fn a_node_with_a_skewed_clock_within_the_bound_behaves() {
+    let Some(db) = postgres("cluster_skew") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterskew-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes = vec![
+        start("plain", &dir, &db.schema_url),
+        start_env(
+            "ahead",
+            &dir,
+            &db.schema_url,
+            &[],
+            &[("CITYOS_CLOCK_SKEW_MS", "20000")],
+        ),
+    ];
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(
+        &mut s,
+        partitions(),
+        &["plain", "ahead"],
+        Duration::from_secs(15),
+    );
+    let log = std::fs::read_to_string(&nodes[1].log).unwrap_or_default();
+    assert!(log.contains("clock_skew"), "the skew is noted: {log}");
+    let ledger = Mutex::new(Ledger::default());
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    for (i, a) in addrs.iter().enumerate() {
+        file_reports(a, &format!("skew{i}"), 0..10, &ledger);
+    }
+    settle(&addrs, &ledger);
+    check_ledger(&mut s, &ledger.lock().unwrap());
+    // The plain node dies: the one ahead takes everything over by the database's clock.
+    signal(&nodes[0], "-9");
+    let _ = nodes[0].child.wait();
+    let took = wait_held(&mut s, partitions(), &["ahead"], TAKEOVER_LIMIT);
+    assert!(took < TAKEOVER_LIMIT, "{took:?}");
+    file_reports(&addrs[1], "skew-after", 0..10, &ledger);
+    settle(&addrs[1..], &ledger);
+    check_ledger(&mut s, &ledger.lock().unwrap());
+    // 60 s off: refused at start, saying so.
+    std::fs::create_dir_all(dir.join("far")).unwrap();
+    std::fs::write(dir.join("far").join("token.key"), TOKEN_KEY).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args([
+            "serve",
+            "--addr",
+            &free_addr(),
+            "--data",
+            dir.join("far").to_str().unwrap(),
+            "--database-url",
+            &db.schema_url,
+            "--node",
+            "far",
+        ])
+        .env("CITYOS_CLOCK_SKEW_MS", "-60000")
+        .env_remove("CITYOS_DATABASE_URL")
+        .env_remove("CITYOS_NATS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("60 s behind the database's") && err.contains("at most 30 s"),
+        "{err}"
+    );
+    signal(&nodes[1], "-INT");
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }

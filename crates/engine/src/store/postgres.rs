@@ -1314,6 +1314,16 @@ impl ClusterStore for PostgresStore {
             ),
         }
     }
+
+    fn database_now_ms(&mut self) -> Result<Option<i64>, StoreError> {
+        self.live()?;
+        let now: i64 = self
+            .conn()
+            .query_one(&format!("SELECT {NOW_MS}"), &[])
+            .map_err(db)?
+            .get(0);
+        Ok(Some(now))
+    }
 }
 
 impl EvaluationStore for PostgresStore {

@@ -159,14 +159,22 @@ pub async fn events_stream(
         full: p.role.is_officer(),
     };
     if st.0.bus.sequenced().is_some() {
-        return cluster_stream(ClusterStream {
-            filter,
-            rx: None,
-            st: st.clone(),
-            backlog: Default::default(),
-            last: resume.map_or(0, |r| r as u64),
-            more: resume.is_some(),
-        })
+        let recent = if resume.is_none() {
+            params.recent.unwrap_or(0) as usize
+        } else {
+            0
+        };
+        return cluster_stream(
+            ClusterStream {
+                filter,
+                rx: None,
+                st: st.clone(),
+                backlog: Default::default(),
+                last: resume.map_or(0, |r| r as u64),
+                more: resume.is_some(),
+            },
+            recent,
+        )
         .await;
     }
     // Subscribe before reading the backlog, so that nothing falls between the two.
@@ -353,18 +361,103 @@ impl ClusterStream {
     }
 }
 
-async fn cluster_stream(mut s: ClusterStream) -> Result<axum::response::Response, ApiError> {
+/// Cluster mode, `recent`: how many case events of the caller's sub-district (or of the
+/// district, for a district-wide caller) are read back from the stream at most to find
+/// the caller's last `recent`, and how far below the stream's head they are looked for.
+pub const RECENT_READ_LIMIT: usize = 5_000;
+pub const RECENT_SEQ_LIMIT: u64 = 20_000;
+
+impl ClusterStream {
+    /// The sub-district whose subject holds every case event the caller may see (`None`:
+    /// the whole district's).
+    fn subdistrict(&self) -> Option<String> {
+        let r = self.filter.region.as_ref().filter(|r| **r != self.filter.root)?;
+        let t = &self.st.0.cfg.territory;
+        let id = t.by_code(r)?;
+        t.codes(t.chain_of(id)).subdistrict
+    }
+
+    /// `recent=n` in cluster mode: the caller's own last `n` case events, read back from
+    /// the stream's tail by sequence — windows of growing size below the head, each read
+    /// forward on the caller's subject, until `n` are found, the stream's start is
+    /// reached, [`RECENT_READ_LIMIT`] events were read or [`RECENT_SEQ_LIMIT`]
+    /// sequences looked at — then live from the head.
+    async fn recent(&mut self, n: usize) -> Result<(), String> {
+        let Some(bus) = self.st.0.bus.sequenced() else {
+            return Err("the bus has no sequence".into());
+        };
+        let sd = self.subdistrict();
+        let head = bus.head().await?;
+        let mut kept: std::collections::VecDeque<(u64, std::sync::Arc<CaseEvent>)> =
+            Default::default();
+        let (mut hi, mut reach, mut read) = (head, (n as u64 * 2).max(16), 0usize);
+        loop {
+            // A window never holds more events than may still be read.
+            let room = ((RECENT_READ_LIMIT - read) as u64).min(RECENT_SEQ_LIMIT - (head - hi));
+            let lo = hi.saturating_sub(reach.min(room));
+            let mut seg = Vec::new();
+            let mut at = lo;
+            'window: loop {
+                let page = bus
+                    .case_events_after_in(at, REPLAY_PAGE, sd.as_deref())
+                    .await?;
+                let full = page.len() >= REPLAY_PAGE;
+                for (seq, e) in page {
+                    if seq > hi {
+                        break 'window;
+                    }
+                    at = seq;
+                    read += 1;
+                    if self.filter.visible(&e) {
+                        seg.push((seq, e));
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            for x in seg.into_iter().rev() {
+                kept.push_front(x);
+            }
+            while kept.len() > n {
+                kept.pop_front();
+            }
+            if kept.len() >= n
+                || lo == 0
+                || read >= RECENT_READ_LIMIT
+                || head - lo >= RECENT_SEQ_LIMIT
+            {
+                break;
+            }
+            hi = lo;
+            reach *= 4;
+        }
+        // From the first kept on, then live (events up to the head already kept or not
+        // the caller's; the live channel's are passed over by sequence).
+        self.last = kept.front().map_or(head, |(s, _)| s - 1);
+        self.backlog = kept;
+        Ok(())
+    }
+}
+
+async fn cluster_stream(
+    mut s: ClusterStream,
+    recent: usize,
+) -> Result<axum::response::Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    let unavailable = |e: String| {
+        ApiError::new(
+            Problem::Unavailable,
+            format!("cannot read the event backlog from NATS: {e}"),
+        )
+        .retry_after(2)
+    };
     // Subscribe before reading the backlog, so that nothing falls between the two.
     s.rx = s.st.0.bus.sequenced().map(|b| b.subscribe_sequenced());
-    if s.more {
-        s.refill().await.map_err(|e| {
-            ApiError::new(
-                Problem::Unavailable,
-                format!("cannot read the event backlog from NATS: {e}"),
-            )
-            .retry_after(2)
-        })?;
+    if recent > 0 {
+        s.recent(recent).await.map_err(unavailable)?;
+    } else if s.more {
+        s.refill().await.map_err(unavailable)?;
     }
     let case = |seq: u64, e: &CaseEvent, full: bool| {
         Event::default()

@@ -204,7 +204,7 @@ async fn write(st: &AppState, rows: Vec<AssistanceRow>) -> Result<(), ApiError> 
         return Ok(());
     }
     st.0.reads
-        .run(move |s| s.record_assistance(&rows))
+        .write(move |s| s.record_assistance(&rows))
         .await?
         .map_err(ApiError::from)
 }

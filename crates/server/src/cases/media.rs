@@ -107,7 +107,7 @@ pub async fn store_photo(
         created_at: st.now(),
     };
     let size = m.bytes.len();
-    st.0.reads.run(move |s| put_photo(s, &m)).await??;
+    st.0.reads.write(move |s| put_photo(s, &m)).await??;
     Ok(json!([{
         "media_id": id,
         "media_url": format!("http://{host}/media/{id}.{ext}"),

@@ -4,6 +4,7 @@
 //! wire views of cases ([`wire`]). Rooms never talk to the engine any other way.
 
 pub mod media;
+pub mod remote;
 pub mod wire;
 
 use crate::http::auth::Principal;
@@ -56,6 +57,16 @@ pub async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, 
 }
 
 pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
+    // Several nodes: a step that may go to another node's partition (see `remote`) —
+    // done already (a retried keyed request), or kept to send there if refused here.
+    let delegable = remote::may_delegate(st, &req);
+    if delegable {
+        if let Some(done) = remote::recorded_step(st, &req).await? {
+            crate::http::node::mark_effect();
+            return Ok(done);
+        }
+    }
+    let copy = delegable.then(|| req.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
     let queued = st.0.engine.try_send(req, move |a| {
         let _ = tx.send(a);
@@ -66,9 +77,16 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
             "the engine's queue is full; retry shortly",
         ));
     }
-    let answer = rx
+    let answer = match rx
         .await
-        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))??;
+        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))?
+    {
+        Err(cityos_engine::EngineError::NotOwner { partition }) if copy.is_some() => {
+            let copy = copy.expect("checked");
+            remote::on_owner(st, &partition, copy).await?
+        }
+        other => other?,
+    };
     // Several nodes: this request has now changed something here, so the forwarding
     // layer may no longer re-run it whole on another node.
     crate::http::node::mark_effect();

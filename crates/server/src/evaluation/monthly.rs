@@ -49,7 +49,7 @@ pub async fn ensure(st: &AppState) -> Result<Option<String>, ApiError> {
         html: export::html(&r),
     };
     st.0.reads
-        .run(move |s| s.put_evaluation_report(&saved))
+        .write(move |s| s.put_evaluation_report(&saved))
         .await??;
     Ok(Some(name))
 }

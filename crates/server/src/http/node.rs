@@ -4,8 +4,16 @@
 //! forwarding layer, `runtime::cluster`, never sends such a request on to another node).
 
 use crate::AppState;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The header a forwarded request carries (the forwarding node's name).
+pub const FORWARDED_BY: &str = "cityos-forwarded-by";
 
 /// What the running service knows of its cluster (set once, at start).
 #[derive(Debug, Clone)]
@@ -42,4 +50,84 @@ pub fn mark_effect() {
 /// does not inherit it).
 pub fn effects() -> Option<Arc<AtomicBool>> {
     EFFECTS.try_with(|e| e.clone()).ok()
+}
+
+/// Why a forward failed: before the request left this node (the owner never saw it) or
+/// after (it may have been applied).
+#[derive(Debug)]
+pub enum SendError {
+    NotSent(String),
+    Sent(String),
+}
+
+impl SendError {
+    pub fn was_sent(&self) -> bool {
+        matches!(self, SendError::Sent(_))
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::NotSent(e) => write!(f, "not sent: {e}"),
+            SendError::Sent(e) => write!(f, "sent, no answer: {e}"),
+        }
+    }
+}
+
+/// Sends one request to another node over HTTP/1.1 and takes its whole answer.
+pub async fn send(
+    address: &str,
+    method: Method,
+    uri: Uri,
+    mut headers: HeaderMap,
+    me: &str,
+    body: axum::body::Bytes,
+) -> Result<Response, SendError> {
+    let not_sent = SendError::NotSent;
+    let host = address
+        .strip_prefix("http://")
+        .ok_or_else(|| not_sent("not an http:// address".into()))?
+        .trim_end_matches('/')
+        .to_string();
+    let stream = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(host.as_str()),
+    )
+    .await
+    .map_err(|_| not_sent("connect timed out".to_string()))?
+    .map_err(|e| not_sent(e.to_string()))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| not_sent(e.to_string()))?;
+    tokio::spawn(conn);
+    headers.insert(
+        FORWARDED_BY,
+        me.parse()
+            .map_err(|_| not_sent("node name is not a header value".into()))?,
+    );
+    headers.remove(axum::http::header::CONNECTION);
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| not_sent(e.to_string()))?;
+    *req.headers_mut() = headers;
+    // From here on the owner may have the request (whole or in part): any failure is an
+    // unknown outcome, never "nothing was written".
+    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+        .await
+        .map_err(|_| SendError::Sent("the owner did not answer in 30 s".to_string()))?
+        .map_err(|e| SendError::Sent(e.to_string()))?;
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| SendError::Sent(e.to_string()))?
+        .to_bytes();
+    Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -542,7 +542,7 @@ fn upload_name(name: &str) -> Result<(), ApiError> {
 
 async fn keep(st: &AppState, u: cityos_engine::store::LifeCircleUpload) -> Result<(), ApiError> {
     st.0.reads
-        .run(move |s| s.put_lifecircle_upload(&u))
+        .write(move |s| s.put_lifecircle_upload(&u))
         .await?
         .map_err(ApiError::from)
 }
@@ -636,7 +636,7 @@ pub async fn delete_facilities(
     let n = name.clone();
     let gone =
         st.0.reads
-            .run(move |s| s.delete_lifecircle_upload(&n))
+            .write(move |s| s.delete_lifecircle_upload(&n))
             .await?
             .map_err(ApiError::from)?;
     if !gone {
@@ -735,7 +735,7 @@ pub async fn delete_network(
     may_upload(&p)?;
     let gone =
         st.0.reads
-            .run(|s| s.delete_lifecircle_upload("network"))
+            .write(|s| s.delete_lifecircle_upload("network"))
             .await?
             .map_err(ApiError::from)?;
     if !gone {

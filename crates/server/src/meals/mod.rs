@@ -206,7 +206,7 @@ async fn write_group(st: &AppState) {
         Ok(())
     } else {
         st.0.reads
-            .run(move |s| s.record_meals(&rows, &ledger))
+            .write(move |s| s.record_meals(&rows, &ledger))
             .await
             .and_then(|r| r.map_err(ApiError::from))
     };

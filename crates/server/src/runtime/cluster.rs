@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::node::EFFECTS;
-pub use crate::http::node::{effects, mark_effect, runs_jobs, ClusterInfo};
+pub use crate::http::node::{effects, mark_effect, runs_jobs, send, ClusterInfo, SendError};
 
 /// How a node joins its cluster.
 #[derive(Debug, Clone)]
@@ -50,8 +50,7 @@ fn holds_singleton(held: &[(String, i64)]) -> bool {
         .any(|(p, _)| p == cityos_engine::engine::SINGLETON)
 }
 
-/// The header a forwarded request carries (the forwarding node's name).
-pub const FORWARDED_BY: &str = "cityos-forwarded-by";
+pub use crate::http::node::FORWARDED_BY;
 /// The address of the client the forwarding node was talking to, and a tag over both
 /// keyed with the token key (the nodes share it), so that the owner counts the client's
 /// address — not the forwarding node's — in its per-address limits, and nobody else can
@@ -112,6 +111,7 @@ pub fn join(
             ))
         }
     }
+    check_skew(st, store.as_mut())?;
     let singleton = Arc::new(AtomicBool::new(false));
     let _ = st.0.cluster.set(ClusterInfo {
         node: o.node.clone(),
@@ -244,6 +244,49 @@ pub fn join(
         })
         .map_err(|e| e.to_string())?;
     Ok((stop, t))
+}
+
+/// The most a node's clock may be off the database's (PostgreSQL's `clock_timestamp()`)
+/// to join: leases never read a node's clock, but the times it stamps (case log entries,
+/// deadlines, escalations of the partitions it holds) are off by its skew.
+pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
+/// Beyond this a joining node logs its skew (`clock_skew`).
+const NOTED_SKEW_MS: i64 = 1_000;
+
+/// This node's clock against the database's: refused to join beyond
+/// [`MAX_CLOCK_SKEW_MS`], named in the log beyond [`NOTED_SKEW_MS`]; the skew measured.
+fn check_skew(st: &AppState, store: &mut dyn cityos_engine::Store) -> Result<i64, String> {
+    let before = st.0.clock.now();
+    let db = store
+        .database_now_ms()
+        .map_err(|e| format!("PostgreSQL: cannot read the database's clock: {e}"))?;
+    let Some(db) = db else {
+        return Ok(0);
+    };
+    let after = st.0.clock.now();
+    let skew = skew_of(before, after, db);
+    judge_skew(skew)?;
+    if skew.abs() > NOTED_SKEW_MS {
+        crate::http::log::event("clock_skew", &[("skew_ms", &skew), ("bound_ms", &MAX_CLOCK_SKEW_MS)]);
+    }
+    Ok(skew)
+}
+
+/// The node's clock minus the database's, read between `before` and `after`.
+fn skew_of(before: i64, after: i64, db: i64) -> i64 {
+    before + (after - before) / 2 - db
+}
+
+fn judge_skew(skew: i64) -> Result<(), String> {
+    if skew.abs() > MAX_CLOCK_SKEW_MS {
+        return Err(format!(
+            "this node's clock is {} s {} the database's (PostgreSQL's clock, by which leases expire); a node may be at most {} s off to join — set its time (NTP) first",
+            skew.abs() as f64 / 1000.0,
+            if skew > 0 { "ahead of" } else { "behind" },
+            MAX_CLOCK_SKEW_MS / 1000
+        ));
+    }
+    Ok(())
 }
 
 /// This node's cluster settings: the partitioning and a fingerprint of the token key (a
@@ -443,86 +486,6 @@ fn partly_applied(partition: &str) -> ApiError {
     )
 }
 
-/// Why a forward failed: before the request left this node (the owner never saw it) or
-/// after (it may have been applied).
-#[derive(Debug)]
-pub enum SendError {
-    NotSent(String),
-    Sent(String),
-}
-
-impl SendError {
-    pub fn was_sent(&self) -> bool {
-        matches!(self, SendError::Sent(_))
-    }
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::NotSent(e) => write!(f, "not sent: {e}"),
-            SendError::Sent(e) => write!(f, "sent, no answer: {e}"),
-        }
-    }
-}
-
-/// Sends one request to another node over HTTP/1.1 and takes its whole answer.
-async fn send(
-    address: &str,
-    method: Method,
-    uri: Uri,
-    mut headers: HeaderMap,
-    me: &str,
-    body: axum::body::Bytes,
-) -> Result<Response, SendError> {
-    let not_sent = SendError::NotSent;
-    let host = address
-        .strip_prefix("http://")
-        .ok_or_else(|| not_sent("not an http:// address".into()))?
-        .trim_end_matches('/')
-        .to_string();
-    let stream = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(host.as_str()),
-    )
-    .await
-    .map_err(|_| not_sent("connect timed out".to_string()))?
-    .map_err(|e| not_sent(e.to_string()))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| not_sent(e.to_string()))?;
-    tokio::spawn(conn);
-    headers.insert(
-        FORWARDED_BY,
-        me.parse()
-            .map_err(|_| not_sent("node name is not a header value".into()))?,
-    );
-    headers.remove(axum::http::header::CONNECTION);
-    let path = uri
-        .path_and_query()
-        .map_or("/".to_string(), |p| p.as_str().to_string());
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .body(http_body_util::Full::new(body))
-        .map_err(|e| not_sent(e.to_string()))?;
-    *req.headers_mut() = headers;
-    // From here on the owner may have the request (whole or in part): any failure is an
-    // unknown outcome, never "nothing was written".
-    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
-        .await
-        .map_err(|_| SendError::Sent("the owner did not answer in 30 s".to_string()))?
-        .map_err(|e| SendError::Sent(e.to_string()))?;
-    let (parts, body) = resp.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| SendError::Sent(e.to_string()))?
-        .to_bytes();
-    Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +577,19 @@ mod tests {
         let e = unreadable(&*broken, 10);
         assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
         assert_eq!(e.code, "unreadable_body");
+    }
+
+    /// A node's clock within the bound joins; beyond it, it is told by how much and
+    /// which way.
+    #[test]
+    fn a_clock_beyond_the_bound_is_named() {
+        assert_eq!(skew_of(1_000, 1_010, 900), 105);
+        assert!(judge_skew(MAX_CLOCK_SKEW_MS).is_ok());
+        assert!(judge_skew(-MAX_CLOCK_SKEW_MS).is_ok());
+        let e = judge_skew(MAX_CLOCK_SKEW_MS + 15_000).unwrap_err();
+        assert!(e.contains("45 s ahead of the database's"), "{e}");
+        let e = judge_skew(-31_000).unwrap_err();
+        assert!(e.contains("31 s behind"), "{e}");
     }
 
     /// A node with other settings than the running cluster's is told which.

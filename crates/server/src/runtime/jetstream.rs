@@ -19,7 +19,7 @@
 //! subscribers (SSE) see the events of the outage late but once and in order.
 
 use crate::bus::{
-    Bus, BusEvent, LastCase, Replay, SequencedBus, SequencedSubscription, Subscription,
+    Bus, BusEvent, Head, LastCase, Replay, SequencedBus, SequencedSubscription, Subscription,
 };
 use cityos_engine::store::CaseEvent;
 use serde_json::{json, Value};
@@ -129,7 +129,62 @@ struct Shared {
     connected: AtomicBool,
     /// Events dropped from a full outbox.
     dropped: AtomicU64,
+    /// The events this node has read from the stream, by their own id (see [`Seen`]).
+    seen: std::sync::Mutex<Seen>,
 }
+
+/// How many events a node remembers by their own id (case events: their log number;
+/// others: their message id), to pass over a second copy on the stream.
+pub const SEEN: usize = 200_000;
+
+/// The events a node has read from the stream (delivered live or read back), each with
+/// the sequence of its first copy. An event whose publish was acknowledged by the stream
+/// but whose ack was lost is sent again after a reconnect; within the stream's duplicate
+/// window ([`DUPLICATE_WINDOW_S`]) JetStream drops it, after that the stream keeps a second
+/// copy under a later sequence — which every node passes over here, live and in replays,
+/// so SSE never shows an event twice.
+#[derive(Default)]
+pub struct Seen {
+    first: HashMap<String, u64>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Seen {
+    /// Whether the event `id` at sequence `seq` is a later copy of one seen before
+    /// (`false`: the first copy, now remembered, or the same copy read again).
+    pub fn is_copy(&mut self, id: String, seq: u64) -> bool {
+        if let Some(&first) = self.first.get(&id) {
+            return first < seq;
+        }
+        if self.order.len() >= SEEN {
+            if let Some(old) = self.order.pop_front() {
+                self.first.remove(&old);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.first.insert(id, seq);
+        false
+    }
+}
+
+/// An event's own id: a case event's log number, or the message id it was published
+/// under (`Nats-Msg-Id`).
+fn own_id(ev: &BusEvent, headers: &Option<Vec<u8>>) -> Option<String> {
+    if let BusEvent::Case(c) = ev {
+        return Some(format!("case-{}", c.id));
+    }
+    let h = String::from_utf8_lossy(headers.as_deref()?).into_owned();
+    h.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("Nats-Msg-Id")
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// The stream's duplicate window: a second copy of an event published within it is
+/// dropped by JetStream itself (beyond it, [`Seen`] passes over it on read).
+pub const DUPLICATE_WINDOW_S: u64 = 600;
 
 /// The bus on NATS JetStream; see the module's text.
 pub struct JetStreamBus {
@@ -153,6 +208,7 @@ impl JetStreamBus {
             sequenced: broadcast::channel(super::bus::CAPACITY).0,
             connected: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            seen: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (first_tx, first_rx) = std::sync::mpsc::channel();
@@ -398,11 +454,31 @@ impl SequencedBus for JetStreamBus {
     }
 
     fn case_events_after(&self, after: u64, max: usize) -> Replay<'_> {
+        self.case_events_after_in(after, max, None)
+    }
+
+    fn head(&self) -> Head<'_> {
+        Box::pin(async move {
+            let r = self
+                .request(format!("$JS.API.STREAM.INFO.{}", self.stream), Vec::new())
+                .await?;
+            let v: Value = serde_json::from_slice(&r).map_err(|e| e.to_string())?;
+            if let Some(e) = v.get("error") {
+                return Err(format!("NATS refused the stream's state: {e}"));
+            }
+            Ok(v["state"]["last_seq"].as_u64().unwrap_or(0))
+        })
+    }
+
+    fn case_events_after_in(&self, after: u64, max: usize, subdistrict: Option<&str>) -> Replay<'_> {
+        let filter = match subdistrict {
+            Some(sd) => format!("{}.case.{}", self.prefix, token(sd)),
+            None => format!("{}.case.>", self.prefix),
+        };
         Box::pin(async move {
             let mut out = Vec::new();
             let mut seq = after;
             let subject = format!("$JS.API.STREAM.MSG.GET.{}", self.stream);
-            let filter = format!("{}.case.>", self.prefix);
             while out.len() < max {
                 let body = json!({"seq": seq + 1, "next_by_subj": filter}).to_string();
                 let r = self.request(subject.clone(), body.into_bytes()).await?;
@@ -422,7 +498,16 @@ impl SequencedBus for JetStreamBus {
                 let data = base64_decode(m["data"].as_str().unwrap_or(""))
                     .ok_or("NATS answered a replay with bad base64")?;
                 if let Some(BusEvent::Case(e)) = decode(&data) {
-                    out.push((s, e));
+                    // A later copy of an event (see [`Seen`]) is passed over.
+                    let copy = self
+                        .shared
+                        .seen
+                        .lock()
+                        .expect("seen lock")
+                        .is_copy(format!("case-{}", e.id), s);
+                    if !copy {
+                        out.push((s, e));
+                    }
                 }
             }
             Ok(out)
@@ -822,7 +907,7 @@ async fn session(
     // The stream: created if missing (the same configuration on every node).
     let create = json!({"name": conf.stream, "subjects": [format!("{}.>", conf.prefix)],
         "retention": "limits", "storage": "file", "discard": "old", "num_replicas": 1,
-        "max_age": 7u64 * 24 * 3600 * 1_000_000_000, "duplicate_window": 120u64 * 1_000_000_000});
+        "max_age": 7u64 * 24 * 3600 * 1_000_000_000, "duplicate_window": DUPLICATE_WINDOW_S * 1_000_000_000});
     let r = c
         .request_sync(
             &format!("$JS.API.STREAM.CREATE.{}", conf.stream),
@@ -944,6 +1029,12 @@ async fn session(
                         }
                         *delivered = Some(sseq);
                         if let Some(ev) = decode(&payload) {
+                            let copy = own_id(&ev, &headers).is_some_and(|id| {
+                                shared.seen.lock().expect("seen lock").is_copy(id, sseq)
+                            });
+                            if copy {
+                                continue;
+                            }
                             let _ = shared.sequenced.send((sseq, ev.clone()));
                             let _ = shared.plain.send(ev);
                         }

@@ -24,6 +24,11 @@ pub fn app(state: AppState) -> Router {
             "/metrics",
             axum::routing::get(crate::runtime::metrics::metrics),
         )
+        // Several nodes: the engine steps another node sends (`cases::remote`).
+        .route(
+            crate::cases::remote::PATH,
+            axum::routing::post(crate::cases::remote::serve),
+        )
         .route("/", axum::routing::get(ui::root))
         .route("/ui/places.json", axum::routing::get(ui::places))
         .route("/ui/{file}", axum::routing::get(ui::file))

@@ -187,7 +187,7 @@ async fn record(
         json!({"version": audit.version, "ok": audit.ok, "problems": serde_json::from_str::<Value>(&audit.problems).unwrap_or(Value::Null)}),
     );
     st.0.reads
-        .run(move |s| keep(s, pack.as_ref(), &audit))
+        .write(move |s| keep(s, pack.as_ref(), &audit))
         .await??;
     // The pack's own trail stays; the change is also chained in the service's trail.
     st.0.audit

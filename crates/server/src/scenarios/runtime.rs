@@ -1403,7 +1403,7 @@ async fn act(st: &AppState, a: Act) -> Result<serde_json::Value, ApiError> {
                 let (id, number) = file_report(st, report).await?;
                 let (rule, key) = (format!("scenario:{}", p.code), place_key.clone());
                 st.0.reads
-                    .run(move |s| s.put_rule_case(&rule, &key, Some(id)))
+                    .write(move |s| s.put_rule_case(&rule, &key, Some(id)))
                     .await??;
                 if !pb.notify.is_empty() {
                     let names: Vec<String> = pb.notify.iter().map(|r| r.name.clone()).collect();
@@ -1585,7 +1585,7 @@ async fn publish_cap(
         headline,
         xml: alert.to_xml(),
     };
-    st.0.reads.run(move |s| s.put_cap(&m)).await??;
+    st.0.reads.write(move |s| s.put_cap(&m)).await??;
     let mut rt = live(st).rt.lock().expect("scenario lock");
     if let Some(s) = rt.run_mut(&p.code).and_then(|r| r.subjects.get_mut(&a.key)) {
         if msg_type == MsgType::Cancel {

@@ -144,7 +144,7 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     }
     if !rollups.is_empty() {
         let kept = rollups.clone();
-        let stored = st.0.reads.run(move |s| s.put_rollups(&rollups)).await;
+        let stored = st.0.reads.write(move |s| s.put_rollups(&rollups)).await;
         if let Some(e) = match stored {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
@@ -299,7 +299,7 @@ async fn act(
                 .alert_cases
                 .insert(fp.clone(), id);
             let key = fp.clone();
-            if let Err(e) = flatten(st.0.reads.run(move |s| s.put_alert_case(&key, id)).await) {
+            if let Err(e) = flatten(st.0.reads.write(move |s| s.put_alert_case(&key, id)).await) {
                 crate::http::log::event("alert_case_link_failed", &[("alert", &fp), ("error", &e)]);
             }
             Some(number)
@@ -422,7 +422,7 @@ async fn publish(
         headline,
         xml: alert.to_xml(),
     };
-    st.0.reads.run(move |s| s.put_cap(&m)).await??;
+    st.0.reads.write(move |s| s.put_cap(&m)).await??;
     {
         let mut v = st.0.vitals.state.lock().expect("vitals lock");
         if msg_type == MsgType::Cancel {
@@ -651,7 +651,7 @@ pub async fn create_silence(
     };
     let id = s.id;
     let row = silence_row(&s);
-    let kept = match st.0.reads.run(move |x| x.put_silence(&row)).await {
+    let kept = match st.0.reads.write(move |x| x.put_silence(&row)).await {
         Ok(r) => r.map_err(ApiError::from),
         Err(e) => Err(e),
     };
@@ -718,7 +718,7 @@ pub async fn expire_silence(
         ends_at: now,
         ..silence_row(&found)
     };
-    st.0.reads.run(move |x| x.put_silence(&row)).await??;
+    st.0.reads.write(move |x| x.put_silence(&row)).await??;
     st.0.vitals
         .state
         .lock()
@@ -989,7 +989,7 @@ async fn keep_alerts(st: &AppState) {
         return;
     }
     let (u, g) = (up.clone(), gone.clone());
-    match flatten(st.0.reads.run(move |s| s.put_alert_states(&u, &g)).await) {
+    match flatten(st.0.reads.write(move |s| s.put_alert_states(&u, &g)).await) {
         Ok(()) => {
             let mut v = st.0.vitals.state.lock().expect("vitals lock");
             for fp in &gone {

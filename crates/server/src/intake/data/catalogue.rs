@@ -545,7 +545,7 @@ pub async fn quality_tick(st: &AppState) -> Result<Vec<String>, ApiError> {
         let (id, _) = crate::cases::file_report(st, report).await?;
         let n = name.clone();
         st.0.reads
-            .run(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, Some(id)))
+            .write(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, Some(id)))
             .await??;
     }
     // Healthy again: the open case is told and let go.
@@ -558,7 +558,7 @@ pub async fn quality_tick(st: &AppState) -> Result<Vec<String>, ApiError> {
         }
         let n = subject.clone();
         st.0.reads
-            .run(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, None))
+            .write(move |s| s.put_rule_case(QUALITY_CATEGORY, &n, None))
             .await??;
     }
     Ok(bad.into_iter().map(|b| b.0).collect())

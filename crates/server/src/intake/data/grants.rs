@@ -219,7 +219,7 @@ pub async fn request(
         reason: String::new(),
     };
     let r = row.clone();
-    row.id = st.0.reads.run(move |s| s.insert_grant(&r)).await??;
+    row.id = st.0.reads.write(move |s| s.insert_grant(&r)).await??;
     st.0.audit
         .record(
             &st,
@@ -358,7 +358,7 @@ pub async fn decide(
     g.decided_at = Some(now);
     g.reason = reason.trim().to_string();
     let w = g.clone();
-    st.0.reads.run(move |s| s.update_grant(&w)).await??;
+    st.0.reads.write(move |s| s.update_grant(&w)).await??;
     st.0.audit
         .record(
             &st,
@@ -682,7 +682,7 @@ pub async fn seed_demo_grant(st: &AppState) -> Result<(), ApiError> {
         reason: String::new(),
     };
     let r = g.clone();
-    g.id = st.0.reads.run(move |s| s.insert_grant(&r)).await??;
+    g.id = st.0.reads.write(move |s| s.insert_grant(&r)).await??;
     st.0.audit
         .record(
             st,
@@ -696,7 +696,7 @@ pub async fn seed_demo_grant(st: &AppState) -> Result<(), ApiError> {
     g.decided_by = Some("liu.civil".into());
     g.decided_at = Some(now);
     let w = g.clone();
-    st.0.reads.run(move |s| s.update_grant(&w)).await??;
+    st.0.reads.write(move |s| s.update_grant(&w)).await??;
     st.0.audit
         .record(
             st,

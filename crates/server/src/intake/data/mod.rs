@@ -287,7 +287,7 @@ pub async fn store_dataset(
         imported_at: st.now(),
     };
     let at = d.imported_at;
-    st.0.reads.run(move |s| s.put_dataset(&d)).await??;
+    st.0.reads.write(move |s| s.put_dataset(&d)).await??;
     (st.0.ports.dataset_imported)(st, name, &rows, at);
     st.0.bus.publish(crate::bus::BusEvent::DatasetImported {
         name: name.to_string(),

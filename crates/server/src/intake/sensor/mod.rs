@@ -1169,7 +1169,7 @@ pub async fn keep_alarms(st: &AppState) {
             .collect();
         (slots, rows)
     };
-    let stored = st.0.reads.run(move |s| s.put_alarm_states(&rows)).await;
+    let stored = st.0.reads.write(move |s| s.put_alarm_states(&rows)).await;
     if let Some(e) = match stored {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),

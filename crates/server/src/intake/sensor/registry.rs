@@ -233,7 +233,7 @@ async fn register(st: &AppState, p: &Principal, devices: Vec<Device>) -> Result<
         .map(|d| row(d, false, &p.name, now))
         .collect();
     st.0.reads
-        .run(move |s| s.put_devices(&rows))
+        .write(move |s| s.put_devices(&rows))
         .await?
         .map_err(ApiError::from)?;
     let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
@@ -536,7 +536,7 @@ pub async fn patch_device(
     }
     let r = row(&d, false, &p.name, st.now());
     st.0.reads
-        .run(move |s| s.put_devices(&[r]))
+        .write(move |s| s.put_devices(&[r]))
         .await?
         .map_err(ApiError::from)?;
     st.0.sensor.sensing.lock().expect("sensing lock").devices[index] = d.clone();
@@ -576,7 +576,7 @@ pub async fn delete_device(
     }
     let r = row(&d, true, &p.name, st.now());
     st.0.reads
-        .run(move |s| s.put_devices(&[r]))
+        .write(move |s| s.put_devices(&[r]))
         .await?
         .map_err(ApiError::from)?;
     st.0.sensor.sensing.lock().expect("sensing lock").retired[index] = true;
