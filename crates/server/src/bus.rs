@@ -83,7 +83,7 @@ pub trait SequencedBus: Send + Sync {
     fn last_case_in(&self, subdistrict: &str) -> LastCase<'_>;
     /// The stream's last sequence (0: empty).
     fn head(&self) -> Head<'_> {
-        Box::pin(async { Err("this bus cannot tell its head".to_string()) })
+        Box::pin(async { Err::<u64, String>("this bus cannot tell its head".to_string()) })
     }
     /// Like [`SequencedBus::case_events_after`], of one sub-district's case events only
     /// (`None`: of every one).

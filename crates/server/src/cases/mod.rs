@@ -81,7 +81,11 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
         .await
         .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))?
     {
-        Err(cityos_engine::EngineError::NotOwner { partition }) if copy.is_some() => {
+        // Refused here, or fenced at commit (the partition just moved; nothing written).
+        Err(
+            cityos_engine::EngineError::NotOwner { partition }
+            | cityos_engine::EngineError::Store(StoreError::Fenced { partition, .. }),
+        ) if copy.is_some() => {
             let copy = copy.expect("checked");
             remote::on_owner(st, &partition, copy).await?
         }

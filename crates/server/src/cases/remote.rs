@@ -323,7 +323,7 @@ pub async fn serve(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
             key,
             request_hash: String::new(),
             created_at: st.now(),
-            render: std::sync::Arc::new(|r| (200, encode_response(r).to_string())),
+            render: std::sync::Arc::new(|r: &EngineResponse| (200, encode_response(r).to_string())),
         },
     };
     match HERE_ONLY

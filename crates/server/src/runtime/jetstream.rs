@@ -1108,3 +1108,36 @@ fn ack_seqs(reply: &str) -> Option<(u64, u64)> {
     };
     Some((t[s].parse().ok()?, t[d].parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A later copy of an event is passed over; the first copy read again is not; the
+    /// oldest ids are forgotten beyond [`SEEN`].
+    #[test]
+    fn a_later_copy_is_passed_over() {
+        let mut s = Seen::default();
+        assert!(!s.is_copy("case-7".into(), 10));
+        assert!(!s.is_copy("case-8".into(), 11));
+        assert!(!s.is_copy("case-7".into(), 10), "the same copy read again");
+        assert!(s.is_copy("case-7".into(), 40), "a second copy later on");
+        for i in 0..SEEN as u64 {
+            s.is_copy(format!("n-{i}"), 100 + i);
+        }
+        assert!(s.first.len() <= SEEN);
+        assert!(!s.is_copy("case-7".into(), 999_999), "forgotten beyond SEEN");
+    }
+
+    /// An event's own id: a case event's number, else its message id header.
+    #[test]
+    fn own_ids() {
+        let h = Some(b"NATS/1.0\r\nNats-Msg-Id: n1-42-7\r\n\r\n".to_vec());
+        let ev = BusEvent::DatasetImported {
+            name: "x".into(),
+            rows: 1,
+        };
+        assert_eq!(own_id(&ev, &h).as_deref(), Some("n1-42-7"));
+        assert_eq!(own_id(&ev, &None), None);
+    }
+}
