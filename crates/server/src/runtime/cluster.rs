@@ -281,7 +281,7 @@ fn judge_skew(skew: i64) -> Result<(), String> {
     if skew.abs() > MAX_CLOCK_SKEW_MS {
         return Err(format!(
             "this node's clock is {} s {} the database's (PostgreSQL's clock, by which leases expire); a node may be at most {} s off to join — set its time (NTP) first",
-            skew.abs() as f64 / 1000.0,
+            (skew.abs() + 500) / 1000,
             if skew > 0 { "ahead of" } else { "behind" },
             MAX_CLOCK_SKEW_MS / 1000
         ));
