@@ -543,7 +543,9 @@ fn skew_ms() -> Result<i64, String> {
             .ok()
             .filter(|ms| ms.abs() <= 3_600_000)
             .ok_or_else(|| {
-                format!("CITYOS_CLOCK_SKEW_MS={v:?} is not a number of milliseconds within ±3,600,000")
+                format!(
+                    "CITYOS_CLOCK_SKEW_MS={v:?} is not a number of milliseconds within ±3,600,000"
+                )
             }),
         _ => Ok(0),
     }

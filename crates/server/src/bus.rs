@@ -87,7 +87,12 @@ pub trait SequencedBus: Send + Sync {
     }
     /// Like [`SequencedBus::case_events_after`], of one sub-district's case events only
     /// (`None`: of every one).
-    fn case_events_after_in(&self, after: u64, max: usize, subdistrict: Option<&str>) -> Replay<'_> {
+    fn case_events_after_in(
+        &self,
+        after: u64,
+        max: usize,
+        subdistrict: Option<&str>,
+    ) -> Replay<'_> {
         let _ = subdistrict;
         self.case_events_after(after, max)
     }

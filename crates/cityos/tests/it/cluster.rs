@@ -1265,7 +1265,11 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
     }
     assert!(on_b > 0, "some alarms fell in b's sub-districts: {held:?}");
     let before = s.counts().unwrap().reports;
-    assert_eq!(before as usize, manholes.len(), "one report per alarm, none twice");
+    assert_eq!(
+        before as usize,
+        manholes.len(),
+        "one report per alarm, none twice"
+    );
     let log_a = std::fs::read_to_string(&nodes[0].log).unwrap_or_default();
     assert_eq!(
         log_a.matches("engine_step_on_owner").count(),
@@ -1276,7 +1280,10 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
     // A step from outside the cluster (no tag, or a forged one) is refused, not run.
     for headers in [
         vec![],
-        vec![("cityos-node", "a"), ("cityos-node-tag", "0000000000000000")],
+        vec![
+            ("cityos-node", "a"),
+            ("cityos-node-tag", "0000000000000000"),
+        ],
     ] {
         let (status, body) = call(
             &nodes[1].addr,
@@ -1391,7 +1398,12 @@ fn recent_on_a_cluster_stream_starts_with_the_callers_last_events() {
     let stream = stream_name("RECENT");
     let dir = std::env::temp_dir().join(format!("cityos-clusterrecent-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let extra = ["--nats-url", nats.as_str(), "--nats-stream", stream.as_str()];
+    let extra = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+    ];
     let mut nodes: Vec<Node> = ["a", "b"]
         .iter()
         .map(|n| start_with(n, &dir, &db.schema_url, &extra))
@@ -1418,7 +1430,11 @@ fn recent_on_a_cluster_stream_starts_with_the_callers_last_events() {
     // The district officer on b: the district's last 5, in the stream's order.
     let district = sse_as(&nodes[1].addr, &officer_token(), "?recent=5");
     let got = pick(&district.wait(5));
-    assert_eq!(got, whole[whole.len() - 5..].to_vec(), "the district's last 5");
+    assert_eq!(
+        got,
+        whole[whole.len() - 5..].to_vec(),
+        "the district's last 5"
+    );
     // A sub-district officer: the last 3 of their sub-district (not of the district).
     let sd = stored
         .iter()
@@ -1508,7 +1524,12 @@ fn a_second_copy_of_an_event_on_the_stream_is_shown_once() {
     let stream = stream_name("COPY");
     let dir = std::env::temp_dir().join(format!("cityos-clustercopy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let extra = ["--nats-url", nats.as_str(), "--nats-stream", stream.as_str()];
+    let extra = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+    ];
     let mut nodes: Vec<Node> = ["a", "b"]
         .iter()
         .map(|n| start_with(n, &dir, &db.schema_url, &extra))

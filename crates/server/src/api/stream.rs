@@ -371,7 +371,11 @@ impl ClusterStream {
     /// The sub-district whose subject holds every case event the caller may see (`None`:
     /// the whole district's).
     fn subdistrict(&self) -> Option<String> {
-        let r = self.filter.region.as_ref().filter(|r| **r != self.filter.root)?;
+        let r = self
+            .filter
+            .region
+            .as_ref()
+            .filter(|r| **r != self.filter.root)?;
         let t = &self.st.0.cfg.territory;
         let id = t.by_code(r)?;
         t.codes(t.chain_of(id)).subdistrict

@@ -67,20 +67,7 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
         }
     }
     let copy = delegable.then(|| req.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let queued = st.0.engine.try_send(req, move |a| {
-        let _ = tx.send(a);
-    })?;
-    if !queued {
-        return Err(ApiError::new(
-            Problem::Busy,
-            "the engine's queue is full; retry shortly",
-        ));
-    }
-    let answer = match rx
-        .await
-        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))?
-    {
+    let answer = match submit(st, req).await? {
         // Refused here, or fenced at commit (the partition just moved; nothing written).
         Err(
             cityos_engine::EngineError::NotOwner { partition }
@@ -95,6 +82,25 @@ pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResp
     // layer may no longer re-run it whole on another node.
     crate::http::node::mark_effect();
     Ok(answer)
+}
+
+/// Hands `req` to this node's engine and waits for its answer (a full queue: 503).
+pub(crate) async fn submit(
+    st: &AppState,
+    req: Request,
+) -> Result<Result<EngineResponse, cityos_engine::EngineError>, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let queued = st.0.engine.try_send(req, move |a| {
+        let _ = tx.send(a);
+    })?;
+    if !queued {
+        return Err(ApiError::new(
+            Problem::Busy,
+            "the engine's queue is full; retry shortly",
+        ));
+    }
+    rx.await
+        .map_err(|_| ApiError::from(cityos_engine::EngineError::Stopped))
 }
 
 /// Wraps `req` so that the engine records its answer, rendered by `render`, with its

@@ -42,29 +42,26 @@ pub const STEP_PREFIX: &str = "cluster-step:";
 /// under way: about 3 s in all).
 const ATTEMPTS: u32 = 8;
 
-tokio::task_local! {
-    /// Set while a node runs a step another node sent: never sent on again.
-    static HERE_ONLY: ();
-}
-
 /// Whether `req`, refused by this node's engine for another node's partition, is sent
 /// to the owner: in a cluster, for a report or an action (keyed or not), unless the
-/// request being served has changed nothing yet (the forwarding layer sends it whole) or
-/// is itself a step from another node.
+/// request being served has changed nothing yet (the forwarding layer sends it whole).
+/// (A step from another node is run by [`run_step`], which never sends it on.)
 pub fn may_delegate(st: &AppState, req: &Request) -> bool {
     st.0.cluster.get().is_some()
-        && HERE_ONLY.try_with(|_| ()).is_err()
-        && crate::http::node::effects()
-            .is_none_or(|e| e.load(std::sync::atomic::Ordering::SeqCst))
-        && matches!(
-            inner(req),
-            Request::Report(_) | Request::Transition { .. }
-        )
+        && crate::http::node::effects().is_none_or(|e| e.load(std::sync::atomic::Ordering::SeqCst))
+        && matches!(inner(req), Request::Report(_) | Request::Transition { .. })
 }
 
 fn inner(req: &Request) -> &Request {
     match req {
         Request::Keyed { request, .. } => inner(request),
+        r => r,
+    }
+}
+
+fn into_inner(req: Request) -> Request {
+    match req {
+        Request::Keyed { request, .. } => into_inner(*request),
         r => r,
     }
 }
@@ -119,7 +116,9 @@ fn decode_request(v: &Value) -> Result<Request, String> {
         let rep: NewReport = serde_json::from_value(r.clone()).map_err(|e| e.to_string())?;
         return Ok(Request::Report(rep));
     }
-    let t = v.get("transition").ok_or("neither a report nor a transition")?;
+    let t = v
+        .get("transition")
+        .ok_or("neither a report nor a transition")?;
     let action: Action = serde_json::from_value(t["action"].clone()).map_err(|e| e.to_string())?;
     let actor: Actor = serde_json::from_value(t["actor"].clone()).map_err(|e| e.to_string())?;
     let mut command = Command::new(action, actor);
@@ -184,15 +183,25 @@ pub async fn on_owner(
     req: Request,
 ) -> Result<EngineResponse, ApiError> {
     let Some(me) = st.0.cluster.get().cloned() else {
-        return Err(ApiError::internal("an engine step sent on outside a cluster"));
+        return Err(ApiError::internal(
+            "an engine step sent on outside a cluster",
+        ));
     };
     let key = step_key(st, &req);
     let body = json!({"key": key, "request": encode_request(&req)}).to_string();
     let body = Bytes::from(body);
     let mut headers = HeaderMap::new();
-    headers.insert(axum::http::header::CONTENT_TYPE, "application/json".parse().expect("header"));
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        "application/json".parse().expect("header"),
+    );
     headers.insert(NODE, me.node.parse().map_err(ApiError::internal)?);
-    headers.insert(TAG, tag(st, &me.node, &body).parse().map_err(ApiError::internal)?);
+    headers.insert(
+        TAG,
+        tag(st, &me.node, &body)
+            .parse()
+            .map_err(ApiError::internal)?,
+    );
     let mut sent = false;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -202,11 +211,22 @@ pub async fn on_owner(
         let leases = st.0.reads.run(|s| s.leases()).await??;
         let Some(owner) = leases
             .into_iter()
-            .find(|l| l.partition == partition && l.remaining_ms > 0 && l.owner != me.node)
+            .find(|l| l.partition == partition && l.remaining_ms > 0)
         else {
-            last = format!("no other node holds partition {partition:?} at the moment");
+            last = format!("no node holds partition {partition:?} at the moment");
             continue;
         };
+        if owner.owner == me.node {
+            // The partition came here meanwhile: the step runs here, under its key.
+            match run_step(st, key.clone(), into_inner(req.clone())).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                    last = e.detail;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let uri = PATH.parse().expect("path");
         match crate::http::node::send(
             &owner.address,
@@ -275,7 +295,11 @@ fn problem(status: StatusCode, v: &Value) -> ApiError {
         .unwrap_or(Problem::Internal);
     let mut e = ApiError::new(p, v["detail"].as_str().unwrap_or("").to_string());
     if let Some(r) = v["problems"].as_array() {
-        e = e.with_problems(r.iter().filter_map(|x| x.as_str().map(String::from)).collect());
+        e = e.with_problems(
+            r.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+        );
     }
     e
 }
@@ -308,14 +332,21 @@ pub async fn serve(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
         }
         Err(e) => return ApiError::new(Problem::InvalidArgument, e).into_response(),
     };
+    match run_step(&st, key, req).await {
+        Ok(r) => answer(encode_response(&r).to_string()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Runs a step on this node, once per step key (its recorded answer otherwise), never
+/// sending it on.
+async fn run_step(st: &AppState, key: String, req: Request) -> Result<EngineResponse, ApiError> {
     let lock = st.idem_lock(&key);
     let _guard = lock.lock().await;
     let k2 = key.clone();
-    match st.0.reads.run(move |s| s.idempotent(&k2)).await {
-        Ok(Ok(Some(a))) => return answer(a.body),
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => return ApiError::from(e).into_response(),
-        Err(e) => return e.into_response(),
+    if let Some(a) = st.0.reads.run(move |s| s.idempotent(&k2)).await?? {
+        let v: Value = serde_json::from_str(&a.body).map_err(ApiError::internal)?;
+        return decode_response(&v).map_err(ApiError::internal);
     }
     let keyed = Request::Keyed {
         request: Box::new(req),
@@ -326,13 +357,9 @@ pub async fn serve(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
             render: std::sync::Arc::new(|r: &EngineResponse| (200, encode_response(r).to_string())),
         },
     };
-    match HERE_ONLY
-        .scope((), crate::cases::engine_call(&st, keyed))
-        .await
-    {
-        Ok(r) => answer(encode_response(&r).to_string()),
-        Err(e) => e.into_response(),
-    }
+    let r = crate::cases::submit(st, keyed).await??;
+    crate::http::node::mark_effect();
+    Ok(r)
 }
 
 fn answer(body: String) -> Response {

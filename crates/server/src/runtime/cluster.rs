@@ -267,7 +267,10 @@ fn check_skew(st: &AppState, store: &mut dyn cityos_engine::Store) -> Result<i64
     let skew = skew_of(before, after, db);
     judge_skew(skew)?;
     if skew.abs() > NOTED_SKEW_MS {
-        crate::http::log::event("clock_skew", &[("skew_ms", &skew), ("bound_ms", &MAX_CLOCK_SKEW_MS)]);
+        crate::http::log::event(
+            "clock_skew",
+            &[("skew_ms", &skew), ("bound_ms", &MAX_CLOCK_SKEW_MS)],
+        );
     }
     Ok(skew)
 }
@@ -616,6 +619,27 @@ mod tests {
         );
         assert!(!e.contains("partition-by"), "{e}");
         assert!(e.contains("token key differs"), "{e}");
+    }
+
+    /// A room's write through the read pool marks the request as changed (so the
+    /// forwarding layer never re-runs it whole elsewhere); a read does not.
+    #[test]
+    fn a_rooms_write_marks_the_request() {
+        let pool = Arc::new(crate::ReadPool::new(vec![Box::new(
+            cityos_engine::SqliteStore::in_memory().unwrap(),
+        )]));
+        let (read, written) = rt().block_on(async {
+            let fx = Arc::new(AtomicBool::new(false));
+            EFFECTS
+                .scope(fx.clone(), async {
+                    pool.run(|_| ()).await.unwrap();
+                    let read = fx.load(Ordering::SeqCst);
+                    pool.write(|_| ()).await.unwrap();
+                    (read, fx.load(Ordering::SeqCst))
+                })
+                .await
+        });
+        assert!(!read && written);
     }
 
     /// A request that already changed something here is never re-run on another node.

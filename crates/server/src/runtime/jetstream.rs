@@ -470,7 +470,12 @@ impl SequencedBus for JetStreamBus {
         })
     }
 
-    fn case_events_after_in(&self, after: u64, max: usize, subdistrict: Option<&str>) -> Replay<'_> {
+    fn case_events_after_in(
+        &self,
+        after: u64,
+        max: usize,
+        subdistrict: Option<&str>,
+    ) -> Replay<'_> {
         let filter = match subdistrict {
             Some(sd) => format!("{}.case.{}", self.prefix, token(sd)),
             None => format!("{}.case.>", self.prefix),
@@ -1126,7 +1131,10 @@ mod tests {
             s.is_copy(format!("n-{i}"), 100 + i);
         }
         assert!(s.first.len() <= SEEN);
-        assert!(!s.is_copy("case-7".into(), 999_999), "forgotten beyond SEEN");
+        assert!(
+            !s.is_copy("case-7".into(), 999_999),
+            "forgotten beyond SEEN"
+        );
     }
 
     /// An event's own id: a case event's number, else its message id header.
