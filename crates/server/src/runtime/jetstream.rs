@@ -143,16 +143,21 @@ pub const SEEN: usize = 200_000;
 /// window ([`DUPLICATE_WINDOW_S`]) JetStream drops it, after that the stream keeps a second
 /// copy under a later sequence — which every node passes over here, live and in replays,
 /// so SSE never shows an event twice.
+/// Ids are kept as 64-bit hashes (about 8 MB for [`SEEN`] of them).
 #[derive(Default)]
 pub struct Seen {
-    first: HashMap<String, u64>,
-    order: std::collections::VecDeque<String>,
+    first: HashMap<u64, u64>,
+    order: std::collections::VecDeque<u64>,
 }
 
 impl Seen {
     /// Whether the event `id` at sequence `seq` is a later copy of one seen before
     /// (`false`: the first copy, now remembered, or the same copy read again).
-    pub fn is_copy(&mut self, id: String, seq: u64) -> bool {
+    pub fn is_copy(&mut self, id: &str, seq: u64) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let id = h.finish();
         if let Some(&first) = self.first.get(&id) {
             return first < seq;
         }
@@ -161,7 +166,7 @@ impl Seen {
                 self.first.remove(&old);
             }
         }
-        self.order.push_back(id.clone());
+        self.order.push_back(id);
         self.first.insert(id, seq);
         false
     }
@@ -509,7 +514,7 @@ impl SequencedBus for JetStreamBus {
                         .seen
                         .lock()
                         .expect("seen lock")
-                        .is_copy(format!("case-{}", e.id), s);
+                        .is_copy(&format!("case-{}", e.id), s);
                     if !copy {
                         out.push((s, e));
                     }
@@ -1035,7 +1040,7 @@ async fn session(
                         *delivered = Some(sseq);
                         if let Some(ev) = decode(&payload) {
                             let copy = own_id(&ev, &headers).is_some_and(|id| {
-                                shared.seen.lock().expect("seen lock").is_copy(id, sseq)
+                                shared.seen.lock().expect("seen lock").is_copy(&id, sseq)
                             });
                             if copy {
                                 continue;
@@ -1123,18 +1128,15 @@ mod tests {
     #[test]
     fn a_later_copy_is_passed_over() {
         let mut s = Seen::default();
-        assert!(!s.is_copy("case-7".into(), 10));
-        assert!(!s.is_copy("case-8".into(), 11));
-        assert!(!s.is_copy("case-7".into(), 10), "the same copy read again");
-        assert!(s.is_copy("case-7".into(), 40), "a second copy later on");
+        assert!(!s.is_copy("case-7", 10));
+        assert!(!s.is_copy("case-8", 11));
+        assert!(!s.is_copy("case-7", 10), "the same copy read again");
+        assert!(s.is_copy("case-7", 40), "a second copy later on");
         for i in 0..SEEN as u64 {
-            s.is_copy(format!("n-{i}"), 100 + i);
+            s.is_copy(&format!("n-{i}"), 100 + i);
         }
         assert!(s.first.len() <= SEEN);
-        assert!(
-            !s.is_copy("case-7".into(), 999_999),
-            "forgotten beyond SEEN"
-        );
+        assert!(!s.is_copy("case-7", 999_999), "forgotten beyond SEEN");
     }
 
     /// An event's own id: a case event's number, else its message id header.
