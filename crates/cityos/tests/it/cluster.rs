@@ -1202,7 +1202,8 @@ fn call(
 /// A readings batch sent to one node raises alarms in every sub-district, most of them
 /// held by the other node: each alarm's case is filed once, by the node holding its
 /// sub-district (the engine step goes there, authenticated, with a key of its own) —
-/// never `partly_applied`, never twice; a step claimed by someone else is refused.
+/// never `partly_applied`, never twice; a step claimed by someone else is refused; a
+/// step sent twice under one key files once; a node not holding its partition refuses it.
 #[test]
 fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
     let Some(db) = postgres("cluster_step") else {
@@ -1297,6 +1298,64 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
         assert_eq!(status, 403, "{body}");
     }
     assert_eq!(s.counts().unwrap().reports, before);
+    // A step sent twice under one key (a retry after an unknown outcome) files one
+    // report: the second answer is the first's, from the record. Sent to a node that
+    // does not hold its partition, it is refused with 503 and nothing is written.
+    let (sd, owner) = held
+        .iter()
+        .find(|(p, o)| p.chars().all(|c| c.is_ascii_digit()) && o.as_str() == "b")
+        .map(|(p, o)| (p.clone(), o.clone()))
+        .unwrap();
+    let t = &cfg.territory;
+    let [lon, lat] = t.interior_point(t.by_code(&sd).unwrap());
+    let report = cityos_core::workflow::NewReport {
+        channel: cityos_core::case::Channel::Staff,
+        category: "noise".into(),
+        lon,
+        lat,
+        text: "节点间重试测试".into(),
+        contact: None,
+        at: 1_800_000_000_000,
+        media: Vec::new(),
+        priority: None,
+        playbook: None,
+        suggestion: None,
+    };
+    let body = serde_json::json!({"key": "cluster-step:test-retry", "request": {"report": report}})
+        .to_string();
+    let key = cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY).unwrap();
+    let tag = key.tag(&format!("engine-step|a|{body}"));
+    let step = |addr: &str| {
+        call(
+            addr,
+            "POST",
+            "/cluster/v1/engine",
+            None,
+            &[("cityos-node", "a"), ("cityos-node-tag", &tag)],
+            "application/json",
+            &body,
+        )
+    };
+    let (status, refused) = step(&nodes[0].addr);
+    assert_eq!(status, 503, "a does not hold {sd}: {refused}");
+    assert_eq!(s.counts().unwrap().reports, before);
+    assert_eq!(owner, "b");
+    let (s1, first) = step(&nodes[1].addr);
+    let (s2, again) = step(&nodes[1].addr);
+    assert_eq!((s1, s2), (200, 200), "{first} {again}");
+    let (v1, v2): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&first).unwrap(),
+        serde_json::from_str(&again).unwrap(),
+    );
+    assert_eq!(
+        v1["intake"]["report_id"], v2["intake"]["report_id"],
+        "{v1} {v2}"
+    );
+    assert_eq!(
+        v1["intake"]["case"]["number"],
+        v2["intake"]["case"]["number"]
+    );
+    assert_eq!(s.counts().unwrap().reports, before + 1, "filed once");
     for n in &nodes {
         signal(n, "-INT");
     }
