@@ -149,9 +149,13 @@
   tiles().catch(() => {});
   const es = new EventSource("/api/v1/events/stream?recent=50"); // the session cookie signs it in
   const isWall = () => document.body.classList.contains("wall");
-  const whatOf = (e) => actorName(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note, { free: !isWall() }) : "");
+  // On the wall a person's account name is not shown either: staff stand for themselves.
+  const who = (id) => { const n = actorName(id); return isWall() && n === id ? t("actor_staff") : n; };
+  const whatOf = (e) => who(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note, { free: !isWall() }) : "");
   onWall = () => {
-    for (const w of document.querySelectorAll("#feed .what")) if (w.cityosEvent) w.textContent = whatOf(w.cityosEvent);
+    // The items shown and those held back by the pause.
+    const items = [...document.querySelectorAll("#feed .what"), ...held.flatMap((li) => [...li.querySelectorAll(".what")])];
+    for (const w of items) if (w.cityosEvent) w.textContent = whatOf(w.cityosEvent);
     refreshMap();
   };
   const onCase = (ev) => {

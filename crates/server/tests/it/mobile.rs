@@ -182,7 +182,7 @@ pub fn jpeg_with_gps() -> (Vec<u8>, Vec<u8>) {
         .flat_map(|b| if b == 0xFF { vec![0xFF, 0x00] } else { vec![b] })
         .chain([0xFF, 0xD9])
         .collect();
-    let soi = vec![0xFF, 0xD8];
+    let soi = [0xFF, 0xD8];
     let file = [
         &soi[..],
         &jfif,
