@@ -48,6 +48,11 @@ pub fn run(o: Options) -> Result<(), String> {
             metrics_token: std::env::var("CITYOS_METRICS_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
+            // The deployment's tile base layer, when the environment names one.
+            tile_url: std::env::var("CITYOS_TILE_URL")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
+            tile_attribution: std::env::var("CITYOS_TILE_ATTRIBUTION").ok(),
             ..Default::default()
         },
         Some(serve::DemoOptions {

@@ -18,7 +18,8 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// A TOML file with any of: addr, data, database_url, log_format, mqtt_url, devices,
-    /// alarm_rules, indicators, alert_rules, scenarios, metrics_token.
+    /// alarm_rules, indicators, alert_rules, scenarios, metrics_token, tile_url,
+    /// tile_attribution.
     #[arg(long, env = "CITYOS_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -95,6 +96,15 @@ pub struct Settings {
     /// [default: CITYOS].
     #[arg(long, env = "CITYOS_NATS_STREAM")]
     pub nats_stream: Option<String>,
+    /// A raster tile base layer under the maps, from the district's own tile server: an
+    /// http(s) URL template with {z}, {x} and {y} (Web Mercator), e.g.
+    /// `https://tiles.example/{z}/{x}/{y}.png`; the pages' CSP then allows its origin
+    /// for images [default: none — the maps fetch nothing from outside].
+    #[arg(long, env = "CITYOS_TILE_URL")]
+    pub tile_url: Option<String>,
+    /// The attribution text the maps show with the tiles (e.g. "© 徐汇区测绘").
+    #[arg(long, env = "CITYOS_TILE_ATTRIBUTION")]
+    pub tile_attribution: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -119,6 +129,8 @@ impl std::fmt::Debug for Settings {
             .field("lease_ms", &self.lease_ms)
             .field("nats_url", &redacted(&self.nats_url))
             .field("nats_stream", &self.nats_stream)
+            .field("tile_url", &self.tile_url)
+            .field("tile_attribution", &self.tile_attribution)
             .finish()
     }
 }
@@ -145,6 +157,21 @@ impl Settings {
             lease_ms: self.lease_ms.or(other.lease_ms),
             nats_url: self.nats_url.or(other.nats_url),
             nats_stream: self.nats_stream.or(other.nats_stream),
+            tile_url: self.tile_url.or(other.tile_url),
+            tile_attribution: self.tile_attribution.or(other.tile_attribution),
+        }
+    }
+
+    /// The tile base layer (`None`: no tiles), checked.
+    pub fn tiles(&self) -> Result<Option<cityos_server::ui::Tiles>, String> {
+        match self.tile_url.as_deref().map(str::trim) {
+            None | Some("") => {
+                if self.tile_attribution.is_some() {
+                    return Err("--tile-attribution needs --tile-url".into());
+                }
+                Ok(None)
+            }
+            Some(u) => cityos_server::ui::Tiles::new(u, self.tile_attribution.as_deref()).map(Some),
         }
     }
 
@@ -267,6 +294,7 @@ impl ServeArgs {
             cityos_server::intake::sensor::mqtt::parse_url(u)?;
         }
         s.metrics_token = s.metrics_token.filter(|t| !t.trim().is_empty());
+        s.tiles()?;
         s.cluster()?;
         s.nats()?;
         Ok(s)
@@ -406,6 +434,10 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     }
     if let Some(t) = &s.metrics_token {
         let _ = svc.state.0.metrics_token.set(t.clone());
+    }
+    if let Some(t) = s.tiles()? {
+        println!("maps draw tiles from {} under the regions", t.origin);
+        let _ = svc.state.0.tiles.set(t);
     }
     // 精准救助's pool key: the deployment's file, or the demo's own random one.
     let assistance_key = match (&s.assistance_key_file, &demo) {

@@ -251,6 +251,33 @@ impl Batch<'_> {
     }
 }
 
+/// The command centre's headline figures at a moment (whole district), kept per
+/// 5-minute bucket so the centre can compare with the same time yesterday.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FigureSample {
+    pub bucket: Millis,
+    pub at: Millis,
+    pub open: i64,
+    pub overdue: i64,
+    pub handled: i64,
+    pub on_time: i64,
+}
+
+pub(crate) const INSERT_FIGURES: &str = "INSERT INTO figure_samples (bucket, at, open_cases, overdue, handled, on_time) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (bucket) DO NOTHING";
+pub(crate) const SELECT_FIGURES: &str = "SELECT bucket, at, open_cases, overdue, handled, on_time FROM figure_samples WHERE at <= $1 AND at > $2 ORDER BY at DESC LIMIT 1";
+
+/// Assembles a sample from the columns of `SELECT_FIGURES`.
+pub(crate) fn figures_row(r: &dyn RowRead) -> Result<FigureSample, StoreError> {
+    Ok(FigureSample {
+        bucket: r.int(0)?,
+        at: r.int(1)?,
+        open: r.int(2)?,
+        overdue: r.int(3)?,
+        handled: r.int(4)?,
+        on_time: r.int(5)?,
+    })
+}
+
 /// Counts over stored cases (for summaries and health checks).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counts {
@@ -765,6 +792,12 @@ pub trait CaseStore: StoreConnection {
     /// The largest case id and report id stored (0 when empty).
     fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError>;
     fn counts(&mut self) -> Result<Counts, StoreError>;
+    /// Records a sample of the centre's headline figures (one per `bucket`: a sample
+    /// already there is kept).
+    fn record_figures(&mut self, s: &FigureSample) -> Result<(), StoreError>;
+    /// The newest sample taken at or before `at` and after `after` (none when there is none).
+    fn figures_at(&mut self, at: Millis, after: Millis)
+        -> Result<Option<FigureSample>, StoreError>;
 }
 
 /// Accounts (people and their roles).

@@ -226,6 +226,9 @@ pub struct Inner {
     pub loops: metrics::Loops,
     /// When set, `/metrics` asks for it as a Bearer token.
     pub metrics_token: std::sync::OnceLock<String>,
+    /// When set, the maps draw this tile server's raster tiles under the regions (and
+    /// the pages' CSP allows its origin for images).
+    pub tiles: std::sync::OnceLock<ui::Tiles>,
     /// The hash-chained audit trail's writer (any room may record to it).
     pub audit: http::audit::AuditLog,
     /// The data room (sharing): grants and data quality.
@@ -289,6 +292,7 @@ impl AppState {
             engine_in_flight: std::sync::atomic::AtomicI64::new(0),
             loops: metrics::Loops::default(),
             metrics_token: std::sync::OnceLock::new(),
+            tiles: std::sync::OnceLock::new(),
             audit: http::audit::AuditLog::default(),
             data: intake::data::DataState::default(),
             assistance: assistance::Assistance::default(),

@@ -9,8 +9,8 @@ const I18N = {
     st_reported: "待立案", st_filed: "待派遣", st_rejected: "不予立案", st_merged: "已合并", st_dispatched: "待签收", st_acknowledged: "已签收", st_in_progress: "处置中", st_handled: "待核查", st_rework: "返工", st_verified: "待结案", st_closed: "已结案", st_evaluated: "已评价", st_returned: "已退单", st_suspended: "挂账",
     ts_dispatched: "待签收", ts_acknowledged: "已签收", ts_in_progress: "处置中", ts_handled: "已处置", ts_returned: "已退单",
     ch_citizen: "市民", ch_inspector: "巡查", ch_sensor: "感知设备", ch_data: "数据", ch_staff: "工作人员", ch_open311: "市民（Open311）", ch_hotline: "热线",
-    actor_system: "系统", actor_intake: "{channel}上报", actor_live: "实时演示 · {who}", actor_officer: "值班员", actor_inspector: "网格巡查员",
-    n_new_case: "新案件", n_routed: "派至 {depts}", n_smart: "智能分拨：{reason}", n_auto_trusted: "自动处理：可信渠道",
+    actor_system: "系统", actor_intake: "{channel}上报", actor_live: "实时演示 · {who}", actor_staff: "工作人员", actor_officer: "值班员", actor_inspector: "网格巡查员",
+    n_withheld: "（备注不在大屏显示）", n_new_case: "新案件", n_routed: "派至 {depts}", n_smart: "智能分拨：{reason}", n_auto_trusted: "自动处理：可信渠道",
     n_merged: "合并：同类「{cat}」，距最近上报 {m} 米（{h} 小时前）；合并范围 {r} 米、{w} 小时",
     n_absorbed: "并入案件 {number} 的上报", n_split: "由案件 {number} 拆分（{who}）", n_escalated: "自 {since} 超期：升级至 {to}（第 {rung} 级）",
     "n_已签收": "已签收", "n_现场核查已处置": "现场核查已处置", "n_实时演示": "实时演示",
@@ -19,7 +19,7 @@ const I18N = {
     gps_denied: "未获得定位权限：请在地图上点选，或按地名查找。", gps_unavailable: "无法获取位置：请在地图上点选，或按地名查找。", gps_timeout: "定位超时：请在地图上点选，或按地名查找。", gps_none: "此浏览器不支持定位：请在地图上点选，或按地名查找。",
     d_routing: "派单规则的选择与依据", d_reason: "{role}：{name} — {line} 条线，{level}", d_returned: "{name} 已退单。", d_next: "推荐下一候选：{name}。", lvl_district: "区级", lvl_subdistrict: "街道级", lvl_community: "居委级", lvl_grid: "网格",
     feed_pause: "暂停", feed_resume: "继续", feed_summary_btn: "朗读摘要", feed_held: "暂停中：{n} 条新动态待显示", feed_summary: "实时动态共 {n} 条，暂停待显示 {held} 条。", feed_latest: "最新：",
-    firing_alerts: "触发中的告警", vs_up: "较昨日同期 ▲ {n}", vs_down: "较昨日同期 ▼ {n}", vs_same: "与昨日同期持平",
+    firing_alerts: "触发中的告警", vs_up: "较昨日同期 ▲ {n}", vs_down: "较昨日同期 ▼ {n}", vs_same: "与昨日同期持平", vs_up_sr: "比昨日同期增加 {n}", vs_down_sr: "比昨日同期减少 {n}", u_pp: "个百分点",
     storage_full: "手机存储空间已满：这条上报没有保存，请删除一些照片或联网后再提交（表单内容仍在）。", storage_failed: "无法保存到本机：", signout_drops_queue: "还有离线待发送的上报。退出后，这部手机上的待发送内容将被删除。确定退出？",
     ar_district_officer: "区城运中心值班长", ar_subdistrict_officer: "街道城运中心", ar_handler: "处置人员", ar_inspector: "网格监督员", ar_analyst: "分析人员", ar_admin: "系统管理员", ar_citizen: "市民", ar_system: "系统",
     lc_min5: "5 分钟", lc_min10: "10 分钟", lc_min15: "15 分钟",
@@ -95,8 +95,8 @@ const I18N = {
     st_reported: "Reported", st_filed: "Filed, to dispatch", st_rejected: "Rejected", st_merged: "Merged", st_dispatched: "Dispatched", st_acknowledged: "Acknowledged", st_in_progress: "In progress", st_handled: "Handled, to verify", st_rework: "Rework", st_verified: "Verified, to close", st_closed: "Closed", st_evaluated: "Evaluated", st_returned: "Returned", st_suspended: "Suspended",
     ts_dispatched: "Dispatched", ts_acknowledged: "Acknowledged", ts_in_progress: "In progress", ts_handled: "Handled", ts_returned: "Returned",
     ch_citizen: "Citizen", ch_inspector: "Inspector", ch_sensor: "Sensor", ch_data: "Data", ch_staff: "Staff", ch_open311: "Citizen (Open311)", ch_hotline: "Hotline",
-    actor_system: "System", actor_intake: "{channel} intake", actor_live: "Live demo · {who}", actor_officer: "Duty officer", actor_inspector: "Grid inspector",
-    n_new_case: "New case", n_routed: "routed to {depts}", n_smart: "suggested category: {reason}", n_auto_trusted: "Automatic: trusted channel",
+    actor_system: "System", actor_intake: "{channel} intake", actor_live: "Live demo · {who}", actor_staff: "Staff", actor_officer: "Duty officer", actor_inspector: "Grid inspector",
+    n_withheld: "(note not shown on the wall)", n_new_case: "New case", n_routed: "routed to {depts}", n_smart: "suggested category: {reason}", n_auto_trusted: "Automatic: trusted channel",
     n_merged: "Merged: same category “{cat}”, {m} m from the latest report ({h} h ago); merge radius {r} m, window {w} h",
     n_absorbed: "Took over the reports of case {number}", n_split: "Split from case {number} ({who})", n_escalated: "Overdue since {since}: escalated to {to} (rung {rung})",
     "n_已签收": "Acknowledged", "n_现场核查已处置": "Checked on site: handled", "n_实时演示": "Live demo",
@@ -105,7 +105,7 @@ const I18N = {
     gps_denied: "Location permission refused: pick the place on the map or find it by name.", gps_unavailable: "The position is not available: pick the place on the map or find it by name.", gps_timeout: "Locating took too long: pick the place on the map or find it by name.", gps_none: "This browser cannot locate: pick the place on the map or find it by name.",
     d_routing: "What routing would choose, and why", d_reason: "{role}: {name} — the {line} line, {level}", d_returned: "{name} returned the case.", d_next: "Next candidate: {name}.", lvl_district: "district level", lvl_subdistrict: "sub-district level", lvl_community: "community level", lvl_grid: "grid",
     feed_pause: "Pause", feed_resume: "Resume", feed_summary_btn: "Read a summary", feed_held: "Paused: {n} new events waiting", feed_summary: "{n} events in the feed, {held} held while paused.", feed_latest: "Latest:",
-    firing_alerts: "Firing alerts", vs_up: "▲ {n} on yesterday by this time", vs_down: "▼ {n} on yesterday by this time", vs_same: "as many as yesterday by this time",
+    firing_alerts: "Firing alerts", vs_up: "▲ {n} on yesterday by this time", vs_down: "▼ {n} on yesterday by this time", vs_same: "as many as yesterday by this time", vs_up_sr: "up {n} on yesterday by this time", vs_down_sr: "down {n} on yesterday by this time", u_pp: "percentage points",
     storage_full: "The phone's storage is full: this report was not saved. Free some space or send it when online (the form keeps its content).", storage_failed: "Could not save on this phone:", signout_drops_queue: "Some reports are still waiting to be sent. Signing out deletes them from this phone. Sign out anyway?",
     ar_district_officer: "District duty officer", ar_subdistrict_officer: "Sub-district centre", ar_handler: "Handler", ar_inspector: "Grid inspector", ar_analyst: "Analyst", ar_admin: "Administrator", ar_citizen: "Citizen", ar_system: "System",
     lc_min5: "5 min", lc_min10: "10 min", lc_min15: "15 min",
@@ -189,6 +189,7 @@ const PROBLEMS = {
     control_character: "输入包含控制字符",
     invalid_idempotency_key: "幂等键无效",
     empty_photo: "照片为空",
+    malformed_photo: "照片文件已损坏",
     invalid_media_url: "照片地址无效",
     unknown_media: "照片不存在",
     invalid_dataset: "数据集格式有误",
@@ -263,6 +264,7 @@ const PROBLEMS = {
     control_character: "The input contains control characters",
     invalid_idempotency_key: "Invalid idempotency key",
     empty_photo: "The photo is empty",
+    malformed_photo: "The photo file is damaged",
     invalid_media_url: "Invalid photo address",
     unknown_media: "The photo does not exist",
     invalid_dataset: "The dataset cannot be read",
@@ -550,8 +552,11 @@ function actorName(id) {
 /// A log note in the user's language: the engine's own notes (new case, routing,
 /// trusted channel, merges, splits, escalations) are recognised and rendered from the
 /// dictionary with their parts; people's notes are shown as written.
-function noteText(note) {
+/// A log note in words. `free: false` (the wall, a public-ish screen) leaves out free
+/// text an officer wrote (names, phone numbers) and says that a note was left out.
+function noteText(note, opts) {
   if (!note) return "";
+  const withhold = opts && opts.free === false;
   const parts = note.split("; ");
   const out = [];
   for (const p of parts) {
@@ -566,6 +571,7 @@ function noteText(note) {
     else if ((m = /^split from case (\S+) by (\S+)$/.exec(p))) out.push(tf("n_split", { number: m[1], who: actorName(m[2]) }));
     else if ((m = /^overdue since (.+): escalated to (\S+) \(rung (\d+)\)$/.exec(p))) out.push(tf("n_escalated", { since: m[1], to: deptName(m[2]), rung: m[3] }));
     else if (I18N[lang()]["n_" + p]) out.push(I18N[lang()]["n_" + p]);
+    else if (withhold) { if (!out.includes(t("n_withheld"))) out.push(t("n_withheld")); }
     else out.push(p);
   }
   return out.map((x) => (typeof x === "object" ? JSON.stringify(x) : x)).join(lang() === "en" ? "; " : "；");

@@ -5,7 +5,10 @@
   const u = frame("centre", true);
   if (!u) return;
   const wallBtn = document.getElementById("wall");
-  const setWall = (on) => { document.body.classList.toggle("wall", on); document.documentElement.classList.toggle("wall", on); wallBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.wall", on ? "1" : ""); };
+  // The wall is a public-ish screen: officers' free-text notes are left out of the feed
+  // and case titles out of the markers (redrawn when the mode changes).
+  let onWall = () => {};
+  const setWall = (on) => { document.body.classList.toggle("wall", on); document.documentElement.classList.toggle("wall", on); wallBtn.setAttribute("aria-pressed", on ? "true" : "false"); localStorage.setItem("cityos.wall", on ? "1" : ""); onWall(); };
   setWall(new URLSearchParams(location.search).has("wall") || localStorage.getItem("cityos.wall") === "1");
   wallBtn.addEventListener("click", () => setWall(!document.body.classList.contains("wall")));
 
@@ -46,18 +49,29 @@
     redraw(document.getElementById("figures"), (box) => {
       // Each figure with its unit, and the change against yesterday up to this time of day
       // where the server can tell it (new reports, closures, escalations).
+      // The trend shows ▲/▼ and the difference; a screen reader hears it in words.
       const f = (k, v, unit, cls, trend) => box.append(el("div", { class: "figure", "data-key": k },
         el("div", { class: "v " + (cls || "") }, String(v), unit ? el("span", { class: "u", text: unit }) : null),
-        el("div", { class: "k", text: t(k) }), trend ? el("div", { class: "trend", text: trend }) : null));
-      const vs = (now, then) => (then == null || now == null ? null : tf(now > then ? "vs_up" : now < then ? "vs_down" : "vs_same", { n: fmtCount(Math.abs(now - then)) }));
+        el("div", { class: "k", text: t(k) }), trend ? el("div", { class: "trend" }, el("span", { "aria-hidden": "true", text: trend[0] }), el("span", { class: "sr-only", text: trend[1] })) : null));
+      const vs = (now, then, fmt, unit) => {
+        if (then == null || now == null) return null;
+        const n = (fmt || fmtCount)(Math.abs(now - then)) + (unit ? " " + unit : "");
+        if (now === then) return [t("vs_same"), t("vs_same")];
+        const up = now > then;
+        return [tf(up ? "vs_up" : "vs_down", { n }), tf(up ? "vs_up_sr" : "vs_down_sr", { n })];
+      };
+      // Rates differ by percentage points (one decimal).
+      const pts = (d) => (Math.round(d * 1000) / 10).toLocaleString(locale(), { maximumFractionDigits: 1 });
       const unit = t("u_cases");
-      const today = lastMap && lastMap.today, yest = lastMap && lastMap.yesterday;
+      const today = lastMap && lastMap.today, yest = (lastMap && lastMap.yesterday) || {};
+      const rate = s.on_time_rate == null ? null : Math.round(s.on_time_rate * 1000) / 1000;
+      const rateThen = yest.on_time_rate == null ? null : Math.round(yest.on_time_rate * 1000) / 1000;
       f("today_new", fmtCount(s.today_intake), unit, "", vs(s.today_intake, before));
-      if (today) f("today_closed", fmtCount(today.closed), unit, "", vs(today.closed, yest && yest.closed));
-      f("on_time", fmtRate(s.on_time_rate));
-      f("overdue", fmtCount(s.overdue), unit, s.overdue > 0 ? "overdue" : "");
-      if (today) f("escalations", fmtCount(today.escalations), t("u_times"), "", vs(today.escalations, yest && yest.escalations));
-      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—", unit);
+      if (today) f("today_closed", fmtCount(today.closed), unit, "", vs(today.closed, yest.closed));
+      f("on_time", fmtRate(s.on_time_rate), "", "", today ? vs(rate, rateThen, pts, t("u_pp")) : null);
+      f("overdue", fmtCount(s.overdue), unit, s.overdue > 0 ? "overdue" : "", today ? vs(s.overdue, yest.overdue) : null);
+      if (today) f("escalations", fmtCount(today.escalations), t("u_times"), "", vs(today.escalations, yest.escalations));
+      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—", unit, "", lastMap && today ? vs(lastMap.open, yest.open) : null);
     });
   }
 
@@ -134,15 +148,26 @@
   await Promise.all([map.init("subdistrict"), loadDepartments(), catsLoaded]);
   tiles().catch(() => {});
   const es = new EventSource("/api/v1/events/stream?recent=50"); // the session cookie signs it in
+  const isWall = () => document.body.classList.contains("wall");
+  // On the wall a person's account name is not shown either: staff stand for themselves.
+  const who = (id) => { const n = actorName(id); return isWall() && n === id ? t("actor_staff") : n; };
+  const whatOf = (e) => who(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note, { free: !isWall() }) : "");
+  onWall = () => {
+    // The items shown and those held back by the pause.
+    const items = [...document.querySelectorAll("#feed .what"), ...held.flatMap((li) => [...li.querySelectorAll(".what")])];
+    for (const w of items) if (w.cityosEvent) w.textContent = whatOf(w.cityosEvent);
+    refreshMap();
+  };
   const onCase = (ev) => {
     const e = JSON.parse(ev.data);
     const c = CATS[e.category];
-    const what = actorName(e.actor) + " " + tEnum("a_", e.action) + (e.note ? "：" + noteText(e.note) : "");
+    const what = el("span", { class: "what", text: whatOf(e) });
+    what.cityosEvent = e;
     push(el("li", {},
       el("time", { datetime: e.at, text: fmtTime(e.at || new Date().toISOString()) }), " ",
       el("a", { href: "/ui/case.html?id=" + e.case_id, text: e.number }),
       " · " + (c ? (lang() === "en" ? c.name_en : c.name_zh) : e.category) + " · " + regionOf(e.subdistrict) + " · ",
-      el("span", { class: "what", text: what })));
+      what));
   };
   for (const k of ["created", "transitioned", "merged", "escalated"]) es.addEventListener(k, onCase);
   es.onmessage = onCase;

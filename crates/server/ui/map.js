@@ -1,6 +1,10 @@
 // The territory as SVG, drawn from the regions' GeoJSON: sub-districts, communities or
 // grids (finer as you zoom), shaded by a count per region, with case markers; optional
-// point picking. No tiles, no library: an equirectangular projection at Xuhui's latitude.
+// point picking. No library: an equirectangular projection at Xuhui's latitude. When the
+// deployment configures its own tile server (`serve --tile-url`), its raster tiles (Web
+// Mercator) are drawn under the regions, each placed by its corners' longitude and
+// latitude (over a tile the two projections differ by far less than a pixel); otherwise
+// nothing is fetched from anywhere but this server.
 // For orientation: region names as labels, landmarks (metro stations, named places from
 // OpenStreetMap, credited on the map), a scale bar, zoom buttons, pinch-zoom and keyboard
 // (arrows pan, + and − zoom, Enter picks the cross-hair's point on a picking map).
@@ -24,12 +28,15 @@ async function regions(level) {
   return REGION_CACHE[level];
 }
 
-/// The named places (regions' representative points, landmarks, roads): public, loaded once.
-let PLACES = null;
-function places() {
-  if (!PLACES) PLACES = fetch("/ui/places.json").then((r) => r.json()).then((v) => v.places || []).catch(() => []);
-  return PLACES;
+/// The named places (regions' representative points, landmarks, roads) and the optional
+/// tile base layer: public, loaded once.
+let PLACES_JSON = null;
+function placesJson() {
+  if (!PLACES_JSON) PLACES_JSON = fetch("/ui/places.json").then((r) => r.json()).catch(() => ({}));
+  return PLACES_JSON;
 }
+function places() { return placesJson().then((v) => v.places || []); }
+function baseTiles() { return placesJson().then((v) => v.tiles || null); }
 function placeName(p) { return lang() === "en" && p.name_en ? p.name_en : p.name; }
 
 const PRIORITY_COLOUR = { urgent: "#c1121f", high: "#e85d04", normal: "#1f6feb", low: "#6e7781" };
@@ -65,13 +72,14 @@ class CityMap {
     this.list = null; // case markers, laid out (clustered) at every view change
     this.pinAt = null;
     this.gRegions = svgEl("g");
+    this.gTiles = svgEl("g", { class: "basemap", "aria-hidden": "true" });
     this.gLabels = svgEl("g", { class: "labels", "aria-hidden": "true" });
     this.gLandmarks = svgEl("g", { class: "landmarks", "aria-hidden": "true" });
     this.gMarkers = svgEl("g", { class: "markers" });
     this.gPick = svgEl("g", { "aria-hidden": "true" });
     this.gCross = svgEl("g", { class: "cross", "aria-hidden": "true" });
     // Names above the markers (with a halo), so that a busy map still says where it is.
-    svg.append(this.gRegions, this.gMarkers, this.gLandmarks, this.gLabels, this.gPick, this.gCross);
+    svg.append(this.gTiles, this.gRegions, this.gMarkers, this.gLandmarks, this.gLabels, this.gPick, this.gCross);
     // A group, not an image: it holds keyboard stops (markers, clusters).
     svg.setAttribute("role", "group");
     svg.setAttribute("tabindex", "0");
@@ -172,6 +180,7 @@ class CityMap {
     this.full = [-w * 0.02, -h * 0.02, w * 1.04, h * 1.04];
     this.vb = this.full.slice();
     if (this.opts.landmarks !== false) this.places = await places();
+    this.tiles = await baseTiles();
     this.apply();
     await this.draw(level || "subdistrict");
     if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.layout()).observe(this.svg);
@@ -256,6 +265,7 @@ class CityMap {
   layout() {
     if (!this.vb || !this.full) return;
     const u = this.unitsPerPx();
+    this.layoutTiles();
     this.layoutLabels(u);
     this.layoutMarkers(u);
     this.gPick.textContent = "";
@@ -279,10 +289,46 @@ class CityMap {
     this.scaleBar.querySelector(".len").textContent = m >= 1000 ? (m / 1000) + " km" : m + " m";
   }
 
+  /// The tile base layer for the current view: the Web Mercator zoom whose tiles show
+  /// at about their own size, the tiles covering the visible area (at most 64).
+  layoutTiles() {
+    if (!this.tiles) return;
+    const w = this.svg.clientWidth || 600, h = this.svg.clientHeight || 600;
+    const s = Math.max(this.vb[2] / w, this.vb[3] / h); // map units per screen pixel
+    const cx = this.vb[0] + this.vb[2] / 2, cy = this.vb[1] + this.vb[3] / 2;
+    const [lonW, latN] = this.unproject(cx - w * s / 2, cy - h * s / 2);
+    const [lonE, latS] = this.unproject(cx + w * s / 2, cy + h * s / 2);
+    const pxPerDeg = this.k * 1000 / s;
+    const z = Math.max(0, Math.min(19, Math.round(Math.log2(pxPerDeg * 360 / 256))));
+    const n = 2 ** z;
+    const tx = (lon) => Math.floor((lon + 180) / 360 * n);
+    const ty = (lat) => { const r = lat * Math.PI / 180; return Math.floor((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2 * n); };
+    const lonOf = (x) => x / n * 360 - 180;
+    const latOf = (y) => Math.atan(Math.sinh(Math.PI * (1 - 2 * y / n))) * 180 / Math.PI;
+    const x0 = tx(lonW), x1 = tx(lonE), y0 = Math.max(0, ty(latN)), y1 = Math.min(n - 1, ty(latS));
+    const key = [z, x0, x1, y0, y1].join(",");
+    if (key === this.tileKey) return;
+    this.tileKey = key;
+    this.gTiles.textContent = "";
+    if ((x1 - x0 + 1) * (y1 - y0 + 1) > 64) return;
+    for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) {
+      const [ax, ay] = this.project(lonOf(x), latOf(y)), [bx, by] = this.project(lonOf(x + 1), latOf(y + 1));
+      const href = this.tiles.url.replace("{z}", z).replace("{x}", ((x % n) + n) % n).replace("{y}", y);
+      this.gTiles.append(svgEl("image", { href, x: ax, y: ay, width: bx - ax, height: by - ay, preserveAspectRatio: "none" }));
+    }
+  }
+
+  /// Credits: OpenStreetMap for the landmarks shown, and the tiles' own attribution.
+  setCredit(osm) {
+    const credits = [osm ? "© OpenStreetMap contributors" : "", this.tiles ? this.tiles.attribution : ""].filter(Boolean);
+    this.credit.textContent = credits.join(" · ");
+    this.credit.hidden = !credits.length;
+  }
+
   layoutLabels(u) {
     this.gLabels.textContent = "";
     this.gLandmarks.textContent = "";
-    if (!this.places) return;
+    if (!this.places) { this.setCredit(false); return; }
     const [x0, y0, w, h] = this.vb;
     const inView = (x, y) => x >= x0 && x <= x0 + w && y >= y0 && y <= y0 + h;
     let shown = 0;
@@ -308,7 +354,7 @@ class CityMap {
         shown++;
       }
     }
-    this.credit.hidden = !shown;
+    this.setCredit(shown > 0);
   }
 
   markers(list, onClick) {
@@ -384,7 +430,8 @@ class CityMap {
     c.setAttribute("stroke", stage === "checking" ? colour : (m.overdue ? "#000000" : "#ffffff"));
     c.setAttribute("stroke-width", (stage === "checking" || m.overdue ? 2.5 : 1.5) * u);
     g.append(c);
-    const label = m.number + " " + (m.title || "") + " · " + stateName(m.state) + (m.priority ? " · " + priorityName(m.priority) : "");
+    // On the wall (a public-ish screen) a marker names its category, not the case's title.
+    const label = m.number + " " + ((document.body.classList.contains("wall") ? m.category_name : m.title) || "") + " · " + stateName(m.state) + (m.priority ? " · " + priorityName(m.priority) : "");
     const title = svgEl("title"); title.textContent = label; g.append(title);
     if (this.onMarker) {
       g.setAttribute("role", "link");

@@ -12,7 +12,7 @@
 //!
 //! # Inputs
 //!
-//! Six files, all WGS-84, read by [`load_sources`] from one directory
+//! Seven files (the geometries in WGS-84), read by [`load_sources`] from one directory
 //! (`data/xuhui/sources` in the repository):
 //!
 //! * `xuhui_district_boundary_osm_wgs84.geojson` — the district outline;
@@ -24,7 +24,11 @@
 //! * `xuhui_subdistricts.csv` — codes, names and pinyin of the sub-districts;
 //! * `xuhui_residents_committees_2020.csv` — the residents' committees (NBS
 //!   2020 codes). Rows whose sub-district has no seed point (the virtual
-//!   community of the 漕河泾 development zone, `310104501`) are skipped.
+//!   community of the 漕河泾 development zone, `310104501`) are skipped;
+//! * `xuhui_residents_committees_en.csv` — their English names in pinyin
+//!   (`rc_code_12,rc_name,name_en`, "Shanghaixincun Community"), written once by
+//!   `committees_pinyin.py` beside it (PyPI `pypinyin`, polyphonic readings
+//!   checked by eye) and committed; the communities' `name_en`.
 //!
 //! # Method
 //!
@@ -89,6 +93,8 @@ pub const SEEDS_FILE: &str = "xuhui_subdistrict_seed_points_approx_wgs84.csv";
 pub const SUBDISTRICTS_FILE: &str = "xuhui_subdistricts.csv";
 /// File name of the residents' committee table.
 pub const COMMITTEES_FILE: &str = "xuhui_residents_committees_2020.csv";
+/// File name of the residents' committees' English names (pinyin).
+pub const COMMITTEES_EN_FILE: &str = "xuhui_residents_committees_en.csv";
 
 /// Administrative code of 徐汇区.
 pub const DISTRICT_CODE: &str = "310104";
@@ -111,7 +117,7 @@ const COORD_DECIMALS: i32 = 6;
 const LON0: f64 = 121.44;
 const LAT0: f64 = 31.17;
 
-/// Contents of the six source files (see the module documentation).
+/// Contents of the seven source files (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Sources {
     /// GeoJSON of the district outline.
@@ -126,9 +132,11 @@ pub struct Sources {
     pub subdistricts_csv: String,
     /// CSV of residents' committees.
     pub committees_csv: String,
+    /// CSV of the committees' English names.
+    pub committees_en_csv: String,
 }
 
-/// Reads the six source files from `dir` by their standard names.
+/// Reads the seven source files from `dir` by their standard names.
 pub fn load_sources(dir: &Path) -> std::io::Result<Sources> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
     Ok(Sources {
@@ -138,6 +146,7 @@ pub fn load_sources(dir: &Path) -> std::io::Result<Sources> {
         seeds_csv: read(SEEDS_FILE)?,
         subdistricts_csv: read(SUBDISTRICTS_FILE)?,
         committees_csv: read(COMMITTEES_FILE)?,
+        committees_en_csv: read(COMMITTEES_EN_FILE)?,
     })
 }
 
@@ -160,6 +169,7 @@ pub fn generate(src: &Sources, seed: u64, target_grids: usize) -> Result<String,
 
     let subdistricts = read_subdistricts(src, &proj)?;
     let committees = read_committees(&src.committees_csv, &subdistricts)?;
+    let committees_en = read_committees_en(&src.committees_en_csv)?;
 
     let mut regions = vec![Region {
         code: DISTRICT_CODE.into(),
@@ -203,7 +213,7 @@ pub fn generate(src: &Sources, seed: u64, target_grids: usize) -> Result<String,
             communities.push(Region {
                 code: row.code.clone(),
                 name_zh: row.name.clone(),
-                name_en: None,
+                name_en: committees_en.get(&row.code).cloned(),
                 level: Level::Community,
                 parent: Some(sd.code.clone()),
                 approximate: true,
@@ -348,6 +358,23 @@ fn english_name(pinyin: &str, kind: &str) -> Option<String> {
         first.to_uppercase(),
         chars.as_str()
     ))
+}
+
+/// Reads the committees' English names: code → name.
+fn read_committees_en(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let table = Table::parse(text).map_err(|e| format!("committees' English names: {e}"))?;
+    let mut out = BTreeMap::new();
+    for row in 0..table.rows.len() {
+        let code = table.get(row, "rc_code_12")?.to_string();
+        let name = table.get(row, "name_en")?.trim().to_string();
+        if name.is_empty() {
+            continue;
+        }
+        if out.insert(code.clone(), name).is_some() {
+            return Err(format!("duplicate English name for committee {code}"));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the committee table, grouped by sub-district code (each group sorted

@@ -402,10 +402,16 @@ fn have(cmd: &str) -> bool {
 
 /// Starts `cityos demo --no-live` on a free port; answers its address and the process.
 fn demo() -> (String, Child) {
-    let dir = std::env::temp_dir().join(format!("cityos-browser-{}", std::process::id()));
+    demo_with("", &[])
+}
+
+/// The demo with extra environment (`name` keeps its data directory apart).
+fn demo_with(name: &str, env: &[(&str, &str)]) -> (String, Child) {
+    let dir = std::env::temp_dir().join(format!("cityos-browser-{}{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .envs(env.iter().copied())
         .args([
             "demo",
             "--no-live",
@@ -1526,6 +1532,44 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         );
     }
     b.screenshot("inspector-queue-20");
+    // Storage full: IndexedDB refuses the next write (QuotaExceededError, as a phone whose
+    // storage has run out does): the page says so honestly, the form keeps its content
+    // and the 20 queued before are all still in the queue.
+    b.js(
+        "const add = IDBObjectStore.prototype.add; IDBObjectStore.prototype.add = function () { IDBObjectStore.prototype.add = add; throw new DOMException('the quota has been exceeded', 'QuotaExceededError'); }; return true",
+        json!([]),
+    );
+    b.select("#category", "illegal_parking");
+    b.type_in("#text", "存储已满时的上报");
+    b.click("#report button[type=submit]");
+    b.wait(
+        "the storage-full message",
+        "return document.getElementById('msg').textContent.includes('手机存储空间已满')",
+        json!([]),
+    );
+    let kept = b.js_async(
+        "const done = arguments[arguments.length - 1]; const r = indexedDB.open('cityos-inspector', 1);
+         r.onsuccess = () => { const q = r.result.transaction('queue').objectStore('queue').getAll(); q.onsuccess = () => { r.result.close();
+           done({texts: q.result.map((i) => i.body && i.body.text).filter((x) => x && x.startsWith('离线照片')), photos: q.result.filter((i) => i.photo && i.photo.size > 0).length,
+                 form: document.getElementById('text').value, queue: document.getElementById('queue').textContent}); }; };",
+        json!([]),
+    );
+    let mut want: Vec<String> = (0..20u64).map(&label).collect();
+    let mut texts: Vec<String> = serde_json::from_value(kept["texts"].clone()).unwrap();
+    want.sort();
+    texts.sort();
+    assert_eq!(texts, want, "nothing queued before is lost: {kept}");
+    assert_eq!(kept["photos"], 20, "{kept}");
+    assert_eq!(
+        kept["form"], "存储已满时的上报",
+        "the form keeps its content"
+    );
+    assert!(kept["queue"].as_str().unwrap().ends_with(": 20"), "{kept}");
+    b.screenshot("inspector-storage-full");
+    b.js(
+        "document.getElementById('report').reset(); return true",
+        json!([]),
+    );
     b.go(&format!("{base}/ui/inspector.html"));
     b.wait(
         "the page offline, with its queue",
@@ -1794,8 +1838,9 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     // buttons, choices, table heads and badges carry no Chinese; in Chinese no English
     // words (acronyms such as CSV or AQI aside). People's and canteens' own names
     // (`data-name`) and a file format's literal column names (`data-literal`) are in no
-    // language. Known gap: communities the territory gives no pinyin stay Chinese on the
-    // English 生活圈 page (`data-untranslated`).
+    // language. Communities carry their names in pinyin (data/xuhui/sources/
+    // xuhui_residents_committees_en.csv); one without would stay Chinese on the English
+    // 生活圈 page, marked `data-untranslated`.
     let mut mixed = Vec::new();
     for (user, pages) in [
         (
@@ -1934,6 +1979,96 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     );
     b.click("#feed-pause");
 
+    // The wall is a public-ish screen: an officer's free-text note (a name, a phone
+    // number) shows in the feed on the desk, and is left out on the wall — also for an
+    // event already shown when the wall is switched on.
+    let (s, r) = http(
+        &addr,
+        "POST",
+        "/api/v1/reports",
+        &[],
+        Some(
+            &json!({"category": "noise", "lon": 121.4302, "lat": 31.1633, "text": "墙面备注测试"}),
+        ),
+    );
+    assert_eq!(s, 201, "{r}");
+    let wall_number = r["case"]["number"].as_str().unwrap().to_string();
+    let (s, v) = http(
+        &addr,
+        "POST",
+        &format!("/api/v1/cases/{}/transitions", r["case"]["id"]),
+        &[("Authorization", &token)],
+        Some(&json!({"action": "file", "note": "联系人王小明 13912345678 已到场"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    // (The wall is remembered per browser: the desk first.)
+    b.js(
+        "localStorage.removeItem('cityos.wall'); return true",
+        json!([]),
+    );
+    b.go(&format!("{base}/ui/centre.html"));
+    let feed_js = "const li = [...document.querySelectorAll('#feed li')].filter((l) => l.textContent.includes(arguments[0])).map((l) => l.textContent); return li.join(' | ')";
+    b.wait(
+        "the note on the desk",
+        "return [...document.querySelectorAll('#feed li')].some((l) => l.textContent.includes('13912345678'))",
+        json!([]),
+    );
+    b.click("#wall");
+    let walled = b.js(feed_js, json!([wall_number]));
+    let walled = walled.as_str().unwrap();
+    assert!(walled.contains("备注不在大屏显示"), "{walled}");
+    for personal in ["13912345678", "王小明", "已到场", "zhang.district"] {
+        assert!(
+            !walled.contains(personal),
+            "{personal} on the wall: {walled}"
+        );
+        let all = b.js(
+            "return document.getElementById('feed').textContent",
+            json!([]),
+        );
+        assert!(
+            !all.as_str().unwrap().contains(personal),
+            "{personal} on the wall"
+        );
+    }
+    b.click("#wall");
+    b.js(
+        "localStorage.removeItem('cityos.wall'); return true",
+        json!([]),
+    );
+
+    // The standing figures against the same time yesterday (the map's `yesterday`, here
+    // made up in the page: 2 fewer open cases, none overdue): ▲/▼ with the difference,
+    // and in words for a screen reader.
+    b.js(
+        "const orig = window.fetch; window.fetch = async (u, o) => { const r = await orig(u, o); if (!String(u).includes('/api/v1/map')) return r;
+           const j = await r.clone().json(); if (j.yesterday) { j.yesterday.open = j.open - 2; j.yesterday.overdue = 0; j.yesterday.on_time_rate = 0.5; }
+           return new Response(JSON.stringify(j), {status: r.status, headers: {'content-type': 'application/json'}}); };
+         window.cityosRefresh(); return true",
+        json!([]),
+    );
+    b.wait(
+        "the open cases' trend",
+        "const x = document.querySelector('[data-key=open_cases] .trend'); return x && x.textContent.length > 0",
+        json!([]),
+    );
+    let trend = b.js(
+        "const f = (k) => { const x = document.querySelector('[data-key=' + k + '] .trend'); return x ? [x.querySelector('[aria-hidden]').textContent, x.querySelector('.sr-only').textContent] : null; };
+         return {open: f('open_cases'), overdue: f('overdue'), on_time: f('on_time')}",
+        json!([]),
+    );
+    assert_eq!(
+        trend["open"],
+        json!(["较昨日同期 ▲ 2", "比昨日同期增加 2"]),
+        "{trend}"
+    );
+    assert!(trend["overdue"].is_array(), "{trend}");
+    assert!(
+        trend["on_time"].is_null() || trend["on_time"][0].as_str().unwrap().ends_with("个百分点"),
+        "{trend}"
+    );
+    b.screenshot("centre-trends");
+
     // The wall at 1920×1080 and 3840×2160: no page chrome, nothing scrolls, the legend
     // and the feed on screen, type twice as large on the larger screen; axe-clean.
     let mut title_px = Vec::new();
@@ -1975,6 +2110,156 @@ fn the_ui_runs_a_case_in_a_real_browser() {
         json!([]),
     );
 
+    // The tile base layer is off by default: the centre's map draws no tile and the
+    // pages' CSP allows images from this server only.
+    b.go(&format!("{base}/ui/centre.html"));
+    b.wait(
+        "the centre's map",
+        "return document.querySelectorAll('#map path').length >= 13",
+        json!([]),
+    );
+    b.settle();
+    let off = b.js(
+        "return {images: document.querySelectorAll('#map image').length, elsewhere: performance.getEntriesByType('resource').filter((e) => !e.name.startsWith(location.origin)).map((e) => e.name)}",
+        json!([]),
+    );
+    assert_eq!(
+        off,
+        json!({"images": 0, "elsewhere": []}),
+        "no tiles without the option"
+    );
+    let (_, head) = http_head(&addr, "/ui/centre.html");
+    assert!(
+        head.contains("img-src 'self' data: blob:; "),
+        "the CSP without tiles: {head}"
+    );
+    // A deployment's own tile server (here a local one that answers every tile with a
+    // small PNG and notes the request): the maps draw its tiles under the regions, with
+    // its attribution; the CSP allows its origin, and only for images.
+    let tile_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tile_origin = format!("http://{}", tile_listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let asked = asked.clone();
+        std::thread::spawn(move || {
+            for conn in tile_listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = r.read_line(&mut line);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                asked
+                    .lock()
+                    .unwrap()
+                    .push(line.split(' ').nth(1).unwrap_or("").to_string());
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    TILE_PNG.len()
+                );
+                let _ = conn.write_all(TILE_PNG);
+            }
+        });
+    }
+    let (addr2, mut server2) = demo_with(
+        "-tiles",
+        &[
+            (
+                "CITYOS_TILE_URL",
+                &format!("{tile_origin}/t/{{z}}/{{x}}/{{y}}.png"),
+            ),
+            ("CITYOS_TILE_ATTRIBUTION", "© 徐汇区测绘 (test tiles)"),
+        ],
+    );
+    let base2 = format!("http://{addr2}");
+    let (_, head) = http_head(&addr2, "/ui/centre.html");
+    assert!(
+        head.contains(&format!("img-src 'self' data: blob: {tile_origin}; ")),
+        "the CSP with tiles: {head}"
+    );
+    assert!(head.contains("connect-src 'self';"), "{head}");
+    b.sign_in(&base2, "zhang.district");
+    b.go(&format!("{base2}/ui/centre.html"));
+    b.wait(
+        "tiles under the regions",
+        "const i = document.querySelectorAll('#map g.basemap image'); return i.length > 0 && [...i].every((x) => x.getAttribute('href').includes('/t/'))",
+        json!([]),
+    );
+    let started = Instant::now();
+    while asked.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let asked_now = asked.lock().unwrap().clone();
+    assert!(
+        !asked_now.is_empty()
+            && asked_now.iter().all(|p| {
+                let parts: Vec<&str> = p
+                    .trim_start_matches("/t/")
+                    .trim_end_matches(".png")
+                    .split('/')
+                    .collect();
+                parts.len() == 3 && parts.iter().all(|n| n.parse::<u32>().is_ok())
+            }),
+        "tile requests: {asked_now:?}"
+    );
+    // Xuhui at the zoom the view needs: z/x/y tiles around 121.44° E, 31.18° N.
+    let z: u32 = asked_now[0].split('/').nth(2).unwrap().parse().unwrap();
+    assert!((10..=16).contains(&z), "{asked_now:?}");
+    let credit = b.js(
+        "return document.querySelector('#map').parentElement.querySelector('.credit').textContent",
+        json!([]),
+    );
+    assert!(
+        credit
+            .as_str()
+            .unwrap()
+            .contains("© 徐汇区测绘 (test tiles)"),
+        "{credit}"
+    );
+    let violations = b.axe(&axe_js);
+    assert!(violations.is_empty(), "centre with tiles: {violations:#?}");
+    b.screenshot("centre-tiles");
+    let _ = server2.kill();
+
     drop(b);
     let _ = server.kill();
+}
+
+/// A 1×1 PNG, every tile of the test's tile server.
+const TILE_PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+/// The head of a GET's answer (status line and headers, lower-cased names kept as sent).
+fn http_head(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head)
 }

@@ -93,6 +93,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/postgres/0024_case_facts.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/postgres/0029_figure_samples.sql"),
+    ),
 ];
 
 struct Prepared {
@@ -619,6 +623,38 @@ impl CaseStore for PostgresStore {
             log_entries: r.get(1),
             reports: r.get(2),
         })
+    }
+
+    fn record_figures(&mut self, s: &crate::store::FigureSample) -> Result<(), StoreError> {
+        self.live()?;
+        self.exec(
+            crate::store::INSERT_FIGURES,
+            &[
+                Arg::Int(s.bucket),
+                Arg::Int(s.at),
+                Arg::Int(s.open),
+                Arg::Int(s.overdue),
+                Arg::Int(s.handled),
+                Arg::Int(s.on_time),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn figures_at(
+        &mut self,
+        at: Millis,
+        after: Millis,
+    ) -> Result<Option<crate::store::FigureSample>, StoreError> {
+        self.live()?;
+        Ok(self
+            .rows(
+                crate::store::SELECT_FIGURES,
+                &[&at, &after],
+                crate::store::figures_row,
+            )?
+            .into_iter()
+            .next())
     }
 }
 

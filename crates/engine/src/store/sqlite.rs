@@ -81,6 +81,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/sqlite/0024_case_facts.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/sqlite/0029_figure_samples.sql"),
+    ),
 ];
 
 /// How hard a commit waits for the disk.
@@ -422,6 +426,36 @@ impl CaseStore for SqliteStore {
                 },
             )
             .map_err(db)
+    }
+
+    fn record_figures(&mut self, s: &crate::store::FigureSample) -> Result<(), StoreError> {
+        self.exec(
+            crate::store::INSERT_FIGURES,
+            [
+                Arg::Int(s.bucket),
+                Arg::Int(s.at),
+                Arg::Int(s.open),
+                Arg::Int(s.overdue),
+                Arg::Int(s.handled),
+                Arg::Int(s.on_time),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn figures_at(
+        &mut self,
+        at: Millis,
+        after: Millis,
+    ) -> Result<Option<crate::store::FigureSample>, StoreError> {
+        Ok(self
+            .select(
+                crate::store::SELECT_FIGURES,
+                [at, after],
+                crate::store::figures_row,
+            )?
+            .into_iter()
+            .next())
     }
 }
 

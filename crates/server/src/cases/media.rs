@@ -97,13 +97,21 @@ pub async fn store_photo(
             format!("the bytes are not a {ct} image"),
         )
     })?;
+    // What the photo says about its taker (EXIF GPS, XMP, text chunks) is removed before
+    // it is stored; the image data is kept byte for byte.
+    let bytes = crate::cases::metadata::strip(ext, &bytes).map_err(|m| {
+        ApiError::new(
+            Problem::MalformedPhoto,
+            format!("the {ct} photo cannot be read: {m}"),
+        )
+    })?;
     use blake2::{Blake2b512, Digest};
     let digest = Blake2b512::digest(&bytes);
     let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let m = cityos_engine::store::Media {
         id: id.clone(),
         content_type: ct.clone(),
-        bytes: bytes.to_vec(),
+        bytes,
         created_at: st.now(),
     };
     let size = m.bytes.len();

@@ -4,6 +4,7 @@
 //! wire views of cases ([`wire`]). Rooms never talk to the engine any other way.
 
 pub mod media;
+pub mod metadata;
 pub mod remote;
 pub mod wire;
 

@@ -29,9 +29,10 @@ pub fn method_label(m: &str) -> &'static str {
 }
 
 /// The background loops whose health `/metrics` shows.
-pub const LOOPS: [&str; 7] = [
+pub const LOOPS: [&str; 8] = [
     "escalation",
     "alerts",
+    "figures",
     "sensing",
     "scenarios",
     "meals",

@@ -63,6 +63,8 @@ problems! {
     InvalidIdempotencyKey = BAD_REQUEST, "invalid_idempotency_key", "幂等键无效", "Invalid idempotency key";
     /// A photo of no bytes.
     EmptyPhoto = BAD_REQUEST, "empty_photo", "照片为空", "The photo is empty";
+    /// A photo whose container (JPEG segments, PNG or WebP chunks) does not parse.
+    MalformedPhoto = BAD_REQUEST, "malformed_photo", "照片文件已损坏", "The photo file is damaged";
     /// A media reference that is not one of ours.
     InvalidMediaUrl = BAD_REQUEST, "invalid_media_url", "照片地址无效", "Invalid photo address";
     /// A media reference to no stored file.

@@ -61,6 +61,11 @@ pub async fn alerts(
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(every).await;
         round(&st, "alerts", |st| async move { alerts::tick(&st).await }).await;
+        // The centre's figures, sampled every 5 minutes (for "against yesterday").
+        round(&st, "figures", |st| async move {
+            crate::ui::sample_figures(&st).await
+        })
+        .await;
     }
 }
 

@@ -13,6 +13,7 @@ use axum::Json;
 use cityos_core::case::State as CaseState;
 use cityos_core::Level;
 use cityos_engine::query::{CaseQuery, Page, Sort};
+use cityos_engine::store::FigureSample;
 use cityos_engine::{CaseStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -211,24 +212,83 @@ pub async fn root() -> Redirect {
     Redirect::temporary("/ui/login.html")
 }
 
+/// A deployment's own tile server for a raster base layer under the maps (off by
+/// default: nothing is fetched from outside unless configured): an `http(s)://` URL
+/// template with `{z}`, `{x}` and `{y}` (Web Mercator, 256-px tiles) and the attribution
+/// text the maps show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiles {
+    pub url: String,
+    pub attribution: String,
+    /// `scheme://host[:port]` of the template, the one origin the pages' CSP adds.
+    pub origin: String,
+}
+
+impl Tiles {
+    /// Checks a URL template: http or https, a host, `{z}`, `{x}` and `{y}` each once in
+    /// the path, no quote, space or semicolon (it goes into a CSP header).
+    pub fn new(url: &str, attribution: Option<&str>) -> Result<Tiles, String> {
+        let url = url.trim();
+        let bad = |why: &str| Err(format!("tile URL {url:?}: {why}"));
+        let Some(rest) = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+        else {
+            return bad("must start with http:// or https://");
+        };
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        {
+            return bad("names no valid host");
+        }
+        for key in ["{z}", "{x}", "{y}"] {
+            if path.matches(key).count() != 1 {
+                return bad(&format!("must hold {key} once in its path"));
+            }
+        }
+        if url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | ';' | ','))
+        {
+            return bad("may not hold spaces, quotes, commas or semicolons");
+        }
+        let attribution = attribution.map(str::trim).unwrap_or("").to_string();
+        if attribution.chars().count() > 200 || attribution.chars().any(char::is_control) {
+            return Err("the tile attribution must be one line of at most 200 characters".into());
+        }
+        Ok(Tiles {
+            origin: format!("{}{host}", &url[..url.len() - rest.len()]),
+            url: url.to_string(),
+            attribution,
+        })
+    }
+}
+
+/// The pages' Content-Security-Policy: everything from this origin only, images also
+/// from the configured tile server's origin.
+pub fn csp(tiles: Option<&Tiles>) -> String {
+    let extra = tiles.map(|t| format!(" {}", t.origin)).unwrap_or_default();
+    format!("default-src 'self'; img-src 'self' data: blob:{extra}; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+}
+
 /// `GET /ui/{file}` — an embedded page or asset.
-pub async fn file(Path(name): Path<String>) -> Response {
+pub async fn file(State(st): State<AppState>, Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, ct, body)) => {
             let body = dev_override(&name).unwrap_or_else(|| body.to_string());
             (
-            [
-                (header::CONTENT_TYPE, *ct),
-                (header::CACHE_CONTROL, "no-cache"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-                ),
-            ],
-            body,
-        )
-            .into_response()
+                [
+                    (header::CONTENT_TYPE, ct.to_string()),
+                    (header::CACHE_CONTROL, "no-cache".to_string()),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                    (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
+                ],
+                body,
+            )
+                .into_response()
         }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
@@ -311,8 +371,16 @@ pub async fn map(
         json!({"reported": n("report"), "closed": n("close"), "escalations": n("escalate"), "dispatched": n("dispatch")})
     };
     let (today, yesterday) = match &actions {
-        Some((today, y_since, y_after)) => {
-            (Some(counted(today, &[])), Some(counted(y_since, y_after)))
+        Some((today, y_since, y_after, sample)) => {
+            let mut y = counted(y_since, y_after);
+            // The standing figures at this time yesterday, from the sample taken then
+            // (null when none was taken within FIGURES_WITHIN of it).
+            y["open"] = json!(sample.map(|s| s.open));
+            y["overdue"] = json!(sample.map(|s| s.overdue));
+            y["on_time_rate"] = json!(sample
+                .filter(|s| s.handled > 0)
+                .map(|s| s.on_time as f64 / s.handled as f64));
+            (Some(counted(today, &[])), Some(y))
         }
         None => (None, None),
     };
@@ -333,8 +401,64 @@ pub async fn map(
         .into_response())
 }
 
-/// Actions by kind: (since midnight, since yesterday's midnight, since this time yesterday).
-type ActionCounts = (Vec<(String, i64)>, Vec<(String, i64)>, Vec<(String, i64)>);
+/// Actions by kind: (since midnight, since yesterday's midnight, since this time
+/// yesterday), and the figures sampled at this time yesterday.
+type ActionCounts = (
+    Vec<(String, i64)>,
+    Vec<(String, i64)>,
+    Vec<(String, i64)>,
+    Option<FigureSample>,
+);
+
+/// The headline figures are sampled once per bucket of this length.
+pub const FIGURES_EVERY: i64 = 5 * cityos_core::time::MINUTE;
+/// Yesterday's figures are those of the newest sample no older than this before the
+/// same time yesterday.
+pub const FIGURES_WITHIN: i64 = 15 * cityos_core::time::MINUTE;
+
+/// Samples the centre's standing figures (whole district: open cases, those marked
+/// overdue, handled and handled on time) once per `FIGURES_EVERY` bucket, so the map
+/// can tell yesterday's at this time. Called by the alerts ticker; a bucket already
+/// sampled is left alone. Answers whether a sample was taken.
+pub async fn sample_figures(st: &AppState) -> Result<bool, ApiError> {
+    let now = st.now();
+    let bucket = now - now.rem_euclid(FIGURES_EVERY);
+    Ok(st
+        .0
+        .reads
+        .run(move |s| -> Result<bool, StoreError> {
+            if s.figures_at(now, bucket - 1)?
+                .is_some_and(|f| f.bucket == bucket)
+            {
+                return Ok(false);
+            }
+            let q = CaseQuery {
+                now,
+                ..Default::default()
+            };
+            let stats = s.stats(&q, now)?;
+            let open = stats
+                .by_state
+                .iter()
+                .filter(|(k, _)| {
+                    CaseState::ALL
+                        .into_iter()
+                        .any(|c| c.is_open() && c.as_str() == k)
+                })
+                .map(|(_, n)| n)
+                .sum();
+            s.record_figures(&FigureSample {
+                bucket,
+                at: now,
+                open,
+                overdue: stats.overdue,
+                handled: stats.handled,
+                on_time: stats.handled_on_time,
+            })?;
+            Ok(true)
+        })
+        .await??)
+}
 
 /// Open cases per region, the most urgent page, and the actions by kind.
 type MapData = (Vec<(String, i64)>, Page, Option<ActionCounts>);
@@ -355,6 +479,10 @@ fn map_data(
             s.actions_since(midnight)?,
             s.actions_since(midnight - cityos_core::time::DAY)?,
             s.actions_since(now - cityos_core::time::DAY)?,
+            s.figures_at(
+                now - cityos_core::time::DAY,
+                now - cityos_core::time::DAY - FIGURES_WITHIN,
+            )?,
         )),
         None => None,
     };
@@ -399,7 +527,13 @@ pub async fn places(State(st): State<AppState>) -> Response {
                     Some(v)
                 })
                 .collect();
-        json!({"places": list, "credit": "© OpenStreetMap contributors (ODbL 1.0)"}).to_string()
+        // The optional tile base layer (null unless the deployment configured one).
+        let tiles =
+            st.0.tiles
+                .get()
+                .map(|t| json!({"url": t.url, "attribution": t.attribution}));
+        json!({"places": list, "credit": "© OpenStreetMap contributors (ODbL 1.0)", "tiles": tiles})
+            .to_string()
     };
     (
         [

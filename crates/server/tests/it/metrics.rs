@@ -182,19 +182,22 @@ async fn tickers_report_their_rounds() {
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         m = metrics_text(&t).await;
-        if ["alerts", "sensing", "scenarios"].iter().all(|l| {
-            metric(
-                &m,
-                &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
-            )
-            .is_some_and(|v| v > 0.0)
-        }) {
+        if ["alerts", "figures", "sensing", "scenarios"]
+            .iter()
+            .all(|l| {
+                metric(
+                    &m,
+                    &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),
+                )
+                .is_some_and(|v| v > 0.0)
+            })
+        {
             break;
         }
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = (a.await, s.await);
-    for l in ["alerts", "sensing", "scenarios"] {
+    for l in ["alerts", "figures", "sensing", "scenarios"] {
         let at = metric(
             &m,
             &format!("cityos_background_last_success_seconds{{loop=\"{l}\"}}"),

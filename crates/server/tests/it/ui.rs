@@ -466,3 +466,174 @@ async fn the_dispatch_form_shows_routing_and_a_returned_case_offers_the_next_can
         "{c}"
     );
 }
+
+api_story!(the_map_compares_open_overdue_and_on_time_with_the_same_time_yesterday);
+/// The centre's standing figures against the same time yesterday: sampled every 5
+/// minutes (open cases, those marked overdue, handled and on time), the map's
+/// `yesterday` names the sample taken at this time yesterday — exactly its numbers, the
+/// newest one at or before then, none when no sample was taken within 15 minutes of it.
+async fn the_map_compares_open_overdue_and_on_time_with_the_same_time_yesterday(t: TestApp) {
+    use cityos_server::ui::sample_figures;
+    t.seed().await;
+    let state = t.svc.as_ref().unwrap().state.clone();
+    let t0 = crate::support::t0();
+    // Three reports far apart in 天平路; A goes through to handled, on time.
+    let mut numbers = Vec::new();
+    for i in [1, 12, 24] {
+        let p = spot("310104003", i);
+        let (s, v) = t
+            .post(
+                "/api/v1/reports",
+                None,
+                json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": format!("游商 {i}")}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+        numbers.push(v["case"]["number"].as_str().unwrap().to_string());
+    }
+    numbers.dedup();
+    assert_eq!(numbers.len(), 3, "three separate cases");
+    let li = t.login("li.tianping").await;
+    let wang = t.login("wang.urban").await;
+    for (who, action) in [
+        (&li, "file"),
+        (&li, "dispatch"),
+        (&wang, "acknowledge"),
+        (&wang, "handle"),
+    ] {
+        let (s, v) = crate::api::act(&t, Some(who), &numbers[0], json!({"action": action})).await;
+        assert_eq!(s, StatusCode::OK, "{action}: {v}");
+    }
+    // The first sample; the same 5-minute bucket is not sampled twice.
+    assert!(sample_figures(&state).await.unwrap());
+    t.clock.set(t0 + 4 * MINUTE);
+    assert!(!sample_figures(&state).await.unwrap());
+    // Two hours on, the deadline timer has marked the two unfiled reports overdue.
+    t.clock.set(t0 + 2 * HOUR);
+    let zhang = t.login("zhang.district").await;
+    let mut overdue = 0;
+    for _ in 0..100 {
+        let (_, s) = t.get("/api/v1/stats", Some(&zhang)).await;
+        overdue = s["overdue"].as_i64().unwrap();
+        if overdue == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(overdue, 2, "the timer marked the unfiled two overdue");
+    assert!(sample_figures(&state).await.unwrap());
+    // A third case the next day changes today's figures, not yesterday's.
+    t.clock.set(t0 + DAY);
+    let p = spot("310104004", 3);
+    let (s, v) = t
+        .post(
+            "/api/v1/reports",
+            None,
+            json!({"category": "street_vending", "lon": p[0], "lat": p[1], "text": "游商 次日"}),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let y = |m: &serde_json::Value| {
+        (
+            m["yesterday"]["open"].clone(),
+            m["yesterday"]["overdue"].clone(),
+            m["yesterday"]["on_time_rate"].clone(),
+        )
+    };
+    for (at, want) in [
+        (DAY + MINUTE, (json!(3), json!(0), json!(1.0))),
+        (DAY + 30 * MINUTE, (json!(null), json!(null), json!(null))),
+        (
+            DAY + 2 * HOUR + 14 * MINUTE,
+            (json!(3), json!(2), json!(1.0)),
+        ),
+    ] {
+        t.clock.set(t0 + at);
+        let z = t.login("zhang.district").await;
+        let (s, m) = t.get("/api/v1/map", Some(&z)).await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+        assert_eq!(m["open"], 4, "{m}");
+        assert_eq!(y(&m), want, "{at}: {m}");
+    }
+    // Whole-district figures only: a sub-district officer gets none.
+    let li = t.login("li.tianping").await;
+    let (_, m) = t.get("/api/v1/map", Some(&li)).await;
+    assert!(m["yesterday"].is_null(), "{m}");
+}
+
+/// The optional tile base layer: a template is checked (http(s), a host, {z}/{x}/{y} once
+/// each, nothing that could break the CSP header); off, the pages' CSP allows images from
+/// this server only and `/ui/places.json` names no tiles; on, the CSP adds the tile
+/// server's origin to `img-src` alone and the places name the template and attribution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_server_is_checked_and_only_its_origin_enters_the_csp() {
+    use cityos_server::ui::Tiles;
+    let t = Tiles::new(
+        "https://tiles.example:8443/xh/{z}/{x}/{y}.png",
+        Some(" © 徐汇区测绘 "),
+    )
+    .unwrap();
+    assert_eq!(
+        (t.origin.as_str(), t.attribution.as_str()),
+        ("https://tiles.example:8443", "© 徐汇区测绘")
+    );
+    for (bad, why) in [
+        ("ftp://tiles.example/{z}/{x}/{y}.png", "http:// or https://"),
+        ("https:///{z}/{x}/{y}.png", "host"),
+        ("https://tiles.example/{z}/{x}.png", "{y} once"),
+        ("https://tiles.example/{z}/{x}/{y}/{y}.png", "{y} once"),
+        (
+            "https://tiles.example/{z}/{x}/{y}.png;script-src *",
+            "semicolons",
+        ),
+        (
+            "https://tiles.example/{z}/{x}/{y}.png 'unsafe-inline'",
+            "spaces",
+        ),
+        ("https://evil.example'/{z}/{x}/{y}", "host"),
+    ] {
+        let e = Tiles::new(bad, None).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+    assert!(Tiles::new("https://a.example/{z}/{x}/{y}", Some(&"长".repeat(201))).is_err());
+
+    let app = TestApp::sqlite();
+    let page = |app: &TestApp| {
+        let app = app.svc.as_ref().unwrap().state.clone();
+        async move {
+            let router = cityos_server::app(app);
+            let resp = tower::ServiceExt::oneshot(
+                router,
+                axum::http::Request::builder()
+                    .uri("/ui/centre.html")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+            resp.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let csp = page(&app).await;
+    assert!(csp.contains("img-src 'self' data: blob:; "), "{csp}");
+    let (_, places) = app.get("/ui/places.json", None).await;
+    assert!(places["tiles"].is_null(), "no tiles by default");
+    let _ = app.svc.as_ref().unwrap().state.0.tiles.set(t);
+    let csp = page(&app).await;
+    assert!(
+        csp.contains("img-src 'self' data: blob: https://tiles.example:8443; "),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("connect-src 'self';") && csp.contains("default-src 'self';"),
+        "{csp}"
+    );
+    let (_, places) = app.get("/ui/places.json", None).await;
+    assert_eq!(
+        places["tiles"],
+        json!({"url": "https://tiles.example:8443/xh/{z}/{x}/{y}.png", "attribution": "© 徐汇区测绘"})
+    );
+}

@@ -275,6 +275,18 @@ impl CaseStore for Flaky {
     fn counts(&mut self) -> Result<Counts, StoreError> {
         self.inner.counts()
     }
+
+    fn record_figures(&mut self, s: &cityos_engine::store::FigureSample) -> Result<(), StoreError> {
+        self.inner.record_figures(s)
+    }
+
+    fn figures_at(
+        &mut self,
+        at: i64,
+        after: i64,
+    ) -> Result<Option<cityos_engine::store::FigureSample>, StoreError> {
+        self.inner.figures_at(at, after)
+    }
 }
 
 impl AccountStore for Flaky {
