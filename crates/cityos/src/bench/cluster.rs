@@ -31,7 +31,13 @@ fn free_addr() -> Result<String, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.to_string())
 }
 
-fn start(name: &str, url: &str, dir: &std::path::Path, key: &str) -> Result<Node, String> {
+fn start(
+    name: &str,
+    url: &str,
+    dir: &std::path::Path,
+    key: &str,
+    nats: Option<&(String, String)>,
+) -> Result<Node, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let addr = free_addr()?;
     let data = dir.join(name);
@@ -50,6 +56,10 @@ fn start(name: &str, url: &str, dir: &std::path::Path, key: &str) -> Result<Node
             "--lease-ms",
             &LEASE_MS.to_string(),
         ])
+        .args(
+            nats.map(|(u, s)| vec!["--nats-url", u.as_str(), "--nats-stream", s.as_str()])
+                .unwrap_or_default(),
+        )
         .env("CITYOS_TOKEN_KEY", key)
         .env_remove("CITYOS_DATABASE_URL")
         .stdout(Stdio::null())
@@ -126,7 +136,15 @@ fn run(
     clients: usize,
     failover: bool,
     cfg: &Config,
+    nats_url: Option<&str>,
 ) -> Result<(f64, f64, Option<f64>), String> {
+    // With NATS: a stream of this run's own (and its readings queue), deleted afterwards.
+    let nats = nats_url.map(|u| {
+        (
+            u.to_string(),
+            format!("BENCH_CLUSTER_{}_{n}", std::process::id()),
+        )
+    });
     let schema = format!("bench_cluster_{}_{n}", std::process::id());
     PostgresStore::drop_schema(base, &schema).map_err(|e| format!("PostgreSQL: {e}"))?;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -145,7 +163,13 @@ fn run(
     // The first node migrates the fresh schema; the others start once it answers.
     let mut nodes = Vec::new();
     for i in 0..n {
-        let node = start(&format!("b{}", i + 1), &url, &dir, &key.to_hex())?;
+        let node = start(
+            &format!("b{}", i + 1),
+            &url,
+            &dir,
+            &key.to_hex(),
+            nats.as_ref(),
+        )?;
         let t = Instant::now();
         while !healthy(&node.addr) {
             if t.elapsed() > Duration::from_secs(60) {
@@ -250,6 +274,10 @@ fn run(
     drop(store);
     let _ = PostgresStore::drop_schema(base, &schema);
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some((u, s)) = &nats {
+        let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(u, s);
+        let _ = cityos_server::runtime::readings::ReadingsQueue::delete(u, s);
+    }
     Ok((per_s, pct(&lat, 0.99), fail))
 }
 
@@ -258,8 +286,12 @@ pub fn cluster(
     reports: usize,
     clients: usize,
     database_url: Option<String>,
+    nats_url: Option<String>,
     json: bool,
 ) -> Result<(), String> {
+    if let Some(u) = &nats_url {
+        cityos_server::runtime::jetstream::parse_url(u)?;
+    }
     let counts: Vec<usize> = nodes
         .split(',')
         .map(|s| {
@@ -288,6 +320,7 @@ pub fn cluster(
             clients,
             n == largest && failover.is_none(),
             &cfg,
+            nats_url.as_deref(),
         )?;
         if f.is_some() {
             failover = f;
@@ -297,7 +330,7 @@ pub fn cluster(
     if json {
         println!(
             "{}",
-            serde_json::json!({"bench": "cluster", "nodes": rows, "failover_s": failover.map(|f| (f * 100.0).round() / 100.0)})
+            serde_json::json!({"bench": "cluster", "nats": nats_url.is_some(), "nodes": rows, "failover_s": failover.map(|f| (f * 100.0).round() / 100.0)})
         );
     }
     Ok(())

@@ -7,7 +7,13 @@
 //! after it was applied — its alarms' states written and the cases they raise filed — so
 //! a holder killed before that leaves the batch to the next holder (redelivered after
 //! [`ACK_WAIT`]); a new holder first rebuilds the alarm state from the store
-//! (`intake::sensor::ensure_current`), then continues from the consumer.
+//! (`intake::sensor::ensure_current`), then — when the consumer has unacknowledged
+//! messages — waits out the ack wait, so that those come again before anything newer
+//! (a device's readings stay in the order they were heard), then continues from the
+//! consumer. A holder killed after applying a batch and before acknowledging it leaves
+//! that batch to be applied again: the alarm state the new holder rebuilt already holds
+//! its transitions, so no alarm fires twice, but its readings count twice in the
+//! counters and vital-sign windows (at most one batch, [`BATCH`] messages).
 //!
 //! The client is `runtime::jetstream`'s (NATS's text protocol): `$JS.API.STREAM.CREATE`,
 //! `$JS.API.CONSUMER.DURABLE.CREATE`, `$JS.API.CONSUMER.MSG.NEXT` (a pull of at most
@@ -212,8 +218,7 @@ impl ReadingsQueue {
                             .strip_prefix(&mine)
                             .and_then(|n| n.parse::<u64>().ok());
                         if n.is_some_and(|n| n >= first && n <= l.next) {
-                            let v: Value =
-                                serde_json::from_slice(&payload).unwrap_or(Value::Null);
+                            let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
                             if v.get("seq").is_none() || v.get("error").is_some() {
                                 return Err(format!(
                                     "the readings queue refused a message: {}",
@@ -296,8 +301,8 @@ impl ReadingsQueue {
                             }
                             _ => {
                                 let Some(ack) = ack else { continue };
-                                let seq = crate::runtime::jetstream::ack_seqs(&ack)
-                                    .map_or(0, |(s, _)| s);
+                                let seq =
+                                    crate::runtime::jetstream::ack_seqs(&ack).map_or(0, |(s, _)| s);
                                 match decode(&payload) {
                                     Some((route, payload)) => out.push(Delivery {
                                         seq,
@@ -329,6 +334,49 @@ impl ReadingsQueue {
                 Err(_) => return Err("the readings queue did not answer a pull".into()),
             }
         }
+    }
+
+    /// Messages delivered but not yet acknowledged (pulled by a holder that died or lost
+    /// the lease before its acks): they come again after [`ACK_WAIT`], ahead of newer ones.
+    pub async fn in_flight(&self) -> Result<u64, String> {
+        let mut g = self.puller.lock().await;
+        if g.is_none() {
+            *g = Some(self.open(true).await?);
+        }
+        let l = g.as_mut().expect("opened");
+        l.next += 1;
+        let reply = format!("{}.{}", l.inbox, l.next);
+        let subject = format!("$JS.API.CONSUMER.INFO.{}.{CONSUMER}", self.stream);
+        let r = async {
+            l.c.write(format!("PUB {subject} {reply} 0\r\n\r\n").as_bytes())
+                .await?;
+            let deadline = tokio::time::Instant::now() + TIMEOUT;
+            loop {
+                while let Some(op) = parse(&mut l.c.buf)? {
+                    match op {
+                        Op::Ping => l.c.write(b"PONG\r\n").await?,
+                        Op::Err(e) => return Err(format!("NATS: {e}")),
+                        Op::Msg {
+                            subject, payload, ..
+                        } if subject == reply => {
+                            let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+                            return v["num_ack_pending"]
+                                .as_u64()
+                                .ok_or_else(|| format!("NATS answered {subject} with {v}"));
+                        }
+                        _ => {}
+                    }
+                }
+                tokio::time::timeout_at(deadline, l.c.fill())
+                    .await
+                    .map_err(|_| format!("NATS did not answer {subject} in time"))??;
+            }
+        }
+        .await;
+        if r.is_err() {
+            *g = None;
+        }
+        r
     }
 
     /// Acknowledges what was pulled (and applied): the stream removes it.
@@ -363,8 +411,7 @@ impl Queue for ReadingsQueue {
     fn publish<'a>(
         &'a self,
         batch: Vec<(String, Bytes)>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>
-    {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
             let mut g = self.publisher.lock().await;
             if g.is_none() {
@@ -393,7 +440,28 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     let mut holding = false;
     while !stop.load(Ordering::SeqCst) {
         match crate::intake::sensor::ensure_current(&st).await {
-            Ok(true) => holding = true,
+            Ok(true) if !holding => {
+                // Just became the holder: what the last holder pulled but never
+                // acknowledged comes first (after the ack wait), so that a device's
+                // readings are applied in the order they were heard.
+                match q.in_flight().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        crate::http::log::event(
+                            "readings_queue_waiting",
+                            &[("unacknowledged", &n), ("ms", &ACK_WAIT.as_millis())],
+                        );
+                        tokio::time::sleep(ACK_WAIT + Duration::from_millis(500)).await;
+                    }
+                    Err(e) => {
+                        st.0.loops.error("readings_queue", &e);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+                holding = true;
+            }
+            Ok(true) => {}
             Ok(false) => {
                 if holding {
                     q.let_go().await;

@@ -1243,20 +1243,19 @@ pub async fn ensure_current(st: &AppState) -> Result<bool, ApiError> {
     }
     let st2 = st.clone();
     let now = st.now();
-    let open = st
-        .0
-        .reads
-        .run(move |s| -> Result<usize, StoreError> {
-            registry::restore(&st2, s, now)?;
-            restore(&st2, s)?;
-            let mut g = st2.0.sensor.sensing.lock().expect("sensing lock");
-            for t in g.last.iter_mut() {
-                *t = (*t).max(now);
-            }
-            Ok(g.slots.iter().filter(|x| x.case.is_some()).count())
-        })
-        .await?
-        .map_err(ApiError::from)?;
+    let open =
+        st.0.reads
+            .run(move |s| -> Result<usize, StoreError> {
+                registry::restore(&st2, s, now)?;
+                restore(&st2, s)?;
+                let mut g = st2.0.sensor.sensing.lock().expect("sensing lock");
+                for t in g.last.iter_mut() {
+                    *t = (*t).max(now);
+                }
+                Ok(g.slots.iter().filter(|x| x.case.is_some()).count())
+            })
+            .await?
+            .map_err(ApiError::from)?;
     *rebuilt = gained;
     crate::http::log::event("sensing_taken_over", &[("alarms_with_case", &open)]);
     Ok(true)

@@ -81,7 +81,11 @@ pub async fn run(
     let (host, port) = parse_url(&url)?;
     // One client id per node and process (the broker drops a client whose id another
     // connects with).
-    let node = st.0.cluster.get().map(|c| c.node.clone()).unwrap_or_default();
+    let node =
+        st.0.cluster
+            .get()
+            .map(|c| c.node.clone())
+            .unwrap_or_default();
     let id = format!(
         "cityos-{node}-{}-{}",
         std::process::id(),
@@ -150,7 +154,9 @@ pub async fn run(
                 crate::http::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                if let Some(r) = route_of(&p.topic, &prefix).filter(|r| message_of_route(r, axum::body::Bytes::new()).is_some()) {
+                if let Some(r) = route_of(&p.topic, &prefix)
+                    .filter(|r| message_of_route(r, axum::body::Bytes::new()).is_some())
+                {
                     buf.push((r.to_string(), p.payload));
                     held += 1;
                 }
