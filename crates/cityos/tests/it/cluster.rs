@@ -1258,6 +1258,29 @@ fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(json).unwrap_or_default())
 }
 
+/// A POST with the district officer's token: (status, body).
+fn post_as_officer(addr: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+        officer_token(),
+        body.len()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
 /// A JetStream API request over a plain connection (the test's own, tiny): its answer.
 fn js_request(url: &str, subject: &str) -> serde_json::Value {
     use std::io::{Read, Write};
@@ -1372,6 +1395,19 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     }
     let (_, v2) = get_json(&r2.addr, "/api/v1/readings/stats");
     assert_eq!(v2["accepted"].as_u64(), Some(0), "{v2}");
+    // Readings posted to the node that does not apply them are forwarded to the one that
+    // does, and answered as usual.
+    let line = format!(
+        r#"{{"device":"MH-041","metric":"tilt_deg","value":20,"at":"{}"}}"#,
+        cityos_core::time::format_rfc3339(t0)
+    );
+    let (status, body) = post_as_officer(&r2.addr, "/api/v1/readings", &line);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""accepted":1"#), "{body}");
+    let (_, v) = get_json(&r1.addr, "/api/v1/readings/stats");
+    assert_eq!(v["accepted"].as_u64(), Some(sent as u64 + 1), "{v}");
+    first.insert("MH-041".into(), t0);
+    let devices: Vec<String> = first.keys().cloned().collect();
     // Every device's alarm fired once, at its first reading.
     let t = Instant::now();
     let alarms = loop {
