@@ -305,7 +305,8 @@ fn run(
         nodes.push(node);
     }
     let mut store = PostgresStore::connect(base, Some(&schema)).map_err(|e| e.to_string())?;
-    let all = Partitioning::Subdistrict.all(&cfg.territory).len();
+    // The sub-districts and the singleton (the background jobs' lease).
+    let all = Partitioning::Subdistrict.all(&cfg.territory).len() + 1;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     if let Err(e) = wait_held(&mut store, all, &names, Duration::from_secs(30)) {
         stop(nodes);
