@@ -97,7 +97,9 @@ fn mqtt_url() -> String {
 /// A JetStream API request over a plain connection: the answer's JSON.
 fn js_info(url: &str, subject: &str) -> Result<serde_json::Value, String> {
     use std::io::{Read, Write};
-    let addr = url.strip_prefix("nats://").ok_or("--nats-url must be nats://")?;
+    let addr = url
+        .strip_prefix("nats://")
+        .ok_or("--nats-url must be nats://")?;
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("NATS: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
@@ -141,7 +143,11 @@ fn readings_through_queue(nats: &(String, String), count: usize) -> Result<f64, 
         Ok(v["state"][k].as_u64().unwrap_or(0))
     };
     let (host, port) = cityos_server::intake::sensor::mqtt::parse_url(&mqtt_url())?;
-    let mut o = rumqttc::MqttOptions::new(format!("cityos-bench-cluster-{}", std::process::id()), host, port);
+    let mut o = rumqttc::MqttOptions::new(
+        format!("cityos-bench-cluster-{}", std::process::id()),
+        host,
+        port,
+    );
     o.set_keep_alive(Duration::from_secs(30));
     let (client, mut conn) = rumqttc::Client::new(o, 10_000);
     let net = std::thread::spawn(move || {
@@ -164,7 +170,12 @@ fn readings_through_queue(nats: &(String, String), count: usize) -> Result<f64, 
             (i % 10_000) as f64 / 1000.0
         );
         client
-            .publish(format!("{prefix}/readings/MH-{:03}", 1 + i % 60), rumqttc::QoS::AtLeastOnce, false, payload)
+            .publish(
+                format!("{prefix}/readings/MH-{:03}", 1 + i % 60),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload,
+            )
             .map_err(|e| e.to_string())?;
         // At most a few thousand on their way (the broker queues 1,000 per client).
         if i % 500 == 499 {
