@@ -198,6 +198,10 @@ enum BenchCmd {
         /// postgres://… [default: CITYOS_TEST_POSTGRES_URL, else the local `test` database]
         #[arg(long)]
         database_url: Option<String>,
+        /// nats://…: the nodes run their bus (and readings work queue) on NATS JetStream,
+        /// a stream of the benchmark's own per node count.
+        #[arg(long)]
+        nats_url: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -583,10 +587,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 reports,
                 clients,
                 database_url,
+                nats_url,
                 json,
-            } => {
-                bench::cluster::cluster(&nodes, reports.max(1), clients.max(1), database_url, json)
-            }
+            } => bench::cluster::cluster(
+                &nodes,
+                reports.max(1),
+                clients.max(1),
+                database_url,
+                nats_url,
+                json,
+            ),
             BenchCmd::Audit {
                 entries,
                 reports,

@@ -425,8 +425,16 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
     };
     let mut svc = Service::start_on_bus(cfg.clone(), &db, clock.clone(), key, 4, packs, bus)
         .map_err(|e| format!("{which}: {e}"))?;
+    let mut readings_queue = None;
     if let Some(c) = s.cluster()? {
         svc.join_cluster(&c)?;
+        // Several nodes on NATS: readings heard by any node's MQTT bridge go through one
+        // work queue to the holder of the singleton lease.
+        if let Some(o) = s.nats()? {
+            let q = Arc::new(cityos_server::runtime::readings::ReadingsQueue::new(&o)?);
+            let _ = svc.state.0.readings_queue.set(q.clone());
+            readings_queue = Some(q);
+        }
         println!(
             "node {} of a cluster (partitions by {:?}, leases of {} ms), reached at {}",
             c.node, c.by, c.ttl_ms, c.address
@@ -506,16 +514,22 @@ pub fn run(s: Settings, demo: Option<DemoOptions>) -> Result<(), String> {
             }
         }
         if let Some(url) = s.mqtt_url.clone() {
-            println!("sensor readings over MQTT: {url} topic cityos/readings/{{device}}");
+            // The topics' prefix: `cityos`, or CITYOS_MQTT_PREFIX (several districts, or
+            // tests, on one broker).
+            let prefix = std::env::var("CITYOS_MQTT_PREFIX").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "cityos".into());
+            if prefix.contains(['+', '#']) || prefix.ends_with('/') {
+                return Err(format!("CITYOS_MQTT_PREFIX {prefix:?} may not hold + or # nor end with /"));
+            }
+            println!("sensor readings over MQTT: {url} topic {prefix}/readings/{{device}}");
             let (st, stop) = (svc.state.clone(), stop_live.clone());
-            // Several nodes: one MQTT client id per node (the broker drops a client whose id
-            // another connects with); only the singleton's holder applies what it hears.
-            let client = s.node.as_ref().map_or_else(|| "cityos".to_string(), |n| format!("cityos-{n}"));
             tokio::spawn(async move {
-                if let Err(e) = cityos_server::intake::sensor::mqtt::run(st, url, client, stop).await {
+                if let Err(e) = cityos_server::intake::sensor::mqtt::run(st, url, prefix, stop).await {
                     eprintln!("MQTT bridge stopped: {e}");
                 }
             });
+        }
+        if let Some(q) = readings_queue.clone() {
+            tokio::spawn(cityos_server::runtime::readings::apply(svc.state.clone(), q, stop_live.clone()));
         }
         tokio::spawn(cityos_server::runtime::tickers::sensing(svc.state.clone(), std::time::Duration::from_secs(30), stop_live.clone()));
         // Vital signs: case statistics, alert rules, rollups to the store.

@@ -237,6 +237,8 @@ pub struct Inner {
     pub assistance: assistance::Assistance,
     /// Several nodes: this node's name and address (unset: one node owns everything).
     pub cluster: std::sync::OnceLock<http::node::ClusterInfo>,
+    /// Several nodes on NATS: the readings work queue (`runtime::readings`).
+    pub readings_queue: std::sync::OnceLock<Arc<dyn http::node::ReadingsQueue>>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -297,6 +299,7 @@ impl AppState {
             data: intake::data::DataState::default(),
             assistance: assistance::Assistance::default(),
             cluster: std::sync::OnceLock::new(),
+            readings_queue: std::sync::OnceLock::new(),
         }))
     }
 

@@ -1752,3 +1752,441 @@ fn a_node_with_a_skewed_clock_within_the_bound_behaves() {
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The test MQTT broker's URL, or `None` (skipped) when unset and not required.
+fn mqtt() -> Option<String> {
+    match std::env::var("CITYOS_TEST_MQTT_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("CITYOS_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "CITYOS_TEST_MQTT_URL is required"
+            );
+            eprintln!("CITYOS_TEST_MQTT_URL unset: MQTT test skipped");
+            None
+        }
+    }
+}
+
+/// A unique name for a test's stream and MQTT prefix.
+fn unique(tag: &str) -> String {
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    )
+}
+
+/// A device's manhole reading in cityos's own shape, tilted past the alarm line (the
+/// `manhole_tilted` rule fires at once), taken at `at`.
+fn tilted(at: i64) -> String {
+    format!(
+        r#"{{"metric":"tilt_deg","value":20,"at":"{}"}}"#,
+        cityos_core::time::format_rfc3339(at)
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Publishes readings to the broker (QoS 1) from a thread of its own.
+struct Publisher {
+    client: rumqttc::Client,
+    net: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    fn new(url: &str, id: &str) -> Publisher {
+        let rest = url.strip_prefix("mqtt://").unwrap();
+        let (host, port) = rest.rsplit_once(':').unwrap();
+        let mut o = rumqttc::MqttOptions::new(id, host, port.parse::<u16>().unwrap());
+        o.set_keep_alive(Duration::from_secs(30));
+        let (client, mut conn) = rumqttc::Client::new(o, 10_000);
+        let net = std::thread::spawn(move || {
+            for e in conn.iter() {
+                if e.is_err() {
+                    return;
+                }
+            }
+        });
+        Publisher {
+            client,
+            net: Some(net),
+        }
+    }
+
+    fn send(&self, topic: &str, payload: String) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .unwrap();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        // Let what was queued leave before the connection closes.
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.client.disconnect();
+        if let Some(n) = self.net.take() {
+            let _ = n.join();
+        }
+    }
+}
+
+/// A GET with the officer's token: (status, JSON).
+fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\r\n",
+        officer_token()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // A chunked body: the JSON is between the first chunk size and the end.
+    let json = body
+        .find('{')
+        .and_then(|a| body.rfind('}').map(|b| &body[a..=b]))
+        .unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or_default())
+}
+
+/// A POST with the district officer's token: (status, body).
+fn post_as_officer(addr: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+        officer_token(),
+        body.len()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A JetStream API request over a plain connection (the test's own, tiny): its answer.
+fn js_request(url: &str, subject: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("nats://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.cityostest 1\r\nPUB {subject} _INBOX.cityostest 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    loop {
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0, "NATS closed the connection");
+        buf.extend_from_slice(&tmp[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(i) = text.find("MSG _INBOX.cityostest") {
+            let rest = &text[i..];
+            if let Some((head, body)) = rest.split_once("\r\n") {
+                let len: usize = head.split_whitespace().last().unwrap().parse().unwrap();
+                if body.len() >= len {
+                    return serde_json::from_str(&body[..len]).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// The alarm state the store holds for each `manhole_tilted` device: (state, since).
+fn tilt_alarms(s: &mut cityos_engine::PostgresStore) -> BTreeMap<String, (String, i64)> {
+    use cityos_engine::SensingStore;
+    s.alarm_states()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.rule == "manhole_tilted")
+        .map(|r| (r.device, (r.state, r.since)))
+        .collect()
+}
+
+/// The MQTT tests share the broker's topic space: one at a time.
+static MQTT_TURN: Mutex<()> = Mutex::new(());
+
+#[test]
+fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return;
+    };
+    let Some(db) = postgres("cluster_mqtt1") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_RQ");
+    let prefix = unique("cityos-test-rq");
+    let dir = std::env::temp_dir().join(format!("cityos-rq1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let nats_args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+    ];
+    // r1 alone first: it holds everything, the singleton lease (the readings) included.
+    let mut r1 = start_with("r1", &dir, &db.schema_url, &nats_args);
+    wait_healthy(&mut r1);
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["r1"], Duration::from_secs(15));
+    // r2 hears the broker; r1 does not.
+    let mut with_mqtt: Vec<&str> = nats_args.to_vec();
+    with_mqtt.extend(["--mqtt-url", mqtt.as_str()]);
+    let env = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
+    let mut r2 = start_env("r2", &dir, &db.schema_url, &with_mqtt, &env);
+    wait_healthy(&mut r2);
+    wait_held(&mut s, all, &["r1", "r2"], Duration::from_secs(15));
+    assert_eq!(
+        owners(&mut s)
+            .get(cityos_engine::engine::SINGLETON)
+            .map(String::as_str),
+        Some("r1"),
+        "the first node keeps the singleton lease"
+    );
+    // Let r2's bridge subscribe.
+    std::thread::sleep(Duration::from_millis(1500));
+    let p = Publisher::new(&mqtt, &unique("cityos-test-pub1"));
+    let devices: Vec<String> = (1..=40).map(|i| format!("MH-{i:03}")).collect();
+    // Five readings per device, a second apart (times are sent to the second), the
+    // first 200 s ago.
+    let t0 = now_ms() / 1000 * 1000 - 200_000;
+    let mut first = BTreeMap::new();
+    let sent = 200usize;
+    for i in 0..sent {
+        let d = &devices[i % devices.len()];
+        let at = t0 + (i / devices.len()) as i64 * 1000;
+        first.entry(d.clone()).or_insert(at);
+        p.send(&format!("{prefix}/readings/{d}"), tilted(at));
+    }
+    drop(p);
+    // Applied on r1 (the holder), each once; r2 applied nothing itself.
+    let t = Instant::now();
+    loop {
+        let (_, v) = get_json(&r1.addr, "/api/v1/readings/stats");
+        let got = v["accepted"].as_u64().unwrap_or(0) as usize;
+        if got >= sent || t.elapsed() > Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(500));
+            let (_, v) = get_json(&r1.addr, "/api/v1/readings/stats");
+            assert_eq!(v["accepted"].as_u64(), Some(sent as u64), "{v}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, v2) = get_json(&r2.addr, "/api/v1/readings/stats");
+    assert_eq!(v2["accepted"].as_u64(), Some(0), "{v2}");
+    // Readings posted to the node that does not apply them are forwarded to the one that
+    // does, and answered as usual.
+    let line = format!(
+        r#"{{"device":"MH-041","metric":"tilt_deg","value":20,"at":"{}"}}"#,
+        cityos_core::time::format_rfc3339(t0)
+    );
+    let (status, body) = post_as_officer(&r2.addr, "/api/v1/readings", &line);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""accepted":1"#), "{body}");
+    let (_, v) = get_json(&r1.addr, "/api/v1/readings/stats");
+    assert_eq!(v["accepted"].as_u64(), Some(sent as u64 + 1), "{v}");
+    first.insert("MH-041".into(), t0);
+    let devices: Vec<String> = first.keys().cloned().collect();
+    // Every device's alarm fired once, at its first reading.
+    let t = Instant::now();
+    let alarms = loop {
+        let a = tilt_alarms(&mut s);
+        if devices.iter().all(|d| a.contains_key(d)) || t.elapsed() > Duration::from_secs(10) {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for d in &devices {
+        assert_eq!(
+            alarms.get(d),
+            Some(&("firing".to_string(), first[d])),
+            "device {d}"
+        );
+    }
+    // The queue holds each message once and has handed everything over.
+    let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    for n in [&r1, &r2] {
+        signal(n, "-INT");
+    }
+    let _ = r1.child.wait();
+    let _ = r2.child.wait();
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return;
+    };
+    let Some(db) = postgres("cluster_mqtt9") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_RQ9");
+    let prefix = unique("cityos-test-rq9");
+    let dir = std::env::temp_dir().join(format!("cityos-rq9-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+        "--mqtt-url",
+        mqtt.as_str(),
+    ];
+    let env = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
+    let mut nodes: Vec<Node> = ["q1", "q2", "q3"]
+        .iter()
+        .map(|n| start_env(n, &dir, &db.schema_url, &args, &env))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["q1", "q2", "q3"], Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    let holder = owners(&mut s)[cityos_engine::engine::SINGLETON].clone();
+    // A stream of readings (every node hears each): each device's first fires its alarm;
+    // the repeats must not fire it again, before or after the takeover.
+    let p = Publisher::new(&mqtt, &unique("cityos-test-pub9"));
+    let devices: Vec<String> = (1..=60).map(|i| format!("MH-{i:03}")).collect();
+    let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    // Distinct messages (times are sent to the second: a device's repeat within the
+    // same second is the same message, kept once).
+    let mut distinct: BTreeSet<(String, i64)> = BTreeSet::new();
+    let started = Instant::now();
+    let mut killed = None;
+    let mut i = 0usize;
+    // A device's first reading carries a time of its own, before every repeat's.
+    let t0 = now_ms() / 1000 * 1000 - 200_000;
+    while started.elapsed() < Duration::from_secs(6) {
+        // Devices join the stream over time, so that some first fire after the kill.
+        let live = (1 + i / 20).min(devices.len());
+        let k = i % live;
+        let d = &devices[k];
+        let at = if first.contains_key(d) {
+            now_ms() / 1000 * 1000
+        } else {
+            t0 + k as i64 * 1000
+        };
+        first.entry(d.clone()).or_insert(at);
+        distinct.insert((d.clone(), at));
+        p.send(&format!("{prefix}/readings/{d}"), tilted(at));
+        i += 1;
+        if killed.is_none() && started.elapsed() > Duration::from_secs(2) {
+            let k = nodes.iter().position(|n| n.name == holder).unwrap();
+            let mut victim = nodes.remove(k);
+            victim.child.kill().unwrap();
+            let _ = victim.child.wait();
+            killed = Some(victim.name.clone());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(p);
+    let sent = distinct.len();
+    let alive: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    wait_held(&mut s, all, &alive, TAKEOVER_LIMIT);
+    // Drained: everything handed in was applied and acknowledged (a batch the killed
+    // holder had pulled but not acknowledged comes again after the ack wait).
+    let t = Instant::now();
+    let info = loop {
+        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+        let done = info["state"]["messages"].as_u64() == Some(0)
+            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
+        if done || t.elapsed() > Duration::from_secs(40) {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Each reading stored once though three nodes handed it in, none left over.
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    // Every device's alarm fired once — at its first reading: a reading lost would
+    // leave the alarm unfired or fired later, an alarm raised again after the takeover
+    // would carry a later time.
+    std::thread::sleep(Duration::from_millis(500));
+    let alarms = tilt_alarms(&mut s);
+    let mut n = 0;
+    for (d, at) in &first {
+        assert_eq!(
+            alarms.get(d),
+            Some(&("firing".to_string(), *at)),
+            "device {d} (killed {killed:?})"
+        );
+        n += 1;
+    }
+    assert!(n >= 10, "devices {n}");
+    // The new holder raised only the alarms first fired after it took over.
+    let new_holder = owners(&mut s)[cityos_engine::engine::SINGLETON].clone();
+    let nh = nodes.iter().find(|n| n.name == new_holder).unwrap();
+    let (_, v) = get_json(&nh.addr, "/api/v1/readings/stats");
+    let raised = v["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "manhole_tilted")
+        .and_then(|a| a["raised"].as_u64())
+        .unwrap();
+    assert!(
+        raised < first.len() as u64,
+        "raised {raised} of {}",
+        first.len()
+    );
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}

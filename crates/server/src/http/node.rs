@@ -23,6 +23,8 @@ pub struct ClusterInfo {
     /// Whether this node holds the singleton lease (`cityos_engine::engine::SINGLETON`)
     /// and so runs the background jobs; set by the lease thread.
     pub singleton: Arc<AtomicBool>,
+    /// Counts the times this node gained the singleton lease (see [`singleton_gained`]).
+    pub gained: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Whether the background jobs run on this node: always alone, in a cluster only on the
@@ -130,4 +132,28 @@ pub async fn send(
         .map_err(|e| SendError::Sent(e.to_string()))?
         .to_bytes();
     Ok(Response::from_parts(parts, Body::from(bytes)))
+/// Several nodes with NATS (issue 20): the work queue every node's MQTT bridge hands its
+/// readings to, so that the holder of the singleton lease applies each once, wherever it
+/// was heard (`runtime::readings`). A room sees only this.
+pub trait ReadingsQueue: Send + Sync {
+    /// Hands messages to the queue — (route, payload), the route as in the MQTT topic
+    /// after the prefix, e.g. `readings/WL-001` — and answers once the stream holds them
+    /// (a message another node already handed in is taken once).
+    fn publish<'a>(
+        &'a self,
+        batch: Vec<(String, axum::body::Bytes)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The readings work queue, when this node has one (several nodes on NATS).
+pub fn readings_queue(st: &AppState) -> Option<Arc<dyn ReadingsQueue>> {
+    st.0.readings_queue.get().cloned()
+}
+
+/// How many times this node has gained the singleton lease (0 alone): a room whose state
+/// only the holder keeps in memory rebuilds it from the store when this moves.
+pub fn singleton_gained(st: &AppState) -> u64 {
+    st.0.cluster
+        .get()
+        .map_or(0, |c| c.gained.load(Ordering::SeqCst))
 }

@@ -45,6 +45,15 @@ pub struct ClusterOptions {
 /// The default lease time: a stopped node's partitions move within about 4 s.
 pub const DEFAULT_TTL_MS: i64 = 3_000;
 
+/// Sets whether this node holds the singleton lease, counting each time it gains it (the
+/// sensor room rebuilds its alarm state from the store then: `http::node::singleton_gained`).
+fn set_singleton(flag: &AtomicBool, gained: &std::sync::atomic::AtomicU64, holds: bool) {
+    if holds && !flag.load(Ordering::SeqCst) {
+        gained.fetch_add(1, Ordering::SeqCst);
+    }
+    flag.store(holds, Ordering::SeqCst);
+}
+
 fn holds_singleton(held: &[(String, i64)]) -> bool {
     held.iter()
         .any(|(p, _)| p == cityos_engine::engine::SINGLETON)
@@ -113,10 +122,12 @@ pub fn join(
     }
     check_skew(st, store.as_mut())?;
     let singleton = Arc::new(AtomicBool::new(false));
+    let gained_singleton = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let _ = st.0.cluster.set(ClusterInfo {
         node: o.node.clone(),
         address: o.address.clone(),
         singleton: singleton.clone(),
+        gained: gained_singleton.clone(),
     });
     let h = st.0.engine.clone();
     let (node, by) = (o.node.clone(), o.by);
@@ -132,7 +143,7 @@ pub fn join(
             .map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?
     };
     let parts = h.with(|e| e.partitions()).map_err(|e| e.to_string())?;
-    singleton.store(holds_singleton(&first.held), Ordering::SeqCst);
+    set_singleton(&singleton, &gained_singleton, holds_singleton(&first.held));
     crate::http::log::event(
         "partitions_held",
         &[
@@ -190,7 +201,7 @@ pub fn join(
                             .map(|l| (l.partition.clone(), l.epoch))
                             .collect();
                         held.sort();
-                        singleton.store(holds_singleton(&held), Ordering::SeqCst);
+                        set_singleton(&singleton, &gained_singleton, holds_singleton(&held));
                         // Every round (idempotent): a hand-over the engine could not take
                         // (a full queue, a failed load) is retried at the next.
                         let node2 = node.clone();

@@ -51,7 +51,7 @@ pub struct NatsOptions {
     pub node: String,
 }
 
-struct Target {
+pub(crate) struct Target {
     host: String,
     port: u16,
     user: Option<(String, String)>,
@@ -62,7 +62,7 @@ pub fn parse_url(url: &str) -> Result<(), String> {
     target(url).map(|_| ())
 }
 
-fn target(url: &str) -> Result<Target, String> {
+pub(crate) fn target(url: &str) -> Result<Target, String> {
     let rest = url
         .strip_prefix("nats://")
         .ok_or_else(|| format!("--nats-url {url:?} must be nats://host[:port]"))?;
@@ -600,7 +600,7 @@ struct Conf {
 }
 
 /// One operation from the server.
-enum Op {
+pub(crate) enum Op {
     Msg {
         subject: String,
         /// The subscription it came on (a consumer's deliveries keep their own subject).
@@ -614,7 +614,7 @@ enum Op {
     Err(String),
 }
 
-fn parse(buf: &mut Vec<u8>) -> Result<Option<Op>, String> {
+pub(crate) fn parse(buf: &mut Vec<u8>) -> Result<Option<Op>, String> {
     let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
         return Ok(None);
     };
@@ -665,7 +665,7 @@ fn parse(buf: &mut Vec<u8>) -> Result<Option<Op>, String> {
 }
 
 /// The status code of a message's header block (`NATS/1.0 100 Idle Heartbeat`).
-fn status(headers: &Option<Vec<u8>>) -> Option<u16> {
+pub(crate) fn status(headers: &Option<Vec<u8>>) -> Option<u16> {
     let h = headers.as_ref()?;
     let first = h.split(|b| *b == b'\n').next()?;
     String::from_utf8_lossy(first)
@@ -675,14 +675,14 @@ fn status(headers: &Option<Vec<u8>>) -> Option<u16> {
         .ok()
 }
 
-struct Conn {
+pub(crate) struct Conn {
     rd: tokio::net::tcp::OwnedReadHalf,
     wr: tokio::net::tcp::OwnedWriteHalf,
-    buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(t: &Target, url: &str, name: &str) -> Result<Conn, String> {
+    pub(crate) async fn open(t: &Target, url: &str, name: &str) -> Result<Conn, String> {
         let unreachable =
             |e: &dyn std::fmt::Display| format!("cannot reach NATS at {url} (--nats-url): {e}");
         let tcp = tokio::time::timeout(
@@ -744,7 +744,7 @@ impl Conn {
         Ok(c)
     }
 
-    async fn fill(&mut self) -> Result<(), String> {
+    pub(crate) async fn fill(&mut self) -> Result<(), String> {
         let mut tmp = [0u8; 65536];
         let n = self.rd.read(&mut tmp).await.map_err(|e| e.to_string())?;
         if n == 0 {
@@ -765,12 +765,12 @@ impl Conn {
         }
     }
 
-    async fn write(&mut self, b: &[u8]) -> Result<(), String> {
+    pub(crate) async fn write(&mut self, b: &[u8]) -> Result<(), String> {
         self.wr.write_all(b).await.map_err(|e| e.to_string())
     }
 
     /// A request before the session's loop runs (nothing else is subscribed yet).
-    async fn request_sync(
+    pub(crate) async fn request_sync(
         &mut self,
         subject: &str,
         payload: &[u8],
@@ -886,7 +886,7 @@ fn push(shared: &Shared, outbox: &mut BTreeMap<u64, Outgoing>, next_id: &mut u64
     outbox.insert(*next_id, p);
 }
 
-fn hpub(subject: &str, reply: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn hpub(subject: &str, reply: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
     let hdr = format!("NATS/1.0\r\nNats-Msg-Id: {msg_id}\r\n\r\n");
     let mut f = format!(
         "HPUB {subject} {reply} {} {}\r\n{hdr}",
@@ -1109,7 +1109,7 @@ async fn session(
 /// The stream and delivery sequences in a JetStream message's reply subject
 /// (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`, or the newer
 /// form with a domain and an account hash in front and a token at the end).
-fn ack_seqs(reply: &str) -> Option<(u64, u64)> {
+pub(crate) fn ack_seqs(reply: &str) -> Option<(u64, u64)> {
     let t: Vec<&str> = reply.split('.').collect();
     let (s, d) = match t.len() {
         9 => (5, 6),

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod jetstream;
 pub mod metrics;
 pub mod openapi;
+pub mod readings;
 pub mod router;
 pub mod service;
 pub mod tickers;

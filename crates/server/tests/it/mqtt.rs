@@ -276,8 +276,12 @@ async fn every_payload_shape_arrives_over_mqtt() {
     for (topic, payload) in shapes(20.0, st.now()) {
         send(topic, payload).await;
     }
+    // Firing once applied; raised once acted on (a moment later).
     until(
-        || st.0.sensor.sensing.lock().unwrap().firing() == 3,
+        || {
+            let s = st.0.sensor.sensing.lock().unwrap();
+            s.firing() == 3 && s.raised.iter().sum::<u64>() >= 3
+        },
         "the three alarms",
     )
     .await;

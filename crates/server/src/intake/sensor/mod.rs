@@ -391,6 +391,17 @@ pub async fn post_readings(
             p.role
         )));
     }
+    // Several nodes: readings are applied on the holder of the singleton lease only; the
+    // forwarding layer sends the request there (nothing was applied here).
+    if !ensure_current(&st).await? {
+        let mut e = ApiError::new(
+            Problem::Unavailable,
+            "readings are applied by another node, which cannot be reached at the moment; nothing was applied, try again shortly",
+        )
+        .retry_after(1);
+        e.partition = Some(cityos_engine::engine::SINGLETON.to_string());
+        return Err(e);
+    }
     let waiting = &st.0.sensor.ingest_waiting;
     if waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_WAITING {
         waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
@@ -1100,6 +1111,9 @@ fn native_items(payload: &[u8], out: &mut Vec<cityos_core::payload::Item>) {
 /// Time passes for every alarm: pending conditions that held long enough fire, silent
 /// devices fire. Called by the service's ticker (and by tests with a hand-set clock).
 pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
+    if !ensure_current(st).await? {
+        return Ok(Vec::new());
+    }
     let now = st.now();
     let sensing = &st.0.cfg.sensing;
     let mut pending = Vec::new();
@@ -1187,6 +1201,11 @@ pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Resul
     let rows = store.alarm_states()?;
     let sensing = &st.0.cfg.sensing;
     let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    // What another node may have changed since: the store's rows are the whole truth.
+    for x in s.slots.iter_mut() {
+        *x = Slot::default();
+    }
+    s.dirty.clear();
     for r in rows {
         let (Some(d), Some(k)) = (
             s.device(&r.device),
@@ -1205,6 +1224,41 @@ pub fn restore(st: &AppState, store: &mut (impl SensingStore + ?Sized)) -> Resul
         }
     }
     Ok(())
+}
+
+/// Several nodes: whether this node applies readings now (it holds the singleton lease;
+/// always alone). The first call after the node gained the lease rebuilds the alarm
+/// state from the store — the slots the last holder wrote (state, since, open case) and
+/// the device registry — so a takeover continues open alarms instead of raising them
+/// again or forgetting them; each device's last reading time becomes the takeover's
+/// (a device that went silent just before is judged silent one `no_data` window later).
+pub async fn ensure_current(st: &AppState) -> Result<bool, ApiError> {
+    if !crate::http::node::runs_jobs(st) {
+        return Ok(false);
+    }
+    let gained = crate::http::node::singleton_gained(st);
+    let mut rebuilt = st.0.sensor.rebuilt_for.lock().await;
+    if *rebuilt == gained {
+        return Ok(true);
+    }
+    let st2 = st.clone();
+    let now = st.now();
+    let open =
+        st.0.reads
+            .run(move |s| -> Result<usize, StoreError> {
+                registry::restore(&st2, s, now)?;
+                restore(&st2, s)?;
+                let mut g = st2.0.sensor.sensing.lock().expect("sensing lock");
+                for t in g.last.iter_mut() {
+                    *t = (*t).max(now);
+                }
+                Ok(g.slots.iter().filter(|x| x.case.is_some()).count())
+            })
+            .await?
+            .map_err(ApiError::from)?;
+    *rebuilt = gained;
+    crate::http::log::event("sensing_taken_over", &[("alarms_with_case", &open)]);
+    Ok(true)
 }
 
 /// Turns alarm changes into cases and notes.
@@ -1350,6 +1404,9 @@ pub struct SensorState {
     pub keeping: tokio::sync::Mutex<()>,
     /// One change of the device registry at a time.
     pub registering: tokio::sync::Mutex<()>,
+    /// Several nodes: the singleton gain ([`crate::http::node::singleton_gained`]) the
+    /// alarm state was last rebuilt from the store for (see [`ensure_current`]).
+    pub rebuilt_for: tokio::sync::Mutex<u64>,
 }
 
 impl SensorState {
@@ -1361,6 +1418,7 @@ impl SensorState {
             ingest_busy: std::sync::atomic::AtomicU64::new(0),
             keeping: tokio::sync::Mutex::new(()),
             registering: tokio::sync::Mutex::new(()),
+            rebuilt_for: tokio::sync::Mutex::new(0),
         }
     }
 }

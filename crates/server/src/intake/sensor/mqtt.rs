@@ -39,7 +39,16 @@ pub fn parse_url(url: &str) -> Result<(String, u16), String> {
 /// for the device's kind), `{prefix}/senml/{device or gateway}`, `{prefix}/telemetry/{device}`,
 /// `{prefix}/mapped/{kind}`. Other topics are not ours (`None`).
 pub fn message_of(topic: &str, prefix: &str, payload: axum::body::Bytes) -> Option<Message> {
-    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    message_of_route(route_of(topic, prefix)?, payload)
+}
+
+/// A topic's route: what follows `{prefix}/` (`readings/WL-001`); `None` when not ours.
+pub fn route_of<'a>(topic: &'a str, prefix: &str) -> Option<&'a str> {
+    topic.strip_prefix(prefix)?.strip_prefix('/')
+}
+
+/// [`message_of`] for a route (the readings work queue carries routes, not topics).
+pub fn message_of_route(rest: &str, payload: axum::body::Bytes) -> Option<Message> {
     let (route, last) = rest.split_once('/')?;
     let last = (!last.is_empty()).then(|| last.to_string());
     let (shape, device, kind) = match route {
@@ -70,7 +79,18 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let (host, port) = parse_url(&url)?;
-    let id = format!("cityos-{}-{}", std::process::id(), prefix.replace('/', "-"));
+    // One client id per node and process (the broker drops a client whose id another
+    // connects with).
+    let node =
+        st.0.cluster
+            .get()
+            .map(|c| c.node.clone())
+            .unwrap_or_default();
+    let id = format!(
+        "cityos-{node}-{}-{}",
+        std::process::id(),
+        prefix.replace('/', "-")
+    );
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(30));
     // Larger than MESSAGE_LIMIT, so that an oversized message is refused by name
@@ -79,17 +99,34 @@ pub async fn run(
     opts.set_clean_session(true);
     let (client, mut events) = AsyncClient::new(opts, 1000);
     let topic = topics(&prefix).join(" ");
+    let stop_q = stop.clone();
     // Ingestion runs apart from the network loop, so that acknowledgements keep flowing
     // while a batch is being applied (a broker drops messages for a client that lags).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Message>>(256);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, axum::body::Bytes)>>(256);
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
-            // Several nodes: every node's bridge hears every reading; only the holder of
-            // the singleton lease applies them, so they are counted once.
-            if !crate::http::node::runs_jobs(&ingest_st) {
+            // Several nodes on NATS: every node's bridge hands what it hears to the
+            // readings work queue (a message two nodes heard is kept once); the holder of
+            // the singleton lease applies it from there (`runtime::readings`).
+            if let Some(q) = crate::http::node::readings_queue(&ingest_st) {
+                hand_in(&*q, batch, &stop_q).await;
                 continue;
             }
+            // Several nodes without NATS: every node's bridge hears every reading; only
+            // the holder of the singleton lease applies them, so they are counted once.
+            match crate::intake::sensor::ensure_current(&ingest_st).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    crate::http::log::event("mqtt_ingest_failed", &[("error", &e.detail)]);
+                    continue;
+                }
+            }
+            let batch: Vec<Message> = batch
+                .into_iter()
+                .filter_map(|(r, p)| message_of_route(&r, p))
+                .collect();
             if let Err(e) =
                 crate::intake::sensor::ingest_input(&ingest_st, Input::Messages(batch), None).await
             {
@@ -97,7 +134,7 @@ pub async fn run(
             }
         }
     });
-    let mut buf: Vec<Message> = Vec::new();
+    let mut buf: Vec<(String, axum::body::Bytes)> = Vec::new();
     let mut held = 0usize;
     let flush_every = Duration::from_millis(2);
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -117,8 +154,10 @@ pub async fn run(
                 crate::http::log::event("mqtt_connected", &[("url", &url), ("topic", &topic)]);
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                if let Some(m) = message_of(&p.topic, &prefix, p.payload) {
-                    buf.push(m);
+                if let Some(r) = route_of(&p.topic, &prefix)
+                    .filter(|r| message_of_route(r, axum::body::Bytes::new()).is_some())
+                {
+                    buf.push((r.to_string(), p.payload));
                     held += 1;
                 }
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + flush_every);
@@ -146,4 +185,35 @@ pub async fn run(
     let _ = ingester.await;
     let _ = client.disconnect().await;
     Ok(())
+}
+
+/// Hands a batch to the readings work queue, trying again (0.1 s, doubling to 2 s) until
+/// the stream holds it or the bridge stops: the other nodes' bridges hand in the same
+/// messages, so a node that cannot reach NATS loses nothing the cluster heard.
+async fn hand_in(
+    q: &dyn crate::http::node::ReadingsQueue,
+    batch: Vec<(String, axum::body::Bytes)>,
+    stop: &AtomicBool,
+) {
+    let mut wait = Duration::from_millis(100);
+    let mut logged = false;
+    loop {
+        match q.publish(batch.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                if !logged {
+                    crate::http::log::event(
+                        "readings_queue_unreachable",
+                        &[("error", &e), ("messages", &batch.len())],
+                    );
+                    logged = true;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }

@@ -1,0 +1,507 @@
+//! Several nodes on NATS (issue 20): the readings work queue. Every node's MQTT bridge
+//! hands what it hears to one JetStream stream with work-queue retention
+//! (`<STREAM>_READINGS`, subject `<prefix>-readings.in`), each message with a
+//! `Nats-Msg-Id` made from its route and payload — the same message heard by two nodes
+//! (every node subscribes to the broker) is stored once. The holder of the singleton lease
+//! pulls with one durable consumer ([`CONSUMER`], explicit acks) and acknowledges a batch
+//! after it was applied — its alarms' states written and the cases they raise filed — so
+//! a holder killed before that leaves the batch to the next holder (redelivered after
+//! [`ACK_WAIT`]); a new holder first rebuilds the alarm state from the store
+//! (`intake::sensor::ensure_current`), then — when the consumer has unacknowledged
+//! messages — waits out the ack wait, so that those come again before anything newer
+//! (a device's readings stay in the order they were heard), then continues from the
+//! consumer. A holder killed after applying a batch and before acknowledging it leaves
+//! that batch to be applied again: the alarm state the new holder rebuilt already holds
+//! its transitions, so no alarm fires twice, but its readings count twice in the
+//! counters and vital-sign windows (at most one batch, [`BATCH`] messages).
+//!
+//! The client is `runtime::jetstream`'s (NATS's text protocol): `$JS.API.STREAM.CREATE`,
+//! `$JS.API.CONSUMER.DURABLE.CREATE`, `$JS.API.CONSUMER.MSG.NEXT` (a pull of at most
+//! [`BATCH`] messages, expiring after a short wait) and `+ACK` to each message's reply
+//! subject.
+
+use crate::http::node::ReadingsQueue as Queue;
+use crate::intake::sensor::{ingest_input, Input};
+use crate::runtime::jetstream::{parse, status, target, Conn, NatsOptions, Op, Target};
+use crate::AppState;
+use axum::body::Bytes;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The durable consumer the holder pulls with (one for the cluster).
+pub const CONSUMER: &str = "appliers";
+/// How long a pulled batch may stay unacknowledged before it is delivered again (to the
+/// next holder, when this one died).
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Messages pulled (and applied together) at most.
+pub const BATCH: usize = 500;
+/// The work queue's duplicate window: a message with the same route and payload handed
+/// in again within it (by another node's bridge, or resent after a reconnect) is dropped.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
+/// How long one JetStream exchange may take.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One message pulled from the queue.
+pub struct Delivery {
+    /// The stream sequence.
+    pub seq: u64,
+    /// Where to send its `+ACK`.
+    ack: String,
+    pub route: String,
+    pub payload: Bytes,
+}
+
+struct Link {
+    c: Conn,
+    inbox: String,
+    next: u64,
+}
+
+/// The readings work queue on NATS JetStream; see the module's text.
+pub struct ReadingsQueue {
+    target: Target,
+    url: String,
+    stream: String,
+    subject: String,
+    name: String,
+    publisher: tokio::sync::Mutex<Option<Link>>,
+    puller: tokio::sync::Mutex<Option<Link>>,
+}
+
+/// A message's id: a hash of its route and payload (the same on every node).
+pub fn message_id(route: &str, payload: &[u8]) -> String {
+    use blake2::Digest;
+    let mut h = blake2::Blake2s256::new();
+    h.update((route.len() as u64).to_le_bytes());
+    h.update(route.as_bytes());
+    h.update(payload);
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The wire form: the route's length (2 bytes), the route, the payload.
+fn encode(route: &str, payload: &[u8]) -> Vec<u8> {
+    let r = route.as_bytes();
+    let n = r.len().min(u16::MAX as usize);
+    let mut v = Vec::with_capacity(2 + n + payload.len());
+    v.extend_from_slice(&(n as u16).to_be_bytes());
+    v.extend_from_slice(&r[..n]);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn decode(b: &[u8]) -> Option<(String, Bytes)> {
+    let n = u16::from_be_bytes([*b.first()?, *b.get(1)?]) as usize;
+    let route = std::str::from_utf8(b.get(2..2 + n)?).ok()?.to_string();
+    Some((route, Bytes::copy_from_slice(&b[2 + n..])))
+}
+
+impl ReadingsQueue {
+    /// The queue beside the bus's stream `o.stream` (nothing is contacted yet).
+    pub fn new(o: &NatsOptions) -> Result<ReadingsQueue, String> {
+        crate::runtime::jetstream::check_stream(&o.stream)?;
+        Ok(ReadingsQueue {
+            target: target(&o.url)?,
+            url: o.url.clone(),
+            stream: format!("{}_READINGS", o.stream),
+            subject: format!("{}-readings.in", o.stream.to_lowercase()),
+            name: format!("cityos-{}-readings", o.node),
+            publisher: tokio::sync::Mutex::new(None),
+            puller: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The stream's name (tests delete it).
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    async fn open(&self, consumer: bool) -> Result<Link, String> {
+        let mut c = Conn::open(&self.target, &self.url, &self.name).await?;
+        let mut rnd = [0u8; 8];
+        let _ = getrandom::getrandom(&mut rnd);
+        let inbox = format!("_INBOX.{:016x}", u64::from_le_bytes(rnd));
+        let create = json!({"name": self.stream, "subjects": [self.subject],
+            "retention": "workqueue", "storage": "file", "discard": "old", "num_replicas": 1,
+            "max_age": 24u64 * 3600 * 1_000_000_000,
+            "duplicate_window": DUPLICATE_WINDOW.as_nanos() as u64});
+        let r = c
+            .request_sync(
+                &format!("$JS.API.STREAM.CREATE.{}", self.stream),
+                create.to_string().as_bytes(),
+                &inbox,
+            )
+            .await
+            .map_err(|e| format!("NATS at {}: {e}", self.url))?;
+        let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+        if let Some(e) = v.get("error") {
+            // Another node made it: use it as it is.
+            let r = c
+                .request_sync(&format!("$JS.API.STREAM.INFO.{}", self.stream), b"", &inbox)
+                .await
+                .map_err(|e| format!("NATS at {}: {e}", self.url))?;
+            let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            if v.get("error").is_some() {
+                return Err(format!(
+                    "NATS at {}: cannot create or read the readings queue {}: {e}",
+                    self.url, self.stream
+                ));
+            }
+        }
+        if consumer {
+            let cfg = json!({"stream_name": self.stream, "config": {
+                "durable_name": CONSUMER, "ack_policy": "explicit",
+                "ack_wait": ACK_WAIT.as_nanos() as u64, "deliver_policy": "all",
+                "max_ack_pending": 20 * BATCH, "max_deliver": -1,
+                "description": "cityos: the holder of the singleton lease applies readings"}});
+            let r = c
+                .request_sync(
+                    &format!("$JS.API.CONSUMER.DURABLE.CREATE.{}.{CONSUMER}", self.stream),
+                    cfg.to_string().as_bytes(),
+                    &inbox,
+                )
+                .await
+                .map_err(|e| format!("NATS at {}: {e}", self.url))?;
+            let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            if let Some(e) = v.get("error") {
+                return Err(format!(
+                    "NATS at {}: cannot create the consumer {CONSUMER} on {}: {e}",
+                    self.url, self.stream
+                ));
+            }
+        }
+        c.write(format!("SUB {inbox}.* 1\r\n").as_bytes()).await?;
+        Ok(Link { c, inbox, next: 0 })
+    }
+
+    async fn publish_on(&self, l: &mut Link, batch: &[(String, Bytes)]) -> Result<(), String> {
+        let first = l.next + 1;
+        let mut frame = Vec::new();
+        for (route, payload) in batch {
+            l.next += 1;
+            let hdr = format!(
+                "NATS/1.0\r\nNats-Msg-Id: {}\r\n\r\n",
+                message_id(route, payload)
+            );
+            let body = encode(route, payload);
+            frame.extend_from_slice(
+                format!(
+                    "HPUB {} {}.{} {} {}\r\n{hdr}",
+                    self.subject,
+                    l.inbox,
+                    l.next,
+                    hdr.len(),
+                    hdr.len() + body.len()
+                )
+                .as_bytes(),
+            );
+            frame.extend_from_slice(&body);
+            frame.extend_from_slice(b"\r\n");
+        }
+        l.c.write(&frame).await?;
+        let mut waiting = batch.len();
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let mine = format!("{}.", l.inbox);
+        while waiting > 0 {
+            while let Some(op) = parse(&mut l.c.buf)? {
+                match op {
+                    Op::Ping => l.c.write(b"PONG\r\n").await?,
+                    Op::Err(e) => return Err(format!("NATS: {e}")),
+                    Op::Msg {
+                        subject, payload, ..
+                    } => {
+                        let n = subject
+                            .strip_prefix(&mine)
+                            .and_then(|n| n.parse::<u64>().ok());
+                        if n.is_some_and(|n| n >= first && n <= l.next) {
+                            let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+                            if v.get("seq").is_none() || v.get("error").is_some() {
+                                return Err(format!(
+                                    "the readings queue refused a message: {}",
+                                    String::from_utf8_lossy(&payload)
+                                ));
+                            }
+                            waiting -= 1;
+                        }
+                    }
+                    Op::Other => {}
+                }
+            }
+            if waiting == 0 {
+                break;
+            }
+            tokio::time::timeout_at(deadline, l.c.fill())
+                .await
+                .map_err(|_| "the readings queue did not acknowledge in time".to_string())??;
+        }
+        Ok(())
+    }
+
+    /// Pulls at most `max` messages, waiting at most `wait` for the first.
+    pub async fn pull(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, String> {
+        let mut g = self.puller.lock().await;
+        if g.is_none() {
+            *g = Some(self.open(true).await?);
+        }
+        let l = g.as_mut().expect("opened");
+        let r = self.pull_on(l, max, wait).await;
+        if r.is_err() {
+            *g = None;
+        }
+        r
+    }
+
+    async fn pull_on(
+        &self,
+        l: &mut Link,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, String> {
+        l.next += 1;
+        let reply = format!("{}.{}", l.inbox, l.next);
+        let req = json!({"batch": max, "expires": wait.as_nanos() as u64}).to_string();
+        l.c.write(
+            format!(
+                "PUB $JS.API.CONSUMER.MSG.NEXT.{}.{CONSUMER} {reply} {}\r\n{req}\r\n",
+                self.stream,
+                req.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait + TIMEOUT;
+        loop {
+            while let Some(op) = parse(&mut l.c.buf)? {
+                match op {
+                    Op::Ping => l.c.write(b"PONG\r\n").await?,
+                    Op::Err(e) => return Err(format!("NATS: {e}")),
+                    // Deliveries keep their own subject (matched by the subscription);
+                    // the pull's status messages come to its reply subject.
+                    Op::Msg {
+                        subject,
+                        sid,
+                        reply: ack,
+                        headers,
+                        payload,
+                    } if sid == "1" => {
+                        match status(&headers) {
+                            // Another pull's (ended) status: not this one's.
+                            Some(_) if subject != reply => {}
+                            // No messages (404), the pull expired (408), or it was cut
+                            // short (409): what came is the batch.
+                            Some(404 | 408 | 409) => return Ok(out),
+                            Some(100) => {}
+                            Some(s) if s >= 400 => {
+                                return Err(format!("the readings queue answered a pull with {s}"))
+                            }
+                            _ => {
+                                let Some(ack) = ack else { continue };
+                                let seq =
+                                    crate::runtime::jetstream::ack_seqs(&ack).map_or(0, |(s, _)| s);
+                                match decode(&payload) {
+                                    Some((route, payload)) => out.push(Delivery {
+                                        seq,
+                                        ack,
+                                        route,
+                                        payload,
+                                    }),
+                                    // Not ours: acknowledged with the batch, never applied.
+                                    None => out.push(Delivery {
+                                        seq,
+                                        ack,
+                                        route: String::new(),
+                                        payload: Bytes::new(),
+                                    }),
+                                }
+                                if out.len() >= max {
+                                    return Ok(out);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match tokio::time::timeout_at(deadline, l.c.fill()).await {
+                Ok(r) => r?,
+                // Unanswered: a new connection next time (what was pulled here comes
+                // again after the ack wait).
+                Err(_) => return Err("the readings queue did not answer a pull".into()),
+            }
+        }
+    }
+
+    /// Messages delivered but not yet acknowledged (pulled by a holder that died or lost
+    /// the lease before its acks): they come again after [`ACK_WAIT`], ahead of newer ones.
+    pub async fn in_flight(&self) -> Result<u64, String> {
+        let mut g = self.puller.lock().await;
+        if g.is_none() {
+            *g = Some(self.open(true).await?);
+        }
+        let l = g.as_mut().expect("opened");
+        l.next += 1;
+        let reply = format!("{}.{}", l.inbox, l.next);
+        let subject = format!("$JS.API.CONSUMER.INFO.{}.{CONSUMER}", self.stream);
+        let r = async {
+            l.c.write(format!("PUB {subject} {reply} 0\r\n\r\n").as_bytes())
+                .await?;
+            let deadline = tokio::time::Instant::now() + TIMEOUT;
+            loop {
+                while let Some(op) = parse(&mut l.c.buf)? {
+                    match op {
+                        Op::Ping => l.c.write(b"PONG\r\n").await?,
+                        Op::Err(e) => return Err(format!("NATS: {e}")),
+                        Op::Msg {
+                            subject, payload, ..
+                        } if subject == reply => {
+                            let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+                            return v["num_ack_pending"]
+                                .as_u64()
+                                .ok_or_else(|| format!("NATS answered {subject} with {v}"));
+                        }
+                        _ => {}
+                    }
+                }
+                tokio::time::timeout_at(deadline, l.c.fill())
+                    .await
+                    .map_err(|_| format!("NATS did not answer {subject} in time"))??;
+            }
+        }
+        .await;
+        if r.is_err() {
+            *g = None;
+        }
+        r
+    }
+
+    /// Acknowledges what was pulled (and applied): the stream removes it.
+    pub async fn ack(&self, done: &[Delivery]) -> Result<(), String> {
+        let mut g = self.puller.lock().await;
+        let Some(l) = g.as_mut() else {
+            return Err("the readings queue's connection was lost before the acks".into());
+        };
+        let mut frame = Vec::new();
+        for d in done {
+            frame.extend_from_slice(format!("PUB {} 4\r\n+ACK\r\n", d.ack).as_bytes());
+        }
+        let r = l.c.write(&frame).await;
+        if r.is_err() {
+            *g = None;
+        }
+        r
+    }
+
+    /// Lets go of the consumer's connection (this node no longer applies readings).
+    pub async fn let_go(&self) {
+        *self.puller.lock().await = None;
+    }
+
+    /// Deletes the queue's stream (tests clean up after themselves).
+    pub fn delete(url: &str, stream: &str) -> Result<(), String> {
+        crate::runtime::jetstream::JetStreamBus::delete_stream(url, &format!("{stream}_READINGS"))
+    }
+}
+
+impl Queue for ReadingsQueue {
+    fn publish<'a>(
+        &'a self,
+        batch: Vec<(String, Bytes)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut g = self.publisher.lock().await;
+            if g.is_none() {
+                *g = Some(self.open(false).await?);
+            }
+            let l = g.as_mut().expect("opened");
+            let mut r = Ok(());
+            for chunk in batch.chunks(BATCH) {
+                r = self.publish_on(l, chunk).await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            if r.is_err() {
+                *g = None;
+            }
+            r
+        })
+    }
+}
+
+/// The holder's loop: while this node holds the singleton lease, pull a batch, apply it
+/// (the alarms it raises filed), acknowledge it; a node that loses the lease lets go of
+/// the consumer. Errors are counted as loop `readings_queue`; the loop never ends on one.
+pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
+    let mut holding = false;
+    while !stop.load(Ordering::SeqCst) {
+        match crate::intake::sensor::ensure_current(&st).await {
+            Ok(true) if !holding => {
+                // Just became the holder: what the last holder pulled but never
+                // acknowledged comes first (after the ack wait), so that a device's
+                // readings are applied in the order they were heard.
+                match q.in_flight().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        crate::http::log::event(
+                            "readings_queue_waiting",
+                            &[("unacknowledged", &n), ("ms", &ACK_WAIT.as_millis())],
+                        );
+                        tokio::time::sleep(ACK_WAIT + Duration::from_millis(500)).await;
+                    }
+                    Err(e) => {
+                        st.0.loops.error("readings_queue", &e);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+                holding = true;
+            }
+            Ok(true) => {}
+            Ok(false) => {
+                if holding {
+                    q.let_go().await;
+                    holding = false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => {
+                st.0.loops.error("readings_queue", &e.detail);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let batch = match q.pull(BATCH, Duration::from_millis(500)).await {
+            Ok(b) => b,
+            Err(e) => {
+                st.0.loops.error("readings_queue", &e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            st.0.loops.success("readings_queue", st.now());
+            continue;
+        }
+        let messages = batch
+            .iter()
+            .filter_map(|d| {
+                crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())
+            })
+            .collect();
+        // Applied, its alarms' states written and their cases filed (or refused: the
+        // batch is never applied twice); then acknowledged.
+        if let Err(e) = ingest_input(&st, Input::Messages(messages), None).await {
+            crate::http::log::event("readings_queue_apply_failed", &[("error", &e.detail)]);
+        }
+        match q.ack(&batch).await {
+            Ok(()) => st.0.loops.success("readings_queue", st.now()),
+            Err(e) => st.0.loops.error("readings_queue", &e),
+        }
+    }
+}
