@@ -132,6 +132,8 @@ pub async fn send(
         .map_err(|e| SendError::Sent(e.to_string()))?
         .to_bytes();
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
 /// Several nodes with NATS (issue 20): the work queue every node's MQTT bridge hands its
 /// readings to, so that the holder of the singleton lease applies each once, wherever it
 /// was heard (`runtime::readings`). A room sees only this.
