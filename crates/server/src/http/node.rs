@@ -4,7 +4,7 @@
 //! forwarding layer, `runtime::cluster`, never sends such a request on to another node).
 
 use crate::AppState;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// What the running service knows of its cluster (set once, at start).
@@ -15,6 +15,10 @@ pub struct ClusterInfo {
     /// Whether this node holds the singleton lease (`cityos_engine::engine::SINGLETON`)
     /// and so runs the background jobs; set by the lease thread.
     pub singleton: Arc<AtomicBool>,
+    /// The epoch of the singleton lease while this node holds it (it rises at every
+    /// takeover, so a holder that lost the lease and took it back sees a new one); set with
+    /// `singleton`. The meals room reads its book from the store again when it changes.
+    pub singleton_epoch: Arc<AtomicI64>,
 }
 
 /// Whether the background jobs run on this node: always alone, in a cluster only on the
@@ -42,4 +46,14 @@ pub fn mark_effect() {
 /// does not inherit it).
 pub fn effects() -> Option<Arc<AtomicBool>> {
     EFFECTS.try_with(|e| e.clone()).ok()
+}
+
+/// The epoch of the singleton lease this node holds, when it holds it; `None` alone (one
+/// node, which always runs the jobs) — see [`ClusterInfo::singleton_epoch`].
+pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
+    st.0.cluster.get().map(|c| {
+        c.singleton
+            .load(Ordering::SeqCst)
+            .then(|| c.singleton_epoch.load(Ordering::SeqCst))
+    })
 }
