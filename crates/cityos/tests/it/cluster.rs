@@ -1142,7 +1142,9 @@ fn sse_on_survivors_sees_every_event_once_after_kill_9() {
 /// the singleton lease, and every `/api/v1/meals/…` request another node takes — reads
 /// too — is forwarded there. An elder registered, topped up and ordering on the node
 /// without the lease is seen whole on the holder and back; a keyed top-up sent to both
-/// credits once; orders sent to both nodes in turn stop at the slot's capacity, exactly.
+/// credits once; orders sent to both nodes in turn stop at the slot's capacity, exactly;
+/// a holder that lost the lease (paused) and took it back reads the book again, so what
+/// the other holder wrote meanwhile is in it.
 #[test]
 fn the_meal_book_is_one_across_nodes() {
     let Some(db) = postgres("cluster_meals") else {
@@ -1301,6 +1303,44 @@ fn the_meal_book_is_one_across_nodes() {
     }
     assert_eq!(seen[0], seen[1]);
     assert!(seen[0].1.as_i64().unwrap() < 50_000, "{:?}", seen[0].1);
+    // The holder paused past its lease: the other node takes the meal book (reading it from
+    // the store) and takes a top-up; the old holder, resumed, loses the lease; with the new
+    // holder killed it takes the lease back and reads the book again — the top-up is there.
+    let (hi, oi) = if holder == "a" { (0, 1) } else { (1, 0) };
+    let other = nodes[oi].name.clone();
+    let before = seen[0].1.as_i64().unwrap();
+    let singleton_held_by = |s: &mut dyn cityos_engine::Store, who: &str| {
+        let t = Instant::now();
+        while owners(s)
+            .get(cityos_engine::engine::SINGLETON)
+            .map(String::as_str)
+            != Some(who)
+        {
+            assert!(
+                t.elapsed() < TAKEOVER_LIMIT,
+                "the singleton lease did not move to {who}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    signal(&nodes[hi], "-STOP");
+    singleton_held_by(&mut s, &other);
+    let (st, t3) = call(
+        off,
+        "POST",
+        &format!("/api/v1/meals/elders/{elder}/top-ups"),
+        Some(serde_json::json!({"amount_fen": 1_000, "key": "cluster-top-up-2"})),
+    );
+    assert!(matches!(st, 200 | 201), "{t3}");
+    assert_eq!(t3["balance_fen"], before + 1_000, "{t3}");
+    signal(&nodes[hi], "-CONT");
+    std::thread::sleep(Duration::from_millis(2 * LEASE_MS));
+    nodes[oi].child.kill().unwrap();
+    let _ = nodes[oi].child.wait();
+    singleton_held_by(&mut s, &holder);
+    let (st, v) = call(on, "GET", &format!("/api/v1/meals/elders/{elder}"), None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["balance_fen"], before + 1_000, "the book read again");
     for n in &nodes {
         signal(n, "-INT");
     }
