@@ -14,6 +14,7 @@
       closed: "已截止", open: "接单中", cutoff: "截止 {t}", total: "共 {n} 份 / 容量 {c}", none: "无", no_match: "没有找到",
       s_orders: "订单", s_portions: "份数", s_served: "已送达/取餐", s_missed: "无人应答", s_cancelled: "已取消", s_paid: "老人自付（元）",
       s_subsidy: "补贴（元）", s_refunded: "退款（元）", ordered: "已下单：{t}", balance: "余额 {y} 元", stop: "第{n}站", welfare: "已转居委会上门探访（{c}）",
+      coverage: "各社区助餐覆盖（当日）", coverage_caption: "民生体征按街道和全区汇总；此处细到社区", community: "社区", registered: "登记老人", served_elders: "已用餐老人", late: "超时送达", all: "合计",
       d_low_salt: "少盐", d_soft: "软烂", d_diabetic: "控糖", d_halal: "清真", d_vegetarian: "素食" },
     en: { register_elder: "Register an elder for meals (community workers)", title: "Canteen desk", which: "Canteen and day", canteen: "Canteen", date: "Date", meal: "Meal", lunch: "Lunch", breakfast: "Breakfast",
       kitchen: "To cook (by dish)", kitchen_caption: "Cook these portions after the cut-off", dish: "Dish", portions: "Portions", diets: "Diets",
@@ -23,6 +24,7 @@
       closed: "closed", open: "open", cutoff: "cut-off {t}", total: "{n} portions / capacity {c}", none: "none", no_match: "No match",
       s_orders: "Orders", s_portions: "Portions", s_served: "Served", s_missed: "Nobody answered", s_cancelled: "Cancelled", s_paid: "Paid by elders (yuan)",
       s_subsidy: "Subsidies (yuan)", s_refunded: "Refunds (yuan)", ordered: "Ordered: {t}", balance: "balance {y} yuan", stop: "Stop {n}", welfare: "Welfare check sent to the residents' committee ({c})" ,
+      coverage: "Meal coverage per community (the day)", coverage_caption: "The vital signs sum these per sub-district and for the district; here by community", community: "Community", registered: "Registered elders", served_elders: "Elders served", late: "Delivered late", all: "Total",
       d_low_salt: "low salt", d_soft: "soft", d_diabetic: "diabetic-friendly", d_halal: "halal", d_vegetarian: "vegetarian" },
   };
   const c = (k, vars) => { let s = CT[lang()][k] || CT.zh[k] || k; for (const [a, b] of Object.entries(vars || {})) s = s.replace("{" + a + "}", b); return s; };
@@ -93,9 +95,18 @@
     for (const [src, fen] of Object.entries(t.subsidy_by_source || {})) dl.append(el("dt", { text: c("s_subsidy") + " · " + src }), el("dd", { text: yuan(fen) }));
   }
 
+  async function coverage() {
+    const v = await api(`/api/v1/meals/coverage?date=${sel().date}`);
+    const tb = $("cov-rows");
+    tb.textContent = "";
+    const row = (name, r, head) => el("tr", {}, el(head ? "th" : "td", head ? { scope: "row", text: name } : { text: name }), ...[r.registered, r.served, r.late, r.not_handed_over].map((n) => el("td", { text: String(n) })));
+    for (const r of v.communities) tb.append(row(lang() === "en" ? r.name_en : r.name, r));
+    tb.append(row(c("all"), v.total, true));
+  }
+
   async function refresh() {
     if (!$("canteen").value) return;
-    try { await Promise.all([kitchen(), rounds(), summary()]); say($("msg"), ""); } catch (e) { say($("msg"), e.message); }
+    try { await Promise.all([kitchen(), rounds(), summary(), coverage()]); say($("msg"), ""); } catch (e) { say($("msg"), e.message); }
   }
 
   $("find").addEventListener("submit", async (ev) => {

@@ -321,6 +321,17 @@
     r.start();
   }
 
+  /// The first screen's data the server put in the page for the signed-in account, once.
+  function firstScreen(u) {
+    const island = $("meals-first");
+    if (!island) return null;
+    island.remove();
+    try {
+      const d = JSON.parse(island.textContent);
+      return d && d.account === u.username && Array.isArray(d.canteens) && Array.isArray(d.elders) ? d : null;
+    } catch (e) { return null; }
+  }
+
   async function start() {
     localize();
     $("lang").addEventListener("click", () => { localStorage.setItem("cityos.lang", lang() === "en" ? "zh" : "en"); location.reload(); });
@@ -345,9 +356,14 @@
       $("h-signin").textContent = m("staff_page"); $("go-signin").href = "/ui/canteen.html"; show("s-signin"); return;
     }
     try {
-      // The canteens and the elders at once: one round trip before the first screen.
-      const [cs] = await Promise.all([api("/api/v1/meals/canteens", { anonymous: true }), loadElders()]);
-      canteens = cs.canteens;
+      // The server renders the canteens and this account's elders into the page (no round
+      // trip before the first screen); without them (another account signed in since, an
+      // old page), both at once: one round trip.
+      const first = firstScreen(u);
+      if (first) { canteens = first.canteens; elders = first.elders; } else {
+        const [cs] = await Promise.all([api("/api/v1/meals/canteens", { anonymous: true }), loadElders()]);
+        canteens = cs.canteens;
+      }
     } catch (e) {
       $("h-signin").textContent = problemText(e);
       show("s-signin");

@@ -1640,6 +1640,13 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     b.sign_in(&base, "elder_demo");
     b.go(&format!("{base}/ui/meals.html"));
     b.wait("the elder's home", "return !document.getElementById('s-home').hidden && document.getElementById('usual-what').textContent", json!([]));
+    // The first screen came with the page: neither the elders nor the canteens were asked
+    // for (the usual's menu may be, after the screen showed).
+    let asked = b.js(
+        "return performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p === '/api/v1/meals/elders' || p === '/api/v1/meals/canteens')",
+        json!([]),
+    );
+    assert_eq!(asked, json!([]), "the first screen asked the API");
     b.js(
         "window.__spoken = []; Object.defineProperty(window, 'speechSynthesis', {configurable: true, value: {speak: (u) => window.__spoken.push({text: u.text, lang: u.lang}), cancel: () => {}}}); return true",
         json!([]),

@@ -2190,3 +2190,218 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+
+/// The meals room on two nodes (issue 16): its book lives in the memory of the holder of
+/// the singleton lease, and every `/api/v1/meals/…` request another node takes — reads
+/// too — is forwarded there. An elder registered, topped up and ordering on the node
+/// without the lease is seen whole on the holder and back; a keyed top-up sent to both
+/// credits once; orders sent to both nodes in turn stop at the slot's capacity, exactly;
+/// a holder that lost the lease (paused) and took it back reads the book again, so what
+/// the other holder wrote meanwhile is in it.
+#[test]
+fn the_meal_book_is_one_across_nodes() {
+    let Some(db) = postgres("cluster_meals") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-clusterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start(n, &dir, &db.schema_url))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["a", "b"], Duration::from_secs(15));
+    let holder = owners(&mut s)[cityos_engine::engine::SINGLETON].clone();
+    let (on, off) = if holder == "a" {
+        (nodes[0].addr.clone(), nodes[1].addr.clone())
+    } else {
+        (nodes[1].addr.clone(), nodes[0].addr.clone())
+    };
+    let (on, off) = (on.as_str(), off.as_str());
+    let officer = officer_token();
+    let call = |addr: &str, method: &str, path: &str, body: Option<serde_json::Value>| {
+        let body = body.map(|b| b.to_string());
+        let (status, text) =
+            crate::support::http(addr, method, path, Some(officer.as_str()), body.as_deref());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, v)
+    };
+    // A community the canteen C01 serves, read through the node without the lease.
+    let (st, cs) = call(off, "GET", "/api/v1/meals/communities", None);
+    assert_eq!(st, 200, "{cs}");
+    let community = cs["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subdistrict"] == "310104003")
+        .expect("a community of 天平路")["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, e) = call(
+        off,
+        "POST",
+        "/api/v1/meals/elders",
+        Some(
+            serde_json::json!({"name": "集群测试老人", "phone": "13900002222", "address": "天平路1号",
+            "birth_date": "1940-02-02", "community": community, "canteen": "C01"}),
+        ),
+    );
+    assert_eq!(st, 201, "{e}");
+    let elder = e["id"].as_str().unwrap().to_string();
+    // A keyed top-up on each node: credited once.
+    let top = serde_json::json!({"amount_fen": 50_000, "key": "cluster-top-up-1"});
+    let (s1, t1) = call(
+        off,
+        "POST",
+        &format!("/api/v1/meals/elders/{elder}/top-ups"),
+        Some(top.clone()),
+    );
+    let (s2, t2) = call(
+        on,
+        "POST",
+        &format!("/api/v1/meals/elders/{elder}/top-ups"),
+        Some(top),
+    );
+    assert!(matches!(s1, 200 | 201), "{t1}");
+    assert!(matches!(s2, 200 | 201), "{t2}");
+    assert_eq!(
+        (t1["replayed"].as_bool(), t2["replayed"].as_bool()),
+        (Some(false), Some(true)),
+        "{t1} {t2}"
+    );
+    assert_eq!(t2["balance_fen"], 50_000, "{t2}");
+    // Breakfast two days ahead (its cut-off is the evening before): 120 portions.
+    let date = cityos_core::time::Date::from_days(
+        cityos_core::time::local_date(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        )
+        .days()
+            + 2,
+    )
+    .to_string();
+    let (st, m) = call(
+        off,
+        "PUT",
+        "/api/v1/meals/canteens/C01/menu",
+        Some(serde_json::json!({"date": date, "meal": "breakfast",
+            "dishes": [{"id": "B1", "name": "白粥", "price": 300, "tags": ["soft"]}]})),
+    );
+    assert_eq!(st, 200, "{m}");
+    let mut placed = Vec::new();
+    let mut sold_out = 0;
+    for i in 0..42 {
+        let addr = if i % 2 == 0 { off } else { on };
+        let (st, o) = call(
+            addr,
+            "POST",
+            "/api/v1/meals/orders",
+            Some(
+                serde_json::json!({"elder": elder, "canteen": "C01", "date": date, "meal": "breakfast",
+                "lines": [{"dish": "B1", "qty": 3}], "round": "pickup", "key": format!("cluster-order-{i}")}),
+            ),
+        );
+        match st {
+            201 => placed.push(o["id"].as_str().unwrap().to_string()),
+            409 | 422 if o["code"] == "meal_sold_out" => sold_out += 1,
+            _ => panic!("order {i} on {addr}: {st} {o}"),
+        }
+    }
+    assert_eq!((placed.len(), sold_out), (40, 2), "120 portions, 3 each");
+    // The same key on the other node answers the same order (200), charges nothing more.
+    let (st, again) = call(
+        on,
+        "POST",
+        "/api/v1/meals/orders",
+        Some(
+            serde_json::json!({"elder": elder, "canteen": "C01", "date": date, "meal": "breakfast",
+            "lines": [{"dish": "B1", "qty": 3}], "round": "pickup", "key": "cluster-order-0"}),
+        ),
+    );
+    assert_eq!(
+        (st, again["id"].as_str()),
+        (200, Some(placed[0].as_str())),
+        "{again}"
+    );
+    // Both nodes answer the same: the elder's latest orders and balance, the kitchen's 120.
+    let mut seen = Vec::new();
+    for addr in [off, on] {
+        let (st, v) = call(addr, "GET", &format!("/api/v1/meals/elders/{elder}"), None);
+        assert_eq!(st, 200, "{v}");
+        let ids: BTreeSet<String> = v["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            ids.len() == 10 && ids.iter().all(|i| placed.contains(i)),
+            "{v}"
+        );
+        let (st, k) = call(
+            addr,
+            "GET",
+            &format!("/api/v1/meals/canteens/C01/kitchen?date={date}&meal=breakfast"),
+            None,
+        );
+        assert_eq!(st, 200, "{k}");
+        assert_eq!(k["portions"], 120, "{k}");
+        seen.push((ids, v["balance_fen"].clone()));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert!(seen[0].1.as_i64().unwrap() < 50_000, "{:?}", seen[0].1);
+    // The holder paused past its lease: the other node takes the meal book (reading it from
+    // the store) and takes a top-up; the old holder, resumed, loses the lease; with the new
+    // holder killed it takes the lease back and reads the book again — the top-up is there.
+    let (hi, oi) = if holder == "a" { (0, 1) } else { (1, 0) };
+    let other = nodes[oi].name.clone();
+    let before = seen[0].1.as_i64().unwrap();
+    let singleton_held_by = |s: &mut dyn cityos_engine::Store, who: &str| {
+        let t = Instant::now();
+        while owners(s)
+            .get(cityos_engine::engine::SINGLETON)
+            .map(String::as_str)
+            != Some(who)
+        {
+            assert!(
+                t.elapsed() < TAKEOVER_LIMIT,
+                "the singleton lease did not move to {who}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    signal(&nodes[hi], "-STOP");
+    singleton_held_by(&mut s, &other);
+    let (st, t3) = call(
+        off,
+        "POST",
+        &format!("/api/v1/meals/elders/{elder}/top-ups"),
+        Some(serde_json::json!({"amount_fen": 1_000, "key": "cluster-top-up-2"})),
+    );
+    assert!(matches!(st, 200 | 201), "{t3}");
+    assert_eq!(t3["balance_fen"], before + 1_000, "{t3}");
+    signal(&nodes[hi], "-CONT");
+    std::thread::sleep(Duration::from_millis(2 * LEASE_MS));
+    nodes[oi].child.kill().unwrap();
+    let _ = nodes[oi].child.wait();
+    singleton_held_by(&mut s, &holder);
+    let (st, v) = call(on, "GET", &format!("/api/v1/meals/elders/{elder}"), None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["balance_fen"], before + 1_000, "the book read again");
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ pub struct ClusterInfo {
     pub singleton: Arc<AtomicBool>,
     /// Counts the times this node gained the singleton lease (see [`singleton_gained`]).
     pub gained: Arc<std::sync::atomic::AtomicU64>,
+    /// The epoch of the singleton lease while this node holds it (it rises at every
+    /// takeover, so a holder that lost the lease and took it back sees a new one); set with
+    /// `singleton`. The meals room reads its book from the store again when it changes.
+    pub singleton_epoch: Arc<AtomicI64>,
 }
 
 /// Whether the background jobs run on this node: always alone, in a cluster only on the
@@ -158,4 +162,14 @@ pub fn singleton_gained(st: &AppState) -> u64 {
     st.0.cluster
         .get()
         .map_or(0, |c| c.gained.load(Ordering::SeqCst))
+}
+
+/// The epoch of the singleton lease this node holds, when it holds it; `None` alone (one
+/// node, which always runs the jobs) — see [`ClusterInfo::singleton_epoch`].
+pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
+    st.0.cluster.get().map(|c| {
+        c.singleton
+            .load(Ordering::SeqCst)
+            .then(|| c.singleton_epoch.load(Ordering::SeqCst))
+    })
 }

@@ -1492,3 +1492,111 @@ pub async fn my_canteens(
         .collect();
     Ok(Json(json!({"canteens": v})))
 }
+
+/// What the elder's page needs for its first screen, rendered into the page itself
+/// (`/ui/meals.html`, so the first screen waits for no API round trip): for a signed-in
+/// citizen, the canteens and the citizen's own elders exactly as `GET /canteens` and
+/// `GET /elders` answer them, with the account's name so the page uses it only for that
+/// account. `None` for anyone else (the page then asks the API as before) or when the
+/// book cannot be read.
+pub async fn first_screen(st: &AppState, p: &Principal) -> Option<Value> {
+    if p.role != Role::Citizen {
+        return None;
+    }
+    let now = st.now();
+    let b = book(st).await.ok()?;
+    let elders: Vec<Value> = b
+        .linked_elders(&p.name)
+        .into_iter()
+        .filter_map(|(id, rel)| {
+            b.elders
+                .get(id)
+                .map(|e| elder_view(&b, e, if rel == "self" { "self" } else { "family" }, now))
+        })
+        .collect();
+    Some(json!({
+        "account": p.name,
+        "canteens": b.canteens.values().map(canteen_view).collect::<Vec<_>>(),
+        "elders": elders,
+    }))
+}
+
+/// `GET /api/v1/meals/coverage?date=`: meal coverage per community on a day — elders
+/// registered, elders served a meal, deliveries late (after noon) and not handed over —
+/// with each sub-district's and the district's sums (the same figures the livelihood vital
+/// signs carry for the sub-districts and the district; the vital signs have no community
+/// level). Counts only, no one's details. Analysts and administrators see every
+/// community; district and sub-district officers their scope's; canteen staff the
+/// communities of the elders their canteen serves; others 403.
+pub async fn coverage(
+    State(st): State<AppState>,
+    SignedIn(p): SignedIn,
+    Q(q): Q<DateQ>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(
+        p.role,
+        Role::Analyst
+            | Role::Admin
+            | Role::Handler
+            | Role::DistrictOfficer
+            | Role::SubdistrictOfficer
+    ) {
+        return Err(ApiError::forbidden("meal coverage is for staff"));
+    }
+    let now = st.now();
+    let date = parse_date(q.date.as_deref(), now)?.to_string();
+    let rows = {
+        let b = book(&st).await?;
+        super::care::coverage(&b, &date, |e| {
+            matches!(p.role, Role::Analyst | Role::Admin) || relation(&b, &p, e).is_some()
+        })
+    };
+    let t = &st.0.cfg.territory;
+    let names = |code: &str| {
+        t.by_code(code)
+            .map(|r| {
+                let r = t.region(r);
+                let en = r.name_en.clone().unwrap_or_else(|| r.name_zh.clone());
+                (r.name_zh.clone(), en)
+            })
+            .unwrap_or_else(|| (code.to_string(), code.to_string()))
+    };
+    let mut subs = std::collections::BTreeMap::<String, super::care::Coverage>::new();
+    let mut total = super::care::Coverage::default();
+    let mut communities = Vec::new();
+    for (code, r) in &rows {
+        for s in [subs.entry(r.subdistrict.clone()).or_default(), &mut total] {
+            s.registered += r.registered;
+            s.served += r.served;
+            s.late += r.late;
+            s.not_handed_over += r.not_handed_over;
+        }
+        let (zh, en) = names(code);
+        let mut v = json!(r);
+        v["community"] = json!(code);
+        v["name"] = json!(zh);
+        v["name_en"] = json!(en);
+        communities.push(v);
+    }
+    let subdistricts: Vec<Value> = subs
+        .into_iter()
+        .map(|(code, mut r)| {
+            let (zh, en) = names(&code);
+            r.subdistrict.clone_from(&code);
+            let mut v = json!(r);
+            v["name"] = json!(zh);
+            v["name_en"] = json!(en);
+            v
+        })
+        .collect();
+    let mut total = json!(total);
+    if let Some(o) = total.as_object_mut() {
+        o.remove("subdistrict");
+    }
+    Ok(Json(json!({
+        "date": date,
+        "communities": communities,
+        "subdistricts": subdistricts,
+        "total": total,
+    })))
+}

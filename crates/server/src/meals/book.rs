@@ -169,6 +169,9 @@ pub struct Book {
     pub loaded: bool,
     /// The commit epoch the book was read at (see `meals::submit`).
     pub epoch: u64,
+    /// With several nodes, the singleton lease's epoch the book was read under (see
+    /// `meals::book`).
+    pub lease: Option<i64>,
     pub canteens: BTreeMap<String, Canteen>,
     /// (canteen, date, meal) → dishes
     pub menus: HashMap<SlotKey, Vec<Dish>>,

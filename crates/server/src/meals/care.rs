@@ -216,49 +216,82 @@ pub async fn missed_meals(st: &AppState, now: Millis) -> Result<Vec<String>, Api
     Ok(cases)
 }
 
-/// Feeds the day's meal vital signs for every sub-district and the district.
-pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
-    if local_date(now).to_string() != date {
-        return;
+/// One community's meal coverage on a day: elders registered there, elders served a
+/// meal (each once), deliveries handed over late (after noon) and deliveries not handed
+/// over. The vital signs' sub-district and district values are these rows' sums.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    pub subdistrict: String,
+    pub registered: u32,
+    pub served: u32,
+    pub late: u32,
+    pub not_handed_over: u32,
+}
+
+/// The day's coverage per community (code → counts) of the elders `keep` admits: every
+/// community with a registered elder has a row, served or not.
+pub fn coverage(
+    b: &Book,
+    date: &str,
+    keep: impl Fn(&Elder) -> bool,
+) -> std::collections::BTreeMap<String, Coverage> {
+    let mut rows: std::collections::BTreeMap<String, Coverage> = Default::default();
+    for e in b.elders.values().filter(|e| keep(e)) {
+        let r = rows.entry(e.community.clone()).or_default();
+        r.subdistrict.clone_from(&e.subdistrict);
+        r.registered += 1;
     }
-    let mut served: HashMap<&str, HashSet<&str>> = HashMap::new();
-    let mut missed: HashMap<&str, u32> = HashMap::new();
-    let mut late: HashMap<&str, u32> = HashMap::new();
+    let mut served: HashSet<&str> = HashSet::new();
     for o in b.orders.values().filter(|o| o.date == date) {
         let Some(e) = b.elders.get(&o.elder) else {
             continue;
         };
+        let Some(r) = rows.get_mut(&e.community) else {
+            continue;
+        };
         match o.state {
             OrderState::Served => {
-                served
-                    .entry(e.subdistrict.as_str())
-                    .or_default()
-                    .insert(e.id.as_str());
+                if served.insert(e.id.as_str()) {
+                    r.served += 1;
+                }
                 if o.round.is_delivery()
                     && o.served_at
                         .is_some_and(|t| local_time_of_day(t) > LATE_AFTER)
                 {
-                    *late.entry(e.subdistrict.as_str()).or_default() += 1;
+                    r.late += 1;
                 }
             }
-            OrderState::NotHandedOver => *missed.entry(e.subdistrict.as_str()).or_default() += 1,
+            OrderState::NotHandedOver => r.not_handed_over += 1,
             _ => {}
         }
     }
+    rows
+}
+
+/// Feeds the day's meal vital signs for every sub-district and the district: the sums of
+/// [`coverage`]'s community rows (the vital signs have no community level; the community
+/// rows are `GET /api/v1/meals/coverage`).
+pub fn publish(st: &AppState, b: &Book, date: &str, now: Millis) {
+    if local_date(now).to_string() != date {
+        return;
+    }
+    let mut subs: HashMap<String, Coverage> = HashMap::new();
+    for r in coverage(b, date, |_| true).into_values() {
+        let s = subs.entry(r.subdistrict.clone()).or_default();
+        s.served += r.served;
+        s.late += r.late;
+        s.not_handed_over += r.not_handed_over;
+    }
     let t = &st.0.cfg.territory;
     let district = t.region(t.root()).code.clone();
-    let subs: HashSet<&str> = b.elders.values().map(|e| e.subdistrict.as_str()).collect();
-    let (mut all_s, mut all_m, mut all_l) = (0usize, 0u32, 0u32);
-    for s in subs {
-        let n = served.get(s).map_or(0, |x| x.len());
-        let m = missed.get(s).copied().unwrap_or(0);
-        let l = late.get(s).copied().unwrap_or(0);
-        all_s += n;
-        all_m += m;
-        all_l += l;
-        let _ = (st.0.ports.indicator_value)(st, LATE, s, l as f64, now);
-        let _ = (st.0.ports.indicator_value)(st, SERVED, s, n as f64, now);
-        let _ = (st.0.ports.indicator_value)(st, MISSED, s, m as f64, now);
+    let (mut all_s, mut all_m, mut all_l) = (0u32, 0u32, 0u32);
+    for (s, c) in &subs {
+        all_s += c.served;
+        all_m += c.not_handed_over;
+        all_l += c.late;
+        let _ = (st.0.ports.indicator_value)(st, LATE, s, c.late as f64, now);
+        let _ = (st.0.ports.indicator_value)(st, SERVED, s, c.served as f64, now);
+        let _ = (st.0.ports.indicator_value)(st, MISSED, s, c.not_handed_over as f64, now);
     }
     let _ = (st.0.ports.indicator_value)(st, SERVED, &district, all_s as f64, now);
     let _ = (st.0.ports.indicator_value)(st, MISSED, &district, all_m as f64, now);

@@ -89,9 +89,33 @@ impl Meals {
 }
 
 /// The book, loaded from the store when first used (and read again after a failed
-/// commit).
+/// commit). With several nodes only the holder of the singleton lease keeps it: any other
+/// node answers `NotOwner(SINGLETON)` (503 with `Retry-After` if it reaches the client),
+/// which the forwarding layer sends to the holder; a holder reads the book again whenever
+/// the lease's epoch changes (it took the lease, or took it back after losing it), so what
+/// another holder wrote meanwhile is in it.
 pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, ApiError> {
+    let lease = match crate::http::node::singleton_epoch(st) {
+        None => None,
+        Some(Some(e)) => Some(e),
+        Some(None) => {
+            let mut e = ApiError::new(
+                crate::http::error::Problem::Unavailable,
+                "the meal service is kept by another node and is moving between nodes — nothing was written, try again shortly",
+            )
+            .retry_after(1);
+            e.partition = Some(cityos_engine::engine::SINGLETON.to_string());
+            return Err(e);
+        }
+    };
     let mut b = st.0.meals.book.lock().await;
+    if lease.is_some() && b.lease != lease {
+        // Whatever was submitted under the old lease is refused; the book is read again.
+        st.0.meals
+            .commits
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let epoch =
         st.0.meals
             .commits
@@ -113,6 +137,7 @@ pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, Ap
         b.restore(rows, ledger);
         b.load_canteens();
         b.epoch = epoch;
+        b.lease = lease;
     }
     Ok(b)
 }

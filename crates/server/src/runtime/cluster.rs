@@ -9,7 +9,10 @@
 //! owner's answer returned. Any node therefore takes any request; a client needs to know
 //! one address. A request is forwarded at most once (`cityos-forwarded-by`), so two nodes
 //! that disagree during a takeover answer 503 with `Retry-After` instead of looping.
-//! Reads (GET) are served by every node from the shared store and never forwarded.
+//! Reads (GET) are served by every node from the shared store and never forwarded — except
+//! the meals room's (`/api/v1/meals/…`), whose book the holder of the singleton lease
+//! keeps in memory: every other node answers them `NotOwner(SINGLETON)` too, so they go
+//! to the holder like its writes.
 
 use crate::http::error::{ApiError, NotOwner};
 use crate::http::problems::Problem;
@@ -22,7 +25,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use cityos_engine::engine::Partitioning;
 use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +50,21 @@ pub const DEFAULT_TTL_MS: i64 = 3_000;
 
 /// Sets whether this node holds the singleton lease, counting each time it gains it (the
 /// sensor room rebuilds its alarm state from the store then: `http::node::singleton_gained`).
-fn set_singleton(flag: &AtomicBool, gained: &std::sync::atomic::AtomicU64, holds: bool) {
+/// Whether this node holds the singleton lease, and at which epoch (the epoch first, so
+/// whoever sees the flag set sees the epoch it was set with); a gain is counted.
+fn set_singleton(
+    flag: &AtomicBool,
+    gained: &std::sync::atomic::AtomicU64,
+    epoch: &AtomicI64,
+    held: &[(String, i64)],
+) {
+    if let Some((_, e)) = held
+        .iter()
+        .find(|(p, _)| p == cityos_engine::engine::SINGLETON)
+    {
+        epoch.store(*e, Ordering::SeqCst);
+    }
+    let holds = holds_singleton(held);
     if holds && !flag.load(Ordering::SeqCst) {
         gained.fetch_add(1, Ordering::SeqCst);
     }
@@ -123,11 +140,13 @@ pub fn join(
     check_skew(st, store.as_mut())?;
     let singleton = Arc::new(AtomicBool::new(false));
     let gained_singleton = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let singleton_epoch = Arc::new(AtomicI64::new(0));
     let _ = st.0.cluster.set(ClusterInfo {
         node: o.node.clone(),
         address: o.address.clone(),
         singleton: singleton.clone(),
         gained: gained_singleton.clone(),
+        singleton_epoch: singleton_epoch.clone(),
     });
     let h = st.0.engine.clone();
     let (node, by) = (o.node.clone(), o.by);
@@ -143,7 +162,7 @@ pub fn join(
             .map_err(|e| format!("PostgreSQL: the first lease round failed: {e}"))?
     };
     let parts = h.with(|e| e.partitions()).map_err(|e| e.to_string())?;
-    set_singleton(&singleton, &gained_singleton, holds_singleton(&first.held));
+    set_singleton(&singleton, &gained_singleton, &singleton_epoch, &first.held);
     crate::http::log::event(
         "partitions_held",
         &[
@@ -201,7 +220,7 @@ pub fn join(
                             .map(|l| (l.partition.clone(), l.epoch))
                             .collect();
                         held.sort();
-                        set_singleton(&singleton, &gained_singleton, holds_singleton(&held));
+                        set_singleton(&singleton, &gained_singleton, &singleton_epoch, &held);
                         // Every round (idempotent): a hand-over the engine could not take
                         // (a full queue, a failed load) is retried at the next.
                         let node2 = node.clone();
@@ -377,6 +396,13 @@ pub fn on_not_owner(had_effects: bool) -> Refused {
     }
 }
 
+/// Reads served only by the node holding their state: the meals room's book is held in
+/// memory by the holder of the singleton lease, so its reads go there like its writes
+/// (`meals::book` answers `NotOwner(SINGLETON)` on any other node).
+fn forwards_reads(path: &str) -> bool {
+    path.starts_with("/api/v1/meals/") || path == "/api/v1/meals"
+}
+
 /// The forwarding layer (see the module's text).
 pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(me) = st.0.cluster.get().cloned() else {
@@ -400,7 +426,9 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
         // Forwarded by the owner's peer: run here, never sent on again.
         return next.run(req).await;
     }
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !forwards_reads(req.uri().path())
+    {
         return next.run(req).await;
     }
     let limit = crate::runtime::router::body_limit(req.uri().path());

@@ -91,6 +91,7 @@ pub fn handler(id: &str) -> MethodRouter<AppState> {
         "mealCancel" => post(crate::meals::api::cancel_order),
         "mealHandover" => post(crate::meals::api::handover),
         "mealSummary" => get(crate::meals::api::summary),
+        "mealCoverage" => get(crate::meals::api::coverage),
         "assistanceSources" => get(crate::assistance::api::sources),
         "assistanceImport" => post(crate::assistance::api::import_source),
         "assistanceCases" => get(crate::assistance::api::list_cases),

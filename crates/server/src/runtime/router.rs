@@ -12,6 +12,21 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
 use axum::Router;
 
+/// `GET /ui/meals.html` — the elder's page, with its first screen's data (the canteens
+/// and the signed-in citizen's own elders, [`crate::meals::api::first_screen`]) rendered
+/// in, so the first screen needs no API round trip; anyone else, or a bad or expired
+/// cookie, gets the plain page, which asks the API.
+async fn meals_page(
+    axum::extract::State(st): axum::extract::State<crate::AppState>,
+    caller: crate::http::extract::Caller,
+) -> axum::response::Response {
+    let data = match caller.maybe() {
+        Ok(Some(p)) => crate::meals::api::first_screen(&st, &p).await,
+        _ => None,
+    };
+    ui::page(&st, "meals.html", data.as_ref().map(|d| ("meals-first", d)))
+}
+
 /// The API router: one route per entry of [`openapi::ENDPOINTS`].
 pub fn app(state: AppState) -> Router {
     let mut r = Router::new();
@@ -31,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/", axum::routing::get(ui::root))
         .route("/ui/places.json", axum::routing::get(ui::places))
+        .route("/ui/meals.html", axum::routing::get(meals_page))
         .route("/ui/{file}", axum::routing::get(ui::file))
         .route(
             "/favicon.ico",

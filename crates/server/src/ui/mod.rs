@@ -276,22 +276,57 @@ pub fn csp(tiles: Option<&Tiles>) -> String {
 
 /// `GET /ui/{file}` — an embedded page or asset.
 pub async fn file(State(st): State<AppState>, Path(name): Path<String>) -> Response {
+    page(&st, &name, None)
+}
+
+/// An embedded page or asset; with `island` (a page's data for the one signed-in caller
+/// it was rendered for) that data goes into the page as `<script type="application/json"
+/// id="{id}">` before its first script, and the answer is `Cache-Control: private,
+/// no-store` so that no cache keeps it.
+pub fn page(st: &AppState, name: &str, island: Option<(&str, &Value)>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, ct, body)) => {
-            let body = dev_override(&name).unwrap_or_else(|| body.to_string());
+            let mut body = dev_override(name).unwrap_or_else(|| body.to_string());
+            let cache = match island {
+                Some((id, data)) => {
+                    let at = body.find("<script").unwrap_or(body.len());
+                    body.insert_str(at, &json_island(id, data));
+                    "private, no-store"
+                }
+                None => "no-cache",
+            };
             (
-                [
-                    (header::CONTENT_TYPE, ct.to_string()),
-                    (header::CACHE_CONTROL, "no-cache".to_string()),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                    (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
-                ],
-                body,
-            )
-                .into_response()
+            [
+                (header::CONTENT_TYPE, ct.to_string()),
+                (header::CACHE_CONTROL, cache.to_string()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
+            ],
+            body,
+        )
+            .into_response()
         }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
+}
+
+/// `<script type="application/json" id="{id}">…</script>\n` holding `data`, escaped so
+/// that nothing in it can end the element or start markup: `<`, `>` and `&` become JSON's
+/// `\u003c`, `\u003e`, `\u0026` (they occur only inside strings), and U+2028/U+2029 are
+/// escaped too. `JSON.parse` of the element's text gives `data` back unchanged.
+pub fn json_island(id: &str, data: &Value) -> String {
+    let mut s = String::new();
+    for c in data.to_string().chars() {
+        match c {
+            '<' => s.push_str("\\u003c"),
+            '>' => s.push_str("\\u003e"),
+            '&' => s.push_str("\\u0026"),
+            '\u{2028}' => s.push_str("\\u2028"),
+            '\u{2029}' => s.push_str("\\u2029"),
+            c => s.push(c),
+        }
+    }
+    format!("<script type=\"application/json\" id=\"{id}\">{s}</script>\n")
 }
 
 /// In debug builds only, `CITYOS_UI_DIR` serves the listed files from that directory

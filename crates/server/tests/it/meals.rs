@@ -649,6 +649,76 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
         .await;
     assert_eq!(sum["total"]["not_handed_over"], 1, "{sum}");
     assert!(!sum.to_string().contains("测试老人"));
+    // Coverage per community: the vital signs' figures, one level down, and the same sums.
+    let c = community(&t);
+    let want =
+        json!({"subdistrict": SUB, "registered": 2, "served": 1, "late": 1, "not_handed_over": 1});
+    for caller in [
+        who(&t, "ana", Role::Analyst, None),
+        officer.clone(),
+        who(&t, "worker", Role::SubdistrictOfficer, Some(SUB)),
+        cook.clone(),
+    ] {
+        let (s, cov) = t
+            .get(
+                &format!("/api/v1/meals/coverage?date={}", day()),
+                Some(&caller),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{cov}");
+        let rows = cov["communities"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{cov}");
+        let r = &rows[0];
+        assert_eq!(r["community"], c.as_str());
+        assert!(r["name"].as_str().is_some_and(|n| !n.is_empty()));
+        for k in [
+            "subdistrict",
+            "registered",
+            "served",
+            "late",
+            "not_handed_over",
+        ] {
+            assert_eq!(r[k], want[k], "{k}: {cov}");
+            if k != "subdistrict" {
+                assert_eq!(cov["subdistricts"][0][k], want[k], "{k}: {cov}");
+                assert_eq!(cov["total"][k], want[k], "{k}: {cov}");
+            }
+        }
+        assert_eq!(cov["subdistricts"][0]["subdistrict"], SUB);
+        assert_eq!(
+            r["served"].as_f64(),
+            served["value"].as_f64(),
+            "the vital sign's figure"
+        );
+        assert_eq!(r["late"].as_f64(), late["value"].as_f64());
+        assert_eq!(r["not_handed_over"].as_f64(), missed["value"].as_f64());
+        let text = cov.to_string();
+        for secret in ["测试老人", "E000001", "13912345678"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    // Another sub-district's worker and another canteen's staff: no row; another day: none served.
+    for caller in [
+        who(&t, "worker2", Role::SubdistrictOfficer, Some("310104017")),
+        who(&t, "cook9", Role::Handler, None),
+    ] {
+        let (_, cov) = t.get("/api/v1/meals/coverage", Some(&caller)).await;
+        assert_eq!(cov["communities"], json!([]), "{cov}");
+        assert_eq!(cov["total"]["served"], 0);
+    }
+    let (_, cov) = t
+        .get(
+            &format!(
+                "/api/v1/meals/coverage?date={}",
+                Date::from_days(day().days() + 1)
+            ),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(cov["communities"][0]["registered"], 2, "{cov}");
+    assert_eq!(cov["communities"][0]["served"], 0, "{cov}");
+    let (s, _) = t.get("/api/v1/meals/coverage", Some(&granny)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -849,6 +919,21 @@ async fn roles_on_each_endpoint() {
         (
             Method::GET,
             "/api/v1/meals/summary",
+            None,
+            &[
+                "staff",
+                "other_staff",
+                "worker",
+                "far_worker",
+                "officer",
+                "analyst",
+                "admin",
+            ],
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/v1/meals/coverage",
             None,
             &[
                 "staff",
@@ -1225,4 +1310,118 @@ async fn a_failed_group_commit_refuses_its_orders_and_keeps_nothing() {
         balance(&t, &desk, "E000002").await,
         before - o["pay_fen"].as_i64().unwrap_or(0)
     );
+}
+
+/// The elder's page carries its first screen for the signed-in citizen: the canteens and
+/// that account's own elders, as `GET /elders` answers them, escaped so that a name can
+/// not end the element; never cached; nobody else's elders, and nothing for anonymous
+/// callers, staff or a bad cookie.
+async fn page_first_screen(t: TestApp) {
+    setup(&t).await;
+    let c = community(&t);
+    let mut odd = elder("E000003", &c, "1950-03-03", false, &[]);
+    odd.name = "</script><script>alert(1)</script>&\u{2028}".into();
+    let st = &t.svc.as_ref().unwrap().state;
+    cityos_server::meals::demo::seed(
+        st,
+        Seed {
+            elders: vec![odd.clone()],
+            links: vec![Link {
+                username: "son".into(),
+                relation: "family".into(),
+                target: "E000003".into(),
+            }],
+            menus: vec![],
+            top_ups: vec![],
+        },
+        morning(),
+    )
+    .await
+    .unwrap();
+    let island = |html: &str| -> Option<Value> {
+        let open = "<script type=\"application/json\" id=\"meals-first\">";
+        let at = html.find(open)? + open.len();
+        let end = at + html[at..].find("</script>").unwrap();
+        Some(serde_json::from_str(&html[at..end]).unwrap())
+    };
+    let page = |tok: Option<String>| {
+        let t = &t;
+        async move {
+            let cookie = tok.map(|k| format!("cityos_session={k}"));
+            let headers: Vec<(&str, &str)> = cookie
+                .as_deref()
+                .map(|c| vec![("cookie", c)])
+                .unwrap_or_default();
+            let (s, body, h) = t
+                .raw_with(Method::GET, "/ui/meals.html", "text/plain", "", &headers)
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            (body, h)
+        }
+    };
+    for name in ["granny", "daughter", "son"] {
+        let tok = who(&t, name, Role::Citizen, None);
+        let (html, h) = page(Some(tok.clone())).await;
+        assert_eq!(h["cache-control"], "private, no-store", "{name}");
+        let d = island(&html).unwrap_or_else(|| panic!("{name}: no first screen"));
+        let (_, api) = t.get("/api/v1/meals/elders", Some(&tok)).await;
+        let (_, cs) = t.get("/api/v1/meals/canteens", None).await;
+        assert_eq!(d["account"], name);
+        assert_eq!(d["elders"], api["elders"], "{name}");
+        assert_eq!(d["canteens"], cs["canteens"], "{name}");
+        let ids: Vec<&str> = d["elders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        let want: &[&str] = if name == "son" {
+            &["E000003"]
+        } else {
+            &["E000001"]
+        };
+        assert_eq!(ids, want, "{name}");
+        // The whole elder, balance included, for those who act for them.
+        assert_eq!(
+            d["elders"][0]["balance_fen"],
+            api["elders"][0]["balance_fen"]
+        );
+        if name == "son" {
+            assert_eq!(d["elders"][0]["name"], odd.name.as_str());
+            // Exactly one `</script>` after the island's opening: its own.
+            assert!(!html.contains("</script><script>alert"), "{html}");
+            assert!(!html.contains('\u{2028}'));
+        } else {
+            assert!(!html.contains("E000003") && !html.contains("alert(1)"));
+        }
+        assert!(!html.contains("E000002"), "{name} sees another's elder");
+    }
+    // A citizen with no elder gets an empty list; staff, anonymous and a bad cookie
+    // get the plain page (which asks the API).
+    let (html, _) = page(Some(who(&t, "stranger", Role::Citizen, None))).await;
+    assert_eq!(island(&html).unwrap()["elders"], json!([]));
+    for tok in [
+        Some(who(&t, "cook", Role::Handler, None)),
+        Some(who(&t, "officer", Role::DistrictOfficer, None)),
+        Some("not-a-token".to_string()),
+        None,
+    ] {
+        let (html, h) = page(tok).await;
+        assert!(island(&html).is_none(), "{html}");
+        assert!(!html.contains("E00000"));
+        assert_eq!(h["cache-control"], "no-cache");
+        assert!(html.contains("<script src=\"/ui/meals.js\">"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_elders_page_carries_its_first_screen_sqlite() {
+    page_first_screen(TestApp::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_elders_page_carries_its_first_screen_postgres() {
+    if let Some(t) = TestApp::postgres() {
+        page_first_screen(t).await;
+    }
 }
