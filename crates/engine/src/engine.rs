@@ -315,7 +315,7 @@ struct Work {
     report_moves: Vec<(ReportId, CaseId)>,
     idempotency: Vec<crate::store::IdempotentAnswer>,
     /// The cases the request being decided staged or touched (see [`Engine::add`]).
-    touched: Vec<CaseId>,
+    last_touched: Vec<CaseId>,
 }
 
 /// A decided batch on its way to the store: the writes, the original requests (for a
@@ -984,15 +984,15 @@ impl Engine {
         p: &'p mut Prepared,
         request: Request,
     ) -> &'p Result<Response, EngineError> {
-        p.work.touched.clear();
+        p.work.last_touched.clear();
         let answer = self.run_one(&mut p.work, &request);
         // The cases in the order the request first touched them (what `order` would be
         // for a batch of its own).
-        let mut ids = std::mem::take(&mut p.work.touched);
+        let mut ids = std::mem::take(&mut p.work.last_touched);
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
         ids.retain(|id| seen.insert(*id));
         self.settle(&ids, p.seq, &p.work);
-        p.work.touched = ids;
+        p.work.last_touched = ids;
         p.requests.push(request);
         p.answers.push(answer);
         p.answers.last().expect("just pushed")
@@ -1208,7 +1208,7 @@ impl Engine {
 
     /// Reads a case into the batch's working set.
     fn stage<'w>(&mut self, work: &'w mut Work, id: CaseId) -> Result<&'w mut Staged, EngineError> {
-        work.touched.push(id);
+        work.last_touched.push(id);
         if !work.staged.contains_key(&id) {
             let case = self
                 .case(id)?
@@ -1500,7 +1500,7 @@ impl Engine {
         }
         let case = s.case.clone();
         work.order.push(id);
-        work.touched.push(id);
+        work.last_touched.push(id);
         work.staged.insert(id, s);
         if let Some(cat) = self.tax.category_id(&case.category) {
             self.dedup.upsert(cat, dedup_entry(&case));

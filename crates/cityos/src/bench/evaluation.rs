@@ -2,14 +2,17 @@
 //! cases, and a what-if replay of many reports.
 //!
 //! The store (SQLite, kept in `--dir` or a temporary directory) is filled once with
-//! `--cases` reports spread over November 2026 through the real engine (batched commits),
+//! `--cases` reports spread evenly over the `--months` months ending with November 2026
+//! (one by default) through the real engine — decided one by one into groups of 16,384
+//! requests (`Engine::begin`/`add`/`seal`), so a case's whole history is written once —,
 //! each case then taken through the loop by staff — filed, dispatched, acknowledged;
 //! seven in ten handled, verified and closed, some late; a few rated — so the logs look
-//! like a district's. `month_s` times what `GET /api/v1/evaluation?period=2026-11` does:
-//! the cohort's logs read and folded, repeats marked, every dimension figured, the
-//! departments scored and ranked. `whatif_s` times one replay of the first
-//! `--whatif-reports` reports' days under the current rules (`cityos whatif`'s work for
-//! one side). The last line with `--json`:
+//! like a district's. `month_s` times what `GET /api/v1/evaluation?period=…` does for
+//! the middle month of the fill (2026-11 for one month, 2026-06 for twelve): the cohort's
+//! kept folds read, repeats marked, every dimension figured, the departments scored and
+//! ranked. `whatif_s` times one replay of that month's first `--whatif-reports` reports'
+//! days under the current rules (`cityos whatif`'s work for one side). The last line
+//! with `--json`:
 //! `{"bench":"evaluation","cases":…,"month_s":…,"whatif_reports":…,"whatif_s":…}`.
 
 use cityos_core::case::Channel;
