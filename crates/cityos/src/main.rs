@@ -228,6 +228,10 @@ enum BenchCmd {
     Evaluation {
         #[arg(long, default_value_t = 100_000)]
         cases: usize,
+        /// The fill spreads the reports over this many months ending with November 2026;
+        /// the month evaluated is the middle one.
+        #[arg(long, default_value_t = 1)]
+        months: u32,
         #[arg(long, default_value_t = 100_000)]
         whatif_reports: usize,
         #[arg(long)]
@@ -555,10 +559,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Bench { which } => match which {
             BenchCmd::Evaluation {
                 cases,
+                months,
                 whatif_reports,
                 dir,
                 json,
-            } => bench::evaluation::evaluation(cases, whatif_reports, dir, json),
+            } => bench::evaluation::evaluation(cases, months, whatif_reports, dir, json),
             BenchCmd::Intake {
                 reports,
                 submitters,

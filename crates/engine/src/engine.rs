@@ -314,6 +314,8 @@ struct Work {
     reports: Vec<Report>,
     report_moves: Vec<(ReportId, CaseId)>,
     idempotency: Vec<crate::store::IdempotentAnswer>,
+    /// The cases the request being decided staged or touched (see [`Engine::add`]).
+    last_touched: Vec<CaseId>,
 }
 
 /// A decided batch on its way to the store: the writes, the original requests (for a
@@ -946,13 +948,84 @@ impl Engine {
     /// The caller must commit the result with [`Prepared::commit`] and then report
     /// [`Engine::committed`], or on failure [`Engine::recover_failed`].
     pub fn prepare(&mut self, requests: Vec<Request>) -> Prepared {
-        self.batch_seq += 1;
-        let seq = self.batch_seq;
-        let mut work = Work::default();
-        let answers: Vec<Result<Response, EngineError>> = requests
+        let mut p = self.begin();
+        p.answers = requests
             .iter()
-            .map(|r| self.run_one(&mut work, r))
+            .map(|r| self.run_one(&mut p.work, r))
             .collect();
+        p.requests = requests;
+        let ids = p.work.order.clone();
+        self.settle(&ids, p.seq, &p.work);
+        self.seal(&mut p);
+        p
+    }
+
+    /// An empty batch, to which requests are added one at a time with [`Engine::add`] and
+    /// which is [`Engine::seal`]ed before it is committed. A bulk writer (the what-if
+    /// replay, the benchmark's fill) uses it to write a case once for many consecutive
+    /// requests instead of once per request.
+    pub fn begin(&mut self) -> Prepared {
+        self.batch_seq += 1;
+        Prepared {
+            seq: self.batch_seq,
+            work: Work::default(),
+            fence: None,
+            requests: Vec::new(),
+            answers: Vec::new(),
+        }
+    }
+
+    /// Decides one more request into a batch begun with [`Engine::begin`], and settles the
+    /// cases it touched in the cache at once (text index, open cases, timers), exactly as
+    /// a batch of that request alone would be: the next request added, a tick, or
+    /// [`Engine::case`] see what it did. The answer is the request's.
+    pub fn add<'p>(
+        &mut self,
+        p: &'p mut Prepared,
+        request: Request,
+    ) -> &'p Result<Response, EngineError> {
+        p.work.last_touched.clear();
+        let answer = self.run_one(&mut p.work, &request);
+        // The cases in the order the request first touched them (what `order` would be
+        // for a batch of its own).
+        let mut ids = std::mem::take(&mut p.work.last_touched);
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        ids.retain(|id| seen.insert(*id));
+        self.settle(&ids, p.seq, &p.work);
+        p.work.last_touched = ids;
+        p.requests.push(request);
+        p.answers.push(answer);
+        p.answers.last().expect("just pushed")
+    }
+
+    /// The cases `ids` of `work` as the cache keeps them: their text entries, open or
+    /// recently closed, and their escalation timers.
+    fn settle(&mut self, ids: &[CaseId], seq: u64, work: &Work) {
+        for id in ids {
+            let Some(s) = work.staged.get(id) else {
+                continue;
+            };
+            self.index_text(&s.case);
+            let c = &s.case;
+            if c.state.is_open() {
+                self.open.insert(*id, c.clone());
+                self.recent.remove(id);
+            } else {
+                self.open.remove(id);
+                self.recent.insert(*id, (seq, c.clone()));
+            }
+        }
+        for id in ids {
+            self.schedule(*id);
+        }
+    }
+
+    /// Makes a decided batch ready to commit: each staged case and its new log entries
+    /// serialised once, event numbers reserved, the live events queued, the leases it
+    /// was decided under noted.
+    pub fn seal(&mut self, p: &mut Prepared) {
+        let seq = p.seq;
+        let work = &mut p.work;
         let mut events = Vec::new();
         let mut short: Option<StoreError> = None;
         for id in &work.order {
@@ -993,40 +1066,24 @@ impl Engine {
                     });
                 }
             }
-            self.index_text(&s.case);
-            let c = &s.case;
-            if c.state.is_open() {
-                self.open.insert(*id, c.clone());
-                self.recent.remove(id);
-            } else {
-                self.open.remove(id);
-                self.recent.insert(*id, (seq, c.clone()));
-            }
-        }
-        for id in &work.order {
-            self.schedule(*id);
         }
         if let Some(err) = short {
             // No event numbers could be reserved (the database is unreachable): nothing
             // of the batch is written, and the cache, which already took it, is reloaded
             // before the next batch.
             self.broken = true;
-            let answers = requests
+            p.answers = p
+                .requests
                 .iter()
                 .map(|_| Err(EngineError::Store(err.clone())))
                 .collect();
-            return Prepared {
-                seq,
-                work: Work::default(),
-                fence: None,
-                requests,
-                answers,
-            };
+            p.work = Work::default();
+            return;
         }
         if !events.is_empty() {
             self.pending_events.push_back((seq, events));
         }
-        let fence = self.owner.as_ref().map(|o| {
+        p.fence = self.owner.as_ref().map(|o| {
             let mut leases: Vec<(String, i64)> = work
                 .order
                 .iter()
@@ -1045,13 +1102,6 @@ impl Engine {
         });
         for r in &work.reports {
             self.recent_reports.insert(r.id, (seq, r.clone()));
-        }
-        Prepared {
-            seq,
-            work,
-            fence,
-            requests,
-            answers,
         }
     }
 
@@ -1158,6 +1208,7 @@ impl Engine {
 
     /// Reads a case into the batch's working set.
     fn stage<'w>(&mut self, work: &'w mut Work, id: CaseId) -> Result<&'w mut Staged, EngineError> {
+        work.last_touched.push(id);
         if !work.staged.contains_key(&id) {
             let case = self
                 .case(id)?
@@ -1449,6 +1500,7 @@ impl Engine {
         }
         let case = s.case.clone();
         work.order.push(id);
+        work.last_touched.push(id);
         work.staged.insert(id, s);
         if let Some(cat) = self.tax.category_id(&case.category) {
             self.dedup.upsert(cat, dedup_entry(&case));

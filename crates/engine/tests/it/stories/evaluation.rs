@@ -252,6 +252,15 @@ fn count(
 /// A random history: reports over three days, then random actions by plausible actors
 /// with time jumps that let some deadlines pass, and the escalation timer now and then.
 fn history(e: &mut Engine, seed: u64) -> Millis {
+    history_by(e, seed, &mut |e, r| {
+        e.execute(vec![r]).pop().expect("one answer")
+    })
+}
+
+type Run<'a> = dyn FnMut(&mut Engine, Request) -> Result<Response, EngineError> + 'a;
+
+/// [`history`], each request run by `run`.
+fn history_by(e: &mut Engine, seed: u64, run: &mut Run<'_>) -> Millis {
     let mut rng = Rng::new(seed);
     let cats: Vec<String> = e
         .taxonomy()
@@ -273,9 +282,13 @@ fn history(e: &mut Engine, seed: u64) -> Millis {
             Channel::Sensor,
         ][i % 4];
         // Few places, so that repeats (same place and category) happen.
-        let o = e
-            .submit(report(cat, spot(rng.below(6) as usize), ch, now))
-            .unwrap();
+        let o = match run(
+            e,
+            Request::Report(report(cat, spot(rng.below(6) as usize), ch, now)),
+        ) {
+            Ok(Response::Intake(o)) => o,
+            other => panic!("a report is taken in: {other:?}"),
+        };
         if !ids.contains(&o.case.id) {
             ids.push(o.case.id);
         }
@@ -354,9 +367,16 @@ fn history(e: &mut Engine, seed: u64) -> Millis {
                 ..officer()
             },
         };
-        let _ = e.transition(id, cmd(a, actor), now);
+        let _ = run(
+            e,
+            Request::Transition {
+                case: id,
+                command: cmd(a, actor),
+                now,
+            },
+        );
         if rng.chance(0.05) {
-            e.tick(now).unwrap();
+            run(e, Request::Tick { now }).unwrap();
         }
     }
     now
@@ -481,4 +501,68 @@ fn measures_agree_with_an_independent_count(b: &Backend) {
     ] {
         assert!(d.get(m).samples > 0, "{} never judged", m.code());
     }
+}
+
+story!(a_batch_built_request_by_request_writes_what_separate_requests_write);
+/// The bulk writers' path (`Engine::begin`, `add`, `seal`: the what-if replay and the
+/// benchmark's fill) against the server's: the same random history, once request by
+/// request in batches of its own and once decided into groups of random size, leaves the
+/// same cases, the same logs (all but the event numbers, given out per group), the same
+/// kept folds and so the same measures.
+fn a_batch_built_request_by_request_writes_what_separate_requests_write(b: &Backend) {
+    let mut one = b.engine();
+    let now = history(&mut one, 23);
+    let other = match b {
+        Backend::Sqlite(_) => Backend::sqlite("grouped"),
+        Backend::Postgres { .. } => Backend::postgres("grouped").expect("PostgreSQL"),
+    };
+    let mut grouped = other.engine();
+    let mut rng = Rng::new(5);
+    let mut batch = grouped.begin();
+    let mut groups = 0;
+    let flush = |e: &mut Engine, batch: &mut cityos_engine::engine::Prepared| {
+        let mut p = std::mem::replace(batch, e.begin());
+        e.seal(&mut p);
+        if p.writes() {
+            p.commit(e.store()).unwrap();
+        }
+        e.committed(p.seq);
+    };
+    let now2 = history_by(&mut grouped, 23, &mut |e, r| {
+        let answer = match e.add(&mut batch, r) {
+            Ok(r) => Ok(r.clone()),
+            Err(err) => Err(EngineError::Invalid(err.to_string())),
+        };
+        if rng.chance(0.02) {
+            flush(e, &mut batch);
+            groups += 1;
+        }
+        answer
+    });
+    flush(&mut grouped, &mut batch);
+    assert_eq!(now, now2);
+    assert!(groups > 10, "{groups} groups");
+    let (a, b2) = (one.store(), grouped.store());
+    let max = a.max_ids().unwrap();
+    assert_eq!(max, b2.max_ids().unwrap(), "the same cases and reports");
+    assert!(max.0 >= 40, "{max:?}");
+    for id in 1..=max.0 {
+        let (x, y) = (a.load_case(id).unwrap(), b2.load_case(id).unwrap());
+        assert_eq!(x, y, "case {id}");
+        assert_eq!(
+            a.load_log(id).unwrap(),
+            b2.load_log(id).unwrap(),
+            "case {id}'s log"
+        );
+    }
+    let folds = |s: &mut dyn Store| {
+        let mut v = Vec::new();
+        s.cohort_folds(t0() - DAY, now + 1, &mut |id, text| v.push((id, text)))
+            .unwrap();
+        v
+    };
+    assert_eq!(folds(a), folds(b2), "the same kept folds");
+    assert_eq!(a.counts().unwrap(), b2.counts().unwrap(), "the same counts");
+    let n = check(b2, t0() - DAY, now + 1, now);
+    assert!(n >= 40, "{n} cases");
 }
