@@ -172,6 +172,11 @@ impl Pending {
         // The group is written by a task of its own: a caller whose request is dropped
         // (the client went away) cannot cancel a write that others wait for, nor leave
         // a failed one unseen (the epoch is raised in the task).
+        // Several nodes: the task does not inherit the request's marker, so the request
+        // is marked here — its rows are written (or may be) from now on, and a later
+        // engine step (a welfare case) must go to its owner as a step, never the whole
+        // request again.
+        crate::http::node::mark_effect();
         let st2 = st.clone();
         let _ = tokio::spawn(async move { write_group(&st2).await }).await;
         rx.await
