@@ -68,17 +68,20 @@ fn into_inner(req: Request) -> Request {
 
 /// The step's own idempotency key: derived from a keyed request's key and fingerprint,
 /// or fresh (this node's name and random bits) for a request without one.
-fn step_key(st: &AppState, req: &Request) -> String {
+fn step_key(st: &AppState, req: &Request) -> Result<String, ApiError> {
     match req {
-        Request::Keyed { key, .. } => {
-            format!("{STEP_PREFIX}{}#{}", key.key, key.request_hash)
-        }
+        Request::Keyed { key, .. } => Ok(format!("{STEP_PREFIX}{}#{}", key.key, key.request_hash)),
         _ => {
             let mut rnd = [0u8; 12];
-            let _ = getrandom::getrandom(&mut rnd);
+            // Without randomness the key would be the same for every step: refused.
+            getrandom::getrandom(&mut rnd).map_err(|e| {
+                ApiError::internal(format!(
+                    "no randomness from the operating system for an engine step's key: {e}"
+                ))
+            })?;
             let node = st.0.cluster.get().map_or("", |c| c.node.as_str());
             let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{STEP_PREFIX}{node}:{hex}")
+            Ok(format!("{STEP_PREFIX}{node}:{hex}"))
         }
     }
 }
@@ -91,7 +94,7 @@ pub async fn recorded_step(
     if !matches!(req, Request::Keyed { .. }) {
         return Ok(None);
     }
-    let key = step_key(st, req);
+    let key = step_key(st, req)?;
     let Some(a) = st.0.reads.run(move |s| s.idempotent(&key)).await?? else {
         return Ok(None);
     };
@@ -187,7 +190,7 @@ pub async fn on_owner(
             "an engine step sent on outside a cluster",
         ));
     };
-    let key = step_key(st, &req);
+    let key = step_key(st, &req)?;
     let body = json!({"key": key, "request": encode_request(&req)}).to_string();
     let body = Bytes::from(body);
     let mut headers = HeaderMap::new();
