@@ -152,14 +152,19 @@ pub struct Seen {
 
 impl Seen {
     /// Whether the event `id` at sequence `seq` is a later copy of one seen before
-    /// (`false`: the first copy, now remembered, or the same copy read again).
+    /// (`false`: the first copy, now remembered, or the same copy read again). A copy
+    /// under a lower sequence than the one remembered (read back newest first) becomes
+    /// the first copy: the later one is passed over from then on.
     pub fn is_copy(&mut self, id: &str, seq: u64) -> bool {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         id.hash(&mut h);
         let id = h.finish();
-        if let Some(&first) = self.first.get(&id) {
-            return first < seq;
+        if let Some(first) = self.first.get_mut(&id) {
+            if seq < *first {
+                *first = seq;
+            }
+            return *first < seq;
         }
         if self.order.len() >= SEEN {
             if let Some(old) = self.order.pop_front() {
@@ -1132,6 +1137,12 @@ mod tests {
         assert!(!s.is_copy("case-8", 11));
         assert!(!s.is_copy("case-7", 10), "the same copy read again");
         assert!(s.is_copy("case-7", 40), "a second copy later on");
+        // Read back newest first: the later copy is met first, then the earlier one,
+        // which becomes the first copy — the later one is passed over from then on.
+        assert!(!s.is_copy("case-9", 90));
+        assert!(!s.is_copy("case-9", 50), "the earlier copy is the first");
+        assert!(s.is_copy("case-9", 90), "the later copy is now a copy");
+        assert!(!s.is_copy("case-9", 50));
         for i in 0..SEEN as u64 {
             s.is_copy(&format!("n-{i}"), 100 + i);
         }
