@@ -464,7 +464,7 @@ impl SequencedBus for JetStreamBus {
     }
 
     fn case_events_after(&self, after: u64, max: usize) -> Replay<'_> {
-        self.case_events_after_in(after, max, None)
+        self.case_events_after_in(after, max, u64::MAX, None)
     }
 
     fn head(&self) -> Head<'_> {
@@ -484,6 +484,7 @@ impl SequencedBus for JetStreamBus {
         &self,
         after: u64,
         max: usize,
+        upto: u64,
         subdistrict: Option<&str>,
     ) -> Replay<'_> {
         let filter = match subdistrict {
@@ -509,6 +510,10 @@ impl SequencedBus for JetStreamBus {
                 let Some(s) = m["seq"].as_u64() else {
                     return Err(format!("NATS answered a replay without a sequence: {v}"));
                 };
+                if s > upto {
+                    // Past the window asked for: read no further.
+                    break;
+                }
                 seq = s;
                 let data = base64_decode(m["data"].as_str().unwrap_or(""))
                     .ok_or("NATS answered a replay with bad base64")?;
