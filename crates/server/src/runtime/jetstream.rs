@@ -177,6 +177,13 @@ impl Seen {
     }
 }
 
+/// An existing stream's configuration, when its duplicate window is shorter than
+/// `window` (nanoseconds): to be updated.
+fn shorter_window(config: &Value, window: u64) -> Option<Value> {
+    let have = config.get("duplicate_window")?.as_u64()?;
+    (have < window).then(|| config.clone())
+}
+
 /// An event's own id: a case event's log number, or the message id it was published
 /// under (`Nats-Msg-Id`).
 fn own_id(ev: &BusEvent, headers: &Option<Vec<u8>>) -> Option<String> {
@@ -539,7 +546,8 @@ impl SequencedBus for JetStreamBus {
 /// committed in the last [`TAKEOVER_WINDOW`] are published again, so that those the
 /// old owner committed but never handed to the stream (killed between the two) reach
 /// every node's subscribers; the ones already on the stream are dropped by JetStream as
-/// duplicates (their message ids, `case-<event number>`, within its 2-minute window).
+/// duplicates (their message ids, `case-<event number>`, within its duplicate window,
+/// [`DUPLICATE_WINDOW_S`]).
 /// Read from after the last case event the stream has for each sub-district.
 pub async fn after_takeover(st: &crate::AppState, gained: &[String]) -> Result<usize, String> {
     let Some(bus) = st.0.bus.sequenced() else {
@@ -950,6 +958,33 @@ async fn session(
                 conf.url, conf.stream
             ));
         }
+        // A stream made before with a shorter duplicate window (JetStream's default is
+        // 2 minutes) gets this one's, so that a copy sent again after a reconnect within
+        // it is dropped by the stream itself; a refusal is logged and the stream used.
+        let window = DUPLICATE_WINDOW_S * 1_000_000_000;
+        if let Some(mut cfg) = shorter_window(&v["config"], window) {
+            cfg["duplicate_window"] = json!(window);
+            let r = c
+                .request_sync(
+                    &format!("$JS.API.STREAM.UPDATE.{}", conf.stream),
+                    cfg.to_string().as_bytes(),
+                    &inbox,
+                )
+                .await
+                .map_err(|e| format!("NATS at {}: {e}", conf.url))?;
+            let u: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            if let Some(e) = u.get("error") {
+                crate::http::log::event(
+                    "nats_duplicate_window_kept",
+                    &[("stream", &conf.stream), ("error", &e.to_string())],
+                );
+            } else {
+                crate::http::log::event(
+                    "nats_duplicate_window_raised",
+                    &[("stream", &conf.stream), ("seconds", &DUPLICATE_WINDOW_S)],
+                );
+            }
+        }
     }
     let start_after = match delivered {
         Some(d) => *d,
@@ -1153,6 +1188,18 @@ mod tests {
         }
         assert!(s.first.len() <= SEEN);
         assert!(!s.is_copy("case-7", 999_999), "forgotten beyond SEEN");
+    }
+
+    /// An existing stream with a shorter duplicate window is raised to this one's; one
+    /// with as long a window (or longer) is left alone.
+    #[test]
+    fn a_shorter_duplicate_window_is_raised() {
+        let w = DUPLICATE_WINDOW_S * 1_000_000_000;
+        let cfg = json!({"name": "s", "duplicate_window": 120_000_000_000u64});
+        assert_eq!(shorter_window(&cfg, w), Some(cfg.clone()));
+        assert!(shorter_window(&json!({"duplicate_window": w}), w).is_none());
+        assert!(shorter_window(&json!({"duplicate_window": w * 2}), w).is_none());
+        assert!(shorter_window(&Value::Null, w).is_none());
     }
 
     /// An event's own id: a case event's number, else its message id header.
