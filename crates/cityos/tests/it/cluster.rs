@@ -1752,3 +1752,52 @@ fn a_node_with_a_skewed_clock_within_the_bound_behaves() {
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node refused for its clock writes nothing first: on a database no node has used,
+/// the cluster's settings row is still absent after the refusal (a node joining later
+/// with the right clock sets it).
+#[test]
+fn a_node_refused_for_its_clock_leaves_no_settings() {
+    use cityos_engine::StoreConnection;
+    let Some(db) = postgres("cluster_skew_first") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-skewfirst-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token.key"), TOKEN_KEY).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args([
+            "serve",
+            "--addr",
+            &free_addr(),
+            "--data",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &db.schema_url,
+            "--node",
+            "far",
+        ])
+        .env("CITYOS_CLOCK_SKEW_MS", "90000")
+        .env_remove("CITYOS_DATABASE_URL")
+        .env_remove("CITYOS_NATS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("90 s ahead of the database's"), "{err}");
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let rows = s
+        .query_groups(&cityos_engine::query::Sql {
+            text: "SELECT node, COUNT(*), 0::bigint FROM cluster_nodes GROUP BY node".into(),
+            params: vec![],
+        })
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "nothing written by the refused node: {rows:?}"
+    );
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -99,6 +99,9 @@ pub fn join(
             o.address
         ));
     }
+    // A node whose clock is too far off is refused before it writes anything (its
+    // settings row among them).
+    check_skew(st, store.as_mut())?;
     // Every node must cut the district the same way and share the token key (tokens and
     // forward tags are signed with it): a node joining live nodes with others is refused.
     let mine = settings(st, o.by);
@@ -111,7 +114,6 @@ pub fn join(
             ))
         }
     }
-    check_skew(st, store.as_mut())?;
     let singleton = Arc::new(AtomicBool::new(false));
     let _ = st.0.cluster.set(ClusterInfo {
         node: o.node.clone(),
