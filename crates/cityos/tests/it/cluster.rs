@@ -1321,10 +1321,43 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
         playbook: None,
         suggestion: None,
     };
-    let body = serde_json::json!({"key": "cluster-step:test-retry", "request": {"report": report}})
-        .to_string();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let key = cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY).unwrap();
-    let tag = key.tag(&format!("engine-step|a|{body}"));
+    // A step signed two minutes ago (captured, sent again later) is refused by name,
+    // though its tag is good; nothing is written.
+    let old_body = serde_json::json!({"key": "cluster-step:test-stale", "at": now_ms - 120_000, "request": {"report": report}})
+        .to_string();
+    let old_tag = key.tag_full(&format!("engine-step|a|{old_body}"));
+    let (status, refused) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &old_tag)],
+        "application/json",
+        &old_body,
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.contains("stale"), "{refused}");
+    assert_eq!(s.counts().unwrap().reports, before);
+    // The short tag (8 bytes) is no longer enough.
+    let body = serde_json::json!({"key": "cluster-step:test-retry", "at": now_ms, "request": {"report": report}})
+        .to_string();
+    let short = key.tag(&format!("engine-step|a|{body}"));
+    let (status, refused) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &short)],
+        "application/json",
+        &body,
+    );
+    assert_eq!(status, 403, "{refused}");
+    let tag = key.tag_full(&format!("engine-step|a|{body}"));
     let step = |addr: &str| {
         call(
             addr,

@@ -457,7 +457,9 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
             match e {
                 // The owner never saw it: this node's own answer (nothing written, try again).
                 SendError::NotSent(_) => answer,
-                SendError::Sent(_) => outcome_unknown(&owner.owner).into_response(),
+                SendError::Sent(_) | SendError::TimedOut(_) => {
+                    outcome_unknown(&owner.owner).into_response()
+                }
             }
         }
     }
