@@ -1389,6 +1389,56 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
         v2["intake"]["case"]["number"]
     );
     assert_eq!(s.counts().unwrap().reports, before + 1, "filed once");
+    // A request with an Idempotency-Key whose step an earlier attempt passed to the
+    // owner (recorded there under the step key only) and which now reaches the owner
+    // itself, with nothing done yet there, is answered from that record: one report.
+    let raw =
+        serde_json::json!({"category": "noise", "lon": lon, "lat": lat, "text": "键重试测试"})
+            .to_string();
+    let hash =
+        cityos_server::http::idempotency::request_hash("POST /api/v1/reports", raw.as_bytes());
+    let staff_report = cityos_core::workflow::NewReport {
+        text: "键重试测试".into(),
+        ..report.clone()
+    };
+    let body = serde_json::json!({
+        "key": format!("cluster-step:zhang.district|k-retry#{hash}"),
+        "at": now_ms,
+        "request": {"report": staff_report},
+    })
+    .to_string();
+    let tag = key.tag_full(&format!("engine-step|a|{body}"));
+    let (status, stepped) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &tag)],
+        "application/json",
+        &body,
+    );
+    assert_eq!(status, 200, "{stepped}");
+    let stepped: serde_json::Value = serde_json::from_str(&stepped).unwrap();
+    assert_eq!(s.counts().unwrap().reports, before + 2);
+    let (status, answer) = call(
+        &nodes[1].addr,
+        "POST",
+        "/api/v1/reports",
+        Some(&officer_token()),
+        &[("Idempotency-Key", "k-retry")],
+        "application/json",
+        &raw,
+    );
+    assert!(status == 200 || status == 201, "{status} {answer}");
+    assert!(
+        answer.contains(stepped["intake"]["case"]["number"].as_str().unwrap()),
+        "the step's case: {answer}"
+    );
+    assert_eq!(
+        s.counts().unwrap().reports,
+        before + 2,
+        "not filed a second time"
+    );
     for n in &nodes {
         signal(n, "-INT");
     }
