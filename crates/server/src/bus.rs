@@ -86,15 +86,20 @@ pub trait SequencedBus: Send + Sync {
         Box::pin(async { Err::<u64, String>("this bus cannot tell its head".to_string()) })
     }
     /// Like [`SequencedBus::case_events_after`], of one sub-district's case events only
-    /// (`None`: of every one).
+    /// (`None`: of every one), and none after sequence `upto` (read no further).
     fn case_events_after_in(
         &self,
         after: u64,
         max: usize,
+        upto: u64,
         subdistrict: Option<&str>,
     ) -> Replay<'_> {
         let _ = subdistrict;
-        self.case_events_after(after, max)
+        Box::pin(async move {
+            let mut page = self.case_events_after(after, max).await?;
+            page.retain(|(seq, _)| *seq <= upto);
+            Ok(page)
+        })
     }
 }
 

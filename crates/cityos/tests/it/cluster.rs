@@ -1321,10 +1321,43 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
         playbook: None,
         suggestion: None,
     };
-    let body = serde_json::json!({"key": "cluster-step:test-retry", "request": {"report": report}})
-        .to_string();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let key = cityos_server::http::auth::TokenKey::from_hex(TOKEN_KEY).unwrap();
-    let tag = key.tag(&format!("engine-step|a|{body}"));
+    // A step signed two minutes ago (captured, sent again later) is refused by name,
+    // though its tag is good; nothing is written.
+    let old_body = serde_json::json!({"key": "cluster-step:test-stale", "at": now_ms - 120_000, "request": {"report": report}})
+        .to_string();
+    let old_tag = key.tag_full(&format!("engine-step|a|{old_body}"));
+    let (status, refused) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &old_tag)],
+        "application/json",
+        &old_body,
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.contains("stale"), "{refused}");
+    assert_eq!(s.counts().unwrap().reports, before);
+    // The short tag (8 bytes) is no longer enough.
+    let body = serde_json::json!({"key": "cluster-step:test-retry", "at": now_ms, "request": {"report": report}})
+        .to_string();
+    let short = key.tag(&format!("engine-step|a|{body}"));
+    let (status, refused) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &short)],
+        "application/json",
+        &body,
+    );
+    assert_eq!(status, 403, "{refused}");
+    let tag = key.tag_full(&format!("engine-step|a|{body}"));
     let step = |addr: &str| {
         call(
             addr,
@@ -1356,6 +1389,56 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
         v2["intake"]["case"]["number"]
     );
     assert_eq!(s.counts().unwrap().reports, before + 1, "filed once");
+    // A request with an Idempotency-Key whose step an earlier attempt passed to the
+    // owner (recorded there under the step key only) and which now reaches the owner
+    // itself, with nothing done yet there, is answered from that record: one report.
+    let raw =
+        serde_json::json!({"category": "noise", "lon": lon, "lat": lat, "text": "键重试测试"})
+            .to_string();
+    let hash =
+        cityos_server::http::idempotency::request_hash("POST /api/v1/reports", raw.as_bytes());
+    let staff_report = cityos_core::workflow::NewReport {
+        text: "键重试测试".into(),
+        ..report.clone()
+    };
+    let body = serde_json::json!({
+        "key": format!("cluster-step:zhang.district|k-retry#{hash}"),
+        "at": now_ms,
+        "request": {"report": staff_report},
+    })
+    .to_string();
+    let tag = key.tag_full(&format!("engine-step|a|{body}"));
+    let (status, stepped) = call(
+        &nodes[1].addr,
+        "POST",
+        "/cluster/v1/engine",
+        None,
+        &[("cityos-node", "a"), ("cityos-node-tag", &tag)],
+        "application/json",
+        &body,
+    );
+    assert_eq!(status, 200, "{stepped}");
+    let stepped: serde_json::Value = serde_json::from_str(&stepped).unwrap();
+    assert_eq!(s.counts().unwrap().reports, before + 2);
+    let (status, answer) = call(
+        &nodes[1].addr,
+        "POST",
+        "/api/v1/reports",
+        Some(&officer_token()),
+        &[("Idempotency-Key", "k-retry")],
+        "application/json",
+        &raw,
+    );
+    assert!(status == 200 || status == 201, "{status} {answer}");
+    assert!(
+        answer.contains(stepped["intake"]["case"]["number"].as_str().unwrap()),
+        "the step's case: {answer}"
+    );
+    assert_eq!(
+        s.counts().unwrap().reports,
+        before + 2,
+        "not filed a second time"
+    );
     for n in &nodes {
         signal(n, "-INT");
     }
@@ -2401,6 +2484,55 @@ fn the_meal_book_is_one_across_nodes() {
     for mut n in nodes {
         let _ = n.child.wait();
     }
+    drop(s);
+    db.drop_schema();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A node refused for its clock writes nothing first: on a database no node has used,
+/// the cluster's settings row is still absent after the refusal (a node joining later
+/// with the right clock sets it).
+#[test]
+fn a_node_refused_for_its_clock_leaves_no_settings() {
+    use cityos_engine::StoreConnection;
+    let Some(db) = postgres("cluster_skew_first") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cityos-skewfirst-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token.key"), TOKEN_KEY).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args([
+            "serve",
+            "--addr",
+            &free_addr(),
+            "--data",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &db.schema_url,
+            "--node",
+            "far",
+        ])
+        .env("CITYOS_CLOCK_SKEW_MS", "90000")
+        .env_remove("CITYOS_DATABASE_URL")
+        .env_remove("CITYOS_NATS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("90 s ahead of the database's"), "{err}");
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let rows = s
+        .query_groups(&cityos_engine::query::Sql {
+            text: "SELECT node, COUNT(*), 0::bigint FROM cluster_nodes GROUP BY node".into(),
+            params: vec![],
+        })
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "nothing written by the refused node: {rows:?}"
+    );
     drop(s);
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);

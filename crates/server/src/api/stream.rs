@@ -402,8 +402,9 @@ impl ClusterStream {
             let mut seg = Vec::new();
             let mut at = lo;
             'window: loop {
+                // Never past the window's top: what is read is bounded by the window.
                 let page = bus
-                    .case_events_after_in(at, REPLAY_PAGE, sd.as_deref())
+                    .case_events_after_in(at, REPLAY_PAGE, hi, sd.as_deref())
                     .await?;
                 let full = page.len() >= REPLAY_PAGE;
                 for (seq, e) in page {

@@ -60,8 +60,10 @@ pub async fn engine_call(st: &AppState, req: Request) -> Result<EngineResponse, 
 pub async fn engine_call_inner(st: &AppState, req: Request) -> Result<EngineResponse, ApiError> {
     // Several nodes: a step that may go to another node's partition (see `remote`) —
     // done already (a retried keyed request), or kept to send there if refused here.
+    // A keyed request's step is looked for whether or not this attempt may delegate:
+    // an earlier attempt may have passed it on (recorded under its step key only).
     let delegable = remote::may_delegate(st, &req);
-    if delegable {
+    if remote::may_be_recorded(st, &req) {
         if let Some(done) = remote::recorded_step(st, &req).await? {
             crate::http::node::mark_effect();
             return Ok(done);

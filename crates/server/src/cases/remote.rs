@@ -6,8 +6,11 @@
 //! readings batch's task) hands just the engine step — file a report, act on a case — to
 //! the owner over `POST /cluster/v1/engine` and goes on with the owner's answer.
 //!
-//! The call is authenticated like forwarding: a tag over the node's name and the body,
-//! keyed with the token key the nodes share. Each step carries an idempotency key of its
+//! The call is authenticated with a MAC (the full 32 bytes) over the node's name and the
+//! body, keyed with the token key the nodes share; the body carries the step's time, and
+//! a step signed more than [`STEP_MAX_AGE_MS`] off the owner's clock is refused (a
+//! captured step is never taken later). The whole step has one deadline,
+//! `STEP_WITHIN`: room locks may be held meanwhile. Each step carries an idempotency key of its
 //! own (`cluster-step:…`), recorded by the owner's engine in the same transaction as the
 //! step's writes, with the step's answer: a step sent again after an unknown outcome (the
 //! owner went away before answering, ownership moved) gets the recorded answer instead of
@@ -39,8 +42,13 @@ const TAG: &str = "cityos-node-tag";
 /// start with it unless a caller is named so, and a caller's name has no `:`).
 pub const STEP_PREFIX: &str = "cluster-step:";
 /// How often a step is tried on the owner before the caller is answered (a takeover
-/// under way: about 3 s in all).
+/// under way: about 3 s of pauses in all).
 const ATTEMPTS: u32 = 8;
+/// The most a whole step may take, every attempt included (a hung owner: one attempt
+/// timed out and one more at most, within this).
+const STEP_WITHIN: Duration = Duration::from_secs(5);
+/// The largest answer a step takes from the owner.
+const STEP_ANSWER_CAP: usize = 1 << 20;
 
 /// Whether `req`, refused by this node's engine for another node's partition, is sent
 /// to the owner: in a cluster, for a report or an action (keyed or not), unless the
@@ -68,19 +76,56 @@ fn into_inner(req: Request) -> Request {
 
 /// The step's own idempotency key: derived from a keyed request's key and fingerprint,
 /// or fresh (this node's name and random bits) for a request without one.
-fn step_key(st: &AppState, req: &Request) -> String {
+fn step_key(st: &AppState, req: &Request) -> Result<String, ApiError> {
     match req {
-        Request::Keyed { key, .. } => {
-            format!("{STEP_PREFIX}{}#{}", key.key, key.request_hash)
-        }
+        Request::Keyed { key, .. } => Ok(format!("{STEP_PREFIX}{}#{}", key.key, key.request_hash)),
         _ => {
             let mut rnd = [0u8; 12];
-            let _ = getrandom::getrandom(&mut rnd);
+            // Without randomness the key would be the same for every step: refused.
+            getrandom::getrandom(&mut rnd).map_err(|e| {
+                ApiError::internal(format!(
+                    "no randomness from the operating system for an engine step's key: {e}"
+                ))
+            })?;
             let node = st.0.cluster.get().map_or("", |c| c.node.as_str());
             let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{STEP_PREFIX}{node}:{hex}")
+            Ok(format!("{STEP_PREFIX}{node}:{hex}"))
         }
     }
+}
+
+/// Whether `req` is a keyed report or action in a cluster: its step may have been done
+/// (under its step key) by an earlier attempt on any node, whichever way this one goes.
+pub fn may_be_recorded(st: &AppState, req: &Request) -> bool {
+    st.0.cluster.get().is_some()
+        && matches!(req, Request::Keyed { .. })
+        && matches!(inner(req), Request::Report(_) | Request::Transition { .. })
+}
+
+/// A keyed request's step done elsewhere: its answer recorded under the request's own
+/// key too (rendered as the engine would have), so that a caller looking for that key
+/// (a room's `idempotent` check, a retry) finds it like a step run here. A failure to
+/// record is logged; the step key still holds the answer ([`recorded_step`]).
+async fn remember(st: &AppState, req: &Request, answer: EngineResponse) -> EngineResponse {
+    let Request::Keyed { key, .. } = req else {
+        return answer;
+    };
+    let (status, body) = (key.render)(&answer);
+    let a = cityos_engine::store::IdempotentAnswer {
+        key: key.key.clone(),
+        request_hash: key.request_hash.clone(),
+        status,
+        body,
+        created_at: key.created_at,
+    };
+    let r = st.0.reads.write(move |s| s.put_idempotent(&a)).await;
+    if let Err(e) = r
+        .map_err(|e| e.detail)
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        crate::http::log::event("engine_step_unrecorded", &[("error", &e)]);
+    }
+    answer
 }
 
 /// A keyed request's step already done (on any node): its recorded answer.
@@ -91,7 +136,7 @@ pub async fn recorded_step(
     if !matches!(req, Request::Keyed { .. }) {
         return Ok(None);
     }
-    let key = step_key(st, req);
+    let key = step_key(st, req)?;
     let Some(a) = st.0.reads.run(move |s| s.idempotent(&key)).await?? else {
         return Ok(None);
     };
@@ -167,8 +212,31 @@ fn decode_response(v: &Value) -> Result<EngineResponse, String> {
     }))
 }
 
+/// The most a step's time (in its signed body) may be off the receiving node's clock:
+/// twice the clock-skew bound (two nodes each within it of the database's clock), and
+/// the time a step may be tried. A step older is refused: a captured step is never
+/// taken again later.
+pub const STEP_MAX_AGE_MS: i64 =
+    2 * crate::runtime::cluster::MAX_CLOCK_SKEW_MS + STEP_WITHIN.as_millis() as i64;
+
+/// Why a step's time is refused, if it is (`at` from its signed body, `now` here).
+fn stale(at: Option<i64>, now: i64) -> Option<String> {
+    let Some(at) = at else {
+        return Some("the engine step carries no time (\"at\")".to_string());
+    };
+    let off = now - at;
+    (off.abs() > STEP_MAX_AGE_MS).then(|| {
+        format!(
+            "the engine step is stale: signed {} s {} this node's clock, beyond the {} s a step may be off (a step is never taken late — it may be a replay)",
+            (off.abs() + 500) / 1000,
+            if off > 0 { "before" } else { "ahead of" },
+            STEP_MAX_AGE_MS / 1000
+        )
+    })
+}
+
 fn tag(st: &AppState, node: &str, body: &[u8]) -> String {
-    st.0.key.tag(&format!(
+    st.0.key.tag_full(&format!(
         "engine-step|{node}|{}",
         String::from_utf8_lossy(body)
     ))
@@ -187,8 +255,8 @@ pub async fn on_owner(
             "an engine step sent on outside a cluster",
         ));
     };
-    let key = step_key(st, &req);
-    let body = json!({"key": key, "request": encode_request(&req)}).to_string();
+    let key = step_key(st, &req)?;
+    let body = json!({"key": key, "at": st.now(), "request": encode_request(&req)}).to_string();
     let body = Bytes::from(body);
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -203,12 +271,39 @@ pub async fn on_owner(
             .map_err(ApiError::internal)?,
     );
     let mut sent = false;
+    let mut timed_out = false;
     let mut last = String::new();
+    // One deadline for the whole step (room locks may be held meanwhile).
+    let deadline = tokio::time::Instant::now() + STEP_WITHIN;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            let pause = Duration::from_millis(100 * u64::from(attempt));
+            if tokio::time::Instant::now() + pause >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
         }
-        let leases = st.0.reads.run(|s| s.leases()).await??;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        // A store that cannot be read is a failed attempt like any other: the answer
+        // still says whether an earlier attempt was sent.
+        let leases = match tokio::time::timeout(left, st.0.reads.run(|s| s.leases())).await {
+            Ok(Ok(Ok(l))) => l,
+            Ok(Ok(Err(e))) => {
+                last = format!("the leases could not be read: {e}");
+                continue;
+            }
+            Ok(Err(e)) => {
+                last = format!("the leases could not be read: {}", e.detail);
+                continue;
+            }
+            Err(_) => {
+                last = "the leases could not be read in time".to_string();
+                break;
+            }
+        };
         let Some(owner) = leases
             .into_iter()
             .find(|l| l.partition == partition && l.remaining_ms > 0)
@@ -219,7 +314,7 @@ pub async fn on_owner(
         if owner.owner == me.node {
             // The partition came here meanwhile: the step runs here, under its key.
             match run_step(st, key.clone(), into_inner(req.clone())).await {
-                Ok(r) => return Ok(r),
+                Ok(r) => return Ok(remember(st, &req, r).await),
                 Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
                     last = e.detail;
                     continue;
@@ -228,42 +323,72 @@ pub async fn on_owner(
             }
         }
         let uri = PATH.parse().expect("path");
-        match crate::http::node::send(
+        match crate::http::node::send_within(
             &owner.address,
             Method::POST,
             uri,
             headers.clone(),
             &me.node,
             body.clone(),
+            left,
+            STEP_ANSWER_CAP,
         )
         .await
         {
             Ok(r) => {
                 let status = r.status();
+                // `send_within` took the whole body already.
                 let bytes = r
                     .into_body()
                     .collect()
                     .await
-                    .map_err(ApiError::internal)?
-                    .to_bytes();
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 if status == StatusCode::OK {
-                    crate::http::log::event(
-                        "engine_step_on_owner",
-                        &[("partition", &partition), ("owner", &owner.owner)],
-                    );
-                    return decode_response(&v).map_err(ApiError::internal);
+                    match decode_response(&v) {
+                        Ok(answer) => {
+                            crate::http::log::event(
+                                "engine_step_on_owner",
+                                &[("partition", &partition), ("owner", &owner.owner)],
+                            );
+                            return Ok(remember(st, &req, answer).await);
+                        }
+                        Err(e) => {
+                            // Applied there, but its answer is unreadable here.
+                            sent = true;
+                            last = format!("the owner's answer is unreadable: {e}");
+                            break;
+                        }
+                    }
                 }
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     // Moving, or the owner's store away: nothing written there, again.
                     last = v["detail"].as_str().unwrap_or("unavailable").to_string();
                     continue;
                 }
-                return Err(problem(status, &v));
+                if let Some(e) = workflow_problem(status, &v) {
+                    return Err(e);
+                }
+                // Refused or broken there (403, a missing route, 413, 5xx): not a
+                // workflow answer to pass on; whether anything was written is unknown.
+                sent = true;
+                last = format!(
+                    "the owner answered {status}: {}",
+                    v["detail"].as_str().unwrap_or("")
+                );
+                break;
             }
             Err(e) => {
                 sent |= e.was_sent();
                 last = e.to_string();
+                if matches!(e, crate::http::node::SendError::TimedOut(_)) {
+                    // A hung owner: tried again once at most.
+                    if timed_out {
+                        break;
+                    }
+                    timed_out = true;
+                }
             }
         }
     }
@@ -285,14 +410,22 @@ pub async fn on_owner(
     })
 }
 
-/// The owner's refusal, as the caller answers it (same code and detail).
-fn problem(status: StatusCode, v: &Value) -> ApiError {
-    let code = v["code"].as_str().unwrap_or("");
+/// The owner's refusal of the step itself — a workflow answer (400, 404, 409, 422 with a
+/// code this service knows) — as the caller answers it (same code and detail); anything
+/// else is no answer about the step (`None`).
+fn workflow_problem(status: StatusCode, v: &Value) -> Option<ApiError> {
+    if !matches!(status.as_u16(), 400 | 404 | 409 | 422) {
+        return None;
+    }
+    let code = v["code"].as_str()?;
+    if code == Problem::NoSuchEndpoint.code() {
+        // The owner has no such route (another version): no answer about the step.
+        return None;
+    }
     let p = Problem::ALL
         .iter()
         .copied()
-        .find(|p| p.code() == code && p.status() == status)
-        .unwrap_or(Problem::Internal);
+        .find(|p| p.code() == code && p.status() == status)?;
     let mut e = ApiError::new(p, v["detail"].as_str().unwrap_or("").to_string());
     if let Some(r) = v["problems"].as_array() {
         e = e.with_problems(
@@ -301,7 +434,7 @@ fn problem(status: StatusCode, v: &Value) -> ApiError {
                 .collect(),
         );
     }
-    e
+    Some(e)
 }
 
 /// `POST /cluster/v1/engine`, on the owner: runs another node's engine step here, once
@@ -323,6 +456,10 @@ pub async fn serve(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(v) => v,
         Err(e) => return ApiError::new(Problem::InvalidJson, e.to_string()).into_response(),
     };
+    if let Some(why) = stale(v["at"].as_i64(), st.now()) {
+        crate::http::log::event("engine_step_stale", &[("detail", &why)]);
+        return ApiError::new(Problem::Forbidden, why).into_response();
+    }
     let key = v["key"].as_str().unwrap_or("").to_string();
     let req = match decode_request(&v["request"]) {
         Ok(r) if key.starts_with(STEP_PREFIX) => r,
@@ -402,5 +539,47 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(decode_request(&json!({"tick": 1})).is_err());
+    }
+
+    /// A step signed too long ago (or too far ahead) is refused, by how much and why.
+    #[test]
+    fn a_stale_step_is_named() {
+        let now = 1_800_000_000_000;
+        assert!(stale(Some(now - STEP_MAX_AGE_MS), now).is_none());
+        assert!(stale(Some(now + 2_000), now).is_none());
+        let e = stale(Some(now - 120_000), now).unwrap();
+        assert!(e.contains("stale: signed 120 s before"), "{e}");
+        let e = stale(Some(now + 100_000), now).unwrap();
+        assert!(e.contains("100 s ahead of"), "{e}");
+        assert!(stale(None, now).unwrap().contains("no time"));
+    }
+
+    /// Only the owner's workflow answers about the step are passed on; a refusal of the
+    /// call itself (403, a missing route, 413, 5xx) is no answer about the step.
+    #[test]
+    fn only_workflow_problems_are_passed_on() {
+        let body = |p: Problem| json!({"code": p.code(), "detail": "因为"});
+        for p in [
+            Problem::VersionConflict,
+            Problem::TransitionNotAllowed,
+            Problem::NotFound,
+        ] {
+            let e = workflow_problem(p.status(), &body(p)).expect("passed on");
+            assert_eq!((e.status, e.code), (p.status(), p.code()));
+            assert_eq!(e.detail, "因为");
+        }
+        for p in [
+            Problem::Forbidden,
+            Problem::NoSuchEndpoint,
+            Problem::PayloadTooLarge,
+            Problem::Internal,
+            Problem::Unavailable,
+        ] {
+            assert!(workflow_problem(p.status(), &body(p)).is_none(), "{p:?}");
+        }
+        // A 404 without a code of ours (a route missing in front of the service), or a
+        // code under another status: not passed on.
+        assert!(workflow_problem(StatusCode::NOT_FOUND, &Value::Null).is_none());
+        assert!(workflow_problem(StatusCode::CONFLICT, &body(Problem::NotFound)).is_none());
     }
 }

@@ -110,6 +110,15 @@ impl TokenKey {
         hex(&m.finalize().into_bytes()[..8])
     }
 
+    /// The full keyed tag of a message (64 hex digits): what authenticates one node to
+    /// another (an engine step).
+    pub fn tag_full(&self, msg: &str) -> String {
+        let mut m = self.mac();
+        m.update(b"tag256:");
+        m.update(msg.as_bytes());
+        hex(&m.finalize().into_bytes())
+    }
+
     /// Checks a token: well-formed, authentic, not expired at `now`.
     pub fn verify(&self, token: &str, now: Millis) -> Result<Principal, ApiError> {
         let bad = || {

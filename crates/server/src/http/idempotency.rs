@@ -48,16 +48,7 @@ where
             )
         })?;
     let full = format!("{caller}|{key}");
-    let mut h = Blake2b512::new();
-    h.update(route.as_bytes());
-    h.update([0]);
-    h.update(raw);
-    let hash: String = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = request_hash(route, raw);
     let lock = st.idem_lock(&full);
     let _guard = lock.lock().await;
     let k2 = full.clone();
@@ -77,6 +68,19 @@ where
         return replay(a, "");
     }
     Ok((status, Json(v)).into_response())
+}
+
+/// The fingerprint of a request under an `Idempotency-Key`: its route and raw body.
+pub fn request_hash(route: &str, raw: &[u8]) -> String {
+    let mut h = Blake2b512::new();
+    h.update(route.as_bytes());
+    h.update([0]);
+    h.update(raw);
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// An idempotency key on its way to the engine.

@@ -64,11 +64,13 @@ pub fn effects() -> Option<Arc<AtomicBool>> {
 pub enum SendError {
     NotSent(String),
     Sent(String),
+    /// Sent, and no whole answer came within the time given (the owner may be hung).
+    TimedOut(String),
 }
 
 impl SendError {
     pub fn was_sent(&self) -> bool {
-        matches!(self, SendError::Sent(_))
+        matches!(self, SendError::Sent(_) | SendError::TimedOut(_))
     }
 }
 
@@ -76,20 +78,54 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::NotSent(e) => write!(f, "not sent: {e}"),
-            SendError::Sent(e) => write!(f, "sent, no answer: {e}"),
+            SendError::Sent(e) | SendError::TimedOut(e) => write!(f, "sent, no answer: {e}"),
         }
     }
 }
 
-/// Sends one request to another node over HTTP/1.1 and takes its whole answer.
+/// The most a forwarded request's answer may take (headers and body) once sent.
+pub const FORWARD_ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// The largest answer body a forward takes from the owner.
+pub const FORWARD_ANSWER_CAP: usize = 16 << 20;
+
+/// Sends one request to another node over HTTP/1.1 and takes its whole answer (a
+/// forward: [`FORWARD_ANSWER_WITHIN`], [`FORWARD_ANSWER_CAP`]).
 pub async fn send(
+    address: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    me: &str,
+    body: axum::body::Bytes,
+) -> Result<Response, SendError> {
+    send_within(
+        address,
+        method,
+        uri,
+        headers,
+        me,
+        body,
+        FORWARD_ANSWER_WITHIN,
+        FORWARD_ANSWER_CAP,
+    )
+    .await
+}
+
+/// Sends one request to another node and takes its whole answer — connected within
+/// `within` (at most 2 s), the answer's headers and body within `within` in all, the body
+/// at most `cap` bytes (beyond either: [`SendError::TimedOut`] / [`SendError::Sent`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn send_within(
     address: &str,
     method: Method,
     uri: Uri,
     mut headers: HeaderMap,
     me: &str,
     body: axum::body::Bytes,
+    within: Duration,
+    cap: usize,
 ) -> Result<Response, SendError> {
+    let started = tokio::time::Instant::now();
     let not_sent = SendError::NotSent;
     let host = address
         .strip_prefix("http://")
@@ -97,7 +133,7 @@ pub async fn send(
         .trim_end_matches('/')
         .to_string();
     let stream = tokio::time::timeout(
-        Duration::from_secs(2),
+        within.min(Duration::from_secs(2)),
         tokio::net::TcpStream::connect(host.as_str()),
     )
     .await
@@ -125,17 +161,118 @@ pub async fn send(
     *req.headers_mut() = headers;
     // From here on the owner may have the request (whole or in part): any failure is an
     // unknown outcome, never "nothing was written".
-    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
-        .await
-        .map_err(|_| SendError::Sent("the owner did not answer in 30 s".to_string()))?
-        .map_err(|e| SendError::Sent(e.to_string()))?;
-    let (parts, body) = resp.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| SendError::Sent(e.to_string()))?
-        .to_bytes();
-    Ok(Response::from_parts(parts, Body::from(bytes)))
+    let left = within.saturating_sub(started.elapsed());
+    let whole = async {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| SendError::Sent(e.to_string()))?;
+        let (parts, body) = resp.into_parts();
+        let bytes = http_body_util::Limited::new(body, cap)
+            .collect()
+            .await
+            .map_err(|e| {
+                SendError::Sent(
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        format!("the owner's answer is larger than {cap} bytes")
+                    } else {
+                        e.to_string()
+                    },
+                )
+            })?
+            .to_bytes();
+        Ok(Response::from_parts(parts, Body::from(bytes)))
+    };
+    tokio::time::timeout(left, whole).await.map_err(|_| {
+        SendError::TimedOut(format!(
+            "the owner did not answer whole within {} ms",
+            within.as_millis()
+        ))
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A peer that reads the request and then answers `head` (and never closes).
+    async fn peer(head: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(head).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        addr
+    }
+
+    fn go(addr: &str, within: Duration, cap: usize) -> Result<Response, SendError> {
+        let addr = addr.to_string();
+        rt().block_on(async move {
+            send_within(
+                &addr,
+                Method::POST,
+                "/x".parse().unwrap(),
+                HeaderMap::new(),
+                "n1",
+                axum::body::Bytes::from_static(b"{}"),
+                within,
+                cap,
+            )
+            .await
+        })
+    }
+
+    /// A hung owner — silent, or silent after its headers — costs the time given, not
+    /// more, and is an unknown outcome; an answer beyond the cap is refused.
+    #[test]
+    fn a_hung_or_oversized_answer_is_bounded() {
+        // The peers must live on a runtime that keeps running: one thread for them all.
+        let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n".to_vec();
+        answer.extend([b'x'; 5000]);
+        let big: &'static [u8] = Box::leak(answer.into_boxed_slice());
+        let peers = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let addrs = rt.block_on(async {
+                vec![
+                    peer(b"").await,
+                    peer(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{").await,
+                    peer(big).await,
+                ]
+            });
+            (rt, addrs)
+        })
+        .join()
+        .unwrap();
+        let (_rt, addrs) = peers;
+        for a in &addrs[..2] {
+            let t = std::time::Instant::now();
+            let e = go(a, Duration::from_millis(400), 1 << 20).unwrap_err();
+            assert!(matches!(e, SendError::TimedOut(_)), "{e}");
+            assert!(e.was_sent());
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        }
+        let e = go(&addrs[2], Duration::from_secs(5), 1000).unwrap_err();
+        assert!(e.was_sent());
+        assert!(e.to_string().contains("larger than 1000 bytes"), "{e}");
+    }
 }
 
 /// Several nodes with NATS (issue 20): the work queue every node's MQTT bridge hands its

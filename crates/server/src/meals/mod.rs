@@ -197,6 +197,11 @@ impl Pending {
         // The group is written by a task of its own: a caller whose request is dropped
         // (the client went away) cannot cancel a write that others wait for, nor leave
         // a failed one unseen (the epoch is raised in the task).
+        // Several nodes: the task does not inherit the request's marker, so the request
+        // is marked here — its rows are written (or may be) from now on, and a later
+        // engine step (a welfare case) must go to its owner as a step, never the whole
+        // request again.
+        crate::http::node::mark_effect();
         let st2 = st.clone();
         let _ = tokio::spawn(async move { write_group(&st2).await }).await;
         rx.await
@@ -263,4 +268,55 @@ pub fn problem(p: Problem, zh: &str, en: &str) -> ApiError {
 /// The caller's name for the record (never a person's details).
 pub fn actor(p: &Principal) -> String {
     format!("{}:{}", p.role, p.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A meal write marks the request being served as changed, though its group is
+    /// written by a task of its own (which does not inherit the marker): a later engine
+    /// step in the same request then goes to its owner as a step, never the whole
+    /// request again. Nothing to write marks nothing.
+    #[test]
+    fn a_meal_write_marks_the_request() {
+        let dir = std::env::temp_dir().join(format!("cityos-mealmark-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = crate::runtime::service::Database::Sqlite(dir.clone());
+        let clock: Arc<dyn crate::Clock> = Arc::new(crate::SystemClock);
+        let svc = crate::runtime::service::Service::start(
+            cityos_engine::config::Config::xuhui(),
+            &db,
+            clock,
+            crate::http::auth::TokenKey::new([7; 32]),
+            1,
+        )
+        .unwrap();
+        let st = svc.state.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (nothing, written) = rt.block_on(async {
+            let epoch = st.0.meals.commits.epoch.load(Ordering::SeqCst);
+            let fx = Arc::new(AtomicBool::new(false));
+            crate::http::node::EFFECTS
+                .scope(fx.clone(), async {
+                    write(&st, epoch, vec![], vec![]).await.unwrap();
+                    let nothing = fx.load(Ordering::SeqCst);
+                    let r = book::row("test", "mark-1", &serde_json::json!({"x": 1}), 1);
+                    write(&st, epoch, vec![r], vec![]).await.unwrap();
+                    (nothing, fx.load(Ordering::SeqCst))
+                })
+                .await
+        });
+        assert!(!nothing, "nothing written, nothing marked");
+        assert!(written, "a meal write marks the request");
+        drop(rt);
+        svc.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -125,6 +125,9 @@ pub fn join(
             o.address
         ));
     }
+    // A node whose clock is too far off is refused before it writes anything (its
+    // settings row among them).
+    check_skew(st, store.as_mut())?;
     // Every node must cut the district the same way and share the token key (tokens and
     // forward tags are signed with it): a node joining live nodes with others is refused.
     let mine = settings(st, o.by);
@@ -137,7 +140,6 @@ pub fn join(
             ))
         }
     }
-    check_skew(st, store.as_mut())?;
     let singleton = Arc::new(AtomicBool::new(false));
     let gained_singleton = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let singleton_epoch = Arc::new(AtomicI64::new(0));
@@ -494,7 +496,9 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
             match e {
                 // The owner never saw it: this node's own answer (nothing written, try again).
                 SendError::NotSent(_) => answer,
-                SendError::Sent(_) => outcome_unknown(&owner.owner).into_response(),
+                SendError::Sent(_) | SendError::TimedOut(_) => {
+                    outcome_unknown(&owner.owner).into_response()
+                }
             }
         }
     }

@@ -152,14 +152,19 @@ pub struct Seen {
 
 impl Seen {
     /// Whether the event `id` at sequence `seq` is a later copy of one seen before
-    /// (`false`: the first copy, now remembered, or the same copy read again).
+    /// (`false`: the first copy, now remembered, or the same copy read again). A copy
+    /// under a lower sequence than the one remembered (read back newest first) becomes
+    /// the first copy: the later one is passed over from then on.
     pub fn is_copy(&mut self, id: &str, seq: u64) -> bool {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         id.hash(&mut h);
         let id = h.finish();
-        if let Some(&first) = self.first.get(&id) {
-            return first < seq;
+        if let Some(first) = self.first.get_mut(&id) {
+            if seq < *first {
+                *first = seq;
+            }
+            return *first < seq;
         }
         if self.order.len() >= SEEN {
             if let Some(old) = self.order.pop_front() {
@@ -170,6 +175,13 @@ impl Seen {
         self.first.insert(id, seq);
         false
     }
+}
+
+/// An existing stream's configuration, when its duplicate window is shorter than
+/// `window` (nanoseconds): to be updated.
+fn shorter_window(config: &Value, window: u64) -> Option<Value> {
+    let have = config.get("duplicate_window")?.as_u64()?;
+    (have < window).then(|| config.clone())
 }
 
 /// An event's own id: a case event's log number, or the message id it was published
@@ -459,7 +471,7 @@ impl SequencedBus for JetStreamBus {
     }
 
     fn case_events_after(&self, after: u64, max: usize) -> Replay<'_> {
-        self.case_events_after_in(after, max, None)
+        self.case_events_after_in(after, max, u64::MAX, None)
     }
 
     fn head(&self) -> Head<'_> {
@@ -479,6 +491,7 @@ impl SequencedBus for JetStreamBus {
         &self,
         after: u64,
         max: usize,
+        upto: u64,
         subdistrict: Option<&str>,
     ) -> Replay<'_> {
         let filter = match subdistrict {
@@ -504,6 +517,10 @@ impl SequencedBus for JetStreamBus {
                 let Some(s) = m["seq"].as_u64() else {
                     return Err(format!("NATS answered a replay without a sequence: {v}"));
                 };
+                if s > upto {
+                    // Past the window asked for: read no further.
+                    break;
+                }
                 seq = s;
                 let data = base64_decode(m["data"].as_str().unwrap_or(""))
                     .ok_or("NATS answered a replay with bad base64")?;
@@ -529,7 +546,8 @@ impl SequencedBus for JetStreamBus {
 /// committed in the last [`TAKEOVER_WINDOW`] are published again, so that those the
 /// old owner committed but never handed to the stream (killed between the two) reach
 /// every node's subscribers; the ones already on the stream are dropped by JetStream as
-/// duplicates (their message ids, `case-<event number>`, within its 2-minute window).
+/// duplicates (their message ids, `case-<event number>`, within its duplicate window,
+/// [`DUPLICATE_WINDOW_S`]).
 /// Read from after the last case event the stream has for each sub-district.
 pub async fn after_takeover(st: &crate::AppState, gained: &[String]) -> Result<usize, String> {
     let Some(bus) = st.0.bus.sequenced() else {
@@ -940,6 +958,33 @@ async fn session(
                 conf.url, conf.stream
             ));
         }
+        // A stream made before with a shorter duplicate window (JetStream's default is
+        // 2 minutes) gets this one's, so that a copy sent again after a reconnect within
+        // it is dropped by the stream itself; a refusal is logged and the stream used.
+        let window = DUPLICATE_WINDOW_S * 1_000_000_000;
+        if let Some(mut cfg) = shorter_window(&v["config"], window) {
+            cfg["duplicate_window"] = json!(window);
+            let r = c
+                .request_sync(
+                    &format!("$JS.API.STREAM.UPDATE.{}", conf.stream),
+                    cfg.to_string().as_bytes(),
+                    &inbox,
+                )
+                .await
+                .map_err(|e| format!("NATS at {}: {e}", conf.url))?;
+            let u: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            if let Some(e) = u.get("error") {
+                crate::http::log::event(
+                    "nats_duplicate_window_kept",
+                    &[("stream", &conf.stream), ("error", &e.to_string())],
+                );
+            } else {
+                crate::http::log::event(
+                    "nats_duplicate_window_raised",
+                    &[("stream", &conf.stream), ("seconds", &DUPLICATE_WINDOW_S)],
+                );
+            }
+        }
     }
     let start_after = match delivered {
         Some(d) => *d,
@@ -1132,11 +1177,29 @@ mod tests {
         assert!(!s.is_copy("case-8", 11));
         assert!(!s.is_copy("case-7", 10), "the same copy read again");
         assert!(s.is_copy("case-7", 40), "a second copy later on");
+        // Read back newest first: the later copy is met first, then the earlier one,
+        // which becomes the first copy — the later one is passed over from then on.
+        assert!(!s.is_copy("case-9", 90));
+        assert!(!s.is_copy("case-9", 50), "the earlier copy is the first");
+        assert!(s.is_copy("case-9", 90), "the later copy is now a copy");
+        assert!(!s.is_copy("case-9", 50));
         for i in 0..SEEN as u64 {
             s.is_copy(&format!("n-{i}"), 100 + i);
         }
         assert!(s.first.len() <= SEEN);
         assert!(!s.is_copy("case-7", 999_999), "forgotten beyond SEEN");
+    }
+
+    /// An existing stream with a shorter duplicate window is raised to this one's; one
+    /// with as long a window (or longer) is left alone.
+    #[test]
+    fn a_shorter_duplicate_window_is_raised() {
+        let w = DUPLICATE_WINDOW_S * 1_000_000_000;
+        let cfg = json!({"name": "s", "duplicate_window": 120_000_000_000u64});
+        assert_eq!(shorter_window(&cfg, w), Some(cfg.clone()));
+        assert!(shorter_window(&json!({"duplicate_window": w}), w).is_none());
+        assert!(shorter_window(&json!({"duplicate_window": w * 2}), w).is_none());
+        assert!(shorter_window(&Value::Null, w).is_none());
     }
 
     /// An event's own id: a case event's number, else its message id header.
