@@ -286,6 +286,7 @@ fn partitions() -> usize {
 
 #[test]
 fn three_nodes_survive_kill_9_of_one() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster3") else {
         return;
     };
@@ -350,6 +351,7 @@ fn three_nodes_survive_kill_9_of_one() {
 
 #[test]
 fn a_paused_node_cannot_commit_when_resumed() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_pause") else {
         return;
     };
@@ -719,6 +721,7 @@ fn sse_across_nodes_over_nats() {
     let Some(nats) = nats() else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_nats") else {
         return;
     };
@@ -954,6 +957,7 @@ impl Drop for OwnNats {
 
 #[test]
 fn nats_lost_mid_run_writes_go_on_and_sse_sees_each_event_once() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_natslost") else {
         return;
     };
@@ -1059,6 +1063,7 @@ fn sse_on_survivors_sees_every_event_once_after_kill_9() {
     let Some(nats) = nats() else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_natsk9") else {
         return;
     };
@@ -1206,6 +1211,7 @@ fn call(
 /// step sent twice under one key files once; a node not holding its partition refuses it.
 #[test]
 fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_step") else {
         return;
     };
@@ -1534,6 +1540,7 @@ fn recent_on_a_cluster_stream_starts_with_the_callers_last_events() {
     let Some(nats) = nats() else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_recent") else {
         return;
     };
@@ -1660,6 +1667,7 @@ fn a_second_copy_of_an_event_on_the_stream_is_shown_once() {
     let Some(nats) = nats() else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_copy") else {
         return;
     };
@@ -1759,6 +1767,7 @@ fn a_second_copy_of_an_event_on_the_stream_is_shown_once() {
 /// A node 60 s off is refused at start, by name.
 #[test]
 fn a_node_with_a_skewed_clock_within_the_bound_behaves() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_skew") else {
         return;
     };
@@ -2024,6 +2033,7 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_mqtt1") else {
         return;
     };
@@ -2143,6 +2153,7 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
         return;
     };
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_mqtt9") else {
         return;
     };
@@ -2284,6 +2295,7 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
 /// the other holder wrote meanwhile is in it.
 #[test]
 fn the_meal_book_is_one_across_nodes() {
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_meals") else {
         return;
     };
@@ -2495,6 +2507,7 @@ fn the_meal_book_is_one_across_nodes() {
 #[test]
 fn a_node_refused_for_its_clock_leaves_no_settings() {
     use cityos_engine::StoreConnection;
+    let _nodes = crate::support::nodes_turn();
     let Some(db) = postgres("cluster_skew_first") else {
         return;
     };

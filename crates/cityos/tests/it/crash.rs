@@ -181,6 +181,7 @@ pub fn points() -> Vec<[f64; 2]> {
 
 /// The whole test against one store; `open` opens the store directly afterwards.
 fn crash_rounds(name: &str, database_url: Option<&str>, open: impl Fn() -> Box<dyn Store>) {
+    let _nodes = crate::support::nodes_turn();
     let data = std::env::temp_dir().join(format!("cityos-crash-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();

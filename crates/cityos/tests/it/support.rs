@@ -161,3 +161,12 @@ impl Pg {
         cityos_engine::PostgresStore::drop_schema(&self.url, &self.schema).unwrap();
     }
 }
+
+/// One test at a time that runs several `cityos serve` processes under load (the crash
+/// rounds, the several-nodes tests): on two cores two of them side by side make each
+/// other's timing limits (restart within 2 s, takeover within 10 s) a measure of the
+/// machine, not of cityos.
+pub fn nodes_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}

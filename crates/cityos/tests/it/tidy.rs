@@ -134,9 +134,14 @@ fn paths_at(s: &[u8], mut i: usize) -> (Vec<Vec<String>>, usize) {
     (vec![vec![ident]], i)
 }
 
-/// Every `crate::` path in a file's code (comments left out).
+/// Every `crate::` path in a file's code (comments left out, and the file's unit tests
+/// — `#[cfg(test)] mod tests` — which are built into the test binary only and may start
+/// the whole service).
 fn crate_paths(text: &str) -> Vec<Vec<String>> {
-    let code: String = text
+    let product = text
+        .find("#[cfg(test)]\nmod tests")
+        .map_or(text, |at| &text[..at]);
+    let code: String = product
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
         .collect::<Vec<_>>()

@@ -217,7 +217,7 @@ fn decode_response(v: &Value) -> Result<EngineResponse, String> {
 /// the time a step may be tried. A step older is refused: a captured step is never
 /// taken again later.
 pub const STEP_MAX_AGE_MS: i64 =
-    2 * crate::runtime::cluster::MAX_CLOCK_SKEW_MS + STEP_WITHIN.as_millis() as i64;
+    2 * crate::http::node::MAX_CLOCK_SKEW_MS + STEP_WITHIN.as_millis() as i64;
 
 /// Why a step's time is refused, if it is (`at` from its signed body, `now` here).
 fn stale(at: Option<i64>, now: i64) -> Option<String> {

@@ -310,3 +310,8 @@ pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
             .then(|| c.singleton_epoch.load(Ordering::SeqCst))
     })
 }
+
+/// The most a node's clock may be off the database's (PostgreSQL's `clock_timestamp()`)
+/// to join: leases never read a node's clock, but the times it stamps (case log entries,
+/// deadlines, escalations of the partitions it holds) are off by its skew.
+pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;

@@ -278,10 +278,7 @@ pub fn join(
     Ok((stop, t))
 }
 
-/// The most a node's clock may be off the database's (PostgreSQL's `clock_timestamp()`)
-/// to join: leases never read a node's clock, but the times it stamps (case log entries,
-/// deadlines, escalations of the partitions it holds) are off by its skew.
-pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
+pub use crate::http::node::MAX_CLOCK_SKEW_MS;
 /// Beyond this a joining node logs its skew (`clock_skew`).
 const NOTED_SKEW_MS: i64 = 1_000;
 
