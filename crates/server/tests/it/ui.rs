@@ -661,7 +661,11 @@ async fn a_tile_server_is_checked_and_only_its_origin_enters_the_csp() {
         csp.contains("connect-src 'self';") && csp.contains("default-src 'self';"),
         "{csp}"
     );
-    let (_, places) = app.get("/ui/places.json", None).await;
+    let (_, places, headers) = app
+        .call(axum::http::Method::GET, "/ui/places.json", None, None, &[])
+        .await;
+    // Revalidated like the pages' CSP, so a tile change takes effect on both at once.
+    assert_eq!(headers["cache-control"], "no-cache");
     assert_eq!(
         places["tiles"],
         json!({"url": "https://tiles.example:8443/xh/{z}/{x}/{y}.png", "attribution": "© 徐汇区测绘"})
