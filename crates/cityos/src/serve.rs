@@ -167,7 +167,12 @@ impl Settings {
         match self.tile_url.as_deref().map(str::trim) {
             None | Some("") => {
                 if self.tile_attribution.is_some() {
-                    return Err("--tile-attribution needs --tile-url".into());
+                    return Err(
+                        "--tile-attribution (CITYOS_TILE_ATTRIBUTION) needs --tile-url \
+                         (CITYOS_TILE_URL): give the tile server's URL template too, or \
+                         neither"
+                            .into(),
+                    );
                 }
                 Ok(None)
             }

@@ -264,7 +264,11 @@ pub struct FigureSample {
 }
 
 pub(crate) const INSERT_FIGURES: &str = "INSERT INTO figure_samples (bucket, at, open_cases, overdue, handled, on_time) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (bucket) DO NOTHING";
-pub(crate) const SELECT_FIGURES: &str = "SELECT bucket, at, open_cases, overdue, handled, on_time FROM figure_samples WHERE at <= $1 AND at > $2 ORDER BY at DESC LIMIT 1";
+pub(crate) const SELECT_FIGURES: &str = "SELECT bucket, at, open_cases, overdue, handled, on_time FROM figure_samples WHERE bucket <= $1 AND bucket > $2 ORDER BY bucket DESC LIMIT 1";
+pub(crate) const PRUNE_FIGURES: &str = "DELETE FROM figure_samples WHERE bucket < $1";
+/// How long figure samples are kept (the centre compares with yesterday; a week and a
+/// day leaves room for a same-day-last-week comparison).
+pub const FIGURES_KEPT: Millis = 8 * 24 * 60 * 60 * 1000;
 
 /// Assembles a sample from the columns of `SELECT_FIGURES`.
 pub(crate) fn figures_row(r: &dyn RowRead) -> Result<FigureSample, StoreError> {
@@ -793,9 +797,11 @@ pub trait CaseStore: StoreConnection {
     fn max_ids(&mut self) -> Result<(CaseId, ReportId), StoreError>;
     fn counts(&mut self) -> Result<Counts, StoreError>;
     /// Records a sample of the centre's headline figures (one per `bucket`: a sample
-    /// already there is kept).
+    /// already there is kept), and deletes the samples whose bucket is more than
+    /// [`FIGURES_KEPT`] older than this one.
     fn record_figures(&mut self, s: &FigureSample) -> Result<(), StoreError>;
-    /// The newest sample taken at or before `at` and after `after` (none when there is none).
+    /// The newest sample whose bucket starts at or before `at` and after `after` (none
+    /// when there is none); by bucket, the table's key.
     fn figures_at(&mut self, at: Millis, after: Millis)
         -> Result<Option<FigureSample>, StoreError>;
 }

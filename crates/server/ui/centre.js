@@ -64,14 +64,17 @@
       const pts = (d) => (Math.round(d * 1000) / 10).toLocaleString(locale(), { maximumFractionDigits: 1 });
       const unit = t("u_cases");
       const today = lastMap && lastMap.today, yest = (lastMap && lastMap.yesterday) || {};
-      const rate = s.on_time_rate == null ? null : Math.round(s.on_time_rate * 1000) / 1000;
-      const rateThen = yest.on_time_rate == null ? null : Math.round(yest.on_time_rate * 1000) / 1000;
+      // Against yesterday's sample, today's standing figures by the same computation
+      // (the map's today: whole district, every category), not the numbers shown.
+      const r3 = (x) => x == null ? null : Math.round(x * 1000) / 1000;
+      const rate = today ? r3(today.on_time_rate) : null;
+      const rateThen = r3(yest.on_time_rate);
       f("today_new", fmtCount(s.today_intake), unit, "", vs(s.today_intake, before));
       if (today) f("today_closed", fmtCount(today.closed), unit, "", vs(today.closed, yest.closed));
       f("on_time", fmtRate(s.on_time_rate), "", "", today ? vs(rate, rateThen, pts, t("u_pp")) : null);
-      f("overdue", fmtCount(s.overdue), unit, s.overdue > 0 ? "overdue" : "", today ? vs(s.overdue, yest.overdue) : null);
+      f("overdue", fmtCount(s.overdue), unit, s.overdue > 0 ? "overdue" : "", today ? vs(today.overdue, yest.overdue) : null);
       if (today) f("escalations", fmtCount(today.escalations), t("u_times"), "", vs(today.escalations, yest.escalations));
-      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—", unit, "", lastMap && today ? vs(lastMap.open, yest.open) : null);
+      f("open_cases", lastMap ? fmtCount(lastMap.open) : "—", unit, "", today ? vs(today.open, yest.open) : null);
     });
   }
 

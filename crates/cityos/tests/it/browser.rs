@@ -2045,11 +2045,11 @@ fn the_ui_runs_a_case_in_a_real_browser() {
     );
 
     // The standing figures against the same time yesterday (the map's `yesterday`, here
-    // made up in the page: 2 fewer open cases, none overdue): ▲/▼ with the difference,
-    // and in words for a screen reader.
+    // made up in the page: 2 fewer open cases than the map's `today.open`, none overdue):
+    // ▲/▼ with the difference, and in words for a screen reader.
     b.js(
         "const orig = window.fetch; window.fetch = async (u, o) => { const r = await orig(u, o); if (!String(u).includes('/api/v1/map')) return r;
-           const j = await r.clone().json(); if (j.yesterday) { j.yesterday.open = j.open - 2; j.yesterday.overdue = 0; j.yesterday.on_time_rate = 0.5; }
+           const j = await r.clone().json(); if (j.yesterday) { j.yesterday.open = j.today.open - 2; j.yesterday.overdue = 0; j.yesterday.on_time_rate = 0.5; }
            return new Response(JSON.stringify(j), {status: r.status, headers: {'content-type': 'application/json'}}); };
          window.cityosRefresh(); return true",
         json!([]),

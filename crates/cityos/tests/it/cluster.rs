@@ -2285,7 +2285,6 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-
 /// The meals room on two nodes (issue 16): its book lives in the memory of the holder of
 /// the singleton lease, and every `/api/v1/meals/…` request another node takes — reads
 /// too — is forwarded there. An elder registered, topped up and ordering on the node

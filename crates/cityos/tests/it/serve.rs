@@ -91,6 +91,23 @@ fn serve_refuses_a_bad_sensing_configuration_and_names_the_problem() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{flag}: {err}");
     }
+    // An attribution without a tile server is refused naming both settings, by flag and
+    // by environment variable.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cityos"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data", d])
+        .env("CITYOS_TILE_ATTRIBUTION", "© 徐汇区测绘")
+        .env_remove("CITYOS_TILE_URL")
+        .current_dir(crate::support::root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--tile-attribution (CITYOS_TILE_ATTRIBUTION) needs --tile-url (CITYOS_TILE_URL)"
+        ),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

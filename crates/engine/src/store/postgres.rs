@@ -637,6 +637,10 @@ impl CaseStore for PostgresStore {
                 Arg::Int(s.handled),
                 Arg::Int(s.on_time),
             ],
+        )?;
+        self.exec(
+            crate::store::PRUNE_FIGURES,
+            &[Arg::Int(s.bucket - crate::store::FIGURES_KEPT)],
         )
         .map(drop)
     }

@@ -296,15 +296,15 @@ pub fn page(st: &AppState, name: &str, island: Option<(&str, &Value)>) -> Respon
                 None => "no-cache",
             };
             (
-            [
-                (header::CONTENT_TYPE, ct.to_string()),
-                (header::CACHE_CONTROL, cache.to_string()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
-            ],
-            body,
-        )
-            .into_response()
+                [
+                    (header::CONTENT_TYPE, ct.to_string()),
+                    (header::CACHE_CONTROL, cache.to_string()),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                    (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
+                ],
+                body,
+            )
+                .into_response()
         }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
@@ -406,16 +406,22 @@ pub async fn map(
         json!({"reported": n("report"), "closed": n("close"), "escalations": n("escalate"), "dispatched": n("dispatch")})
     };
     let (today, yesterday) = match &actions {
-        Some((today, y_since, y_after, sample)) => {
+        Some((today, y_since, y_after, sample, now_figures)) => {
+            let standing = |v: &mut Value, f: Option<&FigureSample>| {
+                v["open"] = json!(f.map(|s| s.open));
+                v["overdue"] = json!(f.map(|s| s.overdue));
+                v["on_time_rate"] = json!(f
+                    .filter(|s| s.handled > 0)
+                    .map(|s| s.on_time as f64 / s.handled as f64));
+            };
             let mut y = counted(y_since, y_after);
             // The standing figures at this time yesterday, from the sample taken then
-            // (null when none was taken within FIGURES_WITHIN of it).
-            y["open"] = json!(sample.map(|s| s.open));
-            y["overdue"] = json!(sample.map(|s| s.overdue));
-            y["on_time_rate"] = json!(sample
-                .filter(|s| s.handled > 0)
-                .map(|s| s.on_time as f64 / s.handled as f64));
-            (Some(counted(today, &[])), Some(y))
+            // (null when none was taken within FIGURES_WITHIN of it) ...
+            standing(&mut y, sample.as_ref());
+            // ... and now, by the same computation, so the two compare like with like.
+            let mut t = counted(today, &[]);
+            standing(&mut t, Some(now_figures));
+            (Some(t), Some(y))
         }
         None => (None, None),
     };
@@ -437,12 +443,13 @@ pub async fn map(
 }
 
 /// Actions by kind: (since midnight, since yesterday's midnight, since this time
-/// yesterday), and the figures sampled at this time yesterday.
+/// yesterday), the figures sampled at this time yesterday, and the same figures now.
 type ActionCounts = (
     Vec<(String, i64)>,
     Vec<(String, i64)>,
     Vec<(String, i64)>,
     Option<FigureSample>,
+    FigureSample,
 );
 
 /// The headline figures are sampled once per bucket of this length.
@@ -467,32 +474,44 @@ pub async fn sample_figures(st: &AppState) -> Result<bool, ApiError> {
             {
                 return Ok(false);
             }
-            let q = CaseQuery {
-                now,
-                ..Default::default()
-            };
-            let stats = s.stats(&q, now)?;
-            let open = stats
-                .by_state
-                .iter()
-                .filter(|(k, _)| {
-                    CaseState::ALL
-                        .into_iter()
-                        .any(|c| c.is_open() && c.as_str() == k)
-                })
-                .map(|(_, n)| n)
-                .sum();
-            s.record_figures(&FigureSample {
-                bucket,
-                at: now,
-                open,
-                overdue: stats.overdue,
-                handled: stats.handled,
-                on_time: stats.handled_on_time,
-            })?;
+            let f = standing_figures(s, bucket, now)?;
+            s.record_figures(&f)?;
             Ok(true)
         })
         .await??)
+}
+
+/// The centre's standing figures now (whole district, every category: open cases in any
+/// open state, those marked overdue, handled and handled on time) — what is sampled, and
+/// what the map answers as today's to compare with yesterday's sample.
+fn standing_figures(
+    s: &mut dyn CaseStore,
+    bucket: i64,
+    now: i64,
+) -> Result<FigureSample, StoreError> {
+    let q = CaseQuery {
+        now,
+        ..Default::default()
+    };
+    let stats = s.stats(&q, now)?;
+    let open = stats
+        .by_state
+        .iter()
+        .filter(|(k, _)| {
+            CaseState::ALL
+                .into_iter()
+                .any(|c| c.is_open() && c.as_str() == k)
+        })
+        .map(|(_, n)| n)
+        .sum();
+    Ok(FigureSample {
+        bucket,
+        at: now,
+        open,
+        overdue: stats.overdue,
+        handled: stats.handled,
+        on_time: stats.handled_on_time,
+    })
 }
 
 /// Open cases per region, the most urgent page, and the actions by kind.
@@ -518,6 +537,7 @@ fn map_data(
                 now - cityos_core::time::DAY,
                 now - cityos_core::time::DAY - FIGURES_WITHIN,
             )?,
+            standing_figures(s, now, now)?,
         )),
         None => None,
     };
@@ -573,7 +593,9 @@ pub async fn places(State(st): State<AppState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "max-age=3600"),
+            // Revalidated each time, like the pages whose CSP names the tile origin, so a
+            // changed tile server takes effect at once on both.
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
     )

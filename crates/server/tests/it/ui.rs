@@ -554,11 +554,41 @@ async fn the_map_compares_open_overdue_and_on_time_with_the_same_time_yesterday(
         assert_eq!(s, StatusCode::OK, "{m}");
         assert_eq!(m["open"], 4, "{m}");
         assert_eq!(y(&m), want, "{at}: {m}");
+        // Today's standing figures by the sample's own computation (every open state,
+        // every category, the whole district), to compare like with like.
+        assert_eq!(m["today"]["open"], 4, "{m}");
+        assert_eq!(m["today"]["on_time_rate"], 1.0, "{m}");
+        if at == DAY + MINUTE {
+            assert_eq!(m["today"]["overdue"], 2, "{m}");
+        }
     }
+    // Samples are kept 8 days: the next one then deletes those older (by bucket).
+    let figures = |at: i64| {
+        let st = state.clone();
+        async move {
+            st.0.reads
+                .run(move |s| s.figures_at(at, at - 1))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let b0 = t0 - t0.rem_euclid(cityos_server::ui::FIGURES_EVERY);
+    let b2 = b0 + 2 * HOUR;
+    assert!(figures(b0).await.is_some() && figures(b2).await.is_some());
+    t.clock.set(b2 + 8 * DAY);
+    assert!(sample_figures(&state).await.unwrap());
+    assert_eq!(figures(b0).await, None, "older than 8 days: pruned");
+    assert_eq!(
+        figures(b2).await.map(|f| f.open),
+        Some(3),
+        "8 days old: kept"
+    );
+    assert!(figures(b2 + 8 * DAY).await.is_some());
     // Whole-district figures only: a sub-district officer gets none.
     let li = t.login("li.tianping").await;
     let (_, m) = t.get("/api/v1/map", Some(&li)).await;
-    assert!(m["yesterday"].is_null(), "{m}");
+    assert!(m["yesterday"].is_null() && m["today"].is_null(), "{m}");
 }
 
 /// The optional tile base layer: a template is checked (http(s), a host, {z}/{x}/{y} once
@@ -631,7 +661,11 @@ async fn a_tile_server_is_checked_and_only_its_origin_enters_the_csp() {
         csp.contains("connect-src 'self';") && csp.contains("default-src 'self';"),
         "{csp}"
     );
-    let (_, places) = app.get("/ui/places.json", None).await;
+    let (_, places, headers) = app
+        .call(axum::http::Method::GET, "/ui/places.json", None, None, &[])
+        .await;
+    // Revalidated like the pages' CSP, so a tile change takes effect on both at once.
+    assert_eq!(headers["cache-control"], "no-cache");
     assert_eq!(
         places["tiles"],
         json!({"url": "https://tiles.example:8443/xh/{z}/{x}/{y}.png", "attribution": "© 徐汇区测绘"})
