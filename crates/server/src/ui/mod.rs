@@ -296,15 +296,15 @@ pub fn page(st: &AppState, name: &str, island: Option<(&str, &Value)>) -> Respon
                 None => "no-cache",
             };
             (
-            [
-                (header::CONTENT_TYPE, ct.to_string()),
-                (header::CACHE_CONTROL, cache.to_string()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
-            ],
-            body,
-        )
-            .into_response()
+                [
+                    (header::CONTENT_TYPE, ct.to_string()),
+                    (header::CACHE_CONTROL, cache.to_string()),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                    (header::CONTENT_SECURITY_POLICY, csp(st.0.tiles.get())),
+                ],
+                body,
+            )
+                .into_response()
         }
         None => ApiError::not_found(&format!("page {name:?}")).into_response(),
     }
