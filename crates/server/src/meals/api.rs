@@ -1583,7 +1583,7 @@ pub async fn coverage(
         v["name_en"] = json!(en);
         communities.push(v);
     }
-    let subdistricts: Vec<Value> = subs
+    let mut subdistricts: Vec<Value> = subs
         .into_iter()
         .map(|(code, mut r)| {
             let (zh, en) = names(&code);
@@ -1598,8 +1598,6 @@ pub async fn coverage(
     if let Some(o) = total.as_object_mut() {
         o.remove("subdistrict");
     }
-    let mut communities = communities;
-    let mut subdistricts = subdistricts;
     let whole_district = matches!(p.role, Role::Analyst | Role::Admin);
     if whole_district {
         suppress_small(&mut communities, &mut subdistricts, &mut total);

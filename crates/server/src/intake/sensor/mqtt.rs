@@ -103,8 +103,8 @@ pub async fn run(
     let stop_q = stop.clone();
     // Ingestion runs apart from the network loop, so that acknowledgements keep flowing
     // while a batch is being applied (a broker drops messages for a client that lags).
-    // Each batch with when it was heard (the first of its messages).
-    // (when, by the service's clock, and by the monotonic one for the retry bound).
+    // Each batch with when its first message was heard (by the service's clock, for the
+    // readings' times, and by the monotonic one, for the retry bound).
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(
         Vec<(String, axum::body::Bytes)>,
         (cityos_core::time::Millis, tokio::time::Instant),
