@@ -1907,6 +1907,7 @@ impl Publisher {
         let (host, port) = rest.rsplit_once(':').unwrap();
         let mut o = rumqttc::MqttOptions::new(id, host, port.parse::<u16>().unwrap());
         o.set_keep_alive(Duration::from_secs(30));
+        o.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut conn) = rumqttc::Client::new(o, 10_000);
         let net = std::thread::spawn(move || {
             for e in conn.iter() {
@@ -2083,6 +2084,12 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     let t0 = now_ms() / 1000 * 1000 - 200_000;
     let mut first = BTreeMap::new();
     let sent = 200usize;
+    // First a message of 1.5 MiB — over the sensor room's 256 KiB and over what NATS takes
+    // (1 MiB): refused as too large, and the readings after it still flow.
+    p.send(
+        &format!("{prefix}/readings/{}", devices[0]),
+        format!("[{}]", vec!["1"; 786_432].join(",")),
+    );
     for i in 0..sent {
         let d = &devices[i % devices.len()];
         let at = t0 + (i / devices.len()) as i64 * 1000;
@@ -2103,6 +2110,8 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let (_, v) = get_json(&r1.addr, "/api/v1/readings/stats");
+    assert_eq!(v["refused"]["too_large"].as_u64(), Some(1), "{v}");
     let (_, v2) = get_json(&r2.addr, "/api/v1/readings/stats");
     assert_eq!(v2["accepted"].as_u64(), Some(0), "{v2}");
     // Readings posted to the node that does not apply them are forwarded to the one that
@@ -2138,7 +2147,7 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
     assert_eq!(
         info["state"]["last_seq"].as_u64(),
-        Some(sent as u64),
+        Some(sent as u64 + 1),
         "{info}"
     );
     assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");

@@ -281,11 +281,15 @@ mod tests {
 pub trait ReadingsQueue: Send + Sync {
     /// Hands messages to the queue — (route, payload), the route as in the MQTT topic
     /// after the prefix, e.g. `readings/WL-001` — and answers once the stream holds them
-    /// (a message another node already handed in is taken once).
+    /// (a message another node already handed in is taken once) with how many the stream
+    /// refused (dropped: sending them again would be refused again); `Err` only when the
+    /// connection failed (worth trying again). `heard`: when the bridge heard the batch
+    /// (carried beside each message, outside its id).
     fn publish<'a>(
         &'a self,
         batch: Vec<(String, axum::body::Bytes)>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+        heard: cityos_core::time::Millis,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>;
 }
 
 /// The readings work queue, when this node has one (several nodes on NATS).

@@ -1526,8 +1526,13 @@ pub async fn first_screen(st: &AppState, p: &Principal) -> Option<Value> {
 /// with each sub-district's and the district's sums (the same figures the livelihood vital
 /// signs carry for the sub-districts and the district; the vital signs have no community
 /// level). Counts only, no one's details. Analysts and administrators see every
-/// community; district and sub-district officers their scope's; canteen staff the
-/// communities of the elders their canteen serves; others 403.
+/// community, with the project's small-cell rule: a count under
+/// [`crate::assistance::MIN_CELL`] is `null`, and so is a complementary one wherever a
+/// lone hidden count could be found by subtraction (`assistance::api::suppressed`, the
+/// communities adding up to their sub-district, the sub-districts to the district;
+/// `"suppressed": true` then); district and sub-district officers see their scope's
+/// counts whole, canteen staff the communities of the elders their canteen serves;
+/// others 403.
 pub async fn coverage(
     State(st): State<AppState>,
     SignedIn(p): SignedIn,
@@ -1578,7 +1583,7 @@ pub async fn coverage(
         v["name_en"] = json!(en);
         communities.push(v);
     }
-    let subdistricts: Vec<Value> = subs
+    let mut subdistricts: Vec<Value> = subs
         .into_iter()
         .map(|(code, mut r)| {
             let (zh, en) = names(&code);
@@ -1593,10 +1598,88 @@ pub async fn coverage(
     if let Some(o) = total.as_object_mut() {
         o.remove("subdistrict");
     }
-    Ok(Json(json!({
+    let whole_district = matches!(p.role, Role::Analyst | Role::Admin);
+    if whole_district {
+        suppress_small(&mut communities, &mut subdistricts, &mut total);
+    }
+    let mut out = json!({
         "date": date,
         "communities": communities,
         "subdistricts": subdistricts,
         "total": total,
-    })))
+    });
+    if whole_district {
+        out["suppressed"] = json!(true);
+        out["min_cell"] = json!(crate::assistance::MIN_CELL);
+    }
+    Ok(Json(out))
+}
+
+/// The four counts of a coverage row, in the order the suppression numbers them.
+const COVERAGE_COUNTS: [&str; 4] = ["registered", "served", "late", "not_handed_over"];
+
+/// Hides small counts of the coverage (see [`coverage`]) with the assistance summary's
+/// rule: the cells are (sub-district, community), (sub-district, all) and (all, all).
+fn suppress_small(communities: &mut [Value], subdistricts: &mut [Value], total: &mut Value) {
+    use crate::assistance::api::{suppressed, ALL};
+    let counts = |v: &Value| COVERAGE_COUNTS.map(|k| v[k].as_u64().unwrap_or(0) as usize);
+    let key = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let mut cells = std::collections::BTreeMap::new();
+    for c in communities.iter() {
+        cells.insert((key(c, "subdistrict"), key(c, "community")), counts(c));
+    }
+    for s in subdistricts.iter() {
+        cells.insert((key(s, "subdistrict"), ALL.to_string()), counts(s));
+    }
+    cells.insert((ALL.to_string(), ALL.to_string()), counts(total));
+    let hidden = suppressed(&cells);
+    let blank = |v: &mut Value, cell: (String, String)| {
+        for (i, k) in COVERAGE_COUNTS.iter().enumerate() {
+            if hidden.contains(&(cell.clone(), i)) {
+                v[*k] = Value::Null;
+            }
+        }
+    };
+    for c in communities.iter_mut() {
+        let cell = (key(c, "subdistrict"), key(c, "community"));
+        blank(c, cell);
+    }
+    for s in subdistricts.iter_mut() {
+        let cell = (key(s, "subdistrict"), ALL.to_string());
+        blank(s, cell);
+    }
+    blank(total, (ALL.to_string(), ALL.to_string()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_for_analysts_hides_small_counts_and_what_would_give_them_away() {
+        let row = |sub: &str, c: Option<&str>, n: [u64; 4]| {
+            let mut v = json!({"subdistrict": sub, "registered": n[0], "served": n[1],
+                "late": n[2], "not_handed_over": n[3]});
+            if let Some(c) = c {
+                v["community"] = json!(c);
+            }
+            v
+        };
+        let mut communities = vec![
+            row("S1", Some("C1"), [40, 30, 6, 7]),
+            row("S1", Some("C2"), [20, 3, 9, 8]),
+        ];
+        let mut subs = vec![row("S1", None, [60, 33, 15, 15])];
+        let mut total = json!({"registered": 60, "served": 33, "late": 15, "not_handed_over": 15});
+        suppress_small(&mut communities, &mut subs, &mut total);
+        // C2's 3 served is under 5; C1's 30 would give it away (33 − 30): hidden too.
+        assert_eq!(communities[1]["served"], Value::Null);
+        assert_eq!(communities[0]["served"], Value::Null);
+        assert_eq!(subs[0]["served"], 33);
+        assert_eq!(total["served"], 33);
+        // Nothing else is small: shown.
+        assert_eq!(communities[0]["registered"], 40);
+        assert_eq!(communities[1]["late"], 9);
+        assert_eq!(communities[0]["not_handed_over"], 7);
+    }
 }

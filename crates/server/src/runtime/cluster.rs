@@ -48,24 +48,29 @@ pub struct ClusterOptions {
 /// The default lease time: a stopped node's partitions move within about 4 s.
 pub const DEFAULT_TTL_MS: i64 = 3_000;
 
-/// Sets whether this node holds the singleton lease, counting each time it gains it (the
-/// sensor room rebuilds its alarm state from the store then: `http::node::singleton_gained`).
-/// Whether this node holds the singleton lease, and at which epoch (the epoch first, so
-/// whoever sees the flag set sees the epoch it was set with); a gain is counted.
+/// Sets whether this node holds the singleton lease, and at which epoch (the epoch first,
+/// so whoever sees the flag set sees the epoch it was set with), counting each gain (the
+/// sensor room rebuilds its alarm state from the store then:
+/// `http::node::singleton_gained`). A gain is the flag going from unset to set, or the
+/// epoch changing while it stays set: a holder paused past its lease that wins it again
+/// within one round holds it at a new epoch, and another node may have held it between.
 fn set_singleton(
     flag: &AtomicBool,
     gained: &std::sync::atomic::AtomicU64,
     epoch: &AtomicI64,
     held: &[(String, i64)],
 ) {
+    let before = epoch.load(Ordering::SeqCst);
+    let mut moved = false;
     if let Some((_, e)) = held
         .iter()
         .find(|(p, _)| p == cityos_engine::engine::SINGLETON)
     {
+        moved = *e != before;
         epoch.store(*e, Ordering::SeqCst);
     }
     let holds = holds_singleton(held);
-    if holds && !flag.load(Ordering::SeqCst) {
+    if holds && (!flag.load(Ordering::SeqCst) || moved) {
         gained.fetch_add(1, Ordering::SeqCst);
     }
     flag.store(holds, Ordering::SeqCst);
@@ -538,6 +543,29 @@ fn partly_applied(partition: &str) -> ApiError {
 mod tests {
     use super::*;
     use axum::http::HeaderMap;
+
+    #[test]
+    fn a_singleton_won_again_at_a_new_epoch_in_one_round_counts_as_a_gain() {
+        let flag = AtomicBool::new(false);
+        let gained = std::sync::atomic::AtomicU64::new(0);
+        let epoch = AtomicI64::new(0);
+        let s = |e: i64| vec![(cityos_engine::engine::SINGLETON.to_string(), e)];
+        set_singleton(&flag, &gained, &epoch, &s(3));
+        assert_eq!(gained.load(Ordering::SeqCst), 1);
+        // Renewed at the same epoch: no gain.
+        set_singleton(&flag, &gained, &epoch, &s(3));
+        assert_eq!(gained.load(Ordering::SeqCst), 1);
+        // Paused past the lease, another node held it (epoch 4), won back at epoch 5
+        // before this node saw the flag drop: a gain.
+        set_singleton(&flag, &gained, &epoch, &s(5));
+        assert_eq!(gained.load(Ordering::SeqCst), 2);
+        assert_eq!(epoch.load(Ordering::SeqCst), 5);
+        // Lost, then gained again: a gain.
+        set_singleton(&flag, &gained, &epoch, &[]);
+        assert!(!flag.load(Ordering::SeqCst));
+        set_singleton(&flag, &gained, &epoch, &s(6));
+        assert_eq!(gained.load(Ordering::SeqCst), 3);
+    }
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

@@ -657,6 +657,11 @@ pub(crate) fn parse(buf: &mut Vec<u8>) -> Result<Option<Op>, String> {
                 (true, 6) => (Some(parts[3]), num(parts[4])?, num(parts[5])?),
                 _ => return Err(format!("NATS sent a bad line {line:?}")),
             };
+            if hdr > total {
+                return Err(format!(
+                    "NATS sent a bad line {line:?}: headers past the message"
+                ));
+            }
             if buf.len() < end + 2 + total + 2 {
                 return Ok(None);
             }

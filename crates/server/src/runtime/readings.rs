@@ -6,11 +6,15 @@
 //! pulls with one durable consumer ([`CONSUMER`], explicit acks) and acknowledges a batch
 //! after it was applied — its alarms' states written and the cases they raise filed — so
 //! a holder killed before that leaves the batch to the next holder (redelivered after
-//! [`ACK_WAIT`]); a new holder first rebuilds the alarm state from the store
-//! (`intake::sensor::ensure_current`), then — when the consumer has unacknowledged
-//! messages — waits out the ack wait, so that those come again before anything newer
-//! (a device's readings stay in the order they were heard), then continues from the
-//! consumer. A holder killed after applying a batch and before acknowledging it leaves
+//! [`ACK_WAIT`]); a new holder — when the consumer has unacknowledged messages — first
+//! waits out the ack wait, so that those come again before anything newer (a device's
+//! readings stay in the order they were heard), then rebuilds the alarm state from the
+//! store (`intake::sensor::ensure_current`, which also ran at the gain), then continues
+//! from the consumer; it applies and acknowledges a batch only while it still holds the
+//! lease at the epoch it took over with. Each message carries when its bridge heard it
+//! ([`HEARD`], outside the id): the time of a reading that names none. A bridge retries a
+//! batch for at most [`RETRY_FOR`], well inside the [`DUPLICATE_WINDOW`], so nothing is
+//! handed in again after the window passed. A holder killed after applying a batch and before acknowledging it leaves
 //! that batch to be applied again: the alarm state the new holder rebuilt already holds
 //! its transitions, so no alarm fires twice, but its readings count twice in the
 //! counters and vital-sign windows (at most one batch, [`BATCH`] messages).
@@ -25,6 +29,7 @@ use crate::intake::sensor::{ingest_input, Input};
 use crate::runtime::jetstream::{parse, status, target, Conn, NatsOptions, Op, Target};
 use crate::AppState;
 use axum::body::Bytes;
+use cityos_core::time::Millis;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,7 +44,20 @@ pub const ACK_WAIT: Duration = Duration::from_secs(10);
 pub const BATCH: usize = 500;
 /// The work queue's duplicate window: a message with the same route and payload handed
 /// in again within it (by another node's bridge, or resent after a reconnect) is dropped.
-pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
+/// Ten minutes, much longer than a bridge tries to hand in a batch ([`RETRY_FOR`]), so
+/// that a node that lost NATS for a while never hands in again what the other nodes
+/// already did (and the holder applied) once the window passed. An existing stream with a
+/// shorter window is updated to this one.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+/// How long after a batch was heard a bridge still tries to hand it in: the duplicate
+/// window less two minutes' margin. After that the batch is dropped (counted, logged) —
+/// every node's bridge heard the same messages, so the ones that reached NATS handed them
+/// in.
+pub const RETRY_FOR: Duration = Duration::from_secs(600 - 120);
+/// Bytes pulled in one batch at most (the server stops the batch before the message
+/// that would pass it), so a batch's memory is bounded however large its messages; a
+/// message is at most `intake::sensor::MESSAGE_LIMIT` (256 KiB), far below.
+pub const BATCH_BYTES: usize = 8 << 20;
 /// How long one JetStream exchange may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -51,6 +69,24 @@ pub struct Delivery {
     ack: String,
     pub route: String,
     pub payload: Bytes,
+    /// When the bridge that handed it in heard it ([`HEARD`]); `None` from an older one.
+    pub heard: Option<Millis>,
+}
+
+/// The header each queued message carries the time its bridge heard it in (ms since the
+/// epoch) — outside the payload, so the `Nats-Msg-Id` of the same message heard by two
+/// nodes stays one.
+pub const HEARD: &str = "Cityos-Heard";
+
+/// [`HEARD`]'s value in a message's headers.
+fn heard_of(headers: Option<&[u8]>) -> Option<Millis> {
+    let h = std::str::from_utf8(headers?).ok()?;
+    h.split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(HEARD)
+            .then(|| v.trim().parse().ok())?
+    })
 }
 
 struct Link {
@@ -151,6 +187,35 @@ impl ReadingsQueue {
                     self.url, self.stream
                 ));
             }
+            // Made with a shorter duplicate window (an older version): widened, or a
+            // batch resent late could be stored twice.
+            let window = DUPLICATE_WINDOW.as_nanos() as u64;
+            let mut config = v["config"].clone();
+            if config["duplicate_window"]
+                .as_u64()
+                .is_some_and(|w| w < window)
+            {
+                config["duplicate_window"] = json!(window);
+                let r = c
+                    .request_sync(
+                        &format!("$JS.API.STREAM.UPDATE.{}", self.stream),
+                        config.to_string().as_bytes(),
+                        &inbox,
+                    )
+                    .await
+                    .map_err(|e| format!("NATS at {}: {e}", self.url))?;
+                let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+                if let Some(e) = v.get("error") {
+                    return Err(format!(
+                        "NATS at {}: cannot widen the duplicate window of {}: {e}",
+                        self.url, self.stream
+                    ));
+                }
+                crate::http::log::event(
+                    "readings_queue_window_widened",
+                    &[("stream", &self.stream), ("s", &DUPLICATE_WINDOW.as_secs())],
+                );
+            }
         }
         if consumer {
             let cfg = json!({"stream_name": self.stream, "config": {
@@ -178,13 +243,20 @@ impl ReadingsQueue {
         Ok(Link { c, inbox, next: 0 })
     }
 
-    async fn publish_on(&self, l: &mut Link, batch: &[(String, Bytes)]) -> Result<(), String> {
+    /// Publishes a chunk; answers how many messages the stream refused (an error answer
+    /// to one message: final), `Err` when the connection failed or went quiet.
+    async fn publish_on(
+        &self,
+        l: &mut Link,
+        batch: &[(String, Bytes)],
+        heard: Millis,
+    ) -> Result<usize, String> {
         let first = l.next + 1;
         let mut frame = Vec::new();
         for (route, payload) in batch {
             l.next += 1;
             let hdr = format!(
-                "NATS/1.0\r\nNats-Msg-Id: {}\r\n\r\n",
+                "NATS/1.0\r\nNats-Msg-Id: {}\r\n{HEARD}: {heard}\r\n\r\n",
                 message_id(route, payload)
             );
             let body = encode(route, payload);
@@ -204,6 +276,7 @@ impl ReadingsQueue {
         }
         l.c.write(&frame).await?;
         let mut waiting = batch.len();
+        let mut refused = 0;
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         let mine = format!("{}.", l.inbox);
         while waiting > 0 {
@@ -220,10 +293,14 @@ impl ReadingsQueue {
                         if n.is_some_and(|n| n >= first && n <= l.next) {
                             let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
                             if v.get("seq").is_none() || v.get("error").is_some() {
-                                return Err(format!(
-                                    "the readings queue refused a message: {}",
-                                    String::from_utf8_lossy(&payload)
-                                ));
+                                // Refused by the stream (not the connection): final.
+                                if refused == 0 {
+                                    crate::http::log::event(
+                                        "readings_queue_refused_message",
+                                        &[("answer", &String::from_utf8_lossy(&payload))],
+                                    );
+                                }
+                                refused += 1;
                             }
                             waiting -= 1;
                         }
@@ -238,7 +315,7 @@ impl ReadingsQueue {
                 .await
                 .map_err(|_| "the readings queue did not acknowledge in time".to_string())??;
         }
-        Ok(())
+        Ok(refused)
     }
 
     /// Pulls at most `max` messages, waiting at most `wait` for the first.
@@ -263,7 +340,9 @@ impl ReadingsQueue {
     ) -> Result<Vec<Delivery>, String> {
         l.next += 1;
         let reply = format!("{}.{}", l.inbox, l.next);
-        let req = json!({"batch": max, "expires": wait.as_nanos() as u64}).to_string();
+        let req =
+            json!({"batch": max, "expires": wait.as_nanos() as u64, "max_bytes": BATCH_BYTES})
+                .to_string();
         l.c.write(
             format!(
                 "PUB $JS.API.CONSUMER.MSG.NEXT.{}.{CONSUMER} {reply} {}\r\n{req}\r\n",
@@ -303,12 +382,14 @@ impl ReadingsQueue {
                                 let Some(ack) = ack else { continue };
                                 let seq =
                                     crate::runtime::jetstream::ack_seqs(&ack).map_or(0, |(s, _)| s);
+                                let heard = heard_of(headers.as_deref());
                                 match decode(&payload) {
                                     Some((route, payload)) => out.push(Delivery {
                                         seq,
                                         ack,
                                         route,
                                         payload,
+                                        heard,
                                     }),
                                     // Not ours: acknowledged with the batch, never applied.
                                     None => out.push(Delivery {
@@ -316,6 +397,7 @@ impl ReadingsQueue {
                                         ack,
                                         route: String::new(),
                                         payload: Bytes::new(),
+                                        heard: None,
                                     }),
                                 }
                                 if out.len() >= max {
@@ -411,61 +493,118 @@ impl Queue for ReadingsQueue {
     fn publish<'a>(
         &'a self,
         batch: Vec<(String, Bytes)>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        heard: Millis,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>
+    {
         Box::pin(async move {
             let mut g = self.publisher.lock().await;
             if g.is_none() {
                 *g = Some(self.open(false).await?);
             }
             let l = g.as_mut().expect("opened");
-            let mut r = Ok(());
+            let mut refused = 0;
             for chunk in batch.chunks(BATCH) {
-                r = self.publish_on(l, chunk).await;
-                if r.is_err() {
-                    break;
+                match self.publish_on(l, chunk, heard).await {
+                    Ok(n) => refused += n,
+                    Err(e) => {
+                        *g = None;
+                        return Err(e);
+                    }
                 }
             }
-            if r.is_err() {
-                *g = None;
-            }
-            r
+            Ok(refused)
         })
+    }
+}
+
+/// The holder's loop (see [`holder`]), started again when it ends or panics (after 1 s,
+/// doubling to 30 s while it keeps failing fast; logged `readings_queue_restarted`, loop
+/// `readings_queue`) until `stop`.
+pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_secs(1);
+    while !stop.load(Ordering::SeqCst) {
+        let started = tokio::time::Instant::now();
+        let r = tokio::spawn(holder(st.clone(), q.clone(), stop.clone())).await;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let why = match r {
+            Ok(()) => "ended".to_string(),
+            Err(e) => format!("panicked: {e}"),
+        };
+        crate::http::log::event("readings_queue_restarted", &[("why", &why)]);
+        st.0.loops
+            .error("readings_queue", &format!("the holder's loop {why}"));
+        // A new start takes over afresh (a new consumer connection, the state rebuilt).
+        q.let_go().await;
+        crate::intake::sensor::rebuild_again(&st).await;
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
 /// The holder's loop: while this node holds the singleton lease, pull a batch, apply it
 /// (the alarms it raises filed), acknowledge it; a node that loses the lease lets go of
-/// the consumer. Errors are counted as loop `readings_queue`; the loop never ends on one.
-pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
-    let mut holding = false;
+/// the consumer. On gaining the lease (or holding it at a new epoch) it first waits out
+/// what the last holder pulled and never acknowledged, then rebuilds the alarm state from
+/// the store. Just before applying a batch and again before acknowledging it, it checks
+/// that it still holds the lease at the epoch it took over with; when not, it lets go of
+/// the consumer's connection without acknowledging (the batch comes again to the new
+/// holder). Errors are counted as loop `readings_queue`; the loop never ends on one.
+async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
+    // The singleton epoch this node took the consumer over at.
+    let mut holding: Option<Option<Option<i64>>> = None;
+    let still = |st: &AppState, at: Option<Option<i64>>| {
+        crate::http::node::runs_jobs(st) && crate::http::node::singleton_epoch(st) == at
+    };
     while !stop.load(Ordering::SeqCst) {
         match crate::intake::sensor::ensure_current(&st).await {
-            Ok(true) if !holding => {
-                // Just became the holder: what the last holder pulled but never
-                // acknowledged comes first (after the ack wait), so that a device's
-                // readings are applied in the order they were heard.
-                match q.in_flight().await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        crate::http::log::event(
-                            "readings_queue_waiting",
-                            &[("unacknowledged", &n), ("ms", &ACK_WAIT.as_millis())],
-                        );
-                        tokio::time::sleep(ACK_WAIT + Duration::from_millis(500)).await;
+            Ok(true) => {
+                let epoch = crate::http::node::singleton_epoch(&st);
+                if holding != Some(epoch) {
+                    if holding.take().is_some() {
+                        // Held again at a new epoch (another node may have held it
+                        // between): a new connection, a takeover.
+                        q.let_go().await;
                     }
-                    Err(e) => {
-                        st.0.loops.error("readings_queue", &e);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
+                    // Just became the holder: what the last holder pulled but never
+                    // acknowledged comes first (after the ack wait), so that a device's
+                    // readings are applied in the order they were heard.
+                    match q.in_flight().await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            crate::http::log::event(
+                                "readings_queue_waiting",
+                                &[("unacknowledged", &n), ("ms", &ACK_WAIT.as_millis())],
+                            );
+                            tokio::time::sleep(ACK_WAIT + Duration::from_millis(500)).await;
+                            // Then the alarm state again from the store: what the last
+                            // holder wrote while its batch was out is there now.
+                            crate::intake::sensor::rebuild_again(&st).await;
+                            match crate::intake::sensor::ensure_current(&st).await {
+                                Ok(true) if still(&st, epoch) => {}
+                                Ok(_) => continue,
+                                Err(e) => {
+                                    st.0.loops.error("readings_queue", &e.detail);
+                                    continue;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            st.0.loops.error("readings_queue", &e);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
                     }
+                    holding = Some(epoch);
                 }
-                holding = true;
             }
-            Ok(true) => {}
             Ok(false) => {
-                if holding {
+                if holding.take().is_some() {
                     q.let_go().await;
-                    holding = false;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -476,6 +615,8 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                 continue;
             }
         }
+        let Some(at) = holding else { continue };
+        let asked = tokio::time::Instant::now();
         let batch = match q.pull(BATCH, Duration::from_millis(500)).await {
             Ok(b) => b,
             Err(e) => {
@@ -486,12 +627,28 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
         };
         if batch.is_empty() {
             st.0.loops.success("readings_queue", st.now());
+            // A pull cut short at once (409: the server's limit of waiting pulls, a
+            // consumer being replaced): not again at once.
+            if asked.elapsed() < Duration::from_millis(100) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            continue;
+        }
+        if !still(&st, at) {
+            // Lost (or held again at another epoch) while pulling: not applied, not
+            // acknowledged — it comes again to the holder after the ack wait.
+            q.let_go().await;
+            holding = None;
             continue;
         }
         let messages = batch
             .iter()
             .filter_map(|d| {
-                crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())
+                let mut m =
+                    crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())?;
+                // Heard before it is applied (a backlog, a takeover): its time.
+                m.heard = d.heard;
+                Some(m)
             })
             .collect();
         // Applied, its alarms' states written and their cases filed (or refused: the
@@ -499,9 +656,61 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
         if let Err(e) = ingest_input(&st, Input::Messages(messages), None).await {
             crate::http::log::event("readings_queue_apply_failed", &[("error", &e.detail)]);
         }
+        if !still(&st, at) {
+            // Lost while applying: the new holder has it again (its rebuilt alarm state
+            // holds what was written here), so no acknowledgement from this node.
+            q.let_go().await;
+            holding = None;
+            continue;
+        }
         match q.ack(&batch).await {
             Ok(()) => st.0.loops.success("readings_queue", st.now()),
             Err(e) => st.0.loops.error("readings_queue", &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_heard_rides_in_a_header_outside_the_id() {
+        let h = b"NATS/1.0\r\nNats-Msg-Id: abc\r\nCityos-Heard: 1765000000123\r\n\r\n";
+        assert_eq!(heard_of(Some(h)), Some(1_765_000_000_123));
+        assert_eq!(
+            heard_of(Some(b"NATS/1.0\r\nNats-Msg-Id: abc\r\n\r\n")),
+            None
+        );
+        assert_eq!(
+            heard_of(Some(b"NATS/1.0\r\nCityos-Heard: soon\r\n\r\n")),
+            None
+        );
+        assert_eq!(heard_of(None), None);
+        // The id is the route's and the payload's only: two nodes hearing it apart agree.
+        assert_eq!(
+            message_id("readings/WL-1", b"{}"),
+            message_id("readings/WL-1", b"{}")
+        );
+        let (route, payload) = decode(&encode("readings/WL-1", b"{\"v\":1}")).unwrap();
+        assert_eq!(
+            (route.as_str(), &payload[..]),
+            ("readings/WL-1", &b"{\"v\":1}"[..])
+        );
+    }
+
+    #[test]
+    fn a_message_whose_headers_run_past_it_is_refused_not_sliced() {
+        let mut buf = b"HMSG s 1 12 5\r\nhello\r\n".to_vec();
+        let e = parse(&mut buf).err().expect("refused");
+        assert!(e.contains("headers past the message"), "{e}");
+        let mut buf = b"HMSG s 1 5 5\r\nhello\r\n".to_vec();
+        assert!(matches!(parse(&mut buf), Ok(Some(Op::Msg { .. }))));
+    }
+
+    #[test]
+    fn the_retry_bound_leaves_a_margin_inside_the_duplicate_window() {
+        assert!(RETRY_FOR + Duration::from_secs(60) <= DUPLICATE_WINDOW);
+        assert!(DUPLICATE_WINDOW >= Duration::from_secs(600));
     }
 }

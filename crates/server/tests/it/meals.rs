@@ -653,8 +653,31 @@ async fn undelivered_meal_opens_a_masked_welfare_check() {
     let c = community(&t);
     let want =
         json!({"subdistrict": SUB, "registered": 2, "served": 1, "late": 1, "not_handed_over": 1});
+    // Analysts and administrators see every community, small cells hidden (every count
+    // here is under 5: the community's, its sub-district's and the district's).
     for caller in [
         who(&t, "ana", Role::Analyst, None),
+        who(&t, "root", Role::Admin, None),
+    ] {
+        let (s, cov) = t
+            .get(
+                &format!("/api/v1/meals/coverage?date={}", day()),
+                Some(&caller),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{cov}");
+        assert_eq!(cov["suppressed"], true, "{cov}");
+        assert_eq!(cov["min_cell"], 5, "{cov}");
+        let rows = cov["communities"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{cov}");
+        assert_eq!(rows[0]["community"], c.as_str());
+        for k in ["registered", "served", "late", "not_handed_over"] {
+            assert_eq!(rows[0][k], Value::Null, "{k}: {cov}");
+            assert_eq!(cov["subdistricts"][0][k], Value::Null, "{k}: {cov}");
+            assert_eq!(cov["total"][k], Value::Null, "{k}: {cov}");
+        }
+    }
+    for caller in [
         officer.clone(),
         who(&t, "worker", Role::SubdistrictOfficer, Some(SUB)),
         cook.clone(),

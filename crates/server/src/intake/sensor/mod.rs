@@ -475,6 +475,7 @@ pub async fn post_readings(
                 device: q.device,
                 kind: q.kind,
                 payload: bytes,
+                heard: None,
             }])
         }
     };
@@ -650,6 +651,10 @@ pub struct Message {
     /// The kind whose mapping reads it (`{prefix}/mapped/{kind}`).
     pub kind: Option<String>,
     pub payload: axum::body::Bytes,
+    /// When the MQTT bridge heard it, when that was before it is applied (the readings
+    /// work queue carries it beside the message): the time of a reading whose payload
+    /// names none, so that a backlog applied later is judged late, not current.
+    pub heard: Option<Millis>,
 }
 
 /// A device's reading in cityos's own shape on its own topic: `{"metric", "value", "at"?}`.
@@ -975,7 +980,11 @@ pub fn apply_input(st: &AppState, input: Input, now: Millis) -> Batch {
                 items.clear();
                 match shape {
                     Shape::Native => native_items(&msg.payload, &mut items),
-                    Shape::Senml => cityos_core::payload::senml(&msg.payload, now, &mut items),
+                    Shape::Senml => cityos_core::payload::senml(
+                        &msg.payload,
+                        msg.heard.unwrap_or(now),
+                        &mut items,
+                    ),
                     Shape::Telemetry => cityos_core::payload::telemetry(&msg.payload, &mut items),
                     Shape::Mapped => {
                         let kind = msg
@@ -1021,7 +1030,10 @@ pub fn apply_input(st: &AppState, input: Input, now: Millis) -> Batch {
                                 }
                             };
                             let place = || json!({ "message": message });
-                            let at = r.at.map_or(At::Arrival, At::Millis);
+                            let at = match (r.at, msg.heard) {
+                                (Some(ms), _) | (None, Some(ms)) => At::Millis(ms),
+                                (None, None) => At::Arrival,
+                            };
                             take(
                                 s,
                                 sensing,
@@ -1259,6 +1271,13 @@ pub async fn ensure_current(st: &AppState) -> Result<bool, ApiError> {
     *rebuilt = gained;
     crate::http::log::event("sensing_taken_over", &[("alarms_with_case", &open)]);
     Ok(true)
+}
+
+/// Makes the next [`ensure_current`] rebuild the alarm state from the store again (the
+/// readings work queue's new holder, once the last holder's unacknowledged batch was
+/// waited out: what that holder wrote meanwhile is in the store).
+pub async fn rebuild_again(st: &AppState) {
+    *st.0.sensor.rebuilt_for.lock().await = u64::MAX;
 }
 
 /// Turns alarm changes into cases and notes.

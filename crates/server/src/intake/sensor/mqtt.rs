@@ -63,6 +63,7 @@ pub fn message_of_route(rest: &str, payload: axum::body::Bytes) -> Option<Messag
         device,
         kind,
         payload,
+        heard: None,
     })
 }
 
@@ -102,15 +103,20 @@ pub async fn run(
     let stop_q = stop.clone();
     // Ingestion runs apart from the network loop, so that acknowledgements keep flowing
     // while a batch is being applied (a broker drops messages for a client that lags).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, axum::body::Bytes)>>(256);
+    // Each batch with when its first message was heard (by the service's clock, for the
+    // readings' times, and by the monotonic one, for the retry bound).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+        Vec<(String, axum::body::Bytes)>,
+        (cityos_core::time::Millis, tokio::time::Instant),
+    )>(256);
     let ingest_st = st.clone();
     let ingester = tokio::spawn(async move {
-        while let Some(batch) = rx.recv().await {
+        while let Some((batch, heard)) = rx.recv().await {
             // Several nodes on NATS: every node's bridge hands what it hears to the
             // readings work queue (a message two nodes heard is kept once); the holder of
             // the singleton lease applies it from there (`runtime::readings`).
             if let Some(q) = crate::http::node::readings_queue(&ingest_st) {
-                hand_in(&*q, batch, &stop_q).await;
+                hand_in(&ingest_st, &*q, batch, heard, &stop_q).await;
                 continue;
             }
             // Several nodes without NATS: every node's bridge hears every reading; only
@@ -136,6 +142,7 @@ pub async fn run(
     });
     let mut buf: Vec<(String, axum::body::Bytes)> = Vec::new();
     let mut held = 0usize;
+    let mut heard_first: Option<(cityos_core::time::Millis, tokio::time::Instant)> = None;
     let flush_every = Duration::from_millis(2);
     let mut deadline: Option<tokio::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
@@ -157,7 +164,18 @@ pub async fn run(
                 if let Some(r) = route_of(&p.topic, &prefix)
                     .filter(|r| message_of_route(r, axum::body::Bytes::new()).is_some())
                 {
-                    buf.push((r.to_string(), p.payload));
+                    let mut payload = p.payload;
+                    let limit = crate::intake::sensor::MESSAGE_LIMIT;
+                    if payload.len() > limit && crate::http::node::readings_queue(&st).is_some() {
+                        // Over the limit: only its first MESSAGE_LIMIT + 1 bytes go to the
+                        // work queue (still refused whole as `too_large` by the holder,
+                        // counted once like any refused reading) — a message larger than
+                        // NATS takes (1 MiB by default) would close the queue's
+                        // connection on every node that heard it.
+                        payload.truncate(limit + 1);
+                    }
+                    buf.push((r.to_string(), payload));
+                    heard_first.get_or_insert_with(|| (st.now(), tokio::time::Instant::now()));
                     held += 1;
                 }
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + flush_every);
@@ -171,7 +189,16 @@ pub async fn run(
         }
         let due = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
         if held > 0 && (held >= 2000 || due) {
-            if tx.send(std::mem::take(&mut buf)).await.is_err() {
+            if tx
+                .send((
+                    std::mem::take(&mut buf),
+                    heard_first
+                        .take()
+                        .unwrap_or_else(|| (st.now(), tokio::time::Instant::now())),
+                ))
+                .await
+                .is_err()
+            {
                 break;
             }
             held = 0;
@@ -179,7 +206,8 @@ pub async fn run(
         }
     }
     if held > 0 {
-        let _ = tx.send(buf).await;
+        let heard = heard_first.unwrap_or_else(|| (st.now(), tokio::time::Instant::now()));
+        let _ = tx.send((buf, heard)).await;
     }
     drop(tx);
     let _ = ingester.await;
@@ -189,17 +217,56 @@ pub async fn run(
 
 /// Hands a batch to the readings work queue, trying again (0.1 s, doubling to 2 s) until
 /// the stream holds it or the bridge stops: the other nodes' bridges hand in the same
-/// messages, so a node that cannot reach NATS loses nothing the cluster heard.
+/// messages, so a node that cannot reach NATS loses nothing the cluster heard. Only a
+/// lost connection is tried again: a message the stream itself refused is dropped and
+/// counted (`readings_queue_refused` in the log, loop `readings_queue`), never resent.
+/// A batch still not handed in [`RETRY_FOR`] after it was heard is dropped
+/// (`readings_queue_gave_up`): sent later, it could come after the duplicate window and
+/// be applied twice; the other nodes' bridges heard the same messages.
+///
+/// [`RETRY_FOR`]: crate::runtime::readings::RETRY_FOR
 async fn hand_in(
+    st: &AppState,
     q: &dyn crate::http::node::ReadingsQueue,
     batch: Vec<(String, axum::body::Bytes)>,
+    heard: (cityos_core::time::Millis, tokio::time::Instant),
+    stop: &AtomicBool,
+) {
+    hand_in_for(
+        st,
+        q,
+        batch,
+        heard,
+        crate::runtime::readings::RETRY_FOR,
+        stop,
+    )
+    .await
+}
+
+async fn hand_in_for(
+    st: &AppState,
+    q: &dyn crate::http::node::ReadingsQueue,
+    batch: Vec<(String, axum::body::Bytes)>,
+    (heard_at, heard): (cityos_core::time::Millis, tokio::time::Instant),
+    retry_for: Duration,
     stop: &AtomicBool,
 ) {
     let mut wait = Duration::from_millis(100);
     let mut logged = false;
     loop {
-        match q.publish(batch.clone()).await {
-            Ok(()) => return,
+        match q.publish(batch.clone(), heard_at).await {
+            Ok(0) => return,
+            Ok(refused) => {
+                crate::http::log::event(
+                    "readings_queue_refused",
+                    &[("refused", &refused), ("messages", &batch.len())],
+                );
+                st.0.loops.error(
+                    "readings_queue",
+                    &format!("the readings queue refused {refused} message(s); dropped"),
+                );
+                return;
+            }
             Err(e) => {
                 if !logged {
                     crate::http::log::event(
@@ -209,6 +276,21 @@ async fn hand_in(
                     logged = true;
                 }
                 if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                if heard.elapsed() + wait >= retry_for {
+                    crate::http::log::event(
+                        "readings_queue_gave_up",
+                        &[("error", &e), ("messages", &batch.len())],
+                    );
+                    st.0.loops.error(
+                        "readings_queue",
+                        &format!(
+                            "{} message(s) not handed in within {} s of being heard; dropped",
+                            batch.len(),
+                            retry_for.as_secs()
+                        ),
+                    );
                     return;
                 }
                 tokio::time::sleep(wait).await;
