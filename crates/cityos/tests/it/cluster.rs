@@ -1277,7 +1277,10 @@ fn an_engine_step_for_another_nodes_partition_reaches_its_owner() {
             on_b += 1;
         }
     }
-    assert!(on_b > 0, "some alarms fell in {other}'s sub-districts: {held:?}");
+    assert!(
+        on_b > 0,
+        "some alarms fell in {other}'s sub-districts: {held:?}"
+    );
     let before = s.counts().unwrap().reports;
     assert_eq!(
         before as usize,
