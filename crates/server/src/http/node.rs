@@ -193,6 +193,51 @@ pub async fn send_within(
     })?
 }
 
+/// Several nodes with NATS (issue 20): the work queue every node's MQTT bridge hands its
+/// readings to, so that the holder of the singleton lease applies each once, wherever it
+/// was heard (`runtime::readings`). A room sees only this.
+pub trait ReadingsQueue: Send + Sync {
+    /// Hands messages to the queue — (route, payload), the route as in the MQTT topic
+    /// after the prefix, e.g. `readings/WL-001` — and answers once the stream holds them
+    /// (a message another node already handed in is taken once) with how many the stream
+    /// refused (dropped: sending them again would be refused again); `Err` only when the
+    /// connection failed (worth trying again). `heard`: when the bridge heard the batch
+    /// (carried beside each message, outside its id).
+    fn publish<'a>(
+        &'a self,
+        batch: Vec<(String, axum::body::Bytes)>,
+        heard: cityos_core::time::Millis,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>;
+}
+
+/// The readings work queue, when this node has one (several nodes on NATS).
+pub fn readings_queue(st: &AppState) -> Option<Arc<dyn ReadingsQueue>> {
+    st.0.readings_queue.get().cloned()
+}
+
+/// How many times this node has gained the singleton lease (0 alone): a room whose state
+/// only the holder keeps in memory rebuilds it from the store when this moves.
+pub fn singleton_gained(st: &AppState) -> u64 {
+    st.0.cluster
+        .get()
+        .map_or(0, |c| c.gained.load(Ordering::SeqCst))
+}
+
+/// The epoch of the singleton lease this node holds, when it holds it; `None` alone (one
+/// node, which always runs the jobs) — see [`ClusterInfo::singleton_epoch`].
+pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
+    st.0.cluster.get().map(|c| {
+        c.singleton
+            .load(Ordering::SeqCst)
+            .then(|| c.singleton_epoch.load(Ordering::SeqCst))
+    })
+}
+
+/// The most a node's clock may be off the database's (PostgreSQL's `clock_timestamp()`)
+/// to join: leases never read a node's clock, but the times it stamps (case log entries,
+/// deadlines, escalations of the partitions it holds) are off by its skew.
+pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,48 +319,3 @@ mod tests {
         assert!(e.to_string().contains("larger than 1000 bytes"), "{e}");
     }
 }
-
-/// Several nodes with NATS (issue 20): the work queue every node's MQTT bridge hands its
-/// readings to, so that the holder of the singleton lease applies each once, wherever it
-/// was heard (`runtime::readings`). A room sees only this.
-pub trait ReadingsQueue: Send + Sync {
-    /// Hands messages to the queue — (route, payload), the route as in the MQTT topic
-    /// after the prefix, e.g. `readings/WL-001` — and answers once the stream holds them
-    /// (a message another node already handed in is taken once) with how many the stream
-    /// refused (dropped: sending them again would be refused again); `Err` only when the
-    /// connection failed (worth trying again). `heard`: when the bridge heard the batch
-    /// (carried beside each message, outside its id).
-    fn publish<'a>(
-        &'a self,
-        batch: Vec<(String, axum::body::Bytes)>,
-        heard: cityos_core::time::Millis,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>;
-}
-
-/// The readings work queue, when this node has one (several nodes on NATS).
-pub fn readings_queue(st: &AppState) -> Option<Arc<dyn ReadingsQueue>> {
-    st.0.readings_queue.get().cloned()
-}
-
-/// How many times this node has gained the singleton lease (0 alone): a room whose state
-/// only the holder keeps in memory rebuilds it from the store when this moves.
-pub fn singleton_gained(st: &AppState) -> u64 {
-    st.0.cluster
-        .get()
-        .map_or(0, |c| c.gained.load(Ordering::SeqCst))
-}
-
-/// The epoch of the singleton lease this node holds, when it holds it; `None` alone (one
-/// node, which always runs the jobs) — see [`ClusterInfo::singleton_epoch`].
-pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
-    st.0.cluster.get().map(|c| {
-        c.singleton
-            .load(Ordering::SeqCst)
-            .then(|| c.singleton_epoch.load(Ordering::SeqCst))
-    })
-}
-
-/// The most a node's clock may be off the database's (PostgreSQL's `clock_timestamp()`)
-/// to join: leases never read a node's clock, but the times it stamps (case log entries,
-/// deadlines, escalations of the partitions it holds) are off by its skew.
-pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
