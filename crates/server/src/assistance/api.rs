@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The sub-district or policy code of a total row (every sub-district, every policy).
-pub const ALL: &str = "*";
+pub use cityos_core::privacy::ALL;
 
 /// The largest source file accepted at once.
 pub const SOURCE_LIMIT: usize = 64 * 1024 * 1024;
@@ -644,58 +644,7 @@ pub async fn record_visit(
     })))
 }
 
-type CellKey = (String, String);
-
-/// The cells (and which of their four counts) not shown: every count under
-/// [`MIN_CELL`], and — complementary suppression — whenever a group that adds up (the
-/// district total with its sub-district totals; a sub-district total with its policy
-/// cells) has exactly one count hidden, the smallest other count of the group as well,
-/// until no group has a lone hidden count: no hidden count is found by subtraction.
-pub fn suppressed(
-    cells: &BTreeMap<CellKey, [usize; 4]>,
-) -> std::collections::BTreeSet<(CellKey, usize)> {
-    let mut hidden = std::collections::BTreeSet::new();
-    for (key, n) in cells {
-        for (k, v) in n.iter().enumerate() {
-            if *v < MIN_CELL {
-                hidden.insert((key.clone(), k));
-            }
-        }
-    }
-    let mut groups: Vec<Vec<CellKey>> =
-        vec![cells.keys().filter(|(_, p)| p == ALL).cloned().collect()];
-    for (s, p) in cells.keys() {
-        if s != ALL && p == ALL {
-            groups.push(cells.keys().filter(|(s2, _)| s2 == s).cloned().collect());
-        }
-    }
-    loop {
-        let mut changed = false;
-        for g in &groups {
-            for k in [0usize, 1, 2, 3] {
-                let lone = g
-                    .iter()
-                    .filter(|c| hidden.contains(&((*c).clone(), k)))
-                    .count()
-                    == 1;
-                if !lone {
-                    continue;
-                }
-                if let Some(next) = g
-                    .iter()
-                    .filter(|c| !hidden.contains(&((*c).clone(), k)))
-                    .min_by_key(|c| cells[*c][k])
-                {
-                    hidden.insert((next.clone(), k));
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            return hidden;
-        }
-    }
-}
+pub use cityos_core::privacy::suppressed;
 
 #[derive(Deserialize)]
 pub struct SummaryQ {

@@ -57,7 +57,7 @@ pub const CATEGORY: &str = "assistance_home_visit";
 /// The line the adviser works in.
 pub const LINE: &str = "civil_affairs";
 /// The smallest count an analyst sees; smaller cells are suppressed.
-pub const MIN_CELL: usize = 5;
+pub use cityos_core::privacy::MIN_CELL;
 /// Visit outcomes.
 pub const OUTCOMES: [&str; 4] = ["enrolled", "not_eligible", "declined", "unreachable"];
 

@@ -238,6 +238,11 @@ pub fn singleton_epoch(st: &AppState) -> Option<Option<i64>> {
 /// deadlines, escalations of the partitions it holds) are off by its skew.
 pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
 
+/// How long an MQTT bridge tries to hand a batch of readings to the work queue
+/// (`runtime::readings::RETRY_FOR`, where the reason is): the queue's duplicate window
+/// less two minutes.
+pub const READINGS_RETRY_FOR: Duration = Duration::from_secs(600 - 120);
+
 #[cfg(test)]
 mod tests {
     use super::*;

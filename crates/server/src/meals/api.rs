@@ -1527,8 +1527,8 @@ pub async fn first_screen(st: &AppState, p: &Principal) -> Option<Value> {
 /// signs carry for the sub-districts and the district; the vital signs have no community
 /// level). Counts only, no one's details. Analysts and administrators see every
 /// community, with the project's small-cell rule: a count under
-/// [`crate::assistance::MIN_CELL`] is `null`, and so is a complementary one wherever a
-/// lone hidden count could be found by subtraction (`assistance::api::suppressed`, the
+/// [`cityos_core::privacy::MIN_CELL`] is `null`, and so is a complementary one wherever a
+/// lone hidden count could be found by subtraction (`cityos_core::privacy::suppressed`, the
 /// communities adding up to their sub-district, the sub-districts to the district;
 /// `"suppressed": true` then); district and sub-district officers see their scope's
 /// counts whole, canteen staff the communities of the elders their canteen serves;
@@ -1610,7 +1610,7 @@ pub async fn coverage(
     });
     if whole_district {
         out["suppressed"] = json!(true);
-        out["min_cell"] = json!(crate::assistance::MIN_CELL);
+        out["min_cell"] = json!(cityos_core::privacy::MIN_CELL);
     }
     Ok(Json(out))
 }
@@ -1621,7 +1621,7 @@ const COVERAGE_COUNTS: [&str; 4] = ["registered", "served", "late", "not_handed_
 /// Hides small counts of the coverage (see [`coverage`]) with the assistance summary's
 /// rule: the cells are (sub-district, community), (sub-district, all) and (all, all).
 fn suppress_small(communities: &mut [Value], subdistricts: &mut [Value], total: &mut Value) {
-    use crate::assistance::api::{suppressed, ALL};
+    use cityos_core::privacy::{suppressed, ALL};
     let counts = |v: &Value| COVERAGE_COUNTS.map(|k| v[k].as_u64().unwrap_or(0) as usize);
     let key = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     let mut cells = std::collections::BTreeMap::new();

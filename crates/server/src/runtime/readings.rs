@@ -53,7 +53,7 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 /// window less two minutes' margin. After that the batch is dropped (counted, logged) —
 /// every node's bridge heard the same messages, so the ones that reached NATS handed them
 /// in.
-pub const RETRY_FOR: Duration = Duration::from_secs(600 - 120);
+pub const RETRY_FOR: Duration = crate::http::node::READINGS_RETRY_FOR;
 /// Bytes pulled in one batch at most (the server stops the batch before the message
 /// that would pass it), so a batch's memory is bounded however large its messages; a
 /// message is at most `intake::sensor::MESSAGE_LIMIT` (256 KiB), far below.

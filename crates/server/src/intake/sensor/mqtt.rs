@@ -224,7 +224,7 @@ pub async fn run(
 /// (`readings_queue_gave_up`): sent later, it could come after the duplicate window and
 /// be applied twice; the other nodes' bridges heard the same messages.
 ///
-/// [`RETRY_FOR`]: crate::runtime::readings::RETRY_FOR
+/// [`RETRY_FOR`]: crate::http::node::READINGS_RETRY_FOR
 async fn hand_in(
     st: &AppState,
     q: &dyn crate::http::node::ReadingsQueue,
@@ -237,7 +237,7 @@ async fn hand_in(
         q,
         batch,
         heard,
-        crate::runtime::readings::RETRY_FOR,
+        crate::http::node::READINGS_RETRY_FOR,
         stop,
     )
     .await
