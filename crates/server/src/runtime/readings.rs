@@ -156,6 +156,22 @@ impl ReadingsQueue {
         &self.stream
     }
 
+    /// One JetStream API request on `c` and its JSON answer (`null` if it is not JSON; the
+    /// caller reads its `error`); a lost connection names the server.
+    async fn api(
+        &self,
+        c: &mut Conn,
+        inbox: &str,
+        subject: &str,
+        body: &[u8],
+    ) -> Result<Value, String> {
+        let r = c
+            .request_sync(subject, body, inbox)
+            .await
+            .map_err(|e| format!("NATS at {}: {e}", self.url))?;
+        Ok(serde_json::from_slice(&r).unwrap_or(Value::Null))
+    }
+
     async fn open(&self, consumer: bool) -> Result<Link, String> {
         let mut c = Conn::open(&self.target, &self.url, &self.name).await?;
         let mut rnd = [0u8; 8];
@@ -165,22 +181,24 @@ impl ReadingsQueue {
             "retention": "workqueue", "storage": "file", "discard": "old", "num_replicas": 1,
             "max_age": 24u64 * 3600 * 1_000_000_000,
             "duplicate_window": DUPLICATE_WINDOW.as_nanos() as u64});
-        let r = c
-            .request_sync(
+        let v = self
+            .api(
+                &mut c,
+                &inbox,
                 &format!("$JS.API.STREAM.CREATE.{}", self.stream),
                 create.to_string().as_bytes(),
-                &inbox,
             )
-            .await
-            .map_err(|e| format!("NATS at {}: {e}", self.url))?;
-        let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            .await?;
         if let Some(e) = v.get("error") {
             // Another node made it: use it as it is.
-            let r = c
-                .request_sync(&format!("$JS.API.STREAM.INFO.{}", self.stream), b"", &inbox)
-                .await
-                .map_err(|e| format!("NATS at {}: {e}", self.url))?;
-            let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+            let v = self
+                .api(
+                    &mut c,
+                    &inbox,
+                    &format!("$JS.API.STREAM.INFO.{}", self.stream),
+                    b"",
+                )
+                .await?;
             if v.get("error").is_some() {
                 return Err(format!(
                     "NATS at {}: cannot create or read the readings queue {}: {e}",
@@ -196,15 +214,14 @@ impl ReadingsQueue {
                 .is_some_and(|w| w < window)
             {
                 config["duplicate_window"] = json!(window);
-                let r = c
-                    .request_sync(
+                let v = self
+                    .api(
+                        &mut c,
+                        &inbox,
                         &format!("$JS.API.STREAM.UPDATE.{}", self.stream),
                         config.to_string().as_bytes(),
-                        &inbox,
                     )
-                    .await
-                    .map_err(|e| format!("NATS at {}: {e}", self.url))?;
-                let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+                    .await?;
                 if let Some(e) = v.get("error") {
                     return Err(format!(
                         "NATS at {}: cannot widen the duplicate window of {}: {e}",
@@ -223,15 +240,14 @@ impl ReadingsQueue {
                 "ack_wait": ACK_WAIT.as_nanos() as u64, "deliver_policy": "all",
                 "max_ack_pending": 20 * BATCH, "max_deliver": -1,
                 "description": "cityos: the holder of the singleton lease applies readings"}});
-            let r = c
-                .request_sync(
+            let v = self
+                .api(
+                    &mut c,
+                    &inbox,
                     &format!("$JS.API.CONSUMER.DURABLE.CREATE.{}.{CONSUMER}", self.stream),
                     cfg.to_string().as_bytes(),
-                    &inbox,
                 )
-                .await
-                .map_err(|e| format!("NATS at {}: {e}", self.url))?;
-            let v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
+                .await?;
             if let Some(e) = v.get("error") {
                 return Err(format!(
                     "NATS at {}: cannot create the consumer {CONSUMER} on {}: {e}",
