@@ -2568,3 +2568,183 @@ fn a_node_refused_for_its_clock_leaves_no_settings() {
     db.drop_schema();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two nodes hearing the broker; the first (the readings holder) aborts — like `kill -9`
+/// — at `stage` of the third batch it applies (`CITYOS_FAULT_READINGS_ABORT`). Devices
+/// join the stream over time, so that batch holds first readings (alarms firing).
+/// Answers (readings sent, the aborting holder's log, the survivor's log, the survivor's
+/// accepted count); checks that the queue drained, every alarm fired once at its device's
+/// first reading and each alarm filed exactly one report.
+fn readings_holder_aborts(stage: &str, tag: &str) -> (usize, String, String, u64) {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return (0, String::new(), String::new(), 0);
+    };
+    let _nodes = crate::support::nodes_turn();
+    let Some(db) = postgres(&format!("cluster_{tag}")) else {
+        return (0, String::new(), String::new(), 0);
+    };
+    let stream = unique(&format!("CITYOS_TEST_{}", tag.to_uppercase()));
+    let prefix = unique(&format!("cityos-test-{tag}"));
+    let dir = std::env::temp_dir().join(format!("cityos-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+        "--mqtt-url",
+        mqtt.as_str(),
+    ];
+    let fault = format!("{stage}:3");
+    let env1 = [
+        ("CITYOS_MQTT_PREFIX", prefix.as_str()),
+        ("CITYOS_FAULT_READINGS_ABORT", fault.as_str()),
+    ];
+    let env2 = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
+    // The first node alone first: it holds the singleton lease (the readings).
+    let mut f1 = start_env("f1", &dir, &db.schema_url, &args, &env1);
+    wait_healthy(&mut f1);
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["f1"], Duration::from_secs(15));
+    let mut f2 = start_env("f2", &dir, &db.schema_url, &args, &env2);
+    wait_healthy(&mut f2);
+    wait_held(&mut s, all, &["f1", "f2"], Duration::from_secs(15));
+    assert_eq!(
+        owners(&mut s)[cityos_engine::engine::SINGLETON],
+        "f1",
+        "the first node keeps the singleton lease"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let p = Publisher::new(&mqtt, &unique(&format!("cityos-test-pub-{tag}")));
+    let devices: Vec<String> = (1..=40).map(|i| format!("MH-{i:03}")).collect();
+    let t0 = now_ms() / 1000 * 1000 - 200_000;
+    let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    let sent = 400usize;
+    for i in 0..sent {
+        // A new device every 10 readings; each reading of a device a second after its
+        // last (distinct messages, in order).
+        let live = (1 + i / 10).min(devices.len());
+        let d = &devices[i % live];
+        let at = seen.get(d).map_or(t0, |t| t + 1000);
+        seen.insert(d.clone(), at);
+        first.entry(d.clone()).or_insert(at);
+        p.send(&format!("{prefix}/readings/{d}"), tilted(at));
+        std::thread::sleep(Duration::from_millis(12));
+    }
+    drop(p);
+    // The holder aborted at the fault; the other node takes the lease over.
+    let t = Instant::now();
+    while f1.child.try_wait().unwrap().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the holder did not abort: {}",
+            std::fs::read_to_string(&f1.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log1 = std::fs::read_to_string(&f1.log).unwrap_or_default();
+    wait_held(&mut s, all, &["f2"], TAKEOVER_LIMIT);
+    // Drained: each message stored once, everything applied and acknowledged (the
+    // batch the holder never acknowledged comes again after the ack wait).
+    let t = Instant::now();
+    let info = loop {
+        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+        let done = info["state"]["messages"].as_u64() == Some(0)
+            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
+        if done || t.elapsed() > Duration::from_secs(40) {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    std::thread::sleep(Duration::from_millis(500));
+    // Every alarm fired once, at its device's first reading, and filed one report.
+    let alarms = tilt_alarms(&mut s);
+    for (d, at) in &first {
+        assert_eq!(
+            alarms.get(d),
+            Some(&("firing".to_string(), *at)),
+            "device {d}\n{log1}"
+        );
+    }
+    assert_eq!(first.len(), devices.len());
+    assert_eq!(
+        s.counts().unwrap().reports as usize,
+        first.len(),
+        "one report per alarm, none twice\n{log1}"
+    );
+    let (_, v) = get_json(&f2.addr, "/api/v1/readings/stats");
+    let accepted = v["accepted"].as_u64().unwrap();
+    let log2 = std::fs::read_to_string(&f2.log).unwrap_or_default();
+    signal(&f2, "-INT");
+    let _ = f2.child.wait();
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+    (sent, log1, log2, accepted)
+}
+
+/// The `seq=` a log line `event … seq=N` names.
+fn logged_seq(log: &str, event: &str) -> Option<u64> {
+    log.lines()
+        .find(|l| l.starts_with(event))?
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("seq="))?
+        .parse()
+        .ok()
+}
+
+/// The holder applied a batch — its alarm states and the queue's mark written in one
+/// transaction — and died before acknowledging it: the batch comes again to the new
+/// holder, which acknowledges it without applying it. Counted exactly: the new holder
+/// applied every reading after the dead holder's mark, and not one more.
+#[test]
+fn a_batch_applied_but_not_acknowledged_by_a_dead_holder_is_not_applied_again() {
+    let (sent, log1, log2, accepted) = readings_holder_aborts("before_ack", "rqack");
+    if sent == 0 {
+        return;
+    }
+    let mark = logged_seq(&log1, "fault_abort_before_ack")
+        .unwrap_or_else(|| panic!("the holder aborted before its acknowledgement: {log1}"));
+    assert!(mark > 0 && (mark as usize) < sent, "mark {mark}");
+    assert!(
+        log2.contains("readings_queue_skipped"),
+        "the unacknowledged batch came again and was passed over: {log2}"
+    );
+    assert_eq!(
+        accepted,
+        sent as u64 - mark,
+        "the new holder applied exactly the readings after the mark {mark}"
+    );
+}
+
+/// The holder filed a batch's alarm cases and died before writing their states and the
+/// queue's mark: the new holder applies the batch again, and each alarm it fires again
+/// finds the case already filed under its key (device, rule, time fired) — one report
+/// per alarm, none twice.
+#[test]
+fn a_batch_whose_holder_died_before_its_mark_files_no_alarm_twice() {
+    let (sent, log1, log2, accepted) = readings_holder_aborts("before_mark", "rqmark");
+    if sent == 0 {
+        return;
+    }
+    let top = logged_seq(&log1, "fault_abort_before_mark")
+        .unwrap_or_else(|| panic!("the holder aborted before its mark: {log1}"));
+    assert!(top > 0 && (top as usize) < sent, "top {top}");
+    // The aborted batch was applied again by the new holder (nothing skipped).
+    assert!(!log2.contains("readings_queue_skipped"), "{log2}");
+    assert!(
+        accepted > sent as u64 - top,
+        "accepted {accepted}, top {top}"
+    );
+}

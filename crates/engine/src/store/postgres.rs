@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0024_case_facts.sql"),
     ),
     (
+        28,
+        include_str!("../../migrations/postgres/0028_queue_marks.sql"),
+    ),
+    (
         29,
         include_str!("../../migrations/postgres/0029_figure_samples.sql"),
     ),
@@ -736,6 +740,35 @@ impl SensingStore for PostgresStore {
         self.live()?;
         self.rows(crate::store::SELECT_ALARMS, &[], alarm_row)
     }
+
+    fn put_alarm_states_fenced(
+        &mut self,
+        rows: &[AlarmRow],
+        mark: Option<&QueueMark>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        check_fence(&mut tx, fence)?;
+        for r in rows {
+            tx.execute(crate::store::UPSERT_ALARM, &refs(&alarm_args(r)))
+                .map_err(db)?;
+        }
+        if let Some(m) = mark {
+            tx.execute(crate::store::UPSERT_QUEUE_MARK, &[&m.queue, &m.seq])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn queue_mark(&mut self, queue: &str) -> Result<Option<i64>, StoreError> {
+        self.live()?;
+        let rows = self
+            .conn()
+            .query(crate::store::SELECT_QUEUE_MARK, &[&queue])
+            .map_err(db)?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)))
+    }
 }
 
 impl VitalsStore for PostgresStore {
@@ -968,17 +1001,20 @@ impl MealStore for PostgresStore {
     ) -> Result<(), StoreError> {
         self.live()?;
         let mut tx = self.conn().transaction().map_err(db)?;
-        for r in rows {
-            tx.execute(crate::store::UPSERT_MEAL_ROW, &refs(&meal_row_args(r)))
-                .map_err(db)?;
-        }
-        for e in ledger {
-            tx.execute(
-                crate::store::INSERT_MEAL_LEDGER,
-                &refs(&meal_ledger_args(e)),
-            )
-            .map_err(db)?;
-        }
+        record_meals_in(&mut tx, rows, ledger)?;
+        tx.commit().map_err(db)
+    }
+
+    fn record_meals_fenced(
+        &mut self,
+        rows: &[MealRow],
+        ledger: &[MealLedgerRow],
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        self.live()?;
+        let mut tx = self.conn().transaction().map_err(db)?;
+        check_fence(&mut tx, fence)?;
+        record_meals_in(&mut tx, rows, ledger)?;
         tx.commit().map_err(db)
     }
 
@@ -1138,18 +1174,63 @@ impl batch::RowWriter for Rows<'_, '_> {
     }
 
     fn lease_held(&mut self, node: &str, partition: &str, epoch: i64) -> Result<bool, StoreError> {
-        let rows = self
-            .tx
-            .query(
-                &format!(
-                    "SELECT 1 FROM partition_leases WHERE partition = $1 AND owner = $2 \
-                     AND epoch = $3 AND expires_at > {NOW_MS} FOR SHARE"
-                ),
-                &[&partition, &node, &epoch],
-            )
-            .map_err(db)?;
-        Ok(!rows.is_empty())
+        lease_held_in(self.tx, node, partition, epoch)
     }
+}
+
+/// Does `node` hold `partition` at `epoch`, unexpired, as `tx` sees it? The lease row
+/// stays locked (shared) until the transaction ends, so no other node takes the
+/// partition over while the transaction writes.
+fn lease_held_in(
+    tx: &mut ::postgres::Transaction<'_>,
+    node: &str,
+    partition: &str,
+    epoch: i64,
+) -> Result<bool, StoreError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT 1 FROM partition_leases WHERE partition = $1 AND owner = $2 \
+                 AND epoch = $3 AND expires_at > {NOW_MS} FOR SHARE"
+            ),
+            &[&partition, &node, &epoch],
+        )
+        .map_err(db)?;
+    Ok(!rows.is_empty())
+}
+
+/// The meals room's rows and ledger entries, inside `tx`.
+fn record_meals_in(
+    tx: &mut ::postgres::Transaction<'_>,
+    rows: &[MealRow],
+    ledger: &[MealLedgerRow],
+) -> Result<(), StoreError> {
+    for r in rows {
+        tx.execute(crate::store::UPSERT_MEAL_ROW, &refs(&meal_row_args(r)))
+            .map_err(db)?;
+    }
+    for e in ledger {
+        tx.execute(
+            crate::store::INSERT_MEAL_LEDGER,
+            &refs(&meal_ledger_args(e)),
+        )
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Fails with [`StoreError::Fenced`] unless the fence's node holds each of its leases
+/// (locked until `tx` ends): a write of a room whose state only a lease's holder keeps.
+fn check_fence(tx: &mut ::postgres::Transaction<'_>, f: &Fence) -> Result<(), StoreError> {
+    for (partition, epoch) in &f.leases {
+        if !lease_held_in(tx, &f.node, partition, *epoch)? {
+            return Err(StoreError::Fenced {
+                partition: partition.clone(),
+                epoch: *epoch,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The database's clock in milliseconds since the epoch: every lease time is read from

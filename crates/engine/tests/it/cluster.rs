@@ -379,3 +379,98 @@ fn a_node_with_other_settings_is_refused_while_others_run() {
     let ch = a.lease_round("http://a", TTL).unwrap();
     assert_eq!(ch.held.len(), a.partitions().len());
 }
+
+/// The rooms whose state only the holder of the singleton lease keeps (the readings
+/// work queue's alarm states and mark, the meal book) write only while they hold it: a
+/// holder that was paused past its lease writes nothing when it wakes, and the work
+/// queue's mark is raised with the alarm states in one transaction, never lowered.
+#[test]
+fn a_singleton_rooms_writes_are_fenced_and_its_mark_only_rises() {
+    use cityos_engine::store::{AlarmRow, Fence, MealRow, QueueMark};
+    let Some(b) = Backend::postgres("cluster_room_fence") else {
+        return;
+    };
+    let single = cityos_engine::engine::SINGLETON;
+    let mut a = node(&b, "a");
+    let ch = a.lease_round("http://a", TTL).unwrap();
+    let epoch_a = ch.held.iter().find(|(p, _)| p == single).unwrap().1;
+    let fence_a = Fence {
+        node: "a".into(),
+        leases: vec![(single.to_string(), epoch_a)],
+    };
+    let alarm = |state: &str, since: i64| AlarmRow {
+        device: "MH-001".into(),
+        rule: "manhole_tilted".into(),
+        state: state.into(),
+        since,
+        case_id: None,
+    };
+    let mark = |seq: i64| QueueMark {
+        queue: "READINGS@2026-12-07T08:00:00Z".into(),
+        seq,
+    };
+    let mut s = b.store();
+    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), None);
+    s.put_alarm_states_fenced(&[alarm("firing", 10)], Some(&mark(500)), &fence_a)
+        .unwrap();
+    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
+    // A mark is never lowered (a late write of an older batch), nor mixed up with
+    // another queue's.
+    s.put_alarm_states_fenced(&[], Some(&mark(200)), &fence_a)
+        .unwrap();
+    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
+    assert_eq!(s.queue_mark("READINGS@another").unwrap(), None);
+    // A lease the node never held fences like one it lost.
+    let wrong = Fence {
+        node: "a".into(),
+        leases: vec![(single.to_string(), epoch_a + 7)],
+    };
+    assert!(matches!(
+        s.put_alarm_states_fenced(&[alarm("normal", 0)], Some(&mark(900)), &wrong),
+        Err(StoreError::Fenced { .. })
+    ));
+    // a is paused past its lease; b takes the singleton over.
+    std::thread::sleep(std::time::Duration::from_millis(TTL as u64 + 200));
+    let mut bn = node(&b, "b");
+    let chb = bn.lease_round("http://b", TTL).unwrap();
+    let epoch_b = chb.held.iter().find(|(p, _)| p == single).unwrap().1;
+    assert!(epoch_b > epoch_a);
+    // a wakes: neither its alarm states nor its mark nor its meal rows are written.
+    match s.put_alarm_states_fenced(&[alarm("normal", 0)], Some(&mark(900)), &fence_a) {
+        Err(StoreError::Fenced { partition, epoch }) => {
+            assert_eq!(partition, single);
+            assert_eq!(epoch, epoch_a);
+        }
+        other => panic!("the old holder must be fenced, got {other:?}"),
+    }
+    let order = MealRow {
+        kind: "order".into(),
+        id: "O-1".into(),
+        body: "{}".into(),
+        at: t0(),
+    };
+    assert!(matches!(
+        s.record_meals_fenced(std::slice::from_ref(&order), &[], &fence_a),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
+    let rows = s.alarm_states().unwrap();
+    assert_eq!(
+        rows,
+        vec![alarm("firing", 10)],
+        "nothing of the old holder's"
+    );
+    assert!(s.meal_rows("order").unwrap().is_empty());
+    // The new holder writes.
+    let fence_b = Fence {
+        node: "b".into(),
+        leases: vec![(single.to_string(), epoch_b)],
+    };
+    s.put_alarm_states_fenced(&[alarm("normal", 0)], Some(&mark(900)), &fence_b)
+        .unwrap();
+    s.record_meals_fenced(std::slice::from_ref(&order), &[], &fence_b)
+        .unwrap();
+    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(900));
+    assert_eq!(s.alarm_states().unwrap(), vec![alarm("normal", 0)]);
+    assert_eq!(s.meal_rows("order").unwrap(), vec![order]);
+}

@@ -282,6 +282,47 @@ pub async fn file_report(st: &AppState, report: NewReport) -> Result<(CaseId, St
     }
 }
 
+/// Files a report once per `key`: the engine records the case (id and number) under the
+/// key in the same transaction as the case, so a caller that files again after the case
+/// was filed but before its own state was written (a crash, a failed write, a batch
+/// delivered again) finds the case already filed instead of filing a second one. The id is
+/// `None` for an answer recorded without it (by an older version).
+pub async fn file_report_once(
+    st: &AppState,
+    report: NewReport,
+    key: &str,
+    now: Millis,
+) -> Result<(Option<CaseId>, String), ApiError> {
+    let k = key.to_string();
+    let prior = st.0.reads.run(move |s| s.idempotent(&k)).await??;
+    if let Some(v) = prior.and_then(|a| serde_json::from_str::<Value>(&a.body).ok()) {
+        if let Some(n) = v["number"].as_str() {
+            return Ok((v["id"].as_i64(), n.to_string()));
+        }
+    }
+    let req = Request::Keyed {
+        request: Box::new(Request::Report(report)),
+        key: cityos_engine::engine::IdempotencyKey {
+            key: key.to_string(),
+            request_hash: key.to_string(),
+            created_at: now,
+            render: std::sync::Arc::new(|r| match r {
+                EngineResponse::Intake(o) => (
+                    201,
+                    json!({"id": o.case.id, "number": o.case.number}).to_string(),
+                ),
+                _ => (500, "{}".into()),
+            }),
+        },
+    };
+    match engine_call(st, req).await? {
+        EngineResponse::Intake(o) => Ok((Some(o.case.id), o.case.number)),
+        _ => Err(ApiError::internal(
+            "the engine answered a report with something else",
+        )),
+    }
+}
+
 /// The case with id `id` (digits) or case number `id`.
 fn case_by_id_or_number(s: &mut dyn CaseStore, id: &str) -> Result<Option<Case>, StoreError> {
     match id.parse::<i64>() {

@@ -113,47 +113,18 @@ pub async fn open(
     Ok(Some(number))
 }
 
-/// Files the welfare check's report once per `key`: the engine records the case number
-/// under the key in the same transaction as the case, so a retry after the case was
-/// filed but before the room's row was written (a crash, a failed write) finds the case
-/// already filed and joins it instead of filing a second one.
+/// Files the welfare check's report once per `key` (see `cases::file_report_once`): a
+/// retry after the case was filed but before the room's row was written finds the case.
 async fn file_once(
     st: &AppState,
     report: NewReport,
     key: &str,
     now: Millis,
 ) -> Result<String, ApiError> {
-    use cityos_engine::engine::{IdempotencyKey, Request, Response};
-    let ikey = format!("meals-welfare:{key}");
-    let k = ikey.clone();
-    let prior = st.0.reads.run(move |s| s.idempotent(&k)).await??;
-    if let Some(n) = prior
-        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a.body).ok())
-        .and_then(|v| v["number"].as_str().map(String::from))
-    {
-        return Ok(n);
-    }
-    let req = Request::Keyed {
-        request: Box::new(Request::Report(report)),
-        key: IdempotencyKey {
-            key: ikey.clone(),
-            request_hash: ikey,
-            created_at: now,
-            render: std::sync::Arc::new(|r| match r {
-                Response::Intake(o) => (
-                    201,
-                    serde_json::json!({ "number": o.case.number }).to_string(),
-                ),
-                _ => (500, "{}".into()),
-            }),
-        },
-    };
-    match crate::cases::engine_call(st, req).await? {
-        Response::Intake(o) => Ok(o.case.number),
-        _ => Err(ApiError::internal(
-            "the engine answered a report with something else",
-        )),
-    }
+    let key = format!("meals-welfare:{key}");
+    Ok(crate::cases::file_report_once(st, report, &key, now)
+        .await?
+        .1)
 }
 
 /// Did the elder have their meal, or say they would not (cancelled), on `date`?

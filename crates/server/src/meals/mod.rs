@@ -52,6 +52,9 @@ struct Commits {
     queue: std::sync::Mutex<Vec<Submitted>>,
     writing: tokio::sync::Mutex<()>,
     epoch: std::sync::atomic::AtomicU64,
+    /// Several nodes: the commit epoch the book was last read at and the singleton lease's
+    /// epoch it was read under — the writes of that commit epoch are fenced by that lease.
+    lease: std::sync::Mutex<(u64, Option<i64>)>,
 }
 
 struct Submitted {
@@ -88,6 +91,18 @@ impl Meals {
     }
 }
 
+/// The answer while the meal book is held by another node or moving between nodes (503
+/// with `Retry-After`; the forwarding layer sends the request to the holder).
+fn moving() -> ApiError {
+    let mut e = ApiError::new(
+        crate::http::error::Problem::Unavailable,
+        "the meal service is kept by another node and is moving between nodes — nothing was written, try again shortly",
+    )
+    .retry_after(1);
+    e.partition = Some(cityos_engine::engine::SINGLETON.to_string());
+    e
+}
+
 /// The book, loaded from the store when first used (and read again after a failed
 /// commit). With several nodes only the holder of the singleton lease keeps it: any other
 /// node answers `NotOwner(SINGLETON)` (503 with `Retry-After` if it reaches the client),
@@ -98,15 +113,7 @@ pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, Ap
     let lease = match crate::http::node::singleton_epoch(st) {
         None => None,
         Some(Some(e)) => Some(e),
-        Some(None) => {
-            let mut e = ApiError::new(
-                crate::http::error::Problem::Unavailable,
-                "the meal service is kept by another node and is moving between nodes — nothing was written, try again shortly",
-            )
-            .retry_after(1);
-            e.partition = Some(cityos_engine::engine::SINGLETON.to_string());
-            return Err(e);
-        }
+        Some(None) => return Err(moving()),
     };
     let mut b = st.0.meals.book.lock().await;
     if lease.is_some() && b.lease != lease {
@@ -138,6 +145,7 @@ pub async fn book(st: &AppState) -> Result<tokio::sync::MutexGuard<'_, Book>, Ap
         b.load_canteens();
         b.epoch = epoch;
         b.lease = lease;
+        *st.0.meals.commits.lease.lock().expect("commit lease") = (epoch, lease);
     }
     Ok(b)
 }
@@ -232,11 +240,32 @@ async fn write_group(st: &AppState) {
         rows.extend(x.rows.iter().cloned());
         ledger.extend(x.ledger.iter().cloned());
     }
+    // Several nodes: written only while this node still holds the singleton lease at the
+    // epoch the book was read under — a holder that lost it and has not noticed yet
+    // (paused, cut off) writes nothing; the new holder's book is the truth.
+    let fence = match (st.0.cluster.get(), *c.lease.lock().expect("commit lease")) {
+        (Some(cl), (at, Some(lease))) if at == epoch => Some(cityos_engine::store::Fence {
+            node: cl.node.clone(),
+            leases: vec![(cityos_engine::engine::SINGLETON.to_string(), lease)],
+        }),
+        (Some(_), _) => {
+            // Not read under the lease this group was checked against: nothing written.
+            c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for x in fresh {
+                let _ = x.done.send(Err(moving()));
+            }
+            return;
+        }
+        (None, _) => None,
+    };
     let r = if rows.is_empty() && ledger.is_empty() {
         Ok(())
     } else {
         st.0.reads
-            .write(move |s| s.record_meals(&rows, &ledger))
+            .write(move |s| match &fence {
+                Some(f) => s.record_meals_fenced(&rows, &ledger, f),
+                None => s.record_meals(&rows, &ledger),
+            })
             .await
             .and_then(|r| r.map_err(ApiError::from))
     };

@@ -14,22 +14,33 @@
 //! lease at the epoch it took over with. Each message carries when its bridge heard it
 //! ([`HEARD`], outside the id): the time of a reading that names none. A bridge retries a
 //! batch for at most [`RETRY_FOR`], well inside the [`DUPLICATE_WINDOW`], so nothing is
-//! handed in again after the window passed. A holder killed after applying a batch and before acknowledging it leaves
-//! that batch to be applied again: the alarm state the new holder rebuilt already holds
-//! its transitions, so no alarm fires twice, but its readings count twice in the
-//! counters and vital-sign windows (at most one batch, [`BATCH`] messages).
+//! handed in again after the window passed.
+//!
+//! Applied once: the holder writes the queue's mark — the highest stream sequence it
+//! applied, under [`ReadingsQueue::mark_name`] — in the same transaction as the alarm
+//! states the batch changed, fenced by the singleton lease's epoch (a holder paused past
+//! its lease writes neither). A new holder reads the mark at takeover and acknowledges
+//! what it covers without applying it, so a batch whose holder died between applying and
+//! acknowledging is applied once. A holder that died before writing the mark (its alarms'
+//! cases filed, their states not yet written) leaves the batch to be applied again: each
+//! alarm's case is filed once per (device, rule, time it fired) — a keyed report — so the
+//! second application joins the first one's case. What a dead holder held only in memory
+//! (its reading counters, the vital-sign minute in progress) is lost with it, as when a
+//! single node is killed.
 //!
 //! The client is `runtime::jetstream`'s (NATS's text protocol): `$JS.API.STREAM.CREATE`,
 //! `$JS.API.CONSUMER.DURABLE.CREATE`, `$JS.API.CONSUMER.MSG.NEXT` (a pull of at most
 //! [`BATCH`] messages, expiring after a short wait) and `+ACK` to each message's reply
 //! subject.
 
+use crate::http::error::ApiError;
 use crate::http::node::ReadingsQueue as Queue;
-use crate::intake::sensor::{ingest_input, Input};
+use crate::intake::sensor::{ingest_queued, Input, Queued};
 use crate::runtime::jetstream::{parse, status, target, Conn, NatsOptions, Op, Target};
 use crate::AppState;
 use axum::body::Bytes;
 use cityos_core::time::Millis;
+use cityos_engine::store::QueueMark;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -104,6 +115,10 @@ pub struct ReadingsQueue {
     name: String,
     publisher: tokio::sync::Mutex<Option<Link>>,
     puller: tokio::sync::Mutex<Option<Link>>,
+    /// When the stream was made (as JetStream gives it), once known: with the stream's
+    /// name it names the queue's mark, so a stream made anew (numbered from 1 again)
+    /// starts a mark of its own.
+    created: std::sync::Mutex<Option<String>>,
 }
 
 /// A message's id: a hash of its route and payload (the same on every node).
@@ -148,12 +163,26 @@ impl ReadingsQueue {
             name: format!("cityos-{}-readings", o.node),
             publisher: tokio::sync::Mutex::new(None),
             puller: tokio::sync::Mutex::new(None),
+            created: std::sync::Mutex::new(None),
         })
     }
 
     /// The stream's name (tests delete it).
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The name the queue's mark is kept under in the store (`<stream>@<made at>`), once
+    /// the stream was reached.
+    pub fn mark_name(&self) -> Option<String> {
+        let c = self.created.lock().expect("created").clone()?;
+        Some(format!("{}@{c}", self.stream))
+    }
+
+    fn note_created(&self, v: &Value) {
+        if let Some(c) = v["created"].as_str() {
+            *self.created.lock().expect("created") = Some(c.to_string());
+        }
     }
 
     /// One JetStream API request on `c` and its JSON answer (`null` if it is not JSON; the
@@ -189,6 +218,7 @@ impl ReadingsQueue {
                 create.to_string().as_bytes(),
             )
             .await?;
+        self.note_created(&v);
         if let Some(e) = v.get("error") {
             // Another node made it: use it as it is.
             let v = self
@@ -205,6 +235,7 @@ impl ReadingsQueue {
                     self.url, self.stream
                 ));
             }
+            self.note_created(&v);
             // Made with a shorter duplicate window (an older version): widened, or a
             // batch resent late could be stored twice.
             let window = DUPLICATE_WINDOW.as_nanos() as u64;
@@ -573,6 +604,9 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
 async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     // The singleton epoch this node took the consumer over at.
     let mut holding: Option<Option<Option<i64>>> = None;
+    // The queue's mark as this holder knows it: the highest sequence applied.
+    let mut applied: Option<i64> = None;
+    let mut fault = Fault::from_env();
     let still = |st: &AppState, at: Option<Option<i64>>| {
         crate::http::node::runs_jobs(st) && crate::http::node::singleton_epoch(st) == at
     };
@@ -615,6 +649,25 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                             continue;
                         }
                     }
+                    // How far the last holder got: a batch it applied (its mark written
+                    // with its alarm states) but never acknowledged is not applied again.
+                    let mark = match q.mark_name() {
+                        Some(name) => st.0.reads.run(move |s| s.queue_mark(&name)).await,
+                        None => Err(ApiError::internal("the readings queue was never reached")),
+                    };
+                    applied = match mark {
+                        Ok(Ok(m)) => m,
+                        Ok(Err(e)) => {
+                            st.0.loops.error("readings_queue", &e.to_string());
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                        Err(e) => {
+                            st.0.loops.error("readings_queue", &e.detail);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    };
                     holding = Some(epoch);
                 }
             }
@@ -657,20 +710,60 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             holding = None;
             continue;
         }
-        let messages = batch
+        // What the mark covers was applied by an earlier holder that died before its
+        // acknowledgement: acknowledged now, not applied again.
+        let top = batch.iter().map(|d| d.seq as i64).max().unwrap_or(0);
+        let (done, fresh): (Vec<&Delivery>, Vec<&Delivery>) = batch
             .iter()
-            .filter_map(|d| {
-                let mut m =
-                    crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())?;
-                // Heard before it is applied (a backlog, a takeover): its time.
-                m.heard = d.heard;
-                Some(m)
-            })
-            .collect();
-        // Applied, its alarms' states written and their cases filed (or refused: the
-        // batch is never applied twice); then acknowledged.
-        if let Err(e) = ingest_input(&st, Input::Messages(messages), None).await {
-            crate::http::log::event("readings_queue_apply_failed", &[("error", &e.detail)]);
+            .partition(|d| d.seq != 0 && applied.is_some_and(|a| d.seq as i64 <= a));
+        if !done.is_empty() {
+            crate::http::log::event(
+                "readings_queue_skipped",
+                &[
+                    ("messages", &done.len()),
+                    ("applied_up_to", &applied.unwrap_or(0)),
+                ],
+            );
+        }
+        if !fresh.is_empty() {
+            let Some(queue) = q.mark_name() else { continue };
+            let messages = fresh
+                .iter()
+                .filter_map(|d| {
+                    let mut m =
+                        crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())?;
+                    // Heard before it is applied (a backlog, a takeover): its time.
+                    m.heard = d.heard;
+                    Some(m)
+                })
+                .collect();
+            // Applied, its alarms' cases filed, then its alarms' states and the mark
+            // written in one transaction fenced by the lease; then acknowledged.
+            let queued = Queued {
+                mark: QueueMark { queue, seq: top },
+                abort_before_mark: fault.hit(Stage::BeforeMark),
+            };
+            match ingest_queued(&st, Input::Messages(messages), queued).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    crate::http::log::event("readings_queue_apply_failed", &[("error", &e.detail)])
+                }
+                Err(e) => {
+                    // The mark was not written (the lease moved, the database failed):
+                    // not acknowledged; the batch comes again, and this node takes the
+                    // queue over afresh (its alarm state read again from the store).
+                    st.0.loops.error("readings_queue", &e.detail);
+                    q.let_go().await;
+                    holding = None;
+                    crate::intake::sensor::rebuild_again(&st).await;
+                    continue;
+                }
+            }
+            applied = applied.max(Some(top));
+            if fault.hit(Stage::BeforeAck) {
+                crate::http::log::event("fault_abort_before_ack", &[("seq", &top)]);
+                std::process::abort();
+            }
         }
         if !still(&st, at) {
             // Lost while applying: the new holder has it again (its rebuilt alarm state
@@ -683,6 +776,50 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             Ok(()) => st.0.loops.success("readings_queue", st.now()),
             Err(e) => st.0.loops.error("readings_queue", &e),
         }
+    }
+}
+
+/// Where the tests make the holder abort (`CITYOS_FAULT_READINGS_ABORT`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// Its cases filed, its mark and alarm states not yet written.
+    BeforeMark,
+    /// Its mark and alarm states written, not yet acknowledged.
+    BeforeAck,
+}
+
+/// Fault injection for the tests: `CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
+/// `before_ack:N` aborts the process (like `kill -9`) at that stage of the N-th batch this
+/// process applies. Unset (as in production): never.
+struct Fault(Option<(Stage, usize)>, usize);
+
+impl Fault {
+    fn from_env() -> Fault {
+        Fault(
+            std::env::var("CITYOS_FAULT_READINGS_ABORT")
+                .ok()
+                .as_deref()
+                .and_then(Fault::parse),
+            0,
+        )
+    }
+
+    fn parse(v: &str) -> Option<(Stage, usize)> {
+        let (stage, n) = v.split_once(':')?;
+        let stage = match stage {
+            "before_mark" => Stage::BeforeMark,
+            "before_ack" => Stage::BeforeAck,
+            _ => return None,
+        };
+        Some((stage, n.parse().ok().filter(|n| *n > 0)?))
+    }
+
+    /// Is it time to abort at `stage`? (Counts batches at the mark stage.)
+    fn hit(&mut self, stage: Stage) -> bool {
+        if stage == Stage::BeforeMark {
+            self.1 += 1;
+        }
+        self.0 == Some((stage, self.1))
     }
 }
 
@@ -722,6 +859,21 @@ mod tests {
         assert!(e.contains("headers past the message"), "{e}");
         let mut buf = b"HMSG s 1 5 5\r\nhello\r\n".to_vec();
         assert!(matches!(parse(&mut buf), Ok(Some(Op::Msg { .. }))));
+    }
+
+    #[test]
+    fn the_fault_hook_is_off_unless_named_exactly() {
+        assert_eq!(Fault::parse("before_ack:3"), Some((Stage::BeforeAck, 3)));
+        assert_eq!(Fault::parse("before_mark:1"), Some((Stage::BeforeMark, 1)));
+        for bad in ["", "before_ack", "before_ack:0", "before_ack:x", "after:2"] {
+            assert_eq!(Fault::parse(bad), None, "{bad}");
+        }
+        // The second batch aborts before its acknowledgement, not the first.
+        let mut f = Fault(Fault::parse("before_ack:2"), 0);
+        assert!(!f.hit(Stage::BeforeMark) && !f.hit(Stage::BeforeAck));
+        assert!(!f.hit(Stage::BeforeMark) && f.hit(Stage::BeforeAck));
+        let mut off = Fault(None, 0);
+        assert!(!off.hit(Stage::BeforeMark) && !off.hit(Stage::BeforeAck));
     }
 
     #[test]

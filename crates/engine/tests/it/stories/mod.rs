@@ -343,6 +343,19 @@ impl SensingStore for Flaky {
     fn alarm_states(&mut self) -> Result<Vec<cityos_engine::store::AlarmRow>, StoreError> {
         self.inner.alarm_states()
     }
+
+    fn put_alarm_states_fenced(
+        &mut self,
+        rows: &[cityos_engine::store::AlarmRow],
+        mark: Option<&cityos_engine::store::QueueMark>,
+        fence: &cityos_engine::store::Fence,
+    ) -> Result<(), StoreError> {
+        self.inner.put_alarm_states_fenced(rows, mark, fence)
+    }
+
+    fn queue_mark(&mut self, queue: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.queue_mark(queue)
+    }
 }
 
 impl VitalsStore for Flaky {
@@ -429,6 +442,15 @@ impl cityos_engine::store::MealStore for Flaky {
         ledger: &[cityos_engine::store::MealLedgerRow],
     ) -> Result<(), StoreError> {
         self.inner.record_meals(rows, ledger)
+    }
+
+    fn record_meals_fenced(
+        &mut self,
+        rows: &[cityos_engine::store::MealRow],
+        ledger: &[cityos_engine::store::MealLedgerRow],
+        fence: &cityos_engine::store::Fence,
+    ) -> Result<(), StoreError> {
+        self.inner.record_meals_fenced(rows, ledger, fence)
     }
 
     fn meal_rows(&mut self, kind: &str) -> Result<Vec<cityos_engine::store::MealRow>, StoreError> {

@@ -12,7 +12,7 @@ pub mod devindex;
 pub mod mqtt;
 pub mod registry;
 
-use crate::cases::{file_report, note_case, still_open};
+use crate::cases::{file_report_once, note_case, still_open};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::SignedIn;
 use crate::AppState;
@@ -570,6 +570,35 @@ pub async fn ingest_input(
     input: Input,
     wait: Option<std::time::Duration>,
 ) -> Result<Value, ApiError> {
+    ingest_with(st, input, wait, None).await?
+}
+
+/// A batch from the readings work queue (several nodes): the queue's mark to raise with
+/// the alarm states the batch changed, in one fenced transaction.
+pub struct Queued {
+    pub mark: cityos_engine::store::QueueMark,
+    /// Fault injection for the tests (`CITYOS_FAULT_READINGS_ABORT=before_mark:N`): the
+    /// process aborts once the batch's cases are filed, before the mark is written.
+    pub abort_before_mark: bool,
+}
+
+/// [`ingest_input`] for a batch of the readings work queue: `Err` when its mark (and
+/// alarm states) could not be written — the batch must not be acknowledged — else the
+/// batch's answer as [`ingest_input`] gives it.
+pub async fn ingest_queued(
+    st: &AppState,
+    input: Input,
+    queued: Queued,
+) -> Result<Result<Value, ApiError>, ApiError> {
+    ingest_with(st, input, None, Some(queued)).await
+}
+
+async fn ingest_with(
+    st: &AppState,
+    input: Input,
+    wait: Option<std::time::Duration>,
+    queued: Option<Queued>,
+) -> Result<Result<Value, ApiError>, ApiError> {
     let gate = st.0.sensor.ingest_gate.clone();
     let permit = match wait {
         None => gate.acquire_owned().await.map_err(ApiError::internal)?,
@@ -597,15 +626,25 @@ pub async fn ingest_input(
             fx.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let alarms = act(&st2, b.pending, now).await;
-        keep_alarms(&st2).await;
+        match queued {
+            None => keep_alarms(&st2).await,
+            Some(q) => {
+                if q.abort_before_mark {
+                    crate::http::log::event("fault_abort_before_mark", &[("seq", &q.mark.seq)]);
+                    std::process::abort();
+                }
+                keep_alarms_marked(&st2, Some(q.mark)).await?;
+            }
+        }
         let scenarios = (st2.0.ports.scenario_flush)(&st2).await;
-        let alarms = alarms?;
-        Ok::<_, ApiError>(json!({
-            "accepted": b.accepted,
-            "refused": b.refused,
-            "errors": b.errors,
-            "alarms": alarms,
-            "scenarios": scenarios,
+        Ok::<_, ApiError>(alarms.map(|alarms| {
+            json!({
+                "accepted": b.accepted,
+                "refused": b.refused,
+                "errors": b.errors,
+                "alarms": alarms,
+                "scenarios": scenarios,
+            })
         }))
     });
     task.await.map_err(ApiError::internal)?
@@ -1157,6 +1196,14 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
     out
 }
 
+/// When a change happened (the alarm's `since` when it fired).
+fn since_of(c: AlarmChange) -> Millis {
+    match c {
+        AlarmChange::Fired { since } => since,
+        AlarmChange::Cleared => 0,
+    }
+}
+
 fn state_row(state: AlarmState) -> (&'static str, Millis) {
     match state {
         AlarmState::Normal => ("normal", 0),
@@ -1169,11 +1216,46 @@ fn state_row(state: AlarmState) -> (&'static str, Millis) {
 /// (one at a time, so a later state is never overwritten by an earlier one). A write
 /// that fails leaves them to the next batch or tick.
 pub async fn keep_alarms(st: &AppState) {
+    let _ = keep_alarms_marked(st, None).await;
+}
+
+/// [`keep_alarms`], raising the readings work queue's mark in the same transaction
+/// (written even when no alarm changed). Several nodes: written only while this node
+/// holds the singleton lease at the epoch it believes — fenced in the transaction, so a
+/// holder paused past its lease writes nothing when it wakes; what it changed in memory
+/// is dropped (it rebuilds from the store when it holds the lease again).
+pub async fn keep_alarms_marked(
+    st: &AppState,
+    mark: Option<cityos_engine::store::QueueMark>,
+) -> Result<(), ApiError> {
     let _turn = st.0.sensor.keeping.lock().await;
+    let fence = match st.0.cluster.get() {
+        None => None,
+        Some(c) => match crate::http::node::singleton_epoch(st) {
+            Some(Some(epoch)) => Some(cityos_engine::store::Fence {
+                node: c.node.clone(),
+                leases: vec![(cityos_engine::engine::SINGLETON.to_string(), epoch)],
+            }),
+            _ => {
+                // Not the holder (any more): not this node's to write.
+                st.0.sensor
+                    .sensing
+                    .lock()
+                    .expect("sensing lock")
+                    .dirty
+                    .clear();
+                return Err(StoreError::Fenced {
+                    partition: cityos_engine::engine::SINGLETON.to_string(),
+                    epoch: -1,
+                }
+                .into());
+            }
+        },
+    };
     let (slots, rows) = {
         let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-        if s.dirty.is_empty() {
-            return;
+        if s.dirty.is_empty() && mark.is_none() {
+            return Ok(());
         }
         let mut slots = std::mem::take(&mut s.dirty);
         slots.sort_unstable();
@@ -1195,16 +1277,27 @@ pub async fn keep_alarms(st: &AppState) {
             .collect();
         (slots, rows)
     };
-    let stored = st.0.reads.write(move |s| s.put_alarm_states(&rows)).await;
-    if let Some(e) = match stored {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(e) => Some(e.detail),
-    } {
-        crate::http::log::event("alarm_states_failed", &[("error", &e)]);
-        let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-        s.dirty.extend(slots);
-    }
+    let stored =
+        st.0.reads
+            .write(move |s| match &fence {
+                Some(f) => s.put_alarm_states_fenced(&rows, mark.as_ref(), f),
+                None => s.put_alarm_states(&rows),
+            })
+            .await;
+    let e = match stored {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e @ StoreError::Fenced { .. })) => {
+            // The lease moved: the new holder's state is the truth.
+            crate::http::log::event("alarm_states_fenced", &[("error", &e)]);
+            return Err(e.into());
+        }
+        Ok(Err(e)) => ApiError::from(e),
+        Err(e) => e,
+    };
+    crate::http::log::event("alarm_states_failed", &[("error", &e.detail)]);
+    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    s.dirty.extend(slots);
+    Err(e)
 }
 
 /// Puts back the alarm states kept in the store (at start, before any reading). Rows of
@@ -1351,10 +1444,22 @@ async fn act_each(
                     playbook: None,
                     suggestion: None,
                 };
-                let (id, number) = file_report(st, report).await?;
+                // Keyed by the alarm and when it fired: a batch applied again (its
+                // holder died before its alarm states were written) files no second case.
+                let key = format!(
+                    "sensing-alarm:{}:{}:{}",
+                    device.id,
+                    rule.code,
+                    since_of(change)
+                );
+                let (id, number) = file_report_once(st, report, &key, now).await?;
+                let id = match id {
+                    Some(id) => Some(id),
+                    None => crate::cases::find_case(st, &number).await?.map(|c| c.id),
+                };
                 let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
                 if let Some(j) = s.slot_index(d, k) {
-                    s.slots[j].case = Some(id);
+                    s.slots[j].case = id;
                     s.dirty.push(j as u32);
                 }
                 Some(number)
