@@ -1996,13 +1996,19 @@ fn post_as_officer(addr: &str, path: &str, body: &str) -> (u16, String) {
 
 /// A JetStream API request over a plain connection (the test's own, tiny): its answer.
 fn js_request(url: &str, subject: &str) -> serde_json::Value {
+    js_call(url, subject, "")
+}
+
+/// [`js_request`] with a body.
+fn js_call(url: &str, subject: &str, body: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let addr = url.strip_prefix("nats://").unwrap();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.cityostest 1\r\nPUB {subject} _INBOX.cityostest 0\r\n\r\n"
+        "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.cityostest 1\r\nPUB {subject} _INBOX.cityostest {}\r\n{body}\r\n",
+        body.len()
     )
     .unwrap();
     let mut buf = Vec::new();
@@ -2747,4 +2753,74 @@ fn a_batch_whose_holder_died_before_its_mark_files_no_alarm_twice() {
         accepted > sent as u64 - top,
         "accepted {accepted}, top {top}"
     );
+}
+
+/// Both streams a node opens on NATS — the bus's and the readings queue's — made earlier
+/// with JetStream's default 2-minute duplicate window (an older version, another tool)
+/// are widened to 10 minutes when the node starts (`jetstream::ensure_stream`), so a
+/// copy handed in late is still dropped by the stream.
+#[test]
+fn streams_made_with_a_shorter_duplicate_window_are_widened() {
+    let Some(nats) = nats() else {
+        return;
+    };
+    let _nodes = crate::support::nodes_turn();
+    let Some(db) = postgres("cluster_window") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_WIN");
+    let two_min = 120_000_000_000u64;
+    for (name, subject) in [
+        (stream.clone(), format!("{}.>", stream.to_lowercase())),
+        (
+            format!("{stream}_READINGS"),
+            format!("{}-readings.in", stream.to_lowercase()),
+        ),
+    ] {
+        let v = js_call(
+            &nats,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &serde_json::json!({"name": name, "subjects": [subject], "storage": "memory",
+                "duplicate_window": two_min})
+            .to_string(),
+        );
+        assert!(v.get("error").is_none(), "{v}");
+    }
+    let dir = std::env::temp_dir().join(format!("cityos-win-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+    ];
+    let mut n = start_with("w1", &dir, &db.schema_url, &args);
+    wait_healthy(&mut n);
+    let window = |name: &str| {
+        js_request(&nats, &format!("$JS.API.STREAM.INFO.{name}"))["config"]["duplicate_window"]
+            .as_u64()
+    };
+    let t = Instant::now();
+    let readings = format!("{stream}_READINGS");
+    while window(&readings) == Some(two_min) && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(window(&stream), Some(600_000_000_000), "the bus's stream");
+    assert_eq!(
+        window(&readings),
+        Some(600_000_000_000),
+        "the readings queue"
+    );
+    let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+    assert_eq!(
+        log.matches("nats_duplicate_window_raised").count(),
+        2,
+        "{log}"
+    );
+    signal(&n, "-INT");
+    let _ = n.child.wait();
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -184,6 +184,72 @@ fn shorter_window(config: &Value, window: u64) -> Option<Value> {
     (have < window).then(|| config.clone())
 }
 
+/// What [`ensure_stream`] did about an existing stream's duplicate window.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Window {
+    /// Created now, or already as long (or longer).
+    Kept,
+    /// Shorter: raised to the one asked for (logged `nats_duplicate_window_raised`).
+    Widened,
+    /// Shorter, and the server refused to raise it (its answer).
+    Refused(String),
+}
+
+/// Creates the stream `create` describes (`STREAM.CREATE` of its `name`) or — made
+/// already, by another node or an older version — reads it (`STREAM.INFO`) and raises a
+/// shorter duplicate window to `create`'s with `STREAM.UPDATE`, so that a copy sent again
+/// within it is dropped by the stream itself. Answers the stream's info (the created or
+/// read stream: `config`, `state`, `created`) and what became of the window; `Err` names
+/// the server (a lost connection) or the stream (neither created nor readable). Every
+/// stream of cityos on NATS is opened through here: the bus's and the readings queue.
+pub(crate) async fn ensure_stream(
+    c: &mut Conn,
+    inbox: &str,
+    url: &str,
+    create: &Value,
+) -> Result<(Value, Window), String> {
+    let name = create["name"].as_str().unwrap_or_default();
+    let mut api = async |subject: String, body: &[u8]| -> Result<Value, String> {
+        let r = c
+            .request_sync(&subject, body, inbox)
+            .await
+            .map_err(|e| format!("NATS at {url}: {e}"))?;
+        Ok(serde_json::from_slice(&r).unwrap_or(Value::Null))
+    };
+    let v = api(
+        format!("$JS.API.STREAM.CREATE.{name}"),
+        create.to_string().as_bytes(),
+    )
+    .await?;
+    if v.get("error").is_none() {
+        return Ok((v, Window::Kept));
+    }
+    let v = api(format!("$JS.API.STREAM.INFO.{name}"), b"").await?;
+    if let Some(e) = v.get("error") {
+        return Err(format!(
+            "NATS at {url}: cannot create or read the stream {name}: {e}"
+        ));
+    }
+    let window = create["duplicate_window"].as_u64().unwrap_or(0);
+    let Some(mut cfg) = shorter_window(&v["config"], window) else {
+        return Ok((v, Window::Kept));
+    };
+    cfg["duplicate_window"] = json!(window);
+    let u = api(
+        format!("$JS.API.STREAM.UPDATE.{name}"),
+        cfg.to_string().as_bytes(),
+    )
+    .await?;
+    if let Some(e) = u.get("error") {
+        return Ok((v, Window::Refused(e.to_string())));
+    }
+    crate::http::log::event(
+        "nats_duplicate_window_raised",
+        &[("stream", &name), ("seconds", &(window / 1_000_000_000))],
+    );
+    Ok((v, Window::Widened))
+}
+
 /// An event's own id: a case event's log number, or the message id it was published
 /// under (`Nats-Msg-Id`).
 fn own_id(ev: &BusEvent, headers: &Option<Vec<u8>>) -> Option<String> {
@@ -937,59 +1003,18 @@ async fn session(
     let mut rnd = [0u8; 8];
     let _ = getrandom::getrandom(&mut rnd);
     let inbox = format!("_INBOX.{:016x}", u64::from_le_bytes(rnd));
-    // The stream: created if missing (the same configuration on every node).
+    // The stream: created if missing (the same configuration on every node). A stream
+    // made before with a shorter duplicate window (JetStream's default is 2 minutes) gets
+    // this one's; a refusal is logged and the stream used.
     let create = json!({"name": conf.stream, "subjects": [format!("{}.>", conf.prefix)],
         "retention": "limits", "storage": "file", "discard": "old", "num_replicas": 1,
         "max_age": 7u64 * 24 * 3600 * 1_000_000_000, "duplicate_window": DUPLICATE_WINDOW_S * 1_000_000_000});
-    let r = c
-        .request_sync(
-            &format!("$JS.API.STREAM.CREATE.{}", conf.stream),
-            create.to_string().as_bytes(),
-            &inbox,
-        )
-        .await
-        .map_err(|e| format!("NATS at {}: {e}", conf.url))?;
-    let mut v: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
-    if v.get("error").is_some() {
-        // Another node made it (perhaps with other limits): use it as it is.
-        let r = c
-            .request_sync(&format!("$JS.API.STREAM.INFO.{}", conf.stream), b"", &inbox)
-            .await
-            .map_err(|e| format!("NATS at {}: {e}", conf.url))?;
-        v = serde_json::from_slice(&r).unwrap_or(Value::Null);
-        if let Some(e) = v.get("error") {
-            return Err(format!(
-                "NATS at {}: cannot create or read the stream {}: {e}",
-                conf.url, conf.stream
-            ));
-        }
-        // A stream made before with a shorter duplicate window (JetStream's default is
-        // 2 minutes) gets this one's, so that a copy sent again after a reconnect within
-        // it is dropped by the stream itself; a refusal is logged and the stream used.
-        let window = DUPLICATE_WINDOW_S * 1_000_000_000;
-        if let Some(mut cfg) = shorter_window(&v["config"], window) {
-            cfg["duplicate_window"] = json!(window);
-            let r = c
-                .request_sync(
-                    &format!("$JS.API.STREAM.UPDATE.{}", conf.stream),
-                    cfg.to_string().as_bytes(),
-                    &inbox,
-                )
-                .await
-                .map_err(|e| format!("NATS at {}: {e}", conf.url))?;
-            let u: Value = serde_json::from_slice(&r).unwrap_or(Value::Null);
-            if let Some(e) = u.get("error") {
-                crate::http::log::event(
-                    "nats_duplicate_window_kept",
-                    &[("stream", &conf.stream), ("error", &e.to_string())],
-                );
-            } else {
-                crate::http::log::event(
-                    "nats_duplicate_window_raised",
-                    &[("stream", &conf.stream), ("seconds", &DUPLICATE_WINDOW_S)],
-                );
-            }
-        }
+    let (v, window) = ensure_stream(&mut c, &inbox, &conf.url, &create).await?;
+    if let Window::Refused(e) = window {
+        crate::http::log::event(
+            "nats_duplicate_window_kept",
+            &[("stream", &conf.stream), ("error", &e)],
+        );
     }
     let start_after = match delivered {
         Some(d) => *d,

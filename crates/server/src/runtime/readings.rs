@@ -36,7 +36,9 @@
 use crate::http::error::ApiError;
 use crate::http::node::ReadingsQueue as Queue;
 use crate::intake::sensor::{ingest_queued, Input, Queued};
-use crate::runtime::jetstream::{parse, status, target, Conn, NatsOptions, Op, Target};
+use crate::runtime::jetstream::{
+    ensure_stream, parse, status, target, Conn, NatsOptions, Op, Target, Window,
+};
 use crate::AppState;
 use axum::body::Bytes;
 use cityos_core::time::Millis;
@@ -210,61 +212,15 @@ impl ReadingsQueue {
             "retention": "workqueue", "storage": "file", "discard": "old", "num_replicas": 1,
             "max_age": 24u64 * 3600 * 1_000_000_000,
             "duplicate_window": DUPLICATE_WINDOW.as_nanos() as u64});
-        let v = self
-            .api(
-                &mut c,
-                &inbox,
-                &format!("$JS.API.STREAM.CREATE.{}", self.stream),
-                create.to_string().as_bytes(),
-            )
-            .await?;
-        self.note_created(&v);
-        if let Some(e) = v.get("error") {
-            // Another node made it: use it as it is.
-            let v = self
-                .api(
-                    &mut c,
-                    &inbox,
-                    &format!("$JS.API.STREAM.INFO.{}", self.stream),
-                    b"",
-                )
-                .await?;
-            if v.get("error").is_some() {
-                return Err(format!(
-                    "NATS at {}: cannot create or read the readings queue {}: {e}",
-                    self.url, self.stream
-                ));
-            }
-            self.note_created(&v);
-            // Made with a shorter duplicate window (an older version): widened, or a
-            // batch resent late could be stored twice.
-            let window = DUPLICATE_WINDOW.as_nanos() as u64;
-            let mut config = v["config"].clone();
-            if config["duplicate_window"]
-                .as_u64()
-                .is_some_and(|w| w < window)
-            {
-                config["duplicate_window"] = json!(window);
-                let v = self
-                    .api(
-                        &mut c,
-                        &inbox,
-                        &format!("$JS.API.STREAM.UPDATE.{}", self.stream),
-                        config.to_string().as_bytes(),
-                    )
-                    .await?;
-                if let Some(e) = v.get("error") {
-                    return Err(format!(
-                        "NATS at {}: cannot widen the duplicate window of {}: {e}",
-                        self.url, self.stream
-                    ));
-                }
-                crate::http::log::event(
-                    "readings_queue_window_widened",
-                    &[("stream", &self.stream), ("s", &DUPLICATE_WINDOW.as_secs())],
-                );
-            }
+        let (v, window) = ensure_stream(&mut c, &inbox, &self.url, &create).await?;
+        // A shorter duplicate window left as it was could store twice a batch resent late.
+        if let Window::Refused(e) = window {
+            return Err(format!(
+                "NATS at {}: cannot widen the duplicate window of {}: {e}",
+                self.url, self.stream
+            ));
         }
+        self.note_created(&v);
         if consumer {
             let cfg = json!({"stream_name": self.stream, "config": {
                 "durable_name": CONSUMER, "ack_policy": "explicit",
