@@ -376,8 +376,8 @@ pub struct AlarmRow {
 pub(crate) const UPSERT_ALARM: &str = "INSERT INTO alarm_states (device, rule, state, since, case_id) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (device, rule) DO UPDATE SET state = excluded.state, since = excluded.since, case_id = excluded.case_id";
 pub(crate) const SELECT_ALARMS: &str =
     "SELECT device, rule, state, since, case_id FROM alarm_states ORDER BY device, rule";
-pub(crate) const UPSERT_QUEUE_MARK: &str = "INSERT INTO queue_marks (queue, seq) VALUES ($1,$2) ON CONFLICT (queue) DO UPDATE SET seq = GREATEST(queue_marks.seq, excluded.seq)";
-pub(crate) const SELECT_QUEUE_MARK: &str = "SELECT seq FROM queue_marks WHERE queue = $1";
+pub(crate) const UPSERT_QUEUE_MARK: &str = "INSERT INTO queue_marks (queue, seq, above) VALUES ($1,$2,$3) ON CONFLICT (queue) DO UPDATE SET seq = excluded.seq, above = excluded.above";
+pub(crate) const SELECT_QUEUE_MARK: &str = "SELECT seq, above FROM queue_marks WHERE queue = $1";
 
 /// A device of the runtime registry (issue 22), as last registered or changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -837,10 +837,10 @@ pub trait SensingStore: Send {
     /// Upserts alarm states, in one transaction.
     fn put_alarm_states(&mut self, rows: &[AlarmRow]) -> Result<(), StoreError>;
     fn alarm_states(&mut self) -> Result<Vec<AlarmRow>, StoreError>;
-    /// Several nodes: upserts alarm states and raises a work queue's mark (how far its
-    /// messages were applied) in one transaction, written only while the fence's leases
-    /// are held (else [`StoreError::Fenced`], nothing written). A mark is never lowered.
-    /// A store without leases has no work queue.
+    /// Several nodes: upserts alarm states and a work queue's mark (which of its messages
+    /// were applied) in one transaction, written only while the fence's leases are held
+    /// (else [`StoreError::Fenced`], nothing written: the mark's one writer is the
+    /// lease's holder, which replaces it whole). A store without leases has no work queue.
     fn put_alarm_states_fenced(
         &mut self,
         _rows: &[AlarmRow],
@@ -851,21 +851,23 @@ pub trait SensingStore: Send {
             "several nodes need a PostgreSQL database (this store has no leases)".into(),
         ))
     }
-    /// A work queue's mark: the highest message sequence applied (`None`: none yet).
-    fn queue_mark(&mut self, _queue: &str) -> Result<Option<i64>, StoreError> {
+    /// A work queue's mark (`None`: nothing applied yet).
+    fn queue_mark(&mut self, _queue: &str) -> Result<Option<QueueMark>, StoreError> {
         Ok(None)
     }
 }
 
-/// How far a work queue's messages were applied (several nodes: the readings queue's
-/// stream sequence), written with the state those messages changed.
+/// Which of a work queue's messages were applied (several nodes: the readings queue's
+/// stream sequences), written with the state those messages changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueMark {
     /// The queue, named so that a queue made anew (its numbering started again) has
     /// a mark of its own.
     pub queue: String,
-    /// The highest sequence applied.
+    /// Every message up to this sequence was applied.
     pub seq: i64,
+    /// Those applied beyond `seq`, as ranges `a-b` (or `a`), comma-separated.
+    pub above: String,
 }
 
 /// The runtime device registry (issue 22): devices registered, changed or retired

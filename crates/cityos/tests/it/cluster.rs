@@ -2702,10 +2702,15 @@ fn readings_holder_aborts(stage: &str, tag: &str) -> (usize, String, String, u64
 
 /// The `seq=` a log line `event … seq=N` names.
 fn logged_seq(log: &str, event: &str) -> Option<u64> {
+    logged(log, event, "seq")
+}
+
+/// The number field `field` of the first log line of `event`.
+fn logged(log: &str, event: &str, field: &str) -> Option<u64> {
     log.lines()
         .find(|l| l.starts_with(event))?
         .split_whitespace()
-        .find_map(|f| f.strip_prefix("seq="))?
+        .find_map(|f| f.strip_prefix(&format!("{field}=")))?
         .parse()
         .ok()
 }
@@ -2747,6 +2752,9 @@ fn a_batch_whose_holder_died_before_its_mark_files_no_alarm_twice() {
     let top = logged_seq(&log1, "fault_abort_before_mark")
         .unwrap_or_else(|| panic!("the holder aborted before its mark: {log1}"));
     assert!(top > 0 && (top as usize) < sent, "top {top}");
+    // That batch had fired alarms and filed their cases (else nothing was at stake).
+    let fired = logged(&log1, "fault_abort_before_mark", "alarms").unwrap_or(0);
+    assert!(fired > 0, "the aborted batch fired no alarm: {log1}");
     // The aborted batch was applied again by the new holder (nothing skipped).
     assert!(!log2.contains("readings_queue_skipped"), "{log2}");
     assert!(

@@ -755,19 +755,26 @@ impl SensingStore for PostgresStore {
                 .map_err(db)?;
         }
         if let Some(m) = mark {
-            tx.execute(crate::store::UPSERT_QUEUE_MARK, &[&m.queue, &m.seq])
-                .map_err(db)?;
+            tx.execute(
+                crate::store::UPSERT_QUEUE_MARK,
+                &[&m.queue, &m.seq, &m.above],
+            )
+            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }
 
-    fn queue_mark(&mut self, queue: &str) -> Result<Option<i64>, StoreError> {
+    fn queue_mark(&mut self, queue: &str) -> Result<Option<QueueMark>, StoreError> {
         self.live()?;
         let rows = self
             .conn()
             .query(crate::store::SELECT_QUEUE_MARK, &[&queue])
             .map_err(db)?;
-        Ok(rows.first().map(|r| r.get::<_, i64>(0)))
+        Ok(rows.first().map(|r| QueueMark {
+            queue: queue.to_string(),
+            seq: r.get(0),
+            above: r.get(1),
+        }))
     }
 }
 

@@ -383,9 +383,9 @@ fn a_node_with_other_settings_is_refused_while_others_run() {
 /// The rooms whose state only the holder of the singleton lease keeps (the readings
 /// work queue's alarm states and mark, the meal book) write only while they hold it: a
 /// holder that was paused past its lease writes nothing when it wakes, and the work
-/// queue's mark is raised with the alarm states in one transaction, never lowered.
+/// queue's mark is written with the alarm states in one transaction and read back whole.
 #[test]
-fn a_singleton_rooms_writes_are_fenced_and_its_mark_only_rises() {
+fn a_singleton_rooms_writes_are_fenced_and_its_mark_read_back_whole() {
     use cityos_engine::store::{AlarmRow, Fence, MealRow, QueueMark};
     let Some(b) = Backend::postgres("cluster_room_fence") else {
         return;
@@ -408,17 +408,22 @@ fn a_singleton_rooms_writes_are_fenced_and_its_mark_only_rises() {
     let mark = |seq: i64| QueueMark {
         queue: "READINGS@2026-12-07T08:00:00Z".into(),
         seq,
+        above: if seq > 0 {
+            format!("{}-{},{}", seq + 2, seq + 9, seq + 20)
+        } else {
+            String::new()
+        },
     };
+    let stored = |s: &mut Box<dyn cityos_engine::Store>| s.queue_mark(&mark(0).queue).unwrap();
     let mut s = b.store();
-    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), None);
+    assert_eq!(stored(&mut s), None);
     s.put_alarm_states_fenced(&[alarm("firing", 10)], Some(&mark(500)), &fence_a)
         .unwrap();
-    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
-    // A mark is never lowered (a late write of an older batch), nor mixed up with
-    // another queue's.
-    s.put_alarm_states_fenced(&[], Some(&mark(200)), &fence_a)
+    assert_eq!(stored(&mut s), Some(mark(500)), "read back whole");
+    // The holder replaces its mark whole; another queue's is its own.
+    s.put_alarm_states_fenced(&[], Some(&mark(510)), &fence_a)
         .unwrap();
-    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
+    assert_eq!(stored(&mut s), Some(mark(510)));
     assert_eq!(s.queue_mark("READINGS@another").unwrap(), None);
     // A lease the node never held fences like one it lost.
     let wrong = Fence {
@@ -453,7 +458,11 @@ fn a_singleton_rooms_writes_are_fenced_and_its_mark_only_rises() {
         s.record_meals_fenced(std::slice::from_ref(&order), &[], &fence_a),
         Err(StoreError::Fenced { .. })
     ));
-    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(500));
+    assert_eq!(
+        stored(&mut s),
+        Some(mark(510)),
+        "the old holder's mark not written"
+    );
     let rows = s.alarm_states().unwrap();
     assert_eq!(
         rows,
@@ -470,7 +479,7 @@ fn a_singleton_rooms_writes_are_fenced_and_its_mark_only_rises() {
         .unwrap();
     s.record_meals_fenced(std::slice::from_ref(&order), &[], &fence_b)
         .unwrap();
-    assert_eq!(s.queue_mark(&mark(0).queue).unwrap(), Some(900));
+    assert_eq!(stored(&mut s), Some(mark(900)));
     assert_eq!(s.alarm_states().unwrap(), vec![alarm("normal", 0)]);
     assert_eq!(s.meal_rows("order").unwrap(), vec![order]);
 }

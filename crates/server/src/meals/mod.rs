@@ -209,11 +209,24 @@ impl Pending {
         // is marked here — its rows are written (or may be) from now on, and a later
         // engine step (a welfare case) must go to its owner as a step, never the whole
         // request again.
+        let marker = crate::http::node::effects();
+        let before = marker
+            .as_ref()
+            .map(|e| e.load(std::sync::atomic::Ordering::SeqCst));
         crate::http::node::mark_effect();
         let st2 = st.clone();
         let _ = tokio::spawn(async move { write_group(&st2).await }).await;
-        rx.await
-            .unwrap_or_else(|_| Err(ApiError::internal("the meal write was dropped")))
+        let r = rx
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("the meal write was dropped")));
+        if let (Err(e), Some(m), Some(false)) = (&r, &marker, before) {
+            if e.partition.is_some() {
+                // Fenced or moving: nothing of the group was written, so the request may
+                // still go whole to the holder.
+                m.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        r
     }
 }
 
@@ -240,6 +253,13 @@ async fn write_group(st: &AppState) {
         rows.extend(x.rows.iter().cloned());
         ledger.extend(x.ledger.iter().cloned());
     }
+    if rows.is_empty() && ledger.is_empty() {
+        // Only barriers: everything before them is written.
+        for x in fresh {
+            let _ = x.done.send(Ok(()));
+        }
+        return;
+    }
     // Several nodes: written only while this node still holds the singleton lease at the
     // epoch the book was read under — a holder that lost it and has not noticed yet
     // (paused, cut off) writes nothing; the new holder's book is the truth.
@@ -258,17 +278,14 @@ async fn write_group(st: &AppState) {
         }
         (None, _) => None,
     };
-    let r = if rows.is_empty() && ledger.is_empty() {
-        Ok(())
-    } else {
+    let r =
         st.0.reads
             .write(move |s| match &fence {
                 Some(f) => s.record_meals_fenced(&rows, &ledger, f),
                 None => s.record_meals(&rows, &ledger),
             })
             .await
-            .and_then(|r| r.map_err(ApiError::from))
-    };
+            .and_then(|r| r.map_err(ApiError::from));
     if r.is_err() {
         // Nothing of the group is stored: the book is read again before its next use.
         c.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -16,12 +16,14 @@
 //! batch for at most [`RETRY_FOR`], well inside the [`DUPLICATE_WINDOW`], so nothing is
 //! handed in again after the window passed.
 //!
-//! Applied once: the holder writes the queue's mark — the highest stream sequence it
-//! applied, under [`ReadingsQueue::mark_name`] — in the same transaction as the alarm
-//! states the batch changed, fenced by the singleton lease's epoch (a holder paused past
-//! its lease writes neither). A new holder reads the mark at takeover and acknowledges
-//! what it covers without applying it, so a batch whose holder died between applying and
-//! acknowledging is applied once. A holder that died before writing the mark (its alarms'
+//! Applied once: the holder writes the queue's mark — which stream sequences were applied
+//! (every one up to a sequence, and those beyond it: a batch delivered again comes back
+//! after newer ones), under [`ReadingsQueue::mark_name`] — in the same transaction as the
+//! alarm states the batch changed, fenced by the singleton lease's epoch the batch was
+//! pulled under (a holder paused past its lease writes neither). A new holder reads the
+//! mark at takeover (raised to the consumer's ack floor) and acknowledges what it covers
+//! without applying it, so a batch whose holder died between applying and acknowledging
+//! is applied once. A holder that died before writing the mark (its alarms'
 //! cases filed, their states not yet written) leaves the batch to be applied again: each
 //! alarm's case is filed once per (device, rule, time it fired) — a keyed report — so the
 //! second application joins the first one's case. What a dead holder held only in memory
@@ -33,7 +35,6 @@
 //! [`BATCH`] messages, expiring after a short wait) and `+ACK` to each message's reply
 //! subject.
 
-use crate::http::error::ApiError;
 use crate::http::node::ReadingsQueue as Queue;
 use crate::intake::sensor::{ingest_queued, Input, Queued};
 use crate::runtime::jetstream::{
@@ -422,8 +423,9 @@ impl ReadingsQueue {
     }
 
     /// Messages delivered but not yet acknowledged (pulled by a holder that died or lost
-    /// the lease before its acks): they come again after [`ACK_WAIT`], ahead of newer ones.
-    pub async fn in_flight(&self) -> Result<u64, String> {
+    /// the lease before its acks: they come again after [`ACK_WAIT`], ahead of newer ones),
+    /// and the consumer's ack floor (every message up to that sequence was acknowledged).
+    pub async fn in_flight(&self) -> Result<(u64, u64), String> {
         let mut g = self.puller.lock().await;
         if g.is_none() {
             *g = Some(self.open(true).await?);
@@ -445,9 +447,13 @@ impl ReadingsQueue {
                             subject, payload, ..
                         } if subject == reply => {
                             let v: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
-                            return v["num_ack_pending"]
+                            let pending = v["num_ack_pending"]
                                 .as_u64()
-                                .ok_or_else(|| format!("NATS answered {subject} with {v}"));
+                                .ok_or_else(|| format!("NATS answered {subject} with {v}"))?;
+                            return Ok((
+                                pending,
+                                v["ack_floor"]["stream_seq"].as_u64().unwrap_or(0),
+                            ));
                         }
                         _ => {}
                     }
@@ -560,8 +566,9 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
 async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     // The singleton epoch this node took the consumer over at.
     let mut holding: Option<Option<Option<i64>>> = None;
-    // The queue's mark as this holder knows it: the highest sequence applied.
-    let mut applied: Option<i64> = None;
+    // The queue's mark as this holder knows it (under its name): which sequences were
+    // applied.
+    let mut applied: Option<(String, Applied)> = None;
     let mut fault = Fault::from_env();
     let still = |st: &AppState, at: Option<Option<i64>>| {
         crate::http::node::runs_jobs(st) && crate::http::node::singleton_epoch(st) == at
@@ -579,9 +586,9 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                     // Just became the holder: what the last holder pulled but never
                     // acknowledged comes first (after the ack wait), so that a device's
                     // readings are applied in the order they were heard.
-                    match q.in_flight().await {
-                        Ok(0) => {}
-                        Ok(n) => {
+                    let floor = match q.in_flight().await {
+                        Ok((0, floor)) => floor,
+                        Ok((n, floor)) => {
                             crate::http::log::event(
                                 "readings_queue_waiting",
                                 &[("unacknowledged", &n), ("ms", &ACK_WAIT.as_millis())],
@@ -591,7 +598,7 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                             // holder wrote while its batch was out is there now.
                             crate::intake::sensor::rebuild_again(&st).await;
                             match crate::intake::sensor::ensure_current(&st).await {
-                                Ok(true) if still(&st, epoch) => {}
+                                Ok(true) if still(&st, epoch) => floor,
                                 Ok(_) => continue,
                                 Err(e) => {
                                     st.0.loops.error("readings_queue", &e.detail);
@@ -604,26 +611,22 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
                         }
-                    }
-                    // How far the last holder got: a batch it applied (its mark written
-                    // with its alarm states) but never acknowledged is not applied again.
-                    let mark = match q.mark_name() {
-                        Some(name) => st.0.reads.run(move |s| s.queue_mark(&name)).await,
-                        None => Err(ApiError::internal("the readings queue was never reached")),
                     };
-                    applied = match mark {
-                        Ok(Ok(m)) => m,
-                        Ok(Err(e)) => {
-                            st.0.loops.error("readings_queue", &e.to_string());
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            continue;
-                        }
+                    // What the last holders applied: a batch one of them applied (its
+                    // mark written with its alarm states) but never acknowledged is not
+                    // applied again; everything up to the consumer's ack floor was.
+                    let loaded = match q.mark_name() {
+                        Some(name) => load_applied(&st, name, floor).await,
+                        None => Err("the readings queue was never reached".into()),
+                    };
+                    match loaded {
+                        Ok(a) => applied = Some(a),
                         Err(e) => {
-                            st.0.loops.error("readings_queue", &e.detail);
+                            st.0.loops.error("readings_queue", &e);
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
                         }
-                    };
+                    }
                     holding = Some(epoch);
                 }
             }
@@ -666,23 +669,42 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             holding = None;
             continue;
         }
+        // The mark this batch is judged against: the stream's (made anew while held: a
+        // mark of its own).
+        let Some(queue) = q.mark_name() else {
+            q.let_go().await;
+            holding = None;
+            continue;
+        };
+        if applied.as_ref().map(|(n, _)| n) != Some(&queue) {
+            match load_applied(&st, queue.clone(), 0).await {
+                Ok(a) => applied = Some(a),
+                Err(e) => {
+                    st.0.loops.error("readings_queue", &e);
+                    q.let_go().await;
+                    holding = None;
+                    continue;
+                }
+            }
+        }
+        let Some((_, set)) = applied.as_mut() else {
+            continue;
+        };
         // What the mark covers was applied by an earlier holder that died before its
-        // acknowledgement: acknowledged now, not applied again.
-        let top = batch.iter().map(|d| d.seq as i64).max().unwrap_or(0);
-        let (done, fresh): (Vec<&Delivery>, Vec<&Delivery>) = batch
-            .iter()
-            .partition(|d| d.seq != 0 && applied.is_some_and(|a| d.seq as i64 <= a));
+        // acknowledgement (or came again after newer ones): acknowledged now, not applied
+        // again.
+        let (done, fresh): (Vec<&Delivery>, Vec<&Delivery>) =
+            batch.iter().partition(|d| d.seq != 0 && set.covers(d.seq));
         if !done.is_empty() {
             crate::http::log::event(
                 "readings_queue_skipped",
-                &[
-                    ("messages", &done.len()),
-                    ("applied_up_to", &applied.unwrap_or(0)),
-                ],
+                &[("messages", &done.len()), ("applied_up_to", &set.upto)],
             );
         }
         if !fresh.is_empty() {
-            let Some(queue) = q.mark_name() else { continue };
+            let Some(epoch) = at.flatten() else {
+                continue;
+            };
             let messages = fresh
                 .iter()
                 .filter_map(|d| {
@@ -693,14 +715,32 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                     Some(m)
                 })
                 .collect();
+            let mut next = set.clone();
+            for d in &batch {
+                next.add(d.seq);
+            }
+            let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
             // Applied, its alarms' cases filed, then its alarms' states and the mark
-            // written in one transaction fenced by the lease; then acknowledged.
+            // written in one transaction fenced by the lease at the epoch the batch was
+            // pulled under; then acknowledged.
             let queued = Queued {
-                mark: QueueMark { queue, seq: top },
+                mark: next.mark(&queue),
+                epoch,
                 abort_before_mark: fault.hit(Stage::BeforeMark),
             };
             match ingest_queued(&st, Input::Messages(messages), queued).await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(v)) => {
+                    if fault.hit(Stage::BeforeAck) {
+                        crate::http::log::event(
+                            "fault_abort_before_ack",
+                            &[
+                                ("seq", &top),
+                                ("alarms", &v["alarms"].as_array().map_or(0, Vec::len)),
+                            ],
+                        );
+                        std::process::abort();
+                    }
+                }
                 Ok(Err(e)) => {
                     crate::http::log::event("readings_queue_apply_failed", &[("error", &e.detail)])
                 }
@@ -715,10 +755,10 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                     continue;
                 }
             }
-            applied = applied.max(Some(top));
-            if fault.hit(Stage::BeforeAck) {
-                crate::http::log::event("fault_abort_before_ack", &[("seq", &top)]);
-                std::process::abort();
+            *set = next;
+        } else {
+            for d in &batch {
+                set.add(d.seq);
             }
         }
         if !still(&st, at) {
@@ -733,6 +773,113 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             Err(e) => st.0.loops.error("readings_queue", &e),
         }
     }
+}
+
+/// Which stream sequences were applied: every one up to `upto`, and `above` beyond it —
+/// a batch delivered again (its holder died, a pull was cut) comes back after newer ones,
+/// so what was applied is a set, not a high-water mark. Kept compact: `upto` moves up
+/// over what follows it, and to the consumer's ack floor at a takeover.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Applied {
+    upto: u64,
+    above: std::collections::BTreeSet<u64>,
+}
+
+impl Applied {
+    fn covers(&self, seq: u64) -> bool {
+        seq <= self.upto || self.above.contains(&seq)
+    }
+
+    /// `seq` was applied (0, a sequence unknown, is passed over).
+    fn add(&mut self, seq: u64) {
+        if seq == 0 || seq <= self.upto {
+            return;
+        }
+        self.above.insert(seq);
+        self.settle();
+    }
+
+    /// Everything up to `floor` was acknowledged, so applied or never to be.
+    fn floor(&mut self, floor: u64) {
+        if floor > self.upto {
+            self.upto = floor;
+            self.above = self.above.split_off(&(floor + 1));
+            self.settle();
+        }
+    }
+
+    fn settle(&mut self) {
+        while self.above.remove(&(self.upto + 1)) {
+            self.upto += 1;
+        }
+    }
+
+    /// As the store keeps it: `above` as ranges `a-b` (or `a`), comma-separated.
+    fn mark(&self, queue: &str) -> QueueMark {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for &s in &self.above {
+            match ranges.last_mut() {
+                Some((_, b)) if *b + 1 == s => *b = s,
+                _ => ranges.push((s, s)),
+            }
+        }
+        let above = ranges
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        QueueMark {
+            queue: queue.to_string(),
+            seq: self.upto as i64,
+            above,
+        }
+    }
+
+    fn of_mark(m: &QueueMark) -> Result<Applied, String> {
+        let bad = || format!("the readings queue's mark {:?} is unreadable", m.queue);
+        let mut a = Applied {
+            upto: u64::try_from(m.seq).map_err(|_| bad())?,
+            above: Default::default(),
+        };
+        for r in m.above.split(',').filter(|r| !r.is_empty()) {
+            let (x, y) = r.split_once('-').unwrap_or((r, r));
+            let (x, y): (u64, u64) = (x.parse().map_err(|_| bad())?, y.parse().map_err(|_| bad())?);
+            if x > y || y - x > 10_000_000 {
+                return Err(bad());
+            }
+            a.above.extend(x..=y);
+        }
+        a.settle();
+        Ok(a)
+    }
+}
+
+/// The queue's mark named `name` as the store holds it, raised to the consumer's ack
+/// floor `floor`.
+async fn load_applied(
+    st: &AppState,
+    name: String,
+    floor: u64,
+) -> Result<(String, Applied), String> {
+    let n = name.clone();
+    let m =
+        st.0.reads
+            .run(move |s| s.queue_mark(&n))
+            .await
+            .map_err(|e| e.detail)?
+            .map_err(|e| e.to_string())?;
+    let mut a = match m {
+        Some(m) => Applied::of_mark(&m)?,
+        None => Applied::default(),
+    };
+    a.floor(floor);
+    Ok((name, a))
 }
 
 /// Where the tests make the holder abort (`CITYOS_FAULT_READINGS_ABORT`).
@@ -815,6 +962,47 @@ mod tests {
         assert!(e.contains("headers past the message"), "{e}");
         let mut buf = b"HMSG s 1 5 5\r\nhello\r\n".to_vec();
         assert!(matches!(parse(&mut buf), Ok(Some(Op::Msg { .. }))));
+    }
+
+    #[test]
+    fn what_was_applied_is_a_set_kept_compact() {
+        let mut a = Applied::default();
+        for s in [1, 2, 3, 7, 8, 10] {
+            a.add(s);
+        }
+        assert_eq!(a.upto, 3);
+        // A batch that came again after newer ones: 4-6 not applied, 7 and 8 were.
+        assert!(a.covers(2) && a.covers(7) && a.covers(10));
+        assert!(!a.covers(4) && !a.covers(9) && !a.covers(11));
+        let m = a.mark("R@t");
+        assert_eq!((m.seq, m.above.as_str()), (3, "7-8,10"));
+        assert_eq!(Applied::of_mark(&m), Ok(a.clone()));
+        for s in [4, 5, 6, 9] {
+            a.add(s);
+        }
+        assert_eq!((a.upto, a.above.len()), (10, 0), "{a:?}");
+        // The ack floor settles what lies below it.
+        let mut b = Applied::default();
+        b.add(50);
+        b.add(52);
+        b.floor(49);
+        assert_eq!((b.upto, b.mark("R@t").above.as_str()), (50, "52"));
+        b.add(0);
+        assert!(!b.covers(0) || b.upto >= 0);
+        for bad in ["x", "5-2", "1-", "-3"] {
+            let m = QueueMark {
+                queue: "R@t".into(),
+                seq: 0,
+                above: bad.into(),
+            };
+            assert!(Applied::of_mark(&m).is_err(), "{bad}");
+        }
+        let m = QueueMark {
+            queue: "R@t".into(),
+            seq: -1,
+            above: String::new(),
+        };
+        assert!(Applied::of_mark(&m).is_err());
     }
 
     #[test]

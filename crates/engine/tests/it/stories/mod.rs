@@ -353,7 +353,10 @@ impl SensingStore for Flaky {
         self.inner.put_alarm_states_fenced(rows, mark, fence)
     }
 
-    fn queue_mark(&mut self, queue: &str) -> Result<Option<i64>, StoreError> {
+    fn queue_mark(
+        &mut self,
+        queue: &str,
+    ) -> Result<Option<cityos_engine::store::QueueMark>, StoreError> {
         self.inner.queue_mark(queue)
     }
 }

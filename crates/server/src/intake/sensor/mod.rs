@@ -577,6 +577,8 @@ pub async fn ingest_input(
 /// the alarm states the batch changed, in one fenced transaction.
 pub struct Queued {
     pub mark: cityos_engine::store::QueueMark,
+    /// The singleton lease's epoch the batch was pulled under: the write is fenced by it.
+    pub epoch: i64,
     /// Fault injection for the tests (`CITYOS_FAULT_READINGS_ABORT=before_mark:N`): the
     /// process aborts once the batch's cases are filed, before the mark is written.
     pub abort_before_mark: bool,
@@ -630,10 +632,14 @@ async fn ingest_with(
             None => keep_alarms(&st2).await,
             Some(q) => {
                 if q.abort_before_mark {
-                    crate::http::log::event("fault_abort_before_mark", &[("seq", &q.mark.seq)]);
+                    let n = alarms.as_ref().map_or(0, Vec::len);
+                    crate::http::log::event(
+                        "fault_abort_before_mark",
+                        &[("seq", &q.mark.seq), ("alarms", &n)],
+                    );
                     std::process::abort();
                 }
-                keep_alarms_marked(&st2, Some(q.mark)).await?;
+                keep_alarms_marked(&st2, Some((q.mark, q.epoch))).await?;
             }
         }
         let scenarios = (st2.0.ports.scenario_flush)(&st2).await;
@@ -871,9 +877,13 @@ fn take(
         let slot = &mut s.slots[j];
         let (next, change) = rule.observe(slot.state, value, at);
         if next != slot.state {
-            // A transition (rare): written to the store after the batch.
+            // A transition (rare): written to the store after the batch — a firing once
+            // `act` has acted on it (its case filed or noted), so a state stored by a
+            // concurrent write never says "firing" without its case.
             slot.state = next;
-            s.dirty.push(j as u32);
+            if !matches!(change, Some(AlarmChange::Fired { .. })) {
+                s.dirty.push(j as u32);
+            }
         }
         if let Some(c) = change {
             t.pending.push((d, k, c, Some(value)));
@@ -1182,8 +1192,11 @@ pub async fn tick(st: &AppState) -> Result<Vec<Value>, ApiError> {
                 let slot = &mut s.slots[j];
                 let (next, change) = rule.tick(slot.state, last, now);
                 if next != slot.state {
+                    // A firing is written once `act` has acted on it (see `take`).
                     slot.state = next;
-                    s.dirty.push(j as u32);
+                    if !matches!(change, Some(AlarmChange::Fired { .. })) {
+                        s.dirty.push(j as u32);
+                    }
                 }
                 if let Some(c) = change {
                     pending.push((d, k, c, None));
@@ -1219,23 +1232,31 @@ pub async fn keep_alarms(st: &AppState) {
     let _ = keep_alarms_marked(st, None).await;
 }
 
-/// [`keep_alarms`], raising the readings work queue's mark in the same transaction
-/// (written even when no alarm changed). Several nodes: written only while this node
-/// holds the singleton lease at the epoch it believes — fenced in the transaction, so a
-/// holder paused past its lease writes nothing when it wakes; what it changed in memory
-/// is dropped (it rebuilds from the store when it holds the lease again).
+/// [`keep_alarms`], writing the readings work queue's mark in the same transaction
+/// (written even when no alarm changed), fenced by the epoch the queue's batch was pulled
+/// under. Several nodes: written only while this node holds the singleton lease at that
+/// epoch (else the one it believes it holds) — checked in the transaction, so a holder
+/// paused past its lease writes nothing when it wakes. A node that no longer holds the
+/// lease drops what it changed in memory (it rebuilds from the store when it holds the
+/// lease again); a fenced write keeps it for the next write, like a failed one.
 pub async fn keep_alarms_marked(
     st: &AppState,
-    mark: Option<cityos_engine::store::QueueMark>,
+    mark: Option<(cityos_engine::store::QueueMark, i64)>,
 ) -> Result<(), ApiError> {
     let _turn = st.0.sensor.keeping.lock().await;
+    let (mark, pulled_at) = match mark {
+        Some((m, e)) => (Some(m), Some(e)),
+        None => (None, None),
+    };
     let fence = match st.0.cluster.get() {
         None => None,
         Some(c) => match crate::http::node::singleton_epoch(st) {
-            Some(Some(epoch)) => Some(cityos_engine::store::Fence {
-                node: c.node.clone(),
-                leases: vec![(cityos_engine::engine::SINGLETON.to_string(), epoch)],
-            }),
+            Some(Some(epoch)) if pulled_at.is_none_or(|p| p == epoch) => {
+                Some(cityos_engine::store::Fence {
+                    node: c.node.clone(),
+                    leases: vec![(cityos_engine::engine::SINGLETON.to_string(), epoch)],
+                })
+            }
             _ => {
                 // Not the holder (any more): not this node's to write.
                 st.0.sensor
@@ -1246,7 +1267,7 @@ pub async fn keep_alarms_marked(
                     .clear();
                 return Err(StoreError::Fenced {
                     partition: cityos_engine::engine::SINGLETON.to_string(),
-                    epoch: -1,
+                    epoch: pulled_at.unwrap_or(-1),
                 }
                 .into());
             }
@@ -1287,9 +1308,11 @@ pub async fn keep_alarms_marked(
     let e = match stored {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(e @ StoreError::Fenced { .. })) => {
-            // The lease moved: the new holder's state is the truth.
+            // The lease moved (or lapsed and was renewed at the same epoch): kept for the
+            // next write; a takeover elsewhere rebuilds this node's state when it holds
+            // the lease again, and a node that is no longer the holder drops it.
             crate::http::log::event("alarm_states_fenced", &[("error", &e)]);
-            return Err(e.into());
+            ApiError::from(e)
         }
         Ok(Err(e)) => ApiError::from(e),
         Err(e) => e,
@@ -1428,8 +1451,18 @@ async fn act_each(
             AlarmChange::Cleared => ("cleared", format!("报警解除，读数恢复正常：{text}")),
         };
         let number = match (change, open_case) {
-            // A repeat, or the all-clear: noted on the alarm's open case.
-            (_, Some(case)) => note_case(st, case, note, now).await?,
+            // A repeat, or the all-clear: noted on the alarm's open case (a firing's state
+            // is written from here on).
+            (_, Some(case)) => {
+                let n = note_case(st, case, note, now).await?;
+                if matches!(change, AlarmChange::Fired { .. }) {
+                    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+                    if let Some(j) = s.slot_index(d, k) {
+                        s.dirty.push(j as u32);
+                    }
+                }
+                n
+            }
             (AlarmChange::Fired { .. }, None) => {
                 let report = NewReport {
                     channel: Channel::Sensor,
@@ -1452,7 +1485,13 @@ async fn act_each(
                     rule.code,
                     since_of(change)
                 );
-                let (id, number) = file_report_once(st, report, &key, now).await?;
+                let (mut id, mut number) = file_report_once(st, report.clone(), &key, now).await?;
+                if id.is_some() && still_open(st, id).await?.is_none() {
+                    // Its case was closed since (the same reading came again after the
+                    // all-clear): a new case.
+                    (id, number) =
+                        file_report_once(st, report, &format!("{key}:{now}"), now).await?;
+                }
                 let id = match id {
                     Some(id) => Some(id),
                     None => crate::cases::find_case(st, &number).await?.map(|c| c.id),
