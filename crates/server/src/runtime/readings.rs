@@ -987,8 +987,15 @@ mod tests {
         b.add(52);
         b.floor(49);
         assert_eq!((b.upto, b.mark("R@t").above.as_str()), (50, "52"));
+        // A sequence unknown (0) is never taken as applied.
         b.add(0);
-        assert!(!b.covers(0) || b.upto >= 0);
+        assert_eq!(
+            b,
+            Applied {
+                upto: 50,
+                above: [52].into()
+            }
+        );
         for bad in ["x", "5-2", "1-", "-3"] {
             let m = QueueMark {
                 queue: "R@t".into(),
