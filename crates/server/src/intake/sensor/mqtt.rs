@@ -343,7 +343,9 @@ pub async fn run(
 /// counted (`readings_queue_refused` in the log, loop `readings_queue`), never resent.
 /// A batch still not handed in [`RETRY_FOR`] after it was heard is dropped
 /// (`readings_queue_gave_up`): sent later, it could come after the duplicate window and
-/// be applied twice; the other nodes' bridges heard the same messages.
+/// be applied twice; the other nodes' bridges heard the same messages. Each message goes
+/// with whether it names its own times ([`names_its_times`]): the queue merges the
+/// repeats of one that does, never of one that does not.
 ///
 /// [`RETRY_FOR`]: crate::http::node::READINGS_RETRY_FOR
 async fn hand_in(
