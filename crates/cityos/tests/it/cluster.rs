@@ -2172,6 +2172,99 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A steady sensor (issue 20 with several nodes): a device publishing the same reading
+/// without a time of its own again and again (`{"metric","value"}` every 1.2 s), heard
+/// by two nodes' bridges, is applied once per repeat — not merged into one by the work
+/// queue's duplicate window — and once only though both nodes handed each repeat in;
+/// a reading with a time of its own sent twice is applied once.
+#[test]
+fn untimed_repeats_of_a_steady_sensor_are_each_applied_once() {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return;
+    };
+    let _nodes = crate::support::nodes_turn();
+    let Some(db) = postgres("cluster_mqtt_steady") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_RQS");
+    let prefix = unique("cityos-test-rqs");
+    let dir = std::env::temp_dir().join(format!("cityos-rqs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+        "--mqtt-url",
+        mqtt.as_str(),
+    ];
+    let env = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
+    let mut nodes: Vec<Node> = ["s1", "s2"]
+        .iter()
+        .map(|n| start_env(n, &dir, &db.schema_url, &args, &env))
+        .collect();
+    for n in &mut nodes {
+        wait_healthy(n);
+    }
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["s1", "s2"], Duration::from_secs(15));
+    // Let both bridges subscribe.
+    std::thread::sleep(Duration::from_millis(1500));
+    let holder = owners(&mut s)[cityos_engine::engine::SINGLETON].clone();
+    let holder = nodes.iter().find(|n| n.name == holder).unwrap();
+    let p = Publisher::new(&mqtt, &unique("cityos-test-pubs"));
+    let topic = format!("{prefix}/readings/MH-007");
+    let timed = format!(
+        r#"{{"metric":"tilt_deg","value":2,"at":"{}"}}"#,
+        cityos_core::time::format_rfc3339(now_ms() / 1000 * 1000 - 60_000)
+    );
+    p.send(&topic, timed.clone());
+    let repeats = 8u64;
+    for i in 0..repeats {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(1200));
+        }
+        p.send(&topic, r#"{"metric":"tilt_deg","value":1}"#.to_string());
+    }
+    // The timed reading again: the same reading, kept once.
+    p.send(&topic, timed);
+    drop(p);
+    let want = repeats + 1;
+    let t = Instant::now();
+    loop {
+        let (_, v) = get_json(&holder.addr, "/api/v1/readings/stats");
+        let got = v["accepted"].as_u64().unwrap_or(0);
+        if got >= want || t.elapsed() > Duration::from_secs(20) {
+            // Anything applied twice would come by now.
+            std::thread::sleep(Duration::from_millis(1500));
+            let (_, v) = get_json(&holder.addr, "/api/v1/readings/stats");
+            assert_eq!(
+                v["accepted"].as_u64(),
+                Some(want),
+                "{repeats} repeats without a time and one timed reading sent twice: {v}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both bridges handed every repeat in; the queue holds nothing left over.
+    let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    assert!(info["state"]["last_seq"].as_u64() >= Some(want), "{info}");
+    for n in &nodes {
+        signal(n, "-INT");
+    }
+    for mut n in nodes {
+        let _ = n.child.wait();
+    }
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());

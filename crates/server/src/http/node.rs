@@ -197,17 +197,30 @@ pub async fn send_within(
 /// readings to, so that the holder of the singleton lease applies each once, wherever it
 /// was heard (`runtime::readings`). A room sees only this.
 pub trait ReadingsQueue: Send + Sync {
-    /// Hands messages to the queue — (route, payload), the route as in the MQTT topic
-    /// after the prefix, e.g. `readings/WL-001` — and answers once the stream holds them
-    /// (a message another node already handed in is taken once) with how many the stream
-    /// refused (dropped: sending them again would be refused again); `Err` only when the
+    /// Hands messages to the queue and answers once the stream holds them (a message
+    /// another node already handed in is taken once) with how many the stream refused
+    /// (dropped: sending them again would be refused again); `Err` only when the
     /// connection failed (worth trying again). `heard`: when the bridge heard the batch
-    /// (carried beside each message, outside its id).
+    /// (carried beside each message, outside its id; the id of a message that is not
+    /// [`Heard::timed`] holds its second).
     fn publish<'a>(
         &'a self,
-        batch: Vec<(String, axum::body::Bytes)>,
+        batch: Vec<Heard>,
         heard: cityos_core::time::Millis,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>;
+}
+
+/// One message a bridge heard, for the [`ReadingsQueue`].
+#[derive(Clone, Debug)]
+pub struct Heard {
+    /// As in the MQTT topic after the prefix, e.g. `readings/WL-001`.
+    pub route: String,
+    pub payload: axum::body::Bytes,
+    /// Whether every reading it holds names its own time
+    /// (`intake::sensor::mqtt::names_its_times`): then the same route and payload is the
+    /// same reading whenever it is heard; otherwise a device's repeat of it (a steady
+    /// sensor) is a reading of its own.
+    pub timed: bool,
 }
 
 /// The readings work queue, when this node has one (several nodes on NATS).

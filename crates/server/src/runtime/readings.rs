@@ -1,8 +1,18 @@
 //! Several nodes on NATS (issue 20): the readings work queue. Every node's MQTT bridge
 //! hands what it hears to one JetStream stream with work-queue retention
 //! (`<STREAM>_READINGS`, subject `<prefix>-readings.in`), each message with a
-//! `Nats-Msg-Id` made from its route and payload — the same message heard by two nodes
-//! (every node subscribes to the broker) is stored once. The holder of the singleton lease
+//! `Nats-Msg-Id` ([`queue_id`]) — the same message heard by two nodes (every node
+//! subscribes to the broker) is stored once within the [`DUPLICATE_WINDOW`]. A message
+//! whose every reading names its own time (`intake::sensor::mqtt::names_its_times`) is the
+//! same reading whenever it is heard: its id is a hash of its route and payload. One that
+//! does not (a steady sensor publishing `{"metric":"water_level","value":1.2}` every 30 s)
+//! is a new reading at each repeat: its id also holds the second it was heard in, so the
+//! repeats are each kept while the copies the nodes heard within one second, and a
+//! bridge's retries (the same time heard), are kept once. Copies heard either side of a
+//! second are both kept; the holder applies one ([`Copies`], by the node that heard each —
+//! [`NODE`] — and when that node heard the same message before — [`BEFORE`]).
+//!
+//! The holder of the singleton lease
 //! pulls with one durable consumer ([`CONSUMER`], explicit acks) and acknowledges a batch
 //! after it was applied — its alarms' states written and the cases they raise filed — so
 //! a holder killed before that leaves the batch to the next holder (redelivered after
@@ -35,7 +45,7 @@
 //! [`BATCH`] messages, expiring after a short wait) and `+ACK` to each message's reply
 //! subject.
 
-use crate::http::node::ReadingsQueue as Queue;
+use crate::http::node::{Heard, ReadingsQueue as Queue};
 use crate::intake::sensor::{ingest_queued, Input, Queued};
 use crate::runtime::jetstream::{
     ensure_stream, parse, status, target, Conn, NatsOptions, Op, Target, Window,
@@ -56,8 +66,9 @@ pub const CONSUMER: &str = "appliers";
 pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Messages pulled (and applied together) at most.
 pub const BATCH: usize = 500;
-/// The work queue's duplicate window: a message with the same route and payload handed
-/// in again within it (by another node's bridge, or resent after a reconnect) is dropped.
+/// The work queue's duplicate window: a message with the same id ([`queue_id`]: route and
+/// payload, and the second heard for one without times of its own) handed in again within
+/// it (by another node's bridge, or resent after a reconnect) is dropped.
 /// Ten minutes, much longer than a bridge tries to hand in a batch ([`RETRY_FOR`]), so
 /// that a node that lost NATS for a while never hands in again what the other nodes
 /// already did (and the holder applied) once the window passed. An existing stream with a
@@ -85,6 +96,10 @@ pub struct Delivery {
     pub payload: Bytes,
     /// When the bridge that handed it in heard it ([`HEARD`]); `None` from an older one.
     pub heard: Option<Millis>,
+    /// The node whose bridge handed it in ([`NODE`]); `None` from an older one.
+    pub node: Option<String>,
+    /// When that node last heard the same route and payload before ([`BEFORE`]).
+    pub before: Option<Millis>,
 }
 
 /// The header each queued message carries the time its bridge heard it in (ms since the
@@ -92,15 +107,27 @@ pub struct Delivery {
 /// nodes stays one.
 pub const HEARD: &str = "Cityos-Heard";
 
-/// [`HEARD`]'s value in a message's headers.
-fn heard_of(headers: Option<&[u8]>) -> Option<Millis> {
+/// The header naming the node whose bridge heard a queued message (outside the id, like
+/// [`HEARD`]): the holder tells two nodes' copies of one message from a device's repeats
+/// by it ([`Copies`]).
+pub const NODE: &str = "Cityos-Node";
+
+/// The header with when the same node last heard the same route and payload before (ms
+/// since the epoch; absent when not within [`RECENT_FOR`]): see [`Copies`].
+pub const BEFORE: &str = "Cityos-Before";
+
+/// A header's value in a message's headers.
+fn header<'h>(headers: Option<&'h [u8]>, name: &str) -> Option<&'h str> {
     let h = std::str::from_utf8(headers?).ok()?;
     h.split("\r\n").find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case(HEARD)
-            .then(|| v.trim().parse().ok())?
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
     })
+}
+
+/// [`HEARD`]'s value in a message's headers.
+fn heard_of(headers: Option<&[u8]>) -> Option<Millis> {
+    header(headers, HEARD)?.parse().ok()
 }
 
 struct Link {
@@ -122,19 +149,243 @@ pub struct ReadingsQueue {
     /// name it names the queue's mark, so a stream made anew (numbered from 1 again)
     /// starts a mark of its own.
     created: std::sync::Mutex<Option<String>>,
+    /// This node's name ([`NODE`]).
+    node: String,
+    /// What this node's bridge heard lately ([`BEFORE`]).
+    recent: std::sync::Mutex<Recent>,
+}
+
+/// A hash of a route and payload — and of the second it was heard in, when given (then
+/// after a mark no route's length can be, so that it never equals the hash of another
+/// payload without one). Without it, the same as every earlier version's.
+fn digest(route: &str, payload: &[u8], second: Option<Millis>) -> [u8; 16] {
+    use blake2::Digest;
+    let mut h = blake2::Blake2s256::new();
+    if second.is_some() {
+        h.update(u64::MAX.to_le_bytes());
+    }
+    h.update((route.len() as u64).to_le_bytes());
+    h.update(route.as_bytes());
+    h.update(payload);
+    if let Some(s) = second {
+        h.update(s.to_le_bytes());
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A message's id: a hash of its route and payload (the same on every node).
 pub fn message_id(route: &str, payload: &[u8]) -> String {
-    use blake2::Digest;
-    let mut h = blake2::Blake2s256::new();
-    h.update((route.len() as u64).to_le_bytes());
-    h.update(route.as_bytes());
-    h.update(payload);
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&digest(route, payload, None))
+}
+
+/// The `Nats-Msg-Id` a message is handed in with: [`message_id`] when it names its own
+/// times (the same reading however often it is heard or handed in); otherwise a hash of
+/// its route, its payload and the second it was heard in (`heard / 1000`), so that a
+/// steady sensor's repeats, seconds apart, are each kept while the copies several nodes
+/// heard within the same second, and a bridge's own retries (the same heard time), are
+/// kept once.
+pub fn queue_id(route: &str, payload: &[u8], timed: bool, heard: Millis) -> String {
+    if timed {
+        message_id(route, payload)
+    } else {
+        hex(&digest(route, payload, Some(heard.div_euclid(1000))))
+    }
+}
+
+/// Within how far apart (by when they were heard) two nodes' copies of one message are
+/// taken for one ([`Copies`]).
+pub const COPY_WITHIN: Millis = 2_000;
+
+/// How long a bridge remembers what it heard ([`BEFORE`]): an earlier hearing further
+/// back could not change what [`Copies`] decides (it looks [`COPY_WITHIN`] either side).
+pub const RECENT_FOR: Millis = 2 * COPY_WITHIN;
+
+/// How long (by the time heard, behind the newest message applied) the holder remembers
+/// the messages it applied, to recognise a later copy from another node ([`Copies`]).
+pub const COPIES_KEPT_FOR: Millis = 30_000;
+
+/// The most applied messages [`Copies`] remembers (and messages [`Recent`] does): the
+/// oldest go first beyond it.
+pub const COPIES_CAP: usize = 100_000;
+
+/// The nodes [`Copies`] tells apart (a bit each); a node beyond them is never taken for a
+/// copy's source.
+const COPIES_NODES: usize = 64;
+
+/// A bridge's memory of when it last heard each route and payload (keyed by the hash of
+/// [`message_id`]), to say in [`BEFORE`] when it heard a message before.
+#[derive(Default)]
+pub struct Recent {
+    last: std::collections::HashMap<[u8; 16], (Millis, Option<Millis>)>,
+    pruned_at: Millis,
+}
+
+impl Recent {
+    /// When this node heard `key` before it heard it at `heard` (`None`: not within
+    /// [`RECENT_FOR`]); remembers `heard`. The same hearing again (a batch tried again)
+    /// answers as the first time.
+    pub fn before(&mut self, key: [u8; 16], heard: Millis) -> Option<Millis> {
+        if heard - self.pruned_at >= 1_000 || self.last.len() >= COPIES_CAP {
+            self.last.retain(|_, (h, _)| *h >= heard - RECENT_FOR);
+            if self.last.len() >= COPIES_CAP {
+                self.last.clear();
+            }
+            self.pruned_at = heard;
+        }
+        let (last, before) = self.last.entry(key).or_insert((heard, None));
+        if *last < heard {
+            *before = Some(*last);
+            *last = heard;
+        }
+        before.filter(|b| *b >= heard - RECENT_FOR)
+    }
+}
+
+/// One message the holder applied, as [`Copies`] remembers it.
+struct AppliedCopy {
+    node: usize,
+    heard: Millis,
+    before: Option<Millis>,
+    /// The nodes a copy of it came from (a bit per node): at most one each.
+    absorbed: u64,
+}
+
+/// The holder's filter of copies. A message that does not name its own times is handed
+/// in with the second it was heard in inside its id ([`queue_id`]), so when two nodes
+/// heard one broker delivery either side of a second (node A at x.999 s, node B at
+/// x+1.001 s) the queue keeps both. Such a message from node X is a copy — not applied —
+/// when a message with the same route and payload from another node Y was applied, heard
+/// within [`COPY_WITHIN`] of it, nearer to it than to either node's own previous hearing
+/// of the same message ([`BEFORE`]: so that a device repeating itself faster than
+/// [`COPY_WITHIN`] is not taken for copies), and not yet matched by a message of X (an
+/// applied message absorbs at most one copy per other node; the nearest is taken).
+/// Messages from one node are never copies of each other: each node hears each broker
+/// delivery once. Messages that name their own times go through it too — the queue
+/// already keeps those once, unless two nodes judged one differently (a device one of
+/// them does not know yet), and then the second is a copy all the same.
+///
+/// Pure and bounded: messages are remembered [`COPIES_KEPT_FOR`] behind the newest heard
+/// time applied, at most [`COPIES_CAP`]. Copies from a node that heard it more than
+/// [`COPY_WITHIN`] later (a slow node, or clocks that far apart), or that come after the
+/// applied message was forgotten, are applied twice; a message without the node or the
+/// time heard (from an older node) is always applied. The holder starts a new one when it
+/// takes over: what the last holder applied is not known to it.
+#[derive(Default)]
+pub struct Copies {
+    nodes: Vec<String>,
+    by_key: std::collections::HashMap<[u8; 16], std::collections::VecDeque<AppliedCopy>>,
+    /// Every remembered message in the order it was applied (and so each key's in its own).
+    order: std::collections::VecDeque<(Millis, [u8; 16])>,
+    newest: Millis,
+}
+
+impl Copies {
+    /// Whether the message (route and payload hashed as [`message_id`]'s `key`) is a copy
+    /// of one applied before — then it is not to be applied; otherwise it is remembered
+    /// as applied. Messages must come in the order they are applied.
+    pub fn is_copy(
+        &mut self,
+        key: [u8; 16],
+        node: Option<&str>,
+        heard: Option<Millis>,
+        before: Option<Millis>,
+    ) -> bool {
+        let (Some(node), Some(heard)) = (node, heard) else {
+            return false;
+        };
+        let x = match self.nodes.iter().position(|n| n == node) {
+            Some(x) => x,
+            None if self.nodes.len() < COPIES_NODES => {
+                self.nodes.push(node.to_string());
+                self.nodes.len() - 1
+            }
+            None => return false,
+        };
+        self.newest = self.newest.max(heard);
+        self.prune();
+        let applied = self.by_key.entry(key).or_default();
+        let mut nearest: Option<(usize, Millis)> = None;
+        for (i, a) in applied.iter().enumerate() {
+            let d = (heard - a.heard).abs();
+            let mine = a.node == x || a.absorbed & (1 << x) != 0;
+            // Nearer to it than to either node's previous hearing: else it is more likely
+            // the next (or last) repeat of a device than a copy.
+            let repeat = before.is_some_and(|b| (a.heard - b).abs() <= d)
+                || a.before.is_some_and(|b| (heard - b).abs() <= d);
+            if !mine && !repeat && d <= COPY_WITHIN && nearest.is_none_or(|(_, n)| d < n) {
+                nearest = Some((i, d));
+            }
+        }
+        if let Some((i, _)) = nearest {
+            applied[i].absorbed |= 1 << x;
+            return true;
+        }
+        applied.push_back(AppliedCopy {
+            node: x,
+            heard,
+            before,
+            absorbed: 0,
+        });
+        self.order.push_back((heard, key));
+        false
+    }
+
+    /// Forgets what was applied more than [`COPIES_KEPT_FOR`] before the newest, and the
+    /// oldest beyond [`COPIES_CAP`].
+    fn prune(&mut self) {
+        while let Some(&(heard, key)) = self.order.front() {
+            if heard >= self.newest - COPIES_KEPT_FOR && self.order.len() < COPIES_CAP {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(q) = self.by_key.get_mut(&key) {
+                q.pop_front();
+                if q.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The messages of a pulled batch to apply, in order: its copies left out (they are
+    /// acknowledged with the batch, never applied) and logged once per batch
+    /// (`readings_queue_copies`).
+    pub fn keep<'d>(&mut self, batch: Vec<&'d Delivery>) -> Vec<&'d Delivery> {
+        let all = batch.len();
+        let kept: Vec<&Delivery> = batch
+            .into_iter()
+            .filter(|d| {
+                !self.is_copy(
+                    digest(&d.route, &d.payload, None),
+                    d.node.as_deref(),
+                    d.heard,
+                    d.before,
+                )
+            })
+            .collect();
+        if kept.len() < all {
+            crate::http::log::event(
+                "readings_queue_copies",
+                &[("copies", &(all - kept.len())), ("messages", &all)],
+            );
+        }
+        kept
+    }
+
+    /// How many applied messages it remembers.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 /// The wire form: the route's length (2 bytes), the route, the payload.
@@ -167,6 +418,8 @@ impl ReadingsQueue {
             publisher: tokio::sync::Mutex::new(None),
             puller: tokio::sync::Mutex::new(None),
             created: std::sync::Mutex::new(None),
+            node: o.node.clone(),
+            recent: std::sync::Mutex::new(Recent::default()),
         })
     }
 
@@ -252,18 +505,25 @@ impl ReadingsQueue {
     async fn publish_on(
         &self,
         l: &mut Link,
-        batch: &[(String, Bytes)],
+        batch: &[Heard],
         heard: Millis,
     ) -> Result<usize, String> {
         let first = l.next + 1;
         let mut frame = Vec::new();
-        for (route, payload) in batch {
+        for m in batch {
             l.next += 1;
+            let before = self
+                .recent
+                .lock()
+                .expect("recent lock")
+                .before(digest(&m.route, &m.payload, None), heard)
+                .map_or(String::new(), |b| format!("{BEFORE}: {b}\r\n"));
             let hdr = format!(
-                "NATS/1.0\r\nNats-Msg-Id: {}\r\n{HEARD}: {heard}\r\n\r\n",
-                message_id(route, payload)
+                "NATS/1.0\r\nNats-Msg-Id: {}\r\n{HEARD}: {heard}\r\n{NODE}: {}\r\n{before}\r\n",
+                queue_id(&m.route, &m.payload, m.timed, heard),
+                self.node
             );
-            let body = encode(route, payload);
+            let body = encode(&m.route, &m.payload);
             frame.extend_from_slice(
                 format!(
                     "HPUB {} {}.{} {} {}\r\n{hdr}",
@@ -386,7 +646,10 @@ impl ReadingsQueue {
                                 let Some(ack) = ack else { continue };
                                 let seq =
                                     crate::runtime::jetstream::ack_seqs(&ack).map_or(0, |(s, _)| s);
-                                let heard = heard_of(headers.as_deref());
+                                let h = headers.as_deref();
+                                let heard = heard_of(h);
+                                let node = header(h, NODE).map(str::to_string);
+                                let before = header(h, BEFORE).and_then(|b| b.parse().ok());
                                 match decode(&payload) {
                                     Some((route, payload)) => out.push(Delivery {
                                         seq,
@@ -394,6 +657,8 @@ impl ReadingsQueue {
                                         route,
                                         payload,
                                         heard,
+                                        node,
+                                        before,
                                     }),
                                     // Not ours: acknowledged with the batch, never applied.
                                     None => out.push(Delivery {
@@ -402,6 +667,8 @@ impl ReadingsQueue {
                                         route: String::new(),
                                         payload: Bytes::new(),
                                         heard: None,
+                                        node: None,
+                                        before: None,
                                     }),
                                 }
                                 if out.len() >= max {
@@ -501,7 +768,7 @@ impl ReadingsQueue {
 impl Queue for ReadingsQueue {
     fn publish<'a>(
         &'a self,
-        batch: Vec<(String, Bytes)>,
+        batch: Vec<Heard>,
         heard: Millis,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + 'a>>
     {
@@ -570,6 +837,8 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     // applied.
     let mut applied: Option<(String, Applied)> = None;
     let mut fault = Fault::from_env();
+    // Two nodes' copies of a message the queue kept twice (see `Copies`).
+    let mut copies = Copies::default();
     let still = |st: &AppState, at: Option<Option<i64>>| {
         crate::http::node::runs_jobs(st) && crate::http::node::singleton_epoch(st) == at
     };
@@ -628,6 +897,7 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                         }
                     }
                     holding = Some(epoch);
+                    copies = Copies::default();
                 }
             }
             Ok(false) => {
@@ -705,8 +975,11 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             let Some(epoch) = at.flatten() else {
                 continue;
             };
-            let messages = fresh
-                .iter()
+            // Copies of one message from two nodes, kept apart by the queue: acknowledged
+            // with the batch, applied once.
+            let messages = copies
+                .keep(fresh)
+                .into_iter()
                 .filter_map(|d| {
                     let mut m =
                         crate::intake::sensor::mqtt::message_of_route(&d.route, d.payload.clone())?;
@@ -929,6 +1202,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn the_time_heard_rides_in_a_header_outside_the_id() {
@@ -953,6 +1227,175 @@ mod tests {
             (route.as_str(), &payload[..]),
             ("readings/WL-1", &b"{\"v\":1}"[..])
         );
+    }
+
+    #[test]
+    fn untimed_messages_are_kept_apart_by_the_second_they_were_heard_in() {
+        let (r, p) = (
+            "readings/WL-001",
+            br#"{"metric":"water_level","value":1.2}"#,
+        );
+        // A steady sensor's repeats, seconds apart: ids of their own.
+        assert_ne!(
+            queue_id(r, p, false, 1_765_000_000_100),
+            queue_id(r, p, false, 1_765_000_001_300)
+        );
+        // Two nodes' copies (or a bridge's retry) within the same second: one id.
+        assert_eq!(
+            queue_id(r, p, false, 1_765_000_000_001),
+            queue_id(r, p, false, 1_765_000_000_999)
+        );
+        // A timed message is the same reading whenever heard: the id of its route and
+        // payload alone, as before.
+        let t = br#"{"metric":"tilt_deg","value":20,"at":"2026-11-26T09:30:00+08:00"}"#;
+        assert_eq!(
+            queue_id(r, t, true, 1_765_000_000_100),
+            queue_id(r, t, true, 1_765_000_300_000)
+        );
+        assert_eq!(queue_id(r, t, true, 5), message_id(r, t));
+        assert_ne!(queue_id(r, p, false, 5), message_id(r, p));
+        // Another route, another id.
+        assert_ne!(
+            queue_id("readings/WL-002", p, false, 5),
+            queue_id(r, p, false, 5)
+        );
+        let h = b"NATS/1.0\r\nNats-Msg-Id: abc\r\nCityos-Heard: 17\r\nCityos-Node: n-2\r\nCityos-Before: 12\r\n\r\n";
+        assert_eq!(header(Some(h), NODE), Some("n-2"));
+        assert_eq!(header(Some(h), BEFORE), Some("12"));
+        assert_eq!(header(Some(b"NATS/1.0\r\n\r\n"), NODE), None);
+    }
+
+    #[test]
+    fn a_bridge_says_when_it_heard_the_same_message_before() {
+        let mut r = Recent::default();
+        let k = digest("readings/WL-001", b"{}", None);
+        let other = digest("readings/WL-002", b"{}", None);
+        assert_eq!(r.before(k, 10_000), None);
+        // Tried again: the same answer.
+        assert_eq!(r.before(k, 10_000), None);
+        assert_eq!(r.before(other, 10_500), None);
+        assert_eq!(r.before(k, 11_200), Some(10_000));
+        assert_eq!(r.before(k, 11_200), Some(10_000));
+        assert_eq!(r.before(k, 12_400), Some(11_200));
+        // Longer ago than RECENT_FOR: not said.
+        assert_eq!(r.before(k, 12_400 + RECENT_FOR + 1), None);
+        assert!(r.last.len() <= 2);
+    }
+
+    fn key(n: u8) -> [u8; 16] {
+        [n; 16]
+    }
+
+    #[test]
+    fn two_nodes_copies_either_side_of_a_second_are_applied_once() {
+        let mut c = Copies::default();
+        // Node a heard it at x.999 s, node b at x+1.001 s: both kept by the queue.
+        assert!(!c.is_copy(key(1), Some("a"), Some(10_999), None));
+        assert!(c.is_copy(key(1), Some("b"), Some(11_001), None));
+        // Whichever came to the queue first.
+        assert!(!c.is_copy(key(2), Some("b"), Some(21_001), None));
+        assert!(c.is_copy(key(2), Some("a"), Some(20_999), None));
+        // Three nodes: one applied, the other two its copies, each once.
+        assert!(!c.is_copy(key(3), Some("a"), Some(30_999), None));
+        assert!(c.is_copy(key(3), Some("b"), Some(31_001), None));
+        assert!(c.is_copy(key(3), Some("c"), Some(31_010), None));
+        // Another node's message within the window that already absorbed b's copy: b's
+        // next one is applied (b hears each delivery once).
+        assert!(!c.is_copy(key(3), Some("b"), Some(31_500), None));
+        // Another message, or one from an older node (no name, no time): applied.
+        assert!(!c.is_copy(key(4), Some("b"), Some(31_002), None));
+        assert!(!c.is_copy(key(1), None, Some(11_002), None));
+        assert!(!c.is_copy(key(1), Some("c"), None, None));
+    }
+
+    #[test]
+    fn one_nodes_repeats_are_never_copies() {
+        let mut c = Copies::default();
+        for i in 0..10 {
+            assert!(!c.is_copy(key(1), Some("a"), Some(1_000 + i * 100), None));
+        }
+        assert_eq!(c.len(), 10);
+    }
+
+    #[test]
+    fn a_copy_heard_further_apart_than_the_window_is_applied() {
+        let mut c = Copies::default();
+        assert!(!c.is_copy(key(1), Some("a"), Some(10_000), None));
+        assert!(!c.is_copy(key(1), Some("b"), Some(10_000 + COPY_WITHIN + 1), None));
+        assert!(!c.is_copy(key(2), Some("a"), Some(20_000), None));
+        assert!(c.is_copy(key(2), Some("b"), Some(20_000 + COPY_WITHIN), None));
+    }
+
+    /// A steady sensor repeating itself every 1.333 s (faster than the window), heard by
+    /// two nodes 15 ms apart: within a second the queue keeps whichever node's copy came
+    /// first — a or b, by chance — so the holder sees one message per repeat from
+    /// either node, and both when a repeat straddled a second. Each repeat is applied
+    /// once: a repeat is not taken for a copy of the one before, which the other node
+    /// sent.
+    #[test]
+    fn a_steady_sensor_faster_than_the_window_is_applied_once_per_repeat() {
+        let mut c = Copies::default();
+        let mut before: BTreeMap<&str, Millis> = BTreeMap::new();
+        let mut applied = 0;
+        let mut straddled = 0;
+        for i in 0..60i64 {
+            let ta = 100_000 + i * 1_333;
+            let tb = ta + 15;
+            // What the queue keeps: both when they straddle a second, else the one
+            // that came first.
+            let kept: Vec<(&str, Millis)> = if ta / 1000 != tb / 1000 {
+                straddled += 1;
+                vec![("a", ta), ("b", tb)]
+            } else if i % 3 == 0 {
+                vec![("b", tb)]
+            } else {
+                vec![("a", ta)]
+            };
+            let said = [("a", ta), ("b", tb)].map(|(n, t)| (n, before.insert(n, t)));
+            for (n, t) in kept {
+                let b = said.iter().find(|(m, _)| *m == n).unwrap().1;
+                if !c.is_copy(key(9), Some(n), Some(t), b) {
+                    applied += 1;
+                }
+            }
+        }
+        assert!(straddled >= 10, "the test straddles a second: {straddled}");
+        assert_eq!(applied, 60);
+        // Without the nodes saying when they heard it before, a repeat within the window
+        // would be taken for the other node's copy.
+        let mut blind = Copies::default();
+        assert!(!blind.is_copy(key(9), Some("a"), Some(1_000), None));
+        assert!(blind.is_copy(key(9), Some("b"), Some(2_200), None));
+        let mut seeing = Copies::default();
+        assert!(!seeing.is_copy(key(9), Some("a"), Some(1_000), None));
+        assert!(!seeing.is_copy(key(9), Some("b"), Some(2_200), Some(1_003)));
+        // And the other way: a slow node's copy of an earlier repeat, coming after the
+        // later one, is not taken for the later one's.
+        let mut late = Copies::default();
+        assert!(!late.is_copy(key(9), Some("b"), Some(2_203), Some(1_003)));
+        assert!(!late.is_copy(key(9), Some("a"), Some(1_000), None));
+    }
+
+    #[test]
+    fn what_was_applied_is_forgotten_by_time_and_beyond_the_cap() {
+        let mut c = Copies::default();
+        assert!(!c.is_copy(key(1), Some("a"), Some(10_000), None));
+        assert!(!c.is_copy(key(2), Some("a"), Some(10_500), None));
+        assert_eq!(c.len(), 2);
+        // Newer messages move time on: the old ones are forgotten.
+        assert!(!c.is_copy(key(3), Some("a"), Some(10_500 + COPIES_KEPT_FOR + 1), None));
+        assert_eq!(c.len(), 1);
+        assert!(!c.by_key.contains_key(&key(1)) && !c.by_key.contains_key(&key(2)));
+        // A copy of a forgotten message is applied.
+        assert!(!c.is_copy(key(1), Some("b"), Some(10_001), None));
+        let mut c = Copies::default();
+        for i in 0..(COPIES_CAP as u32 + 10) {
+            let mut k = [0u8; 16];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            assert!(!c.is_copy(k, Some("a"), Some(50_000), None));
+        }
+        assert_eq!(c.len(), COPIES_CAP);
+        assert_eq!(c.by_key.len(), COPIES_CAP);
     }
 
     #[test]
