@@ -2925,3 +2925,88 @@ fn streams_made_with_a_shorter_duplicate_window_are_widened() {
     let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A batch delivered again after newer ones (a pull cut short, a holder that let go) is
+/// applied when it comes, never passed over as covered by the newer ones: the queue's
+/// mark is the set of sequences applied, not the highest. One node; its second batch is
+/// let go unapplied (`CITYOS_FAULT_READINGS_ABORT=drop:2`) and comes again after the ack
+/// wait, behind the rest. Counted exactly: every reading sent is applied once.
+#[test]
+fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return;
+    };
+    let _nodes = crate::support::nodes_turn();
+    let Some(db) = postgres("cluster_rqdrop") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_RQDROP");
+    let prefix = unique("cityos-test-rqdrop");
+    let dir = std::env::temp_dir().join(format!("cityos-rqdrop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+        "--mqtt-url",
+        mqtt.as_str(),
+    ];
+    let env = [
+        ("CITYOS_MQTT_PREFIX", prefix.as_str()),
+        ("CITYOS_FAULT_READINGS_ABORT", "drop:2"),
+    ];
+    let mut n = start_env("d1", &dir, &db.schema_url, &args, &env);
+    wait_healthy(&mut n);
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    wait_held(&mut s, partitions(), &["d1"], Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    let p = Publisher::new(&mqtt, &unique("cityos-test-pub-rqdrop"));
+    let t0 = now_ms() / 1000 * 1000 - 200_000;
+    let sent = 300usize;
+    for i in 0..sent {
+        let d = format!("MH-{:03}", 1 + i % 30);
+        p.send(
+            &format!("{prefix}/readings/{d}"),
+            tilted(t0 + (i / 30) as i64 * 1000),
+        );
+        std::thread::sleep(Duration::from_millis(12));
+    }
+    drop(p);
+    let t = Instant::now();
+    let info = loop {
+        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+        let done = info["state"]["messages"].as_u64() == Some(0)
+            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
+        if done || t.elapsed() > Duration::from_secs(40) {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+    let dropped = logged_seq(&log, "fault_drop_batch")
+        .unwrap_or_else(|| panic!("the second batch was let go: {log}"));
+    assert!(dropped > 0 && (dropped as usize) < sent, "{dropped}");
+    let (_, v) = get_json(&n.addr, "/api/v1/readings/stats");
+    assert_eq!(
+        v["accepted"].as_u64(),
+        Some(sent as u64),
+        "every reading applied once, the batch let go too\n{log}"
+    );
+    assert!(!log.contains("readings_queue_skipped"), "{log}");
+    signal(&n, "-INT");
+    let _ = n.child.wait();
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}

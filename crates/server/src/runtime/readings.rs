@@ -975,6 +975,14 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             let Some(epoch) = at.flatten() else {
                 continue;
             };
+            let abort_before_mark = fault.hit(Stage::BeforeMark);
+            if fault.hit(Stage::Drop) {
+                // The tests' cut pull: neither applied nor acknowledged — the batch comes
+                // again after the ack wait, behind newer ones.
+                let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
+                crate::http::log::event("fault_drop_batch", &[("seq", &top)]);
+                continue;
+            }
             // Copies of one message from two nodes, kept apart by the queue: acknowledged
             // with the batch, applied once.
             let messages = copies
@@ -999,7 +1007,7 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             let queued = Queued {
                 mark: next.mark(&queue),
                 epoch,
-                abort_before_mark: fault.hit(Stage::BeforeMark),
+                abort_before_mark,
             };
             match ingest_queued(&st, Input::Messages(messages), queued).await {
                 Ok(Ok(v)) => {
@@ -1162,11 +1170,15 @@ enum Stage {
     BeforeMark,
     /// Its mark and alarm states written, not yet acknowledged.
     BeforeAck,
+    /// Pulled, then neither applied nor acknowledged (as a pull cut short would leave it),
+    /// the holder going on with newer ones: it comes again after them.
+    Drop,
 }
 
 /// Fault injection for the tests: `CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
 /// `before_ack:N` aborts the process (like `kill -9`) at that stage of the N-th batch this
-/// process applies. Unset (as in production): never.
+/// process applies; `drop:N` lets that batch go unapplied and unacknowledged. Unset (as in
+/// production): never.
 struct Fault(Option<(Stage, usize)>, usize);
 
 impl Fault {
@@ -1185,6 +1197,7 @@ impl Fault {
         let stage = match stage {
             "before_mark" => Stage::BeforeMark,
             "before_ack" => Stage::BeforeAck,
+            "drop" => Stage::Drop,
             _ => return None,
         };
         Some((stage, n.parse().ok().filter(|n| *n > 0)?))
@@ -1459,6 +1472,7 @@ mod tests {
     fn the_fault_hook_is_off_unless_named_exactly() {
         assert_eq!(Fault::parse("before_ack:3"), Some((Stage::BeforeAck, 3)));
         assert_eq!(Fault::parse("before_mark:1"), Some((Stage::BeforeMark, 1)));
+        assert_eq!(Fault::parse("drop:2"), Some((Stage::Drop, 2)));
         for bad in ["", "before_ack", "before_ack:0", "before_ack:x", "after:2"] {
             assert_eq!(Fault::parse(bad), None, "{bad}");
         }
