@@ -2442,6 +2442,23 @@ fn the_meal_book_is_one_across_nodes() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         (status, v)
     };
+    // A citizen's meal page from the node without the lease carries the first screen (the
+    // page request is sent to the holder, which keeps the book).
+    let citizen = token_of("family_cluster", cityos_core::Role::Citizen, None, None);
+    let (st, page) =
+        crate::support::http(off, "GET", "/ui/meals.html", Some(citizen.as_str()), None);
+    assert_eq!(st, 200);
+    let island = page
+        .split_once(r#"<script type="application/json" id="meals-first">"#)
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map(|(json, _)| json.to_string())
+        .unwrap_or_else(|| panic!("no first screen on the node without the lease: {page}"));
+    let island: serde_json::Value = serde_json::from_str(&island).unwrap();
+    assert_eq!(island["account"], "family_cluster", "{island}");
+    assert!(
+        island["canteens"].as_array().is_some_and(|c| !c.is_empty()),
+        "{island}"
+    );
     // A community the canteen C01 serves, read through the node without the lease.
     let (st, cs) = call(off, "GET", "/api/v1/meals/communities", None);
     assert_eq!(st, 200, "{cs}");

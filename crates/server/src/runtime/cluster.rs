@@ -10,9 +10,11 @@
 //! one address. A request is forwarded at most once (`cityos-forwarded-by`), so two nodes
 //! that disagree during a takeover answer 503 with `Retry-After` instead of looping.
 //! Reads (GET) are served by every node from the shared store and never forwarded — except
-//! the meals room's (`/api/v1/meals/…`), whose book the holder of the singleton lease
-//! keeps in memory: every other node answers them `NotOwner(SINGLETON)` too, so they go
-//! to the holder like its writes.
+//! the meals room's (`/api/v1/meals/…`, and a citizen's `/ui/meals.html`, whose first
+//! screen comes from it), whose book the holder of the singleton lease keeps in memory:
+//! every other node answers them `NotOwner(SINGLETON)` too, so they go to the holder like
+//! its writes. A read the owner was sent but never answered is this node's own answer
+//! (a read's outcome is never in doubt).
 
 use crate::http::error::{ApiError, NotOwner};
 use crate::http::problems::Problem;
@@ -404,7 +406,7 @@ pub fn on_not_owner(had_effects: bool) -> Refused {
 /// memory by the holder of the singleton lease, so its reads go there like its writes
 /// (`meals::book` answers `NotOwner(SINGLETON)` on any other node).
 fn forwards_reads(path: &str) -> bool {
-    path.starts_with("/api/v1/meals/") || path == "/api/v1/meals"
+    path.starts_with("/api/v1/meals/") || path == "/api/v1/meals" || path == "/ui/meals.html"
 }
 
 /// The forwarding layer (see the module's text).
@@ -483,6 +485,7 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
     else {
         return answer;
     };
+    let read = matches!(method, Method::GET | Method::HEAD);
     match send(&owner.address, method, uri, headers, &me.node, bytes).await {
         Ok(r) => r,
         Err(e) => {
@@ -498,6 +501,8 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
             match e {
                 // The owner never saw it: this node's own answer (nothing written, try again).
                 SendError::NotSent(_) => answer,
+                // A read changes nothing: its outcome is never in doubt.
+                _ if read => answer,
                 SendError::Sent(_) | SendError::TimedOut(_) => {
                     outcome_unknown(&owner.owner).into_response()
                 }

@@ -20,11 +20,26 @@ async fn meals_page(
     axum::extract::State(st): axum::extract::State<crate::AppState>,
     caller: crate::http::extract::Caller,
 ) -> axum::response::Response {
-    let data = match caller.maybe() {
-        Ok(Some(p)) => crate::meals::api::first_screen(&st, &p).await,
-        _ => None,
+    let (data, elsewhere) = match caller.maybe() {
+        Ok(Some(p)) => {
+            let data = crate::meals::api::first_screen(&st, &p).await;
+            // Several nodes: a citizen's first screen is in the meal book, which only the
+            // holder of the singleton lease keeps — the forwarding layer sends the page
+            // request there (this plain page is the answer when it cannot).
+            let elsewhere = data.is_none()
+                && p.role == cityos_core::Role::Citizen
+                && crate::http::node::singleton_epoch(&st) == Some(None);
+            (data, elsewhere)
+        }
+        _ => (None, false),
     };
-    ui::page(&st, "meals.html", data.as_ref().map(|d| ("meals-first", d)))
+    let mut r = ui::page(&st, "meals.html", data.as_ref().map(|d| ("meals-first", d)));
+    if elsewhere {
+        r.extensions_mut().insert(crate::http::error::NotOwner(
+            cityos_engine::engine::SINGLETON.to_string(),
+        ));
+    }
+    r
 }
 
 /// The API router: one route per entry of [`openapi::ENDPOINTS`].
