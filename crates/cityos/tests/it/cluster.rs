@@ -2686,7 +2686,8 @@ fn a_node_refused_for_its_clock_leaves_no_settings() {
 }
 
 /// Two nodes hearing the broker; the first (the readings holder) aborts — like `kill -9`
-/// — at `stage` of the third batch it applies (`CITYOS_FAULT_READINGS_ABORT`). Devices
+/// — at `stage` of the first batch it applies that reaches the 120th message
+/// (`CITYOS_FAULT_READINGS_ABORT`). Devices
 /// join the stream over time, so that batch holds first readings (alarms firing).
 /// Answers (readings sent, the aborting holder's log, the survivor's log, the survivor's
 /// accepted count); checks that the queue drained, every alarm fired once at its device's
@@ -2712,7 +2713,7 @@ fn readings_holder_aborts(stage: &str, tag: &str) -> (usize, String, String, u64
         "--mqtt-url",
         mqtt.as_str(),
     ];
-    let fault = format!("{stage}:3");
+    let fault = format!("{stage}:120");
     let env1 = [
         ("CITYOS_MQTT_PREFIX", prefix.as_str()),
         ("CITYOS_FAULT_READINGS_ABORT", fault.as_str()),
@@ -2837,15 +2838,17 @@ fn a_batch_applied_but_not_acknowledged_by_a_dead_holder_is_not_applied_again() 
     }
     let mark = logged_seq(&log1, "fault_abort_before_ack")
         .unwrap_or_else(|| panic!("the holder aborted before its acknowledgement: {log1}"));
-    assert!(mark > 0 && (mark as usize) < sent, "mark {mark}");
+    assert!(mark >= 120 && (mark as usize) < sent, "mark {mark}");
+    // What the dead holder applied, counted by itself just before it died.
+    let applied = logged(&log1, "fault_abort_before_ack", "accepted").unwrap();
     assert!(
         log2.contains("readings_queue_skipped"),
         "the unacknowledged batch came again and was passed over: {log2}"
     );
     assert_eq!(
         accepted,
-        sent as u64 - mark,
-        "the new holder applied exactly the readings after the mark {mark}"
+        sent as u64 - applied,
+        "the new holder applied exactly the readings the dead one had not (mark {mark})"
     );
 }
 
@@ -2945,9 +2948,9 @@ fn streams_made_with_a_shorter_duplicate_window_are_widened() {
 
 /// A batch delivered again after newer ones (a pull cut short, a holder that let go) is
 /// applied when it comes, never passed over as covered by the newer ones: the queue's
-/// mark is the set of sequences applied, not the highest. One node; its second batch is
-/// let go unapplied (`CITYOS_FAULT_READINGS_ABORT=drop:2`) and comes again after the ack
-/// wait, behind the rest. Counted exactly: every reading sent is applied once.
+/// mark is the set of sequences applied, not the highest. One node; a batch of it is
+/// let go unapplied (`CITYOS_FAULT_READINGS_ABORT=drop:60`: the batch reaching the 60th
+/// message) and comes again after the ack wait, behind the rest. Counted exactly: every reading sent is applied once.
 #[test]
 fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
     let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -2972,7 +2975,7 @@ fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
     ];
     let env = [
         ("CITYOS_MQTT_PREFIX", prefix.as_str()),
-        ("CITYOS_FAULT_READINGS_ABORT", "drop:2"),
+        ("CITYOS_FAULT_READINGS_ABORT", "drop:60"),
     ];
     let mut n = start_env("d1", &dir, &db.schema_url, &args, &env);
     wait_healthy(&mut n);

@@ -134,7 +134,7 @@ pub fn join(
     }
     // A node whose clock is too far off is refused before it writes anything (its
     // settings row among them).
-    check_skew(st, store.as_mut())?;
+    let skew_ms = check_skew(st, store.as_mut())?;
     // Every node must cut the district the same way and share the token key (tokens and
     // forward tags are signed with it): a node joining live nodes with others is refused.
     let mine = settings(st, o.by);
@@ -156,6 +156,7 @@ pub fn join(
         singleton: singleton.clone(),
         gained: gained_singleton.clone(),
         singleton_epoch: singleton_epoch.clone(),
+        skew_ms,
     });
     let h = st.0.engine.clone();
     let (node, by) = (o.node.clone(), o.by);

@@ -36,7 +36,8 @@
 //! is applied once. A holder that died before writing the mark (its alarms'
 //! cases filed, their states not yet written) leaves the batch to be applied again: each
 //! alarm's case is filed once per (device, rule, time it fired) — a keyed report — so the
-//! second application joins the first one's case. What a dead holder held only in memory
+//! second application joins the first one's case (or, when that case was closed
+//! meanwhile, the one filed again under a key naming it). What a dead holder held only in memory
 //! (its reading counters, the vital-sign minute in progress) is lost with it, as when a
 //! single node is killed.
 //!
@@ -829,7 +830,9 @@ pub async fn apply(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
 /// the store. Just before applying a batch and again before acknowledging it, it checks
 /// that it still holds the lease at the epoch it took over with; when not, it lets go of
 /// the consumer's connection without acknowledging (the batch comes again to the new
-/// holder). Errors are counted as loop `readings_queue`; the loop never ends on one.
+/// holder). A pull that fails, or a batch whose mark could not be written, is handled
+/// like a takeover: what it left unacknowledged is waited out before anything newer.
+/// Errors are counted as loop `readings_queue`; the loop never ends on one.
 async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     // The singleton epoch this node took the consumer over at.
     let mut holding: Option<Option<Option<i64>>> = None;
@@ -837,6 +840,8 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
     // applied.
     let mut applied: Option<(String, Applied)> = None;
     let mut fault = Fault::from_env();
+    // When the applied set was last raised to the consumer's ack floor.
+    let mut floored = tokio::time::Instant::now();
     // Two nodes' copies of a message the queue kept twice (see `Copies`).
     let mut copies = Copies::default();
     let still = |st: &AppState, at: Option<Option<i64>>| {
@@ -855,7 +860,10 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                     // Just became the holder: what the last holder pulled but never
                     // acknowledged comes first (after the ack wait), so that a device's
                     // readings are applied in the order they were heard.
-                    let floor = match q.in_flight().await {
+                    let flight = q.in_flight().await;
+                    // The stream the floor is of (made anew during the wait: not this one's).
+                    let floor_of = q.mark_name();
+                    let floor = match flight {
                         Ok((0, floor)) => floor,
                         Ok((n, floor)) => {
                             crate::http::log::event(
@@ -885,7 +893,10 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                     // mark written with its alarm states) but never acknowledged is not
                     // applied again; everything up to the consumer's ack floor was.
                     let loaded = match q.mark_name() {
-                        Some(name) => load_applied(&st, name, floor).await,
+                        Some(name) if Some(&name) == floor_of.as_ref() => {
+                            load_applied(&st, name, floor).await
+                        }
+                        Some(name) => load_applied(&st, name, 0).await,
                         None => Err("the readings queue was never reached".into()),
                     };
                     match loaded {
@@ -918,7 +929,12 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
         let batch = match q.pull(BATCH, Duration::from_millis(500)).await {
             Ok(b) => b,
             Err(e) => {
+                // What the failed pull delivered comes again after the ack wait: taken
+                // over afresh, so that it is applied before anything newer (a device's
+                // readings in the order they were heard).
                 st.0.loops.error("readings_queue", &e);
+                q.let_go().await;
+                holding = None;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -975,11 +991,11 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             let Some(epoch) = at.flatten() else {
                 continue;
             };
-            let abort_before_mark = fault.hit(Stage::BeforeMark);
-            if fault.hit(Stage::Drop) {
+            let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
+            let abort_before_mark = fault.hit(Stage::BeforeMark, top);
+            if fault.hit(Stage::Drop, top) {
                 // The tests' cut pull: neither applied nor acknowledged — the batch comes
                 // again after the ack wait, behind newer ones.
-                let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
                 crate::http::log::event("fault_drop_batch", &[("seq", &top)]);
                 continue;
             }
@@ -1000,7 +1016,6 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             for d in &batch {
                 next.add(d.seq);
             }
-            let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
             // Applied, its alarms' cases filed, then its alarms' states and the mark
             // written in one transaction fenced by the lease at the epoch the batch was
             // pulled under; then acknowledged.
@@ -1011,12 +1026,14 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             };
             match ingest_queued(&st, Input::Messages(messages), queued).await {
                 Ok(Ok(v)) => {
-                    if fault.hit(Stage::BeforeAck) {
+                    if fault.hit(Stage::BeforeAck, top) {
+                        let accepted = st.0.sensor.sensing.lock().expect("sensing lock").accepted;
                         crate::http::log::event(
                             "fault_abort_before_ack",
                             &[
                                 ("seq", &top),
                                 ("alarms", &v["alarms"].as_array().map_or(0, Vec::len)),
+                                ("accepted", &accepted),
                             ],
                         );
                         std::process::abort();
@@ -1053,58 +1070,88 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             Ok(()) => st.0.loops.success("readings_queue", st.now()),
             Err(e) => st.0.loops.error("readings_queue", &e),
         }
+        // A gap that never fills (a message expired or purged before it came) is closed
+        // by the consumer's ack floor, looked at now and then while ranges are open.
+        if let Some((_, a)) = applied.as_mut() {
+            if !a.above.is_empty() && floored.elapsed() >= FLOOR_EVERY {
+                floored = tokio::time::Instant::now();
+                match q.in_flight().await {
+                    Ok((_, floor)) => a.floor(floor),
+                    Err(e) => st.0.loops.error("readings_queue", &e),
+                }
+            }
+        }
     }
 }
 
-/// Which stream sequences were applied: every one up to `upto`, and `above` beyond it —
-/// a batch delivered again (its holder died, a pull was cut) comes back after newer ones,
-/// so what was applied is a set, not a high-water mark. Kept compact: `upto` moves up
-/// over what follows it, and to the consumer's ack floor at a takeover.
+/// Which stream sequences were applied: every one up to `upto`, and the ranges `above` it
+/// (start → end, inclusive, apart from each other and from `upto`) — a batch delivered
+/// again (its holder died, a pull was cut) comes back after newer ones, so what was applied
+/// is a set, not a high-water mark. Kept compact: `upto` moves up over a range that
+/// follows it, and to the consumer's ack floor (at a takeover, and every [`FLOOR_EVERY`]
+/// while ranges are open: a sequence that will never come — expired, purged — closes no
+/// gap by itself).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Applied {
     upto: u64,
-    above: std::collections::BTreeSet<u64>,
+    above: std::collections::BTreeMap<u64, u64>,
 }
+
+/// How often the holder raises its applied set to the consumer's ack floor while the set
+/// has ranges beyond its `upto`.
+const FLOOR_EVERY: Duration = Duration::from_secs(30);
 
 impl Applied {
     fn covers(&self, seq: u64) -> bool {
-        seq <= self.upto || self.above.contains(&seq)
+        seq <= self.upto
+            || self
+                .above
+                .range(..=seq)
+                .next_back()
+                .is_some_and(|(_, &end)| seq <= end)
     }
 
     /// `seq` was applied (0, a sequence unknown, is passed over).
     fn add(&mut self, seq: u64) {
-        if seq == 0 || seq <= self.upto {
+        if seq == 0 || self.covers(seq) {
             return;
         }
-        self.above.insert(seq);
+        let (mut start, mut end) = (seq, seq);
+        if let Some((&s, &e)) = self.above.range(..seq).next_back() {
+            if e + 1 == seq {
+                self.above.remove(&s);
+                start = s;
+            }
+        }
+        if let Some(e) = self.above.remove(&(seq + 1)) {
+            end = e;
+        }
+        self.above.insert(start, end);
         self.settle();
     }
 
-    /// Everything up to `floor` was acknowledged, so applied or never to be.
+    /// Everything up to `floor` was acknowledged, so applied or never to come.
     fn floor(&mut self, floor: u64) {
         if floor > self.upto {
             self.upto = floor;
-            self.above = self.above.split_off(&(floor + 1));
             self.settle();
         }
     }
 
     fn settle(&mut self) {
-        while self.above.remove(&(self.upto + 1)) {
-            self.upto += 1;
+        while let Some((&s, &e)) = self.above.first_key_value() {
+            if s > self.upto + 1 {
+                break;
+            }
+            self.above.remove(&s);
+            self.upto = self.upto.max(e);
         }
     }
 
     /// As the store keeps it: `above` as ranges `a-b` (or `a`), comma-separated.
     fn mark(&self, queue: &str) -> QueueMark {
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for &s in &self.above {
-            match ranges.last_mut() {
-                Some((_, b)) if *b + 1 == s => *b = s,
-                _ => ranges.push((s, s)),
-            }
-        }
-        let above = ranges
+        let above = self
+            .above
             .iter()
             .map(|(a, b)| {
                 if a == b {
@@ -1131,10 +1178,23 @@ impl Applied {
         for r in m.above.split(',').filter(|r| !r.is_empty()) {
             let (x, y) = r.split_once('-').unwrap_or((r, r));
             let (x, y): (u64, u64) = (x.parse().map_err(|_| bad())?, y.parse().map_err(|_| bad())?);
-            if x > y || y - x > 10_000_000 {
+            if x == 0 || x > y {
                 return Err(bad());
             }
-            a.above.extend(x..=y);
+            // Ranges as written never touch; merged all the same.
+            let (mut start, mut end) = (x, y);
+            let touching: Vec<(u64, u64)> = a
+                .above
+                .range(..=y.saturating_add(1))
+                .filter(|(_, &e)| e.saturating_add(1) >= x)
+                .map(|(&s, &e)| (s, e))
+                .collect();
+            for (s, e) in touching {
+                a.above.remove(&s);
+                start = start.min(s);
+                end = end.max(e);
+            }
+            a.above.insert(start, end);
         }
         a.settle();
         Ok(a)
@@ -1176,10 +1236,10 @@ enum Stage {
 }
 
 /// Fault injection for the tests: `CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
-/// `before_ack:N` aborts the process (like `kill -9`) at that stage of the N-th batch this
-/// process applies; `drop:N` lets that batch go unapplied and unacknowledged. Unset (as in
-/// production): never.
-struct Fault(Option<(Stage, usize)>, usize);
+/// `before_ack:N` aborts the process (like `kill -9`) at that stage of the first batch this
+/// process applies that reaches stream sequence N; `drop:N` lets that batch go unapplied
+/// and unacknowledged. Unset (as in production): never.
+struct Fault(Option<(Stage, u64)>, bool);
 
 impl Fault {
     fn from_env() -> Fault {
@@ -1188,11 +1248,11 @@ impl Fault {
                 .ok()
                 .as_deref()
                 .and_then(Fault::parse),
-            0,
+            false,
         )
     }
 
-    fn parse(v: &str) -> Option<(Stage, usize)> {
+    fn parse(v: &str) -> Option<(Stage, u64)> {
         let (stage, n) = v.split_once(':')?;
         let stage = match stage {
             "before_mark" => Stage::BeforeMark,
@@ -1203,12 +1263,11 @@ impl Fault {
         Some((stage, n.parse().ok().filter(|n| *n > 0)?))
     }
 
-    /// Is it time to abort at `stage`? (Counts batches at the mark stage.)
-    fn hit(&mut self, stage: Stage) -> bool {
-        if stage == Stage::BeforeMark {
-            self.1 += 1;
-        }
-        self.0 == Some((stage, self.1))
+    /// Is it time for the fault at `stage`, for a batch reaching sequence `top`? Once.
+    fn hit(&mut self, stage: Stage, top: u64) -> bool {
+        let due = !self.1 && self.0.is_some_and(|(s, n)| s == stage && top >= n);
+        self.1 |= due;
+        due
     }
 }
 
@@ -1437,6 +1496,27 @@ mod tests {
             a.add(s);
         }
         assert_eq!((a.upto, a.above.len()), (10, 0), "{a:?}");
+        // A gap that never fills (a sequence expired or purged) keeps one range however
+        // much follows it, until the ack floor passes it.
+        let mut g = Applied::default();
+        g.add(1);
+        for s in 3..=200_000 {
+            g.add(s);
+        }
+        assert_eq!((g.upto, g.mark("R@t").above.as_str()), (1, "3-200000"));
+        assert!(!g.covers(2) && g.covers(150_000));
+        let big = g.mark("R@t");
+        assert_eq!(Applied::of_mark(&big), Ok(g.clone()));
+        g.floor(2);
+        assert_eq!((g.upto, g.above.len()), (200_000, 0));
+        // Ranges read back merge where they touch.
+        let m = QueueMark {
+            queue: "R@t".into(),
+            seq: 0,
+            above: "5-9,10-12,11,20".into(),
+        };
+        let r = Applied::of_mark(&m).unwrap();
+        assert_eq!(r.mark("R@t").above, "5-12,20");
         // The ack floor settles what lies below it.
         let mut b = Applied::default();
         b.add(50);
@@ -1449,10 +1529,10 @@ mod tests {
             b,
             Applied {
                 upto: 50,
-                above: [52].into()
+                above: [(52, 52)].into()
             }
         );
-        for bad in ["x", "5-2", "1-", "-3"] {
+        for bad in ["x", "5-2", "1-", "-3", "0"] {
             let m = QueueMark {
                 queue: "R@t".into(),
                 seq: 0,
@@ -1477,11 +1557,13 @@ mod tests {
             assert_eq!(Fault::parse(bad), None, "{bad}");
         }
         // The second batch aborts before its acknowledgement, not the first.
-        let mut f = Fault(Fault::parse("before_ack:2"), 0);
-        assert!(!f.hit(Stage::BeforeMark) && !f.hit(Stage::BeforeAck));
-        assert!(!f.hit(Stage::BeforeMark) && f.hit(Stage::BeforeAck));
-        let mut off = Fault(None, 0);
-        assert!(!off.hit(Stage::BeforeMark) && !off.hit(Stage::BeforeAck));
+        // The batch reaching sequence 100 aborts before its acknowledgement, once.
+        let mut f = Fault(Fault::parse("before_ack:100"), false);
+        assert!(!f.hit(Stage::BeforeMark, 60) && !f.hit(Stage::BeforeAck, 60));
+        assert!(!f.hit(Stage::BeforeMark, 130) && f.hit(Stage::BeforeAck, 130));
+        assert!(!f.hit(Stage::BeforeAck, 200));
+        let mut off = Fault(None, false);
+        assert!(!off.hit(Stage::BeforeMark, 9) && !off.hit(Stage::BeforeAck, 9));
     }
 
     #[test]

@@ -1485,21 +1485,31 @@ async fn act_each(
                     rule.code,
                     since_of(change)
                 );
+                let link = |id: Option<CaseId>| {
+                    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+                    if let Some(j) = s.slot_index(d, k) {
+                        s.slots[j].case = id;
+                        s.dirty.push(j as u32);
+                    }
+                };
                 let (mut id, mut number) = file_report_once(st, report.clone(), &key, now).await?;
-                if id.is_some() && still_open(st, id).await?.is_none() {
-                    // Its case was closed since (the same reading came again after the
-                    // all-clear): a new case.
-                    (id, number) =
-                        file_report_once(st, report, &format!("{key}:{now}"), now).await?;
-                }
-                let id = match id {
+                let found = match id {
                     Some(id) => Some(id),
                     None => crate::cases::find_case(st, &number).await?.map(|c| c.id),
                 };
-                let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-                if let Some(j) = s.slot_index(d, k) {
-                    s.slots[j].case = id;
-                    s.dirty.push(j as u32);
+                // Linked at once: whatever fails next, the alarm knows its case.
+                link(found);
+                // Its case was closed since (the same reading came again after the
+                // all-clear): a new case, keyed by the one found closed, so that a batch
+                // applied again joins it. A failed look counts as open.
+                if let Some(closed) = found {
+                    if matches!(still_open(st, Some(closed)).await, Ok(None)) {
+                        let again = format!("{key}:after:{closed}");
+                        (id, number) = file_report_once(st, report, &again, now).await?;
+                        if id.is_some() {
+                            link(id);
+                        }
+                    }
                 }
                 Some(number)
             }
