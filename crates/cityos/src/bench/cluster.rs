@@ -344,31 +344,31 @@ fn run(
             .map(|mut c| {
                 let (bodies, next, token) = (bodies.clone(), next.clone(), token.clone());
                 tokio::spawn(async move {
-                    let (mut lat, mut errors) = (Vec::new(), 0usize);
+                    let (mut lat, mut errors) = (Vec::new(), Refusals::default());
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if i >= bodies.len() {
                             break;
                         }
                         let t = Instant::now();
-                        let (status, _) = c
+                        let (status, body) = c
                             .call("POST", "/api/v1/reports", Some(token.as_str()), &bodies[i])
                             .await;
                         if status == 200 || status == 201 {
                             lat.push(t.elapsed().as_secs_f64() * 1000.0);
                         } else {
-                            errors += 1;
+                            errors.add(status, &body);
                         }
                     }
                     (lat, errors)
                 })
             })
             .collect();
-        let (mut all, mut errors) = (Vec::new(), 0);
+        let (mut all, mut errors) = (Vec::new(), Refusals::default());
         for t in tasks {
             let (l, e) = t.await.expect("client task");
             all.extend(l);
-            errors += e;
+            errors.merge(e);
         }
         (all, started.elapsed().as_secs_f64(), errors)
     });
@@ -377,7 +377,7 @@ fn run(
     lat.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     let per_s = lat.len() as f64 / secs;
     println!(
-        "{n} node(s): {} reports in {secs:.2} s over {clients} connections — {per_s:.0} reports/s, p50 {:.1} ms, p99 {:.1} ms, {errors} refused",
+        "{n} node(s): {} reports in {secs:.2} s over {clients} connections — {per_s:.0} reports/s, p50 {:.1} ms, p99 {:.1} ms, {errors}",
         lat.len(),
         pct(&lat, 0.5),
         pct(&lat, 0.99)
@@ -487,4 +487,50 @@ pub fn cluster(
         );
     }
     Ok(())
+}
+
+/// The reports the nodes did not take (any answer but 200/201), by status, with the first
+/// answer's body to say why.
+#[derive(Default)]
+struct Refusals {
+    by_status: std::collections::BTreeMap<u16, usize>,
+    first: Option<String>,
+}
+
+impl Refusals {
+    fn add(&mut self, status: u16, body: &str) {
+        *self.by_status.entry(status).or_default() += 1;
+        if self.first.is_none() {
+            self.first = Some(body.chars().take(200).collect());
+        }
+    }
+
+    fn merge(&mut self, o: Refusals) {
+        for (k, n) in o.by_status {
+            *self.by_status.entry(k).or_default() += n;
+        }
+        if self.first.is_none() {
+            self.first = o.first;
+        }
+    }
+}
+
+impl std::fmt::Display for Refusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: usize = self.by_status.values().sum();
+        if n == 0 {
+            return write!(f, "0 refused");
+        }
+        let by: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{n} × {s}"))
+            .collect();
+        write!(
+            f,
+            "{n} refused ({}; the first: {})",
+            by.join(", "),
+            self.first.as_deref().unwrap_or("")
+        )
+    }
 }

@@ -56,19 +56,45 @@ pub(crate) trait RowWriter {
     fn put_fold(&mut self, case: CaseId, created_at: i64, fold: &str) -> Result<(), StoreError>;
 }
 
-/// Writes one batch through `w`; the caller owns the transaction around it.
-pub(crate) fn write_batch(w: &mut impl RowWriter, batch: &Batch<'_>) -> Result<(), StoreError> {
-    // Fencing first: a node whose lease expired or was taken over writes nothing.
-    if let Some(f) = batch.fence {
-        for (partition, epoch) in &f.leases {
-            if !w.lease_held(&f.node, partition, *epoch)? {
-                return Err(StoreError::Fenced {
-                    partition: partition.clone(),
-                    epoch: *epoch,
-                });
-            }
+/// A fence's leases in the order they are locked: by partition — the order a node's lease
+/// renewal locks them in too, so the two never deadlock.
+pub(crate) fn fence_order(f: &crate::store::Fence) -> Vec<&(String, i64)> {
+    let mut l: Vec<&(String, i64)> = f.leases.iter().collect();
+    l.sort();
+    l
+}
+
+/// Writes batches through `w` in one transaction the caller owns. Fencing first: a node
+/// whose lease expired or was taken over writes nothing — every batch's leases checked
+/// (and locked) together, in partition order, before any row is written, so that a group
+/// commit locks its leases in the same order as a lease renewal.
+pub(crate) fn write_batches(
+    w: &mut impl RowWriter,
+    batches: &[Batch<'_>],
+) -> Result<(), StoreError> {
+    let mut leases: Vec<(&String, i64, &str)> = batches
+        .iter()
+        .filter_map(|b| b.fence)
+        .flat_map(|f| f.leases.iter().map(|(p, e)| (p, *e, f.node.as_str())))
+        .collect();
+    leases.sort();
+    leases.dedup();
+    for (partition, epoch, node) in leases {
+        if !w.lease_held(node, partition, epoch)? {
+            return Err(StoreError::Fenced {
+                partition: partition.clone(),
+                epoch,
+            });
         }
     }
+    for b in batches {
+        write_rows(w, b)?;
+    }
+    Ok(())
+}
+
+/// One batch's rows (its fence already checked).
+fn write_rows(w: &mut impl RowWriter, batch: &Batch<'_>) -> Result<(), StoreError> {
     for r in batch.reports {
         w.insert_report(r)?;
     }

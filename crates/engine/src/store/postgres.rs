@@ -540,9 +540,7 @@ impl CaseStore for PostgresStore {
             .expect("the client lives as long as the store");
         let mut tx = client.transaction().map_err(db)?;
         let mut rows = Rows { tx: &mut tx, st };
-        for batch in batches {
-            batch::write_batch(&mut rows, batch)?;
-        }
+        batch::write_batches(&mut rows, batches)?;
         tx.commit().map_err(db)
     }
 
@@ -1229,7 +1227,7 @@ fn record_meals_in(
 /// Fails with [`StoreError::Fenced`] unless the fence's node holds each of its leases
 /// (locked until `tx` ends): a write of a room whose state only a lease's holder keeps.
 fn check_fence(tx: &mut ::postgres::Transaction<'_>, f: &Fence) -> Result<(), StoreError> {
-    for (partition, epoch) in &f.leases {
+    for (partition, epoch) in super::batch::fence_order(f) {
         if !lease_held_in(tx, &f.node, partition, *epoch)? {
             return Err(StoreError::Fenced {
                 partition: partition.clone(),
@@ -1351,7 +1349,12 @@ impl ClusterStore for PostgresStore {
         .map_err(db)?;
         // Renew what the node holds at the epoch it holds it (an expired lease nobody
         // took still has that epoch: nobody else wrote under it, so renewing is safe).
-        for (p, e) in r.held {
+        // In partition order, the order every commit locks its leases in
+        // (`batch::write_batches`, `batch::fence_order`): a renewal and a commit never wait on each other in a
+        // cycle (PostgreSQL would abort the renewal as a deadlock, and the lease lapse).
+        let mut held: Vec<&(String, i64)> = r.held.iter().collect();
+        held.sort();
+        for (p, e) in held {
             tx.execute(
                 "UPDATE partition_leases SET expires_at = $1, address = $2 \
                  WHERE partition = $3 AND owner = $4 AND epoch = $5",

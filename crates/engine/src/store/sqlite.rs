@@ -340,9 +340,7 @@ impl CaseStore for SqliteStore {
         let tx = self.conn.transaction().map_err(db)?;
         {
             let mut rows = Rows::new(&tx)?;
-            for batch in batches {
-                batch::write_batch(&mut rows, batch)?;
-            }
+            batch::write_batches(&mut rows, batches)?;
         }
         tx.commit().map_err(db)
     }
