@@ -3030,3 +3030,155 @@ fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
     let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The readings holder paused (`SIGSTOP`, as a frozen machine) after applying a batch and
+/// filing its alarms' cases, before writing the batch's alarm states and the queue's mark
+/// (`CITYOS_FAULT_READINGS_ABORT=stop_before_mark:120`); the other node takes the lease
+/// over; the paused node is continued at once: its write is refused by the fence (nothing
+/// of it stored), so the new holder applies that batch itself. Counted exactly: the two
+/// nodes together applied every reading once, plus that batch a second time — in the
+/// paused node's memory only. Without the fence the paused node's mark would land and the
+/// new holder would pass the batch over.
+#[test]
+fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
+    let _turn = MQTT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(nats), Some(mqtt)) = (nats(), mqtt()) else {
+        return;
+    };
+    let _nodes = crate::support::nodes_turn();
+    let Some(db) = postgres("cluster_rqstop") else {
+        return;
+    };
+    let stream = unique("CITYOS_TEST_RQSTOP");
+    let prefix = unique("cityos-test-rqstop");
+    let dir = std::env::temp_dir().join(format!("cityos-rqstop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--nats-url",
+        nats.as_str(),
+        "--nats-stream",
+        stream.as_str(),
+        "--mqtt-url",
+        mqtt.as_str(),
+    ];
+    let env1 = [
+        ("CITYOS_MQTT_PREFIX", prefix.as_str()),
+        ("CITYOS_FAULT_READINGS_ABORT", "stop_before_mark:120"),
+    ];
+    let env2 = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
+    let mut f1 = start_env("p1", &dir, &db.schema_url, &args, &env1);
+    wait_healthy(&mut f1);
+    let mut s = cityos_engine::PostgresStore::connect(&db.url, Some(&db.schema)).unwrap();
+    let all = partitions();
+    wait_held(&mut s, all, &["p1"], Duration::from_secs(15));
+    let mut f2 = start_env("p2", &dir, &db.schema_url, &args, &env2);
+    wait_healthy(&mut f2);
+    wait_held(&mut s, all, &["p1", "p2"], Duration::from_secs(15));
+    assert_eq!(owners(&mut s)[cityos_engine::engine::SINGLETON], "p1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let p = Publisher::new(&mqtt, &unique("cityos-test-pub-rqstop"));
+    let devices: Vec<String> = (1..=40).map(|i| format!("MH-{i:03}")).collect();
+    let t0 = now_ms() / 1000 * 1000 - 200_000;
+    let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    let sent = 400usize;
+    let mut continued = false;
+    for i in 0..sent {
+        let live = (1 + i / 10).min(devices.len());
+        let d = &devices[i % live];
+        let at = seen.get(d).map_or(t0, |t| t + 1000);
+        seen.insert(d.clone(), at);
+        first.entry(d.clone()).or_insert(at);
+        p.send(&format!("{prefix}/readings/{d}"), tilted(at));
+        std::thread::sleep(Duration::from_millis(12));
+        // Once the holder stopped itself and the other node holds the singleton: continue
+        // it (before the new holder's ack wait is over).
+        if !continued
+            && std::fs::read_to_string(&f1.log)
+                .unwrap_or_default()
+                .contains("fault_stop_before_mark")
+            && owners(&mut s)
+                .get(cityos_engine::engine::SINGLETON)
+                .is_some_and(|o| o == "p2")
+        {
+            signal(&f1, "-CONT");
+            continued = true;
+        }
+    }
+    drop(p);
+    let t = Instant::now();
+    while !continued {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the holder never stopped"
+        );
+        if std::fs::read_to_string(&f1.log)
+            .unwrap_or_default()
+            .contains("fault_stop_before_mark")
+            && owners(&mut s)
+                .get(cityos_engine::engine::SINGLETON)
+                .is_some_and(|o| o == "p2")
+        {
+            signal(&f1, "-CONT");
+            continued = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Drained: everything stored once, applied and acknowledged.
+    let t = Instant::now();
+    let info = loop {
+        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+        let done = info["state"]["messages"].as_u64() == Some(0)
+            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
+        if done || t.elapsed() > Duration::from_secs(40) {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let log1 = std::fs::read_to_string(&f1.log).unwrap_or_default();
+    let batch = logged(&log1, "fault_stop_before_mark", "batch").unwrap();
+    assert!(batch > 0, "{log1}");
+    let stopped_at = log1.find("fault_stop_before_mark").unwrap();
+    assert!(
+        log1[stopped_at..].contains("alarm_states_fenced"),
+        "the continued node's write was refused by the fence: {log1}"
+    );
+    // Every alarm fired once, at its device's first reading, one report each.
+    let alarms = tilt_alarms(&mut s);
+    for (d, at) in &first {
+        assert_eq!(
+            alarms.get(d),
+            Some(&("firing".to_string(), *at)),
+            "device {d}"
+        );
+    }
+    assert_eq!(s.counts().unwrap().reports as usize, first.len(), "{log1}");
+    let accepted = |n: &Node| {
+        get_json(&n.addr, "/api/v1/readings/stats").1["accepted"]
+            .as_u64()
+            .unwrap()
+    };
+    let (a1, a2) = (accepted(&f1), accepted(&f2));
+    assert_eq!(
+        a1 + a2,
+        sent as u64 + batch,
+        "p1 {a1} + p2 {a2}: every reading once, the refused batch twice"
+    );
+    for n in [&f1, &f2] {
+        signal(n, "-INT");
+    }
+    let _ = f1.child.wait();
+    let _ = f2.child.wait();
+    drop(s);
+    db.drop_schema();
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,7 +47,7 @@
 //! subject.
 
 use crate::http::node::{Heard, ReadingsQueue as Queue};
-use crate::intake::sensor::{ingest_queued, Input, Queued};
+use crate::intake::sensor::{ingest_queued, Halt, Input, Queued};
 use crate::runtime::jetstream::{
     ensure_stream, parse, status, target, Conn, NatsOptions, Op, Target, Window,
 };
@@ -992,7 +992,13 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                 continue;
             };
             let top = batch.iter().map(|d| d.seq).max().unwrap_or(0);
-            let abort_before_mark = fault.hit(Stage::BeforeMark, top);
+            let halt_before_mark = if fault.hit(Stage::BeforeMark, top) {
+                Some(Halt::Abort)
+            } else if fault.hit(Stage::StopBeforeMark, top) {
+                Some(Halt::Stop)
+            } else {
+                None
+            };
             if fault.hit(Stage::Drop, top) {
                 // The tests' cut pull: neither applied nor acknowledged — the batch comes
                 // again after the ack wait, behind newer ones.
@@ -1022,7 +1028,7 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
             let queued = Queued {
                 mark: next.mark(&queue),
                 epoch,
-                abort_before_mark,
+                halt_before_mark,
             };
             match ingest_queued(&st, Input::Messages(messages), queued).await {
                 Ok(Ok(v)) => {
@@ -1230,6 +1236,8 @@ enum Stage {
     BeforeMark,
     /// Its mark and alarm states written, not yet acknowledged.
     BeforeAck,
+    /// Its cases filed, its mark and alarm states not yet written: stopped (`SIGSTOP`).
+    StopBeforeMark,
     /// Pulled, then neither applied nor acknowledged (as a pull cut short would leave it),
     /// the holder going on with newer ones: it comes again after them.
     Drop,
@@ -1237,8 +1245,9 @@ enum Stage {
 
 /// Fault injection for the tests: `CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
 /// `before_ack:N` aborts the process (like `kill -9`) at that stage of the first batch this
-/// process applies that reaches stream sequence N; `drop:N` lets that batch go unapplied
-/// and unacknowledged. Unset (as in production): never.
+/// process applies that reaches stream sequence N; `stop_before_mark:N` stops it there
+/// (`SIGSTOP`, as a paused machine, until continued); `drop:N` lets that batch go
+/// unapplied and unacknowledged. Unset (as in production): never.
 struct Fault(Option<(Stage, u64)>, bool);
 
 impl Fault {
@@ -1258,6 +1267,7 @@ impl Fault {
             "before_mark" => Stage::BeforeMark,
             "before_ack" => Stage::BeforeAck,
             "drop" => Stage::Drop,
+            "stop_before_mark" => Stage::StopBeforeMark,
             _ => return None,
         };
         Some((stage, n.parse().ok().filter(|n| *n > 0)?))

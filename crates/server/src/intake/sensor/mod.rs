@@ -579,9 +579,18 @@ pub struct Queued {
     pub mark: cityos_engine::store::QueueMark,
     /// The singleton lease's epoch the batch was pulled under: the write is fenced by it.
     pub epoch: i64,
-    /// Fault injection for the tests (`CITYOS_FAULT_READINGS_ABORT=before_mark:N`): the
-    /// process aborts once the batch's cases are filed, before the mark is written.
-    pub abort_before_mark: bool,
+    /// Fault injection for the tests (`CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
+    /// `stop_before_mark:N`): once the batch's cases are filed, before the mark is written,
+    /// the process aborts (like `kill -9`) or stops itself (`SIGSTOP`, like a paused VM,
+    /// going on when continued).
+    pub halt_before_mark: Option<Halt>,
+}
+
+/// How a test's fault halts the process (see [`Queued::halt_before_mark`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Halt {
+    Abort,
+    Stop,
 }
 
 /// [`ingest_input`] for a batch of the readings work queue: `Err` when its mark (and
@@ -631,13 +640,33 @@ async fn ingest_with(
         match queued {
             None => keep_alarms(&st2).await,
             Some(q) => {
-                if q.abort_before_mark {
-                    let n = alarms.as_ref().map_or(0, Vec::len);
-                    crate::http::log::event(
-                        "fault_abort_before_mark",
-                        &[("seq", &q.mark.seq), ("alarms", &n)],
-                    );
-                    std::process::abort();
+                match q.halt_before_mark {
+                    Some(Halt::Abort) => {
+                        let n = alarms.as_ref().map_or(0, Vec::len);
+                        crate::http::log::event(
+                            "fault_abort_before_mark",
+                            &[("seq", &q.mark.seq), ("alarms", &n)],
+                        );
+                        std::process::abort();
+                    }
+                    Some(Halt::Stop) => {
+                        // What was applied and marked before this batch (this process's
+                        // count), for the test to count the rest exactly.
+                        let before = st2.0.sensor.sensing.lock().expect("sensing lock").accepted
+                            - b.accepted;
+                        crate::http::log::event(
+                            "fault_stop_before_mark",
+                            &[
+                                ("seq", &q.mark.seq),
+                                ("marked", &before),
+                                ("batch", &b.accepted),
+                            ],
+                        );
+                        let _ = std::process::Command::new("kill")
+                            .args(["-STOP", &std::process::id().to_string()])
+                            .status();
+                    }
+                    None => {}
                 }
                 keep_alarms_marked(&st2, Some((q.mark, q.epoch))).await?;
             }
@@ -1258,18 +1287,22 @@ pub async fn keep_alarms_marked(
                 })
             }
             _ => {
-                // Not the holder (any more): not this node's to write.
-                st.0.sensor
-                    .sensing
-                    .lock()
-                    .expect("sensing lock")
-                    .dirty
-                    .clear();
-                return Err(StoreError::Fenced {
+                // Not the holder (any more), or not at the epoch the batch was pulled
+                // under: not this node's to write.
+                let dropped = {
+                    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+                    let n = s.dirty.len();
+                    s.dirty.clear();
+                    n
+                };
+                let e = StoreError::Fenced {
                     partition: cityos_engine::engine::SINGLETON.to_string(),
                     epoch: pulled_at.unwrap_or(-1),
+                };
+                if dropped > 0 || mark.is_some() {
+                    crate::http::log::event("alarm_states_fenced", &[("error", &e)]);
                 }
-                .into());
+                return Err(e.into());
             }
         },
     };
