@@ -29,11 +29,12 @@ pub struct ClusterInfo {
     /// takeover, so a holder that lost the lease and took it back sees a new one); set with
     /// `singleton`. The meals room reads its book from the store again when it changes.
     pub singleton_epoch: Arc<AtomicI64>,
-    /// How far this node's clock was ahead of the database's when it joined (negative:
-    /// behind; within [`MAX_CLOCK_SKEW_MS`]). The MQTT bridge hands readings in with the
-    /// time it heard them on the database's clock, so that the nodes' ids and copies agree
-    /// however their own clocks differ.
-    pub skew_ms: i64,
+    /// How far this node's clock is ahead of the database's (negative: behind; within
+    /// [`MAX_CLOCK_SKEW_MS`] at join), measured at join and again every
+    /// `runtime::cluster::SKEW_EVERY` by the lease thread. The MQTT bridge hands readings
+    /// in with the time it heard them on the database's clock, so that the nodes' ids and
+    /// copies agree however their own clocks differ.
+    pub skew_ms: Arc<AtomicI64>,
 }
 
 /// Whether the background jobs run on this node: always alone, in a cluster only on the

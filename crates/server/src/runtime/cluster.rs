@@ -13,8 +13,8 @@
 //! the meals room's (`/api/v1/meals/…`, and a citizen's `/ui/meals.html`, whose first
 //! screen comes from it), whose book the holder of the singleton lease keeps in memory:
 //! every other node answers them `NotOwner(SINGLETON)` too, so they go to the holder like
-//! its writes. A read the owner was sent but never answered is this node's own answer
-//! (a read's outcome is never in doubt).
+//! its writes. The page, sent to the owner but never answered, is this node's own (plain)
+//! page.
 
 use crate::http::error::{ApiError, NotOwner};
 use crate::http::problems::Problem;
@@ -46,6 +46,9 @@ pub struct ClusterOptions {
     /// after this, plus at most a quarter of it).
     pub ttl_ms: i64,
 }
+
+/// How often the lease thread measures the node's clock against the database's again.
+pub const SKEW_EVERY: Duration = Duration::from_secs(60);
 
 /// The default lease time: a stopped node's partitions move within about 4 s.
 pub const DEFAULT_TTL_MS: i64 = 3_000;
@@ -134,7 +137,7 @@ pub fn join(
     }
     // A node whose clock is too far off is refused before it writes anything (its
     // settings row among them).
-    let skew_ms = check_skew(st, store.as_mut())?;
+    let skew_ms = Arc::new(AtomicI64::new(check_skew(st, store.as_mut())?));
     // Every node must cut the district the same way and share the token key (tokens and
     // forward tags are signed with it): a node joining live nodes with others is refused.
     let mine = settings(st, o.by);
@@ -156,7 +159,7 @@ pub fn join(
         singleton: singleton.clone(),
         gained: gained_singleton.clone(),
         singleton_epoch: singleton_epoch.clone(),
-        skew_ms,
+        skew_ms: skew_ms.clone(),
     });
     let h = st.0.engine.clone();
     let (node, by) = (o.node.clone(), o.by);
@@ -198,10 +201,21 @@ pub fn join(
             // thread renews on its own connection, so a busy engine queue never makes a
             // node lose its own leases; the engine is handed the result between batches.
             let mut held = first.held;
+            let mut skew_at = std::time::Instant::now();
             while !stop2.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(every));
                 if stop2.load(Ordering::SeqCst) {
                     return;
+                }
+                // The clock's skew again now and then (a node's clock set right by NTP
+                // after it joined): the bridge's times follow it.
+                if skew_at.elapsed() >= SKEW_EVERY {
+                    skew_at = std::time::Instant::now();
+                    let before = state.0.clock.now();
+                    if let Ok(Some(db)) = store.database_now_ms() {
+                        let skew = skew_of(before, state.0.clock.now(), db);
+                        skew_ms.store(skew, Ordering::Relaxed);
+                    }
                 }
                 let now = state.0.clock.now();
                 let round = cityos_engine::store::LeaseRound {
@@ -486,7 +500,9 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
     else {
         return answer;
     };
-    let read = matches!(method, Method::GET | Method::HEAD);
+    // The meal page: this node's own (plain) page is a fine answer when the holder's was
+    // lost; an API read is not (it would send the client back at once).
+    let page = uri.path() == "/ui/meals.html";
     match send(&owner.address, method, uri, headers, &me.node, bytes).await {
         Ok(r) => r,
         Err(e) => {
@@ -502,8 +518,8 @@ pub async fn forward(State(st): State<AppState>, mut req: Request, next: Next) -
             match e {
                 // The owner never saw it: this node's own answer (nothing written, try again).
                 SendError::NotSent(_) => answer,
-                // A read changes nothing: its outcome is never in doubt.
-                _ if read => answer,
+                // The page changes nothing: its outcome is never in doubt.
+                _ if page => answer,
                 SendError::Sent(_) | SendError::TimedOut(_) => {
                     outcome_unknown(&owner.owner).into_response()
                 }

@@ -37,7 +37,7 @@
 //! cases filed, their states not yet written) leaves the batch to be applied again: each
 //! alarm's case is filed once per (device, rule, time it fired) — a keyed report — so the
 //! second application joins the first one's case (or, when that case was closed
-//! meanwhile, the one filed again under a key naming it). What a dead holder held only in memory
+//! meanwhile, the one filed after it under a key naming it — a chain). What a dead holder held only in memory
 //! (its reading counters, the vital-sign minute in progress) is lost with it, as when a
 //! single node is killed.
 //!
@@ -939,6 +939,19 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
                 continue;
             }
         };
+        // A gap that never fills (a message expired or purged before it came) is closed
+        // by the consumer's ack floor, looked at every FLOOR_EVERY while ranges are open
+        // (busy or idle), for the stream the set is of.
+        if let Some((name, a)) = applied.as_mut() {
+            if !a.above.is_empty() && floored.elapsed() >= FLOOR_EVERY {
+                floored = tokio::time::Instant::now();
+                match q.in_flight().await {
+                    Ok((_, floor)) if q.mark_name().as_ref() == Some(name) => a.floor(floor),
+                    Ok(_) => {}
+                    Err(e) => st.0.loops.error("readings_queue", &e),
+                }
+            }
+        }
         if batch.is_empty() {
             st.0.loops.success("readings_queue", st.now());
             // A pull cut short at once (409: the server's limit of waiting pulls, a
@@ -1075,17 +1088,6 @@ async fn holder(st: AppState, q: Arc<ReadingsQueue>, stop: Arc<AtomicBool>) {
         match q.ack(&batch).await {
             Ok(()) => st.0.loops.success("readings_queue", st.now()),
             Err(e) => st.0.loops.error("readings_queue", &e),
-        }
-        // A gap that never fills (a message expired or purged before it came) is closed
-        // by the consumer's ack floor, looked at now and then while ranges are open.
-        if let Some((_, a)) = applied.as_mut() {
-            if !a.above.is_empty() && floored.elapsed() >= FLOOR_EVERY {
-                floored = tokio::time::Instant::now();
-                match q.in_flight().await {
-                    Ok((_, floor)) => a.floor(floor),
-                    Err(e) => st.0.loops.error("readings_queue", &e),
-                }
-            }
         }
     }
 }

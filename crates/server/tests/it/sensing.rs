@@ -450,3 +450,90 @@ async fn a_firing_alarm_continues_across_a_restart(mut t: TestApp) {
     assert_eq!(v["alarms"][0]["change"], "fired", "{v}");
     assert_eq!(v["alarms"][0]["case"], number.as_str());
 }
+
+api_story!(an_alarm_firing_again_at_the_same_time_after_its_case_closed_gets_a_new_case);
+/// An alarm's case is filed under a key of device, rule and the time it fired (so a batch
+/// applied twice files it once). The same reading sent again after the all-clear and after
+/// the case was closed fires the alarm again with the same time: it gets a new open case,
+/// keyed by the closed one — and again after that one is closed (a chain), never the
+/// closed case.
+async fn an_alarm_firing_again_at_the_same_time_after_its_case_closed_gets_a_new_case(t: TestApp) {
+    t.seed().await;
+    let m = machine(&t);
+    let officer = t.login("zhang.district").await;
+    let now = t.clock.0.load(std::sync::atomic::Ordering::SeqCst);
+    let at = format_rfc3339(now - MINUTE);
+    let tilted = format!(r#"{{"device":"MH-001","metric":"tilt_deg","value":20,"at":"{at}"}}"#);
+    let mut numbers: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let (s, v) = send(&t, Some(&m), std::slice::from_ref(&tilted)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["alarms"][0]["change"], "fired", "round {round}: {v}");
+        let number = v["alarms"][0]["case"].as_str().unwrap().to_string();
+        assert!(
+            !numbers.contains(&number),
+            "round {round}: a closed case {number} taken again ({numbers:?})"
+        );
+        let (_, c) = t
+            .get(&format!("/api/v1/cases/{number}"), Some(&officer))
+            .await;
+        let id = c["case"]["id"].as_i64().unwrap_or_else(|| panic!("{c}"));
+        // The all-clear, then the case taken round the loop to closed.
+        let (_, v) = send(
+            &t,
+            Some(&m),
+            &[format!(
+                r#"{{"device":"MH-001","metric":"tilt_deg","value":0,"at":"{}"}}"#,
+                format_rfc3339(now)
+            )],
+        )
+        .await;
+        assert_eq!(v["alarms"][0]["change"], "cleared", "{v}");
+        let depts: Vec<String> = c["case"]["tasks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("tasks: {c}"))
+            .iter()
+            .map(|x| x["department"].as_str().unwrap().to_string())
+            .collect();
+        let sub = c["case"]["subdistrict"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a sub-district: {c}"))
+            .to_string();
+        let who = |role: Role, department: Option<&str>, scope: Option<&str>| {
+            t.sign(&Principal {
+                name: format!("{role:?}").to_lowercase(),
+                role,
+                department: department.map(String::from),
+                scope: scope.map(String::from),
+                channel: None,
+                expires_at: i64::MAX,
+            })
+        };
+        let inspector = who(Role::Inspector, None, Some(&sub));
+        let mut steps = Vec::new();
+        for d in &depts {
+            let handler = who(Role::Handler, Some(d), None);
+            steps.push((
+                handler.clone(),
+                serde_json::json!({"action": "acknowledge"}),
+            ));
+            steps.push((handler, serde_json::json!({"action": "handle"})));
+        }
+        steps.push((
+            inspector,
+            serde_json::json!({"action": "verify", "attachments": ["p.jpg"]}),
+        ));
+        steps.push((officer.clone(), serde_json::json!({"action": "close"})));
+        for (token, body) in &steps {
+            let (s, v) = t
+                .post(
+                    &format!("/api/v1/cases/{id}/transitions"),
+                    Some(token),
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "round {round}, {body}: {v}");
+        }
+        numbers.push(number);
+    }
+}

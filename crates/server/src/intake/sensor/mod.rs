@@ -1434,20 +1434,48 @@ async fn act(st: &AppState, pending: Vec<Pending>, now: Millis) -> Result<Vec<Va
     // Several nodes: an alarm whose case belongs to a partition another node holds does
     // not stop the others' cases from being filed here; the first such refusal is the
     // answer (the batch is never re-run elsewhere: see `runtime::cluster`).
+    // An alarm whose firing could not be acted on (its case not filed) is put back to
+    // normal in memory — never stored as firing without its case — so that its next
+    // reading fires it again and files the case then (the report joins the case if the
+    // first one was filed after all).
     let mut out = Vec::new();
     let mut refused = None;
+    let mut failed = None;
     for p in pending {
+        let (d, k, fired) = (p.0, p.1, matches!(p.2, AlarmChange::Fired { .. }));
+        if failed.is_some() {
+            if fired {
+                unfire(st, d, k);
+            }
+            continue;
+        }
         match act_each(st, vec![p], now).await {
             Ok(v) => out.extend(v),
-            Err(e) if e.partition.is_some() => {
-                refused.get_or_insert(e);
+            Err(e) => {
+                if fired {
+                    unfire(st, d, k);
+                }
+                if e.partition.is_some() {
+                    refused.get_or_insert(e);
+                } else {
+                    failed = Some(e);
+                }
             }
-            Err(e) => return Err(e),
         }
     }
-    match refused {
+    match failed.or(refused) {
         Some(e) => Err(e),
         None => Ok(out),
+    }
+}
+
+/// Puts a firing alarm without a case back to normal (its filing failed).
+fn unfire(st: &AppState, d: usize, k: usize) {
+    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+    if let Some(j) = s.slot_index(d, k) {
+        if s.slots[j].case.is_none() && matches!(s.slots[j].state, AlarmState::Firing { .. }) {
+            s.slots[j].state = AlarmState::Normal;
+        }
     }
 }
 
@@ -1518,31 +1546,30 @@ async fn act_each(
                     rule.code,
                     since_of(change)
                 );
-                let link = |id: Option<CaseId>| {
-                    let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
-                    if let Some(j) = s.slot_index(d, k) {
-                        s.slots[j].case = id;
-                        s.dirty.push(j as u32);
-                    }
-                };
-                let (mut id, mut number) = file_report_once(st, report.clone(), &key, now).await?;
-                let found = match id {
-                    Some(id) => Some(id),
-                    None => crate::cases::find_case(st, &number).await?.map(|c| c.id),
-                };
-                // Linked at once: whatever fails next, the alarm knows its case.
-                link(found);
-                // Its case was closed since (the same reading came again after the
-                // all-clear): a new case, keyed by the one found closed, so that a batch
-                // applied again joins it. A failed look counts as open.
-                if let Some(closed) = found {
-                    if matches!(still_open(st, Some(closed)).await, Ok(None)) {
-                        let again = format!("{key}:after:{closed}");
-                        (id, number) = file_report_once(st, report, &again, now).await?;
-                        if id.is_some() {
-                            link(id);
+                // A case found closed since (the same reading came again after the
+                // all-clear) is followed by a new one, keyed by the closed one — a chain,
+                // so that a batch applied again joins the same case each time.
+                let mut key = key;
+                let mut hops = 0;
+                let (id, number) = loop {
+                    let (id, number) = file_report_once(st, report.clone(), &key, now).await?;
+                    let id = match id {
+                        Some(id) => Some(id),
+                        None => crate::cases::find_case(st, &number).await?.map(|c| c.id),
+                    };
+                    match id {
+                        Some(c) if hops < 32 && still_open(st, Some(c)).await?.is_none() => {
+                            key = format!("{key}:after:{c}");
+                            hops += 1;
                         }
+                        _ => break (id, number),
                     }
+                };
+                // Linked (and its firing written from here on) once its case is known.
+                let mut s = st.0.sensor.sensing.lock().expect("sensing lock");
+                if let Some(j) = s.slot_index(d, k) {
+                    s.slots[j].case = id;
+                    s.dirty.push(j as u32);
                 }
                 Some(number)
             }

@@ -377,7 +377,11 @@ async fn hand_in_for(
     let batch = judged(st, batch).await;
     // On the database's clock (the cluster's): two nodes that heard a message in the
     // same instant hand it in with the same time, however far apart their clocks are.
-    let heard_at = heard_at - st.0.cluster.get().map_or(0, |c| c.skew_ms);
+    let heard_at = heard_at
+        - st.0
+            .cluster
+            .get()
+            .map_or(0, |c| c.skew_ms.load(std::sync::atomic::Ordering::Relaxed));
     let mut wait = Duration::from_millis(100);
     let mut logged = false;
     loop {
