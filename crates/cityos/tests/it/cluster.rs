@@ -2030,6 +2030,35 @@ fn js_call(url: &str, subject: &str, body: &str) -> serde_json::Value {
     }
 }
 
+/// Waits (at most 40 s) until the readings queue beside `stream` has stored exactly `sent`
+/// messages and holds none: each stored once though several nodes handed it in, all
+/// applied and acknowledged (a batch a dead holder never acknowledged comes again after
+/// the ack wait).
+fn assert_drained(nats: &str, stream: &str, sent: usize) {
+    let t = Instant::now();
+    let info = loop {
+        let info = js_request(nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
+        let done = info["state"]["messages"].as_u64() == Some(0)
+            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
+        if done || t.elapsed() > Duration::from_secs(40) {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        info["state"]["last_seq"].as_u64(),
+        Some(sent as u64),
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+}
+
+/// Deletes a test's streams on NATS: the bus's and the readings queue's.
+fn delete_streams(nats: &str, stream: &str) {
+    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(nats, stream);
+    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(nats, stream);
+}
+
 /// The alarm state the store holds for each `manhole_tilted` device: (state, since).
 fn tilt_alarms(s: &mut cityos_engine::PostgresStore) -> BTreeMap<String, (String, i64)> {
     use cityos_engine::SensingStore;
@@ -2167,8 +2196,7 @@ fn readings_heard_by_a_non_holder_over_mqtt_are_applied_once() {
     let _ = r2.child.wait();
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2260,8 +2288,7 @@ fn untimed_repeats_of_a_steady_sensor_are_each_applied_once() {
     }
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2342,23 +2369,7 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     wait_held(&mut s, all, &alive, TAKEOVER_LIMIT);
     // Drained: everything handed in was applied and acknowledged (a batch the killed
     // holder had pulled but not acknowledged comes again after the ack wait).
-    let t = Instant::now();
-    let info = loop {
-        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
-        let done = info["state"]["messages"].as_u64() == Some(0)
-            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
-        if done || t.elapsed() > Duration::from_secs(40) {
-            break info;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    // Each reading stored once though three nodes handed it in, none left over.
-    assert_eq!(
-        info["state"]["last_seq"].as_u64(),
-        Some(sent as u64),
-        "{info}"
-    );
-    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    assert_drained(&nats, &stream, sent);
     // Every device's alarm fired once — at its first reading: a reading lost would
     // leave the alarm unfired or fired later, an alarm raised again after the takeover
     // would carry a later time.
@@ -2398,8 +2409,7 @@ fn kill_9_of_the_readings_holder_loses_no_reading_and_raises_no_alarm_twice() {
     }
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2766,22 +2776,7 @@ fn readings_holder_aborts(stage: &str, tag: &str) -> (usize, String, String, u64
     wait_held(&mut s, all, &["f2"], TAKEOVER_LIMIT);
     // Drained: each message stored once, everything applied and acknowledged (the
     // batch the holder never acknowledged comes again after the ack wait).
-    let t = Instant::now();
-    let info = loop {
-        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
-        let done = info["state"]["messages"].as_u64() == Some(0)
-            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
-        if done || t.elapsed() > Duration::from_secs(40) {
-            break info;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(
-        info["state"]["last_seq"].as_u64(),
-        Some(sent as u64),
-        "{info}"
-    );
-    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    assert_drained(&nats, &stream, sent);
     std::thread::sleep(Duration::from_millis(500));
     // Every alarm fired once, at its device's first reading, and filed one report.
     let alarms = tilt_alarms(&mut s);
@@ -2805,8 +2800,7 @@ fn readings_holder_aborts(stage: &str, tag: &str) -> (usize, String, String, u64
     let _ = f2.child.wait();
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
     (sent, log1, log2, accepted)
 }
@@ -2941,8 +2935,7 @@ fn streams_made_with_a_shorter_duplicate_window_are_widened() {
     signal(&n, "-INT");
     let _ = n.child.wait();
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2994,22 +2987,7 @@ fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
         std::thread::sleep(Duration::from_millis(12));
     }
     drop(p);
-    let t = Instant::now();
-    let info = loop {
-        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
-        let done = info["state"]["messages"].as_u64() == Some(0)
-            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
-        if done || t.elapsed() > Duration::from_secs(40) {
-            break info;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(
-        info["state"]["last_seq"].as_u64(),
-        Some(sent as u64),
-        "{info}"
-    );
-    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    assert_drained(&nats, &stream, sent);
     std::thread::sleep(Duration::from_millis(500));
     let log = std::fs::read_to_string(&n.log).unwrap_or_default();
     let dropped = logged_seq(&log, "fault_drop_batch")
@@ -3026,8 +3004,7 @@ fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
     let _ = n.child.wait();
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -3125,22 +3102,7 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Drained: everything stored once, applied and acknowledged.
-    let t = Instant::now();
-    let info = loop {
-        let info = js_request(&nats, &format!("$JS.API.STREAM.INFO.{stream}_READINGS"));
-        let done = info["state"]["messages"].as_u64() == Some(0)
-            && info["state"]["last_seq"].as_u64() == Some(sent as u64);
-        if done || t.elapsed() > Duration::from_secs(40) {
-            break info;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(
-        info["state"]["last_seq"].as_u64(),
-        Some(sent as u64),
-        "{info}"
-    );
-    assert_eq!(info["state"]["messages"].as_u64(), Some(0), "{info}");
+    assert_drained(&nats, &stream, sent);
     std::thread::sleep(Duration::from_millis(1000));
     let log1 = std::fs::read_to_string(&f1.log).unwrap_or_default();
     let batch = logged(&log1, "fault_stop_before_mark", "batch").unwrap();
@@ -3178,7 +3140,6 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
     let _ = f2.child.wait();
     drop(s);
     db.drop_schema();
-    let _ = cityos_server::runtime::jetstream::JetStreamBus::delete_stream(&nats, &stream);
-    let _ = cityos_server::runtime::readings::ReadingsQueue::delete(&nats, &stream);
+    delete_streams(&nats, &stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
