@@ -86,6 +86,12 @@ pub const RETRY_FOR: Duration = crate::http::node::READINGS_RETRY_FOR;
 pub const BATCH_BYTES: usize = 8 << 20;
 /// How long one JetStream exchange may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// How long past its own expiry a pull may go unanswered before the connection is taken
+/// for lost: longer than other exchanges, since a pull given up on is a takeover (what it
+/// delivered comes again after the ack wait, and readings wait meanwhile) — a node
+/// starved of CPU for a few seconds (a busy machine, another node starting beside it)
+/// must not cost that.
+const PULL_SILENCE: Duration = Duration::from_secs(10);
 
 /// One message pulled from the queue.
 pub struct Delivery {
@@ -618,7 +624,7 @@ impl ReadingsQueue {
         )
         .await?;
         let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + wait + TIMEOUT;
+        let deadline = tokio::time::Instant::now() + wait + PULL_SILENCE;
         loop {
             while let Some(op) = parse(&mut l.c.buf)? {
                 match op {
