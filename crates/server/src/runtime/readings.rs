@@ -92,6 +92,9 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 /// starved of CPU for a few seconds (a busy machine, another node starting beside it)
 /// must not cost that.
 const PULL_SILENCE: Duration = Duration::from_secs(10);
+/// How long past its expiry a pull that delivered messages is waited for before what came
+/// is taken as its batch.
+const PULL_GRACE: Duration = Duration::from_secs(1);
 
 /// One message pulled from the queue.
 pub struct Delivery {
@@ -624,7 +627,13 @@ impl ReadingsQueue {
         )
         .await?;
         let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + wait + PULL_SILENCE;
+        let asked = tokio::time::Instant::now();
+        let deadline = asked + wait + PULL_SILENCE;
+        // A pull that delivered messages is over once it expired: the server does not
+        // always say so (no 408 followed some partly filled pulls here), so what came is
+        // the batch a moment after its expiry. (A delivery arriving later still is taken
+        // by the next pull: deliveries are matched by subscription, not by pull.)
+        let over = asked + wait + PULL_GRACE;
         loop {
             while let Some(op) = parse(&mut l.c.buf)? {
                 match op {
@@ -687,8 +696,10 @@ impl ReadingsQueue {
                     _ => {}
                 }
             }
-            match tokio::time::timeout_at(deadline, l.c.fill()).await {
+            let until = if out.is_empty() { deadline } else { over };
+            match tokio::time::timeout_at(until, l.c.fill()).await {
                 Ok(r) => r?,
+                Err(_) if !out.is_empty() => return Ok(out),
                 // Unanswered: a new connection next time (what was pulled here comes
                 // again after the ack wait).
                 Err(_) => return Err("the readings queue did not answer a pull".into()),
