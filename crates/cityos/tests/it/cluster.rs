@@ -3086,7 +3086,7 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
     let t = Instant::now();
     while !continued {
         assert!(
-            t.elapsed() < Duration::from_secs(20),
+            t.elapsed() < Duration::from_secs(40),
             "the holder never stopped"
         );
         if std::fs::read_to_string(&f1.log)
