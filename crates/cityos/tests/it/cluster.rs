@@ -3008,6 +3008,36 @@ fn a_batch_delivered_again_after_newer_ones_is_applied_not_passed_over() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Once the holder's batch waits at the fault: freezes the holder (`SIGSTOP`); once the
+/// other node holds the singleton lease: continues it and lets the batch go on (removes
+/// the gate). Answers whether it was continued.
+fn freeze_and_continue(
+    holder: &Node,
+    s: &mut cityos_engine::PostgresStore,
+    gate: &Path,
+    frozen: &mut bool,
+) -> bool {
+    if !*frozen {
+        if std::fs::read_to_string(&holder.log)
+            .unwrap_or_default()
+            .contains("fault_stop_before_mark")
+        {
+            signal(holder, "-STOP");
+            *frozen = true;
+        }
+        return false;
+    }
+    if owners(s)
+        .get(cityos_engine::engine::SINGLETON)
+        .is_some_and(|o| *o != holder.name)
+    {
+        signal(holder, "-CONT");
+        let _ = std::fs::remove_file(gate);
+        return true;
+    }
+    false
+}
+
 /// The readings holder paused (`SIGSTOP`, as a frozen machine) after applying a batch and
 /// filing its alarms' cases, before writing the batch's alarm states and the queue's mark
 /// (`CITYOS_FAULT_READINGS_ABORT=stop_before_mark:120`); the other node takes the lease
@@ -3038,9 +3068,15 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
         "--mqtt-url",
         mqtt.as_str(),
     ];
+    // The batch waits at the fault while this file exists; the test freezes the whole
+    // process meanwhile (SIGSTOP), then continues it and removes the file.
+    std::fs::create_dir_all(&dir).unwrap();
+    let gate = dir.join("gate");
+    std::fs::write(&gate, b"").unwrap();
     let env1 = [
         ("CITYOS_MQTT_PREFIX", prefix.as_str()),
         ("CITYOS_FAULT_READINGS_ABORT", "stop_before_mark:120"),
+        ("CITYOS_FAULT_GATE", gate.to_str().unwrap()),
     ];
     let env2 = [("CITYOS_MQTT_PREFIX", prefix.as_str())];
     let mut f1 = start_env("p1", &dir, &db.schema_url, &args, &env1);
@@ -3059,7 +3095,7 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
     let mut first: BTreeMap<String, i64> = BTreeMap::new();
     let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     let sent = 400usize;
-    let mut continued = false;
+    let (mut continued, mut frozen) = (false, false);
     for i in 0..sent {
         let live = (1 + i / 10).min(devices.len());
         let d = &devices[i % live];
@@ -3070,16 +3106,8 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
         std::thread::sleep(Duration::from_millis(12));
         // Once the holder stopped itself and the other node holds the singleton: continue
         // it (before the new holder's ack wait is over).
-        if !continued
-            && std::fs::read_to_string(&f1.log)
-                .unwrap_or_default()
-                .contains("fault_stop_before_mark")
-            && owners(&mut s)
-                .get(cityos_engine::engine::SINGLETON)
-                .is_some_and(|o| o == "p2")
-        {
-            signal(&f1, "-CONT");
-            continued = true;
+        if !continued {
+            continued = freeze_and_continue(&f1, &mut s, &gate, &mut frozen);
         }
     }
     drop(p);
@@ -3089,16 +3117,7 @@ fn a_readings_holder_paused_past_its_lease_writes_nothing_when_continued() {
             t.elapsed() < Duration::from_secs(40),
             "the holder never stopped"
         );
-        if std::fs::read_to_string(&f1.log)
-            .unwrap_or_default()
-            .contains("fault_stop_before_mark")
-            && owners(&mut s)
-                .get(cityos_engine::engine::SINGLETON)
-                .is_some_and(|o| o == "p2")
-        {
-            signal(&f1, "-CONT");
-            continued = true;
-        }
+        continued = freeze_and_continue(&f1, &mut s, &gate, &mut frozen);
         std::thread::sleep(Duration::from_millis(50));
     }
     // Drained: everything stored once, applied and acknowledged.

@@ -1255,7 +1255,8 @@ enum Stage {
     BeforeMark,
     /// Its mark and alarm states written, not yet acknowledged.
     BeforeAck,
-    /// Its cases filed, its mark and alarm states not yet written: stopped (`SIGSTOP`).
+    /// Its cases filed, its mark and alarm states not yet written: parked while the file
+    /// `CITYOS_FAULT_GATE` exists.
     StopBeforeMark,
     /// Pulled, then neither applied nor acknowledged (as a pull cut short would leave it),
     /// the holder going on with newer ones: it comes again after them.
@@ -1264,9 +1265,10 @@ enum Stage {
 
 /// Fault injection for the tests: `CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
 /// `before_ack:N` aborts the process (like `kill -9`) at that stage of the first batch this
-/// process applies that reaches stream sequence N; `stop_before_mark:N` stops it there
-/// (`SIGSTOP`, as a paused machine, until continued); `drop:N` lets that batch go
-/// unapplied and unacknowledged. Unset (as in production): never.
+/// process applies that reaches stream sequence N; `stop_before_mark:N` parks that batch
+/// there while the file `CITYOS_FAULT_GATE` exists (the test freezes the process with
+/// `SIGSTOP` meanwhile); `drop:N` lets that batch go unapplied and unacknowledged. Unset
+/// (as in production): never.
 struct Fault(Option<(Stage, u64)>, bool);
 
 impl Fault {

@@ -581,8 +581,8 @@ pub struct Queued {
     pub epoch: i64,
     /// Fault injection for the tests (`CITYOS_FAULT_READINGS_ABORT=before_mark:N` or
     /// `stop_before_mark:N`): once the batch's cases are filed, before the mark is written,
-    /// the process aborts (like `kill -9`) or stops itself (`SIGSTOP`, like a paused VM,
-    /// going on when continued).
+    /// the process aborts (like `kill -9`) or the batch waits there while the file
+    /// `CITYOS_FAULT_GATE` exists (the test freezes the process with `SIGSTOP` meanwhile).
     pub halt_before_mark: Option<Halt>,
 }
 
@@ -662,9 +662,13 @@ async fn ingest_with(
                                 ("batch", &b.accepted),
                             ],
                         );
-                        let _ = std::process::Command::new("kill")
-                            .args(["-STOP", &std::process::id().to_string()])
-                            .status();
+                        // Parked until the test's gate file is gone (the test freezes
+                        // the whole process meanwhile with SIGSTOP, and lets it go on).
+                        if let Ok(gate) = std::env::var("CITYOS_FAULT_GATE") {
+                            while std::path::Path::new(&gate).exists() {
+                                std::thread::sleep(std::time::Duration::from_millis(20));
+                            }
+                        }
                     }
                     None => {}
                 }
