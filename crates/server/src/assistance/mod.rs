@@ -551,36 +551,9 @@ async fn file_once(
         })
         .collect();
     let key = format!("assistance-raise|{hh}|{}", before.join(","));
-    let k2 = key.clone();
-    let recorded = st.0.reads.run(move |s| s.idempotent(&k2)).await??;
-    if let Some(number) = recorded
-        .and_then(|a| serde_json::from_str::<Value>(&a.body).ok())
-        .and_then(|v| v["number"].as_str().map(String::from))
-    {
-        return Ok(number);
-    }
-    let req = crate::cases::keyed(
-        cityos_engine::engine::Request::Report(report),
-        Some(crate::http::idempotency::IdemKey {
-            key,
-            request_hash: String::new(),
-            created_at: now,
-        }),
-        |r| match r {
-            cityos_engine::engine::Response::Intake(o) => {
-                Ok((axum::http::StatusCode::OK, json!({"number": o.case.number})))
-            }
-            _ => Err(ApiError::internal(
-                "the engine answered a report with something else",
-            )),
-        },
-    );
-    match crate::cases::engine_call(st, req).await? {
-        cityos_engine::engine::Response::Intake(o) => Ok(o.case.number),
-        _ => Err(ApiError::internal(
-            "the engine answered a report with something else",
-        )),
-    }
+    Ok(crate::cases::file_report_once(st, report, &key, now)
+        .await?
+        .1)
 }
 
 /// Opens a case for each household among `households` newly found for policies it does

@@ -209,22 +209,20 @@ pub(crate) async fn ensure_stream(
     create: &Value,
 ) -> Result<(Value, Window), String> {
     let name = create["name"].as_str().unwrap_or_default();
-    let mut api = async |subject: String, body: &[u8]| -> Result<Value, String> {
-        let r = c
-            .request_sync(&subject, body, inbox)
-            .await
-            .map_err(|e| format!("NATS at {url}: {e}"))?;
-        Ok(serde_json::from_slice(&r).unwrap_or(Value::Null))
-    };
-    let v = api(
-        format!("$JS.API.STREAM.CREATE.{name}"),
-        create.to_string().as_bytes(),
-    )
-    .await?;
+    let v = c
+        .api(
+            url,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            create.to_string().as_bytes(),
+            inbox,
+        )
+        .await?;
     if v.get("error").is_none() {
         return Ok((v, Window::Kept));
     }
-    let v = api(format!("$JS.API.STREAM.INFO.{name}"), b"").await?;
+    let v = c
+        .api(url, &format!("$JS.API.STREAM.INFO.{name}"), b"", inbox)
+        .await?;
     if let Some(e) = v.get("error") {
         return Err(format!(
             "NATS at {url}: cannot create or read the stream {name}: {e}"
@@ -235,11 +233,14 @@ pub(crate) async fn ensure_stream(
         return Ok((v, Window::Kept));
     };
     cfg["duplicate_window"] = json!(window);
-    let u = api(
-        format!("$JS.API.STREAM.UPDATE.{name}"),
-        cfg.to_string().as_bytes(),
-    )
-    .await?;
+    let u = c
+        .api(
+            url,
+            &format!("$JS.API.STREAM.UPDATE.{name}"),
+            cfg.to_string().as_bytes(),
+            inbox,
+        )
+        .await?;
     if let Some(e) = u.get("error") {
         return Ok((v, Window::Refused(e.to_string())));
     }
@@ -859,6 +860,22 @@ impl Conn {
     }
 
     /// A request before the session's loop runs (nothing else is subscribed yet).
+    /// One JetStream API request ([`Conn::request_sync`]) and its JSON answer (`null` if it
+    /// is not JSON; the caller reads its `error`); a lost connection names the server `url`.
+    pub(crate) async fn api(
+        &mut self,
+        url: &str,
+        subject: &str,
+        body: &[u8],
+        inbox: &str,
+    ) -> Result<Value, String> {
+        let r = self
+            .request_sync(subject, body, inbox)
+            .await
+            .map_err(|e| format!("NATS at {url}: {e}"))?;
+        Ok(serde_json::from_slice(&r).unwrap_or(Value::Null))
+    }
+
     pub(crate) async fn request_sync(
         &mut self,
         subject: &str,

@@ -451,22 +451,6 @@ impl ReadingsQueue {
         }
     }
 
-    /// One JetStream API request on `c` and its JSON answer (`null` if it is not JSON; the
-    /// caller reads its `error`); a lost connection names the server.
-    async fn api(
-        &self,
-        c: &mut Conn,
-        inbox: &str,
-        subject: &str,
-        body: &[u8],
-    ) -> Result<Value, String> {
-        let r = c
-            .request_sync(subject, body, inbox)
-            .await
-            .map_err(|e| format!("NATS at {}: {e}", self.url))?;
-        Ok(serde_json::from_slice(&r).unwrap_or(Value::Null))
-    }
-
     async fn open(&self, consumer: bool) -> Result<Link, String> {
         let mut c = Conn::open(&self.target, &self.url, &self.name).await?;
         let mut rnd = [0u8; 8];
@@ -491,12 +475,12 @@ impl ReadingsQueue {
                 "ack_wait": ACK_WAIT.as_nanos() as u64, "deliver_policy": "all",
                 "max_ack_pending": 20 * BATCH, "max_deliver": -1,
                 "description": "cityos: the holder of the singleton lease applies readings"}});
-            let v = self
+            let v = c
                 .api(
-                    &mut c,
-                    &inbox,
+                    &self.url,
                     &format!("$JS.API.CONSUMER.DURABLE.CREATE.{}.{CONSUMER}", self.stream),
                     cfg.to_string().as_bytes(),
+                    &inbox,
                 )
                 .await?;
             if let Some(e) = v.get("error") {
